@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine: installs what netsentry needs
+# (system packages included), then runs the demo or the test suite.
+#
+#   ./setup.sh demo   replay pcaps/ against signatures/, summary + logs/demo/eve.json
+#   ./setup.sh test   the whole test suite (what .ci/run runs)
+#   ./setup.sh env    only install (creates .venv/)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=$ROOT/.venv
+
+# Debian packages: build tools + headers for netfilterqueue, the network tools
+# the namespace tests drive, rsyslog for the syslog tests.
+APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev
+              iptables iproute2 rsyslog rsyslog-gnutls)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+install_system_packages() {
+    command -v dpkg-query >/dev/null 2>&1 || { log "not a Debian system; install ${APT_PACKAGES[*]} yourself"; return 0; }
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    log "installing system packages: ${missing[*]}"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_bin() {
+    for c in python3.13 python3.12 python3.11 python3; do
+        if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            echo "$c"; return 0
+        fi
+    done
+    log "Python >= 3.11 is required"; exit 1
+}
+
+install_python_packages() {
+    local stamp=$VENV/.netsentry-installed
+    local want
+    want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/netsentry" ]; then
+        return 0
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV"
+        "$(python_bin)" -m venv "$VENV"
+    fi
+    log "installing netsentry and its Python dependencies into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e ".[ips,dev]"
+    echo "$want" > "$stamp"
+}
+
+setup() {
+    install_system_packages
+    install_python_packages
+}
+
+case "${1:-}" in
+    env)
+        setup ;;
+    demo)
+        setup
+        shift
+        exec "$VENV/bin/netsentry" replay pcaps/*.pcap -S signatures/netsentry.rules -l logs/demo "$@" ;;
+    test)
+        setup
+        shift
+        # pytest exits 5 when nothing ran; that must fail CI, and it does.
+        exec "$VENV/bin/python" -m pytest "$@" ;;
+    *)
+        echo "usage: $0 demo|test|env [extra args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,3 @@
+"""netsentry: a network intrusion detection and prevention sensor."""
+
+__version__ = "0.1.0"

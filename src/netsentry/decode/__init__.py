@@ -1,0 +1,1 @@
+"""Decoders: raw frames to `Packet` records plus decoder events."""

@@ -1,0 +1,114 @@
+"""The `Packet` record: what the decoder knows about one frame.
+
+Every stage after decode reads packets, so this is the first of the small
+data types the pipeline stages meet at (with `Flow` and `Event`).
+
+Why a plain class with class-level defaults and no ``__slots__``: the decoder
+sets only the fields a given packet has (an ICMP packet never touches
+``seq``), and unset fields fall back to the class defaults for free. CPython
+3.11 keeps such instances' attributes in a shared-key "inline values" layout,
+so a store costs about what a slot store does, and constructing ``Packet()``
+with no ``__init__`` is the cheapest object creation there is.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.flow.flow import Flow
+
+_AF = {4: socket.AF_INET, 16: socket.AF_INET6}
+
+
+class Packet:
+    # --- capture -----------------------------------------------------------
+    pcap_cnt: int = 0          # 1-based packet number across the whole replay/capture
+    ts: float = 0.0            # seconds since the epoch (packet time in replay)
+    linktype: int = 1          # pcap LINKTYPE_* of `data`
+    data: bytes = b""          # the captured frame, never copied
+    wirelen: int = 0           # original length on the wire (>= len(data))
+
+    # --- link --------------------------------------------------------------
+    vlan: tuple[int, ...] = ()  # 802.1Q / 802.1ad ids, outermost first
+
+    # --- network (innermost IP header when tunnelled) -------------------------
+    ip_version: int = 0        # 4, 6, or 0 for non-IP frames
+    ip_off: int = -1           # offset of the IP header in `data`
+    src: bytes = b""           # packed source address (4 or 16 bytes)
+    dst: bytes = b""           # packed destination address
+    proto: int = 0             # transport protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...)
+    ttl: int = 0               # TTL / hop limit
+    tos: int = 0               # IPv4 TOS / IPv6 traffic class
+    ip_id: int = 0             # IPv4 identification (IPv6: fragment header id, else 0)
+    ip_flags: int = 0          # IPv4 flags bits (0x4 reserved, 0x2 DF, 0x1 MF)
+    frag_offset: int = 0       # fragment offset in 8-byte units
+    ip_hlen: int = 0           # IPv4 header length / IPv6 40 + extension headers
+    ip_len: int = 0            # IPv4 total length / IPv6 40 + payload length
+    ip_opts: tuple[int, ...] = ()    # IPv4 option types present
+    ip6_exthdrs: tuple[int, ...] = ()  # IPv6 extension header types present, in order
+    tunnel: tuple[bytes, bytes, int] | None = None  # outer (src, dst, proto) for GRE etc.
+
+    # --- transport -----------------------------------------------------------
+    l4_off: int = -1           # offset of the transport header in `data`
+    sp: int = 0                # source port (0 when the protocol has none)
+    dp: int = 0                # destination port
+    tcp_flags: int = 0         # FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 URG 0x20 ECE 0x40 CWR 0x80
+    seq: int = 0
+    ack: int = 0
+    win: int = 0               # raw window field (unscaled)
+    tcp_hlen: int = 0          # data offset in bytes
+    tcp_mss: int = -1          # MSS option value, -1 if absent
+    tcp_wscale: int = -1       # window-scale option shift, -1 if absent
+    tcp_sackok: bool = False
+    tcp_tsval: int = -1        # timestamp option value, -1 if absent
+    tcp_tsecr: int = -1
+    icmp_type: int = -1
+    icmp_code: int = -1
+    icmp_id: int = -1          # echo / timestamp / info id, -1 if the message has none
+    icmp_seq: int = -1
+
+    # --- payload (zero-copy: offsets into `data`) -------------------------------
+    payload_off: int = 0
+    payload_len: int = 0
+
+    # --- decoder events ----------------------------------------------------------
+    events: list[str] | None = None  # Suricata decoder event names, e.g. "ipv4.trunc_pkt"
+    checksum_bad: bool = False  # set only when checksum validation is on (-k all); not inspected then
+
+    # --- set by later stages -----------------------------------------------------
+    flow: Flow | None = None   # set by the flow table
+    to_server: bool = True     # direction within `flow` (client -> server)
+    verdict: str | None = None  # IPS: None (accept), "drop" or "reject"; set by detect/respond
+
+    @property
+    def payload(self) -> bytes:
+        """Transport payload. Sliced on demand so packets nobody inspects cost nothing."""
+        off = self.payload_off
+        return self.data[off:off + self.payload_len]
+
+    @property
+    def src_ip(self) -> str:
+        return ip_to_str(self.src)
+
+    @property
+    def dst_ip(self) -> str:
+        return ip_to_str(self.dst)
+
+    def add_event(self, name: str) -> None:
+        if self.events is None:
+            self.events = [name]
+        else:
+            self.events.append(name)
+
+    def __repr__(self) -> str:  # debugging aid, never on the hot path
+        return (f"<Packet #{self.pcap_cnt} {self.src_ip}:{self.sp} -> {self.dst_ip}:{self.dp}"
+                f" proto={self.proto} len={len(self.data)} events={self.events}>")
+
+
+def ip_to_str(packed: bytes) -> str:
+    """Text form of a packed 4- or 16-byte address ('' for none)."""
+    af = _AF.get(len(packed))
+    return socket.inet_ntop(af, packed) if af is not None else ""
+

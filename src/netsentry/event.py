@@ -1,0 +1,52 @@
+"""The `Event` record: what the engines report and the outputs write.
+
+Detection engines build events; outputs (EVE, syslog, console) render them.
+Neither side knows the other's classes: an output only ever sees an `Event`,
+and an engine never sees an output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+
+
+@dataclass(slots=True)
+class Alert:
+    """The `alert` object of an EVE record, in Suricata's field names."""
+
+    signature_id: int
+    signature: str
+    gid: int = 1
+    rev: int = 0
+    category: str = ""
+    severity: int = 3
+    action: str = "allowed"     # "allowed" or "blocked" (IPS drop/reject), as Suricata writes it
+    metadata: dict[str, list[str]] | None = None
+
+
+@dataclass(slots=True)
+class Event:
+    """One detection or housekeeping event.
+
+    event_type: EVE's `event_type` ("alert", "drop", "flow", "stats", ...).
+    ts:         event time (packet time in replay) in epoch seconds.
+    pkt/flow:   the packet and flow it concerns, if any. Outputs take
+                addresses and ports from the packet (alerts) or the flow's
+                client/server (flow records).
+    alert:      for alerts: the `alert` object.
+    extra:      more top-level EVE fields, merged as-is (e.g. `anomaly`,
+                `asset`, `stats`, `flow` overrides). Our own additions only;
+                never Suricata's field names with a different meaning.
+    """
+
+    event_type: str
+    ts: float
+    pkt: Packet | None = None
+    flow: Flow | None = None
+    alert: Alert | None = None
+    extra: dict[str, Any] | None = field(default=None)

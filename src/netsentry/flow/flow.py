@@ -1,0 +1,72 @@
+"""The `Flow` record: one bidirectional conversation.
+
+Created and updated only by the flow table; every other stage reads it and
+may keep its own per-flow state in the slots reserved for it below (so the
+detect engine never needs a side table keyed by flow).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsentry.decode.packet import ip_to_str
+
+
+class Flow:
+    __slots__ = (
+        # identity
+        "flow_id", "key", "proto", "ip_version", "vlan",
+        "client", "server", "client_port", "server_port",
+        # time and counters
+        "start", "last_seen",
+        "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
+        # state
+        "tcp_state", "established", "end_reason", "alerted",
+        "client_isn", "server_isn", "client_next_seq", "server_next_seq",
+        # per-stage storage (owned by the stage named)
+        "flowbits", "flowints", "detect", "anomaly", "action", "app_proto",
+    )
+
+    def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
+                 client: bytes, server: bytes, client_port: int, server_port: int, ts: float) -> None:
+        self.flow_id = flow_id          # stable 64-bit id (as Suricata: fits in a signed int64, > 0)
+        self.key = key                  # normalised table key
+        self.proto = proto
+        self.ip_version = ip_version
+        self.vlan = vlan
+        self.client = client            # packed address of the side that opened the flow
+        self.server = server
+        self.client_port = client_port
+        self.server_port = server_port
+        self.start = ts
+        self.last_seen = ts
+        self.pkts_toserver = 0
+        self.pkts_toclient = 0
+        self.bytes_toserver = 0
+        self.bytes_toclient = 0
+        self.tcp_state = "none"         # Suricata names: none syn_sent syn_recv established fin_wait1 ... closed
+        self.established = False        # flow:established (TCP handshake done / UDP seen both ways)
+        self.end_reason = ""            # "timeout", "forced", "shutdown" when the flow ends
+        self.alerted = False
+        self.client_isn = None
+        self.server_isn = None
+        self.client_next_seq = None     # stream_size bookkeeping: highest seq+len seen per side
+        self.server_next_seq = None
+        self.flowbits: set[str] | None = None   # rules: flowbits (created on first set)
+        self.flowints: dict[str, int] | None = None
+        self.detect: Any = None         # detect engine's private per-flow state
+        self.anomaly: Any = None        # anomaly engine's private per-flow state
+        self.action: str | None = None  # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
+        self.app_proto: str | None = None
+
+    @property
+    def client_ip(self) -> str:
+        return ip_to_str(self.client)
+
+    @property
+    def server_ip(self) -> str:
+        return ip_to_str(self.server)
+
+    def __repr__(self) -> str:
+        return (f"<Flow {self.flow_id} {self.client_ip}:{self.client_port} -> "
+                f"{self.server_ip}:{self.server_port} proto={self.proto} state={self.tcp_state}>")
