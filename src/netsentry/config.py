@@ -1,0 +1,255 @@
+"""Configuration: bundled defaults, a user file, and `--set` overrides.
+
+The bundled ``data/netsentry.yaml`` is both the default configuration and the
+schema. A user file or ``--set`` may only use keys that exist there, with a
+value of the same type, so a typo (``flow.max-flow``) stops start-up with the
+dotted key path instead of silently running with the default. Keys whose
+default is an empty list or map are free-form: the stage that owns the
+section validates them (we cannot know their shape here).
+
+Errors are `ConfigError` whose text is the one line the CLI prints, e.g.::
+
+    config error: flow.max-flows: expected an integer, got 'lots' (from /etc/netsentry.yaml)
+
+Variables such as ``$HOME_NET`` are left as text; the rules loader resolves
+them.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Config = dict[str, Any]
+
+# Maps whose default is not empty but which users may extend with their own
+# keys (Suricata lets you define any address/port group). Values must be
+# text or a number; the rules loader checks the syntax.
+OPEN_MAPS: dict[str, tuple[type, ...]] = {
+    "vars.address-groups": (str,),
+    "vars.port-groups": (str, int),
+}
+
+_TYPE_NAMES: dict[type, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a mapping",
+}
+
+
+class ConfigError(Exception):
+    """A configuration problem; ``str(err)`` is the complete one-line message."""
+
+    def __init__(self, reason: str, key: str = "", source: str = "") -> None:
+        self.reason = reason
+        self.key = key
+        self.source = source
+        text = f"config error: {key}: {reason}" if key else f"config error: {reason}"
+        if source:
+            text += f" (from {source})"
+        super().__init__(text)
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("netsentry") / "data" / "netsentry.yaml"))
+
+
+def load_defaults() -> Config:
+    """The bundled defaults (a fresh copy each call: callers may mutate it)."""
+    return _load_yaml_file(default_config_path())
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Defaults, then the user file `path` (if any), then each ``key.path=value`` override."""
+    schema = load_defaults()
+    cfg = copy.deepcopy(schema)
+    if path is not None:
+        user = _load_yaml_file(Path(path))
+        if user is None:            # an empty file (or only comments) changes nothing
+            user = {}
+        if not isinstance(user, dict):
+            raise ConfigError(f"expected a mapping at the top level, got {_describe(user)}",
+                              source=str(path))
+        _merge(cfg, schema, user, "", str(path))
+    for item in overrides:
+        apply_override(cfg, schema, item)
+    return cfg
+
+
+def apply_override(cfg: Config, schema: Config, item: str) -> None:
+    """Apply one ``--set key.path=value`` (value parsed as a YAML scalar)."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    source = f"--set {item}"
+    if not sep or not key:
+        raise ConfigError(f"--set expects key.path=value, got {item!r}")
+    value = _parse_scalar(text)
+    parts = key.split(".")
+    # Build the nested mapping the override stands for and merge it like a
+    # file, so both paths share one set of checks and messages.
+    tree: Any = value
+    expected = _schema_at(schema, parts)
+    if isinstance(expected, _OpenValue):
+        if not _is_any(value, expected.types):
+            tree = text.strip()
+    elif isinstance(expected, str) and not isinstance(value, str):
+        tree = text.strip()         # `--set vars.address-groups.HOME_NET=[10.0.0.0/8]` is text, not a list
+    for part in reversed(parts):
+        tree = {part: tree}
+    _merge(cfg, schema, tree, "", source)
+
+
+def get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
+    """``get(cfg, "outputs.eve-log.filename")``; `default` when any level is missing."""
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+# --- internals ----------------------------------------------------------------
+
+class _OpenValue:
+    """What `_schema_at` returns for a new key inside one of the OPEN_MAPS."""
+
+    def __init__(self, types: tuple[type, ...]) -> None:
+        self.types = types
+
+
+def _is_any(value: Any, types: tuple[type, ...]) -> bool:
+    return any(_is_type(value, t) for t in types)
+
+
+def _schema_at(schema: Any, parts: list[str]) -> Any:
+    """The default value at `parts`, an _OpenValue inside an open map, None if unknown/free-form."""
+    node = schema
+    path = ""
+    for part in parts:
+        if path in OPEN_MAPS and isinstance(node, dict) and part not in node:
+            return _OpenValue(OPEN_MAPS[path])
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+        path = f"{path}.{part}" if path else part
+    return node
+
+
+def _load_yaml_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        reason = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            reason = f"{exc.problem} ({exc.context})"
+        raise ConfigError(f"{where}: invalid YAML: {reason}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def _merge(cfg: dict, schema: dict, user: dict, prefix: str, source: str) -> None:
+    """Validate `user` against `schema` and merge it into `cfg` in place."""
+    open_types = OPEN_MAPS.get(prefix)
+    for key, value in user.items():
+        if not isinstance(key, str):
+            key = str(key)
+        path = f"{prefix}.{key}" if prefix else key
+        if key not in schema:
+            if open_types is not None:
+                if not _is_any(value, open_types):
+                    names = " or ".join(_TYPE_NAMES[t].split(" ", 1)[1] for t in open_types)
+                    raise ConfigError(f"expected a {names}, got {_describe(value)}", path, source)
+                cfg[key] = value
+                continue
+            raise ConfigError(_unknown_key_reason(key, schema), path, source)
+        default = schema[key]
+        _check_type(default, value, path, source)
+        if isinstance(default, dict) and default:
+            if value is None:       # `flow:` with nothing under it keeps the defaults
+                continue
+            _merge(cfg[key], default, value, path, source)
+        else:
+            cfg[key] = copy.deepcopy(value)
+
+
+def _check_type(default: Any, value: Any, path: str, source: str) -> None:
+    if default is None:
+        return                      # a null default accepts anything
+    if isinstance(default, dict):
+        if value is None and default:
+            return
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a mapping, got {_describe(value)}", path, source)
+        return
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"expected a list, got {_describe(value)}", path, source)
+        if default:                 # non-empty default list: items like its items
+            item_type = type(default[0])
+            for i, item in enumerate(value):
+                if not _is_type(item, item_type):
+                    raise ConfigError(
+                        f"item {i + 1}: expected {_TYPE_NAMES.get(item_type, item_type.__name__)},"
+                        f" got {_describe(item)}", path, source)
+        return
+    if not _is_type(value, type(default)):
+        want = _TYPE_NAMES.get(type(default), type(default).__name__)
+        raise ConfigError(f"expected {want}, got {_describe(value)}", path, source)
+
+
+def _is_type(value: Any, want: type) -> bool:
+    if want is bool:
+        return isinstance(value, bool)
+    if want is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if want is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, want)
+
+
+def _unknown_key_reason(key: str, schema: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, [str(k) for k in schema], n=1)
+    if close:
+        return f"unknown key (did you mean '{close[0]}'?)"
+    return "unknown key"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
