@@ -1,0 +1,169 @@
+"""The `Signature`: one loaded rule, compiled once into checks the hot path calls.
+
+The detect engine (src/netsentry/detect/) sees only this class and `Content`:
+it groups signatures by `proto`/`ip_proto` and port `ranges()`, feeds
+`fast_pattern` to its multi-pattern prefilter, and for each candidate calls
+`header_match` then `match` then (on an alert) `post_match`.
+
+Why checks are stored as flat tuples of callables: the parser does all text
+work once per rule, so verifying a candidate costs a few attribute loads and
+calls, never string handling (see STYLE.md, "the parser turns text into
+checks once").
+
+Evaluation order inside `match` follows Suricata's lists, cheapest first:
+packet checks (`flow`, header keywords, `dsize`, `flowbits` checks), then the
+payload inspection chain (contents, pcre, byte_*, isdataat in rule order with
+Suricata's relative semantics and backtracking), then `flowint` operations in
+rule order (Suricata runs flowint in its match list, so an increment is seen
+by a later flowint comparison in the same rule). `post_match` applies the
+flowbits side effects (set/unset/toggle), which Suricata runs only after the
+whole signature matched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from netsentry.rules.addresses import AddressMatcher
+from netsentry.rules.ports import PortMatcher
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+    from netsentry.rules.inspect import Content
+
+# header protocol -> IP protocol number; None means "any IP protocol".
+PROTO_NUMBERS: dict[str, int | None] = {
+    "ip": None,
+    "pkthdr": None,
+    "tcp": 6,
+    "tcp-pkt": 6,
+    "tcp-stream": 6,
+    "udp": 17,
+    "icmp": 1,        # Suricata's `icmp` matches ICMPv4 and ICMPv6; see Signature.ip_protos
+    "icmpv4": 1,
+    "icmpv6": 58,
+    "sctp": 132,
+}
+
+ACTIONS = ("alert", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth", "pass")
+
+PacketCheck = Callable[["Packet", "Flow | None"], bool]
+
+
+@dataclass(slots=True)
+class Threshold:
+    """A parsed `threshold:` or `detection_filter:` option (applied by detect/).
+
+    kind:      "limit" | "threshold" | "both" for threshold; "detection_filter"
+    track:     "by_src" | "by_dst" | "by_rule" | "by_both" (| "by_flow")
+    unique_on: None, "src_port" or "dst_port" (detection_filter only)
+    """
+
+    kind: str
+    track: str
+    count: int
+    seconds: int
+    unique_on: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Signature:
+    # --- header ---------------------------------------------------------------
+    action: str
+    proto: str                     # header protocol as written: tcp, udp, ip, icmp, tcp-pkt, ...
+    src: AddressMatcher
+    sp: PortMatcher
+    dst: AddressMatcher
+    dp: PortMatcher
+    bidirectional: bool = False    # `<>`
+    # --- meta -----------------------------------------------------------------
+    sid: int = 0
+    gid: int = 1
+    rev: int = 0
+    msg: str = ""
+    classtype: str | None = None
+    priority: int | None = None    # explicit `priority:` (None when absent)
+    severity: int = 3              # effective: priority:, else classtype's, else 3
+    class_description: str = ""    # classification.config description (EVE `category`)
+    metadata: dict[str, list[str]] = field(default_factory=dict)
+    references: list[tuple[str, str]] = field(default_factory=list)  # (system, id); url via RuleSet.references
+    target: str | None = None      # "src_ip" / "dest_ip"
+    noalert: bool = False          # `noalert;` or `flowbits:noalert;`
+    prefilter: bool = False        # `prefilter;` hint: use fast_pattern as prefilter
+    # --- where it came from -----------------------------------------------------
+    file: str = ""
+    line: int = 0
+    raw: str = ""
+    # --- compiled checks (set by the parser) ------------------------------------
+    fast_pattern: Content | None = None
+    contents: tuple[Content, ...] = ()       # every content of the rule, in order (all buffers)
+    flowbits_set: frozenset[str] = frozenset()      # names set/unset/toggled on match
+    flowbits_checked: frozenset[str] = frozenset()  # names read by isset/isnotset
+    threshold: Threshold | None = None
+    detection_filter: Threshold | None = None
+    needs_stream: bool = False     # tcp-stream or flow:only_stream: match reassembled data only
+    pkt_only: bool = False         # tcp-pkt or flow:no_stream: match packets only
+    flow_to_server: bool | None = None   # flow:to_server -> True, to_client -> False, else None
+    flow_established: bool | None = None  # flow:established -> True, not_established -> False
+    packet_checks: tuple[PacketCheck, ...] = ()   # run first, in order; all must be true
+    payload_chain: Any = None      # rules.inspect.Chain for the packet payload, or None
+    final_checks: tuple[PacketCheck, ...] = ()    # flowint operations, in rule order
+    post_actions: tuple[Callable[[Packet, Flow | None], None], ...] = ()
+
+    # ---------------------------------------------------------------------------------
+    @property
+    def ip_proto(self) -> int | None:
+        """IP protocol number the header names, None for `ip`/`pkthdr` (any)."""
+        return PROTO_NUMBERS.get(self.proto)
+
+    @property
+    def ip_protos(self) -> tuple[int, ...] | None:
+        """All IP protocol numbers this rule applies to (None: any). `icmp` is v4 and v6."""
+        if self.proto == "icmp":
+            return (1, 58)
+        p = PROTO_NUMBERS.get(self.proto)
+        return None if p is None else (p,)
+
+    @property
+    def is_ip_only(self) -> bool:
+        """True when the rule has no payload, packet or flow checks (Suricata's IP-only rules)."""
+        return (not self.packet_checks and self.payload_chain is None and not self.final_checks
+                and self.sp.is_any and self.dp.is_any)
+
+    def header_match(self, pkt: Packet, flow: Flow | None) -> bool:
+        """Addresses and ports, both ways for `<>` (the protocol is the engine's grouping)."""
+        src, dst = pkt.src, pkt.dst
+        if (self.src.contains(src) and self.dst.contains(dst)
+                and self.sp.contains(pkt.sp) and self.dp.contains(pkt.dp)):
+            return True
+        if self.bidirectional:
+            return (self.src.contains(dst) and self.dst.contains(src)
+                    and self.sp.contains(pkt.dp) and self.dp.contains(pkt.sp))
+        return False
+
+    def match(self, pkt: Packet, flow: Flow | None) -> bool:
+        """Every check after the header, in Suricata's order; True if the rule matches.
+
+        Correct on its own: the prefilter's fast-pattern hit is only a hint and
+        the fast pattern is verified again here.
+        """
+        for check in self.packet_checks:
+            if not check(pkt, flow):
+                return False
+        chain = self.payload_chain
+        if chain is not None and not chain.run(pkt.payload):
+            return False
+        for check in self.final_checks:
+            if not check(pkt, flow):
+                return False
+        return True
+
+    def post_match(self, pkt: Packet, flow: Flow | None) -> None:
+        """Side effects of a match: flowbits set/unset/toggle."""
+        for act in self.post_actions:
+            act(pkt, flow)
+
+    def __repr__(self) -> str:
+        return f"<Signature {self.gid}:{self.sid}:{self.rev} {self.action} {self.proto} {self.msg!r}>"
