@@ -1,0 +1,12 @@
+"""Offline capture sources: classic pcap and pcapng files.
+
+``open_capture(path)`` detects the format by magic; iterating the reader
+yields ``(ts, data, wirelen, linktype)`` tuples. ``read_captures(paths)``
+chains files in order. Damage raises ``CaptureError`` after every good
+record before it.
+"""
+
+from netsentry.capture.errors import CaptureError
+from netsentry.capture.reader import CaptureChain, CaptureReader, open_capture, read_captures
+
+__all__ = ["CaptureChain", "CaptureError", "CaptureReader", "open_capture", "read_captures"]
