@@ -1,0 +1,102 @@
+"""Outputs: where events go. One module per output kind, registered by name.
+
+The names are the keys of the ``outputs:`` section of the configuration
+(``eve-log``, ``console``, later ``syslog``). A module registers a factory
+with `register`; `open_outputs` builds the enabled ones. The sensor only
+ever calls ``emit(event)``, ``flush()`` and ``close()``, and asks each output
+which event types it wants (``event_types``) so it can skip building events
+nobody will write.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from netsentry.config import ConfigError
+from netsentry.event import Event
+
+# Every event type the pipeline produces (EVE's `event_type` values).
+EVENT_TYPES = ("alert", "drop", "anomaly", "flow", "stats")
+
+# Modules that register an output kind; imported on first use so that
+# importing `netsentry.output` stays cheap and free of cycles.
+BUILTIN_MODULES = ("netsentry.output.eve", "netsentry.output.console")
+
+
+@dataclass
+class OutputContext:
+    """What an output may need besides its own config section."""
+
+    logdir: Path = Path(".")
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+class Output:
+    """Base class (and interface) of an output."""
+
+    name = ""
+    # event types this output writes; None means every type
+    event_types: frozenset[str] | None = None
+
+    def emit(self, event: Event) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.flush()
+
+    def wants(self, event_type: str) -> bool:
+        return self.event_types is None or event_type in self.event_types
+
+
+OutputFactory = Callable[[Mapping[str, Any], OutputContext], Output]
+_REGISTRY: dict[str, OutputFactory] = {}
+
+
+def register(name: str) -> Callable[[OutputFactory], OutputFactory]:
+    """Decorator: make `factory` the output kind called `name` in ``outputs:``."""
+    def deco(factory: OutputFactory) -> OutputFactory:
+        _REGISTRY[name] = factory
+        return factory
+    return deco
+
+
+def registered() -> dict[str, OutputFactory]:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    return dict(_REGISTRY)
+
+
+def open_outputs(outputs_cfg: Mapping[str, Any], ctx: OutputContext) -> list[Output]:
+    """Create every output whose section says ``enabled: true``."""
+    kinds = registered()
+    opened: list[Output] = []
+    try:
+        for name, section in outputs_cfg.items():
+            if not isinstance(section, Mapping) or not section.get("enabled", False):
+                continue
+            factory = kinds.get(name)
+            if factory is None:
+                raise ConfigError(f"no output of that kind (known: {', '.join(sorted(kinds))})",
+                                  f"outputs.{name}")
+            opened.append(factory(section, ctx))
+    except BaseException:
+        for out in opened:
+            out.close()
+        raise
+    return opened
+
+
+def check_event_types(types: list[str], key: str) -> frozenset[str]:
+    """Validate an output's ``types:`` list against the event types that exist."""
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown:
+        raise ConfigError(f"unknown event type '{unknown[0]}' (known: {', '.join(EVENT_TYPES)})", key)
+    return frozenset(types)

@@ -1,0 +1,265 @@
+"""EVE JSON output (``outputs.eve-log``): one JSON object per line, Suricata's schema.
+
+Field names, order and text forms follow Suricata's own writers
+(output-json.c's header, output-json-alert.c, -flow.c, -drop.c, -anomaly.c,
+-stats.c) so SIEM parsers written for Suricata read our file unchanged:
+
+- every packet record starts ``timestamp, flow_id, pcap_cnt, event_type,
+  vlan, src_ip, src_port, dest_ip, dest_port, proto, ip_v, icmp_type,
+  icmp_code, pkt_src``; ports only for TCP/UDP/SCTP, ICMP type/code only for
+  ICMP/ICMPv6, as Suricata 8 writes them;
+- alerts add ``alert{...}``, ``tunnel{...}`` for tunnelled packets (the outer
+  header), ``app_proto``, ``direction`` and a ``flow{...}`` sub-object whose
+  src/dest are the flow's client/server;
+- flow records take src/dest from the flow's client/server and the
+  timestamp of the moment the flow ended (packet time in replay).
+
+Our own additions (``Event.extra``) are merged at the top level last; they
+must use names Suricata doesn't.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from netsentry.event import Event
+from netsentry.output import Output, OutputContext, check_event_types, register
+from netsentry.output.fields import (
+    ICMP_PROTOS,
+    PORT_PROTOS,
+    PROTO_TEXT,
+    format_ip,
+    format_timestamp,
+)
+
+_DUMPS = orjson.dumps
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+PKT_SRC = "wire/pcap"
+
+
+def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, Any]:
+    """The common head of a packet record (Suricata's CreateEveHeader, packet direction)."""
+    rec: dict[str, Any] = {"timestamp": format_timestamp(ts)}
+    if flow is not None:
+        rec["flow_id"] = flow.flow_id
+    if pkt.pcap_cnt:
+        rec["pcap_cnt"] = pkt.pcap_cnt
+    rec["event_type"] = event_type
+    if pkt.vlan:
+        rec["vlan"] = list(pkt.vlan)
+    version = pkt.ip_version
+    if version:
+        proto = pkt.proto
+        rec["src_ip"] = format_ip(pkt.src)
+        if proto in PORT_PROTOS:
+            rec["src_port"] = pkt.sp
+        rec["dest_ip"] = format_ip(pkt.dst)
+        if proto in PORT_PROTOS:
+            rec["dest_port"] = pkt.dp
+        rec["proto"] = PROTO_TEXT[proto & 0xFF]
+        rec["ip_v"] = version
+        if proto in ICMP_PROTOS and pkt.icmp_type >= 0:
+            rec["icmp_type"] = pkt.icmp_type
+            rec["icmp_code"] = pkt.icmp_code
+    rec["pkt_src"] = PKT_SRC
+    return rec
+
+
+def flow_header(event_type: str, ts: float, flow: Any) -> dict[str, Any]:
+    """The head of a flow-level record: src is the client (Suricata's CreateEveHeaderFromFlow)."""
+    proto = flow.proto
+    rec: dict[str, Any] = {"timestamp": format_timestamp(ts), "flow_id": flow.flow_id,
+                           "event_type": event_type}
+    if flow.vlan:
+        rec["vlan"] = list(flow.vlan)
+    rec["src_ip"] = format_ip(flow.client)
+    if proto in PORT_PROTOS:
+        rec["src_port"] = flow.client_port
+    rec["dest_ip"] = format_ip(flow.server)
+    if proto in PORT_PROTOS:
+        rec["dest_port"] = flow.server_port
+    if flow.ip_version:
+        rec["ip_v"] = flow.ip_version
+    rec["proto"] = PROTO_TEXT[proto & 0xFF]
+    return rec
+
+
+def flow_counters(flow: Any) -> dict[str, Any]:
+    """pkts/bytes per direction and start (Suricata's EveAddFlow)."""
+    return {
+        "pkts_toserver": flow.pkts_toserver,
+        "pkts_toclient": flow.pkts_toclient,
+        "bytes_toserver": flow.bytes_toserver,
+        "bytes_toclient": flow.bytes_toclient,
+        "start": format_timestamp(flow.start),
+    }
+
+
+def flow_state(flow: Any) -> str:
+    """Suricata's flow-level state: new, established or closed."""
+    if flow.tcp_state == "closed":
+        return "closed"
+    return "established" if flow.established else "new"
+
+
+def _alert(event: Event) -> dict[str, Any]:
+    pkt, flow, alert = event.pkt, event.flow, event.alert
+    if pkt is None:                      # an engine alert about a flow, not a packet
+        rec = flow_header("alert", event.ts, flow) if flow is not None else _bare("alert", event.ts)
+    else:
+        rec = packet_header("alert", event.ts, pkt, flow)
+    if alert is not None:
+        body: dict[str, Any] = {
+            "action": alert.action,
+            "gid": alert.gid,
+            "signature_id": alert.signature_id,
+            "rev": alert.rev,
+            "signature": alert.signature,
+            "category": alert.category,
+            "severity": alert.severity,
+        }
+        if alert.metadata:
+            body["metadata"] = alert.metadata
+        rec["alert"] = body
+    if pkt is not None and pkt.tunnel is not None:
+        outer_src, outer_dst, outer_proto = pkt.tunnel
+        tunnel: dict[str, Any] = {
+            "src_ip": format_ip(outer_src), "src_port": 0,
+            "dest_ip": format_ip(outer_dst), "dest_port": 0,
+            "proto": PROTO_TEXT[outer_proto & 0xFF], "depth": 1,
+        }
+        if pkt.pcap_cnt:
+            tunnel["pcap_cnt"] = pkt.pcap_cnt
+        tunnel["pkt_src"] = PKT_SRC
+        rec["tunnel"] = tunnel
+    if flow is not None:
+        if flow.app_proto:
+            rec["app_proto"] = flow.app_proto
+        if pkt is not None:
+            rec["direction"] = "to_server" if pkt.to_server else "to_client"
+        sub = flow_counters(flow)
+        sub["src_ip"] = format_ip(flow.client)
+        sub["dest_ip"] = format_ip(flow.server)
+        if flow.proto in PORT_PROTOS:
+            sub["src_port"] = flow.client_port
+            sub["dest_port"] = flow.server_port
+        rec["flow"] = sub
+    return rec
+
+
+def _flow(event: Event) -> dict[str, Any]:
+    flow = event.flow
+    rec = flow_header("flow", event.ts, flow)
+    if flow.app_proto:
+        rec["app_proto"] = flow.app_proto
+    sub = flow_counters(flow)
+    sub["end"] = format_timestamp(flow.last_seen)
+    sub["age"] = int(flow.last_seen) - int(flow.start)
+    sub["state"] = flow_state(flow)
+    sub["reason"] = flow.end_reason or "unknown"
+    sub["alerted"] = bool(flow.alerted)
+    if flow.action in ("drop", "pass", "accept"):
+        sub["action"] = flow.action
+    rec["flow"] = sub
+    if flow.proto == 6 and flow.tcp_state and flow.tcp_state != "none":
+        rec["tcp"] = {"state": flow.tcp_state}
+    return rec
+
+
+def _drop(event: Event) -> dict[str, Any]:
+    pkt, flow = event.pkt, event.flow
+    rec = packet_header("drop", event.ts, pkt, flow)
+    if flow is not None:
+        rec["direction"] = "to_server" if pkt.to_server else "to_client"
+    drop: dict[str, Any] = {}
+    if pkt.ip_version == 4:
+        drop.update(len=pkt.ip_len, tos=pkt.tos, ttl=pkt.ttl, ipid=pkt.ip_id)
+    elif pkt.ip_version == 6:
+        drop.update(len=max(pkt.ip_len - 40, 0), tc=pkt.tos, hoplimit=pkt.ttl)
+    proto = pkt.proto
+    if proto == 6 and pkt.l4_off >= 0:
+        flags = pkt.tcp_flags
+        drop.update(tcpseq=pkt.seq, tcpack=pkt.ack, tcpwin=pkt.win,
+                    syn=bool(flags & 0x02), ack=bool(flags & 0x10), psh=bool(flags & 0x08),
+                    rst=bool(flags & 0x04), urg=bool(flags & 0x20), fin=bool(flags & 0x01))
+    elif proto == 17 and pkt.l4_off >= 0:
+        drop["udplen"] = pkt.payload_len + 8
+    elif proto in ICMP_PROTOS and pkt.icmp_id >= 0:
+        drop.update(icmp_id=pkt.icmp_id, icmp_seq=pkt.icmp_seq)
+    rec["drop"] = drop
+    return rec
+
+
+def _generic(event: Event) -> dict[str, Any]:
+    """anomaly, and any other packet/flow event: the header, then `extra`."""
+    if event.pkt is not None:
+        return packet_header(event.event_type, event.ts, event.pkt, event.flow)
+    if event.flow is not None:
+        return flow_header(event.event_type, event.ts, event.flow)
+    return _bare(event.event_type, event.ts)
+
+
+def _bare(event_type: str, ts: float) -> dict[str, Any]:
+    return {"timestamp": format_timestamp(ts), "event_type": event_type}
+
+
+def _stats(event: Event) -> dict[str, Any]:
+    return _bare("stats", event.ts)
+
+
+# event_type -> record builder. Adding an event type is one function and one line here.
+RENDERERS: dict[str, Callable[[Event], dict[str, Any]]] = {
+    "alert": _alert,
+    "drop": _drop,
+    "flow": _flow,
+    "stats": _stats,
+    "anomaly": _generic,
+}
+
+
+def render(event: Event) -> dict[str, Any]:
+    """The EVE record for `event` as a dict (what one line of eve.json holds)."""
+    rec = RENDERERS.get(event.event_type, _generic)(event)
+    if event.extra:
+        rec.update(event.extra)
+    return rec
+
+
+class EveLog(Output):
+    """Writes EVE records to ``LOGDIR/<filename>`` through one large write buffer."""
+
+    name = "eve-log"
+
+    def __init__(self, cfg: Mapping[str, Any], ctx: OutputContext) -> None:
+        self.event_types = check_event_types(list(cfg.get("types", [])), "outputs.eve-log.types")
+        self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
+        mode = "ab" if cfg.get("append", False) else "wb"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # 1 MiB buffer: the file sees few large writes instead of one per event.
+            self._file = open(self.path, mode, buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        self._write = self._file.write
+        self.count = 0
+
+    def emit(self, event: Event) -> None:
+        self._write(_DUMPS(render(event), option=_NEWLINE))
+        self.count += 1
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+@register("eve-log")
+def _open(cfg: Mapping[str, Any], ctx: OutputContext) -> Output:
+    return EveLog(cfg, ctx)

@@ -1,0 +1,85 @@
+"""Field formatting shared by the outputs, in Suricata's exact text forms.
+
+EVE consumers (SIEM parsers, dashboards, suricata-verify style checks) match
+on these strings, so they follow what Suricata prints, not what Python
+prints by default:
+
+- timestamps: ``2017-04-07T22:24:37.251547+0000`` (UTC, microseconds,
+  ``+0000`` offset without a colon);
+- IPv6 addresses: fully expanded, ``fe80:0000:0000:0000:020c:29ff:fef3:cf38``
+  (Suricata's PrintInet zero-pads every group);
+- ``proto``: the IANA keyword Suricata's table uses (``TCP``, ``IPv6-ICMP``)
+  or the number as text.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+# IANA protocol keywords as Suricata spells them (util-proto-name), for the
+# numbers that appear on real networks; any other number is written as text.
+PROTO_NAMES: dict[int, str] = {
+    0: "HOPOPT", 1: "ICMP", 2: "IGMP", 4: "IP-in-IP", 6: "TCP", 8: "EGP", 9: "IGP",
+    17: "UDP", 33: "DCCP", 41: "IPv6", 43: "IPv6-Route", 44: "IPv6-Frag", 46: "RSVP",
+    47: "GRE", 50: "ESP", 51: "AH", 58: "IPv6-ICMP", 59: "IPv6-NoNxt", 60: "IPv6-Opts",
+    88: "EIGRP", 89: "OSPF", 94: "OS", 97: "ETHERIP", 103: "PIM", 108: "IPComp",
+    112: "VRRP", 115: "L2TP", 132: "SCTP", 135: "Mobility", 136: "UDPLite", 137: "MPLS-in-IP",
+}
+PROTO_TEXT: tuple[str, ...] = tuple(PROTO_NAMES.get(n, str(n)) for n in range(256))
+
+# Protocols whose records carry src_port/dest_port (Suricata: TCP, UDP, SCTP).
+PORT_PROTOS = frozenset((6, 17, 132))
+ICMP_PROTOS = frozenset((1, 58))
+
+_ADDR_CACHE: dict[bytes, str] = {}
+_ADDR_CACHE_MAX = 1 << 16
+
+
+def format_ip(packed: bytes) -> str:
+    """Suricata's text for a packed address; cached since a flow's addresses repeat."""
+    text = _ADDR_CACHE.get(packed)
+    if text is not None:
+        return text
+    if len(packed) == 4:
+        text = socket.inet_ntoa(packed)
+    elif len(packed) == 16:
+        h = packed.hex()
+        text = ":".join((h[0:4], h[4:8], h[8:12], h[12:16], h[16:20], h[20:24], h[24:28], h[28:32]))
+    else:
+        return ""
+    if len(_ADDR_CACHE) >= _ADDR_CACHE_MAX:
+        _ADDR_CACHE.clear()
+    _ADDR_CACHE[packed] = text
+    return text
+
+
+class TimestampFormatter:
+    """Formats epoch seconds as EVE timestamps; the date part is cached per second.
+
+    Events come in packet-time order, so consecutive calls mostly share the
+    same second and the strftime work is done once per second of traffic.
+    """
+
+    __slots__ = ("_sec", "_prefix")
+
+    def __init__(self) -> None:
+        self._sec = -1
+        self._prefix = ""
+
+    def __call__(self, ts: float) -> str:
+        sec = int(ts)
+        usec = round((ts - sec) * 1_000_000)
+        if usec >= 1_000_000:            # float rounding at the top of a second
+            sec += 1
+            usec -= 1_000_000
+        elif usec < 0:
+            sec -= 1
+            usec += 1_000_000
+        if sec != self._sec:
+            self._sec = sec
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        return f"{self._prefix}.{usec:06d}+0000"
+
+
+format_timestamp = TimestampFormatter()
