@@ -1,0 +1,3 @@
+"""Attack-like traffic for the bundled signatures (filled in next)."""
+
+SCENARIOS: dict = {}
