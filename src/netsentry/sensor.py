@@ -1,0 +1,273 @@
+"""The sensor: the pipeline wired once from the configuration, and the capture loop.
+
+source -> decode -> flow -> signature engine -> anomaly engine -> asset
+enrichment -> outputs. The capture loop in `Sensor.run` is the only loop;
+engines don't know where packets come from, outputs don't know who made an
+event. Stages that are off (no rules, ``anomaly.enabled: false``, no assets,
+no output wanting an event type) are left out when the loop is built, so
+they cost nothing per packet rather than an ``if`` per packet.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsentry.capture import CaptureError
+from netsentry.config import get
+from netsentry.decode import Decoder
+from netsentry.event import Event
+from netsentry.output import Output
+from netsentry.output.stats import merge_counters, stats_event
+
+Record = tuple[float, bytes, int, int]
+ProgressCallback = Callable[[int], None]
+
+# The capture loop reports progress every this many packets (a power of two,
+# tested with `n & MASK`): often enough for a smooth bar, rare enough to be free.
+PROGRESS_EVERY = 4096
+
+
+@dataclass
+class RunResult:
+    """What one run saw: the figures the replay summary and the tests read."""
+
+    packets: int = 0
+    elapsed: float = 0.0
+    last_ts: float | None = None
+    flows: int = 0
+    alerts: int = 0
+    # (gid, sid) -> [signature, count]
+    alerts_by_signature: dict[tuple[int, int], list[Any]] = field(default_factory=dict)
+    anomaly_alerts: Counter[str] = field(default_factory=Counter)
+    drops: int = 0
+    counters: dict[str, int | float] = field(default_factory=dict)
+    capture_error: CaptureError | None = None
+
+
+def rule_paths(config: Mapping[str, Any]) -> list[str]:
+    """``rule-files`` resolved against ``default-rule-path`` (absolute paths stay as given)."""
+    base = str(config.get("default-rule-path") or ".")
+    return [os.path.join(base, str(name)) for name in config.get("rule-files") or []]
+
+
+class Sensor:
+    """Builds every stage from `config` and runs captures through them.
+
+    `outputs` are already open; the sensor closes them in `finish`. Inline
+    (IPS) mode is ``stream.inline: true`` (``replay --simulate-ips`` sets
+    it): drop rules then set ``pkt.verdict`` and the sensor counts and logs
+    the drops.
+    """
+
+    def __init__(self, config: Mapping[str, Any], outputs: list[Output], ruleset: Any = None) -> None:
+        self.config = config
+        self.outputs = outputs
+        self.inline = bool(get(config, "stream.inline", False))
+        self.result = RunResult()
+        self._started = time.monotonic()
+        self._now = 0.0                  # packet time of the latest packet (flow records use it)
+        self._drop_logged: set[tuple[int, bool]] = set()
+        self._rule_dropped: Any = None   # the packet a drop/reject rule matched last
+
+        # --- outputs: one emitter list per event type; empty list = nobody wants it
+        self._emitters: dict[str, list[Callable[[Event], None]]] = {}
+        for event_type in ("alert", "drop", "anomaly", "flow", "stats"):
+            self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
+
+        # --- stages
+        self.decoder = Decoder(checksums=bool(get(config, "decoder.checksum-validation", False)))
+        self.flows = self._build_flow_table(config)
+        self.ruleset = ruleset
+        self.signatures = self._build_signature_engine(config, ruleset)
+        self.anomaly = self._build_anomaly_engine(config)
+        self.assets = self._build_asset_map(config)
+
+    # --- wiring ----------------------------------------------------------------
+
+    def _build_flow_table(self, config: Mapping[str, Any]) -> Any:
+        from netsentry.flow import FlowTable
+        return FlowTable(dict(config.get("flow") or {}), self._flow_ended)
+
+    @staticmethod
+    def _build_signature_engine(config: Mapping[str, Any], ruleset: Any) -> Any:
+        if ruleset is None or not getattr(ruleset, "signatures", None):
+            return None                  # no rules: no signature stage at all
+        from netsentry.detect import SignatureEngine
+        return SignatureEngine(ruleset, config)
+
+    @staticmethod
+    def _build_anomaly_engine(config: Mapping[str, Any]) -> Any:
+        if not get(config, "anomaly.enabled", False):
+            return None
+        from netsentry.anomaly import AnomalyEngine
+        return AnomalyEngine(config)
+
+    @staticmethod
+    def _build_asset_map(config: Mapping[str, Any]) -> Any:
+        if not config.get("assets"):
+            return None
+        from netsentry.anomaly.assets import AssetMap
+        return AssetMap(config)
+
+    # --- the capture loop --------------------------------------------------------
+
+    def run(self, source: Iterable[Record], progress: ProgressCallback | None = None) -> RunResult:
+        """Process every record of `source`. Capture damage ends the run cleanly:
+        the error is kept in ``result.capture_error`` for the caller to report after `finish`."""
+        res = self.result
+        decode = self.decoder.decode
+        flow_update = self.flows.update
+        sig_inspect = self.signatures.inspect if self.signatures is not None else None
+        anomaly_inspect = self.anomaly.inspect if self.anomaly is not None else None
+        on_events = self._on_events
+        on_verdict = self._on_verdict
+        on_decoder_events = self._on_decoder_events if self._emitters["anomaly"] else None
+        bytes_read = getattr(source, "bytes_read", None)
+        report = progress is not None and bytes_read is not None
+        n = res.packets
+        ts = self._now
+        try:
+            for ts, data, wirelen, linktype in source:
+                n += 1
+                pkt = decode(data, linktype)
+                pkt.ts = ts
+                pkt.pcap_cnt = n
+                pkt.wirelen = wirelen
+                self._now = ts
+                flow = flow_update(pkt)
+                if on_decoder_events is not None and pkt.events is not None:
+                    on_decoder_events(pkt, flow)
+                if sig_inspect is not None and not pkt.checksum_bad:
+                    events = sig_inspect(pkt, flow)
+                    if events:
+                        on_events(events, pkt, flow, False)
+                if anomaly_inspect is not None:
+                    events = anomaly_inspect(pkt, flow)
+                    if events:
+                        on_events(events, pkt, flow, True)
+                if pkt.verdict is not None:
+                    on_verdict(pkt, flow)
+                if report and not n & (PROGRESS_EVERY - 1):
+                    progress(getattr(source, "bytes_read"))  # type: ignore[misc]
+        except CaptureError as exc:
+            res.capture_error = exc
+        finally:
+            res.packets = n
+            if n:
+                res.last_ts = ts
+        if report:
+            progress(getattr(source, "bytes_read"))  # type: ignore[misc]
+        return res
+
+    # --- per-event work (off the common path: only packets that produced something) ---
+
+    def _on_events(self, events: list[Event], pkt: Any, flow: Any, from_anomaly: bool) -> None:
+        res = self.result
+        emitters = self._emitters
+        enrich = self.assets.enrich if self.assets is not None else None
+        for event in events:
+            etype = event.event_type
+            alert = event.alert
+            if etype == "alert" and alert is not None:
+                res.alerts += 1
+                if from_anomaly:
+                    res.anomaly_alerts[alert.signature] += 1
+                else:
+                    key = (alert.gid, alert.signature_id)
+                    entry = res.alerts_by_signature.get(key)
+                    if entry is None:
+                        res.alerts_by_signature[key] = [alert.signature, 1]
+                    else:
+                        entry[1] += 1
+                if flow is not None:
+                    flow.alerted = True
+                if alert.action == "blocked":
+                    self._rule_dropped = pkt
+                if enrich is not None:
+                    enrich(event)
+            elif etype == "anomaly" and from_anomaly:
+                name = alert.signature if alert is not None else str((event.extra or {}).get("anomaly", etype))
+                res.anomaly_alerts[name] += 1
+            for emit in emitters.get(etype, ()):
+                emit(event)
+
+    def _on_verdict(self, pkt: Any, flow: Any) -> None:
+        """IPS: count the drop and log it as Suricata's drop log does (flows: start):
+        once per direction of a dropped flow, plus every packet a rule dropped itself."""
+        if not self.inline:
+            return
+        self.result.drops += 1
+        if not self._emitters["drop"]:
+            return
+        if flow is not None:
+            log = self._rule_dropped is pkt
+            if flow.action == "drop":
+                key = (flow.flow_id, bool(pkt.to_server))
+                if key not in self._drop_logged:
+                    self._drop_logged.add(key)
+                    log = True
+            if not log:
+                return
+        event = Event("drop", pkt.ts, pkt, flow)
+        for emit in self._emitters["drop"]:
+            emit(event)
+
+    def _on_decoder_events(self, pkt: Any, flow: Any) -> None:
+        """Decoder events as Suricata's anomaly records (type decode)."""
+        for name in pkt.events:
+            if not name.startswith("decoder."):
+                name = "decoder." + name
+            event = Event("anomaly", pkt.ts, pkt, flow,
+                          extra={"anomaly": {"type": "decode", "event": name}})
+            for emit in self._emitters["anomaly"]:
+                emit(event)
+
+    def _flow_ended(self, flow: Any) -> None:
+        """FlowTable's on_end: timeout, eviction or shutdown."""
+        self.result.flows += 1
+        if self.anomaly is not None:
+            on_flow_end = getattr(self.anomaly, "on_flow_end", None)
+            if on_flow_end is not None:
+                on_flow_end(flow)
+        if self._drop_logged:
+            self._drop_logged.discard((flow.flow_id, True))
+            self._drop_logged.discard((flow.flow_id, False))
+        emitters = self._emitters["flow"]
+        if emitters:
+            event = Event("flow", max(self._now, flow.last_seen), None, flow)
+            for emit in emitters:
+                emit(event)
+
+    # --- the end -----------------------------------------------------------------
+
+    def counters(self) -> dict[str, int | float]:
+        """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
+        stages = [self.decoder, self.flows, self.signatures, self.anomaly]
+        counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
+        counters.setdefault("detect.alert", self.result.alerts)
+        if self.inline:
+            counters["ips.accepted"] = self.result.packets - self.result.drops
+            counters["ips.blocked"] = self.result.drops
+        return counters
+
+    def finish(self) -> RunResult:
+        """Flush flows (flow records), write the stats record, close the outputs."""
+        res = self.result
+        try:
+            self.flows.flush("shutdown")
+            res.elapsed = time.monotonic() - self._started
+            res.counters = self.counters()
+            emitters = self._emitters["stats"]
+            if emitters:
+                event = stats_event(self._now or time.time(), res.elapsed, res.counters)
+                for emit in emitters:
+                    emit(event)
+        finally:
+            for out in self.outputs:
+                out.close()
+        return res
