@@ -73,6 +73,8 @@ class Sensor:
         self._now = 0.0                  # packet time of the latest packet (flow records use it)
         self._drop_logged: set[tuple[int, bool]] = set()
         self._rule_dropped: Any = None   # the packet a drop/reject rule matched last
+        self._rule_drop_alert: Any = None  # ... and that rule's alert
+        self._log_all_drops = get(config, "outputs.eve-log.drop.flows", "start") == "all"
 
         # --- outputs: one emitter list per event type; empty list = nobody wants it
         self._emitters: dict[str, list[Callable[[Event], None]]] = {}
@@ -188,6 +190,7 @@ class Sensor:
                     flow.alerted = True
                 if alert.action == "blocked":
                     self._rule_dropped = pkt
+                    self._rule_drop_alert = alert
                 if enrich is not None:
                     enrich(event)
             elif etype == "anomaly" and from_anomaly:
@@ -204,8 +207,9 @@ class Sensor:
         self.result.drops += 1
         if not self._emitters["drop"]:
             return
-        if flow is not None:
-            log = self._rule_dropped is pkt
+        by_rule = self._rule_dropped is pkt
+        if flow is not None and not self._log_all_drops:
+            log = by_rule
             if flow.action == "drop":
                 key = (flow.flow_id, bool(pkt.to_server))
                 if key not in self._drop_logged:
@@ -213,7 +217,7 @@ class Sensor:
                     log = True
             if not log:
                 return
-        event = Event("drop", pkt.ts, pkt, flow)
+        event = Event("drop", pkt.ts, pkt, flow, self._rule_drop_alert if by_rule else None)
         for emit in self._emitters["drop"]:
             emit(event)
 

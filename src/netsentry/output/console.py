@@ -36,7 +36,7 @@ def _endpoint(packed: bytes, port: int, proto: int) -> str:
 def format_line(event: Event) -> str:
     """The fast.log-style line for an alert or drop event."""
     alert = event.alert
-    parts = [fast_time(event.ts), " "]
+    parts = [fast_time(event.ts), "  "]
     if event.event_type == "drop" or (alert is not None and alert.action == "blocked"):
         parts.append("[Drop] ")
     if alert is not None:

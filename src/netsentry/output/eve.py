@@ -106,6 +106,21 @@ def flow_state(flow: Any) -> str:
     return "established" if flow.established else "new"
 
 
+def alert_object(alert: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "action": alert.action,
+        "gid": alert.gid,
+        "signature_id": alert.signature_id,
+        "rev": alert.rev,
+        "signature": alert.signature,
+        "category": alert.category,
+        "severity": alert.severity,
+    }
+    if alert.metadata:
+        body["metadata"] = alert.metadata
+    return body
+
+
 def _alert(event: Event) -> dict[str, Any]:
     pkt, flow, alert = event.pkt, event.flow, event.alert
     if pkt is None:                      # an engine alert about a flow, not a packet
@@ -113,18 +128,7 @@ def _alert(event: Event) -> dict[str, Any]:
     else:
         rec = packet_header("alert", event.ts, pkt, flow)
     if alert is not None:
-        body: dict[str, Any] = {
-            "action": alert.action,
-            "gid": alert.gid,
-            "signature_id": alert.signature_id,
-            "rev": alert.rev,
-            "signature": alert.signature,
-            "category": alert.category,
-            "severity": alert.severity,
-        }
-        if alert.metadata:
-            body["metadata"] = alert.metadata
-        rec["alert"] = body
+        rec["alert"] = alert_object(alert)
     if pkt is not None and pkt.tunnel is not None:
         outer_src, outer_dst, outer_proto = pkt.tunnel
         tunnel: dict[str, Any] = {
@@ -170,7 +174,8 @@ def _flow(event: Event) -> dict[str, Any]:
     return rec
 
 
-def _drop(event: Event) -> dict[str, Any]:
+def _drop(event: Event, with_alert: bool = True) -> dict[str, Any]:
+    """Suricata's drop record; `event.alert` is the rule that dropped this packet, if one did."""
     pkt, flow = event.pkt, event.flow
     rec = packet_header("drop", event.ts, pkt, flow)
     if flow is not None:
@@ -190,7 +195,10 @@ def _drop(event: Event) -> dict[str, Any]:
         drop["udplen"] = pkt.payload_len + 8
     elif proto in ICMP_PROTOS and pkt.icmp_id >= 0:
         drop.update(icmp_id=pkt.icmp_id, icmp_seq=pkt.icmp_seq)
+    drop["reason"] = "rules" if event.alert is not None else "flow drop"
     rec["drop"] = drop
+    if with_alert and event.alert is not None:
+        rec["alert"] = alert_object(event.alert)
     return rec
 
 
@@ -245,10 +253,17 @@ class EveLog(Output):
         except OSError as exc:
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
         self._write = self._file.write
+        self._drop_alerts = bool((cfg.get("drop") or {}).get("alerts", True))
         self.count = 0
 
     def emit(self, event: Event) -> None:
-        self._write(_DUMPS(render(event), option=_NEWLINE))
+        if event.event_type == "drop" and not self._drop_alerts:
+            rec = _drop(event, with_alert=False)
+            if event.extra:
+                rec.update(event.extra)
+        else:
+            rec = render(event)
+        self._write(_DUMPS(rec, option=_NEWLINE))
         self.count += 1
 
     def flush(self) -> None:

@@ -1,0 +1,290 @@
+"""EVE JSON records: Suricata's field names, text forms and JSON types."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import orjson
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1Q, Ether
+
+from netsentry.config import ConfigError, load_defaults
+from netsentry.decode import Decoder
+from netsentry.event import Alert, Event
+from netsentry.flow.flow import Flow
+from netsentry.output import OutputContext, open_outputs
+from netsentry.output.eve import render
+from netsentry.output.fields import TimestampFormatter, format_ip, format_timestamp
+from netsentry.output.stats import nest_counters, stats_event
+
+TS = 1491603877.251547        # Suricata's documentation example: 2017-04-07T22:24:37.251547
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0000$")
+
+
+def decode(frame, n: int = 1, ts: float = TS):
+    pkt = Decoder().decode(bytes(frame), 1)
+    pkt.ts = ts
+    pkt.pcap_cnt = n
+    return pkt
+
+
+def tcp_flow(pkt, flow_id: int = 1234567890123) -> Flow:
+    flow = Flow(flow_id, None, pkt.proto, pkt.ip_version, pkt.vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, TS)
+    flow.pkts_toserver, flow.bytes_toserver = 3, 300
+    flow.pkts_toclient, flow.bytes_toclient = 2, 1200
+    return flow
+
+
+WEB = Ether() / IP(src="192.168.2.14", dst="209.53.113.5") / TCP(sport=50096, dport=80, flags="PA") / b"GET /"
+
+
+# --- text forms ------------------------------------------------------------------
+
+def test_timestamp_is_suricatas_format():
+    assert format_timestamp(TS) == "2017-04-07T22:24:37.251547+0000"
+
+
+def test_timestamp_rounds_to_the_microsecond_and_carries():
+    fmt = TimestampFormatter()
+    assert fmt(1.0000004) == "1970-01-01T00:00:01.000000+0000"
+    assert fmt(1.9999996) == "1970-01-01T00:00:02.000000+0000"
+    assert fmt(0.5) == "1970-01-01T00:00:00.500000+0000"
+
+
+def test_timestamp_cache_does_not_leak_between_seconds():
+    fmt = TimestampFormatter()
+    assert fmt(TS) == "2017-04-07T22:24:37.251547+0000"
+    assert fmt(TS + 1) == "2017-04-07T22:24:38.251547+0000"
+    assert fmt(TS) == "2017-04-07T22:24:37.251547+0000"
+
+
+def test_ipv6_is_written_expanded_like_suricata():
+    # as in suricata-verify compress_ipv6-02's expected records
+    packed = socket.inet_pton(socket.AF_INET6, "fe80::20c:29ff:fef3:cf38")
+    assert format_ip(packed) == "fe80:0000:0000:0000:020c:29ff:fef3:cf38"
+    assert format_ip(socket.inet_aton("10.0.0.1")) == "10.0.0.1"
+
+
+# --- alert ------------------------------------------------------------------------
+
+def test_alert_record_fields_and_types():
+    pkt = decode(WEB, n=53381)
+    flow = tcp_flow(pkt)
+    pkt.to_server = True
+    alert = Alert(2018358, "ET HUNTING GENERIC SUSPICIOUS POST", rev=10,
+                  category="Potentially Bad Traffic", severity=2, metadata={"created_at": ["2014_03_27"]})
+    rec = orjson.loads(orjson.dumps(render(Event("alert", TS, pkt, flow, alert))))
+    assert rec["timestamp"] == "2017-04-07T22:24:37.251547+0000"
+    assert rec["flow_id"] == 1234567890123
+    assert rec["pcap_cnt"] == 53381
+    assert rec["event_type"] == "alert"
+    assert (rec["src_ip"], rec["src_port"], rec["dest_ip"], rec["dest_port"]) == (
+        "192.168.2.14", 50096, "209.53.113.5", 80)
+    assert rec["proto"] == "TCP"
+    assert rec["alert"] == {"action": "allowed", "gid": 1, "signature_id": 2018358, "rev": 10,
+                            "signature": "ET HUNTING GENERIC SUSPICIOUS POST",
+                            "category": "Potentially Bad Traffic", "severity": 2,
+                            "metadata": {"created_at": ["2014_03_27"]}}
+    assert rec["direction"] == "to_server"
+    assert rec["flow"] == {"pkts_toserver": 3, "pkts_toclient": 2, "bytes_toserver": 300,
+                           "bytes_toclient": 1200, "start": "2017-04-07T22:24:37.251547+0000",
+                           "src_ip": "192.168.2.14", "dest_ip": "209.53.113.5",
+                           "src_port": 50096, "dest_port": 80}
+    # Suricata's header order
+    assert list(rec)[:10] == ["timestamp", "flow_id", "pcap_cnt", "event_type", "src_ip", "src_port",
+                              "dest_ip", "dest_port", "proto", "ip_v"]
+
+
+def test_alert_on_reply_packet_keeps_packet_direction_and_flow_client():
+    pkt = decode(Ether() / IP(src="209.53.113.5", dst="192.168.2.14") / TCP(sport=80, dport=50096, flags="A"))
+    client = socket.inet_aton("192.168.2.14")
+    server = socket.inet_aton("209.53.113.5")
+    flow = Flow(7, None, 6, 4, (), client, server, 50096, 80, TS)
+    pkt.to_server = False
+    rec = render(Event("alert", TS, pkt, flow, Alert(1, "reply")))
+    assert (rec["src_ip"], rec["src_port"]) == ("209.53.113.5", 80)   # packet direction
+    assert rec["direction"] == "to_client"
+    assert (rec["flow"]["src_ip"], rec["flow"]["src_port"]) == ("192.168.2.14", 50096)
+
+
+@pytest.mark.parametrize("frame, proto, has_ports", [
+    (Ether() / IP() / UDP(sport=53, dport=5353), "UDP", True),
+    (Ether() / IP() / ICMP(type=8), "ICMP", False),
+    (Ether() / IPv6() / UDP(), "UDP", True),
+    (Ether() / IP(proto=47) / b"\x00\x00\x08\x00", "GRE", False),
+    (Ether() / IP(proto=200) / b"xx", "200", False),
+])
+def test_proto_names_and_ports(frame, proto, has_ports):
+    rec = render(Event("alert", TS, decode(frame), None, Alert(1, "x")))
+    assert rec["proto"] == proto
+    assert ("src_port" in rec) is has_ports and ("dest_port" in rec) is has_ports
+
+
+def test_icmp_type_and_code():
+    rec = render(Event("alert", TS, decode(Ether() / IP() / ICMP(type=3, code=1) / IP() / UDP()), None,
+                       Alert(1, "x")))
+    assert rec["proto"] == "ICMP"
+    assert (rec["icmp_type"], rec["icmp_code"]) == (3, 1)
+
+
+def test_icmpv6_proto_name():
+    from scapy.layers.inet6 import ICMPv6EchoRequest
+    rec = render(Event("alert", TS, decode(Ether() / IPv6() / ICMPv6EchoRequest()), None, Alert(1, "x")))
+    assert rec["proto"] == "IPv6-ICMP"
+    assert rec["icmp_type"] == 128
+    assert rec["ip_v"] == 6
+
+
+def test_vlan_list():
+    rec = render(Event("alert", TS, decode(Ether() / Dot1Q(vlan=10) / Dot1Q(vlan=20) / IP() / UDP()), None,
+                       Alert(1, "x")))
+    assert rec["vlan"] == [10, 20]
+
+
+def test_tunnelled_alert_has_tunnel_object():
+    pkt = decode(Ether() / IP(src="1.1.1.1", dst="2.2.2.2", proto=47) / b"\x00\x00\x08\x00"
+                 / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2))
+    assert pkt.tunnel is not None, "decoder should record the GRE outer header"
+    rec = render(Event("alert", TS, pkt, None, Alert(1, "x")))
+    assert rec["src_ip"] == "10.0.0.1"                  # inner packet
+    assert rec["tunnel"] == {"src_ip": "1.1.1.1", "src_port": 0, "dest_ip": "2.2.2.2", "dest_port": 0,
+                             "proto": "GRE", "depth": 1, "pcap_cnt": 1, "pkt_src": "wire/pcap"}
+
+
+# --- flow, drop, anomaly, stats -----------------------------------------------------
+
+def test_flow_record():
+    pkt = decode(WEB)
+    flow = tcp_flow(pkt)
+    flow.last_seen = TS + 65.5
+    flow.end_reason = "timeout"
+    flow.established = True
+    flow.tcp_state = "established"
+    flow.alerted = True
+    rec = render(Event("flow", TS + 400, None, flow))
+    assert rec["event_type"] == "flow"
+    assert rec["timestamp"] == "2017-04-07T22:31:17.251547+0000"
+    assert "pcap_cnt" not in rec
+    assert (rec["src_ip"], rec["src_port"], rec["dest_ip"], rec["dest_port"], rec["proto"]) == (
+        "192.168.2.14", 50096, "209.53.113.5", 80, "TCP")
+    assert rec["flow"] == {"pkts_toserver": 3, "pkts_toclient": 2, "bytes_toserver": 300,
+                           "bytes_toclient": 1200, "start": "2017-04-07T22:24:37.251547+0000",
+                           "end": "2017-04-07T22:25:42.751547+0000", "age": 65, "state": "established",
+                           "reason": "timeout", "alerted": True}
+    assert rec["tcp"] == {"state": "established"}
+
+
+def test_flow_record_of_dropped_flow_has_action():
+    flow = tcp_flow(decode(WEB))
+    flow.action = "drop"
+    flow.tcp_state = "closed"
+    assert render(Event("flow", TS, None, flow))["flow"]["action"] == "drop"
+    assert render(Event("flow", TS, None, flow))["flow"]["state"] == "closed"
+
+
+def test_drop_record():
+    pkt = decode(Ether() / IP(ttl=63, id=77, tos=0) / TCP(seq=100, ack=5, flags="S", window=512), n=9)
+    flow = tcp_flow(pkt)
+    rec = render(Event("drop", TS, pkt, flow, Alert(1, "drop it", action="blocked")))
+    assert rec["event_type"] == "drop" and rec["pcap_cnt"] == 9
+    drop = rec["drop"]
+    assert (drop["len"], drop["ttl"], drop["ipid"], drop["tcpseq"], drop["tcpack"], drop["tcpwin"]) == (
+        40, 63, 77, 100, 5, 512)
+    assert drop["syn"] is True and drop["ack"] is False
+    assert drop["reason"] == "rules"
+    assert rec["alert"]["signature_id"] == 1 and rec["alert"]["action"] == "blocked"
+    assert render(Event("drop", TS, pkt, flow))["drop"]["reason"] == "flow drop"
+
+
+def test_anomaly_record_extra_is_merged():
+    pkt = decode(Ether() / IP() / UDP())
+    rec = render(Event("anomaly", TS, pkt, None, extra={"anomaly": {"type": "decode",
+                                                                      "event": "decoder.ipv4.trunc_pkt"}}))
+    assert rec["event_type"] == "anomaly"
+    assert rec["anomaly"] == {"type": "decode", "event": "decoder.ipv4.trunc_pkt"}
+
+
+def test_stats_record_nests_dotted_counters():
+    rec = render(stats_event(TS, 12.7, {"decoder.pkts": 5, "decoder.bytes": 500,
+                                        "decoder.event.ipv4.trunc_pkt": 1, "flow.tcp": 2, "detect.alert": 3}))
+    assert rec == {"timestamp": "2017-04-07T22:24:37.251547+0000", "event_type": "stats",
+                   "stats": {"uptime": 12, "decoder": {"pkts": 5, "bytes": 500,
+                                                       "event": {"ipv4": {"trunc_pkt": 1}}},
+                             "flow": {"tcp": 2}, "detect": {"alert": 3}}}
+
+
+def test_nesting_keeps_a_counter_that_is_also_a_prefix():
+    assert nest_counters({"a": 1, "a.b": 2}) == {"a": {"total": 1, "b": 2}}
+    assert nest_counters({"a.b": 2, "a": 1}) == {"a": {"b": 2, "total": 1}}
+
+
+# --- the writer --------------------------------------------------------------------
+
+def _eve_cfg(**over):
+    cfg = load_defaults()["outputs"]
+    cfg["eve-log"].update(over)
+    return cfg
+
+
+def test_writer_one_object_per_line_and_types_filter(tmp_path: Path):
+    (out,) = open_outputs(_eve_cfg(types=["alert", "stats"]), OutputContext(logdir=tmp_path))
+    assert out.wants("alert") and out.wants("stats") and not out.wants("flow")
+    pkt = decode(WEB)
+    out.emit(Event("alert", TS, pkt, None, Alert(5, "five")))
+    out.emit(stats_event(TS, 1, {"decoder.pkts": 1}))
+    out.close()
+    lines = (tmp_path / "eve.json").read_bytes().splitlines()
+    assert [orjson.loads(line)["event_type"] for line in lines] == ["alert", "stats"]
+
+
+def test_writer_truncates_unless_append(tmp_path: Path):
+    for _ in range(2):
+        (out,) = open_outputs(_eve_cfg(), OutputContext(logdir=tmp_path))
+        out.emit(stats_event(TS, 1, {}))
+        out.close()
+    assert len((tmp_path / "eve.json").read_bytes().splitlines()) == 1
+    (out,) = open_outputs(_eve_cfg(append=True), OutputContext(logdir=tmp_path))
+    out.emit(stats_event(TS, 1, {}))
+    out.close()
+    assert len((tmp_path / "eve.json").read_bytes().splitlines()) == 2
+
+
+def test_writer_drop_alerts_off(tmp_path: Path):
+    (out,) = open_outputs(_eve_cfg(drop={"alerts": False, "flows": "start"}), OutputContext(logdir=tmp_path))
+    pkt = decode(WEB)
+    out.emit(Event("drop", TS, pkt, None, Alert(1, "x", action="blocked")))
+    out.close()
+    rec = orjson.loads((tmp_path / "eve.json").read_bytes())
+    assert "alert" not in rec and rec["drop"]["reason"] == "rules"
+
+
+def test_unknown_event_type_in_types_is_a_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        open_outputs(_eve_cfg(types=["alert", "alerts"]), OutputContext(logdir=tmp_path))
+    assert str(info.value) == ("config error: outputs.eve-log.types: unknown event type 'alerts' "
+                               "(known: alert, drop, anomaly, flow, stats)")
+
+
+def test_disabled_output_is_not_opened(tmp_path: Path):
+    assert open_outputs(_eve_cfg(enabled=False), OutputContext(logdir=tmp_path)) == []
+    assert not (tmp_path / "eve.json").exists()
+
+
+def test_unwritable_logdir_is_an_oserror_naming_the_file(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OSError) as info:
+        open_outputs(_eve_cfg(), OutputContext(logdir=blocker))
+    assert str(blocker) in str(info.value)
+
+
+def test_every_record_timestamp_matches_the_pattern():
+    pkt = decode(WEB)
+    flow = tcp_flow(pkt)
+    for event in (Event("alert", TS, pkt, flow, Alert(1, "x")), Event("flow", TS, None, flow),
+                  Event("drop", TS, pkt, flow), stats_event(TS, 0, {})):
+        assert TS_RE.match(render(event)["timestamp"])

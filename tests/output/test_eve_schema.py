@@ -1,0 +1,90 @@
+"""EVE field names and JSON types checked against the records suricata-verify expects.
+
+Every `match:` of every check in ../shared/suricata-verify/tests/*/test.yaml
+names fields of Suricata's EVE records with example values. For the event
+types and fields we write, our records must have the same field at the same
+path with the same JSON type, so checks written for Suricata can run on our
+eve.json.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from netsentry.decode import Decoder
+from netsentry.event import Alert, Event
+from netsentry.flow.flow import Flow
+from netsentry.output.eve import render
+from netsentry.output.stats import stats_event
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+VERIFY = SHARED / "suricata-verify" / "tests"
+
+pytestmark = pytest.mark.shared
+
+# Fields that only app-layer parsers (not built yet) or optional sub-records produce.
+NOT_OURS = re.compile(r"^(tls|http|fileinfo|ssh|dns|smb|app_proto|tx_id)\b")
+
+
+def _expected_fields() -> dict[tuple[str, str], type]:
+    if not VERIFY.is_dir():
+        pytest.skip(f"{VERIFY} not present (a plain clone has no ../shared)")
+    fields: dict[tuple[str, str], type] = {}
+    for path in sorted(VERIFY.glob("*/test.yaml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        for check in doc.get("checks") or []:
+            match = (check.get("filter") or {}).get("match") or {}
+            etype = match.get("event_type")
+            if etype not in ("alert", "flow", "drop", "stats", "anomaly"):
+                continue
+            for key, value in match.items():
+                if NOT_OURS.match(key) or (etype, key) == ("anomaly", "anomaly.event"):
+                    continue
+                fields[(etype, key)] = type(value)
+    return fields
+
+
+def _records() -> dict[str, dict]:
+    pkt = Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2")
+                                 / TCP(sport=1024, dport=80, flags="S")), 1)
+    pkt.ts, pkt.pcap_cnt = 1.5, 1
+    flow = Flow(1, None, 6, 4, (), pkt.src, pkt.dst, 1024, 80, 1.5)
+    flow.action = "drop"
+    flow.tcp_state = "closed"
+    alert = Alert(1, "x", action="blocked")
+    return {
+        "alert": render(Event("alert", 1.5, pkt, flow, alert)),
+        "drop": render(Event("drop", 1.5, pkt, flow, alert)),
+        "flow": render(Event("flow", 1.5, None, flow)),
+        "stats": render(stats_event(1.5, 1, {"decoder.pkts": 1})),
+        "anomaly": render(Event("anomaly", 1.5, pkt, flow,
+                                extra={"anomaly": {"type": "decode", "event": "decoder.ipv4.trunc_pkt"}})),
+    }
+
+
+def _lookup(rec: dict, dotted: str):
+    node = rec
+    for part in dotted.split("."):
+        assert isinstance(node, dict) and part in node, f"missing {dotted}"
+        node = node[part]
+    return node
+
+
+def test_our_records_have_suricatas_fields_with_suricatas_types():
+    expected = _expected_fields()
+    assert expected, "no checks found in suricata-verify"
+    records = _records()
+    checked = 0
+    for (etype, key), want in sorted(expected.items()):
+        value = _lookup(records[etype], key)
+        assert isinstance(value, want) and not (want is int and isinstance(value, bool)), (
+            f"{etype}.{key}: suricata-verify expects {want.__name__}, we write {value!r}")
+        checked += 1
+    # the checks cover at least the 5-tuple, pcap_cnt, alert ids and flow action
+    assert checked >= 10
