@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netsentry.capture import CaptureError
-from netsentry.config import get
+from netsentry.config import ConfigError, get
 from netsentry.decode import Decoder
 from netsentry.event import Event
 from netsentry.output import Output
@@ -92,8 +92,13 @@ class Sensor:
     # --- wiring ----------------------------------------------------------------
 
     def _build_flow_table(self, config: Mapping[str, Any]) -> Any:
-        from netsentry.flow import FlowTable
-        return FlowTable(dict(config.get("flow") or {}), self._flow_ended)
+        from netsentry.flow import FlowConfigError, FlowTable
+        flow_cfg = dict(config.get("flow") or {})
+        flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
+        try:
+            return FlowTable(flow_cfg, self._flow_ended)
+        except FlowConfigError as exc:
+            raise ConfigError(str(exc)) from None
 
     @staticmethod
     def _build_signature_engine(config: Mapping[str, Any], ruleset: Any) -> Any:

@@ -100,7 +100,10 @@ def flow_counters(flow: Any) -> dict[str, Any]:
 
 
 def flow_state(flow: Any) -> str:
-    """Suricata's flow-level state: new, established or closed."""
+    """Suricata's flow-level state: new, established or closed (the flow table keeps it)."""
+    state = getattr(flow, "state", None)
+    if state:
+        return state
     if flow.tcp_state == "closed":
         return "closed"
     return "established" if flow.established else "new"
