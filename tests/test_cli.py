@@ -1,0 +1,325 @@
+"""`netsentry` end to end, as a user runs it: a subprocess on small captures crafted here.
+
+Bad input must give one clear line on stderr (no traceback) and the right
+exit status: 1 for runtime/input errors, 2 for usage/configuration errors.
+A damaged capture still gets everything before the damage written.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.l2 import Ether
+from scapy.utils import wrpcap
+
+from netsentry import __version__
+
+BIN = Path(sys.executable).with_name("netsentry")
+T0 = 1_700_000_000.0
+
+
+def _anomaly_stage_missing() -> bool:
+    import netsentry.anomaly
+    return not hasattr(netsentry.anomaly, "AnomalyEngine")
+
+
+# While the anomaly stage is being written in parallel, replays here run with it
+# switched off; once `netsentry.anomaly.AnomalyEngine` exists this is empty.
+STAGE_ARGS = ["--set", "anomaly.enabled=false"] if _anomaly_stage_missing() else []
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry.cli"]
+    extra = STAGE_ARGS if args and args[0] == "replay" and len(args) > 1 else []
+    return subprocess.run(cmd + list(args) + extra, capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The stderr of a failed run: exactly one line, no traceback."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def eve(logdir: Path) -> list[dict]:
+    return [orjson.loads(line) for line in (logdir / "eve.json").read_bytes().splitlines()]
+
+
+def stats_of(records: list[dict]) -> dict:
+    (stats,) = [r["stats"] for r in records if r["event_type"] == "stats"]
+    return stats
+
+
+def conversation(t: float = T0, client: str = "10.0.0.1", server: str = "10.0.0.2", sport: int = 40000):
+    """A small TCP exchange, a DNS-ish UDP pair and a ping: 9 packets, 3 flows."""
+    pkts = [
+        Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=80, flags="S", seq=100),
+        Ether() / IP(src=server, dst=client) / TCP(sport=80, dport=sport, flags="SA", seq=500, ack=101),
+        Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=80, flags="A", seq=101, ack=501),
+        Ether() / IP(src=client, dst=server) / TCP(sport=sport, dport=80, flags="PA", seq=101, ack=501)
+        / b"GET /netsentry-test HTTP/1.1\r\nHost: x\r\n\r\n",
+        Ether() / IP(src=server, dst=client) / TCP(sport=80, dport=sport, flags="A", seq=501, ack=143),
+        Ether() / IP(src=client, dst="10.0.0.53") / UDP(sport=5353, dport=53) / b"\x00\x01query",
+        Ether() / IP(src="10.0.0.53", dst=client) / UDP(sport=53, dport=5353) / b"\x00\x01answer",
+        Ether() / IP(src=client, dst=server) / ICMP(type=8, id=1, seq=1),
+        Ether() / IP(src=server, dst=client) / ICMP(type=0, id=1, seq=1),
+    ]
+    for i, p in enumerate(pkts):
+        p.time = t + i * 0.01
+    return pkts
+
+
+@pytest.fixture()
+def good_pcap(tmp_path: Path) -> Path:
+    path = tmp_path / "good.pcap"
+    wrpcap(str(path), conversation())
+    return path
+
+
+# --- happy paths ---------------------------------------------------------------------
+
+def test_version():
+    proc = run("version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"netsentry {__version__}"
+
+
+def test_replay_writes_eve_and_summary(tmp_path: Path, good_pcap: Path):
+    out = tmp_path / "logs"
+    proc = run("replay", str(good_pcap), "-l", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = eve(out)
+    stats = stats_of(records)
+    assert stats["decoder"]["pkts"] == 9
+    flows = [r for r in records if r["event_type"] == "flow"]
+    assert sorted(f["proto"] for f in flows) == ["ICMP", "TCP", "UDP"]
+    tcp = next(f for f in flows if f["proto"] == "TCP")
+    assert (tcp["src_ip"], tcp["src_port"], tcp["dest_ip"], tcp["dest_port"]) == ("10.0.0.1", 40000, "10.0.0.2", 80)
+    assert tcp["flow"]["pkts_toserver"] == 3 and tcp["flow"]["pkts_toclient"] == 2
+    assert tcp["flow"]["reason"] == "shutdown"
+    # the stats record is last, stamped with the last packet's time
+    assert records[-1]["event_type"] == "stats"
+    assert records[-1]["timestamp"].startswith("2023-11-14T22:13:20.08")
+    # summary on stdout, nothing on stderr but log lines
+    assert "packets        9" in proc.stdout
+    assert "flows          3" in proc.stdout
+    assert f"eve.json       {out / 'eve.json'}" in proc.stdout
+
+
+def test_quiet_prints_nothing(tmp_path: Path, good_pcap: Path):
+    proc = run("replay", str(good_pcap), "-l", str(tmp_path), "-q")
+    assert proc.returncode == 0
+    assert proc.stdout == ""
+    assert stats_of(eve(tmp_path))["decoder"]["pkts"] == 9
+
+
+def test_directory_replays_sorted_captures_as_one_stream(tmp_path: Path):
+    d = tmp_path / "caps"
+    d.mkdir()
+    wrpcap(str(d / "b.pcap"), conversation(T0 + 10, sport=40002))
+    wrpcap(str(d / "a.pcap"), conversation(T0, sport=40001))
+    (d / "notes.txt").write_text("not a capture")
+    out = tmp_path / "out"
+    proc = run("replay", str(d), "-l", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    records = eve(out)
+    assert stats_of(records)["decoder"]["pkts"] == 18
+    tcp_flows = sorted((r["src_port"], r["flow"]["start"]) for r in records
+                       if r["event_type"] == "flow" and r["proto"] == "TCP")
+    assert [port for port, _ in tcp_flows] == [40001, 40002]
+
+
+def test_r_flag_and_positional_combine(tmp_path: Path, good_pcap: Path):
+    second = tmp_path / "second.pcap"
+    wrpcap(str(second), conversation(T0 + 100, sport=41000))
+    proc = run("replay", str(good_pcap), "-r", str(second), "-l", str(tmp_path), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert stats_of(eve(tmp_path))["decoder"]["pkts"] == 18
+
+
+def test_set_and_config_file_reach_the_outputs(tmp_path: Path, good_pcap: Path):
+    cfg = tmp_path / "ns.yaml"
+    cfg.write_text("outputs:\n  eve-log:\n    filename: events.json\n")
+    proc = run("replay", str(good_pcap), "-c", str(cfg), "--set", "outputs.eve-log.types=[stats]",
+               "-l", str(tmp_path), "-q")
+    assert proc.returncode == 0, proc.stderr
+    lines = (tmp_path / "events.json").read_bytes().splitlines()
+    assert [orjson.loads(line)["event_type"] for line in lines] == ["stats"]
+
+
+def test_checksum_validation_flag(tmp_path: Path):
+    bad = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2, chksum=0x1234)
+    bad.time = T0
+    path = tmp_path / "csum.pcap"
+    wrpcap(str(path), [bad])
+    for flag, expect in (("all", 1), ("none", 0)):
+        out = tmp_path / flag
+        proc = run("replay", str(path), "-k", flag, "-l", str(out), "-q")
+        assert proc.returncode == 0, proc.stderr
+        events = stats_of(eve(out))["decoder"].get("event", {})
+        assert events.get("tcp", {}).get("csum_invalid", 0) == expect
+
+
+# --- bad captures: exit 1, one line, everything before the damage written --------------
+
+def test_truncated_capture(tmp_path: Path, good_pcap: Path):
+    data = good_pcap.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[:-20])           # the last record loses its tail
+    out = tmp_path / "out"
+    proc = run("replay", str(cut), "-l", str(out))
+    assert proc.returncode == 1
+    line = one_line_error(proc)
+    assert str(cut) in line and "at byte" in line
+    records = eve(out)
+    assert stats_of(records)["decoder"]["pkts"] == 8      # every good record before the damage
+    assert any(r["event_type"] == "flow" for r in records)
+    assert "packets        8" in proc.stdout              # the summary is still printed
+
+
+def test_garbage_file(tmp_path: Path):
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"this is not a capture file at all" * 10)
+    proc = run("replay", str(junk), "-l", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    line = one_line_error(proc)
+    assert str(junk) in line and "not a pcap or pcapng file" in line
+
+
+def test_empty_file(tmp_path: Path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    proc = run("replay", str(empty), "-l", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert one_line_error(proc) == f"netsentry: {empty}: empty file"
+
+
+def test_missing_file(tmp_path: Path):
+    missing = tmp_path / "missing.pcap"
+    proc = run("replay", str(missing), "-l", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    line = one_line_error(proc)
+    assert str(missing) in line and "No such file or directory" in line
+
+
+def test_unknown_link_type(tmp_path: Path):
+    path = tmp_path / "odd.pcap"
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 147)   # LINKTYPE_USER0
+    record = struct.pack("<IIII", int(T0), 0, 4, 4) + b"abcd"
+    path.write_bytes(header + record)
+    proc = run("replay", str(path), "-l", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    line = one_line_error(proc)
+    assert str(path) in line and "unsupported link type 147" in line
+
+
+def test_empty_directory(tmp_path: Path):
+    d = tmp_path / "nothing"
+    d.mkdir()
+    proc = run("replay", str(d))
+    assert proc.returncode == 1
+    assert one_line_error(proc) == f"netsentry: {d}: no *.pcap or *.pcapng files in this directory"
+
+
+def test_unwritable_logdir(tmp_path: Path, good_pcap: Path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    proc = run("replay", str(good_pcap), "-l", str(blocker / "sub"))
+    assert proc.returncode == 1
+    assert str(blocker) in one_line_error(proc)
+
+
+def test_missing_rule_file(tmp_path: Path, good_pcap: Path):
+    proc = run("replay", str(good_pcap), "-S", str(tmp_path / "nope.rules"), "-l", str(tmp_path))
+    assert proc.returncode == 1
+    assert one_line_error(proc) == (
+        f"netsentry: {tmp_path / 'nope.rules'}: cannot read rule file: No such file or directory")
+
+
+# --- usage and configuration errors: exit 2 ------------------------------------------------
+
+def test_invalid_yaml_config(tmp_path: Path, good_pcap: Path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("flow:\n  max-flows: [1, 2\n")
+    proc = run("replay", str(good_pcap), "-c", str(cfg), "-l", str(tmp_path))
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert line.startswith(f"config error: {cfg}:3:1: invalid YAML: ")
+
+
+def test_unknown_config_key(tmp_path: Path, good_pcap: Path):
+    cfg = tmp_path / "ns.yaml"
+    cfg.write_text("flow:\n  max_flows: 10\n")
+    proc = run("replay", str(good_pcap), "-c", str(cfg), "-l", str(tmp_path))
+    assert proc.returncode == 2
+    assert one_line_error(proc) == (
+        f"config error: flow.max_flows: unknown key (did you mean 'max-flows'?) (from {cfg})")
+    assert not (tmp_path / "eve.json").exists()
+
+
+def test_wrong_type_from_set(tmp_path: Path, good_pcap: Path):
+    proc = run("replay", str(good_pcap), "--set", "flow.max-flows=lots", "-l", str(tmp_path))
+    assert proc.returncode == 2
+    assert one_line_error(proc) == (
+        "config error: flow.max-flows: expected an integer, got 'lots' (from --set flow.max-flows=lots)")
+
+
+def test_bad_logging_level(tmp_path: Path, good_pcap: Path):
+    proc = run("replay", str(good_pcap), "--set", "logging.level=loud", "-l", str(tmp_path))
+    assert proc.returncode == 2
+    assert one_line_error(proc).startswith("config error: logging.level: expected one of debug, info")
+
+
+def test_no_pcap_is_a_usage_error():
+    proc = run("replay")
+    assert proc.returncode == 2
+    assert "give at least one PCAP" in one_line_error(proc)
+
+
+def test_unknown_flag_is_a_usage_error(good_pcap: Path):
+    proc = run("replay", str(good_pcap), "--frobnicate")
+    assert proc.returncode == 2
+    assert "unrecognized arguments: --frobnicate" in one_line_error(proc)
+
+
+def test_bad_k_value(good_pcap: Path):
+    proc = run("replay", str(good_pcap), "-k", "some")
+    assert proc.returncode == 2
+    assert "invalid choice: 'some'" in one_line_error(proc)
+
+
+def test_no_command_prints_help_and_exits_2():
+    proc = run()
+    assert proc.returncode == 2
+    assert "usage: netsentry" in proc.stderr
+
+
+def test_daemon_log_lines_are_json_when_not_a_terminal(tmp_path: Path, good_pcap: Path):
+    rules = tmp_path / "r.rules"
+    rules.write_text('alert tcp any any -> any any (msg:"x"; sid:1;)\n')
+    pytest.importorskip("netsentry.rules", reason="rules stage not landed")
+    if not hasattr(__import__("netsentry.rules", fromlist=["load_rules"]), "load_rules"):
+        pytest.skip("rules.load_rules not landed yet")
+    proc = run("replay", str(good_pcap), "-S", str(rules), "-l", str(tmp_path), "-q")
+    assert proc.returncode == 0, proc.stderr
+    lines = [orjson.loads(line) for line in proc.stderr.splitlines()]
+    assert any(rec["event"] == "rules loaded" and rec["level"] == "info" for rec in lines)
+
+
+def test_env_has_no_effect_on_determinism(tmp_path: Path, good_pcap: Path):
+    """Two replays of the same capture give byte-identical eve.json apart from stats uptime."""
+    outs = []
+    for name in ("one", "two"):
+        out = tmp_path / name
+        assert run("replay", str(good_pcap), "-l", str(out), "-q").returncode == 0
+        outs.append([r for r in eve(out) if r["event_type"] != "stats"])
+    assert outs[0] == outs[1]
+    assert os.path.getsize(tmp_path / "one" / "eve.json") > 0
