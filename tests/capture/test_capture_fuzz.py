@@ -21,7 +21,7 @@ SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 MAGICS = [b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
-          b"\x0a\x0d\x0d\x0a"]
+          b"\x34\xcd\xb2\xa1", b"\x0a\x0d\x0d\x0a"]
 
 _DIR = tempfile.TemporaryDirectory(prefix="netsentry-capture-fuzz-")
 

@@ -198,3 +198,14 @@ def test_read_captures_damage_in_second_file_after_first_is_read(tmp_path):
         for rec in read_captures([a, b]):
             got.append(rec[1])
     assert got == [b"a1", b"b1"]
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_kuznetsov_modified_pcap(tmp_path, order):
+    import struct
+    hdr = bytearray(pcap_header(order))
+    hdr[0:4] = struct.pack(order + "I", 0xA1B2CD34)
+    rec = struct.pack(order + "IIII", 7, 500, 3, 60) + struct.pack(order + "IHBB", 2, 0x0800, 0, 0) + b"abc"
+    got = list(open_capture(write(tmp_path, "k.pcap", bytes(hdr) + rec + rec)))
+    assert [(g[1], g[2]) for g in got] == [(b"abc", 60)] * 2
+    assert got[0][0] == pytest.approx(7.0005)
