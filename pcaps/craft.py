@@ -84,9 +84,20 @@ def udp_packet(src: str, dst: str, sport: int, dport: int, payload: bytes | Pack
 
 
 def icmp_packet(src: str, dst: str, t: float, *, type: int = 8, code: int = 0, ident: int = 0,
-                seq: int = 0, payload: bytes = b"", ttl: int = 64, ip_id: int | None = None) -> Packet:
-    """One ICMPv4 message (default: echo request)."""
-    icmp = ICMP(type=type, code=code, id=ident, seq=seq)
+                seq: int = 0, payload: bytes = b"", ttl: int = 64, ip_id: int | None = None,
+                **icmp_fields) -> Packet:
+    """One ICMPv4 message (default: echo request).
+
+    ``icmp_fields`` go to scapy's ICMP layer (``gw=`` for a redirect,
+    ``addr_mask=``...). For timestamp messages (type 13/14) pass ``ts_ori``,
+    ``ts_rx`` and ``ts_tx``: scapy fills an unset ``ts_ori`` from the wall
+    clock, which would break byte-identical regeneration.
+    """
+    if type in (13, 14):
+        icmp_fields.setdefault("ts_ori", 0)
+        icmp_fields.setdefault("ts_rx", 0)
+        icmp_fields.setdefault("ts_tx", 0)
+    icmp = ICMP(type=type, code=code, id=ident, seq=seq, **icmp_fields)
     return frame(src, dst, icmp / Raw(payload) if payload else icmp, t, ttl=ttl, ip_id=ip_id)
 
 

@@ -79,7 +79,7 @@ def benign_web() -> list[Packet]:
         req = http_request(method, path, "www.corp.example", headers=headers, body=body)
         page = _page(path, 80, rng)
         if "passwd" in path.lower():
-            page += b"<pre>root:x:0:0:root:/root:/bin/bash</pre><p>/etc/passwd lists accounts</p>"
+            page += b"<p>/etc/passwd lists the accounts, one per line: name, password placeholder, uid, gid</p>"
         pkts += tcp_request(visitor, WEB_SERVER, 50000 + i, 80, req, http_response(body=page), t)
         t += 2.3
     # A keep-alive connection with three requests on it.
