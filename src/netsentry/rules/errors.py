@@ -24,6 +24,7 @@ class RuleError(Exception):
         self.line = line
         self.sid = sid
         self.category = category or reason
+        self.features: list[str] = [self.category]   # every unsupported feature found in the rule
 
     def located(self, file: str, line: int, sid: int | None) -> RuleError:
         """The same error with its place in the rules file filled in."""

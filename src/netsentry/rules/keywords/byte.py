@@ -1,0 +1,335 @@
+"""Byte keywords: byte_test, byte_jump, byte_extract, byte_math.
+
+They read a number from the buffer (binary big/little endian, or ASCII
+`string` in dec/hex/oct), optionally masked (`bitmask`, shifted right by the
+mask's trailing zeros as Suricata does), and compare it (byte_test), move the
+inspection pointer (byte_jump), or store it in a rule variable for later
+keywords (byte_extract, byte_math). `relative` counts from the end of the
+previous match. `dce` needs the DCERPC parser and is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.inspect import Det, Item, Value
+from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
+
+_BASES = {"dec": 10, "hex": 16, "oct": 8}
+_DIGITS = {10: set(b"0123456789"), 16: set(b"0123456789abcdefABCDEF"), 8: set(b"01234567")}
+U64 = (1 << 64) - 1
+
+
+def _dce() -> UnsupportedError:
+    return UnsupportedError("byte keyword option 'dce' not supported (needs the DCERPC parser)",
+                            category="byte_* 'dce' option not supported")
+
+
+class _Reader:
+    """How to read the number: nbytes, endianness or string base, bitmask."""
+
+    __slots__ = ("nbytes", "little", "base", "mask", "shift")
+
+    def __init__(self, nbytes: int, little: bool, base: int | None, mask: int | None) -> None:
+        self.nbytes = nbytes
+        self.little = little
+        self.base = base
+        self.mask = mask
+        self.shift = (mask & -mask).bit_length() - 1 if mask else 0
+
+    def read(self, buf: bytes, pos: int) -> int | None:
+        raw = buf[pos:pos + self.nbytes]
+        if self.base is None:
+            val = int.from_bytes(raw, "little" if self.little else "big")
+        else:
+            digits = _DIGITS[self.base]
+            i = 0
+            while i < len(raw) and raw[i] in b" \t":
+                i += 1
+            j = i
+            while j < len(raw) and raw[j] in digits:
+                j += 1
+            if j == i:
+                return None
+            val = int(raw[i:j], self.base)
+        if self.mask:
+            val = (val & self.mask) >> self.shift
+        return val
+
+
+def _common_options(b: RuleBuilder, opts: list[str], what: str, extra: dict[str, Callable[[str], None]],
+                    nbytes: int) -> tuple[bool, bool, int | None, int | None]:
+    """Options shared by byte_*: relative, big/little, string[,base], bitmask, dce."""
+    relative = little = False
+    endian_set = False
+    base: int | None = None
+    mask: int | None = None
+    i = 0
+    while i < len(opts):
+        o = opts[i]
+        word, _, rest = o.partition(" ")
+        if o == "relative":
+            relative = True
+        elif o in ("big", "little"):
+            if endian_set:
+                raise RuleError(f"{what}: endianness given twice")
+            endian_set, little = True, o == "little"
+        elif o == "string":
+            base = 10
+            if i + 1 < len(opts) and opts[i + 1] in _BASES:
+                base = _BASES[opts[i + 1]]
+                i += 1
+        elif o in _BASES:
+            base = _BASES[o]
+        elif word == "bitmask":
+            mask = parse_int(rest, f"{what} bitmask", 1, U64)
+        elif o == "dce":
+            raise _dce()
+        elif word in extra:
+            extra[word](rest.strip())
+        elif o in extra:
+            extra[o]("")
+        else:
+            raise RuleError(f"{what}: unknown option '{o}'")
+        i += 1
+    if base is not None and endian_set:
+        raise RuleError(f"{what}: 'string' cannot be combined with big/little")
+    if base is None and not (1 if what != "byte_jump" else 0) <= nbytes <= 8:
+        raise RuleError(f"{what}: binary extraction takes 1..8 bytes, got {nbytes}")
+    if base is not None and not 1 <= nbytes <= 23:
+        raise RuleError(f"{what}: string extraction takes 1..23 bytes, got {nbytes}")
+    return relative, little, base, mask
+
+
+def _split(arg: str | None, what: str, minimum: int) -> list[str]:
+    parts = [p.strip() for p in unquote(arg, what).split(",")]
+    if len(parts) < minimum or any(not p for p in parts):
+        raise RuleError(f"{what}: expected at least {minimum} comma-separated values, got '{arg}'")
+    return parts
+
+
+def _start(det: Det, relative: bool, offset: int) -> int:
+    return (det.buffer_offset if relative else 0) + offset
+
+
+# --- byte_test ---------------------------------------------------------------------
+
+_TEST_OPS: dict[str, Callable[[int, int], bool]] = {
+    "<": lambda a, b: a < b, ">": lambda a, b: a > b, "=": lambda a, b: a == b,
+    "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+    "&": lambda a, b: (a & b) != 0, "^": lambda a, b: (a ^ b) != 0,
+}
+
+
+class ByteTest(Item):
+    def __init__(self, reader: _Reader, op: Callable[[int, int], bool], negated: bool, value: Value,
+                 offset: Value, relative: bool) -> None:
+        self.reader, self.op, self.negated = reader, op, negated
+        self.value, self.offset, self.relative = value, offset, relative
+
+    def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        pos = _start(det, self.relative, self.offset.get(det))
+        if pos < 0 or self.reader.nbytes > blen - pos:
+            return False
+        val = self.reader.read(buf, pos)
+        if val is None or self.op(val, self.value.get(det)) == self.negated:
+            return False
+        nxt = self.next
+        return True if nxt is None else nxt(buf, blen, det)
+
+
+@keyword("byte_test", help="byte_test:nbytes,[!]op,value,offset[,relative][,big|little][,string,dec|hex|oct][,bitmask N]")
+def byte_test(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("byte_test")
+    parts = _split(arg, "byte_test", 4)
+    nbytes = parse_int(parts[0], "byte_test nbytes", 1, 23)
+    op = parts[1].replace(" ", "")
+    negated = op.startswith("!")
+    if negated:
+        op = op[1:] or "="
+    if op == "!=":
+        negated, op = True, "="
+    if op not in _TEST_OPS:
+        raise RuleError(f"byte_test: unknown operator '{parts[1]}'")
+    value = b.value(parts[2], "byte_test value", 0, U64)
+    offset = b.value(parts[3], "byte_test offset", -65535, 65535)
+    relative, little, base, mask = _common_options(b, parts[4:], "byte_test", {}, nbytes)
+    b.add_item(ByteTest(_Reader(nbytes, little, base, mask), _TEST_OPS[op], negated, value, offset, relative))
+
+
+# --- byte_jump ----------------------------------------------------------------------
+
+class ByteJump(Item):
+    def __init__(self, reader: _Reader, offset: Value, relative: bool, multiplier: int, align: bool,
+                 origin: str, post_offset: int) -> None:
+        self.reader, self.offset, self.relative = reader, offset, relative
+        self.multiplier, self.align, self.origin, self.post_offset = multiplier, align, origin, post_offset
+
+    def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        pos = _start(det, self.relative, self.offset.get(det))
+        nbytes = self.reader.nbytes
+        if pos < 0 or nbytes > blen - pos:
+            return False
+        val = self.reader.read(buf, pos)
+        if val is None:
+            return False
+        val *= self.multiplier
+        if self.align and val % 4:
+            val += 4 - val % 4
+        if self.origin == "beginning":
+            jump = val
+        elif self.origin == "end":
+            jump = blen + val
+        else:
+            jump = pos + nbytes + val
+        jump += self.post_offset
+        # Suricata clamps a jump before the buffer start to the start
+        # (suricata-verify detect-bytejump-05) and fails one past the end.
+        if jump < 0:
+            jump = 0
+        elif jump >= blen:
+            return False
+        det.buffer_offset = jump
+        nxt = self.next
+        return True if nxt is None else nxt(buf, blen, det)
+
+
+@keyword("byte_jump", help="byte_jump:nbytes,offset[,relative][,multiplier N][,big|little][,string,base][,align][,from_beginning|from_end][,post_offset N][,bitmask N]")
+def byte_jump(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("byte_jump")
+    parts = _split(arg, "byte_jump", 2)
+    nbytes = parse_int(parts[0], "byte_jump nbytes", 0, 23)
+    offset = b.value(parts[1], "byte_jump offset", -65535, 65535)
+    opt = {"multiplier": 1, "align": False, "origin": "", "post_offset": 0}
+
+    def set_origin(o: str) -> Callable[[str], None]:
+        def f(_: str) -> None:
+            if opt["origin"]:
+                raise RuleError("byte_jump: from_beginning and from_end are exclusive")
+            opt["origin"] = o
+        return f
+
+    extra = {
+        "multiplier": lambda v: opt.__setitem__("multiplier", parse_int(v, "byte_jump multiplier", 1, 65535)),
+        "align": lambda v: opt.__setitem__("align", True),
+        "from_beginning": set_origin("beginning"),
+        "from_end": set_origin("end"),
+        "post_offset": lambda v: opt.__setitem__("post_offset", parse_int(v, "byte_jump post_offset", -65535, 65535)),
+    }
+    relative, little, base, mask = _common_options(b, parts[2:], "byte_jump", extra, nbytes)
+    b.add_item(ByteJump(_Reader(nbytes, little, base, mask), offset, relative, int(opt["multiplier"]),
+                        bool(opt["align"]), str(opt["origin"]), int(opt["post_offset"])))
+
+
+# --- byte_extract ---------------------------------------------------------------------
+
+class ByteExtract(Item):
+    def __init__(self, reader: _Reader, offset: int, relative: bool, slot: int, multiplier: int,
+                 align: int) -> None:
+        self.reader, self.offset, self.relative = reader, offset, relative
+        self.slot, self.multiplier, self.align = slot, multiplier, align
+
+    def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        pos = _start(det, self.relative, self.offset)
+        nbytes = self.reader.nbytes
+        if pos < 0 or nbytes > blen - pos:
+            return False
+        val = self.reader.read(buf, pos)
+        if val is None:
+            return False
+        val *= self.multiplier
+        if self.align and val % self.align:
+            val += self.align - val % self.align
+        det.vars[self.slot] = val        # type: ignore[index]
+        det.buffer_offset = pos + nbytes
+        nxt = self.next
+        return True if nxt is None else nxt(buf, blen, det)
+
+
+@keyword("byte_extract", help="byte_extract:nbytes,offset,name[,relative][,multiplier N][,big|little][,string[,base]][,align 2|4][,bitmask N]")
+def byte_extract(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("byte_extract")
+    parts = _split(arg, "byte_extract", 3)
+    nbytes = parse_int(parts[0], "byte_extract nbytes", 1, 23)
+    offset = parse_int(parts[1], "byte_extract offset", -65535, 65535)
+    opt = {"multiplier": 1, "align": 0}
+
+    def align(v: str) -> None:
+        a = parse_int(v, "byte_extract align", 2, 4)
+        if a not in (2, 4):
+            raise RuleError(f"byte_extract: align must be 2 or 4, got {a}")
+        opt["align"] = a
+
+    extra = {
+        "multiplier": lambda v: opt.__setitem__("multiplier", parse_int(v, "byte_extract multiplier", 1, 65535)),
+        "align": align,
+    }
+    relative, little, base, mask = _common_options(b, parts[3:], "byte_extract", extra, nbytes)
+    slot = b.define_variable(parts[2], "byte_extract")
+    b.add_item(ByteExtract(_Reader(nbytes, little, base, mask), offset, relative, slot,
+                           opt["multiplier"], opt["align"]))
+
+
+# --- byte_math ----------------------------------------------------------------------------
+
+_MATH_OPS: dict[str, Callable[[int, int], int | None]] = {
+    "+": lambda a, b: (a + b) & U64,
+    "-": lambda a, b: (a - b) & U64,
+    "*": lambda a, b: (a * b) & U64,
+    "/": lambda a, b: a // b if b else None,
+    "<<": lambda a, b: (a << b) & U64,
+    ">>": lambda a, b: a >> b,
+}
+
+
+class ByteMath(Item):
+    def __init__(self, reader: _Reader, offset: int, relative: bool, op: Callable[[int, int], int | None],
+                 rvalue: Value, slot: int) -> None:
+        self.reader, self.offset, self.relative = reader, offset, relative
+        self.op, self.rvalue, self.slot = op, rvalue, slot
+
+    def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        pos = _start(det, self.relative, self.offset)
+        nbytes = self.reader.nbytes
+        if pos < 0 or nbytes > blen - pos:
+            return False
+        val = self.reader.read(buf, pos)
+        if val is None:
+            return False
+        res = self.op(val, self.rvalue.get(det))
+        if res is None:
+            return False
+        det.vars[self.slot] = res        # type: ignore[index]
+        det.buffer_offset = pos + nbytes
+        nxt = self.next
+        return True if nxt is None else nxt(buf, blen, det)
+
+
+@keyword("byte_math", help="byte_math:bytes N,offset N,oper +|-|*|/|<<|>>,rvalue N|var,result name[,relative][,endian big|little][,string dec|hex|oct][,bitmask N]")
+def byte_math(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("byte_math")
+    fields: dict[str, str] = {}
+    flags: list[str] = []
+    for part in (p.strip() for p in unquote(arg, "byte_math").split(",")):
+        key, _, val = part.partition(" ")
+        if key in ("bytes", "offset", "oper", "rvalue", "result"):
+            fields[key] = val.strip()
+        elif key == "endian":
+            flags.append(val.strip())
+        elif key == "string":
+            flags += ["string", val.strip()] if val.strip() else ["string"]
+        elif part:
+            flags.append(part)
+    missing = [k for k in ("bytes", "offset", "oper", "rvalue", "result") if k not in fields]
+    if missing:
+        raise RuleError(f"byte_math: missing {', '.join(missing)}")
+    nbytes = parse_int(fields["bytes"], "byte_math bytes", 1, 23)
+    offset = parse_int(fields["offset"], "byte_math offset", -65535, 65535)
+    op = _MATH_OPS.get(fields["oper"])
+    if op is None:
+        raise RuleError(f"byte_math: unknown oper '{fields['oper']}'")
+    rvalue = b.value(fields["rvalue"], "byte_math rvalue", 0, (1 << 32) - 1)
+    relative, little, base, mask = _common_options(b, flags, "byte_math", {}, nbytes)
+    slot = b.define_variable(fields["result"], "byte_math")
+    b.add_item(ByteMath(_Reader(nbytes, little, base, mask), offset, relative, op, rvalue, slot))

@@ -1,0 +1,129 @@
+"""Header keywords: IP/TCP/ICMP fields of the packet.
+
+flags (alias tcp.flags), fragbits, ttl, tos, id, ip_proto, sameip, seq, ack,
+window, itype, icode, icmp_id, icmp_seq, fragoffset, tcp.mss. Numeric
+values use Suricata's integer syntax (rules/numeric.py). A TCP keyword never
+matches a non-TCP packet, an ICMP keyword never a non-ICMP one, as in Suricata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from netsentry.rules.errors import RuleError
+from netsentry.rules.numeric import parse_uint
+from netsentry.rules.registry import RuleBuilder, keyword, unquote
+
+_TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20,
+              "E": 0x40, "C": 0x80, "2": 0x40, "1": 0x80}
+_FRAG_BITS = {"R": 0x4, "D": 0x2, "M": 0x1}
+_ICMP = (1, 58)
+_PROTO_NAMES = {"ip": 0, "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "ipv6": 41, "gre": 47,
+                "esp": 50, "ah": 51, "icmpv6": 58, "sctp": 132}
+
+
+def _bits(b: RuleBuilder, arg: str | None, what: str, table: dict[str, int],
+          field: Callable[[object], int], proto: int | None) -> None:
+    """flags/fragbits: `[+*!]BITS[,mask]`; exact match without a modifier."""
+    text = unquote(arg, what).strip()
+    spec, _, mask_text = text.partition(",")
+    spec = spec.strip()
+    modifier = ""
+    bits = 0
+    zero = False
+    for ch in spec:
+        if ch in "+*!":
+            if modifier:
+                raise RuleError(f"{what}: more than one modifier in '{text}'")
+            modifier = ch
+        elif ch == "0" and what != "fragbits":
+            zero = True
+        elif ch.upper() in table:
+            bits |= table[ch.upper()]
+        elif ch != " ":
+            raise RuleError(f"{what}: unknown flag '{ch}' in '{text}'")
+    if zero and bits:
+        raise RuleError(f"{what}: '0' (no flags) cannot be combined with flags in '{text}'")
+    if not zero and not bits:
+        raise RuleError(f"{what}: no flags in '{text}'")
+    ignore = 0
+    for ch in mask_text.strip():
+        if ch.upper() in table:
+            ignore |= table[ch.upper()]
+        elif ch != " ":
+            raise RuleError(f"{what}: unknown mask flag '{ch}' in '{text}'")
+    keep = ~ignore
+
+    if modifier == "*":
+        def test(v: int) -> bool: return (v & keep & bits) != 0
+    elif modifier == "+":
+        def test(v: int) -> bool: return (v & keep & bits) == bits
+    elif modifier == "!":
+        def test(v: int) -> bool: return (v & keep & bits) != bits
+    else:
+        def test(v: int) -> bool: return (v & keep) == bits
+
+    if proto is None:
+        b.packet_checks.append(lambda pkt, flow: pkt.ip_version == 4 and test(field(pkt)))
+    else:
+        b.packet_checks.append(lambda pkt, flow: pkt.proto == proto and test(field(pkt)))
+
+
+@keyword("flags", "tcp.flags", help="flags:[+*!]SAFRPUCE0[,mask]; TCP flags")
+def flags(b: RuleBuilder, arg: str | None) -> None:
+    _bits(b, arg, "flags", _TCP_FLAGS, lambda pkt: pkt.tcp_flags, 6)  # type: ignore[attr-defined]
+
+
+@keyword("fragbits", help="fragbits:[+*!]MDR; IPv4 fragment bits")
+def fragbits(b: RuleBuilder, arg: str | None) -> None:
+    _bits(b, arg, "fragbits", _FRAG_BITS, lambda pkt: pkt.ip_flags, None)  # type: ignore[attr-defined]
+
+
+def _numeric(name: str, attr: str, bits: int, guard: Callable[[object], bool], help: str) -> None:
+    """Register a keyword that compares one Packet attribute with Suricata's integer syntax."""
+
+    def setup(b: RuleBuilder, arg: str | None) -> None:
+        pred = parse_uint(unquote(arg, name), name, bits)
+        b.packet_checks.append(lambda pkt, flow: guard(pkt) and pred(getattr(pkt, attr)))
+
+    setup.__name__ = name.replace(".", "_")
+    setup.__module__ = __name__
+    keyword(name, help=help)(setup)
+
+
+def _is_ip(pkt) -> bool: return pkt.ip_version != 0                     # noqa: E704
+def _is_ip4(pkt) -> bool: return pkt.ip_version == 4                    # noqa: E704
+def _is_tcp(pkt) -> bool: return pkt.proto == 6                         # noqa: E704
+def _is_icmp(pkt) -> bool: return pkt.proto in _ICMP and pkt.icmp_type >= 0   # noqa: E704
+def _has_icmp_id(pkt) -> bool: return pkt.proto in _ICMP and pkt.icmp_id >= 0  # noqa: E704
+def _has_mss(pkt) -> bool: return pkt.proto == 6 and pkt.tcp_mss >= 0    # noqa: E704
+
+
+_numeric("ttl", "ttl", 8, _is_ip, "ttl:[<>!]N|A-B; IP time-to-live / hop limit")
+_numeric("tos", "tos", 8, _is_ip, "tos:[!]N; IPv4 TOS / IPv6 traffic class")
+_numeric("id", "ip_id", 16, _is_ip4, "id:N; IPv4 identification")
+_numeric("seq", "seq", 32, _is_tcp, "seq:N; TCP sequence number")
+_numeric("ack", "ack", 32, _is_tcp, "ack:N; TCP acknowledgement number")
+_numeric("window", "win", 16, _is_tcp, "window:[!]N; TCP window (unscaled)")
+_numeric("itype", "icmp_type", 8, _is_icmp, "itype:[<>]N|A<>B; ICMP type")
+_numeric("icode", "icmp_code", 8, _is_icmp, "icode:[<>]N|A<>B; ICMP code")
+_numeric("icmp_id", "icmp_id", 16, _has_icmp_id, "icmp_id:N; ICMP echo id")
+_numeric("icmp_seq", "icmp_seq", 16, _has_icmp_id, "icmp_seq:N; ICMP echo sequence")
+_numeric("fragoffset", "frag_offset", 16, _is_ip4, "fragoffset:[!<>]N; IPv4 fragment offset field")
+_numeric("tcp.mss", "tcp_mss", 16, _has_mss, "tcp.mss:[<>]N; TCP MSS option value")
+
+
+@keyword("ip_proto", help="ip_proto:[!<>]N|name; IP protocol number")
+def ip_proto(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "ip_proto").strip()
+    prefix = text.rstrip("abcdefghijklmnopqrstuvwxyz0123456789-")
+    name = text[len(prefix):]
+    if name.lower() in _PROTO_NAMES:
+        text = prefix + str(_PROTO_NAMES[name.lower()])
+    pred = parse_uint(text, "ip_proto", 8)
+    b.packet_checks.append(lambda pkt, flow: pkt.ip_version != 0 and pred(pkt.proto))
+
+
+@keyword("sameip", value="none", help="sameip; source address equals destination address")
+def sameip(b: RuleBuilder, arg: str | None) -> None:
+    b.packet_checks.append(lambda pkt, flow: pkt.ip_version != 0 and pkt.src == pkt.dst)

@@ -1,0 +1,112 @@
+"""Meta keywords: msg sid rev gid classtype priority metadata reference target noalert prefilter.
+
+They describe the rule and never inspect traffic. Severity is settled when
+the rule is finished (`priority:` wins over the classtype's priority, default
+3), so the order of `classtype` and `priority` in the rule does not matter.
+"""
+
+from __future__ import annotations
+
+from netsentry.rules.errors import RuleError
+from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
+
+
+def unescape(text: str) -> str:
+    """Suricata's msg/metadata unescaping: a backslash keeps the next character."""
+    if "\\" not in text:
+        return text
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            i += 1
+            ch = text[i]
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _once(b: RuleBuilder, name: str) -> None:
+    if name in b.seen:
+        raise RuleError(f"'{name}' given more than once")
+
+
+@keyword("msg", help='msg:"text"; the alert message')
+def msg(b: RuleBuilder, arg: str | None) -> None:
+    _once(b, "msg")
+    b.sig.msg = unescape(unquote(arg, "msg"))
+
+
+@keyword("sid", help="sid:N; the rule id (> 0)")
+def sid(b: RuleBuilder, arg: str | None) -> None:
+    _once(b, "sid")
+    b.sig.sid = parse_int(unquote(arg, "sid"), "sid", 1, (1 << 32) - 1)
+
+
+@keyword("rev", help="rev:N; the rule revision")
+def rev(b: RuleBuilder, arg: str | None) -> None:
+    _once(b, "rev")
+    b.sig.rev = parse_int(unquote(arg, "rev"), "rev", 0, (1 << 32) - 1)
+
+
+@keyword("gid", help="gid:N; the generator id (default 1)")
+def gid(b: RuleBuilder, arg: str | None) -> None:
+    _once(b, "gid")
+    b.sig.gid = parse_int(unquote(arg, "gid"), "gid", 0, (1 << 32) - 1)
+
+
+@keyword("classtype", help="classtype:name; from classification.config")
+def classtype(b: RuleBuilder, arg: str | None) -> None:
+    _once(b, "classtype")
+    name = unquote(arg, "classtype").strip()
+    table = getattr(b.env, "classifications", None)
+    if table is not None:
+        entry = table.get(name.lower())
+        if entry is None:
+            raise RuleError(f"unknown classtype '{name}' (not in classification.config)")
+        b.sig.class_description, b.extra["class_priority"] = entry
+    b.sig.classtype = name
+
+
+@keyword("priority", help="priority:1..255; overrides the classtype's priority")
+def priority(b: RuleBuilder, arg: str | None) -> None:
+    _once(b, "priority")
+    b.sig.priority = parse_int(unquote(arg, "priority"), "priority", 1, 255)
+
+
+@keyword("metadata", help="metadata:key value, key value;")
+def metadata(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "metadata")
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, _, val = part.partition(" ")
+        b.sig.metadata.setdefault(key.strip(), []).append(unescape(val.strip()))
+
+
+@keyword("reference", help="reference:system,id;")
+def reference(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "reference")
+    system, sep, ref = text.partition(",")
+    if not sep or not system.strip() or not ref.strip():
+        raise RuleError(f"reference: expected 'system,id', got '{text}'")
+    b.sig.references.append((system.strip().lower(), ref.strip()))
+
+
+@keyword("target", help="target:src_ip|dest_ip; which side is the target")
+def target(b: RuleBuilder, arg: str | None) -> None:
+    val = unquote(arg, "target").strip()
+    if val not in ("src_ip", "dest_ip"):
+        raise RuleError(f"target: expected src_ip or dest_ip, got '{val}'")
+    b.sig.target = val
+
+
+@keyword("noalert", value="none", help="noalert; match (and set flowbits) without alerting")
+def noalert(b: RuleBuilder, arg: str | None) -> None:
+    b.sig.noalert = True
+
+
+@keyword("prefilter", value="none", help="prefilter; a hint to use this rule's fast_pattern as prefilter")
+def prefilter(b: RuleBuilder, arg: str | None) -> None:
+    b.sig.prefilter = True

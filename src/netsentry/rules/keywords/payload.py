@@ -1,0 +1,384 @@
+"""Payload keywords: content and its modifiers, pcre, isdataat, bsize, dsize, pkt_data.
+
+Semantics follow Suricata's documentation ("Payload Keywords"): modifiers
+apply to the content right before them; `depth` counts from `offset`;
+`distance`/`within` are relative to the end of the previous content/pcre
+match; a relative modifier and an absolute one (`depth`/`offset`) cannot be
+mixed on one content; `startswith` is `depth:<len>; offset:0`; negated
+contents (`!`) match when the bytes are absent in the window. Values of
+offset/depth/distance/within/isdataat may name byte_extract/byte_math
+variables. The matching itself lives in rules/inspect.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.inspect import Content, Det, Item, Value
+from netsentry.rules.numeric import parse_uint
+from netsentry.rules.pcre import compile_pcre
+from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
+
+_HEX = set("0123456789abcdefABCDEF")
+_ESCAPABLE = set('\\;":|')
+
+
+def parse_content_string(text: str, what: str = "content") -> bytes:
+    """Suricata content syntax: text, `|41 42|` hex segments, `\\` escapes for `\\ ; " : |`."""
+    out = bytearray()
+    i, n = 0, len(text)
+    in_hex = False
+    hexbuf = ""
+    while i < n:
+        ch = text[i]
+        if in_hex:
+            if ch == "|":
+                if hexbuf:
+                    raise RuleError(f"{what}: odd number of hex digits in '{text}'")
+                in_hex = False
+            elif ch in _HEX:
+                hexbuf += ch
+                if len(hexbuf) == 2:
+                    out.append(int(hexbuf, 16))
+                    hexbuf = ""
+            elif ch in " \t":
+                if hexbuf:
+                    raise RuleError(f"{what}: hex digits must come in pairs in '{text}'")
+            else:
+                raise RuleError(f"{what}: invalid hex character '{ch}' in '{text}'")
+        elif ch == "\\":
+            if i + 1 >= n or text[i + 1] not in _ESCAPABLE:
+                bad = text[i + 1] if i + 1 < n else "end"
+                raise RuleError(f"{what}: invalid escape '\\{bad}' in '{text}'")
+            out += text[i + 1].encode()
+            i += 1
+        elif ch == "|":
+            in_hex = True
+        else:
+            out += ch.encode("utf-8")
+        i += 1
+    if in_hex:
+        raise RuleError(f"{what}: unterminated hex segment '|' in '{text}'")
+    return bytes(out)
+
+
+def _negatable(arg: str | None, what: str) -> tuple[bool, str]:
+    if arg is None:
+        raise RuleError(f"{what}: missing value")
+    s = arg.strip()
+    negated = s.startswith("!")
+    if negated:
+        s = s[1:].strip()
+    if len(s) < 2 or s[0] != '"' or s[-1] != '"':
+        raise RuleError(f"{what}: value must be in double quotes: {arg.strip()!r}")
+    return negated, s[1:-1]
+
+
+@keyword("content", help='content:"text|00 01|"; content:!"x"; bytes to find')
+def content(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("content")
+    negated, text = _negatable(arg, "content")
+    pattern = parse_content_string(text)
+    if not pattern:
+        raise RuleError("content: empty pattern")
+    c = Content(pattern=pattern, negated=negated, buffer=b.buffer)
+    b.contents.append(c)
+    b.add_item(c)
+
+
+def _modifier(b: RuleBuilder, name: str) -> Content:
+    b.require_packet_buffer(name)
+    c = b.last_content(name)
+    flags = b.extra.setdefault(("modifiers", id(c)), set())
+    if name in flags:
+        raise RuleError(f"'{name}' given twice for the same content")
+    flags.add(name)
+    return c
+
+
+def _no_mix(c: Content, name: str, relative: bool) -> None:
+    if c.startswith:
+        raise RuleError(f"'{name}' cannot be mixed with startswith on the same content")
+    if relative and (c.depth is not None or c.offset is not None):
+        raise RuleError(f"can't use a relative keyword like '{name}' with an absolute one "
+                        f"(depth/offset) on the same content")
+    if not relative and (c.distance is not None or c.within is not None):
+        raise RuleError(f"can't use an absolute keyword like '{name}' with a relative one "
+                        f"(distance/within) on the same content")
+
+
+@keyword("nocase", value="none", help="nocase; ASCII case-insensitive content")
+def nocase(b: RuleBuilder, arg: str | None) -> None:
+    _modifier(b, "nocase").nocase = True
+
+
+@keyword("rawbytes", value="none", help="rawbytes; accepted, no effect (no normalised buffers)")
+def rawbytes(b: RuleBuilder, arg: str | None) -> None:
+    _modifier(b, "rawbytes").rawbytes = True
+
+
+@keyword("depth", help="depth:N|var; search at most N bytes from offset")
+def depth(b: RuleBuilder, arg: str | None) -> None:
+    c = _modifier(b, "depth")
+    _no_mix(c, "depth", False)
+    v = b.value(unquote(arg, "depth"), "depth", 0, 65535)
+    if not v.is_var:
+        if v.const == 0:
+            raise RuleError("depth: 0 is not allowed")
+        if v.const < len(c.pattern):
+            raise RuleError(f"depth {v.const} is smaller than the content length {len(c.pattern)}")
+    c.depth = v
+
+
+@keyword("offset", help="offset:N|var; start searching N bytes into the buffer")
+def offset(b: RuleBuilder, arg: str | None) -> None:
+    c = _modifier(b, "offset")
+    _no_mix(c, "offset", False)
+    c.offset = b.value(unquote(arg, "offset"), "offset", 0, 65535)
+
+
+@keyword("distance", help="distance:N|var; start N bytes after the previous match (may be < 0)")
+def distance(b: RuleBuilder, arg: str | None) -> None:
+    c = _modifier(b, "distance")
+    _no_mix(c, "distance", True)
+    c.distance = b.value(unquote(arg, "distance"), "distance", -65535, 65535)
+    c.relative = True
+    _mark_anchor(b, c)
+
+
+@keyword("within", help="within:N|var; match must end within N bytes of the previous match")
+def within(b: RuleBuilder, arg: str | None) -> None:
+    c = _modifier(b, "within")
+    _no_mix(c, "within", True)
+    v = b.value(unquote(arg, "within"), "within", -65535, 65535)
+    if not v.is_var and v.const < len(c.pattern):
+        raise RuleError(f"within {v.const} is smaller than the content length {len(c.pattern)}")
+    c.within = v
+    c.relative = True
+    _mark_anchor(b, c)
+
+
+def _mark_anchor(b: RuleBuilder, c: Content) -> None:
+    """The content/pcre before `c` must retry on failure (Suricata's RELATIVE_NEXT)."""
+    idx = next(i for i, it in enumerate(b.items) if it is c)
+    for it in reversed(b.items[:idx]):
+        if it.can_be_relative_to:
+            it.relative_next = True
+            return
+
+
+@keyword("startswith", value="none", help="startswith; content at the start of the buffer")
+def startswith(b: RuleBuilder, arg: str | None) -> None:
+    c = _modifier(b, "startswith")
+    if c.depth is not None or c.offset is not None or c.is_relative:
+        raise RuleError("startswith cannot be mixed with depth, offset, distance or within")
+    c.depth = Value(const=len(c.pattern))
+    c.offset = Value(const=0)
+    c.startswith = True
+
+
+@keyword("endswith", value="none", help="endswith; content at the end of the buffer")
+def endswith(b: RuleBuilder, arg: str | None) -> None:
+    _modifier(b, "endswith").endswith = True
+
+
+@keyword("fast_pattern", value="optional", help="fast_pattern[:only|:offset,length]; the prefilter content")
+def fast_pattern(b: RuleBuilder, arg: str | None) -> None:
+    c = _modifier(b, "fast_pattern")
+    if any(x.fast_pattern for x in b.contents if x is not c):
+        raise RuleError("fast_pattern can be used on only one content in a rule")
+    c.fast_pattern = True
+    if arg is None or not arg.strip():
+        return
+    a = unquote(arg, "fast_pattern").strip()
+    if a == "only":
+        if c.negated:
+            raise RuleError("fast_pattern:only cannot be used on a negated content")
+        c.fast_pattern_only = True
+        return
+    parts = a.split(",")
+    if len(parts) != 2:
+        raise RuleError(f"fast_pattern: expected 'only' or 'offset,length', got '{a}'")
+    off = parse_int(parts[0], "fast_pattern offset", 0, 65535)
+    length = parse_int(parts[1], "fast_pattern length", 1, 65535)
+    if off + length > len(c.pattern):
+        raise RuleError(f"fast_pattern: chop {off},{length} is past the end of the "
+                        f"{len(c.pattern)}-byte content")
+    c.fast_pattern_chop = (off, length)
+
+
+@keyword("pkt_data", value="none", help="pkt_data; back to the packet payload buffer")
+def pkt_data(b: RuleBuilder, arg: str | None) -> None:
+    b.buffer = "pkt_data"
+
+
+# --- dsize / bsize -------------------------------------------------------------------
+
+@keyword("dsize", help="dsize:[<>!]N|A<>B; payload size of the packet")
+def dsize(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "dsize"), "dsize", 16)
+    b.packet_checks.append(lambda pkt, flow: pred(pkt.payload_len))
+    b.sig.pkt_only = True      # Suricata: dsize only ever matches packets, not the stream
+
+
+class Bsize(Item):
+    """bsize: the length of the inspected buffer."""
+
+    def __init__(self, pred: Callable[[int], bool]) -> None:
+        self.pred = pred
+
+    def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        if not self.pred(blen):
+            det.discontinue = True
+            return False
+        nxt = self.next
+        return True if nxt is None else nxt(buf, blen, det)
+
+
+@keyword("bsize", help="bsize:N|<N|>N|A<>B; length of the buffer")
+def bsize(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("bsize")
+    b.add_item(Bsize(parse_uint(unquote(arg, "bsize"), "bsize", 64)))
+
+
+# --- isdataat ---------------------------------------------------------------------------
+
+class IsDataAt(Item):
+    """isdataat:[!]N[,relative] as Suricata's content inspection evaluates it."""
+
+    def __init__(self, at: Value, relative: bool, negated: bool) -> None:
+        self.at = at
+        self.relative = relative
+        self.negated = negated
+
+    def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        at = self.at.get(det)
+        if self.relative:
+            has = det.buffer_offset + at <= blen
+            if has == self.negated:
+                if not has and not self.at.is_var:
+                    det.discontinue = True
+                return False
+        else:
+            has = at < blen
+            if has == self.negated:
+                det.discontinue = True
+                return False
+        nxt = self.next
+        return True if nxt is None else nxt(buf, blen, det)
+
+
+@keyword("isdataat", help="isdataat:[!]N[,relative]; is there data at byte N")
+def isdataat(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("isdataat")
+    parts = [p.strip() for p in unquote(arg, "isdataat").split(",")]
+    first = parts[0]
+    negated = first.startswith("!")
+    if negated:
+        first = first[1:].strip()
+    relative = False
+    for p in parts[1:]:
+        if p == "relative":
+            relative = True
+        elif p == "rawbytes":
+            pass
+        else:
+            raise RuleError(f"isdataat: unknown option '{p}'")
+    b.add_item(IsDataAt(b.value(first, "isdataat", 0, 65535), relative, negated))
+
+
+# --- pcre ---------------------------------------------------------------------------------
+
+# Suricata's http modifier flags -> the buffer they select (all app-layer for now).
+_PCRE_BUFFER_FLAGS = {
+    "U": "http.uri", "I": "http.uri.raw", "P": "http.request_body", "Q": "http.response_body",
+    "H": "http.header", "D": "http.header.raw", "M": "http.method", "C": "http.cookie",
+    "S": "http.stat_code", "Y": "http.stat_msg", "V": "http.user_agent", "W": "http.host",
+    "Z": "http.host.raw",
+}
+_PCRE_RE = re.compile(r"^/(.*)/([A-Za-z]*)$", re.S)
+
+
+class Pcre(Item):
+    can_be_relative_to = True
+
+    def __init__(self, regex: re.Pattern[bytes], relative: bool, negated: bool, anchored: bool,
+                 source: str) -> None:
+        self.regex = regex
+        self.relative = relative
+        self.negated = negated
+        self.source = source
+        self._find = regex.match if anchored else regex.search
+
+    def _once(self, buf: bytes, blen: int, det: Det) -> bool:
+        """One pcre attempt (Suricata's DetectPcrePayloadMatch); updates det on a match."""
+        base = det.buffer_offset if self.relative else 0
+        if base > blen:
+            return self.negated
+        start = det.pcre_start - base if det.pcre_start > base else 0
+        m = self._find(memoryview(buf)[base:] if base else buf, start)
+        if m is None:
+            return self.negated
+        if self.negated:
+            return False
+        det.buffer_offset = base + m.end()
+        det.pcre_start = base + m.start() + 1
+        return True
+
+    def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        det.budget -= 1
+        if det.budget <= 0:
+            det.discontinue = True
+            return False
+        nxt = self.next
+        prev_buffer_offset = det.buffer_offset
+        det.pcre_start = 0
+        while True:
+            if not self._once(buf, blen, det):
+                return False
+            if nxt is None:
+                return True
+            if not self.relative_next or self.negated:
+                return nxt(buf, blen, det)
+            prev_start = det.pcre_start
+            if nxt(buf, blen, det):
+                return True
+            if det.discontinue:
+                return False
+            det.buffer_offset = prev_buffer_offset
+            det.pcre_start = prev_start
+
+
+@keyword("pcre", help='pcre:[!]"/regex/flags"; flags i s m x R (relative) A E B O')
+def pcre(b: RuleBuilder, arg: str | None) -> None:
+    b.require_packet_buffer("pcre")
+    negated, text = _negatable(arg, "pcre")
+    m = _PCRE_RE.match(text)
+    if not m:
+        raise RuleError(f"pcre: expected \"/regex/flags\", got '{text}'")
+    pattern, flags = m.group(1), m.group(2)
+    relative = anchored = False
+    for f in flags:
+        if f in _PCRE_BUFFER_FLAGS:
+            buf = _PCRE_BUFFER_FLAGS[f]
+            raise UnsupportedError(f"pcre flag '{f}': app-layer buffer '{buf}' not supported yet",
+                                   category=f"app-layer buffer '{buf}' not supported yet")
+        if f == "R":
+            relative = True
+        elif f == "A":
+            anchored = True
+        elif f == "E":
+            pattern = re.sub(r"(?<!\\)\$", r"\\z", pattern)
+        elif f in "BO":
+            pass        # rawbytes (no normalised buffers here); match-limit override
+        elif f in "ismx":
+            pass
+        elif f == "G":
+            raise UnsupportedError("pcre flag 'G' (ungreedy) not supported",
+                                   category="pcre construct not supported by Python re")
+        else:
+            raise RuleError(f"pcre: unknown flag '{f}'")
+    regex = compile_pcre(pattern, "".join(f for f in flags if f in "ismx"))
+    b.add_item(Pcre(regex, relative, negated, anchored, text))

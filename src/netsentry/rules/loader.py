@@ -1,0 +1,206 @@
+"""Load rule files into a `RuleSet`: every loadable rule, and every other one with its reason.
+
+File format as Suricata reads it: one rule per line, a trailing backslash
+joins the next line, lines starting with ``#`` (including commented-out rules)
+and blank lines are skipped. A rule that fails is reported (file:line, sid,
+reason) and skipped; the rest load. Duplicate sids within one gid are resolved
+as Suricata does: the higher rev wins, otherwise the first loaded stays; the
+loser is reported as an error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from netsentry.rules.addresses import AddressParser
+from netsentry.rules.classification import load_classifications, load_references
+from netsentry.rules.errors import RuleError
+from netsentry.rules.parser import parse_rule
+from netsentry.rules.ports import PortParser
+from netsentry.rules.signature import Signature
+from netsentry.rules.variables import address_groups, port_groups
+
+
+@dataclass
+class FileStats:
+    path: str
+    loaded: int = 0
+    skipped: int = 0
+    commented: int = 0     # commented-out rules (`# alert ...`), not counted as skipped
+
+
+@dataclass
+class LoadEnv:
+    """What rule parsing needs from the configuration, built once per load."""
+
+    addresses: AddressParser
+    ports: PortParser
+    classifications: dict[str, tuple[str, int]] | None = None   # None: no file, classtypes unchecked
+    references: dict[str, str] = field(default_factory=dict)
+    classification_file: str | None = None
+    reference_file: str | None = None
+
+
+@dataclass
+class RuleSet:
+    signatures: list[Signature] = field(default_factory=list)
+    errors: list[RuleError] = field(default_factory=list)
+    files: list[FileStats] = field(default_factory=list)
+    duplicates: list[RuleError] = field(default_factory=list)   # also in errors
+    warnings: list[str] = field(default_factory=list)
+    classifications: dict[str, tuple[str, int]] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+    def reference_url(self, system: str, ref: str) -> str:
+        prefix = self.references.get(system.lower())
+        return prefix + ref if prefix else ref
+
+
+_ACTION_WORDS = ("alert", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth", "pass")
+
+
+def _cfg(config: Mapping[str, Any] | None, key: str, default: Any) -> Any:
+    if config is None:
+        return default
+    v = config.get(key, default)
+    return default if v is None else v
+
+
+def _find_file(name: str, config: Mapping[str, Any] | None, near: Iterable[Path]) -> Path | None:
+    """An absolute path as is; a relative one in cwd, default-rule-path, next to the rules, or bundled."""
+    p = Path(name)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    candidates = [Path.cwd() / p, Path(str(_cfg(config, "default-rule-path", "."))) / p]
+    candidates += [d / p for d in near]
+    candidates.append(Path(__file__).resolve().parents[1] / "data" / p.name)
+    candidates.append(Path(__file__).resolve().parents[3] / "signatures" / p.name)
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -> tuple[LoadEnv, list[RuleError], list[str]]:
+    """Variables, classification.config and reference.config from the config (a dict)."""
+    dirs = list(rule_dirs)
+    env = LoadEnv(AddressParser(address_groups(config)), PortParser(port_groups(config)))
+    errors: list[RuleError] = []
+    warnings: list[str] = []
+    cls_name = str(_cfg(config, "classification-file", "classification.config"))
+    cls = _find_file(cls_name, config, dirs)
+    if cls is None:
+        warnings.append(f"classification file '{cls_name}' not found: classtypes are not checked "
+                        f"and severity defaults to 3")
+    else:
+        env.classifications, errs = load_classifications(cls)
+        env.classification_file = str(cls)
+        errors += errs
+    ref_name = str(_cfg(config, "reference-config-file", "reference.config"))
+    ref = _find_file(ref_name, config, dirs)
+    if ref is None:
+        warnings.append(f"reference file '{ref_name}' not found: reference urls are not expanded")
+    else:
+        env.references, errs = load_references(ref)
+        env.reference_file = str(ref)
+        errors += errs
+    return env, errors, warnings
+
+
+def iter_rule_lines(text: str) -> Iterable[tuple[int, str]]:
+    """(first line number, rule text) with backslash continuations joined; comments kept."""
+    pending: list[str] = []
+    start = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.rstrip()
+        if not pending:
+            start = lineno
+        if stripped.endswith("\\"):
+            pending.append(stripped[:-1])
+            continue
+        pending.append(stripped)
+        joined = "".join(pending).strip()
+        pending = []
+        if joined:
+            yield start, joined
+    if pending:
+        joined = "".join(pending).strip()
+        if joined:
+            yield start, joined
+
+
+def _resolve(path: str | Path, config: Mapping[str, Any] | None) -> list[Path]:
+    p = Path(path)
+    if not p.is_absolute() and not p.exists():
+        alt = Path(str(_cfg(config, "default-rule-path", "."))) / p
+        if alt.exists():
+            p = alt
+    if p.is_dir():
+        return sorted(p.glob("*.rules"))
+    return [p]
+
+
+def load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None = None) -> RuleSet:
+    """Parse every rule of `paths` (files, or directories of *.rules). Never raises for bad rules."""
+    t0 = time.perf_counter()
+    files = [f for p in paths for f in _resolve(p, config)]
+    env, errors, warnings = make_env(config, {f.parent for f in files})
+    rs = RuleSet(errors=errors, warnings=warnings, classifications=env.classifications or {},
+                 references=env.references)
+    by_key: dict[tuple[int, int], int] = {}     # (gid, sid) -> index in rs.signatures
+    for f in files:
+        stats = FileStats(str(f))
+        rs.files.append(stats)
+        try:
+            text = f.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as e:
+            rs.errors.append(RuleError(f"cannot read rules file: {e.strerror or e}", file=str(f)))
+            continue
+        for lineno, rule in iter_rule_lines(text):
+            if rule.startswith("#"):
+                if rule.lstrip("# ").split(" ", 1)[0] in _ACTION_WORDS:
+                    stats.commented += 1
+                continue
+            try:
+                sig = parse_rule(rule, env, str(f), lineno)
+            except RuleError as e:
+                stats.skipped += 1
+                rs.errors.append(e.with_traceback(None))   # a kept traceback pins the rule's frames
+                continue
+            key = (sig.gid, sig.sid)
+            old_i = by_key.get(key)
+            if old_i is not None:
+                old = rs.signatures[old_i]
+                if sig.rev > old.rev:
+                    dup = RuleError(f"duplicate sid {sig.sid} (gid {sig.gid}): replaced rev {old.rev} "
+                                    f"from {old.file}:{old.line} with rev {sig.rev}",
+                                    file=old.file, line=old.line, sid=sig.sid, category="duplicate sid")
+                    rs.signatures[old_i] = sig
+                    stats.loaded += 1
+                    _uncount(rs, old.file)
+                else:
+                    dup = RuleError(f"duplicate sid {sig.sid} (gid {sig.gid}): rev {old.rev} already loaded "
+                                    f"from {old.file}:{old.line}", file=str(f), line=lineno,
+                                    sid=sig.sid, category="duplicate sid")
+                    stats.skipped += 1
+                rs.errors.append(dup)
+                rs.duplicates.append(dup)
+                continue
+            by_key[key] = len(rs.signatures)
+            rs.signatures.append(sig)
+            stats.loaded += 1
+    rs.load_seconds = time.perf_counter() - t0
+    return rs
+
+
+def _uncount(rs: RuleSet, file: str) -> None:
+    for st in rs.files:
+        if st.path == file:
+            st.loaded -= 1
+            st.skipped += 1
+            return

@@ -1,0 +1,224 @@
+"""Parse one rule's text into a `Signature`: header, option splitting, keyword setup, finish.
+
+Option splitting follows Suricata's `SigParseOptions`, not a quote-tracking
+tokenizer: an option ends at the first ``;`` not preceded by a backslash, so
+a pcre with an unbalanced quote (ET Open sid 2029732, ``pcre:"/^["']?post/Ri"``)
+splits exactly as Suricata splits it. The option name runs to the first
+``:``; the rest, trimmed, is the value.
+
+A rule that cannot load raises `RuleError`. Unsupported features (app-layer
+protocols, buffers, keywords) do not stop option parsing: every one found is
+listed in ``err.features`` so `rules check` can say which feature would
+unlock how many rules; the reason shown is the first one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.inspect import Chain, Content
+from netsentry.rules.registry import RuleBuilder, lookup
+from netsentry.rules.signature import ACTIONS, PROTO_NUMBERS, Signature
+
+PACKET_PROTOCOLS = frozenset(PROTO_NUMBERS) - {"sctp"}
+APP_LAYER_PROTOCOLS = frozenset({
+    "http", "http1", "http2", "dns", "tls", "ssl", "smtp", "ftp", "ftp-data", "smb", "ssh",
+    "dcerpc", "dhcp", "nfs", "ntp", "tftp", "ikev2", "ike", "krb5", "snmp", "sip", "rfb", "mqtt",
+    "modbus", "dnp3", "enip", "imap", "pop3", "quic", "rdp", "bittorrent-dht", "telnet",
+    "websocket", "ldap", "pgsql", "template", "irc", "nntp", "smtp-starttls", "doh2", "sctp",
+})
+DIRECTIONS = ("->", "<>")
+_BUFFER_FAMILIES = frozenset({"payload", "byte"})
+
+
+def split_rule(text: str) -> tuple[str, str]:
+    """(header, options-body) of a rule; options-body excludes the parentheses."""
+    start = text.find("(")
+    if start < 0:
+        raise RuleError("rule has no options '(...)'")
+    end = text.rstrip().rfind(")")
+    if end < start or text.rstrip()[-1] != ")":
+        raise RuleError("rule options must end with ')'")
+    return text[:start].strip(), text[start + 1:end]
+
+
+def split_options(body: str) -> list[tuple[str, str | None]]:
+    """Suricata's option splitting: name[:value] up to each unescaped ';'."""
+    out: list[tuple[str, str | None]] = []
+    i, n = 0, len(body)
+    while i < n:
+        while i < n and body[i] in " \t\r\n":
+            i += 1
+        if i >= n:
+            break
+        j = body.find(";", i)
+        while j > i and body[j - 1] == "\\":
+            j = body.find(";", j + 1)
+        if j < 0:
+            raise RuleError(f"option without terminating ';': '{body[i:].strip()}'")
+        opt = body[i:j]
+        name, sep, value = opt.partition(":")
+        name = name.strip()
+        if not name:
+            raise RuleError(f"empty option name in '{opt.strip()}'")
+        out.append((name, value.strip() if sep else None))
+        i = j + 1
+    return out
+
+
+def split_header(header: str) -> list[str]:
+    """Whitespace tokens, keeping a bracketed address/port list with spaces in one token."""
+    tokens: list[str] = []
+    cur = ""
+    depth = 0
+    for tok in header.split():
+        cur = f"{cur} {tok}" if cur else tok
+        depth += tok.count("[") - tok.count("]")
+        if depth <= 0:
+            tokens.append(cur.replace(" ", ""))
+            cur, depth = "", 0
+    if cur:
+        raise RuleError(f"unbalanced '[' in rule header '{header}'")
+    return tokens
+
+
+def _prescan_sid(options: list[tuple[str, str | None]]) -> int | None:
+    for name, value in options:
+        if name.lower() == "sid" and value:
+            try:
+                return int(value.strip().strip('"'))
+            except ValueError:
+                return None
+    return None
+
+
+def parse_rule(text: str, env: Any, file: str = "", line: int = 0) -> Signature:
+    """One rule (already joined if it spanned lines) -> Signature, or RuleError."""
+    sid: int | None = None
+    try:
+        header, body = split_rule(text)
+        options = split_options(body)
+        sid = _prescan_sid(options)
+        sig = _parse(header, options, env, text)
+        sig.file, sig.line = file, line
+        return sig
+    except RuleError as e:
+        raise e.located(file, line, sid) from None
+
+
+def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: str) -> Signature:
+    tokens = split_header(header)
+    if len(tokens) != 7:
+        raise RuleError(f"rule header needs 7 fields (action proto src sport dir dst dport), "
+                        f"got {len(tokens)}: '{header}'")
+    action, proto, src, sp, direction, dst, dp = tokens
+    action = action.lower()
+    proto = proto.lower()
+    if action not in ACTIONS:
+        raise RuleError(f"unknown action '{action}'")
+    unsupported: list[UnsupportedError] = []
+    if proto in APP_LAYER_PROTOCOLS:
+        unsupported.append(UnsupportedError(f"app-layer protocol '{proto}' not supported yet",
+                                            category=f"app-layer protocol '{proto}' not supported yet"))
+    elif proto not in PACKET_PROTOCOLS:
+        raise RuleError(f"unknown protocol '{proto}'")
+    if direction not in DIRECTIONS:
+        raise RuleError(f"unknown direction '{direction}' (expected -> or <>)")
+    sig = Signature(action=action, proto=proto,
+                    src=env.addresses.parse(src), sp=env.ports.parse(sp),
+                    dst=env.addresses.parse(dst), dp=env.ports.parse(dp),
+                    bidirectional=direction == "<>", raw=raw)
+    b = RuleBuilder(sig=sig, env=env)
+    for name, value in options:
+        kw = lookup(name)
+        if kw is None:
+            raise RuleError(f"unknown keyword '{name}'")
+        if kw.value == "required" and (value is None or value == ""):
+            raise RuleError(f"'{name}' needs a value")
+        if kw.value == "none" and value is not None:
+            raise RuleError(f"'{name}' takes no value, got '{value}'")
+        if b.buffer != "pkt_data" and kw.family in _BUFFER_FAMILIES and kw.name != "pkt_data":
+            continue    # inside an unsupported app-layer buffer: already reported once
+        try:
+            kw.setup(b, value)
+        except UnsupportedError as e:
+            if all(u.category != e.category for u in unsupported):
+                unsupported.append(e)
+        except RuleError:
+            if not unsupported:
+                raise
+            # after an unsupported buffer/protocol, later errors are artefacts of skipping it
+        b.seen.add(kw.name)
+    if not sig.sid:
+        raise RuleError("rule has no sid")
+    if unsupported:
+        first = unsupported[0]
+        err = UnsupportedError(first.reason, category=first.category)
+        err.features = [u.category for u in unsupported]
+        raise err
+    finish(b)
+    return sig
+
+
+def strength(pattern: bytes) -> int:
+    """Suricata's PatternStrength: rarer-looking bytes score higher, repeats score 1."""
+    seen: set[int] = set()
+    s = 0
+    for c in pattern:
+        if c in seen:
+            s += 1
+            continue
+        seen.add(c)
+        if 65 <= c <= 90 or 97 <= c <= 122:
+            s += 3
+        elif 32 <= c <= 126 or c in (0x00, 0x01, 0xFF):
+            s += 4
+        else:
+            s += 6
+    return s
+
+
+def choose_fast_pattern(contents: list[Content]) -> Content | None:
+    """Suricata's choice: the `fast_pattern` content, else the longest positive content
+    (ties: the higher pattern strength, then the first). Negated contents never."""
+    positive = [c for c in contents if not c.negated]
+    for c in positive:
+        if c.fast_pattern:
+            return c
+    if not positive:
+        return None
+    longest = max(len(c.pattern) for c in positive)
+    best: Content | None = None
+    for c in positive:
+        if len(c.pattern) < longest:
+            continue
+        if best is None or strength(c.pattern) > strength(best.pattern):
+            best = c
+    return best
+
+
+def finish(b: RuleBuilder) -> None:
+    """Settle derived fields and compile the checks once."""
+    sig = b.sig
+    for c in b.contents:
+        c.prepare()
+    if b.items:
+        sig.payload_chain = Chain(b.items, len(b.variables))
+    sig.contents = tuple(b.contents)
+    sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
+    sig.packet_checks = tuple(b.packet_checks)
+    sig.final_checks = tuple(b.final_checks)
+    sig.post_actions = tuple(b.post_actions)
+    sig.flowbits_set = frozenset(b.flowbits_set)
+    sig.flowbits_checked = frozenset(b.flowbits_checked)
+    if sig.proto == "tcp-pkt":
+        sig.pkt_only = True
+    elif sig.proto == "tcp-stream":
+        sig.needs_stream = True
+    if sig.priority is not None:
+        sig.severity = sig.priority
+    elif "class_priority" in b.extra:
+        sig.severity = b.extra["class_priority"]
+    else:
+        sig.severity = 3

@@ -1,0 +1,164 @@
+"""The keyword table: name -> setup function, filled by `@keyword` in rules/keywords/*.
+
+As in Suricata's `sigmatch_table`, a keyword's setup function receives the
+rule under construction (`RuleBuilder`) and the option's value, parses the
+value once and attaches what it needs: a packet check, an inspection item for
+the current buffer, a modifier on the last content, a post-match action, or
+meta data. The parser knows nothing about individual keywords, so adding one
+touches only its family module (and that module's test file).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.inspect import Content, Item, Value
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.rules.signature import Signature
+
+Setup = Callable[["RuleBuilder", "str | None"], None]
+
+# value: "required" (keyword:value;), "none" (keyword;), "optional"
+VALUE_KINDS = ("required", "none", "optional")
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    name: str
+    setup: Setup
+    value: str = "required"
+    help: str = ""
+    family: str = ""
+
+
+KEYWORDS: dict[str, Keyword] = {}
+
+FAMILIES = ("meta", "payload", "byte", "header", "flow", "threshold", "applayer")
+_loaded = False
+
+
+def keyword(name: str, *aliases: str, value: str = "required", help: str = "") -> Callable[[Setup], Setup]:
+    """Register `fn` as the setup of keyword `name` (and its aliases)."""
+    if value not in VALUE_KINDS:
+        raise ValueError(f"keyword {name}: value must be one of {VALUE_KINDS}")
+
+    def deco(fn: Setup) -> Setup:
+        family = fn.__module__.rsplit(".", 1)[-1]
+        for n in (name, *aliases):
+            if n in KEYWORDS:
+                raise ValueError(f"keyword {n!r} registered twice ({KEYWORDS[n].family}, {family})")
+            KEYWORDS[n] = Keyword(n, fn, value, help, family)
+        return fn
+
+    return deco
+
+
+def lookup(name: str) -> Keyword | None:
+    if not _loaded:
+        load_families()
+    return KEYWORDS.get(name.lower())
+
+
+def load_families() -> None:
+    """Import every keyword family module so its decorators run (once)."""
+    global _loaded
+    if _loaded:
+        return
+    for fam in FAMILIES:
+        importlib.import_module(f"netsentry.rules.keywords.{fam}")
+    _loaded = True
+
+
+def unquote(arg: str | None, what: str, *, mandatory: bool = False) -> str:
+    """Strip one pair of double quotes (Suricata's SIGMATCH_QUOTES_*)."""
+    if arg is None:
+        raise RuleError(f"{what}: missing value")
+    s = arg.strip()
+    if len(s) >= 2 and s[0] == '"' and s[-1] == '"':
+        return s[1:-1]
+    if mandatory:
+        raise RuleError(f"{what}: value must be in double quotes: {arg!r}")
+    return s
+
+
+def parse_int(text: str, what: str, lo: int | None = None, hi: int | None = None) -> int:
+    t = text.strip()
+    try:
+        v = int(t, 0) if t.lower().startswith(("0x", "-0x")) else int(t, 10)
+    except ValueError:
+        raise RuleError(f"{what}: invalid number '{text.strip()}'") from None
+    if lo is not None and v < lo or hi is not None and v > hi:
+        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise RuleError(f"{what}: {v} out of range ({rng})")
+    return v
+
+
+@dataclass(eq=False)
+class RuleBuilder:
+    """State of one rule while its options are set up, then `finish`ed into the Signature."""
+
+    sig: Signature
+    env: Any = None                          # loader.LoadEnv: classifications, references
+    buffer: str = "pkt_data"                 # current sticky buffer
+    items: list[Item] = field(default_factory=list)
+    contents: list[Content] = field(default_factory=list)
+    variables: dict[str, int] = field(default_factory=dict)   # byte_extract/byte_math name -> slot
+    packet_checks: list[Any] = field(default_factory=list)
+    final_checks: list[Any] = field(default_factory=list)
+    post_actions: list[Any] = field(default_factory=list)
+    flowbits_set: set[str] = field(default_factory=set)
+    flowbits_checked: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)   # keywords given so far (for "only once" checks)
+    extra: dict[str, Any] = field(default_factory=dict)   # family-private state
+
+    # --- payload helpers used by keyword families -----------------------------------
+    def add_item(self, item: Item) -> None:
+        """Append an inspection item; a relative one marks its anchor as `relative_next`."""
+        if item.relative:
+            anchor = self.last_anchor()
+            if anchor is not None:
+                anchor.relative_next = True
+        self.items.append(item)
+
+    def last_anchor(self) -> Item | None:
+        """The last content or pcre of the current buffer (what `relative` refers to)."""
+        for it in reversed(self.items):
+            if it.can_be_relative_to:
+                return it
+        return None
+
+    def last_content(self, keyword: str) -> Content:
+        """The content a modifier like `nocase`/`depth` applies to, or a RuleError."""
+        for it in reversed(self.items):
+            if isinstance(it, Content):
+                return it
+        raise RuleError(f"'{keyword}' needs a preceding content")
+
+    def value(self, text: str, what: str, lo: int | None = None, hi: int | None = None) -> Value:
+        """A number, or the name of a byte_extract/byte_math variable defined earlier."""
+        t = text.strip()
+        if t and (t[0].isalpha() or t[0] == "_"):
+            slot = self.variables.get(t)
+            if slot is None:
+                raise RuleError(f"{what}: unknown variable '{t}' (not set by an earlier byte_extract/byte_math)")
+            return Value(slot=slot, name=t)
+        return Value(const=parse_int(t, what, lo, hi))
+
+    def define_variable(self, name: str, what: str) -> int:
+        if not name or not (name[0].isalpha() or name[0] == "_") or not name.replace("_", "").isalnum():
+            raise RuleError(f"{what}: invalid variable name '{name}'")
+        if name in self.variables:
+            return self.variables[name]
+        slot = self.variables[name] = len(self.variables)
+        return slot
+
+    def require_packet_buffer(self, keyword: str) -> None:
+        """Payload keywords work on pkt_data only until app-layer buffers exist."""
+        if self.buffer != "pkt_data":
+            raise UnsupportedError(f"app-layer buffer '{self.buffer}' not supported yet",
+                                   category=f"app-layer buffer '{self.buffer}' not supported yet")
