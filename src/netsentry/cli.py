@@ -235,17 +235,18 @@ def load_ruleset(config: Config) -> Any:
     if not paths:
         return None
     for path in paths:
-        if not os.path.isfile(path):
-            raise InputError(f"{path}: cannot read rule file: "
-                             f"{'is a directory' if os.path.isdir(path) else 'No such file or directory'}")
+        if not os.path.exists(path):
+            raise InputError(f"{path}: cannot read rule file: No such file or directory")
     from netsentry.log import get_logger
     from netsentry.rules import load_rules
     ruleset = load_rules(paths, config)
     log = get_logger()
-    for err in getattr(ruleset, "errors", []) or []:
+    for warning in ruleset.warnings:
+        log.warning(warning)
+    for err in ruleset.errors:
         log.warning("rule skipped", error=str(err))
-    log.info("rules loaded", signatures=len(ruleset.signatures), skipped=len(ruleset.errors or []),
-             files=len(paths))
+    log.info("rules loaded", signatures=len(ruleset.signatures), skipped=len(ruleset.errors),
+             files=len(ruleset.files), seconds=round(ruleset.load_seconds, 3))
     return ruleset
 
 

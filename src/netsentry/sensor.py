@@ -118,7 +118,7 @@ class Sensor:
     def _build_asset_map(config: Mapping[str, Any]) -> Any:
         if not config.get("assets"):
             return None
-        from netsentry.anomaly.assets import AssetMap
+        from netsentry.assets import AssetMap
         return AssetMap(config)
 
     # --- the capture loop --------------------------------------------------------
