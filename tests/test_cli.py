@@ -305,9 +305,10 @@ def test_no_command_prints_help_and_exits_2():
 def test_daemon_log_lines_are_json_when_not_a_terminal(tmp_path: Path, good_pcap: Path):
     rules = tmp_path / "r.rules"
     rules.write_text('alert tcp any any -> any any (msg:"x"; sid:1;)\n')
-    pytest.importorskip("netsentry.rules", reason="rules stage not landed")
-    if not hasattr(__import__("netsentry.rules", fromlist=["load_rules"]), "load_rules"):
-        pytest.skip("rules.load_rules not landed yet")
+    import netsentry.detect
+    import netsentry.rules
+    if not (hasattr(netsentry.rules, "load_rules") and hasattr(netsentry.detect, "SignatureEngine")):
+        pytest.skip("rules/detect stages not landed yet")
     proc = run("replay", str(good_pcap), "-S", str(rules), "-l", str(tmp_path), "-q")
     assert proc.returncode == 0, proc.stderr
     lines = [orjson.loads(line) for line in proc.stderr.splitlines()]

@@ -164,6 +164,7 @@ def test_flow_record():
     flow.end_reason = "timeout"
     flow.established = True
     flow.tcp_state = "established"
+    flow.state = "established"
     flow.alerted = True
     rec = render(Event("flow", TS + 400, None, flow))
     assert rec["event_type"] == "flow"
@@ -182,6 +183,7 @@ def test_flow_record_of_dropped_flow_has_action():
     flow = tcp_flow(decode(WEB))
     flow.action = "drop"
     flow.tcp_state = "closed"
+    flow.state = "closed"
     assert render(Event("flow", TS, None, flow))["flow"]["action"] == "drop"
     assert render(Event("flow", TS, None, flow))["flow"]["state"] == "closed"
 
