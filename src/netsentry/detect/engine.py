@@ -1,0 +1,212 @@
+"""The signature engine: per packet, group lookup, prefilter, verification, actions.
+
+`SignatureEngine(ruleset, config, ips=None)`; `inspect(pkt, flow)` returns
+the packet's alert events or None. Per packet:
+
+1. flow verdicts first: a dropped flow (IPS) drops the packet uninspected, a
+   passed flow is not inspected;
+2. the rule group for (protocol, ports) -- cached on the flow per direction;
+3. the group's multi-pattern prefilter over the payload (skipped when the
+   payload is empty) names candidate rules; rules without a fast pattern are
+   always candidates;
+4. candidates are verified in evaluation order (actions.py): header, then
+   `Signature.match`, then `post_match` (flowbits) right away, so a setter's
+   bit is seen by a later checker on the same packet;
+5. matches go through thresholds/suppression and the action rules
+   (pass/drop/reject) and become `alert` events.
+
+Signatures are referred to by their index in evaluation order ("num"), so
+candidate lists merge and sort as small ints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
+                                      evaluation_order, verdict_of)
+from netsentry.detect.grouping import GroupIndex
+from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
+from netsentry.event import Alert, Event
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+    from netsentry.rules.signature import Signature
+
+
+def _cfg(config: Mapping[str, Any], dotted: str, default: Any) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+class SignatureEngine:
+    """Signature detection over decoded packets.
+
+    ips: inline mode (drop rules drop); default from config `stream.inline`.
+    Config (section `detect`, all optional): `prefilter` ("auto", "hyperscan",
+    "ahocorasick"), `action-order` (list, default pass, drop, reject, alert).
+    The top-level `threshold` list holds suppress/threshold entries.
+    """
+
+    def __init__(self, ruleset: Any, config: Mapping[str, Any] | None = None, ips: bool | None = None) -> None:
+        t0 = time.perf_counter()
+        config = config or {}
+        self.ips = bool(_cfg(config, "stream.inline", False)) if ips is None else bool(ips)
+        backend = str(_cfg(config, "detect.prefilter", "auto"))
+        action_order = tuple(_cfg(config, "detect.action-order", DEFAULT_ACTION_ORDER))
+        sigs = getattr(ruleset, "signatures", ruleset)
+        self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
+        self.thresholds = ThresholdState(self.sigs, _cfg(config, "threshold", []) or [],
+                                         _cfg(config, "vars.address-groups", {}) or {})
+        self.index = GroupIndex(self.sigs, backend)
+        self.index.warm()
+        # Per-num facts the hot path reads from lists instead of attributes of
+        # the (slotted, parser-owned) Signature.
+        self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
+        self._plain = [s.action == "alert" and not s.noalert and not self._thr[n]
+                       for n, s in enumerate(self.sigs)]
+        self.stats_alerts = 0
+        self.stats_suppressed = 0
+        self.stats_dropped = 0
+        self.stats_passed = 0
+        self.build_seconds = time.perf_counter() - t0
+
+    # --- the hot path ---------------------------------------------------------------
+
+    def inspect(self, pkt: Packet, flow: Flow | None) -> list[Event] | None:
+        if flow is not None:
+            action = flow.action
+            if action is not None:
+                if action == "drop":
+                    if self.ips:
+                        pkt.verdict = "drop"
+                    return None
+                if action == "pass":
+                    return None
+            groups = flow.detect
+            if groups is None:
+                lookup = self.index.lookup
+                proto, sp, dp = pkt.proto, pkt.sp, pkt.dp
+                fwd = lookup(proto, sp, dp)
+                rev = lookup(proto, dp, sp)
+                # flow.detect[to_server]: index 1 is the group of this packet's direction
+                groups = flow.detect = (rev, fwd) if pkt.to_server else (fwd, rev)
+            group = groups[pkt.to_server]
+        else:
+            group = self.index.lookup(pkt.proto, pkt.sp, pkt.dp)
+
+        pf = group.prefilter
+        if pf is not None and pkt.payload_len:
+            off = pkt.payload_off
+            found = pf.scan(pkt.data[off:off + pkt.payload_len])
+            if found:
+                owners = group.owners
+                if len(found) == 1 and not group.always:
+                    cands: Sequence[int] = owners[found[0]]
+                else:
+                    merged = set(group.always)
+                    for pid in found:
+                        merged.update(owners[pid])
+                    cands = sorted(merged)
+            else:
+                cands = group.always
+        else:
+            cands = group.always
+        if not cands:
+            return None
+
+        sigs = self.sigs
+        matched = None
+        for num in cands:
+            s = sigs[num]
+            if s.header_match(pkt, flow) and s.match(pkt, flow):
+                if s.post_actions:
+                    s.post_match(pkt, flow)
+                if matched is None:
+                    matched = [num]
+                else:
+                    matched.append(num)
+        if matched is None:
+            return None
+        return self._finalize(pkt, flow, matched)
+
+    # --- after a match ----------------------------------------------------------------
+
+    def _finalize(self, pkt: Packet, flow: Flow | None, matched: list[int]) -> list[Event] | None:
+        """Thresholds, actions and alert events for the rules that matched, in order."""
+        sigs, thr, plain = self.sigs, self._thr, self._plain
+        events: list[Event] = []
+        for num in matched:
+            s = sigs[num]
+            if plain[num]:
+                events.append(self._event(s, pkt, flow, "allowed"))
+                continue
+            res = self.thresholds.check(num, pkt, flow) if thr[num] else ALERT
+            if res == NO_MATCH:
+                continue
+            action = s.action
+            if action == "pass":
+                # Suricata: the pass "alert" and everything after it is dropped from the
+                # packet's alerts; the flow is passed unless the rule is packet-only.
+                self.stats_passed += 1
+                if flow is not None and not s.pkt_only:
+                    flow.action = "pass"
+                break
+            if action == "drop" or action in REJECT_ACTIONS:
+                self._block(s, pkt, flow, action)
+            if res == ALERT and not s.noalert:
+                events.append(self._event(s, pkt, flow, alert_action(action, self.ips)))
+            else:
+                self.stats_suppressed += 1
+        self.stats_alerts += len(events)
+        return events or None
+
+    def _block(self, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> None:
+        verdict = verdict_of(action, self.ips)
+        if verdict is None:
+            return
+        if pkt.verdict is None or verdict == "reject":
+            pkt.verdict = verdict
+        if self.ips:
+            self.stats_dropped += 1
+            # The drop record of this packet names the rule that dropped it, even a
+            # `noalert` one (Suricata keeps it apart from the alerts: p->alerts.drop).
+            if getattr(pkt, "drop_alert", None) is None:
+                pkt.drop_alert = self._alert(s, "blocked")
+            if flow is not None and not s.pkt_only:
+                flow.action = "drop"
+
+    def _alert(self, s: Signature, action: str) -> Alert:
+        return Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, action,
+                     s.metadata or None)
+
+    def _event(self, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> Event:
+        return Event("alert", pkt.ts, pkt, flow, self._alert(s, action))
+
+    # --- reporting -------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """Counters under Suricata's dotted names where one exists."""
+        return {
+            "detect.alert": self.stats_alerts,
+            "detect.alerts_suppressed": self.stats_suppressed,
+            "detect.rules_loaded": len(self.sigs),
+            "detect.rule_groups": len(self.index.groups()),
+            "detect.drops": self.stats_dropped,
+            "detect.passes": self.stats_passed,
+        }
+
+    def load_report(self) -> dict[str, Any]:
+        """Rule counts per protocol bucket and group, prefilter backend, build time."""
+        rep = self.index.report()
+        backends = {type(g.prefilter).__name__ for g in self.index.groups() if g.prefilter is not None}
+        rep.update(rules=len(self.sigs), build_seconds=round(self.build_seconds, 4),
+                   prefilter=sorted(backends), ips=self.ips)
+        return rep

@@ -1,0 +1,213 @@
+"""Rule groups: which signatures a packet could match, by IP protocol and ports.
+
+Why: verifying every rule on every packet is what makes a naive engine
+collapse at thousands of rules. As Suricata's signature group heads do, we
+split rules by IP protocol, then by the port ranges of the header, so a
+packet only meets rules whose protocol and ports could fit, and each group
+gets its own multi-pattern prefilter.
+
+How: per protocol bucket, the port space is cut into elementary intervals at
+every boundary any rule's source or destination port spec has. A packet's
+(dp interval, sp interval) pair names its group; the group's members are the
+rules whose port specs cover both intervals (either way round for `<>`
+rules). Groups are built lazily (most interval pairs never occur) and
+interned by member set, so rules that share ports share one compiled
+database. The flow caches its two groups (one per direction), so the bisects
+run once per flow.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from netsentry.detect.prefilter import build_prefilter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.rules.inspect import Content
+    from netsentry.rules.signature import Signature
+
+PORT_MAX = 65535
+ANY_PROTO = -1        # bucket key of packets whose protocol no rule names explicitly
+
+
+def fast_pattern_of(sig: Signature) -> Content | None:
+    """The content the prefilter uses for `sig`, or None (rule checked on every packet).
+
+    The parser's choice (`sig.fast_pattern`) wins when it inspects the packet
+    payload and is not negated; otherwise the longest such content, as
+    Suricata picks the longest pattern when none is marked.
+    """
+    fp = sig.fast_pattern
+    if fp is not None and fp.buffer == "pkt_data" and not fp.negated and fp.fp_bytes:
+        return fp
+    if fp is not None:
+        # A marked fast pattern in another buffer: any pkt_data content would do,
+        # but the rule's own choice says the payload is not where it looks first.
+        return None
+    best = None
+    for c in sig.contents:
+        if c.buffer == "pkt_data" and not c.negated and c.pattern:
+            if best is None or len(c.pattern) > len(best.pattern):
+                best = c
+    return best
+
+
+class Group:
+    """The rules one (protocol, dp interval, sp interval) can meet.
+
+    always:     nums of rules without a usable fast pattern (verified on every packet)
+    prefilter:  compiled fast patterns, or None when no member has one
+    owners:     pattern id -> nums of the rules with that (pattern, nocase)
+    """
+
+    __slots__ = ("members", "always", "prefilter", "owners", "build_seconds")
+
+    def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str) -> None:
+        t0 = time.perf_counter()
+        self.members = tuple(sorted(members))
+        always: list[int] = []
+        pattern_ids: dict[tuple[bytes, bool], int] = {}
+        owners: list[list[int]] = []
+        for num in self.members:
+            fp = fast_pattern_of(sigs[num])
+            if fp is None:
+                always.append(num)
+                continue
+            key = (fp.fp_bytes, bool(fp.nocase))
+            pid = pattern_ids.get(key)
+            if pid is None:
+                pid = pattern_ids[key] = len(owners)
+                owners.append([])
+            owners[pid].append(num)
+        self.always = tuple(always)
+        self.owners = tuple(tuple(o) for o in owners)
+        self.prefilter = build_prefilter(list(pattern_ids), backend) if owners else None
+        self.build_seconds = time.perf_counter() - t0
+
+    def __repr__(self) -> str:
+        return f"<Group rules={len(self.members)} patterns={len(self.owners)} always={len(self.always)}>"
+
+
+def _cut_points(ranges: list[tuple[int, int]]) -> list[int]:
+    """Starts of the elementary intervals that `ranges` cut 0..65535 into."""
+    cuts = {0}
+    for lo, hi in ranges:
+        cuts.add(lo)
+        if hi < PORT_MAX:
+            cuts.add(hi + 1)
+    return sorted(cuts)
+
+
+class _Bucket:
+    """Rules of one IP protocol, indexed by port intervals."""
+
+    __slots__ = ("nums", "port_any", "dp_starts", "sp_starts", "fwd_dp", "fwd_sp", "rev_dp", "rev_sp")
+
+    def __init__(self, nums: list[int], sigs: Sequence[Signature]) -> None:
+        self.nums = nums
+        specific = []
+        any_any = []
+        for num in nums:
+            s = sigs[num]
+            if s.sp.is_any and s.dp.is_any:
+                any_any.append(num)
+            else:
+                specific.append(num)
+        self.port_any = frozenset(any_any)
+        dp_ranges: list[tuple[int, int]] = []
+        sp_ranges: list[tuple[int, int]] = []
+        for num in specific:
+            s = sigs[num]
+            dp_ranges += s.dp.intervals
+            sp_ranges += s.sp.intervals
+            if s.bidirectional:       # mirrored: its sp is matched against the packet's dp
+                dp_ranges += s.sp.intervals
+                sp_ranges += s.dp.intervals
+        self.dp_starts = _cut_points(dp_ranges)
+        self.sp_starts = _cut_points(sp_ranges)
+        # per elementary interval: the port-specific rules whose spec covers it
+        self.fwd_dp = self._cover(self.dp_starts, specific, sigs, lambda s: s.dp.intervals)
+        self.fwd_sp = self._cover(self.sp_starts, specific, sigs, lambda s: s.sp.intervals)
+        bidir = [n for n in specific if sigs[n].bidirectional]
+        self.rev_dp = self._cover(self.dp_starts, bidir, sigs, lambda s: s.sp.intervals)
+        self.rev_sp = self._cover(self.sp_starts, bidir, sigs, lambda s: s.dp.intervals)
+
+    @staticmethod
+    def _cover(starts: list[int], nums: list[int], sigs: Sequence[Signature], spec) -> list[frozenset[int]]:
+        cover: list[set[int]] = [set() for _ in starts]
+        for num in nums:
+            for lo, hi in spec(sigs[num]):
+                i = bisect_right(starts, lo) - 1
+                while i < len(starts) and starts[i] <= hi:
+                    cover[i].add(num)
+                    i += 1
+        return [frozenset(c) for c in cover]
+
+    def members(self, dpi: int, spi: int) -> frozenset[int]:
+        return self.port_any | (self.fwd_dp[dpi] & self.fwd_sp[spi]) | (self.rev_dp[dpi] & self.rev_sp[spi])
+
+
+class GroupIndex:
+    """Protocol buckets and lazily built, interned groups."""
+
+    def __init__(self, sigs: Sequence[Signature], backend: str = "auto") -> None:
+        self.sigs = sigs
+        self.backend = backend
+        by_proto: dict[int, list[int]] = {}
+        any_proto: list[int] = []
+        for num, s in enumerate(sigs):
+            protos = s.ip_protos
+            if protos is None:
+                any_proto.append(num)
+            else:
+                for p in protos:
+                    by_proto.setdefault(p, []).append(num)
+        self.buckets: dict[int, _Bucket] = {
+            p: _Bucket(sorted(nums + any_proto), sigs) for p, nums in by_proto.items()}
+        self.buckets[ANY_PROTO] = _Bucket(any_proto, sigs)
+        self._by_key: dict[tuple[int, int, int], Group] = {}
+        self._by_members: dict[frozenset[int], Group] = {}
+
+    def lookup(self, proto: int, sp: int, dp: int) -> Group:
+        """The group of a packet with this protocol and ports (built on first use)."""
+        b = self.buckets.get(proto)
+        bkey = proto
+        if b is None:
+            b = self.buckets[ANY_PROTO]
+            bkey = ANY_PROTO
+        dpi = bisect_right(b.dp_starts, dp) - 1
+        spi = bisect_right(b.sp_starts, sp) - 1
+        key = (bkey, dpi, spi)
+        g = self._by_key.get(key)
+        if g is None:
+            members = b.members(dpi, spi)
+            g = self._by_members.get(members)
+            if g is None:
+                g = self._by_members[members] = Group(members, self.sigs, self.backend)
+            self._by_key[key] = g
+        return g
+
+    def warm(self) -> None:
+        """Build each bucket's most common group (ephemeral ports both ways) up front,
+        so the load report shows the compile cost and the first packet does not pay it."""
+        for bkey in self.buckets:
+            self.lookup(bkey if bkey != ANY_PROTO else 255, 49152, 49153)
+
+    def groups(self) -> list[Group]:
+        return list(self._by_members.values())
+
+    def report(self) -> dict[str, object]:
+        names = {6: "tcp", 17: "udp", 1: "icmpv4", 58: "icmpv6", 132: "sctp", ANY_PROTO: "other"}
+        buckets = {}
+        for p, b in self.buckets.items():
+            buckets[names.get(p, str(p))] = {
+                "rules": len(b.nums),
+                "any_port_rules": len(b.port_any),
+                "port_intervals": [len(b.dp_starts), len(b.sp_starts)],
+            }
+        groups = [{"rules": len(g.members), "patterns": len(g.owners), "always": len(g.always),
+                   "build_seconds": round(g.build_seconds, 4)} for g in self._by_members.values()]
+        return {"buckets": buckets, "groups": groups}

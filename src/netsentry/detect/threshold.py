@@ -1,0 +1,259 @@
+"""Thresholds, detection filters and suppressions, as Suricata's detect-engine-threshold.c.
+
+Inputs: a rule's own `threshold:` / `detection_filter:` options, and the
+configuration's `threshold` list (threshold.config lines):
+
+    suppress gen_id G, sig_id S[, track by_src|by_dst|by_either, ip SPEC]
+    threshold gen_id G, sig_id S, type limit|threshold|both, track T, count N, seconds M
+    event_filter ...   (same fields as threshold)
+
+A config `threshold`/`event_filter` entry for a rule replaces the rule's own
+threshold (Suricata: "threshold.config overrides the rule"); sig_id 0 means
+every rule of gen_id (gen_id 0: every rule).
+
+`check` returns Suricata's verdict codes: 1 alert, 2 matched but silenced
+(the rule's actions, e.g. drop, still apply), 0 no match (nothing applies).
+Windows run on packet time with whole-second differences (Suricata's
+TIMEVAL_DIFF_SEC), so replays are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from netsentry.rules.addresses import AddressMatcher, AddressParser
+from netsentry.rules.errors import RuleError
+from netsentry.rules.signature import Threshold
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+    from netsentry.rules.signature import Signature
+
+ALERT, NO_MATCH, SILENT = 1, 0, 2
+
+TYPES = ("limit", "threshold", "both")
+TRACKS = ("by_src", "by_dst", "by_rule", "by_both", "by_flow")
+SUPPRESS_TRACKS = ("by_src", "by_dst", "by_either")
+
+
+class ThresholdConfigError(ValueError):
+    """A bad `threshold` list entry; the message names `threshold[i]` and the entry."""
+
+
+@dataclass(slots=True)
+class Suppress:
+    gid: int
+    sid: int
+    track: str | None            # None: suppress the rule for everyone
+    ips: AddressMatcher | None
+
+
+@dataclass(slots=True)
+class _Entry:
+    """Tracking state of one (rule, track key): window start and count (or distinct values)."""
+
+    tv1: int
+    count: int
+    seen: set[int] | None = None
+
+
+# --- configuration -------------------------------------------------------------------
+
+def _fields(body: str, where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    # split on commas outside brackets (ip lists may contain commas)
+    parts, depth, cur = [], 0, ""
+    for ch in body:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    for part in parts:
+        kv = part.strip().split(None, 1)
+        if len(kv) != 2:
+            raise ThresholdConfigError(f"{where}: expected 'key value', got {part.strip()!r}")
+        out[kv[0].lower()] = kv[1].strip()
+    return out
+
+
+def _int(fields: dict[str, str], key: str, where: str) -> int:
+    if key not in fields:
+        raise ThresholdConfigError(f"{where}: missing '{key}'")
+    try:
+        v = int(fields[key])
+    except ValueError:
+        raise ThresholdConfigError(f"{where}: '{key}' must be a number, got {fields[key]!r}") from None
+    if v < 0:
+        raise ThresholdConfigError(f"{where}: '{key}' must be >= 0")
+    return v
+
+
+def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None = None
+                 ) -> tuple[list[Suppress], dict[tuple[int, int], Threshold]]:
+    """Parse the config's `threshold` list into suppressions and per-(gid, sid) thresholds."""
+    suppress: list[Suppress] = []
+    thresholds: dict[tuple[int, int], Threshold] = {}
+    addr = AddressParser(dict(address_vars or {}))
+    for i, raw in enumerate(entries or ()):
+        where = f"threshold[{i}] ({raw!r})"
+        if not isinstance(raw, str):
+            raise ThresholdConfigError(f"{where}: must be a string like threshold.config's lines")
+        kind, _, body = raw.strip().partition(" ")
+        kind = kind.lower()
+        f = _fields(body, where)
+        gid, sid = _int(f, "gen_id", where), _int(f, "sig_id", where)
+        if kind == "suppress":
+            track = f.get("track")
+            ips = None
+            if track is not None:
+                if track not in SUPPRESS_TRACKS:
+                    raise ThresholdConfigError(f"{where}: track must be one of {', '.join(SUPPRESS_TRACKS)}")
+                if "ip" not in f:
+                    raise ThresholdConfigError(f"{where}: 'track' needs 'ip'")
+                try:
+                    ips = addr.parse(f["ip"])
+                except RuleError as e:
+                    raise ThresholdConfigError(f"{where}: ip: {e}") from None
+            suppress.append(Suppress(gid, sid, track, ips))
+        elif kind in ("threshold", "event_filter"):
+            ttype = f.get("type")
+            if ttype not in TYPES:
+                raise ThresholdConfigError(f"{where}: type must be one of {', '.join(TYPES)}")
+            track = f.get("track", "by_src")
+            if track not in TRACKS:
+                raise ThresholdConfigError(f"{where}: track must be one of {', '.join(TRACKS)}")
+            thresholds[(gid, sid)] = Threshold(ttype, track, _int(f, "count", where), _int(f, "seconds", where))
+        elif kind == "rate_filter":
+            raise ThresholdConfigError(f"{where}: rate_filter is not supported")
+        else:
+            raise ThresholdConfigError(f"{where}: unknown entry kind {kind!r} "
+                                       "(suppress, threshold, event_filter)")
+    return suppress, thresholds
+
+
+# --- state -------------------------------------------------------------------------
+
+def _track_key(track: str, pkt: Packet, flow: Flow | None) -> Any:
+    if track == "by_src":
+        return pkt.src
+    if track == "by_dst":
+        return pkt.dst
+    if track == "by_both":
+        return (pkt.src, pkt.dst)
+    if track == "by_flow":
+        return flow.flow_id if flow is not None else (pkt.src, pkt.dst, pkt.sp, pkt.dp, pkt.proto)
+    return None  # by_rule
+
+
+class ThresholdState:
+    """Per-rule threshold policy and the tracking tables, keyed by (rule num, track key)."""
+
+    def __init__(self, sigs: Sequence[Signature], config_entries: Sequence[Any] = (),
+                 address_vars: Mapping[str, str] | None = None) -> None:
+        suppress, cfg_thresholds = parse_config(config_entries, address_vars)
+        self.suppressed = 0
+        # num -> list of Suppress / effective threshold / detection_filter
+        self._suppress: dict[int, list[Suppress]] = {}
+        self._threshold: dict[int, Threshold] = {}
+        self._filter: dict[int, Threshold] = {}
+        self._state: dict[tuple[int, str, Any], _Entry] = {}
+        for num, s in enumerate(sigs):
+            sup = [e for e in suppress if e.gid in (0, s.gid) and e.sid in (0, s.sid)]
+            if sup:
+                self._suppress[num] = sup
+            thr = (cfg_thresholds.get((s.gid, s.sid)) or cfg_thresholds.get((s.gid, 0))
+                   or cfg_thresholds.get((0, 0)) or s.threshold)
+            if thr is not None:
+                self._threshold[num] = thr
+            if s.detection_filter is not None:
+                self._filter[num] = s.detection_filter
+
+    def applies(self, num: int) -> bool:
+        """True when rule `num` has anything here (the engine skips `check` otherwise)."""
+        return num in self._suppress or num in self._threshold or num in self._filter
+
+    def check(self, num: int, pkt: Packet, flow: Flow | None) -> int:
+        """ALERT, SILENT (actions apply, no alert) or NO_MATCH for a rule that matched."""
+        for e in self._suppress.get(num, ()):
+            if e.track is None:
+                return SILENT
+            ips = e.ips
+            if ((e.track in ("by_src", "by_either") and ips.contains(pkt.src))
+                    or (e.track in ("by_dst", "by_either") and ips.contains(pkt.dst))):
+                return SILENT
+        res = ALERT
+        df = self._filter.get(num)
+        if df is not None:
+            res = self._detection_filter(num, df, pkt, flow)
+            if res != ALERT:
+                return res
+        thr = self._threshold.get(num)
+        if thr is not None:
+            res = self._threshold_check(num, thr, pkt, flow)
+        return res
+
+    def _detection_filter(self, num: int, td: Threshold, pkt: Packet, flow: Flow | None) -> int:
+        """Alert on every match after the first `count` in the window.
+
+        With `unique_on`, `count` counts distinct source/destination ports
+        (Suricata 8, ticket 7928): a repeated port neither counts nor alerts.
+        """
+        now = int(pkt.ts)
+        key = (num, "df", _track_key(td.track, pkt, flow))
+        e = self._state.get(key)
+        unique = td.unique_on
+        port = (pkt.sp if unique == "src_port" else pkt.dp) if unique else 0
+        if e is None or now - e.tv1 >= td.seconds:
+            self._state[key] = _Entry(now, 1, {port} if unique else None)
+            return NO_MATCH
+        if unique:
+            if port in e.seen:  # type: ignore[operator]
+                return NO_MATCH
+            e.seen.add(port)  # type: ignore[union-attr]
+        e.count += 1
+        return ALERT if e.count > td.count else NO_MATCH
+
+    def _threshold_check(self, num: int, td: Threshold, pkt: Packet, flow: Flow | None) -> int:
+        now = int(pkt.ts)
+        key = (num, "thr", _track_key(td.track, pkt, flow))
+        e = self._state.get(key)
+        kind = td.kind
+        if e is None:
+            if kind == "threshold" and td.count == 1:
+                return ALERT      # Suricata keeps no entry then: every match alerts
+            self._state[key] = _Entry(now, 1)
+            if kind == "limit":
+                return ALERT
+            return ALERT if td.count == 1 else NO_MATCH
+        if now - e.tv1 < td.seconds:
+            e.count += 1
+            if kind == "limit":
+                return ALERT if e.count <= td.count else SILENT
+            if kind == "threshold":
+                if e.count >= td.count:
+                    e.count = 0
+                    return ALERT
+                return NO_MATCH
+            # both
+            if e.count == td.count:
+                return ALERT
+            return SILENT if e.count > td.count else NO_MATCH
+        e.tv1 = now
+        e.count = 1
+        if kind == "limit":
+            return ALERT
+        return ALERT if td.count == 1 and kind == "both" else NO_MATCH
+
+    def expire(self, now: float, max_seconds: int = 3600) -> None:
+        """Forget entries whose window closed more than `max_seconds` ago (bounded memory)."""
+        cutoff = int(now) - max_seconds
+        dead = [k for k, e in self._state.items() if e.tv1 < cutoff]
+        for k in dead:
+            del self._state[k]
