@@ -134,8 +134,8 @@ class Sensor:
         on_events = self._on_events
         on_verdict = self._on_verdict
         on_decoder_events = self._on_decoder_events if self._emitters["anomaly"] else None
-        bytes_read = getattr(source, "bytes_read", None)
-        report = progress is not None and bytes_read is not None
+        # sources that know their position (capture files) drive the progress bar
+        report = progress is not None and hasattr(source, "bytes_read")
         n = res.packets
         ts = self._now
         try:
@@ -145,7 +145,7 @@ class Sensor:
                 pkt.ts = ts
                 pkt.pcap_cnt = n
                 pkt.wirelen = wirelen
-                self._now = ts
+                self._now = ts          # flow records ended inside flow_update are stamped with it
                 flow = flow_update(pkt)
                 if on_decoder_events is not None and pkt.events is not None:
                     on_decoder_events(pkt, flow)
@@ -160,7 +160,7 @@ class Sensor:
                 if pkt.verdict is not None:
                     on_verdict(pkt, flow)
                 if report and not n & (PROGRESS_EVERY - 1):
-                    progress(getattr(source, "bytes_read"))  # type: ignore[misc]
+                    progress(source.bytes_read)  # type: ignore[attr-defined,misc]
         except CaptureError as exc:
             res.capture_error = exc
         finally:
@@ -168,7 +168,7 @@ class Sensor:
             if n:
                 res.last_ts = ts
         if report:
-            progress(getattr(source, "bytes_read"))  # type: ignore[misc]
+            progress(source.bytes_read)  # type: ignore[attr-defined,misc]
         return res
 
     # --- per-event work (off the common path: only packets that produced something) ---
