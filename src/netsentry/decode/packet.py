@@ -14,7 +14,7 @@ with no ``__init__`` is the cheapest object creation there is.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.flow.flow import Flow
@@ -81,6 +81,7 @@ class Packet:
     flow: Flow | None = None   # set by the flow table
     to_server: bool = True     # direction within `flow` (client -> server)
     verdict: str | None = None  # IPS: None (accept), "drop" or "reject"; set by detect/respond
+    drop_alert: Any = None     # IPS: the event.Alert of the rule that dropped this packet (even a noalert one); set by detect
 
     @property
     def payload(self) -> bytes:
