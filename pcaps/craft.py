@@ -212,14 +212,11 @@ def dns_exchange(client: str, resolver: str, qname: str, t0: float, *, qtype: st
     if sport is None:
         sport = 1024 + _ident("sport", client, qname) % 60000
     qt = _QTYPES[qtype]
-    q = DNS(id=txid, rd=1, qd=DNSQR(qname=qname, qtype=qt))
+    q = DNS(id=txid, rd=1, qd=[DNSQR(qname=qname, qtype=qt)])
     pkts = [udp_packet(client, resolver, sport, 53, q, t0)]
     if response:
         rrs = [DNSRR(rrname=qname, type=qt, ttl=ttl, rdata=a) for a in (answers or [])]
-        an = None
-        for rr in rrs:
-            an = rr if an is None else an / rr
-        r = DNS(id=txid, qr=1, aa=0, rd=1, ra=1, rcode=rcode, qd=DNSQR(qname=qname, qtype=qt), an=an)
+        r = DNS(id=txid, qr=1, aa=0, rd=1, ra=1, rcode=rcode, qd=[DNSQR(qname=qname, qtype=qt)], an=rrs)
         pkts.append(udp_packet(resolver, client, 53, sport, r, t0 + rtt))
     return pkts
 

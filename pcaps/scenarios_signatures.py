@@ -267,8 +267,8 @@ def attacks_dns() -> list[Packet]:
     pkts += dns_exchange(DNS_PROBER, RESOLVER, "corp.example", t, qtype="ANY", answers=[], rcode=5,
                          txid=0x3131, sport=44444)
     t += 1.0
-    axfr = bytes(DNS(id=0x3232, rd=0, qd=DNSQR(qname="corp.example", qtype=252)))
-    refused = bytes(DNS(id=0x3232, qr=1, rcode=5, qd=DNSQR(qname="corp.example", qtype=252)))
+    axfr = bytes(DNS(id=0x3232, rd=0, qd=[DNSQR(qname="corp.example", qtype=252)]))
+    refused = bytes(DNS(id=0x3232, qr=1, rcode=5, qd=[DNSQR(qname="corp.example", qtype=252)]))
     pkts += tcp_request(DNS_PROBER, RESOLVER, 44445, 53, struct.pack("!H", len(axfr)) + axfr,
                         struct.pack("!H", len(refused)) + refused, t, close="server-fin")
     return pkts
