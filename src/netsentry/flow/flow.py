@@ -21,7 +21,7 @@ class Flow:
         "start", "last_seen",
         "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
         # state
-        "tcp_state", "established", "end_reason", "alerted",
+        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
         "flowbits", "flowints", "detect", "anomaly", "action", "app_proto",
@@ -48,6 +48,8 @@ class Flow:
         self.established = False        # flow:established (TCP handshake done / UDP seen both ways)
         self.end_reason = ""            # "timeout", "forced", "shutdown" when the flow ends
         self.alerted = False
+        self.state = "new"              # EVE flow.state: "new", "established" or "closed"
+        self.timeout_slot = -1          # flow table: packet-time second this flow is filed under for expiry
         self.client_isn = None
         self.server_isn = None
         self.client_next_seq = None     # stream_size bookkeeping: highest seq+len seen per side

@@ -1,0 +1,38 @@
+"""UDP (RFC 768), with Suricata's length checks (``DecodeUDPPacket``)."""
+
+from __future__ import annotations
+
+import struct
+
+from netsentry.decode import checksum
+from netsentry.decode import events as ev
+from netsentry.decode.context import DecodeContext
+from netsentry.decode.packet import Packet
+
+HDR_LEN = 8
+_HDR = struct.Struct("!HHHH").unpack_from
+
+
+def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
+    ctx.counts["udp"] += 1
+    avail = end - off
+    if avail < HDR_LEN:
+        ctx.invalid(pkt, ev.UDP_HLEN_TOO_SMALL)
+        return
+    sp, dp, ulen, csum = _HDR(data, off)
+    if avail < ulen:
+        ctx.invalid(pkt, ev.UDP_PKT_TOO_SMALL)
+        return
+    if avail != ulen:
+        ctx.invalid(pkt, ev.UDP_HLEN_INVALID)
+        return
+    pkt.l4_off = off
+    pkt.sp = sp
+    pkt.dp = dp
+    pkt.payload_off = off + HDR_LEN
+    pkt.payload_len = ulen - HDR_LEN
+    # a zero checksum means "none" over IPv4 (RFC 768); over IPv6 it is mandatory
+    if ctx.checksums and (csum or pkt.ip_version == 6) \
+            and not checksum.l4_ok(pkt.src, pkt.dst, 17, data, off, end):
+        ctx.event(pkt, ev.UDP_CSUM_INVALID)
+        pkt.checksum_bad = True

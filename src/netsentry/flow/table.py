@@ -1,0 +1,384 @@
+"""The flow table: packets to bidirectional `Flow` records, bounded in size.
+
+Keys. A flow is found by the raw bytes of its addresses and ports as they sit
+in the packet (IPv4: ``src dst sp dp``, 12 bytes, one slice of the frame when
+the transport header follows a 20-byte IP header), in one dict per IP
+protocol; with VLAN tags the key is ``(vlan ids, bytes)``. Each flow is filed
+under both its forward and its reverse key, so every packet costs one slice
+and one dict lookup and no normalisation (bench/README.md has the figures).
+ICMP and other port-less protocols are keyed by addresses only, as Suricata
+does for non-error ICMP.
+
+Time. Everything runs on packet time. Each live flow sits in one bucket of
+a timer wheel keyed by the packet-time second its timeout would fall in; a
+bucket is examined only when packet time passes it, and a flow that saw
+traffic since is refiled under its new deadline. So the per-packet cost of
+expiry is one float comparison, and each flow is looked at a handful of
+times in its life rather than once per scan.
+
+Cap. At ``max-flows`` live flows a new flow first evicts the flow nearest its
+timeout (for flows in the same state: the one idle longest), counted in
+``flow.evicted`` and ended with ``end_reason = "forced"``.
+
+Config (the ``flow`` section plus ``midstream`` from ``stream.midstream``)::
+
+    max-flows: 262144
+    timeouts:
+      default: {new: 30, established: 300, closed: 0}
+      tcp:     {new: 60, established: 600, closed: 60}
+      udp:     {new: 30, established: 300}
+      icmp:    {new: 30, established: 300}
+    midstream: false
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import struct
+from hashlib import blake2b
+from typing import Any, Callable
+
+from netsentry.decode.packet import Packet
+from netsentry.flow import tcp_state
+from netsentry.flow.flow import Flow
+
+DEFAULT_MAX_FLOWS = 262_144
+# Suricata's shipped flow-timeouts (suricata.yaml)
+DEFAULT_TIMEOUTS: dict[str, dict[str, float]] = {
+    "default": {"new": 30, "established": 300, "closed": 0},
+    "tcp": {"new": 60, "established": 600, "closed": 60},
+    "udp": {"new": 30, "established": 300},
+    "icmp": {"new": 30, "established": 300},
+}
+_PROTO_TIMEOUTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
+_STATES = ("new", "established", "closed")
+_PORT_PROTOS = (6, 17)
+_FLOW_COUNTER = {6: "tcp", 17: "udp", 1: "icmpv4", 58: "icmpv6"}
+
+_TS = struct.Struct("!d").pack
+
+
+class FlowConfigError(ValueError):
+    """A bad value in the flow section; the message names the dotted key."""
+
+
+def _number(cfg: dict[str, Any], key: str, path: str, default: float) -> float:
+    v = cfg.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise FlowConfigError(f"flow.{path}: expected a non-negative number, got {v!r}")
+    return v
+
+
+def parse_timeouts(cfg: dict[str, Any]) -> dict[int | None, tuple[float, float, float]]:
+    """protocol number (None = default) -> (new, established, closed) seconds."""
+    user = cfg.get("timeouts") or {}
+    if not isinstance(user, dict):
+        raise FlowConfigError(f"flow.timeouts: expected a mapping, got {user!r}")
+    for proto in user:
+        if proto not in DEFAULT_TIMEOUTS:
+            raise FlowConfigError(f"flow.timeouts.{proto}: unknown protocol (one of {', '.join(DEFAULT_TIMEOUTS)})")
+    resolved: dict[str, tuple[float, float, float]] = {}
+    base = {**DEFAULT_TIMEOUTS["default"], **(user.get("default") or {})}
+    for proto, defaults in DEFAULT_TIMEOUTS.items():
+        merged = {**base, **defaults} if proto != "default" else base
+        given = user.get(proto) or {}
+        for state in given:
+            if state not in _STATES:
+                raise FlowConfigError(f"flow.timeouts.{proto}.{state}: unknown state (one of {', '.join(_STATES)})")
+        merged = {**merged, **given}
+        resolved[proto] = tuple(_number(merged, s, f"timeouts.{proto}.{s}", 0) for s in _STATES)  # type: ignore[assignment]
+    table: dict[int | None, tuple[float, float, float]] = {None: resolved["default"]}
+    for num, name in _PROTO_TIMEOUTS.items():
+        table[num] = resolved[name]
+    return table
+
+
+def reverse_key(key: Any) -> Any:
+    """The key of the opposite direction (same layout, endpoints swapped)."""
+    if type(key) is tuple:
+        return (key[0], reverse_key(key[1]))
+    n = len(key)
+    if n == 12:
+        return key[4:8] + key[0:4] + key[10:12] + key[8:10]
+    if n == 36:
+        return key[16:32] + key[0:16] + key[34:36] + key[32:34]
+    half = n >> 1   # address-only keys
+    return key[half:] + key[:half]
+
+
+def flow_id_for(key: Any, proto: int, ts: float) -> int:
+    """Stable across runs (no hash randomisation): blake2b of key, protocol and start time,
+    folded into Suricata's range (a positive signed 64-bit integer)."""
+    if type(key) is tuple:
+        material = key[1] + repr(key[0]).encode()
+    else:
+        material = key
+    digest = blake2b(material + _TS(ts) + bytes((proto,)), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 1) or 1
+
+
+class FlowTable:
+    """See the module docstring. ``update`` and ``flush`` are the hot and the final call."""
+
+    update: Callable[[Packet], Flow | None]
+
+    def __init__(self, cfg: dict[str, Any], on_end: Callable[[Flow], None]) -> None:
+        cfg = cfg or {}
+        max_flows = cfg.get("max-flows", DEFAULT_MAX_FLOWS)
+        if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
+            raise FlowConfigError(f"flow.max-flows: expected a positive integer, got {max_flows!r}")
+        midstream = cfg.get("midstream", False)
+        if not isinstance(midstream, bool):
+            raise FlowConfigError(f"stream.midstream: expected true or false, got {midstream!r}")
+        self.max_flows = max_flows
+        self.midstream = midstream
+        self.timeouts = parse_timeouts(cfg)
+        self.on_end = on_end
+        self._tables: dict[int, dict[Any, tuple[Flow, bool]]] = {6: {}, 17: {}, 1: {}, 58: {}}
+        self._wheel: dict[int, dict[Flow, None]] = {}   # (slot second << 4 | timeout class) -> flows
+        self._counts = dict.fromkeys(
+            ("total", "tcp", "udp", "icmpv4", "icmpv6", "other", "timeout", "evicted", "shutdown"), 0)
+        self._active = 0
+        self.update, self._housekeeping, self._end = self._build()
+
+    # ------------------------------------------------------------------ hot path
+    def _build(self):  # type: ignore[no-untyped-def]
+        tables = self._tables
+        wheel = self._wheel
+        counts = self._counts
+        timeouts = self.timeouts
+        default_timeouts = timeouts[None]
+        on_end = self.on_end
+        max_flows = self.max_flows
+        midstream = self.midstream
+        tcp_update = tcp_state.update
+        ESTABLISHED = tcp_state.ESTABLISHED
+        SEQ_MASK, HALF = tcp_state.SEQ_MASK, tcp_state.HALF
+        heappush, heappop = heapq.heappush, heapq.heappop
+        state_index = {"new": 0, "established": 1, "closed": 2}
+        # timeout classes: one per distinct timeout value, each with its own heap of
+        # slots. Within a class, deadline order is idle order, which eviction needs.
+        tvals = sorted({t for ts_ in timeouts.values() for t in ts_})
+        class_of = {t: i for i, t in enumerate(tvals)}
+        heaps: list[list[int]] = [[] for _ in tvals]
+        self._heaps = heaps
+        inf = math.inf
+        next_check = inf
+        active = 0
+
+        def due_key(flow: Flow) -> int:
+            """Wheel key for the flow's current deadline: slot second * 16 + timeout class."""
+            t = timeouts.get(flow.proto, default_timeouts)[state_index[flow.state]]
+            return ((int(flow.last_seen + t) + 1) << 4) | class_of[t]
+
+        def file_under(flow: Flow, key: int) -> None:
+            nonlocal next_check
+            bucket = wheel.get(key)
+            if bucket is None:
+                wheel[key] = {flow: None}
+                heappush(heaps[key & 15], key)
+                if key >> 4 < next_check:
+                    next_check = key >> 4
+            else:
+                bucket[flow] = None
+            flow.timeout_slot = key
+
+        def end(flow: Flow, reason: str) -> None:
+            nonlocal active
+            tab = tables[flow.proto]
+            key = flow.key
+            tab.pop(key, None)
+            tab.pop(reverse_key(key), None)
+            bucket = wheel.get(flow.timeout_slot)
+            if bucket is not None:
+                bucket.pop(flow, None)
+            flow.timeout_slot = -1
+            flow.end_reason = reason
+            active -= 1
+            counts[reason] += 1
+            on_end(flow)
+
+        def housekeeping(now: float) -> None:
+            """Expire the flows filed under seconds that packet time has passed."""
+            nonlocal next_check
+            for heap in heaps:
+                while heap and heap[0] >> 4 <= now:
+                    bucket = wheel.pop(heappop(heap))
+                    for flow in bucket:
+                        t = timeouts.get(flow.proto, default_timeouts)[state_index[flow.state]]
+                        deadline = flow.last_seen + t
+                        flow.timeout_slot = -2      # in no bucket while we decide
+                        if deadline < now:
+                            end(flow, "timeout")
+                        else:
+                            file_under(flow, ((int(deadline) + 1) << 4) | class_of[t])
+            next_check = min((h[0] >> 4 for h in heaps if h), default=inf)
+
+        def evict_one() -> None:
+            """End the flow idle longest to make room (cap reached)."""
+            while True:
+                best = None
+                best_idle = inf
+                for cls, heap in enumerate(heaps):
+                    if heap:
+                        idle_since = (heap[0] >> 4) - tvals[cls]
+                        if idle_since < best_idle:
+                            best, best_idle = heap, idle_since
+                if best is None:
+                    return
+                key = best[0]
+                bucket = wheel[key]
+                while bucket:
+                    flow, _ = bucket.popitem()
+                    flow.timeout_slot = -2
+                    due = due_key(flow)
+                    if due != key:      # saw traffic or changed state since: refile, look again
+                        file_under(flow, due)
+                        continue
+                    end(flow, "evicted")
+                    flow.end_reason = "forced"
+                    return
+                heappop(best)
+                del wheel[key]
+
+        def create(pkt: Packet, tab: dict, key: Any, proto: int, ts: float) -> tuple[Flow, bool]:
+            nonlocal active
+            if active >= max_flows:
+                evict_one()
+            rkey = reverse_key(key)
+            sp, dp = pkt.sp, pkt.dp
+            # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client
+            if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
+                flow = Flow(flow_id_for(rkey, proto, ts), rkey, proto, pkt.ip_version, pkt.vlan,
+                            pkt.dst, pkt.src, dp, sp, ts)
+                fwd_to_server = False
+            else:
+                flow = Flow(flow_id_for(key, proto, ts), key, proto, pkt.ip_version, pkt.vlan,
+                            pkt.src, pkt.dst, sp, dp, ts)
+                fwd_to_server = True
+            entry = (flow, fwd_to_server)
+            if rkey != key:
+                tab[rkey] = (flow, not fwd_to_server)
+            tab[key] = entry
+            active += 1
+            counts["total"] += 1
+            counts[_FLOW_COUNTER.get(proto, "other")] += 1
+            file_under(flow, due_key(flow))
+            return entry
+
+        def update(pkt: Packet) -> Flow | None:
+            ts = pkt.ts
+            if ts >= next_check:
+                housekeeping(ts)
+            proto = pkt.proto
+            tab = tables.get(proto)
+            data = pkt.data
+            off = pkt.ip_off
+            l4 = pkt.l4_off
+            if pkt.ip_version == 4:
+                a = off + 12
+                b = off + 20
+            elif pkt.ip_version == 6:
+                a = off + 8
+                b = off + 40
+            else:
+                return None
+            if proto == 6 or proto == 17:
+                if l4 < 0:          # transport header not decoded (fragment, truncated): no flow
+                    return None
+                key = data[a:b + 4] if l4 == b else data[a:b] + data[l4:l4 + 4]
+            else:
+                if tab is None:
+                    if pkt.frag_offset or pkt.ip_flags & 1:
+                        return None
+                    tab = tables[proto] = {}
+                elif l4 < 0 and (proto == 1 or proto == 58):
+                    return None
+                key = data[a:b]
+            vlan = pkt.vlan
+            if vlan:
+                key = (vlan, key)
+            entry = tab.get(key)
+            if entry is None:
+                entry = create(pkt, tab, key, proto, ts)
+            flow, to_server = entry
+            pkt.flow = flow
+            flow.last_seen = ts
+            if to_server:
+                flow.pkts_toserver += 1
+                flow.bytes_toserver += len(data)
+            else:
+                pkt.to_server = False
+                flow.pkts_toclient += 1
+                flow.bytes_toclient += len(data)
+            if proto == 6:
+                flags = pkt.tcp_flags
+                if flags & 0x07 or flow.tcp_state is not ESTABLISHED:
+                    old = flow.state
+                    tcp_update(flow, pkt, to_server, flags, midstream)
+                    if flow.state is not old and flow.state == "closed":
+                        # a shorter timeout: refile earlier (other transitions only lengthen it)
+                        due = due_key(flow)
+                        if due >> 4 < flow.timeout_slot >> 4:
+                            wheel[flow.timeout_slot].pop(flow, None)
+                            file_under(flow, due)
+                else:
+                    plen = pkt.payload_len
+                    if plen:   # stream_size bookkeeping, inlined (tcp_state.track_seq)
+                        end_seq = (pkt.seq + plen) & SEQ_MASK
+                        if to_server:
+                            nxt = flow.client_next_seq
+                            if nxt is None or (end_seq - nxt) & SEQ_MASK < HALF:
+                                flow.client_next_seq = end_seq
+                        else:
+                            nxt = flow.server_next_seq
+                            if nxt is None or (end_seq - nxt) & SEQ_MASK < HALF:
+                                flow.server_next_seq = end_seq
+            elif not to_server and not flow.established:
+                # UDP/ICMP/other: established once both directions were seen (Suricata)
+                flow.established = True
+                flow.state = "established"
+            return flow
+
+        def active_count() -> int:
+            return active
+
+        self._active_count = active_count
+        return update, housekeeping, end
+
+    # ------------------------------------------------------------------ housekeeping
+    def expire(self, now: float) -> None:
+        """Time out flows as of packet time ``now`` (the hot path calls this itself)."""
+        self._housekeeping(now)
+
+    def flush(self, reason: str = "shutdown") -> None:
+        """End every live flow with ``end_reason = reason`` (calls ``on_end`` for each)."""
+        flows = [f for bucket in self._wheel.values() for f in bucket]
+        flows.sort(key=lambda f: (f.start, f.flow_id))   # deterministic output order
+        for flow in flows:
+            self._end(flow, reason if reason in self._counts else "shutdown")
+            flow.end_reason = reason
+        self._wheel.clear()
+        for heap in self._heaps:
+            heap.clear()
+
+    def __len__(self) -> int:
+        return self._active_count()
+
+    def stats(self) -> dict[str, int]:
+        """Counters under Suricata-style names (``flow.total``, ``flow.tcp``, ``flow.active``, ...)."""
+        c = self._counts
+        return {
+            "flow.total": c["total"],
+            "flow.tcp": c["tcp"],
+            "flow.udp": c["udp"],
+            "flow.icmpv4": c["icmpv4"],
+            "flow.icmpv6": c["icmpv6"],
+            "flow.other": c["other"],
+            "flow.active": self._active_count(),
+            "flow.timeout": c["timeout"],
+            "flow.evicted": c["evicted"],
+            "flow.shutdown": c["shutdown"],
+            "flow.max_flows": self.max_flows,
+        }

@@ -1,0 +1,125 @@
+"""TCP session state per flow, in Suricata's state names.
+
+One state per session, as Suricata's ``TcpSession.state``: a transition
+table keyed by (state, segment kind, direction) replaces the if-chain, so a
+missing or extra transition is one line. Also keeps the sequence bookkeeping
+the ``stream_size`` keyword needs (ISN and next expected sequence number per
+side, modulo 2**32).
+"""
+
+from __future__ import annotations
+
+from netsentry.decode.packet import Packet
+from netsentry.flow.flow import Flow
+
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+SEQ_MASK = 0xFFFFFFFF
+HALF = 0x80000000
+
+NONE = "none"
+SYN_SENT = "syn_sent"
+SYN_RECV = "syn_recv"
+ESTABLISHED = "established"
+FIN_WAIT1 = "fin_wait1"
+FIN_WAIT2 = "fin_wait2"
+TIME_WAIT = "time_wait"
+LAST_ACK = "last_ack"
+CLOSE_WAIT = "close_wait"
+CLOSING = "closing"
+CLOSED = "closed"
+
+# EVE flow.state for each TCP state (Suricata's StreamTcpPacketSetState)
+FLOW_STATE = {
+    NONE: "new", SYN_SENT: "new", SYN_RECV: "new",
+    ESTABLISHED: "established", FIN_WAIT1: "established", FIN_WAIT2: "established",
+    CLOSING: "established", CLOSE_WAIT: "established",
+    LAST_ACK: "closed", TIME_WAIT: "closed", CLOSED: "closed",
+}
+
+# (state, segment kind, from client) -> new state. Kinds: syn synack fin finack ack.
+# RST closes any session (handled before the table).
+TRANSITIONS: dict[tuple[str, str, bool], str] = {
+    (NONE, "syn", True): SYN_SENT,
+    (NONE, "synack", False): SYN_RECV,          # SYN-ACK seen first: its receiver is the client
+    (SYN_SENT, "synack", False): SYN_RECV,
+    (SYN_RECV, "ack", True): ESTABLISHED,
+    (SYN_RECV, "fin", True): FIN_WAIT1,
+    (SYN_RECV, "finack", True): FIN_WAIT1,
+    (ESTABLISHED, "fin", True): FIN_WAIT1,
+    (ESTABLISHED, "finack", True): FIN_WAIT1,
+    (ESTABLISHED, "fin", False): CLOSE_WAIT,
+    (ESTABLISHED, "finack", False): CLOSE_WAIT,
+    (FIN_WAIT1, "ack", False): FIN_WAIT2,
+    (FIN_WAIT1, "finack", False): TIME_WAIT,     # FIN that also acks ours
+    (FIN_WAIT1, "fin", False): CLOSING,          # simultaneous close
+    (FIN_WAIT2, "fin", False): TIME_WAIT,
+    (FIN_WAIT2, "finack", False): TIME_WAIT,
+    (CLOSING, "ack", False): TIME_WAIT,
+    (CLOSING, "ack", True): TIME_WAIT,
+    (TIME_WAIT, "ack", True): CLOSED,
+    (CLOSE_WAIT, "fin", True): LAST_ACK,
+    (CLOSE_WAIT, "finack", True): LAST_ACK,
+    (LAST_ACK, "ack", False): CLOSED,
+}
+
+
+def segment_kind(flags: int) -> str:
+    if flags & SYN:
+        return "synack" if flags & ACK else "syn"
+    if flags & FIN:
+        return "finack" if flags & ACK else "fin"
+    return "ack"
+
+
+def set_state(flow: Flow, state: str) -> None:
+    flow.tcp_state = state
+    fstate = FLOW_STATE[state]
+    flow.state = fstate
+    flow.established = fstate == "established"
+
+
+def update(flow: Flow, pkt: Packet, to_server: bool, flags: int, midstream: bool) -> None:
+    """Advance the session state and sequence bookkeeping for one segment."""
+    state = flow.tcp_state
+    if flags & RST:
+        if state != CLOSED:
+            set_state(flow, CLOSED)
+    else:
+        kind = segment_kind(flags)
+        if state == NONE and kind in ("ack", "fin", "finack") and midstream:
+            # stream.midstream: pick the session up as established, as Suricata does
+            set_state(flow, ESTABLISHED)
+            state = ESTABLISHED
+        new = TRANSITIONS.get((state, kind, to_server))
+        if new is not None:
+            set_state(flow, new)
+    track_seq(flow, pkt, to_server, flags)
+
+
+def track_seq(flow: Flow, pkt: Packet, to_server: bool, flags: int) -> None:
+    """ISN and highest next-sequence per side; SYN and FIN each consume one number."""
+    seq = pkt.seq
+    end = (seq + pkt.payload_len + (1 if flags & (SYN | FIN) else 0)) & SEQ_MASK
+    if to_server:
+        if flow.client_isn is None:
+            # the SYN's seq is the ISN; picked up midstream, the byte before the first one seen
+            flow.client_isn = seq if flags & SYN else (seq - 1) & SEQ_MASK
+        nxt = flow.client_next_seq
+        if nxt is None or (end - nxt) & SEQ_MASK < HALF:
+            flow.client_next_seq = end
+    else:
+        if flow.server_isn is None:
+            flow.server_isn = seq if flags & SYN else (seq - 1) & SEQ_MASK
+        nxt = flow.server_next_seq
+        if nxt is None or (end - nxt) & SEQ_MASK < HALF:
+            flow.server_next_seq = end
+
+
+def stream_size(flow: Flow) -> tuple[int, int]:
+    """(client, server) stream size as Suricata's ``stream_size`` sees it: next_seq - isn."""
+    c = s = 0
+    if flow.client_isn is not None and flow.client_next_seq is not None:
+        c = (flow.client_next_seq - flow.client_isn) & SEQ_MASK
+    if flow.server_isn is not None and flow.server_next_seq is not None:
+        s = (flow.server_next_seq - flow.server_isn) & SEQ_MASK
+    return c, s
