@@ -123,7 +123,11 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
                                             category=f"app-layer protocol '{proto}' not supported yet"))
     elif proto not in PACKET_PROTOCOLS:
         raise RuleError(f"unknown protocol '{proto}'")
-    if direction not in DIRECTIONS:
+    if direction == "=>":
+        unsupported.append(UnsupportedError("direction '=>' (bidirectional transaction) not supported yet",
+                                            category="direction '=>' not supported yet"))
+        direction = "->"
+    elif direction not in DIRECTIONS:
         raise RuleError(f"unknown direction '{direction}' (expected -> or <>)")
     sig = Signature(action=action, proto=proto,
                     src=env.addresses.parse(src), sp=env.ports.parse(sp),
@@ -212,6 +216,9 @@ def finish(b: RuleBuilder) -> None:
     sig.post_actions = tuple(b.post_actions)
     sig.flowbits_set = frozenset(b.flowbits_set)
     sig.flowbits_checked = frozenset(b.flowbits_checked)
+    if sig.proto in ("ipv4", "ipv6"):
+        version = 4 if sig.proto == "ipv4" else 6
+        sig.packet_checks = (lambda pkt, flow: pkt.ip_version == version, *sig.packet_checks)
     if sig.proto == "tcp-pkt":
         sig.pkt_only = True
     elif sig.proto == "tcp-stream":

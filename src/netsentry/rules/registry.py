@@ -150,7 +150,7 @@ class RuleBuilder:
         return Value(const=parse_int(t, what, lo, hi))
 
     def define_variable(self, name: str, what: str) -> int:
-        if not name or not (name[0].isalpha() or name[0] == "_") or not name.replace("_", "").isalnum():
+        if not name or not (name[0].isalpha() or name[0] == "_") or not name.replace("_", "").replace(".", "").isalnum():
             raise RuleError(f"{what}: invalid variable name '{name}'")
         if name in self.variables:
             return self.variables[name]

@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # header protocol -> IP protocol number; None means "any IP protocol".
 PROTO_NUMBERS: dict[str, int | None] = {
     "ip": None,
+    "ipv4": None,     # any IP protocol over IPv4 (version checked in match)
+    "ipv6": None,
     "pkthdr": None,
     "tcp": 6,
     "tcp-pkt": 6,

@@ -34,7 +34,9 @@ STICKY_BUFFERS = (
     "email.from", "email.subject", "email.to", "email.cc", "snmp.community", "snmp.usm",
     "mqtt.connect.clientid", "mqtt.publish.topic", "mqtt.publish.message", "rfb.name",
     "http.request_header", "dnp3_data", "tcp.hdr", "udp.hdr", "ipv4.hdr", "ipv6.hdr",
-    "icmpv4.hdr", "icmpv6.hdr",
+    "icmpv4.hdr", "icmpv6.hdr", "tls.alpn", "http.response_body", "dns.response.rrname",
+    "dns.answers.rrname", "dns.authorities.rrname", "dns.additionals.rrname", "ldap.request.dn",
+    "ldap.responses.dn", "smtp.data", "pop3.command", "imap.command",
 )
 
 # Old-style content modifiers -> the buffer they move the previous content to.

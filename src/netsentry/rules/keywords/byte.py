@@ -83,7 +83,7 @@ def _common_options(b: RuleBuilder, opts: list[str], what: str, extra: dict[str,
         elif o in _BASES:
             base = _BASES[o]
         elif word == "bitmask":
-            mask = parse_int(rest, f"{what} bitmask", 1, U64)
+            mask = _hex(rest, f"{what} bitmask")
         elif o == "dce":
             raise _dce()
         elif word in extra:
@@ -100,6 +100,18 @@ def _common_options(b: RuleBuilder, opts: list[str], what: str, extra: dict[str,
     if base is not None and not 1 <= nbytes <= 23:
         raise RuleError(f"{what}: string extraction takes 1..23 bytes, got {nbytes}")
     return relative, little, base, mask
+
+
+def _hex(text: str, what: str) -> int:
+    """Suricata reads bitmasks in base 16, with or without 0x."""
+    t = text.strip().lower()
+    try:
+        v = int(t[2:] if t.startswith("0x") else t, 16)
+    except ValueError:
+        raise RuleError(f"{what}: invalid hex number '{text.strip()}'") from None
+    if not 0 < v <= U64:
+        raise RuleError(f"{what}: {text.strip()} out of range")
+    return v
 
 
 def _split(arg: str | None, what: str, minimum: int) -> list[str]:
