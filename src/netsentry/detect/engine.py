@@ -46,6 +46,18 @@ def _cfg(config: Mapping[str, Any], dotted: str, default: Any) -> Any:
     return node
 
 
+def _in_stream(pkt: Packet, flow: Flow | None) -> bool:
+    """Would this packet's payload be part of the reassembled TCP stream?
+
+    There is no reassembly yet, so `tcp-stream` / `flow:only_stream` rules see
+    the payload of the packets the stream engine would accept: TCP segments
+    of a tracked flow, but not the data of a RST segment, which Suricata
+    inspects as a packet and never adds to the stream (suricata-verify
+    bug-6244-tcp-rst-with-data).
+    """
+    return flow is not None and pkt.proto == 6 and not pkt.tcp_flags & 0x04
+
+
 class SignatureEngine:
     """Signature detection over decoded packets.
 
@@ -72,6 +84,7 @@ class SignatureEngine:
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
         self._plain = [s.action == "alert" and not s.noalert and not self._thr[n]
                        for n, s in enumerate(self.sigs)]
+        self._stream_only = [s.needs_stream for s in self.sigs]
         self.stats_alerts = 0
         self.stats_suppressed = 0
         self.stats_dropped = 0
@@ -122,10 +135,12 @@ class SignatureEngine:
         if not cands:
             return None
 
-        sigs = self.sigs
+        sigs, stream_only = self.sigs, self._stream_only
         matched = None
         for num in cands:
             s = sigs[num]
+            if stream_only[num] and not _in_stream(pkt, flow):
+                continue
             if s.header_match(pkt, flow) and s.match(pkt, flow):
                 if s.post_actions:
                     s.post_match(pkt, flow)
@@ -178,7 +193,7 @@ class SignatureEngine:
             self.stats_dropped += 1
             # The drop record of this packet names the rule that dropped it, even a
             # `noalert` one (Suricata keeps it apart from the alerts: p->alerts.drop).
-            if getattr(pkt, "drop_alert", None) is None:
+            if pkt.drop_alert is None:
                 pkt.drop_alert = self._alert(s, "blocked")
             if flow is not None and not s.pkt_only:
                 flow.action = "drop"
