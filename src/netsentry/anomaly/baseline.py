@@ -1,0 +1,115 @@
+"""Learned per-key baselines: exponentially weighted mean and variance over fixed buckets.
+
+Why EWMA mean/variance (Finch, "Incremental calculation of weighted mean and
+variance", 2009): two floats per metric and a handful of arithmetic
+operations per key and bucket, no history kept, and old behaviour fades with
+a half-life the operator can reason about ("what this host did over the last
+few hours"). A median/MAD or histogram estimator resists outliers better but
+needs a window of samples per key, which the key cap could not afford at
+100,000 hosts.
+
+Buckets are cut from packet time (epoch-aligned, like every window here), so
+replaying the same capture learns exactly the same numbers. A key's value
+for a bucket is its count divided by the bucket length (a rate per second).
+Buckets in which a key was not seen count as zeros; they are folded in
+lazily the next time the key shows up, in closed form, so an idle key costs
+nothing per bucket.
+
+Warm-up: for its first buckets a key's weight is 1/n (a plain running
+average), not alpha, so the first busy minute does not dominate the mean
+for hours; a key may fire only once it has existed for ``warm-up`` seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+from netsentry.anomaly.window import KeyTable
+
+# Entry layout (a list: cheapest mutable record to index in CPython):
+FIRST, LAST, N = 0, 1, 2        # first bucket seen, last bucket folded in, buckets folded in
+MEAN0 = 3                        # then mean, variance for each metric: [3], [4], [5], [6], ...
+
+
+class BaselineTable:
+    """Per-key EWMA statistics for ``metrics`` rates, bounded by a key cap."""
+
+    def __init__(self, name: str, *, cap: int, bucket: float, half_life: float, warm_up: float,
+                 metrics: int = 2) -> None:
+        if bucket <= 0 or half_life <= 0 or warm_up < 0:
+            raise ValueError(f"{name}: bucket and half-life must be > 0, warm-up >= 0")
+        self.name = name
+        self.bucket = float(bucket)
+        self.half_life = float(half_life)
+        self.alpha = 1.0 - 2.0 ** (-self.bucket / self.half_life)
+        self.warm_buckets = math.ceil(warm_up / self.bucket)
+        self.metrics = metrics
+        self.table = KeyTable(name, cap)
+
+    # --- one key --------------------------------------------------------------
+
+    def entry(self, key: Hashable, bucket: int) -> list[float]:
+        """The key's entry with every bucket before `bucket` folded in (created if new)."""
+        data = self.table.data
+        e = data.get(key)
+        if e is None:
+            e = [bucket, bucket - 1, 0] + [0.0] * (2 * self.metrics)
+            self.table.insert(key, e)
+            return e
+        gap = bucket - 1 - e[LAST]
+        if gap > 0:
+            self._fold_zeros(e, gap)
+            e[LAST] = bucket - 1
+        self.table.refresh(key, e)
+        return e
+
+    def warmed(self, e: list[float], bucket: int) -> bool:
+        return bucket - e[FIRST] >= self.warm_buckets
+
+    @staticmethod
+    def mean_std(e: list[float], metric: int) -> tuple[float, float]:
+        i = MEAN0 + 2 * metric
+        var = e[i + 1]
+        return e[i], math.sqrt(var) if var > 0.0 else 0.0
+
+    def update(self, e: list[float], bucket: int, values: tuple[float, ...]) -> None:
+        """Fold in the rates observed in `bucket` (call after `entry`, once per bucket)."""
+        n = e[N] + 1
+        e[N] = n
+        a = self.alpha
+        if n * a < 1.0:
+            a = 1.0 / n          # warm-up: running average until 1/n drops below alpha
+        i = MEAN0
+        for x in values:
+            mean = e[i]
+            diff = x - mean
+            incr = a * diff
+            e[i] = mean + incr
+            e[i + 1] = (1.0 - a) * (e[i + 1] + diff * incr)
+            i += 2
+        e[LAST] = bucket
+
+    def _fold_zeros(self, e: list[float], gap: int) -> None:
+        """Fold `gap` zero-valued buckets in: step by step while the 1/n warm-up weight
+        applies, then in closed form (mean_k = m r^k, var_k = r^k (v + m^2 (1 - r^k)))."""
+        a = self.alpha
+        zeros = (0.0,) * self.metrics
+        while gap > 0 and (e[N] + 1) * a < 1.0:
+            self.update(e, int(e[LAST]) + 1, zeros)
+            gap -= 1
+        if gap <= 0:
+            return
+        rk = (1.0 - a) ** gap
+        i = MEAN0
+        for _ in range(self.metrics):
+            m = e[i]
+            e[i] = m * rk
+            e[i + 1] = rk * (e[i + 1] + m * m * (1.0 - rk))
+            i += 2
+        e[N] += gap
+
+    # --- state file ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.table)

@@ -1,0 +1,116 @@
+"""The detector interface and registry.
+
+A detector is a small policy over the engine's cheap bookkeeping (Zeek's
+split: the engine counts, detectors decide). The engine calls, per flow and
+per bucket boundary only, never per packet:
+
+- ``on_new_flow(pkt, flow, st)``: the first packet of a flow (optional);
+- ``on_tick(tick)``: the per-second aggregates the engine folded from the
+  flows touched in the last second (packets toward each address, bytes and
+  packets per host, flows whose handshake state may have changed);
+- ``evaluate(now, out)``: append `Finding`s for keys over threshold;
+- ``roll(ts)``: the next second starts at packet time `ts` (reset windows).
+
+Each registers under its configuration key with `@register`, so a new
+detector is one module and one YAML block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from netsentry.anomaly.alerts import Finding
+from netsentry.anomaly.settings import Section
+from netsentry.anomaly.window import KeyTable
+from netsentry.assets import NetworkMap
+
+# Per-flow state (flow.anomaly) is a list; these are its slots.
+ST_TICK = 0        # tick in which the flow was last queued for accounting (-1: DNS flow, see engine)
+ST_PTS, ST_PTC, ST_BTS, ST_BTC = 1, 2, 3, 4   # counters already accounted (to server/client)
+ST_FLAGS = 5       # FLAG_* bits below
+ST_QUEUED = 6      # DNS flows: tick in which last queued (ST_TICK stays -1)
+ST_DPTS, ST_DPTC = 7, 8   # packet deltas of the last accounting (for top talkers)
+
+FLAG_HALF_OPEN = 1   # counted as half-open by syn-flood
+FLAG_SYN_PROBE = 2   # a SYN probe counted by port-scan (connect scans complete the handshake)
+
+
+@dataclass(slots=True)
+class Tick:
+    """What happened in one second of packet time, folded from the touched flows."""
+
+    start: float
+    next_start: float                                                     # packet time that closed this second
+    pkts_in: dict[tuple[bytes, int], int] = field(default_factory=dict)   # (receiver, proto) -> packets
+    host_pkts: dict[bytes, int] = field(default_factory=dict)             # host -> packets sent + received
+    host_bytes: dict[bytes, int] = field(default_factory=dict)
+    flagged: list[Any] = field(default_factory=list)                      # touched flows with ST_FLAGS set
+    touched: list[Any] = field(default_factory=list)
+
+
+class Context:
+    """What detectors share: the key cap, address lists and criticality factors."""
+
+    def __init__(self, sec: Section, criticality_of: Callable[[bytes], str | None]) -> None:
+        self.cap = sec.count("max-tracked-keys")
+        self.ignore: NetworkMap = sec.networks("ignore-sources")
+        factors = sec.sub("criticality-factors")
+        self.factors: dict[str | None, float] = {None: 1.0}
+        for level in ("low", "medium", "high", "critical"):
+            self.factors[level] = float(factors.positive(level))
+        self.min_factor = min(self.factors.values())
+        self._criticality_of = criticality_of
+        self.tables: list[KeyTable] = []
+
+    def table(self, name: str) -> KeyTable:
+        t = KeyTable(name, self.cap)
+        self.tables.append(t)
+        return t
+
+    def factor(self, addr: bytes) -> float:
+        """Threshold multiplier for a key whose host is `addr` (1.0 unless it is an asset)."""
+        return self.factors[self._criticality_of(addr)]
+
+    def ignored(self, addr: bytes) -> bool:
+        return bool(self.ignore) and addr in self.ignore
+
+
+class Detector:
+    name = ""
+    names: tuple[str, ...] = ()    # config sections it reads (several for a combined detector)
+
+    def __init__(self, ctx: Context, sec: Section) -> None:
+        self.ctx = ctx
+        self.sec = sec
+
+    on_new_flow: Callable[[Any, Any, list], None] | None = None
+
+    def on_tick(self, tick: Tick) -> None:
+        pass
+
+    def evaluate(self, now: float, out: list[Finding]) -> None:
+        pass
+
+    def roll(self, ts: float) -> None:
+        pass
+
+    def stats(self) -> dict[str, int]:
+        return {}
+
+
+DETECTORS: dict[str, type[Detector]] = {}
+
+
+def register(*names: str) -> Callable[[type[Detector]], type[Detector]]:
+    """Register a detector under its config section name(s). A detector with one
+    name gets its own section; one with several (one pass serving several
+    alert kinds) gets the whole `anomaly` section and reads its sub-sections."""
+    def deco(cls: type[Detector]) -> type[Detector]:
+        cls.name = names[0]
+        cls.names = names
+        for name in names:
+            DETECTORS[name] = cls
+        return cls
+    return deco

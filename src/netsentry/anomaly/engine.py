@@ -1,0 +1,364 @@
+"""The anomaly engine: cheap bookkeeping per packet, decisions once per second.
+
+Per packet the engine does almost nothing: it checks whether packet time
+has crossed into a new second, and whether this flow was already queued for
+accounting in this second. Everything else happens
+
+- once per flow, at its first packet (`Detector.on_new_flow`: scan probes,
+  new-connection counts, half-open SYNs; a DNS flow is marked so its queries
+  reach `dns.py`), and
+- once per second of packet time per touched flow (`_account`): the
+  difference of the flow table's own packet/byte counters since the last
+  second becomes packets toward each address and traffic per host, which
+  the detectors fold into their windows and baselines and judge
+  (`Detector.on_tick`, `evaluate`).
+
+Seconds, windows and baseline buckets are cut from packet time, so replaying
+a capture gives byte-identical alerts whatever the machine's speed.
+
+Findings pass de-duplication (one alert per detector kind and key per
+``alert-interval``) and become EVE alert events; see `alerts.py`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from netsentry.anomaly import dns as _dns  # noqa: F401  (registers detectors)
+from netsentry.anomaly import flood as _flood  # noqa: F401
+from netsentry.anomaly import scan as _scan  # noqa: F401
+from netsentry.anomaly import settings, spike as _spike, state  # noqa: F401
+from netsentry.anomaly.alerts import KINDS, Deduplicator, Finding, make_event
+from netsentry.anomaly.baseline import BaselineTable
+from netsentry.anomaly.detector import (DETECTORS, ST_BTC, ST_BTS, ST_DPTC, ST_DPTS, ST_FLAGS, ST_PTC, ST_PTS,
+                                        ST_QUEUED, ST_TICK, Context, Detector, Tick)
+from netsentry.anomaly.state import StateError
+from netsentry.assets import AssetMap
+from netsentry.decode.packet import ip_to_str
+from netsentry.event import Event
+
+TICK = 1.0          # seconds of packet time between evaluations
+DNS_FLOW = -1       # ST_TICK of a UDP/53 flow: never equal to a tick, so each of its packets takes the slow path
+
+
+class AnomalyEngine:
+    """Flow-rate anomaly detection; see docs/anomaly.md for the detectors and their keys."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        sec = settings.load(config)
+        self.enabled = bool(sec.data.get("enabled", True))
+        self.assets = AssetMap(config)
+        crit = self.assets.criticality_of if self.assets else _no_criticality
+        ctx = self.ctx = Context(sec, crit)
+        base = sec.sub("baseline")
+        ctx.baseline = BaselineTable("baseline", cap=ctx.cap, bucket=base.count("bucket"),
+                                     half_life=base.positive("half-life"), warm_up=base.non_negative("warm-up"))
+        self.dedup = Deduplicator(sec.positive("alert-interval"), ctx.table("alert-dedup"))
+        self.block_ttl = float(sec.positive("block-ttl"))
+        self.detectors: list[Detector] = []
+        self.dns: Any = None
+        self.spike_on = False
+        for cls in dict.fromkeys(DETECTORS.values()):
+            subs = [sec.sub(n) for n in cls.names]
+            if not any(s.flag("enabled") for s in subs):
+                continue
+            det = cls(ctx, subs[0] if len(subs) == 1 else sec)
+            self.detectors.append(det)
+            if cls.name == "dns-query-flood":
+                self.dns = det
+            if cls.name == "traffic-spike":
+                self.spike_on = True
+        self._new_flow_hooks = [d.on_new_flow for d in self.detectors if d.on_new_flow is not None]
+        self._flow_end_hooks = [d.on_flow_end for d in self.detectors if hasattr(d, "on_flow_end")]
+        self._touched: list[Any] = []
+        self._loose: dict[tuple[bytes, int], int] = {}
+        self._tick = -1
+        self._tick_end = -math.inf
+        self._pcap_cnt = 0
+        self._last_ts = 0.0
+        self.alerts = 0
+        self.alerts_by_kind: dict[str, int] = {}
+        self.flows = 0
+        self.misbehaving: dict[bytes, float] = {}
+        self.state_file = sec.text("state-file")
+        self.save_interval = float(sec.non_negative("state-save-interval"))
+        self._next_save = math.inf
+        self.state_loaded = 0
+        self.state_errors = 0
+        if self.state_file and self.enabled:
+            self.load_state(self.state_file)
+
+    # --- per packet (hot path) ------------------------------------------------------
+
+    def inspect(self, pkt: Any, flow: Any) -> list[Event] | None:
+        """Account one packet; alerts come out only when packet time crosses a second."""
+        events = self._advance(pkt) if pkt.ts >= self._tick_end else None
+        if flow is None:
+            if pkt.ip_version:
+                k = (pkt.dst, pkt.proto)
+                self._loose[k] = self._loose.get(k, 0) + 1
+            return events
+        st = flow.anomaly
+        if st is None:
+            self._first_packet(pkt, flow)
+        elif st[ST_TICK] != self._tick:
+            self._queue(pkt, flow, st)
+        return events
+
+    def _first_packet(self, pkt: Any, flow: Any) -> None:
+        tick = self._tick
+        st = [tick, 0, 0, 0, 0, 0, tick, 0, 0]
+        flow.anomaly = st
+        self._touched.append(flow)
+        self.flows += 1
+        for hook in self._new_flow_hooks:
+            hook(pkt, flow, st)
+        if flow.server_port == 53 and flow.proto == 17 and self.dns is not None:
+            st[ST_TICK] = DNS_FLOW
+            if pkt.to_server:
+                self.dns.on_query(pkt)
+
+    def _queue(self, pkt: Any, flow: Any, st: list) -> None:
+        tick = self._tick
+        if st[ST_TICK] == DNS_FLOW:
+            if st[ST_QUEUED] != tick:
+                st[ST_QUEUED] = tick
+                self._touched.append(flow)
+            if pkt.to_server:
+                self.dns.on_query(pkt)
+        else:
+            st[ST_TICK] = tick
+            self._touched.append(flow)
+
+    def on_flow_end(self, flow: Any) -> None:
+        st = flow.anomaly
+        if st is not None and st[ST_FLAGS]:
+            for hook in self._flow_end_hooks:
+                hook(flow, st)
+
+    # --- once per second of packet time -------------------------------------------------
+
+    def _advance(self, pkt: Any) -> list[Event] | None:
+        ts = pkt.ts
+        events = None
+        self._pcap_cnt = pkt.pcap_cnt
+        if self._tick >= 0:
+            events = self._evaluate(ts, pkt.pcap_cnt)
+        self._tick = int(ts // TICK)
+        self._tick_end = (self._tick + 1) * TICK
+        for det in self.detectors:
+            det.roll(ts)
+        self._last_ts = ts
+        if ts >= self._next_save:
+            self._autosave(ts)
+        elif self._next_save == math.inf and self.state_file and self.save_interval:
+            self._next_save = ts + self.save_interval
+        return events
+
+    def _evaluate(self, next_ts: float, pcap_cnt: int) -> list[Event] | None:
+        tick = self._account(next_ts)
+        for det in self.detectors:
+            det.on_tick(tick)
+        findings: list[Finding] = []
+        for det in self.detectors:
+            det.evaluate(self._tick_end, findings)
+        return self._report(findings, self._tick_end, pcap_cnt) if findings else None
+
+    def _account(self, next_ts: float) -> Tick:
+        """Fold the counters of the flows touched in the closing second into per-address sums."""
+        tick = Tick(start=self._tick * TICK, next_start=next_ts)
+        touched = self._touched
+        self._touched = []
+        pin = tick.pkts_in
+        if self._loose:
+            pin.update(self._loose)
+            self._loose = {}
+        flagged = tick.flagged
+        if self.spike_on:
+            hp, hb = tick.host_pkts, tick.host_bytes
+            for (addr, _), n in pin.items():
+                hp[addr] = hp.get(addr, 0) + n
+                hb[addr] = hb.get(addr, 0)
+        for flow in touched:
+            st = flow.anomaly
+            a = flow.pkts_toserver
+            b = flow.pkts_toclient
+            dts = a - st[ST_PTS]
+            dtc = b - st[ST_PTC]
+            st[ST_PTS] = a
+            st[ST_PTC] = b
+            st[ST_DPTS] = dts
+            st[ST_DPTC] = dtc
+            proto = flow.proto
+            if dts:
+                k = (flow.server, proto)
+                pin[k] = pin.get(k, 0) + dts
+            if dtc:
+                k = (flow.client, proto)
+                pin[k] = pin.get(k, 0) + dtc
+            if self.spike_on:
+                c = flow.bytes_toserver
+                d = flow.bytes_toclient
+                db = c - st[ST_BTS] + d - st[ST_BTC]
+                st[ST_BTS] = c
+                st[ST_BTC] = d
+                n = dts + dtc
+                h = flow.client
+                hp[h] = hp.get(h, 0) + n
+                hb[h] = hb.get(h, 0) + db
+                h = flow.server
+                hp[h] = hp.get(h, 0) + n
+                hb[h] = hb.get(h, 0) + db
+            if st[ST_FLAGS]:
+                flagged.append(flow)
+        tick.touched = touched
+        return tick
+
+    def _report(self, findings: list[Finding], ts: float, pcap_cnt: int) -> list[Event] | None:
+        events = []
+        admit = self.dedup.admit
+        for f in findings:
+            repeats = admit(f.kind, f.key, ts)
+            if f.actor is not None:
+                self.misbehaving[f.actor] = ts
+            if repeats is None:
+                continue
+            events.append(make_event(f, ts, pcap_cnt, repeats))
+            self.alerts += 1
+            self.alerts_by_kind[f.kind] = self.alerts_by_kind.get(f.kind, 0) + 1
+        return events or None
+
+    def flush(self, now: float | None = None) -> list[Event] | None:
+        """Judge the second in progress (end of a replay, or shutdown): windows and
+        floods are evaluated; a baseline bucket closes only if it was complete."""
+        if self._tick < 0:
+            return None
+        return self._evaluate(self._tick_end, self._pcap_cnt)
+
+    def close(self) -> list[Event] | None:
+        """End of input: `flush`, then save the baselines if ``anomaly.state-file`` is set."""
+        events = self.flush()
+        if self.state_file and self.enabled:
+            try:
+                self.save_state()
+            except OSError as exc:
+                self.state_errors += 1
+                _warn("cannot save anomaly state", path=self.state_file, reason=exc.strerror or str(exc))
+        return events
+
+    # --- outputs for other stages ------------------------------------------------------------
+
+    def misbehaving_sources(self, now: float | None = None) -> set[bytes]:
+        """Packed source addresses with a scan, sweep, burst or DNS alert in the last ``block-ttl`` s."""
+        if now is None:
+            now = self._last_ts
+        ttl = self.block_ttl
+        stale = [a for a, t in self.misbehaving.items() if now - t >= ttl]
+        for a in stale:
+            del self.misbehaving[a]
+        return set(self.misbehaving)
+
+    def stats(self) -> dict[str, int]:
+        tables = self.ctx.tables + [self.ctx.baseline.table]
+        out = {
+            "anomaly.alerts": self.alerts,
+            "anomaly.suppressed": self.dedup.suppressed,
+            "anomaly.flows": self.flows,
+            "anomaly.tracked_keys": sum(len(t) for t in tables),
+            "anomaly.keys_evicted": sum(t.evicted for t in tables),
+            "anomaly.baseline_keys": len(self.ctx.baseline),
+            "anomaly.state_loaded": self.state_loaded,
+            "anomaly.state_errors": self.state_errors,
+        }
+        for kind in KINDS:
+            out[f"anomaly.detector.{kind.replace('-', '_')}"] = self.alerts_by_kind.get(kind, 0)
+        for det in self.detectors:
+            out.update(det.stats())
+        return out
+
+    # --- state file -----------------------------------------------------------------------------
+
+    def save_state(self, path: str | Path | None = None) -> None:
+        """Write the learned baselines atomically to `path` (default: ``anomaly.state-file``)."""
+        path = path or self.state_file
+        if not path:
+            raise ValueError("save_state: no path given and anomaly.state-file is not set")
+        bl = self.ctx.baseline
+        rows = [[ip_to_str(k), *e] for k, e in bl.table.data.items()]
+        state.save(path, {"saved_at": self._last_ts, "bucket": bl.bucket, "half_life": bl.half_life,
+                          "metrics": bl.metrics, "baselines": rows})
+
+    def load_state(self, path: str | Path | None = None, *, strict: bool = False) -> bool:
+        """Load baselines saved by `save_state`. True when loaded; False for no file.
+
+        A damaged or incompatible file raises `StateError` when `strict`;
+        otherwise it is logged as a warning, moved aside to ``<name>.corrupt``,
+        counted in ``anomaly.state_errors``, and the engine starts fresh.
+        """
+        path = path or self.state_file
+        try:
+            doc = state.load(path)
+            if doc is None:
+                return False
+            rows = self._check_state(doc, path)
+        except StateError as exc:
+            if strict:
+                raise
+            self.state_errors += 1
+            moved = state.set_aside(path)
+            _warn("anomaly state file unusable, starting with fresh baselines",
+                  path=str(path), reason=exc.reason, moved_to=str(moved) if moved else None)
+            return False
+        bl = self.ctx.baseline
+        bl.table.clear()
+        for key, entry in rows:
+            bl.table.insert(key, entry)
+        self.state_loaded = 1
+        return True
+
+    def _check_state(self, doc: dict[str, Any], path: str | Path) -> list[tuple[bytes, list]]:
+        bl = self.ctx.baseline
+        if doc.get("bucket") != bl.bucket:
+            raise StateError(path, f"learned with {doc.get('bucket')!r}-second buckets, "
+                                   f"anomaly.baseline.bucket is {bl.bucket:g}")
+        if doc.get("metrics") != bl.metrics:
+            raise StateError(path, f"has {doc.get('metrics')!r} metrics per key, expected {bl.metrics}")
+        rows = doc.get("baselines")
+        if not isinstance(rows, list):
+            raise StateError(path, "no 'baselines' list")
+        width = 3 + 2 * bl.metrics
+        out = []
+        for i, row in enumerate(rows):
+            if (not isinstance(row, list) or len(row) != width + 1 or not isinstance(row[0], str)
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                               for x in row[1:])):
+                raise StateError(path, f"baselines[{i}]: expected [address, {width} numbers], got {row!r:.80}")
+            try:
+                key = ipaddress.ip_address(row[0]).packed
+            except ValueError:
+                raise StateError(path, f"baselines[{i}]: invalid address {row[0]!r}") from None
+            entry = list(row[1:])
+            entry[0], entry[1], entry[2] = int(entry[0]), int(entry[1]), int(entry[2])
+            out.append((key, entry))
+        return out
+
+    def _autosave(self, ts: float) -> None:
+        self._next_save = ts + self.save_interval
+        try:
+            self.save_state()
+        except OSError as exc:
+            self.state_errors += 1
+            _warn("cannot save anomaly state", path=self.state_file, reason=exc.strerror or str(exc))
+
+
+def _no_criticality(addr: bytes) -> None:
+    return None
+
+
+def _warn(msg: str, **kw: Any) -> None:
+    from netsentry.log import get_logger
+    get_logger().warning(msg, **kw)

@@ -1,0 +1,277 @@
+"""Floods toward one destination, and bursts of new connections from one source.
+
+- ``syn-flood``: a gauge of half-open TCP connections per destination: +1
+  when a flow starts with a bare SYN, -1 when the handshake completes, the
+  flow is reset/closed, or the flow ends (timeout or eviction). Unlike a
+  SYN *rate*, the gauge ignores busy servers whose clients complete their
+  handshakes, and catches a slow flood that keeps a backlog full.
+- ``icmp-flood`` / ``udp-flood`` / ``packet-flood`` (any protocol): packets
+  received by one address per second over a tumbling window. Counted from
+  the per-second flow deltas the engine folds (never per packet), in one
+  pass for the three detectors.
+- ``new-connections``: flows opened by one source per second over a window
+  (counted at each flow's first packet). UDP/53 flows are left to
+  ``dns-query-flood``: stub resolvers use a new source port per query.
+
+Top talkers for a flood are the sources that sent the most packets toward
+the victim in the second that crossed the threshold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsentry.anomaly.alerts import Finding
+from netsentry.anomaly.detector import (FLAG_HALF_OPEN, ST_DPTC, ST_DPTS, ST_FLAGS, Context, Detector, Tick,
+                                        register)
+from netsentry.anomaly.settings import Section
+from netsentry.anomaly.window import TumblingWindow, top_items
+from netsentry.decode.packet import ip_to_str
+
+SYN, ACK = 0x02, 0x10
+HALF_OPEN_STATES = frozenset({"none", "new", "syn_sent", "syn_recv"})
+TOP = 5
+
+
+def _talkers(counts: dict[bytes, int], n: int) -> list[dict[str, Any]]:
+    return [{"ip": ip_to_str(a), "packets": c} for a, c in top_items(counts, n)]
+
+
+@register("syn-flood")
+class SynFlood(Detector):
+    def __init__(self, ctx: Context, sec: Section) -> None:
+        super().__init__(ctx, sec)
+        self.half_open = sec.count("half-open")
+        self.top = sec.count("top-sources")
+        self.min_half_open = max(1, int(self.half_open * ctx.min_factor))
+        self.gauge = ctx.table("syn-flood")        # dst -> {src: half-open count}
+        self.totals: dict[bytes, int] = {}         # dst -> half-open total (same keys as gauge)
+        self.candidates: dict[bytes, int] = {}
+
+    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
+        if flow.proto != 6 or pkt.tcp_flags & (SYN | ACK) != SYN:
+            return
+        dst, src = flow.server, flow.client
+        srcs = self.gauge.data.get(dst)
+        if srcs is None:
+            srcs = self.gauge.insert(dst, {})
+            self.totals[dst] = 0
+        srcs[src] = srcs.get(src, 0) + 1
+        total = self.totals.get(dst, 0) + 1
+        self.totals[dst] = total
+        st[ST_FLAGS] |= FLAG_HALF_OPEN
+        if total >= self.min_half_open:
+            self.candidates[dst] = total
+
+    def _release(self, flow: Any, st: list) -> None:
+        st[ST_FLAGS] &= ~FLAG_HALF_OPEN
+        dst, src = flow.server, flow.client
+        srcs = self.gauge.data.get(dst)
+        if srcs is None:            # evicted from the table meanwhile
+            self.totals.pop(dst, None)
+            return
+        n = srcs.get(src, 0) - 1
+        if n > 0:
+            srcs[src] = n
+        else:
+            srcs.pop(src, None)
+        total = self.totals.get(dst, 1) - 1
+        if srcs:
+            self.totals[dst] = total
+        else:
+            del self.gauge.data[dst]
+            self.totals.pop(dst, None)
+
+    def on_tick(self, tick: Tick) -> None:
+        release = self._release
+        for flow in tick.flagged:
+            st = flow.anomaly
+            if st[ST_FLAGS] & FLAG_HALF_OPEN and flow.tcp_state not in HALF_OPEN_STATES:
+                release(flow, st)
+
+    def on_flow_end(self, flow: Any, st: list) -> None:
+        if st[ST_FLAGS] & FLAG_HALF_OPEN:
+            self._release(flow, st)
+
+    def evaluate(self, now: float, out: list[Finding]) -> None:
+        if not self.candidates:
+            return
+        for dst in self.candidates:
+            total = self.totals.get(dst, 0)
+            threshold = self.half_open * self.ctx.factor(dst)
+            if total < threshold:
+                continue
+            srcs = self.gauge.data.get(dst) or {}
+            top = _talkers(srcs, self.top)
+            src = top_items(srcs, 1)[0][0] if srcs else dst
+            out.append(Finding(
+                kind="syn-flood", detector=self.name, key=ip_to_str(dst), src=src, dst=dst, proto=6,
+                evidence={"observed": total, "unit": "half-open connections", "threshold": threshold,
+                          "half_open": total, "distinct_sources": len(srcs),
+                          "top_sources": [{"ip": t["ip"], "half_open": t["packets"]} for t in top]}))
+        self.candidates.clear()
+
+
+class _FloodKind:
+    __slots__ = ("kind", "name", "enabled", "window", "rate", "min_count")
+
+    def __init__(self, kind: str, name: str, sec: Section, min_factor: float) -> None:
+        self.kind = kind
+        self.name = name
+        self.enabled = sec.flag("enabled")
+        self.window = sec.count("window")
+        self.rate = float(sec.positive("rate"))
+        self.min_count = max(1, int(self.rate * self.window * min_factor))
+
+
+@register("icmp-flood", "udp-flood", "packet-flood")
+class PacketFloods(Detector):
+    """Packets toward a destination: ICMP, UDP and any protocol, in one pass per second."""
+
+    def __init__(self, ctx: Context, sec: Section) -> None:
+        super().__init__(ctx, sec)
+        self.kinds = {
+            "icmp": _FloodKind("icmp-flood", "icmp-flood", sec.sub("icmp-flood"), ctx.min_factor),
+            "udp": _FloodKind("udp-flood", "udp-flood", sec.sub("udp-flood"), ctx.min_factor),
+            "all": _FloodKind("packet-flood", "packet-flood", sec.sub("packet-flood"), ctx.min_factor),
+        }
+        icmp, udp = self.kinds["icmp"], self.kinds["udp"]
+        # proto -> (kind, window counts table, window)
+        self.watch: dict[int, tuple[_FloodKind, Any, TumblingWindow]] = {}
+        if icmp.enabled:
+            t = (icmp, ctx.table("icmp-flood"), TumblingWindow(icmp.window))
+            self.watch[1] = self.watch[58] = t
+        if udp.enabled:
+            self.watch[17] = (udp, ctx.table("udp-flood"), TumblingWindow(udp.window))
+        every = self.kinds["all"]
+        self.every = (every, ctx.table("packet-flood"), TumblingWindow(every.window)) if every.enabled else None
+        self.candidates: dict[tuple[bytes, str], tuple[_FloodKind, int, float]] = {}
+        self.touched: list[Any] = []
+
+    @staticmethod
+    def enabled_in(sec: Section) -> bool:
+        return any(sec.sub(n).flag("enabled") for n in ("icmp-flood", "udp-flood", "packet-flood"))
+
+    def on_tick(self, tick: Tick) -> None:
+        watch, every = self.watch, self.every
+        cands = self.candidates
+        if every is not None:
+            e_kind, e_table, _ = every
+            e_data, e_min = e_table.data, e_kind.min_count
+        for (addr, proto), n in tick.pkts_in.items():
+            w = watch.get(proto)
+            if w is not None:
+                kind, table, _ = w
+                data = table.data
+                v = data.get(addr)
+                if v is None:
+                    v = 0
+                    table.insert(addr, 0)
+                v += n
+                data[addr] = v
+                if v >= kind.min_count:
+                    cands[(addr, kind.kind)] = (kind, v, w[2].length)
+            if every is not None:
+                v = e_data.get(addr)
+                if v is None:
+                    v = 0
+                    e_table.insert(addr, 0)
+                v += n
+                e_data[addr] = v
+                if v >= e_min:
+                    cands[(addr, "packet-flood")] = (e_kind, v, every[2].length)
+        if cands:
+            self.touched = tick.touched
+
+    def evaluate(self, now: float, out: list[Finding]) -> None:
+        if not self.candidates:
+            return
+        victims = {addr for addr, _ in self.candidates}
+        talkers: dict[bytes, dict[bytes, int]] = {}
+        protos: dict[tuple[bytes, bytes], int] = {}
+        for flow in self.touched:
+            st = flow.anomaly
+            for receiver, sender, n in ((flow.server, flow.client, st[ST_DPTS]), (flow.client, flow.server, st[ST_DPTC])):
+                if n and receiver in victims:
+                    d = talkers.setdefault(receiver, {})
+                    d[sender] = d.get(sender, 0) + n
+                    protos[(receiver, sender)] = flow.proto
+        for (addr, name), (kind, count, window) in self.candidates.items():
+            threshold = kind.rate * self.ctx.factor(addr)
+            rate = count / window
+            if rate < threshold:
+                continue
+            srcs = talkers.get(addr, {})
+            top = top_items(srcs, TOP)
+            src = top[0][0] if top else addr
+            proto = {"icmp-flood": 1 if len(addr) == 4 else 58, "udp-flood": 17}.get(name)
+            if proto is None:
+                proto = protos.get((addr, src), 0)
+            out.append(Finding(
+                kind=name, detector=kind.name, key=ip_to_str(addr), src=src, dst=addr, proto=proto,
+                evidence={"observed": round(rate, 3), "unit": "packets/s", "threshold": threshold,
+                          "window": float(window), "packets": count, "top_sources": _talkers(dict(top), TOP),
+                          "distinct_sources_last_second": len(srcs)}))
+        self.candidates.clear()
+        self.touched = []
+
+    def roll(self, ts: float) -> None:
+        for _, table, window in set(self.watch.values()):
+            if window.roll(ts):
+                table.clear()
+        if self.every is not None and self.every[2].roll(ts):
+            self.every[1].clear()
+
+
+@register("new-connections")
+class NewConnections(Detector):
+    def __init__(self, ctx: Context, sec: Section) -> None:
+        super().__init__(ctx, sec)
+        self.window = TumblingWindow(sec.count("window"))
+        self.rate = float(sec.positive("rate"))
+        self.min_count = max(1, int(self.rate * self.window.length * ctx.min_factor))
+        self.table = ctx.table("new-connections")   # src -> [flows, last dst, alerted]
+        self.candidates: dict[bytes, list] = {}
+
+    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
+        if flow.server_port == 53 and flow.proto == 17:
+            return                  # a stub resolver opens a flow per query: dns-query-flood's business
+        src = flow.client
+        v = self.table.data.get(src)
+        if v is None:
+            if self.ctx.ignored(src):
+                return
+            v = self.table.insert(src, [0, {}, False])
+        v[0] += 1
+        dsts = v[1]
+        if len(dsts) < 64:           # enough for the evidence's top destinations
+            k = (flow.server, flow.server_port, flow.proto)
+            dsts[k] = dsts.get(k, 0) + 1
+        if v[0] >= self.min_count and not v[2]:
+            self.candidates[src] = v
+
+    def evaluate(self, now: float, out: list[Finding]) -> None:
+        if not self.candidates:
+            return
+        for src, v in self.candidates.items():
+            count = v[0]
+            threshold = self.rate * self.ctx.factor(src)
+            rate = count / self.window.length
+            if rate < threshold:
+                continue
+            v[2] = True
+            top = top_items(v[1], TOP)
+            (dst, dport, proto), _ = top[0]
+            out.append(Finding(
+                kind="new-connections", detector=self.name, key=ip_to_str(src), src=src, dst=dst,
+                proto=proto, dp=dport, actor=src,
+                evidence={"observed": round(rate, 3), "unit": "new flows/s", "threshold": threshold,
+                          "window": self.window.length, "flows": count,
+                          "top_destinations": [{"ip": ip_to_str(d), "port": p, "flows": c}
+                                               for (d, p, _), c in top]}))
+        self.candidates.clear()
+
+    def roll(self, ts: float) -> None:
+        if self.window.roll(ts):
+            self.table.clear()
+            self.candidates.clear()

@@ -1,0 +1,203 @@
+"""Scans: a vertical port scan (one source, one host, many ports) and a horizontal
+sweep (one source, one port or ICMP echo, many hosts).
+
+Both count *probes*, once per flow at its first packet (the flow table has
+already turned a packet stream into flows, so this is per flow, not per
+packet):
+
+- TCP: a first packet without ACK (SYN, FIN, NULL, XMAS, ...): a
+  mid-conversation packet of a flow picked up midstream has ACK set and is
+  not a probe. The scan type is named after the probe flags, as nmap names
+  its scans; a SYN scan in which any probe completed the handshake is a
+  ``connect`` scan (a full connect() per port; a SYN scanner resets instead).
+- UDP: every new flow, except one that looks like a reply (client port
+  below 1024 toward an ephemeral port, e.g. a DNS answer whose query we
+  missed), so a resolver answering a client is not a scan of the client.
+- ICMP echo request (type 8, ICMPv6 128) for sweeps.
+
+Counts are per tumbling window of packet time; a key alerts once per
+window at most (and once per ``alert-interval`` after de-duplication).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsentry.anomaly.alerts import Finding
+from netsentry.anomaly.detector import FLAG_SYN_PROBE, ST_FLAGS, Context, Detector, Tick, register
+from netsentry.anomaly.settings import Section
+from netsentry.anomaly.window import TumblingWindow
+from netsentry.decode.packet import ip_to_str
+
+FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+
+# Probe flags (ACK excluded) -> nmap's name for the scan.
+TCP_PROBES: dict[int, str] = {
+    SYN: "SYN",
+    FIN: "FIN",
+    0: "NULL",
+    FIN | PSH | URG: "XMAS",
+    SYN | FIN: "SYN/FIN",
+}
+DISTINCT_CAP = 10000          # per key: enough evidence; bounds a key's set under a full sweep
+SAMPLE = 10                   # ports/hosts listed in the evidence
+ECHO_REQUEST = {1: 8, 58: 128}
+PROTO_NAME = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
+
+
+def probe_type(flow: Any, flags: int) -> str | None:
+    """The scan type a flow's first packet stands for, or None when it is no probe."""
+    proto = flow.proto
+    if proto == 6:
+        if flags & ACK:
+            return None
+        return TCP_PROBES.get(flags & (FIN | SYN | RST | PSH | URG), "other")
+    if proto == 17:
+        if flow.client_port < 1024 <= flow.server_port:
+            return None
+        return "UDP"
+    return None
+
+
+@register("port-scan")
+class PortScan(Detector):
+    """Distinct destination ports per (source, target, protocol)."""
+
+    def __init__(self, ctx: Context, sec: Section) -> None:
+        super().__init__(ctx, sec)
+        self.window = TumblingWindow(sec.count("window"))
+        self.ports = sec.count("ports")
+        self.min_ports = max(1, int(self.ports * ctx.min_factor))
+        self.table = ctx.table("port-scan")
+        self.candidates: dict[tuple, list] = {}
+
+    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
+        ptype = probe_type(flow, pkt.tcp_flags)
+        if ptype is None:
+            return
+        src = flow.client
+        key = (src, flow.server, flow.proto)
+        data = self.table.data
+        v = data.get(key)
+        if v is None:
+            if self.ctx.ignored(src):
+                return
+            # [ports, probes by type, connects, alerted]
+            v = self.table.insert(key, [set(), {}, 0, False])
+        ports = v[0]
+        if len(ports) < DISTINCT_CAP:
+            ports.add(flow.server_port)
+        types = v[1]
+        types[ptype] = types.get(ptype, 0) + 1
+        if ptype == "SYN":
+            st[ST_FLAGS] |= FLAG_SYN_PROBE
+        if len(ports) >= self.min_ports and not v[3]:
+            self.candidates[key] = v
+
+    def on_tick(self, tick: Tick) -> None:
+        data = self.table.data
+        for flow in tick.flagged:
+            st = flow.anomaly
+            # flow.established is False again once the scanner resets the connection, so a
+            # completed handshake also shows as ACK + RST after the SYN (3 packets) with a reply
+            if st[ST_FLAGS] & FLAG_SYN_PROBE and (
+                    flow.established or (flow.pkts_toserver >= 3 and flow.pkts_toclient >= 1)):
+                st[ST_FLAGS] &= ~FLAG_SYN_PROBE
+                v = data.get((flow.client, flow.server, flow.proto))
+                if v is not None:
+                    v[2] += 1
+
+    def evaluate(self, now: float, out: list[Finding]) -> None:
+        if not self.candidates:
+            return
+        for (src, dst, proto), v in self.candidates.items():
+            ports, types, connects = v[0], v[1], v[2]
+            threshold = self.ports * self.ctx.factor(dst)
+            if len(ports) < threshold:
+                continue
+            v[3] = True
+            scan_type = max(types.items(), key=lambda kv: (kv[1], kv[0]))[0]
+            if scan_type == "SYN" and connects:      # a SYN scanner never completes a handshake
+                scan_type = "connect"
+            kind = "tcp-port-scan" if proto == 6 else "udp-port-scan"
+            out.append(Finding(
+                kind=kind, detector=self.name,
+                key=f"{ip_to_str(src)}>{ip_to_str(dst)}/{PROTO_NAME[proto]}",
+                src=src, dst=dst, proto=proto, actor=src,
+                evidence={"observed": len(ports), "unit": "distinct ports", "threshold": threshold,
+                          "window": self.window.length, "distinct_ports": len(ports),
+                          "scan_type": scan_type, "probes": dict(sorted(types.items())),
+                          "ports_sample": sorted(ports)[:SAMPLE]}))
+        self.candidates.clear()
+
+    def roll(self, ts: float) -> None:
+        if self.window.roll(ts):
+            self.table.clear()
+            self.candidates.clear()
+
+
+@register("host-sweep")
+class HostSweep(Detector):
+    """Distinct destination hosts per (source, protocol, destination port | ICMP echo)."""
+
+    def __init__(self, ctx: Context, sec: Section) -> None:
+        super().__init__(ctx, sec)
+        self.window = TumblingWindow(sec.count("window"))
+        self.hosts = sec.count("hosts")
+        self.min_hosts = max(1, int(self.hosts * ctx.min_factor))
+        self.table = ctx.table("host-sweep")
+        self.candidates: dict[tuple, list] = {}
+
+    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
+        proto = flow.proto
+        if proto == 6 or proto == 17:
+            if probe_type(flow, pkt.tcp_flags) is None:
+                return
+            port = flow.server_port
+        elif ECHO_REQUEST.get(proto) == pkt.icmp_type:
+            port = -1
+        else:
+            return
+        src = flow.client
+        key = (src, proto, port)
+        data = self.table.data
+        v = data.get(key)
+        if v is None:
+            if self.ctx.ignored(src):
+                return
+            v = self.table.insert(key, [{}, False])      # hosts (insertion-ordered), alerted
+        hosts = v[0]
+        if len(hosts) < DISTINCT_CAP:
+            hosts[flow.server] = True
+        if len(hosts) >= self.min_hosts and not v[1]:
+            self.candidates[key] = v
+
+    def evaluate(self, now: float, out: list[Finding]) -> None:
+        if not self.candidates:
+            return
+        for (src, proto, port), v in self.candidates.items():
+            hosts = v[0]
+            threshold = self.hosts * self.ctx.factor(src)
+            if len(hosts) < threshold:
+                continue
+            v[1] = True
+            last = next(reversed(hosts))
+            if port < 0:
+                kind, what = "icmp-host-sweep", "echo"
+            else:
+                kind, what = ("tcp-host-sweep" if proto == 6 else "udp-host-sweep"), str(port)
+            out.append(Finding(
+                kind=kind, detector=self.name,
+                key=f"{ip_to_str(src)}>*:{what}/{PROTO_NAME[proto]}",
+                src=src, dst=last, proto=proto, dp=max(port, 0), actor=src,
+                evidence={"observed": len(hosts), "unit": "distinct hosts", "threshold": threshold,
+                          "window": self.window.length, "distinct_hosts": len(hosts),
+                          "port": None if port < 0 else port,
+                          "scan_type": "ICMP echo" if port < 0 else ("TCP" if proto == 6 else "UDP"),
+                          "hosts_sample": sorted(ip_to_str(h) for h in list(hosts)[:SAMPLE])}))
+        self.candidates.clear()
+
+    def roll(self, ts: float) -> None:
+        if self.window.roll(ts):
+            self.table.clear()
+            self.candidates.clear()

@@ -1,0 +1,102 @@
+"""Traffic spikes: a host's packets/s or bytes/s in a baseline bucket far above its own past.
+
+Per host (as sender or receiver; optionally only hosts in
+``traffic-spike.networks``) the engine's per-second flow deltas are summed
+over a bucket (``anomaly.baseline.bucket`` seconds of packet time). When the
+bucket closes, each host's rates are compared with its learned baseline
+*before* they are folded in. A bucket is a spike when, for a metric, it is at
+least all of:
+
+- mean + sensitivity x stddev (the learned variability),
+- ratio x mean (a steady host has a tiny stddev; this keeps a 10% wobble quiet),
+- the absolute floor (so a host that idles at 0.1 packets/s does not page
+  anyone for a 20 packets/s moment),
+
+and the host has been tracked for at least ``warm-up`` seconds. A spike is
+folded into the baseline clipped to the threshold, so a sustained change is
+learned gradually instead of hiding itself at once.
+"""
+
+from __future__ import annotations
+
+from netsentry.anomaly.alerts import Finding
+from netsentry.anomaly.baseline import BaselineTable
+from netsentry.anomaly.detector import Context, Detector, Tick, register
+from netsentry.anomaly.settings import Section
+from netsentry.decode.packet import ip_to_str
+
+UNSPECIFIED = {4: bytes(4), 16: bytes(16)}
+METRICS = (("traffic-spike-packets", "packets/s", "min-packets-per-second"),
+           ("traffic-spike-bytes", "bytes/s", "min-bytes-per-second"))
+
+
+@register("traffic-spike")
+class TrafficSpike(Detector):
+    def __init__(self, ctx: Context, sec: Section) -> None:
+        super().__init__(ctx, sec)
+        self.baseline: BaselineTable = ctx.baseline
+        self.length = self.baseline.bucket
+        self.sensitivity = float(sec.positive("sensitivity"))
+        self.ratio = float(sec.positive("ratio"))
+        self.floors = tuple(float(sec.positive(key)) for _, _, key in METRICS)
+        self.networks = sec.networks("networks")
+        self.bucket = ctx.table("traffic-spike")   # host -> [packets, bytes] in the open bucket
+        self.current = -1                            # index of the open bucket
+        self.pending: list[Finding] = []
+
+    def on_tick(self, tick: Tick) -> None:
+        idx = int(tick.start // self.length)
+        if idx != self.current:
+            if self.current >= 0 and self.bucket.data:
+                self._close(self.current)
+            self.current = idx
+        data = self.bucket.data
+        host_bytes = tick.host_bytes
+        for host, p in tick.host_pkts.items():
+            v = data.get(host)
+            if v is None:
+                self.bucket.insert(host, [p, host_bytes[host]])
+            else:
+                v[0] += p
+                v[1] += host_bytes[host]
+        if int(tick.next_start // self.length) != idx:
+            self._close(idx)
+
+    def _close(self, idx: int) -> None:
+        """Compare each host's bucket with its baseline, then fold the bucket in."""
+        baseline, length = self.baseline, self.length
+        nets = self.networks
+        k, ratio, floors = self.sensitivity, self.ratio, self.floors
+        factor = self.ctx.factor
+        mean_std = baseline.mean_std
+        for host, (p, b) in self.bucket.data.items():
+            if nets and host not in nets:
+                continue
+            e = baseline.entry(host, idx)
+            values = [p / length, b / length]
+            if baseline.warmed(e, idx):
+                f = factor(host)
+                for m, (kind, unit, _) in enumerate(METRICS):
+                    x = values[m]
+                    mean, std = mean_std(e, m)
+                    threshold = max(mean + k * f * std, mean * ratio, floors[m] * f)
+                    if x < threshold:
+                        continue
+                    values[m] = threshold
+                    self.pending.append(Finding(
+                        kind=kind, detector=self.name, key=ip_to_str(host), src=host,
+                        dst=UNSPECIFIED[len(host)], proto=0,
+                        evidence={"observed": round(x, 3), "unit": unit, "threshold": round(threshold, 3),
+                                  "window": length,
+                                  "baseline": {"mean": round(mean, 3), "stddev": round(std, 3),
+                                               "buckets": int(e[2]), "sensitivity": k * f,
+                                               "ratio": ratio, "floor": floors[m] * f},
+                                  "packets": p, "bytes": b}))
+            baseline.update(e, idx, (values[0], values[1]))
+        self.bucket.clear()
+        self.current = -1
+
+    def evaluate(self, now: float, out: list[Finding]) -> None:
+        if self.pending:
+            out.extend(self.pending)
+            self.pending.clear()

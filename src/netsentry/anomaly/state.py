@@ -1,0 +1,104 @@
+"""The anomaly state file: learned baselines that survive a restart.
+
+Format: one JSON object, versioned (``"format": "netsentry-anomaly-state",
+"version": 1``), holding the baseline settings it was learned with and one
+row per key: ``[address, first bucket, last bucket, buckets, mean, variance,
+...]`` (address as text). JSON because it is small (a row per host), easy to
+inspect when a baseline looks wrong, and exact: Python writes floats with
+repr, so a save/load round trip is lossless and a replay started from it
+is reproducible.
+
+Writes are atomic: a temporary file in the same directory, fsync, rename over
+the old file, fsync of the directory. A crash leaves the old state or the
+new one, never half of one.
+
+A damaged file (unreadable, not JSON, wrong format or version) raises
+`StateError`; the engine turns that into a warning and a fresh start (an IDS
+that refuses to start because its cache is bad protects nothing), and
+moves the damaged file aside as ``<name>.corrupt`` so the next save does not
+destroy the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+FORMAT = "netsentry-anomaly-state"
+VERSION = 1
+
+
+class StateError(Exception):
+    """The state file exists but cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"anomaly state file {path}: {reason}")
+
+
+def save(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write `payload` (plus format and version) to `path` atomically."""
+    path = Path(path)
+    doc = {"format": FORMAT, "version": VERSION}
+    doc.update(payload)
+    data = json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def load(path: str | Path) -> dict[str, Any] | None:
+    """The saved document, None when the file does not exist; StateError when it is damaged."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise StateError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise StateError(path, f"not a netsentry anomaly state file (expected format {FORMAT!r})")
+    if doc.get("version") != VERSION:
+        raise StateError(path, f"unsupported version {doc.get('version')!r} (this netsentry reads {VERSION})")
+    return doc
+
+
+def set_aside(path: str | Path) -> Path | None:
+    """Rename a damaged state file to ``<name>.corrupt``; the new name, or None if that failed."""
+    path = Path(path)
+    target = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, target)
+    except OSError:
+        return None
+    return target
