@@ -1,0 +1,103 @@
+"""Header keywords: TCP flags, fragbits, IP/TCP/ICMP numeric fields, sameip, ip_proto."""
+
+import pytest
+from rules_helpers import pkt, rule
+
+from netsentry.rules import RuleError
+
+F, S, R, P, A, U, E, C = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+
+
+def hit(opts, **fields):
+    proto = fields.pop("proto", 6)
+    return rule(opts).match(pkt(b"", proto=proto, **fields), None)
+
+
+@pytest.mark.parametrize("opts,flags,want", [
+    ("flags:S;", S, True),
+    ("flags:S;", S | A, False),            # exact by default
+    ("flags:SA;", S | A, True),
+    ("flags:S+;", S | A, True),            # + : at least these
+    ("flags:+S;", S | A, True),
+    ("flags:*SF;", F | A, True),           # * : any of these
+    ("flags:*SF;", A, False),
+    ("flags:!S;", A, True),                # ! : not (all of) these
+    ("flags:!S;", S, False),
+    ("flags:S,CE;", S | C | E, True),      # mask: ignore CWR/ECE
+    ("flags:S,12;", S | C | E, True),      # old names 1/2 for CWR/ECE
+    ("flags:0;", 0, True),
+    ("flags:0;", A, False),
+    ("tcp.flags:R,A;", R | A, True),
+    ("tcp.flags:R,A;", R, True),
+    ("flags:PA;", P | A | U, False),
+])
+def test_flags(opts, flags, want):
+    assert hit(opts, tcp_flags=flags) is want
+
+
+def test_flags_never_match_udp():
+    assert not hit("flags:0;", proto=17, tcp_flags=0)
+
+
+def test_fragbits():
+    assert hit("fragbits:M;", ip_flags=0x1)
+    assert not hit("fragbits:M;", ip_flags=0x3)
+    assert hit("fragbits:M+;", ip_flags=0x3)
+    assert hit("fragbits:!D;", ip_flags=0x1)
+    assert hit("fragbits:*MD;", ip_flags=0x2)
+
+
+@pytest.mark.parametrize("opts,fields,want", [
+    ("ttl:64;", {"ttl": 64}, True),
+    ("ttl:<5;", {"ttl": 4}, True),
+    ("ttl:<5;", {"ttl": 5}, False),
+    ("ttl:<=5;", {"ttl": 5}, True),
+    ("ttl:>200;", {"ttl": 201}, True),
+    ("ttl:1-3;", {"ttl": 2}, True),
+    ("ttl:1-3;", {"ttl": 3}, False),          # ranges are exclusive
+    ("ttl:1<>3;", {"ttl": 1}, False),
+    ("ttl:!64;", {"ttl": 63}, True),
+    ("ttl:!1-3;", {"ttl": 3}, True),
+    ("tos:0x10;", {"tos": 16}, True),
+    ("id:31337;", {"ip_id": 31337}, True),
+    ("seq:0;", {"seq": 0}, True),
+    ("ack:5;", {"ack": 6}, False),
+    ("window:55808;", {"win": 55808}, True),
+    ("window:!55808;", {"win": 1}, True),
+    ("fragoffset:0;", {"frag_offset": 0}, True),
+    ("fragoffset:>0;", {"frag_offset": 0}, False),
+    ("tcp.mss:<536;", {"tcp_mss": 500}, True),
+    ("tcp.mss:<536;", {"tcp_mss": -1}, False),   # no MSS option: no match
+    ("sameip;", {"src": "10.0.0.1", "dst": "10.0.0.1"}, True),
+    ("sameip;", {}, False),
+    ("ip_proto:6;", {}, True),
+    ("ip_proto:tcp;", {}, True),
+    ("ip_proto:!6;", {}, False),
+    ("ip_proto:udp;", {}, False),
+])
+def test_numeric_fields(opts, fields, want):
+    assert hit(opts, **fields) is want
+
+
+def test_icmp_fields():
+    assert hit("itype:8;", proto=1, icmp_type=8, icmp_code=0)
+    assert not hit("itype:8;", proto=6)                      # not ICMP
+    assert hit("itype:>10;", proto=1, icmp_type=13)
+    assert hit("icode:1<>4;", proto=1, icmp_type=3, icmp_code=2)
+    assert hit("icmp_id:0;", proto=1, icmp_type=8, icmp_id=0)
+    assert not hit("icmp_id:0;", proto=1, icmp_type=3)       # message without an id
+    assert hit("icmp_seq:7;", proto=58, icmp_type=128, icmp_id=1, icmp_seq=7)
+
+
+@pytest.mark.parametrize("opts,reason", [
+    ("flags:SX;", "unknown flag 'X'"),
+    ("flags:+*S;", "more than one modifier"),
+    ("flags:0S;", "cannot be combined"),
+    ("ttl:300;", "does not fit in 8 bits"),
+    ("ttl:5-1;", "from low to high"),
+    ("ttl:abc;", "invalid value"),
+    ("fragbits:Q;", "unknown flag 'Q'"),
+])
+def test_header_errors(opts, reason):
+    with pytest.raises(RuleError, match=reason):
+        rule(opts)
