@@ -236,3 +236,12 @@ def test_scapy_pcapng_writer_interop(tmp_path):
     assert [g[1] for g in got] == [bytes(x) for x in pkts]
     assert [g[3] for g in got] == [1] * 5
     assert [g[0] for g in got] == pytest.approx([T0 + i / 4 for i in range(5)], abs=1e-6)
+
+
+def test_new_section_does_not_reuse_cached_interface(tmp_path):
+    # same interface id, same high timestamp word: only the section differs
+    data = (shb() + idb(1) + epb(0, T0 * 10**6, b"a")
+            + shb() + idb(105, tsresol=3) + epb(0, T0 * 10**6, b"b"))
+    got = read(tmp_path, data)
+    assert [(g[1], g[3]) for g in got] == [(b"a", 1), (b"b", 105)]
+    assert got[1][0] == pytest.approx(T0 * 1000, rel=1e-12)   # same ticks, now milliseconds

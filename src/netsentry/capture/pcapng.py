@@ -216,8 +216,9 @@ class PcapngFormat:
         7-field unpack; anything else goes through the handler table.
         ``offset`` is read by CaptureReader.bytes_read; keep the name.
         bench/bench_capture.py --pcapng (same 1,000,112 packets as EPBs):
-        1.72 M rec/s end to end; 1.50 M rec/s with `(hi << 32 | lo) /
-        divisor` timestamps and a separate caplen limit test.
+        1.66-1.72 M rec/s end to end before the timestamp cache below;
+        1.50 M rec/s with `(hi << 32 | lo) / divisor` timestamps and a
+        separate caplen limit test.
         """
         path = self.path
         struct_error = struct.error
@@ -230,6 +231,7 @@ class PcapngFormat:
             section = _Section(order, path, self.linktypes)
             interfaces = section.interfaces
             epb = section.epb
+            last_hi = last_ifid = -1   # timestamp/interface cache, per section
             offset += blen
             while True:
                 try:
@@ -248,12 +250,20 @@ class PcapngFormat:
                 # Not checked here: blen % 4 and the trailing length; a bad
                 # one desynchronises the next block header, which then fails.
                 if btype == EPB and caplen + 32 <= blen <= fast_max and nxt <= end:
-                    try:
-                        linktype, hi_scale, lo_scale, ts_offset = interfaces[ifid]
-                    except IndexError:
-                        raise section.interface(ifid, offset) from None
+                    # The high timestamp word changes every ~71 minutes (at
+                    # microseconds) and files rarely interleave interfaces,
+                    # so the interface lookup and the high-word product are
+                    # cached: 2.14 vs 2.00 M rec/s in the loop alone.
+                    if hi != last_hi or ifid != last_ifid:
+                        try:
+                            linktype, hi_scale, lo_scale, ts_offset = interfaces[ifid]
+                        except IndexError:
+                            raise section.interface(ifid, offset) from None
+                        last_hi = hi
+                        last_ifid = ifid
+                        ts_base = hi * hi_scale + ts_offset
                     start = offset + 28
-                    last_ts = hi * hi_scale + lo * lo_scale + ts_offset
+                    last_ts = ts_base + lo * lo_scale
                     yield last_ts, buf[start:start + caplen], wirelen, linktype
                     offset = nxt
                     continue
