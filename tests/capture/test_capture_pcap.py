@@ -93,13 +93,14 @@ def record_starts(frames, first=24):
 
 
 def test_truncated_at_every_cut_point(tmp_path):
-    full = pcap_file([(10, i, f) for i, f in enumerate(FRAMES)])
-    starts, end = record_starts(FRAMES)
+    frames = [b"\x01" * 60, b"\x02" * 100, b"", b"\x03" * 7]
+    full = pcap_file([(10, i, f) for i, f in enumerate(frames)])
+    starts, end = record_starts(frames)
     assert end == len(full)
     for cut in range(24, len(full)):
         p = write(tmp_path, "cut.pcap", full[:cut])
         got = []
-        complete = [i for i, s in enumerate(starts) if s + 16 + len(FRAMES[i]) <= cut]
+        complete = [i for i, s in enumerate(starts) if s + 16 + len(frames[i]) <= cut]
         at_boundary = cut in starts
         if at_boundary:
             got = list(open_capture(p))
@@ -111,7 +112,7 @@ def test_truncated_at_every_cut_point(tmp_path):
             assert ei.value.offset == bad
             assert str(ei.value).startswith(f"{p}: truncated record")
             assert f"at byte {bad}" in str(ei.value)
-        assert [g[1] for g in got] == [FRAMES[i] for i in complete], cut
+        assert [g[1] for g in got] == [frames[i] for i in complete], cut
 
 
 def test_truncated_message_names_lengths(tmp_path):
