@@ -72,8 +72,6 @@ class Sensor:
         self._started = time.monotonic()
         self._now = 0.0                  # packet time of the latest packet (flow records use it)
         self._drop_logged: set[tuple[int, bool]] = set()
-        self._rule_dropped: Any = None   # the packet a drop/reject rule matched last
-        self._rule_drop_alert: Any = None  # ... and that rule's alert
         self._log_all_drops = get(config, "outputs.eve-log.drop.flows", "start") == "all"
 
         # --- outputs: one emitter list per event type; empty list = nobody wants it
@@ -193,9 +191,6 @@ class Sensor:
                         entry[1] += 1
                 if flow is not None:
                     flow.alerted = True
-                if alert.action == "blocked":
-                    self._rule_dropped = pkt
-                    self._rule_drop_alert = alert
                 if enrich is not None:
                     enrich(event)
             elif etype == "anomaly" and from_anomaly:
@@ -212,7 +207,8 @@ class Sensor:
         self.result.drops += 1
         if not self._emitters["drop"]:
             return
-        by_rule = self._rule_dropped is pkt
+        drop_alert = pkt.drop_alert      # the rule that dropped this packet (even a noalert one)
+        by_rule = drop_alert is not None
         if flow is not None and not self._log_all_drops:
             log = by_rule
             if flow.action == "drop":
@@ -222,7 +218,7 @@ class Sensor:
                     log = True
             if not log:
                 return
-        event = Event("drop", pkt.ts, pkt, flow, self._rule_drop_alert if by_rule else None)
+        event = Event("drop", pkt.ts, pkt, flow, drop_alert)
         for emit in self._emitters["drop"]:
             emit(event)
 
@@ -269,6 +265,11 @@ class Sensor:
         res = self.result
         try:
             self.flows.flush("shutdown")
+            if self.anomaly is not None:
+                # the second in progress is judged, baselines saved (anomaly.state-file)
+                events = self.anomaly.close()
+                if events:
+                    self._on_events(events, None, None, True)
             res.elapsed = time.monotonic() - self._started
             res.counters = self.counters()
             emitters = self._emitters["stats"]
