@@ -3,7 +3,7 @@
 
     python pcaps/make_pcaps.py                 # (re)write every capture into pcaps/
     python pcaps/make_pcaps.py --out /tmp/x    # somewhere else
-    python pcaps/make_pcaps.py --check         # regenerate in a temp dir, compare with the committed files
+    python pcaps/make_pcaps.py --check         # regenerate in memory, compare with the committed files
     python pcaps/make_pcaps.py benign-web.pcap # only the named captures
 
 Each scenario module (``scenarios_benign``, ``scenarios_signatures``,
@@ -24,7 +24,6 @@ import argparse
 import importlib
 import struct
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -81,29 +80,42 @@ def pcap_bytes(packets: list, name: str = "?") -> bytes:
     return b"".join(out)
 
 
+def render(fname: str, scenarios: dict[str, Callable[[], list]]) -> bytes:
+    """The pcap bytes of one capture, checked against the size budget."""
+    data = pcap_bytes(scenarios[fname](), fname)
+    if len(data) > MAX_BYTES:
+        raise SystemExit(f"make_pcaps: {fname} is {len(data)} bytes, over the {MAX_BYTES}-byte budget")
+    return data
+
+
 def build(names: Iterable[str], scenarios: dict[str, Callable[[], list]], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fname in names:
-        data = pcap_bytes(scenarios[fname](), fname)
-        if len(data) > MAX_BYTES:
-            raise SystemExit(f"make_pcaps: {fname} is {len(data)} bytes, over the {MAX_BYTES}-byte budget")
         path = out / fname
-        path.write_bytes(data)
+        path.write_bytes(render(fname, scenarios))
         written.append(path)
     return written
 
 
-def check(names: list[str], scenarios: dict[str, Callable[[], list]], committed: Path) -> list[str]:
-    """Regenerate into a temp dir; return one problem line per capture that differs or is missing."""
+def check(names: list[str], scenarios: dict[str, Callable[[], list]], committed: Path,
+          strays: bool = True) -> list[str]:
+    """One problem line per capture that differs from its scenario's output, is missing,
+    or (with ``strays``) sits in ``committed`` with no scenario producing it.
+
+    Regenerates in memory and builds only captures that exist, so a check
+    of a partial directory stays cheap.
+    """
     problems = []
-    with tempfile.TemporaryDirectory(prefix="make_pcaps-") as tmp:
-        for path in build(names, scenarios, Path(tmp)):
-            ref = committed / path.name
-            if not ref.exists():
-                problems.append(f"{ref}: missing (run make_pcaps.py to create it)")
-            elif ref.read_bytes() != path.read_bytes():
-                problems.append(f"{ref}: differs from what its scenario generates (run make_pcaps.py and commit)")
+    for fname in names:
+        ref = committed / fname
+        if not ref.exists():
+            problems.append(f"{ref}: missing (run make_pcaps.py to create it)")
+        elif ref.read_bytes() != render(fname, scenarios):
+            problems.append(f"{ref}: differs from what its scenario generates (run make_pcaps.py and commit)")
+    if strays:
+        problems += [f"{p}: no scenario produces it (stale capture?)"
+                     for p in sorted(committed.glob("*.pcap")) if p.name not in scenarios]
     return problems
 
 
@@ -112,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="only these capture file names (default: all)")
     ap.add_argument("--out", type=Path, default=HERE, help="output directory (default: the script's directory)")
     ap.add_argument("--check", action="store_true",
-                    help="regenerate into a temp dir and compare with the files in --out; exit 1 on any difference")
+                    help="regenerate in memory and compare with the files in --out; exit 1 on any difference")
     args = ap.parse_args(argv)
 
     scenarios = load_scenarios()
@@ -122,11 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no scenario produces {', '.join(unknown)} (known: {', '.join(sorted(scenarios))})")
 
     if args.check:
-        problems = check(names, scenarios, args.out)
-        if not args.names:
-            known = set(scenarios)
-            problems += [f"{p}: no scenario produces it (stale capture?)"
-                         for p in sorted(args.out.glob("*.pcap")) if p.name not in known]
+        problems = check(names, scenarios, args.out, strays=not args.names)
         for line in problems:
             print(f"make_pcaps: {line}", file=sys.stderr)
         if not problems:

@@ -73,6 +73,11 @@ def benign_web() -> list[Packet]:
         ("GET", "/downloads/release-2.1.tar.gz", b"", []),
         ("GET", "/robots.txt", b"", []),
         ("GET", "/search?q=cat+etc+passwd+tutorial", b"", []),
+        ("GET", "/docs/tools/wget-and-curl-examples.html", b"", []),
+        ("POST", "/api/v2/templates", b'{"greeting":"Hello ${name}, your order ships ${date}","sleep_mode":"or 1 hour"}',
+         [("Content-Type", "application/json")]),
+        ("GET", "/media/shop/flash-sale.sh.txt", b"", []),
+        ("GET", "/blog/2026/11/benchmark-results-union-station", b"", []),
     ]
     for i, (method, path, body, headers) in enumerate(visits * 2):
         visitor = VISITORS[i % len(VISITORS)]

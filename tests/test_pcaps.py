@@ -52,13 +52,13 @@ def test_committed_captures_match_their_scenarios() -> None:
 
 
 def test_check_names_the_capture_that_drifted(tmp_path: Path) -> None:
-    for p in CAPTURES:
-        shutil.copy(p, tmp_path / p.name)
+    # A partial copy: the check reports the absent captures as missing without building them.
+    for name in ("benign-dns.pcap", "benign-services.pcap"):
+        shutil.copy(PCAPS / name, tmp_path / name)
     victim = tmp_path / "benign-dns.pcap"
     data = bytearray(victim.read_bytes())
     data[-1] ^= 0xFF
     victim.write_bytes(bytes(data))
-    (tmp_path / "attacks-icmp.pcap").unlink()
     (tmp_path / "stray.pcap").write_bytes(b"")
 
     proc = make("--check", "--out", str(tmp_path))
@@ -67,17 +67,14 @@ def test_check_names_the_capture_that_drifted(tmp_path: Path) -> None:
     assert "benign-dns.pcap: differs" in proc.stderr
     assert "attacks-icmp.pcap: missing" in proc.stderr
     assert "stray.pcap: no scenario produces it" in proc.stderr
-    assert "benign-web.pcap" not in proc.stderr
+    assert "benign-services.pcap" not in proc.stderr
 
 
-def test_regenerating_twice_gives_identical_bytes(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    for out in (a, b):
-        proc = make("--out", str(out), "benign-web.pcap", "attacks-web.pcap")
-        assert proc.returncode == 0, proc.stderr
-    for name in ("benign-web.pcap", "attacks-web.pcap"):
-        assert (a / name).read_bytes() == (b / name).read_bytes()
-        assert (a / name).read_bytes() == (PCAPS / name).read_bytes()
+def test_generation_writes_what_check_compares(tmp_path: Path) -> None:
+    proc = make("--out", str(tmp_path), "attacks-dns.pcap")
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["attacks-dns.pcap"]
+    assert (tmp_path / "attacks-dns.pcap").read_bytes() == (PCAPS / "attacks-dns.pcap").read_bytes()
 
 
 def test_unknown_capture_name_is_a_usage_error() -> None:

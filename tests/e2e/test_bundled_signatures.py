@@ -211,6 +211,15 @@ def test_attack_capture_triggers_only_its_own_signatures(name: str, alerts_by_ca
     assert fired - own == set(), f"{name}: signatures built for other captures fired"
 
 
+def test_scan_signatures_alert_once_per_scanner_not_per_packet(alerts_by_capture) -> None:
+    """The flag-scan rules carry `threshold: type limit, track by_src, count 1, seconds 60`:
+    each scanner in attacks-scan.pcap sends 7-10 such packets within a second, and gets one alert."""
+    per_source: dict[tuple[int, str], int] = defaultdict(int)
+    for a in alerts_by_capture["attacks-scan.pcap"]:
+        per_source[(a["alert"]["signature_id"], a["src_ip"])] += 1
+    assert per_source and set(per_source.values()) == {1}, dict(per_source)
+
+
 @pytest.mark.parametrize("name", BENIGN)
 def test_no_bundled_signature_fires_on_benign_traffic(name: str, alerts_by_capture) -> None:
     fired = sorted({(a["alert"]["signature_id"], a["alert"]["signature"], a["src_ip"], a["dest_ip"])
