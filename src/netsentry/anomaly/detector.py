@@ -56,6 +56,7 @@ class Context:
     def __init__(self, sec: Section, criticality_of: Callable[[bytes], str | None]) -> None:
         self.cap = sec.count("max-tracked-keys")
         self.ignore: NetworkMap = sec.networks("ignore-sources")
+        self.ignore_any = bool(self.ignore)     # checked before every new key: skip the call when empty
         factors = sec.sub("criticality-factors")
         self.factors: dict[str | None, float] = {None: 1.0}
         for level in ("low", "medium", "high", "critical"):
@@ -74,7 +75,7 @@ class Context:
         return self.factors[self._criticality_of(addr)]
 
     def ignored(self, addr: bytes) -> bool:
-        return bool(self.ignore) and addr in self.ignore
+        return self.ignore_any and addr in self.ignore
 
 
 class Detector:

@@ -91,7 +91,7 @@ class DnsAbuse(Detector):
         if self.flood_on:
             v = self.queries.data.get(src)
             if v is None:
-                if self.ctx.ignored(src):
+                if self.ctx.ignore_any and self.ctx.ignored(src):
                     return
                 v = self.queries.insert(src, [0, {}, False])
             v[0] += 1
@@ -121,7 +121,7 @@ class DnsAbuse(Detector):
         table = self.suspects
         v = table.data.get(src)
         if v is None:
-            if self.ctx.ignored(src):
+            if self.ctx.ignore_any and self.ctx.ignored(src):
                 return
             v = table.insert(src, [0, [], 0, 0.0, {}, pkt.dst, False])
         v[0] += 1

@@ -239,7 +239,7 @@ class NewConnections(Detector):
         src = flow.client
         v = self.table.data.get(src)
         if v is None:
-            if self.ctx.ignored(src):
+            if self.ctx.ignore_any and self.ctx.ignored(src):
                 return
             v = self.table.insert(src, [0, {}, False])
         v[0] += 1

@@ -80,7 +80,7 @@ class PortScan(Detector):
         data = self.table.data
         v = data.get(key)
         if v is None:
-            if self.ctx.ignored(src):
+            if self.ctx.ignore_any and self.ctx.ignored(src):
                 return
             # [ports, probes by type, connects, alerted]
             v = self.table.insert(key, [set(), {}, 0, False])
@@ -163,7 +163,7 @@ class HostSweep(Detector):
         data = self.table.data
         v = data.get(key)
         if v is None:
-            if self.ctx.ignored(src):
+            if self.ctx.ignore_any and self.ctx.ignored(src):
                 return
             v = self.table.insert(key, [{}, False])      # hosts (insertion-ordered), alerted
         hosts = v[0]
