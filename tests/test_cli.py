@@ -324,3 +324,102 @@ def test_env_has_no_effect_on_determinism(tmp_path: Path, good_pcap: Path):
         outs.append([r for r in eve(out) if r["event_type"] != "stats"])
     assert outs[0] == outs[1]
     assert os.path.getsize(tmp_path / "one" / "eve.json") > 0
+
+
+# --- with rules: alerts, and drops in simulated IPS mode -------------------------------------
+
+RULE = ('{action} tcp any any -> any 80 (msg:"netsentry test GET"; flow:to_server; '
+        'content:"GET /netsentry-test"; classtype:web-application-attack; sid:1000001; rev:2;)\n')
+
+
+def _needs_detect():
+    import netsentry.detect
+    import netsentry.rules
+    if not (hasattr(netsentry.rules, "load_rules") and hasattr(netsentry.detect, "SignatureEngine")):
+        pytest.skip("rules/detect stages not landed yet")
+
+
+def test_alert_record_and_summary(tmp_path: Path, good_pcap: Path):
+    _needs_detect()
+    rules = tmp_path / "t.rules"
+    rules.write_text(RULE.format(action="alert"))
+    out = tmp_path / "out"
+    proc = run("replay", str(good_pcap), "-S", str(rules), "-l", str(out))
+    assert proc.returncode == 0, proc.stderr
+    records = eve(out)
+    (alert,) = [r for r in records if r["event_type"] == "alert"]
+    assert alert["pcap_cnt"] == 4
+    assert alert["alert"]["signature_id"] == 1000001 and alert["alert"]["rev"] == 2
+    assert alert["alert"]["signature"] == "netsentry test GET"
+    assert alert["alert"]["action"] == "allowed"
+    assert alert["direction"] == "to_server"
+    assert (alert["src_ip"], alert["dest_port"]) == ("10.0.0.1", 80)
+    assert alert["flow"]["src_ip"] == "10.0.0.1" and alert["flow"]["pkts_toserver"] == 3
+    tcp_flow = next(r for r in records if r["event_type"] == "flow" and r["proto"] == "TCP")
+    assert tcp_flow["flow"]["alerted"] is True and tcp_flow["flow_id"] == alert["flow_id"]
+    assert stats_of(records)["detect"]["alert"] == 1
+    assert "alerts         1  (1 signatures)" in proc.stdout
+    assert "[1:1000001] netsentry test GET" in proc.stdout
+    assert not [r for r in records if r["event_type"] == "drop"]
+
+
+def test_drop_rule_without_ips_only_alerts(tmp_path: Path, good_pcap: Path):
+    _needs_detect()
+    rules = tmp_path / "t.rules"
+    rules.write_text(RULE.format(action="drop"))
+    proc = run("replay", str(good_pcap), "-S", str(rules), "-l", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    records = eve(tmp_path)
+    assert [r["alert"]["action"] for r in records if r["event_type"] == "alert"] == ["allowed"]
+    assert not [r for r in records if r["event_type"] == "drop"]
+    assert "drops" not in proc.stdout
+
+
+def test_simulate_ips_drops_and_logs_like_suricata(tmp_path: Path, good_pcap: Path):
+    _needs_detect()
+    rules = tmp_path / "t.rules"
+    rules.write_text(RULE.format(action="drop"))
+    proc = run("replay", str(good_pcap), "-S", str(rules), "--simulate-ips", "-l", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    records = eve(tmp_path)
+    (alert,) = [r for r in records if r["event_type"] == "alert"]
+    assert alert["alert"]["action"] == "blocked"
+    drops = [r for r in records if r["event_type"] == "drop"]
+    # flows: start -- the packet the rule dropped, then the first dropped packet the other way
+    assert [(d["pcap_cnt"], d["direction"]) for d in drops] == [(4, "to_server"), (5, "to_client")]
+    assert drops[0]["alert"]["signature_id"] == 1000001 and drops[0]["drop"]["reason"] == "rules"
+    assert "alert" not in drops[1] and drops[1]["drop"]["reason"] == "flow drop"
+    tcp_flow = next(r for r in records if r["event_type"] == "flow" and r["proto"] == "TCP")
+    assert tcp_flow["flow"]["action"] == "drop"
+    stats = stats_of(records)
+    assert stats["ips"] == {"accepted": 7, "blocked": 2}
+    assert "drops          2" in proc.stdout
+
+
+def test_simulate_ips_drop_flows_all(tmp_path: Path, good_pcap: Path):
+    _needs_detect()
+    rules = tmp_path / "t.rules"
+    rules.write_text(RULE.format(action="drop"))
+    proc = run("replay", str(good_pcap), "-S", str(rules), "--simulate-ips", "-q",
+               "--set", "outputs.eve-log.drop.flows=all", "-l", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert [d["pcap_cnt"] for d in eve(tmp_path) if d["event_type"] == "drop"] == [4, 5]
+
+
+def test_rules_from_config_plus_s(tmp_path: Path, good_pcap: Path):
+    _needs_detect()
+    (tmp_path / "base.rules").write_text(RULE.format(action="alert"))
+    (tmp_path / "more.rules").write_text(
+        'alert udp any any -> any 53 (msg:"netsentry test udp"; content:"query"; sid:1000002;)\n')
+    cfg = tmp_path / "ns.yaml"
+    cfg.write_text(f"default-rule-path: {tmp_path}\nrule-files: [base.rules]\n")
+    out = tmp_path / "out"
+    proc = run("replay", str(good_pcap), "-c", str(cfg), "-s", str(tmp_path / "more.rules"), "-l", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    sids = sorted(r["alert"]["signature_id"] for r in eve(out) if r["event_type"] == "alert")
+    assert sids == [1000001, 1000002]
+    # -S replaces the configured files
+    out2 = tmp_path / "out2"
+    proc = run("replay", str(good_pcap), "-c", str(cfg), "-S", str(tmp_path / "more.rules"), "-l", str(out2), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["alert"]["signature_id"] for r in eve(out2) if r["event_type"] == "alert"] == [1000002]
