@@ -40,7 +40,7 @@ class RunResult:
     elapsed: float = 0.0
     last_ts: float | None = None
     flows: int = 0
-    alerts: int = 0
+    alerts: int = 0                      # signature alerts (the anomaly engine's are in anomaly_alerts)
     # (gid, sid) -> [signature, count]
     alerts_by_signature: dict[tuple[int, int], list[Any]] = field(default_factory=dict)
     anomaly_alerts: Counter[str] = field(default_factory=Counter)
@@ -179,10 +179,10 @@ class Sensor:
             etype = event.event_type
             alert = event.alert
             if etype == "alert" and alert is not None:
-                res.alerts += 1
                 if from_anomaly:
                     res.anomaly_alerts[alert.signature] += 1
                 else:
+                    res.alerts += 1
                     key = (alert.gid, alert.signature_id)
                     entry = res.alerts_by_signature.get(key)
                     if entry is None:
