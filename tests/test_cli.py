@@ -25,20 +25,9 @@ BIN = Path(sys.executable).with_name("netsentry")
 T0 = 1_700_000_000.0
 
 
-def _anomaly_stage_missing() -> bool:
-    import netsentry.anomaly
-    return not hasattr(netsentry.anomaly, "AnomalyEngine")
-
-
-# While the anomaly stage is being written in parallel, replays here run with it
-# switched off; once `netsentry.anomaly.AnomalyEngine` exists this is empty.
-STAGE_ARGS = ["--set", "anomaly.enabled=false"] if _anomaly_stage_missing() else []
-
-
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry.cli"]
-    extra = STAGE_ARGS if args and args[0] == "replay" and len(args) > 1 else []
-    return subprocess.run(cmd + list(args) + extra, capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:

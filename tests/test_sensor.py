@@ -40,9 +40,7 @@ class Collect(Output):
 
 
 def config(*overrides: str) -> dict:
-    import netsentry.anomaly
-    extra = [] if hasattr(netsentry.anomaly, "AnomalyEngine") else ["anomaly.enabled=false"]
-    return load_config(None, [*extra, *overrides])
+    return load_config(None, list(overrides))
 
 
 def pcap(tmp_path: Path, frames: list, name: str = "t.pcap") -> Path:
@@ -173,3 +171,26 @@ def test_midstream_setting_reaches_the_flow_table(tmp_path: Path):
         assert sensor.flows.midstream is (midstream == "true")
         sensor.run(read_captures([pcap(tmp_path, frames, f"m{midstream}.pcap")]))
         sensor.finish()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_anomaly_alerts_are_counted_enriched_and_emitted():
+    capture = REPO / "pcaps" / "anomaly-portscan.pcap"
+    if not capture.exists():
+        pytest.skip("sample captures not generated (pcaps/make_pcaps.py)")
+    cfg = load_config(None, ["assets=[{name: web-1, cidr: 10.0.0.10, criticality: critical}]"])
+    out = Collect(frozenset({"alert"}))
+    sensor = Sensor(cfg, [out])
+    sensor.run(read_captures([capture]))
+    res = sensor.finish()
+    assert res.alerts == 0                          # no rules: no signature alerts
+    assert sum(res.anomaly_alerts.values()) == len(out.events) > 0
+    scan = [e for e in out.events if e.pkt.dst == bytes([10, 0, 0, 10])]
+    assert scan, "the scan of 10.0.0.10 was reported"
+    # the sensor ran asset enrichment on it: our own field, severity raised for a critical asset
+    (asset,) = scan[0].extra["netsentry"]["assets"]
+    assert asset["name"] == "web-1" and asset["criticality"] == "critical"
+    others = [e for e in out.events if e.pkt.dst != bytes([10, 0, 0, 10])]
+    assert all("netsentry" not in (e.extra or {}) for e in others)

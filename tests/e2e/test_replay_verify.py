@@ -23,12 +23,6 @@ CAPTURES = sorted(p for p in VERIFY.glob("*/*") if p.suffix in (".pcap", ".pcapn
 pytestmark = pytest.mark.shared
 
 
-def _stage_args() -> list[str]:
-    # While the anomaly stage is written in parallel it is switched off here; empty once it exists.
-    import netsentry.anomaly
-    return [] if hasattr(netsentry.anomaly, "AnomalyEngine") else ["--set", "anomaly.enabled=false"]
-
-
 def scapy_view(path: Path) -> tuple[int, set[int]]:
     """(packet count, link types) as scapy reads the file."""
     count = 0
@@ -51,7 +45,7 @@ def test_replay_counts_every_packet(capture: Path, tmp_path: Path, capsys: pytes
     import logging
     logging.getLogger("scapy").setLevel(logging.ERROR)
     expected, linktypes = scapy_view(capture)
-    status = main(["replay", str(capture), "-l", str(tmp_path), "-q", *_stage_args()])
+    status = main(["replay", str(capture), "-l", str(tmp_path), "-q"])
     err = capsys.readouterr().err
     if linktypes - set(LINKTYPES):
         assert status == 1
