@@ -8,7 +8,7 @@ buffer must occur somewhere), so the scan may over-report but never miss.
 
 Two backends with the same interface:
 
-- `HyperscanPrefilter`: Intel Hyperscan in block mode, literal compiler,
+- `HyperscanPrefilter`: Intel Hyperscan in block mode, patterns as escaped bytes,
   HS_FLAG_SINGLEMATCH (each pattern reported at most once per scan) and
   HS_FLAG_CASELESS for nocase patterns.
 - `AhoCorasickPrefilter`: pyahocorasick, the portable fallback. The automaton
@@ -67,8 +67,11 @@ class HyperscanPrefilter:
         db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
         flags = [_hs.HS_FLAG_SINGLEMATCH | (_hs.HS_FLAG_CASELESS if nocase else 0)
                  for _pat, nocase in patterns]
-        db.compile(expressions=[p for p, _nc in patterns], ids=list(range(len(patterns))),
-                   elements=len(patterns), flags=flags, literal=True)
+        # Regex mode with every byte written as \xHH: python-hyperscan hands the
+        # pure-literal compiler NUL-terminated strings, so a pattern holding |00|
+        # broke it; scan speed was the same (1.55 vs 1.60 us per 637-byte payload).
+        db.compile(expressions=[b"".join(b"\\x%02x" % c for c in p) for p, _nc in patterns],
+                   ids=list(range(len(patterns))), elements=len(patterns), flags=flags)
         self._db = db
 
     def scan(self, buf: bytes) -> list[int]:
