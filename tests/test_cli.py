@@ -412,3 +412,17 @@ def test_rules_from_config_plus_s(tmp_path: Path, good_pcap: Path):
     proc = run("replay", str(good_pcap), "-c", str(cfg), "-S", str(tmp_path / "more.rules"), "-l", str(out2), "-q")
     assert proc.returncode == 0, proc.stderr
     assert [r["alert"]["signature_id"] for r in eve(out2) if r["event_type"] == "alert"] == [1000002]
+
+
+def test_rules_check_exit_status(tmp_path: Path):
+    _needs_detect()
+    good = tmp_path / "good.rules"
+    good.write_text(RULE.format(action="alert"))
+    bad = tmp_path / "bad.rules"
+    bad.write_text('alert tcp any any -> any any (msg:"x"; frobnicate:1; sid:9;)\n')
+    ok = run("rules", "check", str(good))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    failed = run("rules", "check", str(bad))
+    assert failed.returncode == 1
+    assert f"{bad}:1" in failed.stdout + failed.stderr
+    assert run("rules").returncode == 2

@@ -8,6 +8,7 @@ should not flash a bar.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -93,8 +94,13 @@ class ReplayProgress:
             if time.monotonic() - self._start < self._delay:
                 return
             from tqdm import tqdm
-            bar = self._bar = tqdm(total=self.total, unit="B", unit_scale=True, unit_divisor=1024,
-                                   file=self.stream, desc="replay", leave=False, dynamic_ncols=True)
+            # shutil falls back to 80 columns where the terminal reports a width of 0
+            # (`script` without a controlling tty), which would make tqdm draw nothing.
+            # `initial` keeps the rate honest: the bytes before the bar appeared are not "1 s" of work.
+            bar = self._bar = tqdm(total=self.total, initial=bytes_read, unit="B", unit_scale=True,
+                                   unit_divisor=1024, file=self.stream, desc="replay", leave=False,
+                                   ncols=shutil.get_terminal_size().columns)
+            return
         bar.update(bytes_read - bar.n)
 
     def close(self) -> None:
