@@ -37,7 +37,7 @@ class RunResult:
     """What one run saw: the figures the replay summary and the tests read."""
 
     packets: int = 0
-    elapsed: float = 0.0
+    elapsed: float = 0.0                 # seconds from the first packet read to the end of finish()
     last_ts: float | None = None
     flows: int = 0
     alerts: int = 0                      # signature alerts (the anomaly engine's are in anomaly_alerts)
@@ -69,7 +69,8 @@ class Sensor:
         self.outputs = outputs
         self.inline = bool(get(config, "stream.inline", False))
         self.result = RunResult()
-        self._started = time.monotonic()
+        self._started = time.monotonic()          # stats uptime counts from here
+        self._run_started: float | None = None     # the summary's elapsed/packets-per-second from here
         self._now = 0.0                  # packet time of the latest packet (flow records use it)
         self._drop_logged: set[tuple[int, bool]] = set()
         self._log_all_drops = get(config, "outputs.eve-log.drop.flows", "start") == "all"
@@ -125,6 +126,8 @@ class Sensor:
         """Process every record of `source`. Capture damage ends the run cleanly:
         the error is kept in ``result.capture_error`` for the caller to report after `finish`."""
         res = self.result
+        if self._run_started is None:
+            self._run_started = time.monotonic()
         decode = self.decoder.decode
         flow_update = self.flows.update
         sig_inspect = self.signatures.inspect if self.signatures is not None else None
@@ -270,11 +273,12 @@ class Sensor:
                 events = self.anomaly.close()
                 if events:
                     self._on_events(events, None, None, True)
-            res.elapsed = time.monotonic() - self._started
+            now = time.monotonic()
+            res.elapsed = now - (self._run_started if self._run_started is not None else self._started)
             res.counters = self.counters()
             emitters = self._emitters["stats"]
             if emitters:
-                event = stats_event(self._now or time.time(), res.elapsed, res.counters)
+                event = stats_event(self._now or time.time(), now - self._started, res.counters)
                 for emit in emitters:
                     emit(event)
         finally:
