@@ -1,84 +1,11 @@
-"""Helpers for detect/ tests: real rules (load_rules), real decoder and flow table, scapy frames."""
+"""Fixtures for detect/ tests (helpers live in detect_helpers.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.l2 import Ether
-
-from netsentry.decode import Decoder, Packet
-from netsentry.detect import SignatureEngine
-from netsentry.flow import FlowTable
-from netsentry.rules import load_rules
-
-
-def tcp(src: str, dst: str, sp: int, dp: int, payload: bytes = b"", flags: str = "PA", seq: int = 1000,
-        ack: int = 1) -> bytes:
-    return bytes(Ether() / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack) / payload)
-
-
-def udp(src: str, dst: str, sp: int, dp: int, payload: bytes = b"") -> bytes:
-    return bytes(Ether() / IP(src=src, dst=dst) / UDP(sport=sp, dport=dp) / payload)
-
-
-def icmp(src: str, dst: str, payload: bytes = b"", type_: int = 8) -> bytes:
-    return bytes(Ether() / IP(src=src, dst=dst) / ICMP(type=type_) / payload)
-
-
-def handshake(c: str, s: str, cp: int, sp: int) -> list[bytes]:
-    return [tcp(c, s, cp, sp, flags="S", seq=100, ack=0),
-            tcp(s, c, sp, cp, flags="SA", seq=500, ack=101),
-            tcp(c, s, cp, sp, flags="A", seq=101, ack=501)]
-
-
-@dataclass
-class Run:
-    engine: SignatureEngine
-    packets: list[Packet] = field(default_factory=list)
-    alerts: list[tuple[int, int, str]] = field(default_factory=list)   # (pcap_cnt, sid, action)
-
-    def sids(self) -> list[int]:
-        return [sid for _n, sid, _a in self.alerts]
-
-    def sids_at(self, n: int) -> list[int]:
-        return [sid for cnt, sid, _a in self.alerts if cnt == n]
-
-
-class Detect:
-    """Rules text -> engine; frames (with times) -> alerts, through decode and flow."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-
-    def engine(self, rules: str, config: dict[str, Any] | None = None, ips: bool = False) -> SignatureEngine:
-        path = self.tmp_path / "test.rules"
-        path.write_text(rules)
-        rs = load_rules([path], config or {})
-        assert not rs.errors, rs.errors
-        return SignatureEngine(rs, config or {}, ips=ips)
-
-    def run(self, rules: str, frames: list[bytes | tuple[float, bytes]], config: dict[str, Any] | None = None,
-            ips: bool = False) -> Run:
-        eng = self.engine(rules, config, ips)
-        decoder = Decoder()
-        flows = FlowTable({}, lambda f: None)
-        out = Run(eng)
-        for n, item in enumerate(frames, 1):
-            ts, data = item if isinstance(item, tuple) else (1_700_000_000.0 + n * 0.001, item)
-            pkt = decoder.decode(data, 1)
-            pkt.ts = ts
-            pkt.pcap_cnt = n
-            flow = flows.update(pkt)
-            events = eng.inspect(pkt, flow)
-            for e in events or ():
-                assert e.event_type == "alert"
-                out.alerts.append((n, e.alert.signature_id, e.alert.action))
-            out.packets.append(pkt)
-        return out
+from detect_helpers import Detect
 
 
 @pytest.fixture

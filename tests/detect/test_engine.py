@@ -1,0 +1,172 @@
+"""Engine semantics: evaluation order, pass, drop/reject verdicts, flowbits order, alert fields."""
+
+from __future__ import annotations
+
+from detect_helpers import Detect, handshake, icmp, tcp, udp
+
+C, S = "10.0.0.1", "10.0.0.2"
+
+
+def conversation(payloads: list[bytes]) -> list[bytes]:
+    """Handshake, then each payload client -> server."""
+    frames = handshake(C, S, 40000, 80)
+    seq = 101
+    for p in payloads:
+        frames.append(tcp(C, S, 40000, 80, p, seq=seq, ack=501))
+        seq += len(p)
+    return frames
+
+
+def test_alert_carries_category_severity_and_metadata(detect: Detect) -> None:
+    eng = detect.engine('alert tcp any any -> any any (msg:"m"; content:"x"; classtype:trojan-activity; '
+                        'metadata:former_category MALWARE; sid:7; rev:3;)\n')
+    run = detect.run('alert tcp any any -> any any (msg:"m"; content:"x"; classtype:trojan-activity; '
+                     'metadata:former_category MALWARE; sid:7; rev:3;)\n', [tcp(C, S, 1, 2, b"x")])
+    assert run.alerts == [(1, 7, "allowed")]
+    sig = eng.sigs[0]
+    assert sig.class_description  # classification.config is bundled
+    from netsentry.decode import Decoder
+    pkt = Decoder().decode(tcp(C, S, 1, 2, b"x"), 1)
+    [ev] = eng.inspect(pkt, None)
+    assert (ev.alert.gid, ev.alert.signature_id, ev.alert.rev, ev.alert.signature) == (1, 7, 3, "m")
+    assert ev.alert.category == sig.class_description
+    assert ev.alert.severity == 1
+    assert ev.alert.metadata == {"former_category": ["MALWARE"]}
+
+
+def test_empty_payload_skips_content_rules_but_not_header_rules(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any any (content:"x"; sid:1;)\n'
+             'alert tcp any any -> any any (flags:S; sid:2;)\n')
+    run = detect.run(rules, [tcp(C, S, 1, 2, b"", flags="S")])
+    assert run.sids() == [2]
+
+
+def test_pass_silences_the_packet_and_later_packets_of_the_flow(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any any (content:"evil"; sid:1;)\n'
+             'pass tcp any any -> any any (content:"trusted"; sid:2;)\n')
+    run = detect.run(rules, conversation([b"evil", b"trusted evil", b"evil"]))
+    # pass is evaluated first (action order): no alert on its packet, flow passed afterwards
+    assert run.alerts == [(4, 1, "allowed")]
+    assert run.packets[-1].flow.action == "pass"
+    assert run.engine.stats()["detect.passes"] == 1
+
+
+def test_pass_of_packet_only_rule_does_not_pass_the_flow(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any any (content:"evil"; sid:1;)\n'
+             'pass tcp-pkt any any -> any any (content:"trusted"; sid:2;)\n')
+    run = detect.run(rules, conversation([b"trusted evil", b"evil"]))
+    assert run.alerts == [(5, 1, "allowed")]
+
+
+def test_action_order_custom(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any any (content:"x"; sid:1;)\n'
+             'pass tcp any any -> any any (content:"x"; sid:2;)\n')
+    cfg = {"detect": {"action-order": ["alert", "pass", "drop", "reject"]}}
+    run = detect.run(rules, [tcp(C, S, 1, 2, b"x")], cfg)
+    assert run.sids() == [1]          # alert evaluated before the pass, which then stops nothing earlier
+    assert detect.run(rules, [tcp(C, S, 1, 2, b"x")]).sids() == []    # default: pass first
+
+
+def test_ids_mode_drop_rule_alerts_allowed_and_never_drops(detect: Detect) -> None:
+    rules = 'drop tcp any any -> any any (content:"evil"; sid:1;)\n'
+    run = detect.run(rules, conversation([b"evil", b"evil"]))
+    assert run.alerts == [(4, 1, "allowed"), (5, 1, "allowed")]
+    assert all(p.verdict is None for p in run.packets)
+    assert run.packets[-1].flow.action is None
+
+
+def test_ips_drop_blocks_and_the_flow_stays_dropped(detect: Detect) -> None:
+    rules = ('drop tcp any any -> any any (content:"evil"; sid:1;)\n'
+             'alert tcp any any -> any any (content:"later"; sid:2;)\n')
+    frames = conversation([b"hello", b"evil", b"later"]) + [tcp(S, C, 80, 40000, b"later", seq=501, ack=120)]
+    run = detect.run(rules, frames, ips=True)
+    assert run.alerts == [(5, 1, "blocked")]          # nothing inspected after the drop
+    assert [p.verdict for p in run.packets] == [None, None, None, None, "drop", "drop", "drop"]
+    assert run.packets[4].drop_alert.signature_id == 1
+    assert run.packets[5].drop_alert is None          # dropped by the flow, not by a rule
+    assert run.packets[4].flow.action == "drop"
+    # another flow is unaffected
+    other = detect.run(rules, [tcp(C, S, 40001, 80, b"later")], ips=True)
+    assert other.alerts == [(1, 2, "allowed")]
+
+
+def test_ips_noalert_drop_still_drops_and_names_the_rule(detect: Detect) -> None:
+    rules = 'drop tcp any any -> any any (noalert; sid:1;)\n'
+    run = detect.run(rules, handshake(C, S, 40000, 80), ips=True)
+    assert run.alerts == []
+    assert [p.verdict for p in run.packets] == ["drop"] * 3
+    assert run.packets[0].drop_alert.signature_id == 1
+    assert run.packets[0].drop_alert.action == "blocked"
+
+
+def test_drop_of_packet_only_rule_drops_only_that_packet(detect: Detect) -> None:
+    rules = 'drop tcp-pkt any any -> any any (content:"evil"; sid:1;)\n'
+    run = detect.run(rules, conversation([b"evil", b"fine"]), ips=True)
+    assert [p.verdict for p in run.packets[3:]] == ["drop", None]
+
+
+def test_reject_is_blocked_in_both_modes_with_reject_verdict(detect: Detect) -> None:
+    rules = 'reject tcp any any -> any any (content:"evil"; sid:1;)\n'
+    for ips in (False, True):
+        run = detect.run(rules, [tcp(C, S, 1, 2, b"evil")], ips=ips)
+        assert run.alerts == [(1, 1, "blocked")]
+        assert run.packets[0].verdict == "reject"
+
+
+def test_drop_threshold_silent_match_still_drops(detect: Detect) -> None:
+    rules = 'drop udp any any -> any any (content:"x"; threshold: type limit, track by_src, count 1, seconds 60; sid:1;)\n'
+    run = detect.run(rules, [udp(C, S, 1, 2, b"x"), udp(C, S, 3, 4, b"x")], ips=True)
+    assert run.alerts == [(1, 1, "blocked")]
+    assert [p.verdict for p in run.packets] == ["drop", "drop"]
+
+
+def test_flowbits_setter_runs_before_checker_on_the_same_packet(detect: Detect) -> None:
+    # the checker comes first in the file and has the higher priority: the setter still runs first
+    rules = ('alert tcp any any -> any any (flowbits:isset,seen; content:"b"; priority:1; sid:2;)\n'
+             'alert tcp any any -> any any (content:"a"; flowbits:set,seen; priority:3; sid:1;)\n'
+             'alert tcp any any -> any any (flowbits:isnotset,seen; content:"b"; sid:3;)\n')
+    run = detect.run(rules, conversation([b"ab"]))
+    assert sorted(run.sids_at(4)) == [1, 2]
+
+
+def test_flowbits_noalert_setter_and_later_checker(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any any (content:"login"; flowbits:set,auth; flowbits:noalert; sid:1;)\n'
+             'alert tcp any any -> any any (content:"cmd"; flowbits:isset,auth; sid:2;)\n')
+    run = detect.run(rules, conversation([b"cmd", b"login", b"cmd"]))
+    assert run.alerts == [(6, 2, "allowed")]
+
+
+def test_priority_orders_alerts_of_one_packet(detect: Detect) -> None:
+    rules = ('alert udp any any -> any any (content:"x"; priority:3; sid:1;)\n'
+             'alert udp any any -> any any (content:"x"; priority:1; sid:2;)\n'
+             'alert udp any any -> any any (priority:2; sid:3;)\n')
+    run = detect.run(rules, [udp(C, S, 1, 2, b"x")])
+    assert run.sids() == [2, 3, 1]
+
+
+def test_stream_only_rule_ignores_rst_data(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any any (flow:only_stream; content:"Denied"; sid:1;)\n'
+             'alert tcp-pkt any any -> any any (content:"Denied"; sid:2;)\n')
+    frames = conversation([b"Denied"]) + [tcp(C, S, 40000, 80, b"Denied", flags="RA", seq=107, ack=501)]
+    run = detect.run(rules, frames)
+    assert run.alerts == [(4, 1, "allowed"), (4, 2, "allowed"), (5, 2, "allowed")]
+
+
+def test_icmp_and_ip_rules(detect: Detect) -> None:
+    rules = ('alert icmp any any -> any any (content:"ping"; sid:1;)\n'
+             'alert ip any any -> any any (content:"ping"; sid:2;)\n')
+    run = detect.run(rules, [icmp(C, S, b"ping"), udp(C, S, 1, 2, b"ping")])
+    assert run.sids_at(1) == [1, 2]
+    assert run.sids_at(2) == [2]
+
+
+def test_stats_and_load_report(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any 80 (content:"x"; sid:1;)\n'
+             'alert udp any any -> any any (sid:2;)\n')
+    run = detect.run(rules, [tcp(C, S, 1, 80, b"x"), udp(C, S, 1, 2)])
+    st = run.engine.stats()
+    assert st["detect.alert"] == 2 and st["detect.rules_loaded"] == 2
+    rep = run.engine.load_report()
+    assert rep["rules"] == 2
+    assert rep["buckets"]["tcp"]["rules"] == 1 and rep["buckets"]["udp"]["rules"] == 1
+    assert rep["build_seconds"] >= 0

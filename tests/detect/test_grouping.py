@@ -1,0 +1,93 @@
+"""Rule groups: a packet's group holds exactly the rules its protocol and ports allow."""
+
+from __future__ import annotations
+
+import random
+
+from netsentry.decode import Packet
+from netsentry.detect.grouping import GroupIndex
+
+from detect_helpers import Detect, tcp, udp
+
+RULES = """\
+alert tcp any any -> any any (content:"aaa"; sid:1;)
+alert tcp any any -> any 80 (content:"bbb"; sid:2;)
+alert tcp any 80 -> any any (content:"ccc"; sid:3;)
+alert tcp any any -> any [443,8000:8100] (content:"ddd"; sid:4;)
+alert tcp any 1024: -> any !22 (content:"eee"; sid:5;)
+alert tcp any 53 <> any 5353 (content:"fff"; sid:6;)
+alert udp any any -> any 53 (content:"ggg"; sid:7;)
+alert udp any 53 -> any any (sid:8;)
+alert icmp any any -> any any (content:"hhh"; sid:9;)
+alert ip any any -> any any (content:"iii"; sid:10;)
+alert tcp-pkt any any -> any 8080 (content:"jjj"; sid:11;)
+alert ip any any -> any any (ttl:3; sid:12;)
+"""
+
+
+def could_match(sig, proto: int, sp: int, dp: int) -> bool:
+    protos = sig.ip_protos
+    if protos is not None and proto not in protos:
+        return False
+    if sig.sp.contains(sp) and sig.dp.contains(dp):
+        return True
+    return sig.bidirectional and sig.sp.contains(dp) and sig.dp.contains(sp)
+
+
+def test_group_members_equal_brute_force(detect: Detect) -> None:
+    eng = detect.engine(RULES)
+    index: GroupIndex = eng.index
+    rng = random.Random(3)
+    interesting = [0, 1, 21, 22, 23, 52, 53, 54, 79, 80, 81, 443, 1023, 1024, 5353, 7999, 8000, 8080, 8100,
+                   8101, 65535]
+    for _ in range(3000):
+        proto = rng.choice([6, 17, 1, 58, 47])
+        sp = rng.choice(interesting) if rng.random() < 0.7 else rng.randrange(65536)
+        dp = rng.choice(interesting) if rng.random() < 0.7 else rng.randrange(65536)
+        group = index.lookup(proto, sp, dp)
+        want = {n for n, s in enumerate(eng.sigs) if could_match(s, proto, sp, dp)}
+        assert set(group.members) == want, (proto, sp, dp)
+
+
+def test_rules_without_fast_pattern_are_always_checked_and_others_prefiltered(detect: Detect) -> None:
+    eng = detect.engine(RULES)
+    g = eng.index.lookup(17, 53, 40000)      # udp from port 53: sid 8 (no content), 10 (ip), 12 (ip, ttl)
+    sids = {eng.sigs[n].sid for n in g.always}
+    assert sids == {8, 12}
+    assert {eng.sigs[n].sid for pid in range(len(g.owners)) for n in g.owners[pid]} == {10}
+
+
+def test_packet_meets_only_its_groups_rules(detect: Detect) -> None:
+    frames = [
+        tcp("10.0.0.1", "10.0.0.2", 40000, 80, b"aaa bbb ccc ddd eee ggg iii"),   # 1, 2, 5, 10
+        tcp("10.0.0.2", "10.0.0.1", 80, 40000, b"aaa bbb ccc eee iii"),           # 1, 3, 10 (5 needs sp >= 1024)
+        udp("10.0.0.1", "10.0.0.3", 40001, 53, b"ggg bbb iii"),                   # 7, 10
+        tcp("10.0.0.1", "10.0.0.4", 5353, 53, b"fff eee"),                        # 6 (<> reversed), 5
+    ]
+    run = detect.run(RULES, frames)
+    assert sorted(run.sids_at(1)) == [1, 2, 5, 10]
+    assert sorted(run.sids_at(2)) == [1, 3, 10]
+    assert sorted(run.sids_at(3)) == [7, 10]
+    assert sorted(run.sids_at(4)) == [5, 6]
+
+
+def test_flow_caches_one_group_per_direction(detect: Detect) -> None:
+    frames = [tcp("10.0.0.1", "10.0.0.2", 40000, 80, b"bbb"), tcp("10.0.0.2", "10.0.0.1", 80, 40000, b"ccc")]
+    run = detect.run(RULES, frames)
+    flow = run.packets[0].flow
+    assert flow is run.packets[1].flow and flow is not None
+    to_client, to_server = flow.detect
+    sid = lambda g: {run.engine.sigs[n].sid for n in g.members}  # noqa: E731
+    assert 2 in sid(to_server) and 3 not in sid(to_server)
+    assert 3 in sid(to_client) and 2 not in sid(to_client)
+    assert run.sids() == [2, 3]
+
+
+def test_packet_without_flow_uses_its_own_ports(detect: Detect) -> None:
+    eng = detect.engine(RULES)
+    pkt = Packet()
+    pkt.proto, pkt.sp, pkt.dp, pkt.src, pkt.dst = 6, 1234, 80, b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    pkt.data = b"bbb"
+    pkt.payload_off, pkt.payload_len = 0, 3
+    events = eng.inspect(pkt, None)
+    assert [e.alert.signature_id for e in events] == [2]
