@@ -322,8 +322,10 @@ class AnomalyEngine:
 
     def _check_state(self, doc: dict[str, Any], path: str | Path) -> list[tuple[bytes, list]]:
         bl = self.ctx.baseline
-        if doc.get("bucket") != bl.bucket:
-            raise StateError(path, f"learned with {doc.get('bucket')!r}-second buckets, "
+        bucket = doc.get("bucket")
+        if bucket != bl.bucket:
+            shown = f"{bucket:g}" if isinstance(bucket, (int, float)) else repr(bucket)
+            raise StateError(path, f"learned with {shown}-second buckets, "
                                    f"anomaly.baseline.bucket is {bl.bucket:g}")
         if doc.get("metrics") != bl.metrics:
             raise StateError(path, f"has {doc.get('metrics')!r} metrics per key, expected {bl.metrics}")

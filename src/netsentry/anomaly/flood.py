@@ -29,6 +29,8 @@ from netsentry.anomaly.window import TumblingWindow, top_items
 from netsentry.decode.packet import ip_to_str
 
 SYN, ACK = 0x02, 0x10
+FLAG_UNLISTED = 4          # half-open flow whose source is beyond SOURCES_CAP (not in the per-source map)
+SOURCES_CAP = 1024         # sources listed per destination: bounds memory under a spoofed flood
 HALF_OPEN_STATES = frozenset({"none", "new", "syn_sent", "syn_recv"})
 TOP = 5
 
@@ -56,7 +58,13 @@ class SynFlood(Detector):
         if srcs is None:
             srcs = self.gauge.insert(dst, {})
             self.totals[dst] = 0
-        srcs[src] = srcs.get(src, 0) + 1
+        n = srcs.get(src)
+        if n is not None:
+            srcs[src] = n + 1
+        elif len(srcs) < SOURCES_CAP:
+            srcs[src] = 1
+        else:
+            st[ST_FLAGS] |= FLAG_UNLISTED   # counted in the total only
         total = self.totals.get(dst, 0) + 1
         self.totals[dst] = total
         st[ST_FLAGS] |= FLAG_HALF_OPEN
@@ -64,19 +72,21 @@ class SynFlood(Detector):
             self.candidates[dst] = total
 
     def _release(self, flow: Any, st: list) -> None:
-        st[ST_FLAGS] &= ~FLAG_HALF_OPEN
+        unlisted = st[ST_FLAGS] & FLAG_UNLISTED
+        st[ST_FLAGS] &= ~(FLAG_HALF_OPEN | FLAG_UNLISTED)
         dst, src = flow.server, flow.client
         srcs = self.gauge.data.get(dst)
         if srcs is None:            # evicted from the table meanwhile
             self.totals.pop(dst, None)
             return
-        n = srcs.get(src, 0) - 1
-        if n > 0:
-            srcs[src] = n
-        else:
-            srcs.pop(src, None)
+        if not unlisted:
+            n = srcs.get(src, 0) - 1
+            if n > 0:
+                srcs[src] = n
+            else:
+                srcs.pop(src, None)
         total = self.totals.get(dst, 1) - 1
-        if srcs:
+        if total > 0:
             self.totals[dst] = total
         else:
             del self.gauge.data[dst]
@@ -108,6 +118,7 @@ class SynFlood(Detector):
                 kind="syn-flood", detector=self.name, key=ip_to_str(dst), src=src, dst=dst, proto=6,
                 evidence={"observed": total, "unit": "half-open connections", "threshold": threshold,
                           "half_open": total, "distinct_sources": len(srcs),
+                          "sources_capped": len(srcs) >= SOURCES_CAP,
                           "top_sources": [{"ip": t["ip"], "half_open": t["packets"]} for t in top]}))
         self.candidates.clear()
 

@@ -15,6 +15,7 @@ byte-identical.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -86,5 +87,6 @@ class TumblingWindow:
 
 
 def top_items(counts: dict[Any, int], n: int) -> list[tuple[Any, int]]:
-    """The n largest (key, count) pairs, ties broken by key so the order is reproducible."""
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    """The n largest (key, count) pairs, ties broken by key so the order is reproducible.
+    A heap, not a sort: called per second on maps of up to a thousand sources during a flood."""
+    return heapq.nsmallest(n, counts.items(), key=lambda kv: (-kv[1], kv[0]))

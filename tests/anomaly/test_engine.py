@@ -1,0 +1,122 @@
+"""Engine behaviour driven with hand-made packets: dedup, misbehaving sources, criticality,
+bounded memory, config checks."""
+
+from __future__ import annotations
+
+import pytest
+from anomaly_helpers import FlowDriver, addr, config_with, packet
+
+from netsentry.anomaly import AnomalyEngine
+from netsentry.config import ConfigError
+from netsentry.decode.packet import Packet
+from netsentry.flow import Flow
+
+T0 = 1_800_000_000.0
+
+
+def scan(d: FlowDriver, src: str, dst: str, ports: int, t: float) -> float:
+    sp = 50000 + int(t) % 10000          # a new source port per run: new flows, as a scanner's would be
+    for p in range(1, ports + 1):
+        d.send(packet(src, dst, t, dp=p, sp=sp))
+        t += 0.01
+    return t
+
+
+def tick(d: FlowDriver, t: float) -> None:
+    d.send(packet("192.168.9.9", "192.168.9.10", t, proto=17, sp=1234, dp=4321))
+
+
+def test_repeats_are_suppressed_and_counted_in_the_next_alert():
+    eng = AnomalyEngine(config_with({"alert-interval": 300}))
+    d = FlowDriver(eng)
+    t = scan(d, "203.0.113.9", "10.1.1.1", 60, T0)
+    for w in range(1, 4):                           # the same scan in the next three 60 s windows
+        t = scan(d, "203.0.113.9", "10.1.1.1", 60, T0 + 60 * w + 1)
+    tick(d, T0 + 301)
+    t = scan(d, "203.0.113.9", "10.1.1.1", 60, T0 + 360 + 1)
+    tick(d, t + 2)
+    events = d.finish()
+    assert [e.extra["anomaly"]["suppressed"] for e in events] == [0, 3]
+    assert eng.stats()["anomaly.suppressed"] == 3
+    assert eng.stats()["anomaly.alerts"] == 2
+
+
+def test_misbehaving_sources_expire_after_block_ttl():
+    eng = AnomalyEngine(config_with({"block-ttl": 100}))
+    d = FlowDriver(eng)
+    t = scan(d, "203.0.113.9", "10.1.1.1", 60, T0)
+    tick(d, t + 1)
+    assert eng.misbehaving_sources(t + 2) == {addr("203.0.113.9")}
+    assert eng.misbehaving_sources(T0 + 200) == set()
+
+
+def test_critical_asset_tightens_scan_threshold():
+    assets = [{"name": "vault", "cidr": "10.1.1.0/24", "criticality": "critical"}]
+    for cfg, expected in ((config_with(), 0), (config_with(assets=assets), 1)):
+        d = FlowDriver(AnomalyEngine(cfg))
+        t = scan(d, "203.0.113.9", "10.1.1.1", 30, T0)     # 30 ports: under 50, over 50 x 0.5
+        tick(d, t + 1)
+        events = d.finish()
+        assert len(events) == expected
+        if expected:
+            assert events[0].extra["anomaly"]["threshold"] == 25.0
+
+
+def test_ignored_sources_are_not_reported():
+    cfg = config_with({"ignore-sources": ["203.0.113.0/28"]})
+    d = FlowDriver(AnomalyEngine(cfg))
+    t = scan(d, "203.0.113.9", "10.1.1.1", 60, T0)
+    t = scan(d, "203.0.113.99", "10.1.1.1", 60, t)
+    tick(d, t + 1)
+    assert [e.extra["anomaly"]["key"] for e in d.finish()] == ["203.0.113.99>10.1.1.1/tcp"]
+
+
+def test_packet_flood_counts_every_protocol():
+    cfg = config_with({"packet-flood": {"rate": 100.0}})
+    d = FlowDriver(AnomalyEngine(cfg))
+    for i in range(250):
+        d.send(packet("198.51.100.1", "10.2.2.2", T0 + i / 200, proto=47, sp=0, dp=0))
+    tick(d, T0 + 3)
+    events = d.finish()
+    assert [(e.extra["anomaly"]["detector"], e.extra["anomaly"]["key"]) for e in events] == [
+        ("packet-flood", "10.2.2.2")]
+    assert events[0].pkt.proto == 47
+
+
+def test_tracked_keys_stay_under_the_cap_with_a_million_sources():
+    """A million spoofed sources each opening one flow: every key table stays at the cap."""
+    cap = 500
+    eng = AnomalyEngine(config_with({"max-tracked-keys": cap}))
+    dst = addr("10.3.3.3")
+    pkt = Packet()
+    pkt.ip_version, pkt.proto, pkt.tcp_flags, pkt.dst, pkt.dp = 4, 6, 0x02, addr("10.3.3.3"), 80
+    inspect = eng.inspect
+    tables = eng.ctx.tables + [eng.ctx.baseline.table]
+    n = 1_000_000
+    for i in range(n):
+        src = (0x0B000000 + i).to_bytes(4, "big")
+        pkt.src = src
+        pkt.ts = ts = T0 + i * 0.0001                # 10,000 new sources per second of packet time
+        flow = Flow(i, None, 6, 4, (), src, dst, 40000, 80, ts)
+        flow.pkts_toserver = 1
+        inspect(pkt, flow)
+        if not i % 50_000:
+            assert max(len(t) for t in tables) <= cap
+    eng.flush()
+    assert max(len(t) for t in tables) <= cap
+    stats = eng.stats()
+    assert stats["anomaly.tracked_keys"] <= cap * len(tables)
+    assert stats["anomaly.keys_evicted"] > n          # several tables each evicted most sources
+    assert stats["anomaly.flows"] == n
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"port-scan": {"window": 0}}, "anomaly.port-scan.window: must be greater than 0"),
+    ({"udp-flood": {"rate": -1.0}}, "anomaly.udp-flood.rate: must be greater than 0"),
+    ({"ignore-sources": ["10.0.0.300/8"]}, "anomaly.ignore-sources[0]: invalid network '10.0.0.300/8'"),
+    ({"criticality-factors": {"high": 2.0}}, "anomaly.criticality-factors.high: a factor tightens"),
+])
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as info:
+        AnomalyEngine(config_with(override))
+    assert message in str(info.value)
