@@ -3,7 +3,8 @@
 Every per-key structure the detectors keep (per source, per destination, per
 host baseline) lives in a `KeyTable`, so one rule bounds the engine's memory:
 a table never holds more than ``cap`` keys; inserting into a full table
-evicts the key that was inserted (or refreshed) longest ago and counts it.
+evicts the keys inserted (or refreshed) longest ago, a sixteenth of the cap
+at a time, and counts them.
 
 Why a plain dict and ``next(iter(d))`` rather than ``OrderedDict``: plain
 dict reads and writes are what the per-flow path does millions of times, and
@@ -16,6 +17,7 @@ byte-identical.
 from __future__ import annotations
 
 import heapq
+from itertools import islice
 from collections.abc import Hashable, Iterator
 from typing import Any
 
@@ -37,8 +39,13 @@ class KeyTable:
         """Add a key that is known to be absent, evicting the oldest if full."""
         data = self.data
         if len(data) >= self.cap:
-            del data[next(iter(data))]
-            self.evicted += 1
+            # Evict the oldest 1/16 at once: one scan from the front of the dict per batch.
+            # One key at a time cost ~4 us per insert under a spoofed-source flood (the scan
+            # for the first live entry walks the deleted ones; test_engine's million-source test).
+            drop = list(islice(data, max(1, self.cap >> 4)))
+            for k in drop:
+                del data[k]
+            self.evicted += len(drop)
         data[key] = value
         return value
 
