@@ -1,0 +1,153 @@
+"""TCP, UDP, ICMPv4/v6 and GRE: fields match scapy's dissection; malformed headers raise Suricata's events."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from decode_frames import DST4, DST6, SRC4, SRC6, decode, eth, tcp_syn
+from scapy.all import (  # type: ignore[import-untyped]
+    GRE, ICMP, IP, TCP, UDP, Ether, ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6MLQuery, IPv6, raw,
+)
+
+from netsentry.decode import Decoder
+
+
+def test_tcp_fields_and_options_match_scapy() -> None:
+    frame = eth(IP(src=SRC4, dst=DST4) / tcp_syn())
+    pkt = decode(frame)
+    ref = Ether(frame)[TCP]
+    assert (pkt.sp, pkt.dp, pkt.seq, pkt.ack, pkt.win) == (ref.sport, ref.dport, ref.seq, ref.ack, ref.window)
+    assert pkt.tcp_flags == int(ref.flags) == 0x02
+    assert pkt.tcp_hlen == ref.dataofs * 4
+    opts = dict(ref.options)
+    assert pkt.tcp_mss == opts["MSS"] == 1460
+    assert pkt.tcp_wscale == opts["WScale"] == 7
+    assert pkt.tcp_sackok is True
+    assert (pkt.tcp_tsval, pkt.tcp_tsecr) == opts["Timestamp"]
+    assert pkt.payload_len == 0 and pkt.events is None
+
+
+def test_tcp_without_options_keeps_defaults() -> None:
+    pkt = decode(eth(IP(src=SRC4, dst=DST4) / TCP(sport=1, dport=2, flags="PA") / b"hello"))
+    assert (pkt.tcp_mss, pkt.tcp_wscale, pkt.tcp_sackok, pkt.tcp_tsval) == (-1, -1, False, -1)
+    assert pkt.payload == b"hello" and pkt.tcp_hlen == 20
+
+
+@pytest.mark.parametrize("options,event", [
+    (b"\x02\x03\x05\x00", "tcp.opt_invalid_len"),           # MSS with length 3
+    (b"\x02\x04\x05\xb4\x02\x04\x05\xb4", "tcp.opt_duplicate"),
+    (b"\x08\x01\x00\x00", "tcp.opt_invalid_len"),           # length below 2
+    (b"\x01\x01\x01\x05", "tcp.opt_invalid_len"),           # option running past the header
+])
+def test_tcp_option_events(options: bytes, event: str) -> None:
+    pkt = decode(eth(IP(src=SRC4, dst=DST4) / TCP(sport=1, dport=2, options=[]) / b""))
+    base = pkt.data
+    hdr = base[34:54]
+    hdr = hdr[:12] + bytes([((20 + len(options)) // 4) << 4]) + hdr[13:]
+    body = base[:14] + IP(src=SRC4, dst=DST4, proto=6, len=20 + 20 + len(options)).build()[:20] \
+        + hdr + options
+    pkt = decode(body)
+    assert event in pkt.events
+    assert pkt.sp == 1      # option trouble leaves the packet usable
+
+
+def test_tcp_header_events() -> None:
+    good = eth(IP(src=SRC4, dst=DST4) / TCP(sport=1, dport=2) / b"abc")
+    assert decode(eth(IP(src=SRC4, dst=DST4, proto=6) / (b"\x00" * 19))).events == ["tcp.pkt_too_small"]
+    assert decode(good[:46] + b"\x40" + good[47:]).events == ["tcp.hlen_too_small"]
+    assert decode(good[:46] + b"\xf0" + good[47:]).events == ["tcp.pkt_too_small"]
+
+
+def test_udp_fields_and_events() -> None:
+    frame = eth(IP(src=SRC4, dst=DST4) / UDP(sport=5353, dport=53) / b"query")
+    pkt = decode(frame)
+    assert (pkt.sp, pkt.dp, pkt.payload) == (5353, 53, b"query")
+    assert decode(eth(IP(src=SRC4, dst=DST4, proto=17) / (b"\x00" * 7))).events == ["udp.hlen_too_small"]
+    longer = frame[:38] + struct.pack("!H", 100) + frame[40:]
+    assert decode(longer).events == ["udp.pkt_too_small"]
+    shorter = frame[:38] + struct.pack("!H", 9) + frame[40:]
+    assert decode(shorter).events == ["udp.hlen_invalid"]
+
+
+def test_icmpv4_echo_and_errors() -> None:
+    echo = decode(eth(IP(src=SRC4, dst=DST4) / ICMP(type=0, id=77, seq=3) / b"abcd"))
+    assert (echo.icmp_type, echo.icmp_code, echo.icmp_id, echo.icmp_seq) == (0, 0, 77, 3)
+    assert echo.payload == b"abcd"
+    inner = raw(IP(src=DST4, dst=SRC4) / UDP(sport=1, dport=2))
+    unreach = decode(eth(IP(src=SRC4, dst=DST4) / ICMP(type=3, code=1) / inner))
+    assert (unreach.icmp_type, unreach.icmp_code, unreach.icmp_id) == (3, 1, -1)
+    assert unreach.events is None
+    assert decode(eth(IP(src=SRC4, dst=DST4) / ICMP(type=3, code=1) / inner[:10])).events == ["icmpv4.ipv4_trunc_pkt"]
+    assert decode(eth(IP(src=SRC4, dst=DST4) / ICMP(type=3) / (b"\x65" + inner[1:]))).events == \
+        ["icmpv4.ipv4_unknown_ver"]
+    assert decode(eth(IP(src=SRC4, dst=DST4) / ICMP(type=99))).events == ["icmpv4.unknown_type"]
+    assert decode(eth(IP(src=SRC4, dst=DST4) / ICMP(type=8, code=4))).events == ["icmpv4.unknown_code"]
+    assert decode(eth(IP(src=SRC4, dst=DST4, proto=1) / b"\x08\x00")).events == ["icmpv4.pkt_too_small"]
+
+
+def test_icmpv6() -> None:
+    echo = decode(eth(IPv6(src=SRC6, dst=DST6) / ICMPv6EchoReply(id=9, seq=10, data=b"zz")))
+    assert (echo.icmp_type, echo.icmp_id, echo.icmp_seq, echo.proto) == (129, 9, 10, 58)
+    inner = raw(IPv6(src=DST6, dst=SRC6) / UDP())
+    assert decode(eth(IPv6(src=SRC6, dst=DST6) / ICMPv6DestUnreach(code=4) / inner)).events is None
+    assert decode(eth(IPv6(src=SRC6, dst=DST6) / ICMPv6DestUnreach() / inner[:20])).events == \
+        ["icmpv6.ipv6_trunc_pkt"]
+    assert decode(eth(IPv6(src=SRC6, dst=DST6, hlim=64) / ICMPv6MLQuery())).events == \
+        ["icmpv6.mld_message_with_invalid_hl"]
+    assert decode(eth(IPv6(src=SRC6, dst=DST6, nh=58) / (b"\x32\x00\x00\x00" + b"\x00" * 4))).events == \
+        ["icmpv6.unassigned_type"]
+    assert decode(eth(IPv6(src=SRC6, dst=DST6, nh=58) / (b"\x64\x00\x00\x00" + b"\x00" * 4))).events == \
+        ["icmpv6.experimentation_type"]
+    assert decode(eth(IPv6(src=SRC6, dst=DST6, nh=58) / b"\x80\x00")).events == ["icmpv6.pkt_too_small"]
+
+
+def test_gre_inner_packet_is_analysed_outer_kept() -> None:
+    d = Decoder()
+    inner = IP(src=SRC4, dst=DST4, ttl=5) / TCP(sport=999, dport=25, flags="S") / b"helo"
+    pkt = d.decode(eth(IP(src="1.1.1.1", dst="2.2.2.2", ttl=60) / GRE(proto=0x0800, seqnum_present=1, sequence_number=4)
+                       / inner), 1)
+    assert pkt.tunnel == (b"\x01\x01\x01\x01", b"\x02\x02\x02\x02", 47)
+    assert (pkt.src_ip, pkt.dst_ip, pkt.sp, pkt.dp, pkt.ttl) == (SRC4, DST4, 999, 25, 5)
+    assert pkt.payload == b"helo"
+    s = d.stats()
+    assert s["decoder.gre"] == 1 and s["decoder.ipv4"] == 2 and s["decoder.tcp"] == 1
+
+
+@pytest.mark.parametrize("gre_hdr,event", [
+    (b"\x00", "gre.pkt_too_small"),
+    (b"\x00\x02\x08\x00", "gre.wrong_version"),
+    (b"\x01\x00\x08\x00", "gre.version0_recur"),
+    (b"\x00\x40\x08\x00", "gre.version0_flags"),
+    (b"\x20\x00\x08\x00\x00", "gre.version0_hdr_too_big"),        # key bit set, key missing
+    (b"\x00\x01\x88\x0b\x00\x00\x00\x00", "gre.version1_no_key"),
+    (b"\x20\x01\x08\x00\x00\x00\x00\x00", "gre.version1_wrong_protocol"),
+    (b"\xa0\x01\x88\x0b\x00\x00\x00\x00", "gre.version1_chksum"),
+])
+def test_gre_events(gre_hdr: bytes, event: str) -> None:
+    pkt = decode(eth(IP(src="1.1.1.1", dst="2.2.2.2", proto=47) / gre_hdr))
+    assert pkt.events == [event]
+
+
+def test_gre_nesting_is_bounded() -> None:
+    inner = raw(IP(src=SRC4, dst=DST4) / UDP(sport=1, dport=2))
+    for _ in range(50):
+        inner = raw(IP(src="1.1.1.1", dst="2.2.2.2", proto=47)) + b"\x00\x00\x08\x00" + inner
+        inner = inner[:2] + struct.pack("!H", len(inner)) + inner[4:]
+    pkt = decode(eth(IP(src="9.9.9.9", dst="8.8.8.8", proto=47) / (b"\x00\x00\x08\x00" + inner)))
+    assert pkt.proto == 47          # stopped at the depth limit, inside an outer GRE layer
+    assert pkt.tunnel is not None
+
+
+def test_decoder_stats_counts_every_packet_and_event() -> None:
+    d = Decoder()
+    d.decode(eth(IP(src=SRC4, dst=DST4) / UDP(sport=1, dport=2)), 1)
+    d.decode(eth(IP(src=SRC4, dst=DST4) / TCP(sport=1, dport=2)), 1)
+    d.decode(b"\x00" * 5, 1)
+    s = d.stats()
+    assert s["decoder.pkts"] == 3
+    assert s["decoder.ethernet"] == 3 and s["decoder.ipv4"] == 2
+    assert s["decoder.udp"] == 1 and s["decoder.tcp"] == 1
+    assert s["decoder.invalid"] == 1 and s["decoder.event.ethernet.pkt_too_small"] == 1
+    assert s["decoder.bytes"] == 14 + 28 + 14 + 40 + 5
+    assert all(k.startswith("decoder.") for k in s)
