@@ -177,20 +177,28 @@ def _stage_args() -> list[str]:
     return [] if hasattr(netsentry.anomaly, "AnomalyEngine") else ["--set", "anomaly.enabled=false"]
 
 
-def replay(pcaps: list[Path], logdir: Path) -> list[dict]:
+def _prefilter_backends() -> list[str]:
+    """Every multi-pattern backend installed here: a user on another platform gets the other one."""
+    from netsentry.detect.prefilter import available_backends
+    return list(available_backends())
+
+
+def replay(pcaps: list[Path], logdir: Path, *extra: str) -> list[dict]:
     cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry.cli"]
-    cmd += ["replay", *map(str, pcaps), "-S", str(RULES), "-l", str(logdir), "-q", *_stage_args()]
+    cmd += ["replay", *map(str, pcaps), "-S", str(RULES), "-l", str(logdir), "-q", *_stage_args(), *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, f"{' '.join(cmd)}\nexit {proc.returncode}\n{proc.stderr}"
     return [orjson.loads(line) for line in (logdir / "eve.json").read_bytes().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def alerts_by_capture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
-    """Each attack and benign capture replayed on its own: name -> its bundled-signature alerts."""
+@pytest.fixture(scope="module", params=_prefilter_backends())
+def alerts_by_capture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+    """Each attack and benign capture replayed on its own, once per prefilter backend:
+    name -> its bundled-signature alerts."""
     out = {}
     for name in ATTACKS + BENIGN:
-        records = replay([PCAPS / name], tmp_path_factory.mktemp(name.replace(".", "_")))
+        records = replay([PCAPS / name], tmp_path_factory.mktemp(name.replace(".", "_")),
+                         "--set", f"detect.prefilter={request.param}")
         out[name] = [r for r in records if r.get("event_type") == "alert"
                      and r["alert"]["signature_id"] in BUNDLED_SIDS]
     return out
