@@ -1,0 +1,178 @@
+"""Flow table: bidirectional keys, direction, counters, expiry on packet time, the cap, flush."""
+
+from __future__ import annotations
+
+import pytest
+from flow_helpers import C, S, handshake, icmp, table, tcp, udp, udp6
+
+from netsentry.flow import FlowConfigError, FlowTable
+from netsentry.flow.table import flow_id_for
+
+
+def test_both_directions_share_one_flow_with_direction_and_counters() -> None:
+    t, _ = table()
+    a = t.update(udp(C, S, 5000, 53, 1.0, b"q" * 10))
+    b_pkt = udp(S, C, 53, 5000, 1.5, b"r" * 30)
+    b = t.update(b_pkt)
+    assert a is b and b_pkt.flow is a and b_pkt.to_server is False
+    assert (a.client_ip, a.client_port, a.server_ip, a.server_port) == (C, 5000, S, 53)
+    assert (a.pkts_toserver, a.pkts_toclient) == (1, 1)
+    assert a.bytes_toserver == 14 + 28 + 10 and a.bytes_toclient == 14 + 28 + 30
+    assert (a.start, a.last_seen) == (1.0, 1.5)
+    s = t.stats()
+    assert s["flow.total"] == s["flow.udp"] == s["flow.active"] == 1
+
+
+def test_udp_established_only_after_both_directions() -> None:
+    t, _ = table()
+    f = t.update(udp(C, S, 5000, 53, 1.0))
+    assert not f.established and f.state == "new"
+    t.update(udp(C, S, 5000, 53, 1.1))
+    assert not f.established
+    t.update(udp(S, C, 53, 5000, 1.2))
+    assert f.established and f.state == "established"
+
+
+def test_distinct_tuples_vlans_and_protocols_are_distinct_flows() -> None:
+    t, _ = table()
+    base = t.update(tcp(C, S, 1, 2, "S", 1.0))
+    assert t.update(tcp(C, S, 1, 3, "S", 1.0)) is not base
+    assert t.update(tcp(C, S, 1, 2, "S", 1.0, vlan=7)) is not base
+    assert t.update(tcp(C, S, 1, 2, "S", 1.0, vlan=7)) is t.update(tcp(S, C, 2, 1, "SA", 1.1, vlan=7))
+    assert t.update(udp(C, S, 1, 2, 1.0)) is not base
+    assert t.stats()["flow.total"] == 4
+
+
+def test_icmp_flows_keyed_by_addresses_like_suricata() -> None:
+    t, _ = table()
+    req = t.update(icmp(C, S, 8, 1.0, ident=1))
+    rep = t.update(icmp(S, C, 0, 1.1, ident=1))
+    other_id = t.update(icmp(C, S, 8, 1.2, ident=2))
+    assert req is rep is other_id
+    assert req.established and t.stats()["flow.icmpv4"] == 1
+
+
+def test_ipv6_flows() -> None:
+    t, _ = table()
+    f = t.update(udp6("2001:db8::1", "2001:db8::2", 7, 9, 1.0))
+    assert t.update(udp6("2001:db8::2", "2001:db8::1", 9, 7, 1.1)) is f
+    assert f.ip_version == 6 and f.client_ip == "2001:db8::1"
+
+
+def test_non_flow_packets_return_none() -> None:
+    from flow_helpers import packet
+    from scapy.all import IP, UDP  # type: ignore[import-untyped]
+    t, _ = table()
+    frag = packet(IP(src=C, dst=S, flags="MF") / UDP(sport=1, dport=2) / (b"a" * 16), 1.0)
+    assert t.update(frag) is None and frag.flow is None
+    from netsentry.decode import Decoder
+    arp_like = Decoder().decode(b"\xff" * 12 + b"\x08\x06" + b"\x00" * 28, 1)
+    arp_like.ts = 1.0
+    assert t.update(arp_like) is None
+    assert t.stats()["flow.total"] == 0
+
+
+def test_flow_id_is_stable_positive_and_in_suricata_range() -> None:
+    ids = []
+    for _ in range(2):
+        t, _ = table()
+        ids.append(t.update(udp(C, S, 5000, 53, 1700000000.25)).flow_id)
+    assert ids[0] == ids[1]
+    assert 0 < ids[0] < 2 ** 63
+    assert flow_id_for(b"k" * 12, 17, 1.0) != flow_id_for(b"k" * 12, 17, 2.0)
+    assert flow_id_for(b"k" * 12, 6, 1.0) != flow_id_for(b"k" * 12, 17, 1.0)
+
+
+def test_timeout_by_packet_time_calls_on_end() -> None:
+    t, ended = table({"timeouts": {"udp": {"new": 30, "established": 300}}})
+    f = t.update(udp(C, S, 5000, 53, 100.0))
+    t.update(udp("10.9.9.9", S, 1, 2, 120.0))       # 20 s later: still alive
+    assert ended == []
+    t.update(udp("10.9.9.9", S, 1, 2, 131.5))       # > 30 s idle: expired
+    assert ended == [f] and f.end_reason == "timeout"
+    assert t.stats()["flow.timeout"] == 1 and t.stats()["flow.active"] == 1
+    # a packet of the same tuple now starts a new flow
+    g = t.update(udp(C, S, 5000, 53, 132.0))
+    assert g is not f
+
+
+def test_activity_and_established_state_extend_the_timeout() -> None:
+    t, ended = table({"timeouts": {"udp": {"new": 30, "established": 300}}})
+    f = t.update(udp(C, S, 5000, 53, 0.0))
+    t.update(udp(S, C, 53, 5000, 25.0))               # established now: 300 s from 25
+    t.update(udp("10.9.9.9", S, 1, 2, 200.0))
+    assert f not in ended
+    t.update(udp("10.9.9.9", S, 1, 2, 326.0))
+    assert f in ended
+
+
+def test_closed_tcp_flow_uses_the_closed_timeout() -> None:
+    t, ended = table({"timeouts": {"tcp": {"new": 60, "established": 600, "closed": 10}}})
+    f = handshake(t, 0.0)
+    t.update(tcp(C, S, 40000, 80, "R", 1.0, seq=1001))
+    assert f.tcp_state == "closed" and f.state == "closed"
+    t.update(udp("10.9.9.9", S, 1, 2, 12.0))
+    assert ended == [f] and f.end_reason == "timeout"
+
+
+def test_cap_evicts_the_longest_idle_flow_first() -> None:
+    t, ended = table({"max-flows": 3})
+    a = t.update(udp("10.1.0.1", S, 1, 53, 1.0))
+    b = t.update(udp("10.1.0.2", S, 1, 53, 2.0))
+    c = t.update(udp("10.1.0.3", S, 1, 53, 3.0))
+    t.update(udp("10.1.0.1", S, 1, 53, 4.0))          # a is busy again: b is now the longest idle
+    d = t.update(udp("10.1.0.4", S, 1, 53, 5.0))
+    assert ended == [b] and b.end_reason == "forced"
+    assert len(t) == 3 and t.stats()["flow.evicted"] == 1
+    assert {a, c, d}.isdisjoint(ended)
+
+
+def test_memory_stays_bounded_with_many_one_packet_flows() -> None:
+    import struct
+
+    from netsentry.decode.packet import Packet
+    cap = 1000
+    t, ended = table({"max-flows": cap})
+    proto_pkt = udp(C, S, 1, 2, 0.0)
+    frame = proto_pkt.data
+    n = 200_000
+    decode = __import__("netsentry.decode", fromlist=["Decoder"]).Decoder().decode
+    for i in range(n):
+        # distinct source address and port per packet, everything else identical
+        data = frame[:26] + struct.pack("!I", 0x0A000000 + i) + frame[30:34] + struct.pack("!H", i & 0xFFFF) \
+            + frame[36:]
+        pkt: Packet = decode(data, 1)
+        pkt.ts = i * 0.0001
+        t.update(pkt)
+        if i % 50_000 == 0:
+            assert len(t) <= cap
+    s = t.stats()
+    assert s["flow.total"] == n and s["flow.active"] == cap
+    assert s["flow.evicted"] == n - cap == len(ended)
+    # the table's own structures hold only live flows
+    assert sum(len(v) for v in t._tables.values()) == 2 * cap
+    assert sum(len(b) for b in t._wheel.values()) == cap
+
+
+def test_flush_ends_everything_with_the_reason() -> None:
+    t, ended = table()
+    f1 = t.update(udp(C, S, 1, 2, 1.0))
+    f2 = handshake(t, 2.0)
+    t.flush("shutdown")
+    assert ended == [f1, f2]
+    assert all(f.end_reason == "shutdown" for f in ended)
+    assert t.stats()["flow.active"] == 0 and t.stats()["flow.shutdown"] == 2
+    assert t.update(udp(C, S, 1, 2, 3.0)) is not f1
+
+
+@pytest.mark.parametrize("cfg,key", [
+    ({"max-flows": 0}, "flow.max-flows"),
+    ({"max-flows": "lots"}, "flow.max-flows"),
+    ({"midstream": "yes"}, "stream.midstream"),
+    ({"timeouts": {"sctp": {"new": 1}}}, "flow.timeouts.sctp"),
+    ({"timeouts": {"tcp": {"new": -1}}}, "flow.timeouts.tcp.new"),
+    ({"timeouts": {"udp": {"bypassed": 1}}}, "flow.timeouts.udp.bypassed"),
+])
+def test_config_errors_name_the_key(cfg: dict, key: str) -> None:
+    with pytest.raises(FlowConfigError, match=key.replace(".", r"\.")):
+        FlowTable(cfg, lambda f: None)

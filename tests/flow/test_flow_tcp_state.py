@@ -1,0 +1,92 @@
+"""TCP session state (Suricata's names), direction rules, midstream and stream_size bookkeeping."""
+
+from __future__ import annotations
+
+from flow_helpers import C, S, handshake, table, tcp
+
+from netsentry.flow.tcp_state import stream_size
+
+
+def test_handshake_reaches_established() -> None:
+    t, _ = table()
+    syn = t.update(tcp(C, S, 40000, 80, "S", 1.0, seq=1000))
+    assert syn.tcp_state == "syn_sent" and not syn.established and syn.state == "new"
+    t.update(tcp(S, C, 80, 40000, "SA", 1.1, seq=5000, ack=1001))
+    assert syn.tcp_state == "syn_recv"
+    t.update(tcp(C, S, 40000, 80, "A", 1.2, seq=1001, ack=5001))
+    assert syn.tcp_state == "established" and syn.established and syn.state == "established"
+
+
+def test_server_closes_first_then_client() -> None:
+    t, _ = table()
+    f = handshake(t)
+    t.update(tcp(S, C, 80, 40000, "FA", 200.0, seq=5001, ack=1001))
+    assert f.tcp_state == "close_wait" and f.established
+    t.update(tcp(C, S, 40000, 80, "FA", 200.1, seq=1001, ack=5002))
+    assert f.tcp_state == "last_ack" and f.state == "closed" and not f.established
+    t.update(tcp(S, C, 80, 40000, "A", 200.2, seq=5002, ack=1002))
+    assert f.tcp_state == "closed"
+
+
+def test_client_closes_first() -> None:
+    t, _ = table()
+    f = handshake(t)
+    t.update(tcp(C, S, 40000, 80, "FA", 200.0, seq=1001, ack=5001))
+    assert f.tcp_state == "fin_wait1"
+    t.update(tcp(S, C, 80, 40000, "A", 200.1, seq=5001, ack=1002))
+    assert f.tcp_state == "fin_wait2"
+    t.update(tcp(S, C, 80, 40000, "FA", 200.2, seq=5001, ack=1002))
+    assert f.tcp_state == "time_wait"
+    t.update(tcp(C, S, 40000, 80, "A", 200.3, seq=1002, ack=5002))
+    assert f.tcp_state == "closed"
+
+
+def test_rst_closes() -> None:
+    t, _ = table()
+    f = handshake(t)
+    t.update(tcp(S, C, 80, 40000, "R", 5.0, seq=5001))
+    assert f.tcp_state == "closed" and f.state == "closed" and not f.established
+
+
+def test_synack_first_makes_its_receiver_the_client() -> None:
+    t, _ = table()
+    f = t.update(tcp(S, C, 80, 40000, "SA", 1.0, seq=5000, ack=1001))
+    assert (f.client_ip, f.client_port, f.server_ip, f.server_port) == (C, 40000, S, 80)
+    assert f.tcp_state == "syn_recv"
+    ack = tcp(C, S, 40000, 80, "A", 1.1, seq=1001, ack=5001)
+    t.update(ack)
+    assert ack.to_server is True and f.tcp_state == "established"
+    assert f.pkts_toclient == 1 and f.pkts_toserver == 1
+
+
+def test_first_packet_without_syn_sets_client_and_midstream_policy() -> None:
+    t, _ = table({"midstream": False})
+    f = t.update(tcp(C, S, 40000, 80, "PA", 1.0, seq=10, payload=b"data"))
+    assert (f.client_ip, f.server_port) == (C, 80)
+    assert f.tcp_state == "none" and not f.established       # tracked, not established
+    t2, _ = table({"midstream": True})
+    g = t2.update(tcp(C, S, 40000, 80, "PA", 1.0, seq=10, payload=b"data"))
+    assert g.tcp_state == "established" and g.established
+
+
+def test_stream_size_counts_bytes_per_side_by_sequence() -> None:
+    t, _ = table()
+    f = handshake(t)                                   # client ISN 1000, server ISN 5000
+    t.update(tcp(C, S, 40000, 80, "PA", 101.0, seq=1001, ack=5001, payload=b"G" * 100))
+    t.update(tcp(S, C, 80, 40000, "PA", 101.1, seq=5001, ack=1101, payload=b"R" * 1400))
+    t.update(tcp(S, C, 80, 40000, "PA", 101.2, seq=6401, ack=1101, payload=b"R" * 600))
+    # a retransmission does not count twice
+    t.update(tcp(S, C, 80, 40000, "PA", 101.3, seq=5001, ack=1101, payload=b"R" * 1400))
+    assert stream_size(f) == (1 + 100, 1 + 2000)       # the SYN takes one sequence number
+    t.update(tcp(C, S, 40000, 80, "FA", 102.0, seq=1101, ack=7001))
+    assert stream_size(f)[0] == 102
+
+
+def test_stream_size_survives_sequence_wraparound() -> None:
+    t, _ = table()
+    isn = 0xFFFFFF00
+    t.update(tcp(C, S, 1, 2, "S", 1.0, seq=isn))
+    t.update(tcp(S, C, 2, 1, "SA", 1.1, seq=7, ack=isn + 1))
+    f = t.update(tcp(C, S, 1, 2, "A", 1.2, seq=isn + 1, ack=8))
+    t.update(tcp(C, S, 1, 2, "PA", 1.3, seq=isn + 1, ack=8, payload=b"x" * 1000))
+    assert stream_size(f)[0] == 1001
