@@ -200,6 +200,22 @@ class GroupIndex:
             g = row[spi] = self._build(b, b.dp_of[dp], spi)
         return g
 
+    def flow_groups(self, proto: int, sp: int, dp: int) -> tuple[Group, Group]:
+        """(group of packets sp -> dp, group of the reverse direction), one bucket fetch.
+
+        A flow asks once for both directions; the bench capture averages ~4.5
+        packets per flow, so this runs for about one packet in four.
+        """
+        b = self.buckets.get(proto) or self.other
+        dp_of, sp_of, table = b.dp_of, b.sp_of, b.table
+        fwd = table[dp_of[dp]][sp_of[sp]]
+        if fwd is None:
+            fwd = table[dp_of[dp]][sp_of[sp]] = self._build(b, dp_of[dp], sp_of[sp])
+        rev = table[dp_of[sp]][sp_of[dp]]
+        if rev is None:
+            rev = table[dp_of[sp]][sp_of[dp]] = self._build(b, dp_of[sp], sp_of[dp])
+        return fwd, rev
+
     def _build(self, b: _Bucket, dpi: int, spi: int) -> Group:
         members = b.members(dpi, spi)
         g = self._by_members.get(members)
