@@ -129,6 +129,50 @@ class Content(Item):
         self._len = len(self.pattern)
         self._has_var = any(v is not None and v.is_var
                             for v in (self.offset, self.depth, self.distance, self.within))
+        if not self.relative and not self._has_var and not self.negated:
+            # Most ET Open contents: a fixed window, so offset/depth are constants.
+            self._off = self.offset.const if self.offset is not None else 0
+            self._dep = self.depth.const + self._off if self.depth is not None else None
+            self.inspect = self._inspect_absolute  # type: ignore[method-assign]
+
+    def _inspect_absolute(self, buf: bytes, blen: int, det: Det) -> bool:
+        """`inspect` for a positive content with constant offset/depth (same semantics)."""
+        det.budget -= 1
+        if det.budget <= 0:
+            det.discontinue = True
+            return False
+        if self.nocase:
+            hay = det.lower
+            if hay is None:
+                hay = det.lower = buf.lower()
+        else:
+            hay = buf
+        start = self._off
+        depth = self._dep
+        if depth is None or depth > blen:
+            depth = blen
+        needle, clen, nxt, endswith = self._needle, self._len, self.next, self.endswith
+        if endswith and depth < blen:
+            det.discontinue = True
+            return False
+        while True:
+            found = hay.find(needle, start, depth) if start <= depth else -1
+            if found < 0:
+                det.discontinue = True      # independent of earlier matches: fatal
+                return False
+            match_offset = found + clen
+            det.buffer_offset = match_offset
+            if not endswith or match_offset == blen:
+                if nxt is None:
+                    return True
+                if nxt(buf, blen, det):
+                    return True
+                if det.discontinue:
+                    return False
+                if not self.relative_next:
+                    det.discontinue = True
+                    return False
+            start = found + 1
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         det.budget -= 1

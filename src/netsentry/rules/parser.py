@@ -223,6 +223,7 @@ def finish(b: RuleBuilder) -> None:
         sig.pkt_only = True
     elif sig.proto == "tcp-stream":
         sig.needs_stream = True
+    sig.compile()
     if sig.priority is not None:
         sig.severity = sig.priority
     elif "class_priority" in b.extra:
