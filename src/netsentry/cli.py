@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,8 @@ from netsentry.config import Config, ConfigError, get, load_config
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130      # 128 + SIGINT
+EXIT_TERMINATED = 143       # 128 + SIGTERM
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
@@ -33,6 +35,14 @@ class UsageError(Exception):
 
 class InputError(Exception):
     """Bad input (captures, rules, log directory): exit 1."""
+
+
+class Terminated(Exception):
+    """SIGTERM during a replay: finish cleanly (flush flows, stats, close eve.json), then exit 143."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,12 +174,19 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     progress = None
     if not (args.quiet or args.no_progress):
         progress = ReplayProgress(source.size)
-    interrupted = False
+    stopped_by: str | None = None
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    from netsentry.log import get_logger
+    get_logger().info("replay started", files=len(paths), bytes=source.size, logdir=str(logdir),
+                      ips=sensor.inline)
     try:
         sensor.run(source, progress)
     except KeyboardInterrupt:
-        interrupted = True
+        stopped_by = "SIGINT"
+    except Terminated:
+        stopped_by = "SIGTERM"
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if progress is not None:
             progress.close()
         try:
@@ -180,8 +197,9 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if not args.quiet:
         eve_path = _eve_path(outputs)
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
-    if interrupted:
-        raise KeyboardInterrupt
+    if stopped_by is not None:
+        _error(f"interrupted by {stopped_by} after {result.packets:,} packets; output is complete up to there")
+        return EXIT_INTERRUPTED if stopped_by == "SIGINT" else EXIT_TERMINATED
     if result.capture_error is not None:
         _error(str(result.capture_error))
         return EXIT_RUNTIME
