@@ -23,16 +23,19 @@ import struct
 import zlib
 from collections.abc import Iterable, Sequence
 
+from scapy.asn1.asn1 import ASN1_OID
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
+from scapy.layers.snmp import SNMP, SNMPget, SNMPvarbind
 from scapy.packet import Packet, Raw
 
 __all__ = [
     "BASE_TS", "Packet", "mac_for", "frame", "tcp_packet", "udp_packet", "icmp_packet",
     "tcp_conversation", "tcp_request", "dns_exchange", "icmp_echo",
-    "http_request", "http_response", "tls_client_hello", "tls_server_hello", "retime",
+    "http_request", "http_response", "tls_client_hello", "tls_server_hello", "smb2_negotiate",
+    "rdp_connection_request", "RDP_CONFIRM", "snmp_get_public", "retime",
 ]
 
 # 2026-11-02 08:00:00 UTC: every capture's clock starts from here (plus a
@@ -301,6 +304,31 @@ def tls_server_hello(*, seed: str = "", app_data: int = 1200) -> bytes:
     opaque = b"".join(struct.pack("!I", _ident("app", seed, i)) for i in range((app_data + 3) // 4))[:app_data]
     return (_tls_record(22, _tls_handshake(2, body)) + _tls_record(20, b"\x01")
             + _tls_record(23, opaque))
+
+
+def smb2_negotiate() -> bytes:
+    """NetBIOS session header + SMB2 NEGOTIATE request (dialects 2.0.2, 2.1)."""
+    hdr = b"\xfeSMB" + struct.pack("<HHIHHIIQIIQ16s", 64, 0, 0, 0, 31, 0, 0, 0, 0xFEFF, 0, 0, bytes(16))
+    body = struct.pack("<HHHHI16sQ", 36, 2, 1, 0, 0x7F, bytes(range(16)), 0) + struct.pack("<HH", 0x0202, 0x0210)
+    msg = hdr + body
+    return struct.pack(">I", len(msg)) + msg
+
+
+def rdp_connection_request(user: str) -> bytes:
+    """TPKT + X.224 Connection Request with the mstshash cookie and an RDP_NEG_REQ (TLS | CredSSP)."""
+    x224 = b"\xe0\x00\x00\x00\x00\x00" + f"Cookie: mstshash={user}\r\n".encode() + b"\x01\x00\x08\x00\x03\x00\x00\x00"
+    x224 = bytes([len(x224)]) + x224
+    return struct.pack(">BBH", 3, 0, len(x224) + 4) + x224
+
+
+# TPKT + X.224 Connection Confirm + RDP_NEG_RSP choosing TLS: the server's answer to the request above.
+RDP_CONFIRM = bytes.fromhex("03000013" "0ed00000123400" "0200080002000000")
+
+
+def snmp_get_public(request_id: int) -> bytes:
+    """An SNMPv2c GetRequest for sysDescr.0 with community "public"."""
+    return bytes(SNMP(version=1, community="public",
+                      PDU=SNMPget(id=request_id, varbindlist=[SNMPvarbind(oid=ASN1_OID("1.3.6.1.2.1.1.1.0"))])))
 
 
 def retime(pkts: Sequence[Packet], t0: float) -> list[Packet]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import random
 
-from craft import (BASE_TS, Packet, dns_exchange, http_request, http_response, icmp_echo, tcp_conversation,
-                   tcp_request, tls_client_hello, tls_server_hello, udp_packet)
+from craft import (BASE_TS, RDP_CONFIRM, Packet, dns_exchange, http_request, http_response, icmp_echo,
+                   rdp_connection_request, smb2_negotiate, snmp_get_public, tcp_conversation, tcp_request,
+                   tls_client_hello, tls_server_hello, udp_packet)
 
 WEB_SERVER = "10.0.0.10"
 RESOLVER = "10.0.0.53"
@@ -148,6 +149,16 @@ def benign_services() -> list[Packet]:
              b"250 2.0.0 Ok: queued as 4F2A1\r\n"),
             (b"QUIT\r\n", b"221 2.0.0 Bye\r\n")]
     pkts += tcp_conversation(LAN[3], MAIL_SERVER, 52025, 25, smtp, t, close="server-fin")
+    t += 3.0
+    # Inside the network, SMB, RDP and SNMP with "public" are normal administration:
+    # the exposure rules must only fire when these come from the internet.
+    pkts += tcp_conversation(LAN[4], "10.0.0.30", 52445, 445, [(smb2_negotiate(), rng.randbytes(200))], t)
+    t += 1.0
+    pkts += tcp_conversation(LAN[5], "10.0.0.31", 53389, 3389, [(rdp_connection_request("ann"), RDP_CONFIRM)], t)
+    t += 1.0
+    for i in range(4):  # the monitoring box polls the gateway
+        pkts.append(udp_packet("10.0.0.5", "10.0.0.1", 40161, 161, snmp_get_public(0x100 + i), t))
+        t += 0.5
     return pkts
 
 

@@ -10,7 +10,8 @@ that source and destination.
 Addresses (documentation/private only, see pcaps/README.md):
   attackers on the internet   203.0.113.0/24
   other internet hosts        198.51.100.0/24
-  DMZ servers ($HOME_NET)     10.0.0.0/24   web 10.0.0.10, ftp .21, telnet .23, dns .53
+  DMZ servers ($HOME_NET)     10.0.0.0/24   gateway .1, web .10, ftp .21, telnet .23, smb .30, rdp .31,
+                                            docker .40, redis .41, dns .53
   LAN clients ($HOME_NET)     192.168.1.0/24
 """
 
@@ -23,8 +24,9 @@ from dataclasses import dataclass
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, UDP
 
-from craft import (BASE_TS, Packet, dns_exchange, http_request, http_response, icmp_echo, icmp_packet,
-                   tcp_conversation, tcp_packet, tcp_request, tls_client_hello)
+from craft import (BASE_TS, RDP_CONFIRM, Packet, dns_exchange, http_request, http_response, icmp_echo, icmp_packet,
+                   rdp_connection_request, smb2_negotiate, snmp_get_public, tcp_conversation, tcp_packet, tcp_request,
+                   tls_client_hello, udp_packet)
 
 WEB = "10.0.0.10"
 FTP = "10.0.0.21"
@@ -353,6 +355,48 @@ def attacks_policy() -> list[Packet]:
     return pkts
 
 
+# --- attacks-exposure.pcap: internal services reached from the internet -------------------------------
+DOCKER_CREATE = http_request("POST", "/v1.43/containers/create", "10.0.0.40:2375", user_agent="Go-http-client/1.1",
+                             headers=[("Content-Type", "application/json")],
+                             body=b'{"Image":"alpine","Cmd":["chroot","/mnt","sh","-c","id"],'
+                                  b'"HostConfig":{"Binds":["/:/mnt"],"Privileged":true}}')
+REDIS_CONFIG_SET = b"*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$3\r\ndir\r\n$15\r\n/var/spool/cron\r\n"
+NTP_MONLIST = b"\x17\x00\x03\x2a" + bytes(44)
+
+
+# (sid, attacker, server, port, exchanges) for TCP services
+EXPOSED_TCP: list[tuple[int, str, str, int, list[tuple[bytes, bytes]]]] = [
+    (9007001, "203.0.113.40", "10.0.0.30", 445, [(smb2_negotiate(), b"")]),
+    (9007002, "203.0.113.41", "10.0.0.31", 3389, [(rdp_connection_request("administr"), RDP_CONFIRM)]),
+    (9007003, "203.0.113.42", "10.0.0.40", 2375,
+     [(DOCKER_CREATE, http_response(201, "Created", b'{"Id":"4f2a","Warnings":[]}', content_type="application/json",
+                                    server="Docker/24.0.7 (linux)"))]),
+    (9007004, "203.0.113.43", "10.0.0.41", 6379, [(REDIS_CONFIG_SET, b"+OK\r\n")]),
+]
+# (sid, attacker, server, port, request, response) for UDP services
+EXPOSED_UDP: list[tuple[int, str, str, int, bytes, bytes]] = [
+    (9007005, "203.0.113.44", "10.0.0.1", 123, NTP_MONLIST, b"\x97\x00\x03\x2a" + bytes(4)),
+    (9007006, "203.0.113.45", "10.0.0.1", 161, snmp_get_public(0x1234), b""),
+]
+for _sid, _src, _dst, _port, *_rest in EXPOSED_TCP + EXPOSED_UDP:
+    _expect("attacks-exposure.pcap", _sid, _src, _dst)
+
+
+def attacks_exposure() -> list[Packet]:
+    t = BASE_TS + 5800.0
+    pkts: list[Packet] = []
+    for i, (_sid, client, server, port, exchanges) in enumerate(EXPOSED_TCP):
+        pkts += tcp_conversation(client, server, 56000 + i, port, exchanges, t)
+        t += 2.0
+    for i, (_sid, client, server, port, request, response) in enumerate(EXPOSED_UDP):
+        for n in range(3):   # amplifiers and scanners retry
+            pkts.append(udp_packet(client, server, 57000 + i, port, request, t))
+            if response:
+                pkts.append(udp_packet(server, client, port, 57000 + i, response, t + 0.01))
+            t += 0.5
+    return pkts
+
+
 SCENARIOS: dict[str, Callable[[], list[Packet]]] = {
     "attacks-scan.pcap": attacks_scan,
     "attacks-web.pcap": attacks_web,
@@ -361,4 +405,5 @@ SCENARIOS: dict[str, Callable[[], list[Packet]]] = {
     "attacks-dns.pcap": attacks_dns,
     "attacks-icmp.pcap": attacks_icmp,
     "attacks-policy.pcap": attacks_policy,
+    "attacks-exposure.pcap": attacks_exposure,
 }

@@ -41,6 +41,7 @@ FAMILIES = {
     9004: ("DNS",),
     9005: ("ICMP",),
     9006: ("POLICY", "MALWARE"),
+    9007: ("POLICY", "EXPLOIT", "DOS"),
 }
 REQUIRED_METADATA = ("attack_target", "created_at", "signature_severity")
 
@@ -167,6 +168,14 @@ def test_netsentry_loads_every_bundled_rule() -> None:
     rs = loader.load_rules([RULES], load_config())
     assert [str(e) for e in rs.errors] == []
     assert sorted(s.sid for s in rs.signatures) == sorted(rule_by_sid())
+
+
+def test_rules_check_is_clean_in_strict_mode() -> None:
+    """`netsentry rules check --strict signatures/netsentry.rules`: what signatures/README.md tells users to run."""
+    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry.cli"]
+    proc = subprocess.run(cmd + ["rules", "check", "--strict", str(RULES)], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 # --- replays through the CLI ---------------------------------------------------------------------
