@@ -168,6 +168,12 @@ def test_pcre_backtracks_like_content():
     assert M('pcre:"/k=/"; content:"1"; within:1;', b"k=a k=1")
 
 
+def test_pcre_lookbehind_branches_of_different_lengths():
+    # PCRE accepts (?<!a|bc); Python needs one fixed width per look-behind (ET Open sid 2030348)
+    assert M('pcre:"/(?<!a|bc)x/";', b"cx") and not M('pcre:"/(?<!a|bc)x/";', b"bcx")
+    assert M('pcre:"/(?<=a|bc)x/";', b"bcx") and not M('pcre:"/(?<=a|bc)x/";', b"cx")
+
+
 def test_pcre_unbalanced_quote_and_translations():
     assert M("""pcre:"/^["']?post/i";""", b"'POST")
     assert M('pcre:"/(?<word>ab)\\k<word>/";', b"abab")
@@ -180,7 +186,7 @@ def test_pcre_unbalanced_quote_and_translations():
 @pytest.mark.parametrize("opts,exc,reason", [
     ('pcre:"/x/U";', UnsupportedError, "app-layer buffer 'http.uri'"),
     ('pcre:"/x/H";', UnsupportedError, "app-layer buffer 'http.header'"),
-    ('pcre:"/(?<=a|bc)x/";', UnsupportedError, "look-behind requires fixed-width"),
+    ('pcre:"/(?<=a+)x/";', UnsupportedError, "look-behind requires fixed-width"),
     ('pcre:"/a(?R)?b/";', UnsupportedError, "recursion"),
     ('pcre:"/a\\Kb/";', UnsupportedError, "\\\\K"),
     ('pcre:"/x/G";', UnsupportedError, "ungreedy"),

@@ -165,6 +165,18 @@ def translate(pattern: str) -> str:
                 raise _unsupported("branch reset '(?|'")
             if re.match(r"\(\?(R|[+-]?\d|&|P>)", pattern[i:]):
                 raise _unsupported("recursion/subroutine call")
+            if pattern.startswith(("(?<=", "(?<!"), i):
+                end = _group_end(pattern, i)
+                alts = _split_alternatives(pattern[i + 4:end])
+                if len(alts) > 1:
+                    # PCRE allows branches of different fixed lengths in a
+                    # look-behind, Python does not: (?<!a|bc) == (?<!a)(?<!bc),
+                    # (?<=a|bc) == (?:(?<=a)|(?<=bc)).
+                    kind = pattern[i + 3]
+                    parts = [f"(?<{kind}{translate(a)})" for a in alts]
+                    out.append("".join(parts) if kind == "!" else "(?:" + "|".join(parts) + ")")
+                    i = end + 1
+                    continue
             if rest.startswith("(?<") and not pattern.startswith(("(?<=", "(?<!"), i):
                 out.append("(?P<")
                 i += 3
@@ -224,6 +236,62 @@ def translate(pattern: str) -> str:
         raise RuleError("pcre: missing terminating ']' for character class")
     out.extend(")" * len(close_at))
     return "".join(out)
+
+
+def _group_end(pattern: str, start: int) -> int:
+    """Index of the ')' closing the group opened at `start` (escapes and classes skipped)."""
+    depth, i, n = 0, start, len(pattern)
+    in_class = False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            if pattern.startswith("[^]", i) or pattern.startswith("[]", i):
+                i += 2 if pattern[i + 1] == "]" else 3
+                continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise RuleError("pcre: missing ')'")
+
+
+def _split_alternatives(body: str) -> list[str]:
+    """Split on top-level '|' (not inside groups, classes or after a backslash)."""
+    alts, depth, cur, i, n = [], 0, [], 0, len(body)
+    in_class = False
+    while i < n:
+        ch = body[i]
+        if ch == "\\":
+            cur.append(body[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            alts.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    alts.append("".join(cur))
+    return alts
 
 
 _FLAGS = {"i": re.IGNORECASE, "s": re.DOTALL, "m": re.MULTILINE, "x": re.VERBOSE}
