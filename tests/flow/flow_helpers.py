@@ -49,8 +49,13 @@ def handshake(table: FlowTable, t0: float = 100.0, cport: int = 40000, sport: in
 class Ended(list):
     """on_end collector."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: list[str] = []
+
     def __call__(self, flow: Flow) -> None:
         self.append(flow)
+        self.reasons.append(flow.end_reason)   # as seen at the moment on_end is called
 
 
 def table(cfg: dict | None = None) -> tuple[FlowTable, Ended]:

@@ -123,6 +123,7 @@ def test_cap_evicts_the_longest_idle_flow_first() -> None:
     t.update(udp("10.1.0.1", S, 1, 53, 4.0))          # a is busy again: b is now the longest idle
     d = t.update(udp("10.1.0.4", S, 1, 53, 5.0))
     assert ended == [b] and b.end_reason == "forced"
+    assert ended.reasons == ["forced"]     # what on_end saw
     assert len(t) == 3 and t.stats()["flow.evicted"] == 1
     assert {a, c, d}.isdisjoint(ended)
 
@@ -161,6 +162,7 @@ def test_flush_ends_everything_with_the_reason() -> None:
     t.flush("shutdown")
     assert ended == [f1, f2]
     assert all(f.end_reason == "shutdown" for f in ended)
+    assert ended.reasons == ["shutdown", "shutdown"]
     assert t.stats()["flow.active"] == 0 and t.stats()["flow.shutdown"] == 2
     assert t.update(udp(C, S, 1, 2, 3.0)) is not f1
 

