@@ -177,7 +177,7 @@ def _flow(event: Event) -> dict[str, Any]:
     return rec
 
 
-def _drop(event: Event, with_alert: bool = True) -> dict[str, Any]:
+def _drop(event: Event) -> dict[str, Any]:
     """Suricata's drop record; `event.alert` is the rule that dropped this packet, if one did."""
     pkt, flow = event.pkt, event.flow
     rec = packet_header("drop", event.ts, pkt, flow)
@@ -200,7 +200,7 @@ def _drop(event: Event, with_alert: bool = True) -> dict[str, Any]:
         drop.update(icmp_id=pkt.icmp_id, icmp_seq=pkt.icmp_seq)
     drop["reason"] = "rules" if event.alert is not None else "flow drop"
     rec["drop"] = drop
-    if with_alert and event.alert is not None:
+    if event.alert is not None:
         rec["alert"] = alert_object(event.alert)
     return rec
 
@@ -260,12 +260,9 @@ class EveLog(Output):
         self.count = 0
 
     def emit(self, event: Event) -> None:
-        if event.event_type == "drop" and not self._drop_alerts:
-            rec = _drop(event, with_alert=False)
-            if event.extra:
-                rec.update(event.extra)
-        else:
-            rec = render(event)
+        rec = render(event)
+        if not self._drop_alerts and event.event_type == "drop":
+            rec.pop("alert", None)          # outputs.eve-log.drop.alerts: false
         self._write(_DUMPS(rec, option=_NEWLINE))
         self.count += 1
 
