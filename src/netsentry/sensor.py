@@ -21,7 +21,8 @@ from netsentry.capture import CaptureError
 from netsentry.config import ConfigError, get
 from netsentry.decode import Decoder
 from netsentry.event import Event
-from netsentry.output import Output
+from netsentry.flow import FlowConfigError, FlowTable
+from netsentry.output import EVENT_TYPES, Output
 from netsentry.output.stats import merge_counters, stats_event
 
 Record = tuple[float, bytes, int, int]
@@ -77,7 +78,7 @@ class Sensor:
 
         # --- outputs: one emitter list per event type; empty list = nobody wants it
         self._emitters: dict[str, list[Callable[[Event], None]]] = {}
-        for event_type in ("alert", "drop", "anomaly", "flow", "stats"):
+        for event_type in EVENT_TYPES:
             self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
 
         # --- stages
@@ -88,10 +89,9 @@ class Sensor:
         self.anomaly = self._build_anomaly_engine(config)
         self.assets = self._build_asset_map(config)
 
-    # --- wiring ----------------------------------------------------------------
+    # --- wiring (the optional stages are imported only when configured) ----------
 
-    def _build_flow_table(self, config: Mapping[str, Any]) -> Any:
-        from netsentry.flow import FlowConfigError, FlowTable
+    def _build_flow_table(self, config: Mapping[str, Any]) -> FlowTable:
         flow_cfg = dict(config.get("flow") or {})
         flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
         try:
