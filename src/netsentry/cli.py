@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     _config_flags(check)
     check.add_argument("--strict", action="store_true", help="warnings count as errors")
+    check.add_argument("--verbose", action="store_true", help="list every skipped rule, not a few per reason")
 
     sub.add_parser("version", help="print the version")
     return parser
@@ -134,7 +135,7 @@ def cmd_rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     config = load_config(args.config, args.overrides)
     _setup_logging(config)
     from netsentry.rules.check import run
-    return run(list(args.files), config, bool(args.strict))
+    return run(list(args.files), config, bool(args.strict), verbose=bool(args.verbose))
 
 
 # --- replay -------------------------------------------------------------------
