@@ -80,25 +80,6 @@ def test_unbalanced_quote_in_pcre_splits_like_suricata():
     assert not sig.match(pkt(b"<form method=get>"), flow())
 
 
-def test_msg_unescaping_and_meta():
-    sig = rule(r'msg:"say \"hi\"\; ok"; sid:9; rev:3; gid:2; classtype:trojan-activity; '
-               r'reference:url,example.com/x; reference:cve,2020-1234; metadata:created_at 2020_01_01, '
-               r'tag A, tag B; target:dest_ip;')
-    assert sig.msg == 'say "hi"; ok'
-    assert (sig.sid, sig.rev, sig.gid) == (9, 3, 2)
-    assert sig.severity == 1 and sig.class_description == "A Network Trojan was detected"
-    assert sig.references == [("url", "example.com/x"), ("cve", "2020-1234")]
-    assert sig.metadata == {"created_at": ["2020_01_01"], "tag": ["A", "B"]}
-    assert sig.target == "dest_ip"
-
-
-def test_severity_priority_wins_default_three():
-    assert rule("classtype:trojan-activity; priority:4;").severity == 4
-    assert rule("priority:2; classtype:trojan-activity;").severity == 2
-    assert rule("msg:\"x\";").severity == 3
-    assert rule("classtype:attempted-recon;").severity == 2
-
-
 @pytest.mark.parametrize("options,reason", [
     ("foo:bar;", "unknown keyword 'foo'"),
     ("classtype:nope;", "unknown classtype 'nope'"),

@@ -1,6 +1,6 @@
 """Rate keywords: threshold and detection_filter (parsed here; detect/ applies them).
 
-threshold:type limit|threshold|both, track by_src|by_dst|by_rule|by_both, count N, seconds N;
+threshold:type limit|threshold|both, track by_src|by_dst|by_rule|by_both|by_flow, count N, seconds N;
 detection_filter:track by_src|by_dst|by_rule|by_both|by_flow, count N, seconds N[, unique_on src_port|dst_port];
 Suricata allows one of them per rule.
 """
@@ -55,8 +55,6 @@ def threshold(b: RuleBuilder, arg: str | None) -> None:
     if kind not in ("limit", "threshold", "both"):
         raise RuleError(f"threshold: type must be limit, threshold or both, got '{kind}'")
     track, count, seconds = _common(f, "threshold")
-    if track == "by_flow":
-        raise RuleError("threshold: track by_flow is only valid for detection_filter")
     b.sig.threshold = Threshold(kind, track, count, seconds)
 
 

@@ -1,0 +1,48 @@
+"""Meta keywords: msg sid rev gid classtype priority metadata reference target noalert prefilter."""
+
+import pytest
+from rules_helpers import rule
+
+from netsentry.rules import RuleError
+
+
+def test_msg_unescaping_and_meta():
+    sig = rule(r'msg:"say \"hi\"\; ok"; sid:9; rev:3; gid:2; classtype:trojan-activity; '
+               r'reference:url,example.com/x; reference:cve,2020-1234; metadata:created_at 2020_01_01, '
+               r'tag A, tag B; target:dest_ip;')
+    assert sig.msg == 'say "hi"; ok'
+    assert (sig.sid, sig.rev, sig.gid) == (9, 3, 2)
+    assert sig.severity == 1 and sig.class_description == "A Network Trojan was detected"
+    assert sig.references == [("url", "example.com/x"), ("cve", "2020-1234")]
+    assert sig.metadata == {"created_at": ["2020_01_01"], "tag": ["A", "B"]}
+    assert sig.target == "dest_ip"
+
+
+def test_severity_priority_wins_default_three():
+    assert rule("classtype:trojan-activity; priority:4;").severity == 4
+    assert rule("priority:2; classtype:trojan-activity;").severity == 2
+    assert rule("msg:\"x\";").severity == 3
+    assert rule("classtype:attempted-recon;").severity == 2
+
+
+def test_noalert_and_prefilter_flags():
+    sig = rule('content:"x"; noalert; prefilter;')
+    assert sig.noalert and sig.prefilter
+    assert not rule('content:"x";').noalert
+
+
+@pytest.mark.parametrize("options,reason", [
+    ("classtype:nope;", "unknown classtype 'nope'"),
+    ("sid:0;", "sid: 0 out of range"),
+    ("sid:abc;", "sid: invalid number 'abc'"),
+    ("target:both;", "target: expected src_ip or dest_ip"),
+    ("priority:0;", "priority: 0 out of range"),
+    ("priority:256;", "priority: 256 out of range"),
+    ("sid:1; sid:2;", "'sid' given more than once"),
+    ('msg:"a"; msg:"b";', "'msg' given more than once"),
+    ("reference:nocomma;", "expected 'system,id'"),
+    ("rev:-1;", "rev: -1 out of range"),
+])
+def test_meta_errors(options, reason):
+    with pytest.raises(RuleError, match=reason):
+        rule(options if "sid" in options else options + " sid:7;")
