@@ -126,3 +126,20 @@ def test_suppressed_alerts_are_counted(detect: Detect) -> None:
 def test_bad_entries_name_index_and_reason(entry: str, message: str) -> None:
     with pytest.raises(ThresholdConfigError, match=r"threshold\[1\].*" + message):
         parse_config(["suppress gen_id 1, sig_id 1", entry])
+
+
+def test_closed_windows_are_forgotten_without_changing_verdicts(detect: Detect) -> None:
+    rule = RULE.format(opt="threshold: type limit, track by_src, count 1, seconds 10;")
+    eng = detect.engine(rule)
+    from netsentry.decode import Decoder
+    dec = Decoder()
+    frames = [(T0, pkt("10.0.0.1")), (T0, pkt("10.0.0.2")), (T0 + 11, pkt("10.0.0.3"))]
+    alerted = []
+    for ts, data in frames:
+        p = dec.decode(data, 1)
+        p.ts = ts
+        alerted.append(bool(eng.inspect(p, None)))
+    assert alerted == [True, True, True]
+    assert len(eng.thresholds) == 3
+    eng.thresholds.expire(T0 + 11)
+    assert len(eng.thresholds) == 1          # only 10.0.0.3's window is still open

@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ALERT, NO_MATCH, SILENT = 1, 0, 2
 
+# Closed windows are pruned every 4096 threshold checks: often enough to bound
+# memory in a long live run, rare enough to be free per packet.
+PRUNE_EVERY_MASK = 4096 - 1
+
 TYPES = ("limit", "threshold", "both")
 TRACKS = ("by_src", "by_dst", "by_rule", "by_both", "by_flow")
 SUPPRESS_TRACKS = ("by_src", "by_dst", "by_either")
@@ -58,6 +62,7 @@ class _Entry:
     tv1: int
     count: int
     seen: set[int] | None = None
+    seconds: int = 0
 
 
 # --- configuration -------------------------------------------------------------------
@@ -164,6 +169,7 @@ class ThresholdState:
         self._threshold: dict[int, Threshold] = {}
         self._filter: dict[int, Threshold] = {}
         self._state: dict[tuple[int, str, Any], _Entry] = {}
+        self._checks = 0
         for num, s in enumerate(sigs):
             sup = [e for e in suppress if e.gid in (0, s.gid) and e.sid in (0, s.sid)]
             if sup:
@@ -181,6 +187,9 @@ class ThresholdState:
 
     def check(self, num: int, pkt: Packet, flow: Flow | None) -> int:
         """ALERT, SILENT (actions apply, no alert) or NO_MATCH for a rule that matched."""
+        self._checks += 1
+        if not self._checks & PRUNE_EVERY_MASK:
+            self.expire(pkt.ts)
         for e in self._suppress.get(num, ()):
             if e.track is None:
                 return SILENT
@@ -211,7 +220,7 @@ class ThresholdState:
         unique = td.unique_on
         port = (pkt.sp if unique == "src_port" else pkt.dp) if unique else 0
         if e is None or now - e.tv1 >= td.seconds:
-            self._state[key] = _Entry(now, 1, {port} if unique else None)
+            self._state[key] = _Entry(now, 1, {port} if unique else None, td.seconds)
             return NO_MATCH
         if unique:
             if port in e.seen:  # type: ignore[operator]
@@ -228,7 +237,7 @@ class ThresholdState:
         if e is None:
             if kind == "threshold" and td.count == 1:
                 return ALERT      # Suricata keeps no entry then: every match alerts
-            self._state[key] = _Entry(now, 1)
+            self._state[key] = _Entry(now, 1, None, td.seconds)
             if kind == "limit":
                 return ALERT
             return ALERT if td.count == 1 else NO_MATCH
@@ -251,9 +260,13 @@ class ThresholdState:
             return ALERT
         return ALERT if td.count == 1 and kind == "both" else NO_MATCH
 
-    def expire(self, now: float, max_seconds: int = 3600) -> None:
-        """Forget entries whose window closed more than `max_seconds` ago (bounded memory)."""
-        cutoff = int(now) - max_seconds
-        dead = [k for k, e in self._state.items() if e.tv1 < cutoff]
+    def expire(self, now: float) -> None:
+        """Forget entries whose window has closed: a new match would start afresh anyway,
+        so this changes no verdict and keeps memory bounded by the active sources."""
+        t = int(now)
+        dead = [k for k, e in self._state.items() if t - e.tv1 >= e.seconds]
         for k in dead:
             del self._state[k]
+
+    def __len__(self) -> int:
+        return len(self._state)
