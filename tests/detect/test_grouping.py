@@ -76,7 +76,7 @@ def test_flow_caches_one_group_per_direction(detect: Detect) -> None:
     run = detect.run(RULES, frames)
     flow = run.packets[0].flow
     assert flow is run.packets[1].flow and flow is not None
-    to_client, to_server = flow.detect
+    to_client, to_server = flow.detect[:2]
     sid = lambda g: {run.engine.sigs[n].sid for n in g.members}  # noqa: E731
     assert 2 in sid(to_server) and 3 not in sid(to_server)
     assert 3 in sid(to_client) and 2 not in sid(to_client)

@@ -170,3 +170,37 @@ def test_stats_and_load_report(detect: Detect) -> None:
     assert rep["rules"] == 2
     assert rep["buckets"]["tcp"]["rules"] == 1 and rep["buckets"]["udp"]["rules"] == 1
     assert rep["build_seconds"] >= 0
+
+
+def server_segments(payloads: list[bytes], seq: int = 501, flags: str = "PA") -> list[bytes]:
+    out = []
+    for p in payloads:
+        out.append(tcp(S, C, 80, 40000, p, seq=seq, ack=101, flags=flags))
+        seq += len(p)
+    return out
+
+
+def test_content_split_over_segments_matches_on_the_stream_window(detect: Detect) -> None:
+    rules = ('alert tcp any any -> any any (content:"Please Let Me In!"; sid:1;)\n'
+             'alert tcp-pkt any any -> any any (content:"Please Let Me In!"; sid:2;)\n'
+             'alert tcp any any -> any any (content:"Let"; content:"In!"; distance:0; sid:3;)\n')
+    frames = handshake(C, S, 40000, 80) + server_segments([b"Please ", b"Let ", b"Me ", b"In!"])
+    run = detect.run(rules, frames)
+    # tcp rules see the stream (alert on the segment completing it), tcp-pkt never does
+    assert run.alerts == [(7, 1, "allowed"), (7, 3, "allowed")]
+
+
+def test_stream_window_does_not_realert_on_old_data(detect: Detect) -> None:
+    rules = 'alert tcp any any -> any any (content:"secret"; sid:1;)\n'
+    frames = handshake(C, S, 40000, 80) + server_segments([b"a secret", b"more", b"data", b"secret!"])
+    run = detect.run(rules, frames)
+    assert run.alerts == [(4, 1, "allowed"), (7, 1, "allowed")]
+
+
+def test_retransmission_and_rst_data_do_not_join_the_stream(detect: Detect) -> None:
+    rules = 'alert tcp any any -> any any (content:"abcdef"; sid:1;)\n'
+    segs = server_segments([b"xxabc", b"def"])
+    retrans = tcp(S, C, 80, 40000, b"def", seq=501, ack=101)            # old seq: not in order
+    rst = tcp(S, C, 80, 40000, b"def", seq=506, ack=101, flags="RA")    # RST data: packet only
+    run = detect.run(rules, handshake(C, S, 40000, 80) + [segs[0], retrans, rst, segs[1]])
+    assert run.alerts == [(7, 1, "allowed")]

@@ -21,13 +21,15 @@ candidate lists merge and sort as small ints.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
                                       evaluation_order, verdict_of)
-from netsentry.detect.grouping import GroupIndex
+from netsentry.detect.grouping import Group, GroupIndex
+from netsentry.detect.stream import advance, stream_capable
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
 from netsentry.event import Alert, Event
 
@@ -82,6 +84,16 @@ def _confirmed_by_prefilter(s: Signature) -> bool:
             and not fp.endswith and fp.fast_pattern_chop is None and fp.fp_bytes == fp.pattern)
 
 
+def _with_payload(pkt: Packet, data: bytes) -> Packet:
+    """A copy of `pkt` whose payload is `data` (header fields unchanged), for trying
+    a rule on stream data with the same `Signature.match`."""
+    p = copy.copy(pkt)
+    p.data = data
+    p.payload_off = 0
+    p.payload_len = len(data)
+    return p
+
+
 class SignatureEngine:
     """Signature detection over decoded packets.
 
@@ -110,6 +122,7 @@ class SignatureEngine:
                        for n, s in enumerate(self.sigs)]
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
+        self._stream_capable = [stream_capable(s) for s in self.sigs]
         self.stats_alerts = 0
         self.stats_suppressed = 0
         self.stats_dropped = 0
@@ -128,12 +141,20 @@ class SignatureEngine:
                     return None
                 if action == "pass":
                     return None
-            groups = flow.detect
-            if groups is None:
+            state = flow.detect
+            if state is None:
                 fwd, rev = self.index.flow_groups(pkt.proto, pkt.sp, pkt.dp)
-                # flow.detect[pkt.to_server]: index 1 is the to-server direction's group
-                groups = flow.detect = (rev, fwd) if pkt.to_server else (fwd, rev)
-            group = groups[pkt.to_server]
+                # flow.detect: [group to client, group to server, window to client,
+                # window to server], indexed by pkt.to_server (+2 for the windows)
+                state = flow.detect = [rev, fwd, None, None] if pkt.to_server else [fwd, rev, None, None]
+            group = state[pkt.to_server]
+            if group.has_stream and pkt.proto == 6 and pkt.payload_len:
+                idx = 2 + pkt.to_server
+                off = pkt.payload_off
+                payload = pkt.data[off:off + pkt.payload_len]
+                state[idx], old = advance(state[idx], pkt, payload)
+                if old:
+                    return self._inspect_window(pkt, flow, group, payload, old)
         else:
             group = self.index.lookup(pkt.proto, pkt.sp, pkt.dp)
 
@@ -192,6 +213,64 @@ class SignatureEngine:
                     events = [ev]
                 else:
                     events.append(ev)
+        if events is not None:
+            self.stats_alerts += len(events)
+        return events
+
+    def _inspect_window(self, pkt: Packet, flow: Flow, group: Group, payload: bytes, old: bytes
+                        ) -> list[Event] | None:
+        """`inspect` for a TCP segment that follows earlier in-order data (stream.py).
+
+        Each candidate is tried on the packet first; a stream-capable one that
+        fails there is tried on `old + payload` and counts when `old` alone
+        does not match (Suricata: stream first, packet payload second; one
+        alert per rule and packet either way).
+        """
+        pf = group.prefilter
+        owners = group.owners
+        new_nums = set(group.always)
+        all_nums = set(group.always)
+        if pf is not None:
+            for pid in pf.scan(payload):
+                new_nums.update(owners[pid])
+            for pid in pf.scan(old + payload):
+                all_nums.update(owners[pid])
+        all_nums |= new_nums
+        if not all_nums:
+            return None
+        sigs, confirmed, capable, stream_only = self.sigs, self._confirmed, self._stream_capable, self._stream_only
+        wpkt = opkt = None
+        events: list[Event] | None = None
+        passed = False
+        for num in sorted(all_nums):
+            s = sigs[num]
+            ok = False
+            if num in new_nums:
+                ok = confirmed[num] or ((not stream_only[num] or _in_stream(pkt, flow))
+                                        and s.header_match(pkt, flow) and s.match(pkt, flow))
+            if not ok and capable[num] and s.header_match(pkt, flow):
+                if wpkt is None:
+                    wpkt, opkt = _with_payload(pkt, old + payload), _with_payload(pkt, old)
+                ok = s.match(wpkt, flow) and not s.match(opkt, flow)
+            if not ok:
+                continue
+            if s.post_actions:
+                s.post_match(pkt, flow)
+            if passed:
+                continue
+            if self._plain[num]:
+                ev = Event("alert", pkt.ts, pkt, flow, self._alert(s, "allowed"))
+            else:
+                ev = self._apply(num, s, pkt, flow)
+                if ev is _PASS:
+                    passed = True
+                    continue
+                if ev is None:
+                    continue
+            if events is None:
+                events = [ev]
+            else:
+                events.append(ev)
         if events is not None:
             self.stats_alerts += len(events)
         return events

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from netsentry.detect.prefilter import build_prefilter
+from netsentry.detect.stream import stream_capable
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.rules.inspect import Content
@@ -59,11 +60,12 @@ class Group:
     """The rules one (protocol, dp interval, sp interval) can meet.
 
     always:     nums of rules without a usable fast pattern (verified on every packet)
+    has_stream: some member is stream-capable, so TCP data keeps a stream window
     prefilter:  compiled fast patterns, or None when no member has one
     owners:     pattern id -> nums of the rules with that (pattern, nocase)
     """
 
-    __slots__ = ("members", "always", "prefilter", "owners", "build_seconds")
+    __slots__ = ("members", "always", "prefilter", "owners", "build_seconds", "has_stream")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str) -> None:
         t0 = time.perf_counter()
@@ -83,6 +85,8 @@ class Group:
                 owners.append([])
             owners[pid].append(num)
         self.always = tuple(always)
+        # any member to try on the stream window too (see stream.py)?
+        self.has_stream = any(stream_capable(sigs[n]) for n in self.members)
         self.owners = tuple(tuple(o) for o in owners)
         self.prefilter = build_prefilter(list(pattern_ids), backend) if owners else None
         self.build_seconds = time.perf_counter() - t0
