@@ -22,10 +22,10 @@ SHARED = REPO / ".." / "shared"
 SV = SHARED / "suricata-verify"
 HARNESS = SV / "sv_harness.py"
 
-# 22 of 25 passed when this floor was set (detect/ commit history); see the lead's
-# report for the three open ones (stream reassembly, drop log `flows: all`,
-# flow:established on the handshake's last ACK).
-PACKET_FLOOR = 22
+# 23 of 25 passed when this floor was set. Open: bug-4663 (its suricata.yaml asks
+# the drop log for `flows: all`; the harness passes no config) and like-ip-only-01
+# (flow:established must be false on the ACK that completes the handshake).
+PACKET_FLOOR = 23
 
 
 def _netsentry() -> str | None:
