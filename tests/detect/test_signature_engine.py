@@ -204,3 +204,29 @@ def test_retransmission_and_rst_data_do_not_join_the_stream(detect: Detect) -> N
     rst = tcp(S, C, 80, 40000, b"def", seq=506, ack=101, flags="RA")    # RST data: packet only
     run = detect.run(rules, handshake(C, S, 40000, 80) + [segs[0], retrans, rst, segs[1]])
     assert run.alerts == [(7, 1, "allowed")]
+
+
+def test_ip_only_rule_is_inspected_once_per_flow_direction(detect: Detect) -> None:
+    rules = ('alert ip 10.0.0.1 any -> any any (sid:1;)\n'
+             'alert ip any any -> any any (flowbits:set,x; sid:2;)\n'
+             'alert tcp 10.0.0.1 any -> any any (flags:PA; sid:3;)\n'          # packet rule: every packet
+             'alert tcp 10.0.0.1 any -> !10.0.0.1 any (sid:4;)\n')             # like-ip-only: every packet
+    frames = conversation([b"a", b"b"]) + [tcp(S, C, 80, 40000, b"c", seq=501, ack=103)]
+    run = detect.run(rules, frames)
+    assert sorted(run.sids_at(1)) == [1, 2, 4]  # first packet to server
+    assert run.sids_at(2) == [2]                # first packet to client (sid 1 is from 10.0.0.1 only)
+    assert run.sids_at(3) == [4]
+    assert sorted(run.sids_at(4)) == [3, 4]
+    assert run.sids_at(6) == []                 # to client again: ip-only already done
+
+
+def test_ips_drop_scope_follows_the_rule_type(detect: Detect) -> None:
+    # a packet rule (flags) drops only its packet; a stream rule (content on tcp) drops the flow
+    run = detect.run('drop tcp any any -> any any (flags:S; sid:1;)\n', conversation([b"x"]), ips=True)
+    assert [p.verdict for p in run.packets] == ["drop", None, None, None]
+    run = detect.run('drop udp any any -> any any (content:"x"; sid:1;)\n',
+                     [udp(C, S, 1, 2, b"x"), udp(C, S, 1, 2, b"y")], ips=True)
+    assert [p.verdict for p in run.packets] == ["drop", None]
+    run = detect.run('drop ip any any -> any any (sid:1;)\n',
+                     [udp(C, S, 1, 2, b"x"), udp(C, S, 1, 2, b"y")], ips=True)
+    assert [p.verdict for p in run.packets] == ["drop", "drop"]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
                                       evaluation_order, verdict_of)
 from netsentry.detect.grouping import Group, GroupIndex
+from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import advance, stream_capable
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
 from netsentry.event import Alert, Event
@@ -111,9 +112,11 @@ class SignatureEngine:
         action_order = tuple(_cfg(config, "detect.action-order", DEFAULT_ACTION_ORDER))
         sigs = getattr(ruleset, "signatures", ruleset)
         self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
-        self.thresholds = ThresholdState(self.sigs, _cfg(config, "threshold", []) or [],
-                                         _cfg(config, "vars.address-groups", {}) or {})
-        self.index = GroupIndex(self.sigs, backend)
+        address_vars = _cfg(config, "vars.address-groups", {}) or {}
+        self.thresholds = ThresholdState(self.sigs, _cfg(config, "threshold", []) or [], address_vars)
+        self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py
+        self.index = GroupIndex(self.sigs, backend,
+                                once_per_direction={n for n, t in enumerate(self._type) if t == IP_ONLY})
         self.index.warm()
         # Per-num facts the hot path reads from lists instead of attributes of
         # the (slotted, parser-owned) Signature.
@@ -132,6 +135,7 @@ class SignatureEngine:
     # --- the hot path ---------------------------------------------------------------
 
     def inspect(self, pkt: Packet, flow: Flow | None) -> list[Event] | None:
+        payload = None
         if flow is not None:
             action = flow.action
             if action is not None:
@@ -144,37 +148,46 @@ class SignatureEngine:
             state = flow.detect
             if state is None:
                 fwd, rev = self.index.flow_groups(pkt.proto, pkt.sp, pkt.dp)
-                # flow.detect: [group to client, group to server, window to client,
-                # window to server], indexed by pkt.to_server (+2 for the windows)
-                state = flow.detect = [rev, fwd, None, None] if pkt.to_server else [fwd, rev, None, None]
-            group = state[pkt.to_server]
-            if group.has_stream and pkt.proto == 6 and pkt.payload_len:
-                idx = 2 + pkt.to_server
+                # flow.detect, indexed by pkt.to_server (0 to client, 1 to server):
+                # [0-1] rule group, [2-3] stream window, [4-5] direction already inspected
+                state = flow.detect = ([rev, fwd, None, None, False, False] if pkt.to_server
+                                       else [fwd, rev, None, None, False, False])
+            ts = pkt.to_server
+            group = state[ts]
+            if state[4 + ts]:
+                always = group.always_later     # ip-only rules: once per flow direction
+            else:
+                state[4 + ts] = True
+                always = group.always
+            if group.has_stream and pkt.payload_len and pkt.proto == 6:
                 off = pkt.payload_off
                 payload = pkt.data[off:off + pkt.payload_len]
-                state[idx], old = advance(state[idx], pkt, payload)
+                state[2 + ts], old = advance(state[2 + ts], pkt, payload)
                 if old:
-                    return self._inspect_window(pkt, flow, group, payload, old)
+                    return self._inspect_window(pkt, flow, group, always, payload, old)
         else:
             group = self.index.lookup(pkt.proto, pkt.sp, pkt.dp)
+            always = group.always
 
         pf = group.prefilter
         if pf is not None and pkt.payload_len:
-            off = pkt.payload_off
-            found = pf.scan(pkt.data[off:off + pkt.payload_len])
+            if payload is None:
+                off = pkt.payload_off
+                payload = pkt.data[off:off + pkt.payload_len]
+            found = pf.scan(payload)
             if found:
                 owners = group.owners
-                if len(found) == 1 and not group.always:
+                if len(found) == 1 and not always:
                     cands: Sequence[int] = owners[found[0]]
                 else:
-                    merged = set(group.always)
+                    merged = set(always)
                     for pid in found:
                         merged.update(owners[pid])
                     cands = sorted(merged)
             else:
-                cands = group.always
+                cands = always
         else:
-            cands = group.always
+            cands = always
         if not cands:
             return None
 
@@ -217,8 +230,8 @@ class SignatureEngine:
             self.stats_alerts += len(events)
         return events
 
-    def _inspect_window(self, pkt: Packet, flow: Flow, group: Group, payload: bytes, old: bytes
-                        ) -> list[Event] | None:
+    def _inspect_window(self, pkt: Packet, flow: Flow, group: Group, always: tuple[int, ...],
+                        payload: bytes, old: bytes) -> list[Event] | None:
         """`inspect` for a TCP segment that follows earlier in-order data (stream.py).
 
         Each candidate is tried on the packet first; a stream-capable one that
@@ -228,8 +241,8 @@ class SignatureEngine:
         """
         pf = group.prefilter
         owners = group.owners
-        new_nums = set(group.always)
-        all_nums = set(group.always)
+        new_nums = set(always)
+        all_nums = set(always)
         if pf is not None:
             for pid in pf.scan(payload):
                 new_nums.update(owners[pid])
@@ -291,17 +304,24 @@ class SignatureEngine:
         action = s.action
         if action == "pass":
             self.stats_passed += 1
-            if flow is not None and not s.pkt_only:
-                flow.action = "pass"
+            if self._flow_scope(num, pkt, flow):
+                flow.action = "pass"      # type: ignore[union-attr]
             return _PASS
         if action == "drop" or action in REJECT_ACTIONS:
-            self._block(s, pkt, flow, action)
+            self._block(num, s, pkt, flow, action)
         if res == ALERT and not s.noalert:
             return Event("alert", pkt.ts, pkt, flow, self._alert(s, alert_action(action, self.ips)))
         self.stats_suppressed += 1
         return None
 
-    def _block(self, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> None:
+    def _flow_scope(self, num: int, pkt: Packet, flow: Flow | None) -> bool:
+        """Does rule `num`'s pass/drop apply to the whole flow (ruletype.py's action scope)?"""
+        if flow is None:
+            return False
+        t = self._type[num]
+        return t == IP_ONLY or t == LIKE_IP_ONLY or (t == STREAM and _in_stream(pkt, flow))
+
+    def _block(self, num: int, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> None:
         verdict = verdict_of(action, self.ips)
         if verdict is None:
             return
@@ -313,8 +333,8 @@ class SignatureEngine:
             # `noalert` one (Suricata keeps it apart from the alerts: p->alerts.drop).
             if pkt.drop_alert is None:
                 pkt.drop_alert = self._alert(s, "blocked")
-            if flow is not None and not s.pkt_only:
-                flow.action = "drop"
+            if self._flow_scope(num, pkt, flow):
+                flow.action = "drop"      # type: ignore[union-attr]
 
     def _alert(self, s: Signature, action: str) -> Alert:
         return Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, action,

@@ -60,14 +60,17 @@ class Group:
     """The rules one (protocol, dp interval, sp interval) can meet.
 
     always:     nums of rules without a usable fast pattern (verified on every packet)
+    always_later: `always` without Suricata's ip-only rules, which a flow direction
+                meets only on its first packet
     has_stream: some member is stream-capable, so TCP data keeps a stream window
     prefilter:  compiled fast patterns, or None when no member has one
     owners:     pattern id -> nums of the rules with that (pattern, nocase)
     """
 
-    __slots__ = ("members", "always", "prefilter", "owners", "build_seconds", "has_stream")
+    __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream")
 
-    def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str) -> None:
+    def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
+                 once_per_direction: frozenset[int] | set[int] = frozenset()) -> None:
         t0 = time.perf_counter()
         self.members = tuple(sorted(members))
         always: list[int] = []
@@ -85,6 +88,8 @@ class Group:
                 owners.append([])
             owners[pid].append(num)
         self.always = tuple(always)
+        # for later packets of a flow direction: without the rules inspected once per direction
+        self.always_later = tuple(n for n in always if n not in once_per_direction)
         # any member to try on the stream window too (see stream.py)?
         self.has_stream = any(stream_capable(sigs[n]) for n in self.members)
         self.owners = tuple(tuple(o) for o in owners)
@@ -176,9 +181,11 @@ class _Bucket:
 class GroupIndex:
     """Protocol buckets and lazily built, interned groups."""
 
-    def __init__(self, sigs: Sequence[Signature], backend: str = "auto") -> None:
+    def __init__(self, sigs: Sequence[Signature], backend: str = "auto",
+                 once_per_direction: set[int] | frozenset[int] = frozenset()) -> None:
         self.sigs = sigs
         self.backend = backend
+        self.once_per_direction = frozenset(once_per_direction)
         by_proto: dict[int, list[int]] = {}
         any_proto: list[int] = []
         for num, s in enumerate(sigs):
@@ -224,7 +231,7 @@ class GroupIndex:
         members = b.members(dpi, spi)
         g = self._by_members.get(members)
         if g is None:
-            g = self._by_members[members] = Group(members, self.sigs, self.backend)
+            g = self._by_members[members] = Group(members, self.sigs, self.backend, self.once_per_direction)
         return g
 
     def warm(self, max_pairs: int = 256) -> None:

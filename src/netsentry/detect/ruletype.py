@@ -1,0 +1,50 @@
+"""Suricata's rule types, as far as they change what the engine does with a rule.
+
+From Suricata's "Rule Types and Categorization" (detect-engine-build.c,
+SignatureSetType), the type decides when a rule is inspected and what its
+pass/drop action applies to:
+
+| type          | here                                              | inspected          | action scope |
+|---------------|---------------------------------------------------|--------------------|--------------|
+| ip_only       | no options but addresses (flowbits set allowed),  | once per flow      | flow         |
+|               | any ports, no negated address                     | direction          |              |
+| like_ip_only  | the same with a negated address                   | every packet       | flow         |
+| stream        | tcp/ip with payload inspection, not packet-only   | every packet       | flow when the match is on stream data, else packet |
+| packet        | everything else (ttl, flags, dsize, flow:, flowbits isset, tcp-pkt, ...) | every packet | packet |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from netsentry.detect.stream import stream_capable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.rules.signature import Signature
+
+IP_ONLY, LIKE_IP_ONLY, STREAM, PACKET = "ip_only", "like_ip_only", "stream", "packet"
+
+
+def _negated(spec: str, address_vars: Mapping[str, str], seen: tuple[str, ...] = ()) -> bool:
+    """Does an address spec contain a negation, also through $VARS ($EXTERNAL_NET is !$HOME_NET)?"""
+    if "!" in spec:
+        return True
+    for part in spec.replace("[", ",").replace("]", ",").split(","):
+        part = part.strip()
+        if part.startswith("$") and part[1:] not in seen:
+            value = address_vars.get(part[1:])
+            if value is not None and _negated(str(value), address_vars, seen + (part[1:],)):
+                return True
+    return False
+
+
+def rule_type(sig: Signature, address_vars: Mapping[str, str] | None = None) -> str:
+    if sig.is_ip_only and not sig.pkt_only and not sig.needs_stream and sig.proto not in ("tcp-pkt", "tcp-stream"):
+        vars_ = address_vars or {}
+        if _negated(sig.src.text, vars_) or _negated(sig.dst.text, vars_):
+            return LIKE_IP_ONLY
+        return IP_ONLY
+    if stream_capable(sig):
+        return STREAM
+    return PACKET
