@@ -10,6 +10,7 @@ loser is reported as an error.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -147,6 +148,18 @@ def _resolve(path: str | Path, config: Mapping[str, Any] | None) -> list[Path]:
 
 def load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None = None) -> RuleSet:
     """Parse every rule of `paths` (files, or directories of *.rules). Never raises for bad rules."""
+    # Loading allocates ~10^6 small objects and frees few; the cyclic GC's
+    # passes over them cost ~15% of the full ET Open load (CPU 2.6 s -> 2.2 s).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_rules(paths, config)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -> RuleSet:
     t0 = time.perf_counter()
     files = [f for p in paths for f in _resolve(p, config)]
     env, errors, warnings = make_env(config, {f.parent for f in files})
