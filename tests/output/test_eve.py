@@ -18,7 +18,7 @@ from netsentry.event import Alert, Event
 from netsentry.flow.flow import Flow
 from netsentry.output import OutputContext, open_outputs
 from netsentry.output.eve import render
-from netsentry.output.fields import TimestampFormatter, format_ip, format_timestamp
+from netsentry.output.fields import format_ip, format_timestamp, make_timestamp_formatter
 from netsentry.output.stats import nest_counters, stats_event
 
 TS = 1491603877.251547        # Suricata's documentation example: 2017-04-07T22:24:37.251547
@@ -49,14 +49,15 @@ def test_timestamp_is_suricatas_format():
 
 
 def test_timestamp_rounds_to_the_microsecond_and_carries():
-    fmt = TimestampFormatter()
+    fmt = make_timestamp_formatter()
     assert fmt(1.0000004) == "1970-01-01T00:00:01.000000+0000"
     assert fmt(1.9999996) == "1970-01-01T00:00:02.000000+0000"
     assert fmt(0.5) == "1970-01-01T00:00:00.500000+0000"
+    assert fmt(-0.25) == "1969-12-31T23:59:59.750000+0000"
 
 
 def test_timestamp_cache_does_not_leak_between_seconds():
-    fmt = TimestampFormatter()
+    fmt = make_timestamp_formatter()
     assert fmt(TS) == "2017-04-07T22:24:37.251547+0000"
     assert fmt(TS + 1) == "2017-04-07T22:24:38.251547+0000"
     assert fmt(TS) == "2017-04-07T22:24:37.251547+0000"

