@@ -291,3 +291,18 @@ def test_every_record_timestamp_matches_the_pattern():
     for event in (Event("alert", TS, pkt, flow, Alert(1, "x")), Event("flow", TS, None, flow),
                   Event("drop", TS, pkt, flow), stats_event(TS, 0, {})):
         assert TS_RE.match(render(event)["timestamp"])
+
+
+def test_flow_record_with_vlan_keeps_suricatas_key_order():
+    pkt = decode(Ether() / Dot1Q(vlan=7) / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=5, dport=53))
+    flow = Flow(9, None, 17, 4, pkt.vlan, pkt.src, pkt.dst, 5, 53, TS)
+    rec = render(Event("flow", TS, None, flow))
+    assert list(rec)[:5] == ["timestamp", "flow_id", "event_type", "vlan", "src_ip"]
+    assert rec["vlan"] == [7] and rec["proto"] == "UDP" and rec["dest_port"] == 53
+
+
+def test_icmp_flow_record_has_no_ports():
+    pkt = decode(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    flow = Flow(9, None, 1, 4, (), pkt.src, pkt.dst, 0, 0, TS)
+    rec = render(Event("flow", TS, None, flow))
+    assert rec["proto"] == "ICMP" and "src_port" not in rec and "dest_port" not in rec
