@@ -5,15 +5,19 @@ the packet's alert events or None. Per packet:
 
 1. flow verdicts first: a dropped flow (IPS) drops the packet uninspected, a
    passed flow is not inspected;
-2. the rule group for (protocol, ports) -- cached on the flow per direction;
+2. the rule group for (protocol, ports) -- cached on the flow per direction
+   (grouping.py); ip-only rules only on a direction's first packet (ruletype.py);
 3. the group's multi-pattern prefilter over the payload (skipped when the
    payload is empty) names candidate rules; rules without a fast pattern are
    always candidates;
 4. candidates are verified in evaluation order (actions.py): header, then
    `Signature.match`, then `post_match` (flowbits) right away, so a setter's
-   bit is seen by a later checker on the same packet;
-5. matches go through thresholds/suppression and the action rules
-   (pass/drop/reject) and become `alert` events.
+   bit is seen by a later checker on the same packet; a TCP segment that
+   follows earlier in-order data is also tried as stream data (stream.py);
+5. matches go through thresholds/suppression (threshold.py) and the action
+   rules (pass/drop/reject, with Suricata's per-rule-type scope) and become
+   `alert` events; in IPS mode a drop sets `pkt.verdict`, `pkt.drop_alert`
+   and, for flow-scoped rules, `flow.action`.
 
 Signatures are referred to by their index in evaluation order ("num"), so
 candidate lists merge and sort as small ints.
