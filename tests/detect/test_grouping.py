@@ -86,7 +86,8 @@ def test_flow_caches_one_group_per_direction(detect: Detect) -> None:
 def test_packet_without_flow_uses_its_own_ports(detect: Detect) -> None:
     eng = detect.engine(RULES)
     pkt = Packet()
-    pkt.proto, pkt.sp, pkt.dp, pkt.src, pkt.dst = 6, 1234, 80, b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
+    pkt.ip_version, pkt.proto, pkt.sp, pkt.dp = 4, 6, 1234, 80
+    pkt.src, pkt.dst = b"\x0a\x00\x00\x01", b"\x0a\x00\x00\x02"
     pkt.data = b"bbb"
     pkt.payload_off, pkt.payload_len = 0, 3
     events = eng.inspect(pkt, None)

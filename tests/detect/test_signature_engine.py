@@ -230,3 +230,12 @@ def test_ips_drop_scope_follows_the_rule_type(detect: Detect) -> None:
     run = detect.run('drop ip any any -> any any (sid:1;)\n',
                      [udp(C, S, 1, 2, b"x"), udp(C, S, 1, 2, b"y")], ips=True)
     assert [p.verdict for p in run.packets] == ["drop", "drop"]
+
+
+def test_ip_rules_never_match_non_ip_frames(detect: Detect) -> None:
+    from scapy.layers.l2 import ARP, Ether
+    arp = bytes(Ether() / ARP(psrc=C, pdst=S))
+    run = detect.run('alert ip any any -> any any (sid:1;)\nalert pkthdr any any -> any any (sid:2;)\n',
+                     [arp, udp(C, S, 1, 2, b"x")])
+    assert run.sids_at(1) == [2]
+    assert sorted(run.sids_at(2)) == [1, 2]

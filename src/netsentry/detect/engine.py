@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
                                       evaluation_order, verdict_of)
-from netsentry.detect.grouping import Group, GroupIndex
+from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import advance, stream_capable
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
@@ -170,7 +170,7 @@ class SignatureEngine:
                 if old:
                     return self._inspect_window(pkt, flow, group, always, payload, old)
         else:
-            group = self.index.lookup(pkt.proto, pkt.sp, pkt.dp)
+            group = self.index.lookup(pkt.proto if pkt.ip_version else NON_IP, pkt.sp, pkt.dp)
             always = group.always
 
         pf = group.prefilter

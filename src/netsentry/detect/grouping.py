@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PORT_MAX = 65535
 ANY_PROTO = -1        # bucket key of packets whose protocol no rule names explicitly
+NON_IP = -2           # bucket key of non-IP frames (ARP, ...): only `pkthdr` rules apply
 
 
 def fast_pattern_of(sig: Signature) -> Content | None:
@@ -199,6 +200,8 @@ class GroupIndex:
             p: _Bucket(p, sorted(nums + any_proto), sigs) for p, nums in by_proto.items()}
         self.other = _Bucket(ANY_PROTO, any_proto, sigs)
         self.buckets[ANY_PROTO] = self.other
+        # `ip` rules need an IP packet; Suricata's `pkthdr` rules see every frame
+        self.buckets[NON_IP] = _Bucket(NON_IP, [n for n in any_proto if sigs[n].proto == "pkthdr"], sigs)
         self._by_members: dict[frozenset[int], Group] = {}
 
     def lookup(self, proto: int, sp: int, dp: int) -> Group:
@@ -244,7 +247,7 @@ class GroupIndex:
         in about 0.5 s, which otherwise lands on some packet mid-replay.
         """
         for bkey, b in self.buckets.items():
-            proto = bkey if bkey != ANY_PROTO else 255
+            proto = bkey if bkey >= 0 else 255
             if len(b.dp_starts) * len(b.sp_starts) <= max_pairs:
                 for dpi, row in enumerate(b.table):
                     for spi in range(len(row)):
@@ -256,7 +259,8 @@ class GroupIndex:
         return list(self._by_members.values())
 
     def report(self) -> dict[str, object]:
-        names = {6: "tcp", 17: "udp", 1: "icmpv4", 58: "icmpv6", 132: "sctp", ANY_PROTO: "other"}
+        names = {6: "tcp", 17: "udp", 1: "icmpv4", 58: "icmpv6", 132: "sctp", ANY_PROTO: "other",
+                 NON_IP: "non-ip"}
         buckets = {}
         for p, b in self.buckets.items():
             buckets[names.get(p, str(p))] = {
