@@ -184,11 +184,18 @@ for _sid, _src, _r in SCANNER_UAS:
     _expect("attacks-web-scanners.pcap", _sid, _src, WEB)
 
 
+# IDS evasion by tiny segments: these requests are cut so the marker straddles a segment
+# boundary; only an engine that inspects the TCP stream (as Suricata does) still sees it.
+SPLIT_INSIDE = {9001003: b"${${::-"}
+
+
 def attacks_web() -> list[Packet]:
     t = BASE_TS + 4000.0
     pkts: list[Packet] = []
-    for i, (_req_sids, _resp_sids, request, response) in enumerate(WEB_ATTACKS):
-        pkts += tcp_request(WEB_ATTACKER, WEB, 52000 + i, 80, request, response, t)
+    for i, (req_sids, _resp_sids, request, response) in enumerate(WEB_ATTACKS):
+        marker = SPLIT_INSIDE.get(req_sids[0])
+        mss = request.index(marker) + len(marker) // 2 if marker else 1460
+        pkts += tcp_request(WEB_ATTACKER, WEB, 52000 + i, 80, request, response, t, mss=mss)
         t += 1.5
     return pkts
 
