@@ -6,8 +6,9 @@ per bucket boundary only, never per packet:
 
 - ``on_new_flow(pkt, flow, st)``: the first packet of a flow (optional);
 - ``on_tick(tick)``: the per-second aggregates the engine folded from the
-  flows touched in the last second (packets toward each address, bytes and
-  packets per host, flows whose handshake state may have changed);
+  flows touched in the last second (packets toward each address, flows whose
+  handshake state may have changed; traffic-spike's per-host sums go straight
+  into its open bucket);
 - ``evaluate(now, out)``: append `Finding`s for keys over threshold;
 - ``roll(ts)``: the next second starts at packet time `ts` (reset windows).
 
@@ -35,6 +36,7 @@ ST_DPTS, ST_DPTC = 7, 8   # packet deltas of the last accounting (for top talker
 
 FLAG_HALF_OPEN = 1   # counted as half-open by syn-flood
 FLAG_SYN_PROBE = 2   # a SYN probe counted by port-scan (connect scans complete the handshake)
+FLAG_UNLISTED = 4    # half-open flow whose source syn-flood does not list (per-destination cap)
 
 
 @dataclass(slots=True)
@@ -44,8 +46,6 @@ class Tick:
     start: float
     next_start: float                                                     # packet time that closed this second
     pkts_in: dict[tuple[bytes, int], int] = field(default_factory=dict)   # (receiver, proto) -> packets
-    host_pkts: dict[bytes, int] = field(default_factory=dict)             # host -> packets sent + received
-    host_bytes: dict[bytes, int] = field(default_factory=dict)
     flagged: list[Any] = field(default_factory=list)                      # touched flows with ST_FLAGS set
     touched: list[Any] = field(default_factory=list)
 
@@ -81,6 +81,7 @@ class Context:
 class Detector:
     name = ""
     names: tuple[str, ...] = ()    # config sections it reads (several for a combined detector)
+    protos: tuple[int, ...] | None = None   # flows whose first packet it wants (None: every protocol)
 
     def __init__(self, ctx: Context, sec: Section) -> None:
         self.ctx = ctx

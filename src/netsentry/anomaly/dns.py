@@ -68,7 +68,8 @@ class DnsAbuse(Detector):
         self.flood_window = TumblingWindow(flood.count("window"))
         self.rate = float(flood.positive("rate"))
         self.flood_min = max(1, int(self.rate * self.flood_window.length * ctx.min_factor))
-        self.queries = ctx.table("dns-query-flood")         # src -> [queries, resolvers{}, alerted]
+        self.flood_detail_from = max(2, self.flood_min // 4)
+        self.queries = ctx.table("dns-query-flood")         # src -> queries, or [queries, resolvers{}, alerted]
         self.tunnel_on = tunnel.flag("enabled")
         self.tunnel_window = TumblingWindow(tunnel.count("window"))
         self.tunnel_queries = tunnel.count("queries")
@@ -76,6 +77,7 @@ class DnsAbuse(Detector):
         self.long_label = tunnel.count("long-label")
         self.min_length = tunnel.count("min-length")
         self.entropy = float(tunnel.positive("entropy"))
+        self.shortest = min(self.long_label, self.min_length)   # wire length below which no name is suspicious
         self.suspects = ctx.table("dns-tunnel")     # src -> [count, examples, max label, max entropy, domains, resolver, alerted]
         self.flood_candidates: dict[bytes, list] = {}
         self.tunnel_candidates: dict[bytes, list] = {}
@@ -89,20 +91,37 @@ class DnsAbuse(Detector):
             return                  # too short for a question, or a response
         src = pkt.src
         if self.flood_on:
-            v = self.queries.data.get(src)
+            table = self.queries
+            counts = table.data
+            v = counts.get(src)
             if v is None:
                 if self.ctx.ignore_any and self.ctx.ignored(src):
                     return
-                v = self.queries.insert(src, [0, {}, False])
-            v[0] += 1
-            resolvers = v[1]
-            resolvers[pkt.dst] = resolvers.get(pkt.dst, 0) + 1
-            if v[0] >= self.flood_min and not v[2]:
-                self.flood_candidates[src] = v
+                if len(counts) < table.cap:
+                    counts[src] = 1
+                else:
+                    table.insert(src, 1)
+            elif v.__class__ is int:
+                # a plain count until the source gets busy (see NewConnections)
+                counts[src] = v = v + 1
+                if v >= self.flood_detail_from:
+                    counts[src] = [v, {pkt.dst: 1}, False]     # [queries, resolvers, alerted]
+            else:
+                v[0] += 1
+                resolvers = v[1]
+                resolvers[pkt.dst] = resolvers.get(pkt.dst, 0) + 1
+                if v[0] >= self.flood_min and not v[2]:
+                    self.flood_candidates[src] = v
         if self.tunnel_on:
             self._check_name(pkt, src, data, off, end)
 
     def _check_name(self, pkt: Any, src: bytes, data: bytes, off: int, end: int) -> None:
+        # The name ends at the first zero byte: a name shorter than both limits cannot be
+        # suspicious, and finding that byte is one C call (ordinary names stop here; a label
+        # holding a raw NUL byte is cut short too, and such names are not DNS hostnames).
+        zero = data.find(0, off + 12, end)
+        if zero < 0 or zero - off - 12 <= self.shortest:
+            return
         labels = question_labels(data, off, end)
         self.parsed += 1
         if not labels or len(labels) < 3:

@@ -72,7 +72,14 @@ class AnomalyEngine:
                 self.dns = det
             if cls.name == "traffic-spike":
                 self.spike_on = True
-        self._new_flow_hooks = [d.on_new_flow for d in self.detectors if d.on_new_flow is not None]
+                self._host_maps = det.host_maps()
+        # first-packet hooks per transport protocol, so a flow only calls the detectors that
+        # want its protocol (an ICMP flow never reaches syn-flood or port-scan)
+        hooked = [d for d in self.detectors if d.on_new_flow is not None]
+        self._hooks_other = [d.on_new_flow for d in hooked if d.protos is None]
+        self._hooks: dict[int, list] = {
+            proto: [d.on_new_flow for d in hooked if d.protos is None or proto in d.protos]
+            for proto in (1, 6, 17, 58)}
         self._flow_end_hooks = [d.on_flow_end for d in self.detectors if hasattr(d, "on_flow_end")]
         self._touched: list[Any] = []
         self._loose: dict[tuple[bytes, int], int] = {}
@@ -115,7 +122,7 @@ class AnomalyEngine:
         flow.anomaly = st
         self._touched.append(flow)
         self.flows += 1
-        for hook in self._new_flow_hooks:
+        for hook in self._hooks.get(flow.proto, self._hooks_other):
             hook(pkt, flow, st)
         if flow.server_port == 53 and flow.proto == 17 and self.dns is not None:
             st[ST_TICK] = DNS_FLOW
@@ -179,7 +186,7 @@ class AnomalyEngine:
             self._loose = {}
         flagged = tick.flagged
         if self.spike_on:
-            hp, hb = tick.host_pkts, tick.host_bytes
+            hp, hb = self._host_maps
             for (addr, _), n in pin.items():
                 hp[addr] = hp.get(addr, 0) + n
                 hb[addr] = hb.get(addr, 0)

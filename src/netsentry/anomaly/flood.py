@@ -22,14 +22,13 @@ from __future__ import annotations
 from typing import Any
 
 from netsentry.anomaly.alerts import Finding
-from netsentry.anomaly.detector import (FLAG_HALF_OPEN, ST_DPTC, ST_DPTS, ST_FLAGS, Context, Detector, Tick,
+from netsentry.anomaly.detector import (FLAG_HALF_OPEN, FLAG_UNLISTED, ST_DPTC, ST_DPTS, ST_FLAGS, Context, Detector, Tick,
                                         register)
 from netsentry.anomaly.settings import Section
 from netsentry.anomaly.window import TumblingWindow, top_items
 from netsentry.decode.packet import ip_to_str
 
 SYN, ACK = 0x02, 0x10
-FLAG_UNLISTED = 4          # half-open flow whose source is beyond SOURCES_CAP (not in the per-source map)
 SOURCES_CAP = 1024         # sources listed per destination: bounds memory under a spoofed flood
 HALF_OPEN_STATES = frozenset({"none", "new", "syn_sent", "syn_recv"})
 TOP = 5
@@ -41,6 +40,8 @@ def _talkers(counts: dict[bytes, int], n: int) -> list[dict[str, Any]]:
 
 @register("syn-flood")
 class SynFlood(Detector):
+    protos = (6,)
+
     def __init__(self, ctx: Context, sec: Section) -> None:
         super().__init__(ctx, sec)
         self.half_open = sec.count("half-open")
@@ -241,18 +242,33 @@ class NewConnections(Detector):
         self.window = TumblingWindow(sec.count("window"))
         self.rate = float(sec.positive("rate"))
         self.min_count = max(1, int(self.rate * self.window.length * ctx.min_factor))
-        self.table = ctx.table("new-connections")   # src -> [flows, last dst, alerted]
+        self.detail_from = max(2, self.min_count // 4)
+        self.table = ctx.table("new-connections")   # src -> flows, or [flows, destinations, alerted]
         self.candidates: dict[bytes, list] = {}
 
     def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
         if flow.server_port == 53 and flow.proto == 17:
             return                  # a stub resolver opens a flow per query: dns-query-flood's business
         src = flow.client
-        v = self.table.data.get(src)
+        table = self.table
+        data = table.data
+        v = data.get(src)
         if v is None:
             if self.ctx.ignore_any and self.ctx.ignored(src):
                 return
-            v = self.table.insert(src, [0, {}, False])
+            if len(data) < table.cap:
+                data[src] = 1
+            else:
+                table.insert(src, 1)
+            return
+        if v.__class__ is int:
+            # A plain count until a source gets busy (no containers for the many quiet ones);
+            # destinations are recorded from then on, for the evidence.
+            v += 1
+            if v < self.detail_from:
+                data[src] = v
+                return
+            v = data[src] = [v - 1, {}, False]      # [flows, destinations, alerted]
         v[0] += 1
         dsts = v[1]
         if len(dsts) < 64:           # enough for the evidence's top destinations
@@ -272,7 +288,7 @@ class NewConnections(Detector):
                 continue
             v[2] = True
             top = top_items(v[1], TOP)
-            (dst, dport, proto), _ = top[0]
+            (dst, dport, proto), _ = top[0] if top else ((src, 0, 0), 0)
             out.append(Finding(
                 kind="new-connections", detector=self.name, key=ip_to_str(src), src=src, dst=dst,
                 proto=proto, dp=dport, actor=src,

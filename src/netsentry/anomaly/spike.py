@@ -19,6 +19,8 @@ learned gradually instead of hiding itself at once.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from netsentry.anomaly.alerts import Finding
 from netsentry.anomaly.baseline import BaselineTable
 from netsentry.anomaly.detector import Context, Detector, Tick, register
@@ -40,37 +42,54 @@ class TrafficSpike(Detector):
         self.ratio = float(sec.positive("ratio"))
         self.floors = tuple(float(sec.positive(key)) for _, _, key in METRICS)
         self.networks = sec.networks("networks")
-        self.bucket = ctx.table("traffic-spike")   # host -> [packets, bytes] in the open bucket
+        self.bucket = ctx.table("traffic-spike")   # host -> packets in the open bucket
+        self.octets: dict[bytes, int] = {}          # host -> bytes in the open bucket (same keys)
         self.current = -1                            # index of the open bucket
         self.pending: list[Finding] = []
 
+    def host_maps(self) -> tuple[dict[bytes, int], dict[bytes, int]]:
+        """The open bucket's per-host packet and byte counts, which the engine adds to
+        directly while it accounts the touched flows (no per-second intermediate maps:
+        bench_anomaly, about -1 us per touched flow). Two int maps rather than a
+        [packets, bytes] list per host: no container per host."""
+        return self.bucket.data, self.octets
+
     def on_tick(self, tick: Tick) -> None:
         idx = int(tick.start // self.length)
-        if idx != self.current:
-            if self.current >= 0 and self.bucket.data:
-                self._close(self.current)
-            self.current = idx
-        data = self.bucket.data
-        host_bytes = tick.host_bytes
-        for host, p in tick.host_pkts.items():
-            v = data.get(host)
-            if v is None:
-                self.bucket.insert(host, [p, host_bytes[host]])
-            else:
-                v[0] += p
-                v[1] += host_bytes[host]
+        self.current = idx
+        table = self.bucket
+        pkts = table.data
+        if len(pkts) > table.cap:           # the engine adds without checking: trim here
+            over = list(islice(pkts, len(pkts) - table.cap))
+            for host in over:
+                del pkts[host]
+                self.octets.pop(host, None)
+            table.evicted += len(over)
         if int(tick.next_start // self.length) != idx:
             self._close(idx)
 
     def _close(self, idx: int) -> None:
         """Compare each host's bucket with its baseline, then fold the bucket in."""
         baseline, length = self.baseline, self.length
-        nets = self.networks
+        nets = self.networks if self.networks else None    # NetworkMap.__bool__ is a Python call
         k, ratio, floors = self.sensitivity, self.ratio, self.floors
         factor = self.ctx.factor
         mean_std = baseline.mean_std
-        for host, (p, b) in self.bucket.data.items():
-            if nets and host not in nets:
+        octets = self.octets
+        known = baseline.table.data
+        btable = baseline.table
+        for host, p in self.bucket.data.items():
+            b = octets[host]
+            if nets is not None and host not in nets:
+                continue
+            if host not in known:
+                # A host's first bucket is its whole baseline so far (what entry() + update()
+                # would compute, without two calls): most hosts in a busy capture are seen once.
+                row = [idx, idx, 1, p / length, 0.0, b / length, 0.0]
+                if len(known) < btable.cap:
+                    known[host] = row
+                else:
+                    btable.insert(host, row)
                 continue
             e = baseline.entry(host, idx)
             values = [p / length, b / length]
@@ -94,6 +113,7 @@ class TrafficSpike(Detector):
                                   "packets": p, "bytes": b}))
             baseline.update(e, idx, (values[0], values[1]))
         self.bucket.clear()
+        octets.clear()
         self.current = -1
 
     def evaluate(self, now: float, out: list[Finding]) -> None:
