@@ -32,7 +32,7 @@ from scapy.layers.snmp import SNMP, SNMPget, SNMPvarbind
 from scapy.packet import Packet, Raw
 
 __all__ = [
-    "BASE_TS", "Packet", "mac_for", "frame", "tcp_packet", "udp_packet", "icmp_packet",
+    "BASE_TS", "Packet", "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "mac_for", "frame", "tcp_packet", "udp_packet", "icmp_packet",
     "tcp_conversation", "tcp_request", "dns_exchange", "icmp_echo",
     "http_request", "http_response", "tls_client_hello", "tls_server_hello", "smb2_negotiate",
     "rdp_connection_request", "RDP_CONFIRM", "snmp_get_public", "retime",
