@@ -75,13 +75,29 @@ def stage_decode(source) -> int:
     return n
 
 
+def flow_config() -> dict:
+    """The flow section of the bundled configuration, as the sensor passes it."""
+    try:
+        from netsentry.config import get, load_defaults
+    except ImportError:
+        return {}
+    cfg = load_defaults()
+    flow_cfg = dict(get(cfg, "flow", {}))
+    flow_cfg["midstream"] = bool(get(cfg, "stream.midstream", False))
+    return flow_cfg
+
+
 def stage_flow(source, stats_out: dict | None = None) -> int:
     from netsentry.decode import Decoder
     from netsentry.flow import FlowTable
     decoder = Decoder()
     decode = decoder.decode
-    ended = []
-    table = FlowTable({}, ended.append)
+    ended = [0]
+
+    def on_end(flow) -> None:   # the sensor turns it into a flow event and lets it go
+        ended[0] += 1
+
+    table = FlowTable(flow_config(), on_end)
     update = table.update
     n = 0
     for ts, data, wirelen, lt in source():
@@ -95,7 +111,7 @@ def stage_flow(source, stats_out: dict | None = None) -> int:
     if stats_out is not None:
         stats_out.update(decoder.stats())
         stats_out.update(table.stats())
-        stats_out["ended"] = len(ended)
+        stats_out["ended"] = ended[0]
     return n
 
 
@@ -123,7 +139,8 @@ def main() -> int:
     if a.pcap == str(DEFAULT_PCAP):
         ensure_pcap(DEFAULT_PCAP)
     source, source_name = make_source(a.pcap, a.reader)
-    print(f"capture: {a.pcap}  reader: {source_name}  python {sys.version.split()[0]}")
+    print(f"capture: {a.pcap}  reader: {source_name}  python {sys.version.split()[0]}"
+          f"  flow config: {flow_config()}")
     if a.profile:
         prof = cProfile.Profile()
         prof.runcall(STAGES[a.profile], source)

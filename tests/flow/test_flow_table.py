@@ -148,11 +148,12 @@ def test_memory_stays_bounded_with_many_one_packet_flows() -> None:
         if i % 50_000 == 0:
             assert len(t) <= cap
     s = t.stats()
-    assert s["flow.total"] == n and s["flow.active"] == cap
-    assert s["flow.evicted"] == n - cap == len(ended)
+    live = s["flow.active"]
+    assert s["flow.total"] == n and cap - 64 <= live <= cap    # evictions come in small batches
+    assert s["flow.evicted"] == n - live == len(ended)
     # the table's own structures hold only live flows
-    assert sum(len(v) for v in t._tables.values()) == 2 * cap
-    assert sum(len(b) for b in t._wheel.values()) == cap
+    assert sum(len(v) for v in t._tables.values()) == 2 * live
+    assert sum(len(b) for b in t._wheel.values()) == live
 
 
 def test_flush_ends_everything_with_the_reason() -> None:

@@ -16,8 +16,8 @@ traffic since is refiled under its new deadline. So the per-packet cost of
 expiry is one float comparison, and each flow is looked at a handful of
 times in its life rather than once per scan.
 
-Cap. At ``max-flows`` live flows a new flow first evicts the flow nearest its
-timeout (for flows in the same state: the one idle longest), counted in
+Cap. At ``max-flows`` live flows a new flow first evicts the flows idle
+longest (up to 64 at a time, fewer for small caps), counted in
 ``flow.evicted`` and ended with ``end_reason = "forced"``.
 
 Config (the ``flow`` section plus ``midstream`` from ``stream.midstream``)::
@@ -213,9 +213,14 @@ class FlowTable:
                             file_under(flow, ((int(deadline) + 1) << 4) | class_of[t])
             next_check = float(min((h[0] >> 4 for h in heaps if h), default=inf))
 
-        def evict_one() -> None:
-            """End the flow idle longest to make room (cap reached)."""
-            while True:
+        # evict in small batches at the cap: choosing the oldest-idle timeout class is a
+        # scan over the classes, paid once per batch instead of once per new flow
+        evict_batch = max(1, min(64, max_flows // 256))
+
+        def evict() -> None:
+            """End the flows idle longest to make room (cap reached)."""
+            left = evict_batch
+            while left:
                 best = None
                 best_idle = inf
                 for cls, heap in enumerate(heaps):
@@ -227,7 +232,7 @@ class FlowTable:
                     return
                 key = best[0]
                 bucket = wheel[key]
-                while bucket:
+                while bucket and left:
                     flow, _ = bucket.popitem()
                     flow.timeout_slot = -2
                     due = due_key(flow)
@@ -235,14 +240,15 @@ class FlowTable:
                         file_under(flow, due)
                         continue
                     end(flow, "forced")
-                    return
-                heappop(best)
-                del wheel[key]
+                    left -= 1
+                if not bucket:
+                    heappop(best)
+                    del wheel[key]
 
         def create(pkt: Packet, tab: dict, key: Any, proto: int, ts: float) -> Flow:
             nonlocal active
             if active >= max_flows:
-                evict_one()
+                evict()
             rkey = reverse_key(key)
             # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client
             if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
