@@ -247,3 +247,21 @@ def test_suricata_verify_rules_parse():
         hard += [str(e) for e in rs.errors if not isinstance(e, UnsupportedError)]
     assert loaded >= 80
     assert hard == []
+
+
+def test_non_utf8_bytes_in_a_rules_file(tmp_path):
+    f = tmp_path / "latin1.rules"
+    f.write_bytes(b'alert tcp any any -> any any (msg:"caf\xe9"; content:"caf\xe9"; sid:1;)\n')
+    rs = load_rules([f], {})
+    sig = rs.signatures[0]
+    assert sig.msg == "caf\ufffd"                        # valid text for EVE
+    assert sig.fast_pattern.pattern == b"caf\xe9"        # the byte itself for matching
+    assert sig.match(pkt(b"un caf\xe9"), None)
+
+
+def test_reason_with_non_utf8_bytes_prints(tmp_path):
+    f = tmp_path / "bad.rules"
+    f.write_bytes(b'alert tcp any any -> any any (content:"\xe9\\x"; sid:1;)\n')
+    err = load_rules([f], {}).errors[0]
+    assert "invalid escape" in err.reason
+    err.reason.encode("utf-8")          # printable / JSON-safe

@@ -18,6 +18,9 @@ class RuleError(Exception):
 
     def __init__(self, reason: str, *, file: str = "", line: int = 0, sid: int | None = None,
                  category: str | None = None) -> None:
+        # a non-UTF-8 byte of the rules file (read with surrogateescape) must not
+        # break printing or JSON logging of the reason
+        reason = reason.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         super().__init__(reason)
         self.reason = reason
         self.file = file

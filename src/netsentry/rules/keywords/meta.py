@@ -11,8 +11,14 @@ from netsentry.rules.errors import RuleError
 from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
 
 
+def clean(text: str) -> str:
+    """Text for outputs: a non-UTF-8 byte of the rules file becomes U+FFFD (JSON needs valid text)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def unescape(text: str) -> str:
     """Suricata's msg/metadata unescaping: a backslash keeps the next character."""
+    text = clean(text)
     if "\\" not in text:
         return text
     out, i = [], 0

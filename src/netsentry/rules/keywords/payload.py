@@ -57,7 +57,8 @@ def parse_content_string(text: str, what: str = "content") -> bytes:
         elif ch == "|":
             in_hex = True
         else:
-            out += ch.encode("utf-8")
+            # surrogateescape: a non-UTF-8 byte in the rules file stands for itself
+            out += ch.encode("utf-8", "surrogateescape")
         i += 1
     if in_hex:
         raise RuleError(f"{what}: unterminated hex segment '|' in '{text}'")
