@@ -97,7 +97,7 @@ def reference(b: RuleBuilder, arg: str | None) -> None:
     system, sep, ref = text.partition(",")
     if not sep or not system.strip() or not ref.strip():
         raise RuleError(f"reference: expected 'system,id', got '{text}'")
-    b.sig.references.append((system.strip().lower(), ref.strip()))
+    b.sig.references.append((clean(system.strip().lower()), clean(ref.strip())))
 
 
 @keyword("target", help="target:src_ip|dest_ip; which side is the target")
