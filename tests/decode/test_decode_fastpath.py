@@ -59,3 +59,15 @@ def test_later_stage_can_override_lazy_fields() -> None:
     pkt.ttl = 200
     assert pkt.ttl == 200
     assert raw(IP(ttl=9))[8] == 9
+
+
+def test_copy_keeps_lazy_header_fields_when_data_is_replaced() -> None:
+    import copy
+    import pickle
+    pkt = Decoder().decode(eth(IP(src="10.9.8.7", dst="10.7.8.9", ttl=9, tos=4, id=777, flags="DF")
+                               / TCP(window=4321) / b"x"), 1)
+    expected = (9, 4, 777, 2, 4321)
+    for dup in (copy.copy(pkt), copy.deepcopy(pkt), pickle.loads(pickle.dumps(pkt))):
+        dup.data = b"stream bytes"     # what detect's stream inspection does to its copy
+        assert (dup.ttl, dup.tos, dup.ip_id, dup.ip_flags, dup.win) == expected
+        assert (dup.sp, dup.dp, dup.proto, dup.ip_off) == (pkt.sp, pkt.dp, 6, 14)

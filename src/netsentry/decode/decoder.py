@@ -69,6 +69,18 @@ class _FromData:
 # `Packet`s: a later stage assigning any field just shadows the class value on
 # that instance.
 class _EthIPv4(Packet):
+    """Fast-path packets. Copies (copy.copy, deepcopy, pickle) carry the lazy fields
+    as plain values, so a copy whose ``data`` is replaced (detect does this to run
+    rules on stream data) keeps its header fields."""
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for klass in type(self).__mro__:
+            for name, attr in vars(klass).items():
+                if isinstance(attr, _FromData) and name not in state:
+                    state[name] = getattr(self, name)
+        return state
+
     ip_version = 4
     ip_off = 14
     ip_hlen = 20

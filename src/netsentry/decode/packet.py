@@ -9,6 +9,13 @@ sets only the fields a given packet has (an ICMP packet never touches
 3.11 keeps such instances' attributes in a shared-key "inline values" layout,
 so a store costs about what a slot store does, and constructing ``Packet()``
 with no ``__init__`` is the cheapest object creation there is.
+
+The decoder's fast path returns subclasses of `Packet` (one per common shape,
+e.g. Ethernet/IPv4/TCP without options) whose shared fields are class
+attributes and whose rarely read header fields (``ttl``, ``tos``, ``ip_id``,
+``ip_flags``, ``win``) are read from ``data`` on first access. For readers
+nothing changes; writers may assign any field as usual. Replace ``data`` only
+on a copy (``copy.copy`` materialises those fields), never on the original.
 """
 
 from __future__ import annotations
