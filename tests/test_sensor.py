@@ -194,3 +194,23 @@ def test_anomaly_alerts_are_counted_enriched_and_emitted():
     assert asset["name"] == "web-1" and asset["criticality"] == "critical"
     others = [e for e in out.events if e.pkt.dst != bytes([10, 0, 0, 10])]
     assert all("netsentry" not in (e.extra or {}) for e in others)
+
+
+def test_every_combination_of_loop_parts_compiles():
+    from itertools import combinations
+
+    from netsentry.sensor import LOOP_PARTS, build_loop
+    parts = sorted(LOOP_PARTS)
+    for k in range(len(parts) + 1):
+        for combo in combinations(parts, k):
+            assert callable(build_loop(frozenset(combo)))
+    with pytest.raises(ValueError, match="unknown capture loop parts"):
+        build_loop(frozenset({"teleport"}))
+
+
+def test_loop_has_only_the_configured_parts():
+    ids = Sensor(config("anomaly.enabled=false"), [])          # no outputs, no engines
+    assert ids.loop_parts() == frozenset()
+    out = Collect()
+    full = Sensor(config("stream.inline=true"), [out])
+    assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline", "progress"}
