@@ -99,3 +99,40 @@ def test_port_ranges_for_grouping():
 def test_port_errors(spec, reason):
     with pytest.raises(RuleError, match=reason):
         port(spec)
+
+
+def test_address_index_lookup():
+    from netsentry.rules.addresses import AddressIndex
+    p = AddressParser(VARS)
+    idx = AddressIndex([("a", p.parse("[1.1.1.1,2.2.2.0/24]")), ("b", p.parse("2.2.2.128/25")),
+                        ("c", p.parse("2001:db8::/32")), ("d", p.parse("[10.0.0.0/8,!10.1.0.0/16]"))])
+    assert idx.lookup(packed("1.1.1.1")) == {"a"}
+    assert idx.lookup(packed("1.1.1.2")) == set()
+    assert idx.lookup(packed("2.2.2.1")) == {"a"}
+    assert idx.lookup(packed("2.2.2.200")) == {"a", "b"}
+    assert idx.lookup(packed("2.2.3.0")) == set()
+    assert idx.lookup(packed("2001:db8::5")) == {"c"}
+    assert idx.lookup(packed("10.1.2.3")) == set() and idx.lookup(packed("10.2.0.0")) == {"d"}
+    assert idx.lookup(packed("0.0.0.0")) == set() and idx.lookup(b"") == set()
+
+
+def test_address_index_agrees_with_matchers():
+    import random
+
+    from netsentry.rules.addresses import AddressIndex
+    rnd = random.Random(7)
+    p = AddressParser({})
+    specs = [f"[{','.join(f'{rnd.randrange(256)}.{rnd.randrange(256)}.0.0/{rnd.choice([16, 20, 24])}' for _ in range(5))}]"
+             for _ in range(40)]
+    matchers = {i: p.parse(s) for i, s in enumerate(specs)}
+    idx = AddressIndex(matchers.items())
+    hits = 0
+    for _ in range(2000):
+        m = matchers[rnd.randrange(40)]
+        lo, hi = rnd.choice(m.v4)
+        n = rnd.choice([lo, hi, hi + 1, lo - 1, rnd.randrange(lo, hi + 1), rnd.randrange(1 << 32)])
+        a = (n % (1 << 32)).to_bytes(4, "big")
+        want = {i for i, mm in matchers.items() if mm.contains(a)}
+        hits += bool(want)
+        assert idx.lookup(a) == want
+    assert hits > 500          # the sample exercises both hits and misses

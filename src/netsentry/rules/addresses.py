@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 
 from netsentry.rules.errors import RuleError
 
@@ -188,3 +188,65 @@ def _single(item: str, spec: str) -> tuple[Intervals, Intervals]:
         raise RuleError(f"invalid address '{item}' in '{spec}'") from None
     iv = [(int(net.network_address), int(net.broadcast_address))]
     return (iv, []) if net.version == 4 else ([], iv)
+
+
+class AddressIndex:
+    """Which of many address matchers contain an address: one bisect instead of one test each.
+
+    For detect/: ET Open has ~1200 IP-only rules (IP reputation lists); testing
+    each rule's header costs ~1.1 ms per packet/flow, a lookup here a few
+    microseconds. The address space is cut at every interval boundary of the
+    indexed matchers; each elementary segment keeps the (interned) set of keys
+    whose matcher covers it. Index narrow matchers (lists of hosts/networks);
+    a broad one (``!$HOME_NET``) is in most segments and belongs in an
+    "always check" list instead (see `AddressMatcher` ``v4``/``v6``).
+    """
+
+    __slots__ = ("_v4", "_v6")
+
+    def __init__(self, entries: Iterable[tuple[Hashable, AddressMatcher]]) -> None:
+        items = list(entries)
+        self._v4 = _segments([(key, m.v4) for key, m in items])
+        self._v6 = _segments([(key, m.v6) for key, m in items])
+
+    def lookup(self, packed: bytes) -> frozenset:
+        """Keys whose matcher contains the 4- or 16-byte packed address."""
+        n = len(packed)
+        if n == 4:
+            starts, sets = self._v4
+        elif n == 16:
+            starts, sets = self._v6
+        else:
+            return _EMPTY
+        i = bisect_right(starts, _from_bytes(packed, "big")) - 1
+        return sets[i] if i >= 0 else _EMPTY
+
+
+_EMPTY: frozenset = frozenset()
+
+
+def _segments(entries: list[tuple[Hashable, Intervals]]) -> tuple[list[int], list[frozenset]]:
+    """Sweep: (segment starts, key set per segment), identical sets shared."""
+    events: dict[int, list[tuple[int, Hashable]]] = {}
+    for key, intervals in entries:
+        for lo, hi in intervals:
+            events.setdefault(lo, []).append((1, key))
+            events.setdefault(hi + 1, []).append((-1, key))
+    starts: list[int] = []
+    sets: list[frozenset] = []
+    interned: dict[frozenset, frozenset] = {}
+    active: dict[Hashable, int] = {}
+    for point in sorted(events):
+        for delta, key in events[point]:
+            c = active.get(key, 0) + delta
+            if c:
+                active[key] = c
+            else:
+                active.pop(key, None)
+        fs = frozenset(active)
+        fs = interned.setdefault(fs, fs)
+        if sets and sets[-1] is fs:
+            continue
+        starts.append(point)
+        sets.append(fs)
+    return starts, sets
