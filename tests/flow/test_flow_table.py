@@ -70,6 +70,12 @@ def test_non_flow_packets_return_none() -> None:
     arp_like.ts = 1.0
     assert t.update(arp_like) is None
     assert t.stats()["flow.total"] == 0
+    # port-less protocols get address-keyed flows, but never from fragments
+    esp = packet(IP(src=C, dst=S, proto=50) / (b"e" * 20), 2.0)
+    assert t.update(esp) is not None
+    esp_frag = packet(IP(src=C, dst=S, proto=50, flags="MF") / (b"e" * 20), 2.1)
+    assert t.update(esp_frag) is None
+    assert t.stats()["flow.other"] == 1
 
 
 def test_flow_id_is_stable_positive_and_in_suricata_range() -> None:

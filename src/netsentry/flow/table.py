@@ -157,6 +157,7 @@ class FlowTable:
         # timeout classes: one per distinct timeout value, each with its own heap of
         # slots. Within a class, deadline order is idle order, which eviction needs.
         tvals = sorted({t for ts_ in timeouts.values() for t in ts_})
+        assert len(tvals) <= 16, "wheel keys keep the timeout class in 4 bits"   # 4 protos x 3 states
         class_of = {t: i for i, t in enumerate(tvals)}
         heaps: list[list[int]] = [[] for _ in tvals]
         self._heaps = heaps
@@ -272,19 +273,18 @@ class FlowTable:
 
         def other_key(pkt: Packet, proto: int) -> tuple[Any, dict | None]:
             """Key and table for ICMP and protocols without ports: addresses only (Suricata)."""
+            if proto == 1 or proto == 58:
+                if pkt.l4_off < 0:      # ICMP header not decoded (truncated, or a fragment)
+                    return None, None
+            elif not pkt.ip_version or pkt.frag_offset or pkt.ip_flags & 1:
+                return None, None       # not IP, or a fragment: defragmentation's business
             tab = tables.get(proto)
             if tab is None:
-                if not pkt.ip_version or pkt.frag_offset or pkt.ip_flags & 1:
-                    return None, None
                 tab = tables[proto] = {}
-            elif pkt.l4_off < 0 and (proto == 1 or proto == 58):
-                return None, None   # ICMP header not decoded (truncated, or a fragment)
             off = pkt.ip_off
             if pkt.ip_version == 4:
                 return pkt.data[off + 12:off + 20], tab
-            if pkt.ip_version == 6:
-                return pkt.data[off + 8:off + 40], tab
-            return None, None
+            return pkt.data[off + 8:off + 40], tab
 
         def update(pkt: Packet) -> Flow | None:
             ts = pkt.ts
