@@ -21,7 +21,7 @@ import random
 from craft import (ACK, BASE_TS, FIN, PSH, RST, SYN, URG, Packet, dns_exchange, http_request, http_response,
                    icmp_echo, icmp_packet, tcp_packet, tcp_request, udp_packet)
 from scapy.layers.dns import DNS, DNSQR
-from scapy.layers.inet import ICMP, IP, UDP
+from scapy.layers.inet import IP
 
 WEB = "10.0.0.10"
 MAIL = "10.0.0.25"

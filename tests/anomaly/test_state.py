@@ -39,7 +39,6 @@ def test_configured_state_file_loads_at_start_and_saves_on_close(tmp_path):
 def test_replay_resumes_from_a_saved_baseline(tmp_path):
     """Learn the routine from the first part of the capture, restart, and still catch the spike."""
     from netsentry.capture import open_capture
-    from scapy.utils import PcapWriter  # noqa: F401  (scapy is a dependency; only for the split below)
     records = list(open_capture(SPIKE))
     cut = next(i for i, r in enumerate(records) if r[0] >= records[0][0] + 800)
     head, tail = tmp_path / "head.pcap", tmp_path / "tail.pcap"

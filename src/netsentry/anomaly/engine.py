@@ -231,7 +231,11 @@ class AnomalyEngine:
         for f in findings:
             repeats = admit(f.kind, f.key, ts)
             if f.actor is not None:
-                self.misbehaving[f.actor] = ts
+                bad = self.misbehaving
+                bad.pop(f.actor, None)          # re-insert: oldest first, for the cap below
+                if len(bad) >= self.ctx.cap:
+                    del bad[next(iter(bad))]
+                bad[f.actor] = ts
             if repeats is None:
                 continue
             events.append(make_event(f, ts, pcap_cnt, repeats))
