@@ -8,7 +8,7 @@ buffer must occur somewhere), so the scan may over-report but never miss.
 
 Two backends with the same interface:
 
-- `HyperscanPrefilter`: Intel Hyperscan in block mode, patterns as escaped bytes,
+- `HyperscanPrefilter`: Intel Hyperscan in block mode, literal compiler (escaped bytes when a pattern holds NUL),
   HS_FLAG_SINGLEMATCH (each pattern reported at most once per scan) and
   HS_FLAG_CASELESS for nocase patterns.
 - `AhoCorasickPrefilter`: pyahocorasick, the portable fallback. The automaton
@@ -54,6 +54,10 @@ def _on_match(pid: int, _from: int, _to: int, _flags: int, found: list[int]) -> 
     found.append(pid)
 
 
+def _escape(pat: bytes) -> bytes:
+    return b"".join(b"\\x%02x" % c for c in pat)
+
+
 class HyperscanPrefilter:
     """Block-mode Hyperscan database over literal patterns."""
 
@@ -67,11 +71,16 @@ class HyperscanPrefilter:
         db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
         flags = [_hs.HS_FLAG_SINGLEMATCH | (_hs.HS_FLAG_CASELESS if nocase else 0)
                  for _pat, nocase in patterns]
-        # Regex mode with every byte written as \xHH: python-hyperscan hands the
-        # pure-literal compiler NUL-terminated strings, so a pattern holding |00|
-        # broke it; scan speed was the same (1.55 vs 1.60 us per 637-byte payload).
-        db.compile(expressions=[b"".join(b"\\x%02x" % c for c in p) for p, _nc in patterns],
-                   ids=list(range(len(patterns))), elements=len(patterns), flags=flags)
+        pats = [p for p, _nc in patterns]
+        # python-hyperscan hands the pure-literal compiler NUL-terminated strings,
+        # so a group with a |00| pattern is compiled in regex mode with every byte
+        # written as \xHH. Compile and scan cost the same either way (0.18 s CPU for
+        # 6,000 patterns; 1.55 vs 1.60 us per 637-byte payload); the escaping itself
+        # was 12% of building the 10k-rule engine, so it is skipped when it can be.
+        literal = not any(b"\x00" in p for p in pats)
+        db.compile(expressions=pats if literal else [_escape(p) for p in pats],
+                   ids=list(range(len(patterns))), elements=len(patterns), flags=flags,
+                   literal=literal)
         self._db = db
 
     def scan(self, buf: bytes) -> list[int]:
