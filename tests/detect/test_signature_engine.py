@@ -239,3 +239,12 @@ def test_ip_rules_never_match_non_ip_frames(detect: Detect) -> None:
                      [arp, udp(C, S, 1, 2, b"x")])
     assert run.sids_at(1) == [2]
     assert sorted(run.sids_at(2)) == [1, 2]
+
+
+def test_stream_window_keeps_header_fields_of_the_packet(detect: Detect) -> None:
+    # the rule needs the packet's TTL (read lazily from the frame by the decoder)
+    # while its content is matched on stream data made of two segments
+    rules = 'alert tcp any any -> any any (ttl:64; content:"split-me"; sid:1;)\n'
+    frames = handshake(C, S, 40000, 80) + server_segments([b"xx split", b"-me yy"])
+    run = detect.run(rules, frames)
+    assert run.alerts == [(5, 1, "allowed")]

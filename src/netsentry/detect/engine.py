@@ -91,7 +91,9 @@ def _confirmed_by_prefilter(s: Signature) -> bool:
 
 def _with_payload(pkt: Packet, data: bytes) -> Packet:
     """A copy of `pkt` whose payload is `data` (header fields unchanged), for trying
-    a rule on stream data with the same `Signature.match`."""
+    a rule on stream data with the same `Signature.match`. copy.copy, because the
+    decoder's fast-path packets read some header fields from `data` on demand and
+    their copy protocol turns those into plain values first."""
     p = copy.copy(pkt)
     p.data = data
     p.payload_off = 0
@@ -267,7 +269,13 @@ class SignatureEngine:
                                         and s.header_match(pkt, flow) and s.match(pkt, flow))
             if not ok and capable[num] and s.header_match(pkt, flow):
                 if wpkt is None:
-                    wpkt, opkt = _with_payload(pkt, old + payload), _with_payload(pkt, old)
+                    wpkt = _with_payload(pkt, old + payload)
+                    # wpkt holds every header field as a plain value now (the decoder's
+                    # lazy fields are materialised by copy.copy), so a dict copy suffices
+                    opkt = object.__new__(type(wpkt))
+                    opkt.__dict__.update(wpkt.__dict__)
+                    opkt.data = old
+                    opkt.payload_len = len(old)
                 ok = s.match(wpkt, flow) and not s.match(opkt, flow)
             if not ok:
                 continue
