@@ -248,3 +248,17 @@ def test_stream_window_keeps_header_fields_of_the_packet(detect: Detect) -> None
     frames = handshake(C, S, 40000, 80) + server_segments([b"xx split", b"-me yy"])
     run = detect.run(rules, frames)
     assert run.alerts == [(5, 1, "allowed")]
+
+
+def test_flows_survive_a_rule_reload(detect: Detect) -> None:
+    from netsentry.decode import Decoder
+    from netsentry.flow import FlowTable
+    old = detect.engine('alert tcp any any -> any any (content:"a"; sid:1;)\n'
+                        'alert tcp any any -> any any (content:"b"; sid:2;)\n')
+    new = detect.engine('alert tcp any any -> any any (content:"b"; sid:3;)\n')
+    dec, flows = Decoder(), FlowTable({}, lambda f: None)
+    sids = []
+    for eng, data in ((old, tcp(C, S, 1, 2, b"ab")), (new, tcp(C, S, 1, 2, b"ab"))):
+        pkt = dec.decode(data, 1)
+        sids.append([e.alert.signature_id for e in eng.inspect(pkt, flows.update(pkt)) or ()])
+    assert sids == [[1, 2], [3]]

@@ -152,12 +152,14 @@ class SignatureEngine:
                 if action == "pass":
                     return None
             state = flow.detect
-            if state is None:
+            if state is None or state[6] is not self:
                 fwd, rev = self.index.flow_groups(pkt.proto, pkt.sp, pkt.dp)
                 # flow.detect, indexed by pkt.to_server (0 to client, 1 to server):
-                # [0-1] rule group, [2-3] stream window, [4-5] direction already inspected
-                state = flow.detect = ([rev, fwd, None, None, False, False] if pkt.to_server
-                                       else [fwd, rev, None, None, False, False])
+                # [0-1] rule group, [2-3] stream window, [4-5] direction already
+                # inspected, [6] the engine that made it (a rule reload brings a new
+                # engine whose groups and rule numbers differ)
+                state = flow.detect = ([rev, fwd, None, None, False, False, self] if pkt.to_server
+                                       else [fwd, rev, None, None, False, False, self])
             ts = pkt.to_server
             group = state[ts]
             if state[4 + ts]:
