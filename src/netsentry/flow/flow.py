@@ -21,7 +21,7 @@ class Flow:
         "start", "last_seen",
         "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
         # state
-        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot",
+        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot", "rkey",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
         "flowbits", "flowints", "detect", "anomaly", "action", "app_proto",
@@ -50,6 +50,7 @@ class Flow:
         self.alerted = False
         self.state = "new"              # EVE flow.state: "new", "established" or "closed"
         self.timeout_slot = -1          # flow table: packet-time second this flow is filed under for expiry
+        self.rkey: Any = None           # flow table: key of the server -> client direction
         self.client_isn = None
         self.server_isn = None
         self.client_next_seq = None     # stream_size bookkeeping: highest seq+len seen per side

@@ -145,7 +145,6 @@ class FlowTable:
         wheel = self._wheel
         counts = self._counts
         timeouts = self.timeouts
-        default_timeouts = timeouts[None]
         on_end = self.on_end
         max_flows = self.max_flows
         midstream = self.midstream
@@ -153,7 +152,6 @@ class FlowTable:
         ESTABLISHED = tcp_state.ESTABLISHED
         SEQ_MASK, HALF = tcp_state.SEQ_MASK, tcp_state.HALF
         heappush, heappop = heapq.heappush, heapq.heappop
-        state_index = {"new": 0, "established": 1, "closed": 2}
         # timeout classes: one per distinct timeout value, each with its own heap of
         # slots. Within a class, deadline order is idle order, which eviction needs.
         tvals = sorted({t for ts_ in timeouts.values() for t in ts_})
@@ -165,10 +163,15 @@ class FlowTable:
         next_check = inf
         active = 0
 
+        # protocol -> flow state -> (timeout, class): one lookup pair per deadline
+        by_state = {proto: {state: (t, class_of[t]) for state, t in zip(("new", "established", "closed"), ts_)}
+                    for proto, ts_ in timeouts.items()}
+        default_by_state = by_state[None]
+
         def due_key(flow: Flow) -> int:
             """Wheel key for the flow's current deadline: slot second * 16 + timeout class."""
-            t = timeouts.get(flow.proto, default_timeouts)[state_index[flow.state]]
-            return ((int(flow.last_seen + t) + 1) << 4) | class_of[t]
+            t, cls = by_state.get(flow.proto, default_by_state)[flow.state]
+            return ((int(flow.last_seen + t) + 1) << 4) | cls
 
         def file_under(flow: Flow, key: int) -> None:
             nonlocal next_check
@@ -185,9 +188,8 @@ class FlowTable:
         def end(flow: Flow, reason: str) -> None:
             nonlocal active
             tab = tables[flow.proto]
-            key = flow.key
-            tab.pop(key, None)
-            tab.pop(reverse_key(key), None)
+            tab.pop(flow.key, None)
+            tab.pop(flow.rkey, None)
             bucket = wheel.get(flow.timeout_slot)
             if bucket is not None:
                 bucket.pop(flow, None)
@@ -205,13 +207,13 @@ class FlowTable:
                 while heap and heap[0] >> 4 <= now:
                     bucket = wheel.pop(heappop(heap))
                     for flow in bucket:
-                        t = timeouts.get(flow.proto, default_timeouts)[state_index[flow.state]]
+                        t, cls = by_state.get(flow.proto, default_by_state)[flow.state]
                         deadline = flow.last_seen + t
                         flow.timeout_slot = -2      # in no bucket while we decide
                         if deadline < now:
                             end(flow, "timeout")
                         else:
-                            file_under(flow, ((int(deadline) + 1) << 4) | class_of[t])
+                            file_under(flow, ((int(deadline) + 1) << 4) | cls)
             next_check = float(min((h[0] >> 4 for h in heaps if h), default=inf))
 
         # evict in small batches at the cap: choosing the oldest-idle timeout class is a
@@ -255,9 +257,11 @@ class FlowTable:
             if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
                 flow = Flow(flow_id_for(rkey, proto, ts), rkey, proto, pkt.ip_version, pkt.vlan,
                             pkt.dst, pkt.src, pkt.dp, pkt.sp, ts)
+                flow.rkey = key
             else:
                 flow = Flow(flow_id_for(key, proto, ts), key, proto, pkt.ip_version, pkt.vlan,
                             pkt.src, pkt.dst, pkt.sp, pkt.dp, ts)
+                flow.rkey = rkey
             # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
             # memcmp), cheaper than a (flow, direction) tuple per key on this VM, where
             # every retained allocation costs first-touch page faults
