@@ -262,3 +262,11 @@ def test_flows_survive_a_rule_reload(detect: Detect) -> None:
         pkt = dec.decode(data, 1)
         sids.append([e.alert.signature_id for e in eng.inspect(pkt, flows.update(pkt)) or ()])
     assert sids == [[1, 2], [3]]
+
+
+def test_equal_rules_are_ordered_by_sid_not_file_order(detect: Detect) -> None:
+    rules = ('alert udp any any -> any any (content:"x"; sid:30;)\n'
+             'alert udp any any -> any any (content:"x"; sid:10;)\n'
+             'alert udp any any -> any any (content:"x"; sid:20;)\n')
+    run = detect.run(rules, [udp(C, S, 1, 2, b"x")])
+    assert run.sids() == [10, 20, 30]

@@ -1,7 +1,7 @@
 """Rule actions: Suricata's evaluation order of signatures and what each action does.
 
-Order (Suricata's detect-engine-sigorder.c, applied as one sort key, ties
-kept in load order):
+Order (Suricata's detect-engine-sigorder.c, applied as one sort key; equal
+keys are ordered by sid, as Suricata's final tie-breaker, then load order):
 
 1. action, by `action-order` (default pass, drop, reject, alert), so a
    matching pass rule is seen before anything it silences;
@@ -62,7 +62,7 @@ def flowbits_class(sig: Signature) -> int:
 def evaluation_order(sigs: Sequence[Signature], action_order: Sequence[str] = DEFAULT_ACTION_ORDER
                      ) -> list[Signature]:
     """`sigs` sorted into the order the engine evaluates (and reports) them."""
-    keyed = [((action_rank(s.action, action_order), flowbits_class(s), s.severity), i, s)
+    keyed = [((action_rank(s.action, action_order), flowbits_class(s), s.severity, s.sid), i, s)
              for i, s in enumerate(sigs)]
     keyed.sort(key=lambda t: (t[0], t[1]))
     return [s for _k, _i, s in keyed]
