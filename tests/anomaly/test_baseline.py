@@ -21,6 +21,7 @@ def feed(bt: BaselineTable, key: bytes, values, start: int = 0):
     for i, x in enumerate(values):
         e = bt.entry(key, start + i)
         bt.update(e, start + i, (x,))
+        bt.store(key, e)
     return e
 
 
@@ -45,6 +46,7 @@ def test_warm_up_counts_buckets_since_first_seen():
     bt = table(warm_up=60, bucket=10)
     e = bt.entry(b"k", 100)
     bt.update(e, 100, (1.0,))
+    bt.store(b"k", e)
     assert not bt.warmed(e, 105)
     assert bt.warmed(e, 106)
 

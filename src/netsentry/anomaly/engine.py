@@ -335,7 +335,7 @@ class AnomalyEngine:
         self.state_loaded = 1
         return True
 
-    def _check_state(self, doc: dict[str, Any], path: str | Path) -> list[tuple[bytes, list]]:
+    def _check_state(self, doc: dict[str, Any], path: str | Path) -> list[tuple[bytes, tuple]]:
         bl = self.ctx.baseline
         bucket = doc.get("bucket")
         if bucket != bl.bucket:
@@ -358,9 +358,7 @@ class AnomalyEngine:
                 key = ipaddress.ip_address(row[0]).packed
             except ValueError:
                 raise StateError(path, f"baselines[{i}]: invalid address {row[0]!r}") from None
-            entry = list(row[1:])
-            entry[0], entry[1], entry[2] = int(entry[0]), int(entry[1]), int(entry[2])
-            out.append((key, entry))
+            out.append((key, (int(row[1]), int(row[2]), int(row[3]), *row[4:])))
         return out
 
     def _autosave(self, ts: float) -> None:

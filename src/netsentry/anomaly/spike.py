@@ -85,7 +85,7 @@ class TrafficSpike(Detector):
             if host not in known:
                 # A host's first bucket is its whole baseline so far (what entry() + update()
                 # would compute, without two calls): most hosts in a busy capture are seen once.
-                row = [idx, idx, 1, p / length, 0.0, b / length, 0.0]
+                row = (idx, idx, 1, p / length, 0.0, b / length, 0.0)
                 if len(known) < btable.cap:
                     known[host] = row
                 else:
@@ -112,6 +112,7 @@ class TrafficSpike(Detector):
                                                "ratio": ratio, "floor": floors[m] * f},
                                   "packets": p, "bytes": b}))
             baseline.update(e, idx, (values[0], values[1]))
+            baseline.store(host, e)
         self.bucket.clear()
         octets.clear()
         self.current = -1
