@@ -8,7 +8,7 @@ from netsentry.rules import RuleError, Threshold
 
 def test_threshold_forms():
     t = rule("threshold: type limit, track by_src, count 1, seconds 60;").threshold
-    assert t == Threshold("limit", "by_src", 1, 60)
+    assert t == Threshold("limit", "by_src", 1, 60) and t.type == "limit"
     assert rule("threshold:type both,track by_dst,count 5,seconds 10;").threshold.kind == "both"
     assert rule("threshold:type threshold,track by_rule,count 3,seconds 1;").threshold.track == "by_rule"
     assert rule("msg:\"x\";").threshold is None

@@ -69,6 +69,11 @@ class Threshold:
     seconds: int
     unique_on: str | None = None
 
+    @property
+    def type(self) -> str:
+        """Suricata's word for `kind` (threshold:type ...)."""
+        return self.kind
+
 
 @dataclass(slots=True, eq=False)
 class Signature:
