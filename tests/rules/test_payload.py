@@ -210,3 +210,12 @@ def test_recursion_limit_bounds_hostile_payloads():
     # Many candidate anchors, a chain that never completes: must terminate (and fail).
     opts = 'content:"a"; content:"a"; distance:0; content:"a"; distance:0; content:"b"; distance:0; within:1;'
     assert not M(opts, b"a" * 3000)
+
+
+def test_negated_endswith_means_does_not_end_with():
+    opts = 'content:!".google.com"; endswith;'
+    assert M(opts, b"www.example.com")
+    assert not M(opts, b"www.google.com")
+    assert M(opts, b"www.google.com.evil.net")        # present, but not at the end
+    assert M('content:"GET"; content:!"x"; distance:0; endswith;', b"GET abc")
+    assert not M('content:"GET"; content:!"c"; distance:0; endswith;', b"GET abc")

@@ -219,8 +219,13 @@ class Content(Item):
                 if negated:
                     return True if nxt is None else nxt(buf, blen, det)
                 return False
-            if self.endswith and depth < blen:
-                found = -1
+            if self.endswith:
+                # Only an occurrence ending the buffer counts, for a negated
+                # content too ("does not end with"; Suricata >= 6.0.11,
+                # suricata-verify detect-content-ends-with-negated-*).
+                start = blen - clen
+                found = start if (depth >= blen and start >= offset
+                                  and hay.startswith(needle, start)) else -1
             elif clen > depth - offset:
                 found = -1
             else:
