@@ -151,3 +151,28 @@ def test_decoder_stats_counts_every_packet_and_event() -> None:
     assert s["decoder.invalid"] == 1 and s["decoder.event.ethernet.pkt_too_small"] == 1
     assert s["decoder.bytes"] == 14 + 28 + 14 + 40 + 5
     assert all(k.startswith("decoder.") for k in s)
+
+
+@pytest.mark.parametrize("outer,inner,proto", [
+    (IP(src="1.1.1.1", dst="2.2.2.2"), IP(src=SRC4, dst=DST4) / UDP(sport=7, dport=8), 4),
+    (IP(src="1.1.1.1", dst="2.2.2.2"), IPv6(src=SRC6, dst=DST6) / UDP(sport=7, dport=8), 41),
+    (IPv6(src="2001:db8::a", dst="2001:db8::b"), IP(src=SRC4, dst=DST4) / UDP(sport=7, dport=8), 4),
+    (IPv6(src="2001:db8::a", dst="2001:db8::b"), IPv6(src=SRC6, dst=DST6) / UDP(sport=7, dport=8), 41),
+])
+def test_ip_in_ip_tunnels_analyse_the_inner_packet(outer, inner, proto: int) -> None:  # type: ignore[no-untyped-def]
+    outer = outer.copy()
+    if isinstance(outer, IP):
+        outer.proto = proto
+    else:
+        outer.nh = proto
+    pkt = decode(eth(outer / inner))
+    assert pkt.tunnel is not None and pkt.tunnel[2] == proto
+    assert (pkt.sp, pkt.dp, pkt.proto) == (7, 8, 17)
+    assert pkt.src_ip in (SRC4, SRC6) and pkt.events is None
+
+
+def test_ip_in_ipv6_events() -> None:
+    assert decode(eth(IPv6(src=SRC6, dst=DST6, nh=4) / (b"\x45" + b"\x00" * 10))).events == \
+        ["ipv6.ipv4_in_ipv6_too_small"]
+    assert decode(eth(IPv6(src=SRC6, dst=DST6, nh=41) / (b"\x45" + b"\x00" * 50))).events == \
+        ["ipv6.ipv6_in_ipv6_wrong_version"]

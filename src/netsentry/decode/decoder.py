@@ -18,14 +18,14 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from netsentry.decode import gre, icmp, ipv4, ipv6, link, tcp, udp
+from netsentry.decode import gre, icmp, ipip, ipv4, ipv6, link, tcp, udp
 from netsentry.decode.context import DecodeContext
 from netsentry.decode.packet import Packet
 
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
 COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll",
             "tcp", "udp", "icmpv4", "icmpv6", "gre", "vlan", "vlan_qinq", "vlan_qinqinq",
-            "ipv4_frag", "ipv6_frag")
+            "ipv4_frag", "ipv6_frag", "ipv4_in_ip", "ipv6_in_ip")
 
 
 def build_context(checksums: bool) -> DecodeContext:
@@ -40,6 +40,8 @@ def build_context(checksums: bool) -> DecodeContext:
     ctx.ip_protos[1] = icmp.decode_v4
     ctx.ip_protos[58] = icmp.decode_v6
     ctx.ip_protos[47] = gre.decode
+    ctx.ip_protos[ipip.IPPROTO_IPIP] = ipip.decode_ipv4_in_ip
+    ctx.ip_protos[ipip.IPPROTO_IPV6] = ipip.decode_ipv6_in_ip
     return ctx
 
 

@@ -51,6 +51,10 @@ IPV6_ZERO_LEN_PADN = "ipv6.zero_len_padn"
 IPV6_FH_NON_ZERO_RES_FIELD = "ipv6.fh_non_zero_reserved_field"
 IPV6_DATA_AFTER_NONE_HEADER = "ipv6.data_after_none_header"
 IPV6_WITH_ICMPV4 = "ipv6.icmpv4"
+IPV4_IN_IPV6_PKT_TOO_SMALL = "ipv6.ipv4_in_ipv6_too_small"
+IPV4_IN_IPV6_WRONG_IP_VER = "ipv6.ipv4_in_ipv6_wrong_version"
+IPV6_IN_IPV6_PKT_TOO_SMALL = "ipv6.ipv6_in_ipv6_too_small"
+IPV6_IN_IPV6_WRONG_IP_VER = "ipv6.ipv6_in_ipv6_wrong_version"
 
 # TCP / UDP
 TCP_PKT_TOO_SMALL = "tcp.pkt_too_small"
