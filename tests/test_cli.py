@@ -220,7 +220,7 @@ def test_empty_directory(tmp_path: Path):
     d.mkdir()
     proc = run("replay", str(d))
     assert proc.returncode == 1
-    assert one_line_error(proc) == f"netsentry: {d}: no *.pcap or *.pcapng files in this directory"
+    assert one_line_error(proc) == f"netsentry: {d}: no *.pcap, *.pcapng or *.cap files in this directory"
 
 
 def test_unwritable_logdir(tmp_path: Path, good_pcap: Path):

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Replay pcap/pcapng files (or directories of them) through "
                                         "the sensor; writes LOGDIR/eve.json and prints a summary.")
     replay.add_argument("pcaps", nargs="*", metavar="PCAP",
-                        help="capture file, or a directory whose *.pcap/*.pcapng are replayed in name order")
+                        help="capture file, or a directory whose *.pcap, *.pcapng and *.cap files are replayed in name order")
     replay.add_argument("-r", dest="more_pcaps", action="append", default=[], metavar="PCAP",
                         help="capture file or directory (Suricata's spelling; may repeat)")
     replay.add_argument("-S", dest="exclusive_rules", action="append", default=[], metavar="RULES",
@@ -230,7 +230,7 @@ def expand_captures(targets: Sequence[str]) -> list[str]:
                 os.path.join(target, name) for name in os.listdir(target)
                 if name.lower().endswith(CAPTURE_SUFFIXES) and os.path.isfile(os.path.join(target, name)))
             if not found:
-                raise InputError(f"{target}: no *.pcap or *.pcapng files in this directory")
+                raise InputError(f"{target}: no *.pcap, *.pcapng or *.cap files in this directory")
             paths.extend(found)
         else:
             paths.append(target)
