@@ -270,3 +270,18 @@ def test_equal_rules_are_ordered_by_sid_not_file_order(detect: Detect) -> None:
              'alert udp any any -> any any (content:"x"; sid:20;)\n')
     run = detect.run(rules, [udp(C, S, 1, 2, b"x")])
     assert run.sids() == [10, 20, 30]
+
+
+def test_many_ip_only_rules_are_narrowed_by_address_without_changing_results(detect: Detect) -> None:
+    from netsentry.detect.grouping import IP_ONLY_INDEX_MIN
+    n = IP_ONLY_INDEX_MIN * 3
+    lines = [f"alert ip any any -> 10.9.{i}.0/24 any (sid:{100 + i};)" for i in range(n)]
+    lines.append("alert ip 10.9.5.7 any <> 10.0.0.1 any (sid:99;)")          # bidirectional
+    lines.append("alert ip [10.0.0.0/8,!10.9.0.0/16] any -> any any (sid:98;)")
+    frames = [udp(C, "10.9.3.4", 1, 2, b"x"), udp("10.9.5.7", C, 3, 4, b"y"), udp(C, "192.168.1.1", 5, 6)]
+    run = detect.run("\n".join(lines) + "\n", frames)
+    group = run.packets[0].flow.detect[1]
+    assert group._ip_src is not None          # the index is in use for this many rules
+    assert sorted(run.sids_at(1)) == [98, 103]
+    assert sorted(run.sids_at(2)) == [99]
+    assert run.sids_at(3) == [98]

@@ -166,7 +166,7 @@ class SignatureEngine:
                 always = group.always_later     # ip-only rules: once per flow direction
             else:
                 state[4 + ts] = True
-                always = group.always
+                always = group.first_candidates(pkt.src, pkt.dst)
             if group.has_stream and pkt.payload_len and pkt.proto == 6:
                 off = pkt.payload_off
                 payload = pkt.data[off:off + pkt.payload_len]
@@ -175,7 +175,7 @@ class SignatureEngine:
                     return self._inspect_window(pkt, flow, group, always, payload, old)
         else:
             group = self.index.lookup(pkt.proto if pkt.ip_version else NON_IP, pkt.sp, pkt.dp)
-            always = group.always
+            always = group.first_candidates(pkt.src, pkt.dst)
 
         pf = group.prefilter
         if pf is not None and pkt.payload_len:

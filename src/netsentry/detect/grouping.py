@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.stream import stream_capable
+from netsentry.rules.addresses import AddressIndex
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.rules.inspect import Content
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PORT_MAX = 65535
 ANY_PROTO = -1        # bucket key of packets whose protocol no rule names explicitly
+IP_ONLY_INDEX_MIN = 16   # below this many ip-only rules in a group, testing each is cheaper
 NON_IP = -2           # bucket key of non-IP frames (ARP, ...): only `pkthdr` rules apply
 
 
@@ -68,7 +70,8 @@ class Group:
     owners:     pattern id -> nums of the rules with that (pattern, nocase)
     """
 
-    __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream")
+    __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
+                 "_ip_src", "_ip_dst", "_ip_bidir", "_later_set")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
                  once_per_direction: frozenset[int] | set[int] = frozenset()) -> None:
@@ -91,11 +94,32 @@ class Group:
         self.always = tuple(always)
         # for later packets of a flow direction: without the rules inspected once per direction
         self.always_later = tuple(n for n in always if n not in once_per_direction)
+        self._later_set = frozenset(self.always_later)
+        # Many ip-only rules (ET Open: ~1200 reputation-list rules) are narrowed by
+        # address indexes instead of one header test each on every new flow direction.
+        ip_only = [n for n in always if n in once_per_direction]
+        self._ip_src = self._ip_dst = None
+        self._ip_bidir: tuple[int, ...] = ()
+        if len(ip_only) > IP_ONLY_INDEX_MIN:
+            oneway = [n for n in ip_only if not sigs[n].bidirectional]
+            self._ip_bidir = tuple(n for n in ip_only if sigs[n].bidirectional)
+            self._ip_src = AddressIndex((n, sigs[n].src) for n in oneway)
+            self._ip_dst = AddressIndex((n, sigs[n].dst) for n in oneway)
         # any member to try on the stream window too (see stream.py)?
         self.has_stream = any(stream_capable(sigs[n]) for n in self.members)
         self.owners = tuple(tuple(o) for o in owners)
         self.prefilter = build_prefilter(list(pattern_ids), backend) if owners else None
         self.build_seconds = time.perf_counter() - t0
+
+    def first_candidates(self, src: bytes, dst: bytes) -> tuple[int, ...]:
+        """`always` for the first packet of a flow direction: the ip-only rules
+        narrowed to those whose addresses can contain (src, dst)."""
+        if self._ip_src is None:
+            return self.always
+        hits = self._ip_src.lookup(src) & self._ip_dst.lookup(dst)   # type: ignore[union-attr]
+        if not hits and not self._ip_bidir:
+            return self.always_later
+        return tuple(sorted(self._later_set.union(hits, self._ip_bidir)))
 
     def __repr__(self) -> str:
         return f"<Group rules={len(self.members)} patterns={len(self.owners)} always={len(self.always)}>"
