@@ -45,7 +45,7 @@ class Tick:
 
     start: float
     next_start: float                                                     # packet time that closed this second
-    pkts_in: dict[tuple[bytes, int], int] = field(default_factory=dict)   # (receiver, proto) -> packets
+    pkts_in: dict[int, dict[bytes, int]] = field(default_factory=dict)    # proto -> receiver -> packets
     flagged: list[Any] = field(default_factory=list)                      # touched flows with ST_FLAGS set
     touched: list[Any] = field(default_factory=list)
 

@@ -186,14 +186,21 @@ class AnomalyEngine:
         self._touched = []
         pin = tick.pkts_in
         if self._loose:
-            pin.update(self._loose)
+            for (addr, proto), n in self._loose.items():
+                m = pin.get(proto)
+                if m is None:
+                    m = pin[proto] = {}
+                m[addr] = m.get(addr, 0) + n
+            if self.spike_on:
+                hp, hb = self._host_maps
+                for (addr, _), n in self._loose.items():
+                    hp[addr] = hp.get(addr, 0) + n
+                    hb[addr] = hb.get(addr, 0)
             self._loose = {}
         flagged = tick.flagged
-        if self.spike_on:
+        spike_on = self.spike_on
+        if spike_on:
             hp, hb = self._host_maps
-            for (addr, _), n in pin.items():
-                hp[addr] = hp.get(addr, 0) + n
-                hb[addr] = hb.get(addr, 0)
         for flow in touched:
             st = flow.anomaly
             a = flow.pkts_toserver
@@ -204,14 +211,17 @@ class AnomalyEngine:
             st[2] = b
             st[7] = dts
             st[8] = dtc
-            proto = flow.proto
+            # per-protocol maps keyed by address: no tuple key allocated per flow
+            m = pin.get(flow.proto)
+            if m is None:
+                m = pin[flow.proto] = {}
             if dts:
-                k = (flow.server, proto)
-                pin[k] = pin.get(k, 0) + dts
+                h = flow.server
+                m[h] = m.get(h, 0) + dts
             if dtc:
-                k = (flow.client, proto)
-                pin[k] = pin.get(k, 0) + dtc
-            if self.spike_on:
+                h = flow.client
+                m[h] = m.get(h, 0) + dtc
+            if spike_on:
                 c = flow.bytes_toserver
                 d = flow.bytes_toclient
                 db = c - st[3] + d - st[4]
