@@ -306,3 +306,9 @@ def test_icmp_flow_record_has_no_ports():
     flow = Flow(9, None, 1, 4, (), pkt.src, pkt.dst, 0, 0, TS)
     rec = render(Event("flow", TS, None, flow))
     assert rec["proto"] == "ICMP" and "src_port" not in rec and "dest_port" not in rec
+
+
+def test_drop_flows_setting_is_checked(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        open_outputs(_eve_cfg(drop={"alerts": True, "flows": "al"}), OutputContext(logdir=tmp_path))
+    assert str(info.value) == "config error: outputs.eve-log.drop.flows: expected 'start' or 'all', got 'al'"

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from netsentry.config import ConfigError
 from netsentry.event import Event
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.fields import (
@@ -279,7 +280,13 @@ class EveLog(Output):
     name = "eve-log"
 
     def __init__(self, cfg: Mapping[str, Any], ctx: OutputContext) -> None:
+        # every setting is checked before the file is opened (and truncated)
         self.event_types = check_event_types(list(cfg.get("types", [])), "outputs.eve-log.types")
+        drop_cfg = cfg.get("drop") or {}
+        self._drop_alerts = bool(drop_cfg.get("alerts", True))
+        flows = drop_cfg.get("flows", "start")
+        if flows not in ("start", "all"):       # read by the sensor, which logs the drops
+            raise ConfigError(f"expected 'start' or 'all', got {flows!r}", "outputs.eve-log.drop.flows")
         self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
@@ -289,7 +296,6 @@ class EveLog(Output):
         except OSError as exc:
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
         self._write = self._file.write
-        self._drop_alerts = bool((cfg.get("drop") or {}).get("alerts", True))
         self.count = 0
 
     def emit(self, event: Event) -> None:
