@@ -452,3 +452,12 @@ def test_sigterm_finishes_cleanly(tmp_path: Path):
     records = eve(tmp_path)
     assert records[-1]["event_type"] == "stats"      # flushed and closed, not cut off
     assert 0 < records[-1]["stats"]["decoder"]["pkts"] < 1_000_000
+
+
+def test_config_error_in_a_stage_leaves_the_previous_eve_json_alone(tmp_path: Path, good_pcap: Path):
+    (tmp_path / "eve.json").write_text('{"previous": "run"}\n')
+    proc = run("replay", str(good_pcap), "-l", str(tmp_path),
+               "--set", "assets=[{name: a, cidr: 10.0.0.300, criticality: high}]")
+    assert proc.returncode == 2
+    assert one_line_error(proc) == "config error: assets[0].cidr: invalid network '10.0.0.300'"
+    assert (tmp_path / "eve.json").read_text() == '{"previous": "run"}\n'

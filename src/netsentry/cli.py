@@ -161,17 +161,13 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from netsentry.sensor import Sensor
     from netsentry.summary import ReplayProgress, format_summary
 
+    sensor = Sensor(config, [], ruleset)       # every stage's settings checked before any file is touched
     logdir = Path(args.logdir)
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir))
     except OSError as exc:
         raise InputError(str(exc)) from None
-    try:
-        sensor = Sensor(config, outputs, ruleset)
-    except BaseException:
-        for out in outputs:
-            out.close()
-        raise
+    sensor.attach_outputs(outputs)
     progress = None
     if not (args.quiet or args.no_progress):
         progress = ReplayProgress(source.size)

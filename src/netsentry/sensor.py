@@ -126,7 +126,6 @@ class Sensor:
 
     def __init__(self, config: Mapping[str, Any], outputs: list[Output], ruleset: Any = None) -> None:
         self.config = config
-        self.outputs = outputs
         self.inline = bool(get(config, "stream.inline", False))
         self.result = RunResult()
         self._started = time.monotonic()          # stats uptime counts from here
@@ -135,10 +134,8 @@ class Sensor:
         self._drop_logged: set[tuple[int, bool]] = set()
         self._log_all_drops = get(config, "outputs.eve-log.drop.flows", "start") == "all"
 
-        # --- outputs: one emitter list per event type; empty list = nobody wants it
         self._emitters: dict[str, list[Callable[[Event], None]]] = {}
-        for event_type in EVENT_TYPES:
-            self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
+        self.attach_outputs(outputs)
 
         # --- stages
         self.decoder = Decoder(checksums=bool(get(config, "decoder.checksum-validation", False)))
@@ -147,6 +144,14 @@ class Sensor:
         self.signatures = self._build_signature_engine(config, ruleset)
         self.anomaly = self._build_anomaly_engine(config)
         self.assets = self._build_asset_map(config)
+
+    def attach_outputs(self, outputs: list[Output]) -> None:
+        """Set the outputs (before `run`). The CLI builds the stages first, so a
+        configuration error stops start-up before eve.json is opened and truncated."""
+        self.outputs = outputs
+        # one emitter list per event type; an empty list means nobody wants that type
+        for event_type in EVENT_TYPES:
+            self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
 
     # --- wiring (the optional stages are imported only when configured) ----------
 
