@@ -150,6 +150,7 @@ def test_decoder_stats_counts_every_packet_and_event() -> None:
     assert s["decoder.udp"] == 1 and s["decoder.tcp"] == 1
     assert s["decoder.invalid"] == 1 and s["decoder.event.ethernet.pkt_too_small"] == 1
     assert s["decoder.bytes"] == 14 + 28 + 14 + 40 + 5
+    assert s["decoder.avg_pkt_size"] == (14 + 28 + 14 + 40 + 5) // 3
     assert all(k.startswith("decoder.") for k in s)
 
 
@@ -165,8 +166,12 @@ def test_ip_in_ip_tunnels_analyse_the_inner_packet(outer, inner, proto: int) -> 
         outer.proto = proto
     else:
         outer.nh = proto
-    pkt = decode(eth(outer / inner))
+    d = Decoder()
+    pkt = d.decode(eth(outer / inner), 1)
     assert pkt.tunnel is not None and pkt.tunnel[2] == proto
+    inner_v = "ipv4" if proto == 4 else "ipv6"
+    outer_v = "ipv4" if isinstance(outer, IP) else "ipv6"
+    assert d.stats()[f"decoder.{inner_v}_in_{outer_v}"] == 1
     assert (pkt.sp, pkt.dp, pkt.proto) == (7, 8, 17)
     assert pkt.src_ip in (SRC4, SRC6) and pkt.events is None
 

@@ -25,7 +25,7 @@ from netsentry.decode.packet import Packet
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
 COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll",
             "tcp", "udp", "icmpv4", "icmpv6", "gre", "vlan", "vlan_qinq", "vlan_qinqinq",
-            "ipv4_frag", "ipv6_frag", "ipv4_in_ip", "ipv6_in_ip")
+            "ipv4_frag", "ipv6_frag", "ipv4_in_ipv6", "ipv6_in_ipv6", "avg_pkt_size")
 
 
 def build_context(checksums: bool) -> DecodeContext:
@@ -262,4 +262,5 @@ class Decoder:
         counts["tcp"] += n_tcp
         counts["udp"] += n_udp
         counts["icmpv4"] += n_icmp
+        counts["avg_pkt_size"] = counts["bytes"] // counts["pkts"] if counts["pkts"] else 0
         return {"decoder." + k: v for k, v in counts.items()}

@@ -36,7 +36,9 @@ def _decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int, pr
         if data[off] >> 4 != _VERSION[proto]:
             ctx.invalid(pkt, wrong_version)
             return
-    ctx.counts["ipv4_in_ip" if proto == IPPROTO_IPIP else "ipv6_in_ip"] += 1
+    # Suricata's decoder.ipv4_in_ipv6 / decoder.ipv6_in_ipv6, and the same pattern under IPv4
+    inner = "ipv4" if proto == IPPROTO_IPIP else "ipv6"
+    ctx.counts[f"{inner}_in_ipv{pkt.ip_version}"] += 1
     ctx.depth += 1
     pkt.tunnel = (pkt.src, pkt.dst, proto)
     pkt.ip6_exthdrs = ()
