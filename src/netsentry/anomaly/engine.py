@@ -72,7 +72,7 @@ class AnomalyEngine:
                 self.dns = det
             if cls.name == "traffic-spike":
                 self.spike_on = True
-                self._host_maps = det.host_maps()
+                self._host_traffic = det.host_traffic()
         # first-packet hooks per transport protocol, so a flow only calls the detectors that
         # want its protocol (an ICMP flow never reaches syn-flood or port-scan)
         hooked = [d for d in self.detectors if d.on_new_flow is not None]
@@ -192,15 +192,14 @@ class AnomalyEngine:
                     m = pin[proto] = {}
                 m[addr] = m.get(addr, 0) + n
             if self.spike_on:
-                hp, hb = self._host_maps
+                ht = self._host_traffic
                 for (addr, _), n in self._loose.items():
-                    hp[addr] = hp.get(addr, 0) + n
-                    hb[addr] = hb.get(addr, 0)
+                    ht[addr] = ht.get(addr, 0) + n
             self._loose = {}
         flagged = tick.flagged
         spike_on = self.spike_on
         if spike_on:
-            hp, hb = self._host_maps
+            ht = self._host_traffic
         for flow in touched:
             st = flow.anomaly
             a = flow.pkts_toserver
@@ -227,13 +226,11 @@ class AnomalyEngine:
                 db = c - st[3] + d - st[4]
                 st[3] = c
                 st[4] = d
-                n = dts + dtc
+                v = db << 32 | (dts + dtc)      # bytes and packets in one int: see spike.host_traffic
                 h = flow.client
-                hp[h] = hp.get(h, 0) + n
-                hb[h] = hb.get(h, 0) + db
+                ht[h] = ht.get(h, 0) + v
                 h = flow.server
-                hp[h] = hp.get(h, 0) + n
-                hb[h] = hb.get(h, 0) + db
+                ht[h] = ht.get(h, 0) + v
             if st[5]:
                 flagged.append(flow)
         tick.touched = touched

@@ -42,28 +42,27 @@ class TrafficSpike(Detector):
         self.ratio = float(sec.positive("ratio"))
         self.floors = tuple(float(sec.positive(key)) for _, _, key in METRICS)
         self.networks = sec.networks("networks")
-        self.bucket = ctx.table("traffic-spike")   # host -> packets in the open bucket
-        self.octets: dict[bytes, int] = {}          # host -> bytes in the open bucket (same keys)
+        self.bucket = ctx.table("traffic-spike")   # host -> bytes << 32 | packets in the open bucket
         self.current = -1                            # index of the open bucket
         self.pending: list[Finding] = []
 
-    def host_maps(self) -> tuple[dict[bytes, int], dict[bytes, int]]:
-        """The open bucket's per-host packet and byte counts, which the engine adds to
-        directly while it accounts the touched flows (no per-second intermediate maps:
-        bench_anomaly, about -1 us per touched flow). Two int maps rather than a
-        [packets, bytes] list per host: no container per host."""
-        return self.bucket.data, self.octets
+    def host_traffic(self) -> dict[bytes, int]:
+        """The open bucket's traffic per host, which the engine adds to directly while it
+        accounts the touched flows (no per-second intermediate map). Each value packs
+        ``bytes << 32 | packets`` into one int, so a flow costs one dict update per end
+        instead of two (bench_anomaly: -0.2 us per touched flow); 2**32 packets per bucket
+        is far beyond any link."""
+        return self.bucket.data
 
     def on_tick(self, tick: Tick) -> None:
         idx = int(tick.start // self.length)
         self.current = idx
         table = self.bucket
-        pkts = table.data
-        if len(pkts) > table.cap:           # the engine adds without checking: trim here
-            over = list(islice(pkts, len(pkts) - table.cap))
+        traffic = table.data
+        if len(traffic) > table.cap:           # the engine adds without checking: trim here
+            over = list(islice(traffic, len(traffic) - table.cap))
             for host in over:
-                del pkts[host]
-                self.octets.pop(host, None)
+                del traffic[host]
             table.evicted += len(over)
         if int(tick.next_start // self.length) != idx:
             self._close(idx)
@@ -75,11 +74,11 @@ class TrafficSpike(Detector):
         k, ratio, floors = self.sensitivity, self.ratio, self.floors
         factor = self.ctx.factor
         mean_std = baseline.mean_std
-        octets = self.octets
         known = baseline.table.data
         btable = baseline.table
-        for host, p in self.bucket.data.items():
-            b = octets[host]
+        for host, v in self.bucket.data.items():
+            p = v & 0xFFFFFFFF
+            b = v >> 32
             if nets is not None and host not in nets:
                 continue
             if host not in known:
@@ -114,7 +113,6 @@ class TrafficSpike(Detector):
             baseline.update(e, idx, (values[0], values[1]))
             baseline.store(host, e)
         self.bucket.clear()
-        octets.clear()
         self.current = -1
 
     def evaluate(self, now: float, out: list[Finding]) -> None:
