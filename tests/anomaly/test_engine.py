@@ -121,3 +121,33 @@ def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as info:
         AnomalyEngine(config_with(override))
     assert message in str(info.value)
+
+
+def test_ipv6_scan_and_icmpv6_sweep():
+    d = FlowDriver(AnomalyEngine(config_with()))
+    t = T0
+    for p in range(1, 61):
+        pkt = packet("203.0.113.1", "10.0.0.1", t, dp=p)
+        pkt.ip_version, pkt.src, pkt.dst = 6, addr("2001:db8::bad"), addr("2001:db8:1::10")
+        d.send(pkt)
+        t += 0.01
+    for h in range(1, 81):
+        pkt = packet("203.0.113.1", "10.0.0.1", t, proto=58, sp=0, dp=0, icmp_type=128)
+        pkt.ip_version, pkt.src, pkt.dst = 6, addr("2001:db8::bad"), addr(f"2001:db8:2::{h:x}")
+        d.send(pkt)
+        t += 0.01
+    tick(d, t + 1)
+    keys = [(e.extra["anomaly"]["key"], e.pkt.ip_version) for e in d.finish()]
+    assert keys == [("2001:db8::bad>2001:db8:1::10/tcp", 6), ("2001:db8::bad>*:echo/icmp", 6)]
+
+
+def test_spike_networks_limit_the_hosts():
+    cfg = config_with({"traffic-spike": {"networks": ["10.50.0.0/16"], "min-bytes-per-second": 1e12},
+                       "baseline": {"warm-up": 20}})
+    d = FlowDriver(AnomalyEngine(cfg))
+    for s in range(40):                         # both hosts quiet, then both burst in one bucket
+        d.send(packet("192.168.7.7", "10.50.1.1", T0 + s, proto=17, sp=9, dp=9))
+    for i in range(3000):
+        d.send(packet("192.168.7.7", "10.50.1.1", T0 + 40 + i / 300, proto=17, sp=9, dp=9))
+    d.send(packet("192.168.7.7", "10.50.1.1", T0 + 61, proto=17, sp=9, dp=9))
+    assert [e.extra["anomaly"]["key"] for e in d.finish()] == ["10.50.1.1"]
