@@ -10,9 +10,11 @@ ICMP and other port-less protocols are keyed by addresses only, as Suricata
 does for non-error ICMP.
 
 Time. Everything runs on packet time. Each live flow sits in one bucket of
-a timer wheel keyed by the packet-time second its timeout would fall in; a
-bucket is examined only when packet time passes it, and a flow that saw
-traffic since is refiled under its new deadline. So the per-packet cost of
+a timer wheel keyed by (the packet-time second its timeout would fall in,
+its timeout class); a bucket is examined only when packet time passes it,
+and a flow that saw traffic since is refiled under its new deadline. One
+heap of bucket seconds per timeout value keeps deadline order equal to idle
+order within a heap, which is what eviction needs. So the per-packet cost of
 expiry is one float comparison, and each flow is looked at a handful of
 times in its life rather than once per scan.
 
@@ -35,8 +37,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from zlib import crc32
 from typing import Any, Callable
+from zlib import crc32
 
 from netsentry.decode.packet import Packet
 from netsentry.flow import tcp_state
@@ -136,7 +138,6 @@ class FlowTable:
         self._wheel: dict[int, dict[Flow, None]] = {}   # (slot second << 4 | timeout class) -> flows
         self._counts = dict.fromkeys(
             ("total", "tcp", "udp", "icmpv4", "icmpv6", "other", "timeout", "evicted", "shutdown"), 0)
-        self._active = 0
         self.update, self._housekeeping, self._end = self._build()
 
     # ------------------------------------------------------------------ hot path
