@@ -172,10 +172,14 @@ class HostSweep(Detector):
 
     def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
         proto = flow.proto
-        if proto == 6 or proto == 17:
-            if probe_type(flow, pkt.tcp_flags) is None:
+        if proto == 6:              # probe_type() inlined: this runs for nearly every flow
+            if pkt.tcp_flags & ACK:
                 return
             port = flow.server_port
+        elif proto == 17:
+            port = flow.server_port
+            if flow.client_port < 1024 <= port:
+                return
         elif ECHO_REQUEST.get(proto) == pkt.icmp_type:
             port = -1
         else:
