@@ -92,3 +92,20 @@ def test_packet_without_flow_uses_its_own_ports(detect: Detect) -> None:
     pkt.payload_off, pkt.payload_len = 0, 3
     events = eng.inspect(pkt, None)
     assert [e.alert.signature_id for e in events] == [2]
+
+
+def test_shared_bucket_database_filters_hits_to_the_group(detect: Detect) -> None:
+    # more port intervals than warm() compiles one database each for: the bucket's
+    # rules share one database and each group keeps only its own rules' hits
+    lines = [f'alert tcp any any -> any {1000 + 2 * i} (content:"pat"; sid:{i + 1};)' for i in range(20)]
+    lines += [f'alert tcp any {3000 + 2 * i} -> any any (content:"pat"; sid:{i + 51};)' for i in range(20)]
+    lines.append('alert tcp any any -> any any (content:"pat"; sid:100;)')
+    eng = detect.engine("\n".join(lines) + "\n")
+    shared = eng.index._shared.get(6)
+    assert shared is not None
+    run = detect.run("\n".join(lines) + "\n", [tcp("10.0.0.1", "10.0.0.2", 40000, 1004, b"a pat"),
+                                                tcp("10.0.0.1", "10.0.0.2", 40000, 1005, b"a pat")])
+    assert sorted(run.sids_at(1)) == [3, 100]
+    assert run.sids_at(2) == [100]
+    group = run.packets[0].flow.detect[1]
+    assert group.prefilter is run.engine.index._shared[6].prefilter and group.keep is not None

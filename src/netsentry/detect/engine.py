@@ -185,12 +185,15 @@ class SignatureEngine:
             found = pf.scan(payload)
             if found:
                 owners = group.owners
-                if len(found) == 1 and not always:
+                keep = group.keep
+                if len(found) == 1 and not always and keep is None:
                     cands: Sequence[int] = owners[found[0]]
                 else:
                     merged = set(always)
                     for pid in found:
                         merged.update(owners[pid])
+                    if keep is not None:
+                        merged &= keep
                     cands = sorted(merged)
             else:
                 cands = always
@@ -257,6 +260,9 @@ class SignatureEngine:
             for pid in pf.scan(old + payload):
                 all_nums.update(owners[pid])
         all_nums |= new_nums
+        if group.keep is not None:
+            new_nums &= group.keep
+            all_nums &= group.keep
         if not all_nums:
             return None
         sigs, confirmed, capable, stream_only = self.sigs, self._confirmed, self._stream_capable, self._stream_only

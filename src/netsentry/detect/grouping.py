@@ -68,22 +68,45 @@ class Group:
     has_stream: some member is stream-capable, so TCP data keeps a stream window
     prefilter:  compiled fast patterns, or None when no member has one
     owners:     pattern id -> nums of the rules with that (pattern, nocase)
+    keep:       None, or the member set to filter hits by when `prefilter` is
+                the protocol bucket's shared database
     """
 
     __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
-                 "_ip_src", "_ip_dst", "_ip_bidir", "_later_set")
+                 "keep", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
-                 once_per_direction: frozenset[int] | set[int] = frozenset()) -> None:
+                 once_per_direction: frozenset[int] | set[int] = frozenset(),
+                 shared: Group | None = None, ip_indexes: dict | None = None,
+                 fps: Sequence[Content | None] | None = None) -> None:
         t0 = time.perf_counter()
         self.members = tuple(sorted(members))
-        always: list[int] = []
+        if fps is None:
+            fps = [fast_pattern_of(s) for s in sigs]
+        always = [n for n in self.members if fps[n] is None]
+        self.always = tuple(always)
+        # for later packets of a flow direction: without the rules inspected once per direction
+        self.always_later = tuple(n for n in always if n not in once_per_direction)
+        self._later_set = frozenset(self.always_later)
+        self._index_ip_only([n for n in always if n in once_per_direction], sigs, ip_indexes)
+        # any member to try on the stream window too (see stream.py)?
+        self.has_stream = any(stream_capable(sigs[n]) for n in self.members)
+        if shared is not None:
+            # the bucket's database (GroupIndex: too many port groups to compile one
+            # each); hits of rules outside this group are dropped via `keep`
+            self.prefilter, self.owners = shared.prefilter, shared.owners
+            self.keep = None if len(shared.members) == len(self.members) else frozenset(self.members)
+        else:
+            self.keep = None
+            self._compile(fps, backend)
+        self.build_seconds = time.perf_counter() - t0
+
+    def _compile(self, fps: Sequence[Content | None], backend: str) -> None:
         pattern_ids: dict[tuple[bytes, bool], int] = {}
         owners: list[list[int]] = []
         for num in self.members:
-            fp = fast_pattern_of(sigs[num])
+            fp = fps[num]
             if fp is None:
-                always.append(num)
                 continue
             key = (fp.fp_bytes, bool(fp.nocase))
             pid = pattern_ids.get(key)
@@ -91,25 +114,27 @@ class Group:
                 pid = pattern_ids[key] = len(owners)
                 owners.append([])
             owners[pid].append(num)
-        self.always = tuple(always)
-        # for later packets of a flow direction: without the rules inspected once per direction
-        self.always_later = tuple(n for n in always if n not in once_per_direction)
-        self._later_set = frozenset(self.always_later)
-        # Many ip-only rules (ET Open: ~1200 reputation-list rules) are narrowed by
-        # address indexes instead of one header test each on every new flow direction.
-        ip_only = [n for n in always if n in once_per_direction]
-        self._ip_src = self._ip_dst = None
-        self._ip_bidir: tuple[int, ...] = ()
-        if len(ip_only) > IP_ONLY_INDEX_MIN:
-            oneway = [n for n in ip_only if not sigs[n].bidirectional]
-            self._ip_bidir = tuple(n for n in ip_only if sigs[n].bidirectional)
-            self._ip_src = AddressIndex((n, sigs[n].src) for n in oneway)
-            self._ip_dst = AddressIndex((n, sigs[n].dst) for n in oneway)
-        # any member to try on the stream window too (see stream.py)?
-        self.has_stream = any(stream_capable(sigs[n]) for n in self.members)
         self.owners = tuple(tuple(o) for o in owners)
         self.prefilter = build_prefilter(list(pattern_ids), backend) if owners else None
-        self.build_seconds = time.perf_counter() - t0
+
+    def _index_ip_only(self, ip_only: list[int], sigs: Sequence[Signature], cache: dict | None) -> None:
+        """Many ip-only rules (ET Open: ~1200 reputation-list rules) are narrowed by
+        address indexes instead of one header test each on every new flow direction.
+        Groups of a bucket share the ip-only rules, so `cache` shares the indexes."""
+        self._ip_src = self._ip_dst = None
+        self._ip_bidir: tuple[int, ...] = ()
+        if len(ip_only) <= IP_ONLY_INDEX_MIN:
+            return
+        key = frozenset(ip_only)
+        built = cache.get(key) if cache is not None else None
+        if built is None:
+            oneway = [n for n in ip_only if not sigs[n].bidirectional]
+            built = (AddressIndex((n, sigs[n].src) for n in oneway),
+                     AddressIndex((n, sigs[n].dst) for n in oneway),
+                     tuple(n for n in ip_only if sigs[n].bidirectional))
+            if cache is not None:
+                cache[key] = built
+        self._ip_src, self._ip_dst, self._ip_bidir = built
 
     def first_candidates(self, src: bytes, dst: bytes) -> tuple[int, ...]:
         """`always` for the first packet of a flow direction: the ip-only rules
@@ -211,6 +236,9 @@ class GroupIndex:
         self.sigs = sigs
         self.backend = backend
         self.once_per_direction = frozenset(once_per_direction)
+        self._fps = [fast_pattern_of(s) for s in sigs]     # per num, chosen once
+        self._ip_indexes: dict = {}
+        self._shared: dict[int, Group] = {}
         by_proto: dict[int, list[int]] = {}
         any_proto: list[int] = []
         for num, s in enumerate(sigs):
@@ -258,7 +286,8 @@ class GroupIndex:
         members = b.members(dpi, spi)
         g = self._by_members.get(members)
         if g is None:
-            g = self._by_members[members] = Group(members, self.sigs, self.backend, self.once_per_direction)
+            g = self._by_members[members] = Group(members, self.sigs, self.backend, self.once_per_direction,
+                                                  self._shared.get(b.key), self._ip_indexes, self._fps)
         return g
 
     def warm(self, max_pairs: int = 256) -> None:
@@ -266,18 +295,25 @@ class GroupIndex:
 
         Every (dp interval, sp interval) pair of a bucket when there are at
         most `max_pairs` (interning keeps the compiles to the distinct member
-        sets), else just the ephemeral-ports pair; the rest are built on first
-        use. Measured on the 10k generated set: a 5,000-pattern group compiles
-        in about 0.5 s, which otherwise lands on some packet mid-replay.
+        sets), else the bucket's shared database; groups over it are cheap and
+        made on first use. Measured on the 10k generated set: a 5,000-pattern
+        group compiles in about 0.5 s, which otherwise lands on some packet
+        mid-replay.
         """
         for bkey, b in self.buckets.items():
-            proto = bkey if bkey >= 0 else 255
             if len(b.dp_starts) * len(b.sp_starts) <= max_pairs:
                 for dpi, row in enumerate(b.table):
                     for spi in range(len(row)):
                         row[spi] = self._build(b, dpi, spi)
             else:
-                self.lookup(proto, 49152, 49153)
+                # Too many port groups to compile a database each (ET Open: 248 x 97
+                # tcp intervals; building them on first use cost ~0.5 s per new port
+                # pair mid-replay). One database for the whole bucket instead, as
+                # Suricata's `sgh-mpm-context: single`; groups filter its hits.
+                shared = Group(b.nums, self.sigs, self.backend, self.once_per_direction,
+                               None, self._ip_indexes, self._fps)
+                self._shared[bkey] = shared
+                self._by_members.setdefault(frozenset(b.nums), shared)
 
     def groups(self) -> list[Group]:
         return list(self._by_members.values())
