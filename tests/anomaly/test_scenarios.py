@@ -95,6 +95,11 @@ def test_spike_evidence_carries_the_baseline():
     assert a["observed"] > 150 and a["unit"] == "packets/s"
     assert a["baseline"]["mean"] < 2 and a["baseline"]["buckets"] >= 60
     assert a["threshold"] == 150.0          # the floor dominates a quiet host's learned threshold
+    e = found(events)[("traffic-spike-packets", "192.168.1.40")]
+    assert (e.pkt.dst_ip, e.pkt.proto, e.pkt.dp) == ("10.0.0.30", 17, 514)
+    assert a["top_peers_last_second"][0] == {"ip": "10.0.0.30", "proto": 17, "service_port": 514, "packets": 93}
+    server = found(events)[("traffic-spike-packets", "10.0.0.30")]
+    assert (server.pkt.dst_ip, server.pkt.sp, server.pkt.dp) == ("192.168.1.40", 514, 0)
 
 
 def test_dns_tunnel_evidence():

@@ -25,6 +25,7 @@ from netsentry.anomaly.alerts import Finding
 from netsentry.anomaly.baseline import BaselineTable
 from netsentry.anomaly.detector import Context, Detector, Tick, register
 from netsentry.anomaly.settings import Section
+from netsentry.anomaly.window import top_items
 from netsentry.decode.packet import ip_to_str
 
 UNSPECIFIED = {4: bytes(4), 16: bytes(16)}
@@ -65,7 +66,40 @@ class TrafficSpike(Detector):
                 del traffic[host]
             table.evicted += len(over)
         if int(tick.next_start // self.length) != idx:
+            first = len(self.pending)
             self._close(idx)
+            if len(self.pending) > first:
+                self._name_peers(self.pending[first:], tick.touched)
+
+    def _name_peers(self, findings: list[Finding], touched: list) -> None:
+        """Give each spike the protocol and peer that carried most of the host's packets in
+        the bucket's last second (the flows touched then): the EVE record's dest_ip/proto,
+        and ``top_peers`` in the evidence. Only when a spike fired, so the per-flow path
+        stays free of per-peer bookkeeping."""
+        hosts = {f.src: f for f in findings}
+        peers: dict[bytes, dict[tuple[bytes, int, int], int]] = {}
+        for flow in touched:
+            st = flow.anomaly
+            n = st[7] + st[8]           # ST_DPTS + ST_DPTC: packets in that second
+            if not n:
+                continue
+            for host, peer, is_client in ((flow.client, flow.server, True), (flow.server, flow.client, False)):
+                if host in hosts:
+                    d = peers.setdefault(host, {})
+                    k = (peer, flow.proto, flow.server_port, is_client)
+                    d[k] = d.get(k, 0) + n
+        for f in findings:
+            top = top_items(peers.get(f.src, {}), 3)
+            if top:
+                (peer, proto, port, is_client), _ = top[0]
+                f.dst, f.proto = peer, proto
+                if is_client:
+                    f.dp = port         # the service the host talked to
+                else:
+                    f.sp = port         # the host's own service
+            f.evidence["top_peers_last_second"] = [
+                {"ip": ip_to_str(p), "proto": pr, "service_port": po, "packets": c}
+                for (p, pr, po, _), c in top]
 
     def _close(self, idx: int) -> None:
         """Compare each host's bucket with its baseline, then fold the bucket in."""
