@@ -33,6 +33,8 @@ def _netsentry() -> str | None:
     return str(exe) if exe.exists() else shutil.which("netsentry")
 
 
+@pytest.mark.shared
+@pytest.mark.slow
 @pytest.mark.skipif(not HARNESS.exists(), reason=f"suricata-verify subset not found at {SV} (fresh clone)")
 def test_packet_subset_pass_floor(tmp_path: Path) -> None:
     exe = _netsentry()
