@@ -141,7 +141,7 @@ class SignatureEngine:
     # --- the hot path ---------------------------------------------------------------
 
     def inspect(self, pkt: Packet, flow: Flow | None) -> list[Event] | None:
-        payload = None
+        plen = pkt.payload_len
         if flow is not None:
             action = flow.action
             if action is not None:
@@ -167,27 +167,36 @@ class SignatureEngine:
             else:
                 state[4 + ts] = True
                 always = group.first_candidates(pkt.src, pkt.dst)
-            if group.has_stream and pkt.payload_len and pkt.proto == 6:
+            if not plen:
+                # no payload (half the bench capture: handshakes, ACKs, FINs): only
+                # the rules without a fast pattern can match
+                if not always:
+                    return None
+                cands: Sequence[int] = always
+                pf = None
+            else:
                 off = pkt.payload_off
-                payload = pkt.data[off:off + pkt.payload_len]
-                state[2 + ts], old = advance(state[2 + ts], pkt, payload)
-                if old:
-                    return self._inspect_window(pkt, flow, group, always, payload, old)
+                payload = pkt.data[off:off + plen]
+                if group.has_stream and pkt.proto == 6:
+                    state[2 + ts], old = advance(state[2 + ts], pkt, payload)
+                    if old:
+                        return self._inspect_window(pkt, flow, group, always, payload, old)
+                pf = group.prefilter
         else:
             group = self.index.lookup(pkt.proto if pkt.ip_version else NON_IP, pkt.sp, pkt.dp)
             always = group.first_candidates(pkt.src, pkt.dst)
-
-        pf = group.prefilter
-        if pf is not None and pkt.payload_len:
-            if payload is None:
+            pf = group.prefilter if plen else None
+            if pf is not None:
                 off = pkt.payload_off
-                payload = pkt.data[off:off + pkt.payload_len]
+                payload = pkt.data[off:off + plen]
+
+        if pf is not None:
             found = pf.scan(payload)
             if found:
                 owners = group.owners
                 keep = group.keep
                 if len(found) == 1 and not always and keep is None:
-                    cands: Sequence[int] = owners[found[0]]
+                    cands = owners[found[0]]
                 else:
                     merged = set(always)
                     for pid in found:
