@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Detection throughput: read + decode + flow + signature engine, packets/s.
 
-usage: bench_detect.py [--pcap PCAP] [--workload a|b|both] [--limit N]
+usage: bench_detect.py [--pcap PCAP] [--workload a|b|both] [--limit N] [--repeat N]
                        [--backend auto|hyperscan|ahocorasick] [--baseline] [--profile]
 
 Workloads:
@@ -124,14 +124,20 @@ def bench(workload: str, pcap: Path, args) -> bool:
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-    n, secs, cpu, per_sid = run(pcap, engine, args.limit)
+    best = None
+    for _ in range(args.repeat):
+        engine = SignatureEngine(ruleset, {"detect": {"prefilter": args.backend}})   # fresh state
+        res = run(pcap, engine, args.limit)
+        if best is None or res[2] < best[2]:
+            best = res
+    n, secs, cpu, per_sid = best
     if args.profile:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(14)
     print(f"read+decode+flow+detect  {n:>9,} pkts  {secs:7.3f} s  {n / secs:>10,.0f} pkts/s"
           f"  (cpu {cpu:.3f} s, {n / cpu:,.0f} pkts/cpu-s)  alerts {sum(per_sid.values()):,}")
     if args.baseline:
-        nb, bsecs, bcpu, _ = run(pcap, None, args.limit)
+        nb, bsecs, bcpu, _ = min((run(pcap, None, args.limit) for _ in range(args.repeat)), key=lambda r: r[2])
         print(f"read+decode+flow         {nb:>9,} pkts  {bsecs:7.3f} s  {nb / bsecs:>10,.0f} pkts/s"
               f"  (cpu {bcpu:.3f} s)  -> detect {1e6 * (cpu - bcpu) / n:.3f} cpu-us/pkt")
     st = engine.stats()
@@ -157,6 +163,7 @@ def main() -> int:
     ap.add_argument("--backend", default="auto", choices=("auto", "hyperscan", "ahocorasick"))
     ap.add_argument("--baseline", action="store_true", help="also time read+decode+flow without detect")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="run each measurement N times, report the lowest CPU time")
     args = ap.parse_args()
     pcap = args.pcap or default_pcap()
     print(f"capture: {pcap}  python {sys.version.split()[0]}")
