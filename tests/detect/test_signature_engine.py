@@ -285,3 +285,16 @@ def test_many_ip_only_rules_are_narrowed_by_address_without_changing_results(det
     assert sorted(run.sids_at(1)) == [98, 103]
     assert sorted(run.sids_at(2)) == [99]
     assert run.sids_at(3) == [98]
+
+
+def test_bad_detect_settings_are_config_errors_naming_the_key(detect: Detect) -> None:
+    import pytest
+
+    from netsentry.config import ConfigError
+    rule = 'alert udp any any -> any any (sid:1;)\n'
+    with pytest.raises(ConfigError, match="detect.prefilter"):
+        detect.engine(rule, {"detect": {"prefilter": "grep"}})
+    with pytest.raises(ConfigError, match="detect.action-order"):
+        detect.engine(rule, {"detect": {"action-order": ["pass", "alert"]}})
+    with pytest.raises(ConfigError, match=r"threshold\[0\].*missing 'sig_id'"):
+        detect.engine(rule, {"threshold": ["suppress gen_id 1"]})

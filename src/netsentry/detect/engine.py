@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
                                       evaluation_order, verdict_of)
+from netsentry.config import ConfigError
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
+from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import advance, stream_capable
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
@@ -115,9 +117,14 @@ class SignatureEngine:
         config = config or {}
         self.ips = bool(_cfg(config, "stream.inline", False)) if ips is None else bool(ips)
         backend = str(_cfg(config, "detect.prefilter", "auto"))
-        action_order = tuple(_cfg(config, "detect.action-order", DEFAULT_ACTION_ORDER))
+        if backend != "auto" and backend not in BACKENDS:
+            raise ConfigError(f"unknown prefilter {backend!r} (auto, {', '.join(BACKENDS)})", key="detect.prefilter")
+        action_order = _cfg(config, "detect.action-order", DEFAULT_ACTION_ORDER)
+        if not isinstance(action_order, (list, tuple)) or sorted(action_order) != sorted(DEFAULT_ACTION_ORDER):
+            raise ConfigError(f"must list each of {', '.join(DEFAULT_ACTION_ORDER)} once, got {action_order!r}",
+                              key="detect.action-order")
         sigs = getattr(ruleset, "signatures", ruleset)
-        self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
+        self.sigs: list[Signature] = evaluation_order(list(sigs), tuple(action_order))
         address_vars = _cfg(config, "vars.address-groups", {}) or {}
         self.thresholds = ThresholdState(self.sigs, _cfg(config, "threshold", []) or [], address_vars)
         self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from netsentry.config import ConfigError
 from netsentry.rules.addresses import AddressMatcher, AddressParser
 from netsentry.rules.errors import RuleError
 from netsentry.rules.signature import Threshold
@@ -43,8 +44,9 @@ TRACKS = ("by_src", "by_dst", "by_rule", "by_both", "by_flow")
 SUPPRESS_TRACKS = ("by_src", "by_dst", "by_either")
 
 
-class ThresholdConfigError(ValueError):
-    """A bad `threshold` list entry; the message names `threshold[i]` and the entry."""
+class ThresholdConfigError(ConfigError):
+    """A bad `threshold` list entry: key `threshold[i]`, the reason and the entry
+    (a ConfigError, so the CLI prints it as one line like any other config error)."""
 
 
 @dataclass(slots=True)
@@ -67,7 +69,12 @@ class _Entry:
 
 # --- configuration -------------------------------------------------------------------
 
-def _fields(body: str, where: str) -> dict[str, str]:
+def _error(where: tuple[int, Any], reason: str) -> ThresholdConfigError:
+    i, raw = where
+    return ThresholdConfigError(f"{reason} in {raw!r}", key=f"threshold[{i}]")
+
+
+def _fields(body: str, where: tuple[int, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     # split on commas outside brackets (ip lists may contain commas)
     parts, depth, cur = [], 0, ""
@@ -83,20 +90,20 @@ def _fields(body: str, where: str) -> dict[str, str]:
     for part in parts:
         kv = part.strip().split(None, 1)
         if len(kv) != 2:
-            raise ThresholdConfigError(f"{where}: expected 'key value', got {part.strip()!r}")
+            raise _error(where, f"expected 'key value', got {part.strip()!r}")
         out[kv[0].lower()] = kv[1].strip()
     return out
 
 
-def _int(fields: dict[str, str], key: str, where: str) -> int:
+def _int(fields: dict[str, str], key: str, where: tuple[int, Any]) -> int:
     if key not in fields:
-        raise ThresholdConfigError(f"{where}: missing '{key}'")
+        raise _error(where, f"missing '{key}'")
     try:
         v = int(fields[key])
     except ValueError:
-        raise ThresholdConfigError(f"{where}: '{key}' must be a number, got {fields[key]!r}") from None
+        raise _error(where, f"'{key}' must be a number, got {fields[key]!r}") from None
     if v < 0:
-        raise ThresholdConfigError(f"{where}: '{key}' must be >= 0")
+        raise _error(where, f"'{key}' must be >= 0")
     return v
 
 
@@ -107,9 +114,9 @@ def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None 
     thresholds: dict[tuple[int, int], Threshold] = {}
     addr = AddressParser(dict(address_vars or {}))
     for i, raw in enumerate(entries or ()):
-        where = f"threshold[{i}] ({raw!r})"
+        where = (i, raw)
         if not isinstance(raw, str):
-            raise ThresholdConfigError(f"{where}: must be a string like threshold.config's lines")
+            raise _error(where, "must be a string like threshold.config's lines")
         kind, _, body = raw.strip().partition(" ")
         kind = kind.lower()
         f = _fields(body, where)
@@ -119,27 +126,26 @@ def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None 
             ips = None
             if track is not None:
                 if track not in SUPPRESS_TRACKS:
-                    raise ThresholdConfigError(f"{where}: track must be one of {', '.join(SUPPRESS_TRACKS)}")
+                    raise _error(where, f"track must be one of {', '.join(SUPPRESS_TRACKS)}")
                 if "ip" not in f:
-                    raise ThresholdConfigError(f"{where}: 'track' needs 'ip'")
+                    raise _error(where, "'track' needs 'ip'")
                 try:
                     ips = addr.parse(f["ip"])
                 except RuleError as e:
-                    raise ThresholdConfigError(f"{where}: ip: {e}") from None
+                    raise _error(where, f"ip: {e}") from None
             suppress.append(Suppress(gid, sid, track, ips))
         elif kind in ("threshold", "event_filter"):
             ttype = f.get("type")
             if ttype not in TYPES:
-                raise ThresholdConfigError(f"{where}: type must be one of {', '.join(TYPES)}")
+                raise _error(where, f"type must be one of {', '.join(TYPES)}")
             track = f.get("track", "by_src")
             if track not in TRACKS:
-                raise ThresholdConfigError(f"{where}: track must be one of {', '.join(TRACKS)}")
+                raise _error(where, f"track must be one of {', '.join(TRACKS)}")
             thresholds[(gid, sid)] = Threshold(ttype, track, _int(f, "count", where), _int(f, "seconds", where))
         elif kind == "rate_filter":
-            raise ThresholdConfigError(f"{where}: rate_filter is not supported")
+            raise _error(where, "rate_filter is not supported")
         else:
-            raise ThresholdConfigError(f"{where}: unknown entry kind {kind!r} "
-                                       "(suppress, threshold, event_filter)")
+            raise _error(where, f"unknown entry kind {kind!r} (suppress, threshold, event_filter)")
     return suppress, thresholds
 
 
