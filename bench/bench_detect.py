@@ -124,8 +124,15 @@ def bench(workload: str, pcap: Path, args) -> bool:
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-    best = None
+    # Baseline and detect runs alternate, and the best (lowest CPU) of each is
+    # kept: on this shared 2-core machine a single run of either could land in
+    # a busy minute and the difference would be noise.
+    best = base = None
     for _ in range(args.repeat):
+        if args.baseline:
+            res = run(pcap, None, args.limit)
+            if base is None or res[2] < base[2]:
+                base = res
         engine = SignatureEngine(ruleset, {"detect": {"prefilter": args.backend}})   # fresh state
         res = run(pcap, engine, args.limit)
         if best is None or res[2] < best[2]:
@@ -136,8 +143,8 @@ def bench(workload: str, pcap: Path, args) -> bool:
         pstats.Stats(prof).sort_stats("tottime").print_stats(14)
     print(f"read+decode+flow+detect  {n:>9,} pkts  {secs:7.3f} s  {n / secs:>10,.0f} pkts/s"
           f"  (cpu {cpu:.3f} s, {n / cpu:,.0f} pkts/cpu-s)  alerts {sum(per_sid.values()):,}")
-    if args.baseline:
-        nb, bsecs, bcpu, _ = min((run(pcap, None, args.limit) for _ in range(args.repeat)), key=lambda r: r[2])
+    if base is not None:
+        nb, bsecs, bcpu, _ = base
         print(f"read+decode+flow         {nb:>9,} pkts  {bsecs:7.3f} s  {nb / bsecs:>10,.0f} pkts/s"
               f"  (cpu {bcpu:.3f} s)  -> detect {1e6 * (cpu - bcpu) / n:.3f} cpu-us/pkt")
     st = engine.stats()
