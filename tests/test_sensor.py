@@ -214,3 +214,15 @@ def test_loop_has_only_the_configured_parts():
     out = Collect()
     full = Sensor(config("stream.inline=true"), [out])
     assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline", "progress"}
+
+
+def test_anomaly_alerts_do_not_mark_the_current_packets_flow_alerted():
+    """A port-scan alert concerns the scanner, not the flow of the packet that
+    closed the detector's window: no flow record may say alerted=true for it."""
+    scan = Path(__file__).resolve().parents[1] / "pcaps" / "anomaly-portscan.pcap"
+    out = Collect()
+    sensor = Sensor(config(), [out])
+    sensor.run(read_captures([str(scan)]))
+    sensor.finish()
+    assert [e for e in out.of("alert") if e.alert.signature_id == 9100001], "the scan must be detected"
+    assert not [e.flow for e in out.of("flow") if e.flow.alerted]

@@ -249,8 +249,10 @@ class Sensor:
                         res.alerts_by_signature[key] = [alert.signature, 1]
                     else:
                         entry[1] += 1
-                if flow is not None:
-                    flow.alerted = True
+                # the event's own flow: an anomaly alert concerns a host, not the flow
+                # of the packet that happened to close its window
+                if event.flow is not None:
+                    event.flow.alerted = True
                 if enrich is not None:
                     enrich(event)
             elif etype == "anomaly" and from_anomaly:
