@@ -68,7 +68,7 @@ case "${1:-}" in
     demo)
         setup
         shift
-        exec "$VENV/bin/netsentry" replay pcaps/*.pcap -S signatures/netsentry.rules -l logs/demo "$@" ;;
+        exec "$VENV/bin/netsentry" replay pcaps/ -S signatures/netsentry.rules -l logs/demo "$@" ;;
     test)
         setup
         shift

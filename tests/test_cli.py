@@ -11,6 +11,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -129,6 +130,23 @@ def test_directory_replays_sorted_captures_as_one_stream(tmp_path: Path):
     tcp_flows = sorted((r["src_port"], r["flow"]["start"]) for r in records
                        if r["event_type"] == "flow" and r["proto"] == "TCP")
     assert [port for port, _ in tcp_flows] == [40001, 40002]
+
+
+def test_directory_captures_replay_in_time_order_not_name_order(tmp_path: Path):
+    """Rotated pieces (`x.pcap9` sorts after `x.pcap10` by name) replay oldest first."""
+    d = tmp_path / "caps"
+    d.mkdir()
+    wrpcap(str(d / "a-later.pcap"), conversation(T0 + 100, sport=40002))
+    wrpcap(str(d / "b-earlier.pcap"), conversation(T0, sport=40001))
+    rules = tmp_path / "all.rules"
+    rules.write_text('alert tcp any any -> any any (msg:"every tcp packet"; sid:1;)\n')
+    out = tmp_path / "out"
+    proc = run("replay", str(d), "-S", str(rules), "-l", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    alerts = [r for r in eve(out) if r["event_type"] == "alert"]
+    by_count = [r["timestamp"] for r in sorted(alerts, key=lambda r: r["pcap_cnt"])]
+    assert alerts and by_count == sorted(by_count)
+    assert alerts[0]["src_port"] == 40001 or alerts[0]["dest_port"] == 40001
 
 
 def test_r_flag_and_positional_combine(tmp_path: Path, good_pcap: Path):
@@ -444,6 +462,7 @@ def test_sigterm_finishes_cleanly(tmp_path: Path):
                             stderr=subprocess.PIPE, text=True)
     first = proc.stderr.readline()                 # the "replay started" log line: the loop is next
     assert "replay started" in first
+    time.sleep(1.0)     # let the loop get going (1M packets take several seconds): a mid-run stop
     proc.terminate()
     _, rest = proc.communicate(timeout=120)
     assert proc.returncode == 143, rest

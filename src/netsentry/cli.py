@@ -10,6 +10,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -218,19 +219,37 @@ def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
 
 
 def expand_captures(targets: Sequence[str]) -> list[str]:
-    """Files as given; directories become their capture files in sorted name order."""
+    """Files as given; directories become their capture files in time order.
+
+    A directory is usually a capture split into pieces (`tcpdump -C`, ring
+    buffers: `x.pcap9` sorts after `x.pcap10` by name), and the anomaly
+    engine's windows only make sense if packet time moves forward, so its
+    files are ordered by their first packet's timestamp (name breaks ties)."""
     paths: list[str] = []
     for target in targets:
         if os.path.isdir(target):
             found = sorted(
-                os.path.join(target, name) for name in os.listdir(target)
-                if name.lower().endswith(CAPTURE_SUFFIXES) and os.path.isfile(os.path.join(target, name)))
+                (os.path.join(target, name) for name in os.listdir(target)
+                 if name.lower().endswith(CAPTURE_SUFFIXES) and os.path.isfile(os.path.join(target, name))),
+                key=_first_packet_time)
             if not found:
                 raise InputError(f"{target}: no *.pcap, *.pcapng or *.cap files in this directory")
             paths.extend(found)
         else:
             paths.append(target)
     return paths
+
+
+def _first_packet_time(path: str) -> tuple[float, str]:
+    """Sort key: (first packet's time, path); damaged or empty files sort last,
+    by name, and report their error when the replay reaches them."""
+    from netsentry.capture import CaptureError, open_capture
+    try:
+        for ts, _data, _wirelen, _linktype in open_capture(path):
+            return ts, path
+    except (CaptureError, OSError):
+        pass
+    return math.inf, path
 
 
 def check_link_types(source: Any) -> None:

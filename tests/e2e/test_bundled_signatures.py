@@ -268,8 +268,13 @@ def test_alert_records_carry_the_rule_text(alerts_by_capture) -> None:
 
 
 def test_readme_demo_replays_every_capture_and_fires_every_signature(tmp_path: Path) -> None:
-    """`netsentry replay pcaps/*.pcap -S signatures/netsentry.rules -l logs/demo`, as the README shows."""
-    records = replay(sorted(PCAPS.glob("*.pcap")), tmp_path)
+    """`netsentry replay pcaps/ -S signatures/netsentry.rules -l logs/demo`, as the README shows:
+    every bundled signature and every anomaly detector's alert next to each other."""
+    records = replay([PCAPS], tmp_path)
     fired = {r["alert"]["signature_id"] for r in records if r.get("event_type") == "alert"}
     assert set(EXPECTED) <= fired
+    anomaly_sids = {sid for sid in fired if 9100000 <= sid <= 9100999}
+    # one per detector family; packet-flood and the bytes/s spike have no scenario of their own
+    assert {9100001, 9100002, 9100010, 9100011, 9100012, 9100020, 9100021, 9100022,
+            9100024, 9100030, 9100040, 9100041} <= anomaly_sids
     assert sum(1 for r in records if r.get("event_type") == "stats") == 1
