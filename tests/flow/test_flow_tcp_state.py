@@ -14,7 +14,29 @@ def test_handshake_reaches_established() -> None:
     t.update(tcp(S, C, 80, 40000, "SA", 1.1, seq=5000, ack=1001))
     assert syn.tcp_state == "syn_recv"
     t.update(tcp(C, S, 40000, 80, "A", 1.2, seq=1001, ack=5001))
-    assert syn.tcp_state == "established" and syn.established and syn.state == "established"
+    assert syn.tcp_state == "established" and syn.state == "established"
+    assert not syn.established       # the handshake-completing ACK is not yet established for detection
+    t.update(tcp(C, S, 40000, 80, "PA", 1.3, seq=1001, ack=5001, payload=b"GET"))
+    assert syn.established
+
+
+def test_established_is_per_packet_as_suricata_flags_it() -> None:
+    """flow:established sees the state before the segment (Suricata's FLOW_PKT_ESTABLISHED,
+    set in flow handling before the stream engine runs): suricata-verify like-ip-only-01
+    counts no alert on each flow's third handshake packet."""
+    t, _ = table()
+    seen = []
+    for pkt in (tcp(C, S, 40000, 80, "S", 1.0, seq=1000),
+                tcp(S, C, 80, 40000, "SA", 1.1, seq=5000, ack=1001),
+                tcp(C, S, 40000, 80, "A", 1.2, seq=1001, ack=5001),        # completes the handshake
+                tcp(C, S, 40000, 80, "A", 1.3, seq=1001, ack=5001),        # plain ACK: fast path
+                tcp(S, C, 80, 40000, "PA", 1.4, seq=5001, ack=1001, payload=b"x"),
+                tcp(C, S, 40000, 80, "R", 1.5, seq=1001),                  # closes: still established
+                tcp(S, C, 80, 40000, "A", 1.6, seq=5002, ack=1001)):       # after the close: not
+        f = t.update(pkt)
+        seen.append(f.established)
+    assert seen == [False, False, False, True, True, True, False]
+    assert f.tcp_state == "closed" and f.state == "closed"
 
 
 def test_server_closes_first_then_client() -> None:
@@ -23,9 +45,9 @@ def test_server_closes_first_then_client() -> None:
     t.update(tcp(S, C, 80, 40000, "FA", 200.0, seq=5001, ack=1001))
     assert f.tcp_state == "close_wait" and f.established
     t.update(tcp(C, S, 40000, 80, "FA", 200.1, seq=1001, ack=5002))
-    assert f.tcp_state == "last_ack" and f.state == "closed" and not f.established
+    assert f.tcp_state == "last_ack" and f.state == "closed" and f.established   # closing segment still is
     t.update(tcp(S, C, 80, 40000, "A", 200.2, seq=5002, ack=1002))
-    assert f.tcp_state == "closed"
+    assert f.tcp_state == "closed" and not f.established
 
 
 def test_client_closes_first() -> None:
@@ -45,7 +67,9 @@ def test_rst_closes() -> None:
     t, _ = table()
     f = handshake(t)
     t.update(tcp(S, C, 80, 40000, "R", 5.0, seq=5001))
-    assert f.tcp_state == "closed" and f.state == "closed" and not f.established
+    assert f.tcp_state == "closed" and f.state == "closed"
+    t.update(tcp(C, S, 40000, 80, "A", 5.1, seq=1001))
+    assert not f.established
 
 
 def test_synack_first_makes_its_receiver_the_client() -> None:
@@ -66,7 +90,9 @@ def test_first_packet_without_syn_sets_client_and_midstream_policy() -> None:
     assert f.tcp_state == "none" and not f.established       # tracked, not established
     t2, _ = table({"midstream": True})
     g = t2.update(tcp(C, S, 40000, 80, "PA", 1.0, seq=10, payload=b"data"))
-    assert g.tcp_state == "established" and g.established
+    assert g.tcp_state == "established" and not g.established   # picked up: established from the next one
+    t2.update(tcp(S, C, 80, 40000, "A", 1.1, seq=99, ack=14))
+    assert g.established
 
 
 def test_stream_size_counts_bytes_per_side_by_sequence() -> None:

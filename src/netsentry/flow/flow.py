@@ -45,7 +45,8 @@ class Flow:
         self.bytes_toserver = 0
         self.bytes_toclient = 0
         self.tcp_state = "none"         # Suricata names: none syn_sent syn_recv established fin_wait1 ... closed
-        self.established = False        # flow:established (TCP handshake done / UDP seen both ways)
+        self.established = False        # flow:established for the current packet: TCP, the state before it was
+                                        # established (not the handshake-completing ACK); UDP, both ways seen
         self.end_reason = ""            # "timeout", "forced", "shutdown" when the flow ends
         self.alerted = False
         self.state = "new"              # EVE flow.state: "new", "established" or "closed"

@@ -331,7 +331,9 @@ class FlowTable:
                 flow.bytes_toclient += len(data)
             if proto == 6:
                 flags = pkt.tcp_flags
-                if flags & 0x07 or flow.tcp_state is not ESTABLISHED:
+                # the segment after the handshake-completing ACK also steps: it is the
+                # one that turns flow.established on (tcp_state.update)
+                if flags & 0x07 or flow.tcp_state is not ESTABLISHED or not flow.established:
                     old = flow.state
                     tcp_step(flow, pkt, to_server, flags)
                     if flow.state is not old and flow.state == "closed":

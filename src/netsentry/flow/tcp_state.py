@@ -72,10 +72,10 @@ def segment_kind(flags: int) -> str:
 
 
 def set_state(flow: Flow, state: str) -> None:
+    """Move the session to ``state``. ``flow.established`` is not touched: it is the
+    per-packet flag, set from the state *before* a segment (see `update`)."""
     flow.tcp_state = state
-    fstate = FLOW_STATE[state]
-    flow.state = fstate
-    flow.established = fstate == "established"
+    flow.state = FLOW_STATE[state]
 
 
 def _next_state(state: str, flags: int, from_client: bool, midstream: bool) -> str | None:
@@ -105,7 +105,15 @@ _STEP = {
 
 
 def update(flow: Flow, pkt: Packet, to_server: bool, flags: int, midstream: bool) -> None:
-    """Advance the session state and sequence bookkeeping for one segment."""
+    """Advance the session state and sequence bookkeeping for one segment.
+
+    ``flow.established`` (what ``flow:established`` tests) is the flow state as it
+    stood *before* this segment, as in Suricata, where FlowHandlePacketUpdate flags
+    the packet FLOW_PKT_ESTABLISHED from the flow state before the stream engine
+    moves the session: the ACK that completes the handshake (or the first segment
+    of a midstream pickup) is not yet established, and a segment that closes an
+    established session still is (suricata-verify like-ip-only-01)."""
+    flow.established = flow.state == "established"
     new = _STEP[midstream].get((flow.tcp_state, flags & _FLAG_BITS, to_server))
     if new is not None:
         set_state(flow, new)
@@ -115,13 +123,15 @@ def update(flow: Flow, pkt: Packet, to_server: bool, flags: int, midstream: bool
 def stepper(midstream: bool):  # type: ignore[no-untyped-def]
     """The flow table's per-segment call: `update` with the table lookups bound once."""
     step = _STEP[midstream].get
-    flow_state = {s: (FLOW_STATE[s], FLOW_STATE[s] == "established") for s in FLOW_STATE}
+    flow_state = FLOW_STATE
 
     def tcp_step(flow: Flow, pkt: Packet, to_server: bool, flags: int) -> None:
+        # established as of before this segment: see `update`
+        flow.established = flow.state == "established"
         new = step((flow.tcp_state, flags & 0x17, to_server))
         if new is not None:
             flow.tcp_state = new
-            flow.state, flow.established = flow_state[new]
+            flow.state = flow_state[new]
         seq = pkt.seq
         end = (seq + pkt.payload_len + (1 if flags & 0x03 else 0)) & 0xFFFFFFFF
         if to_server:
