@@ -84,9 +84,10 @@ def test_user_may_add_address_and_port_groups(tmp_path):
     assert cfg["vars"]["port-groups"]["ADMIN_PORTS"] == 8443
 
 
-def test_free_form_sections_accept_any_keys(tmp_path):
-    cfg = load_config(write(tmp_path, "detect:\n  profile: high\n  custom: {a: 1}\n"))
-    assert cfg["detect"] == {"profile": "high", "custom": {"a": 1}}
+def test_free_form_sections_accept_any_items(tmp_path):
+    """Empty-list defaults are validated by their stage (threshold entries by detect/)."""
+    cfg = load_config(write(tmp_path, "threshold:\n  - {suppress: {gen_id: 1, sig_id: 5}}\n"))
+    assert cfg["threshold"] == [{"suppress": {"gen_id": 1, "sig_id": 5}}]
 
 
 def test_yaml_booleans_are_booleans(tmp_path):
@@ -121,7 +122,13 @@ def test_set_keeps_text_where_text_is_expected():
 
 
 def test_set_into_free_form_section():
-    assert get(load_config(None, ["detect.profile=high"]), "detect.profile") == "high"
+    assert get(load_config(None, ["rule-files=[a.rules, b.rules]"]), "rule-files") == ["a.rules", "b.rules"]
+
+
+def test_detect_keys_are_in_the_schema():
+    assert get(load_config(None, ["detect.prefilter=ahocorasick"]), "detect.prefilter") == "ahocorasick"
+    assert error_of(None, ["detect.profile=high"]) == (
+        "config error: detect.profile: unknown key (did you mean 'prefilter'?) (from --set detect.profile=high)")
 
 
 # --- errors: each message asserted ----------------------------------------------

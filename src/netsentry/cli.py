@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Replay pcap/pcapng files (or directories of them) through "
                                         "the sensor; writes LOGDIR/eve.json and prints a summary.")
     replay.add_argument("pcaps", nargs="*", metavar="PCAP",
-                        help="capture file, or a directory whose *.pcap, *.pcapng and *.cap files are replayed in name order")
+                        help="capture file, or a directory whose *.pcap, *.pcapng and *.cap files are replayed in first-packet time order")
     replay.add_argument("-r", dest="more_pcaps", action="append", default=[], metavar="PCAP",
                         help="capture file or directory (Suricata's spelling; may repeat)")
     replay.add_argument("-S", dest="exclusive_rules", action="append", default=[], metavar="RULES",
