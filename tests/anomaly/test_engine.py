@@ -151,3 +151,59 @@ def test_spike_networks_limit_the_hosts():
         d.send(packet("192.168.7.7", "10.50.1.1", T0 + 40 + i / 300, proto=17, sp=9, dp=9))
     d.send(packet("192.168.7.7", "10.50.1.1", T0 + 61, proto=17, sp=9, dp=9))
     assert [e.extra["anomaly"]["key"] for e in d.finish()] == ["10.50.1.1"]
+
+
+def _burst_keys(cfg) -> list[str]:
+    """Two hosts, 192.168.7.7 (in the default HOME_NET) and 203.0.113.9 (not), quiet, then
+    both bursting in one bucket: the hosts whose spike is reported."""
+    d = FlowDriver(AnomalyEngine(cfg))
+    for s in range(40):
+        d.send(packet("192.168.7.7", "203.0.113.9", T0 + s, proto=17, sp=9, dp=9))
+    for i in range(3000):
+        d.send(packet("192.168.7.7", "203.0.113.9", T0 + 40 + i / 300, proto=17, sp=9, dp=9))
+    d.send(packet("192.168.7.7", "203.0.113.9", T0 + 61, proto=17, sp=9, dp=9))
+    return sorted(e.extra["anomaly"]["key"] for e in d.finish())
+
+
+SPIKE_QUICK = {"min-bytes-per-second": 1e12}
+
+
+def test_spike_scope_home_is_the_default_and_baselines_only_home_net():
+    cfg = config_with({"traffic-spike": SPIKE_QUICK, "baseline": {"warm-up": 20}})
+    assert _burst_keys(cfg) == ["192.168.7.7"]
+
+
+def test_spike_scope_all_baselines_every_host():
+    cfg = config_with({"traffic-spike": {**SPIKE_QUICK, "scope": "all"}, "baseline": {"warm-up": 20}})
+    assert _burst_keys(cfg) == ["192.168.7.7", "203.0.113.9"]
+
+
+def test_spike_scope_home_follows_the_configured_home_net():
+    cfg = config_with({"traffic-spike": SPIKE_QUICK, "baseline": {"warm-up": 20}})
+    cfg["vars"]["address-groups"]["HOME_NET"] = "[203.0.113.0/24]"
+    assert _burst_keys(cfg) == ["203.0.113.9"]
+
+
+def test_spike_scope_must_be_home_or_all():
+    with pytest.raises(ConfigError, match="traffic-spike.scope"):
+        AnomalyEngine(config_with({"traffic-spike": {"scope": "everything"}}))
+
+
+def test_spike_scope_table_agrees_with_the_address_spec():
+    from netsentry.anomaly.settings import load
+    from netsentry.anomaly.spike import scope_of
+    from netsentry.rules.addresses import AddressParser
+    home_spec = "[10.0.0.0/8,172.16.0.0/12,192.168.1.128/25,!10.9.0.0/16,2001:db8::/32]"
+    cfg = config_with()
+    cfg["vars"]["address-groups"]["HOME_NET"] = home_spec
+    scope = scope_of(cfg, load(cfg).sub("traffic-spike"))
+    want = AddressParser({}).parse(home_spec).contains
+    hosts = ["10.1.2.3", "10.9.1.1", "10.10.0.1", "172.31.255.255", "172.32.0.1", "192.168.1.127",
+             "192.168.1.128", "8.8.8.8", "2001:db8::1", "2001:db9::1"]
+    got = {h: scope(addr(h)) for h in hosts}
+    assert got == {h: want(addr(h)) for h in hosts}
+    assert [h for h, v in got.items() if v] == ["10.1.2.3", "10.10.0.1", "172.31.255.255", "192.168.1.128",
+                                               "2001:db8::1"]
+    assert scope.mask(addr("10.1.2.3"), addr("8.8.8.8")) == 1
+    assert scope.mask(addr("8.8.8.8"), addr("192.168.1.200")) == 2
+    assert scope.mask(addr("2001:db8::1"), addr("2001:db8::2")) == 3

@@ -33,6 +33,10 @@ ST_PTS, ST_PTC, ST_BTS, ST_BTC = 1, 2, 3, 4   # counters already accounted (to s
 ST_FLAGS = 5       # FLAG_* bits below
 ST_QUEUED = 6      # DNS flows: tick in which last queued (ST_TICK stays -1)
 ST_DPTS, ST_DPTC = 7, 8   # packet deltas of the last accounting (for top talkers)
+ST_SCOPE = 9       # traffic-spike: SCOPE_* bits, which ends of the flow get a baseline
+
+SCOPE_CLIENT = 1
+SCOPE_SERVER = 2
 
 FLAG_HALF_OPEN = 1   # counted as half-open by syn-flood
 FLAG_SYN_PROBE = 2   # a SYN probe counted by port-scan (connect scans complete the handshake)
@@ -64,6 +68,7 @@ class Context:
         self.min_factor = min(self.factors.values())
         self._criticality_of = criticality_of
         self.tables: list[KeyTable] = []
+        self.spike_scope: Any = None      # spike.HostScope: hosts traffic-spike baselines (None: all)
 
     def table(self, name: str) -> KeyTable:
         t = KeyTable(name, self.cap)

@@ -57,6 +57,8 @@ class AnomalyEngine:
         base = sec.sub("baseline")
         ctx.baseline = BaselineTable("baseline", cap=ctx.cap, bucket=base.count("bucket"),
                                      half_life=base.positive("half-life"), warm_up=base.non_negative("warm-up"))
+        spike_sec = sec.sub("traffic-spike")
+        ctx.spike_scope = _spike.scope_of(config, spike_sec) if spike_sec.flag("enabled") else None
         self.dedup = Deduplicator(sec.positive("alert-interval"), ctx.table("alert-dedup"))
         self.block_ttl = float(sec.positive("block-ttl"))
         self.detectors: list[Detector] = []
@@ -118,8 +120,12 @@ class AnomalyEngine:
 
     def _first_packet(self, pkt: Any, flow: Any) -> None:
         tick = self._tick
-        st = [tick, 0, 0, 0, 0, 0, tick, 0, 0]
+        st = [tick, 0, 0, 0, 0, 0, tick, 0, 0, 0]
         flow.anomaly = st
+        if self.spike_on:
+            # which ends get a baseline: decided once per flow, not per second in _account
+            scope = self.ctx.spike_scope
+            st[9] = 3 if scope is None else scope.mask(flow.client, flow.server)   # ST_SCOPE
         self._touched.append(flow)
         self.flows += 1
         for hook in self._hooks.get(flow.proto, self._hooks_other):
@@ -193,12 +199,13 @@ class AnomalyEngine:
                 m[addr] = m.get(addr, 0) + n
             if self.spike_on:
                 ht = self._host_traffic
+                in_scope = self.ctx.spike_scope
                 for (addr, _), n in self._loose.items():
-                    ht[addr] = ht.get(addr, 0) + n
+                    if in_scope is None or in_scope(addr):
+                        ht[addr] = ht.get(addr, 0) + n
             self._loose = {}
         flagged = tick.flagged
-        spike_on = self.spike_on
-        if spike_on:
+        if self.spike_on:
             ht = self._host_traffic
         for flow in touched:
             st = flow.anomaly
@@ -220,17 +227,20 @@ class AnomalyEngine:
             if dtc:
                 h = flow.client
                 m[h] = m.get(h, 0) + dtc
-            if spike_on:
+            scope = st[9]                   # ST_SCOPE: 0 unless traffic-spike baselines an end
+            if scope:
                 c = flow.bytes_toserver
                 d = flow.bytes_toclient
                 db = c - st[3] + d - st[4]
                 st[3] = c
                 st[4] = d
                 v = db << 32 | (dts + dtc)      # bytes and packets in one int: see spike.host_traffic
-                h = flow.client
-                ht[h] = ht.get(h, 0) + v
-                h = flow.server
-                ht[h] = ht.get(h, 0) + v
+                if scope & 1:                   # SCOPE_CLIENT
+                    h = flow.client
+                    ht[h] = ht.get(h, 0) + v
+                if scope & 2:                   # SCOPE_SERVER
+                    h = flow.server
+                    ht[h] = ht.get(h, 0) + v
             if st[5]:
                 flagged.append(flow)
         tick.touched = touched

@@ -1,7 +1,9 @@
 """Traffic spikes: a host's packets/s or bytes/s in a baseline bucket far above its own past.
 
-Per host (as sender or receiver; optionally only hosts in
-``traffic-spike.networks``) the engine's per-second flow deltas are summed
+Per host in scope (``traffic-spike.scope``: ``home``, the default, means the
+hosts of ``vars.address-groups.HOME_NET``; ``all`` means every host; a
+non-empty ``traffic-spike.networks`` list replaces either), as sender or
+receiver, the engine's per-second flow deltas are summed
 over a bucket (``anomaly.baseline.bucket`` seconds of packet time). When the
 bucket closes, each host's rates are compared with its learned baseline
 *before* they are folded in. A bucket is a spike when, for a metric, it is at
@@ -19,16 +21,21 @@ learned gradually instead of hiding itself at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from itertools import islice
+from typing import Any
 
 from netsentry.anomaly.alerts import Finding
 from netsentry.anomaly.baseline import BaselineTable
-from netsentry.anomaly.detector import Context, Detector, Tick, register
+from netsentry.anomaly.detector import SCOPE_CLIENT, SCOPE_SERVER, Context, Detector, Tick, register
 from netsentry.anomaly.settings import Section
+from netsentry.assets import parse_network
+from netsentry.config import ConfigError
 from netsentry.anomaly.window import top_items
 from netsentry.decode.packet import ip_to_str
 
 UNSPECIFIED = {4: bytes(4), 16: bytes(16)}
+SCOPES = ("home", "all")
 METRICS = (("traffic-spike-packets", "packets/s", "min-packets-per-second"),
            ("traffic-spike-bytes", "bytes/s", "min-bytes-per-second"))
 
@@ -42,7 +49,6 @@ class TrafficSpike(Detector):
         self.sensitivity = float(sec.positive("sensitivity"))
         self.ratio = float(sec.positive("ratio"))
         self.floors = tuple(float(sec.positive(key)) for _, _, key in METRICS)
-        self.networks = sec.networks("networks")
         self.bucket = ctx.table("traffic-spike")   # host -> bytes << 32 | packets in the open bucket
         self.current = -1                            # index of the open bucket
         self.pending: list[Finding] = []
@@ -104,7 +110,6 @@ class TrafficSpike(Detector):
     def _close(self, idx: int) -> None:
         """Compare each host's bucket with its baseline, then fold the bucket in."""
         baseline, length = self.baseline, self.length
-        nets = self.networks if self.networks else None    # NetworkMap.__bool__ is a Python call
         k, ratio, floors = self.sensitivity, self.ratio, self.floors
         factor = self.ctx.factor
         mean_std = baseline.mean_std
@@ -113,8 +118,6 @@ class TrafficSpike(Detector):
         for host, v in self.bucket.data.items():
             p = v & 0xFFFFFFFF
             b = v >> 32
-            if nets is not None and host not in nets:
-                continue
             if host not in known:
                 # A host's first bucket is its whole baseline so far (what entry() + update()
                 # would compute, without two calls): most hosts in a busy capture are seen once.
@@ -153,3 +156,71 @@ class TrafficSpike(Detector):
         if self.pending:
             out.extend(self.pending)
             self.pending.clear()
+
+
+def scope_of(config: Mapping[str, Any], sec: Section) -> HostScope | None:
+    """Which hosts get a learned baseline; None for every host.
+
+    Why not every host by default: an admin cares about the normal of *their own*
+    hosts, and on an Internet-facing link most addresses are remote clients seen in
+    one or two flows, each of which would cost a baseline row.
+    """
+    scope = sec.data.get("scope", "home")
+    if scope not in SCOPES:
+        raise ConfigError(f"expected one of {', '.join(SCOPES)}, got {scope!r}", f"{sec.path}.scope")
+    nets = sec.networks("networks")
+    if nets:
+        v4 = [(int(n.network_address), int(n.broadcast_address))
+              for n in (parse_network(item, f"{sec.path}.networks[{i}]")
+                        for i, item in enumerate(sec.data["networks"])) if n.version == 4]
+        return HostScope(v4, nets.__contains__)
+    if scope == "all":
+        return None
+    from netsentry.rules.addresses import AddressParser
+    from netsentry.rules.errors import RuleError
+    from netsentry.rules.variables import address_groups
+    try:
+        home = AddressParser(address_groups(config)).parse("$HOME_NET")
+    except RuleError as exc:
+        raise ConfigError(f"HOME_NET: {exc}", f"{sec.path}.scope") from None
+    return None if home.is_any else HostScope(home.v4, home.contains)
+
+
+class HostScope:
+    """Membership of packed addresses in the scope, decided once per flow.
+
+    IPv4 is answered from a 64 KiB table per /16 (in, out, or mixed: ask `contains`),
+    so the usual HOME_NET (/8, /12, /16 networks) costs two indexings per address
+    instead of a bisect over intervals (the 1M-packet bench capture opens ~220,000
+    flows, nearly every one from a new client address)."""
+
+    __slots__ = ("_v4", "_contains")
+
+    def __init__(self, v4: list[tuple[int, int]], contains: Callable[[bytes], bool]) -> None:
+        table = bytearray(65536)          # 0 out, 1 in, 2 partly in
+        for lo, hi in v4:
+            for k in range(lo >> 16, (hi >> 16) + 1):
+                if table[k] != 1:
+                    table[k] = 1 if lo <= k << 16 and (k << 16 | 0xFFFF) <= hi else 2
+        self._v4 = bytes(table)
+        self._contains = contains
+
+    def __call__(self, addr: bytes) -> bool:
+        if len(addr) == 4:
+            v = self._v4[addr[0] << 8 | addr[1]]
+            if v != 2:
+                return v == 1
+        return self._contains(addr)
+
+    def mask(self, client: bytes, server: bytes) -> int:
+        """SCOPE_CLIENT | SCOPE_SERVER bits for a flow's two ends."""
+        t = self._v4
+        if len(client) == 4:
+            v = t[client[0] << 8 | client[1]]
+            c = v == 1 if v != 2 else self._contains(client)
+            v = t[server[0] << 8 | server[1]]
+            s = v == 1 if v != 2 else self._contains(server)
+        else:
+            c = self._contains(client)
+            s = self._contains(server)
+        return (SCOPE_CLIENT if c else 0) | (SCOPE_SERVER if s else 0)
