@@ -66,6 +66,7 @@ def sample_frames() -> list[tuple[str, bytes, int]]:
         ("raw-v4", raw(IP(src=SRC4, dst=DST4) / UDP(sport=3, dport=4) / b"r"), 101),
         ("raw-v6-dlt12", raw(IPv6(src=SRC6, dst=DST6) / TCP(sport=3, dport=4)), 12),
         ("raw-dlt14", raw(IP(src=SRC4, dst=DST4) / ICMP()), 14),
+        ("chdlc-ipv4", b"\x0f\x00\x08\x00" + raw(IP(src=SRC4, dst=DST4) / TCP(sport=7, dport=8)), 104),
         ("ipv4-link", raw(IP(src=SRC4, dst=DST4) / TCP(sport=5, dport=6)), 228),
         ("ipv6-link", raw(IPv6(src=SRC6, dst=DST6) / UDP(sport=5, dport=6)), 229),
         ("null-v4", raw(Loopback(type=2) / IP(src=SRC4, dst=DST4) / UDP(sport=8, dport=9)), 0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from decode_frames import DST4, DST6, ETHER, SRC4, SRC6, decode, sample_frames
-from scapy.all import IP, UDP, CookedLinux, Dot1Q, raw  # type: ignore[import-untyped]
+from scapy.all import IP, UDP, CookedLinux, Dot1Q, IPv6, raw  # type: ignore[import-untyped]
 
 from netsentry.decode import Decoder
 
@@ -49,6 +49,7 @@ def test_vlan_too_many_layers() -> None:
     (b"\x02\x00", 0, "ltnull.pkt_too_small"),
     (b"\x07\x00\x00\x00" + raw(IP() / UDP()), 0, "ltnull.unsupported_type"),
     (b"\x55" + b"\x00" * 30, 101, "ipraw.invalid_ip_version"),
+    (b"\x0f\x00\x08", 104, "chdlc.pkt_too_small"),
 ])
 def test_link_events(frame: bytes, linktype: int, event: str) -> None:
     d = Decoder()
@@ -76,3 +77,10 @@ def test_unknown_linktype_is_counted_not_raised() -> None:
     pkt = d.decode(b"\x45" * 40, 9999)
     assert pkt.ip_version == 0
     assert d.stats()["decoder.pkts"] == 1
+
+
+def test_chdlc_counted_and_ipv6_inside() -> None:
+    d = Decoder()
+    pkt = d.decode(b"\x8f\x00\x86\xdd" + raw(IPv6(src=SRC6, dst=DST6) / UDP(sport=5, dport=6) / b"z"), 104)
+    assert (pkt.src_ip, pkt.dst_ip, pkt.dp, pkt.payload) == (SRC6, DST6, 6, b"z")
+    assert d.stats()["decoder.chdlc"] == 1

@@ -23,7 +23,7 @@ from netsentry.decode.context import DecodeContext
 from netsentry.decode.packet import Packet
 
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
-COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll",
+COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll", "chdlc",
             "tcp", "udp", "icmpv4", "icmpv6", "gre", "vlan", "vlan_qinq", "vlan_qinqinq",
             "ipv4_frag", "ipv6_frag", "ipv4_in_ipv6", "ipv6_in_ipv6", "avg_pkt_size")
 

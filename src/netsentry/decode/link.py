@@ -1,4 +1,4 @@
-"""Link layers: Ethernet, 802.1Q/802.1ad VLAN, Linux cooked v1/v2, BSD NULL/LOOP, raw IP.
+"""Link layers: Ethernet, 802.1Q/802.1ad VLAN, Linux cooked v1/v2, BSD NULL/LOOP, raw IP, Cisco HDLC.
 
 Each link type maps to one function in `LINKTYPES` (pcap LINKTYPE_* numbers),
 which strips its header and hands the rest to the ethertype table. Counter
@@ -16,6 +16,7 @@ ETH_HLEN = 14
 SLL_HLEN = 16
 SLL2_HLEN = 20
 NULL_HLEN = 4
+CHDLC_HLEN = 4    # address, control, 16-bit protocol (an ethertype)
 VLAN_HLEN = 4
 VLAN_MAX_LAYERS = 3   # as Suricata: a fourth tag raises vlan.too_many_layers
 
@@ -124,6 +125,15 @@ def decode_raw(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int)
         ctx.invalid(pkt, ev.IPRAW_INVALID_IPV)
 
 
+def decode_chdlc(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
+    """LINKTYPE_C_HDLC (Cisco HDLC, serial links and some router captures)."""
+    ctx.counts["chdlc"] += 1
+    if end - off < CHDLC_HLEN:
+        ctx.invalid(pkt, ev.CHDLC_PKT_TOO_SMALL)
+        return
+    ctx.ethertype(pkt, data, off + CHDLC_HLEN, end, (data[off + 2] << 8) | data[off + 3])
+
+
 def decode_ipv4_link(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
     ctx.ethertype(pkt, data, off, end, ETHERTYPE_IPV4)
 
@@ -139,6 +149,7 @@ LINKTYPES = {
     12: decode_raw,           # DLT_RAW on most BSDs
     14: decode_raw,           # DLT_RAW on OpenBSD
     101: decode_raw,          # LINKTYPE_RAW
+    104: decode_chdlc,        # LINKTYPE_C_HDLC
     108: decode_loop,         # LINKTYPE_LOOP
     113: decode_sll,          # LINKTYPE_LINUX_SLL
     228: decode_ipv4_link,    # LINKTYPE_IPV4
