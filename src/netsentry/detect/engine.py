@@ -25,7 +25,6 @@ candidate lists merge and sort as small ints.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -91,16 +90,25 @@ def _confirmed_by_prefilter(s: Signature) -> bool:
             and not fp.endswith and fp.fast_pattern_chop is None and fp.fp_bytes == fp.pattern)
 
 
-def _with_payload(pkt: Packet, data: bytes) -> Packet:
-    """A copy of `pkt` whose payload is `data` (header fields unchanged), for trying
-    a rule on stream data with the same `Signature.match`. copy.copy, because the
-    decoder's fast-path packets read some header fields from `data` on demand and
-    their copy protocol turns those into plain values first."""
-    p = copy.copy(pkt)
-    p.data = data
-    p.payload_off = 0
-    p.payload_len = len(data)
-    return p
+class _StreamView:
+    """`pkt`'s header fields over other payload bytes (the stream window), for trying
+    a rule on stream data with the same `Signature.match`.
+
+    Every field but the payload ones is read through from the packet, so the
+    decoder's lazily read header fields stay lazy. It replaced a `copy.copy` of the
+    packet, whose field materialisation cost ~100 us per copy (py-spy, bench a:
+    7% of detect time for 5,561 copies)."""
+
+    __slots__ = ("_pkt", "data", "payload", "payload_len")
+    payload_off = 0
+
+    def __init__(self, pkt: Packet, data: bytes) -> None:
+        self._pkt = pkt
+        self.data = self.payload = data
+        self.payload_len = len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pkt, name)
 
 
 class SignatureEngine:
@@ -185,9 +193,9 @@ class SignatureEngine:
                 off = pkt.payload_off
                 payload = pkt.data[off:off + plen]
                 if group.has_stream and pkt.proto == 6:
-                    state[2 + ts], old = advance(state[2 + ts], pkt, payload)
+                    state[2 + ts], old, whole = advance(state[2 + ts], pkt, payload)
                     if old:
-                        return self._inspect_window(pkt, flow, group, always, payload, old)
+                        return self._inspect_window(pkt, flow, group, always, payload, old, whole)
                 pf = group.prefilter
         else:
             group = self.index.lookup(pkt.proto if pkt.ip_version else NON_IP, pkt.sp, pkt.dp)
@@ -258,7 +266,7 @@ class SignatureEngine:
         return events
 
     def _inspect_window(self, pkt: Packet, flow: Flow, group: Group, always: tuple[int, ...],
-                        payload: bytes, old: bytes) -> list[Event] | None:
+                        payload: bytes, old: bytes, whole: bytes) -> list[Event] | None:
         """`inspect` for a TCP segment that follows earlier in-order data (stream.py).
 
         Each candidate is tried on the packet first; a stream-capable one that
@@ -273,7 +281,7 @@ class SignatureEngine:
         if pf is not None:
             for pid in pf.scan(payload):
                 new_nums.update(owners[pid])
-            for pid in pf.scan(old + payload):
+            for pid in pf.scan(whole):
                 all_nums.update(owners[pid])
         all_nums |= new_nums
         if group.keep is not None:
@@ -293,14 +301,9 @@ class SignatureEngine:
                                         and s.header_match(pkt, flow) and s.match(pkt, flow))
             if not ok and capable[num] and s.header_match(pkt, flow):
                 if wpkt is None:
-                    wpkt = _with_payload(pkt, old + payload)
-                    # wpkt holds every header field as a plain value now (the decoder's
-                    # lazy fields are materialised by copy.copy), so a dict copy suffices
-                    opkt = object.__new__(type(wpkt))
-                    opkt.__dict__.update(wpkt.__dict__)
-                    opkt.data = old
-                    opkt.payload_len = len(old)
-                ok = s.match(wpkt, flow) and not s.match(opkt, flow)
+                    wpkt = _StreamView(pkt, whole)
+                    opkt = _StreamView(pkt, old)
+                ok = s.match(wpkt, flow) and not s.match(opkt, flow)   # type: ignore[arg-type]
             if not ok:
                 continue
             if s.post_actions:

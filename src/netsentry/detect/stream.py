@@ -50,25 +50,26 @@ class Window:
         self.tail = tail
 
 
-def advance(win: Window | None, pkt: Packet, payload: bytes) -> tuple[Window | None, bytes]:
-    """Account for this segment; returns the (new) window and the earlier data it follows
-    (b"" when there is none: first data, gap, retransmission or RST)."""
+def advance(win: Window | None, pkt: Packet, payload: bytes) -> tuple[Window | None, bytes, bytes]:
+    """Account for this segment; returns the (new) window, the earlier data it follows
+    (b"" when there is none: first data, gap, retransmission or RST) and, when there
+    is earlier data, `old + payload` (the engine scans it; joined once here)."""
     flags = pkt.tcp_flags
     if flags & _RST:
-        return win, b""
+        return win, b"", b""
     start = (pkt.seq + 1) & _SEQ_MASK if flags & _SYN else pkt.seq
     end = (start + len(payload)) & _SEQ_MASK
     if win is None:
-        return Window(end, payload[-TAIL:]), b""
+        return Window(end, payload[-TAIL:]), b"", b""
     delta = (start - win.next_seq) & _SEQ_MASK
     if delta == 0:
         old = win.tail
         whole = old + payload
         win.tail = whole[-TAIL:]
         win.next_seq = end
-        return win, old
+        return win, old, whole
     if delta < 0x80000000:            # a gap: data went missing, start again from here
         win.tail = payload[-TAIL:]
         win.next_seq = end
-        return win, b""
-    return win, b""                   # retransmission of earlier data: nothing new
+        return win, b"", b""
+    return win, b"", b""              # retransmission of earlier data: nothing new
