@@ -171,10 +171,13 @@ class SignatureEngine:
                 fwd, rev = self.index.flow_groups(pkt.proto, pkt.sp, pkt.dp)
                 # flow.detect, indexed by pkt.to_server (0 to client, 1 to server):
                 # [0-1] rule group, [2-3] stream window, [4-5] direction already
-                # inspected, [6] the engine that made it (a rule reload brings a new
-                # engine whose groups and rule numbers differ)
-                state = flow.detect = ([rev, fwd, None, None, False, False, self] if pkt.to_server
-                                       else [fwd, rev, None, None, False, False, self])
+                # inspected (set from the start for a group without ip-only rules:
+                # nothing differs on a direction's first packet then), [6] the engine
+                # that made it (a rule reload brings a new engine whose groups and
+                # rule numbers differ)
+                state = flow.detect = ([rev, fwd, None, None, not rev.ip_only, not fwd.ip_only, self]
+                                       if pkt.to_server
+                                       else [fwd, rev, None, None, not fwd.ip_only, not rev.ip_only, self])
             ts = pkt.to_server
             group = state[ts]
             if state[4 + ts]:
@@ -212,6 +215,13 @@ class SignatureEngine:
                 keep = group.keep
                 if len(found) == 1 and not always and keep is None:
                     cands = owners[found[0]]
+                elif group.single is not None and not always:
+                    # one rule per pattern and pattern ids in evaluation order: sorted
+                    # hits are the candidates, no set (an HTTP payload of bench a hits
+                    # 2-3 patterns)
+                    found.sort()
+                    single = group.single
+                    cands = [single[pid] for pid in found]
                 else:
                     merged = set(always)
                     for pid in found:

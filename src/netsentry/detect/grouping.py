@@ -70,10 +70,14 @@ class Group:
     owners:     pattern id -> nums of the rules with that (pattern, nocase)
     keep:       None, or the member set to filter hits by when `prefilter` is
                 the protocol bucket's shared database
+    single:     pattern id -> num when every pattern has exactly one owner and the
+                group has its own database (pattern ids then run in num order, so
+                sorted hits map to candidates in evaluation order), else None
+    ip_only:    some member is inspected once per flow direction only
     """
 
     __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
-                 "keep", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set")
+                 "keep", "single", "ip_only", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
                  once_per_direction: frozenset[int] | set[int] = frozenset(),
@@ -87,6 +91,7 @@ class Group:
         self.always = tuple(always)
         # for later packets of a flow direction: without the rules inspected once per direction
         self.always_later = tuple(n for n in always if n not in once_per_direction)
+        self.ip_only = len(self.always_later) != len(always)
         self._later_set = frozenset(self.always_later)
         self._index_ip_only([n for n in always if n in once_per_direction], sigs, ip_indexes)
         # any member to try on the stream window too (see stream.py)?
@@ -96,6 +101,7 @@ class Group:
             # each); hits of rules outside this group are dropped via `keep`
             self.prefilter, self.owners = shared.prefilter, shared.owners
             self.keep = None if len(shared.members) == len(self.members) else frozenset(self.members)
+            self.single = shared.single if self.keep is None else None
         else:
             self.keep = None
             self._compile(fps, backend)
@@ -115,6 +121,7 @@ class Group:
                 owners.append([])
             owners[pid].append(num)
         self.owners = tuple(tuple(o) for o in owners)
+        self.single = tuple(o[0] for o in owners) if all(len(o) == 1 for o in owners) else None
         self.prefilter = build_prefilter(list(pattern_ids), backend) if owners else None
 
     def _index_ip_only(self, ip_only: list[int], sigs: Sequence[Signature], cache: dict | None) -> None:
