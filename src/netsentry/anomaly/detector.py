@@ -28,10 +28,10 @@ from netsentry.anomaly.window import KeyTable
 from netsentry.assets import NetworkMap
 
 # Per-flow state (flow.anomaly) is a list; these are its slots.
-ST_TICK = 0        # tick in which the flow was last queued for accounting (-1: DNS flow, see engine)
+ST_DUE = 0         # end of the second in which the flow was last queued for accounting (-inf: DNS flow)
 ST_PTS, ST_PTC, ST_BTS, ST_BTC = 1, 2, 3, 4   # counters already accounted (to server/client)
 ST_FLAGS = 5       # FLAG_* bits below
-ST_QUEUED = 6      # DNS flows: tick in which last queued (ST_TICK stays -1)
+ST_QUEUED = 6      # DNS flows: tick in which last queued (ST_DUE stays -inf)
 ST_DPTS, ST_DPTC = 7, 8   # packet deltas of the last accounting (for top talkers)
 ST_SCOPE = 9       # traffic-spike: SCOPE_* bits, which ends of the flow get a baseline
 
@@ -87,6 +87,7 @@ class Detector:
     name = ""
     names: tuple[str, ...] = ()    # config sections it reads (several for a combined detector)
     protos: tuple[int, ...] | None = None   # flows whose first packet it wants (None: every protocol)
+    dns_queries = True     # False: UDP/53 flows (half of all flows on a LAN) never reach on_new_flow
 
     def __init__(self, ctx: Context, sec: Section) -> None:
         self.ctx = ctx

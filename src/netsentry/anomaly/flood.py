@@ -239,6 +239,7 @@ class PacketFloods(Detector):
 
 @register("new-connections")
 class NewConnections(Detector):
+    dns_queries = False     # a stub resolver opens a flow per query: dns-query-flood's business
     def __init__(self, ctx: Context, sec: Section) -> None:
         super().__init__(ctx, sec)
         self.window = TumblingWindow(sec.count("window"))

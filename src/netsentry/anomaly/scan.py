@@ -66,6 +66,7 @@ class PortScan(Detector):
     """Distinct destination ports per (source, target, protocol)."""
 
     protos = (6, 17)
+    dns_queries = False     # a DNS query flow: one port at most, never a scan
 
     def __init__(self, ctx: Context, sec: Section) -> None:
         super().__init__(ctx, sec)
