@@ -38,11 +38,10 @@ from __future__ import annotations
 import heapq
 import math
 from typing import Any, Callable
-from zlib import crc32
 
 from netsentry.decode.packet import Packet
 from netsentry.flow import tcp_state
-from netsentry.flow.flow import Flow
+from netsentry.flow.flow import Flow, flow_id_for  # noqa: F401  (flow_id_for: re-exported)
 
 DEFAULT_MAX_FLOWS = 262_144
 # Suricata's shipped flow-timeouts (suricata.yaml)
@@ -106,17 +105,6 @@ def reverse_key(key: Any) -> Any:
     return key[half:] + key[:half]
 
 
-def flow_id_for(key: Any, proto: int, ts: float) -> int:
-    """Stable across runs (no hash randomisation) and in Suricata's range (0 < id < 2**63):
-    CRC-32 of key and protocol in the high 32 bits, start time in microseconds below.
-    (Was blake2b: 6.5% of the flow stage in py-spy; crc32 costs a quarter of it.)"""
-    if type(key) is tuple:
-        crc = crc32(repr(key[0]).encode(), crc32(key[1], proto))
-    else:
-        crc = crc32(key, proto)
-    return ((crc << 31) ^ (int(ts * 1_000_000) & 0x7FFFFFFF)) or 1
-
-
 class FlowTable:
     """See the module docstring. ``update`` and ``flush`` are the hot and the final call."""
 
@@ -168,22 +156,36 @@ class FlowTable:
         by_state = {proto: {state: (t, class_of[t]) for state, t in zip(("new", "established", "closed"), ts_)}
                     for proto, ts_ in timeouts.items()}
         default_by_state = by_state[None]
+        # a new flow is always "new": its (timeout, class) per protocol, one lookup at creation
+        new_due = {proto: st["new"] for proto, st in by_state.items()}
+        counter_of = {proto: _FLOW_COUNTER.get(proto, "other") for proto in range(256)}
+        end_counter = {"forced": "evicted"}
+        # the bucket new flows were last filed in: consecutive new flows mostly share
+        # (second, class), so filing is one list append (see bench/README.md)
+        last_key = -1
+        last_bucket: list[Flow] = []
 
         def due_key(flow: Flow) -> int:
             """Wheel key for the flow's current deadline: slot second * 16 + timeout class."""
             t, cls = by_state.get(flow.proto, default_by_state)[flow.state]
             return ((int(flow.last_seen + t) + 1) << 4) | cls
 
-        def file_under(flow: Flow, key: int) -> None:
+        def new_bucket(key: int) -> list[Flow]:
             nonlocal next_check
+            bucket = wheel[key] = []
+            heappush(heaps[key & 15], key)
+            if key >> 4 < next_check:
+                next_check = float(key >> 4)   # float: a float/int compare per packet costs a frexp
+            return bucket
+
+        def file_under(flow: Flow, key: int) -> None:
+            # buckets are lists, never searched: an entry whose flow.timeout_slot is no
+            # longer this key (ended, or refiled elsewhere) is stale and skipped when
+            # the bucket comes due, evicted or flushed
             bucket = wheel.get(key)
             if bucket is None:
-                wheel[key] = {flow: None}
-                heappush(heaps[key & 15], key)
-                if key >> 4 < next_check:
-                    next_check = float(key >> 4)   # float: a float/int compare per packet costs a frexp
-            else:
-                bucket[flow] = None
+                bucket = new_bucket(key)
+            bucket.append(flow)
             flow.timeout_slot = key
 
         def end(flow: Flow, reason: str) -> None:
@@ -191,26 +193,33 @@ class FlowTable:
             tab = tables[flow.proto]
             tab.pop(flow.key, None)
             tab.pop(flow.rkey, None)
-            bucket = wheel.get(flow.timeout_slot)
-            if bucket is not None:
-                bucket.pop(flow, None)
-            flow.timeout_slot = -1
+            flow.timeout_slot = -1          # its wheel entry, if any, is now stale
             flow.end_reason = reason
             active -= 1
-            counter = "evicted" if reason == "forced" else reason
+            counter = end_counter.get(reason, reason)
             counts[counter] = counts.get(counter, 0) + 1
             on_end(flow)
+
+        def drop_bucket(heap: list[int]) -> None:
+            nonlocal last_key
+            key = heappop(heap)
+            del wheel[key]
+            if key == last_key:
+                last_key = -1
 
         def housekeeping(now: float) -> None:
             """Expire the flows filed under seconds that packet time has passed."""
             nonlocal next_check
             for heap in heaps:
                 while heap and heap[0] >> 4 <= now:
-                    bucket = wheel.pop(heappop(heap))
+                    key = heap[0]
+                    bucket = wheel[key]
+                    drop_bucket(heap)
                     for flow in bucket:
+                        if flow.timeout_slot != key:
+                            continue            # stale entry
                         t, cls = by_state.get(flow.proto, default_by_state)[flow.state]
                         deadline = flow.last_seen + t
-                        flow.timeout_slot = -2      # in no bucket while we decide
                         if deadline < now:
                             end(flow, "timeout")
                         else:
@@ -236,9 +245,11 @@ class FlowTable:
                     return
                 key = best[0]
                 bucket = wheel[key]
+                pop = bucket.pop
                 while bucket and left:
-                    flow, _ = bucket.popitem()
-                    flow.timeout_slot = -2
+                    flow = pop()
+                    if flow.timeout_slot != key:
+                        continue        # stale entry
                     due = due_key(flow)
                     if due != key:      # saw traffic or changed state since: refile, look again
                         file_under(flow, due)
@@ -246,33 +257,7 @@ class FlowTable:
                     end(flow, "forced")
                     left -= 1
                 if not bucket:
-                    heappop(best)
-                    del wheel[key]
-
-        def create(pkt: Packet, tab: dict, key: Any, proto: int, ts: float) -> Flow:
-            nonlocal active
-            if active >= max_flows:
-                evict()
-            rkey = reverse_key(key)
-            # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client
-            if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
-                flow = Flow(flow_id_for(rkey, proto, ts), rkey, proto, pkt.ip_version, pkt.vlan,
-                            pkt.dst, pkt.src, pkt.dp, pkt.sp, ts)
-                flow.rkey = key
-            else:
-                flow = Flow(flow_id_for(key, proto, ts), key, proto, pkt.ip_version, pkt.vlan,
-                            pkt.src, pkt.dst, pkt.sp, pkt.dp, ts)
-                flow.rkey = rkey
-            # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
-            # memcmp), cheaper than a (flow, direction) tuple per key on this VM, where
-            # every retained allocation costs first-touch page faults
-            tab[key] = flow
-            tab[rkey] = flow
-            active += 1
-            counts["total"] += 1
-            counts[_FLOW_COUNTER.get(proto, "other")] += 1
-            file_under(flow, due_key(flow))
-            return flow
+                    drop_bucket(best)
 
         tcp_tab, udp_tab = tables[6], tables[17]
 
@@ -292,6 +277,7 @@ class FlowTable:
             return pkt.data[off + 8:off + 40], tab
 
         def update(pkt: Packet) -> Flow | None:
+            nonlocal active, last_key, last_bucket
             ts = pkt.ts
             if ts >= next_check:
                 housekeeping(ts)
@@ -318,7 +304,34 @@ class FlowTable:
                 key = (vlan, key)
             flow = tab.get(key)
             if flow is None:
-                flow = create(pkt, tab, key, proto, ts)
+                # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
+                if active >= max_flows:
+                    evict()
+                rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if len(key) == 12 else reverse_key(key)
+                # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
+                # flow_id 0: computed from key and start on first read (Flow.flow_id)
+                if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
+                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, pkt.dp, pkt.sp, ts)
+                    flow.rkey = key
+                else:
+                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts)
+                    flow.rkey = rkey
+                # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
+                # memcmp), cheaper than a (flow, direction) tuple per key on this VM, where
+                # every retained allocation costs first-touch page faults
+                tab[key] = flow
+                tab[rkey] = flow
+                active += 1
+                counts["total"] += 1
+                counts[counter_of[proto]] += 1
+                t, cls = new_due.get(proto) or new_due[None]
+                wkey = ((int(ts + t) + 1) << 4) | cls
+                if wkey != last_key:
+                    bucket = wheel.get(wkey)
+                    last_bucket = new_bucket(wkey) if bucket is None else bucket
+                    last_key = wkey
+                last_bucket.append(flow)
+                flow.timeout_slot = wkey
             pkt.flow = flow
             flow.last_seen = ts
             if key == flow.key:
@@ -337,10 +350,10 @@ class FlowTable:
                     old = flow.state
                     tcp_step(flow, pkt, to_server, flags)
                     if flow.state is not old and flow.state == "closed":
-                        # a shorter timeout: refile earlier (other transitions only lengthen it)
+                        # a shorter timeout: refile earlier (other transitions only lengthen
+                        # it); the old entry goes stale
                         due = due_key(flow)
                         if due >> 4 < flow.timeout_slot >> 4:
-                            wheel[flow.timeout_slot].pop(flow, None)
                             file_under(flow, due)
                 else:
                     plen = pkt.payload_len
@@ -377,9 +390,11 @@ class FlowTable:
         Order: by timeout slot, then filing order; deterministic for a given input
         without sorting every flow (a 200k-flow sort cost 0.3 s in the bench)."""
         wheel = self._wheel
+        end = self._end
         for key in sorted(wheel):
-            for flow in list(wheel[key]):
-                self._end(flow, reason)
+            for flow in wheel[key]:
+                if flow.timeout_slot == key:    # live and filed here (not a stale entry)
+                    end(flow, reason)
         wheel.clear()
         for heap in self._heaps:
             heap.clear()
