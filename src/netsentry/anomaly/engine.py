@@ -113,7 +113,7 @@ class AnomalyEngine:
         A flow's ST_DUE is the end of the second in which it was last queued, so a packet
         of a flow already queued in this second is one attribute read, one index and one
         compare (it also covers "has packet time entered a new second"): most packets
-        return here. bench_anomaly (1M capture): 0.27 -> 0.?? us per such packet."""
+        return here."""
         if flow is not None:
             st = flow.anomaly
             if st is not None and pkt.ts < st[0]:

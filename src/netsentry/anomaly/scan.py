@@ -41,24 +41,14 @@ TCP_PROBES: dict[int, str] = {
 }
 TYPE_NAMES = ["UDP", *TCP_PROBES.values(), "other"]
 TYPE_CODES = {name: i for i, name in enumerate(TYPE_NAMES)}
+UDP_CODE, SYN_CODE = TYPE_CODES["UDP"], TYPE_CODES["SYN"]
+# TCP flags (low 6 bits) of a flow's first packet -> probe type code; -1: ACK set, no probe
+TCP_CODE_BY_FLAGS = tuple(-1 if f & 0x10 else TYPE_CODES[TCP_PROBES.get(f & 0x2F, "other")]
+                          for f in range(64))
 DISTINCT_CAP = 10000          # per key: enough evidence; bounds a key's set under a full sweep
 SAMPLE = 10                   # ports/hosts listed in the evidence
 ECHO_REQUEST = {1: 8, 58: 128}
 PROTO_NAME = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
-
-
-def probe_type(flow: Any, flags: int) -> str | None:
-    """The scan type a flow's first packet stands for, or None when it is no probe."""
-    proto = flow.proto
-    if proto == 6:
-        if flags & ACK:
-            return None
-        return TCP_PROBES.get(flags & (FIN | SYN | RST | PSH | URG), "other")
-    if proto == 17:
-        if flow.client_port < 1024 <= flow.server_port:
-            return None
-        return "UDP"
-    return None
 
 
 @register("port-scan")
@@ -77,33 +67,40 @@ class PortScan(Detector):
         self.candidates: dict[tuple, list] = {}
 
     def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
+        # the probe type as an int code from a table (no string per flow): this runs for
+        # every TCP and UDP flow
+        proto = flow.proto
         port = flow.server_port
-        if port == 53 and flow.proto == 17:
-            return          # a DNS query flow (about half of all flows): one port at most, never a scan
-        ptype = probe_type(flow, pkt.tcp_flags)
-        if ptype is None:
-            return
+        if proto == 6:
+            code = TCP_CODE_BY_FLAGS[pkt.tcp_flags & 0x3F]
+            if code < 0:
+                return
+            if code == SYN_CODE:
+                st[ST_FLAGS] |= FLAG_SYN_PROBE
+        elif port == 53 or flow.client_port < 1024 <= port:
+            return          # a DNS query flow (one port at most, never a scan) or a reply
+        else:
+            code = UDP_CODE
         src = flow.client
-        key = (src, flow.server, flow.proto)
+        key = (src, flow.server, proto)
         table = self.table
         data = table.data
         v = data.get(key)
-        if ptype == "SYN":
-            st[ST_FLAGS] |= FLAG_SYN_PROBE
         if v is None:
             if self.ctx.ignore_any and self.ctx.ignored(src):
                 return
             # Most keys never see a second probe (a client talks to one port of a server):
             # keep the first as a plain int (port << 8 | type), no containers to allocate or
             # for the garbage collector to walk; bench_anomaly: -2.5 us per new flow.
-            code = flow.server_port << 8 | TYPE_CODES[ptype]
+            code = port << 8 | code
             if len(data) < table.cap:
                 data[key] = code
             else:
                 table.insert(key, code)
             return
+        ptype = TYPE_NAMES[code]
         if v.__class__ is int:
-            if v >> 8 == flow.server_port and TYPE_NAMES[v & 0xFF] == ptype:
+            if v == port << 8 | code:
                 return                                  # the same probe again
             # [ports, probes by type, connects, alerted]
             v = data[key] = [{v >> 8}, {TYPE_NAMES[v & 0xFF]: 1}, 0, False]
@@ -173,7 +170,7 @@ class HostSweep(Detector):
 
     def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
         proto = flow.proto
-        if proto == 6:              # probe_type() inlined: this runs for nearly every flow
+        if proto == 6:              # the probe test inlined: this runs for nearly every flow
             if pkt.tcp_flags & ACK:
                 return
             port = flow.server_port
