@@ -54,7 +54,6 @@ DEFAULT_TIMEOUTS: dict[str, dict[str, float]] = {
 _PROTO_TIMEOUTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 _STATES = ("new", "established", "closed")
 _PORT_PROTOS = (6, 17)
-_FLOW_COUNTER = {6: "tcp", 17: "udp", 1: "icmpv4", 58: "icmpv6"}
 
 
 class FlowConfigError(ValueError):
@@ -124,8 +123,8 @@ class FlowTable:
         self.on_end = on_end
         self._tables: dict[int, dict[Any, Flow]] = {6: {}, 17: {}, 1: {}, 58: {}}
         self._wheel: dict[int, dict[Flow, None]] = {}   # (slot second << 4 | timeout class) -> flows
-        self._counts = dict.fromkeys(
-            ("total", "tcp", "udp", "icmpv4", "icmpv6", "other", "timeout", "evicted", "shutdown"), 0)
+        self._counts = dict.fromkeys(("timeout", "evicted", "shutdown"), 0)
+        self._new_flows = [0] * 256     # flows created, by IP protocol number
         self.update, self._housekeeping, self._end = self._build()
 
     # ------------------------------------------------------------------ hot path
@@ -158,7 +157,7 @@ class FlowTable:
         default_by_state = by_state[None]
         # a new flow is always "new": its (timeout, class) per protocol, one lookup at creation
         new_due = {proto: st["new"] for proto, st in by_state.items()}
-        counter_of = {proto: _FLOW_COUNTER.get(proto, "other") for proto in range(256)}
+        new_flows = self._new_flows
         end_counter = {"forced": "evicted"}
         # the bucket new flows were last filed in: consecutive new flows mostly share
         # (second, class), so filing is one list append (see bench/README.md)
@@ -322,8 +321,7 @@ class FlowTable:
                 tab[key] = flow
                 tab[rkey] = flow
                 active += 1
-                counts["total"] += 1
-                counts[counter_of[proto]] += 1
+                new_flows[proto] += 1        # flow.total and per protocol: summed in stats()
                 t, cls = new_due.get(proto) or new_due[None]
                 wkey = ((int(ts + t) + 1) << 4) | cls
                 if wkey != last_key:
@@ -344,9 +342,7 @@ class FlowTable:
                 flow.bytes_toclient += len(data)
             if proto == 6:
                 flags = pkt.tcp_flags
-                # the segment after the handshake-completing ACK also steps: it is the
-                # one that turns flow.established on (tcp_state.update)
-                if flags & 0x07 or flow.tcp_state is not ESTABLISHED or not flow.established:
+                if flags & 0x07 or flow.tcp_state is not ESTABLISHED:
                     old = flow.state
                     tcp_step(flow, pkt, to_server, flags)
                     if flow.state is not old and flow.state == "closed":
@@ -356,6 +352,10 @@ class FlowTable:
                         if due >> 4 < flow.timeout_slot >> 4:
                             file_under(flow, due)
                 else:
+                    if not flow.established:
+                        # the segment after the handshake-completing ACK (or a midstream
+                        # pickup): established from here on (tcp_state.update)
+                        flow.established = True
                     plen = pkt.payload_len
                     if plen:   # stream_size bookkeeping, inlined (tcp_state.track_seq)
                         end_seq = (pkt.seq + plen) & SEQ_MASK
@@ -405,13 +405,16 @@ class FlowTable:
     def stats(self) -> dict[str, int]:
         """Counters under Suricata-style names (``flow.total``, ``flow.tcp``, ``flow.active``, ...)."""
         c = self._counts
+        n = self._new_flows
+        known = n[6] + n[17] + n[1] + n[58]
+        total = sum(n)
         return {
-            "flow.total": c["total"],
-            "flow.tcp": c["tcp"],
-            "flow.udp": c["udp"],
-            "flow.icmpv4": c["icmpv4"],
-            "flow.icmpv6": c["icmpv6"],
-            "flow.other": c["other"],
+            "flow.total": total,
+            "flow.tcp": n[6],
+            "flow.udp": n[17],
+            "flow.icmpv4": n[1],
+            "flow.icmpv6": n[58],
+            "flow.other": total - known,
             "flow.active": self._active_count(),
             "flow.timeout": c["timeout"],
             "flow.evicted": c["evicted"],
