@@ -47,18 +47,24 @@ class SynFlood(Detector):
         self.half_open = sec.count("half-open")
         self.top = sec.count("top-sources")
         self.min_half_open = max(1, int(self.half_open * ctx.min_factor))
-        self.gauge = ctx.table("syn-flood")        # dst -> {src: half-open count}
-        self.totals: dict[bytes, int] = {}         # dst -> half-open total (same keys as gauge)
+        # dst -> [half-open total, {src: half-open}]: one dict probe per SYN for both
+        self.gauge = ctx.table("syn-flood")
         self.candidates: dict[bytes, int] = {}
 
     def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
         if flow.proto != 6 or pkt.tcp_flags & (SYN | ACK) != SYN:
             return
         dst, src = flow.server, flow.client
-        srcs = self.gauge.data.get(dst)
-        if srcs is None:
-            srcs = self.gauge.insert(dst, {})
-            self.totals[dst] = 0
+        table = self.gauge
+        data = table.data
+        g = data.get(dst)
+        if g is None:
+            g = [0, {}]
+            if len(data) < table.cap:
+                data[dst] = g
+            else:
+                table.insert(dst, g)
+        srcs = g[1]
         n = srcs.get(src)
         if n is not None:
             srcs[src] = n + 1
@@ -66,8 +72,7 @@ class SynFlood(Detector):
             srcs[src] = 1
         else:
             st[ST_FLAGS] |= FLAG_UNLISTED   # counted in the total only
-        total = self.totals.get(dst, 0) + 1
-        self.totals[dst] = total
+        total = g[0] = g[0] + 1
         st[ST_FLAGS] |= FLAG_HALF_OPEN
         if total >= self.min_half_open:
             self.candidates[dst] = total
@@ -75,23 +80,24 @@ class SynFlood(Detector):
     def _release(self, flow: Any, st: list) -> None:
         unlisted = st[ST_FLAGS] & FLAG_UNLISTED
         st[ST_FLAGS] &= ~(FLAG_HALF_OPEN | FLAG_UNLISTED)
-        dst, src = flow.server, flow.client
-        srcs = self.gauge.data.get(dst)
-        if srcs is None:            # evicted from the table meanwhile
-            self.totals.pop(dst, None)
+        dst = flow.server
+        data = self.gauge.data
+        g = data.get(dst)
+        if g is None:               # evicted from the table meanwhile
             return
         if not unlisted:
+            srcs = g[1]
+            src = flow.client
             n = srcs.get(src, 0) - 1
             if n > 0:
                 srcs[src] = n
             else:
                 srcs.pop(src, None)
-        total = self.totals.get(dst, 1) - 1
+        total = g[0] - 1
         if total > 0:
-            self.totals[dst] = total
+            g[0] = total
         else:
-            del self.gauge.data[dst]
-            self.totals.pop(dst, None)
+            del data[dst]
 
     def on_tick(self, tick: Tick) -> None:
         release = self._release
@@ -108,11 +114,11 @@ class SynFlood(Detector):
         if not self.candidates:
             return
         for dst in self.candidates:
-            total = self.totals.get(dst, 0)
+            g = self.gauge.data.get(dst)
+            total, srcs = (g[0], g[1]) if g is not None else (0, {})
             threshold = self.half_open * self.ctx.factor(dst)
             if total < threshold:
                 continue
-            srcs = self.gauge.data.get(dst) or {}
             top = _talkers(srcs, self.top)
             src = top_items(srcs, 1)[0][0] if srcs else dst
             out.append(Finding(
