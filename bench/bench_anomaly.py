@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cost of the anomaly engine on the pipeline: packets/s of read+decode+flow, with and without it.
 
-usage: bench_anomaly.py [PCAP] [--repeat N] [--limit N]
+usage: bench_anomaly.py [PCAP] [--repeat N] [--limit N] [--engine-only] [--off DET,...]
 
 PCAP defaults to /tmp/bench/bench-1m.pcap (make it with
 ../shared/bench/gen_pcap.py OUT --target 1000000 --seed 777). Each run is
@@ -10,11 +10,21 @@ AnomalyEngine.inspect with the bundled defaults, on_flow_end from the flow
 table, close() at the end). Best of --repeat runs in CPU time (the machine is
 shared). The budget (issue): the engine may cost at most 25% of throughput,
 i.e. with/without >= 0.75. Not part of the test suite.
+
+--engine-only times the engine alone, for A/B comparisons of engine changes on
+a shared machine (the difference of two pipeline runs is noisy): packets are
+decoded and run through the flow table once, the (packet, flow) pairs and
+flow ends kept, then only inspect()/on_flow_end() are timed. Flows carry
+their final counters (an approximation: per-second deltas differ), and the
+loop itself costs ~0.25 us/pkt, which is printed as the floor. Use --limit
+(e.g. 300000) to bound memory. --off disables detectors (e.g. traffic-spike)
+to see one detector's share.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from pathlib import Path
 
@@ -59,12 +69,72 @@ def run(path: Path, with_engine: bool, limit: int) -> tuple[int, float, dict[str
     return n, n / elapsed, stats
 
 
+def engine_only(path: Path, limit: int, repeat: int, off: list[str]) -> None:
+    config = load_defaults()
+    for name in off:
+        config["anomaly"][name]["enabled"] = False
+    ended: list[tuple[int, object]] = []
+    n = 0
+    flows = FlowTable(dict(config["flow"]), lambda flow: ended.append((n, flow)))
+    decode = Decoder().decode
+    pairs = []
+    for ts, data, wirelen, linktype in open_capture(path):
+        n += 1
+        pkt = decode(data, linktype)
+        pkt.ts, pkt.pcap_cnt, pkt.wirelen = ts, n, wirelen
+        pairs.append((pkt, flows.update(pkt)))
+        if n == limit:
+            break
+    flows.flush("shutdown")
+    ends: dict[int, list] = {}
+    for i, flow in ended:
+        ends.setdefault(i, []).append(flow)
+    all_flows = list({id(f): f for _, f in pairs if f is not None}.values())
+    gc.collect()
+    gc.freeze()         # the recorded packets and flows are not the engine's garbage
+
+    def timed(inspect, on_end) -> float:
+        t0 = time.process_time()
+        i = 0
+        for pkt, flow in pairs:
+            i += 1
+            inspect(pkt, flow)
+            e = ends.get(i)
+            if e:
+                for f in e:
+                    on_end(f)
+        return time.process_time() - t0
+
+    best, floor = float("inf"), float("inf")
+    stats: dict[str, int] = {}
+    for _ in range(repeat):
+        floor = min(floor, timed(lambda p, f: None, lambda f: None))
+        for f in all_flows:
+            f.anomaly = None
+        engine = AnomalyEngine(config)
+        elapsed = timed(engine.inspect, engine.on_flow_end)
+        t1 = time.process_time()
+        engine.close()
+        best = min(best, elapsed + time.process_time() - t1)
+        stats = engine.stats()
+    per = 1e6 / len(pairs)
+    print(f"{path}: {len(pairs)} packets, engine only (off: {','.join(off) or 'none'}), best of {repeat}")
+    print(f"  inspect+on_flow_end {best * per:.3f} us/pkt, loop floor {floor * per:.3f} us/pkt,"
+          f" engine {(best - floor) * per:.3f} us/pkt; flows={stats['anomaly.flows']}"
+          f" baseline_keys={stats['anomaly.baseline_keys']}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pcap", nargs="?", default="/tmp/bench/bench-1m.pcap", type=Path)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="stop after N packets (0: all)")
+    ap.add_argument("--engine-only", action="store_true", help="time the engine alone (see above)")
+    ap.add_argument("--off", default="", help="with --engine-only: detectors to disable, comma-separated")
     args = ap.parse_args()
+    if args.engine_only:
+        engine_only(args.pcap, args.limit, args.repeat, [d for d in args.off.split(",") if d])
+        return
     best = {False: 0.0, True: 0.0}
     stats: dict[str, int] = {}
     n = 0
