@@ -230,7 +230,11 @@ class FlowTable:
         evict_batch = max(1, min(64, max_flows // 256))
 
         def evict() -> None:
-            """End the flows idle longest to make room (cap reached)."""
+            """End the flows idle longest to make room (cap reached).
+
+            due_key and end are inlined here: 153k evictions in the bench, where the
+            three calls per evicted flow were ~12% of the flow stage in py-spy."""
+            nonlocal active
             left = evict_batch
             while left:
                 best = None
@@ -249,11 +253,20 @@ class FlowTable:
                     flow = pop()
                     if flow.timeout_slot != key:
                         continue        # stale entry
-                    due = due_key(flow)
+                    proto = flow.proto
+                    t, cls = by_state.get(proto, default_by_state)[flow.state]
+                    due = ((int(flow.last_seen + t) + 1) << 4) | cls
                     if due != key:      # saw traffic or changed state since: refile, look again
                         file_under(flow, due)
                         continue
-                    end(flow, "forced")
+                    tab = tables[proto]     # end(flow, "forced"), inlined
+                    tab.pop(flow.key, None)
+                    tab.pop(flow.rkey, None)    # the same key when both ends are equal
+                    flow.timeout_slot = -1
+                    flow.end_reason = "forced"
+                    active -= 1
+                    counts["evicted"] += 1  # before on_end: it may read stats()
+                    on_end(flow)
                     left -= 1
                 if not bucket:
                     drop_bucket(best)
