@@ -109,3 +109,45 @@ def test_shared_bucket_database_filters_hits_to_the_group(detect: Detect) -> Non
     assert run.sids_at(2) == [100]
     group = run.packets[0].flow.detect[1]
     assert group.prefilter is run.engine.index._shared[6].prefilter and group.keep is not None
+
+
+FLAG_RULES = """\
+alert tcp any any -> any any (msg:"fin scan"; flow:stateless; flags:F,12; sid:21;)
+alert tcp any any -> any any (msg:"syn-fin"; flow:stateless; flags:SF,12; sid:22;)
+alert tcp any any -> any any (msg:"null"; flow:stateless; flags:0; sid:23;)
+alert tcp any any -> any any (msg:"any flags"; flow:stateless; dsize:0; sid:24;)
+alert tcp any any -> any any (msg:"push or urg"; flags:*PU; sid:25;)
+"""
+
+
+def test_flags_prefilter_keeps_exactly_the_rules_whose_flags_can_match(detect: Detect) -> None:
+    eng = detect.engine(FLAG_RULES)
+    g = eng.index.lookup(6, 40000, 80)
+    table = g.later_by_flags
+    assert table is not None
+    brute = {}
+    for v in range(256):
+        pkt = Packet()
+        pkt.proto, pkt.tcp_flags = 6, v
+        # the flags check is the first packet check of rules 21-23 and 25
+        brute[v] = {eng.sigs[n].sid for n in g.always_later
+                    if eng.sigs[n].tcp_flags_ok is None or eng.sigs[n].packet_checks[-1](pkt, None)}
+    for v in range(256):
+        assert {eng.sigs[n].sid for n in table[v]} == brute[v], v
+    assert {eng.sigs[n].sid for n in table[0x10]} == {24}          # a plain ACK
+    assert {eng.sigs[n].sid for n in table[0x01]} == {21, 24}      # FIN alone
+    assert {eng.sigs[n].sid for n in table[0x00]} == {23, 24}
+
+
+def test_flags_prefilter_alerts_as_before(detect: Detect) -> None:
+    frames = [tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="S", seq=1, ack=0),
+              tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="F", seq=2, ack=0),
+              tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="", seq=2, ack=0),
+              tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="SF", seq=2, ack=0),
+              tcp("10.0.0.1", "10.0.0.2", 40000, 80, b"x", flags="PA", seq=2, ack=1)]
+    run = detect.run(FLAG_RULES, frames)
+    assert run.sids_at(1) == [24]
+    assert run.sids_at(2) == [21, 24]
+    assert run.sids_at(3) == [23, 24]
+    assert run.sids_at(4) == [22, 24]
+    assert run.sids_at(5) == [25]

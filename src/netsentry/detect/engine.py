@@ -182,6 +182,8 @@ class SignatureEngine:
             group = state[ts]
             if state[4 + ts]:
                 always = group.always_later     # ip-only rules: once per flow direction
+                if always and group.later_by_flags is not None and pkt.proto == 6 and pkt.tcp_flags < 256:
+                    always = group.later_by_flags[pkt.tcp_flags]
             else:
                 state[4 + ts] = True
                 always = group.first_candidates(pkt.src, pkt.dst)

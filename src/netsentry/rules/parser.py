@@ -216,6 +216,9 @@ def finish(b: RuleBuilder) -> None:
     sig.post_actions = tuple(b.post_actions)
     sig.flowbits_set = frozenset(b.flowbits_set)
     sig.flowbits_checked = frozenset(b.flowbits_checked)
+    flag_tests = b.extra.get("tcp_flags_tests")
+    if flag_tests:
+        sig.tcp_flags_ok = frozenset(v for v in range(256) if all(t(v) for t in flag_tests))
     if sig.proto in ("ipv4", "ipv6"):
         version = 4 if sig.proto == "ipv4" else 6
         sig.packet_checks = (lambda pkt, flow: pkt.ip_version == version, *sig.packet_checks)

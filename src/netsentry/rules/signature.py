@@ -112,6 +112,9 @@ class Signature:
     detection_filter: Threshold | None = None
     needs_stream: bool = False     # tcp-stream or flow:only_stream: match reassembled data only
     pkt_only: bool = False         # tcp-pkt or flow:no_stream: match packets only
+    # TCP flag bytes its `flags:` checks accept (None: no flags check). A necessary
+    # condition only (the check itself stays in packet_checks): detect's flags prefilter.
+    tcp_flags_ok: frozenset[int] | None = None
     flow_to_server: bool | None = None   # flow:to_server -> True, to_client -> False, else None
     flow_established: bool | None = None  # flow:established -> True, not_established -> False
     packet_checks: tuple[PacketCheck, ...] = ()   # run first, in order; all must be true

@@ -63,6 +63,9 @@ def _bits(b: RuleBuilder, arg: str | None, what: str, table: dict[str, int],
     else:
         def test(v: int) -> bool: return (v & keep) == bits
 
+    if what == "flags":
+        # for the detect engine's TCP-flags prefilter (Signature.tcp_flags_ok)
+        b.extra.setdefault("tcp_flags_tests", []).append(test)
     if proto is None:
         b.packet_checks.append(lambda pkt, flow: pkt.ip_version == 4 and test(field(pkt)))
     else:
