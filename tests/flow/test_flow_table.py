@@ -185,3 +185,20 @@ def test_flush_ends_everything_with_the_reason() -> None:
 def test_config_errors_name_the_key(cfg: dict, key: str) -> None:
     with pytest.raises(FlowConfigError, match=key.replace(".", r"\.")):
         FlowTable(cfg, lambda f: None)
+
+
+def test_refiled_flow_ends_once_and_flow_id_is_the_documented_function() -> None:
+    """A closing TCP flow is refiled under its shorter timeout and leaves a stale wheel
+    entry behind: flush (and expiry) must still end it exactly once."""
+    t, ended = table({"timeouts": {"tcp": {"new": 60, "established": 600, "closed": 10}}})
+    f = handshake(t, 0.0)
+    t.update(tcp(C, S, 40000, 80, "R", 1.0, seq=1001))       # closed: refiled from ~601 s to ~11 s
+    g = handshake(t, 2.0, cport=40001)
+    t.flush("shutdown")
+    assert ended == [f, g] and ended.reasons == ["shutdown", "shutdown"]
+    assert f.flow_id == flow_id_for(f.key, 6, 0.0) and g.flow_id == flow_id_for(g.key, 6, 2.0)
+    t2, ended2 = table({"timeouts": {"tcp": {"new": 60, "established": 600, "closed": 10}}})
+    h = handshake(t2, 0.0)
+    t2.update(tcp(C, S, 40000, 80, "R", 1.0, seq=1001))
+    t2.update(udp("10.9.9.9", S, 1, 2, 700.0))               # past both deadlines
+    assert ended2 == [h] and h.end_reason == "timeout" and t2.stats()["flow.timeout"] == 1
