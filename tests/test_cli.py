@@ -480,3 +480,10 @@ def test_config_error_in_a_stage_leaves_the_previous_eve_json_alone(tmp_path: Pa
     assert proc.returncode == 2
     assert one_line_error(proc) == "config error: assets[0].cidr: invalid network '10.0.0.300'"
     assert (tmp_path / "eve.json").read_text() == '{"previous": "run"}\n'
+
+
+def test_detect_settings_are_checked_even_without_rules(tmp_path: Path, good_pcap: Path):
+    proc = run("replay", str(good_pcap), "-l", str(tmp_path), "--set", "detect.prefilter=fast")
+    assert proc.returncode == 2
+    assert one_line_error(proc) == (
+        "config error: detect.prefilter: unknown prefilter 'fast' (auto, hyperscan, ahocorasick)")

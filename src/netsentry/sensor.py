@@ -165,9 +165,11 @@ class Sensor:
 
     @staticmethod
     def _build_signature_engine(config: Mapping[str, Any], ruleset: Any) -> Any:
-        if ruleset is None or not getattr(ruleset, "signatures", None):
-            return None                  # no rules: no signature stage at all
         from netsentry.detect import SignatureEngine
+        from netsentry.detect.engine import detect_settings
+        if ruleset is None or not getattr(ruleset, "signatures", None):
+            detect_settings(config)      # still checked: a typo must not wait for the first rule
+            return None                  # no rules: no signature stage at all
         return SignatureEngine(ruleset, config)
 
     @staticmethod

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
                                       evaluation_order, verdict_of)
-from netsentry.config import ConfigError
+from netsentry.config import ConfigError, get
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
@@ -45,13 +45,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from netsentry.rules.signature import Signature
 
 
-def _cfg(config: Mapping[str, Any], dotted: str, default: Any) -> Any:
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
+def detect_settings(config: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    """The `detect` section, checked: (prefilter backend, action order).
+
+    Separate from the engine so a configuration is checked even when no rules
+    load and no engine is built: a typo must not wait for the first rule file."""
+    backend = str(get(config, "detect.prefilter", "auto"))
+    if backend != "auto" and backend not in BACKENDS:
+        raise ConfigError(f"unknown prefilter {backend!r} (auto, {', '.join(BACKENDS)})", key="detect.prefilter")
+    action_order = get(config, "detect.action-order", DEFAULT_ACTION_ORDER)
+    if not isinstance(action_order, (list, tuple)) or sorted(action_order) != sorted(DEFAULT_ACTION_ORDER):
+        raise ConfigError(f"must list each of {', '.join(DEFAULT_ACTION_ORDER)} once, got {action_order!r}",
+                          key="detect.action-order")
+    return backend, tuple(action_order)
 
 
 _PASS = object()     # _apply's "a pass rule matched" marker
@@ -123,18 +129,12 @@ class SignatureEngine:
     def __init__(self, ruleset: Any, config: Mapping[str, Any] | None = None, ips: bool | None = None) -> None:
         t0 = time.perf_counter()
         config = config or {}
-        self.ips = bool(_cfg(config, "stream.inline", False)) if ips is None else bool(ips)
-        backend = str(_cfg(config, "detect.prefilter", "auto"))
-        if backend != "auto" and backend not in BACKENDS:
-            raise ConfigError(f"unknown prefilter {backend!r} (auto, {', '.join(BACKENDS)})", key="detect.prefilter")
-        action_order = _cfg(config, "detect.action-order", DEFAULT_ACTION_ORDER)
-        if not isinstance(action_order, (list, tuple)) or sorted(action_order) != sorted(DEFAULT_ACTION_ORDER):
-            raise ConfigError(f"must list each of {', '.join(DEFAULT_ACTION_ORDER)} once, got {action_order!r}",
-                              key="detect.action-order")
+        self.ips = bool(get(config, "stream.inline", False)) if ips is None else bool(ips)
+        backend, action_order = detect_settings(config)
         sigs = getattr(ruleset, "signatures", ruleset)
-        self.sigs: list[Signature] = evaluation_order(list(sigs), tuple(action_order))
-        address_vars = _cfg(config, "vars.address-groups", {}) or {}
-        self.thresholds = ThresholdState(self.sigs, _cfg(config, "threshold", []) or [], address_vars)
+        self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
+        address_vars = get(config, "vars.address-groups", {}) or {}
+        self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
         self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py
         self.index = GroupIndex(self.sigs, backend,
                                 once_per_direction={n for n, t in enumerate(self._type) if t == IP_ONLY})
