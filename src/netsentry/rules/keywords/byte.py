@@ -38,7 +38,11 @@ class _Reader:
         self.mask = mask
         self.shift = (mask & -mask).bit_length() - 1 if mask else 0
 
-    def read(self, buf: bytes, pos: int) -> int | None:
+    def read(self, buf: bytes, blen: int, pos: int) -> int | None:
+        """The number at `pos`, or None when it is outside the buffer or not a number
+        (every byte_* keyword fails the match then)."""
+        if pos < 0 or self.nbytes > blen - pos:
+            return None
         raw = buf[pos:pos + self.nbytes]
         if self.base is None:
             val = int.from_bytes(raw, "little" if self.little else "big")
@@ -142,9 +146,7 @@ class ByteTest(Item):
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         pos = _start(det, self.relative, self.offset.get(det))
-        if pos < 0 or self.reader.nbytes > blen - pos:
-            return False
-        val = self.reader.read(buf, pos)
+        val = self.reader.read(buf, blen, pos)
         if val is None or self.op(val, self.value.get(det)) == self.negated:
             return False
         nxt = self.next
@@ -180,10 +182,7 @@ class ByteJump(Item):
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         pos = _start(det, self.relative, self.offset.get(det))
-        nbytes = self.reader.nbytes
-        if pos < 0 or nbytes > blen - pos:
-            return False
-        val = self.reader.read(buf, pos)
+        val = self.reader.read(buf, blen, pos)
         if val is None:
             return False
         val *= self.multiplier
@@ -194,7 +193,7 @@ class ByteJump(Item):
         elif self.origin == "end":
             jump = blen + val
         else:
-            jump = pos + nbytes + val
+            jump = pos + self.reader.nbytes + val
         jump += self.post_offset
         # Suricata clamps a jump before the buffer start to the start
         # (suricata-verify detect-bytejump-05) and fails one past the end.
@@ -244,17 +243,14 @@ class ByteExtract(Item):
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         pos = _start(det, self.relative, self.offset)
-        nbytes = self.reader.nbytes
-        if pos < 0 or nbytes > blen - pos:
-            return False
-        val = self.reader.read(buf, pos)
+        val = self.reader.read(buf, blen, pos)
         if val is None:
             return False
         val *= self.multiplier
         if self.align and val % self.align:
             val += self.align - val % self.align
         det.vars[self.slot] = val        # type: ignore[index]
-        det.buffer_offset = pos + nbytes
+        det.buffer_offset = pos + self.reader.nbytes
         nxt = self.next
         return True if nxt is None else nxt(buf, blen, det)
 
@@ -303,17 +299,14 @@ class ByteMath(Item):
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         pos = _start(det, self.relative, self.offset)
-        nbytes = self.reader.nbytes
-        if pos < 0 or nbytes > blen - pos:
-            return False
-        val = self.reader.read(buf, pos)
+        val = self.reader.read(buf, blen, pos)
         if val is None:
             return False
         res = self.op(val, self.rvalue.get(det))
         if res is None:
             return False
         det.vars[self.slot] = res        # type: ignore[index]
-        det.buffer_offset = pos + nbytes
+        det.buffer_offset = pos + self.reader.nbytes
         nxt = self.next
         return True if nxt is None else nxt(buf, blen, det)
 
