@@ -487,3 +487,19 @@ def test_detect_settings_are_checked_even_without_rules(tmp_path: Path, good_pca
     assert proc.returncode == 2
     assert one_line_error(proc) == (
         "config error: detect.prefilter: unknown prefilter 'fast' (auto, hyperscan, ahocorasick)")
+
+
+def test_replay_logs_wrong_rules_one_by_one_and_unsupported_ones_by_reason(tmp_path: Path, good_pcap: Path):
+    rules = tmp_path / "mixed.rules"
+    rules.write_text(
+        'alert http any any -> any any (msg:"a"; http.uri; content:"x"; sid:1;)\n'
+        'alert http any any -> any any (msg:"b"; http.uri; content:"y"; sid:2;)\n'
+        'alert tcp any any -> any any (msg:"c"; depth:x; content:"y"; sid:3;)\n'
+        'alert tcp any any -> any any (msg:"d"; content:"GET"; sid:4;)\n')
+    proc = run("replay", str(good_pcap), "-S", str(rules), "-l", str(tmp_path / "out"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    logs = [orjson.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    wrong = [r for r in logs if r["event"] == "rule skipped"]
+    assert [r["error"] for r in wrong] == [f"{rules}:3 sid 3: 'depth' needs a preceding content"]
+    (summary,) = [r for r in logs if r["event"] == "rules skipped: unsupported"]
+    assert summary["rules"] == 2 and summary["example"].startswith(f"{rules}:1 sid 1:")

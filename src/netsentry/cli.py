@@ -272,13 +272,21 @@ def load_ruleset(config: Config) -> Any:
         if not os.path.exists(path):
             raise InputError(f"{path}: cannot read rule file: No such file or directory")
     from netsentry.log import get_logger
-    from netsentry.rules import load_rules
+    from netsentry.rules import UnsupportedError, load_rules
     ruleset = load_rules(paths, config)
     log = get_logger()
     for warning in ruleset.warnings:
         log.warning(warning)
+    # A wrong rule is worth a line each; rules that are merely unsupported (ET Open:
+    # 21k, mostly app-layer) are summarised by reason, `rules check --verbose` lists them.
+    unsupported: dict[str, list[Any]] = {}
     for err in ruleset.errors:
-        log.warning("rule skipped", error=str(err))
+        if isinstance(err, UnsupportedError):
+            unsupported.setdefault(err.category, []).append(err)
+        else:
+            log.warning("rule skipped", error=str(err))
+    for reason, errs in sorted(unsupported.items(), key=lambda kv: -len(kv[1])):
+        log.warning("rules skipped: unsupported", reason=reason, rules=len(errs), example=str(errs[0]))
     log.info("rules loaded", signatures=len(ruleset.signatures), skipped=len(ruleset.errors),
              files=len(ruleset.files), seconds=round(ruleset.load_seconds, 3))
     return ruleset
