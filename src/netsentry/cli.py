@@ -243,13 +243,9 @@ def expand_captures(targets: Sequence[str]) -> list[str]:
 def _first_packet_time(path: str) -> tuple[float, str]:
     """Sort key: (first packet's time, path); damaged or empty files sort last,
     by name, and report their error when the replay reaches them."""
-    from netsentry.capture import CaptureError, open_capture
-    try:
-        for ts, _data, _wirelen, _linktype in open_capture(path):
-            return ts, path
-    except (CaptureError, OSError):
-        pass
-    return math.inf, path
+    from netsentry.capture import first_timestamp
+    ts = first_timestamp(path)
+    return (math.inf if ts is None else ts), path
 
 
 def check_link_types(source: Any) -> None:

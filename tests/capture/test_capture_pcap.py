@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from capture_builders import pcap_file, pcap_header, pcap_record
-from netsentry.capture import CaptureError, open_capture, read_captures
+from netsentry.capture import CaptureError, first_timestamp, open_capture, read_captures
 from netsentry.capture import reader as reader_module
 
 FRAMES = [b"\x01" * 60, b"\x02" * 1514, b"", b"\x03" * 7]
@@ -210,3 +210,14 @@ def test_kuznetsov_modified_pcap(tmp_path, order):
     got = list(open_capture(write(tmp_path, "k.pcap", bytes(hdr) + rec + rec)))
     assert [(g[1], g[2]) for g in got] == [(b"abc", 60)] * 2
     assert got[0][0] == pytest.approx(7.0005)
+
+
+def test_first_timestamp_reads_only_the_head(tmp_path):
+    """A directory is ordered by first-packet time without reading whole files:
+    a file whose damage lies past the first 64 KiB still gives its first time."""
+    big = pcap_file([(1700000100 + i, 0, b"\x00" * 1400) for i in range(100)])
+    p = write(tmp_path, "big.pcap", big[:-700])              # truncated far past the head
+    assert first_timestamp(p) == 1700000100.0
+    assert first_timestamp(write(tmp_path, "hdr.pcap", pcap_header("<", False, 1, 65535))) is None
+    assert first_timestamp(write(tmp_path, "junk.pcap", b"not a capture")) is None
+    assert first_timestamp(tmp_path / "missing.pcap") is None

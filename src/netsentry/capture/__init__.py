@@ -7,6 +7,6 @@ record before it.
 """
 
 from netsentry.capture.errors import CaptureError
-from netsentry.capture.reader import CaptureChain, CaptureReader, open_capture, read_captures
+from netsentry.capture.reader import CaptureChain, CaptureReader, first_timestamp, open_capture, read_captures
 
-__all__ = ["CaptureChain", "CaptureError", "CaptureReader", "open_capture", "read_captures"]
+__all__ = ["CaptureChain", "CaptureError", "CaptureReader", "first_timestamp", "open_capture", "read_captures"]

@@ -103,6 +103,23 @@ class CaptureReader:
         return f"<CaptureReader {self.format} {self.path!r} {self.size} bytes>"
 
 
+def first_timestamp(path: str | os.PathLike[str]) -> float | None:
+    """Time of the file's first packet, reading only its first 64 KiB (for
+    ordering a directory of captures); None when the file has no readable
+    first record there. Errors are left for the replay to report."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD_LEN)
+        fmt = _FORMATS.get(head[:4])
+        if fmt is None:
+            return None
+        for ts, _data, _wirelen, _linktype in fmt(head, os.fspath(path)).records(head, len(head)):
+            return ts
+    except (OSError, CaptureError):
+        pass
+    return None
+
+
 def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
     """Open a pcap or pcapng file (detected by magic). Raises CaptureError."""
     return CaptureReader(path)
