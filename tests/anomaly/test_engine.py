@@ -207,3 +207,18 @@ def test_spike_scope_table_agrees_with_the_address_spec():
     assert scope.mask(addr("10.1.2.3"), addr("8.8.8.8")) == 1
     assert scope.mask(addr("8.8.8.8"), addr("192.168.1.200")) == 2
     assert scope.mask(addr("2001:db8::1"), addr("2001:db8::2")) == 3
+
+
+def test_flow_ended_in_its_first_second_is_counted_then_released():
+    """Detectors see new flows once per second; a flow that ends before that (evicted from a
+    full flow table) is still counted as a probe, and its half-open SYN is released."""
+    eng = AnomalyEngine(config_with({"syn-flood": {"half-open": 5}}))
+    d = FlowDriver(eng)
+    t = T0
+    for p in range(1, 61):
+        eng.on_flow_end(d.send(packet("203.0.113.9", "10.1.1.1", t, dp=p, sp=50000)))
+        t += 0.01
+    tick(d, T0 + 2)
+    events = d.finish()
+    assert [e.extra["anomaly"]["key"] for e in events] == ["203.0.113.9>10.1.1.1/tcp"]
+    assert eng.stats()["anomaly.flows"] == 61        # and the one of tick()

@@ -4,9 +4,10 @@ Per packet the engine does almost nothing: it checks whether packet time
 has crossed into a new second, and whether this flow was already queued for
 accounting in this second. Everything else happens
 
-- once per flow, at its first packet (`Detector.on_new_flow`: scan probes,
-  new-connection counts, half-open SYNs; a DNS flow is marked so its queries
-  reach `dns.py`), and
+- once per flow (`Detector.on_new_flows`, called once per second with the
+  flows that started in it: scan probes, new-connection counts, half-open
+  SYNs, the traffic-spike scope); a DNS flow is marked at its first packet
+  so its queries reach `dns.py`; and
 - once per second of packet time per touched flow (`_account`): the
   difference of the flow table's own packet/byte counters since the last
   second becomes packets toward each address and traffic per host, which
@@ -75,19 +76,11 @@ class AnomalyEngine:
             if cls.name == "traffic-spike":
                 self.spike_on = True
                 self._host_traffic = det.host_traffic()
-        # first-packet hooks per transport protocol, so a flow only calls the detectors that
-        # want its protocol (an ICMP flow never reaches syn-flood or port-scan)
-        hooked = [d for d in self.detectors if d.on_new_flow is not None]
-        self._hooks_other = [d.on_new_flow for d in hooked if d.protos is None]
-        self._hooks: dict[int, list] = {
-            proto: [d.on_new_flow for d in hooked if d.protos is None or proto in d.protos]
-            for proto in (1, 6, 17, 58)}
-        # UDP/53 query flows skip the detectors that would only return for them (port-scan,
-        # new-connections): two calls saved for about half of all flows on the bench capture
-        self._hooks_dns = [d.on_new_flow for d in hooked
-                           if d.dns_queries and (d.protos is None or 17 in d.protos)]
+        # called once per second with the flows that started in it (see _new_flows)
+        self._new_flow_hooks = [d.on_new_flows for d in self.detectors if d.on_new_flows is not None]
         self._flow_end_hooks = [d.on_flow_end for d in self.detectors if hasattr(d, "on_flow_end")]
         self._touched: list[Any] = []
+        self._new: list[Any] = []           # flows started in the second in progress, not yet hooked
         self._loose: dict[tuple[bytes, int], int] = {}
         self._tick = -1
         self._tick_end = -math.inf
@@ -143,29 +136,38 @@ class AnomalyEngine:
         return events
 
     def _first_packet(self, pkt: Any, flow: Any) -> None:
-        st = [self._tick_end, 0, 0, 0, 0, 0, self._tick, 0, 0, 0]
+        # The detectors see new flows once per second, in one call each (_new_flows); what
+        # they need of the first packet is its TCP flags or ICMP type (ST_FIRST).
+        proto = flow.proto
+        st = [self._tick_end, 0, 0, 0, 0, 0, self._tick, 0, 0, 0,
+              pkt.tcp_flags if proto == 6 else pkt.icmp_type]
         flow.anomaly = st
         self._touched.append(flow)
-        self.flows += 1
-        if self.spike_on:
-            # which ends get a baseline: decided once per flow, not per second in _account
-            scope = self.ctx.spike_scope
-            st[9] = 3 if scope is None else scope.mask(flow.client, flow.server)   # ST_SCOPE
-        proto = flow.proto
-        if flow.server_port == 53 and proto == 17:
-            for hook in self._hooks_dns:
-                hook(pkt, flow, st)
-            if self.dns is not None:
-                st[ST_DUE] = DNS_FLOW
-                if pkt.to_server:
-                    self.dns.on_query(pkt)
-        else:
-            for hook in self._hooks.get(proto, self._hooks_other):
-                hook(pkt, flow, st)
+        self._new.append(flow)
+        if proto == 17 and flow.server_port == 53 and self.dns is not None:
+            st[0] = DNS_FLOW        # ST_DUE: every packet comes here, queries are parsed
+            if pkt.to_server:
+                self.dns.on_query(pkt)
+
+    def _new_flows(self) -> None:
+        """Hand the flows started since the last call to the detectors, in first-packet order.
+        Batched per second: one call per detector instead of one per flow and detector
+        (2,200 new flows/s on the bench capture)."""
+        new = self._new
+        self._new = []
+        self.flows += len(new)
+        for hook in self._new_flow_hooks:
+            hook(new)
 
     def on_flow_end(self, flow: Any) -> None:
         st = flow.anomaly
-        if st is not None and st[ST_FLAGS]:
+        if st is None:
+            return
+        if st[ST_QUEUED] == self._tick and self._new:
+            # may have started in this second and not been hooked yet (evicted, or the end of
+            # the input): hook the pending flows first, so it is counted and then released
+            self._new_flows()
+        if st[ST_FLAGS]:
             for hook in self._flow_end_hooks:
                 hook(flow, st)
 
@@ -189,6 +191,8 @@ class AnomalyEngine:
         return events
 
     def _evaluate(self, next_ts: float, pcap_cnt: int) -> list[Event] | None:
+        if self._new:
+            self._new_flows()
         tick = self._account(next_ts)
         for det in self.detectors:
             det.on_tick(tick)
@@ -321,7 +325,7 @@ class AnomalyEngine:
         out = {
             "anomaly.alerts": self.alerts,
             "anomaly.suppressed": self.dedup.suppressed,
-            "anomaly.flows": self.flows,
+            "anomaly.flows": self.flows + len(self._new),
             "anomaly.tracked_keys": sum(len(t) for t in tables),
             "anomaly.keys_evicted": sum(t.evicted for t in tables),
             "anomaly.baseline_keys": len(self.ctx.baseline),

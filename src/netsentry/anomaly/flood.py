@@ -40,8 +40,6 @@ def _talkers(counts: dict[bytes, int], n: int) -> list[dict[str, Any]]:
 
 @register("syn-flood")
 class SynFlood(Detector):
-    protos = (6,)
-
     def __init__(self, ctx: Context, sec: Section) -> None:
         super().__init__(ctx, sec)
         self.half_open = sec.count("half-open")
@@ -51,31 +49,36 @@ class SynFlood(Detector):
         self.gauge = ctx.table("syn-flood")
         self.candidates: dict[bytes, int] = {}
 
-    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
-        if flow.proto != 6 or pkt.tcp_flags & (SYN | ACK) != SYN:
-            return
-        dst, src = flow.server, flow.client
+    def on_new_flows(self, flows: list[Any]) -> None:
         table = self.gauge
         data = table.data
-        g = data.get(dst)
-        if g is None:
-            g = [0, {}]
-            if len(data) < table.cap:
-                data[dst] = g
+        cap = table.cap
+        candidates = self.candidates
+        min_half_open = self.min_half_open
+        for flow in flows:
+            st = flow.anomaly
+            if flow.proto != 6 or st[10] & (SYN | ACK) != SYN:     # ST_FIRST: not a bare SYN
+                continue
+            dst, src = flow.server, flow.client
+            g = data.get(dst)
+            if g is None:
+                g = [0, {}]
+                if len(data) < cap:
+                    data[dst] = g
+                else:
+                    table.insert(dst, g)
+            srcs = g[1]
+            n = srcs.get(src)
+            if n is not None:
+                srcs[src] = n + 1
+            elif len(srcs) < SOURCES_CAP:
+                srcs[src] = 1
             else:
-                table.insert(dst, g)
-        srcs = g[1]
-        n = srcs.get(src)
-        if n is not None:
-            srcs[src] = n + 1
-        elif len(srcs) < SOURCES_CAP:
-            srcs[src] = 1
-        else:
-            st[ST_FLAGS] |= FLAG_UNLISTED   # counted in the total only
-        total = g[0] = g[0] + 1
-        st[ST_FLAGS] |= FLAG_HALF_OPEN
-        if total >= self.min_half_open:
-            self.candidates[dst] = total
+                st[ST_FLAGS] |= FLAG_UNLISTED   # counted in the total only
+            total = g[0] = g[0] + 1
+            st[ST_FLAGS] |= FLAG_HALF_OPEN
+            if total >= min_half_open:
+                candidates[dst] = total
 
     def _release(self, flow: Any, st: list) -> None:
         unlisted = st[ST_FLAGS] & FLAG_UNLISTED
@@ -245,7 +248,6 @@ class PacketFloods(Detector):
 
 @register("new-connections")
 class NewConnections(Detector):
-    dns_queries = False     # a stub resolver opens a flow per query: dns-query-flood's business
     def __init__(self, ctx: Context, sec: Section) -> None:
         super().__init__(ctx, sec)
         self.window = TumblingWindow(sec.count("window"))
@@ -255,36 +257,42 @@ class NewConnections(Detector):
         self.table = ctx.table("new-connections")   # src -> flows, or [flows, destinations, alerted]
         self.candidates: dict[bytes, list] = {}
 
-    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
-        if flow.server_port == 53 and flow.proto == 17:
-            return                  # a stub resolver opens a flow per query: dns-query-flood's business
-        src = flow.client
+    def on_new_flows(self, flows: list[Any]) -> None:
         table = self.table
         data = table.data
-        v = data.get(src)
-        if v is None:
-            if self.ctx.ignore_any and self.ctx.ignored(src):
-                return
-            if len(data) < table.cap:
-                data[src] = 1
-            else:
-                table.insert(src, 1)
-            return
-        if v.__class__ is int:
-            # A plain count until a source gets busy (no containers for the many quiet ones);
-            # destinations are recorded from then on, for the evidence.
-            v += 1
-            if v < self.detail_from:
-                data[src] = v
-                return
-            v = data[src] = [v - 1, {}, False]      # [flows, destinations, alerted]
-        v[0] += 1
-        dsts = v[1]
-        if len(dsts) < 64:           # enough for the evidence's top destinations
-            k = (flow.server, flow.server_port, flow.proto)
-            dsts[k] = dsts.get(k, 0) + 1
-        if v[0] >= self.min_count and not v[2]:
-            self.candidates[src] = v
+        cap = table.cap
+        ctx = self.ctx
+        candidates = self.candidates
+        detail_from = self.detail_from
+        min_count = self.min_count
+        for flow in flows:
+            if flow.server_port == 53 and flow.proto == 17:
+                continue            # a stub resolver opens a flow per query: dns-query-flood's business
+            src = flow.client
+            v = data.get(src)
+            if v is None:
+                if ctx.ignore_any and ctx.ignored(src):
+                    continue
+                if len(data) < cap:
+                    data[src] = 1
+                else:
+                    table.insert(src, 1)
+                continue
+            if v.__class__ is int:
+                # A plain count until a source gets busy (no containers for the many quiet ones);
+                # destinations are recorded from then on, for the evidence.
+                v += 1
+                if v < detail_from:
+                    data[src] = v
+                    continue
+                v = data[src] = [v - 1, {}, False]      # [flows, destinations, alerted]
+            v[0] += 1
+            dsts = v[1]
+            if len(dsts) < 64:           # enough for the evidence's top destinations
+                k = (flow.server, flow.server_port, flow.proto)
+                dsts[k] = dsts.get(k, 0) + 1
+            if v[0] >= min_count and not v[2]:
+                candidates[src] = v
 
     def evaluate(self, now: float, out: list[Finding]) -> None:
         if not self.candidates:

@@ -55,8 +55,6 @@ PROTO_NAME = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 class PortScan(Detector):
     """Distinct destination ports per (source, target, protocol)."""
 
-    protos = (6, 17)
-    dns_queries = False     # a DNS query flow: one port at most, never a scan
 
     def __init__(self, ctx: Context, sec: Section) -> None:
         super().__init__(ctx, sec)
@@ -66,51 +64,57 @@ class PortScan(Detector):
         self.table = ctx.table("port-scan")
         self.candidates: dict[tuple, list] = {}
 
-    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
+    def on_new_flows(self, flows: list[Any]) -> None:
         # the probe type as an int code from a table (no string per flow): this runs for
         # every TCP and UDP flow
-        proto = flow.proto
-        port = flow.server_port
-        if proto == 6:
-            code = TCP_CODE_BY_FLAGS[pkt.tcp_flags & 0x3F]
-            if code < 0:
-                return
-            if code == SYN_CODE:
-                st[ST_FLAGS] |= FLAG_SYN_PROBE
-        elif port == 53 or flow.client_port < 1024 <= port:
-            return          # a DNS query flow (one port at most, never a scan) or a reply
-        else:
-            code = UDP_CODE
-        src = flow.client
-        key = (src, flow.server, proto)
         table = self.table
         data = table.data
-        v = data.get(key)
-        if v is None:
-            if self.ctx.ignore_any and self.ctx.ignored(src):
-                return
-            # Most keys never see a second probe (a client talks to one port of a server):
-            # keep the first as a plain int (port << 8 | type), no containers to allocate or
-            # for the garbage collector to walk; bench_anomaly: -2.5 us per new flow.
-            code = port << 8 | code
-            if len(data) < table.cap:
-                data[key] = code
+        cap = table.cap
+        ctx = self.ctx
+        candidates = self.candidates
+        min_ports = self.min_ports
+        for flow in flows:
+            proto = flow.proto
+            port = flow.server_port
+            if proto == 6:
+                st = flow.anomaly
+                code = TCP_CODE_BY_FLAGS[st[10] & 0x3F]     # ST_FIRST: the first packet's flags
+                if code < 0:
+                    continue
+                if code == SYN_CODE:
+                    st[5] |= FLAG_SYN_PROBE                 # ST_FLAGS
+            elif proto != 17 or port == 53 or flow.client_port < 1024 <= port:
+                continue        # not TCP/UDP, a DNS query flow (one port at most, never a scan), a reply
             else:
-                table.insert(key, code)
-            return
-        ptype = TYPE_NAMES[code]
-        if v.__class__ is int:
-            if v == port << 8 | code:
-                return                                  # the same probe again
-            # [ports, probes by type, connects, alerted]
-            v = data[key] = [{v >> 8}, {TYPE_NAMES[v & 0xFF]: 1}, 0, False]
-        ports = v[0]
-        if len(ports) < DISTINCT_CAP:
-            ports.add(flow.server_port)
-        types = v[1]
-        types[ptype] = types.get(ptype, 0) + 1
-        if len(ports) >= self.min_ports and not v[3]:
-            self.candidates[key] = v
+                code = UDP_CODE
+            src = flow.client
+            key = (src, flow.server, proto)
+            v = data.get(key)
+            if v is None:
+                if ctx.ignore_any and ctx.ignored(src):
+                    continue
+                # Most keys never see a second probe (a client talks to one port of a server):
+                # keep the first as a plain int (port << 8 | type), no containers to allocate or
+                # for the garbage collector to walk; bench_anomaly: -2.5 us per new flow.
+                code = port << 8 | code
+                if len(data) < cap:
+                    data[key] = code
+                else:
+                    table.insert(key, code)
+                continue
+            if v.__class__ is int:
+                if v == port << 8 | code:
+                    continue                                # the same probe again
+                # [ports, probes by type, connects, alerted]
+                v = data[key] = [{v >> 8}, {TYPE_NAMES[v & 0xFF]: 1}, 0, False]
+            ports = v[0]
+            if len(ports) < DISTINCT_CAP:
+                ports.add(port)
+            types = v[1]
+            ptype = TYPE_NAMES[code]
+            types[ptype] = types.get(ptype, 0) + 1
+            if len(ports) >= min_ports and not v[3]:
+                candidates[key] = v
 
     def on_tick(self, tick: Tick) -> None:
         data = self.table.data
@@ -158,7 +162,6 @@ class PortScan(Detector):
 class HostSweep(Detector):
     """Distinct destination hosts per (source, protocol, destination port | ICMP echo)."""
 
-    protos = (6, 17, 1, 58)
 
     def __init__(self, ctx: Context, sec: Section) -> None:
         super().__init__(ctx, sec)
@@ -168,44 +171,49 @@ class HostSweep(Detector):
         self.table = ctx.table("host-sweep")
         self.candidates: dict[tuple, list] = {}
 
-    def on_new_flow(self, pkt: Any, flow: Any, st: list) -> None:
-        proto = flow.proto
-        if proto == 6:              # the probe test inlined: this runs for nearly every flow
-            if pkt.tcp_flags & ACK:
-                return
-            port = flow.server_port
-        elif proto == 17:
-            port = flow.server_port
-            if flow.client_port < 1024 <= port:
-                return
-        elif ECHO_REQUEST.get(proto) == pkt.icmp_type:
-            port = -1
-        else:
-            return
-        src = flow.client
-        key = (src, proto, port)
+    def on_new_flows(self, flows: list[Any]) -> None:
         table = self.table
         data = table.data
-        v = data.get(key)
-        dst = flow.server
-        if v is None:
-            if self.ctx.ignore_any and self.ctx.ignored(src):
-                return
-            # the first host as plain bytes (no container): most keys see one host
-            if len(data) < table.cap:
-                data[key] = dst
+        cap = table.cap
+        ctx = self.ctx
+        candidates = self.candidates
+        min_hosts = self.min_hosts
+        for flow in flows:
+            proto = flow.proto
+            if proto == 6:          # the probe test inlined: this runs for nearly every flow
+                if flow.anomaly[10] & ACK:          # ST_FIRST: the first packet's flags
+                    continue
+                port = flow.server_port
+            elif proto == 17:
+                port = flow.server_port
+                if flow.client_port < 1024 <= port:
+                    continue
+            elif ECHO_REQUEST.get(proto) == flow.anomaly[10]:   # ST_FIRST: its ICMP type
+                port = -1
             else:
-                table.insert(key, dst)
-            return
-        if v.__class__ is bytes:
-            if v == dst:
-                return
-            v = data[key] = [{v: True}, False]      # hosts (insertion-ordered), alerted
-        hosts = v[0]
-        if len(hosts) < DISTINCT_CAP:
-            hosts[dst] = True
-        if len(hosts) >= self.min_hosts and not v[1]:
-            self.candidates[key] = v
+                continue
+            src = flow.client
+            key = (src, proto, port)
+            v = data.get(key)
+            dst = flow.server
+            if v is None:
+                if ctx.ignore_any and ctx.ignored(src):
+                    continue
+                # the first host as plain bytes (no container): most keys see one host
+                if len(data) < cap:
+                    data[key] = dst
+                else:
+                    table.insert(key, dst)
+                continue
+            if v.__class__ is bytes:
+                if v == dst:
+                    continue
+                v = data[key] = [{v: True}, False]      # hosts (insertion-ordered), alerted
+            hosts = v[0]
+            if len(hosts) < DISTINCT_CAP:
+                hosts[dst] = True
+            if len(hosts) >= min_hosts and not v[1]:
+                candidates[key] = v
 
     def evaluate(self, now: float, out: list[Finding]) -> None:
         if not self.candidates:

@@ -53,6 +53,18 @@ class TrafficSpike(Detector):
         self.current = -1                            # index of the open bucket
         self.pending: list[Finding] = []
 
+    def on_new_flows(self, flows: list[Any]) -> None:
+        """Which ends of each new flow get a baseline (ST_SCOPE), decided once per flow so
+        the engine's per-second accounting needs no address test."""
+        scope = self.ctx.spike_scope
+        if scope is None:
+            for flow in flows:
+                flow.anomaly[9] = 3         # ST_SCOPE: SCOPE_CLIENT | SCOPE_SERVER
+            return
+        mask = scope.mask
+        for flow in flows:
+            flow.anomaly[9] = mask(flow.client, flow.server)
+
     def host_traffic(self) -> dict[bytes, int]:
         """The open bucket's traffic per host, which the engine adds to directly while it
         accounts the touched flows (no per-second intermediate map). Each value packs
