@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from netsentry.config import ConfigError
@@ -203,7 +203,8 @@ class AssetMap:
                 raised = max(1, alert.severity - steps)
                 if raised != alert.severity:
                     ours["severity_raised_from"] = alert.severity
-                    alert.severity = raised
+                    # Alerts are shared by all events of a rule (event.py): copy
+                    event.alert = replace(alert, severity=raised)
         self.enriched += 1
         return True
 

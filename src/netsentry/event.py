@@ -15,9 +15,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from netsentry.flow.flow import Flow
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Alert:
-    """The `alert` object of an EVE record, in Suricata's field names."""
+    """The `alert` object of an EVE record, in Suricata's field names.
+
+    Frozen: the signature engine builds one Alert per rule (and action) when it
+    is built and every Event of that rule shares it, so a change for one event
+    (assets.py raising the severity) makes a copy (`dataclasses.replace`).
+    """
 
     signature_id: int
     signature: str

@@ -147,6 +147,10 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
+        # One immutable Alert per rule and EVE action, shared by all its events
+        # (event.py): in-loop bench a, 200k packets, best of 3 CPU: see the commit.
+        self._alerts = [self._new_alert(s, "allowed") for s in self.sigs]
+        self._blocked: list[Alert | None] = [None] * len(self.sigs)     # made on first use (_alert)
         self.stats_alerts = 0
         self.stats_suppressed = 0
         self.stats_dropped = 0
@@ -239,6 +243,7 @@ class SignatureEngine:
             return None
 
         sigs, stream_only, confirmed, plain = self.sigs, self._stream_only, self._confirmed, self._plain
+        alerts = self._alerts
         events: list[Event] | None = None
         passed = False
         for num in cands:
@@ -257,9 +262,7 @@ class SignatureEngine:
             if plain[num]:
                 # Matches are handled inline, in evaluation order, instead of being
                 # collected for a second loop: one list and one call less per alerting packet.
-                ev = Event("alert", pkt.ts, pkt, flow, Alert(
-                    s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, "allowed",
-                    s.metadata or None))
+                ev = Event("alert", pkt.ts, pkt, flow, alerts[num])
                 if events is None:
                     events = [ev]
                 else:
@@ -323,7 +326,7 @@ class SignatureEngine:
             if passed:
                 continue
             if self._plain[num]:
-                ev = Event("alert", pkt.ts, pkt, flow, self._alert(s, "allowed"))
+                ev = Event("alert", pkt.ts, pkt, flow, self._alerts[num])
             else:
                 ev = self._apply(num, s, pkt, flow)
                 if ev is _PASS:
@@ -361,7 +364,7 @@ class SignatureEngine:
         if action == "drop" or action in REJECT_ACTIONS:
             self._block(num, s, pkt, flow, action)
         if res == ALERT and not s.noalert:
-            return Event("alert", pkt.ts, pkt, flow, self._alert(s, alert_action(action, self.ips)))
+            return Event("alert", pkt.ts, pkt, flow, self._alert(num, alert_action(action, self.ips)))
         self.stats_suppressed += 1
         return None
 
@@ -383,11 +386,19 @@ class SignatureEngine:
             # The drop record of this packet names the rule that dropped it, even a
             # `noalert` one (Suricata keeps it apart from the alerts: p->alerts.drop).
             if pkt.drop_alert is None:
-                pkt.drop_alert = self._alert(s, "blocked")
+                pkt.drop_alert = self._alert(num, "blocked")
             if self._flow_scope(num, pkt, flow):
                 flow.action = "drop"      # type: ignore[union-attr]
 
-    def _alert(self, s: Signature, action: str) -> Alert:
+    def _alert(self, num: int, action: str) -> Alert:
+        """Rule `num`'s shared Alert for EVE action "allowed" or "blocked"."""
+        alert = self._blocked[num] if action == "blocked" else self._alerts[num]
+        if alert is None:
+            alert = self._blocked[num] = self._new_alert(self.sigs[num], action)
+        return alert
+
+    @staticmethod
+    def _new_alert(s: Signature, action: str) -> Alert:
         return Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, action,
                      s.metadata or None)
 
