@@ -24,6 +24,7 @@ to see one detector's share.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import time
 from pathlib import Path
@@ -35,7 +36,20 @@ from netsentry.decode import Decoder
 from netsentry.flow import FlowTable
 
 
-def run(path: Path, with_engine: bool, limit: int) -> tuple[int, float, dict[str, int]]:
+def gc_context(mode: str):
+    """The collector settings the sensor runs its loop with (``sensor``), or the defaults."""
+    if mode == "sensor":
+        from netsentry.gcpolicy import capture_gc
+        return capture_gc()
+    return contextlib.nullcontext()
+
+
+def run(path: Path, with_engine: bool, limit: int, gc_mode: str = "sensor") -> tuple[int, float, dict[str, int]]:
+    with gc_context(gc_mode):
+        return _run(path, with_engine, limit)
+
+
+def _run(path: Path, with_engine: bool, limit: int) -> tuple[int, float, dict[str, int]]:
     config = load_defaults()
     engine = AnomalyEngine(config) if with_engine else None
     on_end = engine.on_flow_end if engine is not None else (lambda flow: None)
@@ -130,6 +144,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="stop after N packets (0: all)")
     ap.add_argument("--engine-only", action="store_true", help="time the engine alone (see above)")
+    ap.add_argument("--gc", choices=("sensor", "default"), default="sensor",
+                    help="collector settings: the sensor's (netsentry.gcpolicy) or Python's defaults")
     ap.add_argument("--off", default="", help="with --engine-only: detectors to disable, comma-separated")
     args = ap.parse_args()
     if args.engine_only:
@@ -140,7 +156,7 @@ def main() -> None:
     n = 0
     for _ in range(args.repeat):
         for with_engine in (False, True):
-            n, pps, s = run(args.pcap, with_engine, args.limit)
+            n, pps, s = run(args.pcap, with_engine, args.limit, args.gc)
             best[with_engine] = max(best[with_engine], pps)
             if with_engine:
                 stats = s

@@ -22,6 +22,7 @@ from netsentry.config import ConfigError, get
 from netsentry.decode import Decoder
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
+from netsentry.gcpolicy import capture_gc
 from netsentry.output import EVENT_TYPES, Output
 from netsentry.output.stats import merge_counters, stats_event
 
@@ -200,10 +201,11 @@ class Sensor:
         loop = build_loop(parts)
         state = [res.packets, self._now]
         try:
-            loop(source, state, self, self.decoder.decode, self.flows.update,
-                 self.signatures.inspect if "signatures" in parts else None,
-                 self.anomaly.inspect if "anomaly" in parts else None,
-                 self._on_events, self._on_verdict, self._on_decoder_events, progress)
+            with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)
+                loop(source, state, self, self.decoder.decode, self.flows.update,
+                     self.signatures.inspect if "signatures" in parts else None,
+                     self.anomaly.inspect if "anomaly" in parts else None,
+                     self._on_events, self._on_verdict, self._on_decoder_events, progress)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
