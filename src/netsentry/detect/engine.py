@@ -33,6 +33,7 @@ from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, aler
                                       evaluation_order, verdict_of)
 from netsentry.config import ConfigError, get
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
+from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import advance, stream_capable
@@ -147,6 +148,13 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
+        # Address checks as a bit test on the flow direction's home class (homeclass.py);
+        # the classes are worked out per flow only when some verified rule can use them.
+        self._homes = HomeClasses(config)
+        self._amask = self._homes.masks(self.sigs)
+        self._home_bits = (self._homes.home_bits
+                           if any(m not in (ALL_CLASSES, NEEDS_HEADER) and not c
+                                  for m, c in zip(self._amask, self._confirmed)) else None)
         # One immutable Alert per rule and EVE action, shared by all its events
         # (event.py): in-loop bench a, 200k packets, best of 3 CPU: see the commit.
         self._alerts = [self._new_alert(s, "allowed") for s in self.sigs]
@@ -178,11 +186,15 @@ class SignatureEngine:
                 # inspected (set from the start for a group without ip-only rules:
                 # nothing differs on a direction's first packet then), [6] the engine
                 # that made it (a rule reload brings a new engine whose groups and
-                # rule numbers differ)
-                state = flow.detect = ([rev, fwd, None, None, not rev.ip_only, not fwd.ip_only, self]
+                # rule numbers differ), [7-8] 1 << home class of the direction (0: not
+                # worked out, no rule needs it)
+                home_bits = self._home_bits
+                here, back = home_bits(pkt.src, pkt.dst) if home_bits is not None else (0, 0)
+                state = flow.detect = ([rev, fwd, None, None, not rev.ip_only, not fwd.ip_only, self, back, here]
                                        if pkt.to_server
-                                       else [fwd, rev, None, None, not fwd.ip_only, not rev.ip_only, self])
+                                       else [fwd, rev, None, None, not fwd.ip_only, not rev.ip_only, self, here, back])
             ts = pkt.to_server
+            hbit = state[7 + ts]
             group = state[ts]
             if state[4 + ts]:
                 always = group.always_later     # ip-only rules: once per flow direction
@@ -209,6 +221,7 @@ class SignatureEngine:
         else:
             group = self.index.lookup(pkt.proto if pkt.ip_version else NON_IP, pkt.sp, pkt.dp)
             always = group.first_candidates(pkt.src, pkt.dst)
+            hbit = 0
             pf = group.prefilter if plen else None
             if pf is not None:
                 off = pkt.payload_off
@@ -243,7 +256,7 @@ class SignatureEngine:
             return None
 
         sigs, stream_only, confirmed, plain = self.sigs, self._stream_only, self._confirmed, self._plain
-        alerts = self._alerts
+        alerts, amask = self._alerts, self._amask
         events: list[Event] | None = None
         passed = False
         for num in cands:
@@ -251,7 +264,14 @@ class SignatureEngine:
             if not confirmed[num]:
                 if stream_only[num] and not _in_stream(pkt, flow):
                     continue
-                if not (s.header_match(pkt, flow) and s.match(pkt, flow)):
+                # addresses: settled by the home class where the rule allows (homeclass.py)
+                m = amask[num]
+                if not (m == ALL_CLASSES or m & hbit):
+                    if hbit and m != NEEDS_HEADER:
+                        continue
+                    if not s.header_match(pkt, flow):
+                        continue
+                if not s.match(pkt, flow):
                     continue
                 if s.post_actions:
                     s.post_match(pkt, flow)
