@@ -7,6 +7,8 @@ from scapy.all import (  # type: ignore[import-untyped]
     IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, Loopback,
     LoopbackOpenBSD, Raw, raw,
 )
+from scapy.contrib.mpls import MPLS  # type: ignore[import-untyped]
+from scapy.layers.ppp import PPP, PPPoE  # type: ignore[import-untyped]
 
 from netsentry.decode import Decoder
 from netsentry.decode.packet import Packet
@@ -72,6 +74,19 @@ def sample_frames() -> list[tuple[str, bytes, int]]:
         ("null-v4", raw(Loopback(type=2) / IP(src=SRC4, dst=DST4) / UDP(sport=8, dport=9)), 0),
         ("null-v6", raw(Loopback(type=30) / IPv6(src=SRC6, dst=DST6) / UDP(sport=8, dport=9)), 0),
         ("loop-v4", raw(LoopbackOpenBSD(type=2) / IP(src=SRC4, dst=DST4) / TCP(sport=8, dport=9)), 108),
+        ("mpls-ipv4", raw(Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb", type=0x8847)
+                          / MPLS(label=1000, s=0, ttl=64) / MPLS(label=2000, s=1, ttl=64)
+                          / IP(src=SRC4, dst=DST4) / TCP(sport=40000, dport=80, flags="PA") / b"GET /"), 1),
+        ("mpls-ipv6-explicit-null", raw(Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb", type=0x8848)
+                                        / MPLS(label=2, s=1) / IPv6(src=SRC6, dst=DST6) / UDP(sport=5, dport=53)),
+         1),
+        ("mpls-ethernet-pseudowire", raw(Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb", type=0x8847)
+                                         / MPLS(label=3000, s=1) / b"\x00\x00\x00\x00"
+                                         / ETHER / IP(src=SRC4, dst=DST4) / UDP(sport=7, dport=9)), 1),
+        ("pppoe-ipv4", raw(ETHER / PPPoE(sessionid=0x1234) / PPP(proto=0x0021)
+                           / IP(src=SRC4, dst=DST4) / TCP(sport=40000, dport=80, flags="S")), 1),
+        ("pppoe-ipv6", raw(ETHER / PPPoE(sessionid=0x1234) / PPP(proto=0x0057)
+                           / IPv6(src=SRC6, dst=DST6) / UDP(sport=5, dport=53) / b"q"), 1),
     ]
 
 

@@ -1,0 +1,91 @@
+"""PPPoE (RFC 2516): discovery (ethertype 0x8863) and session (0x8864) frames.
+
+DSL and some fibre access links carry every packet of a subscriber in a PPPoE
+session; a capture taken there is all 0x8864 frames, so without this decoder
+nothing in it would be inspected. A session frame is a 6-byte PPPoE header
+(version/type 0x11, code 0, session id, payload length) and a PPP protocol
+field, 2 bytes, or 1 when its first octet has the low bit set (RFC 1661
+protocol-field compression). IPv4 (0x0021) and IPv6 (0x0057) go on to the IP
+decoders; known PPP control and compressed protocols raise ppp.unsup_proto,
+anything else ppp.wrong_type, as Suricata's decode-pppoe.c does. Discovery
+frames carry no IP: their code and tags are checked and counted.
+"""
+
+from __future__ import annotations
+
+from netsentry.decode import events as ev
+from netsentry.decode.context import DecodeContext
+from netsentry.decode.packet import Packet
+
+ETHERTYPE_PPPOE_DISCOVERY = 0x8863
+ETHERTYPE_PPPOE_SESSION = 0x8864
+
+HEADER_LEN = 6
+TAG_HEADER_LEN = 4
+PPP_IPV4 = 0x0021
+PPP_IPV6 = 0x0057
+DISCOVERY_CODES = frozenset((0x09, 0x07, 0x19, 0x65, 0xA7))     # PADI PADO PADR PADS PADT
+
+# valid PPP protocols netsentry does not decode: link/network control, compressed
+# and other network protocols (IPX, AppleTalk, VJ TCP/IP header compression, ...)
+UNSUPPORTED_PPP = frozenset((
+    0x002B, 0x002D, 0x002F, 0x0029, 0x0031, 0x003D, 0x00FB, 0x00FD,
+    0x8021, 0x8057, 0x802B, 0x8029, 0x80FB, 0x80FD, 0xC021, 0xC023, 0xC025, 0xC223,
+))
+
+_ETHERTYPE = {PPP_IPV4: (0x0800, 20, ev.PPP_IPV4_PKT_TOO_SMALL), PPP_IPV6: (0x86DD, 40, ev.PPP_IPV6_PKT_TOO_SMALL)}
+
+
+def decode_session(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
+    ctx.counts["pppoe"] += 1
+    if end - off < HEADER_LEN + 1:
+        ctx.invalid(pkt, ev.PPPOE_PKT_TOO_SMALL)
+        return
+    if data[off + 1] != 0:
+        ctx.invalid(pkt, ev.PPPOE_WRONG_CODE)
+        return
+    length = (data[off + 4] << 8) | data[off + 5]
+    end = min(end, off + HEADER_LEN + length)       # Ethernet padding is not payload
+    off += HEADER_LEN
+    if data[off] & 0x01:                             # compressed 1-byte protocol field
+        proto, off = data[off], off + 1
+    else:
+        if end - off < 2:
+            ctx.invalid(pkt, ev.PPP_PKT_TOO_SMALL)
+            return
+        proto, off = (data[off] << 8) | data[off + 1], off + 2
+    ctx.counts["ppp"] += 1
+    inner = _ETHERTYPE.get(proto)
+    if inner is None:
+        ctx.event(pkt, ev.PPP_UNSUP_PROTO if proto in UNSUPPORTED_PPP else ev.PPP_WRONG_TYPE)
+        return
+    ethertype, min_len, too_small = inner
+    if end - off < min_len:
+        ctx.invalid(pkt, too_small)
+        return
+    ctx.ethertype(pkt, data, off, end, ethertype)
+
+
+def decode_discovery(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
+    ctx.counts["pppoe"] += 1
+    if end - off < HEADER_LEN:
+        ctx.invalid(pkt, ev.PPPOE_PKT_TOO_SMALL)
+        return
+    if data[off + 1] not in DISCOVERY_CODES:
+        ctx.event(pkt, ev.PPPOE_WRONG_CODE)
+        return
+    length = (data[off + 4] << 8) | data[off + 5]
+    pos, stop = off + HEADER_LEN, off + HEADER_LEN + length
+    if stop > end:
+        ctx.event(pkt, ev.PPPOE_MALFORMED_TAGS)
+        return
+    while pos < stop:                                # each tag: type, length, value
+        if stop - pos < TAG_HEADER_LEN:
+            ctx.event(pkt, ev.PPPOE_MALFORMED_TAGS)
+            return
+        pos += TAG_HEADER_LEN + ((data[pos + 2] << 8) | data[pos + 3])
+    if pos > stop:
+        ctx.event(pkt, ev.PPPOE_MALFORMED_TAGS)
+
+
+ETHERTYPES = {ETHERTYPE_PPPOE_DISCOVERY: decode_discovery, ETHERTYPE_PPPOE_SESSION: decode_session}
