@@ -38,6 +38,8 @@ from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import advance, stream_capable
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
+from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
+from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
 from netsentry.event import Alert, Event
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,19 +48,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from netsentry.rules.signature import Signature
 
 
-def detect_settings(config: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
-    """The `detect` section, checked: (prefilter backend, action order).
+def detect_settings(config: Mapping[str, Any]) -> tuple[str, tuple[str, ...], float]:
+    """The `detect` section, checked: (prefilter backend, action order, pcre time limit).
 
     Separate from the engine so a configuration is checked even when no rules
     load and no engine is built: a typo must not wait for the first rule file."""
     backend = str(get(config, "detect.prefilter", "auto"))
     if backend != "auto" and backend not in BACKENDS:
         raise ConfigError(f"unknown prefilter {backend!r} (auto, {', '.join(BACKENDS)})", key="detect.prefilter")
+    pcre_limit = get(config, "detect.pcre-time-limit", DEFAULT_PCRE_SECONDS)
+    if isinstance(pcre_limit, bool) or not isinstance(pcre_limit, (int, float)) or not 0 <= pcre_limit <= 60:
+        raise ConfigError(f"expected seconds from 0 (no limit) to 60, got {pcre_limit!r}",
+                          key="detect.pcre-time-limit")
     action_order = get(config, "detect.action-order", DEFAULT_ACTION_ORDER)
     if not isinstance(action_order, (list, tuple)) or sorted(action_order) != sorted(DEFAULT_ACTION_ORDER):
         raise ConfigError(f"must list each of {', '.join(DEFAULT_ACTION_ORDER)} once, got {action_order!r}",
                           key="detect.action-order")
-    return backend, tuple(action_order)
+    return backend, tuple(action_order), float(pcre_limit)
 
 
 _PASS = object()     # _apply's "a pass rule matched" marker
@@ -131,7 +137,10 @@ class SignatureEngine:
         t0 = time.perf_counter()
         config = config or {}
         self.ips = bool(get(config, "stream.inline", False)) if ips is None else bool(ips)
-        backend, action_order = detect_settings(config)
+        backend, action_order, pcre_seconds = detect_settings(config)
+        # every pcre evaluation within a CPU-time budget (rules/pcre_limit.py)
+        self.pcre_limited = PCRE_LIMIT.install(pcre_seconds)
+        self._pcre_timeouts_before = PCRE_LIMIT.timeouts
         sigs = getattr(ruleset, "signatures", ruleset)
         self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
         address_vars = get(config, "vars.address-groups", {}) or {}
@@ -433,6 +442,8 @@ class SignatureEngine:
             "detect.rule_groups": len(self.index.groups()),
             "detect.drops": self.stats_dropped,
             "detect.passes": self.stats_passed,
+            # ours: pcre evaluations cut off by detect.pcre-time-limit (no Suricata name)
+            "detect.pcre_timeouts": PCRE_LIMIT.timeouts - self._pcre_timeouts_before,
         }
 
     def load_report(self) -> dict[str, Any]:

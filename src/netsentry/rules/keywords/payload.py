@@ -19,6 +19,8 @@ from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content, Det, Item, Value
 from netsentry.rules.numeric import parse_uint
 from netsentry.rules.pcre import compile_pcre
+from netsentry.rules.pcre_limit import LIMIT as _LIMIT
+from netsentry.rules.pcre_limit import PcreTimeout
 from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
 
 _HEX = set("0123456789abcdefABCDEF")
@@ -319,7 +321,13 @@ class Pcre(Item):
         if base > blen:
             return self.negated
         start = det.pcre_start - base if det.pcre_start > base else 0
-        m = self._find(memoryview(buf)[base:] if base else buf, start)
+        try:
+            m = _LIMIT.search(self._find, memoryview(buf)[base:] if base else buf, start)
+        except PcreTimeout:
+            # out of CPU time (pcre_limit.py): no match, as Suricata treats a match-limit
+            # error, and no retry further along the buffer, which would blow up again
+            det.discontinue = True
+            return False
         if m is None:
             return self.negated
         if self.negated:
