@@ -110,18 +110,25 @@ def decode_loop(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int
     _decode_family(ctx, pkt, data, off, end, int.from_bytes(data[off:off + 4], "big"))
 
 
-def decode_raw(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
-    """Raw IP (LINKTYPE_RAW 101, and the old DLT_RAW values 12/14): version nibble picks v4/v6."""
-    ctx.counts["raw"] += 1
-    if end - off < 1:
-        ctx.invalid(pkt, ev.IPRAW_INVALID_IPV)
-        return
+def ip_by_version(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> bool:
+    """Hand `data[off:end]` to IPv4 or IPv6 by its version nibble; False when it is neither
+    (or empty). For layers that do not say what they carry (raw IP, MPLS)."""
+    if off >= end:
+        return False
     version = data[off] >> 4
     if version == 4:
         ctx.ethertype(pkt, data, off, end, ETHERTYPE_IPV4)
     elif version == 6:
         ctx.ethertype(pkt, data, off, end, ETHERTYPE_IPV6)
     else:
+        return False
+    return True
+
+
+def decode_raw(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
+    """Raw IP (LINKTYPE_RAW 101, and the old DLT_RAW values 12/14): version nibble picks v4/v6."""
+    ctx.counts["raw"] += 1
+    if not ip_by_version(ctx, pkt, data, off, end):
         ctx.invalid(pkt, ev.IPRAW_INVALID_IPV)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from netsentry.decode import events as ev
 from netsentry.decode.context import DecodeContext
+from netsentry.decode.link import ip_by_version
 from netsentry.decode.packet import Packet
 
 ETHERTYPE_MPLS_UNICAST = 0x8847
@@ -60,12 +61,9 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
     if off >= end:
         ctx.invalid(pkt, ev.MPLS_PKT_TOO_SMALL)
         return
-    nibble = data[off] >> 4
-    if nibble == 4:
-        ctx.ethertype(pkt, data, off, end, _ETHERTYPE_IPV4)
-    elif nibble == 6:
-        ctx.ethertype(pkt, data, off, end, _ETHERTYPE_IPV6)
-    elif nibble == 0:
+    if ip_by_version(ctx, pkt, data, off, end):
+        return
+    if data[off] >> 4 == 0:
         if end - off < PW_CONTROL_WORD_LEN:
             ctx.invalid(pkt, ev.MPLS_PKT_TOO_SMALL)
             return
