@@ -298,3 +298,20 @@ def test_bad_detect_settings_are_config_errors_naming_the_key(detect: Detect) ->
         detect.engine(rule, {"detect": {"action-order": ["pass", "alert"]}})
     with pytest.raises(ConfigError, match=r"threshold\[0\].*missing 'sig_id'"):
         detect.engine(rule, {"threshold": ["suppress gen_id 1"]})
+
+
+def test_flowint_counter_rules_as_suricata_documents_them(detect: Detect) -> None:
+    """The login-failure counter of Suricata's flowint documentation. Rules that change
+    the counter run before the rule that only reads it (whatever the file order), and
+    changes apply after each rule matched: the first failure starts the count and the
+    counting rule adds one on the same packet, so the reader fires at the third failure."""
+    rules = ('alert tcp any any -> any any (msg:"more than three"; content:"login failed"; '
+             'flowint:loginfail,isset; flowint:loginfail,>,3; sid:3;)\n'
+             'alert tcp any any -> any any (msg:"count"; content:"login failed"; '
+             'flowint:loginfail,isset; flowint:loginfail,+,1; noalert; sid:2;)\n'
+             'alert tcp any any -> any any (msg:"start"; content:"login failed"; '
+             'flowint:loginfail,notset; flowint:loginfail,=,1; noalert; sid:1;)\n')
+    run = detect.run(rules, conversation([b"login failed"] * 4))
+    assert [s.sid for s in run.engine.sigs] == [1, 2, 3]
+    assert run.alerts == [(6, 3, "allowed"), (7, 3, "allowed")]
+    assert run.packets[-1].flow.flowints == {"loginfail": 5}

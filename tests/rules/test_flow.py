@@ -74,20 +74,44 @@ def test_flowbits_errors(opts, reason):
         rule(opts)
 
 
-def test_flowint_arithmetic_in_rule_order():
+def matched(sig, p, f) -> bool:
+    """What the engine does with a candidate: match, then the post-match side effects."""
+    if not sig.match(p, f):
+        return False
+    sig.post_match(p, f)
+    return True
+
+
+def test_flowint_changes_apply_after_the_rule_matched():
+    """Suricata (detect-flowint.c): =, + and - are post-match, comparisons are checks."""
     f, p = flow(), pkt()
     count = rule("flowint:cnt,+,1; flowint:cnt,>,2;")
-    assert not count.match(p, f)          # unset + 1 -> 1
-    assert not count.match(p, f)          # 2
-    assert count.match(p, f)              # 3 > 2
-    assert f.flowints == {"cnt": 3}
-    assert rule("flowint:cnt,==,3;").match(p, f)
-    assert rule("flowint:cnt,isset;").match(p, f) and rule("flowint:other,notset;").match(p, f)
-    assert not rule("flowint:other,>,0;").match(p, f)          # unset compares false
-    assert rule("flowint:other,=,5; flowint:cnt,<,other;").match(p, f)
-    assert not rule("flowint:nope,-,1;").match(p, f)            # subtract from unset: no match
-    assert rule("flowint:cnt,-,1; flowint:cnt,==,2;").match(p, f)
-    assert not rule("flowint:cnt,isset;").match(p, None)
+    assert not matched(count, p, f) and f.flowints is None     # the check fails first: no increment
+    assert matched(rule("flowint:cnt,=,2;"), p, f)
+    assert not matched(count, p, f)                            # compares 2 > 2, then no increment
+    assert f.flowints == {"cnt": 2}
+    assert matched(rule("flowint:cnt,+,1;"), p, f)
+    assert matched(count, p, f)                                # 3 > 2, then + 1
+    assert f.flowints == {"cnt": 4}
+    assert matched(rule("flowint:cnt,==,4;"), p, f)
+    assert matched(rule("flowint:cnt,isset;"), p, f) and matched(rule("flowint:other,notset;"), p, f)
+    assert not matched(rule("flowint:other,>,0;"), p, f)          # unset compares false
+
+
+def test_flowint_unset_target_counts_as_zero_and_subtract_from_unset_is_a_no_op():
+    f, p = flow(), pkt()
+    assert matched(rule("flowint:a,=,7;"), p, f)
+    assert matched(rule("flowint:a,>,missing;"), p, f)            # 7 > 0
+    assert matched(rule("flowint:b,=,missing;"), p, f) and f.flowints["b"] == 0
+    assert matched(rule("flowint:nope,-,1;"), p, f)               # the rule matches; nothing changes
+    assert "nope" not in f.flowints
+    assert matched(rule("flowint:a,-,8;"), p, f) and f.flowints["a"] == (1 << 32) - 1   # uint32 wraps
+    assert not matched(rule("flowint:a,isset;"), p, None)
+
+
+def test_flowint_use_is_recorded_for_evaluation_order():
+    sig = rule("flowint:a,isset; flowint:b,+,1; flowint:c,<,a;")
+    assert sig.flowints_set == {"b"} and sig.flowints_checked == {"a", "c"}
 
 
 def test_flowint_errors():

@@ -8,7 +8,9 @@ keys are ordered by sid, as Suricata's final tie-breaker, then load order):
 2. flowbits use: rules that only set a bit, then rules that set and read,
    then rules that only read, then rules without flowbits -- a setter runs
    before a checker of the same packet and the checker sees the bit;
-3. priority (1 first).
+3. flowint use, the same way (rules that change a flowint before rules that
+   only compare one);
+4. priority (1 first).
 
 What a match does (detect-engine-alert.c, PacketAlertFinalize):
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEFAULT_ACTION_ORDER = ("pass", "drop", "reject", "alert")
 
-# flowbits classes in evaluation order (Suricata: SET 3, SET_READ 2, READ 1, unused -1; higher first)
+# flowbits (and flowint) classes in evaluation order (Suricata: SET 3, SET_READ 2, READ 1, unused -1; higher first)
 _FB_SET, _FB_SET_READ, _FB_READ, _FB_NONE = 0, 1, 2, 3
 
 REJECT_ACTIONS = frozenset({"reject", "rejectsrc", "rejectdst", "rejectboth"})
@@ -49,7 +51,15 @@ def action_rank(action: str, order: Sequence[str] = DEFAULT_ACTION_ORDER) -> int
 
 
 def flowbits_class(sig: Signature) -> int:
-    sets, reads = bool(sig.flowbits_set), bool(sig.flowbits_checked)
+    return _var_class(bool(sig.flowbits_set), bool(sig.flowbits_checked))
+
+
+def flowint_class(sig: Signature) -> int:
+    return _var_class(bool(sig.flowints_set), bool(sig.flowints_checked))
+
+
+def _var_class(sets: bool, reads: bool) -> int:
+    """Suricata's SET > SET_READ > READ > unused, as ascending sort keys."""
     if sets and reads:
         return _FB_SET_READ
     if sets:
@@ -62,7 +72,7 @@ def flowbits_class(sig: Signature) -> int:
 def evaluation_order(sigs: Sequence[Signature], action_order: Sequence[str] = DEFAULT_ACTION_ORDER
                      ) -> list[Signature]:
     """`sigs` sorted into the order the engine evaluates (and reports) them."""
-    keyed = [((action_rank(s.action, action_order), flowbits_class(s), s.severity, s.sid), i, s)
+    keyed = [((action_rank(s.action, action_order), flowbits_class(s), flowint_class(s), s.severity, s.sid), i, s)
              for i, s in enumerate(sigs)]
     keyed.sort(key=lambda t: (t[0], t[1]))
     return [s for _k, _i, s in keyed]

@@ -216,6 +216,8 @@ def finish(b: RuleBuilder) -> None:
     sig.post_actions = tuple(b.post_actions)
     sig.flowbits_set = frozenset(b.flowbits_set)
     sig.flowbits_checked = frozenset(b.flowbits_checked)
+    sig.flowints_set = frozenset(b.flowints_set)
+    sig.flowints_checked = frozenset(b.flowints_checked)
     flag_tests = b.extra.get("tcp_flags_tests")
     if flag_tests:
         sig.tcp_flags_ok = frozenset(v for v in range(256) if all(t(v) for t in flag_tests))

@@ -113,6 +113,8 @@ class RuleBuilder:
     post_actions: list[Any] = field(default_factory=list)
     flowbits_set: set[str] = field(default_factory=set)
     flowbits_checked: set[str] = field(default_factory=set)
+    flowints_set: set[str] = field(default_factory=set)
+    flowints_checked: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)   # keywords given so far (for "only once" checks)
     extra: dict[str, Any] = field(default_factory=dict)   # family-private state
 

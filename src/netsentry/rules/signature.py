@@ -108,6 +108,8 @@ class Signature:
     contents: tuple[Content, ...] = ()       # every content of the rule, in order (all buffers)
     flowbits_set: frozenset[str] = frozenset()      # names set/unset/toggled on match
     flowbits_checked: frozenset[str] = frozenset()  # names read by isset/isnotset
+    flowints_set: frozenset[str] = frozenset()      # flowint names changed (=, +, -) on match
+    flowints_checked: frozenset[str] = frozenset()  # flowint names compared or tested (isset/notset)
     threshold: Threshold | None = None
     detection_filter: Threshold | None = None
     needs_stream: bool = False     # tcp-stream or flow:only_stream: match reassembled data only

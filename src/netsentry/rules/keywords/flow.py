@@ -2,9 +2,14 @@
 
 `flow` checks direction and state; `flowbits` checks run in `match`, their
 set/unset/toggle side effects in `post_match` (Suricata applies them only
-after the whole rule matched). `flowint` operations, checks and arithmetic
-alike, run at the end of `match` in rule order (Suricata runs them in its
-match list, so `flowint:c,+,1; flowint:c,>,3;` sees the increment). A rule
+after the whole rule matched). `flowint` likewise, as Suricata's
+detect-flowint.c: comparisons and isset/notset are checks at the end of
+`match`; `=`, `+` and `-` change the variable in `post_match`, so they
+happen only when the whole rule matched and a check in the same rule sees
+the value from before (``flowint:c,+,1; flowint:c,>,3;`` compares first).
+A target variable that is not set counts as 0; `+` on an unset variable
+sets it, `-` on one leaves it unset. Rules that change a flowint are
+evaluated before rules that only read one (detect/actions.py). A rule
 whose packet has no flow never matches flow/flowbits/flowint/stream_size
 checks, as in Suricata.
 """
@@ -165,6 +170,7 @@ def flowint(b: RuleBuilder, arg: str | None) -> None:
         want = op == "isset"
         b.final_checks.append(lambda pkt, f: f is not None and
                               ((f.flowints is not None and name in f.flowints) is want))
+        b.flowints_checked.add(name)
         return
     if len(parts) != 3 or not parts[2]:
         raise RuleError(f"flowint: '{op}' needs a value")
@@ -172,47 +178,44 @@ def flowint(b: RuleBuilder, arg: str | None) -> None:
     if target_text[0].isdigit():
         const = parse_int(target_text, "flowint value", 0, U32)
 
-        def target(f) -> int | None:
+        def target(ints: dict[str, int]) -> int:
             return const
     else:
         other = target_text
 
-        def target(f) -> int | None:
-            return f.flowints.get(other) if f.flowints is not None else None
+        def target(ints: dict[str, int]) -> int:
+            return ints.get(other, 0)           # Suricata: a target that is not set counts as 0
 
     if op in _CMP:
         cmp = _CMP[op]
 
         def check(pkt, f) -> bool:
-            if f is None or f.flowints is None or name not in f.flowints:
+            ints = f.flowints if f is not None else None
+            if ints is None or name not in ints:
                 return False
-            t = target(f)
-            return t is not None and cmp(f.flowints[name], t)
+            return cmp(ints[name], target(ints))
         b.final_checks.append(check)
+        b.flowints_checked.add(name)
         return
     if op not in ("=", "+", "-"):
         raise RuleError(f"flowint: unknown operator '{op}'")
 
-    def modify(pkt, f) -> bool:
+    def modify(pkt, f) -> None:
         if f is None:
-            return False
-        t = target(f)
-        if t is None:
-            return False
+            return
         ints = f.flowints
         if ints is None:
             ints = f.flowints = {}
+        t = target(ints)
         cur = ints.get(name)
         if op == "=":
             ints[name] = t
         elif op == "+":
             ints[name] = t if cur is None else (cur + t) & U32   # add to unset: initialise
-        elif cur is None:
-            return False                                          # subtract from unset: no match
-        else:
+        elif cur is not None:                                     # subtract from unset: nothing
             ints[name] = (cur - t) & U32
-        return True
-    b.final_checks.append(modify)
+    b.post_actions.append(modify)
+    b.flowints_set.add(name)
 
 
 # --- stream_size -------------------------------------------------------------------------
