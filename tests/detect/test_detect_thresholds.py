@@ -120,7 +120,11 @@ def test_suppressed_alerts_are_counted(detect: Detect) -> None:
     ("suppress gen_id 1, sig_id x", "'sig_id' must be a number"),
     ("suppress gen_id 1, sig_id 2, track by_src", "'track' needs 'ip'"),
     ("threshold gen_id 1, sig_id 2, type often, track by_src, count 1, seconds 1", "type must be one of"),
-    ("rate_filter gen_id 1, sig_id 2, track by_src, count 1, seconds 1", "rate_filter is not supported"),
+    ("rate_filter gen_id 1, sig_id 2, track by_src, count 1, seconds 1, new_action drop", "missing 'timeout'"),
+    ("rate_filter gen_id 1, sig_id 2, track by_src, count 1, seconds 1, new_action log, timeout 5",
+     "new_action must be one of"),
+    ("rate_filter gen_id 1, sig_id 2, track by_flow, count 1, seconds 1, new_action drop, timeout 5",
+     "track must be one of"),
     ("frobnicate gen_id 1, sig_id 2", "unknown entry kind"),
 ])
 def test_bad_entries_name_index_and_reason(entry: str, message: str) -> None:
@@ -143,3 +147,47 @@ def test_closed_windows_are_forgotten_without_changing_verdicts(detect: Detect) 
     assert len(eng.thresholds) == 3
     eng.thresholds.expire(T0 + 11)
     assert len(eng.thresholds) == 1          # only 10.0.0.3's window is still open
+
+
+def actions(detect: Detect, rule: str, frames, config, ips: bool = True) -> list[tuple[int, str, str | None]]:
+    """(pcap_cnt, alert action, packet verdict) of every sid-1 alert."""
+    run = detect.run(rule, frames, config, ips=ips)
+    verdicts = {n: p.verdict for n, p in enumerate(run.packets, 1)}
+    return [(n, a, verdicts[n]) for n, sid, a in run.alerts if sid == 1]
+
+
+RATE = "rate_filter gen_id 1, sig_id 1, track by_src, count 2, seconds 10, new_action drop, timeout 5"
+
+
+def test_rate_filter_drops_a_source_past_the_rate_for_the_timeout(detect: Detect) -> None:
+    """Suricata's rate_filter: the 3rd match within 10 s turns the alert into a drop for 5 s;
+    every match still alerts. Each packet is its own flow (new source port), so the
+    drops are the rate filter's, not a dropped flow's."""
+    frames = timed([pkt(sp=1000 + i) for i in range(7)], [0, 1, 2, 3, 7, 9, 20])
+    assert actions(detect, RULE.format(opt=""), frames, {"threshold": [RATE]}) == [
+        (1, "allowed", None), (2, "allowed", None),
+        (3, "blocked", "drop"), (4, "blocked", "drop"), (5, "blocked", "drop"),   # t=2, 3, 7: within 5 s of t=2
+        (6, "allowed", None),            # t=9: the timeout is over, this match starts nothing
+        (7, "allowed", None),            # t=20: a new window
+    ]
+
+
+def test_rate_filter_tracks_each_source_apart(detect: Detect) -> None:
+    frames = timed([pkt("10.0.0.1", sp=1), pkt("10.0.0.1", sp=2), pkt("10.0.0.9", sp=3),
+                    pkt("10.0.0.1", sp=4), pkt("10.0.0.9", sp=5)], [0, 1, 2, 3, 4])
+    got = actions(detect, RULE.format(opt=""), frames, {"threshold": [RATE]})
+    assert [a for _n, a, _v in got] == ["allowed", "allowed", "allowed", "blocked", "allowed"]
+
+
+def test_rate_filter_in_ids_mode_changes_the_alert_but_drops_nothing(detect: Detect) -> None:
+    frames = timed([pkt(sp=1000 + i) for i in range(3)], [0, 1, 2])
+    got = actions(detect, RULE.format(opt=""), frames, {"threshold": [RATE]}, ips=False)
+    assert got == [(1, "allowed", None), (2, "allowed", None), (3, "allowed", None)]
+
+
+def test_rate_filter_can_relax_a_drop_rule_to_alert(detect: Detect) -> None:
+    rule = 'drop tcp any any -> any any (content:"attack"; sid:1;)\n'
+    relax = "rate_filter gen_id 1, sig_id 1, track by_rule, count 1, seconds 60, new_action alert, timeout 60"
+    frames = timed([pkt(sp=1000 + i) for i in range(3)], [0, 1, 2])
+    assert actions(detect, rule, frames, {"threshold": [relax]}) == [
+        (1, "blocked", "drop"), (2, "allowed", None), (3, "allowed", None)]

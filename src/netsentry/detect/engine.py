@@ -152,6 +152,7 @@ class SignatureEngine:
         # Per-num facts the hot path reads from lists instead of attributes of
         # the (slotted, parser-owned) Signature.
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
+        self._rated = [self.thresholds.has_rate_filter(n) for n in range(len(self.sigs))]
         self._plain = [s.action == "alert" and not s.noalert and not self._thr[n]
                        for n, s in enumerate(self.sigs)]
         self._stream_only = [s.needs_stream for s in self.sigs]
@@ -385,6 +386,8 @@ class SignatureEngine:
         if res == NO_MATCH:
             return None
         action = s.action
+        if self._rated[num]:
+            action = self.thresholds.rate_action(num, pkt, flow) or action
         if action == "pass":
             self.stats_passed += 1
             if self._flow_scope(num, pkt, flow):

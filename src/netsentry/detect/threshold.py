@@ -6,6 +6,7 @@ configuration's `threshold` list (threshold.config lines):
     suppress gen_id G, sig_id S[, track by_src|by_dst|by_either, ip SPEC]
     threshold gen_id G, sig_id S, type limit|threshold|both, track T, count N, seconds M
     event_filter ...   (same fields as threshold)
+    rate_filter gen_id G, sig_id S, track T, count N, seconds M, new_action A, timeout K
 
 A config `threshold`/`event_filter` entry for a rule replaces the rule's own
 threshold (Suricata: "threshold.config overrides the rule"); sig_id 0 means
@@ -13,6 +14,13 @@ every rule of gen_id (gen_id 0: every rule).
 
 `check` returns Suricata's verdict codes: 1 alert, 2 matched but silenced
 (the rule's actions, e.g. drop, still apply), 0 no match (nothing applies).
+
+A `rate_filter` never silences anything; it changes what a matching rule
+does (`rate_action`): once a rule has matched more than `count` times within
+`seconds` for the tracked key, its action becomes `new_action` (alert, drop,
+pass, reject) for `timeout` seconds, then the counting starts again
+(Suricata's IsThresholdReached). The IPS use: "alert, but drop a source that
+keeps at it". Several rate filters may name one rule, as in Suricata.
 Windows run on packet time with whole-second differences (Suricata's
 TIMEVAL_DIFF_SEC), so replays are reproducible.
 """
@@ -41,6 +49,8 @@ PRUNE_EVERY_MASK = 4096 - 1
 
 TYPES = ("limit", "threshold", "both")
 TRACKS = ("by_src", "by_dst", "by_rule", "by_both", "by_flow")
+RATE_TRACKS = ("by_src", "by_dst", "by_rule", "by_both")
+RATE_ACTIONS = ("alert", "drop", "pass", "reject")
 SUPPRESS_TRACKS = ("by_src", "by_dst", "by_either")
 
 
@@ -57,6 +67,15 @@ class Suppress:
     ips: AddressMatcher | None
 
 
+@dataclass(slots=True, frozen=True)
+class RateFilter:
+    track: str
+    count: int
+    seconds: int
+    new_action: str
+    timeout: int
+
+
 @dataclass(slots=True)
 class _Entry:
     """Tracking state of one (rule, track key): window start and count (or distinct values)."""
@@ -65,6 +84,13 @@ class _Entry:
     count: int
     seen: set[int] | None = None
     seconds: int = 0
+    since: int = -1             # rate_filter: second its new action began (-1: not active)
+    timeout: int = 0            # rate_filter: how long the new action lasts
+
+    def expired(self, now: int) -> bool:
+        if self.since >= 0 and now - self.since <= self.timeout:
+            return False
+        return now - self.tv1 >= self.seconds
 
 
 # --- configuration -------------------------------------------------------------------
@@ -108,10 +134,12 @@ def _int(fields: dict[str, str], key: str, where: tuple[int, Any]) -> int:
 
 
 def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None = None
-                 ) -> tuple[list[Suppress], dict[tuple[int, int], Threshold]]:
-    """Parse the config's `threshold` list into suppressions and per-(gid, sid) thresholds."""
+                 ) -> tuple[list[Suppress], dict[tuple[int, int], Threshold],
+                            dict[tuple[int, int], list[RateFilter]]]:
+    """Parse the config's `threshold` list: suppressions, per-(gid, sid) thresholds and rate filters."""
     suppress: list[Suppress] = []
     thresholds: dict[tuple[int, int], Threshold] = {}
+    rates: dict[tuple[int, int], list[RateFilter]] = {}
     addr = AddressParser(dict(address_vars or {}))
     for i, raw in enumerate(entries or ()):
         where = (i, raw)
@@ -143,10 +171,17 @@ def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None 
                 raise _error(where, f"track must be one of {', '.join(TRACKS)}")
             thresholds[(gid, sid)] = Threshold(ttype, track, _int(f, "count", where), _int(f, "seconds", where))
         elif kind == "rate_filter":
-            raise _error(where, "rate_filter is not supported")
+            track = f.get("track", "by_rule")
+            if track not in RATE_TRACKS:
+                raise _error(where, f"track must be one of {', '.join(RATE_TRACKS)}")
+            action = f.get("new_action")
+            if action not in RATE_ACTIONS:
+                raise _error(where, f"new_action must be one of {', '.join(RATE_ACTIONS)}")
+            rates.setdefault((gid, sid), []).append(RateFilter(
+                track, _int(f, "count", where), _int(f, "seconds", where), action, _int(f, "timeout", where)))
         else:
-            raise _error(where, f"unknown entry kind {kind!r} (suppress, threshold, event_filter)")
-    return suppress, thresholds
+            raise _error(where, f"unknown entry kind {kind!r} (suppress, threshold, event_filter, rate_filter)")
+    return suppress, thresholds, rates
 
 
 # --- state -------------------------------------------------------------------------
@@ -168,12 +203,13 @@ class ThresholdState:
 
     def __init__(self, sigs: Sequence[Signature], config_entries: Sequence[Any] = (),
                  address_vars: Mapping[str, str] | None = None) -> None:
-        suppress, cfg_thresholds = parse_config(config_entries, address_vars)
+        suppress, cfg_thresholds, cfg_rates = parse_config(config_entries, address_vars)
         self.suppressed = 0
         # num -> list of Suppress / effective threshold / detection_filter
         self._suppress: dict[int, list[Suppress]] = {}
         self._threshold: dict[int, Threshold] = {}
         self._filter: dict[int, Threshold] = {}
+        self._rate: dict[int, list[RateFilter]] = {}
         self._state: dict[tuple[int, str, Any], _Entry] = {}
         self._checks = 0
         for num, s in enumerate(sigs):
@@ -186,10 +222,45 @@ class ThresholdState:
                 self._threshold[num] = thr
             if s.detection_filter is not None:
                 self._filter[num] = s.detection_filter
+            rates = cfg_rates.get((s.gid, s.sid), []) + cfg_rates.get((s.gid, 0), []) + cfg_rates.get((0, 0), [])
+            if rates:
+                self._rate[num] = rates
 
     def applies(self, num: int) -> bool:
         """True when rule `num` has anything here (the engine skips `check` otherwise)."""
-        return num in self._suppress or num in self._threshold or num in self._filter
+        return num in self._suppress or num in self._threshold or num in self._filter or num in self._rate
+
+    def has_rate_filter(self, num: int) -> bool:
+        return num in self._rate
+
+    def rate_action(self, num: int, pkt: Packet, flow: Flow | None) -> str | None:
+        """The action rule `num` takes on this match under its rate filters (None: its own).
+
+        Call once per match that was not NO_MATCH. The last filter whose rate is
+        reached decides, as Suricata applies them in turn to the same alert."""
+        now = int(pkt.ts)
+        action = None
+        for i, rf in enumerate(self._rate.get(num, ())):
+            key = (num, i, _track_key(rf.track, pkt, flow))
+            e = self._state.get(key)
+            if e is None:
+                self._state[key] = _Entry(now, 1, None, rf.seconds, -1, rf.timeout)
+                continue
+            if e.since >= 0:
+                if now - e.since > rf.timeout:
+                    e.since = -1            # the new action is over; this match counts nothing
+                else:
+                    action = rf.new_action
+                continue
+            if now - e.tv1 < rf.seconds:
+                e.count += 1
+                if e.count > rf.count:
+                    e.since = now
+                    action = rf.new_action
+            else:
+                e.tv1 = now
+                e.count = 1
+        return action
 
     def check(self, num: int, pkt: Packet, flow: Flow | None) -> int:
         """ALERT, SILENT (actions apply, no alert) or NO_MATCH for a rule that matched."""
@@ -270,7 +341,7 @@ class ThresholdState:
         """Forget entries whose window has closed: a new match would start afresh anyway,
         so this changes no verdict and keeps memory bounded by the active sources."""
         t = int(now)
-        dead = [k for k, e in self._state.items() if t - e.tv1 >= e.seconds]
+        dead = [k for k, e in self._state.items() if e.expired(t)]
         for k in dead:
             del self._state[k]
 
