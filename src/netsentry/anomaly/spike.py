@@ -26,7 +26,7 @@ from itertools import islice
 from typing import Any
 
 from netsentry.anomaly.alerts import Finding
-from netsentry.anomaly.baseline import BaselineTable
+from netsentry.anomaly.baseline import FIRST_SHIFT, BaselineTable
 from netsentry.anomaly.detector import SCOPE_CLIENT, SCOPE_SERVER, Context, Detector, Tick, register
 from netsentry.anomaly.settings import Section
 from netsentry.assets import parse_network
@@ -135,18 +135,19 @@ class TrafficSpike(Detector):
         min_factor = self.ctx.min_factor
         low_p, low_b = self.floors[0] * min_factor, self.floors[1] * min_factor
         for host, v in self.bucket.data.items():
-            p = v & 0xFFFFFFFF
-            b = v >> 32
             row = known.get(host)
             if row is None:
-                # A host's first bucket is its whole baseline so far (what entry() + update()
-                # would compute, without two calls): most hosts in a busy capture are seen once.
-                row = (idx, idx, 1, p / length, 0.0, b / length, 0.0)
+                # A host's first bucket is its whole baseline so far, kept as one int (see
+                # BaselineTable.first_row): most hosts in a busy capture are seen once.
                 if len(known) < cap:
-                    known[host] = row
+                    known[host] = v << FIRST_SHIFT | idx
                 else:
-                    btable.insert(host, row)
+                    btable.insert(host, v << FIRST_SHIFT | idx)
                 continue
+            if row.__class__ is int:
+                row = baseline.expand(row)
+            p = v & 0xFFFFFFFF
+            b = v >> 32
             xp = p / length
             xb = b / length
             if row[0] > warm_first or (xp < low_p and xb < low_b):
