@@ -77,3 +77,31 @@ def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         table(bucket=0)
     assert math.isclose(table(bucket=60, half_life=60).alpha, 0.5)
+
+
+@pytest.mark.parametrize("half_life", [20.0, 1800.0])
+def test_advance_and_first_row_equal_entry_update_store_exactly(half_life):
+    """The bucket close's shortcuts (`first_row`, `advance`) must give the very floats the
+    general path gives: replays and state files stay byte-identical."""
+    import random
+    rng = random.Random(7)
+    slow = table(cap=1000, bucket=10, half_life=half_life, metrics=2)
+    fast = table(cap=1000, bucket=10, half_life=half_life, metrics=2)
+    for k in range(200):
+        key = b"h%d" % k
+        bucket = rng.randrange(5)
+        p, b = rng.randrange(1000), rng.randrange(10 ** 6)
+        e = slow.entry(key, bucket)
+        slow.update(e, bucket, (p / 10.0, b / 10.0))
+        slow.store(key, e)
+        fast.table.data[key] = fast.first_row(bucket, b << 32 | p)
+        assert fast.row(key) == slow.row(key)
+        for _ in range(rng.randrange(1, 6)):
+            bucket += rng.choice([1, 1, 2, 3, 40, 400])
+            x0, x1 = rng.random() * 100, rng.random() * 1e5
+            e = slow.entry(key, bucket)
+            slow.update(e, bucket, (x0, x1))
+            slow.store(key, e)
+            fast.table.data[key] = fast.advance(fast.table.data[key], bucket, x0, x1)
+            assert fast.row(key) == slow.row(key)
+    assert fast.rows() == slow.rows()

@@ -20,7 +20,7 @@ def test_round_trip_is_exact(tmp_path):
     assert doc["format"] == "netsentry-anomaly-state" and doc["version"] == 1
     fresh = AnomalyEngine(config_with())
     assert fresh.load_state(path, strict=True) is True
-    assert fresh.ctx.baseline.table.data == eng.ctx.baseline.table.data
+    assert fresh.ctx.baseline.rows() == eng.ctx.baseline.rows()
     assert fresh.stats()["anomaly.state_loaded"] == 1
     assert not list(path.parent.glob("*.tmp"))          # the temp file was renamed away
 

@@ -346,7 +346,7 @@ class AnomalyEngine:
         if not path:
             raise ValueError("save_state: no path given and anomaly.state-file is not set")
         bl = self.ctx.baseline
-        rows = [[ip_to_str(k), *e] for k, e in bl.table.data.items()]
+        rows = [[ip_to_str(k), *e] for k, e in bl.rows()]
         state.save(path, {"saved_at": self._last_ts, "bucket": bl.bucket, "half_life": bl.half_life,
                           "metrics": bl.metrics, "baselines": rows})
 

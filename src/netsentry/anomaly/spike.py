@@ -26,7 +26,7 @@ from itertools import islice
 from typing import Any
 
 from netsentry.anomaly.alerts import Finding
-from netsentry.anomaly.baseline import BaselineTable
+from netsentry.anomaly.baseline import FIRST_MASK, FIRST_SHIFT, BaselineTable
 from netsentry.anomaly.detector import SCOPE_CLIENT, SCOPE_SERVER, Context, Detector, Tick, register
 from netsentry.anomaly.settings import Section
 from netsentry.assets import parse_network
@@ -122,51 +122,38 @@ class TrafficSpike(Detector):
     def _close(self, idx: int) -> None:
         """Compare each host's bucket with its baseline, then fold the bucket in.
 
-        The two-metric EWMA update (`BaselineTable.update`/`store`) is inlined for hosts that
-        cannot spike in this bucket (still warming up, or both rates under the lowest floor
-        any criticality factor allows); only the others are judged. Engine only, full bench
-        capture (tens of thousands of hosts per bucket): 2.36 -> 2.02 us/pkt."""
+        Hosts that cannot spike in this bucket (still warming up, or both rates under the
+        lowest floor any criticality factor allows) take `BaselineTable.advance`, one call
+        for the zero buckets and the update; only the others are judged. Engine only, full
+        bench capture (tens of thousands of hosts per bucket): 2.36 -> 2.02 us/pkt for the
+        inlined update; `advance` (which also folds the gaps without a call per bucket):
+        bucket closes 246 -> 206 ms per 1M-packet pipeline run."""
         baseline, length = self.baseline, self.length
         btable = baseline.table
         known = btable.data
         cap = btable.cap
-        alpha = baseline.alpha
+        advance = baseline.advance
         warm_first = idx - baseline.warm_buckets      # hosts first seen in this bucket or before are warm
         min_factor = self.ctx.min_factor
         low_p, low_b = self.floors[0] * min_factor, self.floors[1] * min_factor
         for host, v in self.bucket.data.items():
-            p = v & 0xFFFFFFFF
-            b = v >> 32
             row = known.get(host)
             if row is None:
-                # A host's first bucket is its whole baseline so far (what entry() + update()
-                # would compute, without two calls): most hosts in a busy capture are seen once.
-                row = (idx, idx, 1, p / length, 0.0, b / length, 0.0)
+                # A host's first bucket is its whole baseline so far, kept as one int (see
+                # BaselineTable.first_row): most hosts in a busy capture are seen once.
                 if len(known) < cap:
-                    known[host] = row
+                    known[host] = v << FIRST_SHIFT | idx
                 else:
-                    btable.insert(host, row)
+                    btable.insert(host, v << FIRST_SHIFT | idx)
                 continue
+            p = v & 0xFFFFFFFF
+            b = v >> 32
             xp = p / length
             xb = b / length
-            if row[0] > warm_first or (xp < low_p and xb < low_b):
-                if row[1] != idx - 1:
-                    row = baseline.entry(host, idx)     # fold the buckets it was not seen in
-                first, _, n, mp, vp, mb, vb = row
-                n += 1
-                a = alpha
-                if n * a < 1.0:
-                    a = 1.0 / n          # warm-up: running average until 1/n drops below alpha
-                diff = xp - mp
-                incr = a * diff
-                mp += incr
-                vp = (1.0 - a) * (vp + diff * incr)
-                diff = xb - mb
-                incr = a * diff
-                mb += incr
-                vb = (1.0 - a) * (vb + diff * incr)
+            first = row & FIRST_MASK if row.__class__ is int else row[0]
+            if first > warm_first or (xp < low_p and xb < low_b):
                 del known[host]                        # re-insert: most recently used last
-                known[host] = (first, idx, n, mp, vp, mb, vb)
+                known[host] = advance(row, idx, xp, xb)
                 continue
             self._judge(host, idx, [xp, xb], p, b)
         self.bucket.clear()
