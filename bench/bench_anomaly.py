@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """Cost of the anomaly engine on the pipeline: packets/s of read+decode+flow, with and without it.
 
-usage: bench_anomaly.py [PCAP] [--repeat N] [--limit N] [--engine-only] [--off DET,...]
+usage: bench_anomaly.py [PCAP] [--repeat N] [--limit N] [--rules FILE ...] [--engine-only] [--off DET,...]
 
-PCAP defaults to /tmp/bench/bench-1m.pcap (make it with
+PCAP defaults to /tmp/bench/bench-1m.pcap, else bench/out/bench-1m.pcap (make it with
 ../shared/bench/gen_pcap.py OUT --target 1000000 --seed 777). Each run is
 the real stages the sensor wires (capture reader, Decoder, FlowTable, then
 AnomalyEngine.inspect with the bundled defaults, on_flow_end from the flow
 table, close() at the end). Best of --repeat runs in CPU time (the machine is
 shared). The budget (issue): the engine may cost at most 25% of throughput,
 i.e. with/without >= 0.75. Not part of the test suite.
+
+--rules FILE adds the signature engine with those rules to both runs (the
+sensor's order: signatures, then anomaly), e.g. ../shared/bench/bench.rules:
+the benchmark of bench_detect.py workload a, i.e. the engine's cost in the
+sensor's throughput on that benchmark rather than against read+decode+flow
+alone (which has no detection work to compare with).
 
 --engine-only times the engine alone, for A/B comparisons of engine changes on
 a shared machine (the difference of two pipeline runs is noisy): packets are
@@ -34,6 +40,15 @@ from netsentry.capture import open_capture
 from netsentry.config import load_defaults
 from netsentry.decode import Decoder
 from netsentry.flow import FlowTable
+from netsentry.flow.flow import NEVER_SEEN
+
+
+def default_pcap() -> Path:
+    """/tmp/bench/bench-1m.pcap if present, else bench/out/bench-1m.pcap (bench_detect.py's places)."""
+    for p in (Path("/tmp/bench/bench-1m.pcap"), Path(__file__).resolve().parent / "out" / "bench-1m.pcap"):
+        if p.exists():
+            return p
+    return p
 
 
 def gc_context(mode: str):
@@ -44,19 +59,31 @@ def gc_context(mode: str):
     return contextlib.nullcontext()
 
 
-def run(path: Path, with_engine: bool, limit: int, gc_mode: str = "sensor") -> tuple[int, float, dict[str, int]]:
+def run(path: Path, with_engine: bool, limit: int, gc_mode: str = "sensor",
+        rules: list[Path] | None = None) -> tuple[int, float, dict[str, int]]:
     with gc_context(gc_mode):
-        return _run(path, with_engine, limit)
+        return _run(path, with_engine, limit, rules)
 
 
-def _run(path: Path, with_engine: bool, limit: int) -> tuple[int, float, dict[str, int]]:
+def signature_engine(config: dict, rules: list[Path] | None):
+    """The signature engine over `rules` (None without rules)."""
+    if not rules:
+        return None
+    from netsentry.detect import SignatureEngine
+    from netsentry.rules import load_rules
+    return SignatureEngine(load_rules([str(p) for p in rules], config), config)
+
+
+def _run(path: Path, with_engine: bool, limit: int, rules: list[Path] | None = None) -> tuple[int, float, dict[str, int]]:
     config = load_defaults()
+    sigs = signature_engine(config, rules)
+    sig_inspect = sigs.inspect if sigs is not None else None
     engine = AnomalyEngine(config) if with_engine else None
     on_end = engine.on_flow_end if engine is not None else (lambda flow: None)
     flows = FlowTable(dict(config["flow"]), on_end)
     decode = Decoder().decode
     update = flows.update
-    inspect = engine.inspect if engine is not None else None
+    inspect = engine.inspect_due if engine is not None else None
     alerts = 0
     reader = open_capture(path)
     n = 0
@@ -68,7 +95,11 @@ def _run(path: Path, with_engine: bool, limit: int) -> tuple[int, float, dict[st
         pkt.pcap_cnt = n
         pkt.wirelen = wirelen
         flow = update(pkt)
-        if inspect is not None:
+        if sig_inspect is not None and not pkt.checksum_bad:
+            events = sig_inspect(pkt, flow)
+            if events:
+                alerts += len(events)
+        if inspect is not None and (flow is None or ts >= flow.anomaly_due):   # as the sensor's loop
             events = inspect(pkt, flow)
             if events:
                 alerts += len(events)
@@ -125,6 +156,7 @@ def engine_only(path: Path, limit: int, repeat: int, off: list[str]) -> None:
         floor = min(floor, timed(lambda p, f: None, lambda f: None))
         for f in all_flows:
             f.anomaly = None
+            f.anomaly_due = NEVER_SEEN
         engine = AnomalyEngine(config)
         elapsed = timed(engine.inspect, engine.on_flow_end)
         t1 = time.process_time()
@@ -140,9 +172,11 @@ def engine_only(path: Path, limit: int, repeat: int, off: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("pcap", nargs="?", default="/tmp/bench/bench-1m.pcap", type=Path)
+    ap.add_argument("pcap", nargs="?", default=default_pcap(), type=Path)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="stop after N packets (0: all)")
+    ap.add_argument("--rules", type=Path, action="append", default=None,
+                    help="also run the signature engine with this rule file in both runs (may repeat)")
     ap.add_argument("--engine-only", action="store_true", help="time the engine alone (see above)")
     ap.add_argument("--gc", choices=("sensor", "default"), default="sensor",
                     help="collector settings: the sensor's (netsentry.gcpolicy) or Python's defaults")
@@ -156,14 +190,15 @@ def main() -> None:
     n = 0
     for _ in range(args.repeat):
         for with_engine in (False, True):
-            n, pps, s = run(args.pcap, with_engine, args.limit, args.gc)
+            n, pps, s = run(args.pcap, with_engine, args.limit, args.gc, args.rules)
             best[with_engine] = max(best[with_engine], pps)
             if with_engine:
                 stats = s
     ratio = best[True] / best[False]
-    print(f"{args.pcap}: {n} packets")
-    print(f"  read+decode+flow          {best[False]:>10,.0f} pkt/s")
-    print(f"  read+decode+flow+anomaly  {best[True]:>10,.0f} pkt/s  ({ratio:.1%} of throughput kept;"
+    base = "read+decode+flow" + ("+signatures" if args.rules else "")
+    print(f"{args.pcap}: {n} packets" + (f", rules {' '.join(p.name for p in args.rules)}" if args.rules else ""))
+    print(f"  {base:<34} {best[False]:>10,.0f} pkt/s")
+    print(f"  {base + '+anomaly':<34} {best[True]:>10,.0f} pkt/s  ({ratio:.1%} of throughput kept;"
           f" engine cost {1 / best[True] - 1 / best[False]:.2e} s/pkt)")
     keys = ("bench.alerts", "anomaly.flows", "anomaly.tracked_keys", "anomaly.keys_evicted", "anomaly.baseline_keys")
     print("  " + ", ".join(f"{k}={stats.get(k, 0)}" for k in keys))

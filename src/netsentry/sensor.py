@@ -83,9 +83,10 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                 events = sig_inspect(pkt, flow)             #@ signatures
                 if events:                                  #@ signatures
                     on_events(events, pkt, flow, False)     #@ signatures
-            events = anomaly_inspect(pkt, flow)             #@ anomaly
-            if events:                                      #@ anomaly
-                on_events(events, pkt, flow, True)          #@ anomaly
+            if flow is None or ts >= flow.anomaly_due:      #@ anomaly
+                events = anomaly_inspect(pkt, flow)         #@ anomaly
+                if events:                                  #@ anomaly
+                    on_events(events, pkt, flow, True)      #@ anomaly
             if pkt.verdict is not None:                     #@ inline
                 on_verdict(pkt, flow)                       #@ inline
             if not n & PROGRESS_MASK:                       #@ progress
@@ -204,7 +205,7 @@ class Sensor:
             with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)
                 loop(source, state, self, self.decoder.decode, self.flows.update,
                      self.signatures.inspect if "signatures" in parts else None,
-                     self.anomaly.inspect if "anomaly" in parts else None,
+                     self.anomaly.inspect_due if "anomaly" in parts else None,
                      self._on_events, self._on_verdict, self._on_decoder_events, progress)
         except CaptureError as exc:
             res.capture_error = exc

@@ -35,15 +35,14 @@ from netsentry.anomaly import scan as _scan  # noqa: F401
 from netsentry.anomaly import settings, spike as _spike, state  # noqa: F401
 from netsentry.anomaly.alerts import KINDS, Deduplicator, Finding, make_event
 from netsentry.anomaly.baseline import BaselineTable
-from netsentry.anomaly.detector import (DETECTORS, ST_FLAGS,
-                                        ST_DUE, ST_QUEUED, Context, Detector, Tick)
+from netsentry.anomaly.detector import DETECTORS, ST_FLAGS, ST_QUEUED, Context, Detector, Tick
 from netsentry.anomaly.state import StateError
 from netsentry.assets import AssetMap
 from netsentry.decode.packet import ip_to_str
 from netsentry.event import Event
 
 TICK = 1.0          # seconds of packet time between evaluations
-DNS_FLOW = -math.inf   # ST_DUE of a UDP/53 flow: every packet takes the slow path (its queries are parsed)
+DNS_FLOW = -math.inf   # anomaly_due of a UDP/53 flow: every packet takes the slow path (its queries are parsed)
 
 
 class AnomalyEngine:
@@ -103,14 +102,13 @@ class AnomalyEngine:
     def inspect(self, pkt: Any, flow: Any) -> list[Event] | None:
         """Account one packet; alerts come out only when packet time crosses a second.
 
-        A flow's ST_DUE is the end of the second in which it was last queued, so a packet
-        of a flow already queued in this second is one attribute read, one index and one
+        A flow's ``anomaly_due`` is the end of the second in which it was last queued, so a
+        packet of a flow already queued in this second is one attribute read and one
         compare (it also covers "has packet time entered a new second"): most packets
-        return here."""
-        if flow is not None:
-            st = flow.anomaly
-            if st is not None and pkt.ts < st[0]:
-                return None
+        return here. The capture loop makes that compare itself and calls `inspect_due`
+        only for the others (a call per packet saved)."""
+        if flow is not None and pkt.ts < flow.anomaly_due:
+            return None
         return self._inspect(pkt, flow)
 
     def _inspect(self, pkt: Any, flow: Any) -> list[Event] | None:
@@ -123,29 +121,34 @@ class AnomalyEngine:
         st = flow.anomaly
         if st is None:
             self._first_packet(pkt, flow)
-        elif st[0] == DNS_FLOW:
+        elif flow.anomaly_due == DNS_FLOW:
             tick = self._tick
             if st[ST_QUEUED] != tick:
                 st[ST_QUEUED] = tick
                 self._touched.append(flow)
             if pkt.to_server:
                 self.dns.on_query(pkt)
-        elif st[0] != self._tick_end:
-            st[0] = self._tick_end
+        elif flow.anomaly_due != self._tick_end:
+            flow.anomaly_due = self._tick_end
             self._touched.append(flow)
         return events
+
+    # The capture loop's entry: called for a packet without a flow, or with
+    # ``pkt.ts >= flow.anomaly_due`` (the loop has already made `inspect`'s test).
+    inspect_due = _inspect
 
     def _first_packet(self, pkt: Any, flow: Any) -> None:
         # The detectors see new flows once per second, in one call each (_new_flows); what
         # they need of the first packet is its TCP flags or ICMP type (ST_FIRST).
         proto = flow.proto
-        st = [self._tick_end, 0, 0, 0, 0, 0, self._tick, 0, 0, 0,
+        st = [0, 0, 0, 0, 0, 0, self._tick, 0, 0, 0,
               pkt.tcp_flags if proto == 6 else pkt.icmp_type]
         flow.anomaly = st
+        flow.anomaly_due = self._tick_end
         self._touched.append(flow)
         self._new.append(flow)
         if proto == 17 and flow.server_port == 53 and self.dns is not None:
-            st[0] = DNS_FLOW        # ST_DUE: every packet comes here, queries are parsed
+            flow.anomaly_due = DNS_FLOW     # every packet comes here, queries are parsed
             if pkt.to_server:
                 self.dns.on_query(pkt)
 

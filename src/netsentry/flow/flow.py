@@ -13,6 +13,10 @@ from zlib import crc32
 from netsentry.decode.packet import ip_to_str
 
 
+# `Flow.anomaly_due` of a flow the anomaly engine has not seen: every packet time is >= it.
+NEVER_SEEN = float("-inf")
+
+
 def flow_id_for(key: Any, proto: int, ts: float) -> int:
     """Stable across runs (no hash randomisation) and in Suricata's range (0 < id < 2**63):
     CRC-32 of key and protocol in the high 32 bits, start time in microseconds below.
@@ -36,7 +40,7 @@ class Flow:
         "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot", "rkey",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
-        "flowbits", "flowints", "detect", "anomaly", "action", "app_proto",
+        "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto",
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
@@ -72,6 +76,7 @@ class Flow:
         self.flowints: dict[str, int] | None = None
         self.detect: Any = None         # detect engine's private per-flow state
         self.anomaly: Any = None        # anomaly engine's private per-flow state
+        self.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again
         self.action: str | None = None  # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
         self.app_proto: str | None = None
 
