@@ -45,7 +45,10 @@ class SynFlood(Detector):
         self.half_open = sec.count("half-open")
         self.top = sec.count("top-sources")
         self.min_half_open = max(1, int(self.half_open * ctx.min_factor))
-        # dst -> [half-open total, {src: half-open}]: one dict probe per SYN for both
+        # dst -> [half-open total, {src: half-open}]: one dict probe per SYN for both; a
+        # destination with one half-open connection holds just its source (bytes): nearly
+        # every SYN of a busy link is the only one toward its server at that moment, and a
+        # list and a dict per SYN were most of this detector's cost (bench_anomaly phases)
         self.gauge = ctx.table("syn-flood")
         self.candidates: dict[bytes, int] = {}
 
@@ -62,11 +65,16 @@ class SynFlood(Detector):
             dst, src = flow.server, flow.client
             g = data.get(dst)
             if g is None:
-                g = [0, {}]
                 if len(data) < cap:
-                    data[dst] = g
+                    data[dst] = src
                 else:
-                    table.insert(dst, g)
+                    table.insert(dst, src)
+                st[ST_FLAGS] |= FLAG_HALF_OPEN
+                if 1 >= min_half_open:
+                    candidates[dst] = 1
+                continue
+            if g.__class__ is bytes:
+                g = data[dst] = [1, {g: 1}]
             srcs = g[1]
             n = srcs.get(src)
             if n is not None:
@@ -87,6 +95,9 @@ class SynFlood(Detector):
         data = self.gauge.data
         g = data.get(dst)
         if g is None:               # evicted from the table meanwhile
+            return
+        if g.__class__ is bytes:    # one half-open connection: this one (or, if the entry was
+            del data[dst]           # evicted and made again, a total of 1 - 1 all the same)
             return
         if not unlisted:
             srcs = g[1]
@@ -118,7 +129,12 @@ class SynFlood(Detector):
             return
         for dst in self.candidates:
             g = self.gauge.data.get(dst)
-            total, srcs = (g[0], g[1]) if g is not None else (0, {})
+            if g is None:
+                total, srcs = 0, {}
+            elif g.__class__ is bytes:
+                total, srcs = 1, {g: 1}
+            else:
+                total, srcs = g[0], g[1]
             threshold = self.half_open * self.ctx.factor(dst)
             if total < threshold:
                 continue
