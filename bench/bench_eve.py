@@ -108,11 +108,11 @@ def time_writer(events: list[Any], repeat: int, profile: bool = False) -> dict[s
             "bytes": size, "types": dict(Counter(ev.event_type for ev in events))}
 
 
-def writer_child(src: Path, pcap: Path, rules: Path, repeat: int) -> dict[str, Any]:
+def writer_child(src: Path, pcap: Path, rules: Path, repeat: int, only: str | None) -> dict[str, Any]:
     """One writer measurement in a fresh interpreter importing netsentry from `src`."""
     env = dict(os.environ, PYTHONPATH=str(src))
     cmd = [sys.executable, str(Path(__file__).resolve()), str(pcap), "-S", str(rules),
-           "--repeat", str(repeat), "--json"]
+           "--repeat", str(repeat), "--json"] + (["--only", only] if only else [])
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, cwd="/tmp").stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -142,6 +142,7 @@ def main() -> int:
     ap.add_argument("--writer", type=int, default=0, help="writer measurements in N child processes")
     ap.add_argument("--replay", type=int, default=0, help="whole replays (child processes), best of N")
     ap.add_argument("--against", type=Path, help="another src/ to alternate with (A/B)")
+    ap.add_argument("--only", help="time only events of these types (comma-separated), e.g. alert")
     ap.add_argument("--profile", action="store_true", help="cProfile one writer pass (stderr)")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -154,6 +155,9 @@ def main() -> int:
             args.writer = 3
         else:
             events = record_events(pcap, rules)
+            if args.only:
+                wanted = set(args.only.split(","))
+                events = [ev for ev in events if ev.event_type in wanted]
             res = time_writer(events, args.repeat, args.profile)
             if args.json:
                 print(json.dumps(res))
@@ -169,7 +173,7 @@ def main() -> int:
         best: dict[str, float] = {}
         for i in range(args.writer):
             for label, src in sides:
-                res = writer_child(src, pcap, rules, args.repeat)
+                res = writer_child(src, pcap, rules, args.repeat, args.only)
                 print(f"writer {label:8s} run {i + 1}: {res['us_per_event']:.3f} us/event "
                       f"({res['cpu_s']:.3f} s CPU, {res['events']:,} events)", flush=True)
                 best[label] = min(best.get(label, float("inf")), res["us_per_event"])
