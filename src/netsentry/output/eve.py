@@ -44,6 +44,13 @@ PKT_SRC = "wire/pcap"
 
 def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, Any]:
     """The common head of a packet record (Suricata's CreateEveHeader, packet direction)."""
+    proto = pkt.proto
+    if flow is not None and proto in PORT_PROTOS and pkt.pcap_cnt and pkt.ip_version and not pkt.vlan:
+        # the usual alert: one dict display instead of ~10 tests and item stores
+        return {"timestamp": format_timestamp(ts), "flow_id": flow.flow_id, "pcap_cnt": pkt.pcap_cnt,
+                "event_type": event_type, "src_ip": format_ip(pkt.src), "src_port": pkt.sp,
+                "dest_ip": format_ip(pkt.dst), "dest_port": pkt.dp, "proto": PROTO_TEXT[proto],
+                "ip_v": pkt.ip_version, "pkt_src": PKT_SRC}
     rec: dict[str, Any] = {"timestamp": format_timestamp(ts)}
     if flow is not None:
         rec["flow_id"] = flow.flow_id
@@ -54,7 +61,6 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
         rec["vlan"] = list(pkt.vlan)
     version = pkt.ip_version
     if version:
-        proto = pkt.proto
         rec["src_ip"] = format_ip(pkt.src)
         if proto in PORT_PROTOS:
             rec["src_port"] = pkt.sp
@@ -171,9 +177,16 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
             rec["app_proto"] = flow.app_proto
         if pkt is not None:
             rec["direction"] = "to_server" if pkt.to_server else "to_client"
-        sub = flow_counters(flow)
-        sub["src_ip"] = format_ip(flow.client)
-        sub["dest_ip"] = format_ip(flow.server)
+        # one dict display (flow_counters' fields, then the client/server), as in _flow
+        sub = {
+            "pkts_toserver": flow.pkts_toserver,
+            "pkts_toclient": flow.pkts_toclient,
+            "bytes_toserver": flow.bytes_toserver,
+            "bytes_toclient": flow.bytes_toclient,
+            "start": format_timestamp(flow.start),
+            "src_ip": format_ip(flow.client),
+            "dest_ip": format_ip(flow.server),
+        }
         if flow.proto in PORT_PROTOS:
             sub["src_port"] = flow.client_port
             sub["dest_port"] = flow.server_port

@@ -68,6 +68,14 @@ def make_timestamp_formatter() -> Callable[[float], str]:
     and helpers in default arguments, and one divmod on integer microseconds,
     cost 0.86 us a call against 1.65 us for the method-based first version
     (300k calls, process time).
+
+    The cached per-second prefix ends in ``%06d+0000``, so the microseconds
+    are one ``%``: 0.38 us a call against 0.45 us for the f-string with
+    ``:06d`` (200k distinct times, best of 5, process time). Tried and not
+    kept: 3-digit lookup tables for the microseconds (0.37 us, no better than
+    ``%``), and a memo of whole strings per float (alerts of one packet share
+    its time): in bench/bench_eve.py it cost flow records +2% for -1% on
+    alerts, within the noise.
     """
     cache: dict[int, str] = {}
 
@@ -80,8 +88,8 @@ def make_timestamp_formatter() -> Callable[[float], str]:
         if prefix is None:
             if len(cache) >= TIMESTAMP_CACHE_SECONDS:
                 cache.clear()
-            prefix = cache[sec] = strftime("%Y-%m-%dT%H:%M:%S", gmtime(sec))
-        return f"{prefix}.{usec:06d}+0000"
+            prefix = cache[sec] = strftime("%Y-%m-%dT%H:%M:%S.%%06d+0000", gmtime(sec))
+        return prefix % usec
 
     return format_timestamp
 
