@@ -34,6 +34,7 @@ from netsentry.output.fields import (
     PORT_PROTOS,
     PROTO_TEXT,
     format_ip,
+    format_record_time,
     format_timestamp,
 )
 
@@ -72,11 +73,11 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
             src_ip, dest_ip = server, client
         else:
             src_ip, dest_ip = format_ip(src), format_ip(dst)
-        return {"timestamp": format_timestamp(ts), "flow_id": flow.flow_id, "pcap_cnt": pkt.pcap_cnt,
+        return {"timestamp": format_record_time(ts), "flow_id": flow.flow_id, "pcap_cnt": pkt.pcap_cnt,
                 "event_type": event_type, "src_ip": src_ip, "src_port": pkt.sp,
                 "dest_ip": dest_ip, "dest_port": pkt.dp, "proto": PROTO_TEXT[proto],
                 "ip_v": pkt.ip_version, "pkt_src": PKT_SRC}
-    rec: dict[str, Any] = {"timestamp": format_timestamp(ts)}
+    rec: dict[str, Any] = {"timestamp": format_record_time(ts)}
     if flow is not None:
         rec["flow_id"] = flow.flow_id
     if pkt.pcap_cnt:
@@ -105,7 +106,7 @@ def flow_header(event_type: str, ts: float, flow: Any) -> dict[str, Any]:
     """The head of a flow-level record: src is the client (Suricata's CreateEveHeaderFromFlow)."""
     proto = flow.proto
     client, server, _ = flow.eve or flow_texts(flow)
-    rec: dict[str, Any] = {"timestamp": format_timestamp(ts), "flow_id": flow.flow_id,
+    rec: dict[str, Any] = {"timestamp": format_record_time(ts), "flow_id": flow.flow_id,
                            "event_type": event_type}
     if flow.vlan:
         rec["vlan"] = list(flow.vlan)
@@ -248,7 +249,7 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         counters["action"] = flow.action
     if proto in PORT_PROTOS:
         rec: dict[str, Any] = {
-            "timestamp": format_timestamp(event.ts), "flow_id": flow.flow_id, "event_type": "flow",
+            "timestamp": format_record_time(event.ts), "flow_id": flow.flow_id, "event_type": "flow",
             "src_ip": client, "src_port": flow.client_port,
             "dest_ip": server, "dest_port": flow.server_port,
             "ip_v": flow.ip_version, "proto": PROTO_TEXT[proto],
@@ -312,7 +313,7 @@ def _generic(event: Event, alert_form: AlertForm) -> dict[str, Any]:
 
 
 def _bare(event_type: str, ts: float) -> dict[str, Any]:
-    return {"timestamp": format_timestamp(ts), "event_type": event_type}
+    return {"timestamp": format_record_time(ts), "event_type": event_type}
 
 
 def _stats(event: Event, alert_form: AlertForm) -> dict[str, Any]:
