@@ -241,7 +241,7 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         "start": start_text,
         "end": ts(last),
         "age": int(last) - int(start),
-        "state": flow_state(flow),
+        "state": flow.state or flow_state(flow),     # the flow table keeps it: no call
         "reason": flow.end_reason or "unknown",
         "alerted": bool(flow.alerted),
     }
