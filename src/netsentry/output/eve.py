@@ -16,6 +16,14 @@ Field names, order and text forms follow Suricata's own writers
 
 Our own additions (``Event.extra``) are merged at the top level last; they
 must use names Suricata doesn't.
+
+`render` gives a record as plain dicts; the file writer (`EveLog`, `encode`)
+builds the same record with three shortcuts, each measured with
+bench/bench_eve.py and checked byte for byte by tests/output/test_eve_encode.py:
+the alert object is serialised once per Alert (`alert_fragment`), a flow's
+address and start text once per flow (`flow_texts`), and a record's own
+timestamp is reused from the previous record when the time is the same
+(`fields.format_record_time`).
 """
 
 from __future__ import annotations
@@ -122,17 +130,6 @@ def flow_header(event_type: str, ts: float, flow: Any) -> dict[str, Any]:
     return rec
 
 
-def flow_counters(flow: Any) -> dict[str, Any]:
-    """pkts/bytes per direction and start (Suricata's EveAddFlow)."""
-    return {
-        "pkts_toserver": flow.pkts_toserver,
-        "pkts_toclient": flow.pkts_toclient,
-        "bytes_toserver": flow.bytes_toserver,
-        "bytes_toclient": flow.bytes_toclient,
-        "start": format_timestamp(flow.start),
-    }
-
-
 def flow_state(flow: Any) -> str:
     """Suricata's flow-level state: new, established or closed (the flow table keeps it)."""
     state = getattr(flow, "state", None)
@@ -204,7 +201,8 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
             rec["app_proto"] = flow.app_proto
         if pkt is not None:
             rec["direction"] = "to_server" if pkt.to_server else "to_client"
-        # one dict display (flow_counters' fields, then the client/server), as in _flow
+        # Suricata's EveAddFlow fields (pkts/bytes per direction, start), then the
+        # client/server: one dict display, as in _flow
         client, server, start = flow.eve or flow_texts(flow)
         sub = {
             "pkts_toserver": flow.pkts_toserver,
