@@ -22,6 +22,12 @@ class Alert:
     Frozen: the signature engine builds one Alert per rule (and action) when it
     is built and every Event of that rule shares it, so a change for one event
     (assets.py raising the severity) makes a copy (`dataclasses.replace`).
+
+    `eve` is the EVE writer's cache of this object serialised (an
+    ``orjson.Fragment``), made on the first event written: the alert object is
+    the same for every event of a rule and action, so it is serialised once
+    instead of once per event (bench/bench_eve.py). Not an init argument, not
+    compared, and a `replace` copy starts without it.
     """
 
     signature_id: int
@@ -32,6 +38,7 @@ class Alert:
     severity: int = 3
     action: str = "allowed"     # "allowed" or "blocked" (IPS drop/reject), as Suricata writes it
     metadata: dict[str, list[str]] | None = None
+    eve: Any = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(slots=True)

@@ -40,7 +40,7 @@ class Flow:
         "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot", "rkey",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
-        "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto",
+        "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto", "eve",
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
@@ -79,6 +79,7 @@ class Flow:
         self.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again
         self.action: str | None = None  # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
         self.app_proto: str | None = None
+        self.eve: Any = None            # EVE writer: client, server and start as text (output/eve.py flow_texts)
 
     @property
     def flow_id(self) -> int:
