@@ -81,6 +81,15 @@ def engine_config(backend: str) -> dict:
     return config
 
 
+def flow_config() -> dict:
+    """The bundled configuration's flow section (max-flows, timeouts), as the sensor uses it."""
+    from netsentry.config import get, load_defaults
+    cfg = load_defaults()
+    flow_cfg = dict(cfg["flow"])
+    flow_cfg["midstream"] = bool(get(cfg, "stream.midstream", False))
+    return flow_cfg
+
+
 def reference_counts(rules: Path, pcap: Path) -> dict[int, int]:
     """reference_match.py's per-sid counts (cached next to the capture's name and size)."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -118,7 +127,7 @@ def _run(pcap: Path, engine, limit: int | None) -> tuple[int, float, float, coll
     from netsentry.flow import FlowTable
 
     decode = Decoder().decode
-    flow_update = FlowTable({}, lambda f: None).update
+    flow_update = FlowTable(flow_config(), lambda f: None).update
     inspect = engine.inspect if engine is not None else None
     per_sid: collections.Counter = collections.Counter()
     n = 0
@@ -148,7 +157,7 @@ def record(pcap: Path, limit: int | None) -> list:
     from netsentry.flow import FlowTable
 
     decode = Decoder().decode
-    flow_update = FlowTable({}, lambda f: None).update
+    flow_update = FlowTable(flow_config(), lambda f: None).update
     pairs = []
     n = 0
     for ts, data, wirelen, linktype in open_capture(str(pcap)):
