@@ -33,13 +33,12 @@ from netsentry.assets import NetworkMap
 # Per-flow state (flow.anomaly) is a list; these are its slots.
 # (Flow.anomaly_due, not a slot here, holds the end of the second in which the flow was last
 # queued for accounting, -inf for a DNS flow: the capture loop reads it to skip the engine.)
-ST_SPARE = 0       # unused
-ST_PTS, ST_PTC, ST_BTS, ST_BTC = 1, 2, 3, 4   # counters already accounted (to server/client)
-ST_FLAGS = 5       # FLAG_* bits below
-ST_QUEUED = 6      # tick the flow started in; DNS flows: tick in which last queued (anomaly_due stays -inf)
-ST_DPTS, ST_DPTC = 7, 8   # packet deltas of the last accounting (for top talkers)
-ST_SCOPE = 9       # traffic-spike: SCOPE_* bits, which ends of the flow get a baseline
-ST_FIRST = 10      # the first packet's TCP flags (TCP) or ICMP type (other protocols)
+ST_PTS, ST_PTC, ST_BTS, ST_BTC = 0, 1, 2, 3   # counters already accounted (to server/client)
+ST_FLAGS = 4       # FLAG_* bits below
+ST_QUEUED = 5      # tick the flow started in; DNS flows: tick in which last queued (anomaly_due stays -inf)
+ST_DPTS, ST_DPTC = 6, 7   # packet deltas of the last accounting (for top talkers)
+ST_SCOPE = 8       # traffic-spike: SCOPE_* bits, which ends of the flow get a baseline
+ST_FIRST = 9        # the first packet's TCP flags (TCP) or ICMP type (other protocols)
 
 SCOPE_CLIENT = 1
 SCOPE_SERVER = 2

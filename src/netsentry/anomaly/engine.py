@@ -124,7 +124,7 @@ class AnomalyEngine:
             # The detectors see new flows once per second, in one call each (_new_flows); what
             # they need of the first packet is its TCP flags or ICMP type (ST_FIRST).
             proto = flow.proto
-            flow.anomaly = [0, 0, 0, 0, 0, 0, self._tick, 0, 0, 0,
+            flow.anomaly = [0, 0, 0, 0, 0, self._tick, 0, 0, 0,
                             pkt.tcp_flags if proto == 6 else pkt.icmp_type]
             self._touched.append(flow)
             self._new.append(flow)
@@ -234,12 +234,12 @@ class AnomalyEngine:
             st = flow.anomaly
             a = flow.pkts_toserver
             b = flow.pkts_toclient
-            dts = a - st[1]
-            dtc = b - st[2]
-            st[1] = a
-            st[2] = b
-            st[7] = dts
-            st[8] = dtc
+            dts = a - st[0]
+            dtc = b - st[1]
+            st[0] = a
+            st[1] = b
+            st[6] = dts
+            st[7] = dtc
             # per-protocol maps keyed by address: no tuple key allocated per flow; the map of
             # the previous flow's protocol is reused (consecutive flows mostly share one)
             proto = flow.proto
@@ -254,13 +254,13 @@ class AnomalyEngine:
             if dtc:
                 h = flow.client
                 m[h] = m.get(h, 0) + dtc
-            scope = st[9]                   # ST_SCOPE: 0 unless traffic-spike baselines an end
+            scope = st[8]                   # ST_SCOPE: 0 unless traffic-spike baselines an end
             if scope:
                 c = flow.bytes_toserver
                 d = flow.bytes_toclient
-                db = c - st[3] + d - st[4]
-                st[3] = c
-                st[4] = d
+                db = c - st[2] + d - st[3]
+                st[2] = c
+                st[3] = d
                 v = db << 32 | (dts + dtc)      # bytes and packets in one int: see spike.host_traffic
                 if scope & 1:                   # SCOPE_CLIENT
                     h = flow.client
@@ -268,7 +268,7 @@ class AnomalyEngine:
                 if scope & 2:                   # SCOPE_SERVER
                     h = flow.server
                     ht[h] = ht.get(h, 0) + v
-            if st[5]:
+            if st[4]:
                 flagged.append(flow)
         tick.touched = touched
         return tick

@@ -60,7 +60,7 @@ class SynFlood(Detector):
         min_half_open = self.min_half_open
         for flow in flows:
             st = flow.anomaly
-            if flow.proto != 6 or st[10] & (SYN | ACK) != SYN:     # ST_FIRST: not a bare SYN
+            if flow.proto != 6 or st[9] & (SYN | ACK) != SYN:     # ST_FIRST: not a bare SYN
                 continue
             dst, src = flow.server, flow.client
             g = data.get(dst)

@@ -104,11 +104,11 @@ class PortScan(Detector):
             port = flow.server_port
             if proto == 6:
                 st = flow.anomaly
-                code = TCP_CODE_BY_FLAGS[st[10] & 0x3F]     # ST_FIRST: the first packet's flags
+                code = TCP_CODE_BY_FLAGS[st[9] & 0x3F]     # ST_FIRST: the first packet's flags
                 if code < 0:
                     continue
                 if code == SYN_CODE:
-                    st[5] |= FLAG_SYN_PROBE                 # ST_FLAGS
+                    st[4] |= FLAG_SYN_PROBE                 # ST_FLAGS
                 key = flow.client + flow.server
             elif proto != 17 or port == 53 or flow.client_port < 1024 <= port:
                 continue        # not TCP/UDP, a DNS query flow (one port at most, never a scan), a reply
@@ -208,7 +208,7 @@ class HostSweep(Detector):
         for flow in flows:
             proto = flow.proto
             if proto == 6:          # the probe test inlined: this runs for nearly every flow
-                if flow.anomaly[10] & ACK:          # ST_FIRST: the first packet's flags
+                if flow.anomaly[9] & ACK:          # ST_FIRST: the first packet's flags
                     continue
                 key = flow.client + PORT_BYTES[flow.server_port]
             elif proto == 17:
@@ -216,7 +216,7 @@ class HostSweep(Detector):
                 if flow.client_port < 1024 <= port:
                     continue
                 key = flow.client + PORT_BYTES[port] + UDP_TAG
-            elif ECHO_REQUEST.get(proto) == flow.anomaly[10]:   # ST_FIRST: its ICMP type
+            elif ECHO_REQUEST.get(proto) == flow.anomaly[9]:   # ST_FIRST: its ICMP type
                 key = flow.client + ICMP_TAG[proto]
             else:
                 continue

@@ -59,7 +59,7 @@ class TrafficSpike(Detector):
         scope = self.ctx.spike_scope
         if scope is None:
             for flow in flows:
-                flow.anomaly[9] = 3         # ST_SCOPE: SCOPE_CLIENT | SCOPE_SERVER
+                flow.anomaly[8] = 3         # ST_SCOPE: SCOPE_CLIENT | SCOPE_SERVER
             return
         # HostScope.mask inlined for IPv4 ends in whole /16s (the usual HOME_NET): no call per
         # flow. v4 entries are 0 out, 1 in, 2 partly in (then `mask` asks the address spec).
@@ -72,9 +72,9 @@ class TrafficSpike(Detector):
                 v = t[c[0] << 8 | c[1]]
                 w = t[s[0] << 8 | s[1]]
                 if v != 2 and w != 2:
-                    flow.anomaly[9] = v | w << 1      # SCOPE_CLIENT if v, SCOPE_SERVER if w
+                    flow.anomaly[8] = v | w << 1      # SCOPE_CLIENT if v, SCOPE_SERVER if w
                     continue
-            flow.anomaly[9] = mask(c, s)
+            flow.anomaly[8] = mask(c, s)
 
     def host_traffic(self) -> dict[bytes, int]:
         """The open bucket's traffic per host, which the engine adds to directly while it
@@ -109,7 +109,7 @@ class TrafficSpike(Detector):
         peers: dict[bytes, dict[tuple[bytes, int, int], int]] = {}
         for flow in touched:
             st = flow.anomaly
-            n = st[7] + st[8]           # ST_DPTS + ST_DPTC: packets in that second
+            n = st[6] + st[7]           # ST_DPTS + ST_DPTC: packets in that second
             if not n:
                 continue
             for host, peer, is_client in ((flow.client, flow.server, True), (flow.server, flow.client, False)):
