@@ -87,6 +87,15 @@ def test_version():
     assert proc.stdout.strip() == f"netsentry {__version__}"
 
 
+def test_python_dash_m_runs_the_same_command_line():
+    proc = subprocess.run([sys.executable, "-m", "netsentry", "version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"netsentry {__version__}"
+    bad = subprocess.run([sys.executable, "-m", "netsentry", "replay"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "give at least one PCAP" in bad.stderr
+
+
 def test_replay_writes_eve_and_summary(tmp_path: Path, good_pcap: Path):
     out = tmp_path / "logs"
     proc = run("replay", str(good_pcap), "-l", str(out))
