@@ -116,3 +116,20 @@ def test_stream_size_survives_sequence_wraparound() -> None:
     f = t.update(tcp(C, S, 1, 2, "A", 1.2, seq=isn + 1, ack=8))
     t.update(tcp(C, S, 1, 2, "PA", 1.3, seq=isn + 1, ack=8, payload=b"x" * 1000))
     assert stream_size(f)[0] == 1001
+
+
+def test_tcp_flags_are_kept_per_direction() -> None:
+    t, _ = table()
+    f = handshake(t)
+    t.update(tcp(C, S, 40000, 80, "PA", 1.0, seq=1001, payload=b"GET /"))
+    t.update(tcp(S, C, 80, 40000, "FA", 1.1, seq=5001))
+    t.update(tcp(C, S, 40000, 80, "R", 1.2, seq=1006))
+    assert f.tcp_flags_ts == 0x02 | 0x10 | 0x08 | 0x04     # S, A, PA, R
+    assert f.tcp_flags_tc == 0x12 | 0x01                    # SA, FA
+
+
+def test_tcp_flags_follow_the_client_when_the_synack_comes_first() -> None:
+    t, _ = table()
+    f = t.update(tcp(S, C, 80, 40000, "SA", 1.0, seq=5000, ack=1001))
+    t.update(tcp(C, S, 40000, 80, "A", 1.1, seq=1001, ack=5001))
+    assert (f.tcp_flags_ts, f.tcp_flags_tc) == (0x10, 0x12)

@@ -167,6 +167,8 @@ def test_flow_record():
     flow.tcp_state = "established"
     flow.state = "established"
     flow.alerted = True
+    flow.tcp_flags_ts = 0x02 | 0x10 | 0x08 | 0x01        # SYN, ACK, PSH, FIN from the client
+    flow.tcp_flags_tc = 0x12 | 0x04                      # SYN-ACK and a RST from the server
     rec = render(Event("flow", TS + 400, None, flow))
     assert rec["event_type"] == "flow"
     assert rec["timestamp"] == "2017-04-07T22:31:17.251547+0000"
@@ -177,7 +179,20 @@ def test_flow_record():
                            "bytes_toclient": 1200, "start": "2017-04-07T22:24:37.251547+0000",
                            "end": "2017-04-07T22:25:42.751547+0000", "age": 65, "state": "established",
                            "reason": "timeout", "alerted": True}
-    assert rec["tcp"] == {"state": "established"}
+    # Suricata's layout: flags of both directions, of each, one boolean per flag seen, state
+    assert list(rec["tcp"].items()) == [
+        ("tcp_flags", "1f"), ("tcp_flags_ts", "1b"), ("tcp_flags_tc", "16"),
+        ("syn", True), ("fin", True), ("rst", True), ("psh", True), ("ack", True),
+        ("state", "established")]
+
+
+def test_flow_record_of_a_tcp_flow_without_handshake_has_flags_and_no_state():
+    flow = tcp_flow(decode(WEB))
+    flow.tcp_state = "none"
+    flow.tcp_flags_ts = 0x29                              # FIN PSH URG: an XMAS probe
+    rec = render(Event("flow", TS, None, flow))
+    assert rec["tcp"] == {"tcp_flags": "29", "tcp_flags_ts": "29", "tcp_flags_tc": "00",
+                          "fin": True, "psh": True, "urg": True}
 
 
 def test_flow_record_of_dropped_flow_has_action():

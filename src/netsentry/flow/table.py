@@ -355,6 +355,10 @@ class FlowTable:
                 flow.bytes_toclient += len(data)
             if proto == 6:
                 flags = pkt.tcp_flags
+                if to_server:               # the flags seen per direction, for the flow record
+                    flow.tcp_flags_ts |= flags
+                else:
+                    flow.tcp_flags_tc |= flags
                 if flags & 0x07 or flow.tcp_state is not ESTABLISHED:
                     old = flow.state
                     tcp_step(flow, pkt, to_server, flags)

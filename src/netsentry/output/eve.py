@@ -50,6 +50,14 @@ _DUMPS = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 PKT_SRC = "wire/pcap"
 
+# The flow record's tcp{} as Suricata writes it: the flags of both directions ORed, of
+# each direction, as two lowercase hex digits, then one boolean per flag that was seen
+# (in Suricata's order), then the TCP state. Per flags byte, precomputed.
+_TCP_FLAG_NAMES = ((0x02, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"),
+                   (0x10, "ack"), (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr"))
+_HEX2 = tuple(f"{b:02x}" for b in range(256))
+_TCP_FLAG_ITEMS = tuple(tuple((name, True) for bit, name in _TCP_FLAG_NAMES if b & bit) for b in range(256))
+
 
 def flow_texts(flow: Any) -> tuple[str, str, str]:
     """The flow's client and server addresses and start time as EVE text, made on the
@@ -259,8 +267,16 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     if flow.app_proto:
         rec["app_proto"] = flow.app_proto
     rec["flow"] = counters
-    if proto == 6 and flow.tcp_state != "none" and flow.tcp_state:
-        rec["tcp"] = {"state": flow.tcp_state}
+    if proto == 6:
+        ts_flags = flow.tcp_flags_ts & 0xFF
+        tc_flags = flow.tcp_flags_tc & 0xFF
+        both = ts_flags | tc_flags
+        tcp = {"tcp_flags": _HEX2[both], "tcp_flags_ts": _HEX2[ts_flags], "tcp_flags_tc": _HEX2[tc_flags]}
+        tcp.update(_TCP_FLAG_ITEMS[both])
+        state = flow.tcp_state
+        if state and state != "none":
+            tcp["state"] = state
+        rec["tcp"] = tcp
     return rec
 
 
