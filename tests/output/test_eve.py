@@ -195,6 +195,32 @@ def test_flow_record_of_a_tcp_flow_without_handshake_has_flags_and_no_state():
                           "fin": True, "psh": True, "urg": True}
 
 
+def _icmp_flow(frames):
+    from netsentry.flow import FlowTable
+    table = FlowTable({}, lambda f: None)
+    flow = None
+    for i, frame in enumerate(frames):
+        flow = table.update(decode(frame, n=i + 1, ts=TS + i))
+    return flow
+
+
+def test_icmp_flow_record_has_the_types_of_request_and_reply_after_proto():
+    echo = Ether() / IP(src="10.0.0.9", dst="10.0.0.1") / ICMP(type=8, code=0, id=7, seq=1)
+    reply = Ether() / IP(src="10.0.0.1", dst="10.0.0.9") / ICMP(type=0, code=0, id=7, seq=1)
+    rec = render(Event("flow", TS + 60, None, _icmp_flow([echo, reply])))
+    keys = list(rec)
+    assert keys[keys.index("proto"):keys.index("proto") + 5] == [
+        "proto", "icmp_type", "icmp_code", "response_icmp_type", "response_icmp_code"]
+    assert (rec["icmp_type"], rec["icmp_code"], rec["response_icmp_type"], rec["response_icmp_code"]) == (8, 0, 0, 0)
+
+
+def test_icmp_flow_record_without_reply_has_no_response_types():
+    unreach = Ether() / IP(src="10.0.0.1", dst="10.0.0.9") / ICMP(type=3, code=1) / IP(src="10.0.0.9", dst="8.8.8.8")
+    rec = render(Event("flow", TS + 60, None, _icmp_flow([unreach])))
+    assert (rec["icmp_type"], rec["icmp_code"]) == (3, 1)
+    assert "response_icmp_type" not in rec
+
+
 def test_flow_record_of_dropped_flow_has_action():
     flow = tcp_flow(decode(WEB))
     flow.action = "drop"

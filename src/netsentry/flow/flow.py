@@ -38,7 +38,7 @@ class Flow:
         "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
         # state
         "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot", "rkey",
-        "tcp_flags_ts", "tcp_flags_tc",
+        "tcp_flags_ts", "tcp_flags_tc", "icmp",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
         "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto", "eve",
@@ -71,6 +71,7 @@ class Flow:
         self.rkey: Any = None           # flow table: key of the server -> client direction
         self.tcp_flags_ts = 0           # TCP: every flag the client sent, ORed (EVE flow tcp.tcp_flags_ts)
         self.tcp_flags_tc = 0           # ... and the server
+        self.icmp: tuple[int, ...] | None = None  # ICMP: (type, code) of the first packet, + the first reply's
         self.client_isn = None
         self.server_isn = None
         self.client_next_seq = None     # stream_size bookkeeping: highest seq+len seen per side

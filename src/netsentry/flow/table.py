@@ -328,6 +328,8 @@ class FlowTable:
                 else:
                     flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts)
                     flow.rkey = rkey
+                    if proto == 1 or proto == 58:
+                        flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
                 # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
                 # memcmp), cheaper than a (flow, direction) tuple per key on this VM, where
                 # every retained allocation costs first-touch page faults
@@ -388,6 +390,8 @@ class FlowTable:
                 # UDP/ICMP/other: established once both directions were seen (Suricata)
                 flow.established = True
                 flow.state = "established"
+                if flow.icmp is not None and pkt.icmp_type >= 0:
+                    flow.icmp += (pkt.icmp_type, pkt.icmp_code)        # response_icmp_type/code
             return flow
 
         def active_count() -> int:

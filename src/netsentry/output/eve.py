@@ -264,6 +264,11 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
             rec = _with_vlan(rec, flow.vlan)
     else:
         rec = flow_header("flow", event.ts, flow)
+        icmp = flow.icmp
+        if icmp is not None:            # as Suricata: after proto, then the first reply's if any
+            rec["icmp_type"], rec["icmp_code"] = icmp[0], icmp[1]
+            if len(icmp) == 4:
+                rec["response_icmp_type"], rec["response_icmp_code"] = icmp[2], icmp[3]
     if flow.app_proto:
         rec["app_proto"] = flow.app_proto
     rec["flow"] = counters
