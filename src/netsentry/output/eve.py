@@ -379,6 +379,13 @@ class EveLog(Output):
         flows = drop_cfg.get("flows", "start")
         if flows not in ("start", "all"):       # read by the sensor, which logs the drops
             raise ConfigError(f"expected 'start' or 'all', got {flows!r}", "outputs.eve-log.drop.flows")
+        self._community = None
+        community = cfg.get("community-id", False)
+        if not isinstance(community, bool):
+            raise ConfigError(f"expected true or false, got {community!r}", "outputs.eve-log.community-id")
+        if community:
+            from netsentry.output.community_id import CommunityId
+            self._community = CommunityId(cfg.get("community-id-seed", 0))
         self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
@@ -398,8 +405,31 @@ class EveLog(Output):
             rec.update(event.extra)
         if etype == "drop" and not self._drop_alerts:
             rec.pop("alert", None)          # outputs.eve-log.drop.alerts: false
+        if self._community is not None:
+            rec = self._with_community_id(rec, event)
         self._write(_DUMPS(rec, option=_NEWLINE))
         self.count += 1
+
+    def _with_community_id(self, rec: dict[str, Any], event: Event) -> dict[str, Any]:
+        """`rec` with ``community_id`` after its head (the endpoint fields), before the
+        first object (``alert``, ``flow``, ...), where Suricata writes it."""
+        if event.flow is not None:
+            cid = self._community.of_flow(event.flow)      # type: ignore[union-attr]
+        elif event.pkt is not None:
+            cid = self._community.of_packet(event.pkt)     # type: ignore[union-attr]
+        else:
+            return rec                                     # stats: no endpoints
+        if cid is None:
+            return rec
+        out: dict[str, Any] = {}
+        for key, value in rec.items():
+            if cid is not None and (value.__class__ is dict or value.__class__ is orjson.Fragment):
+                out["community_id"] = cid
+                cid = None
+            out[key] = value
+        if cid is not None:
+            out["community_id"] = cid
+        return out
 
     def flush(self) -> None:
         if not self._file.closed:

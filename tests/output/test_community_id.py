@@ -1,0 +1,100 @@
+"""outputs.eve-log.community-id: the Community ID (v1) of each record's flow."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP
+from scapy.layers.l2 import Ether
+
+from netsentry.config import ConfigError
+from netsentry.decode import Decoder
+from netsentry.flow import Flow, FlowTable
+from netsentry.output.community_id import CommunityId
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).with_name("netsentry")
+
+
+def v4(text: str) -> bytes:
+    return socket.inet_aton(text)
+
+
+def test_spec_baseline_tcp_vector_in_both_directions():
+    # the Community ID specification's TCP example (seed 0)
+    cid = CommunityId()
+    fwd = Flow(1, b"k", 6, 4, (), v4("128.232.110.120"), v4("66.35.250.204"), 34855, 80, 0.0)
+    rev = Flow(2, b"r", 6, 4, (), v4("66.35.250.204"), v4("128.232.110.120"), 80, 34855, 0.0)
+    assert cid.of_flow(fwd) == cid.of_flow(rev) == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+
+
+def test_icmp_flow_uses_the_first_packets_type_and_code():
+    table = FlowTable({}, lambda f: None)
+    decode = Decoder().decode
+    flow = None
+    for i, frame in enumerate([Ether() / IP(src="192.168.0.89", dst="192.168.0.1") / ICMP(type=8, code=0),
+                               Ether() / IP(src="192.168.0.1", dst="192.168.0.89") / ICMP(type=0, code=0)]):
+        pkt = decode(bytes(frame), 1)
+        pkt.ts = 1.0 + i
+        flow = table.update(pkt)
+    # the specification's ICMP echo example
+    assert CommunityId().of_flow(flow) == "1:X0snYXpgwiv9TZtqg64sgzUn6Dk="
+
+
+def test_packet_without_flow_and_seed():
+    pkt = Decoder().decode(bytes(Ether() / IP(src="128.232.110.120", dst="66.35.250.204")
+                                 / TCP(sport=34855, dport=80)), 1)
+    assert CommunityId().of_packet(pkt) == "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+    seeded = CommunityId(1).of_packet(pkt)
+    assert seeded.startswith("1:") and seeded != "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
+
+
+@pytest.mark.parametrize("seed", [-1, 65536, "0", True, 1.5])
+def test_bad_seed_names_the_key(seed):
+    with pytest.raises(ConfigError) as info:
+        CommunityId(seed)
+    assert "outputs.eve-log.community-id-seed" in str(info.value)
+
+
+def _replay(tmp_path: Path, *sets: str) -> list[dict]:
+    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry"]
+    args = ["replay", "-q", str(REPO / "pcaps" / "attacks-web.pcap"), "-l", str(tmp_path),
+            "-S", str(REPO / "signatures" / "netsentry.rules")]
+    for s in sets:
+        args += ["--set", s]
+    proc = subprocess.run(cmd + args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return [orjson.loads(line) for line in (tmp_path / "eve.json").read_bytes().splitlines()]
+
+
+def test_replay_records_of_one_flow_share_one_id_before_their_object(tmp_path: Path):
+    recs = _replay(tmp_path, "outputs.eve-log.community-id=true")
+    with_flow = [r for r in recs if "flow_id" in r]
+    alerts = [r for r in with_flow if r["event_type"] == "alert"]
+    assert alerts and any(r["event_type"] == "flow" for r in with_flow)
+    by_flow: dict[int, set[str]] = {}
+    for r in with_flow:
+        by_flow.setdefault(r["flow_id"], set()).add(r["community_id"])
+        keys = list(r)
+        obj = "alert" if r["event_type"] == "alert" else "flow"
+        assert keys.index("community_id") == keys.index(obj) - 1 or keys[keys.index("community_id") + 1] == "app_proto"
+    assert all(len(ids) == 1 for ids in by_flow.values())
+    assert len({next(iter(ids)) for ids in by_flow.values()}) == len(by_flow)     # one id per flow
+
+
+def test_off_by_default(tmp_path: Path):
+    assert not any("community_id" in r for r in _replay(tmp_path))
+
+
+def test_bad_switch_stops_start_up_with_the_key(tmp_path: Path):
+    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry"]
+    proc = subprocess.run(cmd + ["replay", "-q", str(REPO / "pcaps" / "benign-web.pcap"), "-l", str(tmp_path),
+                                 "--set", "outputs.eve-log.community-id=maybe"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "outputs.eve-log.community-id" in proc.stderr
