@@ -200,6 +200,8 @@ class Sensor:
         report = progress is not None and hasattr(source, "bytes_read")
         parts = self.loop_parts(report)
         loop = build_loop(parts)
+        for out in self.outputs:
+            out.attach_source(source)
         state = [res.packets, self._now]
         try:
             with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)

@@ -134,13 +134,17 @@ class CaptureChain:
         self.readers = [open_capture(p) for p in paths]
         self.size = sum(r.size for r in self.readers)
         self._current: CaptureReader | None = None
+        self._last: CaptureReader | None = None     # the file read last, once the chain is done
         self._bytes_done = 0
 
     @property
     def path(self) -> str:
-        """The file being read now (the first before iteration starts)."""
+        """The file being read now (the first before iteration starts, the last after it:
+        records written at shutdown, such as the flows still open, name the last file)."""
         if self._current is not None:
             return self._current.path
+        if self._last is not None:
+            return self._last.path
         return self.readers[0].path if self.readers else ""
 
     @property
@@ -168,6 +172,7 @@ class CaptureChain:
             self._current = r
             yield iter(r)
             self._bytes_done += r.size
+        self._last = self._current
         self._current = None
 
 

@@ -46,6 +46,10 @@ class Output:
     def emit(self, event: Event) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def attach_source(self, source: Any) -> None:
+        """The sensor is about to read `source` (it has ``.path`` when it is capture
+        files). Outputs that name the file in their records keep it; others ignore it."""
+
     def flush(self) -> None:
         pass
 

@@ -386,6 +386,11 @@ class EveLog(Output):
         if community:
             from netsentry.output.community_id import CommunityId
             self._community = CommunityId(cfg.get("community-id-seed", 0))
+        pcap_file = cfg.get("pcap-file", False)
+        if not isinstance(pcap_file, bool):
+            raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")
+        self._pcap_file = pcap_file
+        self._source: Any = None
         self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
@@ -407,8 +412,17 @@ class EveLog(Output):
             rec.pop("alert", None)          # outputs.eve-log.drop.alerts: false
         if self._community is not None:
             rec = self._with_community_id(rec, event)
+        if self._source is not None:
+            rec["pcap_filename"] = self._source.path     # last, as Suricata writes it
         self._write(_DUMPS(rec, option=_NEWLINE))
         self.count += 1
+
+    def attach_source(self, source: Any) -> None:
+        """``pcap-file: true``: name the capture file being read in every record (the
+        file of the packet for packet records; for records written when a flow ends,
+        the file being read at that moment, as Suricata's pcap_filename)."""
+        if self._pcap_file and hasattr(source, "path"):
+            self._source = source
 
     def _with_community_id(self, rec: dict[str, Any], event: Event) -> dict[str, Any]:
         """`rec` with ``community_id`` after its head (the endpoint fields), before the

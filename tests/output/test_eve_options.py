@@ -1,4 +1,4 @@
-"""outputs.eve-log.community-id: the Community ID (v1) of each record's flow."""
+"""EVE options: community-id (the Community ID (v1) of each record's flow) and pcap-file."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def test_replay_records_of_one_flow_share_one_id_before_their_object(tmp_path: P
 
 
 def test_off_by_default(tmp_path: Path):
-    assert not any("community_id" in r for r in _replay(tmp_path))
+    assert not any("community_id" in r or "pcap_filename" in r for r in _replay(tmp_path))
 
 
 def test_bad_switch_stops_start_up_with_the_key(tmp_path: Path):
@@ -98,3 +98,21 @@ def test_bad_switch_stops_start_up_with_the_key(tmp_path: Path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "outputs.eve-log.community-id" in proc.stderr
+
+
+def test_pcap_file_names_the_capture_each_record_came_from(tmp_path: Path):
+    """outputs.eve-log.pcap-file: alerts name the file of their packet; records written at
+    the end of the replay (open flows, stats) name the last file, as Suricata's pcap_filename."""
+    web, scan = REPO / "pcaps" / "attacks-web.pcap", REPO / "pcaps" / "attacks-scan.pcap"
+    cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry"]
+    proc = subprocess.run(cmd + ["replay", "-q", str(web), str(scan), "-l", str(tmp_path),
+                                 "-S", str(REPO / "signatures" / "netsentry.rules"),
+                                 "--set", "outputs.eve-log.pcap-file=true"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    recs = [orjson.loads(line) for line in (tmp_path / "eve.json").read_bytes().splitlines()]
+    assert all(list(r)[-1] == "pcap_filename" for r in recs)
+    sids = {r["alert"]["signature_id"]: r["pcap_filename"] for r in recs if r["event_type"] == "alert"}
+    assert sids[9001001] == str(web)                # Log4Shell: in the web capture
+    assert sids[9000001] == str(scan)               # NULL scan: in the scan capture
+    assert recs[-1]["event_type"] == "stats" and recs[-1]["pcap_filename"] == str(scan)
