@@ -145,6 +145,8 @@ class Sensor:
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
         self.anomaly = self._build_anomaly_engine(config)
+        # looked up once: the flow table calls _flow_ended for every flow
+        self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
 
     def attach_outputs(self, outputs: list[Output]) -> None:
@@ -304,10 +306,8 @@ class Sensor:
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
-        if self.anomaly is not None:
-            on_flow_end = getattr(self.anomaly, "on_flow_end", None)
-            if on_flow_end is not None:
-                on_flow_end(flow)
+        if self._anomaly_flow_end is not None:
+            self._anomaly_flow_end(flow)
         if self._drop_logged:
             self._drop_logged.discard((flow.flow_id, True))
             self._drop_logged.discard((flow.flow_id, False))
