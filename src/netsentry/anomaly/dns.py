@@ -1,7 +1,11 @@
 """DNS abuse seen in queries: query floods per source and tunnelling-like names.
 
-Only UDP packets toward port 53 reach this module (the engine marks such
-flows once, at their first packet), and only queries (QR bit clear) count.
+Only packets toward port 53 reach this module (the engine marks such flows
+once, at their first packet), and only queries (QR bit clear) count. Over TCP
+(zone transfers, large answers, and tunnels that prefer it: iodine and
+dnscat2 can) a message is preceded by its 2-byte length (RFC 7766); the
+first message of each client segment is read (one query per segment is what
+resolvers and tunnel clients send).
 The question name is read straight from the payload: labels are length
 prefixed from offset 12 of the DNS header, so a few slices give the name
 without a DNS library or any object per query. A compression pointer in a
@@ -87,6 +91,11 @@ class DnsAbuse(Detector):
         data = pkt.data
         off = pkt.payload_off
         end = off + pkt.payload_len
+        if pkt.proto == 6:          # DNS over TCP: the message after its 2-byte length
+            if end - off < 19 or data[off + 6] or data[off + 7] != 1:
+                return              # no message start here (QDCOUNT 1): a continuation, or not DNS
+            end = min(end, off + 2 + (data[off] << 8 | data[off + 1]))
+            off += 2
         if end - off < 17 or data[off + 2] & 0x80:
             return                  # too short for a question, or a response
         src = pkt.src

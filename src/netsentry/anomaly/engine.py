@@ -42,7 +42,7 @@ from netsentry.decode.packet import ip_to_str
 from netsentry.event import Event
 
 TICK = 1.0          # seconds of packet time between evaluations
-DNS_FLOW = -math.inf   # anomaly_due of a UDP/53 flow: every packet takes the slow path (its queries are parsed)
+DNS_FLOW = -math.inf   # anomaly_due of a UDP/TCP 53 flow: every packet takes the slow path (its queries are parsed)
 
 
 class AnomalyEngine:
@@ -128,7 +128,7 @@ class AnomalyEngine:
                             pkt.tcp_flags if proto == 6 else pkt.icmp_type]
             self._touched.append(flow)
             self._new.append(flow)
-            if proto == 17 and flow.server_port == 53 and self.dns is not None:
+            if flow.server_port == 53 and (proto == 17 or proto == 6) and self.dns is not None:
                 flow.anomaly_due = DNS_FLOW     # every packet comes here, queries are parsed
                 if pkt.to_server:
                     self.dns.on_query(pkt)
