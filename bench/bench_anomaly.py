@@ -3,7 +3,7 @@
 
 usage: bench_anomaly.py [PCAP] [--repeat N] [--limit N] [--rules FILE ...] [--engine-only] [--off DET,...]
 
-PCAP defaults to /tmp/bench/bench-1m.pcap, else bench/out/bench-1m.pcap (make it with
+PCAP defaults to /tmp/bench/bench-1m.pcap, else bench/out/bench-1m.pcap (generated when missing with
 ../shared/bench/gen_pcap.py OUT --target 1000000 --seed 777). Each run is
 the real stages the sensor wires (capture reader, Decoder, FlowTable, then
 AnomalyEngine.inspect with the bundled defaults, on_flow_end from the flow
@@ -35,20 +35,13 @@ import gc
 import time
 from pathlib import Path
 
+from bench_detect import default_pcap   # /tmp/bench or bench/out, generated when missing
 from netsentry.anomaly import AnomalyEngine
 from netsentry.capture import open_capture
 from netsentry.config import load_defaults
 from netsentry.decode import Decoder
 from netsentry.flow import FlowTable
 from netsentry.flow.flow import NEVER_SEEN
-
-
-def default_pcap() -> Path:
-    """/tmp/bench/bench-1m.pcap if present, else bench/out/bench-1m.pcap (bench_detect.py's places)."""
-    for p in (Path("/tmp/bench/bench-1m.pcap"), Path(__file__).resolve().parent / "out" / "bench-1m.pcap"):
-        if p.exists():
-            return p
-    return p
 
 
 def gc_context(mode: str):
@@ -172,7 +165,7 @@ def engine_only(path: Path, limit: int, repeat: int, off: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("pcap", nargs="?", default=default_pcap(), type=Path)
+    ap.add_argument("pcap", nargs="?", default=None, type=Path)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="stop after N packets (0: all)")
     ap.add_argument("--rules", type=Path, action="append", default=None,
@@ -182,6 +175,8 @@ def main() -> None:
                     help="collector settings: the sensor's (netsentry.gcpolicy) or Python's defaults")
     ap.add_argument("--off", default="", help="with --engine-only: detectors to disable, comma-separated")
     args = ap.parse_args()
+    if args.pcap is None:
+        args.pcap = default_pcap()
     if args.engine_only:
         engine_only(args.pcap, args.limit, args.repeat, [d for d in args.off.split(",") if d])
         return

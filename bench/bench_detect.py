@@ -39,6 +39,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_pipeline import flow_config   # the bundled flow section, as the sensor passes it
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BENCH = REPO / ".." / "shared" / "bench"
 ETOPEN = REPO / ".." / "shared" / "rules" / "etopen"
@@ -79,15 +81,6 @@ def engine_config(backend: str) -> dict:
     config = load_defaults()
     config.setdefault("detect", {})["prefilter"] = backend
     return config
-
-
-def flow_config() -> dict:
-    """The bundled configuration's flow section (max-flows, timeouts), as the sensor uses it."""
-    from netsentry.config import get, load_defaults
-    cfg = load_defaults()
-    flow_cfg = dict(cfg["flow"])
-    flow_cfg["midstream"] = bool(get(cfg, "stream.midstream", False))
-    return flow_cfg
 
 
 def reference_counts(rules: Path, pcap: Path) -> dict[int, int]:
