@@ -19,8 +19,8 @@ import communityid
 import communityid.error
 
 from netsentry.config import ConfigError
+from netsentry.output.fields import PORT_PROTOS
 
-PORT_PROTOS = (6, 17, 132)
 ICMP_MAKERS = {1: communityid.FlowTuple.make_icmp, 58: communityid.FlowTuple.make_icmp6}
 CACHE = 65536       # flows remembered; a flow's alerts and its flow record share one hash
 
@@ -37,19 +37,19 @@ class CommunityId:
     def of_flow(self, flow: Any) -> str | None:
         """The flow's Community ID (the same whichever direction a record describes)."""
         fid = flow.flow_id
-        cid = self._cache.get(fid)
-        if cid is None and fid not in self._cache:
-            proto = flow.proto
-            if proto in PORT_PROTOS:
-                cid = self._hash(communityid.FlowTuple, proto, flow.client, flow.server,
-                                 flow.client_port, flow.server_port)
-            elif proto in ICMP_MAKERS and flow.icmp is not None:
-                cid = self._hash(ICMP_MAKERS[proto], flow.client, flow.server, flow.icmp[0], flow.icmp[1])
-            else:
-                cid = self._hash(communityid.FlowTuple, proto, flow.client, flow.server)
-            if len(self._cache) >= CACHE:
-                self._cache.clear()
-            self._cache[fid] = cid
+        if fid in self._cache:
+            return self._cache[fid]
+        proto = flow.proto
+        if proto in PORT_PROTOS:
+            cid = self._hash(communityid.FlowTuple, proto, flow.client, flow.server,
+                             flow.client_port, flow.server_port)
+        elif proto in ICMP_MAKERS and flow.icmp is not None:
+            cid = self._hash(ICMP_MAKERS[proto], flow.client, flow.server, flow.icmp[0], flow.icmp[1])
+        else:
+            cid = self._hash(communityid.FlowTuple, proto, flow.client, flow.server)
+        if len(self._cache) >= CACHE:
+            self._cache.clear()
+        self._cache[fid] = cid
         return cid
 
     def of_packet(self, pkt: Any) -> str | None:

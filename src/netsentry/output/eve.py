@@ -55,6 +55,7 @@ PKT_SRC = "wire/pcap"
 # (in Suricata's order), then the TCP state. Per flags byte, precomputed.
 _TCP_FLAG_NAMES = ((0x02, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"),
                    (0x10, "ack"), (0x20, "urg"), (0x40, "ecn"), (0x80, "cwr"))
+_OBJECTS = (dict, orjson.Fragment)     # a record's objects (alert{}, flow{}, ...) follow its head
 _HEX2 = tuple(f"{b:02x}" for b in range(256))
 _TCP_FLAG_ITEMS = tuple(tuple((name, True) for bit, name in _TCP_FLAG_NAMES if b & bit) for b in range(256))
 
@@ -435,14 +436,12 @@ class EveLog(Output):
             return rec                                     # stats: no endpoints
         if cid is None:
             return rec
-        out: dict[str, Any] = {}
-        for key, value in rec.items():
-            if cid is not None and (value.__class__ is dict or value.__class__ is orjson.Fragment):
-                out["community_id"] = cid
-                cid = None
-            out[key] = value
-        if cid is not None:
-            out["community_id"] = cid
+        keys = list(rec)
+        at = next((i for i, k in enumerate(keys) if rec[k].__class__ in _OBJECTS), len(keys))
+        out = {k: rec[k] for k in keys[:at]}
+        out["community_id"] = cid
+        for k in keys[at:]:
+            out[k] = rec[k]
         return out
 
     def flush(self) -> None:
