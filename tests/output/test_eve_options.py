@@ -91,13 +91,19 @@ def test_off_by_default(tmp_path: Path):
     assert not any("community_id" in r or "pcap_filename" in r for r in _replay(tmp_path))
 
 
-def test_bad_switch_stops_start_up_with_the_key(tmp_path: Path):
+@pytest.mark.parametrize("setting, key", [
+    ("outputs.eve-log.community-id=maybe", "outputs.eve-log.community-id"),
+    ("outputs.eve-log.pcap-file=maybe", "outputs.eve-log.pcap-file"),
+    ("outputs.eve-log.community-id-seed=70000", "outputs.eve-log.community-id-seed"),
+])
+def test_bad_switch_stops_start_up_with_the_key(tmp_path: Path, setting: str, key: str):
     cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry"]
     proc = subprocess.run(cmd + ["replay", "-q", str(REPO / "pcaps" / "benign-web.pcap"), "-l", str(tmp_path),
-                                 "--set", "outputs.eve-log.community-id=maybe"],
+                                 "--set", "outputs.eve-log.community-id=true", "--set", setting],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "outputs.eve-log.community-id" in proc.stderr
+    assert key + ":" in proc.stderr
+    assert not (tmp_path / "eve.json").exists()         # stopped before the log was opened
 
 
 def test_pcap_file_names_the_capture_each_record_came_from(tmp_path: Path):
