@@ -11,8 +11,8 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 # Debian packages: build tools + headers for netfilterqueue, the network tools
-# the namespace tests drive, rsyslog for the syslog tests.
-APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev
+# the namespace tests drive, rsyslog for the syslog tests, libpcap for BPF capture filters.
+APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev libpcap0.8
               iptables iproute2 rsyslog rsyslog-gnutls)
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", action="store_true", help="list every skipped rule, not a few per reason")
 
     sub.add_parser("version", help="print the version")
+
+    from netsentry import daemon
+    daemon.add_parser(sub)
     return parser
 
 
@@ -304,7 +307,12 @@ def _eve_path(outputs: list[Any]) -> Path | None:
     return None
 
 
-COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version}
+def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.daemon import cmd_run as run
+    return run(args, parser)
+
+
+COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version, "run": cmd_run}
 
 
 if __name__ == "__main__":  # pragma: no cover
