@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("version", help="print the version")
 
-    from netsentry import daemon
+    from netsentry import daemon, ips_rules
     daemon.add_parser(sub)
+    ips_rules.add_parser(sub)
     return parser
 
 
@@ -312,7 +313,12 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return run(args, parser)
 
 
-COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version, "run": cmd_run}
+def cmd_ips(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.ips_rules import cmd_ips as ips
+    return ips(args, parser)
+
+
+COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version, "run": cmd_run, "ips": cmd_ips}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -334,7 +334,9 @@ class Sensor:
         for more in self.counter_sources:
             counters.update(more())
         if self.inline:
-            counters["ips.accepted"] = self.result.packets - self.result.drops
+            # decoder.pkts is live; result.packets is only set when the loop returns
+            packets = int(counters.get("decoder.pkts", self.result.packets))
+            counters["ips.accepted"] = packets - self.result.drops
             counters["ips.blocked"] = self.result.drops
         return counters
 

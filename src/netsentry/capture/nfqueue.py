@@ -18,10 +18,11 @@ worker (a queue nobody binds is bypassed by ``--queue-bypass``, uninspected).
 Fail-open: the queue's ``NFQA_CFG_F_FAIL_OPEN`` flag is set (or cleared for
 ``nfq.fail-open: false``) on the binding's own netlink socket
 (nfnetlink_queue.py). With the flag, the kernel accepts packets that find
-the queue full instead of dropping them and counts them nowhere; they show
-up here as the difference between the packets the kernel numbered for the
-queue (``id_sequence``) and those that reached us
-(``netsentry.nfq.fail_open_accepted``).
+the queue full instead of dropping them. It counts them nowhere (not in
+``queue_dropped``, and they get no packet id): the NFQUEUE rule's own
+iptables counter minus ``capture.kernel_packets`` is what went through
+uninspected (docs/daemon.md). Failing closed, the overflow is counted in
+``queue_dropped`` / ``user_dropped``, reported as ``capture.kernel_drops``.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class NfqueueSource(LiveSource):
             for number in queues:
                 nfq = NetfilterQueue()
                 try:
-                    nfq.bind(number, self._ready.append, max_len=maxlen, range=COPY_RANGE)
+                    nfq.bind(number, self._take, max_len=maxlen, range=COPY_RANGE)
                 except OSError as exc:
                     raise OSError(f"nfq: cannot bind queue {number} ({exc}); is another process bound to it?") from None
                 q = _Queue(number, nfq)
@@ -122,6 +123,10 @@ class NfqueueSource(LiveSource):
             self.close()
             raise
         self.queues = [q.number for q in self._queues]
+
+    def _take(self, p: Any) -> None:
+        """The binding's callback: the payload must be copied now (its buffer is reused after)."""
+        self._ready.append((p.get_payload(), p))
 
     def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
         poller = select.poll()
@@ -139,10 +144,9 @@ class NfqueueSource(LiveSource):
                         by_fd[fd].run(False)        # the binding's callback appends to `ready`
                 n = 0
                 while ready and n < BATCH:
-                    p = ready.popleft()
+                    data, p = ready.popleft()
                     n += 1
                     self._current = p
-                    data = p.get_payload()
                     yield clock(), data, len(data), LINKTYPE_RAW
                     if self._current is not None:   # no drop/reject came: accept
                         self._current = None
@@ -160,7 +164,7 @@ class NfqueueSource(LiveSource):
             self._current = None
             self.accepted += 1
         while self._ready:
-            self._ready.popleft().accept()
+            self._ready.popleft()[1].accept()
             self.received += 1
             self.accepted += 1
 
@@ -174,26 +178,25 @@ class NfqueueSource(LiveSource):
         self.dropped += 1
 
     def stats(self) -> dict[str, int]:
-        """capture.kernel_packets (numbered for our queues by the kernel), kernel_drops (queue and
-        socket overflows while failing closed), and what fail-open let through uninspected."""
+        """capture.kernel_packets (packets the kernel queued to us: it numbers each one) and
+        capture.kernel_drops (queue and socket overflows while failing closed)."""
         counters = read_queue_counters()
-        offered = qdrop = udrop = waiting = 0
+        queued = qdrop = udrop = 0
         for q in self._queues:
             c = counters.get(q.number)
             if c is None:
                 continue
-            offered += c.id_sequence - q.base_ids
+            queued += c.id_sequence - q.base_ids
             qdrop += c.queue_dropped - q.base_qdrop
             udrop += c.user_dropped - q.base_udrop
-            waiting += c.waiting
-        bypassed = max(0, offered - self.received - len(self._ready) - qdrop - udrop - waiting)
         return {
-            "capture.kernel_packets": offered,
+            "capture.kernel_packets": queued,
             "capture.kernel_drops": qdrop + udrop,
             "netsentry.nfq.received": self.received,
+            "netsentry.nfq.accepted": self.accepted,
+            "netsentry.nfq.dropped": self.dropped,
             "netsentry.nfq.queue_dropped": qdrop,
             "netsentry.nfq.user_dropped": udrop,
-            "netsentry.nfq.fail_open_accepted": bypassed if self.fail_open else 0,
         }
 
     def close(self) -> None:
