@@ -63,9 +63,11 @@ def _send_udp(lab: Lab, ns: str, dst: str, port: int, payload: str, count: int =
             f"[s.sendto({payload!r}.encode(), ({dst!r}, {port})) for _ in range({count})]\n")
 
 
-def test_live_ids_alerts_flows_stats_and_clean_stop(pair) -> None:
+@pytest.mark.parametrize("ring", ["tpacket-v3", "socket"])
+def test_live_ids_alerts_flows_stats_and_clean_stop(pair, ring: str) -> None:
     lab, a, b, tmp, rules = pair
-    d = Daemon(lab, b, tmp / "run1", "-i", "vb", "-S", str(rules), "--set", "stats.interval=1",
+    d = Daemon(lab, b, tmp / f"run1-{ring}", "-i", "vb", "-S", str(rules), "--set", "stats.interval=1",
+               "--set", f"af-packet.ring={ring}",
                "--set", "flow.timeouts.udp.new=1", "--set", "flow.timeouts.udp.established=1")
     d.wait_ready()
     try:
