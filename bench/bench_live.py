@@ -198,10 +198,31 @@ def bench_afpacket(rates: list[int], seconds: float, rules: str | None, ring: st
 
 # --- nfqueue ---------------------------------------------------------------------------------
 
-def _ping(client: str, dst: str) -> float:
-    out = sh(*in_ns(client, "ping", "-c", "200", "-i", "0.005", "-q", dst), check=False, timeout=60).stdout
-    m = re.search(r"= [\d.]+/([\d.]+)/", out)
-    return float(m.group(1)) if m else float("nan")
+_ECHO_SERVER = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 7101))
+while True:
+    data, peer = s.recvfrom(2048); s.sendto(data, peer)
+"""
+
+_ECHO_CLIENT = """
+import socket, time, json, statistics
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0)
+rtts = []
+for i in range(300):
+    t0 = time.perf_counter(); s.sendto(b"x" * 64, ("10.203.2.2", 7101))
+    try:
+        s.recv(2048); rtts.append((time.perf_counter() - t0) * 1000)
+    except OSError:
+        pass
+    time.sleep(0.002)
+print(json.dumps({"median": statistics.median(rtts), "p90": sorted(rtts)[int(len(rtts) * 0.9)], "n": len(rtts)}))
+"""
+
+
+def _ping(client: str, dst: str) -> dict:
+    """UDP echo round trips (median and 90th percentile, ms): 300 sequential 64-byte requests."""
+    return json.loads(sh(*in_ns(client, PY, "-c", _ECHO_CLIENT), timeout=60).stdout)
 
 
 _BULK_SERVER = """
@@ -237,6 +258,7 @@ def bench_nfqueue(seconds: float, rules: str | None) -> None:
     sh("ip", "-n", s, "route", "add", "default", "via", "10.203.2.1")
     sh(*in_ns(r, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"))
     server = subprocess.Popen(in_ns(s, PY, "-c", _BULK_SERVER))
+    echo = subprocess.Popen(in_ns(s, PY, "-c", _ECHO_SERVER))
     time.sleep(0.5)
     try:
         def bulk() -> dict:
@@ -245,25 +267,26 @@ def bench_nfqueue(seconds: float, rules: str | None) -> None:
 
         base_rtt = _ping(c, "10.203.2.2")
         base = bulk()
-        print(f"  no queue:   ping avg {base_rtt:.3f} ms, TCP {base['bytes'] / base['seconds'] / 1e6:,.1f} MB/s",
-              flush=True)
+        print(f"  no queue:   UDP echo RTT median {base_rtt['median']:.3f} ms (p90 {base_rtt['p90']:.3f}), "
+              f"TCP {base['bytes'] / base['seconds'] / 1e6:,.1f} MB/s", flush=True)
         sh(*in_ns(r, "iptables", "-I", "FORWARD", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"))
         with tempfile.TemporaryDirectory() as tmp:
             logdir = Path(tmp)
             proc = _daemon(r, logdir, "-q", "0", "--set", "nfq.fail-open=false", *(["-S", rules] if rules else []))
             rtt = _ping(c, "10.203.2.2")
-            t0 = time.perf_counter()
             res = bulk()
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
             st = _last_stats(logdir)
             pkts = st["decoder"]["pkts"]
-            print(f"  netsentry:  ping avg {rtt:.3f} ms (+{rtt - base_rtt:.3f} ms), "
+            print(f"  netsentry:  UDP echo RTT median {rtt['median']:.3f} ms (p90 {rtt['p90']:.3f}; "
+                  f"+{rtt['median'] - base_rtt['median']:.3f} ms), "
                   f"TCP {res['bytes'] / res['seconds'] / 1e6:,.2f} MB/s; {pkts:,} packets inspected, "
-                  f"~{pkts / (time.perf_counter() - t0):,.0f} packets/s over the transfer (incl. stop); "
+                  f"~{pkts / res['seconds']:,.0f} packets/s over the transfer; "
                   f"kernel drops {st['capture']['kernel_drops']:,}", flush=True)
     finally:
         server.kill()
+        echo.kill()
 
 
 def main() -> None:

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory for eve.json (default: current directory)")
     replay.add_argument("-k", dest="checksums", choices=("all", "none"),
                         help="checksum validation: all (bad-checksum packets are not inspected) or none")
+    replay.add_argument("-F", dest="bpf_file", metavar="BPF-FILE",
+                        help="replay only the packets this capture filter (tcpdump syntax, in a file) accepts")
     replay.add_argument("--simulate-ips", action="store_true",
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
@@ -160,6 +162,8 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     except CaptureError as exc:
         raise InputError(str(exc)) from None
     check_link_types(source)
+    if args.bpf_file:
+        source = filtered_source(source, args.bpf_file)
     ruleset = load_ruleset(config)
 
     from netsentry.output import OutputContext, open_outputs
@@ -250,6 +254,17 @@ def _first_packet_time(path: str) -> tuple[float, str]:
     from netsentry.capture import first_timestamp
     ts = first_timestamp(path)
     return (math.inf if ts is None else ts), path
+
+
+def filtered_source(source: Any, bpf_file: str) -> Any:
+    """``replay -F FILE``: only the records the filter accepts; a bad filter is a usage error (exit 2)."""
+    from netsentry.capture.bpf import BpfError, FilteredCapture, read_filter_file
+    try:
+        filtered = FilteredCapture(source, read_filter_file(bpf_file))
+        filtered.check({lt for reader in getattr(source, "readers", [source]) for lt in reader.linktypes})
+    except BpfError as exc:
+        raise UsageError(str(exc)) from None
+    return filtered
 
 
 def check_link_types(source: Any) -> None:
