@@ -141,6 +141,8 @@ class Sensor:
 
         # --- stages
         self.decoder = Decoder(checksums=bool(get(config, "decoder.checksum-validation", False)))
+        from netsentry.exception_policy import ExceptionPolicies
+        self.exceptions = ExceptionPolicies(config, self.inline)
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
@@ -167,7 +169,7 @@ class Sensor:
         flow_cfg = dict(config.get("flow") or {})
         flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
         try:
-            return FlowTable(flow_cfg, self._flow_ended)
+            return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow)
         except FlowConfigError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -328,7 +330,7 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly]
+        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.exceptions]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         counters.setdefault("detect.alert", self.result.alerts)
         for more in self.counter_sources:

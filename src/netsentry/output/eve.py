@@ -254,6 +254,8 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     }
     if flow.action is not None and flow.action in ("drop", "pass", "accept"):
         counters["action"] = flow.action
+    if flow.exception_policy is not None:   # after action, as Suricata writes it
+        counters["exception_policy"] = [{"target": t, "policy": p} for t, p in flow.exception_policy]
     if proto in PORT_PROTOS:
         rec: dict[str, Any] = {
             "timestamp": format_record_time(event.ts), "flow_id": flow.flow_id, "event_type": "flow",
