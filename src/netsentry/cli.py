@@ -149,6 +149,8 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
         raise UsageError("netsentry replay: give at least one PCAP (see netsentry replay --help)")
     config = load_config(args.config, args.overrides)
     apply_replay_flags(config, args)
+    from netsentry.rules.variables import check_variables
+    check_variables(config)         # every $VAR, even with no rules loaded (HOME_NET feeds the anomaly engine)
     _setup_logging(config)
     paths = expand_captures(targets)
 
@@ -208,6 +210,10 @@ def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
         config["decoder"]["checksum-validation"] = args.checksums == "all"
     if args.simulate_ips:
         config["stream"]["inline"] = True
+    for flag, files in (("-S", args.exclusive_rules), ("-s", args.extra_rules)):
+        for name in files:
+            if os.path.isdir(name):
+                raise UsageError(f"netsentry replay: {flag} {name}: is a directory; give a rules file")
     if args.exclusive_rules:
         # -S: exactly these files; absolute so default-rule-path does not apply to them
         config["rule-files"] = [os.path.abspath(p) for p in args.exclusive_rules]
