@@ -394,7 +394,11 @@ class EveLog(Output):
             raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")
         self._pcap_file = pcap_file
         self._source: Any = None
-        self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
+        filename = str(cfg.get("filename", "eve.json"))
+        if not filename.strip() or filename.endswith("/") or Path(filename).name in ("", ".", ".."):
+            # "" would make the log directory itself the output file
+            raise ConfigError(f"expected a file name, got {filename!r}", "outputs.eve-log.filename")
+        self.path = Path(ctx.logdir) / filename
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
