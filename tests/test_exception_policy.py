@@ -16,6 +16,16 @@ from netsentry.output.eve import render
 from netsentry.sensor import Sensor
 
 
+@pytest.fixture(autouse=True)
+def _log_to_a_buffer():
+    """The policy logs once per condition; an earlier CLI test may have left structlog
+    writing to a captured (now closed) stderr."""
+    import io
+
+    from netsentry.log import setup_logging
+    setup_logging("warning", "json", stream=io.StringIO())
+
+
 def cfg(*sets: str) -> dict:
     return load_config(None, list(sets))
 
