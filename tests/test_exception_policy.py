@@ -105,6 +105,12 @@ def test_ips_drops_a_midstream_session_by_default() -> None:
     assert sensor.counters()["tcp.midstream_exception_policy.drop_flow"] == 1
 
 
+def test_ips_drop_flow_holds_for_later_packets_without_rules() -> None:
+    """No signature stage: the dropped flow's later packets are still dropped."""
+    sensor, out = _run(MID + MID, "stream.inline=true")
+    assert sensor.result.drops == 4
+
+
 def test_ips_with_midstream_enabled_records_ignore() -> None:
     """As suricata-verify's exception-policy-midstream-03."""
     sensor, out = _run(MID, "stream.inline=true", "stream.midstream=true")

@@ -88,6 +88,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                 events = anomaly_inspect(pkt, flow)         #@ anomaly
                 if events:                                  #@ anomaly
                     on_events(events, pkt, flow, True)      #@ anomaly
+            if flow is not None and flow.action == "drop":  #@ flow-verdicts
+                pkt.verdict = "drop"                        #@ flow-verdicts
             if pkt.verdict is not None:                     #@ inline
                 on_verdict(pkt, flow)                       #@ inline
             if not n & PROGRESS_MASK:                       #@ progress
@@ -96,7 +98,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
         state[0] = n
         state[1] = ts
 """
-LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress"))
+LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
+                        "progress"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -243,6 +246,10 @@ class Sensor:
             parts.add("anomaly")
         if self.inline:
             parts.add("inline")
+            if self.signatures is None:
+                # the signature engine keeps dropped flows dropped; without rules a flow
+                # can still be dropped by an exception policy (exception_policy.py)
+                parts.add("flow-verdicts")
         if progress:
             parts.add("progress")
         return frozenset(parts)
