@@ -159,3 +159,11 @@ def test_ips_rules_nft_syntax(capsys: pytest.CaptureFixture[str]) -> None:
 def test_ips_rules_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     rc, err = run(args, capsys)
     assert rc == 2 and message in err
+
+
+def test_set_reaches_the_capture_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, err = run(["run", "-l", str(tmp_path), "--set", "af-packet.interfaces=[no-such-if1]"], capsys)
+    assert rc == 2 and "af-packet.interfaces[0]: no such network interface: no-such-if1" in err
+    rc, err = run(["run", "-l", str(tmp_path), "--set", "nfq.queues=7:x"], capsys)
+    assert rc == 2 and "nfq.queues" in err
+
