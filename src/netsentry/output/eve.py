@@ -37,6 +37,7 @@ import orjson
 from netsentry.config import ConfigError
 from netsentry.event import Alert, Event
 from netsentry.output import Output, OutputContext, check_event_types, register
+from netsentry.output.integrity import ChainWriter, IntegrityConfig
 from netsentry.output.fields import (
     ICMP_PROTOS,
     PORT_PROTOS,
@@ -392,6 +393,7 @@ class EveLog(Output):
             raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")
         self._pcap_file = pcap_file
         self._source: Any = None
+        integrity = IntegrityConfig(cfg, "outputs.eve-log")
         self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
@@ -402,6 +404,12 @@ class EveLog(Output):
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
         self._write = self._file.write
         self.count = 0
+        # outputs.eve-log.integrity: each line also chained into <filename>.chain (output/integrity.py)
+        self.chain: ChainWriter | None = None
+        if integrity.enabled:
+            self.chain = ChainWriter(self.path, integrity, self.flush, offset=self._file.tell(),
+                                     append=mode == "ab")
+            self._write = self._chained_write
 
     def emit(self, event: Event) -> None:
         # `encode` inlined: one call fewer per event on the output's hot path
@@ -444,12 +452,34 @@ class EveLog(Output):
             out[k] = rec[k]
         return out
 
+    def _chained_write(self, line: bytes) -> None:
+        self._file.write(line)
+        self.chain.add(line)        # type: ignore[union-attr]
+
     def flush(self) -> None:
         if not self._file.closed:
             self._file.flush()
 
+    def reopen(self) -> None:
+        """Reopen the file at its path (logrotate moved it; SIGHUP). The integrity chain
+        goes on in a new side file: `ChainWriter.reopen` is the one call it needs here,
+        after the file is reopened (docs/integrity.md, "Rotation")."""
+        self.flush()
+        self._file.close()
+        try:
+            self._file = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        if self.chain is not None:
+            self.chain.reopen(self._file.tell())
+        else:
+            self._write = self._file.write
+
     def close(self) -> None:
         if not self._file.closed:
+            self._file.flush()
+            if self.chain is not None:
+                self.chain.close()      # the shutdown checkpoint, after the last line is on disk
             self._file.close()
 
 
