@@ -79,7 +79,7 @@ class _Page:
                 what.append(f"pkt {pcap_cnt}")
             label = ", ".join(what) or f"line {line}"
             links.append(f'<a href="#rec-{line}" title="eve.json line {line}">{escape(label)}</a>')
-        return f'<span class="refs">{"".join(links)}</span>'
+        return f'<span class="refs">{" ".join(links)}</span>'
 
     def table(self, head: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
         if not rows:
