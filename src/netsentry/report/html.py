@@ -13,11 +13,13 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+import heapq
+
 import orjson
 
 from netsentry import __version__
 from netsentry.report import svg
-from netsentry.report.aggregate import Aggregate, Ref, Row, fetch_lines
+from netsentry.report.aggregate import Aggregate, Ref, Row, Traffic, fetch_lines
 
 TOP = 20                     # rows per table
 BIN_WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
@@ -94,7 +96,14 @@ class _Page:
 
 
 def _top(table: dict[Any, Row], key: Callable[[Row], float], n: int = TOP) -> list[tuple[Any, Row]]:
-    return sorted(table.items(), key=lambda kv: (-key(kv[1]), str(kv[0])))[:n]
+    """The `n` largest rows (ties in the order first seen): a heap, not a sort of 200k rows."""
+    return heapq.nlargest(n, table.items(), key=lambda kv: key(kv[1]))
+
+
+def _top_traffic(table: dict[Any, Traffic], by: int, n: int = TOP) -> list[tuple[Any, Row]]:
+    """Top hosts/pairs/ports by bytes (by=0) or flows (by=1), as Rows."""
+    top = heapq.nlargest(n, table.items(), key=lambda kv: kv[1][by])
+    return [(k, Row(0, v[0], v[1], [v[2]])) for k, v in top]
 
 
 def _bins(agg: Aggregate) -> tuple[float, int, list[float], list[float], list[float], list[str]]:
@@ -202,27 +211,28 @@ def render(agg: Aggregate, title: str = "") -> str:
 
     # --- talkers
     p.parts.append("<h2 id='talkers'>Top talkers</h2>")
-    hosts = _top(a.hosts, lambda r: r.bytes)
+    hosts = _top_traffic(a.hosts, 0)
     p.parts.append("<h3>Hosts by bytes</h3>" + svg.bars([(k, r.bytes, k) for k, r in hosts[:12]], " bytes",
                                                          color=svg.PALETTE[2]))
     p.parts.append(p.table(["host", "bytes", "flows", "first flow"],
                            [[escape(k), f"{r.bytes:,}", f"{r.flows:,}", p.refs(r.refs)] for k, r in hosts], {1, 2}))
-    hosts_f = _top(a.hosts, lambda r: r.flows, 10)
+    hosts_f = _top_traffic(a.hosts, 1, 10)
     p.parts.append("<h3>Hosts by flows</h3>")
     p.parts.append(p.table(["host", "flows", "bytes", "first flow"],
                            [[escape(k), f"{r.flows:,}", f"{r.bytes:,}", p.refs(r.refs)] for k, r in hosts_f], {1, 2}))
-    for label, keyf in (("bytes", lambda r: r.bytes), ("flows", lambda r: r.flows)):
-        pairs = _top(a.pairs, keyf, 10)
+    for label, by in (("bytes", 0), ("flows", 1)):
+        pairs = _top_traffic(a.pairs, by, 10)
         p.parts.append(f"<h3>Pairs (client → server) by {label}</h3>")
         p.parts.append(p.table(["client", "server", "bytes", "flows", "first flow"],
                                [[escape(k[0]), escape(k[1]), f"{r.bytes:,}", f"{r.flows:,}", p.refs(r.refs)]
                                 for k, r in pairs], {2, 3}))
-    ports = _top(a.ports, lambda r: r.flows)
+    ports = _top_traffic(a.ports, 1)
     p.parts.append("<h3>Destination ports by flows</h3>" +
-                   svg.bars([(f"{k[1]}/{k[0].lower()}", r.flows, "") for k, r in ports[:12]], " flows",
+                   svg.bars([(_port(k), r.flows, "") for k, r in ports[:12]], " flows",
                             color=svg.PALETTE[5]))
     p.parts.append(p.table(["port", "proto", "flows", "bytes", "first flow"],
-                           [[str(k[1]), escape(str(k[0])), f"{r.flows:,}", f"{r.bytes:,}", p.refs(r.refs)]
+                           [["-" if k[1] is None else str(k[1]), escape(str(k[0])), f"{r.flows:,}",
+                             f"{r.bytes:,}", p.refs(r.refs)]
                             for k, r in ports], {0, 2, 3}))
 
     # --- assets
@@ -281,6 +291,11 @@ def render(agg: Aggregate, title: str = "") -> str:
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>netsentry report{' - ' + escape(title) if title else ''}</title>"
             f"<style>{CSS}</style></head><body>" + "\n".join(p.parts) + "</body></html>\n")
+
+
+def _port(key: tuple[str, Any]) -> str:
+    proto, port = key
+    return str(proto).lower() if port is None else f"{port}/{str(proto).lower()}"
 
 
 def _pretty(raw: bytes) -> str:
