@@ -254,3 +254,20 @@ class ChainWriter:
             self.checkpoint("shutdown")
         finally:
             self._file.close()
+
+
+def connect_checkpoint_listeners(outputs: list[Any]) -> int:
+    """Send every chained output's checkpoints to each output that takes them.
+
+    An output takes them by having ``on_chain_checkpoint(record: dict)`` (the
+    syslog output, so a copy of the proof lives away from the sensor and its
+    key). Called once by `open_outputs`; returns how many links it made."""
+    takers = [o.on_chain_checkpoint for o in outputs if callable(getattr(o, "on_chain_checkpoint", None))]
+    links = 0
+    for out in outputs:
+        chain = getattr(out, "chain", None)
+        if isinstance(chain, ChainWriter):
+            for take in takers:
+                chain.listeners.append(take)
+                links += 1
+    return links
