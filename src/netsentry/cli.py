@@ -77,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
-    replay.add_argument("--report", nargs="?", const="", default=None, metavar="OUT",
-                        help="at the end, write the HTML report of eve.json (default: LOGDIR/report.html)")
+    # a flag, not an optional value: `--report capture.pcap` must not take the capture as OUT
+    replay.add_argument("--report", action="store_true",
+                        help="at the end, write the HTML report of eve.json to LOGDIR/report.html")
+    replay.add_argument("--report-file", metavar="OUT", help="write the report here instead (implies --report)")
 
     rules = sub.add_parser("rules", help="rule file tools")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -201,13 +203,13 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if not args.quiet:
         eve_path = _eve_path(outputs)
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
-    if args.report is not None:
+    if args.report or args.report_file:
         from netsentry.report.command import run as write_report
         eve_path = _eve_path(outputs)
         if eve_path is None:
             _error("--report needs the eve-log output (outputs.eve-log.enabled: true)")
             return EXIT_RUNTIME
-        status = write_report(str(eve_path), args.report or str(Path(args.logdir) / "report.html"),
+        status = write_report(str(eve_path), args.report_file or str(Path(args.logdir) / "report.html"),
                               quiet=bool(args.quiet))
         if status != EXIT_OK and stopped_by is None and result.capture_error is None:
             return status

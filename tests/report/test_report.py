@@ -246,3 +246,17 @@ def test_render_is_deterministic_but_for_its_timestamp(replay: Path):
     agg1, agg2 = read_eve(replay / "eve.json"), read_eve(replay / "eve.json")
     strip = lambda s: re.sub(r"made by netsentry \S+ at [^<]*", "", s)  # noqa: E731
     assert strip(render(agg1)) == strip(render(agg2))
+
+
+def test_replay_report_flag_never_takes_the_capture_as_its_output(tmp_path: Path):
+    """`--report` is a flag: `replay --report capture.pcap` replays the capture (and leaves it alone)."""
+    pcap = REPO / "pcaps" / "benign-dns.pcap"
+    before = pcap.read_bytes()
+    proc = run("replay", "--report", str(pcap), "-l", str(tmp_path), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert pcap.read_bytes() == before
+    assert (tmp_path / "report.html").exists()
+    proc = run("replay", str(pcap), "-l", str(tmp_path / "b"), "-q", "--report-file", str(tmp_path / "x.html"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "x.html").read_text().startswith("<!DOCTYPE html>")
+    assert not (tmp_path / "b" / "report.html").exists()
