@@ -319,3 +319,15 @@ def test_checkpoints_reach_outputs_that_take_them(tmp_path: Path, key: Path):
     assert last["file"] == str(eve.path)
     assert last["hmac"] == sign(KEY, last)
     assert verify_file(eve.path, KEY, None).hash.hex() == last["hash"]
+
+
+def test_damaged_side_file_records_are_one_line(tmp_path: Path, key: Path):
+    path = write_log(tmp_path, key, 60)
+    side = side_path(path)
+    lines = side.read_bytes().splitlines(keepends=True)
+    rec = orjson.loads(lines[2])
+    del rec["seq"]
+    lines[2] = orjson.dumps(rec) + b"\n"
+    side.write_bytes(b"".join(lines))
+    assert failure(path) == f"{side}:3: damaged chain record (checkpoint record without a valid seq)"
+    assert failure(tmp_path / "nope.json") == f"{tmp_path / 'nope.json'}: cannot read: No such file or directory"

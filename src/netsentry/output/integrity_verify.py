@@ -62,7 +62,17 @@ class Verified:
     continues_from: int = 0      # >0: the chain began in an earlier file at this record number
 
 
+# the fields each kind of side-file record must have, and their types
+_FIELDS: dict[str, dict[str, type]] = {
+    "start": {"seq": int, "prev": str, "offset": int},
+    "block": {"seq": int, "n": int, "digests": str, "hash": str},
+    "checkpoint": {"seq": int, "hash": str},
+}
+
+
 def _read_side(path: Path) -> _Chain:
+    if not path.is_file():
+        raise VerifyError(f"{path}: cannot read: " + ("not a file" if path.exists() else "No such file or directory"))
     side = side_path(path)
     try:
         raw = side.read_bytes()
@@ -79,6 +89,9 @@ def _read_side(path: Path) -> _Chain:
         try:
             rec = orjson.loads(line)
             kind = rec["type"]
+            for name, kind_type in _FIELDS.get(kind, {}).items():
+                if not isinstance(rec.get(name), kind_type) or isinstance(rec.get(name), bool):
+                    raise ValueError(f"{kind} record without a valid {name}")
             if kind == "block":
                 digests = bytes.fromhex(rec["digests"])
                 if len(digests) != SHORT * int(rec["n"]) or int(rec["seq"]) != len(chain.digests) + \
