@@ -331,3 +331,25 @@ def test_damaged_side_file_records_are_one_line(tmp_path: Path, key: Path):
     side.write_bytes(b"".join(lines))
     assert failure(path) == f"{side}:3: damaged chain record (checkpoint record without a valid seq)"
     assert failure(tmp_path / "nope.json") == f"{tmp_path / 'nope.json'}: cannot read: No such file or directory"
+
+
+def test_append_mode_continues_the_chain_of_the_previous_run(tmp_path: Path, key: Path):
+    write_log(tmp_path, key, 70, append=True)
+    path = write_log(tmp_path, key, 40, append=True)          # a restart, appending
+    (ok,) = verify([path], KEY)
+    assert "OK, 110 records (to record 110)" in ok
+    starts = [orjson.loads(x) for x in side_path(path).read_bytes().splitlines()
+              if orjson.loads(x)["type"] == "start"]
+    assert [s["seq"] for s in starts] == [1, 71] and starts[1]["offset"] == len(b"".join(lines_of(path)[:70]))
+
+
+def test_append_mode_over_an_unchained_log_chains_from_its_end(tmp_path: Path, key: Path):
+    old = tmp_path / "eve.json"
+    old.write_bytes(b'{"timestamp":"2026-01-01T00:00:00.000000+0000","event_type":"stats"}\n' * 3)
+    path = write_log(tmp_path, key, 10, append=True)
+    (ok,) = verify([path], KEY)
+    assert "OK, 10 records" in ok
+    lines = lines_of(path)
+    lines[5] = lines[5].replace(b"uptime", b"uptimE")
+    path.write_bytes(b"".join(lines))
+    assert failure(path, key) == f"{path}:6: record 3 changed (its digest does not match the chain)"

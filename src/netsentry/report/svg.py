@@ -119,7 +119,7 @@ def versus(items: Sequence[tuple[str, float, str]], unit: str, width: int = 420)
 
 
 def _versus(items: Sequence[tuple[str, float, str]], unit: str, width: int, colors: dict[str, str]) -> str:
-    row, label_w, pad = 20, 110, 80
+    row, label_w, pad = 20, 80, 150      # pad: room for "1.23k distinct ports" after the longest bar
     top = max(v for _, v, _ in items) or 1
     scale = (width - label_w - pad) / top
     height = row * len(items) + 4
