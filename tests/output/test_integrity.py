@@ -353,3 +353,29 @@ def test_append_mode_over_an_unchained_log_chains_from_its_end(tmp_path: Path, k
     lines[5] = lines[5].replace(b"uptime", b"uptimE")
     path.write_bytes(b"".join(lines))
     assert failure(path, key) == f"{path}:6: record 3 changed (its digest does not match the chain)"
+
+
+def test_checkpoint_by_time_on_a_slow_trickle_of_records(tmp_path: Path, key: Path):
+    """integrity-checkpoint.seconds: a record written after the period is due is signed
+    at once, however few records came before it (wall clock), and tick() signs the
+    last records of a quiet spell."""
+    import time
+    out = EveLog(cfg(key, **{"integrity-checkpoint": {"records": 0, "seconds": 0.2}}),
+                 OutputContext(logdir=tmp_path))
+    out.emit(Event("stats", 1.0, extra={"stats": {"uptime": 1}}))
+    assert out.chain.checkpoints == 0
+    time.sleep(0.25)
+    out.emit(Event("stats", 2.0, extra={"stats": {"uptime": 2}}))
+    assert out.chain.checkpoints == 1                  # signed records 1-2 at once
+    out.emit(Event("stats", 3.0, extra={"stats": {"uptime": 3}}))
+    out.chain.tick()
+    assert out.chain.checkpoints == 1                  # not due yet
+    time.sleep(0.25)
+    out.chain.tick()
+    assert out.chain.checkpoints == 2                  # the quiet spell's record 3
+    out.close()
+    reasons = [(orjson.loads(x)["seq"], orjson.loads(x)["reason"]) for x in side_path(out.path).read_bytes().splitlines()
+               if orjson.loads(x)["type"] == "checkpoint"]
+    assert reasons == [(2, "periodic"), (3, "periodic"), (3, "shutdown")]
+    (ok,) = verify([out.path], KEY)
+    assert "OK, 3 records" in ok
