@@ -260,3 +260,24 @@ def test_replay_report_flag_never_takes_the_capture_as_its_output(tmp_path: Path
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "x.html").read_text().startswith("<!DOCTYPE html>")
     assert not (tmp_path / "b" / "report.html").exists()
+
+
+def test_suricata_records_of_other_types_and_timestamp_shapes(tmp_path: Path):
+    """An eve.json from Suricata (app-layer records, other offsets, no fraction) reports too."""
+    lines = [
+        {"timestamp": "2026-11-02T10:00:00.000000+0100", "flow_id": 1, "event_type": "http",
+         "src_ip": "10.0.0.1", "dest_ip": "10.0.0.2", "http": {"hostname": "example.org"}},
+        {"timestamp": "2026-11-02T09:00:01+0000", "flow_id": 1, "event_type": "flow", "src_ip": "10.0.0.1",
+         "dest_ip": "10.0.0.2", "dest_port": 80, "proto": "TCP",
+         "flow": {"pkts_toserver": 2, "pkts_toclient": 2, "bytes_toserver": 100, "bytes_toclient": 900,
+                  "start": "2026-11-02T09:00:00.500000+0000"}},
+        {"timestamp": "2026-11-02T09:00:02.25Z", "event_type": "dns", "dns": {"rrname": "example.org"}},
+    ]
+    eve = tmp_path / "eve.json"
+    eve.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    out, agg = write_report(eve)
+    assert agg.by_type == {"http": 1, "flow": 1, "dns": 1}
+    assert agg.first_ts == parse_ts("2026-11-02T09:00:00.000000+0000")      # the http record, 10:00+01:00
+    assert agg.last_ts == parse_ts("2026-11-02T09:00:02.250000+0000")
+    assert agg.hosts["10.0.0.2"][0] == 1000
+    assert "http: 1" in out.read_text()
