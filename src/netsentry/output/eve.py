@@ -461,19 +461,28 @@ class EveLog(Output):
             self._file.flush()
 
     def reopen(self) -> None:
-        """Reopen the file at its path (logrotate moved it; SIGHUP). The integrity chain
-        goes on in a new side file: `ChainWriter.reopen` is the one call it needs here,
-        after the file is reopened (docs/integrity.md, "Rotation")."""
-        self.flush()
-        self._file.close()
+        """Reopen the file at its path (logrotate moved it; SIGHUP), in append mode.
+
+        The SIEM work (branch siem) owns this method; the integrity chain needs
+        only `_chain_reopened()` called at its end, once the old file is flushed
+        and closed and the new one open (docs/integrity.md, "Rotation").
+        """
+        if self._file.closed:
+            return
+        self._file.close()                # flushes every record so far into the old file
         try:
             self._file = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        self._write = self._file.write
+        self._chain_reopened()
+
+    def _chain_reopened(self) -> None:
+        """The chain's part of a reopen: sign the chain into the old side file and go on
+        in a new one (`ChainWriter.reopen`), and chain the new file's lines again."""
         if self.chain is not None:
+            self._write = self._chained_write
             self.chain.reopen(self._file.tell())
-        else:
-            self._write = self._file.write
 
     def close(self) -> None:
         if not self._file.closed:
