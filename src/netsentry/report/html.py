@@ -339,7 +339,8 @@ def _anomaly_block(p: _Page, item: dict[str, Any]) -> str:
     if observed is not None:
         bars.append(("observed", observed, f"observed {observed:g} {unit}"))
     facts = [f"<b>{escape(item['signature'])}</b>",
-             f"{escape(ts_text(item['ts']))} · {escape(str(item['src']))} → {escape(str(item['dest']))}",
+             f"{escape(ts_text(item['ts']))} · {escape(str(item['src'] or '-'))}"
+             + (f" → {escape(str(item['dest']))}" if item["dest"] else ""),     # a spike names one host
              f"detector {escape(str(ev.get('detector', '?')))}, key {escape(str(ev.get('key', '?')))}"
              + (f", window {ev['window']:g}s" if _num(ev.get("window")) is not None else "")]
     if baseline is not None:
