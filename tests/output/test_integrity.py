@@ -355,27 +355,36 @@ def test_append_mode_over_an_unchained_log_chains_from_its_end(tmp_path: Path, k
     assert failure(path, key) == f"{path}:6: record 3 changed (its digest does not match the chain)"
 
 
-def test_checkpoint_by_time_on_a_slow_trickle_of_records(tmp_path: Path, key: Path):
+def test_checkpoint_by_time_on_a_slow_trickle_of_records(tmp_path: Path, key: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
     """integrity-checkpoint.seconds: a record written after the period is due is signed
-    at once, however few records came before it (wall clock), and tick() signs the
-    last records of a quiet spell."""
-    import time
-    out = EveLog(cfg(key, **{"integrity-checkpoint": {"records": 0, "seconds": 0.2}}),
+    at once, however few records came before it, and tick() signs the last records of
+    a quiet spell. The writer's clock is stepped by hand so a loaded machine cannot
+    make the test flaky."""
+    import netsentry.output.integrity as integrity
+    now = [1000.0]
+    monkeypatch.setattr(integrity, "_monotonic", lambda: now[0])
+    out = EveLog(cfg(key, **{"integrity-checkpoint": {"records": 0, "seconds": 60}}),
                  OutputContext(logdir=tmp_path))
     out.emit(Event("stats", 1.0, extra={"stats": {"uptime": 1}}))
-    assert out.chain.checkpoints == 0
-    time.sleep(0.25)
+    now[0] += 59.9
     out.emit(Event("stats", 2.0, extra={"stats": {"uptime": 2}}))
-    assert out.chain.checkpoints == 1                  # signed records 1-2 at once
+    assert out.chain.checkpoints == 0
+    now[0] += 0.1
     out.emit(Event("stats", 3.0, extra={"stats": {"uptime": 3}}))
+    assert out.chain.checkpoints == 1                  # signed records 1-3 at once
+    out.emit(Event("stats", 4.0, extra={"stats": {"uptime": 4}}))
+    now[0] += 30
     out.chain.tick()
     assert out.chain.checkpoints == 1                  # not due yet
-    time.sleep(0.25)
+    now[0] += 30
     out.chain.tick()
-    assert out.chain.checkpoints == 2                  # the quiet spell's record 3
+    assert out.chain.checkpoints == 2                  # the quiet spell's record 4
+    out.chain.tick()
+    assert out.chain.checkpoints == 2                  # nothing new to sign
     out.close()
     reasons = [(orjson.loads(x)["seq"], orjson.loads(x)["reason"]) for x in side_path(out.path).read_bytes().splitlines()
                if orjson.loads(x)["type"] == "checkpoint"]
-    assert reasons == [(2, "periodic"), (3, "periodic"), (3, "shutdown")]
+    assert reasons == [(3, "periodic"), (4, "periodic"), (4, "shutdown")]
     (ok,) = verify([out.path], KEY)
-    assert "OK, 3 records" in ok
+    assert "OK, 4 records" in ok
