@@ -257,7 +257,7 @@ def test_cli_verify_of_a_replay_and_its_tampering(tmp_path: Path, key: Path):
                             "(its digest does not match the chain)"
 
 
-@pytest.mark.parametrize("case", ["empty", "not-eve", "no-key-file", "short-key"])
+@pytest.mark.parametrize("case", ["empty", "not-eve", "no-key-file", "short-key", "wrong-key", "truncated"])
 def test_cli_bad_inputs_get_one_line_and_exit_1(tmp_path: Path, key: Path, case: str):
     eve = tmp_path / "eve.json"
     args = [str(eve)]
@@ -272,6 +272,15 @@ def test_cli_bad_inputs_get_one_line_and_exit_1(tmp_path: Path, key: Path, case:
         write_log(tmp_path, key, 5)
         args += ["--key", str(tmp_path / "missing.key")]
         expect = "missing.key: cannot read key file"
+    elif case == "wrong-key":
+        write_log(tmp_path, key, 5)
+        (tmp_path / "other.key").write_text("a-different-key-of-enough-bytes")
+        args += ["--key", str(tmp_path / "other.key")]
+        expect = "eve.json.chain:1: wrong key: the chain was signed with key id"
+    elif case == "truncated":
+        write_log(tmp_path, key, 5)
+        eve.write_bytes(eve.read_bytes()[:-7])
+        expect = "eve.json:5: record 5 is cut short"
     else:
         write_log(tmp_path, key, 5)
         (tmp_path / "short.key").write_text("abc")
