@@ -11,9 +11,11 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 # Debian packages: build tools + headers for netfilterqueue, the network tools
-# the namespace tests drive, rsyslog for the syslog tests, libpcap for BPF capture filters.
+# the namespace tests drive, rsyslog for the syslog tests, chromium for the
+# report's browser test (headless; pip browser downloads fail here), libpcap for
+# BPF capture filters.
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev libpcap0.8
-              iptables iproute2 rsyslog rsyslog-gnutls)
+              iptables iproute2 rsyslog rsyslog-gnutls chromium)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
