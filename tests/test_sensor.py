@@ -213,7 +213,10 @@ def test_loop_has_only_the_configured_parts():
     assert ids.loop_parts() == frozenset()
     out = Collect()
     full = Sensor(config("stream.inline=true"), [out])
-    assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline", "progress"}
+    assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline", "progress",
+                                              "applayer"}
+    no_app = Sensor(config("stream.inline=true", "app-layer.enabled=false"), [out])
+    assert "applayer" not in no_app.loop_parts()
 
 
 def test_anomaly_alerts_do_not_mark_the_current_packets_flow_alerted():

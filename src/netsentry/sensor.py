@@ -66,7 +66,7 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
 # this change bare 5.5 and this loop 5.6 (the machine is shared, hence the drift).
 LOOP_SOURCE = """
 def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
-                 on_events, on_verdict, on_decoder_events, progress):
+                 on_events, on_verdict, on_decoder_events, progress, app_feed, on_app):
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
@@ -77,12 +77,15 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
             flow = flow_update(pkt)
+            app_feed(pkt, flow)                             #@ applayer
             if pkt.events is not None:                      #@ decoder-anomalies
                 on_decoder_events(pkt, flow)                #@ decoder-anomalies
             if not pkt.checksum_bad:                        #@ signatures
                 events = sig_inspect(pkt, flow)             #@ signatures
                 if events:                                  #@ signatures
                     on_events(events, pkt, flow, False)     #@ signatures
+            if flow is not None and flow.app is not None:   #@ applayer
+                on_app(pkt, flow)                           #@ applayer
             if flow is None or ts >= flow.anomaly_due:      #@ anomaly
                 events = anomaly_inspect(pkt, flow)         #@ anomaly
                 if events:                                  #@ anomaly
@@ -95,7 +98,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
         state[0] = n
         state[1] = ts
 """
-LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress"))
+LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress",
+                        "applayer"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -145,6 +149,8 @@ class Sensor:
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
         self.anomaly = self._build_anomaly_engine(config)
+        self.applayer = self._build_applayer(config)
+        self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
@@ -175,6 +181,13 @@ class Sensor:
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
         return SignatureEngine(ruleset, config)
+
+    @staticmethod
+    def _build_applayer(config: Mapping[str, Any]) -> Any:
+        if not get(config, "app-layer.enabled", True):
+            return None
+        from netsentry.applayer import AppLayer
+        return AppLayer(config)
 
     @staticmethod
     def _build_anomaly_engine(config: Mapping[str, Any]) -> Any:
@@ -210,7 +223,9 @@ class Sensor:
                 loop(source, state, self, self.decoder.decode, self.flows.update,
                      self.signatures.inspect if "signatures" in parts else None,
                      self.anomaly.inspect_due if "anomaly" in parts else None,
-                     self._on_events, self._on_verdict, self._on_decoder_events, progress)
+                     self._on_events, self._on_verdict, self._on_decoder_events, progress,
+                     # stop-gap in-order feed until stream/ reassembly calls applayer.feed itself
+                     self.applayer.inorder_packet if "applayer" in parts else None, self._on_app)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
@@ -234,6 +249,9 @@ class Sensor:
             parts.add("anomaly")
         if self.inline:
             parts.add("inline")
+        if self.applayer is not None and (self.signatures is not None or any(
+                self._emitters[t] for t in ("flow", "http", "dns", "tls"))):
+            parts.add("applayer")        # someone reads app_proto, transactions or their records
         if progress:
             parts.add("progress")
         return frozenset(parts)
@@ -303,9 +321,31 @@ class Sensor:
             for emit in self._emitters["anomaly"]:
                 emit(event)
 
+    def _on_app(self, pkt: Any, flow: Any) -> None:
+        """After detection: transaction rules on what the app layer parsed, then the
+        transaction records (http, dns, tls) that are complete."""
+        st = flow.app
+        if st.parser is None:
+            return
+        if self._tx_detect is not None and not pkt.checksum_bad:
+            events = self._tx_detect.inspect(pkt, flow)
+            if events:
+                self._on_events(events, pkt, flow, False)
+        self._log_txs(flow, pkt, False)
+
+    def _log_txs(self, flow: Any, pkt: Any, final: bool) -> None:
+        from netsentry.applayer.records import tx_records
+        ts = pkt.ts if pkt is not None else max(self._now, flow.last_seen)
+        for event in tx_records(flow, pkt, ts, final):
+            for emit in self._emitters.get(event.event_type, ()):
+                emit(event)
+
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
+        if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
+            self.applayer.flow_end(flow)
+            self._log_txs(flow, None, True)
         if self._anomaly_flow_end is not None:
             self._anomaly_flow_end(flow)
         if self._drop_logged:
@@ -321,7 +361,7 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly]
+        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.applayer]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         counters.setdefault("detect.alert", self.result.alerts)
         if self.inline:

@@ -38,6 +38,7 @@ from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import advance, stream_capable
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
+from netsentry.detect.txdetect import TxDetect
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
 from netsentry.event import Alert, Event
@@ -142,7 +143,12 @@ class SignatureEngine:
         self.pcre_limited = PCRE_LIMIT.install(pcre_seconds)
         self._pcre_timeouts_before = PCRE_LIMIT.timeouts
         sigs = getattr(ruleset, "signatures", ruleset)
-        self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
+        # transaction rules (sticky buffers, tx keywords) are inspected per transaction by
+        # txdetect.py when the app layer moves one on; they never enter the packet groups
+        tx_sigs = [s for s in sigs if s.tx_rule]
+        self.tx = (TxDetect(evaluation_order(tx_sigs, action_order), config, self.ips, backend)
+                   if tx_sigs else None)
+        self.sigs: list[Signature] = evaluation_order([s for s in sigs if not s.tx_rule], action_order)
         address_vars = get(config, "vars.address-groups", {}) or {}
         self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
         self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py
@@ -439,9 +445,9 @@ class SignatureEngine:
     def stats(self) -> dict[str, int]:
         """Counters under Suricata's dotted names where one exists."""
         return {
-            "detect.alert": self.stats_alerts,
+            "detect.alert": self.stats_alerts + (self.tx.stats_alerts if self.tx is not None else 0),
             "detect.alerts_suppressed": self.stats_suppressed,
-            "detect.rules_loaded": len(self.sigs),
+            "detect.rules_loaded": len(self.sigs) + (len(self.tx.sigs) if self.tx is not None else 0),
             "detect.rule_groups": len(self.index.groups()),
             "detect.drops": self.stats_dropped,
             "detect.passes": self.stats_passed,

@@ -41,7 +41,7 @@ class Flow:
         "tcp_flags_ts", "tcp_flags_tc", "icmp",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
-        "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto", "eve",
+        "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto", "app", "eve",
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
@@ -83,6 +83,7 @@ class Flow:
         self.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again
         self.action: str | None = None  # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
         self.app_proto: str | None = None
+        self.app: Any = None            # applayer: protocol detection and parser state (applayer/state.py)
         self.eve: Any = None            # EVE writer: client, server and start as text (output/eve.py flow_texts)
 
     @property

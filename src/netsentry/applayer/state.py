@@ -1,0 +1,200 @@
+"""Per-flow app-layer state and the `AppLayer` stage: protocol detection by content, then parsing.
+
+Protocol detection (Suricata's app-layer-detect-proto.c, simplified): the first
+bytes of each direction are offered to every registered protocol's probe for the
+flow's IP protocol; the first that says yes names the flow (`flow.app_proto`)
+and gets all bytes seen so far, in arrival order. The port is not needed: HTTP
+on port 8100 is HTTP. For UDP, a datagram on a protocol's port whose probe
+cannot say no is enough (DNS on 53). When every probe said no in both
+directions, or in one direction after `PROBE_LIMIT` bytes, detection has failed
+and the flow costs nothing more.
+
+`inorder_packet` is a stop-gap: it feeds in-order TCP payloads (sequence
+tracking per direction, retransmitted bytes trimmed, no out-of-order queue)
+until the stream stage (`stream/`, issue #11's reassembly part) calls
+`AppLayer.feed` with reassembled bytes itself. Replace it then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from netsentry.applayer.registry import ALIASES, PROTOCOLS, Protocol, load_protocols
+from netsentry.config import get
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.applayer.tx import Tx
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+
+PROBE_LIMIT = 4096
+_MASK = 0xFFFFFFFF
+_SYN, _RST, _FIN = 0x02, 0x04, 0x01
+
+
+class AppState:
+    """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
+
+    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from")
+
+    def __init__(self) -> None:
+        self.parser: Any = None
+        self.pending: list[tuple[bool, bytes]] = []
+        self.refused = [False, False]       # every probe said no, by to_server
+        self.failed = False
+        self.seq: list[int | None] = [None, None]
+        self.log_from = 0
+
+    @property
+    def txs(self) -> list[Tx]:
+        return self.parser.txs if self.parser is not None else []
+
+
+class AppLayer:
+    """The app-layer stage, built once from the configuration (section `app-layer`)."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        config = config or {}
+        load_protocols()
+        self.settings: dict[str, Any] = {}
+        http = dict(get(config, "app-layer.protocols.http", {}) or {})
+        self.settings["http"] = {
+            "request-body-limit": _size(http.get("request-body-limit", 100 * 1024)),
+            "response-body-limit": _size(http.get("response-body-limit", 100 * 1024)),
+            "decompression-limit": _size(http.get("decompression-limit", 1 << 20)),
+            # Suricata's libhtp spelling or ours, whichever is stricter
+            "decompress-layer-limit": min(int(http.get("decompress-layer-limit", 2)), int(get(
+                config, "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit", 2))),
+        }
+        self.by_ipproto: dict[int, list[Protocol]] = {}
+        for p in PROTOCOLS.values():
+            for ipp in p.ipprotos:
+                self.by_ipproto.setdefault(ipp, []).append(p)
+        self.stats_flows: dict[str, int] = {}
+
+    # --- the interface the stream stage calls ---------------------------------------------
+    def feed(self, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None = None) -> None:
+        """New in-order bytes of one direction (TCP) or one datagram (UDP)."""
+        st = flow.app
+        if st is None:
+            st = flow.app = AppState()
+        parser = st.parser
+        if parser is not None:
+            parser.parse(data, to_server, pkt)
+            return
+        if st.failed or not data:
+            return
+        st.pending.append((to_server, data))
+        proto = self._detect(st, flow, to_server)
+        if proto is None:
+            return
+        parser = st.parser = self._new_parser(proto)
+        flow.app_proto = proto.name
+        self.stats_flows[proto.name] = self.stats_flows.get(proto.name, 0) + 1
+        pending, st.pending = st.pending, []
+        for ts, chunk in pending:
+            parser.parse(chunk, ts, pkt)
+
+    def _new_parser(self, proto: Protocol) -> Any:
+        settings = self.settings.get(proto.name)
+        return proto.parser(settings) if settings is not None else proto.parser()
+
+    def _detect(self, st: AppState, flow: Flow, to_server: bool) -> Protocol | None:
+        d = int(to_server)
+        data = b"".join(c for ts, c in st.pending if ts == to_server)
+        undecided = False
+        port = flow.server_port
+        for proto in self.by_ipproto.get(flow.proto, ()):
+            r = proto.probe(data, to_server)
+            if r:
+                return proto
+            if r is None:
+                if flow.proto == 17 and port in proto.ports:
+                    return proto
+                undecided = True
+        if not undecided or len(data) >= PROBE_LIMIT:
+            st.refused[d] = True
+            if st.refused[1 - d] or len(data) >= PROBE_LIMIT or flow.proto == 17:
+                st.failed = True
+                st.pending = []
+        return None
+
+    def flow_end(self, flow: Flow) -> None:
+        """The flow ended: a body sent up to the close is complete."""
+        st = flow.app
+        if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
+            st.parser.eof(False)
+
+    # --- the stop-gap in-order hook (replaced by stream/ reassembly) -------------------------
+    def inorder_packet(self, pkt: Packet, flow: Flow | None) -> None:
+        """Feed this packet's payload if it is the next in-order data of its direction."""
+        if flow is None:
+            return
+        plen = pkt.payload_len
+        proto = pkt.proto
+        if proto == 17:
+            if plen:
+                st = flow.app
+                if st is not None and st.failed:
+                    return
+                off = pkt.payload_off
+                self.feed(flow, bool(pkt.to_server), pkt.data[off:off + plen], pkt)
+            return
+        if proto != 6:
+            return
+        flags = pkt.tcp_flags
+        if not plen and not flags & (_SYN | _FIN):
+            return
+        st = flow.app
+        if st is None:
+            st = flow.app = AppState()
+        elif st.failed:
+            return
+        if flags & _RST:
+            return
+        d = int(bool(pkt.to_server))
+        start = pkt.seq
+        if flags & _SYN:
+            start = (start + 1) & _MASK
+            st.seq[d] = start
+        if plen:
+            exp = st.seq[d]
+            off = pkt.payload_off
+            data = pkt.data[off:off + plen]
+            if exp is not None:
+                delta = (start - exp) & _MASK
+                if delta >= 0x80000000:          # starts before what we have: keep only the new tail
+                    back = (exp - start) & _MASK
+                    if back >= plen:
+                        data = b""
+                    else:
+                        data = data[back:]
+                        start = exp
+            end = (start + len(data)) & _MASK
+            if data:
+                st.seq[d] = end
+                self.feed(flow, bool(d), data, pkt)
+        if flags & _FIN and st.parser is not None and hasattr(st.parser, "eof"):
+            st.parser.eof(bool(d))
+
+    def stats(self) -> dict[str, int]:
+        return {f"app_layer.flow.{name}": n for name, n in sorted(self.stats_flows.items())}
+
+
+def proto_matches(flow_proto: str | None, wanted: str) -> bool:
+    """Does a flow of `flow_proto` satisfy a rule naming `wanted` (rule header, app-layer-protocol)?"""
+    if flow_proto is None:
+        return False
+    return ALIASES.get(wanted, wanted) == flow_proto
+
+
+def _size(v: Any) -> int:
+    """A size as Suricata writes it: 100kb, 1mb, 4096."""
+    if isinstance(v, int):
+        return v
+    s = str(v).strip().lower()
+    for suffix, mult in (("kib", 1024), ("kb", 1024), ("mib", 1 << 20), ("mb", 1 << 20), ("gb", 1 << 30)):
+        if s.endswith(suffix):
+            return int(float(s[:-len(suffix)]) * mult)
+    return int(s)
