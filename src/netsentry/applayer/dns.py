@@ -153,33 +153,16 @@ class DnsTx(Tx):
         return out
 
     def alert_eve(self) -> dict[str, Any]:
-        """The `dns` object of an alert: Suricata's v2-style `query` list and `answer`."""
-        d: dict[str, Any] = {}
-        if self.request is not None:
-            d["query"] = [{"type": "query", "id": self.request.id, "rrname": _name(n),
-                           "rrtype": RRTYPES.get(t, str(t)), "tx_id": self.tx_id,
-                           "opcode": self.request.opcode} for n, t in self.request.queries]
+        """The `dns` object of an alert (Suricata 8: the v3 record of the transaction, the
+        response's when there is one, with the request's queries)."""
         if self.response is not None:
-            d["answer"] = _eve(self.response, "response", self.tx_id)
-            d["answer"]["type"] = "answer"
-            d["answer"]["version"] = 2
-        return d
-
-    def complete(self) -> bool:
-        return self.response is not None
-
-    def eve(self) -> dict[str, Any]:
-        return self.eve_records()[-1]
-
-    def eve_records(self) -> list[dict[str, Any]]:
-        """Suricata 8's dns v3 records: one for the request, one for the response."""
-        out = []
+            d = _eve(self.response, "response", self.tx_id)
+            if "queries" not in d and self.request is not None and self.request.queries:
+                d["queries"] = _eve(self.request, "request", self.tx_id)["queries"]
+            return d
         if self.request is not None:
-            out.append(_eve(self.request, "request", self.tx_id))
-        if self.response is not None:
-            out.append(_eve(self.response, "response", self.tx_id))
-        return out
-
+            return _eve(self.request, "request", self.tx_id)
+        return {"version": 3}
 
 def _name(b: bytes) -> str:
     return b.decode("utf-8", "replace")

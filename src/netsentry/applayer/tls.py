@@ -76,6 +76,12 @@ class TlsTx(Tx):
         if self.certs:
             d["notbefore"] = _iso(self.certs[0].not_before)
             d["notafter"] = _iso(self.certs[0].not_after)
+            if self.certs[0].san:
+                d["subjectaltname"] = [n.decode("utf-8", "replace") for n in self.certs[0].san]
+        if self.client_alpns:
+            d["client_alpns"] = list(self.client_alpns)
+        if self.server_alpns:
+            d["server_alpns"] = list(self.server_alpns)
         if self.ja3 is not None:
             d["ja3"] = {"hash": hashlib.md5(self.ja3.encode()).hexdigest(), "string": self.ja3}  # noqa: S324
         if self.ja3s is not None:
