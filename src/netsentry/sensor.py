@@ -23,6 +23,7 @@ from netsentry.decode import Decoder
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
+from netsentry.applayer.records import tx_records
 from netsentry.output import EVENT_TYPES, Output
 from netsentry.output.stats import merge_counters, stats_event
 
@@ -151,6 +152,7 @@ class Sensor:
         self.anomaly = self._build_anomaly_engine(config)
         self.applayer = self._build_applayer(config)
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
+        self._set_app_consumers()
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
@@ -162,6 +164,18 @@ class Sensor:
         # one emitter list per event type; an empty list means nobody wants that type
         for event_type in EVENT_TYPES:
             self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
+        # transaction records are built only when some output takes them
+        self._app_records = any(self._emitters[t] for t in ("http", "dns", "tls"))
+        self._set_app_consumers()
+
+    def _set_app_consumers(self) -> None:
+        """Tell the app layer which protocols' transactions are read (tx rules, records)."""
+        applayer = getattr(self, "applayer", None)
+        if applayer is None:
+            return
+        tx = getattr(self, "_tx_detect", None)
+        protos = {s.app_proto for s in tx.sigs} if tx is not None else set()
+        applayer.set_consumers(frozenset(protos | {t for t in ("http", "dns", "tls") if self._emitters[t]}))
 
     # --- wiring (the optional stages are imported only when configured) ----------
 
@@ -323,21 +337,24 @@ class Sensor:
 
     def _on_app(self, pkt: Any, flow: Any) -> None:
         """After detection: transaction rules on what the app layer parsed, then the
-        transaction records (http, dns, tls) that are complete."""
+        transaction records (http, dns, tls) that are complete. Only for packets that
+        moved a transaction on (`AppState.dirty`)."""
         st = flow.app
-        if st.parser is None:
+        if not st.dirty:
             return
+        st.dirty = False
         if self._tx_detect is not None and not pkt.checksum_bad:
             events = self._tx_detect.inspect(pkt, flow)
             if events:
                 self._on_events(events, pkt, flow, False)
-        self._log_txs(flow, pkt, False)
+        if self._app_records:
+            self._log_txs(flow, pkt, False)
 
     def _log_txs(self, flow: Any, pkt: Any, final: bool) -> None:
-        from netsentry.applayer.records import tx_records
         ts = pkt.ts if pkt is not None else max(self._now, flow.last_seen)
+        emitters = self._emitters
         for event in tx_records(flow, pkt, ts, final):
-            for emit in self._emitters.get(event.event_type, ()):
+            for emit in emitters.get(event.event_type, ()):
                 emit(event)
 
     def _flow_ended(self, flow: Any) -> None:
@@ -345,7 +362,8 @@ class Sensor:
         self.result.flows += 1
         if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
             self.applayer.flow_end(flow)
-            self._log_txs(flow, None, True)
+            if self._app_records:
+                self._log_txs(flow, None, True)
         if self._anomaly_flow_end is not None:
             self._anomaly_flow_end(flow)
         if self._drop_logged:

@@ -36,7 +36,7 @@ _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
-    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from")
+    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty")
 
     def __init__(self) -> None:
         self.parser: Any = None
@@ -45,6 +45,7 @@ class AppState:
         self.failed = False
         self.seq: list[int | None] = [None, None]
         self.log_from = 0
+        self.dirty = False                  # a parser saw data since detect/records last looked
 
     @property
     def txs(self) -> list[Tx]:
@@ -72,6 +73,13 @@ class AppLayer:
             for ipp in p.ipprotos:
                 self.by_ipproto.setdefault(ipp, []).append(p)
         self.stats_flows: dict[str, int] = {}
+        # protocols whose transactions someone reads (tx rules, EVE records); None: all.
+        # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
+        # but its bytes are not parsed: that work would feed nobody.
+        self.consumers: frozenset[str] | None = None
+
+    def set_consumers(self, protos: frozenset[str] | None) -> None:
+        self.consumers = protos
 
     # --- the interface the stream stage calls ---------------------------------------------
     def feed(self, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None = None) -> None:
@@ -82,6 +90,7 @@ class AppLayer:
         parser = st.parser
         if parser is not None:
             parser.parse(data, to_server, pkt)
+            st.dirty = True
             return
         if st.failed or not data:
             return
@@ -95,8 +104,11 @@ class AppLayer:
         pending, st.pending = st.pending, []
         for ts, chunk in pending:
             parser.parse(chunk, ts, pkt)
+        st.dirty = True
 
     def _new_parser(self, proto: Protocol) -> Any:
+        if self.consumers is not None and proto.name not in self.consumers:
+            return _NULL_PARSER
         settings = self.settings.get(proto.name)
         return proto.parser(settings) if settings is not None else proto.parser()
 
@@ -177,9 +189,22 @@ class AppLayer:
                 self.feed(flow, bool(d), data, pkt)
         if flags & _FIN and st.parser is not None and hasattr(st.parser, "eof"):
             st.parser.eof(bool(d))
+            st.dirty = True
 
     def stats(self) -> dict[str, int]:
         return {f"app_layer.flow.{name}": n for name, n in sorted(self.stats_flows.items())}
+
+
+class _NullParser:
+    """The parser of a protocol nobody reads: detection only."""
+
+    txs: list[Tx] = []
+
+    def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        pass
+
+
+_NULL_PARSER = _NullParser()
 
 
 def proto_matches(flow_proto: str | None, wanted: str) -> bool:
