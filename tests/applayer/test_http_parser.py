@@ -115,6 +115,8 @@ def test_uri_normalisation(raw, norm):
 def test_probe():
     assert probe(b"GET / HTTP/1.1\r\n", True) is True
     assert probe(b"HTTP/1.1 200 OK", False) is True
+    assert probe(b"HTTP/1.1 200 OK", True) is False       # an answer from the client side: reversed flow
+    assert probe(b"GET / HTTP/1.1\r\n", False) is False
     assert probe(b"GE", True) is None
     assert probe(b"\x16\x03\x01\x00", True) is False
     assert probe(b"SSH-2.0-OpenSSH", True) is False

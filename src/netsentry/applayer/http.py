@@ -45,9 +45,11 @@ def probe(data: bytes, to_server: bool) -> bool | None:
     if not d:
         return None
     if d[:5].upper() == b"HTTP/":
-        return True
+        return not to_server
     if len(d) < 5 and b"HTTP/".startswith(d.upper()):
         return None
+    if not to_server:
+        return False
     sp = d.find(b" ")
     if sp < 0:
         if len(d) < 10 and any(m.startswith(d) for m in METHODS):
@@ -214,8 +216,25 @@ class HttpParser:
                 break
 
     def eof(self, to_server: bool) -> None:
-        """The connection closed: a body up to the close is complete."""
+        """The connection closed: a body up to the close is complete, and so is a header
+        block the close cut short (libhtp: suricata-verify http-close-headers)."""
         d = int(to_server)
+        if self.state[d] == "headers":
+            tx = self.req_tx if to_server else self._resp_tx()
+            if tx is not None:
+                headers = tx.req_headers if to_server else tx.resp_headers
+                if headers is None:
+                    headers = []
+                    if to_server:
+                        tx.req_headers = headers
+                    else:
+                        tx.resp_headers = headers
+                rest = bytes(self.buf[d])
+                self.buf[d].clear()
+                self.headers_raw[d] += rest
+                for line in rest.split(b"\n"):
+                    self._header_line(headers, line[:-1] if line.endswith(b"\r") else line)
+                self._end_headers(d, tx)
         if not to_server and self.state[d] == "body" and self.body[d] is not None and self.body[d].mode == "close":
             tx = self._resp_tx()
             if tx is not None:

@@ -36,7 +36,7 @@ _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
-    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty")
+    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn")
 
     def __init__(self) -> None:
         self.parser: Any = None
@@ -46,6 +46,8 @@ class AppState:
         self.seq: list[int | None] = [None, None]
         self.log_from = 0
         self.dirty = False                  # a parser saw data since detect/records last looked
+        self.reversed = False               # midstream: the flow's first packet came from the server
+        self.syn = False                    # a SYN was seen (the flow's direction is certain)
 
     @property
     def txs(self) -> list[Tx]:
@@ -73,6 +75,9 @@ class AppLayer:
             for ipp in p.ipprotos:
                 self.by_ipproto.setdefault(ipp, []).append(p)
         self.stats_flows: dict[str, int] = {}
+        # as Suricata's stream engine: without stream.midstream a TCP session whose
+        # handshake was not seen is not tracked, so its bytes never reach the app layer
+        self.midstream = bool(get(config, "stream.midstream", False))
         # protocols whose transactions someone reads (tx rules, EVE records); None: all.
         # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
         # but its bytes are not parsed: that work would feed nobody.
@@ -89,7 +94,7 @@ class AppLayer:
             st = flow.app = AppState()
         parser = st.parser
         if parser is not None:
-            parser.parse(data, to_server, pkt)
+            parser.parse(data, to_server != st.reversed, pkt)
             st.dirty = True
             return
         if st.failed or not data:
@@ -103,7 +108,7 @@ class AppLayer:
         self.stats_flows[proto.name] = self.stats_flows.get(proto.name, 0) + 1
         pending, st.pending = st.pending, []
         for ts, chunk in pending:
-            parser.parse(chunk, ts, pkt)
+            parser.parse(chunk, ts != st.reversed, pkt)
         st.dirty = True
 
     def _new_parser(self, proto: Protocol) -> Any:
@@ -120,6 +125,11 @@ class AppLayer:
         for proto in self.by_ipproto.get(flow.proto, ()):
             r = proto.probe(data, to_server)
             if r:
+                return proto
+            if r is False and flow.proto == 6 and not st.syn and proto.probe(data, not to_server):
+                # Suricata's midstream pickup: what the flow's client sent is a server's
+                # answer, so the flow runs the other way round (suricata-verify bug-7552)
+                st.reversed = True
                 return proto
             if r is None:
                 if flow.proto == 17 and port in proto.ports:
@@ -170,8 +180,11 @@ class AppLayer:
         if flags & _SYN:
             start = (start + 1) & _MASK
             st.seq[d] = start
+            st.syn = True
         if plen:
             exp = st.seq[d]
+            if exp is None and not self.midstream:
+                return
             off = pkt.payload_off
             data = pkt.data[off:off + plen]
             if exp is not None:

@@ -126,7 +126,7 @@ class TxDetect:
                 pkt.verdict = "drop"
             return None
         proto = flow.app_proto or ""
-        to_server = bool(pkt.to_server)
+        to_server = bool(pkt.to_server) != st.reversed
         bit = 1 if to_server else 2
         events: list[Event] | None = None
         for tx in st.parser.txs:

@@ -187,11 +187,11 @@ def tx_check(b: RuleBuilder, proto: str, direction: int | None, fn: Any) -> None
     b.app_protos.add(proto)
 
 
-@keyword("urilen", help="urilen:N|<N|>N|A<>B[,raw|norm]; length of the request URI (raw by default)")
+@keyword("urilen", help="urilen:N|<N|>N|A<>B[,raw|norm]; length of the request URI (normalised by default)")
 def urilen(b: RuleBuilder, arg: str | None) -> None:
     text = unquote(arg, "urilen")
     value, _, kind = text.partition(",")
-    kind = kind.strip() or "raw"
+    kind = kind.strip() or "norm"      # Suricata: the normalised URI unless `raw` is given
     if kind not in ("raw", "norm"):
         raise RuleError(f"urilen: expected 'raw' or 'norm' after the number, got '{kind}'")
     pred = parse_uint(value.replace(" ", ""), "urilen", 16)
