@@ -83,11 +83,14 @@ class TxDetect:
         self._alerts = [Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, "allowed",
                               s.metadata or None) for s in self.sigs]
         self._blocked: dict[int, Alert] = {}
-        self.always: dict[str, list[int]] = {}
-        self.prefilters: dict[str, list[_BufferPrefilter]] = {}
-        groups: dict[tuple[str, str, tuple[Any, ...]], list[tuple[bytes, bool, int]]] = {}
+        # Candidates by (protocol, direction the rule is inspected in: 0, 1 or None for
+        # either): a to-server packet never scans the buffers of rules inspected only
+        # to the client (bench_applayer et: 10 buffer scans per transaction update before).
+        self.always: dict[tuple[str, int | None], list[int]] = {}
+        self.prefilters: dict[tuple[str, int | None], list[_BufferPrefilter]] = {}
+        groups: dict[tuple[Any, ...], list[tuple[bytes, bool, int]]] = {}
         for num, s in enumerate(self.sigs):
-            proto = s.app_proto or ""
+            proto = (s.app_proto or "", s.tx_direction)
             fp = s.tx_fast_pattern
             chain_of_fp = None
             if fp is not None:
@@ -145,15 +148,20 @@ class TxDetect:
         return events
 
     def _candidates(self, tx: Tx, proto: str, to_server: bool) -> list[int]:
-        cands = set(self.always.get(proto, ()))
-        cands.update(self.always.get("", ()))
-        for pf in self.prefilters.get(proto, ()):
-            buf = get_buffer(tx, pf.name, pf.transforms, to_server)
-            if buf is None:
-                continue
-            for b in (buf if pf.multi else (buf,)):
-                for pid in pf.db.scan(b):
-                    cands.update(pf.owners[pid])
+        direction = 0 if to_server else 1
+        always = self.always
+        cands: set[int] = set()
+        for key in ((proto, direction), (proto, None), ("", direction), ("", None)):
+            nums = always.get(key)
+            if nums:
+                cands.update(nums)
+            for pf in self.prefilters.get(key, ()):
+                buf = get_buffer(tx, pf.name, pf.transforms, to_server)
+                if buf is None:
+                    continue
+                for b in (buf if pf.multi else (buf,)):
+                    for pid in pf.db.scan(b):
+                        cands.update(pf.owners[pid])
         return sorted(cands)
 
     def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool) -> list[Event] | None:
