@@ -293,6 +293,17 @@ register_buffer("dns.answer.name", "dns", TO_CLIENT, _answer_names, multi=True)
 register_buffer("dns.answers.rrname", "dns", TO_CLIENT, _rrnames("answers"), multi=True)
 register_buffer("dns.authorities.rrname", "dns", TO_CLIENT, _rrnames("authorities"), multi=True)
 register_buffer("dns.additionals.rrname", "dns", BOTH, _rrnames("additionals"), multi=True)
-register_buffer("dns.response.rrname", "dns", TO_CLIENT, _answer_names, multi=True)
+def _response_names(tx: DnsTx, to_server: bool) -> list[bytes] | None:
+    """dns.response.rrname: every rrname of the response, queries and all three sections."""
+    m = tx.response
+    if m is None or to_server:
+        return None
+    names = [n for n, _ in m.queries]
+    for section in (m.answers, m.authorities, m.additionals):
+        names.extend(rr[0] for rr in section)
+    return names or None
+
+
+register_buffer("dns.response.rrname", "dns", TO_CLIENT, _response_names, multi=True)
 
 register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,)))

@@ -399,7 +399,11 @@ class HttpParser:
             if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
                 self._finish(d, tx)
                 return
-        if te is not None and b"chunked" in te.lower():
+        proto = tx.protocol if to_server else tx.resp_protocol
+        if te is not None and b"chunked" in te.lower() and not (
+                cl is not None and proto is not None and proto.upper() in (b"HTTP/0.9", b"HTTP/1.0")):
+            # chunked is an HTTP/1.1 coding: an older message that also has a length is
+            # framed by the length (suricata-verify http-evader-050)
             self.body[d] = mk("chunked", 0)
         elif cl is not None:
             try:
@@ -507,12 +511,17 @@ class HttpParser:
         st = self.state[0]
         if st == "line":
             buf = self.buf[0]
-            while buf[:1] in (b"\r", b"\n"):
+            # lines of whitespace only before the status line are ignorable (libhtp's
+            # htp_is_line_ignorable; suricata-verify http-evader-481)
+            while buf[:1] in (b"\r", b"\n", b" ", b"\t"):
                 del buf[:1]
             if not buf:
                 return False
             tx = self._resp_tx()
-            if tx is not None and tx.protocol == b"" and tx.method is not None and tx.resp_line is None:
+            if (tx is not None and tx.protocol == b"" and tx.method is not None and tx.resp_line is None
+                    and buf[:5].upper() != b"HTTP/"):
+                # (an answer that starts with a status line is parsed as one even after a
+                # request without protocol: suricata-verify http-not09-file)
                 # HTTP/0.9: the response is the body, up to the close
                 tx.resp_line = b""
                 tx.resp_headers = []

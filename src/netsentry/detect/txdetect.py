@@ -169,7 +169,11 @@ class TxDetect:
         done = tx.inspected
         events: list[Event] | None = None
         for num in self._candidates(tx, proto, to_server):
-            if done is not None and num in done:
+            # finished per rule, transaction and direction: a rule whose buffers exist on
+            # both sides (dns.queries.rrname) alerts once each way, as Suricata's
+            # per-direction detect state (suricata-verify dns-additionals-rrname)
+            key = num * 2 + direction
+            if done is not None and key in done:
                 continue
             s = self.sigs[num]
             if s.app_proto is not None and s.app_proto != proto:
@@ -180,7 +184,7 @@ class TxDetect:
                 continue
             if done is None:
                 done = tx.inspected = set()
-            done.add(num)
+            done.add(key)
             if s.post_actions:
                 s.post_match(pkt, flow)
             ev = self._apply(num, s, pkt, flow, tx)

@@ -289,6 +289,8 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
             sig.tx_direction = 1
         elif TO_SERVER in dirs:
             sig.tx_direction = 0
-        elif BOTH in dirs or not dirs:
+        elif BOTH in dirs:
             sig.tx_direction = None
+        else:
+            sig.tx_direction = 0    # no buffer at all (`alert http ... (sid:1;)`): once per request
     sig.tx_fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer != "pkt_data"])
