@@ -349,6 +349,7 @@ class Sensor:
                 self._on_events(events, pkt, flow, False)
         if self._app_records:
             self._log_txs(flow, pkt, False)
+        st.release_done(self._app_records)
 
     def _log_txs(self, flow: Any, pkt: Any, final: bool) -> None:
         ts = pkt.ts if pkt is not None else max(self._now, flow.last_seen)

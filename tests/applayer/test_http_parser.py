@@ -120,3 +120,20 @@ def test_probe():
     assert probe(b"GE", True) is None
     assert probe(b"\x16\x03\x01\x00", True) is False
     assert probe(b"SSH-2.0-OpenSSH", True) is False
+
+
+def test_done_transactions_release_their_bodies():
+    from netsentry.applayer.state import AppState
+    st = AppState()
+    st.parser = parse((True, b"POST /1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\n\r\n"),
+                      (False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    t0, t1 = st.txs
+    t0.updated = t1.updated = 0          # detection has seen them
+    st.release_done(records=False)
+    assert t0.req_body == b"" and t0.resp_body == b"" and t0.status == b"200"
+    assert st.release_from == 1          # the second waits for its response
+    t0.logged = False
+    st2 = AppState()
+    st2.parser = st.parser
+    st2.release_done(records=True)       # a record still to write keeps the transaction
+    assert st2.release_from == 0

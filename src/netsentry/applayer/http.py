@@ -35,6 +35,8 @@ METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"
            b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"SEARCH",
            b"REPORT", b"CHECKOUT", b"MERGE", b"SUBSCRIBE", b"NOTIFY", b"M-SEARCH")
 MAX_LINE = 65536          # a header or request line longer than this is cut (libhtp field limit)
+# the buffers a body segment changes (Tx.touch keeps the others and their prefilter hits)
+BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data"})
 LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
           "decompression-limit": 1 << 20, "decompress-layer-limit": 2}
 
@@ -78,6 +80,12 @@ class HttpTx(Tx):
         self.req_body_len = 0
         self.resp_body_len = 0
         self._uri: bytes | None = None
+
+    def release(self) -> None:
+        super().release()
+        self.req_body = bytearray()
+        self.resp_body = bytearray()
+        self.req_header_raw = self.resp_header_raw = b""
 
     @property
     def uri(self) -> bytes | None:
@@ -442,7 +450,7 @@ class HttpParser:
         room = (body.limit if body is not None else 0) - len(target)
         if room > 0 and out:
             target += out[:room]
-        tx.touch(bool(d))
+        tx.touch(bool(d), BODY_BUFFERS)
 
     def _step_body(self, d: int, tx: HttpTx) -> bool:
         body = self.body[d]

@@ -36,7 +36,8 @@ _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
-    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn")
+    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
+                 "release_from")
 
     def __init__(self) -> None:
         self.parser: Any = None
@@ -48,10 +49,24 @@ class AppState:
         self.dirty = False                  # a parser saw data since detect/records last looked
         self.reversed = False               # midstream: the flow's first packet came from the server
         self.syn = False                    # a SYN was seen (the flow's direction is certain)
+        self.release_from = 0
 
     @property
     def txs(self) -> list[Tx]:
         return self.parser.txs if self.parser is not None else []
+
+    def release_done(self, records: bool) -> None:
+        """Free the bulk (bodies, buffers) of transactions detection and logging are done
+        with, so a keep-alive flow holds one transaction's bodies, not all of them."""
+        txs = self.txs
+        i = self.release_from
+        while i < len(txs):
+            tx = txs[i]
+            if not tx.complete() or tx.updated or (records and not tx.logged):
+                break
+            tx.release()
+            i += 1
+        self.release_from = i
 
 
 class AppLayer:

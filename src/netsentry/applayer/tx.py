@@ -28,13 +28,24 @@ class Tx:
         self.inspected: set[int] | None = None   # detect: rules finished with this tx
         self.logged = False
 
-    def touch(self, to_server: bool) -> None:
+    def touch(self, to_server: bool, changed: frozenset[str] | None = None) -> None:
+        """Mark a direction as progressed. `changed`: the only buffers whose content moved
+        (a body segment changes the body buffers only), else every buffer is rebuilt."""
         self.updated |= 1 if to_server else 2
-        self.cache.clear()
+        cache = self.cache
+        if changed is None:
+            cache.clear()
+        elif cache:
+            for key in [k for k in cache if k[0] in changed]:
+                del cache[key]
 
     def complete(self) -> bool:
         """Both directions finished: the transaction can be logged."""
         return self.done[0] and self.done[1]
+
+    def release(self) -> None:
+        """Drop what detection and logging no longer need (bodies); the ids stay."""
+        self.cache.clear()
 
     def eve(self) -> dict[str, Any]:      # pragma: no cover - each protocol's own
         raise NotImplementedError

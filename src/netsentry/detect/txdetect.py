@@ -156,12 +156,20 @@ class TxDetect:
             if nums:
                 cands.update(nums)
             for pf in self.prefilters.get(key, ()):
-                buf = get_buffer(tx, pf.name, pf.transforms, to_server)
-                if buf is None:
-                    continue
-                for b in (buf if pf.multi else (buf,)):
-                    for pid in pf.db.scan(b):
-                        cands.update(pf.owners[pid])
+                # hits kept in the tx's buffer cache: a buffer that did not change since
+                # the last update (headers while the body grows) is not scanned again
+                hkey = (pf.name, pf, to_server)
+                hits = tx.cache.get(hkey)
+                if hits is None:
+                    buf = get_buffer(tx, pf.name, pf.transforms, to_server)
+                    hits = []
+                    if buf is not None:
+                        for b in (buf if pf.multi else (buf,)):
+                            for pid in pf.db.scan(b):
+                                hits.extend(pf.owners[pid])
+                    tx.cache[hkey] = hits
+                if hits:
+                    cands.update(hits)
         return sorted(cands)
 
     def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool) -> list[Event] | None:
