@@ -78,3 +78,16 @@ def test_app_layer_off(tmp_path: Path):
                   'alert tcp any any -> any any (content:"GET"; sid:2;)\n', "app-layer.enabled=false")
     assert alerts(recs, 1) == [] and len(alerts(recs, 2)) == 1
     assert all("app_proto" not in r for r in recs)
+
+
+def test_transactional_rule_needs_both_sides(tmp_path: Path):
+    """`=>` (Suricata 8): request and response of one transaction; one alert, on the response."""
+    pcap = tcp_session(tmp_path / "b.pcap", [(True, REQ), (False, RESP)])
+    recs = replay(tmp_path, pcap,
+                  f'alert http {CLIENT} any => {SERVER} 80 (http.method; content:"GET"; http.stat_code; '
+                  'content:"200"; file.data: to_client; content:"ok"; sid:1;)\n'
+                  'alert http any any => any any (http.method; content:"GET"; http.stat_code; content:"404"; '
+                  'sid:2;)\n'
+                  f'alert http {SERVER} any => any any (http.method; content:"GET"; sid:3;)\n')
+    assert [a["direction"] for a in alerts(recs, 1)] == ["to_client"]
+    assert alerts(recs, 2) == [] and alerts(recs, 3) == []

@@ -205,7 +205,12 @@ class TxDetect:
 
     @staticmethod
     def _match(s: Signature, pkt: Packet, flow: Flow, tx: Tx, to_server: bool) -> bool:
-        if not s.header_match(pkt, flow):
+        if s.tx_both:
+            # `=>`: the header names the request's direction, whatever packet finished the tx
+            if not (s.src.contains(flow.client) and s.dst.contains(flow.server)
+                    and s.sp.contains(flow.client_port) and s.dp.contains(flow.server_port)):
+                return False
+        elif not s.header_match(pkt, flow):
             return False
         for check in s.packet_checks:
             if not check(pkt, flow):

@@ -130,10 +130,12 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
                                             category=f"app-layer protocol '{proto}' not supported yet"))
     elif proto not in PACKET_PROTOCOLS:
         raise RuleError(f"unknown protocol '{proto}'")
-    if direction == "=>":
-        unsupported.append(UnsupportedError("direction '=>' (bidirectional transaction) not supported yet",
-                                            category="direction '=>' not supported yet"))
-        direction = "->"
+    transactional = direction == "=>"
+    if transactional:
+        direction = "->"         # Suricata 8's transactional rule: request and response of one tx
+        if app_proto is None:
+            unsupported.append(UnsupportedError("direction '=>' needs an app-layer protocol in the header",
+                                                category="direction '=>' without app-layer protocol"))
     elif direction not in DIRECTIONS:
         raise RuleError(f"unknown direction '{direction}' (expected -> or <>)")
     sig = Signature(action=action, proto=proto,
@@ -141,6 +143,7 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
                     dst=env.addresses.parse(dst), dp=env.ports.parse(dp),
                     bidirectional=direction == "<>", raw=raw)
     sig.app_proto = app_proto
+    sig.tx_both = transactional
     b = RuleBuilder(sig=sig, env=env)
     for name, value in options:
         kw = lookup(name)
@@ -280,7 +283,11 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
                                  *sig.packet_checks)
         return
     sig.tx_rule = True
-    if sig.flow_to_server is not None:
+    if sig.tx_both:
+        # `=>`: one alert when the response side of a transaction also matched; the
+        # header is the request's direction (client -> server)
+        sig.tx_direction = 1
+    elif sig.flow_to_server is not None:
         sig.tx_direction = 0 if sig.flow_to_server else 1
     else:
         dirs = {BUFFERS[name].direction for name, _, _ in chains}

@@ -129,6 +129,7 @@ class Signature:
     tx_chains: tuple[Any, ...] = ()    # (buffer name, transforms, Chain) per sticky buffer
     tx_checks: tuple[Any, ...] = ()    # (proto, direction, fn(tx, to_server)) urilen, ssl_state, ...
     tx_direction: int | None = None    # 0: request side, 1: response side, None: either
+    tx_both: bool = False              # `=>`: request and response of one transaction (Suricata 8)
     tx_fast_pattern: Content | None = None   # the prefilter content of a tx rule (any buffer)
 
     # ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Any
 
-from netsentry.applayer.registry import ALIASES, BUFFERS, PROTOCOLS, load_protocols
+from netsentry.applayer.registry import ALIASES, BOTH, BUFFERS, PROTOCOLS, load_protocols
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content
 from netsentry.rules.numeric import parse_uint
@@ -102,12 +102,28 @@ def _unsupported_buffer(name: str):
 
 def _sticky(name: str):
     def setup(b: RuleBuilder, arg: str | None) -> None:
-        if arg:
-            raise RuleError(f"'{name}' takes no value, got '{arg}'")
         buf = BUFFERS[name]
+        if arg:
+            # Suricata 8: a buffer of both sides pinned to one (`file.data: to_client;`)
+            side = arg.strip()
+            if side not in ("to_client", "to_server") or buf.direction != BOTH:
+                raise RuleError(f"'{name}' takes no value or, for a buffer of both directions, "
+                                f"to_client / to_server; got '{arg}'")
+            buf = pinned_buffer(buf, side == "to_server")
         b.select_buffer(buf.name)
         b.app_protos.add(buf.proto)
     return setup
+
+
+def pinned_buffer(buf: Any, to_server: bool) -> Any:
+    """`buf` read from one side only, registered once as `name:to_server` / `name:to_client`."""
+    from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, register_buffer
+    pinned = f"{buf.name}:{'to_server' if to_server else 'to_client'}"
+    if pinned not in BUFFERS:
+        getter = buf.getter
+        register_buffer(pinned, buf.proto, TO_SERVER if to_server else TO_CLIENT,
+                        lambda tx, ts: getter(tx, to_server), multi=buf.multi)
+    return BUFFERS[pinned]
 
 
 def _unsupported_modifier(name: str, buffer: str):
