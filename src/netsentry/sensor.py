@@ -66,7 +66,7 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
 # this change bare 5.5 and this loop 5.6 (the machine is shared, hence the drift).
 LOOP_SOURCE = """
 def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
-                 on_events, on_verdict, on_decoder_events, progress):
+                 on_events, on_verdict, on_decoder_events, progress, defrag, stream_update):
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
@@ -76,26 +76,33 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt.pcap_cnt = n
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
-            flow = flow_update(pkt)
-            if pkt.events is not None:                      #@ decoder-anomalies
-                on_decoder_events(pkt, flow)                #@ decoder-anomalies
-            if not pkt.checksum_bad:                        #@ signatures
-                events = sig_inspect(pkt, flow)             #@ signatures
-                if events:                                  #@ signatures
-                    on_events(events, pkt, flow, False)     #@ signatures
-            if flow is None or ts >= flow.anomaly_due:      #@ anomaly
-                events = anomaly_inspect(pkt, flow)         #@ anomaly
-                if events:                                  #@ anomaly
-                    on_events(events, pkt, flow, True)      #@ anomaly
-            if pkt.verdict is not None:                     #@ inline
-                on_verdict(pkt, flow)                       #@ inline
+            while pkt is not None:       # a fragment, then the datagram it completed (stream/defrag.py)
+                if pkt.frag:                                    #@ defrag
+                    pkt.reassembled = defrag(pkt)               #@ defrag
+                flow = flow_update(pkt)
+                if flow is not None and pkt.proto == 6:         #@ stream
+                    stream_update(pkt, flow)                    #@ stream
+                if pkt.events is not None:                      #@ decoder-anomalies
+                    on_decoder_events(pkt, flow)                #@ decoder-anomalies
+                if not pkt.checksum_bad:                        #@ signatures
+                    events = sig_inspect(pkt, flow)             #@ signatures
+                    if events:                                  #@ signatures
+                        on_events(events, pkt, flow, False)     #@ signatures
+                if flow is None or ts >= flow.anomaly_due:      #@ anomaly
+                    events = anomaly_inspect(pkt, flow)         #@ anomaly
+                    if events:                                  #@ anomaly
+                        on_events(events, pkt, flow, True)      #@ anomaly
+                if pkt.verdict is not None:                     #@ inline
+                    on_verdict(pkt, flow)                       #@ inline
+                pkt = pkt.reassembled
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
     finally:
         state[0] = n
         state[1] = ts
 """
-LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress"))
+LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress",
+                        "defrag", "stream"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -144,6 +151,8 @@ class Sensor:
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
+        # stream/: defragmentation before the flow lookup, TCP reassembly after it
+        self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
         self.anomaly = self._build_anomaly_engine(config)
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
@@ -175,6 +184,20 @@ class Sensor:
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
         return SignatureEngine(ruleset, config)
+
+    @staticmethod
+    def _build_stream_stage(config: Mapping[str, Any], decoder: Decoder, windows: bool) -> tuple[Any, Any]:
+        from netsentry.stream import Defragmenter, DefragSettings, StreamEngine, StreamSettings
+        dsettings = DefragSettings.from_config(config)
+        ssettings = StreamSettings.from_config(config)
+        defrag = Defragmenter(dsettings, decoder.decode) if dsettings.enabled else None
+        stream = StreamEngine(ssettings, windows=windows) if ssettings.enabled else None
+        return defrag, stream
+
+    def attach_applayer(self, applayer: Any) -> None:
+        """The app layer's `feed(flow, to_server, data, pkt)` gets each new in-order TCP byte once."""
+        if self.stream is not None:
+            self.stream.attach_applayer(applayer)
 
     @staticmethod
     def _build_anomaly_engine(config: Mapping[str, Any]) -> Any:
@@ -210,7 +233,9 @@ class Sensor:
                 loop(source, state, self, self.decoder.decode, self.flows.update,
                      self.signatures.inspect if "signatures" in parts else None,
                      self.anomaly.inspect_due if "anomaly" in parts else None,
-                     self._on_events, self._on_verdict, self._on_decoder_events, progress)
+                     self._on_events, self._on_verdict, self._on_decoder_events, progress,
+                     self.defrag.add if "defrag" in parts else None,
+                     self.stream.update if "stream" in parts else None)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
@@ -234,6 +259,12 @@ class Sensor:
             parts.add("anomaly")
         if self.inline:
             parts.add("inline")
+        # the stream stage only when someone reads what it makes: reassembled datagrams
+        # feed every later stage, the TCP streams only detection and the app layer
+        if self.defrag is not None and parts:
+            parts.add("defrag")
+        if self.stream is not None and (self.signatures is not None or self.stream.feed is not None):
+            parts.add("stream")
         if progress:
             parts.add("progress")
         return frozenset(parts)
@@ -306,6 +337,8 @@ class Sensor:
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
+        if self.stream is not None:
+            self.stream.on_flow_end(flow)
         if self._anomaly_flow_end is not None:
             self._anomaly_flow_end(flow)
         if self._drop_logged:
@@ -321,7 +354,7 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly]
+        stages = [self.decoder, self.defrag, self.stream, self.flows, self.signatures, self.anomaly]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         counters.setdefault("detect.alert", self.result.alerts)
         if self.inline:
@@ -334,6 +367,8 @@ class Sensor:
         res = self.result
         try:
             self.flows.flush("shutdown")
+            if self.defrag is not None:
+                self.defrag.flush()          # unfinished datagrams: counted as timed out
             if self.anomaly is not None:
                 # the second in progress is judged, baselines saved (anomaly.state-file)
                 events = self.anomaly.close()
