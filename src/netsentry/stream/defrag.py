@@ -161,7 +161,8 @@ class Defragmenter:
             hdr[tr.v6_nh_pos] = tr.v6_nh
             struct.pack_into("!H", hdr, 4, len(hdr) - 40 + len(payload))
         else:
-            struct.pack_into("!HH", hdr, 2, len(hdr) + len(payload), 0)   # total length; flags/offset cleared
+            struct.pack_into("!H", hdr, 2, len(hdr) + len(payload))     # total length
+            struct.pack_into("!H", hdr, 6, 0)                           # flags and offset cleared
             hdr[10:12] = b"\0\0"
             struct.pack_into("!H", hdr, 10, _ip_checksum(bytes(hdr)))
         raw = bytes(hdr) + payload

@@ -15,7 +15,9 @@ runs after the flow update and before detection, for TCP packets of a flow:
   segments overlap, the target policy (`stream.reassembly.policy`,
   policy.py) decides whose bytes count; data before the delivered edge is a
   retransmission and is never delivered twice (bytes that differ from what
-  was delivered raise `stream.reassembly_overlap_different_data`);
+  was delivered raise `stream.reassembly_overlap_different_data`; the
+  segment still counts as taken by the stream, as in Suricata, so its bytes
+  are not inspected again as a packet by stream-capable rules);
 - a hole the receiver acknowledged (or out-of-order data piling up past a
   limit) is a gap: counted (`tcp.reassembly_gap`, event
   `stream.reassembly_seq_gap`), skipped, and the inspection window restarts;
@@ -131,9 +133,13 @@ class StreamEngine:
             delta -= 1 << 32
         start = h.off + delta
         end = start + plen
-        if end <= h.off:                               # all of it delivered before
+        if end <= h.off:
+            # all of it delivered before: a retransmission. Suricata still hands it to
+            # reassembly (PKT_STREAM_ADD), which keeps the first copy, so detection
+            # does not see the same bytes again as a packet.
             self.counters["stream.pkt_retransmission"] += 1
             self._compare_delivered(h, start, pkt, 0, plen)
+            pkt.stream_added = True
             return
         if h.depth_hit:
             return
