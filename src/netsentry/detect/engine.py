@@ -207,7 +207,12 @@ class SignatureEngine:
                 off = pkt.payload_off
                 payload = pkt.data[off:off + plen]
                 if pkt.stream_added and group.has_stream:
-                    return self._inspect_stream(pkt, flow, group, always, payload)
+                    window = pkt.stream_data
+                    # a window that is exactly this packet's payload (a session's first
+                    # data, nothing before it, no other segment's bytes over it): stream and
+                    # packet inspection agree, so the common path below does it
+                    if window is None or pkt.stream_old or window != payload:
+                        return self._inspect_stream(pkt, flow, group, always, payload)
                 pf = group.prefilter
         else:
             group = self.index.lookup(pkt.proto if pkt.ip_version else NON_IP, pkt.sp, pkt.dp)

@@ -99,6 +99,7 @@ class StreamEngine:
         self.feed = getattr(applayer, "feed", None)
         self.gap_hook = getattr(applayer, "gap", None)
         self.memuse = 0             # out-of-order bytes held over all flows
+        self.held = 0               # directions holding out-of-order data (0: no ACK needs a look)
         self.counters: Counter[str] = Counter()
 
     def attach_applayer(self, applayer: Any) -> None:
@@ -112,21 +113,31 @@ class StreamEngine:
         st = flow.stream
         if st is None:
             st = self._start(pkt, flow)
-        if st is UNTRACKED:
+        if not st:                      # UNTRACKED
             return
         flags = pkt.tcp_flags
+        plen = pkt.payload_len
+        if self.held and flags & _ACK:
+            # some direction somewhere holds out-of-order data: has its receiver
+            # acknowledged bytes before it that we never saw?
+            other = st[not pkt.to_server]
+            if other.ooo is not None:
+                self._acked(other, flow, not pkt.to_server, pkt)
+        if not plen:
+            # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
+            if flags & _SYN:
+                h = st[pkt.to_server]
+                if not h.started:
+                    h.started = True
+                    h.next_seq = (pkt.seq + 1) & MASK
+            return
+        if flags & _RST:
+            return
         to_server = pkt.to_server
         h = st[to_server]
         if not h.started:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
-        if flags & _ACK:
-            other = st[not to_server]
-            if other.ooo is not None and other.started:
-                self._acked(other, flow, not to_server, pkt)
-        plen = pkt.payload_len
-        if not plen or flags & _RST:
-            return
         seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
         delta = (seq - h.next_seq) & MASK
         if delta >= HALF:
@@ -176,6 +187,7 @@ class StreamEngine:
         ooo = h.ooo
         if ooo is None:
             ooo = h.ooo = Overlay()
+            self.held += 1
         before = ooo.nbytes
         overlapped, different = ooo.insert(start, data, self.new_wins)
         if overlapped:
@@ -236,6 +248,7 @@ class StreamEngine:
         self.memuse -= before - ooo.nbytes
         if not ooo.pieces:
             h.ooo = None
+            self.held -= 1
         depth = self.depth
         if depth and h.off + len(data) >= depth:
             data = data[:depth - h.off]
@@ -299,6 +312,7 @@ class StreamEngine:
                 if h.ooo is not None:
                     self.memuse -= h.ooo.nbytes
                     h.ooo = None
+                    self.held -= 1
         flow.stream = None
 
     def stats(self) -> dict[str, int]:
