@@ -35,6 +35,12 @@ class Overlay:
         end = start + len(data)
         if not data:
             return False, False
+        pieces = self.pieces
+        if not pieces or start >= pieces[-1][0] + len(pieces[-1][1]):
+            # beyond everything held (the usual out-of-order arrival): no overlap to resolve
+            pieces.append((start, data, start, end))
+            self.nbytes += len(data)
+            return False, False
         kept: list[tuple[int, bytes, int, int]] = []
         lost: list[tuple[int, int]] = []      # stretches of the new data the old data keeps
         overlapped = different = False
@@ -88,7 +94,7 @@ class Overlay:
             i += 1
         if i:
             del pieces[:i]
-            self.nbytes = sum(len(p[1]) for p in pieces)
+            self.nbytes = sum(len(p[1]) for p in pieces) if pieces else 0
         return b"".join(run)
 
     def drop_before(self, start: int) -> None:
