@@ -213,10 +213,12 @@ def test_loop_has_only_the_configured_parts():
     assert ids.loop_parts() == frozenset()
     out = Collect()
     full = Sensor(config("stream.inline=true"), [out])
+    # defragmentation feeds every stage that runs; TCP reassembly only detection and the app layer,
+    # which runs because the flow records carry app_proto
     assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline", "progress",
-                                              "applayer"}
+                                              "defrag", "stream", "applayer"}
     no_app = Sensor(config("stream.inline=true", "app-layer.enabled=false"), [out])
-    assert "applayer" not in no_app.loop_parts()
+    assert no_app.loop_parts() == {"flow-records", "decoder-anomalies", "anomaly", "inline", "defrag"}
 
 
 def test_anomaly_alerts_do_not_mark_the_current_packets_flow_alerted():

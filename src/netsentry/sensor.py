@@ -67,7 +67,8 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
 # this change bare 5.5 and this loop 5.6 (the machine is shared, hence the drift).
 LOOP_SOURCE = """
 def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
-                 on_events, on_verdict, on_decoder_events, progress, app_feed, on_app):
+                 on_events, on_verdict, on_decoder_events, progress, defrag, stream_update,
+                 app_packet, on_app):
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
@@ -77,22 +78,28 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt.pcap_cnt = n
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
-            flow = flow_update(pkt)
-            app_feed(pkt, flow)                             #@ applayer
-            if pkt.events is not None:                      #@ decoder-anomalies
-                on_decoder_events(pkt, flow)                #@ decoder-anomalies
-            if not pkt.checksum_bad:                        #@ signatures
-                events = sig_inspect(pkt, flow)             #@ signatures
-                if events:                                  #@ signatures
-                    on_events(events, pkt, flow, False)     #@ signatures
-            if flow is not None and flow.app is not None:   #@ applayer
-                on_app(pkt, flow)                           #@ applayer
-            if flow is None or ts >= flow.anomaly_due:      #@ anomaly
-                events = anomaly_inspect(pkt, flow)         #@ anomaly
-                if events:                                  #@ anomaly
-                    on_events(events, pkt, flow, True)      #@ anomaly
-            if pkt.verdict is not None:                     #@ inline
-                on_verdict(pkt, flow)                       #@ inline
+            while pkt is not None:       # a fragment, then the datagram it completed (stream/defrag.py)
+                if pkt.frag:                                    #@ defrag
+                    pkt.reassembled = defrag(pkt)               #@ defrag
+                flow = flow_update(pkt)
+                if flow is not None and pkt.proto == 6:         #@ stream
+                    stream_update(pkt, flow)                    #@ stream
+                app_packet(pkt, flow)                           #@ applayer
+                if pkt.events is not None:                      #@ decoder-anomalies
+                    on_decoder_events(pkt, flow)                #@ decoder-anomalies
+                if not pkt.checksum_bad:                        #@ signatures
+                    events = sig_inspect(pkt, flow)             #@ signatures
+                    if events:                                  #@ signatures
+                        on_events(events, pkt, flow, False)     #@ signatures
+                if flow is not None and flow.app is not None:   #@ applayer
+                    on_app(pkt, flow)                           #@ applayer
+                if flow is None or ts >= flow.anomaly_due:      #@ anomaly
+                    events = anomaly_inspect(pkt, flow)         #@ anomaly
+                    if events:                                  #@ anomaly
+                        on_events(events, pkt, flow, True)      #@ anomaly
+                if pkt.verdict is not None:                     #@ inline
+                    on_verdict(pkt, flow)                       #@ inline
+                pkt = pkt.reassembled
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
     finally:
@@ -100,7 +107,7 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
         state[1] = ts
 """
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress",
-                        "applayer"))
+                        "defrag", "stream", "applayer"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -149,8 +156,12 @@ class Sensor:
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
+        # stream/: defragmentation before the flow lookup, TCP reassembly after it
+        self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
         self.anomaly = self._build_anomaly_engine(config)
         self.applayer = self._build_applayer(config)
+        if self.applayer is not None and self.stream is not None:
+            self.attach_applayer(self.applayer)        # reassembled TCP bytes reach the parsers
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()
         # looked up once: the flow table calls _flow_ended for every flow
@@ -204,6 +215,21 @@ class Sensor:
         return AppLayer(config)
 
     @staticmethod
+    def _build_stream_stage(config: Mapping[str, Any], decoder: Decoder, windows: bool) -> tuple[Any, Any]:
+        from netsentry.stream import Defragmenter, DefragSettings, StreamEngine, StreamSettings
+        dsettings = DefragSettings.from_config(config)
+        ssettings = StreamSettings.from_config(config)
+        defrag = Defragmenter(dsettings, decoder.decode) if dsettings.enabled else None
+        stream = StreamEngine(ssettings, windows=windows) if ssettings.enabled else None
+        return defrag, stream
+
+    def attach_applayer(self, applayer: Any) -> None:
+        """The app layer's `feed(flow, to_server, data, pkt)` gets each new in-order TCP byte once."""
+        if self.stream is not None:
+            self.stream.attach_applayer(applayer)
+            applayer.tcp_from_stream = True
+
+    @staticmethod
     def _build_anomaly_engine(config: Mapping[str, Any]) -> Any:
         if not get(config, "anomaly.enabled", False):
             return None
@@ -238,8 +264,9 @@ class Sensor:
                      self.signatures.inspect if "signatures" in parts else None,
                      self.anomaly.inspect_due if "anomaly" in parts else None,
                      self._on_events, self._on_verdict, self._on_decoder_events, progress,
-                     # stop-gap in-order feed until stream/ reassembly calls applayer.feed itself
-                     self.applayer.inorder_packet if "applayer" in parts else None, self._on_app)
+                     self.defrag.add if "defrag" in parts else None,
+                     self.stream.update if "stream" in parts else None,
+                     self.applayer.packet if "applayer" in parts else None, self._on_app)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
@@ -263,9 +290,15 @@ class Sensor:
             parts.add("anomaly")
         if self.inline:
             parts.add("inline")
+        # the stream stage only when someone reads what it makes: reassembled datagrams
+        # feed every later stage, the TCP streams only detection and the app layer
+        if self.defrag is not None and parts:
+            parts.add("defrag")
         if self.applayer is not None and (self.signatures is not None or any(
                 self._emitters[t] for t in ("flow", "http", "dns", "tls"))):
             parts.add("applayer")        # someone reads app_proto, transactions or their records
+        if self.stream is not None and (self.signatures is not None or "applayer" in parts):
+            parts.add("stream")
         if progress:
             parts.add("progress")
         return frozenset(parts)
@@ -361,6 +394,8 @@ class Sensor:
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
+        if self.stream is not None:
+            self.stream.on_flow_end(flow)
         if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
             self.applayer.flow_end(flow)
             if self._app_records:
@@ -380,7 +415,7 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.applayer]
+        stages = [self.decoder, self.defrag, self.stream, self.flows, self.signatures, self.anomaly, self.applayer]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         counters.setdefault("detect.alert", self.result.alerts)
         if self.inline:
@@ -393,6 +428,8 @@ class Sensor:
         res = self.result
         try:
             self.flows.flush("shutdown")
+            if self.defrag is not None:
+                self.defrag.flush()          # unfinished datagrams: counted as timed out
             if self.anomaly is not None:
                 # the second in progress is judged, baselines saved (anomaly.state-file)
                 events = self.anomaly.close()

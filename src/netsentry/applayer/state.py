@@ -9,10 +9,10 @@ cannot say no is enough (DNS on 53). When every probe said no in both
 directions, or in one direction after `PROBE_LIMIT` bytes, detection has failed
 and the flow costs nothing more.
 
-`inorder_packet` is a stop-gap: it feeds in-order TCP payloads (sequence
-tracking per direction, retransmitted bytes trimmed, no out-of-order queue)
-until the stream stage (`stream/`, issue #11's reassembly part) calls
-`AppLayer.feed` with reassembled bytes itself. Replace it then.
+TCP bytes come from the stream stage (stream/tcp.py calls `AppLayer.feed` with
+new in-order bytes once the sensor attached it); `inorder_packet` is the
+fallback when the stream stage is off (`stream.reassembly` disabled): in-order
+payloads only, retransmitted bytes trimmed, no out-of-order queue.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ class AppLayer:
         # as Suricata's stream engine: without stream.midstream a TCP session whose
         # handshake was not seen is not tracked, so its bytes never reach the app layer
         self.midstream = bool(get(config, "stream.midstream", False))
+        self.tcp_from_stream = False     # the stream stage feeds TCP bytes (Sensor.attach_applayer)
         # protocols whose transactions someone reads (tx rules, EVE records); None: all.
         # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
         # but its bytes are not parsed: that work would feed nobody.
@@ -163,7 +164,29 @@ class AppLayer:
         if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
             st.parser.eof(False)
 
-    # --- the stop-gap in-order hook (replaced by stream/ reassembly) -------------------------
+    # --- per packet: UDP datagrams, TCP closes ----------------------------------------------
+    def packet(self, pkt: Packet, flow: Flow | None) -> None:
+        """The sensor's per-packet call. UDP datagrams are fed here; TCP bytes come from the
+        stream stage (`feed`) when it is attached, else from `inorder_packet`; a FIN ends
+        the body of a response that runs to the close."""
+        if not self.tcp_from_stream or pkt.proto != 6:
+            self.inorder_packet(pkt, flow)
+            return
+        if flow is None:
+            return
+        flags = pkt.tcp_flags
+        if flags & _SYN:
+            st = flow.app
+            if st is None:
+                st = flow.app = AppState()
+            st.syn = True
+        elif flags & _FIN:
+            st = flow.app
+            if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
+                st.parser.eof(bool(pkt.to_server) != st.reversed)
+                st.dirty = True
+
+    # --- without the stream stage: a minimal in-order feed --------------------------------
     def inorder_packet(self, pkt: Packet, flow: Flow | None) -> None:
         """Feed this packet's payload if it is the next in-order data of its direction."""
         if flow is None:
@@ -216,7 +239,7 @@ class AppLayer:
                 st.seq[d] = end
                 self.feed(flow, bool(d), data, pkt)
         if flags & _FIN and st.parser is not None and hasattr(st.parser, "eof"):
-            st.parser.eof(bool(d))
+            st.parser.eof(bool(d) != st.reversed)
             st.dirty = True
 
     def stats(self) -> dict[str, int]:

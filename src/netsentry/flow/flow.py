@@ -41,7 +41,7 @@ class Flow:
         "tcp_flags_ts", "tcp_flags_tc", "icmp",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
-        "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto", "app", "eve",
+        "flowbits", "flowints", "stream", "detect", "anomaly", "anomaly_due", "action", "app_proto", "app", "eve",
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
@@ -78,6 +78,7 @@ class Flow:
         self.server_next_seq = None
         self.flowbits: set[str] | None = None   # rules: flowbits (created on first set)
         self.flowints: dict[str, int] | None = None
+        self.stream: Any = None         # stream/tcp.py: both directions' reassembly state
         self.detect: Any = None         # detect engine's private per-flow state
         self.anomaly: Any = None        # anomaly engine's private per-flow state
         self.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again

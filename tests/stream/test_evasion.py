@@ -1,0 +1,124 @@
+"""Evasions the stream stage must see through: each alerts exactly once, on the packet Suricata names.
+
+The captures come from evasion_captures.py (scapy, written to a temporary
+directory) and run through the whole sensor: decode, defrag, flow, TCP
+reassembly, detection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netsentry.capture import read_captures
+from netsentry.config import load_config
+from netsentry.event import Event
+from netsentry.output import Output
+from netsentry.rules import load_rules
+from netsentry.sensor import Sensor
+
+import evasion_captures as ev  # noqa: E402  (tests/stream is on sys.path: rootdir conftest-less import)
+
+RULES = (
+    f'alert tcp any any -> any any (msg:"tcp pattern"; content:"{ev.TCP_PATTERN.decode()}"; sid:1;)\n'
+    f'alert udp any any -> any any (msg:"udp pattern"; content:"{ev.UDP_PATTERN.decode()}"; sid:2;)\n'
+    f'alert tcp-pkt any any -> any any (msg:"packet only"; content:"{ev.TCP_PATTERN.decode()}"; sid:3;)\n'
+)
+
+
+class Collect(Output):
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.event_types = None
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+
+def replay(tmp_path: Path, scenario: str, *overrides: str) -> tuple[list[tuple[int, int]], int, Sensor]:
+    pcap, expected = ev.write(scenario, tmp_path)
+    rules = tmp_path / "t.rules"
+    rules.write_text(RULES)
+    config = load_config(None, ["anomaly.enabled=false", *overrides])
+    rs = load_rules([rules], config)
+    assert not rs.errors, rs.errors
+    out = Collect()
+    sensor = Sensor(config, [out], rs)
+    sensor.run(read_captures([str(pcap)]))
+    sensor.finish()
+    alerts = [(e.pkt.pcap_cnt, e.alert.signature_id) for e in out.events if e.event_type == "alert"]
+    return alerts, expected, sensor
+
+
+@pytest.mark.parametrize("scenario", ["tcp-split", "tcp-tiny-segments", "tcp-out-of-order", "tcp-retransmission"])
+def test_tcp_pattern_alerts_once_on_the_completing_segment(tmp_path: Path, scenario: str) -> None:
+    alerts, expected, _ = replay(tmp_path, scenario)
+    stream_alerts = [a for a in alerts if a[1] == 1]
+    assert stream_alerts == [(expected, 1)]
+
+
+def test_packet_only_rule_never_sees_a_split_pattern(tmp_path: Path) -> None:
+    alerts, _, _ = replay(tmp_path, "tcp-split")
+    assert not [a for a in alerts if a[1] == 3]
+
+
+def test_retransmission_is_counted_and_inspected_as_a_packet(tmp_path: Path) -> None:
+    # Suricata inspects a segment the stream did not take (a retransmission) as a
+    # packet: a tcp-pkt rule sees both copies, the stream rule the data once
+    alerts, _, sensor = replay(tmp_path, "tcp-retransmission")
+    assert sorted(alerts) == [(4, 1), (4, 3), (5, 3)]
+    assert sensor.result.counters["stream.pkt_retransmission"] == 1
+
+
+@pytest.mark.parametrize("policy,alerts", [
+    ("bsd", True), ("linux", True), ("windows", True), ("solaris", True), ("last", True),
+    ("first", False), ("vista", False),
+])
+def test_overlap_starting_before_follows_the_policy(tmp_path: Path, policy: str, alerts: bool) -> None:
+    got, expected, sensor = replay(tmp_path, "tcp-overlap-starts-before", f"stream.reassembly.policy={policy}")
+    assert [a for a in got if a[1] == 1] == ([(expected, 1)] if alerts else [])
+    assert sensor.result.counters["tcp.overlap"] == 1
+    assert sensor.result.counters["stream.reassembly_overlap_different_data"] == 1
+
+
+@pytest.mark.parametrize("policy,alerts", [
+    ("bsd", False), ("windows", False), ("first", False), ("linux", True), ("old-linux", True),
+    ("solaris", True), ("last", True),
+])
+def test_overlap_at_the_same_start_follows_the_policy(tmp_path: Path, policy: str, alerts: bool) -> None:
+    got, expected, _ = replay(tmp_path, "tcp-overlap-same-start-longer", f"stream.reassembly.policy={policy}")
+    assert [a for a in got if a[1] == 1] == ([(expected, 1)] if alerts else [])
+
+
+@pytest.mark.parametrize("scenario", ["ipv4-tiny-fragments", "ipv4-out-of-order-fragments", "ipv6-fragments"])
+def test_fragmented_datagram_alerts_once_on_the_completing_fragment(tmp_path: Path, scenario: str) -> None:
+    alerts, expected, sensor = replay(tmp_path, scenario)
+    assert alerts == [(expected, 2)]
+    fam = "ipv6" if scenario.startswith("ipv6") else "ipv4"
+    assert sensor.result.counters[f"defrag.{fam}.reassembled"] == 1
+
+
+@pytest.mark.parametrize("policy,alerts", [
+    ("bsd", True), ("linux", True), ("solaris", True), ("last", True), ("first", False), ("windows", False),
+])
+def test_overlapping_fragments_follow_the_policy(tmp_path: Path, policy: str, alerts: bool) -> None:
+    got, expected, sensor = replay(tmp_path, "ipv4-overlapping-fragments", f"defrag.policy={policy}")
+    assert got == ([(expected, 2)] if alerts else [])
+    assert sensor.result.counters["decoder.event.ipv4.frag_overlap"] == 1
+
+
+def test_without_defragmentation_the_fragments_hide_the_pattern(tmp_path: Path) -> None:
+    # the control case: the evasion works when the stage is off
+    alerts, _, _ = replay(tmp_path, "ipv4-tiny-fragments", "defrag.enabled=false")
+    assert alerts == []
+
+
+def test_without_reassembly_a_split_pattern_is_missed(tmp_path: Path) -> None:
+    alerts, _, _ = replay(tmp_path, "tcp-split", "stream.reassembly.enabled=false")
+    assert alerts == []
