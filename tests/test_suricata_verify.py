@@ -53,13 +53,11 @@ def test_packet_subset_pass_floor(tmp_path: Path) -> None:
     assert passed >= PACKET_FLOOR, f"{passed}/{len(results)} passed; failures: {failed}"
 
 
-# stretch.txt (HTTP/DNS/TLS, issue #11): 57 of 67 pass (85%). Open: the three
+# stretch.txt (HTTP/DNS/TLS, issue #11): 62 of 67 pass (92.5%). Open: the three
 # threshold-config-rate-filter-pass-* tests need the top-level `threshold-file`
 # option (the `core` part of #11); app-layer-protocol-exact and
-# detect-app-layer-protocol-04 need HTTP/2 and DNS-over-HTTP/2; the others
-# (dns-additionals-rrname, http-evader-050/481, http-not09-file,
-# detect-bidir-flowbits) are listed in docs/applayer.md.
-STRETCH_FLOOR = 57
+# detect-app-layer-protocol-04 need HTTP/2 and DNS-over-HTTP/2 detection.
+STRETCH_FLOOR = 62
 
 
 @pytest.mark.shared
