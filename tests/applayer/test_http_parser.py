@@ -137,3 +137,14 @@ def test_done_transactions_release_their_bodies():
     st2.parser = st.parser
     st2.release_done(records=True)       # a record still to write keeps the transaction
     assert st2.release_from == 0
+
+
+def test_stream_gap_in_a_body_is_skipped_elsewhere_the_direction_stops():
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"), (False, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"))
+    p.gap(False, 5)
+    p.parse(b"fgh", False)
+    tx = p.txs[0]
+    assert tx.complete() and buf(tx, "file.data", False) == b"abfgh" and tx.resp_body_len == 10
+    p.gap(True, 7)                          # inside a request line: framing lost
+    p.parse(b"GET /after HTTP/1.1\r\n\r\n", True)
+    assert len(p.txs) == 1

@@ -214,8 +214,17 @@ class DnsParser:
         self.txs: list[DnsTx] = []
         self.buf = [bytearray(), bytearray()]
         self.tcp: bool | None = None
+        self.lost = [False, False]
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """A stream gap: the message being assembled is lost; the next one starts afresh
+        only where the data says so, so this direction stops here."""
+        self.buf[int(to_server)].clear()
+        self.lost[int(to_server)] = True
 
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        if self.lost[int(to_server)]:
+            return
         tcp = pkt is not None and getattr(pkt, "proto", 17) == 6
         if not tcp:
             self._message(data, to_server)

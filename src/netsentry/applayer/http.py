@@ -212,10 +212,13 @@ class HttpParser:
         self.resp_index = 0                         # the transaction the next response belongs to
         self.body: list[_Body | None] = [None, None]
         self.headers_raw = [bytearray(), bytearray()]
+        self.broken = [False, False]               # a stream gap lost this direction's framing
 
     # --- entry --------------------------------------------------------------------------
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
         d = int(to_server)
+        if self.broken[d]:
+            return
         self.buf[d] += data
         guard = 0
         while self.buf[d] and guard < 10000:
@@ -249,6 +252,27 @@ class HttpParser:
                 tx.done[0] = True
                 tx.touch(False)
             self.state[d] = "line"
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """Bytes lost in the stream: inside a body with a known length they are skipped
+        (the body misses them, as libhtp's gap handling); anywhere else the direction's
+        framing is lost, so it is not parsed any further."""
+        d = int(to_server)
+        body = self.body[d]
+        tx = self.req_tx if to_server else self._resp_tx()
+        if self.state[d] == "body" and body is not None and body.mode in ("length", "close") and tx is not None:
+            if to_server:
+                tx.req_body_len += nbytes
+            else:
+                tx.resp_body_len += nbytes
+            body.decoders = []            # a compressed stream cannot resume after a hole
+            if body.mode == "length":
+                body.remaining -= nbytes
+                if body.remaining <= 0:
+                    self._finish(d, tx)
+            return
+        self.broken[d] = True
+        self.buf[d].clear()
 
     # --- requests -----------------------------------------------------------------------
     def _line(self, d: int) -> bytes | None:

@@ -127,6 +127,21 @@ class AppLayer:
             parser.parse(chunk, ts != st.reversed, pkt)
         st.dirty = True
 
+    def gap(self, flow: Flow, to_server: bool, nbytes: int, pkt: Packet | None = None) -> None:
+        """The stream stage skipped `nbytes` it never saw: the parser must not read what
+        follows as if it were contiguous (a body skips them; elsewhere the direction stops)."""
+        st = flow.app
+        if st is None:
+            return
+        if st.parser is None:
+            st.failed = True          # detection on data with a hole would guess
+            st.pending = []
+            return
+        gap = getattr(st.parser, "gap", None)
+        if gap is not None:
+            gap(to_server != st.reversed, nbytes)
+            st.dirty = True
+
     def _new_parser(self, proto: Protocol) -> Any:
         if self.consumers is not None and proto.name not in self.consumers:
             return _NULL_PARSER

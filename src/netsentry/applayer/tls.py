@@ -101,8 +101,17 @@ class TlsParser:
         self.rec = [bytearray(), bytearray()]
         self.hs = [bytearray(), bytearray()]
         self.encrypted = [False, False]
+        self.lost = [False, False]
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """A stream gap: the message being assembled is lost; the next one starts afresh
+        only where the data says so, so this direction stops here."""
+        self.rec[int(to_server)].clear()
+        self.lost[int(to_server)] = True
 
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        if self.lost[int(to_server)]:
+            return
         d = int(to_server)
         buf = self.rec[d]
         buf += data
