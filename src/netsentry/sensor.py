@@ -187,11 +187,12 @@ class Sensor:
 
     @staticmethod
     def _build_stream_stage(config: Mapping[str, Any], decoder: Decoder, windows: bool) -> tuple[Any, Any]:
-        from netsentry.stream import Defragmenter, DefragSettings, StreamEngine, StreamSettings
+        from netsentry.stream import Defragmenter, DefragSettings, HostOS, StreamEngine, StreamSettings
         dsettings = DefragSettings.from_config(config)
         ssettings = StreamSettings.from_config(config)
-        defrag = Defragmenter(dsettings, decoder.decode) if dsettings.enabled else None
-        stream = StreamEngine(ssettings, windows=windows) if ssettings.enabled else None
+        hosts = HostOS(config)
+        defrag = Defragmenter(dsettings, decoder.decode, hosts) if dsettings.enabled else None
+        stream = StreamEngine(ssettings, windows=windows, hosts=hosts) if ssettings.enabled else None
         return defrag, stream
 
     def attach_applayer(self, applayer: Any) -> None:
