@@ -122,6 +122,14 @@ def test_out_of_order_data_is_fed_once_in_order() -> None:
     assert eng.memuse == 0 and eng.stats()["stream.pkt_retransmission"] == 1
 
 
+def test_a_new_syn_with_another_number_starts_a_new_stream() -> None:
+    eng, feed, pkts = run_stream([SYN, SYNACK, frame(101, b"first"), frame(9000, flags="S"),
+                                  frame(8000, flags="SA", to_server=False, ack=9001), frame(9001, b"second")])
+    assert bytes(feed.data[True]) == b"firstsecond"
+    assert pkts[5].stream_data == b"second" and pkts[5].stream_old == 0
+    assert eng.stats()["tcp.ssn_reused"] == 1
+
+
 def test_depth_stops_reassembly_and_is_counted_once() -> None:
     eng, feed, _ = run_stream([SYN, SYNACK, frame(101, b"a" * 6), frame(107, b"b" * 6), frame(113, b"c" * 6)],
                               depth="8")

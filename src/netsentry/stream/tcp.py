@@ -131,6 +131,13 @@ class StreamEngine:
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
             if flags & _SYN:
                 h = st[pkt.to_server]
+                if h.started and not flags & _ACK and (pkt.seq + 1) & MASK != h.next_seq and h.off:
+                    # a new SYN with another number on a session that carried data: the
+                    # ports are reused for a new connection (Suricata: TCP port reuse)
+                    self.on_flow_end(flow)
+                    st = flow.stream = [Half(), Half()]
+                    self.counters["tcp.ssn_reused"] += 1
+                    h = st[pkt.to_server]
                 if not h.started:
                     h.started = True
                     h.next_seq = (pkt.seq + 1) & MASK
