@@ -70,18 +70,18 @@ UNTRACKED = False    # flow.stream of a session the stage does not follow (no ha
 
 
 class Half:
-    """One direction of a session: the next expected sequence number and what waits."""
+    """One direction of a session: the next expected sequence number and what waits.
 
-    __slots__ = ("next_seq", "off", "ooo", "tail", "depth_hit", "started", "wins")
+    Class-level defaults and no `__init__` (as `Packet`): two of these are made
+    for every TCP session, and an empty instance is the cheapest object there is."""
 
-    def __init__(self) -> None:
-        self.next_seq = 0          # sequence number of the next in-order byte
-        self.off = 0               # stream offset of next_seq (bytes delivered or skipped)
-        self.ooo: Overlay | None = None   # out-of-order data by stream offset
-        self.tail = b""            # the last OVERLAP bytes given to detection
-        self.depth_hit = False
-        self.started = False
-        self.wins: Any = None      # the receiver's overlap policy (policy.py), set when the direction starts
+    next_seq = 0               # sequence number of the next in-order byte
+    off = 0                    # stream offset of next_seq (bytes delivered or skipped)
+    ooo: Overlay | None = None  # out-of-order data by stream offset
+    tail = b""                 # the last OVERLAP bytes given to detection
+    depth_hit = False
+    started = False
+    wins: Any = None           # the receiver's overlap policy (policy.py), set when the direction starts
 
 
 class StreamEngine:
