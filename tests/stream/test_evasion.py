@@ -124,7 +124,10 @@ def test_fragmented_datagram_alerts_once_on_the_completing_fragment(tmp_path: Pa
     alerts, expected, sensor = replay(tmp_path, scenario)
     assert alerts == [(expected, 2)]
     fam = "ipv6" if scenario.startswith("ipv6") else "ipv4"
-    assert sensor.result.counters[f"defrag.{fam}.reassembled"] == 1
+    counters = sensor.result.counters
+    assert counters[f"defrag.{fam}.reassembled"] == 1
+    # the reassembled datagram is not a captured packet: decoder.pkts counts what was read
+    assert counters["decoder.pkts"] == sensor.result.packets
 
 
 @pytest.mark.parametrize("os_name,alerts", [
@@ -152,3 +155,24 @@ def test_without_defragmentation_the_fragments_hide_the_pattern(tmp_path: Path) 
 def test_without_reassembly_a_split_pattern_is_missed(tmp_path: Path) -> None:
     alerts, _, _ = replay(tmp_path, "tcp-split", "stream.reassembly.enabled=false")
     assert alerts == []
+
+
+def test_ips_drop_of_a_reassembled_datagram_drops_its_last_fragment(tmp_path: Path) -> None:
+    pcap, expected = ev.write("ipv4-out-of-order-fragments", tmp_path)
+    rules = tmp_path / "t.rules"
+    rules.write_text(f'drop udp any any -> any any (content:"{ev.UDP_PATTERN.decode()}"; sid:5;)\n')
+    config = load_config(None, ["anomaly.enabled=false", "stream.inline=true"])
+    rs = load_rules([rules], config)
+    out = Collect()
+    sensor = Sensor(config, [out], rs)
+    seen: list[tuple[int, str | None]] = []
+    original = sensor._on_verdict
+
+    def spy(pkt, flow):  # type: ignore[no-untyped-def]
+        original(pkt, flow)
+        if pkt.root is not None:
+            seen.append((pkt.root.pcap_cnt, pkt.root.verdict))
+    sensor._on_verdict = spy  # type: ignore[method-assign]
+    sensor.run(read_captures([str(pcap)]))
+    sensor.finish()
+    assert seen == [(expected, "drop")]

@@ -80,6 +80,7 @@ class Defragmenter:
         self.trackers: OrderedDict[Any, Tracker] = OrderedDict()   # oldest activity first
         self.memuse = 0
         self.nfrags = 0
+        self.decoded_bytes = 0       # reassembled datagrams' bytes the decoder counted
         self.counters: Counter[str] = Counter()
 
     def add(self, pkt: Packet) -> Packet | None:
@@ -182,9 +183,11 @@ class Defragmenter:
             struct.pack_into("!H", hdr, 10, _ip_checksum(bytes(hdr)))
         raw = bytes(hdr) + payload
         rp = self.decode(raw, LINKTYPE_RAW)
+        self.decoded_bytes += len(raw)
         rp.ts = pkt.ts
         rp.pcap_cnt = pkt.pcap_cnt
         rp.wirelen = len(raw)
+        rp.root = pkt
         if pkt.vlan:
             rp.vlan = pkt.vlan
         return rp
@@ -216,6 +219,14 @@ class Defragmenter:
     def stats(self) -> dict[str, int]:
         out = dict(self.counters)
         out["defrag.memuse"] = self.memuse
+        # A reassembled datagram is decoded (as raw IP) like a packet, but Suricata's
+        # decoder.pkts/bytes/raw count only what was captured: take ours back out
+        # (the counters are summed over the stages, output/stats.py merge_counters).
+        n = self.counters["defrag.ipv4.reassembled"] + self.counters["defrag.ipv6.reassembled"]
+        if n:
+            out["decoder.pkts"] = -n
+            out["decoder.raw"] = -n
+            out["decoder.bytes"] = -self.decoded_bytes
         return out
 
 
