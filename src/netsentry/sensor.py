@@ -78,6 +78,7 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt.pcap_cnt = n
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
+            frame = pkt
             while pkt is not None:       # a fragment, then the datagram it completed (stream/defrag.py)
                 if pkt.frag:                                    #@ defrag
                     pkt.reassembled = defrag(pkt)               #@ defrag
@@ -100,6 +101,7 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                 if pkt.verdict is not None:                     #@ inline
                     on_verdict(pkt, flow)                       #@ inline
                 pkt = pkt.reassembled
+            pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
     finally:
@@ -216,11 +218,12 @@ class Sensor:
 
     @staticmethod
     def _build_stream_stage(config: Mapping[str, Any], decoder: Decoder, windows: bool) -> tuple[Any, Any]:
-        from netsentry.stream import Defragmenter, DefragSettings, StreamEngine, StreamSettings
+        from netsentry.stream import Defragmenter, DefragSettings, HostOS, StreamEngine, StreamSettings
         dsettings = DefragSettings.from_config(config)
         ssettings = StreamSettings.from_config(config)
-        defrag = Defragmenter(dsettings, decoder.decode) if dsettings.enabled else None
-        stream = StreamEngine(ssettings, windows=windows) if ssettings.enabled else None
+        hosts = HostOS(config)
+        defrag = Defragmenter(dsettings, decoder.decode, hosts) if dsettings.enabled else None
+        stream = StreamEngine(ssettings, windows=windows, hosts=hosts) if ssettings.enabled else None
         return defrag, stream
 
     def attach_applayer(self, applayer: Any) -> None:
@@ -340,6 +343,11 @@ class Sensor:
         once per direction of a dropped flow, plus every packet a rule dropped itself."""
         if not self.inline:
             return
+        root = pkt.root
+        if root is not None and root.verdict is None:
+            # a reassembled datagram's verdict is its last fragment's: that is the
+            # captured packet an inline source accepts or drops
+            root.verdict = pkt.verdict
         self.result.drops += 1
         if not self._emitters["drop"]:
             return

@@ -122,6 +122,14 @@ def test_out_of_order_data_is_fed_once_in_order() -> None:
     assert eng.memuse == 0 and eng.stats()["stream.pkt_retransmission"] == 1
 
 
+def test_a_new_syn_with_another_number_starts_a_new_stream() -> None:
+    eng, feed, pkts = run_stream([SYN, SYNACK, frame(101, b"first"), frame(9000, flags="S"),
+                                  frame(8000, flags="SA", to_server=False, ack=9001), frame(9001, b"second")])
+    assert bytes(feed.data[True]) == b"firstsecond"
+    assert pkts[5].stream_data == b"second" and pkts[5].stream_old == 0
+    assert eng.stats()["tcp.ssn_reused"] == 1
+
+
 def test_depth_stops_reassembly_and_is_counted_once() -> None:
     eng, feed, _ = run_stream([SYN, SYNACK, frame(101, b"a" * 6), frame(107, b"b" * 6), frame(113, b"c" * 6)],
                               depth="8")
@@ -230,3 +238,25 @@ def test_reassembled_datagram_is_decoded_whole() -> None:
     _, out = run_defrag([(0.0, frag(7, 8, UDP_BYTES[8:], False)), (0.1, frag(7, 0, UDP_BYTES[:8], True))])
     rp = out[1][1]
     assert (rp.sp, rp.dp, rp.payload, rp.frag) == (1, 2, b"p" * 16, False)
+
+
+# --- host-os-policy --------------------------------------------------------------------
+
+def test_most_specific_network_names_the_os() -> None:
+    import ipaddress
+
+    from netsentry.stream import HostOS
+    hosts = HostOS({"host-os-policy": {"windows": ["0.0.0.0/0"], "linux": ["10.1.0.0/16"], "bsd": ["10.1.2.3"],
+                                       "macos": ["2001:db8::/32"]}})
+    def os_of(a: str) -> str | None:
+        return hosts.lookup(ipaddress.ip_address(a).packed)
+    assert [os_of("10.1.2.3"), os_of("10.1.9.9"), os_of("192.0.2.1"), os_of("2001:db8::1"), os_of("::1")] == \
+        ["bsd", "linux", "windows", "macos", None]
+
+
+@pytest.mark.parametrize("section,key", [({"beos": ["10.0.0.0/8"]}, "host-os-policy.beos"),
+                                         ({"linux": ["10.0.0.300"]}, "host-os-policy.linux")])
+def test_bad_host_os_policy_names_its_key(section: dict, key: str) -> None:
+    from netsentry.stream import HostOS
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        HostOS({"host-os-policy": section})

@@ -85,6 +85,7 @@ class Packet:
     checksum_bad: bool = False  # set only when checksum validation is on (-k all); not inspected then
     frag: bool = False         # an IP fragment (IPv4 MF/offset, IPv6 fragment header): stream/defrag.py's input
     reassembled: Any = None    # stream/defrag.py: the datagram this fragment completed (runs the pipeline next)
+    root: Any = None           # stream/defrag.py: on a reassembled datagram, the fragment that completed it
 
     # --- set by later stages -----------------------------------------------------
     flow: Flow | None = None   # set by the flow table

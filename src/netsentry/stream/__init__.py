@@ -9,7 +9,8 @@ See docs/stream.md.
 """
 
 from netsentry.stream.defrag import Defragmenter
+from netsentry.stream.hostos import HostOS
 from netsentry.stream.settings import DefragSettings, StreamSettings, parse_size
 from netsentry.stream.tcp import StreamEngine
 
-__all__ = ["Defragmenter", "DefragSettings", "StreamEngine", "StreamSettings", "parse_size"]
+__all__ = ["Defragmenter", "DefragSettings", "HostOS", "StreamEngine", "StreamSettings", "parse_size"]

@@ -11,8 +11,10 @@ for an alert on the reassembled datagram is the one that completed it).
 
 - Trackers are keyed like Suricata's: address family, addresses, IP id,
   (IPv4) protocol, and VLAN ids.
-- Overlaps are resolved per `defrag.policy` (policy.py); a fragment that
-  overlaps another raises `ipv4.frag_overlap` / `ipv6.frag_overlap`.
+- Overlaps are resolved per the destination's policy (`host-os-policy`,
+  hostos.py; `defrag.policy` for hosts it does not name; policy.py); a
+  fragment that overlaps another raises `ipv4.frag_overlap` /
+  `ipv6.frag_overlap`.
 - A fragment reaching past 65,535 bytes is dropped with
   `ipv4.frag_pkt_too_large` / `ipv6.frag_pkt_too_large`; an IPv6 fragment
   that is not the last with a length not a multiple of 8 raises
@@ -31,6 +33,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from netsentry.stream.hostos import FRAG_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import FRAG_POLICIES
 from netsentry.stream.settings import DefragSettings
@@ -47,9 +50,10 @@ _FRAGMENT = 44
 class Tracker:
     """One datagram being reassembled."""
 
-    __slots__ = ("overlay", "header", "last_end", "due", "nfrags", "v6_nh_pos", "v6_nh")
+    __slots__ = ("overlay", "header", "last_end", "due", "nfrags", "v6_nh_pos", "v6_nh", "wins")
 
-    def __init__(self) -> None:
+    def __init__(self, wins: Any) -> None:
+        self.wins = wins             # the destination's overlap policy (policy.py)
         self.overlay = Overlay()
         self.header = b""            # the offset-0 fragment's unfragmentable part (IPv4 header / IPv6 + ext headers)
         self.last_end = -1           # end of the datagram, known from the last fragment (MF clear)
@@ -66,14 +70,17 @@ class Defragmenter:
     sensor passes its decoder, so the datagram is counted and checked like
     any packet)."""
 
-    def __init__(self, settings: DefragSettings, decode: Callable[[bytes, int], Any]) -> None:
+    def __init__(self, settings: DefragSettings, decode: Callable[[bytes, int], Any],
+                 hosts: HostOS | None = None) -> None:
         self.settings = settings
+        self.hosts = hosts if hosts else None       # host-os-policy; None: one policy for every host
         self.decode = decode
         self.new_wins = FRAG_POLICIES[settings.policy]
         self.timeout = settings.timeout
         self.trackers: OrderedDict[Any, Tracker] = OrderedDict()   # oldest activity first
         self.memuse = 0
         self.nfrags = 0
+        self.decoded_bytes = 0       # reassembled datagrams' bytes the decoder counted
         self.counters: Counter[str] = Counter()
 
     def add(self, pkt: Packet) -> Packet | None:
@@ -114,7 +121,7 @@ class Defragmenter:
                 self.counters["defrag.max_trackers_reached"] += 1
                 self._event(pkt, f"{fam}.frag_ignored")
                 return None
-            tr = self.trackers[key] = Tracker()
+            tr = self.trackers[key] = Tracker(self._policy_for(pkt.dst))
         else:
             self.trackers.move_to_end(key)
         if self.nfrags >= s.max_frags or self.memuse + length > s.memcap:
@@ -123,7 +130,7 @@ class Defragmenter:
             return None
         tr.due = pkt.ts + self.timeout
         before = tr.overlay.nbytes
-        overlapped, _ = tr.overlay.insert(offset, data[start:stop], self.new_wins)
+        overlapped, _ = tr.overlay.insert(offset, data[start:stop], tr.wins)
         self.memuse += tr.overlay.nbytes - before
         tr.nfrags += 1
         self.nfrags += 1
@@ -155,6 +162,15 @@ class Defragmenter:
 
     # --- the parts -------------------------------------------------------------
 
+    def _policy_for(self, dst: bytes) -> Any:
+        """The destination host's fragment policy (Suricata's DefragGetOsPolicy)."""
+        hosts = self.hosts
+        if hosts is not None:
+            os_name = hosts.lookup(dst)
+            if os_name is not None:
+                return FRAG_POLICIES[FRAG_OF_OS[os_name]]
+        return self.new_wins
+
     def _build(self, pkt: Packet, tr: Tracker, payload: bytes, v6: bool) -> Packet:
         hdr = bytearray(tr.header)
         if v6:
@@ -167,9 +183,11 @@ class Defragmenter:
             struct.pack_into("!H", hdr, 10, _ip_checksum(bytes(hdr)))
         raw = bytes(hdr) + payload
         rp = self.decode(raw, LINKTYPE_RAW)
+        self.decoded_bytes += len(raw)
         rp.ts = pkt.ts
         rp.pcap_cnt = pkt.pcap_cnt
         rp.wirelen = len(raw)
+        rp.root = pkt
         if pkt.vlan:
             rp.vlan = pkt.vlan
         return rp
@@ -201,6 +219,14 @@ class Defragmenter:
     def stats(self) -> dict[str, int]:
         out = dict(self.counters)
         out["defrag.memuse"] = self.memuse
+        # A reassembled datagram is decoded (as raw IP) like a packet, but Suricata's
+        # decoder.pkts/bytes/raw count only what was captured: take ours back out
+        # (the counters are summed over the stages, output/stats.py merge_counters).
+        n = self.counters["defrag.ipv4.reassembled"] + self.counters["defrag.ipv6.reassembled"]
+        if n:
+            out["decoder.pkts"] = -n
+            out["decoder.raw"] = -n
+            out["decoder.bytes"] = -self.decoded_bytes
         return out
 
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
 from netsentry.stream.settings import StreamSettings
@@ -69,17 +70,18 @@ UNTRACKED = False    # flow.stream of a session the stage does not follow (no ha
 
 
 class Half:
-    """One direction of a session: the next expected sequence number and what waits."""
+    """One direction of a session: the next expected sequence number and what waits.
 
-    __slots__ = ("next_seq", "off", "ooo", "tail", "depth_hit", "started")
+    Class-level defaults and no `__init__` (as `Packet`): two of these are made
+    for every TCP session, and an empty instance is the cheapest object there is."""
 
-    def __init__(self) -> None:
-        self.next_seq = 0          # sequence number of the next in-order byte
-        self.off = 0               # stream offset of next_seq (bytes delivered or skipped)
-        self.ooo: Overlay | None = None   # out-of-order data by stream offset
-        self.tail = b""            # the last OVERLAP bytes given to detection
-        self.depth_hit = False
-        self.started = False
+    next_seq = 0               # sequence number of the next in-order byte
+    off = 0                    # stream offset of next_seq (bytes delivered or skipped)
+    ooo: Overlay | None = None  # out-of-order data by stream offset
+    tail = b""                 # the last OVERLAP bytes given to detection
+    depth_hit = False
+    started = False
+    wins: Any = None           # the receiver's overlap policy (policy.py), set when the direction starts
 
 
 class StreamEngine:
@@ -89,8 +91,10 @@ class StreamEngine:
     `gap(flow, to_server, nbytes, pkt)`), or None. `windows`: set the
     inspection window on packets (true when signatures run)."""
 
-    def __init__(self, settings: StreamSettings, applayer: Any = None, windows: bool = True) -> None:
+    def __init__(self, settings: StreamSettings, applayer: Any = None, windows: bool = True,
+                 hosts: HostOS | None = None) -> None:
         self.settings = settings
+        self.hosts = hosts if hosts else None       # host-os-policy; None: one policy for every host
         self.depth = settings.depth
         self.memcap = settings.memcap
         self.midstream = settings.midstream
@@ -127,9 +131,17 @@ class StreamEngine:
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
             if flags & _SYN:
                 h = st[pkt.to_server]
+                if h.started and not flags & _ACK and (pkt.seq + 1) & MASK != h.next_seq and h.off:
+                    # a new SYN with another number on a session that carried data: the
+                    # ports are reused for a new connection (Suricata: TCP port reuse)
+                    self.on_flow_end(flow)
+                    st = flow.stream = [Half(), Half()]
+                    self.counters["tcp.ssn_reused"] += 1
+                    h = st[pkt.to_server]
                 if not h.started:
                     h.started = True
                     h.next_seq = (pkt.seq + 1) & MASK
+                    h.wins = self._policy_for(pkt.dst)
             return
         if flags & _RST:
             return
@@ -138,6 +150,7 @@ class StreamEngine:
         if not h.started:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
+            h.wins = self._policy_for(pkt.dst)
         seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
         delta = (seq - h.next_seq) & MASK
         if delta >= HALF:
@@ -189,7 +202,7 @@ class StreamEngine:
             ooo = h.ooo = Overlay()
             self.held += 1
         before = ooo.nbytes
-        overlapped, different = ooo.insert(start, data, self.new_wins)
+        overlapped, different = ooo.insert(start, data, h.wins)
         if overlapped:
             self.counters["tcp.overlap"] += 1
             if different:
@@ -203,6 +216,15 @@ class StreamEngine:
             self._gap(h, flow, to_server, pkt, ooo.first_start())      # type: ignore[arg-type]
 
     # --- the parts -------------------------------------------------------------
+
+    def _policy_for(self, dst: bytes) -> Any:
+        """The overlap policy of the host receiving this direction (StreamTcpSetOSPolicy)."""
+        hosts = self.hosts
+        if hosts is not None:
+            os_name = hosts.lookup(dst)
+            if os_name is not None:
+                return TCP_POLICIES[TCP_OF_OS[os_name]]
+        return self.new_wins
 
     def _start(self, pkt: Packet, flow: Flow) -> Any:
         """A session's first packet: followed from a SYN, or picked up under stream.midstream."""
