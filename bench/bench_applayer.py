@@ -2,13 +2,15 @@
 """App-layer cost: the whole sensor (read, decode, flow, app layer, signatures) with
 `app-layer.enabled` true and false, in alternating runs.
 
-usage: bench_applayer.py [--pcap PCAP] [--workload a|et] [--limit N] [--rounds N]
+usage: bench_applayer.py [--pcap PCAP] [--workload a|et] [--limit N] [--rounds N] [--parse-all]
 
 The machine is shared, so on/off runs alternate (on, off, on, off, ...) and the
 script prints every run and the ratio of the medians, wall and CPU. Workload
 `a` is ../shared/bench/bench.rules, `et` every ET Open rule that loads (so the
 HTTP/DNS/TLS transaction rules too). No outputs: the cost measured is parsing,
-protocol detection and transaction inspection. Not part of the test suite.
+protocol detection and transaction inspection; `--parse-all` parses every detected
+protocol as if http/dns/tls records were written (without it, protocols no rule
+reads are only detected). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ class _Limited:
                 return
 
 
-def one_run(pcap: Path, rules, app: bool, limit: int | None) -> tuple[int, float, float, int]:
+def one_run(pcap: Path, rules, app: bool, limit: int | None, parse_all: bool = False
+            ) -> tuple[int, float, float, int]:
     config = load_config(None, [f"app-layer.enabled={'true' if app else 'false'}", "anomaly.enabled=false"])
     sensor = Sensor(config, [], rules)
+    if parse_all and sensor.applayer is not None:
+        sensor.applayer.set_consumers(None)
     source = _Limited(read_captures([str(pcap)]), limit)
     w0, c0 = time.perf_counter(), time.process_time()
     with capture_gc():
@@ -61,6 +66,7 @@ def main() -> int:
     ap.add_argument("--workload", choices=("a", "et"), default="a")
     ap.add_argument("--limit", type=int, default=300_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--parse-all", action="store_true", help="parse every protocol (as with http/dns/tls records on)")
     args = ap.parse_args()
     pcap = args.pcap or default_pcap()
     t0 = time.perf_counter()
@@ -70,7 +76,7 @@ def main() -> int:
     runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for r in range(args.rounds):
         for app in (True, False):
-            n, w, c, alerts = one_run(pcap, rules, app, args.limit)
+            n, w, c, alerts = one_run(pcap, rules, app, args.limit, args.parse_all)
             runs[app].append((n / w, n / c))
             print(f"round {r + 1} app-layer {'on ' if app else 'off'}: {n} pkts, {n / w:,.0f} pkts/s wall, "
                   f"{n / c:,.0f} pkts/s cpu, {alerts} alerts")
