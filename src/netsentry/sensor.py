@@ -24,6 +24,7 @@ from netsentry.decode import Decoder
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
+from netsentry.applayer.records import tx_records
 from netsentry.output import EVENT_TYPES, Output
 from netsentry.output.stats import merge_counters, stats_event
 
@@ -67,7 +68,8 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
 # this change bare 5.5 and this loop 5.6 (the machine is shared, hence the drift).
 LOOP_SOURCE = """
 def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
-                 on_events, on_verdict, on_decoder_events, progress):
+                 on_events, on_verdict, on_decoder_events, progress, defrag, stream_update,
+                 app_packet, on_app):
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
@@ -77,21 +79,32 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt.pcap_cnt = n
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
-            flow = flow_update(pkt)
-            if pkt.events is not None:                      #@ decoder-anomalies
-                on_decoder_events(pkt, flow)                #@ decoder-anomalies
-            if not pkt.checksum_bad:                        #@ signatures
-                events = sig_inspect(pkt, flow)             #@ signatures
-                if events:                                  #@ signatures
-                    on_events(events, pkt, flow, False)     #@ signatures
-            if flow is None or ts >= flow.anomaly_due:      #@ anomaly
-                events = anomaly_inspect(pkt, flow)         #@ anomaly
-                if events:                                  #@ anomaly
-                    on_events(events, pkt, flow, True)      #@ anomaly
-            if flow is not None and flow.action == "drop":  #@ flow-verdicts
-                pkt.verdict = "drop"                        #@ flow-verdicts
-            if pkt.verdict is not None:                     #@ inline
-                on_verdict(pkt, flow)                       #@ inline
+            frame = pkt
+            while pkt is not None:       # a fragment, then the datagram it completed (stream/defrag.py)
+                if pkt.frag:                                    #@ defrag
+                    pkt.reassembled = defrag(pkt)               #@ defrag
+                flow = flow_update(pkt)
+                if flow is not None and pkt.proto == 6:         #@ stream
+                    stream_update(pkt, flow)                    #@ stream
+                app_packet(pkt, flow)                           #@ applayer
+                if pkt.events is not None:                      #@ decoder-anomalies
+                    on_decoder_events(pkt, flow)                #@ decoder-anomalies
+                if not pkt.checksum_bad:                        #@ signatures
+                    events = sig_inspect(pkt, flow)             #@ signatures
+                    if events:                                  #@ signatures
+                        on_events(events, pkt, flow, False)     #@ signatures
+                if flow is not None and flow.app is not None:   #@ applayer
+                    on_app(pkt, flow)                           #@ applayer
+                if flow is None or ts >= flow.anomaly_due:      #@ anomaly
+                    events = anomaly_inspect(pkt, flow)         #@ anomaly
+                    if events:                                  #@ anomaly
+                        on_events(events, pkt, flow, True)      #@ anomaly
+                if flow is not None and flow.action == "drop":  #@ flow-verdicts
+                    pkt.verdict = "drop"                        #@ flow-verdicts
+                if pkt.verdict is not None:                     #@ inline
+                    on_verdict(pkt, flow)                       #@ inline
+                pkt = pkt.reassembled
+            pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
     finally:
@@ -99,7 +112,7 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
         state[1] = ts
 """
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
-                        "progress"))
+                        "progress", "defrag", "stream", "applayer"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -150,7 +163,14 @@ class Sensor:
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
+        # stream/: defragmentation before the flow lookup, TCP reassembly after it
+        self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
         self.anomaly = self._build_anomaly_engine(config)
+        self.applayer = self._build_applayer(config)
+        if self.applayer is not None and self.stream is not None:
+            self.attach_applayer(self.applayer)        # reassembled TCP bytes reach the parsers
+        self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
+        self._set_app_consumers()
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
@@ -166,6 +186,18 @@ class Sensor:
         # one emitter list per event type; an empty list means nobody wants that type
         for event_type in EVENT_TYPES:
             self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
+        # transaction records are built only when some output takes them
+        self._app_records = any(self._emitters[t] for t in ("http", "dns", "tls"))
+        self._set_app_consumers()
+
+    def _set_app_consumers(self) -> None:
+        """Tell the app layer which protocols' transactions are read (tx rules, records)."""
+        applayer = getattr(self, "applayer", None)
+        if applayer is None:
+            return
+        tx = getattr(self, "_tx_detect", None)
+        protos = {s.app_proto for s in tx.sigs} if tx is not None else set()
+        applayer.set_consumers(frozenset(protos | {t for t in ("http", "dns", "tls") if self._emitters[t]}))
 
     # --- wiring (the optional stages are imported only when configured) ----------
 
@@ -185,6 +217,29 @@ class Sensor:
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
         return SignatureEngine(ruleset, config)
+
+    @staticmethod
+    def _build_applayer(config: Mapping[str, Any]) -> Any:
+        if not get(config, "app-layer.enabled", True):
+            return None
+        from netsentry.applayer import AppLayer
+        return AppLayer(config)
+
+    @staticmethod
+    def _build_stream_stage(config: Mapping[str, Any], decoder: Decoder, windows: bool) -> tuple[Any, Any]:
+        from netsentry.stream import Defragmenter, DefragSettings, HostOS, StreamEngine, StreamSettings
+        dsettings = DefragSettings.from_config(config)
+        ssettings = StreamSettings.from_config(config)
+        hosts = HostOS(config)
+        defrag = Defragmenter(dsettings, decoder.decode, hosts) if dsettings.enabled else None
+        stream = StreamEngine(ssettings, windows=windows, hosts=hosts) if ssettings.enabled else None
+        return defrag, stream
+
+    def attach_applayer(self, applayer: Any) -> None:
+        """The app layer's `feed(flow, to_server, data, pkt)` gets each new in-order TCP byte once."""
+        if self.stream is not None:
+            self.stream.attach_applayer(applayer)
+            applayer.tcp_from_stream = True
 
     @staticmethod
     def _build_anomaly_engine(config: Mapping[str, Any]) -> Any:
@@ -221,7 +276,10 @@ class Sensor:
                 loop(source, state, self, self.decoder.decode, self.flows.update,
                      self.signatures.inspect if "signatures" in parts else None,
                      self.anomaly.inspect_due if "anomaly" in parts else None,
-                     self._on_events, self._on_verdict, self._on_decoder_events, progress)
+                     self._on_events, self._on_verdict, self._on_decoder_events, progress,
+                     self.defrag.add if "defrag" in parts else None,
+                     self.stream.update if "stream" in parts else None,
+                     self.applayer.packet if "applayer" in parts else None, self._on_app)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
@@ -250,6 +308,15 @@ class Sensor:
                 # the signature engine keeps dropped flows dropped; without rules a flow
                 # can still be dropped by an exception policy (exception_policy.py)
                 parts.add("flow-verdicts")
+        # the stream stage only when someone reads what it makes: reassembled datagrams
+        # feed every later stage, the TCP streams only detection and the app layer
+        if self.defrag is not None and parts:
+            parts.add("defrag")
+        if self.applayer is not None and (self.signatures is not None or any(
+                self._emitters[t] for t in ("flow", "http", "dns", "tls"))):
+            parts.add("applayer")        # someone reads app_proto, transactions or their records
+        if self.stream is not None and (self.signatures is not None or "applayer" in parts):
+            parts.add("stream")
         if progress:
             parts.add("progress")
         return frozenset(parts)
@@ -291,6 +358,11 @@ class Sensor:
         once per direction of a dropped flow, plus every packet a rule dropped itself."""
         if not self.inline:
             return
+        root = pkt.root
+        if root is not None and root.verdict is None:
+            # a reassembled datagram's verdict is its last fragment's: that is the
+            # captured packet an inline source accepts or drops
+            root.verdict = pkt.verdict
         if self.verdict_sink is not None:
             self.verdict_sink(pkt)
         self.result.drops += 1
@@ -321,9 +393,38 @@ class Sensor:
             for emit in self._emitters["anomaly"]:
                 emit(event)
 
+    def _on_app(self, pkt: Any, flow: Any) -> None:
+        """After detection: transaction rules on what the app layer parsed, then the
+        transaction records (http, dns, tls) that are complete. Only for packets that
+        moved a transaction on (`AppState.dirty`)."""
+        st = flow.app
+        if not st.dirty:
+            return
+        st.dirty = False
+        if self._tx_detect is not None and not pkt.checksum_bad:
+            events = self._tx_detect.inspect(pkt, flow)
+            if events:
+                self._on_events(events, pkt, flow, False)
+        if self._app_records:
+            self._log_txs(flow, pkt, False)
+        st.release_done(self._app_records)
+
+    def _log_txs(self, flow: Any, pkt: Any, final: bool) -> None:
+        ts = pkt.ts if pkt is not None else max(self._now, flow.last_seen)
+        emitters = self._emitters
+        for event in tx_records(flow, pkt, ts, final):
+            for emit in emitters.get(event.event_type, ()):
+                emit(event)
+
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
+        if self.stream is not None:
+            self.stream.on_flow_end(flow)
+        if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
+            self.applayer.flow_end(flow)
+            if self._app_records:
+                self._log_txs(flow, None, True)
         if self._anomaly_flow_end is not None:
             self._anomaly_flow_end(flow)
         if self._drop_logged:
@@ -339,7 +440,8 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.exceptions]
+        stages = [self.decoder, self.defrag, self.stream, self.flows, self.signatures, self.anomaly,
+                  self.applayer, self.exceptions]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         source_stats = getattr(self, "_source_stats", None)
         if source_stats is not None:
@@ -385,6 +487,8 @@ class Sensor:
         try:
             with lifecycle.flushing() if lifecycle is not None else nullcontext():
                 self.flows.flush("shutdown")
+                if self.defrag is not None:
+                    self.defrag.flush()          # unfinished datagrams: counted as timed out
                 if self.anomaly is not None:
                     # the second in progress is judged, baselines saved (anomaly.state-file)
                     events = self.anomaly.close()
