@@ -319,6 +319,7 @@ class StreamEngine:
         b = min(start + hi, h.off)
         if a >= b:
             return
+        self.counters["tcp.overlap"] += 1           # Suricata counts every overlapping insert
         off = pkt.payload_off + (a - start)
         if pkt.data[off:off + (b - a)] != tail[a - tail_start:b - tail_start]:
             self.counters["stream.reassembly_overlap_different_data"] += 1
