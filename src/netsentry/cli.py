@@ -270,6 +270,9 @@ def load_ruleset(config: Config) -> Any:
     from netsentry.log import get_logger
     from netsentry.rules import UnsupportedError, load_rules
     ruleset = load_rules(paths, config)
+    for err in ruleset.errors:       # a bad disable/enable/modify.conf line stops start-up
+        if err.category == "rule management":
+            raise InputError(str(err))
     log = get_logger()
     for warning in ruleset.warnings:
         log.warning(warning)
