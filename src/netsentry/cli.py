@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", action="store_true", help="list every skipped rule, not a few per reason")
 
     sub.add_parser("version", help="print the version")
+    from netsentry import ctl
+    ctl.add_parser(sub)
     return parser
 
 
@@ -307,7 +309,12 @@ def _eve_path(outputs: list[Any]) -> Path | None:
     return None
 
 
-COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version}
+def cmd_ctl(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.ctl import cmd_ctl as ctl
+    return ctl(args, parser)
+
+
+COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version, "ctl": cmd_ctl}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,7 +66,8 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
 # this change bare 5.5 and this loop 5.6 (the machine is shared, hence the drift).
 LOOP_SOURCE = """
 def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
-                 on_events, on_verdict, on_decoder_events, progress):
+                 on_events, on_verdict, on_decoder_events, progress,
+                 blocked=None, on_blocked=None, interrupt=None):
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
@@ -77,6 +78,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
             flow = flow_update(pkt)
+            if blocked and pkt.src in blocked:              #@ blocklist
+                on_blocked(pkt, flow)                       #@ blocklist
             if pkt.events is not None:                      #@ decoder-anomalies
                 on_decoder_events(pkt, flow)                #@ decoder-anomalies
             if not pkt.checksum_bad:                        #@ signatures
@@ -91,11 +94,18 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                 on_verdict(pkt, flow)                       #@ inline
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
+            if interrupt:                                   #@ live
+                break                                       #@ live
     finally:
         state[0] = n
         state[1] = ts
 """
-LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress"))
+# blocklist: respond/blocklist.py's dict probed only while it is non-empty.
+# live: the daemon's loop ends between two packets when `interrupt` is non-empty
+# (a rule reload to swap in, see Sensor.swap_ruleset) and `run` re-enters it
+# with the new stages on the same source iterator.
+LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress",
+                        "blocklist", "live"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -148,6 +158,15 @@ class Sensor:
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
+        # daemon operations (respond/responder.py, reload.py): the block list and a
+        # ruleset waiting to be swapped in between two packets
+        self.responder: Any = None
+        # live mode: more counters for the stats record (packet source, reloads)
+        self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
+        self.live = False                   # run() re-enters the loop after a swap
+        self._interrupt: list[int] = []
+        self._pending_swap: tuple[Any, Any] | None = None
+        self._in_loop = False
 
     def attach_outputs(self, outputs: list[Output]) -> None:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
@@ -205,15 +224,32 @@ class Sensor:
         for out in self.outputs:
             out.attach_source(source)
         state = [res.packets, self._now]
+        records = iter(source) if self.live else source     # one iterator across loop re-entries
+        self._in_loop = self.live
         try:
-            with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)
-                loop(source, state, self, self.decoder.decode, self.flows.update,
-                     self.signatures.inspect if "signatures" in parts else None,
-                     self.anomaly.inspect_due if "anomaly" in parts else None,
-                     self._on_events, self._on_verdict, self._on_decoder_events, progress)
+            while True:
+                with capture_gc():      # flows outlive the collector's young generations (gcpolicy.py)
+                    loop(records, state, self, self.decoder.decode, self.flows.update,
+                         self.signatures.inspect if "signatures" in parts else None,
+                         self.anomaly.inspect_due if "anomaly" in parts else None,
+                         self._on_events, self._on_verdict, self._on_decoder_events, progress,
+                         self.responder.blocklist.entries if "blocklist" in parts else None,
+                         self.responder.on_blocked if "blocklist" in parts else None,
+                         self._interrupt)
+                if not self._interrupt:
+                    break
+                # the loop stopped between two packets for a swap (capture_gc's exit
+                # and re-entry collect the old ruleset's cycles); go on with the new stages
+                self._interrupt.clear()
+                self._apply_swap()
+                parts = self.loop_parts(report)
+                loop = build_loop(parts)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
+            self._in_loop = False
+            self._interrupt.clear()
+            self._apply_swap()           # a swap asked for during the last packet
             res.packets, ts = state
             if res.packets:
                 res.last_ts = self._now = ts
@@ -236,7 +272,37 @@ class Sensor:
             parts.add("inline")
         if progress:
             parts.add("progress")
+        if self.responder is not None:
+            parts.add("blocklist")
+        if self.live:
+            parts.add("live")
         return frozenset(parts)
+
+    # --- rule reload (reload.py builds the new set; the swap happens here) ----------
+
+    def swap_ruleset(self, ruleset: Any, engine: Any) -> None:
+        """Put `ruleset` and its built `engine` (None: no rules) in place between two packets.
+
+        Outside a running loop the swap is immediate; inside one (called from the
+        lifecycle's poll between packets) the loop ends after the current packet and
+        `run` re-enters it with the new engine, so no packet is skipped or inspected twice."""
+        self._pending_swap = (ruleset, engine)
+        if self._in_loop:
+            self._interrupt.append(1)
+        else:
+            self._apply_swap()
+
+    def _apply_swap(self) -> None:
+        if self._pending_swap is None:
+            return
+        self.ruleset, self.signatures = self._pending_swap
+        self._pending_swap = None
+        # Flows keep the engine that inspected them (flow.detect) until their next
+        # packet; forget it now so the old ruleset is freed at once, not at their timeout.
+        for flow in self.flows.live_flows():
+            flow.detect = None
+        if self.responder is not None:
+            self.responder.ruleset_changed(self.ruleset)
 
     # --- per-event work (off the common path: only packets that produced something) ---
 
@@ -248,6 +314,8 @@ class Sensor:
             etype = event.event_type
             alert = event.alert
             if etype == "alert" and alert is not None:
+                if self.responder is not None:
+                    self.responder.on_alert(event, from_anomaly)
                 if from_anomaly:
                     res.anomaly_alerts[alert.signature] += 1
                 else:
@@ -324,6 +392,10 @@ class Sensor:
         stages = [self.decoder, self.flows, self.signatures, self.anomaly]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         counters.setdefault("detect.alert", self.result.alerts)
+        if self.responder is not None:
+            counters.update(self.responder.stats())
+        for more in self.counter_sources:
+            counters.update(more())
         if self.inline:
             counters["ips.accepted"] = self.result.packets - self.result.drops
             counters["ips.blocked"] = self.result.drops
