@@ -13,7 +13,8 @@ VENV=$ROOT/.venv
 # Debian packages: build tools + headers for netfilterqueue, the network tools
 # the namespace tests drive, rsyslog for the syslog tests.
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev
-              iptables iproute2 rsyslog rsyslog-gnutls)
+              iptables iproute2 rsyslog rsyslog-gnutls
+              systemd passwd)     # systemd-analyze verify for systemd/; useradd for the privilege tests
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
