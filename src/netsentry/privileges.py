@@ -95,9 +95,9 @@ def _capset(mask: int) -> None:
 
 def effective_capabilities() -> int:
     """This process's effective capability mask (from /proc, for logs and tests)."""
-    with open("/proc/self/status", encoding="ascii") as f:
+    with open("/proc/self/status", "rb") as f:        # bytes: no codec import after the switch
         for line in f:
-            if line.startswith("CapEff:"):
+            if line.startswith(b"CapEff:"):
                 return int(line.split()[1], 16)
     return 0
 
