@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", action="store_true", help="list every skipped rule, not a few per reason")
 
     sub.add_parser("version", help="print the version")
+
+    from netsentry import daemon, ips_rules
+    daemon.add_parser(sub)
+    ips_rules.add_parser(sub)
     from netsentry import ctl
     ctl.add_parser(sub)
     return parser
@@ -309,12 +313,23 @@ def _eve_path(outputs: list[Any]) -> Path | None:
     return None
 
 
+def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.daemon import cmd_run as run
+    return run(args, parser)
+
+
+def cmd_ips(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.ips_rules import cmd_ips as ips
+    return ips(args, parser)
+
+
 def cmd_ctl(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from netsentry.ctl import cmd_ctl as ctl
     return ctl(args, parser)
 
 
-COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version, "ctl": cmd_ctl}
+COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version, "run": cmd_run, "ips": cmd_ips,
+            "ctl": cmd_ctl}
 
 
 if __name__ == "__main__":  # pragma: no cover

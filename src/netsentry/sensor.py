@@ -158,11 +158,13 @@ class Sensor:
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
+        # live mode (daemon.py): more counters for the stats record (the packet
+        # source's, reloads, control), and where an inline packet's verdict goes (the NFQUEUE source)
+        self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
+        self.verdict_sink: Callable[[Any], None] | None = None
         # daemon operations (respond/responder.py, reload.py): the block list and a
         # ruleset waiting to be swapped in between two packets
         self.responder: Any = None
-        # live mode: more counters for the stats record (packet source, reloads)
-        self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
         self.live = False                   # run() re-enters the loop after a swap
         self._interrupt: list[int] = []
         self._pending_swap: tuple[Any, Any] | None = None
@@ -252,7 +254,8 @@ class Sensor:
             self._apply_swap()           # a swap asked for during the last packet
             res.packets, ts = state
             if res.packets:
-                res.last_ts = self._now = ts
+                res.last_ts = ts
+                self._now = max(self._now, ts)     # live mode's tick may have moved the clock past it
         if report:
             progress(source.bytes_read)  # type: ignore[attr-defined,misc]
         return res
@@ -343,6 +346,8 @@ class Sensor:
         once per direction of a dropped flow, plus every packet a rule dropped itself."""
         if not self.inline:
             return
+        if self.verdict_sink is not None:
+            self.verdict_sink(pkt)
         self.result.drops += 1
         if not self._emitters["drop"]:
             return
@@ -397,9 +402,32 @@ class Sensor:
         for more in self.counter_sources:
             counters.update(more())
         if self.inline:
-            counters["ips.accepted"] = self.result.packets - self.result.drops
+            # decoder.pkts is live; result.packets is only set when the loop returns
+            packets = int(counters.get("decoder.pkts", self.result.packets))
+            counters["ips.accepted"] = packets - self.result.drops
             counters["ips.blocked"] = self.result.drops
         return counters
+
+    def tick(self, now: float) -> None:
+        """Live mode's wake-up (at least once a second, traffic or not): time out
+        flows and close the anomaly engine's seconds as of wall-clock `now`, as a
+        packet of that time would, so a quiet link still ends flows and windows."""
+        if now <= self._now:
+            return
+        self._now = now
+        self.flows.expire(now)
+        if self.anomaly is not None:
+            events = self.anomaly.tick(now)
+            if events:
+                self._on_events(events, None, None, True)
+
+    def write_stats(self, now: float) -> None:
+        """One EVE stats record of every counter so far (live mode: every stats.interval)."""
+        emitters = self._emitters["stats"]
+        if emitters:
+            event = stats_event(now, time.monotonic() - self._started, self.counters())
+            for emit in emitters:
+                emit(event)
 
     def finish(self) -> RunResult:
         """Flush flows (flow records), write the stats record, close the outputs."""

@@ -291,6 +291,13 @@ class AnomalyEngine:
             self.alerts_by_kind[f.kind] = self.alerts_by_kind.get(f.kind, 0) + 1
         return events or None
 
+    def tick(self, now: float) -> list[Event] | None:
+        """Live mode: wall-clock `now` with no packet (a quiet link). Closes the second
+        in progress when `now` has passed it, as the next packet would have."""
+        if self._tick < 0 or now < self._tick_end:
+            return None
+        return self._advance(_Clock(now, self._pcap_cnt))
+
     def flush(self, now: float | None = None) -> list[Event] | None:
         """Judge the second in progress (end of a replay, or shutdown): windows and
         floods are evaluated; a baseline bucket closes only if it was complete."""
@@ -421,3 +428,13 @@ def _no_criticality(addr: bytes) -> None:
 def _warn(msg: str, **kw: Any) -> None:
     from netsentry.log import get_logger
     get_logger().warning(msg, **kw)
+
+
+class _Clock:
+    """What `_advance` reads of a packet, for `tick` (once a second, not per packet)."""
+
+    __slots__ = ("ts", "pcap_cnt")
+
+    def __init__(self, ts: float, pcap_cnt: int) -> None:
+        self.ts = ts
+        self.pcap_cnt = pcap_cnt
