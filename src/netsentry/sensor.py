@@ -14,6 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +226,7 @@ class Sensor:
         loop = build_loop(parts)
         for out in self.outputs:
             out.attach_source(source)
+        self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
         records = iter(source) if self.live else source     # one iterator across loop re-entries
         self._in_loop = self.live
@@ -396,6 +398,9 @@ class Sensor:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
         stages = [self.decoder, self.flows, self.signatures, self.anomaly]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
+        source_stats = getattr(self, "_source_stats", None)
+        if source_stats is not None:
+            counters.update(source_stats())
         counters.setdefault("detect.alert", self.result.alerts)
         if self.responder is not None:
             counters.update(self.responder.stats())
@@ -429,22 +434,29 @@ class Sensor:
             for emit in emitters:
                 emit(event)
 
-    def finish(self) -> RunResult:
-        """Flush flows (flow records), write the stats record, close the outputs."""
+    def finish(self, lifecycle: Any = None) -> RunResult:
+        """Flush flows (flow records), write the stats record, close the outputs.
+
+        With a `lifecycle` (netsentry.lifecycle.Lifecycle), the flush runs in its
+        `flushing()` phase: a second stop signal may cut it short, but the stats
+        record is still written, with ``netsentry.interrupted: true``."""
         res = self.result
         try:
-            self.flows.flush("shutdown")
-            if self.anomaly is not None:
-                # the second in progress is judged, baselines saved (anomaly.state-file)
-                events = self.anomaly.close()
-                if events:
-                    self._on_events(events, None, None, True)
+            with lifecycle.flushing() if lifecycle is not None else nullcontext():
+                self.flows.flush("shutdown")
+                if self.anomaly is not None:
+                    # the second in progress is judged, baselines saved (anomaly.state-file)
+                    events = self.anomaly.close()
+                    if events:
+                        self._on_events(events, None, None, True)
             now = time.monotonic()
             res.elapsed = now - (self._run_started if self._run_started is not None else self._started)
             res.counters = self.counters()
             emitters = self._emitters["stats"]
             if emitters:
                 event = stats_event(self._now or time.time(), now - self._started, res.counters)
+                if lifecycle is not None and lifecycle.interrupted:
+                    event.extra["netsentry"] = {"interrupted": True}   # type: ignore[index]
                 for emit in emitters:
                     emit(event)
         finally:
