@@ -58,6 +58,8 @@ def add_parser(sub: Any) -> None:
                      help="checksum validation: all (bad-checksum packets are not inspected) or none")
     run.add_argument("-F", dest="bpf_file", metavar="BPF-FILE",
                      help="read the capture filter (tcpdump syntax) from this file (AF_PACKET)")
+    run.add_argument("--user", metavar="USER", help="run as this user once the sockets are open (run-as.user)")
+    run.add_argument("--group", metavar="GROUP", help="run as this group (run-as.group; default: the user's)")
 
 
 def apply_run_flags(config: Config, args: argparse.Namespace) -> None:
@@ -115,10 +117,18 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if isinstance(section, dict) and "append" in section:
             section["append"] = True
 
+    from netsentry import privileges
+    from netsentry.operations import Operations
+    try:
+        privileges.from_config(config, args.user, args.group)     # an unknown user stops start-up here
+    except privileges.PrivilegeError as exc:
+        raise ConfigError(str(exc)) from None
     ruleset = load_ruleset(config)
     from netsentry.output import OutputContext, open_outputs
     from netsentry.sensor import Sensor
     sensor = Sensor(config, [], ruleset)     # every stage's settings checked before anything opens
+    # reload (SIGUSR2, ctl reload) re-reads the configuration as start-up built it
+    ops = Operations(sensor, config, lambda: _reload_config(args, bool(queues)))
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=Path(args.logdir)))
     except OSError as exc:
@@ -137,11 +147,24 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if verdicts is not None:
         sensor.verdict_sink = verdicts.on_verdict
         sensor.counter_sources.append(verdicts.stats)
+        ops.reloader.on_swap.append(lambda rs: setattr(verdicts, "actions", _rule_actions(rs)))
+    try:
+        ops.start()                          # the control socket, as root
+        privileges.apply(config, args.user, args.group, chown=ops.owned_paths())
+    except (OSError, privileges.PrivilegeError) as exc:
+        ops.stopping()
+        source.close()
+        for out in outputs:
+            out.close()
+        raise InputError(str(exc)) from None
     mode = "ips" if queues else "ids"
     log.info("capture started", mode=mode, interfaces=interfaces and [i.name for i in interfaces],
              queues=queues or None, fail_open=bool(get(config, "nfq.fail-open", True)) if queues else None,
              logdir=str(args.logdir), pid=os.getpid())
-    stopped_by = _run(sensor, source, outputs, interval)
+    try:
+        stopped_by = _run(sensor, source, outputs, interval, ops)
+    finally:
+        ops.stopping()
     try:
         result = sensor.finish()
     except OSError as exc:
@@ -170,16 +193,35 @@ def _open_source(config: Config, interfaces: list[Any], programs: dict[str, Any]
     except BaseException:
         rejecter.close()
         raise
-    actions = {(s.gid, s.sid): s.action for s in getattr(ruleset, "signatures", None) or ()}
-    return source, InlineVerdicts(source, rejecter, actions)
+    return source, InlineVerdicts(source, rejecter, _rule_actions(ruleset))
 
 
-def _run(sensor: Any, source: Any, outputs: list[Any], interval: int) -> str | None:
+def _rule_actions(ruleset: Any) -> dict[tuple[int, int], str]:
+    return {(s.gid, s.sid): s.action for s in getattr(ruleset, "signatures", None) or ()}
+
+
+def _reload_config(args: argparse.Namespace, inline: bool) -> Config:
+    """The configuration as start-up built it, read again (rule reload: reload.py)."""
+    from netsentry.config import load_config
+    config = load_config(args.config, args.overrides)
+    apply_run_flags(config, args)
+    if inline:
+        config["stream"]["inline"] = True
+    return config
+
+
+def _run(sensor: Any, source: Any, outputs: list[Any], interval: int, ops: Any = None) -> str | None:
     """The capture loop under the lifecycle's signal handling; returns the signal that stopped it."""
     Lifecycle, stop_exceptions = _lifecycle()
     with Lifecycle("daemon") as lc:
         source.should_stop = lambda: bool(lc.stop_requested)
-        source.on_tick = _ticker(sensor, outputs, interval, getattr(lc, "poll", None))
+        source.on_tick = _ticker(sensor, outputs, interval, getattr(lc, "poll", None), ops)
+        if ops is not None:
+            if hasattr(lc, "on_reload"):
+                lc.on_reload(ops.on_reload)          # SIGUSR2
+            if hasattr(lc, "running"):
+                lc.running()
+            ops.ready()                              # systemd: READY=1
         try:
             sensor.run(source)
         except stop_exceptions:
@@ -188,7 +230,7 @@ def _run(sensor: Any, source: Any, outputs: list[Any], interval: int) -> str | N
 
 
 def _ticker(sensor: Any, outputs: list[Any], interval: int,
-            poll: Callable[[], Any] | None) -> Callable[[float], None]:
+            poll: Callable[[], Any] | None, ops: Any = None) -> Callable[[float], None]:
     """The source's once-a-second wake-up: timers, periodic stats, output flush, pending signals."""
     import time
     next_stats = [time.time() + interval]
@@ -198,6 +240,8 @@ def _ticker(sensor: Any, outputs: list[Any], interval: int,
         if poll is not None:
             poll()
         sensor.tick(now)
+        if ops is not None:
+            ops.tick(now)           # control commands, a finished reload, block list expiry, watchdog
         if enabled and now >= next_stats[0]:
             next_stats[0] = now + interval
             sensor.write_stats(now)

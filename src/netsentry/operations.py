@@ -70,6 +70,12 @@ class Operations:
         if self.control is not None:
             self.control.start()
 
+    def owned_paths(self) -> list[str]:
+        """What the run-as user must own to clean up after itself: the control socket and its directory."""
+        if self.control is None or not os.path.exists(self.control.path):
+            return []
+        return [os.path.dirname(self.control.path) or ".", self.control.path]
+
     def ready(self) -> None:
         """Capture is running: tell systemd (Type=notify) and start the watchdog keep-alives."""
         notify.notify("READY=1", "STATUS=running", f"MAINPID={os.getpid()}")

@@ -101,6 +101,7 @@ class RuleReloader:
         self._replies: list[Reply] = []       # waiting for the build in progress
         self._again: list[Reply] | None = None   # a request that came during a build
         self.wakeup: Callable[[], None] = lambda: None   # the daemon's "poll soon" hook
+        self.on_swap: list[Callable[[Any], None]] = []   # after a swap, with the new ruleset
 
     @property
     def busy(self) -> bool:
@@ -162,6 +163,8 @@ class RuleReloader:
                 built.seconds += time.perf_counter() - t0
         if built is not None:
             self.sensor.swap_ruleset(built.ruleset, engine)
+            for callback in self.on_swap:
+                callback(built.ruleset)
             self.counters["netsentry.reload.success"] += 1
             self.last_error = None
             n = len(built.ruleset.signatures) if built.ruleset is not None else 0
