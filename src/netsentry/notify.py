@@ -29,9 +29,11 @@ def notify(*fields: str) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto("\n".join(fields).encode(), addr)
+            # never wait: a reader that has stopped reading (its queue full) must not stall
+            # the capture loop, which sends the keep-alives
+            sock.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, addr)
     except OSError:
-        return False        # systemd gone or restarting: the daemon carries on regardless
+        return False        # systemd gone, restarting or not reading: the daemon carries on regardless
     return True
 
 
