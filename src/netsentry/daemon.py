@@ -219,6 +219,9 @@ def _run(sensor: Any, source: Any, outputs: list[Any], interval: int, ops: Any =
         if ops is not None:
             if hasattr(lc, "on_reload"):
                 lc.on_reload(ops.on_reload)          # SIGUSR2
+            reopen = getattr(sensor, "reopen_outputs", None)     # SIGHUP: outputs reopen (logrotate)
+            if reopen is not None and callable(getattr(lc, "on_reopen", None)):
+                lc.on_reopen(reopen)
             if hasattr(lc, "running"):
                 lc.running()
             ops.ready()                              # systemd: READY=1
