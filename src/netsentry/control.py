@@ -73,6 +73,7 @@ class ControlServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._made_dirs: list[str] = []
         self.wakeup: Callable[[], None] = lambda: None     # the daemon's "drain soon" hook
         self.counters = {"netsentry.control.commands": 0, "netsentry.control.errors": 0}
 
@@ -82,7 +83,15 @@ class ControlServer:
         """Bind (mode 0600) and start the server thread. OSError with the path on failure."""
         directory = os.path.dirname(self.path) or "."
         try:
-            os.makedirs(directory, mode=0o750, exist_ok=True)
+            missing = []
+            d = os.path.abspath(directory)
+            while not os.path.isdir(d):
+                missing.append(d)
+                d = os.path.dirname(d)
+            for d in reversed(missing):
+                os.mkdir(d, 0o750)
+                os.chmod(d, 0o750)               # whatever the umask
+            self._made_dirs = missing             # removed again on close (tests, one-off runs)
             self._remove_stale()
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
             old_umask = os.umask(0o177)      # no window in which the socket is group/world writable
@@ -127,6 +136,10 @@ class ControlServer:
             self._sock = None
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
+        for d in self._made_dirs:                 # deepest first; only if empty
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        self._made_dirs = []
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None

@@ -66,9 +66,18 @@ class Operations:
     # --- start and stop -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the control socket (as root, before privileges are dropped). OSError names the path."""
-        if self.control is not None:
+        """Open the control socket (as root, before privileges are dropped).
+
+        A socket that cannot be opened (another sensor holds the path, a read-only
+        directory) is logged as an error and the sensor runs without it, as
+        capture matters more than control; `netsentry ctl` then says it cannot reach it."""
+        if self.control is None:
+            return
+        try:
             self.control.start()
+        except OSError as exc:
+            get_logger().error("control socket unavailable; running without it", error=str(exc))
+            self.control = None
 
     def owned_paths(self) -> list[str]:
         """What the run-as user must own to clean up after itself: the control socket and its directory."""

@@ -229,3 +229,33 @@ def test_commands_run_in_the_wakeup_thread_between_packets(tmp_path):
         assert operations.responder.blocklist.listing()[0]["hits"] == 3
     finally:
         operations.stopping()
+
+
+def test_a_socket_that_cannot_open_is_logged_and_the_sensor_runs_without_it(ops, tmp_path):
+    from netsentry.log import setup_logging
+    buf = io.StringIO()
+    setup_logging("info", "json", buf)
+    cfg = dict(ops.config)
+    second = Operations(ops.sensor, {**cfg, "unix-command": {"enabled": True, "filename": ops.path}}, lambda: cfg)
+    second.start()                              # the path is held by the first one
+    assert second.control is None
+    [line] = [json.loads(x) for x in buf.getvalue().splitlines() if "control socket" in x]
+    assert line["event"] == "control socket unavailable; running without it"
+    assert "another netsentry is listening" in line["error"]
+    second.tick(time.time())                    # runs fine without it
+    second.stopping()
+
+
+def test_the_directory_it_made_is_removed_on_close(tmp_path):
+    path = tmp_path / "made" / "deeper" / "ns.sock"
+    server = ControlServer(str(path), {})
+    server.start()
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o750
+    server.close()
+    assert not (tmp_path / "made").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    server = ControlServer(str(kept / "ns.sock"), {})
+    server.start()
+    server.close()
+    assert kept.is_dir()                         # not ours: left alone
