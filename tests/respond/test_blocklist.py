@@ -20,6 +20,15 @@ from netsentry.respond.blocklist import Blocklist, build_blocklist, own_addresse
 from netsentry.sensor import Sensor  # noqa: E402
 
 A = parse_address("192.0.2.7")
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_sink():
+    """Rule loading logs; a sink of this test's own, not a stream an earlier test closed."""
+    import io
+
+    from netsentry.log import setup_logging
+    setup_logging("info", "json", io.StringIO())
 B = parse_address("2001:db8::9")
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 
