@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory for eve.json (default: current directory)")
     replay.add_argument("-k", dest="checksums", choices=("all", "none"),
                         help="checksum validation: all (bad-checksum packets are not inspected) or none")
+    replay.add_argument("-F", dest="bpf_file", metavar="BPF-FILE",
+                        help="replay only the packets this capture filter (tcpdump syntax, in a file) accepts")
     replay.add_argument("--simulate-ips", action="store_true",
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
@@ -155,6 +157,8 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
         raise UsageError("netsentry replay: give at least one PCAP (see netsentry replay --help)")
     config = load_config(args.config, args.overrides)
     apply_replay_flags(config, args)
+    from netsentry.rules.variables import check_variables
+    check_variables(config)         # every $VAR, even with no rules loaded (HOME_NET feeds the anomaly engine)
     _setup_logging(config)
     paths = expand_captures(targets)
 
@@ -164,6 +168,8 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     except CaptureError as exc:
         raise InputError(str(exc)) from None
     check_link_types(source)
+    if args.bpf_file:
+        source = filtered_source(source, args.bpf_file)
     ruleset = load_ruleset(config)
 
     from netsentry.lifecycle import signal_name
@@ -214,6 +220,10 @@ def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
         config["decoder"]["checksum-validation"] = args.checksums == "all"
     if args.simulate_ips:
         config["stream"]["inline"] = True
+    for flag, files in (("-S", args.exclusive_rules), ("-s", args.extra_rules)):
+        for name in files:
+            if os.path.isdir(name):
+                raise UsageError(f"netsentry replay: {flag} {name}: is a directory; give a rules file")
     if args.exclusive_rules:
         # -S: exactly these files; absolute so default-rule-path does not apply to them
         config["rule-files"] = [os.path.abspath(p) for p in args.exclusive_rules]
@@ -250,6 +260,17 @@ def _first_packet_time(path: str) -> tuple[float, str]:
     from netsentry.capture import first_timestamp
     ts = first_timestamp(path)
     return (math.inf if ts is None else ts), path
+
+
+def filtered_source(source: Any, bpf_file: str) -> Any:
+    """``replay -F FILE``: only the records the filter accepts; a bad filter is a usage error (exit 2)."""
+    from netsentry.capture.bpf import BpfError, FilteredCapture, read_filter_file
+    try:
+        filtered = FilteredCapture(source, read_filter_file(bpf_file))
+        filtered.check({lt for reader in getattr(source, "readers", [source]) for lt in reader.linktypes})
+    except BpfError as exc:
+        raise UsageError(str(exc)) from None
+    return filtered
 
 
 def check_link_types(source: Any) -> None:

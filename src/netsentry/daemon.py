@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,9 +86,22 @@ def stats_interval(config: Config) -> int:
 
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``netsentry run``. Signals are lifecycle.py's from start-up on: a stop signal before the
+    capture runs ends start-up at once (nothing is open yet); after, it drains."""
+    from netsentry.lifecycle import Lifecycle, StopRequested
+    lc = Lifecycle("daemon")
+    try:
+        with lc:
+            return _start(args, lc)
+    except StopRequested:
+        return lc.exit_code(lc.stopped_by, ok=True)
+
+
+def _start(args: argparse.Namespace, lc: Any) -> int:
     from netsentry.capture.afpacket import check_filters, interface_exists, interfaces_from_config
     from netsentry.capture.nfqueue import queues_from_config
-    from netsentry.cli import EXIT_OK, InputError, UsageError, _setup_logging, load_ruleset
+    from netsentry.cli import InputError, UsageError, _setup_logging, load_ruleset
+    from netsentry.lifecycle import signal_name
     from netsentry.config import load_config
 
     config = load_config(args.config, args.overrides)
@@ -129,6 +141,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     sensor = Sensor(config, [], ruleset)     # every stage's settings checked before anything opens
     # reload (SIGUSR2, ctl reload) re-reads the configuration as start-up built it
     ops = Operations(sensor, config, lambda: _reload_config(args, bool(queues)))
+    lc.running()                # outputs open next: from here a stop signal drains instead
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=Path(args.logdir)))
     except OSError as exc:
@@ -143,7 +156,6 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for out in outputs:
             out.close()
         raise InputError(str(exc)) from None
-    sensor.counter_sources.append(source.stats)
     if verdicts is not None:
         sensor.verdict_sink = verdicts.on_verdict
         sensor.counter_sources.append(verdicts.stats)
@@ -162,20 +174,20 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
              queues=queues or None, fail_open=bool(get(config, "nfq.fail-open", True)) if queues else None,
              logdir=str(args.logdir), pid=os.getpid())
     try:
-        stopped_by = _run(sensor, source, outputs, interval, ops)
-    finally:
-        ops.stopping()
-    try:
-        result = sensor.finish()
+        try:
+            _run(sensor, source, outputs, interval, lc, ops)
+        finally:
+            ops.stopping()                   # systemd: STOPPING=1; the control socket closes
+        result = sensor.finish(lc)
     except OSError as exc:
         raise InputError(f"cannot write output: {exc}") from None
     finally:
         source.close()
         if verdicts is not None and verdicts.rejecter is not None:
             verdicts.rejecter.close()
-    log.info("capture stopped", signal=stopped_by, packets=result.packets, alerts=result.alerts,
-             drops=result.drops, flows=result.flows)
-    return EXIT_OK
+    log.info("capture stopped", signal=signal_name(lc.stopped_by), packets=result.packets,
+             alerts=result.alerts, drops=result.drops, flows=result.flows, interrupted=lc.interrupted)
+    return lc.exit_code(lc.stopped_by, ok=True)     # the daemon exits 0 after a clean drain
 
 
 def _open_source(config: Config, interfaces: list[Any], programs: dict[str, Any], queues: list[int],
@@ -210,26 +222,23 @@ def _reload_config(args: argparse.Namespace, inline: bool) -> Config:
     return config
 
 
-def _run(sensor: Any, source: Any, outputs: list[Any], interval: int, ops: Any = None) -> str | None:
-    """The capture loop under the lifecycle's signal handling; returns the signal that stopped it."""
-    Lifecycle, stop_exceptions = _lifecycle()
-    with Lifecycle("daemon") as lc:
-        source.should_stop = lambda: bool(lc.stop_requested)
-        source.on_tick = _ticker(sensor, outputs, interval, getattr(lc, "poll", None), ops)
-        if ops is not None:
-            if hasattr(lc, "on_reload"):
-                lc.on_reload(ops.on_reload)          # SIGUSR2
-            reopen = getattr(sensor, "reopen_outputs", None)     # SIGHUP: outputs reopen (logrotate)
-            if reopen is not None and callable(getattr(lc, "on_reopen", None)):
-                lc.on_reopen(reopen)
-            if hasattr(lc, "running"):
-                lc.running()
-            ops.ready()                              # systemd: READY=1
-        try:
-            sensor.run(source)
-        except stop_exceptions:
-            pass
-        return _signal_name(getattr(lc, "stopped_by", None))
+def _run(sensor: Any, source: Any, outputs: list[Any], interval: int, lc: Any, ops: Any = None) -> None:
+    """The capture loop, until a stop signal (the source sees lifecycle.stop_requested)."""
+    source.should_stop = lambda: lc.stop_requested
+    source.on_tick = _ticker(sensor, outputs, interval, lc.poll, ops)
+    lc.on_reopen(lambda: _reopen(outputs))
+    if ops is not None:
+        lc.on_reload(ops.on_reload)          # SIGUSR2: rule reload (reload.py)
+        ops.ready()                          # systemd: READY=1
+    sensor.run(source)
+
+
+def _reopen(outputs: list[Any]) -> None:
+    """SIGHUP: outputs that can reopen their files (logrotate) do; the others carry on."""
+    for out in outputs:
+        reopen = getattr(out, "reopen", None)
+        if reopen is not None:
+            reopen()
 
 
 def _ticker(sensor: Any, outputs: list[Any], interval: int,
@@ -251,62 +260,3 @@ def _ticker(sensor: Any, outputs: list[Any], interval: int,
         for out in outputs:
             out.flush()
     return on_tick
-
-
-def _signal_name(signum: Any) -> str | None:
-    if isinstance(signum, int):
-        try:
-            return signal.Signals(signum).name
-        except ValueError:
-            return str(signum)
-    return signum if isinstance(signum, str) else None
-
-
-def _lifecycle() -> tuple[Any, tuple[type[BaseException], ...]]:
-    """lifecycle.py's Lifecycle (branch hostile, docs/architecture.md) once merged; until then a
-    stand-in with the documented daemon behaviour (first SIGINT/SIGTERM: stop after the current
-    batch; SIGHUP: reopen the outputs that can)."""
-    try:
-        from netsentry import lifecycle      # type: ignore[attr-defined]
-    except ImportError:
-        return _StandInLifecycle, (KeyboardInterrupt,)
-    stops = tuple(getattr(lifecycle, name) for name in ("StopRequested", "FlushInterrupted")
-                  if hasattr(lifecycle, name))
-    return lifecycle.Lifecycle, stops
-
-
-class _StandInLifecycle:
-    """Until lifecycle.py lands: the daemon subset of its documented API."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.stop_requested = False
-        self.stopped_by: int | None = None
-        self.on_reopen: list[Callable[[], None]] = []
-        self._reopen = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StandInLifecycle:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._stop)
-        self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._hup)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _stop(self, signum: int, frame: Any) -> None:
-        if self.stop_requested:
-            raise KeyboardInterrupt     # a second signal: stop waiting for the source
-        self.stop_requested = True
-        self.stopped_by = signum
-
-    def _hup(self, signum: int, frame: Any) -> None:
-        self._reopen = True
-
-    def poll(self) -> None:
-        if self._reopen:
-            self._reopen = False
-            for callback in self.on_reopen:
-                callback()

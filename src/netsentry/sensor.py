@@ -91,6 +91,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                 events = anomaly_inspect(pkt, flow)         #@ anomaly
                 if events:                                  #@ anomaly
                     on_events(events, pkt, flow, True)      #@ anomaly
+            if flow is not None and flow.action == "drop":  #@ flow-verdicts
+                pkt.verdict = "drop"                        #@ flow-verdicts
             if pkt.verdict is not None:                     #@ inline
                 on_verdict(pkt, flow)                       #@ inline
             if not n & PROGRESS_MASK:                       #@ progress
@@ -105,8 +107,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
 # live: the daemon's loop ends between two packets when `interrupt` is non-empty
 # (a rule reload to swap in, see Sensor.swap_ruleset) and `run` re-enters it
 # with the new stages on the same source iterator.
-LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress",
-                        "blocklist", "live"))
+LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
+                        "progress", "blocklist", "live"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -152,6 +154,8 @@ class Sensor:
 
         # --- stages
         self.decoder = Decoder(checksums=bool(get(config, "decoder.checksum-validation", False)))
+        from netsentry.exception_policy import ExceptionPolicies
+        self.exceptions = ExceptionPolicies(config, self.inline)
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
@@ -185,7 +189,7 @@ class Sensor:
         flow_cfg = dict(config.get("flow") or {})
         flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
         try:
-            return FlowTable(flow_cfg, self._flow_ended)
+            return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow)
         except FlowConfigError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -275,6 +279,10 @@ class Sensor:
             parts.add("anomaly")
         if self.inline:
             parts.add("inline")
+            if self.signatures is None:
+                # the signature engine keeps dropped flows dropped; without rules a flow
+                # can still be dropped by an exception policy (exception_policy.py)
+                parts.add("flow-verdicts")
         if progress:
             parts.add("progress")
         if self.responder is not None:
@@ -396,7 +404,7 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly]
+        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.exceptions]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         source_stats = getattr(self, "_source_stats", None)
         if source_stats is not None:

@@ -93,5 +93,44 @@ def test_replay_survives_the_bomb_and_still_matches_the_real_thing(tmp_path: Pat
     res = _replay(tmp_path, RULES, [bomb, real])
     assert time.monotonic() - t0 < 60
     assert res["alerts"] == [1]                        # the real one, not the bomb
-    assert res["stats"]["detect"]["pcre_timeouts"] == 1
+    # RE2 runs this pattern in linear time (pcre_re2.py): nothing to cut off
+    assert res["stats"]["detect"]["pcre_timeouts"] == 0
+
+
+# A back-reference keeps the pattern on Python's re (RE2 has none): budgeted, then given up.
+BACKREF_RULES = (
+    'alert udp any 53 -> any any (msg:"backref bomb"; content:"|00 00 00 00 00 00|"; offset:6; depth:6; '
+    'pcre:"/^(a+)+\\1!/R"; sid:2;)\n'
+)
+
+
+def test_a_flow_that_keeps_hitting_the_budget_stops_running_the_rule(tmp_path: Path) -> None:
+    from netsentry.rules.keywords.payload import PCRE_STRIKES
+    bomb = DNS_HEADER + b"a" * 40
+    # five bombs on one flow (same ports), then one on a second flow, then a real match there
+    res = _replay_flows(tmp_path, BACKREF_RULES,
+                        [(33000, bomb)] * 5 + [(33001, bomb), (33002, DNS_HEADER + b"aa!")])
+    assert res["alerts"] == [2]
+    detect = res["stats"]["detect"]
+    assert detect["pcre_timeouts"] == PCRE_STRIKES + 1           # not five: the first flow struck out
+    assert detect["pcre_flow_disabled"] == 1
+
+
+def _replay_flows(tmp_path: Path, rules: str, packets: list[tuple[int, bytes]]) -> dict:
+    frames = []
+    for i, (dport, payload) in enumerate(packets):
+        f = (Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb")
+             / IP(src="198.51.100.53", dst="10.0.0.9") / UDP(sport=53, dport=dport) / payload)
+        f.time = 1_700_000_000 + i
+        frames.append(f)
+    pcap = tmp_path / "flows.pcap"
+    wrpcap(str(pcap), frames)
+    (tmp_path / "bomb.rules").write_text(rules)
+    out = tmp_path / "out"
+    proc = subprocess.run([str(BIN), "replay", str(pcap), "-S", str(tmp_path / "bomb.rules"), "-l", str(out),
+                           "-q"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    records = [orjson.loads(line) for line in (out / "eve.json").read_bytes().splitlines()]
+    return {"alerts": [r["alert"]["signature_id"] for r in records if r["event_type"] == "alert"],
+            "stats": next(r for r in records if r["event_type"] == "stats")["stats"]}
 

@@ -47,12 +47,13 @@ PACKET_IGNORE_OUTGOING = 23
 ARPHRD_LOOPBACK = 772
 FANOUT_FLAG_DEFRAG = 0x8000
 FANOUT_FLAG_IGNORE_OUTGOING = 0x4000
+SO_RCVBUFFORCE = 33
 MSG_TRUNC = socket.MSG_TRUNC
 MSG_DONTWAIT = socket.MSG_DONTWAIT
 
 # Suricata's af-packet cluster-type names -> PACKET_FANOUT_* modes
 CLUSTER_TYPES = {"cluster_flow": 0, "cluster_cpu": 2, "cluster_qm": 5, "cluster_rr": 1}
-RINGS = ("socket",)
+RINGS = ("socket", "tpacket-v3")
 
 # ARPHRD_* (/sys/class/net/IF/type) -> pcap link type of the frames the socket returns
 _LINKTYPE_OF_ARPHRD = {1: 1, 772: 1, 65534: 101, 776: 101, 778: 101}
@@ -73,6 +74,7 @@ class AfPacketInterface:
     cluster_type: str = "cluster_flow"
     defrag: bool = True
     buffer_size: int = 4 << 20
+    ring: str = "tpacket-v3"
 
 
 def interfaces_from_config(config: Mapping[str, Any]) -> list[AfPacketInterface]:
@@ -81,7 +83,7 @@ def interfaces_from_config(config: Mapping[str, Any]) -> list[AfPacketInterface]
     items = section.get("interfaces") or []
     if not isinstance(items, list):
         raise ConfigError(f"expected a list of interface names, got {items!r}", "af-packet.interfaces")
-    ring = section.get("ring", "socket")
+    ring = section.get("ring", "tpacket-v3")
     if ring not in RINGS:
         raise ConfigError(f"expected one of {', '.join(RINGS)}, got {ring!r}", "af-packet.ring")
     result = []
@@ -113,7 +115,8 @@ def interfaces_from_config(config: Mapping[str, Any]) -> list[AfPacketInterface]
         if not isinstance(bpf, str):
             raise ConfigError(f"bpf-filter: expected a filter expression, got {bpf!r}", where)
         result.append(AfPacketInterface(name, bool(merged.get("promisc", True)), snaplen, bpf.strip(),
-                                        cluster_id + i, ctype, bool(merged.get("defrag", True)), bufsize))
+                                        cluster_id + i, ctype, bool(merged.get("defrag", True)), bufsize,
+                                        str(ring)))
     return result
 
 
@@ -152,7 +155,7 @@ def _linktype(name: str) -> int:
 class _Capture:
     """One interface's socket and what is needed to read and account it."""
 
-    __slots__ = ("iface", "sock", "linktype", "snaplen", "kernel_packets", "kernel_drops", "packets")
+    __slots__ = ("iface", "sock", "ring", "linktype", "snaplen", "kernel_packets", "kernel_drops", "packets")
 
     def __init__(self, iface: AfPacketInterface, program: BpfProgram | None) -> None:
         self.iface = iface
@@ -166,9 +169,19 @@ class _Capture:
             raise OSError(f"af-packet: no such interface: {iface.name}") from None
         self.linktype = _linktype(iface.name)
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        self.ring = None
         try:
-            if iface.buffer_size:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, iface.buffer_size)
+            if iface.ring == "tpacket-v3":
+                from netsentry.capture.tpacket_v3 import RxRing
+                # the ring replaces the socket buffer: buffer-size is its size (at least 2 blocks)
+                blocks = max(2, iface.buffer_size // (1 << 20))
+                self.ring = RxRing(sock, block_size=1 << 20, block_nr=blocks,
+                                   frame_size=1 << max(11, (iface.snaplen + 100).bit_length()))
+            elif iface.buffer_size:
+                try:        # as root, past net.core.rmem_max
+                    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, iface.buffer_size)
+                except OSError:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, iface.buffer_size)
             # the filter goes on before bind, so no unfiltered frame is ever queued
             if program is not None:
                 attach_filter(sock, program)
@@ -186,6 +199,8 @@ class _Capture:
             sock.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("I", iface.cluster_id | (mode << 16)))
             sock.setblocking(False)
         except OSError as exc:
+            if self.ring is not None:
+                self.ring.close()
             sock.close()
             raise OSError(f"af-packet {iface.name}: {exc.strerror or exc}") from None
         self.sock = sock
@@ -219,6 +234,30 @@ class AfPacketSource(LiveSource):
         self.interfaces = [c.iface.name for c in self._caps]
 
     def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
+        if self._caps[0].ring is not None:
+            return self._ring_frames()
+        return self._socket_frames()
+
+    def _ring_frames(self) -> Iterator[tuple[float, bytes, int, int]]:
+        """TPACKET_V3: whole blocks from each interface's ring; poll only when every ring is empty."""
+        poller = select.poll()
+        for cap in self._caps:
+            poller.register(cap.sock.fileno(), select.POLLIN)
+        rings = [(cap.ring, cap.linktype, cap.snaplen) for cap in self._caps]
+        clock = time.time
+        should_stop = self.should_stop
+        while not should_stop():
+            got = False
+            for ring, linktype, snap in rings:
+                if ring.ready():            # type: ignore[union-attr]
+                    got = True
+                    yield from ring.frames(linktype, snap)  # type: ignore[union-attr]
+            if not got:
+                poller.poll(self._poll_timeout_ms(clock()))
+            self._maybe_tick(clock())
+
+    def _socket_frames(self) -> Iterator[tuple[float, bytes, int, int]]:
+        """Plain socket: one recv per frame, a batch per interface per wake-up."""
         poller = select.poll()
         by_fd = {}
         for cap in self._caps:
@@ -267,6 +306,8 @@ class AfPacketSource(LiveSource):
                     cap.read_kernel_stats()
                 except OSError:
                     pass
+                if cap.ring is not None:
+                    cap.ring.close()
                 cap.sock.close()
 
 

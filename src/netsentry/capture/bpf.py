@@ -17,7 +17,9 @@ import ctypes
 import ctypes.util
 import socket
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 SO_ATTACH_FILTER = 26
 _INSN = struct.Struct("=HBBI")        # code, jt, jf, k: 8 bytes, as struct sock_filter
@@ -35,6 +37,11 @@ class _BpfInsn(ctypes.Structure):
 
 class _BpfProgram(ctypes.Structure):
     _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.POINTER(_BpfInsn))]
+
+
+class _PcapPkthdr(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_usec", ctypes.c_long), ("caplen", ctypes.c_uint32),
+                ("len", ctypes.c_uint32)]
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ def _libpcap() -> ctypes.CDLL:
         lib.pcap_geterr.argtypes = [ctypes.c_void_p]
         lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
         lib.pcap_close.argtypes = [ctypes.c_void_p]
+        lib.pcap_offline_filter.restype = ctypes.c_int
+        lib.pcap_offline_filter.argtypes = [ctypes.POINTER(_BpfProgram), ctypes.POINTER(_PcapPkthdr),
+                                            ctypes.c_char_p]
         _LIBPCAP = lib
     return _LIBPCAP
 
@@ -113,3 +123,52 @@ def read_filter_file(path: str) -> str:
     except UnicodeDecodeError as exc:
         raise BpfError(f"{path}: BPF filter file is not UTF-8 text (byte {exc.start})") from None
     return " ".join(line.split("#", 1)[0].strip() for line in lines).strip()
+
+
+class FilteredCapture:
+    """`replay -F`: the records of a capture `source` that the filter accepts, as tcpdump -r -F would.
+
+    The same compiled program the kernel would run, run by libpcap in user space
+    (pcap_offline_filter), compiled once per link type met. Only replays with a
+    filter pay for it (a ctypes call per packet); the rest of the reader's
+    interface (progress, file names) is the wrapped source's."""
+
+    def __init__(self, source: Any, expression: str) -> None:
+        self._source = source
+        self.expression = expression
+        self._programs: dict[int, tuple[Any, Any]] = {}
+        self._hdr = _PcapPkthdr()
+
+    def check(self, linktypes: Iterable[int]) -> None:
+        """Compile for each link type up front, so a bad filter stops the replay before it starts."""
+        for lt in linktypes:
+            self._program(lt)
+
+    def _program(self, linktype: int) -> tuple[Any, Any]:
+        entry = self._programs.get(linktype)
+        if entry is None:
+            code = compile_filter(self.expression, linktype).code
+            buf = ctypes.create_string_buffer(code, len(code))
+            prog = _BpfProgram(len(code) // _INSN.size, ctypes.cast(buf, ctypes.POINTER(_BpfInsn)))
+            entry = self._programs[linktype] = (prog, buf)
+        return entry
+
+    def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
+        run = _libpcap().pcap_offline_filter
+        hdr = self._hdr
+        href = ctypes.byref(hdr)
+        current = -1
+        pref: Any = None
+        for rec in self._source:
+            linktype = rec[3]
+            if linktype != current:
+                pref = ctypes.byref(self._program(linktype)[0])
+                current = linktype
+            data = rec[1]
+            hdr.caplen = len(data)
+            hdr.len = rec[2]
+            if run(pref, href, data):
+                yield rec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)

@@ -254,6 +254,8 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     }
     if flow.action is not None and flow.action in ("drop", "pass", "accept"):
         counters["action"] = flow.action
+    if flow.exception_policy is not None:   # after action, as Suricata writes it
+        counters["exception_policy"] = [{"target": t, "policy": p} for t, p in flow.exception_policy]
     if proto in PORT_PROTOS:
         rec: dict[str, Any] = {
             "timestamp": format_record_time(event.ts), "flow_id": flow.flow_id, "event_type": "flow",
@@ -392,7 +394,11 @@ class EveLog(Output):
             raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")
         self._pcap_file = pcap_file
         self._source: Any = None
-        self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
+        filename = str(cfg.get("filename", "eve.json"))
+        if not filename.strip() or filename.endswith("/") or Path(filename).name in ("", ".", ".."):
+            # "" would make the log directory itself the output file
+            raise ConfigError(f"expected a file name, got {filename!r}", "outputs.eve-log.filename")
+        self.path = Path(ctx.logdir) / filename
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

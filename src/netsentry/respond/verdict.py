@@ -30,6 +30,8 @@ class InlineVerdicts:
             action = "reject"
             if alert is not None:
                 action = self.actions.get((alert.gid, alert.signature_id), "reject")
+            else:       # an exception policy's reject (exception_policy.py)
+                action = getattr(pkt, "reject_action", None) or "reject"
             if self.rejecter is not None:
                 self.rejecter.reject(pkt, action)
 
