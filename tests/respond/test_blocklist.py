@@ -98,6 +98,10 @@ def test_config_one_allow_list_one_ttl():
     with pytest.raises(ConfigError, match="respond.blocklist.max-entries"):
         build_blocklist(cfg)
     cfg["respond"]["blocklist"]["max-entries"] = 5
+    cfg["respond"]["blocklist"]["classtypes"] = "trojan-activity"          # not a list
+    with pytest.raises(ConfigError, match="respond.blocklist.classtypes"):
+        build_blocklist(cfg)
+    cfg["respond"]["blocklist"]["classtypes"] = []
     cfg["anomaly"]["ignore-sources"] = ["300.1.1.1"]
     with pytest.raises(ConfigError, match=r"anomaly.ignore-sources\[0\]"):
         build_blocklist(cfg)

@@ -199,7 +199,13 @@ def build_blocklist(config: Mapping[str, Any], extra_allow: Iterable[str] = ()) 
     max_entries = int(section.get("max-entries", 10000))
     if max_entries < 1:
         raise ConfigError(f"expected at least 1, got {max_entries}", "respond.blocklist.max-entries")
-    policy = BlockPolicy(bool(section.get("on-anomaly", False)),
-                         frozenset(str(k) for k in section.get("metadata-keys") or []),
-                         frozenset(str(c) for c in section.get("classtypes") or []), {})
+    policy = BlockPolicy(bool(section.get("on-anomaly", False)), _names(section, "metadata-keys"),
+                         _names(section, "classtypes"), {})
     return Blocklist(allow, ttl, max_entries), policy
+
+
+def _names(section: Mapping[str, Any], key: str) -> frozenset[str]:
+    value = section.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"expected a list of names, got {value!r}", f"respond.blocklist.{key}")
+    return frozenset(value)
