@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""pcre evaluation cost: RE2 (rules/pcre_re2.py) against Python's `re`, typical and hostile.
+"""pcre evaluation cost: RE2 / PCRE2 (rules/pcre_re2.py, pcre_pcre2.py) against Python's `re`.
 
 usage: bench_pcre.py [--rules GLOB] [--payloads N] [--repeat N]
 
 Loads the ET Open rules (../shared/rules/etopen/*.rules by default) twice:
-once as the sensor does (pcres on RE2 where equivalent) and once with RE2
-turned off (every pcre on `re` under the CPU-time limit). Each of their pcre
+once as the sensor does (pcres on RE2 where equivalent, the rest on PCRE2
+with step limits) and once with both turned off (every pcre on `re` under
+the CPU-time limit). Each of their pcre
 items is then run over N payloads (HTTP-like requests and responses, DNS
 queries, random bytes; seeded) in alternating rounds, best of --repeat CPU
 times, and the per-evaluation cost is printed for each engine, over the
-pcres that moved to RE2 and over all. A second table runs the hostile
-payload of ET Open sid 2022542's pattern (CVE-2015-7547) of growing length.
+pcres that moved to RE2, to PCRE2 and over all. A second table runs the
+hostile payload of ET Open sid 2022542's pattern (CVE-2015-7547) of growing
+length, and a back-reference bomb (PCRE2 against `re`).
 
 Not part of the test suite: timings belong here, not in pass/fail tests.
 """
@@ -74,12 +76,15 @@ def main() -> None:
     LIMIT.install(0.05)
     paths = sorted(glob.glob(args.rules))
     fast = pcre_items(paths)
-    with mock.patch("netsentry.rules.keywords.payload.compile_re2", lambda *a: None):
+    with mock.patch("netsentry.rules.keywords.payload.compile_re2", lambda *a: None), \
+            mock.patch("netsentry.rules.keywords.payload.compile_limited", lambda *a: None):
         slow = pcre_items(paths)
     moved = [i for i, it in enumerate(fast) if it.linear]
+    limited = [i for i, it in enumerate(fast) if it.limited]
     data = payloads(args.payloads)
-    print(f"{len(fast)} pcres, {len(moved)} on RE2; {len(data)} payloads; best of {args.repeat} CPU")
-    for label, idx in (("moved to RE2", moved), ("all pcres", range(len(fast)))):
+    print(f"{len(fast)} pcres, {len(moved)} on RE2, {len(limited)} on PCRE2; {len(data)} payloads; "
+          f"best of {args.repeat} CPU")
+    for label, idx in (("moved to RE2", moved), ("to PCRE2", limited), ("all pcres", range(len(fast)))):
         a = [fast[i] for i in idx]
         b = [slow[i] for i in idx]
         best_a = best_b = float("inf")
@@ -87,7 +92,7 @@ def main() -> None:
             best_b = min(best_b, run(b, data))
             best_a = min(best_a, run(a, data))
         n = max(1, len(a) * len(data))
-        print(f"  {label:13s} re {best_b / n * 1e6:6.2f} us/eval   with RE2 {best_a / n * 1e6:6.2f} us/eval   "
+        print(f"  {label:13s} re {best_b / n * 1e6:6.2f} us/eval   now {best_a / n * 1e6:6.2f} us/eval   "
               f"ratio {best_a / best_b:.2f}")
     from netsentry.rules.keywords.payload import pcre as _unused  # noqa: F401
     import re
@@ -111,6 +116,28 @@ def main() -> None:
             note = " (cut off by detect.pcre-time-limit)"
         t_re = time.process_time() - t0
         print(f"  {n:6d} bytes  RE2 {t_re2 * 1e3:8.3f} ms   re {t_re * 1e3:8.3f} ms{note}")
+    from netsentry.rules.pcre_pcre2 import LIMIT_ERRORS, compile_limited
+    backref = r"^(\w+\s?)+\1$"
+    p2 = compile_limited(backref, "")
+    rx = re.compile(backref.encode())
+    print("back-reference bomb, one evaluation, CPU:")
+    for n in (10, 20, 400):
+        subject = b"ab " * n + b"#"
+        t0 = time.process_time()
+        try:
+            p2.search(subject)
+            note2 = ""
+        except LIMIT_ERRORS:
+            note2 = " (match limit)"
+        t_p2 = time.process_time() - t0
+        t0 = time.process_time()
+        try:
+            LIMIT.search(rx.search, subject, 0)
+            note = ""
+        except PcreTimeout:
+            note = " (cut off by detect.pcre-time-limit)"
+        t_re = time.process_time() - t0
+        print(f"  {len(subject):6d} bytes  PCRE2 {t_p2 * 1e3:8.3f} ms{note2}   re {t_re * 1e3:8.3f} ms{note}")
 
 
 if __name__ == "__main__":

@@ -167,3 +167,20 @@ def test_set_reaches_the_capture_keys(tmp_path: Path, capsys: pytest.CaptureFixt
     rc, err = run(["run", "-l", str(tmp_path), "--set", "nfq.queues=7:x"], capsys)
     assert rc == 2 and "nfq.queues" in err
 
+
+
+def test_no_privilege_is_one_line_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without root (CAP_NET_RAW) the packet socket cannot open: one line naming the interface."""
+    import socket as socket_module
+    real = socket_module.socket
+
+    def refuse(family: int = -1, *args: object, **kwargs: object):
+        if family == socket_module.AF_PACKET:
+            raise PermissionError(1, "Operation not permitted")
+        return real(family, *args, **kwargs)
+    monkeypatch.setattr(socket_module, "socket", refuse)
+    rc, err = run(["run", "-i", "lo", "-l", str(tmp_path)], capsys)
+    assert rc == 1
+    assert "af-packet lo: cannot open a packet socket: Operation not permitted (needs root or CAP_NET_RAW)" in err
+    assert "\n" not in err

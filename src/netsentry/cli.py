@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # a flag, not an optional value: `--report capture.pcap` must not take the capture as OUT
+    replay.add_argument("--report", action="store_true",
+                        help="at the end, write the HTML report of eve.json to LOGDIR/report.html")
+    replay.add_argument("--report-file", metavar="OUT", help="write the report here instead (implies --report)")
 
     rules = sub.add_parser("rules", help="rule file tools")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -80,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", action="store_true", help="list every skipped rule, not a few per reason")
 
     sub.add_parser("version", help="print the version")
-
+    from netsentry.output.integrity_verify import add_parser as add_log_parser
+    from netsentry.report.command import add_parser as add_report_parser
+    add_report_parser(sub)
+    add_log_parser(sub, _Parser)
     from netsentry import daemon, ips_rules
     daemon.add_parser(sub)
     ips_rules.add_parser(sub)
@@ -205,6 +212,16 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
         eve_path = _eve_path(outputs)
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
     stopped_by = lifecycle.stopped_by
+    if args.report or args.report_file:
+        from netsentry.report.command import run as write_report
+        eve_path = _eve_path(outputs)
+        if eve_path is None:
+            _error("--report needs the eve-log output (outputs.eve-log.enabled: true)")
+            return EXIT_RUNTIME
+        status = write_report(str(eve_path), args.report_file or str(Path(args.logdir) / "report.html"),
+                              quiet=bool(args.quiet))
+        if status != EXIT_OK and stopped_by is None and result.capture_error is None:
+            return status
     if stopped_by is not None:
         how = ("the end-of-run flush was cut short by a second signal" if lifecycle.interrupted
                else "output is complete up to there")
@@ -332,6 +349,16 @@ def _eve_path(outputs: list[Any]) -> Path | None:
     return None
 
 
+def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.report.command import cmd_report as run
+    return run(args, parser)
+
+
+def cmd_log(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.output.integrity_verify import cmd_log as run
+    return run(args, parser)
+
+
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from netsentry.daemon import cmd_run as run
     return run(args, parser)
@@ -347,8 +374,8 @@ def cmd_ctl(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return ctl(args, parser)
 
 
-COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version, "run": cmd_run, "ips": cmd_ips,
-            "ctl": cmd_ctl}
+COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version,
+            "report": cmd_report, "log": cmd_log, "run": cmd_run, "ips": cmd_ips, "ctl": cmd_ctl}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -168,7 +168,11 @@ class _Capture:
         except OSError:
             raise OSError(f"af-packet: no such interface: {iface.name}") from None
         self.linktype = _linktype(iface.name)
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        try:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        except OSError as exc:
+            raise OSError(f"af-packet {iface.name}: cannot open a packet socket: {exc.strerror or exc} "
+                          "(needs root or CAP_NET_RAW)") from None
         self.ring = None
         try:
             if iface.ring == "tpacket-v3":

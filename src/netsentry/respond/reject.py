@@ -122,7 +122,11 @@ class Rejecter:
     """Sends reject responses on two raw sockets (IPv4, IPv6) opened once, at start-up."""
 
     def __init__(self) -> None:
-        self._sock4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        try:
+            self._sock4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        except OSError as exc:
+            raise OSError(f"nfq: cannot open a raw socket for reject responses: {exc.strerror or exc} "
+                          "(needs root or CAP_NET_RAW)") from None
         try:
             self._sock6: socket.socket | None = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         except OSError:

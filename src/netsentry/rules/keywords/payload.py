@@ -20,6 +20,8 @@ from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content, Det, Item, Value
 from netsentry.rules.numeric import parse_uint
 from netsentry.rules.pcre import compile_pcre, translate
+from netsentry.rules.pcre_pcre2 import LIMIT_ERRORS as _PCRE2_LIMIT
+from netsentry.rules.pcre_pcre2 import compile_limited
 from netsentry.rules.pcre_re2 import compile_re2
 from netsentry.rules.pcre_limit import LIMIT as _LIMIT
 from netsentry.rules.pcre_limit import PcreTimeout
@@ -314,19 +316,23 @@ _PCRE_FLOW_TABLE_MAX = 65536
 
 
 class Pcre(Item):
-    """One pcre. `linear` ones run on RE2 (pcre_re2.py), the rest on Python's `re`
-    under the CPU-time limit (pcre_limit.py), with per-flow strikes."""
+    """One pcre, on the first engine that can run it exactly: RE2 (`linear`,
+    pcre_re2.py), else PCRE2 bounded by a step count (`limited`, pcre_pcre2.py),
+    else Python's `re` under the CPU-time limit (pcre_limit.py). The last two
+    give up on a flow after PCRE_STRIKES budget overruns."""
 
     can_be_relative_to = True
 
     def __init__(self, regex: re.Pattern[bytes], relative: bool, negated: bool, anchored: bool,
-                 source: str, fast: Any = None) -> None:
+                 source: str, fast: Any = None, limited: Any = None) -> None:
         self.regex = regex
         self.relative = relative
         self.negated = negated
         self.source = source
         self.linear = fast is not None
-        engine = fast if fast is not None else regex
+        self.limited = not self.linear and limited is not None
+        engine = fast if fast is not None else limited if limited is not None else regex
+        self.engine = "re2" if self.linear else "pcre2" if self.limited else "re"
         self._find = engine.match if anchored else engine.search
         self.flow_key: Any = None                   # the flow being inspected (set by the rule's gate)
         self.strikes: dict[Any, int] = {}           # flow -> budget overruns
@@ -341,6 +347,15 @@ class Pcre(Item):
         subject = memoryview(buf)[base:] if base else buf
         if self.linear:
             m = self._find(subject, start)
+        elif self.limited:
+            try:
+                m = self._find(subject, start)
+            except _PCRE2_LIMIT:
+                # out of steps: no match, as Suricata treats pcre.match-limit
+                _LIMIT.timeouts += 1
+                det.discontinue = True
+                self._strike()
+                return False
         else:
             try:
                 m = _LIMIT.search(self._find, subject, start)
@@ -443,7 +458,8 @@ def pcre(b: RuleBuilder, arg: str | None) -> None:
     re_flags = "".join(f for f in flags if f in "ismx")
     regex = compile_pcre(pattern, re_flags)
     fast = compile_re2(translate(pattern), re_flags)
-    item = Pcre(regex, relative, negated, anchored, text, fast)
+    limited = None if fast is not None else compile_limited(pattern, re_flags)
+    item = Pcre(regex, relative, negated, anchored, text, fast, limited)
     b.add_item(item)
     if not item.linear:
         b.extra.setdefault("budgeted_pcres", []).append(item)
