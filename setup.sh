@@ -13,9 +13,10 @@ VENV=$ROOT/.venv
 # Debian packages: build tools + headers for netfilterqueue, the network tools
 # the namespace tests drive, rsyslog for the syslog tests, chromium for the
 # report's browser test (headless; pip browser downloads fail here), libpcap for
-# BPF capture filters.
+# BPF capture filters, systemd (systemd-analyze verify for systemd/) and passwd
+# (useradd for the privilege tests).
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev libpcap0.8
-              iptables iproute2 rsyslog rsyslog-gnutls chromium)
+              iptables iproute2 rsyslog rsyslog-gnutls chromium systemd passwd)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

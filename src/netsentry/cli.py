@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     from netsentry import daemon, ips_rules
     daemon.add_parser(sub)
     ips_rules.add_parser(sub)
+    from netsentry import ctl
+    ctl.add_parser(sub)
     return parser
 
 
@@ -310,6 +312,9 @@ def load_ruleset(config: Config) -> Any:
     from netsentry.log import get_logger
     from netsentry.rules import UnsupportedError, load_rules
     ruleset = load_rules(paths, config)
+    for err in ruleset.errors:       # a bad disable/enable/modify.conf line stops start-up
+        if err.category == "rule management":
+            raise InputError(str(err))
     log = get_logger()
     for warning in ruleset.warnings:
         log.warning(warning)
@@ -364,8 +369,13 @@ def cmd_ips(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return ips(args, parser)
 
 
+def cmd_ctl(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.ctl import cmd_ctl as ctl
+    return ctl(args, parser)
+
+
 COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version,
-            "report": cmd_report, "log": cmd_log, "run": cmd_run, "ips": cmd_ips}
+            "report": cmd_report, "log": cmd_log, "run": cmd_run, "ips": cmd_ips, "ctl": cmd_ctl}
 
 
 if __name__ == "__main__":  # pragma: no cover

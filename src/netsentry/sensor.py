@@ -69,7 +69,7 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
 LOOP_SOURCE = """
 def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
                  on_events, on_verdict, on_decoder_events, progress, defrag, stream_update,
-                 app_packet, on_app):
+                 app_packet, on_app, blocked=None, on_blocked=None, interrupt=None):
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
@@ -84,6 +84,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                 if pkt.frag:                                    #@ defrag
                     pkt.reassembled = defrag(pkt)               #@ defrag
                 flow = flow_update(pkt)
+                if blocked and pkt.src in blocked:              #@ blocklist
+                    on_blocked(pkt, flow)                       #@ blocklist
                 if flow is not None and pkt.proto == 6:         #@ stream
                     stream_update(pkt, flow)                    #@ stream
                 app_packet(pkt, flow)                           #@ applayer
@@ -107,12 +109,18 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
+            if interrupt:                                   #@ live
+                break                                       #@ live
     finally:
         state[0] = n
         state[1] = ts
 """
+# blocklist: respond/blocklist.py's dict probed only while it is non-empty.
+# live: the daemon's loop ends between two packets when `interrupt` is non-empty
+# (a rule reload to swap in, see Sensor.swap_ruleset) and `run` re-enters it
+# with the new stages on the same source iterator.
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
-                        "progress", "defrag", "stream", "applayer"))
+                        "progress", "defrag", "stream", "applayer", "blocklist", "live"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -175,9 +183,16 @@ class Sensor:
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
         # live mode (daemon.py): more counters for the stats record (the packet
-        # source's), and where an inline packet's verdict goes (the NFQUEUE source)
+        # source's, reloads, control), and where an inline packet's verdict goes (the NFQUEUE source)
         self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
         self.verdict_sink: Callable[[Any], None] | None = None
+        # daemon operations (respond/responder.py, reload.py): the block list and a
+        # ruleset waiting to be swapped in between two packets
+        self.responder: Any = None
+        self.live = False                   # run() re-enters the loop after a swap
+        self._interrupt: list[int] = []
+        self._pending_swap: tuple[Any, Any] | None = None
+        self._in_loop = False
 
     def attach_outputs(self, outputs: list[Output]) -> None:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
@@ -271,18 +286,35 @@ class Sensor:
             out.attach_source(source)
         self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
+        records = iter(source) if self.live else source     # one iterator across loop re-entries
+        self._in_loop = self.live
         try:
-            with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)
-                loop(source, state, self, self.decoder.decode, self.flows.update,
-                     self.signatures.inspect if "signatures" in parts else None,
-                     self.anomaly.inspect_due if "anomaly" in parts else None,
-                     self._on_events, self._on_verdict, self._on_decoder_events, progress,
-                     self.defrag.add if "defrag" in parts else None,
-                     self.stream.update if "stream" in parts else None,
-                     self.applayer.packet if "applayer" in parts else None, self._on_app)
+            while True:
+                with capture_gc():      # flows outlive the collector's young generations (gcpolicy.py)
+                    loop(records, state, self, self.decoder.decode, self.flows.update,
+                         self.signatures.inspect if "signatures" in parts else None,
+                         self.anomaly.inspect_due if "anomaly" in parts else None,
+                         self._on_events, self._on_verdict, self._on_decoder_events, progress,
+                         self.defrag.add if "defrag" in parts else None,
+                         self.stream.update if "stream" in parts else None,
+                         self.applayer.packet if "applayer" in parts else None, self._on_app,
+                         self.responder.blocklist.entries if "blocklist" in parts else None,
+                         self.responder.on_blocked if "blocklist" in parts else None,
+                         self._interrupt)
+                if not self._interrupt:
+                    break
+                # the loop stopped between two packets for a swap (capture_gc's exit
+                # and re-entry collect the old ruleset's cycles); go on with the new stages
+                self._interrupt.clear()
+                self._apply_swap()
+                parts = self.loop_parts(report)
+                loop = build_loop(parts)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
+            self._in_loop = False
+            self._interrupt.clear()
+            self._apply_swap()           # a swap asked for during the last packet
             res.packets, ts = state
             if res.packets:
                 res.last_ts = ts
@@ -319,7 +351,40 @@ class Sensor:
             parts.add("stream")
         if progress:
             parts.add("progress")
+        if self.responder is not None:
+            parts.add("blocklist")
+        if self.live:
+            parts.add("live")
         return frozenset(parts)
+
+    # --- rule reload (reload.py builds the new set; the swap happens here) ----------
+
+    def swap_ruleset(self, ruleset: Any, engine: Any) -> None:
+        """Put `ruleset` and its built `engine` (None: no rules) in place between two packets.
+
+        Outside a running loop the swap is immediate; inside one (called from the
+        lifecycle's poll between packets) the loop ends after the current packet and
+        `run` re-enters it with the new engine, so no packet is skipped or inspected twice."""
+        self._pending_swap = (ruleset, engine)
+        if self._in_loop:
+            self._interrupt.append(1)
+        else:
+            self._apply_swap()
+
+    def _apply_swap(self) -> None:
+        if self._pending_swap is None:
+            return
+        self.ruleset, self.signatures = self._pending_swap
+        self._pending_swap = None
+        # Flows keep the engine that inspected them (flow.detect) until their next
+        # packet; forget it now so the old ruleset is freed at once, not at their timeout.
+        for flow in self.flows.live_flows():
+            flow.detect = None
+        # transaction rules live in the engine too: the app layer parses what the new set reads
+        self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
+        self._set_app_consumers()
+        if self.responder is not None:
+            self.responder.ruleset_changed(self.ruleset)
 
     # --- per-event work (off the common path: only packets that produced something) ---
 
@@ -331,6 +396,8 @@ class Sensor:
             etype = event.event_type
             alert = event.alert
             if etype == "alert" and alert is not None:
+                if self.responder is not None:
+                    self.responder.on_alert(event, from_anomaly)
                 if from_anomaly:
                     res.anomaly_alerts[alert.signature] += 1
                 else:
@@ -447,6 +514,8 @@ class Sensor:
         if source_stats is not None:
             counters.update(source_stats())
         counters.setdefault("detect.alert", self.result.alerts)
+        if self.responder is not None:
+            counters.update(self.responder.stats())
         for more in self.counter_sources:
             counters.update(more())
         if self.inline:
