@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from netsentry.workers import add_worker_flags
+    add_worker_flags(replay)
 
     rules = sub.add_parser("rules", help="rule file tools")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -169,6 +171,10 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
 
     sensor = Sensor(config, [], ruleset)       # every stage's settings checked before any file is touched
     logdir = Path(args.logdir)
+    from netsentry.workers import replay_command, workers_for_replay
+    workers = workers_for_replay(config, args)
+    if workers > 1:
+        return replay_command(args, config, paths, ruleset, lifecycle, workers)
     lifecycle.running()                        # from here a signal is a clean stop: outputs get flushed
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir))
