@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -307,14 +308,29 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def _big_capture(path: Path) -> Path:
-    """Enough traffic that two workers run for a few seconds on a loaded 2-core machine."""
-    frames: list = []
-    t = T0
-    for i in range(1500):
-        frames += tcp_session(f"192.168.{i % 200}.{i % 250 + 1}", f"10.0.{i % 13}.{i % 17 + 1}", 10000 + i, t)
-        t += 0.001
-    wrpcap(str(path), sorted(frames, key=lambda f: float(f.time)))
+@pytest.fixture(scope="module")
+def big_capture(tmp_path_factory) -> Path:
+    """Enough traffic that two workers run for a few seconds on a loaded 2-core machine:
+    one scapy-made session, its addresses and ports rewritten per copy (scapy would take
+    ~10 s to build 12,000 frames; checksums are not validated by default)."""
+    template = [bytes(f) for f in tcp_session("192.168.0.1", "10.0.0.1", 10000, 0.0)]
+    path = tmp_path_factory.mktemp("big") / "big.pcap"
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i in range(3000):
+        client = bytes((192, 168, i % 200, i % 250 + 1))
+        server = bytes((10, 0, i % 13, i % 17 + 1))
+        sport = struct.pack("!H", 10000 + i)
+        for k, frame in enumerate(template):
+            b = bytearray(frame)
+            to_server = k in (0, 2, 3, 5, 7)
+            b[26:30], b[30:34] = (client, server) if to_server else (server, client)
+            if to_server:
+                b[34:36] = sport
+            else:
+                b[36:38] = sport
+            ts = T0 + i * 0.0005 + k * 0.00001
+            out.append(struct.pack("<IIII", int(ts), int((ts % 1) * 1e6), len(b), len(b)) + bytes(b))
+    path.write_bytes(b"".join(out))
     return path
 
 
@@ -348,8 +364,8 @@ def _records(logdir: Path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def test_sigterm_drains_every_worker_and_writes_one_stats_record(tmp_path: Path):
-    cap = _big_capture(tmp_path / "big.pcap")
+def test_sigterm_drains_every_worker_and_writes_one_stats_record(tmp_path: Path, big_capture: Path):
+    cap = big_capture
     logdir = tmp_path / "term"
     proc = _start(tmp_path, cap, logdir)
     try:
@@ -371,8 +387,8 @@ def test_sigterm_drains_every_worker_and_writes_one_stats_record(tmp_path: Path)
     assert sorted(p.name for p in logdir.iterdir()) == ["eve.json"]
 
 
-def test_a_worker_that_dies_leaves_the_others_to_finish(tmp_path: Path):
-    cap = _big_capture(tmp_path / "big.pcap")
+def test_a_worker_that_dies_leaves_the_others_to_finish(tmp_path: Path, big_capture: Path):
+    cap = big_capture
     logdir = tmp_path / "die"
     proc = _start(tmp_path, cap, logdir)
     try:
@@ -391,3 +407,21 @@ def test_a_worker_that_dies_leaves_the_others_to_finish(tmp_path: Path):
     # worker 0 finished its share: every one of its flows has its flow record
     zero = [r for r in records if r["event_type"] == "flow"]
     assert zero and stats["flow"]["tcp"] == sum(1 for r in zero)
+
+
+def test_a_damaged_capture_is_reported_once_with_the_records_before_the_damage(tmp_path: Path, capsys):
+    cap = mixed_capture(tmp_path / "mixed.pcap")
+    data = cap.read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) * 2 // 3] + b"\xff" * 7)
+    rules = tmp_path / "r.rules"
+    rules.write_text(FLOW_RULES)
+    results = {}
+    for workers in (1, 2):
+        logdir = tmp_path / f"cut{workers}"
+        assert main(["replay", str(cut), "-S", str(rules), "-l", str(logdir), "-q",
+                     "--workers", str(workers)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("cut.pcap") == 1, err
+        results[workers] = comparable([json.loads(l) for l in (logdir / "eve.json").read_text().splitlines()])
+    assert results[2] == results[1] and results[1]
