@@ -425,3 +425,32 @@ def test_a_damaged_capture_is_reported_once_with_the_records_before_the_damage(t
         assert err.count("cut.pcap") == 1, err
         results[workers] = comparable([json.loads(l) for l in (logdir / "eve.json").read_text().splitlines()])
     assert results[2] == results[1] and results[1]
+
+
+def test_the_shares_of_a_capture_are_disjoint_and_cover_it(tmp_path: Path):
+    from netsentry.capture import read_captures
+    from netsentry.workers import ShareSource
+    cap = mixed_capture(tmp_path / "mixed.pcap")
+    records = list(read_captures([str(cap)]))
+    for workers in (2, 4):
+        numbered: dict[int, int] = {}
+        for index in range(workers):
+            share = ShareSource(read_captures([str(cap)]), index, workers, lambda: False)
+            for record in share:
+                assert share.pcap_cnt not in numbered
+                numbered[share.pcap_cnt] = index
+                assert worker_of(record[1], record[3], workers) == index     # the inline path agrees
+            assert share.pcap_cnt == len(records) and share.last_ts == records[-1][0]
+        assert sorted(numbered) == list(range(1, len(records) + 1))
+        assert len(set(numbered.values())) == workers
+
+
+def test_a_stop_request_ends_a_share_before_the_next_record(tmp_path: Path):
+    from netsentry.capture import read_captures
+    from netsentry.workers import ShareSource
+    cap = mixed_capture(tmp_path / "mixed.pcap")
+    seen = []
+    share = ShareSource(read_captures([str(cap)]), 0, 1, lambda: len(seen) >= 10)
+    for record in share:
+        seen.append(record)
+    assert len(seen) == 10 and share.pcap_cnt == 10
