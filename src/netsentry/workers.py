@@ -39,6 +39,8 @@ from netsentry.config import ConfigError
 
 Record = tuple[float, bytes, int, int]
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 # How long the parent sleeps between looks at its workers when nothing happens (seconds).
 WATCH_INTERVAL = 0.2
 
@@ -262,6 +264,7 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
         # decides to stop and then sends SIGTERM, so every worker sees one stop.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         lifecycle.running()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)     # blocked by the parent around fork
         reply: dict[str, Any] = {"index": spec.index}
         try:
             config = worker_config(spec.config, spec.index, spec.workers)
@@ -322,6 +325,19 @@ def start_workers(config: Mapping[str, Any], paths: list[str], ruleset: Any, log
     """Fork `workers` processes (each builds its own Sensor); (process, parent end of its pipe)."""
     ctx = multiprocessing.get_context("fork")
     started = []
+    # Stop signals wait (blocked) until each child has its own handlers: a Ctrl-C
+    # during the fork reaches the parent once they are back, and the forwarded
+    # SIGTERM cannot hit a child still running the parent's copied handlers.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        _fork_workers(ctx, started, config, paths, ruleset, logdir, workers)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    return started
+
+
+def _fork_workers(ctx: Any, started: list[tuple[Any, Any]], config: Mapping[str, Any], paths: list[str],
+                  ruleset: Any, logdir: Path, workers: int) -> None:
     for index in range(workers):
         parent_end, child_end = ctx.Pipe(duplex=False)
         spec = WorkerSpec(index, workers, dict(config), list(paths), ruleset, logdir)
@@ -330,7 +346,6 @@ def start_workers(config: Mapping[str, Any], paths: list[str], ruleset: Any, log
         proc.start()
         child_end.close()
         started.append((proc, parent_end))
-    return started
 
 
 def watch_workers(started: list[tuple[Any, Any]], lifecycle: Any) -> WorkerOutcome:
