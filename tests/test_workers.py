@@ -27,7 +27,7 @@ from scapy.utils import wrpcap
 
 from netsentry.cli import main
 from netsentry.config import ConfigError, load_config
-from netsentry.lifecycle import EXIT_OK, EXIT_SIGTERM, EXIT_WORKER_FAILED
+from netsentry.lifecycle import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_WORKER_FAILED
 from netsentry.workers import PAIR_KEYS, part_path, resolve_workers, worker_of
 
 T0 = 1_790_000_000.0
@@ -364,21 +364,30 @@ def _records(logdir: Path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def test_sigterm_drains_every_worker_and_writes_one_stats_record(tmp_path: Path, big_capture: Path):
+@pytest.mark.parametrize(("signum", "group", "status"), [
+    (signal.SIGTERM, False, EXIT_SIGTERM),      # kill PID: the parent forwards it
+    (signal.SIGINT, True, EXIT_SIGINT),         # a terminal's Ctrl-C: the whole process group
+])
+def test_a_stop_signal_drains_every_worker_and_one_stats_record_is_written(
+        tmp_path: Path, big_capture: Path, signum: int, group: bool, status: int):
     cap = big_capture
-    logdir = tmp_path / "term"
+    logdir = tmp_path / "stop"
     proc = _start(tmp_path, cap, logdir)
     try:
         _wait_for_workers(proc, logdir)
         time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == EXIT_SIGTERM, err
-    assert b"interrupted by SIGTERM" in err
+    assert proc.returncode == status, err
+    assert f"interrupted by {signal.Signals(signum).name}".encode() in err
+    assert b"worker" not in err, "every worker drained; none died of the signal"
     records = _records(logdir)
     stats = stats_of(records)
     flows = [r for r in records if r["event_type"] == "flow"]
