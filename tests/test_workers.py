@@ -463,3 +463,12 @@ def test_a_stop_request_ends_a_share_before_the_next_record(tmp_path: Path):
     for record in share:
         seen.append(record)
     assert len(seen) == 10 and share.pcap_cnt == 10
+
+
+def test_an_unusable_log_directory_is_one_line_and_exit_1(tmp_path: Path, capsys):
+    cap = threshold_by_src(tmp_path / "t.pcap", 1)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["replay", str(cap), "-l", str(blocker / "logs"), "-q", "--workers", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("netsentry: cannot write to log directory") and "Traceback" not in "".join(err)

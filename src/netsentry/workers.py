@@ -603,10 +603,10 @@ def replay_command(args: Any, config: Mapping[str, Any], paths: list[str], rules
     logdir = Path(args.logdir)
     try:
         logdir.mkdir(parents=True, exist_ok=True)
-        if not os.access(logdir, os.W_OK | os.X_OK):
-            raise PermissionError(f"cannot write to log directory {logdir}: Permission denied")
     except OSError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(f"cannot write to log directory {logdir}: {exc.strerror or exc}") from None
+    if not os.access(logdir, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to log directory {logdir}: Permission denied")
     lifecycle.running()
     get_logger().info("replay started", files=len(paths), logdir=str(logdir), workers=workers)
     try:
