@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -472,3 +473,27 @@ def test_an_unusable_log_directory_is_one_line_and_exit_1(tmp_path: Path, capsys
     assert main(["replay", str(cap), "-l", str(blocker / "logs"), "-q", "--workers", "2"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("netsentry: cannot write to log directory") and "Traceback" not in "".join(err)
+
+
+def test_console_lines_of_several_workers_never_tear(tmp_path: Path, big_capture: Path):
+    rules = tmp_path / "r.rules"
+    rules.write_text(FLOW_RULES)
+    logdir = tmp_path / "console"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(big_capture), "-S", str(rules),
+                           "-l", str(logdir), "-q", "--workers", "2", "--set", "outputs.console.enabled=true"],
+                          capture_output=True, env=env, timeout=300)
+    assert done.returncode == EXIT_OK, done.stderr
+    lines = done.stdout.decode().splitlines()
+    eve_alerts = [json.loads(l) for l in (logdir / "eve.json").read_text().splitlines()]
+    eve_alerts = [r for r in eve_alerts if r["event_type"] == "alert"]
+    assert len(lines) == len(eve_alerts) > 1000
+    # a whole fast.log line each: a torn write would splice two workers' lines
+    whole = re.compile(r"^\d\d/\d\d/\d{4}-[\d:.]+  \[\*\*\] \[1:(\d+):1\] [^\[]+ \[\*\*\] "
+                       r"(\[Classification: [^\]]*\] )?\[Priority: \d\] \{(TCP|UDP)\} [\d.:a-f]+ -> [\d.:a-f]+$")
+    sids: Counter[int] = Counter()
+    for line in lines:
+        m = whole.match(line)
+        assert m, f"torn console line: {line!r}"
+        sids[int(m.group(1))] += 1
+    assert sids == Counter(r["alert"]["signature_id"] for r in eve_alerts)

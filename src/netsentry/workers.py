@@ -26,6 +26,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -265,6 +266,11 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         lifecycle.running()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)     # blocked by the parent around fork
+        # the console output of N workers shares one stdout: one write() per line
+        # (atomic on a pipe up to PIPE_BUF) so lines never tear across workers
+        reconfigure = getattr(sys.stdout, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
         reply: dict[str, Any] = {"index": spec.index}
         try:
             config = worker_config(spec.config, spec.index, spec.workers)
@@ -391,7 +397,7 @@ def _collect(pending: dict[Any, tuple[int, Any]], outcome: WorkerOutcome, until_
                 reply = conn.recv()
             except (EOFError, OSError):
                 proc.join()
-                outcome.died[index] = proc.exitcode if proc.exitcode else -signal.SIGKILL
+                outcome.died[index] = proc.exitcode if proc.exitcode is not None else -signal.SIGKILL
                 continue
             finally:
                 conn.close()
@@ -593,7 +599,6 @@ def workers_for_replay(config: Mapping[str, Any], args: Any) -> int:
 def replay_command(args: Any, config: Mapping[str, Any], paths: list[str], ruleset: Any,
                    lifecycle: Any, workers: int) -> int:
     """`netsentry replay` with several workers: the same summary, messages and exit codes as one."""
-    import sys
 
     from netsentry.cli import InputError
     from netsentry.lifecycle import EXIT_WORKER_FAILED, signal_name
