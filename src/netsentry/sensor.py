@@ -77,6 +77,7 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt = decode(data, linktype)
             pkt.ts = ts
             pkt.pcap_cnt = n
+            pkt.pcap_cnt = source.pcap_cnt                  #@ sharded
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
             frame = pkt
@@ -119,8 +120,10 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
 # live: the daemon's loop ends between two packets when `interrupt` is non-empty
 # (a rule reload to swap in, see Sensor.swap_ruleset) and `run` re-enters it
 # with the new stages on the same source iterator.
+# sharded: a worker's share of a capture (workers.ShareSource) numbers packets by
+# their place in the whole capture, so EVE's pcap_cnt is the same with N workers.
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
-                        "progress", "defrag", "stream", "applayer", "blocklist", "live"))
+                        "progress", "defrag", "stream", "applayer", "blocklist", "live", "sharded"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -281,6 +284,8 @@ class Sensor:
         # sources that know their position (capture files) drive the progress bar
         report = progress is not None and hasattr(source, "bytes_read")
         parts = self.loop_parts(report)
+        if hasattr(source, "pcap_cnt"):
+            parts |= {"sharded"}
         loop = build_loop(parts)
         for out in self.outputs:
             out.attach_source(source)
