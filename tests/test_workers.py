@@ -311,13 +311,15 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def big_capture(tmp_path_factory) -> Path:
-    """Enough traffic that two workers run for a few seconds on a loaded 2-core machine:
+    """Enough traffic (192,000 frames) that two workers still run when the stop signal
+    comes 0.3 s after they start, even on an idle 2-core machine (3,000 sessions were
+    done by then, and the test then saw a finished replay instead of a stopped one):
     one scapy-made session, its addresses and ports rewritten per copy (scapy would take
     ~10 s to build 12,000 frames; checksums are not validated by default)."""
     template = [bytes(f) for f in tcp_session("192.168.0.1", "10.0.0.1", 10000, 0.0)]
     path = tmp_path_factory.mktemp("big") / "big.pcap"
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for i in range(3000):
+    for i in range(24000):
         client = bytes((192, 168, i % 200, i % 250 + 1))
         server = bytes((10, 0, i % 13, i % 17 + 1))
         sport = struct.pack("!H", 10000 + i)
