@@ -191,3 +191,37 @@ def test_rate_filter_can_relax_a_drop_rule_to_alert(detect: Detect) -> None:
     frames = timed([pkt(sp=1000 + i) for i in range(3)], [0, 1, 2])
     assert actions(detect, rule, frames, {"threshold": [relax]}) == [
         (1, "blocked", "drop"), (2, "allowed", None), (3, "allowed", None)]
+
+
+# --- threshold-file (Suricata's threshold.config) ---------------------------------
+
+def test_threshold_file_entries_apply(detect: Detect, tmp_path) -> None:
+    tf = tmp_path / "threshold.config"
+    tf.write_text("# site suppressions\n\n"
+                  "suppress gen_id 1, sig_id 1, \\\n"
+                  "   track by_src, ip 10.0.0.1\n")
+    frames = timed([pkt(src="10.0.0.1"), pkt(src="10.0.0.9")], [0, 1])
+    assert hits(detect, RULE.format(opt=""), frames, {"threshold-file": str(tf)}) == [2]
+
+
+def test_threshold_file_adds_to_the_threshold_list(detect: Detect, tmp_path) -> None:
+    tf = tmp_path / "threshold.config"
+    tf.write_text("suppress gen_id 1, sig_id 1, track by_src, ip 10.0.0.1\n")
+    cfg = {"threshold-file": str(tf), "threshold": ["suppress gen_id 1, sig_id 1, track by_src, ip 10.0.0.9"]}
+    frames = timed([pkt(src="10.0.0.1"), pkt(src="10.0.0.9"), pkt(src="10.0.0.5")], [0, 1, 2])
+    assert hits(detect, RULE.format(opt=""), frames, cfg) == [3]
+
+
+def test_threshold_file_error_names_file_and_line(detect: Detect, tmp_path) -> None:
+    tf = tmp_path / "threshold.config"
+    tf.write_text("# ok\nsuppress gen_id 1, sig_id 1\nsuppress gen_id 1, sig_id nope\n")
+    with pytest.raises(ThresholdConfigError) as err:
+        detect.engine(RULE.format(opt=""), {"threshold-file": str(tf)})
+    text = str(err.value)
+    assert f"{tf}:3" in text and "'sig_id' must be a number" in text and "threshold-file" in text
+
+
+def test_missing_threshold_file_is_one_clear_error(detect: Detect, tmp_path) -> None:
+    with pytest.raises(ThresholdConfigError) as err:
+        detect.engine(RULE.format(opt=""), {"threshold-file": str(tmp_path / "nope.config")})
+    assert "threshold-file" in str(err.value) and "nope.config" in str(err.value)

@@ -37,7 +37,7 @@ from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import advance, stream_capable
-from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
+from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
 from netsentry.event import Alert, Event
@@ -144,7 +144,11 @@ class SignatureEngine:
         sigs = getattr(ruleset, "signatures", ruleset)
         self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
         address_vars = get(config, "vars.address-groups", {}) or {}
-        self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
+        entries: list[Any] = list(get(config, "threshold", []) or [])
+        threshold_file = get(config, "threshold-file", "") or ""
+        if threshold_file:
+            entries += read_threshold_file(threshold_file)
+        self.thresholds = ThresholdState(self.sigs, entries, address_vars)
         self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py
         self.index = GroupIndex(self.sigs, backend,
                                 once_per_direction={n for n, t in enumerate(self._type) if t == IP_ONLY})

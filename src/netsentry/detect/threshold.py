@@ -95,9 +95,41 @@ class _Entry:
 
 # --- configuration -------------------------------------------------------------------
 
-def _error(where: tuple[int, Any], reason: str) -> ThresholdConfigError:
+def _error(where: tuple[Any, Any], reason: str) -> ThresholdConfigError:
     i, raw = where
+    if isinstance(i, str):          # a threshold-file line: "path:line"
+        return ThresholdConfigError(f"{reason} in {raw!r}", key="threshold-file", source=i)
     return ThresholdConfigError(f"{reason} in {raw!r}", key=f"threshold[{i}]")
+
+
+def read_threshold_file(path: str) -> list[tuple[str, str]]:
+    """The entries of a threshold.config file as ``("path:line", text)`` pairs.
+
+    Suricata's format: one entry a line, ``#`` starts a comment line, a
+    trailing backslash continues the entry on the next line, blank lines are
+    skipped. A missing or unreadable file stops start-up (Suricata only warns,
+    but a suppression silently not applied is worse than a clear error)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise ThresholdConfigError(f"cannot read {path}: {exc.strerror or exc}", key="threshold-file") from None
+    out: list[tuple[str, str]] = []
+    pending, start = "", 0
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not pending and (not text or text.startswith("#")):
+            continue
+        if not pending:
+            start = n
+        if text.endswith("\\"):
+            pending += text[:-1] + " "
+            continue
+        out.append((f"{path}:{start}", pending + text))
+        pending = ""
+    if pending.strip():
+        out.append((f"{path}:{start}", pending))
+    return out
 
 
 def _fields(body: str, where: tuple[int, Any]) -> dict[str, str]:
@@ -142,6 +174,8 @@ def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None 
     rates: dict[tuple[int, int], list[RateFilter]] = {}
     addr = AddressParser(dict(address_vars or {}))
     for i, raw in enumerate(entries or ()):
+        if isinstance(raw, tuple):      # (file:line, text) from read_threshold_file
+            i, raw = raw
         where = (i, raw)
         if not isinstance(raw, str):
             raise _error(where, "must be a string like threshold.config's lines")
