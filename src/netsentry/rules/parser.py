@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.buffers import buffer_checks
 from netsentry.rules.inspect import Chain, Content
 from netsentry.rules.registry import RuleBuilder, lookup
 from netsentry.rules.signature import ACTIONS, PROTO_NUMBERS, Signature
@@ -142,7 +143,7 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
             raise RuleError(f"'{name}' needs a value")
         if kw.value == "none" and value is not None:
             raise RuleError(f"'{name}' takes no value, got '{value}'")
-        if b.buffer != "pkt_data" and kw.family in _BUFFER_FAMILIES and kw.name != "pkt_data":
+        if not b.buffer_supported() and kw.family in _BUFFER_FAMILIES and kw.name != "pkt_data":
             continue    # inside an unsupported app-layer buffer: already reported once
         try:
             kw.setup(b, value)
@@ -207,8 +208,10 @@ def finish(b: RuleBuilder) -> None:
     sig = b.sig
     for c in b.contents:
         c.prepare()
-    if b.items:
-        sig.payload_chain = Chain(b.items, len(b.variables))
+    pkt_items = b.buffer_items["pkt_data"]
+    if pkt_items:
+        sig.payload_chain = Chain(pkt_items, len(b.variables))
+    b.packet_checks.extend(buffer_checks(b))
     sig.contents = tuple(b.contents)
     sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
     sig.packet_checks = tuple(b.packet_checks)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from netsentry.rules.buffers import is_supported
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content, Item, Value
 
@@ -38,7 +39,7 @@ class Keyword:
 
 KEYWORDS: dict[str, Keyword] = {}
 
-FAMILIES = ("meta", "payload", "byte", "header", "flow", "threshold", "applayer")
+FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "flow", "threshold", "applayer")
 _loaded = False
 
 
@@ -117,6 +118,20 @@ class RuleBuilder:
     flowints_checked: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)   # keywords given so far (for "only once" checks)
     extra: dict[str, Any] = field(default_factory=dict)   # family-private state
+    # buffer name -> its inspection items, in rule order (`items` is the current buffer's);
+    # naming a buffer again continues its list, as Suricata's per-buffer lists do
+    buffer_items: dict[str, list[Item]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.buffer_items.setdefault(self.buffer, self.items)
+
+    def set_buffer(self, name: str) -> None:
+        """Make `name` the sticky buffer later payload keywords inspect."""
+        self.buffer = name
+        self.items = self.buffer_items.setdefault(name, [])
+
+    def buffer_supported(self) -> bool:
+        return is_supported(self.buffer)
 
     # --- payload helpers used by keyword families -----------------------------------
     def add_item(self, item: Item) -> None:
@@ -160,7 +175,7 @@ class RuleBuilder:
         return slot
 
     def require_packet_buffer(self, keyword: str) -> None:
-        """Payload keywords work on pkt_data only until app-layer buffers exist."""
-        if self.buffer != "pkt_data":
+        """Payload keywords work on pkt_data and the registered buffers (rules/buffers.py)."""
+        if not is_supported(self.buffer):
             raise UnsupportedError(f"app-layer buffer '{self.buffer}' not supported yet",
                                    category=f"app-layer buffer '{self.buffer}' not supported yet")

@@ -33,8 +33,7 @@ STICKY_BUFFERS = (
     "ftp.command", "ftp.command_data", "quic.sni", "quic.ua", "quic.version", "quic.cyu.hash",
     "email.from", "email.subject", "email.to", "email.cc", "snmp.community", "snmp.usm",
     "mqtt.connect.clientid", "mqtt.publish.topic", "mqtt.publish.message", "rfb.name",
-    "http.request_header", "dnp3_data", "tcp.hdr", "udp.hdr", "ipv4.hdr", "ipv6.hdr",
-    "icmpv4.hdr", "icmpv6.hdr", "tls.alpn", "http.response_body", "dns.response.rrname",
+    "http.request_header", "dnp3_data", "tls.alpn", "http.response_body", "dns.response.rrname",
     "dns.answers.rrname", "dns.authorities.rrname", "dns.additionals.rrname", "ldap.request.dn",
     "ldap.responses.dn", "smtp.data", "pop3.command", "imap.command",
 )

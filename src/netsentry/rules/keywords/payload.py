@@ -214,7 +214,7 @@ def fast_pattern(b: RuleBuilder, arg: str | None) -> None:
 
 @keyword("pkt_data", value="none", help="pkt_data; back to the packet payload buffer")
 def pkt_data(b: RuleBuilder, arg: str | None) -> None:
-    b.buffer = "pkt_data"
+    b.set_buffer("pkt_data")
 
 
 # --- dsize / bsize -------------------------------------------------------------------
