@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,11 +20,11 @@ from typing import Any, NoReturn
 from netsentry import __version__
 from netsentry.config import Config, ConfigError, get, load_config
 
-EXIT_OK = 0
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130      # 128 + SIGINT
-EXIT_TERMINATED = 143       # 128 + SIGTERM
+from netsentry.lifecycle import EXIT_BAD_INPUT, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
+
+EXIT_RUNTIME = EXIT_BAD_INPUT
+EXIT_INTERRUPTED = EXIT_SIGINT
+EXIT_TERMINATED = EXIT_SIGTERM
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
@@ -36,14 +35,6 @@ class UsageError(Exception):
 
 class InputError(Exception):
     """Bad input (captures, rules, log directory): exit 1."""
-
-
-class Terminated(Exception):
-    """SIGTERM during a replay: finish cleanly (flush flows, stats, close eve.json), then exit 143."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,6 +139,17 @@ def cmd_rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 # --- replay -------------------------------------------------------------------
 
 def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.lifecycle import Lifecycle, StopRequested, signal_name
+    lifecycle = Lifecycle("replay")
+    try:
+        with lifecycle:
+            return _replay(args, lifecycle)
+    except StopRequested as stop:       # during start-up: nothing was written yet
+        _error(f"interrupted by {signal_name(stop.signum)} during start-up; nothing written")
+        return lifecycle.exit_code(stop.signum, ok=False)
+
+
+def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     targets = list(args.pcaps) + list(args.more_pcaps)
     if not targets:
         raise UsageError("netsentry replay: give at least one PCAP (see netsentry replay --help)")
@@ -164,12 +166,14 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     check_link_types(source)
     ruleset = load_ruleset(config)
 
+    from netsentry.lifecycle import signal_name
     from netsentry.output import OutputContext, open_outputs
     from netsentry.sensor import Sensor
     from netsentry.summary import ReplayProgress, format_summary
 
     sensor = Sensor(config, [], ruleset)       # every stage's settings checked before any file is touched
     logdir = Path(args.logdir)
+    lifecycle.running()                        # from here a signal is a clean stop: outputs get flushed
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir))
     except OSError as exc:
@@ -178,36 +182,30 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     progress = None
     if not (args.quiet or args.no_progress):
         progress = ReplayProgress(source.size)
-    stopped_by: str | None = None
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     from netsentry.log import get_logger
     get_logger().info("replay started", files=len(paths), bytes=source.size, logdir=str(logdir),
                       ips=sensor.inline)
     try:
-        sensor.run(source, progress)
-    except KeyboardInterrupt:
-        stopped_by = "SIGINT"
-    except Terminated:
-        stopped_by = "SIGTERM"
+        sensor.run(lifecycle.guard(source), progress)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if progress is not None:
             progress.close()
         try:
-            result = sensor.finish()
+            result = sensor.finish(lifecycle)
         except OSError as exc:
             raise InputError(f"cannot write output: {exc}") from None
 
     if not args.quiet:
         eve_path = _eve_path(outputs)
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
+    stopped_by = lifecycle.stopped_by
     if stopped_by is not None:
-        _error(f"interrupted by {stopped_by} after {result.packets:,} packets; output is complete up to there")
-        return EXIT_INTERRUPTED if stopped_by == "SIGINT" else EXIT_TERMINATED
-    if result.capture_error is not None:
+        how = ("the end-of-run flush was cut short by a second signal" if lifecycle.interrupted
+               else "output is complete up to there")
+        _error(f"interrupted by {signal_name(stopped_by)} after {result.packets:,} packets; {how}")
+    elif result.capture_error is not None:
         _error(str(result.capture_error))
-        return EXIT_RUNTIME
-    return EXIT_OK
+    return lifecycle.exit_code(stopped_by, ok=result.capture_error is None)
 
 
 def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -329,22 +330,29 @@ class Sensor:
             counters["ips.blocked"] = self.result.drops
         return counters
 
-    def finish(self) -> RunResult:
-        """Flush flows (flow records), write the stats record, close the outputs."""
+    def finish(self, lifecycle: Any = None) -> RunResult:
+        """Flush flows (flow records), write the stats record, close the outputs.
+
+        With a `lifecycle` (netsentry.lifecycle.Lifecycle), the flush runs in its
+        `flushing()` phase: a second stop signal may cut it short, but the stats
+        record is still written, with ``netsentry.interrupted: true``."""
         res = self.result
         try:
-            self.flows.flush("shutdown")
-            if self.anomaly is not None:
-                # the second in progress is judged, baselines saved (anomaly.state-file)
-                events = self.anomaly.close()
-                if events:
-                    self._on_events(events, None, None, True)
+            with lifecycle.flushing() if lifecycle is not None else nullcontext():
+                self.flows.flush("shutdown")
+                if self.anomaly is not None:
+                    # the second in progress is judged, baselines saved (anomaly.state-file)
+                    events = self.anomaly.close()
+                    if events:
+                        self._on_events(events, None, None, True)
             now = time.monotonic()
             res.elapsed = now - (self._run_started if self._run_started is not None else self._started)
             res.counters = self.counters()
             emitters = self._emitters["stats"]
             if emitters:
                 event = stats_event(self._now or time.time(), now - self._started, res.counters)
+                if lifecycle is not None and lifecycle.interrupted:
+                    event.extra["netsentry"] = {"interrupted": True}   # type: ignore[index]
                 for emit in emitters:
                     emit(event)
         finally:

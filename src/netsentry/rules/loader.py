@@ -114,10 +114,15 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
 
 
 def iter_rule_lines(text: str) -> Iterable[tuple[int, str]]:
-    """(first line number, rule text) with backslash continuations joined; comments kept."""
+    """(first line number, rule text) with backslash continuations joined; comments kept.
+
+    Lines end at '\\n' only, as Suricata's fgets-based reader: str.splitlines()
+    would also split at a form feed, \\r, \\v or U+2028 inside a rule, cutting it
+    in two and shifting every later line number.
+    """
     pending: list[str] = []
     start = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
         stripped = line.rstrip()
         if not pending:
             start = lineno
