@@ -44,6 +44,8 @@ class LoadEnv:
     references: dict[str, str] = field(default_factory=dict)
     classification_file: str | None = None
     reference_file: str | None = None
+    # state keyword families share across the rule set (e.g. the hostbits/xbits table)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
