@@ -68,6 +68,7 @@ class Threshold:
     count: int
     seconds: int
     unique_on: str | None = None
+    multiplier: int = 0            # type backoff: alert on count, count*m, count*m*m, ... (Suricata 8)
 
     @property
     def type(self) -> str:
