@@ -101,3 +101,41 @@ def test_icmp_fields():
 def test_header_errors(opts, reason):
     with pytest.raises(RuleError, match=reason):
         rule(opts)
+
+
+# --- ipopts ------------------------------------------------------------------------
+
+def _decoded(options: bytes):
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    return Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", options=options) / UDP()), 1)
+
+
+@pytest.mark.parametrize("options, name, want", [
+    (b"\x07\x07\x04\x00\x00\x00\x00\x00", "rr", True),           # record route, then EOL padding
+    (b"\x07\x07\x04\x00\x00\x00\x00\x00", "eol", True),
+    (b"\x07\x07\x04\x00\x00\x00\x00\x00", "nop", False),
+    (b"\x01\x01\x01\x00", "nop", True),
+    (b"\x01\x01\x01\x00", "RR", False),                          # names are case-insensitive
+    (b"\x83\x07\x04\x00\x00\x00\x00\x00", "lsrr", True),
+    (b"\x89\x07\x04\x00\x00\x00\x00\x00", "ssrr", True),
+    (b"\x88\x04\x00\x01", "satid", True),
+    (b"\x94\x04\x00\x00", "rtralt", True),
+    (b"\x85\x04\x00\x00", "esec", True),
+    (b"\x85\x04\x00\x00", "sec", False),
+    (b"\x85\x04\x00\x00", "any", True),
+    (b"", "any", False),
+])
+def test_ipopts(options, name, want):
+    assert rule(f"ipopts:{name};").match(_decoded(options), None) is want
+
+
+def test_ipopts_never_matches_ipv6():
+    assert not hit("ipopts:any;", ip_version=6, ip_opts=(7,))
+
+
+def test_ipopts_unknown_name():
+    with pytest.raises(RuleError, match="unknown IP option 'route'"):
+        rule("ipopts:route;")

@@ -53,7 +53,7 @@ class Packet:
     frag_offset: int = 0       # fragment offset in 8-byte units
     ip_hlen: int = 0           # IPv4 header length / IPv6 40 + extension headers
     ip_len: int = 0            # IPv4 total length / IPv6 40 + payload length
-    ip_opts: tuple[int, ...] = ()    # IPv4 option types present
+    ip_opts: tuple[int, ...] = ()    # IPv4 option types present (EOL 0 and NOP 1 included)
     ip6_exthdrs: tuple[int, ...] = ()  # IPv6 extension header types present, in order
     tunnel: tuple[bytes, bytes, int] | None = None  # outer (src, dst, proto) for GRE etc.
 

@@ -75,7 +75,7 @@ OTHER = {
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "decode-event": "keyword", "engine-event": "keyword",
     "stream-event": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
-    "ipopts": "keyword", "icmpv6.mtu": "keyword", "tcp.flags.ack": "keyword",
+    "icmpv6.mtu": "keyword", "tcp.flags.ack": "keyword",
     "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",
     "http.response_body.raw": "app-layer keyword", "requires": "keyword", "bypass": "keyword",
     "config": "keyword", "flow.age": "keyword", "flow.pkts": "keyword", "flow.bytes": "keyword",

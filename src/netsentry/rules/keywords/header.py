@@ -130,3 +130,24 @@ def ip_proto(b: RuleBuilder, arg: str | None) -> None:
 @keyword("sameip", value="none", help="sameip; source address equals destination address")
 def sameip(b: RuleBuilder, arg: str | None) -> None:
     b.packet_checks.append(lambda pkt, flow: pkt.ip_version != 0 and pkt.src == pkt.dst)
+
+
+# --- ipopts ---------------------------------------------------------------------------
+
+# Suricata's ipopts names -> IPv4 option type (detect-ipopts.c / decode-ipv4.h)
+IP_OPTIONS = {"eol": 0x00, "nop": 0x01, "rr": 0x07, "qs": 0x19, "ts": 0x44, "sec": 0x82, "lsrr": 0x83,
+              "esec": 0x85, "cipso": 0x86, "satid": 0x88, "ssrr": 0x89, "rtralt": 0x94}
+
+
+@keyword("ipopts", help="ipopts:rr|eol|nop|ts|sec|esec|lsrr|ssrr|satid|qs|cipso|rtralt|any; an IPv4 option is present")
+def ipopts(b: RuleBuilder, arg: str | None) -> None:
+    """One option per keyword (name case-insensitive), IPv4 only. `any`: the packet has
+    any option; Suricata documents it so (its code compares all flag bits at once)."""
+    name = unquote(arg, "ipopts").strip().lower()
+    if name == "any":
+        b.packet_checks.append(lambda pkt, f: pkt.ip_version == 4 and bool(pkt.ip_opts))
+        return
+    opt = IP_OPTIONS.get(name)
+    if opt is None:
+        raise RuleError(f"ipopts: unknown IP option '{name}' (expected {', '.join(IP_OPTIONS)} or any)")
+    b.packet_checks.append(lambda pkt, f: pkt.ip_version == 4 and opt in pkt.ip_opts)
