@@ -93,3 +93,16 @@ def test_header_buffer_on_wrong_protocol_is_an_error(tmp_path, rule: str, reason
     path.write_text(rule + "\n")
     rs = load_rules([path], {})
     assert not rs.signatures and reason in str(rs.errors[0])
+
+
+def test_variables_carry_across_header_buffers(detect: Detect) -> None:
+    """Suricata keeps byte_extract values for the whole rule: ipv4.hdr sets, tcp.hdr reads."""
+    syn = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", ttl=80) / TCP(sport=80, dport=81, flags="S"))
+    rules = (
+        # destination port 81: its low byte (tcp.hdr offset 3) is the ttl (ipv4.hdr offset 8) + 1
+        'alert tcp any any -> any any (ipv4.hdr; byte_extract:1,8,ttl; '
+        'byte_math:bytes 1, offset 8, oper +, rvalue 1, result want; '
+        'tcp.hdr; byte_test:1,=,want,3; sid:1;)\n'
+        'alert tcp any any -> any any (ipv4.hdr; byte_extract:1,8,ttl; tcp.hdr; byte_test:1,=,ttl,3; sid:2;)\n'
+    )
+    assert fired(detect, rules, [syn]) == [(1, 1)]

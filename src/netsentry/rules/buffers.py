@@ -50,28 +50,44 @@ def is_supported(name: str) -> bool:
 
 
 def buffer_checks(b: RuleBuilder) -> list[Callable[[Packet, Flow | None], bool]]:
-    """One packet check per registered buffer the rule inspects: get the buffer, run its chain.
+    """The check that inspects the registered buffers a rule uses (none: an empty list).
 
-    A packet without the buffer does not match (Suricata: GetData returns
-    NULL, the inspect engine reports no match). Run as packet checks, after
-    the rule's cheap header checks; the chains share nothing with the
-    pkt_data chain, byte_extract variables included (each Chain has its own)."""
-    from netsentry.rules.inspect import Chain
+    As Suricata's packet inspect engines: after the packet payload, each
+    buffer in the order the rule first named it; a packet without one of the
+    buffers does not match (GetData returns NULL). The buffers share the
+    byte_extract/byte_math variables (Suricata keeps them per thread for the
+    whole rule), so `ipv4.hdr; byte_extract:...,x; tcp.hdr; byte_test:...,x`
+    works; a variable set in pkt_data is not seen here (that chain runs apart)."""
+    from netsentry.rules.inspect import Chain, Det
 
-    checks = []
+    stages: list[tuple[Getter, Callable[..., bool]]] = []
     for name, items in b.buffer_items.items():
         if name == "pkt_data" or not items:
             continue
         spec = BUFFERS[name]
-        chain = Chain(items, len(b.variables), buffer=name)
         if spec.packet_only:
             b.sig.pkt_only = True
-        checks.append(_check(spec.getter, chain.run))
-    return checks
+        stages.append((spec.getter, Chain(items, len(b.variables), buffer=name).run))
+    if not stages:
+        return []
+    nvars = len(b.variables)
+    if len(stages) == 1 and not nvars:
+        getter, run = stages[0]
 
+        def check_one(pkt: Packet, flow: Flow | None) -> bool:
+            buf = getter(pkt, flow)
+            return buf is not None and run(buf)
+        return [check_one]
 
-def _check(getter: Getter, run: Callable[[bytes], bool]) -> Callable[[Packet, Flow | None], bool]:
     def check(pkt: Packet, flow: Flow | None) -> bool:
-        buf = getter(pkt, flow)
-        return buf is not None and run(buf)
-    return check
+        shared = [0] * nvars
+        for getter, run in stages:
+            buf = getter(pkt, flow)
+            if buf is None:
+                return False
+            det = Det(0)
+            det.vars = shared
+            if not run(buf, det):
+                return False
+        return True
+    return [check]

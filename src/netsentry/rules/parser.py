@@ -227,7 +227,7 @@ def finish(b: RuleBuilder) -> None:
     pkt_items = b.buffer_items["pkt_data"]
     if pkt_items:
         sig.payload_chain = Chain(pkt_items, len(b.variables))
-    b.packet_checks.extend(buffer_checks(b))
+    b.final_checks[:0] = buffer_checks(b)      # after the payload, as Suricata's packet inspect engines
     sig.contents = tuple(b.contents)
     sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
     sig.packet_checks = tuple(b.packet_checks)
