@@ -288,3 +288,14 @@ def test_backoff_option_errors(detect: Detect, tmp_path, opt: str, reason: str) 
     path.write_text(RULE.format(opt=f"threshold: {opt};"))
     rs = load_rules([path], {})
     assert not rs.signatures and reason in str(rs.errors[0]), rs.errors
+
+
+def test_unique_on_bitmap_counters_as_suricata_9(detect: Detect) -> None:
+    rule = RULE.format(opt="detection_filter: track by_src, count 1, seconds 10, unique_on dst_port;")
+    frames = timed([pkt(src="10.0.0.1", dp=1), pkt(src="10.0.0.1", dp=2), pkt(src="10.0.0.7", dp=1)], [0, 1, 2])
+    run = detect.run(rule, frames)
+    st = run.engine.stats()
+    assert st["detect.thresholds.bitmap_memuse"] == 2 * 8192      # one bitmap per tracked source
+    assert st["detect.thresholds.bitmap_alloc_fail"] == 0
+    run.engine.thresholds.expire(T0 + 60)
+    assert run.engine.stats()["detect.thresholds.bitmap_memuse"] == 0

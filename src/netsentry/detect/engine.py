@@ -451,6 +451,7 @@ class SignatureEngine:
             "detect.passes": self.stats_passed,
             # ours: pcre evaluations cut off by detect.pcre-time-limit (no Suricata name)
             "detect.pcre_timeouts": PCRE_LIMIT.timeouts - self._pcre_timeouts_before,
+            **self.thresholds.stats(),
         }
 
     def load_report(self) -> dict[str, Any]:

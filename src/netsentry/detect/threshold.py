@@ -52,6 +52,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ALERT, NO_MATCH, SILENT = 1, 0, 2
 
+# Suricata 9 gives each detection_filter unique_on entry a 65536-bit port bitmap
+# and reports their memory as stats.detect.thresholds.bitmap_memuse; we keep a
+# set of the ports seen instead, and report what Suricata would have allocated
+# so the counter means the same in both.
+BITMAP_BYTES = 65536 // 8
+
 # Closed windows are pruned every 4096 threshold checks: often enough to bound
 # memory in a long live run, rare enough to be free per packet.
 PRUNE_EVERY_MASK = 4096 - 1
@@ -263,6 +269,7 @@ class ThresholdState:
         self._rate: dict[int, list[RateFilter]] = {}
         self._state: dict[tuple[int, str, Any], _Entry] = {}
         self._checks = 0
+        self.bitmaps = 0            # live detection_filter unique_on entries (Suricata's bitmaps)
         for num, s in enumerate(sigs):
             sup = [e for e in suppress if e.gid in (0, s.gid) and e.sid in (0, s.sid)]
             if sup:
@@ -355,6 +362,8 @@ class ThresholdState:
         unique = td.unique_on
         port = (pkt.sp if unique == "src_port" else pkt.dp) if unique else 0
         if e is None or ts > e.tv1 + td.seconds:
+            if unique and e is None:
+                self.bitmaps += 1   # a new window of an existing entry reuses its bitmap, as Suricata
             self._state[key] = _Entry(ts, 1, {port} if unique else None, td.seconds)
             return NO_MATCH
         if unique:
@@ -423,7 +432,13 @@ class ThresholdState:
         so this changes no verdict and keeps memory bounded by the active sources."""
         dead = [k for k, e in self._state.items() if e.expired(now)]
         for k in dead:
-            del self._state[k]
+            if self._state.pop(k).seen is not None:
+                self.bitmaps -= 1
+
+    def stats(self) -> dict[str, int]:
+        """Suricata 9's threshold counters (stats.detect.thresholds.*)."""
+        return {"detect.thresholds.bitmap_memuse": self.bitmaps * BITMAP_BYTES,
+                "detect.thresholds.bitmap_alloc_fail": 0}
 
     def __len__(self) -> int:
         return len(self._state)
