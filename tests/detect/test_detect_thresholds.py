@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from detect_helpers import Detect, tcp
+from detect_helpers import Detect, tcp, udp
 
 from netsentry.detect.threshold import ThresholdConfigError, parse_config
 
@@ -299,3 +299,14 @@ def test_unique_on_bitmap_counters_as_suricata_9(detect: Detect) -> None:
     assert st["detect.thresholds.bitmap_alloc_fail"] == 0
     run.engine.thresholds.expire(T0 + 60)
     assert run.engine.stats()["detect.thresholds.bitmap_memuse"] == 0
+
+
+def test_rate_filter_drop_names_its_reason(detect: Detect) -> None:
+    """Suricata's drop.reason for a drop a rate_filter made: "threshold detection_filter"."""
+    rule = 'alert udp any any -> any any (content:"attack"; sid:1;)\n'
+    cfg = {"threshold": ["rate_filter gen_id 1, sig_id 1, track by_src, count 1, seconds 60, "
+                         "new_action drop, timeout 10"]}
+    frames = timed([udp("10.0.0.1", "10.0.0.2", 5, 6, b"attack")] * 2, [0, 1])
+    run = detect.run(rule, frames, cfg, ips=True)
+    assert [p.verdict for p in run.packets] == [None, "drop"]
+    assert [p.drop_reason for p in run.packets] == [None, "threshold detection_filter"]

@@ -89,6 +89,7 @@ class Packet:
     to_server: bool = True     # direction within `flow` (client -> server)
     verdict: str | None = None  # IPS: None (accept), "drop" or "reject"; set by detect/respond
     drop_alert: Any = None     # IPS: the event.Alert of the rule that dropped this packet (even a noalert one); set by detect
+    drop_reason: str | None = None  # IPS: EVE drop.reason when not the default ("threshold detection_filter"); set by detect
 
     @property
     def payload(self) -> bytes:

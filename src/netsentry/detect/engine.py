@@ -390,8 +390,11 @@ class SignatureEngine:
         if res == NO_MATCH:
             return None
         action = s.action
+        rated = False
         if self._rated[num]:
-            action = self.thresholds.rate_action(num, pkt, flow) or action
+            new_action = self.thresholds.rate_action(num, pkt, flow)
+            if new_action is not None:
+                action, rated = new_action, True
         if action == "pass":
             self.stats_passed += 1
             if self._flow_scope(num, pkt, flow):
@@ -399,6 +402,9 @@ class SignatureEngine:
             return _PASS
         if action == "drop" or action in REJECT_ACTIONS:
             self._block(num, s, pkt, flow, action)
+            if rated and self.ips and pkt.drop_reason is None:
+                # Suricata: PKT_DROP_REASON_RULES_THRESHOLD for a drop a rate_filter made
+                pkt.drop_reason = "threshold detection_filter"
         if res == ALERT and not s.noalert:
             return Event("alert", pkt.ts, pkt, flow, self._alert(num, alert_action(action, self.ips)))
         self.stats_suppressed += 1
