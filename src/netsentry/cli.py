@@ -87,8 +87,9 @@ def _config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", dest="config", metavar="CONFIG",
                    help="configuration file (YAML; a Suricata suricata.yaml is recognised, see --suricata-config)")
     p.add_argument("--suricata-config", dest="suricata_config", metavar="YAML",
-                   help="a Suricata suricata.yaml: the keys netsentry shares (vars, outputs.eve-log, stream, "
-                        "threshold-file, ...) are applied before -c and --set, the rest ignored with a note")
+                   help="a Suricata suricata.yaml ('' for none): the keys netsentry shares (vars, outputs.eve-log, "
+                        "stream, threshold-file, ...) are applied before -c and --set, the rest ignored with a note; "
+                        "--set then also accepts Suricata keys netsentry lacks (noted, ignored)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration value, e.g. --set flow.max-flows=100000 (may repeat)")
 

@@ -90,8 +90,34 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
             user["threshold-file"] = _beside(user["threshold-file"], Path(file))
         _merge(cfg, schema, user, "", str(file))
     for item in overrides:
-        apply_override(cfg, schema, item)
+        try:
+            apply_override(cfg, schema, item)
+        except ConfigError as exc:
+            # Suricata dialect (--suricata-config given, even empty): a Suricata key netsentry
+            # does not have is translated where it has a meaning here, else noted and ignored,
+            # as the keys of a suricata.yaml are. Keys netsentry has keep their strict checks.
+            if suricata is None or not _not_ours(exc):
+                raise
+            _suricata_override(cfg, schema, item)
     return cfg
+
+
+def _not_ours(exc: ConfigError) -> bool:
+    """An override error that means "netsentry has no such key" (not "bad value")."""
+    return exc.reason.startswith("unknown key") or exc.reason.endswith("got a mapping")
+
+
+def _suricata_override(cfg: Config, schema: Config, item: str) -> None:
+    key, _, text = item.partition("=")
+    tree: Any = _parse_scalar(text)
+    for part in reversed(key.strip().split(".")):
+        tree = {part: tree}
+    from netsentry.output import EVENT_TYPES
+    translated, ignored = _suricata_config().translate(tree, Path.cwd() / "suricata.yaml", EVENT_TYPES)
+    if translated:
+        _merge(cfg, schema, translated, "", f"--set {item}")
+    if ignored:
+        _NOTES.append(("suricata option netsentry does not use was ignored", {"option": f"--set {item}"}))
 
 
 def apply_override(cfg: Config, schema: Config, item: str) -> None:

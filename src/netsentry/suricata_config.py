@@ -19,7 +19,8 @@ Translated (Suricata key -> netsentry key):
   community-id-seed, types}]`` -> ``outputs.eve-log``; ``types`` entries may
   be names or ``{name: options}``; ``drop: {flows, alerts}`` keeps its
   options, types netsentry does not write are noted and left out
-- ``stream.midstream``, ``stream.inline`` (``auto`` follows the run mode)
+- ``stream.midstream``, ``stream.inline`` (``auto`` follows the run mode),
+  ``stream.checksum-validation`` -> ``decoder.checksum-validation``
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
 - ``detect.thresholds`` is not translated (Suricata's hash sizes).
@@ -137,6 +138,10 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
             stream[k] = v
         elif k == "inline" and v == "auto":
             pass                       # Suricata: inline when running as an IPS; --simulate-ips says so here
+        elif k == "checksum-validation" and isinstance(v, bool):
+            # Suricata's switch for TCP checksums before stream handling; netsentry has one
+            # switch for every checksum (-k all|none overrides either)
+            out.setdefault("decoder", {})["checksum-validation"] = v
         else:
             ignored.append(f"stream.{k}")
     if stream:
