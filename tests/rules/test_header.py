@@ -139,3 +139,39 @@ def test_ipopts_never_matches_ipv6():
 def test_ipopts_unknown_name():
     with pytest.raises(RuleError, match="unknown IP option 'route'"):
         rule("ipopts:route;")
+
+
+# --- vlan.id / vlan.layers -------------------------------------------------------------
+
+@pytest.mark.parametrize("opts, vlans, want", [
+    ("vlan.id:200;", (100, 200), True),              # any layer (default)
+    ("vlan.id:200,0;", (100, 200), False),
+    ("vlan.id:200,1;", (100, 200), True),
+    ("vlan.id:200,-1;", (100, 200), True),           # negative: from the innermost
+    ("vlan.id:0x64,0;", (100, 200), True),
+    ("vlan.id:!200,1;", (100, 300), True),
+    ("vlan.id:!500,all;", (100, 200), True),
+    ("vlan.id:!500,all;", (), False),                # all: there must be a tag
+    ("vlan.id:!500,all_or_absent;", (), True),
+    ("vlan.id:5,or_absent;", (), True),
+    ("vlan.id:200,2;", (100, 200), False),           # no third tag
+    ("vlan.id:>99,nb 2;", (100, 200), True),
+    ("vlan.id:count 2;", (100, 200), True),
+    ("vlan.id:200,any,1:2;", (100, 200, 300), True),
+    ("vlan.id:300,any,0:2;", (100, 200, 300), False),
+    ("vlan.layers:2;", (100, 200), True),
+    ("vlan.layers:>0;", (), False),
+])
+def test_vlan_keywords(opts, vlans, want):
+    assert hit(opts, vlan=vlans) is want
+
+
+@pytest.mark.parametrize("opts, reason", [
+    ("vlan.id:4096;", "not a VLAN id"),
+    ("vlan.id:1,3;", "out of range"),
+    ("vlan.id:1,sometimes;", "invalid index"),
+    ("vlan.layers:>3;", "can never match"),
+])
+def test_vlan_errors(opts, reason):
+    with pytest.raises(RuleError, match=reason):
+        rule(opts)

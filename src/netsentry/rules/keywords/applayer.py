@@ -77,7 +77,7 @@ OTHER = {
     "icmpv6.mtu": "keyword", "tcp.flags.ack": "keyword",
     "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",
     "http.response_body.raw": "app-layer keyword", "requires": "keyword", "bypass": "keyword",
-    "config": "keyword", "flow.age": "keyword", "flow.pkts": "keyword", "flow.bytes": "keyword",
+    "config": "keyword", "flow.age": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword", "http2.frametype": "app-layer keyword",
     "http2.errorcode": "app-layer keyword", "http2.settings": "app-layer keyword",
     "nfs_procedure": "app-layer keyword", "smb.ntlmssp_user": "app-layer keyword",

@@ -8,10 +8,11 @@ matches a non-TCP packet, an ICMP keyword never a non-ICMP one, as in Suricata.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from netsentry.rules.errors import RuleError
-from netsentry.rules.numeric import parse_uint
+from netsentry.rules.numeric import parse_multi_uint, parse_uint
 from netsentry.rules.registry import RuleBuilder, keyword, unquote
 
 _TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20,
@@ -151,3 +152,29 @@ def ipopts(b: RuleBuilder, arg: str | None) -> None:
     if opt is None:
         raise RuleError(f"ipopts: unknown IP option '{name}' (expected {', '.join(IP_OPTIONS)} or any)")
     b.packet_checks.append(lambda pkt, f: pkt.ip_version == 4 and opt in pkt.ip_opts)
+
+
+# --- vlan.id / vlan.layers (Suricata 8) ---------------------------------------------------
+
+VLAN_MAX_LAYERS = 3     # Suricata decodes at most three VLAN tags
+
+
+@keyword("vlan.id", help="vlan.id:[op]ID[,any|all|INDEX]; the packet's VLAN ids (outermost first)")
+def vlan_id(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "vlan.id")
+    head = text.split(",")[0].strip()
+    if not head.startswith("count"):
+        for n in re.findall(r"0x[0-9a-fA-F]+|\d+", head):
+            if int(n, 0) > 0xFFF:
+                raise RuleError(f"vlan.id: {n} is not a VLAN id (12 bits: 0..4095)")
+    pred = parse_multi_uint(text, "vlan.id", 16, (-VLAN_MAX_LAYERS, VLAN_MAX_LAYERS - 1))
+    b.packet_checks.append(lambda pkt, f: pred(pkt.vlan))
+
+
+@keyword("vlan.layers", help="vlan.layers:[op]N; how many VLAN tags the packet has (0..3)")
+def vlan_layers(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "vlan.layers")
+    pred = parse_uint(text, "vlan.layers", 8)
+    if not any(pred(n) for n in range(VLAN_MAX_LAYERS + 1)) and "!" not in text:
+        raise RuleError(f"vlan.layers: '{text.strip()}' can never match (0..{VLAN_MAX_LAYERS} layers)")
+    b.packet_checks.append(lambda pkt, f: pred(len(pkt.vlan)))
