@@ -11,9 +11,10 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 # Debian packages: build tools + headers for netfilterqueue, the network tools
-# the namespace tests drive, rsyslog for the syslog tests.
+# the namespace tests drive, rsyslog for the syslog tests, chromium for the
+# report's browser test (headless; pip browser downloads fail here).
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev
-              iptables iproute2 rsyslog rsyslog-gnutls)
+              iptables iproute2 rsyslog rsyslog-gnutls chromium)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

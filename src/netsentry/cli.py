@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="accepted for Suricata compatibility: replay always runs one worker")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # a flag, not an optional value: `--report capture.pcap` must not take the capture as OUT
+    replay.add_argument("--report", action="store_true",
+                        help="at the end, write the HTML report of eve.json to LOGDIR/report.html")
+    replay.add_argument("--report-file", metavar="OUT", help="write the report here instead (implies --report)")
 
     rules = sub.add_parser("rules", help="rule file tools")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -80,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", action="store_true", help="list every skipped rule, not a few per reason")
 
     sub.add_parser("version", help="print the version")
+    from netsentry.output.integrity_verify import add_parser as add_log_parser
+    from netsentry.report.command import add_parser as add_report_parser
+    add_report_parser(sub)
+    add_log_parser(sub, _Parser)
     return parser
 
 
@@ -156,6 +164,8 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
         raise UsageError("netsentry replay: give at least one PCAP (see netsentry replay --help)")
     config = load_config(args.config, args.overrides, args.suricata_config)
     apply_replay_flags(config, args)
+    from netsentry.rules.variables import check_variables
+    check_variables(config)         # every $VAR, even with no rules loaded (HOME_NET feeds the anomaly engine)
     _setup_logging(config)
     paths = expand_captures(targets)
 
@@ -200,6 +210,16 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
         eve_path = _eve_path(outputs)
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
     stopped_by = lifecycle.stopped_by
+    if args.report or args.report_file:
+        from netsentry.report.command import run as write_report
+        eve_path = _eve_path(outputs)
+        if eve_path is None:
+            _error("--report needs the eve-log output (outputs.eve-log.enabled: true)")
+            return EXIT_RUNTIME
+        status = write_report(str(eve_path), args.report_file or str(Path(args.logdir) / "report.html"),
+                              quiet=bool(args.quiet))
+        if status != EXIT_OK and stopped_by is None and result.capture_error is None:
+            return status
     if stopped_by is not None:
         how = ("the end-of-run flush was cut short by a second signal" if lifecycle.interrupted
                else "output is complete up to there")
@@ -215,6 +235,10 @@ def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
         config["decoder"]["checksum-validation"] = args.checksums == "all"
     if args.simulate_ips:
         config["stream"]["inline"] = True
+    for flag, files in (("-S", args.exclusive_rules), ("-s", args.extra_rules)):
+        for name in files:
+            if os.path.isdir(name):
+                raise UsageError(f"netsentry replay: {flag} {name}: is a directory; give a rules file")
     if args.exclusive_rules:
         # -S: exactly these files; absolute so default-rule-path does not apply to them
         config["rule-files"] = [os.path.abspath(p) for p in args.exclusive_rules]
@@ -313,7 +337,18 @@ def _eve_path(outputs: list[Any]) -> Path | None:
     return None
 
 
-COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version}
+def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.report.command import cmd_report as run
+    return run(args, parser)
+
+
+def cmd_log(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.output.integrity_verify import cmd_log as run
+    return run(args, parser)
+
+
+COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version,
+            "report": cmd_report, "log": cmd_log}
 
 
 if __name__ == "__main__":  # pragma: no cover

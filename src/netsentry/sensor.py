@@ -205,6 +205,7 @@ class Sensor:
         loop = build_loop(parts)
         for out in self.outputs:
             out.attach_source(source)
+        self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
         try:
             with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)
@@ -324,6 +325,9 @@ class Sensor:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
         stages = [self.decoder, self.flows, self.signatures, self.anomaly]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
+        source_stats = getattr(self, "_source_stats", None)
+        if source_stats is not None:
+            counters.update(source_stats())
         counters.setdefault("detect.alert", self.result.alerts)
         if self.inline:
             counters["ips.accepted"] = self.result.packets - self.result.drops

@@ -36,8 +36,9 @@ from netsentry.anomaly import settings, spike as _spike, state  # noqa: F401
 from netsentry.anomaly.alerts import KINDS, Deduplicator, Finding, make_event
 from netsentry.anomaly.baseline import BaselineTable
 from netsentry.anomaly.detector import DETECTORS, ST_FLAGS, ST_QUEUED, Context, Detector, Tick
-from netsentry.anomaly.state import StateError
+from netsentry.anomaly.state import NotAStateFile, StateError
 from netsentry.assets import AssetMap
+from netsentry.config import ConfigError
 from netsentry.decode.packet import ip_to_str
 from netsentry.event import Event
 
@@ -307,6 +308,9 @@ class AnomalyEngine:
             except OSError as exc:
                 self.state_errors += 1
                 _warn("cannot save anomaly state", path=self.state_file, reason=exc.strerror or str(exc))
+            except StateError as exc:       # the path now holds something not ours: left alone
+                self.state_errors += 1
+                _warn("cannot save anomaly state", path=self.state_file, reason=exc.reason)
         return events
 
     # --- outputs for other stages ------------------------------------------------------------
@@ -364,6 +368,12 @@ class AnomalyEngine:
             if doc is None:
                 return False
             rows = self._check_state(doc, path)
+        except NotAStateFile as exc:
+            if strict:
+                raise
+            # never ours to move aside or overwrite: a configuration error (exit 2)
+            raise ConfigError(f"{exc.path} {exc.reason}; refusing to use or replace it",
+                              key="anomaly.state-file") from None
         except StateError as exc:
             if strict:
                 raise
@@ -412,6 +422,9 @@ class AnomalyEngine:
         except OSError as exc:
             self.state_errors += 1
             _warn("cannot save anomaly state", path=self.state_file, reason=exc.strerror or str(exc))
+        except StateError as exc:
+            self.state_errors += 1
+            _warn("cannot save anomaly state", path=self.state_file, reason=exc.reason)
 
 
 def _no_criticality(addr: bytes) -> None:

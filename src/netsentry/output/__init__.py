@@ -91,6 +91,8 @@ def open_outputs(outputs_cfg: Mapping[str, Any], ctx: OutputContext) -> list[Out
                 raise ConfigError(f"no output of that kind (known: {', '.join(sorted(kinds))})",
                                   f"outputs.{name}")
             opened.append(factory(section, ctx))
+        from netsentry.output.integrity import connect_checkpoint_listeners
+        connect_checkpoint_listeners(opened)        # integrity checkpoints -> e.g. syslog
     except BaseException:
         for out in opened:
             out.close()

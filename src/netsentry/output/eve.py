@@ -37,6 +37,7 @@ import orjson
 from netsentry.config import ConfigError
 from netsentry.event import Alert, Event
 from netsentry.output import Output, OutputContext, check_event_types, register
+from netsentry.output.integrity import ChainWriter, IntegrityConfig
 from netsentry.output.fields import (
     ICMP_PROTOS,
     PORT_PROTOS,
@@ -392,7 +393,12 @@ class EveLog(Output):
             raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")
         self._pcap_file = pcap_file
         self._source: Any = None
-        self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
+        integrity = IntegrityConfig(cfg, "outputs.eve-log")
+        filename = str(cfg.get("filename", "eve.json"))
+        if not filename.strip() or filename.endswith("/") or Path(filename).name in ("", ".", ".."):
+            # "" would make the log directory itself the output file
+            raise ConfigError(f"expected a file name, got {filename!r}", "outputs.eve-log.filename")
+        self.path = Path(ctx.logdir) / filename
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -402,6 +408,12 @@ class EveLog(Output):
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
         self._write = self._file.write
         self.count = 0
+        # outputs.eve-log.integrity: each line also chained into <filename>.chain (output/integrity.py)
+        self.chain: ChainWriter | None = None
+        if integrity.enabled:
+            self.chain = ChainWriter(self.path, integrity, self.flush, offset=self._file.tell(),
+                                     append=mode == "ab")
+            self._write = self._chained_write
 
     def emit(self, event: Event) -> None:
         # `encode` inlined: one call fewer per event on the output's hot path
@@ -444,12 +456,43 @@ class EveLog(Output):
             out[k] = rec[k]
         return out
 
+    def _chained_write(self, line: bytes) -> None:
+        self._file.write(line)
+        self.chain.add(line)        # type: ignore[union-attr]
+
     def flush(self) -> None:
         if not self._file.closed:
             self._file.flush()
 
+    def reopen(self) -> None:
+        """Reopen the file at its path (logrotate moved it; SIGHUP), in append mode.
+
+        The SIEM work (branch siem) owns this method; the integrity chain needs
+        only `_chain_reopened()` called at its end, once the old file is flushed
+        and closed and the new one open (docs/integrity.md, "Rotation").
+        """
+        if self._file.closed:
+            return
+        self._file.close()                # flushes every record so far into the old file
+        try:
+            self._file = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        self._write = self._file.write
+        self._chain_reopened()
+
+    def _chain_reopened(self) -> None:
+        """The chain's part of a reopen: sign the chain into the old side file and go on
+        in a new one (`ChainWriter.reopen`), and chain the new file's lines again."""
+        if self.chain is not None:
+            self._write = self._chained_write
+            self.chain.reopen(self._file.tell())
+
     def close(self) -> None:
         if not self._file.closed:
+            self._file.flush()
+            if self.chain is not None:
+                self.chain.close()      # the shutdown checkpoint, after the last line is on disk
             self._file.close()
 
 

@@ -23,7 +23,7 @@ from netsentry.rules.errors import RuleError
 from netsentry.rules.parser import parse_rule
 from netsentry.rules.ports import PortParser
 from netsentry.rules.signature import Signature
-from netsentry.rules.variables import address_groups, port_groups
+from netsentry.rules.variables import address_groups, check_variables, port_groups
 
 
 @dataclass
@@ -96,6 +96,7 @@ def _find_file(name: str, config: Mapping[str, Any] | None, near: Iterable[Path]
 def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -> tuple[LoadEnv, list[RuleError], list[str]]:
     """Variables, classification.config and reference.config from the config (a dict)."""
     dirs = list(rule_dirs)
+    check_variables(config)         # a bad $VAR stops start-up (ConfigError), as in Suricata
     env = LoadEnv(AddressParser(address_groups(config)), PortParser(port_groups(config)))
     errors: list[RuleError] = []
     warnings: list[str] = []
@@ -224,6 +225,8 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
             by_key[key] = len(rs.signatures)
             rs.signatures.append(sig)
             stats.loaded += 1
+        if not (stats.loaded or stats.skipped or stats.commented):
+            rs.warnings.append(f"{f}: no rules in this file")
     rs.load_seconds = time.perf_counter() - t0
     return rs
 

@@ -231,6 +231,10 @@ def finish(b: RuleBuilder) -> None:
     sig.contents = tuple(b.contents)
     sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
     sig.packet_checks = tuple(b.packet_checks)
+    budgeted = b.extra.get("budgeted_pcres")
+    if budgeted:            # first: a flow that struck out skips the rule before any other check
+        from netsentry.rules.keywords.payload import pcre_gate
+        sig.packet_checks = (pcre_gate(budgeted), *sig.packet_checks)
     sig.final_checks = tuple(b.final_checks)
     sig.post_actions = tuple(b.post_actions)
     sig.flowbits_set = frozenset(b.flowbits_set)
