@@ -193,3 +193,17 @@ def test_nbytes_from_a_variable(opts, data, want):
 def test_nbytes_variable_must_be_defined_first():
     with pytest.raises(RuleError, match="unknown variable 'n'"):
         rule("byte_test:n,=,1,0;")
+
+
+def test_variable_distance_does_not_stretch_the_window():
+    """Suricata >= 7.0.11 (suricata-verify bug-7390): a distance read from a variable
+    is a plain distance; only offset/depth variables make the depth count from the offset."""
+    data = b"Auth: 5f71ycy7uyGeg2KI81DPI4"
+    opts = ('content:"5f71ycy"; byte_extract:1,0,n,string,relative; '
+            'content:!"|38|"; distance:n; within:1; content:"|37|"; distance:-1; within:1; '
+            'content:"|49|"; distance:n; within:1;')
+    assert M(opts, data)
+    # the same with the scalar the variable holds
+    assert M(opts.replace("distance:n", "distance:7"), data)
+    # and the negated content still refuses a "8" exactly there
+    assert not M(opts, data.replace(b"KI8", b"K8I"))

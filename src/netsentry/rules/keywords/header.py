@@ -164,8 +164,8 @@ def vlan_id(b: RuleBuilder, arg: str | None) -> None:
     text = unquote(arg, "vlan.id")
     head = text.split(",")[0].strip()
     if not head.startswith("count"):
-        for n in re.findall(r"0x[0-9a-fA-F]+|\d+", head):
-            if int(n, 0) > 0xFFF:
+        for n in re.findall(r"0[xX][0-9a-fA-F]+|\d+", head):
+            if int(n, 16 if n[:2].lower() == "0x" else 10) > 0xFFF:
                 raise RuleError(f"vlan.id: {n} is not a VLAN id (12 bits: 0..4095)")
     pred = parse_multi_uint(text, "vlan.id", 16, (-VLAN_MAX_LAYERS, VLAN_MAX_LAYERS - 1))
     b.packet_checks.append(lambda pkt, f: pred(pkt.vlan))
