@@ -175,3 +175,11 @@ def test_vlan_keywords(opts, vlans, want):
 def test_vlan_errors(opts, reason):
     with pytest.raises(RuleError, match=reason):
         rule(opts)
+
+
+@pytest.mark.parametrize("opts, want", [
+    ("tcp.seq:100;", True), ("tcp.ack:7;", True), ("tcp.window:512;", True), ("tcp.ack:8;", False),
+])
+def test_suricata_8_tcp_names(opts, want):
+    assert hit(opts, seq=100, ack=7, win=512) is want
+    assert not hit(opts, proto=17, seq=100, ack=7, win=512)
