@@ -84,7 +84,8 @@ TCP_OPT_INVALID_LEN = "tcp.opt_invalid_len"
 TCP_OPT_DUPLICATE = "tcp.opt_duplicate"
 UDP_PKT_TOO_SMALL = "udp.pkt_too_small"
 UDP_HLEN_TOO_SMALL = "udp.hlen_too_small"
-UDP_HLEN_INVALID = "udp.hlen_invalid"
+UDP_HLEN_INVALID = "udp.hlen_invalid"     # Suricata < 7.0.?; no longer raised (see udp.py)
+UDP_LEN_INVALID = "udp.len_invalid"
 
 # ICMP
 ICMPV4_PKT_TOO_SMALL = "icmpv4.pkt_too_small"
