@@ -68,8 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replay only the packets this capture filter (tcpdump syntax, in a file) accepts")
     replay.add_argument("--simulate-ips", action="store_true",
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
-    replay.add_argument("--runmode", choices=("single", "autofp", "workers"),
-                        help="accepted for Suricata compatibility: replay always runs one worker")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     # a flag, not an optional value: `--report capture.pcap` must not take the capture as OUT
