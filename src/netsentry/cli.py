@@ -99,7 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-c", dest="config", metavar="CONFIG", help="configuration file (YAML)")
+    p.add_argument("-c", dest="config", metavar="CONFIG",
+                   help="configuration file (YAML; a Suricata suricata.yaml is recognised, see --suricata-config)")
+    p.add_argument("--suricata-config", dest="suricata_config", metavar="YAML",
+                   help="a Suricata suricata.yaml ('' for none): the keys netsentry shares (vars, outputs.eve-log, "
+                        "stream, threshold-file, ...) are applied before -c and --set, the rest ignored with a note; "
+                        "--set then also accepts Suricata keys netsentry lacks (noted, ignored)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration value, e.g. --set flow.max-flows=100000 (may repeat)")
 
@@ -141,7 +146,7 @@ def cmd_version(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 def cmd_rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.rules_command != "check":
         raise UsageError("netsentry rules: expected a subcommand: check (see netsentry rules --help)")
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, args.suricata_config)
     _setup_logging(config)
     from netsentry.rules.check import run
     return run(list(args.files), config, bool(args.strict), verbose=bool(args.verbose))
@@ -164,7 +169,7 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     targets = list(args.pcaps) + list(args.more_pcaps)
     if not targets:
         raise UsageError("netsentry replay: give at least one PCAP (see netsentry replay --help)")
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, args.suricata_config)
     apply_replay_flags(config, args)
     from netsentry.rules.variables import check_variables
     check_variables(config)         # every $VAR, even with no rules loaded (HOME_NET feeds the anomaly engine)
@@ -355,6 +360,10 @@ def _setup_logging(config: Config) -> None:
         setup_logging(str(get(config, "logging.level", "info")), str(get(config, "logging.format", "auto")))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    from netsentry.config import take_notes
+    from netsentry.log import get_logger
+    for message, fields in take_notes():
+        get_logger().info(message, **fields)
 
 
 def _eve_path(outputs: list[Any]) -> Path | None:

@@ -97,21 +97,56 @@ def load_defaults() -> Config:
     return _load_yaml_file(default_config_path())
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
-    """Defaults, then the user file `path` (if any), then each ``key.path=value`` override."""
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
+                suricata: str | Path | None = None) -> Config:
+    """Defaults, then a Suricata configuration `suricata` (its shared subset, see
+    suricata_config.py), then the user file `path` (if any; a Suricata file is
+    recognised and read the same way), then each ``key.path=value`` override."""
     schema = load_defaults()
     cfg = copy.deepcopy(schema)
-    if path is not None:
-        user = _load_yaml_file(Path(path))
+    for file in (suricata, path):
+        if not file:                # None, or '' (suricata-verify's {config} for a test without one)
+            continue
+        user = _load_yaml_file(Path(file))
         if user is None:            # an empty file (or only comments) changes nothing
             user = {}
         if not isinstance(user, dict):
             raise ConfigError(f"expected a mapping at the top level, got {_describe(user)}",
-                              source=str(path))
-        _merge(cfg, schema, user, "", str(path))
+                              source=str(file))
+        if file is suricata or _suricata_config().looks_like_suricata(user):
+            user = _from_suricata(user, Path(file))
+        elif isinstance(user.get("threshold-file"), str):
+            user["threshold-file"] = _beside(user["threshold-file"], Path(file))
+        _merge(cfg, schema, user, "", str(file))
     for item in overrides:
-        apply_override(cfg, schema, item)
+        try:
+            apply_override(cfg, schema, item)
+        except ConfigError as exc:
+            # Suricata dialect (--suricata-config given, even empty): a Suricata key netsentry
+            # does not have is translated where it has a meaning here, else noted and ignored,
+            # as the keys of a suricata.yaml are. Keys netsentry has keep their strict checks.
+            if suricata is None or not _not_ours(exc):
+                raise
+            _suricata_override(cfg, schema, item)
     return cfg
+
+
+def _not_ours(exc: ConfigError) -> bool:
+    """An override error that means "netsentry has no such key" (not "bad value")."""
+    return exc.reason.startswith("unknown key") or exc.reason.endswith("got a mapping")
+
+
+def _suricata_override(cfg: Config, schema: Config, item: str) -> None:
+    key, _, text = item.partition("=")
+    tree: Any = _parse_scalar(text)
+    for part in reversed(key.strip().split(".")):
+        tree = {part: tree}
+    from netsentry.output import EVENT_TYPES
+    translated, ignored = _suricata_config().translate(tree, Path.cwd() / "suricata.yaml", EVENT_TYPES)
+    if translated:
+        _merge(cfg, schema, translated, "", f"--set {item}")
+    if ignored:
+        _NOTES.append(("suricata option netsentry does not use was ignored", {"option": f"--set {item}"}))
 
 
 def apply_override(cfg: Config, schema: Config, item: str) -> None:
@@ -148,6 +183,42 @@ def get(cfg: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
 
 
 # --- internals ----------------------------------------------------------------
+
+def _suricata_config() -> Any:
+    from netsentry import suricata_config      # imports this module: load it late
+    return suricata_config
+
+
+def _from_suricata(doc: dict, path: Path) -> dict:
+    """A Suricata configuration's shared subset as a netsentry tree; the rest is noted once."""
+    from netsentry.output import EVENT_TYPES
+    tree, ignored = _suricata_config().translate(doc, path, EVENT_TYPES)
+    if ignored:
+        _NOTES.append(("suricata config: keys netsentry does not use were ignored",
+                       {"file": str(path), "keys": ", ".join(ignored)}))
+    return tree
+
+
+# Notes found while loading, logged by the caller once logging is set up (the
+# logging level is itself configuration, so it cannot be set up earlier).
+_NOTES: list[tuple[str, dict[str, str]]] = []
+
+
+def take_notes() -> list[tuple[str, dict[str, str]]]:
+    """The load notes since the last call (message, fields), for the caller to log."""
+    notes = list(_NOTES)
+    _NOTES.clear()
+    return notes
+
+
+def _beside(value: str, config_file: Path) -> str:
+    """A relative file name in a config file means the file next to it, when one is there."""
+    if value and not Path(value).is_absolute():
+        candidate = config_file.resolve().parent / value
+        if candidate.exists():
+            return str(candidate)
+    return value
+
 
 class _OpenValue:
     """What `_schema_at` returns for a new key inside one of the OPEN_MAPS."""

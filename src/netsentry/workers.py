@@ -577,8 +577,9 @@ def add_worker_flags(parser: Any) -> None:
     parser.add_argument("--workers", metavar="N",
                         help="worker processes, each the whole pipeline on its share of the host "
                              "pairs: a number or auto (one per core); default runtime.workers (1)")
-    parser.add_argument("--runmode", choices=("single", "workers"),
-                        help="single: one process (as --workers 1); workers: runtime.workers processes")
+    parser.add_argument("--runmode", choices=("single", "autofp", "workers"),
+                        help="single: one process (as --workers 1); workers (and Suricata's autofp, "
+                             "whose packet hand-off this runtime's sharding replaces): runtime.workers processes")
 
 
 def workers_for_replay(config: Mapping[str, Any], args: Any) -> int:

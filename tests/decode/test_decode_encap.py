@@ -75,11 +75,20 @@ def test_pppoe_length_cuts_off_ethernet_padding() -> None:
     assert pkt.payload_len == 0 and pkt.events is None
 
 
-@pytest.mark.parametrize("ppp,event", [(PPP(proto=0xC021) / b"\x01\x01\x00\x04", "ppp.unsup_proto"),   # LCP
+@pytest.mark.parametrize("ppp,event", [(PPP(proto=0x002B) / b"\x01\x01\x00\x04", "ppp.unsup_proto"),   # IPX
                                        (PPP(proto=0x1234) / b"xxxx", "ppp.wrong_type")])
 def test_pppoe_non_ip_payload_is_named(ppp, event: str) -> None:  # type: ignore[no-untyped-def]
     pkt = Decoder().decode(raw(ETHER / PPPoE(sessionid=1) / ppp), 1)
     assert pkt.events == [event] and pkt.ip_version == 0
+
+
+@pytest.mark.parametrize("proto", [0xC021, 0x8021, 0x8057, 0xC023, 0xC223, 0x80FD])  # LCP IPCP IPV6CP PAP CHAP CCP
+def test_pppoe_control_protocols_raise_nothing(proto: int) -> None:
+    """Suricata treats a session's control traffic as valid PPP: no event."""
+    d = Decoder()
+    pkt = d.decode(raw(ETHER / PPPoE(sessionid=1) / PPP(proto=proto) / b"\x01\x01\x00\x04"), 1)
+    assert pkt.events is None and pkt.ip_version == 0
+    assert d.stats()["decoder.invalid"] == 0
 
 
 @pytest.mark.parametrize("data,event", [

@@ -26,7 +26,7 @@ def test_ipv4_options_recorded_and_l4_after_them() -> None:
     # router alert + record route (with room for one address)
     opts = b"\x94\x04\x00\x00" + b"\x07\x07\x04" + b"\x00" * 4 + b"\x00"
     pkt = decode(eth(IP(src=SRC4, dst=DST4, options=opts) / TCP(sport=7, dport=8)))
-    assert pkt.ip_opts == (0x94, 0x07)
+    assert pkt.ip_opts == (0x94, 0x07, 0x00)      # the EOL padding counts (ipopts:eol)
     assert pkt.ip_hlen == 32 and pkt.l4_off == 14 + 32
     assert (pkt.sp, pkt.dp) == (7, 8)
     assert pkt.events is None

@@ -66,8 +66,11 @@ def test_udp_fields_and_events() -> None:
     assert decode(eth(IP(src=SRC4, dst=DST4, proto=17) / (b"\x00" * 7))).events == ["udp.hlen_too_small"]
     longer = frame[:38] + struct.pack("!H", 100) + frame[40:]
     assert decode(longer).events == ["udp.pkt_too_small"]
-    shorter = frame[:38] + struct.pack("!H", 9) + frame[40:]
-    assert decode(shorter).events == ["udp.hlen_invalid"]
+    shorter = frame[:38] + struct.pack("!H", 9) + frame[40:]      # 4 trailing bytes: fine (Suricata 5379)
+    trailed = decode(shorter)
+    assert trailed.events is None and (trailed.sp, trailed.dp, trailed.payload) == (5353, 53, b"q")
+    bogus = frame[:38] + struct.pack("!H", 7) + frame[40:]        # shorter than the header itself
+    assert decode(bogus).events == ["udp.len_invalid"]
 
 
 def test_icmpv4_echo_and_errors() -> None:

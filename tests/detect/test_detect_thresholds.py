@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from detect_helpers import Detect, tcp
+from detect_helpers import Detect, tcp, udp
 
 from netsentry.detect.threshold import ThresholdConfigError, parse_config
 
@@ -29,8 +29,9 @@ RULE = 'alert tcp any any -> any any (content:"attack"; {opt} sid:1;)\n'
 
 def test_limit_alerts_first_count_per_window(detect: Detect) -> None:
     rule = RULE.format(opt="threshold: type limit, track by_src, count 2, seconds 10;")
-    frames = timed([pkt()] * 6, [0, 1, 2, 3, 10, 11])
-    assert hits(detect, rule, frames) == [1, 2, 5, 6]   # window restarts at t=10
+    frames = timed([pkt()] * 6, [0, 1, 2, 3, 10, 10.5])
+    # Suricata 7+: t <= t0 + seconds is inside (t=10 is silent), microseconds count (10.5 restarts)
+    assert hits(detect, rule, frames) == [1, 2, 6]
 
 
 def test_threshold_alerts_every_countth(detect: Detect) -> None:
@@ -48,7 +49,7 @@ def test_threshold_window_expiry_restarts_count(detect: Detect) -> None:
 
 def test_both_alerts_once_per_window_after_count(detect: Detect) -> None:
     rule = RULE.format(opt="threshold: type both, track by_src, count 2, seconds 10;")
-    frames = timed([pkt()] * 6, [0, 1, 2, 3, 10, 11])
+    frames = timed([pkt()] * 6, [0, 1, 2, 3, 10.5, 11])
     assert hits(detect, rule, frames) == [2, 6]
 
 
@@ -123,7 +124,7 @@ def test_suppressed_alerts_are_counted(detect: Detect) -> None:
     ("rate_filter gen_id 1, sig_id 2, track by_src, count 1, seconds 1, new_action drop", "missing 'timeout'"),
     ("rate_filter gen_id 1, sig_id 2, track by_src, count 1, seconds 1, new_action log, timeout 5",
      "new_action must be one of"),
-    ("rate_filter gen_id 1, sig_id 2, track by_flow, count 1, seconds 1, new_action drop, timeout 5",
+    ("rate_filter gen_id 1, sig_id 2, track by_either, count 1, seconds 1, new_action drop, timeout 5",
      "track must be one of"),
     ("frobnicate gen_id 1, sig_id 2", "unknown entry kind"),
 ])
@@ -191,3 +192,121 @@ def test_rate_filter_can_relax_a_drop_rule_to_alert(detect: Detect) -> None:
     frames = timed([pkt(sp=1000 + i) for i in range(3)], [0, 1, 2])
     assert actions(detect, rule, frames, {"threshold": [relax]}) == [
         (1, "blocked", "drop"), (2, "allowed", None), (3, "allowed", None)]
+
+
+# --- threshold-file (Suricata's threshold.config) ---------------------------------
+
+def test_threshold_file_entries_apply(detect: Detect, tmp_path) -> None:
+    tf = tmp_path / "threshold.config"
+    tf.write_text("# site suppressions\n\n"
+                  "suppress gen_id 1, sig_id 1, \\\n"
+                  "   track by_src, ip 10.0.0.1\n")
+    frames = timed([pkt(src="10.0.0.1"), pkt(src="10.0.0.9")], [0, 1])
+    assert hits(detect, RULE.format(opt=""), frames, {"threshold-file": str(tf)}) == [2]
+
+
+def test_threshold_file_adds_to_the_threshold_list(detect: Detect, tmp_path) -> None:
+    tf = tmp_path / "threshold.config"
+    tf.write_text("suppress gen_id 1, sig_id 1, track by_src, ip 10.0.0.1\n")
+    cfg = {"threshold-file": str(tf), "threshold": ["suppress gen_id 1, sig_id 1, track by_src, ip 10.0.0.9"]}
+    frames = timed([pkt(src="10.0.0.1"), pkt(src="10.0.0.9"), pkt(src="10.0.0.5")], [0, 1, 2])
+    assert hits(detect, RULE.format(opt=""), frames, cfg) == [3]
+
+
+def test_threshold_file_error_names_file_and_line(detect: Detect, tmp_path) -> None:
+    tf = tmp_path / "threshold.config"
+    tf.write_text("# ok\nsuppress gen_id 1, sig_id 1\nsuppress gen_id 1, sig_id nope\n")
+    with pytest.raises(ThresholdConfigError) as err:
+        detect.engine(RULE.format(opt=""), {"threshold-file": str(tf)})
+    text = str(err.value)
+    assert f"{tf}:3" in text and "'sig_id' must be a number" in text and "threshold-file" in text
+
+
+def test_missing_threshold_file_is_one_clear_error(detect: Detect, tmp_path) -> None:
+    with pytest.raises(ThresholdConfigError) as err:
+        detect.engine(RULE.format(opt=""), {"threshold-file": str(tmp_path / "nope.config")})
+    assert "threshold-file" in str(err.value) and "nope.config" in str(err.value)
+
+
+# --- Suricata 7+/8 semantics: inclusive windows, unordered by_both, by_flow, backoff --------
+
+def test_window_end_is_inclusive_and_sub_second(detect: Detect) -> None:
+    rule = RULE.format(opt="detection_filter: track by_src, count 1, seconds 2;")
+    frames = timed([pkt()] * 4, [0.5, 2.5, 2.6, 5.0])
+    # 2.5 <= 0.5 + 2: second match in the window alerts; 2.6 > 2.5: new window, silent; 5.0: new window
+    assert hits(detect, rule, frames) == [2]
+
+
+def test_by_both_is_the_unordered_pair(detect: Detect) -> None:
+    rule = RULE.format(opt="threshold: type limit, track by_both, count 1, seconds 60;")
+    frames = timed([pkt("10.0.0.1", "10.0.0.2"), pkt("10.0.0.2", "10.0.0.1"), pkt("10.0.0.3", "10.0.0.1")],
+                   [0, 1, 2])
+    assert hits(detect, rule, frames) == [1, 3]
+
+
+def test_rate_filter_by_flow_and_by_both(detect: Detect) -> None:
+    rule = 'alert tcp any any -> any any (content:"attack"; sid:1;)\n'
+    for track in ("by_flow", "by_both"):
+        cfg = {"threshold": [f"rate_filter gen_id 1, sig_id 1, track {track}, count 1, seconds 60, "
+                             "new_action drop, timeout 10"]}
+        frames = timed([pkt("10.0.0.1", "10.0.0.2", 1234, 80), pkt("10.0.0.2", "10.0.0.1", 80, 1234),
+                        pkt("10.0.0.1", "10.0.0.2", 1234, 80)], [0, 1, 2])
+        got = [a for _n, _s, a in detect.run(rule, frames, cfg, ips=True).alerts]
+        # the second match is over the rate: dropped, and the flow with it (a stream rule's drop
+        # is the flow's), so the third packet is dropped without inspection
+        assert got == ["allowed", "blocked"], track
+
+
+@pytest.mark.parametrize("count, multiplier, expected", [
+    (1, 10, [1, 10]),            # 1st, 10th (100th is beyond the 25 matches)
+    (2, 2, [2, 4, 8, 16]),
+    (5, 3, [5, 15]),
+])
+def test_backoff_alerts_on_count_times_powers_of_multiplier(detect: Detect, count: int, multiplier: int,
+                                                            expected: list[int]) -> None:
+    rule = RULE.format(opt=f"threshold: type backoff, track by_flow, count {count}, multiplier {multiplier};")
+    frames = timed([pkt()] * 25, list(range(25)))
+    assert hits(detect, rule, frames) == expected
+
+
+def test_backoff_counts_per_flow(detect: Detect) -> None:
+    rule = RULE.format(opt="threshold: type backoff, track by_flow, count 1, multiplier 2;")
+    frames = timed([pkt(sp=1), pkt(sp=2), pkt(sp=1), pkt(sp=2)], [0, 1, 2, 3])
+    assert hits(detect, rule, frames) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("opt, reason", [
+    ("type backoff, track by_src, count 1, multiplier 2", "only supported with track by_flow"),
+    ("type backoff, track by_flow, count 1, multiplier 1", "out of range"),
+    ("type backoff, track by_flow, count 0, multiplier 2", "out of range"),
+    ("type backoff, track by_flow, count 1, seconds 5, multiplier 2", "takes no 'seconds'"),
+    ("type limit, track by_flow, count 1, seconds 5, multiplier 2", "only goes with type backoff"),
+])
+def test_backoff_option_errors(detect: Detect, tmp_path, opt: str, reason: str) -> None:
+    from netsentry.rules import load_rules
+    path = tmp_path / "r.rules"
+    path.write_text(RULE.format(opt=f"threshold: {opt};"))
+    rs = load_rules([path], {})
+    assert not rs.signatures and reason in str(rs.errors[0]), rs.errors
+
+
+def test_unique_on_bitmap_counters_as_suricata_9(detect: Detect) -> None:
+    rule = RULE.format(opt="detection_filter: track by_src, count 1, seconds 10, unique_on dst_port;")
+    frames = timed([pkt(src="10.0.0.1", dp=1), pkt(src="10.0.0.1", dp=2), pkt(src="10.0.0.7", dp=1)], [0, 1, 2])
+    run = detect.run(rule, frames)
+    st = run.engine.stats()
+    assert st["detect.thresholds.bitmap_memuse"] == 2 * 8192      # one bitmap per tracked source
+    assert st["detect.thresholds.bitmap_alloc_fail"] == 0
+    run.engine.thresholds.expire(T0 + 60)
+    assert run.engine.stats()["detect.thresholds.bitmap_memuse"] == 0
+
+
+def test_rate_filter_drop_names_its_reason(detect: Detect) -> None:
+    """Suricata's drop.reason for a drop a rate_filter made: "threshold detection_filter"."""
+    rule = 'alert udp any any -> any any (content:"attack"; sid:1;)\n'
+    cfg = {"threshold": ["rate_filter gen_id 1, sig_id 1, track by_src, count 1, seconds 60, "
+                         "new_action drop, timeout 10"]}
+    frames = timed([udp("10.0.0.1", "10.0.0.2", 5, 6, b"attack")] * 2, [0, 1])
+    run = detect.run(rule, frames, cfg, ips=True)
+    assert [p.verdict for p in run.packets] == [None, "drop"]
+    assert [p.drop_reason for p in run.packets] == [None, "threshold detection_filter"]

@@ -166,3 +166,44 @@ def test_string_extraction_past_64_bits_is_no_number():
     assert not M('byte_extract:21,0,n,string,dec; byte_test:1,=,1,0;', b"9" * 21)
     assert not M('byte_test:21,>,0,0,string,dec;', b"9" * 21)
     assert M('byte_test:20,=,18446744073709551615,0,string,dec;', b"18446744073709551615")
+
+
+# --- nbytes from a variable (Suricata 7+) -------------------------------------------
+
+@pytest.mark.parametrize("opts, data, want", [
+    # byte_test reads as many bytes as the variable says (here 2: 0x0102 = 258)
+    ("byte_extract:1,0,n; byte_test:n,=,258,1;", b"\x02\x01\x02", True),
+    ("byte_extract:1,0,n; byte_test:n,=,1,1;", b"\x01\x01\x02", True),
+    ("byte_extract:1,0,n; byte_test:n,=,0,1;", b"\x09" + bytes(12), False),      # 9 binary bytes: refused
+    ("byte_extract:1,0,n; byte_test:n,=,123,1,string,dec;", b"\x03123", True),
+    # byte_jump: the length byte says how wide the jump field is; 0 reads nothing
+    ("byte_extract:1,0,n; byte_jump:n,1; content:\"X\"; within:1;", b"\x01\x02..X", True),
+    ("byte_extract:1,0,n; byte_jump:n,1; content:\"X\"; within:1;", b"\x00X", True),
+    ("byte_extract:1,0,n; byte_jump:n,1; content:\"X\"; within:1;", b"\x01\x02.X", False),   # past the end
+    # byte_math bytes from a variable, 1..4 binary
+    ("byte_extract:1,0,n; byte_math:bytes n, offset 1, oper +, rvalue 1, result r; byte_test:1,=,r,3;",
+     b"\x02\x00\x05\x06", True),
+    ("byte_extract:1,0,n; byte_math:bytes n, offset 1, oper +, rvalue 1, result r; byte_test:1,=,r,0;",
+     b"\x05" + bytes(8), False),
+])
+def test_nbytes_from_a_variable(opts, data, want):
+    assert M(opts, data) is want
+
+
+def test_nbytes_variable_must_be_defined_first():
+    with pytest.raises(RuleError, match="unknown variable 'n'"):
+        rule("byte_test:n,=,1,0;")
+
+
+def test_variable_distance_does_not_stretch_the_window():
+    """Suricata >= 7.0.11 (suricata-verify bug-7390): a distance read from a variable
+    is a plain distance; only offset/depth variables make the depth count from the offset."""
+    data = b"Auth: 5f71ycy7uyGeg2KI81DPI4"
+    opts = ('content:"5f71ycy"; byte_extract:1,0,n,string,relative; '
+            'content:!"|38|"; distance:n; within:1; content:"|37|"; distance:-1; within:1; '
+            'content:"|49|"; distance:n; within:1;')
+    assert M(opts, data)
+    # the same with the scalar the variable holds
+    assert M(opts.replace("distance:n", "distance:7"), data)
+    # and the negated content still refuses a "8" exactly there
+    assert not M(opts, data.replace(b"KI8", b"K8I"))

@@ -135,3 +135,29 @@ def test_stream_size():
     assert not rule("stream_size:client,>,1;").match(p, None)
     with pytest.raises(RuleError, match="unknown side"):
         rule("stream_size:middle,>,1;")
+
+
+# --- flow.pkts / flow.bytes ---------------------------------------------------------------
+
+@pytest.mark.parametrize("opts, want", [
+    ("flow.pkts:toserver,=3;", True),
+    ("flow.pkts:toclient,>2;", False),
+    ("flow.pkts:either,2;", True),
+    ("flow.pkts:both,>=2;", True),
+    ("flow.pkts:both,3;", False),
+    ("flow.pkts_toserver:3;", True),
+    ("flow.pkts_toclient:<3;", True),
+    ("flow.bytes:toserver,>1000;", True),
+    ("flow.bytes_toclient:>1000;", False),
+])
+def test_flow_counters(opts, want):
+    f = flow()
+    f.pkts_toserver, f.pkts_toclient, f.bytes_toserver, f.bytes_toclient = 3, 2, 1500, 120
+    sig = rule(opts, "alert ip any any -> any any")
+    assert sig.match(pkt(b""), f) is want
+    assert not sig.match(pkt(b""), None)          # no flow, no match
+
+
+def test_flow_counter_needs_a_direction():
+    with pytest.raises(RuleError, match="DIRECTION"):
+        rule("flow.pkts:10;")

@@ -101,3 +101,85 @@ def test_icmp_fields():
 def test_header_errors(opts, reason):
     with pytest.raises(RuleError, match=reason):
         rule(opts)
+
+
+# --- ipopts ------------------------------------------------------------------------
+
+def _decoded(options: bytes):
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    return Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", options=options) / UDP()), 1)
+
+
+@pytest.mark.parametrize("options, name, want", [
+    (b"\x07\x07\x04\x00\x00\x00\x00\x00", "rr", True),           # record route, then EOL padding
+    (b"\x07\x07\x04\x00\x00\x00\x00\x00", "eol", True),
+    (b"\x07\x07\x04\x00\x00\x00\x00\x00", "nop", False),
+    (b"\x01\x01\x01\x00", "nop", True),
+    (b"\x01\x01\x01\x00", "RR", False),                          # names are case-insensitive
+    (b"\x83\x07\x04\x00\x00\x00\x00\x00", "lsrr", True),
+    (b"\x89\x07\x04\x00\x00\x00\x00\x00", "ssrr", True),
+    (b"\x88\x04\x00\x01", "satid", True),
+    (b"\x94\x04\x00\x00", "rtralt", True),
+    (b"\x85\x04\x00\x00", "esec", True),
+    (b"\x85\x04\x00\x00", "sec", False),
+    (b"\x85\x04\x00\x00", "any", True),
+    (b"", "any", False),
+])
+def test_ipopts(options, name, want):
+    assert rule(f"ipopts:{name};").match(_decoded(options), None) is want
+
+
+def test_ipopts_never_matches_ipv6():
+    assert not hit("ipopts:any;", ip_version=6, ip_opts=(7,))
+
+
+def test_ipopts_unknown_name():
+    with pytest.raises(RuleError, match="unknown IP option 'route'"):
+        rule("ipopts:route;")
+
+
+# --- vlan.id / vlan.layers -------------------------------------------------------------
+
+@pytest.mark.parametrize("opts, vlans, want", [
+    ("vlan.id:200;", (100, 200), True),              # any layer (default)
+    ("vlan.id:200,0;", (100, 200), False),
+    ("vlan.id:200,1;", (100, 200), True),
+    ("vlan.id:200,-1;", (100, 200), True),           # negative: from the innermost
+    ("vlan.id:0x64,0;", (100, 200), True),
+    ("vlan.id:!200,1;", (100, 300), True),
+    ("vlan.id:!500,all;", (100, 200), True),
+    ("vlan.id:!500,all;", (), False),                # all: there must be a tag
+    ("vlan.id:!500,all_or_absent;", (), True),
+    ("vlan.id:5,or_absent;", (), True),
+    ("vlan.id:200,2;", (100, 200), False),           # no third tag
+    ("vlan.id:>99,nb 2;", (100, 200), True),
+    ("vlan.id:count 2;", (100, 200), True),
+    ("vlan.id:200,any,1:2;", (100, 200, 300), True),
+    ("vlan.id:300,any,0:2;", (100, 200, 300), False),
+    ("vlan.layers:2;", (100, 200), True),
+    ("vlan.layers:>0;", (), False),
+])
+def test_vlan_keywords(opts, vlans, want):
+    assert hit(opts, vlan=vlans) is want
+
+
+@pytest.mark.parametrize("opts, reason", [
+    ("vlan.id:4096;", "not a VLAN id"),
+    ("vlan.id:1,3;", "out of range"),
+    ("vlan.id:1,sometimes;", "invalid index"),
+    ("vlan.layers:>3;", "can never match"),
+])
+def test_vlan_errors(opts, reason):
+    with pytest.raises(RuleError, match=reason):
+        rule(opts)
+
+
+@pytest.mark.parametrize("opts, want", [
+    ("tcp.seq:100;", True), ("tcp.ack:7;", True), ("tcp.window:512;", True), ("tcp.ack:8;", False),
+])
+def test_suricata_8_tcp_names(opts, want):
+    assert hit(opts, seq=100, ack=7, win=512) is want
+    assert not hit(opts, proto=17, seq=100, ack=7, win=512)

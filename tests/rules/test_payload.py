@@ -218,3 +218,16 @@ def test_negated_endswith_means_does_not_end_with():
     assert M(opts, b"www.google.com.evil.net")        # present, but not at the end
     assert M('content:"GET"; content:!"x"; distance:0; endswith;', b"GET abc")
     assert not M('content:"GET"; content:!"c"; distance:0; endswith;', b"GET abc")
+
+
+@pytest.mark.parametrize("opts, plen, want", [
+    ("dsize:!9;", 10, True),
+    ("dsize:!9;", 0, False),        # Suricata: !N requires a payload
+    ("dsize:>=0;", 0, False),       # so do >, >= and ranges
+    ("dsize:>=0;", 1, True),
+    ("dsize:<10;", 0, True),        # < and <= include the empty packet
+    ("dsize:0;", 0, True),
+    ("dsize:!1-5;", 0, True),       # a negated range does not require one
+])
+def test_dsize_payload_requirement_as_suricatas_signature_mask(opts, plen, want):
+    assert rule(opts).match(pkt(b"x" * plen), None) is want

@@ -18,14 +18,14 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from netsentry.decode import gre, icmp, ipip, ipv4, ipv6, link, mpls, pppoe, tcp, udp
+from netsentry.decode import gre, icmp, ipip, ipv4, ipv6, link, mpls, nsh, pppoe, tcp, udp
 from netsentry.decode.context import EVENTS_OVERFLOW, IPV6_EXTHDR_LIMIT, DecodeContext
 from netsentry.decode.packet import Packet
 
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
 COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll", "chdlc",
             "tcp", "udp", "icmpv4", "icmpv6", "gre", "vlan", "vlan_qinq", "vlan_qinqinq",
-            "mpls", "pppoe", "ppp",
+            "mpls", "pppoe", "ppp", "nsh",
             "ipv4_frag", "ipv6_frag", "ipv4_in_ipv6", "ipv6_in_ipv6", "avg_pkt_size")
 
 
@@ -34,6 +34,7 @@ def build_context(checksums: bool) -> DecodeContext:
     ctx = DecodeContext(checksums)
     ctx.ethertypes.update(link.ETHERTYPES)
     ctx.ethertypes.update(mpls.ETHERTYPES)
+    ctx.ethertypes.update(nsh.ETHERTYPES)
     ctx.ethertypes.update(pppoe.ETHERTYPES)
     ctx.ethertypes[link.ETHERTYPE_IPV4] = ipv4.decode
     ctx.ethertypes[link.ETHERTYPE_IPV6] = ipv6.decode

@@ -40,13 +40,17 @@ IP_RF = 0x4
 
 
 def decode_options(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
-    """Walk the option TLVs; record their types in ``pkt.ip_opts``."""
+    """Walk the option TLVs; record their types (EOL and NOP included) in ``pkt.ip_opts``."""
     seen: list[int] = []
     while off < end:
         otype = data[off]
+        # EOL and NOP are recorded too: `ipopts:eol` / `ipopts:nop` match them (Suricata's opts_set)
         if otype == OPT_EOL:
+            seen.append(otype)
             break
         if otype == OPT_NOP:
+            if otype not in seen:
+                seen.append(otype)
             off += 1
             continue
         if off + 1 >= end:

@@ -54,7 +54,7 @@ class Packet:
     frag_offset: int = 0       # fragment offset in 8-byte units
     ip_hlen: int = 0           # IPv4 header length / IPv6 40 + extension headers
     ip_len: int = 0            # IPv4 total length / IPv6 40 + payload length
-    ip_opts: tuple[int, ...] = ()    # IPv4 option types present
+    ip_opts: tuple[int, ...] = ()    # IPv4 option types present (EOL 0 and NOP 1 included)
     ip6_exthdrs: tuple[int, ...] = ()  # IPv6 extension header types present, in order
     tunnel: tuple[bytes, bytes, int] | None = None  # outer (src, dst, proto) for GRE etc.
 
@@ -97,6 +97,7 @@ class Packet:
     stream_old: int = 0        # ... how many leading bytes of stream_data were inspected before
     stream_to_server: bool = True  # ... the direction of stream_data
     drop_alert: Any = None     # IPS: the event.Alert of the rule that dropped this packet (even a noalert one); set by detect
+    drop_reason: str | None = None  # IPS: EVE drop.reason when not the default ("threshold detection_filter"); set by detect
 
     @property
     def payload(self) -> bytes:

@@ -26,11 +26,18 @@ PPP_IPV4 = 0x0021
 PPP_IPV6 = 0x0057
 DISCOVERY_CODES = frozenset((0x09, 0x07, 0x19, 0x65, 0xA7))     # PADI PADO PADR PADS PADT
 
-# valid PPP protocols netsentry does not decode: link/network control, compressed
-# and other network protocols (IPX, AppleTalk, VJ TCP/IP header compression, ...)
+# As Suricata's DecodePPPOESession: the link and network control protocols a PPP
+# session carries all the time (LCP, IPCP, IPV6CP, PAP, CHAP, CCP, LQM, CBCP,
+# compressed datagram, CDPCP) are valid and raise nothing; other network
+# protocols (IPX, AppleTalk, VJ-compressed TCP/IP, MPLS, their control
+# protocols, ...) raise ppp.unsup_proto; anything else is ppp.wrong_type.
+# (ppp.unsup_proto used to be raised for the control protocols too: found by
+# suricata-verify's pppoe test once decode-event rules could see it.)
+PPP_CONTROL = frozenset((0x8021, 0x8057, 0xC021, 0xC023, 0xC223, 0x80FD, 0xC025, 0xC029, 0x00FD, 0x8207))
 UNSUPPORTED_PPP = frozenset((
-    0x002B, 0x002D, 0x002F, 0x0029, 0x0031, 0x003D, 0x00FB, 0x00FD,
-    0x8021, 0x8057, 0x802B, 0x8029, 0x80FB, 0x80FD, 0xC021, 0xC023, 0xC025, 0xC223,
+    0x002D, 0x002B, 0x0023, 0x0025, 0x0027, 0x0029, 0x0031, 0x0033, 0x0035, 0x0201, 0x0231, 0x0233,
+    0x0281, 0x0283, 0x8023, 0x8025, 0x8027, 0x8029, 0x802B, 0x8033, 0x8035, 0x8281,
+    0x002F,   # VJ uncompressed TCP/IP: Suricata decodes it; netsentry does not yet
 ))
 
 _ETHERTYPE = {PPP_IPV4: (0x0800, 20, ev.PPP_IPV4_PKT_TOO_SMALL), PPP_IPV6: (0x86DD, 40, ev.PPP_IPV6_PKT_TOO_SMALL)}
@@ -57,7 +64,12 @@ def decode_session(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: 
     ctx.counts["ppp"] += 1
     inner = _ETHERTYPE.get(proto)
     if inner is None:
-        ctx.event(pkt, ev.PPP_UNSUP_PROTO if proto in UNSUPPORTED_PPP else ev.PPP_WRONG_TYPE)
+        if proto in PPP_CONTROL:
+            return
+        if proto in UNSUPPORTED_PPP:
+            ctx.event(pkt, ev.PPP_UNSUP_PROTO)
+        else:
+            ctx.invalid(pkt, ev.PPP_WRONG_TYPE)     # Suricata: ENGINE_SET_INVALID_EVENT
         return
     ethertype, min_len, too_small = inner
     if end - off < min_len:

@@ -1,4 +1,4 @@
-"""UDP (RFC 768), with Suricata's length checks (``DecodeUDPPacket``)."""
+"""UDP (RFC 768), with current Suricata's length checks (``DecodeUDPPacket``)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,12 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
     if avail < ulen:
         ctx.invalid(pkt, ev.UDP_PKT_TOO_SMALL)
         return
-    if avail != ulen:
-        ctx.invalid(pkt, ev.UDP_HLEN_INVALID)
+    if ulen < HDR_LEN:
+        ctx.invalid(pkt, ev.UDP_LEN_INVALID)
         return
+    # Bytes after the UDP length (padding, trailers) are not payload and not an error:
+    # current Suricata decodes such a packet (ticket 5379); it used to raise
+    # udp.hlen_invalid and drop the ports, so port rules matched port 0.
     pkt.l4_off = off
     pkt.sp = sp
     pkt.dp = dp

@@ -37,7 +37,7 @@ from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import StreamRule, stream_capable, stream_rule
-from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
+from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.detect.txdetect import TxDetect
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
@@ -129,7 +129,11 @@ class SignatureEngine:
                    if tx_sigs else None)
         self.sigs: list[Signature] = evaluation_order([s for s in sigs if not s.tx_rule], action_order)
         address_vars = get(config, "vars.address-groups", {}) or {}
-        self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
+        entries: list[Any] = list(get(config, "threshold", []) or [])
+        threshold_file = get(config, "threshold-file", "") or ""
+        if threshold_file:
+            entries += read_threshold_file(threshold_file)
+        self.thresholds = ThresholdState(self.sigs, entries, address_vars)
         self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py
         self.index = GroupIndex(self.sigs, backend,
                                 once_per_direction={n for n, t in enumerate(self._type) if t == IP_ONLY})
@@ -382,8 +386,11 @@ class SignatureEngine:
         if res == NO_MATCH:
             return None
         action = s.action
+        rated = False
         if self._rated[num]:
-            action = self.thresholds.rate_action(num, pkt, flow) or action
+            new_action = self.thresholds.rate_action(num, pkt, flow)
+            if new_action is not None:
+                action, rated = new_action, True
         if action == "pass":
             self.stats_passed += 1
             if self._flow_scope(num, pkt, flow):
@@ -391,6 +398,9 @@ class SignatureEngine:
             return _PASS
         if action == "drop" or action in REJECT_ACTIONS:
             self._block(num, s, pkt, flow, action)
+            if rated and self.ips and pkt.drop_reason is None:
+                # Suricata: PKT_DROP_REASON_RULES_THRESHOLD for a drop a rate_filter made
+                pkt.drop_reason = "threshold detection_filter"
         if res == ALERT and not s.noalert:
             return Event("alert", pkt.ts, pkt, flow, self._alert(num, alert_action(action, self.ips)))
         self.stats_suppressed += 1
@@ -445,6 +455,7 @@ class SignatureEngine:
             "detect.pcre_timeouts": PCRE_LIMIT.timeouts - self._pcre_timeouts_before,
             # ours: (rule, flow) pairs no longer evaluated after repeated timeouts
             "detect.pcre_flow_disabled": PCRE_LIMIT.flows_disabled - self._pcre_disabled_before,
+            **self.thresholds.stats(),
         }
 
     def load_report(self) -> dict[str, Any]:

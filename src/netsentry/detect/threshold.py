@@ -21,8 +21,17 @@ does (`rate_action`): once a rule has matched more than `count` times within
 pass, reject) for `timeout` seconds, then the counting starts again
 (Suricata's IsThresholdReached). The IPS use: "alert, but drop a source that
 keeps at it". Several rate filters may name one rule, as in Suricata.
-Windows run on packet time with whole-second differences (Suricata's
-TIMEVAL_DIFF_SEC), so replays are reproducible.
+
+Windows run on packet time, as Suricata 7 and later compare them: a match
+at time t is inside the window that began at t0 when t <= t0 + seconds
+(microseconds count; Suricata 6 compared whole-second differences with <).
+The rate filter's timeout is compared in whole seconds, as Suricata does.
+`track by_both` is the unordered address pair (Suricata puts the lower
+address first), `by_flow` the flow; a packet without a flow never matches a
+by_flow threshold. `type backoff` (Suricata 8, by_flow only) alerts on the
+count-th match of the flow and then every time the count reaches the
+previous mark times `multiplier` (count 1, multiplier 10: 1st, 10th,
+100th, ...); the other matches are silent.
 """
 
 from __future__ import annotations
@@ -43,13 +52,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ALERT, NO_MATCH, SILENT = 1, 0, 2
 
+# Suricata 9 gives each detection_filter unique_on entry a 65536-bit port bitmap
+# and reports their memory as stats.detect.thresholds.bitmap_memuse; we keep a
+# set of the ports seen instead, and report what Suricata would have allocated
+# so the counter means the same in both.
+BITMAP_BYTES = 65536 // 8
+
 # Closed windows are pruned every 4096 threshold checks: often enough to bound
 # memory in a long live run, rare enough to be free per packet.
 PRUNE_EVERY_MASK = 4096 - 1
 
 TYPES = ("limit", "threshold", "both")
 TRACKS = ("by_src", "by_dst", "by_rule", "by_both", "by_flow")
-RATE_TRACKS = ("by_src", "by_dst", "by_rule", "by_both")
+RATE_TRACKS = ("by_src", "by_dst", "by_rule", "by_both", "by_flow")
+U32_MAX = (1 << 32) - 1
+# a backoff entry (per flow) not touched for this long belongs to a flow that is gone
+BACKOFF_IDLE = 3600
 RATE_ACTIONS = ("alert", "drop", "pass", "reject")
 SUPPRESS_TRACKS = ("by_src", "by_dst", "by_either")
 
@@ -80,24 +98,57 @@ class RateFilter:
 class _Entry:
     """Tracking state of one (rule, track key): window start and count (or distinct values)."""
 
-    tv1: int
+    tv1: float
     count: int
     seen: set[int] | None = None
     seconds: int = 0
     since: int = -1             # rate_filter: second its new action began (-1: not active)
     timeout: int = 0            # rate_filter: how long the new action lasts
+    next_value: int = 0         # backoff: the count of the next alert
 
-    def expired(self, now: int) -> bool:
-        if self.since >= 0 and now - self.since <= self.timeout:
+    def expired(self, now: float) -> bool:
+        if self.since >= 0 and int(now) - self.since <= self.timeout:
             return False
-        return now - self.tv1 >= self.seconds
+        return now > self.tv1 + self.seconds
 
 
 # --- configuration -------------------------------------------------------------------
 
-def _error(where: tuple[int, Any], reason: str) -> ThresholdConfigError:
+def _error(where: tuple[Any, Any], reason: str) -> ThresholdConfigError:
     i, raw = where
+    if isinstance(i, str):          # a threshold-file line: "path:line"
+        return ThresholdConfigError(f"{reason} in {raw!r}", key="threshold-file", source=i)
     return ThresholdConfigError(f"{reason} in {raw!r}", key=f"threshold[{i}]")
+
+
+def read_threshold_file(path: str) -> list[tuple[str, str]]:
+    """The entries of a threshold.config file as ``("path:line", text)`` pairs.
+
+    Suricata's format: one entry a line, ``#`` starts a comment line, a
+    trailing backslash continues the entry on the next line, blank lines are
+    skipped. A missing or unreadable file stops start-up (Suricata only warns,
+    but a suppression silently not applied is worse than a clear error)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise ThresholdConfigError(f"cannot read {path}: {exc.strerror or exc}", key="threshold-file") from None
+    out: list[tuple[str, str]] = []
+    pending, start = "", 0
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not pending and (not text or text.startswith("#")):
+            continue
+        if not pending:
+            start = n
+        if text.endswith("\\"):
+            pending += text[:-1] + " "
+            continue
+        out.append((f"{path}:{start}", pending + text))
+        pending = ""
+    if pending.strip():
+        out.append((f"{path}:{start}", pending))
+    return out
 
 
 def _fields(body: str, where: tuple[int, Any]) -> dict[str, str]:
@@ -142,6 +193,8 @@ def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None 
     rates: dict[tuple[int, int], list[RateFilter]] = {}
     addr = AddressParser(dict(address_vars or {}))
     for i, raw in enumerate(entries or ()):
+        if isinstance(raw, tuple):      # (file:line, text) from read_threshold_file
+            i, raw = raw
         where = (i, raw)
         if not isinstance(raw, str):
             raise _error(where, "must be a string like threshold.config's lines")
@@ -186,15 +239,19 @@ def parse_config(entries: Sequence[Any], address_vars: Mapping[str, str] | None 
 
 # --- state -------------------------------------------------------------------------
 
+_NO_FLOW = object()   # the track key of a by_flow entry for a packet without a flow: never matches
+
+
 def _track_key(track: str, pkt: Packet, flow: Flow | None) -> Any:
     if track == "by_src":
         return pkt.src
     if track == "by_dst":
         return pkt.dst
     if track == "by_both":
-        return (pkt.src, pkt.dst)
+        src, dst = pkt.src, pkt.dst
+        return (src, dst) if src <= dst else (dst, src)
     if track == "by_flow":
-        return flow.flow_id if flow is not None else (pkt.src, pkt.dst, pkt.sp, pkt.dp, pkt.proto)
+        return flow.flow_id if flow is not None else _NO_FLOW
     return None  # by_rule
 
 
@@ -212,6 +269,7 @@ class ThresholdState:
         self._rate: dict[int, list[RateFilter]] = {}
         self._state: dict[tuple[int, str, Any], _Entry] = {}
         self._checks = 0
+        self.bitmaps = 0            # live detection_filter unique_on entries (Suricata's bitmaps)
         for num, s in enumerate(sigs):
             sup = [e for e in suppress if e.gid in (0, s.gid) and e.sid in (0, s.sid)]
             if sup:
@@ -238,13 +296,17 @@ class ThresholdState:
 
         Call once per match that was not NO_MATCH. The last filter whose rate is
         reached decides, as Suricata applies them in turn to the same alert."""
-        now = int(pkt.ts)
+        ts = pkt.ts
+        now = int(ts)
         action = None
         for i, rf in enumerate(self._rate.get(num, ())):
-            key = (num, i, _track_key(rf.track, pkt, flow))
+            track = _track_key(rf.track, pkt, flow)
+            if track is _NO_FLOW:
+                continue
+            key = (num, i, track)
             e = self._state.get(key)
             if e is None:
-                self._state[key] = _Entry(now, 1, None, rf.seconds, -1, rf.timeout)
+                self._state[key] = _Entry(ts, 1, None, rf.seconds, -1, rf.timeout)
                 continue
             if e.since >= 0:
                 if now - e.since > rf.timeout:
@@ -252,13 +314,13 @@ class ThresholdState:
                 else:
                     action = rf.new_action
                 continue
-            if now - e.tv1 < rf.seconds:
+            if ts <= e.tv1 + rf.seconds:
                 e.count += 1
                 if e.count > rf.count:
                     e.since = now
                     action = rf.new_action
             else:
-                e.tv1 = now
+                e.tv1 = ts
                 e.count = 1
         return action
 
@@ -291,13 +353,18 @@ class ThresholdState:
         With `unique_on`, `count` counts distinct source/destination ports
         (Suricata 8, ticket 7928): a repeated port neither counts nor alerts.
         """
-        now = int(pkt.ts)
-        key = (num, "df", _track_key(td.track, pkt, flow))
+        ts = pkt.ts
+        track = _track_key(td.track, pkt, flow)
+        if track is _NO_FLOW:
+            return NO_MATCH
+        key = (num, "df", track)
         e = self._state.get(key)
         unique = td.unique_on
         port = (pkt.sp if unique == "src_port" else pkt.dp) if unique else 0
-        if e is None or now - e.tv1 >= td.seconds:
-            self._state[key] = _Entry(now, 1, {port} if unique else None, td.seconds)
+        if e is None or ts > e.tv1 + td.seconds:
+            if unique and e is None:
+                self.bitmaps += 1   # a new window of an existing entry reuses its bitmap, as Suricata
+            self._state[key] = _Entry(ts, 1, {port} if unique else None, td.seconds)
             return NO_MATCH
         if unique:
             if port in e.seen:  # type: ignore[operator]
@@ -307,18 +374,23 @@ class ThresholdState:
         return ALERT if e.count > td.count else NO_MATCH
 
     def _threshold_check(self, num: int, td: Threshold, pkt: Packet, flow: Flow | None) -> int:
-        now = int(pkt.ts)
-        key = (num, "thr", _track_key(td.track, pkt, flow))
+        ts = pkt.ts
+        track = _track_key(td.track, pkt, flow)
+        if track is _NO_FLOW:
+            return NO_MATCH
+        key = (num, "thr", track)
         e = self._state.get(key)
         kind = td.kind
+        if kind == "backoff":
+            return self._backoff(key, e, td, ts)
         if e is None:
             if kind == "threshold" and td.count == 1:
                 return ALERT      # Suricata keeps no entry then: every match alerts
-            self._state[key] = _Entry(now, 1, None, td.seconds)
+            self._state[key] = _Entry(ts, 1, None, td.seconds)
             if kind == "limit":
                 return ALERT
             return ALERT if td.count == 1 else NO_MATCH
-        if now - e.tv1 < td.seconds:
+        if ts <= e.tv1 + td.seconds:
             e.count += 1
             if kind == "limit":
                 return ALERT if e.count <= td.count else SILENT
@@ -331,19 +403,42 @@ class ThresholdState:
             if e.count == td.count:
                 return ALERT
             return SILENT if e.count > td.count else NO_MATCH
-        e.tv1 = now
+        e.tv1 = ts
         e.count = 1
         if kind == "limit":
             return ALERT
         return ALERT if td.count == 1 and kind == "both" else NO_MATCH
 
+    def _backoff(self, key: tuple, e: _Entry | None, td: Threshold, ts: float) -> int:
+        """Suricata 8's TYPE_BACKOFF: alert when the flow's match count reaches the next
+        mark, which is then multiplied (capped at 2^32-1); other matches are silent."""
+        if e is None:
+            e = self._state[key] = _Entry(ts, 1, None, BACKOFF_IDLE, next_value=td.count)
+            if td.count == 1:
+                e.next_value = min(td.count * td.multiplier, U32_MAX)
+                return ALERT
+            return SILENT
+        e.tv1 = ts                  # only for expiry of entries whose flow is gone
+        if e.count >= U32_MAX:
+            return SILENT
+        e.count += 1
+        if e.count == e.next_value:
+            e.next_value = min(e.next_value * td.multiplier, U32_MAX)
+            return ALERT
+        return SILENT
+
     def expire(self, now: float) -> None:
         """Forget entries whose window has closed: a new match would start afresh anyway,
         so this changes no verdict and keeps memory bounded by the active sources."""
-        t = int(now)
-        dead = [k for k, e in self._state.items() if e.expired(t)]
+        dead = [k for k, e in self._state.items() if e.expired(now)]
         for k in dead:
-            del self._state[k]
+            if self._state.pop(k).seen is not None:
+                self.bitmaps -= 1
+
+    def stats(self) -> dict[str, int]:
+        """Suricata 9's threshold counters (stats.detect.thresholds.*)."""
+        return {"detect.thresholds.bitmap_memuse": self.bitmaps * BITMAP_BYTES,
+                "detect.thresholds.bitmap_alloc_fail": 0}
 
     def __len__(self) -> int:
         return len(self._state)

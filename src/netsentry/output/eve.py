@@ -319,7 +319,7 @@ def _drop(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         drop["udplen"] = pkt.payload_len + 8
     elif proto in ICMP_PROTOS and pkt.icmp_id >= 0:
         drop.update(icmp_id=pkt.icmp_id, icmp_seq=pkt.icmp_seq)
-    drop["reason"] = "rules" if event.alert is not None else "flow drop"
+    drop["reason"] = pkt.drop_reason or ("rules" if event.alert is not None else "flow drop")
     rec["drop"] = drop
     if event.alert is not None:
         rec["alert"] = alert_form(event.alert)

@@ -216,10 +216,9 @@ class Content(Item):
             else:
                 offset = self.offset.get(det) if self.offset is not None else 0
                 depth = self.depth.get(det) + offset if self.depth is not None else blen
-            if self._has_var and relative and self.distance is not None and self.distance.is_var:
-                # Suricata adds the offset to the depth when a variable fed the
-                # position ("so it's relative to the offset value").
-                depth += offset
+            # (Suricata before 7.0.11 also added the offset to the depth when a variable
+            # fed `distance`; 7.0.11 limited that to offset/depth variables, which the
+            # absolute branch above already counts from the offset: suricata-verify bug-7390.)
             if prev_offset:
                 offset = prev_offset
             if depth > blen:

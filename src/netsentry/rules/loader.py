@@ -46,6 +46,8 @@ class LoadEnv:
     references: dict[str, str] = field(default_factory=dict)
     classification_file: str | None = None
     reference_file: str | None = None
+    # state keyword families share across the rule set (e.g. the hostbits/xbits table)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,14 +78,18 @@ def _cfg(config: Mapping[str, Any] | None, key: str, default: Any) -> Any:
     return default if v is None else v
 
 
+BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
 def _find_file(name: str, config: Mapping[str, Any] | None, near: Iterable[Path]) -> Path | None:
-    """An absolute path as is; a relative one in cwd, default-rule-path, next to the rules, or bundled."""
+    """An absolute path as is; a relative one next to the rules (a ruleset's own file
+    wins: ET Open ships its classification.config), in cwd, default-rule-path, or bundled."""
     p = Path(name)
     if p.is_absolute():
         return p if p.is_file() else None
-    candidates = [Path.cwd() / p, Path(str(_cfg(config, "default-rule-path", "."))) / p]
-    candidates += [d / p for d in near]
-    candidates.append(Path(__file__).resolve().parents[1] / "data" / p.name)
+    candidates = [d / p for d in near]
+    candidates += [Path.cwd() / p, Path(str(_cfg(config, "default-rule-path", "."))) / p]
+    candidates.append(BUNDLED_DATA / p.name)
     candidates.append(Path(__file__).resolve().parents[3] / "signatures" / p.name)
     for c in candidates:
         if c.is_file():
@@ -107,6 +113,12 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
         env.classifications, errs = load_classifications(cls)
         env.classification_file = str(cls)
         errors += errs
+        bundled = BUNDLED_DATA / "classification.config"
+        if cls.resolve() != bundled.resolve() and bundled.is_file():
+            # the current list underneath: an older file (Suricata's own still lacks
+            # ET's newer classtypes) does not make rules using them unloadable
+            base, _ = load_classifications(bundled)
+            env.classifications = {**base, **env.classifications}
     ref_name = str(_cfg(config, "reference-config-file", "reference.config"))
     ref = _find_file(ref_name, config, dirs)
     if ref is None:

@@ -11,7 +11,7 @@ icmp_id, icmp_seq, tcp.mss, fragoffset, ip_proto and stream_size.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from netsentry.rules.errors import RuleError
 
@@ -81,3 +81,75 @@ _OPS: dict[str, Callable[[int], Predicate]] = {
     ">": lambda n: (lambda v: v > n),
     ">=": lambda n: (lambda v: v >= n),
 }
+
+
+# --- multi-integers (Suricata 8: a value matched against a list, e.g. vlan.id) --------
+
+MultiPredicate = Callable[[Sequence[int]], bool]
+_INDEX_WORDS = ("any", "all", "all_or_absent", "or_absent")
+
+
+def parse_multi_uint(text: str, what: str, bits: int = 32,
+                     index_range: tuple[int, int] | None = None) -> MultiPredicate:
+    """Suricata's multi-integer syntax: ``VALUE[,INDEX[,START:END]]`` or ``count N``.
+
+    INDEX: ``any`` (default: some element matches), ``all`` (there is an element
+    and every one matches), ``all_or_absent``, ``or_absent`` (some matches, or
+    the list is empty), an integer position (negative counts from the end;
+    ``oob_or N``: also true when there is no element N), ``nb OP N`` (how many
+    elements match). ``count OP N`` alone compares the number of elements.
+    START:END takes a slice of the list first. The lists here are complete
+    (packet data), so Suricata's "end of data" conditions always hold.
+    """
+    if text is None or not text.strip():
+        raise RuleError(f"{what}: missing value")
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > 3:
+        raise RuleError(f"{what}: too many comma-separated parts in '{text.strip()}'")
+    if len(parts) == 1 and parts[0].startswith("count"):
+        count = parse_uint(parts[0][len("count"):], f"{what} count")
+        return lambda values: count(len(values))
+    value = parse_uint(parts[0], what, bits)
+    start = end = 0
+    if len(parts) == 3:
+        m = re.fullmatch(r"(-?\d+)\s*:\s*(-?\d+)", parts[2])
+        if m is None:
+            raise RuleError(f"{what}: invalid slice '{parts[2]}' (START:END)")
+        start, end = int(m.group(1)), int(m.group(2))
+        if (start > 0 and 0 < end <= start) or (start < 0 and end < 0 and end <= start):
+            raise RuleError(f"{what}: slice must end after its start: '{parts[2]}'")
+
+    def sub(values: Sequence[int]) -> Sequence[int]:
+        if not (start or end):
+            return values
+        n = len(values)
+        s = start if start >= 0 else n + start
+        e = end if end > 0 else n + end
+        return values[s:e] if 0 <= s < e <= n else ()
+
+    index = parts[1] if len(parts) >= 2 else "any"
+    if index == "any":
+        return lambda values: any(value(v) for v in sub(values))
+    if index == "or_absent":
+        return lambda values: (not (vs := sub(values))) or any(value(v) for v in vs)
+    if index == "all":
+        return lambda values: bool(vs := sub(values)) and all(value(v) for v in vs)
+    if index == "all_or_absent":
+        return lambda values: all(value(v) for v in sub(values))
+    if index.startswith("nb"):
+        nb = parse_uint(index[2:], f"{what} nb")
+        return lambda values: nb(sum(1 for v in sub(values) if value(v)))
+    m = re.fullmatch(r"(oob_or\s*)?(-?\d+)", index)
+    if m is None:
+        raise RuleError(f"{what}: invalid index '{index}' (a number, {', '.join(_INDEX_WORDS)}, nb N)")
+    oob, i = bool(m.group(1)), int(m.group(2))
+    if index_range is not None and not index_range[0] <= i <= index_range[1]:
+        raise RuleError(f"{what}: index {i} out of range {index_range[0]}..{index_range[1]}")
+
+    def at(values: Sequence[int]) -> bool:
+        vs = sub(values)
+        j = i if i >= 0 else len(vs) + i
+        if not 0 <= j < len(vs):
+            return oob
+        return value(vs[j])
+    return at

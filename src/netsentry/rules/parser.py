@@ -19,6 +19,8 @@ from typing import Any
 
 from netsentry.applayer.registry import ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
+from netsentry.rules.buffers import buffer_checks
 from netsentry.rules.inspect import Chain, Content
 from netsentry.rules.registry import RuleBuilder, lookup
 from netsentry.rules.signature import ACTIONS, PROTO_NUMBERS, Signature
@@ -169,8 +171,7 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
             raise RuleError(f"'{name}' needs a value")
         if kw.value == "none" and value is not None:
             raise RuleError(f"'{name}' takes no value, got '{value}'")
-        if (b.buffer != "pkt_data" and b.buffer not in BUFFERS and kw.family in _BUFFER_FAMILIES
-                and kw.name != "pkt_data"):
+        if not b.buffer_supported() and kw.family in _BUFFER_FAMILIES and kw.name != "pkt_data":
             continue    # inside an unsupported app-layer buffer: already reported once
         try:
             kw.setup(b, value)
@@ -238,6 +239,7 @@ def finish(b: RuleBuilder) -> None:
     pkt_items = b.items if b.buffer == "pkt_data" else b.buffer_items.get("pkt_data", [])
     if pkt_items:
         sig.payload_chain = Chain(pkt_items, len(b.variables))
+    b.final_checks[:0] = buffer_checks(b)      # after the payload, as Suricata's packet inspect engines
     sig.contents = tuple(b.contents)
     finish_app_layer(b, pkt_items)
     sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
@@ -291,6 +293,8 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
         if key == "pkt_data" or not items:
             continue
         name, transforms = (key, ()) if isinstance(key, str) else (key[0], tuple(key[1:]))
+        if name in PACKET_BUFFERS:
+            continue    # ipv4.hdr ...: a packet check (rules/buffers.py buffer_checks), not a transaction's
         chains.append((name, transforms, Chain(items, len(b.variables), buffer=name)))
     sig.tx_chains = tuple(chains)
     sig.tx_checks = tuple(b.tx_checks)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from netsentry.rules.buffers import is_supported
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content, Item, Value
 
@@ -40,7 +41,7 @@ class Keyword:
 
 KEYWORDS: dict[str, Keyword] = {}
 
-FAMILIES = ("meta", "payload", "byte", "header", "flow", "threshold", "applayer")
+FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer")
 _loaded = False
 
 
@@ -149,12 +150,20 @@ class RuleBuilder:
         The payload's items stay in `items` until `finish`; a sticky buffer gets its own
         list, shared by every selection of the same buffer with the same transforms
         (Suricata: one list per buffer and transform set, so a content after a second
-        `http.uri;` is relative to the first's)."""
+        `http.uri;` is relative to the first's). Packet header buffers (`ipv4.hdr`, ...,
+        rules/buffers.py) and app-layer buffers (applayer/registry.py) work alike."""
         if self.buffer == "pkt_data":
             self.buffer_items["pkt_data"] = self.items
         self.buffer = name
         self.transforms = []
         self.items = self.last_list = self.buffer_items.setdefault(name, [])
+
+    set_buffer = select_buffer
+
+    def buffer_supported(self) -> bool:
+        """Whether payload keywords may inspect the current buffer: the packet payload,
+        a packet header buffer (rules/buffers.py) or an app-layer buffer (applayer/)."""
+        return is_supported(self.buffer) or self.buffer in _app_buffers()
 
     def add_transform(self, transform: Any) -> None:
         """A transform of the current sticky buffer. It applies to the whole buffer, also to
@@ -233,7 +242,8 @@ class RuleBuilder:
         return slot
 
     def require_packet_buffer(self, keyword: str) -> None:
-        """Payload keywords work on pkt_data and on the app-layer buffers registered in applayer/."""
-        if self.buffer != "pkt_data" and self.buffer not in _app_buffers():
+        """Payload keywords work on pkt_data, the packet header buffers (rules/buffers.py)
+        and the app-layer buffers registered in applayer/."""
+        if not self.buffer_supported():
             raise UnsupportedError(f"app-layer buffer '{self.buffer}' not supported yet",
                                    category=f"app-layer buffer '{self.buffer}' not supported yet")

@@ -68,6 +68,7 @@ class Threshold:
     count: int
     seconds: int
     unique_on: str | None = None
+    multiplier: int = 0            # type backoff: alert on count, count*m, count*m*m, ... (Suricata 8)
 
     @property
     def type(self) -> str:
@@ -120,6 +121,7 @@ class Signature:
     flow_to_server: bool | None = None   # flow:to_server -> True, to_client -> False, else None
     flow_established: bool | None = None  # flow:established -> True, not_established -> False
     packet_checks: tuple[PacketCheck, ...] = ()   # run first, in order; all must be true
+    iponly_checks: int = 0         # how many packet_checks keep a rule IP-only (hostbits/xbits isset)
     payload_chain: Any = None      # rules.inspect.Chain for the packet payload, or None
     final_checks: tuple[PacketCheck, ...] = ()    # flowint operations, in rule order
     post_actions: tuple[Callable[[Packet, Flow | None], None], ...] = ()
@@ -149,7 +151,8 @@ class Signature:
     @property
     def is_ip_only(self) -> bool:
         """True when the rule has no payload, packet or flow checks (Suricata's IP-only rules)."""
-        return (not self.packet_checks and self.payload_chain is None and not self.final_checks
+        return (len(self.packet_checks) <= self.iponly_checks and self.payload_chain is None
+                and not self.final_checks
                 and self.sp.is_any and self.dp.is_any)
 
     _header_any: bool = field(default=False, repr=False)

@@ -38,14 +38,15 @@ class _Reader:
         self.mask = mask
         self.shift = (mask & -mask).bit_length() - 1 if mask else 0
 
-    def read(self, buf: bytes, blen: int, pos: int) -> int | None:
-        """The number at `pos`, or None when it is outside the buffer or not a number
-        (every byte_* keyword fails the match then)."""
-        if pos < 0 or self.nbytes > blen - pos:
+    def read(self, buf: bytes, blen: int, pos: int, nbytes: int | None = None) -> int | None:
+        """The number at `pos` (`nbytes` long, default the reader's own), or None when it
+        is outside the buffer or not a number (every byte_* keyword fails the match then)."""
+        n = self.nbytes if nbytes is None else nbytes
+        if pos < 0 or n > blen - pos:
             return None
         # nbytes 0 with `string`: the rest of the buffer (ET Open's
         # `http.content_len; byte_test:0,=,0,0,string,dec;`)
-        raw = buf[pos:pos + self.nbytes] if self.nbytes or self.base is None else buf[pos:pos + 23]
+        raw = buf[pos:pos + n] if n or self.base is None else buf[pos:pos + 23]
         if self.base is None:
             val = int.from_bytes(raw, "little" if self.little else "big")
         else:
@@ -133,6 +134,24 @@ def _start(det: Det, relative: bool, offset: int) -> int:
     return (det.buffer_offset if relative else 0) + offset
 
 
+def _nbytes_arg(b: RuleBuilder, text: str, what: str, hi: int) -> tuple[int, Value | None]:
+    """nbytes as a number, or (Suricata 7+) the name of a byte_extract/byte_math variable,
+    whose value is checked against the same limits on every use (out of range: no match)."""
+    t = text.strip()
+    if t and (t[0].isalpha() or t[0] == "_"):
+        return 1, b.value(t, what)
+    # byte_jump reads nothing with 0; byte_test 0 with `string` reads the rest of the buffer
+    return parse_int(t, what, 0 if ("jump" in what or "test" in what) else 1, hi), None
+
+
+def _var_nbytes(nvar: Value, det: Det, string: bool, binary_max: int = 8, string_max: int = 23,
+                lo: int = 1) -> int | None:
+    """A variable nbytes for this run, None when Suricata's limits refuse it (byte_jump
+    accepts 0: it then reads nothing and jumps by post_offset/offset alone)."""
+    n = nvar.get(det)
+    return n if lo <= n <= (string_max if string else binary_max) else None
+
+
 # --- byte_test ---------------------------------------------------------------------
 
 _TEST_OPS: dict[str, Callable[[int, int], bool]] = {
@@ -144,13 +163,19 @@ _TEST_OPS: dict[str, Callable[[int, int], bool]] = {
 
 class ByteTest(Item):
     def __init__(self, reader: _Reader, op: Callable[[int, int], bool], negated: bool, value: Value,
-                 offset: Value, relative: bool) -> None:
+                 offset: Value, relative: bool, nvar: Value | None = None) -> None:
         self.reader, self.op, self.negated = reader, op, negated
         self.value, self.offset, self.relative = value, offset, relative
+        self.nvar = nvar
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         pos = _start(det, self.relative, self.offset.get(det))
-        val = self.reader.read(buf, blen, pos)
+        n = None
+        if self.nvar is not None:
+            n = _var_nbytes(self.nvar, det, self.reader.base is not None)
+            if n is None:
+                return False
+        val = self.reader.read(buf, blen, pos, n)
         if val is None or self.op(val, self.value.get(det)) == self.negated:
             return False
         nxt = self.next
@@ -161,7 +186,7 @@ class ByteTest(Item):
 def byte_test(b: RuleBuilder, arg: str | None) -> None:
     b.require_packet_buffer("byte_test")
     parts = _split(arg, "byte_test", 4)
-    nbytes = parse_int(parts[0], "byte_test nbytes", 0, 23)
+    nbytes, nvar = _nbytes_arg(b, parts[0], "byte_test nbytes", 23)
     op = parts[1].replace(" ", "")
     negated = op.startswith("!")
     if negated:
@@ -173,20 +198,27 @@ def byte_test(b: RuleBuilder, arg: str | None) -> None:
     value = b.value(parts[2], "byte_test value", 0, U64)
     offset = b.value(parts[3], "byte_test offset", -65535, 65535)
     relative, little, base, mask = _common_options(b, parts[4:], "byte_test", {}, nbytes)
-    b.add_item(ByteTest(_Reader(nbytes, little, base, mask), _TEST_OPS[op], negated, value, offset, relative))
+    b.add_item(ByteTest(_Reader(nbytes, little, base, mask), _TEST_OPS[op], negated, value, offset, relative,
+                        nvar))
 
 
 # --- byte_jump ----------------------------------------------------------------------
 
 class ByteJump(Item):
     def __init__(self, reader: _Reader, offset: Value, relative: bool, multiplier: int, align: bool,
-                 origin: str, post_offset: int) -> None:
+                 origin: str, post_offset: int, nvar: Value | None = None) -> None:
         self.reader, self.offset, self.relative = reader, offset, relative
         self.multiplier, self.align, self.origin, self.post_offset = multiplier, align, origin, post_offset
+        self.nvar = nvar
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         pos = _start(det, self.relative, self.offset.get(det))
-        val = self.reader.read(buf, blen, pos)
+        n: int | None = self.reader.nbytes
+        if self.nvar is not None:
+            n = _var_nbytes(self.nvar, det, self.reader.base is not None, lo=0)
+            if n is None:
+                return False
+        val = self.reader.read(buf, blen, pos, n)
         if val is None:
             return False
         val *= self.multiplier
@@ -197,7 +229,7 @@ class ByteJump(Item):
         elif self.origin == "end":
             jump = blen + val
         else:
-            jump = pos + self.reader.nbytes + val
+            jump = pos + n + val
         jump += self.post_offset
         # Suricata clamps a jump before the buffer start to the start
         # (suricata-verify detect-bytejump-05) and fails one past the end.
@@ -214,7 +246,7 @@ class ByteJump(Item):
 def byte_jump(b: RuleBuilder, arg: str | None) -> None:
     b.require_packet_buffer("byte_jump")
     parts = _split(arg, "byte_jump", 2)
-    nbytes = parse_int(parts[0], "byte_jump nbytes", 0, 23)
+    nbytes, nvar = _nbytes_arg(b, parts[0], "byte_jump nbytes", 23)
     offset = b.value(parts[1], "byte_jump offset", -65535, 65535)
     opt = {"multiplier": 1, "align": False, "origin": "", "post_offset": 0}
 
@@ -234,7 +266,7 @@ def byte_jump(b: RuleBuilder, arg: str | None) -> None:
     }
     relative, little, base, mask = _common_options(b, parts[2:], "byte_jump", extra, nbytes)
     b.add_item(ByteJump(_Reader(nbytes, little, base, mask), offset, relative, int(opt["multiplier"]),
-                        bool(opt["align"]), str(opt["origin"]), int(opt["post_offset"])))
+                        bool(opt["align"]), str(opt["origin"]), int(opt["post_offset"]), nvar))
 
 
 # --- byte_extract ---------------------------------------------------------------------
@@ -312,9 +344,10 @@ class ByteMath(Item):
     """Read, operate, then mask (Suricata masks the result, not the input)."""
 
     def __init__(self, reader: _Reader, offset: int, relative: bool, op: Callable[[int, int], int | None],
-                 rvalue: Value, slot: int, mask: int | None) -> None:
+                 rvalue: Value, slot: int, mask: int | None, nvar: Value | None = None) -> None:
         self.reader, self.offset, self.relative = reader, offset, relative
         self.op, self.rvalue, self.slot = op, rvalue, slot
+        self.nvar = nvar
         self.mask = mask
         self.shift = (mask & -mask).bit_length() - 1 if mask else 0
         limit = MATH_MAX_BINARY_BYTES if reader.base is None else MATH_MAX_STRING_BYTES
@@ -324,7 +357,14 @@ class ByteMath(Item):
         if self.never:
             return False
         pos = _start(det, self.relative, self.offset)
-        val = self.reader.read(buf, blen, pos)
+        n = self.reader.nbytes
+        if self.nvar is not None:
+            # Suricata passes the variable as a uint8 and checks 1..4 binary / 1..10 string
+            n = _var_nbytes(self.nvar, det, self.reader.base is not None,
+                            MATH_MAX_BINARY_BYTES, MATH_MAX_STRING_BYTES)
+            if n is None:
+                return False
+        val = self.reader.read(buf, blen, pos, n)
         if val is None:
             return False
         res = self.op(val, self.rvalue.get(det) & U64)
@@ -335,7 +375,7 @@ class ByteMath(Item):
             if res:
                 res >>= self.shift
         det.vars[self.slot] = res        # type: ignore[index]
-        det.buffer_offset = pos + self.reader.nbytes
+        det.buffer_offset = pos + n
         nxt = self.next
         return True if nxt is None else nxt(buf, blen, det)
 
@@ -358,7 +398,7 @@ def byte_math(b: RuleBuilder, arg: str | None) -> None:
     missing = [k for k in ("bytes", "offset", "oper", "rvalue", "result") if k not in fields]
     if missing:
         raise RuleError(f"byte_math: missing {', '.join(missing)}")
-    nbytes = parse_int(fields["bytes"], "byte_math bytes", 1, MATH_MAX_STRING_BYTES)
+    nbytes, nvar = _nbytes_arg(b, fields["bytes"], "byte_math bytes", MATH_MAX_STRING_BYTES)
     offset = parse_int(fields["offset"], "byte_math offset", -65535, 65535)
     op = _MATH_OPS.get(fields["oper"])
     if op is None:
@@ -371,4 +411,4 @@ def byte_math(b: RuleBuilder, arg: str | None) -> None:
     if mask is not None and mask > MATH_MASK_MAX:
         raise RuleError(f"byte_math: bitmask {mask:#x} does not fit in 32 bits")
     slot = b.define_variable(fields["result"], "byte_math")
-    b.add_item(ByteMath(_Reader(nbytes, little, base, None), offset, relative, op, rvalue, slot, mask))
+    b.add_item(ByteMath(_Reader(nbytes, little, base, None), offset, relative, op, rvalue, slot, mask, nvar))

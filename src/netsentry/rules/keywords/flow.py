@@ -20,6 +20,7 @@ import operator
 from collections.abc import Callable
 
 from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.numeric import parse_uint
 from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
 
 _FLOW_OPTS = {
@@ -255,3 +256,50 @@ def stream_size(b: RuleBuilder, arg: str | None) -> None:
             return cm and sm
         return cm or sm
     b.packet_checks.append(check)
+
+
+# --- flow.pkts / flow.bytes (Suricata 8; the _toserver/_toclient forms are Suricata 7's) ---
+
+_FLOW_DIRS = ("toserver", "toclient", "either", "both")
+
+
+def _flow_counter(b: RuleBuilder, arg: str | None, what: str, direction: str | None, bits: int,
+                  to_server: str, to_client: str) -> None:
+    """flow.pkts:DIR,[op]N (DIR toserver, toclient, either, both) or flow.pkts_DIR:[op]N.
+
+    The counters include the current packet, as Suricata updates the flow
+    before detection; a packet without a flow never matches."""
+    text = unquote(arg, what).strip()
+    if direction is None:
+        direction, sep, text = text.partition(",")
+        direction = direction.strip()
+        if not sep or direction not in _FLOW_DIRS:
+            raise RuleError(f"{what}: expected DIRECTION,VALUE with DIRECTION one of {', '.join(_FLOW_DIRS)}")
+    pred = parse_uint(text, what, bits)
+    if direction == "toserver":
+        b.packet_checks.append(lambda pkt, f: f is not None and pred(getattr(f, to_server)))
+    elif direction == "toclient":
+        b.packet_checks.append(lambda pkt, f: f is not None and pred(getattr(f, to_client)))
+    elif direction == "either":
+        b.packet_checks.append(lambda pkt, f: f is not None and (pred(getattr(f, to_client))
+                                                                 or pred(getattr(f, to_server))))
+    else:
+        b.packet_checks.append(lambda pkt, f: f is not None and pred(getattr(f, to_client))
+                               and pred(getattr(f, to_server)))
+
+
+def _register_flow_counters() -> None:
+    for base, bits, ts, tc in (("flow.pkts", 32, "pkts_toserver", "pkts_toclient"),
+                               ("flow.bytes", 64, "bytes_toserver", "bytes_toclient")):
+        def generic(b: RuleBuilder, arg: str | None, base: str = base, bits: int = bits, ts: str = ts,
+                    tc: str = tc) -> None:
+            _flow_counter(b, arg, base, None, bits, ts, tc)
+        keyword(base, help=f"{base}:toserver|toclient|either|both,[op]N; the flow's counter so far")(generic)
+        for d in ("toserver", "toclient"):
+            def legacy(b: RuleBuilder, arg: str | None, base: str = base, bits: int = bits, ts: str = ts,
+                       tc: str = tc, d: str = d) -> None:
+                _flow_counter(b, arg, f"{base}_{d}", d, bits, ts, tc)
+            keyword(f"{base}_{d}", help=f"{base}_{d}:[op]N; the flow's {d} counter so far")(legacy)
+
+
+_register_flow_counters()

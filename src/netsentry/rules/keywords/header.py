@@ -8,10 +8,11 @@ matches a non-TCP packet, an ICMP keyword never a non-ICMP one, as in Suricata.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from netsentry.rules.errors import RuleError
-from netsentry.rules.numeric import parse_uint
+from netsentry.rules.numeric import parse_multi_uint, parse_uint
 from netsentry.rules.registry import RuleBuilder, keyword, unquote
 
 _TCP_FLAGS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20,
@@ -108,6 +109,10 @@ _numeric("id", "ip_id", 16, _is_ip4, "id:N; IPv4 identification")
 _numeric("seq", "seq", 32, _is_tcp, "seq:N; TCP sequence number")
 _numeric("ack", "ack", 32, _is_tcp, "ack:N; TCP acknowledgement number")
 _numeric("window", "win", 16, _is_tcp, "window:[!]N; TCP window (unscaled)")
+# Suricata 8's names for the same keywords (seq/ack/window stay as aliases there)
+_numeric("tcp.seq", "seq", 32, _is_tcp, "tcp.seq:N; TCP sequence number (alias seq)")
+_numeric("tcp.ack", "ack", 32, _is_tcp, "tcp.ack:N; TCP acknowledgement number (alias ack)")
+_numeric("tcp.window", "win", 16, _is_tcp, "tcp.window:[!]N; TCP window, unscaled (alias window)")
 _numeric("itype", "icmp_type", 8, _is_icmp, "itype:[<>]N|A<>B; ICMP type")
 _numeric("icode", "icmp_code", 8, _is_icmp, "icode:[<>]N|A<>B; ICMP code")
 _numeric("icmp_id", "icmp_id", 16, _has_icmp_id, "icmp_id:N; ICMP echo id")
@@ -130,3 +135,50 @@ def ip_proto(b: RuleBuilder, arg: str | None) -> None:
 @keyword("sameip", value="none", help="sameip; source address equals destination address")
 def sameip(b: RuleBuilder, arg: str | None) -> None:
     b.packet_checks.append(lambda pkt, flow: pkt.ip_version != 0 and pkt.src == pkt.dst)
+
+
+# --- ipopts ---------------------------------------------------------------------------
+
+# Suricata's ipopts names -> IPv4 option type (detect-ipopts.c / decode-ipv4.h)
+IP_OPTIONS = {"eol": 0x00, "nop": 0x01, "rr": 0x07, "qs": 0x19, "ts": 0x44, "sec": 0x82, "lsrr": 0x83,
+              "esec": 0x85, "cipso": 0x86, "satid": 0x88, "ssrr": 0x89, "rtralt": 0x94}
+
+
+@keyword("ipopts", help="ipopts:rr|eol|nop|ts|sec|esec|lsrr|ssrr|satid|qs|cipso|rtralt|any; an IPv4 option is present")
+def ipopts(b: RuleBuilder, arg: str | None) -> None:
+    """One option per keyword (name case-insensitive), IPv4 only. `any`: the packet has
+    any option; Suricata documents it so (its code compares all flag bits at once)."""
+    name = unquote(arg, "ipopts").strip().lower()
+    if name == "any":
+        b.packet_checks.append(lambda pkt, f: pkt.ip_version == 4 and bool(pkt.ip_opts))
+        return
+    opt = IP_OPTIONS.get(name)
+    if opt is None:
+        raise RuleError(f"ipopts: unknown IP option '{name}' (expected {', '.join(IP_OPTIONS)} or any)")
+    b.packet_checks.append(lambda pkt, f: pkt.ip_version == 4 and opt in pkt.ip_opts)
+
+
+# --- vlan.id / vlan.layers (Suricata 8) ---------------------------------------------------
+
+VLAN_MAX_LAYERS = 3     # Suricata decodes at most three VLAN tags
+
+
+@keyword("vlan.id", help="vlan.id:[op]ID[,any|all|INDEX]; the packet's VLAN ids (outermost first)")
+def vlan_id(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "vlan.id")
+    head = text.split(",")[0].strip()
+    if not head.startswith("count"):
+        for n in re.findall(r"0[xX][0-9a-fA-F]+|\d+", head):
+            if int(n, 16 if n[:2].lower() == "0x" else 10) > 0xFFF:
+                raise RuleError(f"vlan.id: {n} is not a VLAN id (12 bits: 0..4095)")
+    pred = parse_multi_uint(text, "vlan.id", 16, (-VLAN_MAX_LAYERS, VLAN_MAX_LAYERS - 1))
+    b.packet_checks.append(lambda pkt, f: pred(pkt.vlan))
+
+
+@keyword("vlan.layers", help="vlan.layers:[op]N; how many VLAN tags the packet has (0..3)")
+def vlan_layers(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "vlan.layers")
+    pred = parse_uint(text, "vlan.layers", 8)
+    if not any(pred(n) for n in range(VLAN_MAX_LAYERS + 1)) and "!" not in text:
+        raise RuleError(f"vlan.layers: '{text.strip()}' can never match (0..{VLAN_MAX_LAYERS} layers)")
+    b.packet_checks.append(lambda pkt, f: pred(len(pkt.vlan)))

@@ -224,10 +224,19 @@ def pkt_data(b: RuleBuilder, arg: str | None) -> None:
 
 # --- dsize / bsize -------------------------------------------------------------------
 
+_DSIZE_NEEDS_PAYLOAD = re.compile(r"^\s*(?:!(?!.*(?:-|<>))|>|[0-9x]+\s*(?:-|<>))")
+
+
 @keyword("dsize", help="dsize:[<>!]N|A<>B; payload size of the packet")
 def dsize(b: RuleBuilder, arg: str | None) -> None:
-    pred = parse_uint(unquote(arg, "dsize"), "dsize", 16)
-    b.packet_checks.append(lambda pkt, flow: pred(pkt.payload_len))
+    text = unquote(arg, "dsize")
+    pred = parse_uint(text, "dsize", 16)
+    if _DSIZE_NEEDS_PAYLOAD.match(text):
+        # Suricata's signature mask: dsize with !N, >N, >=N or a range requires a
+        # payload, so a packet without one never matches (dsize:!9 skips empty ACKs)
+        b.packet_checks.append(lambda pkt, flow: pkt.payload_len > 0 and pred(pkt.payload_len))
+    else:
+        b.packet_checks.append(lambda pkt, flow: pred(pkt.payload_len))
     b.sig.pkt_only = True      # Suricata: dsize only ever matches packets, not the stream
 
 

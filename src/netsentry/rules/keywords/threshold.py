@@ -47,15 +47,35 @@ def _only_one(b: RuleBuilder) -> None:
         raise RuleError("only one threshold or detection_filter per rule")
 
 
-@keyword("threshold", help="threshold:type limit|threshold|both,track by_src|by_dst|by_rule|by_both,count N,seconds N;")
+@keyword("threshold", help="threshold:type limit|threshold|both,track by_src|by_dst|by_rule|by_both|by_flow,"
+                              "count N,seconds N; threshold:type backoff,track by_flow,count N,multiplier M;")
 def threshold(b: RuleBuilder, arg: str | None) -> None:
     _only_one(b)
-    f = _fields(arg, "threshold", ("type", "track", "count", "seconds"))
+    f = _fields(arg, "threshold", ("type", "track", "count", "seconds", "multiplier"))
     kind = f.get("type")
-    if kind not in ("limit", "threshold", "both"):
-        raise RuleError(f"threshold: type must be limit, threshold or both, got '{kind}'")
+    if kind not in ("limit", "threshold", "both", "backoff"):
+        raise RuleError(f"threshold: type must be limit, threshold, both or backoff, got '{kind}'")
+    if kind == "backoff":
+        b.sig.threshold = _backoff(f)
+        return
+    if "multiplier" in f:
+        raise RuleError("threshold: 'multiplier' only goes with type backoff")
     track, count, seconds = _common(f, "threshold")
     b.sig.threshold = Threshold(kind, track, count, seconds)
+
+
+def _backoff(f: dict[str, str]) -> Threshold:
+    """Suricata 8's backoff: alert on the count-th match of a flow, then on count*m, count*m*m, ..."""
+    if "seconds" in f:
+        raise RuleError("threshold: type backoff takes no 'seconds' (it counts for the whole flow)")
+    for need in ("track", "count", "multiplier"):
+        if need not in f:
+            raise RuleError(f"threshold: type backoff needs '{need}'")
+    if f["track"] != "by_flow":
+        raise RuleError("threshold: type backoff is only supported with track by_flow")
+    count = parse_int(f["count"], "threshold count", 1, 65535, decimal=True)
+    multiplier = parse_int(f["multiplier"], "threshold multiplier", 2, 65535, decimal=True)
+    return Threshold("backoff", "by_flow", count, 0, multiplier=multiplier)
 
 
 @keyword("detection_filter", help="detection_filter:track by_src|by_dst|by_rule|by_both|by_flow,count N,seconds N[,unique_on src_port|dst_port];")

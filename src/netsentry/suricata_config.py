@@ -1,0 +1,180 @@
+"""Read the part of a Suricata ``suricata.yaml`` that netsentry shares.
+
+A site moving from Suricata, or a suricata-verify test, hands us its own
+configuration. Most of it (threading, af-packet, app-layer parser limits,
+logging) means nothing here; the parts that change what netsentry detects and
+writes have the same meaning in both, so we translate those into netsentry's
+own configuration tree and merge it like a ``-c`` file (same validation,
+same one-line errors). Everything else is listed once in a log note, never
+silently taken for understood.
+
+Translated (Suricata key -> netsentry key):
+
+- ``vars.address-groups`` / ``vars.port-groups`` -> the same
+- ``default-rule-path``, ``rule-files``, ``classification-file``,
+  ``reference-config-file``, ``threshold-file`` -> the same (relative
+  ``threshold-file``, ``classification-file`` and ``reference-config-file``
+  are resolved against the configuration file's directory first)
+- ``outputs: [- eve-log: {enabled, filename, append, community-id,
+  community-id-seed, types}]`` -> ``outputs.eve-log``; ``types`` entries may
+  be names or ``{name: options}``; ``drop: {flows, alerts}`` keeps its
+  options, types netsentry does not write are noted and left out
+- ``stream.midstream``, ``stream.inline`` (``auto`` follows the run mode),
+  ``stream.checksum-validation`` -> ``decoder.checksum-validation``
+- ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
+- ``action-order`` -> ``detect.action-order``
+- ``detect.thresholds`` is not translated (Suricata's hash sizes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from netsentry.config import Config, ConfigError
+
+# top-level keys copied as they are
+_SAME_KEYS = ("default-rule-path", "rule-files")
+# top-level file keys resolved against the config file's directory when relative
+_FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
+_EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed")
+_TIMEOUT_KEYS = ("new", "established", "closed")
+
+
+def looks_like_suricata(doc: Any) -> bool:
+    """Suricata's `outputs` is a list of one-key maps; netsentry's is a mapping."""
+    return isinstance(doc, Mapping) and isinstance(doc.get("outputs"), list)
+
+
+def translate(doc: Mapping[str, Any], path: str | Path, known_event_types: frozenset[str] | tuple[str, ...]
+              ) -> tuple[Config, list[str]]:
+    """The netsentry configuration tree `doc` stands for, and the dotted keys ignored."""
+    base = Path(path).resolve().parent
+    out: Config = {}
+    ignored: list[str] = []
+    for key, value in doc.items():
+        key = str(key)
+        handler = _TOP_LEVEL.get(key)
+        if handler is None:
+            ignored.append(key)
+            continue
+        handler(out, value, ignored, base, known_event_types, str(path))
+    return out, ignored
+
+
+# --- one translator per Suricata top-level key (a registration table) ------------
+
+def _vars(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError("expected a mapping", "vars", src)
+    for group in ("address-groups", "port-groups"):
+        if isinstance(value.get(group), Mapping):
+            # Suricata writes port variables as numbers or text; both are fine here
+            out.setdefault("vars", {})[group] = {str(k): v for k, v in value[group].items()}
+    ignored.extend(f"vars.{k}" for k in value if k not in ("address-groups", "port-groups"))
+
+
+def _copy(key: str) -> Any:
+    def handler(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+        out[key] = value
+    return handler
+
+
+def _file(key: str) -> Any:
+    def handler(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+        if isinstance(value, str) and value and not os.path.isabs(value) and (base / value).exists():
+            value = str(base / value)
+        out[key] = value
+    return handler
+
+
+def _outputs(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    for i, item in enumerate(value or ()):
+        if not isinstance(item, Mapping) or len(item) != 1:
+            raise ConfigError("expected a list of one-key mappings (- eve-log: ...)", f"outputs[{i}]", src)
+        name, body = next(iter(item.items()))
+        if name != "eve-log":
+            ignored.append(f"outputs.{name}")
+            continue
+        out.setdefault("outputs", {})["eve-log"] = _eve_log(body or {}, ignored, types, src)
+
+
+def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) -> Config:
+    eve: Config = {k: body[k] for k in _EVE_SCALARS if k in body}
+    ignored.extend(f"outputs.eve-log.{k}" for k in body if k not in _EVE_SCALARS and k != "types")
+    if "types" not in body:
+        return eve
+    names: list[str] = []
+    for entry in body.get("types") or ():
+        if isinstance(entry, Mapping):
+            name, opts = next(iter(entry.items()))
+        else:
+            name, opts = entry, None
+        name = str(name)
+        if name not in known:
+            ignored.append(f"outputs.eve-log.types.{name}")
+            continue
+        names.append(name)
+        if name == "drop" and isinstance(opts, Mapping):
+            drop = {k: opts[k] for k in ("flows", "alerts") if k in opts}
+            eve["drop"] = drop
+            ignored.extend(f"outputs.eve-log.types.drop.{k}" for k in opts if k not in drop)
+        elif isinstance(opts, Mapping):
+            ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
+    eve["types"] = names
+    return eve
+
+
+def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if not isinstance(value, Mapping):
+        return
+    stream: Config = {}
+    for k, v in value.items():
+        if k == "midstream" and isinstance(v, bool):
+            stream[k] = v
+        elif k == "inline" and isinstance(v, bool):
+            stream[k] = v
+        elif k == "inline" and v == "auto":
+            pass                       # Suricata: inline when running as an IPS; --simulate-ips says so here
+        elif k == "checksum-validation" and isinstance(v, bool):
+            # Suricata's switch for TCP checksums before stream handling; netsentry has one
+            # switch for every checksum (-k all|none overrides either)
+            out.setdefault("decoder", {})["checksum-validation"] = v
+        else:
+            ignored.append(f"stream.{k}")
+    if stream:
+        out["stream"] = stream
+
+
+def _flow_timeouts(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if not isinstance(value, Mapping):
+        return
+    timeouts: Config = {}
+    for proto, body in value.items():
+        if proto not in ("default", "tcp", "udp", "icmp") or not isinstance(body, Mapping):
+            ignored.append(f"flow-timeouts.{proto}")
+            continue
+        for k, v in body.items():
+            if k in _TIMEOUT_KEYS and not (proto in ("udp", "icmp") and k == "closed"):
+                timeouts.setdefault(proto, {})[k] = v
+            else:
+                ignored.append(f"flow-timeouts.{proto}.{k}")
+    if timeouts:
+        out.setdefault("flow", {})["timeouts"] = timeouts
+
+
+def _action_order(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    out.setdefault("detect", {})["action-order"] = value
+
+
+_TOP_LEVEL = {
+    "vars": _vars,
+    "outputs": _outputs,
+    "stream": _stream,
+    "flow-timeouts": _flow_timeouts,
+    "action-order": _action_order,
+    **{k: _copy(k) for k in _SAME_KEYS},
+    **{k: _file(k) for k in _FILE_KEYS},
+}

@@ -1,0 +1,48 @@
+"""decode-event / engine-event / stream-event: a packet's decoder (and stream) events."""
+
+from __future__ import annotations
+
+import pytest
+from rules_helpers import pkt, rule
+
+from netsentry.rules import RuleError, UnsupportedError
+
+
+def _hit(opts: str, events: list[str] | None) -> bool:
+    return rule(opts, "alert pkthdr any any -> any any").match(pkt(b"", events=events), None)
+
+
+@pytest.mark.parametrize("opts, events, want", [
+    ("decode-event:ipv4.trunc_pkt;", ["ipv4.trunc_pkt"], True),
+    ("decode-event:IPv4.Trunc_Pkt;", ["ipv4.trunc_pkt"], True),           # case-insensitive
+    ("decode-event:ipv4.trunc_pkt;", ["ipv4.opt_pad_required"], False),
+    ("decode-event:ipv4.trunc_pkt;", None, False),
+    ("engine-event:decoder.ipv6.exthdr_dupl_fh;", ["ipv6.exthdr_dupl_fh"], True),
+    ("stream-event:3whs_synack_resend_with_different_ack;",
+     ["stream.3whs_synack_resend_with_diff_ack"], True),                  # Suricata's legacy alias
+    ("engine-event:stream.pkt_invalid_timestamp;", ["stream.pkt_invalid_timestamp"], True),
+])
+def test_event_keywords(opts: str, events: list[str] | None, want: bool) -> None:
+    assert _hit(opts, events) is want
+
+
+def test_a_decoder_event_netsentry_never_raises_is_reported_not_silently_dead() -> None:
+    with pytest.raises(UnsupportedError, match="not raised by netsentry"):
+        rule("decode-event:ipv4.no_such_event;", "alert pkthdr any any -> any any")
+
+
+def test_engine_event_needs_a_known_layer() -> None:
+    with pytest.raises(RuleError, match="expected decoder"):
+        rule("engine-event:app.foo;", "alert pkthdr any any -> any any")
+
+
+def test_decoded_packet_events_reach_the_rule() -> None:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP() / b"abcd")[:-6]   # cut: truncated
+    p = Decoder().decode(frame, 1)
+    assert p.events
+    sig = rule(f"decode-event:{p.events[0]};", "alert pkthdr any any -> any any")
+    assert sig.match(p, None)

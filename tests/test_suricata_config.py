@@ -1,0 +1,113 @@
+"""A Suricata suricata.yaml: the shared subset becomes netsentry configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netsentry.config import ConfigError, get, load_config
+
+SURICATA_YAML = """%YAML 1.1
+---
+vars:
+  address-groups:
+    HOME_NET: "[10.9.0.0/16]"
+  port-groups:
+    HTTP_PORTS: "8080"
+outputs:
+  - fast:
+      enabled: yes
+  - eve-log:
+      enabled: yes
+      filetype: regular
+      filename: alerts.json
+      types:
+        - alert:
+            payload: yes
+        - drop:
+            flows: all
+            alerts: yes
+        - http
+        - flow
+stream:
+  midstream: true
+  inline: auto
+  reassembly:
+    depth: 1mb
+flow-timeouts:
+  tcp:
+    new: 7
+    emergency-new: 3
+threshold-file: threshold.config
+af-packet:
+  - interface: eth0
+"""
+
+
+def _write(tmp_path: Path, text: str = SURICATA_YAML) -> Path:
+    path = tmp_path / "suricata.yaml"
+    path.write_text(text)
+    (tmp_path / "threshold.config").write_text("suppress gen_id 1, sig_id 5\n")
+    return path
+
+
+@pytest.mark.parametrize("flag", ["suricata", "c"])
+def test_shared_subset_is_translated(tmp_path: Path, flag: str) -> None:
+    path = _write(tmp_path)
+    cfg = load_config(suricata=path) if flag == "suricata" else load_config(path)
+    assert get(cfg, "vars.address-groups.HOME_NET") == "[10.9.0.0/16]"
+    assert get(cfg, "vars.address-groups.EXTERNAL_NET") == "!$HOME_NET"      # defaults kept
+    assert get(cfg, "vars.port-groups.HTTP_PORTS") == "8080"
+    assert get(cfg, "outputs.eve-log.filename") == "alerts.json"
+    assert get(cfg, "outputs.eve-log.types") == ["alert", "drop", "flow"]   # http: not written here
+    assert get(cfg, "outputs.eve-log.drop.flows") == "all"
+    assert get(cfg, "stream.midstream") is True
+    assert get(cfg, "stream.inline") is False                                # auto: the run mode decides
+    assert get(cfg, "flow.timeouts.tcp.new") == 7
+    assert get(cfg, "threshold-file") == str(tmp_path / "threshold.config")  # beside the yaml
+
+
+def test_overrides_win_over_the_suricata_file(tmp_path: Path) -> None:
+    cfg = load_config(overrides=["stream.midstream=false"], suricata=_write(tmp_path))
+    assert get(cfg, "stream.midstream") is False
+
+
+def test_empty_path_means_none() -> None:
+    assert load_config(suricata="") == load_config()
+
+
+def test_bad_shared_value_names_key_and_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "outputs:\n  - eve-log:\n      filename: [1]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(suricata=path)
+    assert "outputs.eve-log.filename" in str(err.value) and str(path) in str(err.value)
+
+
+def test_netsentry_file_threshold_file_is_relative_to_it(tmp_path: Path) -> None:
+    (tmp_path / "t.config").write_text("")
+    path = tmp_path / "ns.yaml"
+    path.write_text("threshold-file: t.config\n")
+    assert get(load_config(path), "threshold-file") == str(tmp_path / "t.config")
+
+
+def test_suricata_set_options_netsentry_lacks_are_ignored_with_a_note() -> None:
+    from netsentry.config import take_notes
+    take_notes()
+    cfg = load_config(overrides=["stream.async-oneside=true", "app-layer.error-policy=drop-flow",
+                                 "detect.prefilter.default=auto", "stream.midstream=true"], suricata="")
+    assert get(cfg, "stream.midstream") is True
+    assert get(cfg, "detect.prefilter") == "auto"            # netsentry's own key untouched
+    notes = [fields["option"] for _msg, fields in take_notes()]
+    assert notes == ["--set stream.async-oneside=true", "--set app-layer.error-policy=drop-flow",
+                     "--set detect.prefilter.default=auto"]
+
+
+def test_suricata_set_still_checks_netsentrys_own_keys() -> None:
+    with pytest.raises(ConfigError, match="stream.midstream"):
+        load_config(overrides=["stream.midstream=maybe"], suricata="")
+
+
+def test_without_the_suricata_dialect_unknown_set_keys_stay_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(overrides=["stream.async-oneside=true"])
