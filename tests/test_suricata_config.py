@@ -60,7 +60,7 @@ def test_shared_subset_is_translated(tmp_path: Path, flag: str) -> None:
     assert get(cfg, "vars.address-groups.EXTERNAL_NET") == "!$HOME_NET"      # defaults kept
     assert get(cfg, "vars.port-groups.HTTP_PORTS") == "8080"
     assert get(cfg, "outputs.eve-log.filename") == "alerts.json"
-    assert get(cfg, "outputs.eve-log.types") == ["alert", "drop", "flow"]   # http: not written here
+    assert get(cfg, "outputs.eve-log.types") == ["alert", "drop", "http", "flow"]
     assert get(cfg, "outputs.eve-log.drop.flows") == "all"
     assert get(cfg, "stream.midstream") is True
     assert get(cfg, "stream.inline") is False                                # auto: the run mode decides

@@ -252,9 +252,11 @@ def test_rate_filter_by_flow_and_by_both(detect: Detect) -> None:
         frames = timed([pkt("10.0.0.1", "10.0.0.2", 1234, 80), pkt("10.0.0.2", "10.0.0.1", 80, 1234),
                         pkt("10.0.0.1", "10.0.0.2", 1234, 80)], [0, 1, 2])
         got = [a for _n, _s, a in detect.run(rule, frames, cfg, ips=True).alerts]
-        # the second match is over the rate: dropped, and the flow with it (a stream rule's drop
-        # is the flow's), so the third packet is dropped without inspection
-        assert got == ["allowed", "blocked"], track
+        # the second match is over the rate: dropped. These packets have no handshake, so
+        # they are no TCP session's stream data and the drop is the packet's alone (as
+        # Suricata); the third packet is inspected and, within the filter's timeout, the
+        # new action drops it too
+        assert got == ["allowed", "blocked", "blocked"], track
 
 
 @pytest.mark.parametrize("count, multiplier, expected", [
