@@ -93,5 +93,5 @@ def test_replay_survives_the_bomb_and_still_matches_the_real_thing(tmp_path: Pat
     res = _replay(tmp_path, RULES, [bomb, real])
     assert time.monotonic() - t0 < 60
     assert res["alerts"] == [1]                        # the real one, not the bomb
-    assert res["stats"]["detect"]["pcre_timeouts"] == 1
+    assert res["stats"]["netsentry"]["detect"]["pcre_timeouts"] == 1
 

@@ -14,8 +14,10 @@ Field names, order and text forms follow Suricata's own writers
 - flow records take src/dest from the flow's client/server and the
   timestamp of the moment the flow ended (packet time in replay).
 
-Our own additions (``Event.extra``) are merged at the top level last; they
-must use names Suricata doesn't.
+``Event.extra`` is merged at the top level last: Suricata's own objects
+(``stats``, the decoder ``anomaly`` record) and the one ``netsentry`` object
+holding everything that is ours (the schema check excludes exactly
+``netsentry`` and ``stats.netsentry``).
 
 `render` gives a record as plain dicts; the file writer (`EveLog`, `encode`)
 builds the same record with three shortcuts, each measured with
@@ -35,7 +37,7 @@ from typing import Any
 import orjson
 
 from netsentry.config import ConfigError
-from netsentry.event import Alert, Event
+from netsentry.event import Alert, Event, HostPacket
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.fields import (
     ICMP_PROTOS,
@@ -119,6 +121,32 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
     return rec
 
 
+def host_header(event_type: str, ts: float, pkt: HostPacket) -> dict[str, Any]:
+    """The head of a record about hosts, not one packet (`HostPacket`: anomaly alerts).
+
+    Only what applies: the source; the destination, protocol and ports when
+    the finding has them. No flow_id (there is no flow) and no pkt_src (no
+    packet was captured as this record's own).
+    """
+    rec: dict[str, Any] = {"timestamp": format_record_time(ts)}
+    if pkt.pcap_cnt:
+        rec["pcap_cnt"] = pkt.pcap_cnt
+    rec["event_type"] = event_type
+    proto = pkt.proto
+    ports = proto in PORT_PROTOS
+    rec["src_ip"] = format_ip(pkt.src)
+    if ports and pkt.sp:
+        rec["src_port"] = pkt.sp
+    if pkt.dst:
+        rec["dest_ip"] = format_ip(pkt.dst)
+        if ports and pkt.dp:
+            rec["dest_port"] = pkt.dp
+    if proto:
+        rec["proto"] = PROTO_TEXT[proto & 0xFF]
+    rec["ip_v"] = pkt.ip_version
+    return rec
+
+
 def flow_header(event_type: str, ts: float, flow: Any) -> dict[str, Any]:
     """The head of a flow-level record: src is the client (Suricata's CreateEveHeaderFromFlow)."""
     proto = flow.proto
@@ -190,6 +218,8 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     pkt, flow, alert = event.pkt, event.flow, event.alert
     if pkt is None:                      # an engine alert about a flow, not a packet
         rec = flow_header("alert", event.ts, flow) if flow is not None else _bare("alert", event.ts)
+    elif pkt.__class__ is HostPacket:    # an engine alert about hosts
+        rec = host_header("alert", event.ts, pkt)
     else:
         rec = packet_header("alert", event.ts, pkt, flow)
     if alert is not None:
