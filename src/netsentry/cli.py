@@ -177,8 +177,10 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from netsentry.log import get_logger
     get_logger().info("replay started", files=len(paths), bytes=source.size, logdir=str(logdir),
                       ips=sensor.inline)
+    from netsentry.output.hangup import Hangup
+    hangup = Hangup(sensor.reopen_outputs).install()     # logrotate: SIGHUP reopens eve.json
     try:
-        sensor.run(source, progress)
+        sensor.run(hangup.guard(source), progress)
     except KeyboardInterrupt:
         stopped_by = "SIGINT"
     except Terminated:
@@ -191,6 +193,8 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             result = sensor.finish()
         except OSError as exc:
             raise InputError(f"cannot write output: {exc}") from None
+        finally:
+            hangup.restore()
 
     if not args.quiet:
         eve_path = _eve_path(outputs)

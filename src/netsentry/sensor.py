@@ -317,6 +317,11 @@ class Sensor:
             for emit in emitters:
                 emit(event)
 
+    def reopen_outputs(self) -> None:
+        """SIGHUP: every output reopens its file (logrotate). Main thread, between packets."""
+        for out in self.outputs:
+            out.reopen()
+
     # --- the end -----------------------------------------------------------------
 
     def counters(self) -> dict[str, int | float]:

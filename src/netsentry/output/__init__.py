@@ -3,9 +3,9 @@
 The names are the keys of the ``outputs:`` section of the configuration
 (``eve-log``, ``console``, later ``syslog``). A module registers a factory
 with `register`; `open_outputs` builds the enabled ones. The sensor only
-ever calls ``emit(event)``, ``flush()`` and ``close()``, and asks each output
-which event types it wants (``event_types``) so it can skip building events
-nobody will write.
+ever calls ``emit(event)``, ``flush()``, ``reopen()`` and ``close()``, and
+asks each output which event types it wants (``event_types``) so it can skip
+building events nobody will write.
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ class Output:
 
     def flush(self) -> None:
         pass
+
+    def reopen(self) -> None:
+        """SIGHUP (logrotate's postrotate, Suricata's convention): a file output
+        reopens its path, so records after the rotation go to the new file and
+        none is lost or written twice. Outputs without a file of their own
+        (console, network senders) keep this no-op. Called in the main thread
+        between packets, never from inside ``emit``."""
 
     def close(self) -> None:
         self.flush()

@@ -426,12 +426,42 @@ class EveLog(Output):
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # 1 MiB buffer: the file sees few large writes instead of one per event.
-            self._file = open(self.path, mode, buffering=1 << 20)  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        self._file = self._open(mode)
         self._write = self._file.write
         self.count = 0
+        self.reopened = 0
+
+    def _open(self, mode: str) -> Any:
+        try:
+            # 1 MiB buffer: the file sees few large writes instead of one per event.
+            return open(self.path, mode, buffering=1 << 20)  # noqa: SIM115 - closed in close()/reopen()
+        except OSError as exc:
+            raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+
+    def reopen(self) -> None:
+        """Reopen ``path`` after logrotate renamed the file: every record written
+        so far is flushed into the old file, every later one goes to the new.
+
+        Always in append mode (a SIGHUP without a rotation must not truncate),
+        and the new file is opened before the old one is closed: if it cannot be
+        opened (directory gone, disk full) the error is logged and records keep
+        going to the old file rather than nowhere.
+        """
+        if self._file.closed:
+            return
+        try:
+            new = self._open("ab")
+        except OSError as exc:
+            from netsentry.log import get_logger
+            get_logger().error("eve-log reopen failed, still writing the previous file",
+                               path=str(self.path), error=str(exc))
+            return
+        old = self._file
+        self._file, self._write = new, new.write
+        old.close()
+        self.reopened += 1
 
     def emit(self, event: Event) -> None:
         # `encode` inlined: one call fewer per event on the output's hot path
