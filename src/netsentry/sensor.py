@@ -328,6 +328,9 @@ class Sensor:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
         stages = [self.decoder, self.flows, self.signatures, self.anomaly]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
+        for out in self.outputs:            # network outputs: queue depth, sent, dropped, reconnects
+            if hasattr(out, "stats"):
+                counters.update(out.stats())
         counters.setdefault("detect.alert", self.result.alerts)
         if self.inline:
             counters["ips.accepted"] = self.result.packets - self.result.drops
