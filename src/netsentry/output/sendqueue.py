@@ -150,7 +150,7 @@ class SendQueue:
                 # connect at start-up too, so a receiver that is down is reported at once
                 try:
                     self.transport.connect()
-                except (OSError, SendError) as exc:
+                except Exception as exc:    # noqa: BLE001 - whatever the client library raises, the thread retries
                     now = self._clock()
                     if now - last_down_log >= LOG_EVERY:
                         self._log.warning("output receiver unreachable, retrying", output=self.label,
@@ -172,9 +172,10 @@ class SendQueue:
                     batch = self._take()
                 if not batch:
                     continue
+            self._inflight = len(batch)
             try:
                 self.transport.send(batch, self._stopping)
-            except (OSError, SendError) as exc:
+            except Exception as exc:        # noqa: BLE001 - the sender thread must outlive any receiver
                 if self._give_up:
                     break
                 self.connected = False
@@ -188,6 +189,7 @@ class SendQueue:
                 continue        # the same batch again once reconnected: nothing lost here
             with self._cond:
                 self.sent += len(batch)
+                self._inflight = 0
                 self._cond.notify_all()
             batch = []
         with self._cond:
@@ -198,10 +200,12 @@ class SendQueue:
             for s in self._seqs:
                 s.clear()
             self.depth = 0
+            self._inflight = 0
             self._cond.notify_all()
         self.transport.close()
 
     _give_up = False
+    _inflight = 0
 
     def _stopping(self) -> bool:
         return self._give_up
@@ -235,6 +239,12 @@ class SendQueue:
                 self._give_up = True
                 self._cond.notify_all()
             self._thread.join(5.0)
+        if self._thread.is_alive():
+            # the sender is stuck in a transport that cannot time out (a frozen receiver):
+            # what it holds and what is queued are losses
+            with self._cond:
+                self.dropped += self._inflight + self.depth
+                self._inflight = self.depth = 0
         self._log.info("output closed", output=self.label, produced=self.produced, sent=self.sent,
                        dropped=self.dropped, reconnects=self.reconnects)
 
