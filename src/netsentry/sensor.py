@@ -148,6 +148,8 @@ class Sensor:
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
+        from netsentry.output.ratelimit import from_config as alert_rate_limit
+        self.alert_limit = alert_rate_limit(config)     # None when off (the default)
 
     def attach_outputs(self, outputs: list[Output]) -> None:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
@@ -244,6 +246,7 @@ class Sensor:
         res = self.result
         emitters = self._emitters
         enrich = self.assets.enrich if self.assets is not None else None
+        limit = self.alert_limit.admit if self.alert_limit is not None else None
         for event in events:
             etype = event.event_type
             alert = event.alert
@@ -262,6 +265,8 @@ class Sensor:
                 # of the packet that happened to close its window
                 if event.flow is not None:
                     event.flow.alerted = True
+                if limit is not None and not limit(event):
+                    continue        # counted, matched, verdict untouched: only not written
                 if enrich is not None:
                     enrich(event)
             elif etype == "anomaly" and from_anomaly:
@@ -326,7 +331,7 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly]
+        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.alert_limit]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         for out in self.outputs:            # network outputs: queue depth, sent, dropped, reconnects
             if hasattr(out, "stats"):
