@@ -4,8 +4,8 @@
 in it is closed (``additionalProperties: false``), so a SIEM pipeline that
 validates or maps Suricata's records rejects a field it does not know. The
 records come from real replays: every sample capture in pcaps/ against the
-bundled signatures (with community-id and pcap-file on, so those fields are
-checked too) and every suricata-verify capture of core.txt and stretch.txt
+bundled signatures (with community-id, pcap-file, sensor-name and the alert
+options payload, payload-printable and packet on, so those fields are checked too) and every suricata-verify capture of core.txt and stretch.txt
 against its own rules, in simulated IPS mode so drop records are written.
 
 The check excludes exactly two paths, where netsentry's own fields live by
@@ -106,7 +106,9 @@ def test_every_record_of_every_replay_validates(validator, tmp_path: Path, capsy
     runs: list[tuple[list[str], Path]] = []
     for capture in sorted(PCAPS.glob("*.pcap")):
         runs.append(([str(capture), "-S", str(REPO / "signatures" / "netsentry.rules"),
-                      "--set", "outputs.eve-log.community-id=true", "--set", "outputs.eve-log.pcap-file=true"],
+                      "--set", "outputs.eve-log.community-id=true", "--set", "outputs.eve-log.pcap-file=true",
+                      "--set", "outputs.eve-log.sensor-name=sensor-1",
+                      "--set", "outputs.eve-log.alert={payload: true, payload-printable: true, packet: true}"],
                      tmp_path / f"pcaps-{capture.stem}"))
     for i, (capture, rules) in enumerate(verify_cases()):
         args = [str(capture), "--simulate-ips"]

@@ -30,6 +30,7 @@ timestamp is reused from the previous record when the time is the same
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -397,6 +398,38 @@ def encode(event: Event) -> bytes:
     return _DUMPS(rec, option=_NEWLINE)
 
 
+def _switch(cfg: Mapping[str, Any], name: str) -> bool:
+    value = cfg.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", f"outputs.eve-log.alert.{name}")
+    return value
+
+
+_PRINTABLE = bytes(c if 32 <= c < 127 or c in (10, 13) else 46 for c in range(256))    # else "."
+
+
+def _payload(rec: dict[str, Any], pkt: Any) -> None:
+    rec["payload"] = base64.b64encode(pkt.payload).decode()
+
+
+def _payload_printable(rec: dict[str, Any], pkt: Any) -> None:
+    # Suricata's PrintStringsToBuffer: printable ASCII, CR and LF kept, every other byte "."
+    rec["payload_printable"] = pkt.payload.translate(_PRINTABLE).decode()
+
+
+def _packet(rec: dict[str, Any], pkt: Any) -> None:
+    rec["packet"] = base64.b64encode(pkt.data).decode()
+    rec["packet_info"] = {"linktype": pkt.linktype}
+
+
+# outputs.eve-log.alert.<option> -> what it adds to an alert record, in Suricata's order
+ALERT_OPTIONS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    "payload": _payload,
+    "payload-printable": _payload_printable,
+    "packet": _packet,
+}
+
+
 class EveLog(Output):
     """Writes EVE records to ``LOGDIR/<filename>`` through one large write buffer."""
 
@@ -421,6 +454,13 @@ class EveLog(Output):
         if not isinstance(pcap_file, bool):
             raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")
         self._pcap_file = pcap_file
+        # Suricata's eve-log alert options: types: [alert: {payload, payload-printable, packet}]
+        # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
+        alert_cfg = cfg.get("alert") or {}
+        self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        self._host = cfg.get("sensor-name") or ""
+        if not isinstance(self._host, str):
+            raise ConfigError(f"expected a name, got {self._host!r}", "outputs.eve-log.sensor-name")
         self._source: Any = None
         self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
         mode = "ab" if cfg.get("append", False) else "wb"
@@ -473,6 +513,13 @@ class EveLog(Output):
             rec.pop("alert", None)          # outputs.eve-log.drop.alerts: false
         if self._community is not None:
             rec = self._with_community_id(rec, event)
+        if self._alert_options and etype == "alert":
+            pkt = event.pkt
+            if pkt is not None and pkt.__class__ is not HostPacket:
+                for name in self._alert_options:
+                    ALERT_OPTIONS[name](rec, pkt)
+        if self._host:
+            rec["host"] = self._host
         if self._source is not None:
             rec["pcap_filename"] = self._source.path     # last, as Suricata writes it
         self._write(_DUMPS(rec, option=_NEWLINE))
