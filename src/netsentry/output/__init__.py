@@ -26,7 +26,7 @@ EVENT_TYPES = ("alert", "drop", "anomaly", "flow", "stats")
 # Modules that register an output kind; imported on first use so that
 # importing `netsentry.output` stays cheap and free of cycles.
 BUILTIN_MODULES = ("netsentry.output.eve", "netsentry.output.console", "netsentry.output.syslog",
-                   "netsentry.output.redis")
+                   "netsentry.output.redis", "netsentry.output.metrics")
 
 
 @dataclass
