@@ -106,7 +106,12 @@ def closed(stderr: str) -> dict:
     return next(json.loads(ln) for ln in stderr.splitlines() if '"output closed"' in ln)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("pcap", nargs="?", default=str(HERE / "out" / "bench-1m.pcap"))
     ap.add_argument("-S", dest="rules", default=str(SHARED / "bench.rules"))

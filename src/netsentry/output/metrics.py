@@ -20,9 +20,6 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-
 from netsentry.config import ConfigError
 from netsentry.event import Event
 from netsentry.output import Output, OutputContext, register
@@ -50,7 +47,8 @@ class _Snapshot:
         self.body: Mapping[str, Any] = {}
         self.lock = threading.Lock()
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
         with self.lock:
             body = self.body
         for name, value in flatten(body):
@@ -70,6 +68,8 @@ class Metrics(Output):
             raise ConfigError(f"expected an address, got {listen!r}", f"{SECTION}.listen")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError(f"expected a port from 0 to 65535, got {port!r}", f"{SECTION}.port")
+        # imported here: only a configured endpoint pays for prometheus_client
+        from prometheus_client import CollectorRegistry, start_http_server
         self.snapshot = _Snapshot()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(self.snapshot)

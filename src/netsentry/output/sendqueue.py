@@ -126,6 +126,15 @@ class SendQueue:
         """Up to BATCH records in the order they were queued (across the classes)."""
         out: list[bytes] = []
         queues, seqs = self._queues, self._seqs
+        busy = [lvl for lvl in range(LEVELS) if queues[lvl]]
+        if len(busy) == 1:                  # the usual case: one class queued, no merging
+            q, s = queues[busy[0]], seqs[busy[0]]
+            n = min(BATCH, len(q))
+            out = [q.popleft() for _ in range(n)]
+            for _ in range(n):
+                s.popleft()
+            self.depth -= n
+            return out
         while len(out) < BATCH and self.depth:
             best = -1
             best_seq = 0

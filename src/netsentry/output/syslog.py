@@ -79,10 +79,15 @@ def level_of(event: Event) -> int:
     return OTHER_LEVELS.get(event.event_type, 6)
 
 
+_SECOND: list[Any] = [-1, ""]          # the last second formatted by header_5424, and its text
+
+
 def header_5424(pri: int, host: str, app: str, procid: str, msgid: str, seq: int, now: float) -> bytes:
     sec = int(now)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{int((now - sec) * 1e6):06d}Z"
-    return f'<{pri}>1 {stamp} {host} {app} {procid} {msgid} [meta sequenceId="{seq}"] '.encode()
+    if sec != _SECOND[0]:               # strftime once per second, not once per message
+        _SECOND[0], _SECOND[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return (f'<{pri}>1 {_SECOND[1]}.{int((now - sec) * 1e6):06d}Z {host} {app} {procid} {msgid} '
+            f'[meta sequenceId="{seq}"] ').encode()
 
 
 def header_3164(pri: int, host: str, app: str, procid: str, msgid: str, seq: int, now: float) -> bytes:
