@@ -30,6 +30,7 @@ LOG_EVERY = 10.0            # seconds between two log lines about losses or a re
 BACKOFF_FIRST = 0.2         # seconds before the first reconnect attempt
 BACKOFF_MAX = 10.0          # longest wait between two attempts
 BATCH = 256                 # records handed to the transport at once
+LINGER = 0.005              # seconds a woken sender waits for a fuller batch (one send per batch)
 
 
 class SendError(Exception):
@@ -96,7 +97,8 @@ class SendQueue:
             self._queues[level].append(record)
             self._seqs[level].append(self._seq)
             self.depth += 1
-            self._cond.notify()
+            if self._idle:
+                self._cond.notify()
 
     def _make_room(self, level: int) -> bool:
         """Drop the oldest record of the least severe non-empty class, if it is no more
@@ -177,7 +179,13 @@ class SendQueue:
             if not batch:
                 with self._cond:
                     while not self.depth and not self._closing:
+                        self._idle = True
                         self._cond.wait()
+                        self._idle = False
+                    if self.depth < BATCH and not self._closing:
+                        # a record just arrived: give the capture loop a moment to queue
+                        # more, so the receiver gets one write per batch, not per record
+                        self._cond.wait(LINGER)
                     batch = self._take()
                 if not batch:
                     continue
@@ -215,6 +223,7 @@ class SendQueue:
 
     _give_up = False
     _inflight = 0
+    _idle = False
 
     def _stopping(self) -> bool:
         return self._give_up
