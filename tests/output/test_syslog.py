@@ -288,3 +288,12 @@ def test_full_queue_drops_the_least_severe_oldest_first():
         assert (q.produced, q.dropped) == (7, 3)
     finally:
         q.close(0.1)
+
+
+def test_a_bad_network_output_setting_leaves_eve_json_untouched(tmp_path: Path):
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    (logdir / "eve.json").write_text('{"yesterday": 1}\n')
+    status, err, _ = replay(tmp_path, "outputs.syslog.transport=sctp")
+    assert status == 2, err
+    assert (logdir / "eve.json").read_text() == '{"yesterday": 1}\n'

@@ -86,24 +86,31 @@ def registered() -> dict[str, OutputFactory]:
     return dict(_REGISTRY)
 
 
+# Outputs that create or truncate a file when built: built after every other output,
+# so that a bad setting anywhere stops start-up before the file is touched.
+FILE_OUTPUTS = frozenset({"eve-log"})
+
+
 def open_outputs(outputs_cfg: Mapping[str, Any], ctx: OutputContext) -> list[Output]:
-    """Create every output whose section says ``enabled: true``."""
+    """Create every output whose section says ``enabled: true``, returned in the
+    configuration's order (the order records are handed to them)."""
     kinds = registered()
-    opened: list[Output] = []
+    enabled = [(name, section) for name, section in outputs_cfg.items()
+               if isinstance(section, Mapping) and section.get("enabled", False)]
+    for name, _ in enabled:
+        if name not in kinds:
+            raise ConfigError(f"no output of that kind (known: {', '.join(sorted(kinds))})", f"outputs.{name}")
+    build_order = sorted(range(len(enabled)), key=lambda i: enabled[i][0] in FILE_OUTPUTS)
+    built: dict[int, Output] = {}
     try:
-        for name, section in outputs_cfg.items():
-            if not isinstance(section, Mapping) or not section.get("enabled", False):
-                continue
-            factory = kinds.get(name)
-            if factory is None:
-                raise ConfigError(f"no output of that kind (known: {', '.join(sorted(kinds))})",
-                                  f"outputs.{name}")
-            opened.append(factory(section, ctx))
+        for i in build_order:
+            name, section = enabled[i]
+            built[i] = kinds[name](section, ctx)
     except BaseException:
-        for out in opened:
+        for out in built.values():
             out.close()
         raise
-    return opened
+    return [built[i] for i in range(len(enabled))]
 
 
 def check_event_types(types: list[str], key: str) -> frozenset[str]:
