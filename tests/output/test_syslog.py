@@ -297,3 +297,40 @@ def test_a_bad_network_output_setting_leaves_eve_json_untouched(tmp_path: Path):
     status, err, _ = replay(tmp_path, "outputs.syslog.transport=sctp")
     assert status == 2, err
     assert (logdir / "eve.json").read_text() == '{"yesterday": 1}\n'
+
+
+@needs_rsyslog
+def test_udp_messages_over_the_limit_are_cut_never_split(tmp_path: Path):
+    port = free_port()
+    limit = 480
+    with Rsyslog(tmp_path / "rs", f'module(load="imudp")\ninput(type="imudp" port="{port}" address="127.0.0.1")') as rs:
+        status, err, records = replay(tmp_path, f"outputs.syslog.port={port}",
+                                      f"outputs.syslog.max-message-size={limit}")
+        assert status == 0, err
+        lines = rs.wait_lines(len(records))
+        time.sleep(0.3)
+        lines = rs.lines()
+    eve_lines = (tmp_path / "log" / "eve.json").read_text().splitlines()
+    assert len(lines) == len(eve_lines)                       # one datagram per record, none split
+    cut = 0
+    for line, full in zip(lines, eve_lines):
+        body = line.split("|", 7)[7]
+        assert full.startswith(body) and len(body) < limit    # a prefix of the record, within the limit
+        cut += body != full
+    assert cut == len(eve_lines)                              # these alerts are all longer than 480 bytes
+
+
+def test_cef_escapes_and_maps_fields():
+    from netsentry import __version__
+    from netsentry.output.cef import cef_line
+
+    rec = {"timestamp": "2024-01-02T03:04:05.678901+0100", "flow_id": 7, "event_type": "alert",
+           "src_ip": "10.0.0.1", "src_port": 1, "dest_ip": "10.0.0.2", "dest_port": 80, "proto": "TCP",
+           "alert": {"action": "blocked", "gid": 1, "signature_id": 42, "rev": 3, "signature": "a|b\\c",
+                     "category": "x=y\nz", "severity": 1},
+           "netsentry": {"assets": [{"name": "db", "criticality": "critical"}]}}
+    line = cef_line(rec)
+    head, ext = line.rsplit("|", 1)
+    assert head == f"CEF:0|netsentry|netsentry|{__version__}|1:42:3|a\\|b\\\\c|10"
+    assert ext.startswith("rt=1704161045678 src=10.0.0.1 spt=1 dst=10.0.0.2 dpt=80 proto=TCP act=blocked")
+    assert "cat=x\\=y\\nz" in ext and "cn1=7 cn1Label=flowId" in ext and "cs2=db(critical) cs2Label=asset" in ext
