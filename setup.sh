@@ -12,9 +12,11 @@ VENV=$ROOT/.venv
 
 # Debian packages: build tools + headers for netfilterqueue, the network tools
 # the namespace tests drive, rsyslog (+ gnutls, openssl for test certificates) for the
-# syslog tests, redis-server for the redis tests, logrotate for the rotation test.
-APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev
-              iptables iproute2 rsyslog rsyslog-gnutls redis-server logrotate openssl)
+# syslog tests, chromium for the report's browser test (headless; pip browser
+# downloads fail here), libpcap for BPF capture filters, redis-server for the redis
+# tests, logrotate for the rotation test.
+APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev libpcap0.8
+              iptables iproute2 rsyslog rsyslog-gnutls chromium redis-server logrotate openssl)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

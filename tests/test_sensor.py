@@ -213,7 +213,9 @@ def test_loop_has_only_the_configured_parts():
     assert ids.loop_parts() == frozenset()
     out = Collect()
     full = Sensor(config("stream.inline=true"), [out])
-    assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline", "progress"}
+    # inline without rules: the loop itself keeps flows an exception policy dropped dropped
+    assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline",
+                                              "flow-verdicts", "progress"}
 
 
 def test_anomaly_alerts_do_not_mark_the_current_packets_flow_alerted():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,11 +20,11 @@ from typing import Any, NoReturn
 from netsentry import __version__
 from netsentry.config import Config, ConfigError, get, load_config
 
-EXIT_OK = 0
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130      # 128 + SIGINT
-EXIT_TERMINATED = 143       # 128 + SIGTERM
+from netsentry.lifecycle import EXIT_BAD_INPUT, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_USAGE
+
+EXIT_RUNTIME = EXIT_BAD_INPUT
+EXIT_INTERRUPTED = EXIT_SIGINT
+EXIT_TERMINATED = EXIT_SIGTERM
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 
@@ -36,14 +35,6 @@ class UsageError(Exception):
 
 class InputError(Exception):
     """Bad input (captures, rules, log directory): exit 1."""
-
-
-class Terminated(Exception):
-    """SIGTERM during a replay: finish cleanly (flush flows, stats, close eve.json), then exit 143."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,10 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="directory for eve.json (default: current directory)")
     replay.add_argument("-k", dest="checksums", choices=("all", "none"),
                         help="checksum validation: all (bad-checksum packets are not inspected) or none")
+    replay.add_argument("-F", dest="bpf_file", metavar="BPF-FILE",
+                        help="replay only the packets this capture filter (tcpdump syntax, in a file) accepts")
     replay.add_argument("--simulate-ips", action="store_true",
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # a flag, not an optional value: `--report capture.pcap` must not take the capture as OUT
+    replay.add_argument("--report", action="store_true",
+                        help="at the end, write the HTML report of eve.json to LOGDIR/report.html")
+    replay.add_argument("--report-file", metavar="OUT", help="write the report here instead (implies --report)")
 
     rules = sub.add_parser("rules", help="rule file tools")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -87,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--verbose", action="store_true", help="list every skipped rule, not a few per reason")
 
     sub.add_parser("version", help="print the version")
+    from netsentry.output.integrity_verify import add_parser as add_log_parser
+    from netsentry.report.command import add_parser as add_report_parser
+    add_report_parser(sub)
+    add_log_parser(sub, _Parser)
+    from netsentry import daemon, ips_rules
+    daemon.add_parser(sub)
+    ips_rules.add_parser(sub)
     return parser
 
 
@@ -142,11 +146,24 @@ def cmd_rules(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 # --- replay -------------------------------------------------------------------
 
 def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.lifecycle import Lifecycle, StopRequested, signal_name
+    lifecycle = Lifecycle("replay")
+    try:
+        with lifecycle:
+            return _replay(args, lifecycle)
+    except StopRequested as stop:       # during start-up: nothing was written yet
+        _error(f"interrupted by {signal_name(stop.signum)} during start-up; nothing written")
+        return lifecycle.exit_code(stop.signum, ok=False)
+
+
+def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     targets = list(args.pcaps) + list(args.more_pcaps)
     if not targets:
         raise UsageError("netsentry replay: give at least one PCAP (see netsentry replay --help)")
     config = load_config(args.config, args.overrides)
     apply_replay_flags(config, args)
+    from netsentry.rules.variables import check_variables
+    check_variables(config)         # every $VAR, even with no rules loaded (HOME_NET feeds the anomaly engine)
     _setup_logging(config)
     paths = expand_captures(targets)
 
@@ -156,14 +173,18 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     except CaptureError as exc:
         raise InputError(str(exc)) from None
     check_link_types(source)
+    if args.bpf_file:
+        source = filtered_source(source, args.bpf_file)
     ruleset = load_ruleset(config)
 
+    from netsentry.lifecycle import signal_name
     from netsentry.output import OutputContext, open_outputs
     from netsentry.sensor import Sensor
     from netsentry.summary import ReplayProgress, format_summary
 
     sensor = Sensor(config, [], ruleset)       # every stage's settings checked before any file is touched
     logdir = Path(args.logdir)
+    lifecycle.running()                        # from here a signal is a clean stop: outputs get flushed
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir))
     except OSError as exc:
@@ -172,40 +193,41 @@ def cmd_replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     progress = None
     if not (args.quiet or args.no_progress):
         progress = ReplayProgress(source.size)
-    stopped_by: str | None = None
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     from netsentry.log import get_logger
     get_logger().info("replay started", files=len(paths), bytes=source.size, logdir=str(logdir),
                       ips=sensor.inline)
-    from netsentry.output.hangup import Hangup
-    hangup = Hangup(sensor.reopen_outputs).install()     # logrotate: SIGHUP reopens eve.json
+    lifecycle.on_reopen(sensor.reopen_outputs)         # SIGHUP (logrotate): every output reopens
     try:
-        sensor.run(hangup.guard(source), progress)
-    except KeyboardInterrupt:
-        stopped_by = "SIGINT"
-    except Terminated:
-        stopped_by = "SIGTERM"
+        sensor.run(lifecycle.guard(source), progress)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if progress is not None:
             progress.close()
         try:
-            result = sensor.finish()
+            result = sensor.finish(lifecycle)
         except OSError as exc:
             raise InputError(f"cannot write output: {exc}") from None
-        finally:
-            hangup.restore()
 
     if not args.quiet:
         eve_path = _eve_path(outputs)
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
+    stopped_by = lifecycle.stopped_by
+    if args.report or args.report_file:
+        from netsentry.report.command import run as write_report
+        eve_path = _eve_path(outputs)
+        if eve_path is None:
+            _error("--report needs the eve-log output (outputs.eve-log.enabled: true)")
+            return EXIT_RUNTIME
+        status = write_report(str(eve_path), args.report_file or str(Path(args.logdir) / "report.html"),
+                              quiet=bool(args.quiet))
+        if status != EXIT_OK and stopped_by is None and result.capture_error is None:
+            return status
     if stopped_by is not None:
-        _error(f"interrupted by {stopped_by} after {result.packets:,} packets; output is complete up to there")
-        return EXIT_INTERRUPTED if stopped_by == "SIGINT" else EXIT_TERMINATED
-    if result.capture_error is not None:
+        how = ("the end-of-run flush was cut short by a second signal" if lifecycle.interrupted
+               else "output is complete up to there")
+        _error(f"interrupted by {signal_name(stopped_by)} after {result.packets:,} packets; {how}")
+    elif result.capture_error is not None:
         _error(str(result.capture_error))
-        return EXIT_RUNTIME
-    return EXIT_OK
+    return lifecycle.exit_code(stopped_by, ok=result.capture_error is None)
 
 
 def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
@@ -214,6 +236,10 @@ def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
         config["decoder"]["checksum-validation"] = args.checksums == "all"
     if args.simulate_ips:
         config["stream"]["inline"] = True
+    for flag, files in (("-S", args.exclusive_rules), ("-s", args.extra_rules)):
+        for name in files:
+            if os.path.isdir(name):
+                raise UsageError(f"netsentry replay: {flag} {name}: is a directory; give a rules file")
     if args.exclusive_rules:
         # -S: exactly these files; absolute so default-rule-path does not apply to them
         config["rule-files"] = [os.path.abspath(p) for p in args.exclusive_rules]
@@ -250,6 +276,17 @@ def _first_packet_time(path: str) -> tuple[float, str]:
     from netsentry.capture import first_timestamp
     ts = first_timestamp(path)
     return (math.inf if ts is None else ts), path
+
+
+def filtered_source(source: Any, bpf_file: str) -> Any:
+    """``replay -F FILE``: only the records the filter accepts; a bad filter is a usage error (exit 2)."""
+    from netsentry.capture.bpf import BpfError, FilteredCapture, read_filter_file
+    try:
+        filtered = FilteredCapture(source, read_filter_file(bpf_file))
+        filtered.check({lt for reader in getattr(source, "readers", [source]) for lt in reader.linktypes})
+    except BpfError as exc:
+        raise UsageError(str(exc)) from None
+    return filtered
 
 
 def check_link_types(source: Any) -> None:
@@ -308,7 +345,28 @@ def _eve_path(outputs: list[Any]) -> Path | None:
     return None
 
 
-COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version}
+def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.report.command import cmd_report as run
+    return run(args, parser)
+
+
+def cmd_log(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.output.integrity_verify import cmd_log as run
+    return run(args, parser)
+
+
+def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.daemon import cmd_run as run
+    return run(args, parser)
+
+
+def cmd_ips(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.ips_rules import cmd_ips as ips
+    return ips(args, parser)
+
+
+COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version,
+            "report": cmd_report, "log": cmd_log, "run": cmd_run, "ips": cmd_ips}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import fnmatch
+import math
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
@@ -35,6 +37,27 @@ OPEN_MAPS: dict[str, tuple[type, ...]] = {
     "vars.address-groups": (str,),
     "vars.port-groups": (str, int),
 }
+
+# The allowed range of every numeric key (int or float default in the bundled
+# YAML), checked while merging, so a value out of range stops start-up with its
+# key path instead of reaching orjson ("Integer exceeds 64-bit range") or a
+# stage as an absurd size. First matching pattern (fnmatch on the dotted path)
+# wins; keys no pattern names get DEFAULT_RANGE. Stages may check tighter
+# (e.g. anomaly windows > 0). NaN and infinities are never accepted.
+U32 = (1 << 32) - 1
+NUMERIC_RANGES: list[tuple[str, float, float]] = [
+    ("vars.port-groups.*", 0, 65535),
+    ("flow.max-flows", 1, U32),                   # flows held at once
+    ("flow.timeouts.*", 0, U32),                  # seconds (Suricata: uint32)
+    ("detect.pcre-time-limit", 0, 60),            # seconds
+    ("detect.pcre.*", 0, U32),
+    ("outputs.eve-log.community-id-seed", 0, 65535),   # uint16 in the Community ID spec
+    ("stats.interval", 1, 86400),                 # seconds between stats records
+    ("anomaly.criticality-factors.*", 0, 1),
+    ("anomaly.dns-tunnel.entropy", 0, 8),         # bits per character
+    ("anomaly.*", 0, U32),
+]
+DEFAULT_RANGE: tuple[float, float] = (0, U32)
 
 _TYPE_NAMES: dict[type, str] = {
     bool: "a boolean",
@@ -153,7 +176,10 @@ def _load_yaml_file(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)     # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}:{exc.line}:{exc.column}: duplicate key '{exc.key}' "
+                          f"(first at line {exc.first_line}; YAML would silently keep the last)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -163,6 +189,32 @@ def _load_yaml_file(path: Path) -> Any:
         raise ConfigError(f"{where}: invalid YAML: {reason}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int, column: int, first_line: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.column, self.first_line = key, line, column, first_line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (the last would win unseen)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue        # `<<: *anchor` merges are not duplicates
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue        # unhashable: construct_mapping reports it
+            mark = key_node.start_mark
+            if first is not None:
+                raise _DuplicateKey(str(key), mark.line + 1, mark.column + 1, first)
+            seen[key] = mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _parse_scalar(text: str) -> Any:
@@ -184,17 +236,43 @@ def _merge(cfg: dict, schema: dict, user: dict, prefix: str, source: str) -> Non
                 if not _is_any(value, open_types):
                     names = " or ".join(_TYPE_NAMES[t].split(" ", 1)[1] for t in open_types)
                     raise ConfigError(f"expected a {names}, got {_describe(value)}", path, source)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    check_range(path, value, source)
                 cfg[key] = value
                 continue
             raise ConfigError(_unknown_key_reason(key, schema), path, source)
         default = schema[key]
         _check_type(default, value, path, source)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            check_range(path, value, source)
         if isinstance(default, dict) and default:
             if value is None:       # `flow:` with nothing under it keeps the defaults
                 continue
             _merge(cfg[key], default, value, path, source)
         else:
             cfg[key] = copy.deepcopy(value)
+
+
+def numeric_range(path: str) -> tuple[float, float]:
+    """The (low, high) bounds of the numeric key at dotted `path`."""
+    for pattern, lo, hi in NUMERIC_RANGES:
+        if fnmatch.fnmatchcase(path, pattern):
+            return lo, hi
+    return DEFAULT_RANGE
+
+
+def check_range(path: str, value: Any, source: str = "") -> None:
+    """ConfigError naming `path` unless `value` is a finite number within its range."""
+    lo, hi = numeric_range(path)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"expected a finite number from {_num(lo)} to {_num(hi)}, got {value}", path, source)
+    if not lo <= value <= hi:
+        shown = str(value) if len(str(value)) <= 24 else f"{str(value)[:20]}... ({len(str(value))} digits)"
+        raise ConfigError(f"{shown} is out of range (allowed: {_num(lo)} to {_num(hi)})", path, source)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if x == int(x) else f"{x:g}"
 
 
 def _check_type(default: Any, value: Any, path: str, source: str) -> None:

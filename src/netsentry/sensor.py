@@ -14,6 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +88,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                 events = anomaly_inspect(pkt, flow)         #@ anomaly
                 if events:                                  #@ anomaly
                     on_events(events, pkt, flow, True)      #@ anomaly
+            if flow is not None and flow.action == "drop":  #@ flow-verdicts
+                pkt.verdict = "drop"                        #@ flow-verdicts
             if pkt.verdict is not None:                     #@ inline
                 on_verdict(pkt, flow)                       #@ inline
             if not n & PROGRESS_MASK:                       #@ progress
@@ -95,7 +98,8 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
         state[0] = n
         state[1] = ts
 """
-LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "progress"))
+LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
+                        "progress"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -141,6 +145,8 @@ class Sensor:
 
         # --- stages
         self.decoder = Decoder(checksums=bool(get(config, "decoder.checksum-validation", False)))
+        from netsentry.exception_policy import ExceptionPolicies
+        self.exceptions = ExceptionPolicies(config, self.inline)
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
@@ -150,6 +156,10 @@ class Sensor:
         self.assets = self._build_asset_map(config)
         from netsentry.output.ratelimit import from_config as alert_rate_limit
         self.alert_limit = alert_rate_limit(config)     # None when off (the default)
+        # live mode (daemon.py): more counters for the stats record (the packet
+        # source's), and where an inline packet's verdict goes (the NFQUEUE source)
+        self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
+        self.verdict_sink: Callable[[Any], None] | None = None
 
     def attach_outputs(self, outputs: list[Output]) -> None:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
@@ -165,7 +175,7 @@ class Sensor:
         flow_cfg = dict(config.get("flow") or {})
         flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
         try:
-            return FlowTable(flow_cfg, self._flow_ended)
+            return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow)
         except FlowConfigError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -206,6 +216,7 @@ class Sensor:
         loop = build_loop(parts)
         for out in self.outputs:
             out.attach_source(source)
+        self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
         try:
             with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)
@@ -218,7 +229,8 @@ class Sensor:
         finally:
             res.packets, ts = state
             if res.packets:
-                res.last_ts = self._now = ts
+                res.last_ts = ts
+                self._now = max(self._now, ts)     # live mode's tick may have moved the clock past it
         if report:
             progress(source.bytes_read)  # type: ignore[attr-defined,misc]
         return res
@@ -236,6 +248,10 @@ class Sensor:
             parts.add("anomaly")
         if self.inline:
             parts.add("inline")
+            if self.signatures is None:
+                # the signature engine keeps dropped flows dropped; without rules a flow
+                # can still be dropped by an exception policy (exception_policy.py)
+                parts.add("flow-verdicts")
         if progress:
             parts.add("progress")
         return frozenset(parts)
@@ -280,6 +296,8 @@ class Sensor:
         once per direction of a dropped flow, plus every packet a rule dropped itself."""
         if not self.inline:
             return
+        if self.verdict_sink is not None:
+            self.verdict_sink(pkt)
         self.result.drops += 1
         if not self._emitters["drop"]:
             return
@@ -331,33 +349,68 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.alert_limit]
+        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.exceptions, self.alert_limit]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
+        source_stats = getattr(self, "_source_stats", None)
+        if source_stats is not None:
+            counters.update(source_stats())
         for out in self.outputs:            # network outputs: queue depth, sent, dropped, reconnects
             if hasattr(out, "stats"):
                 counters.update(out.stats())
         counters.setdefault("detect.alert", self.result.alerts)
+        for more in self.counter_sources:
+            counters.update(more())
         if self.inline:
-            counters["ips.accepted"] = self.result.packets - self.result.drops
+            # decoder.pkts is live; result.packets is only set when the loop returns
+            packets = int(counters.get("decoder.pkts", self.result.packets))
+            counters["ips.accepted"] = packets - self.result.drops
             counters["ips.blocked"] = self.result.drops
         return counters
 
-    def finish(self) -> RunResult:
-        """Flush flows (flow records), write the stats record, close the outputs."""
+    def tick(self, now: float) -> None:
+        """Live mode's wake-up (at least once a second, traffic or not): time out
+        flows and close the anomaly engine's seconds as of wall-clock `now`, as a
+        packet of that time would, so a quiet link still ends flows and windows."""
+        if now <= self._now:
+            return
+        self._now = now
+        self.flows.expire(now)
+        if self.anomaly is not None:
+            events = self.anomaly.tick(now)
+            if events:
+                self._on_events(events, None, None, True)
+
+    def write_stats(self, now: float) -> None:
+        """One EVE stats record of every counter so far (live mode: every stats.interval)."""
+        emitters = self._emitters["stats"]
+        if emitters:
+            event = stats_event(now, time.monotonic() - self._started, self.counters())
+            for emit in emitters:
+                emit(event)
+
+    def finish(self, lifecycle: Any = None) -> RunResult:
+        """Flush flows (flow records), write the stats record, close the outputs.
+
+        With a `lifecycle` (netsentry.lifecycle.Lifecycle), the flush runs in its
+        `flushing()` phase: a second stop signal may cut it short, but the stats
+        record is still written, with ``netsentry.interrupted: true``."""
         res = self.result
         try:
-            self.flows.flush("shutdown")
-            if self.anomaly is not None:
-                # the second in progress is judged, baselines saved (anomaly.state-file)
-                events = self.anomaly.close()
-                if events:
-                    self._on_events(events, None, None, True)
+            with lifecycle.flushing() if lifecycle is not None else nullcontext():
+                self.flows.flush("shutdown")
+                if self.anomaly is not None:
+                    # the second in progress is judged, baselines saved (anomaly.state-file)
+                    events = self.anomaly.close()
+                    if events:
+                        self._on_events(events, None, None, True)
             now = time.monotonic()
             res.elapsed = now - (self._run_started if self._run_started is not None else self._started)
             res.counters = self.counters()
             emitters = self._emitters["stats"]
             if emitters:
                 event = stats_event(self._now or time.time(), now - self._started, res.counters)
+                if lifecycle is not None and lifecycle.interrupted:
+                    event.extra["netsentry"] = {"interrupted": True}   # type: ignore[index]
                 for emit in emitters:
                     emit(event)
         finally:

@@ -64,8 +64,7 @@ def write_pcap(path, records):
     path.write_bytes(b"".join(out))
 
 
-@pytest.mark.parametrize("content", [b"{not json", b'{"format": "other"}',
-                                     b'{"format": "netsentry-anomaly-state", "version": 99}',
+@pytest.mark.parametrize("content", [b'{"format": "netsentry-anomaly-state", "version": 99}',
                                      b'{"format": "netsentry-anomaly-state", "version": 1, "bucket": 10,'
                                      b' "metrics": 2, "baselines": [["10.0.0.300", 1, 2, 3, 0, 0, 0, 0]]}'])
 def test_damaged_state_file_warns_and_starts_fresh(tmp_path, content):
@@ -93,3 +92,65 @@ def test_state_from_other_bucket_length_is_refused(tmp_path):
 def test_missing_state_file_is_a_quiet_first_start(tmp_path):
     eng = AnomalyEngine(config_with({"state-file": str(tmp_path / "none.json")}))
     assert eng.stats()["anomaly.state_errors"] == 0
+
+
+# --- a path that is not a netsentry state file is never renamed or replaced (issue #14) ---------
+
+NOT_OURS = {
+    "not json": b"{not json",
+    "other json": b'{"format": "other"}',
+    "a list": b"[1, 2]",
+    "passwd": b"root:x:0:0:root:/root:/bin/bash\n",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_OURS))
+def test_a_file_that_is_not_a_state_file_is_a_config_error_and_untouched(tmp_path, name):
+    from netsentry.config import ConfigError
+    path = tmp_path / "passwd"
+    path.write_bytes(NOT_OURS[name])
+    with pytest.raises(ConfigError) as info:
+        AnomalyEngine(config_with({"state-file": str(path)}))
+    msg = str(info.value)
+    assert msg.startswith("config error: anomaly.state-file: ") and str(path) in msg and "\n" not in msg
+    assert path.read_bytes() == NOT_OURS[name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["passwd"]
+
+
+def test_a_directory_is_a_config_error_and_untouched(tmp_path):
+    from netsentry.config import ConfigError
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "hosts").write_text("127.0.0.1 localhost\n")
+    with pytest.raises(ConfigError, match="is a directory"):
+        AnomalyEngine(config_with({"state-file": str(etc)}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["etc"]
+    assert (etc / "hosts").read_text() == "127.0.0.1 localhost\n"
+
+
+def test_save_refuses_to_replace_a_file_that_appeared_and_is_not_ours(tmp_path):
+    path = tmp_path / "anomaly.json"
+    eng = AnomalyEngine(config_with({"state-file": str(path)}))
+    path.write_bytes(b"precious")              # created by someone else after start-up
+    eng.close()
+    assert path.read_bytes() == b"precious"
+    assert eng.stats()["anomaly.state_errors"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anomaly.json"]
+
+
+def test_replay_with_etc_passwd_like_state_file_exits_2_and_renames_nothing(tmp_path):
+    import subprocess
+    import sys
+    victim = tmp_path / "passwd"
+    victim.write_bytes(NOT_OURS["passwd"])
+    pcap = tmp_path / "a.pcap"
+    write_pcap(pcap, [])
+    proc = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(pcap), "-l", str(tmp_path / "out"),
+                           "-q", "--set", "anomaly.enabled=true", "--set", f"anomaly.state-file={victim}"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("config error: anomaly.state-file:"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pcap", "passwd"]
+    assert victim.read_bytes() == NOT_OURS["passwd"]

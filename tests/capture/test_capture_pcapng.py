@@ -240,8 +240,81 @@ def test_scapy_pcapng_writer_interop(tmp_path):
 
 def test_new_section_does_not_reuse_cached_interface(tmp_path):
     # same interface id, same high timestamp word: only the section differs
-    data = (shb() + idb(1) + epb(0, T0 * 10**6, b"a")
-            + shb() + idb(105, tsresol=3) + epb(0, T0 * 10**6, b"b"))
+    data = (shb() + idb(1) + epb(0, T0 * 1000, b"a")
+            + shb() + idb(105, tsresol=3) + epb(0, T0 * 1000, b"b"))
     got = read(tmp_path, data)
     assert [(g[1], g[3]) for g in got] == [(b"a", 1), (b"b", 105)]
-    assert got[1][0] == pytest.approx(T0 * 1000, rel=1e-12)   # same ticks, now milliseconds
+    assert got[0][0] == pytest.approx(T0 / 1000, rel=1e-12)
+    assert got[1][0] == pytest.approx(T0, rel=1e-12)          # same ticks, now milliseconds
+
+
+# --- timestamp extremes (issue #14): kept in the EVE range, counted, never a crash -----------
+
+TS_MAX = 253402300799.0       # 9999-12-31T23:59:59
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("idb_kw,ticks", [
+    ({"tsresol": 0x80}, (1 << 64) - 1),                        # 2^64 seconds
+    ({"tsresol": 0}, (1 << 64) - 1),                           # seconds
+    ({"tsoffset": (1 << 63) - 1}, 0),                          # largest positive offset
+    ({"tsoffset": -(1 << 63)}, 0),                             # before year 1000
+    ({}, 300_000_000_000 * 10**6),                             # microseconds past year 9999
+])
+def test_out_of_range_timestamps_take_the_previous_time_and_are_counted(tmp_path, order, idb_kw, ticks):
+    data = (shb(order) + idb(1, order=order) + idb(1, order=order, **idb_kw)
+            + epb(0, T0 * 10**6, b"ok", order=order)
+            + epb(1, ticks, b"bad", order=order)
+            + epb(1, ticks, b"bad2", order=order)                 # same high word: still checked
+            + pb(1, ticks, b"old", order=order)                   # the obsolete Packet Block too
+            + epb(0, (T0 + 2) * 10**6, b"ok2", order=order))
+    r = open_capture(write(tmp_path, data))
+    got = list(r)
+    assert [g[1] for g in got] == [b"ok", b"bad", b"bad2", b"old", b"ok2"]       # every packet kept
+    assert [g[0] for g in got] == [float(T0)] * 4 + [float(T0 + 2)]
+    assert r.stats() == {"netsentry.capture.ts_out_of_range": 3}
+
+
+def test_last_second_of_year_9999_is_kept_and_first_out_of_range_packet_gets_zero(tmp_path):
+    data = (shb() + idb(1, tsresol=0)
+            + epb(0, int(TS_MAX) + 1, b"first")                     # nothing before it: 0.0
+            + epb(0, int(TS_MAX), b"last ok"))
+    r = open_capture(write(tmp_path, data))
+    assert [g[0] for g in r] == [0.0, TS_MAX]
+    assert r.stats()["netsentry.capture.ts_out_of_range"] == 1
+
+
+def test_eve_timestamps_keep_four_digit_years():
+    from netsentry.output.fields import make_timestamp_formatter
+    fmt = make_timestamp_formatter()
+    assert fmt(TS_MAX) == "9999-12-31T23:59:59.000000+0000"
+    assert fmt(TS_MAX + 86400 * 366 * 5) == "9999-12-31T23:59:59.999999+0000"     # never 5 digits
+    assert fmt(1e18) == "9999-12-31T23:59:59.999999+0000"                          # no OverflowError
+    assert fmt(-1e18).startswith("1000-01-01T00:00:00")
+    assert fmt(-30610224000.0) == "1000-01-01T00:00:00.000000+0000"
+    assert fmt(0.5) == "1970-01-01T00:00:00.500000+0000"
+
+
+def test_replay_with_huge_timestamps_keeps_the_whole_output(tmp_path):
+    """Valid packets, then one past year 9999: the run's records used to be lost
+    ('cannot write output: Value too large' or an OverflowError)."""
+    import subprocess
+    import sys
+
+    import orjson
+    frame = (b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00"
+             + struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 17, 0, b"\x0a\0\0\x01", b"\x0a\0\0\x02")
+             + struct.pack("!HHHH", 1000, 53, 8, 0))
+    data = (shb() + idb(1) + idb(1, tsresol=0x80, tsoffset=(1 << 63) - 1)
+            + epb(0, T0 * 10**6, frame) + epb(0, T0 * 10**6 + 1, frame)
+            + epb(1, (1 << 64) - 1, frame))
+    pcap = write(tmp_path, data)
+    proc = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(pcap), "-l", str(tmp_path), "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    records = [orjson.loads(line) for line in (tmp_path / "eve.json").read_bytes().splitlines()]
+    assert [r["event_type"] for r in records][-1] == "stats"
+    assert records[-1]["stats"]["decoder"]["pkts"] == 3
+    assert records[-1]["stats"]["netsentry"]["capture"]["ts_out_of_range"] == 1
+    for r in records:
+        assert r["timestamp"][:4].isdigit() and r["timestamp"][4] == "-"

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from netsentry.decode import Decoder
 from netsentry.decode.events import ALL as EVENT_NAMES
+from netsentry.decode.packet import MAX_EVENTS
 
 SAMPLES = [(f, lt) for _, f, lt in sample_frames()]
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -19,6 +20,7 @@ _checking = Decoder(checksums=True)
 def _check(data: bytes, linktype: int) -> None:
     for d in (_decoder, _checking):
         pkt = d.decode(data, linktype)
+        assert len(pkt.events or ()) <= MAX_EVENTS        # Suricata's per-packet cap (issue #14)
         for name in pkt.events or ():
             assert name in EVENT_NAMES, name     # only Suricata's (or our documented) names
         assert pkt.payload_off + pkt.payload_len <= len(data)

@@ -35,11 +35,6 @@ NOT_OURS = re.compile(r"^(tls|http|fileinfo|ssh|dns|smb|app_proto|tx_id)\b")
 # reason. An entry here is a feature gap, not a disagreement: the test below
 # also fails once we do write the field, so the list cannot go stale.
 NOT_YET: dict[tuple[str, str], str] = {
-    ("flow", "flow.exception_policy[0].target"):
-        "written when an exception policy acted on the flow (e.g. stream midstream "
-        "pickup in IPS mode); netsentry has no exception policies yet (issue 9)",
-    ("flow", "flow.exception_policy[0].policy"):
-        "as flow.exception_policy[0].target",
     ("stats", "stats.detect.thresholds.bitmap_alloc_fail"):
         "Suricata 9's memory counters for detection_filter unique_on bitmaps; "
         "unique_on is not implemented yet (issue 11)",
@@ -73,6 +68,7 @@ def _records() -> dict[str, dict]:
     flow = Flow(1, None, 6, 4, (), pkt.src, pkt.dst, 1024, 80, 1.5)
     flow.action = "drop"
     flow.tcp_state = "closed"
+    flow.exception_policy = [("stream_midstream", "drop_flow")]
     alert = Alert(1, "x", action="blocked")
     return {
         "alert": render(Event("alert", 1.5, pkt, flow, alert)),

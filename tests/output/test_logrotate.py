@@ -18,7 +18,6 @@ import pytest
 
 from netsentry.event import Event
 from netsentry.output import OutputContext, open_outputs
-from netsentry.output.hangup import Hangup
 
 REPO = Path(__file__).resolve().parents[2]
 SNIPPET = REPO / "logrotate" / "netsentry"
@@ -119,17 +118,3 @@ def test_reopen_failure_keeps_writing_the_old_file(tmp_path: Path):
     out.emit(Event("stats", 2.0, extra={"stats": {"uptime": 2}}))
     out.close()
     assert len((tmp_path / "eve.json.1").read_bytes().splitlines()) == 2
-
-
-def test_hangup_runs_reopen_between_records_only():
-    calls: list[int] = []
-    with Hangup(lambda: calls.append(len(seen))) as hangup:
-        seen: list[int] = []
-        for rec in hangup.guard([1, 2, 3]):
-            seen.append(rec)
-            if rec == 1:
-                os.kill(os.getpid(), signal.SIGHUP)
-                time.sleep(0.01)
-                assert calls == []          # the handler only set the flag
-    assert seen == [1, 2, 3] and calls == [1] and hangup.count == 1
-    assert signal.getsignal(signal.SIGHUP) is not hangup._on_hup     # restored on exit

@@ -114,3 +114,55 @@ def test_byte_math():
 def test_byte_errors(opts, exc, reason):
     with pytest.raises(exc, match=reason):
         rule(opts)
+
+
+# --- 64-bit bounds (issue #14: an 8-byte shift count from the packet took 9 GB) -------------
+
+@pytest.mark.parametrize("count,want", [
+    (b"\x00\x00\x00\x00\x00\x00\x00\x3f", 1 << 63),                 # the widest defined shift
+    (b"\x00\x00\x00\x00\x00\x00\x00\x40", 0),                       # 64: shifted out, Suricata gives 0
+    (b"\x00\x00\x00\x01\x00\x00\x00\x00", 0),                       # 2**32: defined, not allocated
+    (b"\xff\xff\xff\xff\xff\xff\xff\xff", 0),
+])
+def test_byte_math_shift_count_from_packet_is_bounded(count, want):
+    # r is compared (byte_test) with the 8 bytes after the shifted one
+    opts = 'byte_extract:8,0,n; byte_math:bytes 1,offset 8,oper <<,rvalue n,result r; byte_test:8,=,r,0,relative;'
+    data = count + b"\x01" + want.to_bytes(8, "big")
+    assert M(opts, data)
+    assert not M(opts, count + b"\x01" + ((want + 1) & ((1 << 64) - 1)).to_bytes(8, "big"))
+
+
+def test_byte_math_right_shift_and_wrapping_are_64_bit():
+    assert M('byte_extract:8,0,n; byte_math:bytes 1,offset 8,oper >>,rvalue n,result r; '
+             'byte_test:1,=,r,0,relative;', b"\x00" * 7 + b"\x50" + b"\xff" + b"\x00")
+    # 0xff * 0xffffffff wraps nowhere in 64 bits; + then - stays in range
+    assert M('byte_math:bytes 1,offset 0,oper -,rvalue 1,result r; byte_test:8,=,r,0,relative;',
+             b"\x00" + b"\xff" * 8)                         # 0 - 1 wraps to 2**64 - 1
+
+
+def test_byte_math_bitmask_applies_to_the_result():
+    # (0x03 + 0x01) & 0x0c = 0x04, >> 2 = 1 (Suricata masks after the operation)
+    assert M('byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,bitmask 0x0c; byte_test:1,=,r,0,relative;',
+             b"\x03\x01")
+
+
+def test_byte_math_wide_binary_read_loads_but_never_matches():
+    assert not M('byte_math:bytes 8,offset 0,oper +,rvalue 1,result r;', b"\x00" * 8)
+    assert M('byte_math:bytes 10,offset 0,oper +,rvalue 1,result r,string dec; byte_test:1,=,2,0,relative;',
+             b"0000000001\x02")
+
+
+@pytest.mark.parametrize("opts,reason", [
+    ("byte_math:bytes 11,offset 0,oper +,rvalue 1,result r,string dec;", "out of range"),
+    ("byte_math:bytes 5,offset 0,oper <<,rvalue 1,result r;", "1..4"),
+    ("byte_math:bytes 1,offset 0,oper +,rvalue 1,result r,bitmask 0x1ffffffff;", "32 bits"),
+])
+def test_byte_math_suricata_limits(opts, reason):
+    with pytest.raises(RuleError, match=reason):
+        rule(opts)
+
+
+def test_string_extraction_past_64_bits_is_no_number():
+    assert not M('byte_extract:21,0,n,string,dec; byte_test:1,=,1,0;', b"9" * 21)
+    assert not M('byte_test:21,>,0,0,string,dec;', b"9" * 21)
+    assert M('byte_test:20,=,18446744073709551615,0,string,dec;', b"18446744073709551615")

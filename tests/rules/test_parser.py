@@ -265,3 +265,58 @@ def test_reason_with_non_utf8_bytes_prints(tmp_path):
     err = load_rules([f], {}).errors[0]
     assert "invalid escape" in err.reason
     err.reason.encode("utf-8")          # printable / JSON-safe
+
+
+# --- hostile rule text (issue #14) --------------------------------------------------------
+
+@pytest.mark.parametrize("options", [
+    'msg:"oops; content:"GET"; sid:1;',          # the quote opened by msg never closes before its ';'
+    'msg:"; sid:1;',                             # a lone quote
+    'content:!"abc; sid:1;',                     # negated, still unclosed
+])
+def test_unterminated_quote_is_rejected_like_suricata(options):
+    with pytest.raises(RuleError, match="possible missing semicolon"):
+        parse_rule(f"alert tcp any any -> any any ({options})", env(), "t.rules", 3)
+
+
+def test_quote_inside_a_quoted_value_still_loads():
+    sig = rule('content:"post"; pcre:"/^["\']?post/Ri"; sid:2029732;')
+    assert sig.sid == 2029732
+    assert rule('msg:"a \\"quoted\\" word\\; and more"; sid:5;').msg == 'a "quoted" word; and more'
+
+
+@pytest.mark.parametrize("options,reason", [
+    ("sid:0x10;", "sid: invalid number '0x10'"),
+    ("sid:1_000;", "sid: invalid number '1_000'"),
+    ("sid:+5;", "sid: invalid number"),
+    ("sid:\u0661\u0662;", "sid: invalid number"),                # Arabic-Indic digits: int() takes them
+    ("sid:1; rev:0x2;", "rev: invalid number"),
+    ("sid:1; priority:0x1;", "priority: invalid number"),
+    ("ttl:1_0; sid:1;", "ttl: invalid"),
+    ("sid:1; threshold:type limit,track by_src,count 0x5,seconds 60;", "count: invalid number"),
+    ("byte_test:1,=,1_0,0; sid:1;", "byte_test value: invalid number"),
+])
+def test_numbers_are_decimal_as_suricata(options, reason):
+    with pytest.raises(RuleError, match=reason):
+        parse_rule(f"alert tcp any any -> any any ({options})", env(), "t.rules", 1)
+
+
+def test_hex_stays_where_suricata_reads_base_0():
+    assert rule("byte_test:1,=,0x41,0; sid:7;").sid == 7
+    assert rule("ttl:0x10; sid:8;").sid == 8
+
+
+def test_form_feed_does_not_split_a_rule_or_shift_line_numbers(tmp_path):
+    f = tmp_path / "ff.rules"
+    f.write_text('alert tcp any any -> any any (msg:"a\fb"; sid:1;)\n'
+                 'alert tcp any any -> any any (msg:"x"; \fcontent:"y"; sid:2;)\n'
+                 'alert tcp any any -> any any (msg:"line 3"; bogus; sid:3;)\n'
+                 'alert tcp any any -> any any (msg:"v\vw\x1cz"; sid:4;)\n'
+                 'alert tcp any any -> any any (msg:"bad"; sid:0x5;)\n')
+    rs = load_rules([f])
+    assert [s.sid for s in rs.signatures] == [1, 4]
+    assert rs.signatures[0].msg == "a\fb"
+    lines = sorted((e.line, e.sid) for e in rs.errors)
+    assert lines == [(2, 2), (3, 3), (5, None)], [str(e) for e in rs.errors]
+    assert any("unknown keyword" in str(e) and e.line == 2 for e in rs.errors)
+    assert list(iter_rule_lines("a\fb\nc\rd\n")) == [(1, "a\fb"), (2, "c\rd")]

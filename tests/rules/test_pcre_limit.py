@@ -93,5 +93,62 @@ def test_replay_survives_the_bomb_and_still_matches_the_real_thing(tmp_path: Pat
     res = _replay(tmp_path, RULES, [bomb, real])
     assert time.monotonic() - t0 < 60
     assert res["alerts"] == [1]                        # the real one, not the bomb
-    assert res["stats"]["netsentry"]["detect"]["pcre_timeouts"] == 1
+    # RE2 runs this pattern in linear time (pcre_re2.py): nothing to cut off
+    assert res["stats"]["netsentry"]["detect"]["pcre_timeouts"] == 0
 
+
+# A back-reference keeps the pattern off RE2: PCRE2 runs it with Suricata's step limits
+# (pcre_pcre2.py), or Python's re under the time limit without the binding; either way
+# it is budgeted, and given up on a flow that keeps exhausting the budget.
+BACKREF_RULES = (
+    'alert udp any 53 -> any any (msg:"backref bomb"; content:"|00 00 00 00 00 00|"; offset:6; depth:6; '
+    'pcre:"/^(\\w+\\s?)+\\1$/R"; sid:2;)\n'
+)
+
+
+def test_a_flow_that_keeps_hitting_the_budget_stops_running_the_rule(tmp_path: Path) -> None:
+    from netsentry.rules.keywords.payload import PCRE_STRIKES
+    bomb = DNS_HEADER + b"ab " * 30 + b"#"
+    # five bombs on one flow (same ports), then one on a second flow, then a real match there
+    res = _replay_flows(tmp_path, BACKREF_RULES,
+                        [(33000, bomb)] * 5 + [(33001, bomb), (33002, DNS_HEADER + b"abab")])
+    assert res["alerts"] == [2]
+    detect = res["stats"]["netsentry"]["detect"]      # netsentry's own counters (not in Suricata's stats)
+    assert detect["pcre_timeouts"] == PCRE_STRIKES + 1           # not five: the first flow struck out
+    assert detect["pcre_flow_disabled"] == 1
+
+
+def _replay_flows(tmp_path: Path, rules: str, packets: list[tuple[int, bytes]]) -> dict:
+    frames = []
+    for i, (dport, payload) in enumerate(packets):
+        f = (Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb")
+             / IP(src="198.51.100.53", dst="10.0.0.9") / UDP(sport=53, dport=dport) / payload)
+        f.time = 1_700_000_000 + i
+        frames.append(f)
+    pcap = tmp_path / "flows.pcap"
+    wrpcap(str(pcap), frames)
+    (tmp_path / "bomb.rules").write_text(rules)
+    out = tmp_path / "out"
+    proc = subprocess.run([str(BIN), "replay", str(pcap), "-S", str(tmp_path / "bomb.rules"), "-l", str(out),
+                           "-q"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    records = [orjson.loads(line) for line in (out / "eve.json").read_bytes().splitlines()]
+    return {"alerts": [r["alert"]["signature_id"] for r in records if r["event_type"] == "alert"],
+            "stats": next(r for r in records if r["event_type"] == "stats")["stats"]}
+
+
+
+def test_engine_choice_and_step_limit() -> None:
+    from rules_helpers import rule
+
+    from netsentry.rules.pcre_pcre2 import available as have_pcre2
+    linear = rule('pcre:"/^(?:.[a-z0-9-]{2,}){2,}\\x00\\x00(?:\\x01|\\x1c)/i";')
+    backref = rule('pcre:"/^(\\w+\\s?)+\\1$/";')
+    (a,) = [it for it in linear.payload_chain.items if hasattr(it, "engine")]
+    (b,) = [it for it in backref.payload_chain.items if hasattr(it, "engine")]
+    assert a.engine == "re2"
+    assert b.engine == ("pcre2" if have_pcre2() else "re")
+    before = LIMIT.timeouts
+    assert backref.payload_chain.run(b"abab") is True
+    assert backref.payload_chain.run(b"ab " * 30 + b"#") is False
+    assert LIMIT.timeouts == before + (1 if have_pcre2() else 0) or not LIMIT.installed

@@ -36,8 +36,9 @@ from netsentry.anomaly import settings, spike as _spike, state  # noqa: F401
 from netsentry.anomaly.alerts import KINDS, Deduplicator, Finding, make_event
 from netsentry.anomaly.baseline import BaselineTable
 from netsentry.anomaly.detector import DETECTORS, ST_FLAGS, ST_QUEUED, Context, Detector, Tick
-from netsentry.anomaly.state import StateError
+from netsentry.anomaly.state import NotAStateFile, StateError
 from netsentry.assets import AssetMap
+from netsentry.config import ConfigError
 from netsentry.decode.packet import ip_to_str
 from netsentry.event import Event
 
@@ -291,6 +292,13 @@ class AnomalyEngine:
             self.alerts_by_kind[f.kind] = self.alerts_by_kind.get(f.kind, 0) + 1
         return events or None
 
+    def tick(self, now: float) -> list[Event] | None:
+        """Live mode: wall-clock `now` with no packet (a quiet link). Closes the second
+        in progress when `now` has passed it, as the next packet would have."""
+        if self._tick < 0 or now < self._tick_end:
+            return None
+        return self._advance(_Clock(now, self._pcap_cnt))
+
     def flush(self, now: float | None = None) -> list[Event] | None:
         """Judge the second in progress (end of a replay, or shutdown): windows and
         floods are evaluated; a baseline bucket closes only if it was complete."""
@@ -307,6 +315,9 @@ class AnomalyEngine:
             except OSError as exc:
                 self.state_errors += 1
                 _warn("cannot save anomaly state", path=self.state_file, reason=exc.strerror or str(exc))
+            except StateError as exc:       # the path now holds something not ours: left alone
+                self.state_errors += 1
+                _warn("cannot save anomaly state", path=self.state_file, reason=exc.reason)
         return events
 
     # --- outputs for other stages ------------------------------------------------------------
@@ -364,6 +375,12 @@ class AnomalyEngine:
             if doc is None:
                 return False
             rows = self._check_state(doc, path)
+        except NotAStateFile as exc:
+            if strict:
+                raise
+            # never ours to move aside or overwrite: a configuration error (exit 2)
+            raise ConfigError(f"{exc.path} {exc.reason}; refusing to use or replace it",
+                              key="anomaly.state-file") from None
         except StateError as exc:
             if strict:
                 raise
@@ -412,6 +429,9 @@ class AnomalyEngine:
         except OSError as exc:
             self.state_errors += 1
             _warn("cannot save anomaly state", path=self.state_file, reason=exc.strerror or str(exc))
+        except StateError as exc:
+            self.state_errors += 1
+            _warn("cannot save anomaly state", path=self.state_file, reason=exc.reason)
 
 
 def _no_criticality(addr: bytes) -> None:
@@ -421,3 +441,13 @@ def _no_criticality(addr: bytes) -> None:
 def _warn(msg: str, **kw: Any) -> None:
     from netsentry.log import get_logger
     get_logger().warning(msg, **kw)
+
+
+class _Clock:
+    """What `_advance` reads of a packet, for `tick` (once a second, not per packet)."""
+
+    __slots__ = ("ts", "pcap_cnt")
+
+    def __init__(self, ts: float, pcap_cnt: int) -> None:
+        self.ts = ts
+        self.pcap_cnt = pcap_cnt

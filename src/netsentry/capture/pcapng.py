@@ -34,6 +34,13 @@ OPT_ENDOFOPT = 0
 IF_TSRESOL = 9
 IF_TSOFFSET = 14
 _DEFAULT_TS_DIVISOR = 10**6  # no if_tsresol: microseconds
+# Packet times an EVE timestamp can carry (4-digit years, 1000-01-01 to
+# 9999-12-31T23:59:59). if_tsresol/if_tsoffset extremes reach far beyond; a
+# packet outside gets the previous packet's time (0.0 for a file's first) and
+# is counted in `ts_out_of_range` (stats: netsentry.capture.ts_out_of_range).
+TS_MIN = -30610224000.0
+TS_MAX = 253402300799.0
+_LO_SPAN = 4294967296.0     # the low timestamp word's range
 # EPBs up to this block length take the inlined fast path; longer ones (a
 # huge caplen, or many options) go through the checked handler.
 _FAST_EPB_MAX = 262144 + 64
@@ -176,6 +183,8 @@ class PcapngFormat:
 
     name = "pcapng"
 
+    ts_out_of_range = 0
+
     def __init__(self, head: bytes, path: str) -> None:
         self.path = path
         self.linktypes: list[int] = []
@@ -209,6 +218,13 @@ class PcapngFormat:
             raise CaptureError(self.path, offset + 12, "unsupported pcapng version", f"major version {major}")
         return order, blen
 
+    def _checked_ts(self, ts: float, last_ts: float) -> float:
+        """`ts`, or `last_ts` (counted) when an EVE timestamp cannot carry it."""
+        if TS_MIN <= ts <= TS_MAX:
+            return ts
+        self.ts_out_of_range += 1
+        return last_ts
+
     def records(self, buf, end: int) -> Iterator[Record]:
         """Yield ``(ts, data, wirelen, linktype)`` for every packet block.
 
@@ -221,6 +237,7 @@ class PcapngFormat:
         separate caplen limit test.
         """
         path = self.path
+        self.ts_out_of_range = 0       # per reading (the head is also read once at open time)
         struct_error = struct.error
         handlers = _HANDLERS
         fast_max = _FAST_EPB_MAX
@@ -262,6 +279,14 @@ class PcapngFormat:
                         last_hi = hi
                         last_ifid = ifid
                         ts_base = hi * hi_scale + ts_offset
+                        # Checked once per high word: every low word then stays in range.
+                        if not TS_MIN <= ts_base <= TS_MAX - _LO_SPAN * lo_scale:
+                            last_hi = -1        # not cached: each packet of this word is checked here
+                            last_ts = self._checked_ts(ts_base + lo * lo_scale, last_ts)
+                            start = offset + 28
+                            yield last_ts, buf[start:start + caplen], wirelen, linktype
+                            offset = nxt
+                            continue
                     start = offset + 28
                     last_ts = ts_base + lo * lo_scale
                     yield last_ts, buf[start:start + caplen], wirelen, linktype
@@ -284,6 +309,9 @@ class PcapngFormat:
                 if handler is not None:
                     record = handler(section, buf, offset, blen, last_ts)
                     if record is not None:
-                        last_ts = record[0]
+                        ts = self._checked_ts(record[0], last_ts)
+                        if ts != record[0]:
+                            record = (ts, *record[1:])
+                        last_ts = ts
                         yield record
                 offset = nxt

@@ -99,6 +99,10 @@ class CaptureReader:
         self._records = gen = self._format.records(buf, len(buf))
         return gen
 
+    def stats(self) -> dict[str, int]:
+        """Counters of what the reader had to repair (the packet-source `stats()` seam)."""
+        return {"netsentry.capture.ts_out_of_range": getattr(self._format, "ts_out_of_range", 0)}
+
     def __repr__(self) -> str:
         return f"<CaptureReader {self.format} {self.path!r} {self.size} bytes>"
 
@@ -166,6 +170,14 @@ class CaptureChain:
         # add a generator hop to every record.
         self._bytes_done = 0
         return itertools.chain.from_iterable(self._files())
+
+    def stats(self) -> dict[str, int]:
+        """The readers' counters, summed."""
+        total: dict[str, int] = {}
+        for r in self.readers:
+            for k, v in r.stats().items():
+                total[k] = total.get(k, 0) + v
+        return total
 
     def _files(self) -> Iterator[Iterator[Record]]:
         for r in self.readers:

@@ -20,6 +20,9 @@ from netsentry.decode.packet import Packet
 LayerDecoder = Callable[["DecodeContext", Packet, bytes, int, int], None]
 
 MAX_TUNNEL_DEPTH = 4   # GRE-in-GRE... beyond this the inner bytes are left undecoded
+# Our own counters (reported as stats.netsentry.decoder.*, not Suricata's decoder.*)
+EVENTS_OVERFLOW = "netsentry.events_overflow"          # decoder events beyond MAX_EVENTS in a packet
+IPV6_EXTHDR_LIMIT = "netsentry.ipv6_exthdr_limit"      # packets whose extension-header walk was cut
 
 
 class DecodeContext:
@@ -32,16 +35,18 @@ class DecodeContext:
         self.depth = 0   # tunnel nesting of the packet being decoded
 
     def event(self, pkt: Packet, name: str) -> None:
-        """A decoder event that leaves the packet usable (e.g. a bad option)."""
-        pkt.add_event(name)
-        self.counts["event." + name] += 1
+        """A decoder event that leaves the packet usable (e.g. a bad option). Counted
+        only when kept (as Suricata counts the packet's stored events); past the
+        per-packet cap it counts in EVENTS_OVERFLOW instead."""
+        if pkt.add_event(name):
+            self.counts["event." + name] += 1
+        else:
+            self.counts[EVENTS_OVERFLOW] += 1
 
     def invalid(self, pkt: Packet, name: str) -> None:
         """A decoder event that stops decoding: Suricata counts such packets in decoder.invalid."""
-        pkt.add_event(name)
-        counts = self.counts
-        counts["event." + name] += 1
-        counts["invalid"] += 1
+        self.event(pkt, name)
+        self.counts["invalid"] += 1
 
     def ethertype(self, pkt: Packet, data: bytes, off: int, end: int, etype: int) -> None:
         fn = self.ethertypes.get(etype)

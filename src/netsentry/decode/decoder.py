@@ -19,7 +19,7 @@ import struct
 from typing import Callable
 
 from netsentry.decode import gre, icmp, ipip, ipv4, ipv6, link, mpls, pppoe, tcp, udp
-from netsentry.decode.context import DecodeContext
+from netsentry.decode.context import EVENTS_OVERFLOW, IPV6_EXTHDR_LIMIT, DecodeContext
 from netsentry.decode.packet import Packet
 
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
@@ -266,4 +266,7 @@ class Decoder:
         counts["udp"] += n_udp
         counts["icmpv4"] += n_icmp
         counts["avg_pkt_size"] = counts["bytes"] // counts["pkts"] if counts["pkts"] else 0
-        return {"decoder." + k: v for k, v in counts.items()}
+        out = {"decoder." + k: v for k, v in counts.items() if not k.startswith("netsentry.")}
+        for k in (EVENTS_OVERFLOW, IPV6_EXTHDR_LIMIT):
+            out["netsentry.decoder." + k.partition(".")[2]] = counts.get(k, 0)
+        return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 
 from netsentry.decode import events as ev
-from netsentry.decode.context import DecodeContext
+from netsentry.decode.context import IPV6_EXTHDR_LIMIT, DecodeContext
 from netsentry.decode.packet import Packet
 
 HDR_LEN = 40
@@ -39,13 +39,27 @@ _PADN = 1
 _KNOWN_OPTS = frozenset({0xC2, 0x05, 0xC9, 0x04})   # jumbo, router alert, home address, tunnel limit
 
 
-def _decode_options(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int, hop: bool) -> None:
+# Bounds on the extension-header walk: a 64 KB packet holds 8,000 empty
+# headers or 65,000 Pad1 bytes, each a Python loop turn. Legitimate packets
+# carry a handful. Past a bound the walk stops (the upper layer is not
+# decoded) and IPV6_EXTHDR_LIMIT counts the packet; docs/limits.md.
+MAX_EXTHDRS = 16            # extension headers walked per packet
+MAX_OPTIONS = 32            # options (other than Pad1 runs) read per options header
+
+
+def _decode_options(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int, hop: bool) -> bool:
+    """Check one hop-by-hop/destination options area; False when it held too many options."""
     only_padding = True
+    options = 0
     while off < end:
         otype = data[off]
-        if otype == _PAD1:
-            off += 1
+        if otype == _PAD1:      # a run of Pad1 bytes skipped in one step (C speed, not a turn each)
+            off = end - len(data[off:end].lstrip(b"\x00"))
             continue
+        options += 1
+        if options > MAX_OPTIONS:
+            ctx.counts[IPV6_EXTHDR_LIMIT] += 1
+            return False
         if off + 1 >= end:
             ctx.event(pkt, ev.IPV6_EXTHDR_INVALID_OPTLEN)
             return
@@ -63,6 +77,7 @@ def _decode_options(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end:
         off += 2 + olen
     if only_padding:
         ctx.event(pkt, ev.IPV6_HOPOPTS_ONLY_PADDING if hop else ev.IPV6_DSTOPTS_ONLY_PADDING)
+    return True
 
 
 def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
@@ -125,6 +140,10 @@ def _walk_exthdrs(ctx: DecodeContext, pkt: Packet, data: bytes, cur: int, end: i
         if nh == ESP:   # encrypted from here on: nothing more to decode
             seen.append(nh)
             break
+        if len(seen) >= MAX_EXTHDRS:
+            ctx.counts[IPV6_EXTHDR_LIMIT] += 1
+            pkt.ip6_exthdrs = tuple(seen)
+            return -1, nh, False
         if end - cur < 2:
             ctx.invalid(pkt, ev.IPV6_TRUNC_EXTHDR)
             pkt.ip6_exthdrs = tuple(seen)
@@ -147,7 +166,9 @@ def _walk_exthdrs(ctx: DecodeContext, pkt: Packet, data: bytes, cur: int, end: i
             ctx.event(pkt, _DUPLICATE_EVENT[nh])
         seen.append(nh)
         if nh == HOPOPTS or nh == DSTOPTS:
-            _decode_options(ctx, pkt, data, cur + 2, cur + hlen, nh == HOPOPTS)
+            if not _decode_options(ctx, pkt, data, cur + 2, cur + hlen, nh == HOPOPTS):
+                pkt.ip6_exthdrs = tuple(seen)
+                return -1, nh, False
         elif nh == ROUTING:
             if data[cur + 2] == 0:
                 ctx.event(pkt, ev.IPV6_RH_TYPE_0)

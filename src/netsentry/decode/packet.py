@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from netsentry.flow.flow import Flow
 
 _AF = {4: socket.AF_INET, 16: socket.AF_INET6}
+MAX_EVENTS = 15     # decoder events kept per packet (Suricata's PACKET_ENGINE_EVENT_MAX)
 
 
 class Packet:
@@ -104,11 +105,18 @@ class Packet:
     def dst_ip(self) -> str:
         return ip_to_str(self.dst)
 
-    def add_event(self, name: str) -> None:
-        if self.events is None:
+    def add_event(self, name: str) -> bool:
+        """Keep decoder event `name`; False (not kept) once the packet holds
+        MAX_EVENTS, as Suricata's PACKET_ENGINE_EVENT_MAX: a crafted packet with
+        thousands of bad options must not become thousands of EVE records."""
+        events = self.events
+        if events is None:
             self.events = [name]
+        elif len(events) < MAX_EVENTS:
+            events.append(name)
         else:
-            self.events.append(name)
+            return False
+        return True
 
     def __repr__(self) -> str:  # debugging aid, never on the hot path
         return (f"<Packet #{self.pcap_cnt} {self.src_ip}:{self.sp} -> {self.dst_ip}:{self.dp}"

@@ -141,6 +141,7 @@ class SignatureEngine:
         # every pcre evaluation within a CPU-time budget (rules/pcre_limit.py)
         self.pcre_limited = PCRE_LIMIT.install(pcre_seconds)
         self._pcre_timeouts_before = PCRE_LIMIT.timeouts
+        self._pcre_disabled_before = PCRE_LIMIT.flows_disabled
         sigs = getattr(ruleset, "signatures", ruleset)
         self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
         address_vars = get(config, "vars.address-groups", {}) or {}
@@ -447,6 +448,8 @@ class SignatureEngine:
             "detect.passes": self.stats_passed,
             # ours: pcre evaluations cut off by detect.pcre-time-limit (no Suricata name)
             "detect.pcre_timeouts": PCRE_LIMIT.timeouts - self._pcre_timeouts_before,
+            # ours: (rule, flow) pairs no longer evaluated after repeated timeouts
+            "detect.pcre_flow_disabled": PCRE_LIMIT.flows_disabled - self._pcre_disabled_before,
         }
 
     def load_report(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class Flow:
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
         "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto", "eve",
+        "exception_policy",
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
@@ -84,6 +85,7 @@ class Flow:
         self.action: str | None = None  # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
         self.app_proto: str | None = None
         self.eve: Any = None            # EVE writer: client, server and start as text (output/eve.py flow_texts)
+        self.exception_policy: list[tuple[str, str]] | None = None  # (target, policy) applied (exception_policy.py)
 
     @property
     def flow_id(self) -> int:

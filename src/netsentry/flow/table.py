@@ -109,7 +109,10 @@ class FlowTable:
 
     update: Callable[[Packet], Flow | None]
 
-    def __init__(self, cfg: dict[str, Any], on_end: Callable[[Flow], None]) -> None:
+    def __init__(self, cfg: dict[str, Any], on_end: Callable[[Flow], None],
+                 on_new_tcp: Callable[[Flow, Packet], None] | None = None) -> None:
+        """`on_new_tcp(flow, pkt)`: called once per new TCP flow with its first packet
+        (the exception policies look for sessions picked up midstream)."""
         cfg = cfg or {}
         max_flows = cfg.get("max-flows", DEFAULT_MAX_FLOWS)
         if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
@@ -121,6 +124,7 @@ class FlowTable:
         self.midstream = midstream
         self.timeouts = parse_timeouts(cfg)
         self.on_end = on_end
+        self.on_new_tcp = on_new_tcp
         self._tables: dict[int, dict[Any, Flow]] = {6: {}, 17: {}, 1: {}, 58: {}}
         self._wheel: dict[int, dict[Flow, None]] = {}   # (slot second << 4 | timeout class) -> flows
         self._counts = dict.fromkeys(("timeout", "evicted", "shutdown"), 0)
@@ -134,6 +138,7 @@ class FlowTable:
         counts = self._counts
         timeouts = self.timeouts
         on_end = self.on_end
+        on_new_tcp = self.on_new_tcp
         max_flows = self.max_flows
         midstream = self.midstream
         tcp_step = tcp_state.stepper(midstream)
@@ -345,6 +350,8 @@ class FlowTable:
                     last_key = wkey
                 last_bucket.append(flow)
                 flow.timeout_slot = wkey
+                if proto == 6 and on_new_tcp is not None:
+                    on_new_tcp(flow, pkt)
             pkt.flow = flow
             flow.last_seen = ts
             if key == flow.key:

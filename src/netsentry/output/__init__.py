@@ -106,11 +106,14 @@ def open_outputs(outputs_cfg: Mapping[str, Any], ctx: OutputContext) -> list[Out
         for i in build_order:
             name, section = enabled[i]
             built[i] = kinds[name](section, ctx)
+        opened = [built[i] for i in range(len(enabled))]
+        from netsentry.output.integrity import connect_checkpoint_listeners
+        connect_checkpoint_listeners(opened)        # integrity checkpoints -> e.g. syslog
     except BaseException:
         for out in built.values():
             out.close()
         raise
-    return [built[i] for i in range(len(enabled))]
+    return opened
 
 
 def check_event_types(types: list[str], key: str) -> frozenset[str]:

@@ -40,6 +40,7 @@ import orjson
 from netsentry.config import ConfigError
 from netsentry.event import Alert, Event, HostPacket
 from netsentry.output import Output, OutputContext, check_event_types, register
+from netsentry.output.integrity import ChainWriter, IntegrityConfig
 from netsentry.output.fields import (
     ICMP_PROTOS,
     PORT_PROTOS,
@@ -285,6 +286,8 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     }
     if flow.action is not None and flow.action in ("drop", "pass", "accept"):
         counters["action"] = flow.action
+    if flow.exception_policy is not None:   # after action, as Suricata writes it
+        counters["exception_policy"] = [{"target": t, "policy": p} for t, p in flow.exception_policy]
     if proto in PORT_PROTOS:
         rec: dict[str, Any] = {
             "timestamp": format_record_time(event.ts), "flow_id": flow.flow_id, "event_type": "flow",
@@ -462,7 +465,12 @@ class EveLog(Output):
         if not isinstance(self._host, str):
             raise ConfigError(f"expected a name, got {self._host!r}", "outputs.eve-log.sensor-name")
         self._source: Any = None
-        self.path = Path(ctx.logdir) / str(cfg.get("filename", "eve.json"))
+        integrity = IntegrityConfig(cfg, "outputs.eve-log")
+        filename = str(cfg.get("filename", "eve.json"))
+        if not filename.strip() or filename.endswith("/") or Path(filename).name in ("", ".", ".."):
+            # "" would make the log directory itself the output file
+            raise ConfigError(f"expected a file name, got {filename!r}", "outputs.eve-log.filename")
+        self.path = Path(ctx.logdir) / filename
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -472,6 +480,13 @@ class EveLog(Output):
         self._write = self._file.write
         self.count = 0
         self.reopened = 0
+
+        # outputs.eve-log.integrity: each line also chained into <filename>.chain (output/integrity.py)
+        self.chain: ChainWriter | None = None
+        if integrity.enabled:
+            self.chain = ChainWriter(self.path, integrity, self.flush, offset=self._file.tell(),
+                                     append=mode == "ab")
+            self._write = self._chained_write
 
     def _open(self, mode: str) -> Any:
         try:
@@ -500,8 +515,9 @@ class EveLog(Output):
             return
         old = self._file
         self._file, self._write = new, new.write
-        old.close()
+        old.close()                 # every record so far is in the old file now
         self.reopened += 1
+        self._chain_reopened()      # integrity: sign the old chain, chain the new file's lines
 
     def emit(self, event: Event) -> None:
         # `encode` inlined: one call fewer per event on the output's hot path
@@ -551,12 +567,26 @@ class EveLog(Output):
             out[k] = rec[k]
         return out
 
+    def _chained_write(self, line: bytes) -> None:
+        self._file.write(line)
+        self.chain.add(line)        # type: ignore[union-attr]
+
     def flush(self) -> None:
         if not self._file.closed:
             self._file.flush()
 
+    def _chain_reopened(self) -> None:
+        """The chain's part of a reopen: sign the chain into the old side file and go on
+        in a new one (`ChainWriter.reopen`), and chain the new file's lines again."""
+        if self.chain is not None:
+            self._write = self._chained_write
+            self.chain.reopen(self._file.tell())
+
     def close(self) -> None:
         if not self._file.closed:
+            self._file.flush()
+            if self.chain is not None:
+                self.chain.close()      # the shutdown checkpoint, after the last line is on disk
             self._file.close()
 
 

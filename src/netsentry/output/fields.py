@@ -79,19 +79,36 @@ def make_timestamp_formatter() -> Callable[[float], str]:
     """
     cache: dict[int, str] = {}
 
-    def format_timestamp(ts: float, cache: dict[int, str] = cache,
-                         strftime: Callable[..., str] = time.strftime,
-                         gmtime: Callable[..., Any] = time.gmtime) -> str:
+    def format_timestamp(ts: float, cache: dict[int, str] = cache) -> str:
         # integer microseconds, rounded; divmod floors, so times before 1970 work too
         sec, usec = divmod(round(ts * 1_000_000.0), 1_000_000)
         prefix = cache.get(sec)
         if prefix is None:
             if len(cache) >= TIMESTAMP_CACHE_SECONDS:
                 cache.clear()
-            prefix = cache[sec] = strftime("%Y-%m-%dT%H:%M:%S.%%06d+0000", gmtime(sec))
+            prefix = cache[sec] = _second_prefix(sec)
         return prefix % usec
 
     return format_timestamp
+
+
+# EVE timestamps have 4-digit years. The capture readers keep packet times in
+# this range (see capture/pcapng.py TS_MIN/TS_MAX); a time from elsewhere
+# beyond it is written as the nearest end rather than with a 5-digit year or
+# an OverflowError that loses the whole run's output.
+_FIRST_SECOND = -30610224000         # 1000-01-01T00:00:00
+_LAST_SECOND = 253402300799          # 9999-12-31T23:59:59
+
+
+def _second_prefix(sec: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.%06d+0000`` for one second (cache misses only)."""
+    if sec > _LAST_SECOND:
+        return "9999-12-31T23:59:59.999999%.0s+0000"       # %.0s: takes the microseconds, prints nothing
+    if sec < _FIRST_SECOND:
+        return "1000-01-01T00:00:00.000000%.0s+0000"
+    t = time.gmtime(sec)
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.%06d+0000")
 
 
 def make_record_time_formatter(fmt: Callable[[float], str]) -> Callable[[float], str]:

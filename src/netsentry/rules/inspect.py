@@ -78,6 +78,10 @@ class Value:
         return self.name if self.slot is not None else str(self.const)
 
 
+# Longest prefilter pattern (see Content.fp_bytes); docs/limits.md.
+MAX_PREFILTER_PATTERN = 1024
+
+
 @dataclass(eq=False)
 class Content(Item):
     """One `content` with its modifiers; also what detect/ feeds to the prefilter.
@@ -107,10 +111,15 @@ class Content(Item):
 
     @property
     def fp_bytes(self) -> bytes:
+        """At most MAX_PREFILTER_PATTERN bytes: Hyperscan refuses literals over 16,000
+        bytes (about 4,000 when a NUL makes us escape them), which used to kill a
+        replay that `rules check` had passed. A prefix still occurs wherever the
+        content does, and the verifier checks the whole content, so the rule loads
+        and matches exactly as before, only prefiltered on its first bytes."""
         if self.fast_pattern_chop is not None:
             off, length = self.fast_pattern_chop
-            return self.pattern[off:off + length]
-        return self.pattern
+            return self.pattern[off:off + min(length, MAX_PREFILTER_PATTERN)]
+        return self.pattern[:MAX_PREFILTER_PATTERN]
 
     @property
     def is_relative(self) -> bool:

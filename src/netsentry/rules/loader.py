@@ -23,7 +23,7 @@ from netsentry.rules.errors import RuleError
 from netsentry.rules.parser import parse_rule
 from netsentry.rules.ports import PortParser
 from netsentry.rules.signature import Signature
-from netsentry.rules.variables import address_groups, port_groups
+from netsentry.rules.variables import address_groups, check_variables, port_groups
 
 
 @dataclass
@@ -90,6 +90,7 @@ def _find_file(name: str, config: Mapping[str, Any] | None, near: Iterable[Path]
 def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -> tuple[LoadEnv, list[RuleError], list[str]]:
     """Variables, classification.config and reference.config from the config (a dict)."""
     dirs = list(rule_dirs)
+    check_variables(config)         # a bad $VAR stops start-up (ConfigError), as in Suricata
     env = LoadEnv(AddressParser(address_groups(config)), PortParser(port_groups(config)))
     errors: list[RuleError] = []
     warnings: list[str] = []
@@ -114,10 +115,15 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
 
 
 def iter_rule_lines(text: str) -> Iterable[tuple[int, str]]:
-    """(first line number, rule text) with backslash continuations joined; comments kept."""
+    """(first line number, rule text) with backslash continuations joined; comments kept.
+
+    Lines end at '\\n' only, as Suricata's fgets-based reader: str.splitlines()
+    would also split at a form feed, \\r, \\v or U+2028 inside a rule, cutting it
+    in two and shifting every later line number.
+    """
     pending: list[str] = []
     start = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
         stripped = line.rstrip()
         if not pending:
             start = lineno
@@ -207,6 +213,8 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
             by_key[key] = len(rs.signatures)
             rs.signatures.append(sig)
             stats.loaded += 1
+        if not (stats.loaded or stats.skipped or stats.commented):
+            rs.warnings.append(f"{f}: no rules in this file")
     rs.load_seconds = time.perf_counter() - t0
     return rs
 

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from netsentry.rules.errors import RuleError
 
 _UNITS = {"kb": 1024, "kib": 1024, "mb": 1 << 20, "mib": 1 << 20, "gb": 1 << 30, "gib": 1 << 30}
-_NUM = r"(?:0[xX][0-9a-fA-F]+|\d+)(?:[kKmMgG][iI]?[bB])?"
+_NUM = r"(?:0[xX][0-9a-fA-F]+|[0-9]+)(?:[kKmMgG][iI]?[bB])?"
 _RANGE = re.compile(rf"^\s*(!)?\s*({_NUM})\s*(?:-|<>)\s*({_NUM})\s*$")
 _CMP = re.compile(rf"^\s*(!=|<=|>=|=|!|<|>)?\s*({_NUM})\s*$")
 _MASK = re.compile(rf"^\s*&\s*({_NUM})\s*(!=|=)\s*({_NUM})\s*$")
+
+_DIGITS = re.compile(r"0x[0-9a-f]+|[0-9]+")
 
 Predicate = Callable[[int], bool]
 
@@ -32,10 +34,9 @@ def number(text: str, what: str = "value") -> int:
         if low.endswith(unit):
             mult, low = _UNITS[unit], low[: -len(unit)]
             break
-    try:
-        return (int(low, 16) if low.startswith("0x") else int(low, 10)) * mult
-    except ValueError:
-        raise RuleError(f"{what}: invalid number '{text.strip()}'") from None
+    if not _DIGITS.fullmatch(low):      # int() would take 1_000, +5 and non-ASCII digits
+        raise RuleError(f"{what}: invalid number '{text.strip()}'")
+    return (int(low, 16) if low.startswith("0x") else int(low, 10)) * mult
 
 
 def parse_uint(text: str, what: str, bits: int = 32) -> Predicate:

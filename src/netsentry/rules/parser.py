@@ -14,6 +14,7 @@ unlock how many rules; the reason shown is the first one.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from netsentry.rules.errors import RuleError, UnsupportedError
@@ -59,12 +60,28 @@ def split_options(body: str) -> list[tuple[str, str | None]]:
             raise RuleError(f"option without terminating ';': '{body[i:].strip()}'")
         opt = body[i:j]
         name, sep, value = opt.partition(":")
-        name = name.strip()
+        name = name.strip(" \t")        # isblank, as Suricata: "\fcontent" is no keyword
         if not name:
             raise RuleError(f"empty option name in '{opt.strip()}'")
-        out.append((name, value.strip() if sep else None))
+        if sep:
+            value = value.strip()
+            _check_quotes(name, value)
+            out.append((name, value))
+        else:
+            out.append((name, None))
         i = j + 1
     return out
+
+
+def _check_quotes(name: str, value: str) -> None:
+    """Suricata's rule: a value that opens a double quote closes it at its end, i.e.
+    before the ';' that ended the option. So ``msg:"oops; content:..."`` (a quote
+    never closed) is an error, while ``pcre:"/^["']?post/Ri"`` (a quote inside a
+    quoted value) is not. A leading '!' (negation) comes before the quote."""
+    v = value[1:].lstrip(" \t") if value.startswith("!") else value
+    if v.startswith('"') and (len(v) < 2 or not v.endswith('"')):
+        raise RuleError(f"bad option value formatting (possible missing semicolon) for keyword "
+                        f"'{name}': '{value}'")
 
 
 def split_header(header: str) -> list[str]:
@@ -83,14 +100,13 @@ def split_header(header: str) -> list[str]:
     return tokens
 
 
-def _prescan_sid(options: list[tuple[str, str | None]]) -> int | None:
-    for name, value in options:
-        if name.lower() == "sid" and value:
-            try:
-                return int(value.strip().strip('"'))
-            except ValueError:
-                return None
-    return None
+def _prescan_sid(body: str) -> int | None:
+    """The rule's sid, for locating an error, even when option splitting fails later."""
+    m = _SID.search(body)
+    return int(m.group(1)) if m else None
+
+
+_SID = re.compile(r'(?:^|;)\s*sid\s*:\s*"?\s*([0-9]{1,10})\s*"?\s*;')
 
 
 def parse_rule(text: str, env: Any, file: str = "", line: int = 0) -> Signature:
@@ -98,8 +114,8 @@ def parse_rule(text: str, env: Any, file: str = "", line: int = 0) -> Signature:
     sid: int | None = None
     try:
         header, body = split_rule(text)
+        sid = _prescan_sid(body)
         options = split_options(body)
-        sid = _prescan_sid(options)
         sig = _parse(header, options, env, text)
         sig.file, sig.line = file, line
         return sig
@@ -212,6 +228,10 @@ def finish(b: RuleBuilder) -> None:
     sig.contents = tuple(b.contents)
     sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
     sig.packet_checks = tuple(b.packet_checks)
+    budgeted = b.extra.get("budgeted_pcres")
+    if budgeted:            # first: a flow that struck out skips the rule before any other check
+        from netsentry.rules.keywords.payload import pcre_gate
+        sig.packet_checks = (pcre_gate(budgeted), *sig.packet_checks)
     sig.final_checks = tuple(b.final_checks)
     sig.post_actions = tuple(b.post_actions)
     sig.flowbits_set = frozenset(b.flowbits_set)

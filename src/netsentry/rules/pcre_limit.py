@@ -36,12 +36,13 @@ class PcreTimeout(Exception):
 class MatchTimeLimit:
     """Process-wide (signals are): one instance, `LIMIT`, shared by every pcre item."""
 
-    __slots__ = ("seconds", "installed", "timeouts", "_armed", "_previous")
+    __slots__ = ("seconds", "installed", "timeouts", "flows_disabled", "_armed", "_previous")
 
     def __init__(self) -> None:
         self.seconds = DEFAULT_SECONDS
         self.installed = False
         self.timeouts = 0           # evaluations cut off since the process started
+        self.flows_disabled = 0     # (pcre, flow) pairs given up after repeated timeouts (payload.py)
         self._armed = False
         self._previous: Any = None
 

@@ -101,7 +101,7 @@ class PortParser:
 
 def _port(text: str, spec: str) -> int:
     text = text.strip()
-    if not text.isdigit() or int(text) > PORT_MAX:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or int(text) > PORT_MAX:
         raise RuleError(f"invalid port '{text}' in '{spec}'")
     return int(text)
 

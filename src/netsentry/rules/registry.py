@@ -10,6 +10,8 @@ touches only its family module (and that module's test file).
 
 from __future__ import annotations
 
+import re
+
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,12 +88,21 @@ def unquote(arg: str | None, what: str, *, mandatory: bool = False) -> str:
     return s
 
 
-def parse_int(text: str, what: str, lo: int | None = None, hi: int | None = None) -> int:
+_INT = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)")
+_DECIMAL = re.compile(r"-?[0-9]+")
+
+
+def parse_int(text: str, what: str, lo: int | None = None, hi: int | None = None,
+              decimal: bool = False) -> int:
+    """A rule number: decimal, or 0x hex where Suricata reads base 0 (`decimal=False`).
+
+    Checked against a pattern first: Python's int() also takes ``1_000``,
+    ``+5`` and non-ASCII digits, which Suricata's strtoul-based parsers refuse.
+    """
     t = text.strip()
-    try:
-        v = int(t, 0) if t.lower().startswith(("0x", "-0x")) else int(t, 10)
-    except ValueError:
-        raise RuleError(f"{what}: invalid number '{text.strip()}'") from None
+    if not (_DECIMAL if decimal else _INT).fullmatch(t):
+        raise RuleError(f"{what}: invalid number '{t}'" + (" (decimal only)" if decimal else ""))
+    v = int(t, 16) if "x" in t.lower() else int(t, 10)
     if lo is not None and v < lo or hi is not None and v > hi:
         rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
         raise RuleError(f"{what}: {v} out of range ({rng})")

@@ -45,3 +45,24 @@ def address_groups(config: Mapping[str, Any] | None) -> dict[str, str]:
 
 def port_groups(config: Mapping[str, Any] | None) -> dict[str, str]:
     return _section(config, "port-groups", DEFAULT_PORT_GROUPS)
+
+
+def check_variables(config: Mapping[str, Any] | None) -> None:
+    """Resolve every address and port variable once, at start-up, as Suricata does:
+    a bad one is a `ConfigError` naming it, not a silent skip of the rules using it."""
+    from netsentry.config import ConfigError
+    from netsentry.rules.addresses import AddressParser
+    from netsentry.rules.errors import RuleError
+    from netsentry.rules.ports import PortParser
+    checks: list[tuple[str, dict[str, str], Any]] = [
+        ("vars.address-groups", address_groups(config), AddressParser),
+        ("vars.port-groups", port_groups(config), PortParser),
+    ]
+    for section, groups, parser_class in checks:
+        parser = parser_class(groups)
+        for name in groups:
+            try:
+                parser.parse(f"${name}")
+            except RuleError as exc:
+                raise ConfigError(f"invalid value {groups[name]!r}: {exc.reason}",
+                                  f"{section}.{name}") from None

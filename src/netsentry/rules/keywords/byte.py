@@ -57,6 +57,8 @@ class _Reader:
             if j == i:
                 return None
             val = int(raw[i:j], self.base)
+            if val > U64:
+                return None         # Suricata's string extraction fails past 64 bits
         if self.mask:
             val = (val & self.mask) >> self.shift
         return val
@@ -246,9 +248,9 @@ class ByteExtract(Item):
         val = self.reader.read(buf, blen, pos)
         if val is None:
             return False
-        val *= self.multiplier
+        val = (val * self.multiplier) & U64
         if self.align and val % self.align:
-            val += self.align - val % self.align
+            val = (val + self.align - val % self.align) & U64
         det.vars[self.slot] = val        # type: ignore[index]
         det.buffer_offset = pos + self.reader.nbytes
         nxt = self.next
@@ -281,30 +283,55 @@ def byte_extract(b: RuleBuilder, arg: str | None) -> None:
 
 # --- byte_math ----------------------------------------------------------------------------
 
+def _shl(a: int, b: int) -> int:
+    """64-bit left shift; a count of 64 or more gives 0 (Suricata), never a huge int."""
+    return (a << b) & U64 if b < 64 else 0
+
+
+def _shr(a: int, b: int) -> int:
+    return a >> b if b < 64 else 0
+
+
+# Every result is a uint64, as in Suricata's DetectByteMathDoMatch: +, -, * wrap.
 _MATH_OPS: dict[str, Callable[[int, int], int | None]] = {
     "+": lambda a, b: (a + b) & U64,
     "-": lambda a, b: (a - b) & U64,
     "*": lambda a, b: (a * b) & U64,
     "/": lambda a, b: a // b if b else None,
-    "<<": lambda a, b: (a << b) & U64,
-    ">>": lambda a, b: a >> b,
+    "<<": _shl,
+    ">>": _shr,
 }
+MATH_MAX_STRING_BYTES = 10      # Suricata: byte_math reads at most 10 digits ...
+MATH_MAX_BINARY_BYTES = 4       # ... or 4 binary bytes (more loads, but never matches)
+MATH_MASK_MAX = (1 << 32) - 1   # its bitmask is a u32
 
 
 class ByteMath(Item):
+    """Read, operate, then mask (Suricata masks the result, not the input)."""
+
     def __init__(self, reader: _Reader, offset: int, relative: bool, op: Callable[[int, int], int | None],
-                 rvalue: Value, slot: int) -> None:
+                 rvalue: Value, slot: int, mask: int | None) -> None:
         self.reader, self.offset, self.relative = reader, offset, relative
         self.op, self.rvalue, self.slot = op, rvalue, slot
+        self.mask = mask
+        self.shift = (mask & -mask).bit_length() - 1 if mask else 0
+        limit = MATH_MAX_BINARY_BYTES if reader.base is None else MATH_MAX_STRING_BYTES
+        self.never = reader.nbytes > limit
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
+        if self.never:
+            return False
         pos = _start(det, self.relative, self.offset)
         val = self.reader.read(buf, blen, pos)
         if val is None:
             return False
-        res = self.op(val, self.rvalue.get(det))
+        res = self.op(val, self.rvalue.get(det) & U64)
         if res is None:
             return False
+        if self.mask:
+            res &= self.mask
+            if res:
+                res >>= self.shift
         det.vars[self.slot] = res        # type: ignore[index]
         det.buffer_offset = pos + self.reader.nbytes
         nxt = self.next
@@ -329,12 +356,17 @@ def byte_math(b: RuleBuilder, arg: str | None) -> None:
     missing = [k for k in ("bytes", "offset", "oper", "rvalue", "result") if k not in fields]
     if missing:
         raise RuleError(f"byte_math: missing {', '.join(missing)}")
-    nbytes = parse_int(fields["bytes"], "byte_math bytes", 1, 23)
+    nbytes = parse_int(fields["bytes"], "byte_math bytes", 1, MATH_MAX_STRING_BYTES)
     offset = parse_int(fields["offset"], "byte_math offset", -65535, 65535)
     op = _MATH_OPS.get(fields["oper"])
     if op is None:
         raise RuleError(f"byte_math: unknown oper '{fields['oper']}'")
     rvalue = b.value(fields["rvalue"], "byte_math rvalue", 0, (1 << 32) - 1)
+    if fields["oper"] in ("<<", ">>") and nbytes > MATH_MAX_BINARY_BYTES:
+        raise RuleError(f"byte_math: bytes must be 1..{MATH_MAX_BINARY_BYTES} with '{fields['oper']}', "
+                        f"got {nbytes}")
     relative, little, base, mask = _common_options(b, flags, "byte_math", {}, nbytes)
+    if mask is not None and mask > MATH_MASK_MAX:
+        raise RuleError(f"byte_math: bitmask {mask:#x} does not fit in 32 bits")
     slot = b.define_variable(fields["result"], "byte_math")
-    b.add_item(ByteMath(_Reader(nbytes, little, base, mask), offset, relative, op, rvalue, slot))
+    b.add_item(ByteMath(_Reader(nbytes, little, base, None), offset, relative, op, rvalue, slot, mask))

@@ -46,19 +46,19 @@ def msg(b: RuleBuilder, arg: str | None) -> None:
 @keyword("sid", help="sid:N; the rule id (> 0)")
 def sid(b: RuleBuilder, arg: str | None) -> None:
     _once(b, "sid")
-    b.sig.sid = parse_int(unquote(arg, "sid"), "sid", 1, (1 << 32) - 1)
+    b.sig.sid = parse_int(unquote(arg, "sid"), "sid", 1, (1 << 32) - 1, decimal=True)
 
 
 @keyword("rev", help="rev:N; the rule revision")
 def rev(b: RuleBuilder, arg: str | None) -> None:
     _once(b, "rev")
-    b.sig.rev = parse_int(unquote(arg, "rev"), "rev", 0, (1 << 32) - 1)
+    b.sig.rev = parse_int(unquote(arg, "rev"), "rev", 0, (1 << 32) - 1, decimal=True)
 
 
 @keyword("gid", help="gid:N; the generator id (default 1)")
 def gid(b: RuleBuilder, arg: str | None) -> None:
     _once(b, "gid")
-    b.sig.gid = parse_int(unquote(arg, "gid"), "gid", 0, (1 << 32) - 1)
+    b.sig.gid = parse_int(unquote(arg, "gid"), "gid", 0, (1 << 32) - 1, decimal=True)
 
 
 @keyword("classtype", help="classtype:name; from classification.config")
@@ -77,7 +77,7 @@ def classtype(b: RuleBuilder, arg: str | None) -> None:
 @keyword("priority", help="priority:1..255; overrides the classtype's priority")
 def priority(b: RuleBuilder, arg: str | None) -> None:
     _once(b, "priority")
-    b.sig.priority = parse_int(unquote(arg, "priority"), "priority", 1, 255)
+    b.sig.priority = parse_int(unquote(arg, "priority"), "priority", 1, 255, decimal=True)
 
 
 @keyword("metadata", help="metadata:key value, key value;")

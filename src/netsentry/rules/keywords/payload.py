@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content, Det, Item, Value
 from netsentry.rules.numeric import parse_uint
-from netsentry.rules.pcre import compile_pcre
+from netsentry.rules.pcre import compile_pcre, translate
+from netsentry.rules.pcre_pcre2 import LIMIT_ERRORS as _PCRE2_LIMIT
+from netsentry.rules.pcre_pcre2 import compile_limited
+from netsentry.rules.pcre_re2 import compile_re2
 from netsentry.rules.pcre_limit import LIMIT as _LIMIT
 from netsentry.rules.pcre_limit import PcreTimeout
 from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
@@ -304,16 +308,35 @@ _PCRE_BUFFER_FLAGS = {
 _PCRE_RE = re.compile(r"^/(.*)/([A-Za-z]*)$", re.S)
 
 
+# A flow whose packets make one fallback pcre run out of its budget this many
+# times no longer runs that rule (a hostile flow would otherwise cost the budget
+# on every packet); counted in detect.pcre_flow_disabled. The tables are bounded.
+PCRE_STRIKES = 2
+_PCRE_FLOW_TABLE_MAX = 65536
+
+
 class Pcre(Item):
+    """One pcre, on the first engine that can run it exactly: RE2 (`linear`,
+    pcre_re2.py), else PCRE2 bounded by a step count (`limited`, pcre_pcre2.py),
+    else Python's `re` under the CPU-time limit (pcre_limit.py). The last two
+    give up on a flow after PCRE_STRIKES budget overruns."""
+
     can_be_relative_to = True
 
     def __init__(self, regex: re.Pattern[bytes], relative: bool, negated: bool, anchored: bool,
-                 source: str) -> None:
+                 source: str, fast: Any = None, limited: Any = None) -> None:
         self.regex = regex
         self.relative = relative
         self.negated = negated
         self.source = source
-        self._find = regex.match if anchored else regex.search
+        self.linear = fast is not None
+        self.limited = not self.linear and limited is not None
+        engine = fast if fast is not None else limited if limited is not None else regex
+        self.engine = "re2" if self.linear else "pcre2" if self.limited else "re"
+        self._find = engine.match if anchored else engine.search
+        self.flow_key: Any = None                   # the flow being inspected (set by the rule's gate)
+        self.strikes: dict[Any, int] = {}           # flow -> budget overruns
+        self.disabled: set[Any] = set()             # flows this pcre is no longer run on
 
     def _once(self, buf: bytes, blen: int, det: Det) -> bool:
         """One pcre attempt (Suricata's DetectPcrePayloadMatch); updates det on a match."""
@@ -321,13 +344,27 @@ class Pcre(Item):
         if base > blen:
             return self.negated
         start = det.pcre_start - base if det.pcre_start > base else 0
-        try:
-            m = _LIMIT.search(self._find, memoryview(buf)[base:] if base else buf, start)
-        except PcreTimeout:
-            # out of CPU time (pcre_limit.py): no match, as Suricata treats a match-limit
-            # error, and no retry further along the buffer, which would blow up again
-            det.discontinue = True
-            return False
+        subject = memoryview(buf)[base:] if base else buf
+        if self.linear:
+            m = self._find(subject, start)
+        elif self.limited:
+            try:
+                m = self._find(subject, start)
+            except _PCRE2_LIMIT:
+                # out of steps: no match, as Suricata treats pcre.match-limit
+                _LIMIT.timeouts += 1
+                det.discontinue = True
+                self._strike()
+                return False
+        else:
+            try:
+                m = _LIMIT.search(self._find, subject, start)
+            except PcreTimeout:
+                # out of CPU time (pcre_limit.py): no match, as Suricata treats a match-limit
+                # error, and no retry further along the buffer, which would blow up again
+                det.discontinue = True
+                self._strike()
+                return False
         if m is None:
             return self.negated
         if self.negated:
@@ -335,6 +372,22 @@ class Pcre(Item):
         det.buffer_offset = base + m.end()
         det.pcre_start = base + m.start() + 1
         return True
+
+    def _strike(self) -> None:
+        key = self.flow_key
+        if key is None:
+            return
+        n = self.strikes.get(key, 0) + 1
+        if n < PCRE_STRIKES:
+            if len(self.strikes) >= _PCRE_FLOW_TABLE_MAX:
+                self.strikes.clear()
+            self.strikes[key] = n
+            return
+        self.strikes.pop(key, None)
+        if len(self.disabled) >= _PCRE_FLOW_TABLE_MAX:
+            self.disabled.clear()
+        self.disabled.add(key)
+        _LIMIT.flows_disabled += 1
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         det.budget -= 1
@@ -358,6 +411,19 @@ class Pcre(Item):
                 return False
             det.buffer_offset = prev_buffer_offset
             det.pcre_start = prev_start
+
+
+def pcre_gate(items: list[Pcre]) -> Callable[[Any, Any], bool]:
+    """The packet check placed first in a rule with budgeted (non-RE2) pcres: skip the
+    rule on flows where one of them struck out; tell them which flow is inspected."""
+    def gate(pkt: Any, flow: Any) -> bool:
+        key = flow.flow_id if flow is not None else None
+        for item in items:
+            if key is not None and key in item.disabled:
+                return False
+            item.flow_key = key
+        return True
+    return gate
 
 
 @keyword("pcre", help='pcre:[!]"/regex/flags"; flags i s m x R (relative) A E B O')
@@ -389,5 +455,11 @@ def pcre(b: RuleBuilder, arg: str | None) -> None:
                                    category="pcre construct not supported by Python re")
         else:
             raise RuleError(f"pcre: unknown flag '{f}'")
-    regex = compile_pcre(pattern, "".join(f for f in flags if f in "ismx"))
-    b.add_item(Pcre(regex, relative, negated, anchored, text))
+    re_flags = "".join(f for f in flags if f in "ismx")
+    regex = compile_pcre(pattern, re_flags)
+    fast = compile_re2(translate(pattern), re_flags)
+    limited = None if fast is not None else compile_limited(pattern, re_flags)
+    item = Pcre(regex, relative, negated, anchored, text, fast, limited)
+    b.add_item(item)
+    if not item.linear:
+        b.extra.setdefault("budgeted_pcres", []).append(item)

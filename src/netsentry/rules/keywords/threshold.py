@@ -38,8 +38,8 @@ def _common(f: dict[str, str], what: str) -> tuple[str, int, int]:
     track = f["track"]
     if track not in _TRACKS:
         raise RuleError(f"{what}: unknown track '{track}'")
-    return track, parse_int(f["count"], f"{what} count", 0, (1 << 32) - 1), \
-        parse_int(f["seconds"], f"{what} seconds", 0, (1 << 32) - 1)
+    return track, parse_int(f["count"], f"{what} count", 0, (1 << 32) - 1, decimal=True), \
+        parse_int(f["seconds"], f"{what} seconds", 0, (1 << 32) - 1, decimal=True)
 
 
 def _only_one(b: RuleBuilder) -> None:
