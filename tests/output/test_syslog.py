@@ -334,3 +334,22 @@ def test_cef_escapes_and_maps_fields():
     assert head == f"CEF:0|netsentry|netsentry|{__version__}|1:42:3|a\\|b\\\\c|10"
     assert ext.startswith("rt=1704161045678 src=10.0.0.1 spt=1 dst=10.0.0.2 dpt=80 proto=TCP act=blocked")
     assert "cat=x\\=y\\nz" in ext and "cn1=7 cn1Label=flowId" in ext and "cs2=db(critical) cs2Label=asset" in ext
+
+
+@needs_rsyslog
+def test_integrity_checkpoints_go_to_every_receiver(tmp_path: Path):
+    key = tmp_path / "chain.key"
+    key.write_bytes(b"k" * 32)
+    port = free_port()
+    with Rsyslog(tmp_path / "rs", f'input(type="imtcp" port="{port}" address="127.0.0.1")') as rs:
+        status, err, records = replay(tmp_path, f"outputs.syslog.port={port}", "outputs.syslog.transport=tcp",
+                                      "outputs.syslog.min-severity=crit",
+                                      "outputs.eve-log.integrity=sha256-chain", f"outputs.eve-log.integrity-key={key}",
+                                      "outputs.eve-log.integrity-checkpoint={records: 10, seconds: 0}")
+        assert status == 0, err
+        counts = closed_counts(err)
+        lines = rs.wait_lines(counts["sent"])
+    checkpoints = [json.loads(ln.split("|", 7)[7]) for ln in lines if ln.split("|")[5] == "integrity"]
+    assert len(records) >= 10 and len(checkpoints) == len(records) // 10 + 1
+    assert checkpoints[-1]["reason"] == "shutdown" and checkpoints[-1]["seq"] == len(records)
+    assert counts["sent"] == counts["produced"]
