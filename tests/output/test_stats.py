@@ -17,6 +17,11 @@ def test_suricata_counters_stay_and_ours_move_under_netsentry():
                                  "anomaly": {"alerts": 1}}
 
 
+def test_a_counter_already_named_ours_is_not_nested_twice():
+    body = stats_event(1.0, 1, {"netsentry.capture.ts_out_of_range": 1, "flow.timeout": 2}).extra["stats"]
+    assert body["netsentry"] == {"capture": {"ts_out_of_range": 1}, "flow": {"timeout": 2}}
+
+
 def test_no_netsentry_object_when_every_counter_is_suricatas():
     assert "netsentry" not in stats_event(1.0, 1, {"decoder.pkts": 1}).extra["stats"]
     assert is_suricata_counter("capture.kernel_packets") and not is_suricata_counter("outputs.syslog.sent")

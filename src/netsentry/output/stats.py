@@ -47,6 +47,7 @@ SURICATA_COUNTERS = frozenset((
 SURICATA_PREFIXES = ("decoder.event.", "ips.drop_reason.", "flow.end.", "flow.mgr.", "flow.wrk.",
                      "app_layer.", "defrag.")
 OURS = "netsentry"
+_OURS_PREFIX = OURS + "."
 
 
 def is_suricata_counter(name: str) -> bool:
@@ -94,7 +95,12 @@ def stats_event(ts: float, uptime: float, counters: Mapping[str, int | float]) -
     theirs: dict[str, int | float] = {}
     ours: dict[str, int | float] = {}
     for name, value in counters.items():
-        (theirs if is_suricata_counter(name) else ours)[name] = value
+        if name.startswith(_OURS_PREFIX):           # a stage that names its counter ours already
+            ours[name[len(_OURS_PREFIX):]] = value
+        elif is_suricata_counter(name):
+            theirs[name] = value
+        else:
+            ours[name] = value
     body: dict[str, Any] = {"uptime": int(uptime)}
     body.update(nest_counters(theirs))
     if ours:
