@@ -41,11 +41,20 @@ SURICATA_COUNTERS = frozenset((
     "flow.emerg_mode_entered", "flow.emerg_mode_over",
     "detect.alert", "detect.alert_queue_overflow", "detect.alerts_suppressed",
     "ips.accepted", "ips.blocked", "ips.rejected", "ips.replaced",
+    # the stream stage's TCP counters, under Suricata's stats.tcp names
+    "tcp.sessions", "tcp.active_sessions", "tcp.ssn_memcap_drop", "tcp.ssn_from_cache", "tcp.ssn_from_pool",
+    "tcp.pseudo", "tcp.invalid_checksum", "tcp.midstream_pickups", "tcp.pkt_on_wrong_thread",
+    "tcp.ack_unseen_data", "tcp.segment_memcap_drop", "tcp.segment_from_cache", "tcp.segment_from_pool",
+    "tcp.stream_depth_reached", "tcp.reassembly_gap", "tcp.overlap", "tcp.overlap_diff_data",
+    "tcp.insert_data_normal_fail", "tcp.insert_data_overlap_fail", "tcp.urgent_oob_data", "tcp.syn",
+    "tcp.synack", "tcp.rst", "tcp.urg", "tcp.memuse", "tcp.reassembly_memuse", "tcp.no_flow",
+    "defrag.max_frags_reached", "defrag.max_trackers_reached", "defrag.memuse",
+    "defrag.tracker_hard_reuse", "defrag.tracker_soft_reuse",
 ))
 # (``tcp.*`` is not a prefix here: Suricata 8 counts the midstream exception policy as
 # exception_policy.tcp.midstream.*, so 7's tcp.midstream_exception_policy.* is not its name.)
 SURICATA_PREFIXES = ("decoder.event.", "ips.drop_reason.", "flow.end.", "flow.mgr.", "flow.wrk.",
-                     "app_layer.", "defrag.")
+                     "app_layer.", "defrag.ipv4.", "defrag.ipv6.", "defrag.mgr.", "defrag.wrk.", "stream.")
 OURS = "netsentry"
 _OURS_PREFIX = OURS + "."
 
