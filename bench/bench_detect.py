@@ -108,6 +108,9 @@ def gc_context(mode: str):
     return contextlib.nullcontext()
 
 
+STREAM = True     # --no-stream: detection without the TCP reassembly stage (packets only)
+
+
 def run(pcap: Path, engine, limit: int | None, gc_mode: str = "sensor") -> tuple[int, float, float, collections.Counter]:
     """The sensor's loop without outputs: read, decode, flow, detect."""
     with gc_context(gc_mode):
@@ -122,6 +125,11 @@ def _run(pcap: Path, engine, limit: int | None) -> tuple[int, float, float, coll
     decode = Decoder().decode
     flow_update = FlowTable(flow_config(), lambda f: None).update
     inspect = engine.inspect if engine is not None else None
+    # the stream stage, as the sensor runs it between flow and detect (stream/tcp.py)
+    stream_update = None
+    if inspect is not None and STREAM:
+        from netsentry.stream import StreamEngine, StreamSettings
+        stream_update = StreamEngine(StreamSettings.from_config(engine_config("auto"))).update
     per_sid: collections.Counter = collections.Counter()
     n = 0
     t0 = time.perf_counter()
@@ -133,6 +141,8 @@ def _run(pcap: Path, engine, limit: int | None) -> tuple[int, float, float, coll
         pkt.pcap_cnt = n
         pkt.wirelen = wirelen
         flow = flow_update(pkt)
+        if stream_update is not None and flow is not None and pkt.proto == 6:
+            stream_update(pkt, flow)
         if inspect is not None and not pkt.checksum_bad:
             events = inspect(pkt, flow)
             if events:
@@ -258,12 +268,15 @@ def main() -> int:
     ap.add_argument("--backend", default="auto", choices=("auto", "hyperscan", "ahocorasick"))
     ap.add_argument("--baseline", action="store_true", help="also time read+decode+flow without detect")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--no-stream", action="store_true", help="leave out the TCP reassembly stage (packet inspection only)")
     ap.add_argument("--detect-only", action="store_true",
                     help="time engine.inspect alone over pre-decoded (packet, flow) pairs")
     ap.add_argument("--repeat", type=int, default=1, help="run each measurement N times, report the lowest CPU time")
     ap.add_argument("--gc", choices=("sensor", "default"), default="sensor",
                     help="collector settings: the sensor's (netsentry.gcpolicy) or Python's defaults")
     args = ap.parse_args()
+    global STREAM
+    STREAM = not args.no_stream
     pcap = args.pcap or default_pcap()
     print(f"capture: {pcap}  python {sys.version.split()[0]}")
     ok = True

@@ -213,9 +213,14 @@ def test_loop_has_only_the_configured_parts():
     assert ids.loop_parts() == frozenset()
     out = Collect()
     full = Sensor(config("stream.inline=true"), [out])
-    # inline without rules: the loop itself keeps flows an exception policy dropped dropped
+    # defragmentation feeds every stage that runs; TCP reassembly only detection and the app layer,
+    # which runs because the flow records carry app_proto; inline without rules: the loop itself
+    # keeps flows an exception policy dropped dropped
     assert full.loop_parts(progress=True) == {"flow-records", "decoder-anomalies", "anomaly", "inline",
-                                              "flow-verdicts", "progress"}
+                                              "flow-verdicts", "progress", "defrag", "stream", "applayer"}
+    no_app = Sensor(config("stream.inline=true", "app-layer.enabled=false"), [out])
+    assert no_app.loop_parts() == {"flow-records", "decoder-anomalies", "anomaly", "inline", "flow-verdicts",
+                                   "defrag"}
 
 
 def test_anomaly_alerts_do_not_mark_the_current_packets_flow_alerted():

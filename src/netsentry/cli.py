@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--report", action="store_true",
                         help="at the end, write the HTML report of eve.json to LOGDIR/report.html")
     replay.add_argument("--report-file", metavar="OUT", help="write the report here instead (implies --report)")
+    from netsentry.workers import add_worker_flags
+    add_worker_flags(replay)
 
     rules = sub.add_parser("rules", help="rule file tools")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -91,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     from netsentry import daemon, ips_rules
     daemon.add_parser(sub)
     ips_rules.add_parser(sub)
+    from netsentry import ctl
+    ctl.add_parser(sub)
     return parser
 
 
@@ -184,6 +188,16 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
 
     sensor = Sensor(config, [], ruleset)       # every stage's settings checked before any file is touched
     logdir = Path(args.logdir)
+    from netsentry.workers import replay_command, workers_for_replay
+    workers = workers_for_replay(config, args)
+    if workers > 1:
+        status = replay_command(args, config, paths, ruleset, lifecycle, workers)
+        if (args.report or args.report_file) and status == EXIT_OK:
+            eve_path = None
+            if get(config, "outputs.eve-log.enabled", False):
+                eve_path = logdir / str(get(config, "outputs.eve-log.filename", "eve.json"))
+            return _write_report(args, eve_path)
+        return status
     lifecycle.running()                        # from here a signal is a clean stop: outputs get flushed
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir))
@@ -212,13 +226,7 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
     stopped_by = lifecycle.stopped_by
     if args.report or args.report_file:
-        from netsentry.report.command import run as write_report
-        eve_path = _eve_path(outputs)
-        if eve_path is None:
-            _error("--report needs the eve-log output (outputs.eve-log.enabled: true)")
-            return EXIT_RUNTIME
-        status = write_report(str(eve_path), args.report_file or str(Path(args.logdir) / "report.html"),
-                              quiet=bool(args.quiet))
+        status = _write_report(args, _eve_path(outputs))
         if status != EXIT_OK and stopped_by is None and result.capture_error is None:
             return status
     if stopped_by is not None:
@@ -228,6 +236,16 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     elif result.capture_error is not None:
         _error(str(result.capture_error))
     return lifecycle.exit_code(stopped_by, ok=result.capture_error is None)
+
+
+def _write_report(args: argparse.Namespace, eve_path: Path | None) -> int:
+    """`replay --report`: the HTML report of the run's eve.json (report/)."""
+    from netsentry.report.command import run as write_report
+    if eve_path is None:
+        _error("--report needs the eve-log output (outputs.eve-log.enabled: true)")
+        return EXIT_RUNTIME
+    return write_report(str(eve_path), args.report_file or str(Path(args.logdir) / "report.html"),
+                        quiet=bool(args.quiet))
 
 
 def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
@@ -311,6 +329,9 @@ def load_ruleset(config: Config) -> Any:
     from netsentry.log import get_logger
     from netsentry.rules import UnsupportedError, load_rules
     ruleset = load_rules(paths, config)
+    for err in ruleset.errors:       # a bad disable/enable/modify.conf line stops start-up
+        if err.category == "rule management":
+            raise InputError(str(err))
     log = get_logger()
     for warning in ruleset.warnings:
         log.warning(warning)
@@ -365,8 +386,13 @@ def cmd_ips(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return ips(args, parser)
 
 
+def cmd_ctl(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry.ctl import cmd_ctl as ctl
+    return ctl(args, parser)
+
+
 COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version,
-            "report": cmd_report, "log": cmd_log, "run": cmd_run, "ips": cmd_ips}
+            "report": cmd_report, "log": cmd_log, "run": cmd_run, "ips": cmd_ips, "ctl": cmd_ctl}
 
 
 if __name__ == "__main__":  # pragma: no cover

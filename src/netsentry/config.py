@@ -38,6 +38,11 @@ OPEN_MAPS: dict[str, tuple[type, ...]] = {
     "vars.port-groups": (str, int),
 }
 
+# Keys that take either of two types: the worker count is a number or "auto".
+MIXED_KEYS: dict[str, tuple[type, ...]] = {
+    "runtime.workers": (int, str),
+}
+
 # The allowed range of every numeric key (int or float default in the bundled
 # YAML), checked while merging, so a value out of range stops start-up with its
 # key path instead of reaching orjson ("Integer exceeds 64-bit range") or a
@@ -53,6 +58,7 @@ NUMERIC_RANGES: list[tuple[str, float, float]] = [
     ("detect.pcre.*", 0, U32),
     ("outputs.eve-log.community-id-seed", 0, 65535),   # uint16 in the Community ID spec
     ("stats.interval", 1, 86400),                 # seconds between stats records
+    ("runtime.workers", 1, 1024),                 # worker processes
     ("anomaly.criticality-factors.*", 0, 1),
     ("anomaly.dns-tunnel.entropy", 0, 8),         # bits per character
     ("anomaly.*", 0, U32),
@@ -243,7 +249,7 @@ def _merge(cfg: dict, schema: dict, user: dict, prefix: str, source: str) -> Non
             raise ConfigError(_unknown_key_reason(key, schema), path, source)
         default = schema[key]
         _check_type(default, value, path, source)
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and not isinstance(value, str):
             check_range(path, value, source)
         if isinstance(default, dict) and default:
             if value is None:       # `flow:` with nothing under it keeps the defaults
@@ -276,6 +282,12 @@ def _num(x: float) -> str:
 
 
 def _check_type(default: Any, value: Any, path: str, source: str) -> None:
+    mixed = MIXED_KEYS.get(path)
+    if mixed is not None:
+        if not _is_any(value, mixed):
+            names = " or ".join(_TYPE_NAMES[t] for t in mixed)
+            raise ConfigError(f"expected {names}, got {_describe(value)}", path, source)
+        return
     if default is None:
         return                      # a null default accepts anything
     if isinstance(default, dict):

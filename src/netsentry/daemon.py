@@ -57,6 +57,8 @@ def add_parser(sub: Any) -> None:
                      help="checksum validation: all (bad-checksum packets are not inspected) or none")
     run.add_argument("-F", dest="bpf_file", metavar="BPF-FILE",
                      help="read the capture filter (tcpdump syntax) from this file (AF_PACKET)")
+    run.add_argument("--user", metavar="USER", help="run as this user once the sockets are open (run-as.user)")
+    run.add_argument("--group", metavar="GROUP", help="run as this group (run-as.group; default: the user's)")
 
 
 def apply_run_flags(config: Config, args: argparse.Namespace) -> None:
@@ -127,10 +129,18 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
         if isinstance(section, dict) and "append" in section:
             section["append"] = True
 
+    from netsentry import privileges
+    from netsentry.operations import Operations
+    try:
+        privileges.from_config(config, args.user, args.group)     # an unknown user stops start-up here
+    except privileges.PrivilegeError as exc:
+        raise ConfigError(str(exc)) from None
     ruleset = load_ruleset(config)
     from netsentry.output import OutputContext, open_outputs
     from netsentry.sensor import Sensor
     sensor = Sensor(config, [], ruleset)     # every stage's settings checked before anything opens
+    # reload (SIGUSR2, ctl reload) re-reads the configuration as start-up built it
+    ops = Operations(sensor, config, lambda: _reload_config(args, bool(queues)))
     lc.running()                # outputs open next: from here a stop signal drains instead
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=Path(args.logdir)))
@@ -149,12 +159,25 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
     if verdicts is not None:
         sensor.verdict_sink = verdicts.on_verdict
         sensor.counter_sources.append(verdicts.stats)
+        ops.reloader.on_swap.append(lambda rs: setattr(verdicts, "actions", _rule_actions(rs)))
+    try:
+        ops.start()                          # the control socket, as root
+        privileges.apply(config, args.user, args.group, chown=ops.owned_paths())
+    except (OSError, privileges.PrivilegeError) as exc:
+        ops.stopping()
+        source.close()
+        for out in outputs:
+            out.close()
+        raise InputError(str(exc)) from None
     mode = "ips" if queues else "ids"
     log.info("capture started", mode=mode, interfaces=interfaces and [i.name for i in interfaces],
              queues=queues or None, fail_open=bool(get(config, "nfq.fail-open", True)) if queues else None,
              logdir=str(args.logdir), pid=os.getpid())
     try:
-        _run(sensor, source, outputs, interval, lc)
+        try:
+            _run(sensor, source, outputs, interval, lc, ops)
+        finally:
+            ops.stopping()                   # systemd: STOPPING=1; the control socket closes
         result = sensor.finish(lc)
     except OSError as exc:
         raise InputError(f"cannot write output: {exc}") from None
@@ -182,15 +205,31 @@ def _open_source(config: Config, interfaces: list[Any], programs: dict[str, Any]
     except BaseException:
         rejecter.close()
         raise
-    actions = {(s.gid, s.sid): s.action for s in getattr(ruleset, "signatures", None) or ()}
-    return source, InlineVerdicts(source, rejecter, actions)
+    return source, InlineVerdicts(source, rejecter, _rule_actions(ruleset))
 
 
-def _run(sensor: Any, source: Any, outputs: list[Any], interval: int, lc: Any) -> None:
+def _rule_actions(ruleset: Any) -> dict[tuple[int, int], str]:
+    return {(s.gid, s.sid): s.action for s in getattr(ruleset, "signatures", None) or ()}
+
+
+def _reload_config(args: argparse.Namespace, inline: bool) -> Config:
+    """The configuration as start-up built it, read again (rule reload: reload.py)."""
+    from netsentry.config import load_config
+    config = load_config(args.config, args.overrides)
+    apply_run_flags(config, args)
+    if inline:
+        config["stream"]["inline"] = True
+    return config
+
+
+def _run(sensor: Any, source: Any, outputs: list[Any], interval: int, lc: Any, ops: Any = None) -> None:
     """The capture loop, until a stop signal (the source sees lifecycle.stop_requested)."""
     source.should_stop = lambda: lc.stop_requested
-    source.on_tick = _ticker(sensor, outputs, interval, lc.poll)
+    source.on_tick = _ticker(sensor, outputs, interval, lc.poll, ops)
     lc.on_reopen(lambda: _reopen(outputs))
+    if ops is not None:
+        lc.on_reload(ops.on_reload)          # SIGUSR2: rule reload (reload.py)
+        ops.ready()                          # systemd: READY=1
     sensor.run(source)
 
 
@@ -203,7 +242,7 @@ def _reopen(outputs: list[Any]) -> None:
 
 
 def _ticker(sensor: Any, outputs: list[Any], interval: int,
-            poll: Callable[[], Any] | None) -> Callable[[float], None]:
+            poll: Callable[[], Any] | None, ops: Any = None) -> Callable[[float], None]:
     """The source's once-a-second wake-up: timers, periodic stats, output flush, pending signals."""
     import time
     next_stats = [time.time() + interval]
@@ -213,6 +252,8 @@ def _ticker(sensor: Any, outputs: list[Any], interval: int,
         if poll is not None:
             poll()
         sensor.tick(now)
+        if ops is not None:
+            ops.tick(now)           # control commands, a finished reload, block list expiry, watchdog
         if enabled and now >= next_stats[0]:
             next_stats[0] = now + interval
             sensor.write_stats(now)

@@ -36,6 +36,7 @@ from typing import Any, Literal
 EXIT_OK = 0
 EXIT_BAD_INPUT = 1          # unreadable/damaged capture, unwritable log directory
 EXIT_USAGE = 2              # bad command line or configuration
+EXIT_WORKER_FAILED = 3      # a worker process died or failed; the others finished (workers.py)
 EXIT_SIGINT = 130           # 128 + SIGINT
 EXIT_SIGTERM = 143          # 128 + SIGTERM
 

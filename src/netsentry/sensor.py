@@ -24,6 +24,7 @@ from netsentry.decode import Decoder
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
+from netsentry.applayer.records import tx_records
 from netsentry.output import EVENT_TYPES, Output
 from netsentry.output.stats import merge_counters, stats_event
 
@@ -67,7 +68,8 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
 # this change bare 5.5 and this loop 5.6 (the machine is shared, hence the drift).
 LOOP_SOURCE = """
 def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
-                 on_events, on_verdict, on_decoder_events, progress):
+                 on_events, on_verdict, on_decoder_events, progress, defrag, stream_update,
+                 app_packet, on_app, blocked=None, on_blocked=None, interrupt=None):
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
@@ -75,31 +77,53 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt = decode(data, linktype)
             pkt.ts = ts
             pkt.pcap_cnt = n
+            pkt.pcap_cnt = source.pcap_cnt                  #@ sharded
             pkt.wirelen = wirelen
             sensor._now = ts                                #@ flow-records
-            flow = flow_update(pkt)
-            if pkt.events is not None:                      #@ decoder-anomalies
-                on_decoder_events(pkt, flow)                #@ decoder-anomalies
-            if not pkt.checksum_bad:                        #@ signatures
-                events = sig_inspect(pkt, flow)             #@ signatures
-                if events:                                  #@ signatures
-                    on_events(events, pkt, flow, False)     #@ signatures
-            if flow is None or ts >= flow.anomaly_due:      #@ anomaly
-                events = anomaly_inspect(pkt, flow)         #@ anomaly
-                if events:                                  #@ anomaly
-                    on_events(events, pkt, flow, True)      #@ anomaly
-            if flow is not None and flow.action == "drop":  #@ flow-verdicts
-                pkt.verdict = "drop"                        #@ flow-verdicts
-            if pkt.verdict is not None:                     #@ inline
-                on_verdict(pkt, flow)                       #@ inline
+            frame = pkt
+            while pkt is not None:       # a fragment, then the datagram it completed (stream/defrag.py)
+                if pkt.frag:                                    #@ defrag
+                    pkt.reassembled = defrag(pkt)               #@ defrag
+                flow = flow_update(pkt)
+                if blocked and pkt.src in blocked:              #@ blocklist
+                    on_blocked(pkt, flow)                       #@ blocklist
+                if flow is not None and pkt.proto == 6:         #@ stream
+                    stream_update(pkt, flow)                    #@ stream
+                app_packet(pkt, flow)                           #@ applayer
+                if pkt.events is not None:                      #@ decoder-anomalies
+                    on_decoder_events(pkt, flow)                #@ decoder-anomalies
+                if not pkt.checksum_bad:                        #@ signatures
+                    events = sig_inspect(pkt, flow)             #@ signatures
+                    if events:                                  #@ signatures
+                        on_events(events, pkt, flow, False)     #@ signatures
+                if flow is not None and flow.app is not None:   #@ applayer
+                    on_app(pkt, flow)                           #@ applayer
+                if flow is None or ts >= flow.anomaly_due:      #@ anomaly
+                    events = anomaly_inspect(pkt, flow)         #@ anomaly
+                    if events:                                  #@ anomaly
+                        on_events(events, pkt, flow, True)      #@ anomaly
+                if flow is not None and flow.action == "drop":  #@ flow-verdicts
+                    pkt.verdict = "drop"                        #@ flow-verdicts
+                if pkt.verdict is not None:                     #@ inline
+                    on_verdict(pkt, flow)                       #@ inline
+                pkt = pkt.reassembled
+            pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
+            if interrupt:                                   #@ live
+                break                                       #@ live
     finally:
         state[0] = n
         state[1] = ts
 """
+# blocklist: respond/blocklist.py's dict probed only while it is non-empty.
+# live: the daemon's loop ends between two packets when `interrupt` is non-empty
+# (a rule reload to swap in, see Sensor.swap_ruleset) and `run` re-enters it
+# with the new stages on the same source iterator.
+# sharded: a worker's share of a capture (workers.ShareSource) numbers packets by
+# their place in the whole capture, so EVE's pcap_cnt is the same with N workers.
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
-                        "progress"))
+                        "progress", "defrag", "stream", "applayer", "blocklist", "live", "sharded"))
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}
 
 
@@ -150,16 +174,30 @@ class Sensor:
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
+        # stream/: defragmentation before the flow lookup, TCP reassembly after it
+        self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
         self.anomaly = self._build_anomaly_engine(config)
+        self.applayer = self._build_applayer(config)
+        if self.applayer is not None and self.stream is not None:
+            self.attach_applayer(self.applayer)        # reassembled TCP bytes reach the parsers
+        self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
+        self._set_app_consumers()
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
         from netsentry.output.ratelimit import from_config as alert_rate_limit
         self.alert_limit = alert_rate_limit(config)     # None when off (the default)
         # live mode (daemon.py): more counters for the stats record (the packet
-        # source's), and where an inline packet's verdict goes (the NFQUEUE source)
+        # source's, reloads, control), and where an inline packet's verdict goes (the NFQUEUE source)
         self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
         self.verdict_sink: Callable[[Any], None] | None = None
+        # daemon operations (respond/responder.py, reload.py): the block list and a
+        # ruleset waiting to be swapped in between two packets
+        self.responder: Any = None
+        self.live = False                   # run() re-enters the loop after a swap
+        self._interrupt: list[int] = []
+        self._pending_swap: tuple[Any, Any] | None = None
+        self._in_loop = False
 
     def attach_outputs(self, outputs: list[Output]) -> None:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
@@ -168,6 +206,18 @@ class Sensor:
         # one emitter list per event type; an empty list means nobody wants that type
         for event_type in EVENT_TYPES:
             self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
+        # transaction records are built only when some output takes them
+        self._app_records = any(self._emitters[t] for t in ("http", "dns", "tls"))
+        self._set_app_consumers()
+
+    def _set_app_consumers(self) -> None:
+        """Tell the app layer which protocols' transactions are read (tx rules, records)."""
+        applayer = getattr(self, "applayer", None)
+        if applayer is None:
+            return
+        tx = getattr(self, "_tx_detect", None)
+        protos = {s.app_proto for s in tx.sigs} if tx is not None else set()
+        applayer.set_consumers(frozenset(protos | {t for t in ("http", "dns", "tls") if self._emitters[t]}))
 
     # --- wiring (the optional stages are imported only when configured) ----------
 
@@ -187,6 +237,29 @@ class Sensor:
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
         return SignatureEngine(ruleset, config)
+
+    @staticmethod
+    def _build_applayer(config: Mapping[str, Any]) -> Any:
+        if not get(config, "app-layer.enabled", True):
+            return None
+        from netsentry.applayer import AppLayer
+        return AppLayer(config)
+
+    @staticmethod
+    def _build_stream_stage(config: Mapping[str, Any], decoder: Decoder, windows: bool) -> tuple[Any, Any]:
+        from netsentry.stream import Defragmenter, DefragSettings, HostOS, StreamEngine, StreamSettings
+        dsettings = DefragSettings.from_config(config)
+        ssettings = StreamSettings.from_config(config)
+        hosts = HostOS(config)
+        defrag = Defragmenter(dsettings, decoder.decode, hosts) if dsettings.enabled else None
+        stream = StreamEngine(ssettings, windows=windows, hosts=hosts) if ssettings.enabled else None
+        return defrag, stream
+
+    def attach_applayer(self, applayer: Any) -> None:
+        """The app layer's `feed(flow, to_server, data, pkt)` gets each new in-order TCP byte once."""
+        if self.stream is not None:
+            self.stream.attach_applayer(applayer)
+            applayer.tcp_from_stream = True
 
     @staticmethod
     def _build_anomaly_engine(config: Mapping[str, Any]) -> Any:
@@ -213,20 +286,42 @@ class Sensor:
         # sources that know their position (capture files) drive the progress bar
         report = progress is not None and hasattr(source, "bytes_read")
         parts = self.loop_parts(report)
+        if hasattr(source, "pcap_cnt"):
+            parts |= {"sharded"}
         loop = build_loop(parts)
         for out in self.outputs:
             out.attach_source(source)
         self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
+        records = iter(source) if self.live else source     # one iterator across loop re-entries
+        self._in_loop = self.live
         try:
-            with capture_gc():          # flows outlive the collector's young generations (gcpolicy.py)
-                loop(source, state, self, self.decoder.decode, self.flows.update,
-                     self.signatures.inspect if "signatures" in parts else None,
-                     self.anomaly.inspect_due if "anomaly" in parts else None,
-                     self._on_events, self._on_verdict, self._on_decoder_events, progress)
+            while True:
+                with capture_gc():      # flows outlive the collector's young generations (gcpolicy.py)
+                    loop(records, state, self, self.decoder.decode, self.flows.update,
+                         self.signatures.inspect if "signatures" in parts else None,
+                         self.anomaly.inspect_due if "anomaly" in parts else None,
+                         self._on_events, self._on_verdict, self._on_decoder_events, progress,
+                         self.defrag.add if "defrag" in parts else None,
+                         self.stream.update if "stream" in parts else None,
+                         self.applayer.packet if "applayer" in parts else None, self._on_app,
+                         self.responder.blocklist.entries if "blocklist" in parts else None,
+                         self.responder.on_blocked if "blocklist" in parts else None,
+                         self._interrupt)
+                if not self._interrupt:
+                    break
+                # the loop stopped between two packets for a swap (capture_gc's exit
+                # and re-entry collect the old ruleset's cycles); go on with the new stages
+                self._interrupt.clear()
+                self._apply_swap()
+                parts = self.loop_parts(report)
+                loop = build_loop(parts)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
+            self._in_loop = False
+            self._interrupt.clear()
+            self._apply_swap()           # a swap asked for during the last packet
             res.packets, ts = state
             if res.packets:
                 res.last_ts = ts
@@ -252,9 +347,51 @@ class Sensor:
                 # the signature engine keeps dropped flows dropped; without rules a flow
                 # can still be dropped by an exception policy (exception_policy.py)
                 parts.add("flow-verdicts")
+        # the stream stage only when someone reads what it makes: reassembled datagrams
+        # feed every later stage, the TCP streams only detection and the app layer
+        if self.defrag is not None and parts:
+            parts.add("defrag")
+        if self.applayer is not None and (self.signatures is not None or any(
+                self._emitters[t] for t in ("flow", "http", "dns", "tls"))):
+            parts.add("applayer")        # someone reads app_proto, transactions or their records
+        if self.stream is not None and (self.signatures is not None or "applayer" in parts):
+            parts.add("stream")
         if progress:
             parts.add("progress")
+        if self.responder is not None:
+            parts.add("blocklist")
+        if self.live:
+            parts.add("live")
         return frozenset(parts)
+
+    # --- rule reload (reload.py builds the new set; the swap happens here) ----------
+
+    def swap_ruleset(self, ruleset: Any, engine: Any) -> None:
+        """Put `ruleset` and its built `engine` (None: no rules) in place between two packets.
+
+        Outside a running loop the swap is immediate; inside one (called from the
+        lifecycle's poll between packets) the loop ends after the current packet and
+        `run` re-enters it with the new engine, so no packet is skipped or inspected twice."""
+        self._pending_swap = (ruleset, engine)
+        if self._in_loop:
+            self._interrupt.append(1)
+        else:
+            self._apply_swap()
+
+    def _apply_swap(self) -> None:
+        if self._pending_swap is None:
+            return
+        self.ruleset, self.signatures = self._pending_swap
+        self._pending_swap = None
+        # Flows keep the engine that inspected them (flow.detect) until their next
+        # packet; forget it now so the old ruleset is freed at once, not at their timeout.
+        for flow in self.flows.live_flows():
+            flow.detect = None
+        # transaction rules live in the engine too: the app layer parses what the new set reads
+        self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
+        self._set_app_consumers()
+        if self.responder is not None:
+            self.responder.ruleset_changed(self.ruleset)
 
     # --- per-event work (off the common path: only packets that produced something) ---
 
@@ -267,6 +404,8 @@ class Sensor:
             etype = event.event_type
             alert = event.alert
             if etype == "alert" and alert is not None:
+                if self.responder is not None:
+                    self.responder.on_alert(event, from_anomaly)
                 if from_anomaly:
                     res.anomaly_alerts[alert.signature] += 1
                 else:
@@ -296,6 +435,11 @@ class Sensor:
         once per direction of a dropped flow, plus every packet a rule dropped itself."""
         if not self.inline:
             return
+        root = pkt.root
+        if root is not None and root.verdict is None:
+            # a reassembled datagram's verdict is its last fragment's: that is the
+            # captured packet an inline source accepts or drops
+            root.verdict = pkt.verdict
         if self.verdict_sink is not None:
             self.verdict_sink(pkt)
         self.result.drops += 1
@@ -326,9 +470,38 @@ class Sensor:
             for emit in self._emitters["anomaly"]:
                 emit(event)
 
+    def _on_app(self, pkt: Any, flow: Any) -> None:
+        """After detection: transaction rules on what the app layer parsed, then the
+        transaction records (http, dns, tls) that are complete. Only for packets that
+        moved a transaction on (`AppState.dirty`)."""
+        st = flow.app
+        if not st.dirty:
+            return
+        st.dirty = False
+        if self._tx_detect is not None and not pkt.checksum_bad:
+            events = self._tx_detect.inspect(pkt, flow)
+            if events:
+                self._on_events(events, pkt, flow, False)
+        if self._app_records:
+            self._log_txs(flow, pkt, False)
+        st.release_done(self._app_records)
+
+    def _log_txs(self, flow: Any, pkt: Any, final: bool) -> None:
+        ts = pkt.ts if pkt is not None else max(self._now, flow.last_seen)
+        emitters = self._emitters
+        for event in tx_records(flow, pkt, ts, final):
+            for emit in emitters.get(event.event_type, ()):
+                emit(event)
+
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
+        if self.stream is not None:
+            self.stream.on_flow_end(flow)
+        if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
+            self.applayer.flow_end(flow)
+            if self._app_records:
+                self._log_txs(flow, None, True)
         if self._anomaly_flow_end is not None:
             self._anomaly_flow_end(flow)
         if self._drop_logged:
@@ -349,7 +522,8 @@ class Sensor:
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
-        stages = [self.decoder, self.flows, self.signatures, self.anomaly, self.exceptions, self.alert_limit]
+        stages = [self.decoder, self.defrag, self.stream, self.flows, self.signatures, self.anomaly,
+                  self.applayer, self.exceptions, self.alert_limit]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         source_stats = getattr(self, "_source_stats", None)
         if source_stats is not None:
@@ -358,6 +532,8 @@ class Sensor:
             if hasattr(out, "stats"):
                 counters.update(out.stats())
         counters.setdefault("detect.alert", self.result.alerts)
+        if self.responder is not None:
+            counters.update(self.responder.stats())
         for more in self.counter_sources:
             counters.update(more())
         if self.inline:
@@ -398,6 +574,8 @@ class Sensor:
         try:
             with lifecycle.flushing() if lifecycle is not None else nullcontext():
                 self.flows.flush("shutdown")
+                if self.defrag is not None:
+                    self.defrag.flush()          # unfinished datagrams: counted as timed out
                 if self.anomaly is not None:
                     # the second in progress is judged, baselines saved (anomaly.state-file)
                     events = self.anomaly.close()

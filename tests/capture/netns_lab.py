@@ -140,7 +140,11 @@ class Daemon:
         self.stderr_path = logdir / "stderr.log"
         self._stderr = open(self.stderr_path, "w", encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = lab.spawn(ns, sys.executable, "-m", "netsentry", "run", "-l", str(logdir), *args,
+        # the control socket in the test's own directory: the default /run/netsentry/ is shared
+        # by every daemon on the machine, and a SIGKILLed one (fail-open test) cannot clean it up
+        self.socket = logdir / "netsentry.socket"
+        self.proc = lab.spawn(ns, sys.executable, "-m", "netsentry", "run", "-l", str(logdir),
+                              "--set", f"unix-command.filename={self.socket}", *args,
                               stderr=self._stderr, env=env)
         self.eve = logdir / "eve.json"
 

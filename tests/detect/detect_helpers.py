@@ -13,6 +13,7 @@ from netsentry.decode import Decoder, Packet
 from netsentry.detect import SignatureEngine
 from netsentry.flow import FlowTable
 from netsentry.rules import load_rules
+from netsentry.stream import StreamEngine, StreamSettings
 
 
 def tcp(src: str, dst: str, sp: int, dp: int, payload: bytes = b"", flags: str = "PA", seq: int = 1000,
@@ -65,6 +66,7 @@ class Detect:
         eng = self.engine(rules, config, ips)
         decoder = Decoder()
         flows = FlowTable({}, lambda f: None)
+        stream = StreamEngine(StreamSettings.from_config(config or {}))   # tcp rules see the stream, as in the sensor
         out = Run(eng)
         for n, item in enumerate(frames, 1):
             ts, data = item if isinstance(item, tuple) else (1_700_000_000.0 + n * 0.001, item)
@@ -72,6 +74,8 @@ class Detect:
             pkt.ts = ts
             pkt.pcap_cnt = n
             flow = flows.update(pkt)
+            if flow is not None and pkt.proto == 6:
+                stream.update(pkt, flow)
             events = eng.inspect(pkt, flow)
             for e in events or ():
                 assert e.event_type == "alert"

@@ -18,6 +18,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from netsentry.decode import Decoder
+from netsentry.detect.txdetect import alert_extra
 from netsentry.event import Alert, Event
 from netsentry.flow.flow import Flow
 from netsentry.output.eve import render
@@ -28,8 +29,10 @@ VERIFY = SHARED / "suricata-verify" / "tests"
 
 pytestmark = pytest.mark.shared
 
-# Fields that only app-layer parsers (not built yet) or optional sub-records produce.
-NOT_OURS = re.compile(r"^(tls|http|fileinfo|ssh|dns|smb|app_proto|tx_id)\b")
+# Fields of records netsentry does not write: file extraction (fileinfo) and protocols
+# without a parser (ssh, smb). HTTP, DNS and TLS are checked (applayer/).
+NOT_OURS = re.compile(r"^(fileinfo|ssh|smb)\b")
+APP_TYPES = ("http", "dns", "tls")
 
 # Fields suricata-verify checks that netsentry does not write yet, each with the
 # reason. An entry here is a feature gap, not a disagreement: the test below
@@ -52,7 +55,7 @@ def _expected_fields() -> dict[tuple[str, str], type]:
         for check in doc.get("checks") or []:
             match = (check.get("filter") or {}).get("match") or {}
             etype = match.get("event_type")
-            if etype not in ("alert", "flow", "drop", "stats", "anomaly"):
+            if etype not in ("alert", "flow", "drop", "stats", "anomaly", *APP_TYPES):
                 continue
             for key, value in match.items():
                 if NOT_OURS.match(key) or (etype, key) == ("anomaly", "anomaly.event"):
@@ -70,14 +73,37 @@ def _records() -> dict[str, dict]:
     flow.tcp_state = "closed"
     flow.exception_policy = [("stream_midstream", "drop_flow")]
     alert = Alert(1, "x", action="blocked")
+    flow.app_proto = "tls"
+    http_tx, tls_tx = _app_txs()
     return {
-        "alert": render(Event("alert", 1.5, pkt, flow, alert)),
+        "alert": render(Event("alert", 1.5, pkt, flow, alert, extra=alert_extra(tls_tx))),
+        "http": render(Event("http", 1.5, None, flow, extra={"tx_id": 0, "http": http_tx.eve()})),
+        "tls": render(Event("tls", 1.5, None, flow, extra={"tx_id": 0, "tls": tls_tx.eve()})),
+        "dns": render(Event("dns", 1.5, pkt, flow, extra={"tx_id": 0, "dns": {"version": 3, "type": "request"}})),
         "drop": render(Event("drop", 1.5, pkt, flow, alert)),
         "flow": render(Event("flow", 1.5, None, flow)),
         "stats": render(stats_event(1.5, 1, {"decoder.pkts": 1})),
         "anomaly": render(Event("anomaly", 1.5, pkt, flow,
                                 extra={"anomaly": {"type": "decode", "event": "decoder.ipv4.trunc_pkt"}})),
     }
+
+
+def _app_txs():
+    """An HTTP transaction and a TLS handshake (17 subjectAltNames, two ALPNs each way) as parsed."""
+    from netsentry.applayer.http import HttpParser
+    from netsentry.applayer.tls import TlsParser
+    from netsentry.applayer.x509 import Certificate
+    http = HttpParser()
+    http.parse(b"GET /x HTTP/1.1\r\nHost: h\r\nUser-Agent: ua\r\n\r\n", True)
+    http.parse(b"HTTP/1.1 301 Moved\r\nLocation: /y\r\nContent-Type: text/html\r\n"
+               b"Content-Length: 2\r\n\r\nok", False)
+    tls = TlsParser()
+    tx = tls.tx
+    tx.sni, tx.server_version = b"h", 0x0303
+    tx.client_alpns, tx.server_alpns = ["h2", "http/1.1"], ["h2"]
+    tx.certs.append(Certificate(der=b"\x30\x00", subject="CN=h", issuer="CN=ca", serial="01",
+                                san=[f"n{i}".encode() for i in range(17)]))
+    return http.txs[0], tx
 
 
 _INDEXED = re.compile(r"^(?P<key>[^\[]+)\[(?P<index>\d+)\]$")

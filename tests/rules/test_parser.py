@@ -30,7 +30,7 @@ def test_icmp_covers_v4_and_v6_and_stream_flags():
     assert rule("", "alert tcp-stream any any -> any any").needs_stream
 
 
-@pytest.mark.parametrize("proto", ["http", "dns", "tls", "smtp", "ftp", "smb", "ssh"])
+@pytest.mark.parametrize("proto", ["smtp", "ftp", "smb", "ssh"])
 def test_app_layer_protocols_are_reported_unsupported(proto):
     with pytest.raises(UnsupportedError, match=f"app-layer protocol '{proto}' not supported yet"):
         rule('msg:"x";', f"alert {proto} any any -> any any")
@@ -121,23 +121,22 @@ def test_error_carries_file_line_sid():
 
 def test_unsupported_features_are_all_listed():
     with pytest.raises(UnsupportedError) as ei:
-        rule('flow:established; http.uri; content:"/a"; http.host; content:"b"; dotprefix; sid:3;',
-             "alert http any any -> any any")
-    assert ei.value.reason == "app-layer protocol 'http' not supported yet"
-    assert ei.value.features == ["app-layer protocol 'http' not supported yet",
-                                 "app-layer buffer 'http.uri' not supported yet",
-                                 "app-layer buffer 'http.host' not supported yet",
-                                 "transform 'dotprefix' not supported yet"]
+        rule('flow:established; smtp.helo; content:"/a"; file.name; content:"b"; sid:3;',
+             "alert smtp any any -> any any")
+    assert ei.value.reason == "app-layer protocol 'smtp' not supported yet"
+    assert ei.value.features == ["app-layer protocol 'smtp' not supported yet",
+                                 "app-layer buffer 'smtp.helo' not supported yet",
+                                 "app-layer buffer 'file.name' not supported yet"]
 
 
 def test_app_layer_buffer_in_tcp_rule():
-    with pytest.raises(UnsupportedError, match="app-layer buffer 'http.uri' not supported yet"):
-        rule('http.uri; content:"/x";')
-    with pytest.raises(UnsupportedError, match="content modifier 'http_uri'"):
-        rule('content:"/x"; http_uri;')
-    with pytest.raises(UnsupportedError, match="app-layer buffer 'http.uri' not supported yet"):
-        rule('pcre:"/x/U";')
-
+    """A sticky buffer, a legacy modifier or a pcre buffer flag makes a tcp rule an HTTP
+    transaction rule (Suricata infers the protocol from the buffer)."""
+    for text in ('http.uri; content:"/x";', 'content:"/x"; http_uri;', 'pcre:"/x/U";', 'uricontent:"/x";'):
+        sig = rule(text)
+        assert sig.tx_rule and sig.app_proto == "http"
+        assert [name for name, _, _ in sig.tx_chains] == ["http.uri"]
+        assert sig.payload_chain is None
 
 def test_pkt_data_returns_to_the_payload():
     sig = rule('content:"abc"; pkt_data; content:"def"; distance:0;')
@@ -188,7 +187,7 @@ def test_multiline_rules_comments_duplicates(tmp_path):
         'alert tcp any any -> any any (msg:"dup"; sid:1; rev:1;)\n'
         'alert tcp any any -> any any (msg:"newer"; sid:4; rev:1;)\n'
         'alert tcp any any -> any any (msg:"newer"; sid:4; rev:2;)\n'
-        'alert http any any -> any any (msg:"app"; sid:5;)\n'
+        'alert smtp any any -> any any (msg:"app"; sid:5;)\n'
     )
     rs = load_rules([f], {})
     assert [(s.sid, s.rev, s.line) for s in rs.signatures] == [(1, 1, 3), (4, 2, 10)]
@@ -197,7 +196,7 @@ def test_multiline_rules_comments_duplicates(tmp_path):
     assert reasons[0] == (7, 3, "'nocase' needs a preceding content")
     assert reasons[1][:2] == (8, 1) and "duplicate sid 1" in reasons[1][2]
     assert reasons[2][:2] == (9, 4) and "replaced rev 1" in reasons[2][2]
-    assert reasons[3] == (11, 5, "app-layer protocol 'http' not supported yet")
+    assert reasons[3] == (11, 5, "app-layer protocol 'smtp' not supported yet")
     assert len(rs.duplicates) == 2
     st = rs.files[0]
     assert (st.loaded, st.skipped, st.commented) == (2, 4, 1)

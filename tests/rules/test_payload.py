@@ -184,8 +184,7 @@ def test_pcre_unbalanced_quote_and_translations():
 
 
 @pytest.mark.parametrize("opts,exc,reason", [
-    ('pcre:"/x/U";', UnsupportedError, "app-layer buffer 'http.uri'"),
-    ('pcre:"/x/H";', UnsupportedError, "app-layer buffer 'http.header'"),
+    ('http.uri; pcre:"/x/H";', RuleError, "pcre flag 'H' cannot be used with the sticky buffer 'http.uri'"),
     ('pcre:"/(?<=a+)x/";', UnsupportedError, "look-behind requires fixed-width"),
     ('pcre:"/a(?R)?b/";', UnsupportedError, "recursion"),
     ('pcre:"/a\\Kb/";', UnsupportedError, "\\\\K"),

@@ -110,6 +110,7 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
         pkt.checksum_bad = True
     if fo & 0x3FFF:   # MF or a fragment offset: defragmentation's job, not L4's
         counts["ipv4_frag"] += 1
+        pkt.frag = True
         return
     if proto == 58:
         ctx.event(pkt, ev.IPV4_WITH_ICMPV6)

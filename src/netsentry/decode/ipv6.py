@@ -117,6 +117,7 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
     pkt.ip_hlen = cur - off
     if fragment:
         counts["ipv6_frag"] += 1
+        pkt.frag = True
         return
     if nh == 1:
         ctx.event(pkt, ev.IPV6_WITH_ICMPV4)

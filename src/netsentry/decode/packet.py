@@ -84,11 +84,18 @@ class Packet:
     # --- decoder events ----------------------------------------------------------
     events: list[str] | None = None  # Suricata decoder event names, e.g. "ipv4.trunc_pkt"
     checksum_bad: bool = False  # set only when checksum validation is on (-k all); not inspected then
+    frag: bool = False         # an IP fragment (IPv4 MF/offset, IPv6 fragment header): stream/defrag.py's input
+    reassembled: Any = None    # stream/defrag.py: the datagram this fragment completed (runs the pipeline next)
+    root: Any = None           # stream/defrag.py: on a reassembled datagram, the fragment that completed it
 
     # --- set by later stages -----------------------------------------------------
     flow: Flow | None = None   # set by the flow table
     to_server: bool = True     # direction within `flow` (client -> server)
     verdict: str | None = None  # IPS: None (accept), "drop" or "reject"; set by detect/respond
+    stream_added: bool = False  # stream/tcp.py: this segment's data went into the reassembled stream
+    stream_data: bytes | None = None  # stream/tcp.py: inspection window (already inspected overlap + new bytes)
+    stream_old: int = 0        # ... how many leading bytes of stream_data were inspected before
+    stream_to_server: bool = True  # ... the direction of stream_data
     drop_alert: Any = None     # IPS: the event.Alert of the rule that dropped this packet (even a noalert one); set by detect
 
     @property

@@ -36,8 +36,9 @@ from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
-from netsentry.detect.stream import advance, stream_capable
+from netsentry.detect.stream import StreamRule, stream_capable, stream_rule
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
+from netsentry.detect.txdetect import TxDetect
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
 from netsentry.event import Alert, Event
@@ -71,15 +72,14 @@ _PASS = object()     # _apply's "a pass rule matched" marker
 
 
 def _in_stream(pkt: Packet, flow: Flow | None) -> bool:
-    """Would this packet's payload be part of the reassembled TCP stream?
+    """Is this packet's payload part of the reassembled TCP stream?
 
-    There is no reassembly yet, so `tcp-stream` / `flow:only_stream` rules see
-    the payload of the packets the stream engine would accept: TCP segments
-    of a tracked flow, but not the data of a RST segment, which Suricata
-    inspects as a packet and never adds to the stream (suricata-verify
-    bug-6244-tcp-rst-with-data).
+    The stream stage (stream/tcp.py) says so with `pkt.stream_added`: data
+    of a followed session, in or out of order, but not a retransmission nor
+    the data of a RST segment, which Suricata inspects as a packet and never
+    adds to the stream (suricata-verify bug-6244-tcp-rst-with-data).
     """
-    return flow is not None and pkt.proto == 6 and not pkt.tcp_flags & 0x04
+    return pkt.stream_added
 
 
 def _confirmed_by_prefilter(s: Signature) -> bool:
@@ -103,27 +103,6 @@ def _confirmed_by_prefilter(s: Signature) -> bool:
             and not fp.endswith and fp.fast_pattern_chop is None and fp.fp_bytes == fp.pattern)
 
 
-class _StreamView:
-    """`pkt`'s header fields over other payload bytes (the stream window), for trying
-    a rule on stream data with the same `Signature.match`.
-
-    Every field but the payload ones is read through from the packet, so the
-    decoder's lazily read header fields stay lazy. It replaced a `copy.copy` of the
-    packet, whose field materialisation cost ~100 us per copy (py-spy, bench a:
-    7% of detect time for 5,561 copies)."""
-
-    __slots__ = ("_pkt", "data", "payload", "payload_len")
-    payload_off = 0
-
-    def __init__(self, pkt: Packet, data: bytes) -> None:
-        self._pkt = pkt
-        self.data = self.payload = data
-        self.payload_len = len(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pkt, name)
-
-
 class SignatureEngine:
     """Signature detection over decoded packets.
 
@@ -143,7 +122,12 @@ class SignatureEngine:
         self._pcre_timeouts_before = PCRE_LIMIT.timeouts
         self._pcre_disabled_before = PCRE_LIMIT.flows_disabled
         sigs = getattr(ruleset, "signatures", ruleset)
-        self.sigs: list[Signature] = evaluation_order(list(sigs), action_order)
+        # transaction rules (sticky buffers, tx keywords) are inspected per transaction by
+        # txdetect.py when the app layer moves one on; they never enter the packet groups
+        tx_sigs = [s for s in sigs if s.tx_rule]
+        self.tx = (TxDetect(evaluation_order(tx_sigs, action_order), config, self.ips, backend)
+                   if tx_sigs else None)
+        self.sigs: list[Signature] = evaluation_order([s for s in sigs if not s.tx_rule], action_order)
         address_vars = get(config, "vars.address-groups", {}) or {}
         self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
         self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py
@@ -159,6 +143,11 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
+        self._stream_how: list[StreamRule] = [stream_rule(s) for s in self.sigs]
+        # how far back into already inspected stream data the prefilter looks: enough
+        # for the longest fast pattern of a stream-capable rule to cross a boundary
+        self._pf_overlap = max((len(s.fast_pattern.fp_bytes) - 1 for n, s in enumerate(self.sigs)
+                                if self._stream_capable[n] and s.fast_pattern is not None), default=0)
         # Address checks as a bit test on the flow direction's home class (homeclass.py);
         # the classes are worked out per flow only when some verified rule can use them.
         self._homes = HomeClasses(config)
@@ -193,7 +182,7 @@ class SignatureEngine:
             if state is None or state[6] is not self:
                 fwd, rev = self.index.flow_groups(pkt.proto, pkt.sp, pkt.dp)
                 # flow.detect, indexed by pkt.to_server (0 to client, 1 to server):
-                # [0-1] rule group, [2-3] stream window, [4-5] direction already
+                # [0-1] rule group, [2-3] unused (were a stream window; stream/ owns it now), [4-5] direction already
                 # inspected (set from the start for a group without ip-only rules:
                 # nothing differs on a direction's first packet then), [6] the engine
                 # that made it (a rule reload brings a new engine whose groups and
@@ -224,10 +213,13 @@ class SignatureEngine:
             else:
                 off = pkt.payload_off
                 payload = pkt.data[off:off + plen]
-                if group.has_stream and pkt.proto == 6:
-                    state[2 + ts], old, whole = advance(state[2 + ts], pkt, payload)
-                    if old:
-                        return self._inspect_window(pkt, flow, group, always, payload, old, whole)
+                if pkt.stream_added and group.has_stream:
+                    window = pkt.stream_data
+                    # a window that is exactly this packet's payload (a session's first
+                    # data, nothing before it, no other segment's bytes over it): stream and
+                    # packet inspection agree, so the common path below does it
+                    if window is None or pkt.stream_old or window != payload:
+                        return self._inspect_stream(pkt, flow, group, always, payload)
                 pf = group.prefilter
         else:
             group = self.index.lookup(pkt.proto if pkt.ip_version else NON_IP, pkt.sp, pkt.dp)
@@ -311,45 +303,48 @@ class SignatureEngine:
             self.stats_alerts += len(events)
         return events
 
-    def _inspect_window(self, pkt: Packet, flow: Flow, group: Group, always: tuple[int, ...],
-                        payload: bytes, old: bytes, whole: bytes) -> list[Event] | None:
-        """`inspect` for a TCP segment that follows earlier in-order data (stream.py).
+    def _inspect_stream(self, pkt: Packet, flow: Flow, group: Group, always: tuple[int, ...],
+                        payload: bytes) -> list[Event] | None:
+        """`inspect` for a TCP segment the stream stage added to its session.
 
-        Each candidate is tried on the packet first; a stream-capable one that
-        fails there is tried on `old + payload` and counts when `old` alone
-        does not match (Suricata: stream first, packet payload second; one
-        alert per rule and packet either way).
+        As Suricata (PKT_STREAM_ADD): stream-capable rules inspect the
+        reassembled stream, not this packet's payload; the others (tcp-pkt,
+        no_stream, dsize, ...) the payload. The stream is seen through the
+        inspection window `pkt.stream_data` (stream/tcp.py): bytes already
+        inspected, then the new ones. The prefilter scans the new bytes and
+        only as much of the old as the longest fast pattern needs to cross
+        the boundary, so each byte is scanned once plus that overlap; a rule
+        matches only where its match needs new bytes (stream.py's StreamRule),
+        so nothing alerts twice on the same data.
         """
+        window = pkt.stream_data
+        old = pkt.stream_old
         pf = group.prefilter
-        owners = group.owners
-        new_nums = set(always)
-        all_nums = set(always)
+        nums = set(always)
         if pf is not None:
-            for pid in pf.scan(payload):
-                new_nums.update(owners[pid])
-            for pid in pf.scan(whole):
-                all_nums.update(owners[pid])
-        all_nums |= new_nums
+            if window is not None:
+                region = window[old - self._pf_overlap:] if old > self._pf_overlap else window
+            else:
+                region = payload
+            for pid in pf.scan(region):
+                nums.update(group.owners[pid])
         if group.keep is not None:
-            new_nums &= group.keep
-            all_nums &= group.keep
-        if not all_nums:
+            nums &= group.keep
+        if not nums:
             return None
-        sigs, confirmed, capable, stream_only = self.sigs, self._confirmed, self._stream_capable, self._stream_only
-        wpkt = opkt = None
+        sigs, capable, stream_only, how = self.sigs, self._stream_capable, self._stream_only, self._stream_how
         events: list[Event] | None = None
         passed = False
-        for num in sorted(all_nums):
+        for num in sorted(nums):
             s = sigs[num]
-            ok = False
-            if num in new_nums:
-                ok = confirmed[num] or ((not stream_only[num] or _in_stream(pkt, flow))
-                                        and s.header_match(pkt, flow) and s.match(pkt, flow))
-            if not ok and capable[num] and s.header_match(pkt, flow):
-                if wpkt is None:
-                    wpkt = _StreamView(pkt, whole)
-                    opkt = _StreamView(pkt, old)
-                ok = s.match(wpkt, flow) and not s.match(opkt, flow)   # type: ignore[arg-type]
+            if not s.header_match(pkt, flow):
+                continue
+            if capable[num]:
+                if window is None:
+                    continue           # data held out of order: inspected once the hole is filled
+                ok = how[num].matches(s, pkt, flow, window, old)
+            else:
+                ok = not stream_only[num] and s.match(pkt, flow)
             if not ok:
                 continue
             if s.post_actions:
@@ -440,9 +435,9 @@ class SignatureEngine:
     def stats(self) -> dict[str, int]:
         """Counters under Suricata's dotted names where one exists."""
         return {
-            "detect.alert": self.stats_alerts,
+            "detect.alert": self.stats_alerts + (self.tx.stats_alerts if self.tx is not None else 0),
             "detect.alerts_suppressed": self.stats_suppressed,
-            "detect.rules_loaded": len(self.sigs),
+            "detect.rules_loaded": len(self.sigs) + (len(self.tx.sigs) if self.tx is not None else 0),
             "detect.rule_groups": len(self.index.groups()),
             "detect.drops": self.stats_dropped,
             "detect.passes": self.stats_passed,

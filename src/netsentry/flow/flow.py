@@ -41,7 +41,7 @@ class Flow:
         "tcp_flags_ts", "tcp_flags_tc", "icmp",
         "client_isn", "server_isn", "client_next_seq", "server_next_seq",
         # per-stage storage (owned by the stage named)
-        "flowbits", "flowints", "detect", "anomaly", "anomaly_due", "action", "app_proto", "eve",
+        "flowbits", "flowints", "stream", "detect", "anomaly", "anomaly_due", "action", "app_proto", "app", "eve",
         "exception_policy",
     )
 
@@ -79,11 +79,13 @@ class Flow:
         self.server_next_seq = None
         self.flowbits: set[str] | None = None   # rules: flowbits (created on first set)
         self.flowints: dict[str, int] | None = None
+        self.stream: Any = None         # stream/tcp.py: both directions' reassembly state
         self.detect: Any = None         # detect engine's private per-flow state
         self.anomaly: Any = None        # anomaly engine's private per-flow state
         self.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again
         self.action: str | None = None  # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
         self.app_proto: str | None = None
+        self.app: Any = None            # applayer: protocol detection and parser state (applayer/state.py)
         self.eve: Any = None            # EVE writer: client, server and start as text (output/eve.py flow_texts)
         self.exception_policy: list[tuple[str, str]] | None = None  # (target, policy) applied (exception_policy.py)
 

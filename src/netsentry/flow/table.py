@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from netsentry.decode.packet import Packet
@@ -426,6 +427,13 @@ class FlowTable:
         wheel.clear()
         for heap in self._heaps:
             heap.clear()
+
+    def live_flows(self) -> Iterator[Flow]:
+        """Every live flow, once (a rule reload clears their detection state)."""
+        for key, bucket in list(self._wheel.items()):
+            for flow in bucket:
+                if flow.timeout_slot == key:
+                    yield flow
 
     def __len__(self) -> int:
         return self._active_count()

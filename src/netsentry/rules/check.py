@@ -86,6 +86,8 @@ def run(paths: list[str], config: Mapping[str, Any] | None, strict: bool = False
         for feat, n in needed.most_common():
             w(f"  {n:>6} / {alone.get(feat, 0):<6} {feat}\n")
 
+    _write_management(rs, w, verbose)
+
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     w(f"\nloaded {total_loaded} signatures in {rs.load_seconds:.2f} s; peak RSS {peak_mib:.0f} MiB\n")
 
@@ -94,3 +96,18 @@ def run(paths: list[str], config: Mapping[str, Any] | None, strict: bool = False
     if strict and (unsupported or rs.warnings):
         return 1
     return 0
+
+
+def _write_management(rs: Any, w: Any, verbose: bool) -> None:
+    """What disable.conf / enable.conf / modify.conf changed (rules/manage.py), rule by rule."""
+    filters = rs.filters
+    if filters is None or not filters.files:
+        return
+    counts = Counter(what for _, what, _ in filters.changes)
+    w(f"\nrule management ({', '.join(filters.files)}): {counts.get('disabled', 0)} disabled, "
+      f"{counts.get('enabled', 0)} enabled, {counts.get('modified', 0)} modified\n")
+    shown = filters.changes if verbose else filters.changes[:50]
+    for where, what, by in shown:
+        w(f"  {where}: {what} by {by}\n")
+    if len(filters.changes) > len(shown):
+        w(f"  ... {len(filters.changes) - len(shown)} more (--verbose lists all)\n")

@@ -20,6 +20,7 @@ from typing import Any
 from netsentry.rules.addresses import AddressParser
 from netsentry.rules.classification import load_classifications, load_references
 from netsentry.rules.errors import RuleError
+from netsentry.rules.manage import RuleFilters, load_filters
 from netsentry.rules.parser import parse_rule
 from netsentry.rules.ports import PortParser
 from netsentry.rules.signature import Signature
@@ -32,6 +33,7 @@ class FileStats:
     loaded: int = 0
     skipped: int = 0
     commented: int = 0     # commented-out rules (`# alert ...`), not counted as skipped
+    disabled: int = 0      # turned off by disable.conf (rules/manage.py), not counted as skipped
 
 
 @dataclass
@@ -56,6 +58,8 @@ class RuleSet:
     classifications: dict[str, tuple[str, int]] = field(default_factory=dict)
     references: dict[str, str] = field(default_factory=dict)
     load_seconds: float = 0.0
+    # disable/enable/modify.conf (rules/manage.py) and what they changed in this load
+    filters: RuleFilters | None = None
 
     def reference_url(self, system: str, ref: str) -> str:
         prefix = self.references.get(system.lower())
@@ -172,6 +176,15 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
     rs = RuleSet(errors=errors, warnings=warnings, classifications=env.classifications or {},
                  references=env.references)
     by_key: dict[tuple[int, int], int] = {}     # (gid, sid) -> index in rs.signatures
+    try:
+        filters: RuleFilters | None = load_filters(config)
+    except RuleError as e:
+        rs.errors.append(e)
+        filters = None
+    else:
+        rs.filters = filters
+        if not filters:
+            filters = None
     for f in files:
         stats = FileStats(str(f))
         rs.files.append(stats)
@@ -181,6 +194,12 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
             rs.errors.append(RuleError(f"cannot read rules file: {e.strerror or e}", file=str(f)))
             continue
         for lineno, rule in iter_rule_lines(text):
+            if filters is not None:
+                managed = filters.apply(rule, str(f), lineno)
+                if managed is None:
+                    stats.disabled += 1
+                    continue
+                rule = managed
             if rule.startswith("#"):
                 if rule.lstrip("# ").split(" ", 1)[0] in _ACTION_WORDS:
                     stats.commented += 1

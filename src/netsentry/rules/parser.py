@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from netsentry.applayer.registry import ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Chain, Content
 from netsentry.rules.registry import RuleBuilder, lookup
@@ -29,6 +30,8 @@ APP_LAYER_PROTOCOLS = frozenset({
     "modbus", "dnp3", "enip", "imap", "pop3", "quic", "rdp", "bittorrent-dht", "telnet",
     "websocket", "ldap", "pgsql", "template", "irc", "nntp", "smtp-starttls", "doh2", "sctp",
 })
+# app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
+PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip"}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
@@ -134,21 +137,29 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
     if action not in ACTIONS:
         raise RuleError(f"unknown action '{action}'")
     unsupported: list[UnsupportedError] = []
-    if proto in APP_LAYER_PROTOCOLS:
+    app_proto = None
+    if proto in PARSED_APP_PROTOCOLS:
+        app_proto = ALIASES.get(proto, proto)
+        proto = PARSED_APP_PROTOCOLS[proto]
+    elif proto in APP_LAYER_PROTOCOLS:
         unsupported.append(UnsupportedError(f"app-layer protocol '{proto}' not supported yet",
                                             category=f"app-layer protocol '{proto}' not supported yet"))
     elif proto not in PACKET_PROTOCOLS:
         raise RuleError(f"unknown protocol '{proto}'")
-    if direction == "=>":
-        unsupported.append(UnsupportedError("direction '=>' (bidirectional transaction) not supported yet",
-                                            category="direction '=>' not supported yet"))
-        direction = "->"
+    transactional = direction == "=>"
+    if transactional:
+        direction = "->"         # Suricata 8's transactional rule: request and response of one tx
+        if app_proto is None:
+            unsupported.append(UnsupportedError("direction '=>' needs an app-layer protocol in the header",
+                                                category="direction '=>' without app-layer protocol"))
     elif direction not in DIRECTIONS:
         raise RuleError(f"unknown direction '{direction}' (expected -> or <>)")
     sig = Signature(action=action, proto=proto,
                     src=env.addresses.parse(src), sp=env.ports.parse(sp),
                     dst=env.addresses.parse(dst), dp=env.ports.parse(dp),
                     bidirectional=direction == "<>", raw=raw)
+    sig.app_proto = app_proto
+    sig.tx_both = transactional
     b = RuleBuilder(sig=sig, env=env)
     for name, value in options:
         kw = lookup(name)
@@ -158,7 +169,8 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
             raise RuleError(f"'{name}' needs a value")
         if kw.value == "none" and value is not None:
             raise RuleError(f"'{name}' takes no value, got '{value}'")
-        if b.buffer != "pkt_data" and kw.family in _BUFFER_FAMILIES and kw.name != "pkt_data":
+        if (b.buffer != "pkt_data" and b.buffer not in BUFFERS and kw.family in _BUFFER_FAMILIES
+                and kw.name != "pkt_data"):
             continue    # inside an unsupported app-layer buffer: already reported once
         try:
             kw.setup(b, value)
@@ -223,9 +235,11 @@ def finish(b: RuleBuilder) -> None:
     sig = b.sig
     for c in b.contents:
         c.prepare()
-    if b.items:
-        sig.payload_chain = Chain(b.items, len(b.variables))
+    pkt_items = b.items if b.buffer == "pkt_data" else b.buffer_items.get("pkt_data", [])
+    if pkt_items:
+        sig.payload_chain = Chain(pkt_items, len(b.variables))
     sig.contents = tuple(b.contents)
+    finish_app_layer(b, pkt_items)
     sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
     sig.packet_checks = tuple(b.packet_checks)
     budgeted = b.extra.get("budgeted_pcres")
@@ -255,3 +269,55 @@ def finish(b: RuleBuilder) -> None:
         sig.severity = b.extra["class_priority"]
     else:
         sig.severity = 3
+
+
+def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
+    """Settle a rule's app-layer side: its protocol, buffers, transaction checks and direction.
+
+    As Suricata: a rule with a sticky buffer or a transaction keyword is inspected per
+    transaction; so is a rule naming an app protocol in its header with nothing to
+    match in the payload (`alert http ... (sid:1;)`: once per transaction). A header
+    protocol with only payload content stays a packet rule that needs the flow's
+    protocol to be that one.
+    """
+    sig = b.sig
+    protos = set(b.app_protos)
+    if sig.app_proto is not None:
+        protos.add(sig.app_proto)
+    if len(protos) > 1:
+        raise RuleError(f"rule mixes app-layer protocols: {', '.join(sorted(protos))}")
+    chains = []
+    for key, items in b.buffer_items.items():
+        if key == "pkt_data" or not items:
+            continue
+        name, transforms = (key, ()) if isinstance(key, str) else (key[0], tuple(key[1:]))
+        chains.append((name, transforms, Chain(items, len(b.variables), buffer=name)))
+    sig.tx_chains = tuple(chains)
+    sig.tx_checks = tuple(b.tx_checks)
+    if protos:
+        sig.app_proto = protos.pop()
+    if not (chains or b.tx_checks or (sig.app_proto is not None and not pkt_items)):
+        if sig.app_proto is not None:
+            want = sig.app_proto
+            sig.packet_checks = (lambda pkt, flow: flow is not None and flow.app_proto == want,
+                                 *sig.packet_checks)
+        return
+    sig.tx_rule = True
+    if sig.tx_both:
+        # `=>`: one alert when the response side of a transaction also matched; the
+        # header is the request's direction (client -> server)
+        sig.tx_direction = 1
+    elif sig.flow_to_server is not None:
+        sig.tx_direction = 0 if sig.flow_to_server else 1
+    else:
+        dirs = {BUFFERS[name].direction for name, _, _ in chains}
+        dirs.update(d for _, d, _ in b.tx_checks if d is not None)
+        if TO_CLIENT in dirs:
+            sig.tx_direction = 1
+        elif TO_SERVER in dirs:
+            sig.tx_direction = 0
+        elif BOTH in dirs:
+            sig.tx_direction = None
+        else:
+            sig.tx_direction = 0    # no buffer at all (`alert http ... (sid:1;)`): once per request
+    sig.tx_fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer != "pkt_data"])

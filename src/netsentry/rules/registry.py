@@ -109,6 +109,12 @@ def parse_int(text: str, what: str, lo: int | None = None, hi: int | None = None
     return v
 
 
+def _app_buffers() -> dict[str, Any]:
+    from netsentry.applayer.registry import BUFFERS, load_protocols
+    load_protocols()
+    return BUFFERS
+
+
 @dataclass(eq=False)
 class RuleBuilder:
     """State of one rule while its options are set up, then `finish`ed into the Signature."""
@@ -128,26 +134,82 @@ class RuleBuilder:
     flowints_checked: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)   # keywords given so far (for "only once" checks)
     extra: dict[str, Any] = field(default_factory=dict)   # family-private state
+    # app-layer: inspection items per sticky buffer (key: buffer name plus its transforms),
+    # checks on a transaction (urilen, ssl_state, ...), the app protocol rules and buffers need
+    buffer_items: dict[Any, list[Item]] = field(default_factory=dict)
+    transforms: list[Any] = field(default_factory=list)  # of the current sticky buffer
+    tx_checks: list[Any] = field(default_factory=list)
+    app_protos: set[str] = field(default_factory=set)
+
+    last_list: list[Item] | None = None  # the list the latest content/pcre went to (modifiers apply there)
+
+    def select_buffer(self, name: str) -> None:
+        """Make `name` the sticky buffer later payload keywords inspect (`pkt_data` for the payload).
+
+        The payload's items stay in `items` until `finish`; a sticky buffer gets its own
+        list, shared by every selection of the same buffer with the same transforms
+        (Suricata: one list per buffer and transform set, so a content after a second
+        `http.uri;` is relative to the first's)."""
+        if self.buffer == "pkt_data":
+            self.buffer_items["pkt_data"] = self.items
+        self.buffer = name
+        self.transforms = []
+        self.items = self.last_list = self.buffer_items.setdefault(name, [])
+
+    def add_transform(self, transform: Any) -> None:
+        """A transform of the current sticky buffer. It applies to the whole buffer, also to
+        contents written before it (ET Open sid 2044076: `pcre:..; dotprefix; content:..`),
+        so the buffer's items move to the transformed buffer's list."""
+        key = (self.buffer, *self.transforms) if self.transforms else self.buffer
+        self.transforms.append(transform)
+        new_key = (self.buffer, *self.transforms)
+        if self.buffer_items.get(key) is self.items:
+            del self.buffer_items[key]
+        target = self.buffer_items.setdefault(new_key, [])
+        target.extend(self.items)
+        self.items = self.last_list = target
+
+    def to_buffer(self, content: Item, name: str) -> None:
+        """Move `content` (just added to the current list) to buffer `name`'s list:
+        the legacy modifiers (`content:"x"; http_uri;`), Suricata's list move."""
+        for lst in (self.items, self.last_list or []):
+            for i in range(len(lst) - 1, -1, -1):
+                if lst[i] is content:
+                    del lst[i]
+                    break
+        target = self.buffer_items.setdefault(name, [])
+        if content.relative:
+            for it in reversed(target):
+                if it.can_be_relative_to:
+                    it.relative_next = True
+                    break
+        target.append(content)
+        self.last_list = target
 
     # --- payload helpers used by keyword families -----------------------------------
     def add_item(self, item: Item) -> None:
         """Append an inspection item; a relative one marks its anchor as `relative_next`."""
+        target = self.items
+        if item.relative and not item.can_be_relative_to and self.last_list is not None:
+            target = self.last_list    # byte_*/isdataat relative to a content moved by a legacy modifier
         if item.relative:
-            anchor = self.last_anchor()
-            if anchor is not None:
-                anchor.relative_next = True
-        self.items.append(item)
+            for it in reversed(target):
+                if it.can_be_relative_to:
+                    it.relative_next = True
+                    break
+        target.append(item)
+        self.last_list = target
 
     def last_anchor(self) -> Item | None:
         """The last content or pcre of the current buffer (what `relative` refers to)."""
-        for it in reversed(self.items):
+        for it in reversed(self.last_list if self.last_list is not None else self.items):
             if it.can_be_relative_to:
                 return it
         return None
 
     def last_content(self, keyword: str) -> Content:
         """The content a modifier like `nocase`/`depth` applies to, or a RuleError."""
-        for it in reversed(self.items):
+        for it in reversed(self.last_list if self.last_list is not None else self.items):
             if isinstance(it, Content):
                 return it
         raise RuleError(f"'{keyword}' needs a preceding content")
@@ -171,7 +233,7 @@ class RuleBuilder:
         return slot
 
     def require_packet_buffer(self, keyword: str) -> None:
-        """Payload keywords work on pkt_data only until app-layer buffers exist."""
-        if self.buffer != "pkt_data":
+        """Payload keywords work on pkt_data and on the app-layer buffers registered in applayer/."""
+        if self.buffer != "pkt_data" and self.buffer not in _app_buffers():
             raise UnsupportedError(f"app-layer buffer '{self.buffer}' not supported yet",
                                    category=f"app-layer buffer '{self.buffer}' not supported yet")

@@ -123,6 +123,14 @@ class Signature:
     payload_chain: Any = None      # rules.inspect.Chain for the packet payload, or None
     final_checks: tuple[PacketCheck, ...] = ()    # flowint operations, in rule order
     post_actions: tuple[Callable[[Packet, Flow | None], None], ...] = ()
+    # --- app layer (set by the parser when the rule inspects transactions) -----------
+    app_proto: str | None = None   # http, dns, tls: from the header or from the buffers it uses
+    tx_rule: bool = False          # inspected per transaction (detect/txdetect.py), not per packet
+    tx_chains: tuple[Any, ...] = ()    # (buffer name, transforms, Chain) per sticky buffer
+    tx_checks: tuple[Any, ...] = ()    # (proto, direction, fn(tx, to_server)) urilen, ssl_state, ...
+    tx_direction: int | None = None    # 0: request side, 1: response side, None: either
+    tx_both: bool = False              # `=>`: request and response of one transaction (Suricata 8)
+    tx_fast_pattern: Content | None = None   # the prefilter content of a tx rule (any buffer)
 
     # ---------------------------------------------------------------------------------
     @property

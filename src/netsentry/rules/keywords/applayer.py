@@ -1,15 +1,25 @@
-"""App-layer buffers and other Suricata keywords we recognise but do not implement yet.
+"""App-layer keywords: sticky buffers, legacy content modifiers, transaction keywords, transforms.
 
-Registering them (instead of letting them fall through as "unknown keyword")
-gives the rule author the precise reason, and gives `rules check` a summary
-per missing feature. When an app-layer parser lands, its buffers move out of
-these tables into a family module of their own.
+Every buffer registered by a protocol module in applayer/ (`applayer.registry.BUFFERS`)
+becomes a sticky-buffer keyword (`http.uri;`) and, where Suricata has one, a legacy
+modifier that moves the content before it (`content:"x"; http_uri;`). Names Suricata
+has but netsentry does not parse stay registered with the precise reason, so
+`rules check` can say which feature would unlock how many rules.
 """
 
 from __future__ import annotations
 
-from netsentry.rules.errors import UnsupportedError
-from netsentry.rules.registry import RuleBuilder, keyword
+import hashlib
+import re
+from typing import Any
+
+from netsentry.applayer.registry import ALIASES, BOTH, BUFFERS, PROTOCOLS, load_protocols
+from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.inspect import Content
+from netsentry.rules.numeric import parse_uint
+from netsentry.rules.registry import RuleBuilder, keyword, unquote
+
+load_protocols()
 
 # Sticky buffers (Suricata 6/7 names and their legacy aliases).
 STICKY_BUFFERS = (
@@ -58,19 +68,10 @@ CONTENT_MODIFIERS = {
 }
 
 # Keywords with no buffer of their own: (value kind, reason category).
-OTHER = {
-    "urilen": "app-layer keyword", "dotprefix": "transform", "to_lowercase": "transform",
-    "to_uppercase": "transform", "strip_whitespace": "transform", "compress_whitespace": "transform",
-    "to_md5": "transform", "to_sha1": "transform", "to_sha256": "transform", "url_decode": "transform",
-    "xor": "transform", "pcrexform": "transform", "header_lowercase": "transform",
-    "strip_pseudo_headers": "transform", "from_base64": "transform", "luaxform": "transform",
-    "app-layer-protocol": "app-layer keyword", "app-layer-event": "app-layer keyword",
+OTHER = { "pcrexform": "transform", "from_base64": "transform", "luaxform": "transform", "app-layer-event": "app-layer keyword",
     "xbits": "keyword", "tag": "keyword", "base64_decode": "keyword", "asn1": "keyword",
-    "ftpbounce": "app-layer keyword", "tls.version": "app-layer keyword", "ssl_state": "app-layer keyword",
-    "ssl_version": "app-layer keyword", "tls.store": "app-layer keyword", "tls.fingerprint": "app-layer keyword",
-    "tls.subject": "app-layer keyword", "tls.issuerdn": "app-layer keyword",
-    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword",
-    "dns.opcode": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
+    "ftpbounce": "app-layer keyword",
+    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
     "fileext": "file keyword", "filemagic": "file keyword", "filesize": "file keyword",
     "filemd5": "file keyword", "filesha1": "file keyword", "filesha256": "file keyword",
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
@@ -85,23 +86,64 @@ OTHER = {
     "nfs_procedure": "app-layer keyword", "smb.ntlmssp_user": "app-layer keyword",
     "enip_command": "app-layer keyword", "modbus": "app-layer keyword", "dnp3_func": "app-layer keyword",
     "dnp3_ind": "app-layer keyword", "dnp3_obj": "app-layer keyword", "ike.exchtype": "app-layer keyword",
-    "snmp.version": "app-layer keyword", "snmp.pdu_type": "app-layer keyword",
-    "ssl.version": "app-layer keyword", "bsize.raw": "keyword", "uri": "keyword",
+    "snmp.version": "app-layer keyword", "snmp.pdu_type": "app-layer keyword", "bsize.raw": "keyword", "uri": "keyword",
 }
 
 
-def _buffer(name: str):
+# --- sticky buffers and legacy modifiers ------------------------------------------------------
+
+def _unsupported_buffer(name: str):
     def setup(b: RuleBuilder, arg: str | None) -> None:
-        b.buffer = name      # later payload keywords report the same reason, not a bogus one
+        b.buffer = name      # later payload keywords are skipped: the reason is given once
         raise UnsupportedError(f"app-layer buffer '{name}' not supported yet",
                                category=f"app-layer buffer '{name}' not supported yet")
     return setup
 
 
-def _modifier(name: str, buffer: str):
+def _sticky(name: str):
+    def setup(b: RuleBuilder, arg: str | None) -> None:
+        buf = BUFFERS[name]
+        if arg:
+            # Suricata 8: a buffer of both sides pinned to one (`file.data: to_client;`)
+            side = arg.strip()
+            if side not in ("to_client", "to_server") or buf.direction != BOTH:
+                raise RuleError(f"'{name}' takes no value or, for a buffer of both directions, "
+                                f"to_client / to_server; got '{arg}'")
+            buf = pinned_buffer(buf, side == "to_server")
+        b.select_buffer(buf.name)
+        b.app_protos.add(buf.proto)
+    return setup
+
+
+def pinned_buffer(buf: Any, to_server: bool) -> Any:
+    """`buf` read from one side only, registered once as `name:to_server` / `name:to_client`."""
+    from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, register_buffer
+    pinned = f"{buf.name}:{'to_server' if to_server else 'to_client'}"
+    if pinned not in BUFFERS:
+        getter = buf.getter
+        register_buffer(pinned, buf.proto, TO_SERVER if to_server else TO_CLIENT,
+                        lambda tx, ts: getter(tx, to_server), multi=buf.multi)
+    return BUFFERS[pinned]
+
+
+def _unsupported_modifier(name: str, buffer: str):
     def setup(b: RuleBuilder, arg: str | None) -> None:
         raise UnsupportedError(f"content modifier '{name}' (app-layer buffer '{buffer}') not supported yet",
                                category=f"app-layer buffer '{buffer}' not supported yet")
+    return setup
+
+
+def _modifier(name: str, buffer: str):
+    def setup(b: RuleBuilder, arg: str | None) -> None:
+        c = b.last_content(name)
+        if c.buffer != "pkt_data":
+            raise RuleError(f"'{name}': the content before it is already in buffer '{c.buffer}'")
+        if b.buffer != "pkt_data":
+            raise RuleError(f"'{name}' cannot be used with the sticky buffer '{b.buffer}' active")
+        buf = BUFFERS[buffer]
+        c.buffer = buf.name
+        b.to_buffer(c, buf.name)
+        b.app_protos.add(buf.proto)
     return setup
 
 
@@ -112,9 +154,311 @@ def _other(name: str, kind: str):
     return setup
 
 
-for _name in dict.fromkeys(STICKY_BUFFERS):
-    keyword(_name, value="optional", help=f"{_name}; app-layer sticky buffer (not supported yet)")(_buffer(_name))
+for _name in dict.fromkeys(STICKY_BUFFERS + ("http.request_header", "http.response_header", "ja3s.hash",
+                                             "ja3s.string")):
+    if _name in BUFFERS:
+        keyword(_name, value="optional", help=f"{_name}; sticky buffer ({BUFFERS[_name].proto})")(_sticky(_name))
+    else:
+        keyword(_name, value="optional", help=f"{_name}; app-layer sticky buffer (not supported yet)")(
+            _unsupported_buffer(_name))
+# Suricata's content modifiers proper; its other underscore names (http_request_line,
+# http_header_names, http_accept, ...) are sticky-buffer aliases (SIGMATCH_INFO_STICKY_BUFFER).
+LEGACY_MODIFIERS = frozenset({
+    "http_uri", "http_raw_uri", "http_method", "http_header", "http_raw_header", "http_cookie",
+    "http_raw_cookie", "http_user_agent", "http_host", "http_raw_host", "http_client_body",
+    "http_server_body", "http_stat_code", "http_stat_msg"})
+
 for _name, _buf in CONTENT_MODIFIERS.items():
-    keyword(_name, value="optional", help=f"{_name}; content modifier (not supported yet)")(_modifier(_name, _buf))
+    if _name == "uricontent":
+        continue
+    if _name not in LEGACY_MODIFIERS and _buf in BUFFERS:
+        keyword(_name, value="optional", help=f"{_name}; sticky buffer, the same as {_buf}")(_sticky(_buf))
+    elif _buf in BUFFERS:
+        keyword(_name, value="none", help=f"{_name}; moves the previous content to {_buf}")(_modifier(_name, _buf))
+    else:
+        keyword(_name, value="optional", help=f"{_name}; content modifier (not supported yet)")(
+            _unsupported_modifier(_name, _buf))
 for _name, _kind in OTHER.items():
     keyword(_name, value="optional", help=f"{_name} (not supported yet)")(_other(_name, _kind))
+
+
+@keyword("uricontent", help='uricontent:"x"; content in http.uri (legacy)')
+def uricontent(b: RuleBuilder, arg: str | None) -> None:
+    from netsentry.rules.keywords.payload import content
+    if b.buffer != "pkt_data":
+        raise RuleError(f"'uricontent' cannot be used with the sticky buffer '{b.buffer}' active")
+    content(b, arg)
+    c = b.contents[-1]
+    c.buffer = "http.uri"
+    b.to_buffer(c, "http.uri")
+    b.app_protos.add("http")
+
+
+# --- transaction keywords -------------------------------------------------------------------------
+
+def tx_check(b: RuleBuilder, proto: str, direction: int | None, fn: Any) -> None:
+    """A check on a transaction of `proto` (`fn(tx, to_server) -> bool`), inspected in `direction`
+    (0 to server, 1 to client, None either)."""
+    b.tx_checks.append((proto, direction, fn))
+    b.app_protos.add(proto)
+
+
+@keyword("urilen", help="urilen:N|<N|>N|A<>B[,raw|norm]; length of the request URI (normalised by default)")
+def urilen(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "urilen")
+    value, _, kind = text.partition(",")
+    kind = kind.strip() or "norm"      # Suricata: the normalised URI unless `raw` is given
+    if kind not in ("raw", "norm"):
+        raise RuleError(f"urilen: expected 'raw' or 'norm' after the number, got '{kind}'")
+    pred = parse_uint(value.replace(" ", ""), "urilen", 16)
+    if kind == "raw":
+        tx_check(b, "http", 0, lambda tx, ts: tx.uri_raw is not None and pred(len(tx.uri_raw)))
+    else:
+        tx_check(b, "http", 0, lambda tx, ts: tx.uri is not None and pred(len(tx.uri)))
+
+
+@keyword("app-layer-protocol", help="app-layer-protocol:[!]NAME[,exact|original|final|to_server|to_client]")
+def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "app-layer-protocol")
+    name, _, mode = text.partition(",")
+    name = name.strip().lower()
+    negated = name.startswith("!")
+    if negated:
+        name = name[1:].strip()
+    mode = mode.strip()
+    if mode not in ("", "exact", "original", "final", "to_server", "to_client", "either"):
+        raise RuleError(f"app-layer-protocol: unknown mode '{mode}'")
+    from netsentry.rules.parser import APP_LAYER_PROTOCOLS
+    if name not in APP_LAYER_PROTOCOLS and name not in ("failed", "unknown", "http1"):
+        raise RuleError(f"app-layer-protocol: unknown protocol '{name}'")
+    want = ALIASES.get(name, name)
+    exact = mode == "exact"
+
+    def check(pkt: Any, flow: Any) -> bool:
+        proto = flow.app_proto if flow is not None else None
+        if proto is None:
+            return want == "unknown" and not negated and flow is not None
+        # Suricata's non-exact match treats doh2 as also being dns and http2
+        hit = proto == want or (not exact and proto == "doh2" and want in ("dns", "http2"))
+        return hit != negated
+    b.packet_checks.append(check)
+
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?(?::(\d{2}))?(?::(\d{2}))?$")
+
+
+def _date(text: str, what: str) -> int:
+    import calendar
+    m = _DATE.match(text.strip())
+    if not m:
+        raise RuleError(f"{what}: invalid date '{text.strip()}' (YYYY[-MM[-DD[THH[:MM[:SS]]]]])")
+    y, mo, d, h, mi, s = (int(g) if g else None for g in m.groups())
+    return calendar.timegm((y, mo or 1, d or 1, h or 0, mi or 0, s or 0, 0, 0, 0))
+
+
+def _cert_date(attr: str, name: str):
+    def setup(b: RuleBuilder, arg: str | None) -> None:
+        text = unquote(arg, name).strip()
+        if "<>" in text:
+            lo, hi = (_date(t, name) for t in text.split("<>", 1))
+            pred = lambda v: lo < v < hi  # noqa: E731
+        elif text[:1] in "<>":
+            op, v = text[0], _date(text[1:], name)
+            pred = (lambda x: x < v) if op == "<" else (lambda x: x > v)
+        else:
+            v = _date(text, name)
+            pred = lambda x: x == v  # noqa: E731
+        tx_check(b, "tls", 1, lambda tx, ts: bool(tx.certs) and pred(getattr(tx.certs[0], attr)))
+    return setup
+
+
+keyword("tls_cert_notbefore", "tls.cert_notbefore", help="tls_cert_notbefore:[<>]DATE; first cert's notBefore")(
+    _cert_date("not_before", "tls_cert_notbefore"))
+keyword("tls_cert_notafter", "tls.cert_notafter", help="tls_cert_notafter:[<>]DATE; first cert's notAfter")(
+    _cert_date("not_after", "tls_cert_notafter"))
+
+_TLS_VERSIONS = {"sslv2": 0x0200, "sslv3": 0x0300, "tls1.0": 0x0301, "tls1.1": 0x0302, "tls1.2": 0x0303,
+                 "tls1.3": 0x0304}
+
+
+@keyword("tls.version", help="tls.version:1.2|0x0303; the negotiated version")
+def tls_version(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "tls.version").strip().lower()
+    names = {"1.0": 0x0301, "1.1": 0x0302, "1.2": 0x0303, "1.3": 0x0304, "ssl3": 0x0300, "ssl2": 0x0200}
+    if text in names:
+        v = names[text]
+    else:
+        try:
+            v = int(text, 16) if text.startswith("0x") else int(text)
+        except ValueError:
+            raise RuleError(f"tls.version: invalid version '{text}'") from None
+    tx_check(b, "tls", None, lambda tx, ts: tx.version == v)
+
+
+@keyword("ssl_version", "ssl.version", help="ssl_version:[!]sslv3,tls1.0,...; any of the versions")
+def ssl_version(b: RuleBuilder, arg: str | None) -> None:
+    wanted: list[tuple[int, bool]] = []
+    for part in unquote(arg, "ssl_version").split(","):
+        p = part.strip().lower()
+        neg = p.startswith("!")
+        p = p.lstrip("!").strip()
+        if p not in _TLS_VERSIONS:
+            raise RuleError(f"ssl_version: unknown version '{p}' (one of {', '.join(_TLS_VERSIONS)})")
+        wanted.append((_TLS_VERSIONS[p], neg))
+
+    def check(tx: Any, ts: bool) -> bool:
+        v = tx.version
+        if not v:
+            return False
+        return any((v == w) != neg for w, neg in wanted)
+    tx_check(b, "tls", None, check)
+
+
+_STATES = {"client_hello": 1, "server_hello": 2, "client_keyx": 4, "server_keyx": 8, "unknown": 16}
+
+
+@keyword("ssl_state", help="ssl_state:[!]client_hello|server_hello|client_keyx|server_keyx|unknown[,...]")
+def ssl_state(b: RuleBuilder, arg: str | None) -> None:
+    conds = []
+    for part in re.split(r"[,|]", unquote(arg, "ssl_state")):
+        p = part.strip().lower()
+        neg = p.startswith("!")
+        p = p.lstrip("!").strip()
+        if p not in _STATES:
+            raise RuleError(f"ssl_state: unknown state '{p}'")
+        conds.append((_STATES[p], neg))
+    tx_check(b, "tls", None, lambda tx, ts: all(bool(tx.state & bit) != neg for bit, neg in conds))
+
+
+@keyword("tls.store", value="none", help="tls.store; ignored (netsentry stores no certificates)")
+def tls_store(b: RuleBuilder, arg: str | None) -> None:
+    from netsentry.log import get_logger
+    get_logger().warning("tls.store ignored: certificates are not stored", sid=b.sig.sid or None)
+    b.app_protos.add("tls")
+
+
+def _tls_legacy(name: str, attr: str):
+    def setup(b: RuleBuilder, arg: str | None) -> None:
+        text = unquote(arg, name)
+        neg = text.startswith("!")
+        needle = text.lstrip("!").encode()
+
+        def check(tx: Any, ts: bool) -> bool:
+            if not tx.certs:
+                return False
+            v = getattr(tx.certs[0], attr)
+            if isinstance(v, str):
+                v = v.encode()
+            return (needle in v) != neg
+        tx_check(b, "tls", 1, check)
+    return setup
+
+
+keyword("tls.subject", help='tls.subject:"CN=x"; substring of the certificate subject')(
+    _tls_legacy("tls.subject", "subject"))
+keyword("tls.issuerdn", help='tls.issuerdn:"CN=x"; substring of the certificate issuer')(
+    _tls_legacy("tls.issuerdn", "issuer"))
+keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA-1')(
+    _tls_legacy("tls.fingerprint", "fingerprint"))
+
+
+@keyword("dns.opcode", help="dns.opcode:[!]N|<N|>N|A-B; the DNS header opcode")
+def dns_opcode(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "dns.opcode"), "dns.opcode", 8)
+
+    def check(tx: Any, ts: bool) -> bool:
+        m = tx.request if ts else tx.response
+        return m is not None and pred(m.opcode)
+    tx_check(b, "dns", None, check)
+
+
+@keyword("dns.rrtype", help="dns.rrtype:N; the type of a query")
+def dns_rrtype(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "dns.rrtype"), "dns.rrtype", 16)
+
+    def check(tx: Any, ts: bool) -> bool:
+        m = tx.request if ts else tx.response
+        return m is not None and any(pred(t) for _, t in m.queries)
+    tx_check(b, "dns", None, check)
+
+
+# --- transforms ------------------------------------------------------------------------------------
+
+def _dotprefix(d: bytes, arg: Any) -> bytes:
+    return b"." + d
+
+
+def _strip_ws(d: bytes, arg: Any) -> bytes:
+    return re.sub(rb"[ \t\n\v\f\r]", b"", d)
+
+
+def _compress_ws(d: bytes, arg: Any) -> bytes:
+    return re.sub(rb"[ \t\n\v\f\r]+", lambda m: m.group(0)[:1], d)
+
+
+def _url_decode(d: bytes, arg: Any) -> bytes:
+    from netsentry.applayer.uri import decode_percent
+    return decode_percent(d.replace(b"+", b" "))
+
+
+def _strip_pseudo(d: bytes, arg: Any) -> bytes:
+    return b"\r\n".join(line for line in d.split(b"\r\n") if not line.startswith(b":"))
+
+
+def _header_lowercase(d: bytes, arg: Any) -> bytes:
+    out = []
+    for line in d.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        out.append(name.lower() + sep + value if sep else line)
+    return b"\r\n".join(out)
+
+
+def _xor(d: bytes, key: bytes) -> bytes:
+    n = len(key)
+    return bytes(c ^ key[i % n] for i, c in enumerate(d))
+
+
+TRANSFORMS: dict[str, Any] = {
+    "dotprefix": _dotprefix,
+    "strip_whitespace": _strip_ws,
+    "compress_whitespace": _compress_ws,
+    "to_lowercase": lambda d, a: d.lower(),
+    "to_uppercase": lambda d, a: d.upper(),
+    "url_decode": _url_decode,
+    "strip_pseudo_headers": _strip_pseudo,
+    "header_lowercase": _header_lowercase,
+    "to_md5": lambda d, a: hashlib.md5(d).digest(),  # noqa: S324 - a rule transform, not security
+    "to_sha1": lambda d, a: hashlib.sha1(d).digest(),  # noqa: S324
+    "to_sha256": lambda d, a: hashlib.sha256(d).digest(),
+    "xor": _xor,
+}
+
+
+def apply_transforms(data: bytes, transforms: tuple[Any, ...]) -> bytes:
+    for name, arg in transforms:
+        data = TRANSFORMS[name](data, arg)
+    return data
+
+
+def _transform(name: str):
+    def setup(b: RuleBuilder, arg: str | None) -> None:
+        if b.buffer == "pkt_data":
+            raise UnsupportedError(f"transform '{name}' on the packet payload not supported yet",
+                                   category=f"transform '{name}' on pkt_data not supported yet")
+        targ: Any = None
+        if name == "xor":
+            text = unquote(arg, "xor", mandatory=True)
+            if not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
+                raise RuleError(f"xor: key must be hex bytes, got '{text}'")
+            targ = bytes.fromhex(text)
+        elif arg:
+            raise RuleError(f"'{name}' takes no value, got '{arg}'")
+        b.add_transform((name, targ))
+    return setup
+
+
+for _name in TRANSFORMS:
+    keyword(_name, value="required" if _name == "xor" else "optional",
+            help=f"{_name}; transform of the sticky buffer")(_transform(_name))
+
+__all__ = ["TRANSFORMS", "apply_transforms", "tx_check", "Content", "PROTOCOLS"]

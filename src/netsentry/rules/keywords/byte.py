@@ -43,7 +43,9 @@ class _Reader:
         (every byte_* keyword fails the match then)."""
         if pos < 0 or self.nbytes > blen - pos:
             return None
-        raw = buf[pos:pos + self.nbytes]
+        # nbytes 0 with `string`: the rest of the buffer (ET Open's
+        # `http.content_len; byte_test:0,=,0,0,string,dec;`)
+        raw = buf[pos:pos + self.nbytes] if self.nbytes or self.base is None else buf[pos:pos + 23]
         if self.base is None:
             val = int.from_bytes(raw, "little" if self.little else "big")
         else:
@@ -103,7 +105,7 @@ def _common_options(b: RuleBuilder, opts: list[str], what: str, extra: dict[str,
         raise RuleError(f"{what}: 'string' cannot be combined with big/little")
     if base is None and not (1 if what != "byte_jump" else 0) <= nbytes <= 8:
         raise RuleError(f"{what}: binary extraction takes 1..8 bytes, got {nbytes}")
-    if base is not None and not 1 <= nbytes <= 23:
+    if base is not None and not (0 if what == "byte_test" else 1) <= nbytes <= 23:
         raise RuleError(f"{what}: string extraction takes 1..23 bytes, got {nbytes}")
     return relative, little, base, mask
 
@@ -159,7 +161,7 @@ class ByteTest(Item):
 def byte_test(b: RuleBuilder, arg: str | None) -> None:
     b.require_packet_buffer("byte_test")
     parts = _split(arg, "byte_test", 4)
-    nbytes = parse_int(parts[0], "byte_test nbytes", 1, 23)
+    nbytes = parse_int(parts[0], "byte_test nbytes", 0, 23)
     op = parts[1].replace(" ", "")
     negated = op.startswith("!")
     if negated:

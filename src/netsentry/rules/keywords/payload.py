@@ -169,8 +169,9 @@ def within(b: RuleBuilder, arg: str | None) -> None:
 
 def _mark_anchor(b: RuleBuilder, c: Content) -> None:
     """The content/pcre before `c` must retry on failure (Suricata's RELATIVE_NEXT)."""
-    idx = next(i for i, it in enumerate(b.items) if it is c)
-    for it in reversed(b.items[:idx]):
+    items = b.last_list if b.last_list is not None else b.items
+    idx = next(i for i, it in enumerate(items) if it is c)
+    for it in reversed(items[:idx]):
         if it.can_be_relative_to:
             it.relative_next = True
             return
@@ -218,7 +219,7 @@ def fast_pattern(b: RuleBuilder, arg: str | None) -> None:
 
 @keyword("pkt_data", value="none", help="pkt_data; back to the packet payload buffer")
 def pkt_data(b: RuleBuilder, arg: str | None) -> None:
-    b.buffer = "pkt_data"
+    b.select_buffer("pkt_data")
 
 
 # --- dsize / bsize -------------------------------------------------------------------
@@ -303,7 +304,7 @@ _PCRE_BUFFER_FLAGS = {
     "U": "http.uri", "I": "http.uri.raw", "P": "http.request_body", "Q": "http.response_body",
     "H": "http.header", "D": "http.header.raw", "M": "http.method", "C": "http.cookie",
     "S": "http.stat_code", "Y": "http.stat_msg", "V": "http.user_agent", "W": "http.host",
-    "Z": "http.host.raw",
+    "Z": "http.host.raw", "K": "http.request_line",
 }
 _PCRE_RE = re.compile(r"^/(.*)/([A-Za-z]*)$", re.S)
 
@@ -429,17 +430,26 @@ def pcre_gate(items: list[Pcre]) -> Callable[[Any, Any], bool]:
 @keyword("pcre", help='pcre:[!]"/regex/flags"; flags i s m x R (relative) A E B O')
 def pcre(b: RuleBuilder, arg: str | None) -> None:
     b.require_packet_buffer("pcre")
-    negated, text = _negatable(arg, "pcre")
+    bare = (arg or "").strip()
+    if bare.lstrip("!").lstrip().startswith("/"):
+        # Suricata also takes the regex unquoted (pcre:/x/U;, suricata-verify UriTestSig22)
+        negated, text = bare.startswith("!"), bare.lstrip("!").strip()
+    else:
+        negated, text = _negatable(arg, "pcre")
     m = _PCRE_RE.match(text)
     if not m:
         raise RuleError(f"pcre: expected \"/regex/flags\", got '{text}'")
     pattern, flags = m.group(1), m.group(2)
     relative = anchored = False
+    target = None
     for f in flags:
         if f in _PCRE_BUFFER_FLAGS:
-            buf = _PCRE_BUFFER_FLAGS[f]
-            raise UnsupportedError(f"pcre flag '{f}': app-layer buffer '{buf}' not supported yet",
-                                   category=f"app-layer buffer '{buf}' not supported yet")
+            target = _PCRE_BUFFER_FLAGS[f]
+            if b.buffer == target or (f == "Q" and b.buffer == "file.data"):
+                target = None        # the flag names the sticky buffer already active
+            elif b.buffer != "pkt_data":
+                raise RuleError(f"pcre flag '{f}' cannot be used with the sticky buffer '{b.buffer}' active")
+            continue
         if f == "R":
             relative = True
         elif f == "A":
@@ -463,3 +473,7 @@ def pcre(b: RuleBuilder, arg: str | None) -> None:
     b.add_item(item)
     if not item.linear:
         b.extra.setdefault("budgeted_pcres", []).append(item)
+    if target is not None:       # /U /H ...: the pcre inspects that app-layer buffer
+        from netsentry.applayer.registry import BUFFERS
+        b.to_buffer(item, target)
+        b.app_protos.add(BUFFERS[target].proto)

@@ -1,0 +1,318 @@
+"""DNS over UDP and TCP: probe, message parser, transactions, buffers, EVE (format v3).
+
+One transaction per query id: the request makes it, the response with the same
+id completes it (as Suricata's rust/src/dns). Over TCP every message carries
+the RFC 1035 4.2.2 two-byte length prefix, and messages may span segments.
+Names are decoded with compression pointers (loops and out-of-range pointers
+end the name, never the parser).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from netsentry.applayer.registry import BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_protocol
+from netsentry.applayer.tx import Tx
+
+RRTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT",
+           28: "AAAA", 33: "SRV", 35: "NAPTR", 39: "DNAME", 41: "OPT", 43: "DS", 46: "RRSIG",
+           47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 52: "TLSA", 64: "SVCB", 65: "HTTPS", 99: "SPF",
+           250: "TSIG", 251: "IXFR", 252: "AXFR", 255: "ANY", 257: "CAA"}
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+          6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE"}
+MAX_RRS = 256
+
+
+def read_name(msg: bytes, off: int) -> tuple[bytes, int]:
+    """(dotted name, offset after it in the record); pointers followed at most 32 times."""
+    labels: list[bytes] = []
+    end = -1
+    hops = 0
+    n = len(msg)
+    while off < n:
+        ln = msg[off]
+        if ln == 0:
+            off += 1
+            break
+        if ln & 0xC0 == 0xC0:
+            if off + 1 >= n:
+                off = n
+                break
+            if end < 0:
+                end = off + 2
+            off = ((ln & 0x3F) << 8) | msg[off + 1]
+            hops += 1
+            if hops > 32:
+                break
+            continue
+        labels.append(msg[off + 1:off + 1 + ln])
+        off += 1 + ln
+    return b".".join(labels), (end if end >= 0 else off)
+
+
+class Message:
+    __slots__ = ("id", "flags", "queries", "answers", "authorities", "additionals")
+
+    def __init__(self) -> None:
+        self.id = 0
+        self.flags = 0
+        self.queries: list[tuple[bytes, int]] = []
+        self.answers: list[tuple[bytes, int, int, bytes]] = []
+        self.authorities: list[tuple[bytes, int, int, bytes]] = []
+        self.additionals: list[tuple[bytes, int, int, bytes]] = []
+
+    @property
+    def opcode(self) -> int:
+        return (self.flags >> 11) & 0xF
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self.flags & 0x8000)
+
+
+def parse_message(msg: bytes) -> Message | None:
+    """A DNS message, or None when the header does not fit (never raises)."""
+    if len(msg) < 12:
+        return None
+    m = Message()
+    m.id, m.flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", msg, 0)
+    off = 12
+    try:
+        for _ in range(min(qd, MAX_RRS)):
+            name, off = read_name(msg, off)
+            if off + 4 > len(msg):
+                return m if m.queries else None
+            qtype, _qclass = struct.unpack_from("!HH", msg, off)
+            off += 4
+            m.queries.append((name, qtype))
+        for count, target in ((an, m.answers), (ns, m.authorities), (ar, m.additionals)):
+            for _ in range(min(count, MAX_RRS)):
+                name, off = read_name(msg, off)
+                if off + 10 > len(msg):
+                    return m
+                rtype, _rclass, ttl, rdlen = struct.unpack_from("!HHIH", msg, off)
+                off += 10
+                rdata = msg[off:off + rdlen]
+                if rtype in (2, 5, 12, 39):
+                    rdata = read_name(msg, off)[0]
+                off += rdlen
+                target.append((name, rtype, ttl, rdata))
+    except (struct.error, IndexError):        # pragma: no cover - bounds are checked above
+        return m
+    return m
+
+
+def probe(data: bytes, to_server: bool, tcp: bool = False) -> bool | None:
+    """A plausible DNS header: sane counts and a question that parses."""
+    if len(data) < 12:
+        return None
+    _id, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
+    if qd == 0 and not flags & 0x8000:
+        return False
+    if qd > 16 or an > 512 or ns > 512 or ar > 512 or (flags >> 11) & 0xF > 6:
+        return False
+    m = parse_message(data)
+    return m is not None and (bool(m.queries) or qd == 0)
+
+
+def _probe_any(data: bytes, to_server: bool) -> bool | None:
+    """UDP datagram or TCP stream: try the TCP length prefix first when it fits."""
+    if len(data) >= 2:
+        ln = (data[0] << 8) | data[1]
+        if ln + 2 == len(data) or (ln + 2 < len(data) and ln >= 12):
+            r = probe(data[2:2 + ln], to_server)
+            if r:
+                return True
+    return probe(data, to_server)
+
+
+class DnsTx(Tx):
+    __slots__ = ("request", "response", "id", "req_logged", "resp_logged")
+    proto = "dns"
+
+    def __init__(self, tx_id: int, dns_id: int) -> None:
+        super().__init__(tx_id)
+        self.request: Message | None = None
+        self.response: Message | None = None
+        self.id = dns_id
+        self.req_logged = False
+        self.resp_logged = False
+
+    def message_records(self, final: bool) -> list[dict[str, Any]]:
+        """The dns records not written yet: the request's, then the response's."""
+        out = []
+        if self.request is not None and not self.req_logged:
+            self.req_logged = True
+            out.append(_eve(self.request, "request", self.tx_id))
+        if self.response is not None and not self.resp_logged:
+            self.resp_logged = True
+            out.append(_eve(self.response, "response", self.tx_id))
+        if final or self.response is not None:
+            self.logged = True
+        return out
+
+    def alert_eve(self) -> dict[str, Any]:
+        """The `dns` object of an alert (Suricata 8: the v3 record of the transaction, the
+        response's when there is one, with the request's queries)."""
+        if self.response is not None:
+            d = _eve(self.response, "response", self.tx_id)
+            if "queries" not in d and self.request is not None and self.request.queries:
+                d["queries"] = _eve(self.request, "request", self.tx_id)["queries"]
+            return d
+        if self.request is not None:
+            return _eve(self.request, "request", self.tx_id)
+        return {"version": 3}
+
+def _name(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def _rr(rr: tuple[bytes, int, int, bytes]) -> dict[str, Any]:
+    name, rtype, ttl, rdata = rr
+    d: dict[str, Any] = {"rrname": _name(name), "rrtype": RRTYPES.get(rtype, str(rtype)), "ttl": ttl}
+    if rtype == 1 and len(rdata) == 4:
+        d["rdata"] = ".".join(str(b) for b in rdata)
+    elif rtype == 28 and len(rdata) == 16:
+        import ipaddress
+        d["rdata"] = str(ipaddress.IPv6Address(rdata))
+    elif rtype in (2, 5, 12, 39):
+        d["rdata"] = _name(rdata)
+    return d
+
+
+def _eve(m: Message, kind: str, tx_id: int) -> dict[str, Any]:
+    d: dict[str, Any] = {"version": 3, "type": kind, "tx_id": tx_id, "id": m.id,
+                         "flags": f"{m.flags:x}"}
+    if m.is_response:
+        d["qr"] = True
+    for bit, key in ((0x0400, "aa"), (0x0200, "tc"), (0x0100, "rd"), (0x0080, "ra"), (0x0040, "z")):
+        if m.flags & bit:
+            d[key] = True
+    if m.opcode:
+        d["opcode"] = m.opcode
+    if m.is_response:
+        d["rcode"] = RCODES.get(m.flags & 0xF, str(m.flags & 0xF))
+    if m.queries:
+        d["queries"] = [{"rrname": _name(n), "rrtype": RRTYPES.get(t, str(t))} for n, t in m.queries]
+    if m.is_response:
+        if m.answers:
+            d["answers"] = [_rr(rr) for rr in m.answers]
+        if m.authorities:
+            d["authorities"] = [_rr(rr) for rr in m.authorities]
+        if m.additionals:
+            d["additionals"] = [_rr(rr) for rr in m.additionals if rr[1] != 41]
+            if not d["additionals"]:
+                del d["additionals"]
+    return d
+
+
+class DnsParser:
+    """One flow's DNS state: transactions by id, and the TCP message buffer."""
+
+    def __init__(self, settings: Any = None, tcp: bool = False) -> None:
+        self.txs: list[DnsTx] = []
+        self.buf = [bytearray(), bytearray()]
+        self.tcp: bool | None = None
+        self.lost = [False, False]
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """A stream gap: the message being assembled is lost; the next one starts afresh
+        only where the data says so, so this direction stops here."""
+        self.buf[int(to_server)].clear()
+        self.lost[int(to_server)] = True
+
+    def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        if self.lost[int(to_server)]:
+            return
+        tcp = pkt is not None and getattr(pkt, "proto", 17) == 6
+        if not tcp:
+            self._message(data, to_server)
+            return
+        buf = self.buf[int(to_server)]
+        buf += data
+        while len(buf) >= 2:
+            ln = (buf[0] << 8) | buf[1]
+            if len(buf) < 2 + ln:
+                break
+            msg = bytes(buf[2:2 + ln])
+            del buf[:2 + ln]
+            self._message(msg, to_server)
+        if len(buf) > 65537:
+            buf.clear()
+
+    def _message(self, data: bytes, to_server: bool) -> None:
+        m = parse_message(data)
+        if m is None:
+            return
+        if not m.is_response:
+            tx = DnsTx(len(self.txs), m.id)
+            tx.request = m
+            tx.done[1] = True
+            self.txs.append(tx)
+            tx.touch(True)
+            return
+        for tx in self.txs:
+            if tx.id == m.id and tx.response is None and tx.request is not None:
+                break
+        else:
+            tx = DnsTx(len(self.txs), m.id)
+            self.txs.append(tx)
+            tx.done[1] = True
+        tx.response = m
+        tx.done[0] = True
+        tx.touch(False)
+
+
+# --- buffers --------------------------------------------------------------------------------
+
+def _query_names(tx: DnsTx, to_server: bool) -> list[bytes] | None:
+    m = tx.request if to_server else tx.response
+    if m is None or not m.queries:
+        return None
+    return [n for n, _ in m.queries]
+
+
+def _rrnames(section: str):
+    def get(tx: DnsTx, to_server: bool) -> list[bytes] | None:
+        m = tx.response if not to_server else tx.request
+        if m is None:
+            return None
+        rrs = getattr(m, section)
+        return [rr[0] for rr in rrs] or None
+    return get
+
+
+def _answer_names(tx: DnsTx, to_server: bool) -> list[bytes] | None:
+    """dns.answer.name: the names of the answer records and the rdata names they point to."""
+    m = tx.response
+    if m is None or to_server:
+        return None
+    out = []
+    for name, rtype, _, rdata in m.answers:
+        out.append(name)
+        if rtype in (2, 5, 12, 39):
+            out.append(rdata)
+    return out or None
+
+
+register_buffer("dns.query", "dns", TO_SERVER, lambda tx, ts: _query_names(tx, True), "dns_query", multi=True)
+register_buffer("dns.queries.rrname", "dns", BOTH, _query_names, multi=True)
+register_buffer("dns.answer.name", "dns", TO_CLIENT, _answer_names, multi=True)
+register_buffer("dns.answers.rrname", "dns", TO_CLIENT, _rrnames("answers"), multi=True)
+register_buffer("dns.authorities.rrname", "dns", TO_CLIENT, _rrnames("authorities"), multi=True)
+register_buffer("dns.additionals.rrname", "dns", BOTH, _rrnames("additionals"), multi=True)
+def _response_names(tx: DnsTx, to_server: bool) -> list[bytes] | None:
+    """dns.response.rrname: every rrname of the response, queries and all three sections."""
+    m = tx.response
+    if m is None or to_server:
+        return None
+    names = [n for n, _ in m.queries]
+    for section in (m.answers, m.authorities, m.additionals):
+        names.extend(rr[0] for rr in section)
+    return names or None
+
+
+register_buffer("dns.response.rrname", "dns", TO_CLIENT, _response_names, multi=True)
+
+register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,)))

@@ -1,0 +1,729 @@
+"""HTTP/1.x: probe, parser (requests and responses into transactions, in order), buffers, EVE.
+
+The parser follows libhtp's behaviour where rules can tell the difference:
+
+- leading empty lines before a request line are skipped; the request line is
+  method, then the target, then the protocol when the last word starts with
+  ``HTTP/`` (so a target may contain spaces, suricata-verify http-uri-spaces);
+  without a protocol the request is HTTP/0.9 unless header lines follow;
+- header lines end at LF (CR optional); a line starting with space or tab
+  continues the previous header; repeated headers are joined with ", ";
+- request bodies: chunked, else Content-Length, else none; response bodies:
+  none for HEAD, 1xx, 204 and 304, else chunked, Content-Length, or up to
+  the end of the connection; a 100 Continue response is followed by the
+  transaction's real response;
+- Content-Encoding gzip / deflate (also x-gzip, x-deflate, layered) is
+  decoded in both directions, each body within its inspection limit
+  (`app-layer.protocols.http.*-body-limit`) and the decompressed output
+  within the decompression limit; a body that does not decode stays as sent.
+
+Transactions are numbered in order from 0 per flow (EVE `tx_id`); response
+N belongs to request N.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer,
+                                         register_protocol)
+from netsentry.applayer.tx import Tx
+from netsentry.applayer.uri import normalise_uri, split_target
+
+METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"CONNECT", b"PATCH",
+           b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"SEARCH",
+           b"REPORT", b"CHECKOUT", b"MERGE", b"SUBSCRIBE", b"NOTIFY", b"M-SEARCH")
+MAX_LINE = 65536          # a header or request line longer than this is cut (libhtp field limit)
+# the buffers a body segment changes (Tx.touch keeps the others and their prefilter hits)
+BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data"})
+LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
+          "decompression-limit": 1 << 20, "decompress-layer-limit": 2}
+
+
+def probe(data: bytes, to_server: bool) -> bool | None:
+    """A request line's method or a response's ``HTTP/`` (as Suricata's HTTP patterns)."""
+    d = data.lstrip(b"\r\n")
+    if not d:
+        return None
+    if d[:5].upper() == b"HTTP/":
+        return not to_server
+    if len(d) < 5 and b"HTTP/".startswith(d.upper()):
+        return None
+    if not to_server:
+        return False
+    sp = d.find(b" ")
+    if sp < 0:
+        if len(d) < 10 and any(m.startswith(d) for m in METHODS):
+            return None
+        return False
+    return d[:sp] in METHODS
+
+
+class HttpTx(Tx):
+    __slots__ = ("method", "uri_raw", "protocol", "request_line", "req_headers", "req_header_raw",
+                 "req_body", "resp_line", "resp_protocol", "status", "stat_msg", "resp_headers",
+                 "resp_header_raw", "resp_body", "req_body_len", "resp_body_len", "_uri")
+
+    proto = "http"
+
+    def __init__(self, tx_id: int) -> None:
+        super().__init__(tx_id)
+        self.method = self.uri_raw = self.protocol = self.request_line = None
+        self.req_headers: list[tuple[bytes, bytes]] | None = None
+        self.req_header_raw = b""
+        self.req_body = bytearray()
+        self.resp_line = self.resp_protocol = self.status = self.stat_msg = None
+        self.resp_headers: list[tuple[bytes, bytes]] | None = None
+        self.resp_header_raw = b""
+        self.resp_body = bytearray()
+        self.req_body_len = 0
+        self.resp_body_len = 0
+        self._uri: bytes | None = None
+
+    def release(self) -> None:
+        super().release()
+        self.req_body = bytearray()
+        self.resp_body = bytearray()
+        self.req_header_raw = self.resp_header_raw = b""
+
+    @property
+    def uri(self) -> bytes | None:
+        if self._uri is None and self.uri_raw is not None:
+            self._uri = normalise_uri(self.uri_raw)
+        return self._uri
+
+    def header(self, name: bytes, to_server: bool = True) -> bytes | None:
+        headers = self.req_headers if to_server else self.resp_headers
+        if headers:
+            for k, v in headers:
+                if k.lower() == name:
+                    return v
+        return None
+
+    def host(self) -> bytes | None:
+        """libhtp's hostname: the absolute URI's authority, else the Host header; no port, lowercase."""
+        auth = split_target(self.uri_raw)[0] if self.uri_raw else None
+        h = auth if auth else self.header(b"host")
+        if h is None:
+            return None
+        h = h.strip()
+        if b"@" in h:
+            h = h.rsplit(b"@", 1)[1]
+        if h.startswith(b"["):
+            end = h.find(b"]")
+            h = h[:end + 1] if end > 0 else h
+        elif h.count(b":") == 1:
+            h = h.split(b":", 1)[0]
+        return h.rstrip(b".").lower()
+
+    def eve(self) -> dict[str, Any]:
+        """Suricata's `http` object (EveHttpLogJSONBasic + extended fields)."""
+        d: dict[str, Any] = {}
+        host = self.host()
+        if host is not None:
+            d["hostname"] = _text(host)
+            hh = self.header(b"host")
+            if hh is not None and b":" in hh and not hh.startswith(b"["):
+                try:
+                    d["http_port"] = int(hh.rsplit(b":", 1)[1])
+                except ValueError:
+                    pass
+        if self.uri_raw is not None:
+            d["url"] = _text(self.uri_raw)
+        for key, name in ((b"user-agent", "http_user_agent"),):
+            v = self.header(key)
+            if v is not None:
+                d[name] = _text(v)
+        ct = self.header(b"content-type", False)
+        if ct is not None:
+            d["http_content_type"] = _text(ct.split(b";", 1)[0].strip())
+        ref = self.header(b"referer")
+        if ref is not None:
+            d["http_refer"] = _text(ref)
+        if self.method is not None:
+            d["http_method"] = _text(self.method)
+        if self.protocol:
+            d["protocol"] = _text(self.protocol)
+        elif self.resp_protocol:
+            d["protocol"] = _text(self.resp_protocol)
+        if self.status is not None:
+            try:
+                d["status"] = int(self.status)
+            except ValueError:
+                pass
+        loc = self.header(b"location", False)
+        if loc is not None:
+            d["redirect"] = _text(loc)
+        d["length"] = self.resp_body_len
+        return d
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+class _Body:
+    """One direction's body framing and content decoding."""
+
+    __slots__ = ("mode", "remaining", "chunk_state", "decoders", "limit", "out_limit", "failed")
+
+    def __init__(self, mode: str, length: int, encodings: list[bytes], limit: int, out_limit: int,
+                 layers: int) -> None:
+        self.mode = mode                 # "length", "chunked", "close"
+        self.remaining = length
+        self.chunk_state = "size"        # size, data, crlf, trailer
+        self.decoders: list[Any] = []
+        self.limit = limit
+        self.out_limit = out_limit
+        self.failed = False
+        for enc in reversed(encodings[-layers:] if layers > 0 else []):
+            e = enc.strip().lower()
+            if e in (b"gzip", b"x-gzip"):
+                self.decoders.append(zlib.decompressobj(16 + zlib.MAX_WBITS))
+            elif e in (b"deflate", b"x-deflate"):
+                self.decoders.append(None)        # zlib or raw: decided on the first bytes
+
+    def decode(self, data: bytes) -> bytes:
+        if not self.decoders or self.failed:
+            return data
+        out = data
+        for i, d in enumerate(self.decoders):
+            if d is None:
+                d = self.decoders[i] = zlib.decompressobj(zlib.MAX_WBITS if out[:1] == b"\x78"
+                                                          else -zlib.MAX_WBITS)
+            try:
+                out = d.decompress(out, self.out_limit)
+            except zlib.error:
+                self.failed = True
+                return data
+        return out
+
+
+class HttpParser:
+    """One flow's HTTP/1.x state: a byte queue and a parse state per direction."""
+
+    def __init__(self, limits: dict[str, int] | None = None) -> None:
+        self.limits = LIMITS if limits is None else limits
+        self.txs: list[HttpTx] = []
+        self.buf = [bytearray(), bytearray()]      # by to_server
+        self.state = ["line", "line"]
+        self.req_tx: HttpTx | None = None           # the request being parsed
+        self.resp_index = 0                         # the transaction the next response belongs to
+        self.body: list[_Body | None] = [None, None]
+        self.headers_raw = [bytearray(), bytearray()]
+        self.broken = [False, False]               # a stream gap lost this direction's framing
+
+    # --- entry --------------------------------------------------------------------------
+    def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        d = int(to_server)
+        if self.broken[d]:
+            return
+        self.buf[d] += data
+        guard = 0
+        while self.buf[d] and guard < 10000:
+            guard += 1
+            if not (self._step_request() if to_server else self._step_response()):
+                break
+
+    def eof(self, to_server: bool) -> None:
+        """The connection closed: a body up to the close is complete, and so is a header
+        block the close cut short (libhtp: suricata-verify http-close-headers)."""
+        d = int(to_server)
+        if self.state[d] == "headers":
+            tx = self.req_tx if to_server else self._resp_tx()
+            if tx is not None:
+                headers = tx.req_headers if to_server else tx.resp_headers
+                if headers is None:
+                    headers = []
+                    if to_server:
+                        tx.req_headers = headers
+                    else:
+                        tx.resp_headers = headers
+                rest = bytes(self.buf[d])
+                self.buf[d].clear()
+                self.headers_raw[d] += rest
+                for line in rest.split(b"\n"):
+                    self._header_line(headers, line[:-1] if line.endswith(b"\r") else line)
+                self._end_headers(d, tx)
+        if not to_server and self.state[d] == "body" and self.body[d] is not None and self.body[d].mode == "close":
+            tx = self._resp_tx()
+            if tx is not None:
+                tx.done[0] = True
+                tx.touch(False)
+            self.state[d] = "line"
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """Bytes lost in the stream: inside a body with a known length they are skipped
+        (the body misses them, as libhtp's gap handling); anywhere else the direction's
+        framing is lost, so it is not parsed any further."""
+        d = int(to_server)
+        body = self.body[d]
+        tx = self.req_tx if to_server else self._resp_tx()
+        if self.state[d] == "body" and body is not None and body.mode in ("length", "close") and tx is not None:
+            if to_server:
+                tx.req_body_len += nbytes
+            else:
+                tx.resp_body_len += nbytes
+            body.decoders = []            # a compressed stream cannot resume after a hole
+            if body.mode == "length":
+                body.remaining -= nbytes
+                if body.remaining <= 0:
+                    self._finish(d, tx)
+            return
+        self.broken[d] = True
+        self.buf[d].clear()
+
+    # --- requests -----------------------------------------------------------------------
+    def _line(self, d: int) -> bytes | None:
+        buf = self.buf[d]
+        nl = buf.find(b"\n")
+        if nl < 0:
+            if len(buf) > MAX_LINE:
+                line = bytes(buf[:MAX_LINE])
+                del buf[:MAX_LINE]
+                return line
+            return None
+        line = bytes(buf[:nl])
+        del buf[:nl + 1]
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def _step_request(self) -> bool:
+        st = self.state[1]
+        if st == "line":
+            buf = self.buf[1]
+            while buf[:1] in (b"\r", b"\n"):
+                del buf[:1]
+            if not buf:
+                return False
+            line = self._line(1)
+            if line is None:
+                return False
+            tx = HttpTx(len(self.txs))
+            self.txs.append(tx)
+            self.req_tx = tx
+            self._request_line(tx, line)
+            tx.touch(True)
+            if not tx.protocol and not self._headers_follow():
+                tx.req_headers = []
+                tx.done[1] = True
+                return True
+            self.state[1] = "headers"
+            self.headers_raw[1] = bytearray()
+            tx.req_headers = []
+            return True
+        tx = self.req_tx
+        if tx is None:        # pragma: no cover - state says a request is open
+            self.state[1] = "line"
+            return True
+        if st == "headers":
+            return self._step_headers(1, tx)
+        return self._step_body(1, tx)
+
+    def _headers_follow(self) -> bool:
+        nxt = self.buf[1]
+        nl = nxt.find(b"\n")
+        first = nxt if nl < 0 else nxt[:nl]
+        return b":" in first
+
+    @staticmethod
+    def _request_line(tx: HttpTx, line: bytes) -> None:
+        tx.request_line = line
+        parts = line.split(None, 1)
+        tx.method = parts[0] if parts else b""
+        rest = parts[1].strip() if len(parts) > 1 else b""
+        proto = b""
+        k = max(rest.rfind(b" "), rest.rfind(b"\t"))
+        if k >= 0 and rest[k + 1:].upper().startswith(b"HTTP"):
+            proto = rest[k + 1:]
+            rest = rest[:k].rstrip()
+        elif rest.upper().startswith(b"HTTP/") and b" " not in rest:
+            pass
+        tx.uri_raw = rest
+        tx.protocol = proto
+
+    def _step_headers(self, d: int, tx: HttpTx) -> bool:
+        """Header lines up to the empty one. When the whole block is buffered (nearly
+        always), it is split in one go instead of line by line (bench_applayer: the
+        line loop was the app layer's largest single cost)."""
+        buf = self.buf[d]
+        headers = tx.req_headers if d else tx.resp_headers
+        if headers is None:
+            headers = []
+            if d:
+                tx.req_headers = headers
+            else:
+                tx.resp_headers = headers
+        if buf[:1] == b"\n" or buf[:2] == b"\r\n":
+            end = 1 if buf[:1] == b"\n" else 2
+        else:
+            a, b = buf.find(b"\n\r\n"), buf.find(b"\n\n")
+            end = min(a + 3 if a >= 0 else 1 << 62, b + 2 if b >= 0 else 1 << 62)
+        if end < 1 << 62:
+            raw = bytes(buf[:end])
+            del buf[:end]
+            self.headers_raw[d] += raw
+            for line in raw.split(b"\n"):
+                self._header_line(headers, line[:-1] if line.endswith(b"\r") else line)
+            self._end_headers(d, tx)
+            return True
+        nl = buf.find(b"\n")
+        if nl < 0:
+            if len(buf) > MAX_LINE:
+                del buf[MAX_LINE:]
+            return False
+        raw = bytes(buf[:nl + 1])
+        del buf[:nl + 1]
+        self.headers_raw[d] += raw
+        line = raw[:-1]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line:
+            self._header_line(headers, line)
+        else:
+            self._end_headers(d, tx)
+        return True
+
+    @staticmethod
+    def _header_line(headers: list[tuple[bytes, bytes]], line: bytes) -> None:
+        if not line:
+            return
+        if line[:1] in (b" ", b"\t") and headers:
+            name, value = headers[-1]
+            headers[-1] = (name, (value + b" " + line.strip()).strip())
+            return
+        name, sep, value = line.partition(b":")
+        if not sep:
+            return               # not a header: libhtp flags it and goes on
+        name = name.strip()
+        value = value.strip()
+        low = name.lower()
+        for i, (n, v) in enumerate(headers):
+            if n.lower() == low:
+                headers[i] = (n, v + b", " + value)
+                return
+        headers.append((name, value))
+
+    def _end_headers(self, d: int, tx: HttpTx) -> None:
+        if d:
+            tx.req_header_raw = bytes(self.headers_raw[d])
+        else:
+            tx.resp_header_raw = bytes(self.headers_raw[d])
+        tx.touch(bool(d))
+        self._start_body(d, tx)
+
+    def _start_body(self, d: int, tx: HttpTx) -> None:
+        to_server = bool(d)
+        te = tx.header(b"transfer-encoding", to_server)
+        cl = tx.header(b"content-length", to_server)
+        ce = tx.header(b"content-encoding", to_server)
+        encodings = [e for e in ce.split(b",")] if ce else []
+        limit = self.limits["request-body-limit" if to_server else "response-body-limit"]
+        mk = lambda mode, n: _Body(mode, n, encodings, limit, self.limits["decompression-limit"],  # noqa: E731
+                                   self.limits["decompress-layer-limit"])
+        if not to_server:
+            status = tx.status or b""
+            if status == b"100":
+                # 100 Continue: the real response follows
+                tx.resp_headers = None
+                self.state[0] = "line"
+                return
+            if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
+                self._finish(d, tx)
+                return
+        proto = tx.protocol if to_server else tx.resp_protocol
+        if te is not None and b"chunked" in te.lower() and not (
+                cl is not None and proto is not None and proto.upper() in (b"HTTP/0.9", b"HTTP/1.0")):
+            # chunked is an HTTP/1.1 coding: an older message that also has a length is
+            # framed by the length (suricata-verify http-evader-050)
+            self.body[d] = mk("chunked", 0)
+        elif cl is not None:
+            try:
+                n = int(cl.split(b",")[0].strip())
+            except ValueError:
+                n = 0
+            if n <= 0:
+                self._finish(d, tx)
+                return
+            self.body[d] = mk("length", n)
+        elif not to_server:
+            self.body[d] = mk("close", 0)
+        else:
+            self._finish(d, tx)
+            return
+        self.state[d] = "body"
+
+    def _finish(self, d: int, tx: HttpTx) -> None:
+        tx.done[d] = True
+        tx.touch(bool(d))
+        self.state[d] = "line"
+        self.body[d] = None
+        if not d:
+            self.resp_index = tx.tx_id + 1
+
+    def _add_body(self, d: int, tx: HttpTx, data: bytes) -> None:
+        if not data:
+            return
+        body = self.body[d]
+        if d:
+            tx.req_body_len += len(data)
+        else:
+            tx.resp_body_len += len(data)
+        out = body.decode(data) if body is not None else data
+        target = tx.req_body if d else tx.resp_body
+        room = (body.limit if body is not None else 0) - len(target)
+        if room > 0 and out:
+            target += out[:room]
+        tx.touch(bool(d), BODY_BUFFERS)
+
+    def _step_body(self, d: int, tx: HttpTx) -> bool:
+        body = self.body[d]
+        buf = self.buf[d]
+        if body is None:
+            self.state[d] = "line"
+            return True
+        if body.mode == "close":
+            self._add_body(d, tx, bytes(buf))
+            buf.clear()
+            return False
+        if body.mode == "length":
+            take = bytes(buf[:body.remaining])
+            del buf[:len(take)]
+            body.remaining -= len(take)
+            self._add_body(d, tx, take)
+            if body.remaining <= 0:
+                self._finish(d, tx)
+                return True
+            return False
+        # chunked
+        if body.chunk_state == "size":
+            line = self._line(d)
+            if line is None:
+                return False
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16) if size_text else 0
+            except ValueError:
+                size = 0
+            if size <= 0:
+                body.chunk_state = "trailer"
+            else:
+                body.remaining = size
+                body.chunk_state = "data"
+            return True
+        if body.chunk_state == "data":
+            take = bytes(buf[:body.remaining])
+            del buf[:len(take)]
+            body.remaining -= len(take)
+            self._add_body(d, tx, take)
+            if body.remaining <= 0:
+                body.chunk_state = "crlf"
+                return True
+            return False
+        if body.chunk_state == "crlf":
+            line = self._line(d)
+            if line is None:
+                return False
+            body.chunk_state = "size"
+            return True
+        line = self._line(d)          # trailer lines up to an empty one
+        if line is None:
+            return False
+        if not line:
+            self._finish(d, tx)
+        return True
+
+    # --- responses ----------------------------------------------------------------------
+    def _resp_tx(self) -> HttpTx | None:
+        if self.resp_index < len(self.txs):
+            return self.txs[self.resp_index]
+        return None
+
+    def _step_response(self) -> bool:
+        st = self.state[0]
+        if st == "line":
+            buf = self.buf[0]
+            # lines of whitespace only before the status line are ignorable (libhtp's
+            # htp_is_line_ignorable; suricata-verify http-evader-481)
+            while buf[:1] in (b"\r", b"\n", b" ", b"\t"):
+                del buf[:1]
+            if not buf:
+                return False
+            tx = self._resp_tx()
+            if (tx is not None and tx.protocol == b"" and tx.method is not None and tx.resp_line is None
+                    and buf[:5].upper() != b"HTTP/"):
+                # (an answer that starts with a status line is parsed as one even after a
+                # request without protocol: suricata-verify http-not09-file)
+                # HTTP/0.9: the response is the body, up to the close
+                tx.resp_line = b""
+                tx.resp_headers = []
+                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0, 0)
+                self.state[0] = "body"
+                return True
+            if buf[:5].upper() != b"HTTP/" and len(buf) >= 5:
+                # not a status line: libhtp treats the bytes as body of an unknown response
+                if tx is None:
+                    tx = HttpTx(len(self.txs))
+                    self.txs.append(tx)
+                    tx.done[1] = True
+                tx.resp_line = b""
+                tx.resp_headers = []
+                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0, 0)
+                self.state[0] = "body"
+                return True
+            line = self._line(0)
+            if line is None:
+                return False
+            if tx is None:
+                tx = HttpTx(len(self.txs))     # a response without a request
+                self.txs.append(tx)
+                tx.done[1] = True
+            tx.resp_line = line
+            parts = line.split(None, 2)
+            tx.resp_protocol = parts[0] if parts else b""
+            tx.status = parts[1] if len(parts) > 1 else b""
+            tx.stat_msg = parts[2] if len(parts) > 2 else b""
+            tx.resp_headers = []
+            self.headers_raw[0] = bytearray()
+            self.state[0] = "headers"
+            tx.touch(False)
+            return True
+        tx = self._resp_tx()
+        if tx is None:     # pragma: no cover
+            self.state[0] = "line"
+            return True
+        if st == "headers":
+            return self._step_headers(0, tx)
+        return self._step_body(0, tx)
+
+
+# --- buffers -------------------------------------------------------------------------------
+
+def _hdr(name: bytes):
+    def get(tx: HttpTx, to_server: bool) -> bytes | None:
+        return tx.header(name, to_server)
+    return get
+
+
+def _req_hdr(name: bytes):
+    def get(tx: HttpTx, to_server: bool) -> bytes | None:
+        return tx.header(name, True)
+    return get
+
+
+def _resp_hdr(name: bytes):
+    def get(tx: HttpTx, to_server: bool) -> bytes | None:
+        return tx.header(name, False)
+    return get
+
+
+def _headers_buf(tx: HttpTx, to_server: bool) -> bytes | None:
+    """Suricata's http.header: "Name: value\\r\\n" per header; the request's Cookie and the
+    response's Set-Cookie are left out (they have http.cookie)."""
+    headers = tx.req_headers if to_server else tx.resp_headers
+    raw = tx.req_header_raw if to_server else tx.resp_header_raw
+    if headers is None or not raw:
+        return None
+    skip = b"cookie" if to_server else b"set-cookie"
+    return b"".join(n + b": " + v + b"\r\n" for n, v in headers if n.lower() != skip)
+
+
+def _header_raw(tx: HttpTx, to_server: bool) -> bytes | None:
+    raw = tx.req_header_raw if to_server else tx.resp_header_raw
+    return raw or None
+
+
+def _header_names(tx: HttpTx, to_server: bool) -> bytes | None:
+    headers = tx.req_headers if to_server else tx.resp_headers
+    raw = tx.req_header_raw if to_server else tx.resp_header_raw
+    if headers is None or not raw:
+        return None
+    return b"\r\n" + b"".join(n + b"\r\n" for n, _ in headers) + b"\r\n"
+
+
+def _header_list(tx: HttpTx, to_server: bool) -> list[bytes] | None:
+    headers = tx.req_headers if to_server else tx.resp_headers
+    raw = tx.req_header_raw if to_server else tx.resp_header_raw
+    if headers is None or not raw:
+        return None
+    return [n + b": " + v for n, v in headers]
+
+
+def _start(tx: HttpTx, to_server: bool) -> bytes | None:
+    line = tx.request_line if to_server else tx.resp_line
+    headers = tx.req_headers if to_server else tx.resp_headers
+    raw = tx.req_header_raw if to_server else tx.resp_header_raw
+    if line is None or not raw:
+        return None
+    return line + b"\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in headers or ()) + b"\r\n"
+
+
+def _protocol(tx: HttpTx, to_server: bool) -> bytes | None:
+    return (tx.protocol or None) if to_server else (tx.resp_protocol or None)
+
+
+def _cookie(tx: HttpTx, to_server: bool) -> bytes | None:
+    return tx.header(b"cookie", True) if to_server else tx.header(b"set-cookie", False)
+
+
+def _host(tx: HttpTx, to_server: bool) -> bytes | None:
+    return tx.host()
+
+
+def _host_raw(tx: HttpTx, to_server: bool) -> bytes | None:
+    auth = split_target(tx.uri_raw)[0] if tx.uri_raw else None
+    return auth if auth else tx.header(b"host")
+
+
+def _body(request: bool):
+    def get(tx: HttpTx, to_server: bool) -> bytes | None:
+        b = tx.req_body if request else tx.resp_body
+        return bytes(b) if b else None
+    return get
+
+
+def _file_data(tx: HttpTx, to_server: bool) -> bytes | None:
+    b = tx.req_body if to_server else tx.resp_body
+    return bytes(b) if b else None
+
+
+def _nonempty(v: bytes | None) -> bytes | None:
+    return v if v else None
+
+
+_REGS: list[tuple[Any, ...]] = [
+    ("http.method", TO_SERVER, lambda tx, ts: _nonempty(tx.method), ()),
+    ("http.uri", TO_SERVER, lambda tx, ts: _nonempty(tx.uri), ()),
+    ("http.uri.raw", TO_SERVER, lambda tx, ts: _nonempty(tx.uri_raw), ()),
+    ("http.request_line", TO_SERVER, lambda tx, ts: _nonempty(tx.request_line), ()),
+    ("http.protocol", BOTH, _protocol, ()),
+    ("http.header", BOTH, _headers_buf, ()),
+    ("http.header.raw", BOTH, _header_raw, ()),
+    ("http.header_names", BOTH, _header_names, ()),
+    ("http.start", BOTH, _start, ()),
+    ("http.host", TO_SERVER, _host, ()),
+    ("http.host.raw", TO_SERVER, _host_raw, ()),
+    ("http.user_agent", TO_SERVER, _req_hdr(b"user-agent"), ()),
+    ("http.accept", TO_SERVER, _req_hdr(b"accept"), ()),
+    ("http.accept_enc", TO_SERVER, _req_hdr(b"accept-encoding"), ()),
+    ("http.accept_lang", TO_SERVER, _req_hdr(b"accept-language"), ()),
+    ("http.referer", TO_SERVER, _req_hdr(b"referer"), ()),
+    ("http.connection", BOTH, _hdr(b"connection"), ()),
+    ("http.content_type", BOTH, _hdr(b"content-type"), ()),
+    ("http.content_len", BOTH, _hdr(b"content-length"), ()),
+    ("http.cookie", BOTH, _cookie, ()),
+    ("http.request_body", TO_SERVER, _body(True), ("http.client_body",)),
+    ("http.response_line", TO_CLIENT, lambda tx, ts: _nonempty(tx.resp_line), ()),
+    ("http.stat_code", TO_CLIENT, lambda tx, ts: _nonempty(tx.status), ()),
+    ("http.stat_msg", TO_CLIENT, lambda tx, ts: _nonempty(tx.stat_msg), ()),
+    ("http.server", TO_CLIENT, _resp_hdr(b"server"), ()),
+    ("http.location", TO_CLIENT, _resp_hdr(b"location"), ()),
+    ("http.response_body", TO_CLIENT, _body(False), ("http.server_body",)),
+    ("file.data", BOTH, _file_data, ("file_data",)),
+]
+for _name, _dir, _get, _aliases in _REGS:
+    register_buffer(_name, "http", _dir, _get, *_aliases)
+register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header_list(tx, True), multi=True)
+register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
+
+register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080)))

@@ -1,0 +1,40 @@
+"""The transaction records (EVE `http`, `dns`, `tls`) a flow has ready to log.
+
+When, as Suricata's tx loggers: an HTTP or TLS transaction once it is complete
+(both sides, or the handshake) or when its flow ends; DNS one record per
+message (a request when it is seen, the response when it is seen, Suricata 8's
+dns v3). HTTP and TLS records name the client as `src_ip` (the flow's
+direction), DNS records the packet's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsentry.event import Event
+
+
+def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
+    st = flow.app
+    txs = st.txs
+    out: list[Event] = []
+    i = st.log_from
+    n = len(txs)
+    while i < n:
+        tx = txs[i]
+        i += 1
+        if tx.logged:
+            continue
+        proto = tx.proto
+        per_message = getattr(tx, "message_records", None)
+        if per_message is not None:
+            for rec in per_message(final):
+                out.append(Event(proto, ts, pkt if pkt is not None else None, flow,
+                                 extra={"tx_id": tx.tx_id, proto: rec}))
+            continue
+        if final or tx.complete():
+            tx.logged = True
+            out.append(Event(proto, ts, None, flow, extra={"tx_id": tx.tx_id, proto: tx.eve()}))
+    while st.log_from < n and txs[st.log_from].logged:
+        st.log_from += 1
+    return out

@@ -1,0 +1,69 @@
+"""The app-layer registry: protocols (probe + parser) and the named buffers rules inspect.
+
+As Suricata's app-layer registration (app-layer-parser.c, app-layer-detect-proto.c)
+and its inspection-buffer registration (DetectAppLayerInspectEngineRegister), each
+protocol module registers here, once, at import:
+
+- a `Protocol`: its name (as EVE's `app_proto` and the rule header write it), the
+  IP protocols it runs over, a probe that recognises it from the first bytes of
+  either direction (not from the port), and a parser factory (one parser per flow);
+- its `Buffer`s: name (`http.uri`), protocol, the direction of the transaction the
+  buffer belongs to, and a getter returning the buffer of one transaction.
+
+The detection engine knows buffer names and getters only; it never knows a protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Buffer.direction: which side of a transaction carries it.
+TO_SERVER, TO_CLIENT, BOTH = 0, 1, 2
+
+# A probe looks at the first bytes of one direction: True (this protocol), False
+# (certainly not), None (too few bytes to say).
+Probe = Callable[[bytes, bool], "bool | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    name: str
+    ipprotos: tuple[int, ...]
+    probe: Probe
+    parser: Callable[[], Any]            # one per flow: .parse(data, to_server, pkt) -> None
+    ports: tuple[int, ...] = ()          # probing-parser ports: for UDP a port hit is enough
+
+
+@dataclass(frozen=True, slots=True)
+class Buffer:
+    """A named inspection buffer. `getter(tx, to_server)` returns bytes, None (not
+    there yet / absent), or a list of bytes for a multi-buffer (`http.request_header`)."""
+
+    name: str
+    proto: str
+    direction: int
+    getter: Callable[[Any, bool], Any]
+    multi: bool = False
+
+
+PROTOCOLS: dict[str, Protocol] = {}
+BUFFERS: dict[str, Buffer] = {}
+# rule header / app-layer-protocol names that mean another registered name
+ALIASES = {"http1": "http", "ssl": "tls"}
+
+
+def register_protocol(proto: Protocol) -> None:
+    PROTOCOLS[proto.name] = proto
+
+
+def register_buffer(name: str, proto: str, direction: int, getter: Callable[[Any, bool], Any],
+                    *aliases: str, multi: bool = False) -> None:
+    for n in (name, *aliases):
+        BUFFERS[n] = Buffer(name, proto, direction, getter, multi)
+
+
+def load_protocols() -> None:
+    """Import every protocol module so its registrations run (once)."""
+    from netsentry.applayer import dns, http, tls  # noqa: F401

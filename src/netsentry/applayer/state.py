@@ -1,0 +1,298 @@
+"""Per-flow app-layer state and the `AppLayer` stage: protocol detection by content, then parsing.
+
+Protocol detection (Suricata's app-layer-detect-proto.c, simplified): the first
+bytes of each direction are offered to every registered protocol's probe for the
+flow's IP protocol; the first that says yes names the flow (`flow.app_proto`)
+and gets all bytes seen so far, in arrival order. The port is not needed: HTTP
+on port 8100 is HTTP. For UDP, a datagram on a protocol's port whose probe
+cannot say no is enough (DNS on 53). When every probe said no in both
+directions, or in one direction after `PROBE_LIMIT` bytes, detection has failed
+and the flow costs nothing more.
+
+TCP bytes come from the stream stage (stream/tcp.py calls `AppLayer.feed` with
+new in-order bytes once the sensor attached it); `inorder_packet` is the
+fallback when the stream stage is off (`stream.reassembly` disabled): in-order
+payloads only, retransmitted bytes trimmed, no out-of-order queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from netsentry.applayer.registry import ALIASES, PROTOCOLS, Protocol, load_protocols
+from netsentry.config import get
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.applayer.tx import Tx
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+
+PROBE_LIMIT = 4096
+_MASK = 0xFFFFFFFF
+_SYN, _RST, _FIN = 0x02, 0x04, 0x01
+
+
+
+_PER_TRANSPORT = frozenset({"dns"})          # app-layer protocols Suricata counts per transport
+_TRANSPORT_SUFFIX = {6: "_tcp", 17: "_udp"}
+
+class AppState:
+    """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
+
+    __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
+                 "release_from")
+
+    def __init__(self) -> None:
+        self.parser: Any = None
+        self.pending: list[tuple[bool, bytes]] = []
+        self.refused = [False, False]       # every probe said no, by to_server
+        self.failed = False
+        self.seq: list[int | None] = [None, None]
+        self.log_from = 0
+        self.dirty = False                  # a parser saw data since detect/records last looked
+        self.reversed = False               # midstream: the flow's first packet came from the server
+        self.syn = False                    # a SYN was seen (the flow's direction is certain)
+        self.release_from = 0
+
+    @property
+    def txs(self) -> list[Tx]:
+        return self.parser.txs if self.parser is not None else []
+
+    def release_done(self, records: bool) -> None:
+        """Free the bulk (bodies, buffers) of transactions detection and logging are done
+        with, so a keep-alive flow holds one transaction's bodies, not all of them."""
+        txs = self.txs
+        i = self.release_from
+        while i < len(txs):
+            tx = txs[i]
+            if not tx.complete() or tx.updated or (records and not tx.logged):
+                break
+            tx.release()
+            i += 1
+        self.release_from = i
+
+
+class AppLayer:
+    """The app-layer stage, built once from the configuration (section `app-layer`)."""
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        config = config or {}
+        load_protocols()
+        self.settings: dict[str, Any] = {}
+        http = dict(get(config, "app-layer.protocols.http", {}) or {})
+        self.settings["http"] = {
+            "request-body-limit": _size(http.get("request-body-limit", 100 * 1024)),
+            "response-body-limit": _size(http.get("response-body-limit", 100 * 1024)),
+            "decompression-limit": _size(http.get("decompression-limit", 1 << 20)),
+            # Suricata's libhtp spelling or ours, whichever is stricter
+            "decompress-layer-limit": min(int(http.get("decompress-layer-limit", 2)), int(get(
+                config, "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit", 2))),
+        }
+        self.by_ipproto: dict[int, list[Protocol]] = {}
+        for p in PROTOCOLS.values():
+            for ipp in p.ipprotos:
+                self.by_ipproto.setdefault(ipp, []).append(p)
+        self.stats_flows: dict[str, int] = {}
+        # as Suricata's stream engine: without stream.midstream a TCP session whose
+        # handshake was not seen is not tracked, so its bytes never reach the app layer
+        self.midstream = bool(get(config, "stream.midstream", False))
+        self.tcp_from_stream = False     # the stream stage feeds TCP bytes (Sensor.attach_applayer)
+        # protocols whose transactions someone reads (tx rules, EVE records); None: all.
+        # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
+        # but its bytes are not parsed: that work would feed nobody.
+        self.consumers: frozenset[str] | None = None
+
+    def set_consumers(self, protos: frozenset[str] | None) -> None:
+        self.consumers = protos
+
+    # --- the interface the stream stage calls ---------------------------------------------
+    def feed(self, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None = None) -> None:
+        """New in-order bytes of one direction (TCP) or one datagram (UDP)."""
+        st = flow.app
+        if st is None:
+            st = flow.app = AppState()
+        parser = st.parser
+        if parser is not None:
+            parser.parse(data, to_server != st.reversed, pkt)
+            st.dirty = True
+            return
+        if st.failed or not data:
+            return
+        st.pending.append((to_server, data))
+        proto = self._detect(st, flow, to_server)
+        if proto is None:
+            return
+        parser = st.parser = self._new_parser(proto)
+        flow.app_proto = proto.name
+        # Suricata's app_layer.flow counter names: a protocol it parses over both TCP and
+        # UDP is counted per transport (dns_tcp, dns_udp); the others by their name
+        name = proto.name + _TRANSPORT_SUFFIX.get(flow.proto, "") if proto.name in _PER_TRANSPORT else proto.name
+        self.stats_flows[name] = self.stats_flows.get(name, 0) + 1
+        pending, st.pending = st.pending, []
+        for ts, chunk in pending:
+            parser.parse(chunk, ts != st.reversed, pkt)
+        st.dirty = True
+
+    def gap(self, flow: Flow, to_server: bool, nbytes: int, pkt: Packet | None = None) -> None:
+        """The stream stage skipped `nbytes` it never saw: the parser must not read what
+        follows as if it were contiguous (a body skips them; elsewhere the direction stops)."""
+        st = flow.app
+        if st is None:
+            return
+        if st.parser is None:
+            st.failed = True          # detection on data with a hole would guess
+            st.pending = []
+            return
+        gap = getattr(st.parser, "gap", None)
+        if gap is not None:
+            gap(to_server != st.reversed, nbytes)
+            st.dirty = True
+
+    def _new_parser(self, proto: Protocol) -> Any:
+        if self.consumers is not None and proto.name not in self.consumers:
+            return _NULL_PARSER
+        settings = self.settings.get(proto.name)
+        return proto.parser(settings) if settings is not None else proto.parser()
+
+    def _detect(self, st: AppState, flow: Flow, to_server: bool) -> Protocol | None:
+        d = int(to_server)
+        data = b"".join(c for ts, c in st.pending if ts == to_server)
+        undecided = False
+        port = flow.server_port
+        for proto in self.by_ipproto.get(flow.proto, ()):
+            r = proto.probe(data, to_server)
+            if r:
+                return proto
+            if r is False and flow.proto == 6 and not st.syn and proto.probe(data, not to_server):
+                # Suricata's midstream pickup: what the flow's client sent is a server's
+                # answer, so the flow runs the other way round (suricata-verify bug-7552)
+                st.reversed = True
+                return proto
+            if r is None:
+                if flow.proto == 17 and port in proto.ports:
+                    return proto
+                undecided = True
+        if not undecided or len(data) >= PROBE_LIMIT:
+            st.refused[d] = True
+            if st.refused[1 - d] or len(data) >= PROBE_LIMIT or flow.proto == 17:
+                st.failed = True
+                st.pending = []
+        return None
+
+    def flow_end(self, flow: Flow) -> None:
+        """The flow ended: a body sent up to the close is complete."""
+        st = flow.app
+        if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
+            st.parser.eof(False)
+
+    # --- per packet: UDP datagrams, TCP closes ----------------------------------------------
+    def packet(self, pkt: Packet, flow: Flow | None) -> None:
+        """The sensor's per-packet call. UDP datagrams are fed here; TCP bytes come from the
+        stream stage (`feed`) when it is attached, else from `inorder_packet`; a FIN ends
+        the body of a response that runs to the close."""
+        if not self.tcp_from_stream or pkt.proto != 6:
+            self.inorder_packet(pkt, flow)
+            return
+        if flow is None:
+            return
+        flags = pkt.tcp_flags
+        if flags & _SYN:
+            st = flow.app
+            if st is None:
+                st = flow.app = AppState()
+            st.syn = True
+        elif flags & _FIN:
+            st = flow.app
+            if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
+                st.parser.eof(bool(pkt.to_server) != st.reversed)
+                st.dirty = True
+
+    # --- without the stream stage: a minimal in-order feed --------------------------------
+    def inorder_packet(self, pkt: Packet, flow: Flow | None) -> None:
+        """Feed this packet's payload if it is the next in-order data of its direction."""
+        if flow is None:
+            return
+        plen = pkt.payload_len
+        proto = pkt.proto
+        if proto == 17:
+            if plen:
+                st = flow.app
+                if st is not None and st.failed:
+                    return
+                off = pkt.payload_off
+                self.feed(flow, bool(pkt.to_server), pkt.data[off:off + plen], pkt)
+            return
+        if proto != 6:
+            return
+        flags = pkt.tcp_flags
+        if not plen and not flags & (_SYN | _FIN):
+            return
+        st = flow.app
+        if st is None:
+            st = flow.app = AppState()
+        elif st.failed:
+            return
+        if flags & _RST:
+            return
+        d = int(bool(pkt.to_server))
+        start = pkt.seq
+        if flags & _SYN:
+            start = (start + 1) & _MASK
+            st.seq[d] = start
+            st.syn = True
+        if plen:
+            exp = st.seq[d]
+            if exp is None and not self.midstream:
+                return
+            off = pkt.payload_off
+            data = pkt.data[off:off + plen]
+            if exp is not None:
+                delta = (start - exp) & _MASK
+                if delta >= 0x80000000:          # starts before what we have: keep only the new tail
+                    back = (exp - start) & _MASK
+                    if back >= plen:
+                        data = b""
+                    else:
+                        data = data[back:]
+                        start = exp
+            end = (start + len(data)) & _MASK
+            if data:
+                st.seq[d] = end
+                self.feed(flow, bool(d), data, pkt)
+        if flags & _FIN and st.parser is not None and hasattr(st.parser, "eof"):
+            st.parser.eof(bool(d) != st.reversed)
+            st.dirty = True
+
+    def stats(self) -> dict[str, int]:
+        return {f"app_layer.flow.{name}": n for name, n in sorted(self.stats_flows.items())}
+
+
+class _NullParser:
+    """The parser of a protocol nobody reads: detection only."""
+
+    txs: list[Tx] = []
+
+    def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        pass
+
+
+_NULL_PARSER = _NullParser()
+
+
+def proto_matches(flow_proto: str | None, wanted: str) -> bool:
+    """Does a flow of `flow_proto` satisfy a rule naming `wanted` (rule header, app-layer-protocol)?"""
+    if flow_proto is None:
+        return False
+    return ALIASES.get(wanted, wanted) == flow_proto
+
+
+def _size(v: Any) -> int:
+    """A size as Suricata writes it: 100kb, 1mb, 4096."""
+    if isinstance(v, int):
+        return v
+    s = str(v).strip().lower()
+    for suffix, mult in (("kib", 1024), ("kb", 1024), ("mib", 1 << 20), ("mb", 1 << 20), ("gb", 1 << 30)):
+        if s.endswith(suffix):
+            return int(float(s[:-len(suffix)]) * mult)
+    return int(s)

@@ -1,0 +1,309 @@
+"""TLS (and SSLv2/3 record detection): handshake parser, buffers, EVE `tls` object.
+
+The parser reads records per direction and reassembles handshake messages that
+span records (suricata-verify tls-client-hello-frag): ClientHello (version,
+SNI, JA3 string), ServerHello (version, including TLS 1.3's supported_versions),
+Certificate (the chain, each parsed by x509.py). One transaction per flow, as
+Suricata's TLS parser; it is complete once the server finished its handshake
+part (ServerHelloDone, ChangeCipherSpec or application data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_protocol
+from netsentry.applayer.tx import Tx
+from netsentry.applayer.x509 import Certificate, parse_certificate
+
+VERSIONS = {0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
+            0x0304: "TLS 1.3"}
+MAX_HANDSHAKE = 1 << 18
+# ssl_state words -> bit
+STATE_CLIENT_HELLO, STATE_SERVER_HELLO, STATE_CLIENT_KEYX, STATE_SERVER_KEYX, STATE_UNKNOWN = 1, 2, 4, 8, 16
+_GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
+
+
+def probe(data: bytes, to_server: bool) -> bool | None:
+    """A TLS/SSLv3 record header (handshake, alert, CCS), or an SSLv2 ClientHello."""
+    if len(data) < 3:
+        return None
+    if data[0] in (0x14, 0x15, 0x16, 0x17) and data[1] == 3 and data[2] <= 4:
+        return True
+    if data[0] & 0x80 and len(data) >= 3 and data[2] == 1:       # SSLv2 client hello
+        return True
+    return False
+
+
+class TlsTx(Tx):
+    __slots__ = ("sni", "client_version", "server_version", "record_version", "certs", "state",
+                 "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done")
+    proto = "tls"
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.sni: bytes | None = None
+        self.client_version = 0
+        self.server_version = 0
+        self.record_version = 0
+        self.certs: list[Certificate] = []
+        self.state = 0
+        self.ja3: str | None = None
+        self.ja3s: str | None = None
+        self.client_alpns: list[str] = []
+        self.server_alpns: list[str] = []
+        self.handshake_done = False
+
+    def complete(self) -> bool:
+        return self.handshake_done
+
+    @property
+    def version(self) -> int:
+        return self.server_version or self.client_version or self.record_version
+
+    def eve(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.certs:
+            c = self.certs[0]
+            d["subject"] = c.subject
+            d["issuerdn"] = c.issuer
+            d["serial"] = c.serial
+            d["fingerprint"] = c.fingerprint
+        if self.sni is not None:
+            d["sni"] = self.sni.decode("utf-8", "replace")
+        d["version"] = VERSIONS.get(self.version, "UNDETERMINED")
+        if self.certs:
+            d["notbefore"] = _iso(self.certs[0].not_before)
+            d["notafter"] = _iso(self.certs[0].not_after)
+            if self.certs[0].san:
+                d["subjectaltname"] = [n.decode("utf-8", "replace") for n in self.certs[0].san]
+        if self.client_alpns:
+            d["client_alpns"] = list(self.client_alpns)
+        if self.server_alpns:
+            d["server_alpns"] = list(self.server_alpns)
+        if self.ja3 is not None:
+            d["ja3"] = {"hash": hashlib.md5(self.ja3.encode()).hexdigest(), "string": self.ja3}  # noqa: S324
+        if self.ja3s is not None:
+            d["ja3s"] = {"hash": hashlib.md5(self.ja3s.encode()).hexdigest(), "string": self.ja3s}  # noqa: S324
+        return d
+
+
+def _iso(ts: int) -> str:
+    import time
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+
+
+class TlsParser:
+    def __init__(self, settings: Any = None) -> None:
+        self.tx = TlsTx()
+        self.txs = [self.tx]
+        self.rec = [bytearray(), bytearray()]
+        self.hs = [bytearray(), bytearray()]
+        self.encrypted = [False, False]
+        self.lost = [False, False]
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """A stream gap: the message being assembled is lost; the next one starts afresh
+        only where the data says so, so this direction stops here."""
+        self.rec[int(to_server)].clear()
+        self.lost[int(to_server)] = True
+
+    def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        if self.lost[int(to_server)]:
+            return
+        d = int(to_server)
+        buf = self.rec[d]
+        buf += data
+        tx = self.tx
+        while len(buf) >= 5:
+            if buf[0] & 0x80 and buf[2] == 1 and not tx.state:        # SSLv2 record: hello only
+                ln = ((buf[0] & 0x7F) << 8) | buf[1]
+                if len(buf) < 2 + ln:
+                    break
+                tx.record_version = (buf[3] << 8) | buf[4] if ln >= 3 else 0x0200
+                tx.state |= STATE_CLIENT_HELLO
+                del buf[:2 + ln]
+                tx.touch(to_server)
+                continue
+            ctype = buf[0]
+            version = (buf[1] << 8) | buf[2]
+            ln = (buf[3] << 8) | buf[4]
+            if ctype not in (0x14, 0x15, 0x16, 0x17, 0x18) or buf[1] != 3:
+                buf.clear()          # not TLS any more: stop parsing this direction
+                return
+            if len(buf) < 5 + ln:
+                break
+            body = bytes(buf[5:5 + ln])
+            del buf[:5 + ln]
+            if not tx.record_version:
+                tx.record_version = version
+            if ctype == 0x16 and not self.encrypted[d]:
+                self._handshake(d, body)
+            elif ctype == 0x14:
+                self.encrypted[d] = True
+                if not to_server:
+                    tx.handshake_done = True
+                    tx.done[0] = True
+                else:
+                    tx.done[1] = True
+                tx.touch(to_server)
+            elif ctype == 0x17:
+                tx.handshake_done = True
+                tx.done[0] = tx.done[1] = True
+                tx.touch(to_server)
+        if len(buf) > MAX_HANDSHAKE:
+            buf.clear()
+
+    def _handshake(self, d: int, body: bytes) -> None:
+        hs = self.hs[d]
+        hs += body
+        tx = self.tx
+        while len(hs) >= 4:
+            mtype = hs[0]
+            ln = (hs[1] << 16) | (hs[2] << 8) | hs[3]
+            if len(hs) < 4 + ln:
+                if len(hs) > MAX_HANDSHAKE:
+                    hs.clear()
+                return
+            msg = bytes(hs[4:4 + ln])
+            del hs[:4 + ln]
+            try:
+                if mtype == 1:
+                    self._client_hello(msg)
+                    tx.state |= STATE_CLIENT_HELLO
+                elif mtype == 2:
+                    self._server_hello(msg)
+                    tx.state |= STATE_SERVER_HELLO
+                elif mtype == 11:
+                    self._certificate(msg)
+                elif mtype == 12:
+                    tx.state |= STATE_SERVER_KEYX
+                elif mtype == 14:
+                    tx.handshake_done = True
+                    tx.done[0] = True
+                elif mtype == 16:
+                    tx.state |= STATE_CLIENT_KEYX
+            except (IndexError, ValueError):
+                pass        # a truncated message: what was read so far stays
+            tx.touch(bool(d))
+
+    @staticmethod
+    def _exts(msg: bytes, off: int) -> list[tuple[int, bytes]]:
+        out = []
+        if off + 2 > len(msg):
+            return out
+        end = min(len(msg), off + 2 + ((msg[off] << 8) | msg[off + 1]))
+        off += 2
+        while off + 4 <= end:
+            et = (msg[off] << 8) | msg[off + 1]
+            el = (msg[off + 2] << 8) | msg[off + 3]
+            out.append((et, msg[off + 4:off + 4 + el]))
+            off += 4 + el
+        return out
+
+    def _client_hello(self, msg: bytes) -> None:
+        tx = self.tx
+        tx.client_version = (msg[0] << 8) | msg[1]
+        off = 34
+        off += 1 + msg[off]
+        cl = (msg[off] << 8) | msg[off + 1]
+        ciphers = [(msg[i] << 8) | msg[i + 1] for i in range(off + 2, off + 2 + cl - 1, 2)]
+        off += 2 + cl
+        off += 1 + msg[off]
+        exts = self._exts(msg, off)
+        curves: list[int] = []
+        fmts: list[int] = []
+        for et, ev in exts:
+            if et == 0 and len(ev) >= 5 and ev[2] == 0:
+                nl = (ev[3] << 8) | ev[4]
+                tx.sni = ev[5:5 + nl]
+            elif et == 10 and len(ev) >= 2:
+                curves = [(ev[i] << 8) | ev[i + 1] for i in range(2, len(ev) - 1, 2)]
+            elif et == 11 and ev:
+                fmts = list(ev[1:1 + ev[0]])
+            elif et == 16 and len(ev) >= 2:
+                tx.client_alpns = _alpns(ev)
+        g = lambda xs: "-".join(str(x) for x in xs if x not in _GREASE)  # noqa: E731
+        tx.ja3 = ",".join((str(tx.client_version), g(ciphers), g([e for e, _ in exts]), g(curves), g(fmts)))
+
+    def _server_hello(self, msg: bytes) -> None:
+        tx = self.tx
+        tx.server_version = (msg[0] << 8) | msg[1]
+        off = 34
+        off += 1 + msg[off]
+        cipher = (msg[off] << 8) | msg[off + 1]
+        off += 3
+        exts = self._exts(msg, off)
+        for et, ev in exts:
+            if et == 43 and len(ev) == 2:
+                tx.server_version = (ev[0] << 8) | ev[1]
+            elif et == 16 and len(ev) >= 2:
+                tx.server_alpns = _alpns(ev)
+        tx.ja3s = ",".join((str((msg[0] << 8) | msg[1]), str(cipher),
+                            "-".join(str(e) for e, _ in exts)))
+
+    def _certificate(self, msg: bytes) -> None:
+        tx = self.tx
+        total = (msg[0] << 16) | (msg[1] << 8) | msg[2]
+        off = 3
+        end = min(len(msg), 3 + total)
+        while off + 3 <= end:
+            cl = (msg[off] << 16) | (msg[off + 1] << 8) | msg[off + 2]
+            der = msg[off + 3:off + 3 + cl]
+            off += 3 + cl
+            cert = parse_certificate(der)
+            if cert is not None:
+                tx.certs.append(cert)
+
+
+def _alpns(ev: bytes) -> list[str]:
+    out = []
+    off = 2
+    while off < len(ev):
+        ln = ev[off]
+        out.append(ev[off + 1:off + 1 + ln].decode("ascii", "replace"))
+        off += 1 + ln
+    return out
+
+
+# --- buffers --------------------------------------------------------------------------------
+
+def _cert_field(attr: str):
+    def get(tx: TlsTx, to_server: bool) -> bytes | None:
+        if not tx.certs:
+            return None
+        v = getattr(tx.certs[0], attr)
+        return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v
+    return get
+
+
+def _fingerprint(tx: TlsTx, to_server: bool) -> bytes | None:
+    return tx.certs[0].fingerprint.encode() if tx.certs else None
+
+
+def _ja3(kind: str, hashed: bool):
+    def get(tx: TlsTx, to_server: bool) -> bytes | None:
+        s = tx.ja3 if kind == "ja3" else tx.ja3s
+        if s is None:
+            return None
+        return hashlib.md5(s.encode()).hexdigest().encode() if hashed else s.encode()  # noqa: S324
+    return get
+
+
+register_buffer("tls.sni", "tls", TO_SERVER, lambda tx, ts: tx.sni, "tls_sni")
+register_buffer("tls.cert_subject", "tls", TO_CLIENT, _cert_field("subject"), "tls_cert_subject")
+register_buffer("tls.cert_issuer", "tls", TO_CLIENT, _cert_field("issuer"), "tls_cert_issuer")
+register_buffer("tls.cert_serial", "tls", TO_CLIENT, _cert_field("serial"), "tls_cert_serial")
+register_buffer("tls.cert_fingerprint", "tls", TO_CLIENT, _fingerprint, "tls_cert_fingerprint")
+register_buffer("tls.certs", "tls", TO_CLIENT, lambda tx, ts: [c.der for c in tx.certs] or None, multi=True)
+register_buffer("tls.subjectaltname", "tls", TO_CLIENT,
+                lambda tx, ts: (tx.certs[0].san or None) if tx.certs else None, multi=True)
+register_buffer("ja3.hash", "tls", TO_SERVER, _ja3("ja3", True), "ja3_hash")
+register_buffer("ja3.string", "tls", TO_SERVER, _ja3("ja3", False), "ja3_string")
+register_buffer("ja3s.hash", "tls", TO_CLIENT, _ja3("ja3s", True))
+register_buffer("ja3s.string", "tls", TO_CLIENT, _ja3("ja3s", False))
+register_buffer("tls.alpn", "tls", TO_SERVER,
+                lambda tx, ts: [a.encode() for a in tx.client_alpns] or None, multi=True)
+
+register_protocol(Protocol("tls", (6,), probe, TlsParser, (443,)))

@@ -1,0 +1,51 @@
+"""The transaction: the unit app-layer rules inspect and EVE logs (one request and its response,
+one DNS query and its answer, one TLS handshake).
+
+Protocol modules subclass `Tx` with their fields. What every transaction shares:
+its id within the flow (EVE `tx_id`), how far each direction got, which directions
+changed since detection last looked (so a transaction is inspected when it
+progresses, not on every packet), the buffers already computed (each buffer is
+built once per transaction and direction, lazily, on the first rule asking), and
+which rules are finished with it (one alert per rule and transaction, as Suricata's
+per-transaction detect state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Tx:
+    __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged")
+
+    proto = ""
+
+    def __init__(self, tx_id: int) -> None:
+        self.tx_id = tx_id
+        self.done = [False, False]         # [to_client side complete, to_server side complete] by to_server index
+        self.updated = 0                   # bit 1: to_server side changed, bit 2: to_client side
+        self.cache: dict[Any, Any] = {}
+        self.inspected: set[int] | None = None   # detect: rules finished with this tx
+        self.logged = False
+
+    def touch(self, to_server: bool, changed: frozenset[str] | None = None) -> None:
+        """Mark a direction as progressed. `changed`: the only buffers whose content moved
+        (a body segment changes the body buffers only), else every buffer is rebuilt."""
+        self.updated |= 1 if to_server else 2
+        cache = self.cache
+        if changed is None:
+            cache.clear()
+        elif cache:
+            for key in [k for k in cache if k[0] in changed]:
+                del cache[key]
+
+    def complete(self) -> bool:
+        """Both directions finished: the transaction can be logged."""
+        return self.done[0] and self.done[1]
+
+    def release(self) -> None:
+        """Drop what detection and logging no longer need (bodies); the ids stay."""
+        self.cache.clear()
+
+    def eve(self) -> dict[str, Any]:      # pragma: no cover - each protocol's own
+        raise NotImplementedError

@@ -1,0 +1,129 @@
+"""URI normalisation as libhtp does it with Suricata's default personality (IDS).
+
+`http.uri` is the normalised request target, `http.uri.raw` the one on the wire.
+libhtp (htp_normalize_parsed_uri, htp_decode_path_inplace,
+htp_normalize_uri_path_inplace, htp_uriencoding_normalize_inplace) by default:
+
+- splits an absolute URI (`http://host:port/path?q`) and keeps path and query;
+- path: decodes every %XX (an invalid escape stays as written), `+` stays,
+  then removes dot segments (`/./`, `/../`, RFC 3986 5.2.4); backslashes and
+  repeated slashes stay (path-separators decoding/compression are off by default);
+- query: decodes %XX only where the result is an unreserved character and
+  writes the other escapes with uppercase hex;
+- the fragment (`#...`) is not part of the normalised URI.
+"""
+
+from __future__ import annotations
+
+_HEX = b"0123456789abcdefABCDEF"
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _hexval(b: int) -> int:
+    return b - 48 if b <= 57 else (b | 0x20) - 87
+
+
+def decode_percent(data: bytes) -> bytes:
+    """Every valid %XX decoded; an invalid one kept as written."""
+    if b"%" not in data:
+        return data
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x25 and i + 2 < n and data[i + 1] in _HEX and data[i + 2] in _HEX:
+            out.append(_hexval(data[i + 1]) * 16 + _hexval(data[i + 2]))
+            i += 3
+            continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+def normalise_query(data: bytes) -> bytes:
+    """Unreserved characters decoded, other escapes kept with uppercase hex."""
+    if b"%" not in data:
+        return data
+    out = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x25 and i + 2 < n and data[i + 1] in _HEX and data[i + 2] in _HEX:
+            v = _hexval(data[i + 1]) * 16 + _hexval(data[i + 2])
+            if v in _UNRESERVED:
+                out.append(v)
+            else:
+                out += b"%" + data[i + 1:i + 3].upper()
+            i += 3
+            continue
+        out.append(c)
+        i += 1
+    return bytes(out)
+
+
+def remove_dot_segments(path: bytes) -> bytes:
+    """RFC 3986 5.2.4, as htp_normalize_uri_path_inplace."""
+    if b"." not in path:
+        return path
+    inp = path
+    out: list[bytes] = []
+    while inp:
+        if inp.startswith(b"../"):
+            inp = inp[3:]
+        elif inp.startswith(b"./"):
+            inp = inp[2:]
+        elif inp.startswith(b"/./"):
+            inp = inp[2:]
+        elif inp == b"/.":
+            inp = b"/"
+        elif inp.startswith(b"/../"):
+            inp = inp[3:]
+            if out:
+                out.pop()
+        elif inp == b"/..":
+            inp = b"/"
+            if out:
+                out.pop()
+        elif inp in (b".", b".."):
+            inp = b""
+        else:
+            j = inp.find(b"/", 1)
+            if j < 0:
+                out.append(inp)
+                inp = b""
+            else:
+                out.append(inp[:j])
+                inp = inp[j:]
+    return b"".join(out)
+
+
+def split_target(raw: bytes) -> tuple[bytes | None, bytes, bytes | None]:
+    """(authority or None, path, query or None) of a request target."""
+    authority = None
+    rest = raw
+    low = raw[:8].lower()
+    if low.startswith(b"http://") or low.startswith(b"https://"):
+        after = raw[raw.find(b"//") + 2:]
+        end = len(after)
+        for sep in (b"/", b"?", b"#"):
+            k = after.find(sep)
+            if 0 <= k < end:
+                end = k
+        authority = after[:end]
+        rest = after[end:]
+    frag = rest.find(b"#")
+    if frag >= 0:
+        rest = rest[:frag]
+    q = rest.find(b"?")
+    if q >= 0:
+        return authority, rest[:q], rest[q + 1:]
+    return authority, rest, None
+
+
+def normalise_uri(raw: bytes) -> bytes:
+    """libhtp's normalised URI (path and query) of a raw request target."""
+    _, path, query = split_target(raw)
+    path = remove_dot_segments(decode_percent(path))
+    if query is None:
+        return path
+    return path + b"?" + normalise_query(query)

@@ -1,0 +1,270 @@
+"""Transaction inspection: app-layer rules run on transactions, not packets.
+
+A rule with a sticky buffer (`http.uri`), a legacy modifier (`http_uri`) or a
+transaction keyword (`urilen`, `ssl_state`, ...) is inspected when a transaction
+of its protocol progresses, in the direction of the packet that moved it
+(Suricata's DetectRunTx). Per transaction and direction:
+
+1. candidates: the rules of the flow's protocol without a fast pattern, plus
+   those whose fast pattern the buffer's multi-pattern database finds in that
+   buffer (one database per buffer and transform set, so the prefilter stays the
+   first gate; a buffer not present yet costs nothing);
+2. a candidate is verified on the header, its packet checks (`flow`, `flowbits`),
+   its transaction checks and every buffer chain (a multi-buffer such as
+   `dns.query` matches when any instance does); a buffer that is not there yet
+   (the response of a request still in flight) fails the rule for now, and it is
+   tried again when the transaction moves on;
+3. a match is final for that rule and transaction: one alert per rule and
+   transaction, as Suricata's per-transaction detect state.
+
+Buffers are built once per transaction and direction, lazily, by the first
+candidate that needs them (`Tx.cache`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from netsentry.applayer.registry import BUFFERS
+from netsentry.config import get
+from netsentry.detect.actions import REJECT_ACTIONS, alert_action, verdict_of
+from netsentry.detect.prefilter import build_prefilter
+from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
+from netsentry.event import Alert, Event
+from netsentry.rules.keywords.applayer import apply_transforms
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.applayer.tx import Tx
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+    from netsentry.rules.signature import Signature
+
+
+def get_buffer(tx: Tx, name: str, transforms: tuple[Any, ...], to_server: bool) -> Any:
+    """The buffer `name` (after `transforms`) of `tx` seen from one direction, built once."""
+    key = (name, transforms, to_server)
+    cache = tx.cache
+    if key in cache:
+        return cache[key]
+    buf = BUFFERS[name]
+    value = buf.getter(tx, to_server)
+    if value is not None and transforms:
+        if buf.multi:
+            value = [apply_transforms(v, transforms) for v in value]
+        else:
+            value = apply_transforms(value, transforms)
+    if value is not None and not buf.multi and not isinstance(value, bytes):
+        value = bytes(value)
+    cache[key] = value
+    return value
+
+
+class _BufferPrefilter:
+    __slots__ = ("name", "transforms", "multi", "db", "owners")
+
+    def __init__(self, name: str, transforms: tuple[Any, ...], db: Any, owners: list[list[int]]) -> None:
+        self.name = name
+        self.transforms = transforms
+        self.multi = BUFFERS[name].multi
+        self.db = db
+        self.owners = owners
+
+
+class TxDetect:
+    """The transaction rules of one ruleset (evaluation order kept), with their prefilters."""
+
+    def __init__(self, sigs: Sequence[Signature], config: Mapping[str, Any], ips: bool, backend: str) -> None:
+        self.sigs = list(sigs)
+        self.ips = ips
+        address_vars = get(config, "vars.address-groups", {}) or {}
+        self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
+        self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
+        self._alerts = [Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, "allowed",
+                              s.metadata or None) for s in self.sigs]
+        self._blocked: dict[int, Alert] = {}
+        # Candidates by (protocol, direction the rule is inspected in: 0, 1 or None for
+        # either): a to-server packet never scans the buffers of rules inspected only
+        # to the client (bench_applayer et: 10 buffer scans per transaction update before).
+        self.always: dict[tuple[str, int | None], list[int]] = {}
+        self.prefilters: dict[tuple[str, int | None], list[_BufferPrefilter]] = {}
+        groups: dict[tuple[Any, ...], list[tuple[bytes, bool, int]]] = {}
+        for num, s in enumerate(self.sigs):
+            proto = (s.app_proto or "", s.tx_direction)
+            fp = s.tx_fast_pattern
+            chain_of_fp = None
+            if fp is not None:
+                for name, transforms, chain in s.tx_chains:
+                    if any(it is fp for it in chain.items):
+                        chain_of_fp = (name, transforms)
+            if fp is None or chain_of_fp is None or not fp.fp_bytes:
+                self.always.setdefault(proto, []).append(num)
+                continue
+            groups.setdefault((proto, *chain_of_fp), []).append((fp.fp_bytes, fp.nocase, num))
+        for (proto, name, transforms), entries in groups.items():
+            patterns: dict[tuple[bytes, bool], int] = {}
+            owners: list[list[int]] = []
+            for pat, nocase, num in entries:
+                key = (pat.lower() if nocase else pat, nocase)
+                pid = patterns.get(key)
+                if pid is None:
+                    pid = patterns[key] = len(owners)
+                    owners.append([])
+                owners[pid].append(num)
+            db = build_prefilter([(pat, nocase) for pat, nocase in patterns], backend)
+            self.prefilters.setdefault(proto, []).append(_BufferPrefilter(name, transforms, db, owners))
+        self.stats_alerts = 0
+        self.stats_tx = 0
+
+    # --- per packet, after the app layer parsed it -------------------------------------------
+    def inspect(self, pkt: Packet, flow: Flow) -> list[Event] | None:
+        st = flow.app
+        if st is None or st.parser is None:
+            return None
+        action = flow.action
+        if action == "pass":
+            return None
+        if action == "drop":
+            if self.ips:
+                pkt.verdict = "drop"
+            return None
+        proto = flow.app_proto or ""
+        to_server = bool(pkt.to_server) != st.reversed
+        bit = 1 if to_server else 2
+        events: list[Event] | None = None
+        for tx in st.parser.txs:
+            if not tx.updated & bit:
+                continue
+            tx.updated &= ~bit
+            self.stats_tx += 1
+            evs = self._inspect_tx(pkt, flow, tx, proto, to_server)
+            if evs:
+                if events is None:
+                    events = evs
+                else:
+                    events.extend(evs)
+        if events is not None:
+            self.stats_alerts += len(events)
+        return events
+
+    def _candidates(self, tx: Tx, proto: str, to_server: bool) -> list[int]:
+        direction = 0 if to_server else 1
+        always = self.always
+        cands: set[int] = set()
+        for key in ((proto, direction), (proto, None), ("", direction), ("", None)):
+            nums = always.get(key)
+            if nums:
+                cands.update(nums)
+            for pf in self.prefilters.get(key, ()):
+                # hits kept in the tx's buffer cache: a buffer that did not change since
+                # the last update (headers while the body grows) is not scanned again
+                hkey = (pf.name, pf, to_server)
+                hits = tx.cache.get(hkey)
+                if hits is None:
+                    buf = get_buffer(tx, pf.name, pf.transforms, to_server)
+                    hits = []
+                    if buf is not None:
+                        for b in (buf if pf.multi else (buf,)):
+                            for pid in pf.db.scan(b):
+                                hits.extend(pf.owners[pid])
+                    tx.cache[hkey] = hits
+                if hits:
+                    cands.update(hits)
+        return sorted(cands)
+
+    def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool) -> list[Event] | None:
+        direction = 0 if to_server else 1
+        done = tx.inspected
+        events: list[Event] | None = None
+        for num in self._candidates(tx, proto, to_server):
+            # finished per rule, transaction and direction: a rule whose buffers exist on
+            # both sides (dns.queries.rrname) alerts once each way, as Suricata's
+            # per-direction detect state (suricata-verify dns-additionals-rrname)
+            key = num * 2 + direction
+            if done is not None and key in done:
+                continue
+            s = self.sigs[num]
+            if s.app_proto is not None and s.app_proto != proto:
+                continue
+            if s.tx_direction is not None and s.tx_direction != direction:
+                continue
+            if not self._match(s, pkt, flow, tx, to_server):
+                continue
+            if done is None:
+                done = tx.inspected = set()
+            done.add(key)
+            if s.post_actions:
+                s.post_match(pkt, flow)
+            ev = self._apply(num, s, pkt, flow, tx)
+            if ev is not None:
+                if events is None:
+                    events = [ev]
+                else:
+                    events.append(ev)
+        return events
+
+    @staticmethod
+    def _match(s: Signature, pkt: Packet, flow: Flow, tx: Tx, to_server: bool) -> bool:
+        if s.tx_both:
+            # `=>`: the header names the request's direction, whatever packet finished the tx
+            if not (s.src.contains(flow.client) and s.dst.contains(flow.server)
+                    and s.sp.contains(flow.client_port) and s.dp.contains(flow.server_port)):
+                return False
+        elif not s.header_match(pkt, flow):
+            return False
+        for check in s.packet_checks:
+            if not check(pkt, flow):
+                return False
+        for _proto, _direction, fn in s.tx_checks:
+            if not fn(tx, to_server):
+                return False
+        for name, transforms, chain in s.tx_chains:
+            buf = get_buffer(tx, name, transforms, to_server)
+            if buf is None:
+                return False
+            if BUFFERS[name].multi:
+                if not any(chain.run(b) for b in buf):
+                    return False
+            elif not chain.run(buf):
+                return False
+        if s.payload_chain is not None:
+            if not pkt.payload_len or not s.payload_chain.run(pkt.payload):
+                return False
+        for check in s.final_checks:
+            if not check(pkt, flow):
+                return False
+        return True
+
+    def _apply(self, num: int, s: Signature, pkt: Packet, flow: Flow, tx: Tx) -> Event | None:
+        res = self.thresholds.check(num, pkt, flow) if self._thr[num] else ALERT
+        if res == NO_MATCH:
+            return None
+        action = s.action
+        if action == "pass":
+            flow.action = "pass"
+            return None
+        alert = self._alerts[num]
+        if action == "drop" or action in REJECT_ACTIONS:
+            verdict = verdict_of(action, self.ips)
+            if verdict is not None:
+                if pkt.verdict is None or verdict == "reject":
+                    pkt.verdict = verdict
+                if self.ips:
+                    alert = self._blocked.get(num) or self._blocked.setdefault(
+                        num, Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity,
+                                   alert_action(action, True), s.metadata or None))
+                    if pkt.drop_alert is None:
+                        pkt.drop_alert = alert
+                    flow.action = "drop"
+        if res != ALERT or s.noalert:
+            return None
+        return Event("alert", pkt.ts, pkt, flow, alert, extra=alert_extra(tx))
+
+    def stats(self) -> dict[str, int]:
+        return {"detect.alert_tx": self.stats_alerts}
+
+
+def alert_extra(tx: Tx) -> dict[str, Any]:
+    """What Suricata adds to an alert on a transaction: `tx_id` and the protocol's object."""
+    alert_eve = getattr(tx, "alert_eve", None)
+    return {"tx_id": tx.tx_id, tx.proto: alert_eve() if alert_eve is not None else tx.eve()}

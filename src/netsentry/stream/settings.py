@@ -1,0 +1,106 @@
+"""The `stream` and `defrag` configuration sections, checked once at start-up.
+
+Sizes are written as Suricata writes them (`1mb`, `64 KiB`, `32768`); a bad
+value stops start-up with its dotted key, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from netsentry.config import ConfigError, get
+from netsentry.stream.policy import FRAG_POLICIES, TCP_POLICIES
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+
+
+def parse_size(value: Any, key: str) -> int:
+    """`1mb` / `64 KiB` / `32768` (an int or text) -> bytes; ConfigError naming `key` otherwise."""
+    if isinstance(value, bool):
+        raise ConfigError(f"expected a size such as 1mb, got {value!r}", key=key)
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"expected a size such as 1mb, got {value!r}", key=key)
+        return value
+    m = _SIZE.match(str(value))
+    if m is None:
+        raise ConfigError(f"expected a size such as 1mb, 64kb or 32768, got {value!r}", key=key)
+    unit = (m.group(2) or "").lower()[:1]
+    return int(m.group(1)) * _UNITS[unit]
+
+
+def _policy(config: Mapping[str, Any], key: str, table: Mapping[str, Any], default: str) -> str:
+    name = str(get(config, key, default)).lower()
+    if name not in table:
+        raise ConfigError(f"unknown policy {name!r} ({', '.join(sorted(table))})", key=key)
+    return name
+
+
+def _seconds(config: Mapping[str, Any], key: str, default: int) -> float:
+    value = get(config, key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"expected a positive number of seconds, got {value!r}", key=key)
+    return float(value)
+
+
+def _count(config: Mapping[str, Any], key: str, default: int) -> int:
+    value = get(config, key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"expected a positive whole number, got {value!r}", key=key)
+    return value
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """`stream.*`: reassembly depth (0: unlimited), global memcap, overlap policy."""
+
+    enabled: bool
+    midstream: bool
+    inline: bool
+    depth: int
+    memcap: int
+    policy: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
+        enabled = get(config, "stream.reassembly.enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"expected true or false, got {enabled!r}", key="stream.reassembly.enabled")
+        return cls(
+            enabled=enabled,
+            midstream=bool(get(config, "stream.midstream", False)),
+            inline=bool(get(config, "stream.inline", False)),
+            depth=parse_size(get(config, "stream.reassembly.depth", "1mb"), "stream.reassembly.depth"),
+            memcap=parse_size(get(config, "stream.reassembly.memcap", "256mb"), "stream.reassembly.memcap"),
+            policy=_policy(config, "stream.reassembly.policy", TCP_POLICIES, "bsd"),
+        )
+
+
+@dataclass(frozen=True)
+class DefragSettings:
+    """`defrag.*`: as Suricata's section (memcap, trackers, max-frags, timeout) plus the policy."""
+
+    enabled: bool
+    memcap: int
+    trackers: int
+    max_frags: int
+    timeout: float
+    policy: str
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DefragSettings:
+        enabled = get(config, "defrag.enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"expected true or false, got {enabled!r}", key="defrag.enabled")
+        return cls(
+            enabled=enabled,
+            memcap=parse_size(get(config, "defrag.memcap", "32mb"), "defrag.memcap"),
+            trackers=_count(config, "defrag.trackers", 65535),
+            max_frags=_count(config, "defrag.max-frags", 65535),
+            timeout=_seconds(config, "defrag.timeout", 60),
+            policy=_policy(config, "defrag.policy", FRAG_POLICIES, "bsd"),
+        )

@@ -1,0 +1,344 @@
+"""TCP stream reassembly: per flow and direction, in sequence order.
+
+Why a stage of its own: a content split over segments, sent out of order or
+overlapped with different bytes, must still be seen as the receiving host
+sees it (Suricata's stream-tcp-reassemble.c / stream-tcp-list.c). The stage
+runs after the flow update and before detection, for TCP packets of a flow:
+
+- sequence tracking starts from each side's SYN (its number is consumed
+  before the data, so TCP fast open data is kept); without a handshake a
+  session is only picked up when `stream.midstream` is true (as Suricata,
+  counted in `tcp.midstream_pickups`), otherwise its packets are inspected
+  as packets only;
+- in-order data is delivered at once; a segment beyond the next expected
+  byte waits in an `Overlay` (overlay.py) until the hole is filled; where
+  segments overlap, the target policy (`stream.reassembly.policy`,
+  policy.py) decides whose bytes count; data before the delivered edge is a
+  retransmission and is never delivered twice (bytes that differ from what
+  was delivered raise `stream.reassembly_overlap_different_data`; the
+  segment still counts as taken by the stream, as in Suricata, so its bytes
+  are not inspected again as a packet by stream-capable rules);
+- a hole the receiver acknowledged (or out-of-order data piling up past a
+  limit) is a gap: counted (`tcp.reassembly_gap`, event
+  `stream.reassembly_seq_gap`), skipped, and the inspection window restarts;
+- `stream.reassembly.depth` bounds the bytes reassembled per direction (then
+  `tcp.stream_depth_reached`); `stream.reassembly.memcap` bounds the bytes
+  held out of order over all flows (then `tcp.segment_memcap_drop`);
+- RST segments' data is never added (Suricata inspects it as a packet only).
+
+What it hands on, per packet:
+- the app layer gets *new in-order bytes only*, once:
+  `applayer.feed(flow, to_server, data, pkt)` (and `applayer.gap(flow,
+  to_server, nbytes, pkt)` when it has one);
+- detection gets the inspection window on the packet:
+  `pkt.stream_data` = up to `OVERLAP` bytes already inspected followed by
+  the new bytes, `pkt.stream_old` = how many leading bytes were inspected
+  before, and `pkt.stream_added` = this segment's data went into the stream
+  (Suricata's PKT_STREAM_ADD: the stream, not the packet payload, is then
+  what `tcp` content rules inspect). Each byte is copied into one window and
+  scanned as new data once; only the overlap is seen again, so a pattern
+  crossing a segment boundary is still found.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from netsentry.stream.hostos import TCP_OF_OS, HostOS
+from netsentry.stream.overlay import Overlay
+from netsentry.stream.policy import TCP_POLICIES
+from netsentry.stream.settings import StreamSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.decode.packet import Packet
+    from netsentry.flow.flow import Flow
+
+MASK = 0xFFFFFFFF
+HALF = 0x80000000
+_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+
+# Bytes of already inspected data kept in front of new data in the inspection
+# window, so a pattern (or a relative content chain) crossing the boundary of
+# two deliveries is still found.
+OVERLAP = 2048
+# Out-of-order bytes one direction may hold with its hole never acknowledged
+# (a one-sided capture) before the hole is declared a gap.
+OOO_GAP_LIMIT = 256 * 1024
+
+UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
+
+
+class Half:
+    """One direction of a session: the next expected sequence number and what waits.
+
+    Class-level defaults and no `__init__` (as `Packet`): two of these are made
+    for every TCP session, and an empty instance is the cheapest object there is."""
+
+    next_seq = 0               # sequence number of the next in-order byte
+    off = 0                    # stream offset of next_seq (bytes delivered or skipped)
+    ooo: Overlay | None = None  # out-of-order data by stream offset
+    tail = b""                 # the last OVERLAP bytes given to detection
+    depth_hit = False
+    started = False
+    wins: Any = None           # the receiver's overlap policy (policy.py), set when the direction starts
+
+
+class StreamEngine:
+    """TCP reassembly for the sensor; `update(pkt, flow)` per TCP packet of a flow.
+
+    `applayer`: an object with `feed(flow, to_server, data, pkt)` (optional
+    `gap(flow, to_server, nbytes, pkt)`), or None. `windows`: set the
+    inspection window on packets (true when signatures run)."""
+
+    def __init__(self, settings: StreamSettings, applayer: Any = None, windows: bool = True,
+                 hosts: HostOS | None = None) -> None:
+        self.settings = settings
+        self.hosts = hosts if hosts else None       # host-os-policy; None: one policy for every host
+        self.depth = settings.depth
+        self.memcap = settings.memcap
+        self.midstream = settings.midstream
+        self.new_wins = TCP_POLICIES[settings.policy]
+        self.windows = windows
+        self.feed = getattr(applayer, "feed", None)
+        self.gap_hook = getattr(applayer, "gap", None)
+        self.memuse = 0             # out-of-order bytes held over all flows
+        self.held = 0               # directions holding out-of-order data (0: no ACK needs a look)
+        self.counters: Counter[str] = Counter()
+
+    def attach_applayer(self, applayer: Any) -> None:
+        """Set (or replace) the app layer fed with new in-order bytes."""
+        self.feed = getattr(applayer, "feed", None)
+        self.gap_hook = getattr(applayer, "gap", None)
+
+    # --- per packet --------------------------------------------------------------
+
+    def update(self, pkt: Packet, flow: Flow) -> None:
+        st = flow.stream
+        if st is None:
+            st = self._start(pkt, flow)
+        if not st:                      # UNTRACKED
+            return
+        flags = pkt.tcp_flags
+        plen = pkt.payload_len
+        if self.held and flags & _ACK:
+            # some direction somewhere holds out-of-order data: has its receiver
+            # acknowledged bytes before it that we never saw?
+            other = st[not pkt.to_server]
+            if other.ooo is not None:
+                self._acked(other, flow, not pkt.to_server, pkt)
+        if not plen:
+            # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
+            if flags & _SYN:
+                h = st[pkt.to_server]
+                if h.started and not flags & _ACK and (pkt.seq + 1) & MASK != h.next_seq and h.off:
+                    # a new SYN with another number on a session that carried data: the
+                    # ports are reused for a new connection (Suricata: TCP port reuse)
+                    self.on_flow_end(flow)
+                    st = flow.stream = [Half(), Half()]
+                    self.counters["tcp.ssn_reused"] += 1
+                    h = st[pkt.to_server]
+                if not h.started:
+                    h.started = True
+                    h.next_seq = (pkt.seq + 1) & MASK
+                    h.wins = self._policy_for(pkt.dst)
+            return
+        if flags & _RST:
+            return
+        to_server = pkt.to_server
+        h = st[to_server]
+        if not h.started:
+            h.started = True
+            h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
+            h.wins = self._policy_for(pkt.dst)
+        seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
+        delta = (seq - h.next_seq) & MASK
+        if delta >= HALF:
+            delta -= 1 << 32
+        start = h.off + delta
+        end = start + plen
+        if end <= h.off:
+            # all of it delivered before: a retransmission. Suricata still hands it to
+            # reassembly (PKT_STREAM_ADD), which keeps the first copy, so detection
+            # does not see the same bytes again as a packet.
+            self.counters["stream.pkt_retransmission"] += 1
+            self._compare_delivered(h, start, pkt, 0, plen)
+            pkt.stream_added = True
+            return
+        if h.depth_hit:
+            return
+        depth = self.depth
+        if depth and end > depth:
+            if start >= depth:
+                self._depth_reached(h)
+                return
+        off = pkt.payload_off
+        if start <= h.off and h.ooo is None:
+            # the common case: in order (possibly re-sending some delivered bytes first)
+            skip = h.off - start
+            if skip:
+                self._compare_delivered(h, start, pkt, 0, skip)
+            data = pkt.data[off + skip:off + plen]
+            if depth and h.off + len(data) > depth:
+                data = data[:depth - h.off]
+                self._depth_reached(h)
+            pkt.stream_added = True
+            self._deliver(h, flow, to_server, pkt, data)
+            return
+        # out of order, or filling a hole in front of held data
+        data = pkt.data[off:off + plen]
+        if start < h.off:
+            self._compare_delivered(h, start, pkt, 0, h.off - start)
+            data = data[h.off - start:]
+            start = h.off
+        if depth and start + len(data) > depth:
+            data = data[:depth - start]
+        if self.memuse + len(data) > self.memcap:
+            self.counters["tcp.segment_memcap_drop"] += 1
+            self.counters["stream.reassembly_insert_memcap"] += 1
+            return
+        ooo = h.ooo
+        if ooo is None:
+            ooo = h.ooo = Overlay()
+            self.held += 1
+        before = ooo.nbytes
+        overlapped, different = ooo.insert(start, data, h.wins)
+        if overlapped:
+            self.counters["tcp.overlap"] += 1
+            if different:
+                self.counters["tcp.overlap_diff_data"] += 1
+                self.counters["stream.reassembly_overlap_different_data"] += 1
+        pkt.stream_added = True
+        self.memuse += ooo.nbytes - before
+        if start == h.off:
+            self._drain(h, flow, to_server, pkt)
+        elif ooo.nbytes > OOO_GAP_LIMIT:
+            self._gap(h, flow, to_server, pkt, ooo.first_start())      # type: ignore[arg-type]
+
+    # --- the parts -------------------------------------------------------------
+
+    def _policy_for(self, dst: bytes) -> Any:
+        """The overlap policy of the host receiving this direction (StreamTcpSetOSPolicy)."""
+        hosts = self.hosts
+        if hosts is not None:
+            os_name = hosts.lookup(dst)
+            if os_name is not None:
+                return TCP_POLICIES[TCP_OF_OS[os_name]]
+        return self.new_wins
+
+    def _start(self, pkt: Packet, flow: Flow) -> Any:
+        """A session's first packet: followed from a SYN, or picked up under stream.midstream."""
+        if pkt.tcp_flags & _SYN:
+            st = flow.stream = [Half(), Half()]
+        elif self.midstream:
+            self.counters["tcp.midstream_pickups"] += 1
+            st = flow.stream = [Half(), Half()]
+        else:
+            st = flow.stream = UNTRACKED
+        return st
+
+    def _deliver(self, h: Half, flow: Flow, to_server: bool, pkt: Packet, data: bytes) -> None:
+        """New in-order bytes: to the app layer once, and into this packet's inspection window."""
+        n = len(data)
+        if not n:
+            return
+        h.off += n
+        h.next_seq = (h.next_seq + n) & MASK
+        if self.feed is not None:
+            self.feed(flow, to_server, data, pkt)
+        if self.windows:
+            tail = h.tail
+            prev = pkt.stream_data
+            if prev is not None and pkt.stream_to_server == to_server:
+                # a second delivery on the same packet (held data drained after it)
+                window = prev + data
+                old = pkt.stream_old
+            else:
+                window = tail + data if tail else data
+                old = len(tail)
+            pkt.stream_data = window
+            pkt.stream_old = old
+            pkt.stream_to_server = to_server
+            h.tail = window[-OVERLAP:] if len(window) > OVERLAP else window
+
+    def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
+        ooo = h.ooo
+        if ooo is None:
+            return
+        before = ooo.nbytes
+        data = ooo.take_contiguous(h.off)
+        self.memuse -= before - ooo.nbytes
+        if not ooo.pieces:
+            h.ooo = None
+            self.held -= 1
+        depth = self.depth
+        if depth and h.off + len(data) >= depth:
+            data = data[:depth - h.off]
+            self._depth_reached(h)
+        self._deliver(h, flow, to_server, pkt, data)
+
+    def _acked(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
+        """The receiver acknowledged bytes of `h` we never saw: a gap up to the held data."""
+        delta = (pkt.ack - h.next_seq) & MASK
+        if not delta or delta >= HALF:
+            return
+        first = h.ooo.first_start() if h.ooo is not None else None
+        target = h.off + delta
+        if first is not None and first < target:
+            target = first
+        self._gap(h, flow, to_server, pkt, target)
+
+    def _gap(self, h: Half, flow: Flow, to_server: bool, pkt: Packet, target: int) -> None:
+        nbytes = target - h.off
+        if nbytes <= 0:
+            return
+        self.counters["tcp.reassembly_gap"] += 1
+        self.counters["stream.reassembly_seq_gap"] += 1
+        h.off = target
+        h.next_seq = (h.next_seq + nbytes) & MASK
+        h.tail = b""                    # nothing may match across missing bytes
+        if self.gap_hook is not None:
+            self.gap_hook(flow, to_server, nbytes, pkt)
+        if h.ooo is not None:
+            before = h.ooo.nbytes
+            h.ooo.drop_before(target)
+            self.memuse -= before - h.ooo.nbytes
+            self._drain(h, flow, to_server, pkt)
+
+    def _depth_reached(self, h: Half) -> None:
+        if not h.depth_hit:
+            h.depth_hit = True
+            self.counters["tcp.stream_depth_reached"] += 1
+            self.counters["stream.reassembly_depth_reached"] += 1
+
+    def _compare_delivered(self, h: Half, start: int, pkt: Packet, lo: int, hi: int) -> None:
+        """Re-sent bytes [start+lo, start+hi) against what was delivered, where still known."""
+        tail = h.tail
+        tail_start = h.off - len(tail)
+        a = max(start + lo, tail_start)
+        b = min(start + hi, h.off)
+        if a >= b:
+            return
+        self.counters["tcp.overlap"] += 1           # Suricata counts every overlapping insert
+        off = pkt.payload_off + (a - start)
+        if pkt.data[off:off + (b - a)] != tail[a - tail_start:b - tail_start]:
+            self.counters["stream.reassembly_overlap_different_data"] += 1
+            self.counters["tcp.overlap_diff_data"] += 1
+
+    # --- flow end and reporting --------------------------------------------------
+
+    def on_flow_end(self, flow: Flow) -> None:
+        """Release what the flow still holds out of order (the memcap is global)."""
+        st = flow.stream
+        if st:
+            for h in st:
+                if h.ooo is not None:
+                    self.memuse -= h.ooo.nbytes
+                    h.ooo = None
+                    self.held -= 1
+        flow.stream = None
+
+    def stats(self) -> dict[str, int]:
+        out = dict(self.counters)
+        out["tcp.reassembly_memuse"] = self.memuse
+        return out

@@ -1,0 +1,639 @@
+"""The worker runtime: N processes, each the whole pipeline on its share of the traffic.
+
+Why processes: the pipeline is Python, so one process uses one core whatever
+the threads do. Each worker is a complete `Sensor` (decode, flow, both
+engines, outputs) on the packets of the host pairs it owns; this module only
+decides who owns what, starts the workers, watches them, and folds what they
+wrote into one eve.json and one stats record. See docs/workers.md for the
+design, the worker-local fields and what is not exact yet.
+
+Sharding is by IP pair (Suricata's autofp ``ippair`` scheduler): the XOR of
+source and destination address, so both directions of a flow, every fragment
+of a datagram, and every flow between two hosts meet in one worker. Host-pair
+state (a port scan of one target, a SYN flood or a ``threshold by_src`` from
+one source to one destination) is then exact; state keyed by one host across
+many peers (sweeps, distributed floods) is split, as docs/workers.md says.
+
+In replay every worker reads the whole capture and keeps its share (one
+header read per record and a few bytes hashed; measured in bench/README.md);
+live sources get their share from the kernel (PACKET_FANOUT, --queue-balance).
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import os
+import signal
+import struct
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from copy import deepcopy
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from netsentry.config import ConfigError
+
+Record = tuple[float, bytes, int, int]
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+# How long the parent sleeps between looks at its workers when nothing happens (seconds).
+WATCH_INTERVAL = 0.2
+
+# --- how many workers ---------------------------------------------------------------
+
+
+def resolve_workers(value: Any, key: str = "runtime.workers") -> int:
+    """``auto`` (one per core), or a positive whole number (as an int or its text).
+
+    `key` names the setting in the error (config key path or command-line flag)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                       else (os.cpu_count() or 1))
+        if not text.isdigit():
+            raise ConfigError(f"expected 'auto' or a number of workers, got {value!r}", key)
+        value = int(text)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+        raise ConfigError(f"expected 'auto' or a number of workers from 1 to 1024, got {value!r}", key)
+    return value
+
+
+# --- who owns a packet: the symmetric IP-pair hash, per link type --------------------
+
+_V4_PAIR = struct.Struct("!II").unpack_from
+_V6_PAIR = struct.Struct("!8I").unpack_from
+_U16 = struct.Struct("!H").unpack_from
+_U32_LE = struct.Struct("<I").unpack_from
+_VLAN_TYPES = frozenset((0x8100, 0x88A8, 0x9100))
+
+
+def _ip_pair_key(data: bytes, off: int) -> int:
+    """XOR of the two addresses of the IP header at `off` (symmetric); 0 when there is none."""
+    if len(data) <= off:
+        return 0
+    version = data[off] >> 4
+    if version == 4 and len(data) >= off + 20:
+        a, b = _V4_PAIR(data, off + 12)
+        return a ^ b
+    if version == 6 and len(data) >= off + 40:
+        w = _V6_PAIR(data, off + 8)
+        return (w[0] ^ w[4]) ^ (w[1] ^ w[5]) ^ (w[2] ^ w[6]) ^ (w[3] ^ w[7])
+    return 0
+
+
+def _ethertype_key(data: bytes, ethertype: int, off: int) -> int:
+    """Skip VLAN tags (up to 3, as the decoder does), then hash an IPv4/IPv6 header."""
+    for _ in range(3):
+        if ethertype not in _VLAN_TYPES or len(data) < off + 4:
+            break
+        ethertype = _U16(data, off + 2)[0]
+        off += 4
+    if ethertype in (0x0800, 0x86DD):
+        return _ip_pair_key(data, off)
+    return 0
+
+
+def _ethernet_key(data: bytes) -> int:
+    if len(data) < 14:
+        return 0
+    return _ethertype_key(data, _U16(data, 12)[0], 14)
+
+
+def _sll_key(data: bytes) -> int:
+    if len(data) < 16:
+        return 0
+    return _ethertype_key(data, _U16(data, 14)[0], 16)
+
+
+def _sll2_key(data: bytes) -> int:
+    if len(data) < 20:
+        return 0
+    return _ethertype_key(data, _U16(data, 0)[0], 20)
+
+
+def _null_key(data: bytes) -> int:
+    return _ip_pair_key(data, 4)
+
+
+def _raw_key(data: bytes) -> int:
+    return _ip_pair_key(data, 0)
+
+
+# Link type -> the function giving a packet's IP-pair key. Link types not here
+# (Cisco HDLC, ...) and non-IP frames all go to worker 0: still symmetric, only
+# unbalanced. Tunnels hash their outer pair, so a tunnel's inner flows stay
+# together; MPLS and PPPoE likewise go by the outermost header found here (0).
+PAIR_KEYS: dict[int, Callable[[bytes], int]] = {
+    0: _null_key, 1: _ethernet_key, 12: _raw_key, 14: _raw_key, 101: _raw_key,
+    108: _null_key, 113: _sll_key, 228: _raw_key, 229: _raw_key, 276: _sll2_key,
+}
+
+
+def worker_of(data: bytes, linktype: int, workers: int) -> int:
+    """The worker (0..workers-1) that owns this frame: the same for both directions."""
+    pair_key = PAIR_KEYS.get(linktype)
+    if pair_key is None:
+        return 0
+    key = pair_key(data)
+    if not key:
+        return 0
+    # fold and mix so that addresses differing only in high or low bits spread too
+    key = ((key ^ (key >> 16)) * 0x45D9F3B) & 0xFFFFFFFF
+    return (key ^ (key >> 16)) % workers
+
+
+class ShareSource:
+    """A capture, reduced to the records one worker owns.
+
+    Counts every record it reads (`pcap_cnt`, the global packet number the
+    sensor writes into EVE) and remembers the last timestamp of the whole
+    capture (flows still open at the end get the end time of the capture, as
+    with one worker). Ends early when `stop` says so (checked between records).
+    """
+
+    def __init__(self, source: Any, index: int, workers: int, stop: Callable[[], bool]) -> None:
+        self._source = source
+        self.index = index
+        self.workers = workers
+        self._stop = stop
+        self.pcap_cnt = 0
+        self.last_ts: float | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        return int(self._source.bytes_read)
+
+    @property
+    def path(self) -> str:
+        return str(getattr(self._source, "path", ""))
+
+    def __iter__(self) -> Iterator[Record]:
+        index, workers, stop = self.index, self.workers, self._stop
+        keys = PAIR_KEYS
+        v4_pair = _V4_PAIR
+        n = 0
+        ts = None
+        try:
+            for record in self._source:
+                if stop():
+                    return
+                n += 1
+                ts, data, _, linktype = record
+                # untagged Ethernet IPv4 inline (most traffic): no call per record;
+                # bench/bench_workers.py's share filter: 1.3 -> 0.6 us per record
+                if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 34 and data[14] >> 4 == 4:
+                    a, b = v4_pair(data, 26)
+                    key = a ^ b
+                else:
+                    pair_key = keys.get(linktype)
+                    key = pair_key(data) if pair_key is not None else 0
+                if key:
+                    key = ((key ^ (key >> 16)) * 0x45D9F3B) & 0xFFFFFFFF
+                    if (key ^ (key >> 16)) % workers != index:
+                        continue
+                elif index:
+                    continue
+                self.pcap_cnt = n
+                yield record
+        finally:
+            self.pcap_cnt = n
+            self.last_ts = ts
+
+
+# --- the worker side ------------------------------------------------------------------
+
+
+@dataclass
+class WorkerSpec:
+    """What one worker needs; handed over by fork, never pickled (the ruleset need not be)."""
+
+    index: int
+    workers: int
+    config: dict[str, Any]
+    paths: list[str]
+    ruleset: Any
+    logdir: Path
+
+
+def part_path(filename: str, index: int) -> str:
+    """A worker's own EVE file: ``eve.json`` -> ``eve.0.json`` (Suricata's threaded eve-log names)."""
+    stem, dot, suffix = filename.rpartition(".")
+    if not dot or not stem:
+        return f"{filename}.{index}"
+    return f"{stem}.{index}.{suffix}"
+
+
+def worker_config(config: Mapping[str, Any], index: int, workers: int) -> dict[str, Any]:
+    """A worker's configuration: its own EVE file, no stats record (the parent writes one
+    merged record), its own anomaly state file."""
+    cfg = deepcopy(dict(config))
+    for section in (cfg.get("outputs") or {}).values():
+        if not isinstance(section, dict):
+            continue
+        types = section.get("types")
+        if isinstance(types, list) and "stats" in types:
+            section["types"] = [t for t in types if t != "stats"]
+    eve = (cfg.get("outputs") or {}).get("eve-log")
+    if isinstance(eve, dict):
+        eve["filename"] = part_path(str(eve.get("filename") or "eve.json"), index)
+        eve["append"] = False
+    anomaly = cfg.get("anomaly")
+    if workers > 1 and isinstance(anomaly, dict) and anomaly.get("state-file"):
+        # Until host-keyed state is merged across workers (docs/workers.md), each
+        # worker learns and keeps the baselines of the hosts whose pairs it owns.
+        anomaly["state-file"] = part_path(str(anomaly["state-file"]), index)
+    return cfg
+
+
+def _worker_main(spec: WorkerSpec, conn: Any) -> None:
+    """Run one worker to the end and send its result to the parent (child process)."""
+    from netsentry.capture import read_captures
+    from netsentry.lifecycle import Lifecycle
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.sensor import Sensor
+
+    lifecycle = Lifecycle("replay")
+    with lifecycle:
+        # A terminal's Ctrl-C reaches the whole process group; the parent alone
+        # decides to stop and then sends SIGTERM, so every worker sees one stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        lifecycle.running()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)     # blocked by the parent around fork
+        # the console output of N workers shares one stdout: one write() per line
+        # (atomic on a pipe up to PIPE_BUF) so lines never tear across workers
+        reconfigure = getattr(sys.stdout, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+        reply: dict[str, Any] = {"index": spec.index}
+        try:
+            config = worker_config(spec.config, spec.index, spec.workers)
+            sensor = Sensor(config, [], spec.ruleset)
+            outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
+            sensor.attach_outputs(outputs)
+            reader = read_captures(spec.paths)
+            source = ShareSource(reader, spec.index, spec.workers, lambda: lifecycle.stop_requested)
+            try:
+                sensor.run(source)
+            finally:
+                if source.last_ts is not None and source.last_ts > sensor._now:
+                    # flows open at the end close at the capture's end time, as with one worker
+                    sensor._now = source.last_ts
+                result = sensor.finish(lifecycle)
+            reply.update(
+                packets=result.packets, read=source.pcap_cnt, last_ts=source.last_ts,
+                flows=result.flows, alerts=result.alerts, alerts_by_signature=result.alerts_by_signature,
+                anomaly_alerts=dict(result.anomaly_alerts), drops=result.drops,
+                counters=result.counters, reader_stats=reader.stats(),
+                capture_error=str(result.capture_error) if result.capture_error is not None else None,
+                stopped_by=lifecycle.stopped_by, interrupted=lifecycle.interrupted,
+            )
+        except Exception as exc:        # noqa: BLE001 - reported to the parent as one line
+            reply["error"] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
+        conn.send(reply)
+        conn.close()
+
+
+# --- the parent side -------------------------------------------------------------------
+
+
+@dataclass
+class WorkerOutcome:
+    """How each worker ended, for the exit status and the message."""
+
+    replies: dict[int, dict[str, Any]] = field(default_factory=dict)
+    died: dict[int, int] = field(default_factory=dict)        # index -> exit code (<0: -signal)
+    errors: dict[int, str] = field(default_factory=dict)      # index -> the worker's own error line
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.died or self.errors)
+
+    def describe(self) -> str:
+        from netsentry.lifecycle import signal_name
+        parts = []
+        for index, code in sorted(self.died.items()):
+            how = f"killed by {signal_name(-code)}" if code < 0 else f"exited with status {code}"
+            parts.append(f"worker {index} {how} before finishing; its records up to then are kept")
+        for index, message in sorted(self.errors.items()):
+            parts.append(f"worker {index} failed: {message}")
+        return "; ".join(parts)
+
+
+def start_workers(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Path,
+                  workers: int) -> list[tuple[Any, Any]]:
+    """Fork `workers` processes (each builds its own Sensor); (process, parent end of its pipe)."""
+    ctx = multiprocessing.get_context("fork")
+    started = []
+    # Stop signals wait (blocked) until each child has its own handlers: a Ctrl-C
+    # during the fork reaches the parent once they are back, and the forwarded
+    # SIGTERM cannot hit a child still running the parent's copied handlers.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        _fork_workers(ctx, started, config, paths, ruleset, logdir, workers)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    return started
+
+
+def _fork_workers(ctx: Any, started: list[tuple[Any, Any]], config: Mapping[str, Any], paths: list[str],
+                  ruleset: Any, logdir: Path, workers: int) -> None:
+    for index in range(workers):
+        parent_end, child_end = ctx.Pipe(duplex=False)
+        spec = WorkerSpec(index, workers, dict(config), list(paths), ruleset, logdir)
+        proc = ctx.Process(target=_worker_main, args=(spec, child_end), name=f"netsentry-worker-{index}",
+                           daemon=True)
+        proc.start()
+        child_end.close()
+        started.append((proc, parent_end))
+
+
+def watch_workers(started: list[tuple[Any, Any]], lifecycle: Any) -> WorkerOutcome:
+    """Wait for every worker, collecting results; forward each stop signal as SIGTERM.
+
+    A worker that dies does not stop the others: they finish their shares
+    (their output is independent), and the outcome says who died and how."""
+    from netsentry.lifecycle import FlushInterrupted
+    outcome = WorkerOutcome()
+    pending = {conn: (index, proc) for index, (proc, conn) in enumerate(started)}
+    forwarded = 0
+
+    def forward() -> None:
+        for _, proc in pending.values():
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+
+    while pending:
+        try:
+            if lifecycle is not None and lifecycle.stop_requested and not forwarded:
+                forwarded = 1
+                forward()
+                # from now on a second signal cuts the workers' flush short
+                with lifecycle.flushing():
+                    _collect(pending, outcome, until_done=True)
+                if lifecycle.interrupted:
+                    forward()
+                continue
+            _collect(pending, outcome, until_done=False)
+        except FlushInterrupted:        # pragma: no cover - flushing() handles it
+            forward()
+    for proc, _ in started:
+        proc.join()
+    return outcome
+
+
+def _collect(pending: dict[Any, tuple[int, Any]], outcome: WorkerOutcome, until_done: bool) -> None:
+    while pending:
+        ready = wait(list(pending), timeout=WATCH_INTERVAL)
+        for conn in ready:
+            index, proc = pending.pop(conn)
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError):
+                proc.join()
+                outcome.died[index] = proc.exitcode if proc.exitcode is not None else -signal.SIGKILL
+                continue
+            finally:
+                conn.close()
+            if "error" in reply:
+                outcome.errors[index] = reply["error"]
+            else:
+                outcome.replies[index] = reply
+        if not until_done:
+            return
+
+
+# --- folding the workers' output into one -------------------------------------------------
+
+
+def merge_eve(logdir: Path, filename: str, workers: int, append: bool, keep_parts: bool) -> int:
+    """The workers' EVE files merged into one, in timestamp order; returns the lines written.
+
+    Each worker's file is already in its own processing order, so a k-way merge
+    on the record's leading timestamp keeps each worker's order and interleaves
+    them by time. A torn last line (a worker killed mid-write) is dropped."""
+    parts = [logdir / part_path(filename, i) for i in range(workers)]
+    files = [open(p, "rb") if p.exists() else None for p in parts]   # noqa: SIM115
+    written = 0
+    try:
+        streams = [_whole_lines(f) for f in files if f is not None]
+        with open(logdir / filename, "ab" if append else "wb") as out:
+            for line in heapq.merge(*streams, key=_timestamp_key):
+                out.write(line)
+                written += 1
+    finally:
+        for f in files:
+            if f is not None:
+                f.close()
+    if not keep_parts:
+        for p in parts:
+            if p.exists():
+                p.unlink()
+    return written
+
+
+def _whole_lines(f: Any) -> Iterator[bytes]:
+    for line in f:
+        if line.endswith(b"\n"):
+            yield line
+
+
+def _timestamp_key(line: bytes) -> bytes:
+    # every EVE line starts {"timestamp":"YYYY-MM-DDTHH:MM:SS.ffffff+zzzz"
+    return line[14:40]
+
+
+def _avg_pkt_size(merged: Mapping[str, int | float], values: list[int | float]) -> int | float:
+    pkts = merged.get("decoder.pkts", 0)
+    return int(merged.get("decoder.bytes", 0)) // int(pkts) if pkts else 0
+
+
+# Counters that are not sums of the workers' counters: name -> how to merge them
+# (from the summed counters and the workers' values). Everything else is summed:
+# packets, flows, alerts and gauges such as flow.active add up across workers.
+COUNTER_MERGE: dict[str, Callable[[Mapping[str, int | float], list[int | float]], int | float]] = {
+    "decoder.avg_pkt_size": _avg_pkt_size,
+    # the same in every worker (configuration, not traffic): reported once
+    "flow.max_flows": lambda merged, values: max(values),     # each worker's table holds this many
+    "detect.rules_loaded": lambda merged, values: max(values),
+    "detect.rule_groups": lambda merged, values: max(values),
+}
+
+
+def merge_counters(per_worker: list[Mapping[str, int | float]]) -> dict[str, int | float]:
+    """The workers' flat counters as one set (see COUNTER_MERGE for the exceptions to summing)."""
+    merged: dict[str, int | float] = {}
+    for counters in per_worker:
+        for name, value in counters.items():
+            merged[name] = merged.get(name, 0) + value
+    for name, rule in COUNTER_MERGE.items():
+        values = [c[name] for c in per_worker if name in c]
+        if values:
+            merged[name] = rule(merged, values)
+    return merged
+
+
+def merge_replies(outcome: WorkerOutcome) -> tuple[Any, dict[str, int | float]]:
+    """One RunResult (what the summary prints) and one flat counter set from every worker."""
+    from netsentry.sensor import RunResult
+    res = RunResult()
+    reader_stats: dict[str, int] = {}
+    for reply in outcome.replies.values():
+        res.packets = max(res.packets, int(reply["read"]))
+        if reply["last_ts"] is not None:
+            res.last_ts = max(res.last_ts or reply["last_ts"], reply["last_ts"])
+        res.flows += reply["flows"]
+        res.alerts += reply["alerts"]
+        res.drops += reply["drops"]
+        res.anomaly_alerts.update(Counter(reply["anomaly_alerts"]))
+        for key, (signature, count) in reply["alerts_by_signature"].items():
+            entry = res.alerts_by_signature.setdefault(key, [signature, 0])
+            entry[1] += count
+        if not reader_stats or sum(reply["reader_stats"].values()) > sum(reader_stats.values()):
+            reader_stats = reply["reader_stats"]   # every worker read the same capture: count it once
+    counters = merge_counters([r["counters"] for r in outcome.replies.values()])
+    counters.update(reader_stats)
+    counters["netsentry.workers"] = len(outcome.replies) + len(outcome.died) + len(outcome.errors)
+    res.counters = counters
+    return res, counters
+
+
+def write_stats(config: Mapping[str, Any], logdir: Path, ts: float, uptime: float,
+                counters: Mapping[str, int | float], interrupted: bool) -> None:
+    """The one merged stats record, appended to the main eve.json (and any other stats output)."""
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.output.stats import stats_event
+    outputs_cfg = deepcopy(dict(config.get("outputs") or {}))
+    wanted = {}
+    for name, section in outputs_cfg.items():
+        if not isinstance(section, dict) or not section.get("enabled"):
+            continue
+        types = section.get("types")
+        if isinstance(types, list) and "stats" not in types:
+            continue
+        section["append"] = True
+        if isinstance(types, list):
+            section["types"] = ["stats"]
+        wanted[name] = section
+    if not wanted:
+        return
+    event = stats_event(ts, uptime, counters)       # stats.netsentry.workers says how many
+    if interrupted:
+        event.extra["netsentry"] = {"interrupted": True}     # type: ignore[index]
+    outputs = open_outputs(wanted, OutputContext(logdir=logdir))
+    try:
+        for out in outputs:
+            if out.wants("stats"):
+                out.emit(event)
+    finally:
+        for out in outputs:
+            out.close()
+
+
+@dataclass
+class ReplayOutcome:
+    result: Any
+    workers: WorkerOutcome
+    capture_error: str | None
+    interrupted: bool
+
+
+def replay(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Path, workers: int,
+           lifecycle: Any) -> ReplayOutcome:
+    """Replay `paths` with `workers` processes; one eve.json, one stats record."""
+    started_at = time.monotonic()
+    eve = (config.get("outputs") or {}).get("eve-log") or {}
+    eve_on = isinstance(eve, Mapping) and bool(eve.get("enabled"))
+    filename = str(eve.get("filename") or "eve.json") if eve_on else ""
+    threaded = bool(eve.get("threaded", False)) if eve_on else False
+    append = bool(eve.get("append", False)) if eve_on else False
+    logdir.mkdir(parents=True, exist_ok=True)
+    started = start_workers(config, paths, ruleset, logdir, workers)
+    outcome = watch_workers(started, lifecycle)
+    if eve_on and not threaded:
+        merge_eve(logdir, filename, workers, append, keep_parts=False)
+    elif eve_on and not append:
+        (logdir / filename).write_bytes(b"")        # the main file holds the merged stats record
+    result, counters = merge_replies(outcome)
+    result.elapsed = time.monotonic() - started_at
+    interrupted = bool(lifecycle is not None and lifecycle.interrupted) or any(
+        r.get("interrupted") for r in outcome.replies.values())
+    write_stats(config, logdir, result.last_ts or time.time(), result.elapsed, counters, interrupted)
+    errors = {r["capture_error"] for r in outcome.replies.values() if r.get("capture_error")}
+    return ReplayOutcome(result, outcome, sorted(errors)[0] if errors else None, interrupted)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def add_worker_flags(parser: Any) -> None:
+    """`replay --workers N|auto` and `--runmode single|workers` (Suricata's spelling)."""
+    parser.add_argument("--workers", metavar="N",
+                        help="worker processes, each the whole pipeline on its share of the host "
+                             "pairs: a number or auto (one per core); default runtime.workers (1)")
+    parser.add_argument("--runmode", choices=("single", "workers"),
+                        help="single: one process (as --workers 1); workers: runtime.workers processes")
+
+
+def workers_for_replay(config: Mapping[str, Any], args: Any) -> int:
+    """The worker count of a replay: --runmode single, else --workers, else runtime.workers."""
+    if getattr(args, "runmode", None) == "single":
+        if getattr(args, "workers", None) not in (None, "1"):
+            from netsentry.cli import UsageError
+            raise UsageError("netsentry replay: --runmode single runs one worker; drop --workers "
+                             f"{args.workers} or use --runmode workers")
+        return 1
+    flag = getattr(args, "workers", None)
+    if flag is not None:
+        return resolve_workers(flag, "--workers")
+    runtime = config.get("runtime") or {}
+    return resolve_workers(runtime.get("workers", 1), "runtime.workers")
+
+
+def replay_command(args: Any, config: Mapping[str, Any], paths: list[str], ruleset: Any,
+                   lifecycle: Any, workers: int) -> int:
+    """`netsentry replay` with several workers: the same summary, messages and exit codes as one."""
+
+    from netsentry.cli import InputError
+    from netsentry.lifecycle import EXIT_WORKER_FAILED, signal_name
+    from netsentry.log import get_logger
+    from netsentry.summary import format_summary
+
+    logdir = Path(args.logdir)
+    try:
+        logdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write to log directory {logdir}: {exc.strerror or exc}") from None
+    if not os.access(logdir, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to log directory {logdir}: Permission denied")
+    lifecycle.running()
+    get_logger().info("replay started", files=len(paths), logdir=str(logdir), workers=workers)
+    try:
+        outcome = replay(config, paths, ruleset, logdir, workers, lifecycle)
+    except OSError as exc:
+        raise InputError(f"cannot write output: {exc}") from None
+    result = outcome.result
+    if not args.quiet:
+        eve = (config.get("outputs") or {}).get("eve-log") or {}
+        eve_path = logdir / str(eve.get("filename") or "eve.json") if eve.get("enabled") else None
+        print(format_summary(result, eve_path, inline=bool((config.get("stream") or {}).get("inline"))),
+              flush=True)
+    stopped_by = lifecycle.stopped_by
+    if stopped_by is not None:
+        how = ("the end-of-run flush was cut short by a second signal" if outcome.interrupted
+               else "output is complete up to there")
+        print(f"netsentry: interrupted by {signal_name(stopped_by)} after {result.packets:,} packets; {how}",
+              file=sys.stderr)
+    if outcome.workers.failed:
+        print(f"netsentry: {outcome.workers.describe()}", file=sys.stderr)
+    if outcome.capture_error is not None:
+        print(f"netsentry: {outcome.capture_error}", file=sys.stderr)
+    if stopped_by is None and outcome.workers.failed:
+        return EXIT_WORKER_FAILED
+    return lifecycle.exit_code(stopped_by, ok=outcome.capture_error is None and not outcome.workers.failed)

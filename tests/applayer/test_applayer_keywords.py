@@ -1,0 +1,93 @@
+"""Transforms, multi-buffers, per-direction state and midstream pickup through the whole pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from applayer_helpers import CLIENT, SERVER, T0, alerts, replay, tcp_session
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import wrpcap
+
+REQ = (b"GET /a%20b/./c?q=%41 HTTP/1.1\r\nHost: Www.Example.COM\r\nUser-Agent:  Mozilla  /5.0 \r\n"
+       b"X-Data: \x13\x26\x30\r\n\r\n")
+RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def _xor(data: bytes, key: bytes) -> bytes:
+    return bytes(c ^ key[i % len(key)] for i, c in enumerate(data))
+
+
+def test_transforms(tmp_path: Path):
+    pcap = tcp_session(tmp_path / "t.pcap", [(True, REQ), (False, RESP)])
+    rules = "".join(f"alert http any any -> any any ({body} sid:{sid};)\n" for sid, body in [
+        (1, 'http.host; to_uppercase; content:"WWW.EXAMPLE.COM"; bsize:15;'),
+        (2, 'http.host; dotprefix; content:".example.com"; endswith;'),
+        (3, 'http.uri.raw; url_decode; content:"/a b/./c?q=A";'),
+        (4, 'http.user_agent; strip_whitespace; content:"Mozilla/5.0"; bsize:11;'),
+        (5, 'http.user_agent; compress_whitespace; content:"Mozilla /5.0"; bsize:12;'),
+        (6, 'http.host; xor:"7a0d"; content:"|' + " ".join(f"{b:02x}" for b in _xor(b"www.example.com", b"\x7a\x0d"))
+         + '|"; bsize:15;'),
+        (7, 'http.host; content:"www"; to_lowercase; content:"example"; distance:1;'),   # applies to the whole buffer
+        (8, 'http.host; to_uppercase; content:"www";'),                                    # must not match
+        (9, 'http.uri; content:"/a b/c?q=A"; bsize:10;'),
+    ])
+    recs = replay(tmp_path, pcap, rules)
+    for sid in (1, 2, 3, 4, 5, 6, 7, 9):
+        assert len(alerts(recs, sid)) == 1, sid
+    assert alerts(recs, 8) == []
+
+
+def test_multi_buffer_any_instance_and_per_direction_state(tmp_path: Path):
+    pcap = tcp_session(tmp_path / "m.pcap", [(True, REQ), (False, RESP)])
+    recs = replay(tmp_path, pcap,
+                  'alert http any any -> any any (http.request_header; content:"Host|3a 20|"; startswith; '
+                  'content:"COM"; endswith; sid:1;)\n'
+                  'alert http any any -> any any (http.protocol; content:"HTTP/1.1"; sid:2;)\n'
+                  'alert http any any -> any any (flow:to_client; http.protocol; content:"HTTP/1.1"; sid:3;)\n'
+                  'alert http any any -> any any (msg:"once per transaction"; sid:4;)\n')
+    assert len(alerts(recs, 1)) == 1
+    assert [a["direction"] for a in alerts(recs, 2)] == ["to_server", "to_client"]   # both sides have it
+    assert [a["direction"] for a in alerts(recs, 3)] == ["to_client"]
+    assert len(alerts(recs, 4)) == 1
+
+
+def _midstream_response(path: Path) -> Path:
+    """Only the server's answer and the client's ACK: no handshake seen."""
+    eth = Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb")
+    frames = [eth / IP(src=SERVER, dst=CLIENT) / TCP(sport=80, dport=40001, flags="PA", seq=7, ack=9) / Raw(RESP),
+              eth / IP(src=CLIENT, dst=SERVER) / TCP(sport=40001, dport=80, flags="A", seq=9, ack=7 + len(RESP))]
+    for i, f in enumerate(frames):
+        f.time = T0 + i
+    wrpcap(str(path), frames)
+    return path
+
+
+def test_midstream_pickup_reverses_a_servers_answer(tmp_path: Path):
+    pcap = _midstream_response(tmp_path / "mid.pcap")
+    rule = 'alert http any any -> any any (http.stat_code; content:"200"; sid:1;)\n'
+    assert alerts(replay(tmp_path, pcap, rule)) == []                 # no handshake, no midstream: no app layer
+    recs = replay(tmp_path, pcap, rule, "stream.midstream=true")
+    assert len(alerts(recs, 1)) == 1 and alerts(recs, 1)[0]["app_proto"] == "http"
+
+
+def test_app_layer_off(tmp_path: Path):
+    pcap = tcp_session(tmp_path / "o.pcap", [(True, REQ), (False, RESP)])
+    recs = replay(tmp_path, pcap, 'alert http any any -> any any (http.method; content:"GET"; sid:1;)\n'
+                  'alert tcp any any -> any any (content:"GET"; sid:2;)\n', "app-layer.enabled=false")
+    assert alerts(recs, 1) == [] and len(alerts(recs, 2)) == 1
+    assert all("app_proto" not in r for r in recs)
+
+
+def test_transactional_rule_needs_both_sides(tmp_path: Path):
+    """`=>` (Suricata 8): request and response of one transaction; one alert, on the response."""
+    pcap = tcp_session(tmp_path / "b.pcap", [(True, REQ), (False, RESP)])
+    recs = replay(tmp_path, pcap,
+                  f'alert http {CLIENT} any => {SERVER} 80 (http.method; content:"GET"; http.stat_code; '
+                  'content:"200"; file.data: to_client; content:"ok"; sid:1;)\n'
+                  'alert http any any => any any (http.method; content:"GET"; http.stat_code; content:"404"; '
+                  'sid:2;)\n'
+                  f'alert http {SERVER} any => any any (http.method; content:"GET"; sid:3;)\n')
+    assert [a["direction"] for a in alerts(recs, 1)] == ["to_client"]
+    assert alerts(recs, 2) == [] and alerts(recs, 3) == []

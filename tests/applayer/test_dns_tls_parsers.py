@@ -1,0 +1,117 @@
+"""DNS and TLS parsers on crafted bytes, and every parser under random and mutated input."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scapy.layers.dns import DNS, DNSQR, DNSRR
+from tls_builders import certificate, certificate_handshake, client_hello, handshake_record, server_hello
+
+from netsentry.applayer.dns import DnsParser, parse_message, read_name
+from netsentry.applayer.dns import probe as dns_probe
+from netsentry.applayer.http import HttpParser
+from netsentry.applayer.tls import TlsParser
+from netsentry.applayer.tls import probe as tls_probe
+from netsentry.applayer.x509 import parse_certificate
+
+
+class _Tcp:
+    proto = 6
+
+
+def test_dns_message_sections_and_compression():
+    msg = bytes(DNS(id=3, qr=1, opcode=0, qd=DNSQR(qname="a.example.com"),
+                    an=DNSRR(rrname="a.example.com", type="CNAME", rdata="b.example.com"),
+                    ar=DNSRR(rrname="ns.example.com", type="A", rdata="192.0.2.1")))
+    m = parse_message(msg)
+    assert m.id == 3 and m.is_response and m.queries == [(b"a.example.com", 1)]
+    assert m.answers[0][3] == b"b.example.com" and m.additionals[0][0] == b"ns.example.com"
+
+
+def test_dns_name_pointer_loop_ends_the_name():
+    msg = b"\x00" * 12 + b"\x01a\xc0\x0c"
+    name, end = read_name(msg, 12)
+    assert name.startswith(b"a") and end == 16
+
+
+def test_dns_tcp_messages_across_segments_and_ids():
+    q1 = bytes(DNS(id=1, qd=DNSQR(qname="one.test")))
+    q2 = bytes(DNS(id=2, qd=DNSQR(qname="two.test")))
+    stream = struct.pack("!H", len(q1)) + q1 + struct.pack("!H", len(q2)) + q2
+    p = DnsParser()
+    for i in range(0, len(stream), 5):
+        p.parse(stream[i:i + 5], True, _Tcp())
+    r2 = bytes(DNS(id=2, qr=1, qd=DNSQR(qname="two.test")))
+    p.parse(struct.pack("!H", len(r2)) + r2, False, _Tcp())
+    assert [t.id for t in p.txs] == [1, 2]
+    assert p.txs[1].response is not None and p.txs[0].response is None
+
+
+def test_dns_probe():
+    assert dns_probe(bytes(DNS(id=1, qd=DNSQR(qname="x.test"))), True)
+    assert not dns_probe(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True)
+
+
+def test_tls_client_hello_over_records_and_certificate():
+    p = TlsParser()
+    p.parse(handshake_record(client_hello("sni.test", alpns=["h2"]), split=17), True)
+    tx = p.tx
+    assert tx.sni == b"sni.test" and tx.client_alpns == ["h2"] and tx.state & 1
+    assert tx.ja3.startswith("771,49199-156,0-10-11-16,29-23,0")
+    cert = certificate("CN=s, O=Org", "CN=ca", serial=258, sans=["s", "t"])
+    p.parse(handshake_record(server_hello() + certificate_handshake([cert]) + b"\x0e\x00\x00\x00"), False)
+    assert tx.version == 0x0303 and tx.handshake_done
+    c = tx.certs[0]
+    assert (c.subject, c.issuer, c.serial, c.san) == ("CN=s, O=Org", "CN=ca", "01:02", [b"s", b"t"])
+    assert c.not_before == 1420070400 and len(c.fingerprint) == 59
+
+
+def test_tls_probe():
+    assert tls_probe(b"\x16\x03\x01\x02\x00", True)
+    assert tls_probe(b"GET / HTTP/1.1", True) is False
+
+
+# --- hostile bytes: the parsers never raise -----------------------------------------------------
+
+SEEDS = [
+    b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\nffffffff\r\n",
+    handshake_record(client_hello("x") + certificate_handshake([certificate("CN=a", "CN=b")])),
+    struct.pack("!H", 40) + bytes(DNS(id=1, qd=DNSQR(qname="fuzz.test"))),
+]
+
+
+def _feed_all(data: bytes, cuts: list[int]) -> None:
+    pieces, last = [], 0
+    for c in sorted(set(c % (len(data) + 1) for c in cuts)):
+        pieces.append(data[last:c])
+        last = c
+    pieces.append(data[last:])
+    for parser in (HttpParser(), TlsParser(), DnsParser()):
+        for i, piece in enumerate(pieces):
+            parser.parse(piece, i % 2 == 0, _Tcp())
+        if hasattr(parser, "eof"):
+            parser.eof(False)
+        for tx in parser.txs:
+            eve = getattr(tx, "alert_eve", tx.eve)
+            eve()
+    parse_message(data)
+    parse_certificate(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.lists(st.integers(min_value=0, max_value=600), max_size=6))
+def test_parsers_never_raise_on_random_bytes(data, cuts):
+    _feed_all(data, cuts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=8),
+       st.integers(0, 400))
+def test_parsers_never_raise_on_mutated_messages(seed, flips, cut):
+    data = bytearray(seed)
+    for pos, val in flips:
+        if data:
+            data[pos % len(data)] = val
+    _feed_all(bytes(data[:cut or len(data)]), [cut // 2])

@@ -1,0 +1,150 @@
+"""HTTP/1.x parser on crafted bytes: request line, headers, bodies, responses, URI normalisation."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+
+from netsentry.applayer.http import HttpParser, probe
+from netsentry.applayer.uri import normalise_uri
+from netsentry.detect.txdetect import get_buffer
+
+
+def parse(*chunks: tuple[bool, bytes]) -> HttpParser:
+    p = HttpParser()
+    for to_server, data in chunks:
+        p.parse(data, to_server)
+    return p
+
+
+def buf(tx, name: str, to_server: bool = True):
+    return get_buffer(tx, name, (), to_server)
+
+
+def test_request_line_headers_and_buffers():
+    p = parse((True, b"\r\nGET /a b.html?q=1 HTTP/1.1\r\nHost: WWW.Example.com:8080\r\nUser-Agent: x\r\n"
+                     b" continued\r\nCookie: c=1\r\nAccept: a\r\nAccept: b\r\n\r\n"))
+    tx = p.txs[0]
+    assert buf(tx, "http.method") == b"GET"
+    assert buf(tx, "http.uri.raw") == b"/a b.html?q=1"           # a space in the target (libhtp)
+    assert buf(tx, "http.protocol") == b"HTTP/1.1"
+    assert buf(tx, "http.request_line") == b"GET /a b.html?q=1 HTTP/1.1"
+    assert buf(tx, "http.host") == b"www.example.com"
+    assert buf(tx, "http.host.raw") == b"WWW.Example.com:8080"
+    assert buf(tx, "http.user_agent") == b"x continued"            # folded header line
+    assert buf(tx, "http.accept") == b"a, b"                       # repeated header joined
+    assert buf(tx, "http.cookie") == b"c=1"
+    assert b"Cookie" not in buf(tx, "http.header") and buf(tx, "http.header").endswith(b"Accept: a, b\r\n")
+    assert buf(tx, "http.header_names") == b"\r\nHost\r\nUser-Agent\r\nCookie\r\nAccept\r\n\r\n"
+    assert buf(tx, "http.header.raw").endswith(b"Accept: b\r\n\r\n")
+    assert buf(tx, "http.start").startswith(b"GET /a b.html?q=1 HTTP/1.1\r\nHost: ")
+    assert buf(tx, "http.request_header") == [b"Host: WWW.Example.com:8080", b"User-Agent: x continued",
+                                              b"Cookie: c=1", b"Accept: a, b"]
+    assert tx.done[1] and not tx.done[0]
+
+
+def test_bodies_chunked_content_length_and_transactions_in_order():
+    p = parse((True, b"POST /1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab"),
+              (True, b"cd\r\n3;ext=1\r\nefg\r\n0\r\nTrailer: x\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nxyz"),
+              (False, b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\nrest of"),
+              (False, b" the body"))
+    t0, t1 = p.txs
+    assert buf(t0, "http.request_body") == b"abcdefg"
+    assert buf(t0, "http.stat_code", False) == b"200" and buf(t0, "file.data", False) == b"xyz"
+    assert buf(t1, "http.uri") == b"/2" and buf(t1, "http.stat_msg", False) == b"Not Found"
+    assert buf(t1, "http.response_body", False) == b"rest of the body"
+    assert not t1.done[0]
+    p.eof(False)
+    assert t1.done[0]
+
+
+@pytest.mark.parametrize("encoding,compress", [
+    (b"gzip", lambda d: gzip.compress(d, mtime=0)),
+    (b"deflate", zlib.compress),
+    (b"deflate", lambda d: zlib.compress(d)[2:-4]),      # raw deflate, as some servers send it
+])
+def test_content_encoding_is_decoded(encoding, compress):
+    body = compress(b"hello world " * 10)
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/1.1 200 OK\r\nContent-Encoding: " + encoding + b"\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body))
+    assert buf(p.txs[0], "file.data", False) == b"hello world " * 10
+    assert p.txs[0].resp_body_len == len(body)
+
+
+def test_a_body_that_does_not_decode_stays_as_sent():
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!"))
+    assert buf(p.txs[0], "file.data", False) == b"not gzip!"
+
+
+def test_body_limit():
+    p = HttpParser({"request-body-limit": 4, "response-body-limit": 4, "decompression-limit": 100,
+                    "decompress-layer-limit": 2})
+    p.parse(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", True)
+    assert buf(p.txs[0], "http.request_body") == b"0123" and p.txs[0].done[1]
+
+
+def test_head_and_204_have_no_body():
+    p = parse((True, b"HEAD / HTTP/1.1\r\n\r\nGET /x HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"))
+    assert [t.status for t in p.txs] == [b"200", b"204"] and all(t.complete() for t in p.txs)
+
+
+def test_http09_request_and_a_response_without_request():
+    p = parse((True, b"GET /old\r\n"), (False, b"<html>raw</html>"))
+    assert p.txs[0].protocol == b"" and buf(p.txs[0], "file.data", False) == b"<html>raw</html>"
+    q = parse((False, b"HTTP/1.0 200 OK\r\n\r\n"))
+    assert q.txs[0].method is None and q.txs[0].status == b"200"
+
+
+@pytest.mark.parametrize("raw,norm", [
+    (b"/a/./b/../c", b"/a/c"),
+    (b"/%61/%2e%2E/x", b"/x"),                  # decoded, then the dot segments removed
+    (b"/x?%41=%2f%zz", b"/x?A=%2F%zz"),         # query: unreserved decoded, the rest kept (uppercase)
+    (b"http://Host:81/p/../q?r#frag", b"/q?r"),
+    (b"/a//b\\c", b"/a//b\\c"),                 # separators are not compressed by default
+])
+def test_uri_normalisation(raw, norm):
+    assert normalise_uri(raw) == norm
+
+
+def test_probe():
+    assert probe(b"GET / HTTP/1.1\r\n", True) is True
+    assert probe(b"HTTP/1.1 200 OK", False) is True
+    assert probe(b"HTTP/1.1 200 OK", True) is False       # an answer from the client side: reversed flow
+    assert probe(b"GET / HTTP/1.1\r\n", False) is False
+    assert probe(b"GE", True) is None
+    assert probe(b"\x16\x03\x01\x00", True) is False
+    assert probe(b"SSH-2.0-OpenSSH", True) is False
+
+
+def test_done_transactions_release_their_bodies():
+    from netsentry.applayer.state import AppState
+    st = AppState()
+    st.parser = parse((True, b"POST /1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /2 HTTP/1.1\r\n\r\n"),
+                      (False, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    t0, t1 = st.txs
+    t0.updated = t1.updated = 0          # detection has seen them
+    st.release_done(records=False)
+    assert t0.req_body == b"" and t0.resp_body == b"" and t0.status == b"200"
+    assert st.release_from == 1          # the second waits for its response
+    t0.logged = False
+    st2 = AppState()
+    st2.parser = st.parser
+    st2.release_done(records=True)       # a record still to write keeps the transaction
+    assert st2.release_from == 0
+
+
+def test_stream_gap_in_a_body_is_skipped_elsewhere_the_direction_stops():
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"), (False, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab"))
+    p.gap(False, 5)
+    p.parse(b"fgh", False)
+    tx = p.txs[0]
+    assert tx.complete() and buf(tx, "file.data", False) == b"abfgh" and tx.resp_body_len == 10
+    p.gap(True, 7)                          # inside a request line: framing lost
+    p.parse(b"GET /after HTTP/1.1\r\n\r\n", True)
+    assert len(p.txs) == 1
