@@ -11,12 +11,13 @@ ROOT=$PWD
 VENV=$ROOT/.venv
 
 # Debian packages: build tools + headers for netfilterqueue, the network tools
-# the namespace tests drive, rsyslog for the syslog tests, chromium for the
-# report's browser test (headless; pip browser downloads fail here), libpcap for
-# BPF capture filters, systemd (systemd-analyze verify for systemd/) and passwd
-# (useradd for the privilege tests).
+# the namespace tests drive, rsyslog (+ gnutls, openssl for test certificates) for the
+# syslog tests, chromium for the report's browser test (headless; pip browser
+# downloads fail here), libpcap for BPF capture filters, systemd (systemd-analyze
+# verify for systemd/) and passwd (useradd for the privilege tests), redis-server
+# for the redis tests, logrotate for the rotation test.
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev libpcap0.8
-              iptables iproute2 rsyslog rsyslog-gnutls chromium systemd passwd)
+              iptables iproute2 rsyslog rsyslog-gnutls chromium systemd passwd redis-server logrotate openssl)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

@@ -55,9 +55,9 @@ def test_enrich_raises_severity_for_high_and_critical(src, dst, severity, raised
 def test_enrich_lists_both_ends_and_keeps_other_extras():
     m = AssetMap({"assets": ASSETS})
     ev = alert_event("10.0.0.10", "10.0.0.5")
-    ev.extra = {"anomaly": {"detector": "port-scan"}}
+    ev.extra = {"netsentry": {"anomaly": {"detector": "port-scan"}}}
     m.enrich(ev)
-    assert ev.extra["anomaly"] == {"detector": "port-scan"}
+    assert ev.extra["netsentry"]["anomaly"] == {"detector": "port-scan"}
     assert [(a["role"], a["name"]) for a in ev.extra["netsentry"]["assets"]] == [("src", "web"), ("dest", "payroll-db")]
     assert ev.extra["netsentry"]["severity_raised_from"] == 3 and ev.alert.severity == 1
 

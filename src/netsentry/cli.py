@@ -215,6 +215,7 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     from netsentry.log import get_logger
     get_logger().info("replay started", files=len(paths), bytes=source.size, logdir=str(logdir),
                       ips=sensor.inline)
+    lifecycle.on_reopen(sensor.reopen_outputs)         # SIGHUP (logrotate): every output reopens
     try:
         sensor.run(lifecycle.guard(source), progress)
     finally:

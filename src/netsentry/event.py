@@ -10,9 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from netsentry.decode.packet import Packet
+
 if TYPE_CHECKING:  # pragma: no cover
-    from netsentry.decode.packet import Packet
     from netsentry.flow.flow import Flow
+
+
+class HostPacket(Packet):
+    """The stand-in packet of an event about hosts rather than about one packet
+    (an anomaly engine alert: a port scan, a flood, a traffic spike).
+
+    It carries only what the finding knows: the source (the actor, or the
+    host whose traffic spiked), a destination when there is one
+    (``dst == b""`` when there is none), and a protocol and ports only when
+    the finding is about one (0 when not). EVE writes only the fields that
+    apply, and no ``flow_id``: a SIEM correlates on these fields, so a
+    placeholder (``0.0.0.0``, port 0, ``HOPOPT``) would join unrelated records.
+    """
 
 
 @dataclass(slots=True, frozen=True)
@@ -51,9 +65,12 @@ class Event:
                 addresses and ports from the packet (alerts) or the flow's
                 client/server (flow records).
     alert:      for alerts: the `alert` object.
-    extra:      more top-level EVE fields, merged as-is (e.g. `anomaly`,
-                `asset`, `stats`, `flow` overrides). Our own additions only;
-                never Suricata's field names with a different meaning.
+    extra:      more top-level EVE fields, merged as-is (``stats``, Suricata's
+                decoder ``anomaly`` record). Everything that is netsentry's
+                own and not Suricata's goes under one ``netsentry`` object
+                (``extra["netsentry"]``: ``anomaly`` evidence, ``assets``,
+                ``interrupted``, ...), so the record validates against
+                Suricata's EVE schema with that one key excluded.
     """
 
     event_type: str

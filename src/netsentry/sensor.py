@@ -185,6 +185,8 @@ class Sensor:
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
+        from netsentry.output.ratelimit import from_config as alert_rate_limit
+        self.alert_limit = alert_rate_limit(config)     # None when off (the default)
         # live mode (daemon.py): more counters for the stats record (the packet
         # source's, reloads, control), and where an inline packet's verdict goes (the NFQUEUE source)
         self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
@@ -397,6 +399,7 @@ class Sensor:
         res = self.result
         emitters = self._emitters
         enrich = self.assets.enrich if self.assets is not None else None
+        limit = self.alert_limit.admit if self.alert_limit is not None else None
         for event in events:
             etype = event.event_type
             alert = event.alert
@@ -417,6 +420,8 @@ class Sensor:
                 # of the packet that happened to close its window
                 if event.flow is not None:
                     event.flow.alerted = True
+                if limit is not None and not limit(event):
+                    continue        # counted, matched, verdict untouched: only not written
                 if enrich is not None:
                     enrich(event)
             elif etype == "anomaly" and from_anomaly:
@@ -508,16 +513,24 @@ class Sensor:
             for emit in emitters:
                 emit(event)
 
+    def reopen_outputs(self) -> None:
+        """SIGHUP: every output reopens its file (logrotate). Main thread, between packets."""
+        for out in self.outputs:
+            out.reopen()
+
     # --- the end -----------------------------------------------------------------
 
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
         stages = [self.decoder, self.defrag, self.stream, self.flows, self.signatures, self.anomaly,
-                  self.applayer, self.exceptions]
+                  self.applayer, self.exceptions, self.alert_limit]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         source_stats = getattr(self, "_source_stats", None)
         if source_stats is not None:
             counters.update(source_stats())
+        for out in self.outputs:            # network outputs: queue depth, sent, dropped, reconnects
+            if hasattr(out, "stats"):
+                counters.update(out.stats())
         counters.setdefault("detect.alert", self.result.alerts)
         if self.responder is not None:
             counters.update(self.responder.stats())

@@ -59,7 +59,7 @@ def replay(paths: Path | list[Path], config: dict[str, Any] | None = None,
 
 
 def kinds(events: list) -> list[str]:
-    return [e.extra["anomaly"]["detector"] + ":" + e.alert.signature for e in events]
+    return [e.extra["netsentry"]["anomaly"]["detector"] + ":" + e.alert.signature for e in events]
 
 
 def addr(text: str) -> bytes:

@@ -48,7 +48,7 @@ def test_tunnel_like_names_over_tcp_fire_dns_tunnel(tmp_path: Path):
     queries = [framed(bytes(DNS(id=i, rd=1, qd=DNSQR(qname=n)))) for i, n in enumerate(names)]
     events, eng = replay(tcp_dns_capture(tmp_path / "dns-tcp.pcap", queries),
                          config_with({"dns-tunnel": {"queries": 5}}))
-    tunnel = [e.extra["anomaly"] for e in events if e.extra["anomaly"]["detector"] == "dns-tunnel"]
+    tunnel = [e.extra["netsentry"]["anomaly"] for e in events if e.extra["netsentry"]["anomaly"]["detector"] == "dns-tunnel"]
     assert [a["key"] for a in tunnel] == [CLIENT]
     assert tunnel[0]["observed"] >= 5
     assert tunnel[0]["examples"][0].startswith(names[0])
@@ -61,7 +61,7 @@ def test_segments_that_do_not_start_a_query_are_not_counted(tmp_path: Path):
     junk = [bytes([0x41] * 60) for _ in range(100)]
     events, eng = replay(tcp_dns_capture(tmp_path / "junk.pcap", junk),
                          config_with({"dns-query-flood": {"rate": 2.0}}))
-    assert not [e for e in events if e.extra["anomaly"]["detector"].startswith("dns")]
+    assert not [e for e in events if e.extra["netsentry"]["anomaly"]["detector"].startswith("dns")]
     assert eng.stats()["anomaly.dns.queries_parsed"] == 0
 
 
@@ -69,5 +69,5 @@ def test_query_flood_over_tcp(tmp_path: Path):
     queries = [framed(bytes(DNS(id=i, rd=1, qd=DNSQR(qname=f"host{i}.example.com")))) for i in range(60)]
     events, _ = replay(tcp_dns_capture(tmp_path / "flood.pcap", queries),
                        config_with({"dns-query-flood": {"rate": 5.0}}))
-    flood = [e.extra["anomaly"] for e in events if e.extra["anomaly"]["detector"] == "dns-query-flood"]
+    flood = [e.extra["netsentry"]["anomaly"] for e in events if e.extra["netsentry"]["anomaly"]["detector"] == "dns-query-flood"]
     assert [a["key"] for a in flood] == [CLIENT]

@@ -36,7 +36,7 @@ def test_repeats_are_suppressed_and_counted_in_the_next_alert():
     t = scan(d, "203.0.113.9", "10.1.1.1", 60, T0 + 360 + 1)
     tick(d, t + 2)
     events = d.finish()
-    assert [e.extra["anomaly"]["suppressed"] for e in events] == [0, 3]
+    assert [e.extra["netsentry"]["anomaly"]["suppressed"] for e in events] == [0, 3]
     assert eng.stats()["anomaly.suppressed"] == 3
     assert eng.stats()["anomaly.alerts"] == 2
 
@@ -59,7 +59,7 @@ def test_critical_asset_tightens_scan_threshold():
         events = d.finish()
         assert len(events) == expected
         if expected:
-            assert events[0].extra["anomaly"]["threshold"] == 25.0
+            assert events[0].extra["netsentry"]["anomaly"]["threshold"] == 25.0
 
 
 def test_ignored_sources_are_not_reported():
@@ -68,7 +68,7 @@ def test_ignored_sources_are_not_reported():
     t = scan(d, "203.0.113.9", "10.1.1.1", 60, T0)
     t = scan(d, "203.0.113.99", "10.1.1.1", 60, t)
     tick(d, t + 1)
-    assert [e.extra["anomaly"]["key"] for e in d.finish()] == ["203.0.113.99>10.1.1.1/tcp"]
+    assert [e.extra["netsentry"]["anomaly"]["key"] for e in d.finish()] == ["203.0.113.99>10.1.1.1/tcp"]
 
 
 def test_packet_flood_counts_every_protocol():
@@ -78,7 +78,7 @@ def test_packet_flood_counts_every_protocol():
         d.send(packet("198.51.100.1", "10.2.2.2", T0 + i / 200, proto=47, sp=0, dp=0))
     tick(d, T0 + 3)
     events = d.finish()
-    assert [(e.extra["anomaly"]["detector"], e.extra["anomaly"]["key"]) for e in events] == [
+    assert [(e.extra["netsentry"]["anomaly"]["detector"], e.extra["netsentry"]["anomaly"]["key"]) for e in events] == [
         ("packet-flood", "10.2.2.2")]
     assert events[0].pkt.proto == 47
 
@@ -147,7 +147,7 @@ def test_ipv6_scan_and_icmpv6_sweep():
         d.send(pkt)
         t += 0.01
     tick(d, t + 1)
-    keys = [(e.extra["anomaly"]["key"], e.pkt.ip_version) for e in d.finish()]
+    keys = [(e.extra["netsentry"]["anomaly"]["key"], e.pkt.ip_version) for e in d.finish()]
     assert keys == [("2001:db8::bad>2001:db8:1::10/tcp", 6), ("2001:db8::bad>*:echo/icmp", 6)]
 
 
@@ -160,7 +160,7 @@ def test_spike_networks_limit_the_hosts():
     for i in range(3000):
         d.send(packet("192.168.7.7", "10.50.1.1", T0 + 40 + i / 300, proto=17, sp=9, dp=9))
     d.send(packet("192.168.7.7", "10.50.1.1", T0 + 61, proto=17, sp=9, dp=9))
-    assert [e.extra["anomaly"]["key"] for e in d.finish()] == ["10.50.1.1"]
+    assert [e.extra["netsentry"]["anomaly"]["key"] for e in d.finish()] == ["10.50.1.1"]
 
 
 def _burst_keys(cfg) -> list[str]:
@@ -172,7 +172,7 @@ def _burst_keys(cfg) -> list[str]:
     for i in range(3000):
         d.send(packet("192.168.7.7", "203.0.113.9", T0 + 40 + i / 300, proto=17, sp=9, dp=9))
     d.send(packet("192.168.7.7", "203.0.113.9", T0 + 61, proto=17, sp=9, dp=9))
-    return sorted(e.extra["anomaly"]["key"] for e in d.finish())
+    return sorted(e.extra["netsentry"]["anomaly"]["key"] for e in d.finish())
 
 
 SPIKE_QUICK = {"min-bytes-per-second": 1e12}
@@ -230,5 +230,5 @@ def test_flow_ended_in_its_first_second_is_counted_then_released():
         t += 0.01
     tick(d, T0 + 2)
     events = d.finish()
-    assert [e.extra["anomaly"]["key"] for e in events] == ["203.0.113.9>10.1.1.1/tcp"]
+    assert [e.extra["netsentry"]["anomaly"]["key"] for e in events] == ["203.0.113.9>10.1.1.1/tcp"]
     assert eng.stats()["anomaly.flows"] == 61        # and the one of tick()

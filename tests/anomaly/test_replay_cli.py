@@ -29,7 +29,9 @@ assets:
     cidr: 10.0.0.0/24
     criticality: medium
 """)
-    alerts = {r["anomaly"]["key"]: r for r in records if r["event_type"] == "alert" and "anomaly" in r}
+    alerts = {r["netsentry"]["anomaly"]["key"]: r for r in records
+              if r["event_type"] == "alert" and "anomaly" in r.get("netsentry", {})}
+    assert not [r for r in records if r["event_type"] == "alert" and "anomaly" in r]
     assert set(alerts) == {"203.0.113.50>10.0.0.10/tcp", "203.0.113.51>10.0.0.25/tcp",
                            "203.0.113.52>10.0.0.53/udp"}
     web = alerts["203.0.113.50>10.0.0.10/tcp"]
@@ -38,10 +40,11 @@ assets:
     assert web["netsentry"]["assets"] == [
         {"role": "dest", "ip": "10.0.0.10", "name": "web-frontend", "criticality": "critical"}]
     assert web["src_ip"] == "203.0.113.50" and web["dest_ip"] == "10.0.0.10" and web["proto"] == "TCP"
+    assert "flow_id" not in web and "src_port" not in web and "dest_port" not in web
     mail = alerts["203.0.113.51>10.0.0.25/tcp"]
     assert mail["alert"]["severity"] == 3 and mail["netsentry"]["assets"][0]["name"] == "dmz"
     stats = [r for r in records if r["event_type"] == "stats"]
-    assert stats[-1]["stats"]["anomaly"]["alerts"] == 3
+    assert stats[-1]["stats"]["netsentry"]["anomaly"]["alerts"] == 3
 
 
 def test_bad_asset_is_a_config_error(tmp_path):

@@ -43,7 +43,7 @@ EXPECTED: dict[str, list[tuple[str, str, dict]]] = {
 
 
 def found(events):
-    return {(SID_TO_KIND[e.alert.signature_id], e.extra["anomaly"]["key"]): e for e in events}
+    return {(SID_TO_KIND[e.alert.signature_id], e.extra["netsentry"]["anomaly"]["key"]): e for e in events}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -56,7 +56,7 @@ def test_attack_capture_fires_its_detector_and_nothing_else(name):
     want = {(kind, key): ev for kind, key, ev in EXPECTED[name]}
     assert set(got) == set(want), f"{name}: {sorted(got)}"
     for k, evidence in want.items():
-        anomaly = got[k].extra["anomaly"]
+        anomaly = got[k].extra["netsentry"]["anomaly"]
         for field, value in evidence.items():
             assert anomaly[field] == value, (name, k, field, anomaly)
         assert anomaly["observed"] >= anomaly["threshold"]
@@ -67,7 +67,7 @@ def test_attack_capture_fires_its_detector_and_nothing_else(name):
 def test_port_scan_evidence():
     events, _ = replay(PCAPS / "anomaly-portscan.pcap")
     e = found(events)[("tcp-port-scan", "203.0.113.50>10.0.0.10/tcp")]
-    a = e.extra["anomaly"]
+    a = e.extra["netsentry"]["anomaly"]
     assert a["detector"] == "port-scan"
     assert a["distinct_ports"] >= 50 and a["threshold"] == 50
     assert a["window"] == 60
@@ -79,11 +79,11 @@ def test_port_scan_evidence():
 
 def test_flood_evidence_names_top_sources():
     events, _ = replay(PCAPS / "anomaly-synflood.pcap")
-    a = events[0].extra["anomaly"]
+    a = events[0].extra["netsentry"]["anomaly"]
     assert a["half_open"] >= 500 and a["distinct_sources"] > 100
     assert 1 <= len(a["top_sources"]) <= 5
     events, _ = replay(PCAPS / "anomaly-udpflood.pcap")
-    a = events[0].extra["anomaly"]
+    a = events[0].extra["netsentry"]["anomaly"]
     assert a["top_sources"][0]["ip"] == "203.0.113.90"
     assert a["observed"] >= 1000 and a["unit"] == "packets/s" and a["window"] == 2
     assert events[0].pkt.src_ip == "203.0.113.90" and events[0].pkt.dst_ip == "10.0.0.25"
@@ -91,7 +91,7 @@ def test_flood_evidence_names_top_sources():
 
 def test_spike_evidence_carries_the_baseline():
     events, _ = replay(PCAPS / "anomaly-spike.pcap")
-    a = found(events)[("traffic-spike-packets", "192.168.1.40")].extra["anomaly"]
+    a = found(events)[("traffic-spike-packets", "192.168.1.40")].extra["netsentry"]["anomaly"]
     assert a["observed"] > 150 and a["unit"] == "packets/s"
     assert a["baseline"]["mean"] < 2 and a["baseline"]["buckets"] >= 60
     assert a["threshold"] == 150.0          # the floor dominates a quiet host's learned threshold
@@ -104,7 +104,7 @@ def test_spike_evidence_carries_the_baseline():
 
 def test_dns_tunnel_evidence():
     events, _ = replay(PCAPS / "anomaly-dns-tunnel.pcap")
-    a = events[0].extra["anomaly"]
+    a = events[0].extra["netsentry"]["anomaly"]
     assert a["observed"] >= 10 and a["max_label_length"] >= 40 and a["max_entropy"] > 4
     assert a["top_domains"][0]["domain"] == "example.net"
     assert all(x.endswith(".t.tunnel.example.net") for x in a["examples"])
@@ -120,7 +120,7 @@ def test_replay_is_reproducible():
 @pytest.mark.parametrize("name", sorted(p.name for p in PCAPS.glob("benign-*.pcap")))
 def test_benign_captures_fire_nothing(name):
     events, engine = replay(PCAPS / name)
-    assert events == [], [e.extra["anomaly"] for e in events]
+    assert events == [], [e.extra["netsentry"]["anomaly"] for e in events]
     assert engine.stats()["anomaly.flows"] > 0
 
 
@@ -133,7 +133,7 @@ def test_synthetic_benign_mix_fires_nothing(tmp_path):
     subprocess.run([sys.executable, str(gen), str(out), "--target", "20000", "--seed", "1"],
                    check=True, capture_output=True)
     events, engine = replay(out)
-    assert events == [], [e.extra["anomaly"] for e in events]
+    assert events == [], [e.extra["netsentry"]["anomaly"] for e in events]
     assert engine.stats()["anomaly.flows"] > 3000
 
 
@@ -173,7 +173,7 @@ def test_sensor_loop_skipping_to_anomaly_due_sees_what_per_packet_inspect_sees(t
             self.events: list = []
 
         def emit(self, event) -> None:
-            if "anomaly" in event.extra:
+            if "anomaly" in event.extra.get("netsentry", {}):
                 self.events.append(event)
 
     out = Keep()
@@ -185,8 +185,8 @@ def test_sensor_loop_skipping_to_anomaly_due_sees_what_per_packet_inspect_sees(t
     sensor.finish()
 
     def view(events):
-        return [(e.ts, e.pkt.pcap_cnt, e.alert.signature_id, e.extra["anomaly"]["key"],
-                 e.extra["anomaly"]["observed"]) for e in events]
+        return [(e.ts, e.pkt.pcap_cnt, e.alert.signature_id, e.extra["netsentry"]["anomaly"]["key"],
+                 e.extra["netsentry"]["anomaly"]["observed"]) for e in events]
 
     assert len(per_packet) > 50
     assert view(out.events) == view(per_packet)

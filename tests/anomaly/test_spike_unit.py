@@ -22,13 +22,13 @@ def run(rate_normal: int, rate_spike: int, seconds_before: int, cfg=None, host="
         d.send(packet(host, "10.9.9.9", t + i / rate_spike, proto=17, sp=5000, dp=514))
     for s in range(10, 40):
         d.send(packet(host, "10.9.9.9", t + s, proto=17, sp=5000, dp=514))
-    return [e for e in d.finish() if e.extra["anomaly"]["key"] == host]
+    return [e for e in d.finish() if e.extra["netsentry"]["anomaly"]["key"] == host]
 
 
 def test_spike_after_warm_up_fires():
     events = run(2, 300, 700)
     assert len(events) == 1
-    a = events[0].extra["anomaly"]
+    a = events[0].extra["netsentry"]["anomaly"]
     assert a["detector"] == "traffic-spike" and a["unit"] == "packets/s"
     assert a["observed"] == 300.0 and a["baseline"]["mean"] < 3
 
@@ -54,7 +54,7 @@ def test_sensitivity_against_a_noisy_baseline():
     for i in range(4000):
         d.send(packet(host, "10.9.9.9", BASE + 700 + i / 400, proto=17, sp=1, dp=2))
     d.send(packet(host, "10.9.9.9", BASE + 725, proto=17, sp=1, dp=2))
-    assert [e for e in d.finish() if e.extra["anomaly"]["key"] == host] == []
+    assert [e for e in d.finish() if e.extra["netsentry"]["anomaly"]["key"] == host] == []
 
 
 def test_critical_asset_tightens_the_floor():
@@ -62,4 +62,4 @@ def test_critical_asset_tightens_the_floor():
                       assets=[{"name": "db", "cidr": "192.168.5.0/24", "criticality": "critical"}])
     events = run(1, 100, 700, cfg)          # floor 150 x 0.5 = 75 < 100
     assert len(events) == 1
-    assert events[0].extra["anomaly"]["baseline"]["floor"] == 75.0
+    assert events[0].extra["netsentry"]["anomaly"]["baseline"]["floor"] == 75.0

@@ -50,7 +50,7 @@ def test_replay_resumes_from_a_saved_baseline(tmp_path):
     eng.close()
     assert first == []
     resumed, _ = replay(tail, cfg)
-    assert {e.extra["anomaly"]["key"] for e in resumed} == {"192.168.1.40", "10.0.0.30"}
+    assert {e.extra["netsentry"]["anomaly"]["key"] for e in resumed} == {"192.168.1.40", "10.0.0.30"}
     blind, _ = replay(tail, config_with())           # no state: still warming up, nothing fires
     assert blind == []
 

@@ -49,3 +49,16 @@ def test_console_output_writes_lines_for_its_types_only():
     out.emit(Event("alert", TS, pkt, None, Alert(1, "one")))
     out.close()
     assert buf.getvalue().count("\n") == 1 and "[1:1:0] one" in buf.getvalue()
+
+
+def test_anomaly_alert_about_hosts_shows_only_what_applies():
+    import socket
+
+    from netsentry.anomaly.alerts import Finding, make_event
+    spike = make_event(Finding("traffic-spike-packets", "traffic-spike", "10.0.0.9",
+                               socket.inet_aton("10.0.0.9"), b"", 0, {}), 1.0, 3, 0)
+    line = format_line(spike)
+    assert line.endswith("[Priority: 3] 10.0.0.9") and "HOPOPT" not in line and "0.0.0.0" not in line
+    scan = make_event(Finding("tcp-port-scan", "port-scan", "k", socket.inet_aton("10.0.0.1"),
+                              socket.inet_aton("10.0.0.2"), 6, {}), 1.0, 3, 0)
+    assert format_line(scan).endswith("{TCP} 10.0.0.1 -> 10.0.0.2")

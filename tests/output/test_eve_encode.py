@@ -196,11 +196,32 @@ def test_anomaly_alert_with_its_anomaly_object_and_assets() -> None:
     ev = make_event(f, TS, 42, 3)
     assets = AssetMap({"assets": [{"name": "payroll-db", "cidr": "10.0.0.5", "criticality": "critical"}]})
     assert assets.enrich(ev)
-    rec = check(ev)
-    assert rec["anomaly"]["detector"] == "port-scan" and rec["anomaly"]["suppressed"] == 3
-    assert rec["netsentry"]["assets"][0]["name"] == "payroll-db"
-    assert rec["alert"]["severity"] == 1 and rec["netsentry"]["severity_raised_from"] == 3
-    assert list(rec)[-3:] == ["alert", "anomaly", "netsentry"]
+    rec = render(ev)
+    assert encode(ev) == line(rec)
+    # a record about two hosts: no flow_id, no ports (a scan is about many), no pkt_src
+    assert list(rec) == ["timestamp", "pcap_cnt", "event_type", "src_ip", "dest_ip", "proto", "ip_v",
+                         "alert", "netsentry"]
+    assert (rec["src_ip"], rec["dest_ip"], rec["proto"], rec["ip_v"]) == ("203.0.113.7", "10.0.0.5", "TCP", 4)
+    ours = rec["netsentry"]
+    assert ours["anomaly"]["detector"] == "port-scan" and ours["anomaly"]["suppressed"] == 3
+    assert ours["assets"][0]["name"] == "payroll-db"
+    assert rec["alert"]["severity"] == 1 and ours["severity_raised_from"] == 3
+
+
+def test_anomaly_alert_about_one_host_names_only_that_host() -> None:
+    # a traffic spike: one host, no destination, no protocol, no port
+    f = Finding("traffic-spike-packets", "traffic-spike", "10.0.0.9", socket.inet_aton("10.0.0.9"),
+                b"", 0, {"observed": 900.0})
+    rec = render(make_event(f, TS, 7, 0))
+    assert rec["src_ip"] == "10.0.0.9"
+    for absent in ("flow_id", "src_port", "dest_ip", "dest_port", "proto", "pkt_src"):
+        assert absent not in rec, absent
+    # a DNS flood: the resolver and its port, but no source port
+    f = Finding("dns-query-flood", "dns-query-flood", "10.0.0.9", socket.inet_aton("10.0.0.9"),
+                socket.inet_aton("10.0.0.53"), 17, {"observed": 80.0}, dp=53)
+    rec = render(make_event(f, TS, 7, 0))
+    assert (rec["dest_ip"], rec["dest_port"], rec["proto"]) == ("10.0.0.53", 53, "UDP")
+    assert "src_port" not in rec
 
 
 def test_a_raised_copy_of_an_alert_gets_its_own_fragment() -> None:

@@ -122,3 +122,36 @@ def test_pcap_file_names_the_capture_each_record_came_from(tmp_path: Path):
     assert sids[9001001] == str(web)                # Log4Shell: in the web capture
     assert sids[9000001] == str(scan)               # NULL scan: in the scan capture
     assert recs[-1]["event_type"] == "stats" and recs[-1]["pcap_filename"] == str(scan)
+
+
+def test_alert_payload_printable_packet_and_host(tmp_path: Path):
+    import base64
+    import json
+
+    from netsentry.decode import Decoder
+    from netsentry.event import Alert, Event
+    from netsentry.output import OutputContext, open_outputs
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=80) / b"GET /\r\n\x00\xff")
+    pkt = Decoder().decode(frame, 1)
+    pkt.pcap_cnt = 1
+    cfg = {"eve-log": {"enabled": True, "types": ["alert"], "sensor-name": "gw-1",
+                       "alert": {"payload": True, "payload-printable": True, "packet": True}}}
+    (out,) = open_outputs(cfg, OutputContext(logdir=tmp_path))
+    out.emit(Event("alert", 1.0, pkt, None, Alert(1, "x")))
+    out.close()
+    rec = json.loads((tmp_path / "eve.json").read_text())
+    assert base64.b64decode(rec["payload"]) == b"GET /\r\n\x00\xff"
+    assert rec["payload_printable"] == "GET /\r\n.."
+    assert base64.b64decode(rec["packet"]) == frame and rec["packet_info"] == {"linktype": 1}
+    assert rec["host"] == "gw-1"
+
+
+def test_alert_option_must_be_a_boolean(tmp_path: Path):
+    from netsentry.config import ConfigError
+    from netsentry.output import OutputContext, open_outputs
+
+    with pytest.raises(ConfigError, match="outputs.eve-log.alert.payload: expected true or false"):
+        open_outputs({"eve-log": {"enabled": True, "alert": {"payload": "yes"}}}, OutputContext(logdir=tmp_path))

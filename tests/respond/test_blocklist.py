@@ -208,7 +208,7 @@ def test_anomaly_flagged_scanner_is_blocked(tmp_path):
     sensor = Sensor(cfg, [out])
     responder = build_responder(sensor, cfg)
     sensor.run(read_captures([str(PCAPS / "anomaly-portscan.pcap")]))
-    scanners = {e.pkt.src_ip for e in out.of("alert") if e.extra["anomaly"]["detector"] == "port-scan"}
+    scanners = {e.pkt.src_ip for e in out.of("alert") if e.extra["netsentry"]["anomaly"]["detector"] == "port-scan"}
     assert scanners == {"203.0.113.50", "203.0.113.51", "203.0.113.52"}
     listing = responder.blocklist.listing(now=0)
     assert {row["address"] for row in listing} == scanners

@@ -5,8 +5,11 @@ Suricata need nothing new: gid 1 (Suricata's rule gid: dashboards that
 filter on gid 1 see them), signature ids from netsentry's anomaly range
 9100000-9100999 (bundled rules use 9000001-9099999), ``NETSENTRY ANOMALY ...``
 signature text and Suricata classification.config categories with their
-default priorities as severity. The evidence goes in our own top-level
-``anomaly`` object.
+default priorities as severity. The evidence goes in our own
+``netsentry.anomaly`` object (Suricata's top-level ``anomaly`` is its decoder
+anomaly record, with a closed schema). An alert names the hosts it is about
+and leaves out what does not apply (`HostPacket`): no ``flow_id``, no ports
+unless the finding is about one, no ``dest_ip`` for a traffic spike.
 
 Adding a kind of alert is one row in `KINDS`.
 """
@@ -16,8 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from netsentry.decode.packet import Packet
-from netsentry.event import Alert, Event
+from netsentry.event import Alert, Event, HostPacket
 
 GID = 1
 SID_FIRST, SID_LAST = 9100000, 9100999
@@ -66,7 +68,8 @@ class Finding:
 
     src/dst are what the EVE record's src_ip/dest_ip will show: the actor and
     the target (a flood's busiest source and its victim; a spike's host as
-    source and the unspecified address as destination).
+    source and no destination, ``b""``). proto, sp and dp are 0 when the
+    finding is not about one protocol or port; EVE then leaves them out.
     """
 
     kind: str
@@ -108,10 +111,10 @@ class Deduplicator:
 
 
 def make_event(f: Finding, ts: float, pcap_cnt: int, suppressed: int) -> Event:
-    """The EVE alert for a finding: a packet record built from the finding's addresses
-    (an aggregate has no single packet of its own), with the evidence under ``anomaly``."""
+    """The EVE alert for a finding: a record about the finding's hosts (an aggregate
+    has no single packet of its own), with the evidence under ``netsentry.anomaly``."""
     kind = KINDS[f.kind]
-    pkt = Packet()
+    pkt = HostPacket()
     pkt.ts = ts
     pkt.pcap_cnt = pcap_cnt
     pkt.src = f.src
@@ -125,6 +128,6 @@ def make_event(f: Finding, ts: float, pcap_cnt: int, suppressed: int) -> Event:
     evidence["suppressed"] = suppressed
     alert = Alert(signature_id=kind.sid, signature=kind.signature, gid=GID, rev=REV,
                   category=kind.category, severity=kind.severity, action="allowed")
-    extra: dict[str, Any] = {"anomaly": evidence}
+    extra: dict[str, Any] = {"netsentry": {"anomaly": evidence}}
     extra.update(f.extra)
     return Event("alert", ts, pkt, None, alert, extra)

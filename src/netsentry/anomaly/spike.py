@@ -34,7 +34,6 @@ from netsentry.config import ConfigError
 from netsentry.anomaly.window import top_items
 from netsentry.decode.packet import ip_to_str
 
-UNSPECIFIED = {4: bytes(4), 16: bytes(16)}
 SCOPES = ("home", "all")
 METRICS = (("traffic-spike-packets", "packets/s", "min-packets-per-second"),
            ("traffic-spike-bytes", "bytes/s", "min-bytes-per-second"))
@@ -175,7 +174,7 @@ class TrafficSpike(Detector):
             values[m] = threshold
             self.pending.append(Finding(
                 kind=kind, detector=self.name, key=ip_to_str(host), src=host,
-                dst=UNSPECIFIED[len(host)], proto=0,
+                dst=b"", proto=0,
                 evidence={"observed": round(x, 3), "unit": unit, "threshold": round(threshold, 3),
                           "window": length,
                           "baseline": {"mean": round(mean, 3), "stddev": round(std, 3),

@@ -33,6 +33,10 @@ _MASK = 0xFFFFFFFF
 _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 
 
+
+_PER_TRANSPORT = frozenset({"dns"})          # app-layer protocols Suricata counts per transport
+_TRANSPORT_SUFFIX = {6: "_tcp", 17: "_udp"}
+
 class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
@@ -121,7 +125,10 @@ class AppLayer:
             return
         parser = st.parser = self._new_parser(proto)
         flow.app_proto = proto.name
-        self.stats_flows[proto.name] = self.stats_flows.get(proto.name, 0) + 1
+        # Suricata's app_layer.flow counter names: a protocol it parses over both TCP and
+        # UDP is counted per transport (dns_tcp, dns_udp); the others by their name
+        name = proto.name + _TRANSPORT_SUFFIX.get(flow.proto, "") if proto.name in _PER_TRANSPORT else proto.name
+        self.stats_flows[name] = self.stats_flows.get(name, 0) + 1
         pending, st.pending = st.pending, []
         for ts, chunk in pending:
             parser.parse(chunk, ts != st.reversed, pkt)

@@ -3,9 +3,9 @@
 The names are the keys of the ``outputs:`` section of the configuration
 (``eve-log``, ``console``, later ``syslog``). A module registers a factory
 with `register`; `open_outputs` builds the enabled ones. The sensor only
-ever calls ``emit(event)``, ``flush()`` and ``close()``, and asks each output
-which event types it wants (``event_types``) so it can skip building events
-nobody will write.
+ever calls ``emit(event)``, ``flush()``, ``reopen()`` and ``close()``, and
+asks each output which event types it wants (``event_types``) so it can skip
+building events nobody will write.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ EVENT_TYPES = ("alert", "drop", "anomaly", "flow", "stats", "http", "dns", "tls"
 
 # Modules that register an output kind; imported on first use so that
 # importing `netsentry.output` stays cheap and free of cycles.
-BUILTIN_MODULES = ("netsentry.output.eve", "netsentry.output.console")
+BUILTIN_MODULES = ("netsentry.output.eve", "netsentry.output.console", "netsentry.output.syslog",
+                   "netsentry.output.redis", "netsentry.output.metrics")
 
 
 @dataclass
@@ -53,6 +54,13 @@ class Output:
     def flush(self) -> None:
         pass
 
+    def reopen(self) -> None:
+        """SIGHUP (logrotate's postrotate, Suricata's convention): a file output
+        reopens its path, so records after the rotation go to the new file and
+        none is lost or written twice. Outputs without a file of their own
+        (console, network senders) keep this no-op. Called in the main thread
+        between packets, never from inside ``emit``."""
+
     def close(self) -> None:
         self.flush()
 
@@ -78,23 +86,31 @@ def registered() -> dict[str, OutputFactory]:
     return dict(_REGISTRY)
 
 
+# Outputs that create or truncate a file when built: built after every other output,
+# so that a bad setting anywhere stops start-up before the file is touched.
+FILE_OUTPUTS = frozenset({"eve-log"})
+
+
 def open_outputs(outputs_cfg: Mapping[str, Any], ctx: OutputContext) -> list[Output]:
-    """Create every output whose section says ``enabled: true``."""
+    """Create every output whose section says ``enabled: true``, returned in the
+    configuration's order (the order records are handed to them)."""
     kinds = registered()
-    opened: list[Output] = []
+    enabled = [(name, section) for name, section in outputs_cfg.items()
+               if isinstance(section, Mapping) and section.get("enabled", False)]
+    for name, _ in enabled:
+        if name not in kinds:
+            raise ConfigError(f"no output of that kind (known: {', '.join(sorted(kinds))})", f"outputs.{name}")
+    build_order = sorted(range(len(enabled)), key=lambda i: enabled[i][0] in FILE_OUTPUTS)
+    built: dict[int, Output] = {}
     try:
-        for name, section in outputs_cfg.items():
-            if not isinstance(section, Mapping) or not section.get("enabled", False):
-                continue
-            factory = kinds.get(name)
-            if factory is None:
-                raise ConfigError(f"no output of that kind (known: {', '.join(sorted(kinds))})",
-                                  f"outputs.{name}")
-            opened.append(factory(section, ctx))
+        for i in build_order:
+            name, section = enabled[i]
+            built[i] = kinds[name](section, ctx)
+        opened = [built[i] for i in range(len(enabled))]
         from netsentry.output.integrity import connect_checkpoint_listeners
         connect_checkpoint_listeners(opened)        # integrity checkpoints -> e.g. syslog
     except BaseException:
-        for out in opened:
+        for out in built.values():
             out.close()
         raise
     return opened

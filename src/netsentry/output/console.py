@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from netsentry.event import Event
+from netsentry.event import Event, HostPacket
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.fields import PORT_PROTOS, PROTO_TEXT, format_ip
 
@@ -45,7 +45,13 @@ def format_line(event: Event) -> str:
             parts.append(f"[Classification: {alert.category}] ")
         parts.append(f"[Priority: {alert.severity}] ")
     pkt, flow = event.pkt, event.flow
-    if pkt is not None and pkt.ip_version:
+    if pkt.__class__ is HostPacket:         # an alert about hosts: only what applies
+        if pkt.proto:
+            parts.append(f"{{{PROTO_TEXT[pkt.proto & 0xFF]}}} ")
+        parts.append(_endpoint(pkt.src, pkt.sp, pkt.proto) if pkt.sp else format_ip(pkt.src))
+        if pkt.dst:
+            parts.append(f" -> {_endpoint(pkt.dst, pkt.dp, pkt.proto) if pkt.dp else format_ip(pkt.dst)}")
+    elif pkt is not None and pkt.ip_version:
         parts.append(f"{{{PROTO_TEXT[pkt.proto & 0xFF]}}} "
                      f"{_endpoint(pkt.src, pkt.sp, pkt.proto)} -> {_endpoint(pkt.dst, pkt.dp, pkt.proto)}")
     elif flow is not None:

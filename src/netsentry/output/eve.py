@@ -14,8 +14,10 @@ Field names, order and text forms follow Suricata's own writers
 - flow records take src/dest from the flow's client/server and the
   timestamp of the moment the flow ended (packet time in replay).
 
-Our own additions (``Event.extra``) are merged at the top level last; they
-must use names Suricata doesn't.
+``Event.extra`` is merged at the top level last: Suricata's own objects
+(``stats``, the decoder ``anomaly`` record) and the one ``netsentry`` object
+holding everything that is ours (the schema check excludes exactly
+``netsentry`` and ``stats.netsentry``).
 
 `render` gives a record as plain dicts; the file writer (`EveLog`, `encode`)
 builds the same record with three shortcuts, each measured with
@@ -28,6 +30,7 @@ timestamp is reused from the previous record when the time is the same
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from typing import Any
 import orjson
 
 from netsentry.config import ConfigError
-from netsentry.event import Alert, Event
+from netsentry.event import Alert, Event, HostPacket
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.integrity import ChainWriter, IntegrityConfig
 from netsentry.output.fields import (
@@ -120,6 +123,32 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
     return rec
 
 
+def host_header(event_type: str, ts: float, pkt: HostPacket) -> dict[str, Any]:
+    """The head of a record about hosts, not one packet (`HostPacket`: anomaly alerts).
+
+    Only what applies: the source; the destination, protocol and ports when
+    the finding has them. No flow_id (there is no flow) and no pkt_src (no
+    packet was captured as this record's own).
+    """
+    rec: dict[str, Any] = {"timestamp": format_record_time(ts)}
+    if pkt.pcap_cnt:
+        rec["pcap_cnt"] = pkt.pcap_cnt
+    rec["event_type"] = event_type
+    proto = pkt.proto
+    ports = proto in PORT_PROTOS
+    rec["src_ip"] = format_ip(pkt.src)
+    if ports and pkt.sp:
+        rec["src_port"] = pkt.sp
+    if pkt.dst:
+        rec["dest_ip"] = format_ip(pkt.dst)
+        if ports and pkt.dp:
+            rec["dest_port"] = pkt.dp
+    if proto:
+        rec["proto"] = PROTO_TEXT[proto & 0xFF]
+    rec["ip_v"] = pkt.ip_version
+    return rec
+
+
 def flow_header(event_type: str, ts: float, flow: Any) -> dict[str, Any]:
     """The head of a flow-level record: src is the client (Suricata's CreateEveHeaderFromFlow)."""
     proto = flow.proto
@@ -191,6 +220,8 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     pkt, flow, alert = event.pkt, event.flow, event.alert
     if pkt is None:                      # an engine alert about a flow, not a packet
         rec = flow_header("alert", event.ts, flow) if flow is not None else _bare("alert", event.ts)
+    elif pkt.__class__ is HostPacket:    # an engine alert about hosts
+        rec = host_header("alert", event.ts, pkt)
     else:
         rec = packet_header("alert", event.ts, pkt, flow)
     if alert is not None:
@@ -370,6 +401,38 @@ def encode(event: Event) -> bytes:
     return _DUMPS(rec, option=_NEWLINE)
 
 
+def _switch(cfg: Mapping[str, Any], name: str) -> bool:
+    value = cfg.get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", f"outputs.eve-log.alert.{name}")
+    return value
+
+
+_PRINTABLE = bytes(c if 32 <= c < 127 or c in (10, 13) else 46 for c in range(256))    # else "."
+
+
+def _payload(rec: dict[str, Any], pkt: Any) -> None:
+    rec["payload"] = base64.b64encode(pkt.payload).decode()
+
+
+def _payload_printable(rec: dict[str, Any], pkt: Any) -> None:
+    # Suricata's PrintStringsToBuffer: printable ASCII, CR and LF kept, every other byte "."
+    rec["payload_printable"] = pkt.payload.translate(_PRINTABLE).decode()
+
+
+def _packet(rec: dict[str, Any], pkt: Any) -> None:
+    rec["packet"] = base64.b64encode(pkt.data).decode()
+    rec["packet_info"] = {"linktype": pkt.linktype}
+
+
+# outputs.eve-log.alert.<option> -> what it adds to an alert record, in Suricata's order
+ALERT_OPTIONS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    "payload": _payload,
+    "payload-printable": _payload_printable,
+    "packet": _packet,
+}
+
+
 class EveLog(Output):
     """Writes EVE records to ``LOGDIR/<filename>`` through one large write buffer."""
 
@@ -394,6 +457,13 @@ class EveLog(Output):
         if not isinstance(pcap_file, bool):
             raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")
         self._pcap_file = pcap_file
+        # Suricata's eve-log alert options: types: [alert: {payload, payload-printable, packet}]
+        # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
+        alert_cfg = cfg.get("alert") or {}
+        self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        self._host = cfg.get("sensor-name") or ""
+        if not isinstance(self._host, str):
+            raise ConfigError(f"expected a name, got {self._host!r}", "outputs.eve-log.sensor-name")
         self._source: Any = None
         integrity = IntegrityConfig(cfg, "outputs.eve-log")
         filename = str(cfg.get("filename", "eve.json"))
@@ -404,18 +474,50 @@ class EveLog(Output):
         mode = "ab" if cfg.get("append", False) else "wb"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # 1 MiB buffer: the file sees few large writes instead of one per event.
-            self._file = open(self.path, mode, buffering=1 << 20)  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+        self._file = self._open(mode)
         self._write = self._file.write
         self.count = 0
+        self.reopened = 0
+
         # outputs.eve-log.integrity: each line also chained into <filename>.chain (output/integrity.py)
         self.chain: ChainWriter | None = None
         if integrity.enabled:
             self.chain = ChainWriter(self.path, integrity, self.flush, offset=self._file.tell(),
                                      append=mode == "ab")
             self._write = self._chained_write
+
+    def _open(self, mode: str) -> Any:
+        try:
+            # 1 MiB buffer: the file sees few large writes instead of one per event.
+            return open(self.path, mode, buffering=1 << 20)  # noqa: SIM115 - closed in close()/reopen()
+        except OSError as exc:
+            raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
+
+    def reopen(self) -> None:
+        """Reopen ``path`` after logrotate renamed the file: every record written
+        so far is flushed into the old file, every later one goes to the new.
+
+        Always in append mode (a SIGHUP without a rotation must not truncate),
+        and the new file is opened before the old one is closed: if it cannot be
+        opened (directory gone, disk full) the error is logged and records keep
+        going to the old file rather than nowhere.
+        """
+        if self._file.closed:
+            return
+        try:
+            new = self._open("ab")
+        except OSError as exc:
+            from netsentry.log import get_logger
+            get_logger().error("eve-log reopen failed, still writing the previous file",
+                               path=str(self.path), error=str(exc))
+            return
+        old = self._file
+        self._file, self._write = new, new.write
+        old.close()                 # every record so far is in the old file now
+        self.reopened += 1
+        self._chain_reopened()      # integrity: sign the old chain, chain the new file's lines
 
     def emit(self, event: Event) -> None:
         # `encode` inlined: one call fewer per event on the output's hot path
@@ -427,6 +529,13 @@ class EveLog(Output):
             rec.pop("alert", None)          # outputs.eve-log.drop.alerts: false
         if self._community is not None:
             rec = self._with_community_id(rec, event)
+        if self._alert_options and etype == "alert":
+            pkt = event.pkt
+            if pkt is not None and pkt.__class__ is not HostPacket:
+                for name in self._alert_options:
+                    ALERT_OPTIONS[name](rec, pkt)
+        if self._host:
+            rec["host"] = self._host
         if self._source is not None:
             rec["pcap_filename"] = self._source.path     # last, as Suricata writes it
         self._write(_DUMPS(rec, option=_NEWLINE))
@@ -465,23 +574,6 @@ class EveLog(Output):
     def flush(self) -> None:
         if not self._file.closed:
             self._file.flush()
-
-    def reopen(self) -> None:
-        """Reopen the file at its path (logrotate moved it; SIGHUP), in append mode.
-
-        The SIEM work (branch siem) owns this method; the integrity chain needs
-        only `_chain_reopened()` called at its end, once the old file is flushed
-        and closed and the new one open (docs/integrity.md, "Rotation").
-        """
-        if self._file.closed:
-            return
-        self._file.close()                # flushes every record so far into the old file
-        try:
-            self._file = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
-        except OSError as exc:
-            raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
-        self._write = self._file.write
-        self._chain_reopened()
 
     def _chain_reopened(self) -> None:
         """The chain's part of a reopen: sign the chain into the old side file and go on

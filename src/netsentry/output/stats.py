@@ -5,6 +5,14 @@ Each stage reports flat counters under Suricata's dotted names
 ``detect.alert``). EVE writes them as nested objects
 (``{"decoder": {"pkts": 1, "event": {"ipv4": {"trunc_pkt": 1}}}}``) so that
 dashboards built for Suricata's stats find the same paths.
+
+Only counters Suricata itself has (`SURICATA_COUNTERS`, and the decoder
+events under ``decoder.event.``) sit at their Suricata path; every other
+counter (netsentry's own, such as ``anomaly.*``, ``flow.timeout`` or
+``detect.rules_loaded``) goes under ``stats.netsentry`` with its name
+unchanged below it (``stats.netsentry.anomaly.alerts``), because Suricata's
+EVE schema closes every stats object: a dashboard that validates or maps
+Suricata's stats must not meet a field it does not know.
 """
 
 from __future__ import annotations
@@ -13,6 +21,47 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from netsentry.event import Event
+
+
+# Suricata's counter names (its stats.* paths, e.g. in etc/schema.json) that
+# netsentry has a counterpart for. Adding a counter that Suricata has: one name here.
+SURICATA_COUNTERS = frozenset((
+    "capture.kernel_packets", "capture.kernel_drops", "capture.kernel_ifdrops", "capture.errors",
+    "decoder.pkts", "decoder.bytes", "decoder.invalid", "decoder.ipv4", "decoder.ipv6",
+    "decoder.ethernet", "decoder.arp", "decoder.unknown_ethertype", "decoder.chdlc", "decoder.raw",
+    "decoder.null", "decoder.sll", "decoder.sll2", "decoder.tcp", "decoder.udp", "decoder.sctp",
+    "decoder.esp", "decoder.icmpv4", "decoder.icmpv6", "decoder.igmp", "decoder.ppp", "decoder.pppoe",
+    "decoder.geneve", "decoder.gre", "decoder.vlan", "decoder.vlan_qinq", "decoder.vlan_qinqinq",
+    "decoder.vxlan", "decoder.vntag", "decoder.ieee8021ah", "decoder.teredo", "decoder.ipv4_in_ipv4",
+    "decoder.ipv4_in_ipv6", "decoder.ipv6_in_ipv4", "decoder.ipv6_in_ipv6", "decoder.mpls",
+    "decoder.erspan", "decoder.nsh", "decoder.etag", "decoder.avg_pkt_size", "decoder.max_pkt_size",
+    "decoder.too_many_layers",
+    "flow.total", "flow.active", "flow.tcp", "flow.udp", "flow.icmpv4", "flow.icmpv6",
+    "flow.tcp_reuse", "flow.memcap", "flow.memuse", "flow.spare",
+    "flow.emerg_mode_entered", "flow.emerg_mode_over",
+    "detect.alert", "detect.alert_queue_overflow", "detect.alerts_suppressed",
+    "ips.accepted", "ips.blocked", "ips.rejected", "ips.replaced",
+    # the stream stage's TCP counters, under Suricata's stats.tcp names
+    "tcp.sessions", "tcp.active_sessions", "tcp.ssn_memcap_drop", "tcp.ssn_from_cache", "tcp.ssn_from_pool",
+    "tcp.pseudo", "tcp.invalid_checksum", "tcp.midstream_pickups", "tcp.pkt_on_wrong_thread",
+    "tcp.ack_unseen_data", "tcp.segment_memcap_drop", "tcp.segment_from_cache", "tcp.segment_from_pool",
+    "tcp.stream_depth_reached", "tcp.reassembly_gap", "tcp.overlap", "tcp.overlap_diff_data",
+    "tcp.insert_data_normal_fail", "tcp.insert_data_overlap_fail", "tcp.urgent_oob_data", "tcp.syn",
+    "tcp.synack", "tcp.rst", "tcp.urg", "tcp.memuse", "tcp.reassembly_memuse", "tcp.no_flow",
+    "defrag.max_frags_reached", "defrag.max_trackers_reached", "defrag.memuse",
+    "defrag.tracker_hard_reuse", "defrag.tracker_soft_reuse",
+))
+# (``tcp.*`` is not a prefix here: Suricata 8 counts the midstream exception policy as
+# exception_policy.tcp.midstream.*, so 7's tcp.midstream_exception_policy.* is not its name.)
+SURICATA_PREFIXES = ("decoder.event.", "ips.drop_reason.", "flow.end.", "flow.mgr.", "flow.wrk.",
+                     "app_layer.", "defrag.ipv4.", "defrag.ipv6.", "defrag.mgr.", "defrag.wrk.", "stream.")
+OURS = "netsentry"
+_OURS_PREFIX = OURS + "."
+
+
+def is_suricata_counter(name: str) -> bool:
+    """True when Suricata writes a counter of this name (at the same stats path)."""
+    return name in SURICATA_COUNTERS or name.startswith(SURICATA_PREFIXES)
 
 
 def nest_counters(flat: Mapping[str, int | float]) -> dict[str, Any]:
@@ -50,7 +99,19 @@ def merge_counters(sources: Iterable[Mapping[str, int | float]]) -> dict[str, in
 
 
 def stats_event(ts: float, uptime: float, counters: Mapping[str, int | float]) -> Event:
-    """The `stats` event: ``{"stats": {"uptime": N, <nested counters>}}``."""
+    """The `stats` event: ``{"stats": {"uptime": N, <Suricata's counters nested>,
+    "netsentry": {<our own counters nested>}}}``."""
+    theirs: dict[str, int | float] = {}
+    ours: dict[str, int | float] = {}
+    for name, value in counters.items():
+        if name.startswith(_OURS_PREFIX):           # a stage that names its counter ours already
+            ours[name[len(_OURS_PREFIX):]] = value
+        elif is_suricata_counter(name):
+            theirs[name] = value
+        else:
+            ours[name] = value
     body: dict[str, Any] = {"uptime": int(uptime)}
-    body.update(nest_counters(counters))
+    body.update(nest_counters(theirs))
+    if ours:
+        body[OURS] = nest_counters(ours)
     return Event("stats", ts, extra={"stats": body})
