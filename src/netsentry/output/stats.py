@@ -40,6 +40,7 @@ SURICATA_COUNTERS = frozenset((
     "flow.tcp_reuse", "flow.memcap", "flow.memuse", "flow.spare",
     "flow.emerg_mode_entered", "flow.emerg_mode_over",
     "detect.alert", "detect.alert_queue_overflow", "detect.alerts_suppressed",
+    "detect.thresholds.bitmap_alloc_fail", "detect.thresholds.bitmap_memuse",   # Suricata 9: unique_on
     "ips.accepted", "ips.blocked", "ips.rejected", "ips.replaced",
     # the stream stage's TCP counters, under Suricata's stats.tcp names
     "tcp.sessions", "tcp.active_sessions", "tcp.ssn_memcap_drop", "tcp.ssn_from_cache", "tcp.ssn_from_pool",
