@@ -15,9 +15,8 @@ from scapy.layers.inet import IP, UDP
 
 from netsentry.cli import main
 from netsentry.config import load_config
-from netsentry.event import Event
-from netsentry.output import Output
 from netsentry.sensor import Sensor
+from netsentry.output.memory import MemoryOutput as Collect
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -76,19 +75,6 @@ def test_interface_items_merge_the_section_defaults() -> None:
 def test_queue_specs(value: object, queues: list[int]) -> None:
     from netsentry.capture.nfqueue import parse_queues
     assert parse_queues(value) == queues
-
-
-class Collect(Output):
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, event_type: str) -> list[Event]:
-        return [e for e in self.events if e.event_type == event_type]
 
 
 def test_tick_times_out_flows_without_packets() -> None:

@@ -9,11 +9,10 @@ import pytest
 from scapy.layers.inet import IP, TCP
 
 from netsentry.config import ConfigError, load_config
-from netsentry.event import Event
 from netsentry.exception_policy import midstream_policy, packet_policy
-from netsentry.output import Output
 from netsentry.output.eve import render
 from netsentry.sensor import Sensor
+from netsentry.output.memory import MemoryOutput as Collect
 
 
 @pytest.fixture(autouse=True)
@@ -63,16 +62,6 @@ def test_packet_only_conditions_take_the_packet_form() -> None:
     assert packet_policy(cfg("exception-policy=pass-flow"), "x.memcap-policy", True) == "pass-packet"
     assert packet_policy(cfg("exception-policy=bypass"), "x.memcap-policy", True) == "ignore"
     assert packet_policy(cfg(), "x.memcap-policy", False) == "ignore"
-
-
-class Collect(Output):
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
 
 
 def _run(frames: list, *sets: str) -> tuple[Sensor, Collect]:

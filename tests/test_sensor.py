@@ -12,31 +12,10 @@ from scapy.utils import wrpcap
 
 from netsentry.capture import read_captures
 from netsentry.config import ConfigError, load_config
-from netsentry.event import Event
-from netsentry.output import Output
 from netsentry.sensor import Sensor, rule_paths
+from netsentry.output.memory import MemoryOutput as Collect
 
 T0 = 1_700_000_000.0
-
-
-class Collect(Output):
-    """A real output that keeps events in a list (what a test can look at)."""
-
-    name = "collect"
-
-    def __init__(self, types: frozenset[str] | None = None) -> None:
-        self.event_types = types
-        self.events: list[Event] = []
-        self.closed = False
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def of(self, event_type: str) -> list[Event]:
-        return [e for e in self.events if e.event_type == event_type]
 
 
 def config(*overrides: str) -> dict:

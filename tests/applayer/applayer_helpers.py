@@ -13,29 +13,14 @@ from scapy.utils import wrpcap
 
 from netsentry.capture import read_captures
 from netsentry.config import load_config
-from netsentry.event import Event
-from netsentry.output import Output
 from netsentry.output.eve import render
 from netsentry.rules.loader import load_rules
 from netsentry.sensor import Sensor
+from netsentry.output.memory import MemoryOutput as Collect
 
 T0 = 1_800_000_000.0
 CLIENT, SERVER = "10.0.0.5", "192.0.2.80"
 SCHEMA = Path(__file__).resolve().parents[2] / ".." / "shared" / "eve-schema" / "schema.json"
-
-
-class Collect(Output):
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.event_types = None
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def close(self) -> None:
-        pass
 
 
 def tcp_session(path: Path, exchanges: list[tuple[bool, bytes]], *, sport: int = 40001, dport: int = 80,

@@ -9,30 +9,12 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from netsentry.config import load_config
-from netsentry.event import Event
-from netsentry.output import Output
+from netsentry.output.memory import MemoryOutput
 
 T0 = 1_700_000_000.0
 
 
-class Collect(Output):
-    """A real output that keeps events in a list."""
-
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.event_types = None
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def close(self) -> None:
-        pass
-
-    def of(self, event_type: str) -> list[Event]:
-        return [e for e in self.events if e.event_type == event_type]
-
+class Collect(MemoryOutput):
     def alert_sids(self) -> list[tuple[int, int]]:
         """(packet number, sid) of every signature alert, in order."""
         return [(e.pkt.pcap_cnt, e.alert.signature_id) for e in self.of("alert") if e.pkt is not None]

@@ -14,11 +14,10 @@ import yaml
 
 from netsentry.capture import read_captures
 from netsentry.config import load_config
-from netsentry.event import Event
-from netsentry.output import Output
 from netsentry.rules import load_rules
 from netsentry.sensor import Sensor
 from netsentry.stream.hostos import OS_NAMES
+from netsentry.output.memory import MemoryOutput as Collect
 
 import evasion_captures as ev  # noqa: E402  (tests/stream is on sys.path: rootdir conftest-less import)
 
@@ -27,20 +26,6 @@ RULES = (
     f'alert udp any any -> any any (msg:"udp pattern"; content:"{ev.UDP_PATTERN.decode()}"; sid:2;)\n'
     f'alert tcp-pkt any any -> any any (msg:"packet only"; content:"{ev.TCP_PATTERN.decode()}"; sid:3;)\n'
 )
-
-
-class Collect(Output):
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.event_types = None
-        self.events: list[Event] = []
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def close(self) -> None:
-        pass
 
 
 def replay(tmp_path: Path, scenario: str, *overrides: str,
