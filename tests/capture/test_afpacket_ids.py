@@ -81,6 +81,7 @@ def test_live_ids_alerts_flows_stats_and_clean_stop(pair, ring: str) -> None:
         assert sids == {2000001, 2000002}
         udp = [e for e in alerts if e["alert"]["signature_id"] == 2000001][0]
         assert (udp["src_ip"], udp["dest_ip"], udp["dest_port"]) == (A4, B4, 7001)
+        assert udp["in_iface"] == "vb"          # the capture interface, as Suricata's in_iface
         # wall-clock timestamps
         assert abs(time.time() - _epoch(udp["timestamp"])) < 30
         # the UDP flow times out on a quiet link: no packet comes to move time on
@@ -148,6 +149,8 @@ def test_two_interfaces(pair, tmp_path: Path) -> None:
     finally:
         assert d.stop() == 0, d.stderr()
     assert {e["src_ip"] for e in d.events("alert")} == {A4, "127.0.0.1"}
+    # each alert names the interface its packet came in on
+    assert {(e["src_ip"], e["in_iface"]) for e in d.events("alert")} == {(A4, "vb"), ("127.0.0.1", "lo")}
 
 
 def _epoch(ts: str) -> float:

@@ -236,6 +236,9 @@ class AfPacketSource(LiveSource):
             self.close()
             raise
         self.interfaces = [c.iface.name for c in self._caps]
+        # the interface of the frames being yielded (EVE's in_iface): set once per ring
+        # block or socket batch, not per frame, since a batch comes from one interface
+        self.iface = self.interfaces[0]
 
     def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
         if self._caps[0].ring is not None:
@@ -247,14 +250,15 @@ class AfPacketSource(LiveSource):
         poller = select.poll()
         for cap in self._caps:
             poller.register(cap.sock.fileno(), select.POLLIN)
-        rings = [(cap.ring, cap.linktype, cap.snaplen) for cap in self._caps]
+        rings = [(cap.ring, cap.linktype, cap.snaplen, cap.iface.name) for cap in self._caps]
         clock = time.time
         should_stop = self.should_stop
         while not should_stop():
             got = False
-            for ring, linktype, snap in rings:
+            for ring, linktype, snap, name in rings:
                 if ring.ready():            # type: ignore[union-attr]
                     got = True
+                    self.iface = name
                     yield from ring.frames(linktype, snap)  # type: ignore[union-attr]
             if not got:
                 poller.poll(self._poll_timeout_ms(clock()))
@@ -277,6 +281,7 @@ class AfPacketSource(LiveSource):
             ready = poller.poll(self._poll_timeout_ms(now))
             for fd, _ev in ready:
                 cap = by_fd[fd]
+                self.iface = cap.iface.name
                 recv_into = cap.sock.recv_into
                 snap = cap.snaplen
                 linktype = cap.linktype

@@ -465,6 +465,7 @@ class EveLog(Output):
         if not isinstance(self._host, str):
             raise ConfigError(f"expected a name, got {self._host!r}", "outputs.eve-log.sensor-name")
         self._source: Any = None
+        self._live: Any = None          # a live source with `.iface` (attach_source)
         integrity = IntegrityConfig(cfg, "outputs.eve-log")
         filename = str(cfg.get("filename", "eve.json"))
         if not filename.strip() or filename.endswith("/") or Path(filename).name in ("", ".", ".."):
@@ -536,6 +537,8 @@ class EveLog(Output):
                     ALERT_OPTIONS[name](rec, pkt)
         if self._host:
             rec["host"] = self._host
+        if self._live is not None and event.pkt is not None and event.pkt.__class__ is not HostPacket:
+            rec["in_iface"] = self._live.iface          # live capture: the packet's interface
         if self._source is not None:
             rec["pcap_filename"] = self._source.path     # last, as Suricata writes it
         self._write(_DUMPS(rec, option=_NEWLINE))
@@ -547,6 +550,8 @@ class EveLog(Output):
         the file being read at that moment, as Suricata's pcap_filename)."""
         if self._pcap_file and hasattr(source, "path"):
             self._source = source
+        # live AF_PACKET capture: records about a packet name its interface (in_iface), as Suricata
+        self._live = source if isinstance(getattr(source, "iface", None), str) else None
 
     def _with_community_id(self, rec: dict[str, Any], event: Event) -> dict[str, Any]:
         """`rec` with ``community_id`` after its head (the endpoint fields), before the
