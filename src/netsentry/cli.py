@@ -55,17 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="capture file, or a directory whose *.pcap, *.pcapng and *.cap files are replayed in first-packet time order")
     replay.add_argument("-r", dest="more_pcaps", action="append", default=[], metavar="PCAP",
                         help="capture file or directory (Suricata's spelling; may repeat)")
-    replay.add_argument("-S", dest="exclusive_rules", action="append", default=[], metavar="RULES",
-                        help="rule file to load instead of the configured rule-files (may repeat)")
-    replay.add_argument("-s", dest="extra_rules", action="append", default=[], metavar="RULES",
-                        help="rule file to load in addition to the configured rule-files (may repeat)")
-    _config_flags(replay)
-    replay.add_argument("-l", dest="logdir", default=".", metavar="LOGDIR",
-                        help="directory for eve.json (default: current directory)")
-    replay.add_argument("-k", dest="checksums", choices=("all", "none"),
-                        help="checksum validation: all (bad-checksum packets are not inspected) or none")
-    replay.add_argument("-F", dest="bpf_file", metavar="BPF-FILE",
-                        help="replay only the packets this capture filter (tcpdump syntax, in a file) accepts")
+    pipeline_flags(replay, bpf_help="replay only the packets this capture filter (tcpdump syntax, in a file) accepts")
     replay.add_argument("--simulate-ips", action="store_true",
                         help="inline (IPS) mode: drop rules drop, drops are counted and logged")
     replay.add_argument("-q", "--quiet", action="store_true", help="no summary, no progress bar")
@@ -96,6 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     from netsentry import ctl
     ctl.add_parser(sub)
     return parser
+
+
+def pipeline_flags(p: argparse.ArgumentParser, bpf_help: str) -> None:
+    """The flags every command that runs the pipeline shares (replay, run), in Suricata's
+    spelling: rules (-S/-s), configuration (-c, --suricata-config, --set), -l, -k, -F."""
+    p.add_argument("-S", dest="exclusive_rules", action="append", default=[], metavar="RULES",
+                   help="rule file to load instead of the configured rule-files (may repeat)")
+    p.add_argument("-s", dest="extra_rules", action="append", default=[], metavar="RULES",
+                   help="rule file to load in addition to the configured rule-files (may repeat)")
+    _config_flags(p)
+    p.add_argument("-l", dest="logdir", default=".", metavar="LOGDIR",
+                   help="directory for eve.json (default: current directory)")
+    p.add_argument("-k", dest="checksums", choices=("all", "none"),
+                   help="checksum validation: all (bad-checksum packets are not inspected) or none")
+    p.add_argument("-F", dest="bpf_file", metavar="BPF-FILE", help=bpf_help)
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:

@@ -44,19 +44,8 @@ def add_parser(sub: Any) -> None:
                      help="capture on this interface (AF_PACKET; may repeat)")
     run.add_argument("-q", dest="queues", action="append", default=[], metavar="QUEUE",
                      help="inline on this NFQUEUE number or range A:B (may repeat)")
-    run.add_argument("-S", dest="exclusive_rules", action="append", default=[], metavar="RULES",
-                     help="rule file to load instead of the configured rule-files (may repeat)")
-    run.add_argument("-s", dest="extra_rules", action="append", default=[], metavar="RULES",
-                     help="rule file to load in addition to the configured rule-files (may repeat)")
-    run.add_argument("-c", dest="config", metavar="CONFIG", help="configuration file (YAML)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one configuration value, e.g. --set af-packet.snaplen=1514 (may repeat)")
-    run.add_argument("-l", dest="logdir", default=".", metavar="LOGDIR",
-                     help="directory for eve.json (default: current directory)")
-    run.add_argument("-k", dest="checksums", choices=("all", "none"),
-                     help="checksum validation: all (bad-checksum packets are not inspected) or none")
-    run.add_argument("-F", dest="bpf_file", metavar="BPF-FILE",
-                     help="read the capture filter (tcpdump syntax) from this file (AF_PACKET)")
+    from netsentry.cli import pipeline_flags
+    pipeline_flags(run, bpf_help="read the capture filter (tcpdump syntax) from this file (AF_PACKET)")
     run.add_argument("--user", metavar="USER", help="run as this user once the sockets are open (run-as.user)")
     run.add_argument("--group", metavar="GROUP", help="run as this group (run-as.group; default: the user's)")
 
@@ -104,7 +93,7 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
     from netsentry.lifecycle import signal_name
     from netsentry.config import load_config
 
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, args.suricata_config)
     apply_run_flags(config, args)
     _setup_logging(config)
     interfaces = interfaces_from_config(config)
@@ -215,7 +204,7 @@ def _rule_actions(ruleset: Any) -> dict[tuple[int, int], str]:
 def _reload_config(args: argparse.Namespace, inline: bool) -> Config:
     """The configuration as start-up built it, read again (rule reload: reload.py)."""
     from netsentry.config import load_config
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides, args.suricata_config)
     apply_run_flags(config, args)
     if inline:
         config["stream"]["inline"] = True
