@@ -54,6 +54,13 @@ def _count(config: Mapping[str, Any], key: str, default: int) -> int:
     return value
 
 
+def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = get(config, key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"expected true or false, got {value!r}", key=key)
+    return value
+
+
 @dataclass(frozen=True)
 class StreamSettings:
     """`stream.*`: reassembly depth (0: unlimited), global memcap, overlap policy."""
@@ -67,11 +74,8 @@ class StreamSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
-        enabled = get(config, "stream.reassembly.enabled", True)
-        if not isinstance(enabled, bool):
-            raise ConfigError(f"expected true or false, got {enabled!r}", key="stream.reassembly.enabled")
         return cls(
-            enabled=enabled,
+            enabled=_flag(config, "stream.reassembly.enabled", True),
             midstream=bool(get(config, "stream.midstream", False)),
             inline=bool(get(config, "stream.inline", False)),
             depth=parse_size(get(config, "stream.reassembly.depth", "1mb"), "stream.reassembly.depth"),
@@ -93,11 +97,8 @@ class DefragSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DefragSettings:
-        enabled = get(config, "defrag.enabled", True)
-        if not isinstance(enabled, bool):
-            raise ConfigError(f"expected true or false, got {enabled!r}", key="defrag.enabled")
         return cls(
-            enabled=enabled,
+            enabled=_flag(config, "defrag.enabled", True),
             memcap=parse_size(get(config, "defrag.memcap", "32mb"), "defrag.memcap"),
             trackers=_count(config, "defrag.trackers", 65535),
             max_frags=_count(config, "defrag.max-frags", 65535),
