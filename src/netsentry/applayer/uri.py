@@ -15,50 +15,29 @@ htp_normalize_uri_path_inplace, htp_uriencoding_normalize_inplace) by default:
 
 from __future__ import annotations
 
-_HEX = b"0123456789abcdefABCDEF"
+import re
+
+_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")     # a valid %XX; an invalid one is left as written
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
-def _hexval(b: int) -> int:
-    return b - 48 if b <= 57 else (b | 0x20) - 87
+def _decoded(m: re.Match[bytes]) -> bytes:
+    return bytes((int(m[1], 16),))
+
+
+def _query_escape(m: re.Match[bytes]) -> bytes:
+    v = int(m[1], 16)
+    return bytes((v,)) if v in _UNRESERVED else b"%" + m[1].upper()
 
 
 def decode_percent(data: bytes) -> bytes:
     """Every valid %XX decoded; an invalid one kept as written."""
-    if b"%" not in data:
-        return data
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        c = data[i]
-        if c == 0x25 and i + 2 < n and data[i + 1] in _HEX and data[i + 2] in _HEX:
-            out.append(_hexval(data[i + 1]) * 16 + _hexval(data[i + 2]))
-            i += 3
-            continue
-        out.append(c)
-        i += 1
-    return bytes(out)
+    return _ESCAPE.sub(_decoded, data) if b"%" in data else data
 
 
 def normalise_query(data: bytes) -> bytes:
     """Unreserved characters decoded, other escapes kept with uppercase hex."""
-    if b"%" not in data:
-        return data
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        c = data[i]
-        if c == 0x25 and i + 2 < n and data[i + 1] in _HEX and data[i + 2] in _HEX:
-            v = _hexval(data[i + 1]) * 16 + _hexval(data[i + 2])
-            if v in _UNRESERVED:
-                out.append(v)
-            else:
-                out += b"%" + data[i + 1:i + 3].upper()
-            i += 3
-            continue
-        out.append(c)
-        i += 1
-    return bytes(out)
+    return _ESCAPE.sub(_query_escape, data) if b"%" in data else data
 
 
 def remove_dot_segments(path: bytes) -> bytes:
