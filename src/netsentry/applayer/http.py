@@ -67,6 +67,17 @@ class HttpTx(Tx):
 
     proto = "http"
 
+    def header_list(self, to_server: bool) -> list[Any]:
+        """The request's (to_server) or the response's header list, made on first use."""
+        headers = self.req_headers if to_server else self.resp_headers
+        if headers is None:
+            headers = []
+            if to_server:
+                self.req_headers = headers
+            else:
+                self.resp_headers = headers
+        return headers
+
     def __init__(self, tx_id: int) -> None:
         super().__init__(tx_id)
         self.method = self.uri_raw = self.protocol = self.request_line = None
@@ -233,13 +244,7 @@ class HttpParser:
         if self.state[d] == "headers":
             tx = self.req_tx if to_server else self._resp_tx()
             if tx is not None:
-                headers = tx.req_headers if to_server else tx.resp_headers
-                if headers is None:
-                    headers = []
-                    if to_server:
-                        tx.req_headers = headers
-                    else:
-                        tx.resp_headers = headers
+                headers = tx.header_list(to_server)
                 rest = bytes(self.buf[d])
                 self.buf[d].clear()
                 self.headers_raw[d] += rest
@@ -347,13 +352,7 @@ class HttpParser:
         always), it is split in one go instead of line by line (bench_applayer: the
         line loop was the app layer's largest single cost)."""
         buf = self.buf[d]
-        headers = tx.req_headers if d else tx.resp_headers
-        if headers is None:
-            headers = []
-            if d:
-                tx.req_headers = headers
-            else:
-                tx.resp_headers = headers
+        headers = tx.header_list(bool(d))
         if buf[:1] == b"\n" or buf[:2] == b"\r\n":
             end = 1 if buf[:1] == b"\n" else 2
         else:
