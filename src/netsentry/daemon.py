@@ -46,6 +46,8 @@ def add_parser(sub: Any) -> None:
                      help="inline on this NFQUEUE number or range A:B (may repeat)")
     from netsentry.cli import pipeline_flags
     pipeline_flags(run, bpf_help="read the capture filter (tcpdump syntax) from this file (AF_PACKET)")
+    from netsentry.workers import add_worker_flags
+    add_worker_flags(run)
     run.add_argument("--user", metavar="USER", help="run as this user once the sockets are open (run-as.user)")
     run.add_argument("--group", metavar="GROUP", help="run as this group (run-as.group; default: the user's)")
 
@@ -128,6 +130,11 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
     from netsentry.output import OutputContext, open_outputs
     from netsentry.sensor import Sensor
     sensor = Sensor(config, [], ruleset)     # every stage's settings checked before anything opens
+    from netsentry.workers_live import plan_workers, run_workers
+    plan = plan_workers(config, args, interfaces, queues)
+    if plan.count > 1:                       # N worker processes (workers_live.py)
+        del sensor
+        return run_workers(args, config, lc, plan, programs, ruleset, interval, maxlen)
     # reload (SIGUSR2, ctl reload) re-reads the configuration as start-up built it
     ops = Operations(sensor, config, lambda: _reload_config(args, bool(queues)))
     lc.running()                # outputs open next: from here a stop signal drains instead
@@ -216,10 +223,28 @@ def _run(sensor: Any, source: Any, outputs: list[Any], interval: int, lc: Any, o
     source.should_stop = lambda: lc.stop_requested
     source.on_tick = _ticker(sensor, outputs, interval, lc.poll, ops)
     lc.on_reopen(lambda: _reopen(outputs))
+    wake = None
     if ops is not None:
         lc.on_reload(ops.on_reload)          # SIGUSR2: rule reload (reload.py)
+        wake = _prompt(source, ops)
         ops.ready()                          # systemd: READY=1
-    sensor.run(source)
+    try:
+        sensor.run(source)
+    finally:
+        if wake is not None:
+            wake.close()
+
+
+def _prompt(source: Any, ops: Any) -> Any:
+    """ctl commands and a finished reload wake the source at once (capture/live.py `Wake`):
+    answered within a batch, not at the next once-a-second tick."""
+    from netsentry.capture.live import Wake
+    wake = Wake()
+    source.wake = wake
+    if ops.control is not None:
+        ops.control.wakeup = wake.set
+    ops.reloader.wakeup = wake.set
+    return wake
 
 
 def _reopen(outputs: list[Any]) -> None:

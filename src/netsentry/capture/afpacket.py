@@ -59,7 +59,7 @@ RINGS = ("socket", "tpacket-v3")
 _LINKTYPE_OF_ARPHRD = {1: 1, 772: 1, 65534: 101, 776: 101, 778: 101}
 
 _INTERFACE_KEYS = ("interface", "promisc", "snaplen", "bpf-filter", "cluster-id", "cluster-type",
-                   "defrag", "buffer-size")
+                   "defrag", "buffer-size", "threads")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class AfPacketInterface:
     defrag: bool = True
     buffer_size: int = 4 << 20
     ring: str = "tpacket-v3"
+    threads: int | None = None      # workers capturing on it (None: runtime.workers; workers_live.py)
 
 
 def interfaces_from_config(config: Mapping[str, Any]) -> list[AfPacketInterface]:
@@ -114,9 +115,13 @@ def interfaces_from_config(config: Mapping[str, Any]) -> list[AfPacketInterface]
         bpf = merged.get("bpf-filter") or ""
         if not isinstance(bpf, str):
             raise ConfigError(f"bpf-filter: expected a filter expression, got {bpf!r}", where)
+        threads = merged.get("threads")
+        if threads is not None:
+            from netsentry.workers import resolve_workers
+            threads = resolve_workers(threads, f"{where}.threads")
         result.append(AfPacketInterface(name, bool(merged.get("promisc", True)), snaplen, bpf.strip(),
                                         cluster_id + i, ctype, bool(merged.get("defrag", True)), bufsize,
-                                        str(ring)))
+                                        str(ring), threads))
     return result
 
 
@@ -177,10 +182,15 @@ class _Capture:
         try:
             if iface.ring == "tpacket-v3":
                 from netsentry.capture.tpacket_v3 import RxRing
-                # the ring replaces the socket buffer: buffer-size is its size (at least 2 blocks)
-                blocks = max(2, iface.buffer_size // (1 << 20))
-                self.ring = RxRing(sock, block_size=1 << 20, block_nr=blocks,
-                                   frame_size=1 << max(11, (iface.snaplen + 100).bit_length()))
+                # the ring replaces the socket buffer: buffer-size is its size. A block is handed
+                # over when full or after RETIRE_MS, so on a slow link each burst takes a block:
+                # the reader's latency budget is block_nr x RETIRE_MS. Many smaller blocks (about
+                # 32, each at least one frame) keep that budget when a worker waits for a core
+                # (1 MiB blocks, 4 of them, dropped frames with 2 workers on a busy machine).
+                frame = 1 << max(11, (iface.snaplen + 100).bit_length())
+                block = max(frame, min(1 << 20, 1 << max(12, (iface.buffer_size // 32).bit_length() - 1)))
+                blocks = max(2, iface.buffer_size // block)
+                self.ring = RxRing(sock, block_size=block, block_nr=blocks, frame_size=frame)
             elif iface.buffer_size:
                 try:        # as root, past net.core.rmem_max
                     sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, iface.buffer_size)
@@ -247,7 +257,7 @@ class AfPacketSource(LiveSource):
 
     def _ring_frames(self) -> Iterator[tuple[float, bytes, int, int]]:
         """TPACKET_V3: whole blocks from each interface's ring; poll only when every ring is empty."""
-        poller = select.poll()
+        poller = self._new_poller()
         for cap in self._caps:
             poller.register(cap.sock.fileno(), select.POLLIN)
         rings = [(cap.ring, cap.linktype, cap.snaplen, cap.iface.name) for cap in self._caps]
@@ -261,12 +271,12 @@ class AfPacketSource(LiveSource):
                     self.iface = name
                     yield from ring.frames(linktype, snap)  # type: ignore[union-attr]
             if not got:
-                poller.poll(self._poll_timeout_ms(clock()))
+                self._poll(poller, clock())
             self._maybe_tick(clock())
 
     def _socket_frames(self) -> Iterator[tuple[float, bytes, int, int]]:
         """Plain socket: one recv per frame, a batch per interface per wake-up."""
-        poller = select.poll()
+        poller = self._new_poller()
         by_fd = {}
         for cap in self._caps:
             poller.register(cap.sock.fileno(), select.POLLIN)
@@ -278,7 +288,7 @@ class AfPacketSource(LiveSource):
         should_stop = self.should_stop
         while not should_stop():
             now = clock()
-            ready = poller.poll(self._poll_timeout_ms(now))
+            ready = self._poll(poller, now)
             for fd, _ev in ready:
                 cap = by_fd[fd]
                 self.iface = cap.iface.name

@@ -129,7 +129,7 @@ class NfqueueSource(LiveSource):
         self._ready.append((p.get_payload(), p))
 
     def __iter__(self) -> Iterator[tuple[float, bytes, int, int]]:
-        poller = select.poll()
+        poller = self._new_poller()
         by_fd = {}
         for q in self._queues:
             poller.register(q.fd, select.POLLIN)
@@ -140,7 +140,7 @@ class NfqueueSource(LiveSource):
         try:
             while not should_stop():
                 if not ready:
-                    for fd, _ev in poller.poll(self._poll_timeout_ms(clock())):
+                    for fd, _ev in self._poll(poller, clock()):
                         by_fd[fd].run(False)        # the binding's callback appends to `ready`
                 n = 0
                 while ready and n < BATCH:

@@ -1,0 +1,1060 @@
+"""``netsentry run`` with N worker processes: the kernel shares the traffic, the parent runs the daemon.
+
+Why processes, and why this shape: the pipeline is Python, so one process
+uses one core. Each worker is a whole `Sensor` (decode, flow, both engines,
+outputs) that opens its *own* packet source after the fork, and the kernel
+does the sharding, so no packet crosses a process boundary:
+
+- AF_PACKET: every worker's socket joins the interface's ``PACKET_FANOUT``
+  group (capture/afpacket.py; ``cluster_flow`` is the kernel's symmetric flow
+  hash, so both directions of a flow reach one worker). An interface's
+  ``threads`` sets how many workers capture on it (default: the worker count).
+- NFQUEUE: each worker binds its own queues of ``-q A:B`` (one queue per
+  worker by default; the iptables rule's ``--queue-balance A:B`` hashes the
+  flow). A queue whose worker is down is bypassed by ``--queue-bypass``.
+
+The parent validates the configuration and the rules before any worker
+starts, and then owns everything that is about the daemon rather than about
+packets: signals (lifecycle.py), the control socket (control.py), rule reload
+(built and checked here once, then handed to every worker), the periodic
+stats record (the workers' counters merged, `workers.merge_counters`),
+systemd's READY/WATCHDOG, and restarting a worker that dies (with back-off).
+
+Parent and worker talk over one duplex pipe per worker, in tuples whose
+first item is the kind, dispatched through tables (`WORKER_CALLS` in the
+worker, `PARENT_MESSAGES` in the parent):
+
+- parent -> worker: ``("call", seq, name, args)``; the worker answers
+  ``("reply", seq, payload)``. Names: ``counters``, ``reload``, ``bl-add``,
+  ``bl-del``, ``bl-list``, ``reopen``.
+- worker -> parent, unasked: ``("ready", info)`` once its source is open,
+  ``("alive", now)`` at every wake-up (the watchdog), ``("final", info)``
+  after its end-of-run flush, and ``("host", msg)``: host-keyed state for the
+  parent's host judge (hoststate.py's ``HostJudge.feed(msg)``; the parent
+  calls ``HostJudge.tick(now)`` once a second). Workers reach it through
+  ``sensor.host_sink`` (a callable, None with one worker).
+
+A worker handles the parent's calls between packets: the parent sets a byte
+of shared memory after each send (`ParentWake`), which the packet source
+reads between batches and whose pipe wakes its poll on an idle link, so a
+``ctl`` answer takes one batch, not one tick.
+
+EVE: every worker appends to the one eve.json (opened ``O_APPEND``; the EVE
+writer's buffer holds whole lines and writes them in one ``write()``, so
+lines of different workers never interleave), or with
+``outputs.eve-log.threaded: true`` to its own ``eve.<i>.json`` (Suricata's
+threaded eve-log). The parent appends the stats records to eve.json.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from copy import deepcopy
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from netsentry.config import ConfigError, get
+
+# restart back-off: first restart after this many seconds, doubled per quick death, capped
+RESTART_FIRST = 0.5
+RESTART_MAX = 10.0
+RESTART_STABLE = 60.0        # a worker that lived this long restarts quickly again
+# a broadcast call not answered by every worker within this long is answered with what came
+CALL_TIMEOUT = 30.0
+# a worker that has sent nothing for this long counts as hung (no WATCHDOG keep-alive)
+ALIVE_TIMEOUT = 5.0
+# the parent's longest sleep (seconds) when nothing happens
+PARENT_TICK = 1.0
+
+# the rule-related parts of the configuration a reload re-reads (reload.py)
+RULE_KEYS = ("vars", "default-rule-path", "rule-files", "classification-file", "reference-config-file",
+             "threshold", "rule-management", "detect")
+
+
+# --- how many workers, and what each one captures ------------------------------------------
+
+
+@dataclass
+class WorkerPlan:
+    """Worker i captures on `interfaces[i]` (AF_PACKET) or binds `queues[i]` (NFQUEUE)."""
+
+    count: int
+    interfaces: list[list[Any]] = field(default_factory=list)
+    queues: list[list[int]] = field(default_factory=list)
+
+
+def plan_workers(config: Mapping[str, Any], args: Any, interfaces: list[Any], queues: list[int]) -> WorkerPlan:
+    """The worker count and each worker's share of the sources.
+
+    ``--runmode single`` is one worker; else ``--workers``; else, for NFQUEUE,
+    one worker per queue unless ``runtime.workers`` says otherwise; for
+    AF_PACKET, ``runtime.workers``, overridden per interface by its
+    ``threads`` (the workers then number the largest ``threads``; worker i
+    captures on the interfaces whose ``threads`` exceed i)."""
+    from netsentry.workers import resolve_workers, workers_for_replay
+    flag = getattr(args, "workers", None)
+    runmode = getattr(args, "runmode", None)
+    setting = workers_for_replay(config, args)          # --runmode single / --workers / runtime.workers
+    if queues:
+        if runmode == "single":
+            return WorkerPlan(1, queues=[list(queues)])
+        n = setting if (flag is not None or setting != 1) else len(queues)
+        if n > len(queues):
+            where = "--workers" if flag is not None else "runtime.workers"
+            raise ConfigError(f"{n} workers need at least {n} NFQUEUE queues (-q A:B), got {len(queues)}", where)
+        return WorkerPlan(n, queues=[queues[i::n] for i in range(n)])
+    threads = []
+    for i, iface in enumerate(interfaces):
+        t = getattr(iface, "threads", None)
+        threads.append(setting if t is None or runmode == "single" else
+                       resolve_workers(t, f"af-packet.interfaces[{i}].threads"))
+    n = max(threads) if threads else 1
+    return WorkerPlan(n, interfaces=[[iface for iface, t in zip(interfaces, threads) if t > i]
+                                     for i in range(n)])
+
+
+def live_worker_config(config: Mapping[str, Any], index: int, workers: int) -> dict[str, Any]:
+    """A worker's configuration: no stats record (the parent writes the merged one), EVE appended
+    to the shared file (or its own with ``threaded: true``), its own anomaly state file."""
+    from netsentry.workers import part_path
+    cfg = deepcopy(dict(config))
+    for section in (cfg.get("outputs") or {}).values():
+        if not isinstance(section, dict):
+            continue
+        types = section.get("types")
+        if isinstance(types, list) and "stats" in types:
+            section["types"] = [t for t in types if t != "stats"]
+        if "append" in section:
+            section["append"] = True
+    eve = (cfg.get("outputs") or {}).get("eve-log")
+    if isinstance(eve, dict) and eve.get("threaded"):
+        eve["filename"] = part_path(str(eve.get("filename") or "eve.json"), index)
+    anomaly = cfg.get("anomaly")
+    if isinstance(anomaly, dict) and anomaly.get("state-file"):
+        # until the host judge (hoststate.py) owns the baselines, each worker keeps its own
+        anomaly["state-file"] = part_path(str(anomaly["state-file"]), index)
+    return cfg
+
+
+def check_outputs(config: Mapping[str, Any]) -> None:
+    """What N writers cannot share: an integrity chain needs one writer per file."""
+    eve = (config.get("outputs") or {}).get("eve-log") or {}
+    if (isinstance(eve, Mapping) and eve.get("enabled") and not eve.get("threaded")
+            and get(config, "outputs.eve-log.integrity.enabled", False)):
+        raise ConfigError("an integrity chain needs one writer per file: with several workers set "
+                          "outputs.eve-log.threaded: true (one eve.<i>.json each)", "outputs.eve-log.integrity")
+
+
+# --- the worker side --------------------------------------------------------------------------
+
+
+class ParentWake:
+    """The worker's `capture.live.Wake`: the flag is a byte the parent sets after each send, the
+    descriptor is the pipe from the parent itself (readable when a message waits)."""
+
+    def __init__(self, flag: Any, conn: Any) -> None:
+        self._flag = flag
+        self.fd = conn.fileno()
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._flag.value)
+
+    def clear(self) -> None:
+        self._flag.value = 0         # before the pipe is read: a later send sets it again
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class WorkerSpec:
+    """What one worker needs; handed over by fork (the ruleset is never pickled at start)."""
+
+    index: int
+    workers: int
+    config: dict[str, Any]
+    ruleset: Any
+    logdir: Path
+    interfaces: list[Any]
+    programs: dict[str, Any]
+    queues: list[int]
+    maxlen: int
+    user: str | None
+    group: str | None
+    close_fds: list[int]
+
+
+class WorkerContext:
+    """A running worker: its sensor, source and the parent's pipe."""
+
+    def __init__(self, spec: WorkerSpec, conn: Any, lifecycle: Any) -> None:
+        self.spec = spec
+        self.conn = conn
+        self.lc = lifecycle
+        self.sensor: Any = None
+        self.source: Any = None
+        self.verdicts: Any = None
+        self.outputs: list[Any] = []
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        try:
+            self.conn.send(message)
+        except (OSError, ValueError):
+            pass                # the parent is gone: the worker ends at its next stop check
+
+    def drain(self) -> None:
+        """Run every call the parent sent (between packets)."""
+        conn = self.conn
+        while True:
+            try:
+                if not conn.poll():
+                    return
+                message = conn.recv()
+            except (EOFError, OSError):
+                # the parent died: stop (systemd restarts the whole service)
+                self.lc.stop_requested = True
+                return
+            if message[0] != "call":
+                continue
+            _, seq, name, args = message
+            handler = WORKER_CALLS.get(name)
+            try:
+                payload = handler(self, args) if handler is not None else {"ok": False,
+                                                                           "error": f"unknown call {name}"}
+            except Exception as exc:          # noqa: BLE001 - one call's failure must not stop capture
+                payload = {"ok": False, "error": f"{name} failed: {exc}"}
+            self.send(("reply", seq, payload))
+
+
+def _call_counters(ctx: WorkerContext, args: Any) -> dict[str, Any]:
+    return {"ok": True, "counters": ctx.sensor.counters()}
+
+
+def _call_reload(ctx: WorkerContext, args: Any) -> dict[str, Any]:
+    """The parent built and checked this set; build its engine here and swap between packets."""
+    from netsentry.reload import Built, build_engine
+    with open(args["path"], "rb") as fh:
+        ruleset, rule_config = pickle.load(fh)   # noqa: S301 - written by our parent, mode 0600
+    config = dict(ctx.sensor.config)
+    config.update({k: v for k, v in rule_config.items() if k in RULE_KEYS})
+    engine = build_engine(Built(ruleset, config, 0.0))
+    ctx.sensor.swap_ruleset(ruleset, engine)
+    if ctx.verdicts is not None:
+        from netsentry.daemon import _rule_actions
+        ctx.verdicts.actions = _rule_actions(ruleset)
+    return {"ok": True, "signatures": len(ruleset.signatures) if ruleset is not None else 0}
+
+
+def _blocklist(ctx: WorkerContext) -> Any:
+    responder = ctx.sensor.responder
+    if responder is None:
+        raise ValueError("the block list is off (respond.blocklist.enabled: false)")
+    return responder.blocklist
+
+
+def _call_bl_add(ctx: WorkerContext, args: Any) -> dict[str, Any]:
+    added = _blocklist(ctx).add(args["packed"], args.get("reason", "manual (ctl)"), ttl=args.get("ttl"))
+    return {"ok": bool(added)}
+
+
+def _call_bl_del(ctx: WorkerContext, args: Any) -> dict[str, Any]:
+    return {"ok": bool(_blocklist(ctx).remove(args["packed"]))}
+
+
+def _call_bl_list(ctx: WorkerContext, args: Any) -> dict[str, Any]:
+    return {"ok": True, "entries": _blocklist(ctx).listing()}
+
+
+def _call_reopen(ctx: WorkerContext, args: Any) -> dict[str, Any]:
+    for out in ctx.outputs:
+        reopen = getattr(out, "reopen", None)
+        if reopen is not None:
+            reopen()
+    return {"ok": True}
+
+
+# the calls a worker answers: name -> handler(context, args) -> payload (a dict with "ok")
+WORKER_CALLS: dict[str, Callable[[WorkerContext, Any], dict[str, Any]]] = {
+    "counters": _call_counters,
+    "reload": _call_reload,
+    "bl-add": _call_bl_add,
+    "bl-del": _call_bl_del,
+    "bl-list": _call_bl_list,
+    "reopen": _call_reopen,
+}
+
+
+def _worker_main(spec: WorkerSpec, conn: Any, flag: Any) -> None:
+    """One worker: open the source, capture until SIGTERM, flush, report (child process)."""
+    signal.set_wakeup_fd(-1)             # the parent's (a restarted worker inherits it)
+    for fd in spec.close_fds:            # the parent's other pipes, control socket, wake pipe
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    os.environ.pop("NOTIFY_SOCKET", None)    # systemd hears the parent only
+    from netsentry.lifecycle import Lifecycle
+    lc = Lifecycle("daemon")
+    with lc:
+        # Ctrl-C reaches the whole group and SIGUSR2 is the parent's: the parent decides
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        lc.running()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
+        ctx = WorkerContext(spec, conn, lc)
+        try:
+            status = _worker_run(ctx, flag)
+        except Exception as exc:       # noqa: BLE001 - one line to the parent, which logs and restarts
+            ctx.send(("final", {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError)
+                                else str(exc)}))
+            status = 1
+    conn.close()
+    sys.stdout.flush()
+    os._exit(status)
+
+
+def _worker_run(ctx: WorkerContext, flag: Any) -> int:
+    from netsentry import privileges
+    from netsentry.daemon import _open_source, _reopen, _ticker
+    from netsentry.operations import build_responder
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.sensor import Sensor
+
+    spec = ctx.spec
+    config = live_worker_config(spec.config, spec.index, spec.workers)
+    sensor = Sensor(config, [], spec.ruleset)
+    sensor.live = True
+    sensor.host_sink = lambda msg: ctx.send(("host", msg))     # the host judge's seam (hoststate.py)
+    if get(config, "respond.blocklist.enabled", True):
+        build_responder(sensor, config)
+    ctx.sensor = sensor
+    outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
+    ctx.outputs = outputs
+    sensor.attach_outputs(outputs)
+    try:
+        source, verdicts = _open_source(config, spec.interfaces, spec.programs, spec.queues,
+                                        spec.ruleset, spec.maxlen)
+    except OSError:
+        for out in outputs:
+            out.close()
+        raise
+    ctx.source, ctx.verdicts = source, verdicts
+    if verdicts is not None:
+        sensor.verdict_sink = verdicts.on_verdict
+        sensor.counter_sources.append(verdicts.stats)
+    if os.geteuid() == 0:
+        privileges.apply(config, spec.user, spec.group)      # as the one-process daemon does
+    lc = ctx.lc
+    tick = _ticker(sensor, outputs, 1 << 30, None)           # flows, anomaly, flush; no stats record
+    responder = sensor.responder
+
+    def on_tick(now: float) -> None:
+        lc.poll()
+        ctx.drain()
+        tick(now)
+        if responder is not None:
+            responder.tick(now)
+        ctx.send(("alive", now))
+
+    source.on_tick = on_tick
+    source.should_stop = lambda: lc.stop_requested
+    source.wake = ParentWake(flag, ctx.conn)
+    lc.on_reopen(lambda: _reopen(outputs))
+    ctx.send(("ready", {"pid": os.getpid(), "interfaces": [i.name for i in spec.interfaces],
+                        "queues": spec.queues}))
+    try:
+        try:
+            sensor.run(source)
+        finally:
+            result = sensor.finish(lc)
+    finally:
+        source.close()
+        if verdicts is not None and verdicts.rejecter is not None:
+            verdicts.rejecter.close()
+    ctx.send(("final", {"counters": result.counters, "packets": result.packets, "alerts": result.alerts,
+                        "drops": result.drops, "flows": result.flows, "interrupted": lc.interrupted}))
+    return 0
+
+
+# --- the parent side ------------------------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One worker position (its share of the sources); its process changes on restart."""
+
+    index: int
+    proc: Any = None
+    conn: Any = None
+    flag: Any = None
+    started: float = 0.0
+    ready: bool = False
+    last_seen: float = 0.0
+    restart_at: float | None = None
+    backoff: float = RESTART_FIRST
+    restarts: int = 0
+    final: dict[str, Any] | None = None
+    last_counters: dict[str, int | float] = field(default_factory=dict)
+
+
+@dataclass
+class Gather:
+    """A call sent to several workers; `done` runs once all answered (or on timeout)."""
+
+    waiting: set[int]
+    done: Callable[[dict[int, dict[str, Any]]], None]
+    deadline: float
+    answers: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class Supervisor:
+    """The parent: starts, watches and restarts workers, and runs the daemon around them."""
+
+    def __init__(self, args: Any, config: dict[str, Any], lc: Any, plan: WorkerPlan, programs: dict[str, Any],
+                 ruleset: Any, interval: int, maxlen: int) -> None:
+        from netsentry import notify
+        from netsentry.control import ControlServer
+        from netsentry.operations import socket_path
+        self.args = args
+        self.config = config
+        self.lc = lc
+        self.plan = plan
+        self.programs = programs
+        self.ruleset = ruleset
+        self.interval = interval
+        self.maxlen = maxlen
+        self.logdir = Path(args.logdir)
+        self.slots = [Slot(i) for i in range(plan.count)]
+        self.ctx = multiprocessing.get_context("fork")
+        self.seq = 0
+        self.gathers: dict[int, Gather] = {}
+        self.counters = {"netsentry.worker.restarts": 0, "netsentry.reload.success": 0,
+                         "netsentry.reload.failed": 0}
+        self.watchdog = notify.Watchdog()
+        self.notified_ready = False
+        self.started = time.monotonic()
+        self.stats_enabled = bool(get(config, "stats.enabled", True))
+        self.next_stats = time.time() + interval
+        self.stats_outputs: list[Any] = []
+        self.manual_blocks: dict[bytes, tuple[str, float | None]] = {}   # packed -> (reason, expiry)
+        self.allow = None            # a block list used only for its allow list (ctl add checks it)
+        self.host_judge: Any = None  # hoststate.HostJudge once merged: feed(msg), tick(now)
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        # reload: one build at a time; a request during a build runs once more after it
+        self._reload_thread: threading.Thread | None = None
+        self._reload_done: tuple[Any, str | None] | None = None
+        self._reload_replies: list[Callable[[dict[str, Any]], None]] = []
+        self._reload_again: list[Callable[[dict[str, Any]], None]] | None = None
+        self._reload_lock = threading.Lock()
+        self._reload_files: list[str] = []
+        self.control: Any = None
+        path = socket_path(config)
+        if path is not None:
+            self.control = ControlServer(path, self.commands())
+            self.control.wakeup = self.wake
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Any thread: the main loop's wait ends now (control socket, reload build)."""
+        try:
+            os.write(self._wake_w, b"!")
+        except OSError:
+            pass
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _parent_fds(self) -> list[int]:
+        fds = [self._wake_r, self._wake_w]
+        for slot in self.slots:
+            if slot.conn is not None:
+                fds.append(slot.conn.fileno())
+        sock = getattr(self.control, "_sock", None) if self.control is not None else None
+        if sock is not None:
+            fds.append(sock.fileno())
+        return fds
+
+    def start_worker(self, slot: Slot) -> None:
+        """Fork the worker of `slot`; it opens its own source (fanout member / its queues)."""
+        from netsentry import privileges
+        for out in self.stats_outputs:
+            out.flush()                 # nothing buffered is copied into the child
+        run_as = privileges.from_config(self.config, self.args.user, self.args.group)
+        spec = WorkerSpec(slot.index, self.plan.count, self.config, self.ruleset, self.logdir,
+                          self.plan.interfaces[slot.index] if self.plan.interfaces else [],
+                          self.programs, self.plan.queues[slot.index] if self.plan.queues else [],
+                          self.maxlen, run_as.user if run_as else None, run_as.group if run_as else None,
+                          self._parent_fds())
+        parent_end, child_end = self.ctx.Pipe(duplex=True)
+        flag = self.ctx.RawValue("B", 0)
+        stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        # the child gets its own handlers before a forwarded signal can reach it
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            proc = self.ctx.Process(target=_worker_main, args=(spec, child_end, flag),
+                                    name=f"netsentry-worker-{slot.index}", daemon=False)
+            proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        child_end.close()
+        slot.proc, slot.conn, slot.flag = proc, parent_end, flag
+        slot.started = slot.last_seen = time.monotonic()
+        slot.ready = False
+        slot.final = None
+        slot.restart_at = None
+
+    def send(self, slot: Slot, message: tuple[Any, ...]) -> bool:
+        if slot.conn is None:
+            return False
+        try:
+            slot.conn.send(message)
+        except (OSError, ValueError):
+            return False
+        slot.flag.value = 1             # after the send: the worker clears it, then reads the pipe
+        return True
+
+    def call_all(self, name: str, args: Any, done: Callable[[dict[int, dict[str, Any]]], None],
+                 timeout: float = CALL_TIMEOUT) -> None:
+        """Send one call to every live worker; `done(answers by worker)` when all answered."""
+        self.seq += 1
+        seq = self.seq
+        waiting = set()
+        for slot in self.slots:
+            if slot.ready and self.send(slot, ("call", seq, name, args)):
+                waiting.add(slot.index)
+        gather = Gather(waiting, done, time.monotonic() + timeout)
+        self.gathers[seq] = gather
+        if not waiting:
+            self._finish_gather(seq)
+
+    def _finish_gather(self, seq: int) -> None:
+        gather = self.gathers.pop(seq, None)
+        if gather is not None:
+            gather.done(gather.answers)
+
+    # --- messages from workers --------------------------------------------------------------
+
+    def on_message(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        slot.last_seen = time.monotonic()
+        handler = PARENT_MESSAGES.get(message[0])
+        if handler is not None:
+            handler(self, slot, message)
+
+    def _on_ready(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        from netsentry.log import get_logger
+        slot.ready = True
+        info = message[1]
+        get_logger().info("worker started", worker=slot.index, pid=info.get("pid"),
+                          interfaces=info.get("interfaces") or None, queues=info.get("queues") or None,
+                          restart=slot.restarts or None)
+        now = time.time()
+        for packed, (reason, expiry) in list(self.manual_blocks.items()):   # a restarted worker's list
+            if expiry is not None and expiry <= now:
+                del self.manual_blocks[packed]
+                continue
+            ttl = None if expiry is None else expiry - now
+            self.send(slot, ("call", 0, "bl-add", {"packed": packed, "reason": reason, "ttl": ttl}))
+
+    def _on_reply(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        _, seq, payload = message
+        gather = self.gathers.get(seq)
+        if gather is None:
+            return
+        gather.answers[slot.index] = payload
+        gather.waiting.discard(slot.index)
+        if not gather.waiting:
+            self._finish_gather(seq)
+
+    def _on_alive(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        return None                     # last_seen is set for every message
+
+    def _on_final(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        slot.final = message[1]
+        if "counters" in message[1]:
+            slot.last_counters = message[1]["counters"]
+
+    def _on_host(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        if self.host_judge is not None:
+            self.host_judge.feed(message[1])
+
+    # --- worker death and restart -------------------------------------------------------------
+
+    def _reap(self, slot: Slot, now: float) -> None:
+        """The worker of `slot` is gone: log how, forget its calls, schedule its restart."""
+        from netsentry.lifecycle import signal_name
+        from netsentry.log import get_logger
+        proc = slot.proc
+        proc.join(5)
+        code = proc.exitcode
+        how = (f"killed by {signal_name(-code)}" if code is not None and code < 0
+               else f"exited with status {code}")
+        error = (slot.final or {}).get("error")
+        try:
+            slot.conn.close()
+        except OSError:
+            pass
+        slot.proc = slot.conn = None
+        slot.ready = False
+        for seq, gather in list(self.gathers.items()):
+            if slot.index in gather.waiting:
+                gather.waiting.discard(slot.index)
+                if not gather.waiting:
+                    self._finish_gather(seq)
+        if self.lc.stop_requested:
+            return
+        if now - slot.started >= RESTART_STABLE:
+            slot.backoff = RESTART_FIRST
+        slot.restart_at = now + slot.backoff
+        get_logger().error("worker died; restarting", worker=slot.index, how=how, error=error,
+                           restart_in=round(slot.backoff, 2))
+        slot.backoff = min(RESTART_MAX, slot.backoff * 2)
+
+    def _restart_due(self, now: float) -> None:
+        for slot in self.slots:
+            if slot.proc is None and slot.restart_at is not None and now >= slot.restart_at:
+                slot.restarts += 1
+                self.counters["netsentry.worker.restarts"] += 1
+                self.start_worker(slot)
+
+    # --- control commands ------------------------------------------------------------------------
+
+    def commands(self) -> dict[str, Any]:
+        from netsentry.control import Command
+        from netsentry.operations import _validate_add, _validate_del
+        table = [
+            Command("stats", "every counter of the stats record, now (all workers merged)", self._ctl_stats),
+            Command("reload", "reload the rules in every worker (as SIGUSR2); answers when done",
+                    self._ctl_reload),
+            Command("blocklist-list", "the blocked sources with reason, hits and time left", self._ctl_bl_list),
+            Command("blocklist-add", "block ADDRESS for TTL seconds in every worker (default anomaly.block-ttl)",
+                    self._ctl_bl_add, _validate_add),
+            Command("blocklist-del", "unblock ADDRESS in every worker", self._ctl_bl_del, _validate_del),
+            Command("shutdown", "stop the sensor cleanly (as SIGTERM)", self._ctl_shutdown),
+        ]
+        return {c.name: c for c in table}
+
+    def _ctl_stats(self, args: dict[str, Any], reply: Any) -> None:
+        from netsentry.control import ok
+        self.call_all("counters", None, lambda answers: reply(ok(self.merged(answers))))
+
+    def _ctl_reload(self, args: dict[str, Any], reply: Any) -> None:
+        from netsentry.control import nok, ok
+        self.request_reload(lambda r: reply(ok(r) if r["ok"] else nok(r["error"])))
+
+    def _ctl_bl_list(self, args: dict[str, Any], reply: Any) -> None:
+        from netsentry.control import nok, ok
+
+        def done(answers: dict[int, dict[str, Any]]) -> None:
+            bad = [a["error"] for a in answers.values() if not a.get("ok")]
+            if bad:
+                reply(nok(bad[0]))
+                return
+            merged: dict[str, dict[str, Any]] = {}
+            for answer in answers.values():
+                for entry in answer["entries"]:
+                    have = merged.get(entry["address"])
+                    if have is None:
+                        merged[entry["address"]] = dict(entry)
+                    else:       # the same source in several workers: one entry, hits summed
+                        have["hits"] = have.get("hits", 0) + entry.get("hits", 0)
+            reply(ok(sorted(merged.values(), key=lambda e: e["address"])))
+        self.call_all("bl-list", None, done)
+
+    def _ctl_bl_add(self, args: dict[str, Any], reply: Any) -> None:
+        from netsentry.control import CommandError, nok, ok
+        from netsentry.log import get_logger
+        if not get(self.config, "respond.blocklist.enabled", True):
+            raise CommandError("the block list is off (respond.blocklist.enabled: false)")
+        if self.allow is not None and args["packed"] in self.allow.allow:
+            raise CommandError(f"{args['address']} is in the allow list (anomaly.ignore-sources or "
+                               f"this host's own address): not blocked")
+        ttl = args.get("ttl")
+        ttl_used = ttl if ttl is not None else (self.allow.ttl if self.allow is not None else None)
+        expiry = None if not ttl_used else time.time() + float(ttl_used)
+        self.manual_blocks[args["packed"]] = ("manual (ctl)", expiry)
+
+        def done(answers: dict[int, dict[str, Any]]) -> None:
+            bad = [a.get("error", "refused") for a in answers.values() if not a.get("ok")]
+            if bad:
+                reply(nok(f"{args['address']}: {bad[0]}"))
+                return
+            get_logger().info("blocklist add", address=args["address"], ttl=ttl_used, workers=len(answers))
+            reply(ok(f"blocked {args['address']} in {len(answers)} workers"))
+        self.call_all("bl-add", {"packed": args["packed"], "ttl": ttl}, done)
+
+    def _ctl_bl_del(self, args: dict[str, Any], reply: Any) -> None:
+        from netsentry.control import nok, ok
+        from netsentry.log import get_logger
+        listed = self.manual_blocks.pop(args["packed"], None) is not None
+
+        def done(answers: dict[int, dict[str, Any]]) -> None:
+            if not listed and not any(a.get("ok") for a in answers.values()):
+                reply(nok(f"blocklist-del: {args['address']} is not in the block list"))
+                return
+            get_logger().info("blocklist del", address=args["address"])
+            reply(ok(f"unblocked {args['address']}"))
+        self.call_all("bl-del", {"packed": args["packed"]}, done)
+
+    def _ctl_shutdown(self, args: dict[str, Any], reply: Any) -> None:
+        from netsentry.control import ok
+        reply(ok("shutting down"))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # --- reload: built and checked here once, then every worker swaps -------------------------
+
+    def request_reload(self, reply: Callable[[dict[str, Any]], None] | None = None) -> None:
+        from netsentry import notify
+        from netsentry.log import get_logger
+        with self._reload_lock:
+            if self._reload_thread is not None:
+                if self._reload_again is None:
+                    self._reload_again = []
+                if reply is not None:
+                    self._reload_again.append(reply)
+                return
+            if reply is not None:
+                self._reload_replies.append(reply)
+            self._reload_thread = threading.Thread(target=self._reload_build, name="netsentry-reload",
+                                                   daemon=True)
+        notify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
+                      "STATUS=reloading rules")
+        get_logger().info("rule reload started", workers=self.plan.count)
+        self._reload_thread.start()
+
+    def _reload_build(self) -> None:
+        from netsentry.daemon import _reload_config
+        from netsentry.reload import ReloadError, load_new_ruleset
+        try:
+            built: Any = load_new_ruleset(_reload_config(self.args, bool(self.plan.queues)))
+            error = None
+        except (ReloadError, ConfigError) as exc:
+            built, error = None, str(exc)
+        except OSError as exc:
+            built, error = None, f"cannot reload: {exc}"
+        with self._reload_lock:
+            self._reload_done = (built, error)
+        self.wake()
+
+    def _reload_poll(self) -> None:
+        """Main thread: check the new set's engine builds, then hand it to every worker."""
+        from netsentry.reload import ReloadError, build_engine
+        with self._reload_lock:
+            done, self._reload_done = self._reload_done, None
+            if done is None:
+                return
+            replies, self._reload_replies = self._reload_replies, []
+            again, self._reload_again = self._reload_again, None
+            self._reload_thread = None
+        built, error = done
+        if built is not None:
+            try:
+                engine = build_engine(built)        # the check; each worker builds its own
+                del engine
+            except ReloadError as exc:
+                built, error = None, str(exc)
+        if built is None:
+            self._reload_finished(replies, {"ok": False, "error": f"reload failed, the running rules stay: {error}"},
+                                  error)
+        else:
+            self._reload_broadcast(built, replies)
+        if again is not None:
+            self.request_reload(again[0] if again else None)
+            with self._reload_lock:
+                self._reload_replies.extend(again[1:])
+
+    def _reload_broadcast(self, built: Any, replies: list[Callable[[dict[str, Any]], None]]) -> None:
+        rule_config = {k: v for k, v in built.config.items() if k in RULE_KEYS}
+        fd, path = tempfile.mkstemp(prefix="netsentry-rules-", suffix=".pickle")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump((built.ruleset, rule_config), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._reload_files.append(path)
+        # a worker started (or restarted) from now on gets the new set by fork
+        self.ruleset = built.ruleset
+        self.config.update(deepcopy(rule_config))
+        n = len(built.ruleset.signatures) if built.ruleset is not None else 0
+        skipped = len(built.ruleset.errors) if built.ruleset is not None else 0
+
+        def done(answers: dict[int, dict[str, Any]]) -> None:
+            _unlink(path)
+            bad = {i: a.get("error") for i, a in answers.items() if not a.get("ok")}
+            if bad:
+                error = "; ".join(f"worker {i}: {e}" for i, e in sorted(bad.items()))
+                self._reload_finished(replies, {"ok": False, "error": f"reload failed in a worker: {error}"},
+                                      error)
+                return
+            self._reload_finished(replies, {"ok": True, "signatures": n, "skipped": skipped,
+                                            "seconds": round(built.seconds, 3), "workers": len(answers)}, None)
+        self.call_all("reload", {"path": path}, done)
+
+    def _reload_finished(self, replies: list[Callable[[dict[str, Any]], None]], answer: dict[str, Any],
+                         error: str | None) -> None:
+        from netsentry import notify
+        from netsentry.log import get_logger
+        log = get_logger()
+        if error is None:
+            self.counters["netsentry.reload.success"] += 1
+            log.info("rules reloaded", signatures=answer["signatures"], skipped=answer["skipped"],
+                     seconds=answer["seconds"], workers=answer["workers"])
+        else:
+            self.counters["netsentry.reload.failed"] += 1
+            log.error("rule reload failed; the running rules stay", error=error)
+        notify.notify("READY=1", "STATUS=running")
+        for reply in replies:
+            reply(answer)
+
+    # --- stats ---------------------------------------------------------------------------------------
+
+    def merged(self, answers: dict[int, dict[str, Any]]) -> dict[str, int | float]:
+        from netsentry.workers import merge_counters
+        per_worker = []
+        for index, answer in answers.items():
+            if answer.get("ok"):
+                self.slots[index].last_counters = answer["counters"]
+                per_worker.append(answer["counters"])
+        counters = merge_counters(per_worker)
+        counters.update(self.counters)
+        for index, answer in answers.items():     # the fanout's / queue-balance's spread, per worker
+            if answer.get("ok"):
+                counters[f"netsentry.worker.pkts.{index}"] = answer["counters"].get("decoder.pkts", 0)
+        if self.control is not None:
+            counters.update(self.control.stats())
+        counters["netsentry.workers"] = self.plan.count
+        counters["netsentry.worker.running"] = sum(1 for s in self.slots if s.ready)
+        return counters
+
+    def write_stats(self, counters: Mapping[str, int | float], interrupted: bool = False) -> None:
+        from netsentry.output.stats import stats_event
+        if not self.stats_outputs:
+            return
+        event = stats_event(time.time(), time.monotonic() - self.started, counters)
+        if interrupted:
+            event.extra["netsentry"] = {"interrupted": True}     # type: ignore[index]
+        for out in self.stats_outputs:
+            if out.wants("stats"):
+                out.emit(event)
+            out.flush()
+
+    def open_stats_outputs(self) -> None:
+        """The outputs that take stats records, for the parent's merged record (appending)."""
+        from netsentry.output import OutputContext, open_outputs
+        wanted = {}
+        for name, section in deepcopy(dict(self.config.get("outputs") or {})).items():
+            if not isinstance(section, dict) or not section.get("enabled"):
+                continue
+            types = section.get("types")
+            if isinstance(types, list) and "stats" not in types:
+                continue
+            section["append"] = True
+            if isinstance(types, list):
+                section["types"] = ["stats"]
+            if name == "eve-log" and get(self.config, "outputs.eve-log.integrity.enabled", False):
+                continue        # the chain has one writer per file (threaded); stats go elsewhere
+            wanted[name] = section
+        if self.stats_enabled:
+            self.stats_outputs = open_outputs(wanted, OutputContext(logdir=self.logdir))
+
+    # --- the main loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from netsentry import notify, privileges
+        from netsentry.log import get_logger
+        from netsentry.respond.blocklist import build_blocklist
+        log = get_logger()
+        lc = self.lc
+        if get(self.config, "respond.blocklist.enabled", True):
+            self.allow, _ = build_blocklist(self.config)
+        lc.running()
+        self.open_stats_outputs()
+        lc.on_reload(self.request_reload)
+        lc.on_reopen(self._reopen)
+        for slot in self.slots:
+            self.start_worker(slot)
+        if self.control is not None:
+            try:
+                self.control.start()
+            except OSError as exc:
+                log.error("control socket unavailable; running without it", error=str(exc))
+                self.control = None
+        owned = []
+        if self.control is not None and os.path.exists(self.control.path):
+            owned = [os.path.dirname(self.control.path) or ".", self.control.path]
+        eve = self.logdir / str(get(self.config, "outputs.eve-log.filename", "eve.json"))
+        if eve.exists() and privileges.from_config(self.config, self.args.user, self.args.group) is not None:
+            owned.append(str(eve))      # a restarted worker, forked as the user, reopens it
+        privileges.apply(self.config, self.args.user, self.args.group, chown=owned)
+        old_wakeup = signal.set_wakeup_fd(self._wake_w)     # a signal ends the wait at once
+        log.info("capture started", mode="ips" if self.plan.queues else "ids", workers=self.plan.count,
+                 interfaces=[i.name for i in self.plan.interfaces[0]] if self.plan.interfaces else None,
+                 queues=[q for qs in self.plan.queues for q in qs] or None, logdir=str(self.logdir),
+                 pid=os.getpid())
+        try:
+            self._loop()
+        finally:
+            notify.notify("STOPPING=1", "STATUS=stopping")
+            if self.control is not None:
+                self.control.close()
+            final = self._stop_workers()
+            signal.set_wakeup_fd(old_wakeup)
+            self.write_stats(final, interrupted=lc.interrupted)
+            for out in self.stats_outputs:
+                out.close()
+            for path in self._reload_files:
+                _unlink(path)
+        from netsentry.lifecycle import signal_name
+        log.info("capture stopped", signal=signal_name(lc.stopped_by), workers=self.plan.count,
+                 packets=int(final.get("decoder.pkts", 0)), alerts=int(final.get("detect.alert", 0)),
+                 restarts=self.counters["netsentry.worker.restarts"], interrupted=lc.interrupted)
+        return lc.exit_code(lc.stopped_by, ok=True)
+
+    def _reopen(self) -> None:
+        """SIGHUP: the parent's stats outputs and every worker's outputs reopen (logrotate)."""
+        for out in self.stats_outputs:
+            out.reopen()
+        self.call_all("reopen", None, lambda answers: None)
+
+    def _loop(self) -> None:
+        from netsentry import notify
+        lc = self.lc
+        while not lc.stop_requested:
+            now_m = time.monotonic()
+            objects: list[Any] = [self._wake_r]
+            for slot in self.slots:
+                if slot.proc is not None:
+                    objects.append(slot.conn)
+                    objects.append(slot.proc.sentinel)
+            timeout = PARENT_TICK
+            for slot in self.slots:
+                if slot.restart_at is not None:
+                    timeout = max(0.0, min(timeout, slot.restart_at - now_m))
+            ready = wait(objects, timeout)
+            lc.poll()                   # SIGHUP / SIGUSR2 callbacks (the signal woke the wait)
+            if self._wake_r in ready:
+                self._drain_wake()
+            now_m = time.monotonic()
+            for slot in self.slots:
+                if slot.proc is None:
+                    continue
+                if slot.conn in ready or slot.proc.sentinel in ready:
+                    if not self._read(slot) or not slot.proc.is_alive():
+                        self._reap(slot, now_m)
+            if self.control is not None:
+                self.control.drain()
+            self._reload_poll()
+            self._restart_due(now_m)
+            for seq, gather in list(self.gathers.items()):
+                if now_m >= gather.deadline:
+                    self._finish_gather(seq)
+            if not self.notified_ready and all(s.ready for s in self.slots):
+                self.notified_ready = True
+                notify.notify("READY=1", "STATUS=running", f"MAINPID={os.getpid()}")
+            if all(s.ready and now_m - s.last_seen < ALIVE_TIMEOUT for s in self.slots):
+                self.watchdog.tick()    # systemd's keep-alive only while every worker lives
+            now = time.time()
+            if self.host_judge is not None:
+                self.host_judge.tick(now)
+            if self.stats_enabled and now >= self.next_stats:
+                self.next_stats = now + self.interval
+                self.call_all("counters", None, lambda answers: self.write_stats(self.merged(answers)),
+                              timeout=max(1.0, self.interval / 2))
+
+    def _read(self, slot: Slot) -> bool:
+        """Every message waiting from `slot`'s worker; False when its pipe closed."""
+        conn = slot.conn
+        try:
+            while conn.poll():
+                self.on_message(slot, conn.recv())
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _stop_workers(self) -> dict[str, int | float]:
+        """SIGTERM to every worker; wait for their final counters (a second signal is forwarded)."""
+        from netsentry.lifecycle import FlushInterrupted
+        from netsentry.workers import merge_counters
+
+        def forward() -> None:
+            for slot in self.slots:
+                if slot.proc is not None and slot.proc.is_alive():
+                    try:
+                        os.kill(slot.proc.pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+        forward()
+        try:
+            with self.lc.flushing():
+                self._wait_finals()
+        except FlushInterrupted:        # pragma: no cover - flushing() handles it
+            pass
+        if self.lc.interrupted:
+            forward()
+            self._wait_finals()
+        per_worker = [(s.final or {}).get("counters") or s.last_counters for s in self.slots]
+        counters = merge_counters([c for c in per_worker if c])
+        counters.update(self.counters)
+        for index, c in enumerate(per_worker):
+            counters[f"netsentry.worker.pkts.{index}"] = (c or {}).get("decoder.pkts", 0)
+        counters["netsentry.workers"] = self.plan.count
+        return counters
+
+    def _wait_finals(self) -> None:
+        while any(s.proc is not None for s in self.slots):
+            live = [s for s in self.slots if s.proc is not None]
+            ready = wait([s.conn for s in live] + [s.proc.sentinel for s in live], 1.0)
+            for slot in live:
+                if slot.conn in ready or slot.proc.sentinel in ready:
+                    alive = self._read(slot)
+                    if not alive or not slot.proc.is_alive():
+                        self._read_rest(slot)
+                        slot.proc.join(5)
+                        slot.conn.close()
+                        slot.proc = slot.conn = None
+
+    @staticmethod
+    def _read_rest(slot: Slot) -> None:
+        try:
+            while slot.conn.poll():
+                message = slot.conn.recv()
+                if message[0] == "final":
+                    slot.final = message[1]
+        except (EOFError, OSError):
+            pass
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# what the parent does with each kind of message from a worker
+PARENT_MESSAGES: dict[str, Callable[[Supervisor, Slot, tuple[Any, ...]], None]] = {
+    "ready": Supervisor._on_ready,
+    "reply": Supervisor._on_reply,
+    "alive": Supervisor._on_alive,
+    "final": Supervisor._on_final,
+    "host": Supervisor._on_host,
+}
+
+
+def run_workers(args: Any, config: dict[str, Any], lc: Any, plan: WorkerPlan, programs: dict[str, Any],
+                ruleset: Any, interval: int, maxlen: int) -> int:
+    """``netsentry run`` with `plan.count` > 1 workers (daemon.py branches here after validating)."""
+    check_outputs(config)
+    return Supervisor(args, config, lc, plan, programs, ruleset, interval, maxlen).run()

@@ -1,0 +1,346 @@
+"""`netsentry run` with 2 worker processes, end to end in namespaces (workers_live.py).
+
+IDS: two namespaces joined by a veth pair; `run -i vb --workers 2` captures in
+the second; many TCP connections cross it, in both directions (the server
+echoes). The kernel's fanout hash is symmetric, so each flow must come out as
+one flow record with packets both ways, and each expected alert exactly once.
+Also: a worker killed with SIGKILL is restarted and traffic keeps being
+inspected; SIGUSR2 with a good and then a bad rule file (every worker takes
+the good one; the bad one is reported once and changes nothing); SIGTERM ends
+with exit 0 and every record written.
+
+IPS: client | router | server with `--queue-balance 5:6`; `run -q 5:6` runs
+one worker per queue. Benign connections complete, a drop rule's data never
+reaches the server, both queues get packets, and a `ctl blocklist add` reaches
+both workers (every connection of the blocked client is dropped, whichever
+queue its flow hashes to) until `blocklist del`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from netns_lab import PEER, Daemon, Lab, read_jsonl, unavailable_reason, wait_for
+
+pytestmark = pytest.mark.netns
+
+_REASON = unavailable_reason()
+if _REASON:
+    pytest.skip(_REASON, allow_module_level=True)
+
+A4, B4 = "10.204.0.1", "10.204.0.2"
+CLIENT4, SERVER4 = "10.204.1.2", "10.204.2.2"
+# --queue-balance hashes the address pair only (not the ports): several pairs spread the flows
+CLIENTS4 = [f"10.204.1.{i}" for i in range(2, 10)]
+SERVERS4 = [f"10.204.2.{i}" for i in range(2, 18)]
+QUEUES = "5:6"
+
+IDS_RULES = """\
+alert tcp any any -> any 7002 (msg:"tcp marker"; content:"marker"; sid:2100001; rev:1;)
+"""
+RELOADED_RULES = IDS_RULES + """\
+alert tcp any any -> any 7002 (msg:"second marker"; content:"second"; sid:2100002; rev:1;)
+"""
+BAD_RULES = """\
+alert tcp any any -> any 7002 (msg:"broken"; content:"third"; sid:2100003; rev:1;
+"""
+IPS_RULES = """\
+alert tcp any any -> any 8080 (msg:"benign hello seen"; content:"hello"; sid:2200001; rev:1;)
+drop tcp any any -> any 8081 (msg:"drop evil"; content:"evil"; sid:2200002; rev:1;)
+"""
+
+# N concurrent TCP connections; connection i goes from sources[i % len] to hosts[i % len],
+# sends "<message> <i>" and waits for the echo. Prints [{"port": local port, "ok": echoed}, ...]
+CLIENTS = """\
+import json, socket, sys, threading
+hosts, port, n, message, timeout = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+sources = [a for a in sys.argv[6].split(",") if a]
+out = [None] * n
+def one(i):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    r = {"port": None, "ok": False}
+    try:
+        if sources:
+            s.bind((sources[i % len(sources)], 0))
+        s.connect((hosts[i % len(hosts)], port))
+        r["port"] = s.getsockname()[1]
+        data = f"{message} {i}".encode()
+        s.sendall(data)
+        got = b""
+        while len(got) < len(data):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        r["ok"] = got == data
+    except OSError as exc:
+        r["error"] = type(exc).__name__
+    finally:
+        s.close()
+    out[i] = r
+threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(json.dumps(out))
+"""
+
+
+def connections(lab: Lab, ns: str, host: str | list[str], port: int, n: int, message: str, timeout: float = 3,
+                sources: list[str] = ()) -> list[dict]:
+    hosts = host if isinstance(host, list) else [host]
+    done = lab.run(ns, sys.executable, "-c", CLIENTS, ",".join(hosts), str(port), str(n), message, str(timeout),
+                   ",".join(sources), timeout=timeout * 3 + 30)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def worker_pids(d: Daemon) -> list[int]:
+    path = Path(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children")
+    return [int(p) for p in path.read_text().split()]
+
+
+def log_lines(d: Daemon, event: str) -> list[dict]:
+    out = []
+    for line in d.stderr().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("event") == event:
+            out.append(rec)
+    return out
+
+
+def alerts(d: Daemon, sid: int) -> list[dict]:
+    return [e for e in d.events("alert") if e["alert"]["signature_id"] == sid]
+
+
+def ctl(lab: Lab, ns: str, d: Daemon, *words: str) -> dict:
+    """`netsentry ctl` as an admin runs it: {"return": OK/NOK, "message": the answer or the error line}."""
+    done = lab.run(ns, sys.executable, "-m", "netsentry", "ctl", "--socket", str(d.socket), *words, check=False)
+    if done.returncode == 0:
+        return {"return": "OK", "message": json.loads(done.stdout)}
+    return {"return": "NOK", "message": done.stderr.strip()}
+
+
+# --- IDS ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory):
+    lab = Lab()
+    tmp = tmp_path_factory.mktemp("liveworkers")
+    try:
+        a = lab.ns("a")
+        b = lab.ns("b")
+        lab.veth(a, "va", b, "vb")
+        lab.addr(a, "va", f"{A4}/24")
+        lab.addr(b, "vb", f"{B4}/24")
+        server_log = tmp / "server.jsonl"
+        lab.spawn(b, sys.executable, PEER, "tcp-server", "7002", str(server_log))
+        wait_for(lambda: read_jsonl(server_log), 10, "the TCP server")
+        yield lab, a, b, tmp
+    finally:
+        lab.close()
+
+
+def ids_daemon(pair, name: str, rules: str) -> tuple[Daemon, Path]:
+    lab, a, b, tmp = pair
+    rules_path = tmp / f"{name}.rules"
+    rules_path.write_text(rules)
+    d = Daemon(lab, b, tmp / name, "-i", "vb", "--workers", "2", "-S", str(rules_path),
+               "--set", "stats.interval=1")
+    d.wait_ready()
+    wait_for(lambda: len(log_lines(d, "worker started")) == 2, 20, "both workers")
+    return d, rules_path
+
+
+def test_ids_two_workers_alert_once_one_flow_record_per_flow_and_clean_stop(pair) -> None:
+    lab, a, b, tmp = pair
+    d, _ = ids_daemon(pair, "ids", IDS_RULES)
+    try:
+        conns = connections(lab, a, B4, 7002, 40, "a marker from")
+        assert all(c["ok"] for c in conns), conns
+        ports = sorted(c["port"] for c in conns)
+        wait_for(lambda: len(alerts(d, 2100001)) >= 40, 15, "40 alerts")
+        stats = wait_for(lambda: [s for s in d.events("stats") if s["stats"]["decoder"]["pkts"] > 0], 15,
+                         "a periodic stats record with packets")[-1]["stats"]
+        assert stats["netsentry"]["workers"] == 2
+        spread = stats["netsentry"]["worker"]["pkts"]
+        assert set(spread) == {"0", "1"}
+    finally:
+        rc = d.stop(signal.SIGTERM)
+    assert rc == 0, d.stderr()
+    # every alert exactly once: one per connection, none twice
+    assert sorted(e["src_port"] for e in alerts(d, 2100001)) == ports
+    # one flow record per connection, with both directions in it: the fanout hash is symmetric
+    flows = [e for e in d.events("flow") if e.get("proto") == "TCP" and e.get("dest_port") == 7002]
+    assert sorted(f["src_port"] for f in flows) == ports
+    for f in flows:
+        assert f["flow"]["pkts_toserver"] >= 3 and f["flow"]["pkts_toclient"] >= 2, f
+    final = d.events("stats")[-1]["stats"]
+    assert final["netsentry"]["workers"] == 2
+    # both workers had a share, and the sum is the whole
+    per_worker = final["netsentry"]["worker"]["pkts"]
+    assert per_worker["0"] > 0 and per_worker["1"] > 0, per_worker
+    assert per_worker["0"] + per_worker["1"] == final["decoder"]["pkts"]
+    assert final["capture"]["kernel_drops"] == 0
+    assert final["detect"]["alert"] == 40
+    assert final["flow"]["tcp"] == 40
+
+
+def test_ids_killed_worker_is_restarted_and_reload_good_then_bad(pair) -> None:
+    lab, a, b, tmp = pair
+    d, rules = ids_daemon(pair, "ids-restart", IDS_RULES)
+    try:
+        victim = worker_pids(d)[0]
+        os.kill(victim, signal.SIGKILL)
+        died = wait_for(lambda: log_lines(d, "worker died; restarting"), 10, "the death to be logged")
+        assert "SIGKILL" in died[0]["how"]
+        wait_for(lambda: len(log_lines(d, "worker started")) == 3, 20, "the restarted worker")
+        assert victim not in worker_pids(d) and len(worker_pids(d)) == 2
+        conns = connections(lab, a, B4, 7002, 20, "marker after restart")
+        assert all(c["ok"] for c in conns)
+        wait_for(lambda: len([e for e in alerts(d, 2100001) if e["src_port"] in {c["port"] for c in conns}]) == 20,
+                 15, "every flow alerted after the restart")
+
+        # a good rule file: every worker takes it (flows land on both)
+        rules.write_text(RELOADED_RULES)
+        d.proc.send_signal(signal.SIGUSR2)
+        done = wait_for(lambda: log_lines(d, "rules reloaded"), 20, "the reload")
+        assert done[0]["workers"] == 2 and done[0]["signatures"] == 2
+        conns = connections(lab, a, B4, 7002, 20, "second")
+        ports = {c["port"] for c in conns}
+        wait_for(lambda: {e["src_port"] for e in alerts(d, 2100002)} >= ports, 15, "the new rule in both workers")
+
+        # a bad one: reported once, nothing changes anywhere
+        rules.write_text(BAD_RULES)
+        d.proc.send_signal(signal.SIGUSR2)
+        failed = wait_for(lambda: log_lines(d, "rule reload failed; the running rules stay"), 20, "the refusal")
+        time.sleep(1)
+        assert len(log_lines(d, "rule reload failed; the running rules stay")) == 1
+        assert "ids-restart.rules:1" in failed[0]["error"]
+        answer = ctl(lab, b, d, "reload")
+        assert answer["return"] == "NOK" and "running rules stay" in answer["message"]
+        conns = connections(lab, a, B4, 7002, 20, "second again")
+        ports = {c["port"] for c in conns}
+        wait_for(lambda: {e["src_port"] for e in alerts(d, 2100002)} >= ports, 15, "the old set still alerting")
+
+        stats = ctl(lab, b, d, "stats")
+        assert stats["return"] == "OK"
+        assert stats["message"]["netsentry.workers"] == 2
+        assert stats["message"]["netsentry.worker.restarts"] == 1
+        assert stats["message"]["netsentry.reload.success"] == 1
+        assert stats["message"]["netsentry.reload.failed"] == 2
+    finally:
+        rc = d.stop(signal.SIGTERM)
+    assert rc == 0, d.stderr()
+
+
+# --- IPS ---------------------------------------------------------------------------------------
+
+
+class Topology:
+    def __init__(self, lab: Lab, tmp: Path) -> None:
+        self.lab, self.tmp = lab, tmp
+        self.client = lab.ns("c")
+        self.router = lab.ns("r")
+        self.server = lab.ns("s")
+        lab.veth(self.client, "c0", self.router, "r0")
+        lab.veth(self.router, "r1", self.server, "s0")
+        for addr in CLIENTS4:
+            lab.addr(self.client, "c0", f"{addr}/24")
+        lab.addr(self.router, "r0", "10.204.1.1/24")
+        lab.addr(self.router, "r1", "10.204.2.1/24")
+        for addr in SERVERS4:
+            lab.addr(self.server, "s0", f"{addr}/24")
+        lab.route(self.client, "default", "via", "10.204.1.1")
+        lab.route(self.server, "default", "via", "10.204.2.1")
+        lab.run(self.router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+        lab.run(self.router, sys.executable, "-m", "netsentry", "ips", "rules", "--queues", QUEUES, "--install")
+        self.server_log = tmp / "server.jsonl"
+        for port in (8080, 8081):
+            lab.spawn(self.server, sys.executable, PEER, "tcp-server", str(port), str(self.server_log))
+        wait_for(lambda: sum(1 for r in read_jsonl(self.server_log) if "listening" in r) == 2, 10,
+                 "the TCP servers")
+        self.rules = tmp / "ips.rules"
+        self.rules.write_text(IPS_RULES)
+
+    def server_saw(self, text: str) -> bool:
+        return any(text in r.get("data", "") for r in read_jsonl(self.server_log))
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory):
+    try:
+        import netfilterqueue  # noqa: F401
+    except ImportError:
+        pytest.skip("needs the netfilterqueue module (pip install '.[ips]')")
+    if not os.path.exists("/proc/net/netfilter/nfnetlink_queue"):
+        pytest.skip("needs the nfnetlink_queue kernel module")
+    lab = Lab()
+    try:
+        yield Topology(lab, tmp_path_factory.mktemp("liveworkers-ips"))
+    finally:
+        lab.close()
+
+
+def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topology) -> None:
+    lab = topo.lab
+    d = Daemon(lab, topo.router, topo.tmp / "ips", "-q", QUEUES, "-S", str(topo.rules),
+               "--set", "stats.interval=1", "--set", "respond.blocklist.allow-own-addresses=false")
+    d.wait_ready()
+    try:
+        started = wait_for(lambda: len(log_lines(d, "worker started")) == 2 and log_lines(d, "worker started"),
+                           20, "one worker per queue")
+        assert sorted(tuple(w["queues"]) for w in started) == [(5,), (6,)]
+
+        conns = connections(lab, topo.client, SERVERS4[:5], 8080, 20, "hello", sources=CLIENTS4)
+        assert all(c["ok"] for c in conns), conns
+        wait_for(lambda: len(alerts(d, 2200001)) >= 20, 15, "the benign alerts")
+        evil = connections(lab, topo.client, SERVERS4[:4], 8081, 4, "evil", timeout=2, sources=CLIENTS4[:4])
+        assert not any(c["ok"] for c in evil)
+        time.sleep(0.5)
+        assert not topo.server_saw("evil"), "a dropped packet reached the server"
+
+        stats = ctl(lab, topo.router, d, "stats")["message"]
+        assert stats["netsentry.workers"] == 2
+        assert stats["netsentry.worker.pkts.0"] > 0 and stats["netsentry.worker.pkts.1"] > 0, stats
+        assert stats["ips.blocked"] >= 4
+
+        # the block list: one ctl add reaches both workers
+        added = ctl(lab, topo.router, d, "blocklist", "add", CLIENT4, "600")
+        assert added["return"] == "OK", added
+        before = stats
+        # 16 address pairs: the blocked source's flows land on both queues, and both workers drop them
+        blocked = connections(lab, topo.client, SERVERS4, 8080, 16, "hello while blocked", timeout=2,
+                              sources=[CLIENT4])
+        assert not any(c["ok"] for c in blocked), blocked
+        after = ctl(lab, topo.router, d, "stats")["message"]
+        assert after["netsentry.worker.pkts.0"] > before["netsentry.worker.pkts.0"]
+        assert after["netsentry.worker.pkts.1"] > before["netsentry.worker.pkts.1"]
+        time.sleep(0.5)
+        assert not topo.server_saw("hello while blocked")
+        listing = ctl(lab, topo.router, d, "blocklist", "list")["message"]
+        assert [e["address"] for e in listing] == [CLIENT4] and listing[0]["hits"] >= 16
+        assert after["netsentry.blocklist.dropped"] >= 16
+        removed = ctl(lab, topo.router, d, "blocklist", "del", CLIENT4)
+        assert removed["return"] == "OK", removed
+        again = connections(lab, topo.client, SERVERS4, 8080, 16, "hello again", sources=[CLIENT4])
+        assert all(c["ok"] for c in again), again
+        assert ctl(lab, topo.router, d, "blocklist", "del", CLIENT4)["return"] == "NOK"
+    finally:
+        rc = d.stop(signal.SIGTERM)
+    assert rc == 0, d.stderr()
+    drops = [e for e in d.events("drop") if e.get("netsentry", {}).get("blocklist")]
+    assert drops and all(e["src_ip"] == CLIENT4 for e in drops)
+    final = d.events("stats")[-1]["stats"]
+    assert final["netsentry"]["workers"] == 2
+    assert final["netsentry"]["worker"]["pkts"]["0"] > 0 and final["netsentry"]["worker"]["pkts"]["1"] > 0
