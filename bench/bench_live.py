@@ -1,8 +1,9 @@
 """Live capture and inline figures, in network namespaces this script creates and removes (root).
 
     .venv/bin/python bench/bench_live.py readers  [--count N] [--repeat R]
-    .venv/bin/python bench/bench_live.py afpacket [--rates 2000,5000,...] [--seconds S] [--rules FILE]
-    .venv/bin/python bench/bench_live.py nfqueue  [--seconds S] [--rules FILE]
+    .venv/bin/python bench/bench_live.py afpacket [--rates 2000,5000,...] [--seconds S] [--rules FILE] [--workers 1,2]
+    .venv/bin/python bench/bench_live.py nfqueue  [--seconds S] [--rules FILE] [--workers 1,2]
+    .venv/bin/python bench/bench_live.py ctl      [--repeat R] [--base SRC]
 
 readers:  the AF_PACKET source alone, plain socket against TPACKET_V3 ring:
           N frames are queued in the kernel first (socket buffer / ring), then
@@ -15,6 +16,15 @@ nfqueue:  client | router | server; ping round trip (latency) and a TCP bulk
           transfer (throughput, packets/s) through the router with no queue,
           and with `netsentry run -q` inspecting every packet (fail-closed, so
           an overflow cannot pass packets uninspected and flatter the figure).
+          With --workers 1,2 each count runs in turn (`-q 0:N-1` behind
+          `--queue-balance`); the TCP transfer then runs as 8 parallel
+          connections from 8 client addresses, since --queue-balance hashes
+          the address pair only.
+ctl:      time `netsentry ctl stats` round trips against an idle sensor (one
+          process, then 2 workers), this tree against --base (default
+          /work/ns-base/src), alternating, R rounds of 20 requests each.
+afpacket with --workers: the frames carry 256 source ports (256 flows) so the
+          fanout hash has something to spread.
 
 Only addresses inside the namespaces (10.203.0.0/16). Time-bounded: each
 step has a deadline. Figures go to stdout; docs/daemon.md keeps the last ones.
@@ -76,9 +86,9 @@ def in_ns(name: str, *cmd: str) -> list[str]:
 
 # --- helpers run inside a namespace (this script, re-entered) ------------------------------
 
-def _frame(dst_mac: bytes = b"\xff" * 6) -> bytes:
+def _frame(dst_mac: bytes = b"\xff" * 6, sport: int = 40000) -> bytes:
     payload = b"bench-live-frame"
-    udp = struct.pack("!HHHH", 40000, 7001, 8 + len(payload), 0) + payload
+    udp = struct.pack("!HHHH", sport, 7001, 8 + len(payload), 0) + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
                      socket.inet_aton("10.203.0.1"), socket.inet_aton("10.203.0.2"))
     return dst_mac + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00" + ip + udp
@@ -88,7 +98,8 @@ def helper_send(dev: str, count: int, rate: float) -> None:
     """Send `count` frames on `dev` (raw AF_PACKET), at `rate` frames/s (0: as fast as possible)."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((dev, 0))
-    frame = _frame()
+    frames = [_frame(sport=40000 + i) for i in range(256)]     # 256 flows: the fanout hash spreads them
+    frame = frames[0]
     send = s.send
     t0 = time.perf_counter()
     if rate <= 0:
@@ -98,8 +109,8 @@ def helper_send(dev: str, count: int, rate: float) -> None:
         burst = max(1, int(rate / 1000))          # a burst per millisecond
         sent = 0
         while sent < count:
-            for _ in range(min(burst, count - sent)):
-                send(frame)
+            for i in range(min(burst, count - sent)):
+                send(frames[(sent + i) & 255])
             sent += burst
             target = t0 + sent / rate
             delay = target - time.perf_counter()
@@ -158,8 +169,8 @@ def bench_readers(count: int, repeat: int) -> None:
 
 # --- afpacket with the whole pipeline ------------------------------------------------------
 
-def _daemon(name: str, logdir: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+def _daemon(name: str, logdir: Path, *args: str, src: str | None = None) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=src or str(ROOT / "src"))
     err = open(logdir / "stderr.log", "w")
     proc = subprocess.Popen(in_ns(name, PY, "-m", "netsentry", "run", "-l", str(logdir), *args),
                             stderr=err, env=env)
@@ -176,13 +187,15 @@ def _last_stats(logdir: Path) -> dict:
     return stats[-1]["stats"]
 
 
-def bench_afpacket(rates: list[int], seconds: float, rules: str | None, ring: str) -> None:
+def bench_afpacket(rates: list[int], seconds: float, rules: str | None, ring: str, workers: list[int]) -> None:
     a, b = ns("a"), ns("b")
     veth(a, "va", b, "vb")
     for rate in rates:
+      for n in workers:
         with tempfile.TemporaryDirectory() as tmp:
             logdir = Path(tmp)
-            args = ["-i", "vb", "--set", f"af-packet.ring={ring}"] + (["-S", rules] if rules else [])
+            args = ["-i", "vb", "--workers", str(n), "--set", f"af-packet.ring={ring}",
+                    "--set", "unix-command.enabled=false"] + (["-S", rules] if rules else [])
             proc = _daemon(b, logdir, *args)
             count = int(rate * seconds)
             sent = json.loads(sh(*in_ns(a, PY, __file__, "_send", "va", str(count), str(rate)),
@@ -191,7 +204,7 @@ def bench_afpacket(rates: list[int], seconds: float, rules: str | None, ring: st
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
             st = _last_stats(logdir)
-            print(f"  {rate:>7,} frames/s offered (sent at {sent['sent'] / sent['seconds']:,.0f}/s): "
+            print(f"  workers {n}: {rate:>7,} frames/s offered (sent at {sent['sent'] / sent['seconds']:,.0f}/s): "
                   f"pipeline saw {st['decoder']['pkts']:,}, kernel drops {st['capture']['kernel_drops']:,}",
                   flush=True)
 
@@ -237,20 +250,29 @@ while True:
 """
 
 _BULK_CLIENT = """
-import socket, sys, time, json
-s = socket.create_connection(("10.203.2.2", 7100)); data = b"x" * 65536
-t0 = time.perf_counter(); n = 0
-while time.perf_counter() - t0 < float(sys.argv[1]):
-    s.sendall(data); n += len(data)
-s.close(); print(json.dumps({"bytes": n, "seconds": time.perf_counter() - t0}))
+import socket, sys, time, json, threading
+seconds, nconn = float(sys.argv[1]), int(sys.argv[2])
+total = [0] * nconn
+def one(i):
+    s = socket.create_connection(("10.203.2.2", 7100), source_address=(f"10.203.1.{2 + i}", 0))
+    data = b"x" * 65536; n = 0; t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        s.sendall(data); n += len(data)
+    s.close(); total[i] = n
+t0 = time.perf_counter()
+threads = [threading.Thread(target=one, args=(i,)) for i in range(nconn)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(json.dumps({"bytes": sum(total), "seconds": time.perf_counter() - t0}))
 """
 
 
-def bench_nfqueue(seconds: float, rules: str | None) -> None:
+def bench_nfqueue(seconds: float, rules: str | None, workers: list[int]) -> None:
     c, r, s = ns("c"), ns("r"), ns("s")
     veth(c, "c0", r, "r0")
     veth(r, "r1", s, "s0")
-    sh("ip", "-n", c, "addr", "add", "10.203.1.2/24", "dev", "c0")
+    nconn = 8 if max(workers) > 1 else 1
+    for i in range(nconn):
+        sh("ip", "-n", c, "addr", "add", f"10.203.1.{2 + i}/24", "dev", "c0")
     sh("ip", "-n", r, "addr", "add", "10.203.1.1/24", "dev", "r0")
     sh("ip", "-n", r, "addr", "add", "10.203.2.1/24", "dev", "r1")
     sh("ip", "-n", s, "addr", "add", "10.203.2.2/24", "dev", "s0")
@@ -262,31 +284,84 @@ def bench_nfqueue(seconds: float, rules: str | None) -> None:
     time.sleep(0.5)
     try:
         def bulk() -> dict:
-            out = sh(*in_ns(c, PY, "-c", _BULK_CLIENT, str(seconds)), timeout=seconds + 60).stdout
+            out = sh(*in_ns(c, PY, "-c", _BULK_CLIENT, str(seconds), str(nconn)), timeout=seconds + 60).stdout
             return json.loads(out)
 
         base_rtt = _ping(c, "10.203.2.2")
         base = bulk()
         print(f"  no queue:   UDP echo RTT median {base_rtt['median']:.3f} ms (p90 {base_rtt['p90']:.3f}), "
-              f"TCP {base['bytes'] / base['seconds'] / 1e6:,.1f} MB/s", flush=True)
-        sh(*in_ns(r, "iptables", "-I", "FORWARD", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"))
-        with tempfile.TemporaryDirectory() as tmp:
-            logdir = Path(tmp)
-            proc = _daemon(r, logdir, "-q", "0", "--set", "nfq.fail-open=false", *(["-S", rules] if rules else []))
-            rtt = _ping(c, "10.203.2.2")
-            res = bulk()
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-            st = _last_stats(logdir)
-            pkts = st["decoder"]["pkts"]
-            print(f"  netsentry:  UDP echo RTT median {rtt['median']:.3f} ms (p90 {rtt['p90']:.3f}; "
-                  f"+{rtt['median'] - base_rtt['median']:.3f} ms), "
-                  f"TCP {res['bytes'] / res['seconds'] / 1e6:,.2f} MB/s; {pkts:,} packets inspected, "
-                  f"~{pkts / res['seconds']:,.0f} packets/s over the transfer; "
-                  f"kernel drops {st['capture']['kernel_drops']:,}", flush=True)
+              f"TCP {base['bytes'] / base['seconds'] / 1e6:,.1f} MB/s ({nconn} connections)", flush=True)
+        for n in workers:
+            queue = ["--queue-num", "0"] if n == 1 else ["--queue-balance", f"0:{n - 1}"]
+            sh(*in_ns(r, "iptables", "-I", "FORWARD", "-j", "NFQUEUE", *queue, "--queue-bypass"))
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    logdir = Path(tmp)
+                    proc = _daemon(r, logdir, "-q", "0" if n == 1 else f"0:{n - 1}", "--set", "nfq.fail-open=false",
+                                   "--set", "unix-command.enabled=false", *(["-S", rules] if rules else []))
+                    time.sleep(1.0)         # every worker bound (the parent says started before they are)
+                    rtt = _ping(c, "10.203.2.2")
+                    res = bulk()
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(60)
+                    st = _last_stats(logdir)
+                    pkts = st["decoder"]["pkts"]
+                    print(f"  netsentry, {n} worker(s): UDP echo RTT median {rtt['median']:.3f} ms "
+                          f"(p90 {rtt['p90']:.3f}; +{rtt['median'] - base_rtt['median']:.3f} ms), "
+                          f"TCP {res['bytes'] / res['seconds'] / 1e6:,.2f} MB/s; {pkts:,} packets inspected, "
+                          f"~{pkts / res['seconds']:,.0f} packets/s over the transfer; "
+                          f"kernel drops {st['capture']['kernel_drops']:,}", flush=True)
+            finally:
+                sh(*in_ns(r, "iptables", "-D", "FORWARD", "-j", "NFQUEUE", *queue, "--queue-bypass"), check=False)
     finally:
         server.kill()
         echo.kill()
+
+
+# --- ctl answer latency --------------------------------------------------------------------------
+
+_CTL_CLIENT = """
+import json, sys, time
+sys.path.insert(0, sys.argv[2])
+from netsentry.control import request
+times = []
+for _ in range(int(sys.argv[3])):
+    t0 = time.perf_counter()
+    answer = request(sys.argv[1], "stats")
+    assert answer["return"] == "OK", answer
+    times.append((time.perf_counter() - t0) * 1000)
+    time.sleep(0.05)
+times.sort()
+print(json.dumps({"median": times[len(times) // 2], "max": times[-1]}))
+"""
+
+
+def bench_ctl(repeat: int, base: str) -> None:
+    a, b = ns("a"), ns("b")
+    veth(a, "va", b, "vb")
+    best: dict[tuple[str, int], dict] = {}
+    for _ in range(repeat):
+        for n in (1, 2):
+            for label, src in (("base", base), ("new", str(ROOT / "src"))):
+                if label == "base" and n > 1:
+                    continue            # the base tree runs one process only
+                with tempfile.TemporaryDirectory() as tmp:
+                    logdir = Path(tmp)
+                    sock = str(logdir / "ctl.socket")
+                    proc = _daemon(b, logdir, "-i", "vb", "--workers", str(n),
+                                   "--set", f"unix-command.filename={sock}", src=src) if label == "new" else \
+                        _daemon(b, logdir, "-i", "vb", "--set", f"unix-command.filename={sock}", src=src)
+                    time.sleep(1.5)
+                    out = json.loads(sh(*in_ns(b, PY, "-c", _CTL_CLIENT, sock, src, "20"), timeout=120).stdout)
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(60)
+                key = (label, n)
+                print(f"  {label:4s} workers {n}: ctl stats round trip median {out['median']:.1f} ms, "
+                      f"max {out['max']:.1f} ms", flush=True)
+                if key not in best or out["median"] < best[key]["median"]:
+                    best[key] = out
+    for (label, n), out in sorted(best.items()):
+        print(f"best {label} workers {n}: median {out['median']:.1f} ms, max {out['max']:.1f} ms")
 
 
 def main() -> None:
@@ -295,7 +370,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_drain":
         return helper_drain(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("readers", "afpacket", "nfqueue"))
+    ap.add_argument("what", choices=("readers", "afpacket", "nfqueue", "ctl"))
+    ap.add_argument("--workers", default="1", help="worker counts to run in turn, e.g. 1,2")
+    ap.add_argument("--base", default="/work/ns-base/src", help="ctl: the tree to compare with")
     ap.add_argument("--count", type=int, default=50000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rates", default="2000,5000,10000,20000,40000")
@@ -309,9 +386,12 @@ def main() -> None:
         if args.what == "readers":
             bench_readers(args.count, args.repeat)
         elif args.what == "afpacket":
-            bench_afpacket([int(r) for r in args.rates.split(",")], args.seconds, args.rules, args.ring)
+            bench_afpacket([int(r) for r in args.rates.split(",")], args.seconds, args.rules, args.ring,
+                           [int(w) for w in args.workers.split(",")])
+        elif args.what == "ctl":
+            bench_ctl(args.repeat, args.base)
         else:
-            bench_nfqueue(args.seconds, args.rules)
+            bench_nfqueue(args.seconds, args.rules, [int(w) for w in args.workers.split(",")])
     finally:
         cleanup()
 
