@@ -150,7 +150,7 @@ def check_outputs(config: Mapping[str, Any]) -> None:
     """What N writers cannot share: an integrity chain needs one writer per file."""
     eve = (config.get("outputs") or {}).get("eve-log") or {}
     if (isinstance(eve, Mapping) and eve.get("enabled") and not eve.get("threaded")
-            and get(config, "outputs.eve-log.integrity.enabled", False)):
+            and str(eve.get("integrity") or "none") != "none"):
         raise ConfigError("an integrity chain needs one writer per file: with several workers set "
                           "outputs.eve-log.threaded: true (one eve.<i>.json each)", "outputs.eve-log.integrity")
 
@@ -863,7 +863,7 @@ class Supervisor:
             section["append"] = True
             if isinstance(types, list):
                 section["types"] = ["stats"]
-            if name == "eve-log" and get(self.config, "outputs.eve-log.integrity.enabled", False):
+            if name == "eve-log" and str(section.get("integrity") or "none") != "none":
                 continue        # the chain has one writer per file (threaded); stats go elsewhere
             wanted[name] = section
         if self.stats_enabled:

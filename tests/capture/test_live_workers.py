@@ -344,3 +344,79 @@ def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topolog
     final = d.events("stats")[-1]["stats"]
     assert final["netsentry"]["workers"] == 2
     assert final["netsentry"]["worker"]["pkts"]["0"] > 0 and final["netsentry"]["worker"]["pkts"]["1"] > 0
+
+
+class NotifyListener:
+    """systemd's side of sd_notify: a datagram socket; every message with its arrival time."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+        import threading
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                data = self.sock.recv(4096)
+            except OSError:
+                continue
+            self.messages.append((time.time(), data.decode()))
+
+    def since(self, t0: float, field: str) -> list[float]:
+        return [t for t, m in self.messages if t >= t0 and field in m.split("\n")]
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+def test_ids_ready_after_all_workers_watchdog_only_while_they_live_and_sighup_reopens(pair, monkeypatch) -> None:
+    from datetime import datetime
+    lab, a, b, tmp = pair
+    listener = NotifyListener(tmp / "notify.sock")
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp / "notify.sock"))
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")          # keep-alives every 0.5 s
+    t0 = time.time()
+    d, _ = ids_daemon(pair, "ids-notify", IDS_RULES)
+    try:
+        ready = wait_for(lambda: listener.since(t0, "READY=1"), 10, "READY=1")
+        started = [datetime.fromisoformat(r["timestamp"]).timestamp() for r in log_lines(d, "worker started")]
+        assert len(started) == 2 and ready[0] >= max(started) - 0.01     # only once every worker is up
+        time.sleep(2)
+        assert len(listener.since(t0, "READY=1")) == 1
+        assert len(listener.since(time.time() - 2, "WATCHDOG=1")) >= 2
+
+        # a hung worker (stopped): the parent stops the keep-alives, so systemd would restart the service
+        hung = worker_pids(d)[1]
+        os.kill(hung, signal.SIGSTOP)
+        try:
+            time.sleep(6.5)                                      # ALIVE_TIMEOUT (5 s) and a margin
+            assert listener.since(time.time() - 1.5, "WATCHDOG=1") == []
+        finally:
+            os.kill(hung, signal.SIGCONT)
+        t1 = time.time()
+        wait_for(lambda: listener.since(t1, "WATCHDOG=1"), 5, "keep-alives again")
+
+        # SIGHUP after a rotation: every worker (and the parent's stats) writes the new file
+        rotated = d.eve.with_name("eve.json.1")
+        d.eve.rename(rotated)
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: d.eve.exists() and d.events("stats"), 10, "the parent's stats in the new file")
+        time.sleep(0.5)
+        conns = connections(lab, a, B4, 7002, 20, "marker after rotation")
+        ports = {c["port"] for c in conns}
+        wait_for(lambda: {e["src_port"] for e in alerts(d, 2100001)} >= ports, 15, "alerts in the new file")
+        old = [r for r in read_jsonl(rotated) if r.get("event_type") == "alert"]
+        assert not {e["src_port"] for e in old} & ports
+    finally:
+        rc = d.stop(signal.SIGTERM)
+        listener.close()
+    assert rc == 0, d.stderr()
+    assert listener.since(t0, "STOPPING=1")
