@@ -90,4 +90,4 @@ def test_an_integrity_chain_needs_threaded_eve():
 
 def test_message_tables_name_every_kind():
     assert set(WORKER_CALLS) == {"counters", "reload", "bl-add", "bl-del", "bl-list", "reopen"}
-    assert set(PARENT_MESSAGES) == {"ready", "reply", "alive", "final", "host"}
+    assert set(PARENT_MESSAGES) == {"ready", "reply", "alive", "final", "host", "blocked"}

@@ -27,7 +27,8 @@ worker, `PARENT_MESSAGES` in the parent):
 - parent -> worker: ``("call", seq, name, args)``; the worker answers
   ``("reply", seq, payload)``. Names: ``counters``, ``reload``, ``bl-add``,
   ``bl-del``, ``bl-list``, ``reopen``.
-- worker -> parent, unasked: ``("ready", info)`` once its source is open,
+- worker -> parent, unasked: ``("blocked", info)`` when it blocked a source by
+  itself (the parent blocks it in the others), ``("ready", info)`` once its source is open,
   ``("alive", now)`` at every wake-up (the watchdog), ``("final", info)``
   after its end-of-run flush, and ``("host", msg)``: host-keyed state for the
   parent's host judge (hoststate.py's ``HostJudge.feed(msg)``; the parent
@@ -264,8 +265,25 @@ def _blocklist(ctx: WorkerContext) -> Any:
 
 
 def _call_bl_add(ctx: WorkerContext, args: Any) -> dict[str, Any]:
-    added = _blocklist(ctx).add(args["packed"], args.get("reason", "manual (ctl)"), ttl=args.get("ttl"))
+    blocklist = _blocklist(ctx)
+    add = getattr(blocklist, "local_add", blocklist.add)      # not reported back to the parent
+    added = add(args["packed"], args.get("reason", "manual (ctl)"), ttl=args.get("ttl"))
     return {"ok": bool(added)}
+
+
+def share_blocks(ctx: WorkerContext, blocklist: Any) -> None:
+    """A source this worker blocks by itself (anomaly or rule triggered) is reported to the
+    parent, which blocks it in every other worker too: one host's flows land in several."""
+    local_add = blocklist.add
+
+    def add(packed: bytes, reason: str, ttl: float | None = None, now: float | None = None) -> bool:
+        new = packed not in blocklist.entries
+        added = local_add(packed, reason, ttl=ttl, now=now)
+        if added and new:
+            ctx.send(("blocked", {"packed": packed, "reason": reason, "ttl": ttl}))
+        return bool(added)
+    blocklist.local_add = local_add
+    blocklist.add = add
 
 
 def _call_bl_del(ctx: WorkerContext, args: Any) -> dict[str, Any]:
@@ -336,9 +354,9 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
     sensor = Sensor(config, [], spec.ruleset)
     sensor.live = True
     sensor.host_sink = lambda msg: ctx.send(("host", msg))     # the host judge's seam (hoststate.py)
-    if get(config, "respond.blocklist.enabled", True):
-        build_responder(sensor, config)
     ctx.sensor = sensor
+    if get(config, "respond.blocklist.enabled", True):
+        share_blocks(ctx, build_responder(sensor, config).blocklist)
     outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
     ctx.outputs = outputs
     sensor.attach_outputs(outputs)
@@ -450,6 +468,7 @@ class Supervisor:
         self.manual_blocks: dict[bytes, tuple[str, float | None]] = {}   # packed -> (reason, expiry)
         self.allow = None            # a block list used only for its allow list (ctl add checks it)
         self.host_judge: Any = None  # hoststate.HostJudge once merged: feed(msg), tick(now)
+        self.fatal: str | None = None  # why start-up failed (a worker could not open its source)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         # reload: one build at a time; a request during a build runs once more after it
         self._reload_thread: threading.Thread | None = None
@@ -589,6 +608,20 @@ class Supervisor:
         if "counters" in message[1]:
             slot.last_counters = message[1]["counters"]
 
+    def _on_blocked(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        """A worker blocked a source by itself: every other worker blocks it too."""
+        from netsentry.log import get_logger
+        from netsentry.respond.blocklist import address_text
+        info = message[1]
+        ttl = info.get("ttl")
+        ttl_used = ttl if ttl is not None else (self.allow.ttl if self.allow is not None else None)
+        self.manual_blocks[info["packed"]] = (info["reason"], time.time() + float(ttl_used) if ttl_used else None)
+        for other in self.slots:
+            if other is not slot and other.ready:
+                self.send(other, ("call", 0, "bl-add", info))
+        get_logger().info("blocklist add from a worker, shared", address=address_text(info["packed"]),
+                          reason=info["reason"], worker=slot.index)
+
     def _on_host(self, slot: Slot, message: tuple[Any, ...]) -> None:
         if self.host_judge is not None:
             self.host_judge.feed(message[1])
@@ -617,6 +650,11 @@ class Supervisor:
                 if not gather.waiting:
                     self._finish_gather(seq)
         if self.lc.stop_requested:
+            return
+        if not self.notified_ready and not slot.restarts:
+            # the first start failed (a queue bound by another process, ...): as the one-process
+            # daemon, stop with the reason instead of retrying what cannot work
+            self.fatal = f"worker {slot.index} could not start: {error or how}"
             return
         if now - slot.started >= RESTART_STABLE:
             slot.backoff = RESTART_FIRST
@@ -917,6 +955,9 @@ class Supervisor:
             for path in self._reload_files:
                 _unlink(path)
         from netsentry.lifecycle import signal_name
+        if self.fatal is not None:
+            from netsentry.cli import InputError
+            raise InputError(self.fatal)
         log.info("capture stopped", signal=signal_name(lc.stopped_by), workers=self.plan.count,
                  packets=int(final.get("decoder.pkts", 0)), alerts=int(final.get("detect.alert", 0)),
                  restarts=self.counters["netsentry.worker.restarts"], interrupted=lc.interrupted)
@@ -931,7 +972,7 @@ class Supervisor:
     def _loop(self) -> None:
         from netsentry import notify
         lc = self.lc
-        while not lc.stop_requested:
+        while not lc.stop_requested and self.fatal is None:
             now_m = time.monotonic()
             objects: list[Any] = [self._wake_r]
             for slot in self.slots:
@@ -1050,6 +1091,7 @@ PARENT_MESSAGES: dict[str, Callable[[Supervisor, Slot, tuple[Any, ...]], None]] 
     "alive": Supervisor._on_alive,
     "final": Supervisor._on_final,
     "host": Supervisor._on_host,
+    "blocked": Supervisor._on_blocked,
 }
 
 

@@ -54,6 +54,7 @@ alert tcp any any -> any 7002 (msg:"broken"; content:"third"; sid:2100003; rev:1
 IPS_RULES = """\
 alert tcp any any -> any 8080 (msg:"benign hello seen"; content:"hello"; sid:2200001; rev:1;)
 drop tcp any any -> any 8081 (msg:"drop evil"; content:"evil"; sid:2200002; rev:1;)
+alert tcp any any -> any 8080 (msg:"block this source"; content:"blockme"; metadata:block-source yes; sid:2200003; rev:1;)
 """
 
 # N concurrent TCP connections; connection i goes from sources[i % len] to hosts[i % len],
@@ -295,7 +296,8 @@ def topo(tmp_path_factory: pytest.TempPathFactory):
 def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topology) -> None:
     lab = topo.lab
     d = Daemon(lab, topo.router, topo.tmp / "ips", "-q", QUEUES, "-S", str(topo.rules),
-               "--set", "stats.interval=1", "--set", "respond.blocklist.allow-own-addresses=false")
+               "--set", "stats.interval=1", "--set", "respond.blocklist.allow-own-addresses=false",
+               "--set", "respond.blocklist.metadata-keys=[block-source]")
     d.wait_ready()
     try:
         started = wait_for(lambda: len(log_lines(d, "worker started")) == 2 and log_lines(d, "worker started"),
@@ -336,11 +338,29 @@ def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topolog
         again = connections(lab, topo.client, SERVERS4, 8080, 16, "hello again", sources=[CLIENT4])
         assert all(c["ok"] for c in again), again
         assert ctl(lab, topo.router, d, "blocklist", "del", CLIENT4)["return"] == "NOK"
+
+        # a block one worker decides by itself (a rule with the block-source metadata key)
+        # reaches the other worker through the parent
+        offender = CLIENTS4[5]
+        first = connections(lab, topo.client, SERVER4, 8080, 1, "blockme", sources=[offender])
+        wait_for(lambda: log_lines(d, "blocklist add from a worker, shared"), 10, "the block to be shared")
+        time.sleep(0.3)
+        later = connections(lab, topo.client, SERVERS4, 8080, 16, "hello from the offender", timeout=2,
+                            sources=[offender])
+        assert not any(c["ok"] for c in later), later
+        assert not topo.server_saw("hello from the offender")
+        assert first[0]["port"] is not None
+
+        # a second daemon on the same queues cannot start its workers: one line, exit 1, no retry loop
+        d2 = Daemon(lab, topo.router, topo.tmp / "ips-second", "-q", QUEUES, "-S", str(topo.rules))
+        assert d2.proc.wait(30) == 1
+        d2._stderr.close()
+        assert "could not start" in d2.stderr() and "cannot bind queue" in d2.stderr()
     finally:
         rc = d.stop(signal.SIGTERM)
     assert rc == 0, d.stderr()
     drops = [e for e in d.events("drop") if e.get("netsentry", {}).get("blocklist")]
-    assert drops and all(e["src_ip"] == CLIENT4 for e in drops)
+    assert {e["src_ip"] for e in drops} == {CLIENT4, CLIENTS4[5]}
     final = d.events("stats")[-1]["stats"]
     assert final["netsentry"]["workers"] == 2
     assert final["netsentry"]["worker"]["pkts"]["0"] > 0 and final["netsentry"]["worker"]["pkts"]["1"] > 0
