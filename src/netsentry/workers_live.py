@@ -33,7 +33,8 @@ worker, `PARENT_MESSAGES` in the parent):
   after its end-of-run flush, and ``("host", msg)``: host-keyed state for the
   parent's host judge (hoststate.py's ``HostJudge.feed(msg)``; the parent
   calls ``HostJudge.tick(now)`` once a second). Workers reach it through
-  ``sensor.host_sink`` (a callable, None with one worker).
+  ``sensor.host_sink`` (a callable set on each worker's sensor; absent with one worker,
+  so stages look it up with ``getattr(sensor, "host_sink", None)``).
 
 A worker handles the parent's calls between packets: the parent sets a byte
 of shared memory after each send (`ParentWake`), which the packet source
