@@ -72,7 +72,8 @@ RESTART_FIRST = 0.5
 RESTART_MAX = 10.0
 RESTART_STABLE = 60.0        # a worker that lived this long restarts quickly again
 # a broadcast call not answered by every worker within this long is answered with what came
-CALL_TIMEOUT = 30.0
+CALL_TIMEOUT = 5.0
+RELOAD_TIMEOUT = 300.0       # each worker builds the new engine (seconds for ET Open)
 # a worker that has sent nothing for this long counts as hung (no WATCHDOG keep-alive)
 ALIVE_TIMEOUT = 5.0
 # the parent's longest sleep (seconds) when nothing happens
@@ -372,8 +373,9 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
     if verdicts is not None:
         sensor.verdict_sink = verdicts.on_verdict
         sensor.counter_sources.append(verdicts.stats)
-    if os.geteuid() == 0:
-        privileges.apply(config, spec.user, spec.group)      # as the one-process daemon does
+    if os.geteuid() == 0 and spec.user is not None:
+        # as the one-process daemon does (the parent says once that it stays root otherwise)
+        privileges.drop(privileges.resolve(spec.user, spec.group or ""))
     lc = ctx.lc
     tick = _ticker(sensor, outputs, 1 << 30, None)           # flows, anomaly, flush; no stats record
     responder = sensor.responder
@@ -829,9 +831,13 @@ class Supervisor:
         n = len(built.ruleset.signatures) if built.ruleset is not None else 0
         skipped = len(built.ruleset.errors) if built.ruleset is not None else 0
 
+        expected = {slot.index for slot in self.slots if slot.ready}
+
         def done(answers: dict[int, dict[str, Any]]) -> None:
             _unlink(path)
             bad = {i: a.get("error") for i, a in answers.items() if not a.get("ok")}
+            for i in expected - set(answers):
+                bad[i] = "no answer (the worker died or is stuck); a restarted worker gets the new set"
             if bad:
                 error = "; ".join(f"worker {i}: {e}" for i, e in sorted(bad.items()))
                 self._reload_finished(replies, {"ok": False, "error": f"reload failed in a worker: {error}"},
@@ -839,7 +845,7 @@ class Supervisor:
                 return
             self._reload_finished(replies, {"ok": True, "signatures": n, "skipped": skipped,
                                             "seconds": round(built.seconds, 3), "workers": len(answers)}, None)
-        self.call_all("reload", {"path": path}, done)
+        self.call_all("reload", {"path": path}, done, timeout=RELOAD_TIMEOUT)
 
     def _reload_finished(self, replies: list[Callable[[dict[str, Any]], None]], answer: dict[str, Any],
                          error: str | None) -> None:

@@ -440,3 +440,57 @@ def test_ids_ready_after_all_workers_watchdog_only_while_they_live_and_sighup_re
         listener.close()
     assert rc == 0, d.stderr()
     assert listener.since(t0, "STOPPING=1")
+
+
+@pytest.fixture
+def test_user():
+    import shutil
+    import subprocess
+    if shutil.which("useradd") is None:
+        pytest.skip("needs useradd (Debian's passwd package) to create a test user")
+    name = f"nslw{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def _uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[2])          # effective
+    raise AssertionError(f"no Uid line for {pid}")
+
+
+def test_ids_workers_as_a_user_and_a_worker_restarted_after_the_drop_still_captures(pair, test_user) -> None:
+    import pwd
+    import shutil
+    import tempfile
+    lab, a, b, tmp = pair
+    uid = pwd.getpwnam(test_user).pw_uid
+    logdir = Path(tempfile.mkdtemp(prefix="liveworkers-user-"))     # outside pytest's 0700 tree
+    os.chmod(logdir, 0o755)
+    try:
+        rules = logdir / "user.rules"
+        rules.write_text(IDS_RULES)
+        d = Daemon(lab, b, logdir / "run", "-i", "vb", "--workers", "2", "-S", str(rules), "--user", test_user)
+        try:
+            d.wait_ready()
+            wait_for(lambda: len(log_lines(d, "worker started")) == 2, 20, "both workers")
+            wait_for(lambda: all(_uid(p) == uid for p in worker_pids(d)), 10, "the workers to drop to the user")
+            assert _uid(d.proc.pid) == uid
+            os.kill(worker_pids(d)[0], signal.SIGKILL)
+            # forked by the parent after its own drop: it opens its fanout socket with the kept CAP_NET_RAW
+            wait_for(lambda: len(log_lines(d, "worker started")) == 3, 20, "the restarted worker")
+            assert all(_uid(p) == uid for p in worker_pids(d))
+            conns = connections(lab, a, B4, 7002, 20, "marker as a user")
+            ports = {c["port"] for c in conns}
+            wait_for(lambda: {e["src_port"] for e in alerts(d, 2100001)} >= ports, 15, "alerts from both workers")
+        finally:
+            rc = d.stop(signal.SIGTERM)
+        assert rc == 0, d.stderr()
+        assert not log_lines(d, "worker died; restarting")[1:], "the restarted worker failed"
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
