@@ -1,0 +1,74 @@
+"""A live source's wake-up (capture/live.py `Wake`): a ctl command or a worker parent's call gets
+on_tick at once instead of at the next tick.
+
+Shown without timing: the tick interval is made 1000 s, so on an idle socket
+only the wake can bring on_tick. A safety thread sends one frame the filter
+lets through after 20 s, so a broken wake fails the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+
+import netsentry.capture.live as live
+from netsentry.capture.afpacket import AfPacketInterface, AfPacketSource, check_filters
+from netsentry.capture.live import Wake
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (AF_PACKET)")
+
+PORT = 9  # discard: the filter passes only UDP to this port on lo, which nothing here sends but the safety
+
+
+def test_wake_pending_flag_and_pipe():
+    wake = Wake()
+    try:
+        assert not wake.pending
+        wake.set()
+        wake.set()              # twice: one wake-up, the pipe does not block
+        assert wake.pending and os.read(wake.fd, 10)
+        wake.set()
+        wake.clear()
+        assert not wake.pending
+        with pytest.raises(BlockingIOError):
+            os.read(wake.fd, 10)
+    finally:
+        wake.close()
+
+
+@pytest.mark.parametrize("ring", ["tpacket-v3", "socket"])
+def test_a_wake_brings_on_tick_on_an_idle_source(monkeypatch, ring: str):
+    monkeypatch.setattr(live, "TICK_INTERVAL", 1000.0)
+    iface = AfPacketInterface("lo", bpf_filter=f"udp dst port {PORT}", ring=ring)
+    source = AfPacketSource([iface], check_filters([iface]))
+    wake = Wake()
+    source.wake = wake
+    ticks: list[str] = []
+    stop = threading.Event()
+
+    def on_tick(now: float) -> None:
+        ticks.append("tick")
+        stop.set()
+
+    source.on_tick = on_tick
+    source.should_stop = stop.is_set
+
+    def safety() -> None:
+        if not stop.wait(20):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(b"safety", ("127.0.0.1", PORT))
+            stop.set()
+
+    threading.Timer(0.2, wake.set).start()
+    guard = threading.Thread(target=safety, daemon=True)
+    guard.start()
+    try:
+        frames = list(source)
+    finally:
+        source.close()
+        wake.close()
+    assert ticks == ["tick"], "the wake did not bring on_tick (the safety frame ended the wait)"
+    assert frames == []
