@@ -387,6 +387,10 @@ class Sensor:
         # packet; forget it now so the old ruleset is freed at once, not at their timeout.
         for flow in self.flows.live_flows():
             flow.detect = None
+        if self.stream is not None:
+            # built at start-up without rules, the stream stage made no inspection windows:
+            # a reload from no rules to rules needs them (and the loop's stream part, loop_parts)
+            self.stream.windows = self.signatures is not None
         # transaction rules live in the engine too: the app layer parses what the new set reads
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()
