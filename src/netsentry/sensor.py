@@ -182,6 +182,7 @@ class Sensor:
             self.attach_applayer(self.applayer)        # reassembled TCP bytes reach the parsers
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()
+        self.exceptions.attach(self.defrag, self.stream, self.applayer)    # memcap / error hooks
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
@@ -225,7 +226,8 @@ class Sensor:
         flow_cfg = dict(config.get("flow") or {})
         flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
         try:
-            return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow)
+            return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow,
+                             None if self.exceptions.flow_reuse else self.exceptions.on_flow_full)
         except FlowConfigError as exc:
             raise ConfigError(str(exc)) from None
 
