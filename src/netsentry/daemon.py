@@ -151,7 +151,7 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
         ops.reloader.on_swap.append(lambda rs: setattr(verdicts, "actions", _rule_actions(rs)))
     try:
         ops.start()                          # the control socket, as root
-        privileges.apply(config, args.user, args.group, chown=ops.owned_paths())
+        privileges.apply(config, args.user, args.group, chown=ops.owned_paths() + _output_paths(outputs))
     except (OSError, privileges.PrivilegeError) as exc:
         ops.stopping()
         source.close()
@@ -170,6 +170,8 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
         result = sensor.finish(lc)
     except OSError as exc:
         raise InputError(f"cannot write output: {exc}") from None
+    except ImportError as exc:      # privileges.py: nothing may be loaded after the drop
+        raise InputError(str(exc)) from None
     finally:
         source.close()
         if verdicts is not None and verdicts.rejecter is not None:
@@ -195,6 +197,18 @@ def _open_source(config: Config, interfaces: list[Any], programs: dict[str, Any]
         rejecter.close()
         raise
     return source, InlineVerdicts(source, rejecter, _rule_actions(ruleset))
+
+
+def _output_paths(outputs: list[Any]) -> list[str]:
+    """The files the outputs opened as root: the run-as user must own them to reopen them
+    (SIGHUP after logrotate) and, for a new file, so that the log belongs to the daemon."""
+    paths = []
+    for out in outputs:
+        for holder in (out, getattr(out, "chain", None)):
+            path = getattr(holder, "path", None)
+            if path is not None and os.path.exists(path):
+                paths.append(str(path))
+    return paths
 
 
 def _rule_actions(ruleset: Any) -> dict[tuple[int, int], str]:

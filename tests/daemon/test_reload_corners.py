@@ -54,7 +54,7 @@ def test_reload_from_no_rules_to_stream_rules_inspects_reassembled_streams(tmp_p
     write_rules(rules, 'alert tcp any any -> any 80 (msg:"split"; flow:to_server; content:"evilword"; sid:7;)')
     reloader = RuleReloader(sensor, lambda: config_for(rules))
     frames = tcp_session((True, b"xx evi"), (True, b"lword yy"))
-    # asked for as the SYN is handed over, swapped after it: the data meets the new rules
+    # asked for before the first packet: every packet meets the new rules
     sensor.run(LiveLike(frames, lambda i: reloader.request(background=False) if i == 0 else None))
     assert reloader.counters["netsentry.reload.success"] == 1
     assert [sid for _, sid in out.alert_sids()] == [7]
@@ -77,9 +77,9 @@ def test_transactions_in_flight_keep_their_finished_rules_by_sid_across_a_swap(t
     frames = tcp_session((True, REQUEST), (True, BODY), (False, RESPONSE))
 
     def between(i: int) -> None:
-        # asked for while the request headers (frame 3) are handed over: the old rules
-        # inspect them (sid 10 alerts), the swap follows, the body meets the new rules
-        if i == 3:
+        # asked for after the request headers (frame 3): the old rules inspected them
+        # (sid 10 alerted), the body (frame 4) meets the new rules
+        if i == 4:
             write_rules(rules, BODY_RULE, URI_RULE)
             reloader.request(background=False)
     sensor.run(LiveLike(frames, between))
