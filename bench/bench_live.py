@@ -246,7 +246,17 @@ s.close(); print(json.dumps({"bytes": n, "seconds": time.perf_counter() - t0}))
 """
 
 
-def bench_nfqueue(seconds: float, rules: str | None) -> None:
+def _proc_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a running process has used, from /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_nfqueue(seconds: float, rules: str | None, batchcounts: list[int] | None = None,
+                  repeat: int = 1) -> None:
     c, r, s = ns("c"), ns("r"), ns("s")
     veth(c, "c0", r, "r0")
     veth(r, "r1", s, "s0")
@@ -270,20 +280,30 @@ def bench_nfqueue(seconds: float, rules: str | None) -> None:
         print(f"  no queue:   UDP echo RTT median {base_rtt['median']:.3f} ms (p90 {base_rtt['p90']:.3f}), "
               f"TCP {base['bytes'] / base['seconds'] / 1e6:,.1f} MB/s", flush=True)
         sh(*in_ns(r, "iptables", "-I", "FORWARD", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"))
-        with tempfile.TemporaryDirectory() as tmp:
-            logdir = Path(tmp)
-            proc = _daemon(r, logdir, "-q", "0", "--set", "nfq.fail-open=false", *(["-S", rules] if rules else []))
-            rtt = _ping(c, "10.203.2.2")
-            res = bulk()
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-            st = _last_stats(logdir)
-            pkts = st["decoder"]["pkts"]
-            print(f"  netsentry:  UDP echo RTT median {rtt['median']:.3f} ms (p90 {rtt['p90']:.3f}; "
-                  f"+{rtt['median'] - base_rtt['median']:.3f} ms), "
-                  f"TCP {res['bytes'] / res['seconds'] / 1e6:,.2f} MB/s; {pkts:,} packets inspected, "
-                  f"~{pkts / res['seconds']:,.0f} packets/s over the transfer; "
-                  f"kernel drops {st['capture']['kernel_drops']:,}", flush=True)
+        # nfq.batchcount values alternate within each round, so drift on the shared machine
+        # hits them alike
+        for round_ in range(repeat):
+            for batch in batchcounts or [1]:
+                with tempfile.TemporaryDirectory() as tmp:
+                    logdir = Path(tmp)
+                    proc = _daemon(r, logdir, "-q", "0", "--set", "nfq.fail-open=false",
+                                   "--set", f"nfq.batchcount={batch}", *(["-S", rules] if rules else []))
+                    cpu0 = _proc_cpu(proc.pid) or 0.0      # start-up (imports, rules) is not counted
+                    rtt = _ping(c, "10.203.2.2")
+                    res = bulk()
+                    cpu = (_proc_cpu(proc.pid) or 0.0) - cpu0
+                    proc.send_signal(signal.SIGTERM)
+                    proc.wait(60)
+                    st = _last_stats(logdir)
+                    pkts = st["decoder"]["pkts"]
+                    print(f"  netsentry (batchcount {batch}, round {round_ + 1}): UDP echo RTT median "
+                          f"{rtt['median']:.3f} ms (p90 {rtt['p90']:.3f}; +{rtt['median'] - base_rtt['median']:.3f} ms), "
+                          f"TCP {res['bytes'] / res['seconds'] / 1e6:,.2f} MB/s; {pkts:,} packets inspected, "
+                          f"~{pkts / res['seconds']:,.0f} packets/s over the transfer; "
+                          f"{st['netsentry']['nfq'].get('verdict_batches', 0):,} batch messages; "
+                          f"kernel drops {st['capture']['kernel_drops']:,}"
+                          + (f"; daemon CPU {cpu:.2f} s, {cpu / pkts * 1e6:.1f} us/packet" if cpu else ""),
+                          flush=True)
     finally:
         server.kill()
         echo.kill()
@@ -301,6 +321,7 @@ def main() -> None:
     ap.add_argument("--rates", default="2000,5000,10000,20000,40000")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rules", default=None)
+    ap.add_argument("--batchcounts", default="1", help="nfqueue: nfq.batchcount values to compare, e.g. 1,20")
     ap.add_argument("--ring", default="socket", choices=("socket", "tpacket-v3"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -311,7 +332,7 @@ def main() -> None:
         elif args.what == "afpacket":
             bench_afpacket([int(r) for r in args.rates.split(",")], args.seconds, args.rules, args.ring)
         else:
-            bench_nfqueue(args.seconds, args.rules)
+            bench_nfqueue(args.seconds, args.rules, [int(b) for b in args.batchcounts.split(",")], args.repeat)
     finally:
         cleanup()
 
