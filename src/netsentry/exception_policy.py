@@ -32,10 +32,10 @@ The memory caps (`CONDITIONS`, one row each: key, flow-record target,
 counter, scope), each applied at the point its stage hits the cap:
 
 - ``flow.memcap-policy``: the flow table is at ``flow.max-flows`` and a
-  packet would start a new flow (`FlowTable(on_full=)`). Left unset with the
-  master switch on ``auto``, the table reuses: it frees its longest-idle
-  flows, as Suricata reuses flows before its memcap policy applies, and the
-  condition never occurs (the master switch alone does not change that).
+  packet would start a new flow (`FlowTable(on_full=)`). Left unset, the
+  table reuses: it frees its longest-idle flows, as Suricata reuses flows
+  before its memcap policy applies, and the condition never occurs (the
+  master switch alone does not change that).
   Set, the table no longer evicts at the cap and the packet meets the
   policy without a flow (``ignore``: inspected as a packet only): a packet
   condition (``drop-flow`` acts as ``drop-packet``). Counted in
