@@ -45,6 +45,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -266,7 +267,17 @@ print(json.dumps({"bytes": sum(total), "seconds": time.perf_counter() - t0}))
 """
 
 
-def bench_nfqueue(seconds: float, rules: str | None, workers: list[int]) -> None:
+def _proc_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a running process has used, from /proc/PID/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_nfqueue(seconds: float, rules: str | None, workers: list[int],
+                  batchcounts: list[int] | None = None, repeat: int = 1) -> None:
     c, r, s = ns("c"), ns("r"), ns("s")
     veth(c, "c0", r, "r0")
     veth(r, "r1", s, "s0")
@@ -295,27 +306,43 @@ def bench_nfqueue(seconds: float, rules: str | None, workers: list[int]) -> None
             queue = ["--queue-num", "0"] if n == 1 else ["--queue-balance", f"0:{n - 1}"]
             sh(*in_ns(r, "iptables", "-I", "FORWARD", "-j", "NFQUEUE", *queue, "--queue-bypass"))
             try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    logdir = Path(tmp)
-                    proc = _daemon(r, logdir, "-q", "0" if n == 1 else f"0:{n - 1}", "--set", "nfq.fail-open=false",
-                                   "--set", "unix-command.enabled=false", *(["-S", rules] if rules else []))
-                    time.sleep(1.0)         # every worker bound (the parent says started before they are)
-                    rtt = _ping(c, "10.203.2.2")
-                    res = bulk()
-                    proc.send_signal(signal.SIGTERM)
-                    proc.wait(60)
-                    st = _last_stats(logdir)
-                    pkts = st["decoder"]["pkts"]
-                    print(f"  netsentry, {n} worker(s): UDP echo RTT median {rtt['median']:.3f} ms "
-                          f"(p90 {rtt['p90']:.3f}; +{rtt['median'] - base_rtt['median']:.3f} ms), "
-                          f"TCP {res['bytes'] / res['seconds'] / 1e6:,.2f} MB/s; {pkts:,} packets inspected, "
-                          f"~{pkts / res['seconds']:,.0f} packets/s over the transfer; "
-                          f"kernel drops {st['capture']['kernel_drops']:,}", flush=True)
+                # nfq.batchcount values alternate within each round, so drift on the shared
+                # machine hits them alike
+                for round_ in range(repeat):
+                    for batch in batchcounts or [1]:
+                        _nfqueue_run(c, r, n, batch, round_, rules, bulk, base_rtt)
             finally:
                 sh(*in_ns(r, "iptables", "-D", "FORWARD", "-j", "NFQUEUE", *queue, "--queue-bypass"), check=False)
     finally:
         server.kill()
         echo.kill()
+
+
+def _nfqueue_run(c: str, r: str, n: int, batch: int, round_: int, rules: str | None,
+                 bulk: Any, base_rtt: dict) -> None:
+    """One daemon run behind the router's queue(s): n workers, nfq.batchcount `batch`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        logdir = Path(tmp)
+        proc = _daemon(r, logdir, "-q", "0" if n == 1 else f"0:{n - 1}", "--set", "nfq.fail-open=false",
+                       "--set", f"nfq.batchcount={batch}", "--set", "unix-command.enabled=false",
+                       *(["-S", rules] if rules else []))
+        time.sleep(1.0)         # every worker bound (the parent says started before they are)
+        cpu0 = _proc_cpu(proc.pid) or 0.0      # start-up (imports, rules) is not counted
+        rtt = _ping(c, "10.203.2.2")
+        res = bulk()
+        cpu = (_proc_cpu(proc.pid) or 0.0) - cpu0 if n == 1 else 0.0   # workers are children
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        st = _last_stats(logdir)
+        pkts = st["decoder"]["pkts"]
+        print(f"  netsentry, {n} worker(s), batchcount {batch}, round {round_ + 1}: UDP echo RTT median "
+              f"{rtt['median']:.3f} ms (p90 {rtt['p90']:.3f}; +{rtt['median'] - base_rtt['median']:.3f} ms), "
+              f"TCP {res['bytes'] / res['seconds'] / 1e6:,.2f} MB/s; {pkts:,} packets inspected, "
+              f"~{pkts / res['seconds']:,.0f} packets/s over the transfer; "
+              f"{st.get('netsentry', {}).get('nfq', {}).get('verdict_batches', 0):,} batch messages; "
+              f"kernel drops {st['capture']['kernel_drops']:,}"
+              + (f"; daemon CPU {cpu:.2f} s, {cpu / pkts * 1e6:.1f} us/packet" if cpu else ""),
+              flush=True)
 
 
 # --- ctl answer latency --------------------------------------------------------------------------
@@ -378,6 +405,7 @@ def main() -> None:
     ap.add_argument("--rates", default="2000,5000,10000,20000,40000")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rules", default=None)
+    ap.add_argument("--batchcounts", default="1", help="nfqueue: nfq.batchcount values to compare, e.g. 1,20")
     ap.add_argument("--ring", default="socket", choices=("socket", "tpacket-v3"))
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -391,7 +419,8 @@ def main() -> None:
         elif args.what == "ctl":
             bench_ctl(args.repeat, args.base)
         else:
-            bench_nfqueue(args.seconds, args.rules, [int(w) for w in args.workers.split(",")])
+            bench_nfqueue(args.seconds, args.rules, [int(w) for w in args.workers.split(",")],
+                          [int(b) for b in args.batchcounts.split(",")], args.repeat)
     finally:
         cleanup()
 

@@ -94,12 +94,12 @@ def test_netsentry_file_threshold_file_is_relative_to_it(tmp_path: Path) -> None
 def test_suricata_set_options_netsentry_lacks_are_ignored_with_a_note() -> None:
     from netsentry.config import take_notes
     take_notes()
-    cfg = load_config(overrides=["stream.async-oneside=true", "app-layer.error-policy=drop-flow",
+    cfg = load_config(overrides=["stream.async-oneside=true", "stream.memcap-policy=drop-flow",
                                  "detect.prefilter.default=auto", "stream.midstream=true"], suricata="")
     assert get(cfg, "stream.midstream") is True
     assert get(cfg, "detect.prefilter") == "auto"            # netsentry's own key untouched
     notes = [fields["option"] for _msg, fields in take_notes()]
-    assert notes == ["--set stream.async-oneside=true", "--set app-layer.error-policy=drop-flow",
+    assert notes == ["--set stream.async-oneside=true", "--set stream.memcap-policy=drop-flow",
                      "--set detect.prefilter.default=auto"]
 
 

@@ -32,6 +32,8 @@ from netsentry.config import Config, ConfigError, get
 
 # Suricata's default stats interval (seconds)
 DEFAULT_STATS_INTERVAL = 8
+# nfq.batchcount: see docs/daemon.md for the measurement behind it
+DEFAULT_BATCHCOUNT = 20
 
 
 def add_parser(sub: Any) -> None:
@@ -67,6 +69,15 @@ def apply_run_flags(config: Config, args: argparse.Namespace) -> None:
             config["af-packet"]["bpf-filter"] = read_filter_file(args.bpf_file)
         except BpfError as exc:
             raise ConfigError(str(exc)) from None
+
+
+def batchcount(config: Config) -> int:
+    """``nfq.batchcount`` (Suricata's key): accepted packets told to the kernel in one message."""
+    value = get(config, "nfq.batchcount", DEFAULT_BATCHCOUNT)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise ConfigError(f"expected a number of packets from 1 (no batching) to 1000, got {value!r}",
+                          "nfq.batchcount")
+    return value
 
 
 def stats_interval(config: Config) -> int:
@@ -112,6 +123,7 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
             raise ConfigError(f"no such network interface: {iface.name}", f"af-packet.interfaces[{i}]")
     programs = check_filters(interfaces)
     interval = stats_interval(config)
+    batchcount(config)          # checked before anything opens
     maxlen = get(config, "nfq.queue-maxlen", 4096)
     if isinstance(maxlen, bool) or not isinstance(maxlen, int) or not 1 <= maxlen <= 1 << 24:
         raise ConfigError(f"expected a number of packets from 1 to {1 << 24}, got {maxlen!r}", "nfq.queue-maxlen")
@@ -158,7 +170,7 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
         ops.reloader.on_swap.append(lambda rs: setattr(verdicts, "actions", _rule_actions(rs)))
     try:
         ops.start()                          # the control socket, as root
-        privileges.apply(config, args.user, args.group, chown=ops.owned_paths())
+        privileges.apply(config, args.user, args.group, chown=ops.owned_paths() + _output_paths(outputs))
     except (OSError, privileges.PrivilegeError) as exc:
         ops.stopping()
         source.close()
@@ -177,6 +189,8 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
         result = sensor.finish(lc)
     except OSError as exc:
         raise InputError(f"cannot write output: {exc}") from None
+    except ImportError as exc:      # privileges.py: nothing may be loaded after the drop
+        raise InputError(str(exc)) from None
     finally:
         source.close()
         if verdicts is not None and verdicts.rejecter is not None:
@@ -197,11 +211,24 @@ def _open_source(config: Config, interfaces: list[Any], programs: dict[str, Any]
     from netsentry.respond.verdict import InlineVerdicts
     rejecter = Rejecter()
     try:
-        source = NfqueueSource(queues, fail_open=bool(get(config, "nfq.fail-open", True)), maxlen=maxlen)
+        source = NfqueueSource(queues, fail_open=bool(get(config, "nfq.fail-open", True)), maxlen=maxlen,
+                               batchcount=batchcount(config))
     except BaseException:
         rejecter.close()
         raise
     return source, InlineVerdicts(source, rejecter, _rule_actions(ruleset))
+
+
+def _output_paths(outputs: list[Any]) -> list[str]:
+    """The files the outputs opened as root: the run-as user must own them to reopen them
+    (SIGHUP after logrotate) and, for a new file, so that the log belongs to the daemon."""
+    paths = []
+    for out in outputs:
+        for holder in (out, getattr(out, "chain", None)):
+            path = getattr(holder, "path", None)
+            if path is not None and os.path.exists(path):
+                paths.append(str(path))
+    return paths
 
 
 def _rule_actions(ruleset: Any) -> dict[tuple[int, int], str]:

@@ -28,15 +28,37 @@ the daemon's log, and written to the flow record as
 ``flow.exception_policy: [{"target": "stream_midstream", "policy": "ignore"}]``
 (also for ``ignore``, as Suricata does).
 
-Other caps: the flow table frees its longest-idle flow when ``flow.max-flows``
-is reached (Suricata's flow-reuse), so a "no flow could be freed" condition
-cannot occur; a full NFQUEUE is the kernel's to handle, by ``nfq.fail-open``
-(accept or drop the packet, see docs/daemon.md).
+The memory caps (`CONDITIONS`, one row each: key, flow-record target,
+counter, scope), each applied at the point its stage hits the cap:
+
+- ``flow.memcap-policy``: the flow table is at ``flow.max-flows`` and a
+  packet would start a new flow (`FlowTable(on_full=)`). Left unset, the
+  table reuses: it frees its longest-idle flows, as Suricata reuses flows
+  before its memcap policy applies, and the condition never occurs (the
+  master switch alone does not change that).
+  Set, the table no longer evicts at the cap and the packet meets the
+  policy without a flow (``ignore``: inspected as a packet only): a packet
+  condition (``drop-flow`` acts as ``drop-packet``). Counted in
+  ``flow.memcap`` as well.
+- ``defrag.memcap-policy``: a fragment finds ``defrag.memcap``,
+  ``defrag.max-frags`` or ``defrag.trackers`` exhausted
+  (`Defragmenter.on_memcap`); a packet condition (defragmentation runs
+  before the flow lookup).
+- ``stream.reassembly.memcap-policy``: a segment that would wait out of
+  order finds ``stream.reassembly.memcap`` reached (`StreamEngine.on_memcap`);
+  a flow condition.
+- ``app-layer.error-policy``: an app-layer parser gives up on a direction
+  because the bytes are not its protocol any more (`ParserError`,
+  `AppLayer.on_error`); a flow condition.
+
+A full NFQUEUE is the kernel's to handle, by ``nfq.fail-open`` (accept or
+drop the packet, see docs/daemon.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from netsentry.config import ConfigError, get
@@ -113,14 +135,96 @@ def midstream_policy(config: Mapping[str, Any], ips: bool) -> str:
     return policy
 
 
+def condition_policy(config: Mapping[str, Any], key: str, ips: bool, flow_scope: bool) -> str:
+    """A memcap or error condition's policy: its own key, else the master switch.
+
+    A packet condition turns flow policies into their packet form; in IDS mode a policy
+    that drops (set on the condition itself) is a configuration error, as nothing can be
+    dropped there."""
+    value = get(config, key, "") or ""
+    if value:
+        policy = _parse(value, key)
+        if policy == "auto":
+            policy = _auto(ips, False, flow_scope)
+        elif not ips and policy in _DROPPING:
+            raise ConfigError(f"{policy} is not valid in IDS mode (nothing is dropped there)", key)
+    else:
+        policy = master_policy(config, ips)
+        if policy == "auto":
+            policy = _auto(ips, False, flow_scope)
+        elif not ips and policy in _DROPPING:
+            policy = "ignore"
+    return policy if flow_scope else _PACKET_FORM.get(policy, policy)
+
+
+_DROPPING = ("drop-packet", "drop-flow", "reject", "rejectboth")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One memory cap or error a stage can hit (Suricata's exception policy of that name)."""
+
+    key: str            # the policy's configuration key
+    target: str         # its name in the flow record's exception_policy list
+    counter: str        # stats: <counter>.<policy>
+    flow_scope: bool    # the policy can act on the flow (else on the packet only)
+
+
+# Suricata 7's keys, flow-record targets and counter names (exception-policies.rst)
+CONDITIONS = {
+    "flow_memcap": Condition("flow.memcap-policy", "flow_memcap", "flow.memcap_exception_policy", False),
+    "defrag_memcap": Condition("defrag.memcap-policy", "defrag_memcap", "defrag.memcap_exception_policy", False),
+    "stream_reassembly_memcap": Condition("stream.reassembly.memcap-policy", "stream_reassembly_memcap",
+                                          "tcp.reassembly_exception_policy", True),
+    "app_layer_error": Condition("app-layer.error-policy", "app_layer_error",
+                                 "app_layer.error.exception_policy", True),
+}
+
+
 class ExceptionPolicies:
-    """The resolved policies of one run, applied by the flow table's new-flow hook."""
+    """The resolved policies of one run, applied by the stages' hooks (see the module doc)."""
 
     def __init__(self, config: Mapping[str, Any], ips: bool) -> None:
         self.ips = ips
         self.midstream = midstream_policy(config, ips)
+        self.policies = {name: condition_policy(config, c.key, ips, c.flow_scope)
+                         for name, c in CONDITIONS.items()}
+        # flow reuse unless the admin asked for a flow memcap policy (module doc)
+        self.flow_reuse = not (get(config, "flow.memcap-policy", "") or "")
         self.counts: dict[str, int] = {}
         self._logged: set[str] = set()
+
+    def attach(self, defrag: Any, stream: Any, applayer: Any) -> None:
+        """Hook the stages that hit caps (the flow table's hook is given at its construction:
+        `on_flow_full`, when `flow_reuse` is off)."""
+        if defrag is not None:
+            defrag.on_memcap = self.on_defrag_memcap
+        if stream is not None:
+            stream.on_memcap = self.on_reassembly_memcap
+        if applayer is not None:
+            applayer.on_error = self.on_applayer_error
+
+    def _condition(self, name: str, pkt: Any, flow: Any) -> None:
+        c = CONDITIONS[name]
+        self.apply(c.target, self.policies[name], c.counter, pkt, flow)
+
+    def on_flow_full(self, pkt: Any) -> bool:
+        """FlowTable's on_full: the table is at max-flows. False: the packet gets no flow."""
+        self.counts["flow.memcap"] = self.counts.get("flow.memcap", 0) + 1
+        self._condition("flow_memcap", pkt, None)
+        return False
+
+    def on_defrag_memcap(self, pkt: Any) -> None:
+        """Defragmenter: a fragment that found the defrag memcap, max-frags or trackers used up."""
+        self._condition("defrag_memcap", pkt, None)
+
+    def on_reassembly_memcap(self, pkt: Any, flow: Any) -> None:
+        """StreamEngine: an out-of-order segment that found stream.reassembly.memcap reached."""
+        self._condition("stream_reassembly_memcap", pkt, flow)
+
+    def on_applayer_error(self, flow: Any, pkt: Any) -> None:
+        """AppLayer: a parser gave up on a direction (ParserError)."""
+        self._condition("app_layer_error", pkt, flow)
 
     def on_new_flow(self, flow: Any, pkt: Any) -> None:
         """Once per new flow (FlowTable's on_new): a TCP flow whose first packet is neither a
@@ -154,14 +258,14 @@ class ExceptionPolicies:
         if policy in ("drop-flow", "reject", "rejectboth"):
             if self.ips and flow is not None:
                 flow.action = "drop"
-            if self.ips:
+            if self.ips and pkt is not None:
                 if policy == "drop-flow":
                     pkt.verdict = "drop"
                 else:
                     pkt.verdict = "reject"
                     pkt.reject_action = policy      # respond/verdict.py: who gets the reject
         elif policy == "drop-packet":
-            if self.ips:
+            if self.ips and pkt is not None:
                 pkt.verdict = "drop"
         elif policy in ("pass-flow", "bypass"):
             if flow is not None:

@@ -12,14 +12,29 @@ capabilities permitted and effective (no library: two syscalls through
 ctypes). Without a user the daemon stays root and says so once in its log.
 Under systemd the packaged unit does the same from outside (``User=``,
 ``AmbientCapabilities=``), and no ``--user`` is needed.
+
+Nothing is imported after the switch. The interpreter and its libraries may
+sit where the new user cannot read (a pyenv under /root, mode 0700), and a
+daemon should not load code as a different user than it started as anyway.
+So `preload` imports, before the drop, every netsentry module and every
+module any of them imports, at module level or inside a function (a rule
+reload, `ctl`, a reopen run code paths start-up did not); then `drop` puts a
+last-resort finder on ``sys.meta_path`` so that an import nothing could
+satisfy is an ImportError naming the module and the user, which the daemon
+reports as one line instead of a traceback.
 """
 
 from __future__ import annotations
 
+import ast
 import ctypes
 import grp
+import importlib
+import importlib.abc
 import os
+import pkgutil
 import pwd
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +117,73 @@ def effective_capabilities() -> int:
     return 0
 
 
+# modules the interpreter loads on demand (codec lookups, getaddrinfo of a unicode name,
+# json/orjson fallbacks) rather than through an import statement preload could read
+_ON_DEMAND = ("encodings.latin_1", "encodings.ascii", "encodings.utf_8", "encodings.idna",
+              "encodings.unicode_escape", "encodings.raw_unicode_escape", "stringprep",
+              "unicodedata", "_strptime", "json.decoder", "json.encoder")
+_NOT_PRELOADED = ("netsentry.__main__",)       # running it would start a second CLI
+
+
+def _imported_names(path: str) -> set[str]:
+    """Absolute module names an import statement in `path` names (the module and, for
+    `from X import Y`, X.Y in case Y is a submodule)."""
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*")
+    return names
+
+
+def preload(package: str = "netsentry") -> int:
+    """Import every module of `package` and everything they import, anywhere in their code,
+    plus the modules the interpreter loads on demand. Optional dependencies that are not
+    installed are skipped (a feature needing one fails at start-up already). Returns how
+    many modules are loaded in all."""
+    pkg = importlib.import_module(package)
+    seen: set[str] = set()
+    wanted: list[str] = list(_ON_DEMAND)
+    for info in pkgutil.walk_packages(pkg.__path__, package + "."):
+        if info.name not in _NOT_PRELOADED:
+            wanted.append(info.name)
+    while wanted:
+        name = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            module = importlib.import_module(name)
+        except Exception:       # noqa: BLE001 - not a module (an attribute), or an optional dependency
+            continue
+        path = getattr(module, "__file__", None)
+        if name.startswith(package) and path and path.endswith(".py"):
+            wanted.extend(n for n in _imported_names(path) if n not in seen)
+    return len(sys.modules)
+
+
+class _AfterDrop(importlib.abc.MetaPathFinder):
+    """Last on sys.meta_path after the drop: an import no finder could satisfy gets an
+    error that says why (the module was not loaded before the drop) instead of a bare
+    'No module named'. Optional imports (`try: import x except ImportError`) still work."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        raise ModuleNotFoundError(
+            f"module {fullname!r} is not available after dropping privileges to user {self.user!r} "
+            "(it was not loaded before the drop, and the user cannot read it or it does not exist)",
+            name=fullname)
+
+
 def drop(run_as: RunAs, keep: Iterable[str] = DEFAULT_KEEP, chown: Iterable[str] = ()) -> None:
     """Become `run_as`, keeping only the capabilities in `keep`; `chown` paths (the control
     socket, its directory) are handed to the user first so the daemon can still remove them."""
@@ -121,6 +203,7 @@ def drop(run_as: RunAs, keep: Iterable[str] = DEFAULT_KEEP, chown: Iterable[str]
     os.setresuid(run_as.uid, run_as.uid, run_as.uid)
     _capset(mask)
     _libc.prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
+    sys.meta_path.append(_AfterDrop(run_as.user))
     get_logger().info("privileges dropped", user=run_as.user, group=run_as.group,
                       capabilities=sorted(keep))
 
@@ -134,5 +217,6 @@ def apply(config: Mapping[str, Any], user: str | None = None, group: str | None 
         if os.geteuid() == 0:
             get_logger().warning("running as root: no --user / run-as.user configured")
         return None
+    preload()
     drop(run_as, chown=chown)
     return run_as

@@ -9,11 +9,11 @@ files. Everything else (outputs, flow table, capture) keeps running as it is.
 
 Why a thread: loading ET Open takes seconds; loaded in the main thread, the
 capture would stand still that long (packets pile up in the kernel ring or
-the queue). The rule files are parsed beside the capture loop; the engine
-(prefilter databases) is then built in the main thread, because it installs
-the process-wide pcre time limit, a signal handler (rules/pcre_limit.py), and
-the swap, a few assignments, happens there between two packets
-(`Sensor.swap_ruleset`).
+the queue). The rule files are parsed and the engine (prefilter databases) is
+built beside the capture loop; the pcre time limit's signal handler, the one
+part only the main thread may set, is applied by the main thread itself
+(rules/pcre_limit.py). The swap, a few assignments, happens in the main thread
+between two packets (`Sensor.swap_ruleset`).
 
 A reload is refused, and the running set stays, when the configuration is
 invalid, a rule file or management file cannot be read, or any rule is wrong
@@ -69,8 +69,7 @@ def load_new_ruleset(config: Mapping[str, Any]) -> Built:
 
 
 def build_engine(built: Built) -> Any:
-    """The signature engine of a loaded ruleset (None: no rules). Main thread only: the
-    engine installs the pcre time limit, a process-wide signal handler (rules/pcre_limit.py)."""
+    """The signature engine of a loaded ruleset (None: no rules). Any thread."""
     from netsentry.sensor import Sensor
     try:
         return Sensor._build_signature_engine(built.config, built.ruleset)
@@ -97,7 +96,7 @@ class RuleReloader:
         self.last_error: str | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._done: tuple[Built | None, str | None] | None = None    # set by the build thread
+        self._done: tuple[Built | None, Any, str | None] | None = None    # set by the build thread
         self._replies: list[Reply] = []       # waiting for the build in progress
         self._again: list[Reply] | None = None   # a request that came during a build
         self.wakeup: Callable[[], None] = lambda: None   # the daemon's "poll soon" hook
@@ -130,16 +129,20 @@ class RuleReloader:
             self.poll()
 
     def _build(self) -> None:
+        engine = None
         try:
             config = self.load_config()
             built: Built | None = load_new_ruleset(config)
+            t0 = time.perf_counter()
+            engine = build_engine(built)            # type: ignore[arg-type]
+            built.seconds += time.perf_counter() - t0   # type: ignore[union-attr]
             error = None
         except (ReloadError, ConfigError) as exc:
             built, error = None, str(exc)
         except OSError as exc:
             built, error = None, f"cannot reload: {exc}"
         with self._lock:
-            self._done = (built, error)
+            self._done = (built, engine, error)
         self.wakeup()
 
     def poll(self) -> None:
@@ -151,16 +154,8 @@ class RuleReloader:
             replies, self._replies = self._replies, []
             again, self._again = self._again, None
             self._thread = None
-        built, error = done
+        built, engine, error = done
         log = get_logger()
-        if built is not None:
-            t0 = time.perf_counter()
-            try:
-                engine = build_engine(built)
-            except ReloadError as exc:
-                built, error = None, str(exc)
-            else:
-                built.seconds += time.perf_counter() - t0
         if built is not None:
             self.sensor.swap_ruleset(built.ruleset, engine)
             for callback in self.on_swap:

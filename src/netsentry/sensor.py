@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from netsentry.capture import CaptureError
@@ -73,6 +74,9 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
     n, ts = state
     try:
         for ts, data, wirelen, linktype in source:
+            if interrupt:                                   #@ live
+                sensor._carry = (ts, data, wirelen, linktype)   #@ live
+                break                                       #@ live
             n += 1
             pkt = decode(data, linktype)
             pkt.ts = ts
@@ -110,8 +114,6 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
             pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
             if not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                 #@ progress
-            if interrupt:                                   #@ live
-                break                                       #@ live
     finally:
         state[0] = n
         state[1] = ts
@@ -119,7 +121,10 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
 # blocklist: respond/blocklist.py's dict probed only while it is non-empty.
 # live: the daemon's loop ends between two packets when `interrupt` is non-empty
 # (a rule reload to swap in, see Sensor.swap_ruleset) and `run` re-enters it
-# with the new stages on the same source iterator.
+# with the new stages on the same source iterator. The test comes before the
+# packet's work: a swap asked for while the source waited (its tick polls the
+# lifecycle and control) applies to the very next packet, which is carried
+# over (`Sensor._carry`) into the new loop, not inspected by the old rules.
 # sharded: a worker's share of a capture (workers.ShareSource) numbers packets by
 # their place in the whole capture, so EVE's pcap_cnt is the same with N workers.
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
@@ -182,6 +187,7 @@ class Sensor:
             self.attach_applayer(self.applayer)        # reassembled TCP bytes reach the parsers
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()
+        self.exceptions.attach(self.defrag, self.stream, self.applayer)    # memcap / error hooks
         # looked up once: the flow table calls _flow_ended for every flow
         self._anomaly_flow_end = getattr(self.anomaly, "on_flow_end", None)
         self.assets = self._build_asset_map(config)
@@ -198,6 +204,7 @@ class Sensor:
         self._interrupt: list[int] = []
         self._pending_swap: tuple[Any, Any] | None = None
         self._in_loop = False
+        self._carry: Record | None = None    # the packet read when a swap ended the loop
 
     def attach_outputs(self, outputs: list[Output]) -> None:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
@@ -225,7 +232,8 @@ class Sensor:
         flow_cfg = dict(config.get("flow") or {})
         flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
         try:
-            return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow)
+            return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow,
+                             None if self.exceptions.flow_reuse else self.exceptions.on_flow_full)
         except FlowConfigError as exc:
             raise ConfigError(str(exc)) from None
 
@@ -293,7 +301,7 @@ class Sensor:
             out.attach_source(source)
         self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
-        records = iter(source) if self.live else source     # one iterator across loop re-entries
+        base = records = iter(source) if self.live else source     # one iterator across loop re-entries
         self._in_loop = self.live
         try:
             while True:
@@ -316,6 +324,10 @@ class Sensor:
                 self._apply_swap()
                 parts = self.loop_parts(report)
                 loop = build_loop(parts)
+                carry, self._carry = self._carry, None
+                # the packet taken from the source when the swap was seen goes first (chained
+                # onto the one base iterator each time, so reloads never nest iterators)
+                records = base if carry is None else chain((carry,), base)
         except CaptureError as exc:
             res.capture_error = exc
         finally:
@@ -387,6 +399,10 @@ class Sensor:
         # packet; forget it now so the old ruleset is freed at once, not at their timeout.
         for flow in self.flows.live_flows():
             flow.detect = None
+        if self.stream is not None:
+            # built at start-up without rules, the stream stage made no inspection windows:
+            # a reload from no rules to rules needs them (and the loop's stream part, loop_parts)
+            self.stream.windows = self.signatures is not None
         # transaction rules live in the engine too: the app layer parses what the new set reads
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()

@@ -928,6 +928,8 @@ class Supervisor:
         self.open_stats_outputs()
         lc.on_reload(self.request_reload)
         lc.on_reopen(self._reopen)
+        if privileges.from_config(self.config, self.args.user, self.args.group) is not None:
+            privileges.preload()    # before the fork: workers drop to the user right after opening
         for slot in self.slots:
             self.start_worker(slot)
         if self.control is not None:

@@ -12,6 +12,7 @@ from tls_builders import certificate, certificate_handshake, client_hello, hands
 from netsentry.applayer.dns import DnsParser, parse_message, read_name
 from netsentry.applayer.dns import probe as dns_probe
 from netsentry.applayer.http import HttpParser
+from netsentry.applayer.registry import ParserError
 from netsentry.applayer.tls import TlsParser
 from netsentry.applayer.tls import probe as tls_probe
 from netsentry.applayer.x509 import parse_certificate
@@ -90,7 +91,10 @@ def _feed_all(data: bytes, cuts: list[int]) -> None:
     pieces.append(data[last:])
     for parser in (HttpParser(), TlsParser(), DnsParser()):
         for i, piece in enumerate(pieces):
-            parser.parse(piece, i % 2 == 0, _Tcp())
+            try:
+                parser.parse(piece, i % 2 == 0, _Tcp())
+            except ParserError:
+                pass        # the one exception a parser may raise: "not my protocol any more"
         if hasattr(parser, "eof"):
             parser.eof(False)
         for tx in parser.txs:

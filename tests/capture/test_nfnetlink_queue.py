@@ -95,3 +95,30 @@ def test_kernel_accepts_flags_for_a_bound_queue_only() -> None:
         lab.close()
     import json
     assert json.loads(done.stdout) == {"bound": True, "unbound": errno.ENODEV, "after": False}
+
+
+def test_verdict_batch_message_layout() -> None:
+    """NFQNL_MSG_VERDICT_BATCH as nfnetlink_queue.h lays it out: nlmsghdr, nfgenmsg with the
+    queue number (network order), one NFQA_VERDICT_HDR {be32 verdict, be32 id}."""
+    import struct
+
+    from netsentry.capture.nfnetlink_queue import NF_ACCEPT, verdict_batch_message
+    msg = verdict_batch_message(7, NF_ACCEPT, 0x01020304)
+    length, mtype, flags, _seq, _pid = struct.unpack_from("=IHHII", msg)
+    assert length == len(msg) == 16 + 4 + 4 + 8
+    assert mtype == (3 << 8) | 3 and flags == 0x1          # NFNL_SUBSYS_QUEUE, VERDICT_BATCH; request, no ack
+    assert struct.unpack_from("!BBH", msg, 16) == (0, 0, 7)
+    assert struct.unpack_from("=HH", msg, 20) == (12, 2)     # NFQA_VERDICT_HDR
+    assert struct.unpack_from("!II", msg, 24) == (1, 0x01020304)
+
+
+def test_batchcount_is_checked_with_its_key() -> None:
+    from netsentry.config import ConfigError, load_config
+    from netsentry.daemon import batchcount
+    assert batchcount(load_config(None, [])) == 20
+    assert batchcount(load_config(None, ["nfq.batchcount=1"])) == 1
+    for bad in ("0", "5000"):
+        with pytest.raises(ConfigError, match="nfq.batchcount: expected a number of packets"):
+            batchcount(load_config(None, [f"nfq.batchcount={bad}"]))
+    with pytest.raises(ConfigError, match="nfq.batchcount: expected an integer"):     # the typed --set
+        load_config(None, ["nfq.batchcount=many"])

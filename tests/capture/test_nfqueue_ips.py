@@ -198,6 +198,9 @@ class TestVerdicts:
         assert stats["capture"]["kernel_packets"] >= stats["netsentry"]["nfq"]["received"] > 0
         assert stats["ips"]["blocked"] >= 1 and stats["ips"]["rejected"] >= 1
         assert stats["ips"]["accepted"] + stats["ips"]["blocked"] == stats["decoder"]["pkts"]
+        # nfq.batchcount (default 20): accepted packets went to the kernel in batch verdicts,
+        # and every accepted packet was told (the exchanges above completed)
+        assert 0 < stats["netsentry"]["nfq"]["verdict_batches"] <= stats["netsentry"]["nfq"]["accepted"]
 
 
 def test_fail_open_sigkill_mid_transfer_completes(topo: Topology) -> None:

@@ -89,3 +89,29 @@ def test_without_a_user_it_stays_root_and_says_so():
     lines = [json.loads(line) for line in buf.getvalue().splitlines()]
     assert [line["event"] for line in lines] == ["running as root: no --user / run-as.user configured"]
     assert os.geteuid() == 0
+
+
+AFTER_DROP = r"""
+import sys
+from netsentry import privileges
+privileges.apply({"run-as": {"user": sys.argv[1], "group": ""}})
+import netsentry.reload, netsentry.rules.loader          # preloaded: no file is read
+try:
+    import xml.dom.minidom                               # not netsentry's: not preloaded
+except ImportError as exc:
+    print("ERROR", exc)
+"""
+
+
+@needs_root
+def test_after_the_drop_nothing_is_imported_and_a_miss_is_a_clear_error(test_user):
+    """The interpreter lives under /root (0700) here: after the drop the user cannot read it.
+    What netsentry needs was loaded before; anything else fails with a message naming why."""
+    if os.access(sys.base_prefix, os.R_OK) and not sys.base_prefix.startswith("/root"):
+        pytest.skip("the interpreter is readable by every user here: a miss would not show")
+    proc = subprocess.run([sys.executable, "-c", AFTER_DROP, test_user], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("ERROR module 'xml") and f"after dropping privileges to user {test_user!r}" in line
+    assert "Traceback" not in proc.stderr

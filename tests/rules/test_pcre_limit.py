@@ -43,11 +43,19 @@ def test_a_backtracking_bomb_is_cut_off_within_the_budget() -> None:
 def test_off_the_main_thread_or_at_zero_searches_run_unguarded() -> None:
     limit = MatchTimeLimit()
     result = []
-    worker = threading.Thread(target=lambda: result.append(limit.install(0.05)))
+
+    def off_main() -> None:
+        result.append(limit.install(0.05))      # a reload building its engine: must not raise
+        result.append(limit.search(re.compile(rb"b").search, b"abc", 0) is not None)
+        result.append(limit.installed)          # a search off the main thread is unguarded
+    worker = threading.Thread(target=off_main)
     worker.start()
     worker.join()
-    assert result == [False] and not limit.installed
-    assert limit.install(0) is False
+    assert result == [True, True, False] and not limit.installed
+    # the main thread applies the request at its next search
+    assert limit.search(re.compile(rb"b").search, b"abc", 0) is not None
+    assert limit.installed and limit.seconds == 0.05
+    assert limit.install(0) is False and not limit.installed
     assert limit.search(re.compile(rb"b").search, b"abc", 0) is not None
 
 

@@ -54,6 +54,15 @@ BUFFERS: dict[str, Buffer] = {}
 ALIASES = {"http1": "http", "ssl": "tls"}
 
 
+class ParserError(Exception):
+    """Raised by a parser that gives up on a direction because its bytes are not the
+    protocol any more (Suricata's APP_LAYER_ERROR). The parser has already put itself
+    in the state it continues from; the app layer counts the error
+    (``app_layer.error.<proto>.parser``) and calls `AppLayer.on_error(flow, pkt)`, the
+    ``app-layer.error-policy`` (exception_policy.py). A raise costs nothing until it
+    happens, where a returned status would be a test per parse call."""
+
+
 def register_protocol(proto: Protocol) -> None:
     PROTOCOLS[proto.name] = proto
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import ALIASES, PROTOCOLS, Protocol, load_protocols
+from netsentry.applayer.registry import ALIASES, PROTOCOLS, ParserError, Protocol, load_protocols
 from netsentry.config import get
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,6 +94,8 @@ class AppLayer:
             for ipp in p.ipprotos:
                 self.by_ipproto.setdefault(ipp, []).append(p)
         self.stats_flows: dict[str, int] = {}
+        self.stats_errors: dict[str, int] = {}
+        self.on_error: Any = None        # app-layer.error-policy (exception_policy.py): on_error(flow, pkt)
         # as Suricata's stream engine: without stream.midstream a TCP session whose
         # handshake was not seen is not tracked, so its bytes never reach the app layer
         self.midstream = bool(get(config, "stream.midstream", False))
@@ -114,7 +116,10 @@ class AppLayer:
             st = flow.app = AppState()
         parser = st.parser
         if parser is not None:
-            parser.parse(data, to_server != st.reversed, pkt)
+            try:
+                parser.parse(data, to_server != st.reversed, pkt)
+            except ParserError:
+                self._error(flow, pkt)
             st.dirty = True
             return
         if st.failed or not data:
@@ -131,8 +136,17 @@ class AppLayer:
         self.stats_flows[name] = self.stats_flows.get(name, 0) + 1
         pending, st.pending = st.pending, []
         for ts, chunk in pending:
-            parser.parse(chunk, ts != st.reversed, pkt)
+            try:
+                parser.parse(chunk, ts != st.reversed, pkt)
+            except ParserError:
+                self._error(flow, pkt)
         st.dirty = True
+
+    def _error(self, flow: Flow, pkt: Packet | None) -> None:
+        name = f"app_layer.error.{flow.app_proto}.parser"
+        self.stats_errors[name] = self.stats_errors.get(name, 0) + 1
+        if self.on_error is not None:
+            self.on_error(flow, pkt)
 
     def gap(self, flow: Flow, to_server: bool, nbytes: int, pkt: Packet | None = None) -> None:
         """The stream stage skipped `nbytes` it never saw: the parser must not read what
@@ -265,7 +279,9 @@ class AppLayer:
             st.dirty = True
 
     def stats(self) -> dict[str, int]:
-        return {f"app_layer.flow.{name}": n for name, n in sorted(self.stats_flows.items())}
+        counters = {f"app_layer.flow.{name}": n for name, n in sorted(self.stats_flows.items())}
+        counters.update(self.stats_errors)
+        return counters
 
 
 class _NullParser:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_protocol
+from netsentry.applayer.registry import (TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
+                                         register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.applayer.x509 import Certificate, parse_certificate
 
@@ -131,7 +132,7 @@ class TlsParser:
             ln = (buf[3] << 8) | buf[4]
             if ctype not in (0x14, 0x15, 0x16, 0x17, 0x18) or buf[1] != 3:
                 buf.clear()          # not TLS any more: stop parsing this direction
-                return
+                raise ParserError("not a TLS record")
             if len(buf) < 5 + ln:
                 break
             body = bytes(buf[5:5 + ln])

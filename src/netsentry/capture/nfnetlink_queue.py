@@ -13,6 +13,9 @@ that bound the queue (it checks the sender's port id), so
 
 Messages are built with struct (netlink header, nfgenmsg, attributes), as
 the kernel's ``include/uapi/linux/netfilter/nfnetlink_queue.h`` lays them out.
+The batch verdict (``NFQNL_MSG_VERDICT_BATCH``, which the binding lacks too)
+accepts every waiting packet up to an id with one message (capture/nfqueue.py's
+``nfq.batchcount``).
 `QueueSocket` is a bare netlink socket that can bind a queue itself; the
 tests use it to check the kernel's answers, and `netsentry ips` could use it
 where the binding is not installed.
@@ -29,6 +32,9 @@ from dataclasses import dataclass
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_CONFIG = 2
+NFQNL_MSG_VERDICT_BATCH = 3
+NFQA_VERDICT_HDR = 2
+NF_DROP, NF_ACCEPT = 0, 1
 NFNETLINK_V0 = 0
 NLM_F_REQUEST = 0x1
 NLM_F_ACK = 0x4
@@ -92,6 +98,22 @@ def set_queue_flags(fd: int, queue: int, fail_open: bool) -> None:
     would be read (and ignored) there, not here. `QueueSocket` checks the
     kernel's answer to the same message in the tests."""
     os.write(fd, fail_open_message(queue, fail_open, seq=0, ack=False))
+
+
+def verdict_batch_message(queue: int, verdict: int, packet_id: int) -> bytes:
+    """NFQNL_MSG_VERDICT_BATCH: `verdict` for every packet of `queue` still waiting with an id
+    up to `packet_id` (the kernel walks its queue; packets given a verdict on their own are
+    gone from it already). No acknowledgement: it is sent on the binding's socket."""
+    body = (_NFGENMSG.pack(socket.AF_UNSPEC, NFNETLINK_V0, queue)
+            + _attr(NFQA_VERDICT_HDR, struct.pack("!II", verdict, packet_id)))
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_VERDICT_BATCH,
+                          NLM_F_REQUEST, 0, 0) + body
+
+
+def send_verdict_batch(fd: int, queue: int, verdict: int, packet_id: int) -> None:
+    """One batch verdict on the netlink socket `fd` that bound `queue` (the kernel takes
+    verdicts only from it)."""
+    os.write(fd, verdict_batch_message(queue, verdict, packet_id))
 
 
 def parse_ack(data: bytes) -> int:

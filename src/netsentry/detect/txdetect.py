@@ -71,11 +71,27 @@ class _BufferPrefilter:
         self.owners = owners
 
 
+class Inspected(set):
+    """A transaction's finished rules (`num * 2 + direction`), tagged with the rule table
+    (`TxDetect.ids`: (gid, sid) by number) those numbers index. A rule reload swaps engines
+    while transactions are in flight; the new engine numbers its rules differently, so it
+    translates a set made under another table by (gid, sid) on first sight
+    (`TxDetect._adopt`): a rule kept across the reload stays finished with the transaction
+    (no second alert), a new rule is inspected. (Suricata resets the detect state of a
+    flow's transactions when the engine version changes, so kept rules may alert twice
+    there.) The tag is the small id tuple, not the engine, so an in-flight transaction
+    does not keep the old ruleset alive."""
+
+    __slots__ = ("ids",)
+
+
 class TxDetect:
     """The transaction rules of one ruleset (evaluation order kept), with their prefilters."""
 
     def __init__(self, sigs: Sequence[Signature], config: Mapping[str, Any], ips: bool, backend: str) -> None:
         self.sigs = list(sigs)
+        self.ids = tuple((s.gid, s.sid) for s in self.sigs)     # Inspected's tag
+        self._num_of = {key: num for num, key in enumerate(self.ids)}
         self.ips = ips
         address_vars = get(config, "vars.address-groups", {}) or {}
         self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
@@ -175,6 +191,8 @@ class TxDetect:
     def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool) -> list[Event] | None:
         direction = 0 if to_server else 1
         done = tx.inspected
+        if done is not None and done.ids is not self.ids:
+            done = self._adopt(tx, done)
         events: list[Event] | None = None
         for num in self._candidates(tx, proto, to_server):
             # finished per rule, transaction and direction: a rule whose buffers exist on
@@ -191,7 +209,8 @@ class TxDetect:
             if not self._match(s, pkt, flow, tx, to_server):
                 continue
             if done is None:
-                done = tx.inspected = set()
+                done = tx.inspected = Inspected()
+                done.ids = self.ids
             done.add(key)
             if s.post_actions:
                 s.post_match(pkt, flow)
@@ -202,6 +221,20 @@ class TxDetect:
                 else:
                     events.append(ev)
         return events
+
+    def _adopt(self, tx: Tx, done: Inspected) -> Inspected:
+        """`done` was filled by another engine (before a rule reload): the same rules, by
+        (gid, sid), are finished under this engine's numbers."""
+        old_ids = done.ids
+        num_of = self._num_of
+        adopted = Inspected()
+        adopted.ids = self.ids
+        for key in done:
+            num = num_of.get(old_ids[key >> 1])
+            if num is not None:
+                adopted.add(num * 2 + (key & 1))
+        tx.inspected = adopted
+        return adopted
 
     @staticmethod
     def _match(s: Signature, pkt: Packet, flow: Flow, tx: Tx, to_server: bool) -> bool:

@@ -20,7 +20,8 @@ times in its life rather than once per scan.
 
 Cap. At ``max-flows`` live flows a new flow first evicts the flows idle
 longest (up to 64 at a time, fewer for small caps), counted in
-``flow.evicted`` and ended with ``end_reason = "forced"``.
+``flow.evicted`` and ended with ``end_reason = "forced"``; unless the
+`on_full` hook (the flow memcap exception policy) refuses the new flow.
 
 Config (the ``flow`` section plus ``midstream`` from ``stream.midstream``)::
 
@@ -111,9 +112,13 @@ class FlowTable:
     update: Callable[[Packet], Flow | None]
 
     def __init__(self, cfg: dict[str, Any], on_end: Callable[[Flow], None],
-                 on_new_tcp: Callable[[Flow, Packet], None] | None = None) -> None:
+                 on_new_tcp: Callable[[Flow, Packet], None] | None = None,
+                 on_full: Callable[[Packet], bool] | None = None) -> None:
         """`on_new_tcp(flow, pkt)`: called once per new TCP flow with its first packet
-        (the exception policies look for sessions picked up midstream)."""
+        (the exception policies look for sessions picked up midstream). `on_full(pkt)`:
+        called when `pkt` would start a flow at ``max-flows``; True: evict the longest-idle
+        flows and admit it (the default without a hook), False: the packet gets no flow
+        (exception_policy.py's ``flow.memcap-policy``)."""
         cfg = cfg or {}
         max_flows = cfg.get("max-flows", DEFAULT_MAX_FLOWS)
         if isinstance(max_flows, bool) or not isinstance(max_flows, int) or max_flows < 1:
@@ -126,6 +131,7 @@ class FlowTable:
         self.timeouts = parse_timeouts(cfg)
         self.on_end = on_end
         self.on_new_tcp = on_new_tcp
+        self.on_full = on_full
         self._tables: dict[int, dict[Any, Flow]] = {6: {}, 17: {}, 1: {}, 58: {}}
         self._wheel: dict[int, dict[Flow, None]] = {}   # (slot second << 4 | timeout class) -> flows
         self._counts = dict.fromkeys(("timeout", "evicted", "shutdown"), 0)
@@ -140,6 +146,7 @@ class FlowTable:
         timeouts = self.timeouts
         on_end = self.on_end
         on_new_tcp = self.on_new_tcp
+        on_full = self.on_full
         max_flows = self.max_flows
         midstream = self.midstream
         tcp_step = tcp_state.stepper(midstream)
@@ -324,6 +331,8 @@ class FlowTable:
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
                 if active >= max_flows:
+                    if on_full is not None and not on_full(pkt):
+                        return None     # not admitted: the packet goes on without a flow
                     evict()
                 rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if len(key) == 12 else reverse_key(key)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.

@@ -17,6 +17,9 @@ Suricata treats a match-limit error, and `timeouts` counts it. Signals can
 only be handled on the main thread: elsewhere, or with the limit set to 0,
 searches run unguarded. Arming costs two system calls (~0.9 us) per
 evaluation, paid only by rules whose content checks already passed.
+`install` may be called from any thread (a reload builds its engine off the
+main thread); the handler itself is set by the main thread, at once or at its
+next search.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ class PcreTimeout(Exception):
 class MatchTimeLimit:
     """Process-wide (signals are): one instance, `LIMIT`, shared by every pcre item."""
 
-    __slots__ = ("seconds", "installed", "timeouts", "flows_disabled", "_armed", "_previous")
+    __slots__ = ("seconds", "installed", "timeouts", "flows_disabled", "_armed", "_previous", "_wanted")
 
     def __init__(self) -> None:
         self.seconds = DEFAULT_SECONDS
@@ -45,17 +48,32 @@ class MatchTimeLimit:
         self.flows_disabled = 0     # (pcre, flow) pairs given up after repeated timeouts (payload.py)
         self._armed = False
         self._previous: Any = None
+        self._wanted: float | None = None   # an install() request the main thread has yet to apply
 
     def install(self, seconds: float = DEFAULT_SECONDS) -> bool:
-        """Guard searches from now on; False when it cannot (not the main thread, or 0)."""
-        if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        """Guard searches with a `seconds` budget from now on (0: no limit); False with 0.
+
+        Any thread may call this (a rule reload builds its engine beside the capture
+        loop), but only the main thread may touch signal handlers: off it the wish is
+        kept and the main thread's next `search` applies it (`_settle`)."""
+        self._wanted = float(seconds)
+        if threading.current_thread() is threading.main_thread():
+            self._settle()
+        return seconds > 0
+
+    def _settle(self) -> None:
+        """Main thread: make the handler match the latest `install` request."""
+        seconds = self._wanted
+        self._wanted = None
+        if seconds is None:
+            return
+        if seconds <= 0:
             self.uninstall()
-            return False
+            return
         if not self.installed:
             self._previous = signal.signal(signal.SIGVTALRM, self._expired)
             self.installed = True
-        self.seconds = float(seconds)
-        return True
+        self.seconds = seconds
 
     def uninstall(self) -> None:
         if self.installed:
@@ -70,6 +88,8 @@ class MatchTimeLimit:
 
     def search(self, find: Any, subject: Any, start: int) -> re.Match[bytes] | None:
         """``find(subject, start)`` within the budget; raises PcreTimeout when it runs out."""
+        if self._wanted is not None and threading.current_thread() is threading.main_thread():
+            self._settle()          # an engine built off the main thread asked for a change
         if not self.installed:
             return find(subject, start)
         self._armed = True

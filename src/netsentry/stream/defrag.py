@@ -82,6 +82,8 @@ class Defragmenter:
         self.nfrags = 0
         self.decoded_bytes = 0       # reassembled datagrams' bytes the decoder counted
         self.counters: Counter[str] = Counter()
+        # the memcap's exception policy (exception_policy.py): on_memcap(pkt)
+        self.on_memcap: Callable[[Packet], None] | None = None
 
     def add(self, pkt: Packet) -> Packet | None:
         self._expire(pkt.ts)
@@ -120,6 +122,8 @@ class Defragmenter:
             if len(self.trackers) >= s.trackers:
                 self.counters["defrag.max_trackers_reached"] += 1
                 self._event(pkt, f"{fam}.frag_ignored")
+                if self.on_memcap is not None:      # defrag.memcap-policy
+                    self.on_memcap(pkt)
                 return None
             tr = self.trackers[key] = Tracker(self._policy_for(pkt.dst))
         else:
@@ -127,6 +131,8 @@ class Defragmenter:
         if self.nfrags >= s.max_frags or self.memuse + length > s.memcap:
             self.counters["defrag.max_frags_reached"] += 1
             self._event(pkt, f"{fam}.frag_ignored")
+            if self.on_memcap is not None:
+                self.on_memcap(pkt)
             return None
         tr.due = pkt.ts + self.timeout
         before = tr.overlay.nbytes

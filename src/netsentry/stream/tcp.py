@@ -43,6 +43,7 @@ What it hands on, per packet:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
@@ -105,6 +106,8 @@ class StreamEngine:
         self.memuse = 0             # out-of-order bytes held over all flows
         self.held = 0               # directions holding out-of-order data (0: no ACK needs a look)
         self.counters: Counter[str] = Counter()
+        # the memcap's exception policy (exception_policy.py): on_memcap(pkt, flow)
+        self.on_memcap: Callable[[Packet, Flow], None] | None = None
 
     def attach_applayer(self, applayer: Any) -> None:
         """Set (or replace) the app layer fed with new in-order bytes."""
@@ -196,6 +199,8 @@ class StreamEngine:
         if self.memuse + len(data) > self.memcap:
             self.counters["tcp.segment_memcap_drop"] += 1
             self.counters["stream.reassembly_insert_memcap"] += 1
+            if self.on_memcap is not None:      # stream.reassembly.memcap-policy
+                self.on_memcap(pkt, flow)
             return
         ooo = h.ooo
         if ooo is None:

@@ -1,0 +1,38 @@
+"""Fixtures every test gets.
+
+structlog is configured process-wide and keeps the stream it was given. A CLI
+test run under `capsys` configures it with pytest's capture stream, which
+pytest closes after that test; the next test that logs would then write to a
+closed file ("I/O operation on closed file"). So before every test the log
+is reset to a sink that looks up `sys.stderr` at each write: whatever
+capture (capsys, capfd, none) is active for the running test gets the lines.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from netsentry.log import setup_logging
+
+
+class CurrentStderr:
+    """A text stream that forwards to the `sys.stderr` of the moment."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return False            # JSON lines, as the daemon writes off a terminal
+
+
+@pytest.fixture(autouse=True)
+def fresh_structlog():
+    """structlog reset per test (and again after it), never bound to a stream pytest closed."""
+    setup_logging("info", "json", CurrentStderr())      # type: ignore[arg-type]
+    yield
+    setup_logging("info", "json", CurrentStderr())      # type: ignore[arg-type]
