@@ -274,11 +274,6 @@ def test_threshold_by_src_toward_one_host_alerts_as_with_one_worker(tmp_path: Pa
     assert alerts(replay(tmp_path, cap, workers)) == one
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "host-keyed state is per worker: a SYN flood from many spoofed sources is split "
-    "over the workers by IP pair, so each worker sees a fraction of the half-open "
-    "connections toward the target and none reaches syn-flood.half-open; the merge of "
-    "per-interval summaries that fixes it is designed in docs/workers.md, not built"))
 @pytest.mark.parametrize("workers", [2, 4])
 def test_distributed_syn_flood_alerts_as_with_one_worker(tmp_path: Path, workers: int):
     cap = syn_flood(tmp_path / "flood.pcap", sources=600)
@@ -287,11 +282,6 @@ def test_distributed_syn_flood_alerts_as_with_one_worker(tmp_path: Path, workers
     assert alerts(replay(tmp_path, cap, workers)) == one
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "threshold/detection_filter by_src and by_dst count per worker: one source's SYNs to "
-    "eight hosts are split by IP pair, so the count-5 threshold fires at other packets "
-    "(fewer, later alerts); the fix (the parent owns host-tracked thresholds) is in "
-    "docs/workers.md, not built"))
 def test_threshold_by_src_across_many_hosts_alerts_as_with_one_worker(tmp_path: Path):
     cap = threshold_by_src(tmp_path / "thr.pcap", targets=8)
     one = alerts(replay(tmp_path, cap, 1))
