@@ -3,8 +3,9 @@
 Every run here is a real replay through `netsentry.cli.main` (forked worker
 processes, real outputs); captures are made with scapy and kept small so the
 whole file runs in a few seconds. Worker-local fields, documented in
-docs/workers.md: the `pcap_cnt` of anomaly-engine alerts (the packet that
-closed the engine's window in that worker) and the stats record's `uptime`.
+docs/workers.md: the stats record's `uptime` (`comparable` also drops the
+`pcap_cnt` of anomaly-engine alerts, worker-local before hoststate.py judged
+them in the parent; tests/test_hoststate.py checks it is now exact).
 """
 
 from __future__ import annotations

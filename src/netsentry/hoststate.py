@@ -167,6 +167,12 @@ class WorkerLink:
     def close(self) -> None:
         self._send(("end", self.index, self._take()))
 
+    def tick(self, now: float) -> None:
+        """Live: wall clock `now` with no packet ends the second as a packet would
+        (the live runtime calls it about once a second, like Sensor.tick)."""
+        if now >= self.tick_end and self.tick >= 0:
+            self.advance(now, self.source.pcap_cnt)
+
     def _take(self) -> tuple:
         obs = self.observer
         loose: list[tuple] = []
@@ -283,8 +289,7 @@ class ObservingEngine:
 
     def tick(self, now: float) -> None:
         """Live: wall clock `now` with no packet closes the second as a packet would."""
-        if now >= self._tick_end and self._tick >= 0:
-            self.link.advance(now, self.link.source.pcap_cnt)
+        self.link.tick(now)
 
     def flush(self, now: float | None = None) -> None:
         return None
@@ -633,10 +638,12 @@ class HostJudge:
         while True:
             if not all(q or i in self.gone for i, q in queues.items()):
                 return
-            msgs = [q.popleft() for q in queues.values() if q and q[0][0] == "tick"]
-            if not msgs:
+            heads = [q[0][3] for q in queues.values() if q and q[0][0] == "tick"]
+            if not heads:
                 return          # only ends (or nothing) left: close() finishes
-            self._second(msgs)
+            # replay: every head is the same second; live: a worker may have skipped one
+            low = min(heads)
+            self._second([q.popleft() for q in queues.values() if q and q[0][0] == "tick" and q[0][3] == low])
 
     def _second(self, msgs: list[HostMsg]) -> None:
         self._apply([(m[1], m[6]) for m in msgs])

@@ -12,7 +12,9 @@ source and destination address, so both directions of a flow, every fragment
 of a datagram, and every flow between two hosts meet in one worker. Host-pair
 state (a port scan of one target, a SYN flood or a ``threshold by_src`` from
 one source to one destination) is then exact; state keyed by one host across
-many peers (sweeps, distributed floods) is split, as docs/workers.md says.
+many peers (sweeps, distributed floods, host-tracked thresholds, hostbits) is
+judged in the parent by hoststate.HostJudge from what the workers send it once
+per second of packet time (docs/architecture.md, "Host-keyed state").
 
 In replay every worker reads the whole capture and keeps its share (one
 header read per record and a few bytes hashed; measured in bench/README.md);
