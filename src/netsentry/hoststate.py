@@ -155,6 +155,7 @@ class WorkerLink:
         self.messages = 0
         self.bytes = 0
         self.rows = 0
+        self.closed = False
 
     def advance(self, ts: float, cnt: int) -> None:
         self._send(("tick", self.index, self.seq, self.tick, ts, cnt, self._take()))
@@ -165,7 +166,10 @@ class WorkerLink:
             self.observer.rolled(self.tick, self.tick_end)
 
     def close(self) -> None:
-        self._send(("end", self.index, self._take()))
+        """The worker's input is over (after its shutdown flush): the last batch, once."""
+        if not self.closed:
+            self.closed = True
+            self._send(("end", self.index, self._take()))
 
     def tick(self, now: float) -> None:
         """Live: wall clock `now` with no packet ends the second as a packet would

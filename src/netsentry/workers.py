@@ -346,6 +346,8 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
                     # flows open at the end close at the capture's end time, as with one worker
                     sensor._now = source.last_ts
                 result = sensor.finish(lifecycle)
+                if source.link is not None:
+                    source.link.close()     # (the anomaly observer closes it in finish, if there is one)
             reply.update(
                 packets=result.packets, read=source.pcap_cnt, last_ts=source.last_ts,
                 flows=result.flows, alerts=result.alerts, alerts_by_signature=result.alerts_by_signature,
