@@ -216,3 +216,19 @@ def test_the_judge_waits_for_every_worker_then_decides_in_capture_order():
     judge.tick(T0 + 10)
     assert judge.ticks == 2, "judged without the silent worker"
     judge.close()
+
+
+def test_a_rate_filter_by_src_changes_the_action_after_the_same_match_as_one_worker(tmp_path: Path):
+    """IPS replay: after a source's third SYN (to any host) the rule's alerts say blocked."""
+    cap = tmp_path / "rate.pcap"
+    wrpcap(str(cap), _stamp([syn("198.51.100.77", f"10.7.0.{1 + i}", 22, 22000 + i) for i in range(8)], T0, 0.01))
+    conf = tmp_path / "threshold.config"
+    conf.write_text("rate_filter gen_id 1, sig_id 2000020, track by_src, count 3, seconds 60, "
+                    "new_action drop, timeout 30\n")
+    rules = 'alert tcp any any -> any 22 (msg:"ssh SYN"; flags:S,12; sid:2000020; rev:1;)\n'
+    assert spread([("198.51.100.77", f"10.7.0.{1 + i}") for i in range(8)], 2) == {0, 1}
+    extra = ("--simulate-ips", "--set", f"threshold-file={conf}")
+    one = alerts(replay(tmp_path, cap, 1, *extra, rules_text=rules))
+    actions = sorted(json.loads(k)["alert"]["action"] for k in one)
+    assert actions == ["allowed"] * 3 + ["blocked"] * 5
+    assert alerts(replay(tmp_path, cap, 2, *extra, rules_text=rules)) == one
