@@ -678,6 +678,10 @@ class HostJudge:
             events += [(r[0], _KIND_END, w, r) for r in ends]
             events += [(r[0], _KIND_DNS, w, r) for r in dns]
         events.sort(key=lambda e: (e[0], e[1], e[2]))
+        rows = sorted(((r[0], w, r) for w, b in batches for r in b[4]), key=lambda e: (e[0], e[1]))
+        # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
+        # on_flow_end compares: those touched in this one
+        dns_now = ({(w, r[1]) for _, w, r in rows} if engine.dns is not None else set())
         ended = []
         for _, kind, w, r in events:
             if kind == _KIND_NEW:
@@ -687,6 +691,8 @@ class HostJudge:
             elif kind == _KIND_END:
                 proxy = proxies.get((w, r[1]))
                 if proxy is not None:
+                    if proxy.server_port == 53 and (w, r[1]) in dns_now:
+                        proxy.anomaly[5] = engine._tick
                     engine.on_flow_end(proxy)
                     ended.append((w, r[1]))
             elif engine.dns is not None:
@@ -695,7 +701,6 @@ class HostJudge:
         for _, b in batches:
             for dst, proto, n in b[3]:
                 loose[(dst, proto)] = loose.get((dst, proto), 0) + n
-        rows = sorted(((r[0], w, r) for w, b in batches for r in b[4]), key=lambda e: (e[0], e[1]))
         touched = engine._touched
         for _, w, r in rows:
             proxy = proxies.get((w, r[1]))
