@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -594,6 +595,7 @@ class HostJudge:
         self.proxies: dict[tuple[int, int], ProxyFlow] = {}
         self.ticks = 0
         self.messages = 0
+        self.cpu = 0.0              # process time spent judging (bench: where the parent's time goes)
         self.closed = False
 
     # --- entry points ------------------------------------------------------------------
@@ -650,6 +652,7 @@ class HostJudge:
             self._second([q.popleft() for q in queues.values() if q and q[0][0] == "tick" and q[0][3] == low])
 
     def _second(self, msgs: list[HostMsg]) -> None:
+        t0 = time.process_time()
         self._apply([(m[1], m[6]) for m in msgs])
         self.ticks += 1
         next_ts, cnt = min((m[4], m[5]) for m in msgs)
@@ -657,6 +660,7 @@ class HostJudge:
             events = self.engine._advance(_Clock(next_ts, cnt))
             if events:
                 self.emit(events)
+        self.cpu += time.process_time() - t0
 
     def _apply(self, batches: list[tuple[int, tuple]]) -> None:
         """One second's rows of every worker, merged in capture order, into the judges."""
@@ -724,6 +728,7 @@ class HostJudge:
             out["detect.alerts_suppressed"] = self.rules.suppressed
             out["hoststate.candidates"] = self.rules.candidates
         out["hoststate.seconds"] = self.ticks
+        out["hoststate.judge_cpu_ms"] = int(self.cpu * 1000)
         return out
 
     def misbehaving_sources(self, now: float | None = None) -> set[bytes]:
