@@ -232,3 +232,20 @@ def test_a_rate_filter_by_src_changes_the_action_after_the_same_match_as_one_wor
     actions = sorted(json.loads(k)["alert"]["action"] for k in one)
     assert actions == ["allowed"] * 3 + ["blocked"] * 5
     assert alerts(replay(tmp_path, cap, 2, *extra, rules_text=rules)) == one
+
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = sorted((REPO / "pcaps").glob("*.pcap"))
+
+
+@pytest.mark.parametrize("capture", SAMPLES, ids=[p.stem for p in SAMPLES])
+def test_every_sample_capture_gives_the_alerts_of_one_worker_with_three(tmp_path: Path, capture: Path):
+    """The bundled rules (14 of them tracked by_src/by_dst) and every detector over the
+    sample captures: whole alert records, pcap_cnt included, as with one worker."""
+    def records(workers: int) -> list[str]:
+        logdir = tmp_path / f"w{workers}"
+        assert main(["replay", str(capture), "-S", str(REPO / "signatures" / "netsentry.rules"),
+                     "-l", str(logdir), "-q", "--workers", str(workers)]) == EXIT_OK
+        lines = (logdir / "eve.json").read_text().splitlines()
+        return sorted(json.dumps(r, sort_keys=True) for r in map(json.loads, lines) if r["event_type"] == "alert")
+    assert records(3) == records(1)
