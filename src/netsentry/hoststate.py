@@ -68,6 +68,12 @@ Entry points for a runtime (replay here, the live runtime in workers_live.py):
 `HostJudge.feed(msg)` for each message as it arrives, `HostJudge.tick(now)`
 (live: handle seconds some worker has not reported within `LIVE_GRACE`
 seconds of wall clock), `HostJudge.worker_gone(i)`, and `HostJudge.close()`.
+Worker side: `attach_worker(sensor, config, ruleset, i, source, send_bytes)`
+after the Sensor is built (`source.pcap_cnt`, if the source has one, numbers
+packets; live sources without it number nothing and are ordered per second
+only), then `link.tick(now)` about once a second (Sensor.tick reaches it
+through the observer when the anomaly engine is on) and `link.close()` after
+`Sensor.finish`.
 """
 
 from __future__ import annotations
@@ -176,7 +182,7 @@ class WorkerLink:
         """Live: wall clock `now` with no packet ends the second as a packet would
         (the live runtime calls it about once a second, like Sensor.tick)."""
         if now >= self.tick_end and self.tick >= 0:
-            self.advance(now, self.source.pcap_cnt)
+            self.advance(now, getattr(self.source, "pcap_cnt", 0))
 
     def _take(self) -> tuple:
         obs = self.observer
@@ -279,7 +285,7 @@ class ObservingEngine:
     def on_flow_end(self, flow: Any) -> None:
         st = flow.anomaly
         if st is not None:
-            self.link.ends.append((self.link.source.pcap_cnt, st[ST_LID]))
+            self.link.ends.append((getattr(self.link.source, "pcap_cnt", 0), st[ST_LID]))
 
     def take(self) -> tuple[list[tuple], list[tuple]]:
         """The loose packets and touched flows' counters of the second that ends now."""
