@@ -3,8 +3,9 @@
 Every run here is a real replay through `netsentry.cli.main` (forked worker
 processes, real outputs); captures are made with scapy and kept small so the
 whole file runs in a few seconds. Worker-local fields, documented in
-docs/workers.md: the `pcap_cnt` of anomaly-engine alerts (the packet that
-closed the engine's window in that worker) and the stats record's `uptime`.
+docs/workers.md: the stats record's `uptime` (`comparable` also drops the
+`pcap_cnt` of anomaly-engine alerts, worker-local before hoststate.py judged
+them in the parent; tests/test_hoststate.py checks it is now exact).
 """
 
 from __future__ import annotations
@@ -274,11 +275,6 @@ def test_threshold_by_src_toward_one_host_alerts_as_with_one_worker(tmp_path: Pa
     assert alerts(replay(tmp_path, cap, workers)) == one
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "host-keyed state is per worker: a SYN flood from many spoofed sources is split "
-    "over the workers by IP pair, so each worker sees a fraction of the half-open "
-    "connections toward the target and none reaches syn-flood.half-open; the merge of "
-    "per-interval summaries that fixes it is designed in docs/workers.md, not built"))
 @pytest.mark.parametrize("workers", [2, 4])
 def test_distributed_syn_flood_alerts_as_with_one_worker(tmp_path: Path, workers: int):
     cap = syn_flood(tmp_path / "flood.pcap", sources=600)
@@ -287,11 +283,6 @@ def test_distributed_syn_flood_alerts_as_with_one_worker(tmp_path: Path, workers
     assert alerts(replay(tmp_path, cap, workers)) == one
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "threshold/detection_filter by_src and by_dst count per worker: one source's SYNs to "
-    "eight hosts are split by IP pair, so the count-5 threshold fires at other packets "
-    "(fewer, later alerts); the fix (the parent owns host-tracked thresholds) is in "
-    "docs/workers.md, not built"))
 def test_threshold_by_src_across_many_hosts_alerts_as_with_one_worker(tmp_path: Path):
     cap = threshold_by_src(tmp_path / "thr.pcap", targets=8)
     one = alerts(replay(tmp_path, cap, 1))

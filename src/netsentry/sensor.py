@@ -263,6 +263,12 @@ class Sensor:
         stream = StreamEngine(ssettings, windows=windows, hosts=hosts) if ssettings.enabled else None
         return defrag, stream
 
+    def use_anomaly_engine(self, engine: Any) -> None:
+        """Put another anomaly stage in place before `run` (worker i of N: hoststate.py's
+        observer, which forwards what it sees to the one process that judges)."""
+        self.anomaly = engine
+        self._anomaly_flow_end = getattr(engine, "on_flow_end", None)
+
     def attach_applayer(self, applayer: Any) -> None:
         """The app layer's `feed(flow, to_server, data, pkt)` gets each new in-order TCP byte once."""
         if self.stream is not None:

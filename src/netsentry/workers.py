@@ -12,7 +12,9 @@ source and destination address, so both directions of a flow, every fragment
 of a datagram, and every flow between two hosts meet in one worker. Host-pair
 state (a port scan of one target, a SYN flood or a ``threshold by_src`` from
 one source to one destination) is then exact; state keyed by one host across
-many peers (sweeps, distributed floods) is split, as docs/workers.md says.
+many peers (sweeps, distributed floods, host-tracked thresholds, hostbits) is
+judged in the parent by hoststate.HostJudge from what the workers send it once
+per second of packet time (docs/architecture.md, "Host-keyed state").
 
 In replay every worker reads the whole capture and keeps its share (one
 header read per record and a few bytes hashed; measured in bench/README.md);
@@ -165,6 +167,8 @@ class ShareSource:
         self._stop = stop
         self.pcap_cnt = 0
         self.last_ts: float | None = None
+        # hoststate.WorkerLink: every record's time drives the judge's clock (set before iterating)
+        self.link: Any = None
 
     @property
     def bytes_read(self) -> int:
@@ -175,6 +179,11 @@ class ShareSource:
         return str(getattr(self._source, "path", ""))
 
     def __iter__(self) -> Iterator[Record]:
+        if self.link is not None:
+            return self._iter_linked()
+        return self._iter()
+
+    def _iter(self) -> Iterator[Record]:
         index, workers, stop = self.index, self.workers, self._stop
         keys = PAIR_KEYS
         v4_pair = _V4_PAIR
@@ -207,6 +216,49 @@ class ShareSource:
             self.last_ts = ts
 
 
+    def _iter_linked(self) -> Iterator[Record]:
+        """`_iter` plus the judge's clock (hoststate.py): a record that reaches the end of the
+        second in progress closes it in this worker too, whoever owns the record, so every
+        worker cuts packet time at the same packet. The worker's own records are left to
+        its anomaly observer (which closes the second after the flow table saw the packet,
+        as the engine does) when it has one."""
+        index, workers, stop, link = self.index, self.workers, self._stop, self.link
+        keys = PAIR_KEYS
+        v4_pair = _V4_PAIR
+        own_closes = link.own_closes
+        n = 0
+        ts = None
+        try:
+            for record in self._source:
+                if stop():
+                    return
+                n += 1
+                ts, data, _, linktype = record
+                if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 34 and data[14] >> 4 == 4:
+                    a, b = v4_pair(data, 26)
+                    key = a ^ b
+                else:
+                    pair_key = keys.get(linktype)
+                    key = pair_key(data) if pair_key is not None else 0
+                if key:
+                    key = ((key ^ (key >> 16)) * 0x45D9F3B) & 0xFFFFFFFF
+                    mine = (key ^ (key >> 16)) % workers == index
+                else:
+                    mine = not index
+                if not mine:
+                    if ts >= link.tick_end:
+                        self.pcap_cnt = n
+                        link.advance(ts, n)
+                    continue
+                self.pcap_cnt = n
+                if own_closes and ts >= link.tick_end:
+                    link.advance(ts, n)
+                yield record
+        finally:
+            self.pcap_cnt = n
+            self.last_ts = ts
+
+
 # --- the worker side ------------------------------------------------------------------
 
 
@@ -220,6 +272,7 @@ class WorkerSpec:
     paths: list[str]
     ruleset: Any
     logdir: Path
+    host: bool = False          # host-keyed state goes to the parent's judge (hoststate.py)
 
 
 def part_path(filename: str, index: int) -> str:
@@ -230,9 +283,10 @@ def part_path(filename: str, index: int) -> str:
     return f"{stem}.{index}.{suffix}"
 
 
-def worker_config(config: Mapping[str, Any], index: int, workers: int) -> dict[str, Any]:
+def worker_config(config: Mapping[str, Any], index: int, workers: int, host: bool = False) -> dict[str, Any]:
     """A worker's configuration: its own EVE file, no stats record (the parent writes one
-    merged record), its own anomaly state file."""
+    merged record); no anomaly state file when the parent judges host-keyed state (`host`:
+    the parent's engine owns the one file), else its own."""
     cfg = deepcopy(dict(config))
     for section in (cfg.get("outputs") or {}).values():
         if not isinstance(section, dict):
@@ -246,9 +300,12 @@ def worker_config(config: Mapping[str, Any], index: int, workers: int) -> dict[s
         eve["append"] = False
     anomaly = cfg.get("anomaly")
     if workers > 1 and isinstance(anomaly, dict) and anomaly.get("state-file"):
-        # Until host-keyed state is merged across workers (docs/workers.md), each
-        # worker learns and keeps the baselines of the hosts whose pairs it owns.
-        anomaly["state-file"] = part_path(str(anomaly["state-file"]), index)
+        if host:
+            anomaly["state-file"] = ""
+        else:
+            # without the judge each worker learns and keeps the baselines of the hosts
+            # whose pairs it owns
+            anomaly["state-file"] = part_path(str(anomaly["state-file"]), index)
     return cfg
 
 
@@ -273,12 +330,15 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
             reconfigure(line_buffering=True)
         reply: dict[str, Any] = {"index": spec.index}
         try:
-            config = worker_config(spec.config, spec.index, spec.workers)
+            config = worker_config(spec.config, spec.index, spec.workers, spec.host)
             sensor = Sensor(config, [], spec.ruleset)
             outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
             sensor.attach_outputs(outputs)
             reader = read_captures(spec.paths)
             source = ShareSource(reader, spec.index, spec.workers, lambda: lifecycle.stop_requested)
+            if spec.host:
+                from netsentry.hoststate import attach_worker
+                source.link = attach_worker(sensor, config, spec.ruleset, spec.index, source, conn.send_bytes)
             try:
                 sensor.run(source)
             finally:
@@ -286,6 +346,8 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
                     # flows open at the end close at the capture's end time, as with one worker
                     sensor._now = source.last_ts
                 result = sensor.finish(lifecycle)
+                if source.link is not None:
+                    source.link.close()     # (the anomaly observer closes it in finish, if there is one)
             reply.update(
                 packets=result.packets, read=source.pcap_cnt, last_ts=source.last_ts,
                 flows=result.flows, alerts=result.alerts, alerts_by_signature=result.alerts_by_signature,
@@ -327,7 +389,7 @@ class WorkerOutcome:
 
 
 def start_workers(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Path,
-                  workers: int) -> list[tuple[Any, Any]]:
+                  workers: int, host: bool = False) -> list[tuple[Any, Any]]:
     """Fork `workers` processes (each builds its own Sensor); (process, parent end of its pipe)."""
     ctx = multiprocessing.get_context("fork")
     started = []
@@ -336,17 +398,17 @@ def start_workers(config: Mapping[str, Any], paths: list[str], ruleset: Any, log
     # SIGTERM cannot hit a child still running the parent's copied handlers.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
-        _fork_workers(ctx, started, config, paths, ruleset, logdir, workers)
+        _fork_workers(ctx, started, config, paths, ruleset, logdir, workers, host)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     return started
 
 
 def _fork_workers(ctx: Any, started: list[tuple[Any, Any]], config: Mapping[str, Any], paths: list[str],
-                  ruleset: Any, logdir: Path, workers: int) -> None:
+                  ruleset: Any, logdir: Path, workers: int, host: bool = False) -> None:
     for index in range(workers):
         parent_end, child_end = ctx.Pipe(duplex=False)
-        spec = WorkerSpec(index, workers, dict(config), list(paths), ruleset, logdir)
+        spec = WorkerSpec(index, workers, dict(config), list(paths), ruleset, logdir, host)
         proc = ctx.Process(target=_worker_main, args=(spec, child_end), name=f"netsentry-worker-{index}",
                            daemon=True)
         proc.start()
@@ -354,11 +416,13 @@ def _fork_workers(ctx: Any, started: list[tuple[Any, Any]], config: Mapping[str,
         started.append((proc, parent_end))
 
 
-def watch_workers(started: list[tuple[Any, Any]], lifecycle: Any) -> WorkerOutcome:
+def watch_workers(started: list[tuple[Any, Any]], lifecycle: Any, judge: Any = None) -> WorkerOutcome:
     """Wait for every worker, collecting results; forward each stop signal as SIGTERM.
 
     A worker that dies does not stop the others: they finish their shares
-    (their output is independent), and the outcome says who died and how."""
+    (their output is independent), and the outcome says who died and how.
+    With a `judge` (hoststate.HostJudge) the workers' host-state messages that
+    come before their results are fed to it as they arrive."""
     from netsentry.lifecycle import FlushInterrupted
     outcome = WorkerOutcome()
     pending = {conn: (index, proc) for index, (proc, conn) in enumerate(started)}
@@ -376,11 +440,11 @@ def watch_workers(started: list[tuple[Any, Any]], lifecycle: Any) -> WorkerOutco
                 forward()
                 # from now on a second signal cuts the workers' flush short
                 with lifecycle.flushing():
-                    _collect(pending, outcome, until_done=True)
+                    _collect(pending, outcome, until_done=True, judge=judge)
                 if lifecycle.interrupted:
                     forward()
                 continue
-            _collect(pending, outcome, until_done=False)
+            _collect(pending, outcome, until_done=False, judge=judge)
         except FlushInterrupted:        # pragma: no cover - flushing() handles it
             forward()
     for proc, _ in started:
@@ -388,21 +452,32 @@ def watch_workers(started: list[tuple[Any, Any]], lifecycle: Any) -> WorkerOutco
     return outcome
 
 
-def _collect(pending: dict[Any, tuple[int, Any]], outcome: WorkerOutcome, until_done: bool) -> None:
+def _collect(pending: dict[Any, tuple[int, Any]], outcome: WorkerOutcome, until_done: bool,
+             judge: Any = None) -> None:
     while pending:
         ready = wait(list(pending), timeout=WATCH_INTERVAL)
         for conn in ready:
-            index, proc = pending.pop(conn)
+            index, proc = pending[conn]
             try:
                 reply = conn.recv()
             except (EOFError, OSError):
+                del pending[conn]
+                conn.close()
                 proc.join()
                 outcome.died[index] = proc.exitcode if proc.exitcode is not None else -signal.SIGKILL
+                if judge is not None:
+                    judge.worker_gone(index)
                 continue
-            finally:
-                conn.close()
+            if reply.__class__ is tuple:            # hoststate.HostMsg: the worker goes on
+                if judge is not None:
+                    judge.feed(reply)
+                continue
+            del pending[conn]
+            conn.close()
             if "error" in reply:
                 outcome.errors[index] = reply["error"]
+                if judge is not None:
+                    judge.worker_gone(index)
             else:
                 outcome.replies[index] = reply
         if not until_done:
@@ -412,13 +487,13 @@ def _collect(pending: dict[Any, tuple[int, Any]], outcome: WorkerOutcome, until_
 # --- folding the workers' output into one -------------------------------------------------
 
 
-def merge_eve(logdir: Path, filename: str, workers: int, append: bool, keep_parts: bool) -> int:
+def merge_eve(logdir: Path, filename: str, workers: int, append: bool, keep_parts: bool, first: int = 0) -> int:
     """The workers' EVE files merged into one, in timestamp order; returns the lines written.
 
     Each worker's file is already in its own processing order, so a k-way merge
     on the record's leading timestamp keeps each worker's order and interleaves
     them by time. A torn last line (a worker killed mid-write) is dropped."""
-    parts = [logdir / part_path(filename, i) for i in range(workers)]
+    parts = [logdir / part_path(filename, i) for i in range(first, workers)]
     files = [open(p, "rb") if p.exists() else None for p in parts]   # noqa: SIM115
     written = 0
     try:
@@ -479,8 +554,10 @@ def merge_counters(per_worker: list[Mapping[str, int | float]]) -> dict[str, int
     return merged
 
 
-def merge_replies(outcome: WorkerOutcome) -> tuple[Any, dict[str, int | float]]:
-    """One RunResult (what the summary prints) and one flat counter set from every worker."""
+def merge_replies(outcome: WorkerOutcome, judged: Mapping[str, int | float] | None = None
+                  ) -> tuple[Any, dict[str, int | float]]:
+    """One RunResult (what the summary prints) and one flat counter set from every worker
+    (and the host-state judge's counters, `judged`, summed in like a worker's)."""
     from netsentry.sensor import RunResult
     res = RunResult()
     reader_stats: dict[str, int] = {}
@@ -497,7 +574,8 @@ def merge_replies(outcome: WorkerOutcome) -> tuple[Any, dict[str, int | float]]:
             entry[1] += count
         if not reader_stats or sum(reply["reader_stats"].values()) > sum(reader_stats.values()):
             reader_stats = reply["reader_stats"]   # every worker read the same capture: count it once
-    counters = merge_counters([r["counters"] for r in outcome.replies.values()])
+    counters = merge_counters([r["counters"] for r in outcome.replies.values()]
+                              + ([judged] if judged is not None else []))
     counters.update(reader_stats)
     counters["netsentry.workers"] = len(outcome.replies) + len(outcome.died) + len(outcome.errors)
     res.counters = counters
@@ -554,19 +632,67 @@ def replay(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Pa
     threaded = bool(eve.get("threaded", False)) if eve_on else False
     append = bool(eve.get("append", False)) if eve_on else False
     logdir.mkdir(parents=True, exist_ok=True)
-    started = start_workers(config, paths, ruleset, logdir, workers)
-    outcome = watch_workers(started, lifecycle)
+    judge = _start_judge(config, ruleset, logdir, workers, filename) if workers > 1 else None
+    started = start_workers(config, paths, ruleset, logdir, workers, host=judge is not None)
+    try:
+        outcome = watch_workers(started, lifecycle, judge[0] if judge is not None else None)
+        if judge is not None:
+            judge[0].close()
+    finally:
+        if judge is not None:
+            judge[2]()
+    parts = workers + 2 if judge is not None else workers   # the judge's two files follow the workers'
     if eve_on and not threaded:
-        merge_eve(logdir, filename, workers, append, keep_parts=False)
+        merge_eve(logdir, filename, parts, append, keep_parts=False)
+    elif eve_on and judge is not None:
+        # threaded: one file per worker; the judge's records go to the main file (with the stats)
+        merge_eve(logdir, filename, parts, append, keep_parts=False, first=workers)
     elif eve_on and not append:
         (logdir / filename).write_bytes(b"")        # the main file holds the merged stats record
-    result, counters = merge_replies(outcome)
+    result, counters = merge_replies(outcome, judge[0].counters() if judge is not None else None)
+    if judge is not None:
+        from netsentry.hoststate import merge_alert_counts
+        merge_alert_counts(result, judge[0], judge[1])
     result.elapsed = time.monotonic() - started_at
     interrupted = bool(lifecycle is not None and lifecycle.interrupted) or any(
         r.get("interrupted") for r in outcome.replies.values())
     write_stats(config, logdir, result.last_ts or time.time(), result.elapsed, counters, interrupted)
     errors = {r["capture_error"] for r in outcome.replies.values() if r.get("capture_error")}
     return ReplayOutcome(result, outcome, sorted(errors)[0] if errors else None, interrupted)
+
+
+def _start_judge(config: Mapping[str, Any], ruleset: Any, logdir: Path, workers: int,
+                 filename: str) -> tuple[Any, Any, Callable[[], None]] | None:
+    """The parent's HostJudge when the run keeps host-keyed state (hoststate.py), with its
+    outputs: the anomaly engine's alerts through the configured outputs (EVE part
+    ``eve.N.json``), deferred rules' alert lines into ``eve.N+1.json``. (judge, sink, close)."""
+    from netsentry import hoststate
+    from netsentry.output import OutputContext, open_outputs
+    if not hoststate.needed(config, ruleset):
+        return None
+    cfg = worker_config(config, workers, workers, host=False)
+    anomaly = cfg.get("anomaly")
+    if isinstance(anomaly, dict):
+        anomaly["state-file"] = (config.get("anomaly") or {}).get("state-file", "")   # the one file
+    outputs = open_outputs(cfg.get("outputs") or {}, OutputContext(logdir=logdir))
+    sink = hoststate.EventSink(cfg, outputs)
+    if filename:
+        write, close_lines = hoststate.raw_lines(logdir / part_path(filename, workers + 1))
+    else:
+        write, close_lines = (lambda line: None), (lambda: None)
+    try:
+        judge = hoststate.HostJudge(cfg, ruleset, workers, sink, write)
+    except BaseException:
+        close_lines()
+        for out in outputs:
+            out.close()
+        raise
+
+    def close() -> None:
+        close_lines()
+        for out in outputs:
+            out.close()
+    return judge, sink, close
 
 
 # --- the command line ---------------------------------------------------------------------

@@ -26,7 +26,7 @@ candidate lists merge and sort as small ints.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
@@ -439,6 +439,19 @@ class SignatureEngine:
     def _new_alert(s: Signature, action: str) -> Alert:
         return Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, action,
                      s.metadata or None)
+
+    def defer_rules(self, nums: Iterable[int], decide: Any) -> None:
+        """Worker i of N (hoststate.py): rules `nums` are decided elsewhere.
+
+        Their matches go to `decide.check` (which then stands in for `self.thresholds`
+        for every rule and forwards these), so a rule whose verdict needs one host's
+        state across workers (host-tracked thresholds, hostbits, xbits) is counted in
+        one place. One assignment per rule at start-up: the single-process engine is
+        untouched."""
+        self.thresholds = decide
+        for num in nums:
+            self._thr[num] = True
+            self._plain[num] = False
 
     # --- reporting -------------------------------------------------------------------
 

@@ -291,6 +291,16 @@ class ThresholdState:
     def has_rate_filter(self, num: int) -> bool:
         return num in self._rate
 
+    def tracks(self, num: int) -> frozenset[str]:
+        """Every track rule `num`'s threshold, detection_filter and rate filters count by.
+
+        The worker runtime (hoststate.py) asks: a rule counted by host (`by_src`,
+        `by_dst`) or across all hosts (`by_rule`) is decided in one process for all
+        workers; `by_both` and `by_flow` stay exact in the worker owning the pair."""
+        out = {t.track for t in (self._threshold.get(num), self._filter.get(num)) if t is not None}
+        out.update(rf.track for rf in self._rate.get(num, ()))
+        return frozenset(out)
+
     def rate_action(self, num: int, pkt: Packet, flow: Flow | None) -> str | None:
         """The action rule `num` takes on this match under its rate filters (None: its own).
 

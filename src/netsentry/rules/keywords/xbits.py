@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netsentry.detect.xbits import XBitStore, pair_key
 from netsentry.rules.errors import RuleError, UnsupportedError
@@ -39,6 +39,16 @@ _KEYS: dict[str, Callable[[Any], Any]] = {
     "ip_dst": lambda pkt: pkt.dst,
     "ip_pair": lambda pkt: pair_key(pkt.src, pkt.dst),
 }
+TRACK_KEYS = _KEYS          # public name (hoststate.py keys forwarded operations the same way)
+
+
+class XBitOp(NamedTuple):
+    """One hostbits/xbits operation of a rule: `cmd` on bit `name` of the `track` key."""
+
+    cmd: str
+    name: str
+    track: str          # ip_src, ip_dst, ip_pair
+    expire: int
 
 
 def _store(b: RuleBuilder) -> XBitStore:
@@ -53,17 +63,26 @@ def _attach(b: RuleBuilder, cmd: str, name: str, track: str, expire: int) -> Non
     store = _store(b)
     key_of = _KEYS[track]
     if cmd == "isset":
-        b.packet_checks.append(lambda pkt, f: store.isset(key_of(pkt), name, pkt.ts))
+        fn = lambda pkt, f: store.isset(key_of(pkt), name, pkt.ts)          # noqa: E731
+        b.packet_checks.append(fn)
         b.sig.iponly_checks += 1
     elif cmd == "isnotset":
-        b.packet_checks.append(lambda pkt, f: not store.isset(key_of(pkt), name, pkt.ts))
+        fn = lambda pkt, f: not store.isset(key_of(pkt), name, pkt.ts)      # noqa: E731
+        b.packet_checks.append(fn)
         b.sig.iponly_checks += 1
     elif cmd == "set":
-        b.post_actions.append(lambda pkt, f: store.set(key_of(pkt), name, pkt.ts + expire))
+        fn = lambda pkt, f: store.set(key_of(pkt), name, pkt.ts + expire)   # noqa: E731
+        b.post_actions.append(fn)
     elif cmd == "unset":
-        b.post_actions.append(lambda pkt, f: store.unset(key_of(pkt), name))
+        fn = lambda pkt, f: store.unset(key_of(pkt), name)                   # noqa: E731
+        b.post_actions.append(fn)
     else:
-        b.post_actions.append(lambda pkt, f: store.toggle(key_of(pkt), name, pkt.ts + expire))
+        fn = lambda pkt, f: store.toggle(key_of(pkt), name, pkt.ts + expire)  # noqa: E731
+        b.post_actions.append(fn)
+    # what the check or action is, for the worker runtime (hoststate.py): with N
+    # workers the bits of a host live in one process, so a worker swaps these
+    # closures for ones that forward the operation instead of doing it
+    fn.xbit = XBitOp(cmd, name, track, expire)         # type: ignore[attr-defined]
 
 
 @keyword("hostbits", help="hostbits:set|unset|toggle|isset|isnotset,name[,src|dst]; hostbits:noalert;")

@@ -1,0 +1,760 @@
+"""Host-keyed state across worker processes: workers observe, one process judges.
+
+With ``--workers N`` each worker is a whole Sensor on the host *pairs* it owns
+(workers.py). State keyed by one host across many peers (a sweep, a flood
+from spoofed sources, a ``threshold ... track by_src`` over many targets,
+``hostbits``) would be split over the workers. No shard key fixes that (the
+detectors keyed by source and by destination want opposite keys), so the
+decisions that need it move to one place, the parent's `HostJudge`, and the
+workers forward what those decisions read:
+
+- **Anomaly engine.** A worker runs `ObservingEngine` instead of the engine:
+  the same per-packet bookkeeping (a flow is queued once per second of packet
+  time, DNS queries are picked out, packets without a flow counted per
+  destination), but at each second's end it sends what the engine would have
+  folded (new flows with their first packet's flags, flow ends, DNS queries,
+  and the counters of every flow touched in that second) instead of judging.
+  The parent runs the one real `AnomalyEngine` over stand-in flows
+  (`ProxyFlow`) rebuilt from those rows, so detectors, alert de-duplication
+  (``anomaly.alert-interval``), the baselines and the state file are those of
+  one process, unchanged. Cost: per flow per second, never per packet.
+- **Rules decided by host state.** A rule with a threshold, detection_filter
+  or rate_filter tracked ``by_src``, ``by_dst`` or ``by_rule``, or with any
+  ``hostbits``/``xbits`` operation, is *deferred*: the worker evaluates the
+  rest of the rule, records its bit tests (assumed true) and bit operations,
+  renders the alert line as its eve-log would write it, and forwards the
+  candidate; it writes nothing itself. The parent replays candidates in
+  capture order (``pcap_cnt``), tests and sets the bits in one store, counts
+  the thresholds in one table, and writes the lines that pass. These rules
+  are rare, so the per-match message is cheap.
+
+Ordering. In replay every worker reads every record header (ShareSource), so
+all workers cut packet time into the same seconds at the same packet: the
+first record whose time reaches the second's end, whoever owns it. A worker
+closes its second there and sends one message per second even when it had
+no packets in it. The parent handles second k when every worker's message k
+is in, merging rows by ``pcap_cnt``; so the engine sees new flows, flow
+ends, DNS queries and touched flows in the order one process sees them, and
+a candidate of packet 200 is decided after every candidate of packet 199
+from any worker. docs/architecture.md ("Host-keyed state") lists what stays
+approximate.
+
+Messages (`HostMsg`, pickled tuples on the worker's result pipe, before its
+final reply dict)::
+
+    ("tick", worker, seq, closed, next_ts, closer_cnt, batch)
+        second `closed` (int(ts // 1); -1 for the first message, which only
+        starts the clock) ended at packet time `next_ts`, at the packet numbered
+        `closer_cnt` in the whole capture. `seq` counts the worker's messages.
+    ("end", worker, batch)
+        the worker's input is over (after its shutdown flow flush).
+
+    batch = (new, ends, dns, loose, touched, cands), each a list of tuples:
+      new     (cnt, lid, proto, client, server, client_port, server_port, first)
+              a flow's first packet (`first`: its TCP flags, or ICMP type);
+              `lid` numbers the worker's flows
+      ends    (cnt, lid)                    a flow ended (cnt: the packet that ended it)
+      dns     (cnt, src, dst, proto, msg)   a DNS query's message bytes (<= 600)
+      loose   (dst, proto, packets)         packets without a flow, per destination
+      touched (cnt, lid, pkts_toserver, pkts_toclient, bytes_toserver,
+               bytes_toclient, established, tcp_state)   counters at the second's
+              end of each flow that had a packet in it (cnt: its first such packet)
+      cands   (cnt, seq, num, ts, src, dst, sp, dp, flow_id, tests, ops, line)
+              a deferred rule's match: `num` its place in the engine's evaluation
+              order, `tests` [(key, name, want)], `ops` [(cmd, key, name,
+              expire_at)], `line` the EVE alert line (None for noalert rules)
+
+Entry points for a runtime (replay here, the live runtime in workers_live.py):
+`HostJudge.feed(msg)` for each message as it arrives, `HostJudge.tick(now)`
+(live: handle seconds some worker has not reported within `LIVE_GRACE`
+seconds of wall clock), `HostJudge.worker_gone(i)`, and `HostJudge.close()`.
+Worker side: `attach_worker(sensor, config, ruleset, i, source, send_bytes)`
+after the Sensor is built (`source.pcap_cnt`, if the source has one, numbers
+packets; live sources without it number nothing and are ordered per second
+only), then `link.tick(now)` about once a second (Sensor.tick reaches it
+through the observer when the anomaly engine is on) and `link.close()` after
+`Sensor.finish`.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from netsentry.config import get
+
+TICK = 1.0                 # the anomaly engine's second (anomaly/engine.py TICK)
+DNS_FLOW = -math.inf       # anomaly/engine.py DNS_FLOW: every packet of a DNS flow is looked at
+DNS_MSG_MAX = 600          # a query's question fits (name <= 255 bytes); the rest is not read
+HOST_TRACKS = frozenset(("by_src", "by_dst", "by_rule"))
+LIVE_GRACE = 2.0           # live: a second is judged this long after its end even if a worker is silent
+ST_LID = 10                # worker side: the flow's number in flow.anomaly (after the engine's slots)
+
+HostMsg = tuple
+
+
+# --- which rules need the judge -----------------------------------------------------------
+
+
+def engine_order(config: Mapping[str, Any], ruleset: Any) -> list[Any]:
+    """The packet rules in the signature engine's evaluation order (its rule numbers)."""
+    from netsentry.detect.actions import evaluation_order
+    from netsentry.detect.engine import detect_settings
+    sigs = getattr(ruleset, "signatures", None) or []
+    _, action_order, _ = detect_settings(config)
+    return evaluation_order([s for s in sigs if not s.tx_rule], action_order)
+
+
+def _xbit_ops(sig: Any) -> list[Any]:
+    return [fn.xbit for fn in (*sig.packet_checks, *sig.post_actions) if getattr(fn, "xbit", None)]
+
+
+def deferred_rules(sigs: list[Any], thresholds: Any) -> set[int]:
+    """Rule numbers decided by host-keyed state: host-tracked thresholds, or any bits."""
+    return {num for num, s in enumerate(sigs) if thresholds.tracks(num) & HOST_TRACKS or _xbit_ops(s)}
+
+
+def _threshold_state(config: Mapping[str, Any], sigs: list[Any]) -> Any:
+    from netsentry.detect.threshold import ThresholdState, read_threshold_file
+    entries: list[Any] = list(get(config, "threshold", []) or [])
+    threshold_file = get(config, "threshold-file", "") or ""
+    if threshold_file:
+        entries += read_threshold_file(threshold_file)
+    return ThresholdState(sigs, entries, get(config, "vars.address-groups", {}) or {})
+
+
+def needed(config: Mapping[str, Any], ruleset: Any) -> bool:
+    """Does a run of this configuration and ruleset keep host-keyed state (and so need a judge)?"""
+    if get(config, "anomaly.enabled", False):
+        return True
+    sigs = engine_order(config, ruleset)
+    return bool(sigs) and bool(deferred_rules(sigs, _threshold_state(config, sigs)))
+
+
+# --- the worker side ------------------------------------------------------------------------
+
+
+class WorkerLink:
+    """A worker's end of the judge: one batch per second of packet time, sent at its end.
+
+    `advance(ts, cnt)` is called when packet time reaches `tick_end`: by the
+    observer for the worker's own packets (after the flow table saw the
+    packet, as the engine closes a second), by ShareSource for the others'."""
+
+    def __init__(self, index: int, send_bytes: Callable[[bytes], None], source: Any) -> None:
+        self.index = index
+        self._send_bytes = send_bytes
+        self.source = source
+        self.seq = 0
+        self.tick = -1
+        self.tick_end = -math.inf
+        self.observer: ObservingEngine | None = None
+        self.own_closes = True        # no observer: ShareSource closes seconds at own packets too
+        self.cand_seq = 0
+        self.new: list[tuple] = []
+        self.ends: list[tuple] = []
+        self.dns: list[tuple] = []
+        self.cands: list[tuple] = []
+        self.messages = 0
+        self.bytes = 0
+        self.rows = 0
+        self.closed = False
+
+    def advance(self, ts: float, cnt: int) -> None:
+        self._send(("tick", self.index, self.seq, self.tick, ts, cnt, self._take()))
+        self.seq += 1
+        self.tick = int(ts // TICK)
+        self.tick_end = (self.tick + 1) * TICK
+        if self.observer is not None:
+            self.observer.rolled(self.tick, self.tick_end)
+
+    def close(self) -> None:
+        """The worker's input is over (after its shutdown flush): the last batch, once."""
+        if not self.closed:
+            self.closed = True
+            self._send(("end", self.index, self._take()))
+
+    def tick(self, now: float) -> None:
+        """Live: wall clock `now` with no packet ends the second as a packet would
+        (the live runtime calls it about once a second, like Sensor.tick)."""
+        if now >= self.tick_end and self.tick >= 0:
+            self.advance(now, getattr(self.source, "pcap_cnt", 0))
+
+    def _take(self) -> tuple:
+        obs = self.observer
+        loose: list[tuple] = []
+        touched: list[tuple] = []
+        if obs is not None:
+            loose, touched = obs.take()
+        batch = (self.new, self.ends, self.dns, loose, touched, self.cands)
+        self.rows += len(self.new) + len(self.ends) + len(self.dns) + len(loose) + len(touched) + len(self.cands)
+        self.new, self.ends, self.dns, self.cands = [], [], [], []
+        return batch
+
+    def _send(self, msg: HostMsg) -> None:
+        data = pickle.dumps(msg, pickle.HIGHEST_PROTOCOL)
+        self.messages += 1
+        self.bytes += len(data)
+        self._send_bytes(data)
+
+    def stats(self) -> dict[str, int]:
+        """IPC volume (summed over workers in the merged stats record)."""
+        return {"hoststate.messages": self.messages, "hoststate.bytes": self.bytes,
+                "hoststate.rows": self.rows}
+
+
+class ObservingEngine:
+    """The anomaly stage of worker i of N: the engine's per-packet bookkeeping, no judging.
+
+    Same contract as AnomalyEngine for the capture loop (`inspect_due` when
+    ``ts >= flow.anomaly_due``, `on_flow_end`, `tick`, `close`); what it saw
+    goes to the parent through the `WorkerLink`."""
+
+    def __init__(self, config: Mapping[str, Any], link: WorkerLink) -> None:
+        from netsentry.anomaly import settings
+        from netsentry.anomaly.detector import DETECTORS
+        sec = settings.load(config)
+        dns_cls = DETECTORS.get("dns-query-flood")
+        self.dns_on = dns_cls is not None and any(sec.sub(n).flag("enabled") for n in dns_cls.names)
+        self.link = link
+        link.observer = self
+        link.own_closes = False
+        self._tick = -1
+        self._tick_end = -math.inf
+        self._touched: list[Any] = []
+        self._touch_cnt: list[int] = []
+        self._loose: dict[tuple[bytes, int], int] = {}
+        self._lid = 0
+
+    def rolled(self, tick: int, tick_end: float) -> None:
+        self._tick = tick
+        self._tick_end = tick_end
+
+    def inspect(self, pkt: Any, flow: Any) -> None:
+        if flow is not None and pkt.ts < flow.anomaly_due:
+            return None
+        return self.inspect_due(pkt, flow)
+
+    def inspect_due(self, pkt: Any, flow: Any) -> None:
+        if pkt.ts >= self._tick_end:
+            self.link.advance(pkt.ts, pkt.pcap_cnt)
+        if flow is None:
+            if pkt.ip_version:
+                k = (pkt.dst, pkt.proto)
+                self._loose[k] = self._loose.get(k, 0) + 1
+            return None
+        st = flow.anomaly
+        if st is None:
+            proto = flow.proto
+            first = pkt.tcp_flags if proto == 6 else pkt.icmp_type
+            lid = self._lid
+            self._lid = lid + 1
+            flow.anomaly = [0, 0, 0, 0, 0, self._tick, 0, 0, 0, first, lid]
+            self._touched.append(flow)
+            self._touch_cnt.append(pkt.pcap_cnt)
+            self.link.new.append((pkt.pcap_cnt, lid, proto, flow.client, flow.server,
+                                  flow.client_port, flow.server_port, first))
+            if flow.server_port == 53 and (proto == 17 or proto == 6) and self.dns_on:
+                flow.anomaly_due = DNS_FLOW
+                if pkt.to_server:
+                    self._query(pkt)
+            else:
+                flow.anomaly_due = self._tick_end
+        elif flow.anomaly_due == DNS_FLOW:
+            if st[5] != self._tick:
+                st[5] = self._tick
+                self._touched.append(flow)
+                self._touch_cnt.append(pkt.pcap_cnt)
+            if pkt.to_server:
+                self._query(pkt)
+        elif flow.anomaly_due != self._tick_end:
+            flow.anomaly_due = self._tick_end
+            self._touched.append(flow)
+            self._touch_cnt.append(pkt.pcap_cnt)
+        return None
+
+    def _query(self, pkt: Any) -> None:
+        off = pkt.payload_off
+        msg = bytes(pkt.data[off:off + min(pkt.payload_len, DNS_MSG_MAX)])
+        self.link.dns.append((pkt.pcap_cnt, pkt.src, pkt.dst, pkt.proto, msg))
+
+    def on_flow_end(self, flow: Any) -> None:
+        st = flow.anomaly
+        if st is not None:
+            self.link.ends.append((getattr(self.link.source, "pcap_cnt", 0), st[ST_LID]))
+
+    def take(self) -> tuple[list[tuple], list[tuple]]:
+        """The loose packets and touched flows' counters of the second that ends now."""
+        loose = [(dst, proto, n) for (dst, proto), n in self._loose.items()]
+        touched = [(cnt, f.anomaly[ST_LID], f.pkts_toserver, f.pkts_toclient, f.bytes_toserver,
+                    f.bytes_toclient, f.established, f.tcp_state)
+                   for f, cnt in zip(self._touched, self._touch_cnt)]
+        self._loose = {}
+        self._touched = []
+        self._touch_cnt = []
+        return loose, touched
+
+    def tick(self, now: float) -> None:
+        """Live: wall clock `now` with no packet closes the second as a packet would."""
+        self.link.tick(now)
+
+    def flush(self, now: float | None = None) -> None:
+        return None
+
+    def close(self) -> None:
+        self.link.close()
+        return None
+
+    def misbehaving_sources(self, now: float | None = None) -> set[bytes]:
+        return set()        # the judge holds them (IPS block list: the runtime asks it)
+
+    def stats(self) -> dict[str, int]:
+        return {}           # every anomaly.* counter is the judge's
+
+
+class ForwardingThresholds:
+    """Worker side of deferred rules: stands in for the engine's ThresholdState.
+
+    Rules not deferred go to the real state unchanged; a deferred rule's
+    match becomes a candidate for the judge and NO_MATCH here (the worker
+    neither alerts nor applies an action for it)."""
+
+    def __init__(self, inner: Any, sigs: list[Any], deferred: set[int], link: WorkerLink,
+                 render: Callable[[Any], bytes | None], ips: bool) -> None:
+        from netsentry.rules.keywords.xbits import TRACK_KEYS
+        self._inner = inner
+        self._sigs = sigs
+        self._deferred = deferred
+        self._link = link
+        self._render = render
+        self._ips = ips
+        self._pending: list[tuple] = []
+        for num in deferred:
+            s = sigs[num]
+            s.packet_checks = tuple(self._wrap(num, fn, TRACK_KEYS) for fn in s.packet_checks)
+            s.post_actions = tuple(self._wrap(num, fn, TRACK_KEYS) for fn in s.post_actions)
+
+    def _wrap(self, num: int, fn: Any, keys: Mapping[str, Callable[[Any], Any]]) -> Any:
+        op = getattr(fn, "xbit", None)
+        if op is None:
+            return fn
+        key_of = keys[op.track]
+        pending = self._pending
+        name, cmd, expire = op.name, op.cmd, op.expire
+        if cmd in ("isset", "isnotset"):
+            want = cmd == "isset"
+
+            def test(pkt: Any, flow: Any) -> bool:
+                pending.append((num, pkt.pcap_cnt, None, key_of(pkt), name, want))
+                return True             # the judge decides, in capture order
+            return test
+
+        def act(pkt: Any, flow: Any) -> None:
+            pending.append((num, pkt.pcap_cnt, cmd, key_of(pkt), name, pkt.ts + expire))
+        return act
+
+    def check(self, num: int, pkt: Any, flow: Any) -> int:
+        if num not in self._deferred:
+            return self._inner.check(num, pkt, flow)
+        from netsentry.detect.actions import alert_action
+        from netsentry.detect.threshold import NO_MATCH
+        from netsentry.event import Alert, Event
+        cnt = pkt.pcap_cnt
+        tests, ops = [], []
+        for e in self._pending:
+            if e[0] == num and e[1] == cnt:
+                if e[2] is None:
+                    tests.append((e[3], e[4], e[5]))
+                else:
+                    ops.append((e[2], e[3], e[4], e[5]))
+        self._pending.clear()
+        s = self._sigs[num]
+        line = None
+        if not s.noalert:
+            alert = Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity,
+                          alert_action(s.action, self._ips), s.metadata or None)
+            line = self._render(Event("alert", pkt.ts, pkt, flow, alert))
+        link = self._link
+        link.cand_seq += 1
+        link.cands.append((cnt, link.cand_seq, num, pkt.ts, pkt.src, pkt.dst, pkt.sp, pkt.dp,
+                           flow.flow_id if flow is not None else None, tests, ops, line))
+        return NO_MATCH
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)       # rate_action, stats, expire, applies, ...
+
+
+def eve_renderer(outputs: list[Any], assets: Any) -> Callable[[Any], bytes | None]:
+    """The alert line the worker's eve-log would write for an event (with its options:
+    payload, community id, sensor name, pcap file name), written nowhere.
+
+    The EveLog's write function is swapped for the call (its count put back): eve.py
+    has no render-without-write entry, and this keeps it unchanged."""
+    eve = next((o for o in outputs if getattr(o, "name", "") == "eve-log" and o.wants("alert")), None)
+    if eve is None:
+        return lambda event: None
+
+    def render(event: Any) -> bytes | None:
+        if assets is not None:
+            assets.enrich(event)
+        chunks: list[bytes] = []
+        write, count = eve._write, eve.count
+        eve._write = chunks.append
+        try:
+            eve.emit(event)
+        finally:
+            eve._write, eve.count = write, count
+        return b"".join(chunks) or None
+    return render
+
+
+def attach_worker(sensor: Any, config: Mapping[str, Any], ruleset: Any, index: int, source: Any,
+                  send_bytes: Callable[[bytes], None]) -> WorkerLink:
+    """Make `sensor` worker `index`'s observing half: its anomaly stage observes, its
+    deferred rules forward. Returns the link (ShareSource calls its `advance`)."""
+    link = WorkerLink(index, send_bytes, source)
+    if sensor.anomaly is not None:
+        sensor.use_anomaly_engine(ObservingEngine(config, link))
+    engine = sensor.signatures
+    if engine is not None:
+        deferred = deferred_rules(engine.sigs, engine.thresholds)
+        if deferred:
+            render = eve_renderer(sensor.outputs, sensor.assets)
+            engine.defer_rules(deferred, ForwardingThresholds(engine.thresholds, engine.sigs, deferred,
+                                                              link, render, engine.ips))
+    sensor.counter_sources.append(link.stats)
+    return link
+
+
+# --- the parent side ---------------------------------------------------------------------------
+
+
+class ProxyFlow:
+    """What the anomaly detectors read of a flow, rebuilt from a worker's rows."""
+
+    __slots__ = ("proto", "client", "server", "client_port", "server_port", "anomaly", "anomaly_due",
+                 "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "established",
+                 "tcp_state")
+
+    def __init__(self, proto: int, client: bytes, server: bytes, cport: int, sport: int, st: list) -> None:
+        self.proto = proto
+        self.client = client
+        self.server = server
+        self.client_port = cport
+        self.server_port = sport
+        self.anomaly = st
+        self.anomaly_due = 0.0
+        self.pkts_toserver = self.pkts_toclient = self.bytes_toserver = self.bytes_toclient = 0
+        self.established = False
+        self.tcp_state = "none"
+
+
+class _DnsPacket:
+    """What the DNS detector reads of a query packet."""
+
+    __slots__ = ("data", "payload_off", "payload_len", "proto", "src", "dst")
+
+    def __init__(self, src: bytes, dst: bytes, proto: int, msg: bytes) -> None:
+        self.data = msg
+        self.payload_off = 0
+        self.payload_len = len(msg)
+        self.proto = proto
+        self.src = src
+        self.dst = dst
+
+
+class _Match:
+    """What thresholds read of a packet and flow, for a candidate."""
+
+    __slots__ = ("ts", "src", "dst", "sp", "dp", "flow_id")
+
+    def __init__(self, ts: float, src: bytes, dst: bytes, sp: int, dp: int, flow_id: Any) -> None:
+        self.ts = ts
+        self.src = src
+        self.dst = dst
+        self.sp = sp
+        self.dp = dp
+        self.flow_id = flow_id
+
+
+class _Clock:
+    __slots__ = ("ts", "pcap_cnt")
+
+    def __init__(self, ts: float, pcap_cnt: int) -> None:
+        self.ts = ts
+        self.pcap_cnt = pcap_cnt
+
+
+class RuleJudge:
+    """Deferred rules decided for all workers: one bit store, one threshold table."""
+
+    def __init__(self, config: Mapping[str, Any], sigs: list[Any]) -> None:
+        from netsentry.detect.xbits import XBitStore
+        self.sigs = sigs
+        self.thresholds = _threshold_state(config, sigs)
+        self.bits = XBitStore()
+        self.ips = bool(get(config, "stream.inline", False))
+        self.alerts = 0
+        self.suppressed = 0
+        self.candidates = 0
+        self.by_signature: dict[tuple[int, int], list[Any]] = {}
+
+    def decide(self, cand: tuple) -> bytes | None:
+        """The alert line to write for one candidate (None: no alert), bits and counts updated."""
+        from netsentry.detect.actions import alert_action
+        from netsentry.detect.threshold import ALERT, NO_MATCH
+        _, _, num, ts, src, dst, sp, dp, flow_id, tests, ops, line = cand
+        self.candidates += 1
+        bits = self.bits
+        for key, name, want in tests:
+            if bits.isset(key, name, ts) != want:
+                return None
+        for cmd, key, name, expire_at in ops:
+            if cmd == "set":
+                bits.set(key, name, expire_at)
+            elif cmd == "unset":
+                bits.unset(key, name)
+            else:
+                bits.toggle(key, name, expire_at)
+        s = self.sigs[num]
+        thr = self.thresholds
+        m = _Match(ts, src, dst, sp, dp, flow_id)
+        flow = m if flow_id is not None else None
+        res = thr.check(num, m, flow) if thr.applies(num) else ALERT
+        if res == NO_MATCH:
+            return None
+        action = s.action
+        if thr.has_rate_filter(num):
+            new_action = thr.rate_action(num, m, flow)
+            if new_action is not None:
+                action = new_action
+        if action == "pass":
+            return None
+        if res != ALERT or line is None:
+            self.suppressed += 1
+            return None
+        was, now = alert_action(s.action, self.ips), alert_action(action, self.ips)
+        if was != now:      # a rate_filter changed the action: the line says what it became
+            line = line.replace(b'"action":"%s"' % was.encode(), b'"action":"%s"' % now.encode(), 1)
+        self.alerts += 1
+        entry = self.by_signature.get((s.gid, s.sid))
+        if entry is None:
+            self.by_signature[(s.gid, s.sid)] = [s.msg, 1]
+        else:
+            entry[1] += 1
+        return line
+
+
+class EventSink:
+    """Where the judge's anomaly alerts go: asset enrichment, the alert rate limit, outputs."""
+
+    def __init__(self, config: Mapping[str, Any], outputs: list[Any]) -> None:
+        from netsentry.output.ratelimit import from_config
+        self.outputs = outputs
+        self.assets = None
+        if config.get("assets"):
+            from netsentry.assets import AssetMap
+            self.assets = AssetMap(config)
+        self.limit = from_config(config)
+        self.anomaly_alerts: Counter[str] = Counter()
+
+    def __call__(self, events: list[Any]) -> None:
+        for event in events:
+            alert = event.alert
+            if event.event_type == "alert" and alert is not None:
+                self.anomaly_alerts[alert.signature] += 1
+                if self.limit is not None and not self.limit.admit(event):
+                    continue
+                if self.assets is not None:
+                    self.assets.enrich(event)
+            for out in self.outputs:
+                if out.wants(event.event_type):
+                    out.emit(event)
+
+
+_KIND_END, _KIND_NEW, _KIND_DNS = 0, 1, 2
+
+
+class HostJudge:
+    """The parent's half: merges the workers' seconds in capture order and decides.
+
+    `emit(events)` takes the anomaly engine's alert events; `write_line(bytes)`
+    the EVE lines of deferred rules that pass."""
+
+    def __init__(self, config: Mapping[str, Any], ruleset: Any, workers: int,
+                 emit: Callable[[list[Any]], None], write_line: Callable[[bytes], None]) -> None:
+        self.engine: Any = None
+        if get(config, "anomaly.enabled", False):
+            from netsentry.anomaly import AnomalyEngine
+            self.engine = AnomalyEngine(config)        # loads anomaly.state-file: one file, ours
+        sigs = engine_order(config, ruleset)
+        self.rules = RuleJudge(config, sigs) if sigs and deferred_rules(
+            sigs, _threshold_state(config, sigs)) else None
+        self.emit = emit
+        self.write_line = write_line
+        self.queues: dict[int, deque[HostMsg]] = {i: deque() for i in range(workers)}
+        self.gone: set[int] = set()
+        self.proxies: dict[tuple[int, int], ProxyFlow] = {}
+        self.ticks = 0
+        self.messages = 0
+        self.cpu = 0.0              # process time spent judging (bench: where the parent's time goes)
+        self.closed = False
+
+    # --- entry points ------------------------------------------------------------------
+
+    def feed(self, msg: HostMsg) -> None:
+        """One message from a worker (in the order that worker sent them)."""
+        self.messages += 1
+        self.queues[msg[1]].append(msg)
+        self._drain()
+
+    def worker_gone(self, index: int) -> None:
+        """Worker `index` will send nothing more (died, failed): judge without it."""
+        self.gone.add(index)
+        self._drain()
+
+    def tick(self, now: float) -> None:
+        """Live: judge every second ended `LIVE_GRACE` before `now`, silent workers counted empty."""
+        while True:
+            heads = [q[0] for q in self.queues.values() if q and q[0][0] == "tick"]
+            if not heads:
+                return
+            oldest = min(m[3] for m in heads)
+            if (oldest + 1) * TICK > now - LIVE_GRACE:
+                return
+            msgs = [q.popleft() for q in self.queues.values() if q and q[0][0] == "tick" and q[0][3] == oldest]
+            self._second(msgs)
+
+    def close(self) -> None:
+        """Every worker is done: judge what is left, then the engine's last second and state file."""
+        if self.closed:
+            return
+        self.closed = True
+        self.gone.update(self.queues)
+        self._drain()
+        ends = [m for q in self.queues.values() for m in q if m[0] == "end"]
+        self._apply([(m[1], m[2]) for m in ends])
+        if self.engine is not None:
+            events = self.engine.close()
+            if events:
+                self.emit(events)
+
+    # --- merging -----------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        queues = self.queues
+        while True:
+            if not all(q or i in self.gone for i, q in queues.items()):
+                return
+            heads = [q[0][3] for q in queues.values() if q and q[0][0] == "tick"]
+            if not heads:
+                return          # only ends (or nothing) left: close() finishes
+            # replay: every head is the same second; live: a worker may have skipped one
+            low = min(heads)
+            self._second([q.popleft() for q in queues.values() if q and q[0][0] == "tick" and q[0][3] == low])
+
+    def _second(self, msgs: list[HostMsg]) -> None:
+        t0 = time.process_time()
+        self._apply([(m[1], m[6]) for m in msgs])
+        self.ticks += 1
+        next_ts, cnt = min((m[4], m[5]) for m in msgs)
+        if self.engine is not None:
+            events = self.engine._advance(_Clock(next_ts, cnt))
+            if events:
+                self.emit(events)
+        self.cpu += time.process_time() - t0
+
+    def _apply(self, batches: list[tuple[int, tuple]]) -> None:
+        """One second's rows of every worker, merged in capture order, into the judges."""
+        if self.rules is not None:
+            cands = sorted((c for _, b in batches for c in b[5]), key=lambda c: (c[0], c[1]))
+            decide, write = self.rules.decide, self.write_line
+            for c in cands:
+                line = decide(c)
+                if line is not None:
+                    write(line)
+        engine = self.engine
+        if engine is None:
+            return
+        proxies = self.proxies
+        events: list[tuple] = []
+        for w, b in batches:
+            new, ends, dns = b[0], b[1], b[2]
+            events += [(r[0], _KIND_NEW, w, r) for r in new]
+            events += [(r[0], _KIND_END, w, r) for r in ends]
+            events += [(r[0], _KIND_DNS, w, r) for r in dns]
+        events.sort(key=lambda e: (e[0], e[1], e[2]))
+        rows = sorted(((r[0], w, r) for w, b in batches for r in b[4]), key=lambda e: (e[0], e[1]))
+        # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
+        # on_flow_end compares: those touched in this one
+        dns_now = ({(w, r[1]) for _, w, r in rows} if engine.dns is not None else set())
+        ended = []
+        for _, kind, w, r in events:
+            if kind == _KIND_NEW:
+                proxy = ProxyFlow(r[2], r[3], r[4], r[5], r[6], [0, 0, 0, 0, 0, engine._tick, 0, 0, 0, r[7]])
+                proxies[(w, r[1])] = proxy
+                engine._new.append(proxy)
+            elif kind == _KIND_END:
+                proxy = proxies.get((w, r[1]))
+                if proxy is not None:
+                    if proxy.server_port == 53 and (w, r[1]) in dns_now:
+                        proxy.anomaly[5] = engine._tick
+                    engine.on_flow_end(proxy)
+                    ended.append((w, r[1]))
+            elif engine.dns is not None:
+                engine.dns.on_query(_DnsPacket(r[1], r[2], r[3], r[4]))
+        loose = engine._loose
+        for _, b in batches:
+            for dst, proto, n in b[3]:
+                loose[(dst, proto)] = loose.get((dst, proto), 0) + n
+        touched = engine._touched
+        for _, w, r in rows:
+            proxy = proxies.get((w, r[1]))
+            if proxy is None:
+                continue
+            (proxy.pkts_toserver, proxy.pkts_toclient, proxy.bytes_toserver, proxy.bytes_toclient,
+             proxy.established, proxy.tcp_state) = r[2:8]
+            touched.append(proxy)
+        for key in ended:
+            del proxies[key]
+
+    # --- results -----------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int | float]:
+        """The judge's counters: every anomaly.* counter, deferred rules' alerts."""
+        out: dict[str, int | float] = {}
+        if self.engine is not None:
+            out.update(self.engine.stats())
+        if self.rules is not None:
+            out["detect.alert"] = self.rules.alerts
+            out["detect.alerts_suppressed"] = self.rules.suppressed
+            out["hoststate.candidates"] = self.rules.candidates
+        out["hoststate.seconds"] = self.ticks
+        out["hoststate.judge_cpu_ms"] = int(self.cpu * 1000)
+        return out
+
+    def misbehaving_sources(self, now: float | None = None) -> set[bytes]:
+        """For the IPS block list (live runtime): the engine's, for every worker."""
+        return self.engine.misbehaving_sources(now) if self.engine is not None else set()
+
+
+def merge_alert_counts(res: Any, judge: HostJudge, sink: EventSink | None) -> None:
+    """Add the judge's alerts to a RunResult (what the replay summary prints)."""
+    if judge.rules is not None:
+        res.alerts += judge.rules.alerts
+        for key, (msg, n) in judge.rules.by_signature.items():
+            entry = res.alerts_by_signature.setdefault(key, [msg, 0])
+            entry[1] += n
+    if sink is not None:
+        res.anomaly_alerts.update(sink.anomaly_alerts)
+
+
+def raw_lines(path: Any) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+    """(write, close) of a file taking whole EVE lines (the judge's deferred-rule alerts)."""
+    fh = open(path, "wb", buffering=1 << 16)         # noqa: SIM115 - closed by the returned close
+    return fh.write, fh.close
+
