@@ -113,6 +113,13 @@ def noalert(b: RuleBuilder, arg: str | None) -> None:
     b.sig.noalert = True
 
 
+@keyword("alert", value="none", help="alert; alert even when the action does not imply it (alert then pass)")
+def alert(b: RuleBuilder, arg: str | None) -> None:
+    # Suricata's ACTION_ALERT on top of the rule's action: a `pass` rule logs its alert,
+    # then passes the packet (and the flow, for a flow-scoped rule) as usual
+    b.sig.force_alert = True
+
+
 @keyword("prefilter", value="none", help="prefilter; a hint to use this rule's fast_pattern as prefilter")
 def prefilter(b: RuleBuilder, arg: str | None) -> None:
     b.sig.prefilter = True
