@@ -146,6 +146,14 @@ def test_tls_sni_and_certificate(tmp_path: Path):
     assert hello  # the unsplit record builds too
 
 
+def test_app_layer_event_on_dns(tmp_path: Path):
+    query = bytes(DNS(id=9, z=1, rd=1, qd=DNSQR(qname="google.com")))
+    pcap = udp_exchange(tmp_path / "z.pcap", [(True, query)])
+    recs = replay(tmp_path, pcap, 'alert dns any any -> any any (app-layer-event:dns.z_flag_set; sid:1;)\n'
+                                  'alert dns any any -> any any (app-layer-event:dns.malformed_data; sid:2;)\n')
+    assert len(alerts(recs, 1)) == 1 and alerts(recs, 2) == []
+
+
 def test_tls_random_buffers_per_direction(tmp_path: Path):
     # the builders' ClientHello random is 32 x 0x11, the ServerHello's 32 x 0x22
     server = handshake_record(server_hello() + b"\x0e\x00\x00\x00")

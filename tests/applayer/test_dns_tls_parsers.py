@@ -36,6 +36,34 @@ def test_dns_name_pointer_loop_ends_the_name():
     assert name.startswith(b"a") and end == 16
 
 
+def test_dns_name_events():
+    # a pointer to itself: infinite_loop; a 300-label chain: too_many_labels; a name over
+    # 1025 bytes: truncated, name_too_long (Suricata's dns_parse_name limits)
+    ev: set[str] = set()
+    read_name(b"\x00" * 12 + b"\x01a\xc0\x0e", 12, ev)
+    assert ev == {"infinite_loop"}
+    ev = set()
+    read_name(b"\x01a" * 300 + b"\x00", 0, ev)
+    assert "too_many_labels" in ev
+    ev = set()
+    name, _ = read_name((b"\x3f" + b"x" * 63) * 20 + b"\x00", 0, ev)
+    assert ev == {"name_too_long"} and len(name) == 1025
+
+
+def test_dns_parser_events_on_transactions():
+    p = DnsParser()
+    p.parse(bytes(DNS(id=1, opcode=9, z=1, qd=DNSQR(qname="x.test"))), True)
+    assert p.txs[0].events == {"invalid_opcode", "z_flag_set"}
+    p.parse(bytes(DNS(id=1, qr=1, qd=DNSQR(qname="x.test")))[:-3], False)     # cut in the question
+    assert "malformed_data" in p.txs[0].events and len(p.txs) == 1
+    p.parse(bytes(DNS(id=2, qr=1, qd=DNSQR(qname="y.test"))), True)          # an answer to the server
+    assert "not_a_request" in p.txs[0].events and len(p.txs) == 1
+    p.parse(bytes(DNS(id=3, qd=DNSQR(qname="z.test"))), False)                 # a question to the client
+    assert p.txs[1].events == {"not_a_response"}
+    ok = bytes(DNS(id=4, qr=1, qd=DNSQR(qname="a.test"), ar=DNSRR(rrname="a.test", rdata="192.0.2.1")))
+    assert parse_message(ok[:-2]).events == {"invalid_additionals"}
+
+
 def test_dns_tcp_messages_across_segments_and_ids():
     q1 = bytes(DNS(id=1, qd=DNSQR(qname="one.test")))
     q2 = bytes(DNS(id=2, qd=DNSQR(qname="two.test")))
@@ -52,6 +80,8 @@ def test_dns_tcp_messages_across_segments_and_ids():
 def test_dns_probe():
     assert dns_probe(bytes(DNS(id=1, qd=DNSQR(qname="x.test"))), True)
     assert not dns_probe(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True)
+    assert dns_probe(bytes(DNS(id=1, opcode=9, qd=DNSQR(qname="x.test"))), True)   # opcode is the parser's business
+    assert not dns_probe(struct.pack("!6H", 1, 0x8180, 0, 0, 0, 0) + b"junk", False)  # no records, yet more than a header
 
 
 def test_tls_client_hello_over_records_and_certificate():

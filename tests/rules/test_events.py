@@ -46,3 +46,13 @@ def test_decoded_packet_events_reach_the_rule() -> None:
     assert p.events
     sig = rule(f"decode-event:{p.events[0]};", "alert pkthdr any any -> any any")
     assert sig.match(p, None)
+
+
+def test_app_layer_event_netsentry_never_raises_is_reported_not_silently_dead() -> None:
+    assert rule("app-layer-event:dns.z_flag_set;", "alert dns any any -> any any").tx_rule
+    with pytest.raises(UnsupportedError, match="not raised"):
+        rule("app-layer-event:dns.no_such_event;", "alert dns any any -> any any")
+    with pytest.raises(UnsupportedError, match="not raised"):
+        rule("app-layer-event:http.request_field_too_long;", "alert http any any -> any any")
+    with pytest.raises(RuleError, match="PROTO.EVENT"):
+        rule("app-layer-event:z_flag_set;", "alert dns any any -> any any")

@@ -67,7 +67,7 @@ CONTENT_MODIFIERS = {
 }
 
 # Keywords with no buffer of their own: (value kind, reason category).
-OTHER = { "luaxform": "transform", "app-layer-event": "app-layer keyword",
+OTHER = { "luaxform": "transform",
     "tag": "keyword", "base64_decode": "keyword", "asn1": "keyword",
     "ftpbounce": "app-layer keyword",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
@@ -358,6 +358,28 @@ keyword("tls.issuerdn", help='tls.issuerdn:"CN=x"; substring of the certificate 
     _tls_legacy("tls.issuerdn", "issuer"))
 keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA-1')(
     _tls_legacy("tls.fingerprint", "fingerprint"))
+
+
+# The app-layer events the parsers raise, per protocol (Suricata's names); a rule on an event
+# of another protocol, or on one netsentry's parser never raises, is reported as unsupported.
+APP_LAYER_EVENTS: dict[str, frozenset[str]] = {
+    "dns": frozenset({"malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
+                      "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
+                      "invalid_authorities"}),
+}
+
+
+@keyword("app-layer-event", help="app-layer-event:PROTO.EVENT; an anomaly the protocol's parser found")
+def app_layer_event(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "app-layer-event").strip().lower()
+    proto, dot, name = text.partition(".")
+    if not dot or not name:
+        raise RuleError(f"app-layer-event: expected PROTO.EVENT, got '{text}'")
+    known = APP_LAYER_EVENTS.get(proto)
+    if known is None or name not in known:
+        raise UnsupportedError(f"app-layer-event: event '{text}' is not raised by netsentry's parsers",
+                               category="app-layer-event not raised by netsentry")
+    tx_check(b, proto, None, lambda tx, ts: tx.events is not None and name in tx.events)
 
 
 @keyword("dns.opcode", help="dns.opcode:[!]N|<N|>N|A-B; the DNS header opcode")
