@@ -46,3 +46,14 @@ def test_noalert_and_prefilter_flags():
 def test_meta_errors(options, reason):
     with pytest.raises(RuleError, match=reason):
         rule(options if "sid" in options else options + " sid:7;")
+
+
+def test_alert_and_tag_keywords() -> None:
+    assert rule("alert;", "pass tcp any any -> any any").force_alert
+    sig = rule("tag:session; tag:host,100,packets,src; tag:host,60,seconds;")
+    assert sig.tags == [("session", 256, "packets", "dst"), ("host", 100, "packets", "src"),
+                        ("host", 60, "seconds", "dst")]
+    for bad in ("tag:flow;", "tag:host,100;", "tag:host,x,packets;", "tag:host,1,frames;",
+                "tag:session,1,packets,src;", "tag:host,1,packets,up;"):
+        with pytest.raises(RuleError):
+            rule(bad)

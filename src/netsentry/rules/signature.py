@@ -100,6 +100,9 @@ class Signature:
     target: str | None = None      # "src_ip" / "dest_ip"
     noalert: bool = False          # `noalert;` or `flowbits:noalert;`
     force_alert: bool = False      # `alert;`: alert even when the action does not (a pass rule)
+    # `tag:` specs (scope, count, metric, direction). Parsed and checked; the tagged packets
+    # are not logged yet (Suricata's EVE "packet" records), the rule itself alerts as usual.
+    tags: list[tuple[str, int, str, str]] = field(default_factory=list)
     prefilter: bool = False        # `prefilter;` hint: use fast_pattern as prefilter
     # --- where it came from -----------------------------------------------------
     file: str = ""

@@ -68,7 +68,7 @@ CONTENT_MODIFIERS = {
 
 # Keywords with no buffer of their own: (value kind, reason category).
 OTHER = { "luaxform": "transform",
-    "tag": "keyword", "base64_decode": "keyword", "asn1": "keyword",
+    "base64_decode": "keyword", "asn1": "keyword",
     "ftpbounce": "app-layer keyword",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
     "fileext": "file keyword", "filemagic": "file keyword", "filesize": "file keyword",

@@ -120,6 +120,36 @@ def alert(b: RuleBuilder, arg: str | None) -> None:
     b.sig.force_alert = True
 
 
+_TAG_DEFAULT_COUNT = 256
+
+
+@keyword("tag", help="tag:session|host[,COUNT,packets|bytes|seconds[,src|dst]]; tag later packets")
+def tag(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata's tag syntax (detect-tag.c): session or host; count and metric together;
+    a direction only for host (default dst). Tagging changes what is logged after the
+    alert, never whether the rule alerts."""
+    parts = [p.strip() for p in unquote(arg, "tag").split(",")]
+    scope = parts[0].lower()
+    if scope not in ("session", "host"):
+        raise RuleError(f"tag: scope must be session or host, got '{parts[0]}'")
+    count, metric, direction = _TAG_DEFAULT_COUNT, "packets", "dst"
+    if len(parts) not in (1, 3, 4):
+        raise RuleError(f"tag: expected <scope>[,<count>,<metric>[,<direction>]], got '{arg}'")
+    if len(parts) >= 3:
+        if not parts[1].isdigit():
+            raise RuleError(f"tag: count must be a number, got '{parts[1]}'")
+        count, metric = int(parts[1]), parts[2].lower()
+        if metric not in ("packets", "bytes", "seconds"):
+            raise RuleError(f"tag: metric must be packets, bytes or seconds, got '{parts[2]}'")
+    if len(parts) == 4:
+        if scope != "host":
+            raise RuleError("tag: a direction is only for the host scope")
+        direction = parts[3].lower()
+        if direction not in ("src", "dst"):
+            raise RuleError(f"tag: direction must be src or dst, got '{parts[3]}'")
+    b.sig.tags.append((scope, count, metric, direction))
+
+
 @keyword("prefilter", value="none", help="prefilter; a hint to use this rule's fast_pattern as prefilter")
 def prefilter(b: RuleBuilder, arg: str | None) -> None:
     b.sig.prefilter = True
