@@ -49,6 +49,7 @@ IPV4_OPT_DUPLICATE = "ipv4.opt_duplicate"
 IPV4_OPT_UNKNOWN = "ipv4.opt_unknown"
 IPV4_WRONG_IP_VER = "ipv4.wrong_ip_version"
 IPV4_WITH_ICMPV6 = "ipv4.icmpv6"
+IPV4_PROTO_UNKNOWN = "ipv4.unknown_protocol"
 
 # IPv6
 IPV6_PKT_TOO_SMALL = "ipv6.pkt_too_small"
