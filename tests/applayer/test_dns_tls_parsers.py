@@ -145,3 +145,24 @@ def test_parsers_never_raise_on_mutated_messages(seed, flips, cut):
         if data:
             data[pos % len(data)] = val
     _feed_all(bytes(data[:cut or len(data)]), [cut // 2])
+
+
+def test_dns_rcode_and_tls_cert_chain_len_keywords():
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rules"))
+    from rules_helpers import rule
+    sig = rule("dns.rcode:3;", "alert dns any any -> any any")
+    (_, _, check), = sig_tx_checks(sig)
+    resp = parse_message(bytes(DNS(id=1, qr=1, rcode=3, qd=DNSQR(qname="nx.test"))))
+    assert check(SimpleNamespace(request=None, response=resp), False)
+    assert not check(SimpleNamespace(request=None, response=None), False)
+    sig = rule("tls.cert_chain_len:0<>4;", "alert tls any any -> any any")
+    (_, _, check), = sig_tx_checks(sig)
+    assert check(SimpleNamespace(certs=[1, 2, 3]), False) and not check(SimpleNamespace(certs=[1, 2, 3, 4]), False)
+    assert not check(SimpleNamespace(certs=[]), False)        # no Certificate message: no match
+
+
+def sig_tx_checks(sig):
+    return sig.tx_checks

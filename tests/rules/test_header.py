@@ -210,3 +210,17 @@ def test_checksum_keywords_recompute_the_packets_checksums() -> None:
     assert not rule("tcpv6-csum:invalid;", hdr).match(pg, None)
     with pytest.raises(RuleError):
         rule("tcpv4-csum:maybe;", hdr)
+
+
+def test_icmpv6_mtu_reads_a_packet_too_big_message() -> None:
+    from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6PacketTooBig, IPv6
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    ptb = Decoder().decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2")
+                                 / ICMPv6PacketTooBig(mtu=1000) / (b"\x60" + b"\x00" * 39)), 1)
+    echo = Decoder().decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest()), 1)
+    hdr = "alert ipv6 any any -> any any"
+    assert rule("icmpv6.mtu:<1280;", hdr).match(ptb, None)
+    assert not rule("icmpv6.mtu:>1280;", hdr).match(ptb, None)
+    assert not rule("icmpv6.mtu:<1280;", hdr).match(echo, None)     # only type 2 has an MTU

@@ -75,10 +75,10 @@ OTHER = { "luaxform": "transform",
     "filemd5": "file keyword", "filesha1": "file keyword", "filesha256": "file keyword",
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
-    "icmpv6.mtu": "keyword", "tcp.flags.ack": "keyword",
+    "tcp.flags.ack": "keyword",
     "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",
     "http.response_body.raw": "app-layer keyword", "requires": "keyword", "bypass": "keyword",
-    "config": "keyword", "flow.age": "keyword",
+    "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword", "http2.frametype": "app-layer keyword",
     "http2.errorcode": "app-layer keyword", "http2.settings": "app-layer keyword",
     "nfs_procedure": "app-layer keyword", "smb.ntlmssp_user": "app-layer keyword",
@@ -390,6 +390,23 @@ def dns_opcode(b: RuleBuilder, arg: str | None) -> None:
         m = tx.request if ts else tx.response
         return m is not None and pred(m.opcode)
     tx_check(b, "dns", None, check)
+
+
+@keyword("dns.rcode", help="dns.rcode:[!]N|<N|>N|A-B; the DNS header response code")
+def dns_rcode(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "dns.rcode"), "dns.rcode", 8)
+
+    def check(tx: Any, ts: bool) -> bool:
+        m = tx.request if ts else tx.response
+        return m is not None and pred(m.flags & 0xF)
+    tx_check(b, "dns", None, check)
+
+
+@keyword("tls.cert_chain_len", help="tls.cert_chain_len:[op]N; how many certificates the server sent")
+def tls_cert_chain_len(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "tls.cert_chain_len"), "tls.cert_chain_len", 32)
+    # the server's Certificate message: a handshake without one is not matched
+    tx_check(b, "tls", 1, lambda tx, ts: bool(tx.certs) and pred(len(tx.certs)))
 
 
 @keyword("dns.rrtype", help="dns.rrtype:N; the type of a query")

@@ -234,3 +234,19 @@ def _csum_keyword(kind: str) -> Callable[[RuleBuilder, str | None], None]:
 for _kind in ("ipv4", *_CSUM_LAYERS):
     keyword(f"{_kind}-csum", help=f"{_kind}-csum:valid|invalid; the {_kind} checksum is (not) right")(
         _csum_keyword(_kind))
+
+
+@keyword("icmpv6.mtu", help="icmpv6.mtu:[op]N; the MTU of an ICMPv6 Packet Too Big message")
+def icmpv6_mtu(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata's detect-icmpv6-mtu.c: only a Packet Too Big (type 2, code 0) has an MTU."""
+    pred = parse_uint(unquote(arg, "icmpv6.mtu"), "icmpv6.mtu", 32)
+
+    def check(pkt: Any, flow: Any) -> bool:
+        off = pkt.l4_off
+        if pkt.proto != 58 or off < 0 or pkt.icmp_type != 2 or pkt.icmp_code != 0:
+            return False
+        data = pkt.data
+        if off + 8 > len(data):
+            return False
+        return pred(int.from_bytes(data[off + 4:off + 8], "big"))
+    b.packet_checks.append(check)
