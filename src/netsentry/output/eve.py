@@ -420,9 +420,27 @@ def _payload_printable(rec: dict[str, Any], pkt: Any) -> None:
     rec["payload_printable"] = pkt.payload.translate(_PRINTABLE).decode()
 
 
+# Suricata's names of the link types it decodes (util-datalink.c), as `packet_info.linktype_name`
+LINKTYPE_NAMES: dict[int, str] = {
+    0: "NULL", 1: "EN10MB", 9: "PPP", 12: "RAW", 101: "RAW2", 104: "C_HDLC", 113: "LINUX_SLL",
+    228: "IPv4", 229: "IPv6", 276: "LINUX_SLL2", 778: "GRE_RAW"}
+
+
 def _packet(rec: dict[str, Any], pkt: Any) -> None:
     rec["packet"] = base64.b64encode(pkt.data).decode()
-    rec["packet_info"] = {"linktype": pkt.linktype}
+    info: dict[str, Any] = {"linktype": pkt.linktype}
+    name = LINKTYPE_NAMES.get(pkt.linktype)
+    if name is not None:
+        info["linktype_name"] = name
+    rec["packet_info"] = info
+
+
+def _ether(rec: dict[str, Any], pkt: Any) -> None:
+    """`ether: {src_mac, dest_mac}` of a packet captured with an Ethernet header."""
+    if pkt is None or pkt.__class__ is HostPacket or pkt.linktype != 1 or len(pkt.data) < 14:
+        return
+    d = pkt.data
+    rec["ether"] = {"src_mac": d[6:12].hex(":"), "dest_mac": d[0:6].hex(":")}
 
 
 # outputs.eve-log.alert.<option> -> what it adds to an alert record, in Suricata's order
@@ -461,6 +479,10 @@ class EveLog(Output):
         # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
         alert_cfg = cfg.get("alert") or {}
         self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        # Suricata's outputs.eve-log.ethernet: the packet's MAC addresses in alert and drop records
+        self._ethernet = cfg.get("ethernet", False)
+        if not isinstance(self._ethernet, bool):
+            raise ConfigError(f"expected true or false, got {self._ethernet!r}", "outputs.eve-log.ethernet")
         self._host = cfg.get("sensor-name") or ""
         if not isinstance(self._host, str):
             raise ConfigError(f"expected a name, got {self._host!r}", "outputs.eve-log.sensor-name")
@@ -535,6 +557,8 @@ class EveLog(Output):
             if pkt is not None and pkt.__class__ is not HostPacket:
                 for name in self._alert_options:
                     ALERT_OPTIONS[name](rec, pkt)
+        if self._ethernet and (etype == "alert" or etype == "drop"):
+            _ether(rec, event.pkt)
         if self._host:
             rec["host"] = self._host
         if self._live is not None and event.pkt is not None and event.pkt.__class__ is not HostPacket:
