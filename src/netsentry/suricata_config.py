@@ -118,13 +118,14 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             continue
         names.append(name)
         if name == "drop" and isinstance(opts, Mapping):
-            drop = {k: opts[k] for k in ("flows", "alerts") if k in opts}
+            drop = {k: opts[k] for k in ("flows", "alerts", "verdict") if k in opts}
             eve["drop"] = drop
             ignored.extend(f"outputs.eve-log.types.drop.{k}" for k in opts if k not in drop)
         elif name == "alert" and isinstance(opts, Mapping):
             # the alert options netsentry writes (payload, payload-printable, packet), as
             # outputs.eve-log.alert.<option>; YAML 1.1 reads Suricata's yes/no as booleans
-            alert = {k: opts[k] for k in ("payload", "payload-printable", "packet") if isinstance(opts.get(k), bool)}
+            alert = {k: opts[k] for k in ("payload", "payload-printable", "packet", "verdict")
+                     if isinstance(opts.get(k), bool)}
             if alert:
                 eve["alert"] = alert
             ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts if k not in alert)

@@ -170,3 +170,30 @@ def test_alert_option_must_be_a_boolean(tmp_path: Path):
 
     with pytest.raises(ConfigError, match="outputs.eve-log.alert.payload: expected true or false"):
         open_outputs({"eve-log": {"enabled": True, "alert": {"payload": "yes"}}}, OutputContext(logdir=tmp_path))
+
+
+def test_verdict_names_the_packets_final_verdict(tmp_path: Path):
+    # Suricata's `verdict: yes`: drop (rejects with target and kind), pass for a passed flow, else alert
+    import json
+    from types import SimpleNamespace
+
+    from netsentry.event import Alert, Event
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.output.eve import _verdict
+
+    pkt = Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=80)), 1)
+    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action=None))) == {"action": "alert"}
+    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action="pass"))) == {"action": "pass"}
+    cfg = {"eve-log": {"enabled": True, "types": ["alert", "drop"], "alert": {"verdict": True},
+                       "drop": {"verdict": True}}}
+    (out,) = open_outputs(cfg, OutputContext(logdir=tmp_path))
+    out.emit(Event("alert", 1.0, pkt, None, Alert(1, "x")))
+    pkt.verdict = "drop"
+    out.emit(Event("drop", 1.0, pkt, None, Alert(3, "x")))
+    pkt.verdict, pkt.reject_action = "reject", "rejectboth"
+    out.emit(Event("alert", 1.0, pkt, None, Alert(4, "x")))
+    out.close()
+    recs = [json.loads(line) for line in (tmp_path / "eve.json").read_text().splitlines()]
+    assert [r["verdict"] for r in recs] == [
+        {"action": "alert"}, {"action": "drop"},
+        {"action": "drop", "reject_target": "both", "reject": ["tcp-reset"]}]

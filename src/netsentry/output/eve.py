@@ -401,10 +401,10 @@ def encode(event: Event) -> bytes:
     return _DUMPS(rec, option=_NEWLINE)
 
 
-def _switch(cfg: Mapping[str, Any], name: str) -> bool:
+def _switch(cfg: Mapping[str, Any], name: str, section: str = "alert") -> bool:
     value = cfg.get(name, False)
     if not isinstance(value, bool):
-        raise ConfigError(f"expected true or false, got {value!r}", f"outputs.eve-log.alert.{name}")
+        raise ConfigError(f"expected true or false, got {value!r}", f"outputs.eve-log.{section}.{name}")
     return value
 
 
@@ -435,6 +435,25 @@ def _packet(rec: dict[str, Any], pkt: Any) -> None:
     rec["packet_info"] = info
 
 
+_REJECT_TARGETS = {"rejectdst": "to_server", "rejectboth": "both"}
+
+
+def _verdict(event: Event) -> dict[str, Any]:
+    """Suricata's EveAddVerdict: drop (with the reject's target and kind) when the packet is
+    dropped or rejected, pass when its flow is passed, else alert."""
+    pkt, flow = event.pkt, event.flow
+    verdict = getattr(pkt, "verdict", None)
+    if verdict == "reject":
+        target = _REJECT_TARGETS.get(getattr(pkt, "reject_action", None) or "", "to_client")
+        kind = "tcp-reset" if getattr(pkt, "proto", 0) == 6 else "icmp-prohib"
+        return {"action": "drop", "reject_target": target, "reject": [kind]}
+    if verdict == "drop":
+        return {"action": "drop"}
+    if flow is not None and getattr(flow, "action", None) == "pass":
+        return {"action": "pass"}
+    return {"action": "alert"}
+
+
 def _ether(rec: dict[str, Any], pkt: Any) -> None:
     """`ether: {src_mac, dest_mac}` of a packet captured with an Ethernet header."""
     if pkt is None or pkt.__class__ is HostPacket or pkt.linktype != 1 or len(pkt.data) < 14:
@@ -461,6 +480,9 @@ class EveLog(Output):
         self.event_types = check_event_types(list(cfg.get("types", [])), "outputs.eve-log.types")
         drop_cfg = cfg.get("drop") or {}
         self._drop_alerts = bool(drop_cfg.get("alerts", True))
+        # Suricata's `verdict: yes` of the alert and drop types: the packet's final verdict
+        self._verdict = tuple(t for t, sec in (("alert", cfg.get("alert") or {}), ("drop", drop_cfg))
+                              if _switch(sec, "verdict", t))
         flows = drop_cfg.get("flows", "start")
         if flows not in ("start", "all"):       # read by the sensor, which logs the drops
             raise ConfigError(f"expected 'start' or 'all', got {flows!r}", "outputs.eve-log.drop.flows")
@@ -557,6 +579,8 @@ class EveLog(Output):
             if pkt is not None and pkt.__class__ is not HostPacket:
                 for name in self._alert_options:
                     ALERT_OPTIONS[name](rec, pkt)
+        if self._verdict and etype in self._verdict:
+            rec["verdict"] = _verdict(event)
         if self._ethernet and (etype == "alert" or etype == "drop"):
             _ether(rec, event.pkt)
         if self._host:
