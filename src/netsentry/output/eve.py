@@ -97,7 +97,7 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
         return {"timestamp": format_record_time(ts), "flow_id": flow.flow_id, "pcap_cnt": pkt.pcap_cnt,
                 "event_type": event_type, "src_ip": src_ip, "src_port": pkt.sp,
                 "dest_ip": dest_ip, "dest_port": pkt.dp, "proto": PROTO_TEXT[proto],
-                "ip_v": pkt.ip_version, "pkt_src": PKT_SRC}
+                "ip_v": pkt.ip_version, "pkt_src": PKT_SRC if pkt.tunnel is None else tunnel_src(pkt)}
     rec: dict[str, Any] = {"timestamp": format_record_time(ts)}
     if flow is not None:
         rec["flow_id"] = flow.flow_id
@@ -119,8 +119,20 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
         if proto in ICMP_PROTOS and pkt.icmp_type >= 0:
             rec["icmp_type"] = pkt.icmp_type
             rec["icmp_code"] = pkt.icmp_code
-    rec["pkt_src"] = PKT_SRC
+    rec["pkt_src"] = PKT_SRC if pkt.tunnel is None else tunnel_src(pkt)
     return rec
+
+
+# Suricata's pkt_src of a packet a tunnel decoder made (decode.c PktSrcToString), by
+# (outer header is IPv4, outer protocol)
+_TUNNEL_SRC = {(True, 47): "gre tunnel", (False, 47): "gre tunnel", (True, 4): "ipv4 tunnel",
+               (True, 41): "ipv4 tunnel", (False, 4): "ipv6 tunnel", (False, 41): "ipv6 tunnel"}
+
+
+def tunnel_src(pkt: Any) -> str:
+    """pkt_src of a tunnelled packet: the decoder that found it ("ipv4 tunnel", ...)."""
+    outer_src, _, outer_proto = pkt.tunnel
+    return _TUNNEL_SRC.get((len(outer_src) == 4, outer_proto), PKT_SRC)
 
 
 def host_header(event_type: str, ts: float, pkt: HostPacket) -> dict[str, Any]:
