@@ -39,7 +39,7 @@ from netsentry.config import Config, ConfigError
 _SAME_KEYS = ("default-rule-path", "rule-files")
 # top-level file keys resolved against the config file's directory when relative
 _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
-_EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed")
+_EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet")
 _TIMEOUT_KEYS = ("new", "established", "closed")
 
 
@@ -118,9 +118,17 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             continue
         names.append(name)
         if name == "drop" and isinstance(opts, Mapping):
-            drop = {k: opts[k] for k in ("flows", "alerts") if k in opts}
+            drop = {k: opts[k] for k in ("flows", "alerts", "verdict") if k in opts}
             eve["drop"] = drop
             ignored.extend(f"outputs.eve-log.types.drop.{k}" for k in opts if k not in drop)
+        elif name == "alert" and isinstance(opts, Mapping):
+            # the alert options netsentry writes (payload, payload-printable, packet), as
+            # outputs.eve-log.alert.<option>; YAML 1.1 reads Suricata's yes/no as booleans
+            alert = {k: opts[k] for k in ("payload", "payload-printable", "packet", "verdict")
+                     if isinstance(opts.get(k), bool)}
+            if alert:
+                eve["alert"] = alert
+            ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts if k not in alert)
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names

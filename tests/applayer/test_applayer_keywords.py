@@ -29,14 +29,49 @@ def test_transforms(tmp_path: Path):
         (5, 'http.user_agent; compress_whitespace; content:"Mozilla /5.0"; bsize:12;'),
         (6, 'http.host; xor:"7a0d"; content:"|' + " ".join(f"{b:02x}" for b in _xor(b"www.example.com", b"\x7a\x0d"))
          + '|"; bsize:15;'),
-        (7, 'http.host; content:"www"; to_lowercase; content:"example"; distance:1;'),   # applies to the whole buffer
+        (7, 'http.host; content:"www"; to_lowercase; content:"example"; distance:1;'),
         (8, 'http.host; to_uppercase; content:"www";'),                                    # must not match
         (9, 'http.uri; content:"/a b/c?q=A"; bsize:10;'),
+        # as Suricata: a content before the transform inspects the buffer as it was
+        (10, 'http.user_agent; content:"Mozilla  /5.0"; strip_whitespace; content:"Mozilla/5.0"; bsize:11;'),
+        (11, 'http.user_agent; content:"Mozilla/5.0"; strip_whitespace; content:"Mozilla/5.0";'),  # must not match
     ])
     recs = replay(tmp_path, pcap, rules)
-    for sid in (1, 2, 3, 4, 5, 6, 7, 9):
+    assert alerts(recs, 11) == []
+    for sid in (1, 2, 3, 4, 5, 6, 7, 9, 10):
         assert len(alerts(recs, sid)) == 1, sid
     assert alerts(recs, 8) == []
+
+
+def test_decoding_transforms(tmp_path: Path):
+    import base64
+    import gzip
+    import zlib
+    body = b"\x42" + _xor(b"password=secret", b"\x42")             # a 1-byte key, then the data it encodes
+    gz = base64.b64encode(gzip.compress(b"gzipped words")).decode()
+    zl = base64.b64encode(zlib.compress(b"deflated words")).decode()
+    req = (f"POST /d?t=dGhpc2lzYXRlc3QK&s=Zm%209v%20Ym%20Fy&g={gz}&z={zl} HTTP/1.1\r\nHost: h\r\n"
+           f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    pcap = tcp_session(tmp_path / "d.pcap", [(True, req), (False, RESP)])
+    rules = "".join(f"alert http any any -> any any ({b} sid:{sid};)\n" for sid, b in [
+        (1, 'http.request_body; xor:offset 1,extract 1 0; content:"password=secret"; offset:1;'),
+        (2, 'http.request_body; content:"|42|"; xor:offset 1,extract 1 0; content:"|42|password"; startswith;'),
+        (3, 'http.request_body; xor:extract 1 0; content:"|00|password";'),      # the key byte is decoded too
+        (4, 'http.request_body; xor:extract 1 200; content:"password";'),        # key beyond the buffer: unchanged
+        (5, 'http.uri; pcrexform:"t=([^&]+)"; from_base64; content:"thisisatest|0a|"; bsize:12;'),
+        (6, 'http.uri; pcrexform:"t=([^&]+)"; from_base64:bytes 6; content:"this"; bsize:4;'),
+        (7, 'http.uri; pcrexform:"s=([^&]+)"; from_base64:mode rfc2045; content:"foobar"; bsize:6;'),
+        (8, 'http.uri; pcrexform:"s=([^&]+)"; from_base64:mode strict; content:"foobar";'),   # must not match
+        (9, 'http.uri; pcrexform:"s=([^&]+)"; from_base64; content:"f"; bsize:1;'),  # rfc4648 stops at the space
+        (10, 'http.uri; pcrexform:"g=([^&]+)"; from_base64; gunzip; content:"gzipped words"; bsize:13;'),
+        (11, 'http.uri; pcrexform:"g=([^&]+)"; from_base64; gunzip:max-size 7; content:"gzipped"; bsize:7;'),
+        (12, 'http.uri; pcrexform:"z=([^&]+)"; from_base64; zlib_deflate; content:"deflated words"; bsize:14;'),
+        (13, 'http.uri; pcrexform:"t=([^&]+)"; gunzip; bsize:0;'),               # not gzip: empty buffer
+    ])
+    recs = replay(tmp_path, pcap, rules)
+    for sid in (1, 2, 3, 5, 6, 7, 9, 10, 11, 12, 13):
+        assert len(alerts(recs, sid)) == 1, sid
+    assert alerts(recs, 4) == [] and alerts(recs, 8) == []
 
 
 def test_multi_buffer_any_instance_and_per_direction_state(tmp_path: Path):

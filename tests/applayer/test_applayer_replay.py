@@ -146,6 +146,29 @@ def test_tls_sni_and_certificate(tmp_path: Path):
     assert hello  # the unsplit record builds too
 
 
+def test_app_layer_event_on_dns(tmp_path: Path):
+    query = bytes(DNS(id=9, z=1, rd=1, qd=DNSQR(qname="google.com")))
+    pcap = udp_exchange(tmp_path / "z.pcap", [(True, query)])
+    recs = replay(tmp_path, pcap, 'alert dns any any -> any any (app-layer-event:dns.z_flag_set; sid:1;)\n'
+                                  'alert dns any any -> any any (app-layer-event:dns.malformed_data; sid:2;)\n')
+    assert len(alerts(recs, 1)) == 1 and alerts(recs, 2) == []
+
+
+def test_tls_random_buffers_per_direction(tmp_path: Path):
+    # the builders' ClientHello random is 32 x 0x11, the ServerHello's 32 x 0x22
+    server = handshake_record(server_hello() + b"\x0e\x00\x00\x00")
+    pcap = tcp_session(tmp_path / "r.pcap", [(True, handshake_record(client_hello("a"))), (False, server)])
+    rules = "".join(f"alert tls any any -> any any ({b} sid:{sid};)\n" for sid, b in [
+        (1, 'flow:to_server; tls.random; content:"|' + "11 " * 32 + '|"; bsize:32;'),
+        (2, 'flow:to_client; tls.random; content:"|' + "22 " * 32 + '|"; bsize:32;'),
+        (3, 'flow:to_server; tls.random_time; content:"|11 11 11 11|"; bsize:4;'),
+        (4, 'flow:to_client; tls.random_bytes; content:"|22 22|"; bsize:28;'),
+        (5, 'flow:to_client; tls.random; content:"|11 11|";'),          # the client's is not the server's
+    ])
+    recs = replay(tmp_path, pcap, rules)
+    assert [len(alerts(recs, sid)) for sid in (1, 2, 3, 4, 5)] == [1, 1, 1, 1, 0]
+
+
 def certificate_message(certs: list[bytes]) -> bytes:
     from tls_builders import certificate_handshake
     return certificate_handshake(certs)

@@ -37,6 +37,34 @@ def test_dns_name_pointer_loop_ends_the_name():
     assert name.startswith(b"a") and end == 16
 
 
+def test_dns_name_events():
+    # a pointer to itself: infinite_loop; a 300-label chain: too_many_labels; a name over
+    # 1025 bytes: truncated, name_too_long (Suricata's dns_parse_name limits)
+    ev: set[str] = set()
+    read_name(b"\x00" * 12 + b"\x01a\xc0\x0e", 12, ev)
+    assert ev == {"infinite_loop"}
+    ev = set()
+    read_name(b"\x01a" * 300 + b"\x00", 0, ev)
+    assert "too_many_labels" in ev
+    ev = set()
+    name, _ = read_name((b"\x3f" + b"x" * 63) * 20 + b"\x00", 0, ev)
+    assert ev == {"name_too_long"} and len(name) == 1025
+
+
+def test_dns_parser_events_on_transactions():
+    p = DnsParser()
+    p.parse(bytes(DNS(id=1, opcode=9, z=1, qd=DNSQR(qname="x.test"))), True)
+    assert p.txs[0].events == {"invalid_opcode", "z_flag_set"}
+    p.parse(bytes(DNS(id=1, qr=1, qd=DNSQR(qname="x.test")))[:-3], False)     # cut in the question
+    assert "malformed_data" in p.txs[0].events and len(p.txs) == 1
+    p.parse(bytes(DNS(id=2, qr=1, qd=DNSQR(qname="y.test"))), True)          # an answer to the server
+    assert "not_a_request" in p.txs[0].events and len(p.txs) == 1
+    p.parse(bytes(DNS(id=3, qd=DNSQR(qname="z.test"))), False)                 # a question to the client
+    assert p.txs[1].events == {"not_a_response"}
+    ok = bytes(DNS(id=4, qr=1, qd=DNSQR(qname="a.test"), ar=DNSRR(rrname="a.test", rdata="192.0.2.1")))
+    assert parse_message(ok[:-2]).events == {"invalid_additionals"}
+
+
 def test_dns_tcp_messages_across_segments_and_ids():
     q1 = bytes(DNS(id=1, qd=DNSQR(qname="one.test")))
     q2 = bytes(DNS(id=2, qd=DNSQR(qname="two.test")))
@@ -53,6 +81,8 @@ def test_dns_tcp_messages_across_segments_and_ids():
 def test_dns_probe():
     assert dns_probe(bytes(DNS(id=1, qd=DNSQR(qname="x.test"))), True)
     assert not dns_probe(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True)
+    assert dns_probe(bytes(DNS(id=1, opcode=9, qd=DNSQR(qname="x.test"))), True)   # opcode is the parser's business
+    assert not dns_probe(struct.pack("!6H", 1, 0x8180, 0, 0, 0, 0) + b"junk", False)  # no records, yet more than a header
 
 
 def test_tls_client_hello_over_records_and_certificate():
@@ -119,3 +149,24 @@ def test_parsers_never_raise_on_mutated_messages(seed, flips, cut):
         if data:
             data[pos % len(data)] = val
     _feed_all(bytes(data[:cut or len(data)]), [cut // 2])
+
+
+def test_dns_rcode_and_tls_cert_chain_len_keywords():
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rules"))
+    from rules_helpers import rule
+    sig = rule("dns.rcode:3;", "alert dns any any -> any any")
+    (_, _, check), = sig_tx_checks(sig)
+    resp = parse_message(bytes(DNS(id=1, qr=1, rcode=3, qd=DNSQR(qname="nx.test"))))
+    assert check(SimpleNamespace(request=None, response=resp), False)
+    assert not check(SimpleNamespace(request=None, response=None), False)
+    sig = rule("tls.cert_chain_len:0<>4;", "alert tls any any -> any any")
+    (_, _, check), = sig_tx_checks(sig)
+    assert check(SimpleNamespace(certs=[1, 2, 3]), False) and not check(SimpleNamespace(certs=[1, 2, 3, 4]), False)
+    assert not check(SimpleNamespace(certs=[]), False)        # no Certificate message: no match
+
+
+def sig_tx_checks(sig):
+    return sig.tx_checks

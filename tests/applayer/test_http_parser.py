@@ -104,7 +104,7 @@ def test_http09_request_and_a_response_without_request():
 @pytest.mark.parametrize("raw,norm", [
     (b"/a/./b/../c", b"/a/c"),
     (b"/%61/%2e%2E/x", b"/x"),                  # decoded, then the dot segments removed
-    (b"/x?%41=%2f%zz", b"/x?A=%2F%zz"),         # query: unreserved decoded, the rest kept (uppercase)
+    (b"/x?%41=%2f%zz+%20", b"/x?A=/%zz+ "),      # query: every valid escape decoded (libhtp-rs), `+` kept
     (b"http://Host:81/p/../q?r#frag", b"/q?r"),
     (b"/a//b\\c", b"/a//b\\c"),                 # separators are not compressed by default
 ])
@@ -148,3 +148,16 @@ def test_stream_gap_in_a_body_is_skipped_elsewhere_the_direction_stops():
     p.gap(True, 7)                          # inside a request line: framing lost
     p.parse(b"GET /after HTTP/1.1\r\n\r\n", True)
     assert len(p.txs) == 1
+
+
+@pytest.mark.parametrize("chunks, body", [
+    (b"f,\r\nX5O!P%@AP[4\\PZX\r\n3,\r\nabc\r\n0\r\n\r\n", b"X5O!P%@AP[4\\PZXabc"),   # junk after the size
+    (b"\r\n\r\n5\r\nhello\r\n\r\n\r\n1\r\n!\r\n0\r\n\r\n", b"hello!"),             # empty lines skipped
+    (b"5;ext=1\r\nhello\r\n0\r\n\r\n", b"hello"),
+    (b"X5O!P%@AP[4\\PZX no length", b"X5O!P%@AP[4\\PZX no length"),                # not chunked after all
+    (b"5\r\nhello\r\nzz\r\nrest", b"hellozz\r\nrest"),                                # a bad size later: the rest
+])
+def test_chunked_response_body_as_libhtp_rs_reads_it(chunks: bytes, body: bytes):
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    p = parse((True, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), (False, head + chunks))
+    assert buf(p.txs[0], "file.data", False) == body

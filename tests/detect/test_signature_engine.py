@@ -206,6 +206,29 @@ def test_retransmission_and_rst_data_do_not_join_the_stream(detect: Detect) -> N
     assert run.alerts == [(7, 1, "allowed")]
 
 
+def test_alert_keyword_makes_a_pass_rule_alert_then_pass(detect: Detect) -> None:
+    # Suricata's `alert;` (alert then pass): the pass rule logs its alert, later rules stay silent
+    rules = ('alert tcp any any -> any any (content:"evil"; sid:1;)\n'
+             'pass tcp any any -> any any (content:"trusted"; alert; sid:2;)\n'
+             'pass tcp any any -> any any (content:"quiet"; sid:3;)\n')
+    run = detect.run(rules, conversation([b"trusted evil", b"evil"]))
+    assert run.alerts == [(4, 2, "allowed")]
+    assert run.packets[-1].flow.action == "pass"
+    run = detect.run(rules, conversation([b"quiet evil"]))
+    assert run.alerts == []
+
+
+def test_ip_only_rule_with_ports_passes_the_whole_flow(detect: Detect) -> None:
+    # Suricata 8's IP-only test ignores ports: a header-only pass rule to port 80 passes the
+    # flow (its answers too), where a packet rule would pass only the packets it matched
+    rules = ('pass tcp any any -> any 80 (sid:1;)\n'
+             'drop tcp any any -> any any (noalert; sid:2;)\n')
+    run = detect.run(rules, conversation([b"a", b"b"]) + [tcp(S, C, 80, 40000, b"c", seq=501, ack=103)],
+                     ips=True)
+    assert [p.verdict for p in run.packets] == [None] * len(run.packets)
+    assert run.packets[-1].flow.action == "pass"
+
+
 def test_ip_only_rule_is_inspected_once_per_flow_direction(detect: Detect) -> None:
     rules = ('alert ip 10.0.0.1 any -> any any (sid:1;)\n'
              'alert ip any any -> any any (flowbits:set,x; sid:2;)\n'

@@ -152,8 +152,18 @@ def test_tunnelled_alert_has_tunnel_object():
     assert pkt.tunnel is not None, "decoder should record the GRE outer header"
     rec = render(Event("alert", TS, pkt, None, Alert(1, "x")))
     assert rec["src_ip"] == "10.0.0.1"                  # inner packet
+    assert rec["pkt_src"] == "gre tunnel"               # Suricata: the decoder that made the packet
     assert rec["tunnel"] == {"src_ip": "1.1.1.1", "src_port": 0, "dest_ip": "2.2.2.2", "dest_port": 0,
                              "proto": "GRE", "depth": 1, "pcap_cnt": 1, "pkt_src": "wire/pcap"}
+
+
+def test_ip_in_ip_packets_name_their_tunnel_decoder():
+    from scapy.layers.inet6 import IPv6
+    inner = IP(src="10.0.0.3", dst="10.0.0.4") / UDP(sport=1, dport=2)
+    v4 = decode(Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / inner)
+    v6 = decode(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / inner)
+    assert render(Event("alert", TS, v4, None, Alert(1, "x")))["pkt_src"] == "ipv4 tunnel"
+    assert render(Event("alert", TS, v6, None, Alert(1, "x")))["pkt_src"] == "ipv6 tunnel"
 
 
 # --- flow, drop, anomaly, stats -----------------------------------------------------

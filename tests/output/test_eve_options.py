@@ -134,10 +134,11 @@ def test_alert_payload_printable_packet_and_host(tmp_path: Path):
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
 
-    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=80) / b"GET /\r\n\x00\xff")
+    frame = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="10.0.0.1", dst="10.0.0.2")
+                  / TCP(sport=1, dport=80) / b"GET /\r\n\x00\xff")
     pkt = Decoder().decode(frame, 1)
     pkt.pcap_cnt = 1
-    cfg = {"eve-log": {"enabled": True, "types": ["alert"], "sensor-name": "gw-1",
+    cfg = {"eve-log": {"enabled": True, "types": ["alert"], "sensor-name": "gw-1", "ethernet": True,
                        "alert": {"payload": True, "payload-printable": True, "packet": True}}}
     (out,) = open_outputs(cfg, OutputContext(logdir=tmp_path))
     out.emit(Event("alert", 1.0, pkt, None, Alert(1, "x")))
@@ -145,8 +146,22 @@ def test_alert_payload_printable_packet_and_host(tmp_path: Path):
     rec = json.loads((tmp_path / "eve.json").read_text())
     assert base64.b64decode(rec["payload"]) == b"GET /\r\n\x00\xff"
     assert rec["payload_printable"] == "GET /\r\n.."
-    assert base64.b64decode(rec["packet"]) == frame and rec["packet_info"] == {"linktype": 1}
+    assert base64.b64decode(rec["packet"]) == frame
+    assert rec["packet_info"] == {"linktype": 1, "linktype_name": "EN10MB"}     # Suricata's util-datalink names
+    assert rec["ether"] == {"src_mac": "02:00:00:00:00:01", "dest_mac": "02:00:00:00:00:02"}
     assert rec["host"] == "gw-1"
+
+
+def test_suricata_yaml_alert_options_and_ethernet_reach_the_eve_log(tmp_path: Path):
+    # a Suricata config's `types: [alert: {packet: yes}]` and `ethernet: yes` (suricata-verify's
+    # suricata.yaml files) turn the same options on
+    from netsentry.suricata_config import translate
+    doc = {"outputs": [{"eve-log": {"enabled": True, "ethernet": True,
+                                    "types": [{"alert": {"packet": True, "payload": False, "metadata": True}}]}}]}
+    cfg, ignored = translate(doc, tmp_path / "suricata.yaml", ("alert", "drop", "flow"))
+    eve = cfg["outputs"]["eve-log"]
+    assert eve["ethernet"] is True and eve["alert"] == {"packet": True, "payload": False}
+    assert "outputs.eve-log.types.alert.metadata" in ignored
 
 
 def test_alert_option_must_be_a_boolean(tmp_path: Path):
@@ -155,3 +170,30 @@ def test_alert_option_must_be_a_boolean(tmp_path: Path):
 
     with pytest.raises(ConfigError, match="outputs.eve-log.alert.payload: expected true or false"):
         open_outputs({"eve-log": {"enabled": True, "alert": {"payload": "yes"}}}, OutputContext(logdir=tmp_path))
+
+
+def test_verdict_names_the_packets_final_verdict(tmp_path: Path):
+    # Suricata's `verdict: yes`: drop (rejects with target and kind), pass for a passed flow, else alert
+    import json
+    from types import SimpleNamespace
+
+    from netsentry.event import Alert, Event
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.output.eve import _verdict
+
+    pkt = Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=80)), 1)
+    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action=None))) == {"action": "alert"}
+    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action="pass"))) == {"action": "pass"}
+    cfg = {"eve-log": {"enabled": True, "types": ["alert", "drop"], "alert": {"verdict": True},
+                       "drop": {"verdict": True}}}
+    (out,) = open_outputs(cfg, OutputContext(logdir=tmp_path))
+    out.emit(Event("alert", 1.0, pkt, None, Alert(1, "x")))
+    pkt.verdict = "drop"
+    out.emit(Event("drop", 1.0, pkt, None, Alert(3, "x")))
+    pkt.verdict, pkt.reject_action = "reject", "rejectboth"
+    out.emit(Event("alert", 1.0, pkt, None, Alert(4, "x")))
+    out.close()
+    recs = [json.loads(line) for line in (tmp_path / "eve.json").read_text().splitlines()]
+    assert [r["verdict"] for r in recs] == [
+        {"action": "alert"}, {"action": "drop"},
+        {"action": "drop", "reject_target": "both", "reject": ["tcp-reset"]}]

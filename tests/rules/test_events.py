@@ -46,3 +46,25 @@ def test_decoded_packet_events_reach_the_rule() -> None:
     assert p.events
     sig = rule(f"decode-event:{p.events[0]};", "alert pkthdr any any -> any any")
     assert sig.match(p, None)
+
+
+def test_app_layer_event_netsentry_never_raises_is_reported_not_silently_dead() -> None:
+    assert rule("app-layer-event:dns.z_flag_set;", "alert dns any any -> any any").tx_rule
+    with pytest.raises(UnsupportedError, match="not raised"):
+        rule("app-layer-event:dns.no_such_event;", "alert dns any any -> any any")
+    with pytest.raises(UnsupportedError, match="not raised"):
+        rule("app-layer-event:http.request_field_too_long;", "alert http any any -> any any")
+    with pytest.raises(RuleError, match="PROTO.EVENT"):
+        rule("app-layer-event:z_flag_set;", "alert dns any any -> any any")
+
+
+def test_ipv4_unknown_protocol_is_a_decoder_event() -> None:
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    p = Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", proto=253) / b"xyz"), 1)
+    assert p.events and "ipv4.unknown_protocol" in p.events
+    assert rule("decode-event:ipv4.unknown_protocol;", "alert ipv4 any any -> any any").match(p, None)
+    q = Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2", proto=2) / b"xyzw"), 2)   # IGMP
+    assert not q.events or "ipv4.unknown_protocol" not in q.events

@@ -161,3 +161,11 @@ def test_flow_counters(opts, want):
 def test_flow_counter_needs_a_direction():
     with pytest.raises(RuleError, match="DIRECTION"):
         rule("flow.pkts:10;")
+
+
+def test_flow_age_counts_whole_seconds_since_the_first_packet() -> None:
+    from types import SimpleNamespace
+    sig = rule("flow.age:>20;", "alert ip any any -> any any")
+    assert sig.match(pkt(b"", ts=1000.9), SimpleNamespace(start=979.0))        # 1000 - 979 = 21
+    assert not sig.match(pkt(b"", ts=1000.9), SimpleNamespace(start=980.5))    # 1000 - 980 = 20
+    assert not sig.match(pkt(b"", ts=1000.0), None)

@@ -183,3 +183,44 @@ def test_vlan_errors(opts, reason):
 def test_suricata_8_tcp_names(opts, want):
     assert hit(opts, seq=100, ack=7, win=512) is want
     assert not hit(opts, proto=17, seq=100, ack=7, win=512)
+
+
+def test_checksum_keywords_recompute_the_packets_checksums() -> None:
+    # Suricata's tcpv4-csum, udpv6-csum, ipv4-csum, ...: valid/invalid as the bytes say
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    good = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=2) / b"hello")
+    bad = bytearray(good)
+    bad[-1] ^= 0xFF                                   # payload changed, TCP checksum left as it was
+    bad_ip = bytearray(good)
+    bad_ip[14 + 10] ^= 0x01                           # the IPv4 header checksum
+    v6 = bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP(sport=1, dport=2) / b"x")
+    decoders = [Decoder() for _ in range(4)]     # a decoder reuses its packet: one each
+    pg, pb, pi, p6 = (d.decode(bytes(f), 1) for d, f in zip(decoders, (good, bad, bad_ip, v6)))   # 1: Ethernet
+    hdr = "alert ip any any -> any any"
+    assert rule("tcpv4-csum:valid;", hdr).match(pg, None)
+    assert not rule("tcpv4-csum:invalid;", hdr).match(pg, None)
+    assert rule("tcpv4-csum:invalid;", hdr).match(pb, None)
+    assert rule("ipv4-csum:valid;", hdr).match(pb, None) and rule("ipv4-csum:invalid;", hdr).match(pi, None)
+    assert rule("udpv6-csum:valid;", hdr).match(p6, None)
+    assert not rule("tcpv6-csum:valid;", hdr).match(pg, None)      # no such layer: no match either way
+    assert not rule("tcpv6-csum:invalid;", hdr).match(pg, None)
+    with pytest.raises(RuleError):
+        rule("tcpv4-csum:maybe;", hdr)
+
+
+def test_icmpv6_mtu_reads_a_packet_too_big_message() -> None:
+    from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6PacketTooBig, IPv6
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    ptb = Decoder().decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2")
+                                 / ICMPv6PacketTooBig(mtu=1000) / (b"\x60" + b"\x00" * 39)), 1)
+    echo = Decoder().decode(bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest()), 1)
+    hdr = "alert ipv6 any any -> any any"
+    assert rule("icmpv6.mtu:<1280;", hdr).match(ptb, None)
+    assert not rule("icmpv6.mtu:>1280;", hdr).match(ptb, None)
+    assert not rule("icmpv6.mtu:<1280;", hdr).match(echo, None)     # only type 2 has an MTU

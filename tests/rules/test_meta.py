@@ -46,3 +46,33 @@ def test_noalert_and_prefilter_flags():
 def test_meta_errors(options, reason):
     with pytest.raises(RuleError, match=reason):
         rule(options if "sid" in options else options + " sid:7;")
+
+
+def test_alert_and_tag_keywords() -> None:
+    assert rule("alert;", "pass tcp any any -> any any").force_alert
+    sig = rule("tag:session; tag:host,100,packets,src; tag:host,60,seconds;")
+    assert sig.tags == [("session", 256, "packets", "dst"), ("host", 100, "packets", "src"),
+                        ("host", 60, "seconds", "dst")]
+    for bad in ("tag:flow;", "tag:host,100;", "tag:host,x,packets;", "tag:host,1,frames;",
+                "tag:session,1,packets,src;", "tag:host,1,packets,up;"):
+        with pytest.raises(RuleError):
+            rule(bad)
+
+
+@pytest.mark.parametrize("req, loads", [
+    ("version >= 8", True), ("version >= 7 < 10", True), ("version >= 10", False), ("version >= 9.0.1", False),
+    ("feature ja3", True), ("feature ja4", False), ("keyword content", True), ("keyword no.such", False),
+    ("version >= 8, feature ja4", False)])
+def test_requires_skips_a_rule_whose_requirements_are_not_met(req: str, loads: bool) -> None:
+    from netsentry.rules import UnsupportedError
+    if loads:
+        assert rule(f"requires: {req};").sid == 1
+    else:
+        with pytest.raises(UnsupportedError, match="requires: not met"):
+            rule(f"requires: {req};")
+
+
+def test_requires_syntax_errors() -> None:
+    for bad in ("requires: foo bar;", "requires: version ~8;", "requires: feature;"):
+        with pytest.raises(RuleError):
+            rule(bad)

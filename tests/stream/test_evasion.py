@@ -29,11 +29,11 @@ RULES = (
 
 
 def replay(tmp_path: Path, scenario: str, *overrides: str,
-           hosts: dict[str, list[str]] | None = None) -> tuple[list[tuple[int, int]], int, Sensor]:
+           hosts: dict[str, list[str]] | None = None, rules_text: str = RULES) -> tuple[list[tuple[int, int]], int, Sensor]:
     """Run `scenario` through the sensor; `hosts` replaces host-os-policy (every OS not named: no hosts)."""
     pcap, expected = ev.write(scenario, tmp_path)
     rules = tmp_path / "t.rules"
-    rules.write_text(RULES)
+    rules.write_text(rules_text)
     path = None
     if hosts is not None:
         path = tmp_path / "netsentry.yaml"
@@ -90,6 +90,15 @@ def test_overlap_at_the_same_start_follows_the_servers_os(tmp_path: Path, os_nam
     assert [a for a in got if a[1] == 1] == ([(expected, 1)] if alerts else [])
 
 
+def test_defrag_events_are_rule_matchable(tmp_path: Path) -> None:
+    # the defragmenter's events are decoder events to rules (Suricata: decode-event:ipv4.frag_overlap)
+    text = ('alert ip any any -> any any (msg:"overlap"; decode-event:ipv4.frag_overlap; sid:7;)\n'
+            'alert ip any any -> any any (msg:"v6 overlap"; decode-event:ipv6.frag_overlap; sid:8;)\n'
+            'alert ip any any -> any any (msg:"too large"; decode-event:ipv4.frag_pkt_too_large; sid:9;)\n')
+    got, _, _ = replay(tmp_path, "ipv4-overlapping-fragments", rules_text=text)
+    assert got == [(2, 7)]     # the fragment that overlaps the one held
+
+
 @pytest.mark.parametrize("policy,alerts", [("first", False), ("last", True), ("bsd", False), ("linux", True)])
 def test_hosts_in_no_list_get_the_default_tcp_policy(tmp_path: Path, policy: str, alerts: bool) -> None:
     got, expected, _ = replay(tmp_path, "tcp-overlap-same-start-longer", f"stream.reassembly.policy={policy}",
@@ -123,6 +132,15 @@ def test_overlapping_fragments_follow_the_destinations_os(tmp_path: Path, os_nam
     got, expected, sensor = replay(tmp_path, "ipv4-overlapping-fragments", hosts={os_name: ["198.51.100.0/24"]})
     assert got == ([(expected, 2)] if alerts else [])
     assert sensor.result.counters["decoder.event.ipv4.frag_overlap"] == 1
+
+
+def test_defrag_events_are_rule_matchable(tmp_path: Path) -> None:
+    # the defragmenter's events are decoder events to rules (Suricata: decode-event:ipv4.frag_overlap)
+    text = ('alert ip any any -> any any (msg:"overlap"; decode-event:ipv4.frag_overlap; sid:7;)\n'
+            'alert ip any any -> any any (msg:"v6 overlap"; decode-event:ipv6.frag_overlap; sid:8;)\n'
+            'alert ip any any -> any any (msg:"too large"; decode-event:ipv4.frag_pkt_too_large; sid:9;)\n')
+    got, _, _ = replay(tmp_path, "ipv4-overlapping-fragments", rules_text=text)
+    assert got == [(2, 7)]     # the fragment that overlaps the one held
 
 
 @pytest.mark.parametrize("policy,alerts", [("first", False), ("last", True), ("bsd", True), ("windows", False)])

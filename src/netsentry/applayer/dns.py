@@ -24,11 +24,20 @@ RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP",
 MAX_RRS = 256
 
 
-def read_name(msg: bytes, off: int) -> tuple[bytes, int]:
-    """(dotted name, offset after it in the record); pointers followed at most 32 times."""
+MAX_NAME_LEN = 1025     # Suricata truncates a longer name (event name_too_long)
+MAX_NAME_STEPS = 255    # labels and pointers followed per name (event too_many_labels)
+
+
+def read_name(msg: bytes, off: int, events: set[str] | None = None) -> tuple[bytes, int]:
+    """(dotted name, offset after it in the record), as Suricata's dns_parse_name: a pointer
+    to itself stops the name (infinite_loop), more than 255 labels and pointers stop it
+    (too_many_labels, which also catches longer pointer cycles), a name longer than 1025
+    bytes is truncated (name_too_long). `events` collects those names."""
     labels: list[bytes] = []
+    size = 0
     end = -1
-    hops = 0
+    steps = 0
+    truncated = False
     n = len(msg)
     while off < n:
         ln = msg[off]
@@ -39,20 +48,36 @@ def read_name(msg: bytes, off: int) -> tuple[bytes, int]:
             if off + 1 >= n:
                 off = n
                 break
+            target = ((ln & 0x3F) << 8) | msg[off + 1]
             if end < 0:
                 end = off + 2
-            off = ((ln & 0x3F) << 8) | msg[off + 1]
-            hops += 1
-            if hops > 32:
+            if target == off:
+                if events is not None:
+                    events.add("infinite_loop")
                 break
-            continue
-        labels.append(msg[off + 1:off + 1 + ln])
-        off += 1 + ln
-    return b".".join(labels), (end if end >= 0 else off)
+            off = target
+        elif ln & 0xC0:
+            break                      # reserved label type: the name ends here
+        else:
+            if not truncated:
+                labels.append(msg[off + 1:off + 1 + ln])
+                size += ln + (1 if size else 0)
+                if size > MAX_NAME_LEN:
+                    truncated = True
+                    if events is not None:
+                        events.add("name_too_long")
+            off += 1 + ln
+        steps += 1
+        if steps > MAX_NAME_STEPS:
+            if events is not None:
+                events.add("too_many_labels")
+            break
+    name = b".".join(labels)
+    return (name[:MAX_NAME_LEN] if truncated else name), (end if end >= 0 else off)
 
 
 class Message:
-    __slots__ = ("id", "flags", "queries", "answers", "authorities", "additionals")
+    __slots__ = ("id", "flags", "queries", "answers", "authorities", "additionals", "events")
 
     def __init__(self) -> None:
         self.id = 0
@@ -61,6 +86,10 @@ class Message:
         self.answers: list[tuple[bytes, int, int, bytes]] = []
         self.authorities: list[tuple[bytes, int, int, bytes]] = []
         self.additionals: list[tuple[bytes, int, int, bytes]] = []
+        # Suricata's DNS events this message raises: malformed_data (the question or answer
+        # section does not fit), invalid_authorities/invalid_additionals (those do not),
+        # z_flag_set, invalid_opcode and read_name's name events
+        self.events: set[str] = set()
 
     @property
     def opcode(self) -> int:
@@ -72,30 +101,43 @@ class Message:
 
 
 def parse_message(msg: bytes) -> Message | None:
-    """A DNS message, or None when the header does not fit (never raises)."""
+    """A DNS message, or None when the header does not fit (never raises). A section that
+    does not fit ends the parse, with its event in `events`."""
     if len(msg) < 12:
         return None
     m = Message()
     m.id, m.flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", msg, 0)
+    ev = m.events
+    if m.flags & 0x0040:
+        ev.add("z_flag_set")
+    if m.opcode >= 7:
+        ev.add("invalid_opcode")
     off = 12
     try:
         for _ in range(min(qd, MAX_RRS)):
-            name, off = read_name(msg, off)
+            name, off = read_name(msg, off, ev)
             if off + 4 > len(msg):
-                return m if m.queries else None
+                ev.add("malformed_data")
+                return m
             qtype, _qclass = struct.unpack_from("!HH", msg, off)
             off += 4
             m.queries.append((name, qtype))
-        for count, target in ((an, m.answers), (ns, m.authorities), (ar, m.additionals)):
+        for count, target, event in ((an, m.answers, "malformed_data"),
+                                     (ns, m.authorities, "invalid_authorities"),
+                                     (ar, m.additionals, "invalid_additionals")):
             for _ in range(min(count, MAX_RRS)):
-                name, off = read_name(msg, off)
+                name, off = read_name(msg, off, ev)
                 if off + 10 > len(msg):
+                    ev.add(event)
                     return m
                 rtype, _rclass, ttl, rdlen = struct.unpack_from("!HHIH", msg, off)
                 off += 10
+                if off + rdlen > len(msg):
+                    ev.add(event)
+                    return m
                 rdata = msg[off:off + rdlen]
                 if rtype in (2, 5, 12, 39):
-                    rdata = read_name(msg, off)[0]
+                    rdata = read_name(msg, off, ev)[0]
                 off += rdlen
                 target.append((name, rtype, ttl, rdata))
     except (struct.error, IndexError):        # pragma: no cover - bounds are checked above
@@ -110,7 +152,13 @@ def probe(data: bytes, to_server: bool, tcp: bool = False) -> bool | None:
     _id, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
     if qd == 0 and not flags & 0x8000:
         return False
-    if qd > 16 or an > 512 or ns > 512 or ar > 512 or (flags >> 11) & 0xF > 6:
+    if qd > 16 or an > 512 or ns > 512 or ar > 512:
+        return False
+    # Suricata's probe_header_validity: room for the records the header announces (2
+    # bytes each at least); a header announcing none is the whole message. The opcode is
+    # not checked (an invalid one is the parser's invalid_opcode event).
+    nrecords = qd + an + ns + ar
+    if 2 * nrecords > len(data) or (nrecords == 0 and len(data) > 12):
         return False
     m = parse_message(data)
     return m is not None and (bool(m.queries) or qd == 0)
@@ -245,11 +293,36 @@ class DnsParser:
         m = parse_message(data)
         if m is None:
             return
+        last = self.txs[-1] if self.txs else None
+        if last is None and "malformed_data" in m.events and not m.queries:
+            return                  # nothing to hang the event on, nothing to log
+        if last is not None:
+            # As Suricata's parser (which parses by direction): a message that does not
+            # parse, or an answer sent to the server, adds its event to the newest
+            # transaction and makes none of its own. The first message of a flow keeps
+            # the pairing by the QR bit (the flow may have been picked up reversed).
+            if "malformed_data" in m.events:
+                self._event(last, "malformed_data", to_server)
+                return
+            if to_server and m.is_response:
+                self._event(last, "not_a_request", to_server)
+                return
+            if not to_server and not m.is_response:
+                tx = DnsTx(len(self.txs), m.id)
+                tx.response = m
+                tx.done[1] = tx.done[0] = True
+                self.txs.append(tx)
+                for name in m.events | {"not_a_response"}:
+                    tx.add_event(name)
+                tx.touch(False)
+                return
         if not m.is_response:
             tx = DnsTx(len(self.txs), m.id)
             tx.request = m
             tx.done[1] = True
             self.txs.append(tx)
+            for name in m.events:
+                tx.add_event(name)
             tx.touch(True)
             return
         for tx in self.txs:
@@ -261,7 +334,14 @@ class DnsParser:
             tx.done[1] = True
         tx.response = m
         tx.done[0] = True
+        for name in m.events:
+            tx.add_event(name)
         tx.touch(False)
+
+    @staticmethod
+    def _event(tx: DnsTx, name: str, to_server: bool) -> None:
+        tx.add_event(name)
+        tx.touch(to_server)
 
 
 # --- buffers --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ N belongs to request N.
 
 from __future__ import annotations
 
+import re
 import zlib
 from typing import Any
 
@@ -172,6 +173,26 @@ class HttpTx(Tx):
 
 def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
+
+
+_CHUNK_CTL = b"\r\n \t\x0b\x0c"
+_CHUNK_HEX = re.compile(rb"[ \t]*([0-9A-Fa-f]*)")
+_HEX_DIGITS = frozenset(bytes([c]) for c in b"0123456789abcdefABCDEF")
+
+
+def chunk_size(line: bytes) -> int | None:
+    """A chunk-size line as libhtp-rs (parse_chunked_length) reads it: control characters
+    first are skipped, then the leading hex digits count and whatever follows them is
+    ignored ("f,", "5;ext"). None: a line of control characters only (skipped) or a size
+    beyond 2^31-1; -1: no digits, so the body is not chunked after all."""
+    rest = line.lstrip(_CHUNK_CTL)
+    if not rest:
+        return None
+    digits = _CHUNK_HEX.match(rest).group(1)       # type: ignore[union-attr]
+    if not digits:
+        return -1
+    size = int(digits, 16)
+    return None if size > 0x7FFFFFFF else size
 
 
 class _Body:
@@ -496,14 +517,26 @@ class HttpParser:
             return False
         # chunked
         if body.chunk_state == "size":
+            head = bytes(buf[:64]).lstrip(_CHUNK_CTL)
+            if head and head[:1] not in _HEX_DIGITS:
+                # not a chunk length even before its line ends (libhtp-rs
+                # is_valid_chunked_length_data): the body is not chunked after all
+                body.mode = "close"
+                return True
+            nl = buf.find(b"\n")
+            raw = bytes(buf[:nl + 1]) if nl >= 0 else b""
             line = self._line(d)
             if line is None:
                 return False
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16) if size_text else 0
-            except ValueError:
-                size = 0
+            size = chunk_size(line)
+            if size is None:
+                return True           # a line of control characters only: skipped
+            if size < 0:
+                # no length at all: not chunked after all; this line and the rest are the
+                # body, up to the close (libhtp-rs: BodyIdentityStreamClose)
+                buf[0:0] = raw
+                body.mode = "close"
+                return True
             if size <= 0:
                 body.chunk_state = "trailer"
             else:

@@ -11,9 +11,10 @@ part (ServerHelloDone, ChangeCipherSpec or application data).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
-from netsentry.applayer.registry import (TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.applayer.x509 import Certificate, parse_certificate
@@ -39,7 +40,7 @@ def probe(data: bytes, to_server: bool) -> bool | None:
 
 class TlsTx(Tx):
     __slots__ = ("sni", "client_version", "server_version", "record_version", "certs", "state",
-                 "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done")
+                 "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done", "randoms")
     proto = "tls"
 
     def __init__(self) -> None:
@@ -55,6 +56,7 @@ class TlsTx(Tx):
         self.client_alpns: list[str] = []
         self.server_alpns: list[str] = []
         self.handshake_done = False
+        self.randoms: list[bytes | None] = [None, None]   # [client hello's, server hello's] 32 bytes
 
     def complete(self) -> bool:
         return self.handshake_done
@@ -206,6 +208,8 @@ class TlsParser:
     def _client_hello(self, msg: bytes) -> None:
         tx = self.tx
         tx.client_version = (msg[0] << 8) | msg[1]
+        if len(msg) >= 34:
+            tx.randoms[0] = msg[2:34]
         off = 34
         off += 1 + msg[off]
         cl = (msg[off] << 8) | msg[off + 1]
@@ -231,6 +235,8 @@ class TlsParser:
     def _server_hello(self, msg: bytes) -> None:
         tx = self.tx
         tx.server_version = (msg[0] << 8) | msg[1]
+        if len(msg) >= 34:
+            tx.randoms[1] = msg[2:34]
         off = 34
         off += 1 + msg[off]
         cipher = (msg[off] << 8) | msg[off + 1]
@@ -304,6 +310,19 @@ register_buffer("ja3.hash", "tls", TO_SERVER, _ja3("ja3", True), "ja3_hash")
 register_buffer("ja3.string", "tls", TO_SERVER, _ja3("ja3", False), "ja3_string")
 register_buffer("ja3s.hash", "tls", TO_CLIENT, _ja3("ja3s", True))
 register_buffer("ja3s.string", "tls", TO_CLIENT, _ja3("ja3s", False))
+
+def _random(start: int, stop: int) -> Callable[[TlsTx, bool], bytes | None]:
+    """tls.random (32 bytes), tls.random_time (its first 4), tls.random_bytes (the other 28):
+    the ClientHello's to the server, the ServerHello's to the client (Suricata's detect-tls-random.c)."""
+    def get(tx: TlsTx, to_server: bool) -> bytes | None:
+        r = tx.randoms[0 if to_server else 1]
+        return r[start:stop] if r is not None else None
+    return get
+
+
+register_buffer("tls.random", "tls", BOTH, _random(0, 32))
+register_buffer("tls.random_time", "tls", BOTH, _random(0, 4))
+register_buffer("tls.random_bytes", "tls", BOTH, _random(4, 32))
 register_buffer("tls.alpn", "tls", TO_SERVER,
                 lambda tx, ts: [a.encode() for a in tx.client_alpns] or None, multi=True)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 
 class Tx:
-    __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged")
+    __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged", "events")
 
     proto = ""
 
@@ -27,6 +27,7 @@ class Tx:
         self.cache: dict[Any, Any] = {}
         self.inspected: set[int] | None = None   # detect: rules finished with this tx
         self.logged = False
+        self.events: set[str] | None = None     # the parser's anomaly events (app-layer-event), made on first use
 
     def touch(self, to_server: bool, changed: frozenset[str] | None = None) -> None:
         """Mark a direction as progressed. `changed`: the only buffers whose content moved
@@ -38,6 +39,12 @@ class Tx:
         elif cache:
             for key in [k for k in cache if k[0] in changed]:
                 del cache[key]
+
+    def add_event(self, name: str) -> None:
+        """Record a parser event ("z_flag_set") on this transaction, for `app-layer-event`."""
+        if self.events is None:
+            self.events = set()
+        self.events.add(name)
 
     def complete(self) -> bool:
         """Both directions finished: the transaction can be logged."""

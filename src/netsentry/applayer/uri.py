@@ -8,8 +8,10 @@ htp_normalize_uri_path_inplace, htp_uriencoding_normalize_inplace) by default:
 - path: decodes every %XX (an invalid escape stays as written), `+` stays,
   then removes dot segments (`/./`, `/../`, RFC 3986 5.2.4); backslashes and
   repeated slashes stay (path-separators decoding/compression are off by default);
-- query: decodes %XX only where the result is an unreserved character and
-  writes the other escapes with uppercase hex;
+- query: decodes every valid %XX as well (libhtp-rs, Suricata 8: the
+  normalised query goes through decode_uri_inplace; `+` stays, as Suricata
+  turns plus-space decoding off; libhtp 0.5 decoded only unreserved
+  characters);
 - the fragment (`#...`) is not part of the normalised URI.
 """
 
@@ -18,26 +20,15 @@ from __future__ import annotations
 import re
 
 _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")     # a valid %XX; an invalid one is left as written
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def _decoded(m: re.Match[bytes]) -> bytes:
     return bytes((int(m[1], 16),))
 
 
-def _query_escape(m: re.Match[bytes]) -> bytes:
-    v = int(m[1], 16)
-    return bytes((v,)) if v in _UNRESERVED else b"%" + m[1].upper()
-
-
 def decode_percent(data: bytes) -> bytes:
     """Every valid %XX decoded; an invalid one kept as written."""
     return _ESCAPE.sub(_decoded, data) if b"%" in data else data
-
-
-def normalise_query(data: bytes) -> bytes:
-    """Unreserved characters decoded, other escapes kept with uppercase hex."""
-    return _ESCAPE.sub(_query_escape, data) if b"%" in data else data
 
 
 def remove_dot_segments(path: bytes) -> bytes:
@@ -105,4 +96,4 @@ def normalise_uri(raw: bytes) -> bytes:
     path = remove_dot_segments(decode_percent(path))
     if query is None:
         return path
-    return path + b"?" + normalise_query(query)
+    return path + b"?" + decode_percent(query)

@@ -49,6 +49,7 @@ IPV4_OPT_DUPLICATE = "ipv4.opt_duplicate"
 IPV4_OPT_UNKNOWN = "ipv4.opt_unknown"
 IPV4_WRONG_IP_VER = "ipv4.wrong_ip_version"
 IPV4_WITH_ICMPV6 = "ipv4.icmpv6"
+IPV4_PROTO_UNKNOWN = "ipv4.unknown_protocol"
 
 # IPv6
 IPV6_PKT_TOO_SMALL = "ipv6.pkt_too_small"
@@ -116,6 +117,15 @@ GRE_VERSION1_FLAGS = "gre.version1_flags"
 GRE_VERSION1_NO_KEY = "gre.version1_no_key"
 GRE_VERSION1_WRONG_PROTOCOL = "gre.version1_wrong_protocol"
 GRE_VERSION1_HDR_TOO_BIG = "gre.version1_hdr_too_big"
+
+# defragmentation (raised by stream/defrag.py on the fragment that shows the problem)
+IPV4_FRAG_PKT_TOO_LARGE = "ipv4.frag_pkt_too_large"
+IPV6_FRAG_PKT_TOO_LARGE = "ipv6.frag_pkt_too_large"
+IPV4_FRAG_OVERLAP = "ipv4.frag_overlap"
+IPV6_FRAG_OVERLAP = "ipv6.frag_overlap"
+IPV6_FRAG_INVALID_LENGTH = "ipv6.frag_invalid_length"
+IPV4_FRAG_IGNORED = "ipv4.frag_ignored"
+IPV6_FRAG_IGNORED = "ipv6.frag_ignored"
 
 # checksums (netsentry names; only with checksum validation on, i.e. -k all)
 IPV4_CSUM_INVALID = "ipv4.csum_invalid"

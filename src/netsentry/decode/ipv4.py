@@ -72,6 +72,11 @@ def decode_options(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: 
     pkt.ip_opts = tuple(seen)
 
 
+# The protocols Suricata's DecodeIPV4 hands to a decoder (IP for PPP VJ, IGMP, TCP, UDP,
+# ICMP, GRE, SCTP, ESP, IPv6 and IPIP tunnels); any other raises ipv4.unknown_protocol.
+SURICATA_IPV4_PROTOS = frozenset({0, 1, 2, 4, 6, 17, 41, 47, 50, 132})
+
+
 def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
     counts = ctx.counts
     counts["ipv4"] += 1
@@ -118,4 +123,6 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
         return
     if proto == 58:
         ctx.event(pkt, ev.IPV4_WITH_ICMPV6)
+    elif proto not in SURICATA_IPV4_PROTOS:
+        ctx.event(pkt, ev.IPV4_PROTO_UNKNOWN)
     ctx.ip_proto(pkt, data, off + hlen, off + tlen, proto)

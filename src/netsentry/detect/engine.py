@@ -142,6 +142,7 @@ class SignatureEngine:
         # the (slotted, parser-owned) Signature.
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
         self._rated = [self.thresholds.has_rate_filter(n) for n in range(len(self.sigs))]
+        self._pass_alert: Event | None = None     # _apply's alert of a pass rule with `alert;`
         self._plain = [s.action == "alert" and not s.noalert and not self._thr[n]
                        for n, s in enumerate(self.sigs)]
         self._stream_only = [s.needs_stream for s in self.sigs]
@@ -298,7 +299,8 @@ class SignatureEngine:
             ev = self._apply(num, s, pkt, flow)
             if ev is _PASS:
                 passed = True
-            elif ev is not None:
+                ev, self._pass_alert = self._pass_alert, None    # a pass rule with `alert;`
+            if ev is not None:
                 if events is None:
                     events = [ev]
                 else:
@@ -361,7 +363,7 @@ class SignatureEngine:
                 ev = self._apply(num, s, pkt, flow)
                 if ev is _PASS:
                     passed = True
-                    continue
+                    ev, self._pass_alert = self._pass_alert, None    # a pass rule with `alert;`
                 if ev is None:
                     continue
             if events is None:
@@ -395,6 +397,8 @@ class SignatureEngine:
             self.stats_passed += 1
             if self._flow_scope(num, pkt, flow):
                 flow.action = "pass"      # type: ignore[union-attr]
+            if s.force_alert and res == ALERT:
+                self._pass_alert = Event("alert", pkt.ts, pkt, flow, self._alert(num, "allowed"))
             return _PASS
         if action == "drop" or action in REJECT_ACTIONS:
             self._block(num, s, pkt, flow, action)

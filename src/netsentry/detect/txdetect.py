@@ -275,6 +275,8 @@ class TxDetect:
         action = s.action
         if action == "pass":
             flow.action = "pass"
+            if s.force_alert and res == ALERT:     # `alert;`: alert, then pass
+                return Event("alert", pkt.ts, pkt, flow, self._alerts[num], extra=alert_extra(tx))
             return None
         alert = self._alerts[num]
         if action == "drop" or action in REJECT_ACTIONS:

@@ -97,7 +97,7 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
         return {"timestamp": format_record_time(ts), "flow_id": flow.flow_id, "pcap_cnt": pkt.pcap_cnt,
                 "event_type": event_type, "src_ip": src_ip, "src_port": pkt.sp,
                 "dest_ip": dest_ip, "dest_port": pkt.dp, "proto": PROTO_TEXT[proto],
-                "ip_v": pkt.ip_version, "pkt_src": PKT_SRC}
+                "ip_v": pkt.ip_version, "pkt_src": PKT_SRC if pkt.tunnel is None else tunnel_src(pkt)}
     rec: dict[str, Any] = {"timestamp": format_record_time(ts)}
     if flow is not None:
         rec["flow_id"] = flow.flow_id
@@ -119,8 +119,20 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
         if proto in ICMP_PROTOS and pkt.icmp_type >= 0:
             rec["icmp_type"] = pkt.icmp_type
             rec["icmp_code"] = pkt.icmp_code
-    rec["pkt_src"] = PKT_SRC
+    rec["pkt_src"] = PKT_SRC if pkt.tunnel is None else tunnel_src(pkt)
     return rec
+
+
+# Suricata's pkt_src of a packet a tunnel decoder made (decode.c PktSrcToString), by
+# (outer header is IPv4, outer protocol)
+_TUNNEL_SRC = {(True, 47): "gre tunnel", (False, 47): "gre tunnel", (True, 4): "ipv4 tunnel",
+               (True, 41): "ipv4 tunnel", (False, 4): "ipv6 tunnel", (False, 41): "ipv6 tunnel"}
+
+
+def tunnel_src(pkt: Any) -> str:
+    """pkt_src of a tunnelled packet: the decoder that found it ("ipv4 tunnel", ...)."""
+    outer_src, _, outer_proto = pkt.tunnel
+    return _TUNNEL_SRC.get((len(outer_src) == 4, outer_proto), PKT_SRC)
 
 
 def host_header(event_type: str, ts: float, pkt: HostPacket) -> dict[str, Any]:
@@ -401,10 +413,10 @@ def encode(event: Event) -> bytes:
     return _DUMPS(rec, option=_NEWLINE)
 
 
-def _switch(cfg: Mapping[str, Any], name: str) -> bool:
+def _switch(cfg: Mapping[str, Any], name: str, section: str = "alert") -> bool:
     value = cfg.get(name, False)
     if not isinstance(value, bool):
-        raise ConfigError(f"expected true or false, got {value!r}", f"outputs.eve-log.alert.{name}")
+        raise ConfigError(f"expected true or false, got {value!r}", f"outputs.eve-log.{section}.{name}")
     return value
 
 
@@ -420,9 +432,46 @@ def _payload_printable(rec: dict[str, Any], pkt: Any) -> None:
     rec["payload_printable"] = pkt.payload.translate(_PRINTABLE).decode()
 
 
+# Suricata's names of the link types it decodes (util-datalink.c), as `packet_info.linktype_name`
+LINKTYPE_NAMES: dict[int, str] = {
+    0: "NULL", 1: "EN10MB", 9: "PPP", 12: "RAW", 101: "RAW2", 104: "C_HDLC", 113: "LINUX_SLL",
+    228: "IPv4", 229: "IPv6", 276: "LINUX_SLL2", 778: "GRE_RAW"}
+
+
 def _packet(rec: dict[str, Any], pkt: Any) -> None:
     rec["packet"] = base64.b64encode(pkt.data).decode()
-    rec["packet_info"] = {"linktype": pkt.linktype}
+    info: dict[str, Any] = {"linktype": pkt.linktype}
+    name = LINKTYPE_NAMES.get(pkt.linktype)
+    if name is not None:
+        info["linktype_name"] = name
+    rec["packet_info"] = info
+
+
+_REJECT_TARGETS = {"rejectdst": "to_server", "rejectboth": "both"}
+
+
+def _verdict(event: Event) -> dict[str, Any]:
+    """Suricata's EveAddVerdict: drop (with the reject's target and kind) when the packet is
+    dropped or rejected, pass when its flow is passed, else alert."""
+    pkt, flow = event.pkt, event.flow
+    verdict = getattr(pkt, "verdict", None)
+    if verdict == "reject":
+        target = _REJECT_TARGETS.get(getattr(pkt, "reject_action", None) or "", "to_client")
+        kind = "tcp-reset" if getattr(pkt, "proto", 0) == 6 else "icmp-prohib"
+        return {"action": "drop", "reject_target": target, "reject": [kind]}
+    if verdict == "drop":
+        return {"action": "drop"}
+    if flow is not None and getattr(flow, "action", None) == "pass":
+        return {"action": "pass"}
+    return {"action": "alert"}
+
+
+def _ether(rec: dict[str, Any], pkt: Any) -> None:
+    """`ether: {src_mac, dest_mac}` of a packet captured with an Ethernet header."""
+    if pkt is None or pkt.__class__ is HostPacket or pkt.linktype != 1 or len(pkt.data) < 14:
+        return
+    d = pkt.data
+    rec["ether"] = {"src_mac": d[6:12].hex(":"), "dest_mac": d[0:6].hex(":")}
 
 
 # outputs.eve-log.alert.<option> -> what it adds to an alert record, in Suricata's order
@@ -443,6 +492,9 @@ class EveLog(Output):
         self.event_types = check_event_types(list(cfg.get("types", [])), "outputs.eve-log.types")
         drop_cfg = cfg.get("drop") or {}
         self._drop_alerts = bool(drop_cfg.get("alerts", True))
+        # Suricata's `verdict: yes` of the alert and drop types: the packet's final verdict
+        self._verdict = tuple(t for t, sec in (("alert", cfg.get("alert") or {}), ("drop", drop_cfg))
+                              if _switch(sec, "verdict", t))
         flows = drop_cfg.get("flows", "start")
         if flows not in ("start", "all"):       # read by the sensor, which logs the drops
             raise ConfigError(f"expected 'start' or 'all', got {flows!r}", "outputs.eve-log.drop.flows")
@@ -461,6 +513,10 @@ class EveLog(Output):
         # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
         alert_cfg = cfg.get("alert") or {}
         self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        # Suricata's outputs.eve-log.ethernet: the packet's MAC addresses in alert and drop records
+        self._ethernet = cfg.get("ethernet", False)
+        if not isinstance(self._ethernet, bool):
+            raise ConfigError(f"expected true or false, got {self._ethernet!r}", "outputs.eve-log.ethernet")
         self._host = cfg.get("sensor-name") or ""
         if not isinstance(self._host, str):
             raise ConfigError(f"expected a name, got {self._host!r}", "outputs.eve-log.sensor-name")
@@ -535,6 +591,10 @@ class EveLog(Output):
             if pkt is not None and pkt.__class__ is not HostPacket:
                 for name in self._alert_options:
                     ALERT_OPTIONS[name](rec, pkt)
+        if self._verdict and etype in self._verdict:
+            rec["verdict"] = _verdict(event)
+        if self._ethernet and (etype == "alert" or etype == "drop"):
+            _ether(rec, event.pkt)
         if self._host:
             rec["host"] = self._host
         if self._live is not None and event.pkt is not None and event.pkt.__class__ is not HostPacket:

@@ -166,16 +166,16 @@ class RuleBuilder:
         return is_supported(self.buffer) or self.buffer in _app_buffers()
 
     def add_transform(self, transform: Any) -> None:
-        """A transform of the current sticky buffer. It applies to the whole buffer, also to
-        contents written before it (ET Open sid 2044076: `pcre:..; dotprefix; content:..`),
-        so the buffer's items move to the transformed buffer's list."""
+        """A transform of the current sticky buffer: the keywords after it inspect the
+        transformed buffer. As Suricata (DetectBufferGetActiveList), keywords written
+        before it keep inspecting the buffer as it was: `http.uri; content:"/?a=";
+        from_base64:offset 4; content:"x"` matches the raw URI, then the decoded one."""
         key = (self.buffer, *self.transforms) if self.transforms else self.buffer
         self.transforms.append(transform)
         new_key = (self.buffer, *self.transforms)
-        if self.buffer_items.get(key) is self.items:
+        if not self.items and self.buffer_items.get(key) is self.items:
             del self.buffer_items[key]
         target = self.buffer_items.setdefault(new_key, [])
-        target.extend(self.items)
         self.items = self.last_list = target
 
     def to_buffer(self, content: Item, name: str) -> None:

@@ -99,6 +99,10 @@ class Signature:
     references: list[tuple[str, str]] = field(default_factory=list)  # (system, id); url via RuleSet.references
     target: str | None = None      # "src_ip" / "dest_ip"
     noalert: bool = False          # `noalert;` or `flowbits:noalert;`
+    force_alert: bool = False      # `alert;`: alert even when the action does not (a pass rule)
+    # `tag:` specs (scope, count, metric, direction). Parsed and checked; the tagged packets
+    # are not logged yet (Suricata's EVE "packet" records), the rule itself alerts as usual.
+    tags: list[tuple[str, int, str, str]] = field(default_factory=list)
     prefilter: bool = False        # `prefilter;` hint: use fast_pattern as prefilter
     # --- where it came from -----------------------------------------------------
     file: str = ""
@@ -150,10 +154,11 @@ class Signature:
 
     @property
     def is_ip_only(self) -> bool:
-        """True when the rule has no payload, packet or flow checks (Suricata's IP-only rules)."""
+        """True when the rule has no payload, packet or flow checks (Suricata's IP-only rules).
+        Ports do not matter (Suricata 8's SignatureIsIPOnly has no port test): `pass tcp any
+        any -> any 22 (...)` is IP-only, so its pass applies to the whole flow."""
         return (len(self.packet_checks) <= self.iponly_checks and self.payload_chain is None
-                and not self.final_checks
-                and self.sp.is_any and self.dp.is_any)
+                and not self.final_checks)
 
     _header_any: bool = field(default=False, repr=False)
 

@@ -67,18 +67,18 @@ CONTENT_MODIFIERS = {
 }
 
 # Keywords with no buffer of their own: (value kind, reason category).
-OTHER = { "pcrexform": "transform", "from_base64": "transform", "luaxform": "transform", "app-layer-event": "app-layer keyword",
-    "tag": "keyword", "base64_decode": "keyword", "asn1": "keyword",
+OTHER = { "luaxform": "transform",
+    "base64_decode": "keyword", "asn1": "keyword",
     "ftpbounce": "app-layer keyword",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
     "fileext": "file keyword", "filemagic": "file keyword", "filesize": "file keyword",
     "filemd5": "file keyword", "filesha1": "file keyword", "filesha256": "file keyword",
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
-    "icmpv6.mtu": "keyword", "tcp.flags.ack": "keyword",
+    "tcp.flags.ack": "keyword",
     "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",
-    "http.response_body.raw": "app-layer keyword", "requires": "keyword", "bypass": "keyword",
-    "config": "keyword", "flow.age": "keyword",
+    "http.response_body.raw": "app-layer keyword", "bypass": "keyword",
+    "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword", "http2.frametype": "app-layer keyword",
     "http2.errorcode": "app-layer keyword", "http2.settings": "app-layer keyword",
     "nfs_procedure": "app-layer keyword", "smb.ntlmssp_user": "app-layer keyword",
@@ -360,6 +360,28 @@ keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA
     _tls_legacy("tls.fingerprint", "fingerprint"))
 
 
+# The app-layer events the parsers raise, per protocol (Suricata's names); a rule on an event
+# of another protocol, or on one netsentry's parser never raises, is reported as unsupported.
+APP_LAYER_EVENTS: dict[str, frozenset[str]] = {
+    "dns": frozenset({"malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
+                      "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
+                      "invalid_authorities"}),
+}
+
+
+@keyword("app-layer-event", help="app-layer-event:PROTO.EVENT; an anomaly the protocol's parser found")
+def app_layer_event(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "app-layer-event").strip().lower()
+    proto, dot, name = text.partition(".")
+    if not dot or not name:
+        raise RuleError(f"app-layer-event: expected PROTO.EVENT, got '{text}'")
+    known = APP_LAYER_EVENTS.get(proto)
+    if known is None or name not in known:
+        raise UnsupportedError(f"app-layer-event: event '{text}' is not raised by netsentry's parsers",
+                               category="app-layer-event not raised by netsentry")
+    tx_check(b, proto, None, lambda tx, ts: tx.events is not None and name in tx.events)
+
+
 @keyword("dns.opcode", help="dns.opcode:[!]N|<N|>N|A-B; the DNS header opcode")
 def dns_opcode(b: RuleBuilder, arg: str | None) -> None:
     pred = parse_uint(unquote(arg, "dns.opcode"), "dns.opcode", 8)
@@ -368,6 +390,23 @@ def dns_opcode(b: RuleBuilder, arg: str | None) -> None:
         m = tx.request if ts else tx.response
         return m is not None and pred(m.opcode)
     tx_check(b, "dns", None, check)
+
+
+@keyword("dns.rcode", help="dns.rcode:[!]N|<N|>N|A-B; the DNS header response code")
+def dns_rcode(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "dns.rcode"), "dns.rcode", 8)
+
+    def check(tx: Any, ts: bool) -> bool:
+        m = tx.request if ts else tx.response
+        return m is not None and pred(m.flags & 0xF)
+    tx_check(b, "dns", None, check)
+
+
+@keyword("tls.cert_chain_len", help="tls.cert_chain_len:[op]N; how many certificates the server sent")
+def tls_cert_chain_len(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "tls.cert_chain_len"), "tls.cert_chain_len", 32)
+    # the server's Certificate message: a handshake without one is not matched
+    tx_check(b, "tls", 1, lambda tx, ts: bool(tx.certs) and pred(len(tx.certs)))
 
 
 @keyword("dns.rrtype", help="dns.rrtype:N; the type of a query")
@@ -411,9 +450,160 @@ def _header_lowercase(d: bytes, arg: Any) -> bytes:
     return b"\r\n".join(out)
 
 
-def _xor(d: bytes, key: bytes) -> bytes:
+def _xor(d: bytes, arg: tuple[int, bytes | None, int, int]) -> bytes:
+    """Suricata's xor: bytes before `offset` are kept, the rest is XORed with the key,
+    which is static or (Suricata 9) `extract <nbytes> <at>`, read from the buffer itself
+    before decoding. A key or offset beyond the buffer leaves the buffer as it is."""
+    offset, key, nbytes, at = arg
+    if offset > len(d):
+        return d
+    if key is None:
+        if at + nbytes > len(d):
+            return d
+        key = d[at:at + nbytes]
     n = len(key)
-    return bytes(c ^ key[i % n] for i, c in enumerate(d))
+    return d[:offset] + bytes(c ^ key[i % n] for i, c in enumerate(d[offset:]))
+
+
+def _parse_xor(text: str) -> tuple[int, bytes | None, int, int]:
+    """`"hexkey"`, `offset N,"hexkey"`, `extract NBYTES AT`, `offset N,extract NBYTES AT`."""
+    text = text.strip()
+    offset = 0
+    m = re.match(r"offset(?:\s+|$)", text)
+    if m:
+        num, comma, text = text[m.end():].partition(",")
+        if not comma:
+            raise RuleError("xor: 'offset' needs 'offset <N>,<key>'")
+        if not num.strip().isdigit():
+            raise RuleError(f"xor: invalid offset value '{num.strip()}'")
+        offset = int(num)
+        text = text.strip()
+    m = re.match(r"extract(?:\s+|$)", text)
+    if m:
+        loc = re.fullmatch(r"(\d+)\s+(\d+)", text[m.end():].strip())
+        if loc is None or not 0 < int(loc.group(1)) <= 255 or int(loc.group(2)) > 0xFFFF:
+            raise RuleError(f"xor: 'extract' needs 'extract <nbytes 1-255> <offset>', got '{text}'")
+        return offset, None, int(loc.group(1)), int(loc.group(2))
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){1,255}", text):
+        raise RuleError(f"xor: key must be hex bytes, got '{text}'")
+    return offset, bytes.fromhex(text), 0, 0
+
+
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_VALUE = {c: i for i, c in enumerate(_B64)}
+
+
+def _b64_decode_lenient(d: bytes, skip_invalid: bool) -> bytes:
+    """RFC 4648 (stop at the first byte outside the alphabet) or RFC 2045 (skip such
+    bytes) decoding; both stop at padding and decode a trailing partial quantum."""
+    out = bytearray()
+    acc = nbits = 0
+    for c in d:
+        v = _B64_VALUE.get(c)
+        if v is None:
+            if c == 0x3D or not skip_invalid:       # '=' ends the data in both modes
+                break
+            continue
+        acc = (acc << 6) | v
+        nbits += 6
+        if nbits >= 8:
+            nbits -= 8
+            out.append((acc >> nbits) & 0xFF)
+    return bytes(out)
+
+
+def _from_base64(d: bytes, arg: tuple[int, int, str]) -> bytes:
+    """Suricata's from_base64: decode `bytes` bytes from `offset` (an offset or length that
+    does not fit leaves the buffer as it is; so does decoding to nothing)."""
+    nbytes, offset, mode = arg
+    if offset:
+        if offset >= len(d):
+            return d
+        data = d[offset:]
+    else:
+        data = d
+    if nbytes:
+        if nbytes >= len(data):
+            return d
+        data = data[:nbytes]
+    if not data:
+        return d
+    if mode == "strict":
+        import binascii
+        try:
+            out = binascii.a2b_base64(data, strict_mode=True)
+        except (binascii.Error, ValueError):
+            out = b""
+    else:
+        out = _b64_decode_lenient(data, skip_invalid=mode == "rfc2045")
+    return out if out else d
+
+
+def _parse_from_base64(text: str | None) -> tuple[int, int, str]:
+    nbytes = offset = 0
+    mode = "rfc4648"
+    seen: set[str] = set()
+    for part in (text or "").split(","):
+        words = part.split()
+        if not words:
+            if text and text.strip():
+                raise RuleError(f"from_base64: empty option in '{text}'")
+            continue
+        if len(words) != 2 or words[0] in seen:
+            raise RuleError(f"from_base64: bad option '{part.strip()}' (bytes N, offset N, mode M)")
+        key, val = words
+        seen.add(key)
+        if key in ("bytes", "offset"):
+            if not val.isdigit():
+                raise UnsupportedError(f"from_base64: {key} '{val}' is not a number (byte variables not supported yet)",
+                                       category="from_base64 with a byte variable not supported yet")
+            if key == "bytes":
+                nbytes = int(val)
+            else:
+                offset = int(val)
+        elif key == "mode":
+            if val.lower() not in ("strict", "rfc4648", "rfc2045"):
+                raise RuleError(f"from_base64: unknown mode '{val}' (strict, rfc4648, rfc2045)")
+            mode = val.lower()
+        else:
+            raise RuleError(f"from_base64: unknown option '{key}' (bytes, offset, mode)")
+    return nbytes, offset, mode
+
+
+def _pcrexform(d: bytes, rx: re.Pattern[bytes]) -> bytes:
+    """Suricata's pcrexform: the buffer becomes the regex's first capture (no match: unchanged)."""
+    m = rx.search(d)
+    if m is None or m.group(1) is None:
+        return d
+    return m.group(1)
+
+
+def _decompress(d: bytes, arg: tuple[int, int]) -> bytes:
+    """gunzip / zlib_deflate: at most `max-size` decompressed bytes; a stream that does
+    not decompress makes the buffer empty (Suricata truncates it to 0)."""
+    import zlib
+    wbits, max_size = arg
+    if not d:
+        return d
+    try:
+        return zlib.decompressobj(wbits).decompress(d, max_size)
+    except zlib.error:
+        return b""
+
+
+def _parse_decompress(name: str, text: str | None) -> tuple[int, int]:
+    max_size = 1024
+    if text and text.strip():
+        m = re.fullmatch(r"\s*max-size\s+(\d+)\s*([KMG]i?B)?\s*", text)
+        if m is None:
+            raise RuleError(f"{name}: expected 'max-size N', got '{text}'")
+        unit = {"": 1, "KB": 1000, "KIB": 1024, "MB": 10**6, "MIB": 1 << 20, "GB": 10**9, "GIB": 1 << 30}
+        max_size = int(m.group(1)) * unit[(m.group(2) or "").upper()]
+        if not 0 < max_size <= 1 << 30:
+            raise RuleError(f"{name}: max-size must be 1 .. 1GiB, got '{text.strip()}'")
+    return (31 if name == "gunzip" else 15), max_size
 
 
 TRANSFORMS: dict[str, Any] = {
@@ -429,7 +619,15 @@ TRANSFORMS: dict[str, Any] = {
     "to_sha1": lambda d, a: hashlib.sha1(d).digest(),  # noqa: S324
     "to_sha256": lambda d, a: hashlib.sha256(d).digest(),
     "xor": _xor,
+    "from_base64": _from_base64,
+    "pcrexform": _pcrexform,
+    "gunzip": _decompress,
+    "zlib_deflate": _decompress,
 }
+
+# transforms whose value is mandatory (the others take none, or an optional one)
+_VALUE = {"xor": "required", "pcrexform": "required", "from_base64": "optional",
+          "gunzip": "optional", "zlib_deflate": "optional"}
 
 
 def apply_transforms(data: bytes, transforms: tuple[Any, ...]) -> bytes:
@@ -445,10 +643,21 @@ def _transform(name: str):
                                    category=f"transform '{name}' on pkt_data not supported yet")
         targ: Any = None
         if name == "xor":
-            text = unquote(arg, "xor", mandatory=True)
-            if not re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
-                raise RuleError(f"xor: key must be hex bytes, got '{text}'")
-            targ = bytes.fromhex(text)
+            targ = _parse_xor(arg or "")
+        elif name == "from_base64":
+            targ = _parse_from_base64(arg)
+        elif name in ("gunzip", "zlib_deflate"):
+            targ = _parse_decompress(name, arg)
+        elif name == "pcrexform":
+            from netsentry.rules.pcre import compile_pcre
+            text = (arg or "").strip()
+            if len(text) >= 2 and text[0] == text[-1] == '"':
+                text = text[1:-1]
+            if not text:
+                raise RuleError("pcrexform: needs a regular expression")
+            targ = compile_pcre(text, "")
+            if targ.groups < 1:
+                raise RuleError(f"pcrexform: '{text}' has no capture group (the buffer becomes the first one)")
         elif arg:
             raise RuleError(f"'{name}' takes no value, got '{arg}'")
         b.add_transform((name, targ))
@@ -456,7 +665,7 @@ def _transform(name: str):
 
 
 for _name in TRANSFORMS:
-    keyword(_name, value="required" if _name == "xor" else "optional",
+    keyword(_name, value=_VALUE.get(_name, "optional"),
             help=f"{_name}; transform of the sticky buffer")(_transform(_name))
 
 __all__ = ["TRANSFORMS", "apply_transforms", "tx_check", "Content", "PROTOCOLS"]

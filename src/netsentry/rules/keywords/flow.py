@@ -303,3 +303,10 @@ def _register_flow_counters() -> None:
 
 
 _register_flow_counters()
+
+
+@keyword("flow.age", help="flow.age:[op]N; seconds since the flow's first packet")
+def flow_age(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata's detect-flow-age.c: whole seconds of the packet's time minus the flow's start."""
+    pred = parse_uint(unquote(arg, "flow.age"), "flow.age", 32)
+    b.packet_checks.append(lambda pkt, f: f is not None and pred(int(pkt.ts) - int(f.start)))

@@ -9,6 +9,7 @@ matches a non-TCP packet, an ICMP keyword never a non-ICMP one, as in Suricata.
 from __future__ import annotations
 
 import re
+from typing import Any
 from collections.abc import Callable
 
 from netsentry.rules.errors import RuleError
@@ -182,3 +183,70 @@ def vlan_layers(b: RuleBuilder, arg: str | None) -> None:
     if not any(pred(n) for n in range(VLAN_MAX_LAYERS + 1)) and "!" not in text:
         raise RuleError(f"vlan.layers: '{text.strip()}' can never match (0..{VLAN_MAX_LAYERS} layers)")
     b.packet_checks.append(lambda pkt, f: pred(len(pkt.vlan)))
+
+
+# --- checksum keywords (Suricata's detect-csum.c) ----------------------------------------------
+
+def _csum_ok(kind: str, pkt: object) -> bool | None:
+    """Is the packet's `kind` checksum right? None when the packet has no such layer
+    (wrong IP version or protocol) or is cut short: the keyword does not match then."""
+    from netsentry.decode import checksum
+    p: Any = pkt
+    ip_off = p.ip_off
+    if ip_off < 0:
+        return None
+    data = p.data
+    v4 = len(p.src) == 4
+    if kind == "ipv4":
+        if not v4 or ip_off + p.ip_hlen > len(data):
+            return None
+        return checksum.ipv4_header_ok(data, ip_off, p.ip_hlen)
+    proto, want_v4 = _CSUM_LAYERS[kind]
+    if p.proto != proto or v4 != want_v4 or p.l4_off < 0 or p.frag:
+        return None
+    end = ip_off + p.ip_len
+    if end > len(data):
+        return None
+    if proto == 1:
+        return checksum.plain_ok(data, p.l4_off, end)
+    return checksum.l4_ok(p.src, p.dst, proto, data, p.l4_off, end)
+
+
+_CSUM_LAYERS: dict[str, tuple[int, bool]] = {
+    "tcpv4": (6, True), "tcpv6": (6, False), "udpv4": (17, True), "udpv6": (17, False),
+    "icmpv4": (1, True), "icmpv6": (58, False)}
+
+
+def _csum_keyword(kind: str) -> Callable[[RuleBuilder, str | None], None]:
+    def setup(b: RuleBuilder, arg: str | None) -> None:
+        want = unquote(arg, f"{kind}-csum").strip().lower()
+        if want not in ("valid", "invalid"):
+            raise RuleError(f"{kind}-csum: expected valid or invalid, got '{want}'")
+        good = want == "valid"
+
+        def check(pkt: Any, flow: Any) -> bool:
+            ok = _csum_ok(kind, pkt)
+            return ok is not None and ok is good
+        b.packet_checks.append(check)
+    return setup
+
+
+for _kind in ("ipv4", *_CSUM_LAYERS):
+    keyword(f"{_kind}-csum", help=f"{_kind}-csum:valid|invalid; the {_kind} checksum is (not) right")(
+        _csum_keyword(_kind))
+
+
+@keyword("icmpv6.mtu", help="icmpv6.mtu:[op]N; the MTU of an ICMPv6 Packet Too Big message")
+def icmpv6_mtu(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata's detect-icmpv6-mtu.c: only a Packet Too Big (type 2, code 0) has an MTU."""
+    pred = parse_uint(unquote(arg, "icmpv6.mtu"), "icmpv6.mtu", 32)
+
+    def check(pkt: Any, flow: Any) -> bool:
+        off = pkt.l4_off
+        if pkt.proto != 58 or off < 0 or pkt.icmp_type != 2 or pkt.icmp_code != 0:
+            return False
+        data = pkt.data
+        if off + 8 > len(data):
+            return False
+        return pred(int.from_bytes(data[off + 4:off + 8], "big"))
+    b.packet_checks.append(check)

@@ -7,7 +7,9 @@ the rule is finished (`priority:` wins over the classtype's priority, default
 
 from __future__ import annotations
 
-from netsentry.rules.errors import RuleError
+import re
+
+from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
 
 
@@ -111,6 +113,90 @@ def target(b: RuleBuilder, arg: str | None) -> None:
 @keyword("noalert", value="none", help="noalert; match (and set flowbits) without alerting")
 def noalert(b: RuleBuilder, arg: str | None) -> None:
     b.sig.noalert = True
+
+
+@keyword("alert", value="none", help="alert; alert even when the action does not imply it (alert then pass)")
+def alert(b: RuleBuilder, arg: str | None) -> None:
+    # Suricata's ACTION_ALERT on top of the rule's action: a `pass` rule logs its alert,
+    # then passes the packet (and the flow, for a flow-scoped rule) as usual
+    b.sig.force_alert = True
+
+
+# The Suricata version whose rule language netsentry follows, for `requires: version`, and
+# the optional features it has (Suricata's `requires: feature`).
+COMPAT_VERSION = (9, 0, 0)
+FEATURES = frozenset({"ja3"})
+_VERSION_REQ = re.compile(r"(>=|<=|>|<|=)?\s*(\d+(?:\.\d+){0,2})")
+
+
+def _version(text: str) -> tuple[int, int, int]:
+    parts = [int(x) for x in text.split(".")] + [0, 0]
+    return parts[0], parts[1], parts[2]
+
+
+@keyword("requires", help="requires: feature F, keyword K, version >= A [< B]; load only when met")
+def requires(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata 7.0.3+'s requires: a rule whose requirements this engine does not meet is
+    skipped (with that reason), never an error; a malformed requirement is an error."""
+    from netsentry.rules.registry import lookup
+    unmet: list[str] = []
+    for part in unquote(arg, "requires").split(","):
+        words = part.split(None, 1)
+        if len(words) != 2:
+            raise RuleError(f"requires: expected 'feature X', 'keyword X' or 'version OP N', got '{part.strip()}'")
+        kind, value = words[0].lower(), words[1].strip()
+        if kind == "feature":
+            if value.lower() not in FEATURES:
+                unmet.append(f"feature {value}")
+        elif kind == "keyword":
+            kw = lookup(value)
+            if kw is None or kw.help.endswith("(not supported yet)"):
+                unmet.append(f"keyword {value}")
+        elif kind == "version":
+            conds = _VERSION_REQ.findall(value)
+            if not conds or _VERSION_REQ.sub("", value).strip():
+                raise RuleError(f"requires: bad version requirement '{value}'")
+            for op, ver in conds:
+                want, have = _version(ver), COMPAT_VERSION
+                ok = {">=": have >= want, ">": have > want, "<=": have <= want, "<": have < want,
+                      "=": have[:len(ver.split("."))] == want[:len(ver.split("."))], "": have >= want}[op]
+                if not ok:
+                    unmet.append(f"version {op}{ver}")
+        else:
+            raise RuleError(f"requires: unknown requirement '{kind}' (feature, keyword, version)")
+    if unmet:
+        raise UnsupportedError(f"requires: not met by netsentry ({', '.join(unmet)})",
+                               category="requires: not met")
+
+
+_TAG_DEFAULT_COUNT = 256
+
+
+@keyword("tag", help="tag:session|host[,COUNT,packets|bytes|seconds[,src|dst]]; tag later packets")
+def tag(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata's tag syntax (detect-tag.c): session or host; count and metric together;
+    a direction only for host (default dst). Tagging changes what is logged after the
+    alert, never whether the rule alerts."""
+    parts = [p.strip() for p in unquote(arg, "tag").split(",")]
+    scope = parts[0].lower()
+    if scope not in ("session", "host"):
+        raise RuleError(f"tag: scope must be session or host, got '{parts[0]}'")
+    count, metric, direction = _TAG_DEFAULT_COUNT, "packets", "dst"
+    if len(parts) not in (1, 3, 4):
+        raise RuleError(f"tag: expected <scope>[,<count>,<metric>[,<direction>]], got '{arg}'")
+    if len(parts) >= 3:
+        if not parts[1].isdigit():
+            raise RuleError(f"tag: count must be a number, got '{parts[1]}'")
+        count, metric = int(parts[1]), parts[2].lower()
+        if metric not in ("packets", "bytes", "seconds"):
+            raise RuleError(f"tag: metric must be packets, bytes or seconds, got '{parts[2]}'")
+    if len(parts) == 4:
+        if scope != "host":
+            raise RuleError("tag: a direction is only for the host scope")
+        direction = parts[3].lower()
+        if direction not in ("src", "dst"):
+            raise RuleError(f"tag: direction must be src or dst, got '{parts[3]}'")
+    b.sig.tags.append((scope, count, metric, direction))
 
 
 @keyword("prefilter", value="none", help="prefilter; a hint to use this rule's fast_pattern as prefilter")
