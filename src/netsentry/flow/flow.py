@@ -46,7 +46,8 @@ class Flow:
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
-                 client: bytes, server: bytes, client_port: int, server_port: int, ts: float) -> None:
+                 client: bytes, server: bytes, client_port: int, server_port: int, ts: float,
+                 rkey: Any = None) -> None:
         self._flow_id = flow_id         # 0: computed on first read of `flow_id` (the table passes 0)
         self.key = key                  # normalised table key
         self.proto = proto
@@ -69,7 +70,7 @@ class Flow:
         self.alerted = False
         self.state = "new"              # EVE flow.state: "new", "established" or "closed"
         self.timeout_slot = -1          # flow table: packet-time second this flow is filed under for expiry
-        self.rkey: Any = None           # flow table: key of the server -> client direction
+        self.rkey = rkey                # flow table: key of the server -> client direction
         self.tcp_flags_ts = 0           # TCP: every flag the client sent, ORed (EVE flow tcp.tcp_flags_ts)
         self.tcp_flags_tc = 0           # ... and the server
         self.icmp: tuple[int, ...] | None = None  # ICMP: (type, code) of the first packet, + the first reply's

@@ -55,6 +55,11 @@ DEFAULT_TIMEOUTS: dict[str, dict[str, float]] = {
 _PROTO_TIMEOUTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 _STATES = ("new", "established", "closed")
 _PORT_PROTOS = (6, 17)
+# One int object per port number, filled as ports are first seen, shared by every
+# flow: the decoder makes a fresh int per packet for each port above 256 (CPython
+# caches only -5..256), and a flow kept two of them, 64 bytes. 512 KB of list for
+# all tables of the process; the ints are immutable, so sharing them is invisible.
+PORT_INTS: list[int | None] = [None] * 65536
 
 
 class FlowConfigError(ValueError):
@@ -278,6 +283,7 @@ class FlowTable:
                     drop_bucket(best)
 
         tcp_tab, udp_tab = tables[6], tables[17]
+        port_ints = PORT_INTS
 
         def other_key(pkt: Packet, proto: int) -> tuple[Any, dict | None]:
             """Key and table for ICMP and protocols without ports: addresses only (Suricata)."""
@@ -328,12 +334,19 @@ class FlowTable:
                 rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if len(key) == 12 else reverse_key(key)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
                 # flow_id 0: computed from key and start on first read (Flow.flow_id)
+                # ports: one shared int object per port number (see PORT_INTS)
+                sp = pkt.sp
+                cp = port_ints[sp]
+                if cp is None:
+                    cp = port_ints[sp] = sp
+                sp = pkt.dp
+                dp = port_ints[sp]
+                if dp is None:
+                    dp = port_ints[sp] = sp
                 if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
-                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, pkt.dp, pkt.sp, ts)
-                    flow.rkey = key
+                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, dp, cp, ts, key)
                 else:
-                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts)
-                    flow.rkey = rkey
+                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, cp, dp, ts, rkey)
                     if proto == 1 or proto == 58:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
                 # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
@@ -350,7 +363,9 @@ class FlowTable:
                     last_bucket = new_bucket(wkey) if bucket is None else bucket
                     last_key = wkey
                 last_bucket.append(flow)
-                flow.timeout_slot = wkey
+                # last_key, not wkey: the flows of one bucket share one int object (wheel
+                # keys are ~2**35, a 32-byte int each; bench_flow_memory.py)
+                flow.timeout_slot = last_key
                 if proto == 6 and on_new_tcp is not None:
                     on_new_tcp(flow, pkt)
             pkt.flow = flow
@@ -405,7 +420,19 @@ class FlowTable:
         def active_count() -> int:
             return active
 
+        def reset_wheel() -> None:
+            """After a flush: an empty wheel, and no bucket remembered for new flows
+            (one left in `last_bucket` would take flows that then never expire)."""
+            nonlocal last_key, last_bucket, next_check
+            wheel.clear()
+            for heap in heaps:
+                heap.clear()
+            last_key = -1
+            last_bucket = []
+            next_check = inf
+
         self._active_count = active_count
+        self._reset_wheel = reset_wheel
         return update, housekeeping, end
 
     # ------------------------------------------------------------------ housekeeping
@@ -417,16 +444,17 @@ class FlowTable:
         """End every live flow with ``end_reason = reason`` (calls ``on_end`` for each).
 
         Order: by timeout slot, then filing order; deterministic for a given input
-        without sorting every flow (a 200k-flow sort cost 0.3 s in the bench)."""
+        without sorting every flow (a 200k-flow sort cost 0.3 s in the bench).
+        Each bucket leaves the wheel before its flows end, so a flow is freed once
+        it is logged: the outputs' per-flow text (EVE's flow.eve) would otherwise
+        pile up for every flow until the end of the flush."""
         wheel = self._wheel
         end = self._end
         for key in sorted(wheel):
-            for flow in wheel[key]:
+            for flow in wheel.pop(key):
                 if flow.timeout_slot == key:    # live and filed here (not a stale entry)
                     end(flow, reason)
-        wheel.clear()
-        for heap in self._heaps:
-            heap.clear()
+        self._reset_wheel()
 
     def live_flows(self) -> Iterator[Flow]:
         """Every live flow, once (a rule reload clears their detection state)."""
