@@ -17,9 +17,11 @@ tracemalloc per live flow, and each stage's per-flow state measured
 separately by clearing it (stream, app, anomaly, detect, eve).
 
 `replay`: writes the capture to `--pcap` (default bench/out/flows-N.pcap) and
-runs `netsentry replay -S bench.rules --set flow.max-flows=N+1` on it and on a
-one-flow capture, peak RSS from `/usr/bin/time`-style rusage of the child; the
-difference over N is the whole sensor's bytes per live flow.
+runs a whole sensor over it in a child process as `netsentry replay -S
+bench.rules --set flow.max-flows=N+1` wires it (outputs on): anonymous RSS with
+the N flows live (before the end-of-run flush) minus before the run, over N, is
+the whole sensor's bytes per live flow; peak RSS is printed too (it includes the
+mmapped capture file).
 
 `--against DIR` runs the same measurement with another tree's `src` first
 (e.g. /work/ns-base/src), for a before/after in one sitting.
@@ -31,7 +33,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import shutil
 import struct
 import subprocess
@@ -149,31 +150,58 @@ def measure_stages(n: int, by_line: bool) -> None:
     shutil.rmtree(out, ignore_errors=True)
 
 
-def peak_rss(src: str | None, pcap: Path, n: int) -> int:
-    """Peak RSS (bytes) of `netsentry replay` over pcap, in a child process."""
+CHILD = """
+import sys, time
+from pathlib import Path
+from netsentry.capture import read_captures
+from netsentry.config import load_config
+from netsentry.output import OutputContext, open_outputs
+from netsentry.rules import load_rules
+from netsentry.sensor import Sensor
+
+def status():
+    d = {}
+    for line in open("/proc/self/status"):
+        k, _, v = line.partition(":")
+        if k in ("VmHWM", "RssAnon"):
+            d[k] = int(v.split()[0]) * 1024
+    return d
+
+pcap, rules, cap, out = sys.argv[1:5]
+config = load_config(None, [f"flow.max-flows={cap}"])
+sensor = Sensor(config, [], load_rules([rules], config))
+sensor.attach_outputs(open_outputs(config.get("outputs") or {}, OutputContext(logdir=Path(out))))
+before = status()
+sensor.run(read_captures([pcap]))
+after = status()
+live = len(sensor.flows)
+sensor.finish()
+print(before["RssAnon"], after["RssAnon"], live, status()["VmHWM"])
+"""
+
+
+def replay_rss(src: str | None, pcap: Path, n: int) -> tuple[int, int, int, int]:
+    """A child process runs the sensor as `replay` wires it (bench.rules, the bundled
+    outputs) over pcap: anonymous RSS before the run and with every flow still live
+    (before the end-of-run flush), live flows, and peak RSS. Anonymous, because
+    the capture file is mmapped and its pages count in RSS too."""
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = src
     with tempfile.TemporaryDirectory(prefix="flowmem-") as out:
-        code = ("import resource, subprocess, sys; "
-                "r = subprocess.run(sys.argv[1:]); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        cmd = [sys.executable, "-c", code, sys.executable, "-m", "netsentry", "replay", str(pcap),
-               "-S", str(RULES), "-l", out, "-k", "none", "-q", "--set", f"flow.max-flows={n + 1}"]
+        cmd = [sys.executable, "-c", CHILD, str(pcap), str(RULES), str(n + 1), out]
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-        return int(res.stdout.split()[-1]) * 1024
+        before, after, live, peak = map(int, res.stdout.split()[-4:])
+        return before, after, live, peak
 
 
 def measure_replay(n: int, pcap: Path, src: str | None) -> None:
     if not pcap.exists():
         write_pcap(pcap, n)
-    one = pcap.with_name("flows-1.pcap")
-    if not one.exists():
-        write_pcap(one, 1)
-    empty = peak_rss(src, one, n)
-    full = peak_rss(src, pcap, n)
-    print(f"replay ({src or 'this tree'}): 1 flow {empty / 2**20:,.0f} MB, {n:,} flows {full / 2**20:,.0f} MB "
-          f"peak RSS: {(full - empty) / n:,.0f} B/live flow")
+    before, after, live, peak = replay_rss(src, pcap, n)
+    print(f"sensor ({src or 'this tree'}): {live:,} live flows, anonymous RSS {before / 2**20:,.0f} MB before, "
+          f"{after / 2**20:,.0f} MB with them: {(after - before) / live:,.0f} B/live flow; "
+          f"peak RSS {peak / 2**20:,.0f} MB (capture mapping included)")
 
 
 def main() -> None:

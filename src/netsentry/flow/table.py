@@ -55,11 +55,6 @@ DEFAULT_TIMEOUTS: dict[str, dict[str, float]] = {
 _PROTO_TIMEOUTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 _STATES = ("new", "established", "closed")
 _PORT_PROTOS = (6, 17)
-# One int object per port number, filled as ports are first seen, shared by every
-# flow: the decoder makes a fresh int per packet for each port above 256 (CPython
-# caches only -5..256), and a flow kept two of them, 64 bytes. 512 KB of list for
-# all tables of the process; the ints are immutable, so sharing them is invisible.
-PORT_INTS: list[int | None] = [None] * 65536
 
 
 class FlowConfigError(ValueError):
@@ -283,7 +278,6 @@ class FlowTable:
                     drop_bucket(best)
 
         tcp_tab, udp_tab = tables[6], tables[17]
-        port_ints = PORT_INTS
 
         def other_key(pkt: Packet, proto: int) -> tuple[Any, dict | None]:
             """Key and table for ICMP and protocols without ports: addresses only (Suricata)."""
@@ -334,19 +328,10 @@ class FlowTable:
                 rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if len(key) == 12 else reverse_key(key)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
                 # flow_id 0: computed from key and start on first read (Flow.flow_id)
-                # ports: one shared int object per port number (see PORT_INTS)
-                sp = pkt.sp
-                cp = port_ints[sp]
-                if cp is None:
-                    cp = port_ints[sp] = sp
-                sp = pkt.dp
-                dp = port_ints[sp]
-                if dp is None:
-                    dp = port_ints[sp] = sp
                 if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
-                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, dp, cp, ts, key)
+                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, pkt.dp, pkt.sp, ts, key)
                 else:
-                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, cp, dp, ts, rkey)
+                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts, rkey)
                     if proto == 1 or proto == 58:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
                 # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
