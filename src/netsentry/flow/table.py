@@ -324,6 +324,9 @@ class FlowTable:
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
                 if active >= max_flows:
+                    # the cap: room is made by ending the longest-idle flows. A flow
+                    # memcap exception policy (daemon issue #9, exception_policy.py) is
+                    # called from here when it cannot admit this one.
                     evict()
                 rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if len(key) == 12 else reverse_key(key)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
