@@ -202,3 +202,50 @@ def test_refiled_flow_ends_once_and_flow_id_is_the_documented_function() -> None
     t2.update(tcp(C, S, 40000, 80, "R", 1.0, seq=1001))
     t2.update(udp("10.9.9.9", S, 1, 2, 700.0))               # past both deadlines
     assert ended2 == [h] and h.end_reason == "timeout" and t2.stats()["flow.timeout"] == 1
+
+
+def test_a_flow_made_after_a_flush_still_times_out_and_is_flushed() -> None:
+    """flush empties the timer wheel; a flow created right after, in the second and
+    timeout class of the last flow filed before it, must land in a live bucket (not
+    the one the flush dropped) so that it expires and a second flush ends it."""
+    t, ended = table({"timeouts": {"udp": {"new": 5, "established": 5}}})
+    t.update(udp(C, S, 1, 2, 1.0))
+    t.flush("shutdown")
+    g = t.update(udp(C, S, 3, 4, 1.0))            # same second, same class as the flushed one
+    t.update(udp(C, S, 5, 6, 20.0))               # packet time passes g's deadline
+    assert ended[-1] is g and g.end_reason == "timeout"
+    t.flush("shutdown")
+    assert len(t) == 0 and ended.reasons == ["shutdown", "timeout", "shutdown"]
+
+
+def test_flows_filed_together_share_one_timeout_slot_object() -> None:
+    """The timer-wheel slot (an int near 2**35, 32 bytes) is one object per bucket,
+    not one per flow (test_flow_memory.py's bound counts on it)."""
+    t, _ = table()
+    a = t.update(udp(C, S, 40000, 5353, 1.0))
+    b = t.update(udp("10.0.0.3", S, 40001, 5353, 1.2))
+    assert a is not b and a.timeout_slot == b.timeout_slot
+    assert a.timeout_slot is b.timeout_slot
+
+
+def test_flush_frees_each_flow_once_it_has_ended() -> None:
+    """The wheel lets go of a bucket before its flows end, so what on_end attaches to
+    a flow (EVE's per-flow texts) is freed flow by flow during a flush, not kept for all."""
+    import gc
+    import weakref
+    alive: list[int] = []
+    refs: list[weakref.ref] = []
+    t = FlowTable({}, lambda f: alive.append(sum(r() is not None for r in refs)))
+    for i in range(20):
+        refs.append(weakref.ref(payload := _Tag()))
+        f = t.update(udp(C, S, 1000 + i, 53, 1.0 + i))
+        f.eve = payload
+        del payload, f
+    gc.collect()
+    t.flush("shutdown")
+    # the earlier buckets' flows (and their eve objects) are gone before the last ones end
+    assert alive[0] == 20 and alive[-1] < 20
+
+
+class _Tag:
+    """A weak-referenceable stand-in for an output's per-flow object."""

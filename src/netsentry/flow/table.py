@@ -331,6 +331,8 @@ class FlowTable:
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
                 if active >= max_flows:
+                    # the cap: room is made by ending the longest-idle flows, unless the
+                    # flow memcap exception policy (exception_policy.py) refuses this one
                     if on_full is not None and not on_full(pkt):
                         return None     # not admitted: the packet goes on without a flow
                     evict()
@@ -338,11 +340,9 @@ class FlowTable:
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
                 # flow_id 0: computed from key and start on first read (Flow.flow_id)
                 if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
-                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, pkt.dp, pkt.sp, ts)
-                    flow.rkey = key
+                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, pkt.dp, pkt.sp, ts, key)
                 else:
-                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts)
-                    flow.rkey = rkey
+                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts, rkey)
                     if proto == 1 or proto == 58:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
                 # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
@@ -359,7 +359,9 @@ class FlowTable:
                     last_bucket = new_bucket(wkey) if bucket is None else bucket
                     last_key = wkey
                 last_bucket.append(flow)
-                flow.timeout_slot = wkey
+                # last_key, not wkey: the flows of one bucket share one int object (wheel
+                # keys are ~2**35, a 32-byte int each; bench_flow_memory.py)
+                flow.timeout_slot = last_key
                 if proto == 6 and on_new_tcp is not None:
                     on_new_tcp(flow, pkt)
             pkt.flow = flow
@@ -414,7 +416,19 @@ class FlowTable:
         def active_count() -> int:
             return active
 
+        def reset_wheel() -> None:
+            """After a flush: an empty wheel, and no bucket remembered for new flows
+            (one left in `last_bucket` would take flows that then never expire)."""
+            nonlocal last_key, last_bucket, next_check
+            wheel.clear()
+            for heap in heaps:
+                heap.clear()
+            last_key = -1
+            last_bucket = []
+            next_check = inf
+
         self._active_count = active_count
+        self._reset_wheel = reset_wheel
         return update, housekeeping, end
 
     # ------------------------------------------------------------------ housekeeping
@@ -426,16 +440,17 @@ class FlowTable:
         """End every live flow with ``end_reason = reason`` (calls ``on_end`` for each).
 
         Order: by timeout slot, then filing order; deterministic for a given input
-        without sorting every flow (a 200k-flow sort cost 0.3 s in the bench)."""
+        without sorting every flow (a 200k-flow sort cost 0.3 s in the bench).
+        Each bucket leaves the wheel before its flows end, so a flow is freed once
+        it is logged: the outputs' per-flow text (EVE's flow.eve) would otherwise
+        pile up for every flow until the end of the flush."""
         wheel = self._wheel
         end = self._end
         for key in sorted(wheel):
-            for flow in wheel[key]:
+            for flow in wheel.pop(key):
                 if flow.timeout_slot == key:    # live and filed here (not a stale entry)
                     end(flow, reason)
-        wheel.clear()
-        for heap in self._heaps:
-            heap.clear()
+        self._reset_wheel()
 
     def live_flows(self) -> Iterator[Flow]:
         """Every live flow, once (a rule reload clears their detection state)."""
