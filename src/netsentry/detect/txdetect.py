@@ -149,6 +149,7 @@ class TxDetect:
                 self.payload_prefilters[proto] = (db, owners)
             else:
                 self.prefilters.setdefault(proto, []).append(_BufferPrefilter(name, transforms, db, owners))
+        self._plans: dict[tuple[str, bool], tuple[tuple[int, ...], tuple[Any, ...], tuple[Any, ...]]] = {}
         self.stats_alerts = 0
         self.stats_tx = 0
 
@@ -184,41 +185,49 @@ class TxDetect:
             self.stats_alerts += len(events)
         return events
 
+    def _plan(self, proto: str, to_server: bool) -> tuple[tuple[int, ...], tuple[Any, ...], tuple[Any, ...]]:
+        """What `_candidates` looks at for one protocol and direction, merged once from the
+        four (protocol or any, direction or either) keys: the rules always tried, the buffer
+        prefilters with their hit-cache keys, the payload prefilters."""
+        direction = 0 if to_server else 1
+        keys = ((proto, direction), (proto, None), ("", direction), ("", None))
+        always = tuple(sorted({n for k in keys for n in self.always.get(k, ())}))
+        pfs = tuple((pf, (pf.name, pf, to_server)) for k in keys for pf in self.prefilters.get(k, ()))
+        payload = tuple((k, self.payload_prefilters[k]) for k in keys if k in self.payload_prefilters)
+        plan = self._plans[(proto, to_server)] = (always, pfs, payload)
+        return plan
+
     def _candidates(self, tx: Tx, proto: str, to_server: bool, pkt: Packet,
                     payload_hits: dict[Any, list[int]]) -> list[int]:
-        direction = 0 if to_server else 1
-        always = self.always
-        payload_pfs = self.payload_prefilters
-        cands: set[int] = set()
-        for key in ((proto, direction), (proto, None), ("", direction), ("", None)):
-            nums = always.get(key)
-            if nums:
-                cands.update(nums)
-            if key in payload_pfs:
-                hits = payload_hits.get(key)
-                if hits is None:
-                    hits = payload_hits[key] = []
-                    if pkt.payload_len:
-                        db, owners = payload_pfs[key]
-                        for pid in db.scan(pkt.payload):
-                            hits.extend(owners[pid])
-                if hits:
-                    cands.update(hits)
-            for pf in self.prefilters.get(key, ()):
-                # hits kept in the tx's buffer cache: a buffer that did not change since
-                # the last update (headers while the body grows) is not scanned again
-                hkey = (pf.name, pf, to_server)
-                hits = tx.cache.get(hkey)
-                if hits is None:
-                    buf = get_buffer(tx, pf.name, pf.transforms, to_server)
-                    hits = []
-                    if buf is not None:
-                        for b in (buf if pf.multi else (buf,)):
-                            for pid in pf.db.scan(b):
-                                hits.extend(pf.owners[pid])
-                    tx.cache[hkey] = hits
-                if hits:
-                    cands.update(hits)
+        plan = self._plans.get((proto, to_server))
+        if plan is None:
+            plan = self._plan(proto, to_server)
+        always, pfs, payload_pfs = plan
+        cands: set[int] = set(always)
+        for key, (db, owners) in payload_pfs:
+            hits = payload_hits.get(key)
+            if hits is None:
+                hits = payload_hits[key] = []
+                if pkt.payload_len:
+                    for pid in db.scan(pkt.payload):
+                        hits.extend(owners[pid])
+            if hits:
+                cands.update(hits)
+        cache = tx.cache
+        for pf, hkey in pfs:
+            # hits kept in the tx's buffer cache: a buffer that did not change since
+            # the last update (headers while the body grows) is not scanned again
+            hits = cache.get(hkey)
+            if hits is None:
+                buf = get_buffer(tx, pf.name, pf.transforms, to_server)
+                hits = []
+                if buf is not None:
+                    for b in (buf if pf.multi else (buf,)):
+                        for pid in pf.db.scan(b):
+                            hits.extend(pf.owners[pid])
+                cache[hkey] = hits
+            if hits:
+                cands.update(hits)
         return sorted(cands)
 
     def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool,
