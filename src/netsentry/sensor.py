@@ -100,7 +100,7 @@ def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomal
                     events = sig_inspect(pkt, flow)             #@ signatures
                     if events:                                  #@ signatures
                         on_events(events, pkt, flow, False)     #@ signatures
-                if flow is not None and flow.app is not None:   #@ applayer
+                if flow is not None and (app := flow.app) is not None and app.dirty:   #@ applayer
                     on_app(pkt, flow)                           #@ applayer
                 if flow is None or ts >= flow.anomaly_due:      #@ anomaly
                     events = anomaly_inspect(pkt, flow)         #@ anomaly

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from applayer_helpers import CLIENT, SERVER, T0, alerts, replay, tcp_session
+from netsentry.config import load_config
+from netsentry.rules.loader import load_rules
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
@@ -126,3 +128,59 @@ def test_transactional_rule_needs_both_sides(tmp_path: Path):
                   f'alert http {SERVER} any => any any (http.method; content:"GET"; sid:3;)\n')
     assert [a["direction"] for a in alerts(recs, 1)] == ["to_client"]
     assert alerts(recs, 2) == [] and alerts(recs, 3) == []
+
+
+PAYLOAD_AND_TX_RULES = (
+    # a payload content next to a transaction keyword (ET Open: `content:"/icon.php"; urilen:9;`,
+    # the JARM rules' `tls.version` + content): prefiltered on the packet payload
+    'alert http any any -> any any (content:"Mozilla"; urilen:>3; sid:1;)\n'
+    'alert http any any -> any any (content:"Netscape"; urilen:>3; sid:2;)\n'
+    'alert http any any -> any any (content:!"Netscape"; urilen:>3; sid:3;)\n')
+
+
+def test_transaction_rule_with_a_payload_content_is_prefiltered_on_the_payload(tmp_path: Path):
+    """Such a rule is a candidate only when the packet carries its content, and still alerts
+    exactly when the content and the transaction checks match; a rule with only a negated
+    payload content keeps being a candidate on every update."""
+    from netsentry.config import load_config
+    from netsentry.detect import SignatureEngine
+    from netsentry.rules.loader import load_rules
+
+    config = load_config(None)
+    rf = tmp_path / "p.rules"
+    rf.write_text(PAYLOAD_AND_TX_RULES)
+    tx = SignatureEngine(load_rules([rf], config), config).tx
+    db, owners = tx.payload_prefilters[("http", 0)]
+    assert sorted(tx.sigs[n].sid for o in owners for n in o) == [1, 2]
+    assert [tx.sigs[n].sid for n in tx.always[("http", 0)]] == [3]
+    pcap = tcp_session(tmp_path / "m.pcap", [(True, REQ), (False, RESP)])
+    recs = replay(tmp_path, pcap, PAYLOAD_AND_TX_RULES)
+    assert len(alerts(recs, 1)) == 1 and alerts(recs, 2) == [] and len(alerts(recs, 3)) == 1
+
+
+def test_flow_of_a_protocol_nobody_reads_stops_costing_after_detection(tmp_path: Path):
+    """Without transaction rules or records for HTTP the flow is still named (app_proto in
+    its flow record) but later bytes go nowhere: no parser state, no transactions."""
+    from netsentry.capture import read_captures
+    from netsentry.output.memory import MemoryOutput
+    from netsentry.sensor import Sensor
+
+    pcap = tcp_session(tmp_path / "n.pcap", [(True, REQ), (False, RESP), (True, REQ), (False, RESP)])
+    config = load_config(None)
+    rf = tmp_path / "n.rules"
+    rf.write_text('alert tcp any any -> any any (content:"Mozilla"; sid:9;)\n')
+    out = MemoryOutput(frozenset({"alert", "flow"}))
+    sensor = Sensor(config, [out], load_rules([rf], config))
+    seen = []
+    real_feed = sensor.applayer.feed
+
+    def feed(flow, to_server, data, pkt=None):
+        real_feed(flow, to_server, data, pkt)
+        seen.append((flow.app.done, flow.app.txs))
+    sensor.stream.attach_applayer(type("A", (), {"feed": staticmethod(feed), "gap": sensor.applayer.gap})())
+    sensor.run(read_captures([str(pcap)]))
+    sensor.finish()
+    assert seen and all(done and txs == [] for done, txs in seen)
+    flows = [e for e in out.events if e.event_type == "flow"]
+    assert [f.flow.app_proto for f in flows] == ["http"]
+    assert len([e for e in out.events if e.event_type == "alert"]) == 2

@@ -170,3 +170,38 @@ def test_dns_rcode_and_tls_cert_chain_len_keywords():
 
 def sig_tx_checks(sig):
     return sig.tx_checks
+
+
+def _probe_by_parsing(data: bytes) -> bool | None:
+    """The DNS probe's decision as the full message parser makes it (the probe skips the parse)."""
+    if len(data) < 12:
+        return None
+    _id, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data, 0)
+    if qd == 0 and not flags & 0x8000:
+        return False
+    if qd > 16 or an > 512 or ns > 512 or ar > 512:
+        return False
+    nrecords = qd + an + ns + ar
+    if 2 * nrecords > len(data) or (nrecords == 0 and len(data) > 12):
+        return False
+    m = parse_message(data)
+    return m is not None and (bool(m.queries) or qd == 0)
+
+
+_DNS_SEEDS = [bytes(DNS(id=7, qd=DNSQR(qname="www.example.com"))),
+              bytes(DNS(id=7, qr=1, qd=DNSQR(qname="a.test"), an=DNSRR(rrname="a.test", rdata="192.0.2.1"))),
+              bytes(DNS(id=9, qr=1, qdcount=0)),
+              b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_DNS_SEEDS), st.lists(st.tuples(st.integers(0, 80), st.sampled_from([0, 1, 3, 0x3F, 0xC0, 0xC1, 0xFF])),
+                                             max_size=5), st.integers(0, 80))
+def test_dns_probe_decides_as_the_message_parser(seed, flips, cut):
+    """The probe reads only the header and the first question's end; it must say what a
+    whole parse would (truncated names, pointers, counts), since it names every UDP flow."""
+    data = bytearray(seed)
+    for pos, val in flips:
+        data[pos % len(data)] = val
+    msg = bytes(data[:cut or len(data)])
+    assert dns_probe(msg, True) == _probe_by_parsing(msg)

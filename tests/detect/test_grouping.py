@@ -49,6 +49,18 @@ def test_group_members_equal_brute_force(detect: Detect) -> None:
         assert set(group.members) == want, (proto, sp, dp)
 
 
+def test_ports_with_the_same_rules_share_one_port_class_and_group(detect: Detect) -> None:
+    """Elementary port intervals covered by the same rules are one class: a new port pair in
+    an already seen class costs no member-set computation (ET Open on real traffic)."""
+    eng = detect.engine(RULES)
+    b = eng.index.buckets[6]
+    assert len(b.fwd_dp) < len(b.dp_starts)
+    # dp 81 and 442 fall in different intervals (80 and 443 cut between them) but the same rules
+    assert b.dp_of[81] == b.dp_of[442] and b.dp_of[81] != b.dp_of[80]
+    assert eng.index.lookup(6, 40000, 81) is eng.index.lookup(6, 40000, 442)
+    assert eng.index.lookup(6, 40000, 81) is not eng.index.lookup(6, 40000, 80)
+
+
 def test_rules_without_fast_pattern_are_always_checked_and_others_prefiltered(detect: Detect) -> None:
     eng = detect.engine(RULES)
     g = eng.index.lookup(17, 53, 40000)      # udp from port 53: sid 8 (no content), 10 (ip), 12 (ip, ttl)

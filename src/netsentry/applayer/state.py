@@ -41,19 +41,25 @@ class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
     __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
-                 "release_from")
+                 "release_from", "done")
 
     def __init__(self) -> None:
+        # One AppState per TCP/UDP flow (bench-1m: 219k), so no list is made up front:
+        # `pending` on the first bytes detection has to wait with, `seq` only without the
+        # stream stage; `refused` is a bit per direction (1 << to_server).
         self.parser: Any = None
-        self.pending: list[tuple[bool, bytes]] = []
-        self.refused = [False, False]       # every probe said no, by to_server
+        self.pending: list[tuple[bool, bytes]] | None = None
+        self.refused = 0                    # every probe said no: bit 1 << to_server
         self.failed = False
-        self.seq: list[int | None] = [None, None]
+        self.seq: list[int | None] | None = None
         self.log_from = 0
         self.dirty = False                  # a parser saw data since detect/records last looked
         self.reversed = False               # midstream: the flow's first packet came from the server
         self.syn = False                    # a SYN was seen (the flow's direction is certain)
         self.release_from = 0
+        # nothing more to do with this flow's bytes: detection failed, or the protocol's
+        # parser is nobody's (_NULL_PARSER); `feed` then returns at once
+        self.done = False
 
     @property
     def txs(self) -> list[Tx]:
@@ -93,6 +99,12 @@ class AppLayer:
         for p in PROTOCOLS.values():
             for ipp in p.ipprotos:
                 self.by_ipproto.setdefault(ipp, []).append(p)
+        # (ip protocol, server port) -> probing order with that port's protocols first
+        self.port_order: dict[tuple[int, int], tuple[Protocol, ...]] = {}
+        for ipp, protos in self.by_ipproto.items():
+            for port in {port for p in protos for port in p.ports}:
+                first = [p for p in protos if port in p.ports]
+                self.port_order[(ipp, port)] = tuple(first + [p for p in protos if p not in first])
         self.stats_flows: dict[str, int] = {}
         self.stats_errors: dict[str, int] = {}
         self.on_error: Any = None        # app-layer.error-policy (exception_policy.py): on_error(flow, pkt)
@@ -114,6 +126,10 @@ class AppLayer:
         st = flow.app
         if st is None:
             st = flow.app = AppState()
+        elif st.done:
+            # detection failed or nobody reads the protocol (bench-1m: every flow once
+            # detected, since bench.rules has no transaction rules)
+            return
         parser = st.parser
         if parser is not None:
             try:
@@ -122,9 +138,12 @@ class AppLayer:
                 self._error(flow, pkt)
             st.dirty = True
             return
-        if st.failed or not data:
+        if not data:
             return
-        st.pending.append((to_server, data))
+        if st.pending is None:
+            st.pending = [(to_server, data)]
+        else:
+            st.pending.append((to_server, data))
         proto = self._detect(st, flow, to_server)
         if proto is None:
             return
@@ -134,7 +153,11 @@ class AppLayer:
         # UDP is counted per transport (dns_tcp, dns_udp); the others by their name
         name = proto.name + _TRANSPORT_SUFFIX.get(flow.proto, "") if proto.name in _PER_TRANSPORT else proto.name
         self.stats_flows[name] = self.stats_flows.get(name, 0) + 1
-        pending, st.pending = st.pending, []
+        pending, st.pending = st.pending, None
+        if parser is _NULL_PARSER:
+            # detection only: no transactions ever, so nothing for detect/ or the records
+            st.done = True
+            return
         for ts, chunk in pending:
             try:
                 parser.parse(chunk, ts != st.reversed, pkt)
@@ -155,8 +178,8 @@ class AppLayer:
         if st is None:
             return
         if st.parser is None:
-            st.failed = True          # detection on data with a hole would guess
-            st.pending = []
+            st.failed = st.done = True          # detection on data with a hole would guess
+            st.pending = None
             return
         gap = getattr(st.parser, "gap", None)
         if gap is not None:
@@ -171,27 +194,37 @@ class AppLayer:
 
     def _detect(self, st: AppState, flow: Flow, to_server: bool) -> Protocol | None:
         d = int(to_server)
-        data = b"".join(c for ts, c in st.pending if ts == to_server)
+        pending = st.pending
+        if len(pending) == 1:
+            data = pending[0][1]       # the usual case: a direction's first segment or datagram
+        else:
+            data = b"".join(c for ts, c in pending if ts == to_server)
         undecided = False
         port = flow.server_port
-        for proto in self.by_ipproto.get(flow.proto, ()):
+        ipproto = flow.proto
+        # probing order: the protocols registered on the server port first (Suricata's
+        # probing parsers by detection port), then the rest in registration order
+        order = self.port_order.get((ipproto, port))
+        if order is None:
+            order = self.by_ipproto.get(ipproto, ())
+        for proto in order:
             r = proto.probe(data, to_server)
             if r:
                 return proto
-            if r is False and flow.proto == 6 and not st.syn and proto.probe(data, not to_server):
+            if r is False and ipproto == 6 and not st.syn and proto.probe(data, not to_server):
                 # Suricata's midstream pickup: what the flow's client sent is a server's
                 # answer, so the flow runs the other way round (suricata-verify bug-7552)
                 st.reversed = True
                 return proto
             if r is None:
-                if flow.proto == 17 and port in proto.ports:
+                if ipproto == 17 and port in proto.ports:
                     return proto
                 undecided = True
         if not undecided or len(data) >= PROBE_LIMIT:
-            st.refused[d] = True
-            if st.refused[1 - d] or len(data) >= PROBE_LIMIT or flow.proto == 17:
-                st.failed = True
-                st.pending = []
+            st.refused |= 1 << d
+            if st.refused & (1 << (1 - d)) or len(data) >= PROBE_LIMIT or ipproto == 17:
+                st.failed = st.done = True
+                st.pending = None
         return None
 
     def flow_end(self, flow: Flow) -> None:
@@ -205,10 +238,20 @@ class AppLayer:
         """The sensor's per-packet call. UDP datagrams are fed here; TCP bytes come from the
         stream stage (`feed`) when it is attached, else from `inorder_packet`; a FIN ends
         the body of a response that runs to the close."""
-        if not self.tcp_from_stream or pkt.proto != 6:
-            self.inorder_packet(pkt, flow)
+        proto = pkt.proto
+        if proto == 17:
+            # a datagram: fed here unless its flow is done (inlined from inorder_packet,
+            # which bench-1m's 206k DNS datagrams went through)
+            if flow is not None and pkt.payload_len:
+                st = flow.app
+                if st is None or not st.done:
+                    off = pkt.payload_off
+                    self.feed(flow, bool(pkt.to_server), pkt.data[off:off + pkt.payload_len], pkt)
             return
-        if flow is None:
+        if proto != 6 or flow is None:
+            return
+        if not self.tcp_from_stream:
+            self.inorder_packet(pkt, flow)
             return
         flags = pkt.tcp_flags
         if flags & _SYN:
@@ -232,7 +275,7 @@ class AppLayer:
         if proto == 17:
             if plen:
                 st = flow.app
-                if st is not None and st.failed:
+                if st is not None and st.done:
                     return
                 off = pkt.payload_off
                 self.feed(flow, bool(pkt.to_server), pkt.data[off:off + plen], pkt)
@@ -245,12 +288,14 @@ class AppLayer:
         st = flow.app
         if st is None:
             st = flow.app = AppState()
-        elif st.failed:
+        elif st.done:
             return
         if flags & _RST:
             return
         d = int(bool(pkt.to_server))
         start = pkt.seq
+        if st.seq is None:
+            st.seq = [None, None]
         if flags & _SYN:
             start = (start + 1) & _MASK
             st.seq[d] = start

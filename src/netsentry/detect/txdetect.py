@@ -32,6 +32,7 @@ from netsentry.detect.actions import REJECT_ACTIONS, alert_action, verdict_of
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
 from netsentry.event import Alert, Event
+from netsentry.rules.inspect import Content
 from netsentry.rules.keywords.applayer import apply_transforms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,6 +59,28 @@ def get_buffer(tx: Tx, name: str, transforms: tuple[Any, ...], to_server: bool) 
         value = bytes(value)
     cache[key] = value
     return value
+
+
+PAYLOAD = "pkt_data"      # the packet payload, in the prefilter grouping key
+
+
+def _payload_fast_pattern(s: Signature) -> Content | None:
+    """A content of the rule's packet-payload chain that must occur for the rule to match:
+    its marked fast pattern when that is in the chain, else the longest positive content.
+    A hit is then necessary, not sufficient (the chain still runs), so prefiltering on it
+    never loses a match."""
+    chain = s.payload_chain
+    if chain is None:
+        return None
+    best = None
+    for item in chain.items:
+        if not isinstance(item, Content) or item.negated or not item.fp_bytes:
+            continue
+        if item.fast_pattern:
+            return item
+        if best is None or len(item.fp_bytes) > len(best.fp_bytes):
+            best = item
+    return best
 
 
 class _BufferPrefilter:
@@ -104,6 +127,12 @@ class TxDetect:
         # to the client (bench_applayer et: 10 buffer scans per transaction update before).
         self.always: dict[tuple[str, int | None], list[int]] = {}
         self.prefilters: dict[tuple[str, int | None], list[_BufferPrefilter]] = {}
+        # Rules whose only prefilter content is in the packet payload (a `content` before
+        # any sticky buffer, next to a tx keyword: ET Open's JARM rules with `tls.version`,
+        # `content; urilen`): the packet payload's own database, so they are candidates only
+        # when the packet carries that content, instead of on every transaction update
+        # (ndpi-mix, ET Open: 6 JARM rules were verified on each of 6,254 TLS updates).
+        self.payload_prefilters: dict[tuple[str, int | None], tuple[Any, list[list[int]]]] = {}
         groups: dict[tuple[Any, ...], list[tuple[bytes, bool, int]]] = {}
         for num, s in enumerate(self.sigs):
             proto = (s.app_proto or "", s.tx_direction)
@@ -114,7 +143,11 @@ class TxDetect:
                     if any(it is fp for it in chain.items):
                         chain_of_fp = (name, transforms)
             if fp is None or chain_of_fp is None or not fp.fp_bytes:
-                self.always.setdefault(proto, []).append(num)
+                pfp = _payload_fast_pattern(s)
+                if pfp is None:
+                    self.always.setdefault(proto, []).append(num)
+                else:
+                    groups.setdefault((proto, PAYLOAD, ()), []).append((pfp.fp_bytes, pfp.nocase, num))
                 continue
             groups.setdefault((proto, *chain_of_fp), []).append((fp.fp_bytes, fp.nocase, num))
         for (proto, name, transforms), entries in groups.items():
@@ -128,7 +161,11 @@ class TxDetect:
                     owners.append([])
                 owners[pid].append(num)
             db = build_prefilter([(pat, nocase) for pat, nocase in patterns], backend)
-            self.prefilters.setdefault(proto, []).append(_BufferPrefilter(name, transforms, db, owners))
+            if name == PAYLOAD:
+                self.payload_prefilters[proto] = (db, owners)
+            else:
+                self.prefilters.setdefault(proto, []).append(_BufferPrefilter(name, transforms, db, owners))
+        self._plans: dict[tuple[str, bool], tuple[tuple[int, ...], tuple[Any, ...], tuple[Any, ...]]] = {}
         self.stats_alerts = 0
         self.stats_tx = 0
 
@@ -148,12 +185,13 @@ class TxDetect:
         to_server = bool(pkt.to_server) != st.reversed
         bit = 1 if to_server else 2
         events: list[Event] | None = None
+        payload_hits: dict[Any, list[int]] = {}     # per candidate key, this packet's payload scanned once
         for tx in st.parser.txs:
             if not tx.updated & bit:
                 continue
             tx.updated &= ~bit
             self.stats_tx += 1
-            evs = self._inspect_tx(pkt, flow, tx, proto, to_server)
+            evs = self._inspect_tx(pkt, flow, tx, proto, to_server, payload_hits)
             if evs:
                 if events is None:
                     events = evs
@@ -163,38 +201,59 @@ class TxDetect:
             self.stats_alerts += len(events)
         return events
 
-    def _candidates(self, tx: Tx, proto: str, to_server: bool) -> list[int]:
+    def _plan(self, proto: str, to_server: bool) -> tuple[tuple[int, ...], tuple[Any, ...], tuple[Any, ...]]:
+        """What `_candidates` looks at for one protocol and direction, merged once from the
+        four (protocol or any, direction or either) keys: the rules always tried, the buffer
+        prefilters with their hit-cache keys, the payload prefilters."""
         direction = 0 if to_server else 1
-        always = self.always
-        cands: set[int] = set()
-        for key in ((proto, direction), (proto, None), ("", direction), ("", None)):
-            nums = always.get(key)
-            if nums:
-                cands.update(nums)
-            for pf in self.prefilters.get(key, ()):
-                # hits kept in the tx's buffer cache: a buffer that did not change since
-                # the last update (headers while the body grows) is not scanned again
-                hkey = (pf.name, pf, to_server)
-                hits = tx.cache.get(hkey)
-                if hits is None:
-                    buf = get_buffer(tx, pf.name, pf.transforms, to_server)
-                    hits = []
-                    if buf is not None:
-                        for b in (buf if pf.multi else (buf,)):
-                            for pid in pf.db.scan(b):
-                                hits.extend(pf.owners[pid])
-                    tx.cache[hkey] = hits
-                if hits:
-                    cands.update(hits)
+        keys = ((proto, direction), (proto, None), ("", direction), ("", None))
+        always = tuple(sorted({n for k in keys for n in self.always.get(k, ())}))
+        pfs = tuple((pf, (pf.name, pf, to_server)) for k in keys for pf in self.prefilters.get(k, ()))
+        payload = tuple((k, self.payload_prefilters[k]) for k in keys if k in self.payload_prefilters)
+        plan = self._plans[(proto, to_server)] = (always, pfs, payload)
+        return plan
+
+    def _candidates(self, tx: Tx, proto: str, to_server: bool, pkt: Packet,
+                    payload_hits: dict[Any, list[int]]) -> list[int]:
+        plan = self._plans.get((proto, to_server))
+        if plan is None:
+            plan = self._plan(proto, to_server)
+        always, pfs, payload_pfs = plan
+        cands: set[int] = set(always)
+        for key, (db, owners) in payload_pfs:
+            hits = payload_hits.get(key)
+            if hits is None:
+                hits = payload_hits[key] = []
+                if pkt.payload_len:
+                    for pid in db.scan(pkt.payload):
+                        hits.extend(owners[pid])
+            if hits:
+                cands.update(hits)
+        cache = tx.cache
+        for pf, hkey in pfs:
+            # hits kept in the tx's buffer cache: a buffer that did not change since
+            # the last update (headers while the body grows) is not scanned again
+            hits = cache.get(hkey)
+            if hits is None:
+                buf = get_buffer(tx, pf.name, pf.transforms, to_server)
+                hits = []
+                if buf is not None:
+                    for b in (buf if pf.multi else (buf,)):
+                        for pid in pf.db.scan(b):
+                            hits.extend(pf.owners[pid])
+                cache[hkey] = hits
+            if hits:
+                cands.update(hits)
         return sorted(cands)
 
-    def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool) -> list[Event] | None:
+    def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool,
+                    payload_hits: dict[Any, list[int]]) -> list[Event] | None:
         direction = 0 if to_server else 1
         done = tx.inspected
         if done is not None and done.ids is not self.ids:
             done = self._adopt(tx, done)
         events: list[Event] | None = None
-        for num in self._candidates(tx, proto, to_server):
+        for num in self._candidates(tx, proto, to_server, pkt, payload_hits):
             # finished per rule, transaction and direction: a rule whose buffers exist on
             # both sides (dns.queries.rrname) alerts once each way, as Suricata's
             # per-direction detect state (suricata-verify dns-additionals-rrname)

@@ -82,7 +82,7 @@ class Half:
     tail = b""                 # the last OVERLAP bytes given to detection
     depth_hit = False
     started = False
-    wins: Any = None           # the receiver's overlap policy (policy.py), set when the direction starts
+    wins: Any = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
 
 
 class StreamEngine:
@@ -144,7 +144,6 @@ class StreamEngine:
                 if not h.started:
                     h.started = True
                     h.next_seq = (pkt.seq + 1) & MASK
-                    h.wins = self._policy_for(pkt.dst)
             return
         if flags & _RST:
             return
@@ -153,7 +152,6 @@ class StreamEngine:
         if not h.started:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
-            h.wins = self._policy_for(pkt.dst)
         seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
         delta = (seq - h.next_seq) & MASK
         if delta >= HALF:
@@ -207,7 +205,13 @@ class StreamEngine:
             ooo = h.ooo = Overlay()
             self.held += 1
         before = ooo.nbytes
-        overlapped, different = ooo.insert(start, data, h.wins)
+        wins = h.wins
+        if wins is None:
+            # the receiver's policy, looked up the first time it has to judge an overlap
+            # (every packet of this direction has that receiver as pkt.dst): on the SYN it
+            # was a host-os-policy lookup per session, 27% of the stream stage on bench-1m
+            wins = h.wins = self._policy_for(pkt.dst)
+        overlapped, different = ooo.insert(start, data, wins)
         if overlapped:
             self.counters["tcp.overlap"] += 1
             if different:
