@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _start(args: argparse.Namespace, lc: Any) -> int:
     from netsentry.capture.afpacket import check_filters, interface_exists, interfaces_from_config
     from netsentry.capture.nfqueue import queues_from_config
-    from netsentry.cli import InputError, UsageError, _setup_logging, load_ruleset
+    from netsentry.cli import InputError, UsageError, _setup_logging, load_ruleset, rule_profiler
     from netsentry.lifecycle import signal_name
     from netsentry.config import load_config
 
@@ -128,6 +128,7 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
     from netsentry.output import OutputContext, open_outputs
     from netsentry.sensor import Sensor
     sensor = Sensor(config, [], ruleset)     # every stage's settings checked before anything opens
+    profiler = rule_profiler(args, sensor)   # --profile-rules (the engine of start-up; not after a reload)
     # reload (SIGUSR2, ctl reload) re-reads the configuration as start-up built it
     ops = Operations(sensor, config, lambda: _reload_config(args, bool(queues)))
     lc.running()                # outputs open next: from here a stop signal drains instead
@@ -168,6 +169,8 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
         finally:
             ops.stopping()                   # systemd: STOPPING=1; the control socket closes
         result = sensor.finish(lc)
+        if profiler is not None:
+            profiler.report(args.logdir)
     except OSError as exc:
         raise InputError(f"cannot write output: {exc}") from None
     finally:
