@@ -380,3 +380,14 @@ def test_etopen_hit_gives_the_same_alerts_on_real_traffic(tmp_path: Path) -> Non
     _pcap_slice(REALTRAFFIC, capture, 20_000)
     alerts = _cold_miss_hit(tmp_path, capture, rules)
     assert alerts
+
+
+def test_rule_reload_loads_through_the_cache(tmp_path: Path, rules: Path) -> None:
+    """SIGUSR2 / ctl reload (reload.py): the second build of unchanged rules is a hit."""
+    from netsentry.reload import build_ruleset
+    cfg = {**_cfg(tmp_path / "c"), "rule-files": [str(rules)]}
+    built1, engine1 = build_ruleset(cfg)
+    built2, engine2 = build_ruleset(cfg)
+    assert built1.ruleset.cache.status == "miss" and built2.ruleset.cache.status == "hit"
+    assert engine2.stats()["detect.rule_cache.hit"] == 1
+    assert [s.sid for s in engine2.sigs] == [s.sid for s in engine1.sigs]
