@@ -60,7 +60,8 @@ def load_new_ruleset(config: Mapping[str, Any]) -> Built:
         if not os.path.exists(path):
             raise ReloadError(f"{path}: cannot read rule file: No such file or directory")
     from netsentry.rules.cache import load_ruleset as load_rules_cached
-    ruleset = load_rules_cached(paths, config) if paths else None     # detect.rule-cache
+    # detect.rule-cache; a miss is stored by a forked process: the swap must not wait for it
+    ruleset = load_rules_cached(paths, config, background_write=True) if paths else None
     if ruleset is not None:
         wrong = [e for e in ruleset.errors if not isinstance(e, UnsupportedError)]
         if wrong:

@@ -382,12 +382,34 @@ def test_etopen_hit_gives_the_same_alerts_on_real_traffic(tmp_path: Path) -> Non
     assert alerts
 
 
+def _wait_for_entry(d: Path) -> None:
+    """Until the entry exists (it appears by rename, whole), at most a minute."""
+    import time
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.name.endswith(cache.SUFFIX) and not p.name.startswith(".")
+                                                  for p in d.iterdir()):      # not the writer's temporary
+        time.sleep(0.05)
+
+
 def test_rule_reload_loads_through_the_cache(tmp_path: Path, rules: Path) -> None:
     """SIGUSR2 / ctl reload (reload.py): the second build of unchanged rules is a hit."""
     from netsentry.reload import build_ruleset
     cfg = {**_cfg(tmp_path / "c"), "rule-files": [str(rules)]}
     built1, engine1 = build_ruleset(cfg)
+    _wait_for_entry(tmp_path / "c")            # a reload writes its miss in the background
     built2, engine2 = build_ruleset(cfg)
     assert built1.ruleset.cache.status == "miss" and built2.ruleset.cache.status == "hit"
     assert engine2.stats()["detect.rule_cache.hit"] == 1
     assert [s.sid for s in engine2.sigs] == [s.sid for s in engine1.sigs]
+
+
+def test_reload_miss_is_written_in_the_background(tmp_path: Path, rules: Path) -> None:
+    """A live reload does not wait for the entry to be written (a forked process writes it)."""
+    d = tmp_path / "c"
+    cfg = _cfg(d)
+    rs = load_ruleset([rules], cfg, background_write=True)
+    assert rs.cache.status == "miss"
+    engine = engine_for(rs, cfg)
+    assert engine.stats()["detect.rule_cache.miss"] == 1
+    _wait_for_entry(d)
+    assert load_ruleset([rules], cfg).cache.status == "hit"

@@ -535,9 +535,11 @@ def _warn_once(directory: Path, reason: str) -> None:
     _log().warning("rule cache not used", reason=reason)
 
 
-def load_ruleset(paths: Iterable[str | Path], config: Mapping[str, Any] | None = None) -> Any:
+def load_ruleset(paths: Iterable[str | Path], config: Mapping[str, Any] | None = None,
+                 background_write: bool = False) -> Any:
     """`load_rules` through the cache. On a hit the RuleSet carries its built engine, which
-    `engine_for` hands to the sensor; on a miss the engine is stored once built. Any thread."""
+    `engine_for` hands to the sensor; on a miss the engine is stored once built (by a forked
+    process when `background_write`: a live reload must not stall capture). Any thread."""
     from netsentry.rules.loader import _resolve, load_rules
     t0 = time.perf_counter()
     paths = list(paths)
@@ -579,7 +581,7 @@ def load_ruleset(paths: Iterable[str | Path], config: Mapping[str, Any] | None =
         _log().warning(f"detect.rule_cache: rebuilt({reason})", path=str(store.path_of(key)))
     rs = load_rules(paths, config)
     rs.cache = CacheOutcome("rebuilt" if reason else "miss", reason, str(store.path_of(key)))
-    rs.cache_store = (store, key, config_digest(config))
+    rs.cache_store = (store, key, config_digest(config), background_write)
     return rs
 
 
@@ -603,7 +605,11 @@ def engine_for(ruleset: Any, config: Mapping[str, Any]) -> Any:
     pending = getattr(ruleset, "cache_store", None)
     if pending is not None and pending[2] == config_digest(config):
         ruleset.cache_store = None
-        store, key, _digest = pending
+        store, key, _digest, background = pending
+        if background:
+            _write_in_background(store, key, ruleset, engine)
+            engine.cache_stats = outcome.counters() if outcome is not None else {}
+            return engine
         t0 = time.perf_counter()
         saved_cache = ruleset.cache
         ruleset.cache = None
@@ -619,6 +625,37 @@ def engine_for(ruleset: Any, config: Mapping[str, Any]) -> Any:
     if outcome is not None:
         engine.cache_stats = outcome.counters()
     return engine
+
+
+def _write_in_background(store: RuleCache, key: str, ruleset: Any, engine: Any) -> None:
+    """Store the fresh engine from a forked grandchild: fork copies the engine as it is now,
+    before the first packet changes it, and the main thread goes on at once (a reload swaps
+    between two packets; pickling ET Open costs ~2.5 s CPU). The grandchild closes every
+    inherited descriptor first (capture sockets, the control socket, outputs), logs nothing,
+    and is re-parented to init, so nobody waits for it."""
+    saved, ruleset.cache = ruleset.cache, None
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        ruleset.cache = saved
+        _log().warning("rule cache not written", reason=f"fork: {exc}")
+        return
+    if pid == 0:                                   # child: fork once more and leave
+        status = 1
+        try:
+            if os.fork() == 0:
+                os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)
+                store.put(key, (ruleset, engine))
+                status = 0
+            else:
+                status = 0
+        except BaseException:       # noqa: BLE001 - nothing to report to; the next start rebuilds
+            status = 1
+        finally:
+            os._exit(status)
+    ruleset.cache = saved
+    os.waitpid(pid, 0)                             # the intermediate child exits at once
+    _log().info(f"detect.rule_cache: {saved}", path=str(store.path_of(key)), write="background")
 
 
 def _revive(engine: Any, config: Mapping[str, Any]) -> None:
