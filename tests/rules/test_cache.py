@@ -413,3 +413,26 @@ def test_reload_miss_is_written_in_the_background(tmp_path: Path, rules: Path) -
     assert engine.stats()["detect.rule_cache.miss"] == 1
     _wait_for_entry(d)
     assert load_ruleset([rules], cfg).cache.status == "hit"
+
+
+def test_cached_pcres_match_as_loaded(tmp_path: Path) -> None:
+    """Pcre items come back from the cache uncompiled (RE2/PCRE2: on first use) and match
+    as the ones parsed from the file, whichever engine each runs on."""
+    rules = tmp_path / "p.rules"
+    rules.write_text(
+        'alert tcp any any -> any any (msg:"re2"; content:"GET"; pcre:"/^GET \\/[a-z]+\\d{2}/"; sid:1;)\n'
+        'alert tcp any any -> any any (msg:"backref"; content:"ab"; pcre:"/(ab)\\1x/"; sid:2;)\n'
+        'alert tcp any any -> any any (msg:"anchored"; content:"zz"; pcre:"/zz+y/A"; sid:3;)\n')
+    cold = load_ruleset([rules], _cfg(False))
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    warm = load_ruleset([rules], _cfg(d))
+    assert warm.cache.status == "hit"
+    payloads = [b"GET /abc12 x", b"GET /ABC12", b"ababx", b"abx", b"zzzy", b"xzzzy", b""]
+    from netsentry.rules.keywords.payload import Pcre
+    for a, b in zip(cold.signatures, warm.signatures):
+        pa = [i for i in a.payload_chain.items if isinstance(i, Pcre)][0]
+        pb = [i for i in b.payload_chain.items if isinstance(i, Pcre)][0]
+        assert pa.engine == pb.engine
+        for p in payloads:
+            assert (pa._find(p, 0) is None) == (pb._find(p, 0) is None), (a.sid, p)

@@ -363,18 +363,21 @@ class Pcre(Item):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         if self._find is None:
-            self._find = self._compile_find
+            if self.linear or self.limited:
+                self._find = self._compile_find
+            else:
+                # Python's re runs under the CPU-time limit (pcre_limit.py): its compile must
+                # not count against the first evaluation's budget, so compile now (these are
+                # the pcres neither RE2 nor PCRE2 can run: few or none)
+                pattern, flags = self.spec      # type: ignore[misc]
+                self.regex = compile_pcre(pattern, flags)
+                self._find = self.regex.match if self.anchored else self.regex.search
 
     def _compile_find(self, subject: Any, start: int) -> Any:
-        """The first search of a pcre loaded from the rule cache: compile (the same engine
-        the rule was loaded with), keep the compiled search, run it."""
+        """The first search of an RE2 or PCRE2 pcre loaded from the rule cache: compile (the
+        same engine the rule was loaded with), keep the compiled search, run it."""
         pattern, flags = self.spec       # type: ignore[misc]
-        if self.linear:
-            engine: Any = compile_re2(translate(pattern), flags)
-        elif self.limited:
-            engine = compile_limited(pattern, flags)
-        else:
-            engine = self.regex = compile_pcre(pattern, flags)
+        engine: Any = compile_re2(translate(pattern), flags) if self.linear else compile_limited(pattern, flags)
         self._find = engine.match if self.anchored else engine.search
         return self._find(subject, start)
 
