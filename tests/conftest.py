@@ -6,15 +6,29 @@ pytest closes after that test; the next test that logs would then write to a
 closed file ("I/O operation on closed file"). So before every test the log
 is reset to a sink that looks up `sys.stderr` at each write: whatever
 capture (capsys, capfd, none) is active for the running test gets the lines.
+
+The rule cache (rules/cache.py) of every run in the suite goes to one private
+temporary directory, never into the user's ~/.cache, and starts empty.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
 from netsentry.log import setup_logging
+
+_CACHE_HOME = tempfile.mkdtemp(prefix="netsentry-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+os.environ.pop("STATE_DIRECTORY", None)
+
+
+def pytest_unconfigure(config):  # noqa: ARG001 - pytest hook signature
+    shutil.rmtree(_CACHE_HOME, ignore_errors=True)
 
 
 class CurrentStderr:

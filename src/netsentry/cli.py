@@ -101,6 +101,11 @@ def pipeline_flags(p: argparse.ArgumentParser, bpf_help: str) -> None:
     p.add_argument("-k", dest="checksums", choices=("all", "none"),
                    help="checksum validation: all (bad-checksum packets are not inspected) or none")
     p.add_argument("-F", dest="bpf_file", metavar="BPF-FILE", help=bpf_help)
+    p.add_argument("--profile-rules", action="store_true",
+                   help="per-rule profiling (checks, matches, time): at the end the top rules by total "
+                        "time go to stderr and LOGDIR/rule_perf.log (detect/profile.py)")
+    p.add_argument("--profile-rules-top", type=int, default=20, metavar="N",
+                   help="how many rules --profile-rules reports (default 20)")
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
@@ -200,6 +205,8 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     logdir = Path(args.logdir)
     from netsentry.workers import replay_command, workers_for_replay
     workers = workers_for_replay(config, args)
+    if workers > 1 and args.profile_rules:
+        raise UsageError("--profile-rules runs in one process: use --workers 1")
     if workers > 1:
         status = replay_command(args, config, paths, ruleset, lifecycle, workers)
         if (args.report or args.report_file) and status == EXIT_OK:
@@ -208,6 +215,7 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
                 eve_path = logdir / str(get(config, "outputs.eve-log.filename", "eve.json"))
             return _write_report(args, eve_path)
         return status
+    profiler = rule_profiler(args, sensor)
     lifecycle.running()                        # from here a signal is a clean stop: outputs get flushed
     try:
         outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir))
@@ -231,6 +239,8 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
         except OSError as exc:
             raise InputError(f"cannot write output: {exc}") from None
 
+    if profiler is not None:
+        profiler.report(logdir)
     if not args.quiet:
         eve_path = _eve_path(outputs)
         print(format_summary(result, eve_path, inline=sensor.inline), flush=True)
@@ -246,6 +256,16 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     elif result.capture_error is not None:
         _error(str(result.capture_error))
     return lifecycle.exit_code(stopped_by, ok=result.capture_error is None)
+
+
+def rule_profiler(args: argparse.Namespace, sensor: Any) -> Any:
+    """`--profile-rules`: the profiling path installed into the sensor's engine (detect/profile.py)."""
+    if not getattr(args, "profile_rules", False):
+        return None
+    if args.profile_rules_top < 1:
+        raise UsageError(f"--profile-rules-top: expected a positive number, got {args.profile_rules_top}")
+    from netsentry.detect.profile import RuleProfiler
+    return RuleProfiler(sensor.signatures, args.profile_rules_top)
 
 
 def _write_report(args: argparse.Namespace, eve_path: Path | None) -> int:
@@ -337,8 +357,9 @@ def load_ruleset(config: Config) -> Any:
         if not os.path.exists(path):
             raise InputError(f"{path}: cannot read rule file: No such file or directory")
     from netsentry.log import get_logger
-    from netsentry.rules import UnsupportedError, load_rules
-    ruleset = load_rules(paths, config)
+    from netsentry.rules import UnsupportedError
+    from netsentry.rules.cache import load_ruleset as load_rules_cached
+    ruleset = load_rules_cached(paths, config)     # detect.rule-cache (rules/cache.py)
     for err in ruleset.errors:       # a bad disable/enable/modify.conf line stops start-up
         if err.category == "rule management":
             raise InputError(str(err))

@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _start(args: argparse.Namespace, lc: Any) -> int:
     from netsentry.capture.afpacket import check_filters, interface_exists, interfaces_from_config
     from netsentry.capture.nfqueue import queues_from_config
-    from netsentry.cli import InputError, UsageError, _setup_logging, load_ruleset
+    from netsentry.cli import InputError, UsageError, _setup_logging, load_ruleset, rule_profiler
     from netsentry.lifecycle import signal_name
     from netsentry.config import load_config
 
@@ -145,8 +145,11 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
     from netsentry.workers_live import plan_workers, run_workers
     plan = plan_workers(config, args, interfaces, queues)
     if plan.count > 1:                       # N worker processes (workers_live.py)
+        if getattr(args, "profile_rules", False):
+            raise UsageError("--profile-rules runs in one process: use --workers 1")
         del sensor
         return run_workers(args, config, lc, plan, programs, ruleset, interval, maxlen)
+    profiler = rule_profiler(args, sensor)   # --profile-rules (the engine of start-up; not after a reload)
     # reload (SIGUSR2, ctl reload) re-reads the configuration as start-up built it
     ops = Operations(sensor, config, lambda: _reload_config(args, bool(queues)))
     lc.running()                # outputs open next: from here a stop signal drains instead
@@ -187,6 +190,8 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
         finally:
             ops.stopping()                   # systemd: STOPPING=1; the control socket closes
         result = sensor.finish(lc)
+        if profiler is not None:
+            profiler.report(args.logdir)
     except OSError as exc:
         raise InputError(f"cannot write output: {exc}") from None
     except ImportError as exc:      # privileges.py: nothing may be loaded after the drop

@@ -52,14 +52,16 @@ class Built:
 
 def load_new_ruleset(config: Mapping[str, Any]) -> Built:
     """Load the ruleset `config` names (any thread), or raise ReloadError. Touches no running state."""
-    from netsentry.rules import UnsupportedError, load_rules
+    from netsentry.rules import UnsupportedError
     from netsentry.sensor import rule_paths
     t0 = time.perf_counter()
     paths = rule_paths(config)
     for path in paths:
         if not os.path.exists(path):
             raise ReloadError(f"{path}: cannot read rule file: No such file or directory")
-    ruleset = load_rules(paths, config) if paths else None
+    from netsentry.rules.cache import load_ruleset as load_rules_cached
+    # detect.rule-cache; a miss is stored by a forked process: the swap must not wait for it
+    ruleset = load_rules_cached(paths, config, background_write=True) if paths else None
     if ruleset is not None:
         wrong = [e for e in ruleset.errors if not isinstance(e, UnsupportedError)]
         if wrong:

@@ -239,12 +239,12 @@ class Sensor:
 
     @staticmethod
     def _build_signature_engine(config: Mapping[str, Any], ruleset: Any) -> Any:
-        from netsentry.detect import SignatureEngine
         from netsentry.detect.engine import detect_settings
         if ruleset is None or not getattr(ruleset, "signatures", None):
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
-        return SignatureEngine(ruleset, config)
+        from netsentry.rules.cache import engine_for
+        return engine_for(ruleset, config)     # the rule cache's stored engine, or a new build
 
     @staticmethod
     def _build_applayer(config: Mapping[str, Any]) -> Any:

@@ -112,6 +112,8 @@ class SignatureEngine:
     The top-level `threshold` list holds suppress/threshold entries.
     """
 
+    cache_stats: dict[str, int] = {}     # set by rules/cache.py's engine_for
+
     def __init__(self, ruleset: Any, config: Mapping[str, Any] | None = None, ips: bool | None = None) -> None:
         t0 = time.perf_counter()
         config = config or {}
@@ -473,6 +475,7 @@ class SignatureEngine:
             # ours: (rule, flow) pairs no longer evaluated after repeated timeouts
             "detect.pcre_flow_disabled": PCRE_LIMIT.flows_disabled - self._pcre_disabled_before,
             **self.thresholds.stats(),
+            **self.cache_stats,       # detect.rule_cache.hit/miss/rebuilt (rules/cache.py)
         }
 
     def load_report(self) -> dict[str, Any]:

@@ -62,6 +62,13 @@ class RuleSet:
     load_seconds: float = 0.0
     # disable/enable/modify.conf (rules/manage.py) and what they changed in this load
     filters: RuleFilters | None = None
+    # rules/cache.py: what the cache did (CacheOutcome), the stored engine that came with a
+    # hit (handed out once by cache.engine_for) and the config digest it was built for, and
+    # on a miss where to store the engine once built
+    cache: Any = None
+    engine: Any = field(default=None, repr=False)
+    engine_config: str | None = None
+    cache_store: Any = field(default=None, repr=False)
 
     def reference_url(self, system: str, ref: str) -> str:
         prefix = self.references.get(system.lower())

@@ -334,11 +334,14 @@ class Pcre(Item):
     can_be_relative_to = True
 
     def __init__(self, regex: re.Pattern[bytes], relative: bool, negated: bool, anchored: bool,
-                 source: str, fast: Any = None, limited: Any = None) -> None:
+                 source: str, fast: Any = None, limited: Any = None,
+                 spec: tuple[str, str] | None = None) -> None:
         self.regex = regex
         self.relative = relative
         self.negated = negated
         self.source = source
+        self.anchored = anchored
+        self.spec = spec            # (pattern, flags): what the rule cache stores instead of compiled code
         self.linear = fast is not None
         self.limited = not self.linear and limited is not None
         engine = fast if fast is not None else limited if limited is not None else regex
@@ -347,6 +350,36 @@ class Pcre(Item):
         self.flow_key: Any = None                   # the flow being inspected (set by the rule's gate)
         self.strikes: dict[Any, int] = {}           # flow -> budget overruns
         self.disabled: set[Any] = set()             # flows this pcre is no longer run on
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The rule cache (rules/cache.py) stores the pattern, not the compiled regexes:
+        re-compiling 4,500 ET Open pcres on every cached start cost ~2 s, while a
+        replay's packets reach few of them; each compiles on its first evaluation."""
+        state = self.__dict__.copy()
+        if self.spec is not None:
+            state["regex"] = state["_find"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self._find is None:
+            if self.linear or self.limited:
+                self._find = self._compile_find
+            else:
+                # Python's re runs under the CPU-time limit (pcre_limit.py): its compile must
+                # not count against the first evaluation's budget, so compile now (these are
+                # the pcres neither RE2 nor PCRE2 can run: few or none)
+                pattern, flags = self.spec      # type: ignore[misc]
+                self.regex = compile_pcre(pattern, flags)
+                self._find = self.regex.match if self.anchored else self.regex.search
+
+    def _compile_find(self, subject: Any, start: int) -> Any:
+        """The first search of an RE2 or PCRE2 pcre loaded from the rule cache: compile (the
+        same engine the rule was loaded with), keep the compiled search, run it."""
+        pattern, flags = self.spec       # type: ignore[misc]
+        engine: Any = compile_re2(translate(pattern), flags) if self.linear else compile_limited(pattern, flags)
+        self._find = engine.match if self.anchored else engine.search
+        return self._find(subject, start)
 
     def _once(self, buf: bytes, blen: int, det: Det) -> bool:
         """One pcre attempt (Suricata's DetectPcrePayloadMatch); updates det on a match."""
@@ -478,7 +511,7 @@ def pcre(b: RuleBuilder, arg: str | None) -> None:
     regex = compile_pcre(pattern, re_flags)
     fast = compile_re2(translate(pattern), re_flags)
     limited = None if fast is not None else compile_limited(pattern, re_flags)
-    item = Pcre(regex, relative, negated, anchored, text, fast, limited)
+    item = Pcre(regex, relative, negated, anchored, text, fast, limited, (pattern, re_flags))
     b.add_item(item)
     if not item.linear:
         b.extra.setdefault("budgeted_pcres", []).append(item)

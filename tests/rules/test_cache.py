@@ -1,0 +1,438 @@
+"""The compiled ruleset cache (rules/cache.py): same alerts from a hit as from a cold build,
+and a damaged, foreign or unsafe cache is never trusted and never stops a start."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+import netsentry
+from netsentry.rules import cache
+from netsentry.rules.cache import MAGIC, RuleCache, engine_for, load_ruleset
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO / ".." / "shared"
+PCAPS = REPO / "pcaps"
+BUNDLED = REPO / "signatures" / "netsentry.rules"
+BENCH_RULES = SHARED / "bench" / "bench.rules"
+ETOPEN = SHARED / "rules" / "etopen"
+REALTRAFFIC = SHARED / "realtraffic" / "ndpi-mix.pcap"
+
+RULES = """\
+alert tcp any any -> any 80 (msg:"web get"; flow:to_server; content:"GET "; depth:4; sid:100; rev:1;)
+alert http any any -> any any (msg:"admin uri"; http.uri; content:"/admin"; nocase; sid:101; rev:2;)
+alert tcp any any -> any any (msg:"pcre"; content:"HTTP/1."; pcre:"/HTTP\\/1\\.[01]/"; sid:102; rev:1;)
+alert dns any any -> any any (msg:"dns query"; dns.query; content:"example"; sid:103; rev:1;)
+"""
+
+
+def _cfg(cache_dir: Path | str | bool) -> dict:
+    return {"detect": {"rule-cache": cache_dir if isinstance(cache_dir, bool) else str(cache_dir)}}
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    p = tmp_path / "t.rules"
+    p.write_text(RULES)
+    return p
+
+
+def _load(rules: Path, cfg: dict):
+    rs = load_ruleset([rules], cfg)
+    engine = engine_for(rs, cfg)
+    return rs, engine
+
+
+def _entry(directory: Path) -> Path:
+    entries = [p for p in directory.iterdir() if p.name.endswith(cache.SUFFIX)]
+    assert len(entries) == 1, entries
+    return entries[0]
+
+
+# --- hit, miss, and the key ------------------------------------------------------------
+
+def test_miss_then_hit_gives_the_same_rules_and_engine(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    rs1, e1 = _load(rules, _cfg(d))
+    assert rs1.cache.status == "miss"
+    assert e1.stats()["detect.rule_cache.miss"] == 1
+    rs2, e2 = _load(rules, _cfg(d))
+    assert rs2.cache.status == "hit"
+    assert e2.stats()["detect.rule_cache.hit"] == 1 and e2.stats()["detect.rule_cache.miss"] == 0
+    assert [(s.sid, s.rev, s.msg) for s in rs2.signatures] == [(s.sid, s.rev, s.msg) for s in rs1.signatures]
+    assert [s.sid for s in e2.sigs] == [s.sid for s in e1.sigs]
+    assert e2.tx is not None and [s.sid for s in e2.tx.sigs] == [s.sid for s in e1.tx.sigs]
+
+
+def test_the_stored_engine_is_handed_out_once(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    rs = load_ruleset([rules], _cfg(d))
+    first, second = engine_for(rs, _cfg(d)), engine_for(rs, _cfg(d))
+    assert first is not second           # a second sensor on the same ruleset builds its own
+
+
+def test_key_follows_rule_content_and_rule_config_not_outputs(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    cfg = {**_cfg(d), "outputs": {"eve-log": {"filename": "other.json"}}}
+    assert load_ruleset([rules], cfg).cache.status == "hit"
+    cfg = {**_cfg(d), "vars": {"address-groups": {"HOME_NET": "[10.0.0.0/8]"}}}
+    assert load_ruleset([rules], cfg).cache.status == "miss"
+    rules.write_text(RULES.replace("admin", "login"))
+    assert load_ruleset([rules], _cfg(d)).cache.status == "miss"
+
+
+def test_engine_built_for_another_config_is_not_reused(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    rs = load_ruleset([rules], _cfg(d))
+    other = {**_cfg(d), "stream": {"inline": True}}
+    engine = engine_for(rs, other)
+    assert engine.ips is True
+
+
+def test_off(tmp_path: Path, rules: Path) -> None:
+    for value in (False, "false", "none"):
+        rs = load_ruleset([rules], {"detect": {"rule-cache": value}})
+        assert rs.cache.status == "off"
+    assert cache.cache_dir({"detect": {"rule-cache": "none"}}) is None
+
+
+def test_default_directories(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir({}) == tmp_path / "xdg" / "netsentry"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache.cache_dir({}) == Path.home() / ".cache" / "netsentry"
+    # the packaged units: StateDirectory=netsentry -> STATE_DIRECTORY=/var/lib/netsentry
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/netsentry")
+    assert cache.cache_dir({"detect": {"rule-cache": "auto"}}) == Path("/var/lib/netsentry/rule-cache")
+
+
+def test_packaged_units_give_the_daemon_its_state_directory() -> None:
+    for unit in ("netsentry.service", "netsentry-ips.service"):
+        text = (REPO / "systemd" / unit).read_text()
+        assert "StateDirectory=netsentry" in text and "/var/lib/netsentry" in text
+
+
+# --- damaged and foreign entries: rebuilt, logged, never an exception ---------------------
+
+def _damage_truncate(p: Path) -> None:
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+def _damage_bitflip(p: Path) -> None:
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    p.write_bytes(bytes(data))
+
+
+def _damage_empty(p: Path) -> None:
+    p.write_bytes(b"")
+
+
+def _damage_not_ours(p: Path) -> None:
+    p.write_bytes(b"\x80\x05garbage that is no cache file")
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_damage_truncate, "authentication failed"),
+    (_damage_bitflip, "authentication failed"),
+    (_damage_empty, "not a netsentry rule cache file"),
+    (_damage_not_ours, "not a netsentry rule cache file"),
+])
+def test_damaged_entry_is_rebuilt_with_a_log_line(tmp_path: Path, rules: Path, damage, reason: str) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    damage(_entry(d))
+    with capture_logs() as logs:
+        rs, engine = _load(rules, _cfg(d))
+    assert rs.cache.status == "rebuilt" and reason in rs.cache.reason
+    assert len(rs.signatures) == 4 and engine.stats()["detect.rule_cache.rebuilt"] == 1
+    assert any(e["event"].startswith("detect.rule_cache: rebuilt(") and reason in e["event"] for e in logs)
+    assert load_ruleset([rules], _cfg(d)).cache.status == "hit"     # and written again
+
+
+def _forge(store: RuleCache, key: str, header: dict, payload: bytes) -> None:
+    """An entry with a valid HMAC (as this user's netsentry of another version would write)."""
+    h = json.dumps(header).encode()
+    body = struct.pack(">I", len(h)) + h + payload
+    store.path_of(key).write_bytes(MAGIC + store._mac(body) + body)
+
+
+def test_entry_of_another_version_is_rebuilt(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    store = RuleCache(d)
+    key = _entry(d).name[: -len(cache.SUFFIX)]
+    _forge(store, key, {"format": cache.FORMAT, "version": "0.0.1", "key": key}, b"")
+    rs = load_ruleset([rules], _cfg(d))
+    assert rs.cache.status == "rebuilt" and "written by netsentry 0.0.1" in rs.cache.reason
+
+
+def test_entry_stored_under_another_key_is_rebuilt(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    old = _entry(d)
+    rules.write_text(RULES + 'alert udp any any -> any 53 (msg:"x"; content:"y"; sid:104;)\n')
+    new_key = cache.cache_key([rules], _cfg(d))
+    shutil.copy(old, d / (new_key + cache.SUFFIX))           # a valid entry, for other rules
+    rs = load_ruleset([rules], _cfg(d))
+    assert rs.cache.status == "rebuilt" and "another key" in rs.cache.reason
+    assert len(rs.signatures) == 5
+
+
+def test_unauthenticated_pickle_is_never_loaded(tmp_path: Path, rules: Path) -> None:
+    """A file someone else wrote (no valid HMAC) is not unpickled: its payload never runs."""
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    import pickle
+    payload = pickle.dumps(Evil())
+    h = json.dumps({"format": cache.FORMAT, "version": netsentry.__version__, "key": "x"}).encode()
+    _entry(d).write_bytes(MAGIC + b"\0" * 32 + struct.pack(">I", len(h)) + h + payload)
+    rs = load_ruleset([rules], _cfg(d))
+    assert rs.cache.status == "rebuilt" and "authentication failed" in rs.cache.reason
+    assert not marker.exists()
+
+
+def test_authenticated_entry_still_cannot_name_arbitrary_globals(tmp_path: Path) -> None:
+    """Defence in depth: the unpickler refuses globals outside netsentry and a few libraries."""
+    store = RuleCache(tmp_path / "c")
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    store.put("k", Evil())
+    with pytest.raises(cache.CacheInvalid, match="refused global"):
+        store.get("k")
+    assert not marker.exists()
+
+
+# --- unsafe or unusable directories: no cache, one warning --------------------------------
+
+def test_group_writable_directory_is_refused(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "open"
+    d.mkdir()
+    d.chmod(0o777)
+    with capture_logs() as logs:
+        rs1 = load_ruleset([rules], _cfg(d))
+        rs2 = load_ruleset([rules], _cfg(d))
+    assert rs1.cache.status == rs2.cache.status == "unusable"
+    assert "writable by group or others" in rs1.cache.reason
+    assert len(rs1.signatures) == 4
+    assert [e["event"] for e in logs].count("rule cache not used") == 1
+    assert not any(p.name.endswith(cache.SUFFIX) for p in d.iterdir())
+
+
+def test_unwritable_directory_runs_without_cache(tmp_path: Path, rules: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    rs = load_ruleset([rules], _cfg(blocker / "cache"))      # a path below a regular file
+    assert rs.cache.status == "unusable" and len(rs.signatures) == 4
+    engine = engine_for(rs, _cfg(blocker / "cache"))
+    assert engine is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand a directory to another user")
+def test_directory_of_another_user_is_refused(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "theirs"
+    d.mkdir(mode=0o700)
+    os.chown(d, 65534, 65534)
+    rs = load_ruleset([rules], _cfg(d))
+    assert rs.cache.status == "unusable" and "owned by uid 65534" in rs.cache.reason
+
+
+def test_secret_readable_by_others_is_refused(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    (d / cache.SECRET).chmod(0o644)
+    rs = load_ruleset([rules], _cfg(d))
+    assert rs.cache.status == "unusable" and "readable by others" in rs.cache.reason
+
+
+def test_secret_and_entries_are_private(tmp_path: Path, rules: Path) -> None:
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    assert (d.stat().st_mode & 0o777) == 0o700
+    assert (d / cache.SECRET).stat().st_mode & 0o077 == 0
+    assert _entry(d).stat().st_mode & 0o077 == 0
+
+
+# --- bounded size, atomic and concurrent writes -------------------------------------------
+
+def test_old_entries_are_pruned(tmp_path: Path) -> None:
+    store = RuleCache(tmp_path / "c")
+    for i in range(cache.MAX_ENTRIES + 3):
+        store.put(f"k{i}", {"n": i})
+        os.utime(store.path_of(f"k{i}"), (1000 + i, 1000 + i))
+    store.prune()
+    left = sorted(p.name for p in store.dir.iterdir() if p.name.endswith(cache.SUFFIX))
+    assert left == sorted(f"k{i}{cache.SUFFIX}" for i in range(3, cache.MAX_ENTRIES + 3))
+    assert store.get("k0") is None and store.get(f"k{cache.MAX_ENTRIES + 2}") == {"n": cache.MAX_ENTRIES + 2}
+
+
+def _writer(directory: str, n: int) -> None:
+    store = RuleCache(Path(directory))
+    for i in range(20):
+        store.put("same", {"writer": n, "i": i, "pad": b"x" * 200_000})
+
+
+def test_concurrent_first_writers_share_one_secret_and_leave_a_whole_entry(tmp_path: Path) -> None:
+    d = tmp_path / "c"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(str(d), n)) for n in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    got = RuleCache(d).get("same")
+    assert got["i"] == 19 and len(got["pad"]) == 200_000
+    assert not [p for p in d.iterdir() if p.name.startswith(".")]      # no temporaries left
+
+
+# --- through the CLI: same alerts cold and warm ---------------------------------------------
+
+def _replay(capture: Path, rules: Path, logdir: Path, cache_dir: Path | str, *extra: str) -> tuple[list[str], str]:
+    cmd = [sys.executable, "-m", "netsentry", "replay", str(capture), "-S", str(rules), "-l", str(logdir),
+           "-q", "--set", f"detect.rule-cache={cache_dir}", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    lines = (logdir / "eve.json").read_text().splitlines()
+    alerts = sorted(line for line in lines if '"event_type":"alert"' in line.replace(" ", ""))
+    return alerts, proc.stderr
+
+
+def _cold_miss_hit(tmp_path: Path, capture: Path, rules: Path) -> list[str]:
+    d = tmp_path / "cache"
+    cold, _ = _replay(capture, rules, tmp_path / "cold", "false")
+    miss, err_miss = _replay(capture, rules, tmp_path / "miss", d)
+    hit, err_hit = _replay(capture, rules, tmp_path / "hit", d)
+    assert "detect.rule_cache: miss" in err_miss
+    assert "detect.rule_cache: hit" in err_hit
+    assert cold == miss == hit
+    return cold
+
+
+def test_hit_gives_the_same_alerts_as_a_cold_build(tmp_path: Path) -> None:
+    alerts = _cold_miss_hit(tmp_path, PCAPS / "attacks-web.pcap", BUNDLED)
+    assert alerts
+
+
+def test_damaged_entry_through_the_cli(tmp_path: Path) -> None:
+    d = tmp_path / "cache"
+    first, _ = _replay(PCAPS / "attacks-web.pcap", BUNDLED, tmp_path / "a", d)
+    _damage_truncate(_entry(d))
+    again, err = _replay(PCAPS / "attacks-web.pcap", BUNDLED, tmp_path / "b", d)
+    assert "detect.rule_cache: rebuilt(authentication failed" in err
+    assert "Traceback" not in err and again == first
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not BENCH_RULES.exists(), reason=f"{BENCH_RULES} not found (fresh clone)")
+def test_bench_rules_hit_gives_the_same_alerts(tmp_path: Path) -> None:
+    assert _cold_miss_hit(tmp_path, PCAPS / "attacks-web.pcap", BENCH_RULES) is not None
+
+
+def _pcap_slice(src: Path, dst: Path, packets: int) -> None:
+    """The first `packets` records of a classic pcap (the realtraffic capture is one)."""
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        head = f.read(24)
+        out.write(head)
+        endian = "<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        for _ in range(packets):
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            incl = struct.unpack(endian + "IIII", rec)[2]
+            out.write(rec + f.read(incl))
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.skipif(not (ETOPEN.exists() and REALTRAFFIC.exists()), reason="../shared ET Open or realtraffic not found")
+def test_etopen_hit_gives_the_same_alerts_on_real_traffic(tmp_path: Path) -> None:
+    rules = tmp_path / "etopen.rules"
+    with open(rules, "w", encoding="utf-8", errors="surrogateescape") as out:
+        for f in sorted(ETOPEN.glob("*.rules")):
+            out.write(f.read_text(encoding="utf-8", errors="surrogateescape"))
+            out.write("\n")
+    capture = tmp_path / "slice.pcap"
+    _pcap_slice(REALTRAFFIC, capture, 20_000)
+    alerts = _cold_miss_hit(tmp_path, capture, rules)
+    assert alerts
+
+
+def _wait_for_entry(d: Path) -> None:
+    """Until the entry exists (it appears by rename, whole), at most a minute."""
+    import time
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(p.name.endswith(cache.SUFFIX) and not p.name.startswith(".")
+                                                  for p in d.iterdir()):      # not the writer's temporary
+        time.sleep(0.05)
+
+
+def test_rule_reload_loads_through_the_cache(tmp_path: Path, rules: Path) -> None:
+    """SIGUSR2 / ctl reload (reload.py): the second build of unchanged rules is a hit."""
+    from netsentry.reload import build_ruleset
+    cfg = {**_cfg(tmp_path / "c"), "rule-files": [str(rules)]}
+    built1, engine1 = build_ruleset(cfg)
+    _wait_for_entry(tmp_path / "c")            # a reload writes its miss in the background
+    built2, engine2 = build_ruleset(cfg)
+    assert built1.ruleset.cache.status == "miss" and built2.ruleset.cache.status == "hit"
+    assert engine2.stats()["detect.rule_cache.hit"] == 1
+    assert [s.sid for s in engine2.sigs] == [s.sid for s in engine1.sigs]
+
+
+def test_reload_miss_is_written_in_the_background(tmp_path: Path, rules: Path) -> None:
+    """A live reload does not wait for the entry to be written (a forked process writes it)."""
+    d = tmp_path / "c"
+    cfg = _cfg(d)
+    rs = load_ruleset([rules], cfg, background_write=True)
+    assert rs.cache.status == "miss"
+    engine = engine_for(rs, cfg)
+    assert engine.stats()["detect.rule_cache.miss"] == 1
+    _wait_for_entry(d)
+    assert load_ruleset([rules], cfg).cache.status == "hit"
+
+
+def test_cached_pcres_match_as_loaded(tmp_path: Path) -> None:
+    """Pcre items come back from the cache uncompiled (RE2/PCRE2: on first use) and match
+    as the ones parsed from the file, whichever engine each runs on."""
+    rules = tmp_path / "p.rules"
+    rules.write_text(
+        'alert tcp any any -> any any (msg:"re2"; content:"GET"; pcre:"/^GET \\/[a-z]+\\d{2}/"; sid:1;)\n'
+        'alert tcp any any -> any any (msg:"backref"; content:"ab"; pcre:"/(ab)\\1x/"; sid:2;)\n'
+        'alert tcp any any -> any any (msg:"anchored"; content:"zz"; pcre:"/zz+y/A"; sid:3;)\n')
+    cold = load_ruleset([rules], _cfg(False))
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    warm = load_ruleset([rules], _cfg(d))
+    assert warm.cache.status == "hit"
+    payloads = [b"GET /abc12 x", b"GET /ABC12", b"ababx", b"abx", b"zzzy", b"xzzzy", b""]
+    from netsentry.rules.keywords.payload import Pcre
+    for a, b in zip(cold.signatures, warm.signatures):
+        pa = [i for i in a.payload_chain.items if isinstance(i, Pcre)][0]
+        pb = [i for i in b.payload_chain.items if isinstance(i, Pcre)][0]
+        assert pa.engine == pb.engine
+        for p in payloads:
+            assert (pa._find(p, 0) is None) == (pb._find(p, 0) is None), (a.sid, p)
