@@ -10,11 +10,12 @@ resolves them) through both paths, one interpreter per path
 ``eve.json`` bytes for every capture.
 
 Fields excluded from the comparison, because they come from the wall clock
-rather than from the capture (`WALL_CLOCK_FIELDS`): only the ``timestamp`` of
-``stats`` records. It is packet time, except that the sensor falls back to the
-wall clock when packet time is 0 (``Sensor``: ``self._now or time.time()``), as
-in captures stamped at the epoch (suricata-verify dns-detect-query-02). Every
-other field, the stats record's ``uptime`` included, is compared.
+rather than from the capture (`WALL_CLOCK_FIELDS`), both in ``stats`` records:
+``stats.uptime`` (seconds since the sensor started, by ``time.monotonic``: a
+replay that takes a second longer says 1 instead of 0) and ``timestamp``, which
+is packet time except that the sensor falls back to the wall clock when packet
+time is 0 (``Sensor``: ``self._now or time.time()``), as in captures stamped at
+the epoch (suricata-verify dns-detect-query-02). Every other field is compared.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ SV_MAX = 80
 
 # EVE fields that can come from the wall clock in a replay: event_type -> field
 # (removed before comparing; see the module docstring).
-WALL_CLOCK_FIELDS: dict[str, tuple[str, ...]] = {"stats": ("timestamp",)}
+WALL_CLOCK_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {"stats": (("timestamp",), ("stats", "uptime"))}
 
 
 def _extensions_in_use() -> list[str]:
@@ -106,8 +107,11 @@ def _strip(line: bytes) -> bytes:
     for event_type, fields in WALL_CLOCK_FIELDS.items():
         if b'"event_type":"%s"' % event_type.encode() in line:
             rec = json.loads(line)
-            for field in fields:
-                rec.pop(field, None)
+            for *parents, field in fields:
+                node = rec
+                for key in parents:
+                    node = node.get(key) or {}
+                node.pop(field, None)
             return json.dumps(rec).encode()
     return line
 
