@@ -147,7 +147,9 @@ def _error(message: str) -> None:
 # --- version ------------------------------------------------------------------
 
 def cmd_version(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from netsentry._compiled import status
     print(f"netsentry {__version__}")
+    print(status())   # the one place that says which path runs (compiled or NETSENTRY_PURE=1)
     return EXIT_OK
 
 

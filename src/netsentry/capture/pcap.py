@@ -12,6 +12,11 @@ from collections.abc import Iterator
 
 from netsentry.capture.errors import CaptureError
 
+try:
+    import cython
+except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
+    from netsentry import _cython_shim as cython
+
 Record = tuple[float, bytes, int, int]  # (ts, data, wirelen, linktype)
 
 FILE_HEADER_LEN = 24
@@ -88,7 +93,17 @@ class PcapFormat:
         ``offset`` is read by CaptureReader.bytes_read through the suspended
         generator's locals: keep that name. Storing an attribute per record
         would cost more than a progress bar is worth.
+
+        Compiled (setup.py COMPILED_MODULES), the same records come from
+        `PcapRecords`, which reads the record header as C integers and keeps
+        ``offset`` as a C field (bench/README.md, "Compiled path").
         """
+        if cython.compiled:
+            return PcapRecords(self, buf, end)
+        return self._records(buf, end)
+
+    def _records(self, buf, end: int) -> Iterator[Record]:
+        """The pure-Python record loop (see `records`)."""
         path = self.path
         unpack = struct.Struct(self.order + "IIII").unpack_from
         struct_error = struct.error
@@ -120,3 +135,82 @@ class PcapFormat:
                                f"limit {caplen_limit(self.snaplen)}")
         raise CaptureError(self.path, offset, "truncated record",
                            f"header says {caplen} bytes, {left} left")
+
+
+@cython.cclass
+class PcapRecords:
+    """The compiled record loop: `PcapFormat._records` as an iterator object.
+
+    A generator's locals are invisible once compiled, and a Python iterator
+    class is slower than a generator in CPython (a method call per record),
+    so the pure path keeps the generator and only the compiled one uses this
+    class; both yield the same tuples and raise the same errors (the pure
+    loop's docstring has the measurements; tests run both paths). The header
+    fields are read byte by byte from a typed memoryview in C: no
+    ``struct`` call and no int objects for ``sec``, ``frac`` and ``caplen``.
+    ``offset`` is public for CaptureReader.bytes_read and means what the
+    generator's local does: the start of the record last returned, the end
+    once the file is done.
+    """
+
+    offset = cython.declare(cython.Py_ssize_t, visibility="public")
+    _next = cython.declare(cython.Py_ssize_t)
+    _end = cython.declare(cython.Py_ssize_t)
+    _limit = cython.declare(cython.Py_ssize_t)
+    _header_len = cython.declare(cython.Py_ssize_t)
+    _big = cython.declare(cython.bint)
+    _scale = cython.declare(cython.double)
+    _view = cython.declare(cython.const[cython.uchar][::1])
+    _buf = cython.declare(object)
+    _linktype = cython.declare(object)
+    _format = cython.declare(object)
+
+    def __init__(self, fmt: PcapFormat, buf, end: int) -> None:
+        self._format = fmt
+        self._buf = buf
+        self._view = buf
+        self._end = end
+        self._limit = caplen_limit(fmt.snaplen)
+        self._header_len = fmt.record_header_len
+        self._big = fmt.order == ">"
+        self._scale = 1.0 / fmt.ticks
+        self._linktype = fmt.linktype
+        self.offset = FILE_HEADER_LEN
+        self._next = FILE_HEADER_LEN
+
+    def __iter__(self) -> PcapRecords:
+        return self
+
+    @cython.cfunc
+    @cython.inline
+    def _u32(self, off: cython.Py_ssize_t) -> cython.ulong:
+        v = self._view
+        if self._big:
+            return ((cython.cast(cython.ulong, v[off]) << 24) | (cython.cast(cython.ulong, v[off + 1]) << 16)
+                    | (cython.cast(cython.ulong, v[off + 2]) << 8) | v[off + 3])
+        return ((cython.cast(cython.ulong, v[off + 3]) << 24) | (cython.cast(cython.ulong, v[off + 2]) << 16)
+                | (cython.cast(cython.ulong, v[off + 1]) << 8) | v[off])
+
+    def __next__(self) -> Record:
+        offset: cython.Py_ssize_t = self._next
+        end: cython.Py_ssize_t = self._end
+        if offset + 16 > end:
+            if offset >= end:
+                self.offset = end
+                raise StopIteration
+            raise CaptureError(self._format.path, offset, "truncated record header",
+                               f"need {self._header_len} bytes, {end - offset} left")
+        sec: cython.ulong = self._u32(offset)
+        frac: cython.ulong = self._u32(offset + 4)
+        caplen: cython.Py_ssize_t = self._u32(offset + 8)
+        wirelen: cython.ulong = self._u32(offset + 12)
+        start: cython.Py_ssize_t = offset + self._header_len
+        nxt: cython.Py_ssize_t = start + caplen
+        if caplen > self._limit or nxt > end:
+            self._format._bad_record(offset, caplen, end)
+        self.offset = offset
+        self._next = nxt
+        # the same two float operations as the pure loop, so timestamps match to the bit
+        ts: cython.double = cython.cast(cython.double, frac) * self._scale
+        ts = cython.cast(cython.double, sec) + ts
+        return ts, self._buf[start:nxt], wirelen, self._linktype

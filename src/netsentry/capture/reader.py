@@ -11,7 +11,7 @@ import inspect
 import itertools
 import mmap
 import os
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from netsentry.capture import pcap, pcapng
@@ -62,7 +62,7 @@ class CaptureReader:
                                f"unknown magic {head[:4].hex()}")
         self._format: CaptureFormat = fmt(head, self.path)
         self.format = self._format.name
-        self._records: Generator[Record, None, None] | None = None
+        self._records: Iterator[Record] | None = None
 
     @property
     def linktypes(self) -> list[int]:
@@ -77,6 +77,9 @@ class CaptureReader:
         gen = self._records
         if gen is None:
             return 0
+        offset = getattr(gen, "offset", None)     # the compiled pcap loop (pcap.PcapRecords)
+        if offset is not None:
+            return int(offset)
         if gen.gi_frame is None:  # finished
             return self.size
         return inspect.getgeneratorlocals(gen).get("offset", 0)

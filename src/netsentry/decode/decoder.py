@@ -22,6 +22,11 @@ from netsentry.decode import gre, icmp, ipip, ipv4, ipv6, link, mpls, nsh, pppoe
 from netsentry.decode.context import EVENTS_OVERFLOW, IPV6_EXTHDR_LIMIT, DecodeContext
 from netsentry.decode.packet import Packet
 
+try:
+    import cython
+except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
+    from netsentry import _cython_shim as cython
+
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
 COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll", "chdlc",
             "tcp", "udp", "icmpv4", "icmpv6", "gre", "vlan", "vlan_qinq", "vlan_qinqinq",
@@ -177,8 +182,42 @@ class Decoder:
 
         def decode(data: bytes, linktype: int) -> Packet:
             nonlocal n_tcp, n_udp, n_icmp, n_bytes
+            # C integers when compiled (setup.py COMPILED_MODULES); plain ints otherwise
+            et: cython.long
+            vihl: cython.long
+            tlen: cython.long
+            fo: cython.long
+            proto: cython.long
+            sp: cython.long
+            dp: cython.long
+            seq: cython.long
+            ack: cython.long
+            doff: cython.long
+            flags: cython.long
+            hlen: cython.long
+            p: cython.p_const_uchar
             if linktype == 1 and len(data) >= 54:
-                et, vihl, tlen, fo, proto, src, dst, sp, dp, seq, ack, doff, flags = hdr(data, 12)
+                if cython.compiled and type(data) is bytes:
+                    # compiled: the same fields read straight from the frame as C
+                    # integers; no struct call, no int objects for fields that are
+                    # only compared (bench/README.md, "Compiled path")
+                    p = data
+                    et = (p[12] << 8) | p[13]
+                    vihl = p[14]
+                    tlen = (p[16] << 8) | p[17]
+                    fo = (p[20] << 8) | p[21]
+                    proto = p[23]
+                    src = data[26:30]
+                    dst = data[30:34]
+                    sp = (p[34] << 8) | p[35]
+                    dp = (p[36] << 8) | p[37]
+                    # widen before shifting: a C int would overflow at << 24
+                    seq = (cython.cast(cython.long, p[38]) << 24) | (p[39] << 16) | (p[40] << 8) | p[41]
+                    ack = (cython.cast(cython.long, p[42]) << 24) | (p[43] << 16) | (p[44] << 8) | p[45]
+                    doff = p[46]
+                    flags = p[47]
+                else:
+                    et, vihl, tlen, fo, proto, src, dst, sp, dp, seq, ack, doff, flags = hdr(data, 12)
                 # Ethernet + IPv4, 20-byte header, not a fragment (DF allowed), fully captured
                 if et == 0x0800 and vihl == 0x45 and not fo & 0x3FFF and 28 <= tlen <= len(data) - 14:
                     if proto == 6:

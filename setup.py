@@ -1,0 +1,104 @@
+"""Optional compiled fast path: Cython compiles the modules in COMPILED_MODULES.
+
+Everything else about the package lives in pyproject.toml; this file exists
+only because extension modules cannot be declared there.
+
+The listed files are ordinary, readable Python (some carry Cython
+pure-Python-mode annotations through ``netsentry._cython_shim``). With Cython
+and a C compiler present, ``pip install .`` / ``pip install -e .`` builds
+each of them into an extension module that sits next to its ``.py`` file and
+wins the import (CPython prefers an extension to a source file of the same
+name). Without Cython or without a compiler, or when a module fails to
+build, the install warns and goes on: the package then runs the pure-Python
+path, which is the reference the compiled one must match byte for byte
+(tests/test_compiled.py). ``NETSENTRY_PURE=1`` selects the pure path at run
+time even when the extensions are built (netsentry/_compiled.py).
+
+``NETSENTRY_NO_COMPILE=1`` at install time skips the build altogether.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# One list: the per-packet path, in pipeline order. Paths are relative to
+# this file. Adding a module here is the whole of "compile it"; it must keep
+# working as plain Python (tests run both paths).
+COMPILED_MODULES = [
+    "src/netsentry/capture/pcap.py",
+    "src/netsentry/decode/decoder.py",
+    "src/netsentry/decode/link.py",
+    "src/netsentry/decode/ipv4.py",
+    "src/netsentry/decode/ipv6.py",
+    "src/netsentry/decode/tcp.py",
+    "src/netsentry/decode/udp.py",
+    "src/netsentry/decode/icmp.py",
+    "src/netsentry/decode/context.py",
+    "src/netsentry/flow/table.py",
+    "src/netsentry/flow/tcp_state.py",
+]
+
+
+def _warn(msg: str) -> None:
+    print(f"netsentry setup.py: WARNING: {msg}; netsentry will run its pure-Python path",
+          file=sys.stderr)
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that never fails the install: a module that does not build
+    stays pure Python (the .py file next to it is the same code)."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:   # pip passes no -j: use the cores (2 here: 90 s -> ~50 s)
+            self.parallel = os.cpu_count() or 1
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - no compiler, no headers: install pure
+            _warn(f"compiled extensions not built ({type(exc).__name__}: {exc})")
+
+    def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            _warn(f"{ext.name} not compiled ({type(exc).__name__}: {exc})")
+
+
+def _extensions() -> list:
+    if os.environ.get("NETSENTRY_NO_COMPILE") == "1":
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        _warn("Cython is not installed")
+        return []
+    try:
+        return cythonize(
+            COMPILED_MODULES,
+            compiler_directives={
+                "language_level": "3",
+                # keep Python semantics where they are observable, so both
+                # paths give the same records: no C-int wraparound, division
+                # by zero raises, negative indexes work
+                "cdivision": False,
+                "wraparound": True,
+                "boundscheck": True,
+                # tracebacks name the .py line either way
+                "binding": True,
+            },
+            # the generated .c files go to build/, not into src/
+            build_dir="build/cython",
+            quiet=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - a Cython error must not stop a pure install
+        _warn(f"cythonize failed ({type(exc).__name__}: {exc})")
+        return []
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
