@@ -150,7 +150,7 @@ class WorkerLink:
         self._send_bytes = send_bytes
         self.source = source
         self.seq = 0
-        self.tick = -1
+        self.second = -1            # the second in progress (-1: the clock has not started)
         self.tick_end = -math.inf
         self.observer: ObservingEngine | None = None
         self.own_closes = True        # no observer: ShareSource closes seconds at own packets too
@@ -165,12 +165,12 @@ class WorkerLink:
         self.closed = False
 
     def advance(self, ts: float, cnt: int) -> None:
-        self._send(("tick", self.index, self.seq, self.tick, ts, cnt, self._take()))
+        self._send(("tick", self.index, self.seq, self.second, ts, cnt, self._take()))
         self.seq += 1
-        self.tick = int(ts // TICK)
-        self.tick_end = (self.tick + 1) * TICK
+        self.second = int(ts // TICK)
+        self.tick_end = (self.second + 1) * TICK
         if self.observer is not None:
-            self.observer.rolled(self.tick, self.tick_end)
+            self.observer.rolled(self.second, self.tick_end)
 
     def close(self) -> None:
         """The worker's input is over (after its shutdown flush): the last batch, once."""
@@ -181,7 +181,7 @@ class WorkerLink:
     def tick(self, now: float) -> None:
         """Live: wall clock `now` with no packet ends the second as a packet would
         (the live runtime calls it about once a second, like Sensor.tick)."""
-        if now >= self.tick_end and self.tick >= 0:
+        if now >= self.tick_end and self.second >= 0:
             self.advance(now, getattr(self.source, "pcap_cnt", 0))
 
     def _take(self) -> tuple:
@@ -419,15 +419,21 @@ def attach_worker(sensor: Any, config: Mapping[str, Any], ruleset: Any, index: i
     link = WorkerLink(index, send_bytes, source)
     if sensor.anomaly is not None:
         sensor.use_anomaly_engine(ObservingEngine(config, link))
-    engine = sensor.signatures
-    if engine is not None:
-        deferred = deferred_rules(engine.sigs, engine.thresholds)
-        if deferred:
-            render = eve_renderer(sensor.outputs, sensor.assets)
-            engine.defer_rules(deferred, ForwardingThresholds(engine.thresholds, engine.sigs, deferred,
-                                                              link, render, engine.ips))
+    defer_engine_rules(sensor, sensor.signatures, link)
     sensor.counter_sources.append(link.stats)
     return link
+
+
+def defer_engine_rules(sensor: Any, engine: Any, link: WorkerLink) -> None:
+    """Make `engine`'s deferred rules forward their matches over `link`: at start, and
+    (live runtime) on a reloaded engine before the sensor swaps it in."""
+    if engine is None:
+        return
+    deferred = deferred_rules(engine.sigs, engine.thresholds)
+    if deferred:
+        render = eve_renderer(sensor.outputs, sensor.assets)
+        engine.defer_rules(deferred, ForwardingThresholds(engine.thresholds, engine.sigs, deferred,
+                                                          link, render, engine.ips))
 
 
 # --- the parent side ---------------------------------------------------------------------------
@@ -501,6 +507,7 @@ class RuleJudge:
         self.alerts = 0
         self.suppressed = 0
         self.candidates = 0
+        self.stale = 0
         self.by_signature: dict[tuple[int, int], list[Any]] = {}
 
     def decide(self, cand: tuple) -> bytes | None:
@@ -509,6 +516,9 @@ class RuleJudge:
         from netsentry.detect.threshold import ALERT, NO_MATCH
         _, _, num, ts, src, dst, sp, dp, flow_id, tests, ops, line = cand
         self.candidates += 1
+        if num >= len(self.sigs):
+            self.stale += 1         # numbered by a ruleset a reload replaced (live runtime)
+            return None
         bits = self.bits
         for key, name, want in tests:
             if bits.isset(key, name, ts) != want:
@@ -579,6 +589,14 @@ class EventSink:
 _KIND_END, _KIND_NEW, _KIND_DNS = 0, 1, 2
 
 
+def _replay_order(cand: tuple) -> tuple:
+    return (cand[0], cand[1])           # pcap_cnt, then the worker's candidate order
+
+
+def _live_order(cand: tuple) -> tuple:
+    return (cand[3], cand[0], cand[1])  # packet time, then the worker's own order
+
+
 class HostJudge:
     """The parent's half: merges the workers' seconds in capture order and decides.
 
@@ -598,17 +616,23 @@ class HostJudge:
         self.write_line = write_line
         self.queues: dict[int, deque[HostMsg]] = {i: deque() for i in range(workers)}
         self.gone: set[int] = set()
+        self._retired: Counter[str] = Counter()  # counts of rule judges a reload replaced
         self.proxies: dict[tuple[int, int], ProxyFlow] = {}
         self.ticks = 0
         self.messages = 0
         self.cpu = 0.0              # process time spent judging (bench: where the parent's time goes)
         self.closed = False
+        # live runtime (workers_live.py): pcap_cnt is each worker's own count, so
+        # candidates are merged by packet time, and the engine's rows per second only
+        self.live = False
 
     # --- entry points ------------------------------------------------------------------
 
     def feed(self, msg: HostMsg) -> None:
         """One message from a worker (in the order that worker sent them)."""
         self.messages += 1
+        if msg[0] == "tick" and msg[3] < 0 and self.ticks and not any(msg[6]):
+            return      # live: a restarted worker's clock start (empty); the judge's clock runs
         self.queues[msg[1]].append(msg)
         self._drain()
 
@@ -616,6 +640,28 @@ class HostJudge:
         """Worker `index` will send nothing more (died, failed): judge without it."""
         self.gone.add(index)
         self._drain()
+
+    def worker_started(self, index: int) -> None:
+        """Live: worker `index` was restarted; its messages count again (its `seq` and clock
+        start over, which merging by second does not mind)."""
+        self.gone.discard(index)
+
+    def rules_changed(self, config: Mapping[str, Any], ruleset: Any) -> None:
+        """Live reload: every worker runs `ruleset` now. What is queued (sent under the old
+        set: each worker sends its pending candidates before it swaps) is judged with the
+        old rules first; the bits stay (host state), the threshold table starts over
+        (a new engine's, as in each worker)."""
+        self.tick(math.inf)
+        sigs = engine_order(config, ruleset)
+        bits = self.rules.bits if self.rules is not None else None
+        old = self.rules
+        self.rules = RuleJudge(config, sigs) if sigs and deferred_rules(
+            sigs, _threshold_state(config, sigs)) else None
+        if self.rules is not None and bits is not None:
+            self.rules.bits = bits
+        if old is not None:
+            self._retired.update(alerts=old.alerts, suppressed=old.suppressed, candidates=old.candidates,
+                                 stale=old.stale)
 
     def tick(self, now: float) -> None:
         """Live: judge every second ended `LIVE_GRACE` before `now`, silent workers counted empty."""
@@ -671,7 +717,9 @@ class HostJudge:
     def _apply(self, batches: list[tuple[int, tuple]]) -> None:
         """One second's rows of every worker, merged in capture order, into the judges."""
         if self.rules is not None:
-            cands = sorted((c for _, b in batches for c in b[5]), key=lambda c: (c[0], c[1]))
+            # capture order; live, each worker numbers its own packets: packet time first
+            key = _live_order if self.live else _replay_order
+            cands = sorted((c for _, b in batches for c in b[5]), key=key)
             decide, write = self.rules.decide, self.write_line
             for c in cands:
                 line = decide(c)
@@ -729,10 +777,15 @@ class HostJudge:
         out: dict[str, int | float] = {}
         if self.engine is not None:
             out.update(self.engine.stats())
-        if self.rules is not None:
-            out["detect.alert"] = self.rules.alerts
-            out["detect.alerts_suppressed"] = self.rules.suppressed
-            out["hoststate.candidates"] = self.rules.candidates
+        if self.rules is not None or self._retired:
+            now = Counter(self._retired)
+            if self.rules is not None:
+                r = self.rules
+                now.update(alerts=r.alerts, suppressed=r.suppressed, candidates=r.candidates, stale=r.stale)
+            out["detect.alert"] = now["alerts"]
+            out["detect.alerts_suppressed"] = now["suppressed"]
+            out["hoststate.candidates"] = now["candidates"]
+            out["hoststate.stale_candidates"] = now["stale"]
         out["hoststate.seconds"] = self.ticks
         out["hoststate.judge_cpu_ms"] = int(self.cpu * 1000)
         return out
