@@ -587,6 +587,7 @@ class EventSink:
 
 
 _KIND_END, _KIND_NEW, _KIND_DNS = 0, 1, 2
+_UNSET = object()           # HostJudge._next: no reload switching
 
 
 def _replay_order(cand: tuple) -> tuple:
@@ -617,6 +618,10 @@ class HostJudge:
         self.queues: dict[int, deque[HostMsg]] = {i: deque() for i in range(workers)}
         self.gone: set[int] = set()
         self._retired: Counter[str] = Counter()  # counts of rule judges a reload replaced
+        self._next: Any = _UNSET                # live reload: the new set's judge until all switched
+        self._switch: dict[int, int] = {}       # worker -> its first message under the new set
+        self._judged: dict[int, int] = {}       # worker -> the seq of its last judged message
+        self._bits: Any = None                  # the bit store while no rule needs one
         self.proxies: dict[tuple[int, int], ProxyFlow] = {}
         self.ticks = 0
         self.messages = 0
@@ -641,27 +646,56 @@ class HostJudge:
         self.gone.add(index)
         self._drain()
 
+    def prepare_rules(self, config: Mapping[str, Any], ruleset: Any) -> None:
+        """Live reload: `ruleset` (checked, about to be sent to every worker) numbers the
+        deferred rules from now on, for each worker from the message `switched` names.
+
+        The bits carry over (host state); the new rules count thresholds from zero,
+        as the workers' new engines do. A reload before the last one finished
+        switching finishes it first."""
+        if self._next is not _UNSET:
+            self._promote()
+        sigs = engine_order(config, ruleset)
+        nxt = RuleJudge(config, sigs) if sigs and deferred_rules(sigs, _threshold_state(config, sigs)) else None
+        bits = self.rules.bits if self.rules is not None else self._bits
+        if nxt is not None and bits is not None:
+            nxt.bits = bits
+        self._next = nxt
+        self._switch = {}
+
+    def switched(self, index: int, seq: int) -> None:
+        """Worker `index` sends candidates of the new rules from its message `seq` on (its
+        earlier ones, up to its flush before the swap, are the old rules')."""
+        if self._next is not _UNSET:
+            self._switch[index] = seq
+            self._maybe_promote()
+
     def worker_started(self, index: int) -> None:
         """Live: worker `index` was restarted; its messages count again (its `seq` and clock
-        start over, which merging by second does not mind)."""
+        start over, which merging by second does not mind). It runs the newest rules."""
         self.gone.discard(index)
+        if self._next is not _UNSET:
+            self._switch[index] = 0
 
-    def rules_changed(self, config: Mapping[str, Any], ruleset: Any) -> None:
-        """Live reload: every worker runs `ruleset` now. What is queued (sent under the old
-        set: each worker sends its pending candidates before it swaps) is judged with the
-        old rules first; the bits stay (host state), the threshold table starts over
-        (a new engine's, as in each worker)."""
-        self.tick(math.inf)
-        sigs = engine_order(config, ruleset)
-        bits = self.rules.bits if self.rules is not None else None
+    def _rules_for(self, index: int, seq: float) -> RuleJudge | None:
+        if self._next is not _UNSET and seq >= self._switch.get(index, math.inf):
+            return self._next
+        return self.rules
+
+    def _maybe_promote(self) -> None:
+        live = [i for i in self.queues if i not in self.gone]
+        if all(i in self._switch and self._judged.get(i, -1) >= self._switch[i] - 1 for i in live):
+            self._promote()
+
+    def _promote(self) -> None:
         old = self.rules
-        self.rules = RuleJudge(config, sigs) if sigs and deferred_rules(
-            sigs, _threshold_state(config, sigs)) else None
-        if self.rules is not None and bits is not None:
-            self.rules.bits = bits
         if old is not None:
+            self._bits = old.bits
             self._retired.update(alerts=old.alerts, suppressed=old.suppressed, candidates=old.candidates,
                                  stale=old.stale)
+        self.rules = self._next
+        self._next = _UNSET
+        self._switch = {}
 
     def tick(self, now: float) -> None:
         """Live: judge every second ended `LIVE_GRACE` before `now`, silent workers counted empty."""
@@ -683,7 +717,7 @@ class HostJudge:
         self.gone.update(self.queues)
         self._drain()
         ends = [m for q in self.queues.values() for m in q if m[0] == "end"]
-        self._apply([(m[1], m[2]) for m in ends])
+        self._apply([(m[1], m[2], self._rules_for(m[1], math.inf)) for m in ends])
         if self.engine is not None:
             events = self.engine.close()
             if events:
@@ -705,7 +739,12 @@ class HostJudge:
 
     def _second(self, msgs: list[HostMsg]) -> None:
         t0 = time.process_time()
-        self._apply([(m[1], m[6]) for m in msgs])
+        self._apply([(m[1], m[6], self._rules_for(m[1], m[2])) for m in msgs])
+        judged = self._judged
+        for m in msgs:
+            judged[m[1]] = m[2]
+        if self._next is not _UNSET:
+            self._maybe_promote()
         self.ticks += 1
         next_ts, cnt = min((m[4], m[5]) for m in msgs)
         if self.engine is not None:
@@ -714,15 +753,17 @@ class HostJudge:
                 self.emit(events)
         self.cpu += time.process_time() - t0
 
-    def _apply(self, batches: list[tuple[int, tuple]]) -> None:
-        """One second's rows of every worker, merged in capture order, into the judges."""
-        if self.rules is not None:
+    def _apply(self, batches: list[tuple[int, tuple, RuleJudge | None]]) -> None:
+        """One second's rows of every worker, merged in capture order, into the judges
+        (each worker's candidates to the rules it ran: they differ during a live reload)."""
+        if any(b[5] for _, b, _ in batches):
             # capture order; live, each worker numbers its own packets: packet time first
             key = _live_order if self.live else _replay_order
-            cands = sorted((c for _, b in batches for c in b[5]), key=key)
-            decide, write = self.rules.decide, self.write_line
-            for c in cands:
-                line = decide(c)
+            cands = sorted(((c, r) for _, b, r in batches if r is not None for c in b[5]),
+                           key=lambda cr: key(cr[0]))
+            write = self.write_line
+            for c, rules in cands:
+                line = rules.decide(c)
                 if line is not None:
                     write(line)
         engine = self.engine
@@ -730,13 +771,13 @@ class HostJudge:
             return
         proxies = self.proxies
         events: list[tuple] = []
-        for w, b in batches:
+        for w, b, _ in batches:
             new, ends, dns = b[0], b[1], b[2]
             events += [(r[0], _KIND_NEW, w, r) for r in new]
             events += [(r[0], _KIND_END, w, r) for r in ends]
             events += [(r[0], _KIND_DNS, w, r) for r in dns]
         events.sort(key=lambda e: (e[0], e[1], e[2]))
-        rows = sorted(((r[0], w, r) for w, b in batches for r in b[4]), key=lambda e: (e[0], e[1]))
+        rows = sorted(((r[0], w, r) for w, b, _ in batches for r in b[4]), key=lambda e: (e[0], e[1]))
         # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
         # on_flow_end compares: those touched in this one
         dns_now = ({(w, r[1]) for _, w, r in rows} if engine.dns is not None else set())
@@ -756,7 +797,7 @@ class HostJudge:
             elif engine.dns is not None:
                 engine.dns.on_query(_DnsPacket(r[1], r[2], r[3], r[4]))
         loose = engine._loose
-        for _, b in batches:
+        for _, b, _ in batches:
             for dst, proto, n in b[3]:
                 loose[(dst, proto)] = loose.get((dst, proto), 0) + n
         touched = engine._touched
@@ -777,10 +818,10 @@ class HostJudge:
         out: dict[str, int | float] = {}
         if self.engine is not None:
             out.update(self.engine.stats())
-        if self.rules is not None or self._retired:
+        judges = [r for r in (self.rules, self._next) if r is not None and r is not _UNSET]
+        if judges or self._retired:
             now = Counter(self._retired)
-            if self.rules is not None:
-                r = self.rules
+            for r in judges:
                 now.update(alerts=r.alerts, suppressed=r.suppressed, candidates=r.candidates, stale=r.stale)
             out["detect.alert"] = now["alerts"]
             out["detect.alerts_suppressed"] = now["suppressed"]

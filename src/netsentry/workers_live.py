@@ -264,15 +264,18 @@ def _call_reload(ctx: WorkerContext, args: Any) -> dict[str, Any]:
     link = ctx.link
     if link is not None:
         from netsentry.hoststate import defer_engine_rules
-        # the candidates of the old set leave before this reply: the parent judges
-        # them with the old rules, then takes the new set (Supervisor._reload_broadcast)
+        # the old set's candidates leave before this answer, which names the first
+        # message of the new set's (the capture loop takes the swap before its next packet)
         link.advance(time.time(), 0)
         defer_engine_rules(ctx.sensor, engine, link)
     ctx.sensor.swap_ruleset(ruleset, engine)
     if ctx.verdicts is not None:
         from netsentry.daemon import _rule_actions
         ctx.verdicts.actions = _rule_actions(ruleset)
-    return {"ok": True, "signatures": len(ruleset.signatures) if ruleset is not None else 0}
+    answer = {"ok": True, "signatures": len(ruleset.signatures) if ruleset is not None else 0}
+    if link is not None:
+        answer["host_seq"] = link.seq       # this worker's first message under the new set
+    return answer
 
 
 def _blocklist(ctx: WorkerContext) -> Any:
@@ -688,6 +691,8 @@ class Supervisor:
 
     def _on_reply(self, slot: Slot, message: tuple[Any, ...]) -> None:
         _, seq, payload = message
+        if "host_seq" in payload and self.host_judge is not None:
+            self.host_judge.switched(slot.index, payload["host_seq"])     # a reload's answer
         gather = self.gathers.get(seq)
         if gather is None:
             return
@@ -1003,6 +1008,10 @@ class Supervisor:
         # a worker started (or restarted) from now on gets the new set by fork
         self.ruleset = built.ruleset
         self.config.update(deepcopy(rule_config))
+        if self.host_judge is not None:
+            # each worker's candidates go to the new set's rules from the message its
+            # answer names (_on_reply: host_seq), the earlier ones to the old set's
+            self.host_judge.prepare_rules(self.config, built.ruleset)
         n = len(built.ruleset.signatures) if built.ruleset is not None else 0
         skipped = len(built.ruleset.errors) if built.ruleset is not None else 0
 
@@ -1018,10 +1027,6 @@ class Supervisor:
                 self._reload_finished(replies, {"ok": False, "error": f"reload failed in a worker: {error}"},
                                       error)
                 return
-            if self.host_judge is not None:
-                # every worker sent its old set's candidates before answering: judged with
-                # the old rules, then the judge numbers rules as the new set does
-                self.host_judge.rules_changed(self.config, built.ruleset)
             self._reload_finished(replies, {"ok": True, "signatures": n, "skipped": skipped,
                                             "seconds": round(built.seconds, 3), "workers": len(answers)}, None)
         self.call_all("reload", {"path": path}, done, timeout=RELOAD_TIMEOUT)
