@@ -260,6 +260,10 @@ def _call_reload(ctx: WorkerContext, args: Any) -> dict[str, Any]:
         ruleset, rule_config = pickle.load(fh)   # noqa: S301 - written by our parent, mode 0600
     config = dict(ctx.sensor.config)
     config.update({k: v for k, v in rule_config.items() if k in RULE_KEYS})
+    if args.get("load"):
+        # the set could not be pickled (keyword tests are closures): read the same files
+        from netsentry.reload import load_new_ruleset
+        ruleset = load_new_ruleset(config).ruleset
     engine = build_engine(Built(ruleset, config, 0.0))
     link = ctx.link
     if link is not None:
@@ -1001,9 +1005,17 @@ class Supervisor:
 
     def _reload_broadcast(self, built: Any, replies: list[Callable[[dict[str, Any]], None]]) -> None:
         rule_config = {k: v for k, v in built.config.items() if k in RULE_KEYS}
+        try:
+            data = pickle.dumps((built.ruleset, rule_config), protocol=pickle.HIGHEST_PROTOCOL)
+            load = False
+        except (pickle.PicklingError, AttributeError, TypeError):
+            # flags:, flow:, ... compile to closures: each worker reads the files the parent
+            # just checked (ReloadError there fails the reload like any worker's error)
+            data = pickle.dumps((None, rule_config), protocol=pickle.HIGHEST_PROTOCOL)
+            load = True
         fd, path = tempfile.mkstemp(prefix="netsentry-rules-", suffix=".pickle")
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump((built.ruleset, rule_config), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(data)
         self._reload_files.append(path)
         # a worker started (or restarted) from now on gets the new set by fork
         self.ruleset = built.ruleset
@@ -1029,7 +1041,7 @@ class Supervisor:
                 return
             self._reload_finished(replies, {"ok": True, "signatures": n, "skipped": skipped,
                                             "seconds": round(built.seconds, 3), "workers": len(answers)}, None)
-        self.call_all("reload", {"path": path}, done, timeout=RELOAD_TIMEOUT)
+        self.call_all("reload", {"path": path, "load": load}, done, timeout=RELOAD_TIMEOUT)
 
     def _reload_finished(self, replies: list[Callable[[dict[str, Any]], None]], answer: dict[str, Any],
                          error: str | None) -> None:

@@ -18,8 +18,11 @@ would decide:
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -158,6 +161,55 @@ def test_port_scan_split_over_two_workers_is_reported_once(lab8) -> None:
     # the one engine is the parent's: one state file, the configured one
     assert (tmp / "anomaly-state.json").exists()
     assert not list(tmp.glob("anomaly-state.*.json"))
+
+
+# flow: and content: (one data packet per connection carries "after"); flow:'s test is a
+# closure pickle cannot take, so the workers read the reloaded files themselves
+RELOADED_RULES = """\
+alert tcp any any -> any 7003 (msg:"first data per destination, reloaded"; flow:to_server; content:"after"; threshold: type limit, track by_dst, count 1, seconds 300; sid:2300004; rev:1;)
+alert tcp any any -> any 7003 (msg:"first data per source"; flow:to_server; content:"after"; threshold: type limit, track by_src, count 1, seconds 300; sid:2300001; rev:1;)
+"""
+
+
+def test_reload_renumbers_deferred_rules_and_a_killed_worker_is_judged_again(lab8) -> None:
+    """After SIGUSR2 the judge numbers rules as the new set does (a rule put first moves
+    the old one to number 1) and counts its thresholds from zero, as the workers' new
+    engines do; a worker killed and restarted is waited for again."""
+    lab, a, b, tmp = lab8
+    d = daemon(lab8, "reload", THRESHOLD_RULES, 2, "--set", "anomaly.enabled=false")
+    rules = tmp / "reload.rules"
+    try:
+        conns = connections(lab, a, HOSTS4, 7003, 16, "before")
+        assert all(c["ok"] for c in conns), conns
+        wait_for(lambda: len(alerts(d, 2300003)) >= 8, 15, "the by_dst alerts")
+        rules.write_text(RELOADED_RULES)
+        d.proc.send_signal(signal.SIGUSR2)
+        done = wait_for(lambda: log_lines(d, "rules reloaded"), 30, "the reload")
+        assert done[0]["workers"] == 2 and done[0]["signatures"] == 2
+        conns = connections(lab, a, HOSTS4, 7003, 40, "after")
+        assert all(c["ok"] for c in conns), conns
+        wait_for(lambda: len(alerts(d, 2300004)) >= 8, 15, "the reloaded by_dst alerts")
+        wait_for(lambda: len(alerts(d, 2300001)) >= 2, 15, "the by_src limit, counted from zero")
+
+        victim = [int(p) for p in Path(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children").read_text().split()][0]
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: len(log_lines(d, "worker started")) == 3, 20, "the restarted worker")
+        time.sleep(1)
+        conns = connections(lab, a, HOSTS4, 7003, 16, "after the restart")
+        assert all(c["ok"] for c in conns), conns
+        stats = wait_for(lambda: [s for s in d.events("stats") if s["stats"]["netsentry"]["worker"].get("restarts")
+                                  and s["stats"]["netsentry"]["hoststate"].get("candidates", 0) >= 3 * 16 + 2 * 40
+                                  + 2 * 16], 20, "every candidate judged")
+        assert stats
+    finally:
+        rc = d.stop(signal.SIGTERM)
+    assert rc == 0, d.stderr()
+    assert len(alerts(d, 2300003)) == 8 and len(alerts(d, 2300002)) == 16 // 5
+    assert len(alerts(d, 2300004)) == 8, "one per destination under the new set, across both workers"
+    assert len(alerts(d, 2300001)) == 2, "one per set: the old one's and the new one's"
+    final = d.events("stats")[-1]["stats"]
+    assert final["netsentry"]["hoststate"]["stale_candidates"] == 0
+    assert final["detect"]["alert"] == 1 + 3 + 8 + 8 + 1
 
 
 @pytest.fixture(scope="module")
