@@ -67,13 +67,18 @@ final reply dict)::
 Entry points for a runtime (replay here, the live runtime in workers_live.py):
 `HostJudge.feed(msg)` for each message as it arrives, `HostJudge.tick(now)`
 (live: handle seconds some worker has not reported within `LIVE_GRACE`
-seconds of wall clock), `HostJudge.worker_gone(i)`, and `HostJudge.close()`.
-Worker side: `attach_worker(sensor, config, ruleset, i, source, send_bytes)`
-after the Sensor is built (`source.pcap_cnt`, if the source has one, numbers
-packets; live sources without it number nothing and are ordered per second
-only), then `link.tick(now)` about once a second (Sensor.tick reaches it
-through the observer when the anomaly engine is on) and `link.close()` after
-`Sensor.finish`.
+seconds of wall clock), `HostJudge.worker_gone(i)`, and `HostJudge.close()`;
+live also `worker_started(i)` (a restarted worker) and, on a rule reload,
+`prepare_rules(config, ruleset)` then `switched(i, seq)` per worker (each
+worker's candidates are decided by the set that numbered them). Worker side:
+`attach_worker(sensor, config, ruleset, i, source, send_bytes)` after the
+Sensor is built (`source.pcap_cnt`, if the source has one, numbers packets
+across the capture; a live worker's packets are numbered by that worker
+alone, so with ``HostJudge.live`` candidates merge by packet time and the
+engine's rows are ordered per second only), then `link.tick(now)` about once
+a second (Sensor.tick reaches it through the observer when the anomaly
+engine is on) and `link.close()` after `Sensor.finish`; a reloaded engine
+gets `defer_engine_rules(sensor, engine, link)` before it is swapped in.
 """
 
 from __future__ import annotations

@@ -30,11 +30,19 @@ worker, `PARENT_MESSAGES` in the parent):
 - worker -> parent, unasked: ``("blocked", info)`` when it blocked a source by
   itself (the parent blocks it in the others), ``("ready", info)`` once its source is open,
   ``("alive", now)`` at every wake-up (the watchdog), ``("final", info)``
-  after its end-of-run flush, and ``("host", msg)``: host-keyed state for the
-  parent's host judge (hoststate.py's ``HostJudge.feed(msg)``; the parent
-  calls ``HostJudge.tick(now)`` once a second). Workers reach it through
-  ``sensor.host_sink`` (a callable set on each worker's sensor; absent with one worker,
-  so stages look it up with ``getattr(sensor, "host_sink", None)``).
+  after its end-of-run flush, and host-keyed state for the parent's host
+  judge: hoststate.py's own messages ``("tick", ...)``/``("end", ...)``,
+  pickled once by the worker's `WorkerLink` and sent without an envelope
+  (``HostJudge.feed(msg)``; the parent calls ``HostJudge.tick(now)`` once a
+  second), or ``("host", msg)`` from a stage through ``sensor.host_sink`` (a
+  callable set on each worker's sensor; absent with one worker, so stages
+  look it up with ``getattr(sensor, "host_sink", None)``). A ``reload``
+  answer carries ``host_seq``: the worker's first message under the new set.
+
+The host judge (`Supervisor.start_host_judge`, when hoststate.needed): the
+anomaly engine runs once, in the parent, and rules decided by host state
+are counted there; its anomaly alerts block their source in every worker
+(``respond.blocklist.on-anomaly``). docs/architecture.md "Host-keyed state".
 
 A worker handles the parent's calls between packets: the parent sets a byte
 of shared memory after each send (`ParentWake`), which the packet source
