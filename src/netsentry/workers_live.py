@@ -407,8 +407,8 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
     link = None
     if spec.host:
         from netsentry.hoststate import attach_worker
-        # anomaly stage observes, deferred rules forward; live packets carry no pcap_cnt
-        # (the source has none), so the judge orders them by second and packet time
+        # the anomaly stage observes, deferred rules forward; each worker numbers only its own
+        # packets, so the judge (HostJudge.live) merges by second and packet time
         link = ctx.link = attach_worker(sensor, config, spec.ruleset, spec.index, source, ctx.send_host)
         link.advance(time.time(), 0)        # the clock starts now: idle seconds are sent too
     if os.geteuid() == 0 and spec.user is not None:
