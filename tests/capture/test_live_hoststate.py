@@ -139,6 +139,30 @@ def test_host_tracked_thresholds_over_two_workers_alert_as_one_process(lab8) -> 
     assert two_stats["netsentry"]["hoststate"]["messages"] > 0
 
 
+def test_threaded_eve_the_judge_writes_its_own_part(lab8) -> None:
+    """``threaded: true``: worker i writes eve.<i>.json, the judge (deferred rules' lines and
+    anomaly alerts) eve.<N>.json, N the worker count; the stats records stay in eve.json."""
+    lab, a, b, tmp = lab8
+    d = daemon(lab8, "threaded", THRESHOLD_RULES, 2, "--set", "anomaly.enabled=true",
+               "--set", "outputs.eve-log.threaded=true")
+    try:
+        conns = connections(lab, a, HOSTS4, 7003, 40, "hello")
+        assert all(c["ok"] for c in conns), conns
+        part = d.logdir / "eve.2.json"
+        wait_for(lambda: sum(1 for r in read_jsonl(part) if r.get("event_type") == "alert") >= 17, 15,
+                 "the judge's alerts in its part")
+    finally:
+        rc = d.stop(signal.SIGTERM)
+    assert rc == 0, d.stderr()
+    judged = [r["alert"]["signature_id"] for r in read_jsonl(d.logdir / "eve.2.json") if r.get("event_type") == "alert"]
+    assert sorted(judged) == sorted([2300001] + [2300002] * 8 + [2300003] * 8)
+    for i in (0, 1):
+        recs = read_jsonl(d.logdir / f"eve.{i}.json")
+        assert not [r for r in recs if r.get("event_type") == "alert"], f"worker {i} alerted by itself"
+        assert [r for r in recs if r.get("event_type") == "flow"], f"worker {i} wrote its flows"
+    assert d.events("stats")
+
+
 def test_port_scan_split_over_two_workers_is_reported_once(lab8) -> None:
     lab, a, b, tmp = lab8
     d = daemon(lab8, "scan", NO_RULES, 2, "--set", "anomaly.enabled=true",
