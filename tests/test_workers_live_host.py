@@ -63,6 +63,22 @@ def test_live_candidates_merge_by_packet_time_not_by_each_workers_packet_number(
         j.close()
 
 
+def test_live_a_flow_that_starts_and_ends_in_one_second_reaches_the_engine_in_that_order(tmp_path: Path):
+    """A live worker's flow ends carry no packet number (0) while its new flows carry the
+    worker's own: ordered by number, the end would come first and the stand-in flow never end."""
+    config = load_config(None)
+    config["anomaly"]["enabled"] = True
+    j = HostJudge(config, None, 1, lambda events: None, lambda line: None)
+    j.live = True
+    new = [(7, 0, 6, SRC, DST, 40000, 80, 0x02)]
+    ends = [(0, 0)]
+    j.feed(("tick", 0, 0, -1, T0, 0, ([], [], [], [], [], [])))
+    j.feed(("tick", 0, 1, int(T0), T0 + 1, 0, (new, ends, [], [], [], [])))
+    assert j.proxies == {}, "the flow ended in the engine"
+    assert j.engine.stats()["anomaly.flows"] == 1
+    j.close()
+
+
 def test_the_link_ends_a_second_by_wall_clock_with_no_packet():
     sent: list[bytes] = []
     link = WorkerLink(0, sent.append, source=object())

@@ -593,6 +593,7 @@ class EventSink:
 
 _KIND_END, _KIND_NEW, _KIND_DNS = 0, 1, 2
 _UNSET = object()           # HostJudge._next: no reload switching
+_LIVE_RANK = {_KIND_NEW: 0, _KIND_DNS: 1, _KIND_END: 2}
 
 
 def _replay_order(cand: tuple) -> tuple:
@@ -781,7 +782,12 @@ class HostJudge:
             events += [(r[0], _KIND_NEW, w, r) for r in new]
             events += [(r[0], _KIND_END, w, r) for r in ends]
             events += [(r[0], _KIND_DNS, w, r) for r in dns]
-        events.sort(key=lambda e: (e[0], e[1], e[2]))
+        if self.live:
+            # each worker's own packet numbers, and flow ends numbered 0 (the source counts
+            # nothing): within the second, flows start, are queried, then end
+            events.sort(key=lambda e: (_LIVE_RANK[e[1]], e[0], e[2]))
+        else:
+            events.sort(key=lambda e: (e[0], e[1], e[2]))
         rows = sorted(((r[0], w, r) for w, b, _ in batches for r in b[4]), key=lambda e: (e[0], e[1]))
         # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
         # on_flow_end compares: those touched in this one
