@@ -67,13 +67,18 @@ final reply dict)::
 Entry points for a runtime (replay here, the live runtime in workers_live.py):
 `HostJudge.feed(msg)` for each message as it arrives, `HostJudge.tick(now)`
 (live: handle seconds some worker has not reported within `LIVE_GRACE`
-seconds of wall clock), `HostJudge.worker_gone(i)`, and `HostJudge.close()`.
-Worker side: `attach_worker(sensor, config, ruleset, i, source, send_bytes)`
-after the Sensor is built (`source.pcap_cnt`, if the source has one, numbers
-packets; live sources without it number nothing and are ordered per second
-only), then `link.tick(now)` about once a second (Sensor.tick reaches it
-through the observer when the anomaly engine is on) and `link.close()` after
-`Sensor.finish`.
+seconds of wall clock), `HostJudge.worker_gone(i)`, and `HostJudge.close()`;
+live also `worker_started(i)` (a restarted worker) and, on a rule reload,
+`prepare_rules(config, ruleset)` then `switched(i, seq)` per worker (each
+worker's candidates are decided by the set that numbered them). Worker side:
+`attach_worker(sensor, config, ruleset, i, source, send_bytes)` after the
+Sensor is built (`source.pcap_cnt`, if the source has one, numbers packets
+across the capture; a live worker's packets are numbered by that worker
+alone, so with ``HostJudge.live`` candidates merge by packet time and the
+engine's rows are ordered per second only), then `link.tick(now)` about once
+a second (Sensor.tick reaches it through the observer when the anomaly
+engine is on) and `link.close()` after `Sensor.finish`; a reloaded engine
+gets `defer_engine_rules(sensor, engine, link)` before it is swapped in.
 """
 
 from __future__ import annotations
@@ -150,7 +155,7 @@ class WorkerLink:
         self._send_bytes = send_bytes
         self.source = source
         self.seq = 0
-        self.tick = -1
+        self.second = -1            # the second in progress (-1: the clock has not started)
         self.tick_end = -math.inf
         self.observer: ObservingEngine | None = None
         self.own_closes = True        # no observer: ShareSource closes seconds at own packets too
@@ -165,12 +170,12 @@ class WorkerLink:
         self.closed = False
 
     def advance(self, ts: float, cnt: int) -> None:
-        self._send(("tick", self.index, self.seq, self.tick, ts, cnt, self._take()))
+        self._send(("tick", self.index, self.seq, self.second, ts, cnt, self._take()))
         self.seq += 1
-        self.tick = int(ts // TICK)
-        self.tick_end = (self.tick + 1) * TICK
+        self.second = int(ts // TICK)
+        self.tick_end = (self.second + 1) * TICK
         if self.observer is not None:
-            self.observer.rolled(self.tick, self.tick_end)
+            self.observer.rolled(self.second, self.tick_end)
 
     def close(self) -> None:
         """The worker's input is over (after its shutdown flush): the last batch, once."""
@@ -181,7 +186,7 @@ class WorkerLink:
     def tick(self, now: float) -> None:
         """Live: wall clock `now` with no packet ends the second as a packet would
         (the live runtime calls it about once a second, like Sensor.tick)."""
-        if now >= self.tick_end and self.tick >= 0:
+        if now >= self.tick_end and self.second >= 0:
             self.advance(now, getattr(self.source, "pcap_cnt", 0))
 
     def _take(self) -> tuple:
@@ -419,15 +424,21 @@ def attach_worker(sensor: Any, config: Mapping[str, Any], ruleset: Any, index: i
     link = WorkerLink(index, send_bytes, source)
     if sensor.anomaly is not None:
         sensor.use_anomaly_engine(ObservingEngine(config, link))
-    engine = sensor.signatures
-    if engine is not None:
-        deferred = deferred_rules(engine.sigs, engine.thresholds)
-        if deferred:
-            render = eve_renderer(sensor.outputs, sensor.assets)
-            engine.defer_rules(deferred, ForwardingThresholds(engine.thresholds, engine.sigs, deferred,
-                                                              link, render, engine.ips))
+    defer_engine_rules(sensor, sensor.signatures, link)
     sensor.counter_sources.append(link.stats)
     return link
+
+
+def defer_engine_rules(sensor: Any, engine: Any, link: WorkerLink) -> None:
+    """Make `engine`'s deferred rules forward their matches over `link`: at start, and
+    (live runtime) on a reloaded engine before the sensor swaps it in."""
+    if engine is None:
+        return
+    deferred = deferred_rules(engine.sigs, engine.thresholds)
+    if deferred:
+        render = eve_renderer(sensor.outputs, sensor.assets)
+        engine.defer_rules(deferred, ForwardingThresholds(engine.thresholds, engine.sigs, deferred,
+                                                          link, render, engine.ips))
 
 
 # --- the parent side ---------------------------------------------------------------------------
@@ -501,6 +512,7 @@ class RuleJudge:
         self.alerts = 0
         self.suppressed = 0
         self.candidates = 0
+        self.stale = 0
         self.by_signature: dict[tuple[int, int], list[Any]] = {}
 
     def decide(self, cand: tuple) -> bytes | None:
@@ -509,6 +521,9 @@ class RuleJudge:
         from netsentry.detect.threshold import ALERT, NO_MATCH
         _, _, num, ts, src, dst, sp, dp, flow_id, tests, ops, line = cand
         self.candidates += 1
+        if num >= len(self.sigs):
+            self.stale += 1         # numbered by a ruleset a reload replaced (live runtime)
+            return None
         bits = self.bits
         for key, name, want in tests:
             if bits.isset(key, name, ts) != want:
@@ -577,6 +592,16 @@ class EventSink:
 
 
 _KIND_END, _KIND_NEW, _KIND_DNS = 0, 1, 2
+_UNSET = object()           # HostJudge._next: no reload switching
+_LIVE_RANK = {_KIND_NEW: 0, _KIND_DNS: 1, _KIND_END: 2}
+
+
+def _replay_order(cand: tuple) -> tuple:
+    return (cand[0], cand[1])           # pcap_cnt, then the worker's candidate order
+
+
+def _live_order(cand: tuple) -> tuple:
+    return (cand[3], cand[0], cand[1])  # packet time, then the worker's own order
 
 
 class HostJudge:
@@ -598,17 +623,27 @@ class HostJudge:
         self.write_line = write_line
         self.queues: dict[int, deque[HostMsg]] = {i: deque() for i in range(workers)}
         self.gone: set[int] = set()
+        self._retired: Counter[str] = Counter()  # counts of rule judges a reload replaced
+        self._next: Any = _UNSET                # live reload: the new set's judge until all switched
+        self._switch: dict[int, int] = {}       # worker -> its first message under the new set
+        self._judged: dict[int, int] = {}       # worker -> the seq of its last judged message
+        self._bits: Any = None                  # the bit store while no rule needs one
         self.proxies: dict[tuple[int, int], ProxyFlow] = {}
         self.ticks = 0
         self.messages = 0
         self.cpu = 0.0              # process time spent judging (bench: where the parent's time goes)
         self.closed = False
+        # live runtime (workers_live.py): pcap_cnt is each worker's own count, so
+        # candidates are merged by packet time, and the engine's rows per second only
+        self.live = False
 
     # --- entry points ------------------------------------------------------------------
 
     def feed(self, msg: HostMsg) -> None:
         """One message from a worker (in the order that worker sent them)."""
         self.messages += 1
+        if msg[0] == "tick" and msg[3] < 0 and self.ticks and not any(msg[6]):
+            return      # live: a restarted worker's clock start (empty); the judge's clock runs
         self.queues[msg[1]].append(msg)
         self._drain()
 
@@ -616,6 +651,57 @@ class HostJudge:
         """Worker `index` will send nothing more (died, failed): judge without it."""
         self.gone.add(index)
         self._drain()
+
+    def prepare_rules(self, config: Mapping[str, Any], ruleset: Any) -> None:
+        """Live reload: `ruleset` (checked, about to be sent to every worker) numbers the
+        deferred rules from now on, for each worker from the message `switched` names.
+
+        The bits carry over (host state); the new rules count thresholds from zero,
+        as the workers' new engines do. A reload before the last one finished
+        switching finishes it first."""
+        if self._next is not _UNSET:
+            self._promote()
+        sigs = engine_order(config, ruleset)
+        nxt = RuleJudge(config, sigs) if sigs and deferred_rules(sigs, _threshold_state(config, sigs)) else None
+        bits = self.rules.bits if self.rules is not None else self._bits
+        if nxt is not None and bits is not None:
+            nxt.bits = bits
+        self._next = nxt
+        self._switch = {}
+
+    def switched(self, index: int, seq: int) -> None:
+        """Worker `index` sends candidates of the new rules from its message `seq` on (its
+        earlier ones, up to its flush before the swap, are the old rules')."""
+        if self._next is not _UNSET:
+            self._switch[index] = seq
+            self._maybe_promote()
+
+    def worker_started(self, index: int) -> None:
+        """Live: worker `index` was restarted; its messages count again (its `seq` and clock
+        start over, which merging by second does not mind). It runs the newest rules."""
+        self.gone.discard(index)
+        if self._next is not _UNSET:
+            self._switch[index] = 0
+
+    def _rules_for(self, index: int, seq: float) -> RuleJudge | None:
+        if self._next is not _UNSET and seq >= self._switch.get(index, math.inf):
+            return self._next
+        return self.rules
+
+    def _maybe_promote(self) -> None:
+        live = [i for i in self.queues if i not in self.gone]
+        if all(i in self._switch and self._judged.get(i, -1) >= self._switch[i] - 1 for i in live):
+            self._promote()
+
+    def _promote(self) -> None:
+        old = self.rules
+        if old is not None:
+            self._bits = old.bits
+            self._retired.update(alerts=old.alerts, suppressed=old.suppressed, candidates=old.candidates,
+                                 stale=old.stale)
+        self.rules = self._next
+        self._next = _UNSET
+        self._switch = {}
 
     def tick(self, now: float) -> None:
         """Live: judge every second ended `LIVE_GRACE` before `now`, silent workers counted empty."""
@@ -637,7 +723,7 @@ class HostJudge:
         self.gone.update(self.queues)
         self._drain()
         ends = [m for q in self.queues.values() for m in q if m[0] == "end"]
-        self._apply([(m[1], m[2]) for m in ends])
+        self._apply([(m[1], m[2], self._rules_for(m[1], math.inf)) for m in ends])
         if self.engine is not None:
             events = self.engine.close()
             if events:
@@ -659,7 +745,12 @@ class HostJudge:
 
     def _second(self, msgs: list[HostMsg]) -> None:
         t0 = time.process_time()
-        self._apply([(m[1], m[6]) for m in msgs])
+        self._apply([(m[1], m[6], self._rules_for(m[1], m[2])) for m in msgs])
+        judged = self._judged
+        for m in msgs:
+            judged[m[1]] = m[2]
+        if self._next is not _UNSET:
+            self._maybe_promote()
         self.ticks += 1
         next_ts, cnt = min((m[4], m[5]) for m in msgs)
         if self.engine is not None:
@@ -668,13 +759,17 @@ class HostJudge:
                 self.emit(events)
         self.cpu += time.process_time() - t0
 
-    def _apply(self, batches: list[tuple[int, tuple]]) -> None:
-        """One second's rows of every worker, merged in capture order, into the judges."""
-        if self.rules is not None:
-            cands = sorted((c for _, b in batches for c in b[5]), key=lambda c: (c[0], c[1]))
-            decide, write = self.rules.decide, self.write_line
-            for c in cands:
-                line = decide(c)
+    def _apply(self, batches: list[tuple[int, tuple, RuleJudge | None]]) -> None:
+        """One second's rows of every worker, merged in capture order, into the judges
+        (each worker's candidates to the rules it ran: they differ during a live reload)."""
+        if any(b[5] for _, b, _ in batches):
+            # capture order; live, each worker numbers its own packets: packet time first
+            key = _live_order if self.live else _replay_order
+            cands = sorted(((c, r) for _, b, r in batches if r is not None for c in b[5]),
+                           key=lambda cr: key(cr[0]))
+            write = self.write_line
+            for c, rules in cands:
+                line = rules.decide(c)
                 if line is not None:
                     write(line)
         engine = self.engine
@@ -682,13 +777,18 @@ class HostJudge:
             return
         proxies = self.proxies
         events: list[tuple] = []
-        for w, b in batches:
+        for w, b, _ in batches:
             new, ends, dns = b[0], b[1], b[2]
             events += [(r[0], _KIND_NEW, w, r) for r in new]
             events += [(r[0], _KIND_END, w, r) for r in ends]
             events += [(r[0], _KIND_DNS, w, r) for r in dns]
-        events.sort(key=lambda e: (e[0], e[1], e[2]))
-        rows = sorted(((r[0], w, r) for w, b in batches for r in b[4]), key=lambda e: (e[0], e[1]))
+        if self.live:
+            # each worker's own packet numbers, and flow ends numbered 0 (the source counts
+            # nothing): within the second, flows start, are queried, then end
+            events.sort(key=lambda e: (_LIVE_RANK[e[1]], e[0], e[2]))
+        else:
+            events.sort(key=lambda e: (e[0], e[1], e[2]))
+        rows = sorted(((r[0], w, r) for w, b, _ in batches for r in b[4]), key=lambda e: (e[0], e[1]))
         # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
         # on_flow_end compares: those touched in this one
         dns_now = ({(w, r[1]) for _, w, r in rows} if engine.dns is not None else set())
@@ -708,7 +808,7 @@ class HostJudge:
             elif engine.dns is not None:
                 engine.dns.on_query(_DnsPacket(r[1], r[2], r[3], r[4]))
         loose = engine._loose
-        for _, b in batches:
+        for _, b, _ in batches:
             for dst, proto, n in b[3]:
                 loose[(dst, proto)] = loose.get((dst, proto), 0) + n
         touched = engine._touched
@@ -729,10 +829,15 @@ class HostJudge:
         out: dict[str, int | float] = {}
         if self.engine is not None:
             out.update(self.engine.stats())
-        if self.rules is not None:
-            out["detect.alert"] = self.rules.alerts
-            out["detect.alerts_suppressed"] = self.rules.suppressed
-            out["hoststate.candidates"] = self.rules.candidates
+        judges = [r for r in (self.rules, self._next) if r is not None and r is not _UNSET]
+        if judges or self._retired:
+            now = Counter(self._retired)
+            for r in judges:
+                now.update(alerts=r.alerts, suppressed=r.suppressed, candidates=r.candidates, stale=r.stale)
+            out["detect.alert"] = now["alerts"]
+            out["detect.alerts_suppressed"] = now["suppressed"]
+            out["hoststate.candidates"] = now["candidates"]
+            out["hoststate.stale_candidates"] = now["stale"]
         out["hoststate.seconds"] = self.ticks
         out["hoststate.judge_cpu_ms"] = int(self.cpu * 1000)
         return out

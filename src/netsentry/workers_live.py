@@ -30,11 +30,19 @@ worker, `PARENT_MESSAGES` in the parent):
 - worker -> parent, unasked: ``("blocked", info)`` when it blocked a source by
   itself (the parent blocks it in the others), ``("ready", info)`` once its source is open,
   ``("alive", now)`` at every wake-up (the watchdog), ``("final", info)``
-  after its end-of-run flush, and ``("host", msg)``: host-keyed state for the
-  parent's host judge (hoststate.py's ``HostJudge.feed(msg)``; the parent
-  calls ``HostJudge.tick(now)`` once a second). Workers reach it through
-  ``sensor.host_sink`` (a callable set on each worker's sensor; absent with one worker,
-  so stages look it up with ``getattr(sensor, "host_sink", None)``).
+  after its end-of-run flush, and host-keyed state for the parent's host
+  judge: hoststate.py's own messages ``("tick", ...)``/``("end", ...)``,
+  pickled once by the worker's `WorkerLink` and sent without an envelope
+  (``HostJudge.feed(msg)``; the parent calls ``HostJudge.tick(now)`` once a
+  second), or ``("host", msg)`` from a stage through ``sensor.host_sink`` (a
+  callable set on each worker's sensor; absent with one worker, so stages
+  look it up with ``getattr(sensor, "host_sink", None)``). A ``reload``
+  answer carries ``host_seq``: the worker's first message under the new set.
+
+The host judge (`Supervisor.start_host_judge`, when hoststate.needed): the
+anomaly engine runs once, in the parent, and rules decided by host state
+are counted there; its anomaly alerts block their source in every worker
+(``respond.blocklist.on-anomaly``). docs/architecture.md "Host-keyed state".
 
 A worker handles the parent's calls between packets: the parent sets a byte
 of shared memory after each send (`ParentWake`), which the packet source
@@ -128,7 +136,8 @@ def plan_workers(config: Mapping[str, Any], args: Any, interfaces: list[Any], qu
 
 def live_worker_config(config: Mapping[str, Any], index: int, workers: int) -> dict[str, Any]:
     """A worker's configuration: no stats record (the parent writes the merged one), EVE appended
-    to the shared file (or its own with ``threaded: true``), its own anomaly state file."""
+    to the shared file (or its own with ``threaded: true``), no anomaly state file (the parent's
+    host judge runs the one engine and owns the file; a worker only observes, hoststate.py)."""
     from netsentry.workers import part_path
     cfg = deepcopy(dict(config))
     for section in (cfg.get("outputs") or {}).values():
@@ -144,8 +153,7 @@ def live_worker_config(config: Mapping[str, Any], index: int, workers: int) -> d
         eve["filename"] = part_path(str(eve.get("filename") or "eve.json"), index)
     anomaly = cfg.get("anomaly")
     if isinstance(anomaly, dict) and anomaly.get("state-file"):
-        # until the host judge (hoststate.py) owns the baselines, each worker keeps its own
-        anomaly["state-file"] = part_path(str(anomaly["state-file"]), index)
+        anomaly["state-file"] = ""
     return cfg
 
 
@@ -196,6 +204,7 @@ class WorkerSpec:
     user: str | None
     group: str | None
     close_fds: list[int]
+    host: bool = False          # host-keyed state goes to the parent's judge (hoststate.py)
 
 
 class WorkerContext:
@@ -209,6 +218,14 @@ class WorkerContext:
         self.source: Any = None
         self.verdicts: Any = None
         self.outputs: list[Any] = []
+        self.link: Any = None          # hoststate.WorkerLink when the parent judges host state
+
+    def send_host(self, data: bytes) -> None:
+        """A pickled hoststate message, sent as is (the parent's recv unpickles it once)."""
+        try:
+            self.conn.send_bytes(data)
+        except (OSError, ValueError):
+            pass
 
     def send(self, message: tuple[Any, ...]) -> None:
         try:
@@ -251,12 +268,26 @@ def _call_reload(ctx: WorkerContext, args: Any) -> dict[str, Any]:
         ruleset, rule_config = pickle.load(fh)   # noqa: S301 - written by our parent, mode 0600
     config = dict(ctx.sensor.config)
     config.update({k: v for k, v in rule_config.items() if k in RULE_KEYS})
+    if args.get("load"):
+        # the set could not be pickled (keyword tests are closures): read the same files
+        from netsentry.reload import load_new_ruleset
+        ruleset = load_new_ruleset(config).ruleset
     engine = build_engine(Built(ruleset, config, 0.0))
+    link = ctx.link
+    if link is not None:
+        from netsentry.hoststate import defer_engine_rules
+        # the old set's candidates leave before this answer, which names the first
+        # message of the new set's (the capture loop takes the swap before its next packet)
+        link.advance(time.time(), 0)
+        defer_engine_rules(ctx.sensor, engine, link)
     ctx.sensor.swap_ruleset(ruleset, engine)
     if ctx.verdicts is not None:
         from netsentry.daemon import _rule_actions
         ctx.verdicts.actions = _rule_actions(ruleset)
-    return {"ok": True, "signatures": len(ruleset.signatures) if ruleset is not None else 0}
+    answer = {"ok": True, "signatures": len(ruleset.signatures) if ruleset is not None else 0}
+    if link is not None:
+        answer["host_seq"] = link.seq       # this worker's first message under the new set
+    return answer
 
 
 def _blocklist(ctx: WorkerContext) -> Any:
@@ -373,6 +404,13 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
     if verdicts is not None:
         sensor.verdict_sink = verdicts.on_verdict
         sensor.counter_sources.append(verdicts.stats)
+    link = None
+    if spec.host:
+        from netsentry.hoststate import attach_worker
+        # the anomaly stage observes, deferred rules forward; each worker numbers only its own
+        # packets, so the judge (HostJudge.live) merges by second and packet time
+        link = ctx.link = attach_worker(sensor, config, spec.ruleset, spec.index, source, ctx.send_host)
+        link.advance(time.time(), 0)        # the clock starts now: idle seconds are sent too
     if os.geteuid() == 0 and spec.user is not None:
         # as the one-process daemon does (the parent says once that it stays root otherwise)
         privileges.drop(privileges.resolve(spec.user, spec.group or ""))
@@ -384,6 +422,8 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
         lc.poll()
         ctx.drain()
         tick(now)
+        if link is not None:
+            link.tick(now)          # (the observer did it in tick when the anomaly stage is on)
         if responder is not None:
             responder.tick(now)
         ctx.send(("alive", now))
@@ -399,6 +439,8 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
             sensor.run(source)
         finally:
             result = sensor.finish(lc)
+            if link is not None:
+                link.close()        # after the shutdown flush (the observer's close did it already)
     finally:
         source.close()
         if verdicts is not None and verdicts.rejecter is not None:
@@ -409,6 +451,66 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
 
 
 # --- the parent side ------------------------------------------------------------------------
+
+
+class LineFile:
+    """The host judge's deferred-rule alert lines, appended to a file the workers also append to.
+
+    Opened ``O_APPEND`` and written one whole line per ``write()`` (unbuffered), so
+    a line never tears against a worker's and is on disk as soon as it is decided."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = self._open()
+        self.lines = 0
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+
+    def write(self, line: bytes) -> None:
+        view = memoryview(line)
+        while view:                     # a regular file takes it whole; a short write goes on
+            view = view[os.write(self.fd, view):]
+        self.lines += 1
+
+    def reopen(self) -> None:
+        """SIGHUP (logrotate moved the file): the same name, a new file."""
+        fd = self._open()
+        os.close(self.fd)
+        self.fd = fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+@dataclass
+class HostParts:
+    """The parent's host judge and what it writes through (Supervisor.start_host_judge)."""
+
+    judge: Any                      # hoststate.HostJudge
+    sink: Any                       # hoststate.EventSink: the anomaly engine's alerts, to `outputs`
+    outputs: list[Any]
+    lines: LineFile | None          # deferred rules' alert lines (None: no eve-log)
+
+    def flush(self) -> None:
+        for out in self.outputs:
+            out.flush()
+
+    def reopen(self) -> None:
+        for out in self.outputs:
+            reopen = getattr(out, "reopen", None)
+            if reopen is not None:
+                reopen()
+        if self.lines is not None:
+            self.lines.reopen()
+
+    def close(self) -> None:
+        for out in self.outputs:
+            out.close()
+        if self.lines is not None:
+            self.lines.close()
 
 
 @dataclass
@@ -461,7 +563,8 @@ class Supervisor:
         self.seq = 0
         self.gathers: dict[int, Gather] = {}
         self.counters = {"netsentry.worker.restarts": 0, "netsentry.reload.success": 0,
-                         "netsentry.reload.failed": 0}
+                         "netsentry.reload.failed": 0, "netsentry.blocklist.judge_added": 0,
+                         "netsentry.blocklist.judge_refused_allowed": 0}
         self.watchdog = notify.Watchdog()
         self.notified_ready = False
         self.started = time.monotonic()
@@ -470,7 +573,9 @@ class Supervisor:
         self.stats_outputs: list[Any] = []
         self.manual_blocks: dict[bytes, tuple[str, float | None]] = {}   # packed -> (reason, expiry)
         self.allow = None            # a block list used only for its allow list (ctl add checks it)
-        self.host_judge: Any = None  # hoststate.HostJudge once merged: feed(msg), tick(now)
+        self.host_judge: Any = None  # hoststate.HostJudge when host state is kept: feed(msg), tick(now)
+        self.host: HostParts | None = None
+        self.block_on_anomaly = False  # respond.blocklist.on-anomaly: the judge's flagged sources, everywhere
         self.fatal: str | None = None  # why start-up failed (a worker could not open its source)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         # reload: one build at a time; a request during a build runs once more after it
@@ -518,11 +623,14 @@ class Supervisor:
         for out in self.stats_outputs:
             out.flush()                 # nothing buffered is copied into the child
         run_as = privileges.from_config(self.config, self.args.user, self.args.group)
+        if self.host is not None:
+            self.host.flush()
+            self.host_judge.worker_started(slot.index)
         spec = WorkerSpec(slot.index, self.plan.count, self.config, self.ruleset, self.logdir,
                           self.plan.interfaces[slot.index] if self.plan.interfaces else [],
                           self.programs, self.plan.queues[slot.index] if self.plan.queues else [],
                           self.maxlen, run_as.user if run_as else None, run_as.group if run_as else None,
-                          self._parent_fds())
+                          self._parent_fds(), host=self.host_judge is not None)
         parent_end, child_end = self.ctx.Pipe(duplex=True)
         flag = self.ctx.RawValue("B", 0)
         stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -595,6 +703,8 @@ class Supervisor:
 
     def _on_reply(self, slot: Slot, message: tuple[Any, ...]) -> None:
         _, seq, payload = message
+        if "host_seq" in payload and self.host_judge is not None:
+            self.host_judge.switched(slot.index, payload["host_seq"])     # a reload's answer
         gather = self.gathers.get(seq)
         if gather is None:
             return
@@ -629,6 +739,86 @@ class Supervisor:
         if self.host_judge is not None:
             self.host_judge.feed(message[1])
 
+    def _on_host_msg(self, slot: Slot, message: tuple[Any, ...]) -> None:
+        """A hoststate message as the worker's link sent it (pickled once, no envelope)."""
+        if self.host_judge is not None:
+            self.host_judge.feed(message)
+
+    # --- host-keyed state: the judge -----------------------------------------------------------
+
+    def start_host_judge(self) -> None:
+        """The parent's HostJudge, when this configuration and ruleset keep host-keyed state
+        (hoststate.needed: the anomaly engine is on, or a rule is host-tracked or uses bits).
+
+        It writes where a worker would: the anomaly engine's alerts through the
+        configured outputs, deferred rules' alert lines whole into the eve-log file
+        (the shared eve.json; with ``threaded: true`` the parent's own
+        ``eve.<N>.json``, N the worker count, next to the workers' ``eve.<i>.json``)."""
+        from netsentry import hoststate
+        from netsentry.output import OutputContext, open_outputs
+        if not hoststate.needed(self.config, self.ruleset):
+            return
+        n = self.plan.count
+        cfg = live_worker_config(self.config, n, n)
+        anomaly = cfg.get("anomaly")
+        if isinstance(anomaly, dict):
+            anomaly["state-file"] = (self.config.get("anomaly") or {}).get("state-file", "")  # the one file
+        for section in (cfg.get("outputs") or {}).values():
+            if isinstance(section, dict):
+                section["append"] = True        # files the workers write too
+        outputs = open_outputs(cfg.get("outputs") or {}, OutputContext(logdir=self.logdir))
+        eve = (cfg.get("outputs") or {}).get("eve-log")
+        lines = None
+        try:
+            if isinstance(eve, dict) and eve.get("enabled"):
+                lines = LineFile(self.logdir / str(eve.get("filename") or "eve.json"))
+            sink = hoststate.EventSink(cfg, outputs)
+            self.host = HostParts(None, sink, outputs, lines)
+            self.host_judge = hoststate.HostJudge(cfg, self.ruleset, n, self._judge_emit,
+                                                  lines.write if lines is not None else _no_line)
+            self.host.judge = self.host_judge
+            self.host_judge.live = True
+        except BaseException:
+            for out in outputs:
+                out.close()
+            if lines is not None:
+                lines.close()
+            self.host = self.host_judge = None
+            raise
+
+    def _judge_emit(self, events: list[Any]) -> None:
+        """The judge's anomaly alerts: written, and (respond.blocklist.on-anomaly) their
+        misbehaving sources blocked in every worker, as one process's responder does."""
+        self.host.sink(events)
+        if not self.block_on_anomaly:
+            return
+        for event in events:
+            if event.event_type == "alert" and event.alert is not None:
+                for src in self.host_judge.misbehaving_sources(event.ts):
+                    self.block_everywhere(src, f"anomaly: {event.alert.signature}")
+
+    def block_everywhere(self, packed: bytes, reason: str) -> bool:
+        """Block `packed` in every worker (and in a restarted one) unless it is allow-listed
+        or already blocked; the TTL is the workers' (respond.blocklist.ttl)."""
+        from netsentry.log import get_logger
+        from netsentry.respond.blocklist import address_text
+        if self.allow is not None and packed in self.allow.allow:
+            self.counters["netsentry.blocklist.judge_refused_allowed"] += 1
+            return False
+        now = time.time()
+        have = self.manual_blocks.get(packed)
+        if have is not None and (have[1] is None or have[1] > now):
+            return False
+        ttl = self.allow.ttl if self.allow is not None else None
+        self.manual_blocks[packed] = (reason, now + float(ttl) if ttl else None)
+        for slot in self.slots:
+            if slot.ready:
+                self.send(slot, ("call", 0, "bl-add", {"packed": packed, "reason": reason, "ttl": None}))
+        self.counters["netsentry.blocklist.judge_added"] += 1
+        get_logger().info("blocklist add from the host judge, shared", address=address_text(packed),
+                          reason=reason)
+        return True
+
     # --- worker death and restart -------------------------------------------------------------
 
     def _reap(self, slot: Slot, now: float) -> None:
@@ -647,6 +837,8 @@ class Supervisor:
             pass
         slot.proc = slot.conn = None
         slot.ready = False
+        if self.host_judge is not None:
+            self.host_judge.worker_gone(slot.index)     # its seconds are judged without it
         for seq, gather in list(self.gathers.items()):
             if slot.index in gather.waiting:
                 gather.waiting.discard(slot.index)
@@ -821,13 +1013,25 @@ class Supervisor:
 
     def _reload_broadcast(self, built: Any, replies: list[Callable[[dict[str, Any]], None]]) -> None:
         rule_config = {k: v for k, v in built.config.items() if k in RULE_KEYS}
+        try:
+            data = pickle.dumps((built.ruleset, rule_config), protocol=pickle.HIGHEST_PROTOCOL)
+            load = False
+        except (pickle.PicklingError, AttributeError, TypeError):
+            # flags:, flow:, ... compile to closures: each worker reads the files the parent
+            # just checked (ReloadError there fails the reload like any worker's error)
+            data = pickle.dumps((None, rule_config), protocol=pickle.HIGHEST_PROTOCOL)
+            load = True
         fd, path = tempfile.mkstemp(prefix="netsentry-rules-", suffix=".pickle")
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump((built.ruleset, rule_config), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(data)
         self._reload_files.append(path)
         # a worker started (or restarted) from now on gets the new set by fork
         self.ruleset = built.ruleset
         self.config.update(deepcopy(rule_config))
+        if self.host_judge is not None:
+            # each worker's candidates go to the new set's rules from the message its
+            # answer names (_on_reply: host_seq), the earlier ones to the old set's
+            self.host_judge.prepare_rules(self.config, built.ruleset)
         n = len(built.ruleset.signatures) if built.ruleset is not None else 0
         skipped = len(built.ruleset.errors) if built.ruleset is not None else 0
 
@@ -845,7 +1049,7 @@ class Supervisor:
                 return
             self._reload_finished(replies, {"ok": True, "signatures": n, "skipped": skipped,
                                             "seconds": round(built.seconds, 3), "workers": len(answers)}, None)
-        self.call_all("reload", {"path": path}, done, timeout=RELOAD_TIMEOUT)
+        self.call_all("reload", {"path": path, "load": load}, done, timeout=RELOAD_TIMEOUT)
 
     def _reload_finished(self, replies: list[Callable[[dict[str, Any]], None]], answer: dict[str, Any],
                          error: str | None) -> None:
@@ -872,6 +1076,8 @@ class Supervisor:
             if answer.get("ok"):
                 self.slots[index].last_counters = answer["counters"]
                 per_worker.append(answer["counters"])
+        if self.host_judge is not None:
+            per_worker.append(self.host_judge.counters())   # summed in like a worker's
         counters = merge_counters(per_worker)
         counters.update(self.counters)
         for index, answer in answers.items():     # the fanout's / queue-balance's spread, per worker
@@ -923,9 +1129,11 @@ class Supervisor:
         log = get_logger()
         lc = self.lc
         if get(self.config, "respond.blocklist.enabled", True):
-            self.allow, _ = build_blocklist(self.config)
+            self.allow, policy = build_blocklist(self.config)
+            self.block_on_anomaly = policy.on_anomaly
         lc.running()
         self.open_stats_outputs()
+        self.start_host_judge()
         lc.on_reload(self.request_reload)
         lc.on_reopen(self._reopen)
         if privileges.from_config(self.config, self.args.user, self.args.group) is not None:
@@ -961,6 +1169,8 @@ class Supervisor:
             self.write_stats(final, interrupted=lc.interrupted)
             for out in self.stats_outputs:
                 out.close()
+            if self.host is not None:
+                self.host.close()
             for path in self._reload_files:
                 _unlink(path)
         from netsentry.lifecycle import signal_name
@@ -976,6 +1186,8 @@ class Supervisor:
         """SIGHUP: the parent's stats outputs and every worker's outputs reopen (logrotate)."""
         for out in self.stats_outputs:
             out.reopen()
+        if self.host is not None:
+            self.host.reopen()
         self.call_all("reopen", None, lambda answers: None)
 
     def _loop(self) -> None:
@@ -1018,6 +1230,7 @@ class Supervisor:
             now = time.time()
             if self.host_judge is not None:
                 self.host_judge.tick(now)
+                self.host.flush()
             if self.stats_enabled and now >= self.next_stats:
                 self.next_stats = now + self.interval
                 self.call_all("counters", None, lambda answers: self.write_stats(self.merged(answers)),
@@ -1055,7 +1268,14 @@ class Supervisor:
             forward()
             self._wait_finals()
         per_worker = [(s.final or {}).get("counters") or s.last_counters for s in self.slots]
-        counters = merge_counters([c for c in per_worker if c])
+        judged = []
+        if self.host_judge is not None:
+            # every worker's last batch is in: the rest is judged, the engine's last
+            # second too, and its state file saved, before the final stats record
+            self.host_judge.close()
+            self.host.flush()
+            judged.append(self.host_judge.counters())
+        counters = merge_counters([c for c in per_worker if c] + judged)
         counters.update(self.counters)
         for index, c in enumerate(per_worker):
             counters[f"netsentry.worker.pkts.{index}"] = (c or {}).get("decoder.pkts", 0)
@@ -1071,19 +1291,23 @@ class Supervisor:
                     alive = self._read(slot)
                     if not alive or not slot.proc.is_alive():
                         self._read_rest(slot)
+                        if self.host_judge is not None:
+                            self.host_judge.worker_gone(slot.index)
                         slot.proc.join(5)
                         slot.conn.close()
                         slot.proc = slot.conn = None
 
-    @staticmethod
-    def _read_rest(slot: Slot) -> None:
+    def _read_rest(self, slot: Slot) -> None:
+        """What a finished worker left in its pipe (its last host-state batch, its final)."""
         try:
             while slot.conn.poll():
-                message = slot.conn.recv()
-                if message[0] == "final":
-                    slot.final = message[1]
+                self.on_message(slot, slot.conn.recv())
         except (EOFError, OSError):
             pass
+
+
+def _no_line(line: bytes) -> None:
+    return None              # no eve-log: a deferred rule's alert has nowhere to go, as in a worker
 
 
 def _unlink(path: str) -> None:
@@ -1100,6 +1324,9 @@ PARENT_MESSAGES: dict[str, Callable[[Supervisor, Slot, tuple[Any, ...]], None]] 
     "alive": Supervisor._on_alive,
     "final": Supervisor._on_final,
     "host": Supervisor._on_host,
+    # hoststate.WorkerLink's messages (HostMsg), sent pickled without an envelope
+    "tick": Supervisor._on_host_msg,
+    "end": Supervisor._on_host_msg,
     "blocked": Supervisor._on_blocked,
 }
 
