@@ -582,23 +582,32 @@ def merge_replies(outcome: WorkerOutcome, judged: Mapping[str, int | float] | No
     return res, counters
 
 
-def write_stats(config: Mapping[str, Any], logdir: Path, ts: float, uptime: float,
-                counters: Mapping[str, int | float], interrupted: bool) -> None:
-    """The one merged stats record, appended to the main eve.json (and any other stats output)."""
-    from netsentry.output import OutputContext, open_outputs
-    from netsentry.output.stats import stats_event
-    outputs_cfg = deepcopy(dict(config.get("outputs") or {}))
+def stats_sections(config: Mapping[str, Any], skip_chained: bool = False) -> dict[str, dict[str, Any]]:
+    """The enabled output sections that take stats records, narrowed to stats and set to append:
+    what the parent opens for the one merged record. `skip_chained`: leave out an eve-log with an
+    integrity chain (a chain has one writer per file; the live workers are writing it)."""
     wanted = {}
-    for name, section in outputs_cfg.items():
+    for name, section in deepcopy(dict(config.get("outputs") or {})).items():
         if not isinstance(section, dict) or not section.get("enabled"):
             continue
         types = section.get("types")
         if isinstance(types, list) and "stats" not in types:
             continue
+        if skip_chained and name == "eve-log" and str(section.get("integrity") or "none") != "none":
+            continue
         section["append"] = True
         if isinstance(types, list):
             section["types"] = ["stats"]
         wanted[name] = section
+    return wanted
+
+
+def write_stats(config: Mapping[str, Any], logdir: Path, ts: float, uptime: float,
+                counters: Mapping[str, int | float], interrupted: bool) -> None:
+    """The one merged stats record, appended to the main eve.json (and any other stats output)."""
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.output.stats import stats_event
+    wanted = stats_sections(config)
     if not wanted:
         return
     event = stats_event(ts, uptime, counters)       # stats.netsentry.workers says how many

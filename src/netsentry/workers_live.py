@@ -1104,19 +1104,8 @@ class Supervisor:
     def open_stats_outputs(self) -> None:
         """The outputs that take stats records, for the parent's merged record (appending)."""
         from netsentry.output import OutputContext, open_outputs
-        wanted = {}
-        for name, section in deepcopy(dict(self.config.get("outputs") or {})).items():
-            if not isinstance(section, dict) or not section.get("enabled"):
-                continue
-            types = section.get("types")
-            if isinstance(types, list) and "stats" not in types:
-                continue
-            section["append"] = True
-            if isinstance(types, list):
-                section["types"] = ["stats"]
-            if name == "eve-log" and str(section.get("integrity") or "none") != "none":
-                continue        # the chain has one writer per file (threaded); stats go elsewhere
-            wanted[name] = section
+        from netsentry.workers import stats_sections
+        wanted = stats_sections(self.config, skip_chained=True)
         if self.stats_enabled:
             self.stats_outputs = open_outputs(wanted, OutputContext(logdir=self.logdir))
 
