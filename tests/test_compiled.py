@@ -94,7 +94,11 @@ def _start(jobs: list[dict], out: Path, pure: bool) -> subprocess.Popen[str]:
     concrete = [{"name": j["name"], "argv": [a.replace("{out}", str(out)) for a in j["argv"]]} for j in jobs]
     jobfile = out.with_suffix(".jobs.json")
     jobfile.write_text(json.dumps(concrete))
-    env = dict(os.environ, TZ="UTC")
+    # each path its own, empty rule cache (rules/cache.py): the two drivers run at once, and a
+    # shared cache would make one path's runs hits and the other's misses in the stats record
+    cache = out.with_suffix(".cache")
+    cache.mkdir(mode=0o700)
+    env = dict(os.environ, TZ="UTC", XDG_CACHE_HOME=str(cache))
     env.pop("NETSENTRY_PURE", None)
     if pure:
         env["NETSENTRY_PURE"] = "1"
