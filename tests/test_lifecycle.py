@@ -214,6 +214,14 @@ def test_two_quick_sigterms_during_the_flush_cut_it_but_write_an_interrupted_sta
         assert proc.returncode in (EXIT_SIGTERM, EXIT_OK), err
 
 
+def _wchan(pid: int) -> str:
+    """Where in the kernel the process sleeps (`anon_pipe_read`: blocked reading a FIFO)."""
+    try:
+        return Path(f"/proc/{pid}/wchan").read_text().strip()
+    except OSError:
+        return ""
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_startup_is_one_line_and_writes_nothing(tmp_path, signum):
     rules = tmp_path / "rules.fifo"     # the rules load blocks on this FIFO: start-up, for certain
@@ -230,6 +238,15 @@ def test_signal_during_startup_is_one_line_and_writes_nothing(tmp_path, signum):
         except OSError:
             assert time.monotonic() < deadline and proc.poll() is None, "the replay never read its rules"
             time.sleep(0.01)
+    # Signal only once the reader sleeps in read(): a signal that lands between the open and the
+    # read is flagged in C, and CPython runs its handler at the next bytecode, which a read()
+    # that blocks for good never reaches (the same race hangs `suricata -S fifo` style input)
+    while _wchan(proc.pid) not in ("pipe_read", "anon_pipe_read", "fifo_pipe_read"):
+        if _wchan(proc.pid) == "0":         # a kernel that hides wchan: give the read time to start
+            time.sleep(0.5)
+            break
+        assert time.monotonic() < deadline and proc.poll() is None, f"the replay never blocked: {_wchan(proc.pid)}"
+        time.sleep(0.01)
     try:
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)

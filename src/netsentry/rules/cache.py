@@ -154,6 +154,14 @@ def _source_fingerprint() -> str:
 _FINGERPRINT: str | None = None
 
 
+def _regular(path: str | Path) -> bool:
+    """A rule file whose content can be read twice (once for the key, once to load it)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True             # missing: the loader reports it, the key records it
+
+
 def _file_digest(h: Any, path: str | Path | None) -> None:
     if not path:
         h.update(b"-\n")
@@ -556,6 +564,13 @@ def load_ruleset(paths: Iterable[str | Path], config: Mapping[str, Any] | None =
         rs.cache = CacheOutcome("unusable", str(exc))
         return rs
     files = [f for p in paths for f in _resolve(p, config)]
+    stream = next((f for f in files if not _regular(f)), None)
+    if stream is not None:
+        # a FIFO, /dev/stdin, <(...): reading it for the key would consume what the loader
+        # must read, and its content cannot be known without reading it
+        rs = load_rules(paths, config)
+        rs.cache = CacheOutcome("off", f"{stream} is not a regular file")
+        return rs
     key = cache_key(files, config)
     reason = None
     try:
