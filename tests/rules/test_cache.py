@@ -436,3 +436,22 @@ def test_cached_pcres_match_as_loaded(tmp_path: Path) -> None:
         assert pa.engine == pb.engine
         for p in payloads:
             assert (pa._find(p, 0) is None) == (pb._find(p, 0) is None), (a.sid, p)
+
+
+def test_a_rule_fifo_bypasses_the_cache_and_is_read_once(tmp_path: Path):
+    """A FIFO (or /dev/stdin) can be read once: hashing it for the key would leave the loader
+    nothing (or block it for good), so such a load goes around the cache."""
+    import threading
+    fifo = tmp_path / "rules.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "w") as f:
+            f.write(RULES)
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    rs = load_ruleset([fifo], _cfg(tmp_path / "cache"))
+    writer.join(10)
+    assert rs.cache.status == "off" and "not a regular file" in str(rs.cache)
+    assert len(rs.signatures) == RULES.count("sid:")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").glob("*" + cache.SUFFIX))
