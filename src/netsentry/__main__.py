@@ -3,6 +3,6 @@ where the venv's scripts directory is not on PATH, or to pick the interpreter ex
 
 import sys
 
-from netsentry.cli import main
+from netsentry.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

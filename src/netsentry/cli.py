@@ -119,6 +119,11 @@ def _config_flags(p: argparse.ArgumentParser) -> None:
                    help="override one configuration value, e.g. --set flow.max-flows=100000 (may repeat)")
 
 
+# Commands whose process ends when the command returns, with nothing of theirs left open:
+# the entry point skips the interpreter's tear-down for them (see _fast_exit).
+FAST_EXIT = frozenset({"replay", "rules"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -127,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         handler = COMMANDS[args.command]
-        return handler(args, parser)
+        status = handler(args, parser)
+        if argv is None and args.command in FAST_EXIT and args.command in _ENTRY:
+            _fast_exit(status)
+        return status
     except (UsageError, ConfigError) as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -137,6 +145,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
+
+
+_ENTRY: set[str] = set()
+
+
+def _fast_exit(status: int) -> NoReturn:
+    """End the process now, without the interpreter's tear-down.
+
+    Tear-down walks every object once more (module dicts, then a last full collection)
+    and, with a loaded ET Open ruleset of ~10^6 objects, frees them one by one: a few
+    tenths of a second of a warm-cache replay that has nothing left to do. Only called
+    from the process entry point (`entry`), after the command returned: its outputs are
+    flushed and closed (Sensor.finish), worker processes joined; what is left is flushing
+    Python's own buffers and the logging handlers, done here. atexit handlers do not run:
+    netsentry registers none on these paths."""
+    import logging
+    try:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(status)
+
+
+def entry() -> int:
+    """The ``netsentry`` console script and ``python -m netsentry``: `main` as the whole
+    process, so the replay and rules commands may end it without tear-down."""
+    _ENTRY.update(FAST_EXIT)
+    return main()
 
 
 def _error(message: str) -> None:
@@ -433,4 +471,4 @@ COMMANDS = {"replay": cmd_replay, "rules": cmd_rules, "version": cmd_version,
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())
