@@ -133,8 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         handler = COMMANDS[args.command]
         status = handler(args, parser)
-        if argv is None and args.command in FAST_EXIT and args.command in _ENTRY:
-            _fast_exit(status)
+        if argv is None and args.command in _ENTRY and sys.getprofile() is None and sys.gettrace() is None:
+            _fast_exit(status)          # not under cProfile or coverage: they save their data at exit
         return status
     except (UsageError, ConfigError) as exc:
         _error(str(exc))

@@ -81,6 +81,31 @@ def test_the_stored_engine_is_handed_out_once(tmp_path: Path, rules: Path) -> No
     assert first is not second           # a second sensor on the same ruleset builds its own
 
 
+def test_a_start_up_hit_is_frozen_out_of_the_collectors_sight(tmp_path: Path, rules: Path) -> None:
+    """The start-up load of a hit is moved to the permanent generation (gc.freeze), so no
+    collection walks the ruleset again; a reload's hit (background_write, beside a running
+    capture loop) is not, and a hit engine still matches like a cold one."""
+    import gc
+    d = tmp_path / "c"
+    cold_rs, cold = _load(rules, _cfg(d))
+    gc.collect()
+    gc.unfreeze()
+    try:
+        reload_rs = load_ruleset([rules], _cfg(d), background_write=True)
+        assert reload_rs.cache.status == "hit"
+        assert gc.get_freeze_count() == 0
+        rs = load_ruleset([rules], _cfg(d))
+        assert rs.cache.status == "hit"
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        in_young = {id(o) for o in gc.get_objects(generation=0)}
+        assert id(rs.signatures) not in in_young and id(rs.signatures[0]) not in in_young
+        engine = engine_for(rs, _cfg(d))
+        assert [s.sid for s in engine.sigs] == [s.sid for s in cold.sigs]
+    finally:
+        gc.unfreeze()
+
+
 def test_key_follows_rule_content_and_rule_config_not_outputs(tmp_path: Path, rules: Path) -> None:
     d = tmp_path / "c"
     _load(rules, _cfg(d))
