@@ -39,6 +39,21 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def nfqueue_unavailable_reason() -> str | None:
+    """Why the NFQUEUE (IPS) tests cannot run here: the namespace needs, the binding, the
+    kernel module (None: they can)."""
+    reason = unavailable_reason()
+    if reason:
+        return reason
+    try:
+        import netfilterqueue  # noqa: F401
+    except ImportError:
+        return "needs the netfilterqueue module (pip install '.[ips]')"
+    if not os.path.exists("/proc/net/netfilter/nfnetlink_queue"):
+        return "needs the nfnetlink_queue kernel module"
+    return None
+
+
 class Lab:
     """Namespaces, veth pairs and processes of one test module."""
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from netns_lab import PEER, Daemon, Lab, read_jsonl, unavailable_reason, wait_for
+from netns_lab import PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, unavailable_reason, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -280,12 +280,8 @@ class Topology:
 
 @pytest.fixture(scope="module")
 def topo(tmp_path_factory: pytest.TempPathFactory):
-    try:
-        import netfilterqueue  # noqa: F401
-    except ImportError:
-        pytest.skip("needs the netfilterqueue module (pip install '.[ips]')")
-    if not os.path.exists("/proc/net/netfilter/nfnetlink_queue"):
-        pytest.skip("needs the nfnetlink_queue kernel module")
+    if reason := nfqueue_unavailable_reason():
+        pytest.skip(reason)
     lab = Lab()
     try:
         yield Topology(lab, tmp_path_factory.mktemp("liveworkers-ips"))

@@ -17,20 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from netns_lab import PEER, Daemon, Lab, read_jsonl, unavailable_reason, wait_for
+from netns_lab import PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, wait_for
 
 pytestmark = pytest.mark.netns
 
-_REASON = unavailable_reason()
-try:
-    import netfilterqueue  # noqa: F401
-except ImportError:
-    _REASON = _REASON or "needs the netfilterqueue module (pip install '.[ips]')"
-if _REASON is None:
-    import os
-    if not os.path.exists("/proc/net/netfilter/nfnetlink_queue"):
-        _REASON = "needs the nfnetlink_queue kernel module"
-if _REASON:
+if _REASON := nfqueue_unavailable_reason():
     pytest.skip(_REASON, allow_module_level=True)
 
 QUEUE = 5

@@ -9,7 +9,6 @@ records name the reason.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +16,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "capture"))
-from netns_lab import PEER, Daemon, Lab, read_jsonl, unavailable_reason, wait_for  # noqa: E402
+from netns_lab import PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.netns
 
-_REASON = unavailable_reason()
-try:
-    import netfilterqueue  # noqa: F401
-except ImportError:
-    _REASON = _REASON or "needs the netfilterqueue module (pip install '.[ips]')"
-if _REASON is None and not os.path.exists("/proc/net/netfilter/nfnetlink_queue"):
-    _REASON = "needs the nfnetlink_queue kernel module"
-if _REASON:
+if _REASON := nfqueue_unavailable_reason():
     pytest.skip(_REASON, allow_module_level=True)
 
 QUEUE = 7
