@@ -218,6 +218,32 @@ def test_the_judge_waits_for_every_worker_then_decides_in_capture_order():
     judge.close()
 
 
+@pytest.mark.parametrize("collector_on", [True, False])
+def test_a_second_is_judged_with_the_collector_paused_then_it_is_as_it_was(collector_on: bool):
+    """The judge pauses the cyclic collector while it judges a second (its rows would set
+    off young collections over the live proxies) and leaves it as it found it."""
+    import gc
+
+    class Judge(HostJudge):
+        during: list[bool] = []
+
+        def _judge_second(self, msgs):
+            self.during.append(gc.isenabled())
+            super()._judge_second(msgs)
+
+    was = gc.isenabled()
+    (gc.enable if collector_on else gc.disable)()
+    try:
+        judge = Judge({"anomaly": {"enabled": True}}, None, 2, lambda events: None, lambda line: None)
+        judge.feed(_tick(0, 0, -1, T0, 1))
+        judge.feed(_tick(1, 0, -1, T0, 1))
+        assert judge.ticks == 1 and Judge.during == [False]
+        assert gc.isenabled() is collector_on
+        judge.close()
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
 def test_a_rate_filter_by_src_changes_the_action_after_the_same_match_as_one_worker(tmp_path: Path):
     """IPS replay: after a source's third SYN (to any host) the rule's alerts say blocked."""
     cap = tmp_path / "rate.pcap"
