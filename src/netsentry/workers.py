@@ -24,6 +24,7 @@ live sources get their share from the kernel (PACKET_FANOUT, --queue-balance).
 from __future__ import annotations
 
 import heapq
+import math
 import multiprocessing
 import os
 import signal
@@ -151,6 +152,16 @@ def worker_of(data: bytes, linktype: int, workers: int) -> int:
     return (key ^ (key >> 16)) % workers
 
 
+class _NoLink:
+    """ShareSource without host-state judge: no second ever ends."""
+
+    tick_end = math.inf
+    own_closes = False
+
+
+_NO_LINK = _NoLink()
+
+
 class ShareSource:
     """A capture, reduced to the records one worker owns.
 
@@ -179,50 +190,14 @@ class ShareSource:
         return str(getattr(self._source, "path", ""))
 
     def __iter__(self) -> Iterator[Record]:
-        if self.link is not None:
-            return self._iter_linked()
-        return self._iter()
-
-    def _iter(self) -> Iterator[Record]:
+        """The records this worker owns. With a link (hoststate.py) every record also drives
+        the judge's clock: a record that reaches the end of the second in progress closes it
+        in this worker too, whoever owns the record, so every worker cuts packet time at the
+        same packet. The worker's own records are left to its anomaly observer (which closes
+        the second after the flow table saw the packet, as the engine does) when it has one.
+        Without a link, `_NO_LINK`'s second never ends: one comparison per foreign record."""
         index, workers, stop = self.index, self.workers, self._stop
-        keys = PAIR_KEYS
-        v4_pair = _V4_PAIR
-        n = 0
-        ts = None
-        try:
-            for record in self._source:
-                if stop():
-                    return
-                n += 1
-                ts, data, _, linktype = record
-                # untagged Ethernet IPv4 inline (most traffic): no call per record;
-                # bench/bench_workers.py's share filter: 1.3 -> 0.6 us per record
-                if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 34 and data[14] >> 4 == 4:
-                    a, b = v4_pair(data, 26)
-                    key = a ^ b
-                else:
-                    pair_key = keys.get(linktype)
-                    key = pair_key(data) if pair_key is not None else 0
-                if key:
-                    key = ((key ^ (key >> 16)) * 0x45D9F3B) & 0xFFFFFFFF
-                    if (key ^ (key >> 16)) % workers != index:
-                        continue
-                elif index:
-                    continue
-                self.pcap_cnt = n
-                yield record
-        finally:
-            self.pcap_cnt = n
-            self.last_ts = ts
-
-
-    def _iter_linked(self) -> Iterator[Record]:
-        """`_iter` plus the judge's clock (hoststate.py): a record that reaches the end of the
-        second in progress closes it in this worker too, whoever owns the record, so every
-        worker cuts packet time at the same packet. The worker's own records are left to
-        its anomaly observer (which closes the second after the flow table saw the packet,
-        as the engine does) when it has one."""
-        index, workers, stop, link = self.index, self.workers, self._stop, self.link
+        link = self.link if self.link is not None else _NO_LINK
         keys = PAIR_KEYS
         v4_pair = _V4_PAIR
         own_closes = link.own_closes
@@ -234,6 +209,8 @@ class ShareSource:
                     return
                 n += 1
                 ts, data, _, linktype = record
+                # untagged Ethernet IPv4 inline (most traffic): no call per record;
+                # bench/bench_workers.py's share filter: 1.3 -> 0.6 us per record
                 if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 34 and data[14] >> 4 == 4:
                     a, b = v4_pair(data, 26)
                     key = a ^ b
