@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from netns_lab import PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, unavailable_reason, wait_for
+from netns_lab import PEER, Daemon, Lab, read_jsonl, unavailable_reason, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -35,7 +35,8 @@ if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
 from test_live_workers import (  # noqa: E402 - after the skip: it needs the lab too
-    CLIENTS4, QUEUES, SERVER4, SERVERS4, Topology, alerts, connections, ctl, log_lines)
+    CLIENTS4, QUEUES, SERVER4, SERVERS4, Topology, alerts, connections, ctl, log_lines,
+    topo)  # the IPS topology fixture (client, router on two queues, servers)
 
 SRC4 = "10.205.0.1"
 HOSTS4 = [f"10.205.0.{i}" for i in range(10, 18)]      # 8 destination hosts
@@ -234,17 +235,6 @@ def test_reload_renumbers_deferred_rules_and_a_killed_worker_is_judged_again(lab
     final = d.events("stats")[-1]["stats"]
     assert final["netsentry"]["hoststate"]["stale_candidates"] == 0
     assert final["detect"]["alert"] == 1 + 3 + 8 + 8 + 1
-
-
-@pytest.fixture(scope="module")
-def topo(tmp_path_factory: pytest.TempPathFactory):
-    if reason := nfqueue_unavailable_reason():
-        pytest.skip(reason)
-    lab = Lab()
-    try:
-        yield Topology(lab, tmp_path_factory.mktemp("livehost-ips"))
-    finally:
-        lab.close()
 
 
 def test_ips_anomaly_flagged_scanner_is_blocked_in_every_worker(topo: Topology) -> None:
