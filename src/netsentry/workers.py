@@ -260,10 +260,9 @@ def part_path(filename: str, index: int) -> str:
     return f"{stem}.{index}.{suffix}"
 
 
-def worker_config(config: Mapping[str, Any], index: int, workers: int, host: bool = False) -> dict[str, Any]:
-    """A worker's configuration: its own EVE file, no stats record (the parent writes one
-    merged record); no anomaly state file when the parent judges host-keyed state (`host`:
-    the parent's engine owns the one file), else its own."""
+def without_stats(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `config` whose outputs write no stats records: a worker's, since the parent
+    writes the one merged record (replay and the live supervisor)."""
     cfg = deepcopy(dict(config))
     for section in (cfg.get("outputs") or {}).values():
         if not isinstance(section, dict):
@@ -271,6 +270,14 @@ def worker_config(config: Mapping[str, Any], index: int, workers: int, host: boo
         types = section.get("types")
         if isinstance(types, list) and "stats" in types:
             section["types"] = [t for t in types if t != "stats"]
+    return cfg
+
+
+def worker_config(config: Mapping[str, Any], index: int, workers: int, host: bool = False) -> dict[str, Any]:
+    """A worker's configuration: its own EVE file, no stats record (the parent writes one
+    merged record); no anomaly state file when the parent judges host-keyed state (`host`:
+    the parent's engine owns the one file), else its own."""
+    cfg = without_stats(config)
     eve = (cfg.get("outputs") or {}).get("eve-log")
     if isinstance(eve, dict):
         eve["filename"] = part_path(str(eve.get("filename") or "eve.json"), index)

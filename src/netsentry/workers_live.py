@@ -138,15 +138,10 @@ def live_worker_config(config: Mapping[str, Any], index: int, workers: int) -> d
     """A worker's configuration: no stats record (the parent writes the merged one), EVE appended
     to the shared file (or its own with ``threaded: true``), no anomaly state file (the parent's
     host judge runs the one engine and owns the file; a worker only observes, hoststate.py)."""
-    from netsentry.workers import part_path
-    cfg = deepcopy(dict(config))
+    from netsentry.workers import part_path, without_stats
+    cfg = without_stats(config)
     for section in (cfg.get("outputs") or {}).values():
-        if not isinstance(section, dict):
-            continue
-        types = section.get("types")
-        if isinstance(types, list) and "stats" in types:
-            section["types"] = [t for t in types if t != "stats"]
-        if "append" in section:
+        if isinstance(section, dict) and "append" in section:
             section["append"] = True
     eve = (cfg.get("outputs") or {}).get("eve-log")
     if isinstance(eve, dict) and eve.get("threaded"):
