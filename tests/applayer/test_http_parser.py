@@ -81,6 +81,57 @@ def test_a_body_that_does_not_decode_stays_as_sent():
     assert buf(p.txs[0], "file.data", False) == b"not gzip!"
 
 
+def _response(headers: bytes, body: bytes) -> HttpParser:
+    return parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+                 (False, b"HTTP/1.1 200 OK\r\n" + headers + b"Content-Length: " + str(len(body)).encode()
+                  + b"\r\n\r\n" + body))
+
+
+def test_gzip_with_a_wrong_trailer_still_decodes():
+    # libhtp hands on what inflated; the CRC and length in the trailer are not checked
+    body = bytearray(gzip.compress(b"EICAR-STANDARD " * 4, mtime=0))
+    body[-4:] = (999).to_bytes(4, "little")
+    body[-8:-4] = b"\0\0\0\0"
+    p = _response(b"Content-Encoding: gzip\r\n", bytes(body))
+    assert buf(p.txs[0], "file.data", False) == b"EICAR-STANDARD " * 4
+
+
+def test_gzip_header_fields_and_a_header_split_across_segments():
+    raw = gzip.compress(b"payload!", mtime=0)
+    # FNAME set: the file name follows the 10-byte header, zero-terminated
+    body = raw[:3] + bytes([raw[3] | 8]) + raw[4:10] + b"eicar.txt\0" + raw[10:]
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body[:5]), (False, body[5:]))
+    assert buf(p.txs[0], "file.data", False) == b"payload!"
+
+
+@pytest.mark.parametrize("headers", [
+    b"Content-Encoding:gz\0ip\r\n",                  # NUL bytes in the value are ignored
+    b"Content\0-Encoding: gzip\r\n",                  # ... and in the header name
+    b"Content-Encoding:\xa0gzip\r\n",                 # a token that contains the coding's name
+    b"Content-Encoding: identity, gzip\r\n",           # unknown tokens are layers that do nothing
+])
+def test_content_encoding_spellings_libhtp_accepts(headers):
+    p = _response(headers, gzip.compress(b"decoded", mtime=0))
+    assert buf(p.txs[0], "file.data", False) == b"decoded"
+
+
+def test_a_layer_that_does_not_decode_passes_its_input_on():
+    # "deflate, deflate" over data deflated once: the outer layer decodes, the inner one
+    # fails on the plain text and passes it through (libhtp's passthrough)
+    p = _response(b"Content-Encoding: deflate\r\nContent-Encoding: deflate\r\n",
+                  zlib.compress(b"X5O!P%@AP plain text")[2:-4])
+    assert buf(p.txs[0], "file.data", False) == b"X5O!P%@AP plain text"
+
+
+def test_only_the_first_layers_up_to_the_limit_are_decoded():
+    once = gzip.compress(b"inner", mtime=0)
+    thrice = gzip.compress(gzip.compress(once, mtime=0), mtime=0)
+    p = _response(b"Content-Encoding: gzip, gzip, gzip\r\n", thrice)
+    assert buf(p.txs[0], "file.data", False) == once       # 2 layers (the limit), not the third
+
+
 def test_body_limit():
     p = HttpParser({"request-body-limit": 4, "response-body-limit": 4, "decompression-limit": 100,
                     "decompress-layer-limit": 2})

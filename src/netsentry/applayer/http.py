@@ -109,7 +109,8 @@ class HttpTx(Tx):
         headers = self.req_headers if to_server else self.resp_headers
         if headers:
             for k, v in headers:
-                if k.lower() == name:
+                # libhtp's get_nocase_nozero: NUL bytes in a name are ignored ("Content\0-Encoding")
+                if k.lower() == name or (b"\0" in k and k.replace(b"\0", b"").lower() == name):
                     return v
         return None
 
@@ -195,40 +196,122 @@ def chunk_size(line: bytes) -> int | None:
     return None if size > 0x7FFFFFFF else size
 
 
+def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
+    """The codings a Content-Encoding value asks to undo, in header order, as libhtp-rs
+    (response_initialize_decompressors) reads it: NUL bytes ignored in a plain value
+    (`gz\\0ip` is gzip); else the value is split on ',' and ' ', a token naming gzip or
+    deflate anywhere in it counts (`\\xa0deflate`), unknown tokens are no layer, and only
+    the first `layer_limit` tokens are used."""
+    if not ce or layer_limit <= 0:
+        return []
+    plain = ce.replace(b"\0", b"").lower()
+    if plain in (b"gzip", b"x-gzip"):
+        return ["gzip"]
+    if plain in (b"deflate", b"x-deflate"):
+        return ["deflate"]
+    if plain in (b"lzma", b"br", b"inflate", b"none"):
+        return []             # lzma and brotli are not decoded here
+    out: list[str] = []
+    for token in ce.replace(b",", b" ").split(b" "):
+        if not token:
+            continue
+        if len(out) >= layer_limit:
+            break
+        low = token.lower()
+        if b"gzip" in low:
+            out.append("gzip")
+        elif b"deflate" in low:
+            out.append("deflate")
+        else:
+            out.append("")      # a layer (it counts toward the limit) that decodes nothing
+    return [c for c in out if c]
+
+
+def _gzip_header_len(b: bytes) -> int | None:
+    """Length of the gzip member header at the start of `b` (RFC 1952), None when more
+    bytes are needed, -1 when `b` does not start with one."""
+    if len(b) < 10:
+        return None if b"\x1f\x8b\x08".startswith(b[:3]) else -1
+    if b[:3] != b"\x1f\x8b\x08":
+        return -1
+    flg, pos = b[3], 10
+    if flg & 4:                     # FEXTRA
+        if len(b) < pos + 2:
+            return None
+        pos += 2 + int.from_bytes(b[pos:pos + 2], "little")
+    for bit in (8, 16):             # FNAME, FCOMMENT: zero-terminated
+        if flg & bit:
+            end = b.find(b"\0", pos)
+            if end < 0:
+                return None
+            pos = end + 1
+    if flg & 2:                     # FHCRC
+        pos += 2
+    return pos if pos <= len(b) else None
+
+
+class _Layer:
+    """One content coding to undo. gzip is its header then raw deflate, with the trailer's
+    CRC and length never checked (libhtp passes on what inflated, servers send wrong
+    trailers: suricata-verify http-evader-204); deflate is zlib or raw, decided on the
+    first byte. A layer whose data does not decode passes its input through from then on
+    (libhtp's passthrough), so one bogus layer of several does not hide the others."""
+
+    __slots__ = ("kind", "d", "pending", "passthrough")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.d: Any = None
+        self.pending = b""
+        self.passthrough = False
+
+    def decode(self, data: bytes, out_limit: int) -> bytes:
+        if self.passthrough:
+            return data
+        if self.d is None:
+            data = self.pending + data
+            if self.kind == "gzip":
+                n = _gzip_header_len(data)
+                if n is None:
+                    self.pending = data
+                    return b""
+                self.pending = b""
+                if n < 0:
+                    self.kind = "deflate"    # no gzip header: try it as deflate
+                else:
+                    data = data[n:]
+                    self.d = zlib.decompressobj(-zlib.MAX_WBITS)
+            if self.d is None:
+                if not data:
+                    return b""
+                self.d = zlib.decompressobj(zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS)
+        if self.d.eof:
+            return b""              # trailer and anything after the stream's end
+        try:
+            return self.d.decompress(data, out_limit)
+        except zlib.error:
+            self.passthrough = True
+            return data
+
+
 class _Body:
     """One direction's body framing and content decoding."""
 
-    __slots__ = ("mode", "remaining", "chunk_state", "decoders", "limit", "out_limit", "failed")
+    __slots__ = ("mode", "remaining", "chunk_state", "decoders", "limit", "out_limit")
 
-    def __init__(self, mode: str, length: int, encodings: list[bytes], limit: int, out_limit: int,
-                 layers: int) -> None:
+    def __init__(self, mode: str, length: int, codings: list[str], limit: int, out_limit: int) -> None:
         self.mode = mode                 # "length", "chunked", "close"
         self.remaining = length
         self.chunk_state = "size"        # size, data, crlf, trailer
-        self.decoders: list[Any] = []
+        # the last coding applied is undone first
+        self.decoders = [_Layer(kind) for kind in reversed(codings)]
         self.limit = limit
         self.out_limit = out_limit
-        self.failed = False
-        for enc in reversed(encodings[-layers:] if layers > 0 else []):
-            e = enc.strip().lower()
-            if e in (b"gzip", b"x-gzip"):
-                self.decoders.append(zlib.decompressobj(16 + zlib.MAX_WBITS))
-            elif e in (b"deflate", b"x-deflate"):
-                self.decoders.append(None)        # zlib or raw: decided on the first bytes
 
     def decode(self, data: bytes) -> bytes:
-        if not self.decoders or self.failed:
-            return data
         out = data
-        for i, d in enumerate(self.decoders):
-            if d is None:
-                d = self.decoders[i] = zlib.decompressobj(zlib.MAX_WBITS if out[:1] == b"\x78"
-                                                          else -zlib.MAX_WBITS)
-            try:
-                out = d.decompress(out, self.out_limit)
-            except zlib.error:
-                self.failed = True
-                return data
+        for layer in self.decoders:
+            out = layer.decode(out, self.out_limit)
         return out
 
 
@@ -436,11 +519,10 @@ class HttpParser:
         to_server = bool(d)
         te = tx.header(b"transfer-encoding", to_server)
         cl = tx.header(b"content-length", to_server)
-        ce = tx.header(b"content-encoding", to_server)
-        encodings = [e for e in ce.split(b",")] if ce else []
+        codings = content_codings(tx.header(b"content-encoding", to_server),
+                                  self.limits["decompress-layer-limit"])
         limit = self.limits["request-body-limit" if to_server else "response-body-limit"]
-        mk = lambda mode, n: _Body(mode, n, encodings, limit, self.limits["decompression-limit"],  # noqa: E731
-                                   self.limits["decompress-layer-limit"])
+        mk = lambda mode, n: _Body(mode, n, codings, limit, self.limits["decompression-limit"])  # noqa: E731
         if not to_server:
             status = tx.status or b""
             if status == b"100":
@@ -589,7 +671,7 @@ class HttpParser:
                 # HTTP/0.9: the response is the body, up to the close
                 tx.resp_line = b""
                 tx.resp_headers = []
-                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0, 0)
+                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
             if buf[:5].upper() != b"HTTP/" and len(buf) >= 5:
@@ -600,7 +682,7 @@ class HttpParser:
                     tx.done[1] = True
                 tx.resp_line = b""
                 tx.resp_headers = []
-                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0, 0)
+                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
             line = self._line(0)
