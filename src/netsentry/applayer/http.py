@@ -841,3 +841,37 @@ register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header
 register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
 
 register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080)))
+
+
+# Suricata's XFF_CHAIN_MINLEN / XFF_CHAIN_MAXLEN (app-layer-htp-xff.h): shorter or longer
+# header values are not read
+_XFF_MIN, _XFF_MAX = 7, 256
+
+
+def xff_address(tx: HttpTx, header: bytes, reverse: bool) -> str | None:
+    """The client address a proxy put in the request header `header` (X-Forwarded-For),
+    as Suricata's HttpXFFGetIPFromTxAux reads it: `reverse` deployment takes the chain's
+    last entry (after the last space), `forward` its first (before the first comma); an
+    IPv6 entry may be bracketed, an IPv4 one may carry a port; anything that is not an
+    address gives None. The text is returned as written."""
+    import ipaddress
+    value = tx.header(header.lower(), True)
+    if value is None or not _XFF_MIN <= len(value) < _XFF_MAX:
+        return None
+    if reverse:
+        entry = value[value.rfind(b" ") + 1:]
+    else:
+        entry = value.split(b",", 1)[0]
+    text = entry.decode("latin-1")
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        text = text[1:end]
+    elif text.count(".") == 3 and text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return text
