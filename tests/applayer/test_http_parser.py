@@ -132,6 +132,18 @@ def test_only_the_first_layers_up_to_the_limit_are_decoded():
     assert buf(p.txs[0], "file.data", False) == once       # 2 layers (the limit), not the third
 
 
+def test_chunked_frames_the_body_whatever_the_version_and_content_length():
+    # libhtp-rs: Transfer-Encoding chunked wins over Content-Length, on HTTP/1.0 too
+    p = parse((True, b"GET / HTTP/1.0\r\n\r\n"),
+              (False, b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\nContent-length: 68\r\n\r\n"
+               b"5\r\nX5O!P\r\n4\r\n%@AP\r\n0\r\n\r\n"))
+    assert buf(p.txs[0], "file.data", False) == b"X5O!P%@AP" and p.txs[0].done[0]
+    # ... and when the body then has no chunk length, it is the body as sent
+    q = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/0.9 200 ok\r\nTransfer-Encoding: chunked\r\nContent-length: 9\r\n\r\nX5O!P%@AP"))
+    assert buf(q.txs[0], "file.data", False).startswith(b"X5O!P%@AP")
+
+
 def test_body_limit():
     p = HttpParser({"request-body-limit": 4, "response-body-limit": 4, "decompression-limit": 100,
                     "decompress-layer-limit": 2})

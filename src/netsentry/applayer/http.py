@@ -533,11 +533,11 @@ class HttpParser:
             if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
                 self._finish(d, tx)
                 return
-        proto = tx.protocol if to_server else tx.resp_protocol
-        if te is not None and b"chunked" in te.lower() and not (
-                cl is not None and proto is not None and proto.upper() in (b"HTTP/0.9", b"HTTP/1.0")):
-            # chunked is an HTTP/1.1 coding: an older message that also has a length is
-            # framed by the length (suricata-verify http-evader-050)
+        if te is not None and b"chunked" in te.replace(b"\0", b"").lower():
+            # libhtp-rs (process_request_headers, state_response_headers): a Transfer-Encoding
+            # naming chunked frames the body whatever the protocol version and any
+            # Content-Length (http-evader-042); a body that then has no valid chunk length
+            # is read as not chunked after all (_step_body; http-evader-050)
             self.body[d] = mk("chunked", 0)
         elif cl is not None:
             try:
