@@ -144,6 +144,21 @@ def test_chunked_frames_the_body_whatever_the_version_and_content_length():
     assert buf(q.txs[0], "file.data", False).startswith(b"X5O!P%@AP")
 
 
+def test_a_lone_cr_ends_response_lines_not_request_lines():
+    # libhtp-rs: on the response side CR alone is an end of line (status line and headers)
+    p = parse((True, b"GET / HTTP/1.1\r\nX-A: 1\rX-B: 2\r\n\r\n"),
+              (False, b"HTTP/1.1 200 \rTransfer-Encoding:chunked\r\nX-C: 3\rContent-Type: t\r\n\r\n"),
+              (False, b"4\r\nX5O!\r\n0\r\n\r\n"))
+    tx = p.txs[0]
+    assert tx.status == b"200" and tx.header(b"content-type", False) == b"t"
+    assert buf(tx, "file.data", False) == b"X5O!"
+    assert tx.header(b"x-a") == b"1\rX-B: 2" and tx.header(b"x-b") is None
+    # the status line's CR at a segment's end waits for the next byte (CRLF or not)
+    q = parse((True, b"GET / HTTP/1.1\r\n\r\n"), (False, b"HTTP/1.1 204 No Content\r"),
+              (False, b"\nServer: s\r\n\r\n"))
+    assert q.txs[0].stat_msg == b"No Content" and q.txs[0].header(b"server", False) == b"s"
+
+
 def test_body_limit():
     p = HttpParser({"request-body-limit": 4, "response-body-limit": 4, "decompression-limit": 100,
                     "decompress-layer-limit": 2})

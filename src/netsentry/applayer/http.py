@@ -397,6 +397,20 @@ class HttpParser:
         del buf[:nl + 1]
         return line[:-1] if line.endswith(b"\r") else line
 
+    def _status_line(self) -> bytes | None:
+        """The response line: as libhtp-rs's take_till_eol, a lone CR ends it as well as
+        LF or CRLF (`HTTP/1.1 200 \\rTransfer-Encoding: chunked`: http-evader-385)."""
+        buf = self.buf[0]
+        cr = buf.find(b"\r")
+        nl = buf.find(b"\n")
+        if cr < 0 or (0 <= nl < cr):
+            return self._line(0)
+        if cr + 1 >= len(buf):
+            return None if len(buf) <= MAX_LINE else self._line(0)    # CR or CRLF: the next byte says
+        line = bytes(buf[:cr])
+        del buf[:cr + 2 if buf[cr + 1] == 0x0A else cr + 1]
+        return line
+
     def _step_request(self) -> bool:
         st = self.state[1]
         if st == "line":
@@ -467,7 +481,12 @@ class HttpParser:
             del buf[:end]
             self.headers_raw[d] += raw
             for line in raw.split(b"\n"):
-                self._header_line(headers, line[:-1] if line.endswith(b"\r") else line)
+                line = line[:-1] if line.endswith(b"\r") else line
+                if not d and b"\r" in line:
+                    for part in line.split(b"\r"):     # a response's lone CR ends a line too
+                        self._header_line(headers, part)
+                else:
+                    self._header_line(headers, line)
             self._end_headers(d, tx)
             return True
         nl = buf.find(b"\n")
@@ -482,7 +501,11 @@ class HttpParser:
         if line.endswith(b"\r"):
             line = line[:-1]
         if line:
-            self._header_line(headers, line)
+            if not d and b"\r" in line:
+                for part in line.split(b"\r"):        # a response's lone CR ends a line too
+                    self._header_line(headers, part)
+            else:
+                self._header_line(headers, line)
         else:
             self._end_headers(d, tx)
         return True
@@ -685,7 +708,7 @@ class HttpParser:
                 self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
-            line = self._line(0)
+            line = self._status_line()
             if line is None:
                 return False
             if tx is None:
