@@ -159,6 +159,16 @@ def test_a_lone_cr_ends_response_lines_not_request_lines():
     assert q.txs[0].stat_msg == b"No Content" and q.txs[0].header(b"server", False) == b"s"
 
 
+def test_a_junk_line_before_the_status_line_is_skipped_when_an_h_line_follows():
+    # libhtp-rs response_line_complete: a line not starting with "http" is ignored when the
+    # next one starts with 'H' (or it is at most 2 bytes); otherwise it is body
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b" SIP/2.0 200 ok\r\nHTTP/1.1 200 ok\r\nContent-Length: 3\r\n\r\nabc"))
+    assert p.txs[0].status == b"200" and buf(p.txs[0], "file.data", False) == b"abc"
+    q = parse((True, b"GET / HTTP/1.1\r\n\r\n"), (False, b"junk line here\r\nnot http\r\n"))
+    assert q.txs[0].status is None and buf(q.txs[0], "file.data", False) == b"junk line here\r\nnot http\r\n"
+
+
 def test_body_limit():
     p = HttpParser({"request-body-limit": 4, "response-body-limit": 4, "decompression-limit": 100,
                     "decompress-layer-limit": 2})

@@ -697,8 +697,15 @@ class HttpParser:
                 self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
-            if buf[:5].upper() != b"HTTP/" and len(buf) >= 5:
-                # not a status line: libhtp treats the bytes as body of an unknown response
+            if buf[:4].upper() != b"HTTP" and len(buf) >= 5:
+                # not a status line (libhtp-rs treat_response_line_as_body: it must start
+                # with "http", any case). A junk line followed by one starting with 'H', or
+                # of at most 2 bytes, is ignored (http-evader-488: " SIP/2.0 200 ok");
+                nl = buf.find(b"\n")
+                if 0 <= nl < len(buf) - 1 and (buf[nl + 1] == 0x48 or len(buf[:nl].rstrip(b"\r")) <= 2):
+                    del buf[:nl + 1]
+                    return True
+                # else libhtp treats the bytes as body of an unknown response
                 if tx is None:
                     tx = HttpTx(len(self.txs))
                     self.txs.append(tx)
