@@ -169,6 +169,27 @@ def test_a_junk_line_before_the_status_line_is_skipped_when_an_h_line_follows():
     assert q.txs[0].status is None and buf(q.txs[0], "file.data", False) == b"junk line here\r\nnot http\r\n"
 
 
+def test_a_folded_response_line_that_reads_name_colon_is_a_header():
+    p = parse((True, b"GET / HTTP/1.1\r\nX-Foo: bar\r\n\tX-Not: folded-on-requests\r\n\r\n"),
+              (False, b"HTTP/1.1 200 ok\r\nX-Foo: bar\r\n\tTransfer-Encoding: chunked\r\n"
+               b"X-Bar: a\r\n b c\r\n\r\n4\r\nX5O!\r\n0\r\n\r\n"))
+    tx = p.txs[0]
+    assert tx.header(b"x-foo") == b"bar X-Not: folded-on-requests"
+    assert tx.header(b"transfer-encoding", False) == b"chunked" and tx.header(b"x-foo", False) == b"bar"
+    assert tx.header(b"x-bar", False) == b"a b c"              # a real fold still folds
+    assert buf(tx, "file.data", False) == b"X5O!"
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_an_empty_fold_ends_the_header_block(split):
+    # "\n \n": libhtp-rs keeps an empty fold as the empty line that ends the headers
+    head = b"HTTP/1.1 200 ok\r\nConnection: close\r\nContent-length: 4\n \n"
+    cut = head.index(b"4\n") + 2      # split: the lines before the fold go one by one
+    chunks = [(False, head[:cut]), (False, head[cut:] + b"X5O!")] if split else [(False, head + b"X5O!")]
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"), *chunks)
+    assert buf(p.txs[0], "file.data", False) == b"X5O!" and p.txs[0].done[0]
+
+
 def test_body_limit():
     p = HttpParser({"request-body-limit": 4, "response-body-limit": 4, "decompression-limit": 100,
                     "decompress-layer-limit": 2})
