@@ -71,3 +71,13 @@ def test_decoded_contents_are_never_the_fast_pattern():
 def test_bad_options_are_rule_errors(options, error):
     with pytest.raises(RuleError, match=error):
         rule(options)
+
+
+def test_a_pickled_rule_matches_after_its_chain_was_wired():
+    # the rule cache pickles signatures; the decoded list's chain is rebuilt on first use
+    import pickle
+    sig = rule('content:"k="; base64_decode:relative; base64_data; content:"secret";')
+    payload = b"k=" + base64.b64encode(b"secret")
+    assert sig.match(pkt(payload), flow())               # wires the chain
+    again = pickle.loads(pickle.dumps(sig))
+    assert again.match(pkt(payload), flow()) and not again.match(pkt(b"k=" + base64.b64encode(b"other")), flow())
