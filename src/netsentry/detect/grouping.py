@@ -261,6 +261,31 @@ class _Bucket:
         return self.port_any | (self.fwd_dp[dpi] & self.fwd_sp[spi]) | (self.rev_dp[dpi] & self.rev_sp[spi])
 
 
+# An `ip` rule whose ip_proto check accepts at most this many protocols is bucketed
+# under each of them instead of under every protocol.
+IP_PROTO_BUCKETS_MAX = 8
+
+
+def _checked_protos(s: Signature) -> tuple[int, ...] | None:
+    """The IP protocols an `ip` rule's `ip_proto` checks let through, when they are few.
+
+    Suricata's ip_proto keyword narrows the rule's protocol set, so the rule joins only
+    those protocols' groups. Ours is a packet check (rules/keywords/header.py) that
+    tags itself with the protocols it accepts; without this, ET Open's
+    `alert ip ... ip_proto:41` was verified on every packet of ndpi-mix (107,040
+    checks, none a match). The check stays in the rule, so this is only a filter."""
+    if s.proto != "ip":
+        return None
+    accepted: frozenset[int] | None = None
+    for check in s.packet_checks:
+        protos = getattr(check, "ip_protos", None)
+        if protos is not None:
+            accepted = protos if accepted is None else accepted & protos
+    if accepted is None or len(accepted) > IP_PROTO_BUCKETS_MAX:
+        return None
+    return tuple(sorted(accepted))
+
+
 class GroupIndex:
     """Protocol buckets and lazily built, interned groups."""
 
@@ -276,6 +301,8 @@ class GroupIndex:
         any_proto: list[int] = []
         for num, s in enumerate(sigs):
             protos = s.ip_protos
+            if protos is None:
+                protos = _checked_protos(s)
             if protos is None:
                 any_proto.append(num)
             else:
