@@ -41,8 +41,14 @@ import math
 from collections.abc import Iterator
 from typing import Any, Callable
 
+try:
+    import cython
+except ImportError:          # pure install without Cython: the annotations are no-ops
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
+
 from netsentry.decode.packet import Packet
 from netsentry.flow import tcp_state
+# compiled: Flow is the typed record (table.pxd cimports flow.pxd), its fields C struct members
 from netsentry.flow.flow import Flow, flow_id_for  # noqa: F401  (flow_id_for: re-exported)
 
 DEFAULT_MAX_FLOWS = 262_144
@@ -227,6 +233,7 @@ class FlowTable:
                     key = heap[0]
                     bucket = wheel[key]
                     drop_bucket(heap)
+                    flow: Flow
                     for flow in bucket:
                         if flow.timeout_slot != key:
                             continue            # stale entry
@@ -262,6 +269,7 @@ class FlowTable:
                 key = best[0]
                 bucket = wheel[key]
                 pop = bucket.pop
+                flow: Flow
                 while bucket and left:
                     flow = pop()
                     if flow.timeout_slot != key:
@@ -303,7 +311,8 @@ class FlowTable:
 
         def update(pkt: Packet) -> Flow | None:
             nonlocal active, last_key, last_bucket
-            ts = pkt.ts
+            flow: Flow
+            ts: cython.double = pkt.ts
             if ts >= next_check:
                 housekeeping(ts)
             proto = pkt.proto
@@ -397,14 +406,15 @@ class FlowTable:
                     plen = pkt.payload_len
                     if plen:   # stream_size bookkeeping, inlined (tcp_state.track_seq)
                         end_seq = (pkt.seq + plen) & SEQ_MASK
+                        # -1: unknown (Flow.client_next_seq gives None)
                         if to_server:
-                            nxt = flow.client_next_seq
-                            if nxt is None or (end_seq - nxt) & SEQ_MASK < HALF:
-                                flow.client_next_seq = end_seq
+                            nxt = flow._client_next_seq
+                            if nxt < 0 or (end_seq - nxt) & SEQ_MASK < HALF:
+                                flow._client_next_seq = end_seq
                         else:
-                            nxt = flow.server_next_seq
-                            if nxt is None or (end_seq - nxt) & SEQ_MASK < HALF:
-                                flow.server_next_seq = end_seq
+                            nxt = flow._server_next_seq
+                            if nxt < 0 or (end_seq - nxt) & SEQ_MASK < HALF:
+                                flow._server_next_seq = end_seq
             elif not to_server and not flow.established:
                 # UDP/ICMP/other: established once both directions were seen (Suricata)
                 flow.established = True
