@@ -5,7 +5,7 @@
 
 cdef class Flow:
     # Python objects: identity, shared state names, per-stage slots
-    cdef public object key, rkey, vlan, client, server
+    cdef public object key, vlan, client, server
     cdef public object tcp_state, end_reason, state, icmp
     cdef public object flowbits, flowints, stream, detect, anomaly, action, app_proto, app, eve
     cdef public object exception_policy

@@ -67,7 +67,7 @@ class Flow:
         "start", "last_seen",
         "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
         # state
-        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot", "rkey",
+        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot",
         "tcp_flags_ts", "tcp_flags_tc", "icmp",
         "_client_isn", "_server_isn", "_client_next_seq", "_server_next_seq",
         # per-stage storage (owned by the stage named)
@@ -76,10 +76,9 @@ class Flow:
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
-                 client: bytes, server: bytes, client_port: int, server_port: int, ts: float,
-                 rkey: Any = None) -> None:
+                 client: bytes, server: bytes, client_port: int, server_port: int, ts: float) -> None:
         self._flow_id = flow_id         # 0: computed on first read of `flow_id` (the table passes 0)
-        self.key = key                  # normalised table key
+        self.key = key                  # flow table: the client -> server key, the one it is filed under
         self.proto = proto
         self.ip_version = ip_version
         self.vlan = vlan
@@ -100,7 +99,6 @@ class Flow:
         self.alerted = False
         self.state = "new"              # EVE flow.state: "new", "established" or "closed"
         self.timeout_slot = -1          # flow table: wheel key this flow is filed under for expiry
-        self.rkey = rkey                # flow table: key of the server -> client direction
         self.tcp_flags_ts = 0           # TCP: every flag the client sent, ORed (EVE flow tcp.tcp_flags_ts)
         self.tcp_flags_tc = 0           # ... and the server
         self.icmp = None                # ICMP: (type, code) of the first packet, + the first reply's

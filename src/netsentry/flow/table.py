@@ -99,6 +99,21 @@ def parse_timeouts(cfg: dict[str, Any]) -> dict[int | None, tuple[float, float, 
     return table
 
 
+def _reverse12(key: bytes) -> bytes:
+    """`reverse_key` of an IPv4 address-and-port key (``src dst sp dp``, 12 bytes): compiled,
+    one allocation and four copies instead of four slices and three concatenations."""
+    if cython.compiled:
+        out: bytes = PyBytes_FromStringAndSize(cython.NULL, 12)  # noqa: F821 - table.pxd
+        s: cython.p_char = key
+        d: cython.p_char = PyBytes_AS_STRING(out)  # noqa: F821 - table.pxd
+        memcpy(d, s + 4, 4)  # noqa: F821 - table.pxd
+        memcpy(d + 4, s, 4)  # noqa: F821
+        memcpy(d + 8, s + 10, 2)  # noqa: F821
+        memcpy(d + 10, s + 8, 2)  # noqa: F821
+        return out
+    return key[4:8] + key[0:4] + key[10:12] + key[8:10]
+
+
 def reverse_key(key: Any) -> Any:
     """The key of the opposite direction (same layout, endpoints swapped)."""
     if type(key) is tuple:
@@ -177,6 +192,13 @@ class FlowTable:
         # a new flow is always "new": its (timeout, class) per protocol, one lookup at creation
         new_due = {proto: st["new"] for proto, st in by_state.items()}
         new_flows = self._new_flows
+        # packed address -> the one bytes object every flow of that host keeps as
+        # client/server (a 4-byte address is a 37-byte object, and most hosts have many
+        # flows: bench_flow_memory.py). Cleared when full, so it holds at most a quarter
+        # of max-flows entries beyond the live flows' own; sharing is only a saving,
+        # never a meaning (no stage compares addresses by identity).
+        addrs: dict[bytes, bytes] = {}
+        addr_cap = max(1024, max_flows >> 2)
         end_counter = {"forced": "evicted"}
         # the bucket new flows were last filed in: consecutive new flows mostly share
         # (second, class), so filing is one list append (see bench/README.md)
@@ -210,7 +232,6 @@ class FlowTable:
             nonlocal active
             tab = tables[flow.proto]
             tab.pop(flow.key, None)
-            tab.pop(flow.rkey, None)
             flow.timeout_slot = -1          # its wheel entry, if any, is now stale
             flow.end_reason = reason
             active -= 1
@@ -282,7 +303,6 @@ class FlowTable:
                         continue
                     tab = tables[proto]     # end(flow, "forced"), inlined
                     tab.pop(flow.key, None)
-                    tab.pop(flow.rkey, None)    # the same key when both ends are equal
                     flow.timeout_slot = -1
                     flow.end_reason = "forced"
                     active -= 1
@@ -336,7 +356,18 @@ class FlowTable:
             vlan = pkt.vlan
             if vlan:
                 key = (vlan, key)
+            # a flow is filed under its client's key only: a miss is the server's side of
+            # a known flow or a new flow (bench/README.md "Key shapes")
             flow = tab.get(key)
+            to_server: cython.bint = True
+            if flow is None:
+                if type(key) is bytes and len(key) == 12:
+                    rkey = _reverse12(key)
+                else:
+                    rkey = reverse_key(key)
+                flow = tab.get(rkey)
+                if flow is not None:
+                    to_server = False
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
                 if active >= max_flows:
@@ -345,20 +376,21 @@ class FlowTable:
                     if on_full is not None and not on_full(pkt):
                         return None     # not admitted: the packet goes on without a flow
                     evict()
-                rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if len(key) == 12 else reverse_key(key)
+                if len(addrs) >= addr_cap:
+                    addrs.clear()
+                src = addrs.setdefault(pkt.src, pkt.src)
+                dst = addrs.setdefault(pkt.dst, pkt.dst)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
                 # flow_id 0: computed from key and start on first read (Flow.flow_id)
                 if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
-                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, pkt.dp, pkt.sp, ts, key)
+                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, dst, src, pkt.dp, pkt.sp, ts)
+                    tab[rkey] = flow
+                    to_server = rkey == key     # both ends equal: the key is its own reverse
                 else:
-                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts, rkey)
+                    flow = Flow(0, key, proto, pkt.ip_version, vlan, src, dst, pkt.sp, pkt.dp, ts)
+                    tab[key] = flow
                     if proto == 1 or proto == 58:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
-                # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
-                # memcmp), cheaper than a (flow, direction) tuple per key on this VM, where
-                # every retained allocation costs first-touch page faults
-                tab[key] = flow
-                tab[rkey] = flow
                 active += 1
                 new_flows[proto] += 1        # flow.total and per protocol: summed in stats()
                 t, cls = new_due.get(proto) or new_due[None]
@@ -375,12 +407,11 @@ class FlowTable:
                     on_new_tcp(flow, pkt)
             pkt.flow = flow
             flow.last_seen = ts
-            if key == flow.key:
-                to_server = True
+            if to_server:
                 flow.pkts_toserver += 1
                 flow.bytes_toserver += len(data)
             else:
-                to_server = pkt.to_server = False
+                pkt.to_server = False
                 flow.pkts_toclient += 1
                 flow.bytes_toclient += len(data)
             if proto == 6:
