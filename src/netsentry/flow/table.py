@@ -172,7 +172,6 @@ class FlowTable:
         midstream = self.midstream
         tcp_step = tcp_state.stepper(midstream)
         ESTABLISHED = tcp_state.ESTABLISHED
-        SEQ_MASK, HALF = tcp_state.SEQ_MASK, tcp_state.HALF
         heappush, heappop = heapq.heappush, heapq.heappop
         # timeout classes: one per distinct timeout value, each with its own heap of
         # slots. Within a class, deadline order is idle order, which eviction needs.
@@ -182,8 +181,10 @@ class FlowTable:
         heaps: list[list[int]] = [[] for _ in tvals]
         self._heaps = heaps
         inf = math.inf
-        next_check = inf
-        active = 0
+        # typed when compiled: compared or counted on every packet, C values in the closure
+        next_check: cython.double = inf
+        active: cython.Py_ssize_t = 0
+        cap: cython.Py_ssize_t = max_flows
 
         # protocol -> flow state -> (timeout, class): one lookup pair per deadline
         by_state = {proto: {state: (t, class_of[t]) for state, t in zip(("new", "established", "closed"), ts_)}
@@ -333,6 +334,13 @@ class FlowTable:
             nonlocal active, last_key, last_bucket
             flow: Flow
             ts: cython.double = pkt.ts
+            proto: cython.int
+            l4: cython.Py_ssize_t
+            off: cython.Py_ssize_t
+            flags: cython.int
+            plen: cython.longlong
+            end_seq: cython.longlong
+            nxt: cython.longlong
             if ts >= next_check:
                 housekeeping(ts)
             proto = pkt.proto
@@ -370,7 +378,7 @@ class FlowTable:
                     to_server = False
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
-                if active >= max_flows:
+                if active >= cap:
                     # the cap: room is made by ending the longest-idle flows, unless the
                     # flow memcap exception policy (exception_policy.py) refuses this one
                     if on_full is not None and not on_full(pkt):
@@ -436,15 +444,15 @@ class FlowTable:
                         flow.established = True
                     plen = pkt.payload_len
                     if plen:   # stream_size bookkeeping, inlined (tcp_state.track_seq)
-                        end_seq = (pkt.seq + plen) & SEQ_MASK
+                        end_seq = (pkt.seq + plen) & 0xFFFFFFFF      # SEQ_MASK
                         # -1: unknown (Flow.client_next_seq gives None)
                         if to_server:
                             nxt = flow._client_next_seq
-                            if nxt < 0 or (end_seq - nxt) & SEQ_MASK < HALF:
+                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:   # HALF
                                 flow._client_next_seq = end_seq
                         else:
                             nxt = flow._server_next_seq
-                            if nxt < 0 or (end_seq - nxt) & SEQ_MASK < HALF:
+                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:
                                 flow._server_next_seq = end_seq
             elif not to_server and not flow.established:
                 # UDP/ICMP/other: established once both directions were seen (Suricata)
