@@ -49,10 +49,11 @@ class Flow:
     (key, addresses, state names) are Python objects.
 
     Memory (bench/bench_flow_memory.py, 262,144 live TCP flows): compiled, the record
-    is 264 bytes with nothing beside it but the values it shares (key, addresses,
-    per-stage state); the ``__slots__`` class was 352 bytes plus ~220 bytes of int and
-    float objects (counters above 256, times, sequence numbers) per TCP flow. So a
-    new object field costs every flow 8 bytes.
+    is 312 bytes with nothing beside it but the objects it shares (key, addresses,
+    per-stage state), and the whole table 447 B per flow; the ``__slots__`` class was
+    352 bytes plus ~220 bytes of int and float objects per TCP flow (counters above
+    256, times, sequence numbers), 696 B per flow in the table. Pure Python the
+    record is 344 bytes (8 per slot). So a new object field costs every flow 8 bytes.
 
     The sequence bookkeeping (``client_isn``, ``server_isn``, ``client_next_seq``,
     ``server_next_seq``: an int, or None while unknown, see tcp_state) is stored in

@@ -194,12 +194,13 @@ class FlowTable:
         new_due = {proto: st["new"] for proto, st in by_state.items()}
         new_flows = self._new_flows
         # packed address -> the one bytes object every flow of that host keeps as
-        # client/server (a 4-byte address is a 37-byte object, and most hosts have many
-        # flows: bench_flow_memory.py). Cleared when full, so it holds at most a quarter
-        # of max-flows entries beyond the live flows' own; sharing is only a saving,
-        # never a meaning (no stage compares addresses by identity).
+        # client/server (a 4-byte address is a 37-byte object, and busy hosts have many
+        # flows: bench_flow_memory.py). Cleared when full: at most max-flows/16 entries
+        # (~3 B per flow of a full table, paid even where every client is new, as in a
+        # scan), and the hosts seen often are back in it right after a clear. Sharing is
+        # only a saving, never a meaning (no stage compares addresses by identity).
         addrs: dict[bytes, bytes] = {}
-        addr_cap = max(1024, max_flows >> 2)
+        addr_cap = max(1024, max_flows >> 4)
         end_counter = {"forced": "evicted"}
         # the bucket new flows were last filed in: consecutive new flows mostly share
         # (second, class), so filing is one list append (see bench/README.md)
