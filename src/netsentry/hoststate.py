@@ -174,10 +174,13 @@ class WorkerLink:
         self.messages = 0
         self.bytes = 0
         self.rows = 0
+        self.cpu = 0.0          # process time building, pickling and sending the batches
         self.closed = False
 
     def advance(self, ts: float, cnt: int) -> None:
+        t0 = time.process_time()
         self._send(("tick", self.index, self.seq, self.second, ts, cnt, self._take()))
+        self.cpu += time.process_time() - t0
         self.seq += 1
         self.second = int(ts // TICK)
         self.tick_end = (self.second + 1) * TICK
@@ -217,7 +220,7 @@ class WorkerLink:
     def stats(self) -> dict[str, int]:
         """IPC volume (summed over workers in the merged stats record)."""
         return {"hoststate.messages": self.messages, "hoststate.bytes": self.bytes,
-                "hoststate.rows": self.rows}
+                "hoststate.rows": self.rows, "hoststate.send_cpu_ms": int(self.cpu * 1000)}
 
 
 class ObservingEngine:

@@ -23,12 +23,13 @@ live sources get their share from the kernel (PACKET_FANOUT, --queue-balance).
 
 from __future__ import annotations
 
+import fcntl
 import heapq
-import math
 import multiprocessing
+import operator
 import os
+import resource
 import signal
-import struct
 import sys
 import time
 from collections import Counter
@@ -40,8 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from netsentry.config import ConfigError
-
-Record = tuple[float, bytes, int, int]
+# who owns a packet (the IP-pair hash per link type) and a worker's share of a capture:
+# share.py, compiled when built (every replay worker runs it over every record)
+from netsentry.share import PAIR_KEYS, ShareSource, worker_of  # noqa: F401
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -66,174 +68,6 @@ def resolve_workers(value: Any, key: str = "runtime.workers") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
         raise ConfigError(f"expected 'auto' or a number of workers from 1 to 1024, got {value!r}", key)
     return value
-
-
-# --- who owns a packet: the symmetric IP-pair hash, per link type --------------------
-
-_V4_PAIR = struct.Struct("!II").unpack_from
-_V6_PAIR = struct.Struct("!8I").unpack_from
-_U16 = struct.Struct("!H").unpack_from
-_U32_LE = struct.Struct("<I").unpack_from
-_VLAN_TYPES = frozenset((0x8100, 0x88A8, 0x9100))
-
-
-def _ip_pair_key(data: bytes, off: int) -> int:
-    """XOR of the two addresses of the IP header at `off` (symmetric); 0 when there is none."""
-    if len(data) <= off:
-        return 0
-    version = data[off] >> 4
-    if version == 4 and len(data) >= off + 20:
-        a, b = _V4_PAIR(data, off + 12)
-        return a ^ b
-    if version == 6 and len(data) >= off + 40:
-        w = _V6_PAIR(data, off + 8)
-        return (w[0] ^ w[4]) ^ (w[1] ^ w[5]) ^ (w[2] ^ w[6]) ^ (w[3] ^ w[7])
-    return 0
-
-
-def _ethertype_key(data: bytes, ethertype: int, off: int) -> int:
-    """Skip VLAN tags (up to 3, as the decoder does), then hash an IPv4/IPv6 header."""
-    for _ in range(3):
-        if ethertype not in _VLAN_TYPES or len(data) < off + 4:
-            break
-        ethertype = _U16(data, off + 2)[0]
-        off += 4
-    if ethertype in (0x0800, 0x86DD):
-        return _ip_pair_key(data, off)
-    return 0
-
-
-def _ethernet_key(data: bytes) -> int:
-    if len(data) < 14:
-        return 0
-    return _ethertype_key(data, _U16(data, 12)[0], 14)
-
-
-def _sll_key(data: bytes) -> int:
-    if len(data) < 16:
-        return 0
-    return _ethertype_key(data, _U16(data, 14)[0], 16)
-
-
-def _sll2_key(data: bytes) -> int:
-    if len(data) < 20:
-        return 0
-    return _ethertype_key(data, _U16(data, 0)[0], 20)
-
-
-def _null_key(data: bytes) -> int:
-    return _ip_pair_key(data, 4)
-
-
-def _raw_key(data: bytes) -> int:
-    return _ip_pair_key(data, 0)
-
-
-# Link type -> the function giving a packet's IP-pair key. Link types not here
-# (Cisco HDLC, ...) and non-IP frames all go to worker 0: still symmetric, only
-# unbalanced. Tunnels hash their outer pair, so a tunnel's inner flows stay
-# together; MPLS and PPPoE likewise go by the outermost header found here (0).
-PAIR_KEYS: dict[int, Callable[[bytes], int]] = {
-    0: _null_key, 1: _ethernet_key, 12: _raw_key, 14: _raw_key, 101: _raw_key,
-    108: _null_key, 113: _sll_key, 228: _raw_key, 229: _raw_key, 276: _sll2_key,
-}
-
-
-def worker_of(data: bytes, linktype: int, workers: int) -> int:
-    """The worker (0..workers-1) that owns this frame: the same for both directions."""
-    pair_key = PAIR_KEYS.get(linktype)
-    if pair_key is None:
-        return 0
-    key = pair_key(data)
-    if not key:
-        return 0
-    # fold and mix so that addresses differing only in high or low bits spread too
-    key = ((key ^ (key >> 16)) * 0x45D9F3B) & 0xFFFFFFFF
-    return (key ^ (key >> 16)) % workers
-
-
-class _NoLink:
-    """ShareSource without host-state judge: no second ever ends."""
-
-    tick_end = math.inf
-    own_closes = False
-
-
-_NO_LINK = _NoLink()
-
-
-class ShareSource:
-    """A capture, reduced to the records one worker owns.
-
-    Counts every record it reads (`pcap_cnt`, the global packet number the
-    sensor writes into EVE) and remembers the last timestamp of the whole
-    capture (flows still open at the end get the end time of the capture, as
-    with one worker). Ends early when `stop` says so (checked between records).
-    """
-
-    def __init__(self, source: Any, index: int, workers: int, stop: Callable[[], bool]) -> None:
-        self._source = source
-        self.index = index
-        self.workers = workers
-        self._stop = stop
-        self.pcap_cnt = 0
-        self.last_ts: float | None = None
-        # hoststate.WorkerLink: every record's time drives the judge's clock (set before iterating)
-        self.link: Any = None
-
-    @property
-    def bytes_read(self) -> int:
-        return int(self._source.bytes_read)
-
-    @property
-    def path(self) -> str:
-        return str(getattr(self._source, "path", ""))
-
-    def __iter__(self) -> Iterator[Record]:
-        """The records this worker owns. With a link (hoststate.py) every record also drives
-        the judge's clock: a record that reaches the end of the second in progress closes it
-        in this worker too, whoever owns the record, so every worker cuts packet time at the
-        same packet. The worker's own records are left to its anomaly observer (which closes
-        the second after the flow table saw the packet, as the engine does) when it has one.
-        Without a link, `_NO_LINK`'s second never ends: one comparison per foreign record."""
-        index, workers, stop = self.index, self.workers, self._stop
-        link = self.link if self.link is not None else _NO_LINK
-        keys = PAIR_KEYS
-        v4_pair = _V4_PAIR
-        own_closes = link.own_closes
-        n = 0
-        ts = None
-        try:
-            for record in self._source:
-                if stop():
-                    return
-                n += 1
-                ts, data, _, linktype = record
-                # untagged Ethernet IPv4 inline (most traffic): no call per record;
-                # bench/bench_workers.py's share filter: 1.3 -> 0.6 us per record
-                if linktype == 1 and data[12:14] == b"\x08\x00" and len(data) >= 34 and data[14] >> 4 == 4:
-                    a, b = v4_pair(data, 26)
-                    key = a ^ b
-                else:
-                    pair_key = keys.get(linktype)
-                    key = pair_key(data) if pair_key is not None else 0
-                if key:
-                    key = ((key ^ (key >> 16)) * 0x45D9F3B) & 0xFFFFFFFF
-                    mine = (key ^ (key >> 16)) % workers == index
-                else:
-                    mine = not index
-                if not mine:
-                    if ts >= link.tick_end:
-                        self.pcap_cnt = n
-                        link.advance(ts, n)
-                    continue
-                self.pcap_cnt = n
-                if own_closes and ts >= link.tick_end:
-                    link.advance(ts, n)
-                yield record
-        finally:
-            self.pcap_cnt = n
-            self.last_ts = ts
 
 
 # --- the worker side ------------------------------------------------------------------
@@ -319,6 +153,7 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
             outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
             sensor.attach_outputs(outputs)
             reader = read_captures(spec.paths)
+            built_cpu = _cpu_self()
             source = ShareSource(reader, spec.index, spec.workers, lambda: lifecycle.stop_requested)
             if spec.host:
                 from netsentry.hoststate import attach_worker
@@ -339,11 +174,18 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
                 counters=result.counters, reader_stats=reader.stats(),
                 capture_error=str(result.capture_error) if result.capture_error is not None else None,
                 stopped_by=lifecycle.stopped_by, interrupted=lifecycle.interrupted,
+                cpu_start=built_cpu, cpu=_cpu_self(),
             )
         except Exception as exc:        # noqa: BLE001 - reported to the parent as one line
             reply["error"] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc)
         conn.send(reply)
         conn.close()
+
+
+def _cpu_self() -> float:
+    """CPU seconds (user + system) of this process so far: what the timing log reports."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 # --- the parent side -------------------------------------------------------------------
@@ -392,12 +234,38 @@ def _fork_workers(ctx: Any, started: list[tuple[Any, Any]], config: Mapping[str,
                   ruleset: Any, logdir: Path, workers: int, host: bool = False) -> None:
     for index in range(workers):
         parent_end, child_end = ctx.Pipe(duplex=False)
+        widen_pipe(child_end)
         spec = WorkerSpec(index, workers, dict(config), list(paths), ruleset, logdir, host)
         proc = ctx.Process(target=_worker_main, args=(spec, child_end), name=f"netsentry-worker-{index}",
                            daemon=True)
         proc.start()
         child_end.close()
         started.append((proc, parent_end))
+
+
+# A worker's pipe holds this much before its writes block: the host-state messages of a
+# second of packet time are ~110 KB per worker on the bench capture (bench/README.md), and
+# a pipe's default 64 KiB made a worker wait for the parent to read each one (measured:
+# 204 blocking writes, ~15 ms each under load, whenever the parent was busy judging).
+# 1 MiB is Linux's default /proc/sys/fs/pipe-max-size, so no privilege is needed.
+PIPE_SIZE = 1 << 20
+
+
+def widen_pipe(conn: Any, size: int = PIPE_SIZE) -> None:
+    """Let `conn`'s pipe buffer `size` bytes (F_SETPIPE_SZ; Linux), so a worker's message
+    does not wait for the parent's next read. Where the system refuses (a lower
+    pipe-max-size, another OS) the pipe stays as it was: only speed depends on it."""
+    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsz is None:
+        return
+    try:
+        fcntl.fcntl(conn.fileno(), setsz, size)
+    except OSError:
+        try:
+            with open("/proc/sys/fs/pipe-max-size", "rb") as fh:
+                fcntl.fcntl(conn.fileno(), setsz, min(size, int(fh.read())))
+        except (OSError, ValueError):
+            pass
 
 
 def watch_workers(started: list[tuple[Any, Any]], lifecycle: Any, judge: Any = None) -> WorkerOutcome:
@@ -471,21 +339,21 @@ def _collect(pending: dict[Any, tuple[int, Any]], outcome: WorkerOutcome, until_
 # --- folding the workers' output into one -------------------------------------------------
 
 
-def merge_eve(logdir: Path, filename: str, workers: int, append: bool, keep_parts: bool, first: int = 0) -> int:
-    """The workers' EVE files merged into one, in timestamp order; returns the lines written.
+def merge_eve(logdir: Path, filename: str, workers: int, append: bool, keep_parts: bool, first: int = 0) -> None:
+    """The workers' EVE files merged into one, in timestamp order.
 
     Each worker's file is already in its own processing order, so a k-way merge
     on the record's leading timestamp keeps each worker's order and interleaves
     them by time. A torn last line (a worker killed mid-write) is dropped."""
     parts = [logdir / part_path(filename, i) for i in range(first, workers)]
-    files = [open(p, "rb") if p.exists() else None for p in parts]   # noqa: SIM115
-    written = 0
+    files = [open(p, "rb", buffering=MERGE_BUFFER) if p.exists() else None for p in parts]   # noqa: SIM115
     try:
-        streams = [_whole_lines(f) for f in files if f is not None]
-        with open(logdir / filename, "ab" if append else "wb") as out:
-            for line in heapq.merge(*streams, key=_timestamp_key):
-                out.write(line)
-                written += 1
+        # the files themselves are the streams (lines read in C); only a file whose last
+        # line is torn goes through the filtering generator. writelines() takes the merge
+        # in C too: bench_workers' merge phase 0.22 -> 0.08 s CPU per 138k lines
+        streams = [f if _ends_whole(f) else _whole_lines(f) for f in files if f is not None]
+        with open(logdir / filename, "ab" if append else "wb", buffering=MERGE_BUFFER) as out:
+            out.writelines(heapq.merge(*streams, key=_timestamp_key))
     finally:
         for f in files:
             if f is not None:
@@ -494,7 +362,20 @@ def merge_eve(logdir: Path, filename: str, workers: int, append: bool, keep_part
         for p in parts:
             if p.exists():
                 p.unlink()
-    return written
+
+
+MERGE_BUFFER = 1 << 20      # read/write buffer of each file of the merge (fewer system calls)
+
+
+def _ends_whole(f: Any) -> bool:
+    """Does the open file `f` end with a newline (or is it empty)? Leaves it at its start."""
+    size = os.fstat(f.fileno()).st_size
+    if not size:
+        return True
+    f.seek(size - 1)
+    last = f.read(1)
+    f.seek(0)
+    return last == b"\n"
 
 
 def _whole_lines(f: Any) -> Iterator[bytes]:
@@ -503,9 +384,9 @@ def _whole_lines(f: Any) -> Iterator[bytes]:
             yield line
 
 
-def _timestamp_key(line: bytes) -> bytes:
-    # every EVE line starts {"timestamp":"YYYY-MM-DDTHH:MM:SS.ffffff+zzzz"
-    return line[14:40]
+# every EVE line starts {"timestamp":"YYYY-MM-DDTHH:MM:SS.ffffff+zzzz": the merge key is
+# that slice, taken by a C-level getter (no Python frame per line)
+_timestamp_key = operator.itemgetter(slice(14, 40))
 
 
 def _avg_pkt_size(merged: Mapping[str, int | float], values: list[int | float]) -> int | float:
@@ -625,15 +506,19 @@ def replay(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Pa
     threaded = bool(eve.get("threaded", False)) if eve_on else False
     append = bool(eve.get("append", False)) if eve_on else False
     logdir.mkdir(parents=True, exist_ok=True)
+    clock = PhaseClock()
     judge = _start_judge(config, ruleset, logdir, workers, filename) if workers > 1 else None
     started = start_workers(config, paths, ruleset, logdir, workers, host=judge is not None)
+    clock.mark("start")
     try:
         outcome = watch_workers(started, lifecycle, judge[0] if judge is not None else None)
+        clock.mark("run")
         if judge is not None:
             judge[0].close()
     finally:
         if judge is not None:
             judge[2]()
+    clock.mark("judge_close")
     parts = workers + 2 if judge is not None else workers   # the judge's two files follow the workers'
     if eve_on and not threaded:
         merge_eve(logdir, filename, parts, append, keep_parts=False)
@@ -642,6 +527,7 @@ def replay(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Pa
         merge_eve(logdir, filename, parts, append, keep_parts=False, first=workers)
     elif eve_on and not append:
         (logdir / filename).write_bytes(b"")        # the main file holds the merged stats record
+    clock.mark("merge")
     result, counters = merge_replies(outcome, judge[0].counters() if judge is not None else None)
     if judge is not None:
         from netsentry.hoststate import merge_alert_counts
@@ -650,8 +536,40 @@ def replay(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Pa
     interrupted = bool(lifecycle is not None and lifecycle.interrupted) or any(
         r.get("interrupted") for r in outcome.replies.values())
     write_stats(config, logdir, result.last_ts or time.time(), result.elapsed, counters, interrupted)
+    clock.mark("stats")
+    log_timing(clock, outcome, judge[0] if judge is not None else None)
     errors = {r["capture_error"] for r in outcome.replies.values() if r.get("capture_error")}
     return ReplayOutcome(result, outcome, sorted(errors)[0] if errors else None, interrupted)
+
+
+class PhaseClock:
+    """Wall and CPU seconds of the parent's phases of a replay (where the time goes:
+    bench/bench_workers.py reads them from the "replay timing" log line)."""
+
+    def __init__(self) -> None:
+        self._wall = time.monotonic()
+        self._cpu = _cpu_self()
+        self.phases: dict[str, tuple[float, float]] = {}
+
+    def mark(self, name: str) -> None:
+        """The phase `name` ended now (it began at the previous mark)."""
+        wall, cpu = time.monotonic(), _cpu_self()
+        self.phases[name] = (round(wall - self._wall, 3), round(cpu - self._cpu, 3))
+        self._wall, self._cpu = wall, cpu
+
+
+def log_timing(clock: PhaseClock, outcome: WorkerOutcome, judge: Any) -> None:
+    """One debug-level log line: the parent's phases (wall, CPU), each worker's CPU before
+    its first packet and in all, and the host-state judge's CPU. Costs nothing per packet."""
+    from netsentry.log import get_logger
+    replies = [outcome.replies[i] for i in sorted(outcome.replies)]
+    get_logger().debug(
+        "replay timing",
+        parent={name: {"wall": w, "cpu": c} for name, (w, c) in clock.phases.items()},
+        workers=[{"cpu_start": round(r.get("cpu_start", 0.0), 3), "cpu": round(r.get("cpu", 0.0), 3)}
+                 for r in replies],
+        judge_cpu=round(judge.cpu, 3) if judge is not None else None,
+    )
 
 
 def _start_judge(config: Mapping[str, Any], ruleset: Any, logdir: Path, workers: int,
