@@ -118,3 +118,42 @@ def test_app_gate_says_which_packets_the_app_layer_reads():
     assert protos == (1 << 6) | (1 << 17) and flags == 0        # no stream stage: every TCP payload
     app.tcp_from_stream = True
     assert app.packet_gate()[1] == 0x03                          # SYN, FIN
+
+
+def test_guarded_source_stops_and_polls_between_records_in_the_loop(tmp_path):
+    """`Sensor.run` unwraps the lifecycle's guard (the loop tests it, no generator in
+    between): a SIGHUP's callbacks run before the next record, a stop ends the run
+    before the next record, and the run's packet count and last time are the processed ones."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    from netsentry.capture import open_capture
+    from netsentry.config import load_config
+    from netsentry.lifecycle import Lifecycle, unguard
+    from netsentry.sensor import Sensor
+
+    frames = []
+    for i in range(10):
+        p = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000 + i, dport=53) / b"x"
+        p.time = 1_700_000_000 + i
+        frames.append(p)
+    wrpcap(str(tmp_path / "t.pcap"), frames)
+    lc = Lifecycle("replay")
+    seen: list[int] = []
+    sensor = Sensor(load_config(None, []), [])
+    lc.on_reopen(lambda: seen.append(sensor.decoder.stats()["decoder.pkts"]))
+
+    def source():
+        for i, rec in enumerate(open_capture(tmp_path / "t.pcap")):
+            if i == 3:
+                lc._on_hup(1, None)             # as the signal handler does, between records 3 and 4
+            if i == 6:
+                lc.stop_requested = lc.attention = True
+            yield rec
+
+    guarded = lc.guard(source())
+    assert unguard(guarded)[1] is lc and unguard(frames) == (frames, None)
+    res = sensor.run(guarded)
+    assert seen == [3]                          # the reopen ran before the 4th packet was decoded
+    assert res.packets == 6 and res.last_ts == 1_700_000_005

@@ -53,6 +53,10 @@ PROGRESS_MASK = PROGRESS_EVERY - 1
 #   over (`Sensor._carry`) into the new loop, not inspected by the old rules.
 # sharded: a worker's share of a capture (workers.ShareSource) numbers packets by
 #   their place in the whole capture, so EVE's pcap_cnt is the same with N workers.
+# guarded: the replay's lifecycle (netsentry/lifecycle.py `Guarded`, unwrapped by
+#   Sensor.run and passed as `guard`) is tested here, between two records, instead of
+#   by a generator wrapped around the source: the run ends before a record once a
+#   stop was asked for, and pending signal callbacks run between records.
 # applayer: the app layer's per-packet call goes only to the packets it acts on,
 #   `app_gate` = (protocols, tcp_flags) from AppLayer.packet_gate: bit p of
 #   `protocols` set for each IP protocol p < 64 it takes; a TCP packet only with one
@@ -60,7 +64,7 @@ PROGRESS_MASK = PROGRESS_EVERY - 1
 #   nothing for them. None: every packet (ALL_PROTOCOLS, 0).
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline",
                         "flow-verdicts", "progress", "defrag", "stream", "applayer",
-                        "blocklist", "live", "sharded"))
+                        "blocklist", "live", "sharded", "guarded"))
 ALL_PROTOCOLS = (1 << 64) - 1
 
 
@@ -68,7 +72,7 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
                  sig_inspect: Any, anomaly_inspect: Any, on_events: Any, on_verdict: Any,
                  on_decoder_events: Any, progress: Any, defrag: Any, stream_update: Any,
                  app_packet: Any, on_app: Any, blocked: Any = None, on_blocked: Any = None,
-                 interrupt: Any = None, app_gate: Any = None,
+                 interrupt: Any = None, app_gate: Any = None, guard: Any = None,
                  parts: frozenset = LOOP_PARTS) -> None:
     """Run every record of `source` through the stages; `state` is ``[packets, last ts]``,
     updated when the loop ends (by exhaustion, a break or an exception)."""
@@ -89,13 +93,19 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
     do_flow_verdicts: cython.bint = "flow-verdicts" in parts                #@ flags
     do_inline: cython.bint = "inline" in parts                              #@ flags
     do_progress: cython.bint = "progress" in parts                          #@ flags
+    do_guarded: cython.bint = "guarded" in parts                            #@ flags
     app_protos, app_flags = app_gate if app_gate is not None else (ALL_PROTOCOLS, 0)
     n, ts = state
     try:
-        for ts, data, wirelen, linktype in source:
+        for record in source:
+            if do_guarded and guard.attention:                              #@ guarded
+                if guard.stop_requested:                                    #@ guarded
+                    break                                                   #@ guarded
+                guard.poll()                                                #@ guarded
             if do_live and interrupt:                                       #@ live
-                sensor._carry = (ts, data, wirelen, linktype)               #@ live
+                sensor._carry = record                                      #@ live
                 break                                                       #@ live
+            ts, data, wirelen, linktype = record
             n += 1
             pkt = decode(data, linktype)
             pkt.ts = ts

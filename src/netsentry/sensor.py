@@ -26,6 +26,7 @@ from netsentry.decode import Decoder
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
+from netsentry.lifecycle import unguard
 from netsentry.applayer.records import tx_records
 from netsentry.capture_loop import LOOP_PARTS, PROGRESS_EVERY, loop_for  # noqa: F401 - re-exported
 from netsentry.output import EVENT_TYPES, Output
@@ -213,12 +214,15 @@ class Sensor:
         parts = self.loop_parts(report)
         if hasattr(source, "pcap_cnt"):
             parts |= {"sharded"}
+        inner, guard = unguard(source)
+        if guard is not None:
+            parts |= {"guarded"}        # the loop tests the lifecycle itself (capture_loop.py)
         loop = build_loop(parts)
         for out in self.outputs:
             out.attach_source(source)
         self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
-        base = records = iter(source) if self.live else source     # one iterator across loop re-entries
+        base = records = iter(inner) if self.live else inner     # one iterator across loop re-entries
         self._in_loop = self.live
         try:
             while True:
@@ -233,14 +237,14 @@ class Sensor:
                          self.responder.blocklist.entries if "blocklist" in parts else None,
                          self.responder.on_blocked if "blocklist" in parts else None,
                          self._interrupt,
-                         self._app_gate() if "applayer" in parts else None)
+                         self._app_gate() if "applayer" in parts else None, guard)
                 if not self._interrupt:
                     break
                 # the loop stopped between two packets for a swap (capture_gc's exit
                 # and re-entry collect the old ruleset's cycles); go on with the new stages
                 self._interrupt.clear()
                 self._apply_swap()
-                parts = self.loop_parts(report)
+                parts = self.loop_parts(report) | (parts & {"sharded", "guarded"})
                 loop = build_loop(parts)
                 carry, self._carry = self._carry, None
                 # the packet taken from the source when the swap was seen goes first (chained
