@@ -172,7 +172,8 @@ def loop_for(parts: frozenset[str]) -> Callable[..., None]:
     return loop
 
 
-def loop_source() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def loop_source() -> tuple[str, ...]:
     """The lines of `capture_loop`'s definition, as written in this module's source file
     (read from the ``.py`` beside this module, compiled or not)."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "capture_loop.py")
@@ -180,7 +181,7 @@ def loop_source() -> list[str]:
         lines = fh.read().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("def capture_loop("))
     end = next((i for i in range(start + 1, len(lines)) if lines[i][:1] not in ("", " ", "#")), len(lines))
-    return lines[start:end]
+    return tuple(lines[start:end])
 
 
 def specialise_lines(parts: frozenset[str]) -> list[str]:
