@@ -30,6 +30,7 @@ from setuptools.command.build_ext import build_ext
 # working as plain Python (tests run both paths).
 COMPILED_MODULES = [
     "src/netsentry/capture/pcap.py",
+    "src/netsentry/capture_loop.py",
     "src/netsentry/decode/decoder.py",
     "src/netsentry/decode/link.py",
     "src/netsentry/decode/ipv4.py",

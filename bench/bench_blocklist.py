@@ -1,4 +1,4 @@
-"""The block list's cost on the per-packet path (respond/blocklist.py, sensor LOOP_SOURCE `blocklist`).
+"""The block list's cost on the per-packet path (respond/blocklist.py, capture_loop.py part `blocklist`).
 
 Runs the sensor's capture loop (decode + flow + the bundled configuration's
 engines off: the loop the check sits in, without detection noise) over the

@@ -212,3 +212,12 @@ class Guarded:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._source, name)
+
+
+def unguard(source: Any) -> tuple[Any, Lifecycle | None]:
+    """(the source inside a `Guarded`, its lifecycle), or (`source`, None). The capture
+    loop tests the lifecycle itself between records as `Guarded.__iter__` does (the same
+    two tests), which spares a generator step per packet (netsentry/capture_loop.py)."""
+    if type(source) is Guarded:
+        return source._source, source._lc
+    return source, None

@@ -4,8 +4,9 @@ source -> decode -> flow -> signature engine -> anomaly engine -> asset
 enrichment -> outputs. The capture loop in `Sensor.run` is the only loop;
 engines don't know where packets come from, outputs don't know who made an
 event. Stages that are off (no rules, ``anomaly.enabled: false``, no assets,
-no output wanting an event type) are left out when the loop is built, so
-they cost nothing per packet rather than an ``if`` per packet.
+no output wanting an event type) are left out of the loop (capture_loop.py:
+absent from the pure-Python loop, a C flag in the compiled one), so they cost
+nothing per packet.
 """
 
 from __future__ import annotations
@@ -25,17 +26,14 @@ from netsentry.decode import Decoder
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
+from netsentry.lifecycle import unguard
 from netsentry.applayer.records import tx_records
+from netsentry.capture_loop import LOOP_PARTS, PROGRESS_EVERY, loop_for  # noqa: F401 - re-exported
 from netsentry.output import EVENT_TYPES, Output
 from netsentry.output.stats import merge_counters, stats_event
 
 Record = tuple[float, bytes, int, int]
 ProgressCallback = Callable[[int], None]
-
-# The capture loop reports progress every this many packets (a power of two,
-# tested with `n & MASK`): often enough for a smooth bar, rare enough to be free.
-PROGRESS_EVERY = 4096
-
 
 @dataclass
 class RunResult:
@@ -60,95 +58,9 @@ def rule_paths(config: Mapping[str, Any]) -> list[str]:
     return [os.path.join(base, str(name)) for name in config.get("rule-files") or []]
 
 
-# The capture loop, as source text. Each optional part is tagged `#@ part`;
-# `build_loop` keeps the untagged lines and the lines of the parts a
-# configuration needs, and compiles the result once per run. A disabled stage
-# is then absent from the loop rather than an `if stage is not None` test per
-# packet. bench-1m.pcap, no engines, min of 3, process time: a bare
-# decode+flow loop 6.4 us/packet and the loop testing every stage 7.2; after
-# this change bare 5.5 and this loop 5.6 (the machine is shared, hence the drift).
-LOOP_SOURCE = """
-def capture_loop(source, state, sensor, decode, flow_update, sig_inspect, anomaly_inspect,
-                 on_events, on_verdict, on_decoder_events, progress, defrag, stream_update,
-                 app_packet, on_app, blocked=None, on_blocked=None, interrupt=None):
-    n, ts = state
-    try:
-        for ts, data, wirelen, linktype in source:
-            if interrupt:                                   #@ live
-                sensor._carry = (ts, data, wirelen, linktype)   #@ live
-                break                                       #@ live
-            n += 1
-            pkt = decode(data, linktype)
-            pkt.ts = ts
-            pkt.pcap_cnt = n
-            pkt.pcap_cnt = source.pcap_cnt                  #@ sharded
-            pkt.wirelen = wirelen
-            sensor._now = ts                                #@ flow-records
-            frame = pkt
-            while pkt is not None:       # a fragment, then the datagram it completed (stream/defrag.py)
-                if pkt.frag:                                    #@ defrag
-                    pkt.reassembled = defrag(pkt)               #@ defrag
-                flow = flow_update(pkt)
-                if blocked and pkt.src in blocked:              #@ blocklist
-                    on_blocked(pkt, flow)                       #@ blocklist
-                if flow is not None and pkt.proto == 6:         #@ stream
-                    stream_update(pkt, flow)                    #@ stream
-                app_packet(pkt, flow)                           #@ applayer
-                if pkt.events is not None:                      #@ decoder-anomalies
-                    on_decoder_events(pkt, flow)                #@ decoder-anomalies
-                if not pkt.checksum_bad:                        #@ signatures
-                    events = sig_inspect(pkt, flow)             #@ signatures
-                    if events:                                  #@ signatures
-                        on_events(events, pkt, flow, False)     #@ signatures
-                if flow is not None and (app := flow.app) is not None and app.dirty:   #@ applayer
-                    on_app(pkt, flow)                           #@ applayer
-                if flow is None or ts >= flow.anomaly_due:      #@ anomaly
-                    events = anomaly_inspect(pkt, flow)         #@ anomaly
-                    if events:                                  #@ anomaly
-                        on_events(events, pkt, flow, True)      #@ anomaly
-                if flow is not None and flow.action == "drop":  #@ flow-verdicts
-                    pkt.verdict = "drop"                        #@ flow-verdicts
-                if pkt.verdict is not None:                     #@ inline
-                    on_verdict(pkt, flow)                       #@ inline
-                pkt = pkt.reassembled
-            pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
-            if not n & PROGRESS_MASK:                       #@ progress
-                progress(source.bytes_read)                 #@ progress
-    finally:
-        state[0] = n
-        state[1] = ts
-"""
-# blocklist: respond/blocklist.py's dict probed only while it is non-empty.
-# live: the daemon's loop ends between two packets when `interrupt` is non-empty
-# (a rule reload to swap in, see Sensor.swap_ruleset) and `run` re-enters it
-# with the new stages on the same source iterator. The test comes before the
-# packet's work: a swap asked for while the source waited (its tick polls the
-# lifecycle and control) applies to the very next packet, which is carried
-# over (`Sensor._carry`) into the new loop, not inspected by the old rules.
-# sharded: a worker's share of a capture (workers.ShareSource) numbers packets by
-# their place in the whole capture, so EVE's pcap_cnt is the same with N workers.
-LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline", "flow-verdicts",
-                        "progress", "defrag", "stream", "applayer", "blocklist", "live", "sharded"))
-_LOOPS: dict[frozenset[str], Callable[..., None]] = {}
-
-
-def build_loop(parts: frozenset[str]) -> Callable[..., None]:
-    """The capture loop with exactly the optional `parts` (a subset of LOOP_PARTS)."""
-    loop = _LOOPS.get(parts)
-    if loop is None:
-        unknown = parts - LOOP_PARTS
-        if unknown:
-            raise ValueError(f"unknown capture loop parts: {sorted(unknown)}")
-        lines = []
-        for line in LOOP_SOURCE.splitlines():
-            code, _, tag = line.partition("#@")
-            if not tag or tag.strip() in parts:
-                lines.append(code.rstrip())
-        namespace: dict[str, Any] = {"PROGRESS_MASK": PROGRESS_EVERY - 1}
-        exec(compile("\n".join(lines), "<netsentry capture loop>", "exec"), namespace)  # noqa: S102
-        loop = _LOOPS[parts] = namespace["capture_loop"]
-    return loop
-
+# The capture loop lives in capture_loop.py (compiled with the other per-packet
+# modules; its pure-Python form is specialised per configuration from the same source).
+build_loop = loop_for
 
 class Sensor:
     """Builds every stage from `config` and runs captures through them.
@@ -302,12 +214,15 @@ class Sensor:
         parts = self.loop_parts(report)
         if hasattr(source, "pcap_cnt"):
             parts |= {"sharded"}
+        inner, guard = unguard(source)
+        if guard is not None:
+            parts |= {"guarded"}        # the loop tests the lifecycle itself (capture_loop.py)
         loop = build_loop(parts)
         for out in self.outputs:
             out.attach_source(source)
         self._source_stats = getattr(source, "stats", None)     # the packet source's own counters
         state = [res.packets, self._now]
-        base = records = iter(source) if self.live else source     # one iterator across loop re-entries
+        base = records = iter(inner) if self.live else inner     # one iterator across loop re-entries
         self._in_loop = self.live
         try:
             while True:
@@ -321,14 +236,15 @@ class Sensor:
                          self.applayer.packet if "applayer" in parts else None, self._on_app,
                          self.responder.blocklist.entries if "blocklist" in parts else None,
                          self.responder.on_blocked if "blocklist" in parts else None,
-                         self._interrupt)
+                         self._interrupt,
+                         self._app_gate() if "applayer" in parts else None, guard)
                 if not self._interrupt:
                     break
                 # the loop stopped between two packets for a swap (capture_gc's exit
                 # and re-entry collect the old ruleset's cycles); go on with the new stages
                 self._interrupt.clear()
                 self._apply_swap()
-                parts = self.loop_parts(report)
+                parts = self.loop_parts(report) | (parts & {"sharded", "guarded"})
                 loop = build_loop(parts)
                 carry, self._carry = self._carry, None
                 # the packet taken from the source when the swap was seen goes first (chained
@@ -349,7 +265,7 @@ class Sensor:
         return res
 
     def loop_parts(self, progress: bool = False) -> frozenset[str]:
-        """Which optional parts of the capture loop this configuration needs (see `LOOP_SOURCE`)."""
+        """Which optional parts of the capture loop this configuration needs (see capture_loop.py)."""
         parts = set()
         if self._emitters["flow"]:
             parts.add("flow-records")
@@ -381,6 +297,11 @@ class Sensor:
         if self.live:
             parts.add("live")
         return frozenset(parts)
+
+    def _app_gate(self) -> tuple[int, int] | None:
+        """The app layer's packet gate for the loop (None: every packet gets the call)."""
+        gate = getattr(self.applayer, "packet_gate", None)
+        return gate() if gate is not None else None
 
     # --- rule reload (reload.py builds the new set; the swap happens here) ----------
 
