@@ -40,6 +40,7 @@ COMPILED_MODULES = [
     "src/netsentry/decode/context.py",
     "src/netsentry/flow/table.py",
     "src/netsentry/flow/tcp_state.py",
+    "src/netsentry/output/fields.py",
 ]
 
 
