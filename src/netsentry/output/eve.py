@@ -20,12 +20,27 @@ holding everything that is ours (the schema check excludes exactly
 ``netsentry`` and ``stats.netsentry``).
 
 `render` gives a record as plain dicts; the file writer (`EveLog`, `encode`)
-builds the same record with three shortcuts, each measured with
-bench/bench_eve.py and checked byte for byte by tests/output/test_eve_encode.py:
-the alert object is serialised once per Alert (`alert_fragment`), a flow's
-address and start text once per flow (`flow_texts`), and a record's own
+builds the same record with shortcuts, each measured with bench/bench_eve.py
+and checked byte for byte by tests/output/test_eve_encode.py: the alert
+object is serialised once per Alert (`alert_fragment`); a record's own
 timestamp is reused from the previous record when the time is the same
-(`fields.format_record_time`).
+(`fields.format_record_time`); the usual alert (a TCP/UDP packet of a flow)
+is two dict displays (`_usual_alert`); options that add fields are applied
+only when one is configured (`EveLog._with_options`). Compiled, fields.py
+writes timestamps and IPv4 addresses in C; on the pure path a flow's address
+and start text are made once and kept on the flow (`flow_texts`, `Flow.eve`).
+
+Adding a field (keep Suricata's order; the record is a dict, so the order is
+the order of insertion):
+- to a record type: in its renderer in `RENDERERS` (a new event type is one
+  function and one line there); for alerts, in `_usual_alert` *and* in the
+  general `_alert` (the usual case returns early), and a case in
+  tests/output/test_eve_encode.py's `reference` so both are checked;
+- app-layer records (http, dns, tls, ...): their builder puts the object in
+  `Event.extra`, which every renderer merges last; no change here;
+- a configurable addition (an ``outputs.eve-log`` option): a step in
+  `EveLog._with_options` and its setting in `EveLog._set_options`, so the
+  default configuration keeps its one-call path.
 """
 
 from __future__ import annotations
@@ -375,16 +390,38 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         rec["app_proto"] = flow.app_proto
     rec["flow"] = counters
     if proto == 6:
-        ts_flags = flow.tcp_flags_ts & 0xFF
-        tc_flags = flow.tcp_flags_tc & 0xFF
-        both = ts_flags | tc_flags
-        tcp = {"tcp_flags": _HEX2[both], "tcp_flags_ts": _HEX2[ts_flags], "tcp_flags_tc": _HEX2[tc_flags]}
-        tcp.update(_TCP_FLAG_ITEMS[both])
+        flags = (flow.tcp_flags_ts & 0xFF) | (flow.tcp_flags_tc & 0xFF) << 8
         state = flow.tcp_state
-        if state and state != "none":
-            tcp["state"] = state
-        rec["tcp"] = tcp
+        if alert_form is alert_fragment:        # the file writer: the object pre-serialised
+            by_flags = _TCP_FRAGMENTS.get(state)
+            if by_flags is None:
+                by_flags = _TCP_FRAGMENTS[state] = {}
+            frag = by_flags.get(flags)
+            if frag is None:
+                frag = by_flags[flags] = orjson.Fragment(_DUMPS(tcp_object(flags, state)))
+            rec["tcp"] = frag
+        else:
+            rec["tcp"] = tcp_object(flags, state)
     return rec
+
+
+# The flow record's tcp{} serialised, by TCP state and (client flags | server flags << 8):
+# it depends on nothing else, and a capture shows few combinations (about 60 on the
+# 1M bench capture), so each is serialised once instead of a dict of ~10 items per
+# TCP flow record. At most 11 states x 65,536 flag pairs, in practice far fewer.
+_TCP_FRAGMENTS: dict[str, dict[int, orjson.Fragment]] = {}
+
+
+def tcp_object(flags: int, state: str) -> dict[str, Any]:
+    """The flow record's ``tcp{}``: `flags` is the client's flags | the server's << 8."""
+    ts_flags = flags & 0xFF
+    tc_flags = flags >> 8
+    both = ts_flags | tc_flags
+    tcp = {"tcp_flags": _HEX2[both], "tcp_flags_ts": _HEX2[ts_flags], "tcp_flags_tc": _HEX2[tc_flags]}
+    tcp.update(_TCP_FLAG_ITEMS[both])
+    if state and state != "none":
+        tcp["state"] = state
+    return tcp
 
 
 def _with_vlan(rec: dict[str, Any], vlan: tuple[int, ...]) -> dict[str, Any]:
