@@ -38,6 +38,7 @@ COMPILED_MODULES = [
     "src/netsentry/decode/udp.py",
     "src/netsentry/decode/icmp.py",
     "src/netsentry/decode/context.py",
+    "src/netsentry/flow/flow.py",
     "src/netsentry/flow/table.py",
     "src/netsentry/flow/tcp_state.py",
     "src/netsentry/output/fields.py",

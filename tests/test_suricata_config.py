@@ -103,6 +103,23 @@ def test_suricata_set_options_netsentry_lacks_are_ignored_with_a_note() -> None:
                      "--set detect.prefilter.default=auto"]
 
 
+def test_suricata_set_of_a_list_entry_by_index() -> None:
+    # suricata-verify's `--set outputs.1.eve-log.types.2.anomaly.types.stream=yes`: Suricata's
+    # list entries by index: an eve-log entry's own settings are used; a types entry by index
+    # is noted and ignored (it says nothing about the other types), the configured types stay
+    from netsentry.config import take_notes
+    take_notes()
+    base = get(load_config(suricata=""), "outputs.eve-log.types")
+    cfg = load_config(overrides=["outputs.1.eve-log.types.2.anomaly.types.stream=yes",
+                                 "outputs.1.eve-log.types.0.alert.payload=yes"], suricata="")
+    assert get(cfg, "outputs.eve-log.types") == base
+    notes = [fields["option"] for _msg, fields in take_notes()]
+    assert notes == ["--set outputs.1.eve-log.types.2.anomaly.types.stream=yes",
+                     "--set outputs.1.eve-log.types.0.alert.payload=yes"]
+    cfg = load_config(overrides=["outputs.1.eve-log.community-id=true"], suricata="")
+    assert get(cfg, "outputs.eve-log.community-id") is True
+
+
 def test_suricata_set_still_checks_netsentrys_own_keys() -> None:
     with pytest.raises(ConfigError, match="stream.midstream"):
         load_config(overrides=["stream.midstream=maybe"], suricata="")

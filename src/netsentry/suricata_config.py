@@ -91,6 +91,11 @@ def _file(key: str) -> Any:
 
 
 def _outputs(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if isinstance(value, Mapping) and all(str(k).isdigit() for k in value):
+        # Suricata's --set addresses a list entry by its index (`outputs.1.eve-log...`);
+        # which entry an index names depends on Suricata's own suricata.yaml, so only
+        # what the entry says is used
+        value = [value[k] for k in sorted(value, key=lambda k: int(k))]
     for i, item in enumerate(value or ()):
         if not isinstance(item, Mapping) or len(item) != 1:
             raise ConfigError("expected a list of one-key mappings (- eve-log: ...)", f"outputs[{i}]", src)
@@ -105,6 +110,11 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
     eve: Config = {k: body[k] for k in _EVE_SCALARS if k in body}
     ignored.extend(f"outputs.eve-log.{k}" for k in body if k not in _EVE_SCALARS and k != "types")
     if "types" not in body:
+        return eve
+    if isinstance(body["types"], Mapping):
+        # `--set outputs.1.eve-log.types.2.anomaly...`: one entry of Suricata's list by its
+        # index, which says nothing about the other types: the configured list stays
+        ignored.append("outputs.eve-log.types (by index)")
         return eve
     names: list[str] = []
     for entry in body.get("types") or ():
@@ -126,6 +136,9 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             # outputs.eve-log.alert.<option>; YAML 1.1 reads Suricata's yes/no as booleans
             alert = {k: opts[k] for k in ("payload", "payload-printable", "packet", "verdict")
                      if isinstance(opts.get(k), bool)}
+            xff = opts.get("xff")
+            if isinstance(xff, Mapping):        # checked where the eve-log reads it
+                alert["xff"] = {k: xff[k] for k in ("enabled", "mode", "deployment", "header") if k in xff}
             if alert:
                 eve["alert"] = alert
             ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts if k not in alert)

@@ -217,3 +217,22 @@ def test_app_records_and_alerts_validate_against_suricatas_schema(tmp_path: Path
     for rec in recs:
         errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(rec)]
         assert not errors, (rec["event_type"], errors)
+
+
+def test_base64_decode_of_a_cookie_and_a_legacy_uri_content(tmp_path: Path):
+    """base64_decode in a sticky buffer (and after a content moved by http_uri): the decoded
+    bytes are matched, the rule alerts once for its transaction, a wrong value does not."""
+    import base64
+    req = (b"GET /?arg=" + base64.b64encode(b"thisisatest") + b" HTTP/1.1\r\nHost: a\r\n"
+           b"Cookie: foobar=" + base64.b64encode(b"\x9e\x01payload") + b"\r\n\r\n")
+    pcap = tcp_session(tmp_path / "b64.pcap", [(True, req), (False, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")])
+    recs = replay(tmp_path, pcap,
+                  'alert http any any -> any any (http.cookie; content:"foobar="; base64_decode:relative; '
+                  'base64_data; content:"|9e|"; startswith; content:"payload"; distance:0; sid:1;)\n'
+                  'alert http any any -> any any (content:"arg"; http_uri; base64_decode:bytes 16, offset 1, '
+                  'relative; base64_data; content:"thisisatest"; sid:2;)\n'
+                  'alert http any any -> any any (http.cookie; content:"foobar="; base64_decode:relative; '
+                  'base64_data; content:"payload"; startswith; sid:3;)\n')
+    assert [a["tx_id"] for a in alerts(recs, 1)] == [0]
+    assert [a["tx_id"] for a in alerts(recs, 2)] == [0]
+    assert alerts(recs, 3) == []

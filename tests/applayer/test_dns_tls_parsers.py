@@ -205,3 +205,14 @@ def test_dns_probe_decides_as_the_message_parser(seed, flips, cut):
         data[pos % len(data)] = val
     msg = bytes(data[:cut or len(data)])
     assert dns_probe(msg, True) == _probe_by_parsing(msg)
+
+
+def test_dns_records_carry_opcode_and_rcode_in_every_message():
+    # Suricata's DNS v3 log writes both for requests as well as responses
+    p = DnsParser()
+    p.parse(bytes(DNS(id=7, rd=1, qd=DNSQR(qname="a.test"))), True)
+    req = p.txs[0].alert_eve()
+    assert req["type"] == "request" and req["opcode"] == 0 and req["rcode"] == "NOERROR"
+    p.parse(bytes(DNS(id=7, qr=1, opcode=2, rcode=3, qd=DNSQR(qname="a.test"))), False)
+    resp = p.txs[0].alert_eve()
+    assert resp["type"] == "response" and resp["opcode"] == 2 and resp["rcode"] == "NXDOMAIN"

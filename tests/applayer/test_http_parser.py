@@ -81,6 +81,115 @@ def test_a_body_that_does_not_decode_stays_as_sent():
     assert buf(p.txs[0], "file.data", False) == b"not gzip!"
 
 
+def _response(headers: bytes, body: bytes) -> HttpParser:
+    return parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+                 (False, b"HTTP/1.1 200 OK\r\n" + headers + b"Content-Length: " + str(len(body)).encode()
+                  + b"\r\n\r\n" + body))
+
+
+def test_gzip_with_a_wrong_trailer_still_decodes():
+    # libhtp hands on what inflated; the CRC and length in the trailer are not checked
+    body = bytearray(gzip.compress(b"EICAR-STANDARD " * 4, mtime=0))
+    body[-4:] = (999).to_bytes(4, "little")
+    body[-8:-4] = b"\0\0\0\0"
+    p = _response(b"Content-Encoding: gzip\r\n", bytes(body))
+    assert buf(p.txs[0], "file.data", False) == b"EICAR-STANDARD " * 4
+
+
+def test_gzip_header_fields_and_a_header_split_across_segments():
+    raw = gzip.compress(b"payload!", mtime=0)
+    # FNAME set: the file name follows the 10-byte header, zero-terminated
+    body = raw[:3] + bytes([raw[3] | 8]) + raw[4:10] + b"eicar.txt\0" + raw[10:]
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body[:5]), (False, body[5:]))
+    assert buf(p.txs[0], "file.data", False) == b"payload!"
+
+
+@pytest.mark.parametrize("headers", [
+    b"Content-Encoding:gz\0ip\r\n",                  # NUL bytes in the value are ignored
+    b"Content\0-Encoding: gzip\r\n",                  # ... and in the header name
+    b"Content-Encoding:\xa0gzip\r\n",                 # a token that contains the coding's name
+    b"Content-Encoding: identity, gzip\r\n",           # unknown tokens are layers that do nothing
+])
+def test_content_encoding_spellings_libhtp_accepts(headers):
+    p = _response(headers, gzip.compress(b"decoded", mtime=0))
+    assert buf(p.txs[0], "file.data", False) == b"decoded"
+
+
+def test_a_layer_that_does_not_decode_passes_its_input_on():
+    # "deflate, deflate" over data deflated once: the outer layer decodes, the inner one
+    # fails on the plain text and passes it through (libhtp's passthrough)
+    p = _response(b"Content-Encoding: deflate\r\nContent-Encoding: deflate\r\n",
+                  zlib.compress(b"X5O!P%@AP plain text")[2:-4])
+    assert buf(p.txs[0], "file.data", False) == b"X5O!P%@AP plain text"
+
+
+def test_only_the_first_layers_up_to_the_limit_are_decoded():
+    once = gzip.compress(b"inner", mtime=0)
+    thrice = gzip.compress(gzip.compress(once, mtime=0), mtime=0)
+    p = _response(b"Content-Encoding: gzip, gzip, gzip\r\n", thrice)
+    assert buf(p.txs[0], "file.data", False) == once       # 2 layers (the limit), not the third
+
+
+def test_chunked_frames_the_body_whatever_the_version_and_content_length():
+    # libhtp-rs: Transfer-Encoding chunked wins over Content-Length, on HTTP/1.0 too
+    p = parse((True, b"GET / HTTP/1.0\r\n\r\n"),
+              (False, b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\nContent-length: 68\r\n\r\n"
+               b"5\r\nX5O!P\r\n4\r\n%@AP\r\n0\r\n\r\n"))
+    assert buf(p.txs[0], "file.data", False) == b"X5O!P%@AP" and p.txs[0].done[0]
+    # ... and when the body then has no chunk length, it is the body as sent
+    q = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b"HTTP/0.9 200 ok\r\nTransfer-Encoding: chunked\r\nContent-length: 9\r\n\r\nX5O!P%@AP"))
+    assert buf(q.txs[0], "file.data", False).startswith(b"X5O!P%@AP")
+
+
+def test_a_lone_cr_ends_response_lines_not_request_lines():
+    # libhtp-rs: on the response side CR alone is an end of line (status line and headers)
+    p = parse((True, b"GET / HTTP/1.1\r\nX-A: 1\rX-B: 2\r\n\r\n"),
+              (False, b"HTTP/1.1 200 \rTransfer-Encoding:chunked\r\nX-C: 3\rContent-Type: t\r\n\r\n"),
+              (False, b"4\r\nX5O!\r\n0\r\n\r\n"))
+    tx = p.txs[0]
+    assert tx.status == b"200" and tx.header(b"content-type", False) == b"t"
+    assert buf(tx, "file.data", False) == b"X5O!"
+    assert tx.header(b"x-a") == b"1\rX-B: 2" and tx.header(b"x-b") is None
+    # the status line's CR at a segment's end waits for the next byte (CRLF or not)
+    q = parse((True, b"GET / HTTP/1.1\r\n\r\n"), (False, b"HTTP/1.1 204 No Content\r"),
+              (False, b"\nServer: s\r\n\r\n"))
+    assert q.txs[0].stat_msg == b"No Content" and q.txs[0].header(b"server", False) == b"s"
+
+
+def test_a_junk_line_before_the_status_line_is_skipped_when_an_h_line_follows():
+    # libhtp-rs response_line_complete: a line not starting with "http" is ignored when the
+    # next one starts with 'H' (or it is at most 2 bytes); otherwise it is body
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"),
+              (False, b" SIP/2.0 200 ok\r\nHTTP/1.1 200 ok\r\nContent-Length: 3\r\n\r\nabc"))
+    assert p.txs[0].status == b"200" and buf(p.txs[0], "file.data", False) == b"abc"
+    q = parse((True, b"GET / HTTP/1.1\r\n\r\n"), (False, b"junk line here\r\nnot http\r\n"))
+    assert q.txs[0].status is None and buf(q.txs[0], "file.data", False) == b"junk line here\r\nnot http\r\n"
+
+
+def test_a_folded_response_line_that_reads_name_colon_is_a_header():
+    p = parse((True, b"GET / HTTP/1.1\r\nX-Foo: bar\r\n\tX-Not: folded-on-requests\r\n\r\n"),
+              (False, b"HTTP/1.1 200 ok\r\nX-Foo: bar\r\n\tTransfer-Encoding: chunked\r\n"
+               b"X-Bar: a\r\n b c\r\n\r\n4\r\nX5O!\r\n0\r\n\r\n"))
+    tx = p.txs[0]
+    assert tx.header(b"x-foo") == b"bar X-Not: folded-on-requests"
+    assert tx.header(b"transfer-encoding", False) == b"chunked" and tx.header(b"x-foo", False) == b"bar"
+    assert tx.header(b"x-bar", False) == b"a b c"              # a real fold still folds
+    assert buf(tx, "file.data", False) == b"X5O!"
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_an_empty_fold_ends_the_header_block(split):
+    # "\n \n": libhtp-rs keeps an empty fold as the empty line that ends the headers
+    head = b"HTTP/1.1 200 ok\r\nConnection: close\r\nContent-length: 4\n \n"
+    cut = head.index(b"4\n") + 2      # split: the lines before the fold go one by one
+    chunks = [(False, head[:cut]), (False, head[cut:] + b"X5O!")] if split else [(False, head + b"X5O!")]
+    p = parse((True, b"GET / HTTP/1.1\r\n\r\n"), *chunks)
+    assert buf(p.txs[0], "file.data", False) == b"X5O!" and p.txs[0].done[0]
+
+
 def test_body_limit():
     p = HttpParser({"request-body-limit": 4, "response-body-limit": 4, "decompression-limit": 100,
                     "decompress-layer-limit": 2})

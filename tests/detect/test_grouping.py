@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import random
 
+from scapy.layers.inet import IP
+from scapy.layers.l2 import Ether
+
 from netsentry.decode import Packet
 from netsentry.detect.grouping import GroupIndex
 
-from detect_helpers import Detect, tcp, udp
+from detect_helpers import Detect, icmp, tcp, udp
 
 RULES = """\
 alert tcp any any -> any any (content:"aaa"; sid:1;)
@@ -163,3 +166,43 @@ def test_flags_prefilter_alerts_as_before(detect: Detect) -> None:
     assert run.sids_at(3) == [23, 24]
     assert run.sids_at(4) == [22, 24]
     assert run.sids_at(5) == [25]
+
+
+IP_PROTO_RULES = """\
+alert ip any any -> any any (msg:"6in4"; ip_proto:41; sid:1;)
+alert ip any any -> any any (msg:"not tcp"; ip_proto:!6; sid:2;)
+alert ip any any -> any any (msg:"icmp or hopopt"; ip_proto:<2; sid:3;)
+alert ip any any -> any any (msg:"proto 99"; ip_proto:99; sid:4;)
+alert tcp any any -> any any (msg:"tcp"; ip_proto:41; sid:5;)
+"""
+
+
+def test_ip_proto_narrows_an_ip_rule_to_its_protocols_groups(detect: Detect) -> None:
+    # Suricata's ip_proto narrows the rule's protocols: ET Open's `alert ip ... ip_proto:41`
+    # must not be verified on every TCP/UDP packet
+    eng = detect.engine(IP_PROTO_RULES)
+    sid = lambda g: {eng.sigs[n].sid for n in g.members}  # noqa: E731
+    assert sid(eng.index.lookup(6, 40000, 80)) == {2, 5}          # !6 stays on every protocol
+    assert sid(eng.index.lookup(17, 40000, 53)) == {2}
+    assert sid(eng.index.lookup(41, 0, 0)) == {1, 2}
+    assert sid(eng.index.lookup(1, 0, 0)) == {2, 3}
+    assert sid(eng.index.lookup(99, 0, 0)) == {2, 4}
+    assert 1 not in sid(eng.index.lookup(58, 0, 0))
+
+
+def test_ip_proto_rules_alert_on_exactly_their_protocols(detect: Detect) -> None:
+    frames = [
+        tcp("10.0.0.1", "10.0.0.2", 40000, 80, b"zz"),
+        udp("10.0.0.1", "10.0.0.2", 40000, 53, b"zz"),
+        icmp("10.0.0.1", "10.0.0.2", b"zz"),
+        # 6in4 whose inner packet does not decode (a good one is inspected as its inner
+        # IPv6 packet here, where Suricata also inspects the outer one: not a grouping matter)
+        bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.9", proto=41) / b"\x00\x01"),
+        bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.9", proto=99) / b"xxzzxx"),
+    ]
+    run = detect.run(IP_PROTO_RULES, frames)
+    assert sorted(run.sids_at(1)) == []
+    assert sorted(run.sids_at(2)) == [2]
+    assert sorted(run.sids_at(3)) == [2, 3]
+    assert sorted(run.sids_at(4)) == [1, 2]
+    assert sorted(run.sids_at(5)) == [2, 4]

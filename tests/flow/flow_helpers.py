@@ -61,3 +61,9 @@ class Ended(list):
 def table(cfg: dict | None = None) -> tuple[FlowTable, Ended]:
     ended = Ended()
     return FlowTable(cfg or {}, ended), ended
+
+
+def flow_module_compiled() -> bool:
+    """True when `Flow` is the compiled typed record (flow.pxd), not the __slots__ class."""
+    import netsentry.flow.flow as flow_module
+    return not flow_module.__file__.endswith(".py")

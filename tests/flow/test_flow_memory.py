@@ -88,3 +88,62 @@ def test_flow_record_is_fixed_slots_without_a_dict() -> None:
     # the stages' slots cost nothing until the stage uses them: None (or a shared constant)
     for name in ("flowbits", "flowints", "stream", "detect", "anomaly", "app", "eve", "exception_policy"):
         assert getattr(flow, name) is None, name
+
+
+def test_sequence_bookkeeping_reads_none_until_known() -> None:
+    """The ISN and next-sequence fields are C integers when compiled (-1 inside for
+    unknown); readers (stream_size) still see None until a segment sets them."""
+    table = FlowTable({}, lambda f: None)
+    ts, data = _frames(1)[0]
+    pkt = Decoder().decode(data, 1)
+    pkt.ts = ts
+    flow = table.update(pkt)
+    assert flow.client_isn == 1000 and flow.client_next_seq == 1001      # the SYN consumed one number
+    assert flow.server_isn is None and flow.server_next_seq is None
+    flow.server_isn = 0                 # 0 is a sequence number, not "unknown"
+    assert flow.server_isn == 0
+    flow.server_isn = None
+    assert flow.server_isn is None
+
+
+def test_flows_of_one_host_share_its_address_object() -> None:
+    """A host's packed address is kept once, however many flows it has (the table's
+    address cache; 37 bytes per flow and side otherwise)."""
+    table = FlowTable({}, lambda f: None)
+    decode = Decoder().decode
+    flows = []
+    for ts, data in _frames(16)[::2]:        # 16 SYNs from one client (i >> 4), 16 servers
+        pkt = decode(data, 1)
+        pkt.ts = ts
+        flows.append(table.update(pkt))
+    assert len({id(f) for f in flows}) == 16 and len(table) == 16
+    assert all(f.client is flows[0].client for f in flows)
+    assert flows[0].client == bytes([10, 0, 0, 0])
+
+
+def test_packets_of_a_known_flow_allocate_nothing_it_keeps() -> None:
+    """Compiled, counters, times and sequence numbers are C fields of the record: the
+    flow holds no int or float object, however large the numbers (pure Python, each
+    counter above 256, each time and sequence number is an object the flow keeps:
+    ~220 B per TCP flow, see Flow's docstring)."""
+    import netsentry.flow.flow as flow_module
+    if flow_module.__file__.endswith(".py"):
+        return      # the pure path keeps number objects by design
+    table = FlowTable({}, lambda f: None)
+    decode = Decoder().decode
+    frames = _frames(1)
+    for ts, data in frames:
+        pkt = decode(data, 1)
+        pkt.ts = ts
+        table.update(pkt)
+    for i in range(300):                    # data segments with large, growing numbers
+        ts, data = frames[1]
+        data = data[:38] + struct.pack("!I", 1001 + 18 * i) + data[42:]
+        pkt = decode(data, 1)
+        pkt.ts = ts + 0.5 + i * 1e-3
+        table.update(pkt)
+    flow = pkt.flow
+    assert flow.pkts_toserver == 302 and flow.bytes_toserver > 256 and flow.client_next_seq == 1001 + 18 * 300
+    # what the record points to (its tp_traverse): object fields only, no numbers
+    numbers = [r for r in gc.get_referents(flow) if type(r) in (int, float)]
+    assert not numbers, numbers

@@ -27,6 +27,7 @@ M = payload_matches
     ("byte_test:3,=,8,0,string,oct;", b"010", True),
     ("byte_test:3,=,1,0,string,dec;", b"abc", False),          # not a number: no match
     ("byte_test:4,=,1,0;", b"\x00\x00\x01", False),            # past the end
+    ("byte_test:1,=,65,214748364;", b"A" * 64, False),        # int32 offset (Suricata): far past the end
     ("byte_test:1,=,9,0,bitmask 0xf8;", b"\x48", True),        # 0x48 & 0xf8 = 0x48, >> 3 = 9
     ("byte_test:1,=,9,0,bitmask f8;", b"\x48", True),          # Suricata reads bitmasks as hex
 ])
@@ -101,6 +102,7 @@ def test_byte_math():
 @pytest.mark.parametrize("opts,exc,reason", [
     ("byte_test:1,=,1,0,dce;", UnsupportedError, "dce"),
     ("byte_test:1,~,1,0;", RuleError, "unknown operator"),
+    ("byte_test:1,=,1,2147483648;", RuleError, "out of range"),     # beyond int32
     ("byte_test:9,=,1,0;", RuleError, "1..8 bytes"),
     ("byte_test:1,=,1;", RuleError, "at least 4"),
     ("byte_test:2,=,1,0,string,dec,big;", RuleError, "cannot be combined"),

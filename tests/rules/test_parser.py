@@ -72,6 +72,15 @@ def test_split_on_unescaped_semicolons_only():
     assert opts == [("msg", r'"a\;b"'), ("content", '"x|3b|y"'), ("nocase", None), ("sid", "5")]
 
 
+def test_escaped_backslash_before_quote_and_semicolon_like_suricata():
+    # An escaped backslash ending a quoted value: the quote, not the backslash, precedes ';'.
+    sig = rule(r'content:"a\\\\"; content:"b\\"; sid:7;')
+    assert [c.pattern for c in sig.contents] == [b"a\\\\", b"b\\"] and sig.sid == 7
+    # Suricata's SigParseOptions skips every ';' right after a backslash, whether or not that
+    # backslash is itself escaped, so `\\;` does not end the option there either.
+    assert split_options(r'msg:"x\\;y"; sid:1;') == [("msg", r'"x\\;y"'), ("sid", "1")]
+
+
 def test_unbalanced_quote_in_pcre_splits_like_suricata():
     # ET Open sid 2029732: a quote-tracking splitter would swallow the rest of the rule.
     sig = rule("""content:"method="; nocase; pcre:"/^["']?post/Ri"; classtype:not-suspicious; sid:2029732;""")

@@ -254,10 +254,10 @@ def _eve(m: Message, kind: str, tx_id: int) -> dict[str, Any]:
     for bit, key in ((0x0400, "aa"), (0x0200, "tc"), (0x0100, "rd"), (0x0080, "ra"), (0x0040, "z")):
         if m.flags & bit:
             d[key] = True
-    if m.opcode:
-        d["opcode"] = m.opcode
-    if m.is_response:
-        d["rcode"] = RCODES.get(m.flags & 0xF, str(m.flags & 0xF))
+    # Suricata's DNS v3 log (rust/src/dns/log.rs log_json): opcode and rcode in every
+    # message, a standard query's opcode 0 and NOERROR too
+    d["opcode"] = m.opcode
+    d["rcode"] = RCODES.get(m.flags & 0xF, str(m.flags & 0xF))
     if m.queries:
         d["queries"] = [{"rrname": _name(n), "rrtype": RRTYPES.get(t, str(t))} for n, t in m.queries]
     if m.is_response:

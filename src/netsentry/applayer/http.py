@@ -42,6 +42,10 @@ LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
           "decompression-limit": 1 << 20, "decompress-layer-limit": 2}
 
 
+# a folded response line that is a header after all: optional blanks, an RFC 7230 token, ':'
+_FOLDED_NAME = re.compile(rb"[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*:")
+
+
 def probe(data: bytes, to_server: bool) -> bool | None:
     """A request line's method or a response's ``HTTP/`` (as Suricata's HTTP patterns)."""
     d = data.lstrip(b"\r\n")
@@ -109,7 +113,8 @@ class HttpTx(Tx):
         headers = self.req_headers if to_server else self.resp_headers
         if headers:
             for k, v in headers:
-                if k.lower() == name:
+                # libhtp's get_nocase_nozero: NUL bytes in a name are ignored ("Content\0-Encoding")
+                if k.lower() == name or (b"\0" in k and k.replace(b"\0", b"").lower() == name):
                     return v
         return None
 
@@ -195,40 +200,122 @@ def chunk_size(line: bytes) -> int | None:
     return None if size > 0x7FFFFFFF else size
 
 
+def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
+    """The codings a Content-Encoding value asks to undo, in header order, as libhtp-rs
+    (response_initialize_decompressors) reads it: NUL bytes ignored in a plain value
+    (`gz\\0ip` is gzip); else the value is split on ',' and ' ', a token naming gzip or
+    deflate anywhere in it counts (`\\xa0deflate`), unknown tokens are no layer, and only
+    the first `layer_limit` tokens are used."""
+    if not ce or layer_limit <= 0:
+        return []
+    plain = ce.replace(b"\0", b"").lower()
+    if plain in (b"gzip", b"x-gzip"):
+        return ["gzip"]
+    if plain in (b"deflate", b"x-deflate"):
+        return ["deflate"]
+    if plain in (b"lzma", b"br", b"inflate", b"none"):
+        return []             # lzma and brotli are not decoded here
+    out: list[str] = []
+    for token in ce.replace(b",", b" ").split(b" "):
+        if not token:
+            continue
+        if len(out) >= layer_limit:
+            break
+        low = token.lower()
+        if b"gzip" in low:
+            out.append("gzip")
+        elif b"deflate" in low:
+            out.append("deflate")
+        else:
+            out.append("")      # a layer (it counts toward the limit) that decodes nothing
+    return [c for c in out if c]
+
+
+def _gzip_header_len(b: bytes) -> int | None:
+    """Length of the gzip member header at the start of `b` (RFC 1952), None when more
+    bytes are needed, -1 when `b` does not start with one."""
+    if len(b) < 10:
+        return None if b"\x1f\x8b\x08".startswith(b[:3]) else -1
+    if b[:3] != b"\x1f\x8b\x08":
+        return -1
+    flg, pos = b[3], 10
+    if flg & 4:                     # FEXTRA
+        if len(b) < pos + 2:
+            return None
+        pos += 2 + int.from_bytes(b[pos:pos + 2], "little")
+    for bit in (8, 16):             # FNAME, FCOMMENT: zero-terminated
+        if flg & bit:
+            end = b.find(b"\0", pos)
+            if end < 0:
+                return None
+            pos = end + 1
+    if flg & 2:                     # FHCRC
+        pos += 2
+    return pos if pos <= len(b) else None
+
+
+class _Layer:
+    """One content coding to undo. gzip is its header then raw deflate, with the trailer's
+    CRC and length never checked (libhtp passes on what inflated, servers send wrong
+    trailers: suricata-verify http-evader-204); deflate is zlib or raw, decided on the
+    first byte. A layer whose data does not decode passes its input through from then on
+    (libhtp's passthrough), so one bogus layer of several does not hide the others."""
+
+    __slots__ = ("kind", "d", "pending", "passthrough")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.d: Any = None
+        self.pending = b""
+        self.passthrough = False
+
+    def decode(self, data: bytes, out_limit: int) -> bytes:
+        if self.passthrough:
+            return data
+        if self.d is None:
+            data = self.pending + data
+            if self.kind == "gzip":
+                n = _gzip_header_len(data)
+                if n is None:
+                    self.pending = data
+                    return b""
+                self.pending = b""
+                if n < 0:
+                    self.kind = "deflate"    # no gzip header: try it as deflate
+                else:
+                    data = data[n:]
+                    self.d = zlib.decompressobj(-zlib.MAX_WBITS)
+            if self.d is None:
+                if not data:
+                    return b""
+                self.d = zlib.decompressobj(zlib.MAX_WBITS if data[:1] == b"\x78" else -zlib.MAX_WBITS)
+        if self.d.eof:
+            return b""              # trailer and anything after the stream's end
+        try:
+            return self.d.decompress(data, out_limit)
+        except zlib.error:
+            self.passthrough = True
+            return data
+
+
 class _Body:
     """One direction's body framing and content decoding."""
 
-    __slots__ = ("mode", "remaining", "chunk_state", "decoders", "limit", "out_limit", "failed")
+    __slots__ = ("mode", "remaining", "chunk_state", "decoders", "limit", "out_limit")
 
-    def __init__(self, mode: str, length: int, encodings: list[bytes], limit: int, out_limit: int,
-                 layers: int) -> None:
+    def __init__(self, mode: str, length: int, codings: list[str], limit: int, out_limit: int) -> None:
         self.mode = mode                 # "length", "chunked", "close"
         self.remaining = length
         self.chunk_state = "size"        # size, data, crlf, trailer
-        self.decoders: list[Any] = []
+        # the last coding applied is undone first
+        self.decoders = [_Layer(kind) for kind in reversed(codings)]
         self.limit = limit
         self.out_limit = out_limit
-        self.failed = False
-        for enc in reversed(encodings[-layers:] if layers > 0 else []):
-            e = enc.strip().lower()
-            if e in (b"gzip", b"x-gzip"):
-                self.decoders.append(zlib.decompressobj(16 + zlib.MAX_WBITS))
-            elif e in (b"deflate", b"x-deflate"):
-                self.decoders.append(None)        # zlib or raw: decided on the first bytes
 
     def decode(self, data: bytes) -> bytes:
-        if not self.decoders or self.failed:
-            return data
         out = data
-        for i, d in enumerate(self.decoders):
-            if d is None:
-                d = self.decoders[i] = zlib.decompressobj(zlib.MAX_WBITS if out[:1] == b"\x78"
-                                                          else -zlib.MAX_WBITS)
-            try:
-                out = d.decompress(out, self.out_limit)
-            except zlib.error:
-                self.failed = True
-                return data
+        for layer in self.decoders:
+            out = layer.decode(out, self.out_limit)
         return out
 
 
@@ -270,7 +357,7 @@ class HttpParser:
                 self.buf[d].clear()
                 self.headers_raw[d] += rest
                 for line in rest.split(b"\n"):
-                    self._header_line(headers, line[:-1] if line.endswith(b"\r") else line)
+                    self._header_line(headers, line[:-1] if line.endswith(b"\r") else line, not to_server)
                 self._end_headers(d, tx)
         if not to_server and self.state[d] == "body" and self.body[d] is not None and self.body[d].mode == "close":
             tx = self._resp_tx()
@@ -313,6 +400,20 @@ class HttpParser:
         line = bytes(buf[:nl])
         del buf[:nl + 1]
         return line[:-1] if line.endswith(b"\r") else line
+
+    def _status_line(self) -> bytes | None:
+        """The response line: as libhtp-rs's take_till_eol, a lone CR ends it as well as
+        LF or CRLF (`HTTP/1.1 200 \\rTransfer-Encoding: chunked`: http-evader-385)."""
+        buf = self.buf[0]
+        cr = buf.find(b"\r")
+        nl = buf.find(b"\n")
+        if cr < 0 or (0 <= nl < cr):
+            return self._line(0)
+        if cr + 1 >= len(buf):
+            return None if len(buf) <= MAX_LINE else self._line(0)    # CR or CRLF: the next byte says
+        line = bytes(buf[:cr])
+        del buf[:cr + 2 if buf[cr + 1] == 0x0A else cr + 1]
+        return line
 
     def _step_request(self) -> bool:
         st = self.state[1]
@@ -379,12 +480,23 @@ class HttpParser:
         else:
             a, b = buf.find(b"\n\r\n"), buf.find(b"\n\n")
             end = min(a + 3 if a >= 0 else 1 << 62, b + 2 if b >= 0 else 1 << 62)
+            # an empty fold (a space or tab, then LF) is an empty line: libhtp-rs keeps
+            # "empty folding as a future new eol" (http-evader-416: "Content-length: 68\n \n")
+            for fold in (b"\n \n", b"\n\t\n"):
+                c = buf.find(fold, 0, end)
+                if c >= 0:
+                    end = c + 3
         if end < 1 << 62:
             raw = bytes(buf[:end])
             del buf[:end]
             self.headers_raw[d] += raw
             for line in raw.split(b"\n"):
-                self._header_line(headers, line[:-1] if line.endswith(b"\r") else line)
+                line = line[:-1] if line.endswith(b"\r") else line
+                if not d and b"\r" in line:
+                    for part in line.split(b"\r"):     # a response's lone CR ends a line too
+                        self._header_line(headers, part, True)
+                else:
+                    self._header_line(headers, line, not d)
             self._end_headers(d, tx)
             return True
         nl = buf.find(b"\n")
@@ -398,17 +510,24 @@ class HttpParser:
         line = raw[:-1]
         if line.endswith(b"\r"):
             line = line[:-1]
-        if line:
-            self._header_line(headers, line)
+        if line and not (line in (b" ", b"\t") and not raw.endswith(b"\r\n")):
+            if not d and b"\r" in line:
+                for part in line.split(b"\r"):        # a response's lone CR ends a line too
+                    self._header_line(headers, part, True)
+            else:
+                self._header_line(headers, line, not d)
         else:
             self._end_headers(d, tx)
         return True
 
     @staticmethod
-    def _header_line(headers: list[tuple[bytes, bytes]], line: bytes) -> None:
+    def _header_line(headers: list[tuple[bytes, bytes]], line: bytes, response: bool = False) -> None:
         if not line:
             return
-        if line[:1] in (b" ", b"\t") and headers:
+        # a folded line; on the response side one that reads "name:" is a header of its own
+        # (libhtp-rs headers.rs: "ambiguous name with lws vs. value with folding";
+        # http-evader-275: "X-Foo: bar\r\n\tTransfer-Encoding: chunked")
+        if line[:1] in (b" ", b"\t") and headers and not (response and _FOLDED_NAME.match(line)):
             name, value = headers[-1]
             headers[-1] = (name, (value + b" " + line.strip()).strip())
             return
@@ -436,11 +555,10 @@ class HttpParser:
         to_server = bool(d)
         te = tx.header(b"transfer-encoding", to_server)
         cl = tx.header(b"content-length", to_server)
-        ce = tx.header(b"content-encoding", to_server)
-        encodings = [e for e in ce.split(b",")] if ce else []
+        codings = content_codings(tx.header(b"content-encoding", to_server),
+                                  self.limits["decompress-layer-limit"])
         limit = self.limits["request-body-limit" if to_server else "response-body-limit"]
-        mk = lambda mode, n: _Body(mode, n, encodings, limit, self.limits["decompression-limit"],  # noqa: E731
-                                   self.limits["decompress-layer-limit"])
+        mk = lambda mode, n: _Body(mode, n, codings, limit, self.limits["decompression-limit"])  # noqa: E731
         if not to_server:
             status = tx.status or b""
             if status == b"100":
@@ -451,11 +569,11 @@ class HttpParser:
             if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
                 self._finish(d, tx)
                 return
-        proto = tx.protocol if to_server else tx.resp_protocol
-        if te is not None and b"chunked" in te.lower() and not (
-                cl is not None and proto is not None and proto.upper() in (b"HTTP/0.9", b"HTTP/1.0")):
-            # chunked is an HTTP/1.1 coding: an older message that also has a length is
-            # framed by the length (suricata-verify http-evader-050)
+        if te is not None and b"chunked" in te.replace(b"\0", b"").lower():
+            # libhtp-rs (process_request_headers, state_response_headers): a Transfer-Encoding
+            # naming chunked frames the body whatever the protocol version and any
+            # Content-Length (http-evader-042); a body that then has no valid chunk length
+            # is read as not chunked after all (_step_body; http-evader-050)
             self.body[d] = mk("chunked", 0)
         elif cl is not None:
             try:
@@ -589,21 +707,28 @@ class HttpParser:
                 # HTTP/0.9: the response is the body, up to the close
                 tx.resp_line = b""
                 tx.resp_headers = []
-                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0, 0)
+                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
-            if buf[:5].upper() != b"HTTP/" and len(buf) >= 5:
-                # not a status line: libhtp treats the bytes as body of an unknown response
+            if buf[:4].upper() != b"HTTP" and len(buf) >= 5:
+                # not a status line (libhtp-rs treat_response_line_as_body: it must start
+                # with "http", any case). A junk line followed by one starting with 'H', or
+                # of at most 2 bytes, is ignored (http-evader-488: " SIP/2.0 200 ok");
+                nl = buf.find(b"\n")
+                if 0 <= nl < len(buf) - 1 and (buf[nl + 1] == 0x48 or len(buf[:nl].rstrip(b"\r")) <= 2):
+                    del buf[:nl + 1]
+                    return True
+                # else libhtp treats the bytes as body of an unknown response
                 if tx is None:
                     tx = HttpTx(len(self.txs))
                     self.txs.append(tx)
                     tx.done[1] = True
                 tx.resp_line = b""
                 tx.resp_headers = []
-                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0, 0)
+                self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
-            line = self._line(0)
+            line = self._status_line()
             if line is None:
                 return False
             if tx is None:
@@ -759,3 +884,37 @@ register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header
 register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
 
 register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080)))
+
+
+# Suricata's XFF_CHAIN_MINLEN / XFF_CHAIN_MAXLEN (app-layer-htp-xff.h): shorter or longer
+# header values are not read
+_XFF_MIN, _XFF_MAX = 7, 256
+
+
+def xff_address(tx: HttpTx, header: bytes, reverse: bool) -> str | None:
+    """The client address a proxy put in the request header `header` (X-Forwarded-For),
+    as Suricata's HttpXFFGetIPFromTxAux reads it: `reverse` deployment takes the chain's
+    last entry (after the last space), `forward` its first (before the first comma); an
+    IPv6 entry may be bracketed, an IPv4 one may carry a port; anything that is not an
+    address gives None. The text is returned as written."""
+    import ipaddress
+    value = tx.header(header.lower(), True)
+    if value is None or not _XFF_MIN <= len(value) < _XFF_MAX:
+        return None
+    if reverse:
+        entry = value[value.rfind(b" ") + 1:]
+    else:
+        entry = value.split(b",", 1)[0]
+    text = entry.decode("latin-1")
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            return None
+        text = text[1:end]
+    elif text.count(".") == 3 and text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return text

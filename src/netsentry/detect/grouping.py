@@ -79,20 +79,35 @@ class Group:
     """
 
     __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
-                 "keep", "single", "ip_only", "later_by_flags", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set")
+                 "keep", "single", "ip_only", "later_by_flags", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set",
+                 "_always_set", "_stream_set")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
                  once_per_direction: frozenset[int] | set[int] = frozenset(),
                  shared: Group | None = None, ip_indexes: dict | None = None,
                  fps: Sequence[Content | None] | None = None) -> None:
         t0 = time.perf_counter()
-        self.members = tuple(sorted(members))
-        if fps is None:
-            fps = [fast_pattern_of(s) for s in sigs]
-        always = [n for n in self.members if fps[n] is None]
+        member_set = members if isinstance(members, frozenset) else frozenset(members)
+        self.members = tuple(sorted(member_set))
+        once = once_per_direction if isinstance(once_per_direction, frozenset) else frozenset(once_per_direction)
+        if shared is not None:
+            # A port group over the bucket's shared group (built per new port class while
+            # packets wait: ndpi-mix with ET Open built 268 of them, ~2,000 members each, in
+            # its packet phase): its facts are set intersections with the shared group's,
+            # instead of a pass over every member.
+            always_set = member_set & shared._always_set
+            stream_set = member_set & shared._stream_set
+        else:
+            if fps is None:
+                fps = [fast_pattern_of(s) for s in sigs]
+            always_set = frozenset(n for n in self.members if fps[n] is None)
+            stream_set = frozenset(n for n in self.members if stream_capable(sigs[n]))
+        self._always_set = always_set
+        self._stream_set = stream_set
+        always = sorted(always_set)
         self.always = tuple(always)
         # for later packets of a flow direction: without the rules inspected once per direction
-        self.always_later = tuple(n for n in always if n not in once_per_direction)
+        self.always_later = tuple(sorted(always_set - once)) if once else self.always
         self.ip_only = len(self.always_later) != len(always)
         # Content-less rules (no fast pattern) would be verified on every packet; the
         # bundled flag-scan rules (flags:0, flags:F,12, ...) cost ~5 s per 1M packets
@@ -103,14 +118,14 @@ class Group:
             self.later_by_flags = tuple(
                 tuple(n for n, ok in zip(self.always_later, oks) if ok is None or v in ok) for v in range(256))
         self._later_set = frozenset(self.always_later)
-        self._index_ip_only([n for n in always if n in once_per_direction], sigs, ip_indexes)
+        self._index_ip_only(sorted(always_set & once), sigs, ip_indexes)
         # any member to try on the stream window too (see stream.py)?
-        self.has_stream = any(stream_capable(sigs[n]) for n in self.members)
+        self.has_stream = bool(stream_set)
         if shared is not None:
             # the bucket's database (GroupIndex: too many port groups to compile one
             # each); hits of rules outside this group are dropped via `keep`
             self.prefilter, self.owners = shared.prefilter, shared.owners
-            self.keep = None if len(shared.members) == len(self.members) else frozenset(self.members)
+            self.keep = None if len(shared.members) == len(self.members) else member_set
             self.single = shared.single if self.keep is None else None
         else:
             self.keep = None
@@ -261,6 +276,31 @@ class _Bucket:
         return self.port_any | (self.fwd_dp[dpi] & self.fwd_sp[spi]) | (self.rev_dp[dpi] & self.rev_sp[spi])
 
 
+# An `ip` rule whose ip_proto check accepts at most this many protocols is bucketed
+# under each of them instead of under every protocol.
+IP_PROTO_BUCKETS_MAX = 8
+
+
+def _checked_protos(s: Signature) -> tuple[int, ...] | None:
+    """The IP protocols an `ip` rule's `ip_proto` checks let through, when they are few.
+
+    Suricata's ip_proto keyword narrows the rule's protocol set, so the rule joins only
+    those protocols' groups. Ours is a packet check (rules/keywords/header.py) that
+    tags itself with the protocols it accepts; without this, ET Open's
+    `alert ip ... ip_proto:41` was verified on every packet of ndpi-mix (107,040
+    checks, none a match). The check stays in the rule, so this is only a filter."""
+    if s.proto != "ip":
+        return None
+    accepted: frozenset[int] | None = None
+    for check in s.packet_checks:
+        protos = getattr(check, "ip_protos", None)
+        if protos is not None:
+            accepted = protos if accepted is None else accepted & protos
+    if accepted is None or len(accepted) > IP_PROTO_BUCKETS_MAX:
+        return None
+    return tuple(sorted(accepted))
+
+
 class GroupIndex:
     """Protocol buckets and lazily built, interned groups."""
 
@@ -276,6 +316,8 @@ class GroupIndex:
         any_proto: list[int] = []
         for num, s in enumerate(sigs):
             protos = s.ip_protos
+            if protos is None:
+                protos = _checked_protos(s)
             if protos is None:
                 any_proto.append(num)
             else:

@@ -10,6 +10,11 @@ from __future__ import annotations
 from typing import Any
 from zlib import crc32
 
+try:
+    import cython
+except ImportError:          # pure install without Cython: the annotations are no-ops
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
+
 from netsentry.decode.packet import ip_to_str
 
 
@@ -28,25 +33,32 @@ def flow_id_for(key: Any, proto: int, ts: float) -> int:
     return ((crc << 31) ^ (int(ts * 1_000_000) & 0x7FFFFFFF)) or 1
 
 
+@cython.cclass
 class Flow:
-    """One live flow: fixed slots, no per-flow dict, so a typo is an AttributeError and
-    a stage that needs per-flow state gets a slot here (listed last, None until it
+    """One live flow: fixed fields, no per-flow dict, so a typo is an AttributeError and
+    a stage that needs per-flow state gets a field here (listed last, None until it
     first uses it) instead of a side table keyed by flow.
 
-    Memory (bench/bench_flow_memory.py, CPython 3.11, 262,144 live TCP flows): the
-    record is 352 bytes (16 object + 16 GC header + 8 per slot), and the table keeps
-    ~336 more per flow beside it: two dict entries (~80-105, by dict fill), the two
-    12-byte keys (96), the two packed addresses (80), a port above 256 and the
-    sequence bookkeeping (28-32 each). So a new slot costs every flow 8 bytes, and a
-    per-flow value that is not a small int (-5..256), None, a bool or a shared
-    constant costs an object (an int 28-32 bytes, a float 24, a tuple 56+). Values
-    many flows hold are shared where it is free (the wheel slot is one int per bucket).
+    Compiled (setup.py `COMPILED_MODULES`), this is a typed extension type declared in
+    flow.pxd beside this file: times are C doubles, counters, ports, flags, the wheel
+    slot and the sequence bookkeeping C integers, stored in the record itself instead
+    of one int or float object each; the compiled flow table and TCP state (and any
+    compiled module that cimports the .pxd) read and write them as C struct fields.
+    Pure Python, the same class is a ``__slots__`` class with the same fields and
+    behaviour. Only the per-stage slots and the identity/state values others share
+    (key, addresses, state names) are Python objects.
 
-    For the compiled build (Cython's pure-Python mode, `COMPILED_MODULES`): the
-    counters, ports, flags, timeout_slot and _flow_id are plain ints, start,
-    last_seen and anomaly_due floats; client_isn, server_isn, client_next_seq and
-    server_next_seq are ints or None (unknown, see tcp_state); every other field is
-    a Python object."""
+    Memory (bench/bench_flow_memory.py, 262,144 live TCP flows): compiled, the record
+    is 312 bytes with nothing beside it but the objects it shares (key, addresses,
+    per-stage state), and the whole table 447 B per flow; the ``__slots__`` class was
+    352 bytes plus ~220 bytes of int and float objects per TCP flow (counters above
+    256, times, sequence numbers), 696 B per flow in the table. Pure Python the
+    record is 344 bytes (8 per slot). So a new object field costs every flow 8 bytes.
+
+    The sequence bookkeeping (``client_isn``, ``server_isn``, ``client_next_seq``,
+    ``server_next_seq``: an int, or None while unknown, see tcp_state) is stored in
+    ``_client_isn``... as an int with -1 for unknown (sequence numbers are < 2**32);
+    the public names are properties that give None for -1."""
 
     __slots__ = (
         # identity
@@ -56,19 +68,18 @@ class Flow:
         "start", "last_seen",
         "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
         # state
-        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot", "rkey",
+        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot",
         "tcp_flags_ts", "tcp_flags_tc", "icmp",
-        "client_isn", "server_isn", "client_next_seq", "server_next_seq",
+        "_client_isn", "_server_isn", "_client_next_seq", "_server_next_seq",
         # per-stage storage (owned by the stage named)
         "flowbits", "flowints", "stream", "detect", "anomaly", "anomaly_due", "action", "app_proto", "app", "eve",
         "exception_policy",
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
-                 client: bytes, server: bytes, client_port: int, server_port: int, ts: float,
-                 rkey: Any = None) -> None:
+                 client: bytes, server: bytes, client_port: int, server_port: int, ts: float) -> None:
         self._flow_id = flow_id         # 0: computed on first read of `flow_id` (the table passes 0)
-        self.key = key                  # normalised table key
+        self.key = key                  # flow table: the client -> server key, the one it is filed under
         self.proto = proto
         self.ip_version = ip_version
         self.vlan = vlan
@@ -88,26 +99,62 @@ class Flow:
         self.end_reason = ""            # "timeout", "forced", "shutdown" when the flow ends
         self.alerted = False
         self.state = "new"              # EVE flow.state: "new", "established" or "closed"
-        self.timeout_slot = -1          # flow table: packet-time second this flow is filed under for expiry
-        self.rkey = rkey                # flow table: key of the server -> client direction
+        self.timeout_slot = -1          # flow table: wheel key this flow is filed under for expiry
         self.tcp_flags_ts = 0           # TCP: every flag the client sent, ORed (EVE flow tcp.tcp_flags_ts)
         self.tcp_flags_tc = 0           # ... and the server
-        self.icmp: tuple[int, ...] | None = None  # ICMP: (type, code) of the first packet, + the first reply's
-        self.client_isn = None
-        self.server_isn = None
-        self.client_next_seq = None     # stream_size bookkeeping: highest seq+len seen per side
-        self.server_next_seq = None
-        self.flowbits: set[str] | None = None   # rules: flowbits (created on first set)
-        self.flowints: dict[str, int] | None = None
-        self.stream: Any = None         # stream/tcp.py: both directions' reassembly state
-        self.detect: Any = None         # detect engine's private per-flow state
-        self.anomaly: Any = None        # anomaly engine's private per-flow state
+        self.icmp = None                # ICMP: (type, code) of the first packet, + the first reply's
+        self._client_isn = -1           # -1: unknown (the properties below give None)
+        self._server_isn = -1
+        self._client_next_seq = -1      # stream_size bookkeeping: highest seq+len seen per side
+        self._server_next_seq = -1
+        self.flowbits = None            # rules: flowbits, a set of names (created on first set)
+        self.flowints = None            # rules: flowint name -> int
+        self.stream = None              # stream/tcp.py: both directions' reassembly state
+        self.detect = None              # detect engine's private per-flow state
+        self.anomaly = None             # anomaly engine's private per-flow state
         self.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again
-        self.action: str | None = None  # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
-        self.app_proto: str | None = None
-        self.app: Any = None            # applayer: protocol detection and parser state (applayer/state.py)
-        self.eve: Any = None            # EVE writer: client, server and start as text (output/eve.py flow_texts)
-        self.exception_policy: list[tuple[str, str]] | None = None  # (target, policy) applied (exception_policy.py)
+        self.action = None              # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
+        self.app_proto = None
+        self.app = None                 # applayer: protocol detection and parser state (applayer/state.py)
+        self.eve = None                 # EVE writer: client, server and start as text (output/eve.py flow_texts)
+        self.exception_policy = None    # [(target, policy)] applied (exception_policy.py)
+
+    # sequence bookkeeping: int, or None while unknown (-1 inside)
+    @property
+    def client_isn(self) -> int | None:
+        v = self._client_isn
+        return None if v < 0 else v
+
+    @client_isn.setter
+    def client_isn(self, value: int | None) -> None:
+        self._client_isn = -1 if value is None else value
+
+    @property
+    def server_isn(self) -> int | None:
+        v = self._server_isn
+        return None if v < 0 else v
+
+    @server_isn.setter
+    def server_isn(self, value: int | None) -> None:
+        self._server_isn = -1 if value is None else value
+
+    @property
+    def client_next_seq(self) -> int | None:
+        v = self._client_next_seq
+        return None if v < 0 else v
+
+    @client_next_seq.setter
+    def client_next_seq(self, value: int | None) -> None:
+        self._client_next_seq = -1 if value is None else value
+
+    @property
+    def server_next_seq(self) -> int | None:
+        v = self._server_next_seq
+        return None if v < 0 else v
+
+    @server_next_seq.setter
+    def server_next_seq(self, value: int | None) -> None:
+        self._server_next_seq = -1 if value is None else value
 
     @property
     def flow_id(self) -> int:

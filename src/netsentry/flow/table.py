@@ -41,8 +41,14 @@ import math
 from collections.abc import Iterator
 from typing import Any, Callable
 
+try:
+    import cython
+except ImportError:          # pure install without Cython: the annotations are no-ops
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
+
 from netsentry.decode.packet import Packet
 from netsentry.flow import tcp_state
+# compiled: Flow is the typed record (table.pxd cimports flow.pxd), its fields C struct members
 from netsentry.flow.flow import Flow, flow_id_for  # noqa: F401  (flow_id_for: re-exported)
 
 DEFAULT_MAX_FLOWS = 262_144
@@ -91,6 +97,21 @@ def parse_timeouts(cfg: dict[str, Any]) -> dict[int | None, tuple[float, float, 
     for num, name in _PROTO_TIMEOUTS.items():
         table[num] = resolved[name]
     return table
+
+
+def _reverse12(key: bytes) -> bytes:
+    """`reverse_key` of an IPv4 address-and-port key (``src dst sp dp``, 12 bytes): compiled,
+    one allocation and four copies instead of four slices and three concatenations."""
+    if cython.compiled:
+        out: bytes = PyBytes_FromStringAndSize(cython.NULL, 12)  # noqa: F821 - table.pxd
+        s: cython.p_char = key
+        d: cython.p_char = PyBytes_AS_STRING(out)  # noqa: F821 - table.pxd
+        memcpy(d, s + 4, 4)  # noqa: F821 - table.pxd
+        memcpy(d + 4, s, 4)  # noqa: F821
+        memcpy(d + 8, s + 10, 2)  # noqa: F821
+        memcpy(d + 10, s + 8, 2)  # noqa: F821
+        return out
+    return key[4:8] + key[0:4] + key[10:12] + key[8:10]
 
 
 def reverse_key(key: Any) -> Any:
@@ -151,7 +172,6 @@ class FlowTable:
         midstream = self.midstream
         tcp_step = tcp_state.stepper(midstream)
         ESTABLISHED = tcp_state.ESTABLISHED
-        SEQ_MASK, HALF = tcp_state.SEQ_MASK, tcp_state.HALF
         heappush, heappop = heapq.heappush, heapq.heappop
         # timeout classes: one per distinct timeout value, each with its own heap of
         # slots. Within a class, deadline order is idle order, which eviction needs.
@@ -161,8 +181,10 @@ class FlowTable:
         heaps: list[list[int]] = [[] for _ in tvals]
         self._heaps = heaps
         inf = math.inf
-        next_check = inf
-        active = 0
+        # typed when compiled: compared or counted on every packet, C values in the closure
+        next_check: cython.double = inf
+        active: cython.Py_ssize_t = 0
+        cap: cython.Py_ssize_t = max_flows
 
         # protocol -> flow state -> (timeout, class): one lookup pair per deadline
         by_state = {proto: {state: (t, class_of[t]) for state, t in zip(("new", "established", "closed"), ts_)}
@@ -171,6 +193,14 @@ class FlowTable:
         # a new flow is always "new": its (timeout, class) per protocol, one lookup at creation
         new_due = {proto: st["new"] for proto, st in by_state.items()}
         new_flows = self._new_flows
+        # packed address -> the one bytes object every flow of that host keeps as
+        # client/server (a 4-byte address is a 37-byte object, and busy hosts have many
+        # flows: bench_flow_memory.py). Cleared when full: at most max-flows/16 entries
+        # (~3 B per flow of a full table, paid even where every client is new, as in a
+        # scan), and the hosts seen often are back in it right after a clear. Sharing is
+        # only a saving, never a meaning (no stage compares addresses by identity).
+        addrs: dict[bytes, bytes] = {}
+        addr_cap = max(1024, max_flows >> 4)
         end_counter = {"forced": "evicted"}
         # the bucket new flows were last filed in: consecutive new flows mostly share
         # (second, class), so filing is one list append (see bench/README.md)
@@ -204,7 +234,6 @@ class FlowTable:
             nonlocal active
             tab = tables[flow.proto]
             tab.pop(flow.key, None)
-            tab.pop(flow.rkey, None)
             flow.timeout_slot = -1          # its wheel entry, if any, is now stale
             flow.end_reason = reason
             active -= 1
@@ -227,6 +256,7 @@ class FlowTable:
                     key = heap[0]
                     bucket = wheel[key]
                     drop_bucket(heap)
+                    flow: Flow
                     for flow in bucket:
                         if flow.timeout_slot != key:
                             continue            # stale entry
@@ -262,6 +292,7 @@ class FlowTable:
                 key = best[0]
                 bucket = wheel[key]
                 pop = bucket.pop
+                flow: Flow
                 while bucket and left:
                     flow = pop()
                     if flow.timeout_slot != key:
@@ -274,7 +305,6 @@ class FlowTable:
                         continue
                     tab = tables[proto]     # end(flow, "forced"), inlined
                     tab.pop(flow.key, None)
-                    tab.pop(flow.rkey, None)    # the same key when both ends are equal
                     flow.timeout_slot = -1
                     flow.end_reason = "forced"
                     active -= 1
@@ -303,7 +333,15 @@ class FlowTable:
 
         def update(pkt: Packet) -> Flow | None:
             nonlocal active, last_key, last_bucket
-            ts = pkt.ts
+            flow: Flow
+            ts: cython.double = pkt.ts
+            proto: cython.int
+            l4: cython.Py_ssize_t
+            off: cython.Py_ssize_t
+            flags: cython.int
+            plen: cython.longlong
+            end_seq: cython.longlong
+            nxt: cython.longlong
             if ts >= next_check:
                 housekeeping(ts)
             proto = pkt.proto
@@ -327,29 +365,41 @@ class FlowTable:
             vlan = pkt.vlan
             if vlan:
                 key = (vlan, key)
+            # a flow is filed under its client's key only: a miss is the server's side of
+            # a known flow or a new flow (bench/README.md "Key shapes")
             flow = tab.get(key)
+            to_server: cython.bint = True
+            if flow is None:
+                if type(key) is bytes and len(key) == 12:
+                    rkey = _reverse12(key)
+                else:
+                    rkey = reverse_key(key)
+                flow = tab.get(rkey)
+                if flow is not None:
+                    to_server = False
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
-                if active >= max_flows:
+                if active >= cap:
                     # the cap: room is made by ending the longest-idle flows, unless the
                     # flow memcap exception policy (exception_policy.py) refuses this one
                     if on_full is not None and not on_full(pkt):
                         return None     # not admitted: the packet goes on without a flow
                     evict()
-                rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if len(key) == 12 else reverse_key(key)
+                if len(addrs) >= addr_cap:
+                    addrs.clear()
+                src = addrs.setdefault(pkt.src, pkt.src)
+                dst = addrs.setdefault(pkt.dst, pkt.dst)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
                 # flow_id 0: computed from key and start on first read (Flow.flow_id)
                 if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
-                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, pkt.dst, pkt.src, pkt.dp, pkt.sp, ts, key)
+                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, dst, src, pkt.dp, pkt.sp, ts)
+                    tab[rkey] = flow
+                    to_server = rkey == key     # both ends equal: the key is its own reverse
                 else:
-                    flow = Flow(0, key, proto, pkt.ip_version, vlan, pkt.src, pkt.dst, pkt.sp, pkt.dp, ts, rkey)
+                    flow = Flow(0, key, proto, pkt.ip_version, vlan, src, dst, pkt.sp, pkt.dp, ts)
+                    tab[key] = flow
                     if proto == 1 or proto == 58:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
-                # the flow itself under both keys; direction is `key == flow.key` (a 12-byte
-                # memcmp), cheaper than a (flow, direction) tuple per key on this VM, where
-                # every retained allocation costs first-touch page faults
-                tab[key] = flow
-                tab[rkey] = flow
                 active += 1
                 new_flows[proto] += 1        # flow.total and per protocol: summed in stats()
                 t, cls = new_due.get(proto) or new_due[None]
@@ -366,12 +416,11 @@ class FlowTable:
                     on_new_tcp(flow, pkt)
             pkt.flow = flow
             flow.last_seen = ts
-            if key == flow.key:
-                to_server = True
+            if to_server:
                 flow.pkts_toserver += 1
                 flow.bytes_toserver += len(data)
             else:
-                to_server = pkt.to_server = False
+                pkt.to_server = False
                 flow.pkts_toclient += 1
                 flow.bytes_toclient += len(data)
             if proto == 6:
@@ -396,15 +445,16 @@ class FlowTable:
                         flow.established = True
                     plen = pkt.payload_len
                     if plen:   # stream_size bookkeeping, inlined (tcp_state.track_seq)
-                        end_seq = (pkt.seq + plen) & SEQ_MASK
+                        end_seq = (pkt.seq + plen) & 0xFFFFFFFF      # SEQ_MASK
+                        # -1: unknown (Flow.client_next_seq gives None)
                         if to_server:
-                            nxt = flow.client_next_seq
-                            if nxt is None or (end_seq - nxt) & SEQ_MASK < HALF:
-                                flow.client_next_seq = end_seq
+                            nxt = flow._client_next_seq
+                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:   # HALF
+                                flow._client_next_seq = end_seq
                         else:
-                            nxt = flow.server_next_seq
-                            if nxt is None or (end_seq - nxt) & SEQ_MASK < HALF:
-                                flow.server_next_seq = end_seq
+                            nxt = flow._server_next_seq
+                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:
+                                flow._server_next_seq = end_seq
             elif not to_server and not flow.established:
                 # UDP/ICMP/other: established once both directions were seen (Suricata)
                 flow.established = True

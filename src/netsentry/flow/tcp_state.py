@@ -9,8 +9,13 @@ side, modulo 2**32).
 
 from __future__ import annotations
 
+try:
+    import cython
+except ImportError:          # pure install without Cython: the annotations are no-ops
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
+
 from netsentry.decode.packet import Packet
-from netsentry.flow.flow import Flow
+from netsentry.flow.flow import Flow   # compiled: the typed record (tcp_state.pxd cimports flow.pxd)
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 SEQ_MASK = 0xFFFFFFFF
@@ -125,48 +130,51 @@ def stepper(midstream: bool):  # type: ignore[no-untyped-def]
     step = _STEP[midstream].get
     flow_state = FLOW_STATE
 
-    def tcp_step(flow: Flow, pkt: Packet, to_server: bool, flags: int) -> None:
+    def tcp_step(flow: Flow, pkt: Packet, to_server: cython.bint, flags: cython.int) -> None:
         # established as of before this segment: see `update`
         flow.established = flow.state == "established"
         new = step((flow.tcp_state, flags & 0x17, to_server))
         if new is not None:
             flow.tcp_state = new
             flow.state = flow_state[new]
-        seq = pkt.seq
-        end = (seq + pkt.payload_len + (1 if flags & 0x03 else 0)) & 0xFFFFFFFF
+        seq: cython.longlong = pkt.seq
+        end: cython.longlong = (seq + pkt.payload_len + (1 if flags & 0x03 else 0)) & 0xFFFFFFFF
+        nxt: cython.longlong
+        # the sequence fields are -1 while unknown (Flow: the properties give None)
         if to_server:
-            if flow.client_isn is None:
-                flow.client_isn = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
-            nxt = flow.client_next_seq
-            if nxt is None or (end - nxt) & 0xFFFFFFFF < 0x80000000:
-                flow.client_next_seq = end
+            if flow._client_isn < 0:
+                flow._client_isn = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
+            nxt = flow._client_next_seq
+            if nxt < 0 or (end - nxt) & 0xFFFFFFFF < 0x80000000:
+                flow._client_next_seq = end
         else:
-            if flow.server_isn is None:
-                flow.server_isn = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
-            nxt = flow.server_next_seq
-            if nxt is None or (end - nxt) & 0xFFFFFFFF < 0x80000000:
-                flow.server_next_seq = end
+            if flow._server_isn < 0:
+                flow._server_isn = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
+            nxt = flow._server_next_seq
+            if nxt < 0 or (end - nxt) & 0xFFFFFFFF < 0x80000000:
+                flow._server_next_seq = end
 
     return tcp_step
 
 
 def track_seq(flow: Flow, pkt: Packet, to_server: bool, flags: int) -> None:
-    """ISN and highest next-sequence per side; SYN and FIN each consume one number."""
+    """ISN and highest next-sequence per side; SYN and FIN each consume one number.
+    The fields are -1 while unknown (`Flow.client_isn` and the others give None)."""
     seq = pkt.seq
     end = (seq + pkt.payload_len + (1 if flags & (SYN | FIN) else 0)) & SEQ_MASK
     if to_server:
-        if flow.client_isn is None:
+        if flow._client_isn < 0:
             # the SYN's seq is the ISN; picked up midstream, the byte before the first one seen
-            flow.client_isn = seq if flags & SYN else (seq - 1) & SEQ_MASK
-        nxt = flow.client_next_seq
-        if nxt is None or (end - nxt) & SEQ_MASK < HALF:
-            flow.client_next_seq = end
+            flow._client_isn = seq if flags & SYN else (seq - 1) & SEQ_MASK
+        nxt = flow._client_next_seq
+        if nxt < 0 or (end - nxt) & SEQ_MASK < HALF:
+            flow._client_next_seq = end
     else:
-        if flow.server_isn is None:
-            flow.server_isn = seq if flags & SYN else (seq - 1) & SEQ_MASK
-        nxt = flow.server_next_seq
-        if nxt is None or (end - nxt) & SEQ_MASK < HALF:
-            flow.server_next_seq = end
+        if flow._server_isn < 0:
+            flow._server_isn = seq if flags & SYN else (seq - 1) & SEQ_MASK
+        nxt = flow._server_next_seq
+        if nxt < 0 or (end - nxt) & SEQ_MASK < HALF:
+            flow._server_next_seq = end
 
 
 def stream_size(flow: Flow) -> tuple[int, int]:

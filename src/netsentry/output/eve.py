@@ -605,6 +605,9 @@ class EveLog(Output):
         # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
         alert_cfg = cfg.get("alert") or {}
         self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        # outputs.eve-log.alert.xff: the X-Forwarded-For client address (output/xff.py)
+        from netsentry.output.xff import Xff
+        self._xff = Xff.from_config(alert_cfg.get("xff"), "outputs.eve-log.alert.xff")
         # Suricata's outputs.eve-log.ethernet: the packet's MAC addresses in alert and drop records
         self._ethernet = cfg.get("ethernet", False)
         if not isinstance(self._ethernet, bool):
@@ -700,6 +703,8 @@ class EveLog(Output):
             if pkt is not None and pkt.__class__ is not HostPacket:
                 for name in self._alert_options:
                     ALERT_OPTIONS[name](rec, pkt)
+        if self._xff is not None and etype == "alert":
+            rec = self._xff.apply(rec, event, alert_object)
         if self._verdict and etype in self._verdict:
             rec["verdict"] = _verdict(event)
         if self._ethernet and (etype == "alert" or etype == "drop"):

@@ -9,7 +9,12 @@ pcre, byte_*, isdataat, bsize) in rule order. Running it mirrors Suricata's
 - a content or pcre that matched calls the rest of the chain; if the rest
   fails and some later item is relative to it (`relative_next`), it searches
   again one byte after its previous match start (Suricata's recursion), else
-  matching is abandoned (`det.discontinue`);
+  matching is abandoned (`det.discontinue`). A content retries only when that
+  can find something new (`retry_next`, Suricata's DETECT_CONTENT_WITHIN_NEXT
+  since 4.0): not when the only items relative to it are positive contents
+  with `distance` and no `within`, because such a content already searched to
+  the end of the buffer, and a later match of this one only shrinks its
+  window (ET Open sid 2025185 spent ~90 ms an evaluation on such retries);
 - a failed absolute (non-relative) content ends everything at once, a found
   negated "single" content too;
 - a recursion budget bounds the work on hostile payloads, as Suricata's
@@ -22,7 +27,7 @@ last), wired once by `Chain.__init__`, so no per-packet list walking.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 RECURSION_LIMIT = 3000   # Suricata's default detect.inspection-recursion-limit
@@ -51,6 +56,7 @@ class Item:
     relative: bool = False        # this item is relative to the previous content/pcre
     can_be_relative_to: bool = False  # content and pcre: others may be relative to it
     relative_next: bool = False   # a later item is relative to this one
+    retry_next: bool = False      # content: search again after a failed rest (Chain sets it)
     next: Next = None
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:  # pragma: no cover - abstract
@@ -178,7 +184,7 @@ class Content(Item):
                     return True
                 if det.discontinue:
                     return False
-                if not self.relative_next:
+                if not self.retry_next:
                     det.discontinue = True
                     return False
             start = found + 1
@@ -257,10 +263,40 @@ class Content(Item):
                     return True
                 if det.discontinue:
                     return False
-                if not self.relative_next:
+                if not self.retry_next:
                     det.discontinue = True
                     return False
             prev_offset = found + 1
+
+
+def _distance_only(item: Item) -> bool:
+    """A positive content placed by `distance` alone: it searches from its anchor's match
+    to the end of the buffer, so a later anchor match can only narrow what it finds."""
+    return (isinstance(item, Content) and not item.negated and item.distance is not None
+            and item.within is None)
+
+
+def retries(items: Sequence[Item], i: int) -> bool:
+    """Must content `items[i]` look for its next occurrence when the rest of the chain fails?
+
+    Only when some item relative to it (the relative items after it, up to and including
+    the next content or pcre, which is what `relative` anchors to) could match at a later
+    occurrence where it failed at this one: a content with `within`, a negated content,
+    a relative pcre, byte_test/byte_jump/byte_extract/isdataat. As Suricata (since 4.0,
+    DETECT_CONTENT_WITHIN_NEXT vs DISTANCE_NEXT), positive `distance`-only contents do not
+    count. Same matches as retrying on every relative follower, with fewer searches."""
+    item = items[i]
+    if not item.relative_next:
+        return False
+    followers = []
+    for nxt in items[i + 1:]:
+        if nxt.relative:
+            followers.append(nxt)
+        if nxt.can_be_relative_to:
+            break
+    if not followers:
+        return True         # marked by the parser but not seen here: keep retrying (as before)
+    return not all(_distance_only(f) for f in followers)
 
 
 class Chain:
@@ -274,6 +310,8 @@ class Chain:
         self.buffer = buffer
         for i, item in enumerate(self.items):
             item.next = self.items[i + 1].inspect if i + 1 < len(self.items) else None
+            if isinstance(item, Content):
+                item.retry_next = retries(self.items, i)
         self._first = self.items[0].inspect if self.items else None
 
     def run(self, buf: bytes, det: Det | None = None) -> bool:

@@ -324,4 +324,6 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
             sig.tx_direction = None
         else:
             sig.tx_direction = 0    # no buffer at all (`alert http ... (sid:1;)`): once per request
-    sig.tx_fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer != "pkt_data"])
+    # base64_data's contents are found in decoded bytes, never in a buffer the prefilter sees
+    sig.tx_fast_pattern = choose_fast_pattern([c for c in b.contents
+                                               if c.buffer != "pkt_data" and c.buffer != "base64_data"])

@@ -41,7 +41,7 @@ class Keyword:
 
 KEYWORDS: dict[str, Keyword] = {}
 
-FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer")
+FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64")
 _loaded = False
 
 
@@ -171,7 +171,7 @@ class RuleBuilder:
     def buffer_supported(self) -> bool:
         """Whether payload keywords may inspect the current buffer: the packet payload,
         a packet header buffer (rules/buffers.py) or an app-layer buffer (applayer/)."""
-        return is_supported(self.buffer) or self.buffer in _app_buffers()
+        return is_supported(self.buffer) or self.buffer in _app_buffers() or self.buffer == "base64_data"
 
     def add_transform(self, transform: Any) -> None:
         """A transform of the current sticky buffer: the keywords after it inspect the

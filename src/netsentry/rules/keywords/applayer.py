@@ -39,7 +39,7 @@ STICKY_BUFFERS = (
     "ssh.hassh", "ssh.hassh.server", "ssh.hassh.string", "ssh.hassh.server.string",
     "smb.named_pipe", "smb.share", "krb5.cname", "krb5.sname", "sip.method", "sip.uri",
     "sip.request_line", "sip.stat_code", "sip.stat_msg", "sip.response_line", "sip.protocol",
-    "base64_data", "dce_stub_data", "smtp.helo", "smtp.mail_from", "smtp.rcpt_to",
+    "dce_stub_data", "smtp.helo", "smtp.mail_from", "smtp.rcpt_to",
     "ftp.command", "ftp.command_data", "quic.sni", "quic.ua", "quic.version", "quic.cyu.hash",
     "email.from", "email.subject", "email.to", "email.cc", "snmp.community", "snmp.usm",
     "mqtt.connect.clientid", "mqtt.publish.topic", "mqtt.publish.message", "rfb.name",
@@ -68,7 +68,7 @@ CONTENT_MODIFIERS = {
 
 # Keywords with no buffer of their own: (value kind, reason category).
 OTHER = { "luaxform": "transform",
-    "base64_decode": "keyword", "asn1": "keyword",
+    "asn1": "keyword",
     "ftpbounce": "app-layer keyword",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
     "fileext": "file keyword", "filemagic": "file keyword", "filesize": "file keyword",
@@ -638,6 +638,8 @@ def apply_transforms(data: bytes, transforms: tuple[Any, ...]) -> bytes:
 
 def _transform(name: str):
     def setup(b: RuleBuilder, arg: str | None) -> None:
+        if b.buffer == "base64_data":
+            raise RuleError(f"transform '{name}' cannot apply to base64_data (Suricata: no transforms there)")
         if b.buffer == "pkt_data":
             raise UnsupportedError(f"transform '{name}' on the packet payload not supported yet",
                                    category=f"transform '{name}' on pkt_data not supported yet")

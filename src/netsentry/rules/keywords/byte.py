@@ -196,7 +196,9 @@ def byte_test(b: RuleBuilder, arg: str | None) -> None:
     if op not in _TEST_OPS:
         raise RuleError(f"byte_test: unknown operator '{parts[1]}'")
     value = b.value(parts[2], "byte_test value", 0, U64)
-    offset = b.value(parts[3], "byte_test offset", -65535, 65535)
+    # Suricata parses byte_test's offset as an int32 (detect-bytetest.c StringParseInt32),
+    # unlike byte_jump's and byte_math's +-65535: a far offset is a test that never matches
+    offset = b.value(parts[3], "byte_test offset", -(1 << 31), (1 << 31) - 1)
     relative, little, base, mask = _common_options(b, parts[4:], "byte_test", {}, nbytes)
     b.add_item(ByteTest(_Reader(nbytes, little, base, mask), _TEST_OPS[op], negated, value, offset, relative,
                         nvar))

@@ -130,7 +130,9 @@ def ip_proto(b: RuleBuilder, arg: str | None) -> None:
     if name.lower() in _PROTO_NAMES:
         text = prefix + str(_PROTO_NAMES[name.lower()])
     pred = parse_uint(text, "ip_proto", 8)
-    b.packet_checks.append(lambda pkt, flow: pkt.ip_version != 0 and pred(pkt.proto))
+    check = lambda pkt, flow: pkt.ip_version != 0 and pred(pkt.proto)   # noqa: E731
+    check.ip_protos = frozenset(p for p in range(256) if pred(p))   # type: ignore[attr-defined]  # detect/grouping.py
+    b.packet_checks.append(check)
 
 
 @keyword("sameip", value="none", help="sameip; source address equals destination address")

@@ -1,0 +1,7 @@
+# Compiled build: `Flow` is the typed record of flow.pxd, so the table's hot path
+# reads and writes its fields as C struct members.
+from netsentry.flow.flow cimport Flow
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.string cimport memcpy
+
+cdef bytes _reverse12(bytes key)
