@@ -688,8 +688,8 @@ class EveLog(Output):
         """`_options`: whether any configured option changes a record (after every
         setting that `_with_options` reads; `attach_source` sets two of them)."""
         self._options = bool(not self._drop_alerts or self._community is not None or self._alert_options
-                             or self._verdict or self._ethernet or self._host or self._live is not None
-                             or self._source is not None)
+                             or self._xff is not None or self._verdict or self._ethernet or self._host
+                             or self._live is not None or self._source is not None)
 
     def _with_options(self, rec: dict[str, Any], event: Event) -> dict[str, Any]:
         """The record with what the configured options add, in Suricata's order."""
