@@ -42,6 +42,7 @@ COMPILED_MODULES = [
     "src/netsentry/flow/flow.py",
     "src/netsentry/flow/table.py",
     "src/netsentry/flow/tcp_state.py",
+    "src/netsentry/output/fields.py",
     "src/netsentry/share.py",
 ]
 

@@ -2,7 +2,7 @@
 """EVE JSON writer cost: µs per event for `EveLog.emit`, and the whole replay's CPU time.
 
 usage: bench_eve.py [PCAP] [-S RULES] [--repeat N] [--replay N] [--writer N]
-                    [--against SRC] [--profile]
+                    [--against SRC] [--inproc SRC] [--profile]
 
 Writer: the capture is replayed once through `netsentry replay` (the CLI's
 own path and configuration) with `EveLog.emit` swapped for a recorder, so
@@ -23,6 +23,13 @@ A/B (`--against SRC`): every measurement alternates between this tree's
 one child process at a time, so both sides see the same machine load;
 best of each side. The box is shared (2 cores, other benchmarks running):
 CPU time, alternation and best-of are what make the figures comparable.
+
+In-process A/B (`--inproc SRC`): one replay's events, then passes of this
+tree's writer and of SRC's `output/eve.py` + `output/fields.py` (loaded from
+their .py sources beside this tree's modules, as a tree without them in
+COMPILED_MODULES runs them) alternate in one process, `--repeat` rounds, per
+event type; best of each, and whether both wrote the same bytes. One replay
+instead of one per measurement, and both sides in the same seconds of load.
 
 Not part of the test suite.
 """
@@ -120,6 +127,61 @@ def time_writer(events: list[Any], repeat: int, profile: bool = False) -> dict[s
             "bytes": size, "types": dict(Counter(ev.event_type for ev in events))}
 
 
+def load_writer(src: Path, tag: str) -> Any:
+    """`EveLog` of another tree's output/eve.py and output/fields.py, run from their
+    .py sources as fresh modules (this tree's modules stay as they are)."""
+    import types
+    fields = types.ModuleType(f"netsentry.output.fields_{tag}")
+    fields_py = src / "netsentry" / "output" / "fields.py"
+    fields.__file__ = str(fields_py)
+    sys.modules[fields.__name__] = fields
+    exec(compile(fields_py.read_text(), str(fields_py), "exec"), fields.__dict__)
+    eve = types.ModuleType(f"netsentry.output.eve_{tag}")
+    eve_py = src / "netsentry" / "output" / "eve.py"
+    eve.__file__ = str(eve_py)
+    text = eve_py.read_text().replace("from netsentry.output.fields import",
+                                      f"from netsentry.output.fields_{tag} import")
+    text = text.replace('@register("eve-log")', "")       # one registration: this tree's
+    exec(compile(text, str(eve_py), "exec"), eve.__dict__)
+    return eve.EveLog
+
+
+def inproc_ab(pcap: Path, rules: Path, other: Path, rounds: int) -> None:
+    """Alternate this tree's writer and `other`'s over one replay's events, per type."""
+    from netsentry.gcpolicy import capture_gc
+    from netsentry.output import OutputContext
+    from netsentry.output.eve import EveLog
+    events = record_events(pcap, rules)
+    sides = {"this": EveLog, "other": load_writer(other, "other")}
+    groups = {"alert": [e for e in events if e.event_type == "alert"],
+              "flow": [e for e in events if e.event_type == "flow"], "all": events}
+    best: dict[tuple[str, str], float] = {}
+    lines: dict[tuple[str, str], bytes] = {}
+    with tempfile.TemporaryDirectory() as logdir:
+        for rnd in range(rounds):
+            for group, evs in groups.items():
+                for side, cls in sides.items():
+                    forget_cached_text(evs)
+                    out = cls({"types": ["alert", "drop", "anomaly", "flow", "stats"],
+                               "filename": f"{group}-{side}.json"}, OutputContext(logdir=Path(logdir)))
+                    emit = out.emit
+                    with capture_gc():
+                        t0 = time.process_time()
+                        for ev in evs:
+                            emit(ev)
+                        out.close()
+                        dt = time.process_time() - t0
+                    best[group, side] = min(best.get((group, side), float("inf")), dt / len(evs) * 1e6)
+                    if rnd == 0:
+                        lines[group, side] = out.path.read_bytes()
+    for group, evs in groups.items():
+        this, oth = best[group, "this"], best[group, "other"]
+        same = "same bytes" if lines[group, "this"] == lines[group, "other"] else "BYTES DIFFER"
+        print(f"{group:6s} {len(evs):>9,} events: this {this:.3f} us, other {oth:.3f} us, "
+              f"this/other {this / oth:.3f}, {same} (best of {rounds})")
+    print("load average: %.1f %.1f %.1f" % os.getloadavg())
+
+
 def writer_child(src: Path, pcap: Path, rules: Path, repeat: int, only: str | None) -> dict[str, Any]:
     """One writer measurement in a fresh interpreter importing netsentry from `src`."""
     env = dict(os.environ, PYTHONPATH=str(src))
@@ -154,6 +216,7 @@ def main() -> int:
     ap.add_argument("--writer", type=int, default=0, help="writer measurements in N child processes")
     ap.add_argument("--replay", type=int, default=0, help="whole replays (child processes), best of N")
     ap.add_argument("--against", type=Path, help="another src/ to alternate with (A/B)")
+    ap.add_argument("--inproc", type=Path, help="another src/ whose writer alternates with this one in-process")
     ap.add_argument("--only", help="time only events of these types (comma-separated), e.g. alert")
     ap.add_argument("--profile", action="store_true", help="cProfile one writer pass (stderr)")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
@@ -161,6 +224,9 @@ def main() -> int:
     pcap = args.pcap or default_pcap()
     rules = args.rules.resolve()
 
+    if args.inproc:
+        inproc_ab(pcap, rules, args.inproc.resolve(), args.repeat)
+        return 0
     sides = [("this", SRC)] + ([("against", args.against.resolve())] if args.against else [])
     if not args.writer and not args.replay:
         if args.against:

@@ -452,7 +452,9 @@ class Sensor:
             self._drop_logged.discard((flow.flow_id, False))
         emitters = self._emitters["flow"]
         if emitters:
-            event = Event("flow", max(self._now, flow.last_seen), None, flow)
+            # the later of packet time and the flow's last packet (max() without the call)
+            now, last = self._now, flow.last_seen
+            event = Event("flow", now if now >= last else last, None, flow)
             for emit in emitters:
                 emit(event)
 

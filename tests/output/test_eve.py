@@ -63,6 +63,43 @@ def test_timestamp_cache_does_not_leak_between_seconds():
     assert fmt(TS) == "2017-04-07T22:24:37.251547+0000"
 
 
+def test_timestamp_formatter_in_use_matches_the_reference_closure():
+    """Compiled, `format_timestamp` is C (output/fields.py); the pure closure is the
+    reference. Rounding halves to even, times before 1970, leap days, the clamped
+    ends of the 4-digit years and random doubles all give the same text."""
+    import random
+    import struct
+    reference = make_timestamp_formatter()
+    rng = random.Random(12)
+    values = [0.0, -0.0, 0.5, -0.25, 1e-7, -1e-7, 5e-7, -5e-7, 1.5e-6, 2.5e-6, 0.0000025, 1.0000005,
+              951782400.0, 951868799.999999, 4107542400.0, -2208988800.0, -62135596800.0,
+              -30610224000.0, -30610224000.5, -30610224001.0, 253402300799.0, 253402300799.9999996,
+              253402300800.0, 1e13, -1e13, 1e300, -1e300, float("inf"), float("-inf"), TS]
+    values += [rng.uniform(-3.2e10, 2.6e11) for _ in range(3000)]
+    values += [rng.randrange(-30610224000 * 10**6, 253402300800 * 10**6) / 1e6 + rng.choice((0.0, 5e-7, -5e-7))
+               for _ in range(3000)]
+    values += [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(3000)]
+    values += [float("nan")]
+
+    def text(fmt, value):
+        try:
+            return fmt(value)
+        except (ValueError, OverflowError) as exc:      # NaN, infinities: the same error
+            return type(exc)
+
+    for value in values:
+        assert text(format_timestamp, value) == text(reference, value), value
+
+
+def test_ipv4_text_in_use_matches_inet_ntoa():
+    import random
+    rng = random.Random(3)
+    for packed in [b"\0\0\0\0", b"\xff\xff\xff\xff", b"\n\0\0\x01", b"\x01\x0a\x64\xc8"] + \
+            [rng.getrandbits(32).to_bytes(4, "big") for _ in range(5000)]:
+        assert format_ip(packed) == socket.inet_ntoa(packed)
+    assert format_ip(b"") == "" and format_ip(b"abc") == ""
+
+
 def test_ipv6_is_written_expanded_like_suricata():
     # as in suricata-verify compress_ipv6-02's expected records
     packed = socket.inet_pton(socket.AF_INET6, "fe80::20c:29ff:fef3:cf38")

@@ -20,12 +20,27 @@ holding everything that is ours (the schema check excludes exactly
 ``netsentry`` and ``stats.netsentry``).
 
 `render` gives a record as plain dicts; the file writer (`EveLog`, `encode`)
-builds the same record with three shortcuts, each measured with
-bench/bench_eve.py and checked byte for byte by tests/output/test_eve_encode.py:
-the alert object is serialised once per Alert (`alert_fragment`), a flow's
-address and start text once per flow (`flow_texts`), and a record's own
+builds the same record with shortcuts, each measured with bench/bench_eve.py
+and checked byte for byte by tests/output/test_eve_encode.py: the alert
+object is serialised once per Alert (`alert_fragment`); a record's own
 timestamp is reused from the previous record when the time is the same
-(`fields.format_record_time`).
+(`fields.format_record_time`); the usual alert (a TCP/UDP packet of a flow)
+is two dict displays (`_usual_alert`); options that add fields are applied
+only when one is configured (`EveLog._with_options`). Compiled, fields.py
+writes timestamps and IPv4 addresses in C; on the pure path a flow's address
+and start text are made once and kept on the flow (`flow_texts`, `Flow.eve`).
+
+Adding a field (keep Suricata's order; the record is a dict, so the order is
+the order of insertion):
+- to a record type: in its renderer in `RENDERERS` (a new event type is one
+  function and one line there); for alerts, in `_usual_alert` *and* in the
+  general `_alert` (the usual case returns early), and a case in
+  tests/output/test_eve_encode.py's `reference` so both are checked;
+- app-layer records (http, dns, tls, ...): their builder puts the object in
+  `Event.extra`, which every renderer merges last; no change here;
+- a configurable addition (an ``outputs.eve-log`` option): a step in
+  `EveLog._with_options` and its setting in `EveLog._set_options`, so the
+  default configuration keeps its one-call path.
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ from netsentry.config import ConfigError
 from netsentry.event import Alert, Event, HostPacket
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.integrity import ChainWriter, IntegrityConfig
+from netsentry.output.fields import COMPILED as FIELDS_COMPILED
 from netsentry.output.fields import (
     ICMP_PROTOS,
     PORT_PROTOS,
@@ -64,9 +80,9 @@ _HEX2 = tuple(f"{b:02x}" for b in range(256))
 _TCP_FLAG_ITEMS = tuple(tuple((name, True) for bit, name in _TCP_FLAG_NAMES if b & bit) for b in range(256))
 
 
-def flow_texts(flow: Any) -> tuple[str, str, str]:
+def _flow_texts_kept(flow: Any) -> tuple[str, str, str]:
     """The flow's client and server addresses and start time as EVE text, made on the
-    flow's first record and kept on it (`Flow.eve`).
+    flow's first record and kept on it (`Flow.eve`): the pure path's `flow_texts`.
 
     They never change, and every alert of a flow and its flow record write all
     three. The shared address cache (`format_ip`, 65,536 entries) misses on
@@ -80,18 +96,34 @@ def flow_texts(flow: Any) -> tuple[str, str, str]:
     return texts
 
 
+def _flow_texts_made(flow: Any) -> tuple[str, str, str]:
+    """The compiled path's `flow_texts`: made each time, kept nowhere. output/fields.py
+    formats an IPv4 address in 0.08 us and a time in 0.16 us there, so keeping them
+    would save little and cost every flow that alerts 144 bytes while it lives (the
+    tuple and the start text)."""
+    return format_ip(flow.client), format_ip(flow.server), format_timestamp(flow.start)
+
+
+# `Flow.eve` is only ever set on the pure path; readers write `flow.eve or flow_texts(flow)`.
+KEEP_FLOW_TEXT = not FIELDS_COMPILED
+flow_texts: Callable[[Any], tuple[str, str, str]] = _flow_texts_kept if KEEP_FLOW_TEXT else _flow_texts_made
+
+
 def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, Any]:
     """The common head of a packet record (Suricata's CreateEveHeader, packet direction)."""
     proto = pkt.proto
     if flow is not None and proto in PORT_PROTOS and pkt.pcap_cnt and pkt.ip_version and not pkt.vlan:
         # the usual alert: one dict display instead of ~10 tests and item stores, and
-        # the addresses' text from the flow when the packet's are the flow's
-        client, server, _ = flow.eve or flow_texts(flow)
+        # (pure path) the addresses' text from the flow when the packet's are the flow's
         src, dst = pkt.src, pkt.dst
-        if src == flow.client and dst == flow.server:
-            src_ip, dest_ip = client, server
-        elif src == flow.server and dst == flow.client:
-            src_ip, dest_ip = server, client
+        if KEEP_FLOW_TEXT:
+            client, server, _ = flow.eve or flow_texts(flow)
+            if src == flow.client and dst == flow.server:
+                src_ip, dest_ip = client, server
+            elif src == flow.server and dst == flow.client:
+                src_ip, dest_ip = server, client
+            else:
+                src_ip, dest_ip = format_ip(src), format_ip(dst)
         else:
             src_ip, dest_ip = format_ip(src), format_ip(dst)
         return {"timestamp": format_record_time(ts), "flow_id": flow.flow_id, "pcap_cnt": pkt.pcap_cnt,
@@ -230,6 +262,10 @@ AlertForm = Callable[[Alert], Any]
 
 def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     pkt, flow, alert = event.pkt, event.flow, event.alert
+    if (flow is not None and alert is not None and pkt is not None and pkt.tunnel is None
+            and pkt.proto in PORT_PROTOS and pkt.pcap_cnt and pkt.ip_version and not pkt.vlan
+            and pkt.__class__ is not HostPacket):
+        return _usual_alert(event.ts, pkt, flow, alert_form(alert))
     if pkt is None:                      # an engine alert about a flow, not a packet
         rec = flow_header("alert", event.ts, flow) if flow is not None else _bare("alert", event.ts)
     elif pkt.__class__ is HostPacket:    # an engine alert about hosts
@@ -270,6 +306,40 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
             sub["src_port"] = flow.client_port
             sub["dest_port"] = flow.server_port
         rec["flow"] = sub
+    return rec
+
+
+def _usual_alert(ts: float, pkt: Any, flow: Any, alert: Any) -> dict[str, Any]:
+    """`_alert` of the usual case (a TCP/UDP/SCTP packet of a flow, not tunnelled, no
+    VLAN): the same record as the general path, in two dict displays, and the
+    packet's address text from the flow's when they are the flow's (always, but
+    for ICMP errors quoting another flow's packet)."""
+    client, server, start = flow.eve or flow_texts(flow)
+    src, dst = pkt.src, pkt.dst
+    fclient, fserver = flow.client, flow.server
+    if src == fclient and dst == fserver:
+        src_ip, dest_ip = client, server
+    elif src == fserver and dst == fclient:
+        src_ip, dest_ip = server, client
+    else:
+        src_ip, dest_ip = format_ip(src), format_ip(dst)
+    rec = {"timestamp": format_record_time(ts), "flow_id": flow.flow_id, "pcap_cnt": pkt.pcap_cnt,
+           "event_type": "alert", "src_ip": src_ip, "src_port": pkt.sp,
+           "dest_ip": dest_ip, "dest_port": pkt.dp, "proto": PROTO_TEXT[pkt.proto],
+           "ip_v": pkt.ip_version, "pkt_src": PKT_SRC, "alert": alert}
+    app_proto = flow.app_proto
+    if app_proto:
+        rec["app_proto"] = app_proto
+    rec["direction"] = "to_server" if pkt.to_server else "to_client"
+    if flow.proto in PORT_PROTOS:
+        rec["flow"] = {"pkts_toserver": flow.pkts_toserver, "pkts_toclient": flow.pkts_toclient,
+                       "bytes_toserver": flow.bytes_toserver, "bytes_toclient": flow.bytes_toclient,
+                       "start": start, "src_ip": client, "dest_ip": server,
+                       "src_port": flow.client_port, "dest_port": flow.server_port}
+    else:
+        rec["flow"] = {"pkts_toserver": flow.pkts_toserver, "pkts_toclient": flow.pkts_toclient,
+                       "bytes_toserver": flow.bytes_toserver, "bytes_toclient": flow.bytes_toclient,
+                       "start": start, "src_ip": client, "dest_ip": server}
     return rec
 
 
@@ -320,16 +390,38 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         rec["app_proto"] = flow.app_proto
     rec["flow"] = counters
     if proto == 6:
-        ts_flags = flow.tcp_flags_ts & 0xFF
-        tc_flags = flow.tcp_flags_tc & 0xFF
-        both = ts_flags | tc_flags
-        tcp = {"tcp_flags": _HEX2[both], "tcp_flags_ts": _HEX2[ts_flags], "tcp_flags_tc": _HEX2[tc_flags]}
-        tcp.update(_TCP_FLAG_ITEMS[both])
+        flags = (flow.tcp_flags_ts & 0xFF) | (flow.tcp_flags_tc & 0xFF) << 8
         state = flow.tcp_state
-        if state and state != "none":
-            tcp["state"] = state
-        rec["tcp"] = tcp
+        if alert_form is alert_fragment:        # the file writer: the object pre-serialised
+            by_flags = _TCP_FRAGMENTS.get(state)
+            if by_flags is None:
+                by_flags = _TCP_FRAGMENTS[state] = {}
+            frag = by_flags.get(flags)
+            if frag is None:
+                frag = by_flags[flags] = orjson.Fragment(_DUMPS(tcp_object(flags, state)))
+            rec["tcp"] = frag
+        else:
+            rec["tcp"] = tcp_object(flags, state)
     return rec
+
+
+# The flow record's tcp{} serialised, by TCP state and (client flags | server flags << 8):
+# it depends on nothing else, and a capture shows few combinations (about 60 on the
+# 1M bench capture), so each is serialised once instead of a dict of ~10 items per
+# TCP flow record. At most 11 states x 65,536 flag pairs, in practice far fewer.
+_TCP_FRAGMENTS: dict[str, dict[int, orjson.Fragment]] = {}
+
+
+def tcp_object(flags: int, state: str) -> dict[str, Any]:
+    """The flow record's ``tcp{}``: `flags` is the client's flags | the server's << 8."""
+    ts_flags = flags & 0xFF
+    tc_flags = flags >> 8
+    both = ts_flags | tc_flags
+    tcp = {"tcp_flags": _HEX2[both], "tcp_flags_ts": _HEX2[ts_flags], "tcp_flags_tc": _HEX2[tc_flags]}
+    tcp.update(_TCP_FLAG_ITEMS[both])
+    if state and state != "none":
+        tcp["state"] = state
+    return tcp
 
 
 def _with_vlan(rec: dict[str, Any], vlan: tuple[int, ...]) -> dict[str, Any]:
@@ -525,6 +617,7 @@ class EveLog(Output):
             raise ConfigError(f"expected a name, got {self._host!r}", "outputs.eve-log.sensor-name")
         self._source: Any = None
         self._live: Any = None          # a live source with `.iface` (attach_source)
+        self._set_options()
         integrity = IntegrityConfig(cfg, "outputs.eve-log")
         filename = str(cfg.get("filename", "eve.json"))
         if not filename.strip() or filename.endswith("/") or Path(filename).name in ("", ".", ".."):
@@ -580,11 +673,27 @@ class EveLog(Output):
         self._chain_reopened()      # integrity: sign the old chain, chain the new file's lines
 
     def emit(self, event: Event) -> None:
-        # `encode` inlined: one call fewer per event on the output's hot path
-        etype = event.event_type
-        rec = RENDERERS.get(etype, _generic)(event, alert_fragment)
+        # `encode` inlined: one call fewer per event on the output's hot path. With no
+        # option that changes records (the default), a record is one renderer call and
+        # one dumps: `_options` says whether `_with_options` has anything to do.
+        rec = RENDERERS.get(event.event_type, _generic)(event, alert_fragment)
         if event.extra:
             rec.update(event.extra)
+        if self._options:
+            rec = self._with_options(rec, event)
+        self._write(_DUMPS(rec, option=_NEWLINE))
+        self.count += 1
+
+    def _set_options(self) -> None:
+        """`_options`: whether any configured option changes a record (after every
+        setting that `_with_options` reads; `attach_source` sets two of them)."""
+        self._options = bool(not self._drop_alerts or self._community is not None or self._alert_options
+                             or self._xff is not None or self._verdict or self._ethernet or self._host
+                             or self._live is not None or self._source is not None)
+
+    def _with_options(self, rec: dict[str, Any], event: Event) -> dict[str, Any]:
+        """The record with what the configured options add, in Suricata's order."""
+        etype = event.event_type
         if etype == "drop" and not self._drop_alerts:
             rec.pop("alert", None)          # outputs.eve-log.drop.alerts: false
         if self._community is not None:
@@ -606,8 +715,7 @@ class EveLog(Output):
             rec["in_iface"] = self._live.iface          # live capture: the packet's interface
         if self._source is not None:
             rec["pcap_filename"] = self._source.path     # last, as Suricata writes it
-        self._write(_DUMPS(rec, option=_NEWLINE))
-        self.count += 1
+        return rec
 
     def attach_source(self, source: Any) -> None:
         """``pcap-file: true``: name the capture file being read in every record (the
@@ -617,6 +725,7 @@ class EveLog(Output):
             self._source = source
         # live AF_PACKET capture: records about a packet name its interface (in_iface), as Suricata
         self._live = source if isinstance(getattr(source, "iface", None), str) else None
+        self._set_options()
 
     def _with_community_id(self, rec: dict[str, Any], event: Event) -> dict[str, Any]:
         """`rec` with ``community_id`` after its head (the endpoint fields), before the
