@@ -649,7 +649,7 @@ def replay(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Pa
     result.elapsed = time.monotonic() - started_at
     interrupted = bool(lifecycle is not None and lifecycle.interrupted) or any(
         r.get("interrupted") for r in outcome.replies.values())
-    write_stats(config, logdir, result.last_ts or time.time(), result.elapsed, counters, interrupted)
+    write_stats(config, logdir, time.time(), result.elapsed, counters, interrupted)   # wall clock: stats_event
     errors = {r["capture_error"] for r in outcome.replies.values() if r.get("capture_error")}
     return ReplayOutcome(result, outcome, sorted(errors)[0] if errors else None, interrupted)
 
