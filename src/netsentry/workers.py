@@ -319,6 +319,7 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
             outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
             sensor.attach_outputs(outputs)
             reader = read_captures(spec.paths)
+            reader.log_damage = spec.index == 0     # every worker reads every record: one reports damage
             source = ShareSource(reader, spec.index, spec.workers, lambda: lifecycle.stop_requested)
             if spec.host:
                 from netsentry.hoststate import attach_worker

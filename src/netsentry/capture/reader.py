@@ -152,6 +152,9 @@ class CaptureChain:
         # should fail before the first file is replayed.
         self.readers = [open_capture(p) for p in paths]
         self.damaged: list[CaptureError] = []
+        # False: damage is kept in `damaged` but not logged (replay workers: each reads
+        # every record of every file, and one of them reports the damage)
+        self.log_damage = True
         for r in self.readers:
             r.on_damage = self._damaged
         self.size = sum(r.size for r in self.readers)
@@ -199,8 +202,9 @@ class CaptureChain:
 
     def _damaged(self, err: CaptureError) -> None:
         self.damaged.append(err)
-        get_logger().error("damaged capture file: the rest of it is skipped", file=err.path, packet=err.packet,
-                           byte=err.offset, error=str(err))
+        if self.log_damage:
+            get_logger().error("damaged capture file: the rest of it is skipped", file=err.path, packet=err.packet,
+                               byte=err.offset, error=str(err))
 
     def _files(self) -> Iterator[Iterator[Record]]:
         for r in self.readers:
