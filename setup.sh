@@ -96,17 +96,24 @@ case "${1:-}" in
         # pytest exits 5 when nothing ran; that must fail CI, and it does.
         # The whole suite runs on both paths (issue #12): compiled first (when built),
         # then again with NETSENTRY_PURE=1 on the pure-Python reference. Both always
-        # run; the status is the first failure's.
+        # run, one after the other, each with its own report; the status is the
+        # first failure's.
+        # Each run is spread over one pytest-xdist worker per core (NETSENTRY_TEST_WORKERS
+        # overrides, 0 = serial; extra args such as -n 0 or -x come after and win).
+        # --dist loadgroup: tests of a module sharing a module-scoped fixture stay on one
+        # worker (tests/conftest.py says why and what else keeps tests apart).
+        pytest_cmd=("$VENV/bin/python" -m pytest -n "${NETSENTRY_TEST_WORKERS:-auto}" --dist loadgroup)
         if have_compiled; then
             log "test run 1 of 2: compiled path ($("$VENV/bin/netsentry" version | tail -1))"
             status=0
-            "$VENV/bin/python" -m pytest "$@" || status=$?
+            "${pytest_cmd[@]}" "$@" || status=$?
             log "test run 2 of 2: pure-Python path (NETSENTRY_PURE=1)"
-            NETSENTRY_PURE=1 "$VENV/bin/python" -m pytest "$@" || { rc=$?; [ "$status" -ne 0 ] || status=$rc; }
+            NETSENTRY_PURE=1 "${pytest_cmd[@]}" "$@" || { rc=$?; [ "$status" -ne 0 ] || status=$rc; }
+            log "test runs done: compiled and pure-Python; exit status $status"
             exit "$status"
         fi
         log "no compiled modules built: one test run, pure Python"
-        exec "$VENV/bin/python" -m pytest "$@" ;;
+        exec "${pytest_cmd[@]}" "$@" ;;
     *)
         echo "usage: $0 demo|test|env [extra args]" >&2; exit 2 ;;
 esac

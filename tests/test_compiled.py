@@ -12,10 +12,9 @@ resolves them) through both paths, one interpreter per path
 Fields excluded from the comparison, because they come from the wall clock
 rather than from the capture (`WALL_CLOCK_FIELDS`), both in ``stats`` records:
 ``stats.uptime`` (seconds since the sensor started, by ``time.monotonic``: a
-replay that takes a second longer says 1 instead of 0) and ``timestamp``, which
-is packet time except that the sensor falls back to the wall clock when packet
-time is 0 (``Sensor``: ``self._now or time.time()``), as in captures stamped at
-the epoch (suricata-verify dns-detect-query-02). Every other field is compared.
+replay that takes a second longer says 1 instead of 0) and ``timestamp``, the
+wall-clock time the record is written, in a replay too, as Suricata's stats
+logger writes it (output/stats.py `stats_event`). Every other field is compared.
 """
 
 from __future__ import annotations

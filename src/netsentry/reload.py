@@ -85,6 +85,95 @@ def build_ruleset(config: Mapping[str, Any]) -> tuple[Built, Any]:
     return built, build_engine(built)
 
 
+Outcome = tuple[Built | None, Any, str | None]      # (built, engine or None, error or None)
+
+
+def build_reload(load_config: Callable[[], Mapping[str, Any]], with_engine: bool = True) -> Outcome:
+    """One reload build (any thread): read the configuration, load and check its rules,
+    and build their engine when `with_engine`. Never raises for a bad reload: the error
+    is the outcome's third field, one line. The one build both the single-process
+    reloader and the workers' supervisor run (workers_live.Supervisor checks the engine
+    in its main thread instead, and each worker builds its own)."""
+    try:
+        built = load_new_ruleset(load_config())
+        engine = None
+        if with_engine:
+            t0 = time.perf_counter()
+            engine = build_engine(built)
+            built.seconds += time.perf_counter() - t0
+        return built, engine, None
+    except (ReloadError, ConfigError) as exc:
+        return None, None, str(exc)
+    except OSError as exc:
+        return None, None, f"cannot reload: {exc}"
+
+
+class BackgroundBuilds:
+    """One reload build at a time, in a thread; its outcome taken in the main thread.
+
+    A request during a build is not lost and not run at once: it is kept, and
+    `take` hands it back so the caller starts one more build after this one (the
+    rules may have changed again since the running build read them). Shared by
+    `RuleReloader` and workers_live.Supervisor, which differ only in what they do
+    with an outcome."""
+
+    def __init__(self, build: Callable[[], Outcome], wakeup: Callable[[], None]) -> None:
+        self.build = build
+        self.wakeup = wakeup                    # any thread: "poll soon"
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.done: Outcome | None = None        # set by the build thread
+        self.replies: list[Reply] = []          # waiting for the build in progress
+        self.again: list[Reply] | None = None   # requests that came during a build
+
+    def request(self, reply: Reply | None, started: Callable[[], None], background: bool = True) -> bool:
+        """Start a build (True), or queue `reply` behind the one running (False).
+        `started` runs before the build does (the caller's log line and notify)."""
+        with self.lock:
+            if self.thread is not None:
+                if self.again is None:
+                    self.again = []
+                if reply is not None:
+                    self.again.append(reply)
+                return False
+            if reply is not None:
+                self.replies.append(reply)
+            self.thread = threading.current_thread() if not background else threading.Thread(
+                target=self._run, name="netsentry-reload", daemon=True)
+        started()
+        if background:
+            self.thread.start()
+        else:
+            self._run()
+        return True
+
+    def _run(self) -> None:
+        done = self.build()
+        with self.lock:
+            self.done = done
+        self.wakeup()
+
+    def take(self) -> tuple[Outcome, list[Reply], list[Reply] | None] | None:
+        """Main thread: the finished build's outcome, who waits for it, and the requests
+        that came meanwhile (None: none); None while no build has finished."""
+        with self.lock:
+            done, self.done = self.done, None
+            if done is None:
+                return None
+            replies, self.replies = self.replies, []
+            again, self.again = self.again, None
+            self.thread = None
+        return done, replies, again
+
+    def request_again(self, again: list[Reply] | None, request: Callable[[Reply | None], None]) -> None:
+        """After handling an outcome: one more build for the requests that came during it."""
+        if again is None:
+            return
+        request(again[0] if again else None)
+        with self.lock:
+            self.replies.extend(again[1:])
+
+
 class RuleReloader:
     """Runs reloads for one sensor: one build at a time, the swap in the main thread.
 
@@ -96,67 +185,31 @@ class RuleReloader:
         self.load_config = load_config
         self.counters = {"netsentry.reload.success": 0, "netsentry.reload.failed": 0}
         self.last_error: str | None = None
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._done: tuple[Built | None, Any, str | None] | None = None    # set by the build thread
-        self._replies: list[Reply] = []       # waiting for the build in progress
-        self._again: list[Reply] | None = None   # a request that came during a build
+        self._builds = BackgroundBuilds(lambda: build_reload(self.load_config), lambda: self.wakeup())
         self.wakeup: Callable[[], None] = lambda: None   # the daemon's "poll soon" hook
         self.on_swap: list[Callable[[Any], None]] = []   # after a swap, with the new ruleset
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None
+        return self._builds.thread is not None
 
     def request(self, reply: Reply | None = None, background: bool = True) -> None:
         """Start a reload (SIGUSR2, ctl reload). `reply` gets the outcome as a dict."""
-        with self._lock:
-            if self._thread is not None:        # one build at a time; the next one follows it
-                if self._again is None:
-                    self._again = []
-                if reply is not None:
-                    self._again.append(reply)
-                return
-            if reply is not None:
-                self._replies.append(reply)
+        if self._builds.request(reply, self._started, background) and not background:
+            self.poll()
+
+    @staticmethod
+    def _started() -> None:
         notify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
                       "STATUS=reloading rules")
         get_logger().info("rule reload started")
-        if background:
-            self._thread = threading.Thread(target=self._build, name="netsentry-reload", daemon=True)
-            self._thread.start()
-        else:
-            self._thread = threading.current_thread()
-            self._build()
-            self.poll()
-
-    def _build(self) -> None:
-        engine = None
-        try:
-            config = self.load_config()
-            built: Built | None = load_new_ruleset(config)
-            t0 = time.perf_counter()
-            engine = build_engine(built)            # type: ignore[arg-type]
-            built.seconds += time.perf_counter() - t0   # type: ignore[union-attr]
-            error = None
-        except (ReloadError, ConfigError) as exc:
-            built, error = None, str(exc)
-        except OSError as exc:
-            built, error = None, f"cannot reload: {exc}"
-        with self._lock:
-            self._done = (built, engine, error)
-        self.wakeup()
 
     def poll(self) -> None:
         """Main thread, between packets: swap in a finished build and answer who asked."""
-        with self._lock:
-            done, self._done = self._done, None
-            if done is None:
-                return
-            replies, self._replies = self._replies, []
-            again, self._again = self._again, None
-            self._thread = None
-        built, engine, error = done
+        taken = self._builds.take()
+        if taken is None:
+            return
+        (built, engine, error), replies, again = taken
         log = get_logger()
         if built is not None:
             self.sensor.swap_ruleset(built.ruleset, engine)
@@ -177,10 +230,7 @@ class RuleReloader:
         notify.notify("READY=1", "STATUS=running")
         for reply in replies:
             reply(answer)
-        if again is not None:                   # asked again during that build: build once more
-            self.request(again[0] if again else None)
-            with self._lock:
-                self._replies.extend(again[1:])
+        self._builds.request_again(again, self.request)   # asked again during that build: build once more
 
     def stats(self) -> Mapping[str, int]:
         return dict(self.counters)

@@ -531,7 +531,7 @@ class Sensor:
             res.counters = self.counters()
             emitters = self._emitters["stats"]
             if emitters:
-                event = stats_event(self._now or time.time(), now - self._started, res.counters)
+                event = stats_event(time.time(), now - self._started, res.counters)   # wall clock: stats_event
                 if lifecycle is not None and lifecycle.interrupted:
                     event.extra["netsentry"] = {"interrupted": True}   # type: ignore[index]
                 for emit in emitters:

@@ -154,6 +154,7 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
             sensor.attach_outputs(outputs)
             reader = read_captures(spec.paths)
             built_cpu = _cpu_self()
+            reader.log_damage = spec.index == 0     # every worker reads every record: one reports damage
             source = ShareSource(reader, spec.index, spec.workers, lambda: lifecycle.stop_requested)
             if spec.host:
                 from netsentry.hoststate import attach_worker
@@ -535,7 +536,7 @@ def replay(config: Mapping[str, Any], paths: list[str], ruleset: Any, logdir: Pa
     result.elapsed = time.monotonic() - started_at
     interrupted = bool(lifecycle is not None and lifecycle.interrupted) or any(
         r.get("interrupted") for r in outcome.replies.values())
-    write_stats(config, logdir, result.last_ts or time.time(), result.elapsed, counters, interrupted)
+    write_stats(config, logdir, time.time(), result.elapsed, counters, interrupted)   # wall clock: stats_event
     clock.mark("stats")
     log_timing(clock, outcome, judge[0] if judge is not None else None)
     errors = {r["capture_error"] for r in outcome.replies.values() if r.get("capture_error")}

@@ -64,7 +64,6 @@ import pickle
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
 from copy import deepcopy
@@ -574,11 +573,8 @@ class Supervisor:
         self.fatal: str | None = None  # why start-up failed (a worker could not open its source)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         # reload: one build at a time; a request during a build runs once more after it
-        self._reload_thread: threading.Thread | None = None
-        self._reload_done: tuple[Any, str | None] | None = None
-        self._reload_replies: list[Callable[[dict[str, Any]], None]] = []
-        self._reload_again: list[Callable[[dict[str, Any]], None]] | None = None
-        self._reload_lock = threading.Lock()
+        from netsentry.reload import BackgroundBuilds
+        self._reloads = BackgroundBuilds(self._reload_build, self.wake)
         self._reload_files: list[str] = []
         self.control: Any = None
         path = socket_path(config)
@@ -947,49 +943,29 @@ class Supervisor:
     # --- reload: built and checked here once, then every worker swaps -------------------------
 
     def request_reload(self, reply: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._reloads.request(reply, self._reload_started)
+
+    def _reload_started(self) -> None:
         from netsentry import notify
         from netsentry.log import get_logger
-        with self._reload_lock:
-            if self._reload_thread is not None:
-                if self._reload_again is None:
-                    self._reload_again = []
-                if reply is not None:
-                    self._reload_again.append(reply)
-                return
-            if reply is not None:
-                self._reload_replies.append(reply)
-            self._reload_thread = threading.Thread(target=self._reload_build, name="netsentry-reload",
-                                                   daemon=True)
         notify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
                       "STATUS=reloading rules")
         get_logger().info("rule reload started", workers=self.plan.count)
-        self._reload_thread.start()
 
-    def _reload_build(self) -> None:
+    def _reload_build(self) -> Any:
+        """The build thread: the rules loaded and checked (reload.build_reload); the engine
+        is checked in the main thread (`_reload_poll`) and each worker builds its own."""
         from netsentry.daemon import _reload_config
-        from netsentry.reload import ReloadError, load_new_ruleset
-        try:
-            built: Any = load_new_ruleset(_reload_config(self.args, bool(self.plan.queues)))
-            error = None
-        except (ReloadError, ConfigError) as exc:
-            built, error = None, str(exc)
-        except OSError as exc:
-            built, error = None, f"cannot reload: {exc}"
-        with self._reload_lock:
-            self._reload_done = (built, error)
-        self.wake()
+        from netsentry.reload import build_reload
+        return build_reload(lambda: _reload_config(self.args, bool(self.plan.queues)), with_engine=False)
 
     def _reload_poll(self) -> None:
         """Main thread: check the new set's engine builds, then hand it to every worker."""
         from netsentry.reload import ReloadError, build_engine
-        with self._reload_lock:
-            done, self._reload_done = self._reload_done, None
-            if done is None:
-                return
-            replies, self._reload_replies = self._reload_replies, []
-            again, self._reload_again = self._reload_again, None
-            self._reload_thread = None
-        built, error = done
+        taken = self._reloads.take()
+        if taken is None:
+            return
+        (built, _engine, error), replies, again = taken
         if built is not None:
             try:
                 engine = build_engine(built)        # the check; each worker builds its own
@@ -1001,10 +977,7 @@ class Supervisor:
                                   error)
         else:
             self._reload_broadcast(built, replies)
-        if again is not None:
-            self.request_reload(again[0] if again else None)
-            with self._reload_lock:
-                self._reload_replies.extend(again[1:])
+        self._reloads.request_again(again, self.request_reload)
 
     def _reload_broadcast(self, built: Any, replies: list[Callable[[dict[str, Any]], None]]) -> None:
         rule_config = {k: v for k, v in built.config.items() if k in RULE_KEYS}

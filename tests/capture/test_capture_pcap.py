@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def test_truncated_message_names_lengths(tmp_path):
     p = write(tmp_path, "t.pcap", data)
     with pytest.raises(CaptureError) as ei:
         list(open_capture(p))
-    assert str(ei.value) == f"{p}: truncated record at byte 140: header says 1514 bytes, 200 left"
+    assert str(ei.value) == f"{p}: truncated record at byte 140 (packet 2): header says 1514 bytes, 200 left"
+    assert ei.value.packet == 2
 
 
 def test_absurd_caplen_after_good_records(tmp_path):
@@ -128,7 +130,7 @@ def test_absurd_caplen_after_good_records(tmp_path):
     bad = struct.pack("<IIII", 3, 0, 300000, 300000) + b"z" * 64
     p = write(tmp_path, "absurd.pcap", pcap_file([(1, 0, b"a"), (2, 0, b"b")]) + bad)
     got = []
-    with pytest.raises(CaptureError, match=r"absurd record length at byte 58: header says 300000 bytes"):
+    with pytest.raises(CaptureError, match=r"absurd record length at byte 58 \(packet 3\): header says 300000 bytes"):
         for rec in open_capture(p):
             got.append(rec[1])
     assert got == [b"a", b"b"]
@@ -191,14 +193,37 @@ def test_read_captures_fails_before_reading_when_a_file_is_bad(tmp_path):
         read_captures([a, junk])
 
 
-def test_read_captures_damage_in_second_file_after_first_is_read(tmp_path):
+def test_read_captures_damage_ends_that_file_and_the_next_is_read(tmp_path, capsys):
+    """Suricata's pcap file source: a read error is logged and the file ends there
+    (source-pcap-file-helper.c, PcapFileDispatch); the next file follows."""
     a = write(tmp_path, "a.pcap", pcap_file([(5, 0, b"a1")]))
     b = write(tmp_path, "b.pcap", pcap_file([(6, 0, b"b1"), (7, 0, b"b2")])[:-1])
-    got = []
-    with pytest.raises(CaptureError, match=r"b\.pcap: truncated record at byte 42"):
-        for rec in read_captures([a, b]):
-            got.append(rec[1])
-    assert got == [b"a1", b"b1"]
+    c = write(tmp_path, "c.pcap", pcap_file([(8, 0, b"c1")]))
+    chain = read_captures([a, b, c])
+    got = [rec[1] for rec in chain]
+    assert got == [b"a1", b"b1", b"c1"]
+    (err,) = chain.damaged
+    assert (err.path, err.packet, err.offset) == (str(b), 2, 42)
+    assert str(err).startswith(f"{b}: truncated record at byte 42 (packet 2)")
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    (line,) = [r for r in logged if r["level"] == "error"]
+    assert (line["file"], line["packet"], line["byte"], line["error"]) == (str(b), 2, 42, str(err))
+    assert chain.bytes_read == chain.size
+
+
+@pytest.mark.parametrize("damage", ["absurd", "header-cut"])
+def test_chain_damage_kinds_are_reported_once_and_iteration_stays_done(tmp_path, damage):
+    import struct
+    good = pcap_file([(1, 0, b"a"), (2, 0, b"b")])
+    tail = struct.pack("<IIII", 3, 0, 300000, 300000) + b"z" * 64 if damage == "absurd" else b"\0" * 9
+    p = write(tmp_path, "d.pcap", good + tail)
+    chain = read_captures([p])
+    it = iter(chain)
+    assert [rec[1] for rec in it] == [b"a", b"b"]
+    assert list(it) == []                   # a finished source stays finished (no second report)
+    (err,) = chain.damaged
+    assert err.packet == 3 and err.offset == 58
+    assert err.reason == ("absurd record length" if damage == "absurd" else "truncated record header")
 
 
 @pytest.mark.parametrize("order", ["<", ">"])

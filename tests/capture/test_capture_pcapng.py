@@ -123,7 +123,7 @@ def test_unknown_interface_id(tmp_path):
         for rec in open_capture(p):
             got.append(rec[1])
     assert got == [b"ok"]
-    assert str(ei.value) == (f"{p}: unknown interface id at byte {len(data) - 36}: "
+    assert str(ei.value) == (f"{p}: unknown interface id at byte {len(data) - 36} (packet 2): "
                              "packet names interface 3, section has 1")
 
 
@@ -166,6 +166,21 @@ def test_epb_caplen_overruns_block(tmp_path):
         for rec in open_capture(p):
             got.append(rec[1])
     assert got == [b"ok"]
+
+
+def test_chain_ends_a_damaged_pcapng_there_and_reads_the_next_file(tmp_path):
+    from netsentry.capture import read_captures
+    good = shb() + idb(1) + epb(0, 1, b"ok") + block(5, b"\0" * 12) + epb(0, 2, b"ok2")
+    bad = bytearray(epb(0, 3, b"x" * 8))
+    bad[20:24] = struct.pack("<I", 50)            # caplen 50 in a block with room for 8
+    first = write(tmp_path, good + bytes(bad) + epb(0, 4, b"never"), "first.pcapng")
+    second = write(tmp_path, shb() + idb(1) + epb(0, 5, b"next"), "second.pcapng")
+    chain = read_captures([first, second])
+    assert [rec[1] for rec in chain] == [b"ok", b"ok2", b"next"]
+    (err,) = chain.damaged
+    assert (err.path, err.packet, err.offset) == (str(first), 3, len(good))
+    assert str(err) == (f"{first}: packet overruns its block at byte {len(good)} (packet 3): "
+                        "captured length 50, block has room for 8")
 
 
 def test_absurd_epb_caplen(tmp_path):

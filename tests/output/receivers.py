@@ -41,7 +41,58 @@ def wait_tcp(port: int, timeout: float = 15.0) -> None:
             time.sleep(0.05)
 
 
-class Rsyslog:
+class Receiver:
+    """A receiver process the tests start: frozen (SIGSTOP) and thawed to make the sensor's
+    output queue fill and drain; stopped (resumed first) when its context ends."""
+
+    proc: subprocess.Popen
+
+    def freeze(self) -> None:
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+                self.proc.terminate()
+                self.proc.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):  # noqa: ANN204 - the subclass itself
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def thaw_after_the_capture_loop(proc: subprocess.Popen, eve: Path, receiver: Receiver,
+                                timeout: float = 120.0) -> str:
+    """A replay writing to a frozen `receiver`: wait until its capture loop is done (eve.json
+    gets its stats record then), check the replay is still draining its output queue,
+    thaw the receiver and return the replay's stderr once it exits."""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if eve.exists() and b'"event_type":"stats"' in eve.read_bytes()[-4096:]:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the replay must still be draining to the frozen receiver"
+        assert b'"event_type":"stats"' in eve.read_bytes()[-4096:], "the capture loop did not finish"
+        receiver.thaw()
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return err
+
+
+class Rsyslog(Receiver):
     """rsyslogd in the foreground with the given input lines; `received()` reads its file."""
 
     def __init__(self, workdir: Path, inputs: str, modules: str = "", globals_: str = "") -> None:
@@ -68,12 +119,6 @@ if $inputname != "probe" then {{
             self.stop()
             raise RuntimeError(f"rsyslogd did not start: {self.proc.stdout.read().decode(errors='replace')}")
 
-    def freeze(self) -> None:
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self.proc.pid, signal.SIGCONT)
-
     def lines(self) -> list[str]:
         return self.out.read_text(errors="replace").splitlines() if self.out.exists() else []
 
@@ -86,22 +131,9 @@ if $inputname != "probe" then {{
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGCONT)
-                self.proc.terminate()
-                self.proc.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
+        super().stop()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
-
-    def __enter__(self) -> Rsyslog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def make_certs(d: Path, name: str = "localhost") -> dict[str, Path]:
@@ -124,7 +156,7 @@ def make_certs(d: Path, name: str = "localhost") -> dict[str, Path]:
     return {k: d / f"{k}.pem" for k in ("ca", "other-ca", "server", "server-key", "client", "client-key")}
 
 
-class RedisServer:
+class RedisServer(Receiver):
     """redis-server on a loopback port, no persistence."""
 
     def __init__(self, workdir: Path) -> None:
@@ -139,24 +171,3 @@ class RedisServer:
             self.stop()
             raise
 
-    def freeze(self) -> None:
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        os.kill(self.proc.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGCONT)
-                self.proc.terminate()
-                self.proc.wait(10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> RedisServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from receivers import REDIS, RedisServer, free_port
+from receivers import REDIS, RedisServer, free_port, thaw_after_the_capture_loop
 from test_syslog import CAPTURE, RULES, closed_counts
 
 pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server not installed (setup.sh installs it)")
@@ -90,21 +90,7 @@ def test_outage_redis_frozen_during_a_replay(tmp_path: Path):
         server.freeze()
         proc = run(tmp_path, f"outputs.redis.port={server.port}", "outputs.redis.queue-size=2000",
                    "outputs.redis.drain-timeout=60.0", "anomaly.enabled=false", capture=capture, rules=rules)
-        try:
-            eve = tmp_path / "log" / "eve.json"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and proc.poll() is None:
-                if eve.exists() and b'"event_type":"stats"' in eve.read_bytes()[-4096:]:
-                    break
-                time.sleep(0.05)
-            assert proc.poll() is None, "the replay must still be draining to the frozen server"
-            assert b'"event_type":"stats"' in eve.read_bytes()[-4096:], "the capture loop did not finish"
-            server.thaw()
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        err = thaw_after_the_capture_loop(proc, tmp_path / "log" / "eve.json", server)
         assert proc.returncode == 0, err
         client = redis.Redis(port=server.port)
         stored = [json.loads(v)["pcap_cnt"] for v in client.lrange("netsentry", 0, -1)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from receivers import GTLS, OPENSSL, RSYSLOGD, Rsyslog, free_port, make_certs
+from receivers import GTLS, OPENSSL, RSYSLOGD, Rsyslog, free_port, make_certs, thaw_after_the_capture_loop
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE = REPO / "pcaps" / "attacks-web.pcap"
@@ -236,22 +236,8 @@ def test_outage_receiver_frozen_during_a_replay(tmp_path: Path):
              "--set", "outputs.syslog.transport=tcp", "--set", f"outputs.syslog.port={port}",
              "--set", "outputs.syslog.queue-size=2000", "--set", "outputs.syslog.drain-timeout=60.0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            eve = logdir / "eve.json"
-            deadline = time.monotonic() + 120
-            # eve.json gets its stats record (and is closed) when the capture loop is done
-            while time.monotonic() < deadline and proc.poll() is None:
-                if eve.exists() and b'"event_type":"stats"' in eve.read_bytes()[-4096:]:
-                    break
-                time.sleep(0.05)
-            assert proc.poll() is None, "the replay must still be draining to the frozen receiver"
-            assert b'"event_type":"stats"' in eve.read_bytes()[-4096:], "the capture loop did not finish"
-            rs.thaw()
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        eve = logdir / "eve.json"
+        err = thaw_after_the_capture_loop(proc, eve, rs)
         assert proc.returncode == 0, err
         counts = closed_counts(err)
         produced = sum(1 for line in eve.read_bytes().splitlines() if b'"event_type":"alert"' in line)

@@ -3,7 +3,8 @@
 ``open_capture(path)`` detects the format by magic; iterating the reader
 yields ``(ts, data, wirelen, linktype)`` tuples. ``read_captures(paths)``
 chains files in order. Damage raises ``CaptureError`` after every good
-record before it.
+record before it; in a chain it ends that file instead (logged, kept in
+``CaptureChain.damaged``) and the next file is read.
 """
 
 from netsentry.capture.errors import CaptureError

@@ -16,7 +16,8 @@ from typing import Protocol
 
 from netsentry.capture import pcap, pcapng
 from netsentry.capture.errors import CaptureError
-from netsentry.capture.pcap import Record
+from netsentry.capture.pcap import DamageHook, Record
+from netsentry.log import get_logger
 
 # Files up to this size are read into one bytes object; bigger ones are
 # mmapped so a multi-GB capture does not need its size in RAM. Parsing speed
@@ -32,7 +33,7 @@ class CaptureFormat(Protocol):
     name: str
     linktypes: list[int]
 
-    def records(self, buf, end: int) -> Iterator[Record]: ...
+    def records(self, buf, end: int, on_damage: DamageHook | None = None) -> Iterator[Record]: ...
 
 
 # Registration table: file magic (first 4 bytes, as stored) -> format class.
@@ -63,6 +64,8 @@ class CaptureReader:
         self._format: CaptureFormat = fmt(head, self.path)
         self.format = self._format.name
         self._records: Iterator[Record] | None = None
+        # None: iterating raises CaptureError at damage; a hook gets it and the records end
+        self.on_damage: DamageHook | None = None
 
     @property
     def linktypes(self) -> list[int]:
@@ -99,7 +102,7 @@ class CaptureReader:
                 if hasattr(buf, "madvise"):
                     buf.madvise(mmap.MADV_SEQUENTIAL)  # we read front to back, once
         self.size = size
-        self._records = gen = self._format.records(buf, len(buf))
+        self._records = gen = self._format.records(buf, len(buf), self.on_damage)
         return gen
 
     def stats(self) -> dict[str, int]:
@@ -133,12 +136,27 @@ def open_capture(path: str | os.PathLike[str]) -> CaptureReader:
 
 
 class CaptureChain:
-    """Several capture files read in the given order as one stream."""
+    """Several capture files read in the given order as one stream.
+
+    A file that cannot be opened, or is not a capture, fails here, before the
+    first packet. Damage found while reading (a record header cut short, a
+    captured length past the end or beyond any snaplen) ends that file as its
+    end would: the error is logged with file, packet number and byte, kept in
+    `damaged`, and the next file is read. That is what Suricata's pcap file
+    source does (pcap_dispatch's error is logged, the file is done); a replay
+    of a capture cut short by a crash still yields every packet before the cut
+    and its complete outputs, and exits 0."""
 
     def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
         # Open (header only) every file up front: a typo in the third path
         # should fail before the first file is replayed.
         self.readers = [open_capture(p) for p in paths]
+        self.damaged: list[CaptureError] = []
+        # False: damage is kept in `damaged` but not logged (replay workers: each reads
+        # every record of every file, and one of them reports the damage)
+        self.log_damage = True
+        for r in self.readers:
+            r.on_damage = self._damaged
         self.size = sum(r.size for r in self.readers)
         self._current: CaptureReader | None = None
         self._last: CaptureReader | None = None     # the file read last, once the chain is done
@@ -181,6 +199,12 @@ class CaptureChain:
             for k, v in r.stats().items():
                 total[k] = total.get(k, 0) + v
         return total
+
+    def _damaged(self, err: CaptureError) -> None:
+        self.damaged.append(err)
+        if self.log_damage:
+            get_logger().error("damaged capture file: the rest of it is skipped", file=err.path, packet=err.packet,
+                               byte=err.offset, error=str(err))
 
     def _files(self) -> Iterator[Iterator[Record]]:
         for r in self.readers:

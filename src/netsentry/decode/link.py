@@ -1,4 +1,4 @@
-"""Link layers: Ethernet, 802.1Q/802.1ad VLAN, Linux cooked v1/v2, BSD NULL/LOOP, raw IP, Cisco HDLC.
+"""Link layers: Ethernet, 802.1Q/802.1ad VLAN, Linux cooked v1/v2, BSD NULL/LOOP, raw IP, Cisco HDLC, PPP.
 
 Each link type maps to one function in `LINKTYPES` (pcap LINKTYPE_* numbers),
 which strips its header and hands the rest to the ethertype table. Counter
@@ -11,6 +11,7 @@ from __future__ import annotations
 from netsentry.decode import events as ev
 from netsentry.decode.context import DecodeContext
 from netsentry.decode.packet import Packet
+from netsentry.decode.pppoe import decode_ppp_protocol
 
 ETH_HLEN = 14
 SLL_HLEN = 16
@@ -141,6 +142,20 @@ def decode_chdlc(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: in
     ctx.ethertype(pkt, data, off + CHDLC_HLEN, end, (data[off + 2] << 8) | data[off + 3])
 
 
+def decode_ppp(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
+    """LINKTYPE_PPP (9): PPP in HDLC-like framing (RFC 1662), as pppd and BSD serial and
+    dial-up captures write it. The address and control bytes (0xff 0x03) are optional
+    (address-and-control-field compression); as Suricata's DecodePPP, a first byte of
+    0xff means they are there. Then the protocol field, 2 bytes or 1 (compressed):
+    0x0021 IPv4, 0x0057 IPv6; control protocols pass, others raise ppp events."""
+    if end - off >= 1 and data[off] == 0xFF:
+        if end - off < 3:
+            ctx.invalid(pkt, ev.PPP_PKT_TOO_SMALL)
+            return
+        off += 2
+    decode_ppp_protocol(ctx, pkt, data, off, end)
+
+
 def decode_ipv4_link(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
     ctx.ethertype(pkt, data, off, end, ETHERTYPE_IPV4)
 
@@ -153,6 +168,7 @@ LINKTYPE_ETHERNET = 1
 LINKTYPES = {
     0: decode_null,           # LINKTYPE_NULL
     LINKTYPE_ETHERNET: decode_ethernet,
+    9: decode_ppp,            # LINKTYPE_PPP
     12: decode_raw,           # DLT_RAW on most BSDs
     14: decode_raw,           # DLT_RAW on OpenBSD
     101: decode_raw,          # LINKTYPE_RAW

@@ -53,7 +53,15 @@ def decode_session(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: 
         return
     length = (data[off + 4] << 8) | data[off + 5]
     end = min(end, off + HEADER_LEN + length)       # Ethernet padding is not payload
-    off += HEADER_LEN
+    decode_ppp_protocol(ctx, pkt, data, off + HEADER_LEN, end)
+
+
+def decode_ppp_protocol(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> None:
+    """A PPP frame from its protocol field on (RFC 1661): the IP it carries goes on to the
+    IP decoders. Shared by PPPoE sessions and the PPP link type (decode/link.py)."""
+    if off >= end:
+        ctx.invalid(pkt, ev.PPP_PKT_TOO_SMALL)
+        return
     if data[off] & 0x01:                             # compressed 1-byte protocol field
         proto, off = data[off], off + 1
     else:

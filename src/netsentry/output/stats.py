@@ -101,7 +101,14 @@ def merge_counters(sources: Iterable[Mapping[str, int | float]]) -> dict[str, in
 
 def stats_event(ts: float, uptime: float, counters: Mapping[str, int | float]) -> Event:
     """The `stats` event: ``{"stats": {"uptime": N, <Suricata's counters nested>,
-    "netsentry": {<our own counters nested>}}}``."""
+    "netsentry": {<our own counters nested>}}}``.
+
+    `ts` is the wall-clock time the record is written, in a replay too (every
+    caller passes ``time.time()``): Suricata's EVE stats logger stamps its record
+    with gettimeofday (output-json-stats.c, JsonStatsLogger), not packet time,
+    as `uptime` is wall-clock time as well. Packet time made a replay's record
+    depend on the capture, and on an epoch-stamped capture it fell back to the
+    wall clock, so the same field meant two things."""
     theirs: dict[str, int | float] = {}
     ours: dict[str, int | float] = {}
     for name, value in counters.items():

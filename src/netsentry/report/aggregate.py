@@ -184,10 +184,11 @@ def read_eve(path: Path) -> Aggregate:
                 raise ReportInputError(f"{path}:{n}: {what}") from None
             etype = rec["event_type"]
             by_type[etype] += 1
-            if first is None or ts < first:
-                first = ts
-            if last is None or ts > last:
-                last = ts
+            if etype != "stats":      # stamped with the wall clock (as Suricata's), not traffic time
+                if first is None or ts < first:
+                    first = ts
+                if last is None or ts > last:
+                    last = ts
             handler = handlers.get(etype)
             if handler is not None:
                 handler(agg, rec, ts, (n, start, rec.get("flow_id"), rec.get("pcap_cnt")))
