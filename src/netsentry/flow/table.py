@@ -7,7 +7,7 @@ protocol; with VLAN tags the key is ``(vlan ids, bytes)``. Compiled, a flow
 is filed under its client's key only, and a miss probes the reversed key
 (one C allocation); pure Python, under its forward and its reverse key, so
 every packet costs one slice and one dict lookup (building the reversed key
-in Python cost more than the second entry's ~125 B per flow). No
+in Python cost more than the second entry's ~85 B per flow). No
 normalisation either way (bench/README.md "Typed flow record" has the figures).
 ICMP and other port-less protocols are keyed by addresses only, as Suricata
 does for non-error ICMP.
