@@ -67,3 +67,11 @@ def flow_module_compiled() -> bool:
     """True when `Flow` is the compiled typed record (flow.pxd), not the __slots__ class."""
     import netsentry.flow.flow as flow_module
     return not flow_module.__file__.endswith(".py")
+
+
+def keys_per_flow() -> int:
+    """Dict entries the table keeps per flow with distinct ends: the client's key only
+    when compiled (a miss probes the reversed key in C), both keys pure Python (there
+    building the reversed key costs more than the entry; flow/table.py)."""
+    import netsentry.flow.table as table_module
+    return 2 if table_module.__file__.endswith(".py") else 1

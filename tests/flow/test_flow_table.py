@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flow_helpers import C, S, flow_module_compiled, handshake, icmp, table, tcp, udp, udp6
+from flow_helpers import C, S, flow_module_compiled, handshake, icmp, keys_per_flow, table, tcp, udp, udp6
 
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.flow.table import flow_id_for
@@ -21,6 +21,36 @@ def test_both_directions_share_one_flow_with_direction_and_counters() -> None:
     assert (a.start, a.last_seen) == (1.0, 1.5)
     s = t.stats()
     assert s["flow.total"] == s["flow.udp"] == s["flow.active"] == 1
+
+
+def test_ended_flows_leave_no_key_and_equal_ends_share_one() -> None:
+    """Both paths file a flow the same way as far as behaviour goes: after it ends
+    neither direction finds it, and a flow whose two ends are equal (the key is its own
+    reverse) has one entry and sees every packet as to-server."""
+    t, ended = table()
+    f = t.update(udp(C, S, 5000, 53, 1.0))
+    back = udp(S, C, 53, 5000, 1.1)
+    assert t.update(back) is f and back.to_server is False
+    assert sum(len(v) for v in t._tables.values()) == keys_per_flow()
+    t.expire(1000.0)
+    assert ended == [f] and sum(len(v) for v in t._tables.values()) == 0
+    again = udp(S, C, 53, 5000, 1001.0)
+    g = t.update(again)
+    assert g is not f and again.to_server is True and (g.client_ip, g.client_port) == (S, 53)
+    t.flush()
+    same = t.update(udp(C, C, 7, 7, 2000.0))
+    echo = udp(C, C, 7, 7, 2000.1)
+    assert t.update(echo) is same and echo.to_server is True
+    assert (same.pkts_toserver, same.pkts_toclient) == (2, 0)
+    assert sum(len(v) for v in t._tables.values()) == 1
+    # a SYN-ACK seen first files the flow under its receiver's (the client's) key
+    t.flush()
+    sa = tcp(S, C, 80, 40000, "SA", 3000.0)
+    h = t.update(sa)
+    assert (h.client_ip, h.client_port) == (C, 40000) and sa.to_server is False
+    fwd = tcp(C, S, 40000, 80, "A", 3000.1)
+    assert t.update(fwd) is h and fwd.to_server is not False
+    assert sum(len(v) for v in t._tables.values()) == keys_per_flow()
 
 
 def test_udp_established_only_after_both_directions() -> None:
@@ -158,7 +188,8 @@ def test_memory_stays_bounded_with_many_one_packet_flows() -> None:
     assert s["flow.total"] == n and cap - 64 <= live <= cap    # evictions come in small batches
     assert s["flow.evicted"] == n - live == len(ended)
     # the table's own structures hold only live flows
-    assert sum(len(v) for v in t._tables.values()) == live     # one entry per flow: its client's key
+    # one entry per flow (its client's key) compiled, two (both keys) pure
+    assert sum(len(v) for v in t._tables.values()) == live * keys_per_flow()
     assert sum(len(b) for b in t._wheel.values()) == live
 
 

@@ -3,9 +3,12 @@
 Keys. A flow is found by the raw bytes of its addresses and ports as they sit
 in the packet (IPv4: ``src dst sp dp``, 12 bytes, one slice of the frame when
 the transport header follows a 20-byte IP header), in one dict per IP
-protocol; with VLAN tags the key is ``(vlan ids, bytes)``. Each flow is filed
-under both its forward and its reverse key, so every packet costs one slice
-and one dict lookup and no normalisation (bench/README.md has the figures).
+protocol; with VLAN tags the key is ``(vlan ids, bytes)``. Compiled, a flow
+is filed under its client's key only, and a miss probes the reversed key
+(one C allocation); pure Python, under its forward and its reverse key, so
+every packet costs one slice and one dict lookup (building the reversed key
+in Python cost more than the second entry's ~85 B per flow). No
+normalisation either way (bench/README.md "Typed flow record" has the figures).
 ICMP and other port-less protocols are keyed by addresses only, as Suricata
 does for non-error ICMP.
 
@@ -234,6 +237,8 @@ class FlowTable:
             nonlocal active
             tab = tables[flow.proto]
             tab.pop(flow.key, None)
+            if not cython.compiled:         # pure: the reverse entry too (update, below)
+                tab.pop(reverse_key(flow.key), None)
             flow.timeout_slot = -1          # its wheel entry, if any, is now stale
             flow.end_reason = reason
             active -= 1
@@ -305,6 +310,8 @@ class FlowTable:
                         continue
                     tab = tables[proto]     # end(flow, "forced"), inlined
                     tab.pop(flow.key, None)
+                    if not cython.compiled:
+                        tab.pop(reverse_key(flow.key), None)
                     flow.timeout_slot = -1
                     flow.end_reason = "forced"
                     active -= 1
@@ -365,18 +372,26 @@ class FlowTable:
             vlan = pkt.vlan
             if vlan:
                 key = (vlan, key)
-            # a flow is filed under its client's key only: a miss is the server's side of
-            # a known flow or a new flow (bench/README.md "Key shapes")
+            # compiled, a flow is filed under its client's key only: a miss is the server's
+            # side of a known flow or a new flow (bench/README.md "Key shapes"). Pure Python,
+            # under both keys: building the reversed key there is four slices and three
+            # concatenations, dearer than a second dict entry ("Pure path: two keys").
             flow = tab.get(key)
             to_server: cython.bint = True
-            if flow is None:
-                if type(key) is bytes and len(key) == 12:
-                    rkey = _reverse12(key)
-                else:
-                    rkey = reverse_key(key)
-                flow = tab.get(rkey)
-                if flow is not None:
-                    to_server = False
+            if cython.compiled:
+                if flow is None:
+                    if type(key) is bytes and len(key) == 12:
+                        rkey = _reverse12(key)
+                    else:
+                        rkey = reverse_key(key)
+                    flow = tab.get(rkey)
+                    if flow is not None:
+                        to_server = False
+            elif flow is None:
+                rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if type(key) is bytes and len(key) == 12 \
+                    else reverse_key(key)
+            elif key != flow.key:       # equal bytes (or vlan tuples): the client's side
+                to_server = False
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
                 if active >= cap:
@@ -394,10 +409,14 @@ class FlowTable:
                 if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
                     flow = Flow(0, rkey, proto, pkt.ip_version, vlan, dst, src, pkt.dp, pkt.sp, ts)
                     tab[rkey] = flow
+                    if not cython.compiled:
+                        tab[key] = flow         # pure: filed under both keys
                     to_server = rkey == key     # both ends equal: the key is its own reverse
                 else:
                     flow = Flow(0, key, proto, pkt.ip_version, vlan, src, dst, pkt.sp, pkt.dp, ts)
                     tab[key] = flow
+                    if not cython.compiled:
+                        tab[rkey] = flow
                     if proto == 1 or proto == 58:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
                 active += 1
