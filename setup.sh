@@ -100,9 +100,10 @@ case "${1:-}" in
         # first failure's.
         # Each run is spread over one pytest-xdist worker per core (NETSENTRY_TEST_WORKERS
         # overrides, 0 = serial; extra args such as -n 0 or -x come after and win).
-        # --dist loadgroup: tests of a module sharing a module-scoped fixture stay on one
-        # worker (tests/conftest.py says why and what else keeps tests apart).
-        pytest_cmd=("$VENV/bin/python" -m pytest -n "${NETSENTRY_TEST_WORKERS:-auto}" --dist loadgroup)
+        # --dist loadfile: a test file runs whole and in order on one worker, so a module's
+        # shared fixture (a daemon in namespaces) is built once (tests/conftest.py says why
+        # not loadgroup, and what else keeps tests apart).
+        pytest_cmd=("$VENV/bin/python" -m pytest -n "${NETSENTRY_TEST_WORKERS:-auto}" --dist loadfile)
         if have_compiled; then
             log "test run 1 of 2: compiled path ($("$VENV/bin/netsentry" version | tail -1))"
             status=0

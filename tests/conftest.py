@@ -11,11 +11,13 @@ The rule cache (rules/cache.py) of every run in the suite goes to one private
 temporary directory, never into the user's ~/.cache, and starts empty. Under
 pytest-xdist each worker process imports this file, so each worker has its own.
 
-Parallel runs (`./setup.sh test`: pytest-xdist, ``--dist loadgroup``): a test
-module whose tests share a module- or class-scoped fixture (a namespace lab
-with its daemons, a replay of every capture) keeps all its tests on one
-worker, so the fixture is built once, not once per worker
-(`pytest_collection_modifyitems` gives them one ``xdist_group``). Everything a
+Parallel runs (`./setup.sh test`: pytest-xdist, ``--dist loadfile``): a test
+file runs whole, in order, on one worker, so a module-scoped fixture (a
+namespace lab with its daemon, a replay of every capture) is built once and
+its tests see it in the order they were written. (``--dist loadgroup`` with
+an ``xdist_group`` per module was tried first: with pytest 9 and xdist 3.8
+the groups never formed, even from static marks, and a daemon module's tests
+were split over two workers, each with its own daemon.) Everything a
 test touches outside its tmp_path is per test or per worker already:
 namespaces, veth pairs and their iptables/NFQUEUE rules are uuid-tagged and
 per namespace (netns_lab.py; NFQUEUE queue numbers and the peers' ports live
@@ -62,19 +64,3 @@ def fresh_structlog():
     setup_logging("info", "json", CurrentStderr())      # type: ignore[arg-type]
     yield
     setup_logging("info", "json", CurrentStderr())      # type: ignore[arg-type]
-
-
-_SHARED_SCOPES = ("module", "class", "package")
-
-
-@pytest.hookimpl(tryfirst=True)      # before xdist's own hook reads the marks (--dist loadgroup)
-def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest hook signature
-    """One xdist group per test module that uses a module- or class-scoped fixture of the
-    suite's own (see the module docstring); tests that already name a group keep it."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info is not None else ()
-        if any(d[-1].scope in _SHARED_SCOPES and d[-1].baseid for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
