@@ -28,9 +28,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from netsentry.atomicfile import atomic_write
 
 FORMAT = "netsentry-anomaly-state"
 VERSION = 1
@@ -57,31 +58,9 @@ def save(path: str | Path, payload: dict[str, Any]) -> None:
     doc = {"format": FORMAT, "version": VERSION}
     doc.update(payload)
     data = json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def check_ours(path: str | Path) -> None:

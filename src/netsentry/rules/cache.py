@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 import netsentry
+from netsentry.atomicfile import atomic_write
 from netsentry.config import get
 
 try:  # pragma: no cover - import guard
@@ -500,26 +501,15 @@ class RuleCache:
         """Store `obj` under `key` atomically (temporary file, fsync, rename), then prune."""
         header = json.dumps({"format": FORMAT, "version": netsentry.__version__, "key": key,
                              "python": sys.version.split()[0], "created": time.time()}).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=SUFFIX, dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + bytes(_MAC_LEN))       # the HMAC, filled in once the body is written
-                writer = _MacWriter(f, hmac.new(self._secret, digestmod=hashlib.sha256))
-                writer.write(len(header).to_bytes(4, "big") + header)
-                dump(obj, writer)
-                f.flush()
-                f.seek(len(MAGIC))
-                f.write(writer.mac.digest())
-                f.flush()
-                os.fsync(f.fileno())
-            path = self.path_of(key)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        path = self.path_of(key)
+        with atomic_write(path, prefix=".tmp.", suffix=SUFFIX) as f:   # prune() sweeps stale ".tmp." files
+            f.write(MAGIC + bytes(_MAC_LEN))       # the HMAC, filled in once the body is written
+            writer = _MacWriter(f, hmac.new(self._secret, digestmod=hashlib.sha256))
+            writer.write(len(header).to_bytes(4, "big") + header)
+            dump(obj, writer)
+            f.flush()
+            f.seek(len(MAGIC))
+            f.write(writer.mac.digest())
         self.prune(keep=key)
         return path
 
