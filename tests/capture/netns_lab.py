@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,20 @@ def nfqueue_unavailable_reason() -> str | None:
     if not os.path.exists("/proc/net/netfilter/nfnetlink_queue"):
         return "needs the nfnetlink_queue kernel module"
     return None
+
+
+
+@contextmanager
+def system_user(prefix: str) -> Iterator[str]:
+    """A system user of the test's own making (no home, no shell), removed afterwards. Named
+    by `prefix` and the pid, so parallel test processes never share one."""
+    name = f"{prefix}{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   check=True, capture_output=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
 
 
 class Lab:

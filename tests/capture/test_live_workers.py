@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from netns_lab import PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, unavailable_reason, wait_for
+from netns_lab import (PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, system_user, unavailable_reason,
+                       wait_for)
 
 pytestmark = pytest.mark.netns
 
@@ -441,16 +442,10 @@ def test_ids_ready_after_all_workers_watchdog_only_while_they_live_and_sighup_re
 @pytest.fixture
 def test_user():
     import shutil
-    import subprocess
     if shutil.which("useradd") is None:
         pytest.skip("needs useradd (Debian's passwd package) to create a test user")
-    name = f"nslw{os.getpid() % 100000}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True)
-    try:
+    with system_user("nslw") as name:
         yield name
-    finally:
-        subprocess.run(["userdel", name], capture_output=True)
 
 
 def _uid(pid: int) -> int:

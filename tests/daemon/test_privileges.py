@@ -8,10 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from netsentry.privileges import PrivilegeError, apply, from_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "capture"))
+from netns_lab import system_user  # noqa: E402
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("useradd") is None,
                                 reason="needs root and useradd (Debian's passwd package) to create a test user")
@@ -37,13 +41,8 @@ print(json.dumps({"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), 
 
 @pytest.fixture
 def test_user():
-    name = f"nstest{os.getpid() % 100000}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True)
-    try:
+    with system_user("nstest") as name:
         yield name
-    finally:
-        subprocess.run(["userdel", name], capture_output=True)
 
 
 @needs_root

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "capture"))
-from netns_lab import Daemon, Lab, read_jsonl, unavailable_reason, wait_for  # noqa: E402
+from netns_lab import Daemon, Lab, read_jsonl, system_user, unavailable_reason, wait_for  # noqa: E402
 
 pytestmark = pytest.mark.netns
 
@@ -38,13 +38,8 @@ RULE_2 = 'alert udp any any -> any 7101 (msg:"second"; content:"marker"; sid:300
 
 @pytest.fixture(scope="module")
 def user():
-    name = f"nsrun{os.getpid() % 100000}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True)
-    try:
+    with system_user("nsrun") as name:
         yield pwd.getpwnam(name)
-    finally:
-        subprocess.run(["userdel", name], capture_output=True)
 
 
 @pytest.fixture
