@@ -38,6 +38,10 @@ try:
 except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
     from netsentry import _cython_shim as cython
 
+# compiled: the typed records (capture_loop.pxd cimports their .pxd), fields read in C
+from netsentry.decode.packet import Packet  # noqa: F401
+from netsentry.flow.flow import Flow  # noqa: F401
+
 # True in the extension module: `loop_for` then hands out `capture_loop` itself.
 COMPILED: bool = cython.compiled
 
@@ -83,6 +87,9 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
     app_protos: cython.ulong
     app_flags: cython.long
     proto: cython.ulong
+    pkt: Packet
+    frame: Packet
+    flow: Flow
     do_live: cython.bint = "live" in parts                                  #@ flags
     do_sharded: cython.bint = "sharded" in parts                            #@ flags
     do_flow_records: cython.bint = "flow-records" in parts                  #@ flags

@@ -11,14 +11,15 @@ from scapy.contrib.mpls import MPLS  # type: ignore[import-untyped]
 from scapy.layers.ppp import PPP, PPPoE  # type: ignore[import-untyped]
 
 from netsentry.decode import Decoder
+from netsentry.decode.packet import FIELDS as PACKET_FIELDS
 from netsentry.decode.packet import Packet
 
 SRC4, DST4 = "10.1.2.3", "192.168.7.9"
 SRC6, DST6 = "2001:db8::1", "2001:db8::2"
 
 # every Packet field a decoder may set, for field-by-field comparisons
-FIELDS = [name for name in Packet.__annotations__ if name not in ("flow", "to_server", "verdict", "ts",
-                                                                   "pcap_cnt", "wirelen", "drop_alert")]
+FIELDS = [name for name in PACKET_FIELDS if name not in ("flow", "to_server", "verdict", "ts",
+                                                         "pcap_cnt", "wirelen", "drop_alert")]
 
 
 # explicit MACs: a bare Ether() makes scapy resolve the destination (ARP) on the host network

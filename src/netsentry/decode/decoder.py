@@ -20,7 +20,7 @@ from typing import Callable
 
 from netsentry.decode import gre, icmp, ipip, ipv4, ipv6, link, mpls, nsh, pppoe, tcp, udp
 from netsentry.decode.context import EVENTS_OVERFLOW, IPV6_EXTHDR_LIMIT, DecodeContext
-from netsentry.decode.packet import Packet
+from netsentry.decode.packet import TYPED, Packet
 
 try:
     import cython
@@ -124,6 +124,28 @@ class _EthIPv4Icmp(_EthIPv4):
     payload_off = 42
 
 
+@cython.cfunc
+@cython.inline
+def _eth_ipv4(data: bytes, p: cython.p_const_uchar, tlen: cython.long, proto: cython.long) -> Packet:
+    """Compiled fast path: a `Packet` with the Ethernet + 20-byte IPv4 fields stored
+    (what the pure path's shape classes and lazy fields give)."""
+    pkt: Packet = Packet()
+    pkt.data = data
+    pkt.ip_version = 4
+    pkt.ip_off = 14
+    pkt.ip_hlen = 20
+    pkt.l4_off = 34
+    pkt.src = data[26:30]
+    pkt.dst = data[30:34]
+    pkt.proto = proto
+    pkt.ip_len = tlen
+    pkt.tos = p[15]
+    pkt.ip_id = (p[18] << 8) | p[19]
+    pkt.ip_flags = p[20] >> 5
+    pkt.ttl = p[22]
+    return pkt
+
+
 class Decoder:
     """Decodes raw frames into `Packet` records; never raises on packet bytes.
 
@@ -196,28 +218,72 @@ class Decoder:
             flags: cython.long
             hlen: cython.long
             p: cython.p_const_uchar
+            pkt: Packet
             if linktype == 1 and len(data) >= 54:
-                if cython.compiled and type(data) is bytes:
-                    # compiled: the same fields read straight from the frame as C
-                    # integers; no struct call, no int objects for fields that are
-                    # only compared (bench/README.md, "Compiled path")
+                if cython.compiled:
+                    # compiled: the same fields read straight from the frame as C integers
+                    # and stored in the typed record (packet.pxd); no struct call, no lazy
+                    # fields (a store here is a pointer write): bench/README.md "pktrec"
+                    if type(data) is not bytes:
+                        return layered(data, linktype)
                     p = data
                     et = (p[12] << 8) | p[13]
                     vihl = p[14]
                     tlen = (p[16] << 8) | p[17]
                     fo = (p[20] << 8) | p[21]
                     proto = p[23]
-                    src = data[26:30]
-                    dst = data[30:34]
-                    sp = (p[34] << 8) | p[35]
-                    dp = (p[36] << 8) | p[37]
-                    # widen before shifting: a C int would overflow at << 24
-                    seq = (cython.cast(cython.long, p[38]) << 24) | (p[39] << 16) | (p[40] << 8) | p[41]
-                    ack = (cython.cast(cython.long, p[42]) << 24) | (p[43] << 16) | (p[44] << 8) | p[45]
-                    doff = p[46]
-                    flags = p[47]
-                else:
-                    et, vihl, tlen, fo, proto, src, dst, sp, dp, seq, ack, doff, flags = hdr(data, 12)
+                    if et == 0x0800 and vihl == 0x45 and not fo & 0x3FFF and 28 <= tlen <= len(data) - 14:
+                        sp = (p[34] << 8) | p[35]
+                        dp = (p[36] << 8) | p[37]
+                        # widen before shifting: a C int would overflow at << 24
+                        seq = (cython.cast(cython.long, p[38]) << 24) | (p[39] << 16) | (p[40] << 8) | p[41]
+                        if proto == 6:
+                            doff = p[46]
+                            hlen = (doff >> 4) << 2
+                            if (tlen >= 40) if doff == 0x50 else (20 <= hlen <= tlen - 20):
+                                pkt = _eth_ipv4(data, p, tlen, 6)
+                                pkt.sp = sp
+                                pkt.dp = dp
+                                pkt.seq = seq
+                                pkt.ack = (cython.cast(cython.long, p[42]) << 24) | (p[43] << 16) | (p[44] << 8) | p[45]
+                                pkt.tcp_flags = p[47]
+                                pkt.win = (p[48] << 8) | p[49]
+                                pkt.tcp_hlen = hlen
+                                pkt.payload_off = 34 + hlen
+                                pkt.payload_len = tlen - 20 - hlen
+                                if hlen > 20:
+                                    tcp_options(ctx, pkt, data, 54, 34 + hlen)
+                                n_tcp += 1
+                                n_bytes += len(data)
+                                return pkt
+                        elif proto == 17:
+                            if seq >> 16 == tlen - 20:   # UDP length field
+                                pkt = _eth_ipv4(data, p, tlen, 17)
+                                pkt.sp = sp
+                                pkt.dp = dp
+                                pkt.payload_off = 42
+                                pkt.payload_len = tlen - 28
+                                n_udp += 1
+                                n_bytes += len(data)
+                                return pkt
+                        elif proto == 1:
+                            if sp == 0x0800 or sp == 0:   # echo request / reply, code 0
+                                pkt = _eth_ipv4(data, p, tlen, 1)
+                                pkt.icmp_type = sp >> 8
+                                pkt.icmp_code = 0
+                                pkt.icmp_id = seq >> 16
+                                pkt.icmp_seq = seq & 0xFFFF
+                                pkt.payload_off = 42
+                                pkt.payload_len = tlen - 28
+                                n_icmp += 1
+                                n_bytes += len(data)
+                                return pkt
+                    return layered(data, linktype)
+                if TYPED:
+                    # the compiled Packet under a pure decoder (a stale extension): the
+                    # shape classes below would shadow its slots; decode it the long way
+                    return layered(data, linktype)
+                et, vihl, tlen, fo, proto, src, dst, sp, dp, seq, ack, doff, flags = hdr(data, 12)
                 # Ethernet + IPv4, 20-byte header, not a fragment (DF allowed), fully captured
                 if et == 0x0800 and vihl == 0x45 and not fo & 0x3FFF and 28 <= tlen <= len(data) - 14:
                     if proto == 6:

@@ -5,3 +5,5 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.string cimport memcpy
 
 cdef bytes _reverse12(bytes key)
+# Compiled build: `Packet` is the typed record of decode/packet.pxd, read as struct members.
+from netsentry.decode.packet cimport Packet
