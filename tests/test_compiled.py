@@ -209,6 +209,29 @@ def test_a_stale_extension_yields_to_its_source(tmp_path: Path, monkeypatch: pyt
     assert finder.find_spec("other.mod", [str(tmp_path)]) is None       # only netsentry's own modules
 
 
+def test_a_stale_type_layout_sends_every_module_to_its_source(tmp_path: Path) -> None:
+    # packet.py edited after the build: its source class is not the type the compiled
+    # decoder and flow table cimport, so nothing may load compiled (they would fail
+    # to import); the next build makes them agree again.
+    import shutil
+    pkg = tmp_path / "netsentry"
+    shutil.copytree(Path(_compiled.__file__).parent, pkg,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.c"))
+    packet_so = [p for p in (pkg / "decode").iterdir() if p.name.startswith("packet.") and p.suffix == ".so"]
+    if not packet_so:
+        pytest.skip(NOT_BUILT)
+    (pkg / "decode" / "packet.py").touch()
+    os.utime(packet_so[0], ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    code = ("import netsentry, netsentry.decode.decoder as d, netsentry.flow.table as t; "
+            "from netsentry import _compiled as c; "
+            "print(c.LAYOUT_STALE, c.COMPILED, d.__file__.endswith('.py'), t.__file__.endswith('.py'))")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    env.pop("NETSENTRY_PURE", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False", "True", "True"]
+
+
 def test_the_cython_shim_leaves_annotated_code_plain_python() -> None:
     from netsentry import _cython_shim as cython
 

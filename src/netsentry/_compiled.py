@@ -53,6 +53,16 @@ def _stale(ext: str, source: str) -> bool:
         return False
 
 
+def _declares_type(source: str) -> bool:
+    """Whether `source` has a .pxd beside it that lays out an extension type other
+    compiled modules cimport (decode/packet.pxd, flow/flow.pxd)."""
+    try:
+        with open(source[:-3] + ".pxd", encoding="utf-8") as fh:
+            return "cdef class " in fh.read()
+    except OSError:
+        return False
+
+
 class SourceFinder:
     """A meta-path finder for ``netsentry.*``: the ``.py`` source when the pure path is
     asked for or the extension is stale; otherwise defers (None) to the normal path
@@ -68,7 +78,7 @@ class SourceFinder:
             if not os.path.isfile(source):
                 continue
             ext = _extension_for(source)
-            if ext is None or not (PURE or _stale(ext, source)):
+            if ext is None or not (PURE or LAYOUT_STALE or _stale(ext, source)):
                 return None
             return importlib.util.spec_from_file_location(fullname, source)
         return None
@@ -104,7 +114,18 @@ def _compiled_in_use() -> bool:
     return not PURE and any(not stale for stale in built_modules().values())
 
 
-COMPILED: bool = _compiled_in_use()
+def _layout_stale() -> bool:
+    """A stale module whose .pxd lays out a type (`Packet`, `Flow`): its source would
+    define a plain class where every compiled module that cimports the layout expects
+    the extension type, and those fail to import ("size changed"). Then every
+    module runs its source until the next build."""
+    root = os.path.dirname(_PACKAGE_DIR)
+    return any(stale and _declares_type(os.path.join(root, *name.split(".")) + ".py")
+               for name, stale in built_modules().items())
+
+
+LAYOUT_STALE: bool = not PURE and _layout_stale()
+COMPILED: bool = not LAYOUT_STALE and _compiled_in_use()
 
 
 def status() -> str:
@@ -115,6 +136,9 @@ def status() -> str:
     if PURE:
         return f"fast path: pure Python ({PURE_ENV}=1; {len(built)} compiled modules built, not used)"
     stale = [name for name, is_stale in built.items() if is_stale]
+    if LAYOUT_STALE:
+        return (f"fast path: pure Python (stale, and other modules cimport their types: "
+                f"{', '.join(stale)}; rebuild: pip install -e .)")
     line = f"fast path: compiled ({len(built) - len(stale)} of {len(built)} modules, Cython)"
     if stale:
         line += f"; stale, running their .py: {', '.join(stale)} (rebuild: pip install -e .)"

@@ -71,3 +71,4 @@ exceptval = _decorator_factory
 boundscheck = _decorator_factory
 wraparound = _decorator_factory
 cdivision = _decorator_factory
+freelist = _decorator_factory

@@ -3,19 +3,34 @@
 Every stage after decode reads packets, so this is the first of the small
 data types the pipeline stages meet at (with `Flow` and `Event`).
 
-Why a plain class with class-level defaults and no ``__slots__``: the decoder
-sets only the fields a given packet has (an ICMP packet never touches
-``seq``), and unset fields fall back to the class defaults for free. CPython
-3.11 keeps such instances' attributes in a shared-key "inline values" layout,
-so a store costs about what a slot store does, and constructing ``Packet()``
-with no ``__init__`` is the cheapest object creation there is.
+Two forms of one class, with the same fields and meanings:
 
-The decoder's fast path returns subclasses of `Packet` (one per common shape,
-e.g. Ethernet/IPv4/TCP without options) whose shared fields are class
-attributes and whose rarely read header fields (``ttl``, ``tos``, ``ip_id``,
-``ip_flags``, ``win``) are read from ``data`` on first access. For readers
-nothing changes; writers may assign any field as usual. Replace ``data`` only
-on a copy (``copy.copy`` materialises those fields), never on the original.
+* **pure Python**: a plain class with class-level defaults and no
+  ``__slots__``. The decoder sets only the fields a given packet has (an ICMP
+  packet never touches ``seq``), and unset fields fall back to the class
+  defaults for free. CPython 3.11 keeps such instances' attributes in a
+  shared-key "inline values" layout, so a store costs about what a slot
+  store does, and constructing ``Packet()`` with no ``__init__`` is the
+  cheapest object creation there is. The decoder's fast path returns
+  subclasses of `Packet` (one per common shape, e.g. Ethernet/IPv4/TCP
+  without options) whose shared fields are class attributes and whose rarely
+  read header fields (``ttl``, ``tos``, ``ip_id``, ``ip_flags``, ``win``) are
+  read from ``data`` on first access. Replace ``data`` only on a copy
+  (``copy.copy`` materialises those fields), never on the original.
+* **compiled** (setup.py ``COMPILED_MODULES``): an extension type laid out in
+  packet.pxd, one object slot per field, the defaults stored by
+  ``__cinit__``. The compiled decoder, flow table, TCP state and capture loop
+  cimport the layout and read and write fields as struct members; Python
+  stages go through slot member descriptors (installed in place of Cython's
+  properties at import), which the interpreter serves as fast as a plain
+  instance's attributes. The decoder returns plain `Packet`s with every
+  field stored. An attribute that is not a field still works (the type has
+  a ``__dict__``), but a stage that needs a per-packet value adds a field:
+  one line in the class body, in `FIELDS`, in packet.pxd and, when its
+  default is not None, in ``__cinit__`` (tests/decode/test_packet.py checks
+  they agree).
+
+For readers nothing differs between the two; writers may assign any field.
 """
 
 from __future__ import annotations
@@ -51,6 +66,7 @@ FIELDS = (
 TYPED: bool = cython.compiled
 
 
+@cython.freelist(64)
 @cython.cclass
 class Packet:
     """One decoded frame; the fields below, with their defaults, are the whole record.

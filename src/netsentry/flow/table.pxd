@@ -5,5 +5,6 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.string cimport memcpy
 
 cdef bytes _reverse12(bytes key)
+cdef bytes _slice12(bytes data, Py_ssize_t at)
 # Compiled build: `Packet` is the typed record of decode/packet.pxd, read as struct members.
 from netsentry.decode.packet cimport Packet

@@ -117,6 +117,14 @@ def _reverse12(key: bytes) -> bytes:
     return key[4:8] + key[0:4] + key[10:12] + key[8:10]
 
 
+def _slice12(data: bytes, at: cython.Py_ssize_t) -> bytes:
+    """``data[at:at + 12]`` (the caller knows it is in bounds): compiled, one allocation
+    and a copy, without the slice object a generic ``data[a:b]`` builds."""
+    if cython.compiled:
+        return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + at, 12)  # noqa: F821 - table.pxd
+    return data[at:at + 12]
+
+
 def reverse_key(key: Any) -> Any:
     """The key of the opposite direction (same layout, endpoints swapped)."""
     if type(key) is tuple:
@@ -360,7 +368,10 @@ class FlowTable:
                 off = pkt.ip_off
                 if pkt.ip_version == 4:
                     # addresses and ports are one contiguous slice behind a 20-byte header
-                    key = data[off + 12:off + 24] if l4 == off + 20 else data[off + 12:off + 20] + data[l4:l4 + 4]
+                    if cython.compiled and l4 == off + 20 and type(data) is bytes:
+                        key = _slice12(data, off + 12)     # one allocation, no slice object
+                    else:
+                        key = data[off + 12:off + 24] if l4 == off + 20 else data[off + 12:off + 20] + data[l4:l4 + 4]
                 else:
                     key = data[off + 8:off + 44] if l4 == off + 40 else data[off + 8:off + 40] + data[l4:l4 + 4]
                 tab = tcp_tab if proto == 6 else udp_tab
