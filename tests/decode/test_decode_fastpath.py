@@ -9,7 +9,6 @@ from decode_frames import FIELDS, eth, sample_frames, tcp_syn
 from scapy.all import ICMP, IP, TCP, UDP  # type: ignore[import-untyped]
 
 from netsentry.decode import Decoder
-from netsentry.decode.packet import Packet
 
 
 def _fields(pkt) -> dict:  # type: ignore[no-untyped-def]
