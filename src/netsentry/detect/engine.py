@@ -36,7 +36,7 @@ from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
-from netsentry.detect.stream import StreamRule, stream_capable, stream_rule
+from netsentry.detect.stream import StreamRule, stream_capable, stream_rule, window_lookback
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.detect.txdetect import TxDetect
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
@@ -155,6 +155,8 @@ class SignatureEngine:
         # for the longest fast pattern of a stream-capable rule to cross a boundary
         self._pf_overlap = max((len(s.fast_pattern.fp_bytes) - 1 for n, s in enumerate(self.sigs)
                                 if self._stream_capable[n] and s.fast_pattern is not None), default=0)
+        # ... and how much of it the stream stage keeps per direction (stream/tcp.py set_detection)
+        self.stream_lookback = window_lookback(self.sigs)
         # Address checks as a bit test on the flow direction's home class (homeclass.py);
         # the classes are worked out per flow only when some verified rule can use them.
         self._homes = HomeClasses(config)

@@ -123,6 +123,7 @@ class StreamEngine:
         self.midstream = settings.midstream
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
+        self.overlap = OVERLAP      # inspected bytes kept in front of new ones (set_detection)
         self.feed = getattr(applayer, "feed", None)
         self.gap_hook = getattr(applayer, "gap", None)
         self.memuse = 0             # out-of-order bytes held over all flows
@@ -130,6 +131,16 @@ class StreamEngine:
         self.counters: Counter[str] = Counter()
         # the memcap's exception policy (exception_policy.py): on_memcap(pkt, flow)
         self.on_memcap: Callable[[Packet, Flow], None] | None = None
+
+    def set_detection(self, engine: Any) -> None:
+        """The signature engine the windows are for (None: no windows). Each direction
+        keeps only as many inspected bytes as its rules can need in front of new data
+        (the engine's `stream_lookback`, detect/stream.py `window_lookback`), not
+        always `OVERLAP`: on traffic whose rules are all plain contents that is the
+        longest content, and the 2 KB tail per direction was most of `flow.stream`."""
+        self.windows = engine is not None
+        lookback = getattr(engine, "stream_lookback", None)      # None: any distance back
+        self.overlap = lookback if lookback is not None and 0 <= lookback < OVERLAP else OVERLAP
 
     def attach_applayer(self, applayer: Any) -> None:
         """Set (or replace) the app layer fed with new in-order bytes."""
@@ -290,7 +301,11 @@ class StreamEngine:
             pkt.stream_data = window
             pkt.stream_old = old
             pkt.stream_to_server = to_server
-            h.tail = window[-OVERLAP:] if len(window) > OVERLAP else window
+            keep = self.overlap
+            if len(window) <= keep:
+                h.tail = window
+            else:
+                h.tail = window[len(window) - keep:] if keep else b""
 
     def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         ooo = h.ooo
