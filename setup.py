@@ -45,6 +45,7 @@ COMPILED_MODULES = [
     "src/netsentry/flow/tcp_state.py",
     "src/netsentry/output/fields.py",
     "src/netsentry/share.py",
+    "src/netsentry/stream/tcp.py",
 ]
 
 

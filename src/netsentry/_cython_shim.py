@@ -65,6 +65,7 @@ ccall = _passthrough
 inline = _passthrough
 final = _passthrough
 cclass = _passthrough
+no_gc = _passthrough
 locals = _decorator_factory          # noqa: A001
 returns = _decorator_factory
 exceptval = _decorator_factory

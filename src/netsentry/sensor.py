@@ -93,6 +93,8 @@ class Sensor:
         self.signatures = self._build_signature_engine(config, ruleset)
         # stream/: defragmentation before the flow lookup, TCP reassembly after it
         self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
+        if self.stream is not None:
+            self.stream.set_detection(self.signatures)      # how much inspected data the windows keep
         self.anomaly = self._build_anomaly_engine(config)
         self.applayer = self._build_applayer(config)
         if self.applayer is not None and self.stream is not None:
@@ -329,7 +331,7 @@ class Sensor:
         if self.stream is not None:
             # built at start-up without rules, the stream stage made no inspection windows:
             # a reload from no rules to rules needs them (and the loop's stream part, loop_parts)
-            self.stream.windows = self.signatures is not None
+            self.stream.set_detection(self.signatures)
         # transaction rules live in the engine too: the app layer parses what the new set reads
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()

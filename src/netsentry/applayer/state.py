@@ -79,6 +79,35 @@ class AppState:
         self.release_from = i
 
 
+class _SharedAppState(AppState):
+    """An `AppState` many flows hold at once: its fields never change (a write is ignored).
+
+    Most flows end up in one of a few states that say everything the rest of the
+    sensor reads from them: a SYN was seen and no byte yet (`SYN_SEEN`), detection
+    failed (`DONE_FAILED`), or the protocol was detected but nobody reads its
+    transactions (`DONE_NULL`: bench-1m, every flow with bench.rules). Such a flow
+    points at the shared state instead of holding an `AppState` of its own (120 B per
+    flow; bench/README.md "Flow memory"). A state that has to change (the first bytes
+    after a SYN) is replaced by a flow-own `AppState`, never written in place."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        pass            # shared: see the class docstring
+
+    @classmethod
+    def make(cls, **fields: Any) -> _SharedAppState:
+        st = cls.__new__(cls)
+        proto = AppState()
+        for name in AppState.__slots__:
+            object.__setattr__(st, name, fields.get(name, getattr(proto, name)))
+        return st
+
+
+# a TCP SYN seen, no byte yet (flows that never carry payload stop here)
+SYN_SEEN = _SharedAppState.make(syn=True)
+
+
 class AppLayer:
     """The app-layer stage, built once from the configuration (section `app-layer`)."""
 
@@ -130,6 +159,10 @@ class AppLayer:
             # detection failed or nobody reads the protocol (bench-1m: every flow once
             # detected, since bench.rules has no transaction rules)
             return
+        elif st is SYN_SEEN:
+            # the first bytes after the handshake: the flow gets a state of its own
+            st = flow.app = AppState()
+            st.syn = True
         parser = st.parser
         if parser is not None:
             try:
@@ -155,8 +188,9 @@ class AppLayer:
         self.stats_flows[name] = self.stats_flows.get(name, 0) + 1
         pending, st.pending = st.pending, None
         if parser is _NULL_PARSER:
-            # detection only: no transactions ever, so nothing for detect/ or the records
-            st.done = True
+            # detection only: no transactions ever, so nothing for detect/ or the records;
+            # nothing of the flow's own state is read again
+            flow.app = DONE_NULL
             return
         for ts, chunk in pending:
             try:
@@ -178,8 +212,7 @@ class AppLayer:
         if st is None:
             return
         if st.parser is None:
-            st.failed = st.done = True          # detection on data with a hole would guess
-            st.pending = None
+            flow.app = DONE_FAILED              # detection on data with a hole would guess
             return
         gap = getattr(st.parser, "gap", None)
         if gap is not None:
@@ -223,8 +256,7 @@ class AppLayer:
         if not undecided or len(data) >= PROBE_LIMIT:
             st.refused |= 1 << d
             if st.refused & (1 << (1 - d)) or len(data) >= PROBE_LIMIT or ipproto == 17:
-                st.failed = st.done = True
-                st.pending = None
+                flow.app = DONE_FAILED          # nothing of the flow's own state is read again
         return None
 
     def flow_end(self, flow: Flow) -> None:
@@ -265,8 +297,9 @@ class AppLayer:
         if flags & _SYN:
             st = flow.app
             if st is None:
-                st = flow.app = AppState()
-            st.syn = True
+                flow.app = SYN_SEEN
+            else:
+                st.syn = True                   # (a no-op on a shared state)
         elif flags & _FIN:
             st = flow.app
             if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
@@ -347,6 +380,11 @@ class _NullParser:
 
 
 _NULL_PARSER = _NullParser()
+
+# detection failed (every probe said no, or a gap before it decided): the flow costs nothing more
+DONE_FAILED = _SharedAppState.make(failed=True, done=True)
+# detected, but nobody reads the protocol's transactions: the parser is the null one
+DONE_NULL = _SharedAppState.make(parser=_NULL_PARSER, done=True)
 
 
 def proto_matches(flow_proto: str | None, wanted: str) -> bool:

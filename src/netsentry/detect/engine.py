@@ -36,7 +36,7 @@ from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
-from netsentry.detect.stream import StreamRule, stream_capable, stream_rule
+from netsentry.detect.stream import StreamRule, stream_capable, stream_rule, window_lookback
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.detect.txdetect import TxDetect
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
@@ -155,6 +155,8 @@ class SignatureEngine:
         # for the longest fast pattern of a stream-capable rule to cross a boundary
         self._pf_overlap = max((len(s.fast_pattern.fp_bytes) - 1 for n, s in enumerate(self.sigs)
                                 if self._stream_capable[n] and s.fast_pattern is not None), default=0)
+        # ... and how much of it the stream stage keeps per direction (stream/tcp.py set_detection)
+        self.stream_lookback = window_lookback(self.sigs)
         # Address checks as a bit test on the flow direction's home class (homeclass.py);
         # the classes are worked out per flow only when some verified rule can use them.
         self._homes = HomeClasses(config)
@@ -166,11 +168,27 @@ class SignatureEngine:
         # (event.py): in-loop bench a, 200k packets, best of 3 CPU: see the commit.
         self._alerts = [self._new_alert(s, "allowed") for s in self.sigs]
         self._blocked: list[Alert | None] = [None] * len(self.sigs)     # made on first use (_alert)
+        # flow.detect's shared states by content (_flow_state): a few per rule group
+        self._flow_states: dict[tuple[Any, ...], list[Any]] = {}
         self.stats_alerts = 0
         self.stats_suppressed = 0
         self.stats_dropped = 0
         self.stats_passed = 0
         self.build_seconds = time.perf_counter() - t0
+
+    def _flow_state(self, g0: Group, g1: Group, seen0: bool, seen1: bool, hb0: int, hb1: int) -> list[Any]:
+        """`flow.detect`: the shared, never changed state list for this content (see
+        `inspect`). Every flow with the same rule groups, home classes and inspected
+        directions holds the same list, so per flow it costs one pointer, not a
+        9-item list (128 B per flow; bench/README.md "Flow memory"). Marking a
+        direction inspected moves the flow to the successor list in [9] or [10]."""
+        key = (g0, g1, seen0, seen1, hb0, hb1)
+        st = self._flow_states.get(key)
+        if st is None:
+            st = self._flow_states[key] = [g0, g1, None, None, seen0, seen1, self, hb0, hb1, None, None]
+            st[9] = st if seen0 else self._flow_state(g0, g1, True, seen1, hb0, hb1)
+            st[10] = st if seen1 else self._flow_state(g0, g1, seen0, True, hb0, hb1)
+        return st
 
     # --- the hot path ---------------------------------------------------------------
 
@@ -194,12 +212,14 @@ class SignatureEngine:
                 # nothing differs on a direction's first packet then), [6] the engine
                 # that made it (a rule reload brings a new engine whose groups and
                 # rule numbers differ), [7-8] 1 << home class of the direction (0: not
-                # worked out, no rule needs it)
+                # worked out, no rule needs it), [9-10] the state with direction 0 / 1
+                # marked inspected.
+                # One shared list per distinct content (_flow_state), never one per flow.
                 home_bits = self._home_bits
                 here, back = home_bits(pkt.src, pkt.dst) if home_bits is not None else (0, 0)
-                state = flow.detect = ([rev, fwd, None, None, not rev.ip_only, not fwd.ip_only, self, back, here]
+                state = flow.detect = (self._flow_state(rev, fwd, not rev.ip_only, not fwd.ip_only, back, here)
                                        if pkt.to_server
-                                       else [fwd, rev, None, None, not fwd.ip_only, not rev.ip_only, self, here, back])
+                                       else self._flow_state(fwd, rev, not fwd.ip_only, not rev.ip_only, here, back))
             ts = pkt.to_server
             hbit = state[7 + ts]
             group = state[ts]
@@ -208,7 +228,7 @@ class SignatureEngine:
                 if always and group.later_by_flags is not None and pkt.proto == 6 and pkt.tcp_flags < 256:
                     always = group.later_by_flags[pkt.tcp_flags]
             else:
-                state[4 + ts] = True
+                flow.detect = state[9 + ts]
                 always = group.first_candidates(pkt.src, pkt.dst)
             if not plen:
                 # no payload (half the bench capture: handshakes, ACKs, FINs): only

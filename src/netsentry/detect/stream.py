@@ -23,6 +23,7 @@ at load time (`stream_rule`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsentry.rules.inspect import Content
@@ -90,6 +91,32 @@ class StreamRule:
 
 _FULL = StreamRule(FULL)
 _NEW = StreamRule(NEW)
+
+
+def window_lookback(sigs: Sequence[Signature]) -> int | None:
+    """How many already inspected bytes the stream stage must keep in front of new data
+    for these rules (stream/tcp.py `StreamEngine.overlap`); None: as many as it keeps.
+
+    Why: the stage keeps that many bytes per direction of every live session (the
+    `tail`), up to 2 KB each, the largest per-flow cost of the sensor after the flow
+    record (bench/README.md "Flow memory"). A `SUFFIX` rule reads `longest content
+    - 1` old bytes, a `NEW` rule none, the prefilter `longest fast pattern - 1` of a
+    stream-capable rule; a `FULL` rule (relative chains, pcre, byte tests) can reach
+    any distance back, so one of them makes it None. So the windows every rule and
+    the prefilter see are the same as with the whole overlap kept: alerts do not change."""
+    back = 0
+    for s in sigs:
+        if not stream_capable(s):
+            continue
+        how = stream_rule(s)
+        if how.mode is FULL:
+            return None
+        if how.mode is SUFFIX and how.back > back:
+            back = how.back
+        fp = s.fast_pattern
+        if fp is not None and len(fp.fp_bytes) - 1 > back:
+            back = len(fp.fp_bytes) - 1
+    return back
 
 
 def stream_rule(sig: Signature) -> StreamRule:

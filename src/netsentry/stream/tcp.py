@@ -46,6 +46,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+try:
+    import cython
+except ImportError:          # pure install without Cython: the annotations are no-ops
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
+
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
@@ -70,19 +75,36 @@ OOO_GAP_LIMIT = 256 * 1024
 UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
 
 
+@cython.no_gc
+@cython.cclass
 class Half:
     """One direction of a session: the next expected sequence number and what waits.
 
-    Class-level defaults and no `__init__` (as `Packet`): two of these are made
-    for every TCP session, and an empty instance is the cheapest object there is."""
+    A fixed record, since two are made for every TCP session (262,144 live flows:
+    half a million of them). Compiled (setup.py `COMPILED_MODULES`), it is the
+    typed extension type of tcp.pxd beside this file: `next_seq` and `off` are C
+    integers in the record instead of an int object each, and it carries no
+    cycle-collector header (it refers to nothing that refers back to it), so an
+    empty one is 64 bytes. Pure Python it is a ``__slots__`` class with the same
+    fields. A field added here is added to tcp.pxd too (bench/README.md "Flow
+    memory": the per-flow bytes this costs)."""
 
-    next_seq = 0               # sequence number of the next in-order byte
-    off = 0                    # stream offset of next_seq (bytes delivered or skipped)
-    ooo: Overlay | None = None  # out-of-order data by stream offset
-    tail = b""                 # the last OVERLAP bytes given to detection
-    depth_hit = False
-    started = False
-    wins: Any = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
+    __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started")
+
+    def __init__(self) -> None:
+        self.next_seq = 0          # sequence number of the next in-order byte
+        self.off = 0               # stream offset of next_seq (bytes delivered or skipped)
+        self.ooo = None            # Overlay | None: out-of-order data by stream offset
+        self.tail = b""            # the last bytes given to detection (at most OVERLAP)
+        self.wins = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
+        self.depth_hit = False
+        self.started = False
+
+
+def new_session() -> tuple[Half, Half]:
+    """`flow.stream` of a followed session: (to client, to server), indexed by `pkt.to_server`.
+    A tuple, not a list: it never changes after it is made, and is 16 bytes smaller."""
+    return (Half(), Half())
 
 
 class StreamEngine:
@@ -101,6 +123,7 @@ class StreamEngine:
         self.midstream = settings.midstream
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
+        self.overlap = OVERLAP      # inspected bytes kept in front of new ones (set_detection)
         self.feed = getattr(applayer, "feed", None)
         self.gap_hook = getattr(applayer, "gap", None)
         self.memuse = 0             # out-of-order bytes held over all flows
@@ -108,6 +131,16 @@ class StreamEngine:
         self.counters: Counter[str] = Counter()
         # the memcap's exception policy (exception_policy.py): on_memcap(pkt, flow)
         self.on_memcap: Callable[[Packet, Flow], None] | None = None
+
+    def set_detection(self, engine: Any) -> None:
+        """The signature engine the windows are for (None: no windows). Each direction
+        keeps only as many inspected bytes as its rules can need in front of new data
+        (the engine's `stream_lookback`, detect/stream.py `window_lookback`), not
+        always `OVERLAP`: on traffic whose rules are all plain contents that is the
+        longest content, and the 2 KB tail per direction was most of `flow.stream`."""
+        self.windows = engine is not None
+        lookback = getattr(engine, "stream_lookback", None)      # None: any distance back
+        self.overlap = lookback if lookback is not None and 0 <= lookback < OVERLAP else OVERLAP
 
     def attach_applayer(self, applayer: Any) -> None:
         """Set (or replace) the app layer fed with new in-order bytes."""
@@ -127,18 +160,18 @@ class StreamEngine:
         if self.held and flags & _ACK:
             # some direction somewhere holds out-of-order data: has its receiver
             # acknowledged bytes before it that we never saw?
-            other = st[not pkt.to_server]
+            other: Half = st[not pkt.to_server]
             if other.ooo is not None:
                 self._acked(other, flow, not pkt.to_server, pkt)
         if not plen:
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
             if flags & _SYN:
-                h = st[pkt.to_server]
+                h: Half = st[pkt.to_server]
                 if h.started and not flags & _ACK and (pkt.seq + 1) & MASK != h.next_seq and h.off:
                     # a new SYN with another number on a session that carried data: the
                     # ports are reused for a new connection (Suricata: TCP port reuse)
                     self.on_flow_end(flow)
-                    st = flow.stream = [Half(), Half()]
+                    st = flow.stream = new_session()
                     self.counters["tcp.ssn_reused"] += 1
                     h = st[pkt.to_server]
                 if not h.started:
@@ -238,10 +271,10 @@ class StreamEngine:
     def _start(self, pkt: Packet, flow: Flow) -> Any:
         """A session's first packet: followed from a SYN, or picked up under stream.midstream."""
         if pkt.tcp_flags & _SYN:
-            st = flow.stream = [Half(), Half()]
+            st = flow.stream = new_session()
         elif self.midstream:
             self.counters["tcp.midstream_pickups"] += 1
-            st = flow.stream = [Half(), Half()]
+            st = flow.stream = new_session()
         else:
             st = flow.stream = UNTRACKED
         return st
@@ -268,7 +301,11 @@ class StreamEngine:
             pkt.stream_data = window
             pkt.stream_old = old
             pkt.stream_to_server = to_server
-            h.tail = window[-OVERLAP:] if len(window) > OVERLAP else window
+            keep = self.overlap
+            if len(window) <= keep:
+                h.tail = window
+            else:
+                h.tail = window[len(window) - keep:] if keep else b""
 
     def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         ooo = h.ooo

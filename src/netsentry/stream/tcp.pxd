@@ -1,0 +1,7 @@
+# The typed layout of netsentry.stream.tcp.Half for the compiled build (Cython reads
+# this beside tcp.py). Field meanings: tcp.py. No cycle-collector header: a Half refers
+# to its Overlay (tcp.py: @cython.no_gc), its tail bytes and a policy, none of which refers back to it.
+cdef class Half:
+    cdef public object ooo, tail, wins
+    cdef public long long next_seq, off
+    cdef public bint depth_hit, started
