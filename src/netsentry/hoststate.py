@@ -94,6 +94,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from netsentry.anomaly.flood import HALF_OPEN_STATES
 from netsentry.config import get
 
 TICK = 1.0                 # the anomaly engine's second (anomaly/engine.py TICK)
@@ -101,10 +102,13 @@ DNS_FLOW = -math.inf       # anomaly/engine.py DNS_FLOW: every packet of a DNS f
 DNS_MSG_MAX = 600          # a query's question fits (name <= 255 bytes); the rest is not read
 HOST_TRACKS = frozenset(("by_src", "by_dst", "by_rule"))
 LIVE_GRACE = 2.0           # live: a second is judged this long after its end even if a worker is silent
-ST_LID = 10                # worker side: the flow's number in flow.anomaly (after the engine's slots)
+W_LID = 7                  # worker side: the flow's number in flow.anomaly (ObservingEngine's layout)
+PEND_HALF_OPEN = 1         # worker side, flow.anomaly[4]: syn-flood may still release this bare SYN
+PEND_SYN_PROBE = 2         # ... port-scan may still see this SYN probe complete its handshake
+ROW_END, ROW_NEW, ROW_DNS = 0, 1, 2   # kinds of row, in one packet's order: row[0] = pcap_cnt * 4 + kind
+FLAGGED_WIDTH = 6          # fields of one pending flow's row (ObservingEngine.take)
 LID_STEP = 1 << 16         # worker i numbers its flows i, i + LID_STEP, ...: one dict key per flow in
                            # the parent, and the worker is `lid % LID_STEP` (workers < LID_STEP)
-TOUCHED_WIDTH = 8          # fields of one touched flow in the batch's flat list
 
 HostMsg = tuple
 
@@ -202,12 +206,13 @@ class WorkerLink:
     def _take(self) -> tuple:
         obs = self.observer
         loose: list[tuple] = []
-        touched: list[tuple] = []
+        agg: tuple = ()
         if obs is not None:
-            loose, touched = obs.take()
-        batch = (self.new, self.ends, self.dns, loose, touched, self.cands)
+            loose, agg = obs.take()
+        batch = (self.new, self.ends, self.dns, loose, agg, self.cands)
         self.rows += (len(self.new) + len(self.ends) + len(self.dns) + len(loose)
-                      + len(touched) // TOUCHED_WIDTH + len(self.cands))
+                      + (len(agg[0]) // 4 + len(agg[1]) // 3 + len(agg[2]) // FLAGGED_WIDTH if agg else 0)
+                      + len(self.cands))
         self.new, self.ends, self.dns, self.cands = [], [], [], []
         return batch
 
@@ -224,18 +229,35 @@ class WorkerLink:
 
 
 class ObservingEngine:
-    """The anomaly stage of worker i of N: the engine's per-packet bookkeeping, no judging.
+    """The anomaly stage of worker i of N: the engine's per-packet bookkeeping and its
+    per-second fold into per-host sums; no judging.
 
     Same contract as AnomalyEngine for the capture loop (`inspect_due` when
     ``ts >= flow.anomaly_due``, `on_flow_end`, `tick`, `close`); what it saw
-    goes to the parent through the `WorkerLink`."""
+    goes to the parent through the `WorkerLink`, pre-aggregated (`take`).
+
+    Per-flow state (``flow.anomaly``, worker layout, see the W_* slots): the
+    counters already folded, the flow's *pending* bits (W_PENDING: which of the
+    judge's per-flow decisions are still open for it, see `take`), the second it
+    was queued in (DNS flows), its traffic-spike scope and its number."""
 
     def __init__(self, config: Mapping[str, Any], link: WorkerLink) -> None:
         from netsentry.anomaly import settings
         from netsentry.anomaly.detector import DETECTORS
         sec = settings.load(config)
-        dns_cls = DETECTORS.get("dns-query-flood")
-        self.dns_on = dns_cls is not None and any(sec.sub(n).flag("enabled") for n in dns_cls.names)
+
+        def on(name: str) -> bool:
+            cls = DETECTORS.get(name)
+            return cls is not None and any(sec.sub(n).flag("enabled") for n in cls.names)
+        self.dns_on = on("dns-query-flood")
+        # which per-flow decisions the judge makes (only their flows are sent per flow)
+        self._half_open = on("syn-flood")
+        self._syn_probe = on("port-scan")
+        self.spike_on = on("traffic-spike")
+        self._scope: Any = None
+        if self.spike_on:
+            from netsentry.anomaly import spike
+            self._scope = spike.scope_of(config, sec.sub("traffic-spike"))
         self.link = link
         link.observer = self
         link.own_closes = False
@@ -245,6 +267,7 @@ class ObservingEngine:
         self._touch_cnt: list[int] = []
         self._loose: dict[tuple[bytes, int], int] = {}
         self._lid = link.index        # flow numbers unique across workers: see LID_STEP
+        self.flow_rows = 0            # per-flow rows sent for the judge's per-flow decisions
 
     def rolled(self, tick: int, tick_end: float) -> None:
         self._tick = tick
@@ -269,10 +292,21 @@ class ObservingEngine:
             first = pkt.tcp_flags if proto == 6 else pkt.icmp_type
             lid = self._lid
             self._lid = lid + LID_STEP
-            flow.anomaly = [0, 0, 0, 0, 0, self._tick, 0, 0, 0, first, lid]
+            pending = 0
+            if proto == 6 and first & 0x12 == 0x02:         # a bare SYN (ACK clear)
+                if self._half_open:
+                    pending = PEND_HALF_OPEN
+                if self._syn_probe and first & 0x2F == 0x02:  # port-scan's SYN probe (scan.py)
+                    pending |= PEND_SYN_PROBE
+            scope = 0
+            if self.spike_on:
+                sc = self._scope
+                scope = 3 if sc is None else sc.mask(flow.client, flow.server)
+            flow.anomaly = [0, 0, 0, 0, pending, self._tick, scope, lid]
             self._touched.append(flow)
             self._touch_cnt.append(pkt.pcap_cnt)
-            self.link.new.append((pkt.pcap_cnt, lid, proto, flow.client, flow.server,
+            # the judge keeps a stand-in only while a per-flow decision is pending (lid -1: none)
+            self.link.new.append((pkt.pcap_cnt << 2 | ROW_NEW, lid if pending else -1, proto, flow.client, flow.server,
                                   flow.client_port, flow.server_port, first))
             if flow.server_port == 53 and (proto == 17 or proto == 6) and self.dns_on:
                 flow.anomaly_due = DNS_FLOW
@@ -296,27 +330,131 @@ class ObservingEngine:
     def _query(self, pkt: Any) -> None:
         off = pkt.payload_off
         msg = bytes(pkt.data[off:off + min(pkt.payload_len, DNS_MSG_MAX)])
-        self.link.dns.append((pkt.pcap_cnt, pkt.src, pkt.dst, pkt.proto, msg))
+        self.link.dns.append((pkt.pcap_cnt << 2 | ROW_DNS, pkt.src, pkt.dst, pkt.proto, msg))
 
     def on_flow_end(self, flow: Any) -> None:
         st = flow.anomaly
-        if st is not None:
-            self.link.ends.append((getattr(self.link.source, "pcap_cnt", 0), st[ST_LID]))
+        if st is not None and st[4]:        # W_PENDING: only the judge's per-flow decisions need it
+            self.link.ends.append((getattr(self.link.source, "pcap_cnt", 0) << 2 | ROW_END, st[W_LID]))
 
-    def take(self) -> tuple[list[tuple], list[tuple]]:
-        """The loose packets and touched flows' counters of the second that ends now."""
+    def take(self) -> tuple[list[tuple], tuple]:
+        """The second that ends now: loose packets per destination, and the touched flows
+        folded as the engine's `_account` folds them, but per host (sums that add up
+        across workers) instead of per flow:
+
+        ``(pin, hosts, flagged, talk)``, flat lists:
+          pin      key, proto, address, packets   packets received per (protocol, address)
+          hosts    key, address, bytes << 32 | packets   traffic-spike's per-host sums
+                   (only hosts in its scope)
+          flagged  cnt, lid, pkts_toserver, pkts_toclient, established, tcp_state
+                   flows whose per-flow decision is pending (a bare SYN's half-open
+                   release, a SYN probe's "completed the handshake")
+          talk     pickled: cnt, client, server, proto, server_port, packets to server,
+                   packets to client, per flow with packets: read by the judge only
+                   in a second with a flood candidate or a spike (top talkers, peers),
+                   so it stays bytes otherwise
+
+        `key` orders the judge's merge as one process inserts (2 * the packet that
+        touched the flow first in the second, + which end): dict order, and so the
+        baselines' and the state file's order, stay those of one process."""
         loose = [(dst, proto, n) for (dst, proto), n in self._loose.items()]
-        # one flat list, not a tuple per flow: pickle writes no tuple opcode and no memo entry
-        # per row (both ends), and the parent regroups it in C (zip over one iterator)
-        touched: list[Any] = []
-        add = touched.extend
-        for f, cnt in zip(self._touched, self._touch_cnt):
-            add((cnt, f.anomaly[ST_LID], f.pkts_toserver, f.pkts_toclient, f.bytes_toserver,
-                 f.bytes_toclient, f.established, f.tcp_state))
         self._loose = {}
+        touched, cnts = self._touched, self._touch_cnt
         self._touched = []
         self._touch_cnt = []
-        return loose, touched
+        if not touched:
+            return loose, ()
+        pin: dict[int, dict[bytes, int]] = {}
+        keys: dict[int, dict[bytes, int]] = {}
+        hosts: dict[bytes, int] = {}
+        hkeys: dict[bytes, int] = {}
+        flagged: list[Any] = []
+        talk: list[Any] = []
+        last_proto = -1
+        m: dict[bytes, int] = {}
+        km: dict[bytes, int] = {}
+        for f, cnt in zip(touched, cnts):
+            st = f.anomaly
+            a = f.pkts_toserver
+            b = f.pkts_toclient
+            dts = a - st[0]
+            dtc = b - st[1]
+            st[0] = a
+            st[1] = b
+            proto = f.proto
+            if proto != last_proto:
+                last_proto = proto
+                m = pin.get(proto)
+                if m is None:
+                    m = pin[proto] = {}
+                    km = keys[proto] = {}
+                else:
+                    km = keys[proto]
+            key = cnt << 1
+            if dts:
+                h = f.server
+                v = m.get(h)
+                if v is None:
+                    m[h] = dts
+                    km[h] = key
+                else:
+                    m[h] = v + dts
+            if dtc:
+                h = f.client
+                v = m.get(h)
+                if v is None:
+                    m[h] = dtc
+                    km[h] = key | 1
+                else:
+                    m[h] = v + dtc
+            scope = st[6]
+            if scope:
+                c = f.bytes_toserver
+                d = f.bytes_toclient
+                db = c - st[2] + d - st[3]
+                st[2] = c
+                st[3] = d
+                v = db << 32 | (dts + dtc)
+                if scope & 1:
+                    h = f.client
+                    w = hosts.get(h)
+                    if w is None:
+                        hosts[h] = v
+                        hkeys[h] = key
+                    else:
+                        hosts[h] = w + v
+                if scope & 2:
+                    h = f.server
+                    w = hosts.get(h)
+                    if w is None:
+                        hosts[h] = v
+                        hkeys[h] = key | 1
+                    else:
+                        hosts[h] = w + v
+            pending = st[4]
+            if pending:
+                state = f.tcp_state
+                est = f.established
+                flagged += (cnt, st[7], a, b, est, state)
+                # the judge clears the flow's flag on this row when the condition holds:
+                # from then on it reads nothing more of the flow (flood.py, scan.py)
+                if pending & PEND_HALF_OPEN and state not in HALF_OPEN_STATES:
+                    pending &= ~PEND_HALF_OPEN
+                if pending & PEND_SYN_PROBE and (est or (a >= 3 and b >= 1)):
+                    pending &= ~PEND_SYN_PROBE
+                st[4] = pending
+            if dts or dtc:
+                talk += (cnt, f.client, f.server, proto, f.server_port, dts, dtc)
+        pin_flat: list[Any] = []
+        for proto, m in pin.items():
+            km = keys[proto]
+            for h, n in m.items():
+                pin_flat += (km[h], proto, h, n)
+        host_flat: list[Any] = []
+        for h, v in hosts.items():
+            host_flat += (hkeys[h], h, v)
+        self.flow_rows += len(flagged) // FLAGGED_WIDTH
+        return loose, (pin_flat, host_flat, flagged, pickle.dumps(talk, pickle.HIGHEST_PROTOCOL))
 
     def tick(self, now: float) -> None:
         """Live: wall clock `now` with no packet closes the second as a packet would."""
@@ -479,6 +617,43 @@ class ProxyFlow:
         self.tcp_state = "none"
 
 
+class _Talker:
+    """What the flood and spike detectors read of a touched flow to name peers."""
+
+    __slots__ = ("client", "server", "proto", "server_port", "anomaly")
+
+    def __init__(self, client: bytes, server: bytes, proto: int, sport: int, dts: int, dtc: int) -> None:
+        self.client = client
+        self.server = server
+        self.proto = proto
+        self.server_port = sport
+        self.anomaly = (0, 0, 0, 0, 0, 0, dts, dtc)     # ST_DPTS, ST_DPTC
+
+
+class _Talkers:
+    """A second's touched flows as the detectors iterate them (`Tick.touched`), kept as the
+    workers' pickled rows until a detector reads them: only in a second in which a flood
+    or a traffic spike fires, so the judge pays per flow only then."""
+
+    __slots__ = ("blobs", "live", "_flows")
+
+    def __init__(self, blobs: list[tuple[int, bytes]], live: bool) -> None:
+        self.blobs = blobs
+        self.live = live
+        self._flows: list[_Talker] | None = None
+
+    def __iter__(self) -> Any:
+        if self._flows is None:
+            rows: list[tuple] = []
+            for w, blob in self.blobs:
+                flat = pickle.loads(blob)   # noqa: S301 - our own worker's rows
+                it = iter(flat)
+                rows += zip(it, it, it, it, it, it, it)
+            rows.sort(key=_first)
+            self._flows = [_Talker(*r[1:]) for r in rows]
+        return iter(self._flows)
+
+
 class _DnsPacket:
     """What the DNS detector reads of a query packet."""
 
@@ -606,10 +781,13 @@ class EventSink:
                     out.emit(event)
 
 
-_KIND_END, _KIND_NEW, _KIND_DNS = 0, 1, 2
 _UNSET = object()           # HostJudge._next: no reload switching
 _first = operator.itemgetter(0)
-_LIVE_RANK = {_KIND_NEW: 0, _KIND_DNS: 1, _KIND_END: 2}
+_LIVE_RANK = {8: 0, 5: 1, 2: 2}     # by row length: new flows, then DNS queries, then flow ends
+
+
+def _live_key(row: tuple) -> tuple:
+    return (_LIVE_RANK[len(row)], row[0])
 
 
 def _replay_order(cand: tuple) -> tuple:
@@ -632,6 +810,7 @@ class HostJudge:
         if get(config, "anomaly.enabled", False):
             from netsentry.anomaly import AnomalyEngine
             self.engine = AnomalyEngine(config)        # loads anomaly.state-file: one file, ours
+            self.engine.fold_from_workers()
         sigs = engine_order(config, ruleset)
         self.rules = RuleJudge(config, sigs) if sigs and deferred_rules(
             sigs, _threshold_state(config, sigs)) else None
@@ -644,7 +823,7 @@ class HostJudge:
         self._switch: dict[int, int] = {}       # worker -> its first message under the new set
         self._judged: dict[int, int] = {}       # worker -> the seq of its last judged message
         self._bits: Any = None                  # the bit store while no rule needs one
-        self.proxies: dict[tuple[int, int], ProxyFlow] = {}
+        self.proxies: dict[int, ProxyFlow] = {}          # flow number -> stand-in (flagged flows)
         self.ticks = 0
         self.messages = 0
         self.cpu = 0.0              # process time spent judging (bench: where the parent's time goes)
@@ -806,45 +985,54 @@ class HostJudge:
         if engine is None:
             return
         proxies = self.proxies
+        # new flows, flow ends and DNS queries in capture order: each row's first item is
+        # its packet's number * 4 + its kind (ROW_*: at one packet a flow ends, then one
+        # starts, then its query is read), so a stable sort on it (a C key; timsort merges
+        # the workers' runs) is one process's order with no wrapper per row. Live, each
+        # worker numbers its own packets: within the second, flows start, are queried,
+        # then end.
         events: list[tuple] = []
-        for w, b, _ in batches:
-            # (cnt, kind, worker, place): never a tie, so the rows themselves are not compared
-            # and the sort needs no key function
-            n = len(events)
-            events += [(r[0], _KIND_NEW, w, n + i, r) for i, r in enumerate(b[0])]
-            n = len(events)
-            events += [(r[0], _KIND_END, w, n + i, r) for i, r in enumerate(b[1])]
-            n = len(events)
-            events += [(r[0], _KIND_DNS, w, n + i, r) for i, r in enumerate(b[2])]
-        if self.live:
-            # each worker's own packet numbers, and flow ends numbered 0 (the source counts
-            # nothing): within the second, flows start, are queried, then end
-            events.sort(key=lambda e: (_LIVE_RANK[e[1]], e[0], e[2]))
-        else:
-            events.sort()
-        # touched flows: each worker's flat list regrouped (in C) into rows. Replay: the packet
-        # numbers are the whole capture's, so a stable sort on `cnt` (a C key; timsort merges
-        # the workers' already-ordered runs) is (cnt, worker) order; live: each worker numbers
-        # its own packets, so (cnt, worker) spelled out
-        rows: list[tuple] = []
         for _, b, _ in batches:
-            it = iter(b[4])
-            rows += zip(*(it,) * TOUCHED_WIDTH)
-        if self.live:
-            rows.sort(key=lambda r: (r[0], r[1] % LID_STEP))
-        else:
-            rows.sort(key=_first)
+            events += b[0]
+            events += b[1]
+            events += b[2]
+        events.sort(key=_live_key if self.live else _first)
+        # The workers' per-host sums and pending flows' rows, regrouped (in C) into rows and
+        # merged in the order one process inserts them: replay numbers packets across the
+        # whole capture, so a stable sort on the key (a C key; timsort merges the workers'
+        # runs) is that order; live, each worker numbers its own packets (approximate).
+        prev = engine.folded
+        pin_rows: list[tuple] = prev.pin if prev is not None else []
+        host_rows: list[tuple] = prev.hosts if prev is not None else []
+        rows: list[tuple] = []
+        talks: list[tuple[int, bytes]] = prev.touched.blobs if prev is not None else []
+        for w, b, _ in batches:
+            agg = b[4]
+            if not agg:
+                continue
+            it = iter(agg[0])
+            pin_rows += zip(it, it, it, it)
+            it = iter(agg[1])
+            host_rows += zip(it, it, it)
+            it = iter(agg[2])
+            rows += zip(*(it,) * FLAGGED_WIDTH)
+            talks.append((w, agg[3]))
+        pin_rows.sort(key=_first)
+        host_rows.sort(key=_first)
+        rows.sort(key=_first)
         # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
         # on_flow_end compares: those touched in this one (built at the first DNS flow's end)
         dns_now: set[int] | None = None
         ended = []
         tick = engine._tick
-        for _, kind, _, _, r in events:
-            if kind == _KIND_NEW:
+        for r in events:
+            width = len(r)
+            if width == 8:                          # a new flow
                 proxy = ProxyFlow(r[2], r[3], r[4], r[5], r[6], [0, 0, 0, 0, 0, tick, 0, 0, 0, r[7]])
-                proxies[r[1]] = proxy
+                if r[1] >= 0:
+                    proxies[r[1]] = proxy
                 engine._new.append(proxy)        # not cached: on_flow_end replaces the list
-            elif kind == _KIND_END:
+            elif width == 2:                        # a flow ended (sent only for pending flows)
                 lid = r[1]
                 proxy = proxies.get(lid)
                 if proxy is not None:
@@ -861,17 +1049,18 @@ class HostJudge:
         for _, b, _ in batches:
             for dst, proto, n in b[3]:
                 loose[(dst, proto)] = loose.get((dst, proto), 0) + n
-        touch = engine._touched.append
+        flagged = prev.flagged if prev is not None else []
         get = proxies.get
         for r in rows:
             proxy = get(r[1])
             if proxy is None:
                 continue
-            (_, _, proxy.pkts_toserver, proxy.pkts_toclient, proxy.bytes_toserver, proxy.bytes_toclient,
-             proxy.established, proxy.tcp_state) = r
-            touch(proxy)
+            _, _, proxy.pkts_toserver, proxy.pkts_toclient, proxy.established, proxy.tcp_state = r
+            flagged.append(proxy)
         for key in ended:
             del proxies[key]
+        from netsentry.anomaly.engine import Folded
+        engine.folded = Folded(pin_rows, host_rows, flagged, _Talkers(talks, self.live))
 
     # --- results -----------------------------------------------------------------------
 
