@@ -220,15 +220,40 @@ class WorkerLink:
                 "hoststate.rows": self.rows, "hoststate.send_cpu_ms": int(self.cpu * 1000)}
 
 
+def verdict_is_local(thresholds: Any, sig: Any, num: int) -> bool:
+    """Does deferred rule `num`'s *action* (drop, reject, pass) come out the same whatever the
+    host state across workers, so that a worker can apply it inline, before the judge?
+
+    A match applies its action unless the threshold check says NO_MATCH (detect/engine.py
+    `_apply`). `threshold: type limit` and `type backoff` never say NO_MATCH (only ALERT
+    or SILENT: the count decides the alert, not the action), nor does a suppression; a
+    `detection_filter`, `type threshold`/`both` and a `rate_filter` (which changes the
+    action by count) do, and so do hostbits/xbits tests (isset/isnotset: whether the rule
+    matches at all). Bit operations alone (set/unset/toggle) do not. Suricata has one
+    host table for every thread, so its verdict is always inline; this is the part of
+    that a worker can reproduce exactly (docs/architecture.md, "Host-keyed state")."""
+    filters = getattr(thresholds, "_filter", {})
+    limits = getattr(thresholds, "_threshold", {})
+    if num in filters or thresholds.has_rate_filter(num):
+        return False
+    thr = limits.get(num)
+    if thr is not None and thr.kind not in ("limit", "backoff"):
+        return False
+    return not any(op.cmd in ("isset", "isnotset") for op in _xbit_ops(sig))
+
+
 class ForwardingThresholds:
     """Worker side of deferred rules: stands in for the engine's ThresholdState.
 
     Rules not deferred go to the real state unchanged; a deferred rule's
     match becomes a candidate for the judge and NO_MATCH here (the worker
-    neither alerts nor applies an action for it)."""
+    neither alerts nor applies an action for it) -- except, in IPS mode, a
+    rule whose action does not depend on host state (`verdict_is_local`):
+    then the worker applies its drop/reject/pass at once (SILENT: the action,
+    no alert) and the judge still decides its alert."""
 
     def __init__(self, inner: Any, sigs: list[Any], deferred: set[int], link: WorkerLink,
-                 render: Callable[[Any], bytes | None], ips: bool) -> None:
+                 render: Callable[[Any], bytes | None], ips: bool, engine: Any = None) -> None:
         from netsentry.rules.keywords.xbits import TRACK_KEYS
         self._inner = inner
         self._sigs = sigs
@@ -236,7 +261,11 @@ class ForwardingThresholds:
         self._link = link
         self._render = render
         self._ips = ips
+        self._engine = engine
         self._pending: list[tuple] = []
+        # IPS: the deferred rules whose verdict the worker gives inline (see verdict_is_local)
+        self._inline = {num for num in deferred if verdict_is_local(inner, sigs[num], num)} if ips else set()
+        self.inline_verdicts = 0
         for num in deferred:
             s = sigs[num]
             s.packet_checks = tuple(self._wrap(num, fn, TRACK_KEYS) for fn in s.packet_checks)
@@ -286,6 +315,12 @@ class ForwardingThresholds:
         link.cand_seq += 1
         link.cands.append((cnt, link.cand_seq, num, pkt.ts, pkt.src, pkt.dst, pkt.sp, pkt.dp,
                            flow.flow_id if flow is not None else None, tests, ops, line))
+        if num in self._inline and s.action != "alert":
+            from netsentry.detect.threshold import SILENT
+            self.inline_verdicts += 1
+            if self._engine is not None:
+                self._engine.stats_suppressed -= 1     # SILENT counts one; the judge counts the alert's fate
+            return SILENT                               # the engine applies the action, writes no alert
         return NO_MATCH
 
     def __getattr__(self, name: str) -> Any:
@@ -337,7 +372,7 @@ def defer_engine_rules(sensor: Any, engine: Any, link: WorkerLink) -> None:
     if deferred:
         render = eve_renderer(sensor.outputs, sensor.assets)
         engine.defer_rules(deferred, ForwardingThresholds(engine.thresholds, engine.sigs, deferred,
-                                                          link, render, engine.ips))
+                                                          link, render, engine.ips, engine))
 
 
 # --- the parent side ---------------------------------------------------------------------------
