@@ -8,16 +8,24 @@ detectors keyed by source and by destination want opposite keys), so the
 decisions that need it move to one place, the parent's `HostJudge`, and the
 workers forward what those decisions read:
 
-- **Anomaly engine.** A worker runs `ObservingEngine` instead of the engine:
-  the same per-packet bookkeeping (a flow is queued once per second of packet
-  time, DNS queries are picked out, packets without a flow counted per
-  destination), but at each second's end it sends what the engine would have
-  folded (new flows with their first packet's flags, flow ends, DNS queries,
-  and the counters of every flow touched in that second) instead of judging.
-  The parent runs the one real `AnomalyEngine` over stand-in flows
-  (`ProxyFlow`) rebuilt from those rows, so detectors, alert de-duplication
+- **Anomaly engine.** A worker runs `ObservingEngine` (anomaly/observer.py)
+  instead of the engine: the same per-packet bookkeeping (a flow is queued
+  once per second of packet time, DNS queries are picked out, packets without
+  a flow counted per destination) and, at each second's end, the engine's own
+  fold of the touched flows, done *per host*: packets received per (protocol,
+  address) and traffic-spike's bytes/packets per in-scope host, sums that add
+  up across workers. Per flow it sends only what a detector decides per flow:
+  new flows (scan, sweep, new-connection and SYN-gauge keys need each flow's
+  first packet), and the counters and end of a bare-SYN flow while its
+  half-open release or "completed handshake" is pending; the touched flows'
+  peers (flood top talkers, spike peers) go as one pickled blob the judge
+  opens only in a second in which a flood or a spike fires. The parent runs
+  the one real `AnomalyEngine` (`fold_from_workers`), with stand-in flows
+  (`ProxyFlow`) for the new and pending ones and the merged sums as the
+  second's `Folded` tick, so detectors, alert de-duplication
   (``anomaly.alert-interval``), the baselines and the state file are those of
-  one process, unchanged. Cost: per flow per second, never per packet.
+  one process. Cost: per flow per second in the workers, per host and per
+  new flow in the judge, never per packet.
 - **Rules decided by host state.** A rule with a threshold, detection_filter
   or rate_filter tracked ``by_src``, ``by_dst`` or ``by_rule``, or with any
   ``hostbits``/``xbits`` operation, is *deferred*: the worker evaluates the
@@ -49,18 +57,19 @@ final reply dict)::
     ("end", worker, batch)
         the worker's input is over (after its shutdown flow flush).
 
-    batch = (new, ends, dns, loose, touched, cands), each a list of tuples
-    (touched: one flat list, `TOUCHED_WIDTH` items a flow):
-      new     (cnt, lid, proto, client, server, client_port, server_port, first)
+    batch = (new, ends, dns, loose, agg, cands), lists of tuples; each row of
+    new/ends/dns starts with ``key = cnt * 4 + ROW_*`` (cnt: the packet's number),
+    so the judge merges the workers' rows by one sort on that key:
+      new     (key, lid, proto, client, server, client_port, server_port, first)
               a flow's first packet (`first`: its TCP flags, or ICMP type);
               `lid` numbers the worker's flows, unique across workers (worker
-              i numbers them i, i + LID_STEP, ...)
-      ends    (cnt, lid)                    a flow ended (cnt: the packet that ended it)
-      dns     (cnt, src, dst, proto, msg)   a DNS query's message bytes (<= 600)
+              i numbers them i, i + LID_STEP, ...); -1 when no per-flow
+              decision is pending for it (the judge keeps no stand-in)
+      ends    (key, lid)                    a pending flow ended (at packet cnt)
+      dns     (key, src, dst, proto, msg)   a DNS query's message bytes (<= 600)
       loose   (dst, proto, packets)         packets without a flow, per destination
-      touched (cnt, lid, pkts_toserver, pkts_toclient, bytes_toserver,
-               bytes_toclient, established, tcp_state)   counters at the second's
-              end of each flow that had a packet in it (cnt: its first such packet)
+      agg     () or (pin, hosts, flagged, talk): the touched flows folded per host,
+              see `ObservingEngine.take` (flat lists, and talk pickled)
       cands   (cnt, seq, num, ts, src, dst, sp, dp, flow_id, tests, ops, line)
               a deferred rule's match: `num` its place in the engine's evaluation
               order, `tests` [(key, name, want)], `ops` [(cmd, key, name,
