@@ -260,6 +260,25 @@ def test_a_rate_filter_by_src_changes_the_action_after_the_same_match_as_one_wor
     assert alerts(replay(tmp_path, cap, 2, *extra, rules_text=rules)) == one
 
 
+def test_an_ips_drop_limited_by_src_drops_every_match_in_the_worker_as_one_process(tmp_path: Path):
+    """IPS replay: `threshold: type limit` decides how many alerts, never whether the drop
+    applies, so each worker drops inline (before the judge) every packet one process drops;
+    the judge still writes only the limit's one alert. A detection_filter's drop depends on
+    the count across workers: that one the worker cannot give (documented gap)."""
+    cap = tmp_path / "drops.pcap"
+    pairs = [("198.51.100.88", f"10.8.0.{1 + i}") for i in range(8)]
+    wrpcap(str(cap), _stamp([syn(a, b, 22, 23000 + i) for i, (a, b) in enumerate(pairs)], T0, 0.01))
+    assert spread(pairs, 2) == {0, 1}
+    rules = ('drop tcp any any -> any 22 (msg:"ssh SYN, one alert per source"; flags:S,12; '
+             'threshold:type limit, track by_src, count 1, seconds 60; sid:2000030; rev:1;)\n')
+    one = replay(tmp_path, cap, 1, "--simulate-ips", rules_text=rules)
+    two = replay(tmp_path, cap, 2, "--simulate-ips", rules_text=rules)
+    assert stats_of(one)["ips"]["blocked"] == 8
+    assert stats_of(two)["ips"]["blocked"] == stats_of(one)["ips"]["blocked"]
+    assert stats_of(two)["detect"]["alerts_suppressed"] == stats_of(one)["detect"]["alerts_suppressed"]
+    assert alerts(two) == alerts(one) and sum(alerts(one).values()) == 1
+
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((REPO / "pcaps").glob("*.pcap"))
 

@@ -91,3 +91,70 @@ def test_an_integrity_chain_needs_threaded_eve():
 def test_message_tables_name_every_kind():
     assert set(WORKER_CALLS) == {"counters", "reload", "bl-add", "bl-del", "bl-list", "reopen"}
     assert set(PARENT_MESSAGES) == {"ready", "reply", "alive", "final", "host", "blocked", "tick", "end"}
+
+
+# --- a reload's ruleset over the worker's pipe; a dead worker's counts --------------------------
+
+
+def test_a_reload_payload_crosses_the_pipe_after_its_call_and_leaves_no_file(tmp_path, monkeypatch):
+    """The parent's call, then the pickled set as a sealed memfd on the same pipe: the worker
+    reads the call, takes the payload whole, and the next message is still framed right.
+    No file is made anywhere (TMPDIR stays empty; the old hand-over was a mkstemp file)."""
+    import multiprocessing
+    import os
+    import pickle
+
+    from netsentry.workers_live import hand_over, take_over
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    parent, worker = multiprocessing.Pipe(duplex=True)
+    payload = pickle.dumps(("ruleset", {"k": b"x" * 3_000_000}))      # larger than a socket buffer
+    pid = os.fork()
+    if pid == 0:                                  # the parent's side runs in a child: it blocks on the sends
+        try:
+            parent.send(("call", 7, "reload", {"load": False}))
+            hand_over(parent, payload)
+            parent.send(("call", 8, "counters", None))
+        finally:
+            os._exit(0)
+    try:
+        assert worker.recv() == ("call", 7, "reload", {"load": False})
+        fds_before = set(os.listdir("/proc/self/fd"))
+        assert take_over(worker) == payload
+        assert worker.recv() == ("call", 8, "counters", None), "the stream stays framed after the payload"
+        assert set(os.listdir("/proc/self/fd")) <= fds_before, "the payload's descriptor is closed"
+    finally:
+        os.waitpid(pid, 0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_memfd_payload_is_sealed_so_a_worker_cannot_change_what_the_others_read():
+    import fcntl
+    import multiprocessing
+    import os
+    from multiprocessing import reduction
+
+    from netsentry.workers_live import hand_over
+    parent, worker = multiprocessing.Pipe(duplex=True)
+    hand_over(parent, b"rules")
+    fd = reduction.recv_handle(worker)
+    try:
+        with pytest.raises(PermissionError):
+            os.pwrite(fd, b"RULES", 0)
+        assert fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_WRITE
+        assert os.pread(fd, 100, 0) == b"rules"
+    finally:
+        os.close(fd)
+
+
+def test_a_dead_workers_counts_are_kept_but_not_its_gauges():
+    from netsentry.workers import merge_counters, retire_counters
+    retired: dict = {}
+    retire_counters(retired, {"decoder.pkts": 100, "detect.alert": 3, "flow.active": 40, "flow.memuse": 9999,
+                              "flow.max_flows": 65536, "decoder.avg_pkt_size": 80})
+    retire_counters(retired, {"decoder.pkts": 5, "flow.active": 2})      # a second death of the same slot
+    assert retired == {"decoder.pkts": 105, "detect.alert": 3}
+    live = {"decoder.pkts": 50, "detect.alert": 1, "flow.active": 7, "flow.max_flows": 65536,
+            "decoder.bytes": 5000}
+    merged = merge_counters([live, retired])
+    assert merged["decoder.pkts"] == 155 and merged["detect.alert"] == 4
+    assert merged["flow.active"] == 7 and merged["flow.max_flows"] == 65536

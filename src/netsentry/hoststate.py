@@ -8,16 +8,24 @@ detectors keyed by source and by destination want opposite keys), so the
 decisions that need it move to one place, the parent's `HostJudge`, and the
 workers forward what those decisions read:
 
-- **Anomaly engine.** A worker runs `ObservingEngine` instead of the engine:
-  the same per-packet bookkeeping (a flow is queued once per second of packet
-  time, DNS queries are picked out, packets without a flow counted per
-  destination), but at each second's end it sends what the engine would have
-  folded (new flows with their first packet's flags, flow ends, DNS queries,
-  and the counters of every flow touched in that second) instead of judging.
-  The parent runs the one real `AnomalyEngine` over stand-in flows
-  (`ProxyFlow`) rebuilt from those rows, so detectors, alert de-duplication
+- **Anomaly engine.** A worker runs `ObservingEngine` (anomaly/observer.py)
+  instead of the engine: the same per-packet bookkeeping (a flow is queued
+  once per second of packet time, DNS queries are picked out, packets without
+  a flow counted per destination) and, at each second's end, the engine's own
+  fold of the touched flows, done *per host*: packets received per (protocol,
+  address) and traffic-spike's bytes/packets per in-scope host, sums that add
+  up across workers. Per flow it sends only what a detector decides per flow:
+  new flows (scan, sweep, new-connection and SYN-gauge keys need each flow's
+  first packet), and the counters and end of a bare-SYN flow while its
+  half-open release or "completed handshake" is pending; the touched flows'
+  peers (flood top talkers, spike peers) go as one pickled blob the judge
+  opens only in a second in which a flood or a spike fires. The parent runs
+  the one real `AnomalyEngine` (`fold_from_workers`), with stand-in flows
+  (`ProxyFlow`) for the new and pending ones and the merged sums as the
+  second's `Folded` tick, so detectors, alert de-duplication
   (``anomaly.alert-interval``), the baselines and the state file are those of
-  one process, unchanged. Cost: per flow per second, never per packet.
+  one process. Cost: per flow per second in the workers, per host and per
+  new flow in the judge, never per packet.
 - **Rules decided by host state.** A rule with a threshold, detection_filter
   or rate_filter tracked ``by_src``, ``by_dst`` or ``by_rule``, or with any
   ``hostbits``/``xbits`` operation, is *deferred*: the worker evaluates the
@@ -49,18 +57,19 @@ final reply dict)::
     ("end", worker, batch)
         the worker's input is over (after its shutdown flow flush).
 
-    batch = (new, ends, dns, loose, touched, cands), each a list of tuples
-    (touched: one flat list, `TOUCHED_WIDTH` items a flow):
-      new     (cnt, lid, proto, client, server, client_port, server_port, first)
+    batch = (new, ends, dns, loose, agg, cands), lists of tuples; each row of
+    new/ends/dns starts with ``key = cnt * 4 + ROW_*`` (cnt: the packet's number),
+    so the judge merges the workers' rows by one sort on that key:
+      new     (key, lid, proto, client, server, client_port, server_port, first)
               a flow's first packet (`first`: its TCP flags, or ICMP type);
               `lid` numbers the worker's flows, unique across workers (worker
-              i numbers them i, i + LID_STEP, ...)
-      ends    (cnt, lid)                    a flow ended (cnt: the packet that ended it)
-      dns     (cnt, src, dst, proto, msg)   a DNS query's message bytes (<= 600)
+              i numbers them i, i + LID_STEP, ...); -1 when no per-flow
+              decision is pending for it (the judge keeps no stand-in)
+      ends    (key, lid)                    a pending flow ended (at packet cnt)
+      dns     (key, src, dst, proto, msg)   a DNS query's message bytes (<= 600)
       loose   (dst, proto, packets)         packets without a flow, per destination
-      touched (cnt, lid, pkts_toserver, pkts_toclient, bytes_toserver,
-               bytes_toclient, established, tcp_state)   counters at the second's
-              end of each flow that had a packet in it (cnt: its first such packet)
+      agg     () or (pin, hosts, flagged, talk): the touched flows folded per host,
+              see `ObservingEngine.take` (flat lists, and talk pickled)
       cands   (cnt, seq, num, ts, src, dst, sp, dp, flow_id, tests, ops, line)
               a deferred rule's match: `num` its place in the engine's evaluation
               order, `tests` [(key, name, want)], `ops` [(cmd, key, name,
@@ -94,17 +103,13 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from netsentry.anomaly.observer import (DNS_FLOW, DNS_MSG_MAX, FLAGGED_WIDTH, LID_STEP, PEND_HALF_OPEN,  # noqa: F401
+                                        PEND_SYN_PROBE, ROW_DNS, ROW_END, ROW_NEW, W_LID, ObservingEngine)
 from netsentry.config import get
 
 TICK = 1.0                 # the anomaly engine's second (anomaly/engine.py TICK)
-DNS_FLOW = -math.inf       # anomaly/engine.py DNS_FLOW: every packet of a DNS flow is looked at
-DNS_MSG_MAX = 600          # a query's question fits (name <= 255 bytes); the rest is not read
 HOST_TRACKS = frozenset(("by_src", "by_dst", "by_rule"))
 LIVE_GRACE = 2.0           # live: a second is judged this long after its end even if a worker is silent
-ST_LID = 10                # worker side: the flow's number in flow.anomaly (after the engine's slots)
-LID_STEP = 1 << 16         # worker i numbers its flows i, i + LID_STEP, ...: one dict key per flow in
-                           # the parent, and the worker is `lid % LID_STEP` (workers < LID_STEP)
-TOUCHED_WIDTH = 8          # fields of one touched flow in the batch's flat list
 
 HostMsg = tuple
 
@@ -202,12 +207,13 @@ class WorkerLink:
     def _take(self) -> tuple:
         obs = self.observer
         loose: list[tuple] = []
-        touched: list[tuple] = []
+        agg: tuple = ()
         if obs is not None:
-            loose, touched = obs.take()
-        batch = (self.new, self.ends, self.dns, loose, touched, self.cands)
+            loose, agg = obs.take()
+        batch = (self.new, self.ends, self.dns, loose, agg, self.cands)
         self.rows += (len(self.new) + len(self.ends) + len(self.dns) + len(loose)
-                      + len(touched) // TOUCHED_WIDTH + len(self.cands))
+                      + (len(agg[0]) // 4 + len(agg[1]) // 3 + len(agg[2]) // FLAGGED_WIDTH if agg else 0)
+                      + len(self.cands))
         self.new, self.ends, self.dns, self.cands = [], [], [], []
         return batch
 
@@ -223,117 +229,26 @@ class WorkerLink:
                 "hoststate.rows": self.rows, "hoststate.send_cpu_ms": int(self.cpu * 1000)}
 
 
-class ObservingEngine:
-    """The anomaly stage of worker i of N: the engine's per-packet bookkeeping, no judging.
+def verdict_is_local(thresholds: Any, sig: Any, num: int) -> bool:
+    """Does deferred rule `num`'s *action* (drop, reject, pass) come out the same whatever the
+    host state across workers, so that a worker can apply it inline, before the judge?
 
-    Same contract as AnomalyEngine for the capture loop (`inspect_due` when
-    ``ts >= flow.anomaly_due``, `on_flow_end`, `tick`, `close`); what it saw
-    goes to the parent through the `WorkerLink`."""
-
-    def __init__(self, config: Mapping[str, Any], link: WorkerLink) -> None:
-        from netsentry.anomaly import settings
-        from netsentry.anomaly.detector import DETECTORS
-        sec = settings.load(config)
-        dns_cls = DETECTORS.get("dns-query-flood")
-        self.dns_on = dns_cls is not None and any(sec.sub(n).flag("enabled") for n in dns_cls.names)
-        self.link = link
-        link.observer = self
-        link.own_closes = False
-        self._tick = -1
-        self._tick_end = -math.inf
-        self._touched: list[Any] = []
-        self._touch_cnt: list[int] = []
-        self._loose: dict[tuple[bytes, int], int] = {}
-        self._lid = link.index        # flow numbers unique across workers: see LID_STEP
-
-    def rolled(self, tick: int, tick_end: float) -> None:
-        self._tick = tick
-        self._tick_end = tick_end
-
-    def inspect(self, pkt: Any, flow: Any) -> None:
-        if flow is not None and pkt.ts < flow.anomaly_due:
-            return None
-        return self.inspect_due(pkt, flow)
-
-    def inspect_due(self, pkt: Any, flow: Any) -> None:
-        if pkt.ts >= self._tick_end:
-            self.link.advance(pkt.ts, pkt.pcap_cnt)
-        if flow is None:
-            if pkt.ip_version:
-                k = (pkt.dst, pkt.proto)
-                self._loose[k] = self._loose.get(k, 0) + 1
-            return None
-        st = flow.anomaly
-        if st is None:
-            proto = flow.proto
-            first = pkt.tcp_flags if proto == 6 else pkt.icmp_type
-            lid = self._lid
-            self._lid = lid + LID_STEP
-            flow.anomaly = [0, 0, 0, 0, 0, self._tick, 0, 0, 0, first, lid]
-            self._touched.append(flow)
-            self._touch_cnt.append(pkt.pcap_cnt)
-            self.link.new.append((pkt.pcap_cnt, lid, proto, flow.client, flow.server,
-                                  flow.client_port, flow.server_port, first))
-            if flow.server_port == 53 and (proto == 17 or proto == 6) and self.dns_on:
-                flow.anomaly_due = DNS_FLOW
-                if pkt.to_server:
-                    self._query(pkt)
-            else:
-                flow.anomaly_due = self._tick_end
-        elif flow.anomaly_due == DNS_FLOW:
-            if st[5] != self._tick:
-                st[5] = self._tick
-                self._touched.append(flow)
-                self._touch_cnt.append(pkt.pcap_cnt)
-            if pkt.to_server:
-                self._query(pkt)
-        elif flow.anomaly_due != self._tick_end:
-            flow.anomaly_due = self._tick_end
-            self._touched.append(flow)
-            self._touch_cnt.append(pkt.pcap_cnt)
-        return None
-
-    def _query(self, pkt: Any) -> None:
-        off = pkt.payload_off
-        msg = bytes(pkt.data[off:off + min(pkt.payload_len, DNS_MSG_MAX)])
-        self.link.dns.append((pkt.pcap_cnt, pkt.src, pkt.dst, pkt.proto, msg))
-
-    def on_flow_end(self, flow: Any) -> None:
-        st = flow.anomaly
-        if st is not None:
-            self.link.ends.append((getattr(self.link.source, "pcap_cnt", 0), st[ST_LID]))
-
-    def take(self) -> tuple[list[tuple], list[tuple]]:
-        """The loose packets and touched flows' counters of the second that ends now."""
-        loose = [(dst, proto, n) for (dst, proto), n in self._loose.items()]
-        # one flat list, not a tuple per flow: pickle writes no tuple opcode and no memo entry
-        # per row (both ends), and the parent regroups it in C (zip over one iterator)
-        touched: list[Any] = []
-        add = touched.extend
-        for f, cnt in zip(self._touched, self._touch_cnt):
-            add((cnt, f.anomaly[ST_LID], f.pkts_toserver, f.pkts_toclient, f.bytes_toserver,
-                 f.bytes_toclient, f.established, f.tcp_state))
-        self._loose = {}
-        self._touched = []
-        self._touch_cnt = []
-        return loose, touched
-
-    def tick(self, now: float) -> None:
-        """Live: wall clock `now` with no packet closes the second as a packet would."""
-        self.link.tick(now)
-
-    def flush(self, now: float | None = None) -> None:
-        return None
-
-    def close(self) -> None:
-        self.link.close()
-        return None
-
-    def misbehaving_sources(self, now: float | None = None) -> set[bytes]:
-        return set()        # the judge holds them (IPS block list: the runtime asks it)
-
-    def stats(self) -> dict[str, int]:
-        return {}           # every anomaly.* counter is the judge's
+    A match applies its action unless the threshold check says NO_MATCH (detect/engine.py
+    `_apply`). `threshold: type limit` and `type backoff` never say NO_MATCH (only ALERT
+    or SILENT: the count decides the alert, not the action), nor does a suppression; a
+    `detection_filter`, `type threshold`/`both` and a `rate_filter` (which changes the
+    action by count) do, and so do hostbits/xbits tests (isset/isnotset: whether the rule
+    matches at all). Bit operations alone (set/unset/toggle) do not. Suricata has one
+    host table for every thread, so its verdict is always inline; this is the part of
+    that a worker can reproduce exactly (docs/architecture.md, "Host-keyed state")."""
+    filters = getattr(thresholds, "_filter", {})
+    limits = getattr(thresholds, "_threshold", {})
+    if num in filters or thresholds.has_rate_filter(num):
+        return False
+    thr = limits.get(num)
+    if thr is not None and thr.kind not in ("limit", "backoff"):
+        return False
+    return not any(op.cmd in ("isset", "isnotset") for op in _xbit_ops(sig))
 
 
 class ForwardingThresholds:
@@ -341,10 +256,13 @@ class ForwardingThresholds:
 
     Rules not deferred go to the real state unchanged; a deferred rule's
     match becomes a candidate for the judge and NO_MATCH here (the worker
-    neither alerts nor applies an action for it)."""
+    neither alerts nor applies an action for it) -- except, in IPS mode, a
+    rule whose action does not depend on host state (`verdict_is_local`):
+    then the worker applies its drop/reject/pass at once (SILENT: the action,
+    no alert) and the judge still decides its alert."""
 
     def __init__(self, inner: Any, sigs: list[Any], deferred: set[int], link: WorkerLink,
-                 render: Callable[[Any], bytes | None], ips: bool) -> None:
+                 render: Callable[[Any], bytes | None], ips: bool, engine: Any = None) -> None:
         from netsentry.rules.keywords.xbits import TRACK_KEYS
         self._inner = inner
         self._sigs = sigs
@@ -352,7 +270,11 @@ class ForwardingThresholds:
         self._link = link
         self._render = render
         self._ips = ips
+        self._engine = engine
         self._pending: list[tuple] = []
+        # IPS: the deferred rules whose verdict the worker gives inline (see verdict_is_local)
+        self._inline = {num for num in deferred if verdict_is_local(inner, sigs[num], num)} if ips else set()
+        self.inline_verdicts = 0
         for num in deferred:
             s = sigs[num]
             s.packet_checks = tuple(self._wrap(num, fn, TRACK_KEYS) for fn in s.packet_checks)
@@ -402,6 +324,12 @@ class ForwardingThresholds:
         link.cand_seq += 1
         link.cands.append((cnt, link.cand_seq, num, pkt.ts, pkt.src, pkt.dst, pkt.sp, pkt.dp,
                            flow.flow_id if flow is not None else None, tests, ops, line))
+        if num in self._inline and s.action != "alert":
+            from netsentry.detect.threshold import SILENT
+            self.inline_verdicts += 1
+            if self._engine is not None:
+                self._engine.stats_suppressed -= 1     # SILENT counts one; the judge counts the alert's fate
+            return SILENT                               # the engine applies the action, writes no alert
         return NO_MATCH
 
     def __getattr__(self, name: str) -> Any:
@@ -453,7 +381,7 @@ def defer_engine_rules(sensor: Any, engine: Any, link: WorkerLink) -> None:
     if deferred:
         render = eve_renderer(sensor.outputs, sensor.assets)
         engine.defer_rules(deferred, ForwardingThresholds(engine.thresholds, engine.sigs, deferred,
-                                                          link, render, engine.ips))
+                                                          link, render, engine.ips, engine))
 
 
 # --- the parent side ---------------------------------------------------------------------------
@@ -477,6 +405,43 @@ class ProxyFlow:
         self.pkts_toserver = self.pkts_toclient = self.bytes_toserver = self.bytes_toclient = 0
         self.established = False
         self.tcp_state = "none"
+
+
+class _Talker:
+    """What the flood and spike detectors read of a touched flow to name peers."""
+
+    __slots__ = ("client", "server", "proto", "server_port", "anomaly")
+
+    def __init__(self, client: bytes, server: bytes, proto: int, sport: int, dts: int, dtc: int) -> None:
+        self.client = client
+        self.server = server
+        self.proto = proto
+        self.server_port = sport
+        self.anomaly = (0, 0, 0, 0, 0, 0, dts, dtc)     # ST_DPTS, ST_DPTC
+
+
+class _Talkers:
+    """A second's touched flows as the detectors iterate them (`Tick.touched`), kept as the
+    workers' pickled rows until a detector reads them: only in a second in which a flood
+    or a traffic spike fires, so the judge pays per flow only then."""
+
+    __slots__ = ("blobs", "live", "_flows")
+
+    def __init__(self, blobs: list[tuple[int, bytes]], live: bool) -> None:
+        self.blobs = blobs
+        self.live = live
+        self._flows: list[_Talker] | None = None
+
+    def __iter__(self) -> Any:
+        if self._flows is None:
+            rows: list[tuple] = []
+            for w, blob in self.blobs:
+                flat = pickle.loads(blob)   # noqa: S301 - our own worker's rows
+                it = iter(flat)
+                rows += zip(it, it, it, it, it, it, it)
+            rows.sort(key=_first)
+            self._flows = [_Talker(*r[1:]) for r in rows]
+        return iter(self._flows)
 
 
 class _DnsPacket:
@@ -606,10 +571,13 @@ class EventSink:
                     out.emit(event)
 
 
-_KIND_END, _KIND_NEW, _KIND_DNS = 0, 1, 2
 _UNSET = object()           # HostJudge._next: no reload switching
 _first = operator.itemgetter(0)
-_LIVE_RANK = {_KIND_NEW: 0, _KIND_DNS: 1, _KIND_END: 2}
+_LIVE_RANK = {8: 0, 5: 1, 2: 2}     # by row length: new flows, then DNS queries, then flow ends
+
+
+def _live_key(row: tuple) -> tuple:
+    return (_LIVE_RANK[len(row)], row[0])
 
 
 def _replay_order(cand: tuple) -> tuple:
@@ -632,6 +600,7 @@ class HostJudge:
         if get(config, "anomaly.enabled", False):
             from netsentry.anomaly import AnomalyEngine
             self.engine = AnomalyEngine(config)        # loads anomaly.state-file: one file, ours
+            self.engine.fold_from_workers()
         sigs = engine_order(config, ruleset)
         self.rules = RuleJudge(config, sigs) if sigs and deferred_rules(
             sigs, _threshold_state(config, sigs)) else None
@@ -644,7 +613,7 @@ class HostJudge:
         self._switch: dict[int, int] = {}       # worker -> its first message under the new set
         self._judged: dict[int, int] = {}       # worker -> the seq of its last judged message
         self._bits: Any = None                  # the bit store while no rule needs one
-        self.proxies: dict[tuple[int, int], ProxyFlow] = {}
+        self.proxies: dict[int, ProxyFlow] = {}          # flow number -> stand-in (flagged flows)
         self.ticks = 0
         self.messages = 0
         self.cpu = 0.0              # process time spent judging (bench: where the parent's time goes)
@@ -806,45 +775,54 @@ class HostJudge:
         if engine is None:
             return
         proxies = self.proxies
+        # new flows, flow ends and DNS queries in capture order: each row's first item is
+        # its packet's number * 4 + its kind (ROW_*: at one packet a flow ends, then one
+        # starts, then its query is read), so a stable sort on it (a C key; timsort merges
+        # the workers' runs) is one process's order with no wrapper per row. Live, each
+        # worker numbers its own packets: within the second, flows start, are queried,
+        # then end.
         events: list[tuple] = []
-        for w, b, _ in batches:
-            # (cnt, kind, worker, place): never a tie, so the rows themselves are not compared
-            # and the sort needs no key function
-            n = len(events)
-            events += [(r[0], _KIND_NEW, w, n + i, r) for i, r in enumerate(b[0])]
-            n = len(events)
-            events += [(r[0], _KIND_END, w, n + i, r) for i, r in enumerate(b[1])]
-            n = len(events)
-            events += [(r[0], _KIND_DNS, w, n + i, r) for i, r in enumerate(b[2])]
-        if self.live:
-            # each worker's own packet numbers, and flow ends numbered 0 (the source counts
-            # nothing): within the second, flows start, are queried, then end
-            events.sort(key=lambda e: (_LIVE_RANK[e[1]], e[0], e[2]))
-        else:
-            events.sort()
-        # touched flows: each worker's flat list regrouped (in C) into rows. Replay: the packet
-        # numbers are the whole capture's, so a stable sort on `cnt` (a C key; timsort merges
-        # the workers' already-ordered runs) is (cnt, worker) order; live: each worker numbers
-        # its own packets, so (cnt, worker) spelled out
-        rows: list[tuple] = []
         for _, b, _ in batches:
-            it = iter(b[4])
-            rows += zip(*(it,) * TOUCHED_WIDTH)
-        if self.live:
-            rows.sort(key=lambda r: (r[0], r[1] % LID_STEP))
-        else:
-            rows.sort(key=_first)
+            events += b[0]
+            events += b[1]
+            events += b[2]
+        events.sort(key=_live_key if self.live else _first)
+        # The workers' per-host sums and pending flows' rows, regrouped (in C) into rows and
+        # merged in the order one process inserts them: replay numbers packets across the
+        # whole capture, so a stable sort on the key (a C key; timsort merges the workers'
+        # runs) is that order; live, each worker numbers its own packets (approximate).
+        prev = engine.folded
+        pin_rows: list[tuple] = prev.pin if prev is not None else []
+        host_rows: list[tuple] = prev.hosts if prev is not None else []
+        rows: list[tuple] = []
+        talks: list[tuple[int, bytes]] = prev.touched.blobs if prev is not None else []
+        for w, b, _ in batches:
+            agg = b[4]
+            if not agg:
+                continue
+            it = iter(agg[0])
+            pin_rows += zip(it, it, it, it)
+            it = iter(agg[1])
+            host_rows += zip(it, it, it)
+            it = iter(agg[2])
+            rows += zip(*(it,) * FLAGGED_WIDTH)
+            talks.append((w, agg[3]))
+        pin_rows.sort(key=_first)
+        host_rows.sort(key=_first)
+        rows.sort(key=_first)
         # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
         # on_flow_end compares: those touched in this one (built at the first DNS flow's end)
         dns_now: set[int] | None = None
         ended = []
         tick = engine._tick
-        for _, kind, _, _, r in events:
-            if kind == _KIND_NEW:
+        for r in events:
+            width = len(r)
+            if width == 8:                          # a new flow
                 proxy = ProxyFlow(r[2], r[3], r[4], r[5], r[6], [0, 0, 0, 0, 0, tick, 0, 0, 0, r[7]])
-                proxies[r[1]] = proxy
+                if r[1] >= 0:
+                    proxies[r[1]] = proxy
                 engine._new.append(proxy)        # not cached: on_flow_end replaces the list
-            elif kind == _KIND_END:
+            elif width == 2:                        # a flow ended (sent only for pending flows)
                 lid = r[1]
                 proxy = proxies.get(lid)
                 if proxy is not None:
@@ -861,17 +839,18 @@ class HostJudge:
         for _, b, _ in batches:
             for dst, proto, n in b[3]:
                 loose[(dst, proto)] = loose.get((dst, proto), 0) + n
-        touch = engine._touched.append
+        flagged = prev.flagged if prev is not None else []
         get = proxies.get
         for r in rows:
             proxy = get(r[1])
             if proxy is None:
                 continue
-            (_, _, proxy.pkts_toserver, proxy.pkts_toclient, proxy.bytes_toserver, proxy.bytes_toclient,
-             proxy.established, proxy.tcp_state) = r
-            touch(proxy)
+            _, _, proxy.pkts_toserver, proxy.pkts_toclient, proxy.established, proxy.tcp_state = r
+            flagged.append(proxy)
         for key in ended:
             del proxies[key]
+        from netsentry.anomaly.engine import Folded
+        engine.folded = Folded(pin_rows, host_rows, flagged, _Talkers(talks, self.live))
 
     # --- results -----------------------------------------------------------------------
 

@@ -407,6 +407,23 @@ COUNTER_MERGE: dict[str, Callable[[Mapping[str, int | float], list[int | float]]
 }
 
 
+# Gauges: what a worker holds now (live flows, memory, table sizes), not what it counted. A
+# worker that dies takes these with it; its counts stay (`retire_counters`).
+GAUGES = frozenset(("flow.active", "flow.memuse", "flow.spare", "tcp.memuse", "tcp.reassembly_memuse",
+                    "defrag.memuse", "blocklist.active", "anomaly.tracked_keys", "anomaly.baseline_keys",
+                    "decoder.max_pkt_size"))
+
+
+def retire_counters(retired: dict[str, int | float], last: Mapping[str, int | float]) -> None:
+    """Fold a dead worker's last reported counters into `retired` (its slot's earlier lives), so
+    the stats record after a restart still counts what it counted: every counter except the
+    gauges (GAUGES: gone with the process) and the merged-once ones (COUNTER_MERGE, which the
+    live workers report). What it counted after its last report is lost (docs/workers.md)."""
+    for name, value in last.items():
+        if name not in GAUGES and name not in COUNTER_MERGE:
+            retired[name] = retired.get(name, 0) + value
+
+
 def merge_counters(per_worker: list[Mapping[str, int | float]]) -> dict[str, int | float]:
     """The workers' flat counters as one set (see COUNTER_MERGE for the exceptions to summing)."""
     merged: dict[str, int | float] = {}

@@ -63,7 +63,6 @@ import os
 import pickle
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from copy import deepcopy
@@ -258,8 +257,7 @@ def _call_counters(ctx: WorkerContext, args: Any) -> dict[str, Any]:
 def _call_reload(ctx: WorkerContext, args: Any) -> dict[str, Any]:
     """The parent built and checked this set; build its engine here and swap between packets."""
     from netsentry.reload import Built, build_engine
-    with open(args["path"], "rb") as fh:
-        ruleset, rule_config = pickle.load(fh)   # noqa: S301 - written by our parent, mode 0600
+    ruleset, rule_config = pickle.loads(take_over(ctx.conn))   # noqa: S301 - our parent's, sealed
     config = dict(ctx.sensor.config)
     config.update({k: v for k, v in rule_config.items() if k in RULE_KEYS})
     if args.get("load"):
@@ -282,6 +280,49 @@ def _call_reload(ctx: WorkerContext, args: Any) -> dict[str, Any]:
     if link is not None:
         answer["host_seq"] = link.seq       # this worker's first message under the new set
     return answer
+
+
+def hand_over(conn: Any, data: bytes) -> None:
+    """Send `data` (a reload's pickled ruleset) to the worker at the other end of `conn`, right
+    after the call that asks for it: written once into an anonymous memory file (memfd: no
+    path, gone when the last descriptor closes), sealed, and its descriptor passed over the
+    worker's own pipe (SCM_RIGHTS). Why not the bytes on the pipe itself: a ruleset is tens
+    of megabytes, and a blocking send of that size to a worker busy with packets (it reads
+    the pipe between batches, and may itself be blocked sending host-state batches the parent
+    is not reading while it sends) could stall both; a descriptor is one small message."""
+    import fcntl
+    from multiprocessing import reduction
+    fd = os.memfd_create("netsentry-rules", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS,
+                    fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+        reduction.send_handle(conn, fd, 0)
+    finally:
+        os.close(fd)
+
+
+def take_over(conn: Any) -> bytes:
+    """The worker's end of `hand_over`: the descriptor that follows the call on the pipe, read
+    whole from offset 0 (the open file is shared with the parent and the other workers, so
+    its offset is not ours to move)."""
+    from multiprocessing import reduction
+    fd = reduction.recv_handle(conn)
+    try:
+        size = os.fstat(fd).st_size
+        chunks = []
+        off = 0
+        while off < size:
+            chunk = os.pread(fd, size - off, off)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            off += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _blocklist(ctx: WorkerContext) -> Any:
@@ -523,6 +564,7 @@ class Slot:
     restarts: int = 0
     final: dict[str, Any] | None = None
     last_counters: dict[str, int | float] = field(default_factory=dict)
+    retired: dict[str, int | float] = field(default_factory=dict)   # earlier lives' counts (restarts)
 
 
 @dataclass
@@ -575,7 +617,6 @@ class Supervisor:
         # reload: one build at a time; a request during a build runs once more after it
         from netsentry.reload import BackgroundBuilds
         self._reloads = BackgroundBuilds(self._reload_build, self.wake)
-        self._reload_files: list[str] = []
         self.control: Any = None
         path = socket_path(config)
         if path is not None:
@@ -640,24 +681,27 @@ class Supervisor:
         slot.final = None
         slot.restart_at = None
 
-    def send(self, slot: Slot, message: tuple[Any, ...]) -> bool:
+    def send(self, slot: Slot, message: tuple[Any, ...], payload: bytes | None = None) -> bool:
         if slot.conn is None:
             return False
         try:
             slot.conn.send(message)
+            if payload is not None:
+                hand_over(slot.conn, payload)      # right after its call: the handler takes it
         except (OSError, ValueError):
             return False
         slot.flag.value = 1             # after the send: the worker clears it, then reads the pipe
         return True
 
     def call_all(self, name: str, args: Any, done: Callable[[dict[int, dict[str, Any]]], None],
-                 timeout: float = CALL_TIMEOUT) -> None:
-        """Send one call to every live worker; `done(answers by worker)` when all answered."""
+                 timeout: float = CALL_TIMEOUT, payload: bytes | None = None) -> None:
+        """Send one call to every live worker; `done(answers by worker)` when all answered.
+        `payload`: bytes the call's handler takes with `take_over` (see `hand_over`)."""
         self.seq += 1
         seq = self.seq
         waiting = set()
         for slot in self.slots:
-            if slot.ready and self.send(slot, ("call", seq, name, args)):
+            if slot.ready and self.send(slot, ("call", seq, name, args), payload):
                 waiting.add(slot.index)
         gather = Gather(waiting, done, time.monotonic() + timeout)
         self.gathers[seq] = gather
@@ -828,6 +872,11 @@ class Supervisor:
             pass
         slot.proc = slot.conn = None
         slot.ready = False
+        # what it counted up to its last report stays in the stats record (restarted or not)
+        from netsentry.workers import retire_counters
+        retire_counters(slot.retired, (slot.final or {}).get("counters") or slot.last_counters)
+        slot.last_counters = {}
+        slot.final = None
         if self.host_judge is not None:
             self.host_judge.worker_gone(slot.index)     # its seconds are judged without it
         for seq, gather in list(self.gathers.items()):
@@ -989,10 +1038,6 @@ class Supervisor:
             # just checked (ReloadError there fails the reload like any worker's error)
             data = pickle.dumps((None, rule_config), protocol=pickle.HIGHEST_PROTOCOL)
             load = True
-        fd, path = tempfile.mkstemp(prefix="netsentry-rules-", suffix=".pickle")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        self._reload_files.append(path)
         # a worker started (or restarted) from now on gets the new set by fork
         self.ruleset = built.ruleset
         self.config.update(deepcopy(rule_config))
@@ -1006,7 +1051,6 @@ class Supervisor:
         expected = {slot.index for slot in self.slots if slot.ready}
 
         def done(answers: dict[int, dict[str, Any]]) -> None:
-            _unlink(path)
             bad = {i: a.get("error") for i, a in answers.items() if not a.get("ok")}
             for i in expected - set(answers):
                 bad[i] = "no answer (the worker died or is stuck); a restarted worker gets the new set"
@@ -1017,7 +1061,7 @@ class Supervisor:
                 return
             self._reload_finished(replies, {"ok": True, "signatures": n, "skipped": skipped,
                                             "seconds": round(built.seconds, 3), "workers": len(answers)}, None)
-        self.call_all("reload", {"path": path, "load": load}, done, timeout=RELOAD_TIMEOUT)
+        self.call_all("reload", {"load": load}, done, timeout=RELOAD_TIMEOUT, payload=data)
 
     def _reload_finished(self, replies: list[Callable[[dict[str, Any]], None]], answer: dict[str, Any],
                          error: str | None) -> None:
@@ -1044,13 +1088,15 @@ class Supervisor:
             if answer.get("ok"):
                 self.slots[index].last_counters = answer["counters"]
                 per_worker.append(answer["counters"])
+        per_worker += [slot.retired for slot in self.slots if slot.retired]   # dead workers' counts
         if self.host_judge is not None:
             per_worker.append(self.host_judge.counters())   # summed in like a worker's
         counters = merge_counters(per_worker)
         counters.update(self.counters)
         for index, answer in answers.items():     # the fanout's / queue-balance's spread, per worker
             if answer.get("ok"):
-                counters[f"netsentry.worker.pkts.{index}"] = answer["counters"].get("decoder.pkts", 0)
+                counters[f"netsentry.worker.pkts.{index}"] = (answer["counters"].get("decoder.pkts", 0)
+                                                              + self.slots[index].retired.get("decoder.pkts", 0))
         if self.control is not None:
             counters.update(self.control.stats())
         counters["netsentry.workers"] = self.plan.count
@@ -1128,8 +1174,6 @@ class Supervisor:
                 out.close()
             if self.host is not None:
                 self.host.close()
-            for path in self._reload_files:
-                _unlink(path)
         from netsentry.lifecycle import signal_name
         if self.fatal is not None:
             from netsentry.cli import InputError
@@ -1225,6 +1269,7 @@ class Supervisor:
             forward()
             self._wait_finals()
         per_worker = [(s.final or {}).get("counters") or s.last_counters for s in self.slots]
+        per_worker += [s.retired for s in self.slots]          # earlier lives of restarted workers
         judged = []
         if self.host_judge is not None:
             # every worker's last batch is in: the rest is judged, the engine's last
@@ -1265,13 +1310,6 @@ class Supervisor:
 
 def _no_line(line: bytes) -> None:
     return None              # no eve-log: a deferred rule's alert has nowhere to go, as in a worker
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 # what the parent does with each kind of message from a worker

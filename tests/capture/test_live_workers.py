@@ -202,12 +202,24 @@ def test_ids_killed_worker_is_restarted_and_reload_good_then_bad(pair) -> None:
     lab, a, b, tmp = pair
     d, rules = ids_daemon(pair, "ids-restart", IDS_RULES)
     try:
+        # traffic first, and a stats record that counts it: the killed worker's counts must
+        # stay in the stats after its restart (up to its last report to the parent)
+        conns = connections(lab, a, B4, 7002, 20, "marker before the kill")
+        assert all(c["ok"] for c in conns)
         victim = worker_pids(d)[0]
+        slot = str(next(r["worker"] for r in log_lines(d, "worker started") if r["pid"] == victim))
+        reported = wait_for(lambda: [s["stats"] for s in d.events("stats")
+                                     if s["stats"]["netsentry"]["worker"]["pkts"][slot] > 0], 15,
+                            "a stats record with the victim's packets")[-1]
         os.kill(victim, signal.SIGKILL)
         died = wait_for(lambda: log_lines(d, "worker died; restarting"), 10, "the death to be logged")
         assert "SIGKILL" in died[0]["how"]
         wait_for(lambda: len(log_lines(d, "worker started")) == 3, 20, "the restarted worker")
         assert victim not in worker_pids(d) and len(worker_pids(d)) == 2
+        kept = ctl(lab, b, d, "stats")["message"]
+        assert kept[f"netsentry.worker.pkts.{slot}"] >= reported["netsentry"]["worker"]["pkts"][slot]
+        assert kept["decoder.pkts"] >= reported["decoder"]["pkts"]
+        assert kept["detect.alert"] >= reported["detect"]["alert"] > 0
         conns = connections(lab, a, B4, 7002, 20, "marker after restart")
         assert all(c["ok"] for c in conns)
         wait_for(lambda: len([e for e in alerts(d, 2100001) if e["src_port"] in {c["port"] for c in conns}]) == 20,

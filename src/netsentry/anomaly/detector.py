@@ -97,6 +97,9 @@ class Detector:
         self.sec = sec
 
     on_new_flows: Callable[[list[Any]], None] | None = None
+    # True when on_new_flows only prepares the engine's own per-flow accounting (its
+    # result is read by `_account` alone): an engine fed per-host sums skips it
+    accounting_hook = False
 
     def on_tick(self, tick: Tick) -> None:
         pass

@@ -82,6 +82,9 @@ class AnomalyEngine:
         self._touched: list[Any] = []
         self._new: list[Any] = []           # flows started in the second in progress, not yet hooked
         self._loose: dict[tuple[bytes, int], int] = {}
+        # the host judge's second (hoststate.py): per-host sums merged from the workers
+        # instead of touched flows; `_account` folds these when set
+        self.folded: Folded | None = None
         self._tick = -1
         self._tick_end = -math.inf
         self._pcap_cnt = 0
@@ -146,6 +149,13 @@ class AnomalyEngine:
             flow.anomaly_due = self._tick_end
             self._touched.append(flow)
         return events
+
+    def fold_from_workers(self) -> None:
+        """This engine is fed per-host sums folded by worker processes (`folded`; the host
+        judge, hoststate.py): drop the new-flow hooks that only serve the per-flow
+        accounting, which the workers do (traffic-spike's scope of each flow)."""
+        self._new_flow_hooks = [d.on_new_flows for d in self.detectors
+                                if d.on_new_flows is not None and not d.accounting_hook]
 
     # The capture loop's entry: called for a packet without a flow, or with
     # ``pkt.ts >= flow.anomaly_due`` (the loop has already made `inspect`'s test).
@@ -213,19 +223,12 @@ class AnomalyEngine:
         touched = self._touched
         self._touched = []
         pin = tick.pkts_in
-        if self._loose:
-            for (addr, proto), n in self._loose.items():
-                m = pin.get(proto)
-                if m is None:
-                    m = pin[proto] = {}
-                m[addr] = m.get(addr, 0) + n
-            if self.spike_on:
-                ht = self._host_traffic
-                in_scope = self.ctx.spike_scope
-                for (addr, _), n in self._loose.items():
-                    if in_scope is None or in_scope(addr):
-                        ht[addr] = ht.get(addr, 0) + n
-            self._loose = {}
+        folded = self.folded
+        if folded is not None:
+            self.folded = None
+            self._fold_loose(pin)
+            return folded.into(tick, self._host_traffic if self.spike_on else None)
+        self._fold_loose(pin)
         flagged = tick.flagged
         last_proto = -1
         m: dict[bytes, int] = {}
@@ -273,6 +276,23 @@ class AnomalyEngine:
                 flagged.append(flow)
         tick.touched = touched
         return tick
+
+    def _fold_loose(self, pin: dict[int, dict[bytes, int]]) -> None:
+        """Packets without a flow, per destination: into the second's per-protocol maps first
+        (as one process does before the touched flows), and traffic-spike's hosts."""
+        if self._loose:
+            for (addr, proto), n in self._loose.items():
+                m = pin.get(proto)
+                if m is None:
+                    m = pin[proto] = {}
+                m[addr] = m.get(addr, 0) + n
+            if self.spike_on:
+                ht = self._host_traffic
+                in_scope = self.ctx.spike_scope
+                for (addr, _), n in self._loose.items():
+                    if in_scope is None or in_scope(addr):
+                        ht[addr] = ht.get(addr, 0) + n
+            self._loose = {}
 
     def _report(self, findings: list[Finding], ts: float, pcap_cnt: int) -> list[Event] | None:
         events = []
@@ -432,6 +452,44 @@ class AnomalyEngine:
         except StateError as exc:
             self.state_errors += 1
             _warn("cannot save anomaly state", path=self.state_file, reason=exc.reason)
+
+
+class Folded:
+    """One second's traffic as per-host sums merged from worker processes (the host judge,
+    hoststate.py), for `_account` to put into the Tick instead of folding touched flows.
+
+    `pin`: ``(key, proto, address, packets)`` rows and `hosts`: ``(key, address,
+    bytes << 32 | packets)`` rows, both in the order one process would first have
+    inserted each key; `flagged`: stand-in flows whose per-flow decision is pending
+    (the engine keeps those with ST_FLAGS set); `touched`: an iterable of the
+    second's flows for the detectors that name peers (read only when one fires)."""
+
+    __slots__ = ("pin", "hosts", "flagged", "touched")
+
+    def __init__(self, pin: list[tuple], hosts: list[tuple], flagged: list[Any], touched: Any) -> None:
+        self.pin = pin
+        self.hosts = hosts
+        self.flagged = flagged
+        self.touched = touched
+
+    def into(self, tick: Tick, host_traffic: dict[bytes, int] | None) -> Tick:
+        pin = tick.pkts_in
+        last_proto = -1
+        m: dict[bytes, int] = {}
+        for _, proto, addr, n in self.pin:
+            if proto != last_proto:
+                last_proto = proto
+                m = pin.get(proto)
+                if m is None:
+                    m = pin[proto] = {}
+            m[addr] = m.get(addr, 0) + n
+        if host_traffic is not None:
+            ht = host_traffic
+            for _, addr, v in self.hosts:
+                ht[addr] = ht.get(addr, 0) + v
+        tick.flagged = [f for f in self.flagged if f.anomaly[4]]      # ST_FLAGS
+        tick.touched = self.touched
+        return tick
 
 
 def _no_criticality(addr: bytes) -> None:

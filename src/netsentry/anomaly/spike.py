@@ -52,6 +52,8 @@ class TrafficSpike(Detector):
         self.current = -1                            # index of the open bucket
         self.pending: list[Finding] = []
 
+    accounting_hook = True      # ST_SCOPE is read by the engine's per-flow `_account` only
+
     def on_new_flows(self, flows: list[Any]) -> None:
         """Which ends of each new flow get a baseline (ST_SCOPE), decided once per flow so
         the engine's per-second accounting needs no address test."""
