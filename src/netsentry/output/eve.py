@@ -54,6 +54,7 @@ import orjson
 
 from netsentry.config import ConfigError
 from netsentry.event import Alert, Event, HostPacket
+from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.integrity import ChainWriter, IntegrityConfig
 from netsentry.output.fields import COMPILED as FIELDS_COMPILED
@@ -454,7 +455,15 @@ def _drop(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         drop["udplen"] = pkt.payload_len + 8
     elif proto in ICMP_PROTOS and pkt.icmp_id >= 0:
         drop.update(icmp_id=pkt.icmp_id, icmp_seq=pkt.icmp_seq)
-    drop["reason"] = pkt.drop_reason or ("rules" if event.alert is not None else "flow drop")
+    reason = pkt.drop_reason
+    if reason is None:
+        if event.alert is not None:
+            reason = "rules"
+        elif flow is not None and flow.exception_policy and dropped_by_policy(flow):
+            reason = EP_FLOW_DROP_REASON
+        else:
+            reason = "flow drop"
+    drop["reason"] = reason
     rec["drop"] = drop
     if event.alert is not None:
         rec["alert"] = alert_form(event.alert)
