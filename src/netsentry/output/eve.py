@@ -540,9 +540,15 @@ LINKTYPE_NAMES: dict[int, str] = {
 
 
 def _packet(rec: dict[str, Any], pkt: Any) -> None:
-    rec["packet"] = base64.b64encode(pkt.data).decode()
-    info: dict[str, Any] = {"linktype": pkt.linktype}
-    name = LINKTYPE_NAMES.get(pkt.linktype)
+    data, linktype = pkt.data, pkt.linktype
+    root = getattr(pkt, "root", None)
+    if root is not None and root.ip_off >= 0 and root.tunnel is None:
+        # a reassembled datagram: Suricata logs it behind the link header of the capture
+        # (the fragment's bytes before its IP header) with the capture's link type
+        data, linktype = root.data[:root.ip_off] + data, root.linktype
+    rec["packet"] = base64.b64encode(data).decode()
+    info: dict[str, Any] = {"linktype": linktype}
+    name = LINKTYPE_NAMES.get(linktype)
     if name is not None:
         info["linktype_name"] = name
     rec["packet_info"] = info
