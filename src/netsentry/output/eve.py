@@ -722,7 +722,7 @@ class EveLog(Output):
             rec = self._xff.apply(rec, event, alert_object)
         if self._verdict and etype in self._verdict:
             rec["verdict"] = _verdict(event)
-        if self._ethernet and (etype == "alert" or etype == "drop"):
+        if self._ethernet and (etype == "alert" or etype == "drop" or etype == "anomaly"):
             _ether(rec, event.pkt)
         if self._host:
             rec["host"] = self._host
