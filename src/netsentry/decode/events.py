@@ -138,3 +138,13 @@ ICMPV4_CSUM_INVALID = "icmpv4.csum_invalid"
 ICMPV6_CSUM_INVALID = "icmpv6.csum_invalid"
 
 ALL: frozenset[str] = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
+
+# SCTP (decode/sctp.py)
+SCTP_PKT_TOO_SMALL = "sctp.pkt_too_small"
+SCTP_CHUNK_TOO_SMALL = "sctp.chunk_too_small"
+SCTP_CHUNK_LEN_INVALID = "sctp.chunk_len_invalid"
+SCTP_INIT_CHUNK_BUNDLED = "sctp.init_chunk_bundled"
+SCTP_INIT_WITH_NON_ZERO_VTAG = "sctp.init_with_non_zero_vtag"
+SCTP_DATA_WITH_ZERO_VTAG = "sctp.data_with_zero_vtag"
+SCTP_TOO_MANY_CHUNKS = "sctp.too_many_chunks"
+SCTP_TOO_MANY_DATA_CHUNKS = "sctp.too_many_data_chunks"

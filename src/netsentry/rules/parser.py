@@ -25,12 +25,12 @@ from netsentry.rules.inspect import Chain, Content
 from netsentry.rules.registry import RuleBuilder, lookup
 from netsentry.rules.signature import ACTIONS, PROTO_NUMBERS, Signature
 
-PACKET_PROTOCOLS = frozenset(PROTO_NUMBERS) - {"sctp"}
+PACKET_PROTOCOLS = frozenset(PROTO_NUMBERS)     # sctp too: decode/sctp.py gives its ports
 APP_LAYER_PROTOCOLS = frozenset({
     "http", "http1", "http2", "dns", "tls", "ssl", "smtp", "ftp", "ftp-data", "smb", "ssh",
     "dcerpc", "dhcp", "nfs", "ntp", "tftp", "ikev2", "ike", "krb5", "snmp", "sip", "rfb", "mqtt",
     "modbus", "dnp3", "enip", "imap", "pop3", "quic", "rdp", "bittorrent-dht", "telnet",
-    "websocket", "ldap", "pgsql", "template", "irc", "nntp", "smtp-starttls", "doh2", "sctp",
+    "websocket", "ldap", "pgsql", "template", "irc", "nntp", "smtp-starttls", "doh2",
 })
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip"}
