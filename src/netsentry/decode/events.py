@@ -148,3 +148,8 @@ SCTP_INIT_WITH_NON_ZERO_VTAG = "sctp.init_with_non_zero_vtag"
 SCTP_DATA_WITH_ZERO_VTAG = "sctp.data_with_zero_vtag"
 SCTP_TOO_MANY_CHUNKS = "sctp.too_many_chunks"
 SCTP_TOO_MANY_DATA_CHUNKS = "sctp.too_many_data_chunks"
+
+# ERSPAN (decode/erspan.py)
+ERSPAN_HEADER_TOO_SMALL = "erspan.header_too_small"
+ERSPAN_UNSUPPORTED_VERSION = "erspan.unsupported_version"
+ERSPAN_TOO_MANY_VLAN_LAYERS = "erspan.too_many_vlan_layers"
