@@ -346,9 +346,13 @@ class Sensor:
 
     def _on_events(self, events: list[Event], pkt: Any, flow: Any, from_anomaly: bool) -> None:
         if not from_anomaly and pkt is not None:
-            if (self._tx_detect is not None and flow is not None and (app := flow.app) is not None
-                    and app.dirty):
-                self._held = events       # _on_app, next in this packet, adds the tx rules' alerts
+            # IPS: Suricata parses the app layer on the packet itself, so its packet and
+            # transaction rules share one alert queue and one verdict: hold these for
+            # _on_app, next in this packet. IDS: it parses when the data is ACKed, a later
+            # packet, so the two are capped (and their verdicts read) apart.
+            if (self.inline and self._tx_detect is not None and flow is not None
+                    and (app := flow.app) is not None and app.dirty):
+                self._held = events
                 return
             events = self.alert_queue.admit(events, self.signatures)
         res = self.result

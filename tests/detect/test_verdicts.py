@@ -143,12 +143,23 @@ def test_alert_max_keeps_the_best_ranked_alerts(tmp_path: Path) -> None:
     assert sensor.result.alerts == 3
 
 
-def test_alert_max_ranks_transaction_rules_with_packet_rules(tmp_path: Path) -> None:
-    """A transaction rule's match on the same packet outranks a later packet rule: the
-    cap is applied to both together, by rule order (priority first)."""
-    rules = FIVE + 'alert http any any -> any any (msg:"tx"; http.uri; content:"/index"; priority:1; sid:9;)\n'
-    _sensor, recs = run(tmp_path, rules, http_flow(), "detect.packet-alert-max=3")
+TX9 = 'alert http any any -> any any (msg:"tx"; http.uri; content:"/index"; priority:1; sid:9;)\n'
+
+
+def test_alert_max_ranks_transaction_rules_with_packet_rules_in_ips_mode(tmp_path: Path) -> None:
+    """IPS: a transaction rule's match on the same packet outranks a later packet rule:
+    the cap is applied to both together, by rule order (priority first)."""
+    sensor, recs = run(tmp_path, FIVE + TX9, http_flow(), "stream.inline=true", "detect.packet-alert-max=3")
     assert sorted(r["alert"]["signature_id"] for r in alerts(recs)) == [1, 2, 9]
+    assert sensor.counters()["detect.alert_queue_overflow"] == 3
+
+
+def test_alert_max_caps_packet_and_transaction_rules_apart_in_ids_mode(tmp_path: Path) -> None:
+    """IDS: Suricata inspects a transaction on the packet that ACKs its data, so the two
+    kinds never share a packet's queue there: each is capped on its own."""
+    sensor, recs = run(tmp_path, FIVE + TX9, http_flow(), "detect.packet-alert-max=3")
+    assert sorted(r["alert"]["signature_id"] for r in alerts(recs)) == [1, 2, 3, 9]
+    assert sensor.counters()["detect.alert_queue_overflow"] == 2
 
 
 def test_a_discarded_drop_alert_still_drops(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ that was queued first.
 
 Here the actions have already been applied by the engines when their events
 arrive, so only the logging is cut: `admit` keeps the best-ranked alerts of
-one packet. Configuration: top-level `packet-alert-max` in a Suricata
+one packet. In IPS mode the sensor gives it a packet's packet-rule and
+transaction-rule alerts together; in IDS mode apart, as Suricata's IDS mode
+inspects transactions on the packet that ACKs their data, not the data packet. Configuration: top-level `packet-alert-max` in a Suricata
 config, `detect.packet-alert-max` in netsentry's own (1..255; Suricata falls
 back to its default 15 on 0 or anything out of range, with a warning, and so
 do we).
