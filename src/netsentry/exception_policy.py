@@ -159,6 +159,26 @@ def condition_policy(config: Mapping[str, Any], key: str, ips: bool, flow_scope:
 
 _DROPPING = ("drop-packet", "drop-flow", "reject", "rejectboth")
 
+# EVE drop.reason of the packet a policy drops, by target (Suricata's PacketDropReason
+# that each ExceptionPolicyApply call site passes); the flow's later packets are logged
+# as "exception policy flow drop" (EP_FLOW_DROP_REASON, output/eve.py)
+DROP_REASONS = {
+    "stream_midstream": "stream midstream",
+    "flow_memcap": "flow memcap",
+    "defrag_memcap": "defrag memcap",
+    "stream_reassembly_memcap": "stream reassembly",
+    "app_layer_error": "applayer error",
+}
+EP_FLOW_DROP_REASON = "exception policy flow drop"
+FLOW_DROPPING = frozenset({"drop_flow", "reject", "reject_both"})   # JSON_NAMES of the policies that drop a flow
+
+
+def dropped_by_policy(flow: Any) -> bool:
+    """Was `flow` dropped by an exception policy (Suricata's FLOW_ACTION_BY_EXCEPTION_POLICY),
+    not by a rule? Read from the policies the flow record lists."""
+    applied = getattr(flow, "exception_policy", None)
+    return bool(applied) and any(policy in FLOW_DROPPING for _target, policy in applied)
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -255,6 +275,8 @@ class ExceptionPolicies:
             from netsentry.log import get_logger
             get_logger().warning("exception policy applied", target=target, policy=policy,
                                  ips=self.ips, note="logged once per condition; see stats " + counter)
+        if self.ips and pkt is not None and policy in _DROPPING and pkt.drop_reason is None:
+            pkt.drop_reason = DROP_REASONS.get(target)
         if policy in ("drop-flow", "reject", "rejectboth"):
             if self.ips and flow is not None:
                 flow.action = "drop"

@@ -107,6 +107,12 @@ class Sensor:
         self.assets = self._build_asset_map(config)
         from netsentry.output.ratelimit import from_config as alert_rate_limit
         self.alert_limit = alert_rate_limit(config)     # None when off (the default)
+        from netsentry.detect.alertqueue import AlertQueue, alert_max_setting
+        from netsentry.detect.engine import detect_settings
+        # packet-alert-max (detect/alertqueue.py); a packet's rule alerts wait in _held
+        # while its transaction rules still run, so the cap ranks both together
+        self.alert_queue = AlertQueue(alert_max_setting(config), detect_settings(config)[1])
+        self._held: list[Event] | None = None
         # live mode (daemon.py): more counters for the stats record (the packet
         # source's, reloads, control), and where an inline packet's verdict goes (the NFQUEUE source)
         self.counter_sources: list[Callable[[], Mapping[str, int | float]]] = []
@@ -341,6 +347,16 @@ class Sensor:
     # --- per-event work (off the common path: only packets that produced something) ---
 
     def _on_events(self, events: list[Event], pkt: Any, flow: Any, from_anomaly: bool) -> None:
+        if not from_anomaly and pkt is not None:
+            # IPS: Suricata parses the app layer on the packet itself, so its packet and
+            # transaction rules share one alert queue and one verdict: hold these for
+            # _on_app, next in this packet. IDS: it parses when the data is ACKed, a later
+            # packet, so the two are capped (and their verdicts read) apart.
+            if (self.inline and self._tx_detect is not None and flow is not None
+                    and (app := flow.app) is not None and app.dirty):
+                self._held = events
+                return
+            events = self.alert_queue.admit(events, self.signatures)
         res = self.result
         emitters = self._emitters
         enrich = self.assets.enrich if self.assets is not None else None
@@ -423,8 +439,11 @@ class Sensor:
         if not st.dirty:
             return
         st.dirty = False
+        held, self._held = self._held, None      # this packet's rule alerts (_on_events)
         if self._tx_detect is not None and not pkt.checksum_bad:
             events = self._tx_detect.inspect(pkt, flow)
+            if held:
+                events = held + events if events else held
             if events:
                 self._on_events(events, pkt, flow, False)
         if self._app_records:
@@ -470,7 +489,7 @@ class Sensor:
     def counters(self) -> dict[str, int | float]:
         """Every stage's counters under Suricata's dotted names, plus the sensor's own."""
         stages = [self.decoder, self.defrag, self.stream, self.flows, self.signatures, self.anomaly,
-                  self.applayer, self.exceptions, self.alert_limit]
+                  self.applayer, self.exceptions, self.alert_limit, self.alert_queue]
         counters = merge_counters(s.stats() for s in stages if s is not None and hasattr(s, "stats"))
         source_stats = getattr(self, "_source_stats", None)
         if source_stats is not None:

@@ -23,6 +23,7 @@ Translated (Suricata key -> netsentry key):
   ``stream.checksum-validation`` -> ``decoder.checksum-validation``
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
+- ``packet-alert-max`` -> ``detect.packet-alert-max``
 - ``detect.thresholds`` is not translated (Suricata's hash sizes).
 """
 
@@ -39,7 +40,7 @@ from netsentry.config import Config, ConfigError
 _SAME_KEYS = ("default-rule-path", "rule-files")
 # top-level file keys resolved against the config file's directory when relative
 _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
-_EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet")
+_EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file")
 _TIMEOUT_KEYS = ("new", "established", "closed")
 
 
@@ -190,12 +191,17 @@ def _action_order(out: Config, value: Any, ignored: list[str], base: Path, types
     out.setdefault("detect", {})["action-order"] = value
 
 
+def _alert_max(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    out.setdefault("detect", {})["packet-alert-max"] = value
+
+
 _TOP_LEVEL = {
     "vars": _vars,
     "outputs": _outputs,
     "stream": _stream,
     "flow-timeouts": _flow_timeouts,
     "action-order": _action_order,
+    "packet-alert-max": _alert_max,
     **{k: _copy(k) for k in _SAME_KEYS},
     **{k: _file(k) for k in _FILE_KEYS},
 }

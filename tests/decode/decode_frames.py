@@ -50,7 +50,7 @@ def sample_frames() -> list[tuple[str, bytes, int]]:
         ("eth-ipv4-udp", eth(IP(src=SRC4, dst=DST4) / UDP(sport=5000, dport=53) / b"dnsq"), 1),
         ("eth-ipv4-icmp-echo", eth(IP(src=SRC4, dst=DST4) / ICMP(type=8, id=0x1234, seq=7) / (b"ping" * 12)), 1),
         ("eth-ipv4-icmp-unreach", eth(IP(src=DST4, dst=SRC4) / ICMP(type=3, code=3) / raw(inner4)[:28]), 1),
-        ("eth-ipv4-opts", eth(IP(src=SRC4, dst=DST4, options=b"\x94\x04\x00\x00") / UDP(sport=1, dport=2)), 1),
+        ("eth-ipv4-opts", eth(IP(src=SRC4, dst=DST4, options=b"\x94\x04\x00\x00" + b"\x00" * 4) / UDP(sport=1, dport=2)), 1),
         ("eth-ipv4-frag", eth(IP(src=SRC4, dst=DST4, flags="MF", frag=0) / UDP(sport=1, dport=2) / (b"a" * 16)), 1),
         ("eth-ipv6-tcp", eth(IPv6(src=SRC6, dst=DST6) / TCP(sport=2222, dport=22, flags="A") / b"ssh"), 1),
         ("eth-ipv6-exthdrs", eth(IPv6(src=SRC6, dst=DST6) / IPv6ExtHdrHopByHop(options=[])

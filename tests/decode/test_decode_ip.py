@@ -24,24 +24,50 @@ def test_ipv4_fields_match_scapy() -> None:
 
 def test_ipv4_options_recorded_and_l4_after_them() -> None:
     # router alert + record route (with room for one address)
-    opts = b"\x94\x04\x00\x00" + b"\x07\x07\x04" + b"\x00" * 4 + b"\x00"
+    opts = b"\x94\x04\x00\x00" + b"\x07\x07\x04" + b"\x00" * 4 + b"\x00" * 5
     pkt = decode(eth(IP(src=SRC4, dst=DST4, options=opts) / TCP(sport=7, dport=8)))
     assert pkt.ip_opts == (0x94, 0x07, 0x00)      # the EOL padding counts (ipopts:eol)
-    assert pkt.ip_hlen == 32 and pkt.l4_off == 14 + 32
+    assert pkt.ip_hlen == 36 and pkt.l4_off == 14 + 36
     assert (pkt.sp, pkt.dp) == (7, 8)
     assert pkt.events is None
 
 
-@pytest.mark.parametrize("opts,event", [
-    (b"\x94\x04\x00\x00\x94\x04\x00\x00", "ipv4.opt_duplicate"),
-    (b"\x9e\x04\x00\x00", "ipv4.opt_unknown"),
-    (b"\x07\x01\x00\x00", "ipv4.opt_invalid_len"),
-    (b"\x07\x09\x00\x00", "ipv4.opt_malformed"),
+def test_ipv4_options_not_a_multiple_of_8_bytes() -> None:
+    """Suricata wants the options padded to 8 bytes (ipv4.opt_pad_required), and goes on."""
+    pkt = decode(eth(IP(src=SRC4, dst=DST4, options=b"\x94\x04\x00\x00") / TCP(sport=7, dport=8)))
+    assert pkt.events == ["ipv4.opt_pad_required"]
+    assert pkt.ip_opts == (0x94,) and pkt.sp == 7
+
+
+PAD = b"\x00" * 4     # options of 8 bytes: no ipv4.opt_pad_required
+
+
+@pytest.mark.parametrize("opts,event,recorded", [
+    (b"\x94\x04\x00\x00\x94\x04\x00\x00", "ipv4.opt_duplicate", (0x94,)),
+    (b"\x9e\x04\x00\x00" + PAD, "ipv4.opt_invalid", (0x00,)),           # a type Suricata does not know
+    (b"\x07\x02\x00\x00" + PAD, "ipv4.opt_invalid_len", (0x00,)),       # record route below 3 bytes
+    (b"\x82\x02" + b"\x00" * 6, "ipv4.opt_invalid_len", (0x00,)),         # security below 3 bytes
+    (b"\x94\x03\x00\x00" + PAD, "ipv4.opt_invalid_len", (0x00,)),       # router alert is 4 bytes exactly
+    (b"\x07\x07\x05" + b"\x00" * 5, "ipv4.opt_malformed", (0x00,)),      # pointer not on a 4-byte step
+    (b"\x44\x08\x04\x00" + PAD, "ipv4.opt_malformed", ()),              # timestamp pointer below 5
+    (b"\x86\x0a\x00\x00\x00\x01\x00\x04\x00\x00" + b"\x00" * 6, "ipv4.opt_malformed", (0x00,)),  # CIPSO tag 0
 ])
-def test_ipv4_option_events(opts: bytes, event: str) -> None:
+def test_ipv4_option_events(opts: bytes, event: str, recorded: tuple[int, ...]) -> None:
+    """An option that fails its check raises its event and is not recorded (`ipopts` does
+    not see it); decoding goes on."""
     pkt = decode(eth(IP(src=SRC4, dst=DST4, options=opts) / UDP(sport=1, dport=2)))
     assert event in pkt.events
-    assert pkt.sp == 1   # option trouble does not stop decoding
+    assert pkt.ip_opts == recorded
+    assert pkt.sp == 1
+
+
+@pytest.mark.parametrize("opts", [b"\x07\x01\x00\x00" + PAD, b"\x82\x02\xf1\x35" + PAD])
+def test_an_option_length_past_the_options_stops_decoding(opts: bytes) -> None:
+    """Below 2 or beyond the options: Suricata's DecodeIPV4Options fails, the packet is
+    invalid and nothing after the IP header is decoded (suricata-verify bug-7414)."""
+    pkt = decode(eth(IP(src=SRC4, dst=DST4, options=opts) / UDP(sport=1, dport=2)))
+    assert "ipv4.opt_invalid_len" in pkt.events
+    assert pkt.l4_off == -1 and pkt.sp == 0
 
 
 def _mangle(frame: bytes, off: int, value: bytes) -> bytes:

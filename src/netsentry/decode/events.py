@@ -47,6 +47,9 @@ IPV4_OPT_INVALID_LEN = "ipv4.opt_invalid_len"
 IPV4_OPT_MALFORMED = "ipv4.opt_malformed"
 IPV4_OPT_DUPLICATE = "ipv4.opt_duplicate"
 IPV4_OPT_UNKNOWN = "ipv4.opt_unknown"
+IPV4_OPT_INVALID = "ipv4.opt_invalid"
+IPV4_OPT_PAD_REQUIRED = "ipv4.opt_pad_required"
+IPV4_OPT_EOL_REQUIRED = "ipv4.opt_eol_required"
 IPV4_WRONG_IP_VER = "ipv4.wrong_ip_version"
 IPV4_WITH_ICMPV6 = "ipv4.icmpv6"
 IPV4_PROTO_UNKNOWN = "ipv4.unknown_protocol"
@@ -135,3 +138,18 @@ ICMPV4_CSUM_INVALID = "icmpv4.csum_invalid"
 ICMPV6_CSUM_INVALID = "icmpv6.csum_invalid"
 
 ALL: frozenset[str] = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
+
+# SCTP (decode/sctp.py)
+SCTP_PKT_TOO_SMALL = "sctp.pkt_too_small"
+SCTP_CHUNK_TOO_SMALL = "sctp.chunk_too_small"
+SCTP_CHUNK_LEN_INVALID = "sctp.chunk_len_invalid"
+SCTP_INIT_CHUNK_BUNDLED = "sctp.init_chunk_bundled"
+SCTP_INIT_WITH_NON_ZERO_VTAG = "sctp.init_with_non_zero_vtag"
+SCTP_DATA_WITH_ZERO_VTAG = "sctp.data_with_zero_vtag"
+SCTP_TOO_MANY_CHUNKS = "sctp.too_many_chunks"
+SCTP_TOO_MANY_DATA_CHUNKS = "sctp.too_many_data_chunks"
+
+# ERSPAN (decode/erspan.py)
+ERSPAN_HEADER_TOO_SMALL = "erspan.header_too_small"
+ERSPAN_UNSUPPORTED_VERSION = "erspan.unsupported_version"
+ERSPAN_TOO_MANY_VLAN_LAYERS = "erspan.too_many_vlan_layers"

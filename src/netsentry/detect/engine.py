@@ -35,7 +35,7 @@ from netsentry.config import ConfigError, get
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
-from netsentry.detect.ruletype import IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
+from netsentry.detect.ruletype import APP_LAYER, IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import StreamRule, stream_capable, stream_rule, window_lookback
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.detect.txdetect import TxDetect
@@ -437,7 +437,7 @@ class SignatureEngine:
         if flow is None:
             return False
         t = self._type[num]
-        return t == IP_ONLY or t == LIKE_IP_ONLY or (t == STREAM and _in_stream(pkt, flow))
+        return t == IP_ONLY or t == LIKE_IP_ONLY or t == APP_LAYER or (t == STREAM and _in_stream(pkt, flow))
 
     def _block(self, num: int, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> None:
         verdict = verdict_of(action, self.ips)

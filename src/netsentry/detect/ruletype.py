@@ -10,6 +10,8 @@ pass/drop action applies to:
 |               | any ports, no negated address                     | direction          |              |
 | like_ip_only  | the same with a negated address                   | every packet       | flow         |
 | stream        | tcp/ip with payload inspection, not packet-only   | every packet       | flow when the match is on stream data, else packet |
+| app_layer     | an app protocol in the header and nothing else   | every packet of a  | flow         |
+|               | (`alert http any any -> any any (sid:1;)`)        | flow of that proto |              |
 | packet        | everything else (ttl, flags, dsize, flow:, flowbits isset, tcp-pkt, ...) | every packet | packet |
 """
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from netsentry.rules.signature import Signature
 
 IP_ONLY, LIKE_IP_ONLY, STREAM, PACKET = "ip_only", "like_ip_only", "stream", "packet"
+APP_LAYER = "app_layer"
 
 
 def _negated(spec: str, address_vars: Mapping[str, str], seen: tuple[str, ...] = ()) -> bool:
@@ -47,4 +50,9 @@ def rule_type(sig: Signature, address_vars: Mapping[str, str] | None = None) -> 
         return IP_ONLY
     if stream_capable(sig):
         return STREAM
+    if (sig.app_proto is not None and not sig.tx_rule and sig.payload_chain is None
+            and len(sig.packet_checks) == 1 and not sig.final_checks):
+        # Suricata's SIG_TYPE_APPLAYER: no payload, packet or buffer keyword, only the
+        # protocol check rules/parser.py's finish_app_layer added
+        return APP_LAYER
     return PACKET

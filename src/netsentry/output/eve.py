@@ -54,6 +54,7 @@ import orjson
 
 from netsentry.config import ConfigError
 from netsentry.event import Alert, Event, HostPacket
+from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.integrity import ChainWriter, IntegrityConfig
 from netsentry.output.fields import COMPILED as FIELDS_COMPILED
@@ -454,7 +455,15 @@ def _drop(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         drop["udplen"] = pkt.payload_len + 8
     elif proto in ICMP_PROTOS and pkt.icmp_id >= 0:
         drop.update(icmp_id=pkt.icmp_id, icmp_seq=pkt.icmp_seq)
-    drop["reason"] = pkt.drop_reason or ("rules" if event.alert is not None else "flow drop")
+    reason = pkt.drop_reason
+    if reason is None:
+        if event.alert is not None:
+            reason = "rules"
+        elif flow is not None and flow.exception_policy and dropped_by_policy(flow):
+            reason = EP_FLOW_DROP_REASON
+        else:
+            reason = "flow drop"
+    drop["reason"] = reason
     rec["drop"] = drop
     if event.alert is not None:
         rec["alert"] = alert_form(event.alert)
@@ -531,9 +540,15 @@ LINKTYPE_NAMES: dict[int, str] = {
 
 
 def _packet(rec: dict[str, Any], pkt: Any) -> None:
-    rec["packet"] = base64.b64encode(pkt.data).decode()
-    info: dict[str, Any] = {"linktype": pkt.linktype}
-    name = LINKTYPE_NAMES.get(pkt.linktype)
+    data, linktype = pkt.data, pkt.linktype
+    root = getattr(pkt, "root", None)
+    if root is not None and root.ip_off >= 0 and root.tunnel is None:
+        # a reassembled datagram: Suricata logs it behind the link header of the capture
+        # (the fragment's bytes before its IP header) with the capture's link type
+        data, linktype = root.data[:root.ip_off] + data, root.linktype
+    rec["packet"] = base64.b64encode(data).decode()
+    info: dict[str, Any] = {"linktype": linktype}
+    name = LINKTYPE_NAMES.get(linktype)
     if name is not None:
         info["linktype_name"] = name
     rec["packet_info"] = info
@@ -707,7 +722,7 @@ class EveLog(Output):
             rec = self._xff.apply(rec, event, alert_object)
         if self._verdict and etype in self._verdict:
             rec["verdict"] = _verdict(event)
-        if self._ethernet and (etype == "alert" or etype == "drop"):
+        if self._ethernet and (etype == "alert" or etype == "drop" or etype == "anomaly"):
             _ether(rec, event.pkt)
         if self._host:
             rec["host"] = self._host

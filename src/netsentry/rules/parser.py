@@ -25,12 +25,12 @@ from netsentry.rules.inspect import Chain, Content
 from netsentry.rules.registry import RuleBuilder, lookup
 from netsentry.rules.signature import ACTIONS, PROTO_NUMBERS, Signature
 
-PACKET_PROTOCOLS = frozenset(PROTO_NUMBERS) - {"sctp"}
+PACKET_PROTOCOLS = frozenset(PROTO_NUMBERS)     # sctp too: decode/sctp.py gives its ports
 APP_LAYER_PROTOCOLS = frozenset({
     "http", "http1", "http2", "dns", "tls", "ssl", "smtp", "ftp", "ftp-data", "smb", "ssh",
     "dcerpc", "dhcp", "nfs", "ntp", "tftp", "ikev2", "ike", "krb5", "snmp", "sip", "rfb", "mqtt",
     "modbus", "dnp3", "enip", "imap", "pop3", "quic", "rdp", "bittorrent-dht", "telnet",
-    "websocket", "ldap", "pgsql", "template", "irc", "nntp", "smtp-starttls", "doh2", "sctp",
+    "websocket", "ldap", "pgsql", "template", "irc", "nntp", "smtp-starttls", "doh2",
 })
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip"}
@@ -277,10 +277,12 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
     """Settle a rule's app-layer side: its protocol, buffers, transaction checks and direction.
 
     As Suricata: a rule with a sticky buffer or a transaction keyword is inspected per
-    transaction; so is a rule naming an app protocol in its header with nothing to
-    match in the payload (`alert http ... (sid:1;)`: once per transaction). A header
-    protocol with only payload content stays a packet rule that needs the flow's
-    protocol to be that one.
+    transaction. A rule naming an app protocol in its header with no buffer or
+    transaction keyword (`alert http ... (sid:1;)`, with or without payload content)
+    is Suricata's "app_layer" rule type: a packet rule that needs the flow's protocol
+    to be that one, so it matches every packet of the flow once the protocol is known
+    (suricata-verify's rate_filter and exception-policy tests count those matches;
+    detect.c checks the signature's alproto against the flow's per packet).
     """
     sig = b.sig
     protos = set(b.app_protos)
@@ -300,11 +302,11 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
     sig.tx_checks = tuple(b.tx_checks)
     if protos:
         sig.app_proto = protos.pop()
-    if not (chains or b.tx_checks or (sig.app_proto is not None and not pkt_items)):
+    if not (chains or b.tx_checks):
         if sig.app_proto is not None:
             want = sig.app_proto
-            sig.packet_checks = (lambda pkt, flow: flow is not None and flow.app_proto == want,
-                                 *sig.packet_checks)
+            # into the builder's list: the caller sets sig.packet_checks from it afterwards
+            b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto == want)
         return
     sig.tx_rule = True
     if sig.tx_both:
@@ -323,7 +325,7 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
         elif BOTH in dirs:
             sig.tx_direction = None
         else:
-            sig.tx_direction = 0    # no buffer at all (`alert http ... (sid:1;)`): once per request
+            sig.tx_direction = 0    # no buffer or check says a direction: once per request
     # base64_data's contents are found in decoded bytes, never in a buffer the prefilter sees
     sig.tx_fast_pattern = choose_fast_pattern([c for c in b.contents
                                                if c.buffer != "pkt_data" and c.buffer != "base64_data"])
