@@ -16,7 +16,7 @@ from typing import Any
 from netsentry.applayer.registry import ALIASES, BOTH, BUFFERS, PROTOCOLS, load_protocols
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content
-from netsentry.rules.numeric import parse_uint
+from netsentry.rules.numeric import parse_multi_uint, parse_uint
 from netsentry.rules.registry import RuleBuilder, keyword, unquote
 
 load_protocols()
@@ -44,7 +44,7 @@ STICKY_BUFFERS = (
     "email.from", "email.subject", "email.to", "email.cc", "snmp.community", "snmp.usm",
     "mqtt.connect.clientid", "mqtt.publish.topic", "mqtt.publish.message", "rfb.name",
     "http.request_header", "dnp3_data", "tls.alpn", "http.response_body", "dns.response.rrname",
-    "dns.answers.rrname", "dns.authorities.rrname", "dns.additionals.rrname", "ldap.request.dn",
+    "dns.query.name", "dns.answers.rrname", "dns.authorities.rrname", "dns.additionals.rrname", "ldap.request.dn",
     "ldap.responses.dn", "smtp.data", "pop3.command", "imap.command",
 )
 
@@ -409,13 +409,35 @@ def tls_cert_chain_len(b: RuleBuilder, arg: str | None) -> None:
     tx_check(b, "tls", 1, lambda tx, ts: bool(tx.certs) and pred(len(tx.certs)))
 
 
-@keyword("dns.rrtype", help="dns.rrtype:N; the type of a query")
+def _rrtype_numbers() -> dict[str, int]:
+    from netsentry.applayer.dns import RRTYPES
+    return {name: num for num, name in RRTYPES.items()}
+
+
+_RRTYPE_NUMBERS = _rrtype_numbers()
+
+
+@keyword("dns.rrtype", help="dns.rrtype:TYPE[,INDEX[,START:END]]; the record types: a request's "
+         "queries, a response's answers (Suricata's multi-integer syntax; TYPE a number or a name)")
 def dns_rrtype(b: RuleBuilder, arg: str | None) -> None:
-    pred = parse_uint(unquote(arg, "dns.rrtype"), "dns.rrtype", 16)
+    text = unquote(arg, "dns.rrtype")
+    head, comma, rest = text.partition(",")
+    name = head.strip().lstrip("!<>=").strip().upper()
+    if name and not name.isdigit():
+        number = _RRTYPE_NUMBERS.get(name)
+        if number is None:
+            raise RuleError(f"dns.rrtype: unknown record type '{head.strip()}'")
+        head = head.replace(head.strip().lstrip("!<>=").strip(), str(number))
+    pred = parse_multi_uint(head + comma + rest, "dns.rrtype", 16)
 
     def check(tx: Any, ts: bool) -> bool:
-        m = tx.request if ts else tx.response
-        return m is not None and any(pred(t) for _, t in m.queries)
+        # Suricata's dns_rrtype_match: to the server the queries' types, to the client the
+        # answers' (a response's question is an echo of the request's)
+        if ts:
+            m = tx.request
+            return m is not None and pred([t for _, t in m.queries])
+        m = tx.response
+        return m is not None and pred([rr[1] for rr in m.answers])
     tx_check(b, "dns", None, check)
 
 
