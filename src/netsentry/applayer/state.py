@@ -94,6 +94,9 @@ class AppLayer:
             # Suricata's libhtp spelling or ours, whichever is stricter
             "decompress-layer-limit": min(int(http.get("decompress-layer-limit", 2)), int(get(
                 config, "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit", 2))),
+            # libhtp's double decoding of the normalised path / query (double_encoded_uri)
+            "double-decode-path": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-path", False)),
+            "double-decode-query": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-query", False)),
         }
         self.by_ipproto: dict[int, list[Protocol]] = {}
         for p in PROTOCOLS.values():
@@ -354,6 +357,11 @@ def proto_matches(flow_proto: str | None, wanted: str) -> bool:
     if flow_proto is None:
         return False
     return ALIASES.get(wanted, wanted) == flow_proto
+
+
+def _yes(v: Any) -> bool:
+    """A Suricata boolean: yes/true/on/1."""
+    return v is True or str(v).strip().lower() in ("yes", "true", "on", "1")
 
 
 def _size(v: Any) -> int:

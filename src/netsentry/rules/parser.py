@@ -121,6 +121,8 @@ def parse_rule(text: str, env: Any, file: str = "", line: int = 0) -> Signature:
         header, body = split_rule(text)
         sid = _prescan_sid(body)
         options = split_options(body)
+        if env is not None:
+            env.state["rule_file"] = file     # keywords reading a file next to the rule (filemd5)
         sig = _parse(header, options, env, text)
         sig.file, sig.line = file, line
         return sig

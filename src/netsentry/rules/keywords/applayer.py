@@ -70,9 +70,8 @@ CONTENT_MODIFIERS = {
 OTHER = { "luaxform": "transform",
     "asn1": "keyword",
     "ftpbounce": "app-layer keyword",
-    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
-    "fileext": "file keyword", "filemagic": "file keyword", "filesize": "file keyword",
-    "filemd5": "file keyword", "filesha1": "file keyword", "filesha256": "file keyword",
+    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword",
+    "filemagic": "file keyword",
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
@@ -196,7 +195,8 @@ def uricontent(b: RuleBuilder, arg: str | None) -> None:
 
 def tx_check(b: RuleBuilder, proto: str, direction: int | None, fn: Any) -> None:
     """A check on a transaction of `proto` (`fn(tx, to_server) -> bool`), inspected in `direction`
-    (0 to server, 1 to client, None either)."""
+    (0 to server, 1 to client, BOTH each way, None: no preference of its own, so a rule of
+    only such checks is inspected on the request side)."""
     b.tx_checks.append((proto, direction, fn))
     b.app_protos.add(proto)
 
@@ -360,13 +360,19 @@ keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA
     _tls_legacy("tls.fingerprint", "fingerprint"))
 
 
-# The app-layer events the parsers raise, per protocol (Suricata's names); a rule on an event
-# of another protocol, or on one netsentry's parser never raises, is reported as unsupported.
-APP_LAYER_EVENTS: dict[str, frozenset[str]] = {
-    "dns": frozenset({"malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
-                      "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
-                      "invalid_authorities"}),
-}
+# The app-layer events the parsers raise, per protocol (Suricata's names), with the side of
+# the transaction each is inspected on (0 request, 1 response, BOTH each message's own side,
+# None no preference); a rule on an event of another protocol, or on one netsentry's parser
+# never raises, is reported as unsupported.
+def _app_layer_events() -> dict[str, dict[str, int | None]]:
+    from netsentry.applayer import http
+    dns = ("malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
+           "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
+           "invalid_authorities")
+    return {"dns": {name: BOTH for name in dns}, "http": dict(http.EVENTS)}
+
+
+APP_LAYER_EVENTS = _app_layer_events()
 
 
 @keyword("app-layer-event", help="app-layer-event:PROTO.EVENT; an anomaly the protocol's parser found")
@@ -374,12 +380,16 @@ def app_layer_event(b: RuleBuilder, arg: str | None) -> None:
     text = unquote(arg, "app-layer-event").strip().lower()
     proto, dot, name = text.partition(".")
     if not dot or not name:
+        if text.startswith("applayer_"):
+            raise UnsupportedError(f"app-layer-event: generic event '{text}' is not raised by netsentry",
+                                   category="app-layer-event not raised by netsentry")
         raise RuleError(f"app-layer-event: expected PROTO.EVENT, got '{text}'")
+    proto = ALIASES.get(proto, proto)
     known = APP_LAYER_EVENTS.get(proto)
     if known is None or name not in known:
         raise UnsupportedError(f"app-layer-event: event '{text}' is not raised by netsentry's parsers",
                                category="app-layer-event not raised by netsentry")
-    tx_check(b, proto, None, lambda tx, ts: tx.events is not None and name in tx.events)
+    tx_check(b, proto, known[name], lambda tx, ts: tx.events is not None and name in tx.events)
 
 
 @keyword("dns.opcode", help="dns.opcode:[!]N|<N|>N|A-B; the DNS header opcode")
@@ -389,7 +399,7 @@ def dns_opcode(b: RuleBuilder, arg: str | None) -> None:
     def check(tx: Any, ts: bool) -> bool:
         m = tx.request if ts else tx.response
         return m is not None and pred(m.opcode)
-    tx_check(b, "dns", None, check)
+    tx_check(b, "dns", BOTH, check)
 
 
 @keyword("dns.rcode", help="dns.rcode:[!]N|<N|>N|A-B; the DNS header response code")
@@ -399,7 +409,7 @@ def dns_rcode(b: RuleBuilder, arg: str | None) -> None:
     def check(tx: Any, ts: bool) -> bool:
         m = tx.request if ts else tx.response
         return m is not None and pred(m.flags & 0xF)
-    tx_check(b, "dns", None, check)
+    tx_check(b, "dns", BOTH, check)
 
 
 @keyword("tls.cert_chain_len", help="tls.cert_chain_len:[op]N; how many certificates the server sent")
@@ -438,7 +448,7 @@ def dns_rrtype(b: RuleBuilder, arg: str | None) -> None:
             return m is not None and pred([t for _, t in m.queries])
         m = tx.response
         return m is not None and pred([rr[1] for rr in m.answers])
-    tx_check(b, "dns", None, check)
+    tx_check(b, "dns", BOTH, check)
 
 
 # --- transforms ------------------------------------------------------------------------------------
