@@ -197,14 +197,28 @@ def _name_end(msg: bytes, off: int) -> int:
 
 
 def _probe_any(data: bytes, to_server: bool) -> bool | None:
-    """UDP datagram or TCP stream: try the TCP length prefix first when it fits."""
+    """UDP datagram or TCP stream: try the TCP length prefix first when it fits. A
+    prefixed message not all here yet (Suricata's probe_tcp) is judged by its header
+    alone: None (undecided) when that is valid, which a DNS port turns into DNS."""
     if len(data) >= 2:
         ln = (data[0] << 8) | data[1]
         if ln + 2 == len(data) or (ln + 2 < len(data) and ln >= 12):
             r = probe(data[2:2 + ln], to_server)
             if r:
                 return True
+        elif ln + 2 > len(data) >= 14 and ln >= 12 and _header_valid(data[2:14], ln):
+            return None
     return probe(data, to_server)
+
+
+def _header_valid(header: bytes, msg_len: int) -> bool:
+    """Suricata's probe_header_validity: room in `msg_len` bytes for the records the
+    header announces, none announced only in a bare header, a question in a request."""
+    _id, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", header, 0)
+    nrecords = qd + an + ns + ar
+    if 2 * nrecords > msg_len or (nrecords == 0 and msg_len > 12):
+        return False
+    return bool(flags & 0x8000) or qd > 0
 
 
 class DnsTx(Tx):
@@ -414,4 +428,4 @@ register_buffer("dns.authorities.rrname", "dns", BOTH, _rrnames("authorities"), 
 register_buffer("dns.additionals.rrname", "dns", BOTH, _rrnames("additionals"), multi=True)
 register_buffer("dns.response.rrname", "dns", TO_CLIENT, _response_names, multi=True)
 
-register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,)))
+register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,), port_decides=(17, 6)))

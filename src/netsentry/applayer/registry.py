@@ -34,6 +34,10 @@ class Protocol:
     probe: Probe
     parser: Callable[[], Any]            # one per flow: .parse(data, to_server, pkt) -> None
     ports: tuple[int, ...] = ()          # probing-parser ports: for UDP a port hit is enough
+    # the IP protocols on which a port hit decides a probe that cannot say yet (None):
+    # Suricata's probing parsers by port (DNS over TCP on 53: a message longer than the
+    # first segment has only its header to go by)
+    port_decides: tuple[int, ...] = (17,)
 
 
 @dataclass(frozen=True, slots=True)
