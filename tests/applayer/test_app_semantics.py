@@ -227,3 +227,30 @@ def test_multipart_upload_files(tmp_path: Path):
         'alert http any any -> any any (msg:"field"; filename:"f"; fileext:"txt"; sid:4;)',
     ]))
     assert _sids(recs) == [1, 2, 3]
+
+
+# --- absent --------------------------------------------------------------------------------
+
+def test_absent_and_or_else(tmp_path: Path):
+    req = b"GET / HTTP/1.1\r\nHost: h.example\r\nUser-Agent: foo\r\n\r\n"
+    pcap = tcp_session(tmp_path / "a.pcap", [(True, req), (False, RESP)])
+    recs = replay(tmp_path, pcap, "\n".join([
+        'alert http any any -> any any (msg:"no referer"; http.referer; absent; sid:1;)',
+        'alert http any any -> any any (msg:"no ua"; http.user_agent; absent; sid:2;)',
+        'alert http any any -> any any (msg:"referer or"; http.uri; content:"/"; http.referer; absent: or_else; '
+        'content:"example"; sid:3;)',
+        'alert http any any -> any any (msg:"ua or"; http.user_agent; absent: or_else; content:"foo"; sid:4;)',
+        'alert http any any -> any any (msg:"ua or no"; http.user_agent; absent: or_else; content:"bar"; sid:5;)',
+        'alert http any any -> any any (msg:"no req body"; flow:to_server; http.request_body; absent; sid:6;)',
+        'alert http any any -> any any (msg:"no resp body"; flow:to_client; file.data; absent; sid:7;)',
+    ]))
+    assert _sids(recs) == [1, 3, 4, 6]
+
+
+def test_absent_needs_a_buffer(tmp_path: Path):
+    rf = tmp_path / "r.rules"
+    rf.write_text('alert http any any -> any any (absent; sid:1;)\n'
+                  'alert http any any -> any any (http.uri; content:"x"; absent; sid:2;)\n'
+                  'alert http any any -> any any (http.uri; absent: maybe; sid:3;)\n')
+    rs = load_rules([rf], load_config(None, []))
+    assert len(rs.errors) == 3 and not rs.signatures

@@ -115,6 +115,16 @@ class HttpTx(Tx):
         self.file_len = [0, 0]
         self.file_cut = [False, False]
 
+    def settled(self, name: str, to_server: bool) -> bool:
+        """Whether buffer `name` of one side can no longer appear (Suricata's inspection
+        progress, for `absent`): a body buffer once the side is complete, the others once
+        its headers are in."""
+        if self.done[int(to_server)]:
+            return True
+        if name in BODY_BUFFERS:
+            return False
+        return bool(self.req_header_raw if to_server else self.resp_header_raw)
+
     def release(self) -> None:
         super().release()
         self.req_body = bytearray()

@@ -52,6 +52,16 @@ class Buffer:
     multi: bool = False
 
 
+class _Absent(bytes):
+    """The type of ABSENT."""
+
+
+# What the getter of an `absent: or_else` buffer (rules/keywords/applayer.py) returns when
+# the buffer is certainly not there (its side of the transaction is complete): detection
+# then counts that buffer's checks as matched (Suricata 8's `absent`)
+ABSENT = _Absent()
+ABSENT_OR = ":or_absent"       # the suffix of those buffers' names
+
 PROTOCOLS: dict[str, Protocol] = {}
 BUFFERS: dict[str, Buffer] = {}
 # rule header / app-layer-protocol names that mean another registered name

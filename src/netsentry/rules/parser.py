@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from netsentry.applayer.registry import ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
+from netsentry.applayer.registry import ABSENT_OR, ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
 from netsentry.rules.buffers import buffer_checks
@@ -327,5 +327,7 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
         else:
             sig.tx_direction = 0    # no buffer at all (`alert http ... (sid:1;)`): once per request
     # base64_data's contents are found in decoded bytes, never in a buffer the prefilter sees
+    # (not in an `absent: or_else` buffer: the rule also matches when that is missing)
     sig.tx_fast_pattern = choose_fast_pattern([c for c in b.contents
-                                               if c.buffer != "pkt_data" and c.buffer != "base64_data"])
+                                               if c.buffer != "pkt_data" and c.buffer != "base64_data"
+                                               and not c.buffer.endswith(ABSENT_OR)])

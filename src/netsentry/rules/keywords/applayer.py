@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Any
 
-from netsentry.applayer.registry import ALIASES, BOTH, BUFFERS, PROTOCOLS, load_protocols
+from netsentry.applayer.registry import ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, PROTOCOLS, load_protocols
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content
 from netsentry.rules.numeric import parse_multi_uint, parse_uint
@@ -189,6 +189,49 @@ def uricontent(b: RuleBuilder, arg: str | None) -> None:
     c.buffer = "http.uri"
     b.to_buffer(c, "http.uri")
     b.app_protos.add("http")
+
+
+@keyword("absent", value="optional", help="absent[: or_else]; the sticky buffer is not there (or_else: "
+         "or the keywords after it on the buffer match)")
+def absent(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata 8's `absent`: true when the current sticky buffer is missing once its side
+    of the transaction is complete. Plain, the buffer takes no other keyword; with
+    `or_else` the keywords that follow must match when the buffer is there."""
+    name = b.buffer
+    buf = BUFFERS.get(name)
+    if buf is None or b.transforms:
+        raise RuleError("absent: needs a sticky app-layer buffer (without transforms) before it")
+    mode = (arg or "").strip()
+    if mode not in ("", "or_else"):
+        raise RuleError(f"absent: expected nothing or 'or_else', got '{mode}'")
+    if b.items:
+        raise RuleError(f"absent: must come right after '{name}', before its other keywords")
+    getter, multi = buf.getter, buf.multi
+
+    def settled(tx: Any, to_server: bool) -> bool:
+        # the buffer can no longer appear: the transaction's own progress rule
+        # (HttpTx.settled: headers done for a header buffer), else its side is complete
+        own = getattr(tx, "settled", None)
+        return own(name, to_server) if own is not None else bool(tx.done[int(to_server)])
+
+    def missing(tx: Any, to_server: bool) -> bool:
+        v = getter(tx, to_server)
+        return (v is None or (multi and not v)) and settled(tx, to_server)
+
+    if not mode:
+        tx_check(b, buf.proto, buf.direction, missing)
+        return
+    pinned = name + ABSENT_OR
+    if pinned not in BUFFERS:
+        from netsentry.applayer.registry import register_buffer
+
+        def or_absent(tx: Any, to_server: bool) -> Any:
+            v = getter(tx, to_server)
+            if v is None or (multi and not v):
+                return ABSENT if settled(tx, to_server) else None
+            return v
+        register_buffer(pinned, buf.proto, buf.direction, or_absent, multi=multi)
+    b.select_buffer(pinned)
 
 
 # --- transaction keywords -------------------------------------------------------------------------
