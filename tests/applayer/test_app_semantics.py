@@ -254,3 +254,28 @@ def test_absent_needs_a_buffer(tmp_path: Path):
                   'alert http any any -> any any (http.uri; absent: maybe; sid:3;)\n')
     rs = load_rules([rf], load_config(None, []))
     assert len(rs.errors) == 3 and not rs.signatures
+
+
+# --- subslice -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arg, out", [
+    ("2", b"rl/7.64.1"), ("-6", b"7.64.1"), ("-10,3", b"url"), ("1,30", b""), ("1,30,truncate", b"url/7.64.1"),
+    ("-20", b""), ("-20, 5, truncate", b"curl/"), ("0,-8", b"cur"), ("0,-30", b""), ("0, -30, truncate", b""),
+    ("5,-8", b"l/"),     # an end before the start: the two swap (Suricata)
+])
+def test_subslice_transform(arg: str, out: bytes):
+    from netsentry.rules.keywords.applayer import _parse_subslice, _subslice
+    assert _subslice(b"curl/7.64.1", _parse_subslice(arg)) == out
+
+
+def test_subslice_in_a_rule(tmp_path: Path):
+    pcap = tcp_session(tmp_path / "s.pcap", [(True, _get(b"User-Agent: curl/7.64.1\r\n")), (False, RESP)])
+    recs = replay(tmp_path, pcap, "\n".join([
+        'alert http any any -> any any (http.user_agent; content:"curl/7.64.1"; subslice:-6; content:"7.64.1"; '
+        'bsize:6; startswith; sid:1;)',
+        'alert http any any -> any any (http.user_agent; subslice:0,4; content:"7.64"; sid:2;)',
+    ]))
+    assert _sids(recs) == [1]
+    rf = tmp_path / "bad.rules"
+    rf.write_text('alert http any any -> any any (http.user_agent; subslice:a,b; sid:3;)\n')
+    assert "subslice: expected" in str(load_rules([rf], load_config(None, [])).errors[0])

@@ -681,8 +681,47 @@ def _parse_decompress(name: str, text: str | None) -> tuple[int, int]:
     return (31 if name == "gunzip" else 15), max_size
 
 
+def _parse_subslice(text: str | None) -> tuple[int, int | None, bool]:
+    """`offset[, nbytes][, truncate]` (Suricata's subslice transform)."""
+    parts = [p.strip() for p in (text or "").split(",")]
+    truncate = len(parts) > 1 and parts[-1].lower() == "truncate"
+    if truncate:
+        parts = parts[:-1]
+    if not 1 <= len(parts) <= 2 or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
+        raise RuleError(f"subslice: expected 'offset[, nbytes][, truncate]', got '{text}'")
+    return int(parts[0]), (int(parts[1]) if len(parts) == 2 else None), truncate
+
+
+def _subslice(d: bytes, arg: tuple[int, int | None, bool]) -> bytes:
+    """A slice of the buffer: a negative offset counts from the end, a negative nbytes ends
+    that far from the end; out of range is an empty buffer, or clamped with truncate."""
+    offset, nbytes, truncate = arg
+    n = len(d)
+    if abs(offset) > n and not truncate:
+        return b""
+    start = min(offset, n) if offset >= 0 else n + max(offset, -n)
+    if nbytes is None:
+        end = n
+    elif nbytes < 0:
+        end = n + nbytes
+        if end < 0:
+            if not truncate:
+                return b""
+            end = 0
+    else:
+        end = start + nbytes
+        if end > n:
+            if not truncate:
+                return b""
+            end = n
+    if end < start:
+        start, end = end, start
+    return d[start:end]
+
+
 TRANSFORMS: dict[str, Any] = {
     "dotprefix": _dotprefix,
+    "subslice": _subslice,
     "strip_whitespace": _strip_ws,
     "compress_whitespace": _compress_ws,
     "to_lowercase": lambda d, a: d.lower(),
@@ -701,7 +740,7 @@ TRANSFORMS: dict[str, Any] = {
 }
 
 # transforms whose value is mandatory (the others take none, or an optional one)
-_VALUE = {"xor": "required", "pcrexform": "required", "from_base64": "optional",
+_VALUE = {"xor": "required", "pcrexform": "required", "subslice": "required", "from_base64": "optional",
           "gunzip": "optional", "zlib_deflate": "optional"}
 
 
@@ -725,6 +764,8 @@ def _transform(name: str):
             targ = _parse_from_base64(arg)
         elif name in ("gunzip", "zlib_deflate"):
             targ = _parse_decompress(name, arg)
+        elif name == "subslice":
+            targ = _parse_subslice(arg)
         elif name == "pcrexform":
             from netsentry.rules.pcre import compile_pcre
             text = (arg or "").strip()
