@@ -279,3 +279,36 @@ def test_subslice_in_a_rule(tmp_path: Path):
     rf = tmp_path / "bad.rules"
     rf.write_text('alert http any any -> any any (http.user_agent; subslice:a,b; sid:3;)\n')
     assert "subslice: expected" in str(load_rules([rf], load_config(None, [])).errors[0])
+
+
+# --- domain / tld -------------------------------------------------------------------------------
+
+def _psl_or_skip() -> None:
+    from netsentry.rules.keywords import psl
+    try:
+        psl.load("domain")
+    except RuleError as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.parametrize("name, dom, tld", [
+    (b"suricata.io", b"suricata.io", b"io"), (b"www.bbc.co.uk", b"bbc.co.uk", b"co.uk"),
+    (b"co.uk", b"", b""), (b"a.b.c.kawasaki.jp", b"b.c.kawasaki.jp", b"c.kawasaki.jp"),
+    (b"city.kawasaki.jp", b"city.kawasaki.jp", b"kawasaki.jp"), (b"bad..name", b"", b""),
+])
+def test_public_suffix_domain_and_tld(name: bytes, dom: bytes, tld: bytes):
+    _psl_or_skip()
+    from netsentry.rules.keywords import psl
+    assert (psl.domain(name), psl.tld(name)) == (dom, tld)
+
+
+def test_domain_and_tld_transforms_on_dns_query(tmp_path: Path):
+    _psl_or_skip()
+    q = bytes(DNS(id=9, qd=DNSQR(qname="news.www.bbc.co.uk")))
+    pcap = udp_exchange(tmp_path / "d.pcap", [(True, q)])
+    recs = replay(tmp_path, pcap, "\n".join([
+        'alert dns any any -> any any (dns.query; domain; content:"bbc.co.uk"; startswith; endswith; sid:1;)',
+        'alert dns any any -> any any (dns.query; tld; content:"co.uk"; startswith; endswith; sid:2;)',
+        'alert dns any any -> any any (dns.query; tld; content:"uk"; startswith; sid:3;)',
+    ]))
+    assert _sids(recs) == [1, 2]

@@ -719,8 +719,17 @@ def _subslice(d: bytes, arg: tuple[int, int | None, bool]) -> bytes:
     return d[start:end]
 
 
+def _psl(fn_name: str) -> Any:
+    def transform(d: bytes, arg: Any) -> bytes:
+        from netsentry.rules.keywords import psl
+        return getattr(psl, fn_name)(d)
+    return transform
+
+
 TRANSFORMS: dict[str, Any] = {
     "dotprefix": _dotprefix,
+    "domain": _psl("domain"),
+    "tld": _psl("tld"),
     "subslice": _subslice,
     "strip_whitespace": _strip_ws,
     "compress_whitespace": _compress_ws,
@@ -766,6 +775,11 @@ def _transform(name: str):
             targ = _parse_decompress(name, arg)
         elif name == "subslice":
             targ = _parse_subslice(arg)
+        elif name in ("domain", "tld"):
+            from netsentry.rules.keywords import psl
+            psl.load(name)
+            if arg:
+                raise RuleError(f"'{name}' takes no value, got '{arg}'")
         elif name == "pcrexform":
             from netsentry.rules.pcre import compile_pcre
             text = (arg or "").strip()
