@@ -312,3 +312,25 @@ def test_domain_and_tld_transforms_on_dns_query(tmp_path: Path):
         'alert dns any any -> any any (dns.query; tld; content:"uk"; startswith; sid:3;)',
     ]))
     assert _sids(recs) == [1, 2]
+
+
+def test_derived_buffers_after_a_rule_cache_hit(tmp_path: Path):
+    """`file.data: to_client` and `absent: or_else` make buffers at parse time; a ruleset
+    from the rule cache parsed nothing, so they are derived on first use (was a KeyError)."""
+    import subprocess
+    import sys
+    pcap = _download(tmp_path)
+    rules = tmp_path / "c.rules"
+    rules.write_text('alert http any any -> any any (msg:"a"; http.referer; absent: or_else; content:!"x"; sid:1;)\n'
+                     'alert http any any -> any any (msg:"b"; file.data: to_client; content:"PDF"; sid:2;)\n')
+    outs = []
+    for run in ("miss", "hit"):
+        out = tmp_path / run
+        out.mkdir()
+        p = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(pcap), "-S", str(rules), "-l", str(out),
+                            "--set", f"detect.rule-cache={tmp_path / 'cache'}"], capture_output=True, text=True,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert f"detect.rule_cache: {run}" in p.stderr
+        outs.append(sorted(line.count('"event_type":"alert"') for line in (out / "eve.json").read_text().splitlines()))
+    assert outs[0] == outs[1] and sum(outs[1]) == 2

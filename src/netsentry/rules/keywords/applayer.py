@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Any
 
-from netsentry.applayer.registry import ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, PROTOCOLS, load_protocols
+from netsentry.applayer.registry import ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, DERIVERS, PROTOCOLS, load_protocols
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content
 from netsentry.rules.numeric import parse_multi_uint, parse_uint
@@ -114,13 +114,22 @@ def _sticky(name: str):
 
 def pinned_buffer(buf: Any, to_server: bool) -> Any:
     """`buf` read from one side only, registered once as `name:to_server` / `name:to_client`."""
-    from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, register_buffer
     pinned = f"{buf.name}:{'to_server' if to_server else 'to_client'}"
     if pinned not in BUFFERS:
-        getter = buf.getter
-        register_buffer(pinned, buf.proto, TO_SERVER if to_server else TO_CLIENT,
-                        lambda tx, ts: getter(tx, to_server), multi=buf.multi)
+        _register_pinned(buf, to_server)
     return BUFFERS[pinned]
+
+
+def _register_pinned(buf: Any, to_server: bool) -> None:
+    from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, register_buffer
+    pinned = f"{buf.name}:{'to_server' if to_server else 'to_client'}"
+    getter = buf.getter
+    register_buffer(pinned, buf.proto, TO_SERVER if to_server else TO_CLIENT,
+                    lambda tx, ts: getter(tx, to_server), multi=buf.multi)
+
+
+DERIVERS["to_server"] = lambda buf: _register_pinned(buf, True)
+DERIVERS["to_client"] = lambda buf: _register_pinned(buf, False)
 
 
 def _unsupported_modifier(name: str, buffer: str):
@@ -208,30 +217,40 @@ def absent(b: RuleBuilder, arg: str | None) -> None:
         raise RuleError(f"absent: must come right after '{name}', before its other keywords")
     getter, multi = buf.getter, buf.multi
 
-    def settled(tx: Any, to_server: bool) -> bool:
-        # the buffer can no longer appear: the transaction's own progress rule
-        # (HttpTx.settled: headers done for a header buffer), else its side is complete
-        own = getattr(tx, "settled", None)
-        return own(name, to_server) if own is not None else bool(tx.done[int(to_server)])
-
     def missing(tx: Any, to_server: bool) -> bool:
         v = getter(tx, to_server)
-        return (v is None or (multi and not v)) and settled(tx, to_server)
+        return (v is None or (multi and not v)) and _settled(tx, name, to_server)
 
     if not mode:
         tx_check(b, buf.proto, buf.direction, missing)
         return
     pinned = name + ABSENT_OR
     if pinned not in BUFFERS:
-        from netsentry.applayer.registry import register_buffer
-
-        def or_absent(tx: Any, to_server: bool) -> Any:
-            v = getter(tx, to_server)
-            if v is None or (multi and not v):
-                return ABSENT if settled(tx, to_server) else None
-            return v
-        register_buffer(pinned, buf.proto, buf.direction, or_absent, multi=multi)
+        _register_or_absent(buf)
     b.select_buffer(pinned)
+
+
+def _settled(tx: Any, name: str, to_server: bool) -> bool:
+    """Buffer `name` can no longer appear on this side: the transaction's own progress
+    rule (HttpTx.settled: a header buffer once the headers are in), else its side is done."""
+    own = getattr(tx, "settled", None)
+    return own(name, to_server) if own is not None else bool(tx.done[int(to_server)])
+
+
+def _register_or_absent(buf: Any) -> None:
+    """`NAME:or_absent`: the buffer, or ABSENT once it certainly will not appear."""
+    from netsentry.applayer.registry import register_buffer
+    getter, multi, name = buf.getter, buf.multi, buf.name
+
+    def or_absent(tx: Any, to_server: bool) -> Any:
+        v = getter(tx, to_server)
+        if v is None or (multi and not v):
+            return ABSENT if _settled(tx, name, to_server) else None
+        return v
+    register_buffer(name + ABSENT_OR, buf.proto, buf.direction, or_absent, multi=multi)
+
+
+DERIVERS[ABSENT_OR[1:]] = _register_or_absent
 
 
 # --- transaction keywords -------------------------------------------------------------------------
