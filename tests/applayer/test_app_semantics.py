@@ -334,3 +334,36 @@ def test_derived_buffers_after_a_rule_cache_hit(tmp_path: Path):
         assert f"detect.rule_cache: {run}" in p.stderr
         outs.append(sorted(line.count('"event_type":"alert"') for line in (out / "eve.json").read_text().splitlines()))
     assert outs[0] == outs[1] and sum(outs[1]) == 2
+
+
+# --- frames, header protocol of transaction rules ------------------------------------------------
+
+def test_frames_http1_and_dns_pdu(tmp_path: Path):
+    req = b"GET / HTTP/1.1\r\nHost: www.example.com\r\nAccept: */*\r\n\r\n"
+    pcap = tcp_session(tmp_path / "h.pcap", [(True, req), (False, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nuid=0(ro)")])
+    recs = replay(tmp_path, pcap, "\n".join([
+        'alert http any any -> any any (flow:to_server; frame:http1.request; content:"GET / HTTP/1.1|0d 0a|Host"; '
+        'startswith; bsize:%d; sid:1;)' % len(req),
+        'alert http1 any any -> any any (flow:to_client; frame:response; content:"uid=0"; sid:2;)',
+        'alert http any any -> any any (frame:http1.response_line; content:"200 OK|0d 0a|"; endswith; sid:3;)',
+        'alert http any any -> any any (frame:http1.request_body; content:"x"; sid:4;)',
+    ]))
+    assert _sids(recs) == [1, 2, 3]
+    q = bytes(DNS(id=0x1234, rd=1, qd=DNSQR(qname="suricata.io")))
+    udp = udp_exchange(tmp_path / "d.pcap", [(True, q)])
+    rules = "\n".join([
+        'alert udp any any -> any any (flow:to_server; frame:dns.pdu; content:"|12 34 01 00 00 01|"; startswith; sid:5;)',
+        'alert tcp any any -> any any (frame:dns.pdu; content:"suricata"; sid:6;)',
+        'alert tcp any any -> any any (dns.query; content:"suricata"; sid:7;)',
+        'alert dns any any -> any any (dns.query; content:"suricata"; sid:8;)',
+    ])
+    assert _sids(replay(tmp_path, udp, rules)) == [5, 8]      # tcp rules: not on a UDP flow
+    tcp = tcp_session(tmp_path / "t.pcap", [(True, struct.pack("!H", len(q)) + q)], dport=53)
+    assert _sids(replay(tmp_path, tcp, rules)) == [6, 7, 8]
+
+
+def test_unknown_frame_is_unsupported(tmp_path: Path):
+    rf = tmp_path / "r.rules"
+    rf.write_text('alert tcp any any -> any any (frame:tcp.pdu; content:"x"; sid:1;)\n')
+    rs = load_rules([rf], load_config(None, []))
+    assert not rs.signatures and "frame 'tcp.pdu' not supported yet" in str(rs.errors[0])

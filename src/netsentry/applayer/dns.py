@@ -224,11 +224,12 @@ def _header_valid(header: bytes, msg_len: int) -> bool:
 class DnsTx(Tx):
     """One DNS message: a request (to server) or a response (to client), never both."""
 
-    __slots__ = ("request", "response", "id")
+    __slots__ = ("request", "response", "id", "pdu")
     proto = "dns"
 
     def __init__(self, tx_id: int, msg: Message, response: bool) -> None:
         super().__init__(tx_id)
+        self.pdu = b""                     # the message's bytes (frame:dns.pdu), TCP prefix excluded
         self.request: Message | None = None if response else msg
         self.response: Message | None = msg if response else None
         self.id = msg.id
@@ -354,6 +355,7 @@ class DnsParser:
                 self._new(m, to_server, True)
             return
         tx = self._new(m, to_server, not to_server)
+        tx.pdu = data
         if not to_server and not m.is_response:
             tx.add_event("not_a_response")
 
@@ -427,5 +429,7 @@ register_buffer("dns.answers.rrname", "dns", BOTH, _rrnames("answers"), multi=Tr
 register_buffer("dns.authorities.rrname", "dns", BOTH, _rrnames("authorities"), multi=True)
 register_buffer("dns.additionals.rrname", "dns", BOTH, _rrnames("additionals"), multi=True)
 register_buffer("dns.response.rrname", "dns", TO_CLIENT, _response_names, multi=True)
+# Suricata's frames (`frame:dns.pdu`): one message, without the TCP length prefix
+register_buffer("frame:dns.pdu", "dns", BOTH, lambda tx, ts: tx.pdu or None)
 
 register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,), port_decides=(17, 6)))

@@ -934,6 +934,32 @@ def _file_names(tx: HttpTx, to_server: bool) -> list[bytes] | None:
 register_buffer("file.name", "http", BOTH, _file_names, multi=True)
 
 
+def _frame(part: str, request: bool) -> Any:
+    """Suricata's HTTP/1 frames of one side, rebuilt from what the parser kept: the line
+    (its CRLF assumed), the header block as sent, the body as inspected (de-chunked,
+    decoded), and the whole of them."""
+    def get(tx: HttpTx, to_server: bool) -> bytes | None:
+        line = tx.request_line if request else tx.resp_line
+        raw = tx.req_header_raw if request else tx.resp_header_raw
+        body = tx.req_body if request else tx.resp_body
+        if part == "line":
+            return line + b"\r\n" if line else None
+        if part == "headers":
+            return raw or None
+        if part == "body":
+            return bytes(body) if body else None
+        if not line:
+            return None
+        return line + b"\r\n" + raw + bytes(body)
+    return get
+
+
+for _side, _request in (("request", True), ("response", False)):
+    for _part in ("line", "headers", "body", ""):
+        register_buffer(f"frame:http1.{_side}{'_' + _part if _part else ''}", "http",
+                        TO_SERVER if _request else TO_CLIENT, _frame(_part or "all", _request))
+
+
 def _nonempty(v: bytes | None) -> bytes | None:
     return v if v else None
 

@@ -309,6 +309,12 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
                                  *sig.packet_checks)
         return
     sig.tx_rule = True
+    ip_protos = sig.ip_protos
+    if ip_protos is not None:
+        # the header's IP protocol (`alert udp ... frame:dns.pdu` is not DNS over TCP); the
+        # packet engine groups by it, transaction inspection checks it here
+        allowed = frozenset(ip_protos)
+        b.packet_checks.insert(0, lambda pkt, flow: pkt.proto in allowed)
     if sig.tx_both:
         # `=>`: one alert when the response side of a transaction also matched; the
         # header is the request's direction (client -> server)

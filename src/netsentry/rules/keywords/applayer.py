@@ -253,6 +253,28 @@ def _register_or_absent(buf: Any) -> None:
 DERIVERS[ABSENT_OR[1:]] = _register_or_absent
 
 
+# Suricata's frame protocol prefixes of the app-layer protocols (rule header / BUFFERS name)
+_FRAME_PREFIX = {"http": "http1", "dns": "dns"}
+
+
+@keyword("frame", help="frame:[PROTO.]NAME; sticky buffer of an app-layer frame (http1.request, dns.pdu, ...)")
+def frame(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata's `frame`: a protocol data unit as a sticky buffer. Here the frames are
+    rebuilt per transaction (HTTP/1 request/response and their line, headers, body; a
+    DNS message); a bare NAME takes the rule header's protocol."""
+    text = unquote(arg, "frame").strip().lower()
+    if "." not in text:
+        proto = b.sig.app_proto or next(iter(b.app_protos), None) or b.sig.proto
+        text = f"{_FRAME_PREFIX.get(proto, proto)}.{text}"
+    name = "frame:" + text
+    if name not in BUFFERS:
+        b.buffer = name
+        raise UnsupportedError(f"frame '{text}' not supported yet", category=f"frame '{text}' not supported yet")
+    buf = BUFFERS[name]
+    b.select_buffer(name)
+    b.app_protos.add(buf.proto)
+
+
 # --- transaction keywords -------------------------------------------------------------------------
 
 def tx_check(b: RuleBuilder, proto: str, direction: int | None, fn: Any) -> None:
