@@ -242,6 +242,10 @@ class DnsTx(Tx):
         m = self.request
         return m if m is not None else self.response      # type: ignore[return-value]
 
+    def release(self) -> None:
+        super().release()
+        self.pdu = b""
+
     def message_records(self, final: bool) -> list[dict[str, Any]]:
         """The transaction's one dns record (Suricata 8's v3 log: a record per message)."""
         self.logged = True

@@ -592,37 +592,50 @@ class HttpParser:
     def _end_headers(self, d: int, tx: HttpTx) -> None:
         if d:
             tx.req_header_raw = bytes(self.headers_raw[d])
-            self._request_events(tx)
         else:
             tx.resp_header_raw = bytes(self.headers_raw[d])
-        cl = tx.header(b"content-length", bool(d))
+        self._header_events(d, tx)
+        tx.touch(bool(d))
+        self._start_body(d, tx)
+
+    def _header_events(self, d: int, tx: HttpTx) -> None:
+        """The anomalies libhtp-rs reports once a header block is in: one pass over the
+        names (a lookup each would lower every name again)."""
+        cl = ce = auth = None
+        host = False
+        for k, v in (tx.req_headers if d else tx.resp_headers) or ():
+            n = k.lower()
+            if n == b"content-length":
+                cl = v
+            elif n == b"content-encoding":
+                ce = v
+            elif n == b"authorization":
+                auth = v
+            elif n == b"host":
+                host = True
         if cl is not None and b"," in cl:
             # repeated Content-Length headers (joined with ", ") that disagree or do not
             # parse: libhtp-rs's "Ambiguous C-L value"
             values = {v.strip() for v in cl.split(b",")}
             if len(values) > 1 or not all(v.isdigit() for v in values):
                 self._event(tx, "duplicate_content_length_field_in_" + ("request" if d else "response"))
-        ce = tx.header(b"content-encoding", bool(d))
-        if ce is not None and ce.replace(b"\0", b"").lower() not in (b"gzip", b"x-gzip", b"deflate", b"x-deflate"):
+        if ce is not None and (b"," in ce or b" " in ce.strip()):
             layers = [t for t in ce.replace(b",", b" ").split(b" ") if t]
             if len(layers) > self.limits["decompress-layer-limit"]:
                 self._event(tx, "too_many_encoding_layers")
-        tx.touch(bool(d))
-        self._start_body(d, tx)
-
-    def _request_events(self, tx: HttpTx) -> None:
-        """The request-side anomalies libhtp-rs reports once the headers are in."""
-        auth = tx.header(b"authorization")
+        if not d:
+            return
         if auth is not None:
-            scheme = auth.strip().split(None, 1)[0].lower() if auth.strip() else b""
+            scheme = auth.split(None, 1)[0].lower() if auth.strip() else b""
             if scheme not in AUTH_SCHEMES:
                 self._event(tx, "request_auth_unrecognized")
-        if tx.protocol and tx.protocol.upper() >= b"HTTP/1.1" and tx.header(b"host") is None:
+        if not host and tx.protocol and tx.protocol.upper() >= b"HTTP/1.1":
             self._event(tx, "missing_host_header")
-        if tx.uri_raw and (self.limits.get("double-decode-path") or self.limits.get("double-decode-query")):
+        limits = self.limits
+        if tx.uri_raw and (limits.get("double-decode-path") or limits.get("double-decode-query")):
             _, path, query = split_target(tx.uri_raw)
-            for enabled, part in ((self.limits.get("double-decode-path"), path),
-                                  (self.limits.get("double-decode-query"), query)):
+            for enabled, part in ((limits.get("double-decode-path"), path),
+                                  (limits.get("double-decode-query"), query)):
                 if enabled and part:
                     once = decode_percent(part)
                     if len(decode_percent(once)) < len(once):
