@@ -197,18 +197,26 @@ def _name_end(msg: bytes, off: int) -> int:
 
 
 def _probe_any(data: bytes, to_server: bool) -> bool | None:
-    """UDP datagram or TCP stream: try the TCP length prefix first when it fits. A
-    prefixed message not all here yet (Suricata's probe_tcp) is judged by its header
-    alone: None (undecided) when that is valid, which a DNS port turns into DNS."""
+    """UDP datagram or TCP stream: try the TCP length prefix first when it fits."""
     if len(data) >= 2:
         ln = (data[0] << 8) | data[1]
         if ln + 2 == len(data) or (ln + 2 < len(data) and ln >= 12):
             r = probe(data[2:2 + ln], to_server)
             if r:
                 return True
-        elif ln + 2 > len(data) >= 14 and ln >= 12 and _header_valid(data[2:14], ln):
-            return None
     return probe(data, to_server)
+
+
+def _probe_tcp(data: bytes, to_server: bool) -> bool | None:
+    """A TCP stream: as `_probe_any`, and a prefixed message not all here yet (Suricata's
+    probe_tcp) is judged by its header alone: None (undecided) when that is valid, which a
+    DNS detection port turns into DNS."""
+    r = _probe_any(data, to_server)
+    if not r and len(data) >= 14:
+        ln = (data[0] << 8) | data[1]
+        if ln + 2 > len(data) and ln >= 12 and _header_valid(data[2:14], ln):
+            return None
+    return r
 
 
 def _header_valid(header: bytes, msg_len: int) -> bool:
@@ -221,6 +229,9 @@ def _header_valid(header: bytes, msg_len: int) -> bool:
     return bool(flags & 0x8000) or qd > 0
 
 
+_DONE = [True, True]        # DnsTx.done, shared (never written)
+
+
 class DnsTx(Tx):
     """One DNS message: a request (to server) or a response (to client), never both."""
 
@@ -228,14 +239,21 @@ class DnsTx(Tx):
     proto = "dns"
 
     def __init__(self, tx_id: int, msg: Message, response: bool) -> None:
-        super().__init__(tx_id)
+        # Tx's fields, set here without its `done` list: a message is whole when it is
+        # parsed, so both sides are done (Suricata's DNS progress is 1 both ways; detection
+        # looks at it in its own direction only) and every DNS transaction shares one
+        # list nobody changes (two transactions per exchange: one container less each)
+        self.tx_id = tx_id
+        self.done = _DONE
+        self.updated = 0
+        self.cache: dict[Any, Any] = {}
+        self.inspected = None
+        self.logged = False
+        self.events = None
         self.pdu = b""                     # the message's bytes (frame:dns.pdu), TCP prefix excluded
         self.request: Message | None = None if response else msg
         self.response: Message | None = msg if response else None
         self.id = msg.id
-        # a message is whole when it is parsed: both sides are done (Suricata's DNS
-        # progress is 1 both ways; detection looks at it in its own direction only)
-        self.done[0] = self.done[1] = True
 
     @property
     def message(self) -> Message:
@@ -436,4 +454,5 @@ register_buffer("dns.response.rrname", "dns", TO_CLIENT, _response_names, multi=
 # Suricata's frames (`frame:dns.pdu`): one message, without the TCP length prefix
 register_buffer("frame:dns.pdu", "dns", BOTH, lambda tx, ts: tx.pdu or None)
 
-register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,), port_decides=(17, 6)))
+register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,), port_decides=(17, 6),
+                           tcp_probe=_probe_tcp))

@@ -88,7 +88,8 @@ def _multipart(tx: Any, body: bytes, complete: bool, cut: bool) -> list[File]:
 def http_files(tx: Any, to_server: bool) -> list[File]:
     """The files of one side of an HTTP transaction (none before its body starts)."""
     d = int(to_server)
-    size = tx.file_len[d]
+    size = tx.req_file_len if to_server else tx.resp_file_len
+    cut = bool(tx.file_cut & (1 << d))
     complete = bool(tx.done[d])
     body = bytes(tx.req_body if to_server else tx.resp_body)
     if to_server:
@@ -96,14 +97,14 @@ def http_files(tx: Any, to_server: bool) -> list[File]:
             return []
         method = (tx.method or b"").upper()
         if method == b"PUT":
-            return [File(_uri_path(tx), body, size, complete, tx.file_cut[d])]
-        return _multipart(tx, body, complete, tx.file_cut[d])
+            return [File(_uri_path(tx), body, size, complete, cut)]
+        return _multipart(tx, body, complete, cut)
     if tx.resp_headers is None or not tx.resp_header_raw or (not size and not complete):
         return []
     if not size:
         return []                  # no body: no file (a 304, a HEAD, an empty 200)
     name = disposition_name(tx.header(b"content-disposition", False)) or _uri_path(tx)
-    return [File(name, body, size, complete, tx.file_cut[d])]
+    return [File(name, body, size, complete, cut)]
 
 
 # the file getter of each protocol that has files

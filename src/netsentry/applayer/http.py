@@ -82,7 +82,7 @@ class HttpTx(Tx):
     __slots__ = ("method", "uri_raw", "protocol", "request_line", "req_headers", "req_header_raw",
                  "req_body", "resp_line", "resp_protocol", "status", "stat_msg", "resp_headers",
                  "resp_header_raw", "resp_body", "req_body_len", "resp_body_len", "_uri",
-                 "file_len", "file_cut")
+                 "req_file_len", "resp_file_len", "file_cut")
 
     proto = "http"
 
@@ -110,10 +110,12 @@ class HttpTx(Tx):
         self.req_body_len = 0
         self.resp_body_len = 0
         self._uri: bytes | None = None
-        # the file each side's body is (applayer/files.py): its decoded size by to_server
-        # index, and whether the kept body lost some of it (body limit) so its hash is unknown
-        self.file_len = [0, 0]
-        self.file_cut = [False, False]
+        # the file each side's body is (applayer/files.py): its decoded size, and whether the
+        # kept body lost some of it (body limit) so its hash is unknown: bit 1 << to_server.
+        # Plain ints, no list per transaction (each container made is one more for the GC)
+        self.req_file_len = 0
+        self.resp_file_len = 0
+        self.file_cut = 0
 
     def settled(self, name: str, to_server: bool) -> bool:
         """Whether buffer `name` of one side can no longer appear (Suricata's inspection
@@ -700,11 +702,14 @@ class HttpParser:
         out = body.decode(data) if body is not None else data
         target = tx.req_body if d else tx.resp_body
         room = (body.limit if body is not None else 0) - len(target)
-        tx.file_len[d] += len(out)
+        if d:
+            tx.req_file_len += len(out)
+        else:
+            tx.resp_file_len += len(out)
         if room > 0 and out:
             target += out[:room]
         if len(out) > max(room, 0):
-            tx.file_cut[d] = True
+            tx.file_cut |= 1 << d
         tx.touch(bool(d), BODY_BUFFERS)
 
     def _step_body(self, d: int, tx: HttpTx) -> bool:

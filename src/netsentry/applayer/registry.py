@@ -38,6 +38,9 @@ class Protocol:
     # Suricata's probing parsers by port (DNS over TCP on 53: a message longer than the
     # first segment has only its header to go by)
     port_decides: tuple[int, ...] = (17,)
+    # a probe of its own for TCP streams (DNS: the length prefix may announce a message
+    # longer than what is here), else `probe` for both
+    tcp_probe: Probe | None = None
 
 
 @dataclass(frozen=True, slots=True)

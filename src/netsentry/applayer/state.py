@@ -218,10 +218,11 @@ class AppLayer:
         if order is None:
             order = self.by_ipproto.get(ipproto, ())
         for proto in order:
-            r = proto.probe(data, to_server)
+            probe = proto.tcp_probe if ipproto == 6 and proto.tcp_probe is not None else proto.probe
+            r = probe(data, to_server)
             if r:
                 return proto
-            if r is False and ipproto == 6 and not st.syn and proto.probe(data, not to_server):
+            if r is False and ipproto == 6 and not st.syn and probe(data, not to_server):
                 # Suricata's midstream pickup: what the flow's client sent is a server's
                 # answer, so the flow runs the other way round (suricata-verify bug-7552)
                 st.reversed = True
