@@ -195,8 +195,32 @@ def _alert_max(out: Config, value: Any, ignored: list[str], base: Path, types: A
     out.setdefault("detect", {})["packet-alert-max"] = value
 
 
+# app-layer keys taken over as they are (dotted, under app-layer); the rest is reported ignored
+_APP_LAYER_KEYS = ("protocols.http.libhtp.default-config.double-decode-path",
+                   "protocols.http.libhtp.default-config.double-decode-query")
+
+
+def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError("expected a mapping", "app-layer", src)
+    taken = False
+    for dotted in _APP_LAYER_KEYS:
+        node: Any = value
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            target = out.setdefault("app-layer", {})
+            parts = dotted.split(".")
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = node
+            taken = True
+    ignored.append("app-layer (all but libhtp double-decode-path/-query)" if taken else "app-layer")
+
+
 _TOP_LEVEL = {
     "vars": _vars,
+    "app-layer": _app_layer,
     "outputs": _outputs,
     "stream": _stream,
     "flow-timeouts": _flow_timeouts,

@@ -74,8 +74,10 @@ def test_dns_tcp_messages_across_segments_and_ids():
         p.parse(stream[i:i + 5], True, _Tcp())
     r2 = bytes(DNS(id=2, qr=1, qd=DNSQR(qname="two.test")))
     p.parse(struct.pack("!H", len(r2)) + r2, False, _Tcp())
-    assert [t.id for t in p.txs] == [1, 2]
-    assert p.txs[1].response is not None and p.txs[0].response is None
+    # one transaction per message (Suricata 8): two requests, then the response of id 2
+    assert [(t.tx_id, t.id) for t in p.txs] == [(0, 1), (1, 2), (2, 2)]
+    assert [t.request is not None for t in p.txs] == [True, True, False]
+    assert p.txs[2].response is not None and p.txs[2].alert_eve()["type"] == "response"
 
 
 def test_dns_probe():
@@ -214,5 +216,6 @@ def test_dns_records_carry_opcode_and_rcode_in_every_message():
     req = p.txs[0].alert_eve()
     assert req["type"] == "request" and req["opcode"] == 0 and req["rcode"] == "NOERROR"
     p.parse(bytes(DNS(id=7, qr=1, opcode=2, rcode=3, qd=DNSQR(qname="a.test"))), False)
-    resp = p.txs[0].alert_eve()
+    resp = p.txs[1].alert_eve()
     assert resp["type"] == "response" and resp["opcode"] == 2 and resp["rcode"] == "NXDOMAIN"
+    assert resp["tx_id"] == 1 and req["tx_id"] == 0

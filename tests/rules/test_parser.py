@@ -130,12 +130,12 @@ def test_error_carries_file_line_sid():
 
 def test_unsupported_features_are_all_listed():
     with pytest.raises(UnsupportedError) as ei:
-        rule('flow:established; smtp.helo; content:"/a"; file.name; content:"b"; sid:3;',
+        rule('flow:established; smtp.helo; content:"/a"; krb5.cname; content:"b"; sid:3;',
              "alert smtp any any -> any any")
     assert ei.value.reason == "app-layer protocol 'smtp' not supported yet"
     assert ei.value.features == ["app-layer protocol 'smtp' not supported yet",
                                  "app-layer buffer 'smtp.helo' not supported yet",
-                                 "app-layer buffer 'file.name' not supported yet"]
+                                 "app-layer buffer 'krb5.cname' not supported yet"]
 
 
 def test_app_layer_buffer_in_tcp_rule():

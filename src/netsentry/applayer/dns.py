@@ -1,7 +1,10 @@
 """DNS over UDP and TCP: probe, message parser, transactions, buffers, EVE (format v3).
 
-One transaction per query id: the request makes it, the response with the same
-id completes it (as Suricata's rust/src/dns). Over TCP every message carries
+One transaction per message, as Suricata 8's rust/src/dns: a request is a
+transaction of the to-server direction, its response another of the to-client
+direction (`tx_id` counts messages; `dns.id` is the wire id of each). A message
+that does not parse, or a response sent to the server, makes none: its event
+(malformed_data, not_a_request) goes on the flow's newest transaction. Over TCP every message carries
 the RFC 1035 4.2.2 two-byte length prefix, and messages may span segments.
 Names are decoded with compression pointers (loops and out-of-range pointers
 end the name, never the parser).
@@ -22,6 +25,10 @@ RRTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "M
 RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
           6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE"}
 MAX_RRS = 256
+# rdata that is (or starts with) a domain name, at this offset: NS, CNAME, SOA (mname),
+# PTR, MX (after the preference), DNAME; Suricata's get_rdata_name and its EVE rdata
+_NAME_RDATA = {2: 0, 5: 0, 6: 0, 12: 0, 15: 2, 39: 0}
+_LOG_NAME_RDATA = frozenset({2, 5, 12, 15, 39})
 
 
 MAX_NAME_LEN = 1025     # Suricata truncates a longer name (event name_too_long)
@@ -77,7 +84,8 @@ def read_name(msg: bytes, off: int, events: set[str] | None = None) -> tuple[byt
 
 
 class Message:
-    __slots__ = ("id", "flags", "queries", "answers", "authorities", "additionals", "events")
+    __slots__ = ("id", "flags", "queries", "answers", "authorities", "additionals", "events",
+                 "truncated")
 
     def __init__(self) -> None:
         self.id = 0
@@ -90,6 +98,8 @@ class Message:
         # section does not fit), invalid_authorities/invalid_additionals (those do not),
         # z_flag_set, invalid_opcode and read_name's name events
         self.events: set[str] = set()
+        # indices of the queries whose name was cut at MAX_NAME_LEN (EVE rrname_truncated)
+        self.truncated: set[int] | None = None
 
     @property
     def opcode(self) -> int:
@@ -114,8 +124,12 @@ def parse_message(msg: bytes) -> Message | None:
         ev.add("invalid_opcode")
     off = 12
     try:
-        for _ in range(min(qd, MAX_RRS)):
+        for i in range(min(qd, MAX_RRS)):
             name, off = read_name(msg, off, ev)
+            if len(name) == MAX_NAME_LEN and "name_too_long" in ev:
+                if m.truncated is None:
+                    m.truncated = set()
+                m.truncated.add(i)
             if off + 4 > len(msg):
                 ev.add("malformed_data")
                 return m
@@ -136,8 +150,9 @@ def parse_message(msg: bytes) -> Message | None:
                     ev.add(event)
                     return m
                 rdata = msg[off:off + rdlen]
-                if rtype in (2, 5, 12, 39):
-                    rdata = read_name(msg, off, ev)[0]
+                if rtype in _NAME_RDATA:
+                    # the name the rdata holds (for SOA its mname, for MX the exchange)
+                    rdata = read_name(msg, off + _NAME_RDATA[rtype], ev)[0]
                 off += rdlen
                 target.append((name, rtype, ttl, rdata))
     except (struct.error, IndexError):        # pragma: no cover - bounds are checked above
@@ -192,42 +207,73 @@ def _probe_any(data: bytes, to_server: bool) -> bool | None:
     return probe(data, to_server)
 
 
+def _probe_tcp(data: bytes, to_server: bool) -> bool | None:
+    """A TCP stream: as `_probe_any`, and a prefixed message not all here yet (Suricata's
+    probe_tcp) is judged by its header alone: None (undecided) when that is valid, which a
+    DNS detection port turns into DNS."""
+    r = _probe_any(data, to_server)
+    if not r and len(data) >= 14:
+        ln = (data[0] << 8) | data[1]
+        if ln + 2 > len(data) and ln >= 12 and _header_valid(data[2:14], ln):
+            return None
+    return r
+
+
+def _header_valid(header: bytes, msg_len: int) -> bool:
+    """Suricata's probe_header_validity: room in `msg_len` bytes for the records the
+    header announces, none announced only in a bare header, a question in a request."""
+    _id, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", header, 0)
+    nrecords = qd + an + ns + ar
+    if 2 * nrecords > msg_len or (nrecords == 0 and msg_len > 12):
+        return False
+    return bool(flags & 0x8000) or qd > 0
+
+
+_DONE = [True, True]        # DnsTx.done, shared (never written)
+
+
 class DnsTx(Tx):
-    __slots__ = ("request", "response", "id", "req_logged", "resp_logged")
+    """One DNS message: a request (to server) or a response (to client), never both."""
+
+    __slots__ = ("request", "response", "id", "pdu")
     proto = "dns"
 
-    def __init__(self, tx_id: int, dns_id: int) -> None:
-        super().__init__(tx_id)
-        self.request: Message | None = None
-        self.response: Message | None = None
-        self.id = dns_id
-        self.req_logged = False
-        self.resp_logged = False
+    def __init__(self, tx_id: int, msg: Message, response: bool) -> None:
+        # Tx's fields, set here without its `done` list: a message is whole when it is
+        # parsed, so both sides are done (Suricata's DNS progress is 1 both ways; detection
+        # looks at it in its own direction only) and every DNS transaction shares one
+        # list nobody changes (two transactions per exchange: one container less each)
+        self.tx_id = tx_id
+        self.done = _DONE
+        self.updated = 0
+        self.cache: dict[Any, Any] = {}
+        self.inspected = None
+        self.logged = False
+        self.events = None
+        self.pdu = b""                     # the message's bytes (frame:dns.pdu), TCP prefix excluded
+        self.request: Message | None = None if response else msg
+        self.response: Message | None = msg if response else None
+        self.id = msg.id
+
+    @property
+    def message(self) -> Message:
+        m = self.request
+        return m if m is not None else self.response      # type: ignore[return-value]
+
+    def release(self) -> None:
+        super().release()
+        self.pdu = b""
 
     def message_records(self, final: bool) -> list[dict[str, Any]]:
-        """The dns records not written yet: the request's, then the response's."""
-        out = []
-        if self.request is not None and not self.req_logged:
-            self.req_logged = True
-            out.append(_eve(self.request, "request", self.tx_id))
-        if self.response is not None and not self.resp_logged:
-            self.resp_logged = True
-            out.append(_eve(self.response, "response", self.tx_id))
-        if final or self.response is not None:
-            self.logged = True
-        return out
+        """The transaction's one dns record (Suricata 8's v3 log: a record per message)."""
+        self.logged = True
+        return [self.alert_eve()]
 
     def alert_eve(self) -> dict[str, Any]:
-        """The `dns` object of an alert (Suricata 8: the v3 record of the transaction, the
-        response's when there is one, with the request's queries)."""
-        if self.response is not None:
-            d = _eve(self.response, "response", self.tx_id)
-            if "queries" not in d and self.request is not None and self.request.queries:
-                d["queries"] = _eve(self.request, "request", self.tx_id)["queries"]
-            return d
+        """The `dns` object of an alert and of the dns record: the message's v3 record."""
         if self.request is not None:
             return _eve(self.request, "request", self.tx_id)
-        return {"version": 3}
+        return _eve(self.response, "response", self.tx_id)       # type: ignore[arg-type]
 
 def _name(b: bytes) -> str:
     return b.decode("utf-8", "replace")
@@ -241,7 +287,7 @@ def _rr(rr: tuple[bytes, int, int, bytes]) -> dict[str, Any]:
     elif rtype == 28 and len(rdata) == 16:
         import ipaddress
         d["rdata"] = str(ipaddress.IPv6Address(rdata))
-    elif rtype in (2, 5, 12, 39):
+    elif rtype in _LOG_NAME_RDATA:
         d["rdata"] = _name(rdata)
     return d
 
@@ -260,15 +306,18 @@ def _eve(m: Message, kind: str, tx_id: int) -> dict[str, Any]:
     d["rcode"] = RCODES.get(m.flags & 0xF, str(m.flags & 0xF))
     if m.queries:
         d["queries"] = [{"rrname": _name(n), "rrtype": RRTYPES.get(t, str(t))} for n, t in m.queries]
-    if m.is_response:
-        if m.answers:
-            d["answers"] = [_rr(rr) for rr in m.answers]
-        if m.authorities:
-            d["authorities"] = [_rr(rr) for rr in m.authorities]
-        if m.additionals:
-            d["additionals"] = [_rr(rr) for rr in m.additionals if rr[1] != 41]
-            if not d["additionals"]:
-                del d["additionals"]
+        if m.truncated:
+            for i in m.truncated:
+                d["queries"][i]["rrname_truncated"] = True
+    # every section the message has, a request's too (Suricata's log_json logs the message)
+    if m.answers:
+        d["answers"] = [_rr(rr) for rr in m.answers]
+    if m.authorities:
+        d["authorities"] = [_rr(rr) for rr in m.authorities]
+    if m.additionals:
+        d["additionals"] = [_rr(rr) for rr in m.additionals if rr[1] != 41]
+        if not d["additionals"]:
+            del d["additionals"]
     return d
 
 
@@ -307,53 +356,38 @@ class DnsParser:
             buf.clear()
 
     def _message(self, data: bytes, to_server: bool) -> None:
+        """One message: a transaction of its own, or an event on the newest one (Suricata's
+        DNSState.parse_request / parse_response)."""
         m = parse_message(data)
         if m is None:
             return
-        last = self.txs[-1] if self.txs else None
-        if last is None and "malformed_data" in m.events and not m.queries:
-            return                  # nothing to hang the event on, nothing to log
-        if last is not None:
-            # As Suricata's parser (which parses by direction): a message that does not
-            # parse, or an answer sent to the server, adds its event to the newest
-            # transaction and makes none of its own. The first message of a flow keeps
-            # the pairing by the QR bit (the flow may have been picked up reversed).
-            if "malformed_data" in m.events:
-                self._event(last, "malformed_data", to_server)
-                return
-            if to_server and m.is_response:
-                self._event(last, "not_a_request", to_server)
-                return
-            if not to_server and not m.is_response:
-                tx = DnsTx(len(self.txs), m.id)
-                tx.response = m
-                tx.done[1] = tx.done[0] = True
-                self.txs.append(tx)
-                for name in m.events | {"not_a_response"}:
-                    tx.add_event(name)
-                tx.touch(False)
-                return
-        if not m.is_response:
-            tx = DnsTx(len(self.txs), m.id)
-            tx.request = m
-            tx.done[1] = True
-            self.txs.append(tx)
-            for name in m.events:
-                tx.add_event(name)
-            tx.touch(True)
+        txs = self.txs
+        if "malformed_data" in m.events:
+            if txs:
+                self._event(txs[-1], "malformed_data", to_server)
+            elif m.queries and not m.is_response:
+                self._new(m, to_server, False)   # the flow's first message: keep what parsed
             return
-        for tx in self.txs:
-            if tx.id == m.id and tx.response is None and tx.request is not None:
-                break
-        else:
-            tx = DnsTx(len(self.txs), m.id)
-            self.txs.append(tx)
-            tx.done[1] = True
-        tx.response = m
-        tx.done[0] = True
+        if to_server and m.is_response:
+            if txs:
+                self._event(txs[-1], "not_a_request", to_server)
+            else:
+                # the flow's first message is an answer: it was picked up the other way
+                # round (Suricata's probe reverses such a flow); log it as the response
+                self._new(m, to_server, True)
+            return
+        tx = self._new(m, to_server, not to_server)
+        tx.pdu = data
+        if not to_server and not m.is_response:
+            tx.add_event("not_a_response")
+
+    def _new(self, m: Message, to_server: bool, response: bool) -> DnsTx:
+        tx = DnsTx(len(self.txs), m, response)
+        self.txs.append(tx)
         for name in m.events:
             tx.add_event(name)
-        tx.touch(False)
+        tx.touch(to_server)
+        return tx
 
     @staticmethod
     def _event(tx: DnsTx, name: str, to_server: bool) -> None:
@@ -370,46 +404,55 @@ def _query_names(tx: DnsTx, to_server: bool) -> list[bytes] | None:
     return [n for n, _ in m.queries]
 
 
-def _rrnames(section: str):
+def _rrnames(section: str) -> Any:
+    """The rrnames of one section of the message of the inspected direction (Suricata
+    registers these buffers both ways: a request may carry answers too)."""
     def get(tx: DnsTx, to_server: bool) -> list[bytes] | None:
-        m = tx.response if not to_server else tx.request
+        m = tx.request if to_server else tx.response
         if m is None:
             return None
-        rrs = getattr(m, section)
-        return [rr[0] for rr in rrs] or None
+        return [rr[0] for rr in getattr(m, section)] or None
     return get
 
 
 def _answer_names(tx: DnsTx, to_server: bool) -> list[bytes] | None:
     """dns.answer.name: the names of the answer records and the rdata names they point to."""
-    m = tx.response
-    if m is None or to_server:
+    m = tx.request if to_server else tx.response
+    if m is None:
         return None
     out = []
     for name, rtype, _, rdata in m.answers:
         out.append(name)
-        if rtype in (2, 5, 12, 39):
+        if rtype in _LOG_NAME_RDATA:
             out.append(rdata)
     return out or None
 
 
-register_buffer("dns.query", "dns", TO_SERVER, lambda tx, ts: _query_names(tx, True), "dns_query", multi=True)
-register_buffer("dns.queries.rrname", "dns", BOTH, _query_names, multi=True)
-register_buffer("dns.answer.name", "dns", TO_CLIENT, _answer_names, multi=True)
-register_buffer("dns.answers.rrname", "dns", TO_CLIENT, _rrnames("answers"), multi=True)
-register_buffer("dns.authorities.rrname", "dns", TO_CLIENT, _rrnames("authorities"), multi=True)
-register_buffer("dns.additionals.rrname", "dns", BOTH, _rrnames("additionals"), multi=True)
 def _response_names(tx: DnsTx, to_server: bool) -> list[bytes] | None:
-    """dns.response.rrname: every rrname of the response, queries and all three sections."""
+    """dns.response.rrname: every name of the response: the queries', and of each answer,
+    authority and additional record its name and the domain name its rdata holds (CNAME,
+    PTR, MX, NS, SOA's mname), as Suricata's detect-dns-response.c."""
     m = tx.response
     if m is None or to_server:
         return None
     names = [n for n, _ in m.queries]
     for section in (m.answers, m.authorities, m.additionals):
-        names.extend(rr[0] for rr in section)
+        for name, rtype, _, rdata in section:
+            names.append(name)
+            if rtype in _NAME_RDATA and rtype != 39 and rdata:
+                names.append(rdata)
     return names or None
 
 
+register_buffer("dns.query", "dns", TO_SERVER, lambda tx, ts: _query_names(tx, True), "dns_query", multi=True)
+register_buffer("dns.queries.rrname", "dns", BOTH, _query_names, "dns.query.name", multi=True)
+register_buffer("dns.answer.name", "dns", BOTH, _answer_names, multi=True)
+register_buffer("dns.answers.rrname", "dns", BOTH, _rrnames("answers"), multi=True)
+register_buffer("dns.authorities.rrname", "dns", BOTH, _rrnames("authorities"), multi=True)
+register_buffer("dns.additionals.rrname", "dns", BOTH, _rrnames("additionals"), multi=True)
 register_buffer("dns.response.rrname", "dns", TO_CLIENT, _response_names, multi=True)
+# Suricata's frames (`frame:dns.pdu`): one message, without the TCP length prefix
+register_buffer("frame:dns.pdu", "dns", BOTH, lambda tx, ts: tx.pdu or None)
 
-register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,)))
+register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,), port_decides=(17, 6),
+                           tcp_probe=_probe_tcp))

@@ -27,19 +27,32 @@ import re
 import zlib
 from typing import Any
 
+from netsentry.applayer.files import http_files
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
-from netsentry.applayer.uri import normalise_uri, split_target
+from netsentry.applayer.uri import decode_percent, normalise_uri, split_target
 
 METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"CONNECT", b"PATCH",
            b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"SEARCH",
            b"REPORT", b"CHECKOUT", b"MERGE", b"SUBSCRIBE", b"NOTIFY", b"M-SEARCH")
 MAX_LINE = 65536          # a header or request line longer than this is cut (libhtp field limit)
 # the buffers a body segment changes (Tx.touch keeps the others and their prefilter hits)
-BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data"})
+BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data", "file.name"})
 LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
-          "decompression-limit": 1 << 20, "decompress-layer-limit": 2}
+          "decompression-limit": 1 << 20, "decompress-layer-limit": 2,
+          "double-decode-path": False, "double-decode-query": False}
+FIELD_LIMIT = 18000       # libhtp-rs field_limit: a line buffered beyond it is request/response_field_too_long
+# Authorization schemes libhtp-rs parses (parse_authorization); any other is request_auth_unrecognized
+AUTH_SCHEMES = frozenset({b"basic", b"digest", b"bearer"})
+# The app-layer events this parser raises (Suricata's names, app-layer-event:http.NAME), with
+# the side of the transaction each belongs to (0 request, 1 response, None either)
+EVENTS: dict[str, int | None] = {
+    "request_chunk_extension": 0, "response_chunk_extension": 1,
+    "duplicate_content_length_field_in_request": 0, "duplicate_content_length_field_in_response": 1,
+    "request_auth_unrecognized": 0, "request_field_too_long": 0, "response_field_too_long": 1,
+    "too_many_encoding_layers": None, "double_encoded_uri": 0, "missing_host_header": 0,
+}
 
 
 # a folded response line that is a header after all: optional blanks, an RFC 7230 token, ':'
@@ -68,7 +81,8 @@ def probe(data: bytes, to_server: bool) -> bool | None:
 class HttpTx(Tx):
     __slots__ = ("method", "uri_raw", "protocol", "request_line", "req_headers", "req_header_raw",
                  "req_body", "resp_line", "resp_protocol", "status", "stat_msg", "resp_headers",
-                 "resp_header_raw", "resp_body", "req_body_len", "resp_body_len", "_uri")
+                 "resp_header_raw", "resp_body", "req_body_len", "resp_body_len", "_uri",
+                 "req_file_len", "resp_file_len", "file_cut")
 
     proto = "http"
 
@@ -96,6 +110,22 @@ class HttpTx(Tx):
         self.req_body_len = 0
         self.resp_body_len = 0
         self._uri: bytes | None = None
+        # the file each side's body is (applayer/files.py): its decoded size, and whether the
+        # kept body lost some of it (body limit) so its hash is unknown: bit 1 << to_server.
+        # Plain ints, no list per transaction (each container made is one more for the GC)
+        self.req_file_len = 0
+        self.resp_file_len = 0
+        self.file_cut = 0
+
+    def settled(self, name: str, to_server: bool) -> bool:
+        """Whether buffer `name` of one side can no longer appear (Suricata's inspection
+        progress, for `absent`): a body buffer once the side is complete, the others once
+        its headers are in."""
+        if self.done[int(to_server)]:
+            return True
+        if name in BODY_BUFFERS:
+            return False
+        return bool(self.req_header_raw if to_server else self.resp_header_raw)
 
     def release(self) -> None:
         super().release()
@@ -387,11 +417,28 @@ class HttpParser:
         self.broken[d] = True
         self.buf[d].clear()
 
+    @staticmethod
+    def _event(tx: HttpTx | None, name: str) -> None:
+        """Raise an app-layer event on `tx`. Both sides see it (the events are the
+        transaction's, as Suricata's tx events): each is marked for inspection again."""
+        if tx is None or (tx.events is not None and name in tx.events):
+            return
+        tx.add_event(name)
+        tx.touch(True, frozenset())
+        tx.touch(False, frozenset())
+
+    def _too_long(self, d: int, tx: HttpTx | None) -> None:
+        """The unfinished line buffered for direction `d` is over libhtp's field limit."""
+        if len(self.buf[d]) > FIELD_LIMIT:
+            self._event(tx, "request_field_too_long" if d else "response_field_too_long")
+
     # --- requests -----------------------------------------------------------------------
     def _line(self, d: int) -> bytes | None:
         buf = self.buf[d]
         nl = buf.find(b"\n")
         if nl < 0:
+            if len(buf) > FIELD_LIMIT and self.state[d] != "line":     # a tx is open
+                self._too_long(d, self.req_tx if d else self._resp_tx())
             if len(buf) > MAX_LINE:
                 line = bytes(buf[:MAX_LINE])
                 del buf[:MAX_LINE]
@@ -501,6 +548,7 @@ class HttpParser:
             return True
         nl = buf.find(b"\n")
         if nl < 0:
+            self._too_long(d, tx)
             if len(buf) > MAX_LINE:
                 del buf[MAX_LINE:]
             return False
@@ -548,8 +596,52 @@ class HttpParser:
             tx.req_header_raw = bytes(self.headers_raw[d])
         else:
             tx.resp_header_raw = bytes(self.headers_raw[d])
+        self._header_events(d, tx)
         tx.touch(bool(d))
         self._start_body(d, tx)
+
+    def _header_events(self, d: int, tx: HttpTx) -> None:
+        """The anomalies libhtp-rs reports once a header block is in: one pass over the
+        names (a lookup each would lower every name again)."""
+        cl = ce = auth = None
+        host = False
+        for k, v in (tx.req_headers if d else tx.resp_headers) or ():
+            n = k.lower()
+            if n == b"content-length":
+                cl = v
+            elif n == b"content-encoding":
+                ce = v
+            elif n == b"authorization":
+                auth = v
+            elif n == b"host":
+                host = True
+        if cl is not None and b"," in cl:
+            # repeated Content-Length headers (joined with ", ") that disagree or do not
+            # parse: libhtp-rs's "Ambiguous C-L value"
+            values = {v.strip() for v in cl.split(b",")}
+            if len(values) > 1 or not all(v.isdigit() for v in values):
+                self._event(tx, "duplicate_content_length_field_in_" + ("request" if d else "response"))
+        if ce is not None and (b"," in ce or b" " in ce.strip()):
+            layers = [t for t in ce.replace(b",", b" ").split(b" ") if t]
+            if len(layers) > self.limits["decompress-layer-limit"]:
+                self._event(tx, "too_many_encoding_layers")
+        if not d:
+            return
+        if auth is not None:
+            scheme = auth.split(None, 1)[0].lower() if auth.strip() else b""
+            if scheme not in AUTH_SCHEMES:
+                self._event(tx, "request_auth_unrecognized")
+        if not host and tx.protocol and tx.protocol.upper() >= b"HTTP/1.1":
+            self._event(tx, "missing_host_header")
+        limits = self.limits
+        if tx.uri_raw and (limits.get("double-decode-path") or limits.get("double-decode-query")):
+            _, path, query = split_target(tx.uri_raw)
+            for enabled, part in ((limits.get("double-decode-path"), path),
+                                  (limits.get("double-decode-query"), query)):
+                if enabled and part:
+                    once = decode_percent(part)
+                    if len(decode_percent(once)) < len(once):
+                        self._event(tx, "double_encoded_uri")
 
     def _start_body(self, d: int, tx: HttpTx) -> None:
         to_server = bool(d)
@@ -610,8 +702,14 @@ class HttpParser:
         out = body.decode(data) if body is not None else data
         target = tx.req_body if d else tx.resp_body
         room = (body.limit if body is not None else 0) - len(target)
+        if d:
+            tx.req_file_len += len(out)
+        else:
+            tx.resp_file_len += len(out)
         if room > 0 and out:
             target += out[:room]
+        if len(out) > max(room, 0):
+            tx.file_cut |= 1 << d
         tx.touch(bool(d), BODY_BUFFERS)
 
     def _step_body(self, d: int, tx: HttpTx) -> bool:
@@ -649,6 +747,8 @@ class HttpParser:
             size = chunk_size(line)
             if size is None:
                 return True           # a line of control characters only: skipped
+            if size >= 0 and b";" in line:
+                self._event(tx, "request_chunk_extension" if d else "response_chunk_extension")
             if size < 0:
                 # no length at all: not chunked after all; this line and the rest are the
                 # body, up to the close (libhtp-rs: BodyIdentityStreamClose)
@@ -842,6 +942,40 @@ def _body(request: bool):
 def _file_data(tx: HttpTx, to_server: bool) -> bytes | None:
     b = tx.req_body if to_server else tx.resp_body
     return bytes(b) if b else None
+
+
+def _file_names(tx: HttpTx, to_server: bool) -> list[bytes] | None:
+    """file.name: the names of the side's files (applayer/files.py)."""
+    return [f.name for f in http_files(tx, to_server)] or None
+
+
+register_buffer("file.name", "http", BOTH, _file_names, multi=True)
+
+
+def _frame(part: str, request: bool) -> Any:
+    """Suricata's HTTP/1 frames of one side, rebuilt from what the parser kept: the line
+    (its CRLF assumed), the header block as sent, the body as inspected (de-chunked,
+    decoded), and the whole of them."""
+    def get(tx: HttpTx, to_server: bool) -> bytes | None:
+        line = tx.request_line if request else tx.resp_line
+        raw = tx.req_header_raw if request else tx.resp_header_raw
+        body = tx.req_body if request else tx.resp_body
+        if part == "line":
+            return line + b"\r\n" if line else None
+        if part == "headers":
+            return raw or None
+        if part == "body":
+            return bytes(body) if body else None
+        if not line:
+            return None
+        return line + b"\r\n" + raw + bytes(body)
+    return get
+
+
+for _side, _request in (("request", True), ("response", False)):
+    for _part in ("line", "headers", "body", ""):
+        register_buffer(f"frame:http1.{_side}{'_' + _part if _part else ''}", "http",
+                        TO_SERVER if _request else TO_CLIENT, _frame(_part or "all", _request))
 
 
 def _nonempty(v: bytes | None) -> bytes | None:

@@ -34,6 +34,13 @@ class Protocol:
     probe: Probe
     parser: Callable[[], Any]            # one per flow: .parse(data, to_server, pkt) -> None
     ports: tuple[int, ...] = ()          # probing-parser ports: for UDP a port hit is enough
+    # the IP protocols on which a port hit decides a probe that cannot say yet (None):
+    # Suricata's probing parsers by port (DNS over TCP on 53: a message longer than the
+    # first segment has only its header to go by)
+    port_decides: tuple[int, ...] = (17,)
+    # a probe of its own for TCP streams (DNS: the length prefix may announce a message
+    # longer than what is here), else `probe` for both
+    tcp_probe: Probe | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +55,35 @@ class Buffer:
     multi: bool = False
 
 
+class _Absent(bytes):
+    """The type of ABSENT."""
+
+
+# What the getter of an `absent: or_else` buffer (rules/keywords/applayer.py) returns when
+# the buffer is certainly not there (its side of the transaction is complete): detection
+# then counts that buffer's checks as matched (Suricata 8's `absent`)
+ABSENT = _Absent()
+ABSENT_OR = ":or_absent"       # the suffix of those buffers' names (a DERIVERS suffix)
+
+class _Buffers(dict):
+    """The buffer table. A buffer derived from another by a rule keyword (`name:to_client`,
+    `name:or_absent`) is registered when a rule first asks for it; a ruleset loaded from
+    the rule cache (rules/cache.py) parsed no rule, so a derived name is made here on its
+    first lookup by the deriver registered for its suffix (`DERIVERS`)."""
+
+    def __missing__(self, name: str) -> Buffer:
+        base, sep, suffix = name.rpartition(":")
+        derive = DERIVERS.get(suffix) if sep else None
+        if derive is None or base not in self:
+            raise KeyError(name)
+        derive(self[base])
+        return dict.__getitem__(self, name)
+
+
 PROTOCOLS: dict[str, Protocol] = {}
-BUFFERS: dict[str, Buffer] = {}
+BUFFERS: dict[str, Buffer] = _Buffers()
+# suffix -> fn(base Buffer) that registers the derived buffer `base.name + ":" + suffix`
+DERIVERS: dict[str, Callable[[Buffer], None]] = {}
 # rule header / app-layer-protocol names that mean another registered name
 ALIASES = {"http1": "http", "ssl": "tls"}
 

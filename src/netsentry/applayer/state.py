@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from netsentry.applayer.registry import ALIASES, PROTOCOLS, ParserError, Protocol, load_protocols
-from netsentry.config import get
+from netsentry.config import ConfigError, get
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.applayer.tx import Tx
@@ -123,16 +123,26 @@ class AppLayer:
             # Suricata's libhtp spelling or ours, whichever is stricter
             "decompress-layer-limit": min(int(http.get("decompress-layer-limit", 2)), int(get(
                 config, "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit", 2))),
+            # libhtp's double decoding of the normalised path / query (double_encoded_uri)
+            "double-decode-path": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-path", False)),
+            "double-decode-query": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-query", False)),
         }
         self.by_ipproto: dict[int, list[Protocol]] = {}
         for p in PROTOCOLS.values():
             for ipp in p.ipprotos:
                 self.by_ipproto.setdefault(ipp, []).append(p)
-        # (ip protocol, server port) -> probing order with that port's protocols first
+        # (ip protocol, server port) -> probing order with that port's protocols first.
+        # A protocol's ports: its registered ones, or Suricata's
+        # app-layer.protocols.NAME.{tcp,udp}.detection-ports.dp where the config sets it
+        self.ports: dict[tuple[int, str], frozenset[int]] = {}
+        for p in PROTOCOLS.values():
+            for ipp in p.ipprotos:
+                dp = get(config, f"app-layer.protocols.{p.name}.{_TRANSPORT_NAME.get(ipp, '')}.detection-ports.dp", None)
+                self.ports[(ipp, p.name)] = _ports(dp, p.ports)
         self.port_order: dict[tuple[int, int], tuple[Protocol, ...]] = {}
         for ipp, protos in self.by_ipproto.items():
-            for port in {port for p in protos for port in p.ports}:
-                first = [p for p in protos if port in p.ports]
+            for port in {port for p in protos for port in self.ports[(ipp, p.name)]}:
+                first = [p for p in protos if port in self.ports[(ipp, p.name)]]
                 self.port_order[(ipp, port)] = tuple(first + [p for p in protos if p not in first])
         self.stats_flows: dict[str, int] = {}
         self.stats_errors: dict[str, int] = {}
@@ -241,16 +251,17 @@ class AppLayer:
         if order is None:
             order = self.by_ipproto.get(ipproto, ())
         for proto in order:
-            r = proto.probe(data, to_server)
+            probe = proto.tcp_probe if ipproto == 6 and proto.tcp_probe is not None else proto.probe
+            r = probe(data, to_server)
             if r:
                 return proto
-            if r is False and ipproto == 6 and not st.syn and proto.probe(data, not to_server):
+            if r is False and ipproto == 6 and not st.syn and probe(data, not to_server):
                 # Suricata's midstream pickup: what the flow's client sent is a server's
                 # answer, so the flow runs the other way round (suricata-verify bug-7552)
                 st.reversed = True
                 return proto
             if r is None:
-                if ipproto == 17 and port in proto.ports:
+                if ipproto in proto.port_decides and port in self.ports[(ipproto, proto.name)]:
                     return proto
                 undecided = True
         if not undecided or len(data) >= PROBE_LIMIT:
@@ -392,6 +403,29 @@ def proto_matches(flow_proto: str | None, wanted: str) -> bool:
     if flow_proto is None:
         return False
     return ALIASES.get(wanted, wanted) == flow_proto
+
+
+_TRANSPORT_NAME = {6: "tcp", 17: "udp"}
+
+
+def _ports(value: Any, default: tuple[int, ...]) -> frozenset[int]:
+    """A detection-ports value as Suricata writes it: 53, "53", "53, 1053", "[53, 1053]";
+    None keeps the protocol's own ports. A malformed one is a ConfigError naming it."""
+    if value is None or value == "":
+        return frozenset(default)
+    text = str(value).strip().strip("[]")
+    ports = set()
+    for part in text.replace(",", " ").split():
+        if not part.isdigit() or not 0 < int(part) < 65536:
+            raise ConfigError(f"expected a port or a list of ports, got '{value}'",
+                              "app-layer.protocols.*.detection-ports.dp")
+        ports.add(int(part))
+    return frozenset(ports)
+
+
+def _yes(v: Any) -> bool:
+    """A Suricata boolean: yes/true/on/1."""
+    return v is True or str(v).strip().lower() in ("yes", "true", "on", "1")
 
 
 def _size(v: Any) -> int:

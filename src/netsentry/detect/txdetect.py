@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import BUFFERS
+from netsentry.applayer.registry import ABSENT, BUFFERS
 from netsentry.config import get
 from netsentry.detect.actions import REJECT_ACTIONS, alert_action, verdict_of
 from netsentry.detect.prefilter import build_prefilter
@@ -357,6 +357,8 @@ class TxDetect:
             buf = get_buffer(tx, name, transforms, to_server)
             if buf is None:
                 return False
+            if buf is ABSENT:
+                continue            # `absent: or_else` on a buffer that is not there
             if BUFFERS[name].multi:
                 if not any(chain.run(b) for b in buf):
                     return False

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from netsentry.applayer.registry import ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
+from netsentry.applayer.registry import ABSENT_OR, ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
 from netsentry.rules.buffers import buffer_checks
@@ -121,6 +121,8 @@ def parse_rule(text: str, env: Any, file: str = "", line: int = 0) -> Signature:
         header, body = split_rule(text)
         sid = _prescan_sid(body)
         options = split_options(body)
+        if env is not None:
+            env.state["rule_file"] = file     # keywords reading a file next to the rule (filemd5)
         sig = _parse(header, options, env, text)
         sig.file, sig.line = file, line
         return sig
@@ -309,6 +311,12 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
             b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto == want)
         return
     sig.tx_rule = True
+    ip_protos = sig.ip_protos
+    if ip_protos is not None:
+        # the header's IP protocol (`alert udp ... frame:dns.pdu` is not DNS over TCP); the
+        # packet engine groups by it, transaction inspection checks it here
+        allowed = frozenset(ip_protos)
+        b.packet_checks.insert(0, lambda pkt, flow: pkt.proto in allowed)
     if sig.tx_both:
         # `=>`: one alert when the response side of a transaction also matched; the
         # header is the request's direction (client -> server)
@@ -327,5 +335,7 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
         else:
             sig.tx_direction = 0    # no buffer or check says a direction: once per request
     # base64_data's contents are found in decoded bytes, never in a buffer the prefilter sees
+    # (not in an `absent: or_else` buffer: the rule also matches when that is missing)
     sig.tx_fast_pattern = choose_fast_pattern([c for c in b.contents
-                                               if c.buffer != "pkt_data" and c.buffer != "base64_data"])
+                                               if c.buffer != "pkt_data" and c.buffer != "base64_data"
+                                               and not c.buffer.endswith(ABSENT_OR)])

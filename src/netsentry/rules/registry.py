@@ -41,7 +41,7 @@ class Keyword:
 
 KEYWORDS: dict[str, Keyword] = {}
 
-FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64")
+FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64", "files")
 _loaded = False
 
 

@@ -13,10 +13,10 @@ import hashlib
 import re
 from typing import Any
 
-from netsentry.applayer.registry import ALIASES, BOTH, BUFFERS, PROTOCOLS, load_protocols
+from netsentry.applayer.registry import ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, DERIVERS, PROTOCOLS, load_protocols
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content
-from netsentry.rules.numeric import parse_uint
+from netsentry.rules.numeric import parse_multi_uint, parse_uint
 from netsentry.rules.registry import RuleBuilder, keyword, unquote
 
 load_protocols()
@@ -44,7 +44,7 @@ STICKY_BUFFERS = (
     "email.from", "email.subject", "email.to", "email.cc", "snmp.community", "snmp.usm",
     "mqtt.connect.clientid", "mqtt.publish.topic", "mqtt.publish.message", "rfb.name",
     "http.request_header", "dnp3_data", "tls.alpn", "http.response_body", "dns.response.rrname",
-    "dns.answers.rrname", "dns.authorities.rrname", "dns.additionals.rrname", "ldap.request.dn",
+    "dns.query.name", "dns.answers.rrname", "dns.authorities.rrname", "dns.additionals.rrname", "ldap.request.dn",
     "ldap.responses.dn", "smtp.data", "pop3.command", "imap.command",
 )
 
@@ -70,9 +70,8 @@ CONTENT_MODIFIERS = {
 OTHER = { "luaxform": "transform",
     "asn1": "keyword",
     "ftpbounce": "app-layer keyword",
-    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword", "filename": "file keyword",
-    "fileext": "file keyword", "filemagic": "file keyword", "filesize": "file keyword",
-    "filemd5": "file keyword", "filesha1": "file keyword", "filesha256": "file keyword",
+    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword",
+    "filemagic": "file keyword",
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
@@ -115,13 +114,22 @@ def _sticky(name: str):
 
 def pinned_buffer(buf: Any, to_server: bool) -> Any:
     """`buf` read from one side only, registered once as `name:to_server` / `name:to_client`."""
-    from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, register_buffer
     pinned = f"{buf.name}:{'to_server' if to_server else 'to_client'}"
     if pinned not in BUFFERS:
-        getter = buf.getter
-        register_buffer(pinned, buf.proto, TO_SERVER if to_server else TO_CLIENT,
-                        lambda tx, ts: getter(tx, to_server), multi=buf.multi)
+        _register_pinned(buf, to_server)
     return BUFFERS[pinned]
+
+
+def _register_pinned(buf: Any, to_server: bool) -> None:
+    from netsentry.applayer.registry import TO_CLIENT, TO_SERVER, register_buffer
+    pinned = f"{buf.name}:{'to_server' if to_server else 'to_client'}"
+    getter = buf.getter
+    register_buffer(pinned, buf.proto, TO_SERVER if to_server else TO_CLIENT,
+                    lambda tx, ts: getter(tx, to_server), multi=buf.multi)
+
+
+DERIVERS["to_server"] = lambda buf: _register_pinned(buf, True)
+DERIVERS["to_client"] = lambda buf: _register_pinned(buf, False)
 
 
 def _unsupported_modifier(name: str, buffer: str):
@@ -192,11 +200,87 @@ def uricontent(b: RuleBuilder, arg: str | None) -> None:
     b.app_protos.add("http")
 
 
+@keyword("absent", value="optional", help="absent[: or_else]; the sticky buffer is not there (or_else: "
+         "or the keywords after it on the buffer match)")
+def absent(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata 8's `absent`: true when the current sticky buffer is missing once its side
+    of the transaction is complete. Plain, the buffer takes no other keyword; with
+    `or_else` the keywords that follow must match when the buffer is there."""
+    name = b.buffer
+    buf = BUFFERS.get(name)
+    if buf is None or b.transforms:
+        raise RuleError("absent: needs a sticky app-layer buffer (without transforms) before it")
+    mode = (arg or "").strip()
+    if mode not in ("", "or_else"):
+        raise RuleError(f"absent: expected nothing or 'or_else', got '{mode}'")
+    if b.items:
+        raise RuleError(f"absent: must come right after '{name}', before its other keywords")
+    getter, multi = buf.getter, buf.multi
+
+    def missing(tx: Any, to_server: bool) -> bool:
+        v = getter(tx, to_server)
+        return (v is None or (multi and not v)) and _settled(tx, name, to_server)
+
+    if not mode:
+        tx_check(b, buf.proto, buf.direction, missing)
+        return
+    pinned = name + ABSENT_OR
+    if pinned not in BUFFERS:
+        _register_or_absent(buf)
+    b.select_buffer(pinned)
+
+
+def _settled(tx: Any, name: str, to_server: bool) -> bool:
+    """Buffer `name` can no longer appear on this side: the transaction's own progress
+    rule (HttpTx.settled: a header buffer once the headers are in), else its side is done."""
+    own = getattr(tx, "settled", None)
+    return own(name, to_server) if own is not None else bool(tx.done[int(to_server)])
+
+
+def _register_or_absent(buf: Any) -> None:
+    """`NAME:or_absent`: the buffer, or ABSENT once it certainly will not appear."""
+    from netsentry.applayer.registry import register_buffer
+    getter, multi, name = buf.getter, buf.multi, buf.name
+
+    def or_absent(tx: Any, to_server: bool) -> Any:
+        v = getter(tx, to_server)
+        if v is None or (multi and not v):
+            return ABSENT if _settled(tx, name, to_server) else None
+        return v
+    register_buffer(name + ABSENT_OR, buf.proto, buf.direction, or_absent, multi=multi)
+
+
+DERIVERS[ABSENT_OR[1:]] = _register_or_absent
+
+
+# Suricata's frame protocol prefixes of the app-layer protocols (rule header / BUFFERS name)
+_FRAME_PREFIX = {"http": "http1", "dns": "dns"}
+
+
+@keyword("frame", help="frame:[PROTO.]NAME; sticky buffer of an app-layer frame (http1.request, dns.pdu, ...)")
+def frame(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata's `frame`: a protocol data unit as a sticky buffer. Here the frames are
+    rebuilt per transaction (HTTP/1 request/response and their line, headers, body; a
+    DNS message); a bare NAME takes the rule header's protocol."""
+    text = unquote(arg, "frame").strip().lower()
+    if "." not in text:
+        proto = b.sig.app_proto or next(iter(b.app_protos), None) or b.sig.proto
+        text = f"{_FRAME_PREFIX.get(proto, proto)}.{text}"
+    name = "frame:" + text
+    if name not in BUFFERS:
+        b.buffer = name
+        raise UnsupportedError(f"frame '{text}' not supported yet", category=f"frame '{text}' not supported yet")
+    buf = BUFFERS[name]
+    b.select_buffer(name)
+    b.app_protos.add(buf.proto)
+
+
 # --- transaction keywords -------------------------------------------------------------------------
 
 def tx_check(b: RuleBuilder, proto: str, direction: int | None, fn: Any) -> None:
     """A check on a transaction of `proto` (`fn(tx, to_server) -> bool`), inspected in `direction`
-    (0 to server, 1 to client, None either)."""
+    (0 to server, 1 to client, BOTH each way, None: no preference of its own, so a rule of
+    only such checks is inspected on the request side)."""
     b.tx_checks.append((proto, direction, fn))
     b.app_protos.add(proto)
 
@@ -360,13 +444,19 @@ keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA
     _tls_legacy("tls.fingerprint", "fingerprint"))
 
 
-# The app-layer events the parsers raise, per protocol (Suricata's names); a rule on an event
-# of another protocol, or on one netsentry's parser never raises, is reported as unsupported.
-APP_LAYER_EVENTS: dict[str, frozenset[str]] = {
-    "dns": frozenset({"malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
-                      "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
-                      "invalid_authorities"}),
-}
+# The app-layer events the parsers raise, per protocol (Suricata's names), with the side of
+# the transaction each is inspected on (0 request, 1 response, BOTH each message's own side,
+# None no preference); a rule on an event of another protocol, or on one netsentry's parser
+# never raises, is reported as unsupported.
+def _app_layer_events() -> dict[str, dict[str, int | None]]:
+    from netsentry.applayer import http
+    dns = ("malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
+           "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
+           "invalid_authorities")
+    return {"dns": {name: BOTH for name in dns}, "http": dict(http.EVENTS)}
+
+
+APP_LAYER_EVENTS = _app_layer_events()
 
 
 @keyword("app-layer-event", help="app-layer-event:PROTO.EVENT; an anomaly the protocol's parser found")
@@ -374,12 +464,16 @@ def app_layer_event(b: RuleBuilder, arg: str | None) -> None:
     text = unquote(arg, "app-layer-event").strip().lower()
     proto, dot, name = text.partition(".")
     if not dot or not name:
+        if text.startswith("applayer_"):
+            raise UnsupportedError(f"app-layer-event: generic event '{text}' is not raised by netsentry",
+                                   category="app-layer-event not raised by netsentry")
         raise RuleError(f"app-layer-event: expected PROTO.EVENT, got '{text}'")
+    proto = ALIASES.get(proto, proto)
     known = APP_LAYER_EVENTS.get(proto)
     if known is None or name not in known:
         raise UnsupportedError(f"app-layer-event: event '{text}' is not raised by netsentry's parsers",
                                category="app-layer-event not raised by netsentry")
-    tx_check(b, proto, None, lambda tx, ts: tx.events is not None and name in tx.events)
+    tx_check(b, proto, known[name], lambda tx, ts: tx.events is not None and name in tx.events)
 
 
 @keyword("dns.opcode", help="dns.opcode:[!]N|<N|>N|A-B; the DNS header opcode")
@@ -389,7 +483,7 @@ def dns_opcode(b: RuleBuilder, arg: str | None) -> None:
     def check(tx: Any, ts: bool) -> bool:
         m = tx.request if ts else tx.response
         return m is not None and pred(m.opcode)
-    tx_check(b, "dns", None, check)
+    tx_check(b, "dns", BOTH, check)
 
 
 @keyword("dns.rcode", help="dns.rcode:[!]N|<N|>N|A-B; the DNS header response code")
@@ -399,7 +493,7 @@ def dns_rcode(b: RuleBuilder, arg: str | None) -> None:
     def check(tx: Any, ts: bool) -> bool:
         m = tx.request if ts else tx.response
         return m is not None and pred(m.flags & 0xF)
-    tx_check(b, "dns", None, check)
+    tx_check(b, "dns", BOTH, check)
 
 
 @keyword("tls.cert_chain_len", help="tls.cert_chain_len:[op]N; how many certificates the server sent")
@@ -409,14 +503,36 @@ def tls_cert_chain_len(b: RuleBuilder, arg: str | None) -> None:
     tx_check(b, "tls", 1, lambda tx, ts: bool(tx.certs) and pred(len(tx.certs)))
 
 
-@keyword("dns.rrtype", help="dns.rrtype:N; the type of a query")
+def _rrtype_numbers() -> dict[str, int]:
+    from netsentry.applayer.dns import RRTYPES
+    return {name: num for num, name in RRTYPES.items()}
+
+
+_RRTYPE_NUMBERS = _rrtype_numbers()
+
+
+@keyword("dns.rrtype", help="dns.rrtype:TYPE[,INDEX[,START:END]]; the record types: a request's "
+         "queries, a response's answers (Suricata's multi-integer syntax; TYPE a number or a name)")
 def dns_rrtype(b: RuleBuilder, arg: str | None) -> None:
-    pred = parse_uint(unquote(arg, "dns.rrtype"), "dns.rrtype", 16)
+    text = unquote(arg, "dns.rrtype")
+    head, comma, rest = text.partition(",")
+    name = head.strip().lstrip("!<>=").strip().upper()
+    if name and not name.isdigit():
+        number = _RRTYPE_NUMBERS.get(name)
+        if number is None:
+            raise RuleError(f"dns.rrtype: unknown record type '{head.strip()}'")
+        head = head.replace(head.strip().lstrip("!<>=").strip(), str(number))
+    pred = parse_multi_uint(head + comma + rest, "dns.rrtype", 16)
 
     def check(tx: Any, ts: bool) -> bool:
-        m = tx.request if ts else tx.response
-        return m is not None and any(pred(t) for _, t in m.queries)
-    tx_check(b, "dns", None, check)
+        # Suricata's dns_rrtype_match: to the server the queries' types, to the client the
+        # answers' (a response's question is an echo of the request's)
+        if ts:
+            m = tx.request
+            return m is not None and pred([t for _, t in m.queries])
+        m = tx.response
+        return m is not None and pred([rr[1] for rr in m.answers])
+    tx_check(b, "dns", BOTH, check)
 
 
 # --- transforms ------------------------------------------------------------------------------------
@@ -606,8 +722,56 @@ def _parse_decompress(name: str, text: str | None) -> tuple[int, int]:
     return (31 if name == "gunzip" else 15), max_size
 
 
+def _parse_subslice(text: str | None) -> tuple[int, int | None, bool]:
+    """`offset[, nbytes][, truncate]` (Suricata's subslice transform)."""
+    parts = [p.strip() for p in (text or "").split(",")]
+    truncate = len(parts) > 1 and parts[-1].lower() == "truncate"
+    if truncate:
+        parts = parts[:-1]
+    if not 1 <= len(parts) <= 2 or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
+        raise RuleError(f"subslice: expected 'offset[, nbytes][, truncate]', got '{text}'")
+    return int(parts[0]), (int(parts[1]) if len(parts) == 2 else None), truncate
+
+
+def _subslice(d: bytes, arg: tuple[int, int | None, bool]) -> bytes:
+    """A slice of the buffer: a negative offset counts from the end, a negative nbytes ends
+    that far from the end; out of range is an empty buffer, or clamped with truncate."""
+    offset, nbytes, truncate = arg
+    n = len(d)
+    if abs(offset) > n and not truncate:
+        return b""
+    start = min(offset, n) if offset >= 0 else n + max(offset, -n)
+    if nbytes is None:
+        end = n
+    elif nbytes < 0:
+        end = n + nbytes
+        if end < 0:
+            if not truncate:
+                return b""
+            end = 0
+    else:
+        end = start + nbytes
+        if end > n:
+            if not truncate:
+                return b""
+            end = n
+    if end < start:
+        start, end = end, start
+    return d[start:end]
+
+
+def _psl(fn_name: str) -> Any:
+    def transform(d: bytes, arg: Any) -> bytes:
+        from netsentry.rules.keywords import psl
+        return getattr(psl, fn_name)(d)
+    return transform
+
+
 TRANSFORMS: dict[str, Any] = {
     "dotprefix": _dotprefix,
+    "domain": _psl("domain"),
+    "tld": _psl("tld"),
+    "subslice": _subslice,
     "strip_whitespace": _strip_ws,
     "compress_whitespace": _compress_ws,
     "to_lowercase": lambda d, a: d.lower(),
@@ -626,7 +790,7 @@ TRANSFORMS: dict[str, Any] = {
 }
 
 # transforms whose value is mandatory (the others take none, or an optional one)
-_VALUE = {"xor": "required", "pcrexform": "required", "from_base64": "optional",
+_VALUE = {"xor": "required", "pcrexform": "required", "subslice": "required", "from_base64": "optional",
           "gunzip": "optional", "zlib_deflate": "optional"}
 
 
@@ -650,6 +814,13 @@ def _transform(name: str):
             targ = _parse_from_base64(arg)
         elif name in ("gunzip", "zlib_deflate"):
             targ = _parse_decompress(name, arg)
+        elif name == "subslice":
+            targ = _parse_subslice(arg)
+        elif name in ("domain", "tld"):
+            from netsentry.rules.keywords import psl
+            psl.load(name)
+            if arg:
+                raise RuleError(f"'{name}' takes no value, got '{arg}'")
         elif name == "pcrexform":
             from netsentry.rules.pcre import compile_pcre
             text = (arg or "").strip()
