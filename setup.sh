@@ -15,9 +15,11 @@ VENV=$ROOT/.venv
 # syslog tests, chromium for the report's browser test (headless; pip browser
 # downloads fail here), libpcap for BPF capture filters, systemd (systemd-analyze
 # verify for systemd/) and passwd (useradd for the privilege tests), redis-server
-# for the redis tests, logrotate for the rotation test.
+# for the redis tests, logrotate for the rotation test, publicsuffix for the domain/tld
+# transforms (rules/keywords/psl.py).
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev libpcap0.8
-              iptables iproute2 rsyslog rsyslog-gnutls chromium systemd passwd redis-server logrotate openssl)
+              iptables iproute2 rsyslog rsyslog-gnutls chromium systemd passwd redis-server logrotate openssl
+              publicsuffix)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
