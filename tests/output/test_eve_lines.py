@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
 from netsentry.decode import Decoder
@@ -42,6 +42,8 @@ TCP6 = (Ether() / IPv6(src="2001:db8::1", dst="fe80::20c:29ff:fef3:cf38")
         / TCP(sport=40000, dport=443, flags="PA") / b"x")
 UDP4 = Ether() / IP(src="10.0.0.9", dst="255.255.0.53") / UDP(sport=0, dport=65535) / b"q"
 ICMP4 = Ether() / IP(src="10.0.0.9", dst="10.0.0.1") / ICMP(type=8, code=0, id=3, seq=4)
+ICMP6 = Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest()
+GRE4 = Ether() / IP(src="10.0.0.9", dst="10.0.0.1", proto=47) / b"\x00\x00\x00\x00"
 VLAN = Ether() / Dot1Q(vlan=10) / IP(src="10.0.0.9", dst="10.0.0.1") / UDP(sport=1, dport=2)
 
 
@@ -150,9 +152,22 @@ def test_tcp_flow_records(tmp_path: Path, flags: int, tcp_state: str | None) -> 
     check(tmp_path, [Event("flow", TS + 5, None, flow)])
 
 
+@pytest.mark.parametrize("frame", [ICMP4, ICMP6, GRE4], ids=["icmp4", "icmp6", "gre"])
+@pytest.mark.parametrize("to_server", [True, False], ids=["to_server", "to_client"])
+@pytest.mark.parametrize("icmp", [None, (8, 0), (8, 0, 0, 0), (3, 3, 11, 1)])
+def test_alerts_and_flow_records_without_ports(tmp_path: Path, frame: Any, to_server: bool,
+                                               icmp: tuple[int, ...] | None) -> None:
+    pkt = decode(frame)
+    flow = flow_of(pkt, to_server)
+    flow.icmp = icmp
+    flow.end_reason = "timeout"
+    events = [Event("alert", pkt.ts, pkt, flow, SIG), Event("flow", TS + 60, None, flow)]
+    check(tmp_path, events)
+    flow.ip_version = 0                 # a flow record without ip_v
+    check(tmp_path, events[1:])
+
+
 def test_other_shapes_take_the_dict_path(tmp_path: Path) -> None:
-    icmp = decode(ICMP4)
-    icmp_flow = flow_of(icmp)
     vlan = decode(VLAN)
     vlan_flow = flow_of(vlan)
     tcp = decode(TCP4)
@@ -160,8 +175,7 @@ def test_other_shapes_take_the_dict_path(tmp_path: Path) -> None:
     acted.action = "drop"
     policy = flow_of(tcp)
     policy.exception_policy = [("stream", "drop-flow")]
-    check(tmp_path, [Event("alert", icmp.ts, icmp, icmp_flow, SIG), Event("flow", TS, None, icmp_flow),
-                     Event("alert", vlan.ts, vlan, vlan_flow, SIG), Event("flow", TS, None, vlan_flow),
+    check(tmp_path, [Event("alert", vlan.ts, vlan, vlan_flow, SIG), Event("flow", TS, None, vlan_flow),
                      Event("alert", tcp.ts, tcp, None, SIG),
                      Event("flow", TS, None, acted), Event("flow", TS, None, policy)], usual=False)
 

@@ -65,6 +65,8 @@ from netsentry.output.fields import (
     alert_line,
     flow_line,
     format_ip,
+    record_line,
+    set_line_hooks,
     format_record_time,
     format_timestamp,
 )
@@ -531,6 +533,8 @@ def _flow_line(event: Event) -> bytes | None:
 # RENDERERS' record through orjson, or None for a record not of the usual shape.
 LINE_WRITERS: dict[str, Callable[[Event], bytes | None]] = (
     {"alert": _alert_line, "flow": _flow_line} if FIELDS_LINES else {})
+if FIELDS_LINES:
+    set_line_hooks(HostPacket, alert_json, flow_state, tcp_json)      # type: ignore[misc]
 
 
 def render(event: Event) -> dict[str, Any]:
@@ -721,17 +725,16 @@ class EveLog(Output):
         # `encode` inlined: one call fewer per event on the output's hot path. With no
         # option that changes records (the default), a record is one renderer call and
         # one dumps: `_options` says whether `_with_options` has anything to do.
-        # Compiled (`_lines`: fields.py built, no option set), the usual alert and the
-        # TCP/UDP flow record are written as whole lines in C (`LINE_WRITERS`); None
-        # from one means "not the usual shape" and the dicts below write it.
+        # Compiled (`_lines`: fields.py built, no option set), the usual alert and flow
+        # records are written as whole lines in C (`fields.record_line`, which calls
+        # `LINE_WRITERS`' C functions); None means "not the usual shape" and the dicts
+        # below write it.
         if self._lines and not event.extra:
-            write_line = LINE_WRITERS.get(event.event_type)
-            if write_line is not None:
-                line = write_line(event)
-                if line is not None:
-                    self._write(line)
-                    self.count += 1
-                    return
+            line = record_line(event)       # type: ignore[misc]
+            if line is not None:
+                self._write(line)
+                self.count += 1
+                return
         rec = RENDERERS.get(event.event_type, _generic)(event, alert_fragment)
         if event.extra:
             rec.update(event.extra)

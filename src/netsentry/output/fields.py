@@ -267,8 +267,8 @@ if cython.compiled:
         return p[:at].decode("ascii")
 
     # --- whole lines of the two commonest records ------------------------------------
-    # The usual alert (a TCP/UDP/SCTP packet of a flow, not tunnelled, no VLAN) and the
-    # TCP/UDP/SCTP flow record are 99% of bench-1m's 461k records. Compiled, they are
+    # The alert about an IP packet of a flow (not tunnelled, no VLAN) and the flow record
+    # (no VLAN, action or exception policy) are 99.9% of bench-1m's 461k records. Compiled, they are
     # written as one line of JSON straight into a C buffer: the same bytes as
     # output/eve.py's dicts through orjson (tests/output/test_eve_lines.py compares
     # them over edge cases, tests/test_compiled.py whole files), without the two or
@@ -354,15 +354,20 @@ if cython.compiled:
     _PIECE_MAX = 256            # a text value spliced in (app_proto, state, reason)
 
     def alert_line(event: object, alert_json: bytes, host_packet: type) -> object:
-        """The eve.json line (newline included) of a usual alert, or None when `event` is
-        not one (output/eve.py `_usual_alert` is the reference: same bytes)."""
+        """The eve.json line (newline included) of an alert about an IP packet of a flow
+        (not tunnelled, no VLAN), or None for any other (output/eve.py `_alert` is the
+        reference: same bytes). TCP/UDP/SCTP carry ports, ICMP its type and code."""
         pkt = event.pkt
         flow = event.flow
         if (flow is None or pkt is None or pkt.tunnel is not None or pkt.__class__ is host_packet
                 or pkt.vlan or not pkt.pcap_cnt or not pkt.ip_version):
             return None
         proto: cython.int = pkt.proto
-        if proto != 6 and proto != 17 and proto != 132:
+        ports: cython.bint = proto == 6 or proto == 17 or proto == 132
+        icmp_type: cython.int = -1
+        if proto == 1 or proto == 58:
+            icmp_type = pkt.icmp_type
+        if proto < 0 or proto > 255:
             return None
         if len(alert_json) > _LINE_MAX - 1024:
             return None
@@ -388,18 +393,25 @@ if cython.compiled:
             at = _put_addr(p, at, pkt.src)
             if at < 0:
                 return None
-            at = _put_bytes(p, at, b',"src_port":')
-            at = _put_int(p, at, pkt.sp)
+            if ports:
+                at = _put_bytes(p, at, b',"src_port":')
+                at = _put_int(p, at, pkt.sp)
             at = _put_bytes(p, at, b',"dest_ip":')
             at = _put_addr(p, at, pkt.dst)
             if at < 0:
                 return None
-            at = _put_bytes(p, at, b',"dest_port":')
-            at = _put_int(p, at, pkt.dp)
+            if ports:
+                at = _put_bytes(p, at, b',"dest_port":')
+                at = _put_int(p, at, pkt.dp)
             at = _put_bytes(p, at, b',"proto":')
             at = _put_bytes(p, at, _json_text(PROTO_TEXT[proto]))
             at = _put_bytes(p, at, b',"ip_v":')
             at = _put_int(p, at, pkt.ip_version)
+            if icmp_type >= 0:
+                at = _put_bytes(p, at, b',"icmp_type":')
+                at = _put_int(p, at, icmp_type)
+                at = _put_bytes(p, at, b',"icmp_code":')
+                at = _put_int(p, at, pkt.icmp_code)
             at = _put_bytes(p, at, b',"pkt_src":"wire/pcap","alert":')
             at = _put_bytes(p, at, alert_json)
             if app_json is not None:
@@ -439,17 +451,54 @@ if cython.compiled:
             return None             # not the usual values: the dict path writes (or rejects) them
         return p[:at]
 
+    # What `record_line` needs from output/eve.py (set once by `set_line_hooks`, since
+    # eve.py imports this module): the HostPacket class, and the makers of an alert's
+    # serialised object, of a flow's state and of a TCP flow's tcp{}.
+    _HOST_PACKET: object = None
+    _ALERT_JSON: object = None
+    _STATE_OF: object = None
+    _TCP_JSON: object = None
+
+    def set_line_hooks(host_packet: object, alert_json: object, state_of: object, tcp_json: object) -> None:
+        """Give `record_line` output/eve.py's pieces (see `alert_line` and `flow_line`)."""
+        global _HOST_PACKET, _ALERT_JSON, _STATE_OF, _TCP_JSON
+        _HOST_PACKET, _ALERT_JSON, _STATE_OF, _TCP_JSON = host_packet, alert_json, state_of, tcp_json
+
+    def record_line(event: object) -> object:
+        """The eve.json line of an alert or flow record of the usual shapes (`alert_line`,
+        `flow_line`), or None: the writer's one call per record, dispatching in C."""
+        etype = event.event_type
+        if etype == "alert":
+            alert = event.alert
+            if alert is None:
+                return None
+            data = alert.eve_json
+            if data is None:
+                data = _ALERT_JSON(alert)
+            return alert_line(event, data, _HOST_PACKET)
+        if etype == "flow":
+            return flow_line(event, _STATE_OF, _TCP_JSON)
+        return None
+
     def flow_line(event: object, state_of: object, tcp_json: object) -> object:
-        """The eve.json line (newline included) of a TCP/UDP/SCTP flow record without VLAN,
-        action or exception policy, or None for any other (output/eve.py `_flow` is the
-        reference: same bytes). `state_of(flow)` is the flow-level state when the flow
-        keeps none; `tcp_json(flags, state)` the serialised ``tcp{}`` of a TCP flow."""
+        """The eve.json line (newline included) of a flow record without VLAN, action or
+        exception policy, or None for any other (output/eve.py `_flow` is the reference:
+        same bytes). `state_of(flow)` is the flow-level state when the flow keeps none;
+        `tcp_json(flags, state)` the serialised ``tcp{}`` of a TCP flow. TCP/UDP/SCTP
+        carry ports, the others (ICMP) the first request's and reply's type and code."""
         flow = event.flow
         if flow is None:
             return None
         proto: cython.int = flow.proto
-        if proto != 6 and proto != 17 and proto != 132:
+        if proto < 0 or proto > 255:
             return None
+        ports: cython.bint = proto == 6 or proto == 17 or proto == 132
+        icmp = None
+        ip_v: cython.longlong = flow.ip_version
+        if not ports:
+            icmp = flow.icmp
+            if icmp is not None and len(icmp) != 2 and len(icmp) != 4:
+                return None
         if flow.vlan or flow.action is not None or flow.exception_policy is not None:
             return None
         app_proto = flow.app_proto
@@ -487,18 +536,31 @@ if cython.compiled:
             at = _put_addr(p, at, flow.client)
             if at < 0:
                 return None
-            at = _put_bytes(p, at, b',"src_port":')
-            at = _put_int(p, at, flow.client_port)
+            if ports:
+                at = _put_bytes(p, at, b',"src_port":')
+                at = _put_int(p, at, flow.client_port)
             at = _put_bytes(p, at, b',"dest_ip":')
             at = _put_addr(p, at, flow.server)
             if at < 0:
                 return None
-            at = _put_bytes(p, at, b',"dest_port":')
-            at = _put_int(p, at, flow.server_port)
-            at = _put_bytes(p, at, b',"ip_v":')
-            at = _put_int(p, at, flow.ip_version)
+            if ports:
+                at = _put_bytes(p, at, b',"dest_port":')
+                at = _put_int(p, at, flow.server_port)
+            if ports or ip_v:               # flow_header: ip_v only when known
+                at = _put_bytes(p, at, b',"ip_v":')
+                at = _put_int(p, at, ip_v)
             at = _put_bytes(p, at, b',"proto":')
             at = _put_bytes(p, at, _json_text(PROTO_TEXT[proto]))
+            if icmp is not None:            # after proto, then the first reply's if any
+                at = _put_bytes(p, at, b',"icmp_type":')
+                at = _put_int(p, at, icmp[0])
+                at = _put_bytes(p, at, b',"icmp_code":')
+                at = _put_int(p, at, icmp[1])
+                if len(icmp) == 4:
+                    at = _put_bytes(p, at, b',"response_icmp_type":')
+                    at = _put_int(p, at, icmp[2])
+                    at = _put_bytes(p, at, b',"response_icmp_code":')
+                    at = _put_int(p, at, icmp[3])
             if app_json is not None:
                 at = _put_bytes(p, at, b',"app_proto":')
                 at = _put_bytes(p, at, app_json)
@@ -545,5 +607,5 @@ else:
     format_ip = _format_ip_cached
     format_timestamp = make_timestamp_formatter()
     LINES = False           # the pure path writes every record through output/eve.py's dicts
-    alert_line = flow_line = None
+    alert_line = flow_line = record_line = set_line_hooks = None
 format_record_time = make_record_time_formatter(format_timestamp)
