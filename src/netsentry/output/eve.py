@@ -27,15 +27,20 @@ timestamp is reused from the previous record when the time is the same
 (`fields.format_record_time`); the usual alert (a TCP/UDP packet of a flow)
 is two dict displays (`_usual_alert`); options that add fields are applied
 only when one is configured (`EveLog._with_options`). Compiled, fields.py
-writes timestamps and IPv4 addresses in C; on the pure path a flow's address
-and start text are made once and kept on the flow (`flow_texts`, `Flow.eve`).
+writes timestamps and IPv4 addresses in C, and the usual alert and flow
+records as whole lines (`fields.record_line`: the same bytes, without the
+dicts; None for any other shape, which the dicts write); on the pure path a
+flow's address and start text are made once and kept on the flow
+(`flow_texts`, `Flow.eve`).
 
 Adding a field (keep Suricata's order; the record is a dict, so the order is
 the order of insertion):
 - to a record type: in its renderer in `RENDERERS` (a new event type is one
   function and one line there); for alerts, in `_usual_alert` *and* in the
   general `_alert` (the usual case returns early), and a case in
-  tests/output/test_eve_encode.py's `reference` so both are checked;
+  tests/output/test_eve_encode.py's `reference` so both are checked; and in
+  fields.py's `alert_line`/`flow_line` (compiled), which
+  tests/output/test_eve_lines.py compares with the dicts;
 - app-layer records (http, dns, tls, ...): their builder puts the object in
   `Event.extra`, which every renderer merges last; no change here;
 - a configurable addition (an ``outputs.eve-log`` option): a step in
