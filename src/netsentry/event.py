@@ -40,8 +40,11 @@ class Alert:
     `eve` is the EVE writer's cache of this object serialised (an
     ``orjson.Fragment``), made on the first event written: the alert object is
     the same for every event of a rule and action, so it is serialised once
-    instead of once per event (bench/bench_eve.py). Not an init argument, not
-    compared, and a `replace` copy starts without it.
+    instead of once per event (bench/bench_eve.py). `eve_json` is the same
+    object as bytes, for the compiled writer of whole lines
+    (`output.fields.alert_line`), which splices it between the record's head
+    and tail. Neither is an init argument or compared, and a `replace` copy
+    starts without them.
     """
 
     signature_id: int
@@ -53,6 +56,7 @@ class Alert:
     action: str = "allowed"     # "allowed" or "blocked" (IPS drop/reject), as Suricata writes it
     metadata: dict[str, list[str]] | None = None
     eve: Any = field(default=None, init=False, repr=False, compare=False)
+    eve_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(slots=True)

@@ -27,15 +27,20 @@ timestamp is reused from the previous record when the time is the same
 (`fields.format_record_time`); the usual alert (a TCP/UDP packet of a flow)
 is two dict displays (`_usual_alert`); options that add fields are applied
 only when one is configured (`EveLog._with_options`). Compiled, fields.py
-writes timestamps and IPv4 addresses in C; on the pure path a flow's address
-and start text are made once and kept on the flow (`flow_texts`, `Flow.eve`).
+writes timestamps and IPv4 addresses in C, and the usual alert and flow
+records as whole lines (`fields.record_line`: the same bytes, without the
+dicts; None for any other shape, which the dicts write); on the pure path a
+flow's address and start text are made once and kept on the flow
+(`flow_texts`, `Flow.eve`).
 
 Adding a field (keep Suricata's order; the record is a dict, so the order is
 the order of insertion):
 - to a record type: in its renderer in `RENDERERS` (a new event type is one
   function and one line there); for alerts, in `_usual_alert` *and* in the
   general `_alert` (the usual case returns early), and a case in
-  tests/output/test_eve_encode.py's `reference` so both are checked;
+  tests/output/test_eve_encode.py's `reference` so both are checked; and in
+  fields.py's `alert_line`/`flow_line` (compiled), which
+  tests/output/test_eve_lines.py compares with the dicts;
 - app-layer records (http, dns, tls, ...): their builder puts the object in
   `Event.extra`, which every renderer merges last; no change here;
 - a configurable addition (an ``outputs.eve-log`` option): a step in
@@ -58,11 +63,16 @@ from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.integrity import ChainWriter, IntegrityConfig
 from netsentry.output.fields import COMPILED as FIELDS_COMPILED
+from netsentry.output.fields import LINES as FIELDS_LINES
 from netsentry.output.fields import (
     ICMP_PROTOS,
     PORT_PROTOS,
     PROTO_TEXT,
+    alert_line,
+    flow_line,
     format_ip,
+    record_line,
+    set_line_hooks,
     format_record_time,
     format_timestamp,
 )
@@ -256,6 +266,16 @@ def alert_fragment(alert: Alert) -> orjson.Fragment:
     return frag
 
 
+def alert_json(alert: Alert) -> bytes:
+    """The ``alert{}`` object serialised, as bytes, made once per `Alert` and kept on it
+    (`Alert.eve_json`): what the compiled line writer splices in (`fields.alert_line`)."""
+    data = alert.eve_json
+    if data is None:
+        data = _DUMPS(alert_object(alert))
+        object.__setattr__(alert, "eve_json", data)     # frozen dataclass: the cache slot only
+    return data
+
+
 # How a renderer writes the alert object: `alert_object` (a dict, for `render`)
 # or `alert_fragment` (pre-serialised, for the file writer).
 AlertForm = Callable[[Alert], Any]
@@ -413,6 +433,21 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
 _TCP_FRAGMENTS: dict[str, dict[int, orjson.Fragment]] = {}
 
 
+def tcp_json(flags: int, state: str) -> bytes:
+    """`tcp_object` serialised, kept per (state, flags) as `_TCP_FRAGMENTS` is: the compiled
+    flow line writer's ``tcp{}`` (`fields.flow_line`)."""
+    by_flags = _TCP_JSON.get(state)
+    if by_flags is None:
+        by_flags = _TCP_JSON[state] = {}
+    data = by_flags.get(flags)
+    if data is None:
+        data = by_flags[flags] = _DUMPS(tcp_object(flags, state))
+    return data
+
+
+_TCP_JSON: dict[str, dict[int, bytes]] = {}
+
+
 def tcp_object(flags: int, state: str) -> dict[str, Any]:
     """The flow record's ``tcp{}``: `flags` is the client's flags | the server's << 8."""
     ts_flags = flags & 0xFF
@@ -495,6 +530,25 @@ RENDERERS: dict[str, Callable[[Event, AlertForm], dict[str, Any]]] = {
     "stats": _stats,
     "anomaly": _generic,
 }
+
+
+def _alert_line(event: Event) -> bytes | None:
+    alert = event.alert
+    if alert is None:
+        return None
+    return alert_line(event, alert.eve_json or alert_json(alert), HostPacket)   # type: ignore[misc]
+
+
+def _flow_line(event: Event) -> bytes | None:
+    return flow_line(event, flow_state, tcp_json)      # type: ignore[misc]
+
+
+# event_type -> its compiled whole-line writer (fields.py built): the same bytes as
+# RENDERERS' record through orjson, or None for a record not of the usual shape.
+LINE_WRITERS: dict[str, Callable[[Event], bytes | None]] = (
+    {"alert": _alert_line, "flow": _flow_line} if FIELDS_LINES else {})
+if FIELDS_LINES:
+    set_line_hooks(HostPacket, alert_json, flow_state, tcp_json)      # type: ignore[misc]
 
 
 def render(event: Event) -> dict[str, Any]:
@@ -691,6 +745,16 @@ class EveLog(Output):
         # `encode` inlined: one call fewer per event on the output's hot path. With no
         # option that changes records (the default), a record is one renderer call and
         # one dumps: `_options` says whether `_with_options` has anything to do.
+        # Compiled (`_lines`: fields.py built, no option set), the usual alert and flow
+        # records are written as whole lines in C (`fields.record_line`, which calls
+        # `LINE_WRITERS`' C functions); None means "not the usual shape" and the dicts
+        # below write it.
+        if self._lines and not event.extra:
+            line = record_line(event)       # type: ignore[misc]
+            if line is not None:
+                self._write(line)
+                self.count += 1
+                return
         rec = RENDERERS.get(event.event_type, _generic)(event, alert_fragment)
         if event.extra:
             rec.update(event.extra)
@@ -705,6 +769,7 @@ class EveLog(Output):
         self._options = bool(not self._drop_alerts or self._community is not None or self._alert_options
                              or self._xff is not None or self._verdict or self._ethernet or self._host
                              or self._live is not None or self._source is not None)
+        self._lines = FIELDS_LINES and not self._options
 
     def _with_options(self, rec: dict[str, Any], event: Event) -> dict[str, Any]:
         """The record with what the configured options add, in Suricata's order."""

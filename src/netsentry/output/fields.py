@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 try:
     import cython
 except ImportError:          # pure install without Cython: the annotations are no-ops
@@ -167,12 +169,15 @@ if cython.compiled:
             value = value // 10
         return at + width
 
+    @cython.cfunc
     @cython.cdivision(True)
-    def _format_timestamp_c(ts: cython.double) -> str:
-        """`format_timestamp` in C: same text as the pure closure for every time."""
+    def _put_timestamp(p: cython.p_char, at: cython.int, ts: cython.double) -> cython.int:
+        """Write `format_timestamp(ts)` at `p[at]` (31 bytes); returns the next position, or
+        -1 (nothing written) for a time the C form does not cover (NaN, beyond the
+        4-digit years): the caller then takes the pure closure's text."""
         x: cython.double = ts * 1000000.0
         if not (-9.0e17 < x < 9.0e17):          # NaN, or far beyond the 4-digit years
-            return _pure_format_timestamp(ts)  # the reference clamps (or raises, for NaN)
+            return -1
         # Python's round(): to the nearest integer, halves to even
         t: cython.longlong = cython.cast(cython.longlong, x)     # toward zero
         if x < t:
@@ -186,7 +191,7 @@ if cython.compiled:
             usec += 1000000
             sec -= 1
         if sec > _LAST_SECOND or sec < _FIRST_SECOND:
-            return _pure_format_timestamp(ts)
+            return -1
         days: cython.longlong = sec / 86400
         rem: cython.longlong = sec - days * 86400
         if rem < 0:
@@ -202,9 +207,7 @@ if cython.compiled:
         day: cython.longlong = doy - (153 * mp + 2) / 5 + 1
         month: cython.longlong = mp + 3 if mp < 10 else mp - 9
         year: cython.longlong = yoe + era * 400 + (1 if month <= 2 else 0)
-        buf: cython.char[32]
-        p: cython.p_char = buf
-        at: cython.int = _put_digits(p, 0, year, 4)
+        at = _put_digits(p, at, year, 4)
         p[at] = 45                  # -
         at = _put_digits(p, at + 1, month, 2)
         p[at] = 45
@@ -222,17 +225,21 @@ if cython.compiled:
         p[at + 2] = 48
         p[at + 3] = 48
         p[at + 4] = 48
-        return p[:at + 5].decode("ascii")
+        return at + 5
 
-    @cython.cdivision(True)
-    def _format_ip_c(packed: object) -> str:
-        """`format_ip` with IPv4 written in C (no cache to miss); IPv6 as the pure path."""
-        if type(packed) is not bytes or len(packed) != 4:
-            return _format_ip_cached(packed)
-        src: cython.p_char = packed
-        buf: cython.char[16]
+    def _format_timestamp_c(ts: cython.double) -> str:
+        """`format_timestamp` in C: same text as the pure closure for every time."""
+        buf: cython.char[32]
         p: cython.p_char = buf
-        at: cython.int = 0
+        at: cython.int = _put_timestamp(p, 0, ts)
+        if at < 0:
+            return _pure_format_timestamp(ts)  # the reference clamps (or raises, for NaN)
+        return p[:at].decode("ascii")
+
+    @cython.cfunc
+    @cython.cdivision(True)
+    def _put_ipv4(p: cython.p_char, at: cython.int, src: cython.p_char) -> cython.int:
+        """Write the dotted quad of the 4 bytes at `src` at `p[at]`; returns the next position."""
         i: cython.int
         v: cython.int
         for i in range(4):
@@ -248,12 +255,357 @@ if cython.compiled:
                 at += 1
             p[at] = 48 + v % 10
             at += 1
+        return at
+
+    def _format_ip_c(packed: object) -> str:
+        """`format_ip` with IPv4 written in C (no cache to miss); IPv6 as the pure path."""
+        if type(packed) is not bytes or len(packed) != 4:
+            return _format_ip_cached(packed)
+        buf: cython.char[16]
+        p: cython.p_char = buf
+        at: cython.int = _put_ipv4(p, 0, packed)
         return p[:at].decode("ascii")
+
+    # --- whole lines of the two commonest records ------------------------------------
+    # The alert about an IP packet of a flow (not tunnelled, no VLAN) and the flow record
+    # (no VLAN, action or exception policy) are 99.9% of bench-1m's 461k records. Compiled, they are
+    # written as one line of JSON straight into a C buffer: the same bytes as
+    # output/eve.py's dicts through orjson (tests/output/test_eve_lines.py compares
+    # them over edge cases, tests/test_compiled.py whole files), without the two or
+    # three dicts, their ~25 items and the serialiser's walk over them. Every text
+    # value is one netsentry formats itself (times, addresses: ASCII, nothing to
+    # escape) or a string serialised once by orjson itself and kept (`_json_text`).
+    # Anything else (a huge integer, a time beyond the 4-digit years, a long rule
+    # text) returns None and the caller takes the dict path.
+
+    @cython.cfunc
+    @cython.inline
+    def _put_bytes(p: cython.p_char, at: cython.int, b: bytes) -> cython.int:
+        """Copy `b` to `p[at]`; returns the next position."""
+        src: cython.p_char = b
+        n: cython.Py_ssize_t = len(b)
+        i: cython.Py_ssize_t
+        for i in range(n):
+            p[at + i] = src[i]
+        return at + cython.cast(cython.int, n)
+
+    @cython.cfunc
+    @cython.cdivision(True)
+    def _put_int(p: cython.p_char, at: cython.int, value: cython.longlong) -> cython.int:
+        """Write `value` in decimal (as orjson writes an int) at `p[at]`; returns the next position."""
+        tmp: cython.char[24]
+        n: cython.int = 0
+        u: cython.ulonglong
+        if value < 0:
+            p[at] = 45
+            at += 1
+            u = cython.cast(cython.ulonglong, -(value + 1)) + 1
+        else:
+            u = cython.cast(cython.ulonglong, value)
+        while True:
+            tmp[n] = 48 + cython.cast(cython.int, u % 10)
+            n += 1
+            u = u / 10
+            if u == 0:
+                break
+        while n > 0:
+            n -= 1
+            p[at] = tmp[n]
+            at += 1
+        return at
+
+    @cython.cfunc
+    def _put_addr(p: cython.p_char, at: cython.int, packed: object) -> cython.int:
+        """Write `format_ip(packed)` between double quotes at `p[at]` (at most 41 bytes)."""
+        p[at] = 34
+        at += 1
+        if type(packed) is bytes and len(packed) == 4:
+            at = _put_ipv4(p, at, packed)
+        else:
+            text: bytes = _format_ip_cached(packed).encode("ascii")     # IPv6: 39 bytes at most
+            if len(text) > 39:
+                return -1
+            at = _put_bytes(p, at, text)
+        p[at] = 34
+        return at + 1
+
+    @cython.cfunc
+    def _put_time(p: cython.p_char, at: cython.int, ts: cython.double) -> cython.int:
+        """Write `format_timestamp(ts)` between double quotes; -1 when the C form does not cover it."""
+        p[at] = 34
+        at = _put_timestamp(p, at + 1, ts)
+        if at < 0:
+            return -1
+        p[at] = 34
+        return at + 1
+
+    _JSON_TEXT: dict = {}
+
+    def _json_text(text: str) -> bytes:
+        """`text` as orjson serialises it (quotes, escapes), made once per distinct string."""
+        b = _JSON_TEXT.get(text)
+        if b is None:
+            if len(_JSON_TEXT) >= 4096:
+                _JSON_TEXT.clear()
+            b = _JSON_TEXT[text] = orjson.dumps(text)
+        return b
+
+    _LINE_MAX = 8192            # the C buffer; a line that may not fit takes the dict path
+    _PIECE_MAX = 256            # a text value spliced in (app_proto, state, reason)
+
+    def alert_line(event: object, alert_json: bytes, host_packet: type) -> object:
+        """The eve.json line (newline included) of an alert about an IP packet of a flow
+        (not tunnelled, no VLAN), or None for any other (output/eve.py `_alert` is the
+        reference: same bytes). TCP/UDP/SCTP carry ports, ICMP its type and code."""
+        pkt = event.pkt
+        flow = event.flow
+        if (flow is None or pkt is None or pkt.tunnel is not None or pkt.__class__ is host_packet
+                or pkt.vlan or not pkt.pcap_cnt or not pkt.ip_version):
+            return None
+        proto: cython.int = pkt.proto
+        ports: cython.bint = proto == 6 or proto == 17 or proto == 132
+        icmp_type: cython.int = -1
+        if proto == 1 or proto == 58:
+            icmp_type = pkt.icmp_type
+        if proto < 0 or proto > 255:
+            return None
+        if len(alert_json) > _LINE_MAX - 1024:
+            return None
+        app_proto = flow.app_proto
+        app_json: bytes = None
+        if app_proto:
+            app_json = _json_text(app_proto)
+            if len(app_json) > _PIECE_MAX:
+                return None
+        buf: cython.char[8192]
+        p: cython.p_char = buf
+        at: cython.int
+        try:
+            at = _put_bytes(p, 0, b'{"timestamp":')
+            at = _put_time(p, at, event.ts)
+            if at < 0:
+                return None
+            at = _put_bytes(p, at, b',"flow_id":')
+            at = _put_int(p, at, flow.flow_id)
+            at = _put_bytes(p, at, b',"pcap_cnt":')
+            at = _put_int(p, at, pkt.pcap_cnt)
+            at = _put_bytes(p, at, b',"event_type":"alert","src_ip":')
+            at = _put_addr(p, at, pkt.src)
+            if at < 0:
+                return None
+            if ports:
+                at = _put_bytes(p, at, b',"src_port":')
+                at = _put_int(p, at, pkt.sp)
+            at = _put_bytes(p, at, b',"dest_ip":')
+            at = _put_addr(p, at, pkt.dst)
+            if at < 0:
+                return None
+            if ports:
+                at = _put_bytes(p, at, b',"dest_port":')
+                at = _put_int(p, at, pkt.dp)
+            at = _put_bytes(p, at, b',"proto":')
+            at = _put_bytes(p, at, _json_text(PROTO_TEXT[proto]))
+            at = _put_bytes(p, at, b',"ip_v":')
+            at = _put_int(p, at, pkt.ip_version)
+            if icmp_type >= 0:
+                at = _put_bytes(p, at, b',"icmp_type":')
+                at = _put_int(p, at, icmp_type)
+                at = _put_bytes(p, at, b',"icmp_code":')
+                at = _put_int(p, at, pkt.icmp_code)
+            at = _put_bytes(p, at, b',"pkt_src":"wire/pcap","alert":')
+            at = _put_bytes(p, at, alert_json)
+            if app_json is not None:
+                at = _put_bytes(p, at, b',"app_proto":')
+                at = _put_bytes(p, at, app_json)
+            if pkt.to_server:
+                at = _put_bytes(p, at, b',"direction":"to_server","flow":{"pkts_toserver":')
+            else:
+                at = _put_bytes(p, at, b',"direction":"to_client","flow":{"pkts_toserver":')
+            at = _put_int(p, at, flow.pkts_toserver)
+            at = _put_bytes(p, at, b',"pkts_toclient":')
+            at = _put_int(p, at, flow.pkts_toclient)
+            at = _put_bytes(p, at, b',"bytes_toserver":')
+            at = _put_int(p, at, flow.bytes_toserver)
+            at = _put_bytes(p, at, b',"bytes_toclient":')
+            at = _put_int(p, at, flow.bytes_toclient)
+            at = _put_bytes(p, at, b',"start":')
+            at = _put_time(p, at, flow.start)
+            if at < 0:
+                return None
+            at = _put_bytes(p, at, b',"src_ip":')
+            at = _put_addr(p, at, flow.client)
+            if at < 0:
+                return None
+            at = _put_bytes(p, at, b',"dest_ip":')
+            at = _put_addr(p, at, flow.server)
+            if at < 0:
+                return None
+            fproto: cython.int = flow.proto
+            if fproto == 6 or fproto == 17 or fproto == 132:
+                at = _put_bytes(p, at, b',"src_port":')
+                at = _put_int(p, at, flow.client_port)
+                at = _put_bytes(p, at, b',"dest_port":')
+                at = _put_int(p, at, flow.server_port)
+            at = _put_bytes(p, at, b'}}\n')
+        except (OverflowError, TypeError, ValueError):
+            return None             # not the usual values: the dict path writes (or rejects) them
+        return p[:at]
+
+    # What `record_line` needs from output/eve.py (set once by `set_line_hooks`, since
+    # eve.py imports this module): the HostPacket class, and the makers of an alert's
+    # serialised object, of a flow's state and of a TCP flow's tcp{}.
+    _HOST_PACKET: object = None
+    _ALERT_JSON: object = None
+    _STATE_OF: object = None
+    _TCP_JSON: object = None
+
+    def set_line_hooks(host_packet: object, alert_json: object, state_of: object, tcp_json: object) -> None:
+        """Give `record_line` output/eve.py's pieces (see `alert_line` and `flow_line`)."""
+        global _HOST_PACKET, _ALERT_JSON, _STATE_OF, _TCP_JSON
+        _HOST_PACKET, _ALERT_JSON, _STATE_OF, _TCP_JSON = host_packet, alert_json, state_of, tcp_json
+
+    def record_line(event: object) -> object:
+        """The eve.json line of an alert or flow record of the usual shapes (`alert_line`,
+        `flow_line`), or None: the writer's one call per record, dispatching in C."""
+        etype = event.event_type
+        if etype == "alert":
+            alert = event.alert
+            if alert is None:
+                return None
+            data = alert.eve_json
+            if data is None:
+                data = _ALERT_JSON(alert)
+            return alert_line(event, data, _HOST_PACKET)
+        if etype == "flow":
+            return flow_line(event, _STATE_OF, _TCP_JSON)
+        return None
+
+    def flow_line(event: object, state_of: object, tcp_json: object) -> object:
+        """The eve.json line (newline included) of a flow record without VLAN, action or
+        exception policy, or None for any other (output/eve.py `_flow` is the reference:
+        same bytes). `state_of(flow)` is the flow-level state when the flow keeps none;
+        `tcp_json(flags, state)` the serialised ``tcp{}`` of a TCP flow. TCP/UDP/SCTP
+        carry ports, the others (ICMP) the first request's and reply's type and code."""
+        flow = event.flow
+        if flow is None:
+            return None
+        proto: cython.int = flow.proto
+        if proto < 0 or proto > 255:
+            return None
+        ports: cython.bint = proto == 6 or proto == 17 or proto == 132
+        icmp = None
+        ip_v: cython.longlong = flow.ip_version
+        if not ports:
+            icmp = flow.icmp
+            if icmp is not None and len(icmp) != 2 and len(icmp) != 4:
+                return None
+        if flow.vlan or flow.action is not None or flow.exception_policy is not None:
+            return None
+        app_proto = flow.app_proto
+        app_json: bytes = None
+        if app_proto:
+            app_json = _json_text(app_proto)
+            if len(app_json) > _PIECE_MAX:
+                return None
+        state_json: bytes = _json_text(flow.state or state_of(flow))
+        reason_json: bytes = _json_text(flow.end_reason or "unknown")
+        if len(state_json) > _PIECE_MAX or len(reason_json) > _PIECE_MAX:
+            return None
+        tcp: bytes = None
+        if proto == 6:
+            tcp = tcp_json((flow.tcp_flags_ts & 0xFF) | (flow.tcp_flags_tc & 0xFF) << 8, flow.tcp_state)
+            if len(tcp) > 1024:
+                return None
+        buf: cython.char[4096]
+        p: cython.p_char = buf
+        at: cython.int
+        start: cython.double
+        last: cython.double
+        try:
+            start = flow.start
+            last = flow.last_seen
+            if not (-9.0e18 < start < 9.0e18 and -9.0e18 < last < 9.0e18):
+                return None
+            at = _put_bytes(p, 0, b'{"timestamp":')
+            at = _put_time(p, at, event.ts)
+            if at < 0:
+                return None
+            at = _put_bytes(p, at, b',"flow_id":')
+            at = _put_int(p, at, flow.flow_id)
+            at = _put_bytes(p, at, b',"event_type":"flow","src_ip":')
+            at = _put_addr(p, at, flow.client)
+            if at < 0:
+                return None
+            if ports:
+                at = _put_bytes(p, at, b',"src_port":')
+                at = _put_int(p, at, flow.client_port)
+            at = _put_bytes(p, at, b',"dest_ip":')
+            at = _put_addr(p, at, flow.server)
+            if at < 0:
+                return None
+            if ports:
+                at = _put_bytes(p, at, b',"dest_port":')
+                at = _put_int(p, at, flow.server_port)
+            if ports or ip_v:               # flow_header: ip_v only when known
+                at = _put_bytes(p, at, b',"ip_v":')
+                at = _put_int(p, at, ip_v)
+            at = _put_bytes(p, at, b',"proto":')
+            at = _put_bytes(p, at, _json_text(PROTO_TEXT[proto]))
+            if icmp is not None:            # after proto, then the first reply's if any
+                at = _put_bytes(p, at, b',"icmp_type":')
+                at = _put_int(p, at, icmp[0])
+                at = _put_bytes(p, at, b',"icmp_code":')
+                at = _put_int(p, at, icmp[1])
+                if len(icmp) == 4:
+                    at = _put_bytes(p, at, b',"response_icmp_type":')
+                    at = _put_int(p, at, icmp[2])
+                    at = _put_bytes(p, at, b',"response_icmp_code":')
+                    at = _put_int(p, at, icmp[3])
+            if app_json is not None:
+                at = _put_bytes(p, at, b',"app_proto":')
+                at = _put_bytes(p, at, app_json)
+            at = _put_bytes(p, at, b',"flow":{"pkts_toserver":')
+            at = _put_int(p, at, flow.pkts_toserver)
+            at = _put_bytes(p, at, b',"pkts_toclient":')
+            at = _put_int(p, at, flow.pkts_toclient)
+            at = _put_bytes(p, at, b',"bytes_toserver":')
+            at = _put_int(p, at, flow.bytes_toserver)
+            at = _put_bytes(p, at, b',"bytes_toclient":')
+            at = _put_int(p, at, flow.bytes_toclient)
+            at = _put_bytes(p, at, b',"start":')
+            at = _put_time(p, at, start)
+            if at < 0:
+                return None
+            at = _put_bytes(p, at, b',"end":')
+            at = _put_time(p, at, last)
+            if at < 0:
+                return None
+            at = _put_bytes(p, at, b',"age":')
+            # int(last) - int(start): both truncate toward zero
+            at = _put_int(p, at, cython.cast(cython.longlong, last) - cython.cast(cython.longlong, start))
+            at = _put_bytes(p, at, b',"state":')
+            at = _put_bytes(p, at, state_json)
+            at = _put_bytes(p, at, b',"reason":')
+            at = _put_bytes(p, at, reason_json)
+            if flow.alerted:
+                at = _put_bytes(p, at, b',"alerted":true}')
+            else:
+                at = _put_bytes(p, at, b',"alerted":false}')
+            if tcp is not None:
+                at = _put_bytes(p, at, b',"tcp":')
+                at = _put_bytes(p, at, tcp)
+            at = _put_bytes(p, at, b'}\n')
+        except (OverflowError, TypeError, ValueError):
+            return None
+        return p[:at]
 
     _pure_format_timestamp = make_timestamp_formatter()
     format_ip = _format_ip_c
     format_timestamp = _format_timestamp_c
+    LINES = True
 else:
     format_ip = _format_ip_cached
     format_timestamp = make_timestamp_formatter()
+    LINES = False           # the pure path writes every record through output/eve.py's dicts
+    alert_line = flow_line = record_line = set_line_hooks = None
 format_record_time = make_record_time_formatter(format_timestamp)
