@@ -39,6 +39,8 @@ COMPILED_MODULES = [
     "src/netsentry/decode/udp.py",
     "src/netsentry/decode/icmp.py",
     "src/netsentry/decode/context.py",
+    "src/netsentry/detect/engine.py",
+    "src/netsentry/detect/prefilter.py",
     "src/netsentry/flow/flow.py",
     "src/netsentry/flow/table.py",
     "src/netsentry/flow/tcp_state.py",
