@@ -40,11 +40,13 @@ COMPILED_MODULES = [
     "src/netsentry/decode/icmp.py",
     "src/netsentry/decode/context.py",
     "src/netsentry/detect/engine.py",
+    "src/netsentry/detect/grouping.py",
     "src/netsentry/detect/prefilter.py",
     "src/netsentry/flow/flow.py",
     "src/netsentry/flow/table.py",
     "src/netsentry/flow/tcp_state.py",
     "src/netsentry/output/fields.py",
+    "src/netsentry/rules/inspect.py",
     "src/netsentry/share.py",
 ]
 
