@@ -42,6 +42,7 @@ COMPILED_MODULES = [
     "src/netsentry/detect/engine.py",
     "src/netsentry/detect/grouping.py",
     "src/netsentry/detect/prefilter.py",
+    "src/netsentry/detect/txdetect.py",
     "src/netsentry/flow/flow.py",
     "src/netsentry/flow/table.py",
     "src/netsentry/flow/tcp_state.py",
