@@ -176,6 +176,28 @@ def test_port_groups_over_the_shared_database_have_the_facts_of_a_full_pass(dete
     assert streams == ({True} if any_port_content else {True, False})
 
 
+
+def test_first_packet_candidates_memo_is_bounded_and_answers_the_same(detect: Detect, monkeypatch) -> None:
+    """The remembered first-packet candidates are one bounded memo for all groups of the
+    index: past the bound it starts over, and every answer equals a fresh computation."""
+    from netsentry.detect import grouping
+    monkeypatch.setattr(grouping, "FIRST_CANDIDATES_MEMO", 4)
+    lines = [f'alert ip 10.{i}.0.0/16 any -> any any (msg:"rep"; sid:{200 + i};)' for i in range(20)]
+    lines.append('alert tcp any any -> any 80 (content:"x"; sid:1;)')
+    eng = detect.engine("\n".join(lines) + "\n")
+    index = eng.index
+    groups = [index.lookup(6, 40000, 80), index.lookup(6, 40000, 81)]
+    assert groups[0] is not groups[1] and groups[0]._first is groups[1]._first is index._first_memo
+    for _ in range(2):
+        for i in range(10):
+            src = bytes([10, i, 1, 1])
+            for g in groups:
+                want = tuple(sorted(set(g.always_later) | {n for n in g.always
+                                                           if eng.sigs[n].src.contains(src)}))
+                assert g.first_candidates(src, bytes([192, 168, 0, 1])) == want
+                assert len(index._first_memo) <= 4
+
+
 FLAG_RULES = """\
 alert tcp any any -> any any (msg:"fin scan"; flow:stateless; flags:F,12; sid:21;)
 alert tcp any any -> any any (msg:"syn-fin"; flow:stateless; flags:SF,12; sid:22;)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.stream import stream_capable
@@ -35,7 +35,7 @@ PORT_MAX = 65535
 ANY_PROTO = -1        # bucket key of packets whose protocol no rule names explicitly
 IP_ONLY_INDEX_MIN = 16   # below this many ip-only rules in a group, testing each is cheaper
 NON_IP = -2           # bucket key of non-IP frames (ARP, ...): only `pkthdr` rules apply
-FIRST_CANDIDATES_MEMO = 4096   # address pairs a group remembers its first_candidates for
+FIRST_CANDIDATES_MEMO = 65536  # (group, src, dst) answers of first_candidates an index remembers
 
 
 def fast_pattern_of(sig: Signature) -> Content | None:
@@ -86,12 +86,15 @@ class Group:
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
                  once_per_direction: frozenset[int] | set[int] = frozenset(),
                  shared: Group | None = None, ip_indexes: dict | None = None,
-                 fps: Sequence[Content | None] | None = None, spec: frozenset[int] | None = None) -> None:
+                 fps: Sequence[Content | None] | None = None, spec: frozenset[int] | None = None,
+                 memo: dict | None = None) -> None:
         t0 = time.perf_counter()
         member_set = members if isinstance(members, frozenset) else frozenset(members)
         once = once_per_direction if isinstance(once_per_direction, frozenset) else frozenset(once_per_direction)
         self._base: _PortAnyFacts | None = None
-        self._first: dict[tuple[bytes, bytes], tuple[int, ...]] = {}
+        # first_candidates' answers, shared by the index's groups so that one bound holds
+        # for all of them (a per-group bound times ~300 groups could grow to a million)
+        self._first: dict[tuple[Any, bytes, bytes], tuple[int, ...]] = memo if memo is not None else {}
         if shared is not None and spec is not None and shared._base is not None:
             # A port group over the bucket's shared group, built per new port class while
             # packets wait (ndpi-mix with ET Open: ~290 of them, ~2,450 members each, in its
@@ -186,10 +189,11 @@ class Group:
         narrowed to those whose addresses can contain (src, dst)."""
         if self._ip_src is None:
             return self.always
-        # The answer depends on the address pair only, and real traffic opens many flows
-        # between the same two hosts (ndpi-mix: 15,260 first packets, ~3 us each for two
-        # index lookups, an intersection and a sort); bounded, cleared when full.
-        key = (src, dst)
+        # The answer depends on the group and the address pair only, and real traffic
+        # opens many flows between the same two hosts (ndpi-mix: 14,247 first packets,
+        # ~3 us each for two index lookups, an intersection and a sort; 8,980 repeat a
+        # pair); remembered in the index's bounded memo, cleared when full.
+        key = (self, src, dst)
         first = self._first
         cands = first.get(key)
         if cands is not None:
@@ -366,6 +370,7 @@ class GroupIndex:
         self.once_per_direction = frozenset(once_per_direction)
         self._fps = [fast_pattern_of(s) for s in sigs]     # per num, chosen once
         self._ip_indexes: dict = {}
+        self._first_memo: dict = {}       # Group.first_candidates' answers, all groups
         self._shared: dict[int, Group] = {}
         by_proto: dict[int, list[int]] = {}
         any_proto: list[int] = []
@@ -418,7 +423,8 @@ class GroupIndex:
         g = self._by_members.get(members)
         if g is None:
             g = self._by_members[members] = Group(members, self.sigs, self.backend, self.once_per_direction,
-                                                  self._shared.get(b.key), self._ip_indexes, self._fps, spec)
+                                                  self._shared.get(b.key), self._ip_indexes, self._fps, spec,
+                                                  self._first_memo)
         return g
 
     def warm(self, max_pairs: int = 256) -> None:
@@ -442,7 +448,7 @@ class GroupIndex:
                 # pair mid-replay). One database for the whole bucket instead, as
                 # Suricata's `sgh-mpm-context: single`; groups filter its hits.
                 shared = Group(b.nums, self.sigs, self.backend, self.once_per_direction,
-                               None, self._ip_indexes, self._fps)
+                               None, self._ip_indexes, self._fps, None, self._first_memo)
                 shared._base = _PortAnyFacts(b.port_any, shared, self.once_per_direction)
                 self._shared[bkey] = shared
                 self._by_members.setdefault(frozenset(b.nums), shared)
