@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from scapy.layers.inet import IP
 from scapy.layers.l2 import Ether
 
@@ -124,6 +126,76 @@ def test_shared_bucket_database_filters_hits_to_the_group(detect: Detect) -> Non
     assert run.sids_at(2) == [100]
     group = run.packets[0].flow.detect[1]
     assert group.prefilter is run.engine.index._shared[6].prefilter and group.keep is not None
+
+
+
+@pytest.mark.parametrize("any_port_content", [True, False])
+def test_port_groups_over_the_shared_database_have_the_facts_of_a_full_pass(detect: Detect,
+                                                                          any_port_content: bool) -> None:
+    """A port group built from the bucket's any-port facts plus its port-specific rules
+    (the shortcut for buckets with a shared database) has exactly the members, candidate
+    lists, stream flag and first-packet candidates of a group built by a pass over every
+    member (the reference path, used for small buckets)."""
+    from netsentry.detect.grouping import Group
+    lines = [f'alert tcp any any -> any {1000 + 2 * i} (content:"p{i}"; sid:{i + 1};)' for i in range(20)]
+    lines += [f'alert tcp any {3000 + 2 * i} -> any any (flags:S; sid:{i + 51};)' for i in range(20)]
+    lines += [f'alert tcp any {4000 + i} <> any 7000 (content:"b{i}"; sid:{i + 81};)' for i in range(5)]
+    lines += [f'alert tcp-pkt any any -> any {5000 + i} (dsize:>{i}; sid:{i + 91};)' for i in range(5)]
+    if any_port_content:      # else no any-port rule is stream-capable: only some groups are
+        lines.append('alert tcp any any -> any any (content:"pat"; sid:100;)')
+    lines += ['alert tcp any any -> any any (flags:F; sid:101;)',
+              'alert tcp any any -> any any (msg:"no content"; sid:102;)']
+    # ip-only rules (addresses only) over many networks: indexed, and on the first packet only
+    lines += [f'alert ip 10.{i}.0.0/16 any -> any any (msg:"rep"; sid:{200 + i};)' for i in range(20)]
+    eng = detect.engine("\n".join(lines) + "\n")
+    index = eng.index
+    b = index.buckets[6]
+    assert index._shared.get(6) is not None
+    checked = 0
+    streams = set()
+    for dpi in range(len(b.fwd_dp)):
+        for spi in range(len(b.fwd_sp)):
+            g = index._build(b, dpi, spi)
+            if g.keep is None:
+                continue         # the shared group itself (every rule of the bucket)
+            ref = Group(b.members(dpi, spi), index.sigs, index.backend, index.once_per_direction,
+                        None, {}, index._fps)
+            assert g.members == ref.members
+            assert g.always == ref.always and g.always_later == ref.always_later
+            assert g.ip_only == ref.ip_only and g.has_stream == ref.has_stream
+            streams.add(g.has_stream)
+            assert g.later_by_flags == ref.later_by_flags
+            for src in (bytes([10, 3, 1, 1]), bytes([10, 19, 0, 9]), bytes([192, 168, 0, 1])):
+                assert g.first_candidates(src, bytes([10, 5, 0, 1])) == ref.first_candidates(
+                    src, bytes([10, 5, 0, 1]))
+                # asked again: the remembered answer is the same
+                assert g.first_candidates(src, bytes([10, 5, 0, 1])) == ref.first_candidates(
+                    src, bytes([10, 5, 0, 1]))
+            checked += 1
+    assert checked > 5
+    assert streams == ({True} if any_port_content else {True, False})
+
+
+
+def test_first_packet_candidates_memo_is_bounded_and_answers_the_same(detect: Detect, monkeypatch) -> None:
+    """The remembered first-packet candidates are one bounded memo for all groups of the
+    index: past the bound it starts over, and every answer equals a fresh computation."""
+    from netsentry.detect import grouping
+    monkeypatch.setattr(grouping, "FIRST_CANDIDATES_MEMO", 4)
+    lines = [f'alert ip 10.{i}.0.0/16 any -> any any (msg:"rep"; sid:{200 + i};)' for i in range(20)]
+    lines.append('alert tcp any any -> any 80 (content:"x"; sid:1;)')
+    eng = detect.engine("\n".join(lines) + "\n")
+    index = eng.index
+    groups = [index.lookup(6, 40000, 80), index.lookup(6, 40000, 81)]
+    assert groups[0] is not groups[1] and groups[0]._first is groups[1]._first is index._first_memo
+    for _ in range(2):
+        for i in range(10):
+            src = bytes([10, i, 1, 1])
+            for g in groups:
+                want = tuple(sorted(set(g.always_later) | {n for n in g.always
+                                                           if eng.sigs[n].src.contains(src)}))
+                assert g.first_candidates(src, bytes([192, 168, 0, 1])) == want
+                assert len(index._first_memo) <= 4
 
 
 FLAG_RULES = """\

@@ -145,7 +145,9 @@ class SignatureEngine:
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
         self._rated = [self.thresholds.has_rate_filter(n) for n in range(len(self.sigs))]
         self._pass_alert: Event | None = None     # _apply's alert of a pass rule with `alert;`
-        self._plain = [s.action == "alert" and not s.noalert and not self._thr[n]
+        # (one `not` over the whole test: Cython mis-typed the mixed `a == b and not c`
+        # chain in this comprehension and stored a C int as an object)
+        self._plain = [not (s.action != "alert" or s.noalert or self._thr[n])
                        for n, s in enumerate(self.sigs)]
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]

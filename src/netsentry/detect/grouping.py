@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.stream import stream_capable
@@ -35,6 +35,7 @@ PORT_MAX = 65535
 ANY_PROTO = -1        # bucket key of packets whose protocol no rule names explicitly
 IP_ONLY_INDEX_MIN = 16   # below this many ip-only rules in a group, testing each is cheaper
 NON_IP = -2           # bucket key of non-IP frames (ARP, ...): only `pkthdr` rules apply
+FIRST_CANDIDATES_MEMO = 65536  # (group, src, dst) answers of first_candidates an index remembers
 
 
 def fast_pattern_of(sig: Signature) -> Content | None:
@@ -80,34 +81,51 @@ class Group:
 
     __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
                  "keep", "single", "ip_only", "later_by_flags", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set",
-                 "_always_set", "_stream_set")
+                 "_always_set", "_stream_set", "_base", "_first")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
                  once_per_direction: frozenset[int] | set[int] = frozenset(),
                  shared: Group | None = None, ip_indexes: dict | None = None,
-                 fps: Sequence[Content | None] | None = None) -> None:
+                 fps: Sequence[Content | None] | None = None, spec: frozenset[int] | None = None,
+                 memo: dict | None = None) -> None:
         t0 = time.perf_counter()
         member_set = members if isinstance(members, frozenset) else frozenset(members)
-        self.members = tuple(sorted(member_set))
         once = once_per_direction if isinstance(once_per_direction, frozenset) else frozenset(once_per_direction)
-        if shared is not None:
-            # A port group over the bucket's shared group (built per new port class while
-            # packets wait: ndpi-mix with ET Open built 268 of them, ~2,000 members each, in
-            # its packet phase): its facts are set intersections with the shared group's,
-            # instead of a pass over every member.
-            always_set = member_set & shared._always_set
-            stream_set = member_set & shared._stream_set
+        self._base: _PortAnyFacts | None = None
+        # first_candidates' answers, shared by the index's groups so that one bound holds
+        # for all of them (a per-group bound times ~300 groups could grow to a million)
+        self._first: dict[tuple[Any, bytes, bytes], tuple[int, ...]] = memo if memo is not None else {}
+        if shared is not None and spec is not None and shared._base is not None:
+            # A port group over the bucket's shared group, built per new port class while
+            # packets wait (ndpi-mix with ET Open: ~290 of them, ~2,450 members each, in its
+            # packet phase). Its members are the bucket's any-port rules, whose facts the
+            # shared group worked out once (`_PortAnyFacts`), plus `spec`, its port-specific
+            # rules (tens to hundreds): only those are sorted and intersected here, and the
+            # sorted tuples are merged (sorted() of two sorted runs is one linear merge).
+            # Same facts as the pass over every member below (tests/detect/test_grouping.py).
+            base = shared._base
+            self._always_set = self._stream_set = None
+            extra_always = spec & shared._always_set
+            self.members = _merged(base.members, spec)
+            self.always = _merged(base.always, extra_always)
+            self.always_later = _merged(base.later, extra_always - once) if once else self.always
+            first_only = _merged(base.once, extra_always & once) if once else ()
+            self.has_stream = base.has_stream or not spec.isdisjoint(shared._stream_set)
         else:
+            self.members = tuple(sorted(member_set))
             if fps is None:
                 fps = [fast_pattern_of(s) for s in sigs]
             always_set = frozenset(n for n in self.members if fps[n] is None)
             stream_set = frozenset(n for n in self.members if stream_capable(sigs[n]))
-        self._always_set = always_set
-        self._stream_set = stream_set
-        always = sorted(always_set)
-        self.always = tuple(always)
-        # for later packets of a flow direction: without the rules inspected once per direction
-        self.always_later = tuple(sorted(always_set - once)) if once else self.always
+            self._always_set = always_set
+            self._stream_set = stream_set
+            self.always = tuple(sorted(always_set))
+            # for later packets of a flow direction: without the rules inspected once per direction
+            self.always_later = tuple(sorted(always_set - once)) if once else self.always
+            first_only = tuple(sorted(always_set & once)) if once else ()
+            # any member to try on the stream window too (see stream.py)?
+            self.has_stream = bool(stream_set)
+        always = self.always
         self.ip_only = len(self.always_later) != len(always)
         # Content-less rules (no fast pattern) would be verified on every packet; the
         # bundled flag-scan rules (flags:0, flags:F,12, ...) cost ~5 s per 1M packets
@@ -118,9 +136,7 @@ class Group:
             self.later_by_flags = tuple(
                 tuple(n for n, ok in zip(self.always_later, oks) if ok is None or v in ok) for v in range(256))
         self._later_set = frozenset(self.always_later)
-        self._index_ip_only(sorted(always_set & once), sigs, ip_indexes)
-        # any member to try on the stream window too (see stream.py)?
-        self.has_stream = bool(stream_set)
+        self._index_ip_only(first_only, sigs, ip_indexes)
         if shared is not None:
             # the bucket's database (GroupIndex: too many port groups to compile one
             # each); hits of rules outside this group are dropped via `keep`
@@ -149,7 +165,7 @@ class Group:
         self.single = tuple(o[0] for o in owners) if all(len(o) == 1 for o in owners) else None
         self.prefilter = build_prefilter(list(pattern_ids), backend) if owners else None
 
-    def _index_ip_only(self, ip_only: list[int], sigs: Sequence[Signature], cache: dict | None) -> None:
+    def _index_ip_only(self, ip_only: Sequence[int], sigs: Sequence[Signature], cache: dict | None) -> None:
         """Many ip-only rules (ET Open: ~1200 reputation-list rules) are narrowed by
         address indexes instead of one header test each on every new flow direction.
         Groups of a bucket share the ip-only rules, so `cache` shares the indexes."""
@@ -173,13 +189,52 @@ class Group:
         narrowed to those whose addresses can contain (src, dst)."""
         if self._ip_src is None:
             return self.always
+        # The answer depends on the group and the address pair only, and real traffic
+        # opens many flows between the same two hosts (ndpi-mix: 14,247 first packets,
+        # ~3 us each for two index lookups, an intersection and a sort; 8,980 repeat a
+        # pair); remembered in the index's bounded memo, cleared when full.
+        key = (self, src, dst)
+        first = self._first
+        cands = first.get(key)
+        if cands is not None:
+            return cands
         hits = self._ip_src.lookup(src) & self._ip_dst.lookup(dst)   # type: ignore[union-attr]
         if not hits and not self._ip_bidir:
-            return self.always_later
-        return tuple(sorted(self._later_set.union(hits, self._ip_bidir)))
+            cands = self.always_later
+        else:
+            cands = tuple(sorted(self._later_set.union(hits, self._ip_bidir)))
+        if len(first) >= FIRST_CANDIDATES_MEMO:
+            first.clear()
+        first[key] = cands
+        return cands
 
     def __repr__(self) -> str:
         return f"<Group rules={len(self.members)} patterns={len(self.owners)} always={len(self.always)}>"
+
+
+def _merged(base: tuple[int, ...], extra: frozenset[int]) -> tuple[int, ...]:
+    """The sorted tuple `base` with the (disjoint) numbers of `extra` added."""
+    if not extra:
+        return base
+    return tuple(sorted(base + tuple(extra)))
+
+
+class _PortAnyFacts:
+    """A bucket's any-port rules as every port group of it sees them, worked out once.
+
+    Each port group of a bucket with a shared database holds these rules plus its own
+    port-specific ones (`_Bucket.specific`), so `Group` merges its few facts into these
+    instead of recomputing them from thousands of members."""
+
+    __slots__ = ("members", "always", "later", "once", "has_stream")
+
+    def __init__(self, port_any: frozenset[int], shared: Group, once: frozenset[int]) -> None:
+        always = port_any & shared._always_set      # type: ignore[operator]
+        self.members = tuple(sorted(port_any))
+        self.always = tuple(sorted(always))
+        self.later = tuple(sorted(always - once))
+        self.once = tuple(sorted(always & once))
+        self.has_stream = not port_any.isdisjoint(shared._stream_set)   # type: ignore[arg-type]
 
 
 def _cut_points(ranges: list[tuple[int, int]]) -> list[int]:
@@ -273,7 +328,11 @@ class _Bucket:
 
     def members(self, dpi: int, spi: int) -> frozenset[int]:
         """The rules of dp class `dpi` and sp class `spi`."""
-        return self.port_any | (self.fwd_dp[dpi] & self.fwd_sp[spi]) | (self.rev_dp[dpi] & self.rev_sp[spi])
+        return self.port_any | self.specific(dpi, spi)
+
+    def specific(self, dpi: int, spi: int) -> frozenset[int]:
+        """The port-specific rules of dp class `dpi` and sp class `spi` (not in `port_any`)."""
+        return (self.fwd_dp[dpi] & self.fwd_sp[spi]) | (self.rev_dp[dpi] & self.rev_sp[spi])
 
 
 # An `ip` rule whose ip_proto check accepts at most this many protocols is bucketed
@@ -311,6 +370,7 @@ class GroupIndex:
         self.once_per_direction = frozenset(once_per_direction)
         self._fps = [fast_pattern_of(s) for s in sigs]     # per num, chosen once
         self._ip_indexes: dict = {}
+        self._first_memo: dict = {}       # Group.first_candidates' answers, all groups
         self._shared: dict[int, Group] = {}
         by_proto: dict[int, list[int]] = {}
         any_proto: list[int] = []
@@ -358,11 +418,13 @@ class GroupIndex:
         return fwd, rev
 
     def _build(self, b: _Bucket, dpi: int, spi: int) -> Group:
-        members = b.members(dpi, spi)
+        spec = b.specific(dpi, spi)
+        members = b.port_any | spec
         g = self._by_members.get(members)
         if g is None:
             g = self._by_members[members] = Group(members, self.sigs, self.backend, self.once_per_direction,
-                                                  self._shared.get(b.key), self._ip_indexes, self._fps)
+                                                  self._shared.get(b.key), self._ip_indexes, self._fps, spec,
+                                                  self._first_memo)
         return g
 
     def warm(self, max_pairs: int = 256) -> None:
@@ -386,7 +448,8 @@ class GroupIndex:
                 # pair mid-replay). One database for the whole bucket instead, as
                 # Suricata's `sgh-mpm-context: single`; groups filter its hits.
                 shared = Group(b.nums, self.sigs, self.backend, self.once_per_direction,
-                               None, self._ip_indexes, self._fps)
+                               None, self._ip_indexes, self._fps, None, self._first_memo)
+                shared._base = _PortAnyFacts(b.port_any, shared, self.once_per_direction)
                 self._shared[bkey] = shared
                 self._by_members.setdefault(frozenset(b.nums), shared)
 
