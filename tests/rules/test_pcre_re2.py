@@ -41,6 +41,10 @@ def test_patterns_re2_would_read_differently_stay_on_re(pattern, flags):
     (r"^\d{1,3}\.\d{1,3}", "", b"10.20.x", (0, 5)),
     (r"[^\x00-\x1f]+", "", b"\x01\xffab\x02", (1, 4)),
     (r".+?b", "s", b"a\nab", (0, 4)),
+    # an escape first in a class: the "]" after it closes the class (it was read as a
+    # literal "]", so the \s after it was spelled as a bare run of characters)
+    (r"[\s]*\s*", "", b"", (0, 0)),
+    (r"x[\d]y\s", "", b"ax1y z", (1, 5)),
 ])
 def test_known_spans(pattern, flags, subject, span):
     fast = compile_re2(translate(pattern), flags)

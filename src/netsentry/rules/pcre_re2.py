@@ -76,6 +76,7 @@ def to_re2(text: str, flags: str) -> str | None:
                 return None             # a byte >= 0x80 under nocase
             else:
                 out.append(text[i:i + 2])
+            class_empty = False         # an escape is a member: a "]" after it closes the class
             i += 2
             continue
         if ord(ch) > 0x7F and "i" in flags:
