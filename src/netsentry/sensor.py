@@ -404,8 +404,12 @@ class Sensor:
             emit(event)
 
     def _on_decoder_events(self, pkt: Any, flow: Any) -> None:
-        """Decoder events as Suricata's anomaly records (type decode)."""
+        """Decoder events as Suricata's anomaly records (type decode). The stream stage's
+        events (``stream.*``) share `pkt.events` so `stream-event` rules see them; Suricata
+        logs those only with the anomaly type `stream` enabled, which netsentry does not have."""
         for name in pkt.events:
+            if name.startswith("stream."):
+                continue
             if not name.startswith("decoder."):
                 name = "decoder." + name
             event = Event("anomaly", pkt.ts, pkt, flow,

@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from netsentry.flow.tcp_state import SYN_SENT, set_state
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MASK = 0xFFFFFFFF
 HALF = 0x80000000
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_SYNACK = _SYN | _ACK
 
 # Bytes of already inspected data kept in front of new data in the inspection
 # window, so a pattern (or a relative content chain) crossing the boundary of
@@ -83,6 +85,7 @@ class Half:
     depth_hit = False
     started = False
     wins: Any = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
+    syn_ts: int | None = None  # the TSval of this side's opening SYN, -1 without the option; None: no SYN seen
 
 
 class StreamEngine:
@@ -123,6 +126,13 @@ class StreamEngine:
         if not st:                      # UNTRACKED
             return
         flags = pkt.tcp_flags
+        if not pkt.to_server and pkt.tcp_tsval >= 0 and not st[0].started and flags & _SYNACK != _SYNACK:
+            # the server has not answered the client's SYN yet (Suricata's SYN_SENT)
+            if self._bad_echo(st[1], pkt):
+                # not taken by the session: undo what the flow's state tracking made of it
+                # (a forged RST would close the session the client still opens)
+                set_state(flow, SYN_SENT)
+                return
         plen = pkt.payload_len
         if self.held and flags & _ACK:
             # some direction somewhere holds out-of-order data: has its receiver
@@ -144,6 +154,8 @@ class StreamEngine:
                 if not h.started:
                     h.started = True
                     h.next_seq = (pkt.seq + 1) & MASK
+                    if not flags & _ACK:
+                        h.syn_ts = pkt.tcp_tsval
             return
         if flags & _RST:
             return
@@ -313,6 +325,26 @@ class StreamEngine:
             h.ooo.drop_before(target)
             self.memuse -= before - h.ooo.nbytes
             self._drain(h, flow, to_server, pkt)
+
+    def _bad_echo(self, client: Half, pkt: Packet) -> bool:
+        """A reply to a SYN that echoes a timestamp the SYN never sent: an evasion (a
+        forged RST or FIN that the client's TCP stack would refuse, bug 3286). As
+        Suricata's StateSynSentValidateTimestamp: raises `stream.pkt_invalid_timestamp`
+        and the packet is not taken by the session. Only the echo is judged: with a
+        timestamp in the SYN, a non-zero echo must be that value; without one, the
+        echo must be zero."""
+        syn_ts = client.syn_ts
+        if syn_ts is None:
+            return False            # picked up midstream: no SYN to compare with
+        echo = pkt.tcp_tsecr
+        if syn_ts >= 0:
+            bad = syn_ts != 0 and echo != 0 and echo != syn_ts
+        else:
+            bad = echo != 0
+        if bad:
+            self.counters["stream.pkt_invalid_timestamp"] += 1
+            pkt.add_event("stream.pkt_invalid_timestamp")
+        return bad
 
     def _depth_reached(self, h: Half) -> None:
         if not h.depth_hit:
