@@ -19,7 +19,7 @@ Translated (Suricata key -> netsentry key):
   community-id-seed, types}]`` -> ``outputs.eve-log``; ``types`` entries may
   be names or ``{name: options}``; ``drop: {flows, alerts}`` keeps its
   options, types netsentry does not write are noted and left out
-- ``stream.midstream``, ``stream.inline`` (``auto`` follows the run mode),
+- ``stream.midstream``, ``stream.async-oneside``, ``stream.inline`` (``auto`` follows the run mode),
   ``stream.checksum-validation`` -> ``decoder.checksum-validation``
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
@@ -153,7 +153,7 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
         return
     stream: Config = {}
     for k, v in value.items():
-        if k == "midstream" and isinstance(v, bool):
+        if k in ("midstream", "async-oneside") and isinstance(v, bool):
             stream[k] = v
         elif k == "inline" and isinstance(v, bool):
             stream[k] = v

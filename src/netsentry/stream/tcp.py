@@ -46,7 +46,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from netsentry.flow.tcp_state import SYN_SENT, set_state
+from netsentry.flow.tcp_state import ESTABLISHED, SYN_RECV, SYN_SENT, set_state
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
@@ -60,6 +60,7 @@ MASK = 0xFFFFFFFF
 HALF = 0x80000000
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
 _SYNACK = _SYN | _ACK
+_SYNRSTACK = _SYN | _RST | _ACK
 
 # Bytes of already inspected data kept in front of new data in the inspection
 # window, so a pattern (or a relative content chain) crossing the boundary of
@@ -102,6 +103,11 @@ class StreamEngine:
         self.depth = settings.depth
         self.memcap = settings.memcap
         self.midstream = settings.midstream
+        self.async_oneside = settings.async_oneside
+        # a session picked up from its SYN/ACK (stream.midstream) also goes on with the
+        # SYN/ACK sender's ACK in IDS mode (Suricata: "SYN/ACK followed by more TOCLIENT")
+        self.synack_pickup = settings.midstream and not settings.inline
+        self.one_side = self.async_oneside or self.synack_pickup
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
         self.feed = getattr(applayer, "feed", None)
@@ -126,6 +132,8 @@ class StreamEngine:
         if not st:                      # UNTRACKED
             return
         flags = pkt.tcp_flags
+        if self.one_side and flags & _SYNRSTACK == _ACK:
+            self._async_ack(st, pkt, flow)
         if not pkt.to_server and pkt.tcp_tsval >= 0 and not st[0].started and flags & _SYNACK != _SYNACK:
             # the server has not answered the client's SYN yet (Suricata's SYN_SENT)
             if self._bad_echo(st[1], pkt):
@@ -325,6 +333,25 @@ class StreamEngine:
             h.ooo.drop_before(target)
             self.memuse -= before - h.ooo.nbytes
             self._drain(h, flow, to_server, pkt)
+
+    def _async_ack(self, st: Any, pkt: Packet, flow: Flow) -> None:
+        """stream.async-oneside: the one side the sensor sees goes on with an ACK where the
+        other side's answer should have come (Suricata's STREAMTCP_FLAG_ASYNC): after its
+        SYN (the SYN/ACK was routed elsewhere), or after its SYN/ACK (the client's ACK was).
+        The session is then established, so `flow:established` rules see its data. Only an
+        ACK at the side's next sequence number counts, as in Suricata. Without
+        async-oneside, a session picked up midstream from its SYN/ACK (IDS mode) goes on
+        the same way with the SYN/ACK sender's ACK: the client's ACK was missed."""
+        state = flow.tcp_state
+        to_server = pkt.to_server
+        if to_server:
+            if state != SYN_SENT or not self.async_oneside:
+                return
+        elif state != SYN_RECV or not (self.async_oneside or not st[1].started):
+            return
+        h = st[to_server]
+        if h.started and not h.off and pkt.seq == h.next_seq:
+            set_state(flow, ESTABLISHED)
 
     def _bad_echo(self, client: Half, pkt: Packet) -> bool:
         """A reply to a SYN that echoes a timestamp the SYN never sent: an evasion (a
