@@ -444,6 +444,13 @@ class Sensor:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
         if self.stream is not None:
+            if self.signatures is not None and flow.stream:
+                # stream data detection has not seen yet: inspected now, before the flow's
+                # records (Suricata's flow-timeout pseudo packets)
+                for pkt in self.stream.flush(flow):
+                    events = self.signatures.inspect(pkt, flow)
+                    if events:
+                        self._on_events(events, pkt, flow, False)
             self.stream.on_flow_end(flow)
         if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
             self.applayer.flow_end(flow)

@@ -136,6 +136,9 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             # outputs.eve-log.alert.<option>; YAML 1.1 reads Suricata's yes/no as booleans
             alert = {k: opts[k] for k in ("payload", "payload-printable", "packet", "verdict")
                      if isinstance(opts.get(k), bool)}
+            if isinstance(opts.get("payload-buffer-size"), (str, int)) and not isinstance(
+                    opts["payload-buffer-size"], bool):
+                alert["payload-buffer-size"] = opts["payload-buffer-size"]
             xff = opts.get("xff")
             if isinstance(xff, Mapping):        # checked where the eve-log reads it
                 alert["xff"] = {k: xff[k] for k in ("enabled", "mode", "deployment", "header") if k in xff}

@@ -52,8 +52,9 @@ from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
 from netsentry.stream.settings import StreamSettings
 
+from netsentry.decode.packet import Packet
+
 if TYPE_CHECKING:  # pragma: no cover
-    from netsentry.decode.packet import Packet
     from netsentry.flow.flow import Flow
 
 MASK = 0xFFFFFFFF
@@ -87,6 +88,45 @@ class Half:
     started = False
     wins: Any = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
     syn_ts: int | None = None  # the TSval of this side's opening SYN, -1 without the option; None: no SYN seen
+    # Data delivered on a packet of the other direction (an ACK that declared a gap let held
+    # data through): detection inspects a stream on its own direction's packets only, so it
+    # waits for this direction's next data or the flow's end (`flush`). `runs`: earlier such
+    # data cut off from the rest by a later gap, as (bytes missing before, tail, data).
+    pending = b""
+    runs: list[tuple[int, bytes, bytes]] | None = None
+    gap_before = 0             # bytes missing just before `tail` (0 once the tail moved past the gap)
+
+
+class StreamEndPacket(Packet):
+    """The pseudo packet that carries a direction's not yet inspected stream data to
+    detection when its flow ends (Suricata's flow-timeout pseudo packet): the flow's
+    addresses and ports in that direction, no payload of its own (packet-only rules see
+    nothing), the data as its stream window, no packet number. EVE writes its
+    `pkt_src` and, before its payload, the bytes missing before the window (`log_gap`)."""
+
+    pkt_src = "stream (flow timeout)"
+    log_gap = 0
+
+    @classmethod
+    def make(cls, flow: Flow, to_server: bool, gap: int, tail: bytes, data: bytes) -> StreamEndPacket:
+        p = cls()
+        if to_server:
+            p.src, p.dst, p.sp, p.dp = flow.client, flow.server, flow.client_port, flow.server_port
+        else:
+            p.src, p.dst, p.sp, p.dp = flow.server, flow.client, flow.server_port, flow.client_port
+        p.ip_version = flow.ip_version
+        p.proto = 6
+        p.vlan = flow.vlan
+        p.flow = flow
+        p.to_server = to_server
+        p.ts = flow.last_seen
+        p.tcp_flags = _ACK
+        p.stream_data = tail + data
+        p.stream_old = len(tail)
+        p.stream_added = True
+        p.stream_to_server = to_server
+        p.log_gap = gap
+        return p
 
 
 class StreamEngine:
@@ -149,6 +189,8 @@ class StreamEngine:
             if other.ooo is not None:
                 self._acked(other, flow, not pkt.to_server, pkt)
         if not plen:
+            if st[pkt.to_server].pending and self.windows and not flags & (_SYN | _RST):
+                self._pending_window(st[pkt.to_server], pkt)
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
             if flags & _SYN:
                 h = st[pkt.to_server]
@@ -276,6 +318,13 @@ class StreamEngine:
         if self.feed is not None:
             self.feed(flow, to_server, data, pkt)
         if self.windows:
+            if pkt.to_server != to_server:
+                # brought in by the other direction's packet: inspected later (see Half.pending)
+                h.pending += data
+                return
+            if h.pending:
+                data = h.pending + data
+                h.pending = b""
             tail = h.tail
             prev = pkt.stream_data
             if prev is not None and pkt.stream_to_server == to_server:
@@ -288,7 +337,11 @@ class StreamEngine:
             pkt.stream_data = window
             pkt.stream_old = old
             pkt.stream_to_server = to_server
-            h.tail = window[-OVERLAP:] if len(window) > OVERLAP else window
+            if len(window) > OVERLAP:
+                h.tail = window[-OVERLAP:]
+                h.gap_before = 0
+            else:
+                h.tail = window
 
     def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         ooo = h.ooo
@@ -325,7 +378,14 @@ class StreamEngine:
         self.counters["stream.reassembly_seq_gap"] += 1
         h.off = target
         h.next_seq = (h.next_seq + nbytes) & MASK
+        if h.pending:
+            # data not yet inspected before the gap: kept apart, inspected when the flow ends
+            if h.runs is None:
+                h.runs = []
+            h.runs.append((h.gap_before, h.tail, h.pending))
+            h.pending = b""
         h.tail = b""                    # nothing may match across missing bytes
+        h.gap_before = nbytes
         if self.gap_hook is not None:
             self.gap_hook(flow, to_server, nbytes, pkt)
         if h.ooo is not None:
@@ -333,6 +393,24 @@ class StreamEngine:
             h.ooo.drop_before(target)
             self.memuse -= before - h.ooo.nbytes
             self._drain(h, flow, to_server, pkt)
+
+    def _pending_window(self, h: Half, pkt: Packet) -> None:
+        """A data-less packet of a direction with data waiting (`Half.pending`): that data is
+        this packet's inspection window, as Suricata inspects a stream's new data on the
+        next packet of its direction."""
+        data = h.pending
+        h.pending = b""
+        tail = h.tail
+        window = tail + data if tail else data
+        pkt.stream_data = window
+        pkt.stream_old = len(tail)
+        pkt.stream_to_server = pkt.to_server
+        pkt.stream_added = True
+        if len(window) > OVERLAP:
+            h.tail = window[-OVERLAP:]
+            h.gap_before = 0
+        else:
+            h.tail = window
 
     def _async_ack(self, st: Any, pkt: Packet, flow: Flow) -> None:
         """stream.async-oneside: the one side the sensor sees goes on with an ACK where the
@@ -394,6 +472,40 @@ class StreamEngine:
             self.counters["tcp.overlap_diff_data"] += 1
 
     # --- flow end and reporting --------------------------------------------------
+
+    def flush(self, flow: Flow) -> list[StreamEndPacket]:
+        """The flow ends: its stream data detection has not seen yet, as pseudo packets
+        (Suricata's flow-timeout reassembly, pkt_src "stream (flow timeout)"), client side
+        first. That is data an ACK let through on the other direction's packet and never
+        followed by its own direction's packet, and data still held out of order behind
+        a hole nobody filled (each contiguous piece on its own: nothing matches across
+        missing bytes). Not counted as gaps. Call before `on_flow_end`."""
+        st = flow.stream
+        if not st or not self.windows:
+            return []
+        out: list[StreamEndPacket] = []
+        for to_server in (True, False):
+            h = st[to_server]
+            pieces: list[tuple[int, bytes, bytes]] = list(h.runs) if h.runs else []
+            if h.pending:
+                pieces.append((h.gap_before, h.tail, h.pending))
+            ooo = h.ooo
+            if ooo is not None:
+                end = h.off             # held data never starts here: it would have been delivered
+                joined = False
+                for start, data, _, _ in ooo.pieces:
+                    if joined and start == end:
+                        gap, tail, prev = pieces[-1]
+                        pieces[-1] = (gap, tail, prev + data)
+                    else:
+                        pieces.append((start - end, b"", data))
+                    joined = True
+                    end = start + len(data)
+            for gap, tail, data in pieces:
+                out.append(StreamEndPacket.make(flow, to_server, gap, tail, data))
+            h.runs = None
+            h.pending = b""
+        return out
 
     def on_flow_end(self, flow: Flow) -> None:
         """Release what the flow still holds out of order (the memcap is global)."""
