@@ -142,3 +142,38 @@ def test_payload_buffer_size_takes_a_number_or_a_size_text(tmp_path: Path) -> No
         (out,) = open_outputs({"eve-log": config["outputs"]["eve-log"]}, OutputContext(logdir=tmp_path))
         assert out._payload_limit == want
         out.close()
+
+
+# --- inline (IPS) mode: a segment re-sending held bytes goes on as the stream's bytes ---------
+
+RESEND_RULES = ('alert tcp-stream any any -> any any (content:"GOOD"; sid:1;)\n'
+                'alert tcp-stream any any -> any any (content:"EVIL"; sid:2;)\n'
+                'alert tcp-pkt any any -> any any (content:"GOOD"; sid:3;)\n'
+                'alert tcp-pkt any any -> any any (content:"EVIL"; sid:4;)\n')
+
+
+def test_inline_overlap_with_different_bytes_is_rewritten_to_the_streams(tmp_path: Path) -> None:
+    from scapy.all import raw  # type: ignore[import-untyped]
+    good = c2s("A", 2, 1001, b"GOOD")
+    pkts = HANDSHAKE + [good, c2s("A", 2, 1001, b"EVIL"), s2c("A", 1001, 6)]
+    recs = _replay(tmp_path, pkts, RESEND_RULES, "stream.inline=true", "outputs.eve-log.alert.packet=true")
+    alerts = _by_sid(recs)
+    assert 2 not in alerts and 4 not in alerts                       # EVIL never goes on, nor matches
+    assert [r["pcap_cnt"] for r in alerts[1]] == [4, 5]             # the stream range inspected again
+    assert [r["pcap_cnt"] for r in alerts[3]] == [4, 5]
+    # the rewritten segment is byte for byte the original one, TCP checksum included
+    assert {base64.b64decode(r["packet"]) for r in alerts[3]} == {raw(Ether(raw(good)))}
+
+
+def test_inline_partial_overlap_keeps_the_streams_bytes(tmp_path: Path) -> None:
+    pkts = HANDSHAKE + [c2s("A", 2, 1001, b"GOOD"), c2s("A", 4, 1001, b"XXDATA"), s2c("A", 1001, 10)]
+    rules = ('alert tcp-pkt any any -> any any (content:"ODDATA"; sid:1;)\n'
+             'alert tcp-stream any any -> any any (content:"GOODDATA"; sid:2;)\n')
+    alerts = _by_sid(_replay(tmp_path, pkts, rules, "stream.inline=true"))
+    assert [r["pcap_cnt"] for r in alerts[1]] == [5] and [r["pcap_cnt"] for r in alerts[2]] == [5]
+
+
+def test_ids_mode_leaves_a_resent_segment_alone(tmp_path: Path) -> None:
+    pkts = HANDSHAKE + [c2s("A", 2, 1001, b"GOOD"), c2s("A", 2, 1001, b"EVIL"), s2c("A", 1001, 6)]
+    alerts = _by_sid(_replay(tmp_path, pkts, RESEND_RULES))
+    assert [r["pcap_cnt"] for r in alerts[1]] == [4] and [r["pcap_cnt"] for r in alerts[4]] == [5]

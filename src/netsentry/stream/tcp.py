@@ -97,6 +97,29 @@ class Half:
     gap_before = 0             # bytes missing just before `tail` (0 once the tail moved past the gap)
 
 
+def _ones_sum(b: bytes) -> int:
+    """The ones'-complement sum of `b`'s 16-bit words (odd length: zero-padded), 1..0xFFFF."""
+    if len(b) & 1:
+        b += b"\0"
+    v = int.from_bytes(b, "big") % 0xFFFF
+    return v if v else (0xFFFF if any(b) else 0)
+
+
+def _with_payload(pkt: Packet, new: bytes) -> bytes:
+    """`pkt.data` with its TCP payload replaced by `new` (same length) and the TCP checksum
+    updated incrementally (RFC 1624: the payload starts at an even offset in the segment)."""
+    data = pkt.data
+    off, plen = pkt.payload_off, pkt.payload_len
+    old = data[off:off + plen]
+    at = pkt.l4_off + 16
+    check = int.from_bytes(data[at:at + 2], "big")
+    total = (~check & 0xFFFF) + (0xFFFF - _ones_sum(old)) + _ones_sum(new)
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    check = ~total & 0xFFFF
+    return data[:at] + check.to_bytes(2, "big") + data[at + 2:off] + new + data[off + plen:]
+
+
 class StreamEndPacket(Packet):
     """The pseudo packet that carries a direction's not yet inspected stream data to
     detection when its flow ends (Suricata's flow-timeout pseudo packet): the flow's
@@ -143,6 +166,7 @@ class StreamEngine:
         self.depth = settings.depth
         self.memcap = settings.memcap
         self.midstream = settings.midstream
+        self.inline = settings.inline
         self.async_oneside = settings.async_oneside
         # a session picked up from its SYN/ACK (stream.midstream) also goes on with the
         # SYN/ACK sender's ACK in IDS mode (Suricata: "SYN/ACK followed by more TOCLIENT")
@@ -227,6 +251,8 @@ class StreamEngine:
             self.counters["stream.pkt_retransmission"] += 1
             self._compare_delivered(h, start, pkt, 0, plen)
             pkt.stream_added = True
+            if self.inline and self.windows:
+                self._inline_resend(h, pkt, start, plen)
             return
         if h.depth_hit:
             return
@@ -241,6 +267,8 @@ class StreamEngine:
             skip = h.off - start
             if skip:
                 self._compare_delivered(h, start, pkt, 0, skip)
+                if self.inline:
+                    self._inline_front(h, pkt, start, skip)
             data = pkt.data[off + skip:off + plen]
             if depth and h.off + len(data) > depth:
                 data = data[:depth - h.off]
@@ -393,6 +421,41 @@ class StreamEngine:
             h.ooo.drop_before(target)
             self.memuse -= before - h.ooo.nbytes
             self._drain(h, flow, to_server, pkt)
+
+    def _inline_resend(self, h: Half, pkt: Packet, start: int, plen: int) -> None:
+        """Inline (IPS) mode, a segment re-sending bytes the stream already holds: as
+        Suricata's inline stream handling, the packet carries the stream's bytes (a
+        segment that overlaps with different data is rewritten to them, TCP checksum
+        updated: packet rules and EVE see what the stream inspected), and the stream
+        rules inspect that range again on this packet (Suricata's inline raw inspection
+        covers the packet's own range). Only while the bytes are still in the kept tail;
+        `pkt.data` is replaced, never written into. The NFQUEUE verdict does not hand
+        the rewritten payload to the kernel yet (capture/nfqueue.py accepts the original)."""
+        tail = h.tail
+        lo = start - (h.off - len(tail))
+        if lo < 0:
+            return
+        known = tail[lo:lo + plen]
+        off = pkt.payload_off
+        data = pkt.data
+        if data[off:off + plen] != known:
+            pkt.data = _with_payload(pkt, known)
+        pkt.stream_data = known
+        pkt.stream_old = 0
+        pkt.stream_to_server = pkt.to_server
+
+    def _inline_front(self, h: Half, pkt: Packet, start: int, skip: int) -> None:
+        """Inline mode, a segment whose first `skip` bytes the stream already holds: those
+        bytes are rewritten to the stream's where they differ (see `_inline_resend`)."""
+        tail = h.tail
+        lo = start - (h.off - len(tail))
+        if lo < 0:
+            return
+        off = pkt.payload_off
+        data = pkt.data
+        known = tail[lo:lo + skip]
+        if data[off:off + skip] != known:
+            pkt.data = _with_payload(pkt, known + data[off + skip:off + pkt.payload_len])
 
     def _pending_window(self, h: Half, pkt: Packet) -> None:
         """A data-less packet of a direction with data waiting (`Half.pending`): that data is
