@@ -444,7 +444,7 @@ class Sensor:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
         if self.stream is not None:
-            if self.signatures is not None and flow.stream:
+            if flow.stream and self.signatures is not None:
                 # stream data detection has not seen yet: inspected now, before the flow's
                 # records (Suricata's flow-timeout pseudo packets)
                 for pkt in self.stream.flush(flow):

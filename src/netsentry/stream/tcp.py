@@ -46,13 +46,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from netsentry.decode.packet import Packet
 from netsentry.flow.tcp_state import ESTABLISHED, SYN_RECV, SYN_SENT, set_state
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
 from netsentry.stream.settings import StreamSettings
-
-from netsentry.decode.packet import Packet
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.flow.flow import Flow
@@ -213,8 +212,8 @@ class StreamEngine:
             if other.ooo is not None:
                 self._acked(other, flow, not pkt.to_server, pkt)
         if not plen:
-            if st[pkt.to_server].pending and self.windows and not flags & (_SYN | _RST):
-                self._pending_window(st[pkt.to_server], pkt)
+            if st[pkt.to_server].pending and not flags & (_SYN | _RST):
+                self._pending_window(st[pkt.to_server], pkt)     # (pending only exists with windows)
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
             if flags & _SYN:
                 h = st[pkt.to_server]
@@ -546,6 +545,9 @@ class StreamEngine:
         st = flow.stream
         if not st or not self.windows:
             return []
+        c, s = st[1], st[0]
+        if not (c.pending or c.runs or c.ooo or s.pending or s.runs or s.ooo):
+            return []               # the usual flow: everything was inspected
         out: list[StreamEndPacket] = []
         for to_server in (True, False):
             h = st[to_server]
