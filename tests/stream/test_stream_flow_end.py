@@ -44,6 +44,11 @@ HANDSHAKE = [c2s("S", 1), s2c("SA", 1000, 2), c2s("A", 2, 1001)]
 
 def _replay(tmp_path: Path, pkts: list[Ether], rules: str, *overrides: str) -> list[dict]:
     pcap = tmp_path / "t.pcap"
+    for i, p in enumerate(pkts):
+        # capture times of our own: scapy stamps a packet when it is made, and the module's
+        # shared packets are made at collection, minutes before a late test's own (a flow
+        # timeout in between would end the flow early)
+        p.time = 1_700_000_000 + i / 100
     wrpcap(str(pcap), pkts)
     (tmp_path / "t.rules").write_text(rules)
     config = load_config(None, ["anomaly.enabled=false", "outputs.eve-log.types=[alert]", *EVE, *overrides])
