@@ -90,3 +90,18 @@ def test_server_only_session_without_either_setting_stays_unestablished(tmp_path
 def test_async_oneside_must_be_a_boolean() -> None:
     with pytest.raises(ConfigError, match="stream.async-oneside: expected a boolean"):
         load_config(None, ["anomaly.enabled=false", "stream.async-oneside=maybe"])
+
+
+def test_handshake_completed_by_an_ack_with_data_is_established_for_that_packet(tmp_path: Path) -> None:
+    """The client's bare ACK is missing: its first data segment completes the handshake and
+    is already established (Suricata's SYN_RECV special case), so flow:established rules
+    see it; a midstream pickup's first segment still is not."""
+    c, s = Ether() / IP(src=CLI, dst=SRV), Ether() / IP(src=SRV, dst=CLI)
+    request = b"GET /a HTTP/1.1\r\n\r\n"
+    pkts = [c / TCP(sport=40000, dport=80, flags="S", seq=100),
+            s / TCP(sport=80, dport=40000, flags="SA", seq=9000, ack=101),
+            c / TCP(sport=40000, dport=80, flags="PA", seq=101, ack=9001) / request]
+    wrpcap(str(tmp_path / "h.pcap"), pkts)
+    assert _alerts(tmp_path, tmp_path / "h.pcap") == [(3, 1)]
+    wrpcap(str(tmp_path / "m.pcap"), [pkts[2]])
+    assert _alerts(tmp_path, tmp_path / "m.pcap", "stream.midstream=true") == []

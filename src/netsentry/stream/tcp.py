@@ -234,6 +234,11 @@ class StreamEngine:
             return
         to_server = pkt.to_server
         h = st[to_server]
+        if not h.off and to_server and not flow.established and h.syn_ts is not None and flow.tcp_state == ESTABLISHED:
+            # the client's ACK that completes the handshake carries data (its bare ACK was
+            # lost or never sent): established already for this packet, as Suricata does
+            # (SYN_RECV, "with data we need it to be established now")
+            flow.established = True
         if not h.started:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
