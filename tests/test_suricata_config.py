@@ -94,12 +94,12 @@ def test_netsentry_file_threshold_file_is_relative_to_it(tmp_path: Path) -> None
 def test_suricata_set_options_netsentry_lacks_are_ignored_with_a_note() -> None:
     from netsentry.config import take_notes
     take_notes()
-    cfg = load_config(overrides=["stream.async-oneside=true", "stream.memcap-policy=drop-flow",
+    cfg = load_config(overrides=["stream.bypass=true", "stream.memcap-policy=drop-flow",
                                  "detect.prefilter.default=auto", "stream.midstream=true"], suricata="")
     assert get(cfg, "stream.midstream") is True
     assert get(cfg, "detect.prefilter") == "auto"            # netsentry's own key untouched
     notes = [fields["option"] for _msg, fields in take_notes()]
-    assert notes == ["--set stream.async-oneside=true", "--set stream.memcap-policy=drop-flow",
+    assert notes == ["--set stream.bypass=true", "--set stream.memcap-policy=drop-flow",
                      "--set detect.prefilter.default=auto"]
 
 
@@ -127,4 +127,4 @@ def test_suricata_set_still_checks_netsentrys_own_keys() -> None:
 
 def test_without_the_suricata_dialect_unknown_set_keys_stay_errors() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
-        load_config(overrides=["stream.async-oneside=true"])
+        load_config(overrides=["stream.bypass=true"])

@@ -41,6 +41,7 @@ OPEN_MAPS: dict[str, tuple[type, ...]] = {
 # Keys that take either of two types: the worker count is a number or "auto".
 MIXED_KEYS: dict[str, tuple[type, ...]] = {
     "runtime.workers": (int, str),
+    "outputs.eve-log.alert.payload-buffer-size": (int, str),    # 4096 or 4kb
 }
 
 # The allowed range of every numeric key (int or float default in the bundled

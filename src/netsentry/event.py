@@ -29,6 +29,9 @@ class HostPacket(Packet):
     """
 
 
+MATCH_PACKET, MATCH_STREAM, MATCH_TX = 0, 1, 2      # Alert.match_on
+
+
 @dataclass(slots=True, frozen=True)
 class Alert:
     """The `alert` object of an EVE record, in Suricata's field names.
@@ -55,6 +58,10 @@ class Alert:
     severity: int = 3
     action: str = "allowed"     # "allowed" or "blocked" (IPS drop/reject), as Suricata writes it
     metadata: dict[str, list[str]] | None = None
+    # what the rule's matches inspect (Suricata's PACKET_ALERT_FLAG_STREAM_MATCH / STATE_MATCH):
+    # MATCH_PACKET, MATCH_STREAM (a packet's data added to its TCP stream: the stream) or
+    # MATCH_TX (an app-layer transaction). EVE's `stream` field and stream payload follow it.
+    match_on: int = 0
     eve: Any = field(default=None, init=False, repr=False, compare=False)
     eve_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 

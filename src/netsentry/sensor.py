@@ -94,6 +94,8 @@ class Sensor:
         # stream/: defragmentation before the flow lookup, TCP reassembly after it
         self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
         if self.stream is not None:
+            # an eve-log that writes a stream match's window as its payload needs the whole window
+            self.stream.full_tail = any(getattr(out, "logs_stream_payload", False) for out in self.outputs)
             self.stream.set_detection(self.signatures)      # how much inspected data the windows keep
         self.anomaly = self._build_anomaly_engine(config)
         self.applayer = self._build_applayer(config)
@@ -422,8 +424,12 @@ class Sensor:
             emit(event)
 
     def _on_decoder_events(self, pkt: Any, flow: Any) -> None:
-        """Decoder events as Suricata's anomaly records (type decode)."""
+        """Decoder events as Suricata's anomaly records (type decode). The stream stage's
+        events (``stream.*``) share `pkt.events` so `stream-event` rules see them; Suricata
+        logs those only with the anomaly type `stream` enabled, which netsentry does not have."""
         for name in pkt.events:
+            if name.startswith("stream."):
+                continue
             if not name.startswith("decoder."):
                 name = "decoder." + name
             event = Event("anomaly", pkt.ts, pkt, flow,
@@ -461,6 +467,13 @@ class Sensor:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
         if self.stream is not None:
+            if flow.stream and self.signatures is not None:
+                # stream data detection has not seen yet: inspected now, before the flow's
+                # records (Suricata's flow-timeout pseudo packets)
+                for pkt in self.stream.flush(flow):
+                    events = self.signatures.inspect(pkt, flow)
+                    if events:
+                        self._on_events(events, pkt, flow, False)
             self.stream.on_flow_end(flow)
         if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
             self.applayer.flow_end(flow)

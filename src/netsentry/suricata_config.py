@@ -19,7 +19,7 @@ Translated (Suricata key -> netsentry key):
   community-id-seed, types}]`` -> ``outputs.eve-log``; ``types`` entries may
   be names or ``{name: options}``; ``drop: {flows, alerts}`` keeps its
   options, types netsentry does not write are noted and left out
-- ``stream.midstream``, ``stream.inline`` (``auto`` follows the run mode),
+- ``stream.midstream``, ``stream.async-oneside``, ``stream.inline`` (``auto`` follows the run mode),
   ``stream.checksum-validation`` -> ``decoder.checksum-validation``
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
@@ -137,6 +137,9 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             # outputs.eve-log.alert.<option>; YAML 1.1 reads Suricata's yes/no as booleans
             alert = {k: opts[k] for k in ("payload", "payload-printable", "packet", "verdict")
                      if isinstance(opts.get(k), bool)}
+            if isinstance(opts.get("payload-buffer-size"), (str, int)) and not isinstance(
+                    opts["payload-buffer-size"], bool):
+                alert["payload-buffer-size"] = opts["payload-buffer-size"]
             xff = opts.get("xff")
             if isinstance(xff, Mapping):        # checked where the eve-log reads it
                 alert["xff"] = {k: xff[k] for k in ("enabled", "mode", "deployment", "header") if k in xff}
@@ -154,7 +157,7 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
         return
     stream: Config = {}
     for k, v in value.items():
-        if k == "midstream" and isinstance(v, bool):
+        if k in ("midstream", "async-oneside") and isinstance(v, bool):
             stream[k] = v
         elif k == "inline" and isinstance(v, bool):
             stream[k] = v

@@ -98,8 +98,9 @@ def test_whole_sensor_keeps_at_most_1kb_per_live_flow(tmp_path: Path) -> None:
     # 3.11, compiled: ~850 B (flow record and table ~450, stream ~240, anomaly ~136);
     # before the stages' slots were typed or shared: ~1,270 B. The pure path keeps
     # ~230 B more (the flow table's int objects and second key, a slotted Half's
-    # int objects): ~1,090 B
-    bound = 1024 if COMPILED else 1150
+    # int objects): ~1,090 B, and ~1,150 B since Half gained bstream's four fields
+    # (opening SYN's timestamp, data pending for the next packet, runs behind gaps)
+    bound = 1024 if COMPILED else 1200
     assert used / n <= bound, f"{used / n:.0f} B per live flow, all stages"
 
 
@@ -111,7 +112,8 @@ def test_stream_direction_is_a_fixed_record(tmp_path: Path) -> None:
     client_half = flow.stream[1]
     assert type(flow.stream) is tuple and isinstance(client_half, Half)
     assert not hasattr(client_half, "__dict__")
-    assert sys.getsizeof(client_half) <= 96
+    # compiled: C fields, no GC header (~96 B); pure: eleven slots and a GC header (120 B)
+    assert sys.getsizeof(client_half) <= (96 if COMPILED else 128)
 
 
 def test_tail_holds_only_what_the_rules_read_back_and_split_contents_still_alert(tmp_path: Path) -> None:
@@ -173,3 +175,24 @@ def test_detect_state_shared_between_flows_in_the_same_state(tmp_path: Path) -> 
     assert len(states) == 1
     st = next(iter(sensor.flows.live_flows())).detect
     assert st[6] is sensor.signatures and st[5]    # made by this engine; the client side inspected
+
+
+def test_an_eve_log_that_writes_payloads_keeps_the_whole_window(tmp_path: Path) -> None:
+    """A stream match's EVE payload is its inspection window (output/eve.py
+    `logged_payload`): with payload logging on, the tail is not cut to what the rules
+    read back, so the logged bytes do not depend on the loaded rules."""
+    from netsentry.output import OutputContext, open_outputs
+
+    path = tmp_path / "t.rules"
+    path.write_text(RULES)
+    sets = [f"outputs.eve-log.filename={tmp_path / 'eve.json'}"]
+    plain = load_config(None, sets)
+    logging = load_config(None, sets + ["outputs.eve-log.alert.payload=true"])
+    for config, want in ((plain, 9), (logging, OVERLAP)):
+        outputs = open_outputs(config["outputs"], OutputContext(logdir=tmp_path))
+        try:
+            sensor = Sensor(config, outputs, load_rules([str(path)], config))
+            assert sensor.stream.overlap == want
+        finally:
+            for out in outputs:
+                out.close()

@@ -41,7 +41,8 @@ from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_thr
 from netsentry.detect.txdetect import TxDetect
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
-from netsentry.event import Alert, Event
+from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event
+from netsentry.stream.tcp import StreamEndPacket
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.decode.packet import Packet
@@ -233,6 +234,10 @@ class SignatureEngine:
                 flow.detect = state[9 + ts]
                 always = group.first_candidates(pkt.src, pkt.dst)
             if not plen:
+                if pkt.stream_added and group.has_stream:
+                    # no payload of its own but stream data to inspect (stream/tcp.py: data
+                    # an ACK let through, or the flow-end pseudo packet)
+                    return self._inspect_stream(pkt, flow, group, always, b"")
                 # no payload (half the bench capture: handshakes, ACKs, FINs): only
                 # the rules without a fast pattern can match
                 if not always:
@@ -363,6 +368,8 @@ class SignatureEngine:
         if not nums:
             return None
         sigs, capable, stream_only, how = self.sigs, self._stream_capable, self._stream_only, self._stream_how
+        # the flow-end pseudo packet: stream rules only (Suricata skips packet rules on it)
+        packet_rules = pkt.__class__ is not StreamEndPacket
         events: list[Event] | None = None
         passed = False
         for num in sorted(nums):
@@ -374,7 +381,7 @@ class SignatureEngine:
                     continue           # data held out of order: inspected once the hole is filled
                 ok = how[num].matches(s, pkt, flow, window, old)
             else:
-                ok = not stream_only[num] and s.match(pkt, flow)
+                ok = packet_rules and not stream_only[num] and s.match(pkt, flow)
             if not ok:
                 continue
             if s.post_actions:
@@ -466,7 +473,7 @@ class SignatureEngine:
     @staticmethod
     def _new_alert(s: Signature, action: str) -> Alert:
         return Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, action,
-                     s.metadata or None)
+                     s.metadata or None, MATCH_STREAM if stream_capable(s) else MATCH_PACKET)
 
     def defer_rules(self, nums: Iterable[int], decide: Any) -> None:
         """Worker i of N (hoststate.py): rules `nums` are decided elsewhere.

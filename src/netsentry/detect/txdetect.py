@@ -31,7 +31,7 @@ from netsentry.config import get
 from netsentry.detect.actions import REJECT_ACTIONS, alert_action, verdict_of
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
-from netsentry.event import Alert, Event
+from netsentry.event import MATCH_TX, Alert, Event
 from netsentry.rules.inspect import Content
 from netsentry.rules.keywords.applayer import apply_transforms
 
@@ -156,7 +156,7 @@ class TxDetect:
         self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
         self._alerts = [Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, "allowed",
-                              s.metadata or None) for s in self.sigs]
+                              s.metadata or None, MATCH_TX) for s in self.sigs]
         self._blocked: dict[int, Alert] = {}
         # Candidates by (protocol, direction the rule is inspected in: 0, 1 or None for
         # either): a to-server packet never scans the buffers of rules inspected only
@@ -391,7 +391,7 @@ class TxDetect:
                 if self.ips:
                     alert = self._blocked.get(num) or self._blocked.setdefault(
                         num, Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity,
-                                   alert_action(action, True), s.metadata or None))
+                                   alert_action(action, True), s.metadata or None, MATCH_TX))
                     if pkt.drop_alert is None:
                         pkt.drop_alert = alert
                     flow.action = "drop"

@@ -58,7 +58,7 @@ from typing import Any
 import orjson
 
 from netsentry.config import ConfigError
-from netsentry.event import Alert, Event, HostPacket
+from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event, HostPacket
 from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
 from netsentry.output import Output, OutputContext, check_event_types, register
 from netsentry.output.integrity import ChainWriter, IntegrityConfig
@@ -162,7 +162,12 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
         if proto in ICMP_PROTOS and pkt.icmp_type >= 0:
             rec["icmp_type"] = pkt.icmp_type
             rec["icmp_code"] = pkt.icmp_code
-    rec["pkt_src"] = PKT_SRC if pkt.tunnel is None else tunnel_src(pkt)
+    if pkt.tunnel is None:
+        # a packet without a number is no captured one: the stream stage's flow-end pseudo
+        # packet names itself (stream/tcp.py StreamEndPacket: "stream (flow timeout)")
+        rec["pkt_src"] = PKT_SRC if pkt.pcap_cnt else getattr(pkt, "pkt_src", PKT_SRC)
+    else:
+        rec["pkt_src"] = tunnel_src(pkt)
     return rec
 
 
@@ -578,13 +583,36 @@ def _switch(cfg: Mapping[str, Any], name: str, section: str = "alert") -> bool:
 _PRINTABLE = bytes(c if 32 <= c < 127 or c in (10, 13) else 46 for c in range(256))    # else "."
 
 
-def _payload(rec: dict[str, Any], pkt: Any) -> None:
-    rec["payload"] = base64.b64encode(pkt.payload).decode()
+def _payload(rec: dict[str, Any], data: bytes) -> None:
+    rec["payload"] = base64.b64encode(data).decode()
 
 
-def _payload_printable(rec: dict[str, Any], pkt: Any) -> None:
+def _payload_printable(rec: dict[str, Any], data: bytes) -> None:
     # Suricata's PrintStringsToBuffer: printable ASCII, CR and LF kept, every other byte "."
-    rec["payload_printable"] = pkt.payload.translate(_PRINTABLE).decode()
+    rec["payload_printable"] = data.translate(_PRINTABLE).decode()
+
+
+DEFAULT_PAYLOAD_BUFFER = 4096       # Suricata's JSON_STREAM_BUFFER_SIZE
+
+
+def logged_payload(pkt: Any, alert: Alert | None, limit: int) -> tuple[bytes, int]:
+    """What an alert's payload/payload_printable show, and its `stream` field (Suricata's
+    AlertJsonStreamData). A match on a TCP stream (a stream rule on a packet whose data went
+    into the stream, or an app-layer transaction rule) logs the stream data it was made on,
+    the packet's inspection window (stream/tcp.py), at most `limit` bytes, with Suricata's
+    "[N bytes missing]" where a gap precedes it; stream 1. Everything else logs the
+    packet's payload; stream 0. No stream data (a transaction rule on a packet that added
+    none) falls back to the payload, stream still 1, as Suricata."""
+    kind = alert.match_on if alert is not None else MATCH_PACKET
+    if pkt.proto != 6 or kind == MATCH_PACKET or (kind == MATCH_STREAM and not pkt.stream_added):
+        return pkt.payload, 0
+    window = pkt.stream_data
+    if not window or pkt.stream_to_server != pkt.to_server:
+        return pkt.payload, 1
+    gap = getattr(pkt, "log_gap", 0)
+    if gap:
+        window = b"[%d bytes missing]" % gap + window
+    return window[:limit], 1
 
 
 # Suricata's names of the link types it decodes (util-datalink.c), as `packet_info.linktype_name`
@@ -606,6 +634,16 @@ def _packet(rec: dict[str, Any], pkt: Any) -> None:
     if name is not None:
         info["linktype_name"] = name
     rec["packet_info"] = info
+
+
+def _payload_buffer_size(alert_cfg: Mapping[str, Any]) -> int:
+    """outputs.eve-log.alert.payload-buffer-size: the most stream data an alert logs."""
+    from netsentry.stream.settings import parse_size
+    key = "outputs.eve-log.alert.payload-buffer-size"
+    size = parse_size(alert_cfg.get("payload-buffer-size", DEFAULT_PAYLOAD_BUFFER), key)
+    if size <= 0:
+        raise ConfigError(f"expected a size above 0 such as 4kb, got {alert_cfg.get('payload-buffer-size')!r}", key)
+    return size
 
 
 _REJECT_TARGETS = {"rejectdst": "to_server", "rejectboth": "both"}
@@ -635,10 +673,14 @@ def _ether(rec: dict[str, Any], pkt: Any) -> None:
     rec["ether"] = {"src_mac": d[6:12].hex(":"), "dest_mac": d[0:6].hex(":")}
 
 
-# outputs.eve-log.alert.<option> -> what it adds to an alert record, in Suricata's order
-ALERT_OPTIONS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+# outputs.eve-log.alert.<option> -> what it adds to an alert record, in Suricata's order: the
+# payload options (given `logged_payload`'s bytes; then `stream`), then the packet
+PAYLOAD_OPTIONS: dict[str, Callable[[dict[str, Any], bytes], None]] = {
     "payload": _payload,
     "payload-printable": _payload_printable,
+}
+ALERT_OPTIONS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    **PAYLOAD_OPTIONS,
     "packet": _packet,
 }
 
@@ -674,6 +716,12 @@ class EveLog(Output):
         # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
         alert_cfg = cfg.get("alert") or {}
         self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        self._payload_options = tuple(PAYLOAD_OPTIONS[n] for n in self._alert_options if n in PAYLOAD_OPTIONS)
+        self._packet_option = "packet" in self._alert_options
+        # read by the sensor: a stream match's payload is its inspection window, so the
+        # stream stage keeps the whole window in front of new data (stream/tcp.py full_tail)
+        self.logs_stream_payload = bool(self._payload_options)
+        self._payload_limit = _payload_buffer_size(alert_cfg)
         # outputs.eve-log.alert.xff: the X-Forwarded-For client address (output/xff.py)
         from netsentry.output.xff import Xff
         self._xff = Xff.from_config(alert_cfg.get("xff"), "outputs.eve-log.alert.xff")
@@ -781,8 +829,13 @@ class EveLog(Output):
         if self._alert_options and etype == "alert":
             pkt = event.pkt
             if pkt is not None and pkt.__class__ is not HostPacket:
-                for name in self._alert_options:
-                    ALERT_OPTIONS[name](rec, pkt)
+                if self._payload_options:
+                    data, stream = logged_payload(pkt, event.alert, self._payload_limit)
+                    for option in self._payload_options:
+                        option(rec, data)
+                    rec["stream"] = stream
+                if self._packet_option:
+                    _packet(rec, pkt)
         if self._xff is not None and etype == "alert":
             rec = self._xff.apply(rec, event, alert_object)
         if self._verdict and etype in self._verdict:

@@ -71,6 +71,9 @@ class StreamSettings:
     depth: int
     memcap: int
     policy: str
+    # stream.async-oneside: a session whose other direction the sensor never sees (asymmetric
+    # routing) is taken as established on the lone side's ACK after its SYN (or SYN/ACK)
+    async_oneside: bool = False
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
@@ -81,6 +84,7 @@ class StreamSettings:
             depth=parse_size(get(config, "stream.reassembly.depth", "1mb"), "stream.reassembly.depth"),
             memcap=parse_size(get(config, "stream.reassembly.memcap", "256mb"), "stream.reassembly.memcap"),
             policy=_policy(config, "stream.reassembly.policy", TCP_POLICIES, "bsd"),
+            async_oneside=_flag(config, "stream.async-oneside", False),
         )
 
 

@@ -2,6 +2,6 @@
 # this beside tcp.py). Field meanings: tcp.py. No cycle-collector header: a Half refers
 # to its Overlay (tcp.py: @cython.no_gc), its tail bytes and a policy, none of which refers back to it.
 cdef class Half:
-    cdef public object ooo, tail, wins
-    cdef public long long next_seq, off
+    cdef public object ooo, tail, wins, syn_ts, pending, runs
+    cdef public long long next_seq, off, gap_before
     cdef public bint depth_hit, started

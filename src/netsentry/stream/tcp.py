@@ -51,18 +51,21 @@ try:
 except ImportError:          # pure install without Cython: the annotations are no-ops
     from netsentry import _cython_shim as cython  # type: ignore[no-redef]
 
+from netsentry.decode.packet import Packet
+from netsentry.flow.tcp_state import ESTABLISHED, SYN_RECV, SYN_SENT, set_state
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
 from netsentry.stream.settings import StreamSettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from netsentry.decode.packet import Packet
     from netsentry.flow.flow import Flow
 
 MASK = 0xFFFFFFFF
 HALF = 0x80000000
 _FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_SYNACK = _SYN | _ACK
+_SYNRSTACK = _SYN | _RST | _ACK
 
 # Bytes of already inspected data kept in front of new data in the inspection
 # window, so a pattern (or a relative content chain) crossing the boundary of
@@ -89,22 +92,86 @@ class Half:
     fields. A field added here is added to tcp.pxd too (bench/README.md "Flow
     memory": the per-flow bytes this costs)."""
 
-    __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started")
+    __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
+                 "syn_ts", "pending", "runs", "gap_before")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
         self.off = 0               # stream offset of next_seq (bytes delivered or skipped)
         self.ooo = None            # Overlay | None: out-of-order data by stream offset
-        self.tail = b""            # the last bytes given to detection (at most OVERLAP)
+        self.tail = b""            # the last bytes given to detection (at most the engine's `overlap`)
         self.wins = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
         self.depth_hit = False
         self.started = False
+        self.syn_ts = None         # the TSval of this side's opening SYN, -1 without the option; None: no SYN seen
+        # Data delivered on a packet of the other direction (an ACK that declared a gap let held
+        # data through): detection inspects a stream on its own direction's packets only, so it
+        # waits for this direction's next data or the flow's end (`flush`). `runs`: earlier such
+        # data cut off from the rest by a later gap, as (bytes missing before, tail, data).
+        self.pending = b""
+        self.runs = None           # list[tuple[int, bytes, bytes]] | None
+        self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
 
 
 def new_session() -> tuple[Half, Half]:
     """`flow.stream` of a followed session: (to client, to server), indexed by `pkt.to_server`.
     A tuple, not a list: it never changes after it is made, and is 16 bytes smaller."""
     return (Half(), Half())
+
+
+def _ones_sum(b: bytes) -> int:
+    """The ones'-complement sum of `b`'s 16-bit words (odd length: zero-padded), 1..0xFFFF."""
+    if len(b) & 1:
+        b += b"\0"
+    v = int.from_bytes(b, "big") % 0xFFFF
+    return v if v else (0xFFFF if any(b) else 0)
+
+
+def _with_payload(pkt: Packet, new: bytes) -> bytes:
+    """`pkt.data` with its TCP payload replaced by `new` (same length) and the TCP checksum
+    updated incrementally (RFC 1624: the payload starts at an even offset in the segment)."""
+    data = pkt.data
+    off, plen = pkt.payload_off, pkt.payload_len
+    old = data[off:off + plen]
+    at = pkt.l4_off + 16
+    check = int.from_bytes(data[at:at + 2], "big")
+    total = (~check & 0xFFFF) + (0xFFFF - _ones_sum(old)) + _ones_sum(new)
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    check = ~total & 0xFFFF
+    return data[:at] + check.to_bytes(2, "big") + data[at + 2:off] + new + data[off + plen:]
+
+
+class StreamEndPacket(Packet):
+    """The pseudo packet that carries a direction's not yet inspected stream data to
+    detection when its flow ends (Suricata's flow-timeout pseudo packet): the flow's
+    addresses and ports in that direction, no payload of its own (packet-only rules see
+    nothing), the data as its stream window, no packet number. EVE writes its
+    `pkt_src` and, before its payload, the bytes missing before the window (`log_gap`)."""
+
+    pkt_src = "stream (flow timeout)"
+    log_gap = 0
+
+    @classmethod
+    def make(cls, flow: Flow, to_server: bool, gap: int, tail: bytes, data: bytes) -> StreamEndPacket:
+        p = cls()
+        if to_server:
+            p.src, p.dst, p.sp, p.dp = flow.client, flow.server, flow.client_port, flow.server_port
+        else:
+            p.src, p.dst, p.sp, p.dp = flow.server, flow.client, flow.server_port, flow.client_port
+        p.ip_version = flow.ip_version
+        p.proto = 6
+        p.vlan = flow.vlan
+        p.flow = flow
+        p.to_server = to_server
+        p.ts = flow.last_seen
+        p.tcp_flags = _ACK
+        p.stream_data = tail + data
+        p.stream_old = len(tail)
+        p.stream_added = True
+        p.stream_to_server = to_server
+        p.log_gap = gap
+        return p
 
 
 class StreamEngine:
@@ -121,9 +188,19 @@ class StreamEngine:
         self.depth = settings.depth
         self.memcap = settings.memcap
         self.midstream = settings.midstream
+        self.inline = settings.inline
+        self.async_oneside = settings.async_oneside
+        # a session picked up from its SYN/ACK (stream.midstream) also goes on with the
+        # SYN/ACK sender's ACK in IDS mode (Suricata: "SYN/ACK followed by more TOCLIENT")
+        self.synack_pickup = settings.midstream and not settings.inline
+        self.one_side = self.async_oneside or self.synack_pickup
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
         self.overlap = OVERLAP      # inspected bytes kept in front of new ones (set_detection)
+        # the whole OVERLAP kept whatever the rules need: inline mode rewrites re-sent bytes
+        # from the tail (`_inline_resend`, `_inline_front`), and an EVE alert logs a stream match's window as
+        # its payload (the sensor sets this when an eve-log writes payloads)
+        self.full_tail = False
         self.feed = getattr(applayer, "feed", None)
         self.gap_hook = getattr(applayer, "gap", None)
         self.memuse = 0             # out-of-order bytes held over all flows
@@ -140,6 +217,8 @@ class StreamEngine:
         longest content, and the 2 KB tail per direction was most of `flow.stream`."""
         self.windows = engine is not None
         lookback = getattr(engine, "stream_lookback", None)      # None: any distance back
+        if self.inline or self.full_tail:
+            lookback = None
         self.overlap = lookback if lookback is not None and 0 <= lookback < OVERLAP else OVERLAP
 
     def attach_applayer(self, applayer: Any) -> None:
@@ -156,6 +235,15 @@ class StreamEngine:
         if not st:                      # UNTRACKED
             return
         flags = pkt.tcp_flags
+        if self.one_side and flags & _SYNRSTACK == _ACK:
+            self._async_ack(st, pkt, flow)
+        if not pkt.to_server and pkt.tcp_tsval >= 0 and not st[0].started and flags & _SYNACK != _SYNACK:
+            # the server has not answered the client's SYN yet (Suricata's SYN_SENT)
+            if self._bad_echo(st[1], pkt):
+                # not taken by the session: undo what the flow's state tracking made of it
+                # (a forged RST would close the session the client still opens)
+                set_state(flow, SYN_SENT)
+                return
         plen = pkt.payload_len
         if self.held and flags & _ACK:
             # some direction somewhere holds out-of-order data: has its receiver
@@ -164,6 +252,8 @@ class StreamEngine:
             if other.ooo is not None:
                 self._acked(other, flow, not pkt.to_server, pkt)
         if not plen:
+            if st[pkt.to_server].pending and not flags & (_SYN | _RST):
+                self._pending_window(st[pkt.to_server], pkt)     # (pending only exists with windows)
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
             if flags & _SYN:
                 h: Half = st[pkt.to_server]
@@ -177,11 +267,18 @@ class StreamEngine:
                 if not h.started:
                     h.started = True
                     h.next_seq = (pkt.seq + 1) & MASK
+                    if not flags & _ACK:
+                        h.syn_ts = pkt.tcp_tsval
             return
         if flags & _RST:
             return
         to_server = pkt.to_server
         h = st[to_server]
+        if not h.off and to_server and not flow.established and h.syn_ts is not None and flow.tcp_state == ESTABLISHED:
+            # the client's ACK that completes the handshake carries data (its bare ACK was
+            # lost or never sent): established already for this packet, as Suricata does
+            # (SYN_RECV, "with data we need it to be established now")
+            flow.established = True
         if not h.started:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
@@ -198,6 +295,8 @@ class StreamEngine:
             self.counters["stream.pkt_retransmission"] += 1
             self._compare_delivered(h, start, pkt, 0, plen)
             pkt.stream_added = True
+            if self.inline and self.windows:
+                self._inline_resend(h, pkt, start, plen)
             return
         if h.depth_hit:
             return
@@ -212,6 +311,8 @@ class StreamEngine:
             skip = h.off - start
             if skip:
                 self._compare_delivered(h, start, pkt, 0, skip)
+                if self.inline:
+                    self._inline_front(h, pkt, start, skip)
             data = pkt.data[off + skip:off + plen]
             if depth and h.off + len(data) > depth:
                 data = data[:depth - h.off]
@@ -289,6 +390,13 @@ class StreamEngine:
         if self.feed is not None:
             self.feed(flow, to_server, data, pkt)
         if self.windows:
+            if pkt.to_server != to_server:
+                # brought in by the other direction's packet: inspected later (see Half.pending)
+                h.pending += data
+                return
+            if h.pending:
+                data = h.pending + data
+                h.pending = b""
             tail = h.tail
             prev = pkt.stream_data
             if prev is not None and pkt.stream_to_server == to_server:
@@ -302,10 +410,11 @@ class StreamEngine:
             pkt.stream_old = old
             pkt.stream_to_server = to_server
             keep = self.overlap
-            if len(window) <= keep:
-                h.tail = window
-            else:
+            if len(window) > keep:
                 h.tail = window[len(window) - keep:] if keep else b""
+                h.gap_before = 0
+            else:
+                h.tail = window
 
     def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         ooo = h.ooo
@@ -342,7 +451,14 @@ class StreamEngine:
         self.counters["stream.reassembly_seq_gap"] += 1
         h.off = target
         h.next_seq = (h.next_seq + nbytes) & MASK
+        if h.pending:
+            # data not yet inspected before the gap: kept apart, inspected when the flow ends
+            if h.runs is None:
+                h.runs = []
+            h.runs.append((h.gap_before, h.tail, h.pending))
+            h.pending = b""
         h.tail = b""                    # nothing may match across missing bytes
+        h.gap_before = nbytes
         if self.gap_hook is not None:
             self.gap_hook(flow, to_server, nbytes, pkt)
         if h.ooo is not None:
@@ -350,6 +466,99 @@ class StreamEngine:
             h.ooo.drop_before(target)
             self.memuse -= before - h.ooo.nbytes
             self._drain(h, flow, to_server, pkt)
+
+    def _inline_resend(self, h: Half, pkt: Packet, start: int, plen: int) -> None:
+        """Inline (IPS) mode, a segment re-sending bytes the stream already holds: as
+        Suricata's inline stream handling, the packet carries the stream's bytes (a
+        segment that overlaps with different data is rewritten to them, TCP checksum
+        updated: packet rules and EVE see what the stream inspected), and the stream
+        rules inspect that range again on this packet (Suricata's inline raw inspection
+        covers the packet's own range). Only while the bytes are still in the kept tail;
+        `pkt.data` is replaced, never written into. The NFQUEUE verdict does not hand
+        the rewritten payload to the kernel yet (capture/nfqueue.py accepts the original)."""
+        tail = h.tail
+        lo = start - (h.off - len(tail))
+        if lo < 0:
+            return
+        known = tail[lo:lo + plen]
+        off = pkt.payload_off
+        data = pkt.data
+        if data[off:off + plen] != known:
+            pkt.data = _with_payload(pkt, known)
+        pkt.stream_data = known
+        pkt.stream_old = 0
+        pkt.stream_to_server = pkt.to_server
+
+    def _inline_front(self, h: Half, pkt: Packet, start: int, skip: int) -> None:
+        """Inline mode, a segment whose first `skip` bytes the stream already holds: those
+        bytes are rewritten to the stream's where they differ (see `_inline_resend`)."""
+        tail = h.tail
+        lo = start - (h.off - len(tail))
+        if lo < 0:
+            return
+        off = pkt.payload_off
+        data = pkt.data
+        known = tail[lo:lo + skip]
+        if data[off:off + skip] != known:
+            pkt.data = _with_payload(pkt, known + data[off + skip:off + pkt.payload_len])
+
+    def _pending_window(self, h: Half, pkt: Packet) -> None:
+        """A data-less packet of a direction with data waiting (`Half.pending`): that data is
+        this packet's inspection window, as Suricata inspects a stream's new data on the
+        next packet of its direction."""
+        data = h.pending
+        h.pending = b""
+        tail = h.tail
+        window = tail + data if tail else data
+        pkt.stream_data = window
+        pkt.stream_old = len(tail)
+        pkt.stream_to_server = pkt.to_server
+        pkt.stream_added = True
+        keep = self.overlap
+        if len(window) > keep:
+            h.tail = window[len(window) - keep:] if keep else b""
+            h.gap_before = 0
+        else:
+            h.tail = window
+
+    def _async_ack(self, st: Any, pkt: Packet, flow: Flow) -> None:
+        """stream.async-oneside: the one side the sensor sees goes on with an ACK where the
+        other side's answer should have come (Suricata's STREAMTCP_FLAG_ASYNC): after its
+        SYN (the SYN/ACK was routed elsewhere), or after its SYN/ACK (the client's ACK was).
+        The session is then established, so `flow:established` rules see its data. Only an
+        ACK at the side's next sequence number counts, as in Suricata. Without
+        async-oneside, a session picked up midstream from its SYN/ACK (IDS mode) goes on
+        the same way with the SYN/ACK sender's ACK: the client's ACK was missed."""
+        state = flow.tcp_state
+        to_server = pkt.to_server
+        if to_server:
+            if state != SYN_SENT or not self.async_oneside:
+                return
+        elif state != SYN_RECV or not (self.async_oneside or not st[1].started):
+            return
+        h = st[to_server]
+        if h.started and not h.off and pkt.seq == h.next_seq:
+            set_state(flow, ESTABLISHED)
+
+    def _bad_echo(self, client: Half, pkt: Packet) -> bool:
+        """A reply to a SYN that echoes a timestamp the SYN never sent: an evasion (a
+        forged RST or FIN that the client's TCP stack would refuse, bug 3286). As
+        Suricata's StateSynSentValidateTimestamp: raises `stream.pkt_invalid_timestamp`
+        and the packet is not taken by the session. Only the echo is judged: with a
+        timestamp in the SYN, a non-zero echo must be that value; without one, the
+        echo must be zero."""
+        syn_ts = client.syn_ts
+        if syn_ts is None:
+            return False            # picked up midstream: no SYN to compare with
+        echo = pkt.tcp_tsecr
+        if syn_ts >= 0:
+            bad = syn_ts != 0 and echo != 0 and echo != syn_ts
+        else:
+            bad = echo != 0
+        if bad:
+            self.counters["stream.pkt_invalid_timestamp"] += 1
+            pkt.add_event("stream.pkt_invalid_timestamp")
+        return bad
 
     def _depth_reached(self, h: Half) -> None:
         if not h.depth_hit:
@@ -372,6 +581,43 @@ class StreamEngine:
             self.counters["tcp.overlap_diff_data"] += 1
 
     # --- flow end and reporting --------------------------------------------------
+
+    def flush(self, flow: Flow) -> list[StreamEndPacket]:
+        """The flow ends: its stream data detection has not seen yet, as pseudo packets
+        (Suricata's flow-timeout reassembly, pkt_src "stream (flow timeout)"), client side
+        first. That is data an ACK let through on the other direction's packet and never
+        followed by its own direction's packet, and data still held out of order behind
+        a hole nobody filled (each contiguous piece on its own: nothing matches across
+        missing bytes). Not counted as gaps. Call before `on_flow_end`."""
+        st = flow.stream
+        if not st or not self.windows:
+            return []
+        c, s = st[1], st[0]
+        if not (c.pending or c.runs or c.ooo or s.pending or s.runs or s.ooo):
+            return []               # the usual flow: everything was inspected
+        out: list[StreamEndPacket] = []
+        for to_server in (True, False):
+            h = st[to_server]
+            pieces: list[tuple[int, bytes, bytes]] = list(h.runs) if h.runs else []
+            if h.pending:
+                pieces.append((h.gap_before, h.tail, h.pending))
+            ooo = h.ooo
+            if ooo is not None:
+                end = h.off             # held data never starts here: it would have been delivered
+                joined = False
+                for start, data, _, _ in ooo.pieces:
+                    if joined and start == end:
+                        gap, tail, prev = pieces[-1]
+                        pieces[-1] = (gap, tail, prev + data)
+                    else:
+                        pieces.append((start - end, b"", data))
+                    joined = True
+                    end = start + len(data)
+            for gap, tail, data in pieces:
+                out.append(StreamEndPacket.make(flow, to_server, gap, tail, data))
+            h.runs = None
+            h.pending = b""
+        return out
 
     def on_flow_end(self, flow: Flow) -> None:
         """Release what the flow still holds out of order (the memcap is global)."""
