@@ -330,6 +330,27 @@ if cython.compiled:
         return at + 1
 
     @cython.cfunc
+    def _put_endpoints(p: cython.p_char, at: cython.int, src: object, sp: cython.int,
+                       dst: object, dp: cython.int, ports: cython.bint) -> cython.int:
+        """Write `"src_ip":..,"src_port":..,"dest_ip":..,"dest_port":..` (the ports only when
+        the protocol has them), the order Suricata's header writes; -1 when an address does
+        not fit. The caller has written the comma and the key before `src_ip`'s value."""
+        at = _put_addr(p, at, src)
+        if at < 0:
+            return -1
+        if ports:
+            at = _put_bytes(p, at, b',"src_port":')
+            at = _put_int(p, at, sp)
+        at = _put_bytes(p, at, b',"dest_ip":')
+        at = _put_addr(p, at, dst)
+        if at < 0:
+            return -1
+        if ports:
+            at = _put_bytes(p, at, b',"dest_port":')
+            at = _put_int(p, at, dp)
+        return at
+
+    @cython.cfunc
     def _put_time(p: cython.p_char, at: cython.int, ts: cython.double) -> cython.int:
         """Write `format_timestamp(ts)` between double quotes; -1 when the C form does not cover it."""
         p[at] = 34
@@ -390,19 +411,9 @@ if cython.compiled:
             at = _put_bytes(p, at, b',"pcap_cnt":')
             at = _put_int(p, at, pkt.pcap_cnt)
             at = _put_bytes(p, at, b',"event_type":"alert","src_ip":')
-            at = _put_addr(p, at, pkt.src)
+            at = _put_endpoints(p, at, pkt.src, pkt.sp, pkt.dst, pkt.dp, ports)
             if at < 0:
                 return None
-            if ports:
-                at = _put_bytes(p, at, b',"src_port":')
-                at = _put_int(p, at, pkt.sp)
-            at = _put_bytes(p, at, b',"dest_ip":')
-            at = _put_addr(p, at, pkt.dst)
-            if at < 0:
-                return None
-            if ports:
-                at = _put_bytes(p, at, b',"dest_port":')
-                at = _put_int(p, at, pkt.dp)
             at = _put_bytes(p, at, b',"proto":')
             at = _put_bytes(p, at, _json_text(PROTO_TEXT[proto]))
             at = _put_bytes(p, at, b',"ip_v":')
@@ -533,19 +544,9 @@ if cython.compiled:
             at = _put_bytes(p, at, b',"flow_id":')
             at = _put_int(p, at, flow.flow_id)
             at = _put_bytes(p, at, b',"event_type":"flow","src_ip":')
-            at = _put_addr(p, at, flow.client)
+            at = _put_endpoints(p, at, flow.client, flow.client_port, flow.server, flow.server_port, ports)
             if at < 0:
                 return None
-            if ports:
-                at = _put_bytes(p, at, b',"src_port":')
-                at = _put_int(p, at, flow.client_port)
-            at = _put_bytes(p, at, b',"dest_ip":')
-            at = _put_addr(p, at, flow.server)
-            if at < 0:
-                return None
-            if ports:
-                at = _put_bytes(p, at, b',"dest_port":')
-                at = _put_int(p, at, flow.server_port)
             if ports or ip_v:               # flow_header: ip_v only when known
                 at = _put_bytes(p, at, b',"ip_v":')
                 at = _put_int(p, at, ip_v)

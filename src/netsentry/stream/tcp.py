@@ -113,6 +113,17 @@ class Half:
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
 
 
+@cython.cfunc
+def _keep_tail(h: Half, window: bytes, keep: cython.Py_ssize_t) -> cython.void:
+    """After `window` went to detection: keep its last `keep` bytes (the engine's
+    `overlap`) as the direction's tail, in front of the next new bytes."""
+    if len(window) > keep:
+        h.tail = window[len(window) - keep:] if keep else b""
+        h.gap_before = 0
+    else:
+        h.tail = window
+
+
 def new_session() -> tuple[Half, Half]:
     """`flow.stream` of a followed session: (to client, to server), indexed by `pkt.to_server`.
     A tuple, not a list: it never changes after it is made, and is 16 bytes smaller."""
@@ -409,12 +420,7 @@ class StreamEngine:
             pkt.stream_data = window
             pkt.stream_old = old
             pkt.stream_to_server = to_server
-            keep = self.overlap
-            if len(window) > keep:
-                h.tail = window[len(window) - keep:] if keep else b""
-                h.gap_before = 0
-            else:
-                h.tail = window
+            _keep_tail(h, window, self.overlap)
 
     def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         ooo = h.ooo
@@ -514,12 +520,7 @@ class StreamEngine:
         pkt.stream_old = len(tail)
         pkt.stream_to_server = pkt.to_server
         pkt.stream_added = True
-        keep = self.overlap
-        if len(window) > keep:
-            h.tail = window[len(window) - keep:] if keep else b""
-            h.gap_before = 0
-        else:
-            h.tail = window
+        _keep_tail(h, window, self.overlap)
 
     def _async_ack(self, st: Any, pkt: Packet, flow: Flow) -> None:
         """stream.async-oneside: the one side the sensor sees goes on with an ACK where the
