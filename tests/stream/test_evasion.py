@@ -19,6 +19,7 @@ from netsentry.sensor import Sensor
 from netsentry.stream.hostos import OS_NAMES
 from netsentry.output.memory import MemoryOutput as Collect
 
+from stream_helpers import alerts_of, replay_events  # noqa: E402  (tests/stream is on sys.path)
 import evasion_captures as ev  # noqa: E402  (tests/stream is on sys.path: rootdir conftest-less import)
 
 RULES = (
@@ -39,15 +40,8 @@ def replay(tmp_path: Path, scenario: str, *overrides: str,
         path = tmp_path / "netsentry.yaml"
         section = {name: hosts.get(name, []) for name in OS_NAMES}
         path.write_text(yaml.safe_dump({"host-os-policy": section}))
-    config = load_config(path, ["anomaly.enabled=false", *overrides])
-    rs = load_rules([rules], config)
-    assert not rs.errors, rs.errors
-    out = Collect()
-    sensor = Sensor(config, [out], rs)
-    sensor.run(read_captures([str(pcap)]))
-    sensor.finish()
-    alerts = [(e.pkt.pcap_cnt, e.alert.signature_id) for e in out.events if e.event_type == "alert"]
-    return alerts, expected, sensor
+    out, sensor = replay_events(pcap, rules, path, overrides)
+    return alerts_of(out), expected, sensor
 
 
 @pytest.mark.parametrize("scenario", ["tcp-split", "tcp-tiny-segments", "tcp-out-of-order", "tcp-retransmission"])

@@ -16,11 +16,8 @@ from pathlib import Path
 import pytest
 from scapy.all import IP, TCP, Ether, wrpcap  # type: ignore[import-untyped]
 
-from netsentry.capture import read_captures
 from netsentry.config import ConfigError, load_config
-from netsentry.output.memory import MemoryOutput as Collect
-from netsentry.rules import load_rules
-from netsentry.sensor import Sensor
+from stream_helpers import alerts_of, replay_events
 
 RULES = (
     'alert tcp any any -> any 80 (msg:"request"; flow:established,to_server; content:"GET /a"; sid:1;)\n'
@@ -50,14 +47,8 @@ def _server_only(path: Path) -> Path:
 def _alerts(tmp_path: Path, pcap: Path, *overrides: str) -> list[tuple[int, int]]:
     rules = tmp_path / "t.rules"
     rules.write_text(RULES)
-    config = load_config(None, ["anomaly.enabled=false", *overrides])
-    rs = load_rules([rules], config)
-    assert not rs.errors, rs.errors
-    out = Collect()
-    sensor = Sensor(config, [out], rs)
-    sensor.run(read_captures([str(pcap)]))
-    sensor.finish()
-    return [(e.pkt.pcap_cnt, e.alert.signature_id) for e in out.events if e.event_type == "alert"]
+    out, _sensor = replay_events(pcap, rules, overrides=overrides)
+    return alerts_of(out)
 
 
 @pytest.mark.parametrize("async_oneside, expected", [("true", [(3, 1)]), ("false", [])])

@@ -15,11 +15,7 @@ from pathlib import Path
 import pytest
 from scapy.all import IP, TCP, Ether, wrpcap  # type: ignore[import-untyped]
 
-from netsentry.capture import read_captures
-from netsentry.config import load_config
-from netsentry.output.memory import MemoryOutput as Collect
-from netsentry.rules import load_rules
-from netsentry.sensor import Sensor
+from stream_helpers import alerts_of, replay_events
 
 RULES = (
     'alert tcp any any -> any any (msg:"bad ts"; stream-event:pkt_invalid_timestamp; sid:1;)\n'
@@ -59,14 +55,8 @@ def _capture(path: Path, syn_ts: tuple[int, int] | None, forged_echo: int) -> Pa
 def _run(tmp_path: Path, pcap: Path) -> tuple[list[tuple[int, int]], dict[str, int]]:
     rules = tmp_path / "t.rules"
     rules.write_text(RULES)
-    config = load_config(None, ["anomaly.enabled=false"])
-    rs = load_rules([rules], config)
-    assert not rs.errors, rs.errors
-    out = Collect()
-    sensor = Sensor(config, [out], rs)
-    sensor.run(read_captures([str(pcap)]))
-    sensor.finish()
-    alerts = [(e.pkt.pcap_cnt, e.alert.signature_id) for e in out.events if e.event_type == "alert"]
+    out, sensor = replay_events(pcap, rules)
+    alerts = alerts_of(out)
     anomalies = [e for e in out.events if e.event_type == "anomaly"]
     assert not anomalies, "stream events are not decoder anomalies"
     return alerts, sensor.stream.stats()
