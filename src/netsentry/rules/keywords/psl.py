@@ -62,23 +62,23 @@ def suffix_labels(labels: list[bytes]) -> int:
     return best
 
 
-def domain(name: bytes) -> bytes:
-    """The registrable domain of `name` (b"" when it has none, e.g. a bare suffix)."""
+def _split(name: bytes) -> tuple[list[bytes], int]:
+    """`name`'s labels and how many of them are its public suffix; (.., -1) when it has
+    no registrable domain (empty, an empty label, or a bare suffix)."""
     labels = name.rstrip(b".").split(b".")
     if not name or any(not label for label in labels):
-        return b""
+        return labels, -1
     k = suffix_labels([label.lower() for label in labels])
-    if k >= len(labels):
-        return b""
-    return b".".join(labels[len(labels) - k - 1:])
+    return labels, (k if k < len(labels) else -1)
+
+
+def domain(name: bytes) -> bytes:
+    """The registrable domain of `name` (b"" when it has none, e.g. a bare suffix)."""
+    labels, k = _split(name)
+    return b".".join(labels[len(labels) - k - 1:]) if k >= 0 else b""
 
 
 def tld(name: bytes) -> bytes:
     """The public suffix of `name`'s registrable domain (b"" when it has none)."""
-    labels = name.rstrip(b".").split(b".")
-    if not name or any(not label for label in labels):
-        return b""
-    k = suffix_labels([label.lower() for label in labels])
-    if k >= len(labels):
-        return b""
-    return b".".join(labels[len(labels) - k:])
+    labels, k = _split(name)
+    return b".".join(labels[len(labels) - k:]) if k >= 0 else b""
