@@ -154,6 +154,10 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
                     on_verdict(pkt, flow)                                   #@ inline
                 pkt = pkt.reassembled
             pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
+            # inline, accepted, its bytes replaced by the stream stage (re-sent bytes that differed
+            # from those inspected, stream/tcp.py `_inline_resend`): the source forwards the new ones
+            if do_inline and frame.data is not data and frame.verdict is None:   #@ inline
+                on_verdict(frame, None)                                          #@ inline
             if do_progress and not n & PROGRESS_MASK:                       #@ progress
                 progress(source.bytes_read)                                 #@ progress
     finally:

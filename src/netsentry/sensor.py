@@ -398,6 +398,12 @@ class Sensor:
         once per direction of a dropped flow, plus every packet a rule dropped itself."""
         if not self.inline:
             return
+        if pkt.verdict is None:
+            # accepted, with bytes the stream stage rewrote (capture_loop.py): the source
+            # forwards the packet as inspected; nothing to count or log
+            if self.verdict_sink is not None:
+                self.verdict_sink(pkt)
+            return
         root = pkt.root
         if root is not None and root.verdict is None:
             # a reassembled datagram's verdict is its last fragment's: that is the

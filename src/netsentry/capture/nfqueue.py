@@ -111,6 +111,7 @@ class NfqueueSource(LiveSource):
         self.received = 0
         self.accepted = 0
         self.dropped = 0
+        self.rewritten = 0          # accepted with the bytes the stream stage normalised
         self.fail_open = fail_open
         self._queues: list[_Queue] = []
         try:
@@ -210,11 +211,21 @@ class NfqueueSource(LiveSource):
             self.accepted += 1
 
     def verdict(self, pkt: Any) -> None:
-        """The sensor's verdict for the packet last yielded: drop it (reject = drop + respond/)."""
+        """The sensor's verdict for the packet last yielded: drop it (reject = drop + respond/),
+        or, with no verdict, accept it with the bytes the sensor left in `pkt.data`."""
         p = self._current
-        if p is None or pkt.verdict is None:
+        if p is None:
             return
         self._current = None
+        if pkt.verdict is None:
+            # accepted with new bytes: the stream stage replaced re-sent bytes that differed
+            # from those inspected (Suricata's inline normalisation), so the receiver gets
+            # what detection saw, not the sender's second version
+            p.set_payload(pkt.data)
+            p.accept()
+            self.accepted += 1
+            self.rewritten += 1
+            return
         p.drop()
         self.dropped += 1
 
@@ -236,6 +247,7 @@ class NfqueueSource(LiveSource):
             "netsentry.nfq.received": self.received,
             "netsentry.nfq.accepted": self.accepted,
             "netsentry.nfq.dropped": self.dropped,
+            "netsentry.nfq.rewritten": self.rewritten,
             "netsentry.nfq.verdict_batches": self.batches,
             "netsentry.nfq.queue_dropped": qdrop,
             "netsentry.nfq.user_dropped": udrop,

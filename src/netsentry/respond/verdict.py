@@ -1,8 +1,10 @@
 """Inline verdicts: what the sensor's drop/reject decision does to the packet in the queue.
 
 The sensor calls `InlineVerdicts.on_verdict(pkt)` for every packet whose
-``pkt.verdict`` a rule set (drop or reject); every other packet is accepted by
-the source itself (capture/nfqueue.py). Here the packet is dropped in the
+``pkt.verdict`` a rule set (drop or reject), and for an accepted packet whose bytes
+the stream stage rewrote (``pkt.verdict`` None: the source forwards the new bytes);
+every other packet is accepted by the source itself (capture/nfqueue.py). Here the
+packet is dropped in the
 queue and, for reject rules, the RST / ICMP unreachable goes out to the side(s)
 the rule's action names (reject.py). Counted as Suricata's ``ips.rejected``.
 """

@@ -480,8 +480,8 @@ class StreamEngine:
         updated: packet rules and EVE see what the stream inspected), and the stream
         rules inspect that range again on this packet (Suricata's inline raw inspection
         covers the packet's own range). Only while the bytes are still in the kept tail;
-        `pkt.data` is replaced, never written into. The NFQUEUE verdict does not hand
-        the rewritten payload to the kernel yet (capture/nfqueue.py accepts the original)."""
+        `pkt.data` is replaced, never written into; the capture loop hands a packet whose
+        bytes changed to the inline source, which forwards them (capture/nfqueue.py)."""
         tail = h.tail
         lo = start - (h.off - len(tail))
         if lo < 0:
