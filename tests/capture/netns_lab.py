@@ -172,6 +172,30 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+def crafted_ips_path(lab: Lab, tmp: Path, queue: int, net: int, client: str, server: str,
+                     port: int) -> tuple[str, str, str, Path]:
+    """client | router (NFQUEUE `queue`, the rules `netsentry ips rules` installs) | server,
+    on 10.201.`net`.0/24 and 10.201.`net`+1.0/24, for a client that crafts its TCP session
+    with scapy: its kernel knows nothing of that session, so its resets are kept in. A
+    real TCP server listens on `port`. Returns the three namespaces and the server's log."""
+    cns, rns, sns = lab.ns("c"), lab.ns("r"), lab.ns("s")
+    lab.veth(cns, "c0", rns, "r0")
+    lab.veth(rns, "r1", sns, "s0")
+    lab.addr(cns, "c0", f"{client}/24")
+    lab.addr(rns, "r0", f"10.201.{net}.1/24")
+    lab.addr(rns, "r1", f"10.201.{net + 1}.1/24")
+    lab.addr(sns, "s0", f"{server}/24")
+    lab.route(cns, "default", "via", f"10.201.{net}.1")
+    lab.route(sns, "default", "via", f"10.201.{net + 1}.1")
+    lab.run(rns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+    lab.run(rns, sys.executable, "-m", "netsentry", "ips", "rules", "--queues", str(queue), "--install")
+    lab.run(cns, "iptables", "-w", "-A", "OUTPUT", "-p", "tcp", "--tcp-flags", "RST", "RST", "-j", "DROP")
+    log = tmp / "server.jsonl"
+    lab.spawn(sns, sys.executable, PEER, "tcp-server", str(port), str(log))
+    wait_for(lambda: any("listening" in r for r in read_jsonl(log)), 10, "the TCP server")
+    return cns, rns, sns, log
+
+
 class Daemon:
     """``netsentry run`` inside a namespace, with its log directory and stderr captured."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from netns_lab import PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, wait_for
+from netns_lab import Daemon, Lab, crafted_ips_path, nfqueue_unavailable_reason, read_jsonl, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -55,22 +55,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
     lab = Lab()
     tmp = tmp_path_factory.mktemp("ipsmemcap")
     try:
-        client, router, server = lab.ns("c"), lab.ns("r"), lab.ns("s")
-        lab.veth(client, "c0", router, "r0")
-        lab.veth(router, "r1", server, "s0")
-        lab.addr(client, "c0", f"{CLIENT}/24")
-        lab.addr(router, "r0", "10.201.5.1/24")
-        lab.addr(router, "r1", "10.201.6.1/24")
-        lab.addr(server, "s0", f"{SERVER}/24")
-        lab.route(client, "default", "via", "10.201.5.1")
-        lab.route(server, "default", "via", "10.201.6.1")
-        lab.run(router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-        lab.run(router, sys.executable, "-m", "netsentry", "ips", "rules", "--queues", str(QUEUE), "--install")
-        # the client kernel knows nothing of the crafted session: keep its resets in
-        lab.run(client, "iptables", "-w", "-A", "OUTPUT", "-p", "tcp", "--tcp-flags", "RST", "RST", "-j", "DROP")
-        log = tmp / "server.jsonl"
-        lab.spawn(server, sys.executable, PEER, "tcp-server", str(PORT), str(log))
-        wait_for(lambda: any("listening" in r for r in read_jsonl(log)), 10, "the TCP server")
+        client, router, _server, log = crafted_ips_path(lab, tmp, QUEUE, 5, CLIENT, SERVER, PORT)
         (tmp / "sender.py").write_text(SENDER)
         yield lab, tmp, client, router, log
     finally:
