@@ -172,6 +172,24 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+# The start of a client script for `crafted_ips_path` (argv: server, port, source port): the
+# handshake with the real server, leaving `ip`, `sport`, `port` and `ack` for the segments
+# (the client's next sequence number is 1001). Prints {"result": "no syn-ack"} and exits
+# when the server does not answer.
+CRAFTED_HANDSHAKE = r"""
+import json, sys, time
+from scapy.all import IP, TCP, conf, send, sr1
+conf.verb = 0
+server, port, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ip = IP(dst=server)
+synack = sr1(ip / TCP(sport=sport, dport=port, flags="S", seq=1000), timeout=10)
+if synack is None or not synack.haslayer(TCP):
+    print(json.dumps({"result": "no syn-ack"})); sys.exit(0)
+ack = synack[TCP].seq + 1
+send(ip / TCP(sport=sport, dport=port, flags="A", seq=1001, ack=ack))
+"""
+
+
 def crafted_ips_path(lab: Lab, tmp: Path, queue: int, net: int, client: str, server: str,
                      port: int) -> tuple[str, str, str, Path]:
     """client | router (NFQUEUE `queue`, the rules `netsentry ips rules` installs) | server,

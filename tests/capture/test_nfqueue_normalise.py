@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from netns_lab import Daemon, Lab, crafted_ips_path, nfqueue_unavailable_reason, read_jsonl, wait_for
+from netns_lab import CRAFTED_HANDSHAKE, Daemon, Lab, crafted_ips_path, nfqueue_unavailable_reason, read_jsonl, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -27,17 +27,7 @@ QUEUE = 6
 CLIENT, SERVER, PORT = "10.201.7.2", "10.201.8.2", 8096
 
 # Runs in the client namespace: handshake with the real server, then the two versions.
-SENDER = r"""
-import json, sys, time
-from scapy.all import IP, TCP, conf, send, sr1
-conf.verb = 0
-server, port, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-ip = IP(dst=server)
-synack = sr1(ip / TCP(sport=sport, dport=port, flags="S", seq=1000), timeout=10)
-if synack is None or not synack.haslayer(TCP):
-    print(json.dumps({"result": "no syn-ack"})); sys.exit(0)
-ack = synack[TCP].seq + 1
-send(ip / TCP(sport=sport, dport=port, flags="A", seq=1001, ack=ack))
+SENDER = CRAFTED_HANDSHAKE + r"""
 for data in (b"hello-world\n", b"HELLO-WORLD\n"):
     send(ip / TCP(sport=sport, dport=port, flags="PA", seq=1001, ack=ack) / data)
     time.sleep(0.3)
