@@ -93,10 +93,7 @@ class Sensor:
         self.signatures = self._build_signature_engine(config, ruleset)
         # stream/: defragmentation before the flow lookup, TCP reassembly after it
         self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
-        if self.stream is not None:
-            # an eve-log that writes a stream match's window as its payload needs the whole window
-            self.stream.full_tail = any(getattr(out, "logs_stream_payload", False) for out in self.outputs)
-            self.stream.set_detection(self.signatures)      # how much inspected data the windows keep
+        self._fit_stream_windows()
         self.anomaly = self._build_anomaly_engine(config)
         self.applayer = self._build_applayer(config)
         if self.applayer is not None and self.stream is not None:
@@ -138,6 +135,17 @@ class Sensor:
         # transaction records are built only when some output takes them
         self._app_records = any(self._emitters[t] for t in ("http", "dns", "tls"))
         self._set_app_consumers()
+        self._fit_stream_windows()
+
+    def _fit_stream_windows(self) -> None:
+        """Tell the stream stage how much inspected data its windows keep: what the rules
+        read back, or the whole window when an eve-log writes a stream match's window as
+        its payload (outputs are attached after the stages: daemon.py, cli.py)."""
+        stream = getattr(self, "stream", None)
+        if stream is None:
+            return
+        stream.full_tail = any(getattr(out, "logs_stream_payload", False) for out in self.outputs)
+        stream.set_detection(self.signatures)
 
     def _set_app_consumers(self) -> None:
         """Tell the app layer which protocols' transactions are read (tx rules, records)."""
@@ -339,7 +347,7 @@ class Sensor:
         if self.stream is not None:
             # built at start-up without rules, the stream stage made no inspection windows:
             # a reload from no rules to rules needs them (and the loop's stream part, loop_parts)
-            self.stream.set_detection(self.signatures)
+            self._fit_stream_windows()
         # transaction rules live in the engine too: the app layer parses what the new set reads
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()

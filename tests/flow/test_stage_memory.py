@@ -193,6 +193,11 @@ def test_an_eve_log_that_writes_payloads_keeps_the_whole_window(tmp_path: Path) 
         try:
             sensor = Sensor(config, outputs, load_rules([str(path)], config))
             assert sensor.stream.overlap == want
+            # the daemon and the CLI build the stages first and attach the outputs after
+            late = Sensor(config, [], load_rules([str(path)], config))
+            assert late.stream.overlap == 9
+            late.attach_outputs(outputs)
+            assert late.stream.overlap == want
         finally:
             for out in outputs:
                 out.close()
