@@ -58,6 +58,7 @@ from typing import Any
 import orjson
 
 from netsentry.config import ConfigError
+from netsentry.detect.sctp import sctp_eve
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event, HostPacket
 from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
 from netsentry.output import Output, OutputContext, check_event_types, register
@@ -120,10 +121,17 @@ KEEP_FLOW_TEXT = not FIELDS_COMPILED
 flow_texts: Callable[[Any], tuple[str, str, str]] = _flow_texts_kept if KEEP_FLOW_TEXT else _flow_texts_made
 
 
+# The protocols of the usual record shapes (`_usual_alert`, packet_header's first branch):
+# SCTP has ports too, but its header carries an ``sctp{}`` object (detect/sctp.py), so it
+# takes the general path.
+USUAL_PROTOS = frozenset((6, 17))
+IPPROTO_SCTP = 132
+
+
 def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, Any]:
     """The common head of a packet record (Suricata's CreateEveHeader, packet direction)."""
     proto = pkt.proto
-    if flow is not None and proto in PORT_PROTOS and pkt.pcap_cnt and pkt.ip_version and not pkt.vlan:
+    if flow is not None and proto in USUAL_PROTOS and pkt.pcap_cnt and pkt.ip_version and not pkt.vlan:
         # the usual alert: one dict display instead of ~10 tests and item stores, and
         # (pure path) the addresses' text from the flow when the packet's are the flow's
         src, dst = pkt.src, pkt.dst
@@ -162,6 +170,10 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
         if proto in ICMP_PROTOS and pkt.icmp_type >= 0:
             rec["icmp_type"] = pkt.icmp_type
             rec["icmp_code"] = pkt.icmp_code
+        elif proto == IPPROTO_SCTP:
+            sctp = sctp_eve(pkt)
+            if sctp is not None:
+                rec["sctp"] = sctp
     if pkt.tunnel is None:
         # a packet without a number is no captured one: the stream stage's flow-end pseudo
         # packet names itself (stream/tcp.py StreamEndPacket: "stream (flow timeout)")
@@ -289,7 +301,7 @@ AlertForm = Callable[[Alert], Any]
 def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     pkt, flow, alert = event.pkt, event.flow, event.alert
     if (flow is not None and alert is not None and pkt is not None and pkt.tunnel is None
-            and pkt.proto in PORT_PROTOS and pkt.pcap_cnt and pkt.ip_version and not pkt.vlan
+            and pkt.proto in USUAL_PROTOS and pkt.pcap_cnt and pkt.ip_version and not pkt.vlan
             and pkt.__class__ is not HostPacket):
         return _usual_alert(event.ts, pkt, flow, alert_form(alert))
     if pkt is None:                      # an engine alert about a flow, not a packet

@@ -384,7 +384,9 @@ if cython.compiled:
                 or pkt.vlan or not pkt.pcap_cnt or not pkt.ip_version):
             return None
         proto: cython.int = pkt.proto
-        ports: cython.bint = proto == 6 or proto == 17 or proto == 132
+        if proto == 132:
+            return None         # SCTP: the header's sctp{} object is output/eve.py's (detect/sctp.py)
+        ports: cython.bint = proto == 6 or proto == 17
         icmp_type: cython.int = -1
         if proto == 1 or proto == 58:
             icmp_type = pkt.icmp_type

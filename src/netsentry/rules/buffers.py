@@ -16,9 +16,9 @@ has no getter here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.decode.packet import Packet
@@ -33,20 +33,34 @@ class Buffer:
     name: str
     getter: Getter
     packet_only: bool = True    # Suricata's SIG_FLAG_REQUIRE_PACKET: never matched on stream data
+    multi: bool = False         # the getter returns a sequence of buffers; the rule matches if one does
 
 
 BUFFERS: dict[str, Buffer] = {}
 
 
-def register_buffer(name: str, getter: Getter, packet_only: bool = True) -> None:
-    """Make `name` a buffer payload keywords may inspect (call once, at import)."""
+def register_buffer(name: str, getter: Getter, packet_only: bool = True, multi: bool = False) -> None:
+    """Make `name` a buffer payload keywords may inspect (call once, at import).
+
+    `multi`: a multi-instance buffer (Suricata's DetectBufferTypeSupportsMultiInstance,
+    e.g. `sctp.chunk_data`, one instance per DATA chunk): the getter returns a sequence
+    (None or empty: no buffer) and the buffer's keywords match when they match in one."""
     if name in BUFFERS:
         raise ValueError(f"inspection buffer {name!r} registered twice")
-    BUFFERS[name] = Buffer(name, getter, packet_only)
+    BUFFERS[name] = Buffer(name, getter, packet_only, multi)
 
 
 def is_supported(name: str) -> bool:
     return name == "pkt_data" or name in BUFFERS
+
+
+def _any_instance(run: Callable[..., bool]) -> Callable[..., bool]:
+    """A multi-instance buffer's chain: true when it matches one of the instances."""
+    def run_any(bufs: Sequence[bytes], det: Any = None) -> bool:
+        if det is None:
+            return any(run(buf) for buf in bufs)
+        return any(run(buf, det) for buf in bufs)
+    return run_any
 
 
 def buffer_checks(b: RuleBuilder) -> list[Callable[[Packet, Flow | None], bool]]:
@@ -67,7 +81,8 @@ def buffer_checks(b: RuleBuilder) -> list[Callable[[Packet, Flow | None], bool]]
         spec = BUFFERS[name]
         if spec.packet_only:
             b.sig.pkt_only = True
-        stages.append((spec.getter, Chain(items, len(b.variables), buffer=name).run))
+        run = Chain(items, len(b.variables), buffer=name).run
+        stages.append((spec.getter, _any_instance(run) if spec.multi else run))
     if not stages:
         return []
     nvars = len(b.variables)

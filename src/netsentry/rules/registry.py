@@ -41,7 +41,8 @@ class Keyword:
 
 KEYWORDS: dict[str, Keyword] = {}
 
-FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64", "files")
+FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64", "files",
+            "sctp")
 _loaded = False
 
 
