@@ -69,9 +69,11 @@ PROGRESS_MASK = PROGRESS_EVERY - 1
 #   `protocols` set for each IP protocol p < 64 it takes; a TCP packet only with one
 #   of `tcp_flags` set (0: every TCP packet). The others skip a call that did
 #   nothing for them. None: every packet (ALL_PROTOCOLS, 0).
+# bypass: a flow a `bypass` rule matched (detect/bypass.py, flow.action "bypass") is
+#   counted by the flow table and nothing else; only when a loaded rule has the keyword.
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline",
                         "flow-verdicts", "progress", "defrag", "stream", "applayer",
-                        "blocklist", "live", "sharded", "guarded"))
+                        "blocklist", "live", "sharded", "guarded", "bypass"))
 ALL_PROTOCOLS = (1 << 64) - 1
 
 
@@ -104,6 +106,7 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
     do_inline: cython.bint = "inline" in parts                              #@ flags
     do_progress: cython.bint = "progress" in parts                          #@ flags
     do_guarded: cython.bint = "guarded" in parts                            #@ flags
+    do_bypass: cython.bint = "bypass" in parts                              #@ flags
     app_protos, app_flags = app_gate if app_gate is not None else (ALL_PROTOCOLS, 0)
     n, ts = state
     try:
@@ -130,6 +133,9 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
                 flow = flow_update(pkt)
                 if do_blocklist and blocked and pkt.src in blocked:         #@ blocklist
                     on_blocked(pkt, flow)                                   #@ blocklist
+                if do_bypass and flow is not None and flow.action == "bypass":   #@ bypass
+                    pkt = pkt.reassembled                                   #@ bypass
+                    continue                                                #@ bypass
                 if do_stream and flow is not None and pkt.proto == 6:       #@ stream
                     stream_update(pkt, flow)                                #@ stream
                 # the app layer's call only for what it acts on (`app_gate`, see LOOP_PARTS)

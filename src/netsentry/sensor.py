@@ -23,6 +23,7 @@ from typing import Any
 from netsentry.capture import CaptureError
 from netsentry.config import ConfigError, get
 from netsentry.decode import Decoder
+from netsentry.detect.bypass import uses_bypass
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
@@ -314,6 +315,8 @@ class Sensor:
             parts.add("blocklist")
         if self.live:
             parts.add("live")
+        if self.signatures is not None and uses_bypass(self.ruleset):
+            parts.add("bypass")          # rules/keywords/bypass.py: bypassed flows skip the rest
         return frozenset(parts)
 
     def _app_gate(self) -> tuple[int, int] | None:

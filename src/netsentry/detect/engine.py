@@ -426,7 +426,7 @@ class SignatureEngine:
                 action, rated = new_action, True
         if action == "pass":
             self.stats_passed += 1
-            if self._flow_scope(num, pkt, flow):
+            if self._flow_scope(num, pkt, flow) and flow.action != "bypass":   # a bypass stays (detect/bypass.py)
                 flow.action = "pass"      # type: ignore[union-attr]
             if s.force_alert and res == ALERT:
                 self._pass_alert = Event("alert", pkt.ts, pkt, flow, self._alert(num, "allowed"))

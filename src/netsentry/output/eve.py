@@ -58,6 +58,8 @@ from typing import Any
 import orjson
 
 from netsentry.config import ConfigError
+from netsentry.detect.bypass import BYPASS
+from netsentry.detect.bypass import flow_counters as bypassed_flow_counters
 from netsentry.detect.sctp import sctp_eve
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event, HostPacket
 from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
@@ -406,6 +408,8 @@ def _flow(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     }
     if flow.action is not None and flow.action in ("drop", "pass", "accept"):
         counters["action"] = flow.action
+    elif flow.action == BYPASS:
+        counters = bypassed_flow_counters(counters)
     if flow.exception_policy is not None:   # after action, as Suricata writes it
         counters["exception_policy"] = [{"target": t, "policy": p} for t, p in flow.exception_policy]
     if proto in PORT_PROTOS:

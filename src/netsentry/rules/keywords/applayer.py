@@ -68,7 +68,6 @@ CONTENT_MODIFIERS = {
 
 # Keywords with no buffer of their own: (value kind, reason category).
 OTHER = { "luaxform": "transform",
-    "asn1": "keyword",
     "ftpbounce": "app-layer keyword",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword",
     "filemagic": "file keyword",
@@ -76,7 +75,7 @@ OTHER = { "luaxform": "transform",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
     "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",
-    "http.response_body.raw": "app-layer keyword", "bypass": "keyword",
+    "http.response_body.raw": "app-layer keyword",
     "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword", "http2.frametype": "app-layer keyword",
     "http2.errorcode": "app-layer keyword", "http2.settings": "app-layer keyword",
