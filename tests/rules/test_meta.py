@@ -76,3 +76,43 @@ def test_requires_syntax_errors() -> None:
     for bad in ("requires: foo bar;", "requires: version ~8;", "requires: feature;"):
         with pytest.raises(RuleError):
             rule(bad)
+
+
+@pytest.mark.parametrize("req, loads", [
+    ("version >= 7.0.3 < 8 | >= 9", True),        # alternatives: the second holds
+    ("version >= 7.0.3 < 8 | >= 9.0.99", False),
+    ("version < 8 | >= 8.0.1 < 9", False),
+    ("version >= 10 | < 10", True),
+])
+def test_requires_version_alternatives(req: str, loads: bool) -> None:
+    from netsentry.rules import UnsupportedError
+    if loads:
+        assert rule(f"requires: {req};").sid == 1
+    else:
+        with pytest.raises(UnsupportedError, match="requires: not met"):
+            rule(f"requires: {req};")
+
+
+def test_requires_unknown_requirement_skips_the_rule() -> None:
+    from netsentry.rules import UnsupportedError
+    with pytest.raises(UnsupportedError, match="unknown requirement 'foo bar'"):
+        rule("requires: foo bar;")
+
+
+def test_requires_is_read_before_the_rest_of_the_rule() -> None:
+    """A rule for a later version may use what this one does not know: skipped, not failed."""
+    from netsentry.rules import UnsupportedError
+    with pytest.raises(UnsupportedError):
+        rule("requires: version >= 10; sid:1;", "alert vxlan any any -> any any")
+    with pytest.raises(UnsupportedError):
+        rule("no_such_keyword:1; requires: version >= 10;")
+    with pytest.raises(RuleError) as e:          # met: the unknown protocol is an error again
+        rule("requires: version >= 6; sid:1;", "alert asdf any any -> any any")
+    assert not isinstance(e.value, UnsupportedError)
+
+
+def test_requires_two_versions_is_an_error() -> None:
+    from netsentry.rules import UnsupportedError
+    with pytest.raises(RuleError, match="more than one version") as e:
+        rule("requires: version >= 8, version < 10;")
+    assert not isinstance(e.value, UnsupportedError)

@@ -20,6 +20,7 @@ from typing import Any
 from netsentry.applayer.registry import ABSENT_OR, ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
+from netsentry.rules.keywords.meta import prescan_requires
 from netsentry.rules.buffers import buffer_checks
 from netsentry.rules.inspect import Chain, Content
 from netsentry.rules.registry import RuleBuilder, lookup
@@ -121,6 +122,7 @@ def parse_rule(text: str, env: Any, file: str = "", line: int = 0) -> Signature:
         header, body = split_rule(text)
         sid = _prescan_sid(body)
         options = split_options(body)
+        prescan_requires(options)       # Suricata: a rule for another version is skipped first
         if env is not None:
             env.state["rule_file"] = file     # keywords reading a file next to the rule (filemd5)
         sig = _parse(header, options, env, text)

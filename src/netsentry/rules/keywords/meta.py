@@ -126,7 +126,6 @@ def alert(b: RuleBuilder, arg: str | None) -> None:
 # the optional features it has (Suricata's `requires: feature`).
 COMPAT_VERSION = (9, 0, 0)
 FEATURES = frozenset({"ja3"})
-_VERSION_REQ = re.compile(r"(>=|<=|>|<|=)?\s*(\d+(?:\.\d+){0,2})")
 
 
 def _version(text: str) -> tuple[int, int, int]:
@@ -134,17 +133,58 @@ def _version(text: str) -> tuple[int, int, int]:
     return parts[0], parts[1], parts[2]
 
 
-@keyword("requires", help="requires: feature F, keyword K, version >= A [< B]; load only when met")
+@keyword("requires", help="requires: feature F, keyword K, version >= A [< B] [| ...]; load only when met")
 def requires(b: RuleBuilder, arg: str | None) -> None:
     """Suricata 7.0.3+'s requires: a rule whose requirements this engine does not meet is
-    skipped (with that reason), never an error; a malformed requirement is an error."""
+    skipped (with that reason), never an error; a malformed requirement is an error. The
+    parser already evaluated it before the rule's header (`check_requires`)."""
+    check_requires(unquote(arg, "requires"))
+
+
+_REQ_KEY = re.compile(r"\s*([A-Za-z0-9_-]*)\s*([^,]*)")
+_VERSION_TERM = re.compile(r"\s*(>=|<=|>|<|=)?\s*(\d+(?:\.\d+){0,2})\s*")
+
+
+def _version_alternatives(value: str) -> list[list[tuple[str, tuple[int, int, int], int]]]:
+    """``>= 7.0.3 < 8 | >= 9``: alternatives (OR) of conditions (AND), as Suricata 8."""
+    alts = []
+    for alt in value.split("|"):
+        conds = []
+        pos = 0
+        alt = alt.strip()
+        while pos < len(alt):
+            m = _VERSION_TERM.match(alt, pos)
+            if m is None or m.end() == pos:
+                raise RuleError(f"requires: bad version requirement '{value}'")
+            conds.append((m.group(1) or "", _version(m.group(2)), len(m.group(2).split("."))))
+            pos = m.end()
+        if not conds:
+            raise RuleError(f"requires: bad version requirement '{value}'")
+        alts.append(conds)
+    return alts
+
+
+def _version_ok(op: str, want: tuple[int, int, int], parts: int) -> bool:
+    have = COMPAT_VERSION
+    return {">=": have >= want, ">": have > want, "<=": have <= want, "<": have < want,
+            "=": have[:parts] == want[:parts], "": have >= want}[op]
+
+
+def check_requires(text: str) -> None:
+    """Evaluate a `requires` value (Suricata's rust detect/requires.rs): UnsupportedError when
+    this engine does not meet it (the rule is skipped: an unknown requirement too, as
+    Suricata 8 skips those for forward compatibility), RuleError when it is malformed
+    (a key without a value, a bad version expression, two version requirements)."""
     from netsentry.rules.registry import lookup
     unmet: list[str] = []
-    for part in unquote(arg, "requires").split(","):
-        words = part.split(None, 1)
-        if len(words) != 2:
+    versions = 0
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        m = _REQ_KEY.fullmatch(part)
+        kind, value = (m.group(1).lower(), m.group(2).strip()) if m else ("", "")
+        if not kind or not value:
             raise RuleError(f"requires: expected 'feature X', 'keyword X' or 'version OP N', got '{part.strip()}'")
-        kind, value = words[0].lower(), words[1].strip()
         if kind == "feature":
             if value.lower() not in FEATURES:
                 unmet.append(f"feature {value}")
@@ -153,20 +193,25 @@ def requires(b: RuleBuilder, arg: str | None) -> None:
             if kw is None or kw.help.endswith("(not supported yet)"):
                 unmet.append(f"keyword {value}")
         elif kind == "version":
-            conds = _VERSION_REQ.findall(value)
-            if not conds or _VERSION_REQ.sub("", value).strip():
-                raise RuleError(f"requires: bad version requirement '{value}'")
-            for op, ver in conds:
-                want, have = _version(ver), COMPAT_VERSION
-                ok = {">=": have >= want, ">": have > want, "<=": have <= want, "<": have < want,
-                      "=": have[:len(ver.split("."))] == want[:len(ver.split("."))], "": have >= want}[op]
-                if not ok:
-                    unmet.append(f"version {op}{ver}")
+            versions += 1
+            if versions > 1:
+                raise RuleError("requires: more than one version requirement")
+            alts = _version_alternatives(value)
+            if not any(all(_version_ok(*c) for c in conds) for conds in alts):
+                unmet.append(f"version {value}")
         else:
-            raise RuleError(f"requires: unknown requirement '{kind}' (feature, keyword, version)")
+            unmet.append(f"unknown requirement '{kind} {value}'")
     if unmet:
         raise UnsupportedError(f"requires: not met by netsentry ({', '.join(unmet)})",
                                category="requires: not met")
+
+
+def prescan_requires(options: list[tuple[str, str | None]]) -> None:
+    """Suricata reads `requires` before anything else of a rule, so a rule for another
+    version (an unknown protocol, keyword or action) is skipped, not an error."""
+    for name, value in options:
+        if name.lower() == "requires" and value:
+            check_requires(unquote(value, "requires"))
 
 
 _TAG_DEFAULT_COUNT = 256
