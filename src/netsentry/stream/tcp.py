@@ -314,7 +314,7 @@ class StreamEngine:
         depth = self.depth
         if depth and end > depth:
             if start >= depth:
-                self._depth_reached(h)
+                self._depth_reached(h, pkt)
                 return
         off = pkt.payload_off
         if start <= h.off and h.ooo is None:
@@ -327,7 +327,7 @@ class StreamEngine:
             data = pkt.data[off + skip:off + plen]
             if depth and h.off + len(data) > depth:
                 data = data[:depth - h.off]
-                self._depth_reached(h)
+                self._depth_reached(h, pkt)
             pkt.stream_added = True
             self._deliver(h, flow, to_server, pkt, data)
             return
@@ -435,7 +435,7 @@ class StreamEngine:
         depth = self.depth
         if depth and h.off + len(data) >= depth:
             data = data[:depth - h.off]
-            self._depth_reached(h)
+            self._depth_reached(h, pkt)
         self._deliver(h, flow, to_server, pkt, data)
 
     def _acked(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
@@ -561,9 +561,13 @@ class StreamEngine:
             pkt.add_event("stream.pkt_invalid_timestamp")
         return bad
 
-    def _depth_reached(self, h: Half) -> None:
+    def _depth_reached(self, h: Half, pkt: Packet) -> None:
+        """`stream.reassembly.depth` reached in this direction: counted, and the packet that
+        reached it raises `stream.reassembly_depth_reached` (once per direction: as
+        Suricata, after it the direction is no longer reassembled)."""
         if not h.depth_hit:
             h.depth_hit = True
+            pkt.add_event("stream.reassembly_depth_reached")
             self.counters["tcp.stream_depth_reached"] += 1
             self.counters["stream.reassembly_depth_reached"] += 1
 
