@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MASK = 0xFFFFFFFF
 HALF = 0x80000000
-_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20
 _SYNACK = _SYN | _ACK
 _SYNRSTACK = _SYN | _RST | _ACK
 
@@ -74,6 +74,10 @@ OVERLAP = 2048
 # Out-of-order bytes one direction may hold with its hole never acknowledged
 # (a one-sided capture) before the hole is declared a gap.
 OOO_GAP_LIMIT = 256 * 1024
+
+# stream.reassembly.urgent.policy / .oob-limit-policy (Suricata's names)
+URG_INLINE, URG_OOB, URG_GAP, URG_DROP = 0, 1, 2, 3
+URGENT_POLICIES = {"inline": URG_INLINE, "oob": URG_OOB, "gap": URG_GAP, "drop": URG_DROP}
 
 UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
 
@@ -93,7 +97,7 @@ class Half:
     memory": the per-flow bytes this costs)."""
 
     __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
-                 "syn_ts", "pending", "runs", "gap_before")
+                 "syn_ts", "pending", "runs", "gap_before", "urg_off")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
@@ -111,6 +115,7 @@ class Half:
         self.pending = b""
         self.runs = None           # list[tuple[int, bytes, bytes]] | None
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
+        self.urg_off = 0           # urgent bytes taken out of band (stream.reassembly.urgent.policy oob)
 
 
 @cython.cfunc
@@ -205,6 +210,9 @@ class StreamEngine:
         # SYN/ACK sender's ACK in IDS mode (Suricata: "SYN/ACK followed by more TOCLIENT")
         self.synack_pickup = settings.midstream and not settings.inline
         self.one_side = self.async_oneside or self.synack_pickup
+        # stream.reassembly.urgent: what the urgent byte of a URG segment is (URGENT_POLICIES)
+        self.urgent = URGENT_POLICIES[settings.urgent_policy]
+        self.urgent_limit = URGENT_POLICIES[settings.urgent_oob_limit_policy]
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
         self.overlap = OVERLAP      # inspected bytes kept in front of new ones (set_detection)
@@ -294,6 +302,19 @@ class StreamEngine:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
         seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
+        if h.urg_off:
+            seq = (seq - h.urg_off) & MASK      # the sender's later bytes move up over the OOB ones
+        if flags & _URG and self.urgent:
+            oob = h.urg_off
+            kept = self._urgent(h, pkt, flow, plen)
+            if kept < plen and h.urg_off == oob and self._urgent_hole(h, pkt, flow, seq, kept):
+                # bytes the policy left out of the stream for good (gap, or a packet dropped
+                # in IPS mode): a gap where they were, declared now, not on a later ACK
+                self._gap(h, flow, to_server, pkt, h.off + (plen - kept))
+                return
+            if kept <= 0:
+                return
+            plen = kept
         delta = (seq - h.next_seq) & MASK
         if delta >= HALF:
             delta -= 1 << 32
@@ -440,7 +461,7 @@ class StreamEngine:
 
     def _acked(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         """The receiver acknowledged bytes of `h` we never saw: a gap up to the held data."""
-        delta = (pkt.ack - h.next_seq) & MASK
+        delta = (pkt.ack - h.urg_off - h.next_seq) & MASK
         if not delta or delta >= HALF:
             return
         first = h.ooo.first_start() if h.ooo is not None else None
@@ -560,6 +581,67 @@ class StreamEngine:
             self.counters["stream.pkt_invalid_timestamp"] += 1
             pkt.add_event("stream.pkt_invalid_timestamp")
         return bad
+
+    def _urgent(self, h: Half, pkt: Packet, flow: Flow, plen: int) -> int:
+        """A URG segment under an urgent policy other than inline (Suricata's handling of
+        TCP urgent data, stream.reassembly.urgent): how many of its bytes join the stream
+        (0: none). Receivers disagree on urgent data, so an attacker hides a byte in the
+        urgent pointer that one side keeps and the other does not; the policy says which
+        the sensor believes. As Suricata, the segment's last byte is the urgent one:
+        - oob: it is out of band: left out, and the sender's later sequence numbers move
+          up by one over it (at most 65535 such bytes per direction, then
+          `stream.reassembly_urgent_oob_limit_reached` and `urgent.oob-limit-policy`);
+        - gap: it is left out without moving the numbers: a one-byte hole (a gap);
+        - drop: in IPS mode the packet is dropped (drop reason "stream urgent"), so its
+          data never joins the stream; in IDS mode it stays inline."""
+        pkt.stream_added = True
+        ptr = int.from_bytes(pkt.data[pkt.l4_off + 18:pkt.l4_off + 20], "big")
+        policy = self.urgent
+        if policy == URG_DROP:
+            if self.inline:
+                self.counters["tcp.urgent_drop"] += 1
+                pkt.verdict = "drop"
+                if pkt.drop_reason is None:
+                    pkt.drop_reason = "stream urgent"
+                return 0
+            return plen
+        if not 0 < ptr <= plen:
+            return plen
+        if policy == URG_OOB:
+            if h.urg_off < 0xFFFF:
+                h.urg_off += 1
+                self.counters["tcp.urgent_oob_data"] += 1
+                if h.urg_off == 0xFFFF:
+                    pkt.add_event("stream.reassembly_urgent_oob_limit_reached")
+            else:
+                limit = self.urgent_limit
+                if limit == URG_DROP:
+                    if self.inline:
+                        pkt.verdict = "drop"
+                        if pkt.drop_reason is None:
+                            pkt.drop_reason = "stream urgent"
+                    return 0
+                if limit == URG_INLINE:
+                    return plen
+        # oob or gap: the last byte is not stream data
+        if ptr == 1 and plen == 1:
+            return 0
+        return plen - 1
+
+    def _urgent_hole(self, h: Half, pkt: Packet, flow: Flow, seq: int, kept: int) -> bool:
+        """Does the policy's cut of a URG segment leave a hole at the stream's edge? (Only
+        a segment in order and with nothing held is judged here; elsewhere the ACK of the
+        hole declares it, as for any missing bytes.) The kept bytes are delivered first."""
+        if seq != h.next_seq or h.ooo is not None:
+            return False
+        if kept > 0:
+            data = pkt.data[pkt.payload_off:pkt.payload_off + kept]
+            depth = self.depth
+            if depth and h.off + kept > depth:
+                return False
+            pkt.stream_added = True
+            self._deliver(h, flow, pkt.to_server, pkt, data)
+        return True
 
     def _depth_reached(self, h: Half, pkt: Packet) -> None:
         """`stream.reassembly.depth` reached in this direction: counted, and the packet that
