@@ -389,6 +389,8 @@ class StreamEngine:
             self._drain(h, flow, to_server, pkt)
         elif ooo.nbytes > OOO_GAP_LIMIT:
             self._gap(h, flow, to_server, pkt, ooo.first_start())      # type: ignore[arg-type]
+        elif self.inline and self.windows:
+            self._inline_held(h, pkt, start, start + len(data))
 
     # --- the parts -------------------------------------------------------------
 
@@ -528,6 +530,37 @@ class StreamEngine:
         known = tail[lo:lo + skip]
         if data[off:off + skip] != known:
             pkt.data = _with_payload(pkt, known + data[off + skip:off + pkt.payload_len])
+
+    def _inline_held(self, h: Half, pkt: Packet, start: int, end: int) -> None:
+        """Inline (IPS) mode, a segment held behind a hole: as Suricata's inline raw
+        inspection, which inspects the data around the packet whether or not all before it
+        arrived, the packet's window is the held run it joins, up to its own end; the run's
+        bytes before it were inspected on their own packets (`stream_old`). An IPS must
+        judge the packet now: it cannot forward it and wait for the flow's end."""
+        ooo = h.ooo
+        if ooo is None:
+            return
+        run_start = -1
+        parts: list[bytes] = []
+        cur = -1
+        for ps, pd, _, _ in ooo.pieces:
+            if ps != cur:
+                if run_start >= 0 and run_start <= start < cur:
+                    break
+                run_start = ps
+                parts = []
+            parts.append(pd)
+            cur = ps + len(pd)
+            if cur >= end and run_start <= start:
+                break
+        if run_start < 0 or not run_start <= start < cur:
+            return
+        block = b"".join(parts)
+        lo = max(0, start - run_start - self.overlap)
+        window = block[lo:end - run_start]
+        pkt.stream_data = window
+        pkt.stream_old = start - run_start - lo
+        pkt.stream_to_server = pkt.to_server
 
     def _pending_window(self, h: Half, pkt: Packet) -> None:
         """A data-less packet of a direction with data waiting (`Half.pending`): that data is
@@ -689,7 +722,7 @@ class StreamEngine:
             if h.pending:
                 pieces.append((h.gap_before, h.tail, h.pending))
             ooo = h.ooo
-            if ooo is not None:
+            if ooo is not None and not self.inline:      # inline: inspected on arrival (_inline_held)
                 end = h.off             # held data never starts here: it would have been delivered
                 joined = False
                 for start, data, _, _ in ooo.pieces:
