@@ -631,8 +631,12 @@ def _packet(rec: dict[str, Any], pkt: Any) -> None:
         # a reassembled datagram: Suricata logs it behind the link header of the capture
         # (the fragment's bytes before its IP header) with the capture's link type
         data, linktype = root.data[:root.ip_off] + data, root.linktype
+    elif root is not None and root.ip_off >= 0 and len(root.tunnel) > 6:
+        # ... of fragments a tunnel carried: behind the tunnel packet's own header (PPP in
+        # GRE, say), link type RAW, as Suricata logs a tunnel packet
+        data, linktype = root.data[root.tunnel[6]:root.ip_off] + data, 12
     elif pkt.tunnel is not None and len(pkt.tunnel) > 6:
-        # a packet a UDP tunnel carried: Suricata logs the tunnel packet itself, link type RAW
+        # a packet a tunnel carried: Suricata logs the tunnel packet itself, link type RAW
         data, linktype = data[pkt.tunnel[6]:], 12
     rec["packet"] = base64.b64encode(data).decode()
     info: dict[str, Any] = {"linktype": linktype}
