@@ -88,7 +88,7 @@ def test_vxlan_alert_names_its_outer_udp_ports(tmp_path: Path) -> None:
     from scapy.layers.vxlan import VXLAN
     inner = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="1.1.1.1", dst="2.2.2.2") \
         / TCP(sport=12345, dport=8080, flags="S")
-    frame = bytes(ETH / IP(src="7.7.7.7", dst="9.9.9.9") / UDP(sport=40000, dport=4789) / VXLAN(vni=5) / inner)
+    frame = bytes(ETH / IP(src="7.7.7.7", dst="9.9.9.9") / UDP(sport=40000, dport=4789) / VXLAN(vni=5, flags=0x08) / inner)
     rec = _alert(tmp_path, [frame], 1)
     assert rec["pkt_src"] == "vxlan encapsulation" and rec["src_ip"] == "1.1.1.1"
     assert {k: rec["tunnel"][k] for k in ("src_ip", "src_port", "dest_ip", "dest_port", "proto")} == {
