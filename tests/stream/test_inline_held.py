@@ -57,3 +57,13 @@ def test_ids_keeps_held_data_for_the_flows_end() -> None:
     assert pkts[3].stream_data is None and pkts[4].stream_data is None
     ends = eng.flush(flow)
     assert [(p.stream_data, p.log_gap) for p in ends] == [(b"Me In!", 4), (b"far", 89)]
+
+
+def test_an_acknowledged_hole_raises_the_gap_event_on_the_ack() -> None:
+    frames = [frame(100, flags="S"), frame(500, flags="SA", to_server=False, ack=101),
+              frame(101, b"head", ack=501), frame(111, b"after", ack=501),
+              frame(501, flags="A", to_server=False, ack=116)]
+    eng, pkts, _ = run(frames, inline=False)
+    assert pkts[4].events == ["stream.reassembly_seq_gap"]
+    assert not any(p.events for p in pkts[:4])
+    assert eng.stats()["tcp.reassembly_gap"] == 1

@@ -89,6 +89,7 @@ def test_gap_leaves_a_one_byte_hole() -> None:
     assert bytes(feed.data[True]) == b"GET /malicious HTTP/1.0\r\n\r\n"
     assert feed.gaps == [1]
     assert b"malicious" not in (pkts[5].stream_data or b"")      # nothing matches across the hole
+    assert "stream.reassembly_seq_gap" in pkts[3].events           # stream-event rules see the gap
 
 
 def test_drop_drops_the_urgent_packet_in_ips_mode_only() -> None:

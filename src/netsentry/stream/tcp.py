@@ -97,7 +97,7 @@ class Half:
     memory": the per-flow bytes this costs)."""
 
     __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
-                 "syn_ts", "pending", "runs", "gap_before", "urg_off")
+                 "syn_ts", "pending", "runs", "gap_before")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
@@ -115,7 +115,6 @@ class Half:
         self.pending = b""
         self.runs = None           # list[tuple[int, bytes, bytes]] | None
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
-        self.urg_off = 0           # urgent bytes taken out of band (stream.reassembly.urgent.policy oob)
 
 
 @cython.cfunc
@@ -213,6 +212,9 @@ class StreamEngine:
         # stream.reassembly.urgent: what the urgent byte of a URG segment is (URGENT_POLICIES)
         self.urgent = URGENT_POLICIES[settings.urgent_policy]
         self.urgent_limit = URGENT_POLICIES[settings.urgent_oob_limit_policy]
+        # urgent bytes taken out of band, by direction (`Half`): only directions that had
+        # any (rare), so `Half` stays the fixed 96-byte record; emptied at the flow's end
+        self.urg_off: dict[Any, int] = {}
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
         self.overlap = OVERLAP      # inspected bytes kept in front of new ones (set_detection)
@@ -302,12 +304,13 @@ class StreamEngine:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
         seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
-        if h.urg_off:
-            seq = (seq - h.urg_off) & MASK      # the sender's later bytes move up over the OOB ones
+        oob = 0
+        if self.urg_off:
+            oob = self.urg_off.get(h, 0)
+            seq = (seq - oob) & MASK            # the sender's later bytes move up over the OOB ones
         if flags & _URG and self.urgent:
-            oob = h.urg_off
             kept = self._urgent(h, pkt, flow, plen)
-            if kept < plen and h.urg_off == oob and self._urgent_hole(h, pkt, flow, seq, kept):
+            if kept < plen and self.urg_off.get(h, 0) == oob and self._urgent_hole(h, pkt, flow, seq, kept):
                 # bytes the policy left out of the stream for good (gap, or a packet dropped
                 # in IPS mode): a gap where they were, declared now, not on a later ACK
                 self._gap(h, flow, to_server, pkt, h.off + (plen - kept))
@@ -463,7 +466,7 @@ class StreamEngine:
 
     def _acked(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         """The receiver acknowledged bytes of `h` we never saw: a gap up to the held data."""
-        delta = (pkt.ack - h.urg_off - h.next_seq) & MASK
+        delta = (pkt.ack - (self.urg_off.get(h, 0) if self.urg_off else 0) - h.next_seq) & MASK
         if not delta or delta >= HALF:
             return
         first = h.ooo.first_start() if h.ooo is not None else None
@@ -478,6 +481,9 @@ class StreamEngine:
             return
         self.counters["tcp.reassembly_gap"] += 1
         self.counters["stream.reassembly_seq_gap"] += 1
+        # on the packet that declared it (Suricata: the one whose reassembly sent the gap to
+        # the app layer), so `stream-event:reassembly_seq_gap` rules see it
+        pkt.add_event("stream.reassembly_seq_gap")
         h.off = target
         h.next_seq = (h.next_seq + nbytes) & MASK
         if h.pending:
@@ -622,7 +628,7 @@ class StreamEngine:
         urgent pointer that one side keeps and the other does not; the policy says which
         the sensor believes. As Suricata, the segment's last byte is the urgent one:
         - oob: it is out of band: left out, and the sender's later sequence numbers move
-          up by one over it (at most 65535 such bytes per direction, then
+          up by one over it (`urg_off`) (at most 65535 such bytes per direction, then
           `stream.reassembly_urgent_oob_limit_reached` and `urgent.oob-limit-policy`);
         - gap: it is left out without moving the numbers: a one-byte hole (a gap);
         - drop: in IPS mode the packet is dropped (drop reason "stream urgent"), so its
@@ -641,10 +647,11 @@ class StreamEngine:
         if not 0 < ptr <= plen:
             return plen
         if policy == URG_OOB:
-            if h.urg_off < 0xFFFF:
-                h.urg_off += 1
+            taken = self.urg_off.get(h, 0)
+            if taken < 0xFFFF:
+                self.urg_off[h] = taken = taken + 1
                 self.counters["tcp.urgent_oob_data"] += 1
-                if h.urg_off == 0xFFFF:
+                if taken == 0xFFFF:
                     pkt.add_event("stream.reassembly_urgent_oob_limit_reached")
             else:
                 limit = self.urgent_limit
@@ -743,6 +750,9 @@ class StreamEngine:
         """Release what the flow still holds out of order (the memcap is global)."""
         st = flow.stream
         if st:
+            if self.urg_off:
+                for h in st:
+                    self.urg_off.pop(h, None)
             for h in st:
                 if h.ooo is not None:
                     self.memuse -= h.ooo.nbytes
