@@ -128,3 +128,14 @@ def test_suricata_set_still_checks_netsentrys_own_keys() -> None:
 def test_without_the_suricata_dialect_unknown_set_keys_stay_errors() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(overrides=["stream.bypass=true"])
+
+
+def test_udp_tunnel_decoders_are_translated(tmp_path: Path) -> None:
+    path = _write(tmp_path, "outputs: []\ndecoder:\n  vxlan:\n    enabled: false\n    ports: 4789\n"
+                            "    reserved-bits-check: permissive\n  teredo:\n    ports: any\n  erspan: {}\n")
+    cfg = load_config(suricata=path)
+    assert get(cfg, "decoder.vxlan.enabled") is False
+    assert get(cfg, "decoder.teredo.ports") == "any"
+    assert get(cfg, "decoder.geneve.ports") == "6081"                       # default kept
+    cfg = load_config(suricata=path, overrides=["decoder.vxlan.enabled=true"])
+    assert get(cfg, "decoder.vxlan.enabled") is True

@@ -22,7 +22,7 @@ from typing import Any
 
 from netsentry.capture import CaptureError
 from netsentry.config import ConfigError, get
-from netsentry.decode import Decoder
+from netsentry.decode import Decoder, udptunnel
 from netsentry.detect.bypass import uses_bypass
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
@@ -86,7 +86,8 @@ class Sensor:
         self.attach_outputs(outputs)
 
         # --- stages
-        self.decoder = Decoder(checksums=bool(get(config, "decoder.checksum-validation", False)))
+        self.decoder = Decoder(checksums=bool(get(config, "decoder.checksum-validation", False)),
+                               udp_tunnels=udptunnel.build(get(config, "decoder")))
         from netsentry.exception_policy import ExceptionPolicies
         self.exceptions = ExceptionPolicies(config, self.inline)
         self.flows = self._build_flow_table(config)

@@ -21,6 +21,7 @@ Translated (Suricata key -> netsentry key):
   options, types netsentry does not write are noted and left out
 - ``stream.midstream``, ``stream.async-oneside``, ``stream.inline`` (``auto`` follows the run mode),
   ``stream.checksum-validation`` -> ``decoder.checksum-validation``
+- ``decoder.{vxlan,geneve,teredo}.{enabled,ports}`` -> the same
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
 - ``packet-alert-max`` -> ``detect.packet-alert-max``
@@ -173,6 +174,27 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
         out["stream"] = stream
 
 
+def _decoder(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    """`decoder.{vxlan,geneve,teredo}.{enabled,ports}`: the UDP tunnels (decode/udptunnel.py)."""
+    if not isinstance(value, Mapping):
+        return
+    dec: Config = {}
+    for name, body in value.items():
+        if name in ("vxlan", "geneve", "teredo") and isinstance(body, Mapping):
+            for k, v in body.items():
+                if k == "enabled":
+                    dec.setdefault(name, {})[k] = v
+                elif k == "ports":          # netsentry's key is text, as Suricata's port variables
+                    v = "[%s]" % ", ".join(map(str, v)) if isinstance(v, list) else v
+                    dec.setdefault(name, {})[k] = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                else:
+                    ignored.append(f"decoder.{name}.{k}")
+        else:
+            ignored.append(f"decoder.{name}")
+    if dec:
+        out.setdefault("decoder", {}).update(dec)
+
+
 def _flow_timeouts(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
     if not isinstance(value, Mapping):
         return
@@ -226,6 +248,7 @@ _TOP_LEVEL = {
     "app-layer": _app_layer,
     "outputs": _outputs,
     "stream": _stream,
+    "decoder": _decoder,
     "flow-timeouts": _flow_timeouts,
     "action-order": _action_order,
     "packet-alert-max": _alert_max,

@@ -157,3 +157,19 @@ def test_ports_agree_with_scapy_dissection() -> None:
     ref = Ether(frame)[UDP]
     pkt = decode(frame)
     assert (pkt.sp, pkt.dp) == (ref.sport, ref.dport) == (1111, 2222)
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x80"])
+def test_ipv6_atomic_fragment_without_room_for_next_header_is_truncated(tail: bytes) -> None:
+    """An atomic fragment (offset 0, no more fragments) is decoded on, but when fewer than
+    two bytes follow its header nothing can be there: ipv6.trunc_exthdr besides the
+    useless-fragment event, and the packet is invalid (no upper layer decoded)."""
+    for nh in (6, 58):
+        pkt = decode(eth(IPv6(src=SRC6, dst=DST6) / IPv6ExtHdrFragment(nh=nh, m=0, offset=0) / tail))
+        assert pkt.events == ["ipv6.exthdr_useless_fh", "ipv6.trunc_exthdr"]
+        assert pkt.l4_off == -1
+    # two bytes are enough to hand the rest on (the upper layer judges them)
+    pkt = decode(eth(IPv6(src=SRC6, dst=DST6) / IPv6ExtHdrFragment(nh=17, m=0, offset=0) / b"ab"))
+    assert "ipv6.trunc_exthdr" not in pkt.events
+    # without extension headers the upper layer itself judges a short packet
+    assert "ipv6.trunc_exthdr" not in (decode(eth(IPv6(src=SRC6, dst=DST6, nh=6) / b"a")).events or [])

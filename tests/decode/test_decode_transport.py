@@ -110,7 +110,7 @@ def test_gre_inner_packet_is_analysed_outer_kept() -> None:
     inner = IP(src=SRC4, dst=DST4, ttl=5) / TCP(sport=999, dport=25, flags="S") / b"helo"
     pkt = d.decode(eth(IP(src="1.1.1.1", dst="2.2.2.2", ttl=60) / GRE(proto=0x0800, seqnum_present=1, sequence_number=4)
                        / inner), 1)
-    assert pkt.tunnel == (b"\x01\x01\x01\x01", b"\x02\x02\x02\x02", 47)
+    assert pkt.tunnel == (b"\x01\x01\x01\x01", b"\x02\x02\x02\x02", 47, 0, 0, "gre tunnel", 14 + 20 + 8)
     assert (pkt.src_ip, pkt.dst_ip, pkt.sp, pkt.dp, pkt.ttl) == (SRC4, DST4, 999, 25, 5)
     assert pkt.payload == b"helo"
     s = d.stats()
@@ -186,3 +186,15 @@ def test_ip_in_ipv6_events() -> None:
         ["ipv6.ipv4_in_ipv6_too_small"]
     assert decode(eth(IPv6(src=SRC6, dst=DST6, nh=41) / (b"\x45" + b"\x00" * 50))).events == \
         ["ipv6.ipv6_in_ipv6_wrong_version"]
+
+
+def test_gre_carrying_ppp_decodes_the_ip_packet_inside() -> None:
+    """GRE version 0 with protocol 0x880B (PPP, not PPTP's version 1): the PPP frame's IP
+    packet is the packet (Suricata's PPP tunnel); the tunnel tuple says where PPP starts."""
+    from scapy.layers.ppp import PPP  # type: ignore[import-untyped]
+    d = Decoder()
+    inner = IP(src=SRC4, dst=DST4) / UDP(sport=5, dport=6) / b"ppp!"
+    frame = eth(IP(src="1.1.1.1", dst="2.2.2.2") / GRE(proto=0x880B) / PPP(proto=0x0021) / inner)
+    pkt = d.decode(frame, 1)
+    assert (pkt.src_ip, pkt.dst_ip, pkt.proto, pkt.dp, pkt.payload) == (SRC4, DST4, 17, 6, b"ppp!")
+    assert pkt.tunnel[2] == 47 and frame[pkt.tunnel[6]:pkt.tunnel[6] + 2] == b"\x00\x21"

@@ -61,3 +61,36 @@ def test_reassembled_ipv6_behind_ethernet(tmp_path: Path) -> None:
     assert data[:14] == bytes(ETH / frags[-1])[:14]
     assert data[14] >> 4 == 6 and len(data) == 14 + 40 + 20 + 1500    # one datagram, no fragment header
     assert rec["packet_info"] == {"linktype": 1, "linktype_name": "EN10MB"}
+
+
+def test_tunnelled_packet_logs_the_tunnel_packet_as_raw(tmp_path: Path) -> None:
+    """A packet a tunnel carried is logged as Suricata logs its tunnel packet: the bytes from
+    the tunnel's payload on, link type RAW (12); for fragments a tunnel carried, the tunnel
+    payload's own header (PPP in GRE) in front of the reassembled datagram."""
+    from scapy.layers.inet import GRE
+    from scapy.layers.ppp import PPP
+    outer = ETH / IP(src="7.7.7.7", dst="9.9.9.9")
+    syn = IP(src="1.1.1.1", dst="2.2.2.2") / TCP(sport=12345, dport=8080, flags="S")
+    rec = _alert(tmp_path, [bytes(outer / GRE(proto=0x0800) / syn)], 1)
+    assert base64.b64decode(rec["packet"]) == bytes(syn)
+    assert rec["packet_info"] == {"linktype": 12, "linktype_name": "RAW"}
+    assert rec["pkt_src"] == "gre tunnel" and rec["tunnel"]["proto"] == "GRE"
+    whole, frags = _v4()
+    frames = [bytes(outer / GRE(proto=0x880B) / PPP(proto=0x0021) / f) for f in frags]
+    (tmp_path / "eve.json").unlink()
+    rec = _alert(tmp_path, frames, 1)
+    assert base64.b64decode(rec["packet"]) == b"\x00\x21" + whole
+    assert rec["packet_info"]["linktype"] == 12
+
+
+def test_vxlan_alert_names_its_outer_udp_ports(tmp_path: Path) -> None:
+    from scapy.layers.inet import UDP
+    from scapy.layers.vxlan import VXLAN
+    inner = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="1.1.1.1", dst="2.2.2.2") \
+        / TCP(sport=12345, dport=8080, flags="S")
+    frame = bytes(ETH / IP(src="7.7.7.7", dst="9.9.9.9") / UDP(sport=40000, dport=4789) / VXLAN(vni=5, flags=0x08) / inner)
+    rec = _alert(tmp_path, [frame], 1)
+    assert rec["pkt_src"] == "vxlan encapsulation" and rec["src_ip"] == "1.1.1.1"
+    assert {k: rec["tunnel"][k] for k in ("src_ip", "src_port", "dest_ip", "dest_port", "proto")} == {
+        "src_ip": "7.7.7.7", "src_port": 40000, "dest_ip": "9.9.9.9", "dest_port": 4789, "proto": "UDP"}
+    assert base64.b64decode(rec["packet"]) == bytes(inner)

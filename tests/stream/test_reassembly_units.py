@@ -137,6 +137,16 @@ def test_depth_stops_reassembly_and_is_counted_once() -> None:
     assert eng.stats()["tcp.stream_depth_reached"] == 1
 
 
+def test_depth_reached_is_a_stream_event_on_the_packet_that_reached_it_once_per_direction() -> None:
+    """`stream-event:reassembly_depth_reached` rules match the packet whose data reached
+    the depth, once per direction (Suricata stops reassembling the direction there)."""
+    _, _, pkts = run_stream([SYN, SYNACK, frame(101, b"a" * 6), frame(107, b"b" * 6), frame(113, b"c" * 6),
+                             frame(501, b"r" * 10, to_server=False, ack=119), frame(511, b"s", to_server=False)],
+                            depth="8")
+    hit = [i for i, p in enumerate(pkts) if "stream.reassembly_depth_reached" in (p.events or [])]
+    assert hit == [3, 5]
+
+
 def test_memcap_drops_out_of_order_data_beyond_it() -> None:
     eng, feed, _ = run_stream([SYN, SYNACK, frame(111, b"x" * 10), frame(131, b"y" * 10)], memcap="15")
     assert eng.stats()["tcp.segment_memcap_drop"] == 1

@@ -33,6 +33,10 @@ class DecodeContext:
         self.ethertypes: dict[int, LayerDecoder] = {}
         self.ip_protos: dict[int, LayerDecoder] = {}
         self.depth = 0   # tunnel nesting of the packet being decoded
+        # UDP tunnels by port (udptunnel.UdpTunnels), None: none enabled; `udp_seen`: the
+        # last packet the layered UDP decoder judged (the fast path's packets never are)
+        self.udp_tunnels: object = None
+        self.udp_seen: object = None
 
     def event(self, pkt: Packet, name: str) -> None:
         """A decoder event that leaves the packet usable (e.g. a bad option). Counted

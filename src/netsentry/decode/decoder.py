@@ -19,6 +19,7 @@ import struct
 from typing import Callable
 
 from netsentry.decode import erspan, gre, icmp, ipip, ipv4, ipv6, link, mpls, nsh, pppoe, sctp, tcp, udp
+from netsentry.decode.udptunnel import UdpTunnels
 from netsentry.decode.context import EVENTS_OVERFLOW, IPV6_EXTHDR_LIMIT, DecodeContext
 from netsentry.decode.packet import TYPED, Packet
 
@@ -158,11 +159,35 @@ class Decoder:
 
     decode: Callable[[bytes, int], Packet]
 
-    def __init__(self, checksums: bool = False) -> None:
+    def __init__(self, checksums: bool = False, udp_tunnels: UdpTunnels | None = None) -> None:
         self.checksums = checksums
         self._ctx = build_context(checksums)
         self._fast_counts: Callable[[], tuple[int, int, int, int]]
         self.decode, self._fast_counts = self._build(self._ctx)
+        if udp_tunnels is not None:
+            self._ctx.udp_tunnels = udp_tunnels
+            if self.decode is not self._layered:
+                self.decode = self._with_udp_tunnels(self.decode, self._ctx, udp_tunnels)
+
+    @staticmethod
+    def _with_udp_tunnels(fast: Callable[[bytes, int], Packet], ctx: DecodeContext,
+                          tunnels: UdpTunnels) -> Callable[[bytes, int], Packet]:
+        """The fast path does not look inside UDP: a UDP packet it decoded whose port names a
+        tunnel (udptunnel.py) gets the tunnel decoders here, from its payload on, as the
+        layered UDP decoder would have done (a packet that went the layered way was
+        judged there already: `ctx.udp_seen`). Kept outside the fast path's closure, so
+        that stays the shape it is; costs one test per packet when tunnels are on."""
+        wants = tunnels.wants
+
+        def decode(data: bytes, linktype: int) -> Packet:
+            pkt = fast(data, linktype)
+            if pkt.proto == 17 and pkt.tunnel is None and ctx.udp_seen is not pkt and wants(pkt.sp, pkt.dp):
+                ctx.depth = 0
+                off = pkt.payload_off
+                tunnels.decode(ctx, pkt, data, off, off + pkt.payload_len)
+            return pkt
+
+        return decode
 
     def decode_layered(self, data: bytes, linktype: int) -> Packet:
         """The general path; `decode` falls back to it. Public for tests and tools."""

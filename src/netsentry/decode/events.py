@@ -153,3 +153,6 @@ SCTP_TOO_MANY_DATA_CHUNKS = "sctp.too_many_data_chunks"
 ERSPAN_HEADER_TOO_SMALL = "erspan.header_too_small"
 ERSPAN_UNSUPPORTED_VERSION = "erspan.unsupported_version"
 ERSPAN_TOO_MANY_VLAN_LAYERS = "erspan.too_many_vlan_layers"
+# UDP tunnels (decode/udptunnel.py)
+VXLAN_UNKNOWN_PAYLOAD_TYPE = "vxlan.unknown_payload_type"
+GENEVE_UNKNOWN_PAYLOAD_TYPE = "geneve.unknown_payload_type"

@@ -1,8 +1,11 @@
 """GRE (RFC 2784/2890, and version 1 / PPTP per RFC 2637).
 
 The inner IP packet is what the engines analyse: the outer addresses move to
-``pkt.tunnel = (outer src, outer dst, 47)`` for output, then the inner
-packet is decoded over the same `Packet` fields. Nesting is bounded by
+``pkt.tunnel = (outer src, outer dst, 47, 0, 0, "gre tunnel", inner offset)``
+for output (the shape decode/udptunnel.py describes), then the inner packet is
+decoded over the same `Packet` fields. A PPP payload (protocol 0x880B) in
+version 0 is decoded as PPP (Suricata's DECODE_TUNNEL_PPP); version 1 (PPTP)
+carries PPP too, but as Suricata its payload is not decoded. Nesting is bounded by
 ``MAX_TUNNEL_DEPTH`` so crafted GRE-in-GRE cannot exhaust the stack.
 """
 
@@ -12,6 +15,7 @@ import struct
 
 from netsentry.decode import events as ev
 from netsentry.decode.context import MAX_TUNNEL_DEPTH, DecodeContext
+from netsentry.decode.link import decode_ppp
 from netsentry.decode.packet import Packet
 
 HDR_LEN = 4
@@ -93,11 +97,11 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
     pkt.payload_len = avail - hlen
     if ctx.depth >= MAX_TUNNEL_DEPTH:
         return
-    inner = ctx.ethertypes.get(proto)
+    inner = _GRE_PROTOS.get(proto) or ctx.ethertypes.get(proto)
     if inner is None:
         return
     ctx.depth += 1
-    pkt.tunnel = (pkt.src, pkt.dst, 47)
+    pkt.tunnel = (pkt.src, pkt.dst, 47, 0, 0, "gre tunnel", off + hlen)
     # the inner header decides these again; the outer transport fields must not leak inward
     pkt.l4_off = -1
     pkt.payload_off = 0
@@ -105,6 +109,9 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
     pkt.ip6_exthdrs = ()
     inner(ctx, pkt, data, off + hlen, end)
 
+
+# payloads GRE names that an Ethernet frame never carries: decoded only here
+_GRE_PROTOS = {PPTP_PROTO: decode_ppp}
 
 _V1_FORBIDDEN = (
     (F_CSUM, ev.GRE_VERSION1_CHKSUM),

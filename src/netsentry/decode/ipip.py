@@ -1,7 +1,8 @@
 """IP-in-IP tunnels: IPv4 or IPv6 carried directly in IPv4/IPv6 (protocols 4 and 41).
 
 As with GRE, the inner packet is what the engines analyse and the outer
-addresses go to ``pkt.tunnel = (outer src, outer dst, 4 or 41)``. Under an
+addresses go to ``pkt.tunnel = (outer src, outer dst, 4 or 41, 0, 0, pkt_src,
+inner offset)`` (decode/udptunnel.py). Under an
 IPv6 outer header Suricata raises ``ipv6.ipv4_in_ipv6_*`` /
 ``ipv6.ipv6_in_ipv6_*`` events for a too-short or wrong-version inner header;
 under IPv4 the inner decoder's own events apply.
@@ -40,7 +41,7 @@ def _decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int, pr
     inner = "ipv4" if proto == IPPROTO_IPIP else "ipv6"
     ctx.counts[f"{inner}_in_ipv{pkt.ip_version}"] += 1
     ctx.depth += 1
-    pkt.tunnel = (pkt.src, pkt.dst, proto)
+    pkt.tunnel = (pkt.src, pkt.dst, proto, 0, 0, "ipv4 tunnel" if pkt.ip_version == 4 else "ipv6 tunnel", off)
     pkt.ip6_exthdrs = ()
     ctx.ethertype(pkt, data, off, end, _ETHERTYPE[proto])
 

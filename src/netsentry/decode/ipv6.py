@@ -125,6 +125,12 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
         if cur < end:
             ctx.event(pkt, ev.IPV6_DATA_AFTER_NONE_HEADER)
         return
+    if cur - off > HDR_LEN and end - cur < 2:
+        # after extension headers (an atomic fragment's, say) fewer than the two bytes
+        # any next header needs: Suricata's extension-header walk calls that truncated
+        # before it hands the rest to the upper layer
+        ctx.invalid(pkt, ev.IPV6_TRUNC_EXTHDR)
+        return
     ctx.ip_proto(pkt, data, cur, end, nh)
 
 

@@ -39,3 +39,9 @@ def decode(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: int) -> 
             and not checksum.l4_ok(pkt.src, pkt.dst, 17, data, off, end):
         ctx.event(pkt, ev.UDP_CSUM_INVALID)
         pkt.checksum_bad = True
+    tunnels = ctx.udp_tunnels
+    if tunnels is not None:
+        # VXLAN, Geneve, Teredo by port (udptunnel.py): the packet may become the inner one
+        ctx.udp_seen = pkt
+        if tunnels.wants(sp, dp):
+            tunnels.decode(ctx, pkt, data, off + HDR_LEN, off + ulen)

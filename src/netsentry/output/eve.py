@@ -193,8 +193,10 @@ _TUNNEL_SRC = {(True, 47): "gre tunnel", (False, 47): "gre tunnel", (True, 4): "
 
 def tunnel_src(pkt: Any) -> str:
     """pkt_src of a tunnelled packet: the decoder that found it ("ipv4 tunnel", ...)."""
-    outer_src, _, outer_proto = pkt.tunnel
-    return _TUNNEL_SRC.get((len(outer_src) == 4, outer_proto), PKT_SRC)
+    tunnel = pkt.tunnel
+    if len(tunnel) > 5:             # a UDP tunnel names its decoder (decode/udptunnel.py)
+        return tunnel[5]
+    return _TUNNEL_SRC.get((len(tunnel[0]) == 4, tunnel[2]), PKT_SRC)
 
 
 def host_header(event_type: str, ts: float, pkt: HostPacket) -> dict[str, Any]:
@@ -315,10 +317,11 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
     if alert is not None:
         rec["alert"] = alert_form(alert)
     if pkt is not None and pkt.tunnel is not None:
-        outer_src, outer_dst, outer_proto = pkt.tunnel
+        outer = pkt.tunnel
+        outer_src, outer_dst, outer_proto = outer[0], outer[1], outer[2]
         tunnel: dict[str, Any] = {
-            "src_ip": format_ip(outer_src), "src_port": 0,
-            "dest_ip": format_ip(outer_dst), "dest_port": 0,
+            "src_ip": format_ip(outer_src), "src_port": outer[3] if len(outer) > 3 else 0,
+            "dest_ip": format_ip(outer_dst), "dest_port": outer[4] if len(outer) > 4 else 0,
             "proto": PROTO_TEXT[outer_proto & 0xFF], "depth": 1,
         }
         if pkt.pcap_cnt:
@@ -644,6 +647,13 @@ def _packet(rec: dict[str, Any], pkt: Any) -> None:
         # a reassembled datagram: Suricata logs it behind the link header of the capture
         # (the fragment's bytes before its IP header) with the capture's link type
         data, linktype = root.data[:root.ip_off] + data, root.linktype
+    elif root is not None and root.ip_off >= 0 and len(root.tunnel) > 6:
+        # ... of fragments a tunnel carried: behind the tunnel packet's own header (PPP in
+        # GRE, say), link type RAW, as Suricata logs a tunnel packet
+        data, linktype = root.data[root.tunnel[6]:root.ip_off] + data, 12
+    elif pkt.tunnel is not None and len(pkt.tunnel) > 6:
+        # a packet a tunnel carried: Suricata logs the tunnel packet itself, link type RAW
+        data, linktype = data[pkt.tunnel[6]:], 12
     rec["packet"] = base64.b64encode(data).decode()
     info: dict[str, Any] = {"linktype": linktype}
     name = LINKTYPE_NAMES.get(linktype)

@@ -61,6 +61,14 @@ def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+def _choice(config: Mapping[str, Any], key: str, names: tuple[str, ...], default: str) -> str:
+    """One of `names` (case as written in Suricata's documentation); ConfigError naming `key`."""
+    value = get(config, key, default)
+    if value not in names:
+        raise ConfigError(f"expected one of {', '.join(names)}, got {value!r}", key=key)
+    return str(value)
+
+
 @dataclass(frozen=True)
 class StreamSettings:
     """`stream.*`: reassembly depth (0: unlimited), global memcap, overlap policy."""
@@ -74,6 +82,10 @@ class StreamSettings:
     # stream.async-oneside: a session whose other direction the sensor never sees (asymmetric
     # routing) is taken as established on the lone side's ACK after its SYN (or SYN/ACK)
     async_oneside: bool = False
+    # stream.reassembly.urgent.policy: inline, oob, gap, drop (stream/tcp.py `_urgent`), and
+    # what oob does past 65535 out-of-band bytes in a direction (inline, gap, drop)
+    urgent_policy: str = "inline"
+    urgent_oob_limit_policy: str = "inline"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
@@ -85,6 +97,10 @@ class StreamSettings:
             memcap=parse_size(get(config, "stream.reassembly.memcap", "256mb"), "stream.reassembly.memcap"),
             policy=_policy(config, "stream.reassembly.policy", TCP_POLICIES, "bsd"),
             async_oneside=_flag(config, "stream.async-oneside", False),
+            urgent_policy=_choice(config, "stream.reassembly.urgent.policy",
+                                  ("inline", "oob", "gap", "drop"), "inline"),
+            urgent_oob_limit_policy=_choice(config, "stream.reassembly.urgent.oob-limit-policy",
+                                            ("inline", "gap", "drop"), "inline"),
         )
 
 

@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MASK = 0xFFFFFFFF
 HALF = 0x80000000
-_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+_FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20
 _SYNACK = _SYN | _ACK
 _SYNRSTACK = _SYN | _RST | _ACK
 
@@ -74,6 +74,10 @@ OVERLAP = 2048
 # Out-of-order bytes one direction may hold with its hole never acknowledged
 # (a one-sided capture) before the hole is declared a gap.
 OOO_GAP_LIMIT = 256 * 1024
+
+# stream.reassembly.urgent.policy / .oob-limit-policy (Suricata's names)
+URG_INLINE, URG_OOB, URG_GAP, URG_DROP = 0, 1, 2, 3
+URGENT_POLICIES = {"inline": URG_INLINE, "oob": URG_OOB, "gap": URG_GAP, "drop": URG_DROP}
 
 UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
 
@@ -205,6 +209,12 @@ class StreamEngine:
         # SYN/ACK sender's ACK in IDS mode (Suricata: "SYN/ACK followed by more TOCLIENT")
         self.synack_pickup = settings.midstream and not settings.inline
         self.one_side = self.async_oneside or self.synack_pickup
+        # stream.reassembly.urgent: what the urgent byte of a URG segment is (URGENT_POLICIES)
+        self.urgent = URGENT_POLICIES[settings.urgent_policy]
+        self.urgent_limit = URGENT_POLICIES[settings.urgent_oob_limit_policy]
+        # urgent bytes taken out of band, by direction (`Half`): only directions that had
+        # any (rare), so `Half` stays the fixed 96-byte record; emptied at the flow's end
+        self.urg_off: dict[Any, int] = {}
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
         self.overlap = OVERLAP      # inspected bytes kept in front of new ones (set_detection)
@@ -294,6 +304,20 @@ class StreamEngine:
             h.started = True
             h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
         seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
+        oob = 0
+        if self.urg_off:
+            oob = self.urg_off.get(h, 0)
+            seq = (seq - oob) & MASK            # the sender's later bytes move up over the OOB ones
+        if flags & _URG and self.urgent:
+            kept = self._urgent(h, pkt, flow, plen)
+            if kept < plen and self.urg_off.get(h, 0) == oob and self._urgent_hole(h, pkt, flow, seq, kept):
+                # bytes the policy left out of the stream for good (gap, or a packet dropped
+                # in IPS mode): a gap where they were, declared now, not on a later ACK
+                self._gap(h, flow, to_server, pkt, h.off + (plen - kept))
+                return
+            if kept <= 0:
+                return
+            plen = kept
         delta = (seq - h.next_seq) & MASK
         if delta >= HALF:
             delta -= 1 << 32
@@ -314,7 +338,7 @@ class StreamEngine:
         depth = self.depth
         if depth and end > depth:
             if start >= depth:
-                self._depth_reached(h)
+                self._depth_reached(h, pkt)
                 return
         off = pkt.payload_off
         if start <= h.off and h.ooo is None:
@@ -327,7 +351,7 @@ class StreamEngine:
             data = pkt.data[off + skip:off + plen]
             if depth and h.off + len(data) > depth:
                 data = data[:depth - h.off]
-                self._depth_reached(h)
+                self._depth_reached(h, pkt)
             pkt.stream_added = True
             self._deliver(h, flow, to_server, pkt, data)
             return
@@ -368,6 +392,8 @@ class StreamEngine:
             self._drain(h, flow, to_server, pkt)
         elif ooo.nbytes > OOO_GAP_LIMIT:
             self._gap(h, flow, to_server, pkt, ooo.first_start())      # type: ignore[arg-type]
+        elif self.inline and self.windows:
+            self._inline_held(h, pkt, start, start + len(data))
 
     # --- the parts -------------------------------------------------------------
 
@@ -435,12 +461,12 @@ class StreamEngine:
         depth = self.depth
         if depth and h.off + len(data) >= depth:
             data = data[:depth - h.off]
-            self._depth_reached(h)
+            self._depth_reached(h, pkt)
         self._deliver(h, flow, to_server, pkt, data)
 
     def _acked(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         """The receiver acknowledged bytes of `h` we never saw: a gap up to the held data."""
-        delta = (pkt.ack - h.next_seq) & MASK
+        delta = (pkt.ack - (self.urg_off.get(h, 0) if self.urg_off else 0) - h.next_seq) & MASK
         if not delta or delta >= HALF:
             return
         first = h.ooo.first_start() if h.ooo is not None else None
@@ -455,6 +481,9 @@ class StreamEngine:
             return
         self.counters["tcp.reassembly_gap"] += 1
         self.counters["stream.reassembly_seq_gap"] += 1
+        # on the packet that declared it (Suricata: the one whose reassembly sent the gap to
+        # the app layer), so `stream-event:reassembly_seq_gap` rules see it
+        pkt.add_event("stream.reassembly_seq_gap")
         h.off = target
         h.next_seq = (h.next_seq + nbytes) & MASK
         if h.pending:
@@ -507,6 +536,37 @@ class StreamEngine:
         known = tail[lo:lo + skip]
         if data[off:off + skip] != known:
             pkt.data = _with_payload(pkt, known + data[off + skip:off + pkt.payload_len])
+
+    def _inline_held(self, h: Half, pkt: Packet, start: int, end: int) -> None:
+        """Inline (IPS) mode, a segment held behind a hole: as Suricata's inline raw
+        inspection, which inspects the data around the packet whether or not all before it
+        arrived, the packet's window is the held run it joins, up to its own end; the run's
+        bytes before it were inspected on their own packets (`stream_old`). An IPS must
+        judge the packet now: it cannot forward it and wait for the flow's end."""
+        ooo = h.ooo
+        if ooo is None:
+            return
+        run_start = -1
+        parts: list[bytes] = []
+        cur = -1
+        for ps, pd, _, _ in ooo.pieces:
+            if ps != cur:
+                if run_start >= 0 and run_start <= start < cur:
+                    break
+                run_start = ps
+                parts = []
+            parts.append(pd)
+            cur = ps + len(pd)
+            if cur >= end and run_start <= start:
+                break
+        if run_start < 0 or not run_start <= start < cur:
+            return
+        block = b"".join(parts)
+        lo = max(0, start - run_start - self.overlap)
+        window = block[lo:end - run_start]
+        pkt.stream_data = window
+        pkt.stream_old = start - run_start - lo
+        pkt.stream_to_server = pkt.to_server
 
     def _pending_window(self, h: Half, pkt: Packet) -> None:
         """A data-less packet of a direction with data waiting (`Half.pending`): that data is
@@ -561,9 +621,75 @@ class StreamEngine:
             pkt.add_event("stream.pkt_invalid_timestamp")
         return bad
 
-    def _depth_reached(self, h: Half) -> None:
+    def _urgent(self, h: Half, pkt: Packet, flow: Flow, plen: int) -> int:
+        """A URG segment under an urgent policy other than inline (Suricata's handling of
+        TCP urgent data, stream.reassembly.urgent): how many of its bytes join the stream
+        (0: none). Receivers disagree on urgent data, so an attacker hides a byte in the
+        urgent pointer that one side keeps and the other does not; the policy says which
+        the sensor believes. As Suricata, the segment's last byte is the urgent one:
+        - oob: it is out of band: left out, and the sender's later sequence numbers move
+          up by one over it (`urg_off`) (at most 65535 such bytes per direction, then
+          `stream.reassembly_urgent_oob_limit_reached` and `urgent.oob-limit-policy`);
+        - gap: it is left out without moving the numbers: a one-byte hole (a gap);
+        - drop: in IPS mode the packet is dropped (drop reason "stream urgent"), so its
+          data never joins the stream; in IDS mode it stays inline."""
+        pkt.stream_added = True
+        ptr = int.from_bytes(pkt.data[pkt.l4_off + 18:pkt.l4_off + 20], "big")
+        policy = self.urgent
+        if policy == URG_DROP:
+            if self.inline:
+                self.counters["tcp.urgent_drop"] += 1
+                pkt.verdict = "drop"
+                if pkt.drop_reason is None:
+                    pkt.drop_reason = "stream urgent"
+                return 0
+            return plen
+        if not 0 < ptr <= plen:
+            return plen
+        if policy == URG_OOB:
+            taken = self.urg_off.get(h, 0)
+            if taken < 0xFFFF:
+                self.urg_off[h] = taken = taken + 1
+                self.counters["tcp.urgent_oob_data"] += 1
+                if taken == 0xFFFF:
+                    pkt.add_event("stream.reassembly_urgent_oob_limit_reached")
+            else:
+                limit = self.urgent_limit
+                if limit == URG_DROP:
+                    if self.inline:
+                        pkt.verdict = "drop"
+                        if pkt.drop_reason is None:
+                            pkt.drop_reason = "stream urgent"
+                    return 0
+                if limit == URG_INLINE:
+                    return plen
+        # oob or gap: the last byte is not stream data
+        if ptr == 1 and plen == 1:
+            return 0
+        return plen - 1
+
+    def _urgent_hole(self, h: Half, pkt: Packet, flow: Flow, seq: int, kept: int) -> bool:
+        """Does the policy's cut of a URG segment leave a hole at the stream's edge? (Only
+        a segment in order and with nothing held is judged here; elsewhere the ACK of the
+        hole declares it, as for any missing bytes.) The kept bytes are delivered first."""
+        if seq != h.next_seq or h.ooo is not None:
+            return False
+        if kept > 0:
+            data = pkt.data[pkt.payload_off:pkt.payload_off + kept]
+            depth = self.depth
+            if depth and h.off + kept > depth:
+                return False
+            pkt.stream_added = True
+            self._deliver(h, flow, pkt.to_server, pkt, data)
+        return True
+
+    def _depth_reached(self, h: Half, pkt: Packet) -> None:
+        """`stream.reassembly.depth` reached in this direction: counted, and the packet that
+        reached it raises `stream.reassembly_depth_reached` (once per direction: as
+        Suricata, after it the direction is no longer reassembled)."""
         if not h.depth_hit:
             h.depth_hit = True
+            pkt.add_event("stream.reassembly_depth_reached")
             self.counters["tcp.stream_depth_reached"] += 1
             self.counters["stream.reassembly_depth_reached"] += 1
 
@@ -603,7 +729,7 @@ class StreamEngine:
             if h.pending:
                 pieces.append((h.gap_before, h.tail, h.pending))
             ooo = h.ooo
-            if ooo is not None:
+            if ooo is not None and not self.inline:      # inline: inspected on arrival (_inline_held)
                 end = h.off             # held data never starts here: it would have been delivered
                 joined = False
                 for start, data, _, _ in ooo.pieces:
@@ -624,6 +750,9 @@ class StreamEngine:
         """Release what the flow still holds out of order (the memcap is global)."""
         st = flow.stream
         if st:
+            if self.urg_off:
+                for h in st:
+                    self.urg_off.pop(h, None)
             for h in st:
                 if h.ooo is not None:
                     self.memuse -= h.ooo.nbytes
