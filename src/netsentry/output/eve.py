@@ -67,6 +67,7 @@ from netsentry.output.fields import LINES as FIELDS_LINES
 from netsentry.output.fields import (
     ICMP_PROTOS,
     PORT_PROTOS,
+    LineBuffer,
     PROTO_TEXT,
     alert_line,
     flow_line,
@@ -748,16 +749,43 @@ class EveLog(Output):
             raise OSError(f"cannot open {self.path}: {exc.strerror or exc}") from None
         self._file = self._open(mode)
         self._write = self._file.write
-        self.count = 0
+        self._count = 0
         self.reopened = 0
 
         # outputs.eve-log.integrity: each line also chained into <filename>.chain (output/integrity.py)
         self.chain: ChainWriter | None = None
+        self._buf: LineBuffer | None = None
         if integrity.enabled:
             self.chain = ChainWriter(self.path, integrity, self.flush, offset=self._file.tell(),
                                      append=mode == "ab")
             self._write = self._chained_write
+        elif FIELDS_LINES:
+            # compiled: every line goes through one C block, handed to the file ~1 MiB at a
+            # time (fields.LineBuffer); the usual records are written straight into it
+            self._buf = LineBuffer(self._file.write)
+            self._write = self._buf.add_line
+        # `_write` as set here; anything else in its place (hoststate.py's renderer swaps in
+        # a list's append for one call) takes the path that calls `_write` for every line
+        self._direct = self._write
 
+    @property
+    def count(self) -> int:
+        """Records written (a test and hoststate.py's renderer read and restore it)."""
+        return self._count + (self._buf.lines if self._buf is not None else 0)
+
+    @count.setter
+    def count(self, value: int) -> None:
+        self._count = value - (self._buf.lines if self._buf is not None else 0)
+
+    def line_sink(self) -> LineBuffer | None:
+        """The block the usual alert and flow records may be written into directly
+        (`LineBuffer.add_event`, which says when a record is not of the usual shape: then
+        `emit` writes it), or None when every record must go through `emit` (pure path,
+        an option that changes records, integrity chaining). Asked once per run by the
+        sensor's alert dispatch (detect/alertqueue.py `AlertSink`)."""
+        if self._lines and self._buf is not None and self._write is self._direct:
+            return self._buf
+        return None
     def _open(self, mode: str) -> Any:
         try:
             # 1 MiB buffer: the file sees few large writes instead of one per event.
@@ -784,7 +812,13 @@ class EveLog(Output):
                                path=str(self.path), error=str(exc))
             return
         old = self._file
-        self._file, self._write = new, new.write
+        if self._buf is not None:
+            self._buf.drain()           # gathered lines belong to the old file
+            self._buf.sink = new.write
+            self._file = new
+        else:
+            self._file, self._write = new, new.write
+        self._direct = self._write
         old.close()                 # every record so far is in the old file now
         self.reopened += 1
         self._chain_reopened()      # integrity: sign the old chain, chain the new file's lines
@@ -798,18 +832,23 @@ class EveLog(Output):
         # `LINE_WRITERS`' C functions); None means "not the usual shape" and the dicts
         # below write it.
         if self._lines and not event.extra:
-            line = record_line(event)       # type: ignore[misc]
-            if line is not None:
-                self._write(line)
-                self.count += 1
-                return
+            buf = self._buf
+            if buf is not None and self._write is self._direct:
+                if buf.add_event(event):    # written into the block (counted there)
+                    return
+            else:
+                line = record_line(event)       # type: ignore[misc]
+                if line is not None:
+                    self._write(line)
+                    self._count += 1
+                    return
         rec = RENDERERS.get(event.event_type, _generic)(event, alert_fragment)
         if event.extra:
             rec.update(event.extra)
         if self._options:
             rec = self._with_options(rec, event)
         self._write(_DUMPS(rec, option=_NEWLINE))
-        self.count += 1
+        self._count += 1
 
     def _set_options(self) -> None:
         """`_options`: whether any configured option changes a record (after every
@@ -885,6 +924,8 @@ class EveLog(Output):
 
     def flush(self) -> None:
         if not self._file.closed:
+            if self._buf is not None:
+                self._buf.drain()
             self._file.flush()
 
     def _chain_reopened(self) -> None:
@@ -896,6 +937,8 @@ class EveLog(Output):
 
     def close(self) -> None:
         if not self._file.closed:
+            if self._buf is not None:
+                self._buf.drain()
             self._file.flush()
             if self.chain is not None:
                 self.chain.close()      # the shutdown checkpoint, after the last line is on disk
