@@ -6,5 +6,3 @@
 
 cdef class Event:
     cdef public object event_type, ts, pkt, flow, alert, extra
-
-cpdef Event alert_event(object ts, object pkt, object flow, object alert)

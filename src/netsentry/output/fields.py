@@ -195,7 +195,11 @@ if cython.compiled:
         if usec < 0:
             usec += 1000000
             sec -= 1
-        if sec > _LAST_SECOND or sec < _FIRST_SECOND:
+        # _LAST_SECOND and _FIRST_SECOND in C arithmetic: against the module's Python ints
+        # (and Cython keeps a literal above 2**31 one too) the compare made an int object
+        # per timestamp (py-spy: a third of this function)
+        million: cython.longlong = 1000000
+        if sec > 253402 * million + 300799 or sec < -30610 * million - 224000:
             return -1
         days: cython.longlong = sec / 86400
         rem: cython.longlong = sec - days * 86400
@@ -367,11 +371,12 @@ if cython.compiled:
 
     def _json_text(text: str) -> bytes:
         """`text` as orjson serialises it (quotes, escapes), made once per distinct string."""
-        b = _JSON_TEXT.get(text)
+        known: dict = _JSON_TEXT            # typed: a C dict lookup, not a `.get` call
+        b = known.get(text)
         if b is None:
-            if len(_JSON_TEXT) >= 4096:
-                _JSON_TEXT.clear()
-            b = _JSON_TEXT[text] = orjson.dumps(text)
+            if len(known) >= 4096:
+                known.clear()
+            b = known[text] = orjson.dumps(text)
         return b
 
     _LINE_MAX = 8192            # the C buffer; a line that may not fit takes the dict path
@@ -393,13 +398,15 @@ if cython.compiled:
         ports, ICMP its type and code. `p` has room for `_LINE_MAX` bytes."""
         pobj = ev.pkt
         fobj = ev.flow
-        if not isinstance(pobj, Packet) or not isinstance(fobj, Flow) or pobj.__class__ is host_packet:
+        # exact types (a pointer compare each): a subclass (HostPacket, the stream stage's
+        # flow-end pseudo packet) is never the usual shape
+        if type(pobj) is not Packet or type(fobj) is not Flow or type(pobj) is host_packet:
             return -1
         pkt: Packet = pobj
         flow: Flow = fobj
         if pkt.tunnel is not None or pkt.vlan or not pkt.pcap_cnt or not pkt.ip_version:
             return -1
-        if len(alert_json) > _LINE_MAX - 1024:
+        if len(alert_json) > 7168:          # _LINE_MAX - 1024 (a literal: a C compare)
             return -1
         proto: cython.int
         icmp_type: cython.int = -1
@@ -422,7 +429,8 @@ if cython.compiled:
             if at < 0:
                 return -1
             at = _put_bytes(p, at, b',"flow_id":')
-            at = _put_int(p, at, flow.flow_id)
+            fid: cython.longlong = flow._flow_id        # made on first use (Flow.flow_id)
+            at = _put_int(p, at, fid if fid else flow.flow_id)
             at = _put_bytes(p, at, b',"pcap_cnt":')
             at = _put_int(p, at, pkt.pcap_cnt)
             at = _put_bytes(p, at, b',"event_type":"alert","src_ip":')
@@ -542,7 +550,7 @@ if cython.compiled:
         TCP/UDP/SCTP carry ports, the others (ICMP) the first request's and reply's type
         and code. `p` has room for `_LINE_MAX` bytes."""
         fobj = ev.flow
-        if not isinstance(fobj, Flow):
+        if type(fobj) is not Flow:
             return -1
         flow: Flow = fobj
         proto: cython.int = flow.proto
@@ -583,7 +591,8 @@ if cython.compiled:
             if at < 0:
                 return -1
             at = _put_bytes(p, at, b',"flow_id":')
-            at = _put_int(p, at, flow.flow_id)
+            fid: cython.longlong = flow._flow_id        # made on first use (Flow.flow_id)
+            at = _put_int(p, at, fid if fid else flow.flow_id)
             at = _put_bytes(p, at, b',"event_type":"flow","src_ip":')
             at = _put_endpoints(p, at, flow.client, flow.client_port, flow.server, flow.server_port, ports)
             if at < 0:
