@@ -28,8 +28,10 @@ timestamp is reused from the previous record when the time is the same
 is two dict displays (`_usual_alert`); options that add fields are applied
 only when one is configured (`EveLog._with_options`). Compiled, fields.py
 writes timestamps and IPv4 addresses in C, and the usual alert and flow
-records as whole lines (`fields.record_line`: the same bytes, without the
-dicts; None for any other shape, which the dicts write); on the pure path a
+records as whole lines straight into one C block that goes to the file about
+1 MiB at a time (`fields.LineBuffer`: the same bytes, without the dicts, a
+bytes object or a file call per line; any other shape is written by the dicts
+and copied into the block in order); on the pure path a
 flow's address and start text are made once and kept on the flow
 (`flow_texts`, `Flow.eve`).
 
@@ -777,15 +779,6 @@ class EveLog(Output):
     def count(self, value: int) -> None:
         self._count = value - (self._buf.lines if self._buf is not None else 0)
 
-    def line_sink(self) -> LineBuffer | None:
-        """The block the usual alert and flow records may be written into directly
-        (`LineBuffer.add_event`, which says when a record is not of the usual shape: then
-        `emit` writes it), or None when every record must go through `emit` (pure path,
-        an option that changes records, integrity chaining). Asked once per run by the
-        sensor's alert dispatch (detect/alertqueue.py `AlertSink`)."""
-        if self._lines and self._buf is not None and self._write is self._direct:
-            return self._buf
-        return None
     def _open(self, mode: str) -> Any:
         try:
             # 1 MiB buffer: the file sees few large writes instead of one per event.
