@@ -50,7 +50,8 @@ def measure(pcap: Path, rules: Path, repeat: int) -> dict[str, Any]:
     from netsentry.rules.loader import load_rules
     from netsentry.sensor import Sensor
 
-    config: dict[str, Any] = {"outputs": {"eve-log": {"enabled": True}}}
+    from netsentry.config import load_config
+    config = load_config(None, [])     # the CLI's defaults: eve-log on (alert, flow, ...)
     ruleset = load_rules([str(rules)], config)
     work = Path(tempfile.mkdtemp(prefix="alertfast-bench-"))
     flows: list[Any] = []
@@ -105,6 +106,10 @@ def measure(pcap: Path, rules: Path, repeat: int) -> dict[str, Any]:
         best_flow = min(best_flow, t2 - t1)
         for o in s2.outputs:
             o.close()
+        size = (out / "eve.json").stat().st_size
+        assert size > 100 * alerts, f"the eve-log wrote {size} bytes for {alerts} alerts"
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
     return {"alerts": alerts, "alerting_packets": len(recorded), "flows": len(flows),
             "alert_s": best_alert, "flow_s": best_flow,
             "us_per_alert": best_alert / max(alerts, 1) * 1e6,
