@@ -8,7 +8,7 @@ and an engine never sees an output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from netsentry.decode.packet import Packet
 
@@ -16,9 +16,6 @@ try:
     import cython
 except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
     from netsentry import _cython_shim as cython  # type: ignore[no-redef]
-
-if TYPE_CHECKING:  # pragma: no cover
-    from netsentry.flow.flow import Flow
 
 
 class HostPacket(Packet):
