@@ -108,11 +108,12 @@ class Sensor:
         self.assets = self._build_asset_map(config)
         from netsentry.output.ratelimit import from_config as alert_rate_limit
         self.alert_limit = alert_rate_limit(config)     # None when off (the default)
-        from netsentry.detect.alertqueue import AlertQueue, alert_max_setting
+        from netsentry.detect.alertqueue import AlertQueue, AlertSink, alert_max_setting
         from netsentry.detect.engine import detect_settings
         # packet-alert-max (detect/alertqueue.py); a packet's rule alerts wait in _held
         # while its transaction rules still run, so the cap ranks both together
         self.alert_queue = AlertQueue(alert_max_setting(config), detect_settings(config)[1])
+        self._alert_sink = AlertSink(self, self.alert_queue)
         self._held: list[Event] | None = None
         # live mode (daemon.py): more counters for the stats record (the packet
         # source's, reloads, control), and where an inline packet's verdict goes (the NFQUEUE source)
@@ -369,6 +370,10 @@ class Sensor:
             if (self.inline and self._tx_detect is not None and flow is not None
                     and (app := flow.app) is not None and app.dirty):
                 self._held = events
+                return
+            # the common case (no responder, rate limit or asset map; only rule alerts)
+            # handed on in C: detect/alertqueue.py AlertSink, this method's reference
+            if self._alert_sink.take(events, self.signatures):
                 return
             events = self.alert_queue.admit(events, self.signatures)
         res = self.result

@@ -30,6 +30,12 @@ import structlog
 
 from netsentry.config import get
 from netsentry.detect.actions import DEFAULT_ACTION_ORDER, evaluation_order
+from netsentry.event import Event  # noqa: F401  (compiled: alertqueue.pxd cimports it)
+
+try:
+    import cython
+except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
 
 log = structlog.get_logger(__name__)
 
@@ -91,3 +97,65 @@ class AlertQueue:
 
     def stats(self) -> dict[str, int]:
         return {"detect.alert_queue_overflow": self.overflow}
+
+
+@cython.final
+@cython.cclass
+class AlertSink:
+    """The sensor's hand-on of one packet's signature alerts in the common case, in C.
+
+    What `Sensor._on_events` does for a packet's rule alerts when no responder,
+    per-source alert rate limit or asset map is configured: cap them
+    (`AlertQueue.admit`, only when there are more than `limit`), count them in
+    the run result (total and per rule), mark their flows alerted and hand each
+    to the alert outputs, in order. `take` returns False, having done nothing,
+    when any of that does not hold or an event is not an alert (the sensor's
+    general path then does the same work in Python, and is the reference).
+
+    Compiled (setup.py), it reads `Event` as a typed record (alertqueue.pxd) and
+    runs without a Python frame per event; bench-1m has 242k alerts.
+    """
+
+    if not cython.compiled:
+        __slots__ = ("sensor", "queue")
+
+    def __init__(self, sensor: Any, queue: AlertQueue) -> None:
+        self.sensor = sensor
+        self.queue = queue
+
+    def take(self, events: list, engine: Any) -> cython.bint:
+        """Hand on `events` (one packet's signature alerts); False when the general path must."""
+        sensor = self.sensor
+        if sensor.responder is not None or sensor.alert_limit is not None or sensor.assets is not None:
+            return False
+        ev: Event
+        for e in events:
+            if not isinstance(e, Event):
+                return False
+            ev = e
+            if ev.alert is None or ev.event_type != "alert":
+                return False
+        res = sensor.result
+        counts = res.alerts_by_signature
+        if type(counts) is not dict:
+            return False
+        by_sig: dict = counts
+        if len(events) > self.queue.limit:
+            events = self.queue.admit(events, engine)
+        res.alerts += len(events)
+        emitters = sensor._emitters.get("alert", ())
+        for e in events:
+            ev = e
+            alert = ev.alert
+            key = (alert.gid, alert.signature_id)
+            entry = by_sig.get(key)
+            if entry is None:
+                by_sig[key] = [alert.signature, 1]
+            else:
+                entry[1] += 1
+            flow = ev.flow
+            if flow is not None:
+                flow.alerted = True
+            for emit in emitters:
+                emit(ev)
+        return True

@@ -26,6 +26,11 @@ try:
 except ImportError:          # pure install without Cython: the annotations are no-ops
     from netsentry import _cython_shim as cython  # type: ignore[no-redef]
 
+# compiled: typed records (fields.pxd cimports their .pxd), fields read in C
+from netsentry.decode.packet import Packet  # noqa: F401
+from netsentry.event import Event  # noqa: F401
+from netsentry.flow.flow import Flow  # noqa: F401
+
 # IANA protocol keywords as Suricata spells them (util-proto-name), for the
 # numbers that appear on real networks; any other number is written as text.
 PROTO_NAMES: dict[int, str] = {
@@ -190,7 +195,11 @@ if cython.compiled:
         if usec < 0:
             usec += 1000000
             sec -= 1
-        if sec > _LAST_SECOND or sec < _FIRST_SECOND:
+        # _LAST_SECOND and _FIRST_SECOND in C arithmetic: against the module's Python ints
+        # (and Cython keeps a literal above 2**31 one too) the compare made an int object
+        # per timestamp (py-spy: a third of this function)
+        million: cython.longlong = 1000000
+        if sec > 253402 * million + 300799 or sec < -30610 * million - 224000:
             return -1
         days: cython.longlong = sec / 86400
         rem: cython.longlong = sec - days * 86400
@@ -281,12 +290,10 @@ if cython.compiled:
     @cython.cfunc
     @cython.inline
     def _put_bytes(p: cython.p_char, at: cython.int, b: bytes) -> cython.int:
-        """Copy `b` to `p[at]`; returns the next position."""
-        src: cython.p_char = b
+        """Copy `b` to `p[at]`; returns the next position. (memcpy: the byte loop it
+        replaced was 25% of a flow record's time at the end of a replay, py-spy.)"""
         n: cython.Py_ssize_t = len(b)
-        i: cython.Py_ssize_t
-        for i in range(n):
-            p[at + i] = src[i]
+        memcpy(p + at, cython.cast(cython.p_char, b), n)
         return at + cython.cast(cython.int, n)
 
     @cython.cfunc
@@ -364,60 +371,74 @@ if cython.compiled:
 
     def _json_text(text: str) -> bytes:
         """`text` as orjson serialises it (quotes, escapes), made once per distinct string."""
-        b = _JSON_TEXT.get(text)
+        known: dict = _JSON_TEXT            # typed: a C dict lookup, not a `.get` call
+        b = known.get(text)
         if b is None:
-            if len(_JSON_TEXT) >= 4096:
-                _JSON_TEXT.clear()
-            b = _JSON_TEXT[text] = orjson.dumps(text)
+            if len(known) >= 4096:
+                known.clear()
+            b = known[text] = orjson.dumps(text)
         return b
 
     _LINE_MAX = 8192            # the C buffer; a line that may not fit takes the dict path
     _PIECE_MAX = 256            # a text value spliced in (app_proto, state, reason)
+    # `"proto":` values, serialised once per protocol number
+    _PROTO_JSON: tuple = tuple(orjson.dumps(t) for t in PROTO_TEXT)
 
-    def alert_line(event: object, alert_json: bytes, host_packet: type) -> object:
-        """The eve.json line (newline included) of an alert about an IP packet of a flow
-        (not tunnelled, no VLAN), or None for any other (output/eve.py `_alert` is the
-        reference: same bytes). TCP/UDP/SCTP carry ports, ICMP its type and code."""
-        pkt = event.pkt
-        flow = event.flow
-        if (flow is None or pkt is None or pkt.tunnel is not None or pkt.__class__ is host_packet
-                or pkt.vlan or not pkt.pcap_cnt or not pkt.ip_version):
-            return None
-        proto: cython.int = pkt.proto
-        if proto == 132:
-            return None         # SCTP: the header's sctp{} object is output/eve.py's (detect/sctp.py)
-        ports: cython.bint = proto == 6 or proto == 17
+    # The writers below read `Event`, `Packet` and `Flow` as typed records (fields.pxd
+    # cimports event.pxd, decode/packet.pxd, flow/flow.pxd): every field is a struct
+    # member read, where the untyped version paid an attribute lookup for each of the
+    # ~25 fields (py-spy, bench-300k: half of `alert_line`'s time). Objects of other
+    # classes (a test's stand-in) are not the usual shape: the dicts write them.
+
+    @cython.cfunc
+    def _put_alert(p: cython.p_char, ev: Event, alert_json: bytes, host_packet: object) -> cython.int:
+        """Write the eve.json line (newline included) of an alert about an IP packet of a
+        flow (not tunnelled, no VLAN) at `p`; returns its length, or -1 for any other
+        shape (output/eve.py `_alert` is the reference: same bytes). TCP/UDP/SCTP carry
+        ports, ICMP its type and code. `p` has room for `_LINE_MAX` bytes."""
+        pobj = ev.pkt
+        fobj = ev.flow
+        # exact types (a pointer compare each): a subclass (HostPacket, the stream stage's
+        # flow-end pseudo packet) is never the usual shape
+        if type(pobj) is not Packet or type(fobj) is not Flow or type(pobj) is host_packet:
+            return -1
+        pkt: Packet = pobj
+        flow: Flow = fobj
+        if pkt.tunnel is not None or pkt.vlan or not pkt.pcap_cnt or not pkt.ip_version:
+            return -1
+        if len(alert_json) > 7168:          # _LINE_MAX - 1024 (a literal: a C compare)
+            return -1
+        proto: cython.int
         icmp_type: cython.int = -1
-        if proto == 1 or proto == 58:
-            icmp_type = pkt.icmp_type
-        if proto < 0 or proto > 255:
-            return None
-        if len(alert_json) > _LINE_MAX - 1024:
-            return None
-        app_proto = flow.app_proto
         app_json: bytes = None
-        if app_proto:
-            app_json = _json_text(app_proto)
-            if len(app_json) > _PIECE_MAX:
-                return None
-        buf: cython.char[8192]
-        p: cython.p_char = buf
         at: cython.int
         try:
+            proto = pkt.proto
+            if proto < 0 or proto > 255 or proto == 132:
+                return -1       # SCTP: the header's sctp{} object is output/eve.py's (detect/sctp.py)
+            ports: cython.bint = proto == 6 or proto == 17
+            if proto == 1 or proto == 58:
+                icmp_type = pkt.icmp_type
+            app_proto = flow.app_proto
+            if app_proto:
+                app_json = _json_text(app_proto)
+                if len(app_json) > _PIECE_MAX:
+                    return -1
             at = _put_bytes(p, 0, b'{"timestamp":')
-            at = _put_time(p, at, event.ts)
+            at = _put_time(p, at, ev.ts)
             if at < 0:
-                return None
+                return -1
             at = _put_bytes(p, at, b',"flow_id":')
-            at = _put_int(p, at, flow.flow_id)
+            fid: cython.longlong = flow._flow_id        # made on first use (Flow.flow_id)
+            at = _put_int(p, at, fid if fid else flow.flow_id)
             at = _put_bytes(p, at, b',"pcap_cnt":')
             at = _put_int(p, at, pkt.pcap_cnt)
             at = _put_bytes(p, at, b',"event_type":"alert","src_ip":')
             at = _put_endpoints(p, at, pkt.src, pkt.sp, pkt.dst, pkt.dp, ports)
             if at < 0:
-                return None
+                return -1
             at = _put_bytes(p, at, b',"proto":')
-            at = _put_bytes(p, at, _json_text(PROTO_TEXT[proto]))
+            at = _put_bytes(p, at, _PROTO_JSON[proto])
             at = _put_bytes(p, at, b',"ip_v":')
             at = _put_int(p, at, pkt.ip_version)
             if icmp_type >= 0:
@@ -444,15 +465,15 @@ if cython.compiled:
             at = _put_bytes(p, at, b',"start":')
             at = _put_time(p, at, flow.start)
             if at < 0:
-                return None
+                return -1
             at = _put_bytes(p, at, b',"src_ip":')
             at = _put_addr(p, at, flow.client)
             if at < 0:
-                return None
+                return -1
             at = _put_bytes(p, at, b',"dest_ip":')
             at = _put_addr(p, at, flow.server)
             if at < 0:
-                return None
+                return -1
             fproto: cython.int = flow.proto
             if fproto == 6 or fproto == 17 or fproto == 132:
                 at = _put_bytes(p, at, b',"src_port":')
@@ -461,8 +482,20 @@ if cython.compiled:
                 at = _put_int(p, at, flow.server_port)
             at = _put_bytes(p, at, b'}}\n')
         except (OverflowError, TypeError, ValueError):
-            return None             # not the usual values: the dict path writes (or rejects) them
-        return p[:at]
+            return -1               # not the usual values: the dict path writes (or rejects) them
+        return at
+
+    def alert_line(event: object, alert_json: bytes, host_packet: type) -> object:
+        """The eve.json line (newline included) of an alert about an IP packet of a flow
+        (not tunnelled, no VLAN), or None for any other (`_put_alert`, as bytes)."""
+        if not isinstance(event, Event):
+            return None
+        buf: cython.char[8192]
+        p: cython.p_char = buf
+        n: cython.int = _put_alert(p, event, alert_json, host_packet)
+        if n < 0:
+            return None
+        return p[:n]
 
     # What `record_line` needs from output/eve.py (set once by `set_line_hooks`, since
     # eve.py imports this module): the HostPacket class, and the makers of an alert's
@@ -477,83 +510,112 @@ if cython.compiled:
         global _HOST_PACKET, _ALERT_JSON, _STATE_OF, _TCP_JSON
         _HOST_PACKET, _ALERT_JSON, _STATE_OF, _TCP_JSON = host_packet, alert_json, state_of, tcp_json
 
-    def record_line(event: object) -> object:
-        """The eve.json line of an alert or flow record of the usual shapes (`alert_line`,
-        `flow_line`), or None: the writer's one call per record, dispatching in C."""
-        etype = event.event_type
+    @cython.cfunc
+    def _put_record(p: cython.p_char, ev: Event) -> cython.int:
+        """Write the line of an alert or flow record of the usual shapes at `p` (room for
+        `_LINE_MAX` bytes); its length, or -1: one C routine per record shape."""
+        etype = ev.event_type
         if etype == "alert":
-            alert = event.alert
+            alert = ev.alert
             if alert is None:
-                return None
+                return -1
             data = alert.eve_json
             if data is None:
                 data = _ALERT_JSON(alert)
-            return alert_line(event, data, _HOST_PACKET)
+            if type(data) is not bytes:
+                return -1
+            return _put_alert(p, ev, data, _HOST_PACKET)
         if etype == "flow":
-            return flow_line(event, _STATE_OF, _TCP_JSON)
-        return None
+            return _put_flow(p, ev, _STATE_OF, _TCP_JSON)
+        return -1
 
-    def flow_line(event: object, state_of: object, tcp_json: object) -> object:
-        """The eve.json line (newline included) of a flow record without VLAN, action or
-        exception policy, or None for any other (output/eve.py `_flow` is the reference:
-        same bytes). `state_of(flow)` is the flow-level state when the flow keeps none;
-        `tcp_json(flags, state)` the serialised ``tcp{}`` of a TCP flow. TCP/UDP/SCTP
-        carry ports, the others (ICMP) the first request's and reply's type and code."""
-        flow = event.flow
-        if flow is None:
+    def record_line(event: object) -> object:
+        """The eve.json line of an alert or flow record of the usual shapes (`alert_line`,
+        `flow_line`), or None: the writer's one call per record, dispatching in C."""
+        if not isinstance(event, Event):
             return None
+        buf: cython.char[8192]
+        p: cython.p_char = buf
+        n: cython.int = _put_record(p, event)
+        if n < 0:
+            return None
+        return p[:n]
+
+    @cython.cfunc
+    def _put_flow(p: cython.p_char, ev: Event, state_of: object, tcp_json: object) -> cython.int:
+        """Write the eve.json line (newline included) of a flow record without VLAN, action
+        or exception policy at `p`; its length, or -1 for any other (output/eve.py `_flow`
+        is the reference: same bytes). `state_of(flow)` is the flow-level state when the
+        flow keeps none; `tcp_json(flags, state)` the serialised ``tcp{}`` of a TCP flow.
+        TCP/UDP/SCTP carry ports, the others (ICMP) the first request's and reply's type
+        and code. `p` has room for `_LINE_MAX` bytes."""
+        fobj = ev.flow
+        if type(fobj) is not Flow:
+            return -1
+        flow: Flow = fobj
         proto: cython.int = flow.proto
         if proto < 0 or proto > 255:
-            return None
+            return -1
         ports: cython.bint = proto == 6 or proto == 17 or proto == 132
         icmp = None
         ip_v: cython.longlong = flow.ip_version
         if not ports:
             icmp = flow.icmp
             if icmp is not None and len(icmp) != 2 and len(icmp) != 4:
-                return None
+                return -1
         if flow.vlan or flow.action is not None or flow.exception_policy is not None:
-            return None
+            return -1
         app_proto = flow.app_proto
         app_json: bytes = None
         if app_proto:
             app_json = _json_text(app_proto)
             if len(app_json) > _PIECE_MAX:
-                return None
+                return -1
         state_json: bytes = _json_text(flow.state or state_of(flow))
         reason_json: bytes = _json_text(flow.end_reason or "unknown")
         if len(state_json) > _PIECE_MAX or len(reason_json) > _PIECE_MAX:
-            return None
+            return -1
         tcp: bytes = None
         if proto == 6:
-            tcp = tcp_json((flow.tcp_flags_ts & 0xFF) | (flow.tcp_flags_tc & 0xFF) << 8, flow.tcp_state)
+            # tcp{} by (state, flags), kept here: a C dict probe instead of a Python call
+            # into output/eve.py per TCP flow record (~60 combinations on bench-1m)
+            flags: cython.int = (flow.tcp_flags_ts & 0xFF) | (flow.tcp_flags_tc & 0xFF) << 8
+            tcp_state = flow.tcp_state
+            known: dict = _TCP_CACHE
+            try:
+                tkey = (tcp_state, flags)
+                tcp = known.get(tkey)
+                if tcp is None:
+                    tcp = tcp_json(flags, tcp_state)
+                    if len(known) >= 4096:
+                        known.clear()
+                    known[tkey] = tcp
+            except TypeError:
+                return -1
             if len(tcp) > 1024:
-                return None
-        buf: cython.char[4096]
-        p: cython.p_char = buf
+                return -1
         at: cython.int
-        start: cython.double
-        last: cython.double
+        start: cython.double = flow.start
+        last: cython.double = flow.last_seen
         try:
-            start = flow.start
-            last = flow.last_seen
             if not (-9.0e18 < start < 9.0e18 and -9.0e18 < last < 9.0e18):
-                return None
+                return -1
             at = _put_bytes(p, 0, b'{"timestamp":')
-            at = _put_time(p, at, event.ts)
+            at = _put_time(p, at, ev.ts)
             if at < 0:
-                return None
+                return -1
             at = _put_bytes(p, at, b',"flow_id":')
-            at = _put_int(p, at, flow.flow_id)
+            fid: cython.longlong = flow._flow_id        # made on first use (Flow.flow_id)
+            at = _put_int(p, at, fid if fid else flow.flow_id)
             at = _put_bytes(p, at, b',"event_type":"flow","src_ip":')
             at = _put_endpoints(p, at, flow.client, flow.client_port, flow.server, flow.server_port, ports)
             if at < 0:
-                return None
+                return -1
             if ports or ip_v:               # flow_header: ip_v only when known
                 at = _put_bytes(p, at, b',"ip_v":')
                 at = _put_int(p, at, ip_v)
             at = _put_bytes(p, at, b',"proto":')
-            at = _put_bytes(p, at, _json_text(PROTO_TEXT[proto]))
+            at = _put_bytes(p, at, _PROTO_JSON[proto])
             if icmp is not None:            # after proto, then the first reply's if any
                 at = _put_bytes(p, at, b',"icmp_type":')
                 at = _put_int(p, at, icmp[0])
@@ -578,11 +640,11 @@ if cython.compiled:
             at = _put_bytes(p, at, b',"start":')
             at = _put_time(p, at, start)
             if at < 0:
-                return None
+                return -1
             at = _put_bytes(p, at, b',"end":')
             at = _put_time(p, at, last)
             if at < 0:
-                return None
+                return -1
             at = _put_bytes(p, at, b',"age":')
             # int(last) - int(start): both truncate toward zero
             at = _put_int(p, at, cython.cast(cython.longlong, last) - cython.cast(cython.longlong, start))
@@ -599,8 +661,22 @@ if cython.compiled:
                 at = _put_bytes(p, at, tcp)
             at = _put_bytes(p, at, b'}\n')
         except (OverflowError, TypeError, ValueError):
+            return -1
+        return at
+
+    _TCP_CACHE: dict = {}       # (tcp_state, flags) -> tcp_json(flags, tcp_state), see `_put_flow`
+
+    def flow_line(event: object, state_of: object, tcp_json: object) -> object:
+        """The eve.json line (newline included) of a flow record without VLAN, action or
+        exception policy, or None for any other (`_put_flow`, as bytes)."""
+        if not isinstance(event, Event):
             return None
-        return p[:at]
+        buf: cython.char[8192]
+        p: cython.p_char = buf
+        n: cython.int = _put_flow(p, event, state_of, tcp_json)
+        if n < 0:
+            return None
+        return p[:n]
 
     _pure_format_timestamp = make_timestamp_formatter()
     format_ip = _format_ip_c
@@ -612,3 +688,76 @@ else:
     LINES = False           # the pure path writes every record through output/eve.py's dicts
     alert_line = flow_line = record_line = set_line_hooks = None
 format_record_time = make_record_time_formatter(format_timestamp)
+
+_BUF_SIZE = 1 << 20        # LineBuffer: bytes gathered before one write to the file
+_BUF_ROOM = 8192           # ... and always free for the next line (the writers' `_LINE_MAX`)
+
+
+@cython.cclass
+class LineBuffer:
+    """EVE lines gathered in one block of memory and handed to `sink` (the file's
+    write) about 1 MiB at a time.
+
+    Compiled, `add_event` writes the usual alert and flow records (`_put_record`)
+    straight into the block: no bytes object per line and no call into the file
+    object per line; `add_line` copies any other line (the dict path's) in order.
+    `drain` hands over what is gathered: the writer calls it before a flush, a
+    reopen and a close, so the file holds every record then, as before.
+    `lines` counts the records `add_event` wrote. On the pure path nothing is
+    gathered here (the reference: every line goes to `sink` as it comes) and
+    `add_event` always says no (the dicts write every record).
+    """
+
+    if not cython.compiled:
+        __slots__ = ("sink", "lines")
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.lines = 0
+        if cython.compiled:
+            self.used = 0
+            self.cap = _BUF_SIZE
+            self.buf = cython.cast(cython.p_char, malloc(_BUF_SIZE + _BUF_ROOM))
+            if self.buf == cython.NULL:
+                raise MemoryError()
+
+    def __dealloc__(self) -> None:
+        if cython.compiled:
+            free(self.buf)
+
+    def add_event(self, event: object) -> cython.bint:
+        """Write `event`'s line if it is an alert or flow record of the usual shape and
+        return True; else False (the caller writes it through the dicts)."""
+        if cython.compiled:
+            if self.buf == cython.NULL or not isinstance(event, Event):
+                return False
+            if self.used > self.cap:
+                self.drain()
+            n: cython.int = _put_record(self.buf + self.used, event)
+            if n < 0:
+                return False
+            self.used += n
+            self.lines += 1
+            return True
+        return False
+
+    def add_line(self, line: bytes) -> None:
+        """Append one whole line (newline included), after every line before it."""
+        if cython.compiled:
+            n: cython.Py_ssize_t = len(line)
+            if self.buf != cython.NULL and n <= _BUF_ROOM:
+                if self.used > self.cap:
+                    self.drain()
+                memcpy(self.buf + self.used, cython.cast(cython.p_char, line), n)
+                self.used += n
+                return
+            self.drain()
+        self.sink(line)
+
+    def drain(self) -> None:
+        """Hand every gathered line to `sink` (one write)."""
+        if cython.compiled:
+            if self.used:
+                data: bytes = self.buf[:self.used]
+                self.used = 0
+                self.sink(data)
