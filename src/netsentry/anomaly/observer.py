@@ -13,6 +13,8 @@ from typing import Any
 
 from netsentry.anomaly.flood import HALF_OPEN_STATES
 from netsentry.anomaly.flowstate import FlowState
+from netsentry.decode.packet import Packet
+from netsentry.flow.flow import Flow
 
 DNS_FLOW = -math.inf       # anomaly/engine.py DNS_FLOW: every packet of a DNS flow is looked at
 DNS_MSG_MAX = 600          # a query's question fits (name <= 255 bytes); the rest is not read
@@ -77,7 +79,9 @@ class ObservingEngine:
             return None
         return self.inspect_due(pkt, flow)
 
-    def inspect_due(self, pkt: Any, flow: Any) -> None:
+    def inspect_due(self, pkt: Packet, flow: Flow) -> None:
+        # typed (observer.pxd): the packet's, the flow's and its state's fields are struct
+        # members in the compiled build
         st: FlowState
         if pkt.ts >= self._tick_end:
             self.link.advance(pkt.ts, pkt.pcap_cnt)
@@ -162,6 +166,7 @@ class ObservingEngine:
         touched the flow first in the second, + which end): dict order, and so the
         baselines' and the state file's order, stay those of one process."""
         st: FlowState
+        f: Flow
         loose = [(dst, proto, n) for (dst, proto), n in self._loose.items()]
         self._loose = {}
         touched, cnts = self._touched, self._touch_cnt
