@@ -36,6 +36,7 @@ COMPILED_MODULES = [
     "src/netsentry/anomaly/observer.py",
     "src/netsentry/anomaly/scan.py",
     "src/netsentry/anomaly/spike.py",
+    "src/netsentry/anomaly/window.py",
     "src/netsentry/capture/pcap.py",
     "src/netsentry/capture_loop.py",
     "src/netsentry/decode/decoder.py",
