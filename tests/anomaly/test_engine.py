@@ -272,3 +272,20 @@ def test_flow_state_compiled_is_a_small_untracked_record():
     st = flowstate.FlowState(1, 2)
     assert not gc.is_tracked(st)
     assert sys.getsizeof(st) <= 96
+
+
+def test_packets_without_a_flow_count_toward_floods():
+    """A packet the flow table gave no flow (the capture loop passes None) is counted per
+    destination; the typed entry point accepts it on both paths."""
+    eng = AnomalyEngine(config_with({"packet-flood": {"rate": 100.0}}))
+    events = []
+    for i in range(250):
+        p = packet("198.51.100.1", "10.2.2.2", T0 + i / 200, proto=47, sp=0, dp=0)
+        p.pcap_cnt = i + 1
+        events += eng.inspect(p, None) or []
+    last = packet("198.51.100.1", "10.2.2.3", T0 + 3, proto=47, sp=0, dp=0)
+    last.pcap_cnt = 251
+    events += eng.inspect(last, None) or []
+    events += eng.flush() or []
+    assert [(e.extra["netsentry"]["anomaly"]["detector"], e.extra["netsentry"]["anomaly"]["key"]) for e in events] == [
+        ("packet-flood", "10.2.2.2")]

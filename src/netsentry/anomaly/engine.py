@@ -117,7 +117,7 @@ class AnomalyEngine:
             return None
         return self._inspect(pkt, flow)
 
-    def _inspect(self, pkt: Packet, flow: Flow) -> list[Event] | None:
+    def _inspect(self, pkt: Packet, flow: Flow | None) -> list[Event] | None:
         # typed (engine.pxd): the packet's, the flow's and the flow state's fields are
         # struct members in the compiled build
         st: FlowState

@@ -79,7 +79,7 @@ class ObservingEngine:
             return None
         return self.inspect_due(pkt, flow)
 
-    def inspect_due(self, pkt: Packet, flow: Flow) -> None:
+    def inspect_due(self, pkt: Packet, flow: Flow | None) -> None:
         # typed (observer.pxd): the packet's, the flow's and its state's fields are struct
         # members in the compiled build
         st: FlowState
