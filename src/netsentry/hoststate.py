@@ -104,7 +104,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from netsentry.anomaly.observer import (DNS_FLOW, DNS_MSG_MAX, FLAGGED_WIDTH, LID_STEP, PEND_HALF_OPEN,  # noqa: F401
-                                        PEND_SYN_PROBE, ROW_DNS, ROW_END, ROW_NEW, W_LID, ObservingEngine)
+                                        PEND_SYN_PROBE, ROW_DNS, ROW_END, ROW_NEW, ObservingEngine)
+from netsentry.anomaly.flowstate import FlowState
 from netsentry.config import get
 
 TICK = 1.0                 # the anomaly engine's second (anomaly/engine.py TICK)
@@ -394,7 +395,7 @@ class ProxyFlow:
                  "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient", "established",
                  "tcp_state")
 
-    def __init__(self, proto: int, client: bytes, server: bytes, cport: int, sport: int, st: list) -> None:
+    def __init__(self, proto: int, client: bytes, server: bytes, cport: int, sport: int, st: FlowState) -> None:
         self.proto = proto
         self.client = client
         self.server = server
@@ -417,7 +418,9 @@ class _Talker:
         self.server = server
         self.proto = proto
         self.server_port = sport
-        self.anomaly = (0, 0, 0, 0, 0, 0, dts, dtc)     # ST_DPTS, ST_DPTC
+        st = self.anomaly = FlowState(0, 0)     # what they read: the packets in the second
+        st.dpts = dts
+        st.dptc = dtc
 
 
 class _Talkers:
@@ -810,7 +813,7 @@ class HostJudge:
         pin_rows.sort(key=_first)
         host_rows.sort(key=_first)
         rows.sort(key=_first)
-        # a DNS flow's ST_QUEUED is the last second it was touched in (engine.py), which
+        # a DNS flow's FlowState.queued is the last second it was touched in (engine.py), which
         # on_flow_end compares: those touched in this one (built at the first DNS flow's end)
         dns_now: set[int] | None = None
         ended = []
@@ -818,7 +821,7 @@ class HostJudge:
         for r in events:
             width = len(r)
             if width == 8:                          # a new flow
-                proxy = ProxyFlow(r[2], r[3], r[4], r[5], r[6], [0, 0, 0, 0, 0, tick, 0, 0, 0, r[7]])
+                proxy = ProxyFlow(r[2], r[3], r[4], r[5], r[6], FlowState(tick, r[7]))
                 if r[1] >= 0:
                     proxies[r[1]] = proxy
                 engine._new.append(proxy)        # not cached: on_flow_end replaces the list
@@ -830,7 +833,7 @@ class HostJudge:
                         if dns_now is None:
                             dns_now = {row[1] for row in rows}
                         if lid in dns_now:
-                            proxy.anomaly[5] = tick
+                            proxy.anomaly.queued = tick
                     engine.on_flow_end(proxy)
                     ended.append(lid)
             elif engine.dns is not None:

@@ -232,3 +232,60 @@ def test_flow_ended_in_its_first_second_is_counted_then_released():
     events = d.finish()
     assert [e.extra["netsentry"]["anomaly"]["key"] for e in events] == ["203.0.113.9>10.1.1.1/tcp"]
     assert eng.stats()["anomaly.flows"] == 61        # and the one of tick()
+
+
+def test_flow_state_holds_what_was_folded_and_the_first_packet():
+    """flow.anomaly is the engine's typed record (anomaly/flowstate.py): after a second
+    closes it holds the counters already folded and the last second's deltas (flood top
+    talkers read them), the first packet's TCP flags and, for a SYN toward a listening
+    port, syn-flood's half-open flag until the handshake completes."""
+    from netsentry.anomaly.detector import FLAG_HALF_OPEN
+    from netsentry.anomaly.flowstate import FlowState
+    eng = AnomalyEngine(config_with({"syn-flood": {"half-open": 5}}))
+    d = FlowDriver(eng)
+    flow = d.send(packet("203.0.113.9", "10.1.1.1", T0, dp=80, sp=50000, flags=0x02))
+    d.send(packet("10.1.1.1", "203.0.113.9", T0 + 0.1, dp=50000, sp=80, flags=0x12))
+    d.send(packet("203.0.113.9", "10.1.1.1", T0 + 0.2, dp=80, sp=50000, flags=0x10))
+    st = flow.anomaly
+    assert isinstance(st, FlowState)
+    assert st.first == 0x02 and st.queued == int(T0)
+    tick(d, T0 + 1.5)                   # the second closes: the fold and the new-flow hooks run
+    assert (st.pts, st.ptc, st.dpts, st.dptc) == (2, 1, 2, 1)
+    assert st.flags & FLAG_HALF_OPEN    # no flow-table TCP state here: still half-open
+    flow.tcp_state = "established"
+    d.send(packet("203.0.113.9", "10.1.1.1", T0 + 1.6, dp=80, sp=50000, flags=0x10))
+    tick(d, T0 + 2.5)
+    assert (st.pts, st.dpts, st.dptc) == (3, 1, 0)
+    assert not st.flags & FLAG_HALF_OPEN    # released when the handshake completed
+
+
+def test_flow_state_compiled_is_a_small_untracked_record():
+    """Compiled, the per-flow record is a C struct the garbage collector never walks (the
+    list it replaced was a tracked container per live flow)."""
+    import gc
+    import sys
+
+    from netsentry import _compiled
+    from netsentry.anomaly import flowstate
+    if not flowstate.__file__.endswith(".so"):
+        pytest.skip(f"flowstate runs its pure-Python source ({_compiled.status()})")
+    st = flowstate.FlowState(1, 2)
+    assert not gc.is_tracked(st)
+    assert sys.getsizeof(st) <= 96
+
+
+def test_packets_without_a_flow_count_toward_floods():
+    """A packet the flow table gave no flow (the capture loop passes None) is counted per
+    destination; the typed entry point accepts it on both paths."""
+    eng = AnomalyEngine(config_with({"packet-flood": {"rate": 100.0}}))
+    events = []
+    for i in range(250):
+        p = packet("198.51.100.1", "10.2.2.2", T0 + i / 200, proto=47, sp=0, dp=0)
+        p.pcap_cnt = i + 1
+        events += eng.inspect(p, None) or []
+    last = packet("198.51.100.1", "10.2.2.3", T0 + 3, proto=47, sp=0, dp=0)
+    last.pcap_cnt = 251
+    events += eng.inspect(last, None) or []
+    events += eng.flush() or []
+    assert [(e.extra["netsentry"]["anomaly"]["detector"], e.extra["netsentry"]["anomaly"]["key"]) for e in events] == [
+        ("packet-flood", "10.2.2.2")]

@@ -30,19 +30,15 @@ from netsentry.anomaly.settings import Section
 from netsentry.anomaly.window import KeyTable
 from netsentry.assets import NetworkMap
 
-# Per-flow state (flow.anomaly) is a list; these are its slots.
-# (Flow.anomaly_due, not a slot here, holds the end of the second in which the flow was last
+# Per-flow state (flow.anomaly) is a `FlowState` (anomaly/flowstate.py: typed fields).
+# (Flow.anomaly_due, not a field there, holds the end of the second in which the flow was last
 # queued for accounting, -inf for a DNS flow: the capture loop reads it to skip the engine.)
-ST_PTS, ST_PTC, ST_BTS, ST_BTC = 0, 1, 2, 3   # counters already accounted (to server/client)
-ST_FLAGS = 4       # FLAG_* bits below
-ST_QUEUED = 5      # tick the flow started in; DNS flows: tick in which last queued (anomaly_due stays -inf)
-ST_DPTS, ST_DPTC = 6, 7   # packet deltas of the last accounting (for top talkers)
-ST_SCOPE = 8       # traffic-spike: SCOPE_* bits, which ends of the flow get a baseline
-ST_FIRST = 9        # the first packet's TCP flags (TCP) or ICMP type (other protocols)
 
+# FlowState.scope: traffic-spike's bits, which ends of the flow get a baseline
 SCOPE_CLIENT = 1
 SCOPE_SERVER = 2
 
+# FlowState.flags
 FLAG_HALF_OPEN = 1   # counted as half-open by syn-flood
 FLAG_SYN_PROBE = 2   # a SYN probe counted by port-scan (connect scans complete the handshake)
 FLAG_UNLISTED = 4    # half-open flow whose source syn-flood does not list (per-destination cap)
@@ -55,7 +51,7 @@ class Tick:
     start: float
     next_start: float                                                     # packet time that closed this second
     pkts_in: dict[int, dict[bytes, int]] = field(default_factory=dict)    # proto -> receiver -> packets
-    flagged: list[Any] = field(default_factory=list)                      # touched flows with ST_FLAGS set
+    flagged: list[Any] = field(default_factory=list)                      # touched flows with FlowState.flags set
     touched: list[Any] = field(default_factory=list)
 
 

@@ -35,12 +35,14 @@ from netsentry.anomaly import scan as _scan  # noqa: F401
 from netsentry.anomaly import settings, spike as _spike, state  # noqa: F401
 from netsentry.anomaly.alerts import KINDS, Deduplicator, Finding, make_event
 from netsentry.anomaly.baseline import BaselineTable
-from netsentry.anomaly.detector import DETECTORS, ST_FLAGS, ST_QUEUED, Context, Detector, Tick
+from netsentry.anomaly.detector import DETECTORS, Context, Detector, Tick
+from netsentry.anomaly.flowstate import FlowState
 from netsentry.anomaly.state import NotAStateFile, StateError
 from netsentry.assets import AssetMap
 from netsentry.config import ConfigError
-from netsentry.decode.packet import ip_to_str
+from netsentry.decode.packet import Packet, ip_to_str
 from netsentry.event import Event
+from netsentry.flow.flow import Flow
 
 TICK = 1.0          # seconds of packet time between evaluations
 DNS_FLOW = -math.inf   # anomaly_due of a UDP/TCP 53 flow: every packet takes the slow path (its queries are parsed)
@@ -115,7 +117,10 @@ class AnomalyEngine:
             return None
         return self._inspect(pkt, flow)
 
-    def _inspect(self, pkt: Any, flow: Any) -> list[Event] | None:
+    def _inspect(self, pkt: Packet, flow: Flow | None) -> list[Event] | None:
+        # typed (engine.pxd): the packet's, the flow's and the flow state's fields are
+        # struct members in the compiled build
+        st: FlowState
         events = self._advance(pkt) if pkt.ts >= self._tick_end else None
         if flow is None:
             if pkt.ip_version:
@@ -126,10 +131,9 @@ class AnomalyEngine:
         if st is None:
             # The first packet (inlined: once per flow, ~220,000 flows in the bench capture).
             # The detectors see new flows once per second, in one call each (_new_flows); what
-            # they need of the first packet is its TCP flags or ICMP type (ST_FIRST).
+            # they need of the first packet is its TCP flags or ICMP type (FlowState.first).
             proto = flow.proto
-            flow.anomaly = [0, 0, 0, 0, 0, self._tick, 0, 0, 0,
-                            pkt.tcp_flags if proto == 6 else pkt.icmp_type]
+            flow.anomaly = FlowState(self._tick, pkt.tcp_flags if proto == 6 else pkt.icmp_type)
             self._touched.append(flow)
             self._new.append(flow)
             if flow.server_port == 53 and (proto == 17 or proto == 6) and self.dns is not None:
@@ -140,8 +144,8 @@ class AnomalyEngine:
                 flow.anomaly_due = self._tick_end
         elif flow.anomaly_due == DNS_FLOW:
             tick = self._tick
-            if st[ST_QUEUED] != tick:
-                st[ST_QUEUED] = tick
+            if st.queued != tick:
+                st.queued = tick
                 self._touched.append(flow)
             if pkt.to_server:
                 self.dns.on_query(pkt)
@@ -172,14 +176,14 @@ class AnomalyEngine:
             hook(new)
 
     def on_flow_end(self, flow: Any) -> None:
-        st = flow.anomaly
+        st: FlowState = flow.anomaly
         if st is None:
             return
-        if st[ST_QUEUED] == self._tick and self._new:
+        if st.queued == self._tick and self._new:
             # may have started in this second and not been hooked yet (evicted, or the end of
             # the input): hook the pending flows first, so it is counted and then released
             self._new_flows()
-        if st[ST_FLAGS]:
+        if st.flags:
             for hook in self._flow_end_hooks:
                 hook(flow, st)
 
@@ -216,9 +220,11 @@ class AnomalyEngine:
     def _account(self, next_ts: float) -> Tick:
         """Fold the counters of the flows touched in the closing second into per-address sums.
 
-        The per-flow state is indexed with literals (see the ST_* layout in detector.py):
-        a module-global index costs a LOAD_GLOBAL per use, ~10 per flow here.
+        Real flows only (the judge's seconds come `folded`): the flow's and its FlowState's
+        fields are struct members in the compiled build (engine.pxd).
         """
+        flow: Flow
+        st: FlowState
         tick = Tick(start=self._tick * TICK, next_start=next_ts)
         touched = self._touched
         self._touched = []
@@ -238,12 +244,12 @@ class AnomalyEngine:
             st = flow.anomaly
             a = flow.pkts_toserver
             b = flow.pkts_toclient
-            dts = a - st[0]
-            dtc = b - st[1]
-            st[0] = a
-            st[1] = b
-            st[6] = dts
-            st[7] = dtc
+            dts = a - st.pts
+            dtc = b - st.ptc
+            st.pts = a
+            st.ptc = b
+            st.dpts = dts
+            st.dptc = dtc
             # per-protocol maps keyed by address: no tuple key allocated per flow; the map of
             # the previous flow's protocol is reused (consecutive flows mostly share one)
             proto = flow.proto
@@ -258,13 +264,13 @@ class AnomalyEngine:
             if dtc:
                 h = flow.client
                 m[h] = m.get(h, 0) + dtc
-            scope = st[8]                   # ST_SCOPE: 0 unless traffic-spike baselines an end
+            scope = st.scope                # 0 unless traffic-spike baselines an end
             if scope:
                 c = flow.bytes_toserver
                 d = flow.bytes_toclient
-                db = c - st[2] + d - st[3]
-                st[2] = c
-                st[3] = d
+                db = c - st.bts + d - st.btc
+                st.bts = c
+                st.btc = d
                 v = db << 32 | (dts + dtc)      # bytes and packets in one int: see spike.host_traffic
                 if scope & 1:                   # SCOPE_CLIENT
                     h = flow.client
@@ -272,7 +278,7 @@ class AnomalyEngine:
                 if scope & 2:                   # SCOPE_SERVER
                     h = flow.server
                     ht[h] = ht.get(h, 0) + v
-            if st[4]:
+            if st.flags:
                 flagged.append(flow)
         tick.touched = touched
         return tick
@@ -461,7 +467,7 @@ class Folded:
     `pin`: ``(key, proto, address, packets)`` rows and `hosts`: ``(key, address,
     bytes << 32 | packets)`` rows, both in the order one process would first have
     inserted each key; `flagged`: stand-in flows whose per-flow decision is pending
-    (the engine keeps those with ST_FLAGS set); `touched`: an iterable of the
+    (the engine keeps those with FlowState.flags set); `touched`: an iterable of the
     second's flows for the detectors that name peers (read only when one fires)."""
 
     __slots__ = ("pin", "hosts", "flagged", "touched")
@@ -487,7 +493,7 @@ class Folded:
             ht = host_traffic
             for _, addr, v in self.hosts:
                 ht[addr] = ht.get(addr, 0) + v
-        tick.flagged = [f for f in self.flagged if f.anomaly[4]]      # ST_FLAGS
+        tick.flagged = [f for f in self.flagged if f.anomaly.flags]
         tick.touched = self.touched
         return tick
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from netsentry.anomaly.alerts import Finding
-from netsentry.anomaly.detector import (FLAG_HALF_OPEN, FLAG_UNLISTED, ST_DPTC, ST_DPTS, ST_FLAGS, Context, Detector, Tick,
-                                        register)
+from netsentry.anomaly.detector import FLAG_HALF_OPEN, FLAG_UNLISTED, Context, Detector, Tick, register
+from netsentry.anomaly.flowstate import FlowState
 from netsentry.anomaly.settings import Section
 from netsentry.anomaly.window import TumblingWindow, top_items
 from netsentry.decode.packet import ip_to_str
@@ -53,6 +53,7 @@ class SynFlood(Detector):
         self.candidates: dict[bytes, int] = {}
 
     def on_new_flows(self, flows: list[Any]) -> None:
+        st: FlowState
         table = self.gauge
         data = table.data
         cap = table.cap
@@ -60,7 +61,7 @@ class SynFlood(Detector):
         min_half_open = self.min_half_open
         for flow in flows:
             st = flow.anomaly
-            if flow.proto != 6 or st[9] & (SYN | ACK) != SYN:     # ST_FIRST: not a bare SYN
+            if flow.proto != 6 or st.first & (SYN | ACK) != SYN:     # not a bare SYN
                 continue
             dst, src = flow.server, flow.client
             g = data.get(dst)
@@ -69,7 +70,7 @@ class SynFlood(Detector):
                     data[dst] = src
                 else:
                     table.insert(dst, src)
-                st[ST_FLAGS] |= FLAG_HALF_OPEN
+                st.flags |= FLAG_HALF_OPEN
                 if 1 >= min_half_open:
                     candidates[dst] = 1
                 continue
@@ -82,15 +83,15 @@ class SynFlood(Detector):
             elif len(srcs) < SOURCES_CAP:
                 srcs[src] = 1
             else:
-                st[ST_FLAGS] |= FLAG_UNLISTED   # counted in the total only
+                st.flags |= FLAG_UNLISTED   # counted in the total only
             total = g[0] = g[0] + 1
-            st[ST_FLAGS] |= FLAG_HALF_OPEN
+            st.flags |= FLAG_HALF_OPEN
             if total >= min_half_open:
                 candidates[dst] = total
 
-    def _release(self, flow: Any, st: list) -> None:
-        unlisted = st[ST_FLAGS] & FLAG_UNLISTED
-        st[ST_FLAGS] &= ~(FLAG_HALF_OPEN | FLAG_UNLISTED)
+    def _release(self, flow: Any, st: FlowState) -> None:
+        unlisted = st.flags & FLAG_UNLISTED
+        st.flags &= ~(FLAG_HALF_OPEN | FLAG_UNLISTED)
         dst = flow.server
         data = self.gauge.data
         g = data.get(dst)
@@ -114,14 +115,15 @@ class SynFlood(Detector):
             del data[dst]
 
     def on_tick(self, tick: Tick) -> None:
+        st: FlowState
         release = self._release
         for flow in tick.flagged:
             st = flow.anomaly
-            if st[ST_FLAGS] & FLAG_HALF_OPEN and flow.tcp_state not in HALF_OPEN_STATES:
+            if st.flags & FLAG_HALF_OPEN and flow.tcp_state not in HALF_OPEN_STATES:
                 release(flow, st)
 
-    def on_flow_end(self, flow: Any, st: list) -> None:
-        if st[ST_FLAGS] & FLAG_HALF_OPEN:
+    def on_flow_end(self, flow: Any, st: FlowState) -> None:
+        if st.flags & FLAG_HALF_OPEN:
             self._release(flow, st)
 
     def evaluate(self, now: float, out: list[Finding]) -> None:
@@ -228,7 +230,7 @@ class PacketFloods(Detector):
         protos: dict[tuple[bytes, bytes], int] = {}
         for flow in self.touched:
             st = flow.anomaly
-            for receiver, sender, n in ((flow.server, flow.client, st[ST_DPTS]), (flow.client, flow.server, st[ST_DPTC])):
+            for receiver, sender, n in ((flow.server, flow.client, st.dpts), (flow.client, flow.server, st.dptc)):
                 if n and receiver in victims:
                     d = talkers.setdefault(receiver, {})
                     d[sender] = d.get(sender, 0) + n

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from netsentry.anomaly.flood import HALF_OPEN_STATES
+from netsentry.anomaly.flowstate import FlowState
+from netsentry.decode.packet import Packet
+from netsentry.flow.flow import Flow
 
 DNS_FLOW = -math.inf       # anomaly/engine.py DNS_FLOW: every packet of a DNS flow is looked at
 DNS_MSG_MAX = 600          # a query's question fits (name <= 255 bytes); the rest is not read
-W_LID = 7                  # worker side: the flow's number in flow.anomaly (ObservingEngine's layout)
-PEND_HALF_OPEN = 1         # worker side, flow.anomaly[4]: syn-flood may still release this bare SYN
+PEND_HALF_OPEN = 1         # worker side, FlowState.flags: syn-flood may still release this bare SYN
 PEND_SYN_PROBE = 2         # ... port-scan may still see this SYN probe complete its handshake
 ROW_END, ROW_NEW, ROW_DNS = 0, 1, 2   # kinds of row, in one packet's order: row[0] = pcap_cnt * 4 + kind
 FLAGGED_WIDTH = 6          # fields of one pending flow's row (ObservingEngine.take)
@@ -32,10 +34,11 @@ class ObservingEngine:
     ``ts >= flow.anomaly_due``, `on_flow_end`, `tick`, `close`); what it saw
     goes to the parent through the `WorkerLink`, pre-aggregated (`take`).
 
-    Per-flow state (``flow.anomaly``, worker layout, see the W_* slots): the
-    counters already folded (0-3), the flow's *pending* bits (4, PEND_*: which of the
+    Per-flow state (``flow.anomaly``, a `FlowState`, as the engine's): the counters
+    already folded, the flow's *pending* bits in ``flags`` (PEND_*: which of the
     judge's per-flow decisions are still open for it, see `take`), the second it
-    was queued in (5, DNS flows), its traffic-spike scope (6) and its number (W_LID)."""
+    was queued in (``queued``, DNS flows), its traffic-spike ``scope`` and its
+    number (``lid``)."""
 
     def __init__(self, config: Mapping[str, Any], link: Any) -> None:
         """`link`: the worker's hoststate.WorkerLink (its `advance` closes seconds, its
@@ -76,7 +79,10 @@ class ObservingEngine:
             return None
         return self.inspect_due(pkt, flow)
 
-    def inspect_due(self, pkt: Any, flow: Any) -> None:
+    def inspect_due(self, pkt: Packet, flow: Flow | None) -> None:
+        # typed (observer.pxd): the packet's, the flow's and its state's fields are struct
+        # members in the compiled build
+        st: FlowState
         if pkt.ts >= self._tick_end:
             self.link.advance(pkt.ts, pkt.pcap_cnt)
         if flow is None:
@@ -100,7 +106,11 @@ class ObservingEngine:
             if self.spike_on:
                 sc = self._scope
                 scope = 3 if sc is None else sc.mask(flow.client, flow.server)
-            flow.anomaly = [0, 0, 0, 0, pending, self._tick, scope, lid]
+            st = FlowState(self._tick, first)
+            st.flags = pending
+            st.scope = scope
+            st.lid = lid
+            flow.anomaly = st
             self._touched.append(flow)
             self._touch_cnt.append(pkt.pcap_cnt)
             # the judge keeps a stand-in only while a per-flow decision is pending (lid -1: none)
@@ -113,8 +123,8 @@ class ObservingEngine:
             else:
                 flow.anomaly_due = self._tick_end
         elif flow.anomaly_due == DNS_FLOW:
-            if st[5] != self._tick:
-                st[5] = self._tick
+            if st.queued != self._tick:
+                st.queued = self._tick
                 self._touched.append(flow)
                 self._touch_cnt.append(pkt.pcap_cnt)
             if pkt.to_server:
@@ -131,9 +141,9 @@ class ObservingEngine:
         self.link.dns.append((pkt.pcap_cnt << 2 | ROW_DNS, pkt.src, pkt.dst, pkt.proto, msg))
 
     def on_flow_end(self, flow: Any) -> None:
-        st = flow.anomaly
-        if st is not None and st[4]:        # W_PENDING: only the judge's per-flow decisions need it
-            self.link.ends.append((getattr(self.link.source, "pcap_cnt", 0) << 2 | ROW_END, st[W_LID]))
+        st: FlowState = flow.anomaly
+        if st is not None and st.flags:     # pending: only the judge's per-flow decisions need it
+            self.link.ends.append((getattr(self.link.source, "pcap_cnt", 0) << 2 | ROW_END, st.lid))
 
     def take(self) -> tuple[list[tuple], tuple]:
         """The second that ends now: loose packets per destination, and the touched flows
@@ -155,6 +165,8 @@ class ObservingEngine:
         `key` orders the judge's merge as one process inserts (2 * the packet that
         touched the flow first in the second, + which end): dict order, and so the
         baselines' and the state file's order, stay those of one process."""
+        st: FlowState
+        f: Flow
         loose = [(dst, proto, n) for (dst, proto), n in self._loose.items()]
         self._loose = {}
         touched, cnts = self._touched, self._touch_cnt
@@ -175,10 +187,10 @@ class ObservingEngine:
             st = f.anomaly
             a = f.pkts_toserver
             b = f.pkts_toclient
-            dts = a - st[0]
-            dtc = b - st[1]
-            st[0] = a
-            st[1] = b
+            dts = a - st.pts
+            dtc = b - st.ptc
+            st.pts = a
+            st.ptc = b
             proto = f.proto
             if proto != last_proto:
                 last_proto = proto
@@ -205,13 +217,13 @@ class ObservingEngine:
                     km[h] = key | 1
                 else:
                     m[h] = v + dtc
-            scope = st[6]
+            scope = st.scope
             if scope:
                 c = f.bytes_toserver
                 d = f.bytes_toclient
-                db = c - st[2] + d - st[3]
-                st[2] = c
-                st[3] = d
+                db = c - st.bts + d - st.btc
+                st.bts = c
+                st.btc = d
                 v = db << 32 | (dts + dtc)
                 if scope & 1:
                     h = f.client
@@ -229,18 +241,18 @@ class ObservingEngine:
                         hkeys[h] = key | 1
                     else:
                         hosts[h] = w + v
-            pending = st[4]
+            pending = st.flags
             if pending:
                 state = f.tcp_state
                 est = f.established
-                flagged += (cnt, st[7], a, b, est, state)
+                flagged += (cnt, st.lid, a, b, est, state)
                 # the judge clears the flow's flag on this row when the condition holds:
                 # from then on it reads nothing more of the flow (flood.py, scan.py)
                 if pending & PEND_HALF_OPEN and state not in HALF_OPEN_STATES:
                     pending &= ~PEND_HALF_OPEN
                 if pending & PEND_SYN_PROBE and (est or (a >= 3 and b >= 1)):
                     pending &= ~PEND_SYN_PROBE
-                st[4] = pending
+                st.flags = pending
             if dts or dtc:
                 talk += (cnt, f.client, f.server, proto, f.server_port, dts, dtc)
         pin_flat: list[Any] = []

@@ -24,7 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from netsentry.anomaly.alerts import Finding
-from netsentry.anomaly.detector import FLAG_SYN_PROBE, ST_FLAGS, Context, Detector, Tick, register
+from netsentry.anomaly.detector import FLAG_SYN_PROBE, Context, Detector, Tick, register
+from netsentry.anomaly.flowstate import FlowState
 from netsentry.anomaly.settings import Section
 from netsentry.anomaly.window import TumblingWindow
 from netsentry.decode.packet import ip_to_str
@@ -93,6 +94,7 @@ class PortScan(Detector):
     def on_new_flows(self, flows: list[Any]) -> None:
         # the probe type as an int code from a table (no string per flow): this runs for
         # every TCP and UDP flow
+        st: FlowState
         table = self.table
         data = table.data
         cap = table.cap
@@ -104,11 +106,11 @@ class PortScan(Detector):
             port = flow.server_port
             if proto == 6:
                 st = flow.anomaly
-                code = TCP_CODE_BY_FLAGS[st[9] & 0x3F]     # ST_FIRST: the first packet's flags
+                code = TCP_CODE_BY_FLAGS[st.first & 0x3F]     # the first packet's flags
                 if code < 0:
                     continue
                 if code == SYN_CODE:
-                    st[4] |= FLAG_SYN_PROBE                 # ST_FLAGS
+                    st.flags |= FLAG_SYN_PROBE
                 key = flow.client + flow.server
             elif proto != 17 or port == 53 or flow.client_port < 1024 <= port:
                 continue        # not TCP/UDP, a DNS query flow (one port at most, never a scan), a reply
@@ -143,14 +145,15 @@ class PortScan(Detector):
                 candidates[key] = v
 
     def on_tick(self, tick: Tick) -> None:
+        st: FlowState
         data = self.table.data
         for flow in tick.flagged:
             st = flow.anomaly
             # flow.established is False again once the scanner resets the connection, so a
             # completed handshake also shows as ACK + RST after the SYN (3 packets) with a reply
-            if st[ST_FLAGS] & FLAG_SYN_PROBE and (
+            if st.flags & FLAG_SYN_PROBE and (
                     flow.established or (flow.pkts_toserver >= 3 and flow.pkts_toclient >= 1)):
-                st[ST_FLAGS] &= ~FLAG_SYN_PROBE
+                st.flags &= ~FLAG_SYN_PROBE
                 v = data.get(flow.client + flow.server)    # SYN probes are TCP
                 if v is not None and v.__class__ is not int:
                     v[2] += 1
@@ -199,6 +202,7 @@ class HostSweep(Detector):
         self.candidates: dict[bytes, list] = {}
 
     def on_new_flows(self, flows: list[Any]) -> None:
+        st: FlowState
         table = self.table
         data = table.data
         cap = table.cap
@@ -207,8 +211,9 @@ class HostSweep(Detector):
         min_hosts = self.min_hosts
         for flow in flows:
             proto = flow.proto
+            st = flow.anomaly
             if proto == 6:          # the probe test inlined: this runs for nearly every flow
-                if flow.anomaly[9] & ACK:          # ST_FIRST: the first packet's flags
+                if st.first & ACK:                 # the first packet's flags
                     continue
                 key = flow.client + PORT_BYTES[flow.server_port]
             elif proto == 17:
@@ -216,7 +221,7 @@ class HostSweep(Detector):
                 if flow.client_port < 1024 <= port:
                     continue
                 key = flow.client + PORT_BYTES[port] + UDP_TAG
-            elif ECHO_REQUEST.get(proto) == flow.anomaly[9]:   # ST_FIRST: its ICMP type
+            elif ECHO_REQUEST.get(proto) == st.first:   # its ICMP type
                 key = flow.client + ICMP_TAG[proto]
             else:
                 continue

@@ -21,13 +21,14 @@ learned gradually instead of hiding itself at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from typing import Any
 
 from netsentry.anomaly.alerts import Finding
 from netsentry.anomaly.baseline import FIRST_MASK, FIRST_SHIFT, BaselineTable
 from netsentry.anomaly.detector import SCOPE_CLIENT, SCOPE_SERVER, Context, Detector, Tick, register
+from netsentry.anomaly.flowstate import FlowState
 from netsentry.anomaly.settings import Section
 from netsentry.assets import parse_network
 from netsentry.config import ConfigError
@@ -52,19 +53,22 @@ class TrafficSpike(Detector):
         self.current = -1                            # index of the open bucket
         self.pending: list[Finding] = []
 
-    accounting_hook = True      # ST_SCOPE is read by the engine's per-flow `_account` only
+    accounting_hook = True      # FlowState.scope is read by the engine's per-flow `_account` only
 
     def on_new_flows(self, flows: list[Any]) -> None:
-        """Which ends of each new flow get a baseline (ST_SCOPE), decided once per flow so
-        the engine's per-second accounting needs no address test."""
+        """Which ends of each new flow get a baseline (FlowState.scope), decided once per
+        flow so the engine's per-second accounting needs no address test."""
+        st: FlowState
         scope = self.ctx.spike_scope
         if scope is None:
             for flow in flows:
-                flow.anomaly[8] = 3         # ST_SCOPE: SCOPE_CLIENT | SCOPE_SERVER
+                st = flow.anomaly
+                st.scope = 3                # SCOPE_CLIENT | SCOPE_SERVER
             return
         mask = scope.mask
         for flow in flows:
-            flow.anomaly[8] = mask(flow.client, flow.server)
+            st = flow.anomaly
+            st.scope = mask(flow.client, flow.server)
 
     def host_traffic(self) -> dict[bytes, int]:
         """The open bucket's traffic per host, which the engine adds to directly while it
@@ -90,7 +94,7 @@ class TrafficSpike(Detector):
             if len(self.pending) > first:
                 self._name_peers(self.pending[first:], tick.touched)
 
-    def _name_peers(self, findings: list[Finding], touched: list) -> None:
+    def _name_peers(self, findings: list[Finding], touched: Iterable[Any]) -> None:
         """Give each spike the protocol and peer that carried most of the host's packets in
         the bucket's last second (the flows touched then): the EVE record's dest_ip/proto,
         and ``top_peers`` in the evidence. Only when a spike fired, so the per-flow path
@@ -99,7 +103,7 @@ class TrafficSpike(Detector):
         peers: dict[bytes, dict[tuple[bytes, int, int], int]] = {}
         for flow in touched:
             st = flow.anomaly
-            n = st[6] + st[7]           # ST_DPTS + ST_DPTC: packets in that second
+            n = st.dpts + st.dptc       # packets in that second
             if not n:
                 continue
             for host, peer, is_client in ((flow.client, flow.server, True), (flow.server, flow.client, False)):

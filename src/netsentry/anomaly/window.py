@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from itertools import islice
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 
@@ -93,7 +93,7 @@ class TumblingWindow:
         return self.index * self.length
 
 
-def top_items(counts: dict[Any, int], n: int) -> list[tuple[Any, int]]:
+def top_items(counts: Mapping[Any, int], n: int) -> list[tuple[Any, int]]:
     """The n largest (key, count) pairs, ties broken by key so the order is reproducible.
     A heap, not a sort: called per second on maps of up to a thousand sources during a flood."""
     return heapq.nsmallest(n, counts.items(), key=lambda kv: (-kv[1], kv[0]))
