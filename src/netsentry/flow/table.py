@@ -134,6 +134,11 @@ def _seed() -> int:
     return int.from_bytes(os.urandom(8), "little")
 
 
+# Sequence arithmetic modulo 2**32 as C globals: a literal above 2**31 in an expression
+# makes Cython box the whole expression into Python ints.
+_M32 = cython.declare(cython.longlong, 0xFFFFFFFF)
+_HALF32 = cython.declare(cython.longlong, 0x80000000)
+
 _INDEX_MIN = 1024                 # FlowIndex's first size (slots, a power of two)
 # 64-bit mixing constants (golden ratio; MurmurHash3's fmix64 multiplier)
 _MIX1 = cython.declare(cython.ulonglong, 0x9E3779B97F4A7C15)
@@ -288,19 +293,6 @@ def _u32(b: bytes) -> cython.ulonglong:
             | (cython.cast(cython.ulonglong, p[2]) << 8) | p[3])
 
 
-@cython.cfunc
-@cython.inline
-def _shared_addr(slots: list, ip: cython.ulonglong, packed: bytes) -> bytes:
-    """`packed` (4 bytes, the integer `ip`), or the equal bytes object its cache slot
-    already holds; the slot then holds this address."""
-    i: cython.Py_ssize_t = cython.cast(cython.Py_ssize_t, ((ip * 0x9E3779B1) >> 16) & (len(slots) - 1))
-    held = slots[i]
-    if held is not None and _u32(held) == ip:
-        return held
-    slots[i] = packed
-    return packed
-
-
 def reverse_key(key: Any) -> Any:
     """The key of the opposite direction (same layout, endpoints swapped)."""
     if type(key) is tuple:
@@ -395,9 +387,6 @@ class FlowTable:
         # only a saving, never a meaning (no stage compares addresses by identity).
         addrs: dict[bytes, bytes] = {}
         addr_cap = max(1024, max_flows >> 4)
-        # compiled, untagged IPv4 TCP/UDP: the same sharing through a direct-mapped cache
-        # (a slot per address hash, the last address seen there), as many slots
-        addr_slots: list = [None] * (1 << max(10, (addr_cap - 1).bit_length()))
         end_counter = {"forced": "evicted"}
         tcp_tab, udp_tab = tables[6], tables[17]
         # compiled: untagged IPv4 TCP and UDP flows live in these C indexes, not the dicts
@@ -559,6 +548,7 @@ class FlowTable:
             nxt_st: cython.int
             index: FlowIndex
             p: cython.p_const_uchar
+            stp: cython.p_const_uchar
             a_off: cython.Py_ssize_t
             p_off: cython.Py_ssize_t
             a_ip: cython.ulonglong
@@ -667,10 +657,10 @@ class FlowTable:
                         return None     # not admitted: the packet goes on without a flow
                     evict()
                 if indexed:
-                    # compiled, IPv4: a direct-mapped cache by the address's C integer (no hash
-                    # of the bytes, no dict probe); a busy host's flows still share one object
-                    src = _shared_addr(addr_slots, a_ip, pkt.src)
-                    dst = _shared_addr(addr_slots, b_ip, pkt.dst)
+                    # compiled, IPv4: the decoder's fast path already hands out one shared
+                    # object per busy address (decode/decoder.py AddrCache)
+                    src = pkt.src
+                    dst = pkt.dst
                 else:
                     if len(addrs) >= addr_cap:
                         addrs.clear()
@@ -678,7 +668,7 @@ class FlowTable:
                     dst = addrs.setdefault(pkt.dst, pkt.dst)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
                 # flow_id 0: computed from key and start on first read (Flow.flow_id)
-                if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
+                if proto == 6 and cython.cast(cython.int, pkt.tcp_flags) & 0x12 == 0x12:
                     if indexed:                 # key None: Flow.key rebuilds it from the endpoints
                         flow = new_flow(None, proto, 4, vlan, dst, src, pkt.dp, pkt.sp, ts)
                         index.insert(kaddrs, kports, not src_lo, flow)
@@ -733,25 +723,34 @@ class FlowTable:
                     # segment, the transition from the table, the sequence bookkeeping
                     old_st = flow._st
                     flow.established = old_st == EST_FLOW
-                    nxt_st = step_table[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
+                    if cython.compiled:     # the tables' bytes read in place
+                        stp = step_table
+                        nxt_st = stp[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
+                    else:
+                        nxt_st = step_table[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
                     if nxt_st != 127:   # tcp_state.NO_CHANGE
                         flow._tcp_st = nxt_st
-                        flow._st = flow_state_of[nxt_st]
+                        if cython.compiled:
+                            stp = flow_state_of
+                            flow._st = stp[nxt_st]
+                        else:
+                            flow._st = flow_state_of[nxt_st]
                     seq = pkt.seq
-                    end_seq = (seq + pkt.payload_len + (1 if flags & 0x03 else 0)) & 0xFFFFFFFF
+                    plen = pkt.payload_len
+                    end_seq = (seq + plen + (1 if flags & 0x03 else 0)) & _M32
                     # the sequence fields are -1 while unknown (Flow: the properties give None)
                     if to_server:
                         if flow._client_isn < 0:
                             # the SYN's seq is the ISN; picked up midstream, the byte before the first one seen
-                            flow._client_isn = seq if flags & 0x02 else (seq - 1) & 0xFFFFFFFF
+                            flow._client_isn = seq if flags & 0x02 else (seq - 1) & _M32
                         nxt = flow._client_next_seq
-                        if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:
+                        if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:
                             flow._client_next_seq = end_seq
                     else:
                         if flow._server_isn < 0:
-                            flow._server_isn = seq if flags & 0x02 else (seq - 1) & 0xFFFFFFFF
+                            flow._server_isn = seq if flags & 0x02 else (seq - 1) & _M32
                         nxt = flow._server_next_seq
-                        if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:
+                        if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:
                             flow._server_next_seq = end_seq
                     if flow._st != old_st and flow._st == CLOSED_FLOW:
                         # a shorter timeout: refile earlier (other transitions only lengthen
@@ -766,15 +765,16 @@ class FlowTable:
                         flow.established = True
                     plen = pkt.payload_len
                     if plen:   # stream_size bookkeeping, inlined (tcp_state.track_seq)
-                        end_seq = (pkt.seq + plen) & 0xFFFFFFFF      # SEQ_MASK
+                        seq = pkt.seq
+                        end_seq = (seq + plen) & _M32      # SEQ_MASK
                         # -1: unknown (Flow.client_next_seq gives None)
                         if to_server:
                             nxt = flow._client_next_seq
-                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:   # HALF
+                            if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:   # HALF
                                 flow._client_next_seq = end_seq
                         else:
                             nxt = flow._server_next_seq
-                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:
+                            if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:
                                 flow._server_next_seq = end_seq
             elif not to_server and not flow.established:
                 # UDP/ICMP/other: established once both directions were seen (Suricata)
