@@ -378,6 +378,10 @@ class FlowTable:
         default_by_state = by_state[None]
         # a new flow is always "new" (code 0): its (timeout, class) per protocol, one lookup at creation
         new_due = {proto: st[0] for proto, st in by_state.items()}
+        tcp_new_t: cython.double = new_due[6][0]
+        tcp_new_cls: cython.longlong = new_due[6][1]
+        udp_new_t: cython.double = new_due[17][0]
+        udp_new_cls: cython.longlong = new_due[17][1]
         new_flows = self._new_flows
         # packed address -> the one bytes object every flow of that host keeps as
         # client/server (a 4-byte address is a 37-byte object, and busy hosts have many
@@ -394,7 +398,7 @@ class FlowTable:
         udp_index: FlowIndex = self._index[1]
         # the bucket new flows were last filed in: consecutive new flows mostly share
         # (second, class), so filing is one list append (see bench/README.md)
-        last_key = -1
+        last_key: cython.longlong = -1
         last_bucket: list[Flow] = []
 
         def due_key(flow: Flow) -> int:
@@ -561,6 +565,9 @@ class FlowTable:
             kports: cython.uint
             src_lo: cython.bint
             i: cython.Py_ssize_t
+            nt: cython.double
+            ncls: cython.longlong
+            wkey: cython.longlong
             if ts >= next_check:
                 housekeeping(ts)
             proto = pkt.proto
@@ -691,8 +698,20 @@ class FlowTable:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
                 active += 1
                 new_flows[proto] += 1        # flow.total and per protocol: summed in stats()
-                t, cls = new_due.get(proto) or new_due[None]
-                wkey = ((int(ts + t) + 1) << 4) | cls
+                if proto == 6:
+                    nt = tcp_new_t
+                    ncls = tcp_new_cls
+                elif proto == 17:
+                    nt = udp_new_t
+                    ncls = udp_new_cls
+                else:
+                    t, cls = new_due.get(proto) or new_due[None]
+                    nt = t
+                    ncls = cls
+                if cython.compiled:     # C arithmetic (int() of a double would box)
+                    wkey = ((cython.cast(cython.longlong, ts + nt) + 1) << 4) | ncls
+                else:
+                    wkey = ((int(ts + nt) + 1) << 4) | ncls
                 if wkey != last_key:
                     bucket = wheel.get(wkey)
                     last_bucket = new_bucket(wkey) if bucket is None else bucket
