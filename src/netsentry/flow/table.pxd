@@ -5,7 +5,7 @@ from netsentry.decode.packet cimport Packet
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_XINCREF, Py_XDECREF
 from libc.stdint cimport uint32_t, uint64_t
-from libc.stdlib cimport calloc, free
+from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree
 from libc.string cimport memcpy
 
 cdef bytes _reverse12(bytes key)

@@ -172,7 +172,7 @@ class FlowIndex:
         if self.slots != cython.NULL:
             for i in range(self.mask + 1):
                 Py_XDECREF(self.slots[i].flow)  # noqa: F821 - table.pxd
-            free(self.slots)  # noqa: F821
+            PyMem_RawFree(self.slots)  # noqa: F821
             self.slots = cython.NULL
 
     def __len__(self) -> int:
@@ -184,7 +184,7 @@ class FlowIndex:
         """Rehash into `size` slots (a power of two); grows at 70% full."""
         old = self.slots
         old_size: cython.Py_ssize_t = self.mask + 1 if old != cython.NULL else 0
-        slots = cython.cast(cython.pointer(IndexSlot), calloc(size, cython.sizeof(IndexSlot)))  # noqa: F821
+        slots = cython.cast(cython.pointer(IndexSlot), PyMem_RawCalloc(size, cython.sizeof(IndexSlot)))  # noqa: F821
         if slots == cython.NULL:
             raise MemoryError("flow index")
         self.slots = slots
@@ -199,7 +199,7 @@ class FlowIndex:
                     j = (j + 1) & self.mask
                 slots[j] = old[i]
         if old != cython.NULL:
-            free(old)  # noqa: F821
+            PyMem_RawFree(old)  # noqa: F821
         return 0
 
     @cython.cfunc
