@@ -29,6 +29,7 @@ TCP_STATE_NAMES = ("none", "syn_sent", "syn_recv", "established", "fin_wait1", "
 TCP_STATE_CODES = {name: code for code, name in enumerate(TCP_STATE_NAMES)}
 FLOW_STATE_NAMES = ("new", "established", "closed")
 FLOW_STATE_CODES = {name: code for code, name in enumerate(FLOW_STATE_NAMES)}
+UNSET_STATE = 255       # either code of a record whose state was set to None (never the table's flows)
 
 
 def flow_id_for(key: Any, proto: int, ts: float) -> int:
@@ -107,23 +108,33 @@ class Flow:
         self._key = value
 
     @property
-    def tcp_state(self) -> str:
+    def tcp_state(self) -> str | None:
         """TCP session state in Suricata's names: none syn_sent syn_recv established
-        fin_wait1 fin_wait2 time_wait last_ack close_wait closing closed."""
-        return TCP_STATE_NAMES[self._tcp_st]
+        fin_wait1 fin_wait2 time_wait last_ack close_wait closing closed. None (code
+        UNSET_STATE) only on a record made outside the flow table that set it so."""
+        code = self._tcp_st
+        return None if code == UNSET_STATE else TCP_STATE_NAMES[code]
 
     @tcp_state.setter
-    def tcp_state(self, name: str) -> None:
-        self._tcp_st = TCP_STATE_CODES[name]
+    def tcp_state(self, name: str | None) -> None:
+        code = UNSET_STATE if name is None else TCP_STATE_CODES.get(name)
+        if code is None:
+            raise ValueError(f"Flow.tcp_state: unknown TCP state {name!r} (one of {', '.join(TCP_STATE_NAMES)})")
+        self._tcp_st = code
 
     @property
-    def state(self) -> str:
-        """EVE flow.state: "new", "established" or "closed"."""
-        return FLOW_STATE_NAMES[self._st]
+    def state(self) -> str | None:
+        """EVE flow.state: "new", "established" or "closed" (None: left to the EVE
+        writer to work out, for records made outside the flow table)."""
+        code = self._st
+        return None if code == UNSET_STATE else FLOW_STATE_NAMES[code]
 
     @state.setter
-    def state(self, name: str) -> None:
-        self._st = FLOW_STATE_CODES[name]
+    def state(self, name: str | None) -> None:
+        code = UNSET_STATE if name is None else FLOW_STATE_CODES.get(name)
+        if code is None:
+            raise ValueError(f"Flow.state: unknown flow state {name!r} (one of {', '.join(FLOW_STATE_NAMES)})")
+        self._st = code
 
     # sequence bookkeeping: int, or None while unknown (-1 inside)
     @property

@@ -742,7 +742,9 @@ class FlowTable:
                     # segment, the transition from the table, the sequence bookkeeping
                     old_st = flow._st
                     flow.established = old_st == EST_FLOW
-                    if cython.compiled:     # the tables' bytes read in place
+                    if flow._tcp_st >= 11:  # not a state (flow.UNSET_STATE, set from outside): no step
+                        nxt_st = 127
+                    elif cython.compiled:   # the tables' bytes read in place
                         stp = step_table
                         nxt_st = stp[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
                     else:
