@@ -43,6 +43,17 @@ float = float        # noqa: A001
 const_uchar = int
 
 
+class _TypeExpr:
+    """``cython.const[cython.uchar][::1]`` and other subscripted type expressions
+    evaluated in a class body (capture/pcap.py): any subscript gives itself."""
+
+    def __getitem__(self, _item: Any) -> _TypeExpr:
+        return self
+
+
+const = _TypeExpr()
+
+
 def declare(type_: Any = None, value: Any = None, **_kwargs: Any) -> Any:
     """``x = cython.declare(cython.int, 0)``: the value (or None), as in pure Python mode."""
     return value

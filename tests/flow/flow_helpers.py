@@ -70,8 +70,9 @@ def flow_module_compiled() -> bool:
 
 
 def keys_per_flow() -> int:
-    """Dict entries the table keeps per flow with distinct ends: the client's key only
-    when compiled (a miss probes the reversed key in C), both keys pure Python (there
-    building the reversed key costs more than the entry; flow/table.py)."""
+    """Entries the table keeps per flow with distinct ends (`FlowTable.key_entries`): one
+    when compiled (a C index slot under the normalised key for untagged IPv4 TCP/UDP,
+    else the client's dict key, a miss probing the reversed one), both keys pure
+    Python (there building the reversed key costs more than the entry; flow/table.py)."""
     import netsentry.flow.table as table_module
     return 2 if table_module.__file__.endswith(".py") else 1

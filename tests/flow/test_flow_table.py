@@ -31,9 +31,9 @@ def test_ended_flows_leave_no_key_and_equal_ends_share_one() -> None:
     f = t.update(udp(C, S, 5000, 53, 1.0))
     back = udp(S, C, 53, 5000, 1.1)
     assert t.update(back) is f and back.to_server is False
-    assert sum(len(v) for v in t._tables.values()) == keys_per_flow()
+    assert t.key_entries() == keys_per_flow()
     t.expire(1000.0)
-    assert ended == [f] and sum(len(v) for v in t._tables.values()) == 0
+    assert ended == [f] and t.key_entries() == 0
     again = udp(S, C, 53, 5000, 1001.0)
     g = t.update(again)
     assert g is not f and again.to_server is True and (g.client_ip, g.client_port) == (S, 53)
@@ -42,7 +42,7 @@ def test_ended_flows_leave_no_key_and_equal_ends_share_one() -> None:
     echo = udp(C, C, 7, 7, 2000.1)
     assert t.update(echo) is same and echo.to_server is True
     assert (same.pkts_toserver, same.pkts_toclient) == (2, 0)
-    assert sum(len(v) for v in t._tables.values()) == 1
+    assert t.key_entries() == 1
     # a SYN-ACK seen first files the flow under its receiver's (the client's) key
     t.flush()
     sa = tcp(S, C, 80, 40000, "SA", 3000.0)
@@ -50,7 +50,7 @@ def test_ended_flows_leave_no_key_and_equal_ends_share_one() -> None:
     assert (h.client_ip, h.client_port) == (C, 40000) and sa.to_server is False
     fwd = tcp(C, S, 40000, 80, "A", 3000.1)
     assert t.update(fwd) is h and fwd.to_server is not False
-    assert sum(len(v) for v in t._tables.values()) == keys_per_flow()
+    assert t.key_entries() == keys_per_flow()
 
 
 def test_udp_established_only_after_both_directions() -> None:
@@ -189,7 +189,7 @@ def test_memory_stays_bounded_with_many_one_packet_flows() -> None:
     assert s["flow.evicted"] == n - live == len(ended)
     # the table's own structures hold only live flows
     # one entry per flow (its client's key) compiled, two (both keys) pure
-    assert sum(len(v) for v in t._tables.values()) == live * keys_per_flow()
+    assert t.key_entries() == live * keys_per_flow()
     assert sum(len(b) for b in t._wheel.values()) == live
 
 

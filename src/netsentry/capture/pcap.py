@@ -249,4 +249,11 @@ class PcapRecords:
         # the same two float operations as the pure loop, so timestamps match to the bit
         ts: cython.double = cython.cast(cython.double, frac) * self._scale
         ts = cython.cast(cython.double, sec) + ts
-        return ts, self._buf[start:nxt], wirelen, self._linktype
+        # the frame copied straight from the mapped file into a new bytes object (a char
+        # pointer sliced is one PyBytes_FromStringAndSize), not through a slice object and
+        # the buffer's generic subscript: same bytes, ~5% of read+decode+flow less
+        if caplen:
+            frame = cython.cast(cython.p_const_char, cython.address(self._view[start]))[:caplen]
+        else:
+            frame = b""
+        return ts, frame, wirelen, self._linktype

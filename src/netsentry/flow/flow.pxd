@@ -5,8 +5,8 @@
 
 cdef class Flow:
     # Python objects: identity, shared state names, per-stage slots
-    cdef public object key, vlan, client, server
-    cdef public object tcp_state, end_reason, state, icmp
+    cdef public object _key, vlan, client, server
+    cdef public object end_reason, icmp
     cdef public object flowbits, flowints, stream, detect, anomaly, action, app_proto, app, eve
     cdef public object exception_policy
     # times (packet time, seconds)
@@ -16,6 +16,12 @@ cdef class Flow:
     cdef public long long pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient
     cdef public long long _client_isn, _server_isn, _client_next_seq, _server_next_seq
     # small integers
-    cdef public int proto, ip_version, client_port, server_port
-    cdef public int tcp_flags_ts, tcp_flags_tc
+    cdef public unsigned short client_port, server_port, tcp_flags_ts, tcp_flags_tc
+    # IP protocol and version; TCP state and EVE flow.state codes (flow.py
+    # TCP_STATE_NAMES, FLOW_STATE_NAMES)
+    cdef public unsigned char proto, ip_version, _tcp_st, _st
     cdef public bint established, alerted
+
+# The flow table's constructor (flow.py): a C call, no argument tuple.
+cdef Flow new_flow(object key, int proto, int ip_version, object vlan, object client,
+                   object server, int client_port, int server_port, double ts)

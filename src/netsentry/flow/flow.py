@@ -21,6 +21,16 @@ from netsentry.decode.packet import ip_to_str
 # `Flow.anomaly_due` of a flow the anomaly engine has not seen: every packet time is >= it.
 NEVER_SEEN = float("-inf")
 
+# TCP session states (Suricata's names) by the code `Flow._tcp_st` stores, and EVE's
+# flow.state names by the code `Flow._st` stores: small C integers in the record, so
+# the flow table's transition step is a table index (tcp_state.py), not a dict probe.
+TCP_STATE_NAMES = ("none", "syn_sent", "syn_recv", "established", "fin_wait1", "fin_wait2",
+                   "time_wait", "last_ack", "close_wait", "closing", "closed")
+TCP_STATE_CODES = {name: code for code, name in enumerate(TCP_STATE_NAMES)}
+FLOW_STATE_NAMES = ("new", "established", "closed")
+FLOW_STATE_CODES = {name: code for code, name in enumerate(FLOW_STATE_NAMES)}
+UNSET_STATE = 255       # either code of a record whose state was set to None (never the table's flows)
+
 
 def flow_id_for(key: Any, proto: int, ts: float) -> int:
     """Stable across runs (no hash randomisation) and in Suricata's range (0 < id < 2**63):
@@ -45,8 +55,9 @@ class Flow:
     of one int or float object each; the compiled flow table and TCP state (and any
     compiled module that cimports the .pxd) read and write them as C struct fields.
     Pure Python, the same class is a ``__slots__`` class with the same fields and
-    behaviour. Only the per-stage slots and the identity/state values others share
-    (key, addresses, state names) are Python objects.
+    behaviour. Only the per-stage slots and the identity values others share (key,
+    addresses) are Python objects; the TCP and EVE states are small codes with their
+    names as properties.
 
     Memory (bench/bench_flow_memory.py, 262,144 live TCP flows): compiled, the record
     is 312 bytes with nothing beside it but the objects it shares (key, addresses,
@@ -62,13 +73,13 @@ class Flow:
 
     __slots__ = (
         # identity
-        "_flow_id", "key", "proto", "ip_version", "vlan",
+        "_flow_id", "_key", "proto", "ip_version", "vlan",
         "client", "server", "client_port", "server_port",
         # time and counters
         "start", "last_seen",
         "pkts_toserver", "pkts_toclient", "bytes_toserver", "bytes_toclient",
         # state
-        "tcp_state", "established", "end_reason", "alerted", "state", "timeout_slot",
+        "_tcp_st", "established", "end_reason", "alerted", "_st", "timeout_slot",
         "tcp_flags_ts", "tcp_flags_tc", "icmp",
         "_client_isn", "_server_isn", "_client_next_seq", "_server_next_seq",
         # per-stage storage (owned by the stage named)
@@ -78,46 +89,52 @@ class Flow:
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
                  client: bytes, server: bytes, client_port: int, server_port: int, ts: float) -> None:
-        self._flow_id = flow_id         # 0: computed on first read of `flow_id` (the table passes 0)
-        self.key = key                  # flow table: the client -> server key, the one it is filed under
-        self.proto = proto
-        self.ip_version = ip_version
-        self.vlan = vlan
-        self.client = client            # packed address of the side that opened the flow
-        self.server = server
-        self.client_port = client_port
-        self.server_port = server_port
-        self.start = ts
-        self.last_seen = ts
-        self.pkts_toserver = 0
-        self.pkts_toclient = 0
-        self.bytes_toserver = 0
-        self.bytes_toclient = 0
-        self.tcp_state = "none"         # Suricata names: none syn_sent syn_recv established fin_wait1 ... closed
-        self.established = False        # flow:established for the current packet: TCP, the state before it was
-                                        # established (not the handshake-completing ACK); UDP, both ways seen
-        self.end_reason = ""            # "timeout", "forced", "shutdown" when the flow ends
-        self.alerted = False
-        self.state = "new"              # EVE flow.state: "new", "established" or "closed"
-        self.timeout_slot = -1          # flow table: wheel key this flow is filed under for expiry
-        self.tcp_flags_ts = 0           # TCP: every flag the client sent, ORed (EVE flow tcp.tcp_flags_ts)
-        self.tcp_flags_tc = 0           # ... and the server
-        self.icmp = None                # ICMP: (type, code) of the first packet, + the first reply's
-        self._client_isn = -1           # -1: unknown (the properties below give None)
-        self._server_isn = -1
-        self._client_next_seq = -1      # stream_size bookkeeping: highest seq+len seen per side
-        self._server_next_seq = -1
-        self.flowbits = None            # rules: flowbits, a set of names (created on first set)
-        self.flowints = None            # rules: flowint name -> int
-        self.stream = None              # stream/tcp.py: both directions' reassembly state
-        self.detect = None              # detect engine's private per-flow state
-        self.anomaly = None             # anomaly engine's private per-flow state
-        self.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again
-        self.action = None              # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
-        self.app_proto = None
-        self.app = None                 # applayer: protocol detection and parser state (applayer/state.py)
-        self.eve = None                 # EVE writer: client, server and start as text (output/eve.py flow_texts)
-        self.exception_policy = None    # [(target, policy)] applied (exception_policy.py)
+        _fill(self, flow_id, key, proto, ip_version, vlan, client, server, client_port, server_port, ts)
+
+    @property
+    def key(self) -> Any:
+        """The flow table's client -> server key. A flow the compiled table keeps in its C
+        index (untagged IPv4 TCP/UDP) stores none; its key is the same bytes rebuilt
+        from the endpoints (``client server client_port server_port``), so flow ids
+        and anything else derived from the key are those of the pure path."""
+        k = self._key
+        if k is None:
+            return self.client + self.server + self.client_port.to_bytes(2, "big") + \
+                self.server_port.to_bytes(2, "big")
+        return k
+
+    @key.setter
+    def key(self, value: Any) -> None:
+        self._key = value
+
+    @property
+    def tcp_state(self) -> str | None:
+        """TCP session state in Suricata's names: none syn_sent syn_recv established
+        fin_wait1 fin_wait2 time_wait last_ack close_wait closing closed. None (code
+        UNSET_STATE) only on a record made outside the flow table that set it so."""
+        code = self._tcp_st
+        return None if code == UNSET_STATE else TCP_STATE_NAMES[code]
+
+    @tcp_state.setter
+    def tcp_state(self, name: str | None) -> None:
+        code = UNSET_STATE if name is None else TCP_STATE_CODES.get(name)
+        if code is None:
+            raise ValueError(f"Flow.tcp_state: unknown TCP state {name!r} (one of {', '.join(TCP_STATE_NAMES)})")
+        self._tcp_st = code
+
+    @property
+    def state(self) -> str | None:
+        """EVE flow.state: "new", "established" or "closed" (None: left to the EVE
+        writer to work out, for records made outside the flow table)."""
+        code = self._st
+        return None if code == UNSET_STATE else FLOW_STATE_NAMES[code]
+
+    @state.setter
+    def state(self, name: str | None) -> None:
+        code = UNSET_STATE if name is None else FLOW_STATE_CODES.get(name)
+        if code is None:
+            raise ValueError(f"Flow.state: unknown flow state {name!r} (one of {', '.join(FLOW_STATE_NAMES)})")
+        self._st = code
 
     # sequence bookkeeping: int, or None while unknown (-1 inside)
     @property
@@ -181,3 +198,63 @@ class Flow:
     def __repr__(self) -> str:
         return (f"<Flow {self.flow_id} {self.client_ip}:{self.client_port} -> "
                 f"{self.server_ip}:{self.server_port} proto={self.proto} state={self.tcp_state}>")
+
+
+@cython.cfunc
+def _fill(flow: Flow, flow_id: cython.longlong, key: object, proto: cython.int, ip_version: cython.int,
+          vlan: object, client: object, server: object, client_port: cython.int, server_port: cython.int,
+          ts: cython.double) -> cython.void:
+    """Every field of a new flow (`Flow.__init__` and `new_flow`)."""
+    flow._flow_id = flow_id         # 0: computed on first read of `flow_id` (the table passes 0)
+    flow._key = key                 # flow table: the client -> server key, the one it is filed under;
+                                    # None: filed in the compiled table's C index (see `key`)
+    flow.proto = proto
+    flow.ip_version = ip_version
+    flow.vlan = vlan
+    flow.client = client            # packed address of the side that opened the flow
+    flow.server = server
+    flow.client_port = client_port
+    flow.server_port = server_port
+    flow.start = ts
+    flow.last_seen = ts
+    flow.pkts_toserver = 0
+    flow.pkts_toclient = 0
+    flow.bytes_toserver = 0
+    flow.bytes_toclient = 0
+    flow._tcp_st = 0                # TCP state, TCP_STATE_NAMES' code (`tcp_state` gives the name)
+    flow.established = False        # flow:established for the current packet: TCP, the state before it was
+                                    # established (not the handshake-completing ACK); UDP, both ways seen
+    flow.end_reason = ""            # "timeout", "forced", "shutdown" when the flow ends
+    flow.alerted = False
+    flow._st = 0                    # EVE flow.state, FLOW_STATE_NAMES' code (`state` gives the name)
+    flow.timeout_slot = -1          # flow table: wheel key this flow is filed under for expiry
+    flow.tcp_flags_ts = 0           # TCP: every flag the client sent, ORed (EVE flow tcp.tcp_flags_ts)
+    flow.tcp_flags_tc = 0           # ... and the server
+    flow.icmp = None                # ICMP: (type, code) of the first packet, + the first reply's
+    flow._client_isn = -1           # -1: unknown (the properties below give None)
+    flow._server_isn = -1
+    flow._client_next_seq = -1      # stream_size bookkeeping: highest seq+len seen per side
+    flow._server_next_seq = -1
+    flow.flowbits = None            # rules: flowbits, a set of names (created on first set)
+    flow.flowints = None            # rules: flowint name -> int
+    flow.stream = None              # stream/tcp.py: both directions' reassembly state
+    flow.detect = None              # detect engine's private per-flow state
+    flow.anomaly = None             # anomaly engine's private per-flow state
+    flow.anomaly_due = NEVER_SEEN   # anomaly engine: packet time from which it needs this flow's packets again
+    flow.action = None              # "drop" once a drop rule matched (IPS: dropped flows stay dropped), "pass"
+    flow.app_proto = None
+    flow.app = None                 # applayer: protocol detection and parser state (applayer/state.py)
+    flow.eve = None                 # EVE writer: client, server and start as text (output/eve.py flow_texts)
+    flow.exception_policy = None    # [(target, policy)] applied (exception_policy.py)
+
+
+@cython.cfunc
+def new_flow(key: object, proto: cython.int, ip_version: cython.int, vlan: object, client: object,
+             server: object, client_port: cython.int, server_port: cython.int, ts: cython.double) -> Flow:
+    """The flow table's constructor (flow id 0: computed on first read). Compiled, a C call:
+    the type's allocation and C stores, without `Flow(...)`'s argument boxing and
+    parsing (it was 6% of the read+decode+flow bench in py-spy, a new flow per 4.5
+    packets there)."""
+    flow: Flow = Flow.__new__(Flow)
+    _fill(flow, 0, key, proto, ip_version, vlan, client, server, client_port, server_port, ts)
+    return flow

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -53,6 +54,9 @@ from netsentry.decode.packet import Packet
 from netsentry.flow import tcp_state
 # compiled: Flow is the typed record (table.pxd cimports flow.pxd), its fields C struct members
 from netsentry.flow.flow import Flow, flow_id_for  # noqa: F401  (flow_id_for: re-exported)
+
+if not cython.compiled:         # compiled: a C function, cimported by table.pxd
+    from netsentry.flow.flow import new_flow
 
 DEFAULT_MAX_FLOWS = 262_144
 # Suricata's shipped flow-timeouts (suricata.yaml)
@@ -125,6 +129,170 @@ def _slice12(data: bytes, at: cython.Py_ssize_t) -> bytes:
     return data[at:at + 12]
 
 
+def _seed() -> int:
+    """A random 64-bit hash seed for a FlowIndex."""
+    return int.from_bytes(os.urandom(8), "little")
+
+
+# Sequence arithmetic modulo 2**32 as C globals: a literal above 2**31 in an expression
+# makes Cython box the whole expression into Python ints.
+_M32 = cython.declare(cython.longlong, 0xFFFFFFFF)
+_HALF32 = cython.declare(cython.longlong, 0x80000000)
+
+_INDEX_MIN = 1024                 # FlowIndex's first size (slots, a power of two)
+# 64-bit mixing constants (golden ratio; MurmurHash3's fmix64 multiplier)
+_MIX1 = cython.declare(cython.ulonglong, 0x9E3779B97F4A7C15)
+_MIX2 = cython.declare(cython.ulonglong, 0xFF51AFD7ED558CCD)
+
+
+@cython.cclass
+class FlowIndex:
+    """Compiled build: the IPv4 TCP/UDP flows without VLAN tags (nearly all of them),
+    found in C. An open-addressing hash table (linear probing, deletion by backward
+    shift, so no tombstones) of 24-byte slots keyed by the flow's address pair and
+    port pair, normalised so that both directions hash alike (the lower ``(address,
+    port)`` end first) and one probe serves every packet; the slot says which end is
+    the client. A packet therefore costs no key object, no SipHash and no dict probe,
+    and a live flow no key bytes and no dict entry (bench/README.md "flowc").
+
+    The hash is seeded per table from os.urandom, as Suricata seeds its flow hash
+    (``flow_config.hash_rand``), so crafted addresses cannot pile flows into one
+    chain; nothing iterates the index, so the seed never shows in any output.
+    The flows it holds are strong references (released on removal and when the
+    index goes). Pure Python has no FlowIndex: the table's dicts (two keys per flow)
+    serve every flow there, with the same results."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.count = 0
+        self._resize(_INDEX_MIN)
+
+    def __dealloc__(self) -> None:
+        i: cython.Py_ssize_t
+        if self.slots != cython.NULL:
+            for i in range(self.mask + 1):
+                Py_XDECREF(self.slots[i].flow)  # noqa: F821 - table.pxd
+            PyMem_RawFree(self.slots)  # noqa: F821
+            self.slots = cython.NULL
+
+    def __len__(self) -> int:
+        return self.count
+
+    @cython.cfunc
+    @cython.exceptval(-1, check=True)
+    def _resize(self, size: cython.Py_ssize_t) -> cython.int:
+        """Rehash into `size` slots (a power of two); grows at 70% full."""
+        old = self.slots
+        old_size: cython.Py_ssize_t = self.mask + 1 if old != cython.NULL else 0
+        slots = cython.cast(cython.pointer(IndexSlot), PyMem_RawCalloc(size, cython.sizeof(IndexSlot)))  # noqa: F821
+        if slots == cython.NULL:
+            raise MemoryError("flow index")
+        self.slots = slots
+        self.mask = size - 1
+        self.grow_at = size * 7 // 10
+        i: cython.Py_ssize_t
+        j: cython.Py_ssize_t
+        for i in range(old_size):
+            if old[i].flow != cython.NULL:
+                j = _home(self.seed, old[i].addrs, old[i].ports, self.mask)
+                while slots[j].flow != cython.NULL:
+                    j = (j + 1) & self.mask
+                slots[j] = old[i]
+        if old != cython.NULL:
+            PyMem_RawFree(old)  # noqa: F821
+        return 0
+
+    @cython.cfunc
+    def find(self, addrs: cython.ulonglong, ports: cython.uint) -> cython.Py_ssize_t:
+        """The slot holding this (normalised) key, or -1."""
+        slots = self.slots
+        mask: cython.Py_ssize_t = self.mask
+        i: cython.Py_ssize_t = _home(self.seed, addrs, ports, mask)
+        while slots[i].flow != cython.NULL:
+            if slots[i].addrs == addrs and slots[i].ports == ports:
+                return i
+            i = (i + 1) & mask
+        return -1
+
+    @cython.cfunc
+    @cython.exceptval(-1, check=True)
+    def insert(self, addrs: cython.ulonglong, ports: cython.uint, client_lo: cython.bint, flow: Flow) -> cython.int:
+        """File `flow` under a key that is not in the index."""
+        if self.count >= self.grow_at:
+            self._resize((self.mask + 1) * 2)
+        slots = self.slots
+        mask: cython.Py_ssize_t = self.mask
+        i: cython.Py_ssize_t = _home(self.seed, addrs, ports, mask)
+        while slots[i].flow != cython.NULL:
+            i = (i + 1) & mask
+        slots[i].addrs = addrs
+        slots[i].ports = ports
+        slots[i].client_lo = client_lo
+        p = cython.cast(cython.pointer(PyObject), flow)  # noqa: F821
+        Py_XINCREF(p)  # noqa: F821
+        slots[i].flow = p
+        self.count += 1
+        return 0
+
+    @cython.cfunc
+    def remove(self, flow: Flow) -> cython.bint:
+        """Take `flow` out (its key rebuilt from its endpoints); False if it is not here."""
+        c: cython.ulonglong = _u32(flow.client)
+        s: cython.ulonglong = _u32(flow.server)
+        ce: cython.ulonglong = (c << 16) | flow.client_port
+        se: cython.ulonglong = (s << 16) | flow.server_port
+        addrs: cython.ulonglong
+        ports: cython.uint
+        if ce <= se:
+            addrs = (c << 32) | s
+            ports = (flow.client_port << 16) | flow.server_port
+        else:
+            addrs = (s << 32) | c
+            ports = (flow.server_port << 16) | flow.client_port
+        i: cython.Py_ssize_t = self.find(addrs, ports)
+        if i < 0 or self.slots[i].flow != cython.cast(cython.pointer(PyObject), flow):  # noqa: F821
+            return False
+        slots = self.slots
+        mask: cython.Py_ssize_t = self.mask
+        j: cython.Py_ssize_t = i
+        k: cython.Py_ssize_t
+        # backward-shift deletion: move up every later entry of the run whose home slot
+        # is not cyclically in (i, j], so every key stays reachable from its home
+        while True:
+            j = (j + 1) & mask
+            if slots[j].flow == cython.NULL:
+                break
+            k = _home(self.seed, slots[j].addrs, slots[j].ports, mask)
+            if (k <= i or k > j) if i <= j else (k <= i and k > j):
+                slots[i] = slots[j]
+                i = j
+        slots[i].flow = cython.NULL
+        self.count -= 1
+        Py_XDECREF(cython.cast(cython.pointer(PyObject), flow))  # noqa: F821
+        return True
+
+
+@cython.cfunc
+@cython.inline
+def _home(seed: cython.ulonglong, addrs: cython.ulonglong, ports: cython.uint,
+          mask: cython.Py_ssize_t) -> cython.Py_ssize_t:
+    """Home slot of a key: a seeded 64-bit mix (MurmurHash3's finaliser) of both pairs."""
+    x: cython.ulonglong = (addrs ^ seed) + ports * _MIX1
+    x ^= x >> 33
+    x *= _MIX2
+    x ^= x >> 33
+    return cython.cast(cython.Py_ssize_t, x & mask)
+
+
+@cython.cfunc
+@cython.inline
+def _u32(b: bytes) -> cython.ulonglong:
+    """A packed 4-byte address as a big-endian integer."""
+    p: cython.p_const_uchar = b
+    return ((cython.cast(cython.ulonglong, p[0]) << 24) | (cython.cast(cython.ulonglong, p[1]) << 16)
+            | (cython.cast(cython.ulonglong, p[2]) << 8) | p[3])
+
+
 def reverse_key(key: Any) -> Any:
     """The key of the opposite direction (same layout, endpoints swapped)."""
     if type(key) is tuple:
@@ -168,6 +336,8 @@ class FlowTable:
         self._wheel: dict[int, dict[Flow, None]] = {}   # (slot second << 4 | timeout class) -> flows
         self._counts = dict.fromkeys(("timeout", "evicted", "shutdown"), 0)
         self._new_flows = [0] * 256     # flows created, by IP protocol number
+        # compiled: (TCP, UDP) FlowIndex; pure Python: none (the dicts hold every flow)
+        self._index = ((FlowIndex(_seed()), FlowIndex(_seed())) if cython.compiled else (None, None))
         self.update, self._housekeeping, self._end = self._build()
 
     # ------------------------------------------------------------------ hot path
@@ -181,8 +351,13 @@ class FlowTable:
         on_full = self.on_full
         max_flows = self.max_flows
         midstream = self.midstream
-        tcp_step = tcp_state.stepper(midstream)
-        ESTABLISHED = tcp_state.ESTABLISHED
+        # the TCP transition as a table of state codes (tcp_state.STEP_TABLE), indexed here
+        step_table: bytes = tcp_state.STEP_TABLE
+        flow_state_of: bytes = tcp_state.FLOW_STATE_OF
+        step_base: cython.Py_ssize_t = tcp_state.step_index(midstream, 0, 0, False)
+        ESTABLISHED: cython.int = tcp_state.ESTABLISHED_CODE
+        EST_FLOW: cython.int = tcp_state.ESTABLISHED_FLOW_STATE
+        CLOSED_FLOW: cython.int = tcp_state.CLOSED_FLOW_STATE
         heappush, heappop = heapq.heappush, heapq.heappop
         # timeout classes: one per distinct timeout value, each with its own heap of
         # slots. Within a class, deadline order is idle order, which eviction needs.
@@ -197,12 +372,16 @@ class FlowTable:
         active: cython.Py_ssize_t = 0
         cap: cython.Py_ssize_t = max_flows
 
-        # protocol -> flow state -> (timeout, class): one lookup pair per deadline
-        by_state = {proto: {state: (t, class_of[t]) for state, t in zip(("new", "established", "closed"), ts_)}
-                    for proto, ts_ in timeouts.items()}
+        # protocol -> flow state code (flow.py FLOW_STATE_NAMES) -> (timeout, class): one
+        # lookup pair per deadline
+        by_state = {proto: tuple((t, class_of[t]) for t in ts_) for proto, ts_ in timeouts.items()}
         default_by_state = by_state[None]
-        # a new flow is always "new": its (timeout, class) per protocol, one lookup at creation
-        new_due = {proto: st["new"] for proto, st in by_state.items()}
+        # a new flow is always "new" (code 0): its (timeout, class) per protocol, one lookup at creation
+        new_due = {proto: st[0] for proto, st in by_state.items()}
+        tcp_new_t: cython.double = new_due[6][0]
+        tcp_new_cls: cython.longlong = new_due[6][1]
+        udp_new_t: cython.double = new_due[17][0]
+        udp_new_cls: cython.longlong = new_due[17][1]
         new_flows = self._new_flows
         # packed address -> the one bytes object every flow of that host keeps as
         # client/server (a 4-byte address is a 37-byte object, and busy hosts have many
@@ -213,14 +392,18 @@ class FlowTable:
         addrs: dict[bytes, bytes] = {}
         addr_cap = max(1024, max_flows >> 4)
         end_counter = {"forced": "evicted"}
+        tcp_tab, udp_tab = tables[6], tables[17]
+        # compiled: untagged IPv4 TCP and UDP flows live in these C indexes, not the dicts
+        tcp_index: FlowIndex = self._index[0]
+        udp_index: FlowIndex = self._index[1]
         # the bucket new flows were last filed in: consecutive new flows mostly share
         # (second, class), so filing is one list append (see bench/README.md)
-        last_key = -1
+        last_key: cython.longlong = -1
         last_bucket: list[Flow] = []
 
         def due_key(flow: Flow) -> int:
             """Wheel key for the flow's current deadline: slot second * 16 + timeout class."""
-            t, cls = by_state.get(flow.proto, default_by_state)[flow.state]
+            t, cls = by_state.get(flow.proto, default_by_state)[flow._st]
             return ((int(flow.last_seen + t) + 1) << 4) | cls
 
         def new_bucket(key: int) -> list[Flow]:
@@ -243,10 +426,14 @@ class FlowTable:
 
         def end(flow: Flow, reason: str) -> None:
             nonlocal active
-            tab = tables[flow.proto]
-            tab.pop(flow.key, None)
-            if not cython.compiled:         # pure: the reverse entry too (update, below)
-                tab.pop(reverse_key(flow.key), None)
+            k = flow._key
+            if k is None:                   # compiled: an untagged IPv4 TCP/UDP flow, in the C index
+                (tcp_index if flow.proto == 6 else udp_index).remove(flow)
+            else:
+                tab = tables[flow.proto]
+                tab.pop(k, None)
+                if not cython.compiled:     # pure: the reverse entry too (update, below)
+                    tab.pop(reverse_key(k), None)
             flow.timeout_slot = -1          # its wheel entry, if any, is now stale
             flow.end_reason = reason
             active -= 1
@@ -273,7 +460,7 @@ class FlowTable:
                     for flow in bucket:
                         if flow.timeout_slot != key:
                             continue            # stale entry
-                        t, cls = by_state.get(flow.proto, default_by_state)[flow.state]
+                        t, cls = by_state.get(flow.proto, default_by_state)[flow._st]
                         deadline = flow.last_seen + t
                         if deadline < now:
                             end(flow, "timeout")
@@ -311,15 +498,19 @@ class FlowTable:
                     if flow.timeout_slot != key:
                         continue        # stale entry
                     proto = flow.proto
-                    t, cls = by_state.get(proto, default_by_state)[flow.state]
+                    t, cls = by_state.get(proto, default_by_state)[flow._st]
                     due = ((int(flow.last_seen + t) + 1) << 4) | cls
                     if due != key:      # saw traffic or changed state since: refile, look again
                         file_under(flow, due)
                         continue
-                    tab = tables[proto]     # end(flow, "forced"), inlined
-                    tab.pop(flow.key, None)
-                    if not cython.compiled:
-                        tab.pop(reverse_key(flow.key), None)
+                    k = flow._key           # end(flow, "forced"), inlined
+                    if k is None:
+                        (tcp_index if proto == 6 else udp_index).remove(flow)
+                    else:
+                        tab = tables[proto]
+                        tab.pop(k, None)
+                        if not cython.compiled:
+                            tab.pop(reverse_key(k), None)
                     flow.timeout_slot = -1
                     flow.end_reason = "forced"
                     active -= 1
@@ -329,7 +520,6 @@ class FlowTable:
                 if not bucket:
                     drop_bucket(best)
 
-        tcp_tab, udp_tab = tables[6], tables[17]
 
         def other_key(pkt: Packet, proto: int) -> tuple[Any, dict | None]:
             """Key and table for ICMP and protocols without ports: addresses only (Suricata)."""
@@ -357,16 +547,68 @@ class FlowTable:
             plen: cython.longlong
             end_seq: cython.longlong
             nxt: cython.longlong
+            seq: cython.longlong
+            old_st: cython.int
+            nxt_st: cython.int
+            index: FlowIndex
+            p: cython.p_const_uchar
+            stp: cython.p_const_uchar
+            a_off: cython.Py_ssize_t
+            p_off: cython.Py_ssize_t
+            a_ip: cython.ulonglong
+            b_ip: cython.ulonglong
+            a_port: cython.ulonglong
+            b_port: cython.ulonglong
+            a_end: cython.ulonglong
+            b_end: cython.ulonglong
+            kaddrs: cython.ulonglong
+            kports: cython.uint
+            src_lo: cython.bint
+            i: cython.Py_ssize_t
+            nt: cython.double
+            ncls: cython.longlong
+            wkey: cython.longlong
             if ts >= next_check:
                 housekeeping(ts)
             proto = pkt.proto
+            indexed: cython.bint = False
             if proto == 6 or proto == 17:
                 l4 = pkt.l4_off
                 if l4 < 0:          # transport header not decoded (fragment, truncated): no flow
                     return None
                 data = pkt.data
                 off = pkt.ip_off
-                if pkt.ip_version == 4:
+                vlan = pkt.vlan
+                if cython.compiled and pkt.ip_version == 4 and not vlan:
+                    # compiled, untagged IPv4: the endpoints read as C integers and looked up
+                    # in the C index (FlowIndex), no key object
+                    if type(data) is bytes and len(data) >= l4 + 4:
+                        p = data
+                        a_off = off + 12
+                        p_off = l4
+                    else:                   # a bytearray or memoryview frame: one copy of the endpoints
+                        kb = bytes(data[off + 12:off + 20]) + bytes(data[l4:l4 + 4])
+                        p = kb
+                        a_off = 0
+                        p_off = 8
+                    a_ip = ((cython.cast(cython.ulonglong, p[a_off]) << 24) | (p[a_off + 1] << 16)
+                           | (p[a_off + 2] << 8) | p[a_off + 3])
+                    b_ip = ((cython.cast(cython.ulonglong, p[a_off + 4]) << 24) | (p[a_off + 5] << 16)
+                           | (p[a_off + 6] << 8) | p[a_off + 7])
+                    a_port = (p[p_off] << 8) | p[p_off + 1]
+                    b_port = (p[p_off + 2] << 8) | p[p_off + 3]
+                    a_end = (a_ip << 16) | a_port
+                    b_end = (b_ip << 16) | b_port
+                    src_lo = a_end <= b_end
+                    if src_lo:
+                        kaddrs = (a_ip << 32) | b_ip
+                        kports = (a_port << 16) | b_port
+                    else:
+                        kaddrs = (b_ip << 32) | a_ip
+                        kports = (b_port << 16) | a_port
+                    index = tcp_index if proto == 6 else udp_index
+                    indexed = True
+                elif pkt.ip_version == 4:
                     # addresses and ports are one contiguous slice behind a 20-byte header
                     if cython.compiled and l4 == off + 20 and type(data) is bytes:
                         key = _slice12(data, off + 12)     # one allocation, no slice object
@@ -380,29 +622,39 @@ class FlowTable:
                 if tab is None:
                     return None
                 data = pkt.data
-            vlan = pkt.vlan
-            if vlan:
-                key = (vlan, key)
-            # compiled, a flow is filed under its client's key only: a miss is the server's
-            # side of a known flow or a new flow (bench/README.md "Key shapes"). Pure Python,
-            # under both keys: building the reversed key there is four slices and three
-            # concatenations, dearer than a second dict entry ("Pure path: two keys").
-            flow = tab.get(key)
+                vlan = pkt.vlan
             to_server: cython.bint = True
-            if cython.compiled:
-                if flow is None:
-                    if type(key) is bytes and len(key) == 12:
-                        rkey = _reverse12(key)
-                    else:
-                        rkey = reverse_key(key)
-                    flow = tab.get(rkey)
-                    if flow is not None:
-                        to_server = False
-            elif flow is None:
-                rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if type(key) is bytes and len(key) == 12 \
-                    else reverse_key(key)
-            elif key != flow.key:       # equal bytes (or vlan tuples): the client's side
-                to_server = False
+            if indexed:
+                # one probe either way: the key is normalised (FlowIndex); the slot says
+                # which end is the client. Both ends equal: every packet is to-server.
+                i = index.find(kaddrs, kports)
+                if i >= 0:
+                    flow = cython.cast(Flow, cython.cast(object, index.slots[i].flow))
+                    to_server = a_end == b_end or src_lo == index.slots[i].client_lo
+                else:
+                    flow = None
+            else:
+                if vlan:
+                    key = (vlan, key)
+                # compiled, a flow is filed under its client's key only: a miss is the server's
+                # side of a known flow or a new flow (bench/README.md "Key shapes"). Pure Python,
+                # under both keys: building the reversed key there is four slices and three
+                # concatenations, dearer than a second dict entry ("Pure path: two keys").
+                flow = tab.get(key)
+                if cython.compiled:
+                    if flow is None:
+                        if type(key) is bytes and len(key) == 12:
+                            rkey = _reverse12(key)
+                        else:
+                            rkey = reverse_key(key)
+                        flow = tab.get(rkey)
+                        if flow is not None:
+                            to_server = False
+                elif flow is None:
+                    rkey = key[4:8] + key[0:4] + key[10:12] + key[8:10] if type(key) is bytes and len(key) == 12 \
+                        else reverse_key(key)
+                elif key != flow._key:      # equal bytes (or vlan tuples): the client's side
+                    to_server = False
             if flow is None:
                 # ---- a new flow, inlined (a call per new flow was 0.15 us of it)
                 if active >= cap:
@@ -411,20 +663,34 @@ class FlowTable:
                     if on_full is not None and not on_full(pkt):
                         return None     # not admitted: the packet goes on without a flow
                     evict()
-                if len(addrs) >= addr_cap:
-                    addrs.clear()
-                src = addrs.setdefault(pkt.src, pkt.src)
-                dst = addrs.setdefault(pkt.dst, pkt.dst)
+                if indexed:
+                    # compiled, IPv4: the decoder's fast path already hands out one shared
+                    # object per busy address (decode/decoder.py AddrCache)
+                    src = pkt.src
+                    dst = pkt.dst
+                else:
+                    if len(addrs) >= addr_cap:
+                        addrs.clear()
+                    src = addrs.setdefault(pkt.src, pkt.src)
+                    dst = addrs.setdefault(pkt.dst, pkt.dst)
                 # client: the side of the first SYN; a SYN-ACK seen first makes its receiver the client.
                 # flow_id 0: computed from key and start on first read (Flow.flow_id)
-                if proto == 6 and pkt.tcp_flags & 0x12 == 0x12:
-                    flow = Flow(0, rkey, proto, pkt.ip_version, vlan, dst, src, pkt.dp, pkt.sp, ts)
-                    tab[rkey] = flow
-                    if not cython.compiled:
-                        tab[key] = flow         # pure: filed under both keys
-                    to_server = rkey == key     # both ends equal: the key is its own reverse
+                if proto == 6 and cython.cast(cython.int, pkt.tcp_flags) & 0x12 == 0x12:
+                    if indexed:                 # key None: Flow.key rebuilds it from the endpoints
+                        flow = new_flow(None, proto, 4, vlan, dst, src, pkt.dp, pkt.sp, ts)
+                        index.insert(kaddrs, kports, not src_lo, flow)
+                        to_server = a_end == b_end
+                    else:
+                        flow = new_flow(rkey, proto, pkt.ip_version, vlan, dst, src, pkt.dp, pkt.sp, ts)
+                        tab[rkey] = flow
+                        if not cython.compiled:
+                            tab[key] = flow         # pure: filed under both keys
+                        to_server = rkey == key     # both ends equal: the key is its own reverse
+                elif indexed:
+                    flow = new_flow(None, proto, 4, vlan, src, dst, pkt.sp, pkt.dp, ts)
+                    index.insert(kaddrs, kports, src_lo, flow)
                 else:
-                    flow = Flow(0, key, proto, pkt.ip_version, vlan, src, dst, pkt.sp, pkt.dp, ts)
+                    flow = new_flow(key, proto, pkt.ip_version, vlan, src, dst, pkt.sp, pkt.dp, ts)
                     tab[key] = flow
                     if not cython.compiled:
                         tab[rkey] = flow
@@ -432,8 +698,20 @@ class FlowTable:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
                 active += 1
                 new_flows[proto] += 1        # flow.total and per protocol: summed in stats()
-                t, cls = new_due.get(proto) or new_due[None]
-                wkey = ((int(ts + t) + 1) << 4) | cls
+                if proto == 6:
+                    nt = tcp_new_t
+                    ncls = tcp_new_cls
+                elif proto == 17:
+                    nt = udp_new_t
+                    ncls = udp_new_cls
+                else:
+                    t, cls = new_due.get(proto) or new_due[None]
+                    nt = t
+                    ncls = cls
+                if cython.compiled:     # C arithmetic (int() of a double would box)
+                    wkey = ((cython.cast(cython.longlong, ts + nt) + 1) << 4) | ncls
+                else:
+                    wkey = ((int(ts + nt) + 1) << 4) | ncls
                 if wkey != last_key:
                     bucket = wheel.get(wkey)
                     last_bucket = new_bucket(wkey) if bucket is None else bucket
@@ -459,10 +737,43 @@ class FlowTable:
                     flow.tcp_flags_ts |= flags
                 else:
                     flow.tcp_flags_tc |= flags
-                if flags & 0x07 or flow.tcp_state is not ESTABLISHED:
-                    old = flow.state
-                    tcp_step(flow, pkt, to_server, flags)
-                    if flow.state is not old and flow.state == "closed":
+                if flags & 0x07 or flow._tcp_st != ESTABLISHED:
+                    # the TCP step (tcp_state.update), inlined: established as of before this
+                    # segment, the transition from the table, the sequence bookkeeping
+                    old_st = flow._st
+                    flow.established = old_st == EST_FLOW
+                    if flow._tcp_st >= 11:  # not a state (flow.UNSET_STATE, set from outside): no step
+                        nxt_st = 127
+                    elif cython.compiled:   # the tables' bytes read in place
+                        stp = step_table
+                        nxt_st = stp[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
+                    else:
+                        nxt_st = step_table[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
+                    if nxt_st != 127:   # tcp_state.NO_CHANGE
+                        flow._tcp_st = nxt_st
+                        if cython.compiled:
+                            stp = flow_state_of
+                            flow._st = stp[nxt_st]
+                        else:
+                            flow._st = flow_state_of[nxt_st]
+                    seq = pkt.seq
+                    plen = pkt.payload_len
+                    end_seq = (seq + plen + (1 if flags & 0x03 else 0)) & _M32
+                    # the sequence fields are -1 while unknown (Flow: the properties give None)
+                    if to_server:
+                        if flow._client_isn < 0:
+                            # the SYN's seq is the ISN; picked up midstream, the byte before the first one seen
+                            flow._client_isn = seq if flags & 0x02 else (seq - 1) & _M32
+                        nxt = flow._client_next_seq
+                        if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:
+                            flow._client_next_seq = end_seq
+                    else:
+                        if flow._server_isn < 0:
+                            flow._server_isn = seq if flags & 0x02 else (seq - 1) & _M32
+                        nxt = flow._server_next_seq
+                        if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:
+                            flow._server_next_seq = end_seq
+                    if flow._st != old_st and flow._st == CLOSED_FLOW:
                         # a shorter timeout: refile earlier (other transitions only lengthen
                         # it); the old entry goes stale
                         due = due_key(flow)
@@ -475,20 +786,21 @@ class FlowTable:
                         flow.established = True
                     plen = pkt.payload_len
                     if plen:   # stream_size bookkeeping, inlined (tcp_state.track_seq)
-                        end_seq = (pkt.seq + plen) & 0xFFFFFFFF      # SEQ_MASK
+                        seq = pkt.seq
+                        end_seq = (seq + plen) & _M32      # SEQ_MASK
                         # -1: unknown (Flow.client_next_seq gives None)
                         if to_server:
                             nxt = flow._client_next_seq
-                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:   # HALF
+                            if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:   # HALF
                                 flow._client_next_seq = end_seq
                         else:
                             nxt = flow._server_next_seq
-                            if nxt < 0 or (end_seq - nxt) & 0xFFFFFFFF < 0x80000000:
+                            if nxt < 0 or (end_seq - nxt) & _M32 < _HALF32:
                                 flow._server_next_seq = end_seq
             elif not to_server and not flow.established:
                 # UDP/ICMP/other: established once both directions were seen (Suricata)
                 flow.established = True
-                flow.state = "established"
+                flow._st = EST_FLOW
                 if flow.icmp is not None and pkt.icmp_type >= 0:
                     flow.icmp += (pkt.icmp_type, pkt.icmp_code)        # response_icmp_type/code
             return flow
@@ -541,6 +853,12 @@ class FlowTable:
 
     def __len__(self) -> int:
         return self._active_count()
+
+    def key_entries(self) -> int:
+        """Entries filing the live flows: dict keys (two per flow pure Python, the
+        client's only compiled) plus the C index's slots (one per flow). For tests."""
+        return (sum(len(t) for t in self._tables.values())
+                + sum(len(ix) for ix in self._index if ix is not None))
 
     def stats(self) -> dict[str, int]:
         """Counters under Suricata-style names (``flow.total``, ``flow.tcp``, ``flow.active``, ...)."""

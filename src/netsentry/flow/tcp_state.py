@@ -15,6 +15,7 @@ except ImportError:          # pure install without Cython: the annotations are 
     from netsentry import _cython_shim as cython  # type: ignore[no-redef]
 
 from netsentry.decode.packet import Packet
+from netsentry.flow.flow import FLOW_STATE_CODES, TCP_STATE_CODES, TCP_STATE_NAMES
 from netsentry.flow.flow import Flow   # compiled: the typed record (tcp_state.pxd cimports flow.pxd)
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
@@ -79,8 +80,9 @@ def segment_kind(flags: int) -> str:
 def set_state(flow: Flow, state: str) -> None:
     """Move the session to ``state``. ``flow.established`` is not touched: it is the
     per-packet flag, set from the state *before* a segment (see `update`)."""
-    flow.tcp_state = state
-    flow.state = FLOW_STATE[state]
+    code = TCP_STATE_CODES[state]
+    flow._tcp_st = code
+    flow._st = FLOW_STATE_OF[code]
 
 
 def _next_state(state: str, flags: int, from_client: bool, midstream: bool) -> str | None:
@@ -109,6 +111,36 @@ _STEP = {
 }
 
 
+# The same, as one flat table of state codes (flow.py TCP_STATE_NAMES), which the flow
+# table indexes per segment (an index and a load; the dict probe with a tuple key and
+# the closure call it replaces were the TCP step's cost): entry
+# ``step_index(midstream, state, flags, from_client)`` is the next state's code, or
+# NO_CHANGE. FLOW_STATE_OF[code] is the EVE flow.state code of a TCP state.
+NO_CHANGE = 127         # (below 128: a C char either signedness)
+N_STATES = len(TCP_STATE_NAMES)
+ESTABLISHED_CODE = TCP_STATE_CODES[ESTABLISHED]
+CLOSED_FLOW_STATE = FLOW_STATE_CODES["closed"]
+ESTABLISHED_FLOW_STATE = FLOW_STATE_CODES["established"]
+FLOW_STATE_OF = bytes(FLOW_STATE_CODES[FLOW_STATE[name]] for name in TCP_STATE_NAMES)
+
+
+def step_index(midstream: bool, state: int, flags: int, from_client: bool) -> int:
+    """Where STEP_TABLE keeps the transition of `state` (a code) on a segment with
+    `flags` (only FIN, SYN, RST and ACK count) from the client or the server."""
+    return ((midstream * N_STATES + state) * 32 + (flags & _FLAG_BITS)) * 2 + from_client
+
+
+def _step_table() -> bytes:
+    table = bytearray([NO_CHANGE]) * (2 * N_STATES * 32 * 2)
+    for midstream, steps in _STEP.items():
+        for (state, flags, from_client), nxt in steps.items():
+            table[step_index(midstream, TCP_STATE_CODES[state], flags, from_client)] = TCP_STATE_CODES[nxt]
+    return bytes(table)
+
+
+STEP_TABLE = _step_table()
+
+
 def update(flow: Flow, pkt: Packet, to_server: bool, flags: int, midstream: bool) -> None:
     """Advance the session state and sequence bookkeeping for one segment.
 
@@ -117,44 +149,14 @@ def update(flow: Flow, pkt: Packet, to_server: bool, flags: int, midstream: bool
     the packet FLOW_PKT_ESTABLISHED from the flow state before the stream engine
     moves the session: the ACK that completes the handshake (or the first segment
     of a midstream pickup) is not yet established, and a segment that closes an
-    established session still is (suricata-verify like-ip-only-01)."""
-    flow.established = flow.state == "established"
-    new = _STEP[midstream].get((flow.tcp_state, flags & _FLAG_BITS, to_server))
-    if new is not None:
-        set_state(flow, new)
+    established session still is (suricata-verify like-ip-only-01). The flow table
+    does the same inline (table.py `update`)."""
+    flow.established = flow._st == ESTABLISHED_FLOW_STATE
+    new = STEP_TABLE[step_index(midstream, flow._tcp_st, flags, to_server)]
+    if new != NO_CHANGE:
+        flow._tcp_st = new
+        flow._st = FLOW_STATE_OF[new]
     track_seq(flow, pkt, to_server, flags)
-
-
-def stepper(midstream: bool):  # type: ignore[no-untyped-def]
-    """The flow table's per-segment call: `update` with the table lookups bound once."""
-    step = _STEP[midstream].get
-    flow_state = FLOW_STATE
-
-    def tcp_step(flow: Flow, pkt: Packet, to_server: cython.bint, flags: cython.int) -> None:
-        # established as of before this segment: see `update`
-        flow.established = flow.state == "established"
-        new = step((flow.tcp_state, flags & 0x17, to_server))
-        if new is not None:
-            flow.tcp_state = new
-            flow.state = flow_state[new]
-        seq: cython.longlong = pkt.seq
-        end: cython.longlong = (seq + pkt.payload_len + (1 if flags & 0x03 else 0)) & 0xFFFFFFFF
-        nxt: cython.longlong
-        # the sequence fields are -1 while unknown (Flow: the properties give None)
-        if to_server:
-            if flow._client_isn < 0:
-                flow._client_isn = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
-            nxt = flow._client_next_seq
-            if nxt < 0 or (end - nxt) & 0xFFFFFFFF < 0x80000000:
-                flow._client_next_seq = end
-        else:
-            if flow._server_isn < 0:
-                flow._server_isn = seq if flags & SYN else (seq - 1) & 0xFFFFFFFF
-            nxt = flow._server_next_seq
-            if nxt < 0 or (end - nxt) & 0xFFFFFFFF < 0x80000000:
-                flow._server_next_seq = end
-
-    return tcp_step
 
 
 def track_seq(flow: Flow, pkt: Packet, to_server: bool, flags: int) -> None:
