@@ -426,7 +426,10 @@ class SignatureEngine:
                 action, rated = new_action, True
         if action == "pass":
             self.stats_passed += 1
-            if self._flow_scope(num, pkt, flow):
+            # a pass after a drop of the same packet (action-order puts drop first) still
+            # ends the packet's alerts, but its action is not applied: the flow is not
+            # passed (Suricata's PacketAlertFinalize, skip_action_set)
+            if pkt.verdict is None and self._flow_scope(num, pkt, flow):
                 flow.action = "pass"      # type: ignore[union-attr]
             if s.force_alert and res == ALERT:
                 self._pass_alert = Event("alert", pkt.ts, pkt, flow, self._alert(num, "allowed"))

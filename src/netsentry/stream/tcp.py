@@ -93,7 +93,7 @@ class Half:
     memory": the per-flow bytes this costs)."""
 
     __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
-                 "syn_ts", "pending", "runs", "gap_before")
+                 "syn_ts", "pending", "runs", "gap_before", "synack")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
@@ -111,6 +111,7 @@ class Half:
         self.pending = b""
         self.runs = None           # list[tuple[int, bytes, bytes]] | None
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
+        self.synack = False        # this side sent a SYN/ACK (the flow table has no 4-way handshake state)
 
 
 @cython.cfunc
@@ -128,6 +129,33 @@ def new_session() -> tuple[Half, Half]:
     """`flow.stream` of a followed session: (to client, to server), indexed by `pkt.to_server`.
     A tuple, not a list: it never changes after it is made, and is 16 bytes smaller."""
     return (Half(), Half())
+
+
+_OPT_TFO = 34     # TCP Fast Open cookie option (RFC 7413)
+
+
+def _fast_open(pkt: Packet) -> bool:
+    """Does this SYN carry the TCP Fast Open option? Only then is its data part of the
+    session (Suricata's TCP_HAS_TFO); read from the raw header, as only SYNs with data ask."""
+    data = pkt.data
+    off = pkt.l4_off + 20
+    end = pkt.payload_off
+    while off < end:
+        kind = data[off]
+        if kind == 0:
+            return False
+        if kind == 1:
+            off += 1
+            continue
+        if off + 1 >= end or data[off + 1] < 2:
+            return False
+        olen = data[off + 1]
+        if kind == _OPT_TFO:
+            return True
+        if (kind == 253 or kind == 254) and olen in (4, 12) and data[off + 2:off + 4] == b"\xf9\x89":
+            return True             # the experimental-option form of TFO (magic 0xf989)
+        off += olen
+    return False
 
 
 def _ones_sum(b: bytes) -> int:
@@ -256,6 +284,15 @@ class StreamEngine:
                 set_state(flow, SYN_SENT)
                 return
         plen = pkt.payload_len
+        if flags & _SYNACK == _SYNACK:
+            st[pkt.to_server].synack = True
+        if plen and (not _fast_open(pkt) if flags & _SYN
+                     else flow.tcp_state == SYN_SENT and not (st[0].synack or st[1].synack)):
+            # not stream data (Suricata's TCP state machine; the packet is still inspected
+            # as a packet): data on a SYN or SYN/ACK without the TCP Fast Open option, and
+            # data sent after a SYN that no SYN/ACK answered (with async-oneside the
+            # session is established by then: _async_ack). Only a SYN's number counts.
+            plen = 0
         if self.held and flags & _ACK:
             # some direction somewhere holds out-of-order data: has its receiver
             # acknowledged bytes before it that we never saw?
