@@ -287,11 +287,15 @@ class StreamEngine:
         if flags & _SYNACK == _SYNACK:
             st[pkt.to_server].synack = True
         if plen and (not _fast_open(pkt) if flags & _SYN
-                     else flow.tcp_state == SYN_SENT and not (st[0].synack or st[1].synack)):
+                     else flow.tcp_state == SYN_SENT and st[0].started
+                     and not (st[0].synack or st[1].synack)):
             # not stream data (Suricata's TCP state machine; the packet is still inspected
             # as a packet): data on a SYN or SYN/ACK without the TCP Fast Open option, and
-            # data sent after a SYN that no SYN/ACK answered (with async-oneside the
-            # session is established by then: _async_ack). Only a SYN's number counts.
+            # data sent after a SYN that the other side answered with something other than
+            # a SYN/ACK (with async-oneside the session is established by then:
+            # _async_ack). A flow whose other side is never seen (its packets tracked as
+            # another flow, e.g. on another VLAN) is still followed from its SYN, as before.
+            # Only a SYN's number counts.
             plen = 0
         if self.held and flags & _ACK:
             # some direction somewhere holds out-of-order data: has its receiver
