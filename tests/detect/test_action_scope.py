@@ -132,3 +132,30 @@ def test_syn_data_with_fast_open_is_stream_data(tmp_path: Path) -> None:
     assert sids_by_packet(recs) == []
     flow = next(r for r in recs if r["event_type"] == "flow")
     assert flow["flow"]["action"] == "pass"
+
+
+def test_pass_rule_alert_has_verdict_pass(tmp_path: Path) -> None:
+    """`pass ...; alert;` logs its alert, and that alert's verdict is "pass" (Suricata's
+    EveAddVerdict uses the alert's own action), also when the pass is packet-scoped."""
+    import json
+
+    from netsentry.output import OutputContext
+    from netsentry.output.eve import EveLog
+
+    rf = tmp_path / "t.rules"
+    rf.write_text('alert tcp any any -> any any (content:"TRIGGER"; sid:1;)\n'
+                  'pass tcp any any -> any any (alert; content:"TRIGGER"; sid:6;)\n'
+                  'alert tcp any any -> any any (content:"OTHER"; sid:7;)\n')
+    cfg = load_config(None, [])
+    eve = EveLog({"filename": "eve.json", "types": ["alert"], "alert": {"verdict": True}},
+                 OutputContext(logdir=tmp_path))
+    sensor = Sensor(cfg, [eve], load_rules([str(rf)], cfg))
+    frames = [bytes(IP(src=C, dst=S) / TCP(sport=1234, dport=80, flags="PA") / b"TRIGGER"),
+              bytes(IP(src=C, dst=S) / TCP(sport=1234, dport=80, flags="PA") / b"OTHER")]
+    sensor.run([(1_700_000_000.0 + i, f, len(f), 101) for i, f in enumerate(frames)])
+    sensor.finish()
+    recs = [json.loads(x) for x in (tmp_path / "eve.json").read_text().splitlines()]
+    got = [(r["pcap_cnt"], r["alert"]["signature_id"], r["verdict"]["action"])
+           for r in recs if r["event_type"] == "alert"]
+    # the pass (action-order: first) silences sid 1 on packet 1; packet 2 is inspected
+    assert got == [(1, 6, "pass"), (2, 7, "alert")]

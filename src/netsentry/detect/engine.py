@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
-                                      evaluation_order, verdict_of)
+                                      evaluation_order, register_pass_alerts, verdict_of)
 from netsentry.config import ConfigError, get
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
@@ -125,6 +125,7 @@ class SignatureEngine:
         self._pcre_timeouts_before = PCRE_LIMIT.timeouts
         self._pcre_disabled_before = PCRE_LIMIT.flows_disabled
         sigs = getattr(ruleset, "signatures", ruleset)
+        register_pass_alerts(sigs)      # their alerts' EVE verdict is "pass"
         # transaction rules (sticky buffers, tx keywords) are inspected per transaction by
         # txdetect.py when the app layer moves one on; they never enter the packet groups
         tx_sigs = [s for s in sigs if s.tx_rule]

@@ -58,6 +58,7 @@ from typing import Any
 import orjson
 
 from netsentry.config import ConfigError
+from netsentry.detect.actions import PASS_ALERT_RULES
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event, HostPacket
 from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
 from netsentry.output import Output, OutputContext, check_event_types, register
@@ -700,6 +701,9 @@ def _verdict(event: Event) -> dict[str, Any]:
         return {"action": "drop"}
     if flow is not None and getattr(flow, "action", None) == "pass":
         return {"action": "pass"}
+    alert = event.alert
+    if alert is not None and (alert.gid, alert.signature_id) in PASS_ALERT_RULES:
+        return {"action": "pass"}       # a pass rule's own alert (`pass ...; alert;`)
     return {"action": "alert"}
 
 
