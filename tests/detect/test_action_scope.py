@@ -159,3 +159,26 @@ def test_pass_rule_alert_has_verdict_pass(tmp_path: Path) -> None:
            for r in recs if r["event_type"] == "alert"]
     # the pass (action-order: first) silences sid 1 on packet 1; packet 2 is inspected
     assert got == [(1, 6, "pass"), (2, 7, "alert")]
+
+
+def test_ids_flow_drop_stops_inspection_and_is_logged(tmp_path: Path) -> None:
+    """IDS mode: an IP-only drop rule marks the flow dropped (EVE flow.action "drop"):
+    one alert, the flow's later packets are not inspected, no drop records."""
+    frames = [bytes(IP(src=C, dst=S) / TCP(sport=1234, dport=80, flags="PA") / (b"x%d" % i))
+              for i in range(3)]
+    recs = run(tmp_path, 'drop tcp any any -> any any (sid:1;)\n', frames)
+    assert sids_by_packet(recs) == [(1, 1)]
+    assert [r["alert"]["action"] for r in recs if r["event_type"] == "alert"] == ["allowed"]
+    assert not [r for r in recs if r["event_type"] == "drop"]
+    assert next(r for r in recs if r["event_type"] == "flow")["flow"]["action"] == "drop"
+
+
+def test_first_of_pass_and_drop_wins_in_ids_mode(tmp_path: Path) -> None:
+    """drop before pass (action-order) on the same packet in IDS mode: the flow stays
+    dropped, the pass is not applied."""
+    frames = [bytes(IP(src=C, dst=S) / TCP(sport=1234, dport=80, flags="PA") / (b"x%d" % i))
+              for i in range(2)]
+    recs = run(tmp_path, 'pass tcp any any -> any any (sid:2;)\ndrop tcp any any -> any any (sid:1;)\n',
+               frames, DROP_FIRST)
+    assert sids_by_packet(recs) == [(1, 1)]
+    assert next(r for r in recs if r["event_type"] == "flow")["flow"]["action"] == "drop"

@@ -147,6 +147,7 @@ class SignatureEngine:
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
         self._rated = [self.thresholds.has_rate_filter(n) for n in range(len(self.sigs))]
         self._pass_alert: Event | None = None     # _apply's alert of a pass rule with `alert;`
+        self._dropped: Any = None       # the packet a drop/reject rule last matched (_block)
         # (one `not` over the whole test: Cython mis-typed the mixed `a == b and not c`
         # chain in this comprehension and stored a C int as an object)
         self._plain = [not (s.action != "alert" or s.noalert or self._thr[n])
@@ -430,8 +431,9 @@ class SignatureEngine:
             # a pass after a drop of the same packet (action-order puts drop first) still
             # ends the packet's alerts, but its action is not applied: the flow is not
             # passed (Suricata's PacketAlertFinalize, skip_action_set)
-            if pkt.verdict is None and self._flow_scope(num, pkt, flow):
-                flow.action = "pass"      # type: ignore[union-attr]
+            if (pkt.verdict is None and self._dropped is not pkt and flow is not None
+                    and flow.action is None and self._flow_scope(num, pkt, flow)):
+                flow.action = "pass"      # first of pass/drop to be set wins (RuleActionToFlow)
             if s.force_alert and res == ALERT:
                 self._pass_alert = Event("alert", pkt.ts, pkt, flow, self._alert(num, "allowed"))
             return _PASS
@@ -453,6 +455,12 @@ class SignatureEngine:
         return t == IP_ONLY or t == LIKE_IP_ONLY or t == APP_LAYER or (t == STREAM and _in_stream(pkt, flow))
 
     def _block(self, num: int, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> None:
+        self._dropped = pkt             # a later pass of this packet is not applied (_apply)
+        # A flow-scoped drop/reject marks the flow in both modes, as Suricata's
+        # RuleActionToFlow does (the first of pass/drop set wins): its later packets are
+        # not inspected, and its flow record says action "drop". IDS mode drops nothing.
+        if flow is not None and flow.action is None and self._flow_scope(num, pkt, flow):
+            flow.action = "drop"
         verdict = verdict_of(action, self.ips)
         if verdict is None:
             return
@@ -464,8 +472,6 @@ class SignatureEngine:
             # `noalert` one (Suricata keeps it apart from the alerts: p->alerts.drop).
             if pkt.drop_alert is None:
                 pkt.drop_alert = self._alert(num, "blocked")
-            if self._flow_scope(num, pkt, flow):
-                flow.action = "drop"      # type: ignore[union-attr]
 
     def _alert(self, num: int, action: str) -> Alert:
         """Rule `num`'s shared Alert for EVE action "allowed" or "blocked"."""
