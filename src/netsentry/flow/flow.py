@@ -107,7 +107,7 @@ class Flow:
         self._server_isn = -1
         self._client_next_seq = -1      # stream_size bookkeeping: highest seq+len seen per side
         self._server_next_seq = -1
-        self.flowbits = None            # rules: flowbits, a set of names (created on first set)
+        self.flowbits = None            # rules: flowbits (name -> None) and pcre flowvars (("var", name) -> bytes), insertion-ordered dict
         self.flowints = None            # rules: flowint name -> int
         self.stream = None              # stream/tcp.py: both directions' reassembly state
         self.detect = None              # detect engine's private per-flow state
