@@ -4,4 +4,4 @@
 cdef class Half:
     cdef public object ooo, tail, wins, syn_ts, pending, runs
     cdef public long long next_seq, off, gap_before
-    cdef public bint depth_hit, started, synack
+    cdef public bint depth_hit, started

@@ -93,7 +93,7 @@ class Half:
     memory": the per-flow bytes this costs)."""
 
     __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
-                 "syn_ts", "pending", "runs", "gap_before", "synack")
+                 "syn_ts", "pending", "runs", "gap_before")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
@@ -111,7 +111,6 @@ class Half:
         self.pending = b""
         self.runs = None           # list[tuple[int, bytes, bytes]] | None
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
-        self.synack = False        # this side sent a SYN/ACK (the flow table has no 4-way handshake state)
 
 
 @cython.cfunc
@@ -284,18 +283,17 @@ class StreamEngine:
                 set_state(flow, SYN_SENT)
                 return
         plen = pkt.payload_len
-        if flags & _SYNACK == _SYNACK:
-            st[pkt.to_server].synack = True
         if plen and (not _fast_open(pkt) if flags & _SYN
-                     else flow.tcp_state == SYN_SENT and st[0].started
-                     and not (st[0].synack or st[1].synack)):
+                     else flow.tcp_state == SYN_SENT and pkt.to_server and st[0].started
+                     and pkt.ack != st[0].next_seq):
             # not stream data (Suricata's TCP state machine; the packet is still inspected
             # as a packet): data on a SYN or SYN/ACK without the TCP Fast Open option, and
-            # data sent after a SYN that the other side answered with something other than
-            # a SYN/ACK (with async-oneside the session is established by then:
-            # _async_ack). A flow whose other side is never seen (its packets tracked as
-            # another flow, e.g. on another VLAN) is still followed from its SYN, as before.
-            # Only a SYN's number counts.
+            # client data after a SYN that the server answered with a SYN of its own but
+            # that does not acknowledge it (no 4-way handshake: the flow table has no state
+            # for one, so the ACK number tells; with async-oneside the session is
+            # established by then: _async_ack). A flow whose other side is never seen (its
+            # packets tracked as another flow, e.g. on another VLAN) is still followed
+            # from its SYN. Only a SYN's number counts.
             plen = 0
         if self.held and flags & _ACK:
             # some direction somewhere holds out-of-order data: has its receiver
