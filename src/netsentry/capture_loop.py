@@ -136,7 +136,10 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
                 if do_bypass and flow is not None and flow.action == "bypass":   #@ bypass
                     pkt = pkt.reassembled                                   #@ bypass
                     continue                                                #@ bypass
-                if do_stream and flow is not None and pkt.proto == 6:       #@ stream
+                # a segment with a bad checksum (only known with checksum validation on) is
+                # not taken by the stream (Suricata's StreamTcp skips it) but is inspected
+                # as a packet, so the tcpv4-csum:invalid kind of rule sees it
+                if do_stream and flow is not None and pkt.proto == 6 and not pkt.checksum_bad:   #@ stream
                     stream_update(pkt, flow)                                #@ stream
                 # the app layer's call only for what it acts on (`app_gate`, see LOOP_PARTS)
                 if do_applayer and (proto := pkt.proto) < 64 and (app_protos >> proto) & 1 and (  #@ applayer
@@ -144,10 +147,8 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
                     app_packet(pkt, flow)                                   #@ applayer
                 if do_decoder_anomalies and pkt.events is not None:         #@ decoder-anomalies
                     on_decoder_events(pkt, flow)                            #@ decoder-anomalies
-                if do_signatures and not pkt.checksum_bad:                  #@ signatures
-                    events = sig_inspect(pkt, flow)                         #@ signatures
-                    if events:                                              #@ signatures
-                        on_events(events, pkt, flow, False)                 #@ signatures
+                if do_signatures and (events := sig_inspect(pkt, flow)):    #@ signatures
+                    on_events(events, pkt, flow, False)                     #@ signatures
                 if do_applayer and flow is not None and (app := flow.app) is not None and app.dirty:   #@ applayer
                     on_app(pkt, flow)                                       #@ applayer
                 if do_anomaly and (flow is None or ts >= flow.anomaly_due):  #@ anomaly

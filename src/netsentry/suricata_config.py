@@ -41,7 +41,8 @@ from netsentry.config import Config, ConfigError
 _SAME_KEYS = ("default-rule-path", "rule-files")
 # top-level file keys resolved against the config file's directory when relative
 _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
-_EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file")
+_EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file",
+                "metadata")
 _TIMEOUT_KEYS = ("new", "established", "closed")
 
 

@@ -68,10 +68,17 @@ def test_action_order_custom(detect: Detect) -> None:
 
 
 def test_ids_mode_drop_rule_alerts_allowed_and_never_drops(detect: Detect) -> None:
+    """IDS: a drop rule alerts "allowed" and drops nothing, but a flow-scoped drop (here a
+    stream match) still marks the flow as Suricata's RuleActionToFlow does in both modes:
+    the flow's later packets are not inspected (suricata-verify drop-protocol-change)."""
     rules = 'drop tcp any any -> any any (content:"evil"; sid:1;)\n'
     run = detect.run(rules, conversation([b"evil", b"evil"]))
-    assert run.alerts == [(4, 1, "allowed"), (5, 1, "allowed")]
+    assert run.alerts == [(4, 1, "allowed")]
     assert all(p.verdict is None for p in run.packets)
+    assert run.packets[-1].flow.action == "drop"
+    # a packet-scoped drop leaves the flow alone
+    run = detect.run('drop tcp-pkt any any -> any any (content:"evil"; sid:1;)\n', conversation([b"evil", b"evil"]))
+    assert run.alerts == [(4, 1, "allowed"), (5, 1, "allowed")]
     assert run.packets[-1].flow.action is None
 
 

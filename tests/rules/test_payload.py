@@ -188,7 +188,6 @@ def test_pcre_unbalanced_quote_and_translations():
     ('pcre:"/(?<=a+)x/";', UnsupportedError, "look-behind requires fixed-width"),
     ('pcre:"/a(?R)?b/";', UnsupportedError, "recursion"),
     ('pcre:"/a\\Kb/";', UnsupportedError, "\\\\K"),
-    ('pcre:"/x/G";', UnsupportedError, "ungreedy"),
     ('pcre:"/x/q";', RuleError, "unknown flag 'q'"),
     ('pcre:"x";', RuleError, "expected"),
 ])

@@ -40,7 +40,7 @@ cdef class Packet:
     cdef public object events, checksum_bad, frag, reassembled, root
     # set by later stages
     cdef public object flow, to_server, verdict, stream_added, stream_data, stream_old, stream_to_server
-    cdef public object drop_alert, drop_reason, reject_action
+    cdef public object drop_alert, drop_reason, reject_action, pktvars
 
 
 cdef inline int _install_slots(type cls, tuple names) except -1:

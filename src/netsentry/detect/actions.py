@@ -38,6 +38,16 @@ DEFAULT_ACTION_ORDER = ("pass", "drop", "reject", "alert")
 _FB_SET, _FB_SET_READ, _FB_READ, _FB_NONE = 0, 1, 2, 3
 
 REJECT_ACTIONS = frozenset({"reject", "rejectsrc", "rejectdst", "rejectboth"})
+
+# (gid, sid) of the loaded pass rules that also alert (`pass ...; alert;`): the EVE
+# verdict of their alerts is "pass" (Suricata's EveAddVerdict looks at the alert's own
+# action), filled by every engine built (detect/engine.py, register_pass_alerts)
+PASS_ALERT_RULES: set[tuple[int, int]] = set()
+
+
+def register_pass_alerts(sigs: Sequence[Signature]) -> None:
+    """Remember which rules are pass rules with `alert` (see PASS_ALERT_RULES)."""
+    PASS_ALERT_RULES.update((s.gid, s.sid) for s in sigs if s.action == "pass" and s.force_alert)
 BLOCKING_ACTIONS = REJECT_ACTIONS | {"drop"}
 
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
-                                      evaluation_order, verdict_of)
+                                      evaluation_order, register_pass_alerts, verdict_of)
 from netsentry.config import ConfigError, get
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
@@ -125,6 +125,7 @@ class SignatureEngine:
         self._pcre_timeouts_before = PCRE_LIMIT.timeouts
         self._pcre_disabled_before = PCRE_LIMIT.flows_disabled
         sigs = getattr(ruleset, "signatures", ruleset)
+        register_pass_alerts(sigs)      # their alerts' EVE verdict is "pass"
         # transaction rules (sticky buffers, tx keywords) are inspected per transaction by
         # txdetect.py when the app layer moves one on; they never enter the packet groups
         tx_sigs = [s for s in sigs if s.tx_rule]
@@ -146,6 +147,7 @@ class SignatureEngine:
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
         self._rated = [self.thresholds.has_rate_filter(n) for n in range(len(self.sigs))]
         self._pass_alert: Event | None = None     # _apply's alert of a pass rule with `alert;`
+        self._dropped: Any = None       # the packet a drop/reject rule last matched (_block)
         # (one `not` over the whole test: Cython mis-typed the mixed `a == b and not c`
         # chain in this comprehension and stored a C int as an object)
         self._plain = [not (s.action != "alert" or s.noalert or self._thr[n])
@@ -426,8 +428,12 @@ class SignatureEngine:
                 action, rated = new_action, True
         if action == "pass":
             self.stats_passed += 1
-            if self._flow_scope(num, pkt, flow) and flow.action != "bypass":   # a bypass stays (detect/bypass.py)
-                flow.action = "pass"      # type: ignore[union-attr]
+            # a pass after a drop of the same packet (action-order puts drop first) still
+            # ends the packet's alerts, but its action is not applied: the flow is not
+            # passed (Suricata's PacketAlertFinalize, skip_action_set)
+            if (pkt.verdict is None and self._dropped is not pkt and flow is not None
+                    and flow.action is None and self._flow_scope(num, pkt, flow)):
+                flow.action = "pass"      # first of pass/drop/bypass to be set wins (RuleActionToFlow; detect/bypass.py)
             if s.force_alert and res == ALERT:
                 self._pass_alert = Event("alert", pkt.ts, pkt, flow, self._alert(num, "allowed"))
             return _PASS
@@ -449,6 +455,12 @@ class SignatureEngine:
         return t == IP_ONLY or t == LIKE_IP_ONLY or t == APP_LAYER or (t == STREAM and _in_stream(pkt, flow))
 
     def _block(self, num: int, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> None:
+        self._dropped = pkt             # a later pass of this packet is not applied (_apply)
+        # A flow-scoped drop/reject marks the flow in both modes, as Suricata's
+        # RuleActionToFlow does (the first of pass/drop set wins): its later packets are
+        # not inspected, and its flow record says action "drop". IDS mode drops nothing.
+        if flow is not None and flow.action is None and self._flow_scope(num, pkt, flow):
+            flow.action = "drop"
         verdict = verdict_of(action, self.ips)
         if verdict is None:
             return
@@ -460,8 +472,6 @@ class SignatureEngine:
             # `noalert` one (Suricata keeps it apart from the alerts: p->alerts.drop).
             if pkt.drop_alert is None:
                 pkt.drop_alert = self._alert(num, "blocked")
-            if self._flow_scope(num, pkt, flow):
-                flow.action = "drop"      # type: ignore[union-attr]
 
     def _alert(self, num: int, action: str) -> Alert:
         """Rule `num`'s shared Alert for EVE action "allowed" or "blocked"."""

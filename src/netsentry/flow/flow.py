@@ -235,7 +235,7 @@ def _fill(flow: Flow, flow_id: cython.longlong, key: object, proto: cython.int, 
     flow._server_isn = -1
     flow._client_next_seq = -1      # stream_size bookkeeping: highest seq+len seen per side
     flow._server_next_seq = -1
-    flow.flowbits = None            # rules: flowbits, a set of names (created on first set)
+    flow.flowbits = None            # rules: flowbits (name -> None) and pcre flowvars (("var", name) -> bytes), insertion-ordered dict
     flow.flowints = None            # rules: flowint name -> int
     flow.stream = None              # stream/tcp.py: both directions' reassembly state
     flow.detect = None              # detect engine's private per-flow state

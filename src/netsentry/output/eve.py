@@ -63,6 +63,7 @@ from netsentry.config import ConfigError
 from netsentry.detect.bypass import BYPASS
 from netsentry.detect.bypass import flow_counters as bypassed_flow_counters
 from netsentry.detect.sctp import sctp_eve
+from netsentry.detect.actions import PASS_ALERT_RULES
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event, HostPacket
 from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
 from netsentry.output import Output, OutputContext, check_event_types, register
@@ -74,7 +75,9 @@ from netsentry.output.fields import (
     PORT_PROTOS,
     LineBuffer,
     PROTO_TEXT,
+    alert_context,
     alert_line,
+    eve_vars,
     flow_line,
     format_ip,
     record_line,
@@ -578,12 +581,48 @@ if FIELDS_LINES:
     set_line_hooks(HostPacket, alert_json, flow_state, tcp_json)      # type: ignore[misc]
 
 
+def _has_vars(event: Event) -> bool:
+    """Does the record of `event` carry `traffic`/`metadata` (fields.py eve_vars)?"""
+    flow = event.flow
+    if flow is not None and (flow.flowbits or flow.flowints):
+        return True
+    pkt = event.pkt
+    return pkt is not None and bool(getattr(pkt, "pktvars", None))
+
+
+def with_vars(rec: dict[str, Any], event: Event) -> dict[str, Any]:
+    """`rec` with Suricata's `traffic` and `metadata` (the flow's flowbits, flowints and
+    flowvars, the packet's pktvars) after its head, before `community_id` and the first
+    object, where Suricata's EveAddCommonOptions writes them."""
+    if not _has_vars(event):
+        return rec
+    alert = event.alert
+    if alert is not None and "alert" in rec and event.pkt is not None:
+        ctx = alert_context(event.pkt, alert.gid, alert.signature_id)
+        if ctx is not None:
+            rec["alert"] = {**alert_object(alert), "context": ctx}
+    traffic, meta = eve_vars(event.pkt, event.flow)
+    if traffic is None and meta is None:
+        return rec
+    keys = list(rec)
+    at = next((i for i, k in enumerate(keys) if k == "community_id" or rec[k].__class__ in _OBJECTS),
+              len(keys))
+    out = {k: rec[k] for k in keys[:at]}
+    if traffic is not None:
+        out["traffic"] = traffic
+    if meta is not None:
+        out["metadata"] = meta
+    for k in keys[at:]:
+        out[k] = rec[k]
+    return out
+
+
 def render(event: Event) -> dict[str, Any]:
     """The EVE record for `event` as a dict of plain values (what one line of eve.json holds)."""
     rec = RENDERERS.get(event.event_type, _generic)(event, alert_object)
     if event.extra:
         rec.update(event.extra)
-    return rec
+    return with_vars(rec, event)
 
 
 def encode(event: Event) -> bytes:
@@ -592,7 +631,7 @@ def encode(event: Event) -> bytes:
     rec = RENDERERS.get(event.event_type, _generic)(event, alert_fragment)
     if event.extra:
         rec.update(event.extra)
-    return _DUMPS(rec, option=_NEWLINE)
+    return _DUMPS(with_vars(rec, event), option=_NEWLINE)
 
 
 def _switch(cfg: Mapping[str, Any], name: str, section: str = "alert") -> bool:
@@ -691,6 +730,9 @@ def _verdict(event: Event) -> dict[str, Any]:
         return {"action": "drop"}
     if flow is not None and getattr(flow, "action", None) == "pass":
         return {"action": "pass"}
+    alert = event.alert
+    if alert is not None and (alert.gid, alert.signature_id) in PASS_ALERT_RULES:
+        return {"action": "pass"}       # a pass rule's own alert (`pass ...; alert;`)
     return {"action": "alert"}
 
 
@@ -722,6 +764,12 @@ class EveLog(Output):
     def __init__(self, cfg: Mapping[str, Any], ctx: OutputContext) -> None:
         # every setting is checked before the file is opened (and truncated)
         self.event_types = check_event_types(list(cfg.get("types", [])), "outputs.eve-log.types")
+        # Suricata's eve-log `metadata` (default yes): traffic/metadata from the flow's and
+        # packet's variables in every record (with_vars)
+        metadata = cfg.get("metadata", True)
+        if not isinstance(metadata, bool):
+            raise ConfigError(f"expected true or false, got {metadata!r}", "outputs.eve-log.metadata")
+        self._metadata = metadata
         drop_cfg = cfg.get("drop") or {}
         self._drop_alerts = bool(drop_cfg.get("alerts", True))
         # Suricata's `verdict: yes` of the alert and drop types: the packet's final verdict
@@ -850,7 +898,7 @@ class EveLog(Output):
         # records are written as whole lines in C (`fields.record_line`, which calls
         # `LINE_WRITERS`' C functions); None means "not the usual shape" and the dicts
         # below write it.
-        if self._lines and not event.extra:
+        if self._lines and not event.extra and not (self._metadata and _has_vars(event)):
             buf = self._buf
             if buf is not None and self._write is self._direct:
                 if buf.add_event(event):    # written into the block (counted there)
@@ -866,6 +914,8 @@ class EveLog(Output):
             rec.update(event.extra)
         if self._options:
             rec = self._with_options(rec, event)
+        if self._metadata:
+            rec = with_vars(rec, event)
         self._write(_DUMPS(rec, option=_NEWLINE))
         self._count += 1
 

@@ -50,6 +50,79 @@ COMPILED: bool = cython.compiled
 PORT_PROTOS = frozenset((6, 17, 132))
 ICMP_PROTOS = frozenset((1, 58))
 
+# --- EVE metadata: the flow's and packet's variables (Suricata's EveAddMetadata) ----------
+# Flowbits named traffic/id/NAME and traffic/label/NAME are the traffic tagging Suricata
+# shows as a top-level `traffic: {id: [...], label: [...]}` instead of as flowbits.
+TRAFFIC_ID = "traffic/id/"
+TRAFFIC_LABEL = "traffic/label/"
+
+
+def _text(value: Any) -> str:
+    """A captured value as Suricata prints it (PrintStringsToBuffer-like: bytes outside
+    printable ASCII become '.')."""
+    if isinstance(value, str):
+        return value
+    return "".join(chr(c) if 32 <= c < 127 else "." for c in bytes(value))
+
+
+def eve_vars(pkt: Any, flow: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(`traffic`, `metadata`) of an EVE record about `pkt` / `flow`, or None for each
+    that would be empty. Why: Suricata writes the flow's flowbits, flowints and
+    flowvars and the packet's pktvars into every record (eve-log `metadata: yes`, the
+    default), so a SIEM sees what the rules marked the flow with.
+
+    `flow.flowbits` is an insertion-ordered dict: a bit is a str key (value None), a
+    flowvar a (``"var"``, name) key with its captured value; `flow.flowints` name ->
+    int; `pkt.pktvars` a list of (owner, name, value) (owner None: a pktvar; else an
+    alert's context, `alert_context`) or None."""
+    traffic: dict[str, Any] | None = None
+    meta: dict[str, Any] = {}
+    if flow is not None:
+        bits = flow.flowbits
+        if bits:
+            names: list[str] = []
+            flowvars: list[dict[str, str]] = []
+            for key, value in bits.items():
+                if key.__class__ is tuple:
+                    flowvars.append({_text(key[1]): _text(value)})
+                elif key.startswith(TRAFFIC_ID):
+                    if traffic is None:
+                        traffic = {}
+                    traffic.setdefault("id", []).append(key[len(TRAFFIC_ID):])
+                elif key.startswith(TRAFFIC_LABEL):
+                    if traffic is None:
+                        traffic = {}
+                    traffic.setdefault("label", []).append(key[len(TRAFFIC_LABEL):])
+                else:
+                    names.append(key)
+            if names:
+                meta["flowbits"] = names
+        else:
+            flowvars = []
+        ints = flow.flowints
+        if ints:
+            meta["flowints"] = dict(ints)
+        if flowvars:
+            meta["flowvars"] = flowvars
+    if pkt is not None:
+        pktvars = getattr(pkt, "pktvars", None)
+        if pktvars:
+            listed = [{_text(k): _text(v)} for owner, k, v in pktvars if owner is None]
+            if listed:
+                meta["pktvars"] = listed
+    return traffic, (meta or None)
+
+
+def alert_context(pkt: Any, gid: int, sid: int) -> dict[str, str] | None:
+    """`alert.context` of rule gid:sid's alert on `pkt`: what its pcre captured as
+    alert:NAME (Suricata 8), or None."""
+    pktvars = getattr(pkt, "pktvars", None)
+    if not pktvars:
+        return None
+    ctx = {_text(k): _text(v) for owner, k, v in pktvars if owner is not None and owner == (gid, sid)}
+    return ctx or None
+
+
 _ADDR_CACHE: dict[bytes, str] = {}
 _ADDR_CACHE_MAX = 1 << 16
 

@@ -134,6 +134,33 @@ def new_session() -> tuple[Half, Half]:
     return (Half(), Half())
 
 
+_OPT_TFO = 34     # TCP Fast Open cookie option (RFC 7413)
+
+
+def _fast_open(pkt: Packet) -> bool:
+    """Does this SYN carry the TCP Fast Open option? Only then is its data part of the
+    session (Suricata's TCP_HAS_TFO); read from the raw header, as only SYNs with data ask."""
+    data = pkt.data
+    off = pkt.l4_off + 20
+    end = pkt.payload_off
+    while off < end:
+        kind = data[off]
+        if kind == 0:
+            return False
+        if kind == 1:
+            off += 1
+            continue
+        if off + 1 >= end or data[off + 1] < 2:
+            return False
+        olen = data[off + 1]
+        if kind == _OPT_TFO:
+            return True
+        if (kind == 253 or kind == 254) and olen in (4, 12) and data[off + 2:off + 4] == b"\xf9\x89":
+            return True             # the experimental-option form of TFO (magic 0xf989)
+        off += olen
+    return False
+
+
 def _ones_sum(b: bytes) -> int:
     """The ones'-complement sum of `b`'s 16-bit words (odd length: zero-padded), 1..0xFFFF."""
     if len(b) & 1:
@@ -266,6 +293,18 @@ class StreamEngine:
                 set_state(flow, SYN_SENT)
                 return
         plen = pkt.payload_len
+        if plen and (not _fast_open(pkt) if flags & _SYN
+                     else flow.tcp_state == SYN_SENT and pkt.to_server and st[0].started
+                     and pkt.ack != st[0].next_seq):
+            # not stream data (Suricata's TCP state machine; the packet is still inspected
+            # as a packet): data on a SYN or SYN/ACK without the TCP Fast Open option, and
+            # client data after a SYN that the server answered with a SYN of its own but
+            # that does not acknowledge it (no 4-way handshake: the flow table has no state
+            # for one, so the ACK number tells; with async-oneside the session is
+            # established by then: _async_ack). A flow whose other side is never seen (its
+            # packets tracked as another flow, e.g. on another VLAN) is still followed
+            # from its SYN. Only a SYN's number counts.
+            plen = 0
         if self.held and flags & _ACK:
             # some direction somewhere holds out-of-order data: has its receiver
             # acknowledged bytes before it that we never saw?

@@ -112,16 +112,18 @@ def _setter(names: list[str], cmd: str) -> Callable[..., None]:
         if bits is None:
             if cmd == "unset":
                 return
-            bits = f.flowbits = set()
+            # a dict, not a set: EVE's metadata.flowbits lists the bits in the order
+            # they were set, as Suricata does (output/fields.py eve_vars)
+            bits = f.flowbits = {}
         for n in names:
             if cmd == "set":
-                bits.add(n)
+                bits[n] = None
             elif cmd == "unset":
-                bits.discard(n)
+                bits.pop(n, None)
             elif n in bits:
-                bits.remove(n)
+                del bits[n]
             else:
-                bits.add(n)
+                bits[n] = None
     return act
 
 

@@ -347,6 +347,8 @@ class Pcre(Item):
         engine = fast if fast is not None else limited if limited is not None else regex
         self.engine = "re2" if self.linear else "pcre2" if self.limited else "re"
         self._find = engine.match if anchored else engine.search
+        self.captures: tuple[tuple[int, str, str], ...] = ()   # (group, kind, name): _captures
+        self.captured: list[tuple[str, str, bytes]] | None = None  # the last match's (kind, name, value)
         self.flow_key: Any = None                   # the flow being inspected (set by the rule's gate)
         self.strikes: dict[Any, int] = {}           # flow -> budget overruns
         self.disabled: set[Any] = set()             # flows this pcre is no longer run on
@@ -414,7 +416,24 @@ class Pcre(Item):
             return False
         det.buffer_offset = base + m.end()
         det.pcre_start = base + m.start() + 1
+        if self.captures:
+            self._capture(subject, m.start())
         return True
+
+    def _capture(self, subject: Any, at: int) -> None:
+        """Keep this match's capture groups for the rule's post-match step (Suricata
+        stores them in the thread's var list and applies them if the rule matches).
+        The groups come from Python's `re` run at the match's start (RE2/PCRE2 said
+        where; the same leftmost-first pattern gives the same groups there)."""
+        rx = self.regex
+        if rx is None:
+            rx = self.regex = compile_pcre(*self.spec)      # type: ignore[misc]
+        mm = rx.match(subject, at)
+        if mm is None:
+            self.captured = None
+            return
+        self.captured = [(kind, name, bytes(mm.group(g))) for g, kind, name in self.captures
+                         if mm.group(g) is not None]
 
     def _strike(self) -> None:
         key = self.flow_key
@@ -456,6 +475,124 @@ class Pcre(Item):
             det.pcre_start = prev_start
 
 
+# --- pcre captures into variables (Suricata's pcre "flow:NAME, pkt:NAME, alert:NAME") ------
+CAPTURE_KINDS = ("flow", "pkt", "alert")
+CAPTURE_MAX = 8             # Suricata's DETECT_PCRE_CAPTURE_MAX
+_CAPTURE_ITEM = re.compile(r"^\s*(flow|pkt|alert)\s*:\s*([A-Za-z0-9_.\-]+)\s*$")
+_NAMED_GROUP = re.compile(r"^(flow|pkt|alert)_(.+)$")
+
+
+def _split_captures(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """`/re/flags, flow:a, pkt:b` -> (`/re/flags`, [("flow", "a"), ("pkt", "b")])."""
+    end = text.rfind("/")
+    if end <= 0 or "," not in text[end:]:
+        return text, []
+    head, _, rest = text[end:].partition(",")
+    out = []
+    for part in rest.split(","):
+        m = _CAPTURE_ITEM.match(part)
+        if not m:
+            raise RuleError(f"pcre: capture '{part.strip()}' is not flow:NAME, pkt:NAME or alert:NAME")
+        out.append((m.group(1), m.group(2)))
+    return text[:end] + head, out
+
+
+def _captures(regex: re.Pattern[bytes], listed: list[tuple[str, str]]) -> tuple[tuple[int, str, str], ...]:
+    """(group number, kind, name) per capture: groups named (?P<flow_x>...), (?P<pkt_x>...)
+    or (?P<alert_x>...) first, then the listed names for the groups in order."""
+    out: list[tuple[int, str, str]] = []
+    for gname, index in sorted(regex.groupindex.items(), key=lambda kv: kv[1]):
+        m = _NAMED_GROUP.match(gname)
+        if m:
+            out.append((index, m.group(1), m.group(2)))
+    if listed:
+        if len(listed) > regex.groups:
+            raise RuleError(f"pcre: {len(listed)} capture names for {regex.groups} capture groups")
+        out.extend((i + 1, kind, name) for i, (kind, name) in enumerate(listed))
+    if len(out) > CAPTURE_MAX:
+        raise RuleError(f"pcre: at most {CAPTURE_MAX} captures, got {len(out)}")
+    return tuple(out)
+
+
+def _store_captures(item: "Pcre", sig: Any) -> Callable[[Any, Any], None]:
+    """The rule's post-match step: the pcre's captures become flowvars (kept on the flow,
+    in `flow.flowbits` under ("var", NAME) so EVE lists them in the order they were
+    first set), pktvars or alert context. Both of the last two go to `pkt.pktvars` as
+    (owner, NAME, value): owner None for a pktvar (EVE metadata.pktvars), the rule's
+    (gid, sid) for its alert's `alert.context` (output/eve.py with_vars)."""
+    def store(pkt: Any, flow: Any) -> None:
+        captured = item.captured
+        if not captured:
+            return
+        item.captured = None
+        for kind, name, value in captured:
+            if kind == "flow":
+                if flow is None:
+                    continue
+                bits = flow.flowbits
+                if bits is None:
+                    bits = flow.flowbits = {}
+                bits[("var", name)] = value
+            else:
+                if pkt.pktvars is None:
+                    pkt.pktvars = []
+                pkt.pktvars.append((None if kind == "pkt" else (sig.gid, sig.sid), name, value))
+    return store
+
+
+def swap_greediness(pattern: str) -> str:
+    """PCRE's G flag (PCRE_UNGREEDY): every quantifier's greediness inverted, since
+    Python's `re`, RE2 and PCRE2-by-pattern have no such switch (`a*` -> `a*?`,
+    `a*?` -> `a*`). Escapes and character classes are copied as they are."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            out.append(c)
+            if c == "]":
+                in_class = False
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":
+                out.append("]")
+                i += 1
+            continue
+        quant_end = -1
+        if c in "*+?" and not (c == "?" and out and out[-1] == "("):
+            quant_end = i + 1
+        elif c == "{":
+            close = pattern.find("}", i)
+            if close > 0 and re.fullmatch(r"\d+(,\d*)?", pattern[i + 1:close]):
+                quant_end = close + 1
+        if quant_end < 0:
+            out.append(c)
+            i += 1
+            continue
+        out.append(pattern[i:quant_end])
+        i = quant_end
+        if i < n and pattern[i] == "?":
+            i += 1                  # lazy -> greedy
+        elif i < n and pattern[i] == "+":
+            out.append("+")         # possessive: left alone
+            i += 1
+        else:
+            out.append("?")         # greedy -> lazy
+    return "".join(out)
+
+
 def pcre_gate(items: list[Pcre]) -> Callable[[Any, Any], bool]:
     """The packet check placed first in a rule with budgeted (non-RE2) pcres: skip the
     rule on flows where one of them struck out; tell them which flow is inspected."""
@@ -478,10 +615,12 @@ def pcre(b: RuleBuilder, arg: str | None) -> None:
         negated, text = bare.startswith("!"), bare.lstrip("!").strip()
     else:
         negated, text = _negatable(arg, "pcre")
+    text, capture_list = _split_captures(text)
     m = _PCRE_RE.match(text)
     if not m:
         raise RuleError(f"pcre: expected \"/regex/flags\", got '{text}'")
     pattern, flags = m.group(1), m.group(2)
+    ungreedy = False
     relative = anchored = False
     target = None
     for f in flags:
@@ -503,15 +642,22 @@ def pcre(b: RuleBuilder, arg: str | None) -> None:
         elif f in "ismx":
             pass
         elif f == "G":
-            raise UnsupportedError("pcre flag 'G' (ungreedy) not supported",
-                                   category="pcre construct not supported by Python re")
+            ungreedy = True
         else:
             raise RuleError(f"pcre: unknown flag '{f}'")
+    if ungreedy:
+        pattern = swap_greediness(pattern)
     re_flags = "".join(f for f in flags if f in "ismx")
     regex = compile_pcre(pattern, re_flags)
     fast = compile_re2(translate(pattern), re_flags)
     limited = None if fast is not None else compile_limited(pattern, re_flags)
     item = Pcre(regex, relative, negated, anchored, text, fast, limited, (pattern, re_flags))
+    captures = _captures(regex, capture_list)
+    if captures:
+        if negated:
+            raise RuleError("pcre: a negated pcre cannot capture (flow:/pkt:/alert: variables)")
+        item.captures = captures
+        b.post_actions.append(_store_captures(item, b.sig))
     b.add_item(item)
     if not item.linear:
         b.extra.setdefault("budgeted_pcres", []).append(item)
