@@ -137,8 +137,6 @@ UDP_CSUM_INVALID = "udp.csum_invalid"
 ICMPV4_CSUM_INVALID = "icmpv4.csum_invalid"
 ICMPV6_CSUM_INVALID = "icmpv6.csum_invalid"
 
-ALL: frozenset[str] = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
-
 # SCTP (decode/sctp.py)
 SCTP_PKT_TOO_SMALL = "sctp.pkt_too_small"
 SCTP_CHUNK_TOO_SMALL = "sctp.chunk_too_small"
@@ -156,3 +154,6 @@ ERSPAN_TOO_MANY_VLAN_LAYERS = "erspan.too_many_vlan_layers"
 # UDP tunnels (decode/udptunnel.py)
 VXLAN_UNKNOWN_PAYLOAD_TYPE = "vxlan.unknown_payload_type"
 GENEVE_UNKNOWN_PAYLOAD_TYPE = "geneve.unknown_payload_type"
+
+# every name above: computed last, so a decoder's names added at the end are in it too
+ALL: frozenset[str] = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
