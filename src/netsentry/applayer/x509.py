@@ -67,7 +67,27 @@ def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
     return out
 
 
+# Memos of _oid and _name by their DER bytes. Real traffic repeats both (ndpi-mix: 837
+# certificates, 13,229 OIDs of a few dozen kinds, issuers of a few CAs); parsing each
+# anew was ~56 us a certificate, 3-4% of the packet phase with the 4.1 set
+# (bench/README.md, "realfast"). Bounded: cleared when full, so hostile names cannot
+# grow them. Only successful results are kept, so what raises still raises.
+MEMO_MAX = 4096
+_OIDS: dict[bytes, str] = {}
+_NAMES: dict[bytes, str] = {}
+
+
 def _oid(b: bytes) -> str:
+    s = _OIDS.get(b)
+    if s is None:
+        s = _oid_text(b)
+        if len(_OIDS) >= MEMO_MAX:
+            _OIDS.clear()
+        _OIDS[b] = s
+    return s
+
+
+def _oid_text(b: bytes) -> str:
     if not b:
         return ""
     parts = [b[0] // 40, b[0] % 40]
@@ -81,10 +101,29 @@ def _oid(b: bytes) -> str:
 
 
 def _name(data: bytes, s: int, e: int) -> str:
+    raw = data[s:e]
+    name = _NAMES.get(raw)
+    if name is None:
+        name, inside = _name_text(data, s, e)
+        if inside:
+            # read nothing past the name's end: the text is a function of `raw` alone
+            if len(_NAMES) >= MEMO_MAX:
+                _NAMES.clear()
+            _NAMES[raw] = name
+    return name
+
+
+def _name_text(data: bytes, s: int, e: int) -> tuple[str, bool]:
+    """The name's text, and whether every element read ended inside [s, e) (a malformed
+    length can reach past it; such a text depends on the bytes after and is not memoized)."""
     parts = []
-    for _tag, rs, re_ in _children(data, s, e):             # SET
+    sets = _children(data, s, e)
+    inside = not sets or sets[-1][2] <= e
+    for _tag, rs, re_ in sets:                                # SET
         for _t2, as_, ae in _children(data, rs, re_):       # SEQUENCE {oid, value}
             kids = _children(data, as_, ae)
+            if kids and kids[-1][2] > e:
+                inside = False
             if len(kids) < 2:
                 continue
             oid = _oid(data[kids[0][1]:kids[0][2]])
@@ -92,7 +131,7 @@ def _name(data: bytes, s: int, e: int) -> str:
             raw = data[vs:ve]
             text = raw.decode("utf-16-be", "replace") if vtag == 0x1E else raw.decode("utf-8", "replace")
             parts.append(f"{OID_NAMES.get(oid, oid)}={text}")
-    return ", ".join(parts)
+    return ", ".join(parts), inside
 
 
 def _time(data: bytes, tag: int, s: int, e: int) -> int:

@@ -43,10 +43,11 @@ from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event
 from netsentry.stream.tcp import StreamEndPacket
+# compiled: the typed records (engine.pxd cimports their .pxd), fields read in C
+from netsentry.decode.packet import Packet  # noqa: F401
+from netsentry.flow.flow import Flow  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
-    from netsentry.decode.packet import Packet
-    from netsentry.flow.flow import Flow
     from netsentry.rules.signature import Signature
 
 

@@ -191,9 +191,9 @@ class RuleProfiler:
 
 
 def _profiled_tx_match(match: Any, by_sig: dict[int, RuleStats]) -> Any:
-    def profiled_match(s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool) -> bool:
+    def profiled_match(s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, header: int = 0) -> bool:
         t0 = perf_counter_ns()
-        ok = match(s, pkt, flow, tx, to_server)
+        ok = match(s, pkt, flow, tx, to_server, header)
         dt = perf_counter_ns() - t0
         st = by_sig[id(s)]
         st.checks += 1

@@ -1,6 +1,10 @@
 # The typed layout of netsentry.stream.tcp.Half for the compiled build (Cython reads
 # this beside tcp.py). Field meanings: tcp.py. No cycle-collector header: a Half refers
 # to its Overlay (tcp.py: @cython.no_gc), its tail bytes and a policy, none of which refers back to it.
+# `Packet` and `Flow` are the typed records of decode/packet.pxd and flow/flow.pxd, so the
+# stage reads their fields as struct members (bench/README.md, "realfast").
+from netsentry.decode.packet cimport Packet
+from netsentry.flow.flow cimport Flow
 cdef class Half:
     cdef public object ooo, tail, wins, syn_ts, pending, runs
     cdef public long long next_seq, off, gap_before
