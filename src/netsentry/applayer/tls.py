@@ -17,7 +17,7 @@ from typing import Any
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
-from netsentry.applayer.x509 import Certificate, parse_certificate
+from netsentry.applayer.x509 import Certificate, certificate_error, parse_certificate
 
 VERSIONS = {0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
             0x0304: "TLS 1.3"}
@@ -32,6 +32,18 @@ _GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
 # each rebuilt and rescanned five buffers.
 BUFFER_MESSAGES = frozenset({1, 2, 11})       # client hello, server hello, certificate
 NO_BUFFERS: frozenset[str] = frozenset()
+# The handshake message types Suricata's parser knows (SupportedHandshakeType); another
+# before ChangeCipherSpec is `invalid_handshake_message` and its record is skipped
+HANDSHAKE_TYPES = frozenset({0, 1, 2, 4, 11, 12, 13, 14, 15, 16, 20, 21, 22})
+RECORD_TYPES = frozenset({0x14, 0x15, 0x16, 0x17, 0x18})
+# The app-layer events this parser raises (app-layer-event:tls.NAME, Suricata's names). One
+# transaction per flow, so an event is the flow's: rules see it from either side.
+EVENTS: dict[str, int | None] = {name: 2 for name in (
+    "invalid_record_type", "invalid_record_version", "invalid_record_length", "invalid_ssl_record",
+    "invalid_handshake_message", "invalid_certificate", "certificate_invalid_length",
+    "certificate_invalid_der", "heartbeat_message", "overflow_heartbeat_message",
+    "invalid_heartbeat_message", "multiple_sni_extensions", "invalid_sni_type", "invalid_sni_length",
+    "invalid_alert_message", "invalid_sslv2_header")}
 
 
 def probe(data: bytes, to_server: bool) -> bool | None:
@@ -112,6 +124,29 @@ class TlsParser:
         self.hs = [bytearray(), bytearray()]
         self.encrypted = [False, False]
         self.lost = [False, False]
+        self.version = [0, 0]             # each direction's last record version
+
+    def _fail(self, d: int, event: str) -> None:
+        """An anomaly Suricata's parser stops the direction on: raise the event, drop what
+        is buffered, and give up on this direction (ParserError: the error policy)."""
+        self.tx.add_event(event)
+        self.tx.touch(bool(d), NO_BUFFERS)
+        self.rec[d].clear()
+        self.hs[d].clear()
+        self.lost[d] = True
+        raise ParserError(f"tls: {event}")
+
+    def _heartbeat(self, d: int, body: bytes) -> None:
+        """A heartbeat record (RFC 6520): in the clear, a payload length beyond the record
+        is Heartbleed's overflow; encrypted, only its presence is known."""
+        tx = self.tx
+        tx.add_event("heartbeat_message")
+        if not self.encrypted[d]:
+            if len(body) < 3 or body[0] not in (1, 2):
+                tx.add_event("invalid_heartbeat_message")
+            elif ((body[1] << 8) | body[2]) + 3 + 16 > len(body):
+                tx.add_event("overflow_heartbeat_message")
+        tx.touch(bool(d), NO_BUFFERS)
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         """A stream gap: the message being assembled is lost; the next one starts afresh
@@ -129,6 +164,8 @@ class TlsParser:
         while len(buf) >= 5:
             if buf[0] & 0x80 and buf[2] == 1 and not tx.state:        # SSLv2 record: hello only
                 ln = ((buf[0] & 0x7F) << 8) | buf[1]
+                if ln < 3:
+                    self._fail(d, "invalid_sslv2_header")
                 if len(buf) < 2 + ln:
                     break
                 tx.record_version = (buf[3] << 8) | buf[4] if ln >= 3 else 0x0200
@@ -139,17 +176,33 @@ class TlsParser:
             ctype = buf[0]
             version = (buf[1] << 8) | buf[2]
             ln = (buf[3] << 8) | buf[4]
-            if ctype not in (0x14, 0x15, 0x16, 0x17, 0x18) or buf[1] != 3:
-                buf.clear()          # not TLS any more: stop parsing this direction
-                raise ParserError("not a TLS record")
+            if ctype not in RECORD_TYPES:
+                # Suricata: an unknown record type is skipped in TLS 1.0 / 1.1, fatal otherwise
+                if self.version[d] in (0x0301, 0x0302) and buf[1] == 3 and len(buf) >= 5 + ln:
+                    tx.add_event("invalid_record_type")
+                    tx.touch(to_server, NO_BUFFERS)
+                    del buf[:5 + ln]
+                    continue
+                self._fail(d, "invalid_record_type")
+            if buf[1] != 3 or buf[2] > 4:
+                self._fail(d, "invalid_record_version")     # not TLS any more: this direction stops
+            if ln == 0:
+                self._fail(d, "invalid_record_length")
             if len(buf) < 5 + ln:
                 break
             body = bytes(buf[5:5 + ln])
             del buf[:5 + ln]
+            self.version[d] = version
             if not tx.record_version:
                 tx.record_version = version
             if ctype == 0x16 and not self.encrypted[d]:
+                if ln < 4 and not self.hs[d]:
+                    self._fail(d, "invalid_ssl_record")
                 self._handshake(d, body)
+            elif ctype == 0x18:
+                self._heartbeat(d, body)
+            elif ctype == 0x15 and len(body) < 2:
+                self._fail(d, "invalid_alert_message")
             elif ctype == 0x14:
                 self.encrypted[d] = True
                 if not to_server:
@@ -172,6 +225,12 @@ class TlsParser:
         while len(hs) >= 4:
             mtype = hs[0]
             ln = (hs[1] << 16) | (hs[2] << 8) | hs[3]
+            if mtype not in HANDSHAKE_TYPES:
+                # not a message Suricata parses: the rest of the record is skipped
+                hs.clear()
+                tx.add_event("invalid_handshake_message")
+                tx.touch(bool(d), NO_BUFFERS)
+                return
             if len(hs) < 4 + ln:
                 if len(hs) > MAX_HANDSHAKE:
                     hs.clear()
@@ -186,7 +245,13 @@ class TlsParser:
                     self._server_hello(msg)
                     tx.state |= STATE_SERVER_HELLO
                 elif mtype == 11:
-                    self._certificate(msg)
+                    err = self._certificate(msg)
+                    if err is not None:
+                        # Suricata: the certificate's decoding error, then the handshake
+                        # message fails and the direction stops
+                        tx.add_event(err)
+                        tx.touch(bool(d))
+                        self._fail(d, "invalid_handshake_message")
                 elif mtype == 12:
                     tx.state |= STATE_SERVER_KEYX
                 elif mtype == 14:
@@ -226,9 +291,24 @@ class TlsParser:
         exts = self._exts(msg, off)
         curves: list[int] = []
         fmts: list[int] = []
+        sni_seen = False
         for et, ev in exts:
-            if et == 0 and len(ev) >= 5 and ev[2] == 0:
-                nl = (ev[3] << 8) | ev[4]
+            if et == 0 and ev:
+                # Suricata's TLSDecodeHSHelloExtensionSni: host_name type only, a length
+                # of 1..255 that fits, one SNI extension
+                if len(ev) < 3:
+                    continue
+                if ev[2] != 0:
+                    tx.add_event("invalid_sni_type")
+                    continue
+                nl = (ev[3] << 8) | ev[4] if len(ev) >= 5 else 0
+                if len(ev) < 5 or not 0 < nl <= 255 or 5 + nl > len(ev):
+                    tx.add_event("invalid_sni_length")
+                    continue
+                if sni_seen:
+                    tx.add_event("multiple_sni_extensions")
+                    continue
+                sni_seen = True
                 tx.sni = ev[5:5 + nl]
             elif et == 10 and len(ev) >= 2:
                 curves = [(ev[i] << 8) | ev[i + 1] for i in range(2, len(ev) - 1, 2)]
@@ -257,7 +337,9 @@ class TlsParser:
         tx.ja3s = ",".join((str((msg[0] << 8) | msg[1]), str(cipher),
                             "-".join(str(e) for e, _ in exts)))
 
-    def _certificate(self, msg: bytes) -> None:
+    def _certificate(self, msg: bytes) -> str | None:
+        """The chain; the first certificate that does not decode stops it and its event
+        name is returned (x509.certificate_error)."""
         tx = self.tx
         total = (msg[0] << 16) | (msg[1] << 8) | msg[2]
         off = 3
@@ -267,8 +349,10 @@ class TlsParser:
             der = msg[off + 3:off + 3 + cl]
             off += 3 + cl
             cert = parse_certificate(der)
-            if cert is not None:
-                tx.certs.append(cert)
+            if cert is None:
+                return certificate_error(der)
+            tx.certs.append(cert)
+        return None
 
 
 def _alpns(ev: bytes) -> list[str]:
