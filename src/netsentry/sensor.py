@@ -442,7 +442,7 @@ class Sensor:
         events (``stream.*``) share `pkt.events` so `stream-event` rules see them; Suricata
         logs those only with the anomaly type `stream` enabled, which netsentry does not have."""
         for name in pkt.events:
-            if name.startswith("stream."):
+            if name.startswith(("stream.", "applayer.")):
                 continue
             if not name.startswith("decoder."):
                 name = "decoder." + name

@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from netsentry.flow.flow import Flow
 
 PROBE_LIMIT = 4096
+# the generic app-layer events (Suricata's APPLAYER_*), kept in `pkt.events` for
+# `app-layer-event:applayer_*` (rules/keywords/applayer.py)
+APPLAYER_MISMATCH = "applayer.applayer_mismatch_protocol_both_directions"
+APPLAYER_ONE_DIRECTION = "applayer.applayer_detect_protocol_only_one_direction"
+APPLAYER_EVENTS = frozenset({APPLAYER_MISMATCH, APPLAYER_ONE_DIRECTION})
 _MASK = 0xFFFFFFFF
 _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 
@@ -41,7 +46,7 @@ class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
     __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
-                 "release_from", "done")
+                 "release_from", "done", "seen")
 
     def __init__(self) -> None:
         # One AppState per TCP/UDP flow (bench-1m: 219k), so no list is made up front:
@@ -60,6 +65,10 @@ class AppState:
         # nothing more to do with this flow's bytes: detection failed, or the protocol's
         # parser is nobody's (_NULL_PARSER); `feed` then returns at once
         self.done = False
+        # TCP directions whose first bytes protocol detection looked at (bit 1 << to_server):
+        # the other side's first bytes are probed once the protocol is known, for the
+        # generic app-layer events (mismatch, only one direction)
+        self.seen = 0
 
     @property
     def txs(self) -> list[Tx]:
@@ -175,6 +184,15 @@ class AppLayer:
             st.syn = True
         parser = st.parser
         if parser is not None:
+            if st.seen != 3 and data:
+                bit = 1 << to_server
+                if not st.seen & bit:
+                    st.seen |= bit
+                    self._other_side(st, flow, to_server, data, pkt)
+                if parser is _NULL_PARSER:
+                    # detection only: both sides seen, nothing of the flow's own state is read again
+                    flow.app = DONE_NULL
+                    return
             try:
                 parser.parse(data, to_server != st.reversed, pkt)
             except ParserError:
@@ -197,10 +215,20 @@ class AppLayer:
         name = proto.name + _TRANSPORT_SUFFIX.get(flow.proto, "") if proto.name in _PER_TRANSPORT else proto.name
         self.stats_flows[name] = self.stats_flows.get(name, 0) + 1
         pending, st.pending = st.pending, None
+        if flow.proto == 6:
+            st.seen = 1 << to_server
+            other = next((c for ts, c in pending if ts != to_server), None)
+            if other is not None:
+                st.seen = 3
+                self._other_side(st, flow, not to_server, other, pkt)
+        else:
+            st.seen = 3
         if parser is _NULL_PARSER:
             # detection only: no transactions ever, so nothing for detect/ or the records;
-            # nothing of the flow's own state is read again
-            flow.app = DONE_NULL
+            # once the other side's first bytes were probed (the generic events), nothing
+            # of the flow's own state is read again
+            if st.seen == 3:
+                flow.app = DONE_NULL
             return
         for ts, chunk in pending:
             try:
@@ -208,6 +236,34 @@ class AppLayer:
             except ParserError:
                 self._error(flow, pkt)
         st.dirty = True
+
+    def _other_side(self, st: AppState, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None) -> None:
+        """The first bytes of a TCP flow's second direction, its protocol known from the
+        first: Suricata detects each direction on its own and raises generic app-layer
+        events on the packet (app-layer-event:applayer_*) when they disagree: another
+        protocol recognised (applayer_mismatch_protocol_both_directions), or none at all
+        (applayer_detect_protocol_only_one_direction). The flow keeps its protocol."""
+        if pkt is None:
+            return
+        own = PROTOCOLS.get(flow.app_proto or "")
+        if own is None:
+            return
+        ts = to_server != st.reversed
+        probe = own.tcp_probe or own.probe
+        r = probe(data, ts)
+        if r:
+            return
+        undecided = r is None
+        for proto in self.by_ipproto.get(6, ()):
+            if proto is own:
+                continue
+            r = (proto.tcp_probe or proto.probe)(data, ts)
+            if r:
+                pkt.add_event(APPLAYER_MISMATCH)
+                return
+            undecided = undecided or r is None
+        if not undecided:
+            pkt.add_event(APPLAYER_ONE_DIRECTION)
 
     def _error(self, flow: Flow, pkt: Packet | None) -> None:
         name = f"app_layer.error.{flow.app_proto}.parser"

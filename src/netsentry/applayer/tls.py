@@ -59,7 +59,8 @@ def probe(data: bytes, to_server: bool) -> bool | None:
 
 class TlsTx(Tx):
     __slots__ = ("sni", "client_version", "server_version", "record_version", "certs", "state",
-                 "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done", "randoms")
+                 "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done", "randoms",
+                 "client_certs", "conn_version", "hello_version")
     proto = "tls"
 
     def __init__(self) -> None:
@@ -76,6 +77,11 @@ class TlsTx(Tx):
         self.server_alpns: list[str] = []
         self.handshake_done = False
         self.randoms: list[bytes | None] = [None, None]   # [client hello's, server hello's] 32 bytes
+        self.client_certs: list[Certificate] = []        # a client's Certificate message (mutual TLS)
+        # each side's version as Suricata's connp.version (ssl_version): by to_server, the
+        # record header's until the hello's (its supported_versions first) replaces it
+        self.conn_version = [0, 0]
+        self.hello_version = 0          # bit 1 << to_server: that side's hello set conn_version
 
     def complete(self) -> bool:
         return self.handshake_done
@@ -193,6 +199,8 @@ class TlsParser:
             body = bytes(buf[5:5 + ln])
             del buf[:5 + ln]
             self.version[d] = version
+            if not tx.hello_version & (1 << d):
+                tx.conn_version[d] = version
             if not tx.record_version:
                 tx.record_version = version
             if ctype == 0x16 and not self.encrypted[d]:
@@ -241,11 +249,13 @@ class TlsParser:
                 if mtype == 1:
                     self._client_hello(msg)
                     tx.state |= STATE_CLIENT_HELLO
+                    tx.hello_version |= 1 << d
                 elif mtype == 2:
                     self._server_hello(msg)
                     tx.state |= STATE_SERVER_HELLO
+                    tx.hello_version |= 1 << d
                 elif mtype == 11:
-                    err = self._certificate(msg)
+                    err = self._certificate(msg, d)
                     if err is not None:
                         # Suricata: the certificate's decoding error, then the handshake
                         # message fails and the direction stops
@@ -280,6 +290,7 @@ class TlsParser:
     def _client_hello(self, msg: bytes) -> None:
         tx = self.tx
         tx.client_version = (msg[0] << 8) | msg[1]
+        tx.conn_version[1] = tx.client_version
         if len(msg) >= 34:
             tx.randoms[0] = msg[2:34]
         off = 34
@@ -316,12 +327,20 @@ class TlsParser:
                 fmts = list(ev[1:1 + ev[0]])
             elif et == 16 and len(ev) >= 2:
                 tx.client_alpns = _alpns(ev)
+            elif et == 43 and ev:
+                # supported_versions: the first valid one is the client's version (Suricata)
+                for i in range(1, min(len(ev), 1 + ev[0]) - 1, 2):
+                    v = (ev[i] << 8) | ev[i + 1]
+                    if v in VERSIONS and v != 0x0200:
+                        tx.conn_version[1] = v
+                        break
         g = lambda xs: "-".join(str(x) for x in xs if x not in _GREASE)  # noqa: E731
         tx.ja3 = ",".join((str(tx.client_version), g(ciphers), g([e for e, _ in exts]), g(curves), g(fmts)))
 
     def _server_hello(self, msg: bytes) -> None:
         tx = self.tx
         tx.server_version = (msg[0] << 8) | msg[1]
+        tx.conn_version[0] = tx.server_version
         if len(msg) >= 34:
             tx.randoms[1] = msg[2:34]
         off = 34
@@ -331,13 +350,13 @@ class TlsParser:
         exts = self._exts(msg, off)
         for et, ev in exts:
             if et == 43 and len(ev) == 2:
-                tx.server_version = (ev[0] << 8) | ev[1]
+                tx.server_version = tx.conn_version[0] = (ev[0] << 8) | ev[1]
             elif et == 16 and len(ev) >= 2:
                 tx.server_alpns = _alpns(ev)
         tx.ja3s = ",".join((str((msg[0] << 8) | msg[1]), str(cipher),
                             "-".join(str(e) for e, _ in exts)))
 
-    def _certificate(self, msg: bytes) -> str | None:
+    def _certificate(self, msg: bytes, d: int = 0) -> str | None:
         """The chain; the first certificate that does not decode stops it and its event
         name is returned (x509.certificate_error)."""
         tx = self.tx
@@ -351,7 +370,7 @@ class TlsParser:
             cert = parse_certificate(der)
             if cert is None:
                 return certificate_error(der)
-            tx.certs.append(cert)
+            (tx.client_certs if d else tx.certs).append(cert)
         return None
 
 
@@ -367,17 +386,25 @@ def _alpns(ev: bytes) -> list[str]:
 
 # --- buffers --------------------------------------------------------------------------------
 
+def _chain(tx: TlsTx, to_server: bool) -> list[Certificate]:
+    """The certificates one side sent: the server's to the client, a client's (mutual
+    TLS) to the server (Suricata 7's certificate buffers of both directions)."""
+    return tx.client_certs if to_server else tx.certs
+
+
 def _cert_field(attr: str):
     def get(tx: TlsTx, to_server: bool) -> bytes | None:
-        if not tx.certs:
+        certs = tx.client_certs if to_server else tx.certs
+        if not certs:
             return None
-        v = getattr(tx.certs[0], attr)
+        v = getattr(certs[0], attr)
         return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v
     return get
 
 
 def _fingerprint(tx: TlsTx, to_server: bool) -> bytes | None:
-    return tx.certs[0].fingerprint.encode() if tx.certs else None
+    certs = _chain(tx, to_server)
+    return certs[0].fingerprint.encode() if certs else None
 
 
 def _ja3(kind: str, hashed: bool):
@@ -390,11 +417,11 @@ def _ja3(kind: str, hashed: bool):
 
 
 register_buffer("tls.sni", "tls", TO_SERVER, lambda tx, ts: tx.sni, "tls_sni")
-register_buffer("tls.cert_subject", "tls", TO_CLIENT, _cert_field("subject"), "tls_cert_subject")
-register_buffer("tls.cert_issuer", "tls", TO_CLIENT, _cert_field("issuer"), "tls_cert_issuer")
-register_buffer("tls.cert_serial", "tls", TO_CLIENT, _cert_field("serial"), "tls_cert_serial")
-register_buffer("tls.cert_fingerprint", "tls", TO_CLIENT, _fingerprint, "tls_cert_fingerprint")
-register_buffer("tls.certs", "tls", TO_CLIENT, lambda tx, ts: [c.der for c in tx.certs] or None, multi=True)
+register_buffer("tls.cert_subject", "tls", BOTH, _cert_field("subject"), "tls_cert_subject")
+register_buffer("tls.cert_issuer", "tls", BOTH, _cert_field("issuer"), "tls_cert_issuer")
+register_buffer("tls.cert_serial", "tls", BOTH, _cert_field("serial"), "tls_cert_serial")
+register_buffer("tls.cert_fingerprint", "tls", BOTH, _fingerprint, "tls_cert_fingerprint")
+register_buffer("tls.certs", "tls", BOTH, lambda tx, ts: [c.der for c in _chain(tx, ts)] or None, multi=True)
 register_buffer("tls.subjectaltname", "tls", TO_CLIENT,
                 lambda tx, ts: (tx.certs[0].san or None) if tx.certs else None, multi=True)
 register_buffer("ja3.hash", "tls", TO_SERVER, _ja3("ja3", True), "ja3_hash")
