@@ -186,7 +186,8 @@ def test_tls_event_rules_end_to_end(tmp_path: Path):
                   'alert tls any any -> any any (flow:established; app-layer-event:tls.invalid_handshake_message; sid:1;)\n'
                   'alert tls any any -> any any (flow:established; app-layer-event:tls.certificate_invalid_length; sid:2;)\n'
                   'alert tls any any -> any any (flow:established; app-layer-event:tls.invalid_certificate; sid:3;)\n')
-    assert len(alerts(recs, 1)) == 1 and len(alerts(recs, 2)) == 1 and alerts(recs, 3) == []
+    # a tx event: once per direction at most (the per-direction detect state)
+    assert 1 <= len(alerts(recs, 1)) <= 2 and 1 <= len(alerts(recs, 2)) <= 2 and alerts(recs, 3) == []
 
 
 # --- generic protocol-detection events -------------------------------------------------------------

@@ -39,6 +39,8 @@ _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 
 
 
+_DATA, _GAP = 0, 1                   # AppState.held item kinds
+_ACK = 0x10
 _PER_TRANSPORT = frozenset({"dns"})          # app-layer protocols Suricata counts per transport
 _TRANSPORT_SUFFIX = {6: "_tcp", 17: "_udp"}
 
@@ -46,7 +48,7 @@ class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
     __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
-                 "release_from", "done", "seen")
+                 "release_from", "done", "seen", "held", "wake", "released")
 
     def __init__(self) -> None:
         # One AppState per TCP/UDP flow (bench-1m: 219k), so no list is made up front:
@@ -69,6 +71,13 @@ class AppState:
         # the other side's first bytes are probed once the protocol is known, for the
         # generic app-layer events (mismatch, only one direction)
         self.seen = 0
+        # IDS: bytes waiting for their receiver's ACK, by to_server (AppLayer._hold), and the
+        # directions whose next packet must run transaction detection (bit 1 << to_server)
+        self.held: tuple[list[Any], list[Any]] | None = None
+        self.wake = 0
+        # the bytes released on the other side's packet, by to_server, for the payload part of
+        # transaction rules inspected on the side's next packet (AppLayer.tx_packet)
+        self.released: list[bytes] | None = None
 
     @property
     def txs(self) -> list[Tx]:
@@ -160,6 +169,7 @@ class AppLayer:
         # handshake was not seen is not tracked, so its bytes never reach the app layer
         self.midstream = bool(get(config, "stream.midstream", False))
         self.tcp_from_stream = False     # the stream stage feeds TCP bytes (Sensor.attach_applayer)
+        self.inline = bool(get(config, "stream.inline", False))
         # protocols whose transactions someone reads (tx rules, EVE records); None: all.
         # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
         # but its bytes are not parsed: that work would feed nobody.
@@ -167,6 +177,12 @@ class AppLayer:
 
     def set_consumers(self, protos: frozenset[str] | None) -> None:
         self.consumers = protos
+
+    @property
+    def gated(self) -> bool:
+        """IDS with the stream stage feeding TCP: a direction's bytes are parsed once the
+        other side acknowledged them (Suricata's IDS reassembly), not on arrival."""
+        return self.tcp_from_stream and not self.inline and (self.consumers is None or bool(self.consumers))
 
     # --- the interface the stream stage calls ---------------------------------------------
     def feed(self, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None = None) -> None:
@@ -189,10 +205,13 @@ class AppLayer:
                 if not st.seen & bit:
                     st.seen |= bit
                     self._other_side(st, flow, to_server, data, pkt)
-                if parser is _NULL_PARSER:
+            if parser is _NULL_PARSER:
+                if st.seen == 3:
                     # detection only: both sides seen, nothing of the flow's own state is read again
                     flow.app = DONE_NULL
-                    return
+                return
+            if self.gated and flow.proto == 6 and self._hold(st, flow, to_server, _DATA, data):
+                return
             try:
                 parser.parse(data, to_server != st.reversed, pkt)
             except ParserError:
@@ -230,12 +249,94 @@ class AppLayer:
             if st.seen == 3:
                 flow.app = DONE_NULL
             return
+        if self.gated and flow.proto == 6:
+            # IDS: what detection looked at is parsed once the receiver acknowledges it
+            for d in (False, True):
+                chunk = b"".join(c for ts, c in pending if ts == d)
+                if chunk and not self._hold(st, flow, d, _DATA, chunk):
+                    self._parse(st, flow, d, chunk, pkt)
+            return
         for ts, chunk in pending:
             try:
                 parser.parse(chunk, ts != st.reversed, pkt)
             except ParserError:
                 self._error(flow, pkt)
         st.dirty = True
+
+    # --- IDS: parse what the receiver acknowledged -------------------------------------------
+    # Suricata's IDS mode (stream.inline off) gives the app layer a direction's bytes once the
+    # other side acknowledged them: a request is parsed on the server's ACK, a response on
+    # the client's, so a request's alert comes on the client's next packet and carries what
+    # the response added (suricata-verify bug-78, dns-truncated-rname). Held here, per flow
+    # and direction: (end sequence number, kind, data); `packet` releases on ACKs, `flow_end`
+    # releases the rest. Inline (IPS) mode parses at once, as Suricata.
+    def tx_packet(self, pkt: Packet, flow: Flow) -> Any:
+        """The packet transaction detection inspects: `pkt`, or, when bytes of its side were
+        parsed on the other side's packet (IDS), a view of it whose payload is those bytes,
+        so a rule mixing payload and transaction keywords reads them as Suricata's raw
+        stream inspection would."""
+        st = flow.app
+        released = st.released if st is not None else None
+        if released is None:
+            return pkt
+        d = 1 if pkt.to_server else 0
+        data = released[d]
+        if not data:
+            return pkt
+        released[d] = b""
+        return _ReleasedView(pkt, data)
+
+    def _hold(self, st: AppState, flow: Flow, to_server: bool, kind: int, data: Any) -> bool:
+        """Queue `data` of one direction until its receiver acknowledges it. False (parse
+        now): the other side never sent a packet (one-sided or async capture: no ACK to
+        wait for), or the stream is not tracked."""
+        other_pkts = flow.pkts_toclient if to_server else flow.pkts_toserver
+        ss = flow.stream
+        if not other_pkts or not ss or st is DONE_NULL:
+            return False
+        end = ss[1 if to_server else 0].next_seq
+        held = st.held
+        if held is None:
+            held = st.held = ([], [])
+        held[1 if to_server else 0].append((end, kind, data))
+        return True
+
+    def _parse(self, st: AppState, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None) -> None:
+        try:
+            st.parser.parse(data, to_server != st.reversed, pkt)
+        except ParserError:
+            self._error(flow, pkt)
+        st.dirty = True
+
+    def _release(self, st: AppState, flow: Flow, to_server: bool, pkt: Packet | None, ack: int | None) -> None:
+        """Parse the held items of one direction up to `ack` (None: all of them)."""
+        queue = st.held[1 if to_server else 0]
+        n = 0
+        for end, kind, data in queue:
+            if ack is not None and (ack - end) & _MASK >= 0x80000000:
+                break
+            n += 1
+            parser = st.parser
+            if kind == _DATA:
+                self._parse(st, flow, to_server, data, pkt)
+            else:                       # _GAP: bytes the stream never saw
+                gap = getattr(parser, "gap", None)
+                if gap is not None:
+                    gap(to_server != st.reversed, data)
+                    st.dirty = True
+        if n:
+            released = queue[:n]
+            del queue[:n]
+            if pkt is not None and bool(pkt.to_server) != to_server:
+                # inspected on the direction's own next packet (its rules run there), where
+                # a rule's payload part reads these bytes (Suricata: the raw stream)
+                st.wake |= 1 << to_server
+                raw = b"".join(data for _, kind, data in released if kind == _DATA)
+                if raw:
+                    if st.released is None:
+                        st.released = [b"", b""]
+                    keep = st.released[1 if to_server else 0] + raw
+                    st.released[1 if to_server else 0] = keep[-RELEASED_KEEP:]
 
     def _other_side(self, st: AppState, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None) -> None:
         """The first bytes of a TCP flow's second direction, its protocol known from the
@@ -279,6 +380,9 @@ class AppLayer:
             return
         if st.parser is None:
             flow.app = DONE_FAILED              # detection on data with a hole would guess
+            return
+        if st.held is not None and st.held[1 if to_server else 0]:
+            st.held[1 if to_server else 0].append((flow.stream[1 if to_server else 0].next_seq, _GAP, nbytes))
             return
         gap = getattr(st.parser, "gap", None)
         if gap is not None:
@@ -326,11 +430,30 @@ class AppLayer:
                 flow.app = DONE_FAILED          # nothing of the flow's own state is read again
         return None
 
-    def flow_end(self, flow: Flow) -> None:
-        """The flow ended: a body sent up to the close is complete."""
+    def flow_end(self, flow: Flow) -> list[Any]:
+        """The flow ended: what is still held is parsed, a body sent up to the close is
+        complete. Returns the pseudo packets (Suricata's flow-timeout ones, client side
+        first) on which transaction detection must still run: one per direction whose
+        transactions moved since its last packet (IDS only; else none)."""
         st = flow.app
-        if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
+        out: list[Any] = []
+        if st is None:
+            return out
+        held = st.held
+        if held is not None:
+            for d in (True, False):
+                if held[1 if d else 0]:
+                    self._release(st, flow, d, None, None)
+                    st.wake |= 1 << d
+        if st.parser is not None and hasattr(st.parser, "eof"):
             st.parser.eof(False)
+        if held is not None and st.wake:
+            from netsentry.stream.tcp import StreamEndPacket
+            for d in (True, False):
+                if st.wake & (1 << d):
+                    out.append(StreamEndPacket.make(flow, d, 0, b"", b""))
+            st.wake = 0
+        return out
 
     # --- per packet: UDP datagrams, TCP closes ----------------------------------------------
     def packet_gate(self) -> tuple[int, int]:
@@ -339,7 +462,10 @@ class AppLayer:
         TCP flags one of which a TCP packet needs, 0 for every TCP packet). Keep it in
         step with `packet`: with the stream stage feeding TCP bytes, only SYN and FIN
         matter. bench-1m: 0.8 M of 1 M calls skipped."""
-        return (1 << 6) | (1 << 17), (_SYN | _FIN) if self.tcp_from_stream else 0
+        if not self.tcp_from_stream:
+            return (1 << 6) | (1 << 17), 0
+        # IDS with parsers someone reads: every ACK may release held bytes
+        return (1 << 6) | (1 << 17), (_SYN | _FIN | _ACK) if self.gated else (_SYN | _FIN)
 
     def packet(self, pkt: Packet, flow: Flow | None) -> None:
         """The sensor's per-packet call. UDP datagrams are fed here; TCP bytes come from the
@@ -367,11 +493,26 @@ class AppLayer:
                 flow.app = SYN_SEEN
             else:
                 st.syn = True                   # (a no-op on a shared state)
-        elif flags & _FIN:
-            st = flow.app
-            if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
-                st.parser.eof(bool(pkt.to_server) != st.reversed)
+            return
+        st = flow.app
+        if st is None:
+            return
+        if st.held is not None:
+            to_server = bool(pkt.to_server)
+            if st.wake & (1 << to_server):
+                st.wake &= ~(1 << to_server)
                 st.dirty = True
+            if flags & _ACK and st.held[0 if to_server else 1]:
+                self._release(st, flow, not to_server, pkt, pkt.ack)
+        if flags & _FIN and st.parser is not None and hasattr(st.parser, "eof"):
+            to_server = bool(pkt.to_server)
+            if st.held is not None and st.held[1 if to_server else 0]:
+                # the sender closes: what it sent is parsed now, on its FIN (a FIN's ACK
+                # may come after the session left the established state, where the
+                # side's rules would no longer run)
+                self._release(st, flow, to_server, pkt, None)
+            st.parser.eof(to_server != st.reversed)
+            st.dirty = True
 
     # --- without the stream stage: a minimal in-order feed --------------------------------
     def inorder_packet(self, pkt: Packet, flow: Flow | None) -> None:
@@ -435,6 +576,27 @@ class AppLayer:
         counters = {f"app_layer.flow.{name}": n for name, n in sorted(self.stats_flows.items())}
         counters.update(self.stats_errors)
         return counters
+
+
+RELEASED_KEEP = 65535          # bytes of one side's released data a tx inspection's payload keeps
+
+
+class _ReleasedView:
+    """A packet as transaction detection sees it after an ACK released bytes of its side
+    (AppLayer.tx_packet): every field is the packet's, but the payload is those bytes."""
+
+    __slots__ = ("_pkt", "payload", "payload_len")
+
+    def __init__(self, pkt: Any, data: bytes) -> None:
+        object.__setattr__(self, "_pkt", pkt)
+        object.__setattr__(self, "payload", data)
+        object.__setattr__(self, "payload_len", len(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pkt, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._pkt, name, value)
 
 
 class _NullParser:
