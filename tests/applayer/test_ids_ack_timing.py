@@ -107,3 +107,14 @@ def test_a_closing_sender_is_parsed_on_its_fin(tmp_path: Path):
     recs = replay(tmp_path, tmp_path / "c.pcap",
                   'alert http any any -> any any (flow:established,from_server; content:"ng1nx"; http_header; sid:1;)\n')
     assert [a["pcap_cnt"] for a in alerts(recs, 1)] == [7]
+
+
+def test_a_frame_that_includes_the_body_is_rebuilt_as_the_body_grows(tmp_path: Path):
+    """frame:http1.response is line + headers + body: a body segment after the headers
+    must not leave the header-only frame of the previous packet in the buffer cache."""
+    head = b"HTTP/1.0 200 OK\r\nServer: Apache\r\nConnection: close\r\n\r\n"
+    pcap = tcp_session(tmp_path / "f.pcap", [(True, REQ), (False, head), (False, b"AAAAAAAAAAAAAA")])
+    recs = replay(tmp_path, pcap,
+                  'alert http any any -> any any (frame:http1.response; content:"|0d 0a|AAA"; sid:1;)\n',
+                  "stream.inline=true")
+    assert [a["pcap_cnt"] for a in alerts(recs, 1)] == [8]

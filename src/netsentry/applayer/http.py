@@ -38,7 +38,9 @@ METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"
            b"REPORT", b"CHECKOUT", b"MERGE", b"SUBSCRIBE", b"NOTIFY", b"M-SEARCH")
 MAX_LINE = 65536          # a header or request line longer than this is cut (libhtp field limit)
 # the buffers a body segment changes (Tx.touch keeps the others and their prefilter hits)
-BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data", "file.name"})
+BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data", "file.name",
+                          "frame:http1.request", "frame:http1.response", "frame:http1.request_body",
+                          "frame:http1.response_body"})
 LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
           "decompression-limit": 1 << 20, "decompress-layer-limit": 2,
           "double-decode-path": False, "double-decode-query": False}
