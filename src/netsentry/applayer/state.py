@@ -17,7 +17,7 @@ payloads only, retransmitted bytes trimmed, no out-of-order queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from netsentry.applayer.registry import ALIASES, PROTOCOLS, ParserError, Protocol, load_protocols
@@ -327,10 +327,12 @@ class AppLayer:
         if n:
             released = queue[:n]
             del queue[:n]
-            if pkt is not None and bool(pkt.to_server) != to_server:
-                # inspected on the direction's own next packet (its rules run there), where
-                # a rule's payload part reads these bytes (Suricata: the raw stream)
-                st.wake |= 1 << to_server
+            if pkt is None or bool(pkt.to_server) != to_server:
+                # inspected on the direction's own next packet (its rules run there), or on
+                # a flow-end pseudo packet, where a rule's payload part reads these bytes
+                # (Suricata: the raw stream)
+                if pkt is not None:
+                    st.wake |= 1 << to_server
                 raw = b"".join(data for _, kind, data in released if kind == _DATA)
                 if raw:
                     if st.released is None:
@@ -430,30 +432,31 @@ class AppLayer:
                 flow.app = DONE_FAILED          # nothing of the flow's own state is read again
         return None
 
-    def flow_end(self, flow: Flow) -> list[Any]:
+    def flow_end(self, flow: Flow) -> Iterator[Any]:
         """The flow ended: what is still held is parsed, a body sent up to the close is
-        complete. Returns the pseudo packets (Suricata's flow-timeout ones, client side
-        first) on which transaction detection must still run: one per direction whose
-        transactions moved since its last packet (IDS only; else none)."""
+        complete. Yields the pseudo packets (Suricata's flow-timeout ones, client side
+        first) transaction detection must still run on, IDS only: one for a direction
+        whose bytes were still waiting or were parsed after its last packet. Iterate it
+        to the end: each direction's held bytes are parsed just before its packet, so
+        the client side is inspected before the server's last bytes are parsed, as
+        Suricata's pseudo packets come one after the other."""
         st = flow.app
-        out: list[Any] = []
         if st is None:
-            return out
+            return
         held = st.held
         if held is not None:
-            for d in (True, False):
-                if held[1 if d else 0]:
-                    self._release(st, flow, d, None, None)
-                    st.wake |= 1 << d
-        if st.parser is not None and hasattr(st.parser, "eof"):
-            st.parser.eof(False)
-        if held is not None and st.wake:
             from netsentry.stream.tcp import StreamEndPacket
             for d in (True, False):
-                if st.wake & (1 << d):
-                    out.append(StreamEndPacket.make(flow, d, 0, b"", b""))
-            st.wake = 0
-        return out
+                bit = 1 << d
+                moved = False
+                if held[1 if d else 0]:
+                    self._release(st, flow, d, None, None)
+                    moved = True
+                if moved or st.wake & bit:
+                    st.wake &= ~bit
+                    yield self.tx_packet(StreamEndPacket.make(flow, d, 0, b"", b""), flow)
+        if st.parser is not None and hasattr(st.parser, "eof"):
+            st.parser.eof(False)
 
     # --- per packet: UDP datagrams, TCP closes ----------------------------------------------
     def packet_gate(self) -> tuple[int, int]:
