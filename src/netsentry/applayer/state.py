@@ -203,13 +203,14 @@ class AppLayer:
             if st.seen != 3 and data:
                 bit = 1 << to_server
                 if not st.seen & bit:
-                    st.seen |= bit
                     self._other_side(st, flow, to_server, data, pkt)
+                    if parser is _NULL_PARSER:
+                        # detection only: both sides seen, nothing of the flow's state is read again
+                        flow.app = DONE_NULL
+                        return
+                    st.seen |= bit
             if parser is _NULL_PARSER:
-                if st.seen == 3:
-                    # detection only: both sides seen, nothing of the flow's own state is read again
-                    flow.app = DONE_NULL
-                return
+                return          # the same side again: still waiting for the other's first bytes
             if self.gated and flow.proto == 6 and self._hold(st, flow, to_server, _DATA, data):
                 return
             try:
@@ -244,10 +245,9 @@ class AppLayer:
             st.seen = 3
         if parser is _NULL_PARSER:
             # detection only: no transactions ever, so nothing for detect/ or the records;
-            # once the other side's first bytes were probed (the generic events), nothing
-            # of the flow's own state is read again
-            if st.seen == 3:
-                flow.app = DONE_NULL
+            # until the other side's first bytes were probed (the generic events) the flow
+            # points at a shared state that says which side it waits for (no memory of its own)
+            flow.app = DONE_NULL if st.seen == 3 else AWAIT_OTHER[(st.seen, st.reversed)]
             return
         if self.gated and flow.proto == 6:
             # IDS: what detection looked at is parsed once the receiver acknowledges it
@@ -617,6 +617,10 @@ _NULL_PARSER = _NullParser()
 DONE_FAILED = _SharedAppState.make(failed=True, done=True)
 # detected, but nobody reads the protocol's transactions: the parser is the null one
 DONE_NULL = _SharedAppState.make(parser=_NULL_PARSER, done=True)
+# the same, before the other side's first bytes came (AppLayer._other_side), by (the side
+# seen as a `seen` bit, reversed)
+AWAIT_OTHER = {(seen, rev): _SharedAppState.make(parser=_NULL_PARSER, seen=seen, reversed=rev, syn=True)
+               for seen in (1, 2) for rev in (False, True)}
 
 
 def proto_matches(flow_proto: str | None, wanted: str) -> bool:
