@@ -247,7 +247,10 @@ class AppLayer:
             # detection only: no transactions ever, so nothing for detect/ or the records;
             # until the other side's first bytes were probed (the generic events) the flow
             # points at a shared state that says which side it waits for (no memory of its own)
-            flow.app = DONE_NULL if st.seen == 3 else AWAIT_OTHER[(st.seen, st.reversed)]
+            # (only with the stream stage: without it `inorder_packet` keeps sequence numbers
+            # in the flow's own state, which a shared one cannot hold)
+            flow.app = (DONE_NULL if st.seen == 3 or not self.tcp_from_stream
+                        else AWAIT_OTHER[(st.seen, st.reversed)])
             return
         if self.gated and flow.proto == 6:
             # IDS: what detection looked at is parsed once the receiver acknowledges it
