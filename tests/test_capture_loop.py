@@ -117,7 +117,13 @@ def test_app_gate_says_which_packets_the_app_layer_reads():
     protos, flags = app.packet_gate()
     assert protos == (1 << 6) | (1 << 17) and flags == 0        # no stream stage: every TCP payload
     app.tcp_from_stream = True
-    assert app.packet_gate()[1] == 0x03                          # SYN, FIN
+    # IDS: every ACK may release bytes the app layer holds until their receiver acknowledged them
+    assert app.packet_gate()[1] == 0x13                          # SYN, FIN, ACK
+    app.set_consumers(frozenset())
+    assert app.packet_gate()[1] == 0x03                          # nobody reads a parser: SYN, FIN
+    inline = AppLayer({"stream": {"inline": True}})
+    inline.tcp_from_stream = True
+    assert inline.packet_gate()[1] == 0x03                       # inline parses on arrival
 
 
 def test_guarded_source_stops_and_polls_between_records_in_the_loop(tmp_path):

@@ -451,7 +451,7 @@ class Sensor:
         events (``stream.*``) share `pkt.events` so `stream-event` rules see them; Suricata
         logs those only with the anomaly type `stream` enabled, which netsentry does not have."""
         for name in pkt.events:
-            if name.startswith("stream."):
+            if name.startswith(("stream.", "applayer.")):
                 continue
             if not name.startswith("decoder."):
                 name = "decoder." + name
@@ -470,7 +470,7 @@ class Sensor:
         st.dirty = False
         held, self._held = self._held, None      # this packet's rule alerts (_on_events)
         if self._tx_detect is not None and not pkt.checksum_bad:
-            events = self._tx_detect.inspect(pkt, flow)
+            events = self._tx_detect.inspect(self.applayer.tx_packet(pkt, flow), flow)
             if held:
                 events = held + events if events else held
             if events:
@@ -499,7 +499,12 @@ class Sensor:
                         self._on_events(events, pkt, flow, False)
             self.stream.on_flow_end(flow)
         if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
-            self.applayer.flow_end(flow)
+            # IDS: bytes still waiting for an ACK are parsed now; their transactions are
+            # inspected on flow-end pseudo packets (Suricata's flow timeout)
+            for pkt in self.applayer.flow_end(flow) or ():
+                events = self._tx_detect.inspect(pkt, flow) if self._tx_detect is not None else None
+                if events:
+                    self._on_events(events, pkt, flow, False)
             if self._app_records:
                 self._log_txs(flow, None, True)
         if self._anomaly_flow_end is not None:

@@ -241,7 +241,16 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
                 target = target.setdefault(part, {})
             target[parts[-1]] = node
             taken = True
-    ignored.append("app-layer (all but libhtp double-decode-path/-query)" if taken else "app-layer")
+    # libhtp's body limits: netsentry's own keys of the same meaning
+    libhtp: Any = value
+    for part in ("protocols", "http", "libhtp", "default-config"):
+        libhtp = libhtp.get(part) if isinstance(libhtp, Mapping) else None
+    for key in ("request-body-limit", "response-body-limit"):
+        v = libhtp.get(key) if isinstance(libhtp, Mapping) else None
+        if v is not None:
+            out.setdefault("app-layer", {}).setdefault("protocols", {}).setdefault("http", {})[key] = v
+            taken = True
+    ignored.append("app-layer (all but libhtp double-decode-path/-query and body limits)" if taken else "app-layer")
 
 
 _TOP_LEVEL = {

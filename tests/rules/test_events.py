@@ -55,7 +55,10 @@ def test_app_layer_event_netsentry_never_raises_is_reported_not_silently_dead() 
     with pytest.raises(UnsupportedError, match="not raised"):
         rule("app-layer-event:http.range_invalid;", "alert http any any -> any any")
     with pytest.raises(UnsupportedError, match="not raised"):
-        rule("app-layer-event:applayer_mismatch_protocol_both_directions;", "alert ip any any -> any any")
+        rule("app-layer-event:applayer_proto_detection_skipped;", "alert ip any any -> any any")
+    # the generic detection events protocol detection raises are packet checks
+    r = rule("app-layer-event:applayer_mismatch_protocol_both_directions;", "alert ip any any -> any any")
+    assert not r.tx_rule
     assert rule("app-layer-event:http.request_field_too_long;", "alert http any any -> any any").tx_rule
     with pytest.raises(RuleError, match="PROTO.EVENT"):
         rule("app-layer-event:z_flag_set;", "alert dns any any -> any any")

@@ -38,7 +38,9 @@ METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"
            b"REPORT", b"CHECKOUT", b"MERGE", b"SUBSCRIBE", b"NOTIFY", b"M-SEARCH")
 MAX_LINE = 65536          # a header or request line longer than this is cut (libhtp field limit)
 # the buffers a body segment changes (Tx.touch keeps the others and their prefilter hits)
-BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data", "file.name"})
+BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data", "file.name",
+                          "frame:http1.request", "frame:http1.response", "frame:http1.request_body",
+                          "frame:http1.response_body"})
 LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
           "decompression-limit": 1 << 20, "decompress-layer-limit": 2,
           "double-decode-path": False, "double-decode-query": False}
@@ -52,7 +54,29 @@ EVENTS: dict[str, int | None] = {
     "duplicate_content_length_field_in_request": 0, "duplicate_content_length_field_in_response": 1,
     "request_auth_unrecognized": 0, "request_field_too_long": 0, "response_field_too_long": 1,
     "too_many_encoding_layers": None, "double_encoded_uri": 0, "missing_host_header": 0,
+    "request_line_missing_protocol": 0, "request_body_unexpected": 0,
+    "request_line_leading_whitespace": 0, "method_delim_non_compliant": 0, "uri_delim_non_compliant": 0,
+    "request_line_unknown_method": 0, "request_line_unknown_method_no_protocol": 0,
+    "request_field_missing_colon": 0, "response_field_missing_colon": 1,
+    "request_header_repetition": 0, "response_header_repetition": 1,
+    "invalid_content_length_field_in_request": 0, "invalid_content_length_field_in_response": 1,
+    "invalid_transfer_encoding_value_in_request": 0, "response_abnormal_transfer_encoding": 1,
+    "response_chunked_old_proto": 1, "response_line_invalid_protocol": 1,
+    "response_line_invalid_response_status": 1, "host_header_ambiguous": 0,
+    "unable_to_match_response_to_request": 1, "100_continue_already_seen": 1,
 }
+# libhtp-rs's known methods (HtpMethod): after a request, a line not starting with one of
+# them is more of that request's body (request_body_unexpected), not a new request
+LIBHTP_METHODS = frozenset({
+    b"GET", b"PUT", b"POST", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH", b"PROPFIND",
+    b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"VERSION-CONTROL", b"CHECKOUT",
+    b"UNCHECKOUT", b"CHECKIN", b"UPDATE", b"LABEL", b"REPORT", b"MKWORKSPACE", b"MKACTIVITY",
+    b"BASELINE-CONTROL", b"MERGE", b"INVALID", b"HEAD"})
+HTTP09_MAX_JUNK = 16      # libhtp-rs HTTP09_MAX_JUNK_LEN: more blanks than this after a 0.9 line are headers
+_H_REPEATED, _H_NO_COLON = 1, 2       # HttpParser.hflags bits
+_PROTO_OK = re.compile(rb"HTTP/\d\.\d$", re.I)
+# a request line: leading blanks, the method, the blanks after it, the rest
+_RL = re.compile(rb"[ \t]*([^ \t\x0b\x0c\r]+)([ \t\x0b\x0c\r]*)(.*)$", re.S)
 
 
 # a folded response line that is a header after all: optional blanks, an RFC 7230 token, ':'
@@ -204,6 +228,12 @@ class HttpTx(Tx):
             d["redirect"] = _text(loc)
         d["length"] = self.resp_body_len
         return d
+
+
+def _content_length(v: bytes) -> int | None:
+    """libhtp-rs parse_content_length: blanks around, then digits (None: not a length)."""
+    t = v.split(b",")[0].strip(b" \t\r\n")
+    return int(t) if t.isdigit() else None
 
 
 def _text(b: bytes) -> str:
@@ -362,6 +392,8 @@ class HttpParser:
         self.body: list[_Body | None] = [None, None]
         self.headers_raw = [bytearray(), bytearray()]
         self.broken = [False, False]               # a stream gap lost this direction's framing
+        self.hflags = [0, 0]                       # header block anomalies so far (_H_*), by to_server
+        self.body_left = False                     # request_body_unexpected raised for req_tx
 
     # --- entry --------------------------------------------------------------------------
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
@@ -470,6 +502,26 @@ class HttpParser:
                 del buf[:1]
             if not buf:
                 return False
+            prev = self.req_tx
+            if prev is not None and prev.done[1] and prev.method is not None:
+                # libhtp-rs's request finalize: after a request, a line whose first word is no
+                # method it knows is more body of that request (request_body_unexpected)
+                nl = buf.find(b"\n")
+                if nl < 0 and len(buf) <= MAX_LINE:
+                    return False
+                first = bytes(buf[:nl if nl >= 0 else MAX_LINE]).split(None, 1)
+                if first and first[0] not in LIBHTP_METHODS:
+                    end = nl + 1 if nl >= 0 else MAX_LINE
+                    chunk = bytes(buf[:end])
+                    del buf[:end]
+                    self._event(prev, "request_body_unexpected")
+                    room = self.limits["request-body-limit"] - len(prev.req_body)
+                    prev.req_body_len += len(chunk)
+                    prev.req_file_len += len(chunk)
+                    if room > 0:
+                        prev.req_body += chunk[:room]
+                    prev.touch(True, BODY_BUFFERS)
+                    return True
             line = self._line(1)
             if line is None:
                 return False
@@ -477,11 +529,14 @@ class HttpParser:
             self.txs.append(tx)
             self.req_tx = tx
             self._request_line(tx, line)
+            self._request_line_events(tx, line)
             tx.touch(True)
-            if not tx.protocol and not self._headers_follow():
-                tx.req_headers = []
-                tx.done[1] = True
-                return True
+            if not tx.protocol:
+                if not self._headers_follow():
+                    tx.req_headers = []
+                    tx.done[1] = True
+                    return True
+                self._event(tx, "request_line_missing_protocol")
             self.state[1] = "headers"
             self.headers_raw[1] = bytearray()
             tx.req_headers = []
@@ -495,10 +550,40 @@ class HttpParser:
         return self._step_body(1, tx)
 
     def _headers_follow(self) -> bool:
+        """After a request line without protocol: headers follow (libhtp-rs
+        request_protocol: more than blanks, or more than HTTP09_MAX_JUNK of them, is
+        buffered after the line), else it is an HTTP/0.9 request."""
         nxt = self.buf[1]
         nl = nxt.find(b"\n")
         first = nxt if nl < 0 else nxt[:nl]
-        return b":" in first
+        if b":" in first:
+            return True
+        rest = bytes(nxt).lstrip(b" \t\r\n\x0b\x0c")
+        return bool(rest) or len(nxt) > HTTP09_MAX_JUNK
+
+    def _request_line_events(self, tx: HttpTx, line: bytes) -> None:
+        """libhtp-rs parse_request_line's warnings on the request line's shape."""
+        if line[:1] in (b" ", b"\t"):
+            self._event(tx, "request_line_leading_whitespace")
+        m = _RL.match(line)
+        if m is None:
+            return
+        ws, rest = m.group(2), m.group(3)
+        if ws.strip(b" "):
+            self._event(tx, "method_delim_non_compliant")
+        known = m.group(1) in LIBHTP_METHODS
+        if not rest:
+            if not known:
+                self._event(tx, "request_line_unknown_method")
+            return
+        uri = rest.rstrip()
+        sp = uri.rfind(b" ")
+        if sp >= 0:
+            uri = uri[:sp]
+        if any(c in uri for c in (b"\t", b"\x0b", b"\x0c", b"\r")):
+            self._event(tx, "uri_delim_non_compliant")
+        if not tx.protocol and not known:
+            self._event(tx, "request_line_unknown_method_no_protocol")
 
     @staticmethod
     def _request_line(tx: HttpTx, line: bytes) -> None:
@@ -568,8 +653,7 @@ class HttpParser:
             self._end_headers(d, tx)
         return True
 
-    @staticmethod
-    def _header_line(headers: list[tuple[bytes, bytes]], line: bytes, response: bool = False) -> None:
+    def _header_line(self, headers: list[tuple[bytes, bytes]], line: bytes, response: bool = False) -> None:
         if not line:
             return
         # a folded line; on the response side one that reads "name:" is a header of its own
@@ -581,6 +665,7 @@ class HttpParser:
             return
         name, sep, value = line.partition(b":")
         if not sep:
+            self.hflags[0 if response else 1] |= _H_NO_COLON
             return               # not a header: libhtp flags it and goes on
         name = name.strip()
         value = value.strip()
@@ -588,6 +673,8 @@ class HttpParser:
         for i, (n, v) in enumerate(headers):
             if n.lower() == low:
                 headers[i] = (n, v + b", " + value)
+                if low != b"content-length":
+                    self.hflags[0 if response else 1] |= _H_REPEATED
                 return
         headers.append((name, value))
 
@@ -597,6 +684,14 @@ class HttpParser:
         else:
             tx.resp_header_raw = bytes(self.headers_raw[d])
         self._header_events(d, tx)
+        flags = self.hflags[d]
+        if flags:
+            self.hflags[d] = 0
+            side = "request" if d else "response"
+            if flags & _H_NO_COLON:
+                self._event(tx, side + "_field_missing_colon")
+            if flags & _H_REPEATED:
+                self._event(tx, side + "_header_repetition")
         tx.touch(bool(d))
         self._start_body(d, tx)
 
@@ -643,6 +738,33 @@ class HttpParser:
                     if len(decode_percent(once)) < len(once):
                         self._event(tx, "double_encoded_uri")
 
+    def _framing_events(self, d: int, tx: HttpTx, te: bytes | None, cl: bytes | None) -> None:
+        """libhtp-rs's body framing anomalies (process_request_headers' flags, which
+        Suricata turns into events, and the response side's warnings)."""
+        chunked = te is not None and b"chunked" in te.replace(b"\0", b"").lower()
+        if d:
+            if te is not None:
+                if not chunked or (tx.protocol or b"").upper() < b"HTTP/1.1":
+                    self._event(tx, "invalid_transfer_encoding_value_in_request")
+            elif cl is not None and _content_length(cl) is None:
+                self._event(tx, "invalid_content_length_field_in_request")
+            host = tx.header(b"host", True)
+            auth = split_target(tx.uri_raw)[0] if tx.uri_raw else None
+            if auth and host is not None:
+                def strip(h: bytes) -> bytes:
+                    h = h.strip().lower()
+                    return h.rsplit(b":", 1)[0] if h.count(b":") == 1 else h
+                if strip(auth) != strip(host):
+                    self._event(tx, "host_header_ambiguous")
+            return
+        if chunked:
+            if te.strip().lower() != b"chunked":
+                self._event(tx, "response_abnormal_transfer_encoding")
+            if (tx.resp_protocol or b"").upper() < b"HTTP/1.1":
+                self._event(tx, "response_chunked_old_proto")
+        elif cl is not None and _content_length(cl) is None:
+            self._event(tx, "invalid_content_length_field_in_response")
+
     def _start_body(self, d: int, tx: HttpTx) -> None:
         to_server = bool(d)
         te = tx.header(b"transfer-encoding", to_server)
@@ -661,6 +783,7 @@ class HttpParser:
             if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
                 self._finish(d, tx)
                 return
+        self._framing_events(d, tx, te, cl)
         if te is not None and b"chunked" in te.replace(b"\0", b"").lower():
             # libhtp-rs (process_request_headers, state_response_headers): a Transfer-Encoding
             # naming chunked frames the body whatever the protocol version and any
@@ -835,11 +958,19 @@ class HttpParser:
                 tx = HttpTx(len(self.txs))     # a response without a request
                 self.txs.append(tx)
                 tx.done[1] = True
+                self._event(tx, "unable_to_match_response_to_request")
+            elif tx.resp_line is not None and tx.status == b"100" and line.split(None, 2)[1:2] == [b"100"]:
+                self._event(tx, "100_continue_already_seen")
             tx.resp_line = line
             parts = line.split(None, 2)
             tx.resp_protocol = parts[0] if parts else b""
             tx.status = parts[1] if len(parts) > 1 else b""
             tx.stat_msg = parts[2] if len(parts) > 2 else b""
+            # libhtp-rs validate_response_line
+            if not _PROTO_OK.match(tx.resp_protocol):
+                self._event(tx, "response_line_invalid_protocol")
+            if not (len(tx.status) == 3 and tx.status.isdigit() and tx.status >= b"100"):
+                self._event(tx, "response_line_invalid_response_status")
             tx.resp_headers = []
             self.headers_raw[0] = bytearray()
             self.state[0] = "headers"

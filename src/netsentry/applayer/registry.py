@@ -109,4 +109,4 @@ def register_buffer(name: str, proto: str, direction: int, getter: Callable[[Any
 
 def load_protocols() -> None:
     """Import every protocol module so its registrations run (once)."""
-    from netsentry.applayer import dns, http, tls  # noqa: F401
+    from netsentry.applayer import dns, http, ssh, tls  # noqa: F401

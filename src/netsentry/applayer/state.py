@@ -17,7 +17,7 @@ payloads only, retransmitted bytes trimmed, no out-of-order queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from netsentry.applayer.registry import ALIASES, PROTOCOLS, ParserError, Protocol, load_protocols
@@ -29,11 +29,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from netsentry.flow.flow import Flow
 
 PROBE_LIMIT = 4096
+# the generic app-layer events (Suricata's APPLAYER_*), kept in `pkt.events` for
+# `app-layer-event:applayer_*` (rules/keywords/applayer.py)
+APPLAYER_MISMATCH = "applayer.applayer_mismatch_protocol_both_directions"
+APPLAYER_ONE_DIRECTION = "applayer.applayer_detect_protocol_only_one_direction"
+APPLAYER_EVENTS = frozenset({APPLAYER_MISMATCH, APPLAYER_ONE_DIRECTION})
 _MASK = 0xFFFFFFFF
 _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 
 
 
+_DATA, _GAP = 0, 1                   # AppState.held item kinds
+_ACK = 0x10
 _PER_TRANSPORT = frozenset({"dns"})          # app-layer protocols Suricata counts per transport
 _TRANSPORT_SUFFIX = {6: "_tcp", 17: "_udp"}
 
@@ -41,7 +48,7 @@ class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
     __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
-                 "release_from", "done")
+                 "release_from", "done", "seen", "held", "wake", "released")
 
     def __init__(self) -> None:
         # One AppState per TCP/UDP flow (bench-1m: 219k), so no list is made up front:
@@ -60,6 +67,17 @@ class AppState:
         # nothing more to do with this flow's bytes: detection failed, or the protocol's
         # parser is nobody's (_NULL_PARSER); `feed` then returns at once
         self.done = False
+        # TCP directions whose first bytes protocol detection looked at (bit 1 << to_server):
+        # the other side's first bytes are probed once the protocol is known, for the
+        # generic app-layer events (mismatch, only one direction)
+        self.seen = 0
+        # IDS: bytes waiting for their receiver's ACK, by to_server (AppLayer._hold), and the
+        # directions whose next packet must run transaction detection (bit 1 << to_server)
+        self.held: tuple[list[Any], list[Any]] | None = None
+        self.wake = 0
+        # the bytes released on the other side's packet, by to_server, for the payload part of
+        # transaction rules inspected on the side's next packet (AppLayer.tx_packet)
+        self.released: list[bytes] | None = None
 
     @property
     def txs(self) -> list[Tx]:
@@ -151,6 +169,7 @@ class AppLayer:
         # handshake was not seen is not tracked, so its bytes never reach the app layer
         self.midstream = bool(get(config, "stream.midstream", False))
         self.tcp_from_stream = False     # the stream stage feeds TCP bytes (Sensor.attach_applayer)
+        self.inline = bool(get(config, "stream.inline", False))
         # protocols whose transactions someone reads (tx rules, EVE records); None: all.
         # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
         # but its bytes are not parsed: that work would feed nobody.
@@ -158,6 +177,12 @@ class AppLayer:
 
     def set_consumers(self, protos: frozenset[str] | None) -> None:
         self.consumers = protos
+
+    @property
+    def gated(self) -> bool:
+        """IDS with the stream stage feeding TCP: a direction's bytes are parsed once the
+        other side acknowledged them (Suricata's IDS reassembly), not on arrival."""
+        return self.tcp_from_stream and not self.inline and (self.consumers is None or bool(self.consumers))
 
     # --- the interface the stream stage calls ---------------------------------------------
     def feed(self, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None = None) -> None:
@@ -175,6 +200,19 @@ class AppLayer:
             st.syn = True
         parser = st.parser
         if parser is not None:
+            if st.seen != 3 and data:
+                bit = 1 << to_server
+                if not st.seen & bit:
+                    self._other_side(st, flow, to_server, data, pkt)
+                    if parser is _NULL_PARSER:
+                        # detection only: both sides seen, nothing of the flow's state is read again
+                        flow.app = DONE_NULL
+                        return
+                    st.seen |= bit
+            if parser is _NULL_PARSER:
+                return          # the same side again: still waiting for the other's first bytes
+            if self.gated and flow.proto == 6 and self._hold(st, flow, to_server, _DATA, data):
+                return
             try:
                 parser.parse(data, to_server != st.reversed, pkt)
             except ParserError:
@@ -197,10 +235,29 @@ class AppLayer:
         name = proto.name + _TRANSPORT_SUFFIX.get(flow.proto, "") if proto.name in _PER_TRANSPORT else proto.name
         self.stats_flows[name] = self.stats_flows.get(name, 0) + 1
         pending, st.pending = st.pending, None
+        if flow.proto == 6:
+            st.seen = 1 << to_server
+            other = next((c for ts, c in pending if ts != to_server), None)
+            if other is not None:
+                st.seen = 3
+                self._other_side(st, flow, not to_server, other, pkt)
+        else:
+            st.seen = 3
         if parser is _NULL_PARSER:
             # detection only: no transactions ever, so nothing for detect/ or the records;
-            # nothing of the flow's own state is read again
-            flow.app = DONE_NULL
+            # until the other side's first bytes were probed (the generic events) the flow
+            # points at a shared state that says which side it waits for (no memory of its own)
+            # (only with the stream stage: without it `inorder_packet` keeps sequence numbers
+            # in the flow's own state, which a shared one cannot hold)
+            flow.app = (DONE_NULL if st.seen == 3 or not self.tcp_from_stream
+                        else AWAIT_OTHER[(st.seen, st.reversed)])
+            return
+        if self.gated and flow.proto == 6:
+            # IDS: what detection looked at is parsed once the receiver acknowledges it
+            for d in (False, True):
+                chunk = b"".join(c for ts, c in pending if ts == d)
+                if chunk and not self._hold(st, flow, d, _DATA, chunk):
+                    self._parse(st, flow, d, chunk, pkt)
             return
         for ts, chunk in pending:
             try:
@@ -208,6 +265,111 @@ class AppLayer:
             except ParserError:
                 self._error(flow, pkt)
         st.dirty = True
+
+    # --- IDS: parse what the receiver acknowledged -------------------------------------------
+    # Suricata's IDS mode (stream.inline off) gives the app layer a direction's bytes once the
+    # other side acknowledged them: a request is parsed on the server's ACK, a response on
+    # the client's, so a request's alert comes on the client's next packet and carries what
+    # the response added (suricata-verify bug-78, dns-truncated-rname). Held here, per flow
+    # and direction: (end sequence number, kind, data); `packet` releases on ACKs, `flow_end`
+    # releases the rest. Inline (IPS) mode parses at once, as Suricata.
+    def tx_packet(self, pkt: Packet, flow: Flow) -> Any:
+        """The packet transaction detection inspects: `pkt`, or, when bytes of its side were
+        parsed on the other side's packet (IDS), a view of it whose payload is those bytes,
+        so a rule mixing payload and transaction keywords reads them as Suricata's raw
+        stream inspection would."""
+        st = flow.app
+        released = st.released if st is not None else None
+        if released is None:
+            return pkt
+        d = 1 if pkt.to_server else 0
+        data = released[d]
+        if not data:
+            return pkt
+        released[d] = b""
+        return _ReleasedView(pkt, data)
+
+    def _hold(self, st: AppState, flow: Flow, to_server: bool, kind: int, data: Any) -> bool:
+        """Queue `data` of one direction until its receiver acknowledges it. False (parse
+        now): the other side never sent a packet (one-sided or async capture: no ACK to
+        wait for), or the stream is not tracked."""
+        other_pkts = flow.pkts_toclient if to_server else flow.pkts_toserver
+        ss = flow.stream
+        if not other_pkts or not ss or st is DONE_NULL:
+            return False
+        end = ss[1 if to_server else 0].next_seq
+        held = st.held
+        if held is None:
+            held = st.held = ([], [])
+        held[1 if to_server else 0].append((end, kind, data))
+        return True
+
+    def _parse(self, st: AppState, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None) -> None:
+        try:
+            st.parser.parse(data, to_server != st.reversed, pkt)
+        except ParserError:
+            self._error(flow, pkt)
+        st.dirty = True
+
+    def _release(self, st: AppState, flow: Flow, to_server: bool, pkt: Packet | None, ack: int | None) -> None:
+        """Parse the held items of one direction up to `ack` (None: all of them)."""
+        queue = st.held[1 if to_server else 0]
+        n = 0
+        for end, kind, data in queue:
+            if ack is not None and (ack - end) & _MASK >= 0x80000000:
+                break
+            n += 1
+            parser = st.parser
+            if kind == _DATA:
+                self._parse(st, flow, to_server, data, pkt)
+            else:                       # _GAP: bytes the stream never saw
+                gap = getattr(parser, "gap", None)
+                if gap is not None:
+                    gap(to_server != st.reversed, data)
+                    st.dirty = True
+        if n:
+            released = queue[:n]
+            del queue[:n]
+            if pkt is None or bool(pkt.to_server) != to_server:
+                # inspected on the direction's own next packet (its rules run there), or on
+                # a flow-end pseudo packet, where a rule's payload part reads these bytes
+                # (Suricata: the raw stream)
+                if pkt is not None:
+                    st.wake |= 1 << to_server
+                raw = b"".join(data for _, kind, data in released if kind == _DATA)
+                if raw:
+                    if st.released is None:
+                        st.released = [b"", b""]
+                    keep = st.released[1 if to_server else 0] + raw
+                    st.released[1 if to_server else 0] = keep[-RELEASED_KEEP:]
+
+    def _other_side(self, st: AppState, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None) -> None:
+        """The first bytes of a TCP flow's second direction, its protocol known from the
+        first: Suricata detects each direction on its own and raises generic app-layer
+        events on the packet (app-layer-event:applayer_*) when they disagree: another
+        protocol recognised (applayer_mismatch_protocol_both_directions), or none at all
+        (applayer_detect_protocol_only_one_direction). The flow keeps its protocol."""
+        if pkt is None:
+            return
+        own = PROTOCOLS.get(flow.app_proto or "")
+        if own is None:
+            return
+        ts = to_server != st.reversed
+        probe = own.tcp_probe or own.probe
+        r = probe(data, ts)
+        if r:
+            return
+        undecided = r is None
+        for proto in self.by_ipproto.get(6, ()):
+            if proto is own:
+                continue
+            r = (proto.tcp_probe or proto.probe)(data, ts)
+            if r:
+                pkt.add_event(APPLAYER_MISMATCH)
+                return
+            undecided = undecided or r is None
+        if not undecided:
+            pkt.add_event(APPLAYER_ONE_DIRECTION)
 
     def _error(self, flow: Flow, pkt: Packet | None) -> None:
         name = f"app_layer.error.{flow.app_proto}.parser"
@@ -223,6 +385,9 @@ class AppLayer:
             return
         if st.parser is None:
             flow.app = DONE_FAILED              # detection on data with a hole would guess
+            return
+        if st.held is not None and st.held[1 if to_server else 0]:
+            st.held[1 if to_server else 0].append((flow.stream[1 if to_server else 0].next_seq, _GAP, nbytes))
             return
         gap = getattr(st.parser, "gap", None)
         if gap is not None:
@@ -270,10 +435,30 @@ class AppLayer:
                 flow.app = DONE_FAILED          # nothing of the flow's own state is read again
         return None
 
-    def flow_end(self, flow: Flow) -> None:
-        """The flow ended: a body sent up to the close is complete."""
+    def flow_end(self, flow: Flow) -> Iterator[Any]:
+        """The flow ended: what is still held is parsed, a body sent up to the close is
+        complete. Yields the pseudo packets (Suricata's flow-timeout ones, client side
+        first) transaction detection must still run on, IDS only: one for a direction
+        whose bytes were still waiting or were parsed after its last packet. Iterate it
+        to the end: each direction's held bytes are parsed just before its packet, so
+        the client side is inspected before the server's last bytes are parsed, as
+        Suricata's pseudo packets come one after the other."""
         st = flow.app
-        if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
+        if st is None:
+            return
+        held = st.held
+        if held is not None:
+            from netsentry.stream.tcp import StreamEndPacket
+            for d in (True, False):
+                bit = 1 << d
+                moved = False
+                if held[1 if d else 0]:
+                    self._release(st, flow, d, None, None)
+                    moved = True
+                if moved or st.wake & bit:
+                    st.wake &= ~bit
+                    yield self.tx_packet(StreamEndPacket.make(flow, d, 0, b"", b""), flow)
+        if st.parser is not None and hasattr(st.parser, "eof"):
             st.parser.eof(False)
 
     # --- per packet: UDP datagrams, TCP closes ----------------------------------------------
@@ -283,7 +468,10 @@ class AppLayer:
         TCP flags one of which a TCP packet needs, 0 for every TCP packet). Keep it in
         step with `packet`: with the stream stage feeding TCP bytes, only SYN and FIN
         matter. bench-1m: 0.8 M of 1 M calls skipped."""
-        return (1 << 6) | (1 << 17), (_SYN | _FIN) if self.tcp_from_stream else 0
+        if not self.tcp_from_stream:
+            return (1 << 6) | (1 << 17), 0
+        # IDS with parsers someone reads: every ACK may release held bytes
+        return (1 << 6) | (1 << 17), (_SYN | _FIN | _ACK) if self.gated else (_SYN | _FIN)
 
     def packet(self, pkt: Packet, flow: Flow | None) -> None:
         """The sensor's per-packet call. UDP datagrams are fed here; TCP bytes come from the
@@ -311,11 +499,26 @@ class AppLayer:
                 flow.app = SYN_SEEN
             else:
                 st.syn = True                   # (a no-op on a shared state)
-        elif flags & _FIN:
-            st = flow.app
-            if st is not None and st.parser is not None and hasattr(st.parser, "eof"):
-                st.parser.eof(bool(pkt.to_server) != st.reversed)
+            return
+        st = flow.app
+        if st is None:
+            return
+        if st.held is not None:
+            to_server = bool(pkt.to_server)
+            if st.wake & (1 << to_server):
+                st.wake &= ~(1 << to_server)
                 st.dirty = True
+            if flags & _ACK and st.held[0 if to_server else 1]:
+                self._release(st, flow, not to_server, pkt, pkt.ack)
+        if flags & _FIN and st.parser is not None and hasattr(st.parser, "eof"):
+            to_server = bool(pkt.to_server)
+            if st.held is not None and st.held[1 if to_server else 0]:
+                # the sender closes: what it sent is parsed now, on its FIN (a FIN's ACK
+                # may come after the session left the established state, where the
+                # side's rules would no longer run)
+                self._release(st, flow, to_server, pkt, None)
+            st.parser.eof(to_server != st.reversed)
+            st.dirty = True
 
     # --- without the stream stage: a minimal in-order feed --------------------------------
     def inorder_packet(self, pkt: Packet, flow: Flow | None) -> None:
@@ -381,6 +584,27 @@ class AppLayer:
         return counters
 
 
+RELEASED_KEEP = 65535          # bytes of one side's released data a tx inspection's payload keeps
+
+
+class _ReleasedView:
+    """A packet as transaction detection sees it after an ACK released bytes of its side
+    (AppLayer.tx_packet): every field is the packet's, but the payload is those bytes."""
+
+    __slots__ = ("_pkt", "payload", "payload_len")
+
+    def __init__(self, pkt: Any, data: bytes) -> None:
+        object.__setattr__(self, "_pkt", pkt)
+        object.__setattr__(self, "payload", data)
+        object.__setattr__(self, "payload_len", len(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pkt, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._pkt, name, value)
+
+
 class _NullParser:
     """The parser of a protocol nobody reads: detection only."""
 
@@ -396,6 +620,10 @@ _NULL_PARSER = _NullParser()
 DONE_FAILED = _SharedAppState.make(failed=True, done=True)
 # detected, but nobody reads the protocol's transactions: the parser is the null one
 DONE_NULL = _SharedAppState.make(parser=_NULL_PARSER, done=True)
+# the same, before the other side's first bytes came (AppLayer._other_side), by (the side
+# seen as a `seen` bit, reversed)
+AWAIT_OTHER = {(seen, rev): _SharedAppState.make(parser=_NULL_PARSER, seen=seen, reversed=rev, syn=True)
+               for seen in (1, 2) for rev in (False, True)}
 
 
 def proto_matches(flow_proto: str | None, wanted: str) -> bool:

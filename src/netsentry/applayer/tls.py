@@ -17,7 +17,7 @@ from typing import Any
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
-from netsentry.applayer.x509 import Certificate, parse_certificate
+from netsentry.applayer.x509 import Certificate, certificate_error, parse_certificate
 
 VERSIONS = {0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
             0x0304: "TLS 1.3"}
@@ -32,6 +32,18 @@ _GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
 # each rebuilt and rescanned five buffers.
 BUFFER_MESSAGES = frozenset({1, 2, 11})       # client hello, server hello, certificate
 NO_BUFFERS: frozenset[str] = frozenset()
+# The handshake message types Suricata's parser knows (SupportedHandshakeType); another
+# before ChangeCipherSpec is `invalid_handshake_message` and its record is skipped
+HANDSHAKE_TYPES = frozenset({0, 1, 2, 4, 11, 12, 13, 14, 15, 16, 20, 21, 22})
+RECORD_TYPES = frozenset({0x14, 0x15, 0x16, 0x17, 0x18})
+# The app-layer events this parser raises (app-layer-event:tls.NAME, Suricata's names). One
+# transaction per flow, so an event is the flow's: rules see it from either side.
+EVENTS: dict[str, int | None] = {name: 2 for name in (
+    "invalid_record_type", "invalid_record_version", "invalid_record_length", "invalid_ssl_record",
+    "invalid_handshake_message", "invalid_certificate", "certificate_invalid_length",
+    "certificate_invalid_der", "heartbeat_message", "overflow_heartbeat_message",
+    "invalid_heartbeat_message", "multiple_sni_extensions", "invalid_sni_type", "invalid_sni_length",
+    "invalid_alert_message", "invalid_sslv2_header")}
 
 
 def probe(data: bytes, to_server: bool) -> bool | None:
@@ -47,7 +59,8 @@ def probe(data: bytes, to_server: bool) -> bool | None:
 
 class TlsTx(Tx):
     __slots__ = ("sni", "client_version", "server_version", "record_version", "certs", "state",
-                 "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done", "randoms")
+                 "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done", "randoms",
+                 "client_certs", "conn_version", "hello_version")
     proto = "tls"
 
     def __init__(self) -> None:
@@ -64,6 +77,11 @@ class TlsTx(Tx):
         self.server_alpns: list[str] = []
         self.handshake_done = False
         self.randoms: list[bytes | None] = [None, None]   # [client hello's, server hello's] 32 bytes
+        self.client_certs: list[Certificate] = []        # a client's Certificate message (mutual TLS)
+        # each side's version as Suricata's connp.version (ssl_version): by to_server, the
+        # record header's until the hello's (its supported_versions first) replaces it
+        self.conn_version = [0, 0]
+        self.hello_version = 0          # bit 1 << to_server: that side's hello set conn_version
 
     def complete(self) -> bool:
         return self.handshake_done
@@ -112,6 +130,29 @@ class TlsParser:
         self.hs = [bytearray(), bytearray()]
         self.encrypted = [False, False]
         self.lost = [False, False]
+        self.version = [0, 0]             # each direction's last record version
+
+    def _fail(self, d: int, event: str) -> None:
+        """An anomaly Suricata's parser stops the direction on: raise the event, drop what
+        is buffered, and give up on this direction (ParserError: the error policy)."""
+        self.tx.add_event(event)
+        self.tx.touch(bool(d), NO_BUFFERS)
+        self.rec[d].clear()
+        self.hs[d].clear()
+        self.lost[d] = True
+        raise ParserError(f"tls: {event}")
+
+    def _heartbeat(self, d: int, body: bytes) -> None:
+        """A heartbeat record (RFC 6520): in the clear, a payload length beyond the record
+        is Heartbleed's overflow; encrypted, only its presence is known."""
+        tx = self.tx
+        tx.add_event("heartbeat_message")
+        if not self.encrypted[d]:
+            if len(body) < 3 or body[0] not in (1, 2):
+                tx.add_event("invalid_heartbeat_message")
+            elif ((body[1] << 8) | body[2]) + 3 + 16 > len(body):
+                tx.add_event("overflow_heartbeat_message")
+        tx.touch(bool(d), NO_BUFFERS)
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         """A stream gap: the message being assembled is lost; the next one starts afresh
@@ -129,6 +170,8 @@ class TlsParser:
         while len(buf) >= 5:
             if buf[0] & 0x80 and buf[2] == 1 and not tx.state:        # SSLv2 record: hello only
                 ln = ((buf[0] & 0x7F) << 8) | buf[1]
+                if ln < 3:
+                    self._fail(d, "invalid_sslv2_header")
                 if len(buf) < 2 + ln:
                     break
                 tx.record_version = (buf[3] << 8) | buf[4] if ln >= 3 else 0x0200
@@ -139,17 +182,35 @@ class TlsParser:
             ctype = buf[0]
             version = (buf[1] << 8) | buf[2]
             ln = (buf[3] << 8) | buf[4]
-            if ctype not in (0x14, 0x15, 0x16, 0x17, 0x18) or buf[1] != 3:
-                buf.clear()          # not TLS any more: stop parsing this direction
-                raise ParserError("not a TLS record")
+            if ctype not in RECORD_TYPES:
+                # Suricata: an unknown record type is skipped in TLS 1.0 / 1.1, fatal otherwise
+                if self.version[d] in (0x0301, 0x0302) and buf[1] == 3 and len(buf) >= 5 + ln:
+                    tx.add_event("invalid_record_type")
+                    tx.touch(to_server, NO_BUFFERS)
+                    del buf[:5 + ln]
+                    continue
+                self._fail(d, "invalid_record_type")
+            if buf[1] != 3 or buf[2] > 4:
+                self._fail(d, "invalid_record_version")     # not TLS any more: this direction stops
+            if ln == 0:
+                self._fail(d, "invalid_record_length")
             if len(buf) < 5 + ln:
                 break
             body = bytes(buf[5:5 + ln])
             del buf[:5 + ln]
+            self.version[d] = version
+            if not tx.hello_version & (1 << d):
+                tx.conn_version[d] = version
             if not tx.record_version:
                 tx.record_version = version
             if ctype == 0x16 and not self.encrypted[d]:
+                if ln < 4 and not self.hs[d]:
+                    self._fail(d, "invalid_ssl_record")
                 self._handshake(d, body)
+            elif ctype == 0x18:
+                self._heartbeat(d, body)
+            elif ctype == 0x15 and len(body) < 2:
+                self._fail(d, "invalid_alert_message")
             elif ctype == 0x14:
                 self.encrypted[d] = True
                 if not to_server:
@@ -172,6 +233,12 @@ class TlsParser:
         while len(hs) >= 4:
             mtype = hs[0]
             ln = (hs[1] << 16) | (hs[2] << 8) | hs[3]
+            if mtype not in HANDSHAKE_TYPES:
+                # not a message Suricata parses: the rest of the record is skipped
+                hs.clear()
+                tx.add_event("invalid_handshake_message")
+                tx.touch(bool(d), NO_BUFFERS)
+                return
             if len(hs) < 4 + ln:
                 if len(hs) > MAX_HANDSHAKE:
                     hs.clear()
@@ -182,11 +249,19 @@ class TlsParser:
                 if mtype == 1:
                     self._client_hello(msg)
                     tx.state |= STATE_CLIENT_HELLO
+                    tx.hello_version |= 1 << d
                 elif mtype == 2:
                     self._server_hello(msg)
                     tx.state |= STATE_SERVER_HELLO
+                    tx.hello_version |= 1 << d
                 elif mtype == 11:
-                    self._certificate(msg)
+                    err = self._certificate(msg, d)
+                    if err is not None:
+                        # Suricata: the certificate's decoding error, then the handshake
+                        # message fails and the direction stops
+                        tx.add_event(err)
+                        tx.touch(bool(d))
+                        self._fail(d, "invalid_handshake_message")
                 elif mtype == 12:
                     tx.state |= STATE_SERVER_KEYX
                 elif mtype == 14:
@@ -215,6 +290,7 @@ class TlsParser:
     def _client_hello(self, msg: bytes) -> None:
         tx = self.tx
         tx.client_version = (msg[0] << 8) | msg[1]
+        tx.conn_version[1] = tx.client_version
         if len(msg) >= 34:
             tx.randoms[0] = msg[2:34]
         off = 34
@@ -226,9 +302,24 @@ class TlsParser:
         exts = self._exts(msg, off)
         curves: list[int] = []
         fmts: list[int] = []
+        sni_seen = False
         for et, ev in exts:
-            if et == 0 and len(ev) >= 5 and ev[2] == 0:
-                nl = (ev[3] << 8) | ev[4]
+            if et == 0 and ev:
+                # Suricata's TLSDecodeHSHelloExtensionSni: host_name type only, a length
+                # of 1..255 that fits, one SNI extension
+                if len(ev) < 3:
+                    continue
+                if ev[2] != 0:
+                    tx.add_event("invalid_sni_type")
+                    continue
+                nl = (ev[3] << 8) | ev[4] if len(ev) >= 5 else 0
+                if len(ev) < 5 or not 0 < nl <= 255 or 5 + nl > len(ev):
+                    tx.add_event("invalid_sni_length")
+                    continue
+                if sni_seen:
+                    tx.add_event("multiple_sni_extensions")
+                    continue
+                sni_seen = True
                 tx.sni = ev[5:5 + nl]
             elif et == 10 and len(ev) >= 2:
                 curves = [(ev[i] << 8) | ev[i + 1] for i in range(2, len(ev) - 1, 2)]
@@ -236,12 +327,20 @@ class TlsParser:
                 fmts = list(ev[1:1 + ev[0]])
             elif et == 16 and len(ev) >= 2:
                 tx.client_alpns = _alpns(ev)
+            elif et == 43 and ev:
+                # supported_versions: the first valid one is the client's version (Suricata)
+                for i in range(1, min(len(ev), 1 + ev[0]) - 1, 2):
+                    v = (ev[i] << 8) | ev[i + 1]
+                    if v in VERSIONS and v != 0x0200:
+                        tx.conn_version[1] = v
+                        break
         g = lambda xs: "-".join(str(x) for x in xs if x not in _GREASE)  # noqa: E731
         tx.ja3 = ",".join((str(tx.client_version), g(ciphers), g([e for e, _ in exts]), g(curves), g(fmts)))
 
     def _server_hello(self, msg: bytes) -> None:
         tx = self.tx
         tx.server_version = (msg[0] << 8) | msg[1]
+        tx.conn_version[0] = tx.server_version
         if len(msg) >= 34:
             tx.randoms[1] = msg[2:34]
         off = 34
@@ -251,13 +350,15 @@ class TlsParser:
         exts = self._exts(msg, off)
         for et, ev in exts:
             if et == 43 and len(ev) == 2:
-                tx.server_version = (ev[0] << 8) | ev[1]
+                tx.server_version = tx.conn_version[0] = (ev[0] << 8) | ev[1]
             elif et == 16 and len(ev) >= 2:
                 tx.server_alpns = _alpns(ev)
         tx.ja3s = ",".join((str((msg[0] << 8) | msg[1]), str(cipher),
                             "-".join(str(e) for e, _ in exts)))
 
-    def _certificate(self, msg: bytes) -> None:
+    def _certificate(self, msg: bytes, d: int = 0) -> str | None:
+        """The chain; the first certificate that does not decode stops it and its event
+        name is returned (x509.certificate_error)."""
         tx = self.tx
         total = (msg[0] << 16) | (msg[1] << 8) | msg[2]
         off = 3
@@ -267,8 +368,10 @@ class TlsParser:
             der = msg[off + 3:off + 3 + cl]
             off += 3 + cl
             cert = parse_certificate(der)
-            if cert is not None:
-                tx.certs.append(cert)
+            if cert is None:
+                return certificate_error(der)
+            (tx.client_certs if d else tx.certs).append(cert)
+        return None
 
 
 def _alpns(ev: bytes) -> list[str]:
@@ -283,17 +386,25 @@ def _alpns(ev: bytes) -> list[str]:
 
 # --- buffers --------------------------------------------------------------------------------
 
+def _chain(tx: TlsTx, to_server: bool) -> list[Certificate]:
+    """The certificates one side sent: the server's to the client, a client's (mutual
+    TLS) to the server (Suricata 7's certificate buffers of both directions)."""
+    return tx.client_certs if to_server else tx.certs
+
+
 def _cert_field(attr: str):
     def get(tx: TlsTx, to_server: bool) -> bytes | None:
-        if not tx.certs:
+        certs = tx.client_certs if to_server else tx.certs
+        if not certs:
             return None
-        v = getattr(tx.certs[0], attr)
+        v = getattr(certs[0], attr)
         return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else v
     return get
 
 
 def _fingerprint(tx: TlsTx, to_server: bool) -> bytes | None:
-    return tx.certs[0].fingerprint.encode() if tx.certs else None
+    certs = _chain(tx, to_server)
+    return certs[0].fingerprint.encode() if certs else None
 
 
 def _ja3(kind: str, hashed: bool):
@@ -306,11 +417,11 @@ def _ja3(kind: str, hashed: bool):
 
 
 register_buffer("tls.sni", "tls", TO_SERVER, lambda tx, ts: tx.sni, "tls_sni")
-register_buffer("tls.cert_subject", "tls", TO_CLIENT, _cert_field("subject"), "tls_cert_subject")
-register_buffer("tls.cert_issuer", "tls", TO_CLIENT, _cert_field("issuer"), "tls_cert_issuer")
-register_buffer("tls.cert_serial", "tls", TO_CLIENT, _cert_field("serial"), "tls_cert_serial")
-register_buffer("tls.cert_fingerprint", "tls", TO_CLIENT, _fingerprint, "tls_cert_fingerprint")
-register_buffer("tls.certs", "tls", TO_CLIENT, lambda tx, ts: [c.der for c in tx.certs] or None, multi=True)
+register_buffer("tls.cert_subject", "tls", BOTH, _cert_field("subject"), "tls_cert_subject")
+register_buffer("tls.cert_issuer", "tls", BOTH, _cert_field("issuer"), "tls_cert_issuer")
+register_buffer("tls.cert_serial", "tls", BOTH, _cert_field("serial"), "tls_cert_serial")
+register_buffer("tls.cert_fingerprint", "tls", BOTH, _fingerprint, "tls_cert_fingerprint")
+register_buffer("tls.certs", "tls", BOTH, lambda tx, ts: [c.der for c in _chain(tx, ts)] or None, multi=True)
 register_buffer("tls.subjectaltname", "tls", TO_CLIENT,
                 lambda tx, ts: (tx.certs[0].san or None) if tx.certs else None, multi=True)
 register_buffer("ja3.hash", "tls", TO_SERVER, _ja3("ja3", True), "ja3_hash")

@@ -151,6 +151,36 @@ def _time(data: bytes, tag: int, s: int, e: int) -> int:
         return 0
 
 
+def certificate_error(der: bytes) -> str:
+    """The app-layer event of a certificate `parse_certificate` refused, as Suricata's
+    x509 decoder names its errors: an element header cut short (its tag or length bytes
+    missing: the decoder needed more) is `certificate_invalid_length`; anything else
+    (a length beyond its container, a missing field) `invalid_certificate`."""
+    def headers_fit(start: int, end: int, depth: int) -> bool:
+        off = start
+        while off < end:
+            if off + 2 > end:
+                return False
+            ln = der[off + 1]
+            hdr = 2
+            if ln & 0x80:
+                nb = ln & 0x7F
+                if off + 2 + nb > end:
+                    return False
+                ln = int.from_bytes(der[off + 2:off + 2 + nb], "big")
+                hdr += nb
+            body = off + hdr
+            if body + ln > end:
+                return True               # the header is whole; its content overruns
+            if der[off] & 0x20 and depth < 4 and not headers_fit(body, body + ln, depth + 1):
+                return False
+            off = body + ln
+            if depth == 0:
+                break                     # what follows the certificate is not read
+        return True
+    return "invalid_certificate" if headers_fit(0, len(der), 0) else "certificate_invalid_length"
+
+
 def parse_certificate(der: bytes) -> Certificate | None:
     try:
         _t, s, e = _tlv(der, 0)

@@ -378,21 +378,31 @@ def tls_version(b: RuleBuilder, arg: str | None) -> None:
 
 @keyword("ssl_version", "ssl.version", help="ssl_version:[!]sslv3,tls1.0,...; any of the versions")
 def ssl_version(b: RuleBuilder, arg: str | None) -> None:
-    wanted: list[tuple[int, bool]] = []
+    """Suricata's detect-ssl-version.c: each side's own version (the client's on the way to
+    the server, the server's back), matched against the list; a '!' on any item negates the
+    whole match; a version outside the known ones never matches."""
+    wanted: set[int] = set()
+    negate = False
     for part in unquote(arg, "ssl_version").split(","):
         p = part.strip().lower()
-        neg = p.startswith("!")
+        if p.startswith("!"):
+            negate = True
         p = p.lstrip("!").strip()
         if p not in _TLS_VERSIONS:
             raise RuleError(f"ssl_version: unknown version '{p}' (one of {', '.join(_TLS_VERSIONS)})")
-        wanted.append((_TLS_VERSIONS[p], neg))
+        wanted.add(_TLS_VERSIONS[p])
 
     def check(tx: Any, ts: bool) -> bool:
-        v = tx.version
-        if not v:
+        v = tx.conn_version[int(ts)]
+        if (v & 0xFF00) == 0x7F00:
+            v = 0x0304                   # a TLS 1.3 draft
+        if v not in _KNOWN_SSL_VERSIONS:
             return False
-        return any((v == w) != neg for w, neg in wanted)
-    tx_check(b, "tls", None, check)
+        return (v in wanted) != negate
+    tx_check(b, "tls", BOTH, check)
+
+
+_KNOWN_SSL_VERSIONS = frozenset(_TLS_VERSIONS.values())
 
 
 _STATES = {"client_hello": 1, "server_hello": 2, "client_keyx": 4, "server_keyx": 8, "unknown": 16}
@@ -423,6 +433,8 @@ def _tls_legacy(name: str, attr: str):
         text = unquote(arg, name)
         neg = text.startswith("!")
         needle = text.lstrip("!").encode()
+        if attr == "fingerprint":
+            needle = needle.lower()        # Suricata lowercases the fingerprint it compares
 
         def check(tx: Any, ts: bool) -> bool:
             if not tx.certs:
@@ -448,11 +460,11 @@ keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA
 # None no preference); a rule on an event of another protocol, or on one netsentry's parser
 # never raises, is reported as unsupported.
 def _app_layer_events() -> dict[str, dict[str, int | None]]:
-    from netsentry.applayer import http
+    from netsentry.applayer import http, tls
     dns = ("malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
            "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
            "invalid_authorities")
-    return {"dns": {name: BOTH for name in dns}, "http": dict(http.EVENTS)}
+    return {"dns": {name: BOTH for name in dns}, "http": dict(http.EVENTS), "tls": dict(tls.EVENTS)}
 
 
 APP_LAYER_EVENTS = _app_layer_events()
@@ -464,8 +476,14 @@ def app_layer_event(b: RuleBuilder, arg: str | None) -> None:
     proto, dot, name = text.partition(".")
     if not dot or not name:
         if text.startswith("applayer_"):
-            raise UnsupportedError(f"app-layer-event: generic event '{text}' is not raised by netsentry",
-                                   category="app-layer-event not raised by netsentry")
+            from netsentry.applayer.state import APPLAYER_EVENTS
+            full = "applayer." + text
+            if full not in APPLAYER_EVENTS:
+                raise UnsupportedError(f"app-layer-event: generic event '{text}' is not raised by netsentry",
+                                       category="app-layer-event not raised by netsentry")
+            # a packet's event (protocol detection raises it on the packet it looked at)
+            b.packet_checks.append(lambda pkt, f: pkt.events is not None and full in pkt.events)
+            return
         raise RuleError(f"app-layer-event: expected PROTO.EVENT, got '{text}'")
     proto = ALIASES.get(proto, proto)
     known = APP_LAYER_EVENTS.get(proto)
