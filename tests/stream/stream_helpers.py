@@ -1,15 +1,20 @@
-"""One replay through the whole sensor for the stream tests: the capture, the rules and
-the config they choose, every event collected in memory (no EVE file)."""
+"""What the stream tests share: one replay through the whole sensor (the capture, the
+rules and the config they choose, every event collected in memory, no EVE file), and
+frames through the stream stage alone with a consumer that keeps what it is given."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from netsentry.capture import read_captures
 from netsentry.config import load_config
+from netsentry.decode import Decoder
+from netsentry.flow import FlowTable
 from netsentry.output.memory import MemoryOutput
 from netsentry.rules import load_rules
 from netsentry.sensor import Sensor
+from netsentry.stream import StreamEngine, StreamSettings
 
 
 def replay_events(pcap: Path, rules: Path, config_path: Path | None = None,
@@ -29,3 +34,33 @@ def replay_events(pcap: Path, rules: Path, config_path: Path | None = None,
 def alerts_of(out: MemoryOutput) -> list[tuple[int, int]]:
     """(packet number, sid) of each alert, in order."""
     return [(e.pkt.pcap_cnt, e.alert.signature_id) for e in out.events if e.event_type == "alert"]
+
+
+class Feed:
+    """A real consumer of the stream stage's app-layer hook: it keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.data: dict[bool, bytearray] = {True: bytearray(), False: bytearray()}
+        self.gaps: list[int] = []
+
+    def feed(self, flow: Any, to_server: bool, data: bytes, pkt: Any) -> None:
+        self.data[to_server] += data
+
+    def gap(self, flow: Any, to_server: bool, nbytes: int, pkt: Any) -> None:
+        self.gaps.append(nbytes)
+
+
+def stream_through(frames: list[bytes], config: dict[str, Any]) -> tuple[StreamEngine, Feed, list[Any]]:
+    """Ethernet frames decoded, given flows and fed to a stream stage built from `config`
+    (packet n at second n): the stage, what it delivered, the packets."""
+    feed = Feed()
+    eng = StreamEngine(StreamSettings.from_config(config), applayer=feed)
+    dec, flows = Decoder(), FlowTable({}, lambda f: None)
+    pkts = []
+    for n, data in enumerate(frames, 1):
+        pkt = dec.decode(data, 1)
+        pkt.ts = 1_700_000_000 + n
+        pkt.pcap_cnt = n
+        eng.update(pkt, flows.update(pkt))
+        pkts.append(pkt)
+    return eng, feed, pkts

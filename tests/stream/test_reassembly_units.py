@@ -12,9 +12,10 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from stream_helpers import Feed, stream_through
+
 from netsentry.config import ConfigError
 from netsentry.decode import Decoder
-from netsentry.flow import FlowTable
 from netsentry.stream import Defragmenter, DefragSettings, StreamEngine, StreamSettings, parse_size
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import FRAG_POLICIES, TCP_POLICIES
@@ -72,20 +73,6 @@ def test_overlay_reports_different_overlapping_bytes() -> None:
 
 # --- TCP reassembly ---------------------------------------------------------------------
 
-class Feed:
-    """A real consumer of the app-layer hook: it keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.data: dict[bool, bytearray] = {True: bytearray(), False: bytearray()}
-        self.gaps: list[int] = []
-
-    def feed(self, flow: Any, to_server: bool, data: bytes, pkt: Any) -> None:
-        self.data[to_server] += data
-
-    def gap(self, flow: Any, to_server: bool, nbytes: int, pkt: Any) -> None:
-        self.gaps.append(nbytes)
-
-
 def frame(seq: int, data: bytes = b"", flags: str = "PA", to_server: bool = True, ack: int = 0) -> bytes:
     src, dst, sp, dp = (C, S, 40000, 80) if to_server else (S, C, 80, 40000)
     return bytes(Ether(**MACS) / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq, ack=ack)
@@ -95,18 +82,7 @@ def frame(seq: int, data: bytes = b"", flags: str = "PA", to_server: bool = True
 def run_stream(frames: list[bytes], **cfg: Any) -> tuple[StreamEngine, Feed, list[Any]]:
     config: dict[str, Any] = {"stream": {"midstream": cfg.pop("midstream", False),
                                          "reassembly": {k.replace("_", "-"): v for k, v in cfg.items()}}}
-    feed = Feed()
-    eng = StreamEngine(StreamSettings.from_config(config), applayer=feed)
-    dec, flows = Decoder(), FlowTable({}, lambda f: None)
-    pkts = []
-    for n, data in enumerate(frames, 1):
-        pkt = dec.decode(data, 1)
-        pkt.ts = 1_700_000_000 + n
-        pkt.pcap_cnt = n
-        flow = flows.update(pkt)
-        eng.update(pkt, flow)
-        pkts.append(pkt)
-    return eng, feed, pkts
+    return stream_through(frames, config)
 
 
 SYN = frame(100, flags="S")

@@ -11,25 +11,13 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from stream_helpers import Feed, stream_through
+
 from netsentry.config import ConfigError
-from netsentry.decode import Decoder
-from netsentry.flow import FlowTable
 from netsentry.stream import StreamEngine, StreamSettings
 
 C, S = "192.0.2.1", "198.51.100.2"
 MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
-
-
-class Feed:
-    def __init__(self) -> None:
-        self.data: dict[bool, bytearray] = {True: bytearray(), False: bytearray()}
-        self.gaps: list[int] = []
-
-    def feed(self, flow: Any, to_server: bool, data: bytes, pkt: Any) -> None:
-        self.data[to_server] += data
-
-    def gap(self, flow: Any, to_server: bool, nbytes: int, pkt: Any) -> None:
-        self.gaps.append(nbytes)
 
 
 def frame(seq: int, data: bytes = b"", flags: str = "PA", to_server: bool = True, ack: int = 0,
@@ -43,17 +31,7 @@ def run(frames: list[bytes], policy: str, inline: bool = False, limit: str = "in
         ) -> tuple[StreamEngine, Feed, list[Any]]:
     config = {"stream": {"inline": inline,
                          "reassembly": {"urgent": {"policy": policy, "oob-limit-policy": limit}}}}
-    feed = Feed()
-    eng = StreamEngine(StreamSettings.from_config(config), applayer=feed)
-    dec, flows = Decoder(), FlowTable({}, lambda f: None)
-    pkts = []
-    for n, data in enumerate(frames, 1):
-        pkt = dec.decode(data, 1)
-        pkt.ts = 1_700_000_000 + n
-        pkt.pcap_cnt = n
-        eng.update(pkt, flows.update(pkt))
-        pkts.append(pkt)
-    return eng, feed, pkts
+    return stream_through(frames, config)
 
 
 def evasion(urgent: bytes = b"X") -> list[bytes]:
