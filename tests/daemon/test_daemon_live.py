@@ -211,7 +211,8 @@ def test_ctl_stats_and_bad_commands(live):
 
 
 def test_blocklist_add_drop_records_ttl_expiry_and_del(live):
-    done = ctl(live, "blocklist", "add", SENDER_IP, "3")
+    # the TTL must outlast the list call, the sender's start-up and capture on a loaded CI box
+    done = ctl(live, "blocklist", "add", SENDER_IP, "8")
     assert done.returncode == 0, done.stderr
     done = ctl(live, "blocklist", "list")
     assert done.returncode == 0, done.stderr
@@ -225,10 +226,15 @@ def test_blocklist_add_drop_records_ttl_expiry_and_del(live):
     rec = drops()[0]
     assert rec["src_ip"] == SENDER_IP
     assert rec["netsentry"]["blocklist"] == {"reason": "manual (ctl)", "ips": False}
-    wait_for(lambda: json.loads(ctl(live, "blocklist", "list").stdout) == [], 15, "the entry's TTL to expire")
+    wait_for(lambda: json.loads(ctl(live, "blocklist", "list").stdout) == [], 30, "the entry's TTL to expire")
     n = len(drops())
+
+    def any_alerts():
+        return sum(1 for r in read_jsonl(live["eve"]) if r.get("event_type") == "alert")
+    seen = any_alerts()
     send(live, "hello again", 5)
-    time.sleep(2.5)
+    send(live, "aaa bbb", 1)          # alerts after the five: proof they were captured and judged
+    wait_for(lambda: any_alerts() > seen, 30, "the marker packet's alert")
     assert len(drops()) == n                                     # no longer blocked
     assert ctl(live, "blocklist", "add", SENDER_IP).returncode == 0
     assert ctl(live, "blocklist", "del", SENDER_IP).returncode == 0
