@@ -294,3 +294,30 @@ def test_every_sample_capture_gives_the_alerts_of_one_worker_with_three(tmp_path
         lines = (logdir / "eve.json").read_text().splitlines()
         return sorted(json.dumps(r, sort_keys=True) for r in map(json.loads, lines) if r["event_type"] == "alert")
     assert records(3) == records(1)
+
+
+def test_a_replay_with_a_judge_pauses_the_collector_in_the_parent_and_restores_it(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch):
+    """The parent unpickles and judges every worker's second; the collector stays paused from
+    the workers' start until the judge is closed (it would walk each second's survivors), and
+    is switched back on after, also when the replay's caller had it on."""
+    import gc
+
+    seen: list[bool] = []
+    feed = HostJudge.feed
+
+    def spy(self: HostJudge, msg: tuple) -> None:
+        seen.append(gc.isenabled())
+        feed(self, msg)
+
+    monkeypatch.setattr(HostJudge, "feed", spy)
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        cap = sweep_capture(tmp_path / "sweep.pcap", hosts=40)
+        one = alerts(replay(tmp_path, cap, 1))
+        assert alerts(replay(tmp_path, cap, 2)) == one
+        assert seen and not any(seen), "the judge was fed with the collector on"
+        assert gc.isenabled(), "the collector was left off after the replay"
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -818,10 +818,25 @@ class HostJudge:
         dns_now: set[int] | None = None
         ended = []
         tick = engine._tick
+        # typed (hoststate.pxd): compiled, a stand-in is a C struct filled field by field
+        r: tuple
+        proxy: ProxyFlow
+        st: FlowState
         for r in events:
             width = len(r)
             if width == 8:                          # a new flow
-                proxy = ProxyFlow(r[2], r[3], r[4], r[5], r[6], FlowState(tick, r[7]))
+                st = FlowState(tick, r[7])
+                proxy = ProxyFlow.__new__(ProxyFlow)
+                proxy.proto = r[2]
+                proxy.client = r[3]
+                proxy.server = r[4]
+                proxy.client_port = r[5]
+                proxy.server_port = r[6]
+                proxy.anomaly = st
+                proxy.anomaly_due = 0.0
+                proxy.pkts_toserver = proxy.pkts_toclient = proxy.bytes_toserver = proxy.bytes_toclient = 0
+                proxy.established = False
+                proxy.tcp_state = "none"
                 if r[1] >= 0:
                     proxies[r[1]] = proxy
                 engine._new.append(proxy)        # not cached: on_flow_end replaces the list
@@ -848,7 +863,10 @@ class HostJudge:
             proxy = get(r[1])
             if proxy is None:
                 continue
-            _, _, proxy.pkts_toserver, proxy.pkts_toclient, proxy.established, proxy.tcp_state = r
+            proxy.pkts_toserver = r[2]
+            proxy.pkts_toclient = r[3]
+            proxy.established = r[4]
+            proxy.tcp_state = r[5]
             flagged.append(proxy)
         for key in ended:
             del proxies[key]
