@@ -16,7 +16,7 @@ Translated (Suricata key -> netsentry key):
   ``threshold-file``, ``classification-file`` and ``reference-config-file``
   are resolved against the configuration file's directory first)
 - ``outputs: [- eve-log: {enabled, filename, append, community-id,
-  community-id-seed, types}]`` -> ``outputs.eve-log``; ``types`` entries may
+  community-id-seed, ipv6-compress, types}]`` -> ``outputs.eve-log``; ``types`` entries may
   be names or ``{name: options}``; ``drop: {flows, alerts}`` keeps its
   options, types netsentry does not write are noted and left out
 - ``stream.midstream``, ``stream.async-oneside``, ``stream.inline`` (``auto`` follows the run mode),
@@ -42,7 +42,7 @@ _SAME_KEYS = ("default-rule-path", "rule-files")
 # top-level file keys resolved against the config file's directory when relative
 _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
 _EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file",
-                "metadata")
+                "metadata", "ipv6-compress")
 _TIMEOUT_KEYS = ("new", "established", "closed")
 
 
