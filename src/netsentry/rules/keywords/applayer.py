@@ -822,8 +822,10 @@ def _transform(name: str):
         if b.buffer == "base64_data":
             raise RuleError(f"transform '{name}' cannot apply to base64_data (Suricata: no transforms there)")
         if b.buffer == "pkt_data":
-            raise UnsupportedError(f"transform '{name}' on the packet payload not supported yet",
-                                   category=f"transform '{name}' on pkt_data not supported yet")
+            # Suricata refuses it too (SCDetectSignatureAddTransform): the payload is no
+            # sticky buffer, so there is nothing for the transform to apply to
+            raise RuleError(f"transform '{name}' must directly follow a sticky buffer "
+                            "(the packet payload / pkt_data is none)")
         targ: Any = None
         if name == "xor":
             targ = _parse_xor(arg or "")
