@@ -112,3 +112,20 @@ def test_ips_drop_of_the_carrier_drops_the_frame(tmp_path: Path) -> None:
     # the inner packets share their frame's verdict
     drops = [r for r in recs if r["event_type"] == "drop"]
     assert drops and all(r["alert"]["signature_id"] == 1 for r in drops)
+
+
+def test_nested_tunnels_each_layer_and_the_root_in_the_tunnel_object(tmp_path: Path) -> None:
+    frames = [Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / GRE() / IP(src="198.51.100.1", dst="198.51.100.2")
+              / GRE() / IP(src="10.0.0.1", dst="10.0.0.2") / ICMP(type=8, seq=i) for i in range(2)]
+    recs = replay(tmp_path, frames,
+                  "alert ip any any -> any any (msg:\"gre\"; ip_proto:47; sid:1;)\n"
+                  "alert icmp any any -> any any (msg:\"inner\"; itype:8; sid:2;)\n")
+    gre = alerts(recs, 1)
+    # both GRE layers of both frames; the second layer came out of the first tunnel
+    assert sorted((r["src_ip"], r["pkt_src"]) for r in gre) == [
+        ("192.0.2.1", "wire/pcap")] * 2 + [("198.51.100.1", "gre tunnel")] * 2
+    inner = alerts(recs, 2)
+    assert len(inner) == 2
+    # Suricata's AlertJsonTunnel: the root packet's addresses and the nesting depth
+    assert all((r["tunnel"]["src_ip"], r["tunnel"]["depth"], r["tunnel"]["proto"]) == ("192.0.2.1", 2, "GRE")
+               for r in inner)

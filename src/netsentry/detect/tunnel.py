@@ -82,7 +82,14 @@ def inspect_layers(layers: TunnelLayers, pkt: Packet, flow_update: Any, inspect:
                    on_events: Any) -> None:
     """Flow and signature inspection of `pkt`'s outer layers; a layer's drop (IPS) drops
     the frame, as Suricata's tunnel verdict: root and tunnel packets share one."""
-    for layer in layers.layers(pkt):
+    outer = layers.layers(pkt)
+    if len(outer) > 1:
+        # nested tunnels: EVE's `tunnel` object names the root packet (the outermost
+        # layer) and the nesting depth, as Suricata's AlertJsonTunnel (p->root,
+        # recursion_level); pkt_src and the inner offset stay the innermost tunnel's
+        root, inner = outer[0], pkt.tunnel
+        pkt.tunnel = (root.src, root.dst, root.proto, root.sp, root.dp, inner[5], inner[6], len(outer))
+    for layer in outer:
         flow = flow_update(layer) if layers.wants_flow(layer) else None
         events = inspect(layer, flow)
         if events:

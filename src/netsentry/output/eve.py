@@ -329,7 +329,8 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         tunnel: dict[str, Any] = {
             "src_ip": format_ip(outer_src), "src_port": outer[3] if len(outer) > 3 else 0,
             "dest_ip": format_ip(outer_dst), "dest_port": outer[4] if len(outer) > 4 else 0,
-            "proto": PROTO_TEXT[outer_proto & 0xFF], "depth": 1,
+            # nested tunnels: detect/tunnel.py puts the root's addresses and the depth here
+            "proto": PROTO_TEXT[outer_proto & 0xFF], "depth": outer[7] if len(outer) > 7 else 1,
         }
         if pkt.pcap_cnt:
             tunnel["pcap_cnt"] = pkt.pcap_cnt
