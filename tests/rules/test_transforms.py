@@ -50,3 +50,21 @@ def test_compress_whitespace(data: bytes, want: bytes) -> None:
 
 def test_strip_whitespace() -> None:
     assert t("strip_whitespace", b" a\tb\nc\x0bd\x0ce\rf ") == b"abcdef"
+
+
+@pytest.mark.parametrize("text", ["1,0", "0, 0, truncate", "1,2,3", "x", "1,truncate,2"])
+def test_subslice_bad_options(text: str) -> None:
+    from netsentry.rules.errors import RuleError
+    from netsentry.rules.keywords.applayer import _parse_subslice
+    with pytest.raises(RuleError, match="subslice"):
+        _parse_subslice(text)
+
+
+@pytest.mark.parametrize("text, data, want", [
+    ("2", b"abcdef", b"cdef"), ("-2", b"abcdef", b"ef"), ("1,-2", b"abcdef", b"bcd"),
+    ("9,2", b"abcdef", b""), ("9,2,truncate", b"abcdef", b""), ("4,5", b"abcdef", b""),
+    ("4,5,truncate", b"abcdef", b"ef"), ("-10,truncate", b"abcdef", b"abcdef"), ("3,-5", b"abcdef", b"bc"),
+])
+def test_subslice(text: str, data: bytes, want: bytes) -> None:
+    from netsentry.rules.keywords.applayer import _parse_subslice
+    assert t("subslice", data, _parse_subslice(text)) == want

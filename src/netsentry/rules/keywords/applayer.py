@@ -773,6 +773,8 @@ def _parse_subslice(text: str | None) -> tuple[int, int | None, bool]:
         parts = parts[:-1]
     if not 1 <= len(parts) <= 2 or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
         raise RuleError(f"subslice: expected 'offset[, nbytes][, truncate]', got '{text}'")
+    if len(parts) == 2 and int(parts[1]) == 0:
+        raise RuleError("subslice: nbytes cannot be 0")      # as Suricata's parser
     return int(parts[0]), (int(parts[1]) if len(parts) == 2 else None), truncate
 
 
