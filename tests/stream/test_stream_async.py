@@ -97,26 +97,3 @@ def test_handshake_completed_by_an_ack_with_data_is_established_for_that_packet(
     wrpcap(str(tmp_path / "m.pcap"), [pkts[2]])
     assert _alerts(tmp_path, tmp_path / "m.pcap", "stream.midstream=true") == []
 
-
-def _synack_first(path: Path) -> Path:
-    """A capture that starts at the server's SYN/ACK (the client's SYN was missed)."""
-    c, s = Ether() / IP(src=CLI, dst=SRV), Ether() / IP(src=SRV, dst=CLI)
-    pkts = [s / TCP(sport=80, dport=40000, flags="SA", seq=9000, ack=101),
-            c / TCP(sport=40000, dport=80, flags="A", seq=101, ack=9001),
-            c / TCP(sport=40000, dport=80, flags="PA", seq=101, ack=9001) / b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
-            s / TCP(sport=80, dport=40000, flags="A", seq=9001, ack=128)]
-    wrpcap(str(path / "sa.pcap"), pkts)
-    return path / "sa.pcap"
-
-
-@pytest.mark.parametrize("overrides, followed", [((), False), (("stream.midstream=true",), True),
-                                                 (("stream.async-oneside=true",), True)])
-def test_session_starting_at_the_synack_is_followed_only_as_a_pickup(
-        tmp_path: Path, overrides: tuple[str, ...], followed: bool) -> None:
-    # Suricata's StreamTcpPacketStateNone takes a SYN/ACK with no session only under
-    # stream.midstream (or async-oneside); otherwise the session is not followed and its
-    # bytes never reach the app layer (suricata-verify bug-5825 midstream-disabled-ignore)
-    rules = tmp_path / "t.rules"
-    rules.write_text('alert http any any -> any any (msg:"http flow"; sid:3;)\n')
-    out, _sensor = replay_events(_synack_first(tmp_path), rules, overrides=overrides)
-    assert bool(alerts_of(out)) is followed

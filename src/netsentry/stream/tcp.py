@@ -447,10 +447,7 @@ class StreamEngine:
 
     def _start(self, pkt: Packet, flow: Flow) -> Any:
         """A session's first packet: followed from a SYN, or picked up under stream.midstream."""
-        # a SYN/ACK first is a pickup too: Suricata's StreamTcpPacketStateNone follows
-        # it only under stream.midstream (or async-oneside); without, the session is not
-        # followed (suricata-verify bug-5825 midstream-disabled-ignore: no app layer)
-        if pkt.tcp_flags & _SYNACK == _SYN or (pkt.tcp_flags & _SYN and (self.midstream or self.async_oneside)):
+        if pkt.tcp_flags & _SYN:
             st = flow.stream = new_session()
         elif self.midstream:
             self.counters["tcp.midstream_pickups"] += 1
