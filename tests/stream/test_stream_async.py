@@ -96,4 +96,3 @@ def test_handshake_completed_by_an_ack_with_data_is_established_for_that_packet(
     assert _alerts(tmp_path, tmp_path / "h.pcap") == [(3, 1)]
     wrpcap(str(tmp_path / "m.pcap"), [pkts[2]])
     assert _alerts(tmp_path, tmp_path / "m.pcap", "stream.midstream=true") == []
-
