@@ -139,3 +139,25 @@ def test_udp_tunnel_decoders_are_translated(tmp_path: Path) -> None:
     assert get(cfg, "decoder.geneve.ports") == "6081"                       # default kept
     cfg = load_config(suricata=path, overrides=["decoder.vxlan.enabled=true"])
     assert get(cfg, "decoder.vxlan.enabled") is True
+
+
+def test_exception_policies_are_translated(tmp_path: Path) -> None:
+    # Suricata's exception-policy keys have the same names and values here (exception_policy.py)
+    path = _write(tmp_path, "outputs: []\nexception-policy: bypass\nstream:\n  midstream: true\n"
+                            "  midstream-policy: pass-flow\n  reassembly:\n    memcap-policy: ignore\n    depth: 1mb\n"
+                            "flow:\n  memcap-policy: drop-packet\n  hash-size: 65536\n"
+                            "defrag:\n  memcap-policy: pass-packet\napp-layer:\n  error-policy: drop-flow\n")
+    cfg = load_config(suricata=path)
+    assert get(cfg, "exception-policy") == "bypass"
+    assert get(cfg, "stream.midstream-policy") == "pass-flow"
+    assert get(cfg, "stream.reassembly.memcap-policy") == "ignore"
+    assert get(cfg, "flow.memcap-policy") == "drop-packet"
+    assert get(cfg, "defrag.memcap-policy") == "pass-packet"
+    assert get(cfg, "app-layer.error-policy") == "drop-flow"
+
+
+def test_bad_exception_policy_from_suricata_yaml_names_the_key(tmp_path: Path) -> None:
+    from netsentry.exception_policy import ExceptionPolicies
+    cfg = load_config(suricata=_write(tmp_path, "outputs: []\nexception-policy: sometimes\n"))
+    with pytest.raises(ConfigError, match="exception-policy"):
+        ExceptionPolicies(cfg, ips=True)

@@ -71,9 +71,12 @@ PROGRESS_MASK = PROGRESS_EVERY - 1
 #   nothing for them. None: every packet (ALL_PROTOCOLS, 0).
 # bypass: a flow a `bypass` rule matched (detect/bypass.py, flow.action "bypass") is
 #   counted by the flow table and nothing else; only when a loaded rule has the keyword.
+# tunnels: a tunnel's inner packet (pkt.tunnel set) has its frame's outer packets inspected
+#   first (Sensor.on_tunnel, detect/tunnel.py): GRE, IP-in-IP, VXLAN ... as Suricata's root
+#   packet; one pointer test per packet, only with rules loaded.
 LOOP_PARTS = frozenset(("flow-records", "decoder-anomalies", "signatures", "anomaly", "inline",
                         "flow-verdicts", "progress", "defrag", "stream", "applayer",
-                        "blocklist", "live", "sharded", "guarded", "bypass"))
+                        "blocklist", "live", "sharded", "guarded", "bypass", "tunnels"))
 ALL_PROTOCOLS = (1 << 64) - 1
 
 
@@ -107,6 +110,7 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
     do_progress: cython.bint = "progress" in parts                          #@ flags
     do_guarded: cython.bint = "guarded" in parts                            #@ flags
     do_bypass: cython.bint = "bypass" in parts                              #@ flags
+    do_tunnels: cython.bint = "tunnels" in parts                            #@ flags
     app_protos, app_flags = app_gate if app_gate is not None else (ALL_PROTOCOLS, 0)
     n, ts = state
     try:
@@ -126,6 +130,8 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
             if do_sharded: pkt.pcap_cnt = source.pcap_cnt                   #@ sharded
             pkt.wirelen = wirelen
             if do_flow_records: sensor._now = ts                            #@ flow-records
+            if do_tunnels and pkt.tunnel is not None:                       #@ tunnels
+                sensor.on_tunnel(pkt)                                       #@ tunnels
             frame = pkt
             while pkt is not None:       # a fragment, then the datagram it completed (stream/defrag.py)
                 if do_defrag and pkt.frag:                                  #@ defrag

@@ -24,6 +24,7 @@ from netsentry.capture import CaptureError
 from netsentry.config import ConfigError, get
 from netsentry.decode import Decoder, udptunnel
 from netsentry.detect.bypass import uses_bypass
+from netsentry.detect.tunnel import TunnelLayers, inspect_layers
 from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
@@ -127,6 +128,7 @@ class Sensor:
         self._pending_swap: tuple[Any, Any] | None = None
         self._in_loop = False
         self._carry: Record | None = None    # the packet read when a swap ended the loop
+        self._tunnel_layers: TunnelLayers | None = None   # on_tunnel's decoder of outer layers
 
     def attach_outputs(self, outputs: list[Output]) -> None:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
@@ -317,6 +319,8 @@ class Sensor:
             parts.add("blocklist")
         if self.live:
             parts.add("live")
+        if self.signatures is not None:
+            parts.add("tunnels")         # detect/tunnel.py: a tunnel's outer packets are inspected too
         if self.signatures is not None and uses_bypass(self.ruleset):
             parts.add("bypass")          # rules/keywords/bypass.py: bypassed flows skip the rest
         return frozenset(parts)
@@ -409,6 +413,15 @@ class Sensor:
                 res.anomaly_alerts[name] += 1
             for emit in emitters.get(etype, ()):
                 emit(event)
+
+    def on_tunnel(self, pkt: Any) -> None:
+        """The capture loop's `tunnels` part: the outer packets of `pkt`'s frame (GRE,
+        IP-in-IP, VXLAN...) go through flow and signature inspection before the inner
+        packet does, as Suricata's root packet (detect/tunnel.py)."""
+        layers = self._tunnel_layers
+        if layers is None:
+            layers = self._tunnel_layers = TunnelLayers(self.decoder)
+        inspect_layers(layers, pkt, self.flows.update, self.signatures.inspect, self._on_events)
 
     def _on_verdict(self, pkt: Any, flow: Any) -> None:
         """IPS: count the drop and log it as Suricata's drop log does (flows: start):

@@ -16,7 +16,7 @@ Translated (Suricata key -> netsentry key):
   ``threshold-file``, ``classification-file`` and ``reference-config-file``
   are resolved against the configuration file's directory first)
 - ``outputs: [- eve-log: {enabled, filename, append, community-id,
-  community-id-seed, types}]`` -> ``outputs.eve-log``; ``types`` entries may
+  community-id-seed, ipv6-compress, types}]`` -> ``outputs.eve-log``; ``types`` entries may
   be names or ``{name: options}``; ``drop: {flows, alerts}`` keeps its
   options, types netsentry does not write are noted and left out
 - ``stream.midstream``, ``stream.async-oneside``, ``stream.inline`` (``auto`` follows the run mode),
@@ -25,6 +25,9 @@ Translated (Suricata key -> netsentry key):
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
 - ``packet-alert-max`` -> ``detect.packet-alert-max``
+- exception policies, same keys: ``exception-policy`` (the master switch),
+  ``stream.midstream-policy``, ``stream.reassembly.memcap-policy``,
+  ``flow.memcap-policy``, ``defrag.memcap-policy``, ``app-layer.error-policy``
 - ``detect.thresholds`` is not translated (Suricata's hash sizes).
 """
 
@@ -42,7 +45,7 @@ _SAME_KEYS = ("default-rule-path", "rule-files")
 # top-level file keys resolved against the config file's directory when relative
 _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
 _EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file",
-                "metadata")
+                "metadata", "ipv6-compress")
 _TIMEOUT_KEYS = ("new", "established", "closed")
 
 
@@ -165,6 +168,11 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
             stream[k] = v
         elif k == "inline" and v == "auto":
             pass                       # Suricata: inline when running as an IPS; --simulate-ips says so here
+        elif k == "midstream-policy" and isinstance(v, str):
+            stream[k] = v              # exception policies: same keys, same values (exception_policy.py)
+        elif k == "reassembly" and isinstance(v, Mapping) and isinstance(v.get("memcap-policy"), str):
+            stream["reassembly"] = {"memcap-policy": v["memcap-policy"]}
+            ignored.extend(f"stream.reassembly.{r}" for r in v if r != "memcap-policy")
         elif k == "checksum-validation" and isinstance(v, bool):
             # Suricata's switch for TCP checksums before stream handling; netsentry has one
             # switch for every checksum (-k all|none overrides either)
@@ -250,7 +258,24 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
         if v is not None:
             out.setdefault("app-layer", {}).setdefault("protocols", {}).setdefault("http", {})[key] = v
             taken = True
-    ignored.append("app-layer (all but libhtp double-decode-path/-query and body limits)" if taken else "app-layer")
+    if isinstance(value.get("error-policy"), str):
+        out.setdefault("app-layer", {})["error-policy"] = value["error-policy"]
+        taken = True
+    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits and error-policy)"
+                   if taken else "app-layer")
+
+
+def _memcap_policy(section: str) -> Any:
+    """`flow.memcap-policy` / `defrag.memcap-policy`: the exception policies of those caps
+    (the rest of the section is Suricata's table sizing, nothing netsentry uses)."""
+    def handler(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+        if not isinstance(value, Mapping):
+            ignored.append(section)
+            return
+        if isinstance(value.get("memcap-policy"), str):
+            out.setdefault(section, {})["memcap-policy"] = value["memcap-policy"]
+        ignored.extend(f"{section}.{k}" for k in value if k != "memcap-policy")
+    return handler
 
 
 _TOP_LEVEL = {
@@ -262,6 +287,9 @@ _TOP_LEVEL = {
     "flow-timeouts": _flow_timeouts,
     "action-order": _action_order,
     "packet-alert-max": _alert_max,
+    "exception-policy": _copy("exception-policy"),     # the master switch (exception_policy.py)
+    "flow": _memcap_policy("flow"),
+    "defrag": _memcap_policy("defrag"),
     **{k: _copy(k) for k in _SAME_KEYS},
     **{k: _file(k) for k in _FILE_KEYS},
 }

@@ -57,6 +57,13 @@ def test_byte_jump():
     assert M('content:"abc"; byte_jump:0,0,relative,post_offset -10; content:"a"; within:1;', b"abc")
 
 
+def test_byte_jump_to_the_end_of_the_buffer_matches():
+    # Suricata 7.0.3+ (issue 4623): the cursor may land on the end itself, only beyond fails
+    assert M('content:"B"; byte_jump:1,0,relative; isdataat:!1,relative;', b"AB\x02XY")
+    assert not M('content:"B"; byte_jump:1,0,relative,post_offset 1;', b"AB\x02XY")
+    assert not M('content:"B"; byte_jump:1,0,relative; content:"Y"; distance:0;', b"AB\x02XY")
+
+
 def test_byte_jump_bitmask_shifts_like_suricata():
     # "13" & 0xfe = 12, shifted right by the mask's trailing zero -> 6 (detect-bytejump-06)
     data = b"Question?13When will the pandemic end?"

@@ -1,7 +1,7 @@
 """Payload keywords: content chains with Suricata's relative semantics, pcre, isdataat, dsize, bsize."""
 
 import pytest
-from rules_helpers import flow, payload_matches, pkt, rule
+from rules_helpers import flow, matches, payload_matches, pkt, rule
 
 from netsentry.rules import RuleError, UnsupportedError
 from netsentry.rules.keywords.payload import parse_content_string
@@ -247,3 +247,28 @@ def test_transform_options_are_checked(bad: str) -> None:
     "from_base64", "from_base64: bytes 6, offset 6, mode rfc2045", "gunzip", "zlib_deflate:max-size 1KiB"])
 def test_transform_options_accepted(good: str) -> None:
     assert rule(f"http.uri; {good}; content:\"x\";", "alert http any any -> any any").tx_rule
+
+
+@pytest.mark.parametrize("options", ['to_lowercase; content:"get";', 'pkt_data; to_md5; content:"x";',
+                                     'content:"a"; pkt_data; subslice:1; content:"b";'])
+def test_transform_on_the_payload_is_a_rule_error(options):
+    # Suricata (SCDetectSignatureAddTransform): transforms must directly follow a sticky
+    # buffer; the packet payload is none, so the rule is invalid, not merely unsupported
+    with pytest.raises(RuleError, match="must directly follow a sticky buffer"):
+        rule(options + " sid:1;")
+
+
+def test_transform_on_a_packet_header_buffer_applies():
+    # packet buffers (ipv4.hdr, udp.hdr, ...) are sticky buffers: transforms apply to them
+    # (the items once vanished when the buffer had a transform: the rule matched anything)
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from netsentry.decode import Decoder
+    p = Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2) / b"x"), 1)
+    ip_rule = "alert ip any any -> any any"
+    assert matches(rule('ipv4.hdr; subslice:9,1; content:"|11|"; bsize:1; sid:1;', ip_rule), p)
+    assert not matches(rule('ipv4.hdr; subslice:9,1; content:"|06|"; sid:1;', ip_rule), p)
+    assert matches(rule('udp.hdr; to_md5; bsize:16; sid:1;', ip_rule), p)
+    assert not matches(rule('udp.hdr; to_md5; bsize:15; sid:1;', ip_rule), p)
+    assert matches(rule('udp.hdr; xor:"ff"; content:"|ff fe ff fd|"; depth:4; sid:1;', ip_rule), p)

@@ -81,6 +81,7 @@ from netsentry.output.fields import (
     flow_line,
     format_ip,
     record_line,
+    set_ipv6_compress,
     set_line_hooks,
     format_record_time,
     format_timestamp,
@@ -328,7 +329,8 @@ def _alert(event: Event, alert_form: AlertForm) -> dict[str, Any]:
         tunnel: dict[str, Any] = {
             "src_ip": format_ip(outer_src), "src_port": outer[3] if len(outer) > 3 else 0,
             "dest_ip": format_ip(outer_dst), "dest_port": outer[4] if len(outer) > 4 else 0,
-            "proto": PROTO_TEXT[outer_proto & 0xFF], "depth": 1,
+            # nested tunnels: detect/tunnel.py puts the root's addresses and the depth here
+            "proto": PROTO_TEXT[outer_proto & 0xFF], "depth": outer[7] if len(outer) > 7 else 1,
         }
         if pkt.pcap_cnt:
             tunnel["pcap_cnt"] = pkt.pcap_cnt
@@ -785,6 +787,11 @@ class EveLog(Output):
         if community:
             from netsentry.output.community_id import CommunityId
             self._community = CommunityId(cfg.get("community-id-seed", 0))
+        # Suricata 8's eve-log `ipv6-compress`: RFC 5952 addresses (fields.set_ipv6_compress)
+        ipv6_compress = cfg.get("ipv6-compress", False)
+        if not isinstance(ipv6_compress, bool):
+            raise ConfigError(f"expected true or false, got {ipv6_compress!r}", "outputs.eve-log.ipv6-compress")
+        set_ipv6_compress(ipv6_compress)
         pcap_file = cfg.get("pcap-file", False)
         if not isinstance(pcap_file, bool):
             raise ConfigError(f"expected true or false, got {pcap_file!r}", "outputs.eve-log.pcap-file")

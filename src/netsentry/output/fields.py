@@ -7,7 +7,8 @@ prints by default:
 - timestamps: ``2017-04-07T22:24:37.251547+0000`` (UTC, microseconds,
   ``+0000`` offset without a colon);
 - IPv6 addresses: fully expanded, ``fe80:0000:0000:0000:020c:29ff:fef3:cf38``
-  (Suricata's PrintInet zero-pads every group);
+  (Suricata's PrintInet zero-pads every group), or with
+  ``outputs.eve-log.ipv6-compress: yes`` RFC 5952's ``fe80::20c:29ff:fef3:cf38``;
 - ``proto``: the IANA keyword Suricata's table uses (``TCP``, ``IPv6-ICMP``)
   or the number as text.
 """
@@ -125,6 +126,42 @@ def alert_context(pkt: Any, gid: int, sid: int) -> dict[str, str] | None:
 
 _ADDR_CACHE: dict[bytes, str] = {}
 _ADDR_CACHE_MAX = 1 << 16
+# `outputs.eve-log.ipv6-compress` (Suricata 8): IPv6 addresses in RFC 5952's short
+# form instead of the fully expanded default. One switch for the process: the
+# address texts are cached here and shared by every record (set_ipv6_compress).
+_IPV6_COMPRESS = [False]
+
+
+def set_ipv6_compress(on: bool) -> None:
+    """Write IPv6 addresses compressed (RFC 5952) or fully expanded (Suricata's
+    default) from now on. The cache holds texts of the old form, so it is emptied."""
+    if bool(on) != _IPV6_COMPRESS[0]:
+        _IPV6_COMPRESS[0] = bool(on)
+        _ADDR_CACHE.clear()
+
+
+def ipv6_compressed(packed: bytes) -> str:
+    """RFC 5952 text of a 16-byte address, as Suricata's `ipv6-compress` writes it
+    (Rust's Ipv6Addr display): lowercase groups without leading zeros, the longest
+    run of two or more zero groups (the first of equal runs) as ``::``, and an
+    IPv4-mapped address (``::ffff:a.b.c.d``) with its IPv4 part dotted."""
+    if packed[:12] == b"\0" * 10 + b"\xff\xff":
+        return "::ffff:" + socket.inet_ntoa(packed[12:])
+    groups = [(packed[i] << 8) | packed[i + 1] for i in range(0, 16, 2)]
+    best_at, best_len, at, run = -1, 0, -1, 0
+    for i, g in enumerate(groups):
+        if g == 0:
+            if run == 0:
+                at = i
+            run += 1
+            if run > best_len:
+                best_at, best_len = at, run
+        else:
+            run = 0
+    texts = ["%x" % g for g in groups]
+    if best_len < 2:
+        return ":".join(texts)
+    return ":".join(texts[:best_at]) + "::" + ":".join(texts[best_at + best_len:])
 
 
 def _format_ip_cached(packed: bytes) -> str:
@@ -136,8 +173,11 @@ def _format_ip_cached(packed: bytes) -> str:
     if len(packed) == 4:
         text = socket.inet_ntoa(packed)
     elif len(packed) == 16:
-        h = packed.hex()
-        text = ":".join((h[0:4], h[4:8], h[8:12], h[12:16], h[16:20], h[20:24], h[24:28], h[28:32]))
+        if _IPV6_COMPRESS[0]:
+            text = ipv6_compressed(packed)
+        else:
+            h = packed.hex()
+            text = ":".join((h[0:4], h[4:8], h[8:12], h[12:16], h[16:20], h[20:24], h[24:28], h[28:32]))
     else:
         return ""
     if len(_ADDR_CACHE) >= _ADDR_CACHE_MAX:

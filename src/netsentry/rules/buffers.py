@@ -54,6 +54,22 @@ def is_supported(name: str) -> bool:
     return name == "pkt_data" or name in BUFFERS
 
 
+def _transformed(getter: Getter, transforms: tuple[Any, ...], multi: bool) -> Getter:
+    """`getter` with the rule's transforms applied to what it returns (each instance of a
+    multi-instance buffer on its own), as Suricata's transformed packet buffers
+    (`tcp.hdr; to_md5; ...`, `ipv4.hdr; subslice:9,1; ...`)."""
+    from netsentry.rules.keywords.applayer import apply_transforms
+
+    def get(pkt: Packet, flow: Flow | None) -> Any:
+        buf = getter(pkt, flow)
+        if buf is None:
+            return None
+        if multi:
+            return [apply_transforms(bytes(one), transforms) for one in buf]
+        return apply_transforms(bytes(buf), transforms)
+    return get
+
+
 def _any_instance(run: Callable[..., bool]) -> Callable[..., bool]:
     """A multi-instance buffer's chain: true when it matches one of the instances."""
     def run_any(bufs: Sequence[bytes], det: Any = None) -> bool:
@@ -75,14 +91,17 @@ def buffer_checks(b: RuleBuilder) -> list[Callable[[Packet, Flow | None], bool]]
     from netsentry.rules.inspect import Chain, Det
 
     stages: list[tuple[Getter, Callable[..., bool]]] = []
-    for name, items in b.buffer_items.items():
+    for key, items in b.buffer_items.items():
+        # a buffer with transforms is keyed (name, (transform, arg), ...) by the builder
+        name, transforms = (key, ()) if isinstance(key, str) else (key[0], tuple(key[1:]))
         if name == "pkt_data" or not items or name not in BUFFERS:
             continue    # the payload runs apart; app-layer buffers are per transaction (applayer/)
         spec = BUFFERS[name]
         if spec.packet_only:
             b.sig.pkt_only = True
         run = Chain(items, len(b.variables), buffer=name).run
-        stages.append((spec.getter, _any_instance(run) if spec.multi else run))
+        getter = _transformed(spec.getter, transforms, spec.multi) if transforms else spec.getter
+        stages.append((getter, _any_instance(run) if spec.multi else run))
     if not stages:
         return []
     nvars = len(b.variables)

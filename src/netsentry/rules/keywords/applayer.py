@@ -555,7 +555,7 @@ def dns_rrtype(b: RuleBuilder, arg: str | None) -> None:
 # --- transforms ------------------------------------------------------------------------------------
 
 def _dotprefix(d: bytes, arg: Any) -> bytes:
-    return b"." + d
+    return b"." + d if d else d      # Suricata leaves an empty buffer empty
 
 
 def _strip_ws(d: bytes, arg: Any) -> bytes:
@@ -566,9 +566,33 @@ def _compress_ws(d: bytes, arg: Any) -> bytes:
     return re.sub(rb"[ \t\n\v\f\r]+", lambda m: m.group(0)[:1], d)
 
 
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
 def _url_decode(d: bytes, arg: Any) -> bytes:
-    from netsentry.applayer.uri import decode_percent
-    return decode_percent(d.replace(b"+", b" "))
+    """Suricata's url_decode transform: `%XX` decoded, `+` a space; a broken escape is
+    written as it came (`%`, the digit read so far, the byte that broke it) and the
+    byte that broke it does not start a new escape (`%%41` stays `%%41`)."""
+    if b"%" not in d:
+        return d.replace(b"+", b" ")
+    out = bytearray()
+    i, n = 0, len(d)
+    while i < n:
+        c = d[i]
+        if c == 0x25:                                   # '%'
+            if i + 1 < n and d[i + 1] in _HEX_DIGITS:
+                if i + 2 < n and d[i + 2] in _HEX_DIGITS:
+                    out.append(int(d[i + 1:i + 3], 16))
+                else:
+                    out += d[i:i + 3]                   # '%', the digit, the breaker (or the end)
+                i += 3
+            else:
+                out += d[i:i + 2]                       # '%' and the breaker (or the end)
+                i += 2
+            continue
+        out.append(0x20 if c == 0x2B else c)
+        i += 1
+    return bytes(out)
 
 
 def _strip_pseudo(d: bytes, arg: Any) -> bytes:
@@ -576,11 +600,13 @@ def _strip_pseudo(d: bytes, arg: Any) -> bytes:
 
 
 def _header_lowercase(d: bytes, arg: Any) -> bytes:
+    """Suricata's header_lowercase: each line's name, up to its first ':', in lower case
+    (a line without one entirely); lines end at '\n', the values keep their case."""
     out = []
-    for line in d.split(b"\r\n"):
+    for line in d.split(b"\n"):
         name, sep, value = line.partition(b":")
-        out.append(name.lower() + sep + value if sep else line)
-    return b"\r\n".join(out)
+        out.append(name.lower() + sep + value)
+    return b"\n".join(out)
 
 
 def _xor(d: bytes, arg: tuple[int, bytes | None, int, int]) -> bytes:
@@ -747,6 +773,8 @@ def _parse_subslice(text: str | None) -> tuple[int, int | None, bool]:
         parts = parts[:-1]
     if not 1 <= len(parts) <= 2 or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
         raise RuleError(f"subslice: expected 'offset[, nbytes][, truncate]', got '{text}'")
+    if len(parts) == 2 and int(parts[1]) == 0:
+        raise RuleError("subslice: nbytes cannot be 0")      # as Suricata's parser
     return int(parts[0]), (int(parts[1]) if len(parts) == 2 else None), truncate
 
 
@@ -822,8 +850,10 @@ def _transform(name: str):
         if b.buffer == "base64_data":
             raise RuleError(f"transform '{name}' cannot apply to base64_data (Suricata: no transforms there)")
         if b.buffer == "pkt_data":
-            raise UnsupportedError(f"transform '{name}' on the packet payload not supported yet",
-                                   category=f"transform '{name}' on pkt_data not supported yet")
+            # Suricata refuses it too (SCDetectSignatureAddTransform): the payload is no
+            # sticky buffer, so there is nothing for the transform to apply to
+            raise RuleError(f"transform '{name}' must directly follow a sticky buffer "
+                            "(the packet payload / pkt_data is none)")
         targ: Any = None
         if name == "xor":
             targ = _parse_xor(arg or "")

@@ -234,10 +234,12 @@ class ByteJump(Item):
             jump = pos + n + val
         jump += self.post_offset
         # Suricata clamps a jump before the buffer start to the start
-        # (suricata-verify detect-bytejump-05) and fails one past the end.
+        # (suricata-verify detect-bytejump-05) and fails beyond the end; a jump to the
+        # end itself is a match, whose relative cursor then sits at the end (Suricata
+        # 7.0.3+, issue 4623: `isdataat:!1,relative` after it matches).
         if jump < 0:
             jump = 0
-        elif jump >= blen:
+        elif jump > blen:
             return False
         det.buffer_offset = jump
         nxt = self.next
