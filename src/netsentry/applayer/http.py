@@ -1070,9 +1070,17 @@ def _body(request: bool):
     return get
 
 
-def _file_data(tx: HttpTx, to_server: bool) -> bytes | None:
+def _file_data(tx: HttpTx, to_server: bool) -> list[bytes] | None:
+    """file.data: one instance per file of the side (Suricata inspects each file on its
+    own, so two contents of one `file.data` must be in the same file): each part of a
+    multipart/form-data request that names a file, else the body (a response, a PUT or
+    POST body is one file)."""
     b = tx.req_body if to_server else tx.resp_body
-    return bytes(b) if b else None
+    if not b:
+        return None
+    if to_server and b"multipart/" in (tx.header(b"content-type", True) or b"").lower():
+        return [f.data for f in http_files(tx, True)] or None
+    return [bytes(b)]
 
 
 def _file_names(tx: HttpTx, to_server: bool) -> list[bytes] | None:
@@ -1141,10 +1149,10 @@ _REGS: list[tuple[Any, ...]] = [
     ("http.server", TO_CLIENT, _resp_hdr(b"server"), ()),
     ("http.location", TO_CLIENT, _resp_hdr(b"location"), ()),
     ("http.response_body", TO_CLIENT, _body(False), ("http.server_body",)),
-    ("file.data", BOTH, _file_data, ("file_data",)),
 ]
 for _name, _dir, _get, _aliases in _REGS:
     register_buffer(_name, "http", _dir, _get, *_aliases)
+register_buffer("file.data", "http", BOTH, _file_data, "file_data", multi=True)
 register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header_list(tx, True), multi=True)
 register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
 
