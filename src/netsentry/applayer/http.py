@@ -28,7 +28,7 @@ import zlib
 from typing import Any
 
 from netsentry.applayer.files import http_files
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.applayer.uri import decode_percent, normalise_uri, split_target
@@ -1157,6 +1157,27 @@ register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header
 register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
 
 register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080)))
+
+
+def _progress(tx: HttpTx, to_server: bool) -> int:
+    """libhtp's request / response progress: started, line, headers, body, trailer, complete."""
+    if tx.done[int(to_server)]:
+        return 5
+    if to_server:
+        line, headers, body = tx.request_line, tx.req_headers, tx.req_body_len
+    else:
+        line, headers, body = tx.resp_line, tx.resp_headers, tx.resp_body_len
+    if body:
+        return 3
+    if headers is not None:
+        return 2
+    return 1 if line is not None else 0
+
+
+register_states("http", ("request_started", "request_line", "request_headers", "request_body", "request_trailer",
+                         "request_complete"),
+                ("response_started", "response_line", "response_headers", "response_body", "response_trailer",
+                 "response_complete"), _progress)
 
 
 # Suricata's XFF_CHAIN_MINLEN / XFF_CHAIN_MAXLEN (app-layer-htp-xff.h): shorter or longer

@@ -388,6 +388,39 @@ def _on_pd_packet(check: Any) -> Any:
     return pd_check
 
 
+@keyword("app-layer-state", help="app-layer-state:[<|>]STATE; a transaction's progress, e.g. "
+         "app-layer-state:<client_hello_done; (tls), request_headers (http)")
+def app_layer_state(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata 8's detect-app-layer-state.c: the state names of the rule header's protocol
+    (applayer STATES); `<S` / `>S` match while that side's progress is before / past S,
+    a plain S once it reached S. The state says the side the rule inspects."""
+    from netsentry.applayer.registry import STATES, TO_CLIENT, TO_SERVER
+    proto = b.sig.app_proto or next(iter(b.app_protos), None)
+    if proto is None:
+        raise RuleError("app-layer-state: needs an app-layer protocol in the rule header (alert tls ...)")
+    proto = ALIASES.get(proto, proto)
+    states = STATES.get(proto)
+    if states is None:
+        raise RuleError(f"app-layer-state: protocol '{proto}' has no named states")
+    text = unquote(arg, "app-layer-state").strip()
+    mode = text[:1] if text[:1] in "<>" else ""
+    name = text[len(mode):].strip()
+    ts_names, tc_names, progress = states
+    if name in ts_names:
+        direction, n = TO_SERVER, ts_names.index(name)
+    elif name in tc_names:
+        direction, n = TO_CLIENT, tc_names.index(name)
+    else:
+        raise RuleError(f"app-layer-state: unknown {proto} state '{name}' (one of {', '.join(ts_names + tc_names)})")
+    side = direction == TO_SERVER
+    if mode == "<":
+        tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) < n)
+    elif mode == ">":
+        tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) > n)
+    else:
+        tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) >= n)
+
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?(?::(\d{2}))?(?::(\d{2}))?$")
 
 
