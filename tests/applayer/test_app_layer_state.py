@@ -26,7 +26,9 @@ def test_tls_states_on_a_hello_in_three_segments(tmp_path: Path):
     answer = handshake_record(server_hello() + certificate_handshake([cert]))
     # inline: each segment (frames 4, 6, 8, each ACKed) is parsed as it comes; the hello
     # completes on the third
-    pcap = tcp_session(tmp_path / "t.pcap", [(True, hello), (False, answer)], dport=443,
+    # then the server's answer and the client's ChangeCipherSpec
+    ccs = b"\x14\x03\x03\x00\x01\x01"
+    pcap = tcp_session(tmp_path / "t.pcap", [(True, hello), (False, answer), (True, ccs)], dport=443,
                        segment=(len(hello) + 2) // 3)
     recs = replay(tmp_path, pcap, "\n".join([
         "alert tls any any -> any any (app-layer-state:<client_hello_done; sid:1;)",
@@ -36,9 +38,25 @@ def test_tls_states_on_a_hello_in_three_segments(tmp_path: Path):
         "alert tls any any -> any any (app-layer-state:>server_cert_done; sid:5;)",
     ]), "stream.inline=true")
     assert _hits(recs, 1) == [4]
-    assert _hits(recs, 2) == [8]
-    assert _hits(recs, 3) == [] and _hits(recs, 5) == []
+    # a hook rule: at exactly its state a match keeps no state (Suricata), so it matches
+    # again when the client side moves past it (the CCS: client_handshake_done)
+    past = _hits(recs, 3)
+    assert len(past) == 1 and past[0] > 10 and _hits(recs, 2) == [8, past[0]]
+    assert _hits(recs, 5) == []
     assert len(_hits(recs, 4)) == 1
+
+
+def test_hook_with_a_buffer_alerts_once(tmp_path: Path):
+    hello = handshake_record(client_hello("a.example"))
+    ccs = b"\x14\x03\x03\x00\x01\x01"
+    pcap = tcp_session(tmp_path / "t.pcap", [(True, hello), (False, handshake_record(server_hello())),
+                                             (True, ccs)], dport=443)
+    recs = replay(tmp_path, pcap, "\n".join([
+        "alert tls any any -> any any (app-layer-state:client_hello_done; tls.sni; content:\"a.example\"; sid:1;)",
+        "alert tls any any -> any any (app-layer-state:client_hello_done; sid:2;)",
+    ]), "stream.inline=true")
+    assert len(_hits(recs, 1)) == 1
+    assert len(_hits(recs, 2)) == 2
 
 
 def test_http_states(tmp_path: Path):

@@ -338,10 +338,15 @@ class TxDetect:
                         header = HEADER_NONE if ports_any[num] else HEADER_PORTS
             if not self._match(s, pkt, flow, tx, to_server, header):
                 continue
-            if done is None:
-                done = tx.inspected = Inspected()
-                done.ids = self.ids
-            done.add(key)
+            at_hook = s.tx_at_hook
+            if at_hook is None or not at_hook(tx, to_server):
+                if done is None:
+                    done = tx.inspected = Inspected()
+                    done.ids = self.ids
+                done.add(key)
+            # else Suricata's hook rule without an inspection engine of its own (detect.c
+            # DetectRunTxInspectRule): a match at exactly the hook's state keeps no state, so
+            # it matches again on the tx's next update until the tx moves past the hook
             if s.post_actions:
                 s.post_match(pkt, flow)
             ev = self._apply(num, s, pkt, flow, tx)

@@ -419,6 +419,15 @@ def app_layer_state(b: RuleBuilder, arg: str | None) -> None:
         tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) > n)
     else:
         tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) >= n)
+        b.extra["app_state_hook"] = lambda tx, ts: progress(tx, side) == n
+        b.extra.setdefault("finishers", []).append(_state_hook)
+
+
+def _state_hook(b: RuleBuilder) -> None:
+    """A rule whose only transaction condition is a plain state (no buffer, no other tx
+    keyword) is a hook rule: at exactly that state its match does not finish it."""
+    if len(b.tx_checks) == 1 and not any(items for key, items in b.buffer_items.items() if key != "pkt_data"):
+        b.sig.tx_at_hook = b.extra["app_state_hook"]
 
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?(?::(\d{2}))?(?::(\d{2}))?$")
