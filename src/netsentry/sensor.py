@@ -160,6 +160,7 @@ class Sensor:
         tx = getattr(self, "_tx_detect", None)
         protos = {s.app_proto for s in tx.sigs} if tx is not None else set()
         applayer.set_consumers(frozenset(protos | {t for t in ("http", "dns", "tls") if self._emitters[t]}))
+        applayer.set_pd_marks(any(s.pd_only for s in getattr(self.ruleset, "signatures", None) or ()))
 
     # --- wiring (the optional stages are imported only when configured) ----------
 

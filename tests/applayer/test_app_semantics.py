@@ -229,6 +229,32 @@ def test_multipart_upload_files(tmp_path: Path):
     assert _sids(recs) == [1, 2, 3]
 
 
+def test_file_data_is_per_file(tmp_path: Path):
+    """file.data inspects each file of a multipart upload on its own (Suricata's file
+    inspection): two contents of one `file.data` must be in one file, a second `file.data;`
+    starts another instance that may match another file, and other buffers (file.name)
+    may match any file of the transaction."""
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"; filename=\"one.txt\"\r\n\r\n"
+            b"apple pie\r\n"
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"b\"; filename=\"two.txt\"\r\n\r\n"
+            b"banana split\r\n"
+            b"--XyZ--\r\n")
+    req = _get(b"Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: %d\r\n" % len(body),
+               body, b"POST")
+    pcap = tcp_session(tmp_path / "m.pcap", [(True, req), (False, RESP)])
+    recs = replay(tmp_path, pcap, "\n".join([
+        'alert http any any -> any any (msg:"one file"; file.data; content:"apple"; content:"pie"; sid:1;)',
+        'alert http any any -> any any (msg:"crossed"; file.data; content:"apple"; content:"banana"; sid:2;)',
+        'alert http any any -> any any (msg:"two instances"; file.data; content:"apple"; '
+        'file.data; content:"banana"; sid:3;)',
+        'alert http any any -> any any (msg:"name of the other"; file.data; content:"banana"; '
+        'file.name; content:"one.txt"; sid:4;)',
+        'alert http any any -> any any (msg:"part headers"; file.data; content:"filename"; sid:5;)',
+        'alert http any any -> any any (msg:"anchored"; file.data; content:"banana"; startswith; sid:6;)',
+    ]))
+    assert _sids(recs) == [1, 3, 4, 6]
+
+
 # --- absent --------------------------------------------------------------------------------
 
 def test_absent_and_or_else(tmp_path: Path):

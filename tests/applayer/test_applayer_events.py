@@ -223,7 +223,10 @@ def test_an_unrecognised_answer_is_detection_in_one_direction_only(tmp_path: Pat
 def test_ssh_is_detected_by_its_banner(tmp_path: Path):
     pcap = tcp_session(tmp_path / "s.pcap", [(True, b"SSH-2.0-client\r\n"), (False, b"SSH-2.0-server\r\n")],
                        dport=2222)
-    recs = replay(tmp_path, pcap, 'alert tcp any any -> any any (app-layer-protocol:ssh; flow:to_server; sid:1;)\n')
+    recs = replay(tmp_path, pcap, 'alert tcp any any -> any any (app-layer-protocol:ssh; flow:to_server; sid:1;)\n'
+                  'alert tcp any any -> any any (app-layer-protocol:ssh; flow:established,to_server; sid:2;)\n')
+    # protocol detection only: the client packet after the ACK of the banner (IDS)
+    assert [a["pcap_cnt"] for a in alerts(recs, 1)] == [7]
     # a packet rule: every client packet from the banner on (before it the protocol is unknown)
-    assert [a["pcap_cnt"] for a in alerts(recs, 1)][:1] == [4]
+    assert [a["pcap_cnt"] for a in alerts(recs, 2)][:1] == [4]
     assert [r["app_proto"] for r in recs if r["event_type"] == "flow"] == ["ssh"]

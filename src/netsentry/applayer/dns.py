@@ -15,7 +15,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from netsentry.applayer.registry import BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_protocol
+from netsentry.applayer.registry import (BOTH, GENERIC_STATES, TO_CLIENT, TO_SERVER, Protocol, register_buffer,
+                                         register_protocol, register_states)
 from netsentry.applayer.tx import Tx
 
 RRTYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT",
@@ -519,3 +520,5 @@ register_buffer("frame:dns.pdu", "dns", BOTH, lambda tx, ts: tx.pdu or None)
 
 register_protocol(Protocol("dns", (17, 6), _probe_any, DnsParser, (53,), port_decides=(17, 6),
                            tcp_probe=_probe_tcp))
+# a DNS message is a transaction of one side, complete once parsed
+register_states("dns", GENERIC_STATES[0], GENERIC_STATES[1], lambda tx, to_server: int(tx.done[int(to_server)]))

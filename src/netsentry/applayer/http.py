@@ -28,7 +28,7 @@ import zlib
 from typing import Any
 
 from netsentry.applayer.files import http_files
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.applayer.uri import decode_percent, normalise_uri, split_target
@@ -1070,9 +1070,17 @@ def _body(request: bool):
     return get
 
 
-def _file_data(tx: HttpTx, to_server: bool) -> bytes | None:
+def _file_data(tx: HttpTx, to_server: bool) -> list[bytes] | None:
+    """file.data: one instance per file of the side (Suricata inspects each file on its
+    own, so two contents of one `file.data` must be in the same file): each part of a
+    multipart/form-data request that names a file, else the body (a response, a PUT or
+    POST body is one file)."""
     b = tx.req_body if to_server else tx.resp_body
-    return bytes(b) if b else None
+    if not b:
+        return None
+    if to_server and b"multipart/" in (tx.header(b"content-type", True) or b"").lower():
+        return [f.data for f in http_files(tx, True)] or None
+    return [bytes(b)]
 
 
 def _file_names(tx: HttpTx, to_server: bool) -> list[bytes] | None:
@@ -1141,14 +1149,35 @@ _REGS: list[tuple[Any, ...]] = [
     ("http.server", TO_CLIENT, _resp_hdr(b"server"), ()),
     ("http.location", TO_CLIENT, _resp_hdr(b"location"), ()),
     ("http.response_body", TO_CLIENT, _body(False), ("http.server_body",)),
-    ("file.data", BOTH, _file_data, ("file_data",)),
 ]
 for _name, _dir, _get, _aliases in _REGS:
     register_buffer(_name, "http", _dir, _get, *_aliases)
+register_buffer("file.data", "http", BOTH, _file_data, "file_data", multi=True)
 register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header_list(tx, True), multi=True)
 register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
 
 register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080)))
+
+
+def _progress(tx: HttpTx, to_server: bool) -> int:
+    """libhtp's request / response progress: started, line, headers, body, trailer, complete."""
+    if tx.done[int(to_server)]:
+        return 5
+    if to_server:
+        line, headers, body = tx.request_line, tx.req_headers, tx.req_body_len
+    else:
+        line, headers, body = tx.resp_line, tx.resp_headers, tx.resp_body_len
+    if body:
+        return 3
+    if headers is not None:
+        return 2
+    return 1 if line is not None else 0
+
+
+register_states("http", ("request_started", "request_line", "request_headers", "request_body", "request_trailer",
+                         "request_complete"),
+                ("response_started", "response_line", "response_headers", "response_body", "response_trailer",
+                 "response_complete"), _progress)
 
 
 # Suricata's XFF_CHAIN_MINLEN / XFF_CHAIN_MAXLEN (app-layer-htp-xff.h): shorter or longer

@@ -97,8 +97,21 @@ class ParserError(Exception):
     happens, where a returned status would be a test per parse call."""
 
 
+# A protocol's named transaction states (Suricata's GetStateIdByName, `app-layer-state`):
+# proto -> (to-server state names, to-client state names, progress(tx, to_server) -> the
+# index of the state that side of the transaction reached)
+STATES: dict[str, tuple[tuple[str, ...], tuple[str, ...], Callable[[Any, bool], int]]] = {}
+# Suricata's generic names, for a protocol whose sides are either in progress or complete
+GENERIC_STATES = (("request_started", "request_complete"), ("response_started", "response_complete"))
+
+
 def register_protocol(proto: Protocol) -> None:
     PROTOCOLS[proto.name] = proto
+
+
+def register_states(proto: str, to_server: tuple[str, ...], to_client: tuple[str, ...],
+                    progress: Callable[[Any, bool], int]) -> None:
+    STATES[proto] = (to_server, to_client, progress)
 
 
 def register_buffer(name: str, proto: str, direction: int, getter: Callable[[Any, bool], Any],

@@ -40,6 +40,8 @@ _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 
 
 _DATA, _GAP = 0, 1                   # AppState.held item kinds
+_PD_TS, _PD_TC = 1, 2                # pkt.pd_done bits (AppLayer._pd_complete); << 2: waiting for an ACK
+_PD_WAIT_SWEEP = 4096                # AppLayer._pd_wait entries before ended flows are swept out
 _ACK = 0x10
 _PER_TRANSPORT = frozenset({"dns"})          # app-layer protocols Suricata counts per transport
 _TRANSPORT_SUFFIX = {6: "_tcp", 17: "_udp"}
@@ -174,9 +176,62 @@ class AppLayer:
         # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
         # but its bytes are not parsed: that work would feed nobody.
         self.consumers: frozenset[str] | None = None
+        # protocol-detection-only rules are loaded: mark the packets on which detection of a
+        # direction completed (`pkt.pd_done`, _pd_complete); flows waiting to hand the mark
+        # to a packet, by flow: bits _PD_READY_* / _PD_ACK_* (few at a time: a mark waits
+        # for one or two packets)
+        self.pd_marks = False
+        self._pd_wait: dict[Any, int] = {}
 
     def set_consumers(self, protos: frozenset[str] | None) -> None:
         self.consumers = protos
+
+    def set_pd_marks(self, on: bool) -> None:
+        """Whether protocol-detection-only rules need `pkt.pd_done` (Sensor wiring)."""
+        self.pd_marks = on
+        if not on:
+            self._pd_wait.clear()
+
+    # --- "protocol detection completed on this packet" ---------------------------------------
+    # Suricata (app-layer.c FlagPacketFlow, flow.c): when detection of a direction completes
+    # (its protocol found, or given up), the packet carrying that direction's data is marked
+    # (PKT_PROTO_DETECT_TS_DONE / _TC_DONE) for UDP and inline TCP; in IDS mode a direction's
+    # bytes reach detection once the other side acknowledged them, so the flow keeps the
+    # mark and hands it to the direction's next packet after that acknowledgement. Any
+    # mark for the other direction waits for that direction's next packet.
+    def _pd_complete(self, flow: Flow, to_server: bool, pkt: Packet | None) -> None:
+        if not self.pd_marks:
+            return
+        bit = _PD_TS if to_server else _PD_TC
+        wait = self._pd_wait
+        if len(wait) > _PD_WAIT_SWEEP:
+            # marks of flows that ended before their next packet came
+            for f in [f for f in wait if f.end_reason]:
+                del wait[f]
+        if flow.proto == 6 and not self.inline and self.tcp_from_stream:
+            self._pd_wait[flow] = self._pd_wait.get(flow, 0) | (bit << 2)      # wait for the ACK
+        elif pkt is not None and bool(pkt.to_server) == to_server:
+            pkt.pd_done = getattr(pkt, "pd_done", 0) | bit
+        else:
+            self._pd_wait[flow] = self._pd_wait.get(flow, 0) | bit
+
+    def _pd_packet(self, pkt: Packet, flow: Flow) -> None:
+        """A packet of a flow with a waiting mark: an acknowledgement moves the other side's
+        mark on; the direction's own ready mark lands here."""
+        wait = self._pd_wait[flow]
+        if pkt.to_server:
+            own, other = _PD_TS, _PD_TC
+        else:
+            own, other = _PD_TC, _PD_TS
+        if wait & own:
+            pkt.pd_done = getattr(pkt, "pd_done", 0) | own
+            wait &= ~own
+        if wait & (other << 2):
+            wait = (wait & ~(other << 2)) | other
+        if wait:
+            self._pd_wait[flow] = wait
+        else:
+            del self._pd_wait[flow]
 
     @property
     def gated(self) -> bool:
@@ -225,11 +280,15 @@ class AppLayer:
             st.pending = [(to_server, data)]
         else:
             st.pending.append((to_server, data))
-        proto = self._detect(st, flow, to_server)
+        proto = self._detect(st, flow, to_server, pkt)
         if proto is None:
             return
         parser = st.parser = self._new_parser(proto)
         flow.app_proto = proto.name
+        if self.pd_marks:
+            self._pd_complete(flow, to_server, pkt)
+            if flow.proto == 17:
+                self._pd_complete(flow, not to_server, pkt)   # UDP: both directions at once
         # Suricata's app_layer.flow counter names: a protocol it parses over both TCP and
         # UDP is counted per transport (dns_tcp, dns_udp); the others by their name
         name = proto.name + _TRANSPORT_SUFFIX.get(flow.proto, "") if proto.name in _PER_TRANSPORT else proto.name
@@ -349,6 +408,8 @@ class AppLayer:
         events on the packet (app-layer-event:applayer_*) when they disagree: another
         protocol recognised (applayer_mismatch_protocol_both_directions), or none at all
         (applayer_detect_protocol_only_one_direction). The flow keeps its protocol."""
+        if self.pd_marks:
+            self._pd_complete(flow, to_server, pkt)
         if pkt is None:
             return
         own = PROTOCOLS.get(flow.app_proto or "")
@@ -385,6 +446,9 @@ class AppLayer:
             return
         if st.parser is None:
             flow.app = DONE_FAILED              # detection on data with a hole would guess
+            if self.pd_marks:
+                self._pd_complete(flow, True, pkt)
+                self._pd_complete(flow, False, pkt)
             return
         if st.held is not None and st.held[1 if to_server else 0]:
             st.held[1 if to_server else 0].append((flow.stream[1 if to_server else 0].next_seq, _GAP, nbytes))
@@ -400,7 +464,7 @@ class AppLayer:
         settings = self.settings.get(proto.name)
         return proto.parser(settings) if settings is not None else proto.parser()
 
-    def _detect(self, st: AppState, flow: Flow, to_server: bool) -> Protocol | None:
+    def _detect(self, st: AppState, flow: Flow, to_server: bool, pkt: Packet | None = None) -> Protocol | None:
         d = int(to_server)
         pending = st.pending
         if len(pending) == 1:
@@ -433,6 +497,10 @@ class AppLayer:
             st.refused |= 1 << d
             if st.refused & (1 << (1 - d)) or len(data) >= PROBE_LIMIT or ipproto == 17:
                 flow.app = DONE_FAILED          # nothing of the flow's own state is read again
+                if self.pd_marks:
+                    # Suricata's DisableAppLayer: both directions' detection is over
+                    self._pd_complete(flow, to_server, pkt)
+                    self._pd_complete(flow, not to_server, pkt)
         return None
 
     def flow_end(self, flow: Flow) -> Iterator[Any]:
@@ -468,8 +536,8 @@ class AppLayer:
         TCP flags one of which a TCP packet needs, 0 for every TCP packet). Keep it in
         step with `packet`: with the stream stage feeding TCP bytes, only SYN and FIN
         matter. bench-1m: 0.8 M of 1 M calls skipped."""
-        if not self.tcp_from_stream:
-            return (1 << 6) | (1 << 17), 0
+        if not self.tcp_from_stream or self.pd_marks:
+            return (1 << 6) | (1 << 17), 0          # (pd marks: any packet may take one)
         # IDS with parsers someone reads: every ACK may release held bytes
         return (1 << 6) | (1 << 17), (_SYN | _FIN | _ACK) if self.gated else (_SYN | _FIN)
 
@@ -477,6 +545,8 @@ class AppLayer:
         """The sensor's per-packet call. UDP datagrams are fed here; TCP bytes come from the
         stream stage (`feed`) when it is attached, else from `inorder_packet`; a FIN ends
         the body of a response that runs to the close."""
+        if self._pd_wait and flow is not None and flow in self._pd_wait:
+            self._pd_packet(pkt, flow)
         proto = pkt.proto
         if proto == 17:
             # a datagram: fed here unless its flow is done (inlined from inorder_packet,

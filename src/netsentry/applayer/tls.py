@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
+                                         register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.applayer.x509 import Certificate, certificate_error, parse_certificate
@@ -60,7 +61,7 @@ def probe(data: bytes, to_server: bool) -> bool | None:
 class TlsTx(Tx):
     __slots__ = ("sni", "client_version", "server_version", "record_version", "certs", "state",
                  "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done", "randoms",
-                 "client_certs", "conn_version", "hello_version")
+                 "client_certs", "conn_version", "hello_version", "progress")
     proto = "tls"
 
     def __init__(self) -> None:
@@ -82,6 +83,13 @@ class TlsTx(Tx):
         # record header's until the hello's (its supported_versions first) replaces it
         self.conn_version = [0, 0]
         self.hello_version = 0          # bit 1 << to_server: that side's hello set conn_version
+        # each side's handshake state by to_server, an index into CLIENT_STATES (to server)
+        # or SERVER_STATES (to client): Suricata's TlsStateClient / TlsStateServer
+        self.progress = [0, 0]
+
+    def advance(self, to_server: int, state: int) -> None:
+        if state > self.progress[to_server]:
+            self.progress[to_server] = state
 
     def complete(self) -> bool:
         return self.handshake_done
@@ -167,6 +175,11 @@ class TlsParser:
         buf = self.rec[d]
         buf += data
         tx = self.tx
+        if data and not tx.updated & (1 if to_server else 2):
+            # bytes of the side arrived: its transaction is inspected on this packet even
+            # when no record completed (Suricata marks the tx updated on every parse), so
+            # `app-layer-state:<client_hello_done` sees the hello in progress
+            tx.touch(to_server, NO_BUFFERS)
         while len(buf) >= 5:
             if buf[0] & 0x80 and buf[2] == 1 and not tx.state:        # SSLv2 record: hello only
                 ln = ((buf[0] & 0x7F) << 8) | buf[1]
@@ -213,6 +226,7 @@ class TlsParser:
                 self._fail(d, "invalid_alert_message")
             elif ctype == 0x14:
                 self.encrypted[d] = True
+                tx.advance(d, 3 if d else 4)        # client / server handshake done
                 if not to_server:
                     tx.handshake_done = True
                     tx.done[0] = True
@@ -220,6 +234,7 @@ class TlsParser:
                     tx.done[1] = True
                 tx.touch(to_server, NO_BUFFERS)
             elif ctype == 0x17:
+                tx.advance(d, 3 if d else 4)
                 tx.handshake_done = True
                 tx.done[0] = tx.done[1] = True
                 tx.touch(to_server, NO_BUFFERS)
@@ -248,13 +263,16 @@ class TlsParser:
             try:
                 if mtype == 1:
                     self._client_hello(msg)
+                    tx.advance(d, 1)                # client_hello_done
                     tx.state |= STATE_CLIENT_HELLO
                     tx.hello_version |= 1 << d
                 elif mtype == 2:
                     self._server_hello(msg)
+                    tx.advance(d, 1)                # server_hello
                     tx.state |= STATE_SERVER_HELLO
                     tx.hello_version |= 1 << d
                 elif mtype == 11:
+                    tx.advance(d, 2)                # client_cert_done / server_cert_done
                     err = self._certificate(msg, d)
                     if err is not None:
                         # Suricata: the certificate's decoding error, then the handshake
@@ -265,6 +283,7 @@ class TlsParser:
                 elif mtype == 12:
                     tx.state |= STATE_SERVER_KEYX
                 elif mtype == 14:
+                    tx.advance(0, 3)                # server_hello_done
                     tx.handshake_done = True
                     tx.done[0] = True
                 elif mtype == 16:
@@ -445,3 +464,8 @@ register_buffer("tls.alpn", "tls", TO_SERVER,
                 lambda tx, ts: [a.encode() for a in tx.client_alpns] or None, multi=True)
 
 register_protocol(Protocol("tls", (6,), probe, TlsParser, (443,)))
+register_states("tls", ("client_in_progress", "client_hello_done", "client_cert_done", "client_handshake_done",
+                        "client_finished"),
+                ("server_in_progress", "server_hello", "server_cert_done", "server_hello_done",
+                 "server_handshake_done", "server_finished"),
+                lambda tx, to_server: tx.progress[to_server])

@@ -106,7 +106,7 @@ _GROWN = "\x00grown"   # tx.cache key head of _scan_grown's state; no buffer has
                         # so Tx.touch(changed) keeps it while a body grows
 
 
-def _scan_grown(cache: dict[Any, Any], pf: _BufferPrefilter, to_server: bool, buf: bytes) -> set[int]:
+def _scan_grown(cache: dict[Any, Any], pf: _BufferPrefilter, to_server: Any, buf: bytes) -> set[int]:
     """Pattern ids of `pf` found in `buf`, scanning only what was appended since the last
     scan of this buffer in this transaction and direction.
 
@@ -290,8 +290,10 @@ class TxDetect:
                 if buf is not None:
                     owners = pf.owners
                     if pf.multi:
-                        for b in buf:
-                            for pid in pf.db.scan(b):
+                        # each instance scanned as it grows (a response's file.data is
+                        # one growing body): keyed by its position
+                        for i, b in enumerate(buf):
+                            for pid in _scan_grown(cache, pf, (to_server, i), b):
                                 hits.extend(owners[pid])
                     else:
                         for pid in _scan_grown(cache, pf, to_server, buf):
@@ -336,10 +338,15 @@ class TxDetect:
                         header = HEADER_NONE if ports_any[num] else HEADER_PORTS
             if not self._match(s, pkt, flow, tx, to_server, header):
                 continue
-            if done is None:
-                done = tx.inspected = Inspected()
-                done.ids = self.ids
-            done.add(key)
+            at_hook = s.tx_at_hook
+            if at_hook is None or not at_hook(tx, to_server):
+                if done is None:
+                    done = tx.inspected = Inspected()
+                    done.ids = self.ids
+                done.add(key)
+            # else Suricata's hook rule without an inspection engine of its own (detect.c
+            # DetectRunTxInspectRule): a match at exactly the hook's state keeps no state, so
+            # it matches again on the tx's next update until the tx moves past the hook
             if s.post_actions:
                 s.post_match(pkt, flow)
             ev = self._apply(num, s, pkt, flow, tx)

@@ -23,7 +23,7 @@ from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
 from netsentry.rules.keywords.meta import prescan_requires
 from netsentry.rules.buffers import buffer_checks
 from netsentry.rules.inspect import Chain, Content
-from netsentry.rules.registry import RuleBuilder, lookup
+from netsentry.rules.registry import Instance, RuleBuilder, lookup
 from netsentry.rules.signature import ACTIONS, PROTO_NUMBERS, Signature
 
 PACKET_PROTOCOLS = frozenset(PROTO_NUMBERS)     # sctp too: decode/sctp.py gives its ports
@@ -244,6 +244,8 @@ def finish(b: RuleBuilder) -> None:
     if pkt_items:
         sig.payload_chain = Chain(pkt_items, len(b.variables))
     b.final_checks[:0] = buffer_checks(b)      # after the payload, as Suricata's packet inspect engines
+    for finisher in b.extra.get("finishers", ()):
+        finisher(b)                             # a keyword's own settling once the whole rule is known
     sig.contents = tuple(b.contents)
     finish_app_layer(b, pkt_items)
     sig.fast_pattern = choose_fast_pattern([c for c in b.contents if c.buffer == "pkt_data"])
@@ -298,7 +300,8 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
     for key, items in b.buffer_items.items():
         if key == "pkt_data" or not items:
             continue
-        name, transforms = (key, ()) if isinstance(key, str) else (key[0], tuple(key[1:]))
+        name, transforms = (key, ()) if isinstance(key, str) else (
+            key[0], tuple(t for t in key[1:] if not isinstance(t, Instance)))
         if name in PACKET_BUFFERS:
             continue    # ipv4.hdr ...: a packet check (rules/buffers.py buffer_checks), not a transaction's
         chains.append((name, transforms, Chain(items, len(b.variables), buffer=name)))

@@ -125,6 +125,20 @@ def _app_buffers() -> dict[str, Any]:
     return _APP_BUFFERS
 
 
+class Instance(int):
+    """The last element of a `buffer_items` key for the second and later instance of a
+    multi-instance buffer (select_buffer); `finish` drops it from the transforms."""
+
+
+def _base(key: Any) -> str:
+    return key if isinstance(key, str) else key[0]
+
+
+def _multi_instance(name: str) -> bool:
+    buf = _app_buffers().get(name)
+    return buf is not None and buf.multi
+
+
 @dataclass(eq=False)
 class RuleBuilder:
     """State of one rule while its options are set up, then `finish`ed into the Signature."""
@@ -152,6 +166,7 @@ class RuleBuilder:
     app_protos: set[str] = field(default_factory=set)
 
     last_list: list[Item] | None = None  # the list the latest content/pcre went to (modifiers apply there)
+    instance: Instance | None = None     # the current buffer's instance past the first (multi-instance buffers)
 
     def select_buffer(self, name: str) -> None:
         """Make `name` the sticky buffer later payload keywords inspect (`pkt_data` for the payload).
@@ -165,7 +180,14 @@ class RuleBuilder:
             self.buffer_items["pkt_data"] = self.items
         self.buffer = name
         self.transforms = []
-        self.items = self.last_list = self.buffer_items.setdefault(name, [])
+        key: Any = name
+        if self.buffer_items.get(name) and _multi_instance(name):
+            # Suricata (SCDetectBufferSetActiveList): a multi-instance buffer (file.data,
+            # file.name, http.request_header, tls.certs, ...) selected again starts a new
+            # instance, which may match another file / header / cert than the first
+            key = (name, Instance(sum(1 for k in self.buffer_items if _base(k) == name)))
+        self.items = self.last_list = self.buffer_items.setdefault(key, [])
+        self.instance = key[1] if isinstance(key, tuple) else None
 
     set_buffer = select_buffer
 
@@ -179,9 +201,10 @@ class RuleBuilder:
         transformed buffer. As Suricata (DetectBufferGetActiveList), keywords written
         before it keep inspecting the buffer as it was: `http.uri; content:"/?a=";
         from_base64:offset 4; content:"x"` matches the raw URI, then the decoded one."""
-        key = (self.buffer, *self.transforms) if self.transforms else self.buffer
+        inst = (self.instance,) if self.instance is not None else ()
+        key = (self.buffer, *self.transforms, *inst) if self.transforms or inst else self.buffer
         self.transforms.append(transform)
-        new_key = (self.buffer, *self.transforms)
+        new_key = (self.buffer, *self.transforms, *inst)
         if not self.items and self.buffer_items.get(key) is self.items:
             del self.buffer_items[key]
         target = self.buffer_items.setdefault(new_key, [])

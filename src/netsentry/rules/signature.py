@@ -119,6 +119,10 @@ class Signature:
     detection_filter: Threshold | None = None
     needs_stream: bool = False     # tcp-stream or flow:only_stream: match reassembled data only
     pkt_only: bool = False         # tcp-pkt or flow:no_stream: match packets only
+    pd_only: bool = False          # protocol-detection-only (app-layer-protocol alone): see pkt.pd_done
+    # a rule of only a plain `app-layer-state` hook: fn(tx, to_server) true while the tx is at
+    # exactly that state, where a match does not finish the rule with the tx (txdetect)
+    tx_at_hook: Any = None
     # TCP flag bytes its `flags:` checks accept (None: no flags check). A necessary
     # condition only (the check itself stays in packet_checks): detect's flags prefilter.
     tcp_flags_ok: frozenset[int] | None = None

@@ -298,31 +298,136 @@ def urilen(b: RuleBuilder, arg: str | None) -> None:
         tx_check(b, "http", 0, lambda tx, ts: tx.uri is not None and pred(len(tx.uri)))
 
 
-@keyword("app-layer-protocol", help="app-layer-protocol:[!]NAME[,exact|original|final|to_server|to_client]")
+_ALPROTO_MODES = frozenset({"direction", "final", "original", "either", "to_server", "to_client"})
+# keywords a protocol-detection-only rule may carry besides app-layer-protocol (Suricata's
+# SignatureIsPDOnly: flow direction, flowbits set, and no sigmatch at all: the meta keywords)
+_PD_ONLY_COMPAT = frozenset({
+    "app-layer-protocol", "flow", "flowbits", "msg", "sid", "rev", "gid", "classtype", "priority",
+    "metadata", "reference", "target", "prefilter", "noalert", "tag", "requires"})
+
+
+@keyword("app-layer-protocol", help="app-layer-protocol:[!]NAME[|NAME...][,exact][,final|original|either|"
+         "to_server|to_client]")
 def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
+    """The flow's detected app-layer protocol (detect-app-layer-protocol.c). A rule whose
+    only condition is this keyword (plus flow direction / flowbits set) is Suricata's
+    "protocol detection only" rule: it is inspected only on the packets on which protocol
+    detection completed for a direction (`pkt.pd_done`, set by applayer/state.py), so
+    it alerts once per direction, not on every packet of the flow."""
     text = unquote(arg, "app-layer-protocol")
-    name, _, mode = text.partition(",")
-    name = name.strip().lower()
-    negated = name.startswith("!")
+    names, *quals = [t.strip() for t in text.split(",")]
+    names = names.lower()
+    negated = names.startswith("!")
     if negated:
-        name = name[1:].strip()
-    mode = mode.strip()
-    if mode not in ("", "exact", "original", "final", "to_server", "to_client", "either"):
-        raise RuleError(f"app-layer-protocol: unknown mode '{mode}'")
+        names = names[1:].strip()
+    exact, mode = False, None
+    for q in quals:
+        if q == "exact":
+            exact = True
+        elif q in _ALPROTO_MODES:
+            if mode is not None:
+                raise RuleError(f"app-layer-protocol: more than one mode in '{text}'")
+            mode = q
+        else:
+            raise RuleError(f"app-layer-protocol: unknown mode '{q}'")
     from netsentry.rules.parser import APP_LAYER_PROTOCOLS
-    if name not in APP_LAYER_PROTOCOLS and name not in ("failed", "unknown", "http1"):
-        raise RuleError(f"app-layer-protocol: unknown protocol '{name}'")
-    want = ALIASES.get(name, name)
-    exact = mode == "exact"
+    wants = set()
+    for name in names.split("|"):
+        name = name.strip()
+        if not name:
+            raise RuleError(f"app-layer-protocol: empty protocol in '{text}'")
+        if name not in APP_LAYER_PROTOCOLS and name not in ("failed", "unknown", "http1"):
+            raise RuleError(f"app-layer-protocol: unknown protocol '{name}'")
+        if name == "unknown" and negated:
+            raise RuleError("app-layer-protocol: 'unknown' cannot be negated")
+        if name == "http" and exact:
+            raise RuleError("app-layer-protocol: 'http' with 'exact' never matches (use http1 or http2)")
+        wants.add(ALIASES.get(name, name))
+    want = frozenset(wants)
+    # Suricata's non-exact match treats doh2 as also being dns and http2
+    fuzzy = not exact and bool(want & {"dns", "http2"})
 
     def check(pkt: Any, flow: Any) -> bool:
-        proto = flow.app_proto if flow is not None else None
+        if flow is None:
+            return False
+        proto = flow.app_proto
         if proto is None:
-            return want == "unknown" and not negated and flow is not None
-        # Suricata's non-exact match treats doh2 as also being dns and http2
-        hit = proto == want or (not exact and proto == "doh2" and want in ("dns", "http2"))
+            st = flow.app
+            if st is not None and st.failed:
+                proto = "failed"
+            else:
+                # detection still running: only `unknown` matches, a negation never
+                return "unknown" in want and not negated
+        hit = proto in want or (fuzzy and proto == "doh2")
         return hit != negated
     b.packet_checks.append(check)
+    checks = b.extra.setdefault("alproto_checks", [])
+    checks.append(check)
+    if len(checks) == 1:
+        b.extra.setdefault("finishers", []).append(_pd_only)
+
+
+def _pd_only(b: RuleBuilder) -> None:
+    """Settle whether the rule is protocol-detection-only (SignatureIsPDOnly) and, if so,
+    make its app-layer-protocol checks need a packet on which detection completed."""
+    sig = b.sig
+    if (sig.app_proto is not None or b.app_protos or b.tx_checks or b.contents
+            or any(items for items in b.buffer_items.values()) or b.items
+            or b.flowbits_checked or b.flowints_set or b.flowints_checked
+            or sig.flow_established is not None or not b.seen <= _PD_ONLY_COMPAT):
+        return
+    sig.pd_only = True
+    for check in b.extra["alproto_checks"]:
+        i = next(i for i, c in enumerate(b.packet_checks) if c is check)
+        b.packet_checks[i] = _on_pd_packet(check)
+
+
+def _on_pd_packet(check: Any) -> Any:
+    def pd_check(pkt: Any, flow: Any) -> bool:
+        return bool(getattr(pkt, "pd_done", 0)) and check(pkt, flow)
+    return pd_check
+
+
+@keyword("app-layer-state", help="app-layer-state:[<|>]STATE; a transaction's progress, e.g. "
+         "app-layer-state:<client_hello_done; (tls), request_headers (http)")
+def app_layer_state(b: RuleBuilder, arg: str | None) -> None:
+    """Suricata 8's detect-app-layer-state.c: the state names of the rule header's protocol
+    (applayer STATES); `<S` / `>S` match while that side's progress is before / past S,
+    a plain S once it reached S. The state says the side the rule inspects."""
+    from netsentry.applayer.registry import STATES, TO_CLIENT, TO_SERVER
+    proto = b.sig.app_proto or next(iter(b.app_protos), None)
+    if proto is None:
+        raise RuleError("app-layer-state: needs an app-layer protocol in the rule header (alert tls ...)")
+    proto = ALIASES.get(proto, proto)
+    states = STATES.get(proto)
+    if states is None:
+        raise RuleError(f"app-layer-state: protocol '{proto}' has no named states")
+    text = unquote(arg, "app-layer-state").strip()
+    mode = text[:1] if text[:1] in "<>" else ""
+    name = text[len(mode):].strip()
+    ts_names, tc_names, progress = states
+    if name in ts_names:
+        direction, n = TO_SERVER, ts_names.index(name)
+    elif name in tc_names:
+        direction, n = TO_CLIENT, tc_names.index(name)
+    else:
+        raise RuleError(f"app-layer-state: unknown {proto} state '{name}' (one of {', '.join(ts_names + tc_names)})")
+    side = direction == TO_SERVER
+    if mode == "<":
+        tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) < n)
+    elif mode == ">":
+        tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) > n)
+    else:
+        tx_check(b, proto, direction, lambda tx, ts: progress(tx, side) >= n)
+        b.extra["app_state_hook"] = lambda tx, ts: progress(tx, side) == n
+        b.extra.setdefault("finishers", []).append(_state_hook)
+
+
+def _state_hook(b: RuleBuilder) -> None:
+    """A rule whose only transaction condition is a plain state (no buffer, no other tx
+    keyword) is a hook rule: at exactly that state its match does not finish it."""
+    if len(b.tx_checks) == 1 and not any(items for key, items in b.buffer_items.items() if key != "pkt_data"):
+        b.sig.tx_at_hook = b.extra["app_state_hook"]
 
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?(?:T(\d{2}))?(?::(\d{2}))?(?::(\d{2}))?$")
