@@ -1,4 +1,4 @@
-"""x509.py's memos of names and OIDs never change what a certificate parses to."""
+"""x509.py's memos of names, OIDs and whole certificates never change what a certificate parses to."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ def cold(der: bytes) -> x509.Certificate | None:
     """The certificate parsed with empty memos: what the parser gives without them."""
     x509._NAMES.clear()
     x509._OIDS.clear()
+    x509._CERTS.clear()
     return x509.parse_certificate(der)
 
 
@@ -20,6 +21,7 @@ def test_repeated_issuer_is_remembered_and_parses_the_same():
     want_a, want_b = cold(a), cold(b)
     x509._NAMES.clear()
     x509._OIDS.clear()
+    x509._CERTS.clear()
     got_a = x509.parse_certificate(a)
     assert any(v == "CN=Shared CA, O=CA Org, C=US" for v in x509._NAMES.values())
     got_b = x509.parse_certificate(b)         # the issuer from the memo
@@ -44,6 +46,7 @@ def test_a_name_reading_past_its_end_is_not_remembered():
     assert want_a is not None and want_b is not None and want_a.issuer != want_b.issuer
     x509._NAMES.clear()
     x509._OIDS.clear()
+    x509._CERTS.clear()
     assert x509.parse_certificate(a) == want_a
     assert x509.parse_certificate(b) == want_b
     assert not any(v.startswith("CN=ca") for v in x509._NAMES.values())
@@ -54,3 +57,18 @@ def test_memo_is_bounded():
     for i in range(x509.MEMO_MAX + 10):
         x509.parse_certificate(certificate(f"CN=host{i}", "CN=ca"))
     assert len(x509._NAMES) <= x509.MEMO_MAX
+    assert len(x509._CERTS) <= x509.CERT_MEMO_MAX
+
+
+def test_a_repeated_certificate_is_parsed_once_and_a_bad_one_is_not_kept():
+    """A server's chain repeats in every handshake: the same DER gives the same (never
+    changed) Certificate; one that does not parse is not remembered."""
+    der = certificate("CN=repeat.test, O=Org", "CN=ca", serial=77, sans=["repeat.test", "www.repeat.test"])
+    want = cold(der)
+    first = x509.parse_certificate(der)
+    again = x509.parse_certificate(bytes(bytearray(der)))       # equal bytes, another object
+    assert first is again and first == want
+    assert again.san == [b"repeat.test", b"www.repeat.test"] and again.serial == "4D"
+    bad = der[:40]
+    assert x509.parse_certificate(bad) is None and bad not in x509._CERTS
+    assert x509.certificate_error(bad) in ("invalid_certificate", "certificate_invalid_length")

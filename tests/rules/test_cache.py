@@ -107,6 +107,59 @@ def test_a_start_up_hit_is_frozen_out_of_the_collectors_sight(tmp_path: Path, ru
         gc.unfreeze()
 
 
+@pytest.mark.parametrize("cache_setting", ["dir", False])
+def test_a_start_up_build_is_frozen_and_a_reload_build_is_not(tmp_path: Path, rules: Path, cache_setting) -> None:
+    """A cold start-up (miss, or the cache off) freezes the ruleset and engine once built,
+    as a hit does: capture_gc's collection at the loop's start would otherwise walk them
+    (ET Open: 0.8 s). A reload's build runs beside the capture loop and is not frozen."""
+    import gc
+
+    def cfg(name: str) -> dict:
+        return _cfg(tmp_path / name if cache_setting == "dir" else False)
+    gc.collect()
+    gc.unfreeze()
+    try:
+        rs = load_ruleset([rules], cfg("reload"), background_write=True)
+        engine_for(rs, cfg("reload"))
+        assert gc.get_freeze_count() == 0
+        rs = load_ruleset([rules], cfg("start"))
+        assert rs.cache.status == ("miss" if cache_setting == "dir" else "off")
+        assert gc.get_freeze_count() == 0
+        engine = engine_for(rs, cfg("start"))
+        assert gc.get_freeze_count() > 0
+        in_young = {id(o) for o in gc.get_objects(generation=0)}
+        assert id(engine) not in in_young and id(rs.signatures[0]) not in in_young
+        assert [s.sid for s in engine.sigs] == [100, 102]
+    finally:
+        gc.unfreeze()
+
+
+def test_stored_rules_keep_their_metadata_and_alerts(tmp_path: Path) -> None:
+    """The cache's reducers (shared metadata lists, Alert by its constructor, one empty
+    flowbit set) give back the same rules: metadata equal and still one dict per rule
+    shared by its Alert, equal value lists of different rules one object."""
+    p = tmp_path / "m.rules"
+    p.write_text(
+        'alert tcp any any -> any any (msg:"a"; content:"aaaa"; metadata: created_at 2010_07_30, '
+        'signature_severity Major; sid:1; rev:1;)\n'
+        'alert tcp any any -> any any (msg:"b"; content:"bbbb"; flowbits:set,x; metadata: created_at 2010_07_30, '
+        'signature_severity Minor; classtype:trojan-activity; sid:2; rev:3;)\n')
+    d = tmp_path / "c"
+    cold_rs, cold = _load(p, _cfg(d))
+    rs, engine = _load(p, _cfg(d))
+    assert rs.cache.status == "hit"
+    for a, b in zip(rs.signatures, cold_rs.signatures):
+        assert a.metadata == b.metadata and a.flowbits_set == b.flowbits_set
+        assert a.flowbits_checked == b.flowbits_checked
+    assert rs.signatures[1].flowbits_set == frozenset({"x"})
+    m1, m2 = rs.signatures[0].metadata, rs.signatures[1].metadata
+    assert m1["created_at"] is m2["created_at"] and m1["signature_severity"] is not m2["signature_severity"]
+    alerts = {a.signature_id: a for a in engine._alerts} if hasattr(engine, "_alerts") else {}
+    cold_alerts = {a.signature_id: a for a in cold._alerts} if hasattr(cold, "_alerts") else {}
+    assert alerts and alerts == cold_alerts
+    assert alerts[1].metadata is m1 and alerts[2].rev == 3 and alerts[2].eve is None
+
+
 def test_key_follows_rule_content_and_rule_config_not_outputs(tmp_path: Path, rules: Path) -> None:
     d = tmp_path / "c"
     _load(rules, _cfg(d))

@@ -181,7 +181,28 @@ def certificate_error(der: bytes) -> str:
     return "invalid_certificate" if headers_fit(0, len(der), 0) else "certificate_invalid_length"
 
 
+# Whole certificates by their DER: a server sends the same chain to every client, so
+# real traffic parses the same few certificates again and again (ndpi-mix: 837
+# certificates). A Certificate is never changed once parsed (tls.py, EVE and the
+# tls.cert_* buffers only read it), so flows may share one. Bounded as the memos above;
+# a DER that does not parse is not kept (certificate_error reads it again).
+CERT_MEMO_MAX = 512
+_CERTS: dict[bytes, Certificate] = {}
+
+
 def parse_certificate(der: bytes) -> Certificate | None:
+    """The certificate `der`, or None when it does not parse (see certificate_error)."""
+    cert = _CERTS.get(der)
+    if cert is None:
+        cert = _parse_certificate(der)
+        if cert is not None:
+            if len(_CERTS) >= CERT_MEMO_MAX:
+                _CERTS.clear()
+            _CERTS[der] = cert
+    return cert
+
+
+def _parse_certificate(der: bytes) -> Certificate | None:
     try:
         _t, s, e = _tlv(der, 0)
         _t, ts, te = _tlv(der, s)                 # tbsCertificate
