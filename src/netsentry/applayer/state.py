@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import ALIASES, PROTOCOLS, ParserError, Protocol, load_protocols
+from netsentry.applayer.registry import (ALIASES, EXPECTATIONS, PROTOCOLS, ParserError, Protocol, load_protocols,
+                                         take_expectation)
 from netsentry.config import ConfigError, get
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,6 +146,9 @@ class AppLayer:
             "double-decode-path": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-path", False)),
             "double-decode-query": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-query", False)),
         }
+        for p in PROTOCOLS.values():
+            if p.configure is not None:
+                self.settings[p.name] = p.configure(config)
         self.by_ipproto: dict[int, list[Protocol]] = {}
         for p in PROTOCOLS.values():
             for ipp in p.ipprotos:
@@ -225,10 +229,14 @@ class AppLayer:
             st.pending = [(to_server, data)]
         else:
             st.pending.append((to_server, data))
-        proto = self._detect(st, flow, to_server)
+        # a connection another flow's parser announced (FTP data): its protocol without probing
+        hit = take_expectation(flow.client, flow.server, flow.server_port) if EXPECTATIONS and flow.proto == 6 else None
+        proto = PROTOCOLS[hit[0]] if hit is not None else self._detect(st, flow, to_server)
         if proto is None:
             return
         parser = st.parser = self._new_parser(proto)
+        if hit is not None and parser is not _NULL_PARSER:
+            hit[1](parser, hit[2])
         flow.app_proto = proto.name
         # Suricata's app_layer.flow counter names: a protocol it parses over both TCP and
         # UDP is counted per transport (dns_tcp, dns_udp); the others by their name
