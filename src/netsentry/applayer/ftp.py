@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from netsentry.applayer.files import FILES, File
+from netsentry.applayer.files import FILES, File, files_eve
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, expect, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
@@ -309,6 +309,9 @@ class FtpDataTx(Tx):
 
     def eve_objects(self) -> dict[str, Any]:
         return {"ftp_data": self.eve()}
+
+    def alert_objects(self) -> dict[str, Any]:
+        return {"ftp_data": self.eve(), "files": files_eve([self.file], self.tx_id)}
 
     def eve(self) -> dict[str, Any]:
         rec: dict[str, Any] = {}

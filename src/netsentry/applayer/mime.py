@@ -69,7 +69,7 @@ def header_token(value: bytes, token: bytes) -> bytes | None:
 class MimePart:
     """One part being read: its headers and, for an attachment, its file."""
 
-    __slots__ = ("headers", "encoding", "file", "text", "b64_rest", "encap")
+    __slots__ = ("headers", "encoding", "file", "text", "b64_rest", "encap", "held_eol")
 
     def __init__(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
@@ -78,6 +78,7 @@ class MimePart:
         self.text = False           # text/plain or text/html: URLs are looked for in it
         self.b64_rest = b""         # base64 characters not yet a multiple of 4
         self.encap = False          # message/rfc822: its body is another message's headers
+        self.held_eol = b""         # a file line's ending, written when the next line is no boundary
 
 
 class MimeMessage:
@@ -218,6 +219,13 @@ class MimeMessage:
         part = self.part
         decoded = self._decode(part, data, eol)
         if part.file is not None:
+            # the line ending before a boundary line belongs to the boundary (RFC 2046
+            # 5.1.1): a line's ending is added to the file when the next line is not one
+            decoded = part.held_eol + decoded
+            part.held_eol = b""
+            if part.encoding != b"base64" and decoded.endswith(b"\n"):
+                cut = 2 if decoded.endswith(b"\r\n") else 1
+                decoded, part.held_eol = decoded[:-cut], decoded[-cut:]
             if decoded:
                 f = part.file
                 room = self.file_limit - len(f.data)

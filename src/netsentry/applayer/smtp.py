@@ -3,9 +3,9 @@
 As Suricata's SMTP parser (app-layer-smtp.c), in the parts rules and EVE can tell:
 
 - lines: commands from the client, replies from the server, each up to LF; a
-  line longer than 510 bytes (Suricata's SMTP_LINE_BUFFER_LIMIT) is cut there
-  and its rest discarded, with `max_command_line_len_exceeded` /
-  `max_reply_line_len_exceeded`;
+  command or reply of 510 bytes or more (Suricata's SMTP_LINE_BUFFER_LIMIT) is cut
+  there and its rest discarded, with `truncated_line`; the lines of a DATA body
+  have no such limit (the MIME decoder's `mime_long_line` instead);
 - every command waits in a queue for its reply (pipelining: a client may send
   several before the first reply); a multi-line reply (`250-...`) answers one
   command; the first reply is the server's greeting (220);
@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from netsentry.applayer.files import FILES, File
+from netsentry.applayer.files import FILES, File, files_eve
 from netsentry.applayer.mime import MimeMessage, split_addresses
 from netsentry.applayer.registry import TO_SERVER, Protocol, register_buffer, register_protocol
 from netsentry.applayer.tx import Tx
@@ -103,6 +103,14 @@ class SmtpTx(Tx):
 
     def eve(self) -> dict[str, Any]:
         return self.eve_objects()["smtp"]
+
+    def alert_objects(self) -> dict[str, Any]:
+        """An alert on this mail: its record's objects and the mail's files."""
+        out = self.eve_objects()
+        files = self.files()
+        if files:
+            out["files"] = files_eve(files, self.tx_id)
+        return out
 
     def eve_objects(self) -> dict[str, Any]:
         """The top-level objects of this mail's records and alerts: `smtp` and, once the
@@ -220,10 +228,11 @@ class SmtpParser:
                 continue
             lf = buf.find(b"\n", start)
             if lf < 0:
-                if n - start >= LINE_LIMIT and not self.discard[d]:
-                    # an over-long line: Suricata parses its first 510 bytes and drops the rest
+                if n - start >= LINE_LIMIT and not self.discard[d] and not (to_server and self.data_mode):
+                    # an over-long command or reply: Suricata parses its first 510 bytes and
+                    # drops the rest up to LF (a DATA body has no such limit: MIME's own)
                     line = buf[start:start + LINE_LIMIT]
-                    self._event("max_command_line_len_exceeded" if to_server else "max_reply_line_len_exceeded")
+                    self._event("truncated_line")
                     self.discard[d] = True
                     self._line(line, b"", to_server)
                     start = n
@@ -239,8 +248,8 @@ class SmtpParser:
             if self.discard[d]:
                 self.discard[d] = False
                 continue
-            if len(line) > LINE_LIMIT and not (to_server and self.data_mode):
-                self._event("max_command_line_len_exceeded" if to_server else "max_reply_line_len_exceeded")
+            if len(line) >= LINE_LIMIT and not (to_server and self.data_mode):
+                self._event("truncated_line")
                 line = line[:LINE_LIMIT]
             self._line(line, eol, to_server)
         self.buf[d] = buf[start:] if start < n else b""
@@ -526,8 +535,13 @@ def _body_md5(tx: SmtpTx, ts: bool) -> bytes | None:
     return m.body_md5.encode()
 
 
+# Suricata's smtp content-inspect-min-size: an open file is inspected once this much of it
+# is there, a smaller one when it is closed
+INSPECT_MIN_SIZE = 32768
+
+
 def _file_data(tx: SmtpTx, ts: bool) -> list[bytes] | None:
-    return [bytes(f.data) for f in tx.files() if f.data] or None
+    return [bytes(f.data) for f in tx.files() if f.data and (f.complete or len(f.data) >= INSPECT_MIN_SIZE)] or None
 
 
 def smtp_files(tx: SmtpTx, to_server: bool) -> list[File]:

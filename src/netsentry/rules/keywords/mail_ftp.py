@@ -41,7 +41,8 @@ def ftp_mode(b: RuleBuilder, arg: str | None) -> None:
     if text not in ("active", "passive"):
         raise RuleError(f"ftp.mode: expected 'active' or 'passive', got '{text}'")
     want = text == "active"
-    tx_check(b, "ftp", None, lambda tx, ts: tx.active is not None and tx.active == want)
+    # Suricata inspects it in both directions once the command got its reply
+    tx_check(b, "ftp", BOTH, lambda tx, ts: tx.reply_done and tx.active is not None and tx.active == want)
 
 
 _YES = {"yes": True, "on": True, "true": True, "1": True, "no": False, "off": False, "false": False, "0": False}
@@ -53,13 +54,14 @@ def ftp_reply_received(b: RuleBuilder, arg: str | None) -> None:
     if text not in _YES:
         raise RuleError(f"ftp.reply_received: expected yes or no, got '{text}'")
     want = _YES[text]
-    tx_check(b, "ftp", None, lambda tx, ts: tx.command is not None and tx.reply_done == want)
+    # inspected on the server's side (Suricata registers it to the client only)
+    tx_check(b, "ftp", 1, lambda tx, ts: tx.command is not None and tx.reply_done == want)
 
 
 @keyword("ftp.dynamic_port", help="ftp.dynamic_port:[op]N|A-B; the data connection port the FTP command set")
 def ftp_dynamic_port(b: RuleBuilder, arg: str | None) -> None:
     pred = parse_uint(unquote(arg, "ftp.dynamic_port").replace(" ", ""), "ftp.dynamic_port", 16)
-    tx_check(b, "ftp", None, lambda tx, ts: bool(tx.dyn_port) and pred(tx.dyn_port))
+    tx_check(b, "ftp", BOTH, lambda tx, ts: tx.reply_done and bool(tx.dyn_port) and pred(tx.dyn_port))
 
 
 @keyword("ftpbounce", value="none", help="ftpbounce; a PORT command naming an address other than the client's")
