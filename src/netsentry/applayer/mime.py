@@ -104,7 +104,7 @@ class MimeMessage:
                                                 for s in settings.get("extract-urls-schemes", ("http://",)))
         self.log_scheme = bool(settings.get("log-url-scheme", False))
         self.file_limit = int(settings.get("file-limit", 100 * 1024 * 1024))
-        self._md5: Any = hashlib.md5() if settings.get("body-md5", False) else None
+        self._md5: Any = hashlib.md5() if settings.get("body-md5", True) else None
         self.body_md5: str | None = None
         self._pending_header: tuple[bytes, bytearray] | None = None
         self.bdat_pending = b""          # BDAT: the start of a line a chunk cut (smtp.py)

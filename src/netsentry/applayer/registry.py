@@ -109,6 +109,8 @@ class ParserError(Exception):
 # registered second). Bounded: the oldest goes first.
 EXPECTATIONS: dict[tuple[bytes, bytes, int], tuple[str, Callable[[Any, bool], None]]] = {}
 EXPECTATIONS_MAX = 4096
+# protocol -> the protocols whose parsers make its flows (ftp-data needs FTP's commands parsed)
+FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",)}
 
 
 def expect(a: bytes, b: bytes, port: int, proto: str, init: Callable[[Any, bool], None]) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import (ALIASES, EXPECTATIONS, PROTOCOLS, ParserError, Protocol, load_protocols,
+from netsentry.applayer.registry import (ALIASES, EXPECTATIONS, FEEDS, PROTOCOLS, ParserError, Protocol, load_protocols,
                                          take_expectation)
 from netsentry.config import ConfigError, get
 
@@ -180,6 +180,8 @@ class AppLayer:
         self.consumers: frozenset[str] | None = None
 
     def set_consumers(self, protos: frozenset[str] | None) -> None:
+        if protos is not None:
+            protos = protos.union(*(FEEDS.get(p, ()) for p in protos))
         self.consumers = protos
 
     @property
