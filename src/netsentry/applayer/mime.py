@@ -39,6 +39,7 @@ MAX_BOUNDARY_LEN = 254
 MAX_LINE_LEN = 998          # RFC 5322's limit: a longer line is MIME_LONG_LINE
 MAX_HEADER_NAME = 75
 MAX_HEADER_VALUE = 2000
+MAX_DECODED_LINE = 8192     # Suricata's SMTP_MIME_MAX_DECODED_LINE_LENGTH
 _QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 _B64_STRIP = re.compile(rb"[^A-Za-z0-9+/=]")
 
@@ -107,7 +108,8 @@ class MimeMessage:
         self._md5: Any = hashlib.md5() if settings.get("body-md5", True) else None
         self.body_md5: str | None = None
         self._pending_header: tuple[bytes, bytearray] | None = None
-        self.bdat_pending = b""          # BDAT: the start of a line a chunk cut (smtp.py)
+        self.bdat_pending = b""
+        self._url_line = b""             # decoded text after the last LF, for URL extraction          # BDAT: the start of a line a chunk cut (smtp.py)
 
     # --- reading --------------------------------------------------------------------------
     def line(self, data: bytes, eol: bytes = b"\r\n") -> None:
@@ -235,7 +237,16 @@ class MimeMessage:
                     f.cut = True
                 f.size += len(decoded)
         elif part.text and self.extract_urls and decoded:
-            self._find_urls(decoded)
+            # URLs are looked for in whole decoded lines: a quoted-printable soft break
+            # splits a URL over two encoded lines (Suricata's decoded_line)
+            text = self._url_line + decoded if self._url_line else decoded
+            nl = text.rfind(b"\n")
+            if nl < 0 and len(text) <= MAX_DECODED_LINE:
+                self._url_line = text
+            else:
+                cut = len(text) if nl < 0 else nl + 1
+                self._find_urls(text[:cut])
+                self._url_line = text[cut:]
 
     def _decode(self, part: MimePart, data: bytes, eol: bytes) -> bytes:
         enc = part.encoding
@@ -270,6 +281,9 @@ class MimeMessage:
                 start = low.find(scheme, end)
 
     def _close_part(self) -> None:
+        if self._url_line:
+            self._find_urls(self._url_line)
+            self._url_line = b""
         f = self.part.file
         if f is not None:
             if self.part.b64_rest:
