@@ -345,7 +345,10 @@ class FtpDataParser:
         if len(data) > room:
             f.cut = True
         f.size += len(data)
-        tx.touch(to_server)
+        # the one transaction is the flow's: rules of either side (ftpdata_command is
+        # inspected to the client even when the file goes to the server) see it move
+        tx.touch(True)
+        tx.touch(False)
 
     def eof(self, to_server: bool) -> None:
         if not self.txs:

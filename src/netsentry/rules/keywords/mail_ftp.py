@@ -79,4 +79,5 @@ def ftpdata_command(b: RuleBuilder, arg: str | None) -> None:
     if text not in ("retr", "stor"):
         raise RuleError(f"ftpdata_command: expected 'retr' or 'stor', got '{text}'")
     want = text.upper().encode()
-    tx_check(b, "ftp-data", BOTH, lambda tx, ts: tx.command == want)
+    # Suricata inspects it on the to-client side of the data flow, whichever way the file goes
+    tx_check(b, "ftp-data", 1, lambda tx, ts: tx.command == want)
