@@ -308,9 +308,13 @@ def test_ftp_passive_upload(tmp_path: Path):
     pcap = _ftp_with_data(tmp_path, control, FILE, active=False, upload=True, data_after=9)
     rules = ('alert ftp any any -> any any (msg:"passive"; flow:to_client; ftp.mode:passive; ftp.dynamic_port:50000; sid:1;)\n'
              'alert ftp-data any any -> any any (msg:"up"; flow:to_server; file.data; content:"hello over"; sid:2;)\n'
-             'alert ftp-data any any -> any any (msg:"stor"; ftpdata_command:stor; filename:"up.bin"; sid:3;)\n')
+             'alert ftp-data any any -> any any (msg:"stor"; ftpdata_command:stor; sid:3;)\n'
+             'alert ftp-data any any -> any any (msg:"name"; flow:to_server; filename:"up.bin"; sid:4;)\n'
+             # an upload's file is on the client's side only
+             'alert ftp-data any any -> any any (msg:"down"; flow:to_client; file.data; content:"hello"; sid:5;)\n')
     recs = replay(tmp_path, pcap, rules, TYPES)
-    assert alerts(recs, 1) and alerts(recs, 2) and alerts(recs, 3)
+    assert alerts(recs, 1) and alerts(recs, 2) and alerts(recs, 3) and alerts(recs, 4)
+    assert alerts(recs, 5) == []
 
 
 def test_ftpbounce(tmp_path: Path):
