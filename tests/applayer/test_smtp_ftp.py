@@ -352,3 +352,35 @@ def test_bad_keyword_values_are_rule_errors(tmp_path: Path, rule: str, message: 
     rf.write_text(rule + "\n")
     ruleset = load_rules([rf], load_config(None, []))
     assert len(ruleset.errors) == 1 and message in str(ruleset.errors[0])
+
+
+@pytest.mark.parametrize("make", [smtp.SmtpParser, ftp.FtpParser, ftp.FtpDataParser])
+def test_parsers_survive_random_bytes(make):
+    """Hostile bytes never raise: random lines, commands, replies and binary, cut anywhere."""
+    import random
+    rng = random.Random(7)
+    words = [b"EHLO x", b"MAIL FROM:<a>", b"RCPT TO:<b>", b"DATA", b"BDAT 5", b"BDAT 0 LAST", b"BDAT x",
+             b"RSET", b"QUIT", b"STARTTLS", b"354 go", b"250-PIPELINING", b"250 ok", b"220 hi", b".",
+             b"PORT 1,2,3,4,5,6", b"PORT 999,1", b"EPRT |2|::1|70000|", b"PASV", b"EPSV", b"RETR a",
+             b"227 (1,2,3,4,5,6)", b"229 (|||99999|)", b"150 x", b"AUTH TLS", b"234 ok",
+             b"Content-Type: multipart/mixed; boundary=q", b"--q", b"--q--",
+             b"Content-Disposition: attachment; filename*0=a; filename*1=b",
+             b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: quoted-printable",
+             b"=ZZ=4", b"!!!", b""]
+    for _ in range(200):
+        p = make()
+        stream = b"".join(rng.choice(words) + rng.choice((b"\r\n", b"\n", b"")) for _ in range(40))
+        stream += rng.randbytes(rng.randrange(0, 700))
+        i = 0
+        while i < len(stream):
+            n = rng.randrange(1, 90)
+            p.parse(stream[i:i + n], rng.random() < 0.6)
+            i += n
+        if hasattr(p, "gap"):
+            p.gap(True, 10)
+        if hasattr(p, "eof"):
+            p.eof(True)
+        for tx in p.txs:
+            tx.eve()
+            if hasattr(tx, "alert_objects"):
+                tx.alert_objects()
