@@ -29,7 +29,7 @@ from netsentry.event import Event
 from netsentry.flow import FlowConfigError, FlowTable
 from netsentry.gcpolicy import capture_gc
 from netsentry.lifecycle import unguard
-from netsentry.applayer.records import tx_records
+from netsentry.applayer.records import RECORD_TYPES, tx_records
 from netsentry.capture_loop import LOOP_PARTS, PROGRESS_EVERY, loop_for  # noqa: F401 - re-exported
 from netsentry.output import EVENT_TYPES, Output
 from netsentry.output.stats import merge_counters, stats_event
@@ -138,7 +138,7 @@ class Sensor:
         for event_type in EVENT_TYPES:
             self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
         # transaction records are built only when some output takes them
-        self._app_records = any(self._emitters[t] for t in ("http", "dns", "tls"))
+        self._app_records = any(self._emitters[t] for t in RECORD_TYPES)
         self._set_app_consumers()
         self._fit_stream_windows()
 
@@ -159,7 +159,7 @@ class Sensor:
             return
         tx = getattr(self, "_tx_detect", None)
         protos = {s.app_proto for s in tx.sigs} if tx is not None else set()
-        applayer.set_consumers(frozenset(protos | {t for t in ("http", "dns", "tls") if self._emitters[t]}))
+        applayer.set_consumers(frozenset(protos | {p for t, p in RECORD_TYPES.items() if self._emitters[t]}))
         applayer.set_pd_marks(any(s.pd_only for s in getattr(self.ruleset, "signatures", None) or ()))
 
     # --- wiring (the optional stages are imported only when configured) ----------
@@ -310,7 +310,7 @@ class Sensor:
         if self.defrag is not None and parts:
             parts.add("defrag")
         if self.applayer is not None and (self.signatures is not None or any(
-                self._emitters[t] for t in ("flow", "http", "dns", "tls"))):
+                self._emitters[t] for t in ("flow", *RECORD_TYPES))):
             parts.add("applayer")        # someone reads app_proto, transactions or their records
         if self.stream is not None and (self.signatures is not None or "applayer" in parts):
             parts.add("stream")

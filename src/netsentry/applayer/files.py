@@ -107,6 +107,23 @@ def http_files(tx: Any, to_server: bool) -> list[File]:
     return [File(name, body, size, complete, cut)]
 
 
+def files_eve(files: list[File], tx_id: int) -> list[dict[str, Any]]:
+    """The `files` array Suricata adds to an alert on a transaction with files
+    (output-json-alert.c AlertAddFiles): each file's name, state and size."""
+    out = []
+    for f in files:
+        rec: dict[str, Any] = {"filename": f.name.decode("utf-8", "replace"), "gaps": False,
+                               "state": "CLOSED" if f.complete else "OPEN"}
+        md5 = f.digest() if f.complete else None
+        if md5 is not None and getattr(f, "hashed", False):
+            rec["md5"] = md5
+        rec["stored"] = False
+        rec["size"] = f.size
+        rec["tx_id"] = tx_id
+        out.append(rec)
+    return out
+
+
 # the file getter of each protocol that has files
 FILES = {"http": http_files}
 

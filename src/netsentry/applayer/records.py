@@ -13,6 +13,10 @@ from typing import Any
 
 from netsentry.event import Event
 
+# the EVE record types transactions make, and the app-layer protocol each comes from
+RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smtp": "smtp", "ftp": "ftp",
+                                "ftp_data": "ftp-data"}
+
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
     st = flow.app
@@ -34,6 +38,13 @@ def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
             continue
         if final or tx.complete():
             tx.logged = True
+            objects = getattr(tx, "eve_objects", None)
+            if objects is not None:
+                # a record of several objects (smtp + email) or named unlike the protocol
+                # (ftp-data's `ftp_data`): the first key is its event type
+                objs = objects()
+                out.append(Event(next(iter(objs)), ts, None, flow, extra={"tx_id": tx.tx_id, **objs}))
+                continue
             out.append(Event(proto, ts, None, flow, extra={"tx_id": tx.tx_id, proto: tx.eve()}))
     while st.log_from < n and txs[st.log_from].logged:
         st.log_from += 1

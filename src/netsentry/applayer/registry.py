@@ -41,6 +41,10 @@ class Protocol:
     # a probe of its own for TCP streams (DNS: the length prefix may announce a message
     # longer than what is here), else `probe` for both
     tcp_probe: Probe | None = None
+    # the protocol's settings from the whole configuration (its `app-layer.protocols.NAME`
+    # keys, the eve-log options its records follow), given to `parser(settings)`; None: the
+    # parser takes no settings (AppLayer.settings)
+    configure: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,35 @@ STATES: dict[str, tuple[tuple[str, ...], tuple[str, ...], Callable[[Any, bool], 
 # Suricata's generic names, for a protocol whose sides are either in progress or complete
 GENERIC_STATES = (("request_started", "request_complete"), ("response_started", "response_complete"))
 
+# Expected flows (Suricata's AppLayerExpectationCreate): a parser that announces another
+# connection (FTP's PORT/PASV before RETR) registers it here by (one end's address, the other
+# end's address, the port the connection goes to). The first TCP flow between those two
+# hosts (either way round) to that port is that protocol without probing; `init(parser,
+# flipped)` tells its new parser what it carries (flipped: the flow's client is the end
+# registered second). Bounded: the oldest goes first.
+EXPECTATIONS: dict[tuple[bytes, bytes, int], tuple[str, Callable[[Any, bool], None]]] = {}
+EXPECTATIONS_MAX = 4096
+# protocol -> the protocols whose parsers make its flows (ftp-data needs FTP's commands parsed)
+FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",)}
+
+
+def expect(a: bytes, b: bytes, port: int, proto: str, init: Callable[[Any, bool], None]) -> None:
+    if len(EXPECTATIONS) >= EXPECTATIONS_MAX:
+        EXPECTATIONS.pop(next(iter(EXPECTATIONS)))
+    EXPECTATIONS[(a, b, port)] = (proto, init)
+
+
+def take_expectation(client: bytes, server: bytes, port: int) -> tuple[str, Callable[[Any, bool], None], bool] | None:
+    """The expectation a new flow fulfils (it is used up), with whether it runs the other
+    way round from how it was registered; None when there is none."""
+    hit = EXPECTATIONS.pop((client, server, port), None)
+    if hit is not None:
+        return hit[0], hit[1], False
+    hit = EXPECTATIONS.pop((server, client, port), None)
+    if hit is not None:
+        return hit[0], hit[1], True
+    return None
+
 
 def register_protocol(proto: Protocol) -> None:
     PROTOCOLS[proto.name] = proto
@@ -123,3 +156,6 @@ def register_buffer(name: str, proto: str, direction: int, getter: Callable[[Any
 def load_protocols() -> None:
     """Import every protocol module so its registrations run (once)."""
     from netsentry.applayer import dns, http, ssh, tls  # noqa: F401
+    # after the others: in the probing order of ports none of them names, the common
+    # protocols' probes come first (ftp, smtp: bench-1m's flows are HTTP, TLS, DNS)
+    from netsentry.applayer import ftp, smtp  # noqa: F401

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import ALIASES, PROTOCOLS, ParserError, Protocol, load_protocols
+from netsentry.applayer.registry import (ALIASES, EXPECTATIONS, FEEDS, PROTOCOLS, ParserError, Protocol, load_protocols,
+                                         take_expectation)
 from netsentry.config import ConfigError, get
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,6 +148,9 @@ class AppLayer:
             "double-decode-path": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-path", False)),
             "double-decode-query": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-query", False)),
         }
+        for p in PROTOCOLS.values():
+            if p.configure is not None:
+                self.settings[p.name] = p.configure(config)
         self.by_ipproto: dict[int, list[Protocol]] = {}
         for p in PROTOCOLS.values():
             for ipp in p.ipprotos:
@@ -184,6 +188,8 @@ class AppLayer:
         self._pd_wait: dict[Any, int] = {}
 
     def set_consumers(self, protos: frozenset[str] | None) -> None:
+        if protos is not None:
+            protos = protos.union(*(FEEDS.get(p, ()) for p in protos))
         self.consumers = protos
 
     def set_pd_marks(self, on: bool) -> None:
@@ -280,10 +286,14 @@ class AppLayer:
             st.pending = [(to_server, data)]
         else:
             st.pending.append((to_server, data))
-        proto = self._detect(st, flow, to_server, pkt)
+        # a connection another flow's parser announced (FTP data): its protocol without probing
+        hit = take_expectation(flow.client, flow.server, flow.server_port) if EXPECTATIONS and flow.proto == 6 else None
+        proto = PROTOCOLS[hit[0]] if hit is not None else self._detect(st, flow, to_server, pkt)
         if proto is None:
             return
         parser = st.parser = self._new_parser(proto)
+        if hit is not None and parser is not _NULL_PARSER:
+            hit[1](parser, hit[2])
         flow.app_proto = proto.name
         if self.pd_marks:
             self._pd_complete(flow, to_server, pkt)

@@ -444,5 +444,8 @@ class TxDetect:
 
 def alert_extra(tx: Tx) -> dict[str, Any]:
     """What Suricata adds to an alert on a transaction: `tx_id` and the protocol's object."""
+    objects = getattr(tx, "alert_objects", None)
+    if objects is not None:
+        return {"tx_id": tx.tx_id, **objects()}      # smtp + email + files, ftp_data (applayer/smtp.py, ftp.py)
     alert_eve = getattr(tx, "alert_eve", None)
     return {"tx_id": tx.tx_id, tx.proto: alert_eve() if alert_eve is not None else tx.eve()}

@@ -34,7 +34,8 @@ APP_LAYER_PROTOCOLS = frozenset({
     "websocket", "ldap", "pgsql", "template", "irc", "nntp", "smtp-starttls", "doh2",
 })
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
-PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip"}
+PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
+                        "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp"}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 

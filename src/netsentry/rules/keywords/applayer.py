@@ -68,7 +68,6 @@ CONTENT_MODIFIERS = {
 
 # Keywords with no buffer of their own: (value kind, reason category).
 OTHER = { "luaxform": "transform",
-    "ftpbounce": "app-layer keyword",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword",
     "filemagic": "file keyword",
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
@@ -99,6 +98,11 @@ def _unsupported_buffer(name: str):
 def _sticky(name: str):
     def setup(b: RuleBuilder, arg: str | None) -> None:
         buf = BUFFERS[name]
+        # a buffer several protocols have (file.data, file.name): the variant of the rule's
+        # protocol, registered by its module as `name@proto` (applayer/smtp.py, ftp.py)
+        proto = b.sig.app_proto or next(iter(b.app_protos), None)
+        if proto is not None and proto != buf.proto:
+            buf = dict.get(BUFFERS, f"{buf.name}@{proto}", buf)
         if arg:
             # Suricata 8: a buffer of both sides pinned to one (`file.data: to_client;`)
             side = arg.strip()

@@ -45,7 +45,7 @@ def _file_check(b: RuleBuilder, direction: int, fn: Any) -> None:
     else HTTP (the one protocol here with files)."""
     def check(tx: Any, to_server: bool) -> bool:
         return any(fn(f) for f in tx_files(tx, to_server))
-    proto = next(iter(b.app_protos)) if b.app_protos else "http"
+    proto = b.sig.app_proto or (next(iter(b.app_protos)) if b.app_protos else "http")
     tx_check(b, proto, direction, check)
 
 
