@@ -208,6 +208,9 @@ class SignatureEngine:
         # rule numbers C integers, so the per-num lists are indexed without an int object
         group: Group
         num: cython.Py_ssize_t
+        # flow.detect's shared state list, indexed by the direction as a C integer
+        state: list
+        ts: cython.Py_ssize_t
         plen = pkt.payload_len
         if flow is not None:
             action = flow.action
