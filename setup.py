@@ -58,6 +58,7 @@ COMPILED_MODULES = [
     "src/netsentry/flow/table.py",
     "src/netsentry/flow/tcp_state.py",
     "src/netsentry/hoststate.py",
+    "src/netsentry/output/eve.py",
     "src/netsentry/output/fields.py",
     "src/netsentry/rules/inspect.py",
     "src/netsentry/share.py",

@@ -254,7 +254,7 @@ class Sensor:
                     loop(records, state, self, self.decoder.decode, self.flows.update,
                          self.signatures.inspect if "signatures" in parts else None,
                          self.anomaly.inspect_due if "anomaly" in parts else None,
-                         self._on_events, self._on_verdict, self._on_decoder_events, progress,
+                         self._loop_on_events(), self._on_verdict, self._on_decoder_events, progress,
                          self.defrag.add if "defrag" in parts else None,
                          self.stream.update if "stream" in parts else None,
                          self.applayer.packet if "applayer" in parts else None, self._on_app,
@@ -365,6 +365,12 @@ class Sensor:
             self.responder.ruleset_changed(self.ruleset)
 
     # --- per-event work (off the common path: only packets that produced something) ---
+
+    def _loop_on_events(self) -> Callable[[list[Event], Any, Any, bool], None]:
+        """The loop's `on_events`: the alert sink's C entry (detect/alertqueue.py
+        `AlertSink.deliver`), which hands the common case on and everything else to
+        `_on_events`; `_on_events` itself when the sink has no such entry (a stand-in)."""
+        return getattr(self._alert_sink, "deliver", None) or self._on_events
 
     def _on_events(self, events: list[Event], pkt: Any, flow: Any, from_anomaly: bool) -> None:
         if not from_anomaly and pkt is not None:

@@ -87,3 +87,21 @@ def test_declines_without_side_effects_when_the_general_path_has_more_to_do() ->
     sensor.responder = object()          # IPS responder, rate limit or asset map: the general path
     assert AlertSink(sensor, AlertQueue(15)).take([Event("alert", 1.0, None, None, alert)], None) is False
     assert out.events == []
+
+
+def test_deliver_is_the_loops_on_events_and_sends_the_rest_to_the_general_path() -> None:
+    """`deliver` (what the capture loop calls) counts rule alerts as signature alerts and
+    anomaly-engine alerts as anomaly alerts, as `Sensor._on_events` does for both."""
+    sensor, out = _sensor_with_output()
+    sink = sensor._alert_sink
+    assert sensor._loop_on_events() == sink.deliver
+    rule = Event("alert", 1.0, object(), None, Alert(5, "five"))
+    sink.deliver([rule], rule.pkt, None, False)
+    scan = Event("alert", 2.0, None, None, Alert(9, "port scan"))
+    sink.deliver([scan], None, None, True)
+    assert out.events == [rule, scan]
+    assert sensor.result.alerts == 1 and sensor.result.alerts_by_signature == {(1, 5): ["five", 1]}
+    assert sensor.result.anomaly_alerts == {"port scan": 1}
+    # a stand-in sink without `deliver`: the loop gets the sensor's own method
+    sensor._alert_sink = object()           # type: ignore[assignment]
+    assert sensor._loop_on_events() == sensor._on_events

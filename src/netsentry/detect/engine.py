@@ -47,6 +47,11 @@ from netsentry.stream.tcp import StreamEndPacket
 from netsentry.decode.packet import Packet  # noqa: F401
 from netsentry.flow.flow import Flow  # noqa: F401
 
+try:
+    import cython
+except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
+
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.rules.signature import Signature
 
@@ -199,6 +204,13 @@ class SignatureEngine:
     # --- the hot path ---------------------------------------------------------------
 
     def inspect(self, pkt: Packet, flow: Flow | None) -> list[Event] | None:
+        # compiled: the group a typed record (grouping.pxd), its facts struct members;
+        # rule numbers C integers, so the per-num lists are indexed without an int object
+        group: Group
+        num: cython.Py_ssize_t
+        # flow.detect's shared state list, indexed by the direction as a C integer
+        state: list
+        ts: cython.Py_ssize_t
         plen = pkt.payload_len
         if flow is not None:
             action = flow.action

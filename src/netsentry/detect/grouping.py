@@ -19,6 +19,7 @@ run once per flow.
 from __future__ import annotations
 
 import time
+from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,11 @@ from typing import TYPE_CHECKING, Any
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.stream import stream_capable
 from netsentry.rules.addresses import AddressIndex
+
+try:
+    import cython
+except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
 
 if TYPE_CHECKING:  # pragma: no cover
     from netsentry.rules.inspect import Content
@@ -60,6 +66,8 @@ def fast_pattern_of(sig: Signature) -> Content | None:
     return best
 
 
+@cython.final
+@cython.cclass
 class Group:
     """The rules one (protocol, dp interval, sp interval) can meet.
 
@@ -79,9 +87,11 @@ class Group:
     ip_only:    some member is inspected once per flow direction only
     """
 
-    __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
-                 "keep", "single", "ip_only", "later_by_flags", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set",
-                 "_always_set", "_stream_set", "_base", "_first")
+    # compiled: a typed record (grouping.pxd), so detect/engine.py reads these as struct members
+    if not cython.compiled:
+        __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
+                     "keep", "single", "ip_only", "later_by_flags", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set",
+                     "_always_set", "_stream_set", "_base", "_first")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
                  once_per_direction: frozenset[int] | set[int] = frozenset(),
@@ -91,10 +101,10 @@ class Group:
         t0 = time.perf_counter()
         member_set = members if isinstance(members, frozenset) else frozenset(members)
         once = once_per_direction if isinstance(once_per_direction, frozenset) else frozenset(once_per_direction)
-        self._base: _PortAnyFacts | None = None
+        self._base = None       # _PortAnyFacts of a bucket's shared group (GroupIndex.warm)
         # first_candidates' answers, shared by the index's groups so that one bound holds
         # for all of them (a per-group bound times ~300 groups could grow to a million)
-        self._first: dict[tuple[Any, bytes, bytes], tuple[int, ...]] = memo if memo is not None else {}
+        self._first = memo if memo is not None else {}
         if shared is not None and spec is not None and shared._base is not None:
             # A port group over the bucket's shared group, built per new port class while
             # packets wait (ndpi-mix with ET Open: ~290 of them, ~2,450 members each, in its
@@ -170,7 +180,7 @@ class Group:
         address indexes instead of one header test each on every new flow direction.
         Groups of a bucket share the ip-only rules, so `cache` shares the indexes."""
         self._ip_src = self._ip_dst = None
-        self._ip_bidir: tuple[int, ...] = ()
+        self._ip_bidir = ()
         if len(ip_only) <= IP_ONLY_INDEX_MIN:
             return
         key = frozenset(ip_only)
@@ -306,14 +316,19 @@ class _Bucket:
         return of, [f for f, _ in ids], [r for _, r in ids]
 
     @staticmethod
-    def _index(starts: list[int], cls: list[int]) -> list[int]:
-        if len(starts) == 1:
-            return [cls[0]] * (PORT_MAX + 1)
+    def _index(starts: list[int], cls: list[int]) -> Sequence[int]:
+        """Port -> class id, one byte per port when the ids fit (bytes index to ints like
+        the list did): 64 KiB instead of a 512 KiB list of pointers per table, two per
+        bucket. The lookups are per new flow at random ports, so a table that stays in
+        the cache matters (10k rules, bench-300k: flow_groups was 3% of the loop in
+        py-spy while the large prefilter scans pushed it out)."""
         out: list[int] = []
         for i, lo in enumerate(starts):
             hi = starts[i + 1] if i + 1 < len(starts) else PORT_MAX + 1
             out += [cls[i]] * (hi - lo)
-        return out
+        if max(cls) < 256:
+            return bytes(out)
+        return array("I", out)
 
     @staticmethod
     def _cover(starts: list[int], nums: list[int], sigs: Sequence[Signature], spec) -> list[frozenset[int]]:
@@ -409,12 +424,16 @@ class GroupIndex:
         """
         b = self.buckets.get(proto) or self.other
         dp_of, sp_of, table = b.dp_of, b.sp_of, b.table
-        fwd = table[dp_of[dp]][sp_of[sp]]
+        dpi, spi = dp_of[dp], sp_of[sp]
+        row = table[dpi]
+        fwd = row[spi]
         if fwd is None:
-            fwd = table[dp_of[dp]][sp_of[sp]] = self._build(b, dp_of[dp], sp_of[sp])
-        rev = table[dp_of[sp]][sp_of[dp]]
+            fwd = row[spi] = self._build(b, dpi, spi)
+        dpi, spi = dp_of[sp], sp_of[dp]
+        row = table[dpi]
+        rev = row[spi]
         if rev is None:
-            rev = table[dp_of[sp]][sp_of[dp]] = self._build(b, dp_of[sp], sp_of[dp])
+            rev = row[spi] = self._build(b, dpi, spi)
         return fwd, rev
 
     def _build(self, b: _Bucket, dpi: int, spi: int) -> Group:

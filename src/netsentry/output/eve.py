@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """EVE JSON output (``outputs.eve-log``): one JSON object per line, Suricata's schema.
 
 Field names, order and text forms follow Suricata's own writers
