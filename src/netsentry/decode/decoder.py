@@ -28,6 +28,9 @@ try:
 except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
     from netsentry import _cython_shim as cython
 
+if not cython.compiled:         # compiled: a C function, cimported by decoder.pxd
+    from netsentry.decode.packet import new_packet
+
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
 COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll", "chdlc",
             "tcp", "udp", "icmpv4", "icmpv6", "gre", "vlan", "vlan_qinq", "vlan_qinqinq",
@@ -165,7 +168,7 @@ def _eth_ipv4(data: bytes, p: cython.p_const_uchar, tlen: cython.long, proto: cy
               addrs: AddrCache) -> Packet:
     """Compiled fast path: a `Packet` with the Ethernet + 20-byte IPv4 fields stored
     (what the pure path's shape classes and lazy fields give)."""
-    pkt: Packet = Packet()
+    pkt: Packet = new_packet()
     pkt.data = data
     pkt.ip_version = 4
     pkt.ip_off = 14
@@ -231,7 +234,7 @@ class Decoder:
         counts = ctx.counts
         counts["pkts"] += 1
         counts["bytes"] += len(data)
-        pkt = Packet()
+        pkt = new_packet()          # compiled: a copy of Packet()'s defaults (packet.py)
         pkt.data = data
         if linktype != 1:
             pkt.linktype = linktype
