@@ -48,6 +48,7 @@ cdef class Packet:
 # The decoder's constructor (packet.py `new_packet`): a copy of a default record, not
 # `Packet()`; compiled modules cimport it.
 cdef Packet new_packet()
+cdef Packet copy_packet(Packet model)
 
 
 cdef inline object _copy_record(type cls, object template):

@@ -278,6 +278,16 @@ def new_packet() -> Packet:
     return Packet()
 
 
+@cython.cfunc
+def copy_packet(model: Packet) -> Packet:
+    """A new record holding `model`'s field values, made as `new_packet` makes one (not
+    gc-tracked when compiled): the decoder's fast path keeps one model per header shape
+    with the fields every packet of that shape shares already set (decode/decoder.py)."""
+    if cython.compiled:
+        return _copy_record(Packet, model)  # noqa: F821 - packet.pxd
+    return _rebuild(Packet, tuple([getattr(model, name) for name in FIELDS]), None)
+
+
 if cython.compiled:
     # Python code reads and writes the fields through slot member descriptors (what a
     # __slots__ class has, which the interpreter's attribute caches serve as fast as a
