@@ -191,7 +191,7 @@ class PcapRecords:
     _big = cython.declare(cython.bint)
     _scale = cython.declare(cython.double)
     _view = cython.declare(cython.const[cython.uchar][::1])
-    _p = cython.declare(cython.p_const_uchar)
+    _p: cython.p_const_uchar
     _buf = cython.declare(object)
     _linktype = cython.declare(object)
     _format = cython.declare(object)
