@@ -167,6 +167,10 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
                     on_verdict(pkt, flow)                                   #@ inline
                 pkt = pkt.reassembled
             pkt = frame                  # the captured packet (IPS: its verdict is the one that counts)
+            # a fragment and the datagram it completed point at each other (`reassembled`,
+            # `root`): the one packet cycle, cut here since packets are not gc-tracked (packet.py)
+            if do_defrag and frame.reassembled is not None:                 #@ defrag
+                unlink_reassembled(frame)                                   #@ defrag
             # inline, accepted, its bytes replaced by the stream stage (re-sent bytes that differed
             # from those inspected, stream/tcp.py `_inline_resend`): the source forwards the new ones
             if do_inline and frame.data is not data and frame.verdict is None:   #@ inline
@@ -176,6 +180,19 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
     finally:
         state[0] = n
         state[1] = ts
+
+
+def unlink_reassembled(frame: Any) -> None:
+    """Cut each ``reassembled`` link down the chain from `frame` (a fragment, the datagram
+    it completed, a datagram that one completed in turn); the ``root`` links up the chain
+    stay, which is what a verdict (Sensor._on_verdict) and a later reader follow. Compiled,
+    packets are not gc-tracked (decode/packet.py `new_packet`): left linked both ways,
+    the pair would never be freed."""
+    pkt = frame
+    while pkt is not None:
+        nxt = pkt.reassembled
+        pkt.reassembled = None
+        pkt = nxt
 
 
 _LOOPS: dict[frozenset[str], Callable[..., None]] = {}

@@ -1,6 +1,6 @@
 # Compiled build: the decoder builds the typed Packet record (packet.pxd) and stores
 # its fields as struct members.
-from netsentry.decode.packet cimport Packet
+from netsentry.decode.packet cimport Packet, copy_packet, new_packet
 
 # A direct-mapped cache of packed IPv4 addresses (decoder.py `AddrCache`): the slot's
 # address as a C integer beside the bytes object it hands out.

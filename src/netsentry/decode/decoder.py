@@ -28,6 +28,9 @@ try:
 except ImportError:      # Cython is a build dependency only (netsentry/_cython_shim.py)
     from netsentry import _cython_shim as cython
 
+if not cython.compiled:         # compiled: a C function, cimported by decoder.pxd
+    from netsentry.decode.packet import copy_packet, new_packet
+
 # Suricata's names for the fixed decoder counters (always present in stats(), even at 0)
 COUNTERS = ("pkts", "bytes", "invalid", "ipv4", "ipv6", "ethernet", "raw", "null", "sll", "chdlc",
             "tcp", "udp", "icmpv4", "icmpv6", "gre", "vlan", "vlan_qinq", "vlan_qinqinq",
@@ -159,21 +162,37 @@ class AddrCache:
         return b
 
 
-@cython.cfunc
-@cython.inline
-def _eth_ipv4(data: bytes, p: cython.p_const_uchar, tlen: cython.long, proto: cython.long,
-              addrs: AddrCache) -> Packet:
-    """Compiled fast path: a `Packet` with the Ethernet + 20-byte IPv4 fields stored
-    (what the pure path's shape classes and lazy fields give)."""
-    pkt: Packet = Packet()
-    pkt.data = data
+def _shape_model(proto: int, payload_off: int, icmp_code: int) -> Packet:
+    """The compiled fast path's model record of one header shape (Ethernet + 20-byte
+    IPv4 + `proto`): the fields every packet of the shape shares, set once; each packet
+    starts as a copy (packet.py `copy_packet`) instead of storing them again (the pure
+    path's shape classes, as values). Never handed out, never written after this."""
+    pkt = new_packet()
     pkt.ip_version = 4
     pkt.ip_off = 14
     pkt.ip_hlen = 20
     pkt.l4_off = 34
+    pkt.proto = proto
+    pkt.payload_off = payload_off
+    pkt.icmp_code = icmp_code
+    return pkt
+
+
+_TCP4 = cython.declare(Packet, _shape_model(6, 0, -1))
+_UDP4 = cython.declare(Packet, _shape_model(17, 42, -1))
+_ICMP4 = cython.declare(Packet, _shape_model(1, 42, 0))
+
+
+@cython.cfunc
+@cython.inline
+def _eth_ipv4(data: bytes, p: cython.p_const_uchar, tlen: cython.long, model: Packet,
+              addrs: AddrCache) -> Packet:
+    """Compiled fast path: a `Packet` with the Ethernet + 20-byte IPv4 fields stored
+    (what the pure path's shape classes and lazy fields give), from the shape's model."""
+    pkt: Packet = copy_packet(model)
+    pkt.data = data
     pkt.src = addrs.get(p + 26)
     pkt.dst = addrs.get(p + 30)
-    pkt.proto = proto
     pkt.ip_len = tlen
     pkt.tos = p[15]
     pkt.ip_id = (p[18] << 8) | p[19]
@@ -231,7 +250,7 @@ class Decoder:
         counts = ctx.counts
         counts["pkts"] += 1
         counts["bytes"] += len(data)
-        pkt = Packet()
+        pkt = new_packet()          # compiled: a copy of Packet()'s defaults (packet.py)
         pkt.data = data
         if linktype != 1:
             pkt.linktype = linktype
@@ -307,7 +326,7 @@ class Decoder:
                             doff = p[46]
                             hlen = (doff >> 4) << 2
                             if (tlen >= 40) if doff == 0x50 else (20 <= hlen <= tlen - 20):
-                                pkt = _eth_ipv4(data, p, tlen, 6, addr_cache)
+                                pkt = _eth_ipv4(data, p, tlen, _TCP4, addr_cache)
                                 pkt.sp = sp
                                 pkt.dp = dp
                                 pkt.seq = seq
@@ -324,22 +343,19 @@ class Decoder:
                                 return pkt
                         elif proto == 17:
                             if seq >> 16 == tlen - 20:   # UDP length field
-                                pkt = _eth_ipv4(data, p, tlen, 17, addr_cache)
+                                pkt = _eth_ipv4(data, p, tlen, _UDP4, addr_cache)
                                 pkt.sp = sp
                                 pkt.dp = dp
-                                pkt.payload_off = 42
                                 pkt.payload_len = tlen - 28
                                 n_udp += 1
                                 n_bytes += len(data)
                                 return pkt
                         elif proto == 1:
                             if sp == 0x0800 or sp == 0:   # echo request / reply, code 0
-                                pkt = _eth_ipv4(data, p, tlen, 1, addr_cache)
+                                pkt = _eth_ipv4(data, p, tlen, _ICMP4, addr_cache)
                                 pkt.icmp_type = sp >> 8
-                                pkt.icmp_code = 0
                                 pkt.icmp_id = seq >> 16
                                 pkt.icmp_seq = seq & 0xFFFF
-                                pkt.payload_off = 42
                                 pkt.payload_len = tlen - 28
                                 n_icmp += 1
                                 n_bytes += len(data)

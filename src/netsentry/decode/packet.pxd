@@ -23,6 +23,8 @@ cdef extern from "Python.h":
     void PyType_Modified(type t)
     int PyDict_SetItem(object d, object k, object v) except -1
     const char* PyUnicode_AsUTF8(object s) except NULL
+    object _PyObject_GC_New(PyTypeObject* tp)
+    void Py_XINCREF(PyObject* o)
 
 
 cdef class Packet:
@@ -41,6 +43,28 @@ cdef class Packet:
     # set by later stages
     cdef public object flow, to_server, verdict, stream_added, stream_data, stream_old, stream_to_server
     cdef public object drop_alert, drop_reason, reject_action, pktvars
+
+
+# The decoder's constructor (packet.py `new_packet`): a copy of a default record, not
+# `Packet()`; compiled modules cimport it.
+cdef Packet new_packet()
+cdef Packet copy_packet(Packet model)
+
+
+cdef inline object _copy_record(type cls, object template):
+    """A new instance of `cls` whose every word after the object header (the
+    ``__dict__`` pointer, NULL, and the field slots) is the `template`'s, each
+    object referenced once more; allocated without `tp_new`, `__cinit__` or gc
+    tracking (see packet.py `new_packet` for why that is safe)."""
+    o = _PyObject_GC_New(<PyTypeObject*>cls)
+    cdef PyObject** dst = <PyObject**><void*>o
+    cdef PyObject** src = <PyObject**><void*>template
+    cdef Py_ssize_t words = (<PyTypeObject*>cls).tp_basicsize // sizeof(void*)
+    cdef Py_ssize_t j
+    for j in range(2, words):
+        Py_XINCREF(src[j])
+        dst[j] = src[j]
+    return o
 
 
 cdef inline int _install_slots(type cls, tuple names) except -1:

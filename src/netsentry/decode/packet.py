@@ -250,9 +250,50 @@ def _rebuild(cls: type, values: tuple, extra: dict | None) -> Packet:
     return pkt
 
 
+@cython.cfunc
+def new_packet() -> Packet:
+    """The decoder's new record: `Packet()`'s defaults, at the cost of one copy.
+
+    Compiled: `Packet()` runs the type's ``tp_new`` (every field set to None) and then
+    ``__cinit__`` (45 defaults stored over those Nones), and gc-tracks the record; that
+    was 13% of read+decode+flow (py-spy, bench/README.md "pktc"). Here the record is
+    allocated and its slots copied from `_DEFAULTS` (a `Packet()` made once) with one
+    reference taken per slot: the same values, a third of the reference-count traffic.
+
+    Not gc-tracked: a record from here takes part in no reference cycle, so the
+    collector need not know it (no link and unlink per packet, and a young collection
+    never walks the packets in flight). What a packet points at (its flow, events,
+    alert, tuples of ints) never points back at a packet; the one packet cycle there
+    was, a fragment and the datagram it completed (``reassembled`` <-> ``root``,
+    stream/defrag.py), is cut by the capture loop once both went through the pipeline
+    (capture_loop.py). A stage that keeps a packet where the packet can reach it again
+    (in its flow's state, say) must break that link itself: docs/architecture.md
+    "Packet records". tests/decode/test_packet.py checks both paths: no packet of the
+    sample captures is left in a cycle (pure Python, where the collector sees every
+    packet), and the compiled records are untracked and equal to `Packet()`'s.
+
+    Pure Python: `Packet()` (the decoder's fast path builds its shape classes instead)."""
+    if cython.compiled:
+        return _copy_record(Packet, _DEFAULTS)  # noqa: F821 - packet.pxd
+    return Packet()
+
+
+@cython.cfunc
+def copy_packet(model: Packet) -> Packet:
+    """A new record holding `model`'s field values, made as `new_packet` makes one (not
+    gc-tracked when compiled): the decoder's fast path keeps one model per header shape
+    with the fields every packet of that shape shares already set (decode/decoder.py)."""
+    if cython.compiled:
+        return _copy_record(Packet, model)  # noqa: F821 - packet.pxd
+    return _rebuild(Packet, tuple([getattr(model, name) for name in FIELDS]), None)
+
+
 if cython.compiled:
     # Python code reads and writes the fields through slot member descriptors (what a
     # __slots__ class has, which the interpreter's attribute caches serve as fast as a
     # plain instance's), not through the getset properties Cython makes: those cost
     # 35-85 ns a read or write from Python against ~6 ns (bench/README.md "pktrec").
     _install_slots(Packet, FIELDS)  # noqa: F821 - packet.pxd
+
+# new_packet's model (compiled): never handed out, never written
+_DEFAULTS = cython.declare(Packet, Packet())
