@@ -84,6 +84,17 @@ def test_user_may_add_address_and_port_groups(tmp_path):
     assert cfg["vars"]["port-groups"]["ADMIN_PORTS"] == 8443
 
 
+def test_a_default_port_group_takes_text_or_a_number(tmp_path):
+    """Suricata files quote single ports ('21'); our default is the number 21."""
+    cfg = load_config(write(tmp_path, "vars:\n  port-groups:\n    FTP_PORTS: '21'\n    SSH_PORTS: '[22,2222]'\n"))
+    assert cfg["vars"]["port-groups"]["FTP_PORTS"] == "21"
+    assert cfg["vars"]["port-groups"]["SSH_PORTS"] == "[22,2222]"
+    with pytest.raises(ConfigError, match=r"vars\.port-groups\.FTP_PORTS: expected a string or integer, got a list"):
+        load_config(write(tmp_path, "vars:\n  port-groups:\n    FTP_PORTS: [21]\n"))
+    with pytest.raises(ConfigError, match=r"vars\.port-groups\.FTP_PORTS: 70000 is out of range"):
+        load_config(write(tmp_path, "vars:\n  port-groups:\n    FTP_PORTS: 70000\n"))
+
+
 def test_free_form_sections_accept_any_items(tmp_path):
     """Empty-list defaults are validated by their stage (threshold entries by detect/)."""
     cfg = load_config(write(tmp_path, "threshold:\n  - {suppress: {gen_id: 1, sig_id: 5}}\n"))

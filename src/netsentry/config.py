@@ -312,7 +312,9 @@ def _merge(cfg: dict, schema: dict, user: dict, prefix: str, source: str) -> Non
         if not isinstance(key, str):
             key = str(key)
         path = f"{prefix}.{key}" if prefix else key
-        if key not in schema:
+        # in an open map every value takes the map's types, a key the defaults name too
+        # (FTP_PORTS: 21 there, '21' or "[21,2121]" in a Suricata file)
+        if key not in schema or (open_types is not None and not isinstance(schema[key], dict)):
             if open_types is not None:
                 if not _is_any(value, open_types):
                     names = " or ".join(_TYPE_NAMES[t].split(" ", 1)[1] for t in open_types)
