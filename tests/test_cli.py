@@ -512,13 +512,20 @@ def test_sigterm_finishes_cleanly(tmp_path: Path):
     big = tmp_path / "big.pcap"
     big.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + record * 1_500_000)
     cmd = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "netsentry.cli"]
-    proc = subprocess.Popen(cmd + ["replay", str(big), "-l", str(tmp_path), "-q"],
+    rules = tmp_path / "every.rules"            # every packet alerts: eve.json grows once the loop runs
+    rules.write_text('alert udp any any -> any any (msg:"x"; content:"xxxx"; sid:1;)\n')
+    proc = subprocess.Popen(cmd + ["replay", str(big), "-S", str(rules), "-l", str(tmp_path), "-q"],
                             stderr=subprocess.PIPE, text=True)
-    first = proc.stderr.readline()                 # the "replay started" log line: the loop is next
-    assert "replay started" in first
-    # a mid-run stop: the loop is under way after a moment, and 1.5M packets take well over a
-    # second (1M took 0.85 s by the end of 2026; a 1.0 s wait let a fast run finish first)
-    time.sleep(0.25)
+    lines = []                                     # rule load and cache lines, then "replay started"
+    while not lines or ("replay started" not in lines[-1] and lines[-1]):
+        lines.append(proc.stderr.readline())
+    assert "replay started" in lines[-1], lines
+    # a mid-run stop: wait until alerts reach the file (a fixed sleep stopped a loaded CI box
+    # before the first packet); 1.5M alerting packets take many seconds more
+    deadline = time.monotonic() + 120
+    out = tmp_path / "eve.json"
+    while (not out.exists() or out.stat().st_size == 0) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     proc.terminate()
     _, rest = proc.communicate(timeout=120)
     assert proc.returncode == 143, rest
