@@ -21,6 +21,8 @@ Translated (Suricata key -> netsentry key):
   options, types netsentry does not write are noted and left out
 - ``stream.midstream``, ``stream.async-oneside``, ``stream.inline`` (``auto`` follows the run mode),
   ``stream.checksum-validation`` -> ``decoder.checksum-validation``
+- ``stream.reassembly.{depth,memcap,toserver-chunk-size,toclient-chunk-size,urgent}``,
+  ``host-os-policy`` -> the same
 - ``decoder.{vxlan,geneve,teredo}.{enabled,ports}`` -> the same
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
@@ -44,6 +46,8 @@ _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
 _EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file",
                 "metadata")
 _TIMEOUT_KEYS = ("new", "established", "closed")
+# stream.reassembly keys with the same meaning in both (stream/settings.py checks the values)
+_REASSEMBLY_KEYS = ("depth", "memcap", "toserver-chunk-size", "toclient-chunk-size", "urgent")
 
 
 def looks_like_suricata(doc: Any) -> bool:
@@ -165,6 +169,16 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
             stream[k] = v
         elif k == "inline" and v == "auto":
             pass                       # Suricata: inline when running as an IPS; --simulate-ips says so here
+        elif k == "reassembly" and isinstance(v, Mapping):
+            # the reassembly settings that change what detection sees (stream/settings.py)
+            reasm: Config = {}
+            for rk, rv in v.items():
+                if rk in _REASSEMBLY_KEYS:
+                    reasm[rk] = rv
+                else:
+                    ignored.append(f"stream.reassembly.{rk}")
+            if reasm:
+                stream["reassembly"] = reasm
         elif k == "checksum-validation" and isinstance(v, bool):
             # Suricata's switch for TCP checksums before stream handling; netsentry has one
             # switch for every checksum (-k all|none overrides either)
@@ -262,6 +276,7 @@ _TOP_LEVEL = {
     "flow-timeouts": _flow_timeouts,
     "action-order": _action_order,
     "packet-alert-max": _alert_max,
+    "host-os-policy": _copy("host-os-policy"),
     **{k: _copy(k) for k in _SAME_KEYS},
     **{k: _file(k) for k in _FILE_KEYS},
 }
