@@ -586,7 +586,7 @@ class StreamEngine:
             # data not yet inspected before the gap: kept apart, inspected when the flow ends
             if h.runs is None:
                 h.runs = []
-            h.runs.append((h.gap_before, h.tail, h.pending))
+            h.runs.append((h.gap_before, h.tail, bytes(h.pending)))
             h.pending = b""
             h.segs = None
         h.tail = b""                    # nothing may match across missing bytes
@@ -941,7 +941,7 @@ class StreamEngine:
             h = st[to_server]
             pieces: list[tuple[int, bytes, bytes]] = list(h.runs) if h.runs else []
             if h.pending:
-                pieces.append((h.gap_before, h.tail, h.pending))
+                pieces.append((h.gap_before, h.tail, bytes(h.pending)))
             ooo = h.ooo
             if ooo is not None and not self.inline:      # inline: inspected on arrival (_inline_held)
                 end = h.off             # held data never starts here: it would have been delivered
