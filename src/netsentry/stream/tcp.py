@@ -539,10 +539,22 @@ class StreamEngine:
             else:
                 window = tail + data if tail else data
                 old = len(tail)
+            _keep_tail(h, window, self.overlap)
+            if self.inline:
+                # Suricata's inline raw inspection (StreamReassembleRawInline): the stream
+                # around the packet, up to the chunk size ending at its last byte (a large
+                # packet: its payload and a third of a chunk), inspected whole: a content
+                # still in that chunk matches again on a later packet, as in Suricata's IPS
+                chunk = self.chunk[to_server]
+                plen = pkt.payload_len
+                if plen >= chunk or plen > (chunk // 3) * 2:
+                    chunk = plen + chunk // 3
+                if len(window) > chunk:
+                    window = window[len(window) - chunk:]
+                old = 0
             pkt.stream_data = window
             pkt.stream_old = old
             pkt.stream_to_server = to_server
-            _keep_tail(h, window, self.overlap)
 
     def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         ooo = h.ooo
