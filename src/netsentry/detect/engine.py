@@ -241,6 +241,8 @@ class SignatureEngine:
                     # no payload of its own but stream data to inspect (stream/tcp.py: data
                     # an ACK let through, or the flow-end pseudo packet)
                     return self._inspect_stream(pkt, flow, group, always, b"")
+                if pkt.__class__ is StreamEndPacket:
+                    return None     # a flow-end pseudo packet: stream rules only, and none here
                 # no payload (half the bench capture: handshakes, ACKs, FINs): only
                 # the rules without a fast pattern can match
                 if not always:
