@@ -103,11 +103,21 @@ def test_arrival_timing_inspects_on_the_packet_that_brings_the_bytes(tmp_path: P
     assert _where(recs, 1) == [4]
 
 
-def test_a_one_sided_capture_is_inspected_on_arrival(tmp_path: Path) -> None:
-    # the server never sends a packet: no ACK to wait for
-    pkts = [c2s("S", 1), c2s("PA", 2, 1001, b"GOOD"), c2s("PA", 6, 1001, b"MORE")]
+def test_a_one_sided_capture_waits_for_the_flows_end(tmp_path: Path) -> None:
+    # the server never sends a packet: nothing is ever acknowledged (Suricata's raw progress
+    # never moves; the flow-end pseudo packet takes it: stream-async-6063-cli-03)
+    pkts = [c2s("A", 2, 1001, b"GOOD"), c2s("PA", 6, 1001, b"MORE")]
     recs = _replay(tmp_path, pkts, STREAM_GOOD, "stream.midstream=true")
-    assert _where(recs, 1) == [2]
+    assert _where(recs, 1) == ["end"]
+
+
+def test_fast_open_data_is_inspected_on_the_syn(tmp_path: Path) -> None:
+    syn = Ether() / IP(src=CLI, dst=SRV) / TCP(sport=33000, dport=9000, flags="S", seq=1,
+                                                options=[("TFO", b"\x01\x02\x03\x04")]) / b"GOOD"
+    pkts = [syn, s2c("SA", 1000, 6), c2s("A", 6, 1001)]
+    rules = STREAM_GOOD + 'alert tcp any any -> any any (flags:S; content:"GOOD"; sid:2;)\n'
+    recs = _replay(tmp_path, pkts, rules)
+    assert _where(recs, 1) == [1] and _where(recs, 2) == [1]
 
 
 @pytest.mark.parametrize(("policy", "kept"), [

@@ -716,9 +716,9 @@ class StreamEngine:
 
     def _raw_release(self, h: Half, pkt: Packet, flow: Flow) -> None:
         """IDS mode: inspect this direction's waiting bytes on its packet once Suricata's raw
-        reassembly would (StreamReassembleRaw): the bytes the receiver acknowledged (all of
-        them when the other side never sent a packet: a one-sided capture has no ACK to wait
-        for), when there are at least the direction's chunk size of them
+        reassembly would (StreamReassembleRaw): the bytes the receiver acknowledged (a
+        one-sided capture's wait for the flow's end, or 256 KB; a SYN's Fast Open data is
+        inspected on the SYN), when there are at least the direction's chunk size of them
         (`stream.reassembly.to{server,client}-chunk-size`), or an app-layer parser reads the
         flow (Suricata's parsers ask for raw inspection as their messages complete, and bapp2's
         app layer parses on the same ACK), or the session closes (the client's FIN, RST: the
@@ -735,13 +735,13 @@ class StreamEngine:
         if n > OOO_GAP_LIMIT:
             acked = n                           # never acknowledged at all: do not pile up
             now = True
-        elif ack < 0:
-            if flow.pkts_toclient if to_server else flow.pkts_toserver:
-                return
-            # the other side never sent a packet (so far): no ACK to wait for, inspected on
-            # arrival, as the app layer parses such bytes at once (applayer AppLayer._hold)
+        elif pkt.tcp_flags & _SYN:
+            # TCP Fast Open data on the SYN: inspected on the SYN itself, as Suricata does
+            # (suricata-verify tcp-fastopen-07: `flags:S; content` rules match it)
             acked = n
             now = True
+        elif ack < 0:
+            return                  # never acknowledged (a one-sided capture): the flow's end
         else:
             edge = h.next_seq
             if self.urg_off:
