@@ -53,7 +53,7 @@ except ImportError:          # pure install without Cython: the annotations are 
 
 from netsentry.decode.packet import Packet
 from netsentry.flow.tcp_state import (
-    CLOSED, CLOSING, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, SYN_RECV, SYN_SENT, TIME_WAIT, set_state)
+    CLOSED, CLOSING, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, NONE, SYN_RECV, SYN_SENT, TIME_WAIT, set_state)
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
@@ -84,6 +84,7 @@ URGENT_POLICIES = {"inline": URG_INLINE, "oob": URG_OOB, "gap": URG_GAP, "drop":
 # Suricata's states past TIME_WAIT (its client-FIN-first CLOSE_WAIT and LAST_ACK, CLOSING,
 # CLOSED), in this flow table's names (flow/tcp_state.py: the client's FIN is FIN_WAIT1 here)
 _RAW_FLUSH = frozenset((FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSING, CLOSED))
+_NOT_YET_ESTABLISHED = frozenset((NONE, SYN_SENT, SYN_RECV))
 
 UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
 
@@ -979,6 +980,11 @@ class StreamEngine:
             h.runs = None
             h.pending = b""
             h.segs = None
+        if out and flow.tcp_state not in _NOT_YET_ESTABLISHED:
+            # Suricata's flow-timeout pseudo packets of a session that got established are
+            # established whatever its last state (flow-timeout.c; a closed session's
+            # packets too, ssn->state >= TCP_ESTABLISHED): `flow:established` sees the end
+            flow.established = True
         return out
 
     def on_flow_end(self, flow: Flow) -> None:
