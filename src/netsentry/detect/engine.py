@@ -368,6 +368,11 @@ class SignatureEngine:
                 region = payload
             for pid in pf.scan(region):
                 nums.update(group.owners[pid])
+            if window is not None and payload:
+                # IDS: the window holds earlier, now acknowledged bytes, not this packet's
+                # own (stream/tcp.py `_raw_release`): packet-only rules read the payload
+                for pid in pf.scan(payload):
+                    nums.update(group.owners[pid])
         if group.keep is not None:
             nums &= group.keep
         if not nums:
