@@ -70,9 +70,7 @@ class Detect:
         flows = FlowTable({}, lambda f: None)
         # tcp rules see the stream, as in the sensor; each packet's own window (on arrival):
         # these tests read per-packet results (acked timing: tests/stream/test_raw_inspection.py)
-        settings = StreamSettings.from_config(config or {})
-        if not (config or {}).get("stream", {}).get("reassembly", {}).get("raw-inspection"):
-            settings = dataclasses.replace(settings, raw_inspection="arrival")
+        settings = dataclasses.replace(StreamSettings.from_config(config or {}), raw_inspection="arrival")
         stream = StreamEngine(settings)
         out = Run(eng)
         for n, item in enumerate(frames, 1):
