@@ -111,6 +111,10 @@ def hostbits_capture(path: Path) -> Path:
         eth() / IP(src=s, dst=a) / TCP(sport=80, dport=30001, flags="SA", seq=10, ack=1),
         eth() / IP(src=a, dst=s) / TCP(sport=30001, dport=80, flags="A", seq=1, ack=11),
         eth() / IP(src=a, dst=s) / TCP(sport=30001, dport=80, flags="PA", seq=1, ack=11) / b"LOGIN alice\r\n",
+        # the server acknowledges the login and the client goes on: the stream rule sees it
+        # then (IDS raw inspection on acknowledged bytes, as Suricata's)
+        eth() / IP(src=s, dst=a) / TCP(sport=80, dport=30001, flags="A", seq=11, ack=14),
+        eth() / IP(src=a, dst=s) / TCP(sport=30001, dport=80, flags="A", seq=14, ack=11),
     ]
     for i in range(8):
         frames.append(syn(a, f"10.9.2.{1 + i}", 443, 31000 + i))

@@ -21,6 +21,8 @@ Translated (Suricata key -> netsentry key):
   options, types netsentry does not write are noted and left out
 - ``stream.midstream``, ``stream.async-oneside``, ``stream.inline`` (``auto`` follows the run mode),
   ``stream.checksum-validation`` -> ``decoder.checksum-validation``
+- ``stream.reassembly.{depth,memcap,toserver-chunk-size,toclient-chunk-size,urgent}``,
+  ``host-os-policy`` -> the same
 - ``decoder.{vxlan,geneve,teredo}.{enabled,ports}`` -> the same
 - ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
 - ``action-order`` -> ``detect.action-order``
@@ -47,6 +49,8 @@ _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
 _EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file",
                 "metadata", "ipv6-compress")
 _TIMEOUT_KEYS = ("new", "established", "closed")
+# stream.reassembly keys with the same meaning in both (stream/settings.py checks the values)
+_REASSEMBLY_KEYS = ("depth", "memcap", "memcap-policy", "toserver-chunk-size", "toclient-chunk-size", "urgent")
 
 
 def looks_like_suricata(doc: Any) -> bool:
@@ -170,9 +174,17 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
             pass                       # Suricata: inline when running as an IPS; --simulate-ips says so here
         elif k == "midstream-policy" and isinstance(v, str):
             stream[k] = v              # exception policies: same keys, same values (exception_policy.py)
-        elif k == "reassembly" and isinstance(v, Mapping) and isinstance(v.get("memcap-policy"), str):
-            stream["reassembly"] = {"memcap-policy": v["memcap-policy"]}
-            ignored.extend(f"stream.reassembly.{r}" for r in v if r != "memcap-policy")
+        elif k == "reassembly" and isinstance(v, Mapping):
+            # the reassembly settings that change what detection sees (stream/settings.py) and
+            # its exception policy (exception_policy.py)
+            reasm: Config = {}
+            for rk, rv in v.items():
+                if rk in _REASSEMBLY_KEYS:
+                    reasm[rk] = rv
+                else:
+                    ignored.append(f"stream.reassembly.{rk}")
+            if reasm:
+                stream["reassembly"] = reasm
         elif k == "checksum-validation" and isinstance(v, bool):
             # Suricata's switch for TCP checksums before stream handling; netsentry has one
             # switch for every checksum (-k all|none overrides either)
@@ -290,6 +302,7 @@ _TOP_LEVEL = {
     "exception-policy": _copy("exception-policy"),     # the master switch (exception_policy.py)
     "flow": _memcap_policy("flow"),
     "defrag": _memcap_policy("defrag"),
+    "host-os-policy": _copy("host-os-policy"),
     **{k: _copy(k) for k in _SAME_KEYS},
     **{k: _file(k) for k in _FILE_KEYS},
 }

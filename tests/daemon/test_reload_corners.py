@@ -53,11 +53,11 @@ def test_reload_from_no_rules_to_stream_rules_inspects_reassembled_streams(tmp_p
     over two segments is only found in the reassembled stream, so it proves they are made."""
     rules = tmp_path / "r.rules"
     rules.write_text("")
-    cfg = config_for(rules)
+    cfg = config_for(rules, "stream.reassembly.raw-inspection=arrival")   # per-segment alerts
     sensor, out = live_sensor(cfg, load_ruleset(cfg))
     assert sensor.signatures is None
     write_rules(rules, 'alert tcp any any -> any 80 (msg:"split"; flow:to_server; content:"evilword"; sid:7;)')
-    reloader = RuleReloader(sensor, lambda: config_for(rules))
+    reloader = RuleReloader(sensor, lambda: config_for(rules, "stream.reassembly.raw-inspection=arrival"))
     frames = tcp_session((True, b"xx evi"), (True, b"lword yy"))
     # asked for before the first packet: every packet meets the new rules
     sensor.run(LiveLike(frames, lambda i: reloader.request(background=False) if i == 0 else None))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,10 @@ class Detect:
         eng = self.engine(rules, config, ips)
         decoder = Decoder()
         flows = FlowTable({}, lambda f: None)
-        stream = StreamEngine(StreamSettings.from_config(config or {}))   # tcp rules see the stream, as in the sensor
+        # tcp rules see the stream, as in the sensor; each packet's own window (on arrival):
+        # these tests read per-packet results (acked timing: tests/stream/test_raw_inspection.py)
+        settings = dataclasses.replace(StreamSettings.from_config(config or {}), raw_inspection="arrival")
+        stream = StreamEngine(settings)
         out = Run(eng)
         for n, item in enumerate(frames, 1):
             ts, data = item if isinstance(item, tuple) else (1_700_000_000.0 + n * 0.001, item)

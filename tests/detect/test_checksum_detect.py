@@ -19,7 +19,7 @@ from netsentry.sensor import Sensor
 def run(tmp_path: Path, rules: str, frames: list[bytes], validate: bool) -> tuple[Sensor, list[dict]]:
     rf = tmp_path / "t.rules"
     rf.write_text(rules)
-    cfg = load_config(None, [f"decoder.checksum-validation={'true' if validate else 'false'}"])
+    cfg = load_config(None, ["stream.reassembly.raw-inspection=arrival", f"decoder.checksum-validation={'true' if validate else 'false'}"])
     out = MemoryOutput()
     sensor = Sensor(cfg, [out], load_rules([str(rf)], cfg))
     sensor.run([(1_700_000_000.0 + i * 0.01, f, len(f), 101) for i, f in enumerate(frames)])

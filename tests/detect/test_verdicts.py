@@ -52,7 +52,7 @@ def run(tmp_path: Path, rules: str, frames: list[bytes], *sets: str,
         tf = tmp_path / "threshold.config"
         tf.write_text(threshold)
         sets_.append(f"threshold-file={tf}")
-    cfg = load_config(None, sets_)
+    cfg = load_config(None, ["stream.reassembly.raw-inspection=arrival", *sets_])
     out = MemoryOutput()
     sensor = Sensor(cfg, [out], load_rules([str(rf)], cfg))
     sensor.run([(1_700_000_000.0 + i * 0.01, f, len(f), 101) for i, f in enumerate(frames)])

@@ -4,6 +4,7 @@ frames through the stream stage alone with a consumer that keeps what it is give
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,15 @@ class Feed:
         self.gaps.append(nbytes)
 
 
-def stream_through(frames: list[bytes], config: dict[str, Any]) -> tuple[StreamEngine, Feed, list[Any]]:
+def stream_through(frames: list[bytes], config: dict[str, Any],
+                   raw: str = "arrival") -> tuple[StreamEngine, Feed, list[Any]]:
     """Ethernet frames decoded, given flows and fed to a stream stage built from `config`
-    (packet n at second n): the stage, what it delivered, the packets."""
+    (packet n at second n): the stage, what it delivered, the packets. `raw`: when the
+    windows are set (`stream.reassembly.raw-inspection`); these unit tests read each
+    packet's own window, so on arrival unless a test asks for Suricata's acked timing."""
     feed = Feed()
-    eng = StreamEngine(StreamSettings.from_config(config), applayer=feed)
+    settings = dataclasses.replace(StreamSettings.from_config(config), raw_inspection=raw)
+    eng = StreamEngine(settings, applayer=feed)
     dec, flows = Decoder(), FlowTable({}, lambda f: None)
     pkts = []
     for n, data in enumerate(frames, 1):

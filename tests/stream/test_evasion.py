@@ -40,7 +40,9 @@ def replay(tmp_path: Path, scenario: str, *overrides: str,
         path = tmp_path / "netsentry.yaml"
         section = {name: hosts.get(name, []) for name in OS_NAMES}
         path.write_text(yaml.safe_dump({"host-os-policy": section}))
-    out, sensor = replay_events(pcap, rules, path, overrides)
+    # the scenarios name the segment that completes a pattern: inspected on arrival (the
+    # acknowledgement-timed IDS inspection is tests/stream/test_raw_inspection.py's subject)
+    out, sensor = replay_events(pcap, rules, path, ("stream.reassembly.raw-inspection=arrival", *overrides))
     return alerts_of(out), expected, sensor
 
 
@@ -49,6 +51,18 @@ def test_tcp_pattern_alerts_once_on_the_completing_segment(tmp_path: Path, scena
     alerts, expected, _ = replay(tmp_path, scenario)
     stream_alerts = [a for a in alerts if a[1] == 1]
     assert stream_alerts == [(expected, 1)]
+
+
+@pytest.mark.parametrize("scenario", ["tcp-split", "tcp-tiny-segments", "tcp-out-of-order", "tcp-retransmission"])
+def test_tcp_pattern_alerts_once_when_inspected_as_suricatas_ids_does(tmp_path: Path, scenario: str) -> None:
+    # IDS default: the same single stream alert, once the receiver acknowledged the bytes
+    # (or on the flow-end pseudo packet: these captures end with the data), never earlier
+    pcap, expected = ev.write(scenario, tmp_path)
+    rules = tmp_path / "t.rules"
+    rules.write_text(RULES)
+    out, _ = replay_events(pcap, rules, None, ())
+    stream_alerts = [a for a in alerts_of(out) if a[1] == 1]
+    assert len(stream_alerts) == 1 and (stream_alerts[0][0] == 0 or stream_alerts[0][0] > expected)
 
 
 def test_packet_only_rule_never_sees_a_split_pattern(tmp_path: Path) -> None:

@@ -47,7 +47,8 @@ def _server_only(path: Path) -> Path:
 def _alerts(tmp_path: Path, pcap: Path, *overrides: str) -> list[tuple[int, int]]:
     rules = tmp_path / "t.rules"
     rules.write_text(RULES)
-    out, _sensor = replay_events(pcap, rules, overrides=overrides)
+    # which packet a stream match names is the subject: inspected on arrival
+    out, _sensor = replay_events(pcap, rules, overrides=("stream.reassembly.raw-inspection=arrival", *overrides))
     return alerts_of(out)
 
 

@@ -109,18 +109,21 @@ def test_data_held_behind_a_hole_nobody_filled_is_inspected_when_the_flow_ends(t
     rules = LEADING_GAP_RULES + 'alert tcp-stream any any -> any any (content:"DATAMORE"; sid:6;)\n'
     recs = _replay(tmp_path, pkts, rules)
     alerts = _by_sid(recs)
-    assert [r["payload_printable"] for r in alerts[2]] == ["[4 bytes missing]GOODDATA"]
+    # the pseudo packets log their direction's stream: every piece, each gap marked
+    assert [r["payload_printable"] for r in alerts[2]] == ["[4 bytes missing]GOODDATA[6 bytes missing]MORE"]
     assert 6 not in alerts                                  # 6 bytes missing between DATA and MORE
     assert all(r["pkt_src"] == "stream (flow timeout)" for r in alerts[1] + alerts[2])
 
 
 def test_in_order_stream_match_logs_the_stream_window(tmp_path: Path) -> None:
-    pkts = HANDSHAKE + [c2s("PA", 2, 1001, b"HELLO "), c2s("PA", 8, 1001, b"WORLD"), s2c("A", 1001, 13)]
+    # IDS: inspected once acknowledged, on the client's next packet (7)
+    pkts = HANDSHAKE + [c2s("PA", 2, 1001, b"HELLO "), c2s("PA", 8, 1001, b"WORLD"), s2c("A", 1001, 13),
+                        c2s("A", 13, 1001)]
     rules = ('alert tcp any any -> any any (content:"HELLO WORLD"; sid:1;)\n'
              'alert tcp-pkt any any -> any any (content:"WORLD"; sid:2;)\n')
     alerts = _by_sid(_replay(tmp_path, pkts, rules))
     (stream,) = alerts[1]
-    assert stream["pcap_cnt"] == 5 and stream["payload_printable"] == "HELLO WORLD" and stream["stream"] == 1
+    assert stream["pcap_cnt"] == 7 and stream["payload_printable"] == "HELLO WORLD" and stream["stream"] == 1
     (pkt,) = alerts[2]
     assert pkt["payload_printable"] == "WORLD" and pkt["stream"] == 0
 
@@ -181,4 +184,7 @@ def test_inline_partial_overlap_keeps_the_streams_bytes(tmp_path: Path) -> None:
 def test_ids_mode_leaves_a_resent_segment_alone(tmp_path: Path) -> None:
     pkts = HANDSHAKE + [c2s("A", 2, 1001, b"GOOD"), c2s("A", 2, 1001, b"EVIL"), s2c("A", 1001, 6)]
     alerts = _by_sid(_replay(tmp_path, pkts, RESEND_RULES))
-    assert [r["pcap_cnt"] for r in alerts[1]] == [4] and [r["pcap_cnt"] for r in alerts[4]] == [5]
+    # the stream keeps GOOD (bsd: a segment at the same start does not replace it), inspected
+    # at the flow's end (no client packet after the ACK); EVIL only as a packet
+    assert [r.get("pkt_src") for r in alerts[1]] == ["stream (flow timeout)"]
+    assert [r["pcap_cnt"] for r in alerts[4]] == [5] and 2 not in alerts

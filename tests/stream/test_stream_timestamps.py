@@ -55,7 +55,7 @@ def _capture(path: Path, syn_ts: tuple[int, int] | None, forged_echo: int) -> Pa
 def _run(tmp_path: Path, pcap: Path) -> tuple[list[tuple[int, int]], dict[str, int]]:
     rules = tmp_path / "t.rules"
     rules.write_text(RULES)
-    out, sensor = replay_events(pcap, rules)
+    out, sensor = replay_events(pcap, rules, overrides=("stream.reassembly.raw-inspection=arrival",))
     alerts = alerts_of(out)
     anomalies = [e for e in out.events if e.event_type == "anomaly"]
     assert not anomalies, "stream events are not decoder anomalies"

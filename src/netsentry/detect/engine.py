@@ -253,6 +253,8 @@ class SignatureEngine:
                     # no payload of its own but stream data to inspect (stream/tcp.py: data
                     # an ACK let through, or the flow-end pseudo packet)
                     return self._inspect_stream(pkt, flow, group, always, b"")
+                if pkt.__class__ is StreamEndPacket:
+                    return None     # a flow-end pseudo packet: stream rules only, and none here
                 # no payload (half the bench capture: handshakes, ACKs, FINs): only
                 # the rules without a fast pattern can match
                 if not always:
@@ -378,6 +380,11 @@ class SignatureEngine:
                 region = payload
             for pid in pf.scan(region):
                 nums.update(group.owners[pid])
+            if window is not None and payload:
+                # IDS: the window holds earlier, now acknowledged bytes, not this packet's
+                # own (stream/tcp.py `_raw_release`): packet-only rules read the payload
+                for pid in pf.scan(payload):
+                    nums.update(group.owners[pid])
         if group.keep is not None:
             nums &= group.keep
         if not nums:

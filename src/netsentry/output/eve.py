@@ -670,6 +670,9 @@ def logged_payload(pkt: Any, alert: Alert | None, limit: int) -> tuple[bytes, in
     kind = alert.match_on if alert is not None else MATCH_PACKET
     if pkt.proto != 6 or kind == MATCH_PACKET or (kind == MATCH_STREAM and not pkt.stream_added):
         return pkt.payload, 0
+    log = getattr(pkt, "log_payload", None)     # a flow-end pseudo packet: its direction's stream
+    if log is not None:
+        return log[:limit], 1
     window = pkt.stream_data
     if not window or pkt.stream_to_server != pkt.to_server:
         return pkt.payload, 1

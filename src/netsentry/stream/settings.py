@@ -69,6 +69,14 @@ def _choice(config: Mapping[str, Any], key: str, names: tuple[str, ...], default
     return str(value)
 
 
+def _chunk(config: Mapping[str, Any], key: str) -> int:
+    """A raw reassembly chunk size: a size string, 1..65535 bytes (Suricata parses it as a u16)."""
+    n = parse_size(get(config, key, 2560), key)
+    if not 0 < n <= 0xFFFF:
+        raise ConfigError(f"expected a size from 1 to 65535 bytes, got {n}", key=key)
+    return n
+
+
 @dataclass(frozen=True)
 class StreamSettings:
     """`stream.*`: reassembly depth (0: unlimited), global memcap, overlap policy."""
@@ -86,6 +94,15 @@ class StreamSettings:
     # what oob does past 65535 out-of-band bytes in a direction (inline, gap, drop)
     urgent_policy: str = "inline"
     urgent_oob_limit_policy: str = "inline"
+    # stream.reassembly.toserver-chunk-size / toclient-chunk-size (Suricata's names and default):
+    # in IDS mode, how many acknowledged bytes of a direction wait before its raw stream is
+    # inspected when nothing else (an app-layer message, the session closing) asks for it
+    toserver_chunk_size: int = 2560
+    toclient_chunk_size: int = 2560
+    # stream.reassembly.raw-inspection: when IDS mode hands a direction's bytes to the stream
+    # rules: "acked" (Suricata's raw reassembly: once the receiver acknowledged them; default)
+    # or "arrival" (on the packet that brings them, as inline mode always does)
+    raw_inspection: str = "acked"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
@@ -101,6 +118,9 @@ class StreamSettings:
                                   ("inline", "oob", "gap", "drop"), "inline"),
             urgent_oob_limit_policy=_choice(config, "stream.reassembly.urgent.oob-limit-policy",
                                             ("inline", "gap", "drop"), "inline"),
+            toserver_chunk_size=_chunk(config, "stream.reassembly.toserver-chunk-size"),
+            toclient_chunk_size=_chunk(config, "stream.reassembly.toclient-chunk-size"),
+            raw_inspection=_choice(config, "stream.reassembly.raw-inspection", ("acked", "arrival"), "acked"),
         )
 
 

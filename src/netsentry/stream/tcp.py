@@ -52,7 +52,8 @@ except ImportError:          # pure install without Cython: the annotations are 
     from netsentry import _cython_shim as cython  # type: ignore[no-redef]
 
 from netsentry.decode.packet import Packet
-from netsentry.flow.tcp_state import ESTABLISHED, SYN_RECV, SYN_SENT, set_state
+from netsentry.flow.tcp_state import (
+    CLOSED, CLOSING, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, NONE, SYN_RECV, SYN_SENT, TIME_WAIT, set_state)
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
@@ -79,6 +80,12 @@ OOO_GAP_LIMIT = 256 * 1024
 URG_INLINE, URG_OOB, URG_GAP, URG_DROP = 0, 1, 2, 3
 URGENT_POLICIES = {"inline": URG_INLINE, "oob": URG_OOB, "gap": URG_GAP, "drop": URG_DROP}
 
+# Session states in which IDS raw inspection takes whatever is acknowledged, chunk size or not:
+# Suricata's states past TIME_WAIT (its client-FIN-first CLOSE_WAIT and LAST_ACK, CLOSING,
+# CLOSED), in this flow table's names (flow/tcp_state.py: the client's FIN is FIN_WAIT1 here)
+_RAW_FLUSH = frozenset((FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSING, CLOSED))
+_NOT_YET_ESTABLISHED = frozenset((NONE, SYN_SENT, SYN_RECV))
+
 UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
 
 
@@ -97,7 +104,7 @@ class Half:
     memory": the per-flow bytes this costs)."""
 
     __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
-                 "syn_ts", "pending", "runs", "gap_before")
+                 "syn_ts", "pending", "runs", "gap_before", "ack", "segs", "txs_seen")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
@@ -115,6 +122,13 @@ class Half:
         self.pending = b""
         self.runs = None           # list[tuple[int, bytes, bytes]] | None
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
+        # IDS raw inspection (`StreamEngine._raw_release`): the highest ACK number the receiver
+        # sent for this direction (-1: none yet), and the original extents (start, end) of the
+        # segments whose bytes wait in `pending`, so an overlap with them is still judged by
+        # the receiver's policy (they were not inspected yet)
+        self.ack = -1
+        self.segs = None           # list[tuple[int, int]] | None
+        self.txs_seen = 0          # app-layer transactions looked at for a raw trigger (`_app_trigger`)
 
 
 @cython.cfunc
@@ -193,6 +207,7 @@ class StreamEndPacket(Packet):
 
     pkt_src = "stream (flow timeout)"
     log_gap = 0
+    log_payload = None      # bytes: the payload EVE logs for a stream match on it (`flush`)
 
     @classmethod
     def make(cls, flow: Flow, to_server: bool, gap: int, tail: bytes, data: bytes) -> StreamEndPacket:
@@ -244,6 +259,12 @@ class StreamEngine:
         self.urg_off: dict[Any, int] = {}
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
+        # IDS mode: a direction's bytes reach detection as Suricata's raw reassembly hands them
+        # over (`_raw_release`), once acknowledged; inline: on arrival. Only with windows.
+        self.raw_acked = not settings.inline and settings.raw_inspection == "acked"
+        self.raw_ids = windows and self.raw_acked
+        # acknowledged bytes that wait before they are inspected on their own, by `to_server`
+        self.chunk = (settings.toclient_chunk_size, settings.toserver_chunk_size)
         self.overlap = OVERLAP      # inspected bytes kept in front of new ones (set_detection)
         # the whole OVERLAP kept whatever the rules need: inline mode rewrites re-sent bytes
         # from the tail (`_inline_resend`, `_inline_front`), and an EVE alert logs a stream match's window as
@@ -264,6 +285,7 @@ class StreamEngine:
         always `OVERLAP`: on traffic whose rules are all plain contents that is the
         longest content, and the 2 KB tail per direction was most of `flow.stream`."""
         self.windows = engine is not None
+        self.raw_ids = self.windows and self.raw_acked
         lookback = getattr(engine, "stream_lookback", None)      # None: any distance back
         if self.inline or self.full_tail:
             lookback = None
@@ -277,12 +299,29 @@ class StreamEngine:
     # --- per packet --------------------------------------------------------------
 
     def update(self, pkt: Packet, flow: Flow) -> None:
+        """One TCP packet of `flow`: reassembly (`_update`), then, in IDS mode, the raw
+        inspection of its direction's bytes the receiver has acknowledged (`_raw_release`)."""
+        self._update(pkt, flow)
+        if self.raw_ids:
+            st = flow.stream
+            if st:
+                h: Half = st[pkt.to_server]
+                if h.pending:
+                    self._raw_release(h, pkt, flow)
+
+    def _update(self, pkt: Packet, flow: Flow) -> None:
         st = flow.stream
         if st is None:
             st = self._start(pkt, flow)
         if not st:                      # UNTRACKED
             return
         flags = pkt.tcp_flags
+        if flags & _ACK and self.raw_ids:
+            # the receiver's acknowledgement of the other direction: raw inspection's right edge
+            rcv: Half = st[not pkt.to_server]
+            ack = pkt.ack
+            if rcv.ack < 0 or (ack - rcv.ack) & MASK < HALF:
+                rcv.ack = ack
         if self.one_side and flags & _SYNRSTACK == _ACK:
             self._async_ack(st, pkt, flow)
         if not pkt.to_server and pkt.tcp_tsval >= 0 and not st[0].started and flags & _SYNACK != _SYNACK:
@@ -312,7 +351,7 @@ class StreamEngine:
             if other.ooo is not None:
                 self._acked(other, flow, not pkt.to_server, pkt)
         if not plen:
-            if st[pkt.to_server].pending and not flags & (_SYN | _RST):
+            if st[pkt.to_server].pending and not flags & (_SYN | _RST) and not self.raw_ids:
                 self._pending_window(st[pkt.to_server], pkt)     # (pending only exists with windows)
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
             if flags & _SYN:
@@ -369,6 +408,8 @@ class StreamEngine:
             self.counters["stream.pkt_retransmission"] += 1
             self._compare_delivered(h, start, pkt, 0, plen)
             pkt.stream_added = True
+            if h.segs is not None:
+                self._pending_overlap(h, pkt, start, end)
             if self.inline and self.windows:
                 self._inline_resend(h, pkt, start, plen)
             return
@@ -385,6 +426,8 @@ class StreamEngine:
             skip = h.off - start
             if skip:
                 self._compare_delivered(h, start, pkt, 0, skip)
+                if h.segs is not None:
+                    self._pending_overlap(h, pkt, start, end)
                 if self.inline:
                     self._inline_front(h, pkt, start, skip)
             data = pkt.data[off + skip:off + plen]
@@ -398,6 +441,8 @@ class StreamEngine:
         data = pkt.data[off:off + plen]
         if start < h.off:
             self._compare_delivered(h, start, pkt, 0, h.off - start)
+            if h.segs is not None:
+                self._pending_overlap(h, pkt, start, end)
             data = data[h.off - start:]
             start = h.off
         if depth and start + len(data) > depth:
@@ -465,6 +510,19 @@ class StreamEngine:
         h.next_seq = (h.next_seq + n) & MASK
         if self.feed is not None:
             self.feed(flow, to_server, data, pkt)
+        if self.raw_ids:
+            # IDS: inspected once the receiver acknowledges it (`_raw_release`)
+            pend = h.pending
+            if pend:
+                pend += data                        # a bytearray: appended in place
+            else:
+                h.pending = bytearray(data)
+            segs = h.segs
+            if segs is None:
+                h.segs = [(h.off - n, h.off)]
+            else:
+                segs.append((h.off - n, h.off))
+            return
         if self.windows:
             if pkt.to_server != to_server:
                 # brought in by the other direction's packet: inspected later (see Half.pending)
@@ -482,10 +540,22 @@ class StreamEngine:
             else:
                 window = tail + data if tail else data
                 old = len(tail)
+            _keep_tail(h, window, self.overlap)
+            if self.inline:
+                # Suricata's inline raw inspection (StreamReassembleRawInline): the stream
+                # around the packet, up to the chunk size ending at its last byte (a large
+                # packet: its payload and a third of a chunk), inspected whole: a content
+                # still in that chunk matches again on a later packet, as in Suricata's IPS
+                chunk = self.chunk[to_server]
+                plen = pkt.payload_len
+                if plen >= chunk or plen > (chunk // 3) * 2:
+                    chunk = plen + chunk // 3
+                if len(window) > chunk:
+                    window = window[len(window) - chunk:]
+                old = 0
             pkt.stream_data = window
             pkt.stream_old = old
             pkt.stream_to_server = to_server
-            _keep_tail(h, window, self.overlap)
 
     def _drain(self, h: Half, flow: Flow, to_server: bool, pkt: Packet) -> None:
         ooo = h.ooo
@@ -529,8 +599,9 @@ class StreamEngine:
             # data not yet inspected before the gap: kept apart, inspected when the flow ends
             if h.runs is None:
                 h.runs = []
-            h.runs.append((h.gap_before, h.tail, h.pending))
+            h.runs.append((h.gap_before, h.tail, bytes(h.pending)))
             h.pending = b""
+            h.segs = None
         h.tail = b""                    # nothing may match across missing bytes
         h.gap_before = nbytes
         if self.gap_hook is not None:
@@ -620,6 +691,120 @@ class StreamEngine:
         pkt.stream_to_server = pkt.to_server
         pkt.stream_added = True
         _keep_tail(h, window, self.overlap)
+
+    def _pending_overlap(self, h: Half, pkt: Packet, start: int, end: int) -> None:
+        """IDS mode, a segment re-sending bytes that wait for raw inspection (`pending`): they
+        were not inspected yet, so, as in Suricata's stream, the receiver's overlap policy
+        decides whose bytes the raw stream holds, segment by segment of those delivered
+        (`segs`): where the new segment wins, its bytes replace the waiting ones. (The app
+        layer was fed the first bytes already.)"""
+        pend = h.pending
+        base = h.off - len(pend)
+        lo = start if start > base else base
+        hi = end if end < h.off else h.off
+        if lo >= hi:
+            return
+        wins = h.wins
+        if wins is None:
+            wins = h.wins = self._policy_for(pkt.dst)
+        data = pkt.data
+        at = pkt.payload_off - start            # data[at + x]: the segment's byte at stream offset x
+        for os_, oe in h.segs:
+            a = lo if lo > os_ else os_
+            b = hi if hi < oe else oe
+            if a < b and wins(start, end, os_, oe):
+                pend[a - base:b - base] = data[at + a:at + b]
+
+    def _raw_release(self, h: Half, pkt: Packet, flow: Flow) -> None:
+        """IDS mode: inspect this direction's waiting bytes on its packet once Suricata's raw
+        reassembly would (StreamReassembleRaw): the bytes the receiver acknowledged (a
+        one-sided capture's wait for the flow's end, or 256 KB; a SYN's Fast Open data is
+        inspected on the SYN), when there are at least the direction's chunk size of them
+        (`stream.reassembly.to{server,client}-chunk-size`), or an app-layer parser reads the
+        flow (Suricata's parsers ask for raw inspection as their messages complete, and bapp2's
+        app layer parses on the same ACK), or the session closes (the client's FIN, RST: the
+        states past TIME_WAIT in Suricata's numbering), or the direction reached its depth.
+        Bytes not yet acknowledged keep waiting: for a later packet or the flow's end
+        (`flush`, which takes them all). The window is the kept tail (inspected before) and
+        the released bytes, as on arrival before; no window is built for a packet that
+        releases nothing."""
+        pend = h.pending
+        n = len(pend)
+        to_server = pkt.to_server
+        ack = h.ack
+        now = False
+        if n > OOO_GAP_LIMIT:
+            acked = n                           # never acknowledged at all: do not pile up
+            now = True
+        elif pkt.tcp_flags & _SYN:
+            # TCP Fast Open data on the SYN: inspected on the SYN itself, as Suricata does
+            # (suricata-verify tcp-fastopen-07: `flags:S; content` rules match it)
+            acked = n
+            now = True
+        elif ack < 0:
+            return                  # never acknowledged (a one-sided capture): the flow's end
+        else:
+            edge = h.next_seq
+            if self.urg_off:
+                edge = (edge + self.urg_off.get(h, 0)) & MASK     # ACKs count the OOB bytes
+            unacked = (edge - ack) & MASK
+            if unacked >= HALF:
+                acked = n
+            elif unacked >= n:
+                return
+            else:
+                acked = n - unacked
+        if not acked:
+            return
+        if not now and acked < self.chunk[to_server] and not h.depth_hit and flow.tcp_state not in _RAW_FLUSH:
+            if not self._app_trigger(h, flow, to_server):
+                return
+        if acked < n:
+            data = bytes(pend[:acked])
+            del pend[:acked]
+            edge_off = h.off - (n - acked)
+            segs = [sg for sg in h.segs if sg[1] > edge_off] if h.segs else None
+            h.segs = segs if segs else None
+        else:
+            data = bytes(pend)
+            h.pending = b""
+            h.segs = None
+        tail = h.tail
+        window = tail + data if tail else data
+        pkt.stream_data = window
+        pkt.stream_old = len(tail)
+        pkt.stream_to_server = to_server
+        pkt.stream_added = True
+        _keep_tail(h, window, self.overlap)
+
+    def _app_trigger(self, h: Half, flow: Flow, to_server: bool) -> bool:
+        """Has the app layer asked for raw inspection of this direction? Suricata's parsers
+        do (AppLayerParserTriggerRawStreamInspection) when they complete a message of it: a
+        request, a response, a DNS message. Here: a transaction whose side of this
+        direction completed since the last look (`Half.txs_seen`, an index into the
+        parser's transactions). A detected protocol whose transactions nobody reads
+        (`_NULL_PARSER`: no transactions kept) asks on every acknowledgement, as a parser
+        completing a message per ACK would, and so does a flow without a parser here (Suricata
+        parses more protocols: SMB, NFS, ... each asks per message)."""
+        app = flow.app
+        if app is None or app.parser is None or app.done:
+            # no parser here reads the flow (none detected yet, none known, or its
+            # transactions read by nobody: DONE_NULL): as one completing a message per ACK
+            return True
+        parser = app.parser
+        txs = parser.txs
+        d = 1 if to_server else 0
+        i = h.txs_seen
+        n = len(txs)
+        found = -1
+        while i < n:
+            if txs[i].done[d]:
+                found = i
+            i += 1
+        if found < 0:
+            return False
+        h.txs_seen = found + 1
+        return True
 
     def _async_ack(self, st: Any, pkt: Packet, flow: Flow) -> None:
         """stream.async-oneside: the one side the sensor sees goes on with an ACK where the
@@ -733,8 +918,11 @@ class StreamEngine:
             self.counters["stream.reassembly_depth_reached"] += 1
 
     def _compare_delivered(self, h: Half, start: int, pkt: Packet, lo: int, hi: int) -> None:
-        """Re-sent bytes [start+lo, start+hi) against what was delivered, where still known."""
+        """Re-sent bytes [start+lo, start+hi) against what was delivered, where still known
+        (the kept tail, and in IDS mode the bytes still waiting for raw inspection)."""
         tail = h.tail
+        if h.pending:
+            tail = tail + h.pending
         tail_start = h.off - len(tail)
         a = max(start + lo, tail_start)
         b = min(start + hi, h.off)
@@ -766,7 +954,7 @@ class StreamEngine:
             h = st[to_server]
             pieces: list[tuple[int, bytes, bytes]] = list(h.runs) if h.runs else []
             if h.pending:
-                pieces.append((h.gap_before, h.tail, h.pending))
+                pieces.append((h.gap_before, h.tail, bytes(h.pending)))
             ooo = h.ooo
             if ooo is not None and not self.inline:      # inline: inspected on arrival (_inline_held)
                 end = h.off             # held data never starts here: it would have been delivered
@@ -779,10 +967,24 @@ class StreamEngine:
                         pieces.append((start - end, b"", data))
                     joined = True
                     end = start + len(data)
+            if not pieces:
+                continue
+            # what EVE logs for a match on any of them: the direction's stream as Suricata's
+            # alert logger reads it, every piece in order with "[N bytes missing]" for each gap
+            log = b"".join((b"[%d bytes missing]" % gap if gap else b"") + tail + data
+                           for gap, tail, data in pieces)
             for gap, tail, data in pieces:
-                out.append(StreamEndPacket.make(flow, to_server, gap, tail, data))
+                p = StreamEndPacket.make(flow, to_server, gap, tail, data)
+                p.log_payload = log
+                out.append(p)
             h.runs = None
             h.pending = b""
+            h.segs = None
+        if out and flow.tcp_state not in _NOT_YET_ESTABLISHED:
+            # Suricata's flow-timeout pseudo packets of a session that got established are
+            # established whatever its last state (flow-timeout.c; a closed session's
+            # packets too, ssn->state >= TCP_ESTABLISHED): `flow:established` sees the end
+            flow.established = True
         return out
 
     def on_flow_end(self, flow: Flow) -> None:
