@@ -32,10 +32,11 @@ def test_established_is_per_packet_as_suricata_flags_it() -> None:
                 tcp(C, S, 40000, 80, "A", 1.3, seq=1001, ack=5001),        # plain ACK: fast path
                 tcp(S, C, 80, 40000, "PA", 1.4, seq=5001, ack=1001, payload=b"x"),
                 tcp(C, S, 40000, 80, "R", 1.5, seq=1001),                  # closes: still established
-                tcp(S, C, 80, 40000, "A", 1.6, seq=5002, ack=1001)):       # after the close: not
+                tcp(S, C, 80, 40000, "A", 1.6, seq=5002, ack=1001)):       # after the close: still
         f = t.update(pkt)
         seen.append(f.established)
-    assert seen == [False, False, False, True, True, True, False]
+    # flow.c: a TCP session at or past ESTABLISHED in Suricata's state order (closed too)
+    assert seen == [False, False, False, True, True, True, True]
     assert f.tcp_state == "closed" and f.state == "closed"
 
 
@@ -47,7 +48,7 @@ def test_server_closes_first_then_client() -> None:
     t.update(tcp(C, S, 40000, 80, "FA", 200.1, seq=1001, ack=5002))
     assert f.tcp_state == "last_ack" and f.state == "closed" and f.established   # closing segment still is
     t.update(tcp(S, C, 80, 40000, "A", 200.2, seq=5002, ack=1002))
-    assert f.tcp_state == "closed" and not f.established
+    assert f.tcp_state == "closed" and f.established   # the session got past ESTABLISHED
 
 
 def test_client_closes_first() -> None:
@@ -69,7 +70,18 @@ def test_rst_closes() -> None:
     t.update(tcp(S, C, 80, 40000, "R", 5.0, seq=5001))
     assert f.tcp_state == "closed" and f.state == "closed"
     t.update(tcp(C, S, 40000, 80, "A", 5.1, seq=1001))
-    assert not f.established
+    assert f.established                # TCP_CLOSED is after ESTABLISHED in Suricata's order
+
+
+def test_a_handshake_never_completed_is_not_established() -> None:
+    t, _ = table()
+    seen = []
+    for pkt in (tcp(C, S, 40000, 80, "S", 1.0, seq=1000),
+                tcp(S, C, 80, 40000, "SA", 1.1, seq=5000, ack=1001),
+                tcp(S, C, 80, 40000, "SA", 1.5, seq=5000, ack=1001),          # retransmitted
+                tcp(C, S, 40000, 80, "S", 2.0, seq=1000)):
+        seen.append(t.update(pkt).established)
+    assert seen == [False, False, False, False]
 
 
 def test_synack_first_makes_its_receiver_the_client() -> None:

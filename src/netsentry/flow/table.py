@@ -741,7 +741,9 @@ class FlowTable:
                     # the TCP step (tcp_state.update), inlined: established as of before this
                     # segment, the transition from the table, the sequence bookkeeping
                     old_st = flow._st
-                    flow.established = old_st == EST_FLOW
+                    # Suricata's FlowHandlePacketUpdate: the flow state, or a TCP session at
+                    # or past ESTABLISHED (closing and closed ones too: its enum's order)
+                    flow.established = old_st == EST_FLOW or ESTABLISHED <= flow._tcp_st < 11
                     if flow._tcp_st >= 11:  # not a state (flow.UNSET_STATE, set from outside): no step
                         nxt_st = 127
                     elif cython.compiled:   # the tables' bytes read in place

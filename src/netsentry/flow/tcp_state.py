@@ -149,9 +149,13 @@ def update(flow: Flow, pkt: Packet, to_server: bool, flags: int, midstream: bool
     the packet FLOW_PKT_ESTABLISHED from the flow state before the stream engine
     moves the session: the ACK that completes the handshake (or the first segment
     of a midstream pickup) is not yet established, and a segment that closes an
-    established session still is (suricata-verify like-ip-only-01). The flow table
-    does the same inline (table.py `update`)."""
-    flow.established = flow._st == ESTABLISHED_FLOW_STATE
+    established session still is (suricata-verify like-ip-only-01), and so is every
+    later one: Suricata also flags a packet established when the session's TCP state
+    is ESTABLISHED or any state after it in its enum (closing, time-wait, closed), so
+    `flow:established` data acknowledged after the client's FIN still matches. The flow
+    table does the same inline (table.py `update`)."""
+    flow.established = (flow._st == ESTABLISHED_FLOW_STATE
+                        or ESTABLISHED_CODE <= flow._tcp_st < len(TCP_STATE_NAMES))
     new = STEP_TABLE[step_index(midstream, flow._tcp_st, flags, to_server)]
     if new != NO_CHANGE:
         flow._tcp_st = new
