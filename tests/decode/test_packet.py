@@ -233,6 +233,19 @@ def test_decoder_records_hold_the_defaults_in_every_field_they_do_not_set(name: 
         assert (pkt.sp, pkt.dp, pkt.seq, pkt.tcp_flags, pkt.payload_len) == (54321, 80, 1, 0x10, 0)
 
 
+@pytest.mark.parametrize("name", sorted(FRAMES))
+def test_an_extra_attribute_stays_on_its_own_packet(name: str) -> None:
+    """Records copied from a model must not share its instance dict: a value a stage
+    stores on one packet (the app layer's `pd_done`) appeared on every later one."""
+    decoder, linktype = Decoder(), 1 if name == "fast tcp" else 147
+    first = decoder.decode(FRAMES[name], linktype)
+    first.pd_done = 3
+    second = decoder.decode(FRAMES[name], linktype)
+    assert not hasattr(second, "pd_done") and first.pd_done == 3
+    assert not hasattr(Packet(), "pd_done")
+    assert pickle.loads(pickle.dumps(first)).pd_done == 3
+
+
 @pytest.mark.skipif(not packet_mod.TYPED, reason="compiled Packet only (pure records are plain objects)")
 @pytest.mark.parametrize("name", sorted(FRAMES))
 def test_compiled_decoder_records_are_not_gc_tracked(name: str) -> None:

@@ -13,6 +13,7 @@ cdef extern from "Python.h":
     ctypedef struct PyTypeObject:
         PyObject* tp_dict
         Py_ssize_t tp_basicsize
+        Py_ssize_t tp_dictoffset
     ctypedef struct PyMemberDef:
         const char* name
         int type
@@ -52,16 +53,23 @@ cdef Packet copy_packet(Packet model)
 
 
 cdef inline object _copy_record(type cls, object template):
-    """A new instance of `cls` whose every word after the object header (the
-    ``__dict__`` pointer, NULL, and the field slots) is the `template`'s, each
+    """A new instance of `cls` whose every word after the object header (the field
+    slots; the ``__dict__`` pointer is left NULL) is the `template`'s, each
     object referenced once more; allocated without `tp_new`, `__cinit__` or gc
     tracking (see packet.py `new_packet` for why that is safe)."""
     o = _PyObject_GC_New(<PyTypeObject*>cls)
     cdef PyObject** dst = <PyObject**><void*>o
     cdef PyObject** src = <PyObject**><void*>template
     cdef Py_ssize_t words = (<PyTypeObject*>cls).tp_basicsize // sizeof(void*)
+    # the instance dict is never shared: Cython's tp_new gives every record one (the
+    # template's too), and a copied pointer made one packet's extra attributes every
+    # later packet's. NULL: CPython makes a dict when an attribute is first stored.
+    cdef Py_ssize_t d = (<PyTypeObject*>cls).tp_dictoffset // sizeof(void*)
     cdef Py_ssize_t j
     for j in range(2, words):
+        if j == d:
+            dst[j] = NULL
+            continue
         Py_XINCREF(src[j])
         dst[j] = src[j]
     return o
