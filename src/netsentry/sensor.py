@@ -490,7 +490,9 @@ class Sensor:
         st.dirty = False
         held, self._held = self._held, None      # this packet's rule alerts (_on_events)
         if self._tx_detect is not None and not pkt.checksum_bad:
-            events = self._tx_detect.inspect(self.applayer.tx_packet(pkt, flow), flow)
+            sigs = self.signatures
+            fresh = flow.action == "drop" and sigs is not None and sigs.dropped_by_rules(pkt)
+            events = self._tx_detect.inspect(self.applayer.tx_packet(pkt, flow), flow, fresh)
             if held:
                 events = held + events if events else held
             if events:

@@ -467,6 +467,10 @@ class SignatureEngine:
         self.stats_suppressed += 1
         return None
 
+    def dropped_by_rules(self, pkt: Packet) -> bool:
+        """Did a drop/reject rule match `pkt` itself (so a flow drop it set is new)?"""
+        return self._dropped is pkt
+
     def _flow_scope(self, num: int, pkt: Packet, flow: Flow | None) -> bool:
         """Does rule `num`'s pass/drop apply to the whole flow (ruletype.py's action scope)?"""
         if flow is None:

@@ -220,14 +220,17 @@ class TxDetect:
         self.stats_tx = 0
 
     # --- per packet, after the app layer parsed it -------------------------------------------
-    def inspect(self, pkt: Packet, flow: Flow) -> list[Event] | None:
+    def inspect(self, pkt: Packet, flow: Flow, fresh_drop: bool = False) -> list[Event] | None:
+        """`fresh_drop`: this packet's own packet rules just dropped the flow. Suricata
+        applies a flow drop (RuleActionToFlow) after the whole packet was inspected, so its
+        transaction rules still run on it; only later packets are not inspected."""
         st = flow.app
         if st is None or st.parser is None:
             return None
         action = flow.action
         if action == "pass":
             return None
-        if action == "drop":
+        if action == "drop" and not fresh_drop:
             if self.ips:
                 pkt.verdict = "drop"
             return None
