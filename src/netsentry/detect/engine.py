@@ -161,6 +161,7 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
+        self._capable_groups: dict[Any, bool] = {}     # _all_stream_capable
         self._stream_how: list[StreamRule] = [stream_rule(s) for s in self.sigs]
         # how far back into already inspected stream data the prefilter looks: enough
         # for the longest fast pattern of a stream-capable rule to cross a boundary
@@ -376,13 +377,14 @@ class SignatureEngine:
         if pf is not None:
             if window is not None:
                 region = window[old - self._pf_overlap:] if old > self._pf_overlap else window
-            else:
-                region = payload
-            for pid in pf.scan(region):
-                nums.update(group.owners[pid])
-            if window is not None and payload:
-                # IDS: the window holds earlier, now acknowledged bytes, not this packet's
-                # own (stream/tcp.py `_raw_release`): packet-only rules read the payload
+                for pid in pf.scan(region):
+                    nums.update(group.owners[pid])
+            if payload and not self._all_stream_capable(group):
+                # the packet's own payload, for the rules that read it (tcp-pkt, dsize, ...):
+                # IDS windows hold earlier, now acknowledged bytes (stream/tcp.py
+                # `_raw_release`), and a segment that only joins the stream has no window.
+                # Where every prefiltered rule of the group is stream-capable, no candidate
+                # of this scan could match (they read the window only): not scanned.
                 for pid in pf.scan(payload):
                     nums.update(group.owners[pid])
         if group.keep is not None:
@@ -466,6 +468,14 @@ class SignatureEngine:
             return Event("alert", pkt.ts, pkt, flow, self._alert(num, alert_action(action, self.ips)))
         self.stats_suppressed += 1
         return None
+
+    def _all_stream_capable(self, group: Any) -> bool:
+        """Are all of `group`'s prefiltered rules stream-capable? (remembered per group)"""
+        got = self._capable_groups.get(group)
+        if got is None:
+            capable = self._stream_capable
+            got = self._capable_groups[group] = all(capable[n] for own in group.owners for n in own)
+        return got
 
     def dropped_by_rules(self, pkt: Packet) -> bool:
         """Did a drop/reject rule match `pkt` itself (so a flow drop it set is new)?"""
