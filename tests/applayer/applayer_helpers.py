@@ -87,3 +87,8 @@ def replay(tmp_path: Path, pcap: Path, rules: str, *overrides: str) -> list[dict
 
 def alerts(records: list[dict[str, Any]], sid: int | None = None) -> list[dict[str, Any]]:
     return [r for r in records if r["event_type"] == "alert" and (sid is None or r["alert"]["signature_id"] == sid)]
+
+
+def hits(records: list[dict[str, Any]], sid: int) -> list[int]:
+    """The packet numbers rule `sid` alerted on, in order."""
+    return [r["pcap_cnt"] for r in alerts(records, sid)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from applayer_helpers import replay, tcp_session
+from applayer_helpers import hits, replay, tcp_session
 from tls_builders import certificate, certificate_handshake, client_hello, handshake_record, server_hello
 
 from netsentry.config import load_config
@@ -14,10 +14,6 @@ from netsentry.rules.loader import load_rules
 REQ = b"GET /x HTTP/1.1\r\nHost: h.example\r\n\r\n"
 RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
-
-def _hits(records: list[dict], sid: int) -> list[int]:
-    return [r["pcap_cnt"] for r in records
-            if r["event_type"] == "alert" and r["alert"]["signature_id"] == sid]
 
 
 def test_tls_states_on_a_hello_in_three_segments(tmp_path: Path):
@@ -37,13 +33,13 @@ def test_tls_states_on_a_hello_in_three_segments(tmp_path: Path):
         "alert tls any any -> any any (app-layer-state:server_cert_done; sid:4;)",
         "alert tls any any -> any any (app-layer-state:>server_cert_done; sid:5;)",
     ]), "stream.inline=true")
-    assert _hits(recs, 1) == [4]
+    assert hits(recs, 1) == [4]
     # a hook rule: at exactly its state a match keeps no state (Suricata), so it matches
     # again when the client side moves past it (the CCS: client_handshake_done)
-    past = _hits(recs, 3)
-    assert len(past) == 1 and past[0] > 10 and _hits(recs, 2) == [8, past[0]]
-    assert _hits(recs, 5) == []
-    assert len(_hits(recs, 4)) == 1
+    past = hits(recs, 3)
+    assert len(past) == 1 and past[0] > 10 and hits(recs, 2) == [8, past[0]]
+    assert hits(recs, 5) == []
+    assert len(hits(recs, 4)) == 1
 
 
 def test_hook_with_a_buffer_alerts_once(tmp_path: Path):
@@ -55,8 +51,8 @@ def test_hook_with_a_buffer_alerts_once(tmp_path: Path):
         "alert tls any any -> any any (app-layer-state:client_hello_done; tls.sni; content:\"a.example\"; sid:1;)",
         "alert tls any any -> any any (app-layer-state:client_hello_done; sid:2;)",
     ]), "stream.inline=true")
-    assert len(_hits(recs, 1)) == 1
-    assert len(_hits(recs, 2)) == 2
+    assert len(hits(recs, 1)) == 1
+    assert len(hits(recs, 2)) == 2
 
 
 def test_http_states(tmp_path: Path):
@@ -67,8 +63,8 @@ def test_http_states(tmp_path: Path):
         "alert http any any -> any any (app-layer-state:<request_line; sid:3;)",
         "alert http any any -> any any (app-layer-state:response_complete; sid:4;)",
     ]))
-    assert len(_hits(recs, 1)) == 1 and len(_hits(recs, 2)) == 1 and len(_hits(recs, 4)) == 1
-    assert _hits(recs, 3) == []
+    assert len(hits(recs, 1)) == 1 and len(hits(recs, 2)) == 1 and len(hits(recs, 4)) == 1
+    assert hits(recs, 3) == []
 
 
 def test_bad_states_are_rule_errors(tmp_path: Path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from applayer_helpers import replay, tcp_session
+from applayer_helpers import hits, replay, tcp_session
 
 REQ = b"GET /malicious HTTP/1.1\r\nHost: h.example\r\n\r\n"
 RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -17,16 +17,12 @@ RULES = "\n".join([
 ])
 
 
-def _hits(records: list[dict], sid: int) -> list[int]:
-    return [r["pcap_cnt"] for r in records
-            if r["event_type"] == "alert" and r["alert"]["signature_id"] == sid]
-
 
 def test_the_dropping_packet_still_gets_its_transaction_rules(tmp_path: Path):
     pcap = tcp_session(tmp_path / "h.pcap", [(True, REQ), (False, RESP)])
     recs = replay(tmp_path, pcap, RULES)
-    raw, uri = _hits(recs, 1), _hits(recs, 2)
+    raw, uri = hits(recs, 1), hits(recs, 2)
     assert len(raw) == 1 and uri == raw          # the same packet: the request's ACK (IDS)
-    assert _hits(recs, 3) == []                  # the flow is dropped: later packets are not inspected
+    assert hits(recs, 3) == []                  # the flow is dropped: later packets are not inspected
     flows = [r for r in recs if r["event_type"] == "flow"]
     assert flows and flows[0]["flow"]["action"] == "drop"

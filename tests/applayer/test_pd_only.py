@@ -9,7 +9,7 @@ from pathlib import Path
 
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 
-from applayer_helpers import replay, tcp_session, udp_exchange
+from applayer_helpers import hits, replay, tcp_session, udp_exchange
 
 from netsentry.config import load_config
 from netsentry.rules.loader import load_rules
@@ -17,10 +17,6 @@ from netsentry.rules.loader import load_rules
 REQ = b"GET / HTTP/1.1\r\nHost: h.example\r\n\r\n"
 RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
-
-def _hits(records: list[dict], sid: int) -> list[int]:
-    return [r["pcap_cnt"] for r in records
-            if r["event_type"] == "alert" and r["alert"]["signature_id"] == sid]
 
 
 def test_pd_only_alerts_once_per_direction_ids(tmp_path: Path):
@@ -37,19 +33,19 @@ def test_pd_only_alerts_once_per_direction_ids(tmp_path: Path):
         "alert tcp any any -> any any (msg:\"pkt\"; app-layer-protocol:http; flow:established,to_server; sid:5;)",
         "alert tcp any any -> any any (msg:\"list\"; app-layer-protocol:tls|http; sid:6;)",
     ]))
-    assert _hits(recs, 1) == [7, 9]
-    assert _hits(recs, 2) == [7]
-    assert _hits(recs, 3) == [7, 9]
-    assert _hits(recs, 4) == []
-    assert len(_hits(recs, 5)) > 1
-    assert _hits(recs, 6) == [7, 9]
+    assert hits(recs, 1) == [7, 9]
+    assert hits(recs, 2) == [7]
+    assert hits(recs, 3) == [7, 9]
+    assert hits(recs, 4) == []
+    assert len(hits(recs, 5)) > 1
+    assert hits(recs, 6) == [7, 9]
 
 
 def test_pd_only_inline_marks_the_packet_itself(tmp_path: Path):
     pcap = tcp_session(tmp_path / "h.pcap", [(True, REQ), (False, RESP)])
     recs = replay(tmp_path, pcap, "alert tcp any any -> any any (app-layer-protocol:http; sid:1;)",
                   "stream.inline=true")
-    assert _hits(recs, 1) == [4, 6]
+    assert hits(recs, 1) == [4, 6]
 
 
 def test_pd_only_udp_query_and_answer(tmp_path: Path):
@@ -57,7 +53,7 @@ def test_pd_only_udp_query_and_answer(tmp_path: Path):
     r = bytes(DNS(id=7, qr=1, qd=DNSQR(qname="a.example"), an=DNSRR(rrname="a.example", rdata="192.0.2.9")))
     pcap = udp_exchange(tmp_path / "d.pcap", [(True, q), (False, r), (True, q)])
     recs = replay(tmp_path, pcap, "alert udp any any -> any any (app-layer-protocol:dns; sid:1;)")
-    assert _hits(recs, 1) == [1, 2]
+    assert hits(recs, 1) == [1, 2]
 
 
 def test_pd_only_failed_detection(tmp_path: Path):
@@ -67,7 +63,7 @@ def test_pd_only_failed_detection(tmp_path: Path):
         "alert tcp any any -> any any (app-layer-protocol:failed; sid:1;)",
         "alert tcp any any -> any any (app-layer-protocol:!http; sid:2;)",
     ]))
-    assert len(_hits(recs, 1)) == 2 and _hits(recs, 1) == _hits(recs, 2)
+    assert len(hits(recs, 1)) == 2 and hits(recs, 1) == hits(recs, 2)
 
 
 def test_app_layer_protocol_arguments(tmp_path: Path):

@@ -69,3 +69,35 @@ def stream_through(frames: list[bytes], config: dict[str, Any],
         eng.update(pkt, flows.update(pkt))
         pkts.append(pkt)
     return eng, feed, pkts
+
+
+EVE_PAYLOAD = ["outputs.eve-log.alert.payload=true", "outputs.eve-log.alert.payload-printable=true"]
+
+
+def replay_eve(tmp_path: Path, pkts: list[Any], rules: str, *overrides: str) -> list[dict[str, Any]]:
+    """Crafted frames through the whole sensor to a real eve.json (alerts with their
+    payload fields), read back. Each frame gets its own capture time: scapy stamps a
+    packet when it is made, and a module's shared frames are made at collection, minutes
+    before a late test's own (a flow timeout in between would end the flow early)."""
+    import json
+
+    from scapy.all import wrpcap  # type: ignore[import-untyped]
+
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.rules import load_rules
+    from netsentry.sensor import Sensor
+
+    pcap = tmp_path / "t.pcap"
+    for i, p in enumerate(pkts):
+        p.time = 1_700_000_000 + i / 100
+    wrpcap(str(pcap), pkts)
+    (tmp_path / "t.rules").write_text(rules)
+    config = load_config(None, ["anomaly.enabled=false", "outputs.eve-log.types=[alert]", *EVE_PAYLOAD,
+                                *overrides])
+    rs = load_rules([tmp_path / "t.rules"], config)
+    assert not rs.errors, rs.errors
+    logdir = tmp_path / "log"
+    sensor = Sensor(config, open_outputs(config["outputs"], OutputContext(logdir=logdir)), rs)
+    sensor.run(read_captures([str(pcap)]))
+    sensor.finish()
+    return [json.loads(line) for line in (logdir / "eve.json").read_text().splitlines()]

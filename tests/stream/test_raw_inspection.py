@@ -12,21 +12,17 @@ chunk around each packet on arrival, so a content still in it matches again.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from scapy.all import IP, TCP, Ether, wrpcap  # type: ignore[import-untyped]
+from scapy.all import IP, TCP, Ether  # type: ignore[import-untyped]
 
-from netsentry.capture import read_captures
+from stream_helpers import replay_eve
+
 from netsentry.config import ConfigError, load_config
-from netsentry.output import OutputContext, open_outputs
-from netsentry.rules import load_rules
-from netsentry.sensor import Sensor
 from netsentry.stream import StreamSettings
 
 CLI, SRV = "10.2.0.1", "10.2.0.2"
-EVE = ["outputs.eve-log.alert.payload=true", "outputs.eve-log.alert.payload-printable=true"]
 
 
 def c2s(flags: str, seq: int, ack: int = 0, load: bytes = b"", dport: int = 9000) -> Ether:
@@ -41,19 +37,7 @@ HANDSHAKE = [c2s("S", 1), s2c("SA", 1000, 2), c2s("A", 2, 1001)]
 
 
 def _replay(tmp_path: Path, pkts: list[Ether], rules: str, *overrides: str) -> list[dict]:
-    pcap = tmp_path / "t.pcap"
-    for i, p in enumerate(pkts):
-        p.time = 1_700_000_000 + i / 100
-    wrpcap(str(pcap), pkts)
-    (tmp_path / "t.rules").write_text(rules)
-    config = load_config(None, ["anomaly.enabled=false", "outputs.eve-log.types=[alert]", *EVE, *overrides])
-    rs = load_rules([tmp_path / "t.rules"], config)
-    assert not rs.errors, rs.errors
-    logdir = tmp_path / "log"
-    sensor = Sensor(config, open_outputs(config["outputs"], OutputContext(logdir=logdir)), rs)
-    sensor.run(read_captures([str(pcap)]))
-    sensor.finish()
-    return [json.loads(line) for line in (logdir / "eve.json").read_text().splitlines()]
+    return replay_eve(tmp_path, pkts, rules, *overrides)
 
 
 def _alerts(recs: list[dict], sid: int) -> list[dict]:
