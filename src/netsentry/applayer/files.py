@@ -33,6 +33,16 @@ class File:
     complete: bool         # the side of the transaction carrying it is done
     cut: bool              # the kept data is not the whole file
 
+    def append(self, chunk: bytes, limit: int) -> None:
+        """More of a streamed file (SMTP attachment, FTP data; `data` a bytearray): kept up
+        to `limit` bytes, the rest only counted, and the file marked cut."""
+        room = limit - len(self.data)
+        if room > 0:
+            self.data.extend(chunk[:room])         # type: ignore[attr-defined]
+        if len(chunk) > room:
+            self.cut = True
+        self.size += len(chunk)
+
     def digest(self, algo: str = "md5") -> str | None:
         """The hex hash (md5, sha1, sha256) of the whole file, None while it is open or
         when not all of it was kept."""

@@ -338,13 +338,7 @@ class FtpDataParser:
         tx = self.txs[0]
         if to_server != tx.file_to_server or tx.file.complete:
             return
-        f = tx.file
-        room = self.file_limit - len(f.data)
-        if room > 0:
-            f.data.extend(data[:room])             # type: ignore[attr-defined]
-        if len(data) > room:
-            f.cut = True
-        f.size += len(data)
+        tx.file.append(data, self.file_limit)
         # the one transaction is the flow's: rules of either side (ftpdata_command is
         # inspected to the client even when the file goes to the server) see it move
         tx.touch(True)

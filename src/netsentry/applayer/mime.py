@@ -229,13 +229,7 @@ class MimeMessage:
                 cut = 2 if decoded.endswith(b"\r\n") else 1
                 decoded, part.held_eol = decoded[:-cut], decoded[-cut:]
             if decoded:
-                f = part.file
-                room = self.file_limit - len(f.data)
-                if room > 0:
-                    f.data.extend(decoded[:room])     # type: ignore[attr-defined]
-                if len(decoded) > room:
-                    f.cut = True
-                f.size += len(decoded)
+                part.file.append(decoded, self.file_limit)
         elif part.text and self.extract_urls and decoded:
             # URLs are looked for in whole decoded lines: a quoted-printable soft break
             # splits a URL over two encoded lines (Suricata's decoded_line)
