@@ -95,6 +95,14 @@ def test_a_one_sided_capture_waits_for_the_flows_end(tmp_path: Path) -> None:
     assert _where(recs, 1) == ["end"]
 
 
+def test_an_async_oneside_session_counts_its_own_data_as_acknowledged(tmp_path: Path) -> None:
+    # stream.async-oneside: Suricata moves the async session's last_ack with the seen side's
+    # data, so its bytes reach the stream rules as they arrive (suricata-verify bug-2491-02)
+    pkts = [c2s("A", 2, 1001, b"GOOD"), c2s("PA", 6, 1001, b"MORE")]
+    recs = _replay(tmp_path, pkts, STREAM_GOOD, "stream.midstream=true", "stream.async-oneside=true")
+    assert _where(recs, 1) == [1]
+
+
 def test_fast_open_data_is_inspected_on_the_syn(tmp_path: Path) -> None:
     syn = Ether() / IP(src=CLI, dst=SRV) / TCP(sport=33000, dport=9000, flags="S", seq=1,
                                                 options=[("TFO", b"\x01\x02\x03\x04")]) / b"GOOD"

@@ -742,7 +742,11 @@ class StreamEngine:
             acked = n
             now = True
         elif ack < 0:
-            return                  # never acknowledged (a one-sided capture): the flow's end
+            if not self.async_oneside or flow.stream[not to_server].started:
+                return              # never acknowledged (a one-sided capture): the flow's end
+            # stream.async-oneside: Suricata moves an async session's last_ack with the
+            # seen side's own data (stream-tcp.c), so its bytes count as acknowledged
+            acked = n
         else:
             edge = h.next_seq
             if self.urg_off:
