@@ -384,3 +384,16 @@ def test_parsers_survive_random_bytes(make):
             tx.eve()
             if hasattr(tx, "alert_objects"):
                 tx.alert_objects()
+
+
+def test_smtp_commands_waiting_for_replies_are_bounded():
+    """A client that pipelines without end to a server that never answers: the queue stops
+    at Suricata's bound (a uint16 count) instead of growing with every line."""
+    p = smtp.SmtpParser()
+    p.parse(b"220 mail.example ESMTP\r\n", False)
+    p.parse(b"EHLO c\r\n", True)
+    p.parse(b"250-mail.example\r\n250 PIPELINING\r\n", False)
+    p.parse(b"NOOP\r\n" * (smtp.MAX_PENDING + 500), True)
+    assert len(p.cmds) == smtp.MAX_PENDING
+    p.parse(b"250 ok\r\n", False)                # replies still take the oldest
+    assert len(p.cmds) == smtp.MAX_PENDING - 1

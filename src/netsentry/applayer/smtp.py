@@ -31,6 +31,7 @@ mail_from, rcpt_to}` and `email{from, to, cc, status, attachment, url}`.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from typing import Any
 
 from netsentry.applayer.files import FILES, File, files_eve
@@ -51,6 +52,8 @@ EVENTS: dict[str, int | None] = {name: 0 for name in (
     "mime_parse_failed", "mime_invalid_base64", "mime_invalid_qp", "mime_long_line",
     "mime_long_enc_line", "mime_long_header_name", "mime_long_header_value", "mime_long_boundary",
     "mime_long_filename", "duplicate_fields", "unparsable_content", "truncated_line", "invalid_bdat")}
+
+MAX_PENDING = 0xFFFF - 1   # commands waiting for replies (Suricata: USHRT_MAX - 1)
 
 # the queue's command kinds
 _OTHER, _DATA, _DATA_END, _BDAT, _BDAT_LAST, _RSET, _QUIT, _STARTTLS = range(8)
@@ -190,7 +193,9 @@ class SmtpParser:
         self.curr: SmtpTx | None = None
         self.buf = [b"", b""]                 # partial line by to_server
         self.discard = [False, False]         # the rest of an over-long line is dropped
-        self.cmds: list[tuple[int, SmtpTx | None]] = []   # commands waiting for their reply
+        # commands waiting for their reply (at most MAX_PENDING: a client that pipelines
+        # without end, or a server that never answers, must not grow it without bound)
+        self.cmds: deque[tuple[int, SmtpTx | None]] = deque()
         self.first_reply = False
         self.multiline = False
         self.pipelining = False               # the server said 250-PIPELINING
@@ -311,7 +316,7 @@ class SmtpParser:
         if tx is None or (no_new_tx and tx.progress == REQ_COMPLETE):
             # RSET / QUIT after the mail ended: the session's, no transaction
             cmd = _RSET if low4 == b"rset" else _QUIT
-            self.cmds.append((cmd, None))
+            self._queue(cmd, None)
             return
         if line[:8].lower() == b"starttls":
             cmd = _STARTTLS
@@ -352,7 +357,14 @@ class SmtpParser:
         else:
             cmd = _OTHER
         self.current = cmd
-        self.cmds.append((cmd, tx))
+        self._queue(cmd, tx)
+
+    def _queue(self, cmd: int, tx: SmtpTx | None) -> None:
+        """A command waits for its reply. Suricata's command buffer holds at most 65,534
+        (a uint16 count) and refuses more; so does this queue, so a reply stream that
+        never comes costs bounded memory."""
+        if len(self.cmds) < MAX_PENDING:
+            self.cmds.append((cmd, tx))
 
     def _bdat_command(self, tx: SmtpTx, line: bytes) -> int:
         words = line.split()
@@ -400,7 +412,7 @@ class SmtpParser:
         tx.touch(True)
         if line == b".":
             self.data_mode = False
-            self.cmds.append((_DATA_END, tx))
+            self._queue(_DATA_END, tx)
             self._end_message(tx)
             return
         if line[:1] == b".":
@@ -452,7 +464,7 @@ class SmtpParser:
             if self.first_reply and code == b"250" and line[4:].strip().lower() == b"pipelining":
                 self.pipelining = True
             return
-        cmd, tx = self.cmds.pop(0)
+        cmd, tx = self.cmds.popleft()
         if tx is not None:
             tx.touch(False)
         if cmd == _STARTTLS:
