@@ -356,6 +356,8 @@ class FlowTable:
         flow_state_of: bytes = tcp_state.FLOW_STATE_OF
         step_base: cython.Py_ssize_t = tcp_state.step_index(midstream, 0, 0, False)
         ESTABLISHED: cython.int = tcp_state.ESTABLISHED_CODE
+        N_TCP: cython.int = tcp_state.N_STATES      # codes at or above it are not states
+        tcp_st: cython.int
         EST_FLOW: cython.int = tcp_state.ESTABLISHED_FLOW_STATE
         CLOSED_FLOW: cython.int = tcp_state.CLOSED_FLOW_STATE
         heappush, heappop = heapq.heappush, heapq.heappop
@@ -743,14 +745,15 @@ class FlowTable:
                     old_st = flow._st
                     # Suricata's FlowHandlePacketUpdate: the flow state, or a TCP session at
                     # or past ESTABLISHED (closing and closed ones too: its enum's order)
-                    flow.established = old_st == EST_FLOW or ESTABLISHED <= flow._tcp_st < 11
-                    if flow._tcp_st >= 11:  # not a state (flow.UNSET_STATE, set from outside): no step
+                    tcp_st = flow._tcp_st
+                    flow.established = old_st == EST_FLOW or ESTABLISHED <= tcp_st < N_TCP
+                    if tcp_st >= N_TCP:     # not a state (flow.UNSET_STATE, set from outside): no step
                         nxt_st = 127
                     elif cython.compiled:   # the tables' bytes read in place
                         stp = step_table
-                        nxt_st = stp[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
+                        nxt_st = stp[step_base + ((tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
                     else:
-                        nxt_st = step_table[step_base + ((flow._tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
+                        nxt_st = step_table[step_base + ((tcp_st * 32 + (flags & 0x17)) << 1) + to_server]
                     if nxt_st != 127:   # tcp_state.NO_CHANGE
                         flow._tcp_st = nxt_st
                         if cython.compiled:

@@ -155,7 +155,7 @@ def update(flow: Flow, pkt: Packet, to_server: bool, flags: int, midstream: bool
     `flow:established` data acknowledged after the client's FIN still matches. The flow
     table does the same inline (table.py `update`)."""
     flow.established = (flow._st == ESTABLISHED_FLOW_STATE
-                        or ESTABLISHED_CODE <= flow._tcp_st < len(TCP_STATE_NAMES))
+                        or ESTABLISHED_CODE <= flow._tcp_st < N_STATES)
     new = STEP_TABLE[step_index(midstream, flow._tcp_st, flags, to_server)]
     if new != NO_CHANGE:
         flow._tcp_st = new
