@@ -65,6 +65,15 @@ COMPILED_MODULES = [
     "src/netsentry/stream/tcp.py",
 ]
 
+# Modules that bind a C library: built only where the library's header is found, and
+# linked against it. Without it the module is not built and its caller uses its
+# fallback (detect/hsdirect.py -> the `hyperscan` package in detect/prefilter.py).
+# path -> (header, library to link, what is used without it)
+LIBRARY_MODULES = {
+    "src/netsentry/detect/hsdirect.py": ("hs/hs.h", "hs",
+                                          "the prefilter uses the hyperscan package (install libhyperscan-dev)"),
+}
+
 
 def _warn(msg: str) -> None:
     print(f"netsentry setup.py: WARNING: {msg}; netsentry will run its pure-Python path",
@@ -93,6 +102,30 @@ class OptionalBuildExt(build_ext):
             _warn(f"{ext.name} not compiled ({type(exc).__name__}: {exc})")
 
 
+def _header_dirs() -> list[str]:
+    """Where the C compiler looks for system headers (enough for Debian and a /usr/local build)."""
+    import sysconfig
+    dirs = [os.path.join(sys.prefix, "include"), "/usr/local/include", "/usr/include"]
+    multiarch = sysconfig.get_config_var("MULTIARCH")
+    if multiarch:
+        dirs.append(os.path.join("/usr/include", multiarch))
+    return dirs
+
+
+def _library_extensions() -> list:
+    """`Extension`s for LIBRARY_MODULES whose header is installed; a warning for each other."""
+    from setuptools import Extension
+    out = []
+    for path, (header, lib, without) in LIBRARY_MODULES.items():
+        if not any(os.path.exists(os.path.join(d, header)) for d in _header_dirs()):
+            print(f"netsentry setup.py: WARNING: {header} not found: {path} not built; {without}",
+                  file=sys.stderr)
+            continue
+        name = os.path.relpath(path, "src")[:-3].replace(os.sep, ".")
+        out.append(Extension(name, [path], libraries=[lib]))
+    return out
+
+
 def _extensions() -> list:
     if os.environ.get("NETSENTRY_NO_COMPILE") == "1":
         return []
@@ -103,7 +136,7 @@ def _extensions() -> list:
         return []
     try:
         return cythonize(
-            COMPILED_MODULES,
+            COMPILED_MODULES + _library_extensions(),
             compiler_directives={
                 "language_level": "3",
                 # keep Python semantics where they are observable, so both

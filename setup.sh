@@ -20,6 +20,12 @@ VENV=$ROOT/.venv
 APT_PACKAGES=(python3-venv python3-dev build-essential pkg-config libnetfilter-queue-dev libpcap0.8
               iptables iproute2 rsyslog rsyslog-gnutls chromium systemd passwd redis-server logrotate openssl
               publicsuffix)
+# libhs for the prefilter's direct binding (detect/hsdirect.py, built by setup.py where
+# hs/hs.h exists). Debian builds Hyperscan for amd64 only; elsewhere the prefilter uses
+# the hyperscan package, or pyahocorasick.
+if command -v dpkg >/dev/null 2>&1 && [ "$(dpkg --print-architecture)" = amd64 ]; then
+    APT_PACKAGES+=(libhyperscan-dev)
+fi
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
