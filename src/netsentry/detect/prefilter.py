@@ -10,7 +10,10 @@ Two backends with the same interface:
 
 - `HyperscanPrefilter`: Intel Hyperscan in block mode, literal compiler (escaped bytes when a pattern holds NUL),
   HS_FLAG_SINGLEMATCH (each pattern reported at most once per scan) and
-  HS_FLAG_CASELESS for nocase patterns.
+  HS_FLAG_CASELESS for nocase patterns. On the compiled path, where setup.py
+  found libhs, it is `hsdirect.HyperscanPrefilter` instead: the same database
+  bound to libhs directly, with a C match callback (no Python call per match);
+  otherwise the `hyperscan` package's binding below.
 - `AhoCorasickPrefilter`: pyahocorasick, the portable fallback. The automaton
   holds str keys, so bytes go through latin-1 (a 1:1 byte <-> code point
   map); nocase patterns live in a second automaton scanned over the
@@ -18,7 +21,9 @@ Two backends with the same interface:
   nocase does).
 
 `scan(buf)` returns the ids (indexes into the pattern list given to the
-constructor) of the patterns found, each at most once.
+constructor) of the patterns found, each at most once; Hyperscan's in ascending
+order on both bindings (the order the library reports them in depends on its
+build, and the two bindings run different builds).
 """
 
 from __future__ import annotations
@@ -35,15 +40,30 @@ try:  # pragma: no cover - import guard
 except ImportError:  # pragma: no cover
     _ac = None
 
+try:  # compiled path with libhs; its .py source raises ImportError (compiled only)
+    from netsentry.detect import hsdirect as _direct
+except ImportError:
+    _direct = None
+
 Pattern = tuple[bytes, bool]     # (literal bytes, nocase)
 
 BACKENDS = ("hyperscan", "ahocorasick")
 
 
+def library() -> str:
+    """Which library builds and scans Hyperscan databases here: the rule cache keys its
+    entries by it, so a database one library serialised is never given to the other."""
+    if _direct is not None:
+        return _direct.library()
+    if _hs is not None:
+        return f"hyperscan-py {getattr(_hs, '__version__', None)}"
+    return "none"
+
+
 def available_backends() -> list[str]:
     """Backends importable here, preferred first."""
     out = []
-    if _hs is not None:
+    if _hs is not None or _direct is not None:
         out.append("hyperscan")
     if _ac is not None:
         out.append("ahocorasick")
@@ -89,6 +109,8 @@ class HyperscanPrefilter:
         # PyArg_ParseTupleAndKeywords, 0.79 vs 0.31 us per scan of a 300-byte
         # payload without a hit (timeit, 17 bench patterns)
         self._db.scan(buf, _on_match, 0, found)
+        if len(found) > 1:
+            found.sort()
         return found
 
 
@@ -137,7 +159,8 @@ class AhoCorasickPrefilter:
         return [pid for ids in seen for pid in ids]
 
 
-_CLASSES = {"hyperscan": HyperscanPrefilter, "ahocorasick": AhoCorasickPrefilter}
+_CLASSES = {"hyperscan": HyperscanPrefilter if _direct is None else _direct.HyperscanPrefilter,
+            "ahocorasick": AhoCorasickPrefilter}
 
 
 def build_prefilter(patterns: Sequence[Pattern], backend: str = "auto"):

@@ -9,8 +9,8 @@ loads them instead (`detect.rule_cache: hit`).
 
 What the key covers (`cache_key`): netsentry's version and a fingerprint of
 its own source files (an edited checkout is a different netsentry), the
-Python version and the Hyperscan version (the stored code references and
-databases are only valid for them), the rule files' paths and contents, the
+Python version and the Hyperscan version and binding (the stored code references and
+databases are only valid for them: `prefilter.library()`), the rule files' paths and contents, the
 files that rule management (disable/enable/modify.conf), the threshold file,
 classification.config and reference.config resolve to, and the
 configuration sections that can change what is compiled (`vars`,
@@ -196,7 +196,10 @@ def cache_key(files: Iterable[Path], config: Mapping[str, Any] | None) -> str:
     h = hashlib.sha256()
     h.update(f"format {FORMAT} netsentry {netsentry.__version__} {_FINGERPRINT}\n".encode())
     h.update(f"python {sys.implementation.cache_tag} {sys.version}\n".encode())
-    h.update(f"hyperscan {getattr(_hs, '__version__', None)}\n".encode())
+    # which library serialised the databases (libhs direct or the hyperscan package's
+    # bundled one): an entry is only ever loaded by the library that wrote it
+    from netsentry.detect.prefilter import library
+    h.update(f"hyperscan {getattr(_hs, '__version__', None)} {library()}\n".encode())
     h.update(config_digest(cfg).encode())
     files = list(files)
     for f in files:
