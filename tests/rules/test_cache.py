@@ -536,3 +536,84 @@ def test_a_rule_fifo_bypasses_the_cache_and_is_read_once(tmp_path: Path):
     assert rs.cache.status == "off" and "not a regular file" in str(rs.cache)
     assert len(rs.signatures) == RULES.count("sid:")
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").glob("*" + cache.SUFFIX))
+
+
+# --- Hyperscan databases: only the library that serialised one loads it ----------------------
+
+try:
+    from netsentry.detect import hsdirect
+except ImportError:
+    hsdirect = None
+
+NO_DIRECT = "detect/hsdirect.py is not built here (no libhs headers, or NETSENTRY_PURE=1): one library only"
+
+
+def _replay_env(capture: Path, rules: Path, logdir: Path, cache_dir: Path, pure: bool) -> tuple[list[str], str]:
+    env = {k: v for k, v in os.environ.items() if k != "NETSENTRY_PURE"}
+    if pure:
+        env["NETSENTRY_PURE"] = "1"
+    cmd = [sys.executable, "-m", "netsentry", "replay", str(capture), "-S", str(rules), "-l", str(logdir),
+           "-q", "--set", f"detect.rule-cache={cache_dir}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = (logdir / "eve.json").read_text().splitlines()
+    return sorted(line for line in lines if '"event_type":"alert"' in line.replace(" ", "")), proc.stderr
+
+
+@pytest.mark.skipif(hsdirect is None, reason=NO_DIRECT)
+def test_compiled_and_pure_runs_keep_separate_entries(tmp_path: Path) -> None:
+    """The compiled path's databases are libhs's, the pure path's the hyperscan wheel's own
+    build: each run finds only the entry its own library wrote, and alerts agree."""
+    d = tmp_path / "cache"
+    runs = [("compiled", False), ("pure", True), ("compiled", False), ("pure", True)]
+    seen = []
+    for i, (_name, pure) in enumerate(runs):
+        alerts, err = _replay_env(PCAPS / "attacks-web.pcap", BUNDLED, tmp_path / f"r{i}", d, pure)
+        status = "hit" if "detect.rule_cache: hit" in err else "miss" if "detect.rule_cache: miss" in err else err
+        seen.append((status, alerts))
+    assert [s for s, _a in seen] == ["miss", "miss", "hit", "hit"]
+    assert seen[0][1] and all(a == seen[0][1] for _s, a in seen)
+    assert len([p for p in d.iterdir() if p.name.endswith(cache.SUFFIX)]) == 2
+
+
+class _StoredDatabase:
+    """Pickles as the direct binding's loader over `blob` (only hsdirect._load is named in
+    the pickle, so the cache's unpickler allows it)."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def __reduce__(self):
+        return hsdirect._load, (self.blob, 1)
+
+
+def _package_blob() -> bytes:
+    hyperscan = pytest.importorskip("hyperscan")
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(expressions=[b"GET "], ids=[0], elements=1, flags=[hyperscan.HS_FLAG_SINGLEMATCH], literal=True)
+    return hyperscan.dumpb(db)
+
+
+def _own_blob() -> bytes:
+    return hsdirect.HyperscanPrefilter([(b"GET ", False)]).__reduce__()[1][0]
+
+
+@pytest.mark.skipif(hsdirect is None, reason=NO_DIRECT)
+@pytest.mark.parametrize("blob, why", [
+    (lambda: _package_blob(), "foreign"),               # the hyperscan wheel's library wrote it
+    (lambda: _own_blob()[:-40], "truncated"),           # libhs's own bytes, cut short
+    (lambda: b"\x00" * 64, "garbage"),
+])
+def test_authenticated_entry_with_an_unusable_database_is_rebuilt(tmp_path: Path, rules: Path, blob, why) -> None:
+    """Even an entry that passes the HMAC (this user's netsentry wrote it) is not trusted to
+    hold a database this library can run: libhs checks the bytes and the entry is rebuilt."""
+    d = tmp_path / "c"
+    _load(rules, _cfg(d))
+    key = _entry(d).name[: -len(cache.SUFFIX)]
+    RuleCache(d).put(key, (_StoredDatabase(blob()), None))
+    with capture_logs() as logs:
+        rs, engine = _load(rules, _cfg(d))
+    assert rs.cache.status == "rebuilt" and "not loadable here" in rs.cache.reason, (why, rs.cache.reason)
+    assert len(rs.signatures) == 4 and engine.stats()["detect.rule_cache.rebuilt"] == 1
+    assert any("not loadable here" in e["event"] for e in logs)
+    assert load_ruleset([rules], _cfg(d)).cache.status == "hit"     # written again, and usable

@@ -96,6 +96,10 @@ class HyperscanPrefilter:
                 raise MemoryError()
             for i in range(n):
                 p: bytes = pats[i]
+                if not p:
+                    # libhs 5.4.0's literal compiler accepts it and then crashes the
+                    # process; the package's binding refuses it the same way
+                    raise ValueError(f"hyperscan: pattern {i} (b''): the literal compiler takes no empty pattern")
                 exprs[i] = p
                 lens[i] = len(p)
                 flags[i] = HS_FLAG_SINGLEMATCH | (HS_FLAG_CASELESS if patterns[i][1] else 0)
@@ -108,7 +112,8 @@ class HyperscanPrefilter:
                     which = cerr.expression
                     hs_free_compile_error(cerr)
                     if which >= 0:
-                        raise ValueError(f"hyperscan: pattern {which} ({pats[which]!r}): {msg}")
+                        raise ValueError(f"hyperscan: pattern {which} ({pats[which][:40]!r}"
+                                         f"{'...' if len(pats[which]) > 40 else ''}): {msg}")
                     raise ValueError(f"hyperscan: {msg}")
                 raise ValueError(f"hyperscan: compile failed (error {err})")
         finally:
