@@ -180,6 +180,19 @@ def test_netsentry_pure_imports_the_sources_and_the_default_the_extensions() -> 
     assert default["COMPILED"] is True
 
 
+@pytest.mark.skipif("netsentry.detect.hsdirect" not in _extensions_in_use(),
+                    reason="detect/hsdirect.py is not built here (no libhs headers): both paths use the hyperscan package")
+def test_the_two_paths_scan_with_different_hyperscan_bindings() -> None:
+    """Where libhs is built in, the identical-eve test above compares libhs direct (compiled)
+    against the hyperscan package (pure): that is what makes it a test of the binding too."""
+    code = "from netsentry.detect import prefilter; print(prefilter.library())"
+    env = {k: v for k, v in os.environ.items() if k != "NETSENTRY_PURE"}
+    compiled = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    pure = subprocess.run([sys.executable, "-c", code], env=dict(env, NETSENTRY_PURE="1"),
+                          capture_output=True, text=True, check=True)
+    assert compiled.stdout.startswith("libhs ") and pure.stdout.startswith("hyperscan-py ")
+
+
 def test_version_names_the_path_that_runs() -> None:
     env = dict(os.environ, NETSENTRY_PURE="1")
     proc = subprocess.run([sys.executable, "-m", "netsentry", "version"], env=env,
