@@ -510,7 +510,19 @@ class TxGuess:
                     attach(events, pkt, flow)
                 advance(pkt, flow)
             return events
-        return guessing_inspect
+
+        protos = self.protos
+
+        def udp_inspect(pkt: Packet, flow: Flow | None) -> Any:
+            # without guessing only UDP flows of the rules' protocols can name a
+            # transaction: every other packet costs one test more than `inspect`
+            events = inspect(pkt, flow)
+            if pkt.proto == 17 and flow is not None and flow.app_proto in protos and flow.app.parser is not None:
+                if events:
+                    attach(events, pkt, flow)
+                advance(pkt, flow)
+            return events
+        return guessing_inspect if self.guess else udp_inspect
 
     def attach(self, events: list[Event], pkt: Packet, flow: Flow) -> None:
         st = flow.app
