@@ -56,6 +56,7 @@ NUMERIC_RANGES: list[tuple[str, float, float]] = [
     ("flow.max-flows", 1, U32),                   # flows held at once
     ("flow.timeouts.*", 0, U32),                  # seconds (Suricata: uint32)
     ("detect.pcre-time-limit", 0, 60),            # seconds
+    ("detect.stream-tx-log-limit", 0, 255),
     ("detect.pcre.*", 0, U32),
     ("outputs.eve-log.community-id-seed", 0, 65535),   # uint16 in the Community ID spec
     ("stats.interval", 1, 86400),                 # seconds between stats records

@@ -159,7 +159,13 @@ class Sensor:
             return
         tx = getattr(self, "_tx_detect", None)
         protos = {s.app_proto for s in tx.sigs} if tx is not None else set()
-        applayer.set_consumers(frozenset(protos | {p for t, p in RECORD_TYPES.items() if self._emitters[t]}))
+        # packet alerts naming a transaction (detect/txdetect.py TxGuess): any protocol's
+        # with detect.guess-applayer-tx, else those of the UDP app-layer rules
+        guess = getattr(getattr(self, "signatures", None), "guess", None)
+        if guess is not None:
+            protos |= guess.protos
+        applayer.set_consumers(None if guess is not None and guess.guess else
+                               frozenset(protos | {p for t, p in RECORD_TYPES.items() if self._emitters[t]}))
         applayer.set_pd_marks(any(s.pd_only for s in getattr(self.ruleset, "signatures", None) or ()))
 
     # --- wiring (the optional stages are imported only when configured) ----------
@@ -252,7 +258,7 @@ class Sensor:
             while True:
                 with capture_gc():      # flows outlive the collector's young generations (gcpolicy.py)
                     loop(records, state, self, self.decoder.decode, self.flows.update,
-                         self.signatures.inspect if "signatures" in parts else None,
+                         self._packet_inspect() if "signatures" in parts else None,
                          self.anomaly.inspect_due if "anomaly" in parts else None,
                          self._loop_on_events(), self._on_verdict, self._on_decoder_events, progress,
                          self.defrag.add if "defrag" in parts else None,
@@ -480,6 +486,13 @@ class Sensor:
             for emit in self._emitters["anomaly"]:
                 emit(event)
 
+    def _packet_inspect(self) -> Any:
+        """The packet engine's `inspect`, with the transaction its alerts name where the
+        ruleset or `detect.guess-applayer-tx` asks for one (detect/txdetect.py TxGuess)."""
+        sigs = self.signatures
+        guess = getattr(sigs, "guess", None)
+        return sigs.inspect if guess is None or self.applayer is None else guess.inspector(sigs.inspect)
+
     def _on_app(self, pkt: Any, flow: Any) -> None:
         """After detection: transaction rules on what the app layer parsed, then the
         transaction records (http, dns, tls) that are complete. Only for packets that
@@ -515,8 +528,9 @@ class Sensor:
             if flow.stream and self.signatures is not None:
                 # stream data detection has not seen yet: inspected now, before the flow's
                 # records (Suricata's flow-timeout pseudo packets)
+                inspect = self._packet_inspect()
                 for pkt in self.stream.flush(flow):
-                    events = self.signatures.inspect(pkt, flow)
+                    events = inspect(pkt, flow)
                     if events:
                         self._on_events(events, pkt, flow, False)
             self.stream.on_flow_end(flow)

@@ -328,6 +328,9 @@ class DnsTx(Tx):
         super().release()
         self.pdu = b""
 
+    def one_way(self) -> bool | None:
+        return self.request is not None
+
     def message_records(self, final: bool) -> list[dict[str, Any]]:
         """The transaction's one dns record (Suricata 8's v3 log: a record per message)."""
         self.logged = True

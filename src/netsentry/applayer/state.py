@@ -51,7 +51,7 @@ class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
     __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
-                 "release_from", "done", "seen", "held", "wake", "released")
+                 "release_from", "done", "seen", "held", "wake", "released", "guess")
 
     def __init__(self) -> None:
         # One AppState per TCP/UDP flow (bench-1m: 219k), so no list is made up front:
@@ -81,6 +81,9 @@ class AppState:
         # the bytes released on the other side's packet, by to_server, for the payload part of
         # transaction rules inspected on the side's next packet (AppLayer.tx_packet)
         self.released: list[bytes] | None = None
+        # detect/txdetect.py TxGuess: detection's transaction per direction and the guessed
+        # alerts per transaction; only with detect.guess-applayer-tx or UDP app-layer rules
+        self.guess: list[Any] | None = None
 
     @property
     def txs(self) -> list[Tx]:

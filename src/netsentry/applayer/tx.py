@@ -56,5 +56,11 @@ class Tx:
         """Drop what detection and logging no longer need (bodies); the ids stay."""
         self.cache.clear()
 
+    def one_way(self) -> bool | None:
+        """The only direction this transaction has (True: to server), or None: both.
+        Suricata's unidirectional transactions (a DNS message), which detection in the
+        other direction passes over (detect/txdetect.py TxGuess)."""
+        return None
+
     def eve(self) -> dict[str, Any]:      # pragma: no cover - each protocol's own
         raise NotImplementedError

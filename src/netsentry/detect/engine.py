@@ -38,7 +38,7 @@ from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import APP_LAYER, IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
 from netsentry.detect.stream import StreamRule, stream_capable, stream_rule, window_lookback
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
-from netsentry.detect.txdetect import TxDetect
+from netsentry.detect.txdetect import TxDetect, TxGuess
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event
@@ -138,6 +138,7 @@ class SignatureEngine:
         self.tx = (TxDetect(evaluation_order(tx_sigs, action_order), config, self.ips, backend)
                    if tx_sigs else None)
         self.sigs: list[Signature] = evaluation_order([s for s in sigs if not s.tx_rule], action_order)
+        self.guess = TxGuess.build(self.sigs, config)     # the transaction a packet alert names (txdetect.py)
         address_vars = get(config, "vars.address-groups", {}) or {}
         entries: list[Any] = list(get(config, "threshold", []) or [])
         threshold_file = get(config, "threshold-file", "") or ""

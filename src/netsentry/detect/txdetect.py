@@ -452,3 +452,154 @@ def alert_extra(tx: Tx) -> dict[str, Any]:
         return {"tx_id": tx.tx_id, **objects()}      # smtp + email + files, ftp_data (applayer/smtp.py, ftp.py)
     alert_eve = getattr(tx, "alert_eve", None)
     return {"tx_id": tx.tx_id, tx.proto: alert_eve() if alert_eve is not None else tx.eve()}
+
+
+class TxGuess:
+    """Which transaction a packet or stream rule's alert carries (Suricata's
+    DetectRulePacketAppendAlert), or none.
+
+    A rule without app-layer keywords matches a packet, not a transaction, so its
+    alert names no transaction, except:
+
+    - over UDP, a rule naming an app-layer protocol (`alert dns ... content`): every
+      datagram is one message, so the transaction detection is at in that direction
+      is the packet's own;
+    - with `detect.guess-applayer-tx` (Suricata 8, default off), any flow whose
+      transaction at that point is the only live one of the direction: the one after
+      it may exist only when it is a one-way transaction of the other direction (a
+      DNS response after the request). Such an alert says `tx_guessed: true`.
+
+    "The transaction detection is at" is Suricata's inspect id per direction: the
+    first transaction not yet finished in that direction when detection last ran on
+    a packet of that direction (a transaction finished, or one-way the other way,
+    is passed at the end of each packet: `advance`). A transaction is attached to at
+    most `detect.stream-tx-log-limit` (default 4) alerts this way, so a long stream
+    does not log the same transaction over and over.
+    State per flow: `AppState.guess` = [inspect id to client, to server, {tx id:
+    alerts}, per transaction the directions it was inspected in (bit 1 to client, 2 to
+    server), the first transaction not freed], made once there is a transaction."""
+
+    __slots__ = ("guess", "limit", "udp_app", "protos")
+
+    def __init__(self, guess: bool, limit: int, udp_app: frozenset[tuple[int, int]],
+                 protos: frozenset[str]) -> None:
+        self.guess = guess
+        self.limit = limit
+        self.udp_app = udp_app      # (gid, sid) of packet rules naming an app-layer protocol
+        self.protos = protos        # ... and their protocols (parsed for them: Sensor consumers)
+
+    @classmethod
+    def build(cls, sigs: Sequence[Signature], config: Mapping[str, Any]) -> TxGuess | None:
+        """The guesser a ruleset needs, or None (nothing to attach: no per-packet cost)."""
+        guess = bool(get(config, "detect.guess-applayer-tx", False))
+        app = [s for s in sigs if s.app_proto is not None and not s.tx_rule
+               and (s.ip_protos is None or 17 in s.ip_protos)]
+        if not guess and not app:
+            return None
+        return cls(guess, int(get(config, "detect.stream-tx-log-limit", 4)),
+                   frozenset((s.gid, s.sid) for s in app), frozenset(s.app_proto for s in app))
+
+    def inspector(self, inspect: Any) -> Any:
+        """`inspect` (the packet engine's) with this guess applied to its alerts."""
+        attach, advance = self.attach, self.advance
+
+        def guessing_inspect(pkt: Packet, flow: Flow | None) -> Any:
+            events = inspect(pkt, flow)
+            if flow is not None and flow.app is not None and flow.app.parser is not None:
+                if events:
+                    attach(events, pkt, flow)
+                advance(pkt, flow)
+            return events
+
+        protos = self.protos
+
+        def udp_inspect(pkt: Packet, flow: Flow | None) -> Any:
+            # without guessing only UDP flows of the rules' protocols can name a
+            # transaction: every other packet costs one test more than `inspect`
+            events = inspect(pkt, flow)
+            if pkt.proto == 17 and flow is not None and flow.app_proto in protos and flow.app.parser is not None:
+                if events:
+                    attach(events, pkt, flow)
+                advance(pkt, flow)
+            return events
+        return guessing_inspect if self.guess else udp_inspect
+
+    def attach(self, events: list[Event], pkt: Packet, flow: Flow) -> None:
+        st = flow.app
+        txs = st.parser.txs
+        if not txs:
+            return
+        ts = bool(pkt.to_server) != st.reversed
+        g = st.guess
+        tx_id = g[ts] if g is not None else 0
+        if tx_id >= len(txs):
+            return
+        udp = flow.proto == 17
+        only = self.guess and not udp and _only_live(txs, tx_id, ts)
+        for ev in events:
+            alert = ev.alert
+            if ev.event_type != "alert" or alert is None or ev.extra is not None:
+                continue
+            if not (only or (udp and (alert.gid, alert.signature_id) in self.udp_app)):
+                continue
+            if g is None:
+                g = st.guess = [0, 0, {}, bytearray(), 0]
+            counts = g[2]
+            n = counts.get(tx_id, 0)
+            if n >= self.limit:
+                continue
+            counts[tx_id] = n + 1
+            extra = alert_extra(txs[tx_id])
+            if not udp:
+                extra["tx_guessed"] = True
+            ev.extra = extra
+
+    @staticmethod
+    def advance(pkt: Packet, flow: Flow) -> None:
+        """After a packet's detection (Suricata's AppLayerParserSetTransactionInspectId and
+        the transaction clean-up): the transactions finished in the packet's direction
+        are inspected in it (a one-way transaction of the other direction is never
+        inspected in this one); a transaction finished and inspected both ways is freed,
+        and neither direction's detection is before the first one not freed."""
+        st = flow.app
+        txs = st.parser.txs
+        n = len(txs)
+        g = st.guess
+        if g is None:
+            if not n:
+                return
+            g = st.guess = [0, 0, {}, bytearray(), 0]
+        ts = bool(pkt.to_server) != st.reversed
+        bit = 2 if ts else 1
+        bits = g[3]
+        if len(bits) < n:
+            bits.extend(bytes(n - len(bits)))
+        i = g[ts]
+        while i < n:
+            tx = txs[i]
+            if not (tx.done[ts] or tx.one_way() == (not ts)):
+                break
+            bits[i] |= bit
+            i += 1
+        g[ts] = i
+        m = g[4]
+        while m < n:
+            tx = txs[m]
+            ow = tx.one_way()
+            seen = bits[m] | (0 if ow is None else 1 if ow else 2)
+            if seen != 3 or not tx.complete():
+                break
+            m += 1
+        if m > g[4]:
+            g[4] = m
+            g[0] = max(g[0], m)
+            g[1] = max(g[1], m)
+
+
+def _only_live(txs: Sequence[Tx], tx_id: int, ts: bool) -> bool:
+    """Suricata's IsOnlyTxInDirection: `tx_id` is the newest transaction, or the one after
+    it is one-way in the other direction."""
+    n = len(txs)
+    if n == tx_id + 1:
+        return True
+    return n == tx_id + 2 and txs[tx_id + 1].one_way() == (not ts)

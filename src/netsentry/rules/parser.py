@@ -280,6 +280,9 @@ def finish(b: RuleBuilder) -> None:
         sig.severity = 3
 
 
+_BEFORE_ESTABLISHED = frozenset({"none", "syn_sent", "syn_recv"})     # Flow.tcp_state names
+
+
 def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
     """Settle a rule's app-layer side: its protocol, buffers, transaction checks and direction.
 
@@ -314,7 +317,11 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
         if sig.app_proto is not None:
             want = sig.app_proto
             # into the builder's list: the caller sets sig.packet_checks from it afterwards
-            b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto == want)
+            # TCP: only once this packet left the session established (Suricata reads the
+            # flow's protocol for a TCP packet with PKT_STREAM_EST only: not for a SYN
+            # carrying Fast Open data, whatever that data told)
+            b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto == want
+                                   and (pkt.proto != 6 or flow.tcp_state not in _BEFORE_ESTABLISHED))
         return
     sig.tx_rule = True
     ip_protos = sig.ip_protos
