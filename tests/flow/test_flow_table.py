@@ -282,3 +282,27 @@ def test_flush_frees_each_flow_once_it_has_ended() -> None:
 
 class _Tag:
     """A weak-referenceable stand-in for an output's per-flow object."""
+
+
+def test_flush_lets_go_of_every_key_and_the_table_works_after() -> None:
+    """The flush lets go of every key at once (the C index swept, the dicts cleared)
+    before it ends the flows: each flow of every key kind (indexed IPv4 TCP/UDP, a
+    VLAN-tagged one, IPv6, ICMP) still ends exactly once, in wheel order, and both
+    directions of every 5-tuple make a new flow afterwards, enough of them to grow
+    the emptied index again."""
+    t, ended = table()
+    live = [t.update(udp(f"10.1.{i >> 8}.{i & 255}", S, 1000 + i, 53, 1.0 + i * 1e-3)) for i in range(900)]
+    live.append(handshake(t, 2.0))
+    live.append(t.update(tcp(C, S, 40001, 80, "S", 3.0, vlan=7)))
+    live.append(t.update(udp6("2001:db8::1", "2001:db8::2", 5000, 53, 4.0)))
+    live.append(t.update(icmp(C, S, 8, 5.0)))
+    assert len(set(map(id, live))) == len(live) == len(t)
+    t.flush("shutdown")
+    assert len(ended) == len(live) and set(map(id, ended)) == set(map(id, live))
+    assert ended.reasons == ["shutdown"] * len(live)
+    assert len(t) == 0 and t.key_entries() == 0 and t.stats()["flow.shutdown"] == len(live)
+    again = [t.update(udp(S, f"10.1.{i >> 8}.{i & 255}", 53, 1000 + i, 10.0 + i * 1e-3)) for i in range(2000)]
+    assert not set(map(id, again)) & set(map(id, live)) and len(set(map(id, again))) == 2000
+    back = udp("10.1.0.5", S, 1005, 53, 20.0)
+    assert t.update(back) is again[5] and back.to_server is False
+    assert len(t) == 2000 and t.key_entries() == 2000 * keys_per_flow()

@@ -26,5 +26,6 @@ cdef class FlowIndex:
     cdef uint64_t seed
     cdef Py_ssize_t find(self, uint64_t addrs, uint32_t ports)
     cdef int insert(self, uint64_t addrs, uint32_t ports, bint client_lo, Flow flow) except? -1
+    cdef void clear(self)
     cdef bint remove(self, Flow flow)
     cdef int _resize(self, Py_ssize_t size) except? -1
