@@ -143,3 +143,43 @@ def test_session_from_a_syn_ack_needs_midstream(tmp_path: Path) -> None:
     assert stats.get("tcp.midstream_pickups", 0) == 0
     _, stats = _run(tmp_path, pkts, ("stream.midstream=true",))
     assert stats["tcp.midstream_pickups"] == 1
+
+
+FLOOD_RULES = (
+    'alert tcp any any -> any any (msg:"syn flood"; stream-event:3whs_syn_flood; sid:3;)\n'
+    'alert tcp any any -> any any (msg:"request"; flow:established,to_server; content:"GET /secret"; sid:2;)\n'
+)
+
+
+def _flood(tmp_path: Path, n_syns: int, answered: int) -> tuple[list[tuple[int, int]], dict]:
+    """`n_syns` SYNs with different ISNs on one 4-tuple, then the server answers SYN
+    number `answered` (0-based) and the client sends its request from that ISN."""
+    isns = [ISN + i * 100_000 for i in range(n_syns)]
+    pkts = [c2s("S", isn) for isn in isns]
+    isn = isns[answered]
+    pkts += [s2c("SA", SISN, isn + 1), c2s("A", isn + 1, SISN + 1), c2s("PA", isn + 1, SISN + 1, REQ),
+             s2c("A", SISN + 1, isn + 1 + len(REQ))]
+    for i, p in enumerate(pkts):
+        p.time = 1_700_000_000 + i * 0.01          # all within one second
+    pcap = tmp_path / "flood.pcap"
+    wrpcap(str(pcap), pkts)
+    rules = tmp_path / "t.rules"
+    rules.write_text(FLOOD_RULES)
+    out, sensor = replay_events(pcap, rules, overrides=("stream.reassembly.raw-inspection=arrival",))
+    return alerts_of(out), sensor.stream.stats()
+
+
+def test_many_different_syns_raise_the_syn_flood_event(tmp_path: Path) -> None:
+    """Ten earlier SYNs are kept while the client's SYN is unanswered; every different SYN
+    after that raises stream.3whs_syn_flood (Suricata's stream.max-syn-queued, 10)."""
+    alerts, stats = _flood(tmp_path, 13, 12)
+    assert [a for a in alerts if a[1] == 3] == [(12, 3), (13, 3)]
+    assert stats["stream.3whs_syn_flood"] == 2
+    assert (16, 2) in alerts              # the last SYN is followed: its request is seen
+
+
+def test_syn_ack_picks_the_earlier_syn_it_answers(tmp_path: Path) -> None:
+    """The server accepted the 5th of 8 SYNs: the session follows that one's numbers."""
+    alerts, stats = _flood(tmp_path, 8, 4)
+    assert [a for a in alerts if a[1] == 3] == []
+    assert (11, 2) in alerts

@@ -131,6 +131,9 @@ class Half:
         self.txs_seen = 0          # app-layer transactions looked at for a raw trigger (`_app_trigger`)
 
 
+# SYNs kept per session while the client's SYN is unanswered (Suricata's stream.max-syn-queued default)
+MAX_SYN_QUEUED = 10
+
 # TCP options a receiver checks against a key the sensor does not have
 _OPT_MD5, _OPT_AO = 19, 29
 
@@ -331,6 +334,9 @@ class StreamEngine:
         # RSTs whose sender may go on talking (`_rst_watch`): the sender's Half -> the TCP
         # state before the RST; few at a time, emptied when the sender talks or the flow ends
         self.rst_sent: dict[Any, str] = {}
+        # SYN_SENT sessions whose client sent another SYN (`_syn_sent`): the client's Half ->
+        # [the SYN the session follows, the earlier ones kept]; emptied by the SYN/ACK
+        self.syn_q: dict[Any, list] = {}
         # the memcap's exception policy (exception_policy.py): on_memcap(pkt, flow)
         self.on_memcap: Callable[[Packet, Flow], None] | None = None
 
@@ -421,6 +427,9 @@ class StreamEngine:
                     st = flow.stream = new_session()
                     self.counters["tcp.ssn_reused"] += 1
                     h = st[pkt.to_server]
+                elif self.syn_q or (h.started and not h.off and pkt.to_server and not flags & _ACK
+                                    and not st[0].started):
+                    self._syn_sent(st, pkt, flow, flags)     # resent SYNs (rare: a dict test)
                 if not h.started:
                     h.started = True
                     h.next_seq = (pkt.seq + 1) & MASK
@@ -920,6 +929,50 @@ class StreamEngine:
         if flow.tcp_state == CLOSED:
             resume(flow, before, flags, pkt.to_server, self.midstream)
 
+    def _syn_sent(self, st: Any, pkt: Packet, flow: Flow, flags: int) -> None:
+        """A SYN or SYN/ACK while the client's SYN is unanswered (Suricata's SYN queue).
+
+        A client SYN unlike the one the session follows (another ISN or timestamp, or
+        sent in another second: Suricata compares the SYNs' fields and their time in
+        seconds) becomes the one followed, as the most likely to be answered; the one
+        it replaces is kept, up to `MAX_SYN_QUEUED`. A SYN that finds them all taken
+        raises `stream.3whs_syn_flood` (many different SYNs on one 4-tuple: a SYN flood
+        or an evasion) and the oldest is forgotten. The SYN/ACK then picks the SYN it
+        acknowledges, so the session follows the connection the server accepted."""
+        client: Half = st[1]
+        if flags & _ACK:
+            entry = self.syn_q.pop(client, None)
+            if entry is not None and not pkt.to_server and pkt.ack != client.next_seq:
+                want = (pkt.ack - 1) & MASK
+                for seq, ts, _secs in entry[1]:
+                    if seq == want:
+                        client.next_seq = pkt.ack
+                        client.syn_ts = ts
+                        break
+            return
+        if not pkt.to_server or st[0].started or not client.started or client.off:
+            return
+        entry = self.syn_q.get(client)
+        if entry is None:
+            current = ((client.next_seq - 1) & MASK, client.syn_ts, int(flow.start))
+            entry = self.syn_q[client] = [current, []]
+        current = entry[0]
+        new = (pkt.seq, pkt.tcp_tsval, int(pkt.ts))
+        if new != current:
+            queue = entry[1]
+            # kept once: a SYN with a timestamp is known by its ISN and timestamp
+            known = current[1] is not None and current[1] >= 0 and any(
+                q[0] == current[0] and q[1] == current[1] for q in queue)
+            if not known:
+                if len(queue) >= MAX_SYN_QUEUED:
+                    self.counters["stream.3whs_syn_flood"] += 1
+                    pkt.add_event("stream.3whs_syn_flood")
+                    del queue[0]
+                queue.append(current)
+        entry[0] = new
+        client.next_seq = (pkt.seq + 1) & MASK
+        client.syn_ts = pkt.tcp_tsval
+
     def _bad_echo(self, client: Half, pkt: Packet) -> bool:
         """A reply to a SYN that echoes a timestamp the SYN never sent: an evasion (a
         forged RST or FIN that the client's TCP stack would refuse, bug 3286). As
@@ -1092,6 +1145,8 @@ class StreamEngine:
             if self.rst_sent:
                 for h in st:
                     self.rst_sent.pop(h, None)
+            if self.syn_q:
+                self.syn_q.pop(st[1], None)
             for h in st:
                 if h.ooo is not None:
                     self.memuse -= h.ooo.nbytes
