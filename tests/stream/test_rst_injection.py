@@ -46,6 +46,9 @@ HANDSHAKE = [c2s("S", ISN), s2c("SA", SISN, ISN + 1), c2s("A", ISN + 1, SISN + 1
 
 
 def _run(tmp_path: Path, pkts: list[Ether], overrides: tuple[str, ...] = ()) -> tuple[list[tuple[int, int]], dict]:
+    pkts = [p.copy() for p in pkts]
+    for i, p in enumerate(pkts):
+        p.time = 1_700_000_000 + i * 0.01      # not the frames' build times (HANDSHAKE: import time)
     pcap = tmp_path / "rst.pcap"
     wrpcap(str(pcap), pkts)
     rules = tmp_path / "t.rules"
