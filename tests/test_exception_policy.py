@@ -91,7 +91,7 @@ def test_ips_drops_a_midstream_session_by_default() -> None:
     assert rec["exception_policy"] == [{"target": "stream_midstream", "policy": "drop_flow"}]
     assert rec["action"] == "drop"
     assert sensor.result.drops >= 1
-    assert sensor.counters()["tcp.midstream_exception_policy.drop_flow"] == 1
+    assert sensor.counters()["exception_policy.tcp.midstream.drop_flow"] == 1
 
 
 def test_ips_drop_flow_holds_for_later_packets_without_rules() -> None:
@@ -106,7 +106,7 @@ def test_ips_with_midstream_enabled_records_ignore() -> None:
     rec = _flow_record(out)
     assert rec["exception_policy"] == [{"target": "stream_midstream", "policy": "ignore"}]
     assert "action" not in rec and sensor.result.drops == 0
-    assert not any(k.startswith("tcp.midstream_exception_policy") for k in sensor.counters())
+    assert not any(k.startswith("exception_policy.tcp.midstream") for k in sensor.counters())
 
 
 def test_ids_records_without_dropping() -> None:
@@ -132,3 +132,15 @@ def test_a_session_seen_from_its_syn_has_no_exception() -> None:
     sensor, out = _run(HANDSHAKE, "stream.inline=true")
     assert "exception_policy" not in _flow_record(out)
     assert sensor.result.drops == 0
+
+
+def test_a_policy_that_is_not_ignore_has_its_counter_before_it_applies() -> None:
+    """Suricata registers a condition's counter when its policy is not ignore, so a stats
+    record shows the policy in force at 0 until it applies (and no counter: ignored)."""
+    sensor, _ = _run(HANDSHAKE, "stream.inline=true")
+    counters = sensor.counters()
+    assert counters["exception_policy.tcp.midstream.drop_flow"] == 0
+    assert counters["exception_policy.tcp.reassembly.drop_flow"] == 0
+    assert not any(k.startswith("exception_policy.flow.") for k in counters)     # flow reuse: no condition
+    sensor, _ = _run(HANDSHAKE)
+    assert not any(k.startswith("exception_policy.") for k in sensor.counters())  # IDS: all ignore

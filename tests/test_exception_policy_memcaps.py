@@ -76,7 +76,7 @@ def test_reassembly_memcap_drop_flow_drops_the_flow_in_ips(tmp_path):
     assert flow["exception_policy"] == [{"target": "stream_reassembly_memcap", "policy": "drop_flow"}]
     assert flow["action"] == "drop"
     stats = counters(records)
-    assert stats["netsentry"]["tcp"]["reassembly_exception_policy"]["drop_flow"] == 1
+    assert stats["exception_policy"]["tcp"]["reassembly"]["drop_flow"] == 1
     assert stats["tcp"]["segment_memcap_drop"] == 1
     # the segment that hit the cap and the two after it: dropped
     assert stats["ips"]["blocked"] == 3
@@ -114,7 +114,7 @@ def test_defrag_memcap_drops_the_fragments_over_the_cap_in_ips(tmp_path):
     records, stderr = replay(tmp_path, frags, "--simulate-ips",
                              "--set", "defrag.max-frags=3", "--set", "defrag.memcap-policy=drop-packet")
     stats = counters(records)
-    assert stats["netsentry"]["defrag"]["memcap_exception_policy"]["drop_packet"] == 1
+    assert stats["exception_policy"]["defrag"]["memcap"]["drop_packet"] == 1
     assert stats["defrag"]["max_frags_reached"] == 1
     assert stats["ips"]["blocked"] == 1
     drops = of(records, "drop")
@@ -128,7 +128,7 @@ def test_defrag_memcap_by_default_in_ips_is_drop_packet(tmp_path):
     records, _ = replay(tmp_path, first[:2] + second + first[2:], "--simulate-ips", "--set", "defrag.trackers=1")
     stats = counters(records)
     assert stats["defrag"]["max_trackers_reached"] == 4
-    assert stats["netsentry"]["defrag"]["memcap_exception_policy"]["drop_packet"] == 4
+    assert stats["exception_policy"]["defrag"]["memcap"]["drop_packet"] == 4
 
 
 # --- flow.memcap-policy -------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_flow_memcap_without_a_policy_reuses_flows(tmp_path):
     records, _ = replay(tmp_path, udp_flows(5), "--simulate-ips", "--set", "flow.max-flows=2")
     stats = counters(records)
     assert stats["netsentry"]["flow"]["evicted"] >= 3
-    assert "memcap_exception_policy" not in stats["netsentry"].get("flow", {})
+    assert "flow" not in stats.get("exception_policy", {})
     assert stats["ips"]["blocked"] == 0
 
 
@@ -151,7 +151,7 @@ def test_flow_memcap_policy_refuses_new_flows_at_the_cap(tmp_path):
     stats = counters(records)
     assert stats["flow"]["memcap"] == 3
     # a packet condition: drop-flow acts on the packet (no flow to act on)
-    assert stats["netsentry"]["flow"]["memcap_exception_policy"]["drop_packet"] == 3
+    assert stats["exception_policy"]["flow"]["memcap"]["drop_packet"] == 3
     assert stats["ips"]["blocked"] == 3
     assert sorted(f["src_port"] for f in of(records, "flow")) == [2000, 2001]   # no eviction
     assert len(policy_log_lines(stderr, "flow_memcap")) == 1
@@ -176,7 +176,7 @@ def test_app_layer_error_drop_flow(tmp_path):
     assert flow["flow"]["exception_policy"] == [{"target": "app_layer_error", "policy": "drop_flow"}]
     assert flow["flow"]["action"] == "drop"
     stats = counters(records)
-    assert stats["app_layer"]["error"]["exception_policy"]["drop_flow"] == 1
+    assert stats["exception_policy"]["app_layer"]["error"]["drop_flow"] == 1
     assert stats["app_layer"]["error"]["tls"]["parser"] == 1
     assert stats["ips"]["blocked"] == 2         # the garbage segment and the one after it
     assert len(policy_log_lines(stderr, "app_layer_error")) == 1

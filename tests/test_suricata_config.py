@@ -161,3 +161,19 @@ def test_bad_exception_policy_from_suricata_yaml_names_the_key(tmp_path: Path) -
     cfg = load_config(suricata=_write(tmp_path, "outputs: []\nexception-policy: sometimes\n"))
     with pytest.raises(ConfigError, match="exception-policy"):
         ExceptionPolicies(cfg, ips=True)
+
+
+def test_flow_timeouts_left_unset_are_suricatas_built_in_ones(tmp_path: Path) -> None:
+    """Suricata run with a suricata.yaml that sets no (or only some) flow timeouts uses
+    its compiled-in values (tcp closed 10 s, new 30 s, established 300 s), not those of
+    its sample suricata.yaml, which are netsentry's own defaults: a flow ends when
+    Suricata would end it under the same file. A --set of another key does not reset
+    what the file set."""
+    cfg = load_config(suricata=_write(tmp_path), overrides=["stream.midstream=false"])
+    assert get(cfg, "flow.timeouts.tcp.new") == 7                  # the file's
+    assert get(cfg, "flow.timeouts.tcp.closed") == 10
+    assert get(cfg, "flow.timeouts.tcp.established") == 300
+    assert get(cfg, "flow.timeouts.udp.new") == 30
+    assert get(cfg, "flow.timeouts.default.closed") == 0
+    plain = load_config(None)
+    assert get(plain, "flow.timeouts.tcp.closed") == 60            # netsentry's own default

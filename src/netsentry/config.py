@@ -144,7 +144,8 @@ def _suricata_override(cfg: Config, schema: Config, item: str) -> None:
     for part in reversed(key.strip().split(".")):
         tree = {part: tree}
     from netsentry.output import EVENT_TYPES
-    translated, ignored = _suricata_config().translate(tree, Path.cwd() / "suricata.yaml", EVENT_TYPES)
+    translated, ignored = _suricata_config().translate(tree, Path.cwd() / "suricata.yaml", EVENT_TYPES,
+                                                      whole_file=False)
     if translated:
         _merge(cfg, schema, translated, "", f"--set {item}")
     if ignored:

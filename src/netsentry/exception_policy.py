@@ -22,8 +22,8 @@ response), ``pass-flow`` / ``bypass`` (no more inspection of the flow),
 ``pass-packet``, ``ignore``.
 
 When a condition is met, the policy is applied to the packet and flow,
-counted (``tcp.midstream_exception_policy.drop_flow``, Suricata's counter
-names, only for a policy other than ignore), logged once per condition in
+counted (``exception_policy.tcp.midstream.drop_flow``, Suricata 8's counter
+names; a condition whose policy is not ignore has its counter from the start, at 0), logged once per condition in
 the daemon's log, and written to the flow record as
 ``flow.exception_policy: [{"target": "stream_midstream", "policy": "ignore"}]``
 (also for ``ignore``, as Suricata does).
@@ -73,6 +73,7 @@ JSON_NAMES = {"drop-packet": "drop_packet", "drop-flow": "drop_flow", "reject": 
 _PACKET_FORM = {"drop-flow": "drop-packet", "pass-flow": "pass-packet", "bypass": "ignore"}
 
 TH_SYN, TH_RST, TH_ACK = 0x02, 0x04, 0x10
+MIDSTREAM_COUNTER = "exception_policy.tcp.midstream"
 
 
 def _parse(value: Any, key: str) -> str:
@@ -190,14 +191,14 @@ class Condition:
     flow_scope: bool    # the policy can act on the flow (else on the packet only)
 
 
-# Suricata 7's keys, flow-record targets and counter names (exception-policies.rst)
+# Suricata's keys and flow-record targets, Suricata 8's counter names (exception-policies.rst)
 CONDITIONS = {
-    "flow_memcap": Condition("flow.memcap-policy", "flow_memcap", "flow.memcap_exception_policy", False),
-    "defrag_memcap": Condition("defrag.memcap-policy", "defrag_memcap", "defrag.memcap_exception_policy", False),
+    "flow_memcap": Condition("flow.memcap-policy", "flow_memcap", "exception_policy.flow.memcap", False),
+    "defrag_memcap": Condition("defrag.memcap-policy", "defrag_memcap", "exception_policy.defrag.memcap", False),
     "stream_reassembly_memcap": Condition("stream.reassembly.memcap-policy", "stream_reassembly_memcap",
-                                          "tcp.reassembly_exception_policy", True),
+                                          "exception_policy.tcp.reassembly", True),
     "app_layer_error": Condition("app-layer.error-policy", "app_layer_error",
-                                 "app_layer.error.exception_policy", True),
+                                 "exception_policy.app_layer.error", True),
 }
 
 
@@ -211,7 +212,14 @@ class ExceptionPolicies:
                          for name, c in CONDITIONS.items()}
         # flow reuse unless the admin asked for a flow memcap policy (module doc)
         self.flow_reuse = not (get(config, "flow.memcap-policy", "") or "")
+        # a condition whose policy is not ignore has its counter at 0 from the start (Suricata
+        # registers it only then: no counter means the condition is ignored)
         self.counts: dict[str, int] = {}
+        if self.midstream != "ignore":
+            self.counts[f"{MIDSTREAM_COUNTER}.{JSON_NAMES[self.midstream]}"] = 0
+        for name, c in CONDITIONS.items():
+            if self.policies[name] != "ignore" and not (name == "flow_memcap" and self.flow_reuse):
+                self.counts[f"{c.counter}.{JSON_NAMES[self.policies[name]]}"] = 0
         self._logged: set[str] = set()
 
     def attach(self, defrag: Any, stream: Any, applayer: Any) -> None:
@@ -255,7 +263,7 @@ class ExceptionPolicies:
         flags = pkt.tcp_flags
         if flags & TH_RST or (flags & TH_SYN and not flags & TH_ACK):
             return
-        self.apply("stream_midstream", self.midstream, "tcp.midstream_exception_policy", pkt, flow)
+        self.apply("stream_midstream", self.midstream, MIDSTREAM_COUNTER, pkt, flow)
 
     def apply(self, target: str, policy: str, counter: str, pkt: Any, flow: Any) -> None:
         """Apply `policy` for condition `target` to `pkt` (and its `flow`)."""

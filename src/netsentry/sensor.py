@@ -173,6 +173,7 @@ class Sensor:
     def _build_flow_table(self, config: Mapping[str, Any]) -> FlowTable:
         flow_cfg = dict(config.get("flow") or {})
         flow_cfg["midstream"] = bool(get(config, "stream.midstream", False))
+        flow_cfg["vlan-tracking"] = get(config, "vlan.use-for-tracking", True)
         try:
             return FlowTable(flow_cfg, self._flow_ended, self.exceptions.on_new_flow,
                              None if self.exceptions.flow_reuse else self.exceptions.on_flow_full)

@@ -24,7 +24,10 @@ Translated (Suricata key -> netsentry key):
 - ``stream.reassembly.{depth,memcap,toserver-chunk-size,toclient-chunk-size,urgent}``,
   ``host-os-policy`` -> the same
 - ``decoder.{vxlan,geneve,teredo}.{enabled,ports}`` -> the same
-- ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``
+- ``flow-timeouts.<proto>.{new,established,closed}`` -> ``flow.timeouts``; the ones the
+  file leaves unset are Suricata's built-in values (`SURICATA_BUILTIN_TIMEOUTS`), not
+  netsentry's defaults (which are Suricata's sample suricata.yaml's)
+- ``vlan.use-for-tracking`` -> the same
 - ``action-order`` -> ``detect.action-order``
 - ``packet-alert-max`` -> ``detect.packet-alert-max``
 - exception policies, same keys: ``exception-policy`` (the master switch),
@@ -58,9 +61,11 @@ def looks_like_suricata(doc: Any) -> bool:
     return isinstance(doc, Mapping) and isinstance(doc.get("outputs"), list)
 
 
-def translate(doc: Mapping[str, Any], path: str | Path, known_event_types: frozenset[str] | tuple[str, ...]
-              ) -> tuple[Config, list[str]]:
-    """The netsentry configuration tree `doc` stands for, and the dotted keys ignored."""
+def translate(doc: Mapping[str, Any], path: str | Path, known_event_types: frozenset[str] | tuple[str, ...],
+              whole_file: bool = True) -> tuple[Config, list[str]]:
+    """The netsentry configuration tree `doc` stands for, and the dotted keys ignored.
+    `whole_file`: `doc` is a whole suricata.yaml (what it leaves unset is Suricata's
+    built-in value, `_builtin_flow_timeouts`), not one ``--set`` option."""
     base = Path(path).resolve().parent
     out: Config = {}
     ignored: list[str] = []
@@ -71,7 +76,31 @@ def translate(doc: Mapping[str, Any], path: str | Path, known_event_types: froze
             ignored.append(key)
             continue
         handler(out, value, ignored, base, known_event_types, str(path))
+    if whole_file:
+        _builtin_flow_timeouts(out)
     return out, ignored
+
+
+# Suricata's compiled-in flow timeouts (flow-private.h, FlowInitFlowProto): what a
+# suricata.yaml without a `flow-timeouts` entry (or without one of its keys) runs
+# with, which are not the values its sample suricata.yaml spells out (tcp closed 10
+# s, not 60; tcp new 30, established 300)
+SURICATA_BUILTIN_TIMEOUTS = {
+    "default": {"new": 30, "established": 300, "closed": 0},
+    "tcp": {"new": 30, "established": 300, "closed": 10},
+    "udp": {"new": 30, "established": 300},
+    "icmp": {"new": 30, "established": 300},
+}
+
+
+def _builtin_flow_timeouts(out: Config) -> None:
+    """Fill the flow timeouts the file leaves unset with Suricata's built-in ones, so a
+    flow ends when Suricata would end it under the same file."""
+    timeouts = out.setdefault("flow", {}).setdefault("timeouts", {})
+    for proto, values in SURICATA_BUILTIN_TIMEOUTS.items():
+        given = timeouts.setdefault(proto, {})
+        for k, v in values.items():
+            given.setdefault(k, v)
 
 
 # --- one translator per Suricata top-level key (a registration table) ------------
@@ -290,6 +319,16 @@ def _memcap_policy(section: str) -> Any:
     return handler
 
 
+def _vlan(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if not isinstance(value, Mapping):
+        return
+    for k, v in value.items():
+        if k == "use-for-tracking":
+            out.setdefault("vlan", {})[k] = v
+        else:
+            ignored.append(f"vlan.{k}")
+
+
 _TOP_LEVEL = {
     "vars": _vars,
     "app-layer": _app_layer,
@@ -303,6 +342,7 @@ _TOP_LEVEL = {
     "flow": _memcap_policy("flow"),
     "defrag": _memcap_policy("defrag"),
     "host-os-policy": _copy("host-os-policy"),
+    "vlan": _vlan,
     **{k: _copy(k) for k in _SAME_KEYS},
     **{k: _file(k) for k in _FILE_KEYS},
 }

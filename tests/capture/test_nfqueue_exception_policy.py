@@ -72,6 +72,6 @@ def test_reassembly_memcap_drop_flow_drops_the_flows_later_packets(lab) -> None:
         {"target": "stream_reassembly_memcap", "policy": "drop_flow"}]
     assert flows[0]["flow"]["action"] == "drop"
     stats = d.events("stats")[-1]["stats"]
-    assert stats["netsentry"]["tcp"]["reassembly_exception_policy"]["drop_flow"] == 1
+    assert stats["exception_policy"]["tcp"]["reassembly"]["drop_flow"] == 1
     assert stats["ips"]["blocked"] >= 3             # the segment over the cap and the two after it
     assert "exception policy applied" in d.stderr()

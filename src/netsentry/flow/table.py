@@ -35,6 +35,7 @@ Config (the ``flow`` section plus ``midstream`` from ``stream.midstream``)::
       udp:     {new: 30, established: 300}
       icmp:    {new: 30, established: 300}
     midstream: false
+    vlan-tracking: true    # from vlan.use-for-tracking: false keys flows without VLAN ids
 """
 
 from __future__ import annotations
@@ -340,8 +341,15 @@ class FlowTable:
         midstream = cfg.get("midstream", False)
         if not isinstance(midstream, bool):
             raise FlowConfigError(f"stream.midstream: expected true or false, got {midstream!r}")
+        vlan_tracking = cfg.get("vlan-tracking", True)
+        if not isinstance(vlan_tracking, bool):
+            raise FlowConfigError(f"vlan.use-for-tracking: expected true or false, got {vlan_tracking!r}")
         self.max_flows = max_flows
         self.midstream = midstream
+        # Suricata's vlan.use-for-tracking: VLAN ids part of the flow key (a flow's two
+        # directions may travel tagged differently, e.g. one tagged, one not); the flow
+        # still records its first packet's ids
+        self.vlan_tracking = vlan_tracking
         self.timeouts = parse_timeouts(cfg)
         self.on_end = on_end
         self.on_new_tcp = on_new_tcp
@@ -365,6 +373,7 @@ class FlowTable:
         on_full = self.on_full
         max_flows = self.max_flows
         midstream = self.midstream
+        track_vlan: cython.bint = self.vlan_tracking
         # the TCP transition as a table of state codes (tcp_state.STEP_TABLE), indexed here
         step_table: bytes = tcp_state.STEP_TABLE
         flow_state_of: bytes = tcp_state.FLOW_STATE_OF
@@ -624,7 +633,7 @@ class FlowTable:
                 data = pkt.data
                 off = pkt.ip_off
                 vlan = pkt.vlan
-                if cython.compiled and pkt.ip_version == 4 and not vlan:
+                if cython.compiled and pkt.ip_version == 4 and (not vlan or not track_vlan):
                     # compiled, untagged IPv4: the endpoints read as C integers and looked up
                     # in the C index (FlowIndex), no key object
                     if type(data) is bytes and len(data) >= l4 + 4:
@@ -679,7 +688,7 @@ class FlowTable:
                 else:
                     flow = None
             else:
-                if vlan:
+                if vlan and track_vlan:
                     key = (vlan, key)
                 # compiled, a flow is filed under its client's key only: a miss is the server's
                 # side of a known flow or a new flow (bench/README.md "Key shapes"). Pure Python,

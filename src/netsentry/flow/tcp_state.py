@@ -85,6 +85,17 @@ def set_state(flow: Flow, state: str) -> None:
     flow._st = FLOW_STATE_OF[code]
 
 
+def resume(flow: Flow, state: str, flags: int, to_server: bool, midstream: bool) -> None:
+    """A session closed by a RST whose sender goes on talking (a suspected injected RST,
+    stream/tcp.py `_rst_watch`) goes on from `state`, the state before the RST, with this
+    packet's step applied to it (Suricata dispatches such a packet on its pstate)."""
+    set_state(flow, state)
+    new = STEP_TABLE[step_index(midstream, flow._tcp_st, flags, to_server)]
+    if new != NO_CHANGE:
+        flow._tcp_st = new
+        flow._st = FLOW_STATE_OF[new]
+
+
 def _next_state(state: str, flags: int, from_client: bool, midstream: bool) -> str | None:
     if flags & RST:
         return CLOSED if state != CLOSED else None

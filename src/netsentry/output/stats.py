@@ -52,9 +52,9 @@ SURICATA_COUNTERS = frozenset((
     "defrag.max_frags_reached", "defrag.max_trackers_reached", "defrag.memuse",
     "defrag.tracker_hard_reuse", "defrag.tracker_soft_reuse",
 ))
-# (``tcp.*`` is not a prefix here: Suricata 8 counts the midstream exception policy as
-# exception_policy.tcp.midstream.*, so 7's tcp.midstream_exception_policy.* is not its name.)
-SURICATA_PREFIXES = ("decoder.event.", "ips.drop_reason.", "flow.end.", "flow.mgr.", "flow.wrk.",
+# (``tcp.*`` is not a prefix here; the exception policies' counters are Suricata 8's
+# exception_policy.<target>.<policy>, exception_policy.py)
+SURICATA_PREFIXES = ("decoder.event.", "ips.drop_reason.", "flow.end.", "flow.mgr.", "flow.wrk.", "exception_policy.",
                      "app_layer.", "defrag.ipv4.", "defrag.ipv6.", "defrag.mgr.", "defrag.wrk.", "stream.")
 OURS = "netsentry"
 _OURS_PREFIX = OURS + "."

@@ -53,7 +53,7 @@ except ImportError:          # pure install without Cython: the annotations are 
 
 from netsentry.decode.packet import Packet
 from netsentry.flow.tcp_state import (
-    CLOSED, CLOSING, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, NONE, SYN_RECV, SYN_SENT, TIME_WAIT, set_state)
+    CLOSED, CLOSING, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, NONE, SYN_RECV, SYN_SENT, TIME_WAIT, resume, set_state)
 from netsentry.stream.hostos import TCP_OF_OS, HostOS
 from netsentry.stream.overlay import Overlay
 from netsentry.stream.policy import TCP_POLICIES
@@ -129,6 +129,62 @@ class Half:
         self.ack = -1
         self.segs = None           # list[tuple[int, int]] | None
         self.txs_seen = 0          # app-layer transactions looked at for a raw trigger (`_app_trigger`)
+
+
+# SYNs kept per session while the client's SYN is unanswered (Suricata's stream.max-syn-queued default)
+MAX_SYN_QUEUED = 10
+
+# TCP options a receiver checks against a key the sensor does not have
+_OPT_MD5, _OPT_AO = 19, 29
+
+
+def _signed_rst(pkt: Packet) -> bool:
+    """Whether the RST carries a TCP MD5 signature or TCP-AO option (read from the header
+    here, on RSTs only, rather than decoded for every packet)."""
+    data = pkt.data
+    off = pkt.l4_off + 20
+    end = pkt.l4_off + pkt.tcp_hlen
+    while off < end:
+        kind = data[off]
+        if kind == 0:
+            return False
+        if kind == 1:
+            off += 1
+            continue
+        if kind == _OPT_MD5 or kind == _OPT_AO:
+            return True
+        if off + 1 >= end or data[off + 1] < 2:
+            return False
+        off += data[off + 1]
+    return False
+
+
+def rst_suspect(st: Any, pkt: Packet, flow: Flow) -> str | None:
+    """The session state before `pkt`'s RST if the RST is one whose sender must stop
+    talking but might not (see `StreamEngine._rst_watch`), else None. Runs after the flow
+    table closed the session, so the state before is read from the halves: the client
+    opened (its SYN seen) and the server never answered is SYN_SENT."""
+    client: Half = st[1]
+    server: Half = st[0]
+    seq = pkt.seq
+    if client.syn_ts is not None and not server.started:
+        isn_next = client.next_seq                  # the client's ISN + 1 (no data before an answer)
+        if not pkt.to_server:
+            # the server refuses the SYN: a RST whose ACK (if any) acknowledges the SYN
+            if not pkt.tcp_flags & _ACK or pkt.ack == isn_next:
+                return SYN_SENT
+            return None
+        if (seq == (isn_next - 1) & MASK and pkt.win == 0 and pkt.ack == isn_next):
+            return SYN_SENT                         # the client's stack aborting its own SYN
+        return None
+    if not _signed_rst(pkt):
+        return None
+    sender: Half = st[pkt.to_server]
+    if sender.started and (seq - sender.next_seq) & MASK >= HALF:
+        return None                                 # before the sender's next byte: not taken
+    if flow.established:
+        return ESTABLISHED
+    return SYN_RECV if server.started else SYN_SENT
 
 
 @cython.cfunc
@@ -275,6 +331,12 @@ class StreamEngine:
         self.memuse = 0             # out-of-order bytes held over all flows
         self.held = 0               # directions holding out-of-order data (0: no ACK needs a look)
         self.counters: Counter[str] = Counter()
+        # RSTs whose sender may go on talking (`_rst_watch`): the sender's Half -> the TCP
+        # state before the RST; few at a time, emptied when the sender talks or the flow ends
+        self.rst_sent: dict[Any, str] = {}
+        # SYN_SENT sessions whose client sent another SYN (`_syn_sent`): the client's Half ->
+        # [the SYN the session follows, the earlier ones kept]; emptied by the SYN/ACK
+        self.syn_q: dict[Any, list] = {}
         # the memcap's exception policy (exception_policy.py): on_memcap(pkt, flow)
         self.on_memcap: Callable[[Packet, Flow], None] | None = None
 
@@ -331,6 +393,8 @@ class StreamEngine:
                 # (a forged RST would close the session the client still opens)
                 set_state(flow, SYN_SENT)
                 return
+        if flags & _RST or self.rst_sent:
+            self._rst_watch(st, pkt, flow, flags)     # suspected RST injection (rare: a dict test)
         plen = pkt.payload_len
         if plen and (not _fast_open(pkt) if flags & _SYN
                      else flow.tcp_state == SYN_SENT and pkt.to_server and st[0].started
@@ -363,6 +427,9 @@ class StreamEngine:
                     st = flow.stream = new_session()
                     self.counters["tcp.ssn_reused"] += 1
                     h = st[pkt.to_server]
+                elif self.syn_q or (h.started and not h.off and pkt.to_server and not flags & _ACK
+                                    and not st[0].started):
+                    self._syn_sent(st, pkt, flow, flags)     # resent SYNs (rare: a dict test)
                 if not h.started:
                     h.started = True
                     h.next_seq = (pkt.seq + 1) & MASK
@@ -491,10 +558,16 @@ class StreamEngine:
         return self.new_wins
 
     def _start(self, pkt: Packet, flow: Flow) -> Any:
-        """A session's first packet: followed from a SYN, or picked up under stream.midstream."""
-        if pkt.tcp_flags & _SYN:
+        """A session's first packet: followed from a SYN, or picked up under stream.midstream.
+        A SYN/ACK first is a pickup too (the client's SYN was not seen): as Suricata, only
+        with stream.midstream or stream.async-oneside; otherwise the session is not
+        followed and its bytes reach neither the app layer nor stream rules."""
+        flags = pkt.tcp_flags
+        if flags & _SYN and (not flags & _ACK or self.midstream or self.async_oneside):
+            if flags & _ACK:
+                self.counters["tcp.midstream_pickups"] += 1
             st = flow.stream = new_session()
-        elif self.midstream:
+        elif self.midstream and not flags & _SYN:
             self.counters["tcp.midstream_pickups"] += 1
             st = flow.stream = new_session()
         else:
@@ -829,6 +902,77 @@ class StreamEngine:
         if h.started and not h.off and pkt.seq == h.next_seq:
             set_state(flow, ESTABLISHED)
 
+    def _rst_watch(self, st: Any, pkt: Packet, flow: Flow, flags: int) -> None:
+        """Suspected RST injection (Suricata's STREAM_SUSPECTED_RST_INJECT): a RST the
+        sensor cannot be sure its receiver took, followed by an ordinary packet from the
+        RST's own sender: whoever the RST claimed to come from never stopped talking, so it
+        was forged (an on-path censor's RST; the receiver may have ignored it too).
+
+        Which RSTs are kept (`rst_suspect`): on a session whose SYN is not answered yet, the
+        server's RST, and a client RST that looks like a stack's abort of its own SYN (its
+        ISN, window 0, acknowledging ISN+1); on any session, a RST carrying a TCP MD5
+        signature (RFC 2385) or TCP-AO (RFC 5925) option, which the receiver will reject
+        unless the key matches and the sensor cannot check. The next non-RST packet from
+        the same side raises `stream.suspected_rst_inject` and the session goes on from
+        the state it had before the RST (Suricata's pstate), as its endpoints do."""
+        sender: Half = st[pkt.to_server]
+        if flags & _RST:
+            before = rst_suspect(st, pkt, flow)
+            if before is not None:
+                self.rst_sent[sender] = before
+            return
+        before = self.rst_sent.pop(sender, None)
+        if before is None:
+            return
+        self.counters["stream.suspected_rst_inject"] += 1
+        pkt.add_event("stream.suspected_rst_inject")
+        if flow.tcp_state == CLOSED:
+            resume(flow, before, flags, pkt.to_server, self.midstream)
+
+    def _syn_sent(self, st: Any, pkt: Packet, flow: Flow, flags: int) -> None:
+        """A SYN or SYN/ACK while the client's SYN is unanswered (Suricata's SYN queue).
+
+        A client SYN unlike the one the session follows (another ISN or timestamp, or
+        sent in another second: Suricata compares the SYNs' fields and their time in
+        seconds) becomes the one followed, as the most likely to be answered; the one
+        it replaces is kept, up to `MAX_SYN_QUEUED`. A SYN that finds them all taken
+        raises `stream.3whs_syn_flood` (many different SYNs on one 4-tuple: a SYN flood
+        or an evasion) and the oldest is forgotten. The SYN/ACK then picks the SYN it
+        acknowledges, so the session follows the connection the server accepted."""
+        client: Half = st[1]
+        if flags & _ACK:
+            entry = self.syn_q.pop(client, None)
+            if entry is not None and not pkt.to_server and pkt.ack != client.next_seq:
+                want = (pkt.ack - 1) & MASK
+                for seq, ts, _secs in entry[1]:
+                    if seq == want:
+                        client.next_seq = pkt.ack
+                        client.syn_ts = ts
+                        break
+            return
+        if not pkt.to_server or st[0].started or not client.started or client.off:
+            return
+        entry = self.syn_q.get(client)
+        if entry is None:
+            current = ((client.next_seq - 1) & MASK, client.syn_ts, int(flow.start))
+            entry = self.syn_q[client] = [current, []]
+        current = entry[0]
+        new = (pkt.seq, pkt.tcp_tsval, int(pkt.ts))
+        if new != current:
+            queue = entry[1]
+            # kept once: a SYN with a timestamp is known by its ISN and timestamp
+            known = current[1] is not None and current[1] >= 0 and any(
+                q[0] == current[0] and q[1] == current[1] for q in queue)
+            if not known:
+                if len(queue) >= MAX_SYN_QUEUED:
+                    self.counters["stream.3whs_syn_flood"] += 1
+                    pkt.add_event("stream.3whs_syn_flood")
+                    del queue[0]
+                queue.append(current)
+        entry[0] = new
+        client.next_seq = (pkt.seq + 1) & MASK
+        client.syn_ts = pkt.tcp_tsval
+
     def _bad_echo(self, client: Half, pkt: Packet) -> bool:
         """A reply to a SYN that echoes a timestamp the SYN never sent: an evasion (a
         forged RST or FIN that the client's TCP stack would refuse, bug 3286). As
@@ -998,6 +1142,11 @@ class StreamEngine:
             if self.urg_off:
                 for h in st:
                     self.urg_off.pop(h, None)
+            if self.rst_sent:
+                for h in st:
+                    self.rst_sent.pop(h, None)
+            if self.syn_q:
+                self.syn_q.pop(st[1], None)
             for h in st:
                 if h.ooo is not None:
                     self.memuse -= h.ooo.nbytes
