@@ -51,7 +51,7 @@ class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
     __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
-                 "release_from", "done", "seen", "held", "wake", "released")
+                 "release_from", "done", "seen", "held", "wake", "released", "relook")
 
     def __init__(self) -> None:
         # One AppState per TCP/UDP flow (bench-1m: 219k), so no list is made up front:
@@ -67,6 +67,9 @@ class AppState:
         self.reversed = False               # midstream: the flow's first packet came from the server
         self.syn = False                    # a SYN was seen (the flow's direction is certain)
         self.release_from = 0
+        # a transaction below `release_from` was touched after its release (Tx.owner): the
+        # next transaction inspection walks every transaction, not only those from the mark
+        self.relook = False
         # nothing more to do with this flow's bytes: detection failed, or the protocol's
         # parser is nobody's (_NULL_PARSER); `feed` then returns at once
         self.done = False
@@ -88,7 +91,13 @@ class AppState:
 
     def release_done(self, records: bool) -> None:
         """Free the bulk (bodies, buffers) of transactions detection and logging are done
-        with, so a keep-alive flow holds one transaction's bodies, not all of them."""
+        with, so a keep-alive flow holds one transaction's bodies, not all of them.
+
+        A released transaction had no update pending, and only `Tx.touch` gives it one
+        again, which then sets `relook` (the tx's `owner`): so transaction detection
+        walks the transactions from `release_from` on and finds every updated one
+        (ndpi-mix: DNS flows of hundreds of messages walked all of them on each new one,
+        3% of the packet phase with ET Open)."""
         txs = self.txs
         i = self.release_from
         while i < len(txs):
@@ -96,6 +105,7 @@ class AppState:
             if not tx.complete() or tx.updated or (records and not tx.logged):
                 break
             tx.release()
+            tx.owner = self
             i += 1
         self.release_from = i
 
