@@ -415,7 +415,12 @@ class AppLayer:
                 # (Suricata: the raw stream)
                 if pkt is not None:
                     st.wake |= 1 << to_server
-                raw = b"".join(data for _, kind, data in released if kind == _DATA)
+                # one item (a segment acknowledged by the next packet) is the usual case:
+                # its bytes as they are, no generator joined (2.6% of ndpi-mix compiled)
+                if n == 1:
+                    raw = released[0][2] if released[0][1] == _DATA else b""
+                else:
+                    raw = b"".join([item[2] for item in released if item[1] == _DATA])
                 if raw:
                     if st.released is None:
                         st.released = [b"", b""]
@@ -681,12 +686,23 @@ class _ReleasedView:
     """A packet as transaction detection sees it after an ACK released bytes of its side
     (AppLayer.tx_packet): every field is the packet's, but the payload is those bytes."""
 
-    __slots__ = ("_pkt", "payload", "payload_len")
+    # The fields detection reads on every rule and that nothing changes once the packet
+    # is decoded are copied in: a field the view does not hold costs a failed lookup and
+    # a Python-level __getattr__ (ndpi-mix, ET Open: 1.5% of the packet phase). Anything
+    # else (verdict, events, drop_alert: written during detection) is the packet's own.
+    _COPIED = ("to_server", "src", "dst", "sp", "dp", "proto", "ts")
+    __slots__ = ("_pkt", "payload", "payload_len") + _COPIED
 
     def __init__(self, pkt: Any, data: bytes) -> None:
-        object.__setattr__(self, "_pkt", pkt)
-        object.__setattr__(self, "payload", data)
-        object.__setattr__(self, "payload_len", len(data))
+        set_ = object.__setattr__
+        set_(self, "_pkt", pkt)
+        set_(self, "payload", data)
+        set_(self, "payload_len", len(data))
+        for name in _ReleasedView._COPIED:
+            try:
+                set_(self, name, getattr(pkt, name))
+            except AttributeError:
+                pass            # left unset: a read falls through to __getattr__, as before
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pkt, name)
