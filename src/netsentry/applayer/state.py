@@ -687,25 +687,24 @@ class _ReleasedView:
     (AppLayer.tx_packet): every field is the packet's, but the payload is those bytes."""
 
     # The fields detection reads on every rule and that nothing changes once the packet
-    # is decoded are copied in: a field the view does not hold costs a failed lookup and
-    # a Python-level __getattr__ (ndpi-mix, ET Open: 1.5% of the packet phase). Anything
-    # else (verdict, events, drop_alert: written during detection) is the packet's own.
-    _COPIED = ("to_server", "src", "dst", "sp", "dp", "proto", "ts")
-    __slots__ = ("_pkt", "payload", "payload_len") + _COPIED
+    # is decoded are kept in the view on their first read: each read of a field the view
+    # does not hold costs a failed lookup and a Python-level __getattr__ (ndpi-mix, ET
+    # Open: 1.5% of the packet phase). Copying them up front would cost seven reads on
+    # every view, and most views (TLS application data) are read once or twice. The
+    # fields detection writes (verdict, drop_alert, events) stay the packet's own.
+    _KEPT = frozenset(("to_server", "src", "dst", "sp", "dp", "proto", "ts"))
+    __slots__ = ("_pkt", "payload", "payload_len", "to_server", "src", "dst", "sp", "dp", "proto", "ts")
 
     def __init__(self, pkt: Any, data: bytes) -> None:
-        set_ = object.__setattr__
-        set_(self, "_pkt", pkt)
-        set_(self, "payload", data)
-        set_(self, "payload_len", len(data))
-        for name in _ReleasedView._COPIED:
-            try:
-                set_(self, name, getattr(pkt, name))
-            except AttributeError:
-                pass            # left unset: a read falls through to __getattr__, as before
+        object.__setattr__(self, "_pkt", pkt)
+        object.__setattr__(self, "payload", data)
+        object.__setattr__(self, "payload_len", len(data))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._pkt, name)
+        value = getattr(self._pkt, name)
+        if name in _ReleasedView._KEPT:
+            object.__setattr__(self, name, value)
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._pkt, name, value)

@@ -258,7 +258,12 @@ class TxDetect:
                     events.extend(evs)
         if relook:
             # a released tx's other side may still wait for its own direction's packet
-            st.relook = any(txs[i].updated for i in range(mark))
+            late = False
+            for i in range(mark):
+                if txs[i].updated:
+                    late = True
+                    break
+            st.relook = late
         if events is not None:
             self.stats_alerts += len(events)
         return events
