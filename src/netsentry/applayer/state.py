@@ -67,9 +67,10 @@ class AppState:
         self.reversed = False               # midstream: the flow's first packet came from the server
         self.syn = False                    # a SYN was seen (the flow's direction is certain)
         self.release_from = 0
-        # a transaction below `release_from` was touched after its release (Tx.owner): the
-        # next transaction inspection walks every transaction, not only those from the mark
-        self.relook = False
+        # [True]: a transaction below `release_from` was touched after its release (Tx.owner):
+        # the next transaction inspection walks every transaction, not only those from the
+        # mark; made on the first release (a flow that never releases one has none)
+        self.relook: list[bool] | None = None
         # nothing more to do with this flow's bytes: detection failed, or the protocol's
         # parser is nobody's (_NULL_PARSER); `feed` then returns at once
         self.done = False
@@ -94,18 +95,21 @@ class AppState:
         with, so a keep-alive flow holds one transaction's bodies, not all of them.
 
         A released transaction had no update pending, and only `Tx.touch` gives it one
-        again, which then sets `relook` (the tx's `owner`): so transaction detection
+        again, which then sets `relook[0]` (the tx's `owner`): so transaction detection
         walks the transactions from `release_from` on and finds every updated one
         (ndpi-mix: DNS flows of hundreds of messages walked all of them on each new one,
         3% of the packet phase with ET Open)."""
         txs = self.txs
         i = self.release_from
+        flag = self.relook
         while i < len(txs):
             tx = txs[i]
             if not tx.complete() or tx.updated or (records and not tx.logged):
                 break
             tx.release()
-            tx.owner = self
+            if flag is None:
+                flag = self.relook = [False]
+            tx.owner = flag
             i += 1
         self.release_from = i
 

@@ -28,9 +28,10 @@ class Tx:
         self.inspected: set[int] | None = None   # detect: rules finished with this tx
         self.logged = False
         self.events: set[str] | None = None     # the parser's anomaly events (app-layer-event), made on first use
-        # the flow's AppState once the tx was released (AppState.release_done): a touch after
-        # that tells it to look below its release mark again (`AppState.relook`)
-        self.owner: Any = None
+        # once the tx was released (AppState.release_done): its flow's `AppState.relook` flag,
+        # a one-item list (not the AppState: that would make every flow's app state a
+        # reference cycle, left to the garbage collector), set by a touch after the release
+        self.owner: list[bool] | None = None
 
     def touch(self, to_server: bool, changed: frozenset[str] | None = None) -> None:
         """Mark a direction as progressed. `changed`: the only buffers whose content moved
@@ -38,7 +39,7 @@ class Tx:
         self.updated |= 1 if to_server else 2
         owner = self.owner
         if owner is not None:
-            owner.relook = True         # a released tx moved (DNS: an event on the newest one)
+            owner[0] = True             # a released tx moved (DNS: an event on the newest one)
         cache = self.cache
         if changed is None:
             cache.clear()

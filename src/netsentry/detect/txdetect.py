@@ -242,7 +242,8 @@ class TxDetect:
         txs = st.parser.txs
         # the transactions below the release mark have no update pending unless one was
         # touched after its release (AppState.release_done, `relook`)
-        relook = st.relook
+        flag = st.relook
+        relook = flag is not None and flag[0]
         mark = st.release_from
         for i in range(0 if relook else mark, len(txs)):
             tx = txs[i]
@@ -263,7 +264,7 @@ class TxDetect:
                 if txs[i].updated:
                     late = True
                     break
-            st.relook = late
+            flag[0] = late
         if events is not None:
             self.stats_alerts += len(events)
         return events
