@@ -37,6 +37,8 @@ COMPILED_MODULES = [
     "src/netsentry/anomaly/scan.py",
     "src/netsentry/anomaly/spike.py",
     "src/netsentry/anomaly/window.py",
+    "src/netsentry/applayer/dns.py",
+    "src/netsentry/applayer/tls.py",
     "src/netsentry/capture/pcap.py",
     "src/netsentry/capture_loop.py",
     "src/netsentry/decode/decoder.py",

@@ -240,3 +240,22 @@ def test_base64_decode_of_a_cookie_and_a_legacy_uri_content(tmp_path: Path):
     assert [a["tx_id"] for a in alerts(recs, 1)] == [0]
     assert [a["tx_id"] for a in alerts(recs, 2)] == [0]
     assert alerts(recs, 3) == []
+
+
+def test_event_on_a_released_dns_transaction_is_still_inspected(tmp_path: Path):
+    # Transaction detection walks a flow's transactions from its release mark on
+    # (AppState.release_done); a DNS message that does not parse raises its event on the
+    # newest transaction, which was inspected, logged and released on its own packet.
+    # That touch must bring the walk back below the mark, or the event's rule never runs.
+    queries = [(True, bytes(DNS(id=i, rd=1, qd=DNSQR(qname=f"q{i}.example.com")))) for i in range(4)]
+    answer = (False, bytes(DNS(id=0, qr=1, qd=DNSQR(qname="q0.example.com"),
+                               an=DNSRR(rrname="q0.example.com", rdata="192.0.2.1"))))
+    # a query whose question is cut inside its type: malformed_data
+    cut = (True, struct.pack("!HHHHHH", 77, 0x0100, 1, 0, 0, 0) + b"\x03abc\x00\x00")
+    pcap = udp_exchange(tmp_path / "late.pcap", [queries[0], answer, *queries[1:], cut])
+    recs = replay(tmp_path, pcap, 'alert dns any any -> any any (app-layer-event:dns.malformed_data; sid:1;)\n'
+                                  'alert dns any any -> any any (dns.query; content:"q2."; sid:2;)\n')
+    hits = alerts(recs, 1)
+    assert len(hits) == 1
+    assert hits[0]["pcap_cnt"] == 6 and hits[0]["dns"]["queries"][0]["rrname"] == "q3.example.com"
+    assert len(alerts(recs, 2)) == 1

@@ -314,6 +314,7 @@ class DnsTx(Tx):
         self.inspected = None
         self.logged = False
         self.events = None
+        self.owner = None
         self.pdu = b""                     # the message's bytes (frame:dns.pdu), TCP prefix excluded
         self.request: Message | None = None if response else msg
         self.response: Message | None = msg if response else None

@@ -16,7 +16,7 @@ from typing import Any
 
 
 class Tx:
-    __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged", "events")
+    __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged", "events", "owner")
 
     proto = ""
 
@@ -28,11 +28,18 @@ class Tx:
         self.inspected: set[int] | None = None   # detect: rules finished with this tx
         self.logged = False
         self.events: set[str] | None = None     # the parser's anomaly events (app-layer-event), made on first use
+        # once the tx was released (AppState.release_done): its flow's `AppState.relook` flag,
+        # a one-item list (not the AppState: that would make every flow's app state a
+        # reference cycle, left to the garbage collector), set by a touch after the release
+        self.owner: list[bool] | None = None
 
     def touch(self, to_server: bool, changed: frozenset[str] | None = None) -> None:
         """Mark a direction as progressed. `changed`: the only buffers whose content moved
         (a body segment changes the body buffers only), else every buffer is rebuilt."""
         self.updated |= 1 if to_server else 2
+        owner = self.owner
+        if owner is not None:
+            owner[0] = True             # a released tx moved (DNS: an event on the newest one)
         cache = self.cache
         if changed is None:
             cache.clear()

@@ -239,7 +239,14 @@ class TxDetect:
         bit = 1 if to_server else 2
         events: list[Event] | None = None
         payload_hits: dict[Any, list[int]] = {}     # per candidate key, this packet's payload scanned once
-        for tx in st.parser.txs:
+        txs = st.parser.txs
+        # the transactions below the release mark have no update pending unless one was
+        # touched after its release (AppState.release_done, `relook`)
+        flag = st.relook
+        relook = flag is not None and flag[0]
+        mark = st.release_from
+        for i in range(0 if relook else mark, len(txs)):
+            tx = txs[i]
             if not tx.updated & bit:
                 continue
             tx.updated &= ~bit
@@ -250,6 +257,14 @@ class TxDetect:
                     events = evs
                 else:
                     events.extend(evs)
+        if relook:
+            # a released tx's other side may still wait for its own direction's packet
+            late = False
+            for i in range(mark):
+                if txs[i].updated:
+                    late = True
+                    break
+            flag[0] = late
         if events is not None:
             self.stats_alerts += len(events)
         return events
