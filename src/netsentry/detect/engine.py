@@ -188,7 +188,7 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
-        self._capable_groups: dict[Any, bool] = {}     # _all_stream_capable
+        self._capable_groups: dict[int, bool] = {}     # _all_stream_capable, by id of an owners table
         self._stream_how: list[StreamRule] = [stream_rule(s) for s in self.sigs]
         # Per num: the contents of a rule whose match is only "each occurs in the
         # payload" (`_plain_contents`), else None. `inspect` searches them itself; on
@@ -427,15 +427,19 @@ class SignatureEngine:
         matches only where its match needs new bytes (stream.py's StreamRule),
         so nothing alerts twice on the same data.
         """
+        # compiled: pattern ids as C integers index the owners tuple directly
+        pid: cython.Py_ssize_t
+        owners: tuple
         window = pkt.stream_data
         old = pkt.stream_old
         pf = group.prefilter
+        owners = group.owners
         nums = set(always)
         if pf is not None:
             if window is not None:
                 region = window[old - self._pf_overlap:] if old > self._pf_overlap else window
                 for pid in pf.scan(region):
-                    nums.update(group.owners[pid])
+                    nums.update(owners[pid])
             if payload and not self._all_stream_capable(group):
                 # the packet's own payload, for the rules that read it (tcp-pkt, dsize, ...):
                 # IDS windows hold earlier, now acknowledged bytes (stream/tcp.py
@@ -443,7 +447,7 @@ class SignatureEngine:
                 # Where every prefiltered rule of the group is stream-capable, no candidate
                 # of this scan could match (they read the window only): not scanned.
                 for pid in pf.scan(payload):
-                    nums.update(group.owners[pid])
+                    nums.update(owners[pid])
         if group.keep is not None:
             nums &= group.keep
         if not nums:
@@ -550,11 +554,18 @@ class SignatureEngine:
         return None
 
     def _all_stream_capable(self, group: Any) -> bool:
-        """Are all of `group`'s prefiltered rules stream-capable? (remembered per group)"""
-        got = self._capable_groups.get(group)
+        """Are all of `group`'s prefiltered rules stream-capable?
+
+        Remembered per owners table, not per group: the port groups over a bucket's
+        shared database (grouping.py) all have its owners, and each new one used to
+        walk all of them again (py-spy, 10k rules: 1% of the replay). The table is
+        kept alive by its groups, so its id stays its own while the engine lives."""
+        owners = group.owners
+        key = id(owners)
+        got = self._capable_groups.get(key)
         if got is None:
             capable = self._stream_capable
-            got = self._capable_groups[group] = all(capable[n] for own in group.owners for n in own)
+            got = self._capable_groups[key] = all(capable[n] for own in owners for n in own)
         return got
 
     def dropped_by_rules(self, pkt: Packet) -> bool:
