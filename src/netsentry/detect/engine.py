@@ -36,9 +36,10 @@ from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import APP_LAYER, IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
-from netsentry.detect.stream import StreamRule, stream_capable, stream_rule, window_lookback
+from netsentry.detect.stream import SUFFIX, StreamRule, stream_capable, stream_rule, window_lookback
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.detect.txdetect import TxDetect, TxGuess
+from netsentry.rules.inspect import Content
 from netsentry.rules.pcre_limit import DEFAULT_SECONDS as DEFAULT_PCRE_SECONDS
 from netsentry.rules.pcre_limit import LIMIT as PCRE_LIMIT
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event
@@ -110,6 +111,32 @@ def _confirmed_by_prefilter(s: Signature) -> bool:
             and not fp.endswith and fp.fast_pattern_chop is None and fp.fp_bytes == fp.pattern)
 
 
+def _plain_contents(s: Signature) -> tuple[tuple[bytes, bool], ...] | None:
+    """When all of `s`'s `match` is "each of these contents occurs somewhere in the
+    payload": its contents as (needle, nocase) pairs, the needle lowercased for `nocase`
+    (the buffer is then searched lowercased: ASCII folding, as `Content` does); else None.
+
+    So for rules whose payload keywords are only positionless, non-negated contents
+    (ET Open's commonest shape, bench.rules' two-content rule, 10k.rules' 2,000), with
+    no other check or side effect. Such a chain needs no relative state: each content
+    is an independent search (rules/inspect.py), so the engine does them as bytes.find
+    calls instead of a `Signature.match` frame, a `Det` and one call per item.
+    """
+    chain = s.payload_chain
+    if chain is None or s.packet_checks or s.final_checks or s.post_actions or s.needs_stream:
+        return None
+    items = tuple(chain.items)
+    if not items:
+        return None
+    pairs = []
+    for c in items:
+        if (type(c) is not Content or c.buffer != "pkt_data" or not c.pattern or c.negated
+                or not c.is_single or c.startswith or c.endswith):
+            return None
+        pairs.append((c.pattern.lower() if c.nocase else c.pattern, bool(c.nocase)))
+    return tuple(pairs)
+
+
 class SignatureEngine:
     """Signature detection over decoded packets.
 
@@ -162,8 +189,20 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
-        self._capable_groups: dict[Any, bool] = {}     # _all_stream_capable
+        self._capable_groups: dict[int, bool] = {}     # _all_stream_capable, by id of an owners table
         self._stream_how: list[StreamRule] = [stream_rule(s) for s in self.sigs]
+        # Per num: the contents of a rule whose match is only "each occurs in the
+        # payload" (`_plain_contents`), else None. `inspect` searches them itself; on
+        # the stream window the same search from the rule's SUFFIX cut is what
+        # `StreamRule.matches` does (detect/stream.py), so `_inspect_stream` does it too
+        # where the rule's stream way is SUFFIX with that cut (`_stream_plain`).
+        # py-spy, bench-300k: the header test, StreamView, `Signature.match` and the
+        # chain were half of `_inspect_stream`, whose candidates are plain contents.
+        self._plain_match = [_plain_contents(s) for s in self.sigs]
+        self._stream_plain = [
+            pm if (pm is not None and self._stream_capable[n] and self._stream_how[n].mode is SUFFIX
+                   and self._stream_how[n].back == max(len(p) for p, _ in pm) - 1) else None
+            for n, (s, pm) in enumerate(zip(self.sigs, self._plain_match))]
         # how far back into already inspected stream data the prefilter looks: enough
         # for the longest fast pattern of a stream-capable rule to cross a boundary
         self._pf_overlap = max((len(s.fast_pattern.fp_bytes) - 1 for n, s in enumerate(self.sigs)
@@ -312,9 +351,10 @@ class SignatureEngine:
             return None
 
         sigs, stream_only, confirmed, plain = self.sigs, self._stream_only, self._confirmed, self._plain
-        alerts, amask = self._alerts, self._amask
+        alerts, amask, plain_match = self._alerts, self._amask, self._plain_match
         events: list[Event] | None = None
         passed = False
+        lower: bytes | None = None      # the payload lowercased, made for the first nocase content
         for num in cands:
             s = sigs[num]
             if not confirmed[num]:
@@ -327,7 +367,24 @@ class SignatureEngine:
                         continue
                     if not s.header_match(pkt, flow):
                         continue
-                if not s.match(pkt, flow):
+                pairs = plain_match[num]
+                if pairs is not None and pf is not None:
+                    # only positionless contents (`_plain_contents`): each one searched
+                    # here, with the payload the prefilter scanned; no Signature.match frame
+                    ok = True
+                    for needle, nc in pairs:
+                        if nc:
+                            if lower is None:
+                                lower = payload.lower()
+                            if lower.find(needle) < 0:
+                                ok = False
+                                break
+                        elif payload.find(needle) < 0:
+                            ok = False
+                            break
+                    if not ok:
+                        continue
+                elif not s.match(pkt, flow):
                     continue
                 if s.post_actions:
                     s.post_match(pkt, flow)
@@ -371,15 +428,19 @@ class SignatureEngine:
         matches only where its match needs new bytes (stream.py's StreamRule),
         so nothing alerts twice on the same data.
         """
+        # compiled: pattern ids as C integers index the owners tuple directly
+        pid: cython.Py_ssize_t
+        owners: tuple
         window = pkt.stream_data
         old = pkt.stream_old
         pf = group.prefilter
+        owners = group.owners
         nums = set(always)
         if pf is not None:
             if window is not None:
                 region = window[old - self._pf_overlap:] if old > self._pf_overlap else window
                 for pid in pf.scan(region):
-                    nums.update(group.owners[pid])
+                    nums.update(owners[pid])
             if payload and not self._all_stream_capable(group):
                 # the packet's own payload, for the rules that read it (tcp-pkt, dsize, ...):
                 # IDS windows hold earlier, now acknowledged bytes (stream/tcp.py
@@ -387,21 +448,44 @@ class SignatureEngine:
                 # Where every prefiltered rule of the group is stream-capable, no candidate
                 # of this scan could match (they read the window only): not scanned.
                 for pid in pf.scan(payload):
-                    nums.update(group.owners[pid])
+                    nums.update(owners[pid])
         if group.keep is not None:
             nums &= group.keep
         if not nums:
             return None
         sigs, capable, stream_only, how = self.sigs, self._stream_capable, self._stream_only, self._stream_how
+        confirmed, splain = self._confirmed, self._stream_plain
         # the flow-end pseudo packet: stream rules only (Suricata skips packet rules on it)
         packet_rules = pkt.__class__ is not StreamEndPacket
         events: list[Event] | None = None
         passed = False
+        lower: bytes | None = None      # the window lowercased, made for the first nocase content
         for num in sorted(nums):
             s = sigs[num]
-            if not s.header_match(pkt, flow):
+            # a prefilter-confirmed rule's header is settled by its group, as in `inspect`
+            if not confirmed[num] and not s.header_match(pkt, flow):
                 continue
-            if capable[num]:
+            pairs = splain[num]
+            if pairs is not None:
+                # StreamRule SUFFIX for plain contents: each occurs in the new bytes
+                # plus the longest content's length - 1 old ones
+                if window is None:
+                    continue
+                start = old - how[num].back
+                if start < 0:
+                    start = 0
+                ok = True
+                for needle, nc in pairs:
+                    if nc:
+                        if lower is None:
+                            lower = window.lower()
+                        if lower.find(needle, start) < 0:
+                            ok = False
+                            break
+                    elif window.find(needle, start) < 0:
+                        ok = False
+                        break
+            elif capable[num]:
                 if window is None:
                     continue           # data held out of order: inspected once the hole is filled
                 ok = how[num].matches(s, pkt, flow, window, old)
@@ -471,11 +555,18 @@ class SignatureEngine:
         return None
 
     def _all_stream_capable(self, group: Any) -> bool:
-        """Are all of `group`'s prefiltered rules stream-capable? (remembered per group)"""
-        got = self._capable_groups.get(group)
+        """Are all of `group`'s prefiltered rules stream-capable?
+
+        Remembered per owners table, not per group: the port groups over a bucket's
+        shared database (grouping.py) all have its owners, and each new one used to
+        walk all of them again (py-spy, 10k rules: 1% of the replay). The table is
+        kept alive by its groups, so its id stays its own while the engine lives."""
+        owners = group.owners
+        key = id(owners)
+        got = self._capable_groups.get(key)
         if got is None:
             capable = self._stream_capable
-            got = self._capable_groups[group] = all(capable[n] for own in group.owners for n in own)
+            got = self._capable_groups[key] = all(capable[n] for own in owners for n in own)
         return got
 
     def dropped_by_rules(self, pkt: Packet) -> bool:
