@@ -7,5 +7,5 @@ from netsentry.decode.packet cimport Packet
 from netsentry.flow.flow cimport Flow
 cdef class Half:
     cdef public object ooo, tail, wins, syn_ts, pending, runs, segs
-    cdef public long long next_seq, off, gap_before, ack, txs_seen
+    cdef public long long next_seq, off, gap_before, ack, txs_seen, seg0
     cdef public bint depth_hit, started

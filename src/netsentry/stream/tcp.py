@@ -104,7 +104,7 @@ class Half:
     memory": the per-flow bytes this costs)."""
 
     __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
-                 "syn_ts", "pending", "runs", "gap_before", "ack", "segs", "txs_seen")
+                 "syn_ts", "pending", "runs", "gap_before", "ack", "segs", "seg0", "txs_seen")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
@@ -123,11 +123,17 @@ class Half:
         self.runs = None           # list[tuple[int, bytes, bytes]] | None
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
         # IDS raw inspection (`StreamEngine._raw_release`): the highest ACK number the receiver
-        # sent for this direction (-1: none yet), and the original extents (start, end) of the
-        # segments whose bytes wait in `pending`, so an overlap with them is still judged by
-        # the receiver's policy (they were not inspected yet)
+        # sent for this direction (-1: none yet), and the original extents of the pieces whose
+        # bytes wait in `pending`, so an overlap with them is still judged by the receiver's
+        # policy (they were not inspected yet). The pieces are contiguous (a gap moves waiting
+        # bytes to `runs`), so their extents are the first one's start (`seg0`, a stream
+        # offset) and the boundaries between them (`segs`): None while one piece waits (most
+        # live flows: their one request), which is then the delivered `bytes` object itself,
+        # shared with the app layer, not a copy; a second piece makes `pending` a bytearray
+        # appended in place (no quadratic copying of a long unacknowledged run).
         self.ack = -1
-        self.segs = None           # list[tuple[int, int]] | None
+        self.segs = None           # list[int] | None: stream offsets where a waiting piece starts, after the first
+        self.seg0 = 0
         self.txs_seen = 0          # app-layer transactions looked at for a raw trigger (`_app_trigger`)
 
 
@@ -408,7 +414,7 @@ class StreamEngine:
             self.counters["stream.pkt_retransmission"] += 1
             self._compare_delivered(h, start, pkt, 0, plen)
             pkt.stream_added = True
-            if h.segs is not None:
+            if h.pending and self.raw_ids:
                 self._pending_overlap(h, pkt, start, end)
             if self.inline and self.windows:
                 self._inline_resend(h, pkt, start, plen)
@@ -426,7 +432,7 @@ class StreamEngine:
             skip = h.off - start
             if skip:
                 self._compare_delivered(h, start, pkt, 0, skip)
-                if h.segs is not None:
+                if h.pending and self.raw_ids:
                     self._pending_overlap(h, pkt, start, end)
                 if self.inline:
                     self._inline_front(h, pkt, start, skip)
@@ -441,7 +447,7 @@ class StreamEngine:
         data = pkt.data[off:off + plen]
         if start < h.off:
             self._compare_delivered(h, start, pkt, 0, h.off - start)
-            if h.segs is not None:
+            if h.pending and self.raw_ids:
                 self._pending_overlap(h, pkt, start, end)
             data = data[h.off - start:]
             start = h.off
@@ -513,15 +519,18 @@ class StreamEngine:
         if self.raw_ids:
             # IDS: inspected once the receiver acknowledges it (`_raw_release`)
             pend = h.pending
-            if pend:
-                pend += data                        # a bytearray: appended in place
-            else:
-                h.pending = bytearray(data)
+            if not pend:
+                h.pending = data                    # the one waiting piece: these very bytes
+                h.seg0 = h.off - n
+                return
+            if type(pend) is bytes:
+                pend = h.pending = bytearray(pend)  # a second piece: appended in place from now on
+            pend += data
             segs = h.segs
             if segs is None:
-                h.segs = [(h.off - n, h.off)]
+                h.segs = [h.off - n]
             else:
-                segs.append((h.off - n, h.off))
+                segs.append(h.off - n)
             return
         if self.windows:
             if pkt.to_server != to_server:
@@ -695,13 +704,14 @@ class StreamEngine:
     def _pending_overlap(self, h: Half, pkt: Packet, start: int, end: int) -> None:
         """IDS mode, a segment re-sending bytes that wait for raw inspection (`pending`): they
         were not inspected yet, so, as in Suricata's stream, the receiver's overlap policy
-        decides whose bytes the raw stream holds, segment by segment of those delivered
-        (`segs`): where the new segment wins, its bytes replace the waiting ones. (The app
-        layer was fed the first bytes already.)"""
+        decides whose bytes the raw stream holds, piece by piece of those delivered
+        (`seg0`, `segs`): where the new segment wins, its bytes replace the waiting ones.
+        (The app layer was fed the first bytes already.)"""
         pend = h.pending
-        base = h.off - len(pend)
+        edge = h.off
+        base = edge - len(pend)
         lo = start if start > base else base
-        hi = end if end < h.off else h.off
+        hi = end if end < edge else edge
         if lo >= hi:
             return
         wins = h.wins
@@ -709,11 +719,22 @@ class StreamEngine:
             wins = h.wins = self._policy_for(pkt.dst)
         data = pkt.data
         at = pkt.payload_off - start            # data[at + x]: the segment's byte at stream offset x
-        for os_, oe in h.segs:
+        segs = h.segs
+        nseg = len(segs) if segs is not None else 0
+        os_ = h.seg0
+        k = 0
+        while True:
+            oe = segs[k] if k < nseg else edge          # type: ignore[index]
             a = lo if lo > os_ else os_
             b = hi if hi < oe else oe
             if a < b and wins(start, end, os_, oe):
+                if type(pend) is bytes:
+                    pend = h.pending = bytearray(pend)  # written into: no longer the delivered object
                 pend[a - base:b - base] = data[at + a:at + b]
+            if k >= nseg:
+                break
+            os_ = oe
+            k += 1
 
     def _raw_release(self, h: Half, pkt: Packet, flow: Flow) -> None:
         """IDS mode: inspect this direction's waiting bytes on its packet once Suricata's raw
@@ -764,13 +785,26 @@ class StreamEngine:
             if not self._app_trigger(h, flow, to_server):
                 return
         if acked < n:
-            data = bytes(pend[:acked])
-            del pend[:acked]
-            edge_off = h.off - (n - acked)
-            segs = [sg for sg in h.segs if sg[1] > edge_off] if h.segs else None
-            h.segs = segs if segs else None
+            if type(pend) is bytes:
+                data = pend[:acked]
+                h.pending = pend[acked:]
+            else:
+                data = bytes(pend[:acked])
+                del pend[:acked]
+            segs = h.segs
+            if segs is not None:
+                # the pieces still (partly) waiting keep their original extents
+                edge_off = h.off - (n - acked)
+                i = 0
+                while i < len(segs) and segs[i] <= edge_off:
+                    i += 1
+                if i:
+                    h.seg0 = segs[i - 1]
+                    del segs[:i]
+                if not segs:
+                    h.segs = None
         else:
-            data = bytes(pend)
+            data = pend if type(pend) is bytes else bytes(pend)
             h.pending = b""
             h.segs = None
         tail = h.tail
