@@ -86,6 +86,8 @@ URGENT_POLICIES = {"inline": URG_INLINE, "oob": URG_OOB, "gap": URG_GAP, "drop":
 _RAW_FLUSH = frozenset((FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSING, CLOSED))
 _NOT_YET_ESTABLISHED = frozenset((NONE, SYN_SENT, SYN_RECV))
 
+NO_SYN = -2          # Half.syn_ts before this side's SYN (a C integer field when compiled)
+
 UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
 
 
@@ -96,15 +98,16 @@ class Half:
 
     A fixed record, since two are made for every TCP session (262,144 live flows:
     half a million of them). Compiled (setup.py `COMPILED_MODULES`), it is the
-    typed extension type of tcp.pxd beside this file: `next_seq` and `off` are C
-    integers in the record instead of an int object each, and it carries no
-    cycle-collector header (it refers to nothing that refers back to it), so an
-    empty one is 64 bytes. Pure Python it is a ``__slots__`` class with the same
+    typed extension type of tcp.pxd beside this file: the numbers (`next_seq`, `off`,
+    `ack`, `syn_ts`, counts) are C integers in the record instead of an int object
+    each, and it carries no cycle-collector header (it refers to nothing that refers
+    back to it): 112 bytes, the allocator's class below 128 (a field more costs 16 B
+    per Half, 32 per flow). Pure Python it is a ``__slots__`` class with the same
     fields. A field added here is added to tcp.pxd too (bench/README.md "Flow
     memory": the per-flow bytes this costs)."""
 
     __slots__ = ("next_seq", "off", "ooo", "tail", "wins", "depth_hit", "started",
-                 "syn_ts", "pending", "runs", "gap_before", "ack", "segs", "seg0", "txs_seen")
+                 "syn_ts", "pending", "runs", "gap_before", "ack", "segs", "txs_seen")
 
     def __init__(self) -> None:
         self.next_seq = 0          # sequence number of the next in-order byte
@@ -114,7 +117,7 @@ class Half:
         self.wins = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
         self.depth_hit = False
         self.started = False
-        self.syn_ts = None         # the TSval of this side's opening SYN, -1 without the option; None: no SYN seen
+        self.syn_ts = NO_SYN       # the TSval of this side's opening SYN, -1 without the option; NO_SYN: no SYN seen
         # Data delivered on a packet of the other direction (an ACK that declared a gap let held
         # data through): detection inspects a stream on its own direction's packets only, so it
         # waits for this direction's next data or the flow's end (`flush`). `runs`: earlier such
@@ -126,14 +129,13 @@ class Half:
         # sent for this direction (-1: none yet), and the original extents of the pieces whose
         # bytes wait in `pending`, so an overlap with them is still judged by the receiver's
         # policy (they were not inspected yet). The pieces are contiguous (a gap moves waiting
-        # bytes to `runs`), so their extents are the first one's start (`seg0`, a stream
-        # offset) and the boundaries between them (`segs`): None while one piece waits (most
-        # live flows: their one request), which is then the delivered `bytes` object itself,
-        # shared with the app layer, not a copy; a second piece makes `pending` a bytearray
-        # appended in place (no quadratic copying of a long unacknowledged run).
+        # bytes to `runs`), so their extents are their starts (`segs`, stream offsets; the
+        # last ends at `off`): None while one whole piece waits (most live flows: their one
+        # request), which is then the delivered `bytes` object itself, shared with the app
+        # layer, not a copy; a second piece makes `pending` a bytearray appended in place (no
+        # quadratic copying of a long unacknowledged run).
         self.ack = -1
-        self.segs = None           # list[int] | None: stream offsets where a waiting piece starts, after the first
-        self.seg0 = 0
+        self.segs = None           # list[int] | None: where each waiting piece starts; None: one, at off - len(pending)
         self.txs_seen = 0          # app-layer transactions looked at for a raw trigger (`_app_trigger`)
 
 
@@ -261,7 +263,7 @@ class StreamEngine:
         self.urgent = URGENT_POLICIES[settings.urgent_policy]
         self.urgent_limit = URGENT_POLICIES[settings.urgent_oob_limit_policy]
         # urgent bytes taken out of band, by direction (`Half`): only directions that had
-        # any (rare), so `Half` stays the fixed 96-byte record; emptied at the flow's end
+        # any (rare), so `Half` stays the fixed record; emptied at the flow's end
         self.urg_off: dict[Any, int] = {}
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
@@ -379,7 +381,7 @@ class StreamEngine:
             return
         to_server = pkt.to_server
         h = st[to_server]
-        if not h.off and to_server and not flow.established and h.syn_ts is not None and flow.tcp_state == ESTABLISHED:
+        if not h.off and to_server and not flow.established and h.syn_ts != NO_SYN and flow.tcp_state == ESTABLISHED:
             # the client's ACK that completes the handshake carries data (its bare ACK was
             # lost or never sent): established already for this packet, as Suricata does
             # (SYN_RECV, "with data we need it to be established now")
@@ -521,16 +523,15 @@ class StreamEngine:
             pend = h.pending
             if not pend:
                 h.pending = data                    # the one waiting piece: these very bytes
-                h.seg0 = h.off - n
                 return
+            segs = h.segs
+            if segs is None:
+                h.segs = [h.off - n - len(pend), h.off - n]
+            else:
+                segs.append(h.off - n)
             if type(pend) is bytes:
                 pend = h.pending = bytearray(pend)  # a second piece: appended in place from now on
             pend += data
-            segs = h.segs
-            if segs is None:
-                h.segs = [h.off - n]
-            else:
-                segs.append(h.off - n)
             return
         if self.windows:
             if pkt.to_server != to_server:
@@ -705,7 +706,7 @@ class StreamEngine:
         """IDS mode, a segment re-sending bytes that wait for raw inspection (`pending`): they
         were not inspected yet, so, as in Suricata's stream, the receiver's overlap policy
         decides whose bytes the raw stream holds, piece by piece of those delivered
-        (`seg0`, `segs`): where the new segment wins, its bytes replace the waiting ones.
+        (`segs`): where the new segment wins, its bytes replace the waiting ones.
         (The app layer was fed the first bytes already.)"""
         pend = h.pending
         edge = h.off
@@ -721,8 +722,8 @@ class StreamEngine:
         at = pkt.payload_off - start            # data[at + x]: the segment's byte at stream offset x
         segs = h.segs
         nseg = len(segs) if segs is not None else 0
-        os_ = h.seg0
-        k = 0
+        os_ = segs[0] if segs is not None else base     # type: ignore[index]
+        k = 1
         while True:
             oe = segs[k] if k < nseg else edge          # type: ignore[index]
             a = lo if lo > os_ else os_
@@ -791,18 +792,16 @@ class StreamEngine:
             else:
                 data = bytes(pend[:acked])
                 del pend[:acked]
+            # the pieces still (partly) waiting keep their original extents
             segs = h.segs
-            if segs is not None:
-                # the pieces still (partly) waiting keep their original extents
+            if segs is None:
+                h.segs = [h.off - n]
+            else:
                 edge_off = h.off - (n - acked)
-                i = 0
+                i = 1
                 while i < len(segs) and segs[i] <= edge_off:
                     i += 1
-                if i:
-                    h.seg0 = segs[i - 1]
-                    del segs[:i]
-                if not segs:
-                    h.segs = None
+                del segs[:i - 1]
         else:
             data = pend if type(pend) is bytes else bytes(pend)
             h.pending = b""
@@ -871,7 +870,7 @@ class StreamEngine:
         timestamp in the SYN, a non-zero echo must be that value; without one, the
         echo must be zero."""
         syn_ts = client.syn_ts
-        if syn_ts is None:
+        if syn_ts == NO_SYN:
             return False            # picked up midstream: no SYN to compare with
         echo = pkt.tcp_tsecr
         if syn_ts >= 0:
