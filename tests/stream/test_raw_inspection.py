@@ -229,3 +229,43 @@ def test_the_suricata_yaml_host_os_policy_and_reassembly_keys_are_used(tmp_path:
     assert config["host-os-policy"] == {"old-linux": [SRV]}
     assert config["stream"]["reassembly"] == {"toserver-chunk-size": 1000, "depth": "2mb"}
     assert ignored == ["stream.reassembly.randomize-chunk-size"]
+
+
+def test_waiting_pieces_keep_their_extents_after_a_partial_release(tmp_path: Path) -> None:
+    # GOOD (stream offsets 0-4) and DATA (4-8) wait; the ACK covers "GO", released on packet 7;
+    # a resend from offset 2 then meets "OD", still part of the piece that starts at 0: under
+    # linux the new bytes win only over a piece starting where they do, so "OD" stays and
+    # "DATA" (starting after them) is replaced
+    pkts = HANDSHAKE + [c2s("PA", 2, 1001, b"GOOD"), c2s("PA", 6, 1001, b"DATA"),
+                        s2c("A", 1001, 4), c2s("A", 10, 1001),
+                        c2s("PA", 4, 1001, b"XXYYZZ")]
+    rules = ('alert tcp any any -> any any (content:"GO"; sid:1;)\n'
+             'alert tcp any any -> any any (content:"ODYYZZ"; sid:2;)\n'
+             'alert tcp-stream any any -> any any (content:"XXYY"; sid:3;)\n')
+    recs = _replay(tmp_path, pkts, rules, "stream.reassembly.policy=linux", "host-os-policy.windows=[]")
+    assert _where(recs, 1) == [7]
+    assert _where(recs, 2) == ["end"] and not _alerts(recs, 3)
+
+
+def test_a_released_chunk_on_a_bare_ack_is_matched_by_every_kind_of_stream_rule(tmp_path: Path) -> None:
+    # the chunk alone, nothing inspected before it, on a packet without payload: a one-content
+    # rule, a content chain and an anchored content all see it as that packet's data
+    pkts = HANDSHAKE + [c2s("PA", 2, 1001, b"GOOD DATA"), s2c("A", 1001, 11), c2s("A", 11, 1001)]
+    rules = (STREAM_GOOD
+             + 'alert tcp any any -> any any (content:"GOOD"; content:"DATA"; distance:1; sid:2;)\n'
+             + 'alert tcp any any -> any any (content:"GOOD"; depth:4; sid:3;)\n'
+             + 'alert tcp any any -> any any (content:"DATA"; depth:4; sid:4;)\n')
+    recs = _replay(tmp_path, pkts, rules)
+    assert _where(recs, 1) == [6] and _where(recs, 2) == [6] and _where(recs, 3) == [6]
+    assert not _alerts(recs, 4)
+    assert all(r["payload_printable"] == "GOOD DATA" for r in _alerts(recs, 2))
+
+
+def test_a_packet_rule_beside_the_stream_rules_still_sees_the_bare_ack(tmp_path: Path) -> None:
+    # a rule that reads the packet (dsize), in the same group as the stream rule: on the ACK
+    # that releases the chunk it judges the ACK's own (empty) payload, not the chunk
+    pkts = HANDSHAKE + [c2s("PA", 2, 1001, b"GOOD"), s2c("A", 1001, 6), c2s("A", 6, 1001)]
+    rules = STREAM_GOOD + 'alert tcp any any -> any 9000 (dsize:0; flags:A; sid:2;)\n'
+    recs = _replay(tmp_path, pkts, rules)
+    assert _where(recs, 1) == [6]
+    assert 6 in _where(recs, 2) and 4 not in _where(recs, 2)

@@ -36,7 +36,7 @@ from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
 from netsentry.detect.ruletype import APP_LAYER, IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
-from netsentry.detect.stream import SUFFIX, StreamRule, stream_capable, stream_rule, window_lookback
+from netsentry.detect.stream import SUFFIX, StreamRule, StreamView, stream_capable, stream_rule, window_lookback
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.detect.txdetect import TxDetect, TxGuess
 from netsentry.rules.inspect import Content
@@ -190,6 +190,7 @@ class SignatureEngine:
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
         self._capable_groups: dict[int, bool] = {}     # _all_stream_capable, by id of an owners table
+        self._alone_groups: dict[Any, bool] = {}       # _window_alone
         self._stream_how: list[StreamRule] = [stream_rule(s) for s in self.sigs]
         # Per num: the contents of a rule whose match is only "each occurs in the
         # payload" (`_plain_contents`), else None. `inspect` searches them itself; on
@@ -253,6 +254,7 @@ class SignatureEngine:
         state: list
         ts: cython.Py_ssize_t
         plen = pkt.payload_len
+        subj = None     # what the rules read instead of `pkt` (a released stream chunk's view)
         if flow is not None:
             action = flow.action
             if action is not None:
@@ -293,15 +295,25 @@ class SignatureEngine:
                 if pkt.stream_added and group.has_stream:
                     # no payload of its own but stream data to inspect (stream/tcp.py: data
                     # an ACK let through, or the flow-end pseudo packet)
-                    return self._inspect_stream(pkt, flow, group, always, b"")
-                if pkt.__class__ is StreamEndPacket:
-                    return None     # a flow-end pseudo packet: stream rules only, and none here
-                # no payload (half the bench capture: handshakes, ACKs, FINs): only
-                # the rules without a fast pattern can match
-                if not always:
-                    return None
-                cands: Sequence[int] = always
-                pf = None
+                    window = pkt.stream_data
+                    if window is None or pkt.stream_old or not self._window_alone(group):
+                        return self._inspect_stream(pkt, flow, group, always, b"")
+                    # a released chunk with nothing inspected in front of it, in a group whose
+                    # every rule reads the stream (IDS raw inspection on the ACK: most of
+                    # bench's stream data): the chunk is inspected as a data packet's own
+                    # payload is, on the common path below, through a view of the packet
+                    payload = window
+                    subj = StreamView(pkt, window)
+                    pf = group.prefilter
+                else:
+                    if pkt.__class__ is StreamEndPacket:
+                        return None     # a flow-end pseudo packet: stream rules only, and none here
+                    # no payload (half the bench capture: handshakes, ACKs, FINs): only
+                    # the rules without a fast pattern can match
+                    if not always:
+                        return None
+                    cands: Sequence[int] = always
+                    pf = None
             else:
                 off = pkt.payload_off
                 payload = pkt.data[off:off + plen]
@@ -384,7 +396,7 @@ class SignatureEngine:
                             break
                     if not ok:
                         continue
-                elif not s.match(pkt, flow):
+                elif not s.match(pkt if subj is None else subj, flow):
                     continue
                 if s.post_actions:
                     s.post_match(pkt, flow)
@@ -553,6 +565,18 @@ class SignatureEngine:
             return Event("alert", pkt.ts, pkt, flow, self._alert(num, alert_action(action, self.ips)))
         self.stats_suppressed += 1
         return None
+
+    def _window_alone(self, group: Any) -> bool:
+        """Can a stream window with nothing inspected in front of it, on a packet without
+        payload, be inspected on the common path (`inspect`) as if it were the packet's
+        payload? Only if every rule of `group` reads the stream (stream-capable): each then
+        inspects exactly those bytes, as `_inspect_stream` would, and no packet rule could see
+        the packet's empty payload instead. (Remembered per group.)"""
+        got = self._alone_groups.get(group)
+        if got is None:
+            capable = self._stream_capable
+            got = self._alone_groups[group] = all(capable[n] for n in group.members)
+        return got
 
     def _all_stream_capable(self, group: Any) -> bool:
         """Are all of `group`'s prefiltered rules stream-capable?

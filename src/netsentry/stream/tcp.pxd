@@ -6,6 +6,7 @@
 from netsentry.decode.packet cimport Packet
 from netsentry.flow.flow cimport Flow
 cdef class Half:
-    cdef public object ooo, tail, wins, syn_ts, pending, runs, segs
-    cdef public long long next_seq, off, gap_before, ack, txs_seen
+    cdef public object ooo, tail, wins, pending, runs, segs
+    cdef public long long next_seq, off, ack, syn_ts
+    cdef public int gap_before, txs_seen
     cdef public bint depth_hit, started

@@ -86,6 +86,8 @@ URGENT_POLICIES = {"inline": URG_INLINE, "oob": URG_OOB, "gap": URG_GAP, "drop":
 _RAW_FLUSH = frozenset((FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSING, CLOSED))
 _NOT_YET_ESTABLISHED = frozenset((NONE, SYN_SENT, SYN_RECV))
 
+NO_SYN = -2          # Half.syn_ts before this side's SYN (a C integer field when compiled)
+
 UNTRACKED = False    # flow.stream of a session the stage does not follow (no handshake, no midstream)
 
 
@@ -96,10 +98,11 @@ class Half:
 
     A fixed record, since two are made for every TCP session (262,144 live flows:
     half a million of them). Compiled (setup.py `COMPILED_MODULES`), it is the
-    typed extension type of tcp.pxd beside this file: `next_seq` and `off` are C
-    integers in the record instead of an int object each, and it carries no
-    cycle-collector header (it refers to nothing that refers back to it), so an
-    empty one is 64 bytes. Pure Python it is a ``__slots__`` class with the same
+    typed extension type of tcp.pxd beside this file: the numbers (`next_seq`, `off`,
+    `ack`, `syn_ts`, counts) are C integers in the record instead of an int object
+    each, and it carries no cycle-collector header (it refers to nothing that refers
+    back to it): 112 bytes, the allocator's class below 128 (a field more costs 16 B
+    per Half, 32 per flow). Pure Python it is a ``__slots__`` class with the same
     fields. A field added here is added to tcp.pxd too (bench/README.md "Flow
     memory": the per-flow bytes this costs)."""
 
@@ -114,7 +117,7 @@ class Half:
         self.wins = None           # the receiver's overlap policy (policy.py), set on the first out-of-order segment
         self.depth_hit = False
         self.started = False
-        self.syn_ts = None         # the TSval of this side's opening SYN, -1 without the option; None: no SYN seen
+        self.syn_ts = NO_SYN       # the TSval of this side's opening SYN, -1 without the option; NO_SYN: no SYN seen
         # Data delivered on a packet of the other direction (an ACK that declared a gap let held
         # data through): detection inspects a stream on its own direction's packets only, so it
         # waits for this direction's next data or the flow's end (`flush`). `runs`: earlier such
@@ -123,11 +126,16 @@ class Half:
         self.runs = None           # list[tuple[int, bytes, bytes]] | None
         self.gap_before = 0        # bytes missing just before `tail` (0 once the tail moved past the gap)
         # IDS raw inspection (`StreamEngine._raw_release`): the highest ACK number the receiver
-        # sent for this direction (-1: none yet), and the original extents (start, end) of the
-        # segments whose bytes wait in `pending`, so an overlap with them is still judged by
-        # the receiver's policy (they were not inspected yet)
+        # sent for this direction (-1: none yet), and the original extents of the pieces whose
+        # bytes wait in `pending`, so an overlap with them is still judged by the receiver's
+        # policy (they were not inspected yet). The pieces are contiguous (a gap moves waiting
+        # bytes to `runs`), so their extents are their starts (`segs`, stream offsets; the
+        # last ends at `off`): None while one whole piece waits (most live flows: their one
+        # request), which is then the delivered `bytes` object itself, shared with the app
+        # layer, not a copy; a second piece makes `pending` a bytearray appended in place (no
+        # quadratic copying of a long unacknowledged run).
         self.ack = -1
-        self.segs = None           # list[tuple[int, int]] | None
+        self.segs = None           # list[int] | None: where each waiting piece starts; None: one, at off - len(pending)
         self.txs_seen = 0          # app-layer transactions looked at for a raw trigger (`_app_trigger`)
 
 
@@ -311,7 +319,7 @@ class StreamEngine:
         self.urgent = URGENT_POLICIES[settings.urgent_policy]
         self.urgent_limit = URGENT_POLICIES[settings.urgent_oob_limit_policy]
         # urgent bytes taken out of band, by direction (`Half`): only directions that had
-        # any (rare), so `Half` stays the fixed 96-byte record; emptied at the flow's end
+        # any (rare), so `Half` stays the fixed record; emptied at the flow's end
         self.urg_off: dict[Any, int] = {}
         self.new_wins = TCP_POLICIES[settings.policy]
         self.windows = windows
@@ -440,7 +448,7 @@ class StreamEngine:
             return
         to_server = pkt.to_server
         h = st[to_server]
-        if not h.off and to_server and not flow.established and h.syn_ts is not None and flow.tcp_state == ESTABLISHED:
+        if not h.off and to_server and not flow.established and h.syn_ts != NO_SYN and flow.tcp_state == ESTABLISHED:
             # the client's ACK that completes the handshake carries data (its bare ACK was
             # lost or never sent): established already for this packet, as Suricata does
             # (SYN_RECV, "with data we need it to be established now")
@@ -475,7 +483,7 @@ class StreamEngine:
             self.counters["stream.pkt_retransmission"] += 1
             self._compare_delivered(h, start, pkt, 0, plen)
             pkt.stream_added = True
-            if h.segs is not None:
+            if h.pending and self.raw_ids:
                 self._pending_overlap(h, pkt, start, end)
             if self.inline and self.windows:
                 self._inline_resend(h, pkt, start, plen)
@@ -493,7 +501,7 @@ class StreamEngine:
             skip = h.off - start
             if skip:
                 self._compare_delivered(h, start, pkt, 0, skip)
-                if h.segs is not None:
+                if h.pending and self.raw_ids:
                     self._pending_overlap(h, pkt, start, end)
                 if self.inline:
                     self._inline_front(h, pkt, start, skip)
@@ -508,7 +516,7 @@ class StreamEngine:
         data = pkt.data[off:off + plen]
         if start < h.off:
             self._compare_delivered(h, start, pkt, 0, h.off - start)
-            if h.segs is not None:
+            if h.pending and self.raw_ids:
                 self._pending_overlap(h, pkt, start, end)
             data = data[h.off - start:]
             start = h.off
@@ -586,15 +594,17 @@ class StreamEngine:
         if self.raw_ids:
             # IDS: inspected once the receiver acknowledges it (`_raw_release`)
             pend = h.pending
-            if pend:
-                pend += data                        # a bytearray: appended in place
-            else:
-                h.pending = bytearray(data)
+            if not pend:
+                h.pending = data                    # the one waiting piece: these very bytes
+                return
             segs = h.segs
             if segs is None:
-                h.segs = [(h.off - n, h.off)]
+                h.segs = [h.off - n - len(pend), h.off - n]
             else:
-                segs.append((h.off - n, h.off))
+                segs.append(h.off - n)
+            if type(pend) is bytes:
+                pend = h.pending = bytearray(pend)  # a second piece: appended in place from now on
+            pend += data
             return
         if self.windows:
             if pkt.to_server != to_server:
@@ -768,13 +778,14 @@ class StreamEngine:
     def _pending_overlap(self, h: Half, pkt: Packet, start: int, end: int) -> None:
         """IDS mode, a segment re-sending bytes that wait for raw inspection (`pending`): they
         were not inspected yet, so, as in Suricata's stream, the receiver's overlap policy
-        decides whose bytes the raw stream holds, segment by segment of those delivered
-        (`segs`): where the new segment wins, its bytes replace the waiting ones. (The app
-        layer was fed the first bytes already.)"""
+        decides whose bytes the raw stream holds, piece by piece of those delivered
+        (`segs`): where the new segment wins, its bytes replace the waiting ones.
+        (The app layer was fed the first bytes already.)"""
         pend = h.pending
-        base = h.off - len(pend)
+        edge = h.off
+        base = edge - len(pend)
         lo = start if start > base else base
-        hi = end if end < h.off else h.off
+        hi = end if end < edge else edge
         if lo >= hi:
             return
         wins = h.wins
@@ -782,11 +793,22 @@ class StreamEngine:
             wins = h.wins = self._policy_for(pkt.dst)
         data = pkt.data
         at = pkt.payload_off - start            # data[at + x]: the segment's byte at stream offset x
-        for os_, oe in h.segs:
+        segs = h.segs
+        nseg = len(segs) if segs is not None else 0
+        os_ = segs[0] if segs is not None else base     # type: ignore[index]
+        k = 1
+        while True:
+            oe = segs[k] if k < nseg else edge          # type: ignore[index]
             a = lo if lo > os_ else os_
             b = hi if hi < oe else oe
             if a < b and wins(start, end, os_, oe):
+                if type(pend) is bytes:
+                    pend = h.pending = bytearray(pend)  # written into: no longer the delivered object
                 pend[a - base:b - base] = data[at + a:at + b]
+            if k >= nseg:
+                break
+            os_ = oe
+            k += 1
 
     def _raw_release(self, h: Half, pkt: Packet, flow: Flow) -> None:
         """IDS mode: inspect this direction's waiting bytes on its packet once Suricata's raw
@@ -837,13 +859,24 @@ class StreamEngine:
             if not self._app_trigger(h, flow, to_server):
                 return
         if acked < n:
-            data = bytes(pend[:acked])
-            del pend[:acked]
-            edge_off = h.off - (n - acked)
-            segs = [sg for sg in h.segs if sg[1] > edge_off] if h.segs else None
-            h.segs = segs if segs else None
+            if type(pend) is bytes:
+                data = pend[:acked]
+                h.pending = pend[acked:]
+            else:
+                data = bytes(pend[:acked])
+                del pend[:acked]
+            # the pieces still (partly) waiting keep their original extents
+            segs = h.segs
+            if segs is None:
+                h.segs = [h.off - n]
+            else:
+                edge_off = h.off - (n - acked)
+                i = 1
+                while i < len(segs) and segs[i] <= edge_off:
+                    i += 1
+                del segs[:i - 1]
         else:
-            data = bytes(pend)
+            data = pend if type(pend) is bytes else bytes(pend)
             h.pending = b""
             h.segs = None
         tail = h.tail
@@ -981,7 +1014,7 @@ class StreamEngine:
         timestamp in the SYN, a non-zero echo must be that value; without one, the
         echo must be zero."""
         syn_ts = client.syn_ts
-        if syn_ts is None:
+        if syn_ts == NO_SYN:
             return False            # picked up midstream: no SYN to compare with
         echo = pkt.tcp_tsecr
         if syn_ts >= 0:
