@@ -148,6 +148,20 @@ def test_session_from_a_syn_ack_needs_midstream(tmp_path: Path) -> None:
     assert stats["tcp.midstream_pickups"] == 1
 
 
+def test_unsigned_rst_of_a_session_picked_up_midstream_is_not_watched(tmp_path: Path) -> None:
+    """A session picked up from the client's data (no SYN seen), the server's first packet a
+    plain RST: no SYN was refused, so this is an ordinary RST and what the server sends
+    next is no sign of injection."""
+    alerts, stats = _run(tmp_path, [
+        c2s("PA", ISN + 1, SISN + 1, REQ),
+        s2c("RA", SISN + 1, ISN + 1 + len(REQ)),
+        s2c("PA", SISN + 1, ISN + 1 + len(REQ), b"hello"),
+    ], ("stream.midstream=true",))
+    assert stats["tcp.midstream_pickups"] == 1
+    assert [a for a in alerts if a[1] == 1] == []
+    assert stats.get("stream.suspected_rst_inject", 0) == 0
+
+
 FLOOD_RULES = (
     'alert tcp any any -> any any (msg:"syn flood"; stream-event:3whs_syn_flood; sid:3;)\n'
     'alert tcp any any -> any any (msg:"request"; flow:established,to_server; content:"GET /secret"; sid:2;)\n'

@@ -175,7 +175,7 @@ def rst_suspect(st: Any, pkt: Packet, flow: Flow) -> str | None:
     client: Half = st[1]
     server: Half = st[0]
     seq = pkt.seq
-    if client.syn_ts is not None and not server.started:
+    if client.syn_ts != NO_SYN and not server.started:
         isn_next = client.next_seq                  # the client's ISN + 1 (no data before an answer)
         if not pkt.to_server:
             # the server refuses the SYN: a RST whose ACK (if any) acknowledges the SYN
@@ -994,7 +994,7 @@ class StreamEngine:
         if new != current:
             queue = entry[1]
             # kept once: a SYN with a timestamp is known by its ISN and timestamp
-            known = current[1] is not None and current[1] >= 0 and any(
+            known = current[1] >= 0 and any(
                 q[0] == current[0] and q[1] == current[1] for q in queue)
             if not known:
                 if len(queue) >= MAX_SYN_QUEUED:
