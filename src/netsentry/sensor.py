@@ -506,9 +506,13 @@ class Sensor:
         if self._tx_detect is not None and not pkt.checksum_bad:
             sigs = self.signatures
             fresh = flow.action == "drop" and sigs is not None and sigs.dropped_by_rules(pkt)
-            events = self._tx_detect.inspect(self.applayer.tx_packet(pkt, flow), flow, fresh)
+            tpkt = self.applayer.tx_packet(pkt, flow)
+            events = self._tx_detect.inspect(tpkt, flow, fresh)
             if held:
                 events = held + events if events else held
+            # one queue in rule order: a pass stops it (detect/engine.py settle_pass)
+            if sigs is not None:
+                events = sigs.settle_pass(pkt, flow, events, tpkt)
             if events:
                 self._on_events(events, pkt, flow, False)
         if self._app_records:

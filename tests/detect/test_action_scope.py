@@ -182,3 +182,48 @@ def test_first_of_pass_and_drop_wins_in_ids_mode(tmp_path: Path) -> None:
                frames, DROP_FIRST)
     assert sids_by_packet(recs) == [(1, 1)]
     assert next(r for r in recs if r["event_type"] == "flow")["flow"]["action"] == "drop"
+
+
+def http_frames(uri: bytes) -> list[bytes]:
+    """A three-way handshake, one HTTP request, the server's ACK and a second request."""
+    c, s = IP(src=C, dst=S), IP(src=S, dst=C)
+    req = b"GET " + uri + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    return [bytes(c / TCP(sport=41000, dport=80, flags="S", seq=100)),
+            bytes(s / TCP(sport=80, dport=41000, flags="SA", seq=500, ack=101)),
+            bytes(c / TCP(sport=41000, dport=80, flags="A", seq=101, ack=501)),
+            bytes(c / TCP(sport=41000, dport=80, flags="PA", seq=101, ack=501) / req),
+            bytes(s / TCP(sport=80, dport=41000, flags="A", seq=501, ack=101 + len(req))),
+            bytes(c / TCP(sport=41000, dport=80, flags="PA", seq=101 + len(req), ack=501) / req)]
+
+
+TX_PASS_PACKET_DROP = (
+    'pass http any any -> any any (http.uri; content:"/ok"; alert; flow:established,to_server; sid:1;)\n'
+    'drop http any any -> any any (flow:to_server,established; sid:2;)\n'
+    'alert tcp any any -> any any (flow:to_server,established; sid:3;)\n')
+
+
+def test_transaction_pass_wins_over_a_packet_drop_of_the_same_packet(tmp_path: Path) -> None:
+    # bug-7264: the pass (a transaction rule) and the drop (a packet rule) match the
+    # request's packet; in rule order the pass comes first, so the drop never acts:
+    # the packet goes through, only the pass's `alert` is logged, the flow is passed
+    recs = run(tmp_path, TX_PASS_PACKET_DROP, http_frames(b"/ok"), "stream.inline=true")
+    assert sids_by_packet(recs) == [(4, 1)]
+    assert [r for r in recs if r["event_type"] == "drop"] == []
+    flow = next(r for r in recs if r["event_type"] == "flow")
+    assert flow["flow"].get("action") == "pass"
+
+
+def test_packet_drop_stands_without_the_transaction_pass(tmp_path: Path) -> None:
+    recs = run(tmp_path, TX_PASS_PACKET_DROP, http_frames(b"/no"), "stream.inline=true")
+    assert (4, 2) in sids_by_packet(recs)
+    assert 1 not in {sid for _n, sid in sids_by_packet(recs)}
+    assert [r["pcap_cnt"] for r in recs if r["event_type"] == "drop"][:1] == [4]
+
+
+def test_drop_first_keeps_the_drop_and_the_pass_only_ends_the_alerts(tmp_path: Path) -> None:
+    # action-order drop first: the drop acts, the pass after it still ends the
+    # packet's alerts (sid 3 never alerts on that packet) but passes nothing
+    recs = run(tmp_path, TX_PASS_PACKET_DROP, http_frames(b"/ok"), "stream.inline=true", DROP_FIRST)
+    on4 = [sid for n, sid in sids_by_packet(recs) if n == 4]
+    assert on4 == [1, 2]
+    assert 4 in [r["pcap_cnt"] for r in recs if r["event_type"] == "drop"]

@@ -79,11 +79,17 @@ def _var_class(sets: bool, reads: bool) -> int:
     return _FB_NONE
 
 
+def order_key(s: Signature, action_order: Sequence[str] = DEFAULT_ACTION_ORDER) -> tuple[int, int, int, int, int]:
+    """A rule's place in the evaluation order, comparable across the packet and the
+    transaction engines: Suricata sorts both kinds into one list and so one alert queue
+    (PacketAlertFinalize walks it in that order)."""
+    return (action_rank(s.action, action_order), flowbits_class(s), flowint_class(s), s.severity, s.sid)
+
+
 def evaluation_order(sigs: Sequence[Signature], action_order: Sequence[str] = DEFAULT_ACTION_ORDER
                      ) -> list[Signature]:
     """`sigs` sorted into the order the engine evaluates (and reports) them."""
-    keyed = [((action_rank(s.action, action_order), flowbits_class(s), flowint_class(s), s.severity, s.sid), i, s)
-             for i, s in enumerate(sigs)]
+    keyed = [(order_key(s, action_order), i, s) for i, s in enumerate(sigs)]
     keyed.sort(key=lambda t: (t[0], t[1]))
     return [s for _k, _i, s in keyed]
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
-                                      evaluation_order, register_pass_alerts, verdict_of)
+                                      evaluation_order, order_key, register_pass_alerts, verdict_of)
 from netsentry.config import ConfigError, get
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
@@ -162,8 +162,11 @@ class SignatureEngine:
         # transaction rules (sticky buffers, tx keywords) are inspected per transaction by
         # txdetect.py when the app layer moves one on; they never enter the packet groups
         tx_sigs = [s for s in sigs if s.tx_rule]
-        self.tx = (TxDetect(evaluation_order(tx_sigs, action_order), config, self.ips, backend)
+        self.tx = (TxDetect(evaluation_order(tx_sigs, action_order), config, self.ips, backend, action_order)
                    if tx_sigs else None)
+        # every rule's place in the one evaluation order of both engines (settle_pass)
+        self._order_of = {(s.gid, s.sid): order_key(s, action_order) for s in sigs}
+        self._pass_at: tuple[Any, Any] | None = None     # (packet, key) of its first packet-rule pass
         self.sigs: list[Signature] = evaluation_order([s for s in sigs if not s.tx_rule], action_order)
         self.guess = TxGuess.build(self.sigs, config)     # the transaction a packet alert names (txdetect.py)
         address_vars = get(config, "vars.address-groups", {}) or {}
@@ -547,6 +550,11 @@ class SignatureEngine:
                 action, rated = new_action, True
         if action == "pass":
             self.stats_passed += 1
+            if self.tx is not None:
+                got = self._pass_at
+                key = self._order_of.get((s.gid, s.sid))
+                if got is None or got[0] is not pkt or key < got[1]:
+                    self._pass_at = (pkt, key)
             # a pass after a drop of the same packet (action-order puts drop first) still
             # ends the packet's alerts, but its action is not applied: the flow is not
             # passed (Suricata's PacketAlertFinalize, skip_action_set)
@@ -592,6 +600,48 @@ class SignatureEngine:
             capable = self._stream_capable
             got = self._capable_groups[key] = all(capable[n] for own in owners for n in own)
         return got
+
+    def settle_pass(self, pkt: Packet, flow: Flow | None, events: list[Event] | None,
+                    tx_pkt: Any = None) -> list[Event] | None:
+        """One alert queue for a packet's packet and transaction rule matches (`events`,
+        both engines'), as Suricata's PacketAlertFinalize walks it in rule order: the
+        first pass ends it. Its alerts of rules after the pass are dropped; a drop by a
+        rule after the pass is undone (the packet goes through) and the flow is passed;
+        a drop by a rule before it stands, and the pass's action is not applied.
+        Called after the transaction rules of `pkt` (sensor.py `_on_app`), which saw it
+        as `tx_pkt` (a view of it after an ACK released bytes: AppLayer.tx_packet)."""
+        key = None
+        got = self._pass_at
+        if got is not None and got[0] is pkt:
+            key = got[1]
+        tx = self.tx
+        if tx is not None:
+            got = tx.passed
+            if (got is not None and (got[0] is pkt or got[0] is tx_pkt)
+                    and (key is None or got[1] < key)):
+                key = got[1]
+            tx.passed = None
+        self._pass_at = None
+        if key is None:
+            return events
+        order = self._order_of
+        drop = pkt.drop_alert
+        if pkt.verdict is not None and drop is not None:
+            dkey = order.get((drop.gid, drop.signature_id))
+            if dkey is not None and dkey > key:
+                # the drop's rule comes after the pass: it never acted
+                pkt.verdict = None
+                pkt.drop_alert = None
+                if self._dropped is pkt:
+                    self._dropped = None
+                    self.stats_dropped -= 1
+                if flow is not None and flow.action in (None, "drop"):
+                    flow.action = "pass"
+        if events:
+            kept = [ev for ev in events
+                    if ev.alert is None or order.get((ev.alert.gid, ev.alert.signature_id), key) <= key]
+            events = kept or None
+        return events
 
     def dropped_by_rules(self, pkt: Packet) -> bool:
         """Did a drop/reject rule match `pkt` itself (so a flow drop it set is new)?"""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from netsentry.applayer.registry import ABSENT, BUFFERS
 from netsentry.config import get
-from netsentry.detect.actions import REJECT_ACTIONS, alert_action, verdict_of
+from netsentry.detect.actions import DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action, order_key, verdict_of
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
@@ -151,8 +151,14 @@ class Inspected(set):
 class TxDetect:
     """The transaction rules of one ruleset (evaluation order kept), with their prefilters."""
 
-    def __init__(self, sigs: Sequence[Signature], config: Mapping[str, Any], ips: bool, backend: str) -> None:
+    def __init__(self, sigs: Sequence[Signature], config: Mapping[str, Any], ips: bool, backend: str,
+                 action_order: Sequence[str] = DEFAULT_ACTION_ORDER) -> None:
         self.sigs = list(sigs)
+        # each rule's place in the one evaluation order of packet and transaction rules
+        # (actions.order_key), and the first pass of the packet being inspected:
+        # (packet, key), read by SignatureEngine.settle_pass
+        self._keys = [order_key(s, action_order) for s in self.sigs]
+        self.passed: tuple[Any, Any] | None = None
         self.ids = tuple((s.gid, s.sid) for s in self.sigs)     # Inspected's tag
         self._num_of = {key: num for num, key in enumerate(self.ids)}
         self.ips = ips
@@ -435,7 +441,14 @@ class TxDetect:
             return None
         action = s.action
         if action == "pass":
-            flow.action = "pass"
+            key = self._keys[num]
+            got = self.passed
+            if got is None or got[0] is not pkt or key < got[1]:
+                self.passed = (pkt, key)
+            # first of pass/drop to be set wins, and a pass does not undo a drop of this
+            # packet by itself: SignatureEngine.settle_pass weighs the two by rule order
+            if flow.action is None and pkt.verdict is None:
+                flow.action = "pass"
             if s.force_alert and res == ALERT:     # `alert;`: alert, then pass
                 return Event("alert", pkt.ts, pkt, flow, self._alerts[num], extra=alert_extra(tx))
             return None
