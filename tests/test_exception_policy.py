@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import IP, TCP
+from scapy.layers.inet import IP, TCP, UDP
 
 from netsentry.config import ConfigError, load_config
 from netsentry.exception_policy import midstream_policy, packet_policy
@@ -144,3 +144,34 @@ def test_a_policy_that_is_not_ignore_has_its_counter_before_it_applies() -> None
     assert not any(k.startswith("exception_policy.flow.") for k in counters)     # flow reuse: no condition
     sensor, _ = _run(HANDSHAKE)
     assert not any(k.startswith("exception_policy.") for k in sensor.counters())  # IDS: all ignore
+
+
+def _alerting_run(tmp_path: Path, frames: list, *sets: str) -> tuple[Sensor, list[dict]]:
+    rules = tmp_path / "r.rules"
+    rules.write_text('alert udp any any -> any any (msg:"any udp"; sid:1;)\n')
+    from netsentry.rules import load_rules
+    c = cfg(*sets)
+    out = Collect()
+    sensor = Sensor(c, [out], load_rules([str(rules)], c))
+    sensor.run([(1.0 + i, bytes(f), len(bytes(f)), 101) for i, f in enumerate(frames)])
+    sensor.finish()
+    return sensor, [render(e) for e in out.events if e.event_type == "alert"]
+
+
+UDP_TWO_FLOWS = [IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000 + i, dport=53) / b"q" for i in range(2)]
+
+
+@pytest.mark.parametrize("policy,drops", [("pass-packet", 0), ("drop-packet", 1)])
+def test_packet_policies_take_the_packet_out_of_detection(tmp_path: Path, policy: str, drops: int) -> None:
+    # the second flow finds the flow table full: the policy acts on its packet alone,
+    # and Suricata's no-packet-inspection mark means no rule sees it (no alert)
+    sensor, alerts = _alerting_run(tmp_path, UDP_TWO_FLOWS, "stream.inline=true", "flow.max-flows=1",
+                                   f"flow.memcap-policy={policy}")
+    assert [a["pcap_cnt"] for a in alerts] == [1]
+    assert sensor.result.drops == drops
+
+
+def test_ignore_policy_leaves_the_packet_to_detection(tmp_path: Path) -> None:
+    _sensor, alerts = _alerting_run(tmp_path, UDP_TWO_FLOWS, "stream.inline=true", "flow.max-flows=1",
+                                    "flow.memcap-policy=ignore")
+    assert [a["pcap_cnt"] for a in alerts] == [1, 2]

@@ -159,6 +159,9 @@ def condition_policy(config: Mapping[str, Any], key: str, ips: bool, flow_scope:
 
 
 _DROPPING = ("drop-packet", "drop-flow", "reject", "rejectboth")
+# the policies that take their packet out of detection (Suricata's ExceptionPolicyApply:
+# every policy but ignore; reject only in IPS mode, where it falls through to drop-flow)
+_NO_INSPECTION = frozenset({"drop-packet", "drop-flow", "pass-packet", "pass-flow", "bypass"})
 
 # EVE drop.reason of the packet a policy drops, by target (Suricata's PacketDropReason
 # that each ExceptionPolicyApply call site passes); the flow's later packets are logged
@@ -283,6 +286,10 @@ class ExceptionPolicies:
             from netsentry.log import get_logger
             get_logger().warning("exception policy applied", target=target, policy=policy,
                                  ips=self.ips, note="logged once per condition; see stats " + counter)
+        if pkt is not None and (policy in _NO_INSPECTION or (self.ips and policy in ("reject", "rejectboth"))):
+            # Suricata's DecodeSetNoPacketInspectionFlag: detection skips this one packet
+            # (its packet and transaction rules); read by detect/engine.py and txdetect.py
+            pkt.no_inspect = True
         if self.ips and pkt is not None and policy in _DROPPING and pkt.drop_reason is None:
             pkt.drop_reason = DROP_REASONS.get(target)
         if policy in ("drop-flow", "reject", "rejectboth"):

@@ -43,7 +43,7 @@ cdef class Packet:
     cdef public object events, checksum_bad, frag, reassembled, root
     # set by later stages
     cdef public object flow, to_server, verdict, stream_added, stream_data, stream_old, stream_to_server
-    cdef public object drop_alert, drop_reason, reject_action, pktvars
+    cdef public object drop_alert, drop_reason, reject_action, pktvars, no_inspect
 
 
 # The decoder's constructor (packet.py `new_packet`): a copy of a default record, not

@@ -59,7 +59,7 @@ FIELDS = (
     "payload_off", "payload_len",
     "events", "checksum_bad", "frag", "reassembled", "root",
     "flow", "to_server", "verdict", "stream_added", "stream_data", "stream_old", "stream_to_server",
-    "drop_alert", "drop_reason", "reject_action", "pktvars",
+    "drop_alert", "drop_reason", "reject_action", "pktvars", "no_inspect",
 )
 # True when `Packet` is the compiled extension type (the decoder's fast path builds
 # plain `Packet`s then; the pure one builds its lazy-field subclasses)
@@ -146,6 +146,7 @@ class Packet:
         drop_reason: str | None = None  # IPS: EVE drop.reason when not the default ("threshold detection_filter"); set by detect
         reject_action: str | None = None  # IPS: the exception policy's reject target (exception_policy.py; respond/verdict.py)
         pktvars: Any = None        # detect: [(name, value)] a rule's pcre captured as pkt:NAME (EVE metadata.pktvars)
+        no_inspect: bool = False   # exception_policy.py: drop-packet / pass-packet (and the flow forms) took this packet out of detection
 
     if cython.compiled:
         def __cinit__(self) -> None:

@@ -256,6 +256,8 @@ class SignatureEngine:
         # flow.detect's shared state list, indexed by the direction as a C integer
         state: list
         ts: cython.Py_ssize_t
+        if pkt.no_inspect:
+            return None         # an exception policy took it out of detection (exception_policy.py)
         plen = pkt.payload_len
         subj = None     # what the rules read instead of `pkt` (a released stream chunk's view)
         if flow is not None:

@@ -231,7 +231,7 @@ class TxDetect:
         applies a flow drop (RuleActionToFlow) after the whole packet was inspected, so its
         transaction rules still run on it; only later packets are not inspected."""
         st = flow.app
-        if st is None or st.parser is None:
+        if st is None or st.parser is None or pkt.no_inspect:
             return None
         action = flow.action
         if action == "pass":
