@@ -227,3 +227,16 @@ def test_drop_first_keeps_the_drop_and_the_pass_only_ends_the_alerts(tmp_path: P
     on4 = [sid for n, sid in sids_by_packet(recs) if n == 4]
     assert on4 == [1, 2]
     assert 4 in [r["pcap_cnt"] for r in recs if r["event_type"] == "drop"]
+
+
+def test_a_stateless_drop_is_a_packet_rule_and_drops_packet_by_packet(tmp_path: Path) -> None:
+    # `flow:stateless` keeps a flow match in Suricata, so the rule is not IP-only: it is
+    # inspected (and alerts) on every packet and its drop never becomes the flow's
+    frames = []
+    for i in range(3):
+        frames.append(bytes(IP(src=C, dst="8.8.8.8") / ICMP(type=8, id=7, seq=i) / b"ping"))
+        frames.append(bytes(IP(src="8.8.8.8", dst=C) / ICMP(type=0, id=7, seq=i) / b"ping"))
+    recs = run(tmp_path, "drop icmp any any -> any any (flow:stateless; sid:3;)\n", frames, "stream.inline=true")
+    assert [n for n, _sid in sids_by_packet(recs)] == [1, 2, 3, 4, 5, 6]
+    flow = next(r for r in recs if r["event_type"] == "flow")
+    assert flow["flow"].get("action") is None

@@ -33,6 +33,11 @@ _FLOW_OPTS = {
 }
 
 
+def _any_packet(pkt: object, f: object) -> bool:
+    """`flow:stateless`: matches every packet, with a flow or without."""
+    return True
+
+
 @keyword("flow", help="flow:established|not_established|stateless,to_server|to_client,only_stream|no_stream;")
 def flow(b: RuleBuilder, arg: str | None) -> None:
     if "flow" in b.seen:
@@ -57,6 +62,11 @@ def flow(b: RuleBuilder, arg: str | None) -> None:
         sig.needs_stream = True
     elif got.get("stream") == "no":
         sig.pkt_only = True
+    if got.get("stateless"):
+        # Suricata keeps a flow match for `stateless` (only no option or a bare direction
+        # leaves none), so the rule is a packet rule, not IP-only: its pass or drop acts on
+        # the packet, not the flow (ruletype.py; suricata-verify firewall-06)
+        b.packet_checks.append(_any_packet)
     if direction is None and state is None:
         return
     if direction is not None and state is not None:
