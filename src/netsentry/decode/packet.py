@@ -197,6 +197,7 @@ class Packet:
             self.stream_added = False
             self.stream_old = 0
             self.stream_to_server = True
+            self.no_inspect = False
 
         def __reduce__(self):  # type: ignore[no-untyped-def]
             """copy.copy, deepcopy and pickle: every field, and any extra attribute."""
