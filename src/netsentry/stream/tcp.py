@@ -146,25 +146,32 @@ MAX_SYN_QUEUED = 10
 _OPT_MD5, _OPT_AO = 19, 29
 
 
-def _signed_rst(pkt: Packet) -> bool:
-    """Whether the RST carries a TCP MD5 signature or TCP-AO option (read from the header
-    here, on RSTs only, rather than decoded for every packet)."""
+def _tcp_options(pkt: Packet) -> list[tuple[int, int, int]]:
+    """(kind, offset, length) of each option in `pkt`'s TCP header, up to the end-of-list
+    option or the first malformed length. Read from the raw header on the rare packets that
+    ask (RSTs, SYNs with data), rather than decoded for every packet."""
     data = pkt.data
     off = pkt.l4_off + 20
     end = pkt.l4_off + pkt.tcp_hlen
+    out: list[tuple[int, int, int]] = []
     while off < end:
         kind = data[off]
         if kind == 0:
-            return False
+            break
         if kind == 1:
             off += 1
             continue
-        if kind == _OPT_MD5 or kind == _OPT_AO:
-            return True
         if off + 1 >= end or data[off + 1] < 2:
-            return False
-        off += data[off + 1]
-    return False
+            break
+        olen = data[off + 1]
+        out.append((kind, off, olen))
+        off += olen
+    return out
+
+
+def _signed_rst(pkt: Packet) -> bool:
+    """Whether the RST carries a TCP MD5 signature or TCP-AO option."""
+    return any(kind == _OPT_MD5 or kind == _OPT_AO for kind, _off, _len in _tcp_options(pkt))
 
 
 def rst_suspect(st: Any, pkt: Packet, flow: Flow) -> str | None:
@@ -217,25 +224,13 @@ _OPT_TFO = 34     # TCP Fast Open cookie option (RFC 7413)
 
 def _fast_open(pkt: Packet) -> bool:
     """Does this SYN carry the TCP Fast Open option? Only then is its data part of the
-    session (Suricata's TCP_HAS_TFO); read from the raw header, as only SYNs with data ask."""
+    session (Suricata's TCP_HAS_TFO)."""
     data = pkt.data
-    off = pkt.l4_off + 20
-    end = pkt.payload_off
-    while off < end:
-        kind = data[off]
-        if kind == 0:
-            return False
-        if kind == 1:
-            off += 1
-            continue
-        if off + 1 >= end or data[off + 1] < 2:
-            return False
-        olen = data[off + 1]
+    for kind, off, olen in _tcp_options(pkt):
         if kind == _OPT_TFO:
             return True
         if (kind == 253 or kind == 254) and olen in (4, 12) and data[off + 2:off + 4] == b"\xf9\x89":
             return True             # the experimental-option form of TFO (magic 0xf989)
-        off += olen
     return False
 
 
