@@ -72,3 +72,39 @@ def test_a_wake_brings_on_tick_on_an_idle_source(monkeypatch, ring: str):
         wake.close()
     assert ticks == ["tick"], "the wake did not bring on_tick (the safety frame ended the wait)"
     assert frames == []
+
+
+@pytest.mark.parametrize("ring", ["tpacket-v3", "socket"])
+def test_no_frame_is_queued_before_the_filter(monkeypatch, ring: str):
+    """Frames on the wire while the socket is being set up never reach the reader.
+
+    A packet socket opened with a protocol is hooked into receive at once, on every interface,
+    before its filter is attached: CI once saw loopback TCP leak through a UDP-only filter that
+    way. Here a datagram the filter refuses is sent in exactly that window.
+    """
+    import netsentry.capture.afpacket as afpacket
+
+    real_attach = afpacket.attach_filter
+
+    def attach_after_traffic(sock, program) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"in the window", ("127.0.0.1", PORT + 1))
+        real_attach(sock, program)
+
+    monkeypatch.setattr(afpacket, "attach_filter", attach_after_traffic)
+    monkeypatch.setattr(live, "TICK_INTERVAL", 1000.0)
+    iface = AfPacketInterface("lo", bpf_filter=f"udp dst port {PORT}", ring=ring)
+    source = AfPacketSource([iface], check_filters([iface]))
+    wake = Wake()
+    source.wake = wake
+    stop = threading.Event()
+    source.on_tick = lambda now: stop.set()
+    source.should_stop = stop.is_set
+    threading.Timer(0.3, wake.set).start()
+    try:
+        frames = list(source)
+    finally:
+        source.close()
+        wake.close()
+    assert stop.is_set()
+    assert [f for f in frames if b"in the window" in f[1]] == []

@@ -174,7 +174,11 @@ class _Capture:
             raise OSError(f"af-packet: no such interface: {iface.name}") from None
         self.linktype = _linktype(iface.name)
         try:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            # protocol 0: the kernel hooks a packet socket into receive as soon as it has a
+            # protocol, on every interface until bind narrows it, so a socket opened with
+            # ETH_P_ALL queues unfiltered frames from anywhere before its filter is on. With 0
+            # it receives nothing until bind below, after the filter.
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         except OSError as exc:
             raise OSError(f"af-packet {iface.name}: cannot open a packet socket: {exc.strerror or exc} "
                           "(needs root or CAP_NET_RAW)") from None
@@ -196,7 +200,8 @@ class _Capture:
                     sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, iface.buffer_size)
                 except OSError:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, iface.buffer_size)
-            # the filter goes on before bind, so no unfiltered frame is ever queued
+            # the filter goes on before bind (which gives the socket its protocol), so no
+            # unfiltered frame is ever queued
             if program is not None:
                 attach_filter(sock, program)
             sock.bind((iface.name, ETH_P_ALL))
