@@ -369,6 +369,27 @@ def test_old_entries_are_pruned(tmp_path: Path) -> None:
     assert store.get("k0") is None and store.get(f"k{cache.MAX_ENTRIES + 2}") == {"n": cache.MAX_ENTRIES + 2}
 
 
+def test_entries_past_the_byte_budget_are_pruned_oldest_first(tmp_path: Path) -> None:
+    store = RuleCache(tmp_path / "c")
+    for i in range(5):
+        store.put(f"k{i}", {"pad": b"x" * 100_000})
+        os.utime(store.path_of(f"k{i}"), (1000 + i, 1000 + i))
+    one = store.path_of("k0").stat().st_size
+    removed = store.prune(max_bytes=3 * one)
+    assert sorted(p.name for p in removed) == [f"k0{cache.SUFFIX}", f"k1{cache.SUFFIX}"]
+    assert store.get("k1") is None and store.get("k2") is not None and store.get("k4") is not None
+
+
+def test_the_entry_just_written_is_kept_even_past_the_budget(tmp_path: Path) -> None:
+    store = RuleCache(tmp_path / "c")
+    store.put("old", {"n": 0})
+    os.utime(store.path_of("old"), (1000, 1000))
+    store.put("big", {"pad": b"x" * 100_000})
+    os.utime(store.path_of("big"), (900, 900))      # older by mtime, but the one just written
+    store.prune(keep="big", max_bytes=10)
+    assert store.get("big") is not None and store.get("old") is None
+
+
 def _writer(directory: str, n: int) -> None:
     store = RuleCache(Path(directory))
     for i in range(20):

@@ -45,8 +45,11 @@ ignored, logged (`rebuilt(reason)`), and replaced.
 
 Writes are atomic (a temporary file in the directory, fsync, rename), so a
 reader sees a whole entry or none, and two writers of the same key each
-publish a complete one. At most `MAX_ENTRIES` entries are kept; older ones
-(by last use) are deleted after each write.
+publish a complete one. After each write the least recently used entries
+are deleted beyond `MAX_ENTRIES` or `MAX_BYTES` in all, whichever comes
+first: an analyst switching between a few rulesets (ET Open's entry is about
+60 MB, a small set's under 1 MB) keeps each one warm, and the directory stays
+bounded. The entry just written is always kept.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ FORMAT = 1
 MAGIC = b"NETSENTRY-RULE-CACHE\n"
 SUFFIX = ".ruleset"
 SECRET = "secret"
-MAX_ENTRIES = 4
+MAX_ENTRIES = 32
+MAX_BYTES = 512 << 20
 _MAC_LEN = 32
 
 # configuration sections that can change what rule loading and the engine build compile
@@ -575,8 +579,12 @@ class RuleCache:
         self.prune(keep=key)
         return path
 
-    def prune(self, keep: str | None = None, max_entries: int = MAX_ENTRIES) -> list[Path]:
-        """Delete entries beyond the newest `max_entries` (by last use) and stale temporaries."""
+    def prune(self, keep: str | None = None, max_entries: int = MAX_ENTRIES,
+              max_bytes: int = MAX_BYTES) -> list[Path]:
+        """Delete stale temporaries and the least recently used entries past either bound.
+
+        Entries are counted newest first (by last use); once `max_entries` entries or
+        `max_bytes` bytes are reached, every older one goes, except `keep`."""
         removed: list[Path] = []
         entries = []
         now = time.time()
@@ -588,9 +596,17 @@ class RuleCache:
             if p.name.startswith(".tmp.") and now - st.st_mtime > 3600:
                 removed.append(p)          # a writer that died mid-write
             elif p.name.endswith(SUFFIX) and not p.name.startswith("."):
-                entries.append((st.st_mtime, p))
-        entries.sort(reverse=True)
-        removed += [p for _m, p in entries[max_entries:] if p.name != f"{keep}{SUFFIX}"]
+                entries.append((st.st_mtime, st.st_size, p))
+        entries.sort(key=lambda e: e[0], reverse=True)
+        kept_name = f"{keep}{SUFFIX}"
+        count = size = 0
+        full = False
+        for _mtime, nbytes, p in entries:
+            count += 1
+            size += nbytes
+            full = full or count > max_entries or size > max_bytes
+            if full and p.name != kept_name:
+                removed.append(p)
         for p in removed:
             try:
                 p.unlink()
