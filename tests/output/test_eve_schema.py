@@ -29,8 +29,9 @@ VERIFY = SHARED / "suricata-verify" / "tests"
 
 pytestmark = pytest.mark.shared
 
-# Fields of records netsentry does not write: file extraction (fileinfo) and protocols
-# without a parser (ssh, smb). HTTP, DNS and TLS are checked (applayer/).
+# Fields this test does not build records for: file extraction (fileinfo), smb (no
+# parser) and ssh (its records and alerts are checked against the schema in
+# tests/applayer/test_ssh.py). HTTP, DNS and TLS are checked here (applayer/).
 NOT_OURS = re.compile(r"^(fileinfo|ssh|smb)\b")
 APP_TYPES = ("http", "dns", "tls")
 

@@ -30,7 +30,7 @@ def test_icmp_covers_v4_and_v6_and_stream_flags():
     assert rule("", "alert tcp-stream any any -> any any").needs_stream
 
 
-@pytest.mark.parametrize("proto", ["smb", "ssh", "imap"])
+@pytest.mark.parametrize("proto", ["smb", "dcerpc", "imap"])
 def test_app_layer_protocols_are_reported_unsupported(proto):
     with pytest.raises(UnsupportedError, match=f"app-layer protocol '{proto}' not supported yet"):
         rule('msg:"x";', f"alert {proto} any any -> any any")

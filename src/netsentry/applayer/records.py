@@ -15,7 +15,7 @@ from netsentry.event import Event
 
 # the EVE record types transactions make, and the app-layer protocol each comes from
 RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smtp": "smtp", "ftp": "ftp",
-                                "ftp_data": "ftp-data"}
+                                "ftp_data": "ftp-data", "ssh": "ssh"}
 
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
@@ -43,6 +43,8 @@ def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
                 # a record of several objects (smtp + email) or named unlike the protocol
                 # (ftp-data's `ftp_data`): the first key is its event type
                 objs = objects()
+                if not objs:
+                    continue            # nothing to say (an SSH flow with no banner)
                 out.append(Event(next(iter(objs)), ts, None, flow, extra={"tx_id": tx.tx_id, **objs}))
                 continue
             out.append(Event(proto, ts, None, flow, extra={"tx_id": tx.tx_id, proto: tx.eve()}))

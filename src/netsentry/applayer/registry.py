@@ -45,6 +45,9 @@ class Protocol:
     # keys, the eve-log options its records follow), given to `parser(settings)`; None: the
     # parser takes no settings (AppLayer.settings)
     configure: Callable[[Any], Any] | None = None
+    # the settings again once the buffers the loaded rules read are known:
+    # fn(settings, buffer names) -> settings (SSH: a rule on a hassh buffer turns hassh on)
+    buffers_read: Callable[[Any, frozenset[str]], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

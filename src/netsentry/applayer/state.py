@@ -209,6 +209,13 @@ class AppLayer:
             protos = protos.union(*(FEEDS.get(p, ()) for p in protos))
         self.consumers = protos
 
+    def set_buffers_read(self, names: frozenset[str]) -> None:
+        """The buffers the loaded rules read (Sensor wiring): protocols whose parsing
+        depends on it (`Protocol.buffers_read`) adjust their settings."""
+        for p in PROTOCOLS.values():
+            if p.buffers_read is not None:
+                self.settings[p.name] = p.buffers_read(self.settings.get(p.name), names)
+
     def set_pd_marks(self, on: bool) -> None:
         """Whether protocol-detection-only rules need `pkt.pd_done` (Sensor wiring)."""
         self.pd_marks = on

@@ -35,7 +35,7 @@ APP_LAYER_PROTOCOLS = frozenset({
 })
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
-                        "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp"}
+                        "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp"}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
