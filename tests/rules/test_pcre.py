@@ -16,6 +16,7 @@ from netsentry.rules.pcre import compile_pcre, translate
     (r"\h+", r"[\t \xa0]+"),
     (r"[\h\d]", r"[\t \xa0\d]"),
     (r"\e\cA\x{41}", r"\x1b\x01\x41"),
+    (r"[\x22\x2][\x4]\xg\x41", r"[\x22\x02][\x04]\x00g\x41"),    # PCRE: 0 to 2 hex digits (ET sid 2025916)
     (r"\Qa.b\E+", r"a\.b+"),
     (r"[[:alpha:][:digit:]]", r"[a-zA-Z0-9]"),
     (r"a{,3}", r"a\{,3}"),

@@ -104,6 +104,13 @@ def translate(pattern: str) -> str:
                 out.append(f"\\x{v:02x}")
                 i = end + 1
                 continue
+            elif nx == "x":
+                # PCRE: up to two hex digits (`\x2]` is 0x02, a bare `\x` NUL); Python wants two
+                m = re.match(r"[0-9A-Fa-f]{0,2}", pattern[i + 2:])
+                digits = m.group(0) if m else ""
+                out.append(f"\\x{int(digits or '0', 16):02x}")
+                i += 2 + len(digits)
+                continue
             elif nx == "k" and i + 2 < n and pattern[i + 2] in "<'{":
                 close = {"<": ">", "'": "'", "{": "}"}[pattern[i + 2]]
                 end = pattern.find(close, i + 3)
