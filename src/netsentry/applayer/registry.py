@@ -161,4 +161,4 @@ def load_protocols() -> None:
     from netsentry.applayer import dns, http, ssh, tls  # noqa: F401
     # after the others: in the probing order of ports none of them names, the common
     # protocols' probes come first (ftp, smtp: bench-1m's flows are HTTP, TLS, DNS)
-    from netsentry.applayer import ftp, smtp  # noqa: F401
+    from netsentry.applayer import ftp, smb, smtp  # noqa: F401

@@ -35,7 +35,11 @@ APP_LAYER_PROTOCOLS = frozenset({
 })
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
-                        "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp"}
+                        "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp",
+                        "smb": "tcp", "dcerpc": "tcp"}
+# A rule's protocol that flows of other protocols also satisfy (Suricata's AppProtoEquals:
+# DCERPC rules see DCERPC carried over SMB)
+_APP_PROTO_ALSO = {"dcerpc": frozenset({"dcerpc", "smb"})}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
@@ -320,8 +324,13 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
             # TCP: only once this packet left the session established (Suricata reads the
             # flow's protocol for a TCP packet with PKT_STREAM_EST only: not for a SYN
             # carrying Fast Open data, whatever that data told)
-            b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto == want
-                                   and (pkt.proto != 6 or flow.tcp_state not in _BEFORE_ESTABLISHED))
+            also = _APP_PROTO_ALSO.get(want)
+            if also is not None:
+                b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto in also
+                                       and (pkt.proto != 6 or flow.tcp_state not in _BEFORE_ESTABLISHED))
+            else:
+                b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto == want
+                                       and (pkt.proto != 6 or flow.tcp_state not in _BEFORE_ESTABLISHED))
         return
     sig.tx_rule = True
     ip_protos = sig.ip_protos
