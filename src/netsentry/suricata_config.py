@@ -184,6 +184,12 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if alert:
                 eve["alert"] = alert
             ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts if k not in alert)
+        elif name == "smtp" and isinstance(opts, Mapping):
+            # extended, custom, md5: checked by applayer/smtp.py configure
+            smtp = {k: opts[k] for k in ("extended", "custom", "md5") if k in opts}
+            if smtp:
+                eve["smtp"] = smtp
+            ignored.extend(f"outputs.eve-log.types.smtp.{k}" for k in opts if k not in smtp)
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names
@@ -302,8 +308,28 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
     if isinstance(value.get("error-policy"), str):
         out.setdefault("app-layer", {})["error-policy"] = value["error-policy"]
         taken = True
-    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits and error-policy)"
+    smtp: Any = value.get("protocols")
+    smtp = smtp.get("smtp") if isinstance(smtp, Mapping) else None
+    if isinstance(smtp, Mapping):
+        # same keys, same meanings (applayer/smtp.py configure checks the values)
+        mine = {k: dict(v) if isinstance(v, Mapping) else v for k, v in smtp.items() if k in _SMTP_KEYS}
+        for k, v in list(mine.items()):
+            if isinstance(v, dict):
+                mine[k] = {sk: sv for sk, sv in v.items() if sk in _SMTP_KEYS[k]}
+        if mine:
+            out.setdefault("app-layer", {}).setdefault("protocols", {})["smtp"] = mine
+            taken = True
+    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp and error-policy)"
                    if taken else "app-layer")
+
+
+# app-layer.protocols.smtp keys netsentry reads: scalars, and the mappings' keys
+_SMTP_KEYS: dict[str, tuple[str, ...]] = {
+    "raw-extraction": (),
+    "mime": ("decode-mime", "decode-base64", "decode-quoted-printable", "header-value-depth",
+             "extract-urls", "extract-urls-schemes", "log-url-scheme", "body-md5"),
+    "inspected-tracker": ("content-limit", "content-inspect-min-size", "content-inspect-window"),
+}
 
 
 def _memcap_policy(section: str) -> Any:

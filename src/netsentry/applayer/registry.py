@@ -45,6 +45,9 @@ class Protocol:
     # keys, the eve-log options its records follow), given to `parser(settings)`; None: the
     # parser takes no settings (AppLayer.settings)
     configure: Callable[[Any], Any] | None = None
+    # the rules are known: `rules_known(settings, buffer names the rules read)` settles what
+    # the settings leave to them (SMTP's `body-md5: auto`); AppLayer.set_rule_buffers
+    rules_known: Callable[[Any, frozenset[str]], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

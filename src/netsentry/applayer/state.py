@@ -204,10 +204,19 @@ class AppLayer:
         self.pd_marks = False
         self._pd_wait: dict[Any, int] = {}
 
-    def set_consumers(self, protos: frozenset[str] | None) -> None:
+    def set_consumers(self, protos: frozenset[str | None] | None) -> None:
+        if protos is not None and None in protos:
+            protos = None           # a transaction rule of no one protocol (`alert tcp ... file.data`)
         if protos is not None:
             protos = protos.union(*(FEEDS.get(p, ()) for p in protos))
         self.consumers = protos
+
+    def set_rule_buffers(self, names: frozenset[str]) -> None:
+        """The buffers the loaded rules read (Sensor wiring, again on reload): a protocol's
+        settings that depend on them are settled here, once, not per packet."""
+        for p in PROTOCOLS.values():
+            if p.rules_known is not None and p.name in self.settings:
+                p.rules_known(self.settings[p.name], names)
 
     def set_pd_marks(self, on: bool) -> None:
         """Whether protocol-detection-only rules need `pkt.pd_done` (Sensor wiring)."""
