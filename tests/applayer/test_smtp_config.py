@@ -226,3 +226,24 @@ def test_file_data_on_a_rule_of_no_protocol_inspects_smtp_attachments(tmp_path: 
         assert len(got) == 1, sid
         assert got[0]["app_proto"] == "smtp" and got[0]["dest_port"] == 25, sid
     assert alerts(recs, 4) == []
+
+
+def test_file_keywords_on_a_rule_of_no_protocol_see_smtp_files(tmp_path: Path):
+    """filesize / filename / fileext on `alert tcp` check every protocol's files: the SMTP
+    attachment (its decoded size) here; bounds that exclude it do not match."""
+    size = len(ATTACHMENT)
+    rules = (f'alert tcp any any -> any any (msg:"lt"; filesize:<{size + 1}; sid:1;)\n'
+             f'alert tcp any any -> any any (msg:"gt"; filesize:>{size - 1}; sid:2;)\n'
+             f'alert tcp any any -> any any (msg:"eq"; filesize:{size}; sid:3;)\n'
+             f'alert tcp any any -> any any (msg:"too small"; filesize:<{size}; sid:4;)\n'
+             'alert tcp any any -> any any (msg:"name"; filename:"data.zip"; sid:5;)\n'
+             'alert tcp any any -> any any (msg:"ext"; fileext:"zip"; sid:6;)\n'
+             'alert tcp any any -> any any (msg:"not ext"; fileext:"exe"; sid:7;)\n'
+             'alert tcp any any -> any any (msg:"name+data"; filename:"data"; file.data; content:"42"; sid:8;)\n'
+             'alert http any any -> any any (msg:"http only"; filename:"data.zip"; sid:9;)\n')
+    recs = _run(tmp_path, rules, "outputs.eve-log.types=[alert]")
+    for sid in (1, 2, 3, 5, 6, 8):
+        assert len(alerts(recs, sid)) == 1, sid
+        assert alerts(recs, sid)[0]["app_proto"] == "smtp"
+    for sid in (4, 7, 9):
+        assert alerts(recs, sid) == [], sid
