@@ -171,9 +171,9 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             eve["drop"] = drop
             ignored.extend(f"outputs.eve-log.types.drop.{k}" for k in opts if k not in drop)
         elif name == "alert" and isinstance(opts, Mapping):
-            # the alert options netsentry writes (payload, payload-printable, packet), as
+            # the alert options netsentry writes (payload, payload-printable, payload-length, packet), as
             # outputs.eve-log.alert.<option>; YAML 1.1 reads Suricata's yes/no as booleans
-            alert = {k: opts[k] for k in ("payload", "payload-printable", "packet", "verdict")
+            alert = {k: opts[k] for k in ("payload", "payload-printable", "payload-length", "packet", "verdict")
                      if isinstance(opts.get(k), bool)}
             if isinstance(opts.get("payload-buffer-size"), (str, int)) and not isinstance(
                     opts["payload-buffer-size"], bool):
