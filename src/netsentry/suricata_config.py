@@ -30,6 +30,7 @@ Translated (Suricata key -> netsentry key):
 - ``vlan.use-for-tracking`` -> the same
 - ``action-order`` -> ``detect.action-order``
 - ``packet-alert-max`` -> ``detect.packet-alert-max``
+- ``detect.{guess-applayer-tx,stream-tx-log-limit}`` -> the same
 - exception policies, same keys: ``exception-policy`` (the master switch),
   ``stream.midstream-policy``, ``stream.reassembly.memcap-policy``,
   ``flow.memcap-policy``, ``defrag.memcap-policy``, ``app-layer.error-policy``
@@ -276,6 +277,23 @@ def _alert_max(out: Config, value: Any, ignored: list[str], base: Path, types: A
     out.setdefault("detect", {})["packet-alert-max"] = value
 
 
+# detect keys of the same name and meaning (Suricata 8's transaction guessing for packet and
+# stream rules' alerts); the rest of Suricata's detect section (profiles, grouping, prefilter
+# tuning) is noted as ignored
+_DETECT_KEYS = ("guess-applayer-tx", "stream-tx-log-limit")
+
+
+def _detect(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if not isinstance(value, Mapping):
+        ignored.append("detect")
+        return
+    for k, v in value.items():
+        if k in _DETECT_KEYS:
+            out.setdefault("detect", {})[k] = v
+        else:
+            ignored.append(f"detect.{k}")
+
+
 # app-layer keys taken over as they are (dotted, under app-layer); the rest is reported ignored
 _APP_LAYER_KEYS = ("protocols.http.libhtp.default-config.double-decode-path",
                    "protocols.http.libhtp.default-config.double-decode-query")
@@ -364,6 +382,7 @@ _TOP_LEVEL = {
     "flow-timeouts": _flow_timeouts,
     "action-order": _action_order,
     "packet-alert-max": _alert_max,
+    "detect": _detect,
     "exception-policy": _copy("exception-policy"),     # the master switch (exception_policy.py)
     "flow": _memcap_policy("flow"),
     "defrag": _memcap_policy("defrag"),
