@@ -104,6 +104,18 @@ class ParserError(Exception):
     happens, where a returned status would be a test per parse call."""
 
 
+class ProtocolChange(Exception):
+    """Raised by a parser whose flow now carries another protocol (SMTP's STARTTLS accepted:
+    TLS follows; Suricata's AppLayerRequestProtocolChange), once its own state is final.
+    The app layer detects the flow's protocol again on the next bytes (`expect`: the one
+    announced; another one found raises applayer_unexpected_protocol) and keeps the old
+    parser's transactions until then. Raised, not returned: no cost per parse call."""
+
+    def __init__(self, expect: str) -> None:
+        super().__init__(expect)
+        self.expect = expect
+
+
 # A protocol's named transaction states (Suricata's GetStateIdByName, `app-layer-state`):
 # proto -> (to-server state names, to-client state names, progress(tx, to_server) -> the
 # index of the state that side of the transaction reached)
@@ -121,6 +133,9 @@ EXPECTATIONS: dict[tuple[bytes, bytes, int], tuple[str, Callable[[Any, bool], No
 EXPECTATIONS_MAX = 4096
 # protocol -> the protocols whose parsers make its flows (ftp-data needs FTP's commands parsed)
 FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",)}
+# protocols whose parser may hand its flow to another one (ProtocolChange: SMTP's STARTTLS):
+# parsed whenever any protocol's transactions are read, since any may follow
+CHANGERS: set[str] = set()
 
 
 def expect(a: bytes, b: bytes, port: int, proto: str, init: Callable[[Any, bool], None]) -> None:

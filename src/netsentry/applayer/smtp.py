@@ -17,8 +17,9 @@ As Suricata's SMTP parser (app-layer-smtp.c), in the parts rules and EVE can tel
   server's reply to it; BDAT N [LAST] carries N bytes of message; RSET and QUIT
   complete the current mail on their 250 / 221 and make none of their own; a
   mid-session HELO/EHLO after MAIL FROM/RCPT TO/DATA resets like RSET;
-- STARTTLS accepted (220): the rest of the flow is TLS; the parser stops
-  (`app-layer-event:smtp.*` still names what went before);
+- STARTTLS accepted (220): the parser stops (`app-layer-event:smtp.*` still names
+  what went before) and asks the app layer for a protocol change (ProtocolChange):
+  the next bytes are detected again, TLS expected;
 - the message: applayer/mime.py (headers, attachments as files, URLs).
 
 Buffers: `smtp.helo`, `smtp.mail_from`, `smtp.rcpt_to` (multi), `email.from`,
@@ -36,7 +37,7 @@ from typing import Any
 
 from netsentry.applayer.files import FILES, File, files_eve
 from netsentry.applayer.mime import MimeMessage, split_addresses
-from netsentry.applayer.registry import TO_SERVER, Protocol, register_buffer, register_protocol
+from netsentry.applayer.registry import CHANGERS, TO_SERVER, Protocol, ProtocolChange, register_buffer, register_protocol
 from netsentry.applayer.tx import Tx
 from netsentry.config import ConfigError, get
 
@@ -256,6 +257,7 @@ class SmtpParser:
         self.buf[d] = buf[start:] if start < n else b""
         if self.tls:
             self.buf = [b"", b""]
+            raise ProtocolChange("tls")         # the app layer detects the protocol again
 
     def _bdat_bytes(self, data: bytes) -> bytes:
         """The next `bdat_left` bytes are message data, whatever lines they hold."""
@@ -694,5 +696,6 @@ register_buffer("email.body_md5", "smtp", TO_SERVER, _body_md5)
 register_buffer("file.data@smtp", "smtp", TO_SERVER, _file_data, multi=True)
 register_buffer("file.name@smtp", "smtp", TO_SERVER, lambda tx, ts: [f.name for f in tx.files()] or None, multi=True)
 
+CHANGERS.add("smtp")            # STARTTLS: whatever the next bytes are may be read
 register_protocol(Protocol("smtp", (6,), probe, SmtpParser, (25, 465), port_decides=(6,), configure=configure,
                            rules_known=use_buffers))
