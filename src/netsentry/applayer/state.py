@@ -332,6 +332,8 @@ class AppLayer:
         if hit is not None and parser is not _NULL_PARSER:
             hit[1](parser, hit[2])
         flow.app_proto = proto.name
+        if self.changing and flow in self.changing:
+            self._detected(flow, parser, pkt)
         if self.pd_marks:
             self._pd_complete(flow, to_server, pkt)
             if flow.proto == 17:
@@ -433,39 +435,41 @@ class AppLayer:
         self.changing[flow] = expect
 
     def _changed(self, flow: Flow, st: AppState, to_server: bool, data: bytes, pkt: Packet | None) -> bool:
-        """New bytes of a flow in `changing`. Announced change: the flow starts over with a
-        fresh state whose protocol is detected from these bytes (True: handled). The new
-        parser's first bytes were parsed: its change is over (False: parse as usual)."""
-        expect = self.changing.get(flow)
+        """New bytes of a flow in `changing` whose state has a parser. Announced change:
+        the flow starts over with a fresh state whose protocol is detected from these
+        bytes on (True: handled; `_detected` finishes the change). The new parser's first
+        bytes were parsed: its change is over (False: parse as usual)."""
+        expect = self.changing[flow]
         if not isinstance(expect, str):
             del self.changing[flow]
-            if expect is not None:
-                expect.changing = False
+            expect.changing = False
             return False
         if not data:
             return True
-        del self.changing[flow]
         new = flow.app = AppState()
         new.syn = st.syn
         new.reversed = st.reversed
         self.feed(flow, to_server, data, pkt)
-        new = flow.app
-        parser = new.parser if new is not None else None
-        if parser is None or parser is _NULL_PARSER:
-            # nothing recognised yet: detection goes on with the flow's next bytes (Suricata
-            # gives up on a change after FLOW_PROTO_CHANGE_MAX_DEPTH; probing's own limit here)
-            return True
-        if flow.app_proto != expect:
-            if pkt is not None:
-                pkt.add_event(APPLAYER_UNEXPECTED)
-                if expect == "tls":
-                    pkt.add_event(APPLAYER_NO_TLS)
+        return True
+
+    def _detected(self, flow: Flow, parser: Any, pkt: Packet | None) -> None:
+        """Detection after a protocol change found the flow's protocol: another than the one
+        announced raises the generic events on this packet; the new parser is told a change
+        is under way until the flow's next bytes (`changing`, HTTP's failed upgrade)."""
+        expect = self.changing.pop(flow)
+        if not isinstance(expect, str):
+            return
+        if flow.app_proto != expect and pkt is not None:
+            pkt.add_event(APPLAYER_UNEXPECTED)
+            if expect == "tls":
+                pkt.add_event(APPLAYER_NO_TLS)
+        if parser is _NULL_PARSER:
+            return
         try:
             parser.changing = True
         except AttributeError:
-            return True             # a parser that never asks for a change itself
+            return                  # a parser that never asks for a change itself
         self.changing[flow] = parser
-        return True
 
     def _release(self, st: AppState, flow: Flow, to_server: bool, pkt: Packet | None, ack: int | None) -> None:
         """Parse the held items of one direction up to `ack` (None: all of them)."""
