@@ -177,3 +177,17 @@ def test_flow_timeouts_left_unset_are_suricatas_built_in_ones(tmp_path: Path) ->
     assert get(cfg, "flow.timeouts.default.closed") == 0
     plain = load_config(None)
     assert get(plain, "flow.timeouts.tcp.closed") == 60            # netsentry's own default
+
+
+def test_detect_tx_guessing_keys_are_translated(tmp_path: Path) -> None:
+    """Suricata 8's detect.guess-applayer-tx / stream-tx-log-limit have the same meaning here;
+    the rest of its detect section (profiles, grouping) is noted as ignored, not an error."""
+    f = tmp_path / "suricata.yaml"
+    f.write_text("%YAML 1.1\n---\ndetect:\n  profile: medium\n  guess-applayer-tx: true\n"
+                 "  stream-tx-log-limit: 2\n")
+    cfg = load_config(suricata=f)
+    assert get(cfg, "detect.guess-applayer-tx") is True
+    assert get(cfg, "detect.stream-tx-log-limit") == 2
+    f.write_text("%YAML 1.1\n---\ndetect:\n  stream-tx-log-limit: lots\n")
+    with pytest.raises(ConfigError, match="detect.stream-tx-log-limit"):
+        load_config(suricata=f)

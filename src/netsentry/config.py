@@ -42,6 +42,10 @@ OPEN_MAPS: dict[str, tuple[type, ...]] = {
 MIXED_KEYS: dict[str, tuple[type, ...]] = {
     "runtime.workers": (int, str),
     "outputs.eve-log.alert.payload-buffer-size": (int, str),    # 4096 or 4kb
+    "app-layer.protocols.smtp.mime.body-md5": (bool, str),      # yes, no or auto
+    "app-layer.protocols.smtp.inspected-tracker.content-limit": (int, str),
+    "app-layer.protocols.smtp.inspected-tracker.content-inspect-min-size": (int, str),
+    "app-layer.protocols.smtp.inspected-tracker.content-inspect-window": (int, str),
 }
 
 # The allowed range of every numeric key (int or float default in the bundled

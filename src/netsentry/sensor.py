@@ -166,9 +166,8 @@ class Sensor:
             protos |= guess.protos
         applayer.set_consumers(None if guess is not None and guess.guess else
                                frozenset(protos | {p for t, p in RECORD_TYPES.items() if self._emitters[t]}))
-        applayer.set_buffers_read(frozenset(
-            name for s in (tx.sigs if tx is not None else ()) for name, _t, _c in s.tx_chains))
         applayer.set_pd_marks(any(s.pd_only for s in getattr(self.ruleset, "signatures", None) or ()))
+        applayer.set_rule_buffers(frozenset(c[0] for s in (tx.sigs if tx is not None else ()) for c in s.tx_chains))
 
     # --- wiring (the optional stages are imported only when configured) ----------
 

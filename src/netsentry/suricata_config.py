@@ -30,6 +30,7 @@ Translated (Suricata key -> netsentry key):
 - ``vlan.use-for-tracking`` -> the same
 - ``action-order`` -> ``detect.action-order``
 - ``packet-alert-max`` -> ``detect.packet-alert-max``
+- ``detect.{guess-applayer-tx,stream-tx-log-limit}`` -> the same
 - exception policies, same keys: ``exception-policy`` (the master switch),
   ``stream.midstream-policy``, ``stream.reassembly.memcap-policy``,
   ``flow.memcap-policy``, ``defrag.memcap-policy``, ``app-layer.error-policy``
@@ -171,9 +172,9 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             eve["drop"] = drop
             ignored.extend(f"outputs.eve-log.types.drop.{k}" for k in opts if k not in drop)
         elif name == "alert" and isinstance(opts, Mapping):
-            # the alert options netsentry writes (payload, payload-printable, packet), as
+            # the alert options netsentry writes (payload, payload-printable, payload-length, packet), as
             # outputs.eve-log.alert.<option>; YAML 1.1 reads Suricata's yes/no as booleans
-            alert = {k: opts[k] for k in ("payload", "payload-printable", "packet", "verdict")
+            alert = {k: opts[k] for k in ("payload", "payload-printable", "payload-length", "packet", "verdict")
                      if isinstance(opts.get(k), bool)}
             if isinstance(opts.get("payload-buffer-size"), (str, int)) and not isinstance(
                     opts["payload-buffer-size"], bool):
@@ -184,6 +185,12 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if alert:
                 eve["alert"] = alert
             ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts if k not in alert)
+        elif name == "smtp" and isinstance(opts, Mapping):
+            # extended, custom, md5: checked by applayer/smtp.py configure
+            smtp = {k: opts[k] for k in ("extended", "custom", "md5") if k in opts}
+            if smtp:
+                eve["smtp"] = smtp
+            ignored.extend(f"outputs.eve-log.types.smtp.{k}" for k in opts if k not in smtp)
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names
@@ -270,6 +277,23 @@ def _alert_max(out: Config, value: Any, ignored: list[str], base: Path, types: A
     out.setdefault("detect", {})["packet-alert-max"] = value
 
 
+# detect keys of the same name and meaning (Suricata 8's transaction guessing for packet and
+# stream rules' alerts); the rest of Suricata's detect section (profiles, grouping, prefilter
+# tuning) is noted as ignored
+_DETECT_KEYS = ("guess-applayer-tx", "stream-tx-log-limit")
+
+
+def _detect(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    if not isinstance(value, Mapping):
+        ignored.append("detect")
+        return
+    for k, v in value.items():
+        if k in _DETECT_KEYS:
+            out.setdefault("detect", {})[k] = v
+        else:
+            ignored.append(f"detect.{k}")
+
+
 # app-layer keys taken over as they are (dotted, under app-layer); the rest is reported ignored
 _APP_LAYER_KEYS = ("protocols.http.libhtp.default-config.double-decode-path",
                    "protocols.http.libhtp.default-config.double-decode-query")
@@ -302,8 +326,28 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
     if isinstance(value.get("error-policy"), str):
         out.setdefault("app-layer", {})["error-policy"] = value["error-policy"]
         taken = True
-    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits and error-policy)"
+    smtp: Any = value.get("protocols")
+    smtp = smtp.get("smtp") if isinstance(smtp, Mapping) else None
+    if isinstance(smtp, Mapping):
+        # same keys, same meanings (applayer/smtp.py configure checks the values)
+        mine = {k: dict(v) if isinstance(v, Mapping) else v for k, v in smtp.items() if k in _SMTP_KEYS}
+        for k, v in list(mine.items()):
+            if isinstance(v, dict):
+                mine[k] = {sk: sv for sk, sv in v.items() if sk in _SMTP_KEYS[k]}
+        if mine:
+            out.setdefault("app-layer", {}).setdefault("protocols", {})["smtp"] = mine
+            taken = True
+    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp and error-policy)"
                    if taken else "app-layer")
+
+
+# app-layer.protocols.smtp keys netsentry reads: scalars, and the mappings' keys
+_SMTP_KEYS: dict[str, tuple[str, ...]] = {
+    "raw-extraction": (),
+    "mime": ("decode-mime", "decode-base64", "decode-quoted-printable", "header-value-depth",
+             "extract-urls", "extract-urls-schemes", "log-url-scheme", "body-md5"),
+    "inspected-tracker": ("content-limit", "content-inspect-min-size", "content-inspect-window"),
+}
 
 
 def _memcap_policy(section: str) -> Any:
@@ -338,6 +382,7 @@ _TOP_LEVEL = {
     "flow-timeouts": _flow_timeouts,
     "action-order": _action_order,
     "packet-alert-max": _alert_max,
+    "detect": _detect,
     "exception-policy": _copy("exception-policy"),     # the master switch (exception_policy.py)
     "flow": _memcap_policy("flow"),
     "defrag": _memcap_policy("defrag"),

@@ -152,6 +152,33 @@ def test_alert_payload_printable_packet_and_host(tmp_path: Path):
     assert rec["host"] == "gw-1"
 
 
+def test_payload_length_is_the_logged_payloads_length(tmp_path: Path):
+    """Suricata's `payload-length: yes`: payload_length, alone or beside the payload options."""
+    import json
+
+    from netsentry.event import Alert, Event
+    from netsentry.output import OutputContext, open_outputs
+    from netsentry.suricata_config import translate
+    frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=80) / b"GET /x\r\n")
+    pkt = Decoder().decode(frame, 1)
+    pkt.pcap_cnt = 1
+    for options, want in (({"payload-length": True}, {"payload_length"}),
+                          ({"payload-length": True, "payload-printable": True}, {"payload_length", "payload_printable"}),
+                          ({"payload-printable": True}, {"payload_printable"})):
+        (tmp_path / "eve.json").unlink(missing_ok=True)
+        cfg = {"eve-log": {"enabled": True, "types": ["alert"], "alert": options}}
+        (out,) = open_outputs(cfg, OutputContext(logdir=tmp_path))
+        out.emit(Event("alert", 1.0, pkt, None, Alert(1, "x")))
+        out.close()
+        rec = json.loads((tmp_path / "eve.json").read_text())
+        assert want <= set(rec) and not ({"payload_length", "payload_printable"} - want) & set(rec), options
+        if "payload_length" in want:
+            assert rec["payload_length"] == 8
+    doc = {"outputs": [{"eve-log": {"types": [{"alert": {"payload-length": True}}]}}]}
+    cfg, ignored = translate(doc, tmp_path / "suricata.yaml", ("alert",))
+    assert cfg["outputs"]["eve-log"]["alert"] == {"payload-length": True} and not ignored
+
+
 def test_suricata_yaml_alert_options_and_ethernet_reach_the_eve_log(tmp_path: Path):
     # a Suricata config's `types: [alert: {packet: yes}]` and `ethernet: yes` (suricata-verify's
     # suricata.yaml files) turn the same options on

@@ -64,6 +64,9 @@ EVENTS: dict[str, int | None] = {
     "response_chunked_old_proto": 1, "response_line_invalid_protocol": 1,
     "response_line_invalid_response_status": 1, "host_header_ambiguous": 0,
     "unable_to_match_response_to_request": 1, "100_continue_already_seen": 1,
+    # raised on the response while the flow's packets both ways still inspect the tx:
+    # Suricata alerts on it once each way (suricata-verify protocol-change-failed-event)
+    "failed_protocol_change": BOTH,
 }
 # libhtp-rs's known methods (HtpMethod): after a request, a line not starting with one of
 # them is more of that request's body (request_body_unexpected), not a new request
@@ -381,6 +384,10 @@ class _Body:
 
 class HttpParser:
     """One flow's HTTP/1.x state: a byte queue and a parse state per direction."""
+
+    # set by the app layer while the flow is changing protocol to HTTP (SMTP's STARTTLS
+    # answered by HTTP): an upgrade asked for then fails (AppLayer._changed)
+    changing = False
 
     def __init__(self, limits: dict[str, int] | None = None) -> None:
         self.limits = LIMITS if limits is None else limits
@@ -765,6 +772,13 @@ class HttpParser:
         elif cl is not None and _content_length(cl) is None:
             self._event(tx, "invalid_content_length_field_in_response")
 
+    def _upgrade(self, tx: HttpTx) -> None:
+        """101 Switching Protocols to h2c: Suricata asks for a change to HTTP/2, which fails
+        while the flow is still changing to HTTP (failed_protocol_change on the response).
+        Otherwise the flow stays HTTP/1 here (no HTTP/2 parser: Suricata with HTTP/2 off)."""
+        if self.changing and tx.header(b"upgrade", False) == b"h2c":
+            self._event(tx, "failed_protocol_change")
+
     def _start_body(self, d: int, tx: HttpTx) -> None:
         to_server = bool(d)
         te = tx.header(b"transfer-encoding", to_server)
@@ -780,6 +794,8 @@ class HttpParser:
                 tx.resp_headers = None
                 self.state[0] = "line"
                 return
+            if status == b"101":
+                self._upgrade(tx)
             if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
                 self._finish(d, tx)
                 return

@@ -45,9 +45,10 @@ class Protocol:
     # keys, the eve-log options its records follow), given to `parser(settings)`; None: the
     # parser takes no settings (AppLayer.settings)
     configure: Callable[[Any], Any] | None = None
-    # the settings again once the buffers the loaded rules read are known:
-    # fn(settings, buffer names) -> settings (SSH: a rule on a hassh buffer turns hassh on)
-    buffers_read: Callable[[Any, frozenset[str]], Any] | None = None
+    # the rules are known: `rules_known(settings, buffer names the rules read)` settles what
+    # the settings leave to them (SMTP's `body-md5: auto`, SSH's hassh turned on by a rule
+    # on a hassh buffer); AppLayer.set_rule_buffers
+    rules_known: Callable[[Any, frozenset[str]], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,18 @@ class ParserError(Exception):
     happens, where a returned status would be a test per parse call."""
 
 
+class ProtocolChange(Exception):
+    """Raised by a parser whose flow now carries another protocol (SMTP's STARTTLS accepted:
+    TLS follows; Suricata's AppLayerRequestProtocolChange), once its own state is final.
+    The app layer detects the flow's protocol again on the next bytes (`expect`: the one
+    announced; another one found raises applayer_unexpected_protocol) and keeps the old
+    parser's transactions until then. Raised, not returned: no cost per parse call."""
+
+    def __init__(self, expect: str) -> None:
+        super().__init__(expect)
+        self.expect = expect
+
+
 # A protocol's named transaction states (Suricata's GetStateIdByName, `app-layer-state`):
 # proto -> (to-server state names, to-client state names, progress(tx, to_server) -> the
 # index of the state that side of the transaction reached)
@@ -121,6 +134,9 @@ EXPECTATIONS: dict[tuple[bytes, bytes, int], tuple[str, Callable[[Any, bool], No
 EXPECTATIONS_MAX = 4096
 # protocol -> the protocols whose parsers make its flows (ftp-data needs FTP's commands parsed)
 FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",)}
+# protocols whose parser may hand its flow to another one (ProtocolChange: SMTP's STARTTLS):
+# parsed whenever any protocol's transactions are read, since any may follow
+CHANGERS: set[str] = set()
 
 
 def expect(a: bytes, b: bytes, port: int, proto: str, init: Callable[[Any, bool], None]) -> None:

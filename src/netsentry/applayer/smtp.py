@@ -17,8 +17,9 @@ As Suricata's SMTP parser (app-layer-smtp.c), in the parts rules and EVE can tel
   server's reply to it; BDAT N [LAST] carries N bytes of message; RSET and QUIT
   complete the current mail on their 250 / 221 and make none of their own; a
   mid-session HELO/EHLO after MAIL FROM/RCPT TO/DATA resets like RSET;
-- STARTTLS accepted (220): the rest of the flow is TLS; the parser stops
-  (`app-layer-event:smtp.*` still names what went before);
+- STARTTLS accepted (220): the parser stops (`app-layer-event:smtp.*` still names
+  what went before) and asks the app layer for a protocol change (ProtocolChange):
+  the next bytes are detected again, TLS expected;
 - the message: applayer/mime.py (headers, attachments as files, URLs).
 
 Buffers: `smtp.helo`, `smtp.mail_from`, `smtp.rcpt_to` (multi), `email.from`,
@@ -36,8 +37,9 @@ from typing import Any
 
 from netsentry.applayer.files import FILES, File, files_eve
 from netsentry.applayer.mime import MimeMessage, split_addresses
-from netsentry.applayer.registry import TO_SERVER, Protocol, register_buffer, register_protocol
+from netsentry.applayer.registry import CHANGERS, TO_SERVER, Protocol, ProtocolChange, register_buffer, register_protocol
 from netsentry.applayer.tx import Tx
+from netsentry.config import ConfigError, get
 
 LINE_LIMIT = 510                  # Suricata's SMTP_LINE_BUFFER_LIMIT
 # progress of the request side (Suricata's SMTP_REQUEST_*)
@@ -149,16 +151,19 @@ def email_eve(m: MimeMessage, settings: dict[str, Any]) -> dict[str, Any]:
         email["attachment"] = [_text(a) for a in m.attachments]
     if m.urls:
         email["url"] = [_text(u) for u in reversed(m.urls)]
-    # `outputs.eve-log.types.smtp`: extended / custom fields and md5s (output-json-email-common.c)
-    for name in settings.get("custom", ()):
-        key = name.replace("-", "_")
-        values = m.header_all(name.encode().lower())
+    # `outputs.eve-log.smtp`: extended / custom fields (output-json-email-common.c), in
+    # Suricata's table order; the keys are the table's (`message_id`)
+    for key in settings.get("custom", ()):
+        header, how, _ = EMAIL_FIELDS[key]
+        values = m.header_all(header.encode())
         if not values:
             continue
-        if name in _ARRAY_FIELDS:
+        if how == "array":
             email[key] = [_text(x) for x in values]
-        elif name in ("reply-to", "bcc"):
-            email[key] = [_text(x) for x in split_addresses(values[0])]
+        elif how == "comma":
+            parts = split_addresses(values[0])
+            if parts:
+                email[key] = [_text(x) for x in parts]
         else:
             email[key] = _text(values[0])
     md5 = settings.get("md5", ())
@@ -169,14 +174,6 @@ def email_eve(m: MimeMessage, settings: dict[str, Any]) -> dict[str, Any]:
     if "body" in md5 and m.body_md5 is not None:
         email["body_md5"] = m.body_md5
     return email
-
-
-# Suricata's email fields logged as arrays (every header of the name)
-_ARRAY_FIELDS = frozenset({"received"})
-# `extended: yes` adds these (EMAIL_FIELDS' EXTENDED ones in output-json-email-common.c)
-EXTENDED_FIELDS = ("reply-to", "bcc", "message-id", "subject", "x-mailer", "user-agent", "received",
-                   "x-originating-ip", "in-reply-to", "references", "importance", "priority",
-                   "sensitivity", "organization", "content-md5", "date", "relays")
 
 
 def _text(b: bytes) -> str:
@@ -260,6 +257,7 @@ class SmtpParser:
         self.buf[d] = buf[start:] if start < n else b""
         if self.tls:
             self.buf = [b"", b""]
+            raise ProtocolChange("tls")         # the app layer detects the protocol again
 
     def _bdat_bytes(self, data: bytes) -> bytes:
         """The next `bdat_left` bytes are message data, whatever lines they hold."""
@@ -386,10 +384,11 @@ class SmtpParser:
         return self.current
 
     def _start_message(self, tx: SmtpTx) -> None:
-        if self.settings.get("raw-extraction", False):
-            tx.raw = File(b"rawmsg", bytearray(), 0, False, False)    # type: ignore[arg-type]
-        elif self.settings.get("decode-mime", True):
+        # configure() never leaves both on (Suricata: decode-mime wins)
+        if self.settings.get("decode-mime", True):
             tx.mime = MimeMessage(self.settings.get("mime"))
+        elif self.settings.get("raw-extraction", False):
+            tx.raw = File(b"rawmsg", bytearray(), 0, False, False)    # type: ignore[arg-type]
 
     def _mime_feed(self, tx: SmtpTx, data: bytes) -> None:
         """BDAT chunk bytes: cut into lines for the decoder (a line may span chunks)."""
@@ -512,6 +511,125 @@ def _param(line: bytes, skip: int) -> bytes:
     return line[i:] if j < 0 else line[i:j]
 
 
+# --- configuration ------------------------------------------------------------------------------
+# `outputs.eve-log.smtp.custom` names (Suricata's email_fields: the logged key, the header),
+# with how each is logged: "array" every header of the name, "comma" the first one split into
+# addresses, else the first one as text; True: also logged by `extended`
+EMAIL_FIELDS: dict[str, tuple[str, str, bool]] = {
+    "reply_to": ("reply-to", "", False), "bcc": ("bcc", "comma", True),
+    "message_id": ("message-id", "", True), "subject": ("subject", "", True),
+    "x_mailer": ("x-mailer", "", True), "user_agent": ("user-agent", "", True),
+    "received": ("received", "array", False), "x_originating_ip": ("x-originating-ip", "", False),
+    "in_reply_to": ("in-reply-to", "", False), "references": ("references", "", False),
+    "importance": ("importance", "", False), "priority": ("priority", "", False),
+    "sensitivity": ("sensitivity", "", False), "organization": ("organization", "", False),
+    "content_md5": ("content-md5", "", False), "date": ("date", "", False),
+}
+_MD5_FIELDS = ("body", "subject")
+
+
+def _bool(v: Any, key: str) -> bool:
+    if isinstance(v, bool):
+        return v
+    text = str(v).strip().lower()
+    if text in ("yes", "true", "on", "1"):
+        return True
+    if text in ("no", "false", "off", "0"):
+        return False
+    raise ConfigError(f"expected yes/no, got {v!r}", key)
+
+
+def _size_u32(v: Any, key: str) -> int:
+    from netsentry.applayer.state import _size
+    try:
+        n = _size(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a size (4096, 32kb, 1mb), got {v!r}", key) from None
+    if not 0 <= n <= 0xFFFFFFFF:
+        raise ConfigError(f"must be 0 .. 4GiB, got {v!r}", key)
+    return n
+
+
+def configure(config: Any) -> dict[str, Any]:
+    """SMTP's settings from the configuration (Suricata's SMTPConfigure and the eve-log `smtp`
+    options of OutputEmailInitConf): `app-layer.protocols.smtp.{raw-extraction, mime.*,
+    inspected-tracker.*}` and `outputs.eve-log.smtp.{extended, custom, md5}`. Every parser
+    of the run shares the returned dict (AppLayer.settings), so `body-md5: auto` is decided
+    once the rules are known (`use_buffers`)."""
+    base = "app-layer.protocols.smtp"
+    smtp = get(config, base, None) or {}
+    mime = smtp.get("mime") or {}
+    k = f"{base}.mime"
+    decode_mime = _bool(mime.get("decode-mime", True), f"{k}.decode-mime")
+    raw = _bool(smtp.get("raw-extraction", False), f"{base}.raw-extraction")
+    schemes = mime.get("extract-urls-schemes")
+    if schemes is None:
+        schemes = ["http"]
+    if isinstance(schemes, str):
+        schemes = [s.strip() for s in schemes.strip("[]").split(",") if s.strip()]
+    if not isinstance(schemes, list) or not all(isinstance(s, str) and s for s in schemes):
+        raise ConfigError(f"expected a list of URL schemes, got {schemes!r}", f"{k}.extract-urls-schemes")
+    # Suricata adds '://' to a scheme that does not end in '/'
+    schemes = [s if s.endswith("/") else s + "://" for s in schemes]
+    md5 = mime.get("body-md5", "auto")
+    if md5 is None or str(md5).strip().lower() == "auto":
+        md5 = "auto"                                # on when a rule reads email.body_md5
+    else:
+        md5 = _bool(md5, f"{k}.body-md5")
+    depth = mime.get("header-value-depth", 2000)
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= 0xFFFFFFFF:
+        raise ConfigError(f"expected 0 .. 4294967295, got {depth!r}", f"{k}.header-value-depth")
+    mime_settings = {
+        "decode-base64": _bool(mime.get("decode-base64", True), f"{k}.decode-base64"),
+        "decode-quoted-printable": _bool(mime.get("decode-quoted-printable", True), f"{k}.decode-quoted-printable"),
+        "extract-urls": _bool(mime.get("extract-urls", True), f"{k}.extract-urls"),
+        "extract-urls-schemes": tuple(schemes),
+        "log-url-scheme": _bool(mime.get("log-url-scheme", False), f"{k}.log-url-scheme"),
+        "body-md5": md5 if md5 != "auto" else False,
+        # accepted as Suricata does; its MIME decoder reads no header-value-depth either
+        "header-value-depth": depth,
+    }
+    tracker = smtp.get("inspected-tracker") or {}
+    t = f"{base}.inspected-tracker"
+    settings: dict[str, Any] = {
+        "decode-mime": decode_mime,
+        # Suricata: "decode-mime and raw-extraction can't be enabled at the same time"
+        "raw-extraction": raw and not decode_mime,
+        "mime": mime_settings,
+        "body-md5-auto": md5 == "auto",
+        "content-limit": _size_u32(tracker.get("content-limit", 100000), f"{t}.content-limit"),
+        "content-inspect-min-size": _size_u32(tracker.get("content-inspect-min-size", INSPECT_MIN_SIZE),
+                                              f"{t}.content-inspect-min-size"),
+        "content-inspect-window": _size_u32(tracker.get("content-inspect-window", 4096),
+                                            f"{t}.content-inspect-window"),
+    }
+    eve = get(config, "outputs.eve-log.smtp", None) or {}
+    e = "outputs.eve-log.smtp"
+    extended = _bool(eve.get("extended", False), f"{e}.extended")
+    custom: list[str] = [name for name, (_, _, ext) in EMAIL_FIELDS.items() if extended and ext]
+    for field in eve.get("custom") or ():
+        name = str(field).strip()
+        key = name.replace("-", "_").lower()
+        if key not in EMAIL_FIELDS:
+            continue            # Suricata skips a name it has no field for (its sample lists `relays`)
+        if key not in custom:
+            custom.append(key)
+    order = list(EMAIL_FIELDS)
+    settings["custom"] = tuple(sorted(custom, key=order.index))     # Suricata logs them in its table's order
+    md5s = []
+    for field in eve.get("md5") or ():
+        if field in _MD5_FIELDS:            # Suricata: other names are not looked at
+            md5s.append(field)
+    settings["md5"] = tuple(md5s)
+    return settings
+
+
+def use_buffers(settings: dict[str, Any], names: Any) -> None:
+    """The rules are known: `body-md5: auto` computes the body's md5 when a rule reads it."""
+    if settings.get("body-md5-auto"):
+        settings["mime"]["body-md5"] = any(n.partition(":")[0] == "email.body_md5" for n in names)
+
+
 # --- buffers ------------------------------------------------------------------------------------
 def _helo(tx: SmtpTx, ts: bool) -> bytes | None:
     return tx.conn.helo
@@ -553,7 +671,8 @@ INSPECT_MIN_SIZE = 32768
 
 
 def _file_data(tx: SmtpTx, ts: bool) -> list[bytes] | None:
-    return [bytes(f.data) for f in tx.files() if f.data and (f.complete or len(f.data) >= INSPECT_MIN_SIZE)] or None
+    least = tx.conn.settings.get("content-inspect-min-size", INSPECT_MIN_SIZE)
+    return [bytes(f.data) for f in tx.files() if f.data and (f.complete or len(f.data) >= least)] or None
 
 
 def smtp_files(tx: SmtpTx, to_server: bool) -> list[File]:
@@ -577,4 +696,6 @@ register_buffer("email.body_md5", "smtp", TO_SERVER, _body_md5)
 register_buffer("file.data@smtp", "smtp", TO_SERVER, _file_data, multi=True)
 register_buffer("file.name@smtp", "smtp", TO_SERVER, lambda tx, ts: [f.name for f in tx.files()] or None, multi=True)
 
-register_protocol(Protocol("smtp", (6,), probe, SmtpParser, (25, 465), port_decides=(6,)))
+CHANGERS.add("smtp")            # STARTTLS: whatever the next bytes are may be read
+register_protocol(Protocol("smtp", (6,), probe, SmtpParser, (25, 465), port_decides=(6,), configure=configure,
+                           rules_known=use_buffers))

@@ -326,16 +326,15 @@ def _name_lists(body: bytes) -> list[bytes] | None:
 def configure(config: Any) -> dict[str, Any]:
     """`app-layer.protocols.ssh.hassh` (default off)."""
     value = get(config, "app-layer.protocols.ssh.hassh", False)
-    return {"hassh": value is True or str(value).lower() in ("yes", "true", "on", "1")}
+    on = value is True or str(value).lower() in ("yes", "true", "on", "1")
+    return {"hassh-config": on, "hassh": on, "frames": False}
 
 
-def buffers_read(settings: dict[str, Any] | None, names: frozenset[str]) -> dict[str, Any]:
-    """A rule reading a hassh buffer turns hassh on (Suricata's SCSshEnableHassh)."""
-    settings = dict(settings or {})
-    if names & HASSH_BUFFERS:
-        settings["hassh"] = True
+def rules_known(settings: dict[str, Any], names: frozenset[str]) -> None:
+    """A rule reading a hassh buffer turns hassh on (Suricata's SCSshEnableHassh); frames
+    are kept only for rules that read them. Settled again on each reload."""
+    settings["hassh"] = settings["hassh-config"] or bool(names & HASSH_BUFFERS)
     settings["frames"] = bool(names & FRAME_BUFFERS)
-    return settings
 
 
 # --- buffers: the side the rule inspects is the side that said it ----------------------------
@@ -362,7 +361,7 @@ register_buffer("frame:ssh.record.data", "ssh", BOTH, lambda tx, ts: [p[_HEADER:
                 multi=True)
 
 register_protocol(Protocol("ssh", (6,), probe, SshParser, (22,), configure=configure,
-                           buffers_read=buffers_read))
+                           rules_known=rules_known))
 register_states("ssh", ("request_in_progress", "request_banner_wait_eol", "request_banner_done", "request_finished"),
                 ("response_in_progress", "response_banner_wait_eol", "response_banner_done",
                  "response_finished"),

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import (ALIASES, EXPECTATIONS, FEEDS, PROTOCOLS, ParserError, Protocol, load_protocols,
+from netsentry.applayer.registry import (ALIASES, CHANGERS, EXPECTATIONS, FEEDS, PROTOCOLS, ParserError, Protocol, ProtocolChange,
+                                         load_protocols,
                                          take_expectation)
 from netsentry.config import ConfigError, get
 
@@ -34,7 +35,9 @@ PROBE_LIMIT = 4096
 # `app-layer-event:applayer_*` (rules/keywords/applayer.py)
 APPLAYER_MISMATCH = "applayer.applayer_mismatch_protocol_both_directions"
 APPLAYER_ONE_DIRECTION = "applayer.applayer_detect_protocol_only_one_direction"
-APPLAYER_EVENTS = frozenset({APPLAYER_MISMATCH, APPLAYER_ONE_DIRECTION})
+APPLAYER_UNEXPECTED = "applayer.applayer_unexpected_protocol"
+APPLAYER_NO_TLS = "applayer.applayer_no_tls_after_starttls"
+APPLAYER_EVENTS = frozenset({APPLAYER_MISMATCH, APPLAYER_ONE_DIRECTION, APPLAYER_UNEXPECTED, APPLAYER_NO_TLS})
 _MASK = 0xFFFFFFFF
 _SYN, _RST, _FIN = 0x02, 0x04, 0x01
 
@@ -203,18 +206,23 @@ class AppLayer:
         # for one or two packets)
         self.pd_marks = False
         self._pd_wait: dict[Any, int] = {}
+        self.changing: dict[Any, Any] = {}      # protocol change under way (_change)
 
-    def set_consumers(self, protos: frozenset[str] | None) -> None:
+    def set_consumers(self, protos: frozenset[str | None] | None) -> None:
+        if protos is not None and None in protos:
+            protos = None           # a transaction rule of no one protocol (`alert tcp ... file.data`)
         if protos is not None:
             protos = protos.union(*(FEEDS.get(p, ()) for p in protos))
+            if protos:
+                protos = protos | CHANGERS
         self.consumers = protos
 
-    def set_buffers_read(self, names: frozenset[str]) -> None:
-        """The buffers the loaded rules read (Sensor wiring): protocols whose parsing
-        depends on it (`Protocol.buffers_read`) adjust their settings."""
+    def set_rule_buffers(self, names: frozenset[str]) -> None:
+        """The buffers the loaded rules read (Sensor wiring, again on reload): a protocol's
+        settings that depend on them are settled here, once, not per packet."""
         for p in PROTOCOLS.values():
-            if p.buffers_read is not None:
-                self.settings[p.name] = p.buffers_read(self.settings.get(p.name), names)
+            if p.rules_known is not None and p.name in self.settings:
+                p.rules_known(self.settings[p.name], names)
 
     def set_pd_marks(self, on: bool) -> None:
         """Whether protocol-detection-only rules need `pkt.pd_done` (Sensor wiring)."""
@@ -285,6 +293,9 @@ class AppLayer:
             st.syn = True
         parser = st.parser
         if parser is not None:
+            if self.changing and flow in self.changing:
+                if self._changed(flow, st, to_server, data, pkt):
+                    return
             if st.seen != 3 and data:
                 bit = 1 << to_server
                 if not st.seen & bit:
@@ -300,6 +311,8 @@ class AppLayer:
                 return
             try:
                 parser.parse(data, to_server != st.reversed, pkt)
+            except ProtocolChange as change:
+                self._change(flow, change.expect)
             except ParserError:
                 self._error(flow, pkt)
             st.dirty = True
@@ -319,6 +332,8 @@ class AppLayer:
         if hit is not None and parser is not _NULL_PARSER:
             hit[1](parser, hit[2])
         flow.app_proto = proto.name
+        if self.changing and flow in self.changing:
+            self._detected(flow, parser, pkt)
         if self.pd_marks:
             self._pd_complete(flow, to_server, pkt)
             if flow.proto == 17:
@@ -355,6 +370,9 @@ class AppLayer:
         for ts, chunk in pending:
             try:
                 parser.parse(chunk, ts != st.reversed, pkt)
+            except ProtocolChange as change:
+                self._change(flow, change.expect)
+                break
             except ParserError:
                 self._error(flow, pkt)
         st.dirty = True
@@ -400,9 +418,58 @@ class AppLayer:
     def _parse(self, st: AppState, flow: Flow, to_server: bool, data: bytes, pkt: Packet | None) -> None:
         try:
             st.parser.parse(data, to_server != st.reversed, pkt)
+        except ProtocolChange as change:
+            self._change(flow, change.expect)
         except ParserError:
             self._error(flow, pkt)
         st.dirty = True
+
+    # --- protocol change (Suricata's AppLayerRequestProtocolChange) ----------------------------
+    # flow -> the protocol its parser announced (ProtocolChange), until the next bytes are
+    # detected again; then -> the new parser, which reads `changing` (a second change asked
+    # for while this one is under way fails: HTTP's failed_protocol_change) up to the flow's
+    # next bytes. Entries are few (flows in the middle of a change) and go at the flow's end.
+    def _change(self, flow: Flow, expect: str) -> None:
+        if flow in self.changing:
+            return
+        self.changing[flow] = expect
+
+    def _changed(self, flow: Flow, st: AppState, to_server: bool, data: bytes, pkt: Packet | None) -> bool:
+        """New bytes of a flow in `changing` whose state has a parser. Announced change:
+        the flow starts over with a fresh state whose protocol is detected from these
+        bytes on (True: handled; `_detected` finishes the change). The new parser's first
+        bytes were parsed: its change is over (False: parse as usual)."""
+        expect = self.changing[flow]
+        if not isinstance(expect, str):
+            del self.changing[flow]
+            expect.changing = False
+            return False
+        if not data:
+            return True
+        new = flow.app = AppState()
+        new.syn = st.syn
+        new.reversed = st.reversed
+        self.feed(flow, to_server, data, pkt)
+        return True
+
+    def _detected(self, flow: Flow, parser: Any, pkt: Packet | None) -> None:
+        """Detection after a protocol change found the flow's protocol: another than the one
+        announced raises the generic events on this packet; the new parser is told a change
+        is under way until the flow's next bytes (`changing`, HTTP's failed upgrade)."""
+        expect = self.changing.pop(flow)
+        if not isinstance(expect, str):
+            return
+        if flow.app_proto != expect and pkt is not None:
+            pkt.add_event(APPLAYER_UNEXPECTED)
+            if expect == "tls":
+                pkt.add_event(APPLAYER_NO_TLS)
+        if parser is _NULL_PARSER:
+            return
+        try:
+            parser.changing = True
+        except AttributeError:
+            return                  # a parser that never asks for a change itself
+        self.changing[flow] = parser
 
     def _release(self, st: AppState, flow: Flow, to_server: bool, pkt: Packet | None, ack: int | None) -> None:
         """Parse the held items of one direction up to `ack` (None: all of them)."""
@@ -550,6 +617,8 @@ class AppLayer:
         to the end: each direction's held bytes are parsed just before its packet, so
         the client side is inspected before the server's last bytes are parsed, as
         Suricata's pseudo packets come one after the other."""
+        if self.changing:
+            self.changing.pop(flow, None)
         st = flow.app
         if st is None:
             return

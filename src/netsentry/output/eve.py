@@ -754,6 +754,7 @@ def _ether(rec: dict[str, Any], pkt: Any) -> None:
 # payload options (given `logged_payload`'s bytes; then `stream`), then the packet
 PAYLOAD_OPTIONS: dict[str, Callable[[dict[str, Any], bytes], None]] = {
     "payload": _payload,
+    "payload-length": lambda rec, data: rec.__setitem__("payload_length", len(data)),   # the logged bytes'
     "payload-printable": _payload_printable,
 }
 ALERT_OPTIONS: dict[str, Callable[[dict[str, Any], Any], None]] = {

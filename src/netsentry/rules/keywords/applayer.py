@@ -13,7 +13,8 @@ import hashlib
 import re
 from typing import Any
 
-from netsentry.applayer.registry import ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, DERIVERS, PROTOCOLS, load_protocols
+from netsentry.applayer.registry import (ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, DERIVERS, PROTOCOLS, TO_CLIENT,
+                                         TO_SERVER, load_protocols)
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content
 from netsentry.rules.numeric import parse_multi_uint, parse_uint
@@ -95,14 +96,55 @@ def _unsupported_buffer(name: str):
     return setup
 
 
+ANY_PROTO = "any"       # `file.data@any`: a buffer several protocols have, on a rule naming none
+
+
+def _any_proto_getter(base: Any, variants: dict[str, Any]) -> Any:
+    """The getter of `name@any`: the variant of the transaction's own protocol, on the side
+    that variant has; one value or a list, always as a list (a multi-buffer)."""
+    def get(tx: Any, to_server: bool) -> Any:
+        buf = variants.get(tx.proto, base if tx.proto == base.proto else None)
+        if buf is None or (buf.direction == TO_SERVER and not to_server) or (
+                buf.direction == TO_CLIENT and to_server):
+            return None
+        v = buf.getter(tx, to_server)
+        if v is None or buf.multi:
+            return v
+        return [v]
+    return get
+
+
+def _register_any_proto() -> None:
+    """Suricata registers a file keyword's inspection for every protocol that carries files
+    when the rule names none (`alert tcp ... (file.data; ...)` inspects SMTP attachments,
+    FTP data and HTTP bodies alike): for each buffer with `name@proto` variants, one
+    `name@any` that dispatches on the transaction's protocol."""
+    from netsentry.applayer.registry import register_buffer
+    bases: dict[str, dict[str, Any]] = {}
+    for key, buf in list(dict.items(BUFFERS)):
+        base, at, proto = key.partition("@")
+        if at and proto != ANY_PROTO and base in BUFFERS:
+            bases.setdefault(base, {})[proto] = buf
+    for base, variants in bases.items():
+        b0 = BUFFERS[base]
+        register_buffer(f"{b0.name}@{ANY_PROTO}", "", BOTH, _any_proto_getter(b0, variants), multi=True)
+
+
+_register_any_proto()
+
+
 def _sticky(name: str):
     def setup(b: RuleBuilder, arg: str | None) -> None:
         buf = BUFFERS[name]
         # a buffer several protocols have (file.data, file.name): the variant of the rule's
-        # protocol, registered by its module as `name@proto` (applayer/smtp.py, ftp.py)
+        # protocol, registered by its module as `name@proto` (applayer/smtp.py, ftp.py); a
+        # rule that names no protocol (yet) inspects every protocol's (`name@any`)
         proto = b.sig.app_proto or next(iter(b.app_protos), None)
         if proto is not None and proto != buf.proto:
             buf = dict.get(BUFFERS, f"{buf.name}@{proto}", buf)
+        elif proto is None and not arg and f"{buf.name}@{ANY_PROTO}" in BUFFERS:
+            b.select_buffer(f"{buf.name}@{ANY_PROTO}")
+            return
         if arg:
             # Suricata 8: a buffer of both sides pinned to one (`file.data: to_client;`)
             side = arg.strip()

@@ -2,8 +2,8 @@
 (Suricata's detect-filename.c, detect-fileext.c, detect-filesize.c, detect-filemd5.c ...).
 
 Each is a check on the files of a transaction (applayer/files.py) of the side being
-inspected: a rule naming no protocol applies to every protocol with files (HTTP
-here), in either direction, matching when one of the side's files satisfies it.
+inspected: a rule naming no protocol applies to every protocol with files (HTTP,
+SMTP, ftp-data), in either direction, matching when one of the side's files satisfies it.
 
 - `filename:[!]"name"`: the name contains it, without regard to case (Suricata 8
   turns the keyword into `file.name; content:"name"; nocase;`);
@@ -41,11 +41,16 @@ def _negated(arg: str | None, what: str) -> tuple[bool, str]:
 
 
 def _file_check(b: RuleBuilder, direction: int, fn: Any) -> None:
-    """`fn(file) -> bool` on any file of the inspected side; the protocol is the rule's,
-    else HTTP (the one protocol here with files)."""
+    """`fn(file) -> bool` on any file of the inspected side. The protocol is the rule's;
+    a rule naming none checks the files of every protocol that has them (HTTP, SMTP,
+    ftp-data: applayer/files.py FILES by the transaction's protocol), as Suricata
+    registers its file keywords for each of them."""
     def check(tx: Any, to_server: bool) -> bool:
         return any(fn(f) for f in tx_files(tx, to_server))
-    proto = b.sig.app_proto or (next(iter(b.app_protos)) if b.app_protos else "http")
+    proto = b.sig.app_proto or (next(iter(b.app_protos)) if b.app_protos else None)
+    if proto is None:
+        b.tx_checks.append((None, direction, check))     # no protocol of its own to add
+        return
     tx_check(b, proto, direction, check)
 
 
