@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from netns_lab import (PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, system_user, unavailable_reason,
-                       wait_for)
+from netns_lab import (MIN_WAIT, PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, system_user,
+                       unavailable_reason, wait_for)
 
 pytestmark = pytest.mark.netns
 
@@ -365,7 +365,7 @@ def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topolog
 
         # a second daemon on the same queues cannot start its workers: one line, exit 1, no retry loop
         d2 = Daemon(lab, topo.router, topo.tmp / "ips-second", "-q", QUEUES, "-S", str(topo.rules))
-        assert d2.proc.wait(30) == 1
+        assert d2.proc.wait(MIN_WAIT) == 1             # a bound on a hang only: start-up alone takes seconds
         d2._stderr.close()
         assert "could not start" in d2.stderr() and "cannot bind queue" in d2.stderr()
     finally:
