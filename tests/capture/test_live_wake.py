@@ -123,9 +123,10 @@ def test_a_socket_joining_its_fanout_group_takes_no_frame_by_itself(monkeypatch)
 
     marker = uuid.uuid4().hex.encode()       # other processes may send to this port on lo too
     cluster = 1000 + os.getpid() % 60000     # a group of this test's own (lo is the machine's)
+    port = PORT + 2                          # not the idle-source test's port: lo is the machine's
 
     def iface() -> AfPacketInterface:
-        return AfPacketInterface("lo", bpf_filter=f"udp dst port {PORT}", ring="socket", cluster_id=cluster)
+        return AfPacketInterface("lo", bpf_filter=f"udp dst port {port}", ring="socket", cluster_id=cluster)
 
     first = AfPacketSource([iface()], check_filters([iface()]))
     sent = []
@@ -135,7 +136,7 @@ def test_a_socket_joining_its_fanout_group_takes_no_frame_by_itself(monkeypatch)
         sock = inspect.currentframe().f_back.f_locals.get("sock")       # the socket being set up
         if sock is not None and not sent and sock.getsockname()[1] == afpacket.ETH_P_ALL:     # bound
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.sendto(marker, ("127.0.0.1", PORT))
+                s.sendto(marker, ("127.0.0.1", port))
             # once the group's member has it, the frame has passed every hook on the interface
             select.select([first._caps[0].sock], [], [], 30)
             sent.append(True)
