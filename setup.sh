@@ -106,6 +106,9 @@ case "${1:-}" in
         # then again with NETSENTRY_PURE=1 on the pure-Python reference. Both always
         # run, one after the other, each with its own report; the status is the
         # first failure's.
+        # stdin is /dev/null: nothing in the suite reads it, and a test's child (ip netns exec,
+        # rsyslogd, a daemon under test) that ever did must see EOF, never wait on a CI
+        # runner's or a terminal's input.
         # Each run is spread over one pytest-xdist worker per core (NETSENTRY_TEST_WORKERS
         # overrides, 0 = serial; extra args such as -n 0 or -x come after and win).
         # --dist loadfile: a test file runs whole and in order on one worker, so a module's
@@ -115,14 +118,14 @@ case "${1:-}" in
         if have_compiled; then
             log "test run 1 of 2: compiled path ($("$VENV/bin/netsentry" version | tail -1))"
             status=0
-            "${pytest_cmd[@]}" "$@" || status=$?
+            "${pytest_cmd[@]}" "$@" </dev/null || status=$?
             log "test run 2 of 2: pure-Python path (NETSENTRY_PURE=1)"
-            NETSENTRY_PURE=1 "${pytest_cmd[@]}" "$@" || { rc=$?; [ "$status" -ne 0 ] || status=$rc; }
+            NETSENTRY_PURE=1 "${pytest_cmd[@]}" "$@" </dev/null || { rc=$?; [ "$status" -ne 0 ] || status=$rc; }
             log "test runs done: compiled and pure-Python; exit status $status"
             exit "$status"
         fi
         log "no compiled modules built: one test run, pure Python"
-        exec "${pytest_cmd[@]}" "$@" ;;
+        exec "${pytest_cmd[@]}" "$@" </dev/null ;;
     *)
         echo "usage: $0 demo|test|env [extra args]" >&2; exit 2 ;;
 esac

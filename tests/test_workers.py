@@ -303,8 +303,9 @@ def _children(pid: int) -> list[int]:
 @pytest.fixture(scope="module")
 def big_capture(tmp_path_factory) -> Path:
     """Enough traffic (192,000 frames) that two workers still run when the stop signal
-    comes 0.3 s after they start, even on an idle 2-core machine (3,000 sessions were
-    done by then, and the test then saw a finished replay instead of a stopped one):
+    comes as soon as both have written their first records (a fixed 0.3 s after they
+    started was used before: on an idle 2-core machine 3,000 sessions were done by then,
+    an ever larger share as the replay gets faster):
     one scapy-made session, its addresses and ports rewritten per copy (scapy would take
     ~10 s to build 12,000 frames; checksums are not validated by default)."""
     template = [bytes(f) for f in tcp_session("192.168.0.1", "10.0.0.1", 10000, 0.0)]
@@ -337,11 +338,14 @@ def _start(tmp_path: Path, cap: Path, logdir: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
 
 
-def _wait_for_workers(proc: subprocess.Popen, logdir: Path) -> list[int]:
+def _wait_for_workers(proc: subprocess.Popen, logdir: Path, writing: bool = False) -> list[int]:
+    """The two workers' pids once both opened their part of eve.json (`writing`: once both
+    wrote to it, i.e. are inspecting packets, a few percent into their share)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         kids = _children(proc.pid)
-        if len(kids) == 2 and all((logdir / part_path("eve.json", i)).exists() for i in range(2)):
+        parts = [logdir / part_path("eve.json", i) for i in range(2)]
+        if len(kids) == 2 and all(p.exists() and (not writing or p.stat().st_size > 0) for p in parts):
             return kids
         if proc.poll() is not None:
             break
@@ -368,8 +372,9 @@ def test_a_stop_signal_drains_every_worker_and_one_stats_record_is_written(
     logdir = tmp_path / "stop"
     proc = _start(tmp_path, cap, logdir)
     try:
-        _wait_for_workers(proc, logdir)
-        time.sleep(0.3)
+        # mid-run for certain: both workers are writing records (a fixed 0.3 s after their start
+        # is most of the run once the replay gets faster, and nothing of it under heavy load)
+        _wait_for_workers(proc, logdir, writing=True)
         if group:
             os.killpg(proc.pid, signum)
         else:

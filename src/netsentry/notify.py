@@ -63,3 +63,10 @@ class Watchdog:
         if self.interval is not None and now >= self._next:
             self._next = now + self.interval
             notify("WATCHDOG=1")
+
+    def due_in(self, now: float) -> float | None:
+        """Seconds (monotonic `now`) until the next keep-alive is due; None without a watchdog.
+        A loop that sleeps longer than this sends it late: it waits at most this long."""
+        if self.interval is None:
+            return None
+        return max(0.0, self._next - now)

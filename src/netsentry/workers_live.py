@@ -1205,6 +1205,13 @@ class Supervisor:
             for slot in self.slots:
                 if slot.restart_at is not None:
                     timeout = max(0.0, min(timeout, slot.restart_at - now_m))
+            # the keep-alive is due every half WatchdogSec: a wait of PARENT_TICK (or until the
+            # workers' once-a-second "alive") sent it up to a second late, which with a short
+            # WatchdogSec is past systemd's limit. Only while it would be sent (a hung worker
+            # holds it back, and a due time in the past must not turn the wait into a spin)
+            due = self.watchdog.due_in(now_m)
+            if due is not None and self._all_alive(now_m):
+                timeout = min(timeout, due)
             ready = wait(objects, timeout)
             lc.poll()                   # SIGHUP / SIGUSR2 callbacks (the signal woke the wait)
             if self._wake_r in ready:
@@ -1226,7 +1233,7 @@ class Supervisor:
             if not self.notified_ready and all(s.ready for s in self.slots):
                 self.notified_ready = True
                 notify.notify("READY=1", "STATUS=running", f"MAINPID={os.getpid()}")
-            if all(s.ready and now_m - s.last_seen < ALIVE_TIMEOUT for s in self.slots):
+            if self._all_alive(now_m):
                 self.watchdog.tick()    # systemd's keep-alive only while every worker lives
             now = time.time()
             if self.host_judge is not None:
@@ -1236,6 +1243,10 @@ class Supervisor:
                 self.next_stats = now + self.interval
                 self.call_all("counters", None, lambda answers: self.write_stats(self.merged(answers)),
                               timeout=max(1.0, self.interval / 2))
+
+    def _all_alive(self, now_m: float) -> bool:
+        """Every worker is up and has sent something within ALIVE_TIMEOUT (the watchdog's test)."""
+        return all(s.ready and now_m - s.last_seen < ALIVE_TIMEOUT for s in self.slots)
 
     def _read(self, slot: Slot) -> bool:
         """Every message waiting from `slot`'s worker; False when its pipe closed."""

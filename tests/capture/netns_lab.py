@@ -60,14 +60,17 @@ def nfqueue_unavailable_reason() -> str | None:
 @contextmanager
 def system_user(prefix: str) -> Iterator[str]:
     """A system user of the test's own making (no home, no shell), removed afterwards. Named
-    by `prefix` and the pid, so parallel test processes never share one."""
-    name = f"{prefix}{os.getpid() % 100000}"
+    by `prefix`, the pid and a random tag: parallel test processes never share one, and a user
+    left behind by a run that was killed (userdel never ran) cannot make a later process
+    with the same pid fail at useradd ("already exists"). `userdel -f` removes it even while
+    a process the test started still runs as it."""
+    name = f"{prefix}{os.getpid() % 100000}{uuid.uuid4().hex[:4]}"
     subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                    check=True, capture_output=True)
     try:
         yield name
     finally:
-        subprocess.run(["userdel", name], capture_output=True)
+        subprocess.run(["userdel", "-f", name], capture_output=True)
 
 
 class Lab:

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 def _log(path: str, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as fh:
@@ -120,7 +121,13 @@ def tcp_bulk(host: str, port: str, nbytes: str, seconds: str) -> None:
 def udp_server(port: str, logfile: str) -> None:
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    # room for a whole flood (20,000 datagrams of ~1 KB truesize each) while this process waits
+    # for a core: SO_RCVBUF is capped by net.core.rmem_max (212992 on a stock kernel), which a
+    # burst overflows as soon as the reader falls behind. The tests run as root: FORCE ignores the cap
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
     s.bind(("::", int(port)))
     s.settimeout(0.2)
     _log(logfile, {"listening": int(port)})

@@ -215,6 +215,12 @@ def test_reload_renumbers_deferred_rules_and_a_killed_worker_is_judged_again(lab
         assert all(c["ok"] for c in conns), conns
         wait_for(lambda: len(alerts(d, 2300004)) >= 8, 15, "the reloaded by_dst alerts")
         wait_for(lambda: len(alerts(d, 2300001)) >= 2, 15, "the by_src limit, counted from zero")
+        # the alerts above can be decided while some of the 40 connections' candidates are still in
+        # a worker, sent with its next second: killing it then would lose them (and the count below
+        # would never be reached). Every candidate so far judged first:
+        wait_for(lambda: [s for s in d.events("stats")
+                          if s["stats"]["netsentry"]["hoststate"].get("candidates", 0) >= 3 * 16 + 2 * 40], 20,
+                 "the candidates before the kill judged")
 
         victim = [int(p) for p in Path(f"/proc/{d.proc.pid}/task/{d.proc.pid}/children").read_text().split()][0]
         os.kill(victim, signal.SIGKILL)
@@ -255,6 +261,9 @@ def test_ips_anomaly_flagged_scanner_is_blocked_in_every_worker(topo: Topology) 
         scan(lab, topo.client, SERVERS4, [9100], source=scanner)
         wait_for(lambda: anomaly_alerts(d, HOST_SWEEP), 15, "the host sweep alert")
         wait_for(lambda: log_lines(d, "blocklist add from the host judge, shared"), 10, "the block")
+        # the judge's bl-add to each worker is not answered; a call sent after it is answered only
+        # once every worker has run it (one pipe each, in order): then the block is on in both
+        assert ctl(lab, topo.router, d, "stats")["return"] == "OK"
         blocked = connections(lab, topo.client, SERVERS4, 8080, 16, "hello while flagged", timeout=2,
                               sources=[scanner])
         assert not any(c["ok"] for c in blocked), blocked

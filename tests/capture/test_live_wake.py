@@ -108,3 +108,56 @@ def test_no_frame_is_queued_before_the_filter(monkeypatch, ring: str):
         wake.close()
     assert stop.is_set()
     assert [f for f in frames if b"in the window" in f[1]] == []
+
+
+def test_a_socket_joining_its_fanout_group_takes_no_frame_by_itself(monkeypatch):
+    """A worker started (or restarted) while traffic flows: between its bind and its PACKET_FANOUT
+    join its socket is an ordinary one on the interface, so a frame then reaches it *and* the
+    group, and two workers inspect it. A frame sent exactly in that window, and seen by the
+    group's member, must not be queued on the newcomer as well."""
+    import inspect
+    import select
+    import uuid
+
+    import netsentry.capture.afpacket as afpacket
+
+    marker = uuid.uuid4().hex.encode()       # other processes may send to this port on lo too
+    cluster = 1000 + os.getpid() % 60000     # a group of this test's own (lo is the machine's)
+    port = PORT + 2                          # not the idle-source test's port: lo is the machine's
+
+    def iface() -> AfPacketInterface:
+        return AfPacketInterface("lo", bpf_filter=f"udp dst port {port}", ring="socket", cluster_id=cluster)
+
+    first = AfPacketSource([iface()], check_filters([iface()]))
+    sent = []
+    real_arphrd = afpacket._arphrd
+
+    def in_the_window(name: str) -> int:
+        sock = inspect.currentframe().f_back.f_locals.get("sock")       # the socket being set up
+        if sock is not None and not sent and sock.getsockname()[1] == afpacket.ETH_P_ALL:     # bound
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(marker, ("127.0.0.1", port))
+            # once the group's member has it, the frame has passed every hook on the interface
+            select.select([first._caps[0].sock], [], [], 30)
+            sent.append(True)
+        return real_arphrd(name)
+
+    monkeypatch.setattr(afpacket, "_arphrd", in_the_window)
+    second = AfPacketSource([iface()], check_filters([iface()]))
+
+    def marked(source: AfPacketSource) -> int:
+        n = 0
+        while True:
+            try:
+                data = source._caps[0].sock.recv(65535, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return n
+            n += marker in data
+
+    try:
+        assert sent, "the frame was not sent between bind and the fanout join"
+        assert marked(first) == 1
+        assert marked(second) == 0, "the joining socket queued a frame the group also took"
+    finally:
+        first.close()
+        second.close()

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from netns_lab import (PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, system_user, unavailable_reason,
-                       wait_for)
+from netns_lab import (MIN_WAIT, PEER, Daemon, Lab, nfqueue_unavailable_reason, read_jsonl, system_user,
+                       unavailable_reason, wait_for)
 
 pytestmark = pytest.mark.netns
 
@@ -353,7 +353,10 @@ def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topolog
         offender = CLIENTS4[5]
         first = connections(lab, topo.client, SERVER4, 8080, 1, "blockme", sources=[offender])
         wait_for(lambda: log_lines(d, "blocklist add from a worker, shared"), 10, "the block to be shared")
-        time.sleep(0.3)
+        # the parent's bl-add to the other worker is not answered; a call sent after it is answered
+        # only once the worker has run every earlier one (one pipe, in order): the block is on in both
+        listing = ctl(lab, topo.router, d, "blocklist", "list")["message"]
+        assert offender in [e["address"] for e in listing], listing
         later = connections(lab, topo.client, SERVERS4, 8080, 16, "hello from the offender", timeout=2,
                             sources=[offender])
         assert not any(c["ok"] for c in later), later
@@ -362,7 +365,7 @@ def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topolog
 
         # a second daemon on the same queues cannot start its workers: one line, exit 1, no retry loop
         d2 = Daemon(lab, topo.router, topo.tmp / "ips-second", "-q", QUEUES, "-S", str(topo.rules))
-        assert d2.proc.wait(30) == 1
+        assert d2.proc.wait(MIN_WAIT) == 1             # a bound on a hang only: start-up alone takes seconds
         d2._stderr.close()
         assert "could not start" in d2.stderr() and "cannot bind queue" in d2.stderr()
     finally:
@@ -375,13 +378,22 @@ def test_ips_one_worker_per_queue_verdicts_and_blocklist_broadcast(topo: Topolog
     assert final["netsentry"]["worker"]["pkts"]["0"] > 0 and final["netsentry"]["worker"]["pkts"]["1"] > 0
 
 
+# Linux's SO_TIMESTAMPNS (also the control message's type); Python 3.11's socket module lacks the name
+SO_TIMESTAMPNS = 35
+
+
 class NotifyListener:
-    """systemd's side of sd_notify: a datagram socket; every message with its arrival time."""
+    """systemd's side of sd_notify: a datagram socket; every message with the time it was sent.
+
+    The time is the kernel's (SO_TIMESTAMPNS, stamped when the daemon's datagram reached the
+    socket), not when this thread got round to reading it: on a loaded machine the thread
+    may run late, and a late stamp would move a keep-alive into a window it was not sent in."""
 
     def __init__(self, path: Path) -> None:
         import socket
         import threading
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.bind(str(path))
         self.sock.settimeout(0.1)
         self.messages: list[tuple[float, str]] = []
@@ -390,15 +402,27 @@ class NotifyListener:
         self._thread.start()
 
     def _run(self) -> None:
+        import socket
+        import struct
         while not self._stop:
             try:
-                data = self.sock.recv(4096)
+                data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(16))
             except OSError:
                 continue
-            self.messages.append((time.time(), data.decode()))
+            sent = time.time()
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack("qq", value[:16])
+                    sent = sec + nsec / 1e9
+            self.messages.append((sent, data.decode()))
 
     def since(self, t0: float, field: str) -> list[float]:
-        return [t for t, m in self.messages if t >= t0 and field in m.split("\n")]
+        return [t for t, m in list(self.messages) if t >= t0 and field in m.split("\n")]
+
+    def silent_since(self, seconds: float, field: str) -> float | None:
+        """The start of a span of `seconds` up to now without `field` (None: there was one)."""
+        start = time.time() - seconds
+        return None if self.since(start, field) else start
 
     def close(self) -> None:
         self._stop = True
@@ -418,16 +442,19 @@ def test_ids_ready_after_all_workers_watchdog_only_while_they_live_and_sighup_re
         ready = wait_for(lambda: listener.since(t0, "READY=1"), 10, "READY=1")
         started = [datetime.fromisoformat(r["timestamp"]).timestamp() for r in log_lines(d, "worker started")]
         assert len(started) == 2 and ready[0] >= max(started) - 0.01     # only once every worker is up
-        time.sleep(2)
+        wait_for(lambda: len(listener.since(ready[0], "WATCHDOG=1")) >= 2, 10, "keep-alives while the workers live")
         assert len(listener.since(t0, "READY=1")) == 1
-        assert len(listener.since(time.time() - 2, "WATCHDOG=1")) >= 2
 
-        # a hung worker (stopped): the parent stops the keep-alives, so systemd would restart the service
+        # a hung worker (stopped): the parent stops the keep-alives, so systemd would restart the service.
+        # When exactly depends on when the parent last heard from it (ALIVE_TIMEOUT, 5 s, after that,
+        # later on a loaded machine): wait for a silence of five keep-alive intervals, then check that
+        # none comes while the worker stays stopped
         hung = worker_pids(d)[1]
         os.kill(hung, signal.SIGSTOP)
         try:
-            time.sleep(6.5)                                      # ALIVE_TIMEOUT (5 s) and a margin
-            assert listener.since(time.time() - 1.5, "WATCHDOG=1") == []
+            quiet = wait_for(lambda: listener.silent_since(2.5, "WATCHDOG=1"), 20, "the keep-alives to stop")
+            time.sleep(2)
+            assert listener.since(quiet, "WATCHDOG=1") == []
         finally:
             os.kill(hung, signal.SIGCONT)
         t1 = time.time()
@@ -438,7 +465,9 @@ def test_ids_ready_after_all_workers_watchdog_only_while_they_live_and_sighup_re
         d.eve.rename(rotated)
         d.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: d.eve.exists() and d.events("stats"), 10, "the parent's stats in the new file")
-        time.sleep(0.5)
+        # the parent asked every worker to reopen without waiting for them; a call it sends after
+        # that is answered only once each worker has run the reopen (one pipe, in order)
+        assert ctl(lab, b, d, "stats")["return"] == "OK"
         conns = connections(lab, a, B4, 7002, 20, "marker after rotation")
         ports = {c["port"] for c in conns}
         wait_for(lambda: {e["src_port"] for e in alerts(d, 2100001)} >= ports, 15, "alerts in the new file")

@@ -140,10 +140,11 @@ class TestVerdicts:
 
 
     def test_reject_rule_gives_client_a_reset(self, topo: Topology, ips: Daemon) -> None:
-        t0 = time.monotonic()
         out = topo.lab.peer(topo.client, "tcp-client", SERVER4, "8082", "never", "5")
-        assert out["result"] == "refused", out            # a RST answering the SYN
-        assert time.monotonic() - t0 < 4
+        # a RST answering the SYN: without one, connect() times out ("timeout") after its
+        # retransmissions. (No wall-clock bound: it timed the interpreter's start-up in the
+        # namespace, seconds on a loaded machine, more than the RST.)
+        assert out["result"] == "refused", out
         alerts = wait_for(lambda: _alerts(ips, 1000003), 10, "the reject rule's alert")
         assert alerts[0]["alert"]["action"] == "blocked"
         assert not any(r.get("peer", "").endswith(CLIENT4) and r.get("data") == "never"

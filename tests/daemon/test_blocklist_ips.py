@@ -38,6 +38,18 @@ for port in range(20000, 20000 + int(sys.argv[2])):
         s.close()
 """
 
+# a client that sends when told: one line on stdin, the number of datagrams; answers "sent N"
+ARMED = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("ready", flush=True)
+for line in sys.stdin:
+    n = int(line)
+    for _ in range(n):
+        s.sendto(b"payload", (sys.argv[1], int(sys.argv[2])))
+    print(f"sent {n}", flush=True)
+"""
+
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
@@ -63,10 +75,15 @@ def net(tmp_path_factory):
         sock = str(tmp / "run" / "ns.sock")
         daemon = Daemon(lab, router, tmp / "log", "-q", str(QUEUE), "-S", str(rules),
                         "--set", f"unix-command.filename={sock}", "--set", "stats.interval=1",
-                        "--set", "respond.blocklist.on-anomaly=true", "--set", "anomaly.block-ttl=4",
+                        "--set", "respond.blocklist.on-anomaly=true", "--set", "anomaly.block-ttl=12",
                         "--set", "anomaly.port-scan.ports=30")
         daemon.wait_ready()
-        yield {"lab": lab, "client": client, "udp_log": udp_log, "daemon": daemon, "socket": sock}
+        sender = subprocess.Popen(["ip", "netns", "exec", client, sys.executable, "-c", ARMED, SERVER, "9500"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        lab.procs.append(sender)            # ended by lab.close, whatever happens
+        assert sender.stdout.readline().strip() == "ready"
+        yield {"lab": lab, "client": client, "udp_log": udp_log, "daemon": daemon, "socket": sock,
+               "sender": sender}
         assert daemon.stop() == 0, daemon.stderr()
     finally:
         lab.close()
@@ -96,6 +113,16 @@ def settled(net, timeout: float = 10) -> int:
     return last
 
 
+def fire(net, n: int) -> None:
+    """`n` datagrams from the client's sender started with the fixture: sent within milliseconds
+    of the call. Used where a block's TTL is running: starting an interpreter in the namespace
+    takes seconds on a loaded machine, and a block could expire before the first datagram."""
+    sender = net["sender"]
+    sender.stdin.write(f"{n}\n")
+    sender.stdin.flush()
+    assert sender.stdout.readline().strip() == f"sent {n}"
+
+
 def ctl(net, *words: str) -> subprocess.CompletedProcess:
     return subprocess.run([NETSENTRY, "ctl", "--socket", net["socket"], *words], capture_output=True, text=True,
                           timeout=60)
@@ -109,7 +136,9 @@ def drops(net) -> list[dict]:
 def test_manual_block_drops_until_removed(net):
     send(net, 5)
     base = wait_for(lambda: settled(net) == 5 and 5, 15, "5 datagrams through the IPS")
-    assert ctl(net, "blocklist", "add", CLIENT).returncode == 0
+    # a TTL well past the del below: the default (anomaly.block-ttl, 12 s here) could run out
+    # while `ctl` starts twice on a loaded machine (seconds each), and the del find nothing
+    assert ctl(net, "blocklist", "add", CLIENT, "600").returncode == 0
     send(net, 5)
     assert settled(net) == base                          # none reached the server
     wait_for(lambda: drops(net), 10, "a drop record")
@@ -122,8 +151,8 @@ def test_manual_block_drops_until_removed(net):
 
 def test_ttl_expiry_lets_traffic_through_again(net):
     base = settled(net)
-    assert ctl(net, "blocklist", "add", CLIENT, "2").returncode == 0
-    send(net, 3)
+    assert ctl(net, "blocklist", "add", CLIENT, "5").returncode == 0
+    fire(net, 3)
     assert settled(net) == base
     wait_for(lambda: json.loads(ctl(net, "blocklist", "list").stdout) == [], 15, "the TTL to expire")
     send(net, 3)
@@ -133,10 +162,14 @@ def test_ttl_expiry_lets_traffic_through_again(net):
 def test_anomaly_flagged_scanner_is_blocked_then_unblocked_after_the_ttl(net):
     base = settled(net)
     net["lab"].run(net["client"], sys.executable, "-c", SCAN, SERVER, "60")
-    rows = wait_for(lambda: json.loads(ctl(net, "blocklist", "list").stdout), 15, "the scanner to be blocked")
+    # the block goes on with the port scan alert: datagrams go the moment it is seen, then the
+    # listing (polling `ctl` for it, seconds per call on a loaded machine, used up the TTL)
+    wait_for(lambda: [r for r in read_jsonl(net["daemon"].eve) if r.get("event_type") == "alert"
+                      and r["alert"]["signature"] == "NETSENTRY ANOMALY TCP port scan"], 15, "the port scan alert")
+    fire(net, 3)
+    rows = json.loads(ctl(net, "blocklist", "list").stdout)
     assert [r["address"] for r in rows] == [CLIENT]
     assert rows[0]["reason"].startswith("anomaly: NETSENTRY ANOMALY TCP port scan")
-    send(net, 3)
     assert settled(net) == base                          # blocked
     wait_for(lambda: json.loads(ctl(net, "blocklist", "list").stdout) == [], 20, "anomaly.block-ttl to pass")
     send(net, 3)

@@ -211,14 +211,16 @@ def test_ctl_stats_and_bad_commands(live):
 
 
 def test_blocklist_add_drop_records_ttl_expiry_and_del(live):
-    # the TTL must outlast the list call, the sender's start-up and capture on a loaded CI box
-    done = ctl(live, "blocklist", "add", SENDER_IP, "8")
+    # the TTL must outlast the sender's start-up, capture and the list call on a loaded CI box:
+    # `ctl` alone took 2.5-4.5 s to start at load 20 (8 s were used up by both). So the datagrams
+    # go first, then the listing, with room to spare
+    done = ctl(live, "blocklist", "add", SENDER_IP, "15")
     assert done.returncode == 0, done.stderr
+    send(live, "hello", 5)
     done = ctl(live, "blocklist", "list")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [r["address"] for r in rows] == [SENDER_IP]
-    send(live, "hello", 5)
 
     def drops():
         return [r for r in read_jsonl(live["eve"]) if r.get("event_type") == "drop"]

@@ -136,3 +136,19 @@ def test_watchdog_at_half_the_interval(notify_socket, monkeypatch):
     assert notify_socket.recv(100) == b"WATCHDOG=1"
     monkeypatch.delenv("WATCHDOG_USEC")
     assert notify.watchdog_interval() is None
+
+
+def test_watchdog_due_in_bounds_a_loops_wait(notify_socket, monkeypatch):
+    """How long a main loop may sleep before the next keep-alive is due (workers_live waits at
+    most this long): none without a watchdog, the interval after a keep-alive, 0 once due."""
+    import time
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    assert notify.Watchdog().due_in(time.monotonic()) is None
+    monkeypatch.setenv("WATCHDOG_USEC", "4000000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    dog = notify.Watchdog()
+    assert dog.due_in(time.monotonic()) == 0.0          # never sent: due now
+    dog.tick()
+    now = time.monotonic()
+    assert 0.0 < dog.due_in(now) <= 2.0
+    assert dog.due_in(now + 5.0) == 0.0                 # overdue is due now, never negative

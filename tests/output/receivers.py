@@ -23,10 +23,37 @@ FIELDS = "%syslogfacility%|%syslogseverity%|%hostname%|%app-name%|%procid%|%msgi
 TEMPLATE = f'template(name="fields" type="string" string="{FIELDS}%msg%\\n")'
 
 
+# Ports free_port() handed out, still bound by this process (see there) until release_ports().
+_HELD: list[socket.socket] = []
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
+    """A loopback port of `kind` (TCP or UDP) for a receiver, or for a test that needs one no one listens on.
+
+    The port stays bound here (SO_REUSEADDR, never listening) until `release_ports()`:
+    a port merely found free and closed again could be taken by another process (the
+    kernel hands the same range to every bind(0) and outgoing connect on the machine)
+    before the receiver binds it, and the test would then talk to a stranger or to no
+    one. While held, no one else can bind it, and a connect to it is refused as if
+    nothing listened; rsyslogd and redis-server set SO_REUSEADDR themselves and so can
+    bind and listen on it. The receivers release once they are up (a UDP input must not
+    share its port with this socket when datagrams come); tests/output/conftest.py
+    releases whatever is left after each test."""
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    except OSError:
+        s.close()
+        raise
+    _HELD.append(s)
+    return s.getsockname()[1]
+
+
+def release_ports() -> None:
+    """Close every port free_port() holds (a receiver is up on them, or the test is over)."""
+    while _HELD:
+        _HELD.pop().close()
 
 
 def wait_tcp(port: int, timeout: float = 15.0) -> None:
@@ -118,6 +145,7 @@ if $inputname != "probe" then {{
         except OSError:
             self.stop()
             raise RuntimeError(f"rsyslogd did not start: {self.proc.stdout.read().decode(errors='replace')}")
+        release_ports()         # its inputs are bound (rsyslog binds every input before it runs one)
 
     def lines(self) -> list[str]:
         return self.out.read_text(errors="replace").splitlines() if self.out.exists() else []
@@ -170,4 +198,5 @@ class RedisServer(Receiver):
         except OSError:
             self.stop()
             raise
+        release_ports()
 

@@ -9,6 +9,7 @@ same run: every record arrives complete and parses as the JSON that was sent.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -63,7 +64,7 @@ def check_delivered(rs: Rsyslog, records: list[dict], stderr: str) -> list[list[
 
 @needs_rsyslog
 def test_udp_rfc5424_eve_records_arrive_complete(tmp_path: Path):
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     with Rsyslog(tmp_path / "rs", f'module(load="imudp")\ninput(type="imudp" port="{port}" address="127.0.0.1")') as rs:
         status, err, records = replay(tmp_path, f"outputs.syslog.port={port}", "outputs.syslog.hostname=sensor-1")
         assert status == 0, err
@@ -199,7 +200,7 @@ def test_receiver_down_at_start_is_a_logged_retry(tmp_path: Path):
 
 @needs_rsyslog
 def test_more_receivers_each_get_their_records(tmp_path: Path):
-    udp, tcp = free_port(), free_port()
+    udp, tcp = free_port(socket.SOCK_DGRAM), free_port()
     inputs = (f'module(load="imudp")\ninput(type="imudp" port="{udp}" address="127.0.0.1")\n'
               f'input(type="imtcp" port="{tcp}" address="127.0.0.1")')
     with Rsyslog(tmp_path / "rs", inputs) as rs:
@@ -287,7 +288,7 @@ def test_a_bad_network_output_setting_leaves_eve_json_untouched(tmp_path: Path):
 
 @needs_rsyslog
 def test_udp_messages_over_the_limit_are_cut_never_split(tmp_path: Path):
-    port = free_port()
+    port = free_port(socket.SOCK_DGRAM)
     limit = 480
     with Rsyslog(tmp_path / "rs", f'module(load="imudp")\ninput(type="imudp" port="{port}" address="127.0.0.1")') as rs:
         status, err, records = replay(tmp_path, f"outputs.syslog.port={port}",

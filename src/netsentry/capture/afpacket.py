@@ -48,6 +48,9 @@ ARPHRD_LOOPBACK = 772
 FANOUT_FLAG_DEFRAG = 0x8000
 FANOUT_FLAG_IGNORE_OUTGOING = 0x4000
 SO_RCVBUFFORCE = 33
+SO_DETACH_FILTER = 27
+# BPF_RET|BPF_K 0: keep no byte of any frame (the socket's filter until it is in its fanout group)
+TAKE_NOTHING = BpfProgram("(nothing until in the fanout group)", struct.pack("=HBBI", 0x06, 0, 0, 0))
 MSG_TRUNC = socket.MSG_TRUNC
 MSG_DONTWAIT = socket.MSG_DONTWAIT
 
@@ -200,10 +203,14 @@ class _Capture:
                     sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, iface.buffer_size)
                 except OSError:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, iface.buffer_size)
-            # the filter goes on before bind (which gives the socket its protocol), so no
-            # unfiltered frame is ever queued
-            if program is not None:
-                attach_filter(sock, program)
+            # Bound, a packet socket takes every frame of the interface by itself until
+            # PACKET_FANOUT below moves it into its group; the group (the other workers'
+            # sockets) takes those frames too, so a worker (re)started on a busy link would
+            # inspect some frames twice (both directions of a flow are meant to meet in one
+            # worker). A filter that keeps nothing covers that window; the configured one (or
+            # none) replaces it once the socket is a member. It goes on before bind (which
+            # gives the socket its protocol), so no unfiltered frame is ever queued.
+            attach_filter(sock, TAKE_NOTHING)
             sock.bind((iface.name, ETH_P_ALL))
             mode = CLUSTER_TYPES[iface.cluster_type] | (FANOUT_FLAG_DEFRAG if iface.defrag else 0)
             if _arphrd(iface.name) == ARPHRD_LOOPBACK:
@@ -216,6 +223,10 @@ class _Capture:
                 mreq = struct.pack("iHH8s", index, PACKET_MR_PROMISC, 0, b"")
                 sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
             sock.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("I", iface.cluster_id | (mode << 16)))
+            if program is not None:
+                attach_filter(sock, program)        # replaces TAKE_NOTHING in one step
+            else:
+                sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
             sock.setblocking(False)
         except OSError as exc:
             if self.ring is not None:
