@@ -14,6 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# tx.cache keys of transaction detection's kept candidate lists, one per direction
+# (detect/txdetect.py TxDetect._candidates). They are worked out from the buffers' prefilter
+# hits and verification results, so any change of a buffer drops them with it.
+CANDIDATES_TS = ("\x00candidates", True)
+CANDIDATES_TC = ("\x00candidates", False)
+
 
 class Tx:
     __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged", "events", "owner")
@@ -48,6 +54,8 @@ class Tx:
             # walking the cache's keys for it was 20 us per record with ET Open)
             for key in [k for k in cache if k[0] in changed]:
                 del cache[key]
+            cache.pop(CANDIDATES_TS, None)
+            cache.pop(CANDIDATES_TC, None)
 
     def add_event(self, name: str) -> None:
         """Record a parser event ("z_flag_set") on this transaction, for `app-layer-event`."""

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from netsentry.applayer.registry import ABSENT, BUFFERS
+from netsentry.applayer.tx import CANDIDATES_TC, CANDIDATES_TS
 from netsentry.config import get
 from netsentry.detect.actions import DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action, order_key, verdict_of
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
@@ -289,12 +290,48 @@ class TxDetect:
 
     def _candidates(self, tx: Tx, proto: str, to_server: bool, pkt: Packet,
                     payload_hits: dict[Any, list[int]]) -> list[int]:
-        plan = self._plans.get((proto, to_server))
-        if plan is None:
-            plan = self._plan(proto, to_server)
-        always, pfs, payload_pfs = plan
-        cands: set[int] = set(always)
-        for key, (db, owners) in payload_pfs:
+        """The rules to verify on `tx` in one direction, in evaluation order.
+
+        Kept in the tx's buffer cache per direction (`CANDIDATES_TS`/`_TC`) with the rule
+        table it numbers: until a buffer changes (`Tx.touch` drops the list with it) the
+        buffer prefilters' hits are the same, so most updates (TLS records after the
+        hellos, an HTTP body's segments to the other side) reuse the list instead of
+        merging and sorting it again; `_inspect_tx` also takes out what cannot match before
+        a buffer changes. Only the packet payload's own prefilter is per packet."""
+        cache = tx.cache
+        ckey = CANDIDATES_TS if to_server else CANDIDATES_TC
+        kept = cache.get(ckey)
+        if kept is None or kept[0] is not self.ids:
+            plan = self._plans.get((proto, to_server))
+            if plan is None:
+                plan = self._plan(proto, to_server)
+            always, pfs, payload_pfs = plan
+            found: set[int] = set(always)
+            for pf, hkey in pfs:
+                # hits kept in the tx's buffer cache: a buffer that did not change since
+                # the last update (headers while the body grows) is not scanned again
+                hits = cache.get(hkey)
+                if hits is None:
+                    buf = get_buffer(tx, pf.name, pf.transforms, to_server)
+                    hits = []
+                    if buf is not None:
+                        owners = pf.owners
+                        if pf.multi:
+                            # each instance scanned as it grows (a response's file.data is
+                            # one growing body): keyed by its position
+                            for i, b in enumerate(buf):
+                                for pid in _scan_grown(cache, pf, (to_server, i), b):
+                                    hits.extend(owners[pid])
+                        else:
+                            for pid in _scan_grown(cache, pf, to_server, buf):
+                                hits.extend(owners[pid])
+                    cache[hkey] = hits
+                if hits:
+                    found.update(hits)
+            kept = cache[ckey] = [self.ids, sorted(found), payload_pfs]
+        cands = kept[1]
+        extra: list[int] | None = None
+        for key, (db, owners) in kept[2]:
             hits = payload_hits.get(key)
             if hits is None:
                 hits = payload_hits[key] = []
@@ -302,30 +339,13 @@ class TxDetect:
                     for pid in db.scan(pkt.payload):
                         hits.extend(owners[pid])
             if hits:
-                cands.update(hits)
-        cache = tx.cache
-        for pf, hkey in pfs:
-            # hits kept in the tx's buffer cache: a buffer that did not change since
-            # the last update (headers while the body grows) is not scanned again
-            hits = cache.get(hkey)
-            if hits is None:
-                buf = get_buffer(tx, pf.name, pf.transforms, to_server)
-                hits = []
-                if buf is not None:
-                    owners = pf.owners
-                    if pf.multi:
-                        # each instance scanned as it grows (a response's file.data is
-                        # one growing body): keyed by its position
-                        for i, b in enumerate(buf):
-                            for pid in _scan_grown(cache, pf, (to_server, i), b):
-                                hits.extend(owners[pid])
-                    else:
-                        for pid in _scan_grown(cache, pf, to_server, buf):
-                            hits.extend(owners[pid])
-                cache[hkey] = hits
-            if hits:
-                cands.update(hits)
-        return sorted(cands)
+                if extra is None:
+                    extra = list(hits)
+                else:
+                    extra.extend(hits)
+        if extra is not None:
+            return sorted(set(cands).union(extra))
+        return cands
 
     def _inspect_tx(self, pkt: Packet, flow: Flow, tx: Tx, proto: str, to_server: bool,
                     payload_hits: dict[Any, list[int]]) -> list[Event] | None:
@@ -336,17 +356,28 @@ class TxDetect:
         events: list[Event] | None = None
         amask, ports_any = self._amask, self._ports_any
         hbit = -1          # 1 << the packet's home class, worked out for the first rule that can use it
+        # candidates that cannot match this tx in this direction before one of its buffers
+        # changes: finished, or failed on what a later packet of the direction cannot change
+        # (protocol, direction, addresses and ports, a buffer's chain; `_match` None)
+        drop: list[int] | None = None
         for num in self._candidates(tx, proto, to_server, pkt, payload_hits):
             # finished per rule, transaction and direction: a rule whose buffers exist on
             # both sides (dns.queries.rrname) alerts once each way, as Suricata's
             # per-direction detect state (suricata-verify dns-additionals-rrname)
             key = num * 2 + direction
             if done is not None and key in done:
+                if drop is None:
+                    drop = [num]
+                else:
+                    drop.append(num)
                 continue
             s = self.sigs[num]
-            if s.app_proto is not None and s.app_proto != proto:
-                continue
-            if s.tx_direction is not None and s.tx_direction != direction:
+            if ((s.app_proto is not None and s.app_proto != proto)
+                    or (s.tx_direction is not None and s.tx_direction != direction)):
+                if drop is None:
+                    drop = [num]
+                else:
+                    drop.append(num)
                 continue
             header = HEADER_FULL
             if not s.tx_both:
@@ -357,10 +388,21 @@ class TxDetect:
                             home_bits = self._home_bits
                             hbit = home_bits(pkt.src, pkt.dst)[0] if home_bits is not None else 0
                         if hbit and not m & hbit:
-                            continue        # the addresses fail
+                            # the addresses fail: the flow's, in this direction, for good
+                            if drop is None:
+                                drop = [num]
+                            else:
+                                drop.append(num)
+                            continue
                     if m == ALL_CLASSES or hbit:
                         header = HEADER_NONE if ports_any[num] else HEADER_PORTS
-            if not self._match(s, pkt, flow, tx, to_server, header):
+            ok = self._match(s, pkt, flow, tx, to_server, header)
+            if not ok:
+                if ok is None:
+                    if drop is None:
+                        drop = [num]
+                    else:
+                        drop.append(num)
                 continue
             at_hook = s.tx_at_hook
             if at_hook is None or not at_hook(tx, to_server):
@@ -368,6 +410,10 @@ class TxDetect:
                     done = tx.inspected = Inspected()
                     done.ids = self.ids
                 done.add(key)
+                if drop is None:
+                    drop = [num]
+                else:
+                    drop.append(num)
             # else Suricata's hook rule without an inspection engine of its own (detect.c
             # DetectRunTxInspectRule): a match at exactly the hook's state keeps no state, so
             # it matches again on the tx's next update until the tx moves past the hook
@@ -379,6 +425,11 @@ class TxDetect:
                     events = [ev]
                 else:
                     events.append(ev)
+        if drop is not None:
+            kept = tx.cache.get(CANDIDATES_TS if to_server else CANDIDATES_TC)
+            if kept is not None and kept[0] is self.ids:
+                gone = set(drop)
+                kept[1] = [n for n in kept[1] if n not in gone]
         return events
 
     def _adopt(self, tx: Tx, done: Inspected) -> Inspected:
@@ -396,20 +447,26 @@ class TxDetect:
         return adopted
 
     @staticmethod
-    def _match(s: Signature, pkt: Packet, flow: Flow, tx: Tx, to_server: bool, header: int = 0) -> bool:
+    def _match(s: Signature, pkt: Packet, flow: Flow, tx: Tx, to_server: bool, header: int = 0) -> bool | None:
         """Verify rule `s` on `tx`. `header`: HEADER_FULL (addresses and ports), HEADER_PORTS
-        (the addresses passed on the home class), HEADER_NONE (nothing left to test)."""
+        (the addresses passed on the home class), HEADER_NONE (nothing left to test).
+
+        True: a match. False: no match on this packet. None: no match on any packet of
+        this direction until one of the tx's buffers changes: the header (the flow's
+        addresses and ports, fixed per direction) or a buffer's chain failed (a chain is a
+        function of the buffer's bytes, and a buffer is kept until `Tx.touch` drops it), so
+        `_inspect_tx` takes the rule out of the tx's kept candidates."""
         if s.tx_both:
             # `=>`: the header names the request's direction, whatever packet finished the tx
             if not (s.src.contains(flow.client) and s.dst.contains(flow.server)
                     and s.sp.contains(flow.client_port) and s.dp.contains(flow.server_port)):
-                return False
+                return None
         elif header == HEADER_FULL:
             if not s.header_match(pkt, flow):
-                return False
+                return None
         elif header == HEADER_PORTS:
             if not (s.sp.contains(pkt.sp) and s.dp.contains(pkt.dp)):
-                return False
+                return None
         for check in s.packet_checks:
             if not check(pkt, flow):
                 return False
@@ -419,14 +476,17 @@ class TxDetect:
         for name, transforms, chain in s.tx_chains:
             buf = get_buffer(tx, name, transforms, to_server)
             if buf is None:
-                return False
+                return None
             if buf is ABSENT:
                 continue            # `absent: or_else` on a buffer that is not there
             if BUFFERS[name].multi:
-                if not any(chain.run(b) for b in buf):
-                    return False
+                for b in buf:
+                    if chain.run(b):
+                        break
+                else:
+                    return None
             elif not chain.run(buf):
-                return False
+                return None
         if s.payload_chain is not None:
             if not pkt.payload_len or not s.payload_chain.run(pkt.payload):
                 return False
