@@ -947,11 +947,12 @@ class FlowTable:
     def __len__(self) -> int:
         return self._active_count()
 
-    def __del__(self) -> None:
+    def __del__(self, _compiled: bool = cython.compiled) -> None:
         """A table dropped without a flush (a sensor torn down, a test): its live flows go
         back to the collector, so a cycle through one and its stages' state is still
-        freed (module docstring, "Collector")."""
-        if cython.compiled:
+        freed (module docstring, "Collector"). `_compiled` is bound at import: at
+        interpreter exit this may run after the module's globals were wiped."""
+        if _compiled:
             for bucket in getattr(self, "_wheel", {}).values():   # (none: __init__ raised)
                 for flow in bucket:
                     _collectable(flow)
