@@ -8,8 +8,16 @@ from libc.stdint cimport uint32_t, uint64_t
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree
 from libc.string cimport memcpy
 
+# Live flows are kept out of the collector's sight (flow/table.py `_untrack`,
+# `_collectable`): the record stays a gc type, only its tracking changes.
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(object op)
+    void PyObject_GC_Track(object op)
+    bint PyObject_GC_IsTracked(object op)
+
 cdef bytes _reverse12(bytes key)
 cdef bytes _slice12(bytes data, Py_ssize_t at)
+cdef void _collectable(object flow)
 
 # One slot of FlowIndex: the normalised IPv4 address pair and port pair (the lower
 # (address, port) end first), which end is the flow's client, and the flow (a strong

@@ -21,6 +21,20 @@ order within a heap, which is what eviction needs. So the per-packet cost of
 expiry is one float comparison, and each flow is looked at a handful of
 times in its life rather than once per scan.
 
+Collector (compiled). A live flow is held by the table until it ends, so the
+cyclic garbage collector has nothing to find in it: the table takes each
+record it creates out of the collector's sight (``PyObject_GC_UnTrack``), and
+a young collection no longer walks every flow created since the last one and
+whatever hangs off them (it was 14% of read+decode+flow in py-spy, bench/README.md
+"loopc2"). When the flow ends, before `on_end` sees it, the table hands it back
+(`_collectable`): a reference cycle through an ended flow and a stage's per-flow
+state is then found and freed as before, and a table dropped without a flush
+hands back every flow it still holds (`FlowTable.__del__`). The timer wheel's
+buckets, lists that only the table holds and that hold only flows, are out of
+its sight too: a young collection walking one read the header of every flow in
+it. So untracking changes when the collector looks, never what it can reclaim. Pure Python a
+``__slots__`` record cannot be untracked, and every flow stays tracked.
+
 Cap. At ``max-flows`` live flows a new flow first evicts the flows idle
 longest (up to 64 at a time, fewer for small caps), counted in
 ``flow.evicted`` and ended with ``end_reason = "forced"``; unless the
@@ -128,6 +142,14 @@ def _slice12(data: bytes, at: cython.Py_ssize_t) -> bytes:
     if cython.compiled:
         return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + at, 12)  # noqa: F821 - table.pxd
     return data[at:at + 12]
+
+
+def _collectable(flow: Any) -> None:
+    """Compiled: hand an ended flow back to the cyclic collector (see the module docstring,
+    "Collector"); a no-op for one it tracks already (a record made outside the table)."""
+    if cython.compiled:
+        if not PyObject_GC_IsTracked(flow):  # noqa: F821 - table.pxd
+            PyObject_GC_Track(flow)  # noqa: F821
 
 
 def _seed() -> int:
@@ -434,6 +456,11 @@ class FlowTable:
         def new_bucket(key: int) -> list[Flow]:
             nonlocal next_check
             bucket = wheel[key] = []
+            if cython.compiled:
+                # a bucket is the table's alone and holds only flows, which never point
+                # back at it: no cycle to find, and a young collection walking it read
+                # the header of every flow it holds (module docstring, "Collector")
+                PyObject_GC_UnTrack(bucket)  # noqa: F821 - table.pxd
             heappush(heaps[key & 15], key)
             if key >> 4 < next_check:
                 next_check = float(key >> 4)   # float: a float/int compare per packet costs a frexp
@@ -461,6 +488,8 @@ class FlowTable:
                     tab.pop(reverse_key(k), None)
             flow.timeout_slot = -1          # its wheel entry, if any, is now stale
             flow.end_reason = reason
+            if cython.compiled:
+                _collectable(flow)          # ended: the collector may look at it again
             active -= 1
             counter = end_counter.get(reason, reason)
             counts[counter] = counts.get(counter, 0) + 1
@@ -490,17 +519,22 @@ class FlowTable:
                         continue            # stale entry (ended, or refiled later)
                     flow.timeout_slot = -1
                     flow.end_reason = reason
+                    if cython.compiled:
+                        _collectable(flow)
                     active -= 1
                     counts[counter] += 1    # before on_end: it may read stats()
                     on_end(flow)
             reset_wheel()
 
         def drop_bucket(heap: list[int]) -> None:
-            nonlocal last_key
+            nonlocal last_key, last_bucket
             key = heappop(heap)
             del wheel[key]
             if key == last_key:
+                # and let go of it: its flows have ended, and the list kept them until
+                # the next new flow
                 last_key = -1
+                last_bucket = []
 
         def housekeeping(now: float) -> None:
             """Expire the flows filed under seconds that packet time has passed."""
@@ -567,6 +601,8 @@ class FlowTable:
                             tab.pop(reverse_key(k), None)
                     flow.timeout_slot = -1
                     flow.end_reason = "forced"
+                    if cython.compiled:
+                        _collectable(flow)
                     active -= 1
                     counts["evicted"] += 1  # before on_end: it may read stats()
                     on_end(flow)
@@ -750,6 +786,10 @@ class FlowTable:
                         tab[rkey] = flow
                     if proto == 1 or proto == 58:
                         flow.icmp = (pkt.icmp_type, pkt.icmp_code)      # the flow record's icmp_type/code
+                if cython.compiled:
+                    # held by the table until it ends: out of the collector's sight until
+                    # then (module docstring, "Collector"; `_collectable` hands it back)
+                    PyObject_GC_UnTrack(flow)  # noqa: F821 - table.pxd
                 active += 1
                 new_flows[proto] += 1        # flow.total and per protocol: summed in stats()
                 if proto == 6:
@@ -906,6 +946,16 @@ class FlowTable:
 
     def __len__(self) -> int:
         return self._active_count()
+
+    def __del__(self, _compiled: bool = cython.compiled) -> None:
+        """A table dropped without a flush (a sensor torn down, a test): its live flows go
+        back to the collector, so a cycle through one and its stages' state is still
+        freed (module docstring, "Collector"). `_compiled` is bound at import: at
+        interpreter exit this may run after the module's globals were wiped."""
+        if _compiled:
+            for bucket in getattr(self, "_wheel", {}).values():   # (none: __init__ raised)
+                for flow in bucket:
+                    _collectable(flow)
 
     def key_entries(self) -> int:
         """Entries filing the live flows: dict keys (two per flow pure Python, the
