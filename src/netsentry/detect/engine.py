@@ -137,6 +137,79 @@ def _plain_contents(s: Signature) -> tuple[tuple[bytes, bool], ...] | None:
     return tuple(pairs)
 
 
+@cython.final
+@cython.cclass
+class _Rule:
+    """What the candidate loops (`inspect`, `_inspect_stream`) read about rule `num`, in one
+    record: one list item per candidate instead of one from each of seven per-num lists
+    (and seven attribute lookups on the engine per packet to fetch those lists).
+    Compiled (engine.pxd) the flags and the address mask are C fields.
+
+    sig: the Signature; alert: its shared "allowed" Alert; confirmed, stream_only,
+    plain, capable, amask: as the engine's lists of those names; pairs / stream_pairs:
+    `_plain_contents` for the packet and the stream window (`_stream_plain`), None when
+    the rule takes `Signature.match` / `StreamRule.matches`; nocase: some pair is
+    `nocase` (the buffer is then searched lowercased); how: its StreamRule."""
+
+    if not cython.compiled:
+        __slots__ = ("sig", "alert", "pairs", "stream_pairs", "how", "amask", "confirmed", "stream_only",
+                     "plain", "capable", "nocase", "stream_nocase")
+
+    def __init__(self, sig: Any, alert: Any, pairs: Any, stream_pairs: Any, how: Any, amask: int,
+                 confirmed: bool, stream_only: bool, plain: bool, capable: bool) -> None:
+        self.sig = sig
+        self.alert = alert
+        self.pairs = pairs
+        self.stream_pairs = stream_pairs
+        self.how = how
+        self.amask = amask
+        self.confirmed = confirmed
+        self.stream_only = stream_only
+        self.plain = plain
+        self.capable = capable
+        self.nocase = pairs is not None and any(nc for _p, nc in pairs)
+        self.stream_nocase = stream_pairs is not None and any(nc for _p, nc in stream_pairs)
+
+    def __reduce__(self) -> Any:
+        # the rule cache pickles the engine (rules/cache.py); the flags follow from these
+        return _Rule, (self.sig, self.alert, self.pairs, self.stream_pairs, self.how, self.amask,
+                       self.confirmed, self.stream_only, self.plain, self.capable)
+
+
+@cython.cfunc
+def _contents_in(pairs: tuple, buf: object, lower: object, start: cython.Py_ssize_t) -> cython.bint:
+    """Does every (needle, nocase) of `pairs` (`_plain_contents`) occur in `buf` from
+    `start` on, a `nocase` needle in `lower` (`buf` lowercased; None when no pair is
+    nocase)? `bytes.find(needle, start) >= 0` for each, in order, stopping at the first
+    miss. Compiled, a C call with libc's memmem over the buffers: `inspect` and
+    `_inspect_stream` each had this loop inline, and a Python helper (a call per
+    candidate) measured slower than the copies."""
+    if cython.compiled:
+        if type(buf) is bytes and (lower is None or type(lower) is bytes):
+            n: cython.Py_ssize_t = len(buf)
+            if start >= n:
+                return False        # every needle is non-empty (`_plain_contents`)
+            i: cython.Py_ssize_t
+            hay: bytes
+            needle: bytes
+            pair: tuple
+            h: cython.p_const_char
+            nd: cython.p_const_char
+            for i in range(len(pairs)):
+                pair = pairs[i]
+                needle = pair[0]
+                hay = lower if pair[1] is True else buf
+                h = hay
+                nd = needle
+                if memmem(h + start, n - start, nd, len(needle)) == cython.NULL:  # noqa: F821 (engine.pxd)
+                    return False
+            return True
+    for needle, nc in pairs:
+        if (lower if nc else buf).find(needle, start) < 0:
+            return False
+    return True
+
+
 class SignatureEngine:
     """Signature detection over decoded packets.
 
@@ -224,6 +297,11 @@ class SignatureEngine:
         # (event.py): in-loop bench a, 200k packets, best of 3 CPU: see the commit.
         self._alerts = [self._new_alert(s, "allowed") for s in self.sigs]
         self._blocked: list[Alert | None] = [None] * len(self.sigs)     # made on first use (_alert)
+        # the per-num facts above in one record per rule, for the candidate loops (`_Rule`)
+        self._rules = [_Rule(s, self._alerts[n], self._plain_match[n], self._stream_plain[n], self._stream_how[n],
+                             self._amask[n], self._confirmed[n], self._stream_only[n], self._plain[n],
+                             self._stream_capable[n])
+                       for n, s in enumerate(self.sigs)]
         # flow.detect's shared states by content (_flow_state): a few per rule group
         self._flow_states: dict[tuple[Any, ...], list[Any]] = {}
         self.stats_alerts = 0
@@ -256,6 +334,12 @@ class SignatureEngine:
         # flow.detect's shared state list, indexed by the direction as a C integer
         state: list
         ts: cython.Py_ssize_t
+        # the direction's home-class bit and a rule's address mask (homeclass.py), C integers
+        hbit: cython.long
+        m: cython.long
+        # payload length and offset as C integers: the slice bounds need no int objects
+        plen: cython.Py_ssize_t
+        off: cython.Py_ssize_t
         if pkt.no_inspect:
             return None         # an exception policy took it out of detection (exception_policy.py)
         plen = pkt.payload_len
@@ -367,39 +451,31 @@ class SignatureEngine:
         if not cands:
             return None
 
-        sigs, stream_only, confirmed, plain = self.sigs, self._stream_only, self._confirmed, self._plain
-        alerts, amask, plain_match = self._alerts, self._amask, self._plain_match
+        rules: list = self._rules
+        r: _Rule
         events: list[Event] | None = None
         passed = False
         lower: bytes | None = None      # the payload lowercased, made for the first nocase content
         for num in cands:
-            s = sigs[num]
-            if not confirmed[num]:
-                if stream_only[num] and not _in_stream(pkt, flow):
+            r = rules[num]
+            s = r.sig
+            if not r.confirmed:
+                if r.stream_only and not _in_stream(pkt, flow):
                     continue
                 # addresses: settled by the home class where the rule allows (homeclass.py)
-                m = amask[num]
+                m = r.amask
                 if not (m == ALL_CLASSES or m & hbit):
                     if hbit and m != NEEDS_HEADER:
                         continue
                     if not s.header_match(pkt, flow):
                         continue
-                pairs = plain_match[num]
+                pairs = r.pairs
                 if pairs is not None and pf is not None:
                     # only positionless contents (`_plain_contents`): each one searched
                     # here, with the payload the prefilter scanned; no Signature.match frame
-                    ok = True
-                    for needle, nc in pairs:
-                        if nc:
-                            if lower is None:
-                                lower = payload.lower()
-                            if lower.find(needle) < 0:
-                                ok = False
-                                break
-                        elif payload.find(needle) < 0:
-                            ok = False
-                            break
-                    if not ok:
+                    if r.nocase and lower is None:
+                        lower = payload.lower()
+                    if not _contents_in(pairs, payload, lower, 0):
                         continue
                 elif not s.match(pkt if subj is None else subj, flow):
                     continue
@@ -409,10 +485,10 @@ class SignatureEngine:
             # bench a, detect-only over 100k packets: 2.2-2.9 vs 2.7-3.5 cpu-us/pkt.
             if passed:
                 continue      # after a pass: later rules still run (flowbits), but never alert
-            if plain[num]:
+            if r.plain:
                 # Matches are handled inline, in evaluation order, instead of being
                 # collected for a second loop: one list and one call less per alerting packet.
-                ev = Event("alert", pkt.ts, pkt, flow, alerts[num])
+                ev = Event("alert", pkt.ts, pkt, flow, r.alert)
                 if events is None:
                     events = [ev]
                 else:
@@ -447,6 +523,7 @@ class SignatureEngine:
         """
         # compiled: pattern ids as C integers index the owners tuple directly
         pid: cython.Py_ssize_t
+        num: cython.Py_ssize_t
         owners: tuple
         window = pkt.stream_data
         old = pkt.stream_old
@@ -470,52 +547,45 @@ class SignatureEngine:
             nums &= group.keep
         if not nums:
             return None
-        sigs, capable, stream_only, how = self.sigs, self._stream_capable, self._stream_only, self._stream_how
-        confirmed, splain = self._confirmed, self._stream_plain
+        rules: list = self._rules
+        r: _Rule
         # the flow-end pseudo packet: stream rules only (Suricata skips packet rules on it)
         packet_rules = pkt.__class__ is not StreamEndPacket
         events: list[Event] | None = None
         passed = False
         lower: bytes | None = None      # the window lowercased, made for the first nocase content
         for num in sorted(nums):
-            s = sigs[num]
+            r = rules[num]
+            s = r.sig
             # a prefilter-confirmed rule's header is settled by its group, as in `inspect`
-            if not confirmed[num] and not s.header_match(pkt, flow):
+            if not r.confirmed and not s.header_match(pkt, flow):
                 continue
-            pairs = splain[num]
+            pairs = r.stream_pairs
             if pairs is not None:
                 # StreamRule SUFFIX for plain contents: each occurs in the new bytes
                 # plus the longest content's length - 1 old ones
                 if window is None:
                     continue
-                start = old - how[num].back
+                start = old - r.how.back
                 if start < 0:
                     start = 0
-                ok = True
-                for needle, nc in pairs:
-                    if nc:
-                        if lower is None:
-                            lower = window.lower()
-                        if lower.find(needle, start) < 0:
-                            ok = False
-                            break
-                    elif window.find(needle, start) < 0:
-                        ok = False
-                        break
-            elif capable[num]:
+                if r.stream_nocase and lower is None:
+                    lower = window.lower()
+                ok = _contents_in(pairs, window, lower, start)
+            elif r.capable:
                 if window is None:
                     continue           # data held out of order: inspected once the hole is filled
-                ok = how[num].matches(s, pkt, flow, window, old)
+                ok = r.how.matches(s, pkt, flow, window, old)
             else:
-                ok = packet_rules and not stream_only[num] and s.match(pkt, flow)
+                ok = packet_rules and not r.stream_only and s.match(pkt, flow)
             if not ok:
                 continue
             if s.post_actions:
                 s.post_match(pkt, flow)
             if passed:
                 continue
-            if self._plain[num]:
-                ev = Event("alert", pkt.ts, pkt, flow, self._alerts[num])
+            if r.plain:
+                ev = Event("alert", pkt.ts, pkt, flow, r.alert)
             else:
                 ev = self._apply(num, s, pkt, flow)
                 if ev is _PASS:
@@ -699,6 +769,7 @@ class SignatureEngine:
         for num in nums:
             self._thr[num] = True
             self._plain[num] = False
+            self._rules[num].plain = False
 
     # --- reporting -------------------------------------------------------------------
 

@@ -155,6 +155,8 @@ class RuleProfiler:
         engine.sigs = proxies
         engine._confirmed = [False] * n            # verify prefilter-confirmed rules too
         engine._amask = [NEEDS_HEADER] * n         # every address check through header_match
+        for rule, proxy in zip(engine._rules, proxies):     # the candidate loops' records (engine.py _Rule)
+            rule.sig, rule.confirmed, rule.amask = proxy, False, NEEDS_HEADER
         self._proxies = proxies
         self.rules = [p.stats for p in proxies]
         tx = engine.tx
