@@ -2,7 +2,7 @@
 """Memory per live flow: the flow table alone (tracemalloc) and the whole sensor (peak RSS).
 
 usage: bench_flow_memory.py [--flows N] [--mode table,stages,replay] [--pcap OUT]
-                            [--against OTHER/src] [--by-line]
+                            [--against OTHER/src] [--by-line] [--rules FILE]
 
 `table`: N flows (one SYN and one data segment each, all within the
 timeouts, so all N stay live) go through `FlowTable.update` as real decoder
@@ -25,6 +25,16 @@ mmapped capture file).
 
 `--against DIR` runs the same measurement with another tree's `src` first
 (e.g. /work/ns-base/src), for a before/after in one sitting.
+
+Every mode prints which path ran (`path:` lines): for each netsentry module
+that has a compiled extension built, whether the process imported the
+extension or fell back to its .py (stale, `NETSENTRY_PURE=1`, or a stale type
+layout: netsentry/_compiled.py), and the rules file with its rule count.
+Both matter to the figure: the stream's share depends on the rules (IDS raw
+inspection keeps each direction's unacknowledged bytes only for rule groups
+that read the stream), and the compiled records are smaller than the pure
+ones. The rules file must exist: a run without it measured a sensor with no
+rules (bench/README.md, `memc`: the compiled baseline's 990 against 1,237 B).
 Not part of the test suite.
 """
 
@@ -44,6 +54,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RULES = HERE.parent.parent / "shared" / "bench" / "bench.rules"
 T0 = 1_700_000_000.0
+RULES_PATH = RULES          # --rules
 REQUEST = b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: bench\r\n\r\n"
 
 
@@ -78,6 +89,29 @@ def write_pcap(path: Path, n: int) -> None:
             f.write(data)
 
 
+def path_line() -> str:
+    """Which path this process ran, module by module: the netsentry modules that have a
+    compiled extension built, split into those imported compiled and those imported from
+    their .py (and which were not imported at all), plus `_compiled.status()`."""
+    from netsentry import _compiled
+    built = _compiled.built_modules()
+    ran_c: list[str] = []
+    ran_py: list[str] = []
+    for name in built:
+        mod = sys.modules.get(name)
+        if mod is None:
+            continue
+        (ran_py if (getattr(mod, "__file__", "") or "").endswith(".py") else ran_c).append(name)
+    line = f"path: {len(ran_c)} modules compiled, {len(ran_py)} from .py (of {len(built)} built)"
+    if ran_py and ran_c:
+        line += "; from .py: " + ", ".join(ran_py)
+    return line + f" [{_compiled.status()}]"
+
+
+def rules_line(rs) -> str:  # type: ignore[no-untyped-def]
+    return f"path: rules {RULES_PATH} ({len(rs.signatures):,} signatures)"
+
+
 def measure_table(n: int, by_line: bool) -> None:
     from netsentry.config import load_config
     from netsentry.decode import Decoder
@@ -102,6 +136,7 @@ def measure_table(n: int, by_line: bool) -> None:
     used = tracemalloc.get_traced_memory()[0] - base
     snap1 = tracemalloc.take_snapshot() if by_line else None
     tracemalloc.stop()
+    print(path_line())
     print(f"table: {len(table):,} live flows, {used / len(table):,.0f} B/flow (tracemalloc)")
     if by_line:
         for stat in snap1.compare_to(snap0, "lineno")[:12]:
@@ -114,7 +149,8 @@ def measure_stages(n: int, by_line: bool) -> None:
     from netsentry.rules import load_rules
     config = load_config(None, [f"flow.max-flows={n + 1}"])
     from netsentry.output import OutputContext, open_outputs
-    sensor = Sensor(config, [], load_rules([str(RULES)], config))
+    rs = load_rules([str(RULES_PATH)], config)
+    sensor = Sensor(config, [], rs)
     # the bundled outputs (eve.json with its http records), as the replay has them:
     # records wanted make the app layer keep transactions
     out = tempfile.mkdtemp(prefix="flowmem-")
@@ -130,6 +166,8 @@ def measure_stages(n: int, by_line: bool) -> None:
     used = tracemalloc.get_traced_memory()[0] - base
     snap1 = tracemalloc.take_snapshot() if by_line else None
     live = list(sensor.flows.live_flows())
+    print(path_line())
+    print(rules_line(rs))
     print(f"sensor: {len(live):,} live flows, {used / len(live):,.0f} B/flow (tracemalloc, all stages)")
     if by_line:
         for stat in snap1.compare_to(snap0, "lineno")[:15]:
@@ -167,9 +205,13 @@ def status():
             d[k] = int(v.split()[0]) * 1024
     return d
 
-pcap, rules, cap, out = sys.argv[1:5]
+pcap, rules, cap, out, bench = sys.argv[1:6]
+sys.path.append(bench)
+from bench_flow_memory import path_line
 config = load_config(None, [f"flow.max-flows={cap}"])
-sensor = Sensor(config, [], load_rules([rules], config))
+rs = load_rules([rules], config)
+print(f"{path_line()}; {len(rs.signatures):,} signatures")
+sensor = Sensor(config, [], rs)
 sensor.attach_outputs(open_outputs(config.get("outputs") or {}, OutputContext(logdir=Path(out))))
 before = status()
 sensor.run(read_captures([pcap]))
@@ -189,9 +231,11 @@ def replay_rss(src: str | None, pcap: Path, n: int) -> tuple[int, int, int, int]
     if src:
         env["PYTHONPATH"] = src
     with tempfile.TemporaryDirectory(prefix="flowmem-") as out:
-        cmd = [sys.executable, "-c", CHILD, str(pcap), str(RULES), str(n + 1), out]
+        cmd = [sys.executable, "-c", CHILD, str(pcap), str(RULES_PATH), str(n + 1), out, str(HERE)]
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-        before, after, live, peak = map(int, res.stdout.split()[-4:])
+        lines = res.stdout.strip().splitlines()
+        print("\n".join(line for line in lines if line.startswith("path:")))
+        before, after, live, peak = map(int, lines[-1].split())
         return before, after, live, peak
 
 
@@ -211,7 +255,13 @@ def main() -> None:
     ap.add_argument("--pcap", type=Path)
     ap.add_argument("--against", help="another tree's src directory to measure first (replay mode)")
     ap.add_argument("--by-line", action="store_true")
+    ap.add_argument("--rules", type=Path, default=RULES, help=f"rules file (default {RULES})")
     a = ap.parse_args()
+    global RULES_PATH
+    RULES_PATH = a.rules.resolve()
+    if not RULES_PATH.is_file():
+        sys.exit(f"bench_flow_memory.py: rules file {RULES_PATH} not found (a sensor without "
+                 "rules keeps less stream state: pass --rules ../shared/bench/bench.rules)")
     modes = a.mode.split(",")
     if "table" in modes:
         measure_table(a.flows, a.by_line)

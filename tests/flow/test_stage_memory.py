@@ -24,7 +24,7 @@ from netsentry.detect.stream import window_lookback
 from netsentry.output.memory import MemoryOutput
 from netsentry.rules import load_rules
 from netsentry.sensor import Sensor
-from netsentry.stream.tcp import OVERLAP, Half
+from netsentry.stream.tcp import OVERLAP, Half, Session
 
 T0 = 1_700_000_000.0
 RULES = """\
@@ -105,16 +105,26 @@ def test_whole_sensor_keeps_at_most_1kb_per_live_flow(tmp_path: Path) -> None:
 
 
 def test_stream_direction_is_a_fixed_record(tmp_path: Path) -> None:
-    """No per-direction __dict__: two of these per TCP session."""
+    """No per-direction __dict__: two of these per TCP session, and no third object
+    holding them: the session is the client's direction with the server's beside it."""
     sensor = _sensor(tmp_path, n=10)
     sensor.run(_flows(1))
     flow = next(iter(sensor.flows.live_flows()))
-    client_half = flow.stream[1]
-    assert type(flow.stream) is tuple and isinstance(client_half, Half)
-    assert not hasattr(client_half, "__dict__")
-    # compiled: C fields, no GC header (~96 B); pure: eleven slots and a GC header (120 B)
-    # + 24 B since braw: the ACK, the waiting segments' extents, the app-layer tx index
-    assert sys.getsizeof(client_half) <= (120 if COMPILED else 152)
+    session = flow.stream
+    assert type(session) is Session
+    client_half, server_half = session, session.server
+    assert type(server_half) is Half
+    # the tuple's reading still holds: [to_server] and iteration (to client, to server)
+    assert session[True] is client_half and session[False] is server_half
+    assert list(session) == [server_half, client_half]
+    assert client_half.off == len(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n") and server_half.off == 0
+    assert not hasattr(client_half, "__dict__") and not hasattr(server_half, "__dict__")
+    # compiled: C fields, no GC header (112 B, the server's Half pointer 8 more); pure:
+    # fourteen slots and a GC header (+ the session's one slot)
+    assert sys.getsizeof(server_half) <= (112 if COMPILED else 152)
+    assert sys.getsizeof(client_half) <= (120 if COMPILED else 160)
+    if COMPILED:
+        assert not gc.is_tracked(session) and not gc.is_tracked(server_half)
 
 
 def test_tail_holds_only_what_the_rules_read_back_and_split_contents_still_alert(tmp_path: Path) -> None:

@@ -10,3 +10,7 @@ cdef class Half:
     cdef public long long next_seq, off, ack, syn_ts
     cdef public int gap_before, txs_seen
     cdef public bint depth_hit, started
+# `flow.stream` of a followed session: the client's direction itself, plus the server's
+# (tcp.py `Session`): two objects per session instead of a tuple and two.
+cdef class Session(Half):
+    cdef public Half server
