@@ -25,6 +25,7 @@ candidate lists merge and sort as small ints.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -192,6 +193,9 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
+        # stream rules that fall back to the packet payload (detect/stream.py `packet_too`)
+        self._pkt_too = [s.pkt_too for s in self.sigs]
+        self._pkt_alerts: dict[int, Alert] = {}        # _as_packet_match
         self._capable_groups: dict[int, bool] = {}     # _all_stream_capable, by id of an owners table
         self._alone_groups: dict[Any, bool] = {}       # _window_alone
         self._stream_how: list[StreamRule] = [stream_rule(s) for s in self.sigs]
@@ -471,6 +475,8 @@ class SignatureEngine:
         if not nums:
             return None
         sigs, capable, stream_only, how = self.sigs, self._stream_capable, self._stream_only, self._stream_how
+        pkt_too = self._pkt_too
+        by_packet = False       # the current rule matched on the packet's payload, not the stream
         confirmed, splain = self._confirmed, self._stream_plain
         # the flow-end pseudo packet: stream rules only (Suricata skips packet rules on it)
         packet_rules = pkt.__class__ is not StreamEndPacket
@@ -483,6 +489,7 @@ class SignatureEngine:
             if not confirmed[num] and not s.header_match(pkt, flow):
                 continue
             pairs = splain[num]
+            by_packet = False
             if pairs is not None:
                 # StreamRule SUFFIX for plain contents: each occurs in the new bytes
                 # plus the longest content's length - 1 old ones
@@ -503,9 +510,11 @@ class SignatureEngine:
                         ok = False
                         break
             elif capable[num]:
-                if window is None:
-                    continue           # data held out of order: inspected once the hole is filled
-                ok = how[num].matches(s, pkt, flow, window, old)
+                # window None: data held (out of order, or in IDS not yet acknowledged)
+                ok = window is not None and how[num].matches(s, pkt, flow, window, old)
+                if not ok and pkt_too[num] and payload and packet_rules:
+                    # no stream match: the packet's own payload (stream.py `packet_too`)
+                    ok = by_packet = s.match(pkt, flow)
             else:
                 ok = packet_rules and not stream_only[num] and s.match(pkt, flow)
             if not ok:
@@ -523,6 +532,8 @@ class SignatureEngine:
                     ev, self._pass_alert = self._pass_alert, None    # a pass rule with `alert;`
                 if ev is None:
                     continue
+            if by_packet:
+                ev = self._as_packet_match(ev)
             if events is None:
                 events = [ev]
             else:
@@ -530,6 +541,17 @@ class SignatureEngine:
         if events is not None:
             self.stats_alerts += len(events)
         return events
+
+    def _as_packet_match(self, ev: Event) -> Event:
+        """A stream rule's alert made on its packet's own payload (`packet_too`) is a packet
+        match: EVE `stream` 0 and the packet's payload, as Suricata logs a match without
+        PACKET_ALERT_FLAG_STREAM_MATCH. The rule's Alert with `match_on` packet, made once
+        per shared Alert (keyed by identity: the engine's Alerts live as long as it)."""
+        alert = ev.alert
+        got = self._pkt_alerts.get(id(alert))
+        if got is None:
+            got = self._pkt_alerts[id(alert)] = dataclasses.replace(alert, match_on=MATCH_PACKET)
+        return Event(ev.event_type, ev.ts, ev.pkt, ev.flow, got, ev.extra)
 
     # --- after a match ----------------------------------------------------------------
 
@@ -589,7 +611,8 @@ class SignatureEngine:
         return got
 
     def _all_stream_capable(self, group: Any) -> bool:
-        """Are all of `group`'s prefiltered rules stream-capable?
+        """Are all of `group`'s prefiltered rules stream-capable, and none of them a rule
+        that falls back to the packet (`packet_too`)? Then the payload needs no scan.
 
         Remembered per owners table, not per group: the port groups over a bucket's
         shared database (grouping.py) all have its owners, and each new one used to
@@ -599,8 +622,8 @@ class SignatureEngine:
         key = id(owners)
         got = self._capable_groups.get(key)
         if got is None:
-            capable = self._stream_capable
-            got = self._capable_groups[key] = all(capable[n] for own in owners for n in own)
+            capable, pkt_too = self._stream_capable, self._pkt_too
+            got = self._capable_groups[key] = all(capable[n] and not pkt_too[n] for own in owners for n in own)
         return got
 
     def settle_pass(self, pkt: Packet, flow: Flow | None, events: list[Event] | None,

@@ -271,6 +271,8 @@ def finish(b: RuleBuilder) -> None:
         sig.pkt_only = True
     elif sig.proto == "tcp-stream":
         sig.needs_stream = True
+    from netsentry.detect.stream import packet_too     # (here: detect/ imports rules/)
+    sig.pkt_too = packet_too(sig, "stream_size" in b.seen)
     sig.compile()
     if sig.priority is not None:
         sig.severity = sig.priority
