@@ -85,10 +85,17 @@ def test_rule_types(tmp_path: Path, rule: str, expected: str) -> None:
 
 def test_app_layer_rule_matches_every_packet_once_the_protocol_is_known(tmp_path: Path) -> None:
     """Suricata inspects it per packet (detect.c checks the rule's alproto against the
-    flow's): the request packet and everything after it, both directions; not the handshake."""
+    flow's): every packet, both directions, once the app layer knows the protocol; not the
+    handshake, and in IDS mode not the request's own packet either: the app layer takes
+    the request's bytes (and names the protocol) once the server acknowledged them, packet 5
+    (suricata-verify detect-engine-proto). Inline, on the request's arrival."""
     _sensor, recs = run(tmp_path, "alert http any any -> any any (sid:1;)\n", http_flow())
     got = [r["pcap_cnt"] for r in alerts(recs)]
-    assert got == list(range(4, 11))
+    assert got == list(range(5, 11))
+    d = tmp_path / "inline"
+    d.mkdir()
+    _sensor, recs = run(d, "alert http any any -> any any (sid:1;)\n", http_flow(), "stream.inline=true")
+    assert [r["pcap_cnt"] for r in alerts(recs)] == list(range(4, 11))
 
 
 def test_header_protocol_is_checked_for_content_rules(tmp_path: Path) -> None:
@@ -97,8 +104,10 @@ def test_header_protocol_is_checked_for_content_rules(tmp_path: Path) -> None:
     rule = 'alert http any any -> any any (content:"hello"; sid:1;)\n'
     _s, not_http = run(tmp_path, rule, http_flow(dport=9999, req=b"hello there\r\n", resp=b"bye\r\n"))
     assert alerts(not_http) == []
-    _s, http = run(tmp_path, rule, http_flow(req=b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"))
-    assert [r["pcap_cnt"] for r in alerts(http)] == [4]
+    # (in the response's packet: the request's own packet comes before the app layer
+    # knows the protocol, IDS; see the test above)
+    _s, http = run(tmp_path, rule, http_flow(resp=b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+    assert [r["pcap_cnt"] for r in alerts(http)] == [6]
 
 
 # --- rate_filter on an app_layer rule ---------------------------------------------------

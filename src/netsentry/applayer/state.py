@@ -195,6 +195,10 @@ class AppLayer:
         # handshake was not seen is not tracked, so its bytes never reach the app layer
         self.midstream = bool(get(config, "stream.midstream", False))
         self.tcp_from_stream = False     # the stream stage feeds TCP bytes (Sensor.attach_applayer)
+        # IDS: a direction whose other side sent nothing yet is parsed at once (`_hold`) only
+        # with stream.async-oneside (Suricata moves such a session's ACK with the seen side's
+        # data); otherwise its bytes wait for an ACK or the flow's end, as in Suricata
+        self.oneside_now = bool(get(config, "stream.async-oneside", False))
         self.inline = bool(get(config, "stream.inline", False))
         # protocols whose transactions someone reads (tx rules, EVE records); None: all.
         # For the others the flow's protocol is still detected (app_proto, app-layer-protocol)
@@ -406,7 +410,7 @@ class AppLayer:
         wait for), or the stream is not tracked."""
         other_pkts = flow.pkts_toclient if to_server else flow.pkts_toserver
         ss = flow.stream
-        if not other_pkts or not ss or st is DONE_NULL:
+        if (not other_pkts and self.oneside_now) or not ss or st is DONE_NULL:
             return False
         end = ss[1 if to_server else 0].next_seq
         held = st.held

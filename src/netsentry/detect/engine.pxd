@@ -16,5 +16,5 @@ cdef extern from "string.h":
 cdef class _Rule:
     cdef public object sig, alert, pairs, stream_pairs, how
     cdef public long amask
-    cdef public bint confirmed, stream_only, plain, capable, nocase, stream_nocase
+    cdef public bint confirmed, stream_only, plain, capable, nocase, stream_nocase, pkt_too
 

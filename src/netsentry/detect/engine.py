@@ -25,6 +25,7 @@ candidate lists merge and sort as small ints.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -146,17 +147,18 @@ class _Rule:
     Compiled (engine.pxd) the flags and the address mask are C fields.
 
     sig: the Signature; alert: its shared "allowed" Alert; confirmed, stream_only,
-    plain, capable, amask: as the engine's lists of those names; pairs / stream_pairs:
+    plain, capable, amask: as the engine's lists of those names; pkt_too: a stream rule
+    that falls back to the packet's payload (`Signature.pkt_too`); pairs / stream_pairs:
     `_plain_contents` for the packet and the stream window (`_stream_plain`), None when
     the rule takes `Signature.match` / `StreamRule.matches`; nocase: some pair is
     `nocase` (the buffer is then searched lowercased); how: its StreamRule."""
 
     if not cython.compiled:
         __slots__ = ("sig", "alert", "pairs", "stream_pairs", "how", "amask", "confirmed", "stream_only",
-                     "plain", "capable", "nocase", "stream_nocase")
+                     "plain", "capable", "nocase", "stream_nocase", "pkt_too")
 
     def __init__(self, sig: Any, alert: Any, pairs: Any, stream_pairs: Any, how: Any, amask: int,
-                 confirmed: bool, stream_only: bool, plain: bool, capable: bool) -> None:
+                 confirmed: bool, stream_only: bool, plain: bool, capable: bool, pkt_too: bool = False) -> None:
         self.sig = sig
         self.alert = alert
         self.pairs = pairs
@@ -167,13 +169,14 @@ class _Rule:
         self.stream_only = stream_only
         self.plain = plain
         self.capable = capable
+        self.pkt_too = pkt_too
         self.nocase = pairs is not None and any(nc for _p, nc in pairs)
         self.stream_nocase = stream_pairs is not None and any(nc for _p, nc in stream_pairs)
 
     def __reduce__(self) -> Any:
         # the rule cache pickles the engine (rules/cache.py); the flags follow from these
         return _Rule, (self.sig, self.alert, self.pairs, self.stream_pairs, self.how, self.amask,
-                       self.confirmed, self.stream_only, self.plain, self.capable)
+                       self.confirmed, self.stream_only, self.plain, self.capable, self.pkt_too)
 
 
 @cython.cfunc
@@ -265,6 +268,9 @@ class SignatureEngine:
         self._stream_only = [s.needs_stream for s in self.sigs]
         self._confirmed = [_confirmed_by_prefilter(s) for s in self.sigs]
         self._stream_capable = [stream_capable(s) for s in self.sigs]
+        # stream rules that fall back to the packet payload (detect/stream.py `packet_too`)
+        self._pkt_too = [s.pkt_too for s in self.sigs]
+        self._pkt_alerts: dict[int, Alert] = {}        # _as_packet_match
         self._capable_groups: dict[int, bool] = {}     # _all_stream_capable, by id of an owners table
         self._alone_groups: dict[Any, bool] = {}       # _window_alone
         self._stream_how: list[StreamRule] = [stream_rule(s) for s in self.sigs]
@@ -300,7 +306,7 @@ class SignatureEngine:
         # the per-num facts above in one record per rule, for the candidate loops (`_Rule`)
         self._rules = [_Rule(s, self._alerts[n], self._plain_match[n], self._stream_plain[n], self._stream_how[n],
                              self._amask[n], self._confirmed[n], self._stream_only[n], self._plain[n],
-                             self._stream_capable[n])
+                             self._stream_capable[n], self._pkt_too[n])
                        for n, s in enumerate(self.sigs)]
         # flow.detect's shared states by content (_flow_state): a few per rule group
         self._flow_states: dict[tuple[Any, ...], list[Any]] = {}
@@ -549,6 +555,7 @@ class SignatureEngine:
             return None
         rules: list = self._rules
         r: _Rule
+        by_packet = False       # the current rule matched on the packet's payload, not the stream
         # the flow-end pseudo packet: stream rules only (Suricata skips packet rules on it)
         packet_rules = pkt.__class__ is not StreamEndPacket
         events: list[Event] | None = None
@@ -561,6 +568,7 @@ class SignatureEngine:
             if not r.confirmed and not s.header_match(pkt, flow):
                 continue
             pairs = r.stream_pairs
+            by_packet = False
             if pairs is not None:
                 # StreamRule SUFFIX for plain contents: each occurs in the new bytes
                 # plus the longest content's length - 1 old ones
@@ -573,9 +581,11 @@ class SignatureEngine:
                     lower = window.lower()
                 ok = _contents_in(pairs, window, lower, start)
             elif r.capable:
-                if window is None:
-                    continue           # data held out of order: inspected once the hole is filled
-                ok = r.how.matches(s, pkt, flow, window, old)
+                # window None: data held (out of order, or in IDS not yet acknowledged)
+                ok = window is not None and r.how.matches(s, pkt, flow, window, old)
+                if not ok and r.pkt_too and payload and packet_rules:
+                    # no stream match: the packet's own payload (stream.py `packet_too`)
+                    ok = by_packet = s.match(pkt, flow)
             else:
                 ok = packet_rules and not r.stream_only and s.match(pkt, flow)
             if not ok:
@@ -593,6 +603,8 @@ class SignatureEngine:
                     ev, self._pass_alert = self._pass_alert, None    # a pass rule with `alert;`
                 if ev is None:
                     continue
+            if by_packet:
+                ev = self._as_packet_match(ev)
             if events is None:
                 events = [ev]
             else:
@@ -600,6 +612,17 @@ class SignatureEngine:
         if events is not None:
             self.stats_alerts += len(events)
         return events
+
+    def _as_packet_match(self, ev: Event) -> Event:
+        """A stream rule's alert made on its packet's own payload (`packet_too`) is a packet
+        match: EVE `stream` 0 and the packet's payload, as Suricata logs a match without
+        PACKET_ALERT_FLAG_STREAM_MATCH. The rule's Alert with `match_on` packet, made once
+        per shared Alert (keyed by identity: the engine's Alerts live as long as it)."""
+        alert = ev.alert
+        got = self._pkt_alerts.get(id(alert))
+        if got is None:
+            got = self._pkt_alerts[id(alert)] = dataclasses.replace(alert, match_on=MATCH_PACKET)
+        return Event(ev.event_type, ev.ts, ev.pkt, ev.flow, got, ev.extra)
 
     # --- after a match ----------------------------------------------------------------
 
@@ -659,7 +682,8 @@ class SignatureEngine:
         return got
 
     def _all_stream_capable(self, group: Any) -> bool:
-        """Are all of `group`'s prefiltered rules stream-capable?
+        """Are all of `group`'s prefiltered rules stream-capable, and none of them a rule
+        that falls back to the packet (`packet_too`)? Then the payload needs no scan.
 
         Remembered per owners table, not per group: the port groups over a bucket's
         shared database (grouping.py) all have its owners, and each new one used to
@@ -669,8 +693,8 @@ class SignatureEngine:
         key = id(owners)
         got = self._capable_groups.get(key)
         if got is None:
-            capable = self._stream_capable
-            got = self._capable_groups[key] = all(capable[n] for own in owners for n in own)
+            capable, pkt_too = self._stream_capable, self._pkt_too
+            got = self._capable_groups[key] = all(capable[n] and not pkt_too[n] for own in owners for n in own)
         return got
 
     def settle_pass(self, pkt: Packet, flow: Flow | None, events: list[Event] | None,

@@ -44,6 +44,29 @@ def stream_capable(sig: Signature) -> bool:
             and not sig.pkt_only and not sig.final_checks)
 
 
+def packet_too(sig: Signature, stream_size: bool) -> bool:
+    """Does this stream rule also inspect the packet payload when the stream gives no match?
+
+    Suricata (SigConsolidateTcpBuffer): a tcp (or ip) rule with payload keywords
+    that neither packet keywords (dsize, tcp-pkt, flow:no_stream) nor the stream
+    (tcp-stream, flow:only_stream) already claimed reads the stream; it reads
+    the packet too when a payload content is anchored (depth, offset,
+    startswith: positions in a packet mean little in a stream) or the rule uses
+    stream_size. On a packet whose segment joined the stream such a rule first
+    tries the stream data, and only without a match there its payload
+    (DetectEngineInspectRulePayloadMatches). So it can alert twice on the same
+    bytes: on their packet before they are acknowledged and on the stream once
+    they are (suricata-verify detect-bytetest-02).
+    """
+    if not stream_capable(sig) or sig.needs_stream or sig.proto == "tcp-stream":
+        return False
+    if stream_size:
+        return True
+    return any(isinstance(it, Content) and it.buffer == "pkt_data"
+               and (it.offset is not None or it.depth is not None or it.startswith)
+               for it in sig.payload_chain.items)
+
+
 class StreamView:
     """`pkt`'s header fields over other payload bytes (the stream window), for trying
     a rule on stream data with the same `Signature.match`.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netsentry.config import get
 from netsentry.rules.addresses import AddressParser
 from netsentry.rules.classification import load_classifications, load_references
 from netsentry.rules.errors import RuleError
@@ -109,6 +110,9 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
     dirs = list(rule_dirs)
     check_variables(config)         # a bad $VAR stops start-up (ConfigError), as in Suricata
     env = LoadEnv(AddressParser(address_groups(config)), PortParser(port_groups(config)))
+    # inline (IPS) or IDS stream: when an app-layer rule's packets see the flow's protocol
+    # (rules/parser.py `engine_proto`)
+    env.state["stream.inline"] = bool(get(config or {}, "stream.inline", False))
     errors: list[RuleError] = []
     warnings: list[str] = []
     cls_name = str(_cfg(config, "classification-file", "classification.config"))

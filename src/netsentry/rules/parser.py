@@ -275,6 +275,8 @@ def finish(b: RuleBuilder) -> None:
         sig.pkt_only = True
     elif sig.proto == "tcp-stream":
         sig.needs_stream = True
+    from netsentry.detect.stream import packet_too     # (here: detect/ imports rules/)
+    sig.pkt_too = packet_too(sig, "stream_size" in b.seen)
     sig.compile()
     if sig.priority is not None:
         sig.severity = sig.priority
@@ -285,6 +287,44 @@ def finish(b: RuleBuilder) -> None:
 
 
 _BEFORE_ESTABLISHED = frozenset({"none", "syn_sent", "syn_recv"})     # Flow.tcp_state names
+
+
+def engine_proto(want: str, inline: bool = False) -> Any:
+    """The packet check of an app-layer rule without buffers (`alert http ... (flow:to_server;)`):
+    the flow's protocol is `want` as detection sees it on this packet.
+
+    Suricata (DetectRunSetup) reads the flow's protocol for a TCP packet only once the
+    session is established (not for a SYN carrying Fast Open data, whatever that data
+    told), and knows it only once the app layer took the bytes that told it: in IDS mode
+    that is when their receiver acknowledged them (a later packet than the one that
+    carried them; suricata-verify detect-engine-proto, exception-policy-default-02).
+    Here the protocol is named on arrival, so the check also asks that those bytes are
+    no longer all held back for the acknowledgement (applayer/state.py `_hold`), and,
+    for a protocol nobody parses (nothing held: detection only), that the other side
+    has answered (its first bytes; before them the flow's state waits for them:
+    `AWAIT_OTHER`), the nearest sign of an acknowledgement such a flow keeps, unless
+    the other side sent nothing at all (a one-sided capture, where the app layer parses
+    at once too: `_hold`). Inline the app layer takes bytes on arrival: known at once."""
+    from netsentry.applayer.state import AWAIT_OTHER
+    waiting = () if inline else tuple(AWAIT_OTHER.values())
+    also = _APP_PROTO_ALSO.get(want, ())
+
+    def check(pkt: Any, flow: Any) -> bool:
+        if flow is None or (flow.app_proto != want and flow.app_proto not in also):
+            return False
+        if pkt.proto != 6:
+            return True
+        if flow.tcp_state in _BEFORE_ESTABLISHED:
+            return False
+        st = flow.app
+        if st is None:
+            return True
+        held = st.held
+        if held is None:
+            # AWAIT_OTHER's `seen`: the bit (1 << to_server) of the side whose bytes told
+            return st not in waiting or not (flow.pkts_toclient if st.seen == 2 else flow.pkts_toserver)
+        return bool(st.parser.txs) or not (held[0] or held[1])
+    return check
 
 
 def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
@@ -324,13 +364,8 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
             # TCP: only once this packet left the session established (Suricata reads the
             # flow's protocol for a TCP packet with PKT_STREAM_EST only: not for a SYN
             # carrying Fast Open data, whatever that data told)
-            also = _APP_PROTO_ALSO.get(want)
-            if also is not None:
-                b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto in also
-                                       and (pkt.proto != 6 or flow.tcp_state not in _BEFORE_ESTABLISHED))
-            else:
-                b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto == want
-                                       and (pkt.proto != 6 or flow.tcp_state not in _BEFORE_ESTABLISHED))
+            inline = bool(b.env.state.get("stream.inline")) if b.env is not None else False
+            b.packet_checks.insert(0, engine_proto(want, inline))
         return
     sig.tx_rule = True
     ip_protos = sig.ip_protos

@@ -119,6 +119,9 @@ class Signature:
     detection_filter: Threshold | None = None
     needs_stream: bool = False     # tcp-stream or flow:only_stream: match reassembled data only
     pkt_only: bool = False         # tcp-pkt or flow:no_stream: match packets only
+    # a stream rule that also inspects the packet when the stream has no match (Suricata's
+    # SIG_FLAG_REQUIRE_PACKET with SIG_FLAG_REQUIRE_STREAM): detect/stream.py `packet_too`
+    pkt_too: bool = False
     pd_only: bool = False          # protocol-detection-only (app-layer-protocol alone): see pkt.pd_done
     # a rule of only a plain `app-layer-state` hook: fn(tx, to_server) true while the tx is at
     # exactly that state, where a match does not finish the rule with the tx (txdetect)

@@ -919,12 +919,23 @@ class StreamEngine:
         direction completed since the last look (`Half.txs_seen`, an index into the
         parser's transactions). A detected protocol whose transactions nobody reads
         (`_NULL_PARSER`: no transactions kept) asks on every acknowledgement, as a parser
-        completing a message per ACK would, and so does a flow without a parser here (Suricata
-        parses more protocols: SMB, NFS, ... each asks per message)."""
+        completing a message per ACK would, and so does a flow whose detection still runs.
+        A flow whose detection failed has no parser to ask (Suricata disables its app
+        layer, and only parsers ask: SMB's never does, so its bytes wait for the chunk
+        size like those of a flow no protocol was found for here)."""
         app = flow.app
-        if app is None or app.parser is None or app.done:
-            # no parser here reads the flow (none detected yet, none known, or its
-            # transactions read by nobody: DONE_NULL): as one completing a message per ACK
+        if app is None or app.parser is None:
+            if app is not None and app.failed:
+                # protocol detection failed (Suricata: app layer disabled): no parser to ask,
+                # so only a chunk's worth, the session's close or the flow's end release the
+                # bytes (suricata-verify bug-5162: SMB, whose parser never asks either, is
+                # one of those here)
+                return False
+            # detection still running: as a parser completing a message per ACK
+            return True
+        if app.done:
+            # detected, its transactions read by nobody (DONE_NULL): as a parser completing a
+            # message per ACK
             return True
         parser = app.parser
         txs = parser.txs
