@@ -89,6 +89,10 @@ class _Buffers(dict):
 
 
 PROTOCOLS: dict[str, Protocol] = {}
+# Protocols whose parser never asks for raw stream inspection as its messages complete
+# (Suricata's SMB): their flows' bytes reach stream rules at chunk size, close or end, even
+# where nothing here parses them (stream/tcp.py `_app_trigger`)
+NO_RAW_TRIGGER: set[str] = set()
 BUFFERS: dict[str, Buffer] = _Buffers()
 # suffix -> fn(base Buffer) that registers the derived buffer `base.name + ":" + suffix`
 DERIVERS: dict[str, Callable[[Buffer], None]] = {}

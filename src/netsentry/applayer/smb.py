@@ -16,7 +16,7 @@ reported and skipped).
 
 from __future__ import annotations
 
-from netsentry.applayer.registry import Protocol, register_protocol
+from netsentry.applayer.registry import NO_RAW_TRIGGER, Protocol, register_protocol
 
 _MIN_SMB = 36                    # NBSS header (4) + SMB header (32): Suricata's MIN_REC_SIZE
 _NBSS_TYPES = frozenset({0x00, 0x81, 0x82, 0x83, 0x84, 0x85})
@@ -69,4 +69,5 @@ class _DetectionOnly:
 
 
 register_protocol(Protocol("smb", (6,), probe_smb, _DetectionOnly, (139, 445), port_decides=()))
+NO_RAW_TRIGGER.add("smb")       # Suricata's SMB parser never triggers raw inspection
 register_protocol(Protocol("dcerpc", (6,), probe_dcerpc, _DetectionOnly, (135,), port_decides=()))

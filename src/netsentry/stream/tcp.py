@@ -51,6 +51,7 @@ try:
 except ImportError:          # pure install without Cython: the annotations are no-ops
     from netsentry import _cython_shim as cython  # type: ignore[no-redef]
 
+from netsentry.applayer.registry import NO_RAW_TRIGGER
 from netsentry.decode.packet import Packet
 from netsentry.flow.tcp_state import (
     CLOSED, CLOSING, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, NONE, SYN_RECV, SYN_SENT, TIME_WAIT, resume, set_state)
@@ -935,8 +936,8 @@ class StreamEngine:
             return True
         if app.done:
             # detected, its transactions read by nobody (DONE_NULL): as a parser completing a
-            # message per ACK
-            return True
+            # message per ACK, unless the protocol's parser never asks (SMB: bug-5162)
+            return flow.app_proto not in NO_RAW_TRIGGER
         parser = app.parser
         txs = parser.txs
         d = 1 if to_server else 0
