@@ -71,9 +71,11 @@ def udp_exchange(path: Path, datagrams: list[tuple[bool, bytes]], *, sport: int 
     return path
 
 
-def replay(tmp_path: Path, pcap: Path, rules: str, *overrides: str) -> list[dict[str, Any]]:
-    """EVE records (as dicts, JSON round-tripped) of `pcap` replayed with `rules`."""
-    config = load_config(None, ["outputs.eve-log.types=[alert, drop, flow, http, dns, tls]", *overrides])
+def replay(tmp_path: Path, pcap: Path, rules: str, *overrides: str, suricata: Path | None = None) -> list[dict[str, Any]]:
+    """EVE records (as dicts, JSON round-tripped) of `pcap` replayed with `rules` (and a
+    Suricata suricata.yaml, when given, applied before the overrides)."""
+    config = load_config(None, ["outputs.eve-log.types=[alert, drop, flow, http, dns, tls]", *overrides],
+                         suricata=suricata)
     rf = tmp_path / "t.rules"
     rf.write_text(rules)
     ruleset = load_rules([rf], config)

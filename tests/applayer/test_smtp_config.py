@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from applayer_helpers import Collect, alerts, tcp_session
+from applayer_helpers import alerts, replay, tcp_session
 
 from netsentry.applayer import smtp
-from netsentry.capture import read_captures
 from netsentry.config import ConfigError, load_config
-from netsentry.output.eve import render
-from netsentry.rules.loader import load_rules
-from netsentry.sensor import Sensor
 
 TYPES = "outputs.eve-log.types=[alert, flow, smtp, ftp, ftp_data]"
 ATTACHMENT = b"PK\x03\x04 pretend zip " * 8 + b"THE-42-MARKER"
@@ -72,16 +67,7 @@ BODY_MD5 = hashlib.md5(MESSAGE[MESSAGE.index(b"\r\n\r\n") + 4:MESSAGE.rindex(b".
 
 def _run(tmp_path: Path, rules: str, *overrides: str, suricata: Path | None = None) -> list[dict[str, Any]]:
     pcap = tcp_session(tmp_path / "smtp.pcap", SESSION, sport=40025, dport=25)
-    config = load_config(None, [TYPES, *overrides], suricata=suricata)
-    rf = tmp_path / "t.rules"
-    rf.write_text(rules)
-    ruleset = load_rules([rf], config)
-    assert not ruleset.errors, ruleset.errors
-    out = Collect()
-    sensor = Sensor(config, [out], ruleset)
-    sensor.run(read_captures([str(pcap)]))
-    sensor.finish()
-    return [json.loads(json.dumps(render(e), default=str)) for e in out.events if e.event_type != "stats"]
+    return replay(tmp_path, pcap, rules, TYPES, *overrides, suricata=suricata)
 
 
 def _email(recs: list[dict[str, Any]]) -> dict[str, Any]:
