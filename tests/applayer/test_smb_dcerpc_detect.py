@@ -63,3 +63,24 @@ def test_probes_as_suricata():
     assert probe_dcerpc(BIND, True) and probe_dcerpc(BIND[:1], True) is None
     assert probe_dcerpc(b"\x05\x01" + BIND[2:], True) is False
     assert probe_dcerpc(BIND[:4] + b"\x20" + BIND[5:], True) is False      # bad data representation
+
+
+def test_smb_stream_bytes_wait_for_the_chunk_size_as_suricatas_parser_never_asks(tmp_path: Path):
+    """IDS raw stream inspection of an SMB flow nobody parses: Suricata's SMB parser never
+    asks for it, so acknowledged bytes reach stream rules at the chunk size, the close or
+    the flow's end, not on the ACK of each request (suricata-verify bug-5162)."""
+    from netsentry.applayer import registry
+    rule = 'alert tcp any any -> any any (flow:to_server; content:"e|00|x|00|e|00|"; sid:9;)\n'
+    session = [(True, NEGOTIATE), (False, SMB_RESPONSE), (True, CREATE), (False, SMB_RESPONSE)]
+    pcap = tcp_session(tmp_path / "smb.pcap", session, sport=40445, dport=445)
+    client_fin = 12     # SYN, SYN/ACK, ACK, NEGOTIATE, ACK, response, ACK, CREATE, ACK, response, ACK, FIN
+    at_close = [r["pcap_cnt"] for r in alerts(replay(tmp_path, pcap, rule, TYPES), 9)]
+    assert at_close == [client_fin]
+    # a protocol whose parser asks (as a detected protocol nobody parses does by default):
+    # the request's own ACK releases it
+    registry.NO_RAW_TRIGGER.discard("smb")
+    try:
+        per_ack = [r["pcap_cnt"] for r in alerts(replay(tmp_path, pcap, rule, TYPES), 9)]
+    finally:
+        registry.NO_RAW_TRIGGER.add("smb")
+    assert len(per_ack) == 1 and per_ack[0] < client_fin
