@@ -228,14 +228,12 @@ class SshParser:
                 return                      # that was NEWKEYS' packet: encrypted from here
         off, n = 0, len(buf)
         while off < n:
+            if n - off >= 4 and int.from_bytes(buf[off:off + 4], "big") <= 1:
+                self._fail(d, "invalid_record")
             if n - off < _HEADER:
-                if n - off >= 4 and int.from_bytes(buf[off:off + 4], "big") <= 1:
-                    self._fail(d, "invalid_record")
                 self.buf[d] = buf[off:]
                 return
             length = int.from_bytes(buf[off:off + 4], "big")
-            if length <= 1:
-                self._fail(d, "invalid_record")
             code = buf[off + 5]
             end = off + 4 + length
             if code == _NEWKEYS:

@@ -37,9 +37,9 @@ APP_LAYER_PROTOCOLS = frozenset({
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
                         "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp",
                         "smb": "tcp", "dcerpc": "tcp"}
-# A rule's protocol that flows of other protocols also satisfy (Suricata's AppProtoEquals:
+# The other protocols whose flows also satisfy a rule's protocol (Suricata's AppProtoEquals:
 # DCERPC rules see DCERPC carried over SMB)
-_APP_PROTO_ALSO = {"dcerpc": frozenset({"dcerpc", "smb"})}
+_APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"})}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
