@@ -101,6 +101,7 @@ class Sensor:
         self.applayer = self._build_applayer(config)
         if self.applayer is not None and self.stream is not None:
             self.attach_applayer(self.applayer)        # reassembled TCP bytes reach the parsers
+            self.applayer.on_encrypted = self._detect_log_flush
         self._tx_detect = getattr(self.signatures, "tx", None) if self.applayer is not None else None
         self._set_app_consumers()
         self.exceptions.attach(self.defrag, self.stream, self.applayer)    # memcap / error hooks
@@ -332,6 +333,9 @@ class Sensor:
             parts.add("tunnels")         # detect/tunnel.py: a tunnel's outer packets are inspected too
         if self.signatures is not None and uses_bypass(self.ruleset):
             parts.add("bypass")          # rules/keywords/bypass.py: bypassed flows skip the rest
+        if "applayer" in parts and any(
+                self.applayer.settings.get(p, {}).get("encryption-handling") == "bypass" for p in ("tls", "ssh")):
+            parts.add("bypass")          # encryption-handling: bypass (applayer/registry.py Encrypted)
         return frozenset(parts)
 
     def _app_gate(self) -> tuple[int, int] | None:
@@ -526,6 +530,22 @@ class Sensor:
         for event in tx_records(flow, pkt, ts, final):
             for emit in emitters.get(event.event_type, ()):
                 emit(event)
+
+    def _detect_log_flush(self, flow: Any, pkt: Any) -> None:
+        """The app layer found the flow's session encrypted (applayer/registry.py Encrypted):
+        its stream data detection has not seen yet is inspected now, on pseudo packets,
+        before payload inspection stops (Suricata's StreamTcpDetectLogFlush, pkt_src
+        "stream (detect/log)")."""
+        if self.stream is None or self.signatures is None or not flow.stream:
+            return
+        inspect = self._packet_inspect()
+        for p in self.stream.flush(flow):
+            p.pkt_src = "stream (detect/log)"
+            if pkt is not None:
+                p.ts = pkt.ts
+            events = inspect(p, flow)
+            if events:
+                self._on_events(events, p, flow, False)
 
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""

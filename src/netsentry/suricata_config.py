@@ -296,7 +296,8 @@ def _detect(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
 
 # app-layer keys taken over as they are (dotted, under app-layer); the rest is reported ignored
 _APP_LAYER_KEYS = ("protocols.http.libhtp.default-config.double-decode-path",
-                   "protocols.http.libhtp.default-config.double-decode-query")
+                   "protocols.http.libhtp.default-config.double-decode-query",
+                   "protocols.tls.encryption-handling", "protocols.ssh.encryption-handling")
 
 
 def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
@@ -323,6 +324,15 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
         if v is not None:
             out.setdefault("app-layer", {}).setdefault("protocols", {}).setdefault("http", {})[key] = v
             taken = True
+    tls: Any = value.get("protocols")
+    tls = tls.get("tls") if isinstance(tls, Mapping) else None
+    if isinstance(tls, Mapping) and "encryption-handling" not in tls and "no-reassemble" in tls:
+        # the option encryption-handling replaced: true is bypass, false track-only
+        legacy = tls["no-reassemble"]
+        on = legacy is True or str(legacy).lower() in ("yes", "true", "on", "1")
+        out.setdefault("app-layer", {}).setdefault("protocols", {}).setdefault("tls", {})[
+            "encryption-handling"] = "bypass" if on else "track-only"
+        taken = True
     if isinstance(value.get("error-policy"), str):
         out.setdefault("app-layer", {})["error-policy"] = value["error-policy"]
         taken = True
@@ -337,7 +347,8 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
         if mine:
             out.setdefault("app-layer", {}).setdefault("protocols", {})["smtp"] = mine
             taken = True
-    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp and error-policy)"
+    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp, tls/ssh "
+                   "encryption-handling and error-policy)"
                    if taken else "app-layer")
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from netsentry.config import ConfigError, get
+
 # Buffer.direction: which side of a transaction carries it.
 TO_SERVER, TO_CLIENT, BOTH = 0, 1, 2
 
@@ -119,6 +121,38 @@ class ProtocolChange(Exception):
     def __init__(self, expect: str) -> None:
         super().__init__(expect)
         self.expect = expect
+
+
+class Encrypted(Exception):
+    """Raised by a parser at the end of the bytes in which its session turned encrypted
+    (TLS: the first application-data record; SSH: both sides' NEWKEYS), when its
+    ``app-layer.protocols.NAME.encryption-handling`` is not ``full``. As Suricata's
+    APP_LAYER_PARSER_NO_INSPECTION(_PAYLOAD): from the flow's next packet on, packet and
+    stream payload are not inspected (``track-only``, the default: transactions, their
+    buffers and events still are), or the flow is bypassed (``bypass``). There is no point
+    in pattern matching bytes known to be encrypted. Raised once, after the parser has
+    read all it was given: no cost per parse call."""
+
+    def __init__(self, bypass: bool) -> None:
+        super().__init__("bypass" if bypass else "track-only")
+        self.bypass = bypass
+
+
+ENCRYPTION_HANDLING = ("track-only", "bypass", "full")
+
+
+def encryption_handling(config: Any, proto: str) -> str:
+    """``app-layer.protocols.PROTO.encryption-handling`` (Suricata's names; its deprecated
+    ``default`` is ``track-only``, as is no setting). An unknown value is a configuration
+    error with the key path. (Suricata's older ``tls.no-reassemble`` is translated by
+    suricata_config.py.)"""
+    key = f"app-layer.protocols.{proto}.encryption-handling"
+    value = str(get(config, key, "track-only")).lower()
+    if value == "default":
+        return "track-only"
+    if value not in ENCRYPTION_HANDLING:
+        raise ConfigError(f"{value!r} is not one of {', '.join(ENCRYPTION_HANDLING)}", key)
+    return value
 
 
 # A protocol's named transaction states (Suricata's GetStateIdByName, `app-layer-state`):

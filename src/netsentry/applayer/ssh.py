@@ -29,7 +29,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Encrypted, ParserError, Protocol, encryption_handling,
+                                         register_buffer,
                                          register_protocol, register_states)
 from netsentry.applayer.tx import Tx
 from netsentry.config import get
@@ -151,6 +152,9 @@ class SshParser:
         settings = settings or {}
         self.hassh = bool(settings.get("hassh", False))
         self.frames = bool(settings.get("frames", False))     # a rule reads frame:ssh.record.*
+        # app-layer.protocols.ssh.encryption-handling (registry.Encrypted): 0 full (or no
+        # settings), 1 track-only, 2 bypass; -1 once said
+        self.on_encrypted = _HANDLING.get(settings.get("encryption-handling", "full"), 0)
         self.tx = SshTx(self.hassh)
         self.txs: list[SshTx] = [self.tx]
         self.buf = [b"", b""]           # by to_server index: an incomplete line or packet
@@ -177,6 +181,11 @@ class SshParser:
                 tx.done[0] = tx.done[1] = True
             # a moved state or a new hassh changes buffers; other bytes only move the tx on
             tx.touch(to_server, None if (side.state, side.hassh, len(tx.frames[d])) != before else _NO_BUFFERS)
+        if self.on_encrypted > 0 and self.tx.progress(to_server) == FINISHED:
+            # both sides past NEWKEYS: the session is encrypted (Suricata's SshStateFinished)
+            bypass = self.on_encrypted == 2
+            self.on_encrypted = -1
+            raise Encrypted(bypass)
 
     def _fail(self, d: int, event: str) -> None:
         self.tx.add_event(event)
@@ -321,11 +330,16 @@ def _name_lists(body: bytes) -> list[bytes] | None:
     return out
 
 
+_HANDLING = {"full": 0, "track-only": 1, "bypass": 2}
+
+
 def configure(config: Any) -> dict[str, Any]:
-    """`app-layer.protocols.ssh.hassh` (default off)."""
+    """`app-layer.protocols.ssh.hassh` (default off) and `encryption-handling`
+    (registry.encryption_handling)."""
     value = get(config, "app-layer.protocols.ssh.hassh", False)
     on = value is True or str(value).lower() in ("yes", "true", "on", "1")
-    return {"hassh-config": on, "hassh": on, "frames": False}
+    return {"hassh-config": on, "hassh": on, "frames": False,
+            "encryption-handling": encryption_handling(config, "ssh")}
 
 
 def rules_known(settings: dict[str, Any], names: frozenset[str]) -> None:

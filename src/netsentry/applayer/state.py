@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import (ALIASES, CHANGERS, EXPECTATIONS, FEEDS, PROTOCOLS, ParserError, Protocol, ProtocolChange,
+from netsentry.applayer.registry import (ALIASES, CHANGERS, EXPECTATIONS, FEEDS, PROTOCOLS, Encrypted, ParserError, Protocol, ProtocolChange,
                                          load_protocols,
                                          take_expectation)
 from netsentry.config import ConfigError, get
@@ -191,6 +191,9 @@ class AppLayer:
         self.stats_flows: dict[str, int] = {}
         self.stats_errors: dict[str, int] = {}
         self.on_error: Any = None        # app-layer.error-policy (exception_policy.py): on_error(flow, pkt)
+        # a session turned encrypted (registry.Encrypted): on_encrypted(flow, pkt) inspects what
+        # the raw stream still holds (Sensor wiring)
+        self.on_encrypted: Any = None
         # as Suricata's stream engine: without stream.midstream a TCP session whose
         # handshake was not seen is not tracked, so its bytes never reach the app layer
         self.midstream = bool(get(config, "stream.midstream", False))
@@ -219,6 +222,10 @@ class AppLayer:
             protos = protos.union(*(FEEDS.get(p, ()) for p in protos))
             if protos:
                 protos = protos | CHANGERS
+            # a protocol whose encryption turns payload inspection off (registry.Encrypted)
+            # is parsed to know when: detection reads what it says, even with no reader
+            protos = protos | frozenset(name for name in ("tls", "ssh")
+                                        if self.settings.get(name, {}).get("encryption-handling", "full") != "full")
         self.consumers = protos
 
     def set_rule_buffers(self, names: frozenset[str]) -> None:
@@ -319,6 +326,8 @@ class AppLayer:
                 self._change(flow, change.expect)
             except ParserError:
                 self._error(flow, pkt)
+            except Encrypted as enc:
+                self._encrypted(flow, enc, pkt)
             st.dirty = True
             return
         if not data:
@@ -379,6 +388,8 @@ class AppLayer:
                 break
             except ParserError:
                 self._error(flow, pkt)
+            except Encrypted as enc:
+                self._encrypted(flow, enc, pkt)
         st.dirty = True
 
     # --- IDS: parse what the receiver acknowledged -------------------------------------------
@@ -426,6 +437,8 @@ class AppLayer:
             self._change(flow, change.expect)
         except ParserError:
             self._error(flow, pkt)
+        except Encrypted as enc:
+            self._encrypted(flow, enc, pkt)
         st.dirty = True
 
     # --- protocol change (Suricata's AppLayerRequestProtocolChange) ----------------------------
@@ -541,6 +554,21 @@ class AppLayer:
             undecided = undecided or r is None
         if not undecided:
             pkt.add_event(APPLAYER_ONE_DIRECTION)
+
+    def _encrypted(self, flow: Flow, enc: Encrypted, pkt: Packet | None) -> None:
+        """The flow's session is encrypted from here (registry.Encrypted). What the raw
+        stream holds is inspected first (`on_encrypted`, Suricata's
+        StreamTcpDetectLogFlush); then `bypass` bypasses the flow (flow.action, the capture
+        loop's bypass part: nothing but the flow's counters from its next packet) and
+        `track-only` turns payload inspection off from its next packet (flow.payload_off,
+        read by detection and by the raw stream). A verdict already taken stands."""
+        if self.on_encrypted is not None:
+            self.on_encrypted(flow, pkt)
+        if enc.bypass:
+            if flow.action is None:
+                flow.action = "bypass"
+        elif not flow.payload_off:
+            flow.payload_off = 1
 
     def _error(self, flow: Flow, pkt: Packet | None) -> None:
         name = f"app_layer.error.{flow.app_proto}.parser"

@@ -14,7 +14,8 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Encrypted, ParserError, Protocol, encryption_handling,
+                                         register_buffer,
                                          register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
@@ -132,6 +133,11 @@ def _iso(ts: int) -> str:
 
 class TlsParser:
     def __init__(self, settings: Any = None) -> None:
+        # app-layer.protocols.tls.encryption-handling (registry.Encrypted): 0 full (also a
+        # parser made without settings, outside the app layer), 1 track-only, 2 bypass;
+        # -1 once said (the session is encrypted for good)
+        self.on_encrypted = _HANDLING[settings["encryption-handling"]] if settings else 0
+        self.app_data = False           # an application-data record was read (the session is encrypted)
         self.tx = TlsTx()
         self.txs = [self.tx]
         self.rec = [bytearray(), bytearray()]
@@ -193,6 +199,10 @@ class TlsParser:
                 del buf[:off]
         if len(buf) > MAX_HANDSHAKE:
             buf.clear()
+        if self.app_data and self.on_encrypted > 0:
+            bypass = self.on_encrypted == 2
+            self.on_encrypted = -1
+            raise Encrypted(bypass)
 
     def _records(self, d: int, to_server: bool, buf: bytearray) -> int:
         """Read the whole records of `buf`; returns how many bytes they took."""
@@ -254,6 +264,10 @@ class TlsParser:
                     tx.done[1] = True
                 tx.touch(to_server, NO_BUFFERS)
             elif ctype == 0x17:
+                # encrypted application data: the handshake is done (and the session
+                # encrypted), except for a client's early data (0-RTT) before the ServerHello
+                if not self.app_data and (not d or tx.state & STATE_SERVER_HELLO):
+                    self.app_data = True
                 tx.advance(d, 3 if d else 4)
                 tx.handshake_done = True
                 tx.done[0] = tx.done[1] = True
@@ -484,7 +498,15 @@ register_buffer("tls.random_bytes", "tls", BOTH, _random(4, 32))
 register_buffer("tls.alpn", "tls", TO_SERVER,
                 lambda tx, ts: [a.encode() for a in tx.client_alpns] or None, multi=True)
 
-register_protocol(Protocol("tls", (6,), probe, TlsParser, (443,)))
+_HANDLING = {"full": 0, "track-only": 1, "bypass": 2}
+
+
+def configure(config: Any) -> dict[str, Any]:
+    """`app-layer.protocols.tls.encryption-handling` (registry.encryption_handling)."""
+    return {"encryption-handling": encryption_handling(config, "tls")}
+
+
+register_protocol(Protocol("tls", (6,), probe, TlsParser, (443,), configure=configure))
 register_states("tls", ("client_in_progress", "client_hello_done", "client_cert_done", "client_handshake_done",
                         "client_finished"),
                 ("server_in_progress", "server_hello", "server_cert_done", "server_hello_done",

@@ -359,6 +359,15 @@ class SignatureEngine:
                     return None
                 if action == "pass":
                     return None
+            if flow.payload_off:
+                if flow.payload_off == 2:
+                    # an encrypted session (applayer/registry.py Encrypted, track-only): no
+                    # packet or stream payload is inspected, as Suricata's
+                    # PKT_NOPAYLOAD_INSPECTION; the rules that need none still run
+                    plen = 0
+                    subj = StreamView(pkt, b"")     # the packet's header over no payload
+                else:
+                    flow.payload_off = 2    # from the next packet on; this one is inspected whole
             state = flow.detect
             if state is None or state[6] is not self:
                 fwd, rev = self.index.flow_groups(pkt.proto, pkt.sp, pkt.dp)
@@ -387,7 +396,7 @@ class SignatureEngine:
                 flow.detect = state[9 + ts]
                 always = group.first_candidates(pkt.src, pkt.dst)
             if not plen:
-                if pkt.stream_added and group.has_stream:
+                if pkt.stream_added and group.has_stream and subj is None:
                     # no payload of its own but stream data to inspect (stream/tcp.py: data
                     # an ACK let through, or the flow-end pseudo packet)
                     window = pkt.stream_data

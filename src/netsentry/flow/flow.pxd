@@ -18,8 +18,8 @@ cdef class Flow:
     # small integers
     cdef public unsigned short client_port, server_port, tcp_flags_ts, tcp_flags_tc
     # IP protocol and version; TCP state and EVE flow.state codes (flow.py
-    # TCP_STATE_NAMES, FLOW_STATE_NAMES)
-    cdef public unsigned char proto, ip_version, _tcp_st, _st
+    # TCP_STATE_NAMES, FLOW_STATE_NAMES); payload inspection off (encryption, flow.py)
+    cdef public unsigned char proto, ip_version, _tcp_st, _st, payload_off
     cdef public bint established, alerted
 
 # The flow table's constructor (flow.py): a C call, no argument tuple.

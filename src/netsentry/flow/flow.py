@@ -84,7 +84,7 @@ class Flow:
         "_client_isn", "_server_isn", "_client_next_seq", "_server_next_seq",
         # per-stage storage (owned by the stage named)
         "flowbits", "flowints", "stream", "detect", "anomaly", "anomaly_due", "action", "app_proto", "app", "eve",
-        "exception_policy",
+        "exception_policy", "payload_off",
     )
 
     def __init__(self, flow_id: int, key: Any, proto: int, ip_version: int, vlan: tuple[int, ...],
@@ -227,6 +227,11 @@ def _fill(flow: Flow, flow_id: cython.longlong, key: object, proto: cython.int, 
     flow.end_reason = ""            # "timeout", "forced", "shutdown" when the flow ends
     flow.alerted = False
     flow._st = 0                    # EVE flow.state, FLOW_STATE_NAMES' code (`state` gives the name)
+    flow.payload_off = 0            # Suricata's FLOW_NOPAYLOAD_INSPECTION (an encrypted session, see
+                                    # applayer/registry.py Encrypted): 0 no; 1 from the next packet
+                                    # (set by the app layer on the packet whose bytes turned the session
+                                    # encrypted, which is still inspected in full); 2 in effect: packet
+                                    # and stream payload are not inspected, the raw stream keeps nothing
     flow.timeout_slot = -1          # flow table: wheel key this flow is filed under for expiry
     flow.tcp_flags_ts = 0           # TCP: every flag the client sent, ORed (EVE flow tcp.tcp_flags_ts)
     flow.tcp_flags_tc = 0           # ... and the server

@@ -617,6 +617,8 @@ class StreamEngine:
         h.next_seq = (h.next_seq + n) & MASK
         if self.feed is not None:
             self.feed(flow, to_server, data, pkt)
+        if flow.payload_off == 2:
+            return      # an encrypted session (flow.py payload_off): raw inspection keeps nothing
         if self.raw_ids:
             # IDS: inspected once the receiver acknowledges it (`_raw_release`)
             pend = h.pending
