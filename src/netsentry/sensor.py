@@ -545,7 +545,9 @@ class Sensor:
                 p.ts = pkt.ts
             events = inspect(p, flow)
             if events:
-                self._on_events(events, p, flow, False)
+                # its own packet's alerts, never held for this packet's transactions (no
+                # flow given: the inline hold in _on_events is for the packet being processed)
+                self._on_events(events, p, None, False)
 
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
