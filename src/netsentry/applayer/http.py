@@ -23,11 +23,13 @@ N belongs to request N.
 
 from __future__ import annotations
 
+import lzma
 import re
 import zlib
 from typing import Any
 
 from netsentry.applayer.files import http_files
+from netsentry.applayer.httpheaders import MISSING_COLON as HF_MISSING_COLON, Incomplete, parse_headers
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
@@ -43,6 +45,7 @@ BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data"
                           "frame:http1.response_body"})
 LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
           "decompression-limit": 1 << 20, "decompress-layer-limit": 2,
+          "lzma-memlimit": 1 << 20, "lzma-layers": 0,
           "double-decode-path": False, "double-decode-query": False}
 FIELD_LIMIT = 18000       # libhtp-rs field_limit: a line buffered beyond it is request/response_field_too_long
 # Authorization schemes libhtp-rs parses (parse_authorization); any other is request_auth_unrecognized
@@ -77,6 +80,7 @@ LIBHTP_METHODS = frozenset({
     b"BASELINE-CONTROL", b"MERGE", b"INVALID", b"HEAD"})
 HTTP09_MAX_JUNK = 16      # libhtp-rs HTTP09_MAX_JUNK_LEN: more blanks than this after a 0.9 line are headers
 _H_REPEATED, _H_NO_COLON = 1, 2       # HttpParser.hflags bits
+_RESP_LEAD = b" \t\r\n\x0b\x0c\x00"    # libhtp-rs take_is_space_or_null
 _PROTO_OK = re.compile(rb"HTTP/\d\.\d$", re.I)
 # a request line: leading blanks, the method, the blanks after it, the rest
 _RL = re.compile(rb"[ \t]*([^ \t\x0b\x0c\r]+)([ \t\x0b\x0c\r]*)(.*)$", re.S)
@@ -263,12 +267,13 @@ def chunk_size(line: bytes) -> int | None:
     return None if size > 0x7FFFFFFF else size
 
 
-def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
+def content_codings(ce: bytes | None, layer_limit: int, lzma_layers: int = 0) -> list[str]:
     """The codings a Content-Encoding value asks to undo, in header order, as libhtp-rs
     (response_initialize_decompressors) reads it: NUL bytes ignored in a plain value
-    (`gz\\0ip` is gzip); else the value is split on ',' and ' ', a token naming gzip or
-    deflate anywhere in it counts (`\\xa0deflate`), unknown tokens are no layer, and only
-    the first `layer_limit` tokens are used."""
+    (`gz\\0ip` is gzip, `lzma`); else the value is split on ',' and ' ', a token naming gzip
+    or deflate anywhere in it counts (`\\xa0deflate`), `lzma` exactly, unknown tokens are no
+    layer, and only the first `layer_limit` tokens are used (with at most `lzma_layers`
+    lzma ones when that is set: the rest are left)."""
     if not ce or layer_limit <= 0:
         return []
     plain = ce.replace(b"\0", b"").lower()
@@ -276,9 +281,12 @@ def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
         return ["gzip"]
     if plain in (b"deflate", b"x-deflate"):
         return ["deflate"]
-    if plain in (b"lzma", b"br", b"inflate", b"none"):
-        return []             # lzma and brotli are not decoded here
+    if plain == b"lzma":
+        return ["lzma"]
+    if plain in (b"br", b"inflate", b"none"):
+        return []             # brotli is not decoded here
     out: list[str] = []
+    n_lzma = 0
     for token in ce.replace(b",", b" ").split(b" "):
         if not token:
             continue
@@ -289,6 +297,11 @@ def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
             out.append("gzip")
         elif b"deflate" in low:
             out.append("deflate")
+        elif token == b"lzma":
+            n_lzma += 1
+            if lzma_layers and n_lzma > lzma_layers:
+                break
+            out.append("lzma")
         else:
             out.append("")      # a layer (it counts toward the limit) that decodes nothing
     return [c for c in out if c]
@@ -324,17 +337,22 @@ class _Layer:
     first byte. A layer whose data does not decode passes its input through from then on
     (libhtp's passthrough), so one bogus layer of several does not hide the others."""
 
-    __slots__ = ("kind", "d", "pending", "passthrough")
+    __slots__ = ("kind", "d", "pending", "passthrough", "memlimit", "window", "out")
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, memlimit: int = 1 << 20) -> None:
         self.kind = kind
         self.d: Any = None
         self.pending = b""
         self.passthrough = False
+        self.memlimit = memlimit
+        self.window = 0
+        self.out = 0
 
     def decode(self, data: bytes, out_limit: int) -> bytes:
         if self.passthrough:
             return data
+        if self.kind == "lzma":
+            return self._lzma(data, out_limit)
         if self.d is None:
             data = self.pending + data
             if self.kind == "gzip":
@@ -360,18 +378,51 @@ class _Layer:
             self.passthrough = True
             return data
 
+    def _lzma(self, data: bytes, out_limit: int) -> bytes:
+        """LZMA (the .lzma "alone" format: properties, dictionary size, length, data), as
+        libhtp-rs decodes it with lzma-rs: its window grows with the output, and one
+        larger than `lzma-memlimit` stops the layer (LZMA_MEMLIMIT_REACHED). Data that is
+        not LZMA passes through, like any layer's."""
+        if self.d is None:
+            data = self.pending + data
+            if len(data) < 13:
+                self.pending = data
+                return b""
+            self.pending = b""
+            if self.memlimit <= 0:
+                self.passthrough = True
+                return data
+            self.window = int.from_bytes(data[1:5], "little")
+            # liblzma sizes the window up front; cap what it may take, the lzma-rs limit
+            # (window and output both over lzma-memlimit) is applied on the output below
+            self.d = lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=max(self.memlimit, 1 << 26))
+        if self.d.eof or self.out < 0:
+            return b""
+        try:
+            out = self.d.decompress(data, out_limit)
+        except (lzma.LZMAError, MemoryError):
+            self.passthrough = True
+            return data
+        self.out += len(out)
+        if self.out > self.memlimit and self.window > self.memlimit:
+            keep = len(out) - (self.out - self.memlimit)
+            self.out = -1               # the memory limit is reached: no more output
+            return out[:max(keep, 0)]
+        return out
+
 
 class _Body:
     """One direction's body framing and content decoding."""
 
     __slots__ = ("mode", "remaining", "chunk_state", "decoders", "limit", "out_limit")
 
-    def __init__(self, mode: str, length: int, codings: list[str], limit: int, out_limit: int) -> None:
+    def __init__(self, mode: str, length: int, codings: list[str], limit: int, out_limit: int,
+                 lzma_memlimit: int = 1 << 20) -> None:
         self.mode = mode                 # "length", "chunked", "close"
         self.remaining = length
         self.chunk_state = "size"        # size, data, crlf, trailer
         # the last coding applied is undone first
-        self.decoders = [_Layer(kind) for kind in reversed(codings)]
+        self.decoders = [_Layer(kind, lzma_memlimit) for kind in reversed(codings)]
         self.limit = limit
         self.out_limit = out_limit
 
@@ -609,9 +660,60 @@ class HttpParser:
         tx.protocol = proto
 
     def _step_headers(self, d: int, tx: HttpTx) -> bool:
-        """Header lines up to the empty one. When the whole block is buffered (nearly
-        always), it is split in one go instead of line by line (bench_applayer: the
-        line loop was the app layer's largest single cost)."""
+        """The header block as libhtp-rs reads it (httpheaders.parse_headers: folding of
+        names and values, deformed line ends, lone CRs in responses), in as many steps as
+        the data arrives: what is read is taken, the rest waits for more bytes."""
+        buf = self.buf[d]
+        if buf.find(b"\n") < 0 and (d or buf.find(b"\r") < 0):
+            self._too_long(d, tx)
+            if len(buf) > MAX_LINE:
+                del buf[MAX_LINE:]
+            return False
+        # an empty line first: the block ends (no headers, or the last one was taken)
+        if buf[:1] == b"\n" or buf[:2] == b"\r\n" or (not d and buf[:1] == b"\r" and len(buf) > 1):
+            end = 2 if buf[:2] in (b"\r\n", b"\n\r") and (d == 0 or buf[:2] == b"\r\n") else 1
+            self.headers_raw[d] += buf[:end]
+            del buf[:end]
+            self._end_headers(d, tx)
+            return True
+        data = bytes(buf)
+        try:
+            used, found, eoh = parse_headers(data, not d)
+        except Incomplete:
+            self._too_long(d, tx)
+            if len(buf) <= MAX_LINE:
+                return False
+            used, found, eoh = 0, [], False
+        if not used:
+            return self._step_headers_lines(d, tx)
+        del buf[:used]
+        self.headers_raw[d] += data[:used]
+        headers = tx.header_list(bool(d))
+        for name, value, flags in found:
+            self._add_header(headers, name, value, flags, not d)
+        if eoh:
+            self._end_headers(d, tx)
+        return True
+
+    def _add_header(self, headers: list[tuple[bytes, bytes]], name: bytes, value: bytes, flags: int,
+                    response: bool) -> None:
+        """One header libhtp-rs read: a line without a colon is flagged and left out, a
+        repeated name is joined to the first with ", "."""
+        if flags & HF_MISSING_COLON == HF_MISSING_COLON:
+            self.hflags[0 if response else 1] |= _H_NO_COLON
+            return
+        low = name.lower()
+        for i, (n, v) in enumerate(headers):
+            if n.lower() == low:
+                headers[i] = (n, v + b", " + value)
+                if low != b"content-length":
+                    self.hflags[0 if response else 1] |= _H_REPEATED
+                return
+        headers.append((name, value))
+
+    def _step_headers_lines(self, d: int, tx: HttpTx) -> bool:
+        """Header lines up to the empty one, line by line: the fallback for a block
+        libhtp-rs's rules cannot read (an over-long line, a malformed start)."""
         buf = self.buf[d]
         headers = tx.header_list(bool(d))
         if buf[:1] == b"\n" or buf[:2] == b"\r\n":
@@ -784,19 +886,24 @@ class HttpParser:
         te = tx.header(b"transfer-encoding", to_server)
         cl = tx.header(b"content-length", to_server)
         codings = content_codings(tx.header(b"content-encoding", to_server),
-                                  self.limits["decompress-layer-limit"])
+                                  self.limits["decompress-layer-limit"], self.limits.get("lzma-layers", 0))
         limit = self.limits["request-body-limit" if to_server else "response-body-limit"]
-        mk = lambda mode, n: _Body(mode, n, codings, limit, self.limits["decompression-limit"])  # noqa: E731
+        mk = lambda mode, n: _Body(mode, n, codings, limit, self.limits["decompression-limit"],  # noqa: E731
+                                   self.limits.get("lzma-memlimit", 1 << 20))
         if not to_server:
             status = tx.status or b""
-            if status == b"100":
+            # libhtp-rs response_body_determine: a 100 with a Content-Length above 0 is no
+            # 100 Continue, and a 1xx, 204 or 304 that announces a body (Transfer-Encoding
+            # or Content-Length) has one ("Unexpected Response body"; http-evader-476)
+            if status == b"100" and te is None and not (_content_length(cl or b"") or 0) > 0:
                 # 100 Continue: the real response follows
                 tx.resp_headers = None
                 self.state[0] = "line"
                 return
             if status == b"101":
                 self._upgrade(tx)
-            if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
+            if (tx.method or b"").upper() == b"HEAD" or (
+                    (status[:1] == b"1" or status in (b"204", b"304")) and te is None and cl is None):
                 self._finish(d, tx)
                 return
         self._framing_events(d, tx, te, cl)
@@ -949,7 +1056,8 @@ class HttpParser:
                 self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
-            if buf[:4].upper() != b"HTTP" and len(buf) >= 5:
+            lead = bytes(buf[:80]).lstrip(_RESP_LEAD)
+            if lead[:4].upper() != b"HTTP" and (len(buf) >= 5 or len(lead) >= 4):
                 # not a status line (libhtp-rs treat_response_line_as_body: it must start
                 # with "http", any case). A junk line followed by one starting with 'H', or
                 # of at most 2 bytes, is ignored (http-evader-488: " SIP/2.0 200 ok");
@@ -978,7 +1086,9 @@ class HttpParser:
             elif tx.resp_line is not None and tx.status == b"100" and line.split(None, 2)[1:2] == [b"100"]:
                 self._event(tx, "100_continue_already_seen")
             tx.resp_line = line
-            parts = line.split(None, 2)
+            # libhtp-rs parse_response_line: blanks and NULs before the protocol are skipped
+            # (http-evader-390: "\0HTTP/1.1 200 ok")
+            parts = line.lstrip(_RESP_LEAD).split(None, 2)
             tx.resp_protocol = parts[0] if parts else b""
             tx.status = parts[1] if len(parts) > 1 else b""
             tx.stat_msg = parts[2] if len(parts) > 2 else b""
@@ -1172,7 +1282,34 @@ register_buffer("file.data", "http", BOTH, _file_data, "file_data", multi=True)
 register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header_list(tx, True), multi=True)
 register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
 
-register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080)))
+def configure(config: Any) -> dict[str, Any]:
+    """The parser's limits from `app-layer.protocols.http` (netsentry's keys) and Suricata's
+    `app-layer.protocols.http.libhtp.default-config` (its keys win where both are set:
+    `response-body-decompress-layer-limit`, `lzma-memlimit`, `lzma-enabled`)."""
+    from netsentry.applayer.state import _size, _yes
+    from netsentry.config import get
+    http = dict(get(config, "app-layer.protocols.http", {}) or {})
+    libhtp = dict(get(config, "app-layer.protocols.http.libhtp.default-config", {}) or {})
+    layers = libhtp.get("response-body-decompress-layer-limit", http.get("decompress-layer-limit", 2))
+    # lzma-enabled: yes is one lzma layer, a number that many; false leaves the default
+    # (libhtp-rs: no lzma layer limit; only lzma-memlimit 0 turns lzma off)
+    lz = libhtp.get("lzma-enabled")
+    lzma_layers = 0
+    if lz is not None and not str(lz).strip().lower() in ("no", "false", "off", "0"):
+        lzma_layers = 1 if _yes(lz) else max(int(str(lz)), 0)
+    return {
+        "request-body-limit": _size(http.get("request-body-limit", 100 * 1024)),
+        "response-body-limit": _size(http.get("response-body-limit", 100 * 1024)),
+        "decompression-limit": _size(http.get("decompression-limit", 1 << 20)),
+        "decompress-layer-limit": int(layers),
+        "lzma-memlimit": _size(libhtp.get("lzma-memlimit", 1 << 20)),
+        "lzma-layers": lzma_layers,
+        "double-decode-path": _yes(libhtp.get("double-decode-path", False)),
+        "double-decode-query": _yes(libhtp.get("double-decode-query", False)),
+    }
+
+
+register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080), configure=configure))
 
 
 def _progress(tx: HttpTx, to_server: bool) -> int:
