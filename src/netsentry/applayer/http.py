@@ -28,6 +28,7 @@ import re
 import zlib
 from typing import Any
 
+from netsentry.applayer import files as files_mod
 from netsentry.applayer.files import http_files
 from netsentry.applayer.httpheaders import MISSING_COLON as HF_MISSING_COLON, Incomplete, parse_headers
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
@@ -113,7 +114,7 @@ class HttpTx(Tx):
     __slots__ = ("method", "uri_raw", "protocol", "request_line", "req_headers", "req_header_raw",
                  "req_body", "resp_line", "resp_protocol", "status", "stat_msg", "resp_headers",
                  "resp_header_raw", "resp_body", "req_body_len", "resp_body_len", "_uri",
-                 "req_file_len", "resp_file_len", "file_cut")
+                 "req_file_len", "resp_file_len", "file_cut", "file_hash")
 
     proto = "http"
 
@@ -147,6 +148,7 @@ class HttpTx(Tx):
         self.req_file_len = 0
         self.resp_file_len = 0
         self.file_cut = 0
+        self.file_hash: list[Any] | None = None     # by to_server: hashes of a cut body (files.py)
 
     def settled(self, name: str, to_server: bool) -> bool:
         """Whether buffer `name` of one side can no longer appear (Suricata's inspection
@@ -431,6 +433,21 @@ class _Body:
         for layer in self.decoders:
             out = layer.decode(out, self.out_limit)
         return out
+
+
+def _hash_past_limit(tx: HttpTx, d: int, kept: bytearray, out: bytes, room: int) -> None:
+    """A body past its inspection limit while hash rules are loaded (files.STREAM_HASH):
+    its file's hashes go on over the bytes that are no longer kept, started from the kept
+    part when the body is first cut."""
+    if tx.file_hash is None:
+        tx.file_hash = [None, None]
+    hashers = tx.file_hash[d]
+    if hashers is None:
+        if tx.file_cut & (1 << d):
+            return                  # cut before hashing was needed: the start is gone
+        hashers = tx.file_hash[d] = files_mod.Hashes(bytes(kept))
+        out = out[max(room, 0):]
+    hashers.update(out)
 
 
 class HttpParser:
@@ -955,6 +972,8 @@ class HttpParser:
         if room > 0 and out:
             target += out[:room]
         if len(out) > max(room, 0):
+            if files_mod.STREAM_HASH:
+                _hash_past_limit(tx, d, target, out, room)
             tx.file_cut |= 1 << d
         tx.touch(bool(d), BODY_BUFFERS)
 
