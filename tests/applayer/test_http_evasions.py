@@ -201,3 +201,25 @@ def test_a_hash_list_turns_streaming_hashes_on_when_made_or_unpickled(monkeypatc
     assert files_mod.STREAM_HASH
     files_mod.STREAM_HASH = False
     assert pickle.loads(blob) == frozenset({"a" * 64}) and files_mod.STREAM_HASH
+
+
+@pytest.mark.parametrize("resp", [False, True])
+@pytest.mark.parametrize("block", [
+    b"Host: a\r\nUser-Agent: x y \r\nEmpty:\r\nX-A:\tv\x00w\r\n\r\nbody",
+    b"A: 1\nB: 2\r\n\r\nbody", b"A: 1\r\nB: 2\n\nbody", b"A: 1\r\n\r\r\nB: 2\r\n\r\n",
+    b"A: 1\r\n folded\r\nB: 2\r\n\r\n", b"A: 1\r\nB: 2\r\n"])
+def test_the_fast_paths_read_as_the_general_rules(monkeypatch, resp, block):
+    import re
+
+    from netsentry.applayer import httpheaders
+
+    def read():
+        try:
+            return parse_headers(block, resp)
+        except Incomplete:
+            return "incomplete"
+    fast = read()
+    never = re.compile(rb"(?!)")
+    monkeypatch.setattr(httpheaders, "_BLOCK", never)
+    monkeypatch.setattr(httpheaders, "_PLAIN", never)
+    assert read() == fast

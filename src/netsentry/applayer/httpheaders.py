@@ -17,6 +17,8 @@ never needs more than the block and the byte after a line end (folding is decide
 
 from __future__ import annotations
 
+import re
+
 FOLDING = 0x0001
 FOLDING_SPECIAL_CASE = 0x0002 | FOLDING
 NAME_EMPTY = 0x0004
@@ -32,6 +34,14 @@ MAX_NB_FOLD = 128
 _SPACE = b" \t\r\n\x0b\x0c"          # libhtp-rs util::is_space (trimmed)
 _SEPARATORS = frozenset(b'()<>@,;:\\"/[]?={} \t')
 _TOKEN = frozenset(c for c in range(32, 127) if c not in _SEPARATORS)
+_TOKEN_CLASS = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
+_TOKEN_RUN = re.compile(rb"[ \t]*[" + _TOKEN_CLASS + rb"]*[ \t]*")
+# the usual header line: a token, a colon, a value without CR, its line end; when the byte
+# after it cannot fold or deform the line end, the rules below give the same (fast path)
+_PLAIN = re.compile(rb"([" + _TOKEN_CLASS + rb"]+):[ \t]*([^\r\n]*)(\r?\n)")
+# a whole block of such lines ended by CRLF, then CRLF: nothing in it can fold or deform
+_BLOCK = re.compile(rb"(?:[" + _TOKEN_CLASS + rb"]+:[^\r\n]*\r\n)+\r\n")
+_LINE = re.compile(rb"([" + _TOKEN_CLASS + rb"]+):[ \t]*([^\r\n]*)\r\n")
 
 
 class Incomplete(Exception):
@@ -232,15 +242,7 @@ def _name(b: bytes, i: int, resp: bool) -> tuple[int, bytes, int]:
             flags |= NAME_LEADING_WHITESPACE
         if name[-1] in _SPACE:
             flags |= NAME_TRAILING_WHITESPACE
-        k = 0
-        m = len(name)
-        while k < m and name[k] in (32, 9):
-            k += 1
-        while k < m and name[k] in _TOKEN:
-            k += 1
-        while k < m and name[k] in (32, 9):
-            k += 1
-        if k < m:
+        if _TOKEN_RUN.match(name).end() < len(name):       # type: ignore[union-attr]
             flags |= NAME_NON_TOKEN_CHARS
     else:
         flags |= NAME_EMPTY
@@ -271,9 +273,27 @@ def _header(b: bytes, i: int, resp: bool, complete: bool) -> tuple[int, bytes, b
 def parse_headers(b: bytes, resp: bool, complete: bool = False) -> tuple[int, list[tuple[bytes, bytes, int]], bool]:
     """Headers at the start of `b`: (bytes used, [(name, value, flags)], end of block seen).
     Raises Incomplete when not even one header can be read yet."""
+    blk = _BLOCK.match(b)
+    if blk is not None:
+        return blk.end(), [(k, v.strip(_SPACE), 0 if v else VALUE_EMPTY)
+                           for k, v in _LINE.findall(b, 0, blk.end())], True
     out: list[tuple[bytes, bytes, int]] = []
     i = 0
+    n = len(b)
+    plain = _PLAIN.match
     while True:
+        m = plain(b, i)
+        if m is not None:
+            e = m.end()
+            if e < n and (b[e] not in (32, 9, 0, 13) or (m.group(3) == b"\r\n" and b.startswith(b"\r\n", e))):
+                value = m.group(2)
+                out.append((m.group(1), value.strip(_SPACE), 0 if value else VALUE_EMPTY))
+                i = e
+                if b[i] in (10, 13):
+                    e = _eol_regular(b, i, resp)
+                    if e > 0:
+                        return i + e, out, True
+                continue
         try:
             i2, name, value, flags = _header(b, i, resp, complete)
         except Incomplete:
