@@ -223,3 +223,12 @@ def test_the_fast_paths_read_as_the_general_rules(monkeypatch, resp, block):
     monkeypatch.setattr(httpheaders, "_BLOCK", never)
     monkeypatch.setattr(httpheaders, "_PLAIN", never)
     assert read() == fast
+
+
+def test_lf_cr_line_ends_after_the_status_line():
+    # "HTTP/1.1 200 ok\n\rContent-type: ...\n\r...": the CR after the status line's LF starts
+    # the header block (a line without colon), it does not end it (http-evader-405)
+    head = (b"HTTP/1.1 200 ok\n\rContent-type: application/octet-stream\n\rConnection: close\n\r"
+            b"Transfer-Encoding: chunked\n\rYet-another-header: foo\r\n\r\n")
+    p = respond(head + chunked(EICAR))
+    assert p.txs[0].header(b"transfer-encoding", False) == b"chunked" and file_data(p) == EICAR

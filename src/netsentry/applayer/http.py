@@ -686,9 +686,11 @@ class HttpParser:
             if len(buf) > MAX_LINE:
                 del buf[MAX_LINE:]
             return False
-        # an empty line first: the block ends (no headers, or the last one was taken)
-        if buf[:1] == b"\n" or buf[:2] == b"\r\n" or (not d and buf[:1] == b"\r" and len(buf) > 1):
-            end = 2 if buf[:2] in (b"\r\n", b"\n\r") and (d == 0 or buf[:2] == b"\r\n") else 1
+        # an empty line first: the block ends (no headers, or the last one was taken); a
+        # response's lone CR or LF CR first is more header block to libhtp-rs (a line
+        # without colon: http-evader-405's "\n\r" line ends)
+        if buf[:2] == b"\r\n" or (buf[:1] == b"\n" and (d or (len(buf) > 1 and buf[1] != 0x0D))):
+            end = 2 if buf[:1] == b"\r" else 1
             self.headers_raw[d] += buf[:end]
             del buf[:end]
             self._end_headers(d, tx)
