@@ -232,3 +232,13 @@ def test_lf_cr_line_ends_after_the_status_line():
             b"Transfer-Encoding: chunked\n\rYet-another-header: foo\r\n\r\n")
     p = respond(head + chunked(EICAR))
     assert p.txs[0].header(b"transfer-encoding", False) == b"chunked" and file_data(p) == EICAR
+
+
+def test_bad_http_limits_are_a_config_error_naming_the_key():
+    from netsentry.config import ConfigError
+    with pytest.raises(ConfigError, match="lzma-memlimit"):
+        configure({"app-layer": {"protocols": {"http": {"libhtp": {"default-config": {"lzma-memlimit": "lots"}}}}}})
+    with pytest.raises(ConfigError, match="response-body-decompress-layer-limit"):
+        configure({"app-layer": {"protocols": {"http": {"libhtp": {"default-config": {
+            "response-body-decompress-layer-limit": "x"}}}}}})
+    assert configure({})["decompress-layer-limit"] == 2 and configure({})["lzma-memlimit"] == 1 << 20

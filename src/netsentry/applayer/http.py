@@ -1308,22 +1308,35 @@ def configure(config: Any) -> dict[str, Any]:
     `app-layer.protocols.http.libhtp.default-config` (its keys win where both are set:
     `response-body-decompress-layer-limit`, `lzma-memlimit`, `lzma-enabled`)."""
     from netsentry.applayer.state import _size, _yes
-    from netsentry.config import get
+    from netsentry.config import ConfigError, get
     http = dict(get(config, "app-layer.protocols.http", {}) or {})
     libhtp = dict(get(config, "app-layer.protocols.http.libhtp.default-config", {}) or {})
-    layers = libhtp.get("response-body-decompress-layer-limit", http.get("decompress-layer-limit", 2))
+    prefix = "app-layer.protocols.http."
+
+    def value(key: str, conv: Any, where: dict[str, Any], default: Any, full: str) -> Any:
+        try:
+            return conv(where.get(key, default))
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a number or size, got {where.get(key)!r}", prefix + full) from None
+
+    if "response-body-decompress-layer-limit" in libhtp:
+        layers = value("response-body-decompress-layer-limit", int, libhtp, 2,
+                       "libhtp.default-config.response-body-decompress-layer-limit")
+    else:
+        layers = value("decompress-layer-limit", int, http, 2, "decompress-layer-limit")
     # lzma-enabled: yes is one lzma layer, a number that many; false leaves the default
     # (libhtp-rs: no lzma layer limit; only lzma-memlimit 0 turns lzma off)
     lz = libhtp.get("lzma-enabled")
     lzma_layers = 0
-    if lz is not None and not str(lz).strip().lower() in ("no", "false", "off", "0"):
-        lzma_layers = 1 if _yes(lz) else max(int(str(lz)), 0)
+    if lz is not None and str(lz).strip().lower() not in ("no", "false", "off", "0"):
+        lzma_layers = 1 if _yes(lz) else max(value("lzma-enabled", lambda v: int(str(v)), libhtp, 0,
+                                                   "libhtp.default-config.lzma-enabled"), 0)
     return {
-        "request-body-limit": _size(http.get("request-body-limit", 100 * 1024)),
-        "response-body-limit": _size(http.get("response-body-limit", 100 * 1024)),
-        "decompression-limit": _size(http.get("decompression-limit", 1 << 20)),
-        "decompress-layer-limit": int(layers),
-        "lzma-memlimit": _size(libhtp.get("lzma-memlimit", 1 << 20)),
+        "request-body-limit": value("request-body-limit", _size, http, 100 * 1024, "request-body-limit"),
+        "response-body-limit": value("response-body-limit", _size, http, 100 * 1024, "response-body-limit"),
+        "decompression-limit": value("decompression-limit", _size, http, 1 << 20, "decompression-limit"),
+        "decompress-layer-limit": layers,
+        "lzma-memlimit": value("lzma-memlimit", _size, libhtp, 1 << 20, "libhtp.default-config.lzma-memlimit"),
         "lzma-layers": lzma_layers,
         "double-decode-path": _yes(libhtp.get("double-decode-path", False)),
         "double-decode-query": _yes(libhtp.get("double-decode-query", False)),
