@@ -242,3 +242,20 @@ def test_bad_http_limits_are_a_config_error_naming_the_key():
         configure({"app-layer": {"protocols": {"http": {"libhtp": {"default-config": {
             "response-body-decompress-layer-limit": "x"}}}}}})
     assert configure({})["decompress-layer-limit"] == 2 and configure({})["lzma-memlimit"] == 1 << 20
+
+
+def test_header_line_warnings_are_events():
+    p = respond(HEAD + b"Transfer-Encoding\r\n :chunked\r\nX-Y: 1\n\r\r\n\r\n" + chunked(EICAR))
+    ev = p.txs[0].events or set()
+    assert {"response_invalid_lws_after_name", "response_header_name_not_token", "deformed_eol"} <= ev
+    q = HttpParser()
+    q.parse(b"GET / HTTP/1.1\r\nHost : a\r\n: empty\r\nX Y: z\r\n\r\n", True)
+    assert {"request_invalid_lws_after_name", "request_invalid_empty_name",
+            "request_header_invalid"} <= (q.txs[0].events or set())
+    clean = respond(HEAD + b"Content-Length: 4\r\n\r\nabcd")
+    assert not clean.txs[0].events
+
+
+def test_a_body_on_a_204_is_unexpected():
+    p = respond(HEAD.replace(b"200", b"204") + b"Content-Length: 4\r\n\r\nabcd")
+    assert "response_body_unexpected" in (p.txs[0].events or set()) and file_data(p) == b"abcd"

@@ -30,7 +30,13 @@ from typing import Any
 
 from netsentry.applayer import files as files_mod
 from netsentry.applayer.files import http_files
-from netsentry.applayer.httpheaders import MISSING_COLON as HF_MISSING_COLON, Incomplete, parse_headers
+from netsentry.applayer.httpheaders import DEFORMED_EOL as HF_DEFORMED_EOL
+from netsentry.applayer.httpheaders import MISSING_COLON as HF_MISSING_COLON
+from netsentry.applayer.httpheaders import NAME_EMPTY as HF_NAME_EMPTY
+from netsentry.applayer.httpheaders import NAME_LEADING_WHITESPACE as HF_NAME_LEADING_WHITESPACE
+from netsentry.applayer.httpheaders import NAME_NON_TOKEN_CHARS as HF_NAME_NON_TOKEN_CHARS
+from netsentry.applayer.httpheaders import NAME_TRAILING_WHITESPACE as HF_NAME_TRAILING_WHITESPACE
+from netsentry.applayer.httpheaders import Incomplete, parse_headers
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
@@ -71,6 +77,11 @@ EVENTS: dict[str, int | None] = {
     # raised on the response while the flow's packets both ways still inspect the tx:
     # Suricata alerts on it once each way (suricata-verify protocol-change-failed-event)
     "failed_protocol_change": BOTH,
+    # header lines libhtp-rs warns about (httpheaders' flags) and a body where none belongs
+    "request_invalid_lws_after_name": 0, "invalid_request_field_folding": 0, "request_header_invalid": 0,
+    "request_invalid_empty_name": 0, "deformed_eol": 1, "response_invalid_lws_after_name": 1,
+    "invalid_response_field_folding": 1, "response_header_name_not_token": 1,
+    "response_invalid_empty_name": 1, "response_body_unexpected": 1,
 }
 # libhtp-rs's known methods (HtpMethod): after a request, a line not starting with one of
 # them is more of that request's body (request_body_unexpected), not a new request
@@ -80,7 +91,10 @@ LIBHTP_METHODS = frozenset({
     b"UNCHECKOUT", b"CHECKIN", b"UPDATE", b"LABEL", b"REPORT", b"MKWORKSPACE", b"MKACTIVITY",
     b"BASELINE-CONTROL", b"MERGE", b"INVALID", b"HEAD"})
 HTTP09_MAX_JUNK = 16      # libhtp-rs HTTP09_MAX_JUNK_LEN: more blanks than this after a 0.9 line are headers
-_H_REPEATED, _H_NO_COLON = 1, 2       # HttpParser.hflags bits
+_H_REPEATED, _H_NO_COLON = 1, 2       # HttpParser.hflags bits; httpheaders' flags << 8
+_HF_EMPTY_NAME = 0x8000                # (a flag httpheaders does not use: the name is empty, a colon is there)
+_HF_EVENTS = (HF_DEFORMED_EOL | HF_NAME_LEADING_WHITESPACE | HF_NAME_TRAILING_WHITESPACE
+              | HF_NAME_NON_TOKEN_CHARS | HF_NAME_EMPTY)
 _RESP_LEAD = b" \t\r\n\x0b\x0c\x00"    # libhtp-rs take_is_space_or_null
 _PROTO_OK = re.compile(rb"HTTP/\d\.\d$", re.I)
 # a request line: leading blanks, the method, the blanks after it, the rest
@@ -718,6 +732,11 @@ class HttpParser:
                     response: bool) -> None:
         """One header libhtp-rs read: a line without a colon is flagged and left out, a
         repeated name is joined to the first with ", "."""
+        if flags & _HF_EVENTS:
+            ev = flags & _HF_EVENTS
+            if flags & HF_MISSING_COLON == HF_NAME_EMPTY:
+                ev |= _HF_EMPTY_NAME            # ":value": an empty name, not a line without colon
+            self.hflags[0 if response else 1] |= ev << 8
         if flags & HF_MISSING_COLON == HF_MISSING_COLON:
             self.hflags[0 if response else 1] |= _H_NO_COLON
             return
@@ -820,8 +839,28 @@ class HttpParser:
                 self._event(tx, side + "_field_missing_colon")
             if flags & _H_REPEATED:
                 self._event(tx, side + "_header_repetition")
+            if flags >> 8:
+                self._header_flag_events(tx, flags >> 8, bool(d))
         tx.touch(bool(d))
         self._start_body(d, tx)
+
+    def _header_flag_events(self, tx: HttpTx, flags: int, request: bool) -> None:
+        """libhtp-rs's warnings on the header lines of one block (request_generic /
+        response_generic process_*_headers_generic), from httpheaders' flags."""
+        if request:
+            names = (("request_invalid_lws_after_name", HF_NAME_TRAILING_WHITESPACE),
+                     ("invalid_request_field_folding", HF_NAME_LEADING_WHITESPACE),
+                     ("request_header_invalid", HF_NAME_NON_TOKEN_CHARS))
+        else:
+            names = (("deformed_eol", HF_DEFORMED_EOL),
+                     ("response_invalid_lws_after_name", HF_NAME_TRAILING_WHITESPACE),
+                     ("invalid_response_field_folding", HF_NAME_LEADING_WHITESPACE),
+                     ("response_header_name_not_token", HF_NAME_NON_TOKEN_CHARS))
+        for name, bit in names:
+            if flags & bit:
+                self._event(tx, name)
+        if flags & _HF_EMPTY_NAME:
+            self._event(tx, "request_invalid_empty_name" if request else "response_invalid_empty_name")
 
     def _header_events(self, d: int, tx: HttpTx) -> None:
         """The anomalies libhtp-rs reports once a header block is in: one pass over the
@@ -921,10 +960,14 @@ class HttpParser:
                 return
             if status == b"101":
                 self._upgrade(tx)
-            if (tx.method or b"").upper() == b"HEAD" or (
-                    (status[:1] == b"1" or status in (b"204", b"304")) and te is None and cl is None):
+            if (tx.method or b"").upper() == b"HEAD":
                 self._finish(d, tx)
                 return
+            if status[:1] == b"1" or status in (b"204", b"304"):
+                if te is None and cl is None:
+                    self._finish(d, tx)
+                    return
+                self._event(tx, "response_body_unexpected")
         self._framing_events(d, tx, te, cl)
         if te is not None and b"chunked" in te.replace(b"\0", b"").lower():
             # libhtp-rs (process_request_headers, state_response_headers): a Transfer-Encoding
