@@ -179,7 +179,8 @@ def test_a_folded_response_line_that_reads_name_colon_is_a_header():
               (False, b"HTTP/1.1 200 ok\r\nX-Foo: bar\r\n\tTransfer-Encoding: chunked\r\n"
                b"X-Bar: a\r\n b c\r\n\r\n4\r\nX5O!\r\n0\r\n\r\n"))
     tx = p.txs[0]
-    assert tx.header(b"x-foo") == b"bar X-Not: folded-on-requests"
+    # libhtp-rs joins a folded line with the folding character itself (here a tab)
+    assert tx.header(b"x-foo") == b"bar\tX-Not: folded-on-requests"
     assert tx.header(b"transfer-encoding", False) == b"chunked" and tx.header(b"x-foo", False) == b"bar"
     assert tx.header(b"x-bar", False) == b"a b c"              # a real fold still folds
     assert buf(tx, "file.data", False) == b"X5O!"

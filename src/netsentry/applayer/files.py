@@ -21,6 +21,30 @@ from typing import Any
 
 from netsentry.applayer.uri import decode_percent, split_target
 
+# set once hash rules are loaded (filemd5/filesha1/filesha256 lists, built or read from the
+# rule cache): a body past its inspection limit is hashed as it streams (Hashes), so its
+# file still has hashes; without such rules nothing is hashed per byte
+STREAM_HASH = False
+ALGOS = ("md5", "sha1", "sha256")
+
+
+class Hashes:
+    """The md5, sha1 and sha256 of a file that is not kept whole, fed as it streams."""
+
+    __slots__ = ("h",)
+
+    def __init__(self, start: bytes = b"") -> None:
+        self.h = {a: hashlib.new(a, start) for a in ALGOS}
+
+    def update(self, data: bytes) -> None:
+        for h in self.h.values():
+            h.update(data)
+
+    def hexdigest(self, algo: str) -> str | None:
+        h = self.h.get(algo)
+        return h.hexdigest() if h is not None else None
+
+
 _FILENAME = re.compile(rb"""filename\*?\s*=\s*(?:"([^"]*)"|([^;\s]*))""", re.I)
 _BOUNDARY = re.compile(rb"""boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))""", re.I)
 
@@ -32,6 +56,7 @@ class File:
     size: int              # bytes of file data seen
     complete: bool         # the side of the transaction carrying it is done
     cut: bool              # the kept data is not the whole file
+    hashes: Hashes | None = None    # a cut file's hashes over all of it (STREAM_HASH)
 
     def append(self, chunk: bytes, limit: int) -> None:
         """More of a streamed file (SMTP attachment, FTP data; `data` a bytearray): kept up
@@ -46,8 +71,10 @@ class File:
     def digest(self, algo: str = "md5") -> str | None:
         """The hex hash (md5, sha1, sha256) of the whole file, None while it is open or
         when not all of it was kept."""
-        if not self.complete or self.cut:
+        if not self.complete:
             return None
+        if self.cut:
+            return self.hashes.hexdigest(algo) if self.hashes is not None else None
         return hashlib.new(algo, self.data).hexdigest()
 
 
@@ -102,19 +129,20 @@ def http_files(tx: Any, to_server: bool) -> list[File]:
     cut = bool(tx.file_cut & (1 << d))
     complete = bool(tx.done[d])
     body = bytes(tx.req_body if to_server else tx.resp_body)
+    hashes = tx.file_hash[d] if cut and tx.file_hash is not None else None
     if to_server:
         if not size:
             return []
         method = (tx.method or b"").upper()
         if method == b"PUT":
-            return [File(_uri_path(tx), body, size, complete, cut)]
+            return [File(_uri_path(tx), body, size, complete, cut, hashes)]
         return _multipart(tx, body, complete, cut)
     if tx.resp_headers is None or not tx.resp_header_raw or (not size and not complete):
         return []
     if not size:
         return []                  # no body: no file (a 304, a HEAD, an empty 200)
     name = disposition_name(tx.header(b"content-disposition", False)) or _uri_path(tx)
-    return [File(name, body, size, complete, cut)]
+    return [File(name, body, size, complete, cut, hashes)]
 
 
 def files_eve(files: list[File], tx_id: int) -> list[dict[str, Any]]:

@@ -23,11 +23,20 @@ N belongs to request N.
 
 from __future__ import annotations
 
+import lzma
 import re
 import zlib
 from typing import Any
 
+from netsentry.applayer import files as files_mod
 from netsentry.applayer.files import http_files
+from netsentry.applayer.httpheaders import DEFORMED_EOL as HF_DEFORMED_EOL
+from netsentry.applayer.httpheaders import MISSING_COLON as HF_MISSING_COLON
+from netsentry.applayer.httpheaders import NAME_EMPTY as HF_NAME_EMPTY
+from netsentry.applayer.httpheaders import NAME_LEADING_WHITESPACE as HF_NAME_LEADING_WHITESPACE
+from netsentry.applayer.httpheaders import NAME_NON_TOKEN_CHARS as HF_NAME_NON_TOKEN_CHARS
+from netsentry.applayer.httpheaders import NAME_TRAILING_WHITESPACE as HF_NAME_TRAILING_WHITESPACE
+from netsentry.applayer.httpheaders import Incomplete, parse_headers
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
@@ -43,6 +52,7 @@ BODY_BUFFERS = frozenset({"http.request_body", "http.response_body", "file.data"
                           "frame:http1.response_body"})
 LIMITS = {"request-body-limit": 100 * 1024, "response-body-limit": 100 * 1024,
           "decompression-limit": 1 << 20, "decompress-layer-limit": 2,
+          "lzma-memlimit": 1 << 20, "lzma-layers": 0,
           "double-decode-path": False, "double-decode-query": False}
 FIELD_LIMIT = 18000       # libhtp-rs field_limit: a line buffered beyond it is request/response_field_too_long
 # Authorization schemes libhtp-rs parses (parse_authorization); any other is request_auth_unrecognized
@@ -67,6 +77,11 @@ EVENTS: dict[str, int | None] = {
     # raised on the response while the flow's packets both ways still inspect the tx:
     # Suricata alerts on it once each way (suricata-verify protocol-change-failed-event)
     "failed_protocol_change": BOTH,
+    # header lines libhtp-rs warns about (httpheaders' flags) and a body where none belongs
+    "request_invalid_lws_after_name": 0, "invalid_request_field_folding": 0, "request_header_invalid": 0,
+    "request_invalid_empty_name": 0, "deformed_eol": 1, "response_invalid_lws_after_name": 1,
+    "invalid_response_field_folding": 1, "response_header_name_not_token": 1,
+    "response_invalid_empty_name": 1, "response_body_unexpected": 1,
 }
 # libhtp-rs's known methods (HtpMethod): after a request, a line not starting with one of
 # them is more of that request's body (request_body_unexpected), not a new request
@@ -76,7 +91,11 @@ LIBHTP_METHODS = frozenset({
     b"UNCHECKOUT", b"CHECKIN", b"UPDATE", b"LABEL", b"REPORT", b"MKWORKSPACE", b"MKACTIVITY",
     b"BASELINE-CONTROL", b"MERGE", b"INVALID", b"HEAD"})
 HTTP09_MAX_JUNK = 16      # libhtp-rs HTTP09_MAX_JUNK_LEN: more blanks than this after a 0.9 line are headers
-_H_REPEATED, _H_NO_COLON = 1, 2       # HttpParser.hflags bits
+_H_REPEATED, _H_NO_COLON = 1, 2       # HttpParser.hflags bits; httpheaders' flags << 8
+_HF_EMPTY_NAME = 0x8000                # (a flag httpheaders does not use: the name is empty, a colon is there)
+_HF_EVENTS = (HF_DEFORMED_EOL | HF_NAME_LEADING_WHITESPACE | HF_NAME_TRAILING_WHITESPACE
+              | HF_NAME_NON_TOKEN_CHARS | HF_NAME_EMPTY)
+_RESP_LEAD = b" \t\r\n\x0b\x0c\x00"    # libhtp-rs take_is_space_or_null
 _PROTO_OK = re.compile(rb"HTTP/\d\.\d$", re.I)
 # a request line: leading blanks, the method, the blanks after it, the rest
 _RL = re.compile(rb"[ \t]*([^ \t\x0b\x0c\r]+)([ \t\x0b\x0c\r]*)(.*)$", re.S)
@@ -109,7 +128,7 @@ class HttpTx(Tx):
     __slots__ = ("method", "uri_raw", "protocol", "request_line", "req_headers", "req_header_raw",
                  "req_body", "resp_line", "resp_protocol", "status", "stat_msg", "resp_headers",
                  "resp_header_raw", "resp_body", "req_body_len", "resp_body_len", "_uri",
-                 "req_file_len", "resp_file_len", "file_cut")
+                 "req_file_len", "resp_file_len", "file_cut", "file_hash")
 
     proto = "http"
 
@@ -143,6 +162,7 @@ class HttpTx(Tx):
         self.req_file_len = 0
         self.resp_file_len = 0
         self.file_cut = 0
+        self.file_hash: list[Any] | None = None     # by to_server: hashes of a cut body (files.py)
 
     def settled(self, name: str, to_server: bool) -> bool:
         """Whether buffer `name` of one side can no longer appear (Suricata's inspection
@@ -263,12 +283,13 @@ def chunk_size(line: bytes) -> int | None:
     return None if size > 0x7FFFFFFF else size
 
 
-def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
+def content_codings(ce: bytes | None, layer_limit: int, lzma_layers: int = 0) -> list[str]:
     """The codings a Content-Encoding value asks to undo, in header order, as libhtp-rs
     (response_initialize_decompressors) reads it: NUL bytes ignored in a plain value
-    (`gz\\0ip` is gzip); else the value is split on ',' and ' ', a token naming gzip or
-    deflate anywhere in it counts (`\\xa0deflate`), unknown tokens are no layer, and only
-    the first `layer_limit` tokens are used."""
+    (`gz\\0ip` is gzip, `lzma`); else the value is split on ',' and ' ', a token naming gzip
+    or deflate anywhere in it counts (`\\xa0deflate`), `lzma` exactly, unknown tokens are no
+    layer, and only the first `layer_limit` tokens are used (with at most `lzma_layers`
+    lzma ones when that is set: the rest are left)."""
     if not ce or layer_limit <= 0:
         return []
     plain = ce.replace(b"\0", b"").lower()
@@ -276,9 +297,12 @@ def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
         return ["gzip"]
     if plain in (b"deflate", b"x-deflate"):
         return ["deflate"]
-    if plain in (b"lzma", b"br", b"inflate", b"none"):
-        return []             # lzma and brotli are not decoded here
+    if plain == b"lzma":
+        return ["lzma"]
+    if plain in (b"br", b"inflate", b"none"):
+        return []             # brotli is not decoded here
     out: list[str] = []
+    n_lzma = 0
     for token in ce.replace(b",", b" ").split(b" "):
         if not token:
             continue
@@ -289,6 +313,11 @@ def content_codings(ce: bytes | None, layer_limit: int) -> list[str]:
             out.append("gzip")
         elif b"deflate" in low:
             out.append("deflate")
+        elif token == b"lzma":
+            n_lzma += 1
+            if lzma_layers and n_lzma > lzma_layers:
+                break
+            out.append("lzma")
         else:
             out.append("")      # a layer (it counts toward the limit) that decodes nothing
     return [c for c in out if c]
@@ -324,17 +353,22 @@ class _Layer:
     first byte. A layer whose data does not decode passes its input through from then on
     (libhtp's passthrough), so one bogus layer of several does not hide the others."""
 
-    __slots__ = ("kind", "d", "pending", "passthrough")
+    __slots__ = ("kind", "d", "pending", "passthrough", "memlimit", "window", "out")
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, memlimit: int = 1 << 20) -> None:
         self.kind = kind
         self.d: Any = None
         self.pending = b""
         self.passthrough = False
+        self.memlimit = memlimit
+        self.window = 0
+        self.out = 0
 
     def decode(self, data: bytes, out_limit: int) -> bytes:
         if self.passthrough:
             return data
+        if self.kind == "lzma":
+            return self._lzma(data, out_limit)
         if self.d is None:
             data = self.pending + data
             if self.kind == "gzip":
@@ -360,18 +394,51 @@ class _Layer:
             self.passthrough = True
             return data
 
+    def _lzma(self, data: bytes, out_limit: int) -> bytes:
+        """LZMA (the .lzma "alone" format: properties, dictionary size, length, data), as
+        libhtp-rs decodes it with lzma-rs: its window grows with the output, and one
+        larger than `lzma-memlimit` stops the layer (LZMA_MEMLIMIT_REACHED). Data that is
+        not LZMA passes through, like any layer's."""
+        if self.d is None:
+            data = self.pending + data
+            if len(data) < 13:
+                self.pending = data
+                return b""
+            self.pending = b""
+            if self.memlimit <= 0:
+                self.passthrough = True
+                return data
+            self.window = int.from_bytes(data[1:5], "little")
+            # liblzma sizes the window up front; cap what it may take, the lzma-rs limit
+            # (window and output both over lzma-memlimit) is applied on the output below
+            self.d = lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=max(self.memlimit, 1 << 26))
+        if self.d.eof or self.out < 0:
+            return b""
+        try:
+            out = self.d.decompress(data, out_limit)
+        except (lzma.LZMAError, MemoryError):
+            self.passthrough = True
+            return data
+        self.out += len(out)
+        if self.out > self.memlimit and self.window > self.memlimit:
+            keep = len(out) - (self.out - self.memlimit)
+            self.out = -1               # the memory limit is reached: no more output
+            return out[:max(keep, 0)]
+        return out
+
 
 class _Body:
     """One direction's body framing and content decoding."""
 
     __slots__ = ("mode", "remaining", "chunk_state", "decoders", "limit", "out_limit")
 
-    def __init__(self, mode: str, length: int, codings: list[str], limit: int, out_limit: int) -> None:
+    def __init__(self, mode: str, length: int, codings: list[str], limit: int, out_limit: int,
+                 lzma_memlimit: int = 1 << 20) -> None:
         self.mode = mode                 # "length", "chunked", "close"
         self.remaining = length
         self.chunk_state = "size"        # size, data, crlf, trailer
         # the last coding applied is undone first
-        self.decoders = [_Layer(kind) for kind in reversed(codings)]
+        self.decoders = [_Layer(kind, lzma_memlimit) for kind in reversed(codings)]
         self.limit = limit
         self.out_limit = out_limit
 
@@ -380,6 +447,21 @@ class _Body:
         for layer in self.decoders:
             out = layer.decode(out, self.out_limit)
         return out
+
+
+def _hash_past_limit(tx: HttpTx, d: int, kept: bytearray, out: bytes, room: int) -> None:
+    """A body past its inspection limit while hash rules are loaded (files.STREAM_HASH):
+    its file's hashes go on over the bytes that are no longer kept, started from the kept
+    part when the body is first cut."""
+    if tx.file_hash is None:
+        tx.file_hash = [None, None]
+    hashers = tx.file_hash[d]
+    if hashers is None:
+        if tx.file_cut & (1 << d):
+            return                  # cut before hashing was needed: the start is gone
+        hashers = tx.file_hash[d] = files_mod.Hashes(bytes(kept))
+        out = out[max(room, 0):]
+    hashers.update(out)
 
 
 class HttpParser:
@@ -609,9 +691,67 @@ class HttpParser:
         tx.protocol = proto
 
     def _step_headers(self, d: int, tx: HttpTx) -> bool:
-        """Header lines up to the empty one. When the whole block is buffered (nearly
-        always), it is split in one go instead of line by line (bench_applayer: the
-        line loop was the app layer's largest single cost)."""
+        """The header block as libhtp-rs reads it (httpheaders.parse_headers: folding of
+        names and values, deformed line ends, lone CRs in responses), in as many steps as
+        the data arrives: what is read is taken, the rest waits for more bytes."""
+        buf = self.buf[d]
+        if buf.find(b"\n") < 0 and (d or buf.find(b"\r") < 0):
+            self._too_long(d, tx)
+            if len(buf) > MAX_LINE:
+                del buf[MAX_LINE:]
+            return False
+        # an empty line first: the block ends (no headers, or the last one was taken); a
+        # response's lone CR or LF CR first is more header block to libhtp-rs (a line
+        # without colon: http-evader-405's "\n\r" line ends)
+        if buf[:2] == b"\r\n" or (buf[:1] == b"\n" and (d or (len(buf) > 1 and buf[1] != 0x0D))):
+            end = 2 if buf[:1] == b"\r" else 1
+            self.headers_raw[d] += buf[:end]
+            del buf[:end]
+            self._end_headers(d, tx)
+            return True
+        data = bytes(buf)
+        try:
+            used, found, eoh = parse_headers(data, not d)
+        except Incomplete:
+            self._too_long(d, tx)
+            if len(buf) <= MAX_LINE:
+                return False
+            used, found, eoh = 0, [], False
+        if not used:
+            return self._step_headers_lines(d, tx)
+        del buf[:used]
+        self.headers_raw[d] += data[:used]
+        headers = tx.header_list(bool(d))
+        for name, value, flags in found:
+            self._add_header(headers, name, value, flags, not d)
+        if eoh:
+            self._end_headers(d, tx)
+        return True
+
+    def _add_header(self, headers: list[tuple[bytes, bytes]], name: bytes, value: bytes, flags: int,
+                    response: bool) -> None:
+        """One header libhtp-rs read: a line without a colon is flagged and left out, a
+        repeated name is joined to the first with ", "."""
+        if flags & _HF_EVENTS:
+            ev = flags & _HF_EVENTS
+            if flags & HF_MISSING_COLON == HF_NAME_EMPTY:
+                ev |= _HF_EMPTY_NAME            # ":value": an empty name, not a line without colon
+            self.hflags[0 if response else 1] |= ev << 8
+        if flags & HF_MISSING_COLON == HF_MISSING_COLON:
+            self.hflags[0 if response else 1] |= _H_NO_COLON
+            return
+        low = name.lower()
+        for i, (n, v) in enumerate(headers):
+            if n.lower() == low:
+                headers[i] = (n, v + b", " + value)
+                if low != b"content-length":
+                    self.hflags[0 if response else 1] |= _H_REPEATED
+                return
+        headers.append((name, value))
+
+    def _step_headers_lines(self, d: int, tx: HttpTx) -> bool:
+        """Header lines up to the empty one, line by line: the fallback for a block
+        libhtp-rs's rules cannot read (an over-long line, a malformed start)."""
         buf = self.buf[d]
         headers = tx.header_list(bool(d))
         if buf[:1] == b"\n" or buf[:2] == b"\r\n":
@@ -699,8 +839,28 @@ class HttpParser:
                 self._event(tx, side + "_field_missing_colon")
             if flags & _H_REPEATED:
                 self._event(tx, side + "_header_repetition")
+            if flags >> 8:
+                self._header_flag_events(tx, flags >> 8, bool(d))
         tx.touch(bool(d))
         self._start_body(d, tx)
+
+    def _header_flag_events(self, tx: HttpTx, flags: int, request: bool) -> None:
+        """libhtp-rs's warnings on the header lines of one block (request_generic /
+        response_generic process_*_headers_generic), from httpheaders' flags."""
+        if request:
+            names = (("request_invalid_lws_after_name", HF_NAME_TRAILING_WHITESPACE),
+                     ("invalid_request_field_folding", HF_NAME_LEADING_WHITESPACE),
+                     ("request_header_invalid", HF_NAME_NON_TOKEN_CHARS))
+        else:
+            names = (("deformed_eol", HF_DEFORMED_EOL),
+                     ("response_invalid_lws_after_name", HF_NAME_TRAILING_WHITESPACE),
+                     ("invalid_response_field_folding", HF_NAME_LEADING_WHITESPACE),
+                     ("response_header_name_not_token", HF_NAME_NON_TOKEN_CHARS))
+        for name, bit in names:
+            if flags & bit:
+                self._event(tx, name)
+        if flags & _HF_EMPTY_NAME:
+            self._event(tx, "request_invalid_empty_name" if request else "response_invalid_empty_name")
 
     def _header_events(self, d: int, tx: HttpTx) -> None:
         """The anomalies libhtp-rs reports once a header block is in: one pass over the
@@ -784,21 +944,30 @@ class HttpParser:
         te = tx.header(b"transfer-encoding", to_server)
         cl = tx.header(b"content-length", to_server)
         codings = content_codings(tx.header(b"content-encoding", to_server),
-                                  self.limits["decompress-layer-limit"])
+                                  self.limits["decompress-layer-limit"], self.limits.get("lzma-layers", 0))
         limit = self.limits["request-body-limit" if to_server else "response-body-limit"]
-        mk = lambda mode, n: _Body(mode, n, codings, limit, self.limits["decompression-limit"])  # noqa: E731
+        mk = lambda mode, n: _Body(mode, n, codings, limit, self.limits["decompression-limit"],  # noqa: E731
+                                   self.limits.get("lzma-memlimit", 1 << 20))
         if not to_server:
             status = tx.status or b""
-            if status == b"100":
+            # libhtp-rs response_body_determine: a 100 with a Content-Length above 0 is no
+            # 100 Continue, and a 1xx, 204 or 304 that announces a body (Transfer-Encoding
+            # or Content-Length) has one ("Unexpected Response body"; http-evader-476)
+            if status == b"100" and te is None and not (_content_length(cl or b"") or 0) > 0:
                 # 100 Continue: the real response follows
                 tx.resp_headers = None
                 self.state[0] = "line"
                 return
             if status == b"101":
                 self._upgrade(tx)
-            if (tx.method or b"").upper() == b"HEAD" or status[:1] == b"1" or status in (b"204", b"304"):
+            if (tx.method or b"").upper() == b"HEAD":
                 self._finish(d, tx)
                 return
+            if status[:1] == b"1" or status in (b"204", b"304"):
+                if te is None and cl is None:
+                    self._finish(d, tx)
+                    return
+                self._event(tx, "response_body_unexpected")
         self._framing_events(d, tx, te, cl)
         if te is not None and b"chunked" in te.replace(b"\0", b"").lower():
             # libhtp-rs (process_request_headers, state_response_headers): a Transfer-Encoding
@@ -848,6 +1017,8 @@ class HttpParser:
         if room > 0 and out:
             target += out[:room]
         if len(out) > max(room, 0):
+            if files_mod.STREAM_HASH:
+                _hash_past_limit(tx, d, target, out, room)
             tx.file_cut |= 1 << d
         tx.touch(bool(d), BODY_BUFFERS)
 
@@ -949,7 +1120,8 @@ class HttpParser:
                 self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
-            if buf[:4].upper() != b"HTTP" and len(buf) >= 5:
+            lead = bytes(buf[:80]).lstrip(_RESP_LEAD)
+            if lead[:4].upper() != b"HTTP" and (len(buf) >= 5 or len(lead) >= 4):
                 # not a status line (libhtp-rs treat_response_line_as_body: it must start
                 # with "http", any case). A junk line followed by one starting with 'H', or
                 # of at most 2 bytes, is ignored (http-evader-488: " SIP/2.0 200 ok");
@@ -978,7 +1150,9 @@ class HttpParser:
             elif tx.resp_line is not None and tx.status == b"100" and line.split(None, 2)[1:2] == [b"100"]:
                 self._event(tx, "100_continue_already_seen")
             tx.resp_line = line
-            parts = line.split(None, 2)
+            # libhtp-rs parse_response_line: blanks and NULs before the protocol are skipped
+            # (http-evader-390: "\0HTTP/1.1 200 ok")
+            parts = line.lstrip(_RESP_LEAD).split(None, 2)
             tx.resp_protocol = parts[0] if parts else b""
             tx.status = parts[1] if len(parts) > 1 else b""
             tx.stat_msg = parts[2] if len(parts) > 2 else b""
@@ -1172,7 +1346,47 @@ register_buffer("file.data", "http", BOTH, _file_data, "file_data", multi=True)
 register_buffer("http.request_header", "http", TO_SERVER, lambda tx, ts: _header_list(tx, True), multi=True)
 register_buffer("http.response_header", "http", TO_CLIENT, lambda tx, ts: _header_list(tx, False), multi=True)
 
-register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080)))
+def configure(config: Any) -> dict[str, Any]:
+    """The parser's limits from `app-layer.protocols.http` (netsentry's keys) and Suricata's
+    `app-layer.protocols.http.libhtp.default-config` (its keys win where both are set:
+    `response-body-decompress-layer-limit`, `lzma-memlimit`, `lzma-enabled`)."""
+    from netsentry.applayer.state import _size, _yes
+    from netsentry.config import ConfigError, get
+    http = dict(get(config, "app-layer.protocols.http", {}) or {})
+    libhtp = dict(get(config, "app-layer.protocols.http.libhtp.default-config", {}) or {})
+    prefix = "app-layer.protocols.http."
+
+    def value(key: str, conv: Any, where: dict[str, Any], default: Any, full: str) -> Any:
+        try:
+            return conv(where.get(key, default))
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a number or size, got {where.get(key)!r}", prefix + full) from None
+
+    if "response-body-decompress-layer-limit" in libhtp:
+        layers = value("response-body-decompress-layer-limit", int, libhtp, 2,
+                       "libhtp.default-config.response-body-decompress-layer-limit")
+    else:
+        layers = value("decompress-layer-limit", int, http, 2, "decompress-layer-limit")
+    # lzma-enabled: yes is one lzma layer, a number that many; false leaves the default
+    # (libhtp-rs: no lzma layer limit; only lzma-memlimit 0 turns lzma off)
+    lz = libhtp.get("lzma-enabled")
+    lzma_layers = 0
+    if lz is not None and str(lz).strip().lower() not in ("no", "false", "off", "0"):
+        lzma_layers = 1 if _yes(lz) else max(value("lzma-enabled", lambda v: int(str(v)), libhtp, 0,
+                                                   "libhtp.default-config.lzma-enabled"), 0)
+    return {
+        "request-body-limit": value("request-body-limit", _size, http, 100 * 1024, "request-body-limit"),
+        "response-body-limit": value("response-body-limit", _size, http, 100 * 1024, "response-body-limit"),
+        "decompression-limit": value("decompression-limit", _size, http, 1 << 20, "decompression-limit"),
+        "decompress-layer-limit": layers,
+        "lzma-memlimit": value("lzma-memlimit", _size, libhtp, 1 << 20, "libhtp.default-config.lzma-memlimit"),
+        "lzma-layers": lzma_layers,
+        "double-decode-path": _yes(libhtp.get("double-decode-path", False)),
+        "double-decode-query": _yes(libhtp.get("double-decode-query", False)),
+    }
+
+
+register_protocol(Protocol("http", (6,), probe, HttpParser, (80, 8080), configure=configure))
 
 
 def _progress(tx: HttpTx, to_server: bool) -> int:

@@ -69,7 +69,7 @@ CONTENT_MODIFIERS = {
 
 # Keywords with no buffer of their own: (value kind, reason category).
 OTHER = { "luaxform": "transform",
-    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword", "filestore": "file keyword",
+    "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword",
     "filemagic": "file keyword",
     "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",

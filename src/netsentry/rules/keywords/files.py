@@ -12,7 +12,11 @@ SMTP, ftp-data), in either direction, matching when one of the side's files sati
   (an open one only for `>`/`>=` once it is past the bound, as Suricata);
 - `filemd5:[!]LIST` (and sha1, sha256): the file's hash is (is not) in LIST, a file
   of hex hashes one a line, found next to the rule file, else under
-  `default-rule-path`, else as given.
+  `default-rule-path`, else as given;
+- `filestore[:request|response|both|to_server|to_client[,file|tx|ssn|flow]]`: in
+  Suricata a file match that holds for every file, with the storing done after the
+  rule matched (detect-filestore.c); here the match only: the rule needs a file, and
+  no file is written (fileinfo `stored` stays false).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from netsentry.applayer import files as files_mod
 from netsentry.applayer.files import tx_files
 from netsentry.applayer.registry import BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError
@@ -122,7 +127,19 @@ def _hash_list(b: RuleBuilder, name: str, what: str, hexlen: int) -> frozenset[s
             if len(word) != hexlen or any(c not in "0123456789abcdef" for c in word):
                 raise RuleError(f"{what}: {path}:{lineno}: not a {hexlen}-digit hex hash: '{word[:80]}'")
             hashes.add(word)
-    return frozenset(hashes)
+    return HashList(hashes)
+
+
+class HashList(frozenset):
+    """A hash list of a rule. Made (at parse time, or from the rule cache) it turns on the
+    hashing of files past their inspection limit (files.STREAM_HASH)."""
+
+    def __new__(cls, items: Any = ()) -> HashList:
+        files_mod.STREAM_HASH = True
+        return super().__new__(cls, items)
+
+    def __reduce__(self) -> Any:
+        return (HashList, (frozenset(self),))
 
 
 def _hash_keyword(what: str, algo: str, hexlen: int) -> Any:
@@ -135,6 +152,18 @@ def _hash_keyword(what: str, algo: str, hexlen: int) -> Any:
             return h is not None and (h in hashes) != neg
         _file_check(b, BOTH, match)
     return setup
+
+
+_STORE_DIRS = frozenset({"request", "response", "both", "to_server", "to_client"})
+_STORE_SCOPES = frozenset({"file", "tx", "ssn", "flow"})
+
+
+@keyword("filestore", value="optional", help="filestore[:direction[,scope]]; a file (storing it is not done)")
+def filestore(b: RuleBuilder, arg: str | None) -> None:
+    words = [w.strip().lower() for w in (arg or "").split(",")] if (arg or "").strip() else []
+    if len(words) > 2 or (words and words[0] not in _STORE_DIRS) or (len(words) > 1 and words[1] not in _STORE_SCOPES):
+        raise RuleError(f"filestore: bad argument '{arg}' (direction[,scope])")
+    _file_check(b, BOTH, lambda f: True)
 
 
 keyword("filemd5", help="filemd5:[!]LIST; the file's md5 is in the list file")(_hash_keyword("filemd5", "md5", 32))
