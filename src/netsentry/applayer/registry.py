@@ -182,3 +182,4 @@ def load_protocols() -> None:
     # after the others: in the probing order of ports none of them names, the common
     # protocols' probes come first (ftp, smtp: bench-1m's flows are HTTP, TLS, DNS)
     from netsentry.applayer import ftp, smb, smtp  # noqa: F401
+    from netsentry.applayer import sip  # noqa: F401

@@ -36,7 +36,8 @@ APP_LAYER_PROTOCOLS = frozenset({
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
                         "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp",
-                        "smb": "tcp", "dcerpc": "tcp"}
+                        "smb": "tcp", "dcerpc": "tcp",
+                        "sip": "ip"}
 # The other protocols whose flows also satisfy a rule's protocol (Suricata's AppProtoEquals:
 # DCERPC rules see DCERPC carried over SMB)
 _APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"})}

@@ -1,0 +1,18 @@
+"""SIP keywords (applayer/sip.py): the `sip.*` sticky buffers the generic list of
+rules/keywords/applayer.py does not name (the header multi-buffers) and the
+`sip.*` app-layer events."""
+
+from __future__ import annotations
+
+from netsentry.applayer import sip
+from netsentry.applayer.registry import BUFFERS
+from netsentry.rules.keywords.applayer import APP_LAYER_EVENTS, _sticky
+from netsentry.rules.registry import KEYWORDS, keyword
+
+APP_LAYER_EVENTS["sip"] = dict(sip.EVENTS)
+
+for _name in ("sip.method", "sip.uri", "sip.request_line", "sip.stat_code", "sip.stat_msg",
+              "sip.response_line", "sip.protocol", "sip.from", "sip.to", "sip.via", "sip.user_agent",
+              "sip.ua", "sip.content_type", "sip.content_length"):
+    if _name not in KEYWORDS:
+        keyword(_name, value="optional", help=f"{_name}; sticky buffer (sip)")(_sticky(_name))
