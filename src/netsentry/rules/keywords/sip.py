@@ -5,7 +5,6 @@ rules/keywords/applayer.py does not name (the header multi-buffers) and the
 from __future__ import annotations
 
 from netsentry.applayer import sip
-from netsentry.applayer.registry import BUFFERS
 from netsentry.rules.keywords.applayer import APP_LAYER_EVENTS, _sticky
 from netsentry.rules.registry import KEYWORDS, keyword
 
