@@ -187,3 +187,4 @@ def load_protocols() -> None:
     from netsentry.applayer import ftp, smb, smtp  # noqa: F401
     from netsentry.applayer import sip  # noqa: F401
     from netsentry.applayer import llmnr  # noqa: F401
+    from netsentry.applayer import template  # noqa: F401
