@@ -115,3 +115,29 @@ def test_parse_message_never_crashes(data: bytes):
                 sip.parse_message(data, request, tcp)
             except (sip.Incomplete, sip.Invalid):
                 pass
+
+
+SDP_BODY = (b"v=0\r\no=alice  2890844526 2890844526 IN IP4 10.0.0.5\r\ns=Call\r\ni=Info here\r\n"
+            b"c=IN IP4 10.0.0.5\r\nb=AS:64\r\nt=0 0\r\nr=604800 3600 0 90000\r\na=sendrecv\r\n"
+            b"m=audio 49170 RTP/AVP 0\r\ni=voice\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+def test_an_sdp_body_is_parsed_for_buffers_and_the_record(tmp_path: Path):
+    invite = (b"INVITE sip:bob@example.net SIP/2.0\r\nContent-Type: application/sdp\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(SDP_BODY)) + SDP_BODY
+    recs = _udp(tmp_path,
+                'alert sip any any -> any any (sdp.origin; content:"alice 2890844526 2890844526 IN IP4 10.0.0.5";'
+                ' bsize:43; sid:1;)\n'
+                'alert sip any any -> any any (sdp.media.media; content:"audio"; sdp.attribute; content:"sendrecv";'
+                ' sid:2;)\n'
+                'alert sip any any -> any any (sdp.repeat_time; content:"604800"; sid:3;)\n'
+                'alert sip any any -> any any (sdp.attribute; content:"rtpmap"; sid:4;)\n',
+                ((True, invite), (False, OK)))
+    assert len(alerts(recs, 1)) == 1 and len(alerts(recs, 2)) == 1 and len(alerts(recs, 3)) == 1
+    assert not alerts(recs, 4), "a media attribute is sdp.media's, not the session's"
+    sdp = [r["sip"] for r in recs if r["event_type"] == "sip"][0]["sdp"]
+    assert sdp["origin"] == "alice 2890844526 2890844526 IN IP4 10.0.0.5"
+    assert sdp["time_descriptions"] == [{"time": "0 0", "repeat_time": "604800 3600 0 90000"}]
+    assert sdp["media_descriptions"] == [{"media": "audio 49170 RTP/AVP 0", "media_info": "voice",
+                                          "attributes": ["rtpmap:0 PCMU/8000"]}]
+    assert "sdp" not in [r["sip"] for r in recs if r["event_type"] == "sip"][1], "ABCD is no SDP"

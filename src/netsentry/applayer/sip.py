@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsentry.applayer import sdp as sdp_parser
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
@@ -171,7 +172,7 @@ class Message:
     """One request or response, and where its parts lie in its bytes."""
 
     __slots__ = ("request", "method", "uri", "version", "code", "reason", "headers", "line",
-                 "raw", "line_len", "headers_len", "body_off")
+                 "raw", "line_len", "headers_len", "body_off", "_sdp")
 
     def __init__(self) -> None:
         self.request = True
@@ -180,6 +181,15 @@ class Message:
         self.line = b""
         self.raw = b""
         self.line_len = self.headers_len = self.body_off = 0
+        self._sdp: Any = False
+
+    @property
+    def sdp(self) -> sdp_parser.Sdp | None:
+        """The body as SDP (applayer/sdp.py), parsed on first use; None when it is not."""
+        if self._sdp is False:
+            body = self.body
+            self._sdp = sdp_parser.parse(body) if body.startswith(b"v=") else None
+        return self._sdp
 
     @property
     def body(self) -> bytes:
@@ -260,12 +270,16 @@ class SipTx(Tx):
             out["method"] = _text(m.method)
             out["uri"] = _text(m.uri)
             out["version"] = _text(m.version)
+            if m.sdp is not None:
+                out["sdp"] = m.sdp.eve()
             if m.line:
                 out["request_line"] = _text(m.line)
         else:
             out["version"] = _text(m.version)
             out["code"] = _text(m.code)
             out["reason"] = _text(m.reason)
+            if m.sdp is not None:
+                out["sdp"] = m.sdp.eve()
             if m.line:
                 out["response_line"] = _text(m.line)
         return out
@@ -390,5 +404,35 @@ for _req_side, _prefix in ((True, "request"), (False, "response")):
     for _part in ("line", "headers", "body"):
         register_buffer(f"frame:sip.{_prefix}.{_part}", "sip", TO_SERVER if _req_side else TO_CLIENT,
                         _frame(_part, _req_side))
+
+def _sdp(get_):
+    """An `sdp.*` buffer: of the inspected side's message body, when it is SDP."""
+    def get(tx: SipTx, to_server: bool) -> Any:
+        m = tx.msg
+        if m.request != to_server:
+            return None
+        s = m.sdp
+        if s is None:
+            return None
+        v = get_(s)
+        return v if v else None
+    return get
+
+
+for _kw, _get, _multi in (
+        ("sdp.origin", lambda s: s.origin, False), ("sdp.session_name", lambda s: s.session_name, False),
+        ("sdp.session_info", lambda s: s.session_info, False), ("sdp.uri", lambda s: s.uri, False),
+        ("sdp.email", lambda s: s.email, False), ("sdp.phone_number", lambda s: s.phone, False),
+        ("sdp.connection_data", lambda s: s.connection, False),
+        ("sdp.bandwidth", lambda s: s.bandwidths, True),
+        ("sdp.time", lambda s: [t for t, _ in s.times], True),
+        ("sdp.repeat_time", lambda s: [r for _, r in s.times if r is not None], True),
+        ("sdp.timezone", lambda s: s.timezone, False), ("sdp.encryption_key", lambda s: s.key, False),
+        ("sdp.attribute", lambda s: s.attributes, True),
+        ("sdp.media.media", lambda s: [m.media for m in s.media], True),
+        ("sdp.media.media_info", lambda s: [m.info for m in s.media if m.info is not None], True),
+        ("sdp.media.connection_data", lambda s: [m.connection for m in s.media if m.connection is not None], True),
+        ("sdp.media.encryption_key", lambda s: [m.key for m in s.media if m.key is not None], True)):
+    register_buffer(_kw, "sip", BOTH, _sdp(_get), multi=_multi)
 
 register_protocol(Protocol("sip", (17, 6), probe, SipParser, ()))
