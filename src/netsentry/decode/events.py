@@ -164,5 +164,10 @@ ARP_INVALID_HARDWARE_SIZE = "arp.invalid_hardware_size"
 ARP_INVALID_PROTOCOL_SIZE = "arp.invalid_protocol_size"
 ARP_UNSUPPORTED_OPCODE = "arp.unsupported_opcode"
 
+# IGMP (decode/igmp.py)
+IGMP_PKT_TOO_SMALL = "igmp.pkt_too_small"
+IGMP_V3_PKT_TOO_SMALL = "igmp.v3_pkt_too_small"
+IGMP_MALFORMED = "igmp.malformed"
+
 # every name above: computed last, so a decoder's names added at the end are in it too
 ALL: frozenset[str] = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

@@ -49,6 +49,7 @@ PROTO_NUMBERS: dict[str, int | None] = {
     "icmpv4": 1,
     "icmpv6": 58,
     "sctp": 132,
+    "igmp": 2,
 }
 
 ACTIONS = ("alert", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth", "pass")

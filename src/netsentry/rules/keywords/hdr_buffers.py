@@ -118,12 +118,13 @@ register_buffer("ipv6.hdr", _ipv6_hdr)
 register_buffer("tcp.hdr", _l4(6, lambda pkt, off: pkt.tcp_hlen))
 register_buffer("udp.hdr", _l4(17, lambda pkt, off: 8))
 register_buffer("icmpv4.hdr", _l4(1, _icmpv4_len))
+register_buffer("igmp.hdr", _l4(2, lambda pkt, off: pkt.igmp[2] if getattr(pkt, "igmp", None) else 8))
 register_buffer("icmpv6.hdr", _l4(58, lambda pkt, off: 8))
 
 # buffer -> IP protocol numbers its rule's protocol must be able to carry (None: any)
 _NEEDS_PROTO: dict[str, tuple[int, ...] | None] = {
     "ether.hdr": None, "ipv4.hdr": None, "ipv6.hdr": None, "tcp.hdr": (6,), "udp.hdr": (17,),
-    "icmpv4.hdr": (1,), "icmpv6.hdr": (58,),
+    "icmpv4.hdr": (1,), "icmpv6.hdr": (58,), "igmp.hdr": (2,),
 }
 
 
