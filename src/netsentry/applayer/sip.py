@@ -60,12 +60,20 @@ class Invalid(Exception):
     """The bytes are not a SIP message."""
 
 
+_FIRST = frozenset(m[0] for m in _METHODS + _METHODS_PROBED)   # a method's first letter
+
+
 def probe(data: bytes, to_server: bool) -> bool | None:
-    """Suricata's SIP patterns at offset 0 (to server: a method, to client: "SIP/2.0")."""
+    """Suricata's SIP patterns at offset 0 (to server: a method, to client: "SIP/2.0").
+    Runs on every new flow no other protocol claimed first: one byte test rules most out."""
+    if not data:
+        return None
     if not to_server:
         if len(data) < len(_RESPONSE):
             return None if _RESPONSE.startswith(data) else False
         return data.startswith(_RESPONSE)
+    if data[0] not in _FIRST:
+        return False
     short = False
     for m in _METHODS:
         if data.startswith(m):
