@@ -51,6 +51,9 @@ class Protocol:
     # the settings leave to them (SMTP's `body-md5: auto`, SSH's hassh turned on by a rule
     # on a hassh buffer); AppLayer.set_rule_buffers
     rules_known: Callable[[Any, frozenset[str]], None] | None = None
+    # UDP: `answer_first(data)` says a flow's first datagram is the server's answer, and the
+    # flow runs the other way round (Suricata's probing parsers' rdir; LLMNR)
+    answer_first: Callable[[bytes], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,3 +219,6 @@ def load_protocols() -> None:
     # after the others: in the probing order of ports none of them names, the common
     # protocols' probes come first (ftp, smtp: bench-1m's flows are HTTP, TLS, DNS)
     from netsentry.applayer import ftp, smb, smtp  # noqa: F401
+    from netsentry.applayer import sip  # noqa: F401
+    from netsentry.applayer import llmnr  # noqa: F401
+    from netsentry.applayer import template  # noqa: F401

@@ -616,11 +616,21 @@ class AppLayer:
         # probing parsers by detection port), then the rest in registration order
         order = self.port_order.get((ipproto, port))
         if order is None:
-            order = self.by_ipproto.get(ipproto, ())
+            # then by the client's port, as Suricata's probing parsers try dp, then sp (an
+            # LLMNR answer from 5355 opening its own flow to the asker)
+            order = self.port_order.get((ipproto, flow.client_port))
+            if order is not None:
+                port = flow.client_port
+            else:
+                order = self.by_ipproto.get(ipproto, ())
         for proto in order:
             probe = proto.tcp_probe if ipproto == 6 and proto.tcp_probe is not None else proto.probe
             r = probe(data, to_server)
             if r:
+                if ipproto == 17 and proto.answer_first is not None and to_server and proto.answer_first(data):
+                    # the probe's reversed direction (Suricata's rdir): the flow's first
+                    # datagram is an answer, so its sender is the server
+                    st.reversed = True
                 return proto
             if r is False and ipproto == 6 and not st.syn and probe(data, not to_server):
                 # Suricata's midstream pickup: what the flow's client sent is a server's

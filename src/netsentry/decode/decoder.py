@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from netsentry.decode import erspan, gre, icmp, ipip, ipv4, ipv6, link, mpls, nsh, pppoe, sctp, tcp, udp
+from netsentry.decode import arp, erspan, gre, icmp, igmp, ipip, ipv4, ipv6, link, mpls, nsh, pppoe, sctp, tcp, udp
 from netsentry.decode.udptunnel import UdpTunnels
 from netsentry.decode.context import EVENTS_OVERFLOW, IPV6_EXTHDR_LIMIT, DecodeContext
 from netsentry.decode.packet import TYPED, Packet
@@ -45,6 +45,7 @@ def build_context(checksums: bool) -> DecodeContext:
     ctx.ethertypes.update(mpls.ETHERTYPES)
     ctx.ethertypes.update(nsh.ETHERTYPES)
     ctx.ethertypes.update(pppoe.ETHERTYPES)
+    ctx.ethertypes.update(arp.ETHERTYPES)
     ctx.ethertypes[link.ETHERTYPE_IPV4] = ipv4.decode
     ctx.ethertypes[link.ETHERTYPE_IPV6] = ipv6.decode
     ctx.ethertypes[gre.ETHERTYPE_TEB] = link.decode_ethernet
@@ -54,6 +55,7 @@ def build_context(checksums: bool) -> DecodeContext:
     ctx.ip_protos[58] = icmp.decode_v6
     ctx.ip_protos[47] = gre.decode
     ctx.ip_protos[sctp.IPPROTO_SCTP] = sctp.decode
+    ctx.ip_protos[igmp.IPPROTO_IGMP] = igmp.decode
     ctx.ethertypes[erspan.ETHERTYPE_ERSPAN] = erspan.decode      # reached from GRE
     ctx.ip_protos[ipip.IPPROTO_IPIP] = ipip.decode_ipv4_in_ip
     ctx.ip_protos[ipip.IPPROTO_IPV6] = ipip.decode_ipv6_in_ip

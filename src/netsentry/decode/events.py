@@ -155,5 +155,19 @@ ERSPAN_TOO_MANY_VLAN_LAYERS = "erspan.too_many_vlan_layers"
 VXLAN_UNKNOWN_PAYLOAD_TYPE = "vxlan.unknown_payload_type"
 GENEVE_UNKNOWN_PAYLOAD_TYPE = "geneve.unknown_payload_type"
 
+# ARP (decode/arp.py)
+ARP_PKT_TOO_SMALL = "arp.pkt_too_small"
+ARP_UNSUPPORTED_HARDWARE = "arp.unsupported_hardware"
+ARP_UNSUPPORTED_PROTOCOL = "arp.unsupported_protocol"
+ARP_INVALID_PKT = "arp.invalid_pkt"
+ARP_INVALID_HARDWARE_SIZE = "arp.invalid_hardware_size"
+ARP_INVALID_PROTOCOL_SIZE = "arp.invalid_protocol_size"
+ARP_UNSUPPORTED_OPCODE = "arp.unsupported_opcode"
+
+# IGMP (decode/igmp.py)
+IGMP_PKT_TOO_SMALL = "igmp.pkt_too_small"
+IGMP_V3_PKT_TOO_SMALL = "igmp.v3_pkt_too_small"
+IGMP_MALFORMED = "igmp.malformed"
+
 # every name above: computed last, so a decoder's names added at the end are in it too
 ALL: frozenset[str] = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))

@@ -41,6 +41,7 @@ PORT_MAX = 65535
 ANY_PROTO = -1        # bucket key of packets whose protocol no rule names explicitly
 IP_ONLY_INDEX_MIN = 16   # below this many ip-only rules in a group, testing each is cheaper
 NON_IP = -2           # bucket key of non-IP frames (ARP, ...): only `pkthdr` rules apply
+_NON_IP_PROTOS = ("pkthdr", "ether", "arp")   # rule protocols a non-IP frame can meet
 FIRST_CANDIDATES_MEMO = 65536  # (group, src, dst) answers of first_candidates an index remembers
 
 
@@ -393,6 +394,8 @@ class GroupIndex:
             protos = s.ip_protos
             if protos is None:
                 protos = _checked_protos(s)
+            if s.proto == "arp":
+                continue            # never an IP packet: the non-IP bucket only
             if protos is None:
                 any_proto.append(num)
             else:
@@ -402,8 +405,9 @@ class GroupIndex:
             p: _Bucket(p, sorted(nums + any_proto), sigs) for p, nums in by_proto.items()}
         self.other = _Bucket(ANY_PROTO, any_proto, sigs)
         self.buckets[ANY_PROTO] = self.other
-        # `ip` rules need an IP packet; Suricata's `pkthdr` rules see every frame
-        self.buckets[NON_IP] = _Bucket(NON_IP, [n for n in any_proto if sigs[n].proto == "pkthdr"], sigs)
+        # `ip` rules need an IP packet; Suricata's `pkthdr` rules see every frame, its
+        # `ether` rules every Ethernet frame and `arp` rules only ARP frames
+        self.buckets[NON_IP] = _Bucket(NON_IP, [n for n, s in enumerate(sigs) if s.proto in _NON_IP_PROTOS], sigs)
         self._by_members: dict[frozenset[int], Group] = {}
         # per protocol key: (bucket, dp -> class, sp -> class, table), what `flow_groups`
         # reads once per new flow, in one dict probe instead of five attribute reads

@@ -64,6 +64,7 @@ from netsentry.config import ConfigError
 from netsentry.detect.bypass import BYPASS
 from netsentry.detect.bypass import flow_counters as bypassed_flow_counters
 from netsentry.detect.sctp import sctp_eve
+from netsentry.decode.igmp import eve as igmp_eve
 from netsentry.detect.actions import PASS_ALERT_RULES
 from netsentry.event import MATCH_PACKET, MATCH_STREAM, Alert, Event, HostPacket
 from netsentry.exception_policy import EP_FLOW_DROP_REASON, dropped_by_policy
@@ -136,6 +137,7 @@ flow_texts: Callable[[Any], tuple[str, str, str]] = _flow_texts_kept if KEEP_FLO
 # takes the general path.
 USUAL_PROTOS = frozenset((6, 17))
 IPPROTO_SCTP = 132
+IPPROTO_IGMP = 2
 
 
 def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, Any]:
@@ -184,6 +186,10 @@ def packet_header(event_type: str, ts: float, pkt: Any, flow: Any) -> dict[str, 
             sctp = sctp_eve(pkt)
             if sctp is not None:
                 rec["sctp"] = sctp
+        elif proto == IPPROTO_IGMP:
+            igmp = igmp_eve(pkt)        # Suricata's igmp {type, version} / rgmp {type}
+            if igmp is not None:
+                rec[igmp[0]] = igmp[1]
     if pkt.tunnel is None:
         # a packet without a number is no captured one: the stream stage's flow-end pseudo
         # packet names itself (stream/tcp.py StreamEndPacket: "stream (flow timeout)")

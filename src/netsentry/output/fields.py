@@ -527,8 +527,9 @@ if cython.compiled:
         at: cython.int
         try:
             proto = pkt.proto
-            if proto < 0 or proto > 255 or proto == 132:
-                return -1       # SCTP: the header's sctp{} object is output/eve.py's (detect/sctp.py)
+            if proto < 0 or proto > 255 or proto == 132 or proto == 2:
+                # SCTP, IGMP: the header's sctp{} / igmp{} object is output/eve.py's
+                return -1
             ports: cython.bint = proto == 6 or proto == 17
             if proto == 1 or proto == 58:
                 icmp_type = pkt.icmp_type

@@ -36,7 +36,8 @@ APP_LAYER_PROTOCOLS = frozenset({
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
                         "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp",
-                        "smb": "tcp", "dcerpc": "tcp"}
+                        "smb": "tcp", "dcerpc": "tcp",
+                        "sip": "ip", "llmnr": "ip", "template": "tcp"}
 # The other protocols whose flows also satisfy a rule's protocol (Suricata's AppProtoEquals:
 # DCERPC rules see DCERPC carried over SMB)
 _APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"})}
@@ -271,6 +272,14 @@ def finish(b: RuleBuilder) -> None:
     if sig.proto in ("ipv4", "ipv6"):
         version = 4 if sig.proto == "ipv4" else 6
         sig.packet_checks = (lambda pkt, flow: pkt.ip_version == version, *sig.packet_checks)
+    if sig.proto == "arp":
+        from netsentry.decode.arp import is_arp
+        sig.packet_checks = (lambda pkt, flow: is_arp(pkt), *sig.packet_checks)
+        sig.pkt_only = True
+    elif sig.proto == "ether":
+        from netsentry.rules.keywords.hdr_buffers import ether_off
+        sig.packet_checks = (lambda pkt, flow: ether_off(pkt) >= 0, *sig.packet_checks)
+        sig.pkt_only = True
     if sig.proto == "tcp-pkt":
         sig.pkt_only = True
     elif sig.proto == "tcp-stream":

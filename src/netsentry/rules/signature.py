@@ -39,6 +39,8 @@ PROTO_NUMBERS: dict[str, int | None] = {
     "ipv4": None,     # any IP protocol over IPv4 (version checked in match)
     "ipv6": None,
     "pkthdr": None,
+    "ether": None,    # any frame with an Ethernet header, IP or not (Suricata 9)
+    "arp": None,      # valid ARP frames only: never an IP packet
     "tcp": 6,
     "tcp-pkt": 6,
     "tcp-stream": 6,
@@ -47,6 +49,7 @@ PROTO_NUMBERS: dict[str, int | None] = {
     "icmpv4": 1,
     "icmpv6": 58,
     "sctp": 132,
+    "igmp": 2,
 }
 
 ACTIONS = ("alert", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth", "pass")

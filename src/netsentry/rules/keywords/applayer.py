@@ -308,9 +308,11 @@ def frame(b: RuleBuilder, arg: str | None) -> None:
     rebuilt per transaction (HTTP/1 request/response and their line, headers, body; a
     DNS message); a bare NAME takes the rule header's protocol."""
     text = unquote(arg, "frame").strip().lower()
-    if "." not in text:
-        proto = b.sig.app_proto or next(iter(b.app_protos), None) or b.sig.proto
-        text = f"{_FRAME_PREFIX.get(proto, proto)}.{text}"
+    proto = b.sig.app_proto or next(iter(b.app_protos), None) or b.sig.proto
+    own = f"{_FRAME_PREFIX.get(proto, proto)}.{text}"
+    if "." not in text or ("frame:" + text not in BUFFERS and "frame:" + own in BUFFERS):
+        # a bare NAME, or a dotted one that is the rule's protocol's (SIP's `request.line`)
+        text = own
     name = "frame:" + text
     if name not in BUFFERS:
         b.buffer = name

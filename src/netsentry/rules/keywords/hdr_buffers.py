@@ -1,9 +1,12 @@
-"""Packet header sticky buffers: ipv4.hdr, ipv6.hdr, tcp.hdr, udp.hdr, icmpv4.hdr, icmpv6.hdr.
+"""Packet header sticky buffers: ether.hdr, ipv4.hdr, ipv6.hdr, tcp.hdr, udp.hdr, icmpv4.hdr, icmpv6.hdr.
 
 As Suricata's detect-<proto>hdr.c: each keyword makes the following payload
 keywords (content, pcre, byte_*, isdataat, bsize) inspect the raw bytes of
 one header of the packet (the innermost, when tunnelled), options included:
 
+- ether.hdr: the 14-byte Ethernet header (of the inner frame when a tunnel
+  carries Ethernet, as VXLAN does); its rule also meets non-IP frames, as
+  Suricata's DETECT_PROTO_ETHERNET
 - ipv4.hdr: the IPv4 header, IHL * 4 bytes
 - ipv6.hdr: the IPv6 header and its extension headers
 - tcp.hdr: the TCP header, data offset * 4 bytes
@@ -34,6 +37,38 @@ if TYPE_CHECKING:  # pragma: no cover
 _ICMP_TIMESTAMP_TYPES = (13, 14)
 _ICMP_ROUTER_ADVERT = 9
 _ICMP_TIMESTAMP_LEN = 12
+
+
+_LINKTYPE_ETHERNET = 1
+_ETH_HLEN = 14
+_ETHERTYPE_ARP = 0x0806
+
+
+def ether_off(pkt: Packet) -> int:
+    """Where the packet's (innermost) Ethernet header starts, -1 when it has none.
+
+    Outside a tunnel, an Ethernet capture's frame starts with it. A tunnel packet's
+    inner frame (``pkt.tunnel[6]`` on) is Ethernet when a header stands between
+    it and the inner IP header (VXLAN, Geneve or GRE bridging Ethernet), or when
+    it is the ARP frame itself."""
+    data = pkt.data
+    tun = pkt.tunnel
+    if tun is None:
+        if pkt.linktype != _LINKTYPE_ETHERNET or len(data) < _ETH_HLEN:
+            return -1
+        return 0
+    inner = tun[6]
+    if pkt.ip_version and pkt.ip_off - inner >= _ETH_HLEN:
+        return inner
+    arp_off = getattr(pkt, "arp_off", -1)
+    if arp_off - inner >= _ETH_HLEN:
+        return inner
+    return -1
+
+
+def _ether_hdr(pkt: Packet, flow: Flow | None) -> bytes | None:
+    off = ether_off(pkt)
+    return None if off < 0 else pkt.data[off:off + _ETH_HLEN]
 
 
 def _ipv4_hdr(pkt: Packet, flow: Flow | None) -> bytes | None:
@@ -77,17 +112,19 @@ def _icmpv4_len(pkt: Packet, off: int) -> int:
     return 8
 
 
+register_buffer("ether.hdr", _ether_hdr)
 register_buffer("ipv4.hdr", _ipv4_hdr)
 register_buffer("ipv6.hdr", _ipv6_hdr)
 register_buffer("tcp.hdr", _l4(6, lambda pkt, off: pkt.tcp_hlen))
 register_buffer("udp.hdr", _l4(17, lambda pkt, off: 8))
 register_buffer("icmpv4.hdr", _l4(1, _icmpv4_len))
+register_buffer("igmp.hdr", _l4(2, lambda pkt, off: pkt.igmp[2] if getattr(pkt, "igmp", None) else 8))
 register_buffer("icmpv6.hdr", _l4(58, lambda pkt, off: 8))
 
 # buffer -> IP protocol numbers its rule's protocol must be able to carry (None: any)
 _NEEDS_PROTO: dict[str, tuple[int, ...] | None] = {
-    "ipv4.hdr": None, "ipv6.hdr": None, "tcp.hdr": (6,), "udp.hdr": (17,),
-    "icmpv4.hdr": (1,), "icmpv6.hdr": (58,),
+    "ether.hdr": None, "ipv4.hdr": None, "ipv6.hdr": None, "tcp.hdr": (6,), "udp.hdr": (17,),
+    "icmpv4.hdr": (1,), "icmpv6.hdr": (58,), "igmp.hdr": (2,),
 }
 
 

@@ -116,6 +116,13 @@ _numeric("tcp.ack", "ack", 32, _is_tcp, "tcp.ack:N; TCP acknowledgement number (
 _numeric("tcp.window", "win", 16, _is_tcp, "tcp.window:[!]N; TCP window, unscaled (alias window)")
 _numeric("itype", "icmp_type", 8, _is_icmp, "itype:[<>]N|A<>B; ICMP type")
 _numeric("icode", "icmp_code", 8, _is_icmp, "icode:[<>]N|A<>B; ICMP code")
+
+
+@keyword("igmp.type", help="igmp.type:[<>]N|A-B; the IGMP message type (Suricata 9)")
+def igmp_type(b: RuleBuilder, arg: str | None) -> None:
+    pred = parse_uint(unquote(arg, "igmp.type"), "igmp.type", 8)
+    b.packet_checks.append(
+        lambda pkt, flow: getattr(pkt, "igmp", None) is not None and pred(pkt.data[pkt.l4_off]))
 _numeric("icmp_id", "icmp_id", 16, _has_icmp_id, "icmp_id:N; ICMP echo id")
 _numeric("icmp_seq", "icmp_seq", 16, _has_icmp_id, "icmp_seq:N; ICMP echo sequence")
 _numeric("fragoffset", "frag_offset", 16, _is_ip4, "fragoffset:[!<>]N; IPv4 fragment offset field")
@@ -209,14 +216,14 @@ def _csum_ok(kind: str, pkt: object) -> bool | None:
     end = ip_off + p.ip_len
     if end > len(data):
         return None
-    if proto == 1:
+    if proto in (1, 2):            # ICMPv4 and IGMP: the plain sum over the message
         return checksum.plain_ok(data, p.l4_off, end)
     return checksum.l4_ok(p.src, p.dst, proto, data, p.l4_off, end)
 
 
 _CSUM_LAYERS: dict[str, tuple[int, bool]] = {
     "tcpv4": (6, True), "tcpv6": (6, False), "udpv4": (17, True), "udpv6": (17, False),
-    "icmpv4": (1, True), "icmpv6": (58, False)}
+    "icmpv4": (1, True), "icmpv6": (58, False), "igmp": (2, True)}
 
 
 def _csum_keyword(kind: str) -> Callable[[RuleBuilder, str | None], None]:
