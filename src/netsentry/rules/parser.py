@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from netsentry.applayer.registry import ABSENT_OR, ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
+from netsentry.detect.firewall import parse_header as parse_fw_header
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
 from netsentry.rules.keywords.meta import prescan_requires
@@ -143,8 +144,8 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
         raise RuleError(f"rule header needs 7 fields (action proto src sport dir dst dport), "
                         f"got {len(tokens)}: '{header}'")
     action, proto, src, sp, direction, dst, dp = tokens
-    action = action.lower()
-    proto = proto.lower()
+    # Suricata 8's scoped/multiple actions and rule hooks (detect/firewall.py)
+    action, proto, fw_action = parse_fw_header(action.lower(), proto.lower())
     if action not in ACTIONS:
         raise RuleError(f"unknown action '{action}'")
     unsupported: list[UnsupportedError] = []
@@ -171,6 +172,7 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
                     bidirectional=direction == "<>", raw=raw)
     sig.app_proto = app_proto
     sig.tx_both = transactional
+    sig.firewall = fw_action
     b = RuleBuilder(sig=sig, env=env)
     for name, value in options:
         kw = lookup(name)
