@@ -356,7 +356,7 @@ class Firewall:
                 st.accepted = True
             return _ACCEPT
         alert_obj = _alert(2201000, "SURICATA FW default packet policy", "blocked", MATCH_PACKET)
-        self._drop(pkt, flow, st, action, scope, REASON_PACKET_POLICY, alert_obj)
+        self._drop(pkt, flow, st, action, scope, REASON_PACKET_POLICY, alert_obj if alert else None)
         if alert:
             events.append(Event("alert", pkt.ts, pkt, flow, alert_obj))
         return _DROP
