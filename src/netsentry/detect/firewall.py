@@ -180,6 +180,9 @@ class _FlowFw:
         self.tx_accepted: set[tuple[int, bool]] = set()
 
 
+# protocols whose transactions Suricata keeps one per direction: accept:tx is that side's
+_TX_PER_DIRECTION = frozenset({"dns"})
+
 # decisions of a rule / policy
 _NONE, _ACCEPT_HOOK, _ACCEPT, _DROP = 0, 1, 2, 3
 
@@ -394,7 +397,7 @@ class Firewall:
             if scope == "hook":
                 return _ACCEPT_HOOK
             if scope == "tx" and st is not None and key is not None:
-                st.tx_accepted.add(key)
+                st.tx_accepted.add(key if flow.app_proto in _TX_PER_DIRECTION else (key[0], None))
                 return _ACCEPT_HOOK if tx is not None else _ACCEPT
             if scope == "flow" and st is not None:
                 st.accepted = True
@@ -426,10 +429,13 @@ class Firewall:
         n = len(txs)
         nhooks = self.hook_count(proto, to_server)
         table = self.app_rules.get((proto, to_server), {})
+        per_side = proto in _TX_PER_DIRECTION
         for i in range(n):
             tx = txs[i]
             key = (tx.tx_id, to_server)
-            if key in st.tx_accepted:
+            # accept:tx takes the whole transaction (both sides), except where Suricata
+            # keeps a transaction per direction (DNS): that side only
+            if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
                 continue
             start = st.next_hook.get(key, 0)
             prog = min(self.progress(proto, tx, to_server), nhooks - 1)
@@ -449,7 +455,7 @@ class Firewall:
                     return _DROP
                 if d == _ACCEPT:
                     return _ACCEPT
-                if key in st.tx_accepted:
+                if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
                     break
                 st.next_hook[key] = h + 1
         return _ACCEPT
@@ -477,7 +483,7 @@ class Firewall:
                 st.accepted = True
                 return _ACCEPT
             if scope == "tx":
-                st.tx_accepted.add(key)
+                st.tx_accepted.add(key if proto in _TX_PER_DIRECTION else (key[0], None))
             return _ACCEPT_HOOK
         alert_obj = _alert(2201001, "SURICATA FW default app policy", "blocked", MATCH_TX)
         self._drop(pkt, flow, st, action, scope, REASON_APP_POLICY, alert_obj if alert else None)
