@@ -430,8 +430,11 @@ class Firewall:
         nhooks = self.hook_count(proto, to_server)
         table = self.app_rules.get((proto, to_server), {})
         per_side = proto in _TX_PER_DIRECTION
+        bit = 1 if to_server else 2
         for i in range(n):
             tx = txs[i]
+            if not tx.updated & bit:
+                continue        # not moved on this side (a DNS request's transaction on the answer)
             key = (tx.tx_id, to_server)
             # accept:tx takes the whole transaction (both sides), except where Suricata
             # keeps a transaction per direction (DNS): that side only

@@ -18,7 +18,6 @@ import re
 from typing import Any
 
 from netsentry.applayer.registry import ABSENT_OR, ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
-from netsentry.detect.firewall import parse_header as parse_fw_header
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
 from netsentry.rules.keywords.meta import prescan_requires
@@ -144,7 +143,9 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
         raise RuleError(f"rule header needs 7 fields (action proto src sport dir dst dport), "
                         f"got {len(tokens)}: '{header}'")
     action, proto, src, sp, direction, dst, dp = tokens
-    # Suricata 8's scoped/multiple actions and rule hooks (detect/firewall.py)
+    # Suricata 8's scoped/multiple actions and rule hooks (detect/firewall.py; imported
+    # here: detect/ imports the rules package)
+    from netsentry.detect.firewall import parse_header as parse_fw_header
     action, proto, fw_action = parse_fw_header(action.lower(), proto.lower())
     if action not in ACTIONS:
         raise RuleError(f"unknown action '{action}'")
