@@ -509,11 +509,16 @@ class FirewallInspect:
     """The engine's `inspect` in firewall mode: the firewall first, then (for a packet it
     did not drop) the threat-detection rules; the alerts of both, firewall's first."""
 
-    __slots__ = ("fw", "engine")
+    __slots__ = ("fw", "engine", "td_flow_drops")
 
     def __init__(self, fw: Firewall, engine: Any) -> None:
         self.fw = fw
         self.engine = engine
+        # threat-detection rules written `drop:flow`: their drop takes the flow whatever
+        # their rule type (a `tcp-pkt` rule's drop is otherwise the packet's alone)
+        self.td_flow_drops = frozenset((s.gid, s.sid) for s in engine.sigs
+                                       if s.firewall is not None and not s.firewall.is_fw
+                                       and s.firewall.scope == "flow" and s.action != "pass")
 
     def __call__(self, pkt: Any, flow: Any) -> list[Event] | None:
         from netsentry.stream.tcp import StreamEndPacket
@@ -523,6 +528,17 @@ class FirewallInspect:
         if stop:
             return events
         td = type(self.engine).inspect(self.engine, pkt, flow)
+        if pkt.verdict is not None:
+            dropper = pkt.drop_alert
+            if (dropper is not None and flow is not None and self.td_flow_drops
+                    and (dropper.gid, dropper.signature_id) in self.td_flow_drops):
+                flow.action = "drop"
+            if events is not None:
+                # the threat-detection rules dropped what the firewall's app filter accepted:
+                # those accept alerts are discarded (Suricata's firewall_discarded); the
+                # packet filter's stand
+                events = [e for e in events if e.alert is None or e.alert.action != "allowed"
+                          or e.alert.match_on != MATCH_TX] or None
         if events is None:
             return td
         if td:
