@@ -176,7 +176,7 @@ class _FlowFw:
     def __init__(self) -> None:
         self.accepted = False
         self.dropped = False
-        self.next_hook: dict[tuple[int, bool], int] = {}
+        self.next_hook: dict[tuple[int, bool], int] = {}     # the last state evaluated
         self.tx_accepted: set[tuple[int, bool]] = set()
 
 
@@ -350,11 +350,11 @@ class Firewall:
                        final: bool) -> int:
         action, scope, alert = self.pkt_policy[table]
         if action == "accept":
-            if scope == "hook" and not final:
-                return _ACCEPT_HOOK
             if alert:
                 events.append(Event("alert", pkt.ts, pkt, flow,
                                     _alert(2201000, "SURICATA FW default packet policy", "allowed", MATCH_PACKET)))
+            if scope == "hook" and not final:
+                return _ACCEPT_HOOK
             if scope == "flow" and st is not None:
                 st.accepted = True
             return _ACCEPT
@@ -440,11 +440,13 @@ class Firewall:
             # keeps a transaction per direction (DNS): that side only
             if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
                 continue
-            start = st.next_hook.get(key, 0)
+            # the states reached since the last packet; the one the side is still in
+            # (not left yet: a TLS hello in several segments) again on each packet moving it
+            done = st.next_hook.get(key, -1)
             prog = min(self.progress(proto, tx, to_server), nhooks - 1)
-            if prog < start:
+            if prog < done:
                 continue
-            for h in range(start, prog + 1):
+            for h in range(done + 1 if prog > done else prog, prog + 1):
                 d = _NONE
                 for s, full in table.get(h, ()):
                     if not self._app_match(s, pkt, flow, tx, to_server, full):
@@ -460,7 +462,7 @@ class Firewall:
                     return _ACCEPT
                 if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
                     break
-                st.next_hook[key] = h + 1
+                st.next_hook[key] = h
         return _ACCEPT
 
     @staticmethod
