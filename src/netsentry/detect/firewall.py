@@ -444,8 +444,8 @@ class Firewall:
             # (not left yet: a TLS hello in several segments) again on each packet moving it
             done = st.next_hook.get(key, -1)
             prog = min(self.progress(proto, tx, to_server), nhooks - 1)
-            if prog < done:
-                continue
+            if prog < done or prog == done == nhooks - 1:
+                continue        # nothing new, or the side was complete already
             for h in range(done + 1 if prog > done else prog, prog + 1):
                 d = _NONE
                 for s, full in table.get(h, ()):
