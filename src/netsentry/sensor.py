@@ -160,6 +160,9 @@ class Sensor:
             return
         tx = getattr(self, "_tx_detect", None)
         protos = {s.app_proto for s in tx.sigs} if tx is not None else set()
+        # firewall mode: the app-layer hooks of the firewall rules read transactions too
+        fw_protos = getattr(getattr(getattr(self, "signatures", None), "firewall", None), "app_protos", ())
+        protos |= set(fw_protos)
         # packet alerts naming a transaction (detect/txdetect.py TxGuess): any protocol's
         # with detect.guess-applayer-tx, else those of the UDP app-layer rules
         guess = getattr(getattr(self, "signatures", None), "guess", None)

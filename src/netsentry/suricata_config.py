@@ -34,6 +34,7 @@ Translated (Suricata key -> netsentry key):
 - exception policies, same keys: ``exception-policy`` (the master switch),
   ``stream.midstream-policy``, ``stream.reassembly.memcap-policy``,
   ``flow.memcap-policy``, ``defrag.memcap-policy``, ``app-layer.error-policy``
+- ``firewall.policies`` -> the same (firewall mode's default policies)
 - ``detect.thresholds`` is not translated (Suricata's hash sizes).
 """
 
@@ -384,6 +385,17 @@ def _vlan(out: Config, value: Any, ignored: list[str], base: Path, types: Any, s
             ignored.append(f"vlan.{k}")
 
 
+def _firewall(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    """``firewall.policies`` (Suricata 8's firewall mode defaults, detect/firewall.py) kept as is."""
+    if not isinstance(value, dict):
+        return              # `firewall: true` and the like: the rule set itself turns the mode on
+    for k, v in value.items():
+        if k == "policies" and isinstance(v, dict):
+            out.setdefault("firewall", {})["policies"] = v
+        else:
+            ignored.append(f"firewall.{k}")
+
+
 _TOP_LEVEL = {
     "vars": _vars,
     "app-layer": _app_layer,
@@ -399,6 +411,7 @@ _TOP_LEVEL = {
     "defrag": _memcap_policy("defrag"),
     "host-os-policy": _copy("host-os-policy"),
     "vlan": _vlan,
+    "firewall": _firewall,
     **{k: _copy(k) for k in _SAME_KEYS},
     **{k: _file(k) for k in _FILE_KEYS},
 }

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from netsentry.detect.actions import (DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action,
                                       evaluation_order, order_key, register_pass_alerts, verdict_of)
 from netsentry.config import ConfigError, get
+from netsentry.detect.firewall import split_firewall
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
@@ -234,6 +235,8 @@ class SignatureEngine:
         self._pcre_timeouts_before = PCRE_LIMIT.timeouts
         self._pcre_disabled_before = PCRE_LIMIT.flows_disabled
         sigs = getattr(ruleset, "signatures", ruleset)
+        # firewall mode (detect/firewall.py): its rules run first, through `inspect` below
+        sigs, self.firewall = split_firewall(sigs, config, self.ips)
         register_pass_alerts(sigs)      # their alerts' EVE verdict is "pass"
         # transaction rules (sticky buffers, tx keywords) are inspected per transaction by
         # txdetect.py when the app layer moves one on; they never enter the packet groups
@@ -314,6 +317,8 @@ class SignatureEngine:
         self.stats_suppressed = 0
         self.stats_dropped = 0
         self.stats_passed = 0
+        if self.firewall is not None:
+            self.inspect = self.firewall.inspector(self)
         self.build_seconds = time.perf_counter() - t0
 
     def _flow_state(self, g0: Group, g1: Group, seen0: bool, seen1: bool, hb0: int, hb1: int) -> list[Any]:

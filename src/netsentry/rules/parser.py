@@ -144,8 +144,10 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
         raise RuleError(f"rule header needs 7 fields (action proto src sport dir dst dport), "
                         f"got {len(tokens)}: '{header}'")
     action, proto, src, sp, direction, dst, dp = tokens
-    action = action.lower()
-    proto = proto.lower()
+    # Suricata 8's scoped/multiple actions and rule hooks (detect/firewall.py; imported
+    # here: detect/ imports the rules package)
+    from netsentry.detect.firewall import parse_header as parse_fw_header
+    action, proto, fw_action = parse_fw_header(action.lower(), proto.lower())
     if action not in ACTIONS:
         raise RuleError(f"unknown action '{action}'")
     unsupported: list[UnsupportedError] = []
@@ -172,6 +174,7 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
                     bidirectional=direction == "<>", raw=raw)
     sig.app_proto = app_proto
     sig.tx_both = transactional
+    sig.firewall = fw_action
     b = RuleBuilder(sig=sig, env=env)
     for name, value in options:
         kw = lookup(name)

@@ -147,6 +147,8 @@ class Signature:
     tx_direction: int | None = None    # 0: request side, 1: response side, None: either
     tx_both: bool = False              # `=>`: request and response of one transaction (Suricata 8)
     tx_fast_pattern: Content | None = None   # the prefilter content of a tx rule (any buffer)
+    # Suricata 8's action scopes, secondary actions and rule hook (detect/firewall.py FwAction)
+    firewall: Any = None
 
     # ---------------------------------------------------------------------------------
     @property

@@ -1,0 +1,557 @@
+"""Firewall mode (Suricata 8): a separate rule set evaluated before the threat-detection rules.
+
+Suricata's design (doc/userguide/firewall/firewall-design.rst, detect.c):
+
+- Firewall rules have an explicit action scope and an explicit hook:
+  ``accept:hook tcp:all ...``, ``drop:flow tcp:flow_start ...``,
+  ``accept:tx http1:request_line ... http.uri; ...``. The primary action is ``accept``
+  (scopes ``packet``, ``flow``, ``hook``, ``tx``), ``drop`` or ``reject*`` (``packet``,
+  ``flow``); secondary actions after a comma: ``alert`` (an alert when the rule matches)
+  and ``pass``/``pass:flow`` (applies to the threat-detection rules only).
+- Rules are evaluated in file order per table, the first deciding match wins:
+  packet tables ``packet:pre_flow``, ``packet:pre_stream`` (default ``accept:hook``) and
+  ``packet:filter`` (the ``flow_start`` and ``all`` hooks; default ``drop:packet``), then,
+  for a packet that moved an app-layer transaction, ``app:filter``: every state (hook) of
+  the transaction the packet's side reached since the last packet, each needing an accept
+  (default ``drop:flow``). ``accept:hook`` goes on to the next table / state,
+  ``accept:tx`` accepts the rest of that transaction's side, ``accept:flow`` every later
+  packet of the flow (the firewall is skipped for them), ``accept:packet`` this packet.
+  ``<state`` in the hook (``tls:<client_hello_done``) registers the rule at that state and
+  every earlier one, where it acts as ``accept:hook``.
+- A packet the firewall dropped never reaches the threat-detection rules (``drop.reason``
+  "firewall rules", "firewall default packet policy", "firewall default app policy", and
+  "firewall flow drop" for the later packets of a flow the firewall dropped); an accepted
+  one does, and their drops, passes and alerts work as without a firewall.
+- Default policies: ``firewall.policies.packet.filter`` (also ``pre-flow``, ``pre-stream``)
+  and ``firewall.policies.app.<proto>.<state>`` (``request-started``...): a list, the first
+  item the action (``accept:hook``, ``drop:flow``, ...), ``alert`` to alert when it applies
+  (sid 2201000 "SURICATA FW default packet policy", 2201001 "SURICATA FW default app policy").
+
+Which rules are the firewall set: the rules whose primary action is ``accept``, or a
+scoped ``drop``/``reject`` on a rule hook (the shape Suricata requires of firewall rules and
+that its threat-detection rules never take together), and every rule of a file named
+``firewall.rules`` (suricata-verify's convention for ``--firewall-rules-exclusive``).
+
+Entry points: `parse_header` (rules/parser.py: action and hook syntax), `split_firewall`
+and `Firewall.inspector` (detect/engine.py: the firewall runs first in `inspect`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from netsentry.config import ConfigError, get
+from netsentry.event import MATCH_PACKET, MATCH_TX, Alert, Event
+from netsentry.rules.errors import RuleError
+
+FW_REJECTS = ("reject", "rejectsrc", "rejectdst", "rejectboth")
+_SCOPES = {"accept": ("packet", "flow", "hook", "tx"), "drop": ("packet", "flow"), "pass": ("packet", "flow"),
+           **{r: ("packet", "flow") for r in FW_REJECTS}}
+_TD_ACTIONS = ("alert", "drop", "pass", *FW_REJECTS)
+
+# drop.reason values (Suricata's decode.c PacketDropReasonToString)
+REASON_RULES = "firewall rules"
+REASON_PACKET_POLICY = "firewall default packet policy"
+REASON_APP_POLICY = "firewall default app policy"
+REASON_FLOW_DROP = "firewall flow drop"
+
+# packet tables, in evaluation order; their hooks; default policies (design doc's table)
+_PKT_TABLES = ("pre_flow", "pre_stream", "filter")
+_TABLE_OF_HOOK = {"pre_flow": "pre_flow", "pre_stream": "pre_stream", "flow_start": "filter", "all": "filter"}
+_DEFAULT_PKT_POLICY = {"pre_flow": ("accept", "hook"), "pre_stream": ("accept", "hook"), "filter": ("drop", "packet")}
+
+
+@dataclass(frozen=True, slots=True)
+class FwAction:
+    """A rule's action field: the primary action and scope, the secondary actions, its hook."""
+
+    action: str                         # accept, drop, reject*, alert, pass
+    scope: str | None                   # packet, flow, hook, tx (None: not written)
+    secondary: tuple[tuple[str, str | None], ...] = ()
+    hook: Any = None                    # rules/hooks.py Hook, or None
+    is_fw: bool = False                 # a firewall rule by its shape (module docstring)
+
+    @property
+    def alerts(self) -> bool:
+        return any(a == "alert" for a, _s in self.secondary)
+
+    @property
+    def pass_flow(self) -> bool:
+        return any(a == "pass" for a, _s in self.secondary)
+
+
+def _one_action(text: str) -> tuple[str, str | None]:
+    name, _, scope = text.partition(":")
+    name = name.strip()
+    scope = scope.strip() or None
+    if name not in _SCOPES and name != "alert" and name != "config":
+        raise RuleError(f"unknown action '{text}'")
+    if scope is not None:
+        if name not in _SCOPES or scope not in _SCOPES[name]:
+            raise RuleError(f"action '{name}' has no scope '{scope}'")
+    return name, scope
+
+
+def parse_header(action: str, proto: str) -> tuple[str, str, FwAction | None]:
+    """The parser's hook: Suricata 8's action field (``accept:flow,alert``) and protocol
+    field with a hook (``tcp:flow_start``, ``http1:request_line``).
+
+    Returns the action the rest of the parser (and the threat-detection engine) reads, the
+    protocol without its hook, and the FwAction (None for a plain rule)."""
+    if ":" not in action and "," not in action and ":" not in proto and action != "accept":
+        return action, proto, None
+    parts = [p for p in action.split(",")]
+    prim, scope = _one_action(parts[0])
+    secondary = tuple(_one_action(p) for p in parts[1:])
+    hook = None
+    if ":" in proto:
+        from netsentry.rules.hooks import parse_hook
+        base, _, name = proto.partition(":")
+        if name.count(":"):
+            raise RuleError(f"sub-state hooks not supported: '{proto}'")
+        hook = parse_hook(base, name)
+        proto = base
+    is_fw = prim == "accept" or (scope is not None and hook is not None and prim in ("drop", *FW_REJECTS))
+    if prim == "accept" and scope is None:
+        raise RuleError("firewall action 'accept' needs a scope (accept:packet, :flow, :hook or :tx)")
+    if is_fw and hook is None:
+        raise RuleError(f"firewall rule needs an explicit hook in its protocol ('{proto}:all', ...)")
+    if prim == "config":
+        raise RuleError("action 'config' not supported")
+    if hook is not None and not is_fw:
+        # a threat-detection rule with a hook: the hook's meaning there is the normal rule
+        # set's (branch dsets); skipped as unsupported rather than run without its hook
+        from netsentry.rules.errors import UnsupportedError
+        raise UnsupportedError(f"rule hook '{proto}:{hook.name}' outside the firewall rules not supported yet",
+                               category="rule hooks outside firewall mode")
+    if is_fw:
+        base_action = "alert"           # never seen by the threat-detection engine
+    elif prim == "accept" or prim not in _TD_ACTIONS:
+        raise RuleError(f"unknown action '{action}'")
+    else:
+        base_action = prim
+    return base_action, proto, FwAction(prim, scope, secondary, hook, is_fw)
+
+
+def is_firewall_rule(sig: Any) -> bool:
+    fw = getattr(sig, "firewall", None)
+    if fw is None:
+        return False
+    return fw.is_fw or (fw.hook is not None and os.path.basename(sig.file or "") == "firewall.rules")
+
+
+def split_firewall(sigs: Sequence[Any], config: Mapping[str, Any] | None, ips: bool) -> tuple[list[Any], Firewall | None]:
+    """The engine's hook: (threat-detection rules, the Firewall or None without firewall rules)."""
+    fw_sigs = [s for s in sigs if is_firewall_rule(s)]
+    if not fw_sigs:
+        return list(sigs), None
+    td = [s for s in sigs if not is_firewall_rule(s)]
+    return td, Firewall(fw_sigs, config or {}, ips)
+
+
+def _policy(value: Any, key: str) -> tuple[str, str, bool]:
+    """A configured policy list (``["drop:flow", "alert"]``) -> (action, scope, alert)."""
+    items = [value] if isinstance(value, str) else list(value or [])
+    if not items or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"expected a list of actions, got {value!r}", key=key)
+    try:
+        prim, scope = _one_action(items[0])
+        rest = [_one_action(i) for i in items[1:]]
+    except RuleError as exc:
+        raise ConfigError(str(exc), key=key) from None
+    if prim not in ("accept", "drop", *FW_REJECTS) or scope is None:
+        raise ConfigError(f"policy needs a scoped accept/drop/reject first, got {items[0]!r}", key=key)
+    return prim, scope, any(a == "alert" for a, _ in rest)
+
+
+def _alert(sid: int, msg: str, action: str, match_on: int, s: Any = None) -> Alert:
+    if s is None:
+        return Alert(sid, msg, 1, 1, "", 3, action, None, match_on)
+    return Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, action, s.metadata or None, match_on)
+
+
+class _FlowFw:
+    """A flow's firewall state: accepted/dropped by the firewall, per transaction side the
+    next state to evaluate and whether `accept:tx` took the rest of it."""
+
+    __slots__ = ("accepted", "dropped", "next_hook", "tx_accepted")
+
+    def __init__(self) -> None:
+        self.accepted = False
+        self.dropped = False
+        self.next_hook: dict[tuple[int, bool], int] = {}     # the last state evaluated
+        self.tx_accepted: set[tuple[int, bool]] = set()
+
+
+# protocols whose transactions Suricata keeps one per direction: accept:tx is that side's
+_TX_PER_DIRECTION = frozenset({"dns"})
+
+# decisions of a rule / policy
+_NONE, _ACCEPT_HOOK, _ACCEPT, _DROP = 0, 1, 2, 3
+
+
+class Firewall:
+    """The firewall rule set of one engine, with its default policies and per-flow state."""
+
+    def __init__(self, sigs: Sequence[Any], config: Mapping[str, Any], ips: bool) -> None:
+        self.ips = ips
+        self.sigs = list(sigs)
+        self.pkt_tables: dict[str, list[Any]] = {t: [] for t in _PKT_TABLES}
+        # (app proto, to_server) -> hook index -> [(sig, full)] in file order; full False:
+        # an LTE rule at a state before its own (a match there is an accept:hook)
+        self.app_rules: dict[tuple[str, bool], dict[int, list[tuple[Any, bool]]]] = {}
+        self.app_protos: set[str] = set()
+        for s in self.sigs:
+            hook = s.firewall.hook
+            if hook.kind == "pkt":
+                self.pkt_tables[_TABLE_OF_HOOK[hook.name]].append(s)
+                continue
+            proto = hook.proto
+            self.app_protos.add(proto)
+            last = self.hook_count(proto, hook.to_server) - 1
+            at = last if hook.progress < 0 else hook.progress
+            table = self.app_rules.setdefault((proto, hook.to_server), {})
+            for h in range(0 if hook.lte else at, at + 1):
+                table.setdefault(h, []).append((s, h == at))
+        # default policies
+        self.pkt_policy = {t: (*_DEFAULT_PKT_POLICY[t], False) for t in _PKT_TABLES}
+        pkt_cfg = get(config, "firewall.policies.packet", None) or {}
+        if isinstance(pkt_cfg, Mapping):
+            for name, value in pkt_cfg.items():
+                table = str(name).replace("-", "_")
+                if table not in self.pkt_policy:
+                    raise ConfigError(f"unknown packet hook {name!r} ({', '.join(_PKT_TABLES)})",
+                                      key=f"firewall.policies.packet.{name}")
+                self.pkt_policy[table] = _policy(value, f"firewall.policies.packet.{name}")
+        self.app_policy: dict[tuple[str, bool, int], tuple[str, str, bool]] = {}
+        app_cfg = get(config, "firewall.policies.app", None) or {}
+        if isinstance(app_cfg, Mapping):
+            from netsentry.rules.hooks import parse_hook
+            for proto, states in app_cfg.items():
+                if not isinstance(states, Mapping):
+                    continue
+                for state, value in states.items():
+                    if isinstance(value, Mapping):
+                        continue        # sub-states (http2: global/stream): not supported
+                    try:
+                        hook = parse_hook(str(proto), str(state).replace("-", "_"))
+                    except RuleError:
+                        continue        # a protocol or state netsentry does not parse
+                    last = self.hook_count(hook.proto, hook.to_server) - 1
+                    at = last if hook.progress < 0 else hook.progress
+                    self.app_policy[(hook.proto, hook.to_server, at)] = _policy(
+                        value, f"firewall.policies.app.{proto}.{state}")
+        self._flows: dict[int, _FlowFw] = {}
+        self._allowed: dict[int, Alert] = {}
+        self._blocked: dict[int, Alert] = {}
+        self._tx_allowed: dict[int, Alert] = {}
+        self._tx_blocked: dict[int, Alert] = {}
+        self.stats_accepted = 0
+        self.stats_blocked = 0
+
+    # --- tables ------------------------------------------------------------------------
+
+    @staticmethod
+    def hook_count(proto: str, to_server: bool) -> int:
+        from netsentry.rules.hooks import app_states
+        st = app_states(proto)
+        return len(st[0 if to_server else 1]) if st is not None else 2
+
+    @staticmethod
+    def progress(proto: str, tx: Any, to_server: bool) -> int:
+        from netsentry.applayer.registry import STATES
+        st = STATES.get(proto)
+        if st is not None:
+            return int(st[2](tx, to_server))
+        return int(bool(tx.done[int(to_server)]))
+
+    def inspector(self, engine: Any) -> FirewallInspect:
+        return FirewallInspect(self, engine)
+
+    # --- alerts ------------------------------------------------------------------------
+
+    def _rule_alert(self, s: Any, blocked: bool, tx: bool) -> Alert:
+        cache = (self._tx_blocked if blocked else self._tx_allowed) if tx else (
+            self._blocked if blocked else self._allowed)
+        key = id(s)
+        a = cache.get(key)
+        if a is None:
+            a = cache[key] = _alert(0, "", "blocked" if blocked else "allowed", MATCH_TX if tx else MATCH_PACKET, s)
+        return a
+
+    # --- per packet --------------------------------------------------------------------
+
+    def packet(self, pkt: Any, flow: Any) -> tuple[bool, list[Event] | None]:
+        """Run the firewall on `pkt`. (stop, events): stop when the packet was dropped (the
+        threat-detection rules do not see it); events: the firewall's alerts."""
+        events: list[Event] = []
+        st = None
+        if flow is not None:
+            fid = flow.flow_id
+            st = self._flows.get(fid)
+            if st is None:
+                st = self._flows[fid] = _FlowFw()
+            if flow.action == "drop":
+                if self.ips:
+                    pkt.verdict = "drop"
+                    if st.dropped and pkt.drop_reason is None:
+                        pkt.drop_reason = REASON_FLOW_DROP
+                pkt.no_inspect = True
+                return True, None
+            if st.accepted:
+                self.stats_accepted += 1
+                return False, None
+        decided = _NONE
+        for table in _PKT_TABLES:
+            d = self._packet_table(table, pkt, flow, st, events)
+            if d == _ACCEPT_HOOK:
+                continue
+            decided = d
+            break
+        if decided == _NONE:
+            decided = _ACCEPT_HOOK
+        if decided == _ACCEPT_HOOK:
+            decided = self._app_filter(pkt, flow, st, events)
+            if decided == _NONE:
+                decided = self._packet_policy("filter", pkt, flow, st, events, final=True)
+        if decided == _DROP:
+            self.stats_blocked += 1
+            pkt.no_inspect = True
+            return True, events or None
+        self.stats_accepted += 1
+        return False, events or None
+
+    def _packet_table(self, table: str, pkt: Any, flow: Any, st: _FlowFw | None, events: list[Event]) -> int:
+        rules = self.pkt_tables[table]
+        for s in rules:
+            if not self._pkt_match(s, pkt, flow):
+                continue
+            d = self._decide(s, pkt, flow, st, events, None, None, True)
+            if d != _NONE:
+                return d
+        if not rules and table != "filter":
+            return _ACCEPT_HOOK
+        return self._packet_policy(table, pkt, flow, st, events, final=False)
+
+    @staticmethod
+    def _pkt_match(s: Any, pkt: Any, flow: Any) -> bool:
+        protos = s.ip_protos
+        if protos is not None and pkt.proto not in protos:
+            return False
+        if s.firewall.hook.name == "flow_start":
+            if flow is None:
+                return False
+            if (flow.pkts_toserver if pkt.to_server else flow.pkts_toclient) != 1:
+                return False
+        if not s.header_match(pkt, flow) or not s.match(pkt, flow):
+            return False
+        if s.post_actions:
+            s.post_match(pkt, flow)
+        return True
+
+    def _packet_policy(self, table: str, pkt: Any, flow: Any, st: _FlowFw | None, events: list[Event],
+                       final: bool) -> int:
+        action, scope, alert = self.pkt_policy[table]
+        if action == "accept":
+            if alert:
+                events.append(Event("alert", pkt.ts, pkt, flow,
+                                    _alert(2201000, "SURICATA FW default packet policy", "allowed", MATCH_PACKET)))
+            if scope == "hook" and not final:
+                return _ACCEPT_HOOK
+            if scope == "flow" and st is not None:
+                st.accepted = True
+            return _ACCEPT
+        alert_obj = _alert(2201000, "SURICATA FW default packet policy", "blocked", MATCH_PACKET)
+        self._drop(pkt, flow, st, action, scope, REASON_PACKET_POLICY, alert_obj if alert else None)
+        if alert:
+            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj))
+        return _DROP
+
+    def _drop(self, pkt: Any, flow: Any, st: _FlowFw | None, action: str, scope: str | None,
+              reason: str, alert: Alert | None) -> None:
+        if not self.ips:
+            return
+        pkt.verdict = "reject" if action in FW_REJECTS else "drop"
+        if action in FW_REJECTS:
+            pkt.reject_action = action
+        if pkt.drop_reason is None:
+            pkt.drop_reason = reason
+        if alert is not None and pkt.drop_alert is None:
+            pkt.drop_alert = alert
+        if scope == "flow" and flow is not None:
+            flow.action = "drop"
+            if st is not None:
+                st.dropped = True
+
+    def _decide(self, s: Any, pkt: Any, flow: Any, st: _FlowFw | None, events: list[Event],
+                tx: Any, key: Any, full: bool) -> int:
+        """What a matching firewall rule does (packet or app table)."""
+        fa = s.firewall
+        prim, scope = fa.action, fa.scope
+        if prim == "accept":
+            if not full:
+                return _ACCEPT_HOOK     # an LTE rule before its own state
+            if (fa.alerts or s.force_alert) and not s.noalert:
+                ev = Event("alert", pkt.ts, pkt, flow, self._rule_alert(s, False, tx is not None),
+                           extra=_tx_extra(tx))
+                events.append(ev)
+            if fa.pass_flow and flow is not None and flow.action is None:
+                flow.action = "pass"    # the threat-detection rules skip the flow
+            if scope == "hook":
+                return _ACCEPT_HOOK
+            if scope == "tx" and st is not None and key is not None:
+                st.tx_accepted.add(key if flow.app_proto in _TX_PER_DIRECTION else (key[0], None))
+                return _ACCEPT_HOOK if tx is not None else _ACCEPT
+            if scope == "flow" and st is not None:
+                st.accepted = True
+            return _ACCEPT
+        if prim == "drop" or prim in FW_REJECTS:
+            alert = self._rule_alert(s, True, tx is not None)
+            self._drop(pkt, flow, st, prim, scope, REASON_RULES, alert)
+            if (fa.alerts or s.force_alert) and not s.noalert:
+                events.append(Event("alert", pkt.ts, pkt, flow, alert, extra=_tx_extra(tx)))
+            return _DROP
+        return _NONE
+
+    # --- app:filter ----------------------------------------------------------------------
+
+    def _app_filter(self, pkt: Any, flow: Any, st: _FlowFw | None, events: list[Event]) -> int:
+        """The app-layer states the packet's side of each transaction reached (module
+        docstring). Accept when there is nothing to evaluate (no flow, no app layer, TCP
+        not established, no transaction update), as Suricata's default accept."""
+        if flow is None or st is None:
+            return _ACCEPT
+        app = flow.app
+        if app is None or app.parser is None or not app.dirty:
+            return _ACCEPT
+        if pkt.proto == 6 and not flow.established:
+            return _ACCEPT
+        proto = flow.app_proto or ""
+        to_server = bool(pkt.to_server) != app.reversed
+        txs = app.parser.txs
+        n = len(txs)
+        nhooks = self.hook_count(proto, to_server)
+        table = self.app_rules.get((proto, to_server), {})
+        per_side = proto in _TX_PER_DIRECTION
+        bit = 1 if to_server else 2
+        for i in range(n):
+            tx = txs[i]
+            if not tx.updated & bit:
+                continue        # not moved on this side (a DNS request's transaction on the answer)
+            key = (tx.tx_id, to_server)
+            # accept:tx takes the whole transaction (both sides), except where Suricata
+            # keeps a transaction per direction (DNS): that side only
+            if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
+                continue
+            # the states reached since the last packet; the one the side is still in
+            # (not left yet: a TLS hello in several segments) again on each packet moving it
+            done = st.next_hook.get(key, -1)
+            prog = min(self.progress(proto, tx, to_server), nhooks - 1)
+            if prog < done or prog == done == nhooks - 1:
+                continue        # nothing new, or the side was complete already
+            for h in range(done + 1 if prog > done else prog, prog + 1):
+                d = _NONE
+                for s, full in table.get(h, ()):
+                    if not self._app_match(s, pkt, flow, tx, to_server, full):
+                        continue
+                    d = self._decide(s, pkt, flow, st, events, tx, key, full)
+                    if d != _NONE:
+                        break
+                if d == _NONE:
+                    d = self._app_policy(proto, to_server, h, pkt, flow, st, events, tx, key)
+                if d == _DROP:
+                    return _DROP
+                if d == _ACCEPT:
+                    return _ACCEPT
+                if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
+                    break
+                st.next_hook[key] = h
+        return _ACCEPT
+
+    @staticmethod
+    def _app_match(s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, full: bool) -> bool:
+        from netsentry.detect.txdetect import HEADER_FULL, TxDetect
+        if not full:
+            return s.header_match(pkt, flow)
+        if not TxDetect._match(s, pkt, flow, tx, to_server, HEADER_FULL):
+            return False
+        if s.post_actions:
+            s.post_match(pkt, flow)
+        return True
+
+    def _app_policy(self, proto: str, to_server: bool, hook: int, pkt: Any, flow: Any, st: _FlowFw,
+                    events: list[Event], tx: Any, key: Any) -> int:
+        action, scope, alert = self.app_policy.get((proto, to_server, hook), ("drop", "flow", False))
+        if action == "accept":
+            if alert:
+                events.append(Event("alert", pkt.ts, pkt, flow,
+                                    _alert(2201001, "SURICATA FW default app policy", "allowed", MATCH_TX),
+                                    extra=_tx_extra(tx)))
+            if scope == "flow":
+                st.accepted = True
+                return _ACCEPT
+            if scope == "tx":
+                st.tx_accepted.add(key if proto in _TX_PER_DIRECTION else (key[0], None))
+            return _ACCEPT_HOOK
+        alert_obj = _alert(2201001, "SURICATA FW default app policy", "blocked", MATCH_TX)
+        self._drop(pkt, flow, st, action, scope, REASON_APP_POLICY, alert_obj if alert else None)
+        if alert:
+            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj, extra=_tx_extra(tx)))
+        return _DROP
+
+    def stats(self) -> dict[str, int]:
+        return {"firewall.accepted": self.stats_accepted, "firewall.blocked": self.stats_blocked}
+
+
+def _tx_extra(tx: Any) -> Any:
+    if tx is None:
+        return None
+    from netsentry.detect.txdetect import alert_extra
+    return alert_extra(tx)
+
+
+class FirewallInspect:
+    """The engine's `inspect` in firewall mode: the firewall first, then (for a packet it
+    did not drop) the threat-detection rules; the alerts of both, firewall's first."""
+
+    __slots__ = ("fw", "engine", "td_flow_drops")
+
+    def __init__(self, fw: Firewall, engine: Any) -> None:
+        self.fw = fw
+        self.engine = engine
+        # threat-detection rules written `drop:flow`: their drop takes the flow whatever
+        # their rule type (a `tcp-pkt` rule's drop is otherwise the packet's alone)
+        self.td_flow_drops = frozenset((s.gid, s.sid) for s in engine.sigs
+                                       if s.firewall is not None and not s.firewall.is_fw
+                                       and s.firewall.scope == "flow" and s.action != "pass")
+
+    def __call__(self, pkt: Any, flow: Any) -> list[Event] | None:
+        from netsentry.stream.tcp import StreamEndPacket
+        if pkt.__class__ is StreamEndPacket:
+            return type(self.engine).inspect(self.engine, pkt, flow)
+        stop, events = self.fw.packet(pkt, flow)
+        if stop:
+            return events
+        td = type(self.engine).inspect(self.engine, pkt, flow)
+        if pkt.verdict is not None:
+            dropper = pkt.drop_alert
+            if (dropper is not None and flow is not None and self.td_flow_drops
+                    and (dropper.gid, dropper.signature_id) in self.td_flow_drops):
+                flow.action = "drop"
+            if events is not None:
+                # the threat-detection rules dropped what the firewall's app filter accepted:
+                # those accept alerts are discarded (Suricata's firewall_discarded); the
+                # packet filter's stand
+                events = [e for e in events if e.alert is None or e.alert.action != "allowed"
+                          or e.alert.match_on != MATCH_TX] or None
+        if events is None:
+            return td
+        if td:
+            events.extend(td)
+        return events
+
+    def __reduce__(self) -> Any:
+        return FirewallInspect, (self.fw, self.engine)
