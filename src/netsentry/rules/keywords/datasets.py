@@ -382,6 +382,7 @@ class DatasetMatch(Item):
 
     def __init__(self, ds: Dataset, cmd: str, subdomain: bool, context_key: str) -> None:
         self.ds, self.cmd, self.subdomain, self.context_key = ds, cmd, subdomain, context_key
+        self.captured: Any = None       # datajson: the object the last isset match found
 
     def inspect(self, buf: bytes, blen: int, det: Det) -> bool:
         if blen and self._match(buf[:blen] if blen != len(buf) else buf):
@@ -407,7 +408,7 @@ class DatasetMatch(Item):
         if self.context_key:
             value = ds.values[found]
             if value is not None:
-                add_context(self.context_key, value)
+                self.captured = value
         return True
 
 
@@ -431,25 +432,20 @@ class DatarepMatch(Item):
 
 
 # --- alert context (datajson) ------------------------------------------------------------
-# The objects the datajson matches of the rule being inspected found, in match order: the
-# engine takes them (`take_context`) when the rule alerts and clears them when it does not.
-_CONTEXT: list[tuple[str, Any]] = []
 
-
-def add_context(key: str, value: Any) -> None:
-    _CONTEXT.append((key, value))
-
-
-def take_context() -> dict[str, Any] | None:
-    if not _CONTEXT:
-        return None
-    ctx = dict(_CONTEXT)
-    _CONTEXT.clear()
-    return ctx
-
-
-def clear_context() -> None:
-    _CONTEXT.clear()
+def _store_context(item: DatasetMatch, sig: Any) -> Any:
+    """The rule's post-match step: the object its datajson match found goes to the packet
+    as the alert's context (`pkt.pktvars` with the rule as owner, as a pcre's `alert:`
+    capture: output/eve.py with_vars writes it as ``alert.context.<context_key>``)."""
+    def store(pkt: Any, flow: Any) -> None:
+        found = item.captured
+        if found is None:
+            return
+        item.captured = None
+        if pkt.pktvars is None:
+            pkt.pktvars = []
+        pkt.pktvars.append(((sig.gid, sig.sid), item.context_key, found))
+    return store
 
 
 # --- keywords -----------------------------------------------------------------------------
@@ -482,8 +478,6 @@ def _sticky(b: RuleBuilder, what: str) -> None:
 def _mark(b: RuleBuilder) -> None:
     if b.env is not None:
         b.env.state["datasets_used"] = True
-        if "datasets_configured" not in b.env.state:
-            b.env.state["datasets_configured"] = True
 
 
 @keyword("dataset", help="dataset:set|isset|isnotset|unset,NAME[,type T,load F,save F,state F,...]; "
@@ -561,7 +555,10 @@ def dataset(b: RuleBuilder, arg: str | None) -> None:
             load = _load_path(b, load)
     _mark(b)
     ds = get_set(name, kind, load, save, memcap, hashsize, fmt, False, value_key, array_key, remove_key)
-    b.add_item(DatasetMatch(ds, cmd, subdomain, context_key if ds.fmt != "csv" else ""))
+    item = DatasetMatch(ds, cmd, subdomain, context_key if ds.fmt != "csv" else "")
+    b.add_item(item)
+    if item.context_key:
+        b.post_actions.append(_store_context(item, b.sig))
 
 
 @keyword("datarep", help="datarep:NAME,>|<|==,VALUE[,load F,type T]; the buffer's reputation in a named set")
