@@ -19,6 +19,7 @@ from typing import Any
 
 from netsentry.applayer.registry import ABSENT_OR, ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.hook_rules import apply_hook, split_hook
 from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
 from netsentry.rules.keywords.meta import prescan_requires
 from netsentry.rules.buffers import buffer_checks
@@ -144,7 +145,7 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
                         f"got {len(tokens)}: '{header}'")
     action, proto, src, sp, direction, dst, dp = tokens
     action = action.lower()
-    proto = proto.lower()
+    proto, hook = split_hook(proto.lower())     # Suricata 8 rule hooks (rules/hook_rules.py)
     if action not in ACTIONS:
         raise RuleError(f"unknown action '{action}'")
     unsupported: list[UnsupportedError] = []
@@ -194,6 +195,10 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
         b.seen.add(kw.name)
     if not sig.sid:
         raise RuleError("rule has no sid")
+    if not unsupported:
+        fw = getattr(sig, "firewall", None)
+        if fw is None or not fw.is_fw:      # firewall rules: detect/firewall.py gives hooks meaning
+            apply_hook(b, hook or getattr(fw, "hook", None))
     if unsupported:
         first = unsupported[0]
         err = UnsupportedError(first.reason, category=first.category)
