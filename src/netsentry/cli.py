@@ -106,6 +106,13 @@ def pipeline_flags(p: argparse.ArgumentParser, bpf_help: str) -> None:
                         "time go to stderr and LOGDIR/rule_perf.log (detect/profile.py)")
     p.add_argument("--profile-rules-top", type=int, default=20, metavar="N",
                    help="how many rules --profile-rules reports (default 20)")
+    p.add_argument("-v", dest="verbose_log", action="count", default=0,
+                   help="more log output: -v info, -vv and more debug (Suricata's -v; may repeat)")
+    p.add_argument("--no-random", action="store_true",
+                   help="accepted for Suricata compatibility: netsentry's hashing uses no random seed")
+    p.add_argument("--data-dir", dest="data_dir", metavar="DIR",
+                   help="directory for state files (datasets 'save'/'state'); default: LOGDIR "
+                        "(config key default-data-dir)")
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
@@ -127,7 +134,8 @@ FAST_EXIT = frozenset({"replay", "rules"})
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        bpf_words(args, extra, parser)
         if args.command is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
@@ -148,6 +156,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _ENTRY: set[str] = set()
+
+
+def bpf_words(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentParser) -> None:
+    """Suricata's command line: what follows the options is a BPF filter expression
+    (`suricata -r x.pcap port 22`). For replay the words argparse did not take become
+    `args.bpf_expression`; anything else left over, or an option among them, is an error."""
+    if not extra:
+        return
+    if getattr(args, "command", None) == "replay" and not any(w.startswith("-") for w in extra):
+        if getattr(args, "bpf_file", None):
+            parser.error("a BPF filter expression and -F cannot be given together")
+        args.bpf_expression = " ".join(extra)
+        return
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
 
 def _fast_exit(status: int) -> NoReturn:
@@ -234,6 +256,8 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     check_link_types(source)
     if args.bpf_file:
         source = filtered_source(source, args.bpf_file)
+    elif getattr(args, "bpf_expression", None):
+        source = filtered_source(source, None, args.bpf_expression)
     ruleset = load_ruleset(config)
 
     from netsentry.lifecycle import signal_name
@@ -322,6 +346,14 @@ def apply_replay_flags(config: Config, args: argparse.Namespace) -> None:
     """Fold the replay flags into the configuration the stages read."""
     if args.checksums is not None:
         config["decoder"]["checksum-validation"] = args.checksums == "all"
+    if getattr(args, "verbose_log", 0):
+        config.setdefault("logging", {})["level"] = "info" if args.verbose_log == 1 else "debug"
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir:
+        config["default-data-dir"] = os.path.abspath(data_dir)
+    elif not config.get("default-data-dir"):
+        # Suricata's default is a system directory; a replay keeps its state beside its logs
+        config["default-data-dir"] = os.path.abspath(getattr(args, "logdir", ".") or ".")
     if args.simulate_ips:
         config["stream"]["inline"] = True
     for flag, files in (("-S", args.exclusive_rules), ("-s", args.extra_rules)):
@@ -366,11 +398,12 @@ def _first_packet_time(path: str) -> tuple[float, str]:
     return (math.inf if ts is None else ts), path
 
 
-def filtered_source(source: Any, bpf_file: str) -> Any:
-    """``replay -F FILE``: only the records the filter accepts; a bad filter is a usage error (exit 2)."""
+def filtered_source(source: Any, bpf_file: str | None, expression: str | None = None) -> Any:
+    """``replay -F FILE`` (or a filter expression after the options): only the records the
+    filter accepts; a bad filter is a usage error (exit 2)."""
     from netsentry.capture.bpf import BpfError, FilteredCapture, read_filter_file
     try:
-        filtered = FilteredCapture(source, read_filter_file(bpf_file))
+        filtered = FilteredCapture(source, read_filter_file(bpf_file) if bpf_file else str(expression))
         filtered.check({lt for reader in getattr(source, "readers", [source]) for lt in reader.linktypes})
     except BpfError as exc:
         raise UsageError(str(exc)) from None

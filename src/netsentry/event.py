@@ -64,6 +64,8 @@ class Alert:
     # MATCH_PACKET, MATCH_STREAM (a packet's data added to its TCP stream: the stream) or
     # MATCH_TX (an app-layer transaction). EVE's `stream` field and stream payload follow it.
     match_on: int = 0
+    # the rule's references as URLs, written with eve-log alert `metadata.rule.reference: yes`
+    references: tuple[str, ...] | None = None
     eve: Any = field(default=None, init=False, repr=False, compare=False)
     eve_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -319,7 +319,8 @@ class ForwardingThresholds:
         line = None
         if not s.noalert:
             alert = Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity,
-                          alert_action(s.action, self._ips), s.metadata or None)
+                          alert_action(s.action, self._ips), s.metadata or None,
+                          references=s.reference_urls or None)
             line = self._render(Event("alert", pkt.ts, pkt, flow, alert))
         link = self._link
         link.cand_seq += 1

@@ -668,4 +668,10 @@ class Sensor:
         finally:
             for out in self.outputs:
                 out.close()
+            if self.signatures is not None:
+                # datasets with `save`/`state` are written back (Suricata's DatasetsSave at exit)
+                from netsentry.log import get_logger
+                from netsentry.rules.keywords.datasets import save_all
+                for message in save_all():
+                    get_logger().warning(message)
         return res

@@ -48,7 +48,7 @@ from typing import Any
 from netsentry.config import Config, ConfigError
 
 # top-level keys copied as they are
-_SAME_KEYS = ("default-rule-path", "rule-files")
+_SAME_KEYS = ("default-rule-path", "rule-files", "datasets", "default-data-dir")
 # top-level file keys resolved against the config file's directory when relative
 _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
 _EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file",
@@ -180,12 +180,19 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if isinstance(opts.get("payload-buffer-size"), (str, int)) and not isinstance(
                     opts["payload-buffer-size"], bool):
                 alert["payload-buffer-size"] = opts["payload-buffer-size"]
+            meta = opts.get("metadata")
+            rule_meta = meta.get("rule") if isinstance(meta, Mapping) else None
+            if isinstance(rule_meta, Mapping) and isinstance(rule_meta.get("reference"), bool):
+                alert["reference"] = rule_meta["reference"]     # metadata.rule.reference: the rule's URLs
+            if isinstance(opts.get("reference"), bool) and "reference" not in alert:
+                alert["reference"] = opts["reference"]
             xff = opts.get("xff")
             if isinstance(xff, Mapping):        # checked where the eve-log reads it
                 alert["xff"] = {k: xff[k] for k in ("enabled", "mode", "deployment", "header") if k in xff}
             if alert:
                 eve["alert"] = alert
-            ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts if k not in alert)
+            ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts
+                           if k not in alert and not (k == "metadata" and "reference" in alert))
         elif name == "smtp" and isinstance(opts, Mapping):
             # extended, custom, md5: checked by applayer/smtp.py configure
             smtp = {k: opts[k] for k in ("extended", "custom", "md5") if k in opts}

@@ -23,7 +23,7 @@ from netsentry.config import load_config
 from netsentry.output.eve import render
 from netsentry.output.memory import MemoryOutput
 from netsentry.rules import load_rules
-from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.errors import RuleError
 from netsentry.rules.loader import make_env
 from netsentry.rules.parser import parse_rule as _parse_rule
 from netsentry.sensor import Sensor
@@ -146,9 +146,9 @@ def test_rule_syntax(tmp_path: Path) -> None:
     td = parse_rule('drop:flow tcp-pkt any any -> any any (content:"x"; sid:2;)')
     assert not td.firewall.is_fw and td.action == "drop" and td.firewall.scope == "flow"
     assert parse_rule("alert tcp any any -> any any (sid:3;)").firewall is None
-    # a hook on a threat-detection rule is not run without its hook: skipped as unsupported
-    with pytest.raises(UnsupportedError):
-        parse_rule("alert tcp:flow_start any any -> any any (sid:10;)")
+    # a hook on a threat-detection rule: a normal rule with the hook's meaning (rules/hook_rules.py)
+    hooked = parse_rule("alert tcp:flow_start any any -> any any (sid:10;)")
+    assert not hooked.firewall.is_fw and hooked.firewall.hook.name == "flow_start"
     for bad in ("accept tcp:all any any -> any any (sid:4;)",            # accept without a scope
                 "accept:hook tcp any any -> any any (sid:5;)",          # firewall rule without a hook
                 "accept:sometimes tcp:all any any -> any any (sid:6;)",  # unknown scope

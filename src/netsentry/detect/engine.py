@@ -793,7 +793,8 @@ class SignatureEngine:
     @staticmethod
     def _new_alert(s: Signature, action: str) -> Alert:
         return Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, action,
-                     s.metadata or None, MATCH_STREAM if stream_capable(s) else MATCH_PACKET)
+                     s.metadata or None, MATCH_STREAM if stream_capable(s) else MATCH_PACKET,
+                     s.reference_urls or None)
 
     def defer_rules(self, nums: Iterable[int], decide: Any) -> None:
         """Worker i of N (hoststate.py): rules `nums` are decided elsewhere.

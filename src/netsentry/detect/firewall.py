@@ -121,12 +121,8 @@ def parse_header(action: str, proto: str) -> tuple[str, str, FwAction | None]:
         raise RuleError(f"firewall rule needs an explicit hook in its protocol ('{proto}:all', ...)")
     if prim == "config":
         raise RuleError("action 'config' not supported")
-    if hook is not None and not is_fw:
-        # a threat-detection rule with a hook: the hook's meaning there is the normal rule
-        # set's (branch dsets); skipped as unsupported rather than run without its hook
-        from netsentry.rules.errors import UnsupportedError
-        raise UnsupportedError(f"rule hook '{proto}:{hook.name}' outside the firewall rules not supported yet",
-                               category="rule hooks outside firewall mode")
+    # a threat-detection rule with a hook: the parser gives it the hook's meaning in the
+    # normal rule set (rules/hook_rules.py apply_hook, through FwAction.hook)
     if is_fw:
         base_action = "alert"           # never seen by the threat-detection engine
     elif prim == "accept" or prim not in _TD_ACTIONS:

@@ -167,7 +167,7 @@ class TxDetect:
         self.thresholds = ThresholdState(self.sigs, get(config, "threshold", []) or [], address_vars)
         self._thr = [self.thresholds.applies(n) for n in range(len(self.sigs))]
         self._alerts = [Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity, "allowed",
-                              s.metadata or None, MATCH_TX) for s in self.sigs]
+                              s.metadata or None, MATCH_TX, s.reference_urls or None) for s in self.sigs]
         self._blocked: dict[int, Alert] = {}
         # Addresses as a bit test on the packet's home class where the rule allows it, as the
         # packet engine does (homeclass.py); ports are tested apart, since transaction rules
@@ -521,7 +521,8 @@ class TxDetect:
                 if self.ips:
                     alert = self._blocked.get(num) or self._blocked.setdefault(
                         num, Alert(s.sid, s.msg, s.gid, s.rev, s.class_description, s.severity,
-                                   alert_action(action, True), s.metadata or None, MATCH_TX))
+                                   alert_action(action, True), s.metadata or None, MATCH_TX,
+                                   s.reference_urls or None))
                     if pkt.drop_alert is None:
                         pkt.drop_alert = alert
                     flow.action = "drop"

@@ -269,6 +269,11 @@ def flow_state(flow: Any) -> str:
     return "established" if flow.established else "new"
 
 
+# eve-log alert `reference: yes` (Suricata's metadata.rule.reference, default off): the
+# rule's references as URLs in the alert; one switch per process, as ipv6-compress
+_REFERENCES = [False]
+
+
 def alert_object(alert: Alert) -> dict[str, Any]:
     """The ``alert{}`` object as a dict (Suricata's AlertJsonHeader order)."""
     body: dict[str, Any] = {
@@ -280,6 +285,8 @@ def alert_object(alert: Alert) -> dict[str, Any]:
         "category": alert.category,
         "severity": alert.severity,
     }
+    if alert.references and _REFERENCES[0]:
+        body["references"] = list(alert.references)
     if alert.metadata:
         body["metadata"] = alert.metadata
     return body
@@ -811,6 +818,7 @@ class EveLog(Output):
         # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
         alert_cfg = cfg.get("alert") or {}
         self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        _REFERENCES[0] = _switch(alert_cfg, "reference")
         self._payload_options = tuple(PAYLOAD_OPTIONS[n] for n in self._alert_options if n in PAYLOAD_OPTIONS)
         self._packet_option = "packet" in self._alert_options
         # read by the sensor: a stream match's payload is its inspection window, so the

@@ -78,6 +78,7 @@ def eve_vars(pkt: Any, flow: Any) -> tuple[dict[str, Any] | None, dict[str, Any]
     alert's context, `alert_context`) or None."""
     traffic: dict[str, Any] | None = None
     meta: dict[str, Any] = {}
+    entropy: dict[str, Any] | None = None
     if flow is not None:
         bits = flow.flowbits
         if bits:
@@ -85,6 +86,11 @@ def eve_vars(pkt: Any, flow: Any) -> tuple[dict[str, Any] | None, dict[str, Any]
             flowvars: list[dict[str, str]] = []
             for key, value in bits.items():
                 if key.__class__ is tuple:
+                    if key[0] == "entropy":     # the `entropy` keyword's float flowvars
+                        if entropy is None:
+                            entropy = {}
+                        entropy[key[1]] = value
+                        continue
                     flowvars.append({_text(key[1]): _text(value)})
                 elif key.startswith(TRAFFIC_ID):
                     if traffic is None:
@@ -105,6 +111,8 @@ def eve_vars(pkt: Any, flow: Any) -> tuple[dict[str, Any] | None, dict[str, Any]
             meta["flowints"] = dict(ints)
         if flowvars:
             meta["flowvars"] = flowvars
+        if entropy is not None:
+            meta["entropy"] = entropy
     if pkt is not None:
         pktvars = getattr(pkt, "pktvars", None)
         if pktvars:
@@ -120,7 +128,9 @@ def alert_context(pkt: Any, gid: int, sid: int) -> dict[str, str] | None:
     pktvars = getattr(pkt, "pktvars", None)
     if not pktvars:
         return None
-    ctx = {_text(k): _text(v) for owner, k, v in pktvars if owner is not None and owner == (gid, sid)}
+    # a pcre capture is text; a datajson match (rules/keywords/datasets.py) an object
+    ctx = {_text(k): v if v.__class__ is dict else _text(v)
+           for owner, k, v in pktvars if owner is not None and owner == (gid, sid)}
     return ctx or None
 
 

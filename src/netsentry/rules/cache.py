@@ -692,6 +692,9 @@ def load_ruleset(paths: Iterable[str | Path], config: Mapping[str, Any] | None =
     if reason is not None:
         _log().warning(f"detect.rule_cache: rebuilt({reason})", path=str(store.path_of(key)))
     rs = build()
+    if rs.no_cache:
+        rs.cache = CacheOutcome("off", rs.no_cache, startup=startup)
+        return rs
     rs.cache = CacheOutcome("rebuilt" if reason else "miss", reason, str(store.path_of(key)), startup=startup)
     rs.cache_store = (store, key, config_digest(config), background_write)
     return rs

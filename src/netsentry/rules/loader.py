@@ -70,6 +70,9 @@ class RuleSet:
     engine: Any = field(default=None, repr=False)
     engine_config: str | None = None
     cache_store: Any = field(default=None, repr=False)
+    # why this load must not be stored in the rule cache (its rules read files the key does
+    # not cover and keep state that lives past the load: datasets); None: cacheable
+    no_cache: str | None = None
 
     def reference_url(self, system: str, ref: str) -> str:
         prefix = self.references.get(system.lower())
@@ -114,6 +117,11 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
     # (rules/parser.py `engine_proto`)
     env.state["stream.inline"] = bool(get(config or {}, "stream.inline", False))
     errors: list[RuleError] = []
+    from netsentry.rules.keywords.datasets import configure as configure_datasets
+    try:
+        configure_datasets(config)      # the `datasets:` section; sets are made anew per load
+    except RuleError as e:
+        errors.append(e)
     warnings: list[str] = []
     cls_name = str(_cfg(config, "classification-file", "classification.config"))
     cls = _find_file(cls_name, config, dirs)
@@ -257,6 +265,8 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
             stats.loaded += 1
         if not (stats.loaded or stats.skipped or stats.commented):
             rs.warnings.append(f"{f}: no rules in this file")
+    if env.state.get("datasets_used"):
+        rs.no_cache = "rules use datasets (their files and state are not in the cache key)"
     rs.load_seconds = time.perf_counter() - t0
     return rs
 

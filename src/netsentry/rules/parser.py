@@ -19,6 +19,7 @@ from typing import Any
 
 from netsentry.applayer.registry import ABSENT_OR, ALIASES, BUFFERS, BOTH, TO_CLIENT, TO_SERVER
 from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.hook_rules import apply_hook
 from netsentry.rules.buffers import BUFFERS as PACKET_BUFFERS
 from netsentry.rules.keywords.meta import prescan_requires
 from netsentry.rules.buffers import buffer_checks
@@ -145,9 +146,10 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
                         f"got {len(tokens)}: '{header}'")
     action, proto, src, sp, direction, dst, dp = tokens
     # Suricata 8's scoped/multiple actions and rule hooks (detect/firewall.py; imported
-    # here: detect/ imports the rules package)
+    # here: detect/ imports the rules package): the hook is `fw_action.hook`
     from netsentry.detect.firewall import parse_header as parse_fw_header
     action, proto, fw_action = parse_fw_header(action.lower(), proto.lower())
+    hook = None
     if action not in ACTIONS:
         raise RuleError(f"unknown action '{action}'")
     unsupported: list[UnsupportedError] = []
@@ -198,6 +200,10 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
         b.seen.add(kw.name)
     if not sig.sid:
         raise RuleError("rule has no sid")
+    if not unsupported:
+        fw = getattr(sig, "firewall", None)
+        if fw is None or not fw.is_fw:      # firewall rules: detect/firewall.py gives hooks meaning
+            apply_hook(b, hook or getattr(fw, "hook", None))
     if unsupported:
         first = unsupported[0]
         err = UnsupportedError(first.reason, category=first.category)

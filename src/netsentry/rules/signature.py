@@ -100,6 +100,7 @@ class Signature:
     class_description: str = ""    # classification.config description (EVE `category`)
     metadata: dict[str, list[str]] = field(default_factory=dict)
     references: list[tuple[str, str]] = field(default_factory=list)  # (system, id); url via RuleSet.references
+    reference_urls: tuple[str, ...] = ()     # EVE's alert.references (rules/keywords/meta.py reference)
     target: str | None = None      # "src_ip" / "dest_ip"
     noalert: bool = False          # `noalert;` or `flowbits:noalert;`
     force_alert: bool = False      # `alert;`: alert even when the action does not (a pass rule)

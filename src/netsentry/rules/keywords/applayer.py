@@ -71,7 +71,7 @@ CONTENT_MODIFIERS = {
 OTHER = { "luaxform": "transform",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword",
     "filemagic": "file keyword",
-    "iprep": "keyword", "dataset": "keyword", "datarep": "keyword", "lua": "keyword",
+    "iprep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
     "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",

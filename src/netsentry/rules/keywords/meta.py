@@ -100,6 +100,26 @@ def reference(b: RuleBuilder, arg: str | None) -> None:
     if not sep or not system.strip() or not ref.strip():
         raise RuleError(f"reference: expected 'system,id', got '{text}'")
     b.sig.references.append((clean(system.strip().lower()), clean(ref.strip())))
+    b.sig.reference_urls = (*b.sig.reference_urls, reference_url(b, system.strip(), clean(ref.strip())))
+
+
+_SCHEME = re.compile(r'\s*"?\s*([a-zA-Z]+://)(.*)', re.S)
+
+
+def reference_url(b: RuleBuilder, system: str, ref: str) -> str:
+    """The URL EVE writes for a reference (Suricata's DetectReferenceParse): a scheme in the
+    reference itself (`url,foobar://host/x`) overrides the system's prefix; else the prefix
+    reference.config gives the system; a system it lacks reads as "undefined", as Suricata
+    registers an unknown one."""
+    ref = ref.strip().strip('"').strip()
+    m = _SCHEME.match(ref)
+    if m:
+        return m.group(1) + m.group(2)
+    refs = b.env.references if b.env is not None else {}
+    prefix = refs.get(system.lower())
+    if prefix is None:
+        prefix = next((v for k, v in refs.items() if k.lower() == system.lower()), "undefined")
+    return prefix + ref
 
 
 @keyword("target", help="target:src_ip|dest_ip; which side is the target")
