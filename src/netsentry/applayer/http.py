@@ -28,7 +28,8 @@ import zlib
 from typing import Any
 
 from netsentry.applayer.files import http_files
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, ProtocolChange, register_buffer,
+                                         register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.applayer.uri import decode_percent, normalise_uri, split_target
@@ -388,6 +389,7 @@ class HttpParser:
     # set by the app layer while the flow is changing protocol to HTTP (SMTP's STARTTLS
     # answered by HTTP): an upgrade asked for then fails (AppLayer._changed)
     changing = False
+    upgraded = False        # a 101 to h2c was parsed: `parse` hands the flow to HTTP/2
 
     def __init__(self, limits: dict[str, int] | None = None) -> None:
         self.limits = LIMITS if limits is None else limits
@@ -411,8 +413,14 @@ class HttpParser:
         guard = 0
         while self.buf[d] and guard < 10000:
             guard += 1
-            if not (self._step_request() if to_server else self._step_response()):
+            if not (self._step_request() if to_server else self._step_response()) or self.upgraded:
                 break
+        if self.upgraded:
+            # 101 to h2c (_upgrade): the flow is HTTP/2 from the next bytes on
+            self.broken[0] = self.broken[1] = True
+            self.buf[0].clear()
+            self.buf[1].clear()
+            raise ProtocolChange("http2")
 
     def eof(self, to_server: bool) -> None:
         """The connection closed: a body up to the close is complete, and so is a header
@@ -775,9 +783,12 @@ class HttpParser:
     def _upgrade(self, tx: HttpTx) -> None:
         """101 Switching Protocols to h2c: Suricata asks for a change to HTTP/2, which fails
         while the flow is still changing to HTTP (failed_protocol_change on the response).
-        Otherwise the flow stays HTTP/1 here (no HTTP/2 parser: Suricata with HTTP/2 off)."""
-        if self.changing and tx.header(b"upgrade", False) == b"h2c":
-            self._event(tx, "failed_protocol_change")
+        Otherwise the flow changes to HTTP/2 (applayer/http2.py) after this response."""
+        if tx.header(b"upgrade", False) == b"h2c":
+            if self.changing:
+                self._event(tx, "failed_protocol_change")
+            else:
+                self.upgraded = True        # the change is asked for once the response is done (parse)
 
     def _start_body(self, d: int, tx: HttpTx) -> None:
         to_server = bool(d)

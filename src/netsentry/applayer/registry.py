@@ -137,10 +137,18 @@ GENERIC_STATES = (("request_started", "request_complete"), ("response_started", 
 EXPECTATIONS: dict[tuple[bytes, bytes, int], tuple[str, Callable[[Any, bool], None]]] = {}
 EXPECTATIONS_MAX = 4096
 # protocol -> the protocols whose parsers make its flows (ftp-data needs FTP's commands parsed)
-FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",)}
+FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",),
+                                     # `alert http` rules and `http` records read HTTP/2 too; an
+                                     # HTTP/2 flow may start as HTTP/1 (h2c upgrade)
+                                     "http": ("http2",), "http2": ("http",)}
 # protocols whose parser may hand its flow to another one (ProtocolChange: SMTP's STARTTLS):
 # parsed whenever any protocol's transactions are read, since any may follow
 CHANGERS: set[str] = set()
+# protocol -> the rule protocols whose transaction rules also inspect its transactions
+# (Suricata's AppProtoEquals: an `alert http` rule sees HTTP/2); such a rule reads buffer
+# NAME of the transaction's protocol as its variant `NAME@proto`, none when there is none
+# (detect/txdetect.py)
+INSPECTED_AS: dict[str, tuple[str, ...]] = {"http2": ("http",)}
 
 
 def expect(a: bytes, b: bytes, port: int, proto: str, init: Callable[[Any, bool], None]) -> None:
@@ -182,3 +190,4 @@ def load_protocols() -> None:
     # after the others: in the probing order of ports none of them names, the common
     # protocols' probes come first (ftp, smtp: bench-1m's flows are HTTP, TLS, DNS)
     from netsentry.applayer import ftp, smb, smtp  # noqa: F401
+    from netsentry.applayer import http2  # noqa: F401
