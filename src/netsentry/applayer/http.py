@@ -28,6 +28,7 @@ import zlib
 from typing import Any
 
 from netsentry.applayer.files import http_files
+from netsentry.applayer.http2 import upgrade_parser
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, ProtocolChange, register_buffer,
                                          register_states,
                                          register_protocol)
@@ -389,7 +390,7 @@ class HttpParser:
     # set by the app layer while the flow is changing protocol to HTTP (SMTP's STARTTLS
     # answered by HTTP): an upgrade asked for then fails (AppLayer._changed)
     changing = False
-    upgraded = False        # a 101 to h2c was parsed: `parse` hands the flow to HTTP/2
+    upgraded: Any = None    # the tx a 101 to h2c answered: `parse` hands the flow to HTTP/2
 
     def __init__(self, limits: dict[str, int] | None = None) -> None:
         self.limits = LIMITS if limits is None else limits
@@ -416,11 +417,13 @@ class HttpParser:
             if not (self._step_request() if to_server else self._step_response()) or self.upgraded:
                 break
         if self.upgraded:
-            # 101 to h2c (_upgrade): the flow is HTTP/2 from the next bytes on
+            # 101 to h2c (_upgrade): the flow is HTTP/2 from the next bytes on; the HTTP/2
+            # parser takes over the request (stream 1) and the server's bytes after the 101
+            rest = bytes(self.buf[0])
             self.broken[0] = self.broken[1] = True
             self.buf[0].clear()
             self.buf[1].clear()
-            raise ProtocolChange("http2")
+            raise ProtocolChange("http2", upgrade_parser(self.txs, self.upgraded, rest))
 
     def eof(self, to_server: bool) -> None:
         """The connection closed: a body up to the close is complete, and so is a header
@@ -788,7 +791,7 @@ class HttpParser:
             if self.changing:
                 self._event(tx, "failed_protocol_change")
             else:
-                self.upgraded = True        # the change is asked for once the response is done (parse)
+                self.upgraded = tx          # the change is asked for once the response is done (parse)
 
     def _start_body(self, d: int, tx: HttpTx) -> None:
         to_server = bool(d)

@@ -294,11 +294,45 @@ class Http2Parser:
         self.reass: list[tuple[int, bytearray] | None] = [None, None]
         self.lost = [False, False]
         self.dropped = False                  # max-streams was reached
+        self.original_proto: str | None = None    # the protocol the flow was detected as (h2c: http)
 
     # --- the h2c upgrade (applayer/http.py) -----------------------------------------------------
-    def upgraded(self) -> None:
-        """The flow came from HTTP/1 (101 to h2c): the client still sends the preface; the
-        request that asked for the upgrade is the HTTP/1 transaction's."""
+    def _take_over(self, req: Any, rest: bytes) -> None:
+        """The flow came from HTTP/1 (101 to h2c): the request that asked for the upgrade is
+        stream 1's, each of its fields a HEADERS frame of its own (`:method`, `:path`, Host as
+        `:authority`, HTTP2-Settings as the client's SETTINGS on stream 0), its side closed
+        (Suricata's SCHTTP2MimicHttp1Request); then the server's bytes after the 101."""
+        import base64
+        tx = Http2Tx(len(self.txs), 1)
+        self.txs.append(tx)
+        self.by_stream[1] = tx
+        fields: list[tuple[bytes, bytes]] = [(b":method", req.method or b""), (b":path", req.uri_raw or b"")]
+        for name, value in req.req_headers or ():
+            if name == b"HTTP2-Settings":
+                try:
+                    raw = base64.b64decode(value.strip() + b"=" * (-len(value.strip()) % 4), validate=True)
+                except ValueError:
+                    tx.add_event("invalid_http1_settings")
+                    continue
+                if len(raw) % 6:
+                    tx.add_event("invalid_http1_settings")
+                f = Frame(SETTINGS, 0, 0, len(raw))
+                self._payload(1, f, raw, True)
+                glob = Http2Tx(len(self.txs), 0, glob=1)
+                glob.frames[1].append(f)
+                self.txs.append(glob)
+                glob.touch(True)
+                continue
+            fields.append((b":authority" if name.lower() == b"host" else name, value))
+        for name, value in fields:
+            f = Frame(HEADERS, 0, 1, 0)
+            f.headers = [(name, value)]
+            tx.frames[1].append(f)
+        tx.progress_[1] = CLOSED
+        tx.done[1] = True
+        tx.touch(True)
+        if rest:
+            self.parse(rest, False)
 
     # --- entry -----------------------------------------------------------------------------------
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
@@ -542,6 +576,8 @@ class Http2Parser:
         if not self.dropped:
             self.dropped = True
             for tx in self.txs:
+                if not isinstance(tx, Http2Tx):
+                    continue            # an h2c flow's HTTP/1 transactions
                 tx.add_event("too_many_streams")
                 tx.progress_ = [COMPLETE, COMPLETE]
                 tx.done[0] = tx.done[1] = True
@@ -613,6 +649,16 @@ class Http2Parser:
                 return
             p = out
         body += p[:room]
+
+
+def upgrade_parser(txs: list[Any], request: Any, rest: bytes, settings: dict[str, Any] | None = None) -> Http2Parser:
+    """The HTTP/2 parser a flow upgraded from HTTP/1 (101 to h2c) continues with: it keeps the
+    HTTP/1 transactions (logged and inspected as they are) and takes over the request."""
+    parser = Http2Parser(settings)
+    parser.original_proto = "http"
+    parser.txs.extend(txs)
+    parser._take_over(request, rest)
+    return parser
 
 
 def _hpack_int(b: bytes, i: int, prefix: int) -> tuple[int | None, int]:
@@ -726,8 +772,13 @@ def _protocol(tx: Http2Tx, ts: bool) -> bytes | None:
     return b"HTTP/2" if tx.headers(ts) else None
 
 
-register_buffer("http2.header_name", "http2", BOTH, _names, multi=True)
-register_buffer("http2.header", "http2", BOTH, _header_lines, multi=True)
+def _own(fn: Any) -> Any:
+    """A getter that reads HTTP/2 transactions only (an h2c flow keeps its HTTP/1 ones)."""
+    return lambda tx, ts: fn(tx, ts) if tx.proto == "http2" else None
+
+
+register_buffer("http2.header_name", "http2", BOTH, _own(_names), multi=True)
+register_buffer("http2.header", "http2", BOTH, _own(_header_lines), multi=True)
 
 _H2_BUFFERS: list[tuple[str, int, Any, bool]] = [
     ("http.method", TO_SERVER, lambda tx, ts: tx.first(b":method", True), False),
@@ -760,7 +811,7 @@ _H2_BUFFERS: list[tuple[str, int, Any, bool]] = [
     ("file.data", BOTH, _file_data, True),
 ]
 for _name, _dir, _get, _multi in _H2_BUFFERS:
-    register_buffer(f"{_name}@http2", "http2", _dir, _get, multi=_multi)
+    register_buffer(f"{_name}@http2", "http2", _dir, _own(_get), multi=_multi)
 
 
 def _frame(part: str) -> Any:
@@ -792,10 +843,11 @@ def _frame_payload(f: Frame) -> bytes | None:
 
 
 for _part in ("pdu", "hdr", "data"):
-    register_buffer(f"frame:http2.{_part}", "http2", BOTH, _frame(_part), multi=True)
+    register_buffer(f"frame:http2.{_part}", "http2", BOTH, _own(_frame(_part)), multi=True)
 
 register_protocol(Protocol("http2", (6,), probe, Http2Parser, (), configure=configure))
 register_states("http2", ("request_started", "request_headers", "request_data", "request_closed",
                           "request_complete"),
                 ("response_started", "response_headers", "response_data", "response_closed",
-                 "response_complete"), lambda tx, to_server: tx.progress(to_server))
+                 "response_complete"),
+                lambda tx, to_server: tx.progress(to_server) if tx.proto == "http2" else 0)

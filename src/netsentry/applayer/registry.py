@@ -114,11 +114,16 @@ class ProtocolChange(Exception):
     TLS follows; Suricata's AppLayerRequestProtocolChange), once its own state is final.
     The app layer detects the flow's protocol again on the next bytes (`expect`: the one
     announced; another one found raises applayer_unexpected_protocol) and keeps the old
-    parser's transactions until then. Raised, not returned: no cost per parse call."""
+    parser's transactions until then. Raised, not returned: no cost per parse call.
 
-    def __init__(self, expect: str) -> None:
+    `parser`: a change to a protocol that is certain (HTTP's 101 to h2c), whose new parser
+    the old one made (it carries the old transactions on): the app layer puts it in place
+    at once, with no detection, so the bytes already waiting go to it."""
+
+    def __init__(self, expect: str, parser: Any = None) -> None:
         super().__init__(expect)
         self.expect = expect
+        self.parser = parser
 
 
 # A protocol's named transaction states (Suricata's GetStateIdByName, `app-layer-state`):

@@ -316,7 +316,7 @@ class AppLayer:
             try:
                 parser.parse(data, to_server != st.reversed, pkt)
             except ProtocolChange as change:
-                self._change(flow, change.expect)
+                self._change(flow, change)
             except ParserError:
                 self._error(flow, pkt)
             st.dirty = True
@@ -375,7 +375,7 @@ class AppLayer:
             try:
                 parser.parse(chunk, ts != st.reversed, pkt)
             except ProtocolChange as change:
-                self._change(flow, change.expect)
+                self._change(flow, change)
                 break
             except ParserError:
                 self._error(flow, pkt)
@@ -423,7 +423,7 @@ class AppLayer:
         try:
             st.parser.parse(data, to_server != st.reversed, pkt)
         except ProtocolChange as change:
-            self._change(flow, change.expect)
+            self._change(flow, change)
         except ParserError:
             self._error(flow, pkt)
         st.dirty = True
@@ -433,10 +433,18 @@ class AppLayer:
     # detected again; then -> the new parser, which reads `changing` (a second change asked
     # for while this one is under way fails: HTTP's failed_protocol_change) up to the flow's
     # next bytes. Entries are few (flows in the middle of a change) and go at the flow's end.
-    def _change(self, flow: Flow, expect: str) -> None:
+    def _change(self, flow: Flow, change: ProtocolChange) -> None:
+        if change.parser is not None:
+            # a certain change (HTTP's h2c upgrade): the new parser takes over in place
+            st = flow.app
+            if st is not None and st.parser is not None and not st.done:
+                st.parser = change.parser
+                flow.app_proto = change.expect
+                self.stats_flows[change.expect] = self.stats_flows.get(change.expect, 0) + 1
+            return
         if flow in self.changing:
             return
-        self.changing[flow] = expect
+        self.changing[flow] = change.expect
 
     def _changed(self, flow: Flow, st: AppState, to_server: bool, data: bytes, pkt: Packet | None) -> bool:
         """New bytes of a flow in `changing` whose state has a parser. Announced change:

@@ -335,7 +335,10 @@ def _http_rule(b: RuleBuilder) -> None:
     written for HTTP/1 transactions (urilen, app-layer-event:http.*) do not match those;
     an `http1` rule sees no HTTP/2 flow at all."""
     if b.extra.get("http1_only"):
-        b.packet_checks.insert(0, lambda pkt, flow: flow is None or flow.app_proto != "http2")
+        if b.tx_checks or any(items for key, items in b.buffer_items.items() if key != "pkt_data"):
+            b.tx_checks.append(("http", None, lambda tx, ts: True))   # HTTP/1 transactions only (below)
+        else:
+            b.packet_checks.insert(0, lambda pkt, flow: flow is None or flow.app_proto != "http2")
     b.tx_checks = [(p, d, _on_http1(fn)) if p == "http" else (p, d, fn) for p, d, fn in b.tx_checks]
 
 

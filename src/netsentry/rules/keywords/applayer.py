@@ -408,6 +408,13 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
                 # detection still running: only `unknown` matches, a negation never
                 return "unknown" in want and not negated
         hit = proto in want or (fuzzy and proto == "doh2") or (also_h2 and proto in ("http2", "doh2"))
+        if mode in ("original", "either"):
+            # the protocol the flow was detected as before a change (h2c: http), else its own
+            st = flow.app
+            orig = getattr(st.parser, "original_proto", None) if st is not None else None
+            if orig is not None:
+                was = orig in want or (also_h2 and orig == "http2")
+                hit = was if mode == "original" else (hit or was)
         return hit != negated
     b.packet_checks.append(check)
     checks = b.extra.setdefault("alproto_checks", [])
