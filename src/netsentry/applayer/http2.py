@@ -23,7 +23,7 @@ frames, HPACK header blocks, one transaction per stream, the EVE `http` record w
 - Events (`app-layer-event:http2.*`): Suricata's names, on the frame's transaction
   (``invalid_client_magic``, ``long_frame_data``, ``invalid_frame_length``,
   ``invalid_header``, ``stream_id_reuse``, ``too_many_streams``, ``authority_host_mismatch``,
-  ``user_info_in_uri``, ``data_stream_zero``, ``invalid_frame_header``, ...).
+  ``userinfo_in_uri``, ``data_stream_zero``, ``invalid_frame_header``, ...).
 - DATA frames' payload (padding removed) is the side's body: `file.data`,
   `http.request_body` / `http.response_body`; gzip and deflate content-encodings are undone.
 """
@@ -72,7 +72,7 @@ EVENTS: dict[str, int | None] = {name: BOTH for name in (
     "invalid_frame_header", "invalid_client_magic", "invalid_frame_data", "invalid_header",
     "invalid_frame_length", "extra_header_data", "long_frame_data", "stream_id_reuse",
     "invalid_http1_settings", "failed_decompression", "invalid_range", "header_integer_overflow",
-    "too_many_streams", "authority_host_mismatch", "user_info_in_uri", "reassembly_limit_reached",
+    "too_many_streams", "authority_host_mismatch", "userinfo_in_uri", "reassembly_limit_reached",
     "dns_request_too_long", "dns_response_too_long", "data_stream_zero", "too_many_frames",
     "compression_bomb")}
 
@@ -128,7 +128,7 @@ def _text(b: bytes) -> str:
 class Http2Tx(Tx):
     """A stream (request and response), or one frame of the connection (stream 0)."""
 
-    __slots__ = ("stream_id", "frames", "progress_", "glob", "body", "body_len", "decoders", "child", "line_cache")
+    __slots__ = ("stream_id", "frames", "progress_", "glob", "body", "body_len", "decoders", "child")
     proto = "http2"
 
     def __init__(self, tx_id: int, stream_id: int, glob: int | None = None) -> None:
@@ -142,7 +142,6 @@ class Http2Tx(Tx):
         self.body_len = [0, 0]
         self.decoders: list[Any] = [None, None]
         self.child = 0                  # a PUSH_PROMISE's stream whose CONTINUATION is pending
-        self.line_cache = None
         if glob is not None:
             self.done[0] = self.done[1] = True
             self.progress_ = [COMPLETE, COMPLETE]
@@ -428,8 +427,9 @@ class Http2Parser:
             tx.add_event("too_many_frames")
         if ftype == DATA and sid:
             self._data(tx, d, f, payload)
-        tx.line_cache = None
         tx.touch(to_server)
+        if tx.glob is None:
+            tx.touch(not to_server)     # Suricata marks a stream's both sides updated on each frame
 
     def _payload(self, d: int, f: Frame, p: bytes, complete: bool) -> bool:
         """Read a frame's payload into `f` (Suricata's parse_frame_data); events go to the
@@ -620,7 +620,7 @@ class Http2Parser:
             if ln == b":authority":
                 authority = v
                 if b"@" in v:
-                    tx.add_event("user_info_in_uri")
+                    tx.add_event("userinfo_in_uri")
             elif ln == b"host":
                 host = v
         if authority is not None and host is not None and authority.lower() != host.lower():
@@ -714,12 +714,12 @@ def _req(fn: Any) -> Any:
 def _request_line(tx: Http2Tx) -> bytes | None:
     if not tx.headers(True):
         return None
-    return (tx.first(b":method", True) or b"") + b" " + (tx.first(b":path", True) or b"") + b" HTTP/2"
+    return (tx.first(b":method", True) or b"") + b" " + (tx.first(b":path", True) or b"") + b" HTTP/2\r\n"
 
 
 def _response_line(tx: Http2Tx) -> bytes | None:
     status = tx.first(b":status", False)
-    return b"HTTP/2 " + status if status is not None else None
+    return b"HTTP/2 " + status + b"\r\n" if status is not None else None
 
 
 def _host_norm(tx: Http2Tx) -> bytes | None:
@@ -787,6 +787,8 @@ _H2_BUFFERS: list[tuple[str, int, Any, bool]] = [
     ("http.request_line", TO_SERVER, _req(_request_line), False),
     ("http.response_line", TO_CLIENT, _req(_response_line), False),
     ("http.stat_code", TO_CLIENT, lambda tx, ts: tx.first(b":status", False), False),
+    # HTTP/2 has no reason phrase: an empty buffer once the response's headers are in
+    ("http.stat_msg", TO_CLIENT, lambda tx, ts: b"" if tx.first(b":status", False) is not None else None, False),
     ("http.host", TO_SERVER, _req(_host_norm), False),
     ("http.host.raw", TO_SERVER, lambda tx, ts: tx.joined(b":authority", True), False),
     ("http.user_agent", TO_SERVER, lambda tx, ts: tx.joined(b"user-agent", True), False),

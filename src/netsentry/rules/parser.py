@@ -339,7 +339,8 @@ def _http_rule(b: RuleBuilder) -> None:
             b.tx_checks.append(("http", None, lambda tx, ts: True))   # HTTP/1 transactions only (below)
         else:
             b.packet_checks.insert(0, lambda pkt, flow: flow is None or flow.app_proto != "http2")
-    b.tx_checks = [(p, d, _on_http1(fn)) if p == "http" else (p, d, fn) for p, d, fn in b.tx_checks]
+    b.tx_checks = [(p, d, _on_http1(fn)) if p == "http" and not getattr(fn, "http2", False) else (p, d, fn)
+                   for p, d, fn in b.tx_checks]
 
 
 def _on_http1(fn: Any) -> Any:

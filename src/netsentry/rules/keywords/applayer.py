@@ -339,10 +339,16 @@ def urilen(b: RuleBuilder, arg: str | None) -> None:
     if kind not in ("raw", "norm"):
         raise RuleError(f"urilen: expected 'raw' or 'norm' after the number, got '{kind}'")
     pred = parse_uint(value.replace(" ", ""), "urilen", 16)
-    if kind == "raw":
-        tx_check(b, "http", 0, lambda tx, ts: tx.uri_raw is not None and pred(len(tx.uri_raw)))
-    else:
-        tx_check(b, "http", 0, lambda tx, ts: tx.uri is not None and pred(len(tx.uri)))
+    raw = kind == "raw"
+
+    def check(tx: Any, ts: bool) -> bool:
+        if tx.proto == "http2":         # HTTP/2: the :path (Suricata's urilen on the http.uri buffer)
+            uri = tx.first(b":path", True)
+        else:
+            uri = tx.uri_raw if raw else tx.uri
+        return uri is not None and pred(len(uri))
+    check.http2 = True                  # type: ignore[attr-defined]  # reads HTTP/2 transactions too
+    tx_check(b, "http", 0, check)
 
 
 _ALPROTO_MODES = frozenset({"direction", "final", "original", "either", "to_server", "to_client"})

@@ -25,7 +25,7 @@ from netsentry.applayer import http2
 from netsentry.applayer.registry import BOTH
 from netsentry.rules.errors import RuleError
 from netsentry.rules.keywords.applayer import APP_LAYER_EVENTS, tx_check
-from netsentry.rules.numeric import parse_multi_uint, parse_uint
+from netsentry.rules.numeric import parse_uint
 from netsentry.rules.registry import RuleBuilder, keyword, unquote
 
 APP_LAYER_EVENTS["http2"] = dict(http2.EVENTS)
@@ -49,35 +49,98 @@ def _enum_value(text: str, table: dict[str, int], what: str) -> str:
     return m.group(1).replace(" ", "") + str(table[key]) + comma + rest
 
 
+def _frames_multi(text: str, what: str, bits: int) -> Any:
+    """Suricata's multi-integer match over a side's frames (detect_uint_match_at_index): the
+    positions, slice and count are the frames', a frame without the value (another type) is
+    passed over; `all`, `all_or_absent`, `or_absent`, `oob_or`, `count` and `nb` with other
+    than > / >= wait for the end of the side (its stream closed both ways)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) == 1 and parts[0].startswith("count"):
+        body = parts[0][len("count"):].strip()
+        count = parse_uint(body, f"{what} count")
+        grows = body.startswith(">")
+        return lambda vals, eof: (eof or grows) and count(sum(1 for v in vals if v is not None))
+    if len(parts) > 3:
+        raise RuleError(f"{what}: too many comma-separated parts in '{text.strip()}'")
+    value = parse_uint(parts[0], what, bits)
+    start = end = 0
+    if len(parts) == 3:
+        m = re.fullmatch(r"(-?\d+)\s*:\s*(-?\d+)", parts[2])
+        if m is None:
+            raise RuleError(f"{what}: invalid slice '{parts[2]}' (START:END)")
+        start, end = int(m.group(1)), int(m.group(2))
+
+    def sub(vals: list[Any]) -> list[Any]:
+        n = len(vals)
+        s = start if start >= 0 else n + start
+        e = end if end > 0 else n + end
+        return vals[s:e] if 0 <= s < e <= n else []
+    index = parts[1] if len(parts) >= 2 else "any"
+    if index == "any":
+        return lambda vals, eof: any(v is not None and value(v) for v in sub(vals))
+    if index == "or_absent":
+        def or_absent(vals: list[Any], eof: bool) -> bool:
+            present = [v for v in sub(vals) if v is not None]
+            return any(value(v) for v in present) or (not present and eof)
+        return or_absent
+    if index == "all":
+        def all_(vals: list[Any], eof: bool) -> bool:
+            present = [v for v in sub(vals) if v is not None]
+            return eof and bool(present) and all(value(v) for v in present)
+        return all_
+    if index == "all_or_absent":
+        return lambda vals, eof: eof and all(value(v) for v in sub(vals) if v is not None)
+    if index.startswith("nb"):
+        body = index[2:].strip()
+        nb = parse_uint(body, f"{what} nb")
+        grows = body.startswith(">")
+        return lambda vals, eof: (eof or grows) and nb(sum(1 for v in sub(vals) if v is not None and value(v)))
+    m = re.fullmatch(r"(oob_or\s*)?(-?\d+)", index)
+    if m is None:
+        raise RuleError(f"{what}: invalid index '{index}'")
+    oob, i = bool(m.group(1)), int(m.group(2))
+
+    def at(vals: list[Any], eof: bool) -> bool:
+        vs = sub(vals)
+        j = i if i >= 0 else len(vs) + i
+        if not 0 <= j < len(vs):
+            return oob and eof
+        return vs[j] is not None and value(vs[j])
+    return at
+
+
 def _frames_check(attr: str, pred: Any):
     def check(tx: Any, ts: bool) -> bool:
-        return tx.proto == "http2" and pred(tx.frame_values(ts, attr))
+        if tx.proto != "http2":
+            return False
+        vals = [getattr(f, attr) for f in tx.frames[int(ts)]]
+        return pred(vals, tx.progress_[int(ts)] == http2.COMPLETE)
     return check
 
 
 @keyword("http2.frametype", help="http2.frametype:TYPE[,INDEX]; an HTTP/2 frame type (GOAWAY, SETTINGS, ...)")
 def frametype(b: RuleBuilder, arg: str | None) -> None:
     text = _enum_value(unquote(arg, "http2.frametype"), _TYPES, "http2.frametype")
-    pred = parse_multi_uint(text, "http2.frametype", 8)
+    pred = _frames_multi(text, "http2.frametype", 8)
     tx_check(b, "http2", BOTH, _frames_check("ftype", pred))
 
 
 @keyword("http2.errorcode", help="http2.errorcode:CODE[,INDEX]; a GOAWAY or RST_STREAM error code")
 def errorcode(b: RuleBuilder, arg: str | None) -> None:
     text = _enum_value(unquote(arg, "http2.errorcode"), _CODES, "http2.errorcode")
-    pred = parse_multi_uint(text, "http2.errorcode", 32)
+    pred = _frames_multi(text, "http2.errorcode", 32)
     tx_check(b, "http2", BOTH, _frames_check("error_code", pred))
 
 
 @keyword("http2.priority", help="http2.priority:[op]N[,INDEX]; a PRIORITY or HEADERS frame's weight")
 def priority(b: RuleBuilder, arg: str | None) -> None:
-    pred = parse_multi_uint(unquote(arg, "http2.priority"), "http2.priority", 8)
+    pred = _frames_multi(unquote(arg, "http2.priority"), "http2.priority", 8)
     tx_check(b, "http2", BOTH, _frames_check("priority", pred))
 
 
 @keyword("http2.window", help="http2.window:[op]N[,INDEX]; a WINDOW_UPDATE's increment")
 def window(b: RuleBuilder, arg: str | None) -> None:
-    pred = parse_multi_uint(unquote(arg, "http2.window"), "http2.window", 32)
+    pred = _frames_multi(unquote(arg, "http2.window"), "http2.window", 32)
     tx_check(b, "http2", BOTH, _frames_check("window", pred))
 
 
