@@ -36,8 +36,8 @@ from typing import Any
 from hpack import Decoder
 from hpack.exceptions import HPACKError
 
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
-                                         register_protocol, register_states)
+from netsentry.applayer.registry import (BOTH, BUFFERS, TO_CLIENT, TO_SERVER, ParserError, Protocol, ProtocolChange,
+                                         register_buffer, register_protocol, register_states)
 from netsentry.applayer.tx import Tx
 from netsentry.config import get
 
@@ -128,7 +128,8 @@ def _text(b: bytes) -> str:
 class Http2Tx(Tx):
     """A stream (request and response), or one frame of the connection (stream 0)."""
 
-    __slots__ = ("stream_id", "frames", "progress_", "glob", "body", "body_len", "decoders", "child")
+    __slots__ = ("stream_id", "frames", "progress_", "glob", "body", "body_len", "decoders", "child",
+                 "request", "response", "doh")
     proto = "http2"
 
     def __init__(self, tx_id: int, stream_id: int, glob: int | None = None) -> None:
@@ -142,6 +143,11 @@ class Http2Tx(Tx):
         self.body_len = [0, 0]
         self.decoders: list[Any] = [None, None]
         self.child = 0                  # a PUSH_PROMISE's stream whose CONTINUATION is pending
+        # DNS over HTTP/2: the DNS request and response the stream carries (dns.Message; the
+        # `dns.*` buffers read them as a DNS transaction's), and which sides carry DNS data
+        self.request: Any = None
+        self.response: Any = None
+        self.doh = [False, False]
         if glob is not None:
             self.done[0] = self.done[1] = True
             self.progress_ = [COMPLETE, COMPLETE]
@@ -218,13 +224,27 @@ class Http2Tx(Tx):
             return None
         return out
 
-    def eve_objects(self) -> dict[str, Any]:
+    def eve_objects(self) -> Any:
         rec = self.eve()
-        return {"http": rec} if rec is not None else {}
+        out = [{"http": rec}] if rec is not None else []
+        if self.request is not None or self.response is not None:
+            # DNS over HTTP/2: each DNS message is a dns record too
+            from netsentry.applayer.dns import _eve
+            for m, kind in ((self.request, "request"), (self.response, "response")):
+                if m is not None:
+                    out.append({"dns": _eve(m, kind, self.tx_id)})
+        if len(out) == 1:
+            return out[0]
+        return out
 
     def alert_objects(self) -> dict[str, Any]:
         rec = self.eve()
-        return {"http": rec} if rec is not None else {}
+        out = {"http": rec} if rec is not None else {}
+        m = self.response if self.response is not None else self.request
+        if m is not None:
+            from netsentry.applayer.dns import _eve
+            out["dns"] = _eve(m, "response" if m is self.response else "request", self.tx_id)
+        return out
 
 
 _COMMON = {b":method": "http_method", b":path": "url", b"host": "hostname", b"user-agent": "http_user_agent",
@@ -294,6 +314,7 @@ class Http2Parser:
         self.lost = [False, False]
         self.dropped = False                  # max-streams was reached
         self.original_proto: str | None = None    # the protocol the flow was detected as (h2c: http)
+        self.doh_found = self.doh_told = False     # a stream carried DNS (the flow is doh2)
 
     # --- the h2c upgrade (applayer/http.py) -----------------------------------------------------
     def _take_over(self, req: Any, rest: bytes) -> None:
@@ -360,6 +381,10 @@ class Http2Parser:
             data = self.buf[d] + data
             self.buf[d] = b""
         self._frames(d, data)
+        if self.doh_found and not self.doh_told:
+            # DNS found in a stream: the flow is DNS over HTTP/2 (Suricata's forced change to doh2)
+            self.doh_told = True
+            raise ProtocolChange("doh2", self)
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         """Bytes lost: the framing of that direction is lost with them."""
@@ -419,14 +444,14 @@ class Http2Parser:
             tx.add_event("data_stream_zero" if ftype == DATA else "invalid_frame_header")
             tx.touch(to_server)
             return
+        if ftype == DATA and sid:
+            self._data(tx, d, f, payload)
         self._stream_state(tx, d, f)
         frames = tx.frames[d]
         if len(frames) < MAX_FRAMES:
             frames.append(f)
         else:
             tx.add_event("too_many_frames")
-        if ftype == DATA and sid:
-            self._data(tx, d, f, payload)
         tx.touch(to_server)
         if tx.glob is None:
             tx.touch(not to_server)     # Suricata marks a stream's both sides updated on each frame
@@ -597,10 +622,12 @@ class Http2Parser:
         elif (t == HEADERS and d == 0) or t == RST_STREAM:
             tx.child = 0
         if t in (HEADERS, PUSH_PROMISE, CONTINUATION) and f.headers:
-            self._header_events(tx, f.headers)
+            self._header_events(tx, f.headers, d)
         if tx.glob is not None or t not in (HEADERS, DATA):
             return
         prog = tx.progress_
+        if f.flags & F_END_STREAM and tx.doh[d] and tx.body[d]:
+            self._doh_message(tx, bytes(tx.body[d]), bool(d))
         if f.flags & F_END_STREAM:
             if prog[d] < CLOSED:
                 prog[d] = CLOSED
@@ -613,10 +640,17 @@ class Http2Parser:
         elif prog[d] < HEADERS_DONE:
             prog[d] = HEADERS_DONE
 
-    def _header_events(self, tx: Http2Tx, headers: list[tuple[bytes, bytes]]) -> None:
-        authority = host = None
+    def _header_events(self, tx: Http2Tx, headers: list[tuple[bytes, bytes]], d: int) -> None:
+        authority = host = path = None
+        doh = False
         for n, v in headers:
             ln = n.lower()
+            if n == b"accept" and v == b"application/dns-message":
+                doh = True
+            elif n == b"content-type" and v == b"application/dns-message":
+                tx.doh[d] = True
+            elif n == b":path":
+                path = v
             if ln == b":authority":
                 authority = v
                 if b"@" in v:
@@ -625,6 +659,27 @@ class Http2Parser:
                 host = v
         if authority is not None and host is not None and authority.lower() != host.lower():
             tx.add_event("authority_host_mismatch")
+        if doh and path is not None and path.startswith(b"/dns-query?dns="):
+            # DNS over HTTP/2 with GET: the query is the path's base64 (RFC 8484 4.1)
+            import base64
+            import binascii
+            b64 = path[len(b"/dns-query?dns="):].replace(b"-", b"+").replace(b"_", b"/")
+            try:
+                wire = base64.b64decode(b64 + b"=" * (-len(b64) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                return
+            self._doh_message(tx, wire, True)
+
+    def _doh_message(self, tx: Http2Tx, wire: bytes, to_server: bool) -> None:
+        from netsentry.applayer.dns import parse_message
+        m = parse_message(wire)
+        if m is None:
+            return
+        if to_server:
+            tx.request = m
+        else:
+            tx.response = m
+        self.doh_found = True
 
     def _data(self, tx: Http2Tx, d: int, f: Frame, p: bytes) -> None:
         if f.flags & F_PADDED and p:
@@ -843,6 +898,15 @@ def _frame_payload(f: Frame) -> bytes | None:
         return f.error_code.to_bytes(4, "big")
     return None
 
+
+# DNS over HTTP/2: the DNS buffers of the stream's DNS messages (the DNS getters read a
+# transaction's `request` and `response`)
+from netsentry.applayer import dns as _dns  # noqa: E402  (registers the DNS buffers first)
+
+for _name in ("dns.query", "dns.queries.rrname", "dns.answer.name", "dns.answers.rrname", "dns.authorities.rrname",
+              "dns.additionals.rrname", "dns.response.rrname"):
+    _b = BUFFERS[_name]
+    register_buffer(f"{_name}@http2", "http2", _b.direction, _own(_b.getter), multi=_b.multi)
 
 for _part in ("pdu", "hdr", "data"):
     register_buffer(f"frame:http2.{_part}", "http2", BOTH, _own(_frame(_part)), multi=True)

@@ -145,7 +145,9 @@ EXPECTATIONS_MAX = 4096
 FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",),
                                      # `alert http` rules and `http` records read HTTP/2 too; an
                                      # HTTP/2 flow may start as HTTP/1 (h2c upgrade)
-                                     "http": ("http2",), "http2": ("http",)}
+                                     "http": ("http2",), "http2": ("http",),
+                                     # DNS over HTTP/2 (doh2) comes out of HTTP/2 streams
+                                     "dns": ("http2",), "doh2": ("http2", "http")}
 # protocols whose parser may hand its flow to another one (ProtocolChange: SMTP's STARTTLS):
 # parsed whenever any protocol's transactions are read, since any may follow
 CHANGERS: set[str] = set()
@@ -153,7 +155,7 @@ CHANGERS: set[str] = set()
 # (Suricata's AppProtoEquals: an `alert http` rule sees HTTP/2); such a rule reads buffer
 # NAME of the transaction's protocol as its variant `NAME@proto`, none when there is none
 # (detect/txdetect.py)
-INSPECTED_AS: dict[str, tuple[str, ...]] = {"http2": ("http",)}
+INSPECTED_AS: dict[str, tuple[str, ...]] = {"http2": ("http",), "doh2": ("http2", "http", "dns")}
 
 
 def expect(a: bytes, b: bytes, port: int, proto: str, init: Callable[[Any, bool], None]) -> None:

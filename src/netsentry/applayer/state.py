@@ -316,7 +316,7 @@ class AppLayer:
             try:
                 parser.parse(data, to_server != st.reversed, pkt)
             except ProtocolChange as change:
-                self._change(flow, change)
+                self._change(flow, change, pkt)
             except ParserError:
                 self._error(flow, pkt)
             st.dirty = True
@@ -375,7 +375,7 @@ class AppLayer:
             try:
                 parser.parse(chunk, ts != st.reversed, pkt)
             except ProtocolChange as change:
-                self._change(flow, change)
+                self._change(flow, change, pkt)
                 break
             except ParserError:
                 self._error(flow, pkt)
@@ -423,7 +423,7 @@ class AppLayer:
         try:
             st.parser.parse(data, to_server != st.reversed, pkt)
         except ProtocolChange as change:
-            self._change(flow, change)
+            self._change(flow, change, pkt)
         except ParserError:
             self._error(flow, pkt)
         st.dirty = True
@@ -433,14 +433,17 @@ class AppLayer:
     # detected again; then -> the new parser, which reads `changing` (a second change asked
     # for while this one is under way fails: HTTP's failed_protocol_change) up to the flow's
     # next bytes. Entries are few (flows in the middle of a change) and go at the flow's end.
-    def _change(self, flow: Flow, change: ProtocolChange) -> None:
+    def _change(self, flow: Flow, change: ProtocolChange, pkt: Packet | None = None) -> None:
         if change.parser is not None:
             # a certain change (HTTP's h2c upgrade): the new parser takes over in place
             st = flow.app
             if st is not None and st.parser is not None and not st.done:
+                if st.parser is not change.parser:
+                    self.stats_flows[change.expect] = self.stats_flows.get(change.expect, 0) + 1
                 st.parser = change.parser
                 flow.app_proto = change.expect
-                self.stats_flows[change.expect] = self.stats_flows.get(change.expect, 0) + 1
+                if self.pd_marks and pkt is not None:
+                    self._pd_complete(flow, bool(pkt.to_server), pkt)     # detection-only rules see the new one
             return
         if flow in self.changing:
             return

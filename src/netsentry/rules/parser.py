@@ -36,10 +36,11 @@ APP_LAYER_PROTOCOLS = frozenset({
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
                         "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp",
-                        "smb": "tcp", "dcerpc": "tcp", "http2": "tcp"}
+                        "smb": "tcp", "dcerpc": "tcp", "http2": "tcp", "doh2": "tcp"}
 # The other protocols whose flows also satisfy a rule's protocol (Suricata's AppProtoEquals:
 # DCERPC rules see DCERPC carried over SMB)
-_APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"}), "http": frozenset({"http2"})}
+_APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"}), "http": frozenset({"http2", "doh2"}),
+                   "http2": frozenset({"doh2"}), "dns": frozenset({"doh2"})}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
@@ -364,6 +365,8 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
         protos.add(sig.app_proto)
     if protos == {"http", "http2"} and not b.extra.get("http1_only"):
         protos = {"http2"}              # an `http` rule with an HTTP/2 keyword: HTTP/2 only
+    if "doh2" in protos and protos <= {"doh2", "http", "http2", "dns"}:
+        protos = {"doh2"}               # DNS over HTTP/2 reads the HTTP/2 and the DNS buffers
     if len(protos) > 1:
         raise RuleError(f"rule mixes app-layer protocols: {', '.join(sorted(protos))}")
     if "http" in protos:
