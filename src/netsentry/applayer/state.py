@@ -443,7 +443,10 @@ class AppLayer:
                 st.parser = change.parser
                 flow.app_proto = change.expect
                 if self.pd_marks and pkt is not None:
-                    self._pd_complete(flow, bool(pkt.to_server), pkt)     # detection-only rules see the new one
+                    # detection-only rules see the new protocol once, on this packet; the
+                    # marks the first detection still had waiting are spent with it
+                    self._pd_wait.pop(flow, None)
+                    pkt.pd_done = getattr(pkt, "pd_done", 0) | (_PD_TS if pkt.to_server else _PD_TC)
             return
         if flow in self.changing:
             return

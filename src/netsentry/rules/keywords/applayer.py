@@ -422,6 +422,10 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
                 was = orig in want or (also_h2 and orig == "http2")
                 hit = was if mode == "original" else (hit or was)
         return hit != negated
+    if want & {"http2", "doh2"} or fuzzy or mode in ("original", "either"):
+        # protocols only parsing reveals (h2c upgrade, DNS over HTTP/2): those parsers run
+        # for this rule even when no transaction rule reads them (Sensor._set_app_consumers)
+        check.parsers = ("http", "http2")       # type: ignore[attr-defined]
     b.packet_checks.append(check)
     checks = b.extra.setdefault("alproto_checks", [])
     checks.append(check)
@@ -447,6 +451,8 @@ def _pd_only(b: RuleBuilder) -> None:
 def _on_pd_packet(check: Any) -> Any:
     def pd_check(pkt: Any, flow: Any) -> bool:
         return bool(getattr(pkt, "pd_done", 0)) and check(pkt, flow)
+    if hasattr(check, "parsers"):
+        pd_check.parsers = check.parsers        # type: ignore[attr-defined]
     return pd_check
 
 
