@@ -28,7 +28,6 @@ import zlib
 from typing import Any
 
 from netsentry.applayer.files import http_files
-from netsentry.applayer.http2 import upgrade_parser
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, ProtocolChange, register_buffer,
                                          register_states,
                                          register_protocol)
@@ -419,6 +418,7 @@ class HttpParser:
         if self.upgraded:
             # 101 to h2c (_upgrade): the flow is HTTP/2 from the next bytes on; the HTTP/2
             # parser takes over the request (stream 1) and the server's bytes after the 101
+            from netsentry.applayer.http2 import upgrade_parser   # (registered after the others: probing order)
             rest = bytes(self.buf[0])
             self.broken[0] = self.broken[1] = True
             self.buf[0].clear()

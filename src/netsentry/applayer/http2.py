@@ -155,6 +155,11 @@ class Http2Tx(Tx):
     def one_way(self) -> bool | None:
         return None if self.glob is None else bool(self.glob)
 
+    def release(self) -> None:
+        """Detection and logging are done with it: the bodies go (the frames stay, small)."""
+        super().release()
+        self.body = [bytearray(), bytearray()]
+
     def progress(self, to_server: bool) -> int:
         return self.progress_[int(to_server)]
 
