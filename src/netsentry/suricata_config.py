@@ -341,7 +341,7 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
     h2 = h2.get("http2") if isinstance(h2, Mapping) else None
     if isinstance(h2, Mapping):
         # the same limits, the same meanings (applayer/http2.py configure)
-        mine = {k: v for k, v in h2.items() if k in ("max-streams", "max-table-size", "max-reassembly-size")}
+        mine = {k: v for k, v in h2.items() if k in ("enabled", "max-streams", "max-table-size", "max-reassembly-size")}
         if mine:
             out.setdefault("app-layer", {}).setdefault("protocols", {})["http2"] = mine
             taken = True

@@ -304,7 +304,7 @@ class Http2Parser:
     """One HTTP/2 connection: both directions' frames, the streams as transactions."""
 
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
-        limits = dict(LIMITS)
+        limits: dict[str, Any] = dict(LIMITS)
         limits.update(settings or {})
         self.max_streams = int(limits["max-streams"])
         self.max_table = int(limits["max-table-size"])
@@ -742,8 +742,10 @@ def _hpack_int(b: bytes, i: int, prefix: int) -> tuple[int | None, int]:
 
 
 def configure(config: Any) -> dict[str, Any]:
-    """`app-layer.protocols.http2`: max-streams, max-table-size, max-reassembly-size."""
-    out = dict(LIMITS)
+    """`app-layer.protocols.http2`: enabled, max-streams, max-table-size, max-reassembly-size."""
+    out: dict[str, Any] = dict(LIMITS)
+    enabled = get(config, "app-layer.protocols.http2.enabled", True)
+    out["enabled"] = enabled is True or str(enabled).strip().lower() in ("yes", "true", "on", "1")
     for key in LIMITS:
         v = get(config, f"app-layer.protocols.http2.{key}", None)
         if v is not None:

@@ -172,7 +172,13 @@ class AppLayer:
             if p.configure is not None:
                 self.settings[p.name] = p.configure(config)
         self.by_ipproto: dict[int, list[Protocol]] = {}
+        # protocols the configuration turns off (`app-layer.protocols.NAME.enabled: no`, as the
+        # protocol's settings say): neither detected nor handed a flow by another's parser
+        self.disabled = frozenset(name for name, v in self.settings.items()
+                                  if isinstance(v, dict) and v.get("enabled") is False)
         for p in PROTOCOLS.values():
+            if p.name in self.disabled:
+                continue
             for ipp in p.ipprotos:
                 self.by_ipproto.setdefault(ipp, []).append(p)
         # (ip protocol, server port) -> probing order with that port's protocols first.
@@ -435,7 +441,10 @@ class AppLayer:
     # next bytes. Entries are few (flows in the middle of a change) and go at the flow's end.
     def _change(self, flow: Flow, change: ProtocolChange, pkt: Packet | None = None) -> None:
         if change.parser is not None:
-            # a certain change (HTTP's h2c upgrade): the new parser takes over in place
+            # a certain change (HTTP's h2c upgrade): the new parser takes over in place,
+            # unless that protocol is turned off (the old parser stays, its flow no longer parsed)
+            if change.expect in self.disabled:
+                return
             st = flow.app
             if st is not None and st.parser is not None and not st.done:
                 if st.parser is not change.parser:
