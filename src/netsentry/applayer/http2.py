@@ -698,6 +698,10 @@ class Http2Parser:
             else:
                 tx.decoders[d] = False
         tx.body_len[d] += len(p)
+        if tx.doh[d] and tx.body_len[d] > 0xFFFF:
+            # a DNS message is at most 65535 bytes: this side is not DNS after all
+            tx.doh[d] = False
+            tx.add_event("dns_request_too_long" if d else "dns_response_too_long")
         body = tx.body[d]
         room = BODY_LIMIT - len(body)
         if room <= 0:
