@@ -30,17 +30,13 @@ def _netsentry() -> str | None:
 # The reference lists, each test run with its own suricata.yaml ({config}) and
 # Suricata's options ({args}: threshold-file, --runmode, ...).
 # core.txt (46 packet/stream tests): all pass.
-# stretch.txt (HTTP/DNS/TLS, issue #11): 64 of 67; open are app-layer-protocol-exact
-# and detect-app-layer-protocol-04 (HTTP/2 and DNS-over-HTTP/2 detection) and
-# threshold-config-rate-filter-pass-hostdst (a rate_filter pass by_dst alerts once
-# where Suricata alerts twice).
-# applayer.txt (the older app-layer subset): open are app-layer-protocol-exact and
-# http2-long-frame (HTTP/2), tls-alpn-log-detect-02 (Suricata's IDS mode parses the
-# ClientHello when the ServerHello acknowledges it, so its alert carries the
-# server's ALPN; netsentry parses data as it arrives).
+# stretch.txt (HTTP/DNS/TLS, issue #11): all 67 pass (app-layer-protocol-exact and
+# detect-app-layer-protocol-04 since HTTP/2 and DNS over HTTP/2, round 11).
+# applayer.txt (the older app-layer subset): all 29 pass (http2-long-frame and
+# app-layer-protocol-exact since HTTP/2, round 11).
 # packet.txt (the older packet-level subset): all pass (bug-4663 needs its own
 # `drop: flows: all`, hence {config}).
-LIST_FLOORS = {"packet.txt": 25, "core.txt": 46, "stretch.txt": 65, "applayer.txt": 27}
+LIST_FLOORS = {"packet.txt": 25, "core.txt": 46, "stretch.txt": 67, "applayer.txt": 29}
 
 
 @pytest.mark.shared

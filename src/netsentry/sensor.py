@@ -168,6 +168,9 @@ class Sensor:
         guess = getattr(getattr(self, "signatures", None), "guess", None)
         if guess is not None:
             protos |= guess.protos
+        # protocols an app-layer-protocol check can only see parsed (h2c, doh2): its `parsers`
+        protos |= {p for s in getattr(self.ruleset, "signatures", None) or () for c in s.packet_checks
+                   for p in getattr(c, "parsers", ())}
         applayer.set_consumers(None if guess is not None and guess.guess else
                                frozenset(protos | {p for t, p in RECORD_TYPES.items() if self._emitters[t]}))
         applayer.set_pd_marks(any(s.pd_only for s in getattr(self.ruleset, "signatures", None) or ()))

@@ -355,8 +355,16 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
         if mine:
             out.setdefault("app-layer", {}).setdefault("protocols", {})["smtp"] = mine
             taken = True
-    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp, tls/ssh "
-                   "encryption-handling and error-policy)"
+    h2: Any = value.get("protocols")
+    h2 = h2.get("http2") if isinstance(h2, Mapping) else None
+    if isinstance(h2, Mapping):
+        # the same limits, the same meanings (applayer/http2.py configure)
+        mine = {k: v for k, v in h2.items() if k in ("enabled", "max-streams", "max-table-size", "max-reassembly-size")}
+        if mine:
+            out.setdefault("app-layer", {}).setdefault("protocols", {})["http2"] = mine
+            taken = True
+    ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp, http2 limits, "
+                   "tls/ssh encryption-handling and error-policy)"
                    if taken else "app-layer")
 
 

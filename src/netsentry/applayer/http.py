@@ -37,7 +37,8 @@ from netsentry.applayer.httpheaders import NAME_LEADING_WHITESPACE as HF_NAME_LE
 from netsentry.applayer.httpheaders import NAME_NON_TOKEN_CHARS as HF_NAME_NON_TOKEN_CHARS
 from netsentry.applayer.httpheaders import NAME_TRAILING_WHITESPACE as HF_NAME_TRAILING_WHITESPACE
 from netsentry.applayer.httpheaders import Incomplete, parse_headers
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, register_buffer, register_states,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, ProtocolChange, register_buffer,
+                                         register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.applayer.uri import decode_percent, normalise_uri, split_target
@@ -470,6 +471,7 @@ class HttpParser:
     # set by the app layer while the flow is changing protocol to HTTP (SMTP's STARTTLS
     # answered by HTTP): an upgrade asked for then fails (AppLayer._changed)
     changing = False
+    upgraded: Any = None    # the tx a 101 to h2c answered: `parse` hands the flow to HTTP/2
 
     def __init__(self, limits: dict[str, int] | None = None) -> None:
         self.limits = LIMITS if limits is None else limits
@@ -493,8 +495,17 @@ class HttpParser:
         guard = 0
         while self.buf[d] and guard < 10000:
             guard += 1
-            if not (self._step_request() if to_server else self._step_response()):
+            if not (self._step_request() if to_server else self._step_response()) or self.upgraded:
                 break
+        if self.upgraded:
+            # 101 to h2c (_upgrade): the flow is HTTP/2 from the next bytes on; the HTTP/2
+            # parser takes over the request (stream 1) and the server's bytes after the 101
+            from netsentry.applayer.http2 import upgrade_parser   # (registered after the others: probing order)
+            rest = bytes(self.buf[0])
+            self.broken[0] = self.broken[1] = True
+            self.buf[0].clear()
+            self.buf[1].clear()
+            raise ProtocolChange("http2", upgrade_parser(self.txs, self.upgraded, rest))
 
     def eof(self, to_server: bool) -> None:
         """The connection closed: a body up to the close is complete, and so is a header
@@ -935,9 +946,12 @@ class HttpParser:
     def _upgrade(self, tx: HttpTx) -> None:
         """101 Switching Protocols to h2c: Suricata asks for a change to HTTP/2, which fails
         while the flow is still changing to HTTP (failed_protocol_change on the response).
-        Otherwise the flow stays HTTP/1 here (no HTTP/2 parser: Suricata with HTTP/2 off)."""
-        if self.changing and tx.header(b"upgrade", False) == b"h2c":
-            self._event(tx, "failed_protocol_change")
+        Otherwise the flow changes to HTTP/2 (applayer/http2.py) after this response."""
+        if tx.header(b"upgrade", False) == b"h2c":
+            if self.changing:
+                self._event(tx, "failed_protocol_change")
+            else:
+                self.upgraded = tx          # the change is asked for once the response is done (parse)
 
     def _start_body(self, d: int, tx: HttpTx) -> None:
         to_server = bool(d)

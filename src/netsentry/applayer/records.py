@@ -46,6 +46,11 @@ def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
                 objs = objects()
                 if not objs:
                     continue            # nothing to say (an SSH flow with no banner)
+                if isinstance(objs, list):
+                    # several records (DNS over HTTP/2: the http record and the dns messages')
+                    for o in objs:
+                        out.append(Event(next(iter(o)), ts, None, flow, extra={"tx_id": tx.tx_id, **o}))
+                    continue
                 out.append(Event(next(iter(objs)), ts, None, flow, extra={"tx_id": tx.tx_id, **objs}))
                 continue
             out.append(Event(proto, ts, None, flow, extra={"tx_id": tx.tx_id, proto: tx.eve()}))

@@ -119,11 +119,16 @@ class ProtocolChange(Exception):
     TLS follows; Suricata's AppLayerRequestProtocolChange), once its own state is final.
     The app layer detects the flow's protocol again on the next bytes (`expect`: the one
     announced; another one found raises applayer_unexpected_protocol) and keeps the old
-    parser's transactions until then. Raised, not returned: no cost per parse call."""
+    parser's transactions until then. Raised, not returned: no cost per parse call.
 
-    def __init__(self, expect: str) -> None:
+    `parser`: a change to a protocol that is certain (HTTP's 101 to h2c), whose new parser
+    the old one made (it carries the old transactions on): the app layer puts it in place
+    at once, with no detection, so the bytes already waiting go to it."""
+
+    def __init__(self, expect: str, parser: Any = None) -> None:
         super().__init__(expect)
         self.expect = expect
+        self.parser = parser
 
 
 class Encrypted(Exception):
@@ -174,10 +179,20 @@ GENERIC_STATES = (("request_started", "request_complete"), ("response_started", 
 EXPECTATIONS: dict[tuple[bytes, bytes, int], tuple[str, Callable[[Any, bool], None]]] = {}
 EXPECTATIONS_MAX = 4096
 # protocol -> the protocols whose parsers make its flows (ftp-data needs FTP's commands parsed)
-FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",)}
+FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",),
+                                     # `alert http` rules and `http` records read HTTP/2 too; an
+                                     # HTTP/2 flow may start as HTTP/1 (h2c upgrade)
+                                     "http": ("http2",), "http2": ("http",),
+                                     # DNS over HTTP/2 (doh2) comes out of HTTP/2 streams
+                                     "dns": ("http2",), "doh2": ("http2", "http")}
 # protocols whose parser may hand its flow to another one (ProtocolChange: SMTP's STARTTLS):
 # parsed whenever any protocol's transactions are read, since any may follow
 CHANGERS: set[str] = set()
+# protocol -> the rule protocols whose transaction rules also inspect its transactions
+# (Suricata's AppProtoEquals: an `alert http` rule sees HTTP/2); such a rule reads buffer
+# NAME of the transaction's protocol as its variant `NAME@proto`, none when there is none
+# (detect/txdetect.py)
+INSPECTED_AS: dict[str, tuple[str, ...]] = {"http2": ("http",), "doh2": ("http2", "http", "dns")}
 
 
 def expect(a: bytes, b: bytes, port: int, proto: str, init: Callable[[Any, bool], None]) -> None:
@@ -222,3 +237,4 @@ def load_protocols() -> None:
     from netsentry.applayer import sip  # noqa: F401
     from netsentry.applayer import llmnr  # noqa: F401
     from netsentry.applayer import template  # noqa: F401
+    from netsentry.applayer import http2  # noqa: F401

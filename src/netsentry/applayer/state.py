@@ -172,7 +172,13 @@ class AppLayer:
             if p.configure is not None:
                 self.settings[p.name] = p.configure(config)
         self.by_ipproto: dict[int, list[Protocol]] = {}
+        # protocols the configuration turns off (`app-layer.protocols.NAME.enabled: no`, as the
+        # protocol's settings say): neither detected nor handed a flow by another's parser
+        self.disabled = frozenset(name for name, v in self.settings.items()
+                                  if isinstance(v, dict) and v.get("enabled") is False)
         for p in PROTOCOLS.values():
+            if p.name in self.disabled:
+                continue
             for ipp in p.ipprotos:
                 self.by_ipproto.setdefault(ipp, []).append(p)
         # (ip protocol, server port) -> probing order with that port's protocols first.
@@ -323,7 +329,7 @@ class AppLayer:
             try:
                 parser.parse(data, to_server != st.reversed, pkt)
             except ProtocolChange as change:
-                self._change(flow, change.expect)
+                self._change(flow, change, pkt)
             except ParserError:
                 self._error(flow, pkt)
             except Encrypted as enc:
@@ -384,7 +390,7 @@ class AppLayer:
             try:
                 parser.parse(chunk, ts != st.reversed, pkt)
             except ProtocolChange as change:
-                self._change(flow, change.expect)
+                self._change(flow, change, pkt)
                 break
             except ParserError:
                 self._error(flow, pkt)
@@ -434,7 +440,7 @@ class AppLayer:
         try:
             st.parser.parse(data, to_server != st.reversed, pkt)
         except ProtocolChange as change:
-            self._change(flow, change.expect)
+            self._change(flow, change, pkt)
         except ParserError:
             self._error(flow, pkt)
         except Encrypted as enc:
@@ -446,10 +452,27 @@ class AppLayer:
     # detected again; then -> the new parser, which reads `changing` (a second change asked
     # for while this one is under way fails: HTTP's failed_protocol_change) up to the flow's
     # next bytes. Entries are few (flows in the middle of a change) and go at the flow's end.
-    def _change(self, flow: Flow, expect: str) -> None:
+    def _change(self, flow: Flow, change: ProtocolChange, pkt: Packet | None = None) -> None:
+        if change.parser is not None:
+            # a certain change (HTTP's h2c upgrade): the new parser takes over in place,
+            # unless that protocol is turned off (the old parser stays, its flow no longer parsed)
+            if change.expect in self.disabled:
+                return
+            st = flow.app
+            if st is not None and st.parser is not None and not st.done:
+                if st.parser is not change.parser:
+                    self.stats_flows[change.expect] = self.stats_flows.get(change.expect, 0) + 1
+                st.parser = change.parser
+                flow.app_proto = change.expect
+                if self.pd_marks and pkt is not None:
+                    # detection-only rules see the new protocol once, on this packet; the
+                    # marks the first detection still had waiting are spent with it
+                    self._pd_wait.pop(flow, None)
+                    pkt.pd_done = getattr(pkt, "pd_done", 0) | (_PD_TS if pkt.to_server else _PD_TC)
+            return
         if flow in self.changing:
             return
-        self.changing[flow] = expect
+        self.changing[flow] = change.expect
 
     def _changed(self, flow: Flow, st: AppState, to_server: bool, data: bytes, pkt: Packet | None) -> bool:
         """New bytes of a flow in `changing` whose state has a parser. Announced change:

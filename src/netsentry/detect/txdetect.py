@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import ABSENT, BUFFERS
+from netsentry.applayer.registry import ABSENT, BUFFERS, INSPECTED_AS
 from netsentry.applayer.tx import CANDIDATES_TC, CANDIDATES_TS
 from netsentry.config import get
 from netsentry.detect.actions import DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action, order_key, verdict_of
@@ -51,6 +51,12 @@ def get_buffer(tx: Tx, name: str, transforms: tuple[Any, ...], to_server: bool) 
     if key in cache:
         return cache[key]
     buf = BUFFERS[name]
+    if buf.proto != tx.proto and tx.proto in INSPECTED_AS and buf.proto:
+        # an `alert http` rule on an HTTP/2 transaction: the buffer's HTTP/2 variant, if any
+        buf = dict.get(BUFFERS, f"{name}@{tx.proto}")
+        if buf is None:
+            cache[key] = None
+            return None
     value = buf.getter(tx, to_server)
     if value is not None and transforms:
         if buf.multi:
@@ -282,6 +288,8 @@ class TxDetect:
         prefilters with their hit-cache keys, the payload prefilters."""
         direction = 0 if to_server else 1
         keys = ((proto, direction), (proto, None), ("", direction), ("", None))
+        for also in INSPECTED_AS.get(proto, ()):
+            keys += ((also, direction), (also, None))
         always = tuple(sorted({n for k in keys for n in self.always.get(k, ())}))
         pfs = tuple((pf, (pf.name, pf, to_server)) for k in keys for pf in self.prefilters.get(k, ()))
         payload = tuple((k, self.payload_prefilters[k]) for k in keys if k in self.payload_prefilters)
@@ -372,7 +380,8 @@ class TxDetect:
                     drop.append(num)
                 continue
             s = self.sigs[num]
-            if ((s.app_proto is not None and s.app_proto != proto)
+            if ((s.app_proto is not None and s.app_proto != proto
+                 and s.app_proto not in INSPECTED_AS.get(proto, ()))
                     or (s.tx_direction is not None and s.tx_direction != direction)):
                 if drop is None:
                     drop = [num]

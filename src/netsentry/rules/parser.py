@@ -37,11 +37,12 @@ APP_LAYER_PROTOCOLS = frozenset({
 # app-layer protocols netsentry parses -> the IP-level protocol its rules are grouped under
 PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp", "dns": "ip",
                         "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp",
-                        "smb": "tcp", "dcerpc": "tcp",
+                        "smb": "tcp", "dcerpc": "tcp", "http2": "tcp", "doh2": "tcp",
                         "sip": "ip", "llmnr": "ip", "template": "tcp"}
 # The other protocols whose flows also satisfy a rule's protocol (Suricata's AppProtoEquals:
 # DCERPC rules see DCERPC carried over SMB)
-_APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"})}
+_APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"}), "http": frozenset({"http2", "doh2"}),
+                   "http2": frozenset({"doh2"}), "dns": frozenset({"doh2"})}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
@@ -154,6 +155,7 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
         raise RuleError(f"unknown action '{action}'")
     unsupported: list[UnsupportedError] = []
     app_proto = None
+    http1_only = proto == "http1"       # `http` is HTTP/1 and HTTP/2; `http1` HTTP/1 only
     if proto in PARSED_APP_PROTOCOLS:
         app_proto = ALIASES.get(proto, proto)
         proto = PARSED_APP_PROTOCOLS[proto]
@@ -178,6 +180,8 @@ def _parse(header: str, options: list[tuple[str, str | None]], env: Any, raw: st
     sig.tx_both = transactional
     sig.firewall = fw_action
     b = RuleBuilder(sig=sig, env=env)
+    if http1_only:
+        b.extra["http1_only"] = True
     for name, value in options:
         kw = lookup(name)
         if kw is None:
@@ -345,6 +349,23 @@ def engine_proto(want: str, inline: bool = False) -> Any:
     return check
 
 
+def _http_rule(b: RuleBuilder) -> None:
+    """An HTTP rule also inspects HTTP/2 transactions (registry INSPECTED_AS): its checks
+    written for HTTP/1 transactions (urilen, app-layer-event:http.*) do not match those;
+    an `http1` rule sees no HTTP/2 flow at all."""
+    if b.extra.get("http1_only"):
+        if b.tx_checks or any(items for key, items in b.buffer_items.items() if key != "pkt_data"):
+            b.tx_checks.append(("http", None, lambda tx, ts: True))   # HTTP/1 transactions only (below)
+        else:
+            b.packet_checks.insert(0, lambda pkt, flow: flow is None or flow.app_proto != "http2")
+    b.tx_checks = [(p, d, _on_http1(fn)) if p == "http" and not getattr(fn, "http2", False) else (p, d, fn)
+                   for p, d, fn in b.tx_checks]
+
+
+def _on_http1(fn: Any) -> Any:
+    return lambda tx, ts: tx.proto == "http" and fn(tx, ts)
+
+
 def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
     """Settle a rule's app-layer side: its protocol, buffers, transaction checks and direction.
 
@@ -360,8 +381,14 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
     protos = set(b.app_protos)
     if sig.app_proto is not None:
         protos.add(sig.app_proto)
+    if protos == {"http", "http2"} and not b.extra.get("http1_only"):
+        protos = {"http2"}              # an `http` rule with an HTTP/2 keyword: HTTP/2 only
+    if "doh2" in protos and protos <= {"doh2", "http", "http2", "dns"}:
+        protos = {"doh2"}               # DNS over HTTP/2 reads the HTTP/2 and the DNS buffers
     if len(protos) > 1:
         raise RuleError(f"rule mixes app-layer protocols: {', '.join(sorted(protos))}")
+    if "http" in protos:
+        _http_rule(b)
     chains = []
     for key, items in b.buffer_items.items():
         if key == "pkt_data" or not items:

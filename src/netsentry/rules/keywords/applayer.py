@@ -13,8 +13,8 @@ import hashlib
 import re
 from typing import Any
 
-from netsentry.applayer.registry import (ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, DERIVERS, PROTOCOLS, TO_CLIENT,
-                                         TO_SERVER, load_protocols)
+from netsentry.applayer.registry import (ABSENT, ABSENT_OR, ALIASES, BOTH, BUFFERS, DERIVERS, INSPECTED_AS, PROTOCOLS,
+                                         TO_CLIENT, TO_SERVER, load_protocols)
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.inspect import Content
 from netsentry.rules.numeric import parse_multi_uint, parse_uint
@@ -77,8 +77,7 @@ OTHER = { "luaxform": "transform",
     "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",
     "http.response_body.raw": "app-layer keyword",
     "config": "keyword",
-    "template2": "keyword", "rpc": "keyword", "id_ext": "keyword", "http2.frametype": "app-layer keyword",
-    "http2.errorcode": "app-layer keyword", "http2.settings": "app-layer keyword",
+    "template2": "keyword", "rpc": "keyword", "id_ext": "keyword",
     "nfs_procedure": "app-layer keyword", "smb.ntlmssp_user": "app-layer keyword",
     "enip_command": "app-layer keyword", "modbus": "app-layer keyword", "dnp3_func": "app-layer keyword",
     "dnp3_ind": "app-layer keyword", "dnp3_obj": "app-layer keyword", "ike.exchtype": "app-layer keyword",
@@ -126,6 +125,8 @@ def _register_any_proto() -> None:
         if at and proto != ANY_PROTO and base in BUFFERS:
             bases.setdefault(base, {})[proto] = buf
     for base, variants in bases.items():
+        if all(p in INSPECTED_AS for p in variants):
+            continue    # only HTTP/2's view of an HTTP buffer (http.uri@http2): an `alert http` buffer
         b0 = BUFFERS[base]
         register_buffer(f"{b0.name}@{ANY_PROTO}", "", BOTH, _any_proto_getter(b0, variants), multi=True)
 
@@ -340,10 +341,16 @@ def urilen(b: RuleBuilder, arg: str | None) -> None:
     if kind not in ("raw", "norm"):
         raise RuleError(f"urilen: expected 'raw' or 'norm' after the number, got '{kind}'")
     pred = parse_uint(value.replace(" ", ""), "urilen", 16)
-    if kind == "raw":
-        tx_check(b, "http", 0, lambda tx, ts: tx.uri_raw is not None and pred(len(tx.uri_raw)))
-    else:
-        tx_check(b, "http", 0, lambda tx, ts: tx.uri is not None and pred(len(tx.uri)))
+    raw = kind == "raw"
+
+    def check(tx: Any, ts: bool) -> bool:
+        if tx.proto == "http2":         # HTTP/2: the :path (Suricata's urilen on the http.uri buffer)
+            uri = tx.first(b":path", True)
+        else:
+            uri = tx.uri_raw if raw else tx.uri
+        return uri is not None and pred(len(uri))
+    check.http2 = True                  # type: ignore[attr-defined]  # reads HTTP/2 transactions too
+    tx_check(b, "http", 0, check)
 
 
 _ALPROTO_MODES = frozenset({"direction", "final", "original", "either", "to_server", "to_client"})
@@ -394,6 +401,8 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
     want = frozenset(wants)
     # Suricata's non-exact match treats doh2 as also being dns and http2
     fuzzy = not exact and bool(want & {"dns", "http2"})
+    # ... and `http` names HTTP/1 and HTTP/2 alike (`http1` is HTTP/1 only: ALIASES)
+    also_h2 = not exact and "http" in want and "http1" not in names.split("|")
 
     def check(pkt: Any, flow: Any) -> bool:
         if flow is None:
@@ -406,8 +415,19 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
             else:
                 # detection still running: only `unknown` matches, a negation never
                 return "unknown" in want and not negated
-        hit = proto in want or (fuzzy and proto == "doh2")
+        hit = proto in want or (fuzzy and proto == "doh2") or (also_h2 and proto in ("http2", "doh2"))
+        if mode in ("original", "either"):
+            # the protocol the flow was detected as before a change (h2c: http), else its own
+            st = flow.app
+            orig = getattr(st.parser, "original_proto", None) if st is not None else None
+            if orig is not None:
+                was = orig in want or (also_h2 and orig == "http2")
+                hit = was if mode == "original" else (hit or was)
         return hit != negated
+    if want & {"http2", "doh2"} or fuzzy or mode in ("original", "either"):
+        # protocols only parsing reveals (h2c upgrade, DNS over HTTP/2): those parsers run
+        # for this rule even when no transaction rule reads them (Sensor._set_app_consumers)
+        check.parsers = ("http", "http2")       # type: ignore[attr-defined]
     b.packet_checks.append(check)
     checks = b.extra.setdefault("alproto_checks", [])
     checks.append(check)
@@ -433,6 +453,8 @@ def _pd_only(b: RuleBuilder) -> None:
 def _on_pd_packet(check: Any) -> Any:
     def pd_check(pkt: Any, flow: Any) -> bool:
         return bool(getattr(pkt, "pd_done", 0)) and check(pkt, flow)
+    if hasattr(check, "parsers"):
+        pd_check.parsers = check.parsers        # type: ignore[attr-defined]
     return pd_check
 
 
