@@ -10,8 +10,8 @@ would decide:
   gives exactly the alerts one worker gives (each worker having had packets);
 - a port scan over 80 ports of one target, about 40 per worker (below the
   detector's 50), is reported once;
-- IPS: a host sweep over the 16 server addresses (about 8 per queue, below
-  the lowered threshold of 12) flags the scanner, and with
+- IPS: a host sweep over the 16 server addresses (8 per queue, below the
+  lowered threshold of 12) flags the scanner, and with
   ``respond.blocklist.on-anomaly`` the parent blocks it in both workers: its
   connections over both queues are dropped.
 """
@@ -243,9 +243,29 @@ def test_reload_renumbers_deferred_rules_and_a_killed_worker_is_judged_again(lab
     assert final["detect"]["alert"] == 1 + 3 + 8 + 8 + 1
 
 
+def _split_queues(lab: Lab, router: str, action: str) -> None:
+    """Half the server addresses to each queue, both ways (`action` -I or -D). The kernel's
+    --queue-balance hash decides per address pair, and one source's flows to 16 hosts may
+    all land in one queue (seen on kernel 6.18, every run): the split the test is about is
+    made sure of instead of left to the hash."""
+    for hosts, queue in ((SERVERS4[:8], "5"), (SERVERS4[8:], "6")):
+        for host in hosts:
+            for way in ("-d", "-s"):
+                lab.run(router, "iptables", "-w", action, "FORWARD", way, host, "-j", "NFQUEUE",
+                        "--queue-num", queue, "--queue-bypass")
+
+
 def test_ips_anomaly_flagged_scanner_is_blocked_in_every_worker(topo: Topology) -> None:
     lab = topo.lab
     scanner = CLIENTS4[7]
+    _split_queues(lab, topo.router, "-I")
+    try:
+        _flagged_scanner_is_blocked_in_every_worker(topo, lab, scanner)
+    finally:
+        _split_queues(lab, topo.router, "-D")
+
+
+def _flagged_scanner_is_blocked_in_every_worker(topo: Topology, lab: Lab, scanner: str) -> None:
     d = Daemon(lab, topo.router, topo.tmp / "ips-anomaly", "-q", QUEUES, "-S", str(topo.rules),
                "--set", "stats.interval=1", "--set", "respond.blocklist.allow-own-addresses=false",
                "--set", "respond.blocklist.on-anomaly=true", "--set", "anomaly.enabled=true",
@@ -257,7 +277,7 @@ def test_ips_anomaly_flagged_scanner_is_blocked_in_every_worker(topo: Topology) 
         ok = connections(lab, topo.client, SERVERS4[:2], 8080, 2, "hello before", sources=[scanner])
         assert all(c["ok"] for c in ok), ok
         before = ctl(lab, topo.router, d, "stats")["message"]
-        # one port, 16 hosts: about 8 per queue, each worker below 12, the judge sees 16
+        # one port, 16 hosts: 8 per queue (_split_queues), each worker below 12, the judge sees 16
         scan(lab, topo.client, SERVERS4, [9100], source=scanner)
         wait_for(lambda: anomaly_alerts(d, HOST_SWEEP), 15, "the host sweep alert")
         wait_for(lambda: log_lines(d, "blocklist add from the host judge, shared"), 10, "the block")
