@@ -52,12 +52,6 @@ def _magic_prefix(b: bytes) -> bool:
     return any(m.startswith(b) for m in _SMB_MAGIC)
 
 
-def probe_dcerpc(data: bytes, to_server: bool) -> bool | None:
-    if len(data) < _DCERPC_HEADER:
-        return None if b"\x05\x00"[:len(data)] == data[:2] else False
-    return data[0] == 5 and data[1] == 0 and data[4] & 0xEE == 0 and data[5] <= 3
-
-
 class _DetectionOnly:
     """No transactions: nothing is read from these flows beyond their protocol."""
 
@@ -70,4 +64,5 @@ class _DetectionOnly:
 
 register_protocol(Protocol("smb", (6,), probe_smb, _DetectionOnly, (139, 445), port_decides=()))
 NO_RAW_TRIGGER.add("smb")       # Suricata's SMB parser never triggers raw inspection
-register_protocol(Protocol("dcerpc", (6,), probe_dcerpc, _DetectionOnly, (135,), port_decides=()))
+# DCERPC registers after SMB (the probing order of ports neither names)
+from netsentry.applayer.dcerpc import probe_dcerpc  # noqa: E402,F401

@@ -42,7 +42,7 @@ class Keyword:
 KEYWORDS: dict[str, Keyword] = {}
 
 FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64", "files",
-            "sctp", "bypass", "asn1", "header8", "session", "mail_ftp")
+            "sctp", "bypass", "asn1", "header8", "session", "mail_ftp", "dcerpc")
 _loaded = False
 
 
