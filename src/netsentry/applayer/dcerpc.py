@@ -497,12 +497,32 @@ def rules_known(settings: dict[str, Any], names: frozenset[str]) -> None:
 # Duck-typed on `tx.dce` (a DceCall): an SMB transaction carrying DCERPC has one too, so
 # a DCERPC rule reads DCERPC over SMB alike (Suricata's AppProtoEquals).
 
+# The byte order of the stub buffers handed to detection, by the buffer object (Suricata's
+# inspection-buffer DCE flags): byte_* keywords with `dce` read numbers in it
+# (rules/keywords/byte.py `dce_little`). Buffers are exact bytes (the compiled engine takes
+# no subclass), so the order is kept beside them, bounded: the newest STUB_ORDERS_MAX.
+STUB_ORDERS: dict[int, tuple[bytes, bool]] = {}
+STUB_ORDERS_MAX = 4096
+
+
+def dce_little(buf: bytes) -> bool:
+    """The byte order `dce` reads `buf` in: its call's for a stub buffer, else big-endian."""
+    hit = STUB_ORDERS.get(id(buf))
+    return hit is not None and hit[0] is buf and hit[1]
+
+
 def stub_data(tx: Any, to_server: bool) -> bytes | None:
     c = getattr(tx, "dce", None)
     if c is None:
         return None
     b = c.stub_ts if to_server else c.stub_tc
-    return bytes(b) if b else None
+    if not b:
+        return None
+    out = bytes(b)
+    if len(STUB_ORDERS) >= STUB_ORDERS_MAX:
+        del STUB_ORDERS[next(iter(STUB_ORDERS))]
+    STUB_ORDERS[id(out)] = (out, c.little)
+    return out
 
 
 register_buffer("dcerpc.stub_data", "dcerpc", BOTH, stub_data, "dce_stub_data")
