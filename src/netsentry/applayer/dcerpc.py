@@ -32,7 +32,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from netsentry.applayer.registry import (BOTH, ParserError, Protocol, register_buffer,
+from netsentry.applayer.registry import (BOTH, PROTOCOLS, ParserError, Protocol, register_buffer,
                                          register_protocol, register_states)
 from netsentry.applayer.tx import Tx
 from netsentry.config import get
@@ -549,7 +549,11 @@ def probe_dcerpc(data: bytes, to_server: bool) -> bool | None:
     return data[0] == 5 and data[1] == 0 and data[4] & 0xEE == 0 and data[5] <= 3
 
 
-register_protocol(Protocol("dcerpc", (6,), probe_dcerpc, DcerpcParser, (135,), port_decides=(),
-                           configure=configure, rules_known=rules_known))
-register_states("dcerpc", ("request_started", "request_complete"), ("response_started", "response_complete"),
-                lambda tx, to_server: int(tx.done[1 if to_server else 0]))
+def register() -> None:
+    """Register the protocol (applayer/smb.py calls it after SMB's own: the probing order)."""
+    if "dcerpc" in PROTOCOLS:
+        return
+    register_protocol(Protocol("dcerpc", (6,), probe_dcerpc, DcerpcParser, (135,), port_decides=(),
+                               configure=configure, rules_known=rules_known))
+    register_states("dcerpc", ("request_started", "request_complete"),
+                    ("response_started", "response_complete"), lambda tx, to_server: int(tx.done[1 if to_server else 0]))

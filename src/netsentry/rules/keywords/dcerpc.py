@@ -1,4 +1,4 @@
-"""DCERPC keywords (Suricata's rust/src/dcerpc/detect.rs): `dcerpc.iface`, `dcerpc.opnum`,
+"""DCERPC keywords (Suricata's rust/src/dcerpc/detect.rs) and `smb.version`: `dcerpc.iface`, `dcerpc.opnum`,
 `dcerpc.stub_data` and their legacy names `dce_iface`, `dce_opnum`, `dce_stub_data`.
 
 As Suricata, they make a rule a DCERPC rule (`alert tcp ... dce_iface:...` inspects DCERPC
@@ -110,3 +110,19 @@ def _add(b: RuleBuilder, check: Any) -> None:
 def dcerpc_stub_data(b: RuleBuilder, arg: str | None) -> None:
     b.select_buffer("dcerpc.stub_data")
     b.app_protos.add(_proto(b))
+
+
+@keyword("smb.version", help="smb.version:1|2; the SMB version of the transaction")
+def smb_version(b: RuleBuilder, arg: str | None) -> None:
+    text = unquote(arg, "smb.version").strip()
+    if text not in ("1", "2"):
+        raise RuleError(f"smb.version: expected 1 or 2, got '{text}'")
+    if any(getattr(fn, "smb_version", False) for _p, _d, fn in b.tx_checks):
+        raise RuleError("smb.version: only one per rule")
+    want = int(text)
+
+    def check(tx: Any, ts: bool) -> bool:
+        return getattr(tx, "version", None) == want
+    check.smb_version = True            # type: ignore[attr-defined]
+    b.tx_checks.append(("smb", BOTH, check))
+    b.app_protos.add("smb")
