@@ -437,9 +437,9 @@ class SmbParser:
                 _ntlmssp(tx, body[o:o + ln] if o >= 0 else b"")
         elif cmd == 3:                                  # TREE_CONNECT
             if to_server:
-                o = int.from_bytes(body[4:6], "little") - 64
-                ln = int.from_bytes(body[6:8], "little")
-                name = bytes(c for c in body[o:o + ln] if c) if o >= 0 else b""
+                # as Suricata: every non-NUL byte from the path length's on (the length's
+                # low byte, then the path), less the first
+                name = bytes(c for c in body[6:] if c)
                 if len(name) > 1:
                     name = name[1:]
                 tx = self._request_response("tree_connect", 2, cmd, key, True, None)
@@ -473,7 +473,8 @@ class SmbParser:
                     fid = bytes(body[64:80])
                     st.fid_names[fid] = tx.filename or b""
                     tree_ = st.trees.get((ssn, tree))
-                    st.fid_pipe[fid] = bool(tree_ and tree_[1])
+                    if tree_ is not None:
+                        st.fid_pipe[fid] = tree_[1]
                 tx.done[1] = tx.done[0] = True
                 tx.status = status
                 self._touch(tx)
@@ -495,8 +496,8 @@ class SmbParser:
                 offset = int.from_bytes(body[8:16], "little")
                 fid = bytes(body[16:32])
                 data = body[o:o + ln] if o >= 0 else b""
-                if self._is_pipe(fid, ssn, tree):
-                    self._dce_write(data, (ssn, tree, 0))
+                if self._is_pipe(fid, ssn, tree, data):
+                    self._dce_write(data, (ssn, 0), 2, cmd)
                 else:
                     self._file_data(fid, data, offset, True, 2)
             else:
@@ -514,8 +515,8 @@ class SmbParser:
                 o = body[2] - 64
                 ln = int.from_bytes(body[4:8], "little")
                 data = body[o:o + ln] if o >= 0 else b""
-                if self._is_pipe(fid, ssn, tree):
-                    self._dce_read(data, (ssn, tree, 0))
+                if self._is_pipe(fid, ssn, tree, data):
+                    self._dce_read(data, (ssn, 0), 2, cmd)
                 elif fid:
                     self._file_data(fid, data, offset, False, 2)
         elif cmd == 11:                                 # IOCTL
@@ -529,21 +530,30 @@ class SmbParser:
             if to_server:
                 o = int.from_bytes(body[24:28], "little") - 64
                 ln = int.from_bytes(body[28:32], "little")
-                self._dce_write(body[o:o + ln] if o >= 0 else b"", (ssn, tree, msg_id))
+                self._dce_write(body[o:o + ln] if o >= 0 else b"", (ssn, msg_id), 2, cmd)
             else:
                 o = int.from_bytes(body[32:36], "little") - 64
                 ln = int.from_bytes(body[36:40], "little")
                 if status in (_ST_SUCCESS, _ST_OVERFLOW):
-                    self._dce_read(body[o:o + ln] if o >= 0 else b"", (ssn, tree, msg_id))
+                    self._dce_read(body[o:o + ln] if o >= 0 else b"", (ssn, msg_id), 2, cmd)
         elif cmd in (16, 17):                           # GET_INFO, SET_INFO
             self._generic(2, cmd, key, to_server, status)
 
-    def _is_pipe(self, fid: bytes, ssn: int, tree: int) -> bool:
-        pipe = self.state.fid_pipe.get(fid)
+    def _is_pipe(self, fid: bytes, ssn: int, tree: int, data: bytes) -> bool:
+        """Is this file id a named pipe: its tree's type, else what its open said, else (the
+        tree connect was not seen: midstream) whether the data is a DCERPC record, which
+        then marks the tree a pipe (Suricata's "suricata::dcerpc" tree)."""
+        st = self.state
+        t = st.trees.get((ssn, tree))
+        if t is not None and (t[1] or t[0]):
+            return t[1]
+        pipe = st.fid_pipe.get(fid)
         if pipe is not None:
             return pipe
-        t = self.state.trees.get((ssn, tree))
-        return bool(t and t[1])
+        if _dcerpc_probe(data):
+            st.trees[(ssn, tree)] = (b"suricata::dcerpc", True)
+            return True
+        return False
 
     # --- files ------------------------------------------------------------------------------
     def _file_data(self, fid: bytes, data: bytes, offset: int, to_server: bool, version: int) -> None:
@@ -572,7 +582,7 @@ class SmbParser:
                 return tx
         return None
 
-    def _dce_write(self, data: bytes, key: Any) -> None:
+    def _dce_write(self, data: bytes, key: Any, version: int, command: int) -> None:
         if len(data) < 16 or data[0] != 5:
             return
         hdr = dce.Header(data[:16])
@@ -590,7 +600,7 @@ class SmbParser:
                 tx.done[1] = True
             self._touch(tx)
             return
-        tx = self._new(self._ver, 0, "dcerpc", key)
+        tx = self._new(version, command, "dcerpc", key)
         c = tx.dce = SmbDce(st, hdr.call_id, hdr.little)
         c.req_cmd = hdr.ptype
         c.req_set = True
@@ -623,7 +633,7 @@ class SmbParser:
             tx.done[1] = True
         self._touch(tx)
 
-    def _dce_read(self, data: bytes, key: Any) -> None:
+    def _dce_read(self, data: bytes, key: Any, version: int, command: int) -> None:
         if len(data) < 16 or data[0] != 5:
             return
         hdr = dce.Header(data[:16])
@@ -655,7 +665,7 @@ class SmbParser:
             self._touch(tx)
             return
         if tx is None:
-            tx = self._new(self._ver, 0, "dcerpc", key)
+            tx = self._new(version, command, "dcerpc", key)
             tx.dce = SmbDce(st, hdr.call_id, hdr.little)
         c = tx.dce
         assert c is not None
@@ -669,8 +679,6 @@ class SmbParser:
         else:
             tx.done[0] = True
         self._touch(tx)
-
-    _ver = 2
 
     # --- SMB1 -------------------------------------------------------------------------------
     def _smb1(self, m: bytes, to_server: bool) -> None:
@@ -686,18 +694,14 @@ class SmbParser:
         if response == to_server:
             return
         unicode = bool(flags2 & 0x8000)
-        self._ver = 1
-        try:
-            off = 32
-            seen = 0
-            while cmd != 0xFF and off < len(m) and seen < 16:
-                seen += 1
-                nxt, nxt_off = self._smb1_cmd(m, off, cmd, to_server, status, unicode, (uid, tid, pid, mid), tid)
-                if nxt is None or nxt_off <= off:
-                    break
-                cmd, off = nxt, nxt_off
-        finally:
-            self._ver = 2
+        off = 32
+        seen = 0
+        while cmd != 0xFF and off < len(m) and seen < 16:
+            seen += 1
+            nxt, nxt_off = self._smb1_cmd(m, off, cmd, to_server, status, unicode, (uid, tid, pid, mid), tid)
+            if nxt is None or nxt_off <= off:
+                break
+            cmd, off = nxt, nxt_off
 
     def _smb1_cmd(self, m: bytes, off: int, cmd: int, to_server: bool, status: int, unicode: bool,
                   key: Any, tid: int) -> tuple[int | None, int]:
@@ -785,7 +789,8 @@ class SmbParser:
                     fid = bytes(words[5:7]) + tid.to_bytes(2, "little")
                     st.fid_names[fid] = tx.filename or b""
                     tree_ = st.trees.get((uid, tid))
-                    st.fid_pipe[fid] = bool(tree_ and tree_[1])
+                    if tree_ is not None:
+                        st.fid_pipe[fid] = tree_[1]
                 tx.done[1] = tx.done[0] = True
                 tx.status = status
                 self._touch(tx)
@@ -796,8 +801,8 @@ class SmbParser:
                 ln = int.from_bytes(words[20:22], "little") | (int.from_bytes(words[18:20], "little") << 16)
                 o = int.from_bytes(words[22:24], "little")
                 payload = m[o:o + ln]
-                if self._is_pipe(fid, uid, tid):
-                    self._dce_write(payload, (uid, tid, 0))
+                if self._is_pipe(fid, uid, tid, payload):
+                    self._dce_write(payload, (uid, 0), 1, cmd)
                 else:
                     self._file_data(fid, payload, offset, True, 1)
         elif cmd == 0x2e:                               # READ_ANDX
@@ -810,8 +815,8 @@ class SmbParser:
                     ln = int.from_bytes(words[10:12], "little")
                     o = int.from_bytes(words[12:14], "little")
                     payload = m[o:o + ln]
-                    if self._is_pipe(fid, uid, tid):
-                        self._dce_read(payload, (uid, tid, 0))
+                    if self._is_pipe(fid, uid, tid, payload):
+                        self._dce_read(payload, (uid, 0), 1, cmd)
                     elif fid:
                         self._file_data(fid, payload, offset, False, 1)
         elif cmd == 0x25:                               # TRANS (named pipe transact)
@@ -820,12 +825,12 @@ class SmbParser:
                 doff = int.from_bytes(words[24:26], "little")
                 setup = words[28:28 + 2 * words[26]] if len(words) > 26 else b""
                 if len(setup) >= 4 and int.from_bytes(setup[0:2], "little") == 0x26:
-                    self._dce_write(m[doff:doff + dcount], (uid, tid, 0))
+                    self._dce_write(m[doff:doff + dcount], (uid, 0), 1, cmd)
             elif not to_server and wc >= 10:
                 dcount = int.from_bytes(words[12:14], "little")
                 doff = int.from_bytes(words[14:16], "little")
                 if status in (_ST_SUCCESS, _ST_OVERFLOW):
-                    self._dce_read(m[doff:doff + dcount], (uid, tid, 0))
+                    self._dce_read(m[doff:doff + dcount], (uid, 0), 1, cmd)
         elif cmd == 0x04:                               # CLOSE
             if to_server and wc >= 3:
                 fid = bytes(words[0:2]) + tid.to_bytes(2, "little")
@@ -835,6 +840,14 @@ class SmbParser:
                         ftx.done[0] = ftx.done[1] = True
                         self._touch(ftx)
         return nxt, nxt_off
+
+
+def _dcerpc_probe(data: bytes) -> bool:
+    """Suricata's smb_dcerpc_probe: a DCERPC record header (version 5.0-5.2, a known type)."""
+    if len(data) < 16:
+        return False
+    order = "little" if data[4] & 0x10 else "big"
+    return data[0] == 5 and data[1] < 3 and int.from_bytes(data[8:10], order) > 0 and data[2] <= 20
 
 
 def _append(buf: bytearray, data: bytes) -> None:
