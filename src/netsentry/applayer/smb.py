@@ -247,6 +247,8 @@ _DIALECTS = {0x0202: "2.02", 0x0210: "2.10", 0x0222: "2.22", 0x0224: "2.24", 0x0
              0x0302: "3.02", 0x0310: "3.10", 0x0311: "3.11"}
 
 _ST_SUCCESS, _ST_OVERFLOW = 0, 0x80000005
+# SMB1 commands with an AndX block (the next command of the chain and its offset)
+_ANDX = frozenset({0x24, 0x2d, 0x2e, 0x2f, 0x73, 0x74, 0x75, 0xa2})
 _FSCTL_PIPE_TRANSCEIVE = 0x0011C017
 MAX_RECORD = 16 << 20           # an NBSS message kept whole up to this size
 MAX_FILE = 1 << 20              # file data kept per file (file.data), the rest counted
@@ -413,7 +415,7 @@ class SmbParser:
         key = (ssn, msg_id)
         st = self.state
         if cmd == 0:                                    # NEGOTIATE
-            tx = self._find("negotiate", 2, None if to_server else 0)
+            tx = self._find("negotiate", 2)
             if to_server:
                 if tx is None:
                     tx = self._new(2, cmd, "negotiate", 2)
@@ -422,8 +424,11 @@ class SmbParser:
                                    for i in range(n) if 38 + 2 * i <= len(body)]
                     tx.done[1] = True
             else:
+                # Suricata: the SMB2 negotiation's, else the SMB1 one's (a client that
+                # offered SMB2 dialects in SMB1); a response to neither makes no transaction
+                tx = self._find("negotiate", 2) or self._find("negotiate", 1)
                 if tx is None:
-                    tx = self._new(2, cmd, "negotiate", 2)
+                    return
                 if len(body) >= 6:
                     tx.dialect = _DIALECTS.get(int.from_bytes(body[4:6], "little"), "unknown")
                 tx.done[1] = tx.done[0] = True
@@ -713,7 +718,7 @@ class SmbParser:
         bcount = int.from_bytes(m[bc_at:bc_at + 2], "little")
         data_at = bc_at + 2
         data = m[data_at:data_at + bcount]
-        andx = cmd in (0x2e, 0x2f, 0x73, 0x75, 0xa2, 0x74) and wc >= 2
+        andx = cmd in _ANDX and wc >= 2
         nxt: int | None = None
         nxt_off = 0
         if andx:
@@ -722,8 +727,10 @@ class SmbParser:
         st = self.state
         uid, _tid, _pid, mid = key
         if cmd == 0x72:                                 # NEGOTIATE
-            tx = self._find("negotiate", 1, None if to_server else 0)
+            tx = self._find("negotiate", 1)
             if tx is None:
+                if not to_server:
+                    return nxt, nxt_off
                 tx = self._new(1, cmd, "negotiate", 1)
             if to_server:
                 tx.dialects = [d.decode("ascii", "replace") for d in data.split(b"\x02")[1:]
