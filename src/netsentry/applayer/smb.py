@@ -253,6 +253,8 @@ _FSCTL_PIPE_TRANSCEIVE = 0x0011C017
 MAX_RECORD = 16 << 20           # an NBSS message kept whole up to this size
 MAX_FILE = 1 << 20              # file data kept per file (file.data), the rest counted
 MAX_TX = 4096
+# app-layer-event:smb.* raised here, seen by rules of either side
+EVENTS: dict[str, int | None] = {"file_overlap": BOTH}
 
 
 class SmbState:
@@ -573,12 +575,28 @@ class SmbParser:
             tx.file_to_server = to_server
             tx.filename = self.state.fid_names.get(fid, b"")
             tx.file = File(tx.filename, bytearray(), 0, False, False)
+            fresh = True
+        else:
+            fresh = False
         f = tx.file
         assert f is not None
-        if offset > f.size:
+        overlap = not fresh and offset < f.size
+        if overlap:
+            data = data[f.size - offset:]         # what is already there stays (Suricata's tracker)
+        elif offset > f.size:
             f.cut = True                # a hole: not the whole file
-        f.append(data, MAX_FILE)
+        if data:
+            f.append(data, MAX_FILE)
         self._touch(tx)
+        if overlap:
+            self._event("file_overlap")
+
+    def _event(self, name: str) -> None:
+        """A flow-level event goes on the newest transaction (Suricata's SMBState.set_event)."""
+        if self.txs:
+            tx = self.txs[-1]
+            tx.add_event(name)
+            self._touch(tx)
 
     # --- DCERPC over a pipe -----------------------------------------------------------------
     def _dce_tx(self, key: Any, call_id: int) -> SmbTx | None:

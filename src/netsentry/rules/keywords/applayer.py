@@ -612,12 +612,12 @@ keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA
 # None no preference); a rule on an event of another protocol, or on one netsentry's parser
 # never raises, is reported as unsupported.
 def _app_layer_events() -> dict[str, dict[str, int | None]]:
-    from netsentry.applayer import http, ssh, tls
+    from netsentry.applayer import http, smb, ssh, tls
     dns = ("malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
            "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
            "invalid_authorities")
     return {"dns": {name: BOTH for name in dns}, "http": dict(http.EVENTS), "tls": dict(tls.EVENTS),
-            "ssh": dict(ssh.EVENTS)}
+            "ssh": dict(ssh.EVENTS), "smb": dict(smb.EVENTS)}
 
 
 APP_LAYER_EVENTS = _app_layer_events()
