@@ -497,18 +497,20 @@ def rules_known(settings: dict[str, Any], names: frozenset[str]) -> None:
 # Duck-typed on `tx.dce` (a DceCall): an SMB transaction carrying DCERPC has one too, so
 # a DCERPC rule reads DCERPC over SMB alike (Suricata's AppProtoEquals).
 
-# The byte order of the stub buffers handed to detection, by the buffer object (Suricata's
-# inspection-buffer DCE flags): byte_* keywords with `dce` read numbers in it
-# (rules/keywords/byte.py `dce_little`). Buffers are exact bytes (the compiled engine takes
-# no subclass), so the order is kept beside them, bounded: the newest STUB_ORDERS_MAX.
-STUB_ORDERS: dict[int, tuple[bytes, bool]] = {}
+# The byte order of the stub buffers handed to detection, by the buffer object's id and
+# length (Suricata's inspection-buffer DCE flags): byte_* keywords with `dce` read numbers
+# in it (rules/keywords/byte.py `dce_little`). Buffers are exact bytes (the compiled engine
+# takes no subclass), so the order is kept beside them; no reference is held (a stub may be
+# 1 MiB), a buffer lives in its transaction's buffer cache while detection reads it.
+# Bounded: the newest STUB_ORDERS_MAX.
+STUB_ORDERS: dict[int, tuple[int, bool]] = {}
 STUB_ORDERS_MAX = 4096
 
 
 def dce_little(buf: bytes) -> bool:
     """The byte order `dce` reads `buf` in: its call's for a stub buffer, else big-endian."""
     hit = STUB_ORDERS.get(id(buf))
-    return hit is not None and hit[0] is buf and hit[1]
+    return hit is not None and hit[0] == len(buf) and hit[1]
 
 
 def stub_data(tx: Any, to_server: bool) -> bytes | None:
@@ -521,7 +523,7 @@ def stub_data(tx: Any, to_server: bool) -> bytes | None:
     out = bytes(b)
     if len(STUB_ORDERS) >= STUB_ORDERS_MAX:
         del STUB_ORDERS[next(iter(STUB_ORDERS))]
-    STUB_ORDERS[id(out)] = (out, c.little)
+    STUB_ORDERS[id(out)] = (len(out), c.little)
     return out
 
 
