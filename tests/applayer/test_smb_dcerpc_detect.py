@@ -21,7 +21,10 @@ SMB_RESPONSE = b"\x00\x00\x00\x48\xfeSMB" + (64).to_bytes(2, "little") + bytes(6
 BIND = b"\x05\x00\x0b\x03\x10\x00\x00\x00\x48\x00\x00\x00\x01\x00\x00\x00" + bytes(56)
 BIND_ACK = b"\x05\x00\x0c\x03\x10\x00\x00\x00\x44\x00\x00\x00\x01\x00\x00\x00" + bytes(52)
 
-RULES = ('alert smb any any -> any any (flow:established,to_server; content:"|05 00|"; offset:16; depth:2; '
+# (no offset on the first content: the SMB stream is parsed and, as Suricata's parser, never
+# asks for raw inspection, so these bytes reach payload rules at the close, both requests in
+# one window, not on the CREATE's own packet)
+RULES = ('alert smb any any -> any any (flow:established,to_server; content:"|fe|SMB"; '
          'content:"|00|.|00|e|00|x|00|e|00|"; nocase; sid:1;)\n'
          'alert dcerpc any any -> any any (flow:established,to_server; content:"|05 00 0b|"; depth:3; sid:2;)\n'
          'alert dcerpc any any -> any any (flow:established,to_server; content:"e|00|x|00|e|00|"; sid:3;)\n')

@@ -107,7 +107,7 @@ def test_byte_math():
 
 
 @pytest.mark.parametrize("opts,exc,reason", [
-    ("byte_test:1,=,1,0,dce;", UnsupportedError, "dce"),
+    ("byte_test:1,=,1,0,dce,big;", RuleError, "cannot be combined"),
     ("byte_test:1,~,1,0;", RuleError, "unknown operator"),
     ("byte_test:1,=,1,2147483648;", RuleError, "out of range"),     # beyond int32
     ("byte_test:9,=,1,0;", RuleError, "1..8 bytes"),

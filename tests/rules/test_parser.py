@@ -130,11 +130,11 @@ def test_error_carries_file_line_sid():
 
 def test_unsupported_features_are_all_listed():
     with pytest.raises(UnsupportedError) as ei:
-        rule('flow:established; smb.share; content:"/a"; krb5.cname; content:"b"; sid:3;',
+        rule('flow:established; krb5.sname; content:"/a"; krb5.cname; content:"b"; sid:3;',
              "alert nfs any any -> any any")
     assert ei.value.reason == "app-layer protocol 'nfs' not supported yet"
     assert ei.value.features == ["app-layer protocol 'nfs' not supported yet",
-                                 "app-layer buffer 'smb.share' not supported yet",
+                                 "app-layer buffer 'krb5.sname' not supported yet",
                                  "app-layer buffer 'krb5.cname' not supported yet"]
 
 

@@ -16,7 +16,8 @@ from netsentry.event import Event
 # the EVE record types transactions make, and the app-layer protocol each comes from
 RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smtp": "smtp", "ftp": "ftp",
                                 "ftp_data": "ftp-data", "ssh": "ssh",
-                                "sip": "sip", "llmnr": "llmnr", "template": "template"}
+                                "sip": "sip", "llmnr": "llmnr", "template": "template", "dcerpc": "dcerpc",
+                                "smb": "smb"}
 
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:

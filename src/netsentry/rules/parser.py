@@ -413,6 +413,13 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
             b.packet_checks.insert(0, engine_proto(want, inline))
         return
     sig.tx_rule = True
+    also = _APP_PROTO_ALSO.get(sig.app_proto)
+    if also:
+        # a DCERPC rule's transactions are also those of DCERPC over SMB (AppProtoEquals):
+        # a rule of no one protocol, gated on the flow's
+        accept = frozenset((sig.app_proto, *also))
+        sig.app_proto = None
+        b.packet_checks.insert(0, lambda pkt, flow: flow is not None and flow.app_proto in accept)
     ip_protos = sig.ip_protos
     if ip_protos is not None:
         # the header's IP protocol (`alert udp ... frame:dns.pdu` is not DNS over TCP); the

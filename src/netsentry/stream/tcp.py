@@ -940,6 +940,8 @@ class StreamEngine:
             # detected, its transactions read by nobody (DONE_NULL): as a parser completing a
             # message per ACK, unless the protocol's parser never asks (SMB: bug-5162)
             return flow.app_proto not in NO_RAW_TRIGGER
+        if flow.app_proto in NO_RAW_TRIGGER:
+            return False            # a parser that never asks, whatever it parses (SMB)
         parser = app.parser
         txs = parser.txs
         d = 1 if to_server else 0

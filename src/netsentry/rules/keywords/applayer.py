@@ -38,9 +38,10 @@ STICKY_BUFFERS = (
     "tls.random_bytes", "ja3.hash", "ja3_hash", "ja3.string", "ja3_string", "ja3s.hash",
     "ja3s.string", "ja4.hash", "ssh.proto", "ssh_proto", "ssh.software", "ssh_software",
     "ssh.hassh", "ssh.hassh.server", "ssh.hassh.string", "ssh.hassh.server.string",
-    "smb.named_pipe", "smb.share", "krb5.cname", "krb5.sname", "sip.method", "sip.uri",
+    "smb.named_pipe", "smb.share", "smb_named_pipe", "smb_share", "smb.ntlmssp_user", "smb.ntlmssp_domain",
+    "krb5.cname", "krb5.sname", "sip.method", "sip.uri",
     "sip.request_line", "sip.stat_code", "sip.stat_msg", "sip.response_line", "sip.protocol",
-    "dce_stub_data", "smtp.helo", "smtp.mail_from", "smtp.rcpt_to",
+    "smtp.helo", "smtp.mail_from", "smtp.rcpt_to",
     "ftp.command", "ftp.command_data", "quic.sni", "quic.ua", "quic.version", "quic.cyu.hash",
     "email.from", "email.subject", "email.to", "email.cc", "snmp.community", "snmp.usm",
     "mqtt.connect.clientid", "mqtt.publish.topic", "mqtt.publish.message", "rfb.name",
@@ -74,11 +75,11 @@ OTHER = { "luaxform": "transform",
     "iprep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
-    "dce_iface": "app-layer keyword", "dce_opnum": "app-layer keyword", "krb5_msg_type": "app-layer keyword",
+    "krb5_msg_type": "app-layer keyword",
     "http.response_body.raw": "app-layer keyword",
     "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword",
-    "nfs_procedure": "app-layer keyword", "smb.ntlmssp_user": "app-layer keyword",
+    "nfs_procedure": "app-layer keyword",
     "enip_command": "app-layer keyword", "modbus": "app-layer keyword", "dnp3_func": "app-layer keyword",
     "dnp3_ind": "app-layer keyword", "dnp3_obj": "app-layer keyword", "ike.exchtype": "app-layer keyword",
     "snmp.version": "app-layer keyword", "snmp.pdu_type": "app-layer keyword", "bsize.raw": "keyword", "uri": "keyword",
@@ -635,12 +636,12 @@ keyword("tls.fingerprint", help='tls.fingerprint:"aa:bb:.."; the certificate SHA
 # None no preference); a rule on an event of another protocol, or on one netsentry's parser
 # never raises, is reported as unsupported.
 def _app_layer_events() -> dict[str, dict[str, int | None]]:
-    from netsentry.applayer import http, ssh, tls
+    from netsentry.applayer import http, smb, ssh, tls
     dns = ("malformed_data", "not_a_request", "not_a_response", "z_flag_set", "invalid_opcode",
            "name_too_long", "infinite_loop", "too_many_labels", "invalid_additionals",
            "invalid_authorities")
     return {"dns": {name: BOTH for name in dns}, "http": dict(http.EVENTS), "tls": dict(tls.EVENTS),
-            "ssh": dict(ssh.EVENTS)}
+            "ssh": dict(ssh.EVENTS), "smb": dict(smb.EVENTS)}
 
 
 APP_LAYER_EVENTS = _app_layer_events()

@@ -5,7 +5,8 @@ They read a number from the buffer (binary big/little endian, or ASCII
 mask's trailing zeros as Suricata does), and compare it (byte_test), move the
 inspection pointer (byte_jump), or store it in a rule variable for later
 keywords (byte_extract, byte_math). `relative` counts from the end of the
-previous match. `dce` needs the DCERPC parser and is refused.
+previous match. `dce` (with `dcerpc.stub_data`) reads binary numbers in the byte order
+of the call's PDUs (applayer/dcerpc.py: the stub buffer says it), big-endian elsewhere.
 """
 
 from __future__ import annotations
@@ -21,17 +22,12 @@ _DIGITS = {10: set(b"0123456789"), 16: set(b"0123456789abcdefABCDEF"), 8: set(b"
 U64 = (1 << 64) - 1
 
 
-def _dce() -> UnsupportedError:
-    return UnsupportedError("byte keyword option 'dce' not supported (needs the DCERPC parser)",
-                            category="byte_* 'dce' option not supported")
-
-
 class _Reader:
     """How to read the number: nbytes, endianness or string base, bitmask."""
 
     __slots__ = ("nbytes", "little", "base", "mask", "shift")
 
-    def __init__(self, nbytes: int, little: bool, base: int | None, mask: int | None) -> None:
+    def __init__(self, nbytes: int, little: bool | None, base: int | None, mask: int | None) -> None:
         self.nbytes = nbytes
         self.little = little
         self.base = base
@@ -48,7 +44,11 @@ class _Reader:
         # `http.content_len; byte_test:0,=,0,0,string,dec;`)
         raw = buf[pos:pos + n] if n or self.base is None else buf[pos:pos + 23]
         if self.base is None:
-            val = int.from_bytes(raw, "little" if self.little else "big")
+            little = self.little
+            if little is None:          # `dce`: the DCERPC stub buffer's own byte order
+                from netsentry.applayer.dcerpc import dce_little
+                little = dce_little(buf)
+            val = int.from_bytes(raw, "little" if little else "big")
         else:
             digits = _DIGITS[self.base]
             i = 0
@@ -68,10 +68,10 @@ class _Reader:
 
 
 def _common_options(b: RuleBuilder, opts: list[str], what: str, extra: dict[str, Callable[[str], None]],
-                    nbytes: int) -> tuple[bool, bool, int | None, int | None]:
+                    nbytes: int) -> tuple[bool, bool | None, int | None, int | None]:
     """Options shared by byte_*: relative, big/little, string[,base], bitmask, dce."""
     relative = little = False
-    endian_set = False
+    endian_set = dce = False
     base: int | None = None
     mask: int | None = None
     i = 0
@@ -94,7 +94,7 @@ def _common_options(b: RuleBuilder, opts: list[str], what: str, extra: dict[str,
         elif word == "bitmask":
             mask = _hex(rest, f"{what} bitmask")
         elif o == "dce":
-            raise _dce()
+            dce = True
         elif word in extra:
             extra[word](rest.strip())
         elif o in extra:
@@ -104,6 +104,10 @@ def _common_options(b: RuleBuilder, opts: list[str], what: str, extra: dict[str,
         i += 1
     if base is not None and endian_set:
         raise RuleError(f"{what}: 'string' cannot be combined with big/little")
+    if dce:
+        if endian_set or base is not None:
+            raise RuleError(f"{what}: 'dce' cannot be combined with big/little or string")
+        return relative, None, base, mask
     if base is None and not (1 if what != "byte_jump" else 0) <= nbytes <= 8:
         raise RuleError(f"{what}: binary extraction takes 1..8 bytes, got {nbytes}")
     if base is not None and not (0 if what == "byte_test" else 1) <= nbytes <= 23:
