@@ -211,15 +211,15 @@ def _crc32(crc: cython.uint, p: cython.p_uchar, n: cython.Py_ssize_t) -> cython.
     at `p`, continuing from `crc`; bit by bit, as a flow id needs a dozen to 36 bytes."""
     i: cython.Py_ssize_t
     k: cython.int
-    crc = crc ^ 0xFFFFFFFF
+    # C unsigned ints throughout: a literal above 2**31 would be a Python int in Cython
+    # (every step boxed); the polynomial is built from two small ones, ~x is x ^ 0xFFFFFFFF
+    poly: cython.uint = (0xEDB8 << 16) | 0x8320
+    crc = ~crc
     for i in range(n):
         crc ^= p[i]
         for k in range(8):
-            if crc & 1:
-                crc = (crc >> 1) ^ 0xEDB88320
-            else:
-                crc = crc >> 1
-    return crc ^ 0xFFFFFFFF
+            crc = (crc >> 1) ^ (poly & (0 - (crc & 1)))
+    return ~crc
 
 
 @cython.cfunc
