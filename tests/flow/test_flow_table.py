@@ -306,3 +306,22 @@ def test_flush_lets_go_of_every_key_and_the_table_works_after() -> None:
     back = udp("10.1.0.5", S, 1005, 53, 20.0)
     assert t.update(back) is again[5] and back.to_server is False
     assert len(t) == 2000 and t.key_entries() == 2000 * keys_per_flow()
+
+
+@pytest.mark.parametrize("make", [
+    lambda ts: udp(C, S, 5000, 53, ts),
+    lambda ts: udp("192.168.200.17", "8.8.4.4", 65535, 1, ts),
+    lambda ts: tcp(C, S, 40000, 80, "S", ts),
+    lambda ts: udp6("2001:db8::1", "2001:db8::ff:2", 1234, 53, ts),
+    lambda ts: icmp(C, S, 8, ts),
+    lambda ts: tcp(C, S, 40000, 80, "S", ts, vlan=7),
+])
+@pytest.mark.parametrize("ts", [0.0, 0.000001, 1.5, 1700000000.123456, 1700000000.999999, 4102444800.5])
+def test_flow_id_is_flow_id_for_of_key_proto_and_start(make, ts: float) -> None:  # type: ignore[no-untyped-def]
+    """Compiled, a flow's id is computed in C from its endpoints (flow.py `_flow_id_c`,
+    no key bytes built); it must be the documented function's value for every key shape
+    the table files (IPv4 in the C index, IPv6, ICMP) and start time."""
+    t, _ = table()
+    f = t.update(make(ts))
+    assert f.flow_id == flow_id_for(f.key, f.proto, f.start)
+    assert 0 < f.flow_id < 2 ** 63

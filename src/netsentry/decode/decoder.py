@@ -231,11 +231,14 @@ class Decoder:
         layered UDP decoder would have done (a packet that went the layered way was
         judged there already: `ctx.udp_seen`). Kept outside the fast path's closure, so
         that stays the shape it is; costs one test per packet when tunnels are on."""
-        wants = tunnels.wants
+        # `tunnels.wants` inline: its tables are filled in place (UdpTunnels.add), so these
+        # are the live ones; no Python frame per UDP packet (~205k on bench-1m)
+        by_dport, by_sport, anywhere = tunnels.by_dport, tunnels.by_sport, tunnels.anywhere
 
         def decode(data: bytes, linktype: int) -> Packet:
             pkt = fast(data, linktype)
-            if pkt.proto == 17 and pkt.tunnel is None and ctx.udp_seen is not pkt and wants(pkt.sp, pkt.dp):
+            if pkt.proto == 17 and pkt.tunnel is None and ctx.udp_seen is not pkt and (
+                    pkt.dp in by_dport or pkt.sp in by_sport or anywhere):
                 ctx.depth = 0
                 off = pkt.payload_off
                 tunnels.decode(ctx, pkt, data, off, off + pkt.payload_len)

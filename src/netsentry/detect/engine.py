@@ -405,7 +405,8 @@ class SignatureEngine:
                     # no payload of its own but stream data to inspect (stream/tcp.py: data
                     # an ACK let through, or the flow-end pseudo packet)
                     window = pkt.stream_data
-                    if window is None or pkt.stream_old or not self._window_alone(group):
+                    if window is None or pkt.stream_old or not (
+                            group.stream_alone if group.stream_alone >= 0 else self._window_alone(group)):
                         return self._inspect_stream(pkt, flow, group, always, b"")
                     # a released chunk with nothing inspected in front of it, in a group whose
                     # every rule reads the stream (IDS raw inspection on the ACK: most of
@@ -555,7 +556,8 @@ class SignatureEngine:
                 region = window[old - self._pf_overlap:] if old > self._pf_overlap else window
                 for pid in pf.scan(region):
                     nums.update(owners[pid])
-            if payload and not self._all_stream_capable(group):
+            if payload and not (group.stream_capable if group.stream_capable >= 0
+                                else self._all_stream_capable(group)):
                 # the packet's own payload, for the rules that read it (tcp-pkt, dsize, ...):
                 # IDS windows hold earlier, now acknowledged bytes (stream/tcp.py
                 # `_raw_release`), and a segment that only joins the stream has no window.
@@ -688,11 +690,13 @@ class SignatureEngine:
         payload, be inspected on the common path (`inspect`) as if it were the packet's
         payload? Only if every rule of `group` reads the stream (stream-capable): each then
         inspects exactly those bytes, as `_inspect_stream` would, and no packet rule could see
-        the packet's empty payload instead. (Remembered per group.)"""
+        the packet's empty payload instead. (Remembered per group, in its C field
+        `stream_alone`, which the caller reads first: no dict probe per stream packet.)"""
         got = self._alone_groups.get(group)
         if got is None:
             capable = self._stream_capable
             got = self._alone_groups[group] = all(capable[n] for n in group.members)
+        group.stream_alone = 1 if got else 0
         return got
 
     def _all_stream_capable(self, group: Any) -> bool:
@@ -709,6 +713,7 @@ class SignatureEngine:
         if got is None:
             capable, pkt_too = self._stream_capable, self._pkt_too
             got = self._capable_groups[key] = all(capable[n] and not pkt_too[n] for own in owners for n in own)
+        group.stream_capable = 1 if got else 0     # the caller reads it first (`_window_alone`)
         return got
 
     def settle_pass(self, pkt: Packet, flow: Flow | None, events: list[Event] | None,

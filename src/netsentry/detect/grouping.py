@@ -92,7 +92,7 @@ class Group:
     if not cython.compiled:
         __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
                      "keep", "single", "ip_only", "later_by_flags", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set",
-                     "_always_set", "_stream_set", "_base", "_first")
+                     "_always_set", "_stream_set", "_base", "_first", "stream_alone", "stream_capable")
 
     def __init__(self, members: Sequence[int], sigs: Sequence[Signature], backend: str,
                  once_per_direction: frozenset[int] | set[int] = frozenset(),
@@ -103,6 +103,10 @@ class Group:
         member_set = members if isinstance(members, frozenset) else frozenset(members)
         once = once_per_direction if isinstance(once_per_direction, frozenset) else frozenset(once_per_direction)
         self._base = None       # _PortAnyFacts of a bucket's shared group (GroupIndex.warm)
+        # the signature engine's answers, -1 until it first asks (engine.py `_window_alone`,
+        # `_all_stream_capable`; a group belongs to one engine's index)
+        self.stream_alone = -1
+        self.stream_capable = -1
         # first_candidates' answers, shared by the index's groups so that one bound holds
         # for all of them (a per-group bound times ~300 groups could grow to a million)
         self._first = memo if memo is not None else {}
