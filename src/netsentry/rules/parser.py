@@ -43,6 +43,11 @@ PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp
 # DCERPC rules see DCERPC carried over SMB)
 _APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"}), "http": frozenset({"http2", "doh2"}),
                    "http2": frozenset({"doh2"}), "dns": frozenset({"doh2"})}
+# a transaction rule of the key's protocol also inspects the transactions of the listed
+# ones, whose parser is another (DCERPC over SMB: the SMB parser's DCERPC transactions).
+# HTTP over HTTP/2 and DNS over DoH2 are not here: their transactions carry the rule's
+# buffers themselves (applayer/registry.py INSPECTED_AS, detect/txdetect.py)
+_TX_APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"})}
 DIRECTIONS = ("->", "<>")
 _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
@@ -413,7 +418,7 @@ def finish_app_layer(b: RuleBuilder, pkt_items: list) -> None:
             b.packet_checks.insert(0, engine_proto(want, inline))
         return
     sig.tx_rule = True
-    also = _APP_PROTO_ALSO.get(sig.app_proto)
+    also = _TX_APP_PROTO_ALSO.get(sig.app_proto)
     if also:
         # a DCERPC rule's transactions are also those of DCERPC over SMB (AppProtoEquals):
         # a rule of no one protocol, gated on the flow's
