@@ -47,7 +47,7 @@ _DATA, _GAP = 0, 1                   # AppState.held item kinds
 _PD_TS, _PD_TC = 1, 2                # pkt.pd_done bits (AppLayer._pd_complete); << 2: waiting for an ACK
 _PD_WAIT_SWEEP = 4096                # AppLayer._pd_wait entries before ended flows are swept out
 _ACK = 0x10
-_PER_TRANSPORT = frozenset({"dns", "dcerpc"})    # app-layer protocols Suricata counts per transport
+_PER_TRANSPORT = frozenset({"dns", "dcerpc", "sip", "llmnr", "krb5", "nfs", "enip", "ldap"})   # Suricata counts per transport
 _TRANSPORT_SUFFIX = {6: "_tcp", 17: "_udp"}
 
 class AppState:
