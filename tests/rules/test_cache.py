@@ -134,6 +134,33 @@ def test_a_start_up_build_is_frozen_and_a_reload_build_is_not(tmp_path: Path, ru
         gc.unfreeze()
 
 
+def test_lambdas_of_one_line_come_back_as_themselves(tmp_path: Path) -> None:
+    """byte_test's operators are lambdas written on one line (same name, same first line);
+    a hit must give each rule its own, not the first of the line (detect-bytetest-01 once
+    alerted 5 times cold and once warm: every operator came back as `<`)."""
+    ops = ["=", ">", "<", "!=", "<=", ">=", "&", "^"]
+    p = tmp_path / "b.rules"
+    p.write_text("".join(f'alert tcp any any -> any any (content:"HTTP"; byte_test:1,{op},0x48,0; sid:{i};)\n'
+                         for i, op in enumerate(ops, 1)))
+    d = tmp_path / "c"
+    cold, _ = _load(p, _cfg(d))
+    warm, _ = _load(p, _cfg(d))
+    assert warm.cache.status == "hit"
+
+    def verdicts(rs) -> list[bool]:
+        # each rule's byte_test against the values 0x47, 0x48 and 0x49
+        out = []
+        for s in rs.signatures:
+            item = next(i for i in s.payload_chain.items if type(i).__name__ == "ByteTest")
+            out.append(tuple(item.op(v, 0x48) != item.negated for v in (0x47, 0x48, 0x49)))
+        return out
+    expect = [tuple(f(v, 0x48) for v in (0x47, 0x48, 0x49)) for f in (
+        lambda a, b: a == b, lambda a, b: a > b, lambda a, b: a < b, lambda a, b: a != b,
+        lambda a, b: a <= b, lambda a, b: a >= b, lambda a, b: a & b != 0, lambda a, b: a ^ b != 0)]
+    assert verdicts(cold) == expect
+    assert verdicts(warm) == expect
+
+
 def test_stored_rules_keep_their_metadata_and_alerts(tmp_path: Path) -> None:
     """The cache's reducers (shared metadata lists, Alert by its constructor, one empty
     flowbit set) give back the same rules: metadata equal and still one dict per rule

@@ -223,9 +223,11 @@ def cache_key(files: Iterable[Path], config: Mapping[str, Any] | None) -> str:
 _CODE: dict[str, dict[tuple[str, int], types.CodeType]] = {}
 
 
-def _code_index(module: str) -> dict[tuple[str, int], types.CodeType]:
-    """Every code object of `module` (nested ones too) by (qualified name, first line), from
-    the installed module's own compiled code."""
+def _code_index(module: str) -> dict[tuple[str, int, bytes], types.CodeType]:
+    """Every code object of `module` (nested ones too) by (qualified name, first line,
+    bytecode), from the installed module's own compiled code. The bytecode tells apart the
+    lambdas of one line (`{"<": lambda a, b: a < b, ">": lambda a, b: a > b}`: same name,
+    same line); two with the same bytecode are the same function."""
     index = _CODE.get(module)
     if index is None:
         spec = importlib.util.find_spec(module)
@@ -237,17 +239,17 @@ def _code_index(module: str) -> dict[tuple[str, int], types.CodeType]:
         todo = [top]
         while todo:
             code = todo.pop()
-            index[(code.co_qualname, code.co_firstlineno)] = code
+            index[(code.co_qualname, code.co_firstlineno, code.co_code)] = code
             todo.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
         _CODE[module] = index
     return index
 
 
-def _make_function(module: str, qualname: str, line: int, defaults: Any, kwdefaults: Any,
+def _make_function(module: str, qualname: str, line: int, bytecode: bytes, defaults: Any, kwdefaults: Any,
                    cells: tuple[Any, ...] | None, attrs: dict[str, Any] | None = None) -> types.FunctionType:
     if not module.startswith("netsentry."):
         raise CacheInvalid(f"function of foreign module {module}")
-    code = _code_index(module).get((qualname, line))
+    code = _code_index(module).get((qualname, line, bytecode))
     if code is None:
         raise CacheInvalid(f"{module}.{qualname} (line {line}) no longer exists")
     mod = sys.modules.get(module) or importlib.import_module(module)
@@ -357,7 +359,7 @@ class _Pickler(pickle.Pickler):
                 return NotImplemented
             code = obj.__code__
             cells = tuple(c.cell_contents for c in obj.__closure__) if obj.__closure__ else None
-            args = (obj.__module__, code.co_qualname, code.co_firstlineno, obj.__defaults__,
+            args = (obj.__module__, code.co_qualname, code.co_firstlineno, code.co_code, obj.__defaults__,
                     obj.__kwdefaults__, cells, obj.__dict__ or None)
             if not obj.__dict__ and _immutable((obj.__defaults__, cells)) and not obj.__kwdefaults__:
                 key = (code, repr((obj.__defaults__, cells)))     # repr: 1, 1.0 and True differ
