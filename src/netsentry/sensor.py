@@ -558,6 +558,9 @@ class Sensor:
     def _flow_ended(self, flow: Any) -> None:
         """FlowTable's on_end: timeout, eviction or shutdown."""
         self.result.flows += 1
+        fw = getattr(self.signatures, "firewall", None)
+        if fw is not None:
+            fw.flow_ended(flow)     # detect/firewall.py: its per-flow state goes with the flow
         if self.stream is not None:
             if flow.stream and self.signatures is not None:
                 # stream data detection has not seen yet: inspected now, before the flow's

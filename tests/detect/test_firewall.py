@@ -157,3 +157,24 @@ def test_rule_syntax(tmp_path: Path) -> None:
                 "accept:hook http1:request_nowhere any any -> any any (sid:9;)"):
         with pytest.raises(RuleError):
             parse_rule(bad)
+
+
+
+def test_per_flow_state_goes_with_the_flow(tmp_path: Path) -> None:
+    """A long-running sensor keeps firewall state for live flows only: a flow's entry goes
+    when the flow ends (a timeout here, while the sensor runs on)."""
+    rf = tmp_path / "t.rules"
+    rf.write_text("accept:flow tcp:flow_start any any -> any any (sid:1;)\n" + TCP_ALL)
+    cfg = load_config(None, ["stream.inline=true", "flow.timeouts.tcp.new=5", "flow.timeouts.tcp.established=5",
+                             "flow.timeouts.tcp.closed=5"])
+    sensor = Sensor(cfg, [MemoryOutput()], load_rules([str(rf)], cfg))
+    fw = sensor.signatures.firewall
+    first = session(40001, REQ, RESP)
+    sensor.run([(1_700_000_000.0 + i * 0.01, f, len(f), 101) for i, f in enumerate(first)])
+    assert len(fw._flows) == 1
+    # another flow a minute later: the first one timed out on the way
+    later = [bytes(IP(src=C, dst=S) / UDP(sport=6000, dport=53) / b"x")]
+    sensor.run([(1_700_000_060.0, f, len(f), 101) for f in later])
+    assert len(fw._flows) == 1 and sensor.result.flows >= 1
+    sensor.finish()
+    assert fw._flows == {}

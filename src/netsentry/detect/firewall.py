@@ -498,6 +498,11 @@ class Firewall:
             events.append(Event("alert", pkt.ts, pkt, flow, alert_obj, extra=_tx_extra(tx)))
         return _DROP
 
+    def flow_ended(self, flow: Any) -> None:
+        """The flow ended (Sensor's flow-end hook): its firewall state goes with it, so a
+        long-running sensor keeps state for live flows only."""
+        self._flows.pop(flow.flow_id, None)
+
     def stats(self) -> dict[str, int]:
         return {"firewall.accepted": self.stats_accepted, "firewall.blocked": self.stats_blocked}
 
