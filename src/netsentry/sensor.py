@@ -171,6 +171,9 @@ class Sensor:
         # protocols an app-layer-protocol check can only see parsed (h2c, doh2): its `parsers`
         protos |= {p for s in getattr(self.ruleset, "signatures", None) or () for c in s.packet_checks
                    for p in getattr(c, "parsers", ())}
+        # encrypted sessions stop payload inspection (encryption-handling): known only parsed
+        if getattr(self, "signatures", None) is not None:
+            protos |= applayer.encryption_watch()
         applayer.set_consumers(None if guess is not None and guess.guess else
                                frozenset(protos | {p for t, p in RECORD_TYPES.items() if self._emitters[t]}))
         applayer.set_pd_marks(any(s.pd_only for s in getattr(self.ruleset, "signatures", None) or ()))

@@ -228,11 +228,13 @@ class AppLayer:
             protos = protos.union(*(FEEDS.get(p, ()) for p in protos))
             if protos:
                 protos = protos | CHANGERS
-            # a protocol whose encryption turns payload inspection off (registry.Encrypted)
-            # is parsed to know when: detection reads what it says, even with no reader
-            protos = protos | frozenset(name for name in ("tls", "ssh")
-                                        if self.settings.get(name, {}).get("encryption-handling", "full") != "full")
         self.consumers = protos
+
+    def encryption_watch(self) -> frozenset[str]:
+        """The protocols whose encryption turns payload inspection off (registry.Encrypted):
+        while packet rules run they are parsed to know when, read or not (Sensor wiring)."""
+        return frozenset(name for name in ("tls", "ssh")
+                         if self.settings.get(name, {}).get("encryption-handling", "full") != "full")
 
     def set_rule_buffers(self, names: frozenset[str]) -> None:
         """The buffers the loaded rules read (Sensor wiring, again on reload): a protocol's
