@@ -751,6 +751,11 @@ class HttpParser:
         if flags & HF_MISSING_COLON == HF_MISSING_COLON:
             self.hflags[0 if response else 1] |= _H_NO_COLON
             return
+        self._join_header(headers, name, value, response)
+
+    def _join_header(self, headers: list, name: bytes, value: bytes, response: bool) -> None:
+        """A header line's name and value into the block: a repeated name is joined to the
+        first with ", " (libhtp), flagged unless it is Content-Length."""
         low = name.lower()
         for i, (n, v) in enumerate(headers):
             if n.lower() == low:
@@ -827,14 +832,7 @@ class HttpParser:
             return               # not a header: libhtp flags it and goes on
         name = name.strip()
         value = value.strip()
-        low = name.lower()
-        for i, (n, v) in enumerate(headers):
-            if n.lower() == low:
-                headers[i] = (n, v + b", " + value)
-                if low != b"content-length":
-                    self.hflags[0 if response else 1] |= _H_REPEATED
-                return
-        headers.append((name, value))
+        self._join_header(headers, name, value, response)
 
     def _end_headers(self, d: int, tx: HttpTx) -> None:
         if d:
