@@ -156,18 +156,7 @@ class AppLayer:
         config = config or {}
         load_protocols()
         self.settings: dict[str, Any] = {}
-        http = dict(get(config, "app-layer.protocols.http", {}) or {})
-        self.settings["http"] = {
-            "request-body-limit": _size(http.get("request-body-limit", 100 * 1024)),
-            "response-body-limit": _size(http.get("response-body-limit", 100 * 1024)),
-            "decompression-limit": _size(http.get("decompression-limit", 1 << 20)),
-            # Suricata's libhtp spelling or ours, whichever is stricter
-            "decompress-layer-limit": min(int(http.get("decompress-layer-limit", 2)), int(get(
-                config, "app-layer.protocols.http.libhtp.default-config.response-body-decompress-layer-limit", 2))),
-            # libhtp's double decoding of the normalised path / query (double_encoded_uri)
-            "double-decode-path": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-path", False)),
-            "double-decode-query": _yes(get(config, "app-layer.protocols.http.libhtp.default-config.double-decode-query", False)),
-        }
+        # each protocol's settings from its `configure` (HTTP's: applayer/http.py)
         for p in PROTOCOLS.values():
             if p.configure is not None:
                 self.settings[p.name] = p.configure(config)
