@@ -209,6 +209,30 @@ def test_http_answered_by_ssh_is_a_protocol_mismatch(tmp_path: Path):
     assert [r["app_proto"] for r in recs if r["event_type"] == "flow"] == ["http"]   # the flow stays http
 
 
+def test_each_direction_has_its_own_protocol_after_a_mismatch(tmp_path: Path):
+    """app-layer-protocol's to_server / to_client modes read that direction's own detected
+    protocol (Suricata's alproto_ts / alproto_tc): an HTTP client answered by an SSH server
+    is http to the server and ssh to the client, while the flow stays http."""
+    pcap = tcp_session(tmp_path / "m.pcap", [(True, b"GET / HTTP/1.1\r\nHost: x:22\r\n\r\n"),
+                                              (False, b"SSH-2.0-OpenSSH_6.6.1\r\n"),
+                                              (False, b"Protocol mismatch.\n")], dport=22)
+    rules = ('alert tcp any any -> any any (flow:to_client; app-layer-protocol:http1,to_server; '
+             'app-layer-protocol:ssh,to_client; sid:1;)\n'
+             'alert tcp any any -> any any (flow:to_client; app-layer-protocol:ssh,to_server; sid:2;)\n'
+             'alert tcp any any -> any any (flow:to_client; app-layer-protocol:http,to_client; sid:3;)\n'
+             'alert tcp any any -> any any (flow:to_client; app-layer-protocol:ssh; sid:4;)\n')
+    recs = replay(tmp_path, pcap, rules)
+    assert len(alerts(recs, 1)) == 1           # protocol detection only: once, on the server's side
+    assert alerts(recs, 2) == [] and alerts(recs, 3) == []
+    assert alerts(recs, 4) == []                # without a direction: the flow's protocol (http)
+    # without a mismatch both directions are the flow's protocol
+    pcap = tcp_session(tmp_path / "s.pcap", [(True, b"SSH-2.0-client\r\n"), (False, b"SSH-2.0-server\r\n")],
+                       dport=2222)
+    recs = replay(tmp_path, pcap, 'alert tcp any any -> any any (flow:to_client; app-layer-protocol:ssh,to_server; '
+                  'app-layer-protocol:ssh,to_client; sid:1;)\n')
+    assert len(alerts(recs, 1)) == 1
+
+
 def test_an_unrecognised_answer_is_detection_in_one_direction_only(tmp_path: Path):
     pcap = tcp_session(tmp_path / "o.pcap", [(True, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
                                               (False, b"\x00\x01\x02 not a protocol\r\n")], dport=8080)

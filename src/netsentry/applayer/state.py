@@ -54,7 +54,7 @@ class AppState:
     """`flow.app`: detection progress, the protocol's parser, and which transactions were logged."""
 
     __slots__ = ("parser", "pending", "refused", "failed", "seq", "log_from", "dirty", "reversed", "syn",
-                 "release_from", "done", "seen", "held", "wake", "released", "relook", "guess")
+                 "release_from", "done", "seen", "held", "wake", "released", "relook", "guess", "dir_protos")
 
     def __init__(self) -> None:
         # One AppState per TCP/UDP flow (bench-1m: 219k), so no list is made up front:
@@ -91,6 +91,10 @@ class AppState:
         # detect/txdetect.py TxGuess: detection's transaction per direction and the guessed
         # alerts per transaction; only with detect.guess-applayer-tx or UDP app-layer rules
         self.guess: list[Any] | None = None
+        # the protocol each direction was detected as, by to_server (Suricata's alproto_ts /
+        # alproto_tc), set only when the second direction's first bytes are another
+        # protocol's (_other_side); None: both are the flow's app_proto
+        self.dir_protos: list[str] | None = None
 
     @property
     def txs(self) -> list[Tx]:
@@ -308,7 +312,7 @@ class AppLayer:
                 bit = 1 << to_server
                 if not st.seen & bit:
                     self._other_side(st, flow, to_server, data, pkt)
-                    if parser is _NULL_PARSER:
+                    if parser is _NULL_PARSER and flow.app.dir_protos is None:
                         # detection only: both sides seen, nothing of the flow's state is read again
                         flow.app = DONE_NULL
                         return
@@ -564,6 +568,17 @@ class AppLayer:
             r = (proto.tcp_probe or proto.probe)(data, ts)
             if r:
                 pkt.add_event(APPLAYER_MISMATCH)
+                if st.__class__ is _SharedAppState:
+                    # a detection-only flow (AWAIT_OTHER): it needs a state of its own to
+                    # keep its directions' protocols (rare: a mismatch)
+                    own = AppState()
+                    for name in AppState.__slots__:
+                        setattr(own, name, getattr(st, name))
+                    own.seen |= 1 << to_server
+                    flow.app = st = own
+                dir_protos = [proto.name, proto.name]
+                dir_protos[not ts] = flow.app_proto
+                st.dir_protos = dir_protos
                 return
             undecided = undecided or r is None
         if not undecided:

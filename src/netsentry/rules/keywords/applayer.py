@@ -405,6 +405,8 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
     # ... and `http` names HTTP/1 and HTTP/2 alike (`http1` is HTTP/1 only: ALIASES)
     also_h2 = not exact and "http" in want and "http1" not in names.split("|")
 
+    side = {"to_server": 1, "to_client": 0}.get(mode or "")
+
     def check(pkt: Any, flow: Any) -> bool:
         if flow is None:
             return False
@@ -416,6 +418,13 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
             else:
                 # detection still running: only `unknown` matches, a negation never
                 return "unknown" in want and not negated
+        if side is not None:
+            # one direction's own protocol (Suricata's alproto_ts / alproto_tc): another
+            # protocol than the flow's when that side's first bytes were another's
+            st = flow.app
+            dir_protos = st.dir_protos if st is not None else None
+            if dir_protos is not None:
+                proto = dir_protos[side]
         hit = proto in want or (fuzzy and proto == "doh2") or (also_h2 and proto in ("http2", "doh2"))
         if mode in ("original", "either"):
             # the protocol the flow was detected as before a change (h2c: http), else its own
