@@ -73,6 +73,25 @@ def test_rst_closes() -> None:
     assert f.established                # TCP_CLOSED is after ESTABLISHED in Suricata's order
 
 
+def test_a_rst_without_a_session_starts_none() -> None:
+    """Suricata's StreamTcpPacketStateNone: a RST when there is no session is ignored
+    (rst_but_no_session), so data, RST, data again without a handshake is never
+    established (suricata-verify alert-no-3whs-established); with midstream the data
+    picks the session up and a RST after that closes it."""
+    t, _ = table({"midstream": False})
+    seen = []
+    for pkt in (tcp(C, S, 2443, 1212, "PA", 1.0, seq=10, payload=b"MATCH?"),
+                tcp(S, C, 1212, 2443, "R", 1.1, seq=99),
+                tcp(C, S, 2443, 1212, "PA", 1.2, seq=10, payload=b"MATCH?")):
+        f = t.update(pkt)
+        seen.append((f.tcp_state, f.established))
+    assert seen == [("none", False), ("none", False), ("none", False)]
+    t2, _ = table({"midstream": True})
+    g = t2.update(tcp(C, S, 2443, 1212, "PA", 1.0, seq=10, payload=b"MATCH?"))
+    t2.update(tcp(S, C, 1212, 2443, "R", 1.1, seq=99))
+    assert g.tcp_state == "closed"
+
+
 def test_a_handshake_never_completed_is_not_established() -> None:
     t, _ = table()
     seen = []

@@ -98,7 +98,9 @@ def resume(flow: Flow, state: str, flags: int, to_server: bool, midstream: bool)
 
 def _next_state(state: str, flags: int, from_client: bool, midstream: bool) -> str | None:
     if flags & RST:
-        return CLOSED if state != CLOSED else None
+        # a RST with no session (Suricata's StreamTcpPacketStateNone: rst_but_no_session)
+        # starts none: the flow stays without a session, so never established
+        return CLOSED if state not in (CLOSED, NONE) else None
     kind = segment_kind(flags)
     if state == NONE and midstream and kind in ("ack", "fin", "finack"):
         # stream.midstream: pick the session up as established, as Suricata does
