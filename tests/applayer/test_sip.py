@@ -141,3 +141,27 @@ def test_an_sdp_body_is_parsed_for_buffers_and_the_record(tmp_path: Path):
     assert sdp["media_descriptions"] == [{"media": "audio 49170 RTP/AVP 0", "media_info": "voice",
                                           "attributes": ["rtpmap:0 PCMU/8000"]}]
     assert "sdp" not in [r["sip"] for r in recs if r["event_type"] == "sip"][1], "ABCD is no SDP"
+
+
+def test_a_frame_rule_alert_describes_the_frame_it_matched(tmp_path: Path):
+    """Suricata's AlertAddFrame: an alert on `frame:NAME` carries a `frame` object, the
+    frame's name in its protocol, the packet's direction, its length, whether it is
+    complete and its bytes (UDP: the first 256); an alert on another buffer has none."""
+    import base64
+    big = REGISTER.replace(b"Content-Length: 0", b"Content-Length: 300", 1) + b"X" * 300
+    recs = _udp(tmp_path,
+                'alert sip any any -> any any (flow:to_server; frame:request.headers; content:"Via:"; '
+                'startswith; sid:1;)\n'
+                'alert sip any any -> any any (flow:to_client; frame:sip.response.body; content:"ABCD"; sid:2;)\n'
+                'alert sip any any -> any any (flow:to_server; frame:request.body; content:"XXX"; sid:3;)\n'
+                'alert sip any any -> any any (flow:to_server; sip.method; content:"REGISTER"; sid:4;)\n',
+                ((True, big), (False, OK)))
+    head = big[big.index(b"\r\n") + 2:big.index(b"\r\n\r\n") + 2]      # without the empty line
+    [a1], [a2], [a3], [a4] = alerts(recs, 1), alerts(recs, 2), alerts(recs, 3), alerts(recs, 4)
+    assert a1["frame"] == {"type": "request.headers", "direction": "toserver", "length": len(head),
+                           "payload": base64.b64encode(head).decode(),
+                           "payload_printable": head.decode(), "complete": True}
+    assert a2["frame"]["type"] == "response.body" and a2["frame"]["direction"] == "toclient"
+    assert base64.b64decode(a2["frame"]["payload"]) == b"ABCD" and a2["frame"]["length"] == 4
+    assert a3["frame"]["length"] == 300 and base64.b64decode(a3["frame"]["payload"]) == b"X" * 256
+    assert "frame" not in a4

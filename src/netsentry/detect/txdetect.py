@@ -229,6 +229,10 @@ class TxDetect:
                 self.prefilters.setdefault(proto, []).append(
                     _BufferPrefilter(name, transforms, db, owners, longest))
         self._plans: dict[tuple[str, bool], tuple[tuple[int, ...], tuple[Any, ...], tuple[Any, ...]]] = {}
+        # rules on an app-layer frame (`frame:NAME`): their alert describes the frame
+        # (applayer/frames.py), by rule number
+        self._frame_rules = {num: chain for num, s in enumerate(self.sigs)
+                             for chain in s.tx_chains[:1] if chain[0].startswith("frame:")}
         self.stats_alerts = 0
         self.stats_tx = 0
 
@@ -519,7 +523,7 @@ class TxDetect:
             if flow.action is None and pkt.verdict is None:
                 flow.action = "pass"
             if s.force_alert and res == ALERT:     # `alert;`: alert, then pass
-                return Event("alert", pkt.ts, pkt, flow, self._alerts[num], extra=alert_extra(tx))
+                return Event("alert", pkt.ts, pkt, flow, self._alerts[num], extra=self._alert_extra(num, pkt, flow, tx))
             return None
         alert = self._alerts[num]
         if action == "drop" or action in REJECT_ACTIONS:
@@ -537,7 +541,21 @@ class TxDetect:
                     flow.action = "drop"
         if res != ALERT or s.noalert:
             return None
-        return Event("alert", pkt.ts, pkt, flow, alert, extra=alert_extra(tx))
+        return Event("alert", pkt.ts, pkt, flow, alert, extra=self._alert_extra(num, pkt, flow, tx))
+
+    def _alert_extra(self, num: int, pkt: Packet, flow: Flow, tx: Tx) -> dict[str, Any]:
+        extra = alert_extra(tx)
+        if self._frame_rules:
+            chain = self._frame_rules.get(num)
+            if chain is not None:
+                from netsentry.applayer.frames import frame_object, matched_frame
+                st = flow.app
+                to_server = bool(pkt.to_server) != (st is not None and st.reversed)
+                name, transforms, run = chain
+                frame = matched_frame(name, transforms, run, tx, to_server, get_buffer)
+                if frame is not None:
+                    extra["frame"] = frame_object(name, frame, tx, to_server, pkt)
+        return extra
 
     def stats(self) -> dict[str, int]:
         return {"detect.alert_tx": self.stats_alerts}
