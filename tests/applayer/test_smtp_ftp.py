@@ -405,3 +405,24 @@ def test_smtp_commands_waiting_for_replies_are_bounded():
     assert len(p.cmds) == smtp.MAX_PENDING
     p.parse(b"250 ok\r\n", False)                # replies still take the oldest
     assert len(p.cmds) == smtp.MAX_PENDING - 1
+
+
+def test_ftp_max_tx_gives_up_the_oldest_unanswered_command_and_stops(tmp_path: Path):
+    """app-layer.protocols.ftp.max-tx (Suricata's FTPTransactionCreate): a command that
+    would put more than max-tx transactions in flight raises too_many_transactions on the
+    oldest unanswered one, is not made, and the flow is not parsed any more."""
+    control = [
+        (False, b"220 FTP ready\r\n"),
+        (True, b"USER anonymous\r\n"), (False, b"331 Please specify the password.\r\n"),
+        (True, b"PWD\r\nPWD\r\nPWD\r\n"), (False, b"257 \"/\"\r\n"),
+        (True, b"CWD /tmp\r\n"), (False, b"250 ok\r\n"),
+    ]
+    pcap = tcp_session(tmp_path / "ftp.pcap", control, dport=21)
+    rules = ('alert ftp any any -> any any (flow:to_server; app-layer-event:ftp.too_many_transactions; sid:1;)\n'
+             'alert ftp any any -> any any (ftp.command; content:"CWD"; sid:2;)\n')
+    recs = replay(tmp_path, pcap, rules, TYPES, "app-layer.protocols.ftp.max-tx=1")
+    assert len(alerts(recs, 1)) == 1 and alerts(recs, 2) == []
+    assert [r["ftp"].get("command") for r in recs if r["event_type"] == "ftp"] == [None, "USER", "PWD"]
+    # the default (1024) leaves the same exchange alone
+    recs = replay(tmp_path, pcap, rules, TYPES)
+    assert alerts(recs, 1) == [] and len(alerts(recs, 2)) == 1

@@ -26,11 +26,12 @@ import re
 from typing import Any
 
 from netsentry.applayer.files import FILES, File, files_eve
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Protocol, expect, register_buffer,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, expect, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
 
 MAX_LINE = 4096               # Suricata's ftp max-line-length default
+MAX_TX = 1024                 # ... and max-tx
 # The commands Suricata's FTP parser knows; a line starting with another word makes no tx
 COMMANDS = frozenset(
     b"PORT EPRT PASV EPSV RETR STOR ABOR ACCT ALLO APPE CDUP CHMOD CWD DELE HELP IDLE LIST MAIL MDTM "
@@ -120,6 +121,17 @@ class FtpParser:
     def __init__(self, settings: dict[str, Any] | None = None) -> None:
         settings = settings or {}
         self.max_line = int(settings.get("max-line-length", MAX_LINE))
+        # app-layer.protocols.ftp.max-tx: transactions in flight at most (Suricata's
+        # ftp_config_maxtx, default 1024)
+        self.max_tx = int(settings.get("max-tx", MAX_TX))
+        self.stopped = False
+        # the oldest transaction Suricata still holds: one answered is freed once a packet
+        # of each direction was inspected after it (AppLayerParserTransactionsCleanup);
+        # `inspected` by the packet's to_server: the answered ones when the last packet of
+        # that direction was done
+        self.freed = 0
+        self.inspected = [0, 0]
+        self.last_pkt: Any = None
         self.txs: list[FtpTx] = []
         self.buf = [b"", b""]
         self.discard = [False, False]
@@ -129,8 +141,17 @@ class FtpParser:
         self.reply_from = 0           # the oldest tx that may still get replies
 
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
-        if self.tls:
+        if self.tls or self.stopped:
             return
+        if pkt is not self.last_pkt:
+            last, self.last_pkt = self.last_pkt, pkt
+            if last is not None:
+                txs = self.txs
+                i = self.freed
+                while i < len(txs) and txs[i].reply_done:
+                    i += 1
+                self.inspected[bool(last.to_server)] = i
+                self.freed = min(self.inspected)
         d = 1 if to_server else 0
         buf = self.buf[d] + data if self.buf[d] else data
         start = 0
@@ -165,6 +186,7 @@ class FtpParser:
         cmd = word.upper()
         if cmd not in COMMANDS:
             return
+        self._room()
         tx = FtpTx(len(self.txs))
         tx.command = b"AUTH_TLS" if cmd == b"AUTH" and rest.strip().upper() in (b"TLS", b"SSL") else cmd
         tx.command_data = rest if sp else None
@@ -197,6 +219,28 @@ class FtpParser:
                 tx.add_event("file_before_port")
             else:
                 self._expect(cmd, rest if sp and rest else (b"<stou>" if cmd == b"STOU" else None), pkt)
+
+    def _room(self) -> None:
+        """Suricata's FTPTransactionCreate: with more than `max-tx` transactions since the
+        oldest one still in flight, the oldest unanswered one is given up
+        (too_many_transactions) and no new one is made: a parser error, after which the
+        flow is not parsed any more."""
+        txs = self.txs
+        if len(txs) - self.freed <= self.max_tx:
+            return
+        i = self.freed
+        while i < len(txs) and txs[i].reply_done:
+            i += 1
+        if i >= len(txs):
+            return
+        old = txs[i]
+        old.reply_done = True
+        old.done[0] = True
+        old.add_event("too_many_transactions")
+        old.touch(True)
+        old.touch(False)
+        self.stopped = True
+        raise ParserError("ftp: too many transactions")
 
     def _expect(self, cmd: bytes, name: bytes | None, pkt: Any) -> None:
         """The data connection this transfer command announces: to the server's port
@@ -383,5 +427,24 @@ def _no_probe(data: bytes, to_server: bool) -> bool | None:
     return False            # ftp-data is never probed: only an expectation makes it
 
 
-register_protocol(Protocol("ftp", (6,), probe, FtpParser, (21,), port_decides=(6,)))
+def configure(config: Any) -> dict[str, Any]:
+    """`app-layer.protocols.ftp`: max-tx (transactions in flight) and max-line-length
+    (a size: 4kb)."""
+    from netsentry.config import ConfigError, get
+    from netsentry.stream.settings import parse_size
+    out: dict[str, Any] = {}
+    key = "app-layer.protocols.ftp.max-tx"
+    v = get(config, key, None)
+    if v is not None:
+        try:
+            out["max-tx"] = int(str(v).strip())
+        except ValueError:
+            raise ConfigError(f"expected a number of transactions, got {v!r}", key) from None
+    v = get(config, "app-layer.protocols.ftp.max-line-length", None)
+    if v is not None:
+        out["max-line-length"] = parse_size(v, "app-layer.protocols.ftp.max-line-length")
+    return out
+
+
+register_protocol(Protocol("ftp", (6,), probe, FtpParser, (21,), port_decides=(6,), configure=configure))
 register_protocol(Protocol("ftp-data", (6,), _no_probe, FtpDataParser))
