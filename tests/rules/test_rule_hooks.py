@@ -63,3 +63,17 @@ def test_app_hooks_fire_at_their_state(tmp_path: Path) -> None:
     assert len(alerts(recs, 2)) == 1 and alerts(recs, 2)[0]["direction"] == "to_client"
     assert len(alerts(recs, 3)) == 1
     assert alerts(recs, 4) == []
+
+
+def test_a_response_cut_short_by_the_close_is_complete(tmp_path: Path) -> None:
+    """libhtp-rs finalizes a response when the server closes, also one whose body has a
+    Content-Length the close cut short (response_body_identity_cl_known): its trailer and
+    complete hooks fire then, and http.response_body has what came."""
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"A" * 100
+    pcap = tcp_session(tmp_path / "c.pcap", [(True, _REQ), (False, resp)])
+    rules = ("alert http1:response_trailer any any -> any any (sid:1;)\n"
+             "alert http1:response_complete any any -> any any (http.response_body; content:\"AAAA\"; sid:2;)\n"
+             "alert http1:response_body any any -> any any (sid:3;)\n")
+    recs = replay(tmp_path, pcap, rules)
+    assert len(alerts(recs, 1)) == 1 and len(alerts(recs, 2)) == 1
+    assert len(alerts(recs, 3)) >= 1

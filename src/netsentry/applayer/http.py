@@ -521,7 +521,11 @@ class HttpParser:
                 for line in rest.split(b"\n"):
                     self._header_line(headers, line[:-1] if line.endswith(b"\r") else line, not to_server)
                 self._end_headers(d, tx)
-        if not to_server and self.state[d] == "body" and self.body[d] is not None and self.body[d].mode == "close":
+        # libhtp-rs finalizes a response on the close whether its body runs to the close or
+        # has a length the close cut short (response_body_identity_cl_known: the response
+        # is complete, its body what came); a request body waits (request_body_identity)
+        if (not to_server and self.state[d] == "body" and self.body[d] is not None
+                and self.body[d].mode in ("close", "length")):
             tx = self._resp_tx()
             if tx is not None:
                 tx.done[0] = True
