@@ -264,3 +264,19 @@ def test_records_follow_the_eve_schema(tmp_path: Path):
     for r in recs:
         if r["event_type"] in ("http", "alert"):
             jsonschema.validate(r, schema)
+
+
+def test_a_response_body_is_a_file_for_the_file_keywords(tmp_path: Path):
+    """HTTP/2 file tracking (Suricata's): a stream's DATA is a file named by the request's
+    :path, so filename/fileext/filesize/filemd5 rules match it once the side is done."""
+    import hashlib
+    body = b"hello world"
+    md5s = tmp_path / "h.md5"
+    md5s.write_text(hashlib.md5(body).hexdigest() + "\n")
+    rules = (f'alert http2 any any -> any any (flow:to_client; filemd5:{md5s}; sid:1;)\n'
+             'alert http2 any any -> any any (filename:"index.html"; fileext:"html"; sid:2;)\n'
+             'alert http2 any any -> any any (filesize:11; sid:3;)\n'
+             'alert http2 any any -> any any (filesize:>11; sid:4;)\n'
+             f'alert http2 any any -> any any (filemd5:!{md5s}; sid:5;)\n')
+    recs = _replay(tmp_path, rules, session([(GET, OK, body)]))
+    assert _sids(recs) == {1: 1, 2: 1, 3: 1}

@@ -928,3 +928,30 @@ register_states("http2", ("request_started", "request_headers", "request_data", 
                 ("response_started", "response_headers", "response_data", "response_closed",
                  "response_complete"),
                 lambda tx, to_server: tx.progress(to_server) if tx.proto == "http2" else 0)
+
+
+def _files(tx: Any, to_server: bool) -> list[Any]:
+    """The file of one side of an HTTP/2 stream (Suricata's HTTP/2 file tracking): its
+    DATA (content-decoded), named by the request's :path, closed with the side."""
+    from netsentry.applayer.files import File
+    if tx.proto != "http2":
+        return []
+    d = int(to_server)
+    size = tx.body_len[d]
+    if not size:
+        return []
+    body = bytes(tx.body[d])
+    if tx.decoders[d]:
+        size, cut = len(body), len(body) >= BODY_LIMIT
+    else:
+        cut = size > len(body)
+    name = tx.first(b":path", True) or b""
+    return [File(name, body, size, bool(tx.done[d]), cut)]
+
+
+def _register_files() -> None:
+    from netsentry.applayer.files import FILES
+    FILES["http2"] = _files
+
+
+_register_files()
