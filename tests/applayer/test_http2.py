@@ -280,3 +280,23 @@ def test_a_response_body_is_a_file_for_the_file_keywords(tmp_path: Path):
              f'alert http2 any any -> any any (filemd5:!{md5s}; sid:5;)\n')
     recs = _replay(tmp_path, rules, session([(GET, OK, body)]))
     assert _sids(recs) == {1: 1, 2: 1, 3: 1}
+
+
+def test_an_http_connect_tunnel_is_detected_again(tmp_path: Path):
+    """HTTP CONNECT (Suricata's HTPCallbackResponseComplete): a 2xx answer to the flow's
+    first transaction, a CONNECT, makes the rest of the flow another protocol, detected
+    again from its bytes (here HTTP/2 through the proxy); a refused CONNECT leaves the
+    flow HTTP/1."""
+    connect = b"CONNECT 127.0.0.1:6233 HTTP/1.1\r\nHost: 127.0.0.1:6233\r\n\r\n"
+    rules = ('alert http2 any any -> any any (http2.errorcode:INTERNAL_ERROR; sid:1;)\n'
+             'alert http any any -> any any (http.method; content:"CONNECT"; sid:2;)\n')
+    inner = session([(GET, OK, b"hello world")])
+    tunnel = [(True, connect), (False, b"HTTP/1.1 200 Connection established\r\n\r\n")] + inner
+    recs = _replay(tmp_path, rules, tunnel)
+    assert _sids(recs) == {1: 1, 2: 1}
+    assert [r["app_proto"] for r in recs if r["event_type"] == "flow"] == ["http2"]
+    refused = [(True, connect), (False, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+               (True, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"), (False, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")]
+    recs = _replay(tmp_path, rules + 'alert http any any -> any any (http.uri; content:"/x"; sid:3;)\n', refused)
+    assert _sids(recs) == {2: 1, 3: 1}
+    assert [r["app_proto"] for r in recs if r["event_type"] == "flow"] == ["http"]

@@ -979,6 +979,15 @@ class HttpParser:
             if (tx.method or b"").upper() == b"HEAD":
                 self._finish(d, tx)
                 return
+            if status[:1] == b"2" and (tx.method or b"").upper() == b"CONNECT":
+                # a proxy's tunnel: the response has no body and what follows is another
+                # protocol (libhtp-rs tunnel mode). The flow's first transaction being that
+                # CONNECT, Suricata detects its protocol again (HTTP CONNECT handling in
+                # HTPCallbackResponseComplete: AppLayerRequestProtocolChange, no expectation)
+                self._finish(d, tx)
+                if tx.tx_id == 0:
+                    raise ProtocolChange("")
+                return
             if status[:1] == b"1" or status in (b"204", b"304"):
                 if te is None and cl is None:
                     self._finish(d, tx)

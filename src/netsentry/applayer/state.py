@@ -494,7 +494,7 @@ class AppLayer:
         expect = self.changing.pop(flow)
         if not isinstance(expect, str):
             return
-        if flow.app_proto != expect and pkt is not None:
+        if expect and flow.app_proto != expect and pkt is not None:     # "": no expectation
             pkt.add_event(APPLAYER_UNEXPECTED)
             if expect == "tls":
                 pkt.add_event(APPLAYER_NO_TLS)
