@@ -64,9 +64,14 @@ def test_vxlan_reserved_bits_or_missing_flag_leave_plain_udp(d: Decoder) -> None
 
 
 @pytest.mark.parametrize("d", decoders(), ids=["fast", "layered"])
-def test_vxlan_arp_is_counted_and_unknown_payload_is_an_event(d: Decoder) -> None:
+def test_vxlan_arp_is_the_inner_packet_and_unknown_payload_is_an_event(d: Decoder) -> None:
+    """Suricata 9 decodes the ARP frame a VXLAN carries: it is the tunnel's inner packet,
+    a non-IP one that the `arp` rule protocol sees (suricata-verify detect-arp-04-vxlan)."""
+    from netsentry.decode.arp import is_arp
     arp = d.decode(vxlan(Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff") / ARP()), 1)
-    assert arp.tunnel is None and arp.proto == 17      # nothing IP inside: the outer packet stays
+    assert arp.tunnel is not None and arp.tunnel[5] == "vxlan encapsulation"
+    assert is_arp(arp) and (arp.proto, arp.ip_version) == (0, 0)
+    assert d.stats()["decoder.arp"] == 1
     odd = d.decode(vxlan(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", type=0x88B5) / (b"x" * 30)), 1)
     assert "vxlan.unknown_payload_type" in odd.events
     assert d.stats()["decoder.vxlan"] == 2

@@ -68,6 +68,12 @@ def decode_vxlan(ctx: DecodeContext, pkt: Packet, data: bytes, off: int, end: in
     inner = off + VXLAN_HLEN
     etype = (data[inner + 12] << 8) | data[inner + 13]
     if etype == _ARP:
+        # Suricata 9 decodes the ARP frame a VXLAN carries as the tunnel's inner packet
+        # (the `arp` rule protocol sees it, pkt_src "vxlan encapsulation"): a non-IP packet
+        _enter(ctx, pkt, "vxlan encapsulation", inner)
+        pkt.ip_version = 0
+        pkt.proto = 0
+        ctx.ethertypes[_TEB](ctx, pkt, data, inner, end)
         return True
     if etype not in _IP_ETHERTYPES:
         ctx.invalid(pkt, ev.VXLAN_UNKNOWN_PAYLOAD_TYPE)
