@@ -131,7 +131,10 @@ class FtpParser:
         # that direction was done
         self.freed = 0
         self.inspected = [0, 0]
-        self.last_pkt: Any = None
+        # the packet being parsed, as (id, time) and its direction: no reference to it is
+        # kept (a packet must never be in a reference cycle: decode/packet.py)
+        self.last_pkt: tuple[int, Any] | None = None
+        self.last_to_server = False
         self.txs: list[FtpTx] = []
         self.buf = [b"", b""]
         self.discard = [False, False]
@@ -143,15 +146,17 @@ class FtpParser:
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
         if self.tls or self.stopped:
             return
-        if pkt is not self.last_pkt:
-            last, self.last_pkt = self.last_pkt, pkt
+        key = (id(pkt), getattr(pkt, "ts", None))
+        if key != self.last_pkt:
+            last, self.last_pkt = self.last_pkt, key
             if last is not None:
                 txs = self.txs
                 i = self.freed
                 while i < len(txs) and txs[i].reply_done:
                     i += 1
-                self.inspected[bool(last.to_server)] = i
+                self.inspected[self.last_to_server] = i
                 self.freed = min(self.inspected)
+            self.last_to_server = bool(getattr(pkt, "to_server", False))
         d = 1 if to_server else 0
         buf = self.buf[d] + data if self.buf[d] else data
         start = 0
