@@ -242,3 +242,4 @@ def load_protocols() -> None:
     from netsentry.applayer import template  # noqa: F401
     from netsentry.applayer import http2  # noqa: F401
     from netsentry.applayer import pgsql  # noqa: F401
+    from netsentry.applayer import ldap  # noqa: F401
