@@ -243,3 +243,4 @@ def load_protocols() -> None:
     from netsentry.applayer import http2  # noqa: F401
     from netsentry.applayer import pgsql  # noqa: F401
     from netsentry.applayer import ldap  # noqa: F401
+    from netsentry.applayer import enip  # noqa: F401
