@@ -358,10 +358,6 @@ class EnipParser:
             self.gap_[d] = False
         off = 0
         while off < len(buf):
-            if _header_ok(buf[off:off + 24]) is False and off == 0 and not self.txs:
-                self.lost[d] = True
-                self.buf[d] = b""
-                raise ParserError("enip: not an ENIP header")
             r = parse_pdu(buf, off)
             if r is None:
                 break
