@@ -312,7 +312,8 @@ def _detect(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
 # app-layer keys taken over as they are (dotted, under app-layer); the rest is reported ignored
 _APP_LAYER_KEYS = ("protocols.http.libhtp.default-config.double-decode-path",
                    "protocols.http.libhtp.default-config.double-decode-query",
-                   "protocols.tls.encryption-handling", "protocols.ssh.encryption-handling")
+                   "protocols.tls.encryption-handling", "protocols.ssh.encryption-handling",
+                   "protocols.dnp3.request-flood", "protocols.dnp3.max-points", "protocols.dnp3.max-objects")
 
 
 def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:

@@ -252,3 +252,72 @@ def test_random_bytes_never_raise_anything_but_parser_errors(make):
                 pass
         for tx in p.txs:
             tx.eve()
+
+
+# --- DNP3 -----------------------------------------------------------------------------------------
+
+def _dnp3_frame(user: bytes, *, to_server: bool, dst: int = 10, src: int = 1) -> bytes:
+    """A link frame of user data with every CRC: header, then 16-byte blocks."""
+    from netsentry.applayer.dnp3 import crc
+    ctrl = 0xC4 if to_server else 0x44
+    head = bytes([0x05, 0x64, 5 + len(user), ctrl]) + struct.pack("<HH", dst, src)
+    c = crc(head)
+    out = head + bytes([c & 0xFF, c >> 8])
+    for i in range(0, len(user), 16):
+        block = user[i:i + 16]
+        c = crc(block)
+        out += block + bytes([c & 0xFF, c >> 8])
+    return out
+
+
+def test_dnp3_keywords_records_and_crc(tmp_path: Path):
+    from netsentry.applayer import dnp3
+    req = _dnp3_frame(bytes([0xC0, 0xC1, 0x01, 60, 2, 6, 60, 3, 6]), to_server=True)        # read class 1, 2
+    resp = _dnp3_frame(bytes([0xC0, 0xC1, 0x81, 0x80, 0x00, 30, 2, 0x00, 0, 1])
+                       + struct.pack("<bhbh", 1, 100, 1, 200), to_server=False, dst=1, src=10)
+    pcap = tcp_session(tmp_path / "d.pcap", [(True, req), (False, resp)], dport=20000, segment=7)
+    rules = ('alert dnp3 any any -> any any (dnp3_func:read; sid:1;)\n'
+             'alert dnp3 any any -> any any (dnp3_func:response; dnp3_ind:device_restart; sid:2;)\n'
+             'alert dnp3 any any -> any any (dnp3_obj:60,3; sid:3;)\n'
+             'alert dnp3 any any -> any any (dnp3_obj:30,2; sid:4;)\n'
+             'alert dnp3 any any -> any any (dnp3_data; content:"|1e 02 00 00 01|"; sid:5;)\n'
+             'alert dnp3 any any -> any any (dnp3_ind:need_time; sid:6;)\n')
+    recs = replay(tmp_path, pcap, rules, "outputs.eve-log.types=[alert, dnp3]")
+    assert [len(alerts(recs, s)) for s in range(1, 7)] == [1, 1, 1, 1, 1, 0]
+    assert alerts(recs, 2)[0]["dnp3"]["response"]["iin"]["indicators"] == ["device_restart"]
+    rec = [r["dnp3"] for r in recs if r["event_type"] == "dnp3"]
+    assert [r["type"] for r in rec] == ["request", "response"]
+    assert rec[1]["application"]["objects"][0] == {"group": 30, "variation": 2, "qualifier": 0, "prefix_code": 0,
+                                                   "range_code": 0, "start": 0, "stop": 1, "count": 2}
+    p = dnp3.Dnp3Parser()
+    bad = bytearray(req)
+    bad[8] ^= 0xFF                                                # the link header's CRC
+    with pytest.raises(ParserError):
+        p.parse(bytes(bad), True)
+
+
+def test_dnp3_flood_and_reassembly_limit():
+    from netsentry.applayer import dnp3
+    p = dnp3.Dnp3Parser()
+    for i in range(33):
+        p.parse(_dnp3_frame(bytes([0xC0 | (i & 0x3F), 0xC0 | (i & 0x0F), 0x01, 60, 1, 6]), to_server=True), True)
+    assert [i for i, tx in enumerate(p.txs) if tx.events] == [32] and p.txs[32].events == {"flooded"}
+    p = dnp3.Dnp3Parser()
+    seg = bytes(200)
+    p.parse(_dnp3_frame(bytes([0x40]) + bytes([0xC0, 0x02]) + seg, to_server=True), True)   # FIR, no FIN
+    for i in range(1, 90):
+        p.parse(_dnp3_frame(bytes([i & 0x3F]) + seg, to_server=True), True)
+    assert p.txs[0].events == {"too_long_reassembly"}
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_dnp3_random_bytes(seed):
+    from netsentry.applayer import dnp3
+    rnd = random.Random(seed)
+    for _ in range(300):
+        p = dnp3.Dnp3Parser()
+        data = b"\x05\x64" + bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 80)))
+        try:
+            p.parse(data, True)
+        except ParserError:
+            pass
