@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from applayer_helpers import alerts, replay, tcp_session, udp_exchange
 
-from netsentry.applayer import enip, ldap, modbus, pgsql
+from netsentry.applayer import enip, ike, ldap, modbus, pgsql
 from netsentry.applayer.registry import ParserError, ProtocolChange
 
 
@@ -321,3 +321,52 @@ def test_dnp3_random_bytes(seed):
             p.parse(data, True)
         except ParserError:
             pass
+
+
+# --- IKE ------------------------------------------------------------------------------------------
+
+def _isakmp(init: bytes, resp: bytes, version: int, exch: int, payloads: list[tuple[int, bytes]],
+            flags: int = 0) -> bytes:
+    body = b""
+    for i, (kind, data) in enumerate(payloads):
+        nxt = payloads[i + 1][0] if i + 1 < len(payloads) else 0
+        body += bytes([nxt, 0]) + struct.pack(">H", len(data) + 4) + data
+    first = payloads[0][0] if payloads else 0
+    return init + resp + bytes([first, version, exch, flags]) + struct.pack(">II", 0, 28 + len(body)) + body
+
+
+def _v1_sa(attrs: bytes) -> bytes:
+    transform = bytes([0, 0]) + struct.pack(">H", 8 + len(attrs)) + bytes([1, 1, 0, 0]) + attrs
+    proposal = bytes([0, 0]) + struct.pack(">H", 8 + len(transform)) + bytes([1, 1, 0, 1]) + transform
+    return struct.pack(">II", 1, 1) + proposal
+
+
+def test_ike_v1_keywords(tmp_path: Path):
+    init, resp = bytes.fromhex("e47a591fd057587f"), bytes.fromhex("a00b8ef0902bb8ec")
+    attrs = struct.pack(">HH", 0x8001, 7) + struct.pack(">HH", 0x8002, 2) + struct.pack(">HHI", 12, 4, 86400)
+    m1 = _isakmp(init, bytes(8), 0x10, 2, [(1, _v1_sa(attrs)), (13, bytes.fromhex("4a131c81070358455c5728f20e95452f"))])
+    m2 = _isakmp(init, resp, 0x10, 2, [(1, _v1_sa(attrs))])
+    m3 = _isakmp(init, resp, 0x10, 2, [(4, bytes(128)), (10, bytes(range(20)))])
+    pcap = udp_exchange(tmp_path / "i.pcap", [(True, m1), (False, m2), (True, m3)], sport=500, dport=500)
+    rules = ('alert ike any any -> any any (ike.init_spi; content:"e47a591fd057587f"; sid:1;)\n'
+             'alert ike any any -> any any (ike.resp_spi; content:"a00b8ef0902bb8ec"; sid:2;)\n'
+             'alert ike any any -> any any (ike.chosen_sa_attribute:alg_enc=7; sid:3;)\n'
+             'alert ike any any -> any any (ike.chosen_sa_attribute:sa_life_duration=86400; sid:4;)\n'
+             'alert ike any any -> any any (ike.vendor; content:"4a131c81070358455c5728f20e95452f"; sid:5;)\n'
+             'alert ike any any -> any any (ike.key_exchange_payload_length:128; ike.nonce_payload_length:<30; '
+             'sid:6;)\n'
+             'alert ike any any -> any any (ike.exchtype:2; sid:7;)\n')
+    recs = replay(tmp_path, pcap, rules, "outputs.eve-log.types=[alert, ike]")
+    assert [len(alerts(recs, s)) for s in range(1, 8)] == [2, 1, 1, 1, 1, 1, 3]
+
+
+def test_ikev2_weak_dh_event():
+    sa = bytes([0, 0]) + struct.pack(">H", 8 + 8) + bytes([1, 1, 0, 1]) + (
+        bytes([0, 0]) + struct.pack(">H", 8) + bytes([4, 0]) + struct.pack(">H", 2))     # DH MODP1024
+    msg = _isakmp(bytes(range(8)), bytes(8), 0x20, 34, [(33, sa), (34, struct.pack(">HH", 2, 0) + bytes(128))])
+    assert ike.probe(msg, True) is True and ike.probe(msg[:-1], True) is False
+    p = ike.IkeParser()
+    p.parse(msg, True)
+    assert p.txs[0].events == {"weak_crypto_dh"} and p.txs[0].eve()["ikev2"]["dh_group"] == 2
+    with pytest.raises(ParserError):
+        p.parse(msg[:30] + b"\xff\xff", True)

@@ -246,3 +246,4 @@ def load_protocols() -> None:
     from netsentry.applayer import enip  # noqa: F401
     from netsentry.applayer import modbus  # noqa: F401
     from netsentry.applayer import dnp3  # noqa: F401
+    from netsentry.applayer import ike  # noqa: F401

@@ -80,7 +80,6 @@ OTHER = { "luaxform": "transform",
     "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword",
     "nfs_procedure": "app-layer keyword",
-    "ike.exchtype": "app-layer keyword",
     "snmp.version": "app-layer keyword", "snmp.pdu_type": "app-layer keyword", "bsize.raw": "keyword", "uri": "keyword",
 }
 
