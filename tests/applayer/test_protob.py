@@ -367,6 +367,6 @@ def test_ikev2_weak_dh_event():
     assert ike.probe(msg, True) is True and ike.probe(msg[:-1], True) is False
     p = ike.IkeParser()
     p.parse(msg, True)
-    assert p.txs[0].events == {"weak_crypto_dh"} and p.txs[0].eve()["ikev2"]["dh_group"] == 2
+    assert p.txs[0].events == {"weak_crypto_dh"} and p.txs[0].dh_group == 2
     with pytest.raises(ParserError):
         p.parse(msg[:30] + b"\xff\xff", True)

@@ -157,8 +157,12 @@ class Dnp3Tx(Tx):
                                          "range_code": q & 0x0F, "start": st, "stop": sp, "count": n}
                                         for g, v, q, n, st, sp in self.objects],
                             "complete": self.all_read}}
+        if not self.objects:
+            del out["application"]["objects"]
         if not self.request:
             out["iin"] = {"indicators": [name for name, bit in IND_FLAGS.items() if self.iin & bit]}
+            if not out["iin"]["indicators"]:
+                del out["iin"]["indicators"]
         return out
 
     def eve(self) -> dict[str, Any]:

@@ -305,7 +305,8 @@ def _pdu_eve(p: Pdu) -> dict[str, Any]:
     elif p.payload.get("identity"):
         f = p.payload["identity"][0]
         o["identity"] = {"protocol_version": f["protocol_version"], "revision": f"{f['revision_major']}.{f['revision_minor']}",
-                         "vendor_id": f["vendor_id"], "device_type": f["device_type"],
+                         "vendor_id": VENDORS.get(f["vendor_id"], f"unknown-{f['vendor_id']}"),
+                         "device_type": DEVICE_TYPES.get(f["device_type"], f"unknown-{f['device_type']}"),
                          "product_code": f["product_code"], "status": f["status"], "serial": f["serial"],
                          "product_name": f["product_name"].decode("utf-8", "replace"), "state": f["state"]}
     elif p.payload.get("services"):
@@ -321,6 +322,9 @@ CIP_SERVICES = {1: "get_attribute_all", 2: "set_attribute_all", 3: "get_attribut
                 17: "find_next_object_instance", 20: "error_response", 21: "restore", 22: "save", 23: "nop",
                 24: "get_member", 25: "set_member", 26: "insert_member", 27: "remove_member", 28: "group_sync"}
 CIP_STATUS = {0: "success"}
+VENDORS = {1: "Rockwell Automation/Allen-Bradley"}       # Suricata logs ODVA's names: a few here
+DEVICE_TYPES = {0: "Generic Device (deprecated)", 2: "AC Drive", 12: "Communications Adapter",
+                14: "Programmable Logic Controller", 43: "Generic Device (keyable)"}
 CIP_CLASSES: dict[int, str] = {}
 
 

@@ -33,6 +33,7 @@ ATTRIBUTES = {1: "alg_enc", 2: "alg_hash", 3: "alg_auth", 4: "alg_dh", 5: "sa_gr
               10: "sa_group_curve_b", 11: "sa_life_type", 12: "sa_life_duration", 13: "alg_prf",
               14: "sa_key_length", 15: "sa_field_size", 16: "sa_group_order"}
 ATTRIBUTE_CODES = {v: k for k, v in ATTRIBUTES.items()}
+_LOGGED = frozenset({1, 2, 3, 4, 11, 12, 14})        # the proposal attributes EVE names
 # IKEv2 transform types -> the attribute they answer for ike.chosen_sa_attribute
 V2_TRANSFORMS = {1: 1, 2: 13, 3: 3, 4: 4}
 WEAK_ENC = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 11})
@@ -145,29 +146,32 @@ class IkeTx(Tx):
         h = self.hdr
         out: dict[str, Any] = {"version_major": h["maj"], "version_minor": h["min"],
                                "init_spi": h["init_spi"].hex(), "resp_spi": h["resp_spi"].hex(),
-                               "message_id": h["msg_id"], "exchange_type": h["exch"],
-                               "payload": [str(t) for t in self.payload_types]}
+                               "message_id": h["msg_id"], "exchange_type": h["exch"]}
+        if self.payload_types:
+            out["payload"] = [str(t) for t in self.payload_types]
         if h["maj"] == 1:
-            v1: dict[str, Any] = {"encrypted_payloads": self.encrypted}
+            # this message's side (Suricata logs its per-flow client/server summary here)
+            side: dict[str, Any] = {}
             if self.ke:
-                v1["key_exchange_payload"] = self.ke.hex()
-                v1["key_exchange_payload_length"] = len(self.ke)
+                side["key_exchange_payload"] = self.ke.hex()
+                side["key_exchange_payload_length"] = len(self.ke)
             if self.nonce:
-                v1["nonce_payload"] = self.nonce.hex()
-                v1["nonce_payload_length"] = len(self.nonce)
-            if self.transforms:
-                v1["proposals"] = [{ATTRIBUTES.get(t, f"unknown_{t}"): (v if v is not None else (d or b"").hex())
-                                    for t, v, d in tr} for tr in self.transforms]
+                side["nonce_payload"] = self.nonce.hex()
+                side["nonce_payload_length"] = len(self.nonce)
+            if self.to_server and self.transforms:
+                props = [{"key": ATTRIBUTES[t], "raw": v if v is not None else (d or b"").hex(),
+                          "value": str(v if v is not None else (d or b"").hex())}
+                         for tr in self.transforms for t, v, d in tr if t in _LOGGED]
+                if props:
+                    side["proposals"] = props
+            v1: dict[str, Any] = {"encrypted_payloads": self.encrypted}
+            if side:
+                v1["client" if self.to_server else "server"] = side
             if self.vendors:
                 v1["vendor_ids"] = [v.hex() for v in self.vendors]
             out["ikev1"] = v1
         else:
-            v2: dict[str, Any] = {}
-            if self.dh_group is not None:
-                v2["dh_group"] = self.dh_group
-            if self.v2_transforms:
-                v2["transforms"] = [{"type": t, "id": i} for t, i in self.v2_transforms]
-            out["ikev2"] = v2
+            out["ikev2"] = {"errors": 0}
         return out
 
 
