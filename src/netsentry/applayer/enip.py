@@ -304,7 +304,8 @@ def _pdu_eve(p: Pdu) -> dict[str, Any]:
         o["register_session"] = dict(p.payload)
     elif p.payload.get("identity"):
         f = p.payload["identity"][0]
-        o["identity"] = {"protocol_version": f["protocol_version"], "revision": f"{f['revision_major']}.{f['revision_minor']}",
+        o["identity"] = {"protocol_version": f["protocol_version"],
+                         "revision": f"{f['revision_major']}.{f['revision_minor']}",
                          "vendor_id": VENDORS.get(f["vendor_id"], f"unknown-{f['vendor_id']}"),
                          "device_type": DEVICE_TYPES.get(f["device_type"], f"unknown-{f['device_type']}"),
                          "product_code": f["product_code"], "status": f["status"], "serial": f["serial"],

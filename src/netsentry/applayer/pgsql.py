@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from netsentry.applayer.registry import (BOTH, CHANGERS, TO_SERVER, ParserError, Protocol, ProtocolChange, register_buffer,
-                                         register_protocol)
+from netsentry.applayer.registry import (BOTH, CHANGERS, TO_SERVER, ParserError, Protocol, ProtocolChange,
+                                         register_buffer, register_protocol)
 from netsentry.applayer.tx import Tx
 from netsentry.config import get
 
@@ -127,7 +127,8 @@ def _request(buf: bytes, off: int, state: str) -> Any:
         s, e = fr
         body = buf[s:e]
         if state == "sasl_auth":
-            for mech, name in ((b"SCRAM-SHA-256-PLUS\x00", "scram_SHA256_plus"), (b"SCRAM-SHA-256\x00", "scram_SHA256")):
+            for mech, name in ((b"SCRAM-SHA-256-PLUS\x00", "scram_SHA256_plus"),
+                               (b"SCRAM-SHA-256\x00", "scram_SHA256")):
                 if body.startswith(mech):
                     rest = body[len(mech):]
                     if len(rest) < 4 or 4 + _u32(rest, 0) != len(rest):
