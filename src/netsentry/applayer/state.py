@@ -589,7 +589,10 @@ class AppLayer:
             flow.payload_off = 1
 
     def _error(self, flow: Flow, pkt: Packet | None) -> None:
-        name = f"app_layer.error.{flow.app_proto}.parser"
+        proto = flow.app_proto or ""
+        if proto in _PER_TRANSPORT:         # named per transport as the flow counters (ldap_tcp)
+            proto += _TRANSPORT_SUFFIX.get(flow.proto, "")
+        name = f"app_layer.error.{proto}.parser"
         self.stats_errors[name] = self.stats_errors.get(name, 0) + 1
         if self.on_error is not None:
             self.on_error(flow, pkt)
