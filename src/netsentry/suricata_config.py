@@ -181,6 +181,8 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
                     opts["payload-buffer-size"], bool):
                 alert["payload-buffer-size"] = opts["payload-buffer-size"]
             meta = opts.get("metadata")
+            if meta is False:
+                alert["metadata"] = False       # no flow, app-layer or rule metadata in alerts
             rule_meta = meta.get("rule") if isinstance(meta, Mapping) else None
             if isinstance(rule_meta, Mapping) and isinstance(rule_meta.get("reference"), bool):
                 alert["reference"] = rule_meta["reference"]     # metadata.rule.reference: the rule's URLs
@@ -192,13 +194,18 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if alert:
                 eve["alert"] = alert
             ignored.extend(f"outputs.eve-log.types.alert.{k}" for k in opts
-                           if k not in alert and not (k == "metadata" and "reference" in alert))
+                           if k not in alert and not (k == "metadata" and ("reference" in alert or "metadata" in alert)))
         elif name == "smtp" and isinstance(opts, Mapping):
             # extended, custom, md5: checked by applayer/smtp.py configure
             smtp = {k: opts[k] for k in ("extended", "custom", "md5") if k in opts}
             if smtp:
                 eve["smtp"] = smtp
             ignored.extend(f"outputs.eve-log.types.smtp.{k}" for k in opts if k not in smtp)
+        elif name == "pgsql" and isinstance(opts, Mapping):
+            # passwords: read by applayer/pgsql.py configure
+            if isinstance(opts.get("passwords"), bool):
+                eve["pgsql"] = {"passwords": opts["passwords"]}
+            ignored.extend(f"outputs.eve-log.types.pgsql.{k}" for k in opts if k != "passwords")
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names
@@ -305,7 +312,8 @@ def _detect(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
 # app-layer keys taken over as they are (dotted, under app-layer); the rest is reported ignored
 _APP_LAYER_KEYS = ("protocols.http.libhtp.default-config.double-decode-path",
                    "protocols.http.libhtp.default-config.double-decode-query",
-                   "protocols.tls.encryption-handling", "protocols.ssh.encryption-handling")
+                   "protocols.tls.encryption-handling", "protocols.ssh.encryption-handling",
+                   "protocols.dnp3.request-flood", "protocols.dnp3.max-points", "protocols.dnp3.max-objects")
 
 
 def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:

@@ -54,6 +54,9 @@ class Protocol:
     # UDP: `answer_first(data)` says a flow's first datagram is the server's answer, and the
     # flow runs the other way round (Suricata's probing parsers' rdir; LLMNR)
     answer_first: Callable[[bytes], bool] | None = None
+    # probed only on a flow to or from one of its ports (Suricata's probing parsers
+    # registered by port only: pgsql, modbus...); flows elsewhere never try its probe
+    port_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +241,9 @@ def load_protocols() -> None:
     from netsentry.applayer import llmnr  # noqa: F401
     from netsentry.applayer import template  # noqa: F401
     from netsentry.applayer import http2  # noqa: F401
+    from netsentry.applayer import pgsql  # noqa: F401
+    from netsentry.applayer import ldap  # noqa: F401
+    from netsentry.applayer import enip  # noqa: F401
+    from netsentry.applayer import modbus  # noqa: F401
+    from netsentry.applayer import dnp3  # noqa: F401
+    from netsentry.applayer import ike  # noqa: F401

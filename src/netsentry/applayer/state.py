@@ -183,10 +183,14 @@ class AppLayer:
                 dp = get(config, f"app-layer.protocols.{p.name}.{_TRANSPORT_NAME.get(ipp, '')}.detection-ports.dp", None)
                 self.ports[(ipp, p.name)] = _ports(dp, p.ports)
         self.port_order: dict[tuple[int, int], tuple[Protocol, ...]] = {}
+        # the probing order of a flow on no protocol's port: without the protocols Suricata
+        # detects by port only (Protocol.port_only)
+        self.probe_any: dict[int, list[Protocol]] = {
+            ipp: [p for p in protos if not p.port_only] for ipp, protos in self.by_ipproto.items()}
         for ipp, protos in self.by_ipproto.items():
             for port in {port for p in protos for port in self.ports[(ipp, p.name)]}:
                 first = [p for p in protos if port in self.ports[(ipp, p.name)]]
-                self.port_order[(ipp, port)] = tuple(first + [p for p in protos if p not in first])
+                self.port_order[(ipp, port)] = tuple(first + [p for p in self.probe_any[ipp] if p not in first])
         self.stats_flows: dict[str, int] = {}
         self.stats_errors: dict[str, int] = {}
         self.on_error: Any = None        # app-layer.error-policy (exception_policy.py): on_error(flow, pkt)
@@ -562,7 +566,7 @@ class AppLayer:
         if r:
             return
         undecided = r is None
-        for proto in self.by_ipproto.get(6, ()):
+        for proto in self.probe_any.get(6, ()):
             if proto is own:
                 continue
             r = (proto.tcp_probe or proto.probe)(data, ts)
@@ -600,7 +604,10 @@ class AppLayer:
             flow.payload_off = 1
 
     def _error(self, flow: Flow, pkt: Packet | None) -> None:
-        name = f"app_layer.error.{flow.app_proto}.parser"
+        proto = flow.app_proto or ""
+        if proto in _PER_TRANSPORT:         # named per transport as the flow counters (ldap_tcp)
+            proto += _TRANSPORT_SUFFIX.get(flow.proto, "")
+        name = f"app_layer.error.{proto}.parser"
         self.stats_errors[name] = self.stats_errors.get(name, 0) + 1
         if self.on_error is not None:
             self.on_error(flow, pkt)
@@ -651,7 +658,7 @@ class AppLayer:
             if order is not None:
                 port = flow.client_port
             else:
-                order = self.by_ipproto.get(ipproto, ())
+                order = self.probe_any.get(ipproto, ())
         for proto in order:
             probe = proto.tcp_probe if ipproto == 6 and proto.tcp_probe is not None else proto.probe
             r = probe(data, to_server)

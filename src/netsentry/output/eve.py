@@ -818,6 +818,11 @@ class EveLog(Output):
         # are spelled outputs.eve-log.alert.<option> here; `host` is the top-level sensor-name
         alert_cfg = cfg.get("alert") or {}
         self._alert_options = tuple(name for name in ALERT_OPTIONS if _switch(alert_cfg, name))
+        # Suricata's alert `metadata: no`: alerts without the flow, app-layer and rule metadata
+        meta = alert_cfg.get("metadata", True)
+        if not isinstance(meta, bool):
+            raise ConfigError(f"expected true or false, got {meta!r}", "outputs.eve-log.alert.metadata")
+        self._alert_bare = not meta
         _REFERENCES[0] = _switch(alert_cfg, "reference")
         self._payload_options = tuple(PAYLOAD_OPTIONS[n] for n in self._alert_options if n in PAYLOAD_OPTIONS)
         self._packet_option = "packet" in self._alert_options
@@ -949,6 +954,7 @@ class EveLog(Output):
         """`_options`: whether any configured option changes a record (after every
         setting that `_with_options` reads; `attach_source` sets two of them)."""
         self._options = bool(not self._drop_alerts or self._community is not None or self._alert_options
+                             or self._alert_bare
                              or self._xff is not None or self._verdict or self._ethernet or self._host
                              or self._live is not None or self._source is not None)
         self._lines = FIELDS_LINES and not self._options
@@ -958,6 +964,15 @@ class EveLog(Output):
         etype = event.event_type
         if etype == "drop" and not self._drop_alerts:
             rec.pop("alert", None)          # outputs.eve-log.drop.alerts: false
+        if self._alert_bare and etype == "alert":
+            rec.pop("flow", None)
+            if event.extra:
+                for key in event.extra:
+                    if key != "tx_id" and key != "tx_guessed":
+                        rec.pop(key, None)
+            alert = rec.get("alert")
+            if isinstance(alert, dict):
+                alert.pop("metadata", None)
         if self._community is not None:
             rec = self._with_community_id(rec, event)
         if self._alert_options and etype == "alert":

@@ -80,8 +80,6 @@ OTHER = { "luaxform": "transform",
     "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword",
     "nfs_procedure": "app-layer keyword",
-    "enip_command": "app-layer keyword", "modbus": "app-layer keyword", "dnp3_func": "app-layer keyword",
-    "dnp3_ind": "app-layer keyword", "dnp3_obj": "app-layer keyword", "ike.exchtype": "app-layer keyword",
     "snmp.version": "app-layer keyword", "snmp.pdu_type": "app-layer keyword", "bsize.raw": "keyword", "uri": "keyword",
 }
 
