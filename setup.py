@@ -30,6 +30,7 @@ from setuptools.command.build_ext import build_ext
 # working as plain Python (tests run both paths).
 COMPILED_MODULES = [
     "src/netsentry/anomaly/baseline.py",
+    "src/netsentry/anomaly/dns.py",
     "src/netsentry/anomaly/engine.py",
     "src/netsentry/anomaly/flood.py",
     "src/netsentry/anomaly/flowstate.py",

@@ -60,7 +60,12 @@ def entropy(s: bytes) -> float:
     n = len(s)
     if n == 0:
         return 0.0
-    return math.log2(n) - sum(c * math.log2(c) for c in Counter(s).values()) / n
+    # an explicit loop, not sum() over a generator: the compiled build (setup.py
+    # COMPILED_MODULES) inlines sum(), and a loop adds in the same order on both paths
+    acc = 0.0
+    for c in Counter(s).values():
+        acc += c * math.log2(c)
+    return math.log2(n) - acc / n
 
 
 @register("dns-query-flood", "dns-tunnel")
