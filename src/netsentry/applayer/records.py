@@ -17,7 +17,8 @@ from netsentry.event import Event
 RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smtp": "smtp", "ftp": "ftp",
                                 "ftp_data": "ftp-data", "ssh": "ssh",
                                 "sip": "sip", "llmnr": "llmnr", "template": "template", "dcerpc": "dcerpc",
-                                "smb": "smb"}
+                                "smb": "smb",
+                                "mqtt": "mqtt", "ntp": "ntp", "tftp": "tftp"}
 
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:

@@ -54,6 +54,10 @@ class Protocol:
     # UDP: `answer_first(data)` says a flow's first datagram is the server's answer, and the
     # flow runs the other way round (Suricata's probing parsers' rdir; LLMNR)
     answer_first: Callable[[bytes], bool] | None = None
+    # probed only on its detection ports (Suricata's probing parsers registered by port with
+    # no pattern: MQTT, NTP, TFTP, krb5, SNMP...): a probe that says yes to most binary
+    # data must not claim flows elsewhere, and costs other ports nothing
+    ports_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +242,4 @@ def load_protocols() -> None:
     from netsentry.applayer import llmnr  # noqa: F401
     from netsentry.applayer import template  # noqa: F401
     from netsentry.applayer import http2  # noqa: F401
+    from netsentry.applayer import mqtt, ntp, tftp  # noqa: F401

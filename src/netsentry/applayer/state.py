@@ -169,7 +169,8 @@ class AppLayer:
             if p.name in self.disabled:
                 continue
             for ipp in p.ipprotos:
-                self.by_ipproto.setdefault(ipp, []).append(p)
+                if not p.ports_only:
+                    self.by_ipproto.setdefault(ipp, []).append(p)
         # (ip protocol, server port) -> probing order with that port's protocols first.
         # A protocol's ports: its registered ones, or Suricata's
         # app-layer.protocols.NAME.{tcp,udp}.detection-ports.dp where the config sets it
@@ -179,9 +180,11 @@ class AppLayer:
                 dp = get(config, f"app-layer.protocols.{p.name}.{_TRANSPORT_NAME.get(ipp, '')}.detection-ports.dp", None)
                 self.ports[(ipp, p.name)] = _ports(dp, p.ports)
         self.port_order: dict[tuple[int, int], tuple[Protocol, ...]] = {}
-        for ipp, protos in self.by_ipproto.items():
-            for port in {port for p in protos for port in self.ports[(ipp, p.name)]}:
-                first = [p for p in protos if port in self.ports[(ipp, p.name)]]
+        for ipp in {ipp for p in PROTOCOLS.values() if p.name not in self.disabled for ipp in p.ipprotos}:
+            protos = self.by_ipproto.get(ipp, [])
+            every = [p for p in PROTOCOLS.values() if p.name not in self.disabled and ipp in p.ipprotos]
+            for port in {port for p in every for port in self.ports[(ipp, p.name)]}:
+                first = [p for p in every if port in self.ports[(ipp, p.name)]]
                 self.port_order[(ipp, port)] = tuple(first + [p for p in protos if p not in first])
         self.stats_flows: dict[str, int] = {}
         self.stats_errors: dict[str, int] = {}
