@@ -199,6 +199,12 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if smtp:
                 eve["smtp"] = smtp
             ignored.extend(f"outputs.eve-log.types.smtp.{k}" for k in opts if k not in smtp)
+        elif name == "mqtt" and isinstance(opts, Mapping):
+            # passwords, string-log-limit: checked by applayer/mqtt.py configure
+            mqtt = {k: opts[k] for k in ("passwords", "string-log-limit") if k in opts}
+            if mqtt:
+                eve["mqtt"] = mqtt
+            ignored.extend(f"outputs.eve-log.types.mqtt.{k}" for k in opts if k not in mqtt)
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names
@@ -363,10 +369,27 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
         if mine:
             out.setdefault("app-layer", {}).setdefault("protocols", {})["http2"] = mine
             taken = True
+    protos: Any = value.get("protocols")
+    for name, keys in _PROTOCOL_KEYS.items():
+        node = protos.get(name) if isinstance(protos, Mapping) else None
+        if isinstance(node, Mapping):
+            # the same keys, the same meanings (each protocol's configure checks the values)
+            mine = {k: v for k, v in node.items() if k in keys}
+            if mine:
+                out.setdefault("app-layer", {}).setdefault("protocols", {}).setdefault(name, {}).update(mine)
+                taken = True
     ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp, http2 limits, "
                    "tls/ssh encryption-handling and error-policy)"
                    if taken else "app-layer")
 
+
+# app-layer.protocols.NAME keys the parsers of round 12 read (applayer/enabled.py and each
+# module's configure)
+_PROTOCOL_KEYS: dict[str, tuple[str, ...]] = {
+    "mqtt": ("enabled", "max-msg-length", "subscribe-topic-match-limit", "unsubscribe-topic-match-limit"),
+    "ntp": ("enabled",), "tftp": ("enabled",), "snmp": ("enabled",), "krb5": ("enabled",),
+    "rfb": ("enabled",), "dhcp": ("enabled",), "telnet": ("enabled",), "websocket": ("enabled", "max-payload-size"),
+}
 
 # app-layer.protocols.smtp keys netsentry reads: scalars, and the mappings' keys
 _SMTP_KEYS: dict[str, tuple[str, ...]] = {

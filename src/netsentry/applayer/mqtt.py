@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netsentry.applayer import evestr
+from netsentry.applayer import enabled, evestr
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
                                          register_protocol, register_states)
 from netsentry.applayer.tx import Tx
@@ -455,7 +455,7 @@ class MqttParser:
         self.connected = False
         self.buf = [b"", b""]
         self.skip = [0, 0]
-        self.lost = [False, False]
+        self.lost = [not self.settings["parse"]] * 2      # detection-only: nothing is read
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = int(to_server)
@@ -620,8 +620,9 @@ def configure(config: Any) -> dict[str, Any]:
             limits[name] = int(get(config, k, 100))
         except (TypeError, ValueError):
             raise ConfigError("expected a number", k) from None
-    return {"max-msg-length": max_len, "passwords": passwords, "log-limit": limit,
-            "subscribe-limit": limits["subscribe"], "unsubscribe-limit": limits["unsubscribe"]}
+    return enabled.settings(config, "mqtt", **{
+        "max-msg-length": max_len, "passwords": passwords, "log-limit": limit,
+        "subscribe-limit": limits["subscribe"], "unsubscribe-limit": limits["unsubscribe"]})
 
 
 # --- buffers ----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsentry.applayer import enabled
 from netsentry.applayer.registry import (BOTH, ParserError, Protocol, register_buffer, register_protocol,
                                          register_states)
 from netsentry.applayer.tx import Tx
@@ -66,9 +67,12 @@ class NtpTx(Tx):
 
 class NtpParser:
     def __init__(self, settings: Any = None) -> None:
+        self.off = settings is not None and not settings["parse"]     # detection-only
         self.txs: list[NtpTx] = []
 
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        if self.off:
+            return
         r = parse(data)
         if r is None:
             if self.txs:
@@ -83,4 +87,5 @@ class NtpParser:
 register_buffer("ntp.reference_id", "ntp", BOTH, lambda tx, ts: tx.reference_id if tx.to_server == ts else None)
 register_states("ntp", ("request_started", "request_complete"), ("response_started", "response_complete"),
                 lambda tx, ts: 1)
-register_protocol(Protocol("ntp", (17,), probe, NtpParser, (123,), ports_only=True))
+register_protocol(Protocol("ntp", (17,), probe, NtpParser, (123,), ports_only=True,
+                           configure=lambda config: enabled.settings(config, "ntp")))

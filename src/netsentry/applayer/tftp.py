@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsentry.applayer import enabled
 from netsentry.applayer.registry import ParserError, Protocol, register_protocol, register_states
 from netsentry.applayer.tx import Tx
 
@@ -63,9 +64,12 @@ class TftpTx(Tx):
 
 class TftpParser:
     def __init__(self, settings: Any = None) -> None:
+        self.off = settings is not None and not settings["parse"]     # detection-only
         self.txs: list[TftpTx] = []
 
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
+        if self.off:
+            return
         if not to_server:
             return
         r = parse_request(data)
@@ -78,4 +82,5 @@ class TftpParser:
 
 register_states("tftp", ("request_started", "request_complete"), ("response_started", "response_complete"),
                 lambda tx, ts: 1)
-register_protocol(Protocol("tftp", (17,), probe, TftpParser, (69,), ports_only=True))
+register_protocol(Protocol("tftp", (17,), probe, TftpParser, (69,), ports_only=True,
+                           configure=lambda config: enabled.settings(config, "tftp")))
