@@ -199,6 +199,11 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if smtp:
                 eve["smtp"] = smtp
             ignored.extend(f"outputs.eve-log.types.smtp.{k}" for k in opts if k not in smtp)
+        elif name == "dhcp" and isinstance(opts, Mapping):
+            # extended: checked by applayer/dhcp.py configure
+            if "extended" in opts:
+                eve["dhcp"] = {"extended": opts["extended"]}
+            ignored.extend(f"outputs.eve-log.types.dhcp.{k}" for k in opts if k not in ("extended", "enabled"))
         elif name == "mqtt" and isinstance(opts, Mapping):
             # passwords, string-log-limit: checked by applayer/mqtt.py configure
             mqtt = {k: opts[k] for k in ("passwords", "string-log-limit") if k in opts}
