@@ -242,4 +242,4 @@ def load_protocols() -> None:
     from netsentry.applayer import llmnr  # noqa: F401
     from netsentry.applayer import template  # noqa: F401
     from netsentry.applayer import http2  # noqa: F401
-    from netsentry.applayer import dhcp, krb5, mqtt, ntp, snmp, tftp  # noqa: F401
+    from netsentry.applayer import dhcp, krb5, mqtt, ntp, rfb, snmp, tftp  # noqa: F401
