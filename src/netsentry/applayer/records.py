@@ -18,7 +18,7 @@ RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smt
                                 "ftp_data": "ftp-data", "ssh": "ssh",
                                 "sip": "sip", "llmnr": "llmnr", "template": "template", "dcerpc": "dcerpc",
                                 "smb": "smb",
-                                "mqtt": "mqtt", "ntp": "ntp", "tftp": "tftp", "snmp": "snmp", "krb5": "krb5", "dhcp": "dhcp", "rfb": "rfb"}
+                                "mqtt": "mqtt", "ntp": "ntp", "tftp": "tftp", "snmp": "snmp", "krb5": "krb5", "dhcp": "dhcp", "rfb": "rfb", "websocket": "websocket"}
 
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:

@@ -188,7 +188,9 @@ FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",),
                                      # HTTP/2 flow may start as HTTP/1 (h2c upgrade)
                                      "http": ("http2",), "http2": ("http",),
                                      # DNS over HTTP/2 (doh2) comes out of HTTP/2 streams
-                                     "dns": ("http2",), "doh2": ("http2", "http")}
+                                     "dns": ("http2",), "doh2": ("http2", "http"),
+                                     # WebSocket comes out of an HTTP/1 upgrade
+                                     "websocket": ("http",)}
 # protocols whose parser may hand its flow to another one (ProtocolChange: SMTP's STARTTLS):
 # parsed whenever any protocol's transactions are read, since any may follow
 CHANGERS: set[str] = set()
@@ -242,4 +244,4 @@ def load_protocols() -> None:
     from netsentry.applayer import llmnr  # noqa: F401
     from netsentry.applayer import template  # noqa: F401
     from netsentry.applayer import http2  # noqa: F401
-    from netsentry.applayer import dhcp, krb5, mqtt, ntp, rfb, snmp, tftp  # noqa: F401
+    from netsentry.applayer import dhcp, krb5, mqtt, ntp, rfb, snmp, tftp, websocket  # noqa: F401
