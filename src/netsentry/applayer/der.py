@@ -13,7 +13,14 @@ class Short(DerError):
     """The bytes stop inside a TLV (a datagram or record cut short)."""
 
 
-def tlv(data: bytes, off: int, end: int) -> tuple[int, int, int]:
+def header(data: bytes, off: int, end: int) -> tuple[int, int, int]:
+    """(tag, value start, value length) of the TLV at `off`, its value not checked against
+    `end` (der-parser's der_read_element_header)."""
+    t, s, e = tlv(data, off, end, False)
+    return t, s, e - s
+
+
+def tlv(data: bytes, off: int, end: int, whole: bool = True) -> tuple[int, int, int]:
     """(tag, value start, value end) of the TLV at `off`: the tag byte (class, constructed
     bit, number) of the low form."""
     if off + 2 > end:
@@ -49,7 +56,7 @@ def tlv(data: bytes, off: int, end: int) -> tuple[int, int, int]:
             raise Short("length past the end")
         length = int.from_bytes(data[off:off + n], "big")
         off += n
-    if off + length > end:
+    if whole and off + length > end:
         raise Short("value past the end")
     return tag, off, off + length
 

@@ -79,13 +79,18 @@ def etype_name(etype: int) -> str:
     return ETYPES.get(etype, f"EncryptionType({etype})")
 
 
+class NotApplication(Exception):
+    """The first element is not of the APPLICATION class (Suricata skips such a message)."""
+
+
 def app_header(data: bytes) -> tuple[int, int, int]:
     """(application tag number, value start, value end); DerError when the first element
     is not of the APPLICATION class or does not read."""
-    t, s, e = der.tlv(data, 0, len(data))
+    t, s, n = der.header(data, 0, len(data))
     if t & 0xC0 != 0x40:
-        raise DerError("not an APPLICATION element")
-    return t & 0x1F if t & 0x1F != 0x1F else t >> 8, s, e
+        raise NotApplication
+    # the value may run past the bytes here: the message's own parse fails then, as Suricata's
+    return t & 0x1F if t & 0x1F != 0x1F else t >> 8, s, min(s + n, len(data))
 
 
 def probe_udp(data: bytes, to_server: bool) -> bool | None:
@@ -236,6 +241,8 @@ class Krb5Parser:
     def _message(self, data: bytes, to_server: bool) -> None:
         try:
             tag, s, e = app_header(data)
+        except NotApplication:
+            return
         except DerError:
             if self.txs:
                 self.txs[-1].add_event("malformed_data")

@@ -54,6 +54,8 @@ def envelope_version(data: bytes) -> int | None:
 
 
 def probe(data: bytes, to_server: bool) -> bool | None:
+    if data[:1] not in (b"", b"\x30"):
+        return False
     if len(data) < 4:
         return None
     try:
