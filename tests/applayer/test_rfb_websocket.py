@@ -104,3 +104,17 @@ def test_websocket_after_upgrade(tmp_path: Path):
     assert [w["opcode"] for w in ws_recs] == ["text", "text", "text", "ping", "continuation", "text"]
     assert ws_recs[1] == {"fin": True, "mask": 0x12345678, "opcode": "text"}
     assert [r["app_proto"] for r in recs if r["event_type"] == "flow"] == ["websocket"]
+
+
+def test_telnet_frames_one_line_each(tmp_path: Path):
+    from netsentry.applayer import telnet
+    pcap = tcp_session(tmp_path / "t.pcap", [(False, b"\xff\xfd\x18\xff\xfd\x20login: "), (True, b"\xff\xfb\x18"),
+                                             (True, b"us"), (True, b"er\r\n"), (True, b"/sbin/ping example.org\r\n")],
+                       dport=23)
+    rules = ('alert telnet any any -> any any (flow:to_server; frame:data; content:"ping example"; sid:1;)\n'
+             'alert telnet any any -> any any (frame:ctl; content:"|ff fd 18|"; sid:2;)\n'
+             'alert telnet any any -> any any (frame:data; content:"user"; sid:3;)\n')
+    recs = replay(tmp_path, pcap, rules)
+    assert {sid: len(alerts(recs, sid)) for sid in (1, 2, 3)} == {1: 1, 2: 1, 3: 1}
+    assert all("telnet" not in a for a in alerts(recs))
+    assert telnet.message_end(b"\xff\xfa\x18\x01", 0) == -1 and telnet.message_end(b"\xff\xfb", 0) == -1

@@ -244,4 +244,4 @@ def load_protocols() -> None:
     from netsentry.applayer import llmnr  # noqa: F401
     from netsentry.applayer import template  # noqa: F401
     from netsentry.applayer import http2  # noqa: F401
-    from netsentry.applayer import dhcp, krb5, mqtt, ntp, rfb, snmp, tftp, websocket  # noqa: F401
+    from netsentry.applayer import dhcp, krb5, mqtt, ntp, rfb, snmp, telnet, tftp, websocket  # noqa: F401
