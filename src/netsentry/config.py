@@ -46,6 +46,12 @@ MIXED_KEYS: dict[str, tuple[type, ...]] = {
     "app-layer.protocols.smtp.inspected-tracker.content-limit": (int, str),
     "app-layer.protocols.smtp.inspected-tracker.content-inspect-min-size": (int, str),
     "app-layer.protocols.smtp.inspected-tracker.content-inspect-window": (int, str),
+    # the round-12 parsers: yes / no / detection-only; sizes as numbers or 1mb, 64kb
+    **{f"app-layer.protocols.{p}.enabled": (bool, str)
+       for p in ("mqtt", "ntp", "tftp", "snmp", "krb5", "rfb", "dhcp", "telnet", "websocket")},
+    "app-layer.protocols.mqtt.max-msg-length": (int, str),
+    "app-layer.protocols.websocket.max-payload-size": (int, str),
+    "outputs.eve-log.mqtt.string-log-limit": (int, str),
 }
 
 # The allowed range of every numeric key (int or float default in the bundled

@@ -206,6 +206,17 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if isinstance(opts.get("passwords"), bool):
                 eve["pgsql"] = {"passwords": opts["passwords"]}
             ignored.extend(f"outputs.eve-log.types.pgsql.{k}" for k in opts if k != "passwords")
+        elif name == "dhcp" and isinstance(opts, Mapping):
+            # extended: checked by applayer/dhcp.py configure
+            if "extended" in opts:
+                eve["dhcp"] = {"extended": opts["extended"]}
+            ignored.extend(f"outputs.eve-log.types.dhcp.{k}" for k in opts if k not in ("extended", "enabled"))
+        elif name == "mqtt" and isinstance(opts, Mapping):
+            # passwords, string-log-limit: checked by applayer/mqtt.py configure
+            mqtt = {k: opts[k] for k in ("passwords", "string-log-limit") if k in opts}
+            if mqtt:
+                eve["mqtt"] = mqtt
+            ignored.extend(f"outputs.eve-log.types.mqtt.{k}" for k in opts if k not in mqtt)
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names
@@ -371,10 +382,27 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
         if mine:
             out.setdefault("app-layer", {}).setdefault("protocols", {})["http2"] = mine
             taken = True
+    protos: Any = value.get("protocols")
+    for name, keys in _PROTOCOL_KEYS.items():
+        node = protos.get(name) if isinstance(protos, Mapping) else None
+        if isinstance(node, Mapping):
+            # the same keys, the same meanings (each protocol's configure checks the values)
+            mine = {k: v for k, v in node.items() if k in keys}
+            if mine:
+                out.setdefault("app-layer", {}).setdefault("protocols", {}).setdefault(name, {}).update(mine)
+                taken = True
     ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp, http2 limits, "
                    "tls/ssh encryption-handling and error-policy)"
                    if taken else "app-layer")
 
+
+# app-layer.protocols.NAME keys the parsers of round 12 read (applayer/enabled.py and each
+# module's configure)
+_PROTOCOL_KEYS: dict[str, tuple[str, ...]] = {
+    "mqtt": ("enabled", "max-msg-length", "subscribe-topic-match-limit", "unsubscribe-topic-match-limit"),
+    "ntp": ("enabled",), "tftp": ("enabled",), "snmp": ("enabled",), "krb5": ("enabled",),
+    "rfb": ("enabled",), "dhcp": ("enabled",), "telnet": ("enabled",), "websocket": ("enabled", "max-payload-size"),
+}
 
 # app-layer.protocols.smtp keys netsentry reads: scalars, and the mappings' keys
 _SMTP_KEYS: dict[str, tuple[str, ...]] = {

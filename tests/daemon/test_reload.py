@@ -111,7 +111,7 @@ def test_a_bad_config_file_on_reload_is_refused(tmp_path):
 
 def test_unsupported_rules_do_not_block_a_reload(tmp_path):
     rules = write_rules(tmp_path / "r.rules", RULE_A)
-    unsupported = 'alert tcp any any -> any any (msg:"app"; krb5.sname; content:"x"; sid:9;)'
+    unsupported = 'alert tcp any any -> any any (msg:"app"; pop3.command; content:"x"; sid:9;)'
     write_rules(rules, RULE_B, unsupported)
     built, engine = build_ruleset(config_for(rules))
     assert engine is not None

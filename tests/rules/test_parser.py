@@ -30,7 +30,7 @@ def test_icmp_covers_v4_and_v6_and_stream_flags():
     assert rule("", "alert tcp-stream any any -> any any").needs_stream
 
 
-@pytest.mark.parametrize("proto", ["nfs", "krb5", "imap"])
+@pytest.mark.parametrize("proto", ["nfs", "irc", "imap"])
 def test_app_layer_protocols_are_reported_unsupported(proto):
     with pytest.raises(UnsupportedError, match=f"app-layer protocol '{proto}' not supported yet"):
         rule('msg:"x";', f"alert {proto} any any -> any any")
@@ -130,12 +130,12 @@ def test_error_carries_file_line_sid():
 
 def test_unsupported_features_are_all_listed():
     with pytest.raises(UnsupportedError) as ei:
-        rule('flow:established; krb5.sname; content:"/a"; krb5.cname; content:"b"; sid:3;',
+        rule('flow:established; pop3.command; content:"/a"; imap.command; content:"b"; sid:3;',
              "alert nfs any any -> any any")
     assert ei.value.reason == "app-layer protocol 'nfs' not supported yet"
     assert ei.value.features == ["app-layer protocol 'nfs' not supported yet",
-                                 "app-layer buffer 'krb5.sname' not supported yet",
-                                 "app-layer buffer 'krb5.cname' not supported yet"]
+                                 "app-layer buffer 'pop3.command' not supported yet",
+                                 "app-layer buffer 'imap.command' not supported yet"]
 
 
 def test_app_layer_buffer_in_tcp_rule():

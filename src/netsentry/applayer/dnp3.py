@@ -3,7 +3,7 @@ frames with their CRCs, transport-layer reassembly, application headers and obje
 headers; the `dnp3_func`, `dnp3_ind`, `dnp3_obj` and `dnp3_data` keywords, the EVE `dnp3`
 record and events.
 
-- Detection by port only (Protocol.port_only): the start bytes 0x05 0x64 and a link
+- Detection by port only (Protocol.ports_only): the start bytes 0x05 0x64 and a link
   length of at least 5; a frame from the other side's point of view (its DIR bit) turns
   the flow round.
 - Link layer: every frame's header CRC is checked (bad_link_crc: the direction stops,
@@ -379,5 +379,5 @@ def _data(tx: Dnp3Tx, to_server: bool) -> bytes | None:
 
 
 register_buffer("dnp3_data", "dnp3", BOTH, _data)
-register_protocol(Protocol("dnp3", (6,), probe, Dnp3Parser, (20000,), port_decides=(), port_only=True,
+register_protocol(Protocol("dnp3", (6,), probe, Dnp3Parser, (20000,), port_decides=(), ports_only=True,
                            answer_first=_answer_first, configure=configure))

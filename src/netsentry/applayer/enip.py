@@ -2,7 +2,7 @@
 enip parser (rust/src/enip/): transactions, the `enip.*`/`cip_*` keywords' values, the EVE
 `enip` record and events.
 
-- Detection by port only (Protocol.port_only), the probe as Suricata's: a 24-byte
+- Detection by port only (Protocol.ports_only), the probe as Suricata's: a 24-byte
   encapsulation header with a known command and status, and the command's constraints.
 - A PDU is the header and its data (little-endian). A response joins the oldest request
   without a response (of the same command and session, or sequence number of connected
@@ -448,4 +448,4 @@ def _service_name(tx: EnipTx, to_server: bool) -> bytes | None:
 
 register_buffer("enip.product_name", "enip", TO_CLIENT, _product_name)
 register_buffer("enip.service_name", "enip", TO_CLIENT, _service_name)
-register_protocol(Protocol("enip", (6, 17), probe, EnipParser, (44818,), port_decides=(), port_only=True))
+register_protocol(Protocol("enip", (6, 17), probe, EnipParser, (44818,), port_decides=(), ports_only=True))

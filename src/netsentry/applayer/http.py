@@ -472,6 +472,7 @@ class HttpParser:
     # answered by HTTP): an upgrade asked for then fails (AppLayer._changed)
     changing = False
     upgraded: Any = None    # the tx a 101 to h2c answered: `parse` hands the flow to HTTP/2
+    ws_upgraded = False     # a 101 to websocket was answered: `parse` hands the flow to WebSocket
 
     def __init__(self, limits: dict[str, int] | None = None) -> None:
         self.limits = LIMITS if limits is None else limits
@@ -497,6 +498,17 @@ class HttpParser:
             guard += 1
             if not (self._step_request() if to_server else self._step_response()) or self.upgraded:
                 break
+            if self.ws_upgraded:
+                break
+        if self.ws_upgraded:
+            # 101 to websocket (_upgrade): the WebSocket parser (applayer/websocket.py) takes over
+            # with the HTTP transactions and what both sides sent past the upgrade
+            from netsentry.applayer.websocket import upgrade_parser
+            rest = (bytes(self.buf[1]), bytes(self.buf[0]))
+            self.broken[0] = self.broken[1] = True
+            self.buf[0].clear()
+            self.buf[1].clear()
+            raise ProtocolChange("websocket", upgrade_parser(self.txs, *rest))
         if self.upgraded:
             # 101 to h2c (_upgrade): the flow is HTTP/2 from the next bytes on; the HTTP/2
             # parser takes over the request (stream 1) and the server's bytes after the 101
@@ -954,6 +966,8 @@ class HttpParser:
                 self._event(tx, "failed_protocol_change")
             else:
                 self.upgraded = tx          # the change is asked for once the response is done (parse)
+        elif b"websocket" in (tx.header(b"upgrade", False) or b"").lower() and not self.changing:
+            self.ws_upgraded = True         # Suricata's change to WebSocket after the 101
 
     def _start_body(self, d: int, tx: HttpTx) -> None:
         to_server = bool(d)

@@ -2,7 +2,7 @@
 (rust/src/ike/): one transaction per message, the `ike.*` keywords' values, the EVE `ike`
 record and events.
 
-- Detection by port only (Protocol.port_only): an ISAKMP header; IKEv2 must be version 2.0
+- Detection by port only (Protocol.ports_only): an ISAKMP header; IKEv2 must be version 2.0
   with an exchange type of 34 to 37 and a length equal to the datagram's.
 - IKEv1 payloads read: SA (its proposals' transforms and their attributes: `alg_enc`,
   `alg_hash`, `alg_auth`, `alg_dh`, `sa_life_type`, `sa_life_duration`, `alg_prf`,
@@ -282,5 +282,5 @@ register_buffer("ike.nonce_payload", "ike", BOTH, _v1_only("nonce"))
 register_buffer("ike.key_exchange_payload", "ike", BOTH, _v1_only("ke"))
 register_buffer("ike.vendor", "ike", TO_SERVER,
                 lambda tx, ts: [v.hex().encode() for v in tx.vendors] if tx.hdr["maj"] == 1 else None, multi=True)
-register_protocol(Protocol("ike", (17,), probe, IkeParser, (500,), port_decides=(), port_only=True))
+register_protocol(Protocol("ike", (17,), probe, IkeParser, (500,), port_decides=(), ports_only=True))
 ALIASES.setdefault("ikev2", "ike")

@@ -3,7 +3,7 @@ LDAPMessages read by hand, transactions, the `ldap.*` keywords' buffers, the EVE
 record and events.
 
 - Detection on ports 389 and 3268 only (Suricata's probing parsers by port;
-  Protocol.port_only): a whole LDAPMessage of the direction is LDAP; a response where a
+  Protocol.ports_only): a whole LDAPMessage of the direction is LDAP; a response where a
   request was expected turns the flow round.
 - A request opens a transaction; a response joins the transaction of its message id
   (an unbind or abandon request completes at once; a result-carrying response completes
@@ -681,6 +681,6 @@ register_buffer("ldap.responses.dn", "ldap", TO_CLIENT, _responses_dn, multi=Tru
 register_buffer("ldap.responses.message", "ldap", TO_CLIENT, _responses_message, multi=True)
 register_buffer("ldap.request.attribute_type", "ldap", TO_SERVER, _request_attribute_type, multi=True)
 register_buffer("ldap.responses.attribute_type", "ldap", TO_CLIENT, _responses_attribute_type, multi=True)
-register_protocol(Protocol("ldap", (6, 17), probe, LdapParser, (389, 3268), port_decides=(), port_only=True,
+register_protocol(Protocol("ldap", (6, 17), probe, LdapParser, (389, 3268), port_decides=(), ports_only=True,
                            answer_first=answer_first))
 CHANGERS.add("ldap")            # StartTLS: TLS follows

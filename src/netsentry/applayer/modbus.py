@@ -2,7 +2,7 @@
 messages with the sawp-modbus crate): transactions, the `modbus:` keyword's values, the EVE
 `modbus` record and events.
 
-- Detection by port only (Protocol.port_only): an MBAP header with protocol id 0 and a
+- Detection by port only (Protocol.ports_only): an MBAP header with protocol id 0 and a
   length of at least 2.
 - A message: MBAP header (transaction id, protocol id, length, unit id), function code
   (bit 7: an exception response), then data read as the function and direction say: read
@@ -557,4 +557,4 @@ def probe(data: bytes, to_server: bool) -> bool | None:
     return True
 
 
-register_protocol(Protocol("modbus", (6,), probe, ModbusParser, (502,), port_decides=(), port_only=True))
+register_protocol(Protocol("modbus", (6,), probe, ModbusParser, (502,), port_decides=(), ports_only=True))

@@ -2,7 +2,7 @@
 (rust/src/pgsql/): transactions, the `pgsql.query` buffer, the EVE `pgsql` record, events.
 
 - Detection by port (5432; `app-layer.protocols.pgsql.tcp.detection-ports`), as Suricata's
-  probing parsers: a flow elsewhere is never probed for it (Protocol.port_only). The probe
+  probing parsers: a flow elsewhere is never probed for it (Protocol.ports_only). The probe
   wants one whole message of the direction (a startup/SSL/cancel request or a typed
   message; the server's one-byte SSL answer).
 - Messages are read as the state of the session asks (Suricata's state-based parsing: a
@@ -633,5 +633,5 @@ def _query(tx: PgsqlTx, to_server: bool) -> bytes | None:
 
 register_buffer("pgsql.query", "pgsql", TO_SERVER, _query)
 register_protocol(Protocol("pgsql", (6,), probe, PgsqlParser, (5432,), port_decides=(), configure=configure,
-                           port_only=True))
+                           ports_only=True))
 CHANGERS.add("pgsql")           # an SSL request accepted: TLS follows

@@ -17,7 +17,8 @@ from netsentry.event import Event
 RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smtp": "smtp", "ftp": "ftp",
                                 "ftp_data": "ftp-data", "ssh": "ssh",
                                 "sip": "sip", "llmnr": "llmnr", "template": "template", "dcerpc": "dcerpc",
-                                "smb": "smb", "pgsql": "pgsql", "ldap": "ldap", "enip": "enip", "modbus": "modbus", "dnp3": "dnp3", "ike": "ike"}
+                                "smb": "smb", "pgsql": "pgsql", "ldap": "ldap", "enip": "enip", "modbus": "modbus", "dnp3": "dnp3", "ike": "ike",
+                                "mqtt": "mqtt", "ntp": "ntp", "tftp": "tftp", "snmp": "snmp", "krb5": "krb5", "dhcp": "dhcp", "rfb": "rfb", "websocket": "websocket"}
 
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:

@@ -54,9 +54,10 @@ class Protocol:
     # UDP: `answer_first(data)` says a flow's first datagram is the server's answer, and the
     # flow runs the other way round (Suricata's probing parsers' rdir; LLMNR)
     answer_first: Callable[[bytes], bool] | None = None
-    # probed only on a flow to or from one of its ports (Suricata's probing parsers
-    # registered by port only: pgsql, modbus...); flows elsewhere never try its probe
-    port_only: bool = False
+    # probed only on its detection ports (Suricata's probing parsers registered by port with
+    # no pattern: MQTT, NTP, TFTP, krb5, SNMP...): a probe that says yes to most binary
+    # data must not claim flows elsewhere, and costs other ports nothing
+    ports_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,9 @@ FEEDS: dict[str, tuple[str, ...]] = {"ftp-data": ("ftp",),
                                      # HTTP/2 flow may start as HTTP/1 (h2c upgrade)
                                      "http": ("http2",), "http2": ("http",),
                                      # DNS over HTTP/2 (doh2) comes out of HTTP/2 streams
-                                     "dns": ("http2",), "doh2": ("http2", "http")}
+                                     "dns": ("http2",), "doh2": ("http2", "http"),
+                                     # WebSocket comes out of an HTTP/1 upgrade
+                                     "websocket": ("http",)}
 # protocols whose parser may hand its flow to another one (ProtocolChange: SMTP's STARTTLS):
 # parsed whenever any protocol's transactions are read, since any may follow
 CHANGERS: set[str] = set()
@@ -247,3 +250,4 @@ def load_protocols() -> None:
     from netsentry.applayer import modbus  # noqa: F401
     from netsentry.applayer import dnp3  # noqa: F401
     from netsentry.applayer import ike  # noqa: F401
+    from netsentry.applayer import dhcp, krb5, mqtt, ntp, rfb, snmp, telnet, tftp, websocket  # noqa: F401

@@ -184,9 +184,9 @@ class AppLayer:
                 self.ports[(ipp, p.name)] = _ports(dp, p.ports)
         self.port_order: dict[tuple[int, int], tuple[Protocol, ...]] = {}
         # the probing order of a flow on no protocol's port: without the protocols Suricata
-        # detects by port only (Protocol.port_only)
+        # detects by port only (Protocol.ports_only)
         self.probe_any: dict[int, list[Protocol]] = {
-            ipp: [p for p in protos if not p.port_only] for ipp, protos in self.by_ipproto.items()}
+            ipp: [p for p in protos if not p.ports_only] for ipp, protos in self.by_ipproto.items()}
         for ipp, protos in self.by_ipproto.items():
             for port in {port for p in protos for port in self.ports[(ipp, p.name)]}:
                 first = [p for p in protos if port in self.ports[(ipp, p.name)]]

@@ -75,12 +75,11 @@ OTHER = { "luaxform": "transform",
     "iprep": "keyword", "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
-    "krb5_msg_type": "app-layer keyword",
     "http.response_body.raw": "app-layer keyword",
     "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword",
     "nfs_procedure": "app-layer keyword",
-    "snmp.version": "app-layer keyword", "snmp.pdu_type": "app-layer keyword", "bsize.raw": "keyword", "uri": "keyword",
+    "bsize.raw": "keyword", "uri": "keyword",
 }
 
 
