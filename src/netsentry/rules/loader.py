@@ -116,6 +116,7 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
     # inline (IPS) or IDS stream: when an app-layer rule's packets see the flow's protocol
     # (rules/parser.py `engine_proto`)
     env.state["stream.inline"] = bool(get(config or {}, "stream.inline", False))
+    env.state["config"] = config or {}      # keywords reading their own section (lua: security.lua)
     errors: list[RuleError] = []
     from netsentry.rules.keywords.datasets import configure as configure_datasets
     try:
