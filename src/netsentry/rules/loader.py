@@ -268,6 +268,8 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
             rs.warnings.append(f"{f}: no rules in this file")
     if env.state.get("datasets_used"):
         rs.no_cache = "rules use datasets (their files and state are not in the cache key)"
+    elif env.state.get("lua_used"):
+        rs.no_cache = "rules use Lua scripts (their files are not in the cache key)"
     rs.load_seconds = time.perf_counter() - t0
     return rs
 

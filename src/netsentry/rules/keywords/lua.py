@@ -156,6 +156,7 @@ class Sandbox:
         lua54 = _lupa()
         self.path = path
         self.ctx = Context()
+        _ACTIVE[0] = True
         self.registered = registered if registered is not None else {"flowvar": set(), "flowint": set()}
         self.blocked = False
         rt = lua54.LuaRuntime(encoding=None, register_eval=False, register_builtins=False,
@@ -562,6 +563,12 @@ class _Bridge:
         return None
 
 
+def _mark(b: RuleBuilder) -> None:
+    """The load reads script files the rule cache's key does not cover: no cache entry."""
+    if b.env is not None:
+        b.env.state["lua_used"] = True
+
+
 # --- one script per rule, one Lua state per process ---------------------------------------
 
 class LuaScript:
@@ -700,6 +707,7 @@ def lua_keyword(b: RuleBuilder, arg: str | None) -> None:
     if "ja3" in flags or "ja3s" in flags:
         raise RuleError("lua: the ja3/ja3s buffers are not supported")
     script = LuaScript(path, negated, settings.key(), flags, buffer_name)
+    _mark(b)
     if b.buffer == "pkt_data" and not b.items:
         b.final_checks.append(script.match_packet)
     elif b.buffer == "pkt_data":
@@ -791,6 +799,7 @@ def luaxform_keyword(b: RuleBuilder, arg: str | None) -> None:
             raise LuaScriptError("no transform function in script")
     except LuaScriptError as e:
         raise RuleError(f"luaxform: {e}") from None
+    _mark(b)
     b.add_transform(("luaxform", LuaXform(path, tuple(parts[1:]), settings.key(), text)))
 
 
@@ -802,7 +811,14 @@ def _register_transform() -> None:
 _register_transform()
 
 
+_ACTIVE: list[bool] = [False]      # a Lua state was made in this process
+
+
 def stats() -> dict[str, int]:
+    """detect.lua.* (Suricata's names), once this process ran a Lua script; else nothing,
+    so the stats of a ruleset without Lua stay as they were."""
+    if not _ACTIVE[0]:
+        return {}
     return {f"detect.lua.{k}": v for k, v in STATS.items()}
 
 
