@@ -156,6 +156,7 @@ class Sandbox:
         lua54 = _lupa()
         self.path = path
         self.ctx = Context()
+        self.sig: Any = None          # the rule (suricata.rule), set by LuaScript
         _ACTIVE[0] = True
         self.registered = registered if registered is not None else {"flowvar": set(), "flowint": set()}
         self.blocked = False
@@ -246,6 +247,7 @@ class Sandbox:
 
 
 _LOGGED: set[tuple[str, str]] = set()
+_B64_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
@@ -464,6 +466,15 @@ class _Bridge:
             if op == b"decode_padopt":
                 d = d.rstrip(b"=")
                 return _b64.b64decode(d + b"=" * (-len(d) % 4), validate=True)
+            if op == b"decode_rfc4648":
+                # strict: the valid characters before the first other one, a partial
+                # last quantum decoded as far as it goes ("d3 d3" -> "w")
+                n = 0
+                while n < len(d) and d[n] in _B64_CHARS:
+                    n += 1
+                d = d[:n]
+                d = d[:len(d) - (len(d) % 4 == 1)]
+                return _b64.b64decode(d + b"=" * (-len(d) % 4))
             if op == b"decode_rfc2045":
                 d = bytes(c for c in d if c not in b" \t\r\n")
                 return _b64.b64decode(d + b"=" * (-len(d.rstrip(b"=")) % 4 if not d.endswith(b"=") else 0))
@@ -506,7 +517,11 @@ class _Bridge:
             return (1 if ds.add(key) else 0,)
         return (1 if key in ds.values else 0,)
 
-    # --- config ---------------------------------------------------------------------
+    # --- config / util ------------------------------------------------------------------
+    def f_thread_info(self) -> tuple[int, bytes, bytes]:
+        """Suricata names its detection threads W#01...; ours is the process (worker)."""
+        return (os.getpid(), b"W#01", b"worker")
+
     def f_log_path(self) -> bytes:
         from netsentry.rules.keywords import datasets
         return _b(datasets._CONFIG.get("data_dir") or os.getcwd())
@@ -549,6 +564,66 @@ class _Bridge:
             return self.sb.rt.table_from([bytes(x) for x in v])
         return bytes(v)
 
+    def f_rule(self, what: bytes) -> Any:
+        """suricata.rule: the rule running the script (util-lua-sig.c)."""
+        sig = self.sb.sig
+        if sig is None:
+            return None
+        if what == b"action":
+            return _b(sig.action)
+        if what == b"priority":
+            return sig.severity
+        if what == b"msg":
+            return _b(sig.msg) if sig.msg else None
+        if what == b"class_description":
+            return _b(sig.class_description) if sig.class_description else None
+        if what in (b"sid", b"rev", b"gid"):
+            return getattr(sig, _text(what))
+        return None
+
+    def f_dns(self, what: bytes) -> Any:
+        """suricata.dns (rust/src/dns/lua.rs): the transaction's message."""
+        tx = self._tx("dns")
+        m = getattr(tx, "message", None) if tx is not None else None
+        if m is None:
+            return None
+        from netsentry.applayer.dns import RCODES, RRTYPES
+        rt = self.sb.rt
+        if what == b"txid":
+            return m.id
+        if what == b"rcode":
+            return m.flags & 0xF
+        if what == b"rcode_string":
+            return _b(RCODES.get(m.flags & 0xF, str(m.flags & 0xF)))
+        if what == b"recursion_desired":
+            return bool(m.flags & 0x0100)
+        if what == b"rrname":
+            return bytes(m.queries[0][0]) if m.queries else None
+        if what == b"queries":
+            return rt.table_from({i: rt.table_from({b"type": _b(RRTYPES.get(t, str(t))), b"rrname": bytes(n)})
+                                  for i, (n, t) in enumerate(m.queries)})
+        if what in (b"answers", b"authorities"):
+            rrs = m.answers if what == b"answers" else m.authorities
+            out = {}
+            for i, (n, t, ttl, rdata) in enumerate(rrs):
+                d: dict[bytes, Any] = {b"type": _b(RRTYPES.get(t, str(t))), b"ttl": ttl, b"rrname": bytes(n)}
+                if t in (1, 28) and len(rdata) in (4, 16):
+                    d[b"addr"] = _addr(bytes(rdata))
+                out[i] = rt.table_from(d)
+            return rt.table_from(out)
+        return None
+
+    def f_tls_version(self, client: bool) -> Any:
+        """suricata.tls get_client_version / get_server_version: the hello's version name."""
+        tx = self._tx("tls")
+        if tx is None:
+            return None
+        from netsentry.applayer.tls import VERSIONS
+        v = getattr(tx, "client_version" if client else "server_version", None)
+        if not v:
+            return None
+        return _b(VERSIONS.get(v, "UNDETERMINED"))
+
     def f_tx_attr(self, proto: bytes, name: bytes) -> Any:
         tx = self._tx(_text(proto))
         if tx is None:
@@ -575,7 +650,8 @@ class LuaScript:
     """A `lua` keyword's script: checked at load, run from a per-process Lua state."""
 
     def __init__(self, path: str, negated: bool, settings_key: tuple[Any, ...], flags: frozenset[str],
-                 buffer_name: str | None) -> None:
+                 buffer_name: str | None, sig: Any = None) -> None:
+        self.sig = sig
         self.path = path
         self.negated = negated
         self.settings_key = settings_key
@@ -584,15 +660,17 @@ class LuaScript:
         self._sb: Sandbox | None = None
         self._failed = False
         self._pending: tuple[Any, Any] = (None, None)
+        self._tx: Any = None
 
     def __reduce__(self) -> Any:          # the rule cache: the state is made again on first use
-        return (LuaScript, (self.path, self.negated, self.settings_key, self.flags, self.buffer_name))
+        return (LuaScript, (self.path, self.negated, self.settings_key, self.flags, self.buffer_name, self.sig))
 
     def sandbox(self) -> Sandbox | None:
         sb = self._sb
         if sb is None and not self._failed:
             try:
                 sb = Sandbox(self.path, self.settings_key)
+                sb.sig = self.sig
                 sb.thread_init()
                 sb.match_fn = sb.function("match")
             except (LuaScriptError, RuleError) as e:
@@ -606,6 +684,16 @@ class LuaScript:
         self._pending = (pkt, flow)
         return True
 
+    def stash_tx(self, tx: Any, to_server: bool) -> bool:
+        self._tx = tx
+        return True
+
+    def match_hook(self, pkt: Any, flow: Any) -> bool:
+        """A rule hook's script (`alert dns:request_complete ... lua:...`): the transaction
+        the hook's check just passed."""
+        tx, self._tx = self._tx, None
+        return self._call(pkt, flow, tx, None)
+
     def _call(self, pkt: Any, flow: Any, tx: Any, buffer: bytes | None) -> bool:
         sb = self.sandbox()
         if sb is None or sb.match_fn is None:
@@ -614,6 +702,12 @@ class LuaScript:
         ctx.pkt, ctx.flow, ctx.tx = pkt, flow, tx
         ctx.to_server = bool(getattr(pkt, "to_server", True)) if pkt is not None else True
         args = sb.rt.table()
+        if pkt is not None and buffer is None:
+            # what Suricata before 8 passed when init asked for it (scripts written for 7)
+            if "payload" in self.flags:
+                args[b"payload"] = bytes(pkt.payload) if pkt.payload_len else b""
+            if "packet" in self.flags:
+                args[b"packet"] = bytes(pkt.data)
         if buffer is not None:
             args[b"offset"] = 1
             if self.buffer_name:
@@ -706,10 +800,16 @@ def lua_keyword(b: RuleBuilder, arg: str | None) -> None:
         raise RuleError(f"lua: {e}") from None
     if "ja3" in flags or "ja3s" in flags:
         raise RuleError("lua: the ja3/ja3s buffers are not supported")
-    script = LuaScript(path, negated, settings.key(), flags, buffer_name)
+    script = LuaScript(path, negated, settings.key(), flags, buffer_name, b.sig)
     _mark(b)
-    if b.buffer == "pkt_data" and not b.items:
-        b.final_checks.append(script.match_packet)
+    hook = getattr(getattr(b.sig, "firewall", None), "hook", None)
+    if b.buffer == "pkt_data" and hook is not None and hook.kind != "pkt" and not flags:
+        # Suricata appends the script to the hook's list: it runs on the transaction
+        from netsentry.applayer.registry import ALIASES
+        from netsentry.rules.keywords.applayer import tx_check
+        proto = b.sig.app_proto or hook.proto
+        tx_check(b, ALIASES.get(proto, proto), None, script.stash_tx)
+        b.final_checks.append(script.match_hook)
     elif b.buffer == "pkt_data":
         b.final_checks.append(script.match_packet)
     else:

@@ -8,6 +8,7 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
   local tostring, select, pairs, ipairs = tostring, select, pairs, ipairs
   local sethook = debug.sethook
   local concat, tpack, tunpack = table.concat, table.pack, table.unpack
+  local getmetatable = getmetatable
 
   local count, limit_hit, blocked_hit = 0, false, false
   local function hook()
@@ -106,7 +107,8 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
 
   -- suricata.base64
   local b64 = {}
-  for _, op in ipairs({"encode", "encode_nopad", "decode", "decode_nopad", "decode_padopt", "decode_rfc2045"}) do
+  for _, op in ipairs({"encode", "encode_nopad", "decode", "decode_nopad", "decode_padopt", "decode_rfc2045",
+                          "decode_rfc4648"}) do
     b64[op] = function(s) return B.b64(op, s) end
   end
   libs["suricata.base64"] = b64
@@ -146,7 +148,10 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
 
   -- suricata.config / suricata.util
   libs["suricata.config"] = {log_path = function() return B.log_path() end}
-  libs["suricata.util"] = {thread_info = function() return 0, "netsentry", "detect" end}
+  libs["suricata.util"] = {thread_info = function()
+    local id, name, group = B.thread_info()
+    return {id = id, name = name, group_name = group}
+  end}
 
   -- transactions: methods that read the protocol's buffers (their netsentry names)
   local function txlib(proto, methods, attrs)
@@ -170,22 +175,105 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
       end,
     }
   end
-  libs["suricata.http"] = txlib("http", {
+  local http = txlib("http", {
     request_line = {"http.request_line", true}, response_line = {"http.response_line", false},
     request_uri_raw = {"http.uri.raw", true}, request_uri_normalized = {"http.uri", true},
     request_host = {"http.host", true}, request_method = {"http.method", true},
     request_protocol = {"http.protocol", true}, response_status = {"http.stat_code", false},
-    request_headers_raw = {"http.request_header.raw", true},
-    response_headers_raw = {"http.response_header.raw", false},
-    request_body = {"http.request_body", true}, response_body = {"http.response_body", false},
+    request_headers_raw = {"http.header.raw", true}, response_headers_raw = {"http.header.raw", false},
+    request_user_agent = {"http.user_agent", true},
   })
-  libs["suricata.dns"] = txlib("dns", {rrname = {"dns.queries.rrname", true, true}},
-                               {txid = "tx_id"})
-  libs["suricata.tls"] = txlib("tls", {get_client_sni = {"tls.sni", true}})
-  libs["suricata.ssh"] = txlib("ssh", {server_proto = {"ssh.proto", false},
-                                       client_proto = {"ssh.proto", true},
-                                       server_software = {"ssh.software", false},
-                                       client_software = {"ssh.software", true}})
+  -- bodies: a table of the pieces (ours: the whole body as one piece); headers: name -> value
+  local function body(dir)
+    return function(self)
+      local v = B.tx_buffer("http", dir and "http.request_body" or "http.response_body", dir)
+      if v == nil then return nil end
+      return {v}
+    end
+  end
+  local function headers(dir)
+    return function(self)
+      local lines = B.tx_buffer("http", dir and "http.request_header" or "http.response_header", dir)
+      if lines == nil then return nil end
+      local t = {}
+      for _, line in ipairs(lines) do
+        local k, v = line:match("^([^:]*):%s?(.*)$")
+        if k ~= nil then t[k] = v end
+      end
+      return t
+    end
+  end
+  local get_tx = http.get_tx
+  http.get_tx = function()
+    local tx, err = get_tx()
+    if tx == nil then return nil, err end
+    local mt = getmetatable(tx)
+    mt.request_body, mt.response_body = body(true), body(false)
+    mt.request_headers, mt.response_headers = headers(true), headers(false)
+    mt.request_header = function(self, name)
+      local h = headers(true)(self)
+      if h == nil then return nil end
+      for k, v in pairs(h) do if k:lower() == tostring(name):lower() then return v end end
+      return nil
+    end
+    mt.response_header = function(self, name)
+      local h = headers(false)(self)
+      if h == nil then return nil end
+      for k, v in pairs(h) do if k:lower() == tostring(name):lower() then return v end end
+      return nil
+    end
+    return tx
+  end
+  libs["suricata.http"] = http
+  local dns = txlib("dns", {}, {})
+  local DnsTx = {}
+  DnsTx.__index = DnsTx
+  for _, m in ipairs({"txid", "rcode", "rcode_string", "recursion_desired", "rrname", "queries",
+                      "answers", "authorities"}) do
+    DnsTx[m] = function(self) return B.dns(m) end
+  end
+  dns.get_tx = function()
+    if not B.tx("dns") then return nil, "no dns transaction" end
+    return setmetatable({}, DnsTx)
+  end
+  libs["suricata.dns"] = dns
+  local Rule = {}
+  Rule.__index = Rule
+  for _, m in ipairs({"action", "priority", "msg", "class_description", "sid", "rev", "gid"}) do
+    Rule[m] = function(self) return B.rule(m) end
+  end
+  libs["suricata.rule"] = {get_rule = function() return setmetatable({}, Rule) end}
+  local tls = txlib("tls", {
+    get_client_sni = {"tls.sni", true}, get_server_serial = {"tls.cert_serial", false},
+    get_server_cert_subject = {"tls.cert_subject", false}, get_server_cert_issuer = {"tls.cert_issuer", false},
+    get_server_cert_fingerprint = {"tls.cert_fingerprint", false},
+    get_client_serial = {"tls.cert_serial", true}, get_client_cert_subject = {"tls.cert_subject", true},
+    get_client_cert_issuer = {"tls.cert_issuer", true},
+  })
+  local tls_get_tx = tls.get_tx
+  tls.get_tx = function()
+    local tx, err = tls_get_tx()
+    if tx == nil then return nil, err end
+    local mt = getmetatable(tx)
+    mt.get_client_version = function(self) return B.tls_version(true) end
+    mt.get_server_version = function(self) return B.tls_version(false) end
+    return tx
+  end
+  libs["suricata.tls"] = tls
+  local ssh = txlib("ssh", {server_proto = {"ssh.proto", false},
+                           client_proto = {"ssh.proto", true},
+                           server_software = {"ssh.software", false},
+                           client_software = {"ssh.software", true},
+                           client_hassh = {"ssh.hassh", true},
+                           client_hassh_string = {"ssh.hassh.string", true},
+                           server_hassh = {"ssh.hassh.server", false},
+                           server_hassh_string = {"ssh.hassh.server.string", false}})
+  ssh.enable_hassh = function() end      -- ours computes HASSH whenever it is asked for
+  libs["suricata.ssh"] = ssh
+
+  -- Suricata 7's logging globals, for scripts written for it
+  local legacy = {SCLogInfo = logger("info"), SCLogNotice = logger("notice"), SCLogWarning = logger("warning"),
+                  SCLogError = logger("error"), SCLogDebug = logger("debug"), SCLogConfig = logger("config")}
 
   -- print goes to the sensor's standard output
   local function lprint(...)
@@ -200,6 +288,7 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
     package.loaded.python = nil
     _G.python = nil
     _G.print = lprint
+    for k, v in pairs(legacy) do _G[k] = v end
   else
     local keep = {}
     for _, n in ipairs(base_allowed) do keep[n] = true end
@@ -222,6 +311,7 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
       end
     end
     _G.print = lprint
+    for k, v in pairs(legacy) do _G[k] = v end
     _G.require = function(name)
       local lib = libs[name]
       if lib == nil then error("Module not found: " .. tostring(name), 2) end
