@@ -426,3 +426,68 @@ def test_script_error_is_counted_and_logged_not_raised(tmp_path: Path) -> None:
     assert len(alerts(recs, 2)) == 2
     assert lua.STATS["errors"] - before == 4
     assert lua.stats()["detect.lua.errors"] == lua.STATS["errors"]
+
+
+def test_dns_library_on_a_rule_hook(tmp_path: Path) -> None:
+    from scapy.all import DNS, DNSQR, DNSRR, raw
+
+    from applayer_helpers import udp_exchange
+    q = DNS(id=4242, rd=1, qd=DNSQR(qname="www.example.org", qtype="A"))
+    r = DNS(id=4242, qr=1, rd=1, ra=1, qd=DNSQR(qname="www.example.org", qtype="A"),
+            an=DNSRR(rrname="www.example.org", type="A", ttl=60, rdata="192.0.2.7"))
+    pcap = udp_exchange(tmp_path / "d.pcap", [(True, raw(q)), (False, raw(r))])
+    _script(tmp_path, "req.lua", """
+        local dns = require("suricata.dns")
+        function init() return {} end
+        function match()
+            local tx = dns.get_tx()
+            local q = tx:queries()
+            if tx:txid() == 4242 and tx:rrname() == "www.example.org" and q[0].type == "A"
+               and q[0].rrname == "www.example.org" and tx:recursion_desired() then
+                return 1
+            end
+            return 0
+        end
+    """)
+    _script(tmp_path, "resp.lua", """
+        local dns = require("suricata.dns")
+        function init() return {} end
+        function match()
+            local tx = dns.get_tx()
+            local a = tx:answers()
+            if a[0] == nil then return 0 end
+            if tx:rcode() == 0 and tx:rcode_string() == "NOERROR" and a[0].addr == "192.0.2.7"
+               and a[0].ttl == 60 and next(tx:authorities()) == nil then
+                return 1
+            end
+            return 0
+        end
+    """)
+    recs = replay(tmp_path, pcap,
+                  'alert dns:request_complete any any -> any any (lua:req.lua; sid:1;)\n'
+                  'alert dns:response_complete any any -> any any (lua:resp.lua; sid:2;)\n'
+                  'alert dns:request_complete any any -> any any (lua:resp.lua; sid:3;)\n',
+                  f"default-rule-path={tmp_path}")
+    assert len(alerts(recs, 1)) == 1
+    assert len(alerts(recs, 2)) == 1
+    assert alerts(recs, 3) == []                # the hook's transaction: the request has no answers
+
+
+def test_rule_library_reads_the_running_rule(tmp_path: Path) -> None:
+    _script(tmp_path, "r.lua", """
+        local rule = require("suricata.rule")
+        function init() return {} end
+        function match()
+            local r = rule.get_rule()
+            if r:sid() == 7 and r:rev() == 3 and r:gid() == 1 and r:msg() == "M" and r:action() == "alert" then
+                return 1
+            end
+            return 0
+        end
+    """)
+    recs = replay(tmp_path, _pcap(tmp_path),
+                  'alert tcp any any -> any any (msg:"M"; flow:to_server; content:"GET"; lua:r.lua; sid:7; rev:3;)\n'
+                  'alert tcp any any -> any any (msg:"N"; flow:to_server; content:"GET"; lua:r.lua; sid:8; rev:3;)\n',
+                  f"default-rule-path={tmp_path}")
+    assert len(alerts(recs, 7)) == 1
+    assert alerts(recs, 8) == []
