@@ -447,6 +447,24 @@ def _firewall(out: Config, value: Any, ignored: list[str], base: Path, types: An
             ignored.append(f"firewall.{k}")
 
 
+def _security(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
+    """``security.lua`` (rules/keywords/lua.py) kept; the rest of `security` (landlock,
+    limit-noproc) is Suricata's process hardening, ignored."""
+    if not isinstance(value, dict):
+        return
+    for k, v in value.items():
+        if k == "lua" and isinstance(v, dict):
+            lua = out.setdefault("security", {}).setdefault("lua", {})
+            for lk, lv in v.items():
+                if lk in ("allow-rules", "max-bytes", "max-instructions", "allow-restricted-functions") \
+                        and lv is not None:
+                    lua[lk] = lv
+                else:
+                    ignored.append(f"security.lua.{lk}")
+        elif k != "lua":
+            ignored.append(f"security.{k}")
+
+
 _TOP_LEVEL = {
     "vars": _vars,
     "app-layer": _app_layer,
@@ -463,6 +481,7 @@ _TOP_LEVEL = {
     "host-os-policy": _copy("host-os-policy"),
     "vlan": _vlan,
     "firewall": _firewall,
+    "security": _security,
     **{k: _copy(k) for k in _SAME_KEYS},
     **{k: _file(k) for k in _FILE_KEYS},
 }

@@ -819,6 +819,7 @@ class SignatureEngine:
 
     def stats(self) -> dict[str, int]:
         """Counters under Suricata's dotted names where one exists."""
+        from netsentry.rules.keywords.lua import stats as lua_stats
         return {
             "detect.alert": self.stats_alerts + (self.tx.stats_alerts if self.tx is not None else 0),
             "detect.alerts_suppressed": self.stats_suppressed,
@@ -832,6 +833,7 @@ class SignatureEngine:
             "detect.pcre_flow_disabled": PCRE_LIMIT.flows_disabled - self._pcre_disabled_before,
             **self.thresholds.stats(),
             **self.cache_stats,       # detect.rule_cache.hit/miss/rebuilt (rules/cache.py)
+            **lua_stats(),            # detect.lua.* once a Lua rule ran (rules/keywords/lua.py)
         }
 
     def load_report(self) -> dict[str, Any]:

@@ -93,7 +93,8 @@ _MAC_LEN = 32
 
 # configuration sections that can change what rule loading and the engine build compile
 KEY_SECTIONS = ("vars", "default-rule-path", "rule-files", "classification-file", "reference-config-file",
-                "threshold", "threshold-file", "rule-management", "detect", "stream", "app-layer")
+                "threshold", "threshold-file", "rule-management", "detect", "stream", "app-layer",
+                "security")
 _OFF = ("false", "none", "no", "off", "disabled")
 
 

@@ -116,6 +116,7 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
     # inline (IPS) or IDS stream: when an app-layer rule's packets see the flow's protocol
     # (rules/parser.py `engine_proto`)
     env.state["stream.inline"] = bool(get(config or {}, "stream.inline", False))
+    env.state["config"] = config or {}      # keywords reading their own section (lua: security.lua)
     errors: list[RuleError] = []
     from netsentry.rules.keywords.datasets import configure as configure_datasets
     try:
@@ -267,6 +268,8 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
             rs.warnings.append(f"{f}: no rules in this file")
     if env.state.get("datasets_used"):
         rs.no_cache = "rules use datasets (their files and state are not in the cache key)"
+    elif env.state.get("lua_used"):
+        rs.no_cache = "rules use Lua scripts (their files are not in the cache key)"
     rs.load_seconds = time.perf_counter() - t0
     return rs
 

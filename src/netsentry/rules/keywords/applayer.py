@@ -69,11 +69,11 @@ CONTENT_MODIFIERS = {
 }
 
 # Keywords with no buffer of their own: (value kind, reason category).
-OTHER = { "luaxform": "transform",
+OTHER = {
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword",
     "filemagic": "file keyword",
-    "iprep": "keyword", "lua": "keyword",
-    "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
+    "iprep": "keyword",
+    "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
     "http.response_body.raw": "app-layer keyword",
     "config": "keyword",
