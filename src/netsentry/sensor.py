@@ -567,12 +567,15 @@ class Sensor:
         if self.stream is not None:
             if flow.stream and self.signatures is not None:
                 # stream data detection has not seen yet: inspected now, before the flow's
-                # records (Suricata's flow-timeout pseudo packets)
-                inspect = self._packet_inspect()
-                for pkt in self.stream.flush(flow):
-                    events = inspect(pkt, flow)
-                    if events:
-                        self._on_events(events, pkt, flow, False)
+                # records (Suricata's flow-timeout pseudo packets). Most flows have none:
+                # the inspect function is looked up only for those that do
+                pkts = self.stream.flush(flow)
+                if pkts:
+                    inspect = self._packet_inspect()
+                    for pkt in pkts:
+                        events = inspect(pkt, flow)
+                        if events:
+                            self._on_events(events, pkt, flow, False)
             self.stream.on_flow_end(flow)
         if flow.app is not None and flow.app.parser is not None and self.applayer is not None:
             # IDS: bytes still waiting for an ACK are parsed now; their transactions are

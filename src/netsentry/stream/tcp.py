@@ -318,8 +318,12 @@ class StreamEndPacket(Packet):
         return p
 
 
+@cython.cclass
 class StreamEngine:
     """TCP reassembly for the sensor; `update(pkt, flow)` per TCP packet of a flow.
+
+    Compiled, an extension type (tcp.pxd): its per-packet settings and counters are
+    struct fields and its per-packet steps C calls; pure Python, a plain class.
 
     `applayer`: an object with `feed(flow, to_server, data, pkt)` (optional
     `gap(flow, to_server, nbytes, pkt)`), or None. `windows`: set the
@@ -608,7 +612,7 @@ class StreamEngine:
             st = flow.stream = UNTRACKED
         return st
 
-    def _deliver(self, h: Half, flow: Flow, to_server: bool, pkt: Packet, data: bytes) -> None:
+    def _deliver(self, h: Half, flow: Flow, to_server: bool, pkt: Packet, data: Any) -> None:
         """New in-order bytes: to the app layer once, and into this packet's inspection window."""
         n = len(data)
         if not n:
