@@ -174,6 +174,17 @@ def apply_override(cfg: Config, schema: Config, item: str) -> None:
             tree = text.strip()
     elif isinstance(expected, str) and not isinstance(value, str):
         tree = text.strip()         # `--set vars.address-groups.HOME_NET=[10.0.0.0/8]` is text, not a list
+    current = get(cfg, ".".join(parts[:-1])) if len(parts) > 1 and parts[-1].isdigit() else None
+    if isinstance(current, list):
+        # `--set reputation-files.0=FILE`: item N of a list (Suricata's sequence node "0"),
+        # N past the end appends
+        i = int(parts[-1])
+        items = list(current)
+        if i < len(items):
+            items[i] = tree
+        else:
+            items.append(tree)
+        tree, parts = items, parts[:-1]
     for part in reversed(parts):
         tree = {part: tree}
     _merge(cfg, schema, tree, "", source)

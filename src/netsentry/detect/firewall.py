@@ -173,13 +173,17 @@ class _FlowFw:
     """A flow's firewall state: accepted/dropped by the firewall, per transaction side the
     next state to evaluate and whether `accept:tx` took the rest of it."""
 
-    __slots__ = ("accepted", "dropped", "next_hook", "tx_accepted")
+    __slots__ = ("accepted", "dropped", "next_hook", "tx_accepted", "matched")
 
     def __init__(self) -> None:
         self.accepted = False
         self.dropped = False
         self.next_hook: dict[tuple[int, bool], int] = {}     # the last state evaluated
         self.tx_accepted: set[tuple[int, bool]] = set()
+        # (tx id, side, rule) of the rules with transaction conditions that matched: as
+        # Suricata keeps their inspection state, they are not evaluated on that tx again
+        # (a rule with none, a bare hook rule, matches again on each update of its state)
+        self.matched: set[tuple[int, bool, int]] | None = None
 
 
 # protocols whose transactions Suricata keeps one per direction: accept:tx is that side's
@@ -423,7 +427,10 @@ class Firewall:
         app = flow.app
         if app is None or app.parser is None or not app.dirty:
             return _ACCEPT
-        if pkt.proto == 6 and not flow.established:
+        if pkt.proto == 6 and (not flow.established or not pkt.payload_len):
+            # Suricata inspects a side's transactions on a packet that updated that side
+            # (FLOW_TS/TC_APP_UPDATED): inline, the packet's own data; a bare ACK or FIN
+            # does not (a reply that completed the request side waits for client data)
             return _ACCEPT
         proto = flow.app_proto or ""
         to_server = bool(pkt.to_server) != app.reversed
@@ -451,8 +458,15 @@ class Firewall:
             for h in range(done + 1 if prog > done else prog, prog + 1):
                 d = _NONE
                 for s, full in table.get(h, ()):
+                    stateful = full and (s.tx_chains or s.tx_checks)
+                    if stateful and st.matched is not None and (tx.tx_id, to_server, id(s)) in st.matched:
+                        continue
                     if not self._app_match(s, pkt, flow, tx, to_server, full):
                         continue
+                    if stateful:
+                        if st.matched is None:
+                            st.matched = set()
+                        st.matched.add((tx.tx_id, to_server, id(s)))
                     d = self._decide(s, pkt, flow, st, events, tx, key, full)
                     if d != _NONE:
                         break

@@ -43,7 +43,8 @@ KEYWORDS: dict[str, Keyword] = {}
 
 FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64", "files",
             "sctp", "bypass", "asn1", "header8", "session", "mail_ftp",
-            "sip", "llmnr", "template", "datasets", "entropy", "http2", "dcerpc")
+            "sip", "llmnr", "template", "datasets", "entropy", "http2", "dcerpc",
+            "iprep")
 _loaded = False
 
 

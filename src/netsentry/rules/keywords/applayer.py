@@ -72,7 +72,7 @@ CONTENT_MODIFIERS = {
 OTHER = { "luaxform": "transform",
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword",
     "filemagic": "file keyword",
-    "iprep": "keyword", "lua": "keyword",
+    "lua": "keyword",
     "luajit": "keyword", "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
     "krb5_msg_type": "app-layer keyword",
