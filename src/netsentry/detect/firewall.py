@@ -46,6 +46,7 @@ from typing import Any
 from netsentry.config import ConfigError, get
 from netsentry.event import MATCH_PACKET, MATCH_TX, Alert, Event
 from netsentry.rules.errors import RuleError
+from netsentry.rules.hooks import SUB_STATES, tx_sub
 
 FW_REJECTS = ("reject", "rejectsrc", "rejectdst", "rejectboth")
 _SCOPES = {"accept": ("packet", "flow", "hook", "tx"), "drop": ("packet", "flow"), "pass": ("packet", "flow"),
@@ -110,9 +111,7 @@ def parse_header(action: str, proto: str) -> tuple[str, str, FwAction | None]:
     if ":" in proto:
         from netsentry.rules.hooks import parse_hook
         base, _, name = proto.partition(":")
-        if name.count(":"):
-            raise RuleError(f"sub-state hooks not supported: '{proto}'")
-        hook = parse_hook(base, name)
+        hook = parse_hook(base, name)       # a sub-state too: http2:global:request_started
         proto = base
     is_fw = prim == "accept" or (scope is not None and hook is not None and prim in ("drop", *FW_REJECTS))
     if prim == "accept" and scope is None:
@@ -199,10 +198,14 @@ class Firewall:
     def __init__(self, sigs: Sequence[Any], config: Mapping[str, Any], ips: bool) -> None:
         self.ips = ips
         self.sigs = list(sigs)
+        self._order = {id(sig): i for i, sig in enumerate(self.sigs)}
+        # the app filter's rule alerts of the packet being inspected: (rule order, tx id,
+        # whether it ends the packet's firewall verdict, event)
+        self._app_alerts: list[tuple[int, int, bool, Event]] | None = None
         self.pkt_tables: dict[str, list[Any]] = {t: [] for t in _PKT_TABLES}
-        # (app proto, to_server) -> hook index -> [(sig, full)] in file order; full False:
-        # an LTE rule at a state before its own (a match there is an accept:hook)
-        self.app_rules: dict[tuple[str, bool], dict[int, list[tuple[Any, bool]]]] = {}
+        # (app proto, to_server, sub-state) -> hook index -> [(sig, full)] in file order; full
+        # False: an LTE rule at a state before its own (a match there is an accept:hook)
+        self.app_rules: dict[tuple[str, bool, str | None], dict[int, list[tuple[Any, bool]]]] = {}
         self.app_protos: set[str] = set()
         for s in self.sigs:
             hook = s.firewall.hook
@@ -211,9 +214,9 @@ class Firewall:
                 continue
             proto = hook.proto
             self.app_protos.add(proto)
-            last = self.hook_count(proto, hook.to_server) - 1
+            last = self.hook_count(proto, hook.to_server, hook.sub) - 1
             at = last if hook.progress < 0 else hook.progress
-            table = self.app_rules.setdefault((proto, hook.to_server), {})
+            table = self.app_rules.setdefault((proto, hook.to_server, hook.sub), {})
             for h in range(0 if hook.lte else at, at + 1):
                 table.setdefault(h, []).append((s, h == at))
         # default policies
@@ -226,24 +229,19 @@ class Firewall:
                     raise ConfigError(f"unknown packet hook {name!r} ({', '.join(_PKT_TABLES)})",
                                       key=f"firewall.policies.packet.{name}")
                 self.pkt_policy[table] = _policy(value, f"firewall.policies.packet.{name}")
-        self.app_policy: dict[tuple[str, bool, int], tuple[str, str, bool]] = {}
+        self.app_policy: dict[tuple[str, bool, str | None, int], tuple[str, str, bool]] = {}
         app_cfg = get(config, "firewall.policies.app", None) or {}
         if isinstance(app_cfg, Mapping):
-            from netsentry.rules.hooks import parse_hook
             for proto, states in app_cfg.items():
                 if not isinstance(states, Mapping):
                     continue
                 for state, value in states.items():
                     if isinstance(value, Mapping):
-                        continue        # sub-states (http2: global/stream): not supported
-                    try:
-                        hook = parse_hook(str(proto), str(state).replace("-", "_"))
-                    except RuleError:
-                        continue        # a protocol or state netsentry does not parse
-                    last = self.hook_count(hook.proto, hook.to_server) - 1
-                    at = last if hook.progress < 0 else hook.progress
-                    self.app_policy[(hook.proto, hook.to_server, at)] = _policy(
-                        value, f"firewall.policies.app.{proto}.{state}")
+                        # a sub-state's policies (http2: global / stream)
+                        for sub_state, sub_value in value.items():
+                            self._app_policy_row(str(proto), f"{state}:{sub_state}", sub_value)
+                        continue
+                    self._app_policy_row(str(proto), str(state), value)
         self._flows: dict[int, _FlowFw] = {}
         self._allowed: dict[int, Alert] = {}
         self._blocked: dict[int, Alert] = {}
@@ -252,16 +250,29 @@ class Firewall:
         self.stats_accepted = 0
         self.stats_blocked = 0
 
+    def _app_policy_row(self, proto: str, state: str, value: Any) -> None:
+        from netsentry.rules.hooks import parse_hook
+        try:
+            hook = parse_hook(proto, state.replace("-", "_"))
+        except RuleError:
+            return                      # a protocol or state netsentry does not parse
+        last = self.hook_count(hook.proto, hook.to_server, hook.sub) - 1
+        at = last if hook.progress < 0 else hook.progress
+        self.app_policy[(hook.proto, hook.to_server, hook.sub, at)] = _policy(
+            value, f"firewall.policies.app.{proto}.{state.replace(':', '.')}")
+
     # --- tables ------------------------------------------------------------------------
 
     @staticmethod
-    def hook_count(proto: str, to_server: bool) -> int:
-        from netsentry.rules.hooks import app_states
-        st = app_states(proto)
+    def hook_count(proto: str, to_server: bool, sub: str | None = None) -> int:
+        from netsentry.rules.hooks import app_states, sub_states
+        st = app_states(proto) if sub is None else sub_states(proto, sub)
         return len(st[0 if to_server else 1]) if st is not None else 2
 
     @staticmethod
-    def progress(proto: str, tx: Any, to_server: bool) -> int:
+    def progress(proto: str, tx: Any, to_server: bool, sub: str | None = None) -> int:
+        if sub == "global":
+            return 1                    # one frame of the connection: complete at once
         from netsentry.applayer.registry import STATES
         st = STATES.get(proto)
         if st is not None:
@@ -314,7 +325,12 @@ class Firewall:
         if decided == _NONE:
             decided = _ACCEPT_HOOK
         if decided == _ACCEPT_HOOK:
+            mark = len(events)
+            self._app_alerts = []
             decided = self._app_filter(pkt, flow, st, events)
+            if len(self._app_alerts) > 1:
+                self._settle_app_alerts(events, mark)
+            self._app_alerts = None
             if decided == _NONE:
                 decided = self._packet_policy("filter", pkt, flow, st, events, final=True)
         if decided == _DROP:
@@ -398,6 +414,9 @@ class Firewall:
                 ev = Event("alert", pkt.ts, pkt, flow, self._rule_alert(s, False, tx is not None),
                            extra=_tx_extra(tx))
                 events.append(ev)
+                if tx is not None and self._app_alerts is not None:
+                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id,
+                                             scope != "hook" or self._at_last(flow, tx, s), ev))
             if fa.pass_flow and flow is not None and flow.action is None:
                 flow.action = "pass"    # the threat-detection rules skip the flow
             if scope == "hook":
@@ -412,9 +431,26 @@ class Firewall:
             alert = self._rule_alert(s, True, tx is not None)
             self._drop(pkt, flow, st, prim, scope, REASON_RULES, alert)
             if (fa.alerts or s.force_alert) and not s.noalert:
-                events.append(Event("alert", pkt.ts, pkt, flow, alert, extra=_tx_extra(tx)))
+                ev = Event("alert", pkt.ts, pkt, flow, alert, extra=_tx_extra(tx))
+                events.append(ev)
+                if tx is not None and self._app_alerts is not None:
+                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id, True, ev))
             return _DROP
         return _NONE
+
+    def _settle_app_alerts(self, events: list[Event], mark: int) -> None:
+        """Suricata's alert queue for one packet (PacketAlertFinalizeProcessQueue): the app
+        filter's rule alerts in rule order, a rule's on the newest transaction first; after
+        one that settles the packet (an accept other than accept:hook, an accept:hook at the
+        state the packet's last transaction is in, a drop) the rest are not logged."""
+        queue = sorted(self._app_alerts, key=lambda a: (a[0], -a[1]))
+        keep: set[int] = set()
+        for order, _tx_id, final, ev in queue:
+            keep.add(id(ev))
+            if final:
+                break
+        ours = {id(a[3]) for a in self._app_alerts}
+        events[mark:] = [e for e in events[mark:] if id(e) not in ours or id(e) in keep]
 
     # --- app:filter ----------------------------------------------------------------------
 
@@ -436,14 +472,22 @@ class Firewall:
         to_server = bool(pkt.to_server) != app.reversed
         txs = app.parser.txs
         n = len(txs)
+        has_subs = proto in SUB_STATES
         nhooks = self.hook_count(proto, to_server)
-        table = self.app_rules.get((proto, to_server), {})
+        table = self.app_rules.get((proto, to_server, None), {})
         per_side = proto in _TX_PER_DIRECTION
         bit = 1 if to_server else 2
+        sub = None
         for i in range(n):
             tx = txs[i]
             if not tx.updated & bit:
                 continue        # not moved on this side (a DNS request's transaction on the answer)
+            if has_subs:
+                sub = tx_sub(proto, tx)
+                if sub == "global" and tx.glob != int(to_server):
+                    continue    # a frame of the other side: its transaction has no state here
+                nhooks = self.hook_count(proto, to_server, sub)
+                table = self.app_rules.get((proto, to_server, sub), {})
             key = (tx.tx_id, to_server)
             # accept:tx takes the whole transaction (both sides), except where Suricata
             # keeps a transaction per direction (DNS): that side only
@@ -452,7 +496,7 @@ class Firewall:
             # the states reached since the last packet; the one the side is still in
             # (not left yet: a TLS hello in several segments) again on each packet moving it
             done = st.next_hook.get(key, -1)
-            prog = min(self.progress(proto, tx, to_server), nhooks - 1)
+            prog = min(self.progress(proto, tx, to_server, sub), nhooks - 1)
             if prog < done or prog == done == nhooks - 1:
                 continue        # nothing new, or the side was complete already
             for h in range(done + 1 if prog > done else prog, prog + 1):
@@ -471,7 +515,7 @@ class Firewall:
                     if d != _NONE:
                         break
                 if d == _NONE:
-                    d = self._app_policy(proto, to_server, h, pkt, flow, st, events, tx, key)
+                    d = self._app_policy(proto, to_server, sub, h, pkt, flow, st, events, tx, key)
                 if d == _DROP:
                     return _DROP
                 if d == _ACCEPT:
@@ -480,6 +524,18 @@ class Firewall:
                     break
                 st.next_hook[key] = h
         return _ACCEPT
+
+    def _at_last(self, flow: Any, tx: Any, s: Any) -> bool:
+        """accept:hook applies to the packet: `tx` is the flow's last transaction and the
+        rule's state is the one the transaction is in (ApplyAcceptToPacket)."""
+        txs = flow.app.parser.txs
+        if not txs or txs[-1] is not tx:
+            return False
+        hook = s.firewall.hook
+        to_server = hook.to_server
+        nhooks = self.hook_count(hook.proto, to_server, hook.sub)
+        at = nhooks - 1 if hook.progress < 0 else hook.progress
+        return at == min(self.progress(hook.proto, tx, to_server, hook.sub), nhooks - 1)
 
     @staticmethod
     def _app_match(s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, full: bool) -> bool:
@@ -492,9 +548,9 @@ class Firewall:
             s.post_match(pkt, flow)
         return True
 
-    def _app_policy(self, proto: str, to_server: bool, hook: int, pkt: Any, flow: Any, st: _FlowFw,
-                    events: list[Event], tx: Any, key: Any) -> int:
-        action, scope, alert = self.app_policy.get((proto, to_server, hook), ("drop", "flow", False))
+    def _app_policy(self, proto: str, to_server: bool, sub: str | None, hook: int, pkt: Any, flow: Any,
+                    st: _FlowFw, events: list[Event], tx: Any, key: Any) -> int:
+        action, scope, alert = self.app_policy.get((proto, to_server, sub, hook), ("drop", "flow", False))
         if action == "accept":
             if alert:
                 events.append(Event("alert", pkt.ts, pkt, flow,
@@ -525,7 +581,11 @@ def _tx_extra(tx: Any) -> Any:
     if tx is None:
         return None
     from netsentry.detect.txdetect import alert_extra
-    return alert_extra(tx)
+    extra = alert_extra(tx)
+    sub = tx_sub(tx.proto, tx)
+    if sub is not None:
+        extra["sub_state"] = sub        # the transaction type of a protocol with sub-states
+    return extra
 
 
 class FirewallInspect:
