@@ -58,6 +58,9 @@ REASON_RULES = "firewall rules"
 REASON_PACKET_POLICY = "firewall default packet policy"
 REASON_APP_POLICY = "firewall default app policy"
 REASON_FLOW_DROP = "firewall flow drop"
+REASON_PRE_STREAM = "firewall pre stream hook"
+REASON_PRE_FLOW = "firewall pre flow hook"
+_TABLE_REASON = {"pre_stream": REASON_PRE_STREAM, "pre_flow": REASON_PRE_FLOW}
 
 # packet tables, in evaluation order; their hooks; default policies (design doc's table)
 _PKT_TABLES = ("pre_flow", "pre_stream", "filter")
@@ -172,7 +175,7 @@ class _FlowFw:
     """A flow's firewall state: accepted/dropped by the firewall, per transaction side the
     next state to evaluate and whether `accept:tx` took the rest of it."""
 
-    __slots__ = ("accepted", "dropped", "next_hook", "tx_accepted", "matched")
+    __slots__ = ("accepted", "dropped", "next_hook", "tx_accepted", "matched", "unseen")
 
     def __init__(self) -> None:
         self.accepted = False
@@ -183,6 +186,9 @@ class _FlowFw:
         # Suricata keeps their inspection state, they are not evaluated on that tx again
         # (a rule with none, a bare hook rule, matches again on each update of its state)
         self.matched: set[tuple[int, bool, int]] | None = None
+        # the pre_stream table dropped the flow's first packet: the stream engine has seen
+        # none of it, so the next packet is the session's first (a SYN/ACK: midstream)
+        self.unseen = False
 
 
 # protocols whose transactions Suricata keeps one per direction: accept:tx is that side's
@@ -249,6 +255,12 @@ class Firewall:
         self._tx_blocked: dict[int, Alert] = {}
         self.stats_accepted = 0
         self.stats_blocked = 0
+        # the pre_stream table runs before the stream stage (`stream_stage`): its decision
+        # on the packet the stream stage last saw, taken up again by `packet`
+        self._pre: tuple[Any, int, list[Event]] | None = None
+        self._reason = REASON_RULES
+        self.has_pre_stream = bool(self.pkt_tables["pre_stream"]) or (
+            self.pkt_policy["pre_stream"][:2] != _DEFAULT_PKT_POLICY["pre_stream"])
 
     def _app_policy_row(self, proto: str, state: str, value: Any) -> None:
         from netsentry.rules.hooks import parse_hook
@@ -300,6 +312,17 @@ class Firewall:
         threat-detection rules do not see it); events: the firewall's alerts."""
         events: list[Event] = []
         st = None
+        pre = self._pre
+        first = 0
+        if pre is not None:
+            self._pre = None
+            if pre[0] is pkt:
+                if pre[1] == _DROP:
+                    self.stats_blocked += 1
+                    pkt.no_inspect = True
+                    return True, pre[2] or None
+                events = pre[2]
+                first = _PKT_TABLES.index("filter") if pre[1] == _ACCEPT_HOOK else len(_PKT_TABLES)
         if flow is not None:
             fid = flow.flow_id
             st = self._flows.get(fid)
@@ -315,8 +338,8 @@ class Firewall:
             if st.accepted:
                 self.stats_accepted += 1
                 return False, None
-        decided = _NONE
-        for table in _PKT_TABLES:
+        decided = _NONE if first < len(_PKT_TABLES) else _ACCEPT
+        for table in _PKT_TABLES[first:]:
             d = self._packet_table(table, pkt, flow, st, events)
             if d == _ACCEPT_HOOK:
                 continue
@@ -340,14 +363,50 @@ class Firewall:
         self.stats_accepted += 1
         return False, events or None
 
+    def stream_stage(self, update: Any, on_first: Any = None) -> Any:
+        """The stream stage behind the `pre_stream` table (Suricata's PreStreamHook, run
+        before StreamTcp): a TCP packet the table drops is never seen by the stream
+        engine (nor, so, by the app layer); its decision and alerts wait for `packet`.
+        `on_first(flow, pkt)`: the exception policies' new-session check, called for the
+        packet that reaches the stream engine first after the flow's first was dropped
+        (the SYN dropped, the SYN/ACK is a session picked up midstream)."""
+        def stage(pkt: Any, flow: Any) -> None:
+            st = None
+            if flow is not None:
+                if flow.action == "drop":
+                    update(pkt, flow)
+                    return
+                st = self._flows.get(flow.flow_id)
+                if st is None:
+                    st = self._flows[flow.flow_id] = _FlowFw()
+                if st.accepted:
+                    update(pkt, flow)
+                    return
+            events: list[Event] = []
+            d = self._packet_table("pre_stream", pkt, flow, st, events)
+            self._pre = (pkt, d, events)
+            if d == _DROP:
+                if st is not None and flow.pkts_toserver + flow.pkts_toclient == 1:
+                    st.unseen = True
+                return
+            if st is not None and st.unseen:
+                st.unseen = False
+                if on_first is not None:
+                    on_first(flow, pkt)
+            update(pkt, flow)
+        return stage
+
     def _packet_table(self, table: str, pkt: Any, flow: Any, st: _FlowFw | None, events: list[Event]) -> int:
         rules = self.pkt_tables[table]
+        self._reason = _TABLE_REASON.get(table, REASON_RULES)
         for s in rules:
             if not self._pkt_match(s, pkt, flow):
                 continue
             d = self._decide(s, pkt, flow, st, events, None, None, True)
             if d != _NONE:
+                self._reason = REASON_RULES
                 return d
+        self._reason = REASON_RULES
         if not rules and table != "filter":
             return _ACCEPT_HOOK
         return self._packet_policy(table, pkt, flow, st, events, final=False)
@@ -429,7 +488,7 @@ class Firewall:
             return _ACCEPT
         if prim == "drop" or prim in FW_REJECTS:
             alert = self._rule_alert(s, True, tx is not None)
-            self._drop(pkt, flow, st, prim, scope, REASON_RULES, alert)
+            self._drop(pkt, flow, st, prim, scope, self._reason if tx is None else REASON_RULES, alert)
             if (fa.alerts or s.force_alert) and not s.noalert:
                 ev = Event("alert", pkt.ts, pkt, flow, alert, extra=_tx_extra(tx))
                 events.append(ev)
@@ -501,9 +560,11 @@ class Firewall:
                 continue        # nothing new, or the side was complete already
             for h in range(done + 1 if prog > done else prog, prog + 1):
                 d = _NONE
+                accepted_before = False
                 for s, full in table.get(h, ()):
                     stateful = full and (s.tx_chains or s.tx_checks)
                     if stateful and st.matched is not None and (tx.tx_id, to_server, id(s)) in st.matched:
+                        accepted_before = accepted_before or s.firewall.action == "accept"
                         continue
                     if not self._app_match(s, pkt, flow, tx, to_server, full):
                         continue
@@ -514,6 +575,10 @@ class Firewall:
                     d = self._decide(s, pkt, flow, st, events, tx, key, full)
                     if d != _NONE:
                         break
+                if d == _NONE and accepted_before:
+                    # the state was accepted on an earlier packet by a rule that is done
+                    # with the transaction (its match is kept): the state stays accepted
+                    d = _ACCEPT_HOOK
                 if d == _NONE:
                     d = self._app_policy(proto, to_server, sub, h, pkt, flow, st, events, tx, key)
                 if d == _DROP:
