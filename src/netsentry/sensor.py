@@ -194,7 +194,8 @@ class Sensor:
     @staticmethod
     def _build_signature_engine(config: Mapping[str, Any], ruleset: Any) -> Any:
         from netsentry.detect.engine import detect_settings
-        if ruleset is None or not getattr(ruleset, "signatures", None):
+        from netsentry.detect.firewall import firewall_mode
+        if ruleset is None or not (getattr(ruleset, "signatures", None) or firewall_mode(config, ruleset)):
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
         from netsentry.rules.cache import engine_for

@@ -408,6 +408,8 @@ def _firewall(out: Config, value: Any, ignored: list[str], base: Path, types: An
     for k, v in value.items():
         if k == "policies" and isinstance(v, dict):
             out.setdefault("firewall", {})["policies"] = v
+        elif k == "enabled" and isinstance(v, bool):
+            out.setdefault("firewall", {})["enabled"] = v
         else:
             ignored.append(f"firewall.{k}")
 

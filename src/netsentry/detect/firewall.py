@@ -141,13 +141,27 @@ def is_firewall_rule(sig: Any) -> bool:
     return fw.is_fw or (fw.hook is not None and os.path.basename(sig.file or "") == "firewall.rules")
 
 
-def split_firewall(sigs: Sequence[Any], config: Mapping[str, Any] | None, ips: bool) -> tuple[list[Any], Firewall | None]:
-    """The engine's hook: (threat-detection rules, the Firewall or None without firewall rules)."""
+def split_firewall(sigs: Sequence[Any], config: Mapping[str, Any] | None, ips: bool,
+                   files: Sequence[str] = ()) -> tuple[list[Any], Firewall | None]:
+    """The engine's hook: (threat-detection rules, the Firewall or None outside firewall
+    mode). Firewall mode: a firewall rule, `firewall.enabled`, or a rule file named
+    firewall.rules (suricata-verify's --firewall-rules-exclusive) even with no rule in it;
+    then the default policies decide what no rule does."""
     fw_sigs = [s for s in sigs if is_firewall_rule(s)]
-    if not fw_sigs:
+    if not fw_sigs and not _mode_on(config, files):
         return list(sigs), None
     td = [s for s in sigs if not is_firewall_rule(s)]
     return td, Firewall(fw_sigs, config or {}, ips)
+
+
+def _mode_on(config: Mapping[str, Any] | None, files: Sequence[str]) -> bool:
+    return get(config or {}, "firewall.enabled", False) is True or any(
+        os.path.basename(str(f)) == "firewall.rules" for f in files)
+
+
+def firewall_mode(config: Mapping[str, Any] | None, ruleset: Any) -> bool:
+    """Firewall mode without any rule (the sensor builds a detection engine for it)."""
+    return _mode_on(config, [f.path for f in getattr(ruleset, "files", ())])
 
 
 def _policy(value: Any, key: str) -> tuple[str, str, bool]:
@@ -258,6 +272,7 @@ class Firewall:
         # the pre_stream table runs before the stream stage (`stream_stage`): its decision
         # on the packet the stream stage last saw, taken up again by `packet`
         self._pre: tuple[Any, int, list[Event]] | None = None
+        self._bodies: dict[tuple[Any, ...], dict[str, Any]] = {}    # alert objects with `engine`
         self._reason = REASON_RULES
         self.has_pre_stream = bool(self.pkt_tables["pre_stream"]) or (
             self.pkt_policy["pre_stream"][:2] != _DEFAULT_PKT_POLICY["pre_stream"])
@@ -432,8 +447,10 @@ class Firewall:
         action, scope, alert = self.pkt_policy[table]
         if action == "accept":
             if alert:
-                events.append(Event("alert", pkt.ts, pkt, flow,
-                                    _alert(2201000, "SURICATA FW default packet policy", "allowed", MATCH_PACKET)))
+                a = _alert(2201000, "SURICATA FW default packet policy", "allowed", MATCH_PACKET)
+                events.append(Event("alert", pkt.ts, pkt, flow, a,
+                                    extra=self._fw_extra(a, None, _PKT_HOOK_NAME[table],
+                                                         _policy_text(action, scope, alert))))
             if scope == "hook" and not final:
                 return _ACCEPT_HOOK
             if scope == "flow" and st is not None:
@@ -442,7 +459,9 @@ class Firewall:
         alert_obj = _alert(2201000, "SURICATA FW default packet policy", "blocked", MATCH_PACKET)
         self._drop(pkt, flow, st, action, scope, REASON_PACKET_POLICY, alert_obj if alert else None)
         if alert:
-            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj))
+            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj,
+                                extra=self._fw_extra(alert_obj, None, _PKT_HOOK_NAME[table],
+                                                     _policy_text(action, scope, alert))))
         return _DROP
 
     def _drop(self, pkt: Any, flow: Any, st: _FlowFw | None, action: str, scope: str | None,
@@ -470,8 +489,8 @@ class Firewall:
             if not full:
                 return _ACCEPT_HOOK     # an LTE rule before its own state
             if (fa.alerts or s.force_alert) and not s.noalert:
-                ev = Event("alert", pkt.ts, pkt, flow, self._rule_alert(s, False, tx is not None),
-                           extra=_tx_extra(tx))
+                a = self._rule_alert(s, False, tx is not None)
+                ev = Event("alert", pkt.ts, pkt, flow, a, extra=self._fw_extra(a, tx, _rule_hook(s), _rule_policy(s)))
                 events.append(ev)
                 if tx is not None and self._app_alerts is not None:
                     self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id,
@@ -490,7 +509,8 @@ class Firewall:
             alert = self._rule_alert(s, True, tx is not None)
             self._drop(pkt, flow, st, prim, scope, self._reason if tx is None else REASON_RULES, alert)
             if (fa.alerts or s.force_alert) and not s.noalert:
-                ev = Event("alert", pkt.ts, pkt, flow, alert, extra=_tx_extra(tx))
+                ev = Event("alert", pkt.ts, pkt, flow, alert,
+                           extra=self._fw_extra(alert, tx, _rule_hook(s), _rule_policy(s)))
                 events.append(ev)
                 if tx is not None and self._app_alerts is not None:
                     self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id, True, ev))
@@ -618,9 +638,10 @@ class Firewall:
         action, scope, alert = self.app_policy.get((proto, to_server, sub, hook), ("drop", "flow", False))
         if action == "accept":
             if alert:
-                events.append(Event("alert", pkt.ts, pkt, flow,
-                                    _alert(2201001, "SURICATA FW default app policy", "allowed", MATCH_TX),
-                                    extra=_tx_extra(tx)))
+                a = _alert(2201001, "SURICATA FW default app policy", "allowed", MATCH_TX)
+                events.append(Event("alert", pkt.ts, pkt, flow, a,
+                                    extra=self._fw_extra(a, tx, _app_hook_name(proto, to_server, sub, hook),
+                                                         _policy_text(action, scope, alert))))
             if scope == "flow":
                 st.accepted = True
                 return _ACCEPT
@@ -630,8 +651,28 @@ class Firewall:
         alert_obj = _alert(2201001, "SURICATA FW default app policy", "blocked", MATCH_TX)
         self._drop(pkt, flow, st, action, scope, REASON_APP_POLICY, alert_obj if alert else None)
         if alert:
-            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj, extra=_tx_extra(tx)))
+            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj,
+                                extra=self._fw_extra(alert_obj, tx, _app_hook_name(proto, to_server, sub, hook),
+                                                     _policy_text(action, scope, alert))))
         return _DROP
+
+    def _fw_extra(self, alert: Alert, tx: Any, hook: str | None, policy: str) -> dict[str, Any]:
+        """A firewall alert's EVE additions (Suricata's AlertJsonHeader in firewall mode and
+        AlertJsonAddFirewall): `alert.engine` "fw" and the `firewall` object (the hook the
+        rule or policy is at, its policy), with the transaction's objects."""
+        extra = _tx_extra(tx) or {}
+        key = (alert.signature_id, alert.gid, alert.action, alert.signature)
+        body = self._bodies.get(key)
+        if body is None:
+            from netsentry.output.eve import alert_object
+            obj = alert_object(alert)
+            body = self._bodies[key] = {"action": obj.pop("action"), "engine": "fw", **obj}
+        extra["alert"] = body
+        fw: dict[str, Any] = {"hook": hook} if hook else {}
+        if policy:
+            fw["policy"] = policy
+        extra["firewall"] = fw
+        return extra
 
     def flow_ended(self, flow: Any) -> None:
         """The flow ended (Sensor's flow-end hook): its firewall state goes with it, so a
@@ -640,6 +681,46 @@ class Firewall:
 
     def stats(self) -> dict[str, int]:
         return {"firewall.accepted": self.stats_accepted, "firewall.blocked": self.stats_blocked}
+
+
+_PKT_HOOK_NAME = {"filter": "packet:filter", "pre_flow": "packet:pre_flow", "pre_stream": "packet:pre_stream"}
+
+
+def _policy_text(action: str, scope: str | None, alert: bool, pass_flow: bool = False) -> str:
+    """Suricata's DetectFirewallPolicyToString: ``accept:hook,alert``, ``drop:flow``."""
+    name = "rejectsrc" if action == "reject" else action
+    text = f"{name}:{scope or 'auto'}"
+    if pass_flow:
+        text += ",pass:flow"
+    if alert:
+        text += ",alert"
+    return text
+
+
+def _rule_policy(s: Any) -> str:
+    fa = s.firewall
+    return _policy_text(fa.action, fa.scope, bool(fa.alerts or s.force_alert), fa.pass_flow)
+
+
+def _app_hook_name(proto: str, to_server: bool, sub: str | None, at: int) -> str | None:
+    """``http:request_line``: the protocol and the name of state `at` (None when the
+    protocol names no states)."""
+    from netsentry.rules.hooks import app_states, sub_states
+    st = app_states(proto) if sub is None else sub_states(proto, sub)
+    if st is None:
+        return None
+    names = st[0 if to_server else 1]
+    return f"{proto}:{names[min(at, len(names) - 1)]}" if names else None
+
+
+def _rule_hook(s: Any) -> str | None:
+    hook = s.firewall.hook
+    if hook.kind == "pkt":
+        return _PKT_HOOK_NAME[_TABLE_OF_HOOK[hook.name]]
+    at = hook.progress
+    if at < 0:
+        at = Firewall.hook_count(hook.proto, hook.to_server, hook.sub) - 1
+    return _app_hook_name(hook.proto, hook.to_server, hook.sub, at)
 
 
 def _tx_extra(tx: Any) -> Any:
