@@ -183,7 +183,7 @@ def xbits(b: RuleBuilder, arg: str | None) -> None:
         else:
             raise RuleError(f"xbits: unexpected '{opt}' (track and expire, each once)")
     if track is None:
-        raise RuleError("xbits: 'track ip_src|ip_dst|ip_pair|tx' is required")
+        raise RuleError("xbits: 'track ip_src|ip_dst|ip_pair' is required (or 'track tx')")
     if track == "tx":
         _attach_tx(b, cmd, name)          # (an expire is read and has no use: the bit goes with the tx)
         return
