@@ -195,9 +195,14 @@ class Sensor:
     def _build_signature_engine(config: Mapping[str, Any], ruleset: Any) -> Any:
         from netsentry.detect.engine import detect_settings
         from netsentry.detect.firewall import firewall_mode
-        if ruleset is None or not (getattr(ruleset, "signatures", None) or firewall_mode(config, ruleset)):
+        fw_mode = ruleset is not None and firewall_mode(config, ruleset)
+        if ruleset is None or not (getattr(ruleset, "signatures", None) or fw_mode):
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
+        if fw_mode and get(config, "firewall.enabled", False) is not True:
+            # a rule file named firewall.rules: firewall mode even without a firewall rule
+            # (detect/firewall.py split_firewall reads firewall.enabled)
+            config = {**config, "firewall": {**(config.get("firewall") or {}), "enabled": True}}
         from netsentry.rules.cache import engine_for
         return engine_for(ruleset, config)     # the rule cache's stored engine, or a new build
 

@@ -236,8 +236,7 @@ class SignatureEngine:
         self._pcre_disabled_before = PCRE_LIMIT.flows_disabled
         sigs = getattr(ruleset, "signatures", ruleset)
         # firewall mode (detect/firewall.py): its rules run first, through `inspect` below
-        sigs, self.firewall = split_firewall(sigs, config, self.ips,
-                                             [f.path for f in getattr(ruleset, "files", ())])
+        sigs, self.firewall = split_firewall(sigs, config, self.ips)
         register_pass_alerts(sigs)      # their alerts' EVE verdict is "pass"
         # transaction rules (sticky buffers, tx keywords) are inspected per transaction by
         # txdetect.py when the app layer moves one on; they never enter the packet groups
