@@ -119,7 +119,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = (),
     for file in (suricata, path):
         if not file:                # None, or '' (suricata-verify's {config} for a test without one)
             continue
-        user = _load_yaml_file(Path(file))
+        user = _load_yaml_file(Path(file), redefine=file is suricata)
         if user is None:            # an empty file (or only comments) changes nothing
             user = {}
         if not isinstance(user, dict):
@@ -180,6 +180,17 @@ def apply_override(cfg: Config, schema: Config, item: str) -> None:
             tree = text.strip()
     elif isinstance(expected, str) and not isinstance(value, str):
         tree = text.strip()         # `--set vars.address-groups.HOME_NET=[10.0.0.0/8]` is text, not a list
+    current = get(cfg, ".".join(parts[:-1])) if len(parts) > 1 and parts[-1].isdigit() else None
+    if isinstance(current, list):
+        # `--set reputation-files.0=FILE`: item N of a list (Suricata's sequence node "0"),
+        # N past the end appends
+        i = int(parts[-1])
+        items = list(current)
+        if i < len(items):
+            items[i] = tree
+        else:
+            items.append(tree)
+        tree, parts = items, parts[:-1]
     for part in reversed(parts):
         tree = {part: tree}
     _merge(cfg, schema, tree, "", source)
@@ -258,7 +269,10 @@ def _schema_at(schema: Any, parts: list[str]) -> Any:
     return node
 
 
-def _load_yaml_file(path: Path) -> Any:
+def _load_yaml_file(path: Path, redefine: bool = False) -> Any:
+    """A YAML file; a key given twice in one mapping is an error, except with `redefine`
+    (a Suricata configuration: Suricata keeps the last, "Configuration node redefined",
+    and so do we, with a note)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -268,6 +282,11 @@ def _load_yaml_file(path: Path) -> Any:
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)     # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as exc:
+        if redefine:
+            _NOTES.append(("suricata config: a key given twice in one mapping, the last kept "
+                           "(as Suricata: configuration node redefined)",
+                           {"file": str(path), "key": exc.key, "line": exc.line, "first_line": exc.first_line}))
+            return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
         raise ConfigError(f"{path}:{exc.line}:{exc.column}: duplicate key '{exc.key}' "
                           f"(first at line {exc.first_line}; YAML would silently keep the last)") from None
     except yaml.MarkedYAMLError as exc:

@@ -194,9 +194,15 @@ class Sensor:
     @staticmethod
     def _build_signature_engine(config: Mapping[str, Any], ruleset: Any) -> Any:
         from netsentry.detect.engine import detect_settings
-        if ruleset is None or not getattr(ruleset, "signatures", None):
+        from netsentry.detect.firewall import firewall_mode
+        fw_mode = ruleset is not None and firewall_mode(config, ruleset)
+        if ruleset is None or not (getattr(ruleset, "signatures", None) or fw_mode):
             detect_settings(config)      # still checked: a typo must not wait for the first rule
             return None                  # no rules: no signature stage at all
+        if fw_mode and get(config, "firewall.enabled", False) is not True:
+            # a rule file named firewall.rules: firewall mode even without a firewall rule
+            # (detect/firewall.py split_firewall reads firewall.enabled)
+            config = {**config, "firewall": {**(config.get("firewall") or {}), "enabled": True}}
         from netsentry.rules.cache import engine_for
         return engine_for(ruleset, config)     # the rule cache's stored engine, or a new build
 
@@ -274,7 +280,7 @@ class Sensor:
                          self.anomaly.inspect_due if "anomaly" in parts else None,
                          self._loop_on_events(), self._on_verdict, self._on_decoder_events, progress,
                          self.defrag.add if "defrag" in parts else None,
-                         self.stream.update if "stream" in parts else None,
+                         self._stream_stage() if "stream" in parts else None,
                          self.applayer.packet if "applayer" in parts else None, self._on_app,
                          self.responder.blocklist.entries if "blocklist" in parts else None,
                          self.responder.on_blocked if "blocklist" in parts else None,
@@ -386,6 +392,14 @@ class Sensor:
             self.responder.ruleset_changed(self.ruleset)
 
     # --- per-event work (off the common path: only packets that produced something) ---
+
+    def _stream_stage(self) -> Any:
+        """The stream stage the loop calls: the firewall's `pre_stream` table before it
+        when the firewall rule set has one (detect/firewall.py), else `stream.update`."""
+        fw = getattr(self.signatures, "firewall", None)
+        if fw is not None and fw.has_pre_stream:
+            return fw.stream_stage(self.stream.update, getattr(self.exceptions, "on_new_flow", None))
+        return self.stream.update
 
     def _loop_on_events(self) -> Callable[[list[Event], Any, Any, bool], None]:
         """The loop's `on_events`: the alert sink's C entry (detect/alertqueue.py

@@ -48,7 +48,8 @@ from typing import Any
 from netsentry.config import Config, ConfigError
 
 # top-level keys copied as they are
-_SAME_KEYS = ("default-rule-path", "rule-files", "datasets", "default-data-dir")
+_SAME_KEYS = ("default-rule-path", "rule-files", "datasets", "default-data-dir",
+              "reputation-categories-file", "reputation-files", "default-reputation-path")
 # top-level file keys resolved against the config file's directory when relative
 _FILE_KEYS = ("threshold-file", "classification-file", "reference-config-file")
 _EVE_SCALARS = ("enabled", "filename", "append", "community-id", "community-id-seed", "ethernet", "pcap-file",
@@ -443,6 +444,8 @@ def _firewall(out: Config, value: Any, ignored: list[str], base: Path, types: An
     for k, v in value.items():
         if k == "policies" and isinstance(v, dict):
             out.setdefault("firewall", {})["policies"] = v
+        elif k == "enabled" and isinstance(v, bool):
+            out.setdefault("firewall", {})["enabled"] = v
         else:
             ignored.append(f"firewall.{k}")
 

@@ -50,7 +50,7 @@ RELOADED_RULES = IDS_RULES + """\
 alert tcp any any -> any 7002 (msg:"second marker"; content:"second"; sid:2100002; rev:1;)
 """
 BAD_RULES = """\
-alert tcp any any -> any 7002 (msg:"broken"; content:"third"; sid:2100003; rev:1;
+alert tcp any any -> any 7002 (msg:"broken"; content:"third"; nosuchkeyword; sid:2100003; rev:1;)
 """
 IPS_RULES = """\
 alert tcp any any -> any 8080 (msg:"benign hello seen"; content:"hello"; sid:2200001; rev:1;)

@@ -37,13 +37,15 @@ from typing import Any
 
 from netsentry.applayer.files import FILES, File, files_eve
 from netsentry.applayer.mime import MimeMessage, split_addresses
-from netsentry.applayer.registry import CHANGERS, TO_SERVER, Protocol, ProtocolChange, register_buffer, register_protocol
+from netsentry.applayer.registry import (CHANGERS, TO_SERVER, Protocol, ProtocolChange, register_buffer,
+                                         register_protocol, register_states)
 from netsentry.applayer.tx import Tx
 from netsentry.config import ConfigError, get
 
 LINE_LIMIT = 510                  # Suricata's SMTP_LINE_BUFFER_LIMIT
 # progress of the request side (Suricata's SMTP_REQUEST_*)
 REQ_STARTED, REQ_DATA, REQ_COMPLETE = 0, 1, 2
+RESP_STARTED, RESP_DATA, RESP_COMPLETE = 0, 1, 2
 
 # The app-layer events this parser raises (app-layer-event:smtp.NAME, Suricata's
 # rules/smtp-events.rules names), each inspected on the request side.
@@ -88,7 +90,7 @@ def _prefix_of(data: bytes, words: tuple[bytes, ...]) -> bool:
 class SmtpTx(Tx):
     """One mail: its envelope, its message, and how far each side got."""
 
-    __slots__ = ("conn", "mail_from", "rcpt_to", "mime", "progress", "is_data", "raw")
+    __slots__ = ("conn", "mail_from", "rcpt_to", "mime", "progress", "progress_tc", "is_data", "raw")
     proto = "smtp"
 
     def __init__(self, tx_id: int, conn: SmtpParser) -> None:
@@ -98,6 +100,7 @@ class SmtpTx(Tx):
         self.rcpt_to: list[bytes] = []
         self.mime: MimeMessage | None = None
         self.progress = REQ_STARTED
+        self.progress_tc = RESP_STARTED        # the reply side's (RESP_DATA: 354 to DATA, a BDAT reply)
         self.is_data = False
         self.raw: File | None = None           # raw-extraction: the whole message as one file
 
@@ -476,12 +479,17 @@ class SmtpParser:
         elif cmd == _DATA:
             if code == b"354":
                 self.data_mode = True
+                if tx is not None:
+                    tx.progress_tc = RESP_DATA
             else:
                 if self.pipelining:
                     self.data_mode = False
                 self._event("data_command_rejected", tx)
                 if tx is not None:
                     tx.is_data = False
+        elif cmd == _BDAT:
+            if tx is not None:
+                tx.progress_tc = RESP_DATA
         elif cmd in (_DATA_END, _BDAT_LAST):
             if tx is not None:
                 tx.done[0] = True
@@ -697,5 +705,11 @@ register_buffer("file.data@smtp", "smtp", TO_SERVER, _file_data, multi=True)
 register_buffer("file.name@smtp", "smtp", TO_SERVER, lambda tx, ts: [f.name for f in tx.files()] or None, multi=True)
 
 CHANGERS.add("smtp")            # STARTTLS: whatever the next bytes are may be read
+# the progress states (Suricata's smtp_state_client_table / _server_table): the rule hooks
+# `smtp:request_data`, `smtp:response_data`... of firewall rules and hook rules
+register_states("smtp", ("request_started", "request_data", "request_complete"),
+                ("response_started", "response_data", "response_complete"),
+                lambda tx, to_server: tx.progress if to_server else (
+                    RESP_COMPLETE if tx.done[0] else tx.progress_tc))
 register_protocol(Protocol("smtp", (6,), probe, SmtpParser, (25, 465), port_decides=(6,), configure=configure,
                            rules_known=use_buffers))

@@ -22,7 +22,7 @@ CANDIDATES_TC = ("\x00candidates", False)
 
 
 class Tx:
-    __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged", "events", "owner")
+    __slots__ = ("tx_id", "done", "updated", "cache", "inspected", "logged", "events", "owner", "bits")
 
     proto = ""
 
@@ -38,6 +38,7 @@ class Tx:
         # a one-item list (not the AppState: that would make every flow's app state a
         # reference cycle, left to the garbage collector), set by a touch after the release
         self.owner: list[bool] | None = None
+        self.bits: set[str] | None = None      # `xbits ... track tx`: the bits set on this tx
 
     def touch(self, to_server: bool, changed: frozenset[str] | None = None) -> None:
         """Mark a direction as progressed. `changed`: the only buffers whose content moved

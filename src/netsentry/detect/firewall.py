@@ -46,6 +46,7 @@ from typing import Any
 from netsentry.config import ConfigError, get
 from netsentry.event import MATCH_PACKET, MATCH_TX, Alert, Event
 from netsentry.rules.errors import RuleError
+from netsentry.rules.hooks import SUB_STATES, tx_sub
 
 FW_REJECTS = ("reject", "rejectsrc", "rejectdst", "rejectboth")
 _SCOPES = {"accept": ("packet", "flow", "hook", "tx"), "drop": ("packet", "flow"), "pass": ("packet", "flow"),
@@ -57,6 +58,9 @@ REASON_RULES = "firewall rules"
 REASON_PACKET_POLICY = "firewall default packet policy"
 REASON_APP_POLICY = "firewall default app policy"
 REASON_FLOW_DROP = "firewall flow drop"
+REASON_PRE_STREAM = "firewall pre stream hook"
+REASON_PRE_FLOW = "firewall pre flow hook"
+_TABLE_REASON = {"pre_stream": REASON_PRE_STREAM, "pre_flow": REASON_PRE_FLOW}
 
 # packet tables, in evaluation order; their hooks; default policies (design doc's table)
 _PKT_TABLES = ("pre_flow", "pre_stream", "filter")
@@ -110,9 +114,7 @@ def parse_header(action: str, proto: str) -> tuple[str, str, FwAction | None]:
     if ":" in proto:
         from netsentry.rules.hooks import parse_hook
         base, _, name = proto.partition(":")
-        if name.count(":"):
-            raise RuleError(f"sub-state hooks not supported: '{proto}'")
-        hook = parse_hook(base, name)
+        hook = parse_hook(base, name)       # a sub-state too: http2:global:request_started
         proto = base
     is_fw = prim == "accept" or (scope is not None and hook is not None and prim in ("drop", *FW_REJECTS))
     if prim == "accept" and scope is None:
@@ -139,13 +141,27 @@ def is_firewall_rule(sig: Any) -> bool:
     return fw.is_fw or (fw.hook is not None and os.path.basename(sig.file or "") == "firewall.rules")
 
 
-def split_firewall(sigs: Sequence[Any], config: Mapping[str, Any] | None, ips: bool) -> tuple[list[Any], Firewall | None]:
-    """The engine's hook: (threat-detection rules, the Firewall or None without firewall rules)."""
+def split_firewall(sigs: Sequence[Any], config: Mapping[str, Any] | None, ips: bool,
+                   files: Sequence[str] = ()) -> tuple[list[Any], Firewall | None]:
+    """The engine's hook: (threat-detection rules, the Firewall or None outside firewall
+    mode). Firewall mode: a firewall rule, `firewall.enabled`, or a rule file named
+    firewall.rules (suricata-verify's --firewall-rules-exclusive) even with no rule in it;
+    then the default policies decide what no rule does."""
     fw_sigs = [s for s in sigs if is_firewall_rule(s)]
-    if not fw_sigs:
+    if not fw_sigs and not _mode_on(config, files):
         return list(sigs), None
     td = [s for s in sigs if not is_firewall_rule(s)]
     return td, Firewall(fw_sigs, config or {}, ips)
+
+
+def _mode_on(config: Mapping[str, Any] | None, files: Sequence[str]) -> bool:
+    return get(config or {}, "firewall.enabled", False) is True or any(
+        os.path.basename(str(f)) == "firewall.rules" for f in files)
+
+
+def firewall_mode(config: Mapping[str, Any] | None, ruleset: Any) -> bool:
+    """Firewall mode without any rule (the sensor builds a detection engine for it)."""
+    return _mode_on(config, [f.path for f in getattr(ruleset, "files", ())])
 
 
 def _policy(value: Any, key: str) -> tuple[str, str, bool]:
@@ -173,13 +189,20 @@ class _FlowFw:
     """A flow's firewall state: accepted/dropped by the firewall, per transaction side the
     next state to evaluate and whether `accept:tx` took the rest of it."""
 
-    __slots__ = ("accepted", "dropped", "next_hook", "tx_accepted")
+    __slots__ = ("accepted", "dropped", "next_hook", "tx_accepted", "matched", "unseen")
 
     def __init__(self) -> None:
         self.accepted = False
         self.dropped = False
         self.next_hook: dict[tuple[int, bool], int] = {}     # the last state evaluated
         self.tx_accepted: set[tuple[int, bool]] = set()
+        # (tx id, side, rule) of the rules with transaction conditions that matched: as
+        # Suricata keeps their inspection state, they are not evaluated on that tx again
+        # (a rule with none, a bare hook rule, matches again on each update of its state)
+        self.matched: set[tuple[int, bool, int]] | None = None
+        # the pre_stream table dropped the flow's first packet: the stream engine has seen
+        # none of it, so the next packet is the session's first (a SYN/ACK: midstream)
+        self.unseen = False
 
 
 # protocols whose transactions Suricata keeps one per direction: accept:tx is that side's
@@ -195,10 +218,14 @@ class Firewall:
     def __init__(self, sigs: Sequence[Any], config: Mapping[str, Any], ips: bool) -> None:
         self.ips = ips
         self.sigs = list(sigs)
+        self._order = {id(sig): i for i, sig in enumerate(self.sigs)}
+        # the app filter's rule alerts of the packet being inspected: (rule order, tx id,
+        # whether it ends the packet's firewall verdict, event)
+        self._app_alerts: list[tuple[int, int, bool, Event]] | None = None
         self.pkt_tables: dict[str, list[Any]] = {t: [] for t in _PKT_TABLES}
-        # (app proto, to_server) -> hook index -> [(sig, full)] in file order; full False:
-        # an LTE rule at a state before its own (a match there is an accept:hook)
-        self.app_rules: dict[tuple[str, bool], dict[int, list[tuple[Any, bool]]]] = {}
+        # (app proto, to_server, sub-state) -> hook index -> [(sig, full)] in file order; full
+        # False: an LTE rule at a state before its own (a match there is an accept:hook)
+        self.app_rules: dict[tuple[str, bool, str | None], dict[int, list[tuple[Any, bool]]]] = {}
         self.app_protos: set[str] = set()
         for s in self.sigs:
             hook = s.firewall.hook
@@ -207,9 +234,9 @@ class Firewall:
                 continue
             proto = hook.proto
             self.app_protos.add(proto)
-            last = self.hook_count(proto, hook.to_server) - 1
+            last = self.hook_count(proto, hook.to_server, hook.sub) - 1
             at = last if hook.progress < 0 else hook.progress
-            table = self.app_rules.setdefault((proto, hook.to_server), {})
+            table = self.app_rules.setdefault((proto, hook.to_server, hook.sub), {})
             for h in range(0 if hook.lte else at, at + 1):
                 table.setdefault(h, []).append((s, h == at))
         # default policies
@@ -222,24 +249,19 @@ class Firewall:
                     raise ConfigError(f"unknown packet hook {name!r} ({', '.join(_PKT_TABLES)})",
                                       key=f"firewall.policies.packet.{name}")
                 self.pkt_policy[table] = _policy(value, f"firewall.policies.packet.{name}")
-        self.app_policy: dict[tuple[str, bool, int], tuple[str, str, bool]] = {}
+        self.app_policy: dict[tuple[str, bool, str | None, int], tuple[str, str, bool]] = {}
         app_cfg = get(config, "firewall.policies.app", None) or {}
         if isinstance(app_cfg, Mapping):
-            from netsentry.rules.hooks import parse_hook
             for proto, states in app_cfg.items():
                 if not isinstance(states, Mapping):
                     continue
                 for state, value in states.items():
                     if isinstance(value, Mapping):
-                        continue        # sub-states (http2: global/stream): not supported
-                    try:
-                        hook = parse_hook(str(proto), str(state).replace("-", "_"))
-                    except RuleError:
-                        continue        # a protocol or state netsentry does not parse
-                    last = self.hook_count(hook.proto, hook.to_server) - 1
-                    at = last if hook.progress < 0 else hook.progress
-                    self.app_policy[(hook.proto, hook.to_server, at)] = _policy(
-                        value, f"firewall.policies.app.{proto}.{state}")
+                        # a sub-state's policies (http2: global / stream)
+                        for sub_state, sub_value in value.items():
+                            self._app_policy_row(str(proto), f"{state}:{sub_state}", sub_value)
+                        continue
+                    self._app_policy_row(str(proto), str(state), value)
         self._flows: dict[int, _FlowFw] = {}
         self._allowed: dict[int, Alert] = {}
         self._blocked: dict[int, Alert] = {}
@@ -247,17 +269,37 @@ class Firewall:
         self._tx_blocked: dict[int, Alert] = {}
         self.stats_accepted = 0
         self.stats_blocked = 0
+        # the pre_stream table runs before the stream stage (`stream_stage`): its decision
+        # on the packet the stream stage last saw, taken up again by `packet`
+        self._pre: tuple[Any, int, list[Event]] | None = None
+        self._bodies: dict[tuple[Any, ...], dict[str, Any]] = {}    # alert objects with `engine`
+        self._reason = REASON_RULES
+        self.has_pre_stream = bool(self.pkt_tables["pre_stream"]) or (
+            self.pkt_policy["pre_stream"][:2] != _DEFAULT_PKT_POLICY["pre_stream"])
+
+    def _app_policy_row(self, proto: str, state: str, value: Any) -> None:
+        from netsentry.rules.hooks import parse_hook
+        try:
+            hook = parse_hook(proto, state.replace("-", "_"))
+        except RuleError:
+            return                      # a protocol or state netsentry does not parse
+        last = self.hook_count(hook.proto, hook.to_server, hook.sub) - 1
+        at = last if hook.progress < 0 else hook.progress
+        self.app_policy[(hook.proto, hook.to_server, hook.sub, at)] = _policy(
+            value, f"firewall.policies.app.{proto}.{state.replace(':', '.')}")
 
     # --- tables ------------------------------------------------------------------------
 
     @staticmethod
-    def hook_count(proto: str, to_server: bool) -> int:
-        from netsentry.rules.hooks import app_states
-        st = app_states(proto)
+    def hook_count(proto: str, to_server: bool, sub: str | None = None) -> int:
+        from netsentry.rules.hooks import app_states, sub_states
+        st = app_states(proto) if sub is None else sub_states(proto, sub)
         return len(st[0 if to_server else 1]) if st is not None else 2
 
     @staticmethod
-    def progress(proto: str, tx: Any, to_server: bool) -> int:
+    def progress(proto: str, tx: Any, to_server: bool, sub: str | None = None) -> int:
+        if sub == "global":
+            return 1                    # one frame of the connection: complete at once
         from netsentry.applayer.registry import STATES
         st = STATES.get(proto)
         if st is not None:
@@ -285,6 +327,17 @@ class Firewall:
         threat-detection rules do not see it); events: the firewall's alerts."""
         events: list[Event] = []
         st = None
+        pre = self._pre
+        first = 0
+        if pre is not None:
+            self._pre = None
+            if pre[0] is pkt:
+                if pre[1] == _DROP:
+                    self.stats_blocked += 1
+                    pkt.no_inspect = True
+                    return True, pre[2] or None
+                events = pre[2]
+                first = _PKT_TABLES.index("filter") if pre[1] == _ACCEPT_HOOK else len(_PKT_TABLES)
         if flow is not None:
             fid = flow.flow_id
             st = self._flows.get(fid)
@@ -300,8 +353,8 @@ class Firewall:
             if st.accepted:
                 self.stats_accepted += 1
                 return False, None
-        decided = _NONE
-        for table in _PKT_TABLES:
+        decided = _NONE if first < len(_PKT_TABLES) else _ACCEPT
+        for table in _PKT_TABLES[first:]:
             d = self._packet_table(table, pkt, flow, st, events)
             if d == _ACCEPT_HOOK:
                 continue
@@ -310,7 +363,12 @@ class Firewall:
         if decided == _NONE:
             decided = _ACCEPT_HOOK
         if decided == _ACCEPT_HOOK:
+            mark = len(events)
+            self._app_alerts = []
             decided = self._app_filter(pkt, flow, st, events)
+            if len(self._app_alerts) > 1:
+                self._settle_app_alerts(events, mark)
+            self._app_alerts = None
             if decided == _NONE:
                 decided = self._packet_policy("filter", pkt, flow, st, events, final=True)
         if decided == _DROP:
@@ -320,14 +378,50 @@ class Firewall:
         self.stats_accepted += 1
         return False, events or None
 
+    def stream_stage(self, update: Any, on_first: Any = None) -> Any:
+        """The stream stage behind the `pre_stream` table (Suricata's PreStreamHook, run
+        before StreamTcp): a TCP packet the table drops is never seen by the stream
+        engine (nor, so, by the app layer); its decision and alerts wait for `packet`.
+        `on_first(flow, pkt)`: the exception policies' new-session check, called for the
+        packet that reaches the stream engine first after the flow's first was dropped
+        (the SYN dropped, the SYN/ACK is a session picked up midstream)."""
+        def stage(pkt: Any, flow: Any) -> None:
+            st = None
+            if flow is not None:
+                if flow.action == "drop":
+                    update(pkt, flow)
+                    return
+                st = self._flows.get(flow.flow_id)
+                if st is None:
+                    st = self._flows[flow.flow_id] = _FlowFw()
+                if st.accepted:
+                    update(pkt, flow)
+                    return
+            events: list[Event] = []
+            d = self._packet_table("pre_stream", pkt, flow, st, events)
+            self._pre = (pkt, d, events)
+            if d == _DROP:
+                if st is not None and flow.pkts_toserver + flow.pkts_toclient == 1:
+                    st.unseen = True
+                return
+            if st is not None and st.unseen:
+                st.unseen = False
+                if on_first is not None:
+                    on_first(flow, pkt)
+            update(pkt, flow)
+        return stage
+
     def _packet_table(self, table: str, pkt: Any, flow: Any, st: _FlowFw | None, events: list[Event]) -> int:
         rules = self.pkt_tables[table]
+        self._reason = _TABLE_REASON.get(table, REASON_RULES)
         for s in rules:
             if not self._pkt_match(s, pkt, flow):
                 continue
             d = self._decide(s, pkt, flow, st, events, None, None, True)
             if d != _NONE:
+                self._reason = REASON_RULES
                 return d
+        self._reason = REASON_RULES
         if not rules and table != "filter":
             return _ACCEPT_HOOK
         return self._packet_policy(table, pkt, flow, st, events, final=False)
@@ -353,8 +447,10 @@ class Firewall:
         action, scope, alert = self.pkt_policy[table]
         if action == "accept":
             if alert:
-                events.append(Event("alert", pkt.ts, pkt, flow,
-                                    _alert(2201000, "SURICATA FW default packet policy", "allowed", MATCH_PACKET)))
+                a = _alert(2201000, "SURICATA FW default packet policy", "allowed", MATCH_PACKET)
+                events.append(Event("alert", pkt.ts, pkt, flow, a,
+                                    extra=self._fw_extra(a, None, _PKT_HOOK_NAME[table],
+                                                         _policy_text(action, scope, alert))))
             if scope == "hook" and not final:
                 return _ACCEPT_HOOK
             if scope == "flow" and st is not None:
@@ -363,7 +459,9 @@ class Firewall:
         alert_obj = _alert(2201000, "SURICATA FW default packet policy", "blocked", MATCH_PACKET)
         self._drop(pkt, flow, st, action, scope, REASON_PACKET_POLICY, alert_obj if alert else None)
         if alert:
-            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj))
+            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj,
+                                extra=self._fw_extra(alert_obj, None, _PKT_HOOK_NAME[table],
+                                                     _policy_text(action, scope, alert))))
         return _DROP
 
     def _drop(self, pkt: Any, flow: Any, st: _FlowFw | None, action: str, scope: str | None,
@@ -391,9 +489,12 @@ class Firewall:
             if not full:
                 return _ACCEPT_HOOK     # an LTE rule before its own state
             if (fa.alerts or s.force_alert) and not s.noalert:
-                ev = Event("alert", pkt.ts, pkt, flow, self._rule_alert(s, False, tx is not None),
-                           extra=_tx_extra(tx))
+                a = self._rule_alert(s, False, tx is not None)
+                ev = Event("alert", pkt.ts, pkt, flow, a, extra=self._fw_extra(a, tx, _rule_hook(s), _rule_policy(s)))
                 events.append(ev)
+                if tx is not None and self._app_alerts is not None:
+                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id,
+                                             scope != "hook" or self._at_last(flow, tx, s), ev))
             if fa.pass_flow and flow is not None and flow.action is None:
                 flow.action = "pass"    # the threat-detection rules skip the flow
             if scope == "hook":
@@ -406,11 +507,29 @@ class Firewall:
             return _ACCEPT
         if prim == "drop" or prim in FW_REJECTS:
             alert = self._rule_alert(s, True, tx is not None)
-            self._drop(pkt, flow, st, prim, scope, REASON_RULES, alert)
+            self._drop(pkt, flow, st, prim, scope, self._reason if tx is None else REASON_RULES, alert)
             if (fa.alerts or s.force_alert) and not s.noalert:
-                events.append(Event("alert", pkt.ts, pkt, flow, alert, extra=_tx_extra(tx)))
+                ev = Event("alert", pkt.ts, pkt, flow, alert,
+                           extra=self._fw_extra(alert, tx, _rule_hook(s), _rule_policy(s)))
+                events.append(ev)
+                if tx is not None and self._app_alerts is not None:
+                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id, True, ev))
             return _DROP
         return _NONE
+
+    def _settle_app_alerts(self, events: list[Event], mark: int) -> None:
+        """Suricata's alert queue for one packet (PacketAlertFinalizeProcessQueue): the app
+        filter's rule alerts in rule order, a rule's on the newest transaction first; after
+        one that settles the packet (an accept other than accept:hook, an accept:hook at the
+        state the packet's last transaction is in, a drop) the rest are not logged."""
+        queue = sorted(self._app_alerts, key=lambda a: (a[0], -a[1]))
+        keep: set[int] = set()
+        for order, _tx_id, final, ev in queue:
+            keep.add(id(ev))
+            if final:
+                break
+        ours = {id(a[3]) for a in self._app_alerts}
+        events[mark:] = [e for e in events[mark:] if id(e) not in ours or id(e) in keep]
 
     # --- app:filter ----------------------------------------------------------------------
 
@@ -423,20 +542,31 @@ class Firewall:
         app = flow.app
         if app is None or app.parser is None or not app.dirty:
             return _ACCEPT
-        if pkt.proto == 6 and not flow.established:
+        if pkt.proto == 6 and (not flow.established or not pkt.payload_len):
+            # Suricata inspects a side's transactions on a packet that updated that side
+            # (FLOW_TS/TC_APP_UPDATED): inline, the packet's own data; a bare ACK or FIN
+            # does not (a reply that completed the request side waits for client data)
             return _ACCEPT
         proto = flow.app_proto or ""
         to_server = bool(pkt.to_server) != app.reversed
         txs = app.parser.txs
         n = len(txs)
+        has_subs = proto in SUB_STATES
         nhooks = self.hook_count(proto, to_server)
-        table = self.app_rules.get((proto, to_server), {})
+        table = self.app_rules.get((proto, to_server, None), {})
         per_side = proto in _TX_PER_DIRECTION
         bit = 1 if to_server else 2
+        sub = None
         for i in range(n):
             tx = txs[i]
             if not tx.updated & bit:
                 continue        # not moved on this side (a DNS request's transaction on the answer)
+            if has_subs:
+                sub = tx_sub(proto, tx)
+                if sub == "global" and tx.glob != int(to_server):
+                    continue    # a frame of the other side: its transaction has no state here
+                nhooks = self.hook_count(proto, to_server, sub)
+                table = self.app_rules.get((proto, to_server, sub), {})
             key = (tx.tx_id, to_server)
             # accept:tx takes the whole transaction (both sides), except where Suricata
             # keeps a transaction per direction (DNS): that side only
@@ -445,19 +575,32 @@ class Firewall:
             # the states reached since the last packet; the one the side is still in
             # (not left yet: a TLS hello in several segments) again on each packet moving it
             done = st.next_hook.get(key, -1)
-            prog = min(self.progress(proto, tx, to_server), nhooks - 1)
+            prog = min(self.progress(proto, tx, to_server, sub), nhooks - 1)
             if prog < done or prog == done == nhooks - 1:
                 continue        # nothing new, or the side was complete already
             for h in range(done + 1 if prog > done else prog, prog + 1):
                 d = _NONE
+                accepted_before = False
                 for s, full in table.get(h, ()):
+                    stateful = full and (s.tx_chains or s.tx_checks)
+                    if stateful and st.matched is not None and (tx.tx_id, to_server, id(s)) in st.matched:
+                        accepted_before = accepted_before or s.firewall.action == "accept"
+                        continue
                     if not self._app_match(s, pkt, flow, tx, to_server, full):
                         continue
+                    if stateful:
+                        if st.matched is None:
+                            st.matched = set()
+                        st.matched.add((tx.tx_id, to_server, id(s)))
                     d = self._decide(s, pkt, flow, st, events, tx, key, full)
                     if d != _NONE:
                         break
+                if d == _NONE and accepted_before:
+                    # the state was accepted on an earlier packet by a rule that is done
+                    # with the transaction (its match is kept): the state stays accepted
+                    d = _ACCEPT_HOOK
                 if d == _NONE:
-                    d = self._app_policy(proto, to_server, h, pkt, flow, st, events, tx, key)
+                    d = self._app_policy(proto, to_server, sub, h, pkt, flow, st, events, tx, key)
                 if d == _DROP:
                     return _DROP
                 if d == _ACCEPT:
@@ -466,6 +609,18 @@ class Firewall:
                     break
                 st.next_hook[key] = h
         return _ACCEPT
+
+    def _at_last(self, flow: Any, tx: Any, s: Any) -> bool:
+        """accept:hook applies to the packet: `tx` is the flow's last transaction and the
+        rule's state is the one the transaction is in (ApplyAcceptToPacket)."""
+        txs = flow.app.parser.txs
+        if not txs or txs[-1] is not tx:
+            return False
+        hook = s.firewall.hook
+        to_server = hook.to_server
+        nhooks = self.hook_count(hook.proto, to_server, hook.sub)
+        at = nhooks - 1 if hook.progress < 0 else hook.progress
+        return at == min(self.progress(hook.proto, tx, to_server, hook.sub), nhooks - 1)
 
     @staticmethod
     def _app_match(s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, full: bool) -> bool:
@@ -478,14 +633,15 @@ class Firewall:
             s.post_match(pkt, flow)
         return True
 
-    def _app_policy(self, proto: str, to_server: bool, hook: int, pkt: Any, flow: Any, st: _FlowFw,
-                    events: list[Event], tx: Any, key: Any) -> int:
-        action, scope, alert = self.app_policy.get((proto, to_server, hook), ("drop", "flow", False))
+    def _app_policy(self, proto: str, to_server: bool, sub: str | None, hook: int, pkt: Any, flow: Any,
+                    st: _FlowFw, events: list[Event], tx: Any, key: Any) -> int:
+        action, scope, alert = self.app_policy.get((proto, to_server, sub, hook), ("drop", "flow", False))
         if action == "accept":
             if alert:
-                events.append(Event("alert", pkt.ts, pkt, flow,
-                                    _alert(2201001, "SURICATA FW default app policy", "allowed", MATCH_TX),
-                                    extra=_tx_extra(tx)))
+                a = _alert(2201001, "SURICATA FW default app policy", "allowed", MATCH_TX)
+                events.append(Event("alert", pkt.ts, pkt, flow, a,
+                                    extra=self._fw_extra(a, tx, _app_hook_name(proto, to_server, sub, hook),
+                                                         _policy_text(action, scope, alert))))
             if scope == "flow":
                 st.accepted = True
                 return _ACCEPT
@@ -495,8 +651,28 @@ class Firewall:
         alert_obj = _alert(2201001, "SURICATA FW default app policy", "blocked", MATCH_TX)
         self._drop(pkt, flow, st, action, scope, REASON_APP_POLICY, alert_obj if alert else None)
         if alert:
-            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj, extra=_tx_extra(tx)))
+            events.append(Event("alert", pkt.ts, pkt, flow, alert_obj,
+                                extra=self._fw_extra(alert_obj, tx, _app_hook_name(proto, to_server, sub, hook),
+                                                     _policy_text(action, scope, alert))))
         return _DROP
+
+    def _fw_extra(self, alert: Alert, tx: Any, hook: str | None, policy: str) -> dict[str, Any]:
+        """A firewall alert's EVE additions (Suricata's AlertJsonHeader in firewall mode and
+        AlertJsonAddFirewall): `alert.engine` "fw" and the `firewall` object (the hook the
+        rule or policy is at, its policy), with the transaction's objects."""
+        extra = _tx_extra(tx) or {}
+        key = (alert.signature_id, alert.gid, alert.action, alert.signature)
+        body = self._bodies.get(key)
+        if body is None:
+            from netsentry.output.eve import alert_object
+            obj = alert_object(alert)
+            body = self._bodies[key] = {"action": obj.pop("action"), "engine": "fw", **obj}
+        extra["alert"] = body
+        fw: dict[str, Any] = {"hook": hook} if hook else {}
+        if policy:
+            fw["policy"] = policy
+        extra["firewall"] = fw
+        return extra
 
     def flow_ended(self, flow: Any) -> None:
         """The flow ended (Sensor's flow-end hook): its firewall state goes with it, so a
@@ -507,11 +683,55 @@ class Firewall:
         return {"firewall.accepted": self.stats_accepted, "firewall.blocked": self.stats_blocked}
 
 
+_PKT_HOOK_NAME = {"filter": "packet:filter", "pre_flow": "packet:pre_flow", "pre_stream": "packet:pre_stream"}
+
+
+def _policy_text(action: str, scope: str | None, alert: bool, pass_flow: bool = False) -> str:
+    """Suricata's DetectFirewallPolicyToString: ``accept:hook,alert``, ``drop:flow``."""
+    name = "rejectsrc" if action == "reject" else action
+    text = f"{name}:{scope or 'auto'}"
+    if pass_flow:
+        text += ",pass:flow"
+    if alert:
+        text += ",alert"
+    return text
+
+
+def _rule_policy(s: Any) -> str:
+    fa = s.firewall
+    return _policy_text(fa.action, fa.scope, bool(fa.alerts or s.force_alert), fa.pass_flow)
+
+
+def _app_hook_name(proto: str, to_server: bool, sub: str | None, at: int) -> str | None:
+    """``http:request_line``: the protocol and the name of state `at` (None when the
+    protocol names no states)."""
+    from netsentry.rules.hooks import app_states, sub_states
+    st = app_states(proto) if sub is None else sub_states(proto, sub)
+    if st is None:
+        return None
+    names = st[0 if to_server else 1]
+    return f"{proto}:{names[min(at, len(names) - 1)]}" if names else None
+
+
+def _rule_hook(s: Any) -> str | None:
+    hook = s.firewall.hook
+    if hook.kind == "pkt":
+        return _PKT_HOOK_NAME[_TABLE_OF_HOOK[hook.name]]
+    at = hook.progress
+    if at < 0:
+        at = Firewall.hook_count(hook.proto, hook.to_server, hook.sub) - 1
+    return _app_hook_name(hook.proto, hook.to_server, hook.sub, at)
+
+
 def _tx_extra(tx: Any) -> Any:
     if tx is None:
         return None
     from netsentry.detect.txdetect import alert_extra
-    return alert_extra(tx)
+    extra = alert_extra(tx)
+    sub = tx_sub(tx.proto, tx)
+    if sub is not None:
+        extra["sub_state"] = sub        # the transaction type of a protocol with sub-states
+    return extra
 
 
 class FirewallInspect:

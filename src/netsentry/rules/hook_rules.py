@@ -33,8 +33,6 @@ def split_hook(proto: str) -> tuple[str, Hook | None]:
     if ":" not in proto:
         return proto, None
     base, _, name = proto.partition(":")
-    if ":" in name:
-        raise RuleError(f"sub-state hooks (http2:stream:...) not supported: '{proto}'")
     return base, parse_hook(base, name)
 
 
@@ -55,12 +53,38 @@ def apply_hook(b: Any, hook: Hook | None) -> None:
     if states is None:
         raise RuleError(f"rule hook '{hook.name}': protocol '{proto}' has no transaction states")
     ts_names, tc_names, progress = states
+    if hook.sub is not None:
+        # a transaction type of its own (http2 "global": one frame of the connection,
+        # complete on its one side at once): the hook applies to that type only
+        from netsentry.rules.hooks import sub_states, tx_sub
+        own = sub_states(proto, hook.sub)
+        if own is not None and own != (ts_names, tc_names):
+            ts_names, tc_names = own
+            want = hook.sub
+            progress = _sub_progress(proto, want, len(ts_names) - 1)
+        else:
+            want = hook.sub
+            inner = progress
+            progress = lambda tx, side, _p=inner, _w=want, _pr=proto: (     # noqa: E731
+                _p(tx, side) if tx_sub(_pr, tx) == _w else -1)
     names = ts_names if hook.to_server else tc_names
     n = len(names) - 1 if hook.progress < 0 else hook.progress
     side = hook.to_server
     tx_check(b, proto, TO_SERVER if side else TO_CLIENT, lambda tx, ts: progress(tx, side) >= n)
     b.extra["app_state_hook"] = lambda tx, ts: progress(tx, side) == n
     b.extra.setdefault("finishers", []).append(_state_hook)
+
+
+def _sub_progress(proto: str, sub: str, last: int) -> Any:
+    """The progress of a one-sided transaction type (http2 global): complete on its own
+    side, -1 (no state) elsewhere and on other types."""
+    from netsentry.rules.hooks import tx_sub
+
+    def progress(tx: Any, side: bool) -> int:
+        if tx_sub(proto, tx) != sub or getattr(tx, "glob", None) != int(side):
+            return -1
+        return last
+    return progress
 
 
 def _first_of_direction(pkt: Any, flow: Any) -> bool:

@@ -124,6 +124,9 @@ def make_env(config: Mapping[str, Any] | None, rule_dirs: Iterable[Path] = ()) -
     except RuleError as e:
         errors.append(e)
     warnings: list[str] = []
+    from netsentry.rules.keywords.iprep import configure as configure_iprep
+    env.state["iprep"], rep_errors = configure_iprep(config)     # IP reputation, read per load
+    errors += [RuleError(m) for m in rep_errors]
     cls_name = str(_cfg(config, "classification-file", "classification.config"))
     cls = _find_file(cls_name, config, dirs)
     if cls is None:
@@ -270,6 +273,8 @@ def _load_rules(paths: Iterable[str | Path], config: Mapping[str, Any] | None) -
         rs.no_cache = "rules use datasets (their files and state are not in the cache key)"
     elif env.state.get("lua_used"):
         rs.no_cache = "rules use Lua scripts (their files are not in the cache key)"
+    elif env.state.get("iprep_used"):
+        rs.no_cache = "rules use iprep (the reputation files are not in the cache key)"
     rs.load_seconds = time.perf_counter() - t0
     return rs
 

@@ -54,13 +54,17 @@ _BUFFER_FAMILIES = frozenset({"payload", "byte"})
 
 
 def split_rule(text: str) -> tuple[str, str]:
-    """(header, options-body) of a rule; options-body excludes the parentheses."""
+    """(header, options-body) of a rule; options-body excludes the parentheses.
+
+    As Suricata's SigParseBasics, the closing parenthesis may be missing: the body is
+    what follows '(' with trailing blanks and ')' taken off (a body whose last option
+    has no ';' is then refused by `split_options`)."""
     start = text.find("(")
     if start < 0:
         raise RuleError("rule has no options '(...)'")
-    end = text.rstrip().rfind(")")
-    if end < start or text.rstrip()[-1] != ")":
-        raise RuleError("rule options must end with ')'")
+    end = len(text)
+    while end > start + 1 and (text[end - 1] == ")" or text[end - 1].isspace()):
+        end -= 1
     return text[:start].strip(), text[start + 1:end]
 
 

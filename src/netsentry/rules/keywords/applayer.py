@@ -72,7 +72,6 @@ CONTENT_MODIFIERS = {
 OTHER = {
     "ssh.protoversion": "app-layer keyword", "ssh.softwareversion": "app-layer keyword",
     "filemagic": "file keyword",
-    "iprep": "keyword",
     "geoip": "keyword", "replace": "keyword", "flowvar": "keyword", "pktvar": "keyword",
     "tcp.flags.ack": "keyword",
     "http.response_body.raw": "app-layer keyword",

@@ -10,7 +10,7 @@ does not list already are made sticky keywords here. The rest are transaction ch
 - `ftp.reply_received:yes|no` (also on/off, true/false, 1/0);
 - `ftp.dynamic_port:[op]N|A-B`: the port of the data connection the transaction set;
 - `ftpbounce`: a PORT command whose address is not the client's own (an FTP bounce);
-- `ftpdata_command:retr|stor`: the command an `ftp-data` flow carries the file of.
+- `ftpdata_command:stor|appe|stou|retr|nlst|list|mlsd`: the command an `ftp-data` flow carries the file of.
 
 `app-layer-event:smtp.*` / `ftp.*` take the parsers' event names.
 """
@@ -73,11 +73,15 @@ def ftpbounce(b: RuleBuilder, arg: str | None) -> None:
     tx_check(b, "ftp", 0, check)
 
 
-@keyword("ftpdata_command", help="ftpdata_command:retr|stor; the FTP command an ftp-data flow carries")
+_FTPDATA_COMMANDS = ("stor", "appe", "stou", "retr", "nlst", "list", "mlsd")    # detect-ftpdata.c
+
+
+@keyword("ftpdata_command", help="ftpdata_command:stor|appe|stou|retr|nlst|list|mlsd; the FTP command "
+         "an ftp-data flow carries")
 def ftpdata_command(b: RuleBuilder, arg: str | None) -> None:
     text = unquote(arg, "ftpdata_command").strip().lower()
-    if text not in ("retr", "stor"):
-        raise RuleError(f"ftpdata_command: expected 'retr' or 'stor', got '{text}'")
+    if text not in _FTPDATA_COMMANDS:
+        raise RuleError(f"ftpdata_command: expected one of {', '.join(_FTPDATA_COMMANDS)}, got '{text}'")
     want = text.upper().encode()
     # Suricata inspects it on the to-client side of the data flow, whichever way the file goes
     tx_check(b, "ftp-data", 1, lambda tx, ts: tx.command == want)

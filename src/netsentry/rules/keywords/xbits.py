@@ -8,8 +8,11 @@
 As Suricata (detect-hostbits.c, detect-xbits.c): `isset`/`isnotset` are
 checks of the packet (run in `match`), `set`/`unset`/`toggle` run only after
 the whole rule matched. `hostbits` direction `both` is refused as Suricata
-refuses it ("not implemented"), and so is `xbits ... track tx` (it needs
-app-layer rule hooks). Both keywords keep a rule "IP-only" (Suricata's
+refuses it ("not implemented"). `xbits ... track tx` keeps the bit on the
+transaction the rule matched (Suricata's tx bits, detect-xbits.c / tx-bit.c):
+only `set` and `isset` (as Suricata), `isset` on a rule with an app-layer
+hook; `isset` is a transaction check (the rule inspects transactions), `set`
+acts on the transaction of the match; the bit goes with its transaction. Both keywords keep a rule "IP-only" (Suricata's
 SIGMATCH_IPONLY_COMPAT): such a rule is still inspected once per flow
 direction. The bits live in one `XBitStore` per loaded rule set.
 """
@@ -21,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netsentry.detect.xbits import XBitStore, pair_key
-from netsentry.rules.errors import RuleError, UnsupportedError
+from netsentry.rules.errors import RuleError
 from netsentry.rules.registry import RuleBuilder, keyword, unquote
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,6 +60,46 @@ def _store(b: RuleBuilder) -> XBitStore:
     if env_state is None:
         return b.extra.setdefault("xbits_store", XBitStore())
     return env_state.setdefault("xbits", XBitStore())
+
+
+# the transaction the rule being verified is looking at: a tx rule's own transaction
+# check (below) records it just before its buffers are verified, and the rule's
+# set/unset/toggle run right after its match, before any other rule is verified
+_TX_OF_MATCH: list[Any] = [None]
+
+
+def _tx_mark(tx: Any, to_server: bool) -> bool:
+    _TX_OF_MATCH[0] = tx
+    return True
+
+
+def _attach_tx(b: RuleBuilder, cmd: str, name: str) -> None:
+    """`xbits:<set|isset>,<name>,track tx` (the two Suricata supports)."""
+    if cmd not in ("set", "isset"):
+        raise RuleError("xbits: 'track tx' supports only set and isset")
+    if cmd == "isset":
+        fw = getattr(b.sig, "firewall", None)
+        if fw is None or fw.hook is None or fw.hook.kind != "app":
+            raise RuleError("xbits: 'isset' with 'track tx' needs an app-layer hook in the rule header "
+                            "(http1:request_headers ...)")
+        def check(tx: Any, to_server: bool) -> bool:
+            bits = tx.bits
+            return bits is not None and name in bits
+        b.tx_checks.append((None, None, check))
+        return
+    if not any(fn is _tx_mark for _p, _d, fn in b.tx_checks):
+        b.tx_checks.append((None, None, _tx_mark))
+
+    def act(pkt: Any, flow: Any) -> None:
+        tx = _TX_OF_MATCH[0]
+        if tx is None:
+            return
+        bits = tx.bits
+        if bits is None:
+            tx.bits = {name}
+        else:
+            bits.add(name)
+    b.post_actions.append(act)
 
 
 def _attach(b: RuleBuilder, cmd: str, name: str, track: str, expire: int) -> None:
@@ -130,11 +173,8 @@ def xbits(b: RuleBuilder, arg: str | None) -> None:
         key, _, val = opt.partition(" ")
         val = val.strip()
         if key == "track" and track is None:
-            if val == "tx":
-                raise UnsupportedError("xbits track tx (transaction bits) not supported yet",
-                                       category="xbits track tx not supported yet")
-            if val not in _KEYS:
-                raise RuleError(f"xbits: invalid tracker '{val}' (expected ip_src, ip_dst or ip_pair)")
+            if val not in _KEYS and val != "tx":
+                raise RuleError(f"xbits: invalid tracker '{val}' (expected ip_src, ip_dst, ip_pair or tx)")
             track = val
         elif key == "expire" and expire is None:
             if not val.isdigit() or int(val) == 0 or int(val) > 0xFFFFFFFF:
@@ -143,5 +183,8 @@ def xbits(b: RuleBuilder, arg: str | None) -> None:
         else:
             raise RuleError(f"xbits: unexpected '{opt}' (track and expire, each once)")
     if track is None:
-        raise RuleError("xbits: 'track ip_src|ip_dst|ip_pair' is required")
+        raise RuleError("xbits: 'track ip_src|ip_dst|ip_pair' is required (or 'track tx')")
+    if track == "tx":
+        _attach_tx(b, cmd, name)          # (an expire is read and has no use: the bit goes with the tx)
+        return
     _attach(b, cmd, name, track, XBITS_EXPIRE if expire is None else expire)
