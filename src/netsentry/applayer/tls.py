@@ -141,6 +141,11 @@ class TlsParser:
         self.tx = TlsTx()
         self.txs = [self.tx]
         self.rec = [bytearray(), bytearray()]
+        # by direction: the bytes of an application-data record still to come once its
+        # header was read, and that header's version (_records, parse): they are counted,
+        # not buffered, since no one reads an application-data record's body
+        self.skip = [0, 0]
+        self.skip_version = [0, 0]
         self.hs = [bytearray(), bytearray()]
         self.encrypted = [False, False]
         self.lost = [False, False]
@@ -178,14 +183,32 @@ class TlsParser:
         if self.lost[int(to_server)]:
             return
         d = int(to_server)
-        buf = self.rec[d]
-        buf += data
         tx = self.tx
         if data and not tx.updated & (1 if to_server else 2):
             # bytes of the side arrived: its transaction is inspected on this packet even
             # when no record completed (Suricata marks the tx updated on every parse), so
             # `app-layer-state:<client_hello_done` sees the hello in progress
             tx.touch(to_server, NO_BUFFERS)
+        skip = self.skip[d]
+        if skip:
+            # inside an application-data record (most segments of a TLS session): its
+            # bytes are skipped, not copied into the record buffer and cut off again;
+            # the record takes effect when its last byte is in, as a buffered one would
+            n = len(data)
+            if n < skip:
+                self.skip[d] = skip - n
+                if self.app_data and self.on_encrypted > 0:
+                    # (said at the end of the parse call that saw the data, unless a record
+                    # after it failed there: then on this one, as below)
+                    bypass = self.on_encrypted == 2
+                    self.on_encrypted = -1
+                    raise Encrypted(bypass)
+                return
+            self.skip[d] = 0
+            self._app_data(d, to_server, self.skip_version[d])
+            data = data[skip:]
+        buf = self.rec[d]
+        buf += data
         # Records are read at `off` and the consumed prefix is cut once at the end: cutting
         # each record off the front moved the rest of the buffer every time, and copying
         # each record's body is needed only for the records whose body is read (handshake,
@@ -238,6 +261,12 @@ class TlsParser:
             if ln == 0:
                 self._fail(d, "invalid_record_length")
             if size - off < 5 + ln:
+                if ctype == 0x17:
+                    # application data whose body is still to come: the rest is counted
+                    # (parse), not buffered
+                    self.skip[d] = 5 + ln - (size - off)
+                    self.skip_version[d] = version
+                    off = size
                 break
             start = off + 5
             off = start + ln
@@ -264,15 +293,28 @@ class TlsParser:
                     tx.done[1] = True
                 tx.touch(to_server, NO_BUFFERS)
             elif ctype == 0x17:
-                # encrypted application data: the handshake is done (and the session
-                # encrypted), except for a client's early data (0-RTT) before the ServerHello
-                if not self.app_data and (not d or tx.state & STATE_SERVER_HELLO):
-                    self.app_data = True
-                tx.advance(d, 3 if d else 4)
-                tx.handshake_done = True
-                tx.done[0] = tx.done[1] = True
-                tx.touch(to_server, NO_BUFFERS)
+                self._app_data(d, to_server, -1)
         return off
+
+    def _app_data(self, d: int, to_server: bool, version: int) -> None:
+        """A whole application-data record. `version`: its header's, when the header was
+        read on an earlier segment (parse's skip), else -1 (read just now by _records)."""
+        tx = self.tx
+        if version >= 0:
+            # what _records does for every record it reads whole
+            self.version[d] = version
+            if not tx.hello_version & (1 << d):
+                tx.conn_version[d] = version
+            if not tx.record_version:
+                tx.record_version = version
+        # encrypted application data: the handshake is done (and the session
+        # encrypted), except for a client's early data (0-RTT) before the ServerHello
+        if not self.app_data and (not d or tx.state & STATE_SERVER_HELLO):
+            self.app_data = True
+        tx.advance(d, 3 if d else 4)
+        tx.handshake_done = True
+        tx.done[0] = tx.done[1] = True
+        tx.touch(to_server, NO_BUFFERS)
 
     def _handshake(self, d: int, body: bytes) -> None:
         hs = self.hs[d]
