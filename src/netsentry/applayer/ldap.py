@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsentry.applayer import der
 from netsentry.applayer.registry import (BOTH, CHANGERS, TO_CLIENT, TO_SERVER, ParserError, Protocol, ProtocolChange,
                                          register_buffer, register_protocol)
 from netsentry.applayer.tx import Tx
@@ -71,36 +72,17 @@ RESULT_NUMBERS = {name: code for code, name in RESULT_CODES.items()}
 MODIFY_OPS = {0: "add", 1: "delete", 2: "replace"}
 
 
-class _Short(Exception):
-    """The message is not whole yet."""
+# LDAP's BER (RFC 4511 section 5.1): the ASN.1 protocols' reader (der.py), with LDAP's own
+# refusals on top. A message not whole yet is `_Short`; anything else wrong is `_Bad`.
+_Short = der.Short
+_Bad = der.DerError
 
-
-class _Bad(Exception):
-    """Not BER / not an LDAPMessage."""
-
-
-# --- BER --------------------------------------------------------------------------------
 
 def _tlv(b: bytes, off: int, end: int) -> tuple[int, int, int]:
     """(tag, value start, value end) of the element at `off`, within `end`."""
-    if off + 2 > end:
-        raise _Short()
-    tag = b[off]
-    if tag & 0x1F == 0x1F:
-        raise _Bad()                # high tag numbers: none in LDAP
-    n = b[off + 1]
-    p = off + 2
-    if n & 0x80:
-        k = n & 0x7F
-        if k == 0 or k > 4:
-            raise _Bad()            # indefinite lengths are not allowed in LDAP
-        if p + k > end:
-            raise _Short()
-        n = int.from_bytes(b[p:p + k], "big")
-        p += k
-    if p + n > end:
-        raise _Short()
-    return tag, p, p + n
+    if off + 2 <= end and b[off] & 0x1F == 0x1F:
+        raise _Bad("high tag number")      # none in LDAP
+    return der.tlv(b, off, end)
 
 
 def _elements(b: bytes, s: int, e: int) -> list[tuple[int, int, int]]:
