@@ -557,8 +557,8 @@ def test_detect_settings_are_checked_even_without_rules(tmp_path: Path, good_pca
 def test_replay_logs_wrong_rules_one_by_one_and_unsupported_ones_by_reason(tmp_path: Path, good_pcap: Path):
     rules = tmp_path / "mixed.rules"
     rules.write_text(
-        'alert tcp any any -> any any (msg:"a"; krb5.sname; content:"x"; sid:1;)\n'
-        'alert tcp any any -> any any (msg:"b"; krb5.sname; content:"y"; sid:2;)\n'
+        'alert tcp any any -> any any (msg:"a"; pop3.command; content:"x"; sid:1;)\n'
+        'alert tcp any any -> any any (msg:"b"; pop3.command; content:"y"; sid:2;)\n'
         'alert tcp any any -> any any (msg:"c"; depth:x; content:"y"; sid:3;)\n'
         'alert tcp any any -> any any (msg:"d"; content:"GET"; sid:4;)\n')
     proc = run("replay", str(good_pcap), "-S", str(rules), "-l", str(tmp_path / "out"), "-q")
