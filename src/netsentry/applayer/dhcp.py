@@ -21,7 +21,7 @@ from typing import Any
 
 from netsentry.applayer import enabled, evestr
 from netsentry.applayer.registry import BOTH, ParserError, Protocol, register_protocol, register_states
-from netsentry.applayer.tx import Tx
+from netsentry.applayer.tx import MessageTx
 from netsentry.config import get
 
 EVENTS: dict[str, int | None] = {"truncated_options": BOTH, "malformed_options": BOTH}
@@ -114,19 +114,14 @@ def probe(data: bytes, to_server: bool) -> bool | None:
     return True if len(data) >= HEADER_LEN else None
 
 
-class DhcpTx(Tx):
-    __slots__ = ("msg", "to_server", "extended")
+class DhcpTx(MessageTx):
+    __slots__ = ("msg", "extended")
     proto = "dhcp"
 
     def __init__(self, tx_id: int, to_server: bool, msg: Message, extended: bool) -> None:
-        super().__init__(tx_id)
+        super().__init__(tx_id, to_server)
         self.msg = msg
-        self.to_server = to_server
         self.extended = extended
-        self.done = [True, True]
-
-    def one_way(self) -> bool | None:
-        return self.to_server
 
     def dhcp_type(self) -> int | None:
         for code, kind, value in self.msg.options:

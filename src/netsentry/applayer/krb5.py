@@ -25,7 +25,7 @@ from netsentry.applayer import der, enabled, evestr
 from netsentry.applayer.der import DerError
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, ParserError, Protocol, register_buffer, register_protocol,
                                          register_states)
-from netsentry.applayer.tx import Tx
+from netsentry.applayer.tx import MessageTx
 
 EVENTS: dict[str, int | None] = {"malformed_data": BOTH, "weak_encryption": BOTH}
 MSG_TYPES = {10: "KRB_AS_REQ", 11: "KRB_AS_REP", 12: "KRB_TGS_REQ", 13: "KRB_TGS_REP", 14: "KRB_AP_REQ",
@@ -156,13 +156,12 @@ def _etype(data: bytes, f: tuple[int, int]) -> int:
     return _int(data, p[0])
 
 
-class Krb5Tx(Tx):
-    __slots__ = ("msg_type", "cname", "realm", "sname", "etype", "ticket_etype", "error_code", "req_type",
-                 "to_server")
+class Krb5Tx(MessageTx):
+    __slots__ = ("msg_type", "cname", "realm", "sname", "etype", "ticket_etype", "error_code", "req_type")
     proto = "krb5"
 
     def __init__(self, tx_id: int, to_server: bool, msg_type: int) -> None:
-        super().__init__(tx_id)
+        super().__init__(tx_id, to_server)
         self.msg_type = msg_type
         self.cname: list[bytes] | None = None
         self.realm: bytes | None = None
@@ -171,15 +170,6 @@ class Krb5Tx(Tx):
         self.ticket_etype: int | None = None
         self.error_code: int | None = None
         self.req_type: int | None = None
-        self.to_server = to_server
-        self.done = [True, True]
-
-    def one_way(self) -> bool | None:
-        return self.to_server
-
-    def message_records(self, final: bool) -> list[dict[str, Any]]:
-        self.logged = True
-        return [self.eve()]
 
     def eve(self) -> dict[str, Any]:
         out: dict[str, Any] = {"msg_type": MSG_TYPES.get(self.msg_type, f"MessageType({self.msg_type})")}

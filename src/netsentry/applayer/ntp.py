@@ -16,7 +16,7 @@ from typing import Any
 from netsentry.applayer import enabled
 from netsentry.applayer.registry import (BOTH, ParserError, Protocol, register_buffer, register_protocol,
                                          register_states)
-from netsentry.applayer.tx import Tx
+from netsentry.applayer.tx import MessageTx
 
 EVENTS: dict[str, int | None] = {"unsolicited_response": BOTH, "malformed_data": BOTH}
 HEADER_LEN = 48
@@ -43,22 +43,13 @@ def probe(data: bytes, to_server: bool) -> bool | None:
     return True if len(data) >= HEADER_LEN else None
 
 
-class NtpTx(Tx):
-    __slots__ = ("version", "mode", "stratum", "reference_id", "to_server")
+class NtpTx(MessageTx):
+    __slots__ = ("version", "mode", "stratum", "reference_id")
     proto = "ntp"
 
     def __init__(self, tx_id: int, to_server: bool, version: int, mode: int, stratum: int, ref: bytes) -> None:
-        super().__init__(tx_id)
+        super().__init__(tx_id, to_server)
         self.version, self.mode, self.stratum, self.reference_id = version, mode, stratum, ref
-        self.to_server = to_server
-        self.done = [True, True]
-
-    def one_way(self) -> bool | None:
-        return self.to_server
-
-    def message_records(self, final: bool) -> list[dict[str, Any]]:
-        self.logged = True
-        return [self.eve()]
 
     def eve(self) -> dict[str, Any]:
         return {"version": self.version, "mode": self.mode, "stratum": self.stratum,

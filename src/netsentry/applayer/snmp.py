@@ -23,7 +23,7 @@ from netsentry.applayer.der import DerError
 from netsentry.applayer import enabled
 from netsentry.applayer.registry import BOTH, ParserError, Protocol, register_buffer, register_protocol
 from netsentry.applayer.registry import register_states
-from netsentry.applayer.tx import Tx
+from netsentry.applayer.tx import MessageTx
 
 EVENTS: dict[str, int | None] = {"malformed_data": BOTH, "unknown_security_model": BOTH,
                                  "version_mismatch": BOTH}
@@ -113,26 +113,17 @@ def parse_pdu(data: bytes, tag: int, s: int, e: int) -> Pdu:
     return p
 
 
-class SnmpTx(Tx):
-    __slots__ = ("version", "pdu", "community", "usm", "encrypted", "to_server")
+class SnmpTx(MessageTx):
+    __slots__ = ("version", "pdu", "community", "usm", "encrypted")
     proto = "snmp"
 
     def __init__(self, tx_id: int, to_server: bool, version: int) -> None:
-        super().__init__(tx_id)
+        super().__init__(tx_id, to_server)
         self.version = version
         self.pdu: Pdu | None = None
         self.community: bytes | None = None
         self.usm: bytes | None = None
         self.encrypted = False
-        self.to_server = to_server
-        self.done = [True, True]
-
-    def one_way(self) -> bool | None:
-        return self.to_server
-
-    def message_records(self, final: bool) -> list[dict[str, Any]]:
-        self.logged = True
-        return [self.eve()]
 
     def eve(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": self.version}

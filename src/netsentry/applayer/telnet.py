@@ -15,23 +15,19 @@ from typing import Any
 
 from netsentry.applayer import enabled
 from netsentry.applayer.registry import BOTH, Protocol, register_buffer, register_protocol, register_states
-from netsentry.applayer.tx import Tx
+from netsentry.applayer.tx import MessageTx
 
 EVENTS: dict[str, int | None] = {}
 MAX_LINE = 1 << 16          # a data message still without its LF past this is taken as it is
 
 
-class TelnetTx(Tx):
-    __slots__ = ("raw", "ctl", "to_server")
+class TelnetTx(MessageTx):
+    __slots__ = ("raw", "ctl")
     proto = "telnet"
 
     def __init__(self, tx_id: int, to_server: bool, raw: bytes, ctl: bool) -> None:
-        super().__init__(tx_id)
-        self.raw, self.ctl, self.to_server = raw, ctl, to_server
-        self.done = [True, True]
-
-    def one_way(self) -> bool | None:
-        return self.to_server
+        super().__init__(tx_id, to_server)
+        self.raw, self.ctl = raw, ctl
 
     def alert_objects(self) -> dict[str, Any]:
         return {}

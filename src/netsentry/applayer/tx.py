@@ -80,3 +80,24 @@ class Tx:
 
     def eve(self) -> dict[str, Any]:      # pragma: no cover - each protocol's own
         raise NotImplementedError
+
+
+class MessageTx(Tx):
+    """A transaction of one message, seen from its sender's side only (Suricata's
+    unidirectional transactions of the datagram protocols: NTP, SNMP, krb5, DHCP...):
+    complete when made, passed over by detection in the other direction, logged as one
+    record per message (`eve`)."""
+
+    __slots__ = ("to_server",)
+
+    def __init__(self, tx_id: int, to_server: bool) -> None:
+        super().__init__(tx_id)
+        self.to_server = to_server
+        self.done = [True, True]
+
+    def one_way(self) -> bool | None:
+        return self.to_server
+
+    def message_records(self, final: bool) -> list[dict[str, Any]]:
+        self.logged = True
+        return [self.eve()]
