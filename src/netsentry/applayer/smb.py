@@ -362,6 +362,19 @@ class SmbParser:
         self.txs.append(tx)
         return tx
 
+    def _create_answered(self, tx: SmbTx, status: int, fid: bytes | None, tree_key: tuple[int, int]) -> None:
+        """A create's answer (SMB1 and SMB2 alike): a new file id names the file, and the
+        pipe when the tree is a named pipe's; the transaction is complete."""
+        if fid is not None:
+            st = self.state
+            st.fid_names[fid] = tx.filename or b""
+            tree_ = st.trees.get(tree_key)
+            if tree_ is not None:
+                st.fid_pipe[fid] = tree_[1]
+        tx.done[1] = tx.done[0] = True
+        tx.status = status
+        self._touch(tx)
+
     def _find(self, kind: str, key: Any, open_side: int | None = None) -> SmbTx | None:
         for tx in reversed(self.txs):
             if tx.kind == kind and tx.key == key and (open_side is None or not tx.done[open_side]):
@@ -476,15 +489,8 @@ class SmbParser:
                 tx = self._find("create", key, 0)
                 if tx is None:
                     tx = self._new(2, cmd, "create", key)
-                if status == _ST_SUCCESS and len(body) >= 80:
-                    fid = bytes(body[64:80])
-                    st.fid_names[fid] = tx.filename or b""
-                    tree_ = st.trees.get((ssn, tree))
-                    if tree_ is not None:
-                        st.fid_pipe[fid] = tree_[1]
-                tx.done[1] = tx.done[0] = True
-                tx.status = status
-                self._touch(tx)
+                fid = bytes(body[64:80]) if status == _ST_SUCCESS and len(body) >= 80 else None
+                self._create_answered(tx, status, fid, (ssn, tree))
         elif cmd == 6:                                  # CLOSE
             if to_server and len(body) >= 24:
                 fid = bytes(body[8:24])
@@ -810,15 +816,9 @@ class SmbParser:
                 tx = self._find("create", (uid, mid), 0)
                 if tx is None:
                     tx = self._new(1, cmd, "create", (uid, mid))
-                if status == _ST_SUCCESS and len(words) >= 7:
-                    fid = bytes(words[5:7]) + tid.to_bytes(2, "little")
-                    st.fid_names[fid] = tx.filename or b""
-                    tree_ = st.trees.get((uid, tid))
-                    if tree_ is not None:
-                        st.fid_pipe[fid] = tree_[1]
-                tx.done[1] = tx.done[0] = True
-                tx.status = status
-                self._touch(tx)
+                fid = (bytes(words[5:7]) + tid.to_bytes(2, "little")
+                       if status == _ST_SUCCESS and len(words) >= 7 else None)
+                self._create_answered(tx, status, fid, (uid, tid))
         elif cmd == 0x2f:                               # WRITE_ANDX
             if to_server and wc >= 12:
                 fid = bytes(words[4:6]) + tid.to_bytes(2, "little")
