@@ -63,6 +63,7 @@ COMPILED_MODULES = [
     "src/netsentry/detect/prefilter.py",
     "src/netsentry/detect/stream.py",
     "src/netsentry/detect/txdetect.py",
+    "src/netsentry/evemerge.py",
     "src/netsentry/event.py",
     "src/netsentry/flow/flow.py",
     "src/netsentry/flow/table.py",

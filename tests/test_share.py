@@ -132,3 +132,50 @@ def test_a_worker_pipe_holds_a_second_of_host_state_without_blocking():
     finally:
         read_end.close()
         write_end.close()
+
+
+MERGE_DRIVER = r"""
+import sys
+from pathlib import Path
+from netsentry.evemerge import merge_parts
+d = Path(sys.argv[1])
+with open(d / sys.argv[2], "wb") as out:
+    merge_parts([d / f"eve.{i}.json" for i in range(5)], out)
+"""
+
+
+def test_compiled_and_pure_merges_write_the_same_bytes(tmp_path: Path):
+    """evemerge's compiled merge (mapped parts, memcmp keys, one output buffer) writes what
+    heapq.merge over the lines writes: ties in part order, a part's own order kept, keys
+    shorter than the slice (short lines), a line longer than the output buffer, empty and
+    missing parts, torn last lines dropped."""
+    if _compiled.built_modules().get("netsentry.evemerge") is not False:
+        pytest.skip("evemerge.py is not compiled (or its extension is stale): there is one path only")
+    from netsentry.evemerge import MERGE_BUFFER
+
+    def line(ts: str, who: str, pad: int = 0) -> bytes:
+        return b'{"timestamp":"2026-12-07T03:00:%s+0000","who":"%s"%s}\n' % (
+            ts.encode(), who.encode(), b',"p":"' + b"x" * pad + b'"' if pad else b"")
+    parts = [
+        [line("01.000001", "a1"), line("03.000000", "a2"), line("02.000000", "a3"), b"{}\n",
+         line("05.000000", "a4", pad=MERGE_BUFFER + 100), line("05.000000", "a5")],
+        [line("01.000001", "b1"), b'{"timestamp":"2026-12-07T03:00:01\n', line("02.500000", "b2"),
+         line("05.000000", "b3", pad=70_000), b'{"timestamp":"2026-12-07T03:00:09.0'],     # torn
+        [],
+        None,       # no file
+        [b"\n", b'{"ti\n', line("04.000000", "e1"), line("04.000000", "e2")],
+    ]
+    for i, lines in enumerate(parts):
+        if lines is not None:
+            (tmp_path / f"eve.{i}.json").write_bytes(b"".join(lines))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    env.pop("NETSENTRY_PURE", None)
+    subprocess.run([sys.executable, "-c", MERGE_DRIVER, str(tmp_path), "compiled.json"], env=env, check=True)
+    env["NETSENTRY_PURE"] = "1"
+    subprocess.run([sys.executable, "-c", MERGE_DRIVER, str(tmp_path), "pure.json"], env=env, check=True)
+    compiled = (tmp_path / "compiled.json").read_bytes()
+    assert compiled == (tmp_path / "pure.json").read_bytes()
+    got = compiled.splitlines(keepends=True)
+    assert len(got) == 14 and not any(b"09.0" in x for x in got), "every whole line once, the torn ones dropped"
+    who = [json.loads(x)["who"] for x in got if b'"who"' in x]
+    assert who == ["a1", "b1", "b2", "a2", "a3", "e1", "e2", "a4", "a5", "b3"]

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import heapq
 import multiprocessing
-import operator
 import os
 import resource
 import signal
@@ -45,6 +43,8 @@ from netsentry.config import ConfigError
 # who owns a packet (the IP-pair hash per link type) and a worker's share of a capture:
 # share.py, compiled when built (every replay worker runs it over every record)
 from netsentry.share import PAIR_KEYS, ShareSource, worker_of  # noqa: F401
+# the k-way merge of the workers' EVE files (compiled when built: it runs over every line)
+from netsentry.evemerge import MERGE_BUFFER, merge_parts
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -346,49 +346,16 @@ def merge_eve(logdir: Path, filename: str, workers: int, append: bool, keep_part
 
     Each worker's file is already in its own processing order, so a k-way merge
     on the record's leading timestamp keeps each worker's order and interleaves
-    them by time. A torn last line (a worker killed mid-write) is dropped."""
+    them by time. A torn last line (a worker killed mid-write) is dropped. The
+    merge itself is evemerge.py (compiled: it runs over every line, serially, after
+    the workers end)."""
     parts = [logdir / part_path(filename, i) for i in range(first, workers)]
-    files = [open(p, "rb", buffering=MERGE_BUFFER) if p.exists() else None for p in parts]   # noqa: SIM115
-    try:
-        # the files themselves are the streams (lines read in C); only a file whose last
-        # line is torn goes through the filtering generator. writelines() takes the merge
-        # in C too: bench_workers' merge phase 0.22 -> 0.08 s CPU per 138k lines
-        streams = [f if _ends_whole(f) else _whole_lines(f) for f in files if f is not None]
-        with open(logdir / filename, "ab" if append else "wb", buffering=MERGE_BUFFER) as out:
-            out.writelines(heapq.merge(*streams, key=_timestamp_key))
-    finally:
-        for f in files:
-            if f is not None:
-                f.close()
+    with open(logdir / filename, "ab" if append else "wb", buffering=MERGE_BUFFER) as out:
+        merge_parts(parts, out)
     if not keep_parts:
         for p in parts:
             if p.exists():
                 p.unlink()
-
-
-MERGE_BUFFER = 1 << 20      # read/write buffer of each file of the merge (fewer system calls)
-
-
-def _ends_whole(f: Any) -> bool:
-    """Does the open file `f` end with a newline (or is it empty)? Leaves it at its start."""
-    size = os.fstat(f.fileno()).st_size
-    if not size:
-        return True
-    f.seek(size - 1)
-    last = f.read(1)
-    f.seek(0)
-    return last == b"\n"
-
-
-def _whole_lines(f: Any) -> Iterator[bytes]:
-    for line in f:
-        if line.endswith(b"\n"):
-            yield line
-
-
-# every EVE line starts {"timestamp":"YYYY-MM-DDTHH:MM:SS.ffffff+zzzz": the merge key is
-# that slice, taken by a C-level getter (no Python frame per line)
-_timestamp_key = operator.itemgetter(slice(14, 40))
 
 
 def _avg_pkt_size(merged: Mapping[str, int | float], values: list[int | float]) -> int | float:
