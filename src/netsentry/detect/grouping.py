@@ -244,7 +244,17 @@ class Group:
         cands = first.get(key)
         if cands is not None:
             return cands
-        hits = self._ip_src.lookup(src) & self._ip_dst.lookup(dst)   # type: ignore[union-attr]
+        # each address's index answer remembered too (keyed by the index, which groups of a
+        # bucket share): a new pair is mostly two hosts seen before in other pairs
+        skey = (self._ip_src, src)
+        in_src = first.get(skey)
+        if in_src is None:
+            in_src = first[skey] = self._ip_src.lookup(src)      # type: ignore[union-attr]
+        dkey = (self._ip_dst, dst)
+        in_dst = first.get(dkey)
+        if in_dst is None:
+            in_dst = first[dkey] = self._ip_dst.lookup(dst)      # type: ignore[union-attr]
+        hits = in_src & in_dst
         if not hits and not self._ip_bidir:
             cands = self.always_later
         else:
