@@ -534,7 +534,9 @@ class Sensor:
         if self._tx_detect is not None and not pkt.checksum_bad:
             sigs = self.signatures
             fresh = flow.action == "drop" and sigs is not None and sigs.dropped_by_rules(pkt)
-            tpkt = self.applayer.tx_packet(pkt, flow)
+            # (the view is needed only where an ACK released this side's bytes: most packets
+            # are inspected as they are, without the call)
+            tpkt = pkt if st.released is None else self.applayer.tx_packet(pkt, flow)
             events = self._tx_detect.inspect(tpkt, flow, fresh)
             if held:
                 events = held + events if events else held

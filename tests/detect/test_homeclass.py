@@ -96,3 +96,19 @@ def test_alerts_follow_the_addresses_both_ways(detect: Detect) -> None:
     assert run.sids_at(9) == [2, 10]       # home -> external port 80: outbound, not inbound
     assert run.sids_at(10) == [8]          # DNS answer from outside
     assert run.sids_at(11) == [10]         # the query goes home -> external: not sid 8
+
+
+def test_remembered_answers_equal_the_interval_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """home_bits remembers HOME_NET membership per address: asked again, and after the
+    bounded memory was cleared, it answers what the address matcher says."""
+    import netsentry.detect.homeclass as hc
+    monkeypatch.setattr(hc, "HOME_MEMO", 3)
+    homes = HomeClasses(load_defaults())
+    addrs = [ipaddress.ip_address(a).packed for a in ADDRS + ADDRS6]
+    for _ in range(3):
+        for a in addrs:
+            for b in addrs:
+                s, d = bool(homes.contains(a)), bool(homes.contains(b))
+                want = 1 << ((2 if s else 0) | (1 if d else 0)), 1 << ((2 if d else 0) | (1 if s else 0))
+                assert homes.home_bits(a, b) == want, (a, b)
+                assert len(homes._in_home) <= 3

@@ -69,8 +69,27 @@ class Tx:
         return self.done[0] and self.done[1]
 
     def release(self) -> None:
-        """Drop what detection and logging no longer need (bodies); the ids stay."""
-        self.cache.clear()
+        """Drop what detection and logging no longer need (bodies); the ids stay.
+
+        A transaction whose class frees nothing else (no `release` of its own: TLS, the
+        message transactions) keeps the same content, so the candidate lists transaction
+        detection kept for it (`CANDIDATES_TS`/`_TC`, worked out from that content) stay
+        true: a record touching it after the release (TLS records after the handshake)
+        reuses them instead of rebuilding every buffer and scanning it again (ndpi-mix, ET
+        Open: 785 rebuilds)."""
+        cache = self.cache
+        if not cache:
+            return
+        if type(self).release is Tx.release:
+            ts = cache.get(CANDIDATES_TS)
+            tc = cache.get(CANDIDATES_TC)
+            cache.clear()
+            if ts is not None:
+                cache[CANDIDATES_TS] = ts
+            if tc is not None:
+                cache[CANDIDATES_TC] = tc
+            return
+        cache.clear()
 
     def one_way(self) -> bool | None:
         """The only direction this transaction has (True: to server), or None: both.

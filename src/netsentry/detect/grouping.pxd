@@ -5,7 +5,7 @@
 # holds (the flags are bools there too).
 
 cdef class Group:
-    cdef public object members, always, always_later, prefilter, owners, keep, single, later_by_flags
+    cdef public object _members, _parts, always, always_later, prefilter, owners, keep, single, later_by_flags
     cdef public object _ip_src, _ip_dst, _ip_bidir, _later_set, _always_set, _stream_set, _base, _first
     cdef public bint has_stream, ip_only
     # the signature engine's answers about this group, -1 until first asked (engine.py

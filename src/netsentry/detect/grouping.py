@@ -90,7 +90,7 @@ class Group:
 
     # compiled: a typed record (grouping.pxd), so detect/engine.py reads these as struct members
     if not cython.compiled:
-        __slots__ = ("members", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
+        __slots__ = ("_members", "_parts", "always", "always_later", "prefilter", "owners", "build_seconds", "has_stream",
                      "keep", "single", "ip_only", "later_by_flags", "_ip_src", "_ip_dst", "_ip_bidir", "_later_set",
                      "_always_set", "_stream_set", "_base", "_first", "stream_alone", "stream_capable")
 
@@ -110,6 +110,8 @@ class Group:
         # first_candidates' answers, shared by the index's groups so that one bound holds
         # for all of them (a per-group bound times ~300 groups could grow to a million)
         self._first = memo if memo is not None else {}
+        base = None             # the bucket's _PortAnyFacts, for a port group over its database
+        derived = None          # what `base` remembers for this group's content-less rules
         if shared is not None and spec is not None and shared._base is not None:
             # A port group over the bucket's shared group, built per new port class while
             # packets wait (ndpi-mix with ET Open: ~290 of them, ~2,450 members each, in its
@@ -121,13 +123,24 @@ class Group:
             base = shared._base
             self._always_set = self._stream_set = None
             extra_always = spec & shared._always_set
-            self.members = _merged(base.members, spec)
-            self.always = _merged(base.always, extra_always)
-            self.always_later = _merged(base.later, extra_always - once) if once else self.always
-            first_only = _merged(base.once, extra_always & once) if once else ()
+            # its sorted member tuple only when asked (`members`): the merge of ~2,450 numbers
+            # was ~40% of a port group's build, and the packet path never reads it
+            self._members = None
+            self._parts = (base.members, spec)
             self.has_stream = base.has_stream or not spec.isdisjoint(shared._stream_set)
+            # Everything below that follows from the rules without a fast pattern is the
+            # same for every port group adding the same ones (most add none): worked out
+            # once per such set, kept on the bucket's facts (ndpi-mix, ET Open: 272 port
+            # groups, the flags table, the ip-only index key and the sorts were ~60% of
+            # each one's build).
+            derived = base.derived.get(extra_always)
+            if derived is None:
+                self.always = _merged(base.always, extra_always)
+                self.always_later = _merged(base.later, extra_always - once) if once else self.always
+                first_only = _merged(base.once, extra_always & once) if once else ()
         else:
-            self.members = tuple(sorted(member_set))
+            self._members = tuple(sorted(member_set))
+            self._parts = None
             if fps is None:
                 fps = [fast_pattern_of(s) for s in sigs]
             always_set = frozenset(n for n in self.members if fps[n] is None)
@@ -140,28 +153,46 @@ class Group:
             first_only = tuple(sorted(always_set & once)) if once else ()
             # any member to try on the stream window too (see stream.py)?
             self.has_stream = bool(stream_set)
-        always = self.always
-        self.ip_only = len(self.always_later) != len(always)
-        # Content-less rules (no fast pattern) would be verified on every packet; the
-        # bundled flag-scan rules (flags:0, flags:F,12, ...) cost ~5 s per 1M packets
-        # that way. A table by flags byte keeps only those whose flags can match.
-        oks = [sigs[n].tcp_flags_ok for n in self.always_later]
-        self.later_by_flags = None
-        if any(ok is not None for ok in oks):
-            self.later_by_flags = tuple(
-                tuple(n for n, ok in zip(self.always_later, oks) if ok is None or v in ok) for v in range(256))
-        self._later_set = frozenset(self.always_later)
-        self._index_ip_only(first_only, sigs, ip_indexes)
+        if derived is None:
+            always = self.always
+            self.ip_only = len(self.always_later) != len(always)
+            # Content-less rules (no fast pattern) would be verified on every packet; the
+            # bundled flag-scan rules (flags:0, flags:F,12, ...) cost ~5 s per 1M packets
+            # that way. A table by flags byte keeps only those whose flags can match.
+            oks = [sigs[n].tcp_flags_ok for n in self.always_later]
+            self.later_by_flags = None
+            if any(ok is not None for ok in oks):
+                self.later_by_flags = tuple(
+                    tuple(n for n, ok in zip(self.always_later, oks) if ok is None or v in ok) for v in range(256))
+            self._later_set = frozenset(self.always_later)
+            self._index_ip_only(first_only, sigs, ip_indexes)
+            if base is not None:
+                base.derived[extra_always] = (self.always, self.always_later, self.ip_only, self.later_by_flags,
+                                              self._later_set, self._ip_src, self._ip_dst, self._ip_bidir)
+        else:
+            (self.always, self.always_later, self.ip_only, self.later_by_flags,
+             self._later_set, self._ip_src, self._ip_dst, self._ip_bidir) = derived
         if shared is not None:
             # the bucket's database (GroupIndex: too many port groups to compile one
             # each); hits of rules outside this group are dropped via `keep`
             self.prefilter, self.owners = shared.prefilter, shared.owners
-            self.keep = None if len(shared.members) == len(self.members) else member_set
+            self.keep = None if len(shared.members) == len(member_set) else member_set
             self.single = shared.single if self.keep is None else None
         else:
             self.keep = None
             self._compile(fps, backend)
         self.build_seconds = time.perf_counter() - t0
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """The member rules' numbers, ascending (a port group over a bucket's shared
+        database merges them on first use: `__init__`)."""
+        got = self._members
+        if got is None:
+            base, spec = self._parts
+            got = self._members = _merged(base, spec)
+            self._parts = None
+        return got
 
     def _compile(self, fps: Sequence[Content | None], backend: str) -> None:
         pattern_ids: dict[tuple[bytes, bool], int] = {}
@@ -213,7 +244,17 @@ class Group:
         cands = first.get(key)
         if cands is not None:
             return cands
-        hits = self._ip_src.lookup(src) & self._ip_dst.lookup(dst)   # type: ignore[union-attr]
+        # each address's index answer remembered too (keyed by the index, which groups of a
+        # bucket share): a new pair is mostly two hosts seen before in other pairs
+        skey = (self._ip_src, src)
+        in_src = first.get(skey)
+        if in_src is None:
+            in_src = first[skey] = self._ip_src.lookup(src)      # type: ignore[union-attr]
+        dkey = (self._ip_dst, dst)
+        in_dst = first.get(dkey)
+        if in_dst is None:
+            in_dst = first[dkey] = self._ip_dst.lookup(dst)      # type: ignore[union-attr]
+        hits = in_src & in_dst
         if not hits and not self._ip_bidir:
             cands = self.always_later
         else:
@@ -241,9 +282,12 @@ class _PortAnyFacts:
     port-specific ones (`_Bucket.specific`), so `Group` merges its few facts into these
     instead of recomputing them from thousands of members."""
 
-    __slots__ = ("members", "always", "later", "once", "has_stream")
+    __slots__ = ("members", "always", "later", "once", "has_stream", "derived")
 
     def __init__(self, port_any: frozenset[int], shared: Group, once: frozenset[int]) -> None:
+        # per set of port-specific content-less rules a port group adds: its facts that
+        # follow from them alone (Group.__init__), shared by every group adding that set
+        self.derived: dict[frozenset[int], tuple[Any, ...]] = {}
         always = port_any & shared._always_set      # type: ignore[operator]
         self.members = tuple(sorted(port_any))
         self.always = tuple(sorted(always))
@@ -413,6 +457,7 @@ class GroupIndex:
         # `ether` rules every Ethernet frame and `arp` rules only ARP frames
         self.buckets[NON_IP] = _Bucket(NON_IP, [n for n, s in enumerate(sigs) if s.proto in _NON_IP_PROTOS], sigs)
         self._by_members: dict[frozenset[int], Group] = {}
+        self._by_spec: dict[tuple[int, frozenset[int]], Group] = {}     # _build's interning by (bucket, spec)
         # per protocol key: (bucket, dp -> class, sp -> class, table), what `flow_groups`
         # reads once per new flow, in one dict probe instead of five attribute reads
         self._tables = {p: (b, b.dp_of, b.sp_of, b.table) for p, b in self.buckets.items()}
@@ -460,12 +505,20 @@ class GroupIndex:
 
     def _build(self, b: _Bucket, dpi: int, spi: int) -> Group:
         spec = b.specific(dpi, spi)
+        # a bucket's members are its any-port rules plus `spec`, so (bucket, spec) names the
+        # member set without making it: a class pair whose spec an earlier pair had costs
+        # no union and no hash over the bucket's thousands of members (ET Open's tcp)
+        key = (b.key, spec)
+        g = self._by_spec.get(key)
+        if g is not None:
+            return g
         members = b.port_any | spec
         g = self._by_members.get(members)
         if g is None:
             g = self._by_members[members] = Group(members, self.sigs, self.backend, self.once_per_direction,
                                                   self._shared.get(b.key), self._ip_indexes, self._fps, spec,
                                                   self._first_memo)
+        self._by_spec[key] = g
         return g
 
     def warm(self, max_pairs: int = 256) -> None:
