@@ -156,7 +156,10 @@ class TrafficSpike(Detector):
         min_factor = self.ctx.min_factor
         low_p, low_b = self.floors[0] * min_factor, self.floors[1] * min_factor
         for host, v in self.bucket.data.items():
-            row = known.get(host)
+            # popped, not read: every known host is re-inserted at the young end below (most
+            # recently used last), so a pop and an insert are the two dict probes a get, a
+            # del and an insert were
+            row = known.pop(host, None)
             if row is None:
                 # A host's first bucket is its whole baseline so far, kept as one int (see
                 # BaselineTable.first_row): most hosts in a busy capture are seen once.
@@ -171,9 +174,9 @@ class TrafficSpike(Detector):
             xb = b / length
             first = row & FIRST_MASK if row.__class__ is int else row[0]
             if first > warm_first or (xp < low_p and xb < low_b):
-                del known[host]                        # re-insert: most recently used last
                 known[host] = advance_row(row, idx, xp, xb, alpha, length)
                 continue
+            known[host] = row                          # back (young end) for _judge's entry/store
             self._judge(host, idx, [xp, xb], p, b)
         self.bucket.clear()
         self.current = -1
