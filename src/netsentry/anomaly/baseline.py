@@ -101,7 +101,10 @@ class BaselineTable:
         directly)."""
         return advance_row(row, bucket, x0, x1, self.alpha, self.bucket)
 
-    def entry(self, key: Hashable, bucket: int) -> list[float]:
+    # An entry is annotated `list`, not list[float]: compiled, Cython reads the items of a
+    # list[float] as C doubles, so `update` and `_fold_zeros` stored the bucket count as a
+    # float (4.0 where the pure path writes 4) and the state file differed between the paths.
+    def entry(self, key: Hashable, bucket: int) -> list:
         """A working copy of the key's entry with every bucket before `bucket` folded in
         (a fresh one if the key is new). Change it with `update`, keep it with `store`."""
         row = self.row(key)
@@ -114,7 +117,7 @@ class BaselineTable:
             e[LAST] = bucket - 1
         return e
 
-    def store(self, key: Hashable, e: list[float]) -> None:
+    def store(self, key: Hashable, e: list) -> None:
         """Keep `e` as the key's entry (the key becomes the most recently used).
 
         Entries are stored as tuples of numbers, which the garbage collector stops
@@ -127,16 +130,16 @@ class BaselineTable:
         else:
             data[key] = tuple(e)
 
-    def warmed(self, e: list[float], bucket: int) -> bool:
+    def warmed(self, e: list, bucket: int) -> bool:
         return bucket - e[FIRST] >= self.warm_buckets
 
     @staticmethod
-    def mean_std(e: list[float], metric: int) -> tuple[float, float]:
+    def mean_std(e: list, metric: int) -> tuple[float, float]:
         i = MEAN0 + 2 * metric
         var = e[i + 1]
         return e[i], math.sqrt(var) if var > 0.0 else 0.0
 
-    def update(self, e: list[float], bucket: int, values: tuple[float, ...]) -> None:
+    def update(self, e: list, bucket: int, values: tuple[float, ...]) -> None:
         """Fold in the rates observed in `bucket` (call after `entry`, once per bucket)."""
         n = e[N] + 1
         e[N] = n
@@ -153,7 +156,7 @@ class BaselineTable:
             i += 2
         e[LAST] = bucket
 
-    def _fold_zeros(self, e: list[float], gap: int) -> None:
+    def _fold_zeros(self, e: list, gap: int) -> None:
         """Fold `gap` zero-valued buckets in: step by step while the 1/n warm-up weight
         applies, then in closed form (mean_k = m r^k, var_k = r^k (v + m^2 (1 - r^k)))."""
         a = self.alpha
