@@ -105,3 +105,22 @@ def test_advance_and_first_row_equal_entry_update_store_exactly(half_life):
             fast.table.data[key] = fast.advance(fast.table.data[key], bucket, x0, x1)
             assert fast.row(key) == slow.row(key)
     assert fast.rows() == slow.rows()
+
+
+def test_entry_counts_stay_ints_on_both_paths():
+    """First bucket, last bucket and the bucket count are ints in every stored row, whichever
+    path (entry/update/store, advance) made it: the state file writes them as JSON numbers,
+    and the compiled path once wrote the count as 4.0 where the pure path wrote 4."""
+    fast = table(cap=100, bucket=1, half_life=5, metrics=2)
+    slow = table(cap=100, bucket=1, half_life=5, metrics=2)
+    fast.table.data[b"k"] = fast.first_row(0, 5 << 32 | 3)
+    slow.table.data[b"k"] = slow.first_row(0, 5 << 32 | 3)
+    for bucket in (1, 2, 5, 9, 30, 31):
+        e = slow.entry(b"k", bucket)
+        slow.update(e, bucket, (1.0, 2.0))
+        slow.store(b"k", e)
+        fast.table.data[b"k"] = fast.advance(fast.table.data[b"k"], bucket, 1.0, 2.0)
+        for row in (slow.row(b"k"), fast.row(b"k")):
+            assert [type(x) for x in row] == [int, int, int, float, float, float, float]
+            assert row[:3] == (0, bucket, bucket + 1)
+    assert slow.rows() == fast.rows()

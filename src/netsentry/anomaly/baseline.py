@@ -26,6 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable
 
+try:
+    import cython
+except ImportError:          # pure install without Cython: the annotations are no-ops
+    from netsentry import _cython_shim as cython  # type: ignore[no-redef]
+
 from netsentry.anomaly.window import KeyTable
 
 # Entry layout (a tuple in the table, a list while being updated):
@@ -91,53 +96,15 @@ class BaselineTable:
         compute, with the same floating-point operations in the same order (so replays stay
         byte-identical), in one call on locals. Used by the bucket close for the hosts that
         cannot spike, about 5,000 per bucket on the bench capture, many coming back after a
-        gap of a few buckets (each warm-up zero bucket was one `update` call)."""
-        if row.__class__ is int:
-            first = last = row & FIRST_MASK
-            traffic = row >> FIRST_SHIFT
-            n, m0, v0, m1, v1 = 1, (traffic & 0xFFFFFFFF) / self.bucket, 0.0, (traffic >> 32) / self.bucket, 0.0
-        else:
-            first, last, n, m0, v0, m1, v1 = row
-        alpha = self.alpha
-        gap = bucket - 1 - last
-        while gap > 0 and (n + 1) * alpha < 1.0:      # _fold_zeros, step by step in warm-up
-            n += 1
-            a = alpha
-            if n * a < 1.0:
-                a = 1.0 / n
-            diff = 0.0 - m0
-            incr = a * diff
-            m0 = m0 + incr
-            v0 = (1.0 - a) * (v0 + diff * incr)
-            diff = 0.0 - m1
-            incr = a * diff
-            m1 = m1 + incr
-            v1 = (1.0 - a) * (v1 + diff * incr)
-            gap -= 1
-        if gap > 0:                                     # _fold_zeros, closed form
-            rk = (1.0 - alpha) ** gap
-            m = m0
-            m0 = m * rk
-            v0 = rk * (v0 + m * m * (1.0 - rk))
-            m = m1
-            m1 = m * rk
-            v1 = rk * (v1 + m * m * (1.0 - rk))
-            n += gap
-        n += 1                                          # update
-        a = alpha
-        if n * a < 1.0:
-            a = 1.0 / n
-        diff = x0 - m0
-        incr = a * diff
-        m0 = m0 + incr
-        v0 = (1.0 - a) * (v0 + diff * incr)
-        diff = x1 - m1
-        incr = a * diff
-        m1 = m1 + incr
-        v1 = (1.0 - a) * (v1 + diff * incr)
-        return (first, bucket, n, m0, v0, m1, v1)
+        gap of a few buckets (each warm-up zero bucket was one `update` call). The work is
+        `advance_row` (on C doubles when compiled; traffic-spike's bucket close calls it
+        directly)."""
+        return advance_row(row, bucket, x0, x1, self.alpha, self.bucket)
 
-    def entry(self, key: Hashable, bucket: int) -> list[float]:
+    # An entry is annotated `list`, not list[float]: compiled, Cython reads the items of a
+    # list[float] as C doubles, so `update` and `_fold_zeros` stored the bucket count as a
+    # float (4.0 where the pure path writes 4) and the state file differed between the paths.
+    def entry(self, key: Hashable, bucket: int) -> list:
         """A working copy of the key's entry with every bucket before `bucket` folded in
         (a fresh one if the key is new). Change it with `update`, keep it with `store`."""
         row = self.row(key)
@@ -150,7 +117,7 @@ class BaselineTable:
             e[LAST] = bucket - 1
         return e
 
-    def store(self, key: Hashable, e: list[float]) -> None:
+    def store(self, key: Hashable, e: list) -> None:
         """Keep `e` as the key's entry (the key becomes the most recently used).
 
         Entries are stored as tuples of numbers, which the garbage collector stops
@@ -163,16 +130,16 @@ class BaselineTable:
         else:
             data[key] = tuple(e)
 
-    def warmed(self, e: list[float], bucket: int) -> bool:
+    def warmed(self, e: list, bucket: int) -> bool:
         return bucket - e[FIRST] >= self.warm_buckets
 
     @staticmethod
-    def mean_std(e: list[float], metric: int) -> tuple[float, float]:
+    def mean_std(e: list, metric: int) -> tuple[float, float]:
         i = MEAN0 + 2 * metric
         var = e[i + 1]
         return e[i], math.sqrt(var) if var > 0.0 else 0.0
 
-    def update(self, e: list[float], bucket: int, values: tuple[float, ...]) -> None:
+    def update(self, e: list, bucket: int, values: tuple[float, ...]) -> None:
         """Fold in the rates observed in `bucket` (call after `entry`, once per bucket)."""
         n = e[N] + 1
         e[N] = n
@@ -189,7 +156,7 @@ class BaselineTable:
             i += 2
         e[LAST] = bucket
 
-    def _fold_zeros(self, e: list[float], gap: int) -> None:
+    def _fold_zeros(self, e: list, gap: int) -> None:
         """Fold `gap` zero-valued buckets in: step by step while the 1/n warm-up weight
         applies, then in closed form (mean_k = m r^k, var_k = r^k (v + m^2 (1 - r^k)))."""
         a = self.alpha
@@ -212,3 +179,66 @@ class BaselineTable:
 
     def __len__(self) -> int:
         return len(self.table)
+
+
+@cython.ccall
+@cython.locals(first=cython.longlong, last=cython.longlong, n=cython.longlong, gap=cython.longlong,
+               m0=cython.double, v0=cython.double, m1=cython.double, v1=cython.double,
+               a=cython.double, diff=cython.double, incr=cython.double, rk=cython.double, m=cython.double)
+def advance_row(row: object, bucket: cython.longlong, x0: cython.double, x1: cython.double,
+                alpha: cython.double, length: cython.double) -> tuple:
+    """`BaselineTable.advance` for a table of bucket `length` and weight `alpha`.
+
+    Compiled (baseline.pxd), every intermediate is a C double or a 64-bit integer, not a
+    boxed float per operation: the operations are IEEE double arithmetic in the same
+    order as the Python floats', and ``(1 - alpha) ** gap`` is C ``pow`` as Python's
+    float power is, so both paths store the same bits. Bucket indexes and counts fit
+    64 bits (buckets since the epoch); the traffic int of a first row may not, so it is
+    split as a Python int."""
+    if row.__class__ is int:
+        first = last = row & FIRST_MASK
+        traffic = row >> FIRST_SHIFT
+        n = 1
+        m0 = (traffic & 0xFFFFFFFF) / length
+        v0 = 0.0
+        m1 = (traffic >> 32) / length
+        v1 = 0.0
+    else:
+        first, last, n, m0, v0, m1, v1 = row
+    gap = bucket - 1 - last
+    while gap > 0 and (n + 1) * alpha < 1.0:      # _fold_zeros, step by step in warm-up
+        n += 1
+        a = alpha
+        if n * a < 1.0:
+            a = 1.0 / n
+        diff = 0.0 - m0
+        incr = a * diff
+        m0 = m0 + incr
+        v0 = (1.0 - a) * (v0 + diff * incr)
+        diff = 0.0 - m1
+        incr = a * diff
+        m1 = m1 + incr
+        v1 = (1.0 - a) * (v1 + diff * incr)
+        gap -= 1
+    if gap > 0:                                     # _fold_zeros, closed form
+        rk = (1.0 - alpha) ** gap
+        m = m0
+        m0 = m * rk
+        v0 = rk * (v0 + m * m * (1.0 - rk))
+        m = m1
+        m1 = m * rk
+        v1 = rk * (v1 + m * m * (1.0 - rk))
+        n += gap
+    n += 1                                          # update
+    a = alpha
+    if n * a < 1.0:
+        a = 1.0 / n
+    diff = x0 - m0
+    incr = a * diff
+    m0 = m0 + incr
+    v0 = (1.0 - a) * (v0 + diff * incr)
+    diff = x1 - m1
+    incr = a * diff
+    m1 = m1 + incr
+    v1 = (1.0 - a) * (v1 + diff * incr)
+    return (first, bucket, n, m0, v0, m1, v1)

@@ -280,6 +280,7 @@ class NewConnections(Detector):
         data = table.data
         cap = table.cap
         ctx = self.ctx
+        ignore_any = ctx.ignore_any     # read once, not per new key (Context is a plain object)
         candidates = self.candidates
         detail_from = self.detail_from
         min_count = self.min_count
@@ -289,7 +290,7 @@ class NewConnections(Detector):
             src = flow.client
             v = data.get(src)
             if v is None:
-                if ctx.ignore_any and ctx.ignored(src):
+                if ignore_any and ctx.ignored(src):
                     continue
                 if len(data) < cap:
                     data[src] = 1

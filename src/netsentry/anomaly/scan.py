@@ -99,6 +99,7 @@ class PortScan(Detector):
         data = table.data
         cap = table.cap
         ctx = self.ctx
+        ignore_any = ctx.ignore_any     # read once, not per new key (Context is a plain object)
         candidates = self.candidates
         min_ports = self.min_ports
         for flow in flows:
@@ -119,7 +120,7 @@ class PortScan(Detector):
                 key = flow.client + flow.server + UDP_TAG
             v = data.get(key)
             if v is None:
-                if ctx.ignore_any and ctx.ignored(flow.client):
+                if ignore_any and ctx.ignored(flow.client):
                     continue
                 # Most keys never see a second probe (a client talks to one port of a server):
                 # keep the first as a plain int (port << 8 | type), no containers to allocate or
@@ -207,6 +208,7 @@ class HostSweep(Detector):
         data = table.data
         cap = table.cap
         ctx = self.ctx
+        ignore_any = ctx.ignore_any     # read once, not per new key (Context is a plain object)
         candidates = self.candidates
         min_hosts = self.min_hosts
         for flow in flows:
@@ -228,7 +230,7 @@ class HostSweep(Detector):
             v = data.get(key)
             dst = flow.server
             if v is None:
-                if ctx.ignore_any and ctx.ignored(flow.client):
+                if ignore_any and ctx.ignored(flow.client):
                     continue
                 # the first host as plain bytes (no container): most keys see one host
                 if len(data) < cap:
