@@ -403,6 +403,7 @@ _PROTOCOL_KEYS: dict[str, tuple[str, ...]] = {
     "mqtt": ("enabled", "max-msg-length", "subscribe-topic-match-limit", "unsubscribe-topic-match-limit"),
     "ntp": ("enabled",), "tftp": ("enabled",), "snmp": ("enabled",), "krb5": ("enabled",),
     "rfb": ("enabled",), "dhcp": ("enabled",), "telnet": ("enabled",), "websocket": ("enabled", "max-payload-size"),
+    "nfs": ("enabled",), "quic": ("enabled",),
 }
 
 # app-layer.protocols.smtp keys netsentry reads: scalars, and the mappings' keys
