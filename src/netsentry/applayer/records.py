@@ -19,7 +19,7 @@ RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smt
                                 "sip": "sip", "llmnr": "llmnr", "template": "template", "dcerpc": "dcerpc",
                                 "smb": "smb", "pgsql": "pgsql", "ldap": "ldap", "enip": "enip", "modbus": "modbus", "dnp3": "dnp3", "ike": "ike",
                                 "mqtt": "mqtt", "ntp": "ntp", "tftp": "tftp", "snmp": "snmp", "krb5": "krb5", "dhcp": "dhcp", "rfb": "rfb", "websocket": "websocket",
-                                "nfs": "nfs"}
+                                "nfs": "nfs", "quic": "quic"}
 
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:

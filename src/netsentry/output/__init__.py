@@ -24,7 +24,7 @@ from netsentry.event import Event
 EVENT_TYPES = ("alert", "drop", "anomaly", "flow", "stats", "http", "dns", "tls", "smtp", "ftp", "ftp_data", "ssh",
                "sip", "llmnr", "template", "dcerpc", "smb", "pgsql", "ldap", "enip", "modbus", "dnp3", "ike",
                "mqtt", "ntp", "tftp", "snmp", "krb5", "dhcp", "rfb", "websocket",
-               "nfs")
+               "nfs", "quic")
 
 # Modules that register an output kind; imported on first use so that
 # importing `netsentry.output` stays cheap and free of cycles.

@@ -45,7 +45,7 @@ FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow"
             "sctp", "bypass", "asn1", "header8", "session", "mail_ftp",
             "sip", "llmnr", "template", "datasets", "entropy", "http2", "dcerpc", "pgsql", "ldap", "enip", "modbus", "dnp3", "ike",
             "mqtt", "ntp", "snmp", "krb5", "dhcp", "rfb", "websocket", "lua", "iprep",
-            "nfs")
+            "nfs", "quic")
 _loaded = False
 
 
