@@ -112,8 +112,8 @@ def probe_udp(data: bytes, to_server: bool) -> bool | None:
 def probe_tcp(data: bytes, to_server: bool) -> bool | None:
     if len(data) < 4:
         return None
-    if not data[0] & 0x80:
-        return False
+    if not 24 <= int.from_bytes(data[:4], "big") & 0x7FFFFFFF <= rpc.MAX_RECORD:
+        return False                            # the record marker's fragment length
     msg = data[4:]
     if len(msg) < 28:
         return None if b"\x00\x00\x00\x00\x00\x00\x00\x02".startswith(msg[4:12]) or \

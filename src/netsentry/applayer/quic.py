@@ -208,12 +208,8 @@ def _expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     """HKDF-Expand-Label (RFC 8446 7.1) with SHA-256, an empty context."""
     full = b"tls13 " + label
     info = length.to_bytes(2, "big") + bytes((len(full),)) + full + b"\x00"
-    out, t, i = b"", b"", 1
-    while len(out) < length:
-        t = hmac.new(secret, t + info + bytes((i,)), hashlib.sha256).digest()
-        out += t
-        i += 1
-    return out[:length]
+    # every length asked here (16, 12, 32) takes one block: HMAC(secret, info | 0x01)
+    return hmac.digest(secret, info + b"\x01", "sha256")[:length]
 
 
 class _Keys:
@@ -226,15 +222,34 @@ class _Keys:
         self.hp = Cipher(algorithms.AES(_expand_label(secret, pre + b"hp", 16)), modes.ECB())
 
 
-def initial_keys(version: int, dcid: bytes) -> tuple[_Keys, _Keys] | None:
-    """(client's keys, server's keys) of an Initial packet, None without a salt or the
-    `cryptography` package."""
+class InitialKeys:
+    """A connection's Initial keys, each side's made when its first Initial packet needs them
+    (a flow seen one way only derives one side's)."""
+
+    __slots__ = ("initial", "version", "sides")
+
+    def __init__(self, initial: bytes, version: int) -> None:
+        self.initial, self.version = initial, version
+        self.sides: list[_Keys | None] = [None, None]       # by to_server: [server's, client's]
+
+    def __getitem__(self, client: int) -> _Keys:
+        """keys[0]: the client's (to server), keys[1]: the server's."""
+        side = 1 - client
+        k = self.sides[side]
+        if k is None:
+            label = b"client in" if side else b"server in"
+            k = self.sides[side] = _Keys(_expand_label(self.initial, label, 32), self.version)
+        return k
+
+
+def initial_keys(version: int, dcid: bytes) -> InitialKeys | None:
+    """The Initial keys of a connection whose client chose `dcid` (`keys[0]` the client's,
+    `keys[1]` the server's), None without a salt for the version or the `cryptography`
+    package."""
     salt = _salt(version)
     if salt is None or not HAVE_CRYPTO:
         return None
-    initial = hmac.new(salt, dcid, hashlib.sha256).digest()          # HKDF-Extract
-    return (_Keys(_expand_label(initial, b"client in", 32), version),
-            _Keys(_expand_label(initial, b"server in", 32), version))
+    return InitialKeys(hmac.digest(salt, dcid, "sha256"), version)          # HKDF-Extract
 
 
 def decrypt(b: bytes, h: Header, keys: _Keys) -> bytes | None:
@@ -314,9 +329,8 @@ def frames(b: bytes) -> tuple[list[tuple[int, bytes]], list[list[tuple[bytes, by
             if tags is not None:
                 chlos.append(tags)
             off += dl
-        elif t == 0x00:                         # PADDING
-            while off < n and b[off] == 0:
-                off += 1
+        elif t == 0x00:                         # PADDING (often most of an Initial: skipped at C speed)
+            off = n - len(b[off:].lstrip(b"\x00"))
         elif t == 0x01:                         # PING
             pass
         elif t in (0x02, 0x03):                 # ACK
@@ -492,8 +506,8 @@ def ja4(msg: bytes, exts: list[tuple[int, bytes]], proto: str = "q") -> str | No
 # --- transactions and the parser --------------------------------------------------------------
 
 class QuicTx(MessageTx):
-    __slots__ = ("header_kind", "version", "version_buf", "sni", "ua", "cyus", "ja3", "ja3s", "ja4",
-                 "extensions", "log_ja4")
+    __slots__ = ("header_kind", "version", "version_buf", "sni", "ua", "cyus", "ja3", "ja3s", "_ja4",
+                 "_extensions", "hello", "log_ja4")
     proto = "quic"
 
     def __init__(self, tx_id: int, to_server: bool, h: Header) -> None:
@@ -506,9 +520,25 @@ class QuicTx(MessageTx):
         self.cyus: list[tuple[str, str]] = []
         self.ja3: str | None = None
         self.ja3s: str | None = None
-        self.ja4: str | None = None
-        self.extensions: list[dict[str, Any]] = []
+        # the hello's extensions (EVE) and JA4, worked out when first read (a record, a rule):
+        # `hello` keeps (message type, body, extensions) until then
+        self._ja4: str | None = None
+        self._extensions: list[dict[str, Any]] | None = None
+        self.hello: tuple[int, bytes, list[tuple[int, bytes]]] | None = None
         self.log_ja4 = True             # outputs.eve-log.quic.ja4 (records; alerts always)
+
+    @property
+    def extensions(self) -> list[dict[str, Any]]:
+        if self._extensions is None:
+            self._extensions = hello_extensions(self.hello[2]) if self.hello is not None else []
+        return self._extensions
+
+    @property
+    def ja4(self) -> str | None:
+        h = self.hello
+        if self._ja4 is None and h is not None and h[0] == 1:
+            self._ja4 = ja4(h[1], h[2])
+        return self._ja4
 
     def alert_eve(self) -> dict[str, Any]:
         return self.eve(True)
@@ -526,7 +556,7 @@ class QuicTx(MessageTx):
         for name, s in (("ja3", self.ja3), ("ja3s", self.ja3s)):
             if s is not None:
                 out[name] = {"hash": hashlib.md5(s.encode()).hexdigest(), "string": s}  # noqa: S324
-        if self.ja4 is not None and (ja4 or self.log_ja4):
+        if (ja4 or self.log_ja4) and self.ja4 is not None:
             out["ja4"] = self.ja4
         if self.extensions:
             out["extensions"] = self.extensions
@@ -538,7 +568,7 @@ class QuicParser:
         self.off = settings is not None and not settings["parse"]
         self.log_ja4 = settings is None or settings.get("ja4", True)
         self.txs: list[QuicTx] = []
-        self.keys: tuple[Any, Any] | None = None
+        self.keys: InitialKeys | None = None
         self.retried = False
         self.hello = [False, False]             # by to_server: that side's TLS hello was read
         self.crypto: list[dict[int, bytes]] = [{}, {}]
@@ -647,13 +677,11 @@ class QuicParser:
             off += 1 + msg[off]
         else:
             off += 3
-        exts = tls.TlsParser._exts(msg, off)
-        tx.extensions = hello_extensions(exts)
+        tx.hello = (mtype, msg, tls.TlsParser._exts(msg, off))
         if t.sni is not None:
             tx.sni = t.sni
         if mtype == 1:
             tx.ja3 = t.ja3
-            tx.ja4 = ja4(msg, exts)
         else:
             tx.ja3s = t.ja3s
         tx.touch(tx.to_server)

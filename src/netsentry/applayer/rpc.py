@@ -158,7 +158,7 @@ def find_record(data: bytes, progs: frozenset[int], limit: int = 65536) -> int:
             start = i - 8
             if best >= 0 and start >= best:
                 break
-            if data[start] & 0x80 and (looks_like_call(data[start + 4:], progs) if check
+            if data[start] & 0x7F == 0 and (looks_like_call(data[start + 4:], progs) if check
                                        else looks_like_reply(data[start + 4:])):
                 best = start
                 break
