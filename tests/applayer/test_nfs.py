@@ -172,3 +172,11 @@ def test_truncations_are_events_not_crashes(tcp: bool):
             except ParserError:
                 pass
             assert all(e in nfs.EVENTS for tx in p.txs for e in (tx.events or ()))
+
+
+def test_too_many_transactions_closes_the_oldest():
+    p = nfs.NfsParser()
+    for xid in range(nfs.MAX_TX + 5):
+        p.parse(call(xid, 3, 4, xdr_opaque(DIR_FH)), True)          # ACCESS, never answered
+    assert sum(1 for tx in p.txs if tx.events and "too_many_transactions" in tx.events) == 4
+    assert p.txs[0].complete() and "too_many_transactions" in p.txs[0].events

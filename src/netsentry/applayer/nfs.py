@@ -254,6 +254,7 @@ class NfsParser:
         self.tcp: bool | None = None
         self.streams = (rpc.Records(), rpc.Records())
         self.synced = [False, False]
+        self.open_from = 0              # txs before this index are complete (_new)
 
     # --- bytes in ---------------------------------------------------------------------------
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
@@ -310,17 +311,23 @@ class NfsParser:
             tx.touch(False)
 
     def _new(self) -> NfsTx:
-        tx = NfsTx(len(self.txs), self.version)
-        if len(self.txs) - sum(1 for t in self.txs[-MAX_TX:] if t.complete()) > MAX_TX:
-            for old in self.txs:
-                if not old.complete():
-                    old.done = [True, True]
-                    old.closed = True
-                    old.add_event("too_many_transactions")
-                    old.touch(True)
-                    old.touch(False)
-                    break
-        self.txs.append(tx)
+        """A new transaction; past MAX_TX live ones (those from the oldest still open on:
+        an upper bound, kept in O(1) a call) the oldest open one is closed with
+        too_many_transactions, as Suricata's new_tx."""
+        txs = self.txs
+        i = self.open_from
+        while i < len(txs) and txs[i].complete():
+            i += 1
+        self.open_from = i
+        if len(txs) - i > MAX_TX:
+            old = txs[i]
+            old.done = [True, True]
+            old.closed = True
+            old.add_event("too_many_transactions")
+            old.touch(True)
+            old.touch(False)
+        tx = NfsTx(len(txs), self.version)
+        txs.append(tx)
         return tx
 
     def _name_of(self, handle: bytes) -> bytes:
