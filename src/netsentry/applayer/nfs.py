@@ -284,8 +284,7 @@ class NfsParser:
     def gap(self, to_server: bool, nbytes: int = 0) -> None:
         d = int(to_server)
         self.synced[d] = False
-        self.streams[d].buf = b""
-        self.streams[d].frags = []
+        self.streams[d].reset()
 
     def _message(self, msg: bytes, to_server: bool) -> None:
         try:
