@@ -530,14 +530,20 @@ class QuicTx(MessageTx):
     @property
     def extensions(self) -> list[dict[str, Any]]:
         if self._extensions is None:
-            self._extensions = hello_extensions(self.hello[2]) if self.hello is not None else []
+            try:
+                self._extensions = hello_extensions(self.hello[2]) if self.hello is not None else []
+            except (IndexError, ValueError):        # a damaged extension: none listed
+                self._extensions = []
         return self._extensions
 
     @property
     def ja4(self) -> str | None:
         h = self.hello
         if self._ja4 is None and h is not None and h[0] == 1:
-            self._ja4 = ja4(h[1], h[2])
+            try:
+                self._ja4 = ja4(h[1], h[2])
+            except (IndexError, ValueError):
+                self.hello = None                   # a damaged hello: no JA4
         return self._ja4
 
     def alert_eve(self) -> dict[str, Any]:
