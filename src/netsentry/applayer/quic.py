@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 from typing import Any
 
 from netsentry.applayer import enabled
@@ -38,12 +39,20 @@ from netsentry.applayer.registry import BOTH, TO_CLIENT, TO_SERVER, ParserError,
     register_protocol, register_states
 from netsentry.applayer.tx import MessageTx
 
-try:                            # Initial decryption needs it (pyproject: cryptography>=41)
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    HAVE_CRYPTO = True
-except ImportError:             # pragma: no cover - an install without it: headers only
-    HAVE_CRYPTO = False
+# Initial decryption needs the `cryptography` package (pyproject: cryptography>=41), imported
+# on the first Initial packet to decrypt: a sensor that sees no QUIC never loads it (RSS)
+HAVE_CRYPTO = importlib.util.find_spec("cryptography") is not None
+_AES: Any = None
+
+
+def _ciphers() -> Any:
+    """(Cipher, algorithms, modes, AESGCM), imported once."""
+    global _AES
+    if _AES is None:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        _AES = (Cipher, algorithms, modes, AESGCM)
+    return _AES
 
 EVENTS: dict[str, int | None] = {"failed_decrypt": BOTH, "error_on_data": BOTH, "error_on_header": BOTH,
                                  "crypto_frag_too_long": BOTH}
@@ -216,10 +225,11 @@ class _Keys:
     __slots__ = ("key", "iv", "hp")
 
     def __init__(self, secret: bytes, version: int) -> None:
+        cipher, algorithms, modes, aesgcm = _ciphers()
         pre = b"quicv2 " if version == V2 else b"quic "
-        self.key = AESGCM(_expand_label(secret, pre + b"key", 16))
+        self.key = aesgcm(_expand_label(secret, pre + b"key", 16))
         self.iv = _expand_label(secret, pre + b"iv", 12)
-        self.hp = Cipher(algorithms.AES(_expand_label(secret, pre + b"hp", 16)), modes.ECB())
+        self.hp = cipher(algorithms.AES(_expand_label(secret, pre + b"hp", 16)), modes.ECB())
 
 
 class InitialKeys:
