@@ -33,8 +33,8 @@ from typing import Any
 from netsentry.applayer import enabled
 from netsentry.applayer import rpc
 from netsentry.applayer.files import FILES, File, files_eve
-from netsentry.applayer.registry import BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer, \
-    register_protocol, register_states
+from netsentry.applayer.registry import BOTH, ParserError, Protocol, register_buffer, register_protocol, \
+    register_states
 from netsentry.applayer.rpc import Truncated, opaque, u32, u64
 from netsentry.applayer.tx import Tx
 
@@ -836,4 +836,3 @@ register_states("nfs", ("request_started", "request_complete"), ("response_start
 register_protocol(Protocol("nfs", (17, 6), probe_udp, NfsParser, (2049,), tcp_probe=probe_tcp,
                            ports_only=True, port_decides=(),
                            configure=lambda config: enabled.settings(config, "nfs")))
-_ = (TO_SERVER, TO_CLIENT)

@@ -17,7 +17,6 @@ message cut short raises `Truncated` (a `ValueError`), the caller's malformed-da
 from __future__ import annotations
 
 from struct import unpack_from
-from typing import Any
 
 CALL, REPLY = 0, 1
 AUTH_NULL, AUTH_UNIX, AUTH_GSS = 0, 1, 6
@@ -183,7 +182,3 @@ def find_record(data: bytes, progs: frozenset[int], limit: int = 65536) -> int:
                 break
             i = data.find(pattern, i + 1, limit)
     return best
-
-
-def creds_eve(c: Any) -> dict[str, Any]:
-    return {"machine_name": c.machine.decode("utf-8", "replace"), "uid": c.uid, "gid": c.gid}
