@@ -48,7 +48,7 @@ MIXED_KEYS: dict[str, tuple[type, ...]] = {
     "app-layer.protocols.smtp.inspected-tracker.content-inspect-window": (int, str),
     # the round-12 parsers: yes / no / detection-only; sizes as numbers or 1mb, 64kb
     **{f"app-layer.protocols.{p}.enabled": (bool, str)
-       for p in ("mqtt", "ntp", "tftp", "snmp", "krb5", "rfb", "dhcp", "telnet", "websocket")},
+       for p in ("mqtt", "ntp", "tftp", "snmp", "krb5", "rfb", "dhcp", "telnet", "websocket", "nfs", "quic")},
     "app-layer.protocols.mqtt.max-msg-length": (int, str),
     "app-layer.protocols.websocket.max-payload-size": (int, str),
     "outputs.eve-log.mqtt.string-log-limit": (int, str),

@@ -218,6 +218,11 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if mqtt:
                 eve["mqtt"] = mqtt
             ignored.extend(f"outputs.eve-log.types.mqtt.{k}" for k in opts if k not in mqtt)
+        elif name == "quic" and isinstance(opts, Mapping):
+            # ja4: read by applayer/quic.py configure
+            if "ja4" in opts:
+                eve["quic"] = {"ja4": opts["ja4"]}
+            ignored.extend(f"outputs.eve-log.types.quic.{k}" for k in opts if k not in ("ja4", "enabled"))
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names
@@ -403,6 +408,7 @@ _PROTOCOL_KEYS: dict[str, tuple[str, ...]] = {
     "mqtt": ("enabled", "max-msg-length", "subscribe-topic-match-limit", "unsubscribe-topic-match-limit"),
     "ntp": ("enabled",), "tftp": ("enabled",), "snmp": ("enabled",), "krb5": ("enabled",),
     "rfb": ("enabled",), "dhcp": ("enabled",), "telnet": ("enabled",), "websocket": ("enabled", "max-payload-size"),
+    "nfs": ("enabled",), "quic": ("enabled",),
 }
 
 # app-layer.protocols.smtp keys netsentry reads: scalars, and the mappings' keys

@@ -358,7 +358,7 @@ def test_unknown_event_type_in_types_is_a_config_error(tmp_path: Path):
         open_outputs(_eve_cfg(types=["alert", "alerts"]), OutputContext(logdir=tmp_path))
     assert str(info.value) == ("config error: outputs.eve-log.types: unknown event type 'alerts' "
                                "(known: alert, drop, anomaly, flow, stats, http, dns, tls, smtp, ftp, ftp_data, ssh, "
-                               "sip, llmnr, template, dcerpc, smb, pgsql, ldap, enip, modbus, dnp3, ike, mqtt, ntp, tftp, snmp, krb5, dhcp, rfb, websocket)")
+                               "sip, llmnr, template, dcerpc, smb, pgsql, ldap, enip, modbus, dnp3, ike, mqtt, ntp, tftp, snmp, krb5, dhcp, rfb, websocket, nfs, quic)")
 
 
 def test_disabled_output_is_not_opened(tmp_path: Path):

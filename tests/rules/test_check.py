@@ -10,7 +10,7 @@ from netsentry.rules import load_rules
 from netsentry.rules.check import run
 
 GOOD = 'alert tcp any any -> any any (msg:"ok"; content:"abc"; sid:1;)\n'
-UNSUPPORTED = 'alert nfs any any -> any any (msg:"app"; pop3.command; content:"/x"; sid:2;)\n'
+UNSUPPORTED = 'alert rdp any any -> any any (msg:"app"; pop3.command; content:"/x"; sid:2;)\n'
 WRONG = 'alert tcp any any -> any any (msg:"bad"; content:"a"; depth:x; sid:3;)\n'
 
 
@@ -34,8 +34,8 @@ def test_unsupported_only_passes_unless_strict(tmp_path):
     rc, out = check(tmp_path, GOOD + UNSUPPORTED)
     assert rc == 0
     assert "1 unsupported" in out
-    assert "app-layer protocol 'nfs' not supported yet" in out
-    assert f"{tmp_path / 't.rules'}:2 sid 2: app-layer protocol 'nfs' not supported yet" in out
+    assert "app-layer protocol 'rdp' not supported yet" in out
+    assert f"{tmp_path / 't.rules'}:2 sid 2: app-layer protocol 'rdp' not supported yet" in out
     assert "app-layer buffer 'pop3.command' not supported yet" in out       # in the features table
     rc, _ = check(tmp_path, GOOD + UNSUPPORTED, strict=True)
     assert rc == 1

@@ -30,7 +30,7 @@ def test_icmp_covers_v4_and_v6_and_stream_flags():
     assert rule("", "alert tcp-stream any any -> any any").needs_stream
 
 
-@pytest.mark.parametrize("proto", ["nfs", "irc", "imap"])
+@pytest.mark.parametrize("proto", ["rdp", "irc", "imap"])
 def test_app_layer_protocols_are_reported_unsupported(proto):
     with pytest.raises(UnsupportedError, match=f"app-layer protocol '{proto}' not supported yet"):
         rule('msg:"x";', f"alert {proto} any any -> any any")
@@ -131,9 +131,9 @@ def test_error_carries_file_line_sid():
 def test_unsupported_features_are_all_listed():
     with pytest.raises(UnsupportedError) as ei:
         rule('flow:established; pop3.command; content:"/a"; imap.command; content:"b"; sid:3;',
-             "alert nfs any any -> any any")
-    assert ei.value.reason == "app-layer protocol 'nfs' not supported yet"
-    assert ei.value.features == ["app-layer protocol 'nfs' not supported yet",
+             "alert rdp any any -> any any")
+    assert ei.value.reason == "app-layer protocol 'rdp' not supported yet"
+    assert ei.value.features == ["app-layer protocol 'rdp' not supported yet",
                                  "app-layer buffer 'pop3.command' not supported yet",
                                  "app-layer buffer 'imap.command' not supported yet"]
 
@@ -196,7 +196,7 @@ def test_multiline_rules_comments_duplicates(tmp_path):
         'alert tcp any any -> any any (msg:"dup"; sid:1; rev:1;)\n'
         'alert tcp any any -> any any (msg:"newer"; sid:4; rev:1;)\n'
         'alert tcp any any -> any any (msg:"newer"; sid:4; rev:2;)\n'
-        'alert nfs any any -> any any (msg:"app"; sid:5;)\n'
+        'alert rdp any any -> any any (msg:"app"; sid:5;)\n'
     )
     rs = load_rules([f], {})
     assert [(s.sid, s.rev, s.line) for s in rs.signatures] == [(1, 1, 3), (4, 2, 10)]
@@ -205,7 +205,7 @@ def test_multiline_rules_comments_duplicates(tmp_path):
     assert reasons[0] == (7, 3, "'nocase' needs a preceding content")
     assert reasons[1][:2] == (8, 1) and "duplicate sid 1" in reasons[1][2]
     assert reasons[2][:2] == (9, 4) and "replaced rev 1" in reasons[2][2]
-    assert reasons[3] == (11, 5, "app-layer protocol 'nfs' not supported yet")
+    assert reasons[3] == (11, 5, "app-layer protocol 'rdp' not supported yet")
     assert len(rs.duplicates) == 2
     st = rs.files[0]
     assert (st.loaded, st.skipped, st.commented) == (2, 4, 1)

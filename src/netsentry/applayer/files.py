@@ -151,7 +151,9 @@ def files_eve(files: list[File], tx_id: int) -> list[dict[str, Any]]:
     out = []
     for f in files:
         rec: dict[str, Any] = {"filename": f.name.decode("utf-8", "replace"), "gaps": False,
-                               "state": "CLOSED" if f.complete else "OPEN"}
+                               # Suricata names no state of an open file (output-json.c
+                               # EveFileInfo: CLOSED, TRUNCATED, ERROR, else UNKNOWN)
+                               "state": "CLOSED" if f.complete else "UNKNOWN"}
         md5 = f.digest() if f.complete else None
         if md5 is not None and getattr(f, "hashed", False):
             rec["md5"] = md5

@@ -18,7 +18,8 @@ RECORD_TYPES: dict[str, str] = {"http": "http", "dns": "dns", "tls": "tls", "smt
                                 "ftp_data": "ftp-data", "ssh": "ssh",
                                 "sip": "sip", "llmnr": "llmnr", "template": "template", "dcerpc": "dcerpc",
                                 "smb": "smb", "pgsql": "pgsql", "ldap": "ldap", "enip": "enip", "modbus": "modbus", "dnp3": "dnp3", "ike": "ike",
-                                "mqtt": "mqtt", "ntp": "ntp", "tftp": "tftp", "snmp": "snmp", "krb5": "krb5", "dhcp": "dhcp", "rfb": "rfb", "websocket": "websocket"}
+                                "mqtt": "mqtt", "ntp": "ntp", "tftp": "tftp", "snmp": "snmp", "krb5": "krb5", "dhcp": "dhcp", "rfb": "rfb", "websocket": "websocket",
+                                "nfs": "nfs", "quic": "quic"}
 
 
 def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
@@ -35,9 +36,10 @@ def tx_records(flow: Any, pkt: Any, ts: float, final: bool) -> list[Event]:
         proto = tx.proto
         per_message = getattr(tx, "message_records", None)
         if per_message is not None:
+            objects_ = getattr(tx, "message_objects", False)     # records of several objects (nfs: rpc + nfs)
             for rec in per_message(final):
                 out.append(Event(proto, ts, pkt if pkt is not None else None, flow,
-                                 extra={"tx_id": tx.tx_id, proto: rec}))
+                                 extra={"tx_id": tx.tx_id, **rec} if objects_ else {"tx_id": tx.tx_id, proto: rec}))
             continue
         if final or tx.complete():
             tx.logged = True

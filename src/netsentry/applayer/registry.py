@@ -251,3 +251,4 @@ def load_protocols() -> None:
     from netsentry.applayer import dnp3  # noqa: F401
     from netsentry.applayer import ike  # noqa: F401
     from netsentry.applayer import dhcp, krb5, mqtt, ntp, rfb, snmp, telnet, tftp, websocket  # noqa: F401
+    from netsentry.applayer import nfs, quic  # noqa: F401

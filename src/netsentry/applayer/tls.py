@@ -543,6 +543,14 @@ register_buffer("tls.alpn", "tls", TO_SERVER,
 _HANDLING = {"full": 0, "track-only": 1, "bypass": 2}
 
 
+def read_hello(mtype: int, msg: bytes) -> TlsTx:
+    """A ClientHello (1) or ServerHello (2) body read as a TLS connection's is (SNI, ALPN,
+    versions, ja3/ja3s), into a transaction of its own: QUIC's CRYPTO frames (applayer/quic.py)."""
+    p = TlsParser()
+    (p._client_hello if mtype == 1 else p._server_hello)(msg)
+    return p.tx
+
+
 def configure(config: Any) -> dict[str, Any]:
     """`app-layer.protocols.tls.encryption-handling` (registry.encryption_handling)."""
     return {"encryption-handling": encryption_handling(config, "tls")}

@@ -23,7 +23,8 @@ from netsentry.event import Event
 # Every event type the pipeline produces (EVE's `event_type` values).
 EVENT_TYPES = ("alert", "drop", "anomaly", "flow", "stats", "http", "dns", "tls", "smtp", "ftp", "ftp_data", "ssh",
                "sip", "llmnr", "template", "dcerpc", "smb", "pgsql", "ldap", "enip", "modbus", "dnp3", "ike",
-               "mqtt", "ntp", "tftp", "snmp", "krb5", "dhcp", "rfb", "websocket")
+               "mqtt", "ntp", "tftp", "snmp", "krb5", "dhcp", "rfb", "websocket",
+               "nfs", "quic")
 
 # Modules that register an output kind; imported on first use so that
 # importing `netsentry.output` stays cheap and free of cycles.

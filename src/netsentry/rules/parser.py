@@ -39,7 +39,8 @@ PARSED_APP_PROTOCOLS = {"http": "tcp", "http1": "tcp", "tls": "tcp", "ssl": "tcp
                         "smtp": "tcp", "ftp": "tcp", "ftp-data": "tcp", "ssh": "tcp",
                         "smb": "tcp", "dcerpc": "tcp", "http2": "tcp", "doh2": "tcp",
                         "sip": "ip", "llmnr": "ip", "template": "tcp", "pgsql": "tcp", "ldap": "ip", "enip": "ip", "modbus": "tcp", "dnp3": "tcp", "ike": "udp", "ikev2": "udp",
-                        "mqtt": "tcp", "ntp": "udp", "tftp": "udp", "snmp": "udp", "krb5": "ip", "dhcp": "udp", "rfb": "tcp", "websocket": "tcp", "telnet": "tcp"}
+                        "mqtt": "tcp", "ntp": "udp", "tftp": "udp", "snmp": "udp", "krb5": "ip", "dhcp": "udp", "rfb": "tcp", "websocket": "tcp", "telnet": "tcp",
+                        "nfs": "ip", "quic": "udp"}
 # The other protocols whose flows also satisfy a rule's protocol (Suricata's AppProtoEquals:
 # DCERPC rules see DCERPC carried over SMB)
 _APP_PROTO_ALSO = {"dcerpc": frozenset({"smb"}), "http": frozenset({"http2", "doh2"}),

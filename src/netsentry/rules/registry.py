@@ -44,7 +44,8 @@ KEYWORDS: dict[str, Keyword] = {}
 FAMILIES = ("meta", "payload", "byte", "header", "hdr_buffers", "events", "flow", "xbits", "threshold", "applayer", "base64", "files",
             "sctp", "bypass", "asn1", "header8", "session", "mail_ftp",
             "sip", "llmnr", "template", "datasets", "entropy", "http2", "dcerpc", "pgsql", "ldap", "enip", "modbus", "dnp3", "ike",
-            "mqtt", "ntp", "snmp", "krb5", "dhcp", "rfb", "websocket", "lua", "iprep")
+            "mqtt", "ntp", "snmp", "krb5", "dhcp", "rfb", "websocket", "lua", "iprep",
+            "nfs", "quic")
 _loaded = False
 
 

@@ -77,7 +77,6 @@ OTHER = {
     "http.response_body.raw": "app-layer keyword",
     "config": "keyword",
     "template2": "keyword", "rpc": "keyword", "id_ext": "keyword",
-    "nfs_procedure": "app-layer keyword",
     "bsize.raw": "keyword", "uri": "keyword",
 }
 
