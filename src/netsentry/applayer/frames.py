@@ -81,3 +81,153 @@ def frame_object(name: str, frame: bytes, tx: Any, to_server: bool, pkt: Any) ->
         obj["payload_printable"] = logged.translate(_PRINTABLE).decode()
         obj["complete"] = extra.get("complete", True) if extra else True
     return obj
+
+
+# --- stream frames (Suricata's FramesContainer, app-layer-frames.c) ---------------------------
+# A parser that Suricata registers frames for marks them in its stream as it reads them: one
+# `frames.add(...)` call per frame kind, on the parser's `frames` (None unless a rule asks for
+# a frame of the protocol: then a parser pays one attribute test per PDU). Detection
+# (detect/framedetect.py) inspects each frame of a packet's direction once it is complete and
+# alerts once per matching frame; the alert's `frame` object is `Frame.eve`.
+
+# protocol -> frame type names its parser registers ("pdu", "smb2.hdr"); a `frame:` rule on
+# one of them is a stream-frame rule. Filled by `register_stream_frames`.
+STREAM_FRAMES: dict[str, tuple[str, ...]] = {}
+# the "frame:..." buffer names of those frames
+STREAM_FRAME_BUFFERS: set[str] = set()
+# protocol -> the frame types the loaded rules inspect (Suricata's FrameConfigEnable); read
+# by a parser when it is made. Set by the detection engine (FrameDetect) for its rules.
+ENABLED: dict[str, frozenset[str]] = {}
+
+# a frame's data kept at most this long beyond what a rule or the log can read
+FRAME_DATA_LIMIT = 1 << 16
+
+
+def _no_tx_buffer(tx: Any, to_server: bool) -> None:
+    return None
+
+
+def register_stream_frames(proto: str, types: tuple[str, ...], prefix: str | None = None) -> None:
+    """A protocol's frame types (Suricata's AppLayerFrameType enum, as named in rules after the
+    protocol's prefix: `tls.pdu` is type `pdu` of `tls`). Each becomes a `frame:PREFIX.TYPE`
+    buffer the transaction engine never sees (its getter has nothing)."""
+    from netsentry.applayer.registry import BOTH, register_buffer
+    STREAM_FRAMES[proto] = types
+    pre = prefix or FRAME_PREFIX.get(proto, proto)
+    for t in types:
+        name = f"frame:{pre}.{t}"
+        STREAM_FRAME_BUFFERS.add(name)
+        register_buffer(name, proto, BOTH, _no_tx_buffer)
+
+
+def stream_frame_type(name: str) -> str:
+    """`frame:tls.pdu` -> `pdu` for a registered stream frame buffer."""
+    buf = BUFFERS[name]
+    pre = FRAME_PREFIX.get(buf.proto, buf.proto) + "."
+    text = name[len("frame:"):]
+    return text[len(pre):] if text.startswith(pre) else text
+
+
+def frames_for(proto: str) -> Frames | None:
+    """The frames container a new parser of `proto` keeps, or None when no rule reads its frames."""
+    want = ENABLED.get(proto)
+    return Frames(want) if want else None
+
+
+class Frame:
+    """One frame: its type, id (per direction, from 1, as Suricata's), where it starts in
+    its direction's stream, its length (-1 while unknown), the bytes of it read so far,
+    and the stream bytes missing inside it (a gap: `[N bytes missing]` when logged)."""
+
+    __slots__ = ("id", "type", "offset", "length", "data", "tx_id", "gaps", "done")
+
+    def __init__(self, fid: int, ftype: str, offset: int, length: int, data: bytes, tx_id: int | None) -> None:
+        self.id = fid
+        self.type = ftype
+        self.offset = offset
+        self.length = length
+        self.data = bytearray(data[:length]) if length >= 0 else bytearray(data)
+        self.tx_id = tx_id
+        self.gaps: list[tuple[int, int]] | None = None   # (position in data, bytes missing)
+        self.done = False       # inspected for good
+
+    @property
+    def complete(self) -> bool:
+        if self.length < 0:
+            return False
+        have = len(self.data) + (sum(n for _p, n in self.gaps) if self.gaps else 0)
+        return have >= self.length
+
+    def append(self, data: bytes) -> None:
+        """More bytes of a frame that started on an earlier segment."""
+        room = (self.length - len(self.data) - (sum(n for _p, n in self.gaps) if self.gaps else 0)
+                if self.length >= 0 else len(data))
+        if room > 0 and len(self.data) < FRAME_DATA_LIMIT:
+            self.data += data[:room]
+
+    def gap(self, nbytes: int) -> None:
+        """`nbytes` of the stream inside this frame were never seen."""
+        if self.gaps is None:
+            self.gaps = []
+        self.gaps.append((len(self.data), nbytes))
+
+    def logged(self) -> bytes:
+        """The frame's bytes as logged: a gap as Suricata's "[N bytes missing]"."""
+        if not self.gaps:
+            return bytes(self.data)
+        out = bytearray()
+        at = 0
+        for pos, n in self.gaps:
+            out += self.data[at:pos]
+            out += b"[%d bytes missing]" % n
+            at = pos
+        out += self.data[at:]
+        return bytes(out)
+
+    def eve(self, direction_to_server: bool, tcp: bool) -> dict[str, Any]:
+        """The alert's `frame` object (Suricata's FrameJsonLogOneFrame)."""
+        obj: dict[str, Any] = {"type": self.type, "id": self.id,
+                               "direction": "toserver" if direction_to_server else "toclient"}
+        if tcp:
+            obj["stream_offset"] = self.offset
+        obj["length"] = self.length if self.length >= 0 else len(self.data)
+        obj["complete"] = self.complete
+        logged = self.logged()[:TCP_FRAME_LOG_LIMIT if tcp else UDP_FRAME_LOG_LIMIT]
+        obj["payload"] = base64.b64encode(logged).decode()
+        obj["payload_printable"] = logged.translate(_PRINTABLE).decode()
+        if self.tx_id is not None:
+            obj["tx_id"] = self.tx_id
+        return obj
+
+
+class Frames:
+    """A flow's frames by direction (0 to client, 1 to server), kept by its parser.
+
+    `total[d]`: the stream bytes the parser was given in direction d, so a parser that
+    buffers finds a frame's stream offset as `total - len(buffer) + position`."""
+
+    __slots__ = ("want", "items", "ids", "total")
+
+    def __init__(self, want: frozenset[str]) -> None:
+        self.want = want
+        self.items: tuple[list[Frame], list[Frame]] = ([], [])
+        self.ids = [0, 0]
+        self.total = [0, 0]
+
+    def add(self, to_server: bool, ftype: str, offset: int, data: bytes, length: int = -1,
+            tx_id: int | None = None) -> Frame | None:
+        """A new frame of `ftype` starting at stream `offset` with the bytes of it at hand
+        (`length` -1: not known yet). None when no rule reads this type."""
+        if ftype not in self.want:
+            return None
+        d = 1 if to_server else 0
+        self.ids[d] += 1
+        f = Frame(self.ids[d], ftype, offset, length, data, tx_id)
+        self.items[d].append(f)
+        return f
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """A stream gap: it is inside each frame of the direction still waiting for bytes."""
+        for f in self.items[1 if to_server else 0]:
+            if not f.done and not f.complete:
+                f.gap(nbytes)

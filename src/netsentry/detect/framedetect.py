@@ -1,0 +1,154 @@
+"""Frame inspection: `frame:` rules run on each frame a parser marked in the stream.
+
+Suricata's DetectRunFrames (detect-engine-frame.c): on a packet, the frames of the
+packet's direction that are complete (or cut by a gap, or at the flow's end) are
+inspected once each by the rules of their protocol and type; a rule alerts once per
+matching frame, and its alert carries the frame (`frame` object: applayer/frames.py
+`Frame.eve`) and the frame's transaction, when it has one.
+
+The rules are the transaction engine's (TxDetect numbers them, and its `_apply` takes
+the action, thresholds and alert): a stream-frame rule never enters its candidate
+lists, so frames cost nothing to a ruleset without them, and the parsers mark frames
+only of the types a rule reads (applayer/frames.py ENABLED).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from netsentry.applayer import frames as _frames
+from netsentry.applayer.frames import STREAM_FRAME_BUFFERS, stream_frame_type
+from netsentry.applayer.registry import BUFFERS
+from netsentry.rules.keywords.applayer import apply_transforms
+
+if TYPE_CHECKING:  # pragma: no cover
+    from netsentry.applayer.frames import Frame
+    from netsentry.decode.packet import Packet
+    from netsentry.event import Event
+    from netsentry.flow.flow import Flow
+    from netsentry.rules.signature import Signature
+
+
+_END_SRC = "stream (flow timeout)"     # stream/tcp.py StreamEndPacket.pkt_src
+
+
+def is_frame_rule(s: Signature) -> bool:
+    """A rule inspected per stream frame: its first buffer is a registered stream frame."""
+    return bool(s.tx_chains) and s.tx_chains[0][0] in STREAM_FRAME_BUFFERS
+
+
+class FrameDetect:
+    """The stream-frame rules of one ruleset, by (protocol, frame type)."""
+
+    __slots__ = ("txd", "rules", "stats_frames")
+
+    def __init__(self, txd: Any, nums: list[int]) -> None:
+        self.txd = txd
+        self.rules: dict[tuple[str, str], list[int]] = {}
+        enabled: dict[str, set[str]] = {}
+        for num in nums:            # in evaluation order: TxDetect's numbering is that order
+            s = txd.sigs[num]
+            name = s.tx_chains[0][0]
+            proto = BUFFERS[name].proto
+            ftype = stream_frame_type(name)
+            self.rules.setdefault((proto, ftype), []).append(num)
+            enabled.setdefault(proto, set()).add(ftype)
+        # the parsers made from now on mark these types (Suricata's FrameConfigEnable)
+        _frames.ENABLED.clear()
+        _frames.ENABLED.update({p: frozenset(t) for p, t in enabled.items()})
+        self.stats_frames = 0
+
+    def inspect(self, pkt: Packet, flow: Flow, parser: Any, to_server: bool) -> list[Event] | None:
+        """The frames of the packet's direction ready to inspect, each once."""
+        frames = getattr(parser, "frames", None)
+        if frames is None:
+            return None
+        items = frames.items[1 if to_server else 0]
+        if not items:
+            return None
+        # the flow's end (its pseudo packet, a FIN or RST): a frame still short is inspected
+        # with what it has, as Suricata at the stream's end
+        ending = getattr(pkt, "pkt_src", None) == _END_SRC or bool(pkt.tcp_flags & 5)
+        events: list[Event] | None = None
+        keep: list[Frame] = []
+        proto = flow.app_proto or ""
+        for f in items:
+            if not (f.complete or f.gaps or ending):
+                keep.append(f)      # its bytes are still to come: inspected once they are
+                continue
+            f.done = True
+            self.stats_frames += 1
+            nums = self.rules.get((proto, f.type))
+            if not nums:
+                continue
+            evs = self._inspect_frame(pkt, flow, parser, f, nums, to_server)
+            if evs:
+                if events is None:
+                    events = evs
+                else:
+                    events.extend(evs)
+        items[:] = keep
+        return events
+
+    def _inspect_frame(self, pkt: Packet, flow: Flow, parser: Any, f: Frame, nums: list[int],
+                       to_server: bool) -> list[Event] | None:
+        data = bytes(f.data)
+        tx = _tx_of(parser, f.tx_id)
+        txd = self.txd
+        events: list[Event] | None = None
+        for num in nums:
+            s = txd.sigs[num]
+            if not s.header_match(pkt, flow):
+                continue
+            if not all(check(pkt, flow) for check in s.packet_checks):
+                continue
+            if s.tx_checks and (tx is None or not all(fn(tx, to_server) for _p, _d, fn in s.tx_checks)):
+                continue
+            ok = True
+            for name, transforms, chain in s.tx_chains:
+                if name in STREAM_FRAME_BUFFERS:
+                    buf = apply_transforms(data, transforms) if transforms else data
+                    if buf is None or not chain.run(buf):
+                        ok = False
+                        break
+                else:
+                    # another buffer next to the frame: the frame's transaction's
+                    from netsentry.detect.txdetect import get_buffer
+                    other = get_buffer(tx, name, transforms, to_server) if tx is not None else None
+                    if other is None or not (any(chain.run(b) for b in other) if BUFFERS[name].multi
+                                             else chain.run(other)):
+                        ok = False
+                        break
+            if not ok:
+                continue
+            if s.payload_chain is not None and not (pkt.payload_len and s.payload_chain.run(pkt.payload)):
+                continue
+            if not all(check(pkt, flow) for check in s.final_checks):
+                continue
+            if s.post_actions:
+                s.post_match(pkt, flow)
+            ev = txd._apply(num, s, pkt, flow, tx)
+            if ev is None:
+                continue
+            extra = ev.extra
+            if extra is None:
+                extra = ev.extra = {}
+            extra["frame"] = f.eve(to_server, flow.proto == 6)
+            if events is None:
+                events = [ev]
+            else:
+                events.append(ev)
+        return events
+
+
+def _tx_of(parser: Any, tx_id: int | None) -> Any:
+    """The frame's transaction (by id), else none: a frame before any transaction."""
+    if tx_id is None:
+        return None
+    txs = getattr(parser, "txs", None)
+    if not txs:
+        return None
+    for tx in reversed(txs):
+        if tx.tx_id == tx_id:
+            return tx
+    return None
