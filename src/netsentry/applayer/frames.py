@@ -21,8 +21,10 @@ from typing import Any
 
 from netsentry.applayer.registry import BUFFERS
 
-# Suricata's alert payload buffer (JSON_STREAM_BUFFER_SIZE) and its UDP frame cut
-TCP_FRAME_LOG_LIMIT = 4096
+# Suricata's alert payload buffer (4 KiB: a MemBuffer keeps its last byte for the NUL, so
+# 4095 bytes are logged, suricata-verify smb2-frames-gap-payload-logging-02) and its UDP
+# frame cut
+TCP_FRAME_LOG_LIMIT = 4095
 UDP_FRAME_LOG_LIMIT = 256
 
 # the frame protocol prefix of a buffer's protocol, where it is not the protocol's name
@@ -107,24 +109,28 @@ def _no_tx_buffer(tx: Any, to_server: bool) -> None:
     return None
 
 
-def register_stream_frames(proto: str, types: tuple[str, ...], prefix: str | None = None) -> None:
+def register_stream_frames(proto: str, types: tuple[str, ...], bare: bool = False) -> None:
     """A protocol's frame types (Suricata's AppLayerFrameType enum, as named in rules after the
     protocol's prefix: `tls.pdu` is type `pdu` of `tls`). Each becomes a `frame:PREFIX.TYPE`
-    buffer the transaction engine never sees (its getter has nothing)."""
+    buffer the transaction engine never sees (its getter has nothing). `bare`: the types
+    carry a prefix of their own (SMB's `smb2.pdu`, `nbss.hdr`), named so in rules and alerts."""
     from netsentry.applayer.registry import BOTH, register_buffer
     STREAM_FRAMES[proto] = types
-    pre = prefix or FRAME_PREFIX.get(proto, proto)
+    pre = FRAME_PREFIX.get(proto, proto)
     for t in types:
-        name = f"frame:{pre}.{t}"
-        STREAM_FRAME_BUFFERS.add(name)
-        register_buffer(name, proto, BOTH, _no_tx_buffer)
+        names = (f"frame:{t}", f"frame:{pre}.{t}") if bare else (f"frame:{pre}.{t}",)
+        STREAM_FRAME_BUFFERS.update(names)
+        register_buffer(names[0], proto, BOTH, _no_tx_buffer, *names[1:])
 
 
 def stream_frame_type(name: str) -> str:
-    """`frame:tls.pdu` -> `pdu` for a registered stream frame buffer."""
+    """`frame:tls.pdu` -> `pdu`, `frame:smb2.pdu` -> `smb2.pdu`: a stream frame's type."""
     buf = BUFFERS[name]
+    text = buf.name[len("frame:"):]
+    types = STREAM_FRAMES.get(buf.proto, ())
+    if text in types:
+        return text
     pre = FRAME_PREFIX.get(buf.proto, buf.proto) + "."
-    text = name[len("frame:"):]
     return text[len(pre):] if text.startswith(pre) else text
 
 
@@ -136,40 +142,46 @@ def frames_for(proto: str) -> Frames | None:
 
 class Frame:
     """One frame: its type, id (per direction, from 1, as Suricata's), where it starts in
-    its direction's stream, its length (-1 while unknown), the bytes of it read so far,
-    and the stream bytes missing inside it (a gap: `[N bytes missing]` when logged)."""
+    its direction's stream, its length (-1 while unknown), the bytes of it read so far
+    (`have`: how many of its stream bytes went by, kept or not) and the stream bytes
+    missing inside it (a gap: `[N bytes missing]` when logged)."""
 
-    __slots__ = ("id", "type", "offset", "length", "data", "tx_id", "gaps", "done")
+    __slots__ = ("id", "type", "offset", "length", "data", "have", "tx_id", "gaps")
 
     def __init__(self, fid: int, ftype: str, offset: int, length: int, data: bytes, tx_id: int | None) -> None:
         self.id = fid
         self.type = ftype
         self.offset = offset
         self.length = length
-        self.data = bytearray(data[:length]) if length >= 0 else bytearray(data)
+        self.data = bytearray(data[:length] if length >= 0 else data)
+        self.have = len(self.data)
         self.tx_id = tx_id
         self.gaps: list[tuple[int, int]] | None = None   # (position in data, bytes missing)
-        self.done = False       # inspected for good
 
     @property
     def complete(self) -> bool:
-        if self.length < 0:
-            return False
-        have = len(self.data) + (sum(n for _p, n in self.gaps) if self.gaps else 0)
-        return have >= self.length
+        return 0 <= self.length <= self.have
 
     def append(self, data: bytes) -> None:
-        """More bytes of a frame that started on an earlier segment."""
-        room = (self.length - len(self.data) - (sum(n for _p, n in self.gaps) if self.gaps else 0)
-                if self.length >= 0 else len(data))
-        if room > 0 and len(self.data) < FRAME_DATA_LIMIT:
-            self.data += data[:room]
+        """More stream bytes of a frame that started on an earlier segment."""
+        room = self.length - self.have if self.length >= 0 else len(data)
+        if room <= 0:
+            return
+        take = data[:room]
+        if len(self.data) < FRAME_DATA_LIMIT:
+            self.data += take
+        self.have += len(take)
 
     def gap(self, nbytes: int) -> None:
         """`nbytes` of the stream inside this frame were never seen."""
+        if self.length >= 0:
+            nbytes = min(nbytes, self.length - self.have)
+        if nbytes <= 0:
+            return
         if self.gaps is None:
             self.gaps = []
         self.gaps.append((len(self.data), nbytes))
+        self.have += nbytes
 
     def logged(self) -> bytes:
         """The frame's bytes as logged: a gap as Suricata's "[N bytes missing]"."""
@@ -203,8 +215,10 @@ class Frame:
 class Frames:
     """A flow's frames by direction (0 to client, 1 to server), kept by its parser.
 
-    `total[d]`: the stream bytes the parser was given in direction d, so a parser that
-    buffers finds a frame's stream offset as `total - len(buffer) + position`."""
+    The parser hands each direction's stream bytes to `stream` (and its gaps to `gap`)
+    before reading them: a frame still short of its length takes them, so a frame's bytes
+    are the stream's whatever the parser buffers or skips, and `total[d]` is the stream
+    offset after them: a parser finds a frame's offset as `total - len(buffer) + position`."""
 
     __slots__ = ("want", "items", "ids", "total")
 
@@ -214,10 +228,28 @@ class Frames:
         self.ids = [0, 0]
         self.total = [0, 0]
 
+    def stream(self, to_server: bool, data: bytes) -> None:
+        d = 1 if to_server else 0
+        end = self.total[d]
+        for f in self.items[d]:
+            if not f.complete and f.offset + f.have == end:
+                f.append(data)
+        self.total[d] = end + len(data)
+
+    def gap(self, to_server: bool, nbytes: int) -> None:
+        """A stream gap: it is inside each frame of the direction still short of bytes."""
+        d = 1 if to_server else 0
+        end = self.total[d]
+        for f in self.items[d]:
+            if not f.complete and f.offset + f.have == end:
+                f.gap(nbytes)
+        self.total[d] = end + nbytes
+
     def add(self, to_server: bool, ftype: str, offset: int, data: bytes, length: int = -1,
             tx_id: int | None = None) -> Frame | None:
         """A new frame of `ftype` starting at stream `offset` with the bytes of it at hand
-        (`length` -1: not known yet). None when no rule reads this type."""
+        (up to the stream's end so far; `length` -1: not known yet). None when no rule
+        reads this type."""
         if ftype not in self.want:
             return None
         d = 1 if to_server else 0
@@ -225,9 +257,3 @@ class Frames:
         f = Frame(self.ids[d], ftype, offset, length, data, tx_id)
         self.items[d].append(f)
         return f
-
-    def gap(self, to_server: bool, nbytes: int) -> None:
-        """A stream gap: it is inside each frame of the direction still waiting for bytes."""
-        for f in self.items[1 if to_server else 0]:
-            if not f.done and not f.complete:
-                f.gap(nbytes)

@@ -212,7 +212,7 @@ class TlsParser:
         buf = self.rec[d]
         buf += data
         if self.frames is not None:
-            self.frames.total[d] += len(data)
+            self.frames.stream(to_server, data)
         # Records are read at `off` and the consumed prefix is cut once at the end: cutting
         # each record off the front moved the rest of the buffer every time, and copying
         # each record's body is needed only for the records whose body is read (handshake,

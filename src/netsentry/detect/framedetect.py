@@ -73,10 +73,9 @@ class FrameDetect:
         keep: list[Frame] = []
         proto = flow.app_proto or ""
         for f in items:
-            if not (f.complete or f.gaps or ending):
+            if not (f.complete or ending):
                 keep.append(f)      # its bytes are still to come: inspected once they are
                 continue
-            f.done = True
             self.stats_frames += 1
             nums = self.rules.get((proto, f.type))
             if not nums:
