@@ -117,7 +117,7 @@ def register_stream_frames(proto: str, types: tuple[str, ...], bare: bool = Fals
     from netsentry.applayer.registry import BOTH, register_buffer
     STREAM_FRAMES[proto] = types
     pre = FRAME_PREFIX.get(proto, proto)
-    for t in types:
+    for t in (*types, "stream"):
         names = (f"frame:{t}", f"frame:{pre}.{t}") if bare else (f"frame:{pre}.{t}",)
         STREAM_FRAME_BUFFERS.update(names)
         register_buffer(names[0], proto, BOTH, _no_tx_buffer, *names[1:])
@@ -128,7 +128,7 @@ def stream_frame_type(name: str) -> str:
     buf = BUFFERS[name]
     text = buf.name[len("frame:"):]
     types = STREAM_FRAMES.get(buf.proto, ())
-    if text in types:
+    if text in types or text == "stream":
         return text
     pre = FRAME_PREFIX.get(buf.proto, buf.proto) + "."
     return text[len(pre):] if text.startswith(pre) else text
@@ -231,6 +231,10 @@ class Frames:
     def stream(self, to_server: bool, data: bytes) -> None:
         d = 1 if to_server else 0
         end = self.total[d]
+        if not end and "stream" in self.want and data:
+            # Suricata's `<proto>.stream` frame, the direction's whole stream, made on its
+            # first bytes (app-layer-parser.c HandleStreamFrames): always frame 1
+            self.add(to_server, "stream", 0, b"")
         for f in self.items[d]:
             if not f.complete and f.offset + f.have == end:
                 f.append(data)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from netsentry.applayer import frames as _frames
 from netsentry.applayer.frames import STREAM_FRAME_BUFFERS, stream_frame_type
 from netsentry.applayer.registry import BUFFERS
+from netsentry.config import get
 from netsentry.rules.keywords.applayer import apply_transforms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +43,7 @@ class FrameDetect:
 
     __slots__ = ("txd", "rules", "stats_frames")
 
-    def __init__(self, txd: Any, nums: list[int]) -> None:
+    def __init__(self, txd: Any, nums: list[int], config: Any = None) -> None:
         self.txd = txd
         self.rules: dict[tuple[str, str], list[int]] = {}
         enabled: dict[str, set[str]] = {}
@@ -53,6 +54,11 @@ class FrameDetect:
             ftype = stream_frame_type(name)
             self.rules.setdefault((proto, ftype), []).append(num)
             enabled.setdefault(proto, set()).add(ftype)
+        if config is not None and get(config, "outputs.eve-log.frame-logging", False):
+            # frame logging on: Suricata marks every type (FrameConfigEnableAll), so the
+            # frame ids an alert carries count them all
+            for proto, types in _frames.STREAM_FRAMES.items():
+                enabled.setdefault(proto, set()).update((*types, "stream"))
         # the parsers made from now on mark these types (Suricata's FrameConfigEnable)
         _frames.ENABLED.clear()
         _frames.ENABLED.update({p: frozenset(t) for p, t in enabled.items()})

@@ -242,7 +242,7 @@ class TxDetect:
         # (applayer/frames.py), by rule number
         self._frame_rules = {num: chain for num, s in enumerate(self.sigs)
                              for chain in s.tx_chains[:1] if chain[0].startswith("frame:")}
-        self.frame_detect = FrameDetect(self, frame_nums) if frame_nums else None
+        self.frame_detect = FrameDetect(self, frame_nums, config) if frame_nums else None
         if not frame_nums:
             FRAMES_ENABLED.clear()      # parsers made from now on mark no frames
         self.stats_alerts = 0
