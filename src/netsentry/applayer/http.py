@@ -30,6 +30,7 @@ from typing import Any
 
 from netsentry.applayer import files as files_mod
 from netsentry.applayer.files import http_files
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.httpheaders import DEFORMED_EOL as HF_DEFORMED_EOL
 from netsentry.applayer.httpheaders import MISSING_COLON as HF_MISSING_COLON
 from netsentry.applayer.httpheaders import NAME_EMPTY as HF_NAME_EMPTY
@@ -486,10 +487,13 @@ class HttpParser:
         self.broken = [False, False]               # a stream gap lost this direction's framing
         self.hflags = [0, 0]                       # header block anomalies so far (_H_*), by to_server
         self.body_left = False                     # request_body_unexpected raised for req_tx
+        self.frames = frames_for("http")           # applayer/frames.py: the http1.stream frame, when a rule reads it
 
     # --- entry --------------------------------------------------------------------------
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
         d = int(to_server)
+        if self.frames is not None:
+            self.frames.stream(to_server, data)
         if self.broken[d]:
             return
         self.buf[d] += data
@@ -549,6 +553,8 @@ class HttpParser:
         (the body misses them, as libhtp's gap handling); anywhere else the direction's
         framing is lost, so it is not parsed any further."""
         d = int(to_server)
+        if self.frames is not None:
+            self.frames.gap(to_server, nbytes)
         body = self.body[d]
         tx = self.req_tx if to_server else self._resp_tx()
         if self.state[d] == "body" and body is not None and body.mode in ("length", "close") and tx is not None:
@@ -1340,6 +1346,9 @@ def _frame(part: str, request: bool) -> Any:
     return get
 
 
+# the stream frame (`frame:http1.stream`) is marked in the stream (applayer/frames.py); the
+# request/response frames above are rebuilt per transaction
+register_stream_frames("http", ())
 for _side, _request in (("request", True), ("response", False)):
     for _part in ("line", "headers", "body", ""):
         register_buffer(f"frame:http1.{_side}{'_' + _part if _part else ''}", "http",

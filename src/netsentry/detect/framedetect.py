@@ -72,9 +72,9 @@ class FrameDetect:
         items = frames.items[1 if to_server else 0]
         if not items:
             return None
-        # the flow's end (its pseudo packet, a FIN or RST): a frame still short is inspected
-        # with what it has, as Suricata at the stream's end
-        ending = getattr(pkt, "pkt_src", None) == _END_SRC or bool(pkt.tcp_flags & 5)
+        # the flow's end (its pseudo packet): a frame still short (the stream frame, one a
+        # gap or the close cut) is inspected with what it has, as Suricata's at the stream's end
+        ending = getattr(pkt, "pkt_src", None) == _END_SRC
         events: list[Event] | None = None
         keep: list[Frame] = []
         proto = flow.app_proto or ""
