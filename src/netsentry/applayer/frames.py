@@ -172,6 +172,13 @@ class Frame:
             self.data += take
         self.have += len(take)
 
+    def close(self, length: int) -> None:
+        """The length of a frame opened without one (SMTP's data frame) is known now."""
+        self.length = max(length, 0)
+        if self.have > self.length:
+            del self.data[self.length:]
+            self.have = self.length
+
     def gap(self, nbytes: int) -> None:
         """`nbytes` of the stream inside this frame were never seen."""
         if self.length >= 0:
