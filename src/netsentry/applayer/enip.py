@@ -338,12 +338,12 @@ class EnipParser:
         self.gap_ = [False, False]
         self.udp: bool | None = None
         self.open_from = 0          # the transactions before it are all answered or finished
-        self.frames = frames_for("enip")    # applayer/frames.py: None unless a rule reads ENIP frames
+        self.stream_frames = frames_for("enip")    # applayer/frames.py: None unless a rule reads ENIP frames
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = int(to_server)
-        if self.frames is not None:
-            self.frames.gap(to_server, nbytes)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[d] = b""
         self.gap_[d] = True
 
@@ -358,11 +358,11 @@ class EnipParser:
             if r is None:
                 raise ParserError("enip: datagram cut short")
             self._pdu(r[0], to_server)
-            if self.frames is not None:
+            if self.stream_frames is not None:
                 self._frames(data, 0, r[1], 0, to_server, r[0])
             return
-        if self.frames is not None:
-            self.frames.stream(to_server, data)
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         buf = self.buf[d] + data if self.buf[d] else data
         if self.gap_[d]:
             if not _header_ok(buf):
@@ -376,8 +376,8 @@ class EnipParser:
                 break
             pdu, end = r
             self._pdu(pdu, to_server)
-            if self.frames is not None:
-                self._frames(buf, off, end, self.frames.total[d] - len(buf), to_server, pdu)
+            if self.stream_frames is not None:
+                self._frames(buf, off, end, self.stream_frames.total[d] - len(buf), to_server, pdu)
             off = end
         self.buf[d] = buf[off:]
 
@@ -386,7 +386,7 @@ class EnipParser:
         process_frames): `hdr`, `data`, `pdu`, each `enip.item` of a list or CIP command,
         and each CIP message (`cip`: a data item's, then each member of a Multiple Service
         Packet, as long as Suricata's parser reads of it). `base`: buf[0]'s stream offset."""
-        fr = self.frames
+        fr = self.stream_frames
         tx_id = next((tx.tx_id for tx in reversed(self.txs[-4:]) if tx.request is pdu or tx.response is pdu), None)
         at = base + off
         p = buf[off:end]

@@ -87,7 +87,7 @@ def frame_object(name: str, frame: bytes, tx: Any, to_server: bool, pkt: Any) ->
 
 # --- stream frames (Suricata's FramesContainer, app-layer-frames.c) ---------------------------
 # A parser that Suricata registers frames for marks them in its stream as it reads them: one
-# `frames.add(...)` call per frame kind, on the parser's `frames` (None unless a rule asks for
+# `frames.add(...)` call per frame kind, on the parser's `stream_frames` (None unless a rule asks for
 # a frame of the protocol: then a parser pays one attribute test per PDU). Detection
 # (detect/framedetect.py) inspects each frame of a packet's direction once it is complete and
 # alerts once per matching frame; the alert's `frame` object is `Frame.eve`.

@@ -487,13 +487,13 @@ class HttpParser:
         self.broken = [False, False]               # a stream gap lost this direction's framing
         self.hflags = [0, 0]                       # header block anomalies so far (_H_*), by to_server
         self.body_left = False                     # request_body_unexpected raised for req_tx
-        self.frames = frames_for("http")           # applayer/frames.py: the http1.stream frame, when a rule reads it
+        self.stream_frames = frames_for("http")           # applayer/frames.py: the http1.stream frame, when a rule reads it
 
     # --- entry --------------------------------------------------------------------------
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
         d = int(to_server)
-        if self.frames is not None:
-            self.frames.stream(to_server, data)
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         if self.broken[d]:
             return
         self.buf[d] += data
@@ -553,8 +553,8 @@ class HttpParser:
         (the body misses them, as libhtp's gap handling); anywhere else the direction's
         framing is lost, so it is not parsed any further."""
         d = int(to_server)
-        if self.frames is not None:
-            self.frames.gap(to_server, nbytes)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         body = self.body[d]
         tx = self.req_tx if to_server else self._resp_tx()
         if self.state[d] == "body" and body is not None and body.mode in ("length", "close") and tx is not None:

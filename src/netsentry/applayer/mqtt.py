@@ -457,12 +457,12 @@ class MqttParser:
         self.buf = [b"", b""]
         self.skip = [0, 0]
         self.lost = [not self.settings["parse"]] * 2      # detection-only: nothing is read
-        self.frames = frames_for("mqtt")    # applayer/frames.py: None unless a rule reads MQTT frames
+        self.stream_frames = frames_for("mqtt")    # applayer/frames.py: None unless a rule reads MQTT frames
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = int(to_server)
-        if self.frames is not None:
-            self.frames.gap(to_server, nbytes)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[d] = b""
         self.lost[d] = True
 
@@ -470,7 +470,7 @@ class MqttParser:
         d = int(to_server)
         if self.lost[d] or not data:
             return
-        fr = self.frames
+        fr = self.stream_frames
         if fr is not None:
             fr.stream(to_server, data)
             # the parse call's input as Suricata's stream slice: what was kept plus the new bytes

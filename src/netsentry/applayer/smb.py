@@ -281,14 +281,14 @@ class SmbParser:
         self.buf = [b"", b""]
         self.gapped = [False, False]
         self.skip = [0, 0]
-        self.frames = frames_for("smb")   # applayer/frames.py: None unless a rule reads SMB frames
+        self.stream_frames = frames_for("smb")   # applayer/frames.py: None unless a rule reads SMB frames
         self.framed = [-1, -1]            # stream offset of the last record given its frames
 
     # --- framing --------------------------------------------------------------------------
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = 1 if to_server else 0
-        if self.frames is not None:
-            self.frames.gap(to_server, nbytes)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[d] = b""
         self.skip[d] = 0
         self.gapped[d] = True
@@ -297,8 +297,8 @@ class SmbParser:
         d = 1 if to_server else 0
         if not data:
             return
-        if self.frames is not None:
-            self.frames.stream(to_server, data)
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         if self.skip[d]:
             if self.skip[d] >= len(data):
                 self.skip[d] -= len(data)
@@ -333,7 +333,7 @@ class SmbParser:
                 self.skip[d] = length - (n - off - 4)
                 off = n
                 break
-            if self.frames is not None and (n - off - 4 >= length or n - off >= 4 + 64):
+            if self.stream_frames is not None and (n - off - 4 >= length or n - off >= 4 + 64):
                 self._frames(to_server, buf, off, length)
             if n - off - 4 < length:
                 break
@@ -352,7 +352,7 @@ class SmbParser:
         (an SMB2 compound's each). A record still short of bytes is framed from its first
         SMB header on (Suricata frames a partial READ/WRITE so): its frames take the rest of
         the stream as it comes (Frames.stream), a gap included."""
-        fr = self.frames
+        fr = self.stream_frames
         d = 1 if to_server else 0
         at = fr.total[d] - len(buf) + off
         if at <= self.framed[d]:

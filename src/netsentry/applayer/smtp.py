@@ -205,7 +205,7 @@ class SmtpParser:
         self.bdat_left = 0
         self.tls = False                      # STARTTLS accepted: the rest is TLS
         self.events_pending: set[str] = set()
-        self.frames = frames_for("smtp")      # applayer/frames.py: None unless a rule reads SMTP frames
+        self.stream_frames = frames_for("smtp")      # applayer/frames.py: None unless a rule reads SMTP frames
         self.data_frame: Any = None           # the open `data` frame of a DATA command
 
     # --- events -----------------------------------------------------------------------------
@@ -226,7 +226,7 @@ class SmtpParser:
             data = self._bdat_bytes(data)
             if not data:
                 return
-        fr = self.frames
+        fr = self.stream_frames
         if fr is not None:
             fr.stream(to_server, data)
         buf = self.buf[d] + data if self.buf[d] else data
@@ -281,7 +281,7 @@ class SmtpParser:
         is a `command_line` twice, as Suricata marks it: with its line end when the line is
         found, then without it and with its transaction when the command is processed; a
         DATA command opens the `data` frame, which the body's end closes."""
-        fr = self.frames
+        fr = self.stream_frames
         if not to_server:
             # the transaction the reply answers (Suricata's SMTPGetReplyTx)
             if self.cmds:

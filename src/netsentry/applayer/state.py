@@ -701,7 +701,7 @@ class AppLayer:
         if st is None:
             return
         held = st.held
-        if held is not None or getattr(st.parser, "frames", None) is not None:
+        if held is not None or getattr(st.parser, "stream_frames", None) is not None:
             make = _end_packet()
             for d in (True, False):
                 bit = 1 << d
@@ -846,7 +846,7 @@ _END_PACKET: list[Any] = []
 def _frames_left(parser: Any, to_server: bool) -> bool:
     """Frames of a direction not inspected yet (applayer/frames.py): the flow's end inspects
     them on that direction's pseudo packet, as Suricata's at the stream's end."""
-    frames = getattr(parser, "frames", None)
+    frames = getattr(parser, "stream_frames", None)
     return frames is not None and bool(frames.items[1 if to_server else 0])
 
 

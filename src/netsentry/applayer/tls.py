@@ -151,7 +151,7 @@ class TlsParser:
         self.encrypted = [False, False]
         self.lost = [False, False]
         self.version = [0, 0]             # each direction's last record version
-        self.frames = frames_for("tls")   # applayer/frames.py: None unless a rule reads TLS frames
+        self.stream_frames = frames_for("tls")   # applayer/frames.py: None unless a rule reads TLS frames
 
     def _fail(self, d: int, event: str) -> None:
         """An anomaly Suricata's parser stops the direction on: raise the event, drop what
@@ -211,8 +211,8 @@ class TlsParser:
             data = data[skip:]
         buf = self.rec[d]
         buf += data
-        if self.frames is not None:
-            self.frames.stream(to_server, data)
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         # Records are read at `off` and the consumed prefix is cut once at the end: cutting
         # each record off the front moved the rest of the buffer every time, and copying
         # each record's body is needed only for the records whose body is read (handshake,
@@ -265,7 +265,7 @@ class TlsParser:
             if ln == 0:
                 self._fail(d, "invalid_record_length")
             if size - off < 5 + ln:
-                if ctype == 0x17 and self.frames is None:
+                if ctype == 0x17 and self.stream_frames is None:
                     # application data whose body is still to come: the rest is counted
                     # (parse), not buffered
                     self.skip[d] = 5 + ln - (size - off)
@@ -273,7 +273,7 @@ class TlsParser:
                     off = size
                 break
             start = off + 5
-            if self.frames is not None:
+            if self.stream_frames is not None:
                 self._frames(to_server, buf, off, ln, ctype)
             off = start + ln
             self.version[d] = version
@@ -305,7 +305,7 @@ class TlsParser:
     def _frames(self, to_server: bool, buf: bytearray, off: int, ln: int, ctype: int) -> None:
         """The whole record at `off` as Suricata's TLS frames: `hdr`, `pdu`, `data` and, for
         an alert or heartbeat record, `alert` / `heartbeat` over its body."""
-        fr = self.frames
+        fr = self.stream_frames
         at = fr.total[int(to_server)] - len(buf) + off
         tx_id = self.tx.tx_id
         rec = bytes(buf[off:off + 5 + ln])

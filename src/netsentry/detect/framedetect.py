@@ -66,7 +66,7 @@ class FrameDetect:
 
     def inspect(self, pkt: Packet, flow: Flow, parser: Any, to_server: bool) -> list[Event] | None:
         """The frames of the packet's direction ready to inspect, each once."""
-        frames = getattr(parser, "frames", None)
+        frames = getattr(parser, "stream_frames", None)
         if frames is None:
             return None
         items = frames.items[1 if to_server else 0]
