@@ -13,6 +13,7 @@ import pytest
 from netsentry.applayer import frames as fr
 from netsentry.applayer.enip import EnipParser
 from netsentry.applayer.frames import Frames
+from netsentry.applayer.ldap import LdapParser
 from netsentry.applayer.mqtt import MqttParser
 from netsentry.applayer.rfb import RfbParser
 from netsentry.applayer.smb import SmbParser
@@ -139,14 +140,26 @@ def test_a_ruleset_without_frame_rules_marks_none(tmp_path: Path):
     assert TlsParser().stream_frames is None and SmbParser().stream_frames is None
 
 
-@pytest.mark.parametrize("parser", [TlsParser, SmbParser, EnipParser, MqttParser, SmtpParser, RfbParser])
+def test_ldap_messages_are_pdu_frames_with_their_transaction(tmp_path: Path):
+    bind = bytes.fromhex("300c020101600702010304008000")
+    bind_ok = bytes.fromhex("300c02010161070a010004000400")
+    pcap = tcp_session(tmp_path / "l.pcap", [(True, bind + bind.replace(b"\x02\x01\x01", b"\x02\x01\x02", 1)),
+                                             (False, bind_ok)], dport=389)
+    rules = 'alert ldap any any -> any any (frame:ldap.pdu; content:"|60 07|"; sid:1;)\n'
+    recs = replay(tmp_path, pcap, rules)
+    got = alerts(recs, 1)
+    assert [(a["frame"]["stream_offset"], a["frame"]["length"], a["tx_id"]) for a in got] == [(0, 14, 0), (14, 14, 1)]
+
+
+@pytest.mark.parametrize("parser", [TlsParser, SmbParser, EnipParser, MqttParser, SmtpParser, RfbParser, LdapParser])
 def test_malformed_bytes_with_frames_on_never_crash(parser, monkeypatch):
     proto = {TlsParser: "tls", SmbParser: "smb", EnipParser: "enip", MqttParser: "mqtt",
-             SmtpParser: "smtp", RfbParser: "rfb"}[parser]
+             SmtpParser: "smtp", RfbParser: "rfb", LdapParser: "ldap"}[parser]
     monkeypatch.setitem(fr.ENABLED, proto, frozenset(fr.STREAM_FRAMES[proto]) | {"stream"})
     rng = random.Random(7)
     seeds = {TlsParser: b"\x16\x03\x03\x00\x10", SmbParser: b"\x00\x00\x00\x50\xfeSMB", EnipParser: b"\x6f\x00\x30\x00",
-             MqttParser: b"\x30\x7f", SmtpParser: b"DATA\r\n", RfbParser: b"RFB 003.008\n"}
+             MqttParser: b"\x30\x7f", SmtpParser: b"DATA\r\n", RfbParser: b"RFB 003.008\n",
+             LdapParser: b"\x30\x0c\x02\x01\x01"}
     for _ in range(60):
         p = parser()
         assert p.stream_frames is not None
