@@ -146,7 +146,7 @@ class Frame:
     (`have`: how many of its stream bytes went by, kept or not) and the stream bytes
     missing inside it (a gap: `[N bytes missing]` when logged)."""
 
-    __slots__ = ("id", "type", "offset", "length", "data", "have", "tx_id", "gaps")
+    __slots__ = ("id", "type", "offset", "length", "data", "have", "tx_id", "gaps", "looked", "alerted")
 
     def __init__(self, fid: int, ftype: str, offset: int, length: int, data: bytes, tx_id: int | None) -> None:
         self.id = fid
@@ -157,6 +157,8 @@ class Frame:
         self.have = len(self.data)
         self.tx_id = tx_id
         self.gaps: list[tuple[int, int]] | None = None   # (position in data, bytes missing)
+        self.looked = 0         # `have` when detection last looked at the open frame (IPS)
+        self.alerted: set[int] | None = None    # rules that alerted on it while it was open
 
     @property
     def complete(self) -> bool:

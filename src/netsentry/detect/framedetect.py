@@ -20,6 +20,7 @@ from netsentry.applayer import frames as _frames
 from netsentry.applayer.frames import STREAM_FRAME_BUFFERS, stream_frame_type
 from netsentry.applayer.registry import BUFFERS
 from netsentry.config import get
+from netsentry.rules.inspect import Content
 from netsentry.rules.keywords.applayer import apply_transforms
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +42,7 @@ def is_frame_rule(s: Signature) -> bool:
 class FrameDetect:
     """The stream-frame rules of one ruleset, by (protocol, frame type)."""
 
-    __slots__ = ("txd", "rules", "stats_frames")
+    __slots__ = ("txd", "rules", "stats_frames", "early")
 
     def __init__(self, txd: Any, nums: list[int], config: Any = None) -> None:
         self.txd = txd
@@ -63,6 +64,10 @@ class FrameDetect:
         _frames.ENABLED.clear()
         _frames.ENABLED.update({p: frozenset(t) for p, t in enabled.items()})
         self.stats_frames = 0
+        # IPS: the rules an open frame is inspected by as its bytes come (Suricata inspects
+        # a frame still growing; suricata-verify http-gap-simple-frames-ips): those whose
+        # match more bytes cannot undo, a chain of positive contents not anchored at the end
+        self.early = frozenset(num for num in nums if txd.ips and _prefix_safe(txd.sigs[num]))
 
     def inspect(self, pkt: Packet, flow: Flow, parser: Any, to_server: bool) -> list[Event] | None:
         """The frames of the packet's direction ready to inspect, each once."""
@@ -78,14 +83,27 @@ class FrameDetect:
         events: list[Event] | None = None
         keep: list[Frame] = []
         proto = flow.app_proto or ""
+        early = self.early
         for f in items:
             if not (f.complete or ending):
                 keep.append(f)      # its bytes are still to come: inspected once they are
+                if early and f.have > f.looked:
+                    f.looked = f.have
+                    nums = [n for n in self.rules.get((proto, f.type), ()) if n in early
+                            and (f.alerted is None or n not in f.alerted)]
+                    evs = self._inspect_frame(pkt, flow, parser, f, nums, to_server) if nums else None
+                    if evs:
+                        if events is None:
+                            events = evs
+                        else:
+                            events.extend(evs)
                 continue
             self.stats_frames += 1
             nums = self.rules.get((proto, f.type))
             if not nums:
                 continue
+            if f.alerted is not None:
+                nums = [n for n in nums if n not in f.alerted]
             evs = self._inspect_frame(pkt, flow, parser, f, nums, to_server)
             if evs:
                 if events is None:
@@ -132,6 +150,10 @@ class FrameDetect:
                 continue
             if s.post_actions:
                 s.post_match(pkt, flow)
+            if f.alerted is None:
+                f.alerted = {num}
+            else:
+                f.alerted.add(num)
             ev = txd._apply(num, s, pkt, flow, tx)
             if ev is None:
                 continue
@@ -144,6 +166,15 @@ class FrameDetect:
             else:
                 events.append(ev)
         return events
+
+
+def _prefix_safe(s: Signature) -> bool:
+    """A rule whose frame match on the bytes so far stays a match with more bytes: one
+    frame chain, no transforms, only positive contents not anchored at the end."""
+    if len(s.tx_chains) != 1 or s.tx_chains[0][1] or s.tx_checks or s.payload_chain is not None:
+        return False
+    return all(isinstance(it, Content) and not it.negated and not it.endswith
+               for it in s.tx_chains[0][2].items)
 
 
 def _tx_of(parser: Any, tx_id: int | None) -> Any:
