@@ -174,3 +174,35 @@ def test_malformed_bytes_with_frames_on_never_crash(parser, monkeypatch):
         for d in (0, 1):
             for frame in p.stream_frames.items[d]:
                 frame.eve(bool(d), True)
+
+
+def test_http1_request_and_response_frames_are_the_raw_messages(tmp_path: Path):
+    req = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    req2 = b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    pcap = tcp_session(tmp_path / "h.pcap", [(True, req + req2), (False, resp + resp)], segment=20)
+    rules = ('alert http any any -> any any (frame:http1.request; content:"3|0d 0a|abc|0d 0a|0"; sid:1;)\n'
+             'alert http any any -> any any (frame:http1.request; content:"GET"; startswith; sid:2;)\n'
+             'alert http any any -> any any (frame:http1.response; content:"ok"; endswith; sid:3;)\n'
+             'alert http any any -> any any (frame:http1.stream; content:"/b"; sid:4;)\n')
+    recs = replay(tmp_path, pcap, rules)
+    (chunked,) = alerts(recs, 1)
+    assert base64.b64decode(chunked["frame"]["payload"]) == req and chunked["tx_id"] == 0
+    (second,) = alerts(recs, 2)
+    assert second["frame"]["stream_offset"] == len(req) and second["frame"]["length"] == len(req2)
+    assert second["tx_id"] == 1 and second["http"]["url"] == "/b"
+    assert [a["tx_id"] for a in alerts(recs, 3)] == [0, 1]
+    (stream,) = alerts(recs, 4)
+    assert stream["frame"]["type"] == "stream" and stream["frame"]["id"] == 1
+
+
+def test_ips_inspects_an_open_frame_as_its_bytes_come(tmp_path: Path):
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n" + b"A" * 300
+    pcap = tcp_session(tmp_path / "h.pcap", [(True, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), (False, resp)], segment=60)
+    rules = ('alert http any any -> any any (frame:http1.response; content:"|0d 0a|AAA"; sid:1;)\n'
+             'alert http any any -> any any (frame:http1.response; content:"AAA"; endswith; sid:2;)\n')
+    ips = alerts(replay(tmp_path, pcap, rules, "stream.inline=true"))
+    first = {a["alert"]["signature_id"]: a["pcap_cnt"] for a in ips}
+    # the early one on the segment that brought "\r\nAAA", the end-anchored one at the end
+    assert first[1] < first[2]
+    assert len([a for a in ips if a["alert"]["signature_id"] == 1]) == 1
