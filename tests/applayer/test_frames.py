@@ -206,3 +206,18 @@ def test_ips_inspects_an_open_frame_as_its_bytes_come(tmp_path: Path):
     # the early one on the segment that brought "\r\nAAA", the end-anchored one at the end
     assert first[1] < first[2]
     assert len([a for a in ips if a["alert"]["signature_id"] == 1]) == 1
+
+
+def test_suricatas_frame_logging_numbers_every_type(tmp_path: Path):
+    from netsentry.config import get, load_config
+    yaml_file = tmp_path / "suricata.yaml"
+    yaml_file.write_text("%YAML 1.1\n---\noutputs:\n  - eve-log:\n      types:\n        - alert\n"
+                         "        - frame:\n            enabled: yes\n")
+    assert get(load_config(None, [], suricata=yaml_file), "outputs.eve-log.frame-logging") is True
+    assert not get(load_config(None, []), "outputs.eve-log.frame-logging")
+    connect = bytes.fromhex("101000044d5154540402003c0004636c6964")
+    pcap = tcp_session(tmp_path / "m.pcap", [(True, connect)], dport=1883)
+    rules = 'alert mqtt any any -> any any (frame:mqtt.data; content:"MQTT"; sid:1;)\n'
+    # only `data` marked: it is frame 1; with frame logging the stream, pdu and header come first
+    assert [a["frame"]["id"] for a in alerts(replay(tmp_path, pcap, rules), 1)] == [1]
+    assert [a["frame"]["id"] for a in alerts(replay(tmp_path, pcap, rules, suricata=yaml_file), 1)] == [4]
