@@ -221,3 +221,10 @@ def test_suricatas_frame_logging_numbers_every_type(tmp_path: Path):
     # only `data` marked: it is frame 1; with frame logging the stream, pdu and header come first
     assert [a["frame"]["id"] for a in alerts(replay(tmp_path, pcap, rules), 1)] == [1]
     assert [a["frame"]["id"] for a in alerts(replay(tmp_path, pcap, rules, suricata=yaml_file), 1)] == [4]
+
+
+def test_frames_waiting_for_inspection_are_bounded():
+    f = Frames(frozenset({"pdu"}))
+    for i in range(fr.MAX_FRAMES + 10):
+        f.add(True, "pdu", i, b"x", 1)
+    assert len(f.items[1]) == fr.MAX_FRAMES and f.items[1][-1].id == fr.MAX_FRAMES + 10

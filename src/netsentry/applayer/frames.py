@@ -103,6 +103,10 @@ ENABLED: dict[str, frozenset[str]] = {}
 
 # a frame's data kept at most this long beyond what a rule or the log can read
 FRAME_DATA_LIMIT = 1 << 16
+# frames kept per direction waiting for inspection; past it the oldest go (a flow whose
+# packets of one side stopped, or frames left by a parser made before a rule reload took
+# the frame rules away, must not grow without bound)
+MAX_FRAMES = 4096
 
 
 def _no_tx_buffer(tx: Any, to_server: bool) -> None:
@@ -268,5 +272,8 @@ class Frames:
         d = 1 if to_server else 0
         self.ids[d] += 1
         f = Frame(self.ids[d], ftype, offset, length, data, tx_id)
-        self.items[d].append(f)
+        items = self.items[d]
+        if len(items) >= MAX_FRAMES:
+            del items[:len(items) - MAX_FRAMES + 1]
+        items.append(f)
         return f
