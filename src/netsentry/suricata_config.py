@@ -148,6 +148,19 @@ def _outputs(out: Config, value: Any, ignored: list[str], base: Path, types: Any
         out.setdefault("outputs", {})["eve-log"] = _eve_log(body or {}, ignored, types, src)
 
 
+def _frame_logging(entry: Any) -> bool:
+    """A `frame` entry of eve-log's types that is on: Suricata then marks every frame type of
+    every protocol (FrameConfigEnableAll), which numbers the frames an alert names (frame
+    records themselves are not written: applayer/frames.py)."""
+    if entry == "frame":
+        return True
+    if isinstance(entry, Mapping) and "frame" in entry:
+        opts = entry["frame"]
+        on = opts.get("enabled", True) if isinstance(opts, Mapping) else True
+        return on is True or str(on).lower() in ("yes", "true", "on", "1")
+    return False
+
+
 def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) -> Config:
     eve: Config = {k: body[k] for k in _EVE_SCALARS if k in body}
     ignored.extend(f"outputs.eve-log.{k}" for k in body if k not in _EVE_SCALARS and k != "types")
@@ -157,7 +170,11 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
         # `--set outputs.1.eve-log.types.2.anomaly...`: one entry of Suricata's list by its
         # index, which says nothing about the other types: the configured list stays
         ignored.append("outputs.eve-log.types (by index)")
+        if any(isinstance(v, Mapping) and _frame_logging(v) for v in body["types"].values()):
+            eve["frame-logging"] = True
         return eve
+    if any(_frame_logging(e) for e in body.get("types") or ()):
+        eve["frame-logging"] = True
     names: list[str] = []
     for entry in body.get("types") or ():
         if isinstance(entry, Mapping):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import BOTH, TO_CLIENT, ParserError, Protocol, register_buffer, register_protocol
 from netsentry.applayer.tx import Tx
 
@@ -337,9 +338,12 @@ class EnipParser:
         self.gap_ = [False, False]
         self.udp: bool | None = None
         self.open_from = 0          # the transactions before it are all answered or finished
+        self.stream_frames = frames_for("enip")    # applayer/frames.py: None unless a rule reads ENIP frames
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = int(to_server)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[d] = b""
         self.gap_[d] = True
 
@@ -354,7 +358,11 @@ class EnipParser:
             if r is None:
                 raise ParserError("enip: datagram cut short")
             self._pdu(r[0], to_server)
+            if self.stream_frames is not None:
+                self._frames(data, 0, r[1], 0, to_server, r[0])
             return
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         buf = self.buf[d] + data if self.buf[d] else data
         if self.gap_[d]:
             if not _header_ok(buf):
@@ -366,9 +374,53 @@ class EnipParser:
             r = parse_pdu(buf, off)
             if r is None:
                 break
-            pdu, off = r
+            pdu, end = r
             self._pdu(pdu, to_server)
+            if self.stream_frames is not None:
+                self._frames(buf, off, end, self.stream_frames.total[d] - len(buf), to_server, pdu)
+            off = end
         self.buf[d] = buf[off:]
+
+    def _frames(self, buf: bytes, off: int, end: int, base: int, to_server: bool, pdu: Pdu) -> None:
+        """Suricata's ENIP frames of the PDU at buf[off:end] (rust/src/enip/enip.rs
+        process_frames): `hdr`, `data`, `pdu`, each `enip.item` of a list or CIP command,
+        and each CIP message (`cip`: a data item's, then each member of a Multiple Service
+        Packet, as long as Suricata's parser reads of it). `base`: buf[0]'s stream offset."""
+        fr = self.stream_frames
+        tx_id = next((tx.tx_id for tx in reversed(self.txs[-4:]) if tx.request is pdu or tx.response is pdu), None)
+        at = base + off
+        p = buf[off:end]
+        fr.add(to_server, "hdr", at, p[:24], 24, tx_id)
+        fr.add(to_server, "data", at + 24, p[24:], len(p) - 24, tx_id)
+        fr.add(to_server, "pdu", at, p, len(p), tx_id)
+        if pdu.cmd in (0x63, 0x64, 0x04):
+            pos = 26
+        elif pdu.cmd in (0x6F, 0x70):
+            pos = 32
+        else:
+            return
+        try:
+            n = _u16(p, pos - 2) if len(p) >= pos else 0
+            items = []
+            for _ in range(n):
+                t, ln = _u16(p, pos), _u16(p, pos + 2)
+                if pos + 4 + ln > len(p):
+                    break
+                items.append((pos, t, ln))
+                pos += 4 + ln
+            for start, _t, ln in items:
+                fr.add(to_server, "enip.item", at + start, p[start:start + 4 + ln], 4 + ln, tx_id)
+            if pdu.cmd not in (0x6F, 0x70):
+                return
+            for start, t, ln in items:
+                if t not in (ITEM_UNCONNECTED_DATA, ITEM_CONNECTED_DATA):
+                    continue
+                cip = start + 4 + (2 if t == ITEM_CONNECTED_DATA else 0)
+                fr.add(to_server, "cip", at + cip, p[cip:cip + ln], ln, tx_id)
+                for moff, size in _multi_members(p[cip:start + 4 + ln]):
+                    fr.add(to_server, "cip", at + cip + moff, p[cip + moff:cip + moff + size], size, tx_id)
+        except (_Bad, IndexError):
+            return
 
     def _pdu(self, pdu: Pdu, to_server: bool) -> None:
         txs = self.txs
@@ -413,6 +465,38 @@ class EnipParser:
             tx.touch(False)
 
 
+def _cip_head(b: bytes, multi: bool) -> int:
+    """How many bytes of the CIP message `b` Suricata's parser reads (service, path or
+    status, a Get/SetAttributeList's list): a Multiple Service Packet member's frame length."""
+    if b[0] & 0x80 == 0:
+        n = 2 + 2 * b[1]
+        if len(b) < n:
+            raise _Bad()
+        if b[0] == CIP_GET_ATTR_LIST:
+            n += 2 + 2 * _u16(b, n)
+        elif b[0] == CIP_SET_ATTR_LIST:
+            n += 2 + (4 if _u16(b, n) else 0)
+        return n
+    if len(b) < 4:
+        raise _Bad()
+    return 4 + b[3]
+
+
+def _multi_members(b: bytes) -> list[tuple[int, int]]:
+    """(offset, length) in CIP message `b` of each member of a Multiple Service Packet."""
+    if not b or b[0] & 0x7F != CIP_MULTIPLE:
+        return []
+    head = _cip_head(b, False) if b[0] & 0x80 else 2 + 2 * b[1]
+    out = []
+    n = _u16(b, head)
+    for i in range(n):
+        o = _u16(b, head + 2 + 2 * i)
+        if head + o >= len(b):
+            raise _Bad()
+        out.append((head + o, min(_cip_head(b[head + o:], False), len(b) - head - o)))
+    return out
+
+
 def _matches(req: Pdu, resp: Pdu) -> bool:
     if req.cmd != resp.cmd:
         return False
@@ -446,6 +530,8 @@ def _service_name(tx: EnipTx, to_server: bool) -> bytes | None:
     return r.payload["services"][0]["service_name"]
 
 
+# Suricata's ENIP frames (rust/src/enip/enip.rs EnipFrameType), marked by EnipParser._frames
+register_stream_frames("enip", ("hdr", "data", "pdu", "cip", "enip.item"))
 register_buffer("enip.product_name", "enip", TO_CLIENT, _product_name)
 register_buffer("enip.service_name", "enip", TO_CLIENT, _service_name)
 register_protocol(Protocol("enip", (6, 17), probe, EnipParser, (44818,), port_decides=(), ports_only=True))

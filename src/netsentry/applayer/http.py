@@ -30,6 +30,7 @@ from typing import Any
 
 from netsentry.applayer import files as files_mod
 from netsentry.applayer.files import http_files
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.httpheaders import DEFORMED_EOL as HF_DEFORMED_EOL
 from netsentry.applayer.httpheaders import MISSING_COLON as HF_MISSING_COLON
 from netsentry.applayer.httpheaders import NAME_EMPTY as HF_NAME_EMPTY
@@ -486,10 +487,14 @@ class HttpParser:
         self.broken = [False, False]               # a stream gap lost this direction's framing
         self.hflags = [0, 0]                       # header block anomalies so far (_H_*), by to_server
         self.body_left = False                     # request_body_unexpected raised for req_tx
+        self.stream_frames = frames_for("http")           # applayer/frames.py: http1.request/response/stream frames
+        self.msg_frame: list[Any] = [None, None]          # the open request / response frame, by to_server
 
     # --- entry --------------------------------------------------------------------------
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
         d = int(to_server)
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         if self.broken[d]:
             return
         self.buf[d] += data
@@ -543,12 +548,16 @@ class HttpParser:
                 tx.done[0] = True
                 tx.touch(False)
             self.state[d] = "line"
+        if self.msg_frame[d] is not None:
+            self._frame_end(d)
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         """Bytes lost in the stream: inside a body with a known length they are skipped
         (the body misses them, as libhtp's gap handling); anywhere else the direction's
         framing is lost, so it is not parsed any further."""
         d = int(to_server)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         body = self.body[d]
         tx = self.req_tx if to_server else self._resp_tx()
         if self.state[d] == "body" and body is not None and body.mode in ("length", "close") and tx is not None:
@@ -638,12 +647,16 @@ class HttpParser:
                         prev.req_body += chunk[:room]
                     prev.touch(True, BODY_BUFFERS)
                     return True
+            fr = self.stream_frames
+            raw = bytes(buf) if fr is not None and "request" in fr.want else None
             line = self._line(1)
             if line is None:
                 return False
             tx = HttpTx(len(self.txs))
             self.txs.append(tx)
             self.req_tx = tx
+            if raw is not None:
+                self._frame_start(1, raw, tx)
             self._request_line(tx, line)
             self._request_line_events(tx, line)
             tx.touch(True)
@@ -651,6 +664,8 @@ class HttpParser:
                 if not self._headers_follow():
                     tx.req_headers = []
                     tx.done[1] = True
+                    if self.msg_frame[1] is not None:
+                        self._frame_end(1)      # an HTTP/0.9 request is its line
                     return True
                 self._event(tx, "request_line_missing_protocol")
             self.state[1] = "headers"
@@ -1030,7 +1045,25 @@ class HttpParser:
             return
         self.state[d] = "body"
 
+    def _frame_start(self, d: int, raw: bytes, tx: HttpTx) -> None:
+        """A request (d 1) or response starts with `raw`, the direction's buffer before its
+        first line was taken: its `request`/`response` frame (Suricata's
+        HTPCallbackRequestStart/ResponseStart), open until the message completes."""
+        fr = self.stream_frames
+        at = fr.total[d] - len(raw)
+        f = fr.add(bool(d), "request" if d else "response", at, raw, -1, tx.tx_id)
+        self.msg_frame[d] = f
+
+    def _frame_end(self, d: int) -> None:
+        """The message of direction `d` completed: its frame ends where the parser is."""
+        f = self.msg_frame[d]
+        if f is not None:
+            self.msg_frame[d] = None
+            f.close(self.stream_frames.total[d] - len(self.buf[d]) - f.offset)
+
     def _finish(self, d: int, tx: HttpTx) -> None:
+        if self.msg_frame[d] is not None:
+            self._frame_end(d)
         tx.done[d] = True
         tx.touch(bool(d))
         self.state[d] = "line"
@@ -1149,6 +1182,8 @@ class HttpParser:
             if not buf:
                 return False
             tx = self._resp_tx()
+            fr = self.stream_frames
+            raw = bytes(buf) if fr is not None and "response" in fr.want else None
             if (tx is not None and tx.protocol == b"" and tx.method is not None and tx.resp_line is None
                     and buf[:5].upper() != b"HTTP/"):
                 # (an answer that starts with a status line is parsed as one even after a
@@ -1156,6 +1191,8 @@ class HttpParser:
                 # HTTP/0.9: the response is the body, up to the close
                 tx.resp_line = b""
                 tx.resp_headers = []
+                if raw is not None:
+                    self._frame_start(0, raw, tx)
                 self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
@@ -1175,6 +1212,8 @@ class HttpParser:
                     tx.done[1] = True
                 tx.resp_line = b""
                 tx.resp_headers = []
+                if raw is not None:
+                    self._frame_start(0, raw, tx)
                 self.body[0] = _Body("close", 0, [], self.limits["response-body-limit"], 0)
                 self.state[0] = "body"
                 return True
@@ -1188,6 +1227,8 @@ class HttpParser:
                 self._event(tx, "unable_to_match_response_to_request")
             elif tx.resp_line is not None and tx.status == b"100" and line.split(None, 2)[1:2] == [b"100"]:
                 self._event(tx, "100_continue_already_seen")
+            if raw is not None:
+                self._frame_start(0, raw, tx)
             tx.resp_line = line
             # libhtp-rs parse_response_line: blanks and NULs before the protocol are skipped
             # (http-evader-390: "\0HTTP/1.1 200 ok")
@@ -1340,8 +1381,12 @@ def _frame(part: str, request: bool) -> Any:
     return get
 
 
+# Suricata's HTTP/1 frames (app-layer-htp.c http_frame_table) are marked in the stream
+# (HttpParser._frame_start/_frame_end); their line/headers/body parts, netsentry's own, are
+# rebuilt per transaction
+register_stream_frames("http", ("request", "response"))
 for _side, _request in (("request", True), ("response", False)):
-    for _part in ("line", "headers", "body", ""):
+    for _part in ("line", "headers", "body"):
         register_buffer(f"frame:http1.{_side}{'_' + _part if _part else ''}", "http",
                         TO_SERVER if _request else TO_CLIENT, _frame(_part or "all", _request))
 

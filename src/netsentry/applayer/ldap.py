@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from netsentry.applayer import der
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import (BOTH, CHANGERS, TO_CLIENT, TO_SERVER, ParserError, Protocol, ProtocolChange,
                                          register_buffer, register_protocol)
 from netsentry.applayer.tx import Tx
@@ -444,6 +445,7 @@ class LdapParser:
         self.udp: bool | None = None     # known from the first packet parsed
         self.starttls = False       # a StartTLS request waits for its answer
         self.live = 0               # transactions not complete (too_many_transactions)
+        self.stream_frames = frames_for("ldap")   # applayer/frames.py: None unless a rule reads LDAP frames
 
     def _new_tx(self) -> LdapTx | None:
         txs = self.txs
@@ -468,6 +470,8 @@ class LdapParser:
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = int(to_server)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[d] = b""
         self.gap_[d] = True
 
@@ -477,9 +481,15 @@ class LdapParser:
             return
         if self.udp is None:
             self.udp = pkt is not None and getattr(pkt, "proto", 6) == 17
+        fr = self.stream_frames
         if self.udp:
+            if fr is not None and to_server:
+                # Suricata: a request datagram is one `pdu` frame, whole
+                fr.add(True, "pdu", 0, data, len(data))
             self._datagram(data, to_server)
             return
+        if fr is not None:
+            fr.stream(to_server, data)
         buf = self.buf[d] + data if self.buf[d] else data
         if self.gap_[d]:
             try:
@@ -499,6 +509,11 @@ class LdapParser:
                 break
             except _Bad:
                 self._fail(d, "invalid_data")
+            if fr is not None:
+                # each message a `pdu` frame, with its transaction (rust/src/ldap/ldap.rs)
+                ntx = len(self.txs)
+                at = fr.total[d] - n + off
+                msg = buf[off:off2]
             off = off2
             if to_server:
                 if not self._request(m):
@@ -507,10 +522,13 @@ class LdapParser:
                 r = self._response(m)
                 if r is None:
                     self._fail(d, None)
-                if r:
-                    change = True
-                    off = n
-                    break
+            if fr is not None:
+                tx = self.txs[-1] if self.txs and (len(self.txs) > ntx or not to_server) else None
+                fr.add(to_server, "pdu", at, msg, len(msg), tx.tx_id if tx is not None else None)
+            if not to_server and r:
+                change = True
+                off = n
+                break
         self.buf[d] = buf[off:]
         if change:
             raise ProtocolChange("tls")
@@ -658,6 +676,8 @@ def _responses_attribute_type(tx: LdapTx, to_server: bool) -> list[bytes]:
     return [a[0].encode() for m in tx.responses if m.op == 4 for a in m.fields["attributes"]]
 
 
+# Suricata's LDAP frame (rust/src/ldap/ldap.rs LdapFrameType), marked by LdapParser.parse
+register_stream_frames("ldap", ("pdu",))
 register_buffer("ldap.request.dn", "ldap", TO_SERVER, _request_dn)
 register_buffer("ldap.responses.dn", "ldap", TO_CLIENT, _responses_dn, multi=True)
 register_buffer("ldap.responses.message", "ldap", TO_CLIENT, _responses_message, multi=True)

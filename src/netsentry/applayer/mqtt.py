@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from netsentry.applayer import enabled, evestr
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer,
                                          register_protocol, register_states)
 from netsentry.applayer.tx import Tx
@@ -456,9 +457,12 @@ class MqttParser:
         self.buf = [b"", b""]
         self.skip = [0, 0]
         self.lost = [not self.settings["parse"]] * 2      # detection-only: nothing is read
+        self.stream_frames = frames_for("mqtt")    # applayer/frames.py: None unless a rule reads MQTT frames
 
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = int(to_server)
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[d] = b""
         self.lost[d] = True
 
@@ -466,6 +470,12 @@ class MqttParser:
         d = int(to_server)
         if self.lost[d] or not data:
             return
+        fr = self.stream_frames
+        if fr is not None:
+            fr.stream(to_server, data)
+            # the parse call's input as Suricata's stream slice: what was kept plus the new bytes
+            sl = self.buf[d] + data if self.buf[d] else data
+            sl_at = fr.total[d] - len(sl)
         if self.skip[d]:
             if len(data) <= self.skip[d]:
                 self.skip[d] -= len(data)
@@ -487,6 +497,16 @@ class MqttParser:
                 raise ParserError("mqtt: malformed_traffic") from None
             if m is None:
                 break
+            if fr is not None:
+                at = fr.total[d] - n + off
+                size = m.f["skipped_length"] if m.kind == TRUNCATED else len(m.raw)
+                fr.add(to_server, "pdu", at, buf[off:off + size], size)
+                if m.kind != TRUNCATED:
+                    # Suricata's mqtt_hdr_and_data_frames marks both at the start of the parse
+                    # call's input, not of the message: a second message read in the same call
+                    # gets the first one's header and data bytes (suricata-verify mqtt-frames-xpdu)
+                    fr.add(to_server, "header", sl_at, sl[:2], 2)
+                    fr.add(to_server, "data", sl_at + 2, sl[2:2 + m.length], m.length)
             if m.kind == TRUNCATED:
                 skipped = m.f["skipped_length"]
                 self._handle(m, to_server)
@@ -664,6 +684,8 @@ for _name, _kind, _attr in (("mqtt.connect.clientid", CONNECT, "client_id"),
                             ("mqtt.connect.willmessage", CONNECT, "will_message"),
                             ("mqtt.connect.protocol_string", CONNECT, "protocol_string")):
     register_buffer(_name, "mqtt", TO_SERVER, _field(_kind, _attr))
+# Suricata's MQTT frames (rust/src/mqtt/mqtt.rs MQTTFrameType), marked by MqttParser.parse
+register_stream_frames("mqtt", ("pdu", "header", "data"))
 register_buffer("mqtt.publish.topic", "mqtt", BOTH, _field(PUBLISH, "topic"))
 register_buffer("mqtt.publish.message", "mqtt", BOTH, _field(PUBLISH, "message"))
 register_buffer("mqtt.subscribe.topic", "mqtt", TO_SERVER, _topics(SUBSCRIBE, "subscribe-limit"), multi=True)

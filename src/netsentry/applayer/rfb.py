@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from netsentry.applayer import enabled, evestr
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, Protocol, register_buffer, register_protocol,
                                          register_states)
 from netsentry.applayer.tx import Tx
@@ -119,8 +120,11 @@ class RfbParser:
         self.txs: list[RfbTx] = []
         self.state = TC_SERVER_VERSION
         self.buf = [b"", b""]
+        self.stream_frames = frames_for("rfb")    # applayer/frames.py: None unless a rule reads RFB frames
 
     def gap(self, to_server: bool, nbytes: int) -> None:
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[int(to_server)] = b""
         self._stop(None)
 
@@ -138,7 +142,11 @@ class RfbParser:
         if self.off or not data or self.state == SKIP:
             return
         d = int(to_server)
+        fr = self.stream_frames
+        if fr is not None:
+            fr.stream(to_server, data)
         buf = self.buf[d] + data if self.buf[d] else data
+        consumed = 0
         while buf and self.state != SKIP:
             if (self.state in _TS_STATES) != to_server:
                 self._stop("confused_state")
@@ -151,6 +159,11 @@ class RfbParser:
                 self._stop("malformed_message")
                 buf = b""
                 break
+            consumed += used
+            if fr is not None:
+                # Suricata's RFB parser gives each message's `pdu` frame the length of all
+                # the parse call read so far (rust/src/rfb/rfb.rs: `consumed`), kept so
+                fr.add(to_server, "pdu", fr.total[d] - len(buf), buf[:consumed], consumed)
             buf = buf[used:]
         self.buf[d] = buf if self.state != SKIP else b""
 
@@ -268,6 +281,8 @@ class RfbParser:
         raise _Bad
 
 
+# Suricata's RFB frame (rust/src/rfb/rfb.rs RFBFrameType), marked by RfbParser.parse
+register_stream_frames("rfb", ("pdu",))
 register_buffer("rfb.name", "rfb", TO_CLIENT, lambda tx, ts: tx.name or None)
 register_states("rfb", ("request_started", "request_complete"), ("response_started", "response_complete"),
                 lambda tx, ts: 1 if tx.done[int(ts)] else 0)

@@ -20,6 +20,7 @@ from typing import Any
 
 from netsentry.applayer import dcerpc as dce
 from netsentry.applayer.files import FILES, File, files_eve
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import (BOTH, NO_RAW_TRIGGER, TO_SERVER, Protocol, register_buffer,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
@@ -280,10 +281,14 @@ class SmbParser:
         self.buf = [b"", b""]
         self.gapped = [False, False]
         self.skip = [0, 0]
+        self.stream_frames = frames_for("smb")   # applayer/frames.py: None unless a rule reads SMB frames
+        self.framed = [-1, -1]            # stream offset of the last record given its frames
 
     # --- framing --------------------------------------------------------------------------
     def gap(self, to_server: bool, nbytes: int) -> None:
         d = 1 if to_server else 0
+        if self.stream_frames is not None:
+            self.stream_frames.gap(to_server, nbytes)
         self.buf[d] = b""
         self.skip[d] = 0
         self.gapped[d] = True
@@ -292,6 +297,8 @@ class SmbParser:
         d = 1 if to_server else 0
         if not data:
             return
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         if self.skip[d]:
             if self.skip[d] >= len(data):
                 self.skip[d] -= len(data)
@@ -326,6 +333,8 @@ class SmbParser:
                 self.skip[d] = length - (n - off - 4)
                 off = n
                 break
+            if self.stream_frames is not None and (n - off - 4 >= length or n - off >= 4 + 64):
+                self._frames(to_server, buf, off, length)
             if n - off - 4 < length:
                 break
             msg = buf[off + 4:off + 4 + length]
@@ -336,6 +345,46 @@ class SmbParser:
                 except (IndexError, ValueError):
                     pass                # a malformed message: Suricata's malformed_data event
         self.buf[d] = buf[off:]
+
+    def _frames(self, to_server: bool, buf: bytes, off: int, length: int) -> None:
+        """Suricata's SMB frames of the NBSS record at `off` (`length` its data's), once: the
+        record's `nbss.pdu`/`hdr`/`data`, then each SMB message's `smbN.pdu`/`hdr`/`data`
+        (an SMB2 compound's each). A record still short of bytes is framed from its first
+        SMB header on (Suricata frames a partial READ/WRITE so): its frames take the rest of
+        the stream as it comes (Frames.stream), a gap included."""
+        fr = self.stream_frames
+        d = 1 if to_server else 0
+        at = fr.total[d] - len(buf) + off
+        if at <= self.framed[d]:
+            return
+        self.framed[d] = at
+        rec = buf[off:off + 4 + length]
+        fr.add(to_server, "nbss.pdu", at, rec, 4 + length)
+        fr.add(to_server, "nbss.hdr", at, rec[:4], 4)
+        fr.add(to_server, "nbss.data", at + 4, rec[4:], length)
+        msg = rec[4:]
+        magic = msg[:4]
+        if magic == b"\xffSMB":
+            hdr_len, name = 32, "smb1"
+        elif magic == b"\xfeSMB":
+            hdr_len, name = 64, "smb2"
+        elif magic == b"\xfdSMB":
+            hdr_len, name = 52, "smb3"
+        else:
+            return
+        pos = 0
+        while True:
+            nxt = int.from_bytes(msg[pos + 20:pos + 24], "little") if name == "smb2" and len(msg) >= pos + 24 else 0
+            size = nxt if nxt >= 64 and pos + nxt < length else length - pos
+            part = msg[pos:pos + size]
+            start = at + 4 + pos
+            fr.add(to_server, name + ".pdu", start, part, size)
+            fr.add(to_server, name + ".hdr", start, part[:hdr_len], hdr_len)
+            if size > hdr_len:
+                fr.add(to_server, name + ".data", start + hdr_len, part[hdr_len:], size - hdr_len)
+            if size == length - pos:
+                return
+            pos += size
 
     def _message(self, msg: bytes, to_server: bool) -> None:
         magic = msg[:4]
@@ -942,6 +991,9 @@ def _buf(kind: str, attr: str, pipe: bool | None = None):
     return get_
 
 
+# Suricata's SMB frames (rust/src/smb/smb.rs SMBFrameType), marked by SmbParser._frames
+register_stream_frames("smb", tuple(f"{v}.{p}" for v in ("nbss", "smb1", "smb2", "smb3") for p in ("pdu", "hdr", "data")),
+                       bare=True)
 register_buffer("smb.share", "smb", TO_SERVER, _buf("tree_connect", "share", False), "smb_share")
 register_buffer("smb.named_pipe", "smb", TO_SERVER, _buf("tree_connect", "share", True), "smb_named_pipe")
 register_buffer("smb.ntlmssp_user", "smb", TO_SERVER, _buf("session_setup", "user"))

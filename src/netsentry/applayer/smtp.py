@@ -37,6 +37,7 @@ from typing import Any
 
 from netsentry.applayer.files import FILES, File, files_eve
 from netsentry.applayer.mime import MimeMessage, split_addresses
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import (CHANGERS, TO_SERVER, Protocol, ProtocolChange, register_buffer,
                                          register_protocol, register_states)
 from netsentry.applayer.tx import Tx
@@ -204,6 +205,8 @@ class SmtpParser:
         self.bdat_left = 0
         self.tls = False                      # STARTTLS accepted: the rest is TLS
         self.events_pending: set[str] = set()
+        self.stream_frames = frames_for("smtp")      # applayer/frames.py: None unless a rule reads SMTP frames
+        self.data_frame: Any = None           # the open `data` frame of a DATA command
 
     # --- events -----------------------------------------------------------------------------
     def _event(self, name: str, tx: SmtpTx | None = None) -> None:
@@ -223,6 +226,9 @@ class SmtpParser:
             data = self._bdat_bytes(data)
             if not data:
                 return
+        fr = self.stream_frames
+        if fr is not None:
+            fr.stream(to_server, data)
         buf = self.buf[d] + data if self.buf[d] else data
         start = 0
         n = len(buf)
@@ -239,6 +245,9 @@ class SmtpParser:
                     line = buf[start:start + LINE_LIMIT]
                     self._event("truncated_line")
                     self.discard[d] = True
+                    if fr is not None:
+                        fr.add(to_server, "command_line" if to_server else "response_line",
+                               fr.total[d] - n + start, line, len(line))
                     self._line(line, b"", to_server)
                     start = n
                     break
@@ -249,6 +258,7 @@ class SmtpParser:
                 end -= 1
                 eol = b"\r\n"
             line = buf[start:end]
+            at = start
             start = lf + 1
             if self.discard[d]:
                 self.discard[d] = False
@@ -256,11 +266,47 @@ class SmtpParser:
             if len(line) >= LINE_LIMIT and not (to_server and self.data_mode):
                 self._event("truncated_line")
                 line = line[:LINE_LIMIT]
+            if fr is not None:
+                self._frames(to_server, buf, at, start, line, eol, fr.total[d] - n)
+                continue
             self._line(line, eol, to_server)
         self.buf[d] = buf[start:] if start < n else b""
         if self.tls:
             self.buf = [b"", b""]
             raise ProtocolChange("tls")         # the app layer detects the protocol again
+
+    def _frames(self, to_server: bool, buf: bytes, at: int, end: int, line: bytes, eol: bytes, base: int) -> None:
+        """Read the line buf[at:end] (`line` without its end) with Suricata's SMTP frames
+        (app-layer-smtp.c): a reply is a `response_line`; a command line outside a DATA body
+        is a `command_line` twice, as Suricata marks it: with its line end when the line is
+        found, then without it and with its transaction when the command is processed; a
+        DATA command opens the `data` frame, which the body's end closes."""
+        fr = self.stream_frames
+        if not to_server:
+            # the transaction the reply answers (Suricata's SMTPGetReplyTx)
+            if self.cmds:
+                owner = self.cmds[0][1]
+            else:
+                owner = self.curr
+            fr.add(False, "response_line", base + at, buf[at:end], end - at,
+                   owner.tx_id if owner is not None else None)
+            self._reply(line)
+            return
+        in_data = self.data_mode and self.current == _DATA
+        if not in_data:
+            fr.add(True, "command_line", base + at, buf[at:end], end - at)
+        was_data = self.curr.is_data if self.curr is not None else False
+        self._request(line, eol)
+        tx = self.curr
+        if not in_data:
+            fr.add(True, "command_line", base + at, line, len(line), tx.tx_id if tx is not None else None)
+            if tx is not None and tx.is_data and not was_data and line[:4].lower() == b"data":
+                self.data_frame = fr.add(True, "data", base + end, buf[end:], -1, tx.tx_id)
+        elif not self.data_mode and self.data_frame is not None:
+            # the body's end (".\r\n") closes the data frame after it
+            f = self.data_frame
+            self.data_frame = None
+            f.close(base + end - f.offset)
 
     def _bdat_bytes(self, data: bytes) -> bytes:
         """The next `bdat_left` bytes are message data, whatever lines they hold."""
@@ -690,6 +736,8 @@ def smtp_files(tx: SmtpTx, to_server: bool) -> list[File]:
 
 FILES["smtp"] = smtp_files
 
+# Suricata's SMTP frames (app-layer-smtp.c smtp_frame_table), marked by SmtpParser._frames
+register_stream_frames("smtp", ("command_line", "data", "response_line"))
 register_buffer("smtp.helo", "smtp", TO_SERVER, _helo)
 register_buffer("smtp.mail_from", "smtp", TO_SERVER, lambda tx, ts: tx.mail_from)
 register_buffer("smtp.rcpt_to", "smtp", TO_SERVER, lambda tx, ts: tx.rcpt_to or None, multi=True)

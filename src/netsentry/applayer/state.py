@@ -701,15 +701,15 @@ class AppLayer:
         if st is None:
             return
         held = st.held
-        if held is not None:
+        if held is not None or getattr(st.parser, "stream_frames", None) is not None:
             make = _end_packet()
             for d in (True, False):
                 bit = 1 << d
                 moved = False
-                if held[1 if d else 0]:
+                if held is not None and held[1 if d else 0]:
                     self._release(st, flow, d, None, None)
                     moved = True
-                if moved or st.wake & bit:
+                if moved or st.wake & bit or _frames_left(st.parser, d != st.reversed):
                     st.wake &= ~bit
                     yield self.tx_packet(make(flow, d, 0, b"", b""), flow)
         if st.parser is not None and hasattr(st.parser, "eof"):
@@ -841,6 +841,13 @@ class AppLayer:
 
 
 _END_PACKET: list[Any] = []
+
+
+def _frames_left(parser: Any, to_server: bool) -> bool:
+    """Frames of a direction not inspected yet (applayer/frames.py): the flow's end inspects
+    them on that direction's pseudo packet, as Suricata's at the stream's end."""
+    frames = getattr(parser, "stream_frames", None)
+    return frames is not None and bool(frames.items[1 if to_server else 0])
 
 
 def _end_packet() -> Any:

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Encrypted, ParserError, Protocol, encryption_handling,
                                          register_buffer,
                                          register_states,
@@ -150,6 +151,7 @@ class TlsParser:
         self.encrypted = [False, False]
         self.lost = [False, False]
         self.version = [0, 0]             # each direction's last record version
+        self.stream_frames = frames_for("tls")   # applayer/frames.py: None unless a rule reads TLS frames
 
     def _fail(self, d: int, event: str) -> None:
         """An anomaly Suricata's parser stops the direction on: raise the event, drop what
@@ -209,6 +211,8 @@ class TlsParser:
             data = data[skip:]
         buf = self.rec[d]
         buf += data
+        if self.stream_frames is not None:
+            self.stream_frames.stream(to_server, data)
         # Records are read at `off` and the consumed prefix is cut once at the end: cutting
         # each record off the front moved the rest of the buffer every time, and copying
         # each record's body is needed only for the records whose body is read (handshake,
@@ -261,7 +265,7 @@ class TlsParser:
             if ln == 0:
                 self._fail(d, "invalid_record_length")
             if size - off < 5 + ln:
-                if ctype == 0x17:
+                if ctype == 0x17 and self.stream_frames is None:
                     # application data whose body is still to come: the rest is counted
                     # (parse), not buffered
                     self.skip[d] = 5 + ln - (size - off)
@@ -269,6 +273,8 @@ class TlsParser:
                     off = size
                 break
             start = off + 5
+            if self.stream_frames is not None:
+                self._frames(to_server, buf, off, ln, ctype)
             off = start + ln
             self.version[d] = version
             if not tx.hello_version & (1 << d):
@@ -295,6 +301,21 @@ class TlsParser:
             elif ctype == 0x17:
                 self._app_data(d, to_server, -1)
         return off
+
+    def _frames(self, to_server: bool, buf: bytearray, off: int, ln: int, ctype: int) -> None:
+        """The whole record at `off` as Suricata's TLS frames: `hdr`, `pdu`, `data` and, for
+        an alert or heartbeat record, `alert` / `heartbeat` over its body."""
+        fr = self.stream_frames
+        at = fr.total[int(to_server)] - len(buf) + off
+        tx_id = self.tx.tx_id
+        rec = bytes(buf[off:off + 5 + ln])
+        fr.add(to_server, "hdr", at, rec[:5], 5, tx_id)
+        fr.add(to_server, "pdu", at, rec, 5 + ln, tx_id)
+        fr.add(to_server, "data", at + 5, rec[5:], ln, tx_id)
+        if ctype == 0x15:
+            fr.add(to_server, "alert", at + 5, rec[5:], ln, tx_id)
+        elif ctype == 0x18:
+            fr.add(to_server, "heartbeat", at + 5, rec[5:], ln, tx_id)
 
     def _app_data(self, d: int, to_server: bool, version: int) -> None:
         """A whole application-data record. `version`: its header's, when the header was
@@ -512,6 +533,8 @@ def _ja3(kind: str, hashed: bool):
     return get
 
 
+# Suricata's TLS frames (app-layer-ssl.c tls_frame_table), marked by TlsParser._frames
+register_stream_frames("tls", ("pdu", "hdr", "data", "alert", "heartbeat"))
 register_buffer("tls.sni", "tls", TO_SERVER, lambda tx, ts: tx.sni, "tls_sni")
 register_buffer("tls.cert_subject", "tls", BOTH, _cert_field("subject"), "tls_cert_subject")
 register_buffer("tls.cert_issuer", "tls", BOTH, _cert_field("issuer"), "tls_cert_issuer")

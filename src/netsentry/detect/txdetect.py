@@ -28,8 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from netsentry.applayer.registry import ABSENT, BUFFERS, INSPECTED_AS
 from netsentry.applayer.tx import CANDIDATES_TC, CANDIDATES_TS
+from netsentry.applayer.frames import ENABLED as FRAMES_ENABLED
+from netsentry.applayer.frames import STREAM_FRAME_BUFFERS
 from netsentry.config import get
 from netsentry.detect.actions import DEFAULT_ACTION_ORDER, REJECT_ACTIONS, alert_action, order_key, verdict_of
+from netsentry.detect.framedetect import FrameDetect
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import build_prefilter
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState
@@ -195,7 +198,13 @@ class TxDetect:
         # (ndpi-mix, ET Open: 6 JARM rules were verified on each of 6,254 TLS updates).
         self.payload_prefilters: dict[tuple[str, int | None], tuple[Any, list[list[int]]]] = {}
         groups: dict[tuple[Any, ...], list[tuple[bytes, bool, int]]] = {}
+        # rules on a stream frame (`frame:tls.pdu`) are inspected per frame by FrameDetect,
+        # never as transaction candidates (applayer/frames.py)
+        frame_nums: list[int] = []
         for num, s in enumerate(self.sigs):
+            if s.tx_chains and s.tx_chains[0][0] in STREAM_FRAME_BUFFERS:
+                frame_nums.append(num)
+                continue
             proto = (s.app_proto or "", s.tx_direction)
             fp = s.tx_fast_pattern
             chain_of_fp = None
@@ -233,6 +242,9 @@ class TxDetect:
         # (applayer/frames.py), by rule number
         self._frame_rules = {num: chain for num, s in enumerate(self.sigs)
                              for chain in s.tx_chains[:1] if chain[0].startswith("frame:")}
+        self.frame_detect = FrameDetect(self, frame_nums, config) if frame_nums else None
+        if not frame_nums:
+            FRAMES_ENABLED.clear()      # parsers made from now on mark no frames
         self.stats_alerts = 0
         self.stats_tx = 0
 
@@ -255,6 +267,8 @@ class TxDetect:
         to_server = bool(pkt.to_server) != st.reversed
         bit = 1 if to_server else 2
         events: list[Event] | None = None
+        if self.frame_detect is not None:
+            events = self.frame_detect.inspect(pkt, flow, st.parser, to_server)
         payload_hits: dict[Any, list[int]] = {}     # per candidate key, this packet's payload scanned once
         txs = st.parser.txs
         # the transactions below the release mark have no update pending unless one was
@@ -551,7 +565,9 @@ class TxDetect:
             return None
         return Event("alert", pkt.ts, pkt, flow, alert, extra=self._alert_extra(num, pkt, flow, tx))
 
-    def _alert_extra(self, num: int, pkt: Packet, flow: Flow, tx: Tx) -> dict[str, Any]:
+    def _alert_extra(self, num: int, pkt: Packet, flow: Flow, tx: Tx | None) -> dict[str, Any]:
+        if tx is None:
+            return {}           # a stream frame outside any transaction (detect/framedetect.py)
         extra = alert_extra(tx)
         if self._frame_rules:
             chain = self._frame_rules.get(num)
