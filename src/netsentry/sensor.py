@@ -622,8 +622,9 @@ class Sensor:
             self._drop_logged.discard((flow.flow_id, False))
         emitters = self._emitters["flow"]
         if emitters:
-            # the later of packet time and the flow's last packet (max() without the call)
-            now, last = self._now, flow.last_seen
+            # the later of packet time and the flow's last packet (max() without the call);
+            # `_now`'s list read directly: no property call per flow record
+            now, last = self._clock[0], flow.last_seen
             event = Event("flow", now if now >= last else last, None, flow)
             for emit in emitters:
                 emit(event)
