@@ -51,7 +51,7 @@ BENCH_PARTS = "anomaly,applayer,decoder-anomalies,defrag,flow-records,signatures
 
 
 class FakeSensor:
-    _now = 0.0
+    _clock = [0.0]        # the loop stores packet time here (Sensor._now)
     _carry = None
 
 

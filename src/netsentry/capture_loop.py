@@ -95,6 +95,7 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
     pkt: Packet
     frame: Packet
     flow: Flow
+    clock: list = None
     do_live: cython.bint = "live" in parts                                  #@ flags
     do_sharded: cython.bint = "sharded" in parts                            #@ flags
     do_flow_records: cython.bint = "flow-records" in parts                  #@ flags
@@ -113,6 +114,7 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
     do_tunnels: cython.bint = "tunnels" in parts                            #@ flags
     app_protos, app_flags = app_gate if app_gate is not None else (ALL_PROTOCOLS, 0)
     n, ts = state
+    if do_flow_records: clock = sensor._clock                              #@ flow-records
     try:
         for record in source:
             if do_guarded and guard.attention:                              #@ guarded
@@ -129,7 +131,7 @@ def capture_loop(source: Any, state: list, sensor: Any, decode: Any, flow_update
             pkt.pcap_cnt = n
             if do_sharded: pkt.pcap_cnt = source.pcap_cnt                   #@ sharded
             pkt.wirelen = wirelen
-            if do_flow_records: sensor._now = ts                            #@ flow-records
+            if do_flow_records: clock[0] = ts                               #@ flow-records
             if do_tunnels and pkt.tunnel is not None:                       #@ tunnels
                 sensor.on_tunnel(pkt)                                       #@ tunnels
             frame = pkt

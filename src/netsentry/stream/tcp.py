@@ -68,6 +68,19 @@ HALF = 0x80000000
 _FIN, _SYN, _RST, _ACK, _URG = 0x01, 0x02, 0x04, 0x10, 0x20
 _SYNACK = _SYN | _ACK
 _SYNRSTACK = _SYN | _RST | _ACK
+# The same numbers as C globals for the per-packet steps (`_update`, `_deliver`,
+# `_raw_release`): compiled, a module-level Python int is a dict lookup and its
+# arithmetic boxed Python ints; these keep the flags tests and the sequence arithmetic
+# modulo 2**32 in C (bench/README.md, "perfst"). Pure Python: the same ints.
+_C_MASK = cython.declare(cython.longlong, 0xFFFFFFFF)
+_C_HALF = cython.declare(cython.longlong, 0x80000000)
+_C_WRAP = cython.declare(cython.longlong, 0x100000000)
+_C_SYN = cython.declare(cython.int, 0x02)
+_C_RST = cython.declare(cython.int, 0x04)
+_C_ACK = cython.declare(cython.int, 0x10)
+_C_URG = cython.declare(cython.int, 0x20)
+_C_SYNACK = cython.declare(cython.int, 0x12)
+_C_SYNRSTACK = cython.declare(cython.int, 0x16)
 
 # Bytes of already inspected data kept in front of new data in the inspection
 # window, so a pattern (or a relative content chain) crossing the boundary of
@@ -414,27 +427,39 @@ class StreamEngine:
         if not st:                      # UNTRACKED
             return
         ss: Session = st
-        flags = pkt.tcp_flags
-        if flags & _ACK and self.raw_ids:
+        flags: cython.int = pkt.tcp_flags
+        to_server: cython.bint = pkt.to_server
+        pseq: cython.longlong = pkt.seq
+        plen: cython.longlong
+        ack: cython.longlong
+        seq: cython.longlong
+        oob: cython.longlong
+        delta: cython.longlong
+        start: cython.longlong
+        end: cython.longlong
+        depth: cython.longlong
+        off: cython.longlong
+        skip: cython.longlong
+        if flags & _C_ACK and self.raw_ids:
             # the receiver's acknowledgement of the other direction: raw inspection's right edge
-            rcv: Half = ss.server if pkt.to_server else ss
+            rcv: Half = ss.server if to_server else ss
             ack = pkt.ack
-            if rcv.ack < 0 or (ack - rcv.ack) & MASK < HALF:
+            if rcv.ack < 0 or (ack - rcv.ack) & _C_MASK < _C_HALF:
                 rcv.ack = ack
-        if self.one_side and flags & _SYNRSTACK == _ACK:
+        if self.one_side and flags & _C_SYNRSTACK == _C_ACK:
             self._async_ack(ss, pkt, flow)
-        if not pkt.to_server and pkt.tcp_tsval >= 0 and not ss.server.started and flags & _SYNACK != _SYNACK:
+        if not to_server and pkt.tcp_tsval >= 0 and not ss.server.started and flags & _C_SYNACK != _C_SYNACK:
             # the server has not answered the client's SYN yet (Suricata's SYN_SENT)
             if self._bad_echo(ss, pkt):
                 # not taken by the session: undo what the flow's state tracking made of it
                 # (a forged RST would close the session the client still opens)
                 set_state(flow, SYN_SENT)
                 return
-        if flags & _RST or self.rst_sent:
+        if flags & _C_RST or self.rst_sent:
             self._rst_watch(ss, pkt, flow, flags)     # suspected RST injection (rare: a dict test)
         plen = pkt.payload_len
-        if plen and (not _fast_open(pkt) if flags & _SYN
-                     else flow.tcp_state == SYN_SENT and pkt.to_server and ss.server.started
+        if plen and (not _fast_open(pkt) if flags & _C_SYN
+                     else flow.tcp_state == SYN_SENT and to_server and ss.server.started
                      and pkt.ack != ss.server.next_seq):
             # not stream data (Suricata's TCP state machine; the packet is still inspected
             # as a packet): data on a SYN or SYN/ACK without the TCP Fast Open option, and
@@ -445,38 +470,37 @@ class StreamEngine:
             # packets tracked as another flow, e.g. on another VLAN) is still followed
             # from its SYN. Only a SYN's number counts.
             plen = 0
-        if self.held and flags & _ACK:
+        if self.held and flags & _C_ACK:
             # some direction somewhere holds out-of-order data: has its receiver
             # acknowledged bytes before it that we never saw?
-            other: Half = ss.server if pkt.to_server else ss
+            other: Half = ss.server if to_server else ss
             if other.ooo is not None:
-                self._acked(other, flow, not pkt.to_server, pkt)
+                self._acked(other, flow, not to_server, pkt)
         if not plen:
-            h: Half = ss if pkt.to_server else ss.server
-            if h.pending and not flags & (_SYN | _RST) and not self.raw_ids:
+            h: Half = ss if to_server else ss.server
+            if h.pending and not flags & (_C_SYN | _C_RST) and not self.raw_ids:
                 self._pending_window(h, pkt)     # (pending only exists with windows)
             # most packets (handshake, ACKs, FINs): only a SYN matters, for its number
-            if flags & _SYN:
-                h = ss if pkt.to_server else ss.server
-                if h.started and not flags & _ACK and (pkt.seq + 1) & MASK != h.next_seq and h.off:
+            if flags & _C_SYN:
+                h = ss if to_server else ss.server
+                if h.started and not flags & _C_ACK and (pseq + 1) & _C_MASK != h.next_seq and h.off:
                     # a new SYN with another number on a session that carried data: the
                     # ports are reused for a new connection (Suricata: TCP port reuse)
                     self.on_flow_end(flow)
                     ss = flow.stream = new_session()
                     self.counters["tcp.ssn_reused"] += 1
-                    h = ss if pkt.to_server else ss.server
-                elif self.syn_q or (h.started and not h.off and pkt.to_server and not flags & _ACK
+                    h = ss if to_server else ss.server
+                elif self.syn_q or (h.started and not h.off and to_server and not flags & _C_ACK
                                     and not ss.server.started):
                     self._syn_sent(ss, pkt, flow, flags)     # resent SYNs (rare: a dict test)
                 if not h.started:
                     h.started = True
-                    h.next_seq = (pkt.seq + 1) & MASK
-                    if not flags & _ACK:
+                    h.next_seq = (pseq + 1) & _C_MASK
+                    if not flags & _C_ACK:
                         h.syn_ts = pkt.tcp_tsval
             return
-        if flags & _RST:
+        if flags & _C_RST:
             return
-        to_server = pkt.to_server
         h = ss if to_server else ss.server
         if not h.off and to_server and not flow.established and h.syn_ts != NO_SYN and flow.tcp_state == ESTABLISHED:
             # the client's ACK that completes the handshake carries data (its bare ACK was
@@ -485,13 +509,13 @@ class StreamEngine:
             flow.established = True
         if not h.started:
             h.started = True
-            h.next_seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
-        seq = (pkt.seq + 1) & MASK if flags & _SYN else pkt.seq
+            h.next_seq = (pseq + 1) & _C_MASK if flags & _C_SYN else pseq
+        seq = (pseq + 1) & _C_MASK if flags & _C_SYN else pseq
         oob = 0
         if self.urg_off:
             oob = self.urg_off.get(h, 0)
-            seq = (seq - oob) & MASK            # the sender's later bytes move up over the OOB ones
-        if flags & _URG and self.urgent:
+            seq = (seq - oob) & _C_MASK            # the sender's later bytes move up over the OOB ones
+        if flags & _C_URG and self.urgent:
             kept = self._urgent(h, pkt, flow, plen)
             if kept < plen and self.urg_off.get(h, 0) == oob and self._urgent_hole(h, pkt, flow, seq, kept):
                 # bytes the policy left out of the stream for good (gap, or a packet dropped
@@ -501,9 +525,9 @@ class StreamEngine:
             if kept <= 0:
                 return
             plen = kept
-        delta = (seq - h.next_seq) & MASK
-        if delta >= HALF:
-            delta -= 1 << 32
+        delta = (seq - h.next_seq) & _C_MASK
+        if delta >= _C_HALF:
+            delta -= _C_WRAP
         start = h.off + delta
         end = start + plen
         if end <= h.off:
@@ -614,11 +638,11 @@ class StreamEngine:
 
     def _deliver(self, h: Half, flow: Flow, to_server: bool, pkt: Packet, data: Any) -> None:
         """New in-order bytes: to the app layer once, and into this packet's inspection window."""
-        n = len(data)
+        n: cython.Py_ssize_t = len(data)
         if not n:
             return
         h.off += n
-        h.next_seq = (h.next_seq + n) & MASK
+        h.next_seq = (h.next_seq + n) & _C_MASK
         if self.feed is not None:
             self.feed(flow, to_server, data, pkt)
         if flow.payload_off == 2:
@@ -855,9 +879,15 @@ class StreamEngine:
         (`flush`, which takes them all). The window is the kept tail (inspected before) and
         the released bytes, as on arrival before; no window is built for a packet that
         releases nothing."""
+        n: cython.longlong
+        ack: cython.longlong
+        edge: cython.longlong
+        unacked: cython.longlong
+        acked: cython.longlong
+        now: cython.bint
         pend = h.pending
         n = len(pend)
-        to_server = pkt.to_server
+        to_server: cython.bint = pkt.to_server
         ack = h.ack
         now = False
         if n > OOO_GAP_LIMIT:
@@ -877,9 +907,9 @@ class StreamEngine:
         else:
             edge = h.next_seq
             if self.urg_off:
-                edge = (edge + self.urg_off.get(h, 0)) & MASK     # ACKs count the OOB bytes
-            unacked = (edge - ack) & MASK
-            if unacked >= HALF:
+                edge = (edge + self.urg_off.get(h, 0)) & _C_MASK     # ACKs count the OOB bytes
+            unacked = (edge - ack) & _C_MASK
+            if unacked >= _C_HALF:
                 acked = n
             elif unacked >= n:
                 return
