@@ -402,6 +402,8 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
     also_h2 = not exact and "http" in want and "http1" not in names.split("|")
 
     side = {"to_server": 1, "to_client": 0}.get(mode or "")
+    if mode == "direction":
+        mode = None
 
     def check(pkt: Any, flow: Any) -> bool:
         if flow is None:
@@ -414,13 +416,20 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
             else:
                 # detection still running: only `unknown` matches, a negation never
                 return "unknown" in want and not negated
-        if side is not None:
-            # one direction's own protocol (Suricata's alproto_ts / alproto_tc): another
-            # protocol than the flow's when that side's first bytes were another's
+        if mode is None or side is not None:
+            # one direction's own protocol (Suricata's alproto_ts / alproto_tc; without a
+            # mode, the packet's direction's): another protocol than the flow's when that
+            # side's first bytes were another's, and, on TCP, unknown until that side sent
+            # its first bytes (an ACK from the server before its banner)
             st = flow.app
-            dir_protos = st.dir_protos if st is not None else None
-            if dir_protos is not None:
-                proto = dir_protos[side]
+            if st is not None:
+                ts = (pkt.to_server != st.reversed) if side is None else bool(side)
+                if (flow.proto == 6 and not (st.seen & (1 << (ts != st.reversed)))
+                        and not (st.done and st.dir_protos is None)):
+                    return "unknown" in want and not negated
+                dir_protos = st.dir_protos
+                if dir_protos is not None:
+                    proto = dir_protos[ts]
         hit = proto in want or (fuzzy and proto == "doh2") or (also_h2 and proto in ("http2", "doh2"))
         if mode in ("original", "either"):
             # the protocol the flow was detected as before a change (h2c: http), else its own
