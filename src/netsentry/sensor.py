@@ -562,7 +562,11 @@ class Sensor:
         if self.stream is None or self.signatures is None or not flow.stream:
             return
         inspect = self._packet_inspect()
-        for p in self.stream.flush(flow):
+        pkts = self.stream.flush(flow)
+        fw = getattr(self.signatures, "firewall", None)
+        if fw is not None:
+            pkts = fw.detect_log_packets(flow, pkts, pkt, self.inline)   # detect/firewall.py
+        for p in pkts:
             p.pkt_src = "stream (detect/log)"
             if pkt is not None:
                 p.ts = pkt.ts

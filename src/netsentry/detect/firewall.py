@@ -274,6 +274,8 @@ class Firewall:
         self._pre: tuple[Any, int, list[Event]] | None = None
         self._bodies: dict[tuple[Any, ...], dict[str, Any]] = {}    # alert objects with `engine`
         self._reason = REASON_RULES
+        # ids of the detect/log flush pseudo packets the packet filter sees (detect_log_packets)
+        self._pseudo: set[int] = set()
         self.has_pre_stream = bool(self.pkt_tables["pre_stream"]) or (
             self.pkt_policy["pre_stream"][:2] != _DEFAULT_PKT_POLICY["pre_stream"])
 
@@ -377,6 +379,28 @@ class Firewall:
             return True, events or None
         self.stats_accepted += 1
         return False, events or None
+
+    def pseudo_packet(self, pkt: Any, flow: Any) -> tuple[bool, list[Event] | None]:
+        """A detect/log flush pseudo packet (detect_log_packets) through the packet filter
+        rules: their alerts, and whether a drop stops the threat-detection rules. Not a
+        wire packet: no default policy ends it, no counter counts it, no verdict is taken."""
+        if flow is not None and flow.action == "drop":
+            return True, None
+        st = self._flows.get(flow.flow_id) if flow is not None else None
+        if st is not None and st.accepted:
+            return False, None
+        events: list[Event] = []
+        ips, self.ips = self.ips, False        # no verdict on a packet nobody forwards
+        try:
+            d = _NONE
+            for s in self.pkt_tables["filter"]:
+                if self._pkt_match(s, pkt, flow):
+                    d = self._decide(s, pkt, flow, None, events, None, None, True)
+                    if d != _NONE:
+                        break
+        finally:
+            self.ips = ips
+        return d == _DROP, events or None
 
     def stream_stage(self, update: Any, on_first: Any = None) -> Any:
         """The stream stage behind the `pre_stream` table (Suricata's PreStreamHook, run
@@ -674,6 +698,26 @@ class Firewall:
         extra["firewall"] = fw
         return extra
 
+    def detect_log_packets(self, flow: Any, pkts: list[Any], parent: Any, inline: bool) -> list[Any]:
+        """The pseudo packets of a detect/log flush (the session went encrypted: Suricata's
+        StreamTcpDetectLogFlush) in firewall mode: one per direction whether or not stream
+        data waits in it, IDS the parent packet's direction first and inline the other,
+        each direction's first going through the packet filter (`FirewallInspect`), as
+        Suricata's run the whole detection, `tcp:all` rules with them (a flow-end pseudo
+        packet skips packet rules, and so the firewall's)."""
+        from netsentry.stream.tcp import StreamEndPacket
+        first = bool(parent.to_server) if parent is not None else True
+        if inline:
+            first = not first
+        out: list[Any] = []
+        for to_server in (first, not first):
+            mine = [p for p in pkts if bool(p.to_server) == to_server]
+            if not mine:
+                mine = [StreamEndPacket.make(flow, to_server, 0, b"", b"")]
+            self._pseudo.add(id(mine[0]))
+            out.extend(mine)
+        return out
+
     def flow_ended(self, flow: Any) -> None:
         """The flow ended (Sensor's flow-end hook): its firewall state goes with it, so a
         long-running sensor keeps state for live flows only."""
@@ -752,6 +796,18 @@ class FirewallInspect:
     def __call__(self, pkt: Any, flow: Any) -> list[Event] | None:
         from netsentry.stream.tcp import StreamEndPacket
         if pkt.__class__ is StreamEndPacket:
+            fw = self.fw
+            if fw._pseudo and id(pkt) in fw._pseudo:
+                fw._pseudo.discard(id(pkt))
+                stop, events = fw.pseudo_packet(pkt, flow)
+                if stop:
+                    return events
+                td = type(self.engine).inspect(self.engine, pkt, flow)
+                if events is None:
+                    return td
+                if td:
+                    events.extend(td)
+                return events
             return type(self.engine).inspect(self.engine, pkt, flow)
         stop, events = self.fw.packet(pkt, flow)
         if stop:
