@@ -454,6 +454,9 @@ def _pd_only(b: RuleBuilder) -> None:
     """Settle whether the rule is protocol-detection-only (SignatureIsPDOnly) and, if so,
     make its app-layer-protocol checks need a packet on which detection completed."""
     sig = b.sig
+    fw = getattr(sig, "firewall", None)
+    if fw is not None and fw.hook is not None:
+        return      # an explicit hook (tcp:all) means no PD-only, as in Suricata
     if (sig.app_proto is not None or b.app_protos or b.tx_checks or b.contents
             or any(items for items in b.buffer_items.values()) or b.items
             or b.flowbits_checked or b.flowints_set or b.flowints_checked
