@@ -219,6 +219,11 @@ class Firewall:
         self.ips = ips
         self.sigs = list(sigs)
         self._order = {id(sig): i for i, sig in enumerate(self.sigs)}
+        # the rules' own detection_filter counts (by their place in self.sigs)
+        self._thresholds: Any = None
+        if any(sig.detection_filter is not None for sig in self.sigs):
+            from netsentry.detect.threshold import ThresholdState
+            self._thresholds = ThresholdState(self.sigs)
         # the app filter's rule alerts of the packet being inspected: (rule order, tx id,
         # whether it ends the packet's firewall verdict, event)
         self._app_alerts: list[tuple[int, int, bool, Event]] | None = None
@@ -450,8 +455,14 @@ class Firewall:
             return _ACCEPT_HOOK
         return self._packet_policy(table, pkt, flow, st, events, final=False)
 
-    @staticmethod
-    def _pkt_match(s: Any, pkt: Any, flow: Any) -> bool:
+    def _filtered(self, s: Any, pkt: Any, flow: Any) -> bool:
+        """A matching rule with `detection_filter` decides only once its count is passed in
+        its window (a SYN flood drop after N SYNs): until then it is no match, and the
+        next rule or the default policy decides."""
+        from netsentry.detect.threshold import NO_MATCH
+        return self._thresholds.check(self._order[id(s)], pkt, flow) == NO_MATCH
+
+    def _pkt_match(self, s: Any, pkt: Any, flow: Any) -> bool:
         protos = s.ip_protos
         if protos is not None and pkt.proto not in protos:
             return False
@@ -461,6 +472,8 @@ class Firewall:
             if (flow.pkts_toserver if pkt.to_server else flow.pkts_toclient) != 1:
                 return False
         if not s.header_match(pkt, flow) or not s.match(pkt, flow):
+            return False
+        if s.detection_filter is not None and self._filtered(s, pkt, flow):
             return False
         if s.post_actions:
             s.post_match(pkt, flow)
@@ -646,12 +659,13 @@ class Firewall:
         at = nhooks - 1 if hook.progress < 0 else hook.progress
         return at == min(self.progress(hook.proto, tx, to_server, hook.sub), nhooks - 1)
 
-    @staticmethod
-    def _app_match(s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, full: bool) -> bool:
+    def _app_match(self, s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, full: bool) -> bool:
         from netsentry.detect.txdetect import HEADER_FULL, TxDetect
         if not full:
             return s.header_match(pkt, flow)
         if not TxDetect._match(s, pkt, flow, tx, to_server, HEADER_FULL):
+            return False
+        if s.detection_filter is not None and self._filtered(s, pkt, flow):
             return False
         if s.post_actions:
             s.post_match(pkt, flow)
