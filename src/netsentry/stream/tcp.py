@@ -374,6 +374,12 @@ class StreamEngine:
         self.syn_q: dict[Any, list] = {}
         # the memcap's exception policy (exception_policy.py): on_memcap(pkt, flow)
         self.on_memcap: Callable[[Packet, Flow], None] | None = None
+        # inline with stream.drop-invalid: a packet the TCP state machine refuses is dropped
+        # ("stream error"); the handshake's last ACK is checked against the SYN/ACK
+        # (`_synrecv_ack`): SYN_RECV sessions -> the right edge of the client's window the
+        # SYN/ACK opened (few at a time: emptied by the ACK or the flow's end)
+        self.drop_invalid = bool(settings.inline and settings.drop_invalid)
+        self.synrecv: dict[Any, int] = {}
 
     def set_detection(self, engine: Any) -> None:
         """The signature engine the windows are for (None: no windows). Each direction
@@ -415,6 +421,10 @@ class StreamEngine:
             return
         ss: Session = st
         flags = pkt.tcp_flags
+        if not flow.established and flags & _SYNRSTACK == _ACK and pkt.to_server:
+            syn = self.synrecv
+            if syn and ss in syn and self._synrecv_ack(ss, pkt, flow, syn[ss]):
+                return                  # refused: not stream data, the session stays in SYN_RECV
         if flags & _ACK and self.raw_ids:
             # the receiver's acknowledgement of the other direction: raw inspection's right edge
             rcv: Half = ss.server if pkt.to_server else ss
@@ -473,6 +483,8 @@ class StreamEngine:
                     h.next_seq = (pkt.seq + 1) & MASK
                     if not flags & _ACK:
                         h.syn_ts = pkt.tcp_tsval
+                    elif not pkt.to_server and self.drop_invalid and ss.started and not self.one_side:
+                        self.synrecv[ss] = (pkt.ack + pkt.win) & MASK
             return
         if flags & _RST:
             return
@@ -1051,6 +1063,30 @@ class StreamEngine:
         client.next_seq = (pkt.seq + 1) & MASK
         client.syn_ts = pkt.tcp_tsval
 
+    def _synrecv_ack(self, ss: Session, pkt: Packet, flow: Flow, right: int) -> bool:
+        """The client's ACK that should complete the handshake (Suricata's SYN_RECV state,
+        inline only here: `synrecv`): right sequence number and right acknowledgement, or a
+        sequence number ahead within the window (packets lost) with the right
+        acknowledgement. Otherwise the packet is refused (True) with
+        `stream.3whs_right_seq_wrong_ack_evasion` or `stream.3whs_wrong_seq_wrong_ack`,
+        and with stream.drop-invalid dropped (drop reason "stream error")."""
+        seq = pkt.seq
+        c_next = ss.next_seq
+        ack_ok = pkt.ack == ss.server.next_seq
+        ahead = (seq - c_next) & MASK
+        if ack_ok and (ahead == 0 or (ahead < HALF and (right - seq) & MASK < HALF)):
+            del self.synrecv[ss]
+            return False
+        event = "stream.3whs_right_seq_wrong_ack_evasion" if ahead == 0 else "stream.3whs_wrong_seq_wrong_ack"
+        self.counters[event] += 1
+        pkt.add_event(event)
+        set_state(flow, SYN_RECV)       # the flow table moved it on: Suricata's session stays
+        if self.drop_invalid:
+            pkt.verdict = "drop"
+            if pkt.drop_reason is None:
+                pkt.drop_reason = "stream error"
+        return True
+
     def _bad_echo(self, client: Half, pkt: Packet) -> bool:
         """A reply to a SYN that echoes a timestamp the SYN never sent: an evasion (a
         forged RST or FIN that the client's TCP stack would refuse, bug 3286). As
@@ -1229,6 +1265,8 @@ class StreamEngine:
                     self.rst_sent.pop(h, None)
             if self.syn_q:
                 self.syn_q.pop(ss, None)
+            if self.synrecv:
+                self.synrecv.pop(ss, None)
             for h in halves:
                 if h.ooo is not None:
                     self.memuse -= h.ooo.nbytes
