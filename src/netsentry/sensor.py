@@ -565,7 +565,7 @@ class Sensor:
         pkts = self.stream.flush(flow)
         fw = getattr(self.signatures, "firewall", None)
         if fw is not None:
-            pkts = fw.detect_log_packets(flow, pkts, pkt, self.inline)   # detect/firewall.py
+            pkts = fw.detect_log_packets(flow, pkts, pkt, self.inline, self.applayer.settings)   # detect/firewall.py
         for p in pkts:
             p.pkt_src = "stream (detect/log)"
             if pkt is not None:

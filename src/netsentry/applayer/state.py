@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import (ALIASES, CHANGERS, EXPECTATIONS, FEEDS, PROTOCOLS, Encrypted, ParserError, Protocol, ProtocolChange,
+from netsentry.applayer.registry import (ALIASES, CHANGERS, EXPECTATIONS, FEEDS, PROTOCOLS, Encrypted, Incomplete, ParserError, Protocol, ProtocolChange,
                                          load_protocols,
                                          take_expectation)
 from netsentry.config import ConfigError, get
@@ -340,6 +340,8 @@ class AppLayer:
                 self._error(flow, pkt)
             except Encrypted as enc:
                 self._encrypted(flow, enc, pkt)
+            except Incomplete:
+                return          # no app-layer update (registry.Incomplete)
             st.dirty = True
             return
         if not data:
@@ -402,6 +404,8 @@ class AppLayer:
                 self._error(flow, pkt)
             except Encrypted as enc:
                 self._encrypted(flow, enc, pkt)
+            except Incomplete:
+                pass
         st.dirty = True
 
     # --- IDS: parse what the receiver acknowledged -------------------------------------------
@@ -451,6 +455,8 @@ class AppLayer:
             self._error(flow, pkt)
         except Encrypted as enc:
             self._encrypted(flow, enc, pkt)
+        except Incomplete:
+            return
         st.dirty = True
 
     # --- protocol change (Suricata's AppLayerRequestProtocolChange) ----------------------------

@@ -226,12 +226,15 @@ class Firewall:
             self._thresholds = ThresholdState(self.sigs)
         # the app filter's rule alerts of the packet being inspected: (rule order, tx id,
         # whether it ends the packet's firewall verdict, event)
-        self._app_alerts: list[tuple[int, int, bool, Event]] | None = None
+        self._app_alerts: list[tuple[tuple[int, int], int, bool, Event]] | None = None
         self.pkt_tables: dict[str, list[Any]] = {t: [] for t in _PKT_TABLES}
         # (app proto, to_server, sub-state) -> hook index -> [(sig, full)] in file order; full
         # False: an LTE rule at a state before its own (a match there is an accept:hook)
         self.app_rules: dict[tuple[str, bool, str | None], dict[int, list[tuple[Any, bool]]]] = {}
         self.app_protos: set[str] = set()
+        # an app filter rule's place in the alert queue: by the state of its hook, then file
+        # order (Suricata's SCSigOrderByAppFirewall)
+        self._app_rank: dict[int, tuple[int, int]] = {}
         for s in self.sigs:
             hook = s.firewall.hook
             if hook.kind == "pkt":
@@ -242,6 +245,7 @@ class Firewall:
             last = self.hook_count(proto, hook.to_server, hook.sub) - 1
             at = last if hook.progress < 0 else hook.progress
             table = self.app_rules.setdefault((proto, hook.to_server, hook.sub), {})
+            self._app_rank[id(s)] = (at, self._order[id(s)])
             for h in range(0 if hook.lte else at, at + 1):
                 table.setdefault(h, []).append((s, h == at))
         # default policies
@@ -530,7 +534,7 @@ class Firewall:
                 ev = Event("alert", pkt.ts, pkt, flow, a, extra=self._fw_extra(a, tx, _rule_hook(s), _rule_policy(s)))
                 events.append(ev)
                 if tx is not None and self._app_alerts is not None:
-                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id,
+                    self._app_alerts.append((self._app_rank.get(id(s), (0, 0)), tx.tx_id,
                                              scope != "hook" or self._at_last(flow, tx, s), ev))
             if fa.pass_flow and flow is not None and flow.action is None:
                 flow.action = "pass"    # the threat-detection rules skip the flow
@@ -550,7 +554,7 @@ class Firewall:
                            extra=self._fw_extra(alert, tx, _rule_hook(s), _rule_policy(s)))
                 events.append(ev)
                 if tx is not None and self._app_alerts is not None:
-                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id, True, ev))
+                    self._app_alerts.append((self._app_rank.get(id(s), (0, 0)), tx.tx_id, True, ev))
             return _DROP
         return _NONE
 
@@ -615,7 +619,9 @@ class Firewall:
             prog = min(self.progress(proto, tx, to_server, sub), nhooks - 1)
             if prog < done or prog == done == nhooks - 1:
                 continue        # nothing new, or the side was complete already
-            for h in range(done + 1 if prog > done else prog, prog + 1):
+            # (from the state the side was in when last inspected: Suricata's
+            # detect_progress_orig, whose rules are inspected again)
+            for h in range(done if done >= 0 else 0, prog + 1):
                 d = _NONE
                 accepted_before = False
                 for s, full in table.get(h, ()):
@@ -712,14 +718,19 @@ class Firewall:
         extra["firewall"] = fw
         return extra
 
-    def detect_log_packets(self, flow: Any, pkts: list[Any], parent: Any, inline: bool) -> list[Any]:
+    def detect_log_packets(self, flow: Any, pkts: list[Any], parent: Any, inline: bool,
+                           settings: Mapping[str, Any] | None = None) -> list[Any]:
         """The pseudo packets of a detect/log flush (the session went encrypted: Suricata's
         StreamTcpDetectLogFlush) in firewall mode: one per direction whether or not stream
         data waits in it, IDS the parent packet's direction first and inline the other,
         each direction's first going through the packet filter (`FirewallInspect`), as
         Suricata's run the whole detection, `tcp:all` rules with them (a flow-end pseudo
-        packet skips packet rules, and so the firewall's)."""
+        packet skips packet rules, and so the firewall's). Only where Suricata's parser turns
+        all inspection off (APP_LAYER_PARSER_NO_INSPECTION: SSH's track-only and bypass, TLS's
+        bypass; TLS's track-only turns off payload inspection only, and flushes nothing)."""
         from netsentry.stream.tcp import StreamEndPacket
+        if flow.app_proto == "tls" and ((settings or {}).get("tls") or {}).get("encryption-handling") != "bypass":
+            return pkts
         first = bool(parent.to_server) if parent is not None else True
         if inline:
             first = not first

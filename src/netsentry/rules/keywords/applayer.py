@@ -566,7 +566,14 @@ def tls_version(b: RuleBuilder, arg: str | None) -> None:
             v = int(text, 16) if text.startswith("0x") else int(text)
         except ValueError:
             raise RuleError(f"tls.version: invalid version '{text}'") from None
-    tx_check(b, "tls", None, lambda tx, ts: tx.version == v)
+    # each side's own version, as Suricata's detect-tls-version.c (the client's on the way
+    # to the server: its record header's until its hello's), TLS 1.3 drafts as 1.3
+    def version_of(tx: Any, ts: Any) -> bool:
+        have = tx.conn_version[1 if ts else 0]
+        if have >> 8 == 0x7F and v >> 8 != 0x7F:
+            have = 0x0304
+        return have == v
+    tx_check(b, "tls", None, version_of)
 
 
 @keyword("ssl_version", "ssl.version", help="ssl_version:[!]sslv3,tls1.0,...; any of the versions")
