@@ -379,7 +379,7 @@ class StreamEngine:
         # (`_synrecv_ack`): SYN_RECV sessions -> the right edge of the client's window the
         # SYN/ACK opened (few at a time: emptied by the ACK or the flow's end)
         self.drop_invalid = bool(settings.inline and settings.drop_invalid)
-        self.synrecv: dict[Any, int] = {}
+        self.synrecv: dict[Any, tuple[int, int]] = {}
 
     def set_detection(self, engine: Any) -> None:
         """The signature engine the windows are for (None: no windows). Each direction
@@ -421,7 +421,7 @@ class StreamEngine:
             return
         ss: Session = st
         flags = pkt.tcp_flags
-        if not flow.established and flags & _SYNRSTACK == _ACK and pkt.to_server:
+        if not flow.established and flags & _SYNRSTACK == _ACK:
             syn = self.synrecv
             if syn and ss in syn and self._synrecv_ack(ss, pkt, flow, syn[ss]):
                 return                  # refused: not stream data, the session stays in SYN_RECV
@@ -484,7 +484,7 @@ class StreamEngine:
                     if not flags & _ACK:
                         h.syn_ts = pkt.tcp_tsval
                     elif not pkt.to_server and self.drop_invalid and ss.started and not self.one_side:
-                        self.synrecv[ss] = (pkt.ack + pkt.win) & MASK
+                        self.synrecv[ss] = (pkt.ack, (pkt.ack + pkt.win) & MASK)
             return
         if flags & _RST:
             return
@@ -1063,21 +1063,34 @@ class StreamEngine:
         client.next_seq = (pkt.seq + 1) & MASK
         client.syn_ts = pkt.tcp_tsval
 
-    def _synrecv_ack(self, ss: Session, pkt: Packet, flow: Flow, right: int) -> bool:
-        """The client's ACK that should complete the handshake (Suricata's SYN_RECV state,
-        inline only here: `synrecv`): right sequence number and right acknowledgement, or a
-        sequence number ahead within the window (packets lost) with the right
-        acknowledgement. Otherwise the packet is refused (True) with
-        `stream.3whs_right_seq_wrong_ack_evasion` or `stream.3whs_wrong_seq_wrong_ack`,
-        and with stream.drop-invalid dropped (drop reason "stream error")."""
+    def _synrecv_ack(self, ss: Session, pkt: Packet, flow: Flow, synack: tuple[int, int]) -> bool:
+        """An ACK while the handshake waits for the client's (Suricata's SYN_RECV state,
+        inline only here: `synrecv`, the SYN/ACK's acknowledgement and the right edge of the
+        window it opened). The client's: right sequence number and right acknowledgement,
+        or a sequence number ahead within the window (packets lost) with the right
+        acknowledgement, completes it. Anything else is refused (True) with its event
+        (`stream.3whs_right_seq_wrong_ack_evasion`, `stream.3whs_wrong_seq_wrong_ack`;
+        from the server, which inline has to wait for the client's ACK,
+        `stream.3whs_ack_data_inject` or `stream.3whs_ack_in_wrong_dir`), and with
+        stream.drop-invalid dropped (drop reason "stream error")."""
         seq = pkt.seq
+        if not pkt.to_server:
+            if pkt.payload_len and pkt.ack == synack[0] and seq == ss.server.next_seq:
+                event = "stream.3whs_ack_data_inject"
+            else:
+                event = "stream.3whs_ack_in_wrong_dir"
+            return self._refuse(pkt, flow, event)
         c_next = ss.next_seq
         ack_ok = pkt.ack == ss.server.next_seq
         ahead = (seq - c_next) & MASK
-        if ack_ok and (ahead == 0 or (ahead < HALF and (right - seq) & MASK < HALF)):
+        if ack_ok and (ahead == 0 or (ahead < HALF and (synack[1] - seq) & MASK < HALF)):
             del self.synrecv[ss]
             return False
-        event = "stream.3whs_right_seq_wrong_ack_evasion" if ahead == 0 else "stream.3whs_wrong_seq_wrong_ack"
+        return self._refuse(pkt, flow, "stream.3whs_right_seq_wrong_ack_evasion" if ahead == 0
+                            else "stream.3whs_wrong_seq_wrong_ack")
+
+    def _refuse(self, pkt: Packet, flow: Flow, event: str) -> bool:
+        """A packet the TCP state machine refuses in SYN_RECV (Suricata: StreamTcpPacket returns an error)."""
         self.counters[event] += 1
         pkt.add_event(event)
         set_state(flow, SYN_RECV)       # the flow table moved it on: Suricata's session stays
