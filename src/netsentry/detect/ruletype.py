@@ -56,3 +56,12 @@ def rule_type(sig: Signature, address_vars: Mapping[str, str] | None = None) -> 
         # protocol check rules/parser.py's finish_app_layer added
         return APP_LAYER
     return PACKET
+
+
+def flow_scoped(sig: Signature) -> bool:
+    """A threat-detection rule whose action field names the flow scope (`pass:flow`,
+    `drop:flow`): its pass/drop applies to the flow whatever its type, as Suricata's
+    ACTION_SCOPE_FLOW (detect/engine.py `_flow_scope`)."""
+    fw = getattr(sig, "firewall", None)
+    return fw is not None and not fw.is_fw and fw.scope == "flow" and sig.action in ("pass", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth")
+
