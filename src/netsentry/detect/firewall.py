@@ -283,6 +283,12 @@ class Firewall:
         self._pre: tuple[Any, int, list[Event]] | None = None
         self._bodies: dict[tuple[Any, ...], dict[str, Any]] = {}    # alert objects with `engine`
         self._reason = REASON_RULES
+        # the transactions the app filter found moved on this packet, and the side's bit
+        self._moved: list[Any] = []
+        self._moved_bit = 0
+        # no transaction rules run after the firewall (FirewallInspect): the firewall
+        # consumes the transactions' update bits itself
+        self.clear_updates = False
         # ids of the detect/log flush pseudo packets the packet filter sees (detect_log_packets)
         self._pseudo: set[int] = set()
         self.has_pre_stream = bool(self.pkt_tables["pre_stream"]) or (
@@ -382,6 +388,14 @@ class Firewall:
             self._app_alerts = None
             if decided == _NONE:
                 decided = self._packet_policy("filter", pkt, flow, st, events, final=True)
+            if self._moved and (decided == _DROP or self.clear_updates):
+                # the transaction rules will not look at this packet (dropped, or there are
+                # none): its updates are consumed here, so a later packet that moves nothing
+                # does not find them (TxDetect.inspect clears them otherwise)
+                clear = ~self._moved_bit
+                for tx in self._moved:
+                    tx.updated &= clear
+                self._moved.clear()
         if decided == _DROP:
             self.stats_blocked += 1
             pkt.no_inspect = True
@@ -598,10 +612,14 @@ class Firewall:
         per_side = proto in _TX_PER_DIRECTION
         bit = 1 if to_server else 2
         sub = None
+        moved = self._moved
+        moved.clear()
+        self._moved_bit = bit
         for i in range(n):
             tx = txs[i]
             if not tx.updated & bit:
                 continue        # not moved on this side (a DNS request's transaction on the answer)
+            moved.append(tx)
             if has_subs:
                 sub = tx_sub(proto, tx)
                 if sub == "global" and tx.glob != int(to_server):
@@ -644,10 +662,11 @@ class Firewall:
                     d = _ACCEPT_HOOK
                 if d == _NONE:
                     d = self._app_policy(proto, to_server, sub, h, pkt, flow, st, events, tx, key)
-                if d == _DROP:
-                    return _DROP
-                if d == _ACCEPT:
-                    return _ACCEPT
+                if d == _DROP or d == _ACCEPT:
+                    # the state was inspected: a packet that moves nothing here does not
+                    # inspect it again (a dropped trap's rule does not match the next one's)
+                    st.next_hook[key] = h
+                    return d
                 if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
                     break
                 st.next_hook[key] = h
@@ -812,6 +831,7 @@ class FirewallInspect:
     def __init__(self, fw: Firewall, engine: Any) -> None:
         self.fw = fw
         self.engine = engine
+        fw.clear_updates = getattr(engine, "tx", None) is None
         # threat-detection rules written `drop:flow`: their drop takes the flow whatever
         # their rule type (a `tcp-pkt` rule's drop is otherwise the packet's alone)
         self.td_flow_drops = frozenset((s.gid, s.sid) for s in engine.sigs
