@@ -55,9 +55,11 @@ class RunResult:
 
 
 def rule_paths(config: Mapping[str, Any]) -> list[str]:
-    """``rule-files`` resolved against ``default-rule-path`` (absolute paths stay as given)."""
+    """``rule-files`` resolved against ``default-rule-path`` (absolute paths stay as given),
+    after, in firewall mode, the firewall rule files (detect/firewall.py rule_paths)."""
+    from netsentry.detect.firewall import rule_paths as firewall_paths
     base = str(config.get("default-rule-path") or ".")
-    return [os.path.join(base, str(name)) for name in config.get("rule-files") or []]
+    return firewall_paths(config) + [os.path.join(base, str(name)) for name in config.get("rule-files") or []]
 
 
 # The capture loop lives in capture_loop.py (compiled with the other per-packet

@@ -159,6 +159,22 @@ def _mode_on(config: Mapping[str, Any] | None, files: Sequence[str]) -> bool:
         os.path.basename(str(f)) == "firewall.rules" for f in files)
 
 
+def rule_paths(config: Mapping[str, Any] | None) -> list[str]:
+    """Suricata 8's firewall rule files: ``firewall.rule-files`` (a list, or the items
+    ``--set firewall.rule-files.N=FILE`` gives) resolved against ``firewall.rule-path``,
+    loaded before the threat-detection rules, only with ``firewall.enabled``."""
+    fw = (config or {}).get("firewall")
+    if not isinstance(fw, Mapping) or fw.get("enabled") is not True:
+        return []
+    files = fw.get("rule-files") or []
+    if isinstance(files, Mapping):
+        files = [files[k] for k in sorted(files, key=lambda k: int(k) if str(k).isdigit() else 0)]
+    elif isinstance(files, str):
+        files = [files]
+    base = str(fw.get("rule-path") or (config or {}).get("default-rule-path") or ".")
+    return [os.path.join(base, str(name)) for name in files if name]
+
+
 def firewall_mode(config: Mapping[str, Any] | None, ruleset: Any) -> bool:
     """Firewall mode without any rule (the sensor builds a detection engine for it)."""
     return _mode_on(config, [f.path for f in getattr(ruleset, "files", ())])
@@ -382,6 +398,7 @@ class Firewall:
         if decided == _ACCEPT_HOOK:
             mark = len(events)
             self._app_alerts = []
+            self._moved.clear()
             decided = self._app_filter(pkt, flow, st, events)
             if len(self._app_alerts) > 1:
                 self._settle_app_alerts(events, mark)
@@ -612,14 +629,11 @@ class Firewall:
         per_side = proto in _TX_PER_DIRECTION
         bit = 1 if to_server else 2
         sub = None
-        moved = self._moved
-        moved.clear()
+        moved = self._moved        # (emptied by `packet` before each app filter run)
         self._moved_bit = bit
         for i in range(n):
             tx = txs[i]
-            if not tx.updated & bit:
-                continue        # not moved on this side (a DNS request's transaction on the answer)
-            moved.append(tx)
+            upd = tx.updated & bit
             if has_subs:
                 sub = tx_sub(proto, tx)
                 if sub == "global" and tx.glob != int(to_server):
@@ -637,6 +651,15 @@ class Firewall:
             prog = min(self.progress(proto, tx, to_server, sub), nhooks - 1)
             if prog < done or prog == done == nhooks - 1:
                 continue        # nothing new, or the side was complete already
+            if not upd:
+                # not moved by this side's bytes (a DNS request's transaction on the answer),
+                # unless the other side's moved this side's state on (SSH: the client's
+                # NEWKEYS finishes both): Suricata inspects a side's transactions on each
+                # update of that side, from the state it was last inspected in
+                if prog <= done:
+                    continue
+            else:
+                moved.append(tx)
             # (from the state the side was in when last inspected: Suricata's
             # detect_progress_orig, whose rules are inspected again)
             for h in range(done if done >= 0 else 0, prog + 1):
