@@ -229,7 +229,7 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
         return
     stream: Config = {}
     for k, v in value.items():
-        if k in ("midstream", "async-oneside") and isinstance(v, bool):
+        if k in ("midstream", "async-oneside", "drop-invalid") and isinstance(v, bool):
             stream[k] = v
         elif k == "inline" and isinstance(v, bool):
             stream[k] = v
