@@ -146,3 +146,27 @@ def test_firewall_rule_files_from_the_configuration(tmp_path: Path) -> None:
     cfg = load_config(None, ["firewall.enabled=true", f"firewall.rule-path={fwdir}", "firewall.rule-files.0=fw.rules"])
     assert rule_paths(cfg)[0] == str(fwdir / "fw.rules")
     assert rule_paths(load_config(None, [f"firewall.rule-path={fwdir}", "firewall.rule-files.0=fw.rules"])) == []
+
+
+
+def test_rejectdst_names_its_target(tmp_path: Path) -> None:
+    # the reject's kind decides who gets the reset (respond/verdict.py) and EVE's
+    # verdict.reject_target: rejectdst, to the server
+    rf = tmp_path / "t.rules"
+    rf.write_text("rejectdst tcp any any -> any 80 (sid:2;)\n")
+    cfg = load_config(None, ["stream.inline=true"])
+    out = MemoryOutput()
+    sensor = Sensor(cfg, [out], load_rules([str(rf)], cfg))
+    sensor.run([(1_700_000_000.0, f, len(f), 101) for f in handshake()[:1]])
+    sensor.finish()
+    pkts = [e.pkt for e in out.events if e.event_type == "alert"]
+    assert pkts and pkts[0].verdict == "reject" and pkts[0].reject_action == "rejectdst"
+
+
+def test_a_protocol_detection_only_drop_takes_the_flow(tmp_path: Path) -> None:
+    pkts = handshake(data=b"GET / HTTP/1.1\r\nHost: a\r\n\r\n") + [
+        bytes(IP(src=S, dst=C) / TCP(sport=80, dport=40000, flags="A", seq=5001, ack=1028)),
+        bytes(IP(src=C, dst=S) / TCP(sport=40000, dport=80, flags="PA", seq=1028, ack=5001) / b"more")]
+    recs = run(tmp_path, "drop tcp any any -> any 80 (app-layer-protocol:!tls; sid:3;)\n", pkts)
+    # dropped on detection (3), and every later packet of the flow with it
+    assert [c for c, _r in drops(recs)] == [3, 4, 5]

@@ -785,6 +785,10 @@ class SignatureEngine:
             return
         if pkt.verdict is None or verdict == "reject":
             pkt.verdict = verdict
+        if verdict == "reject" and pkt.reject_action is None:
+            # who gets the reset / unreachable (respond/verdict.py) and EVE's verdict
+            # reject_target: the first reject rule's own kind (rejectdst: to the server)
+            pkt.reject_action = action
         if self.ips:
             self.stats_dropped += 1
             # The drop record of this packet names the rule that dropped it, even a

@@ -59,9 +59,14 @@ def rule_type(sig: Signature, address_vars: Mapping[str, str] | None = None) -> 
 
 
 def flow_scoped(sig: Signature) -> bool:
-    """A threat-detection rule whose action field names the flow scope (`pass:flow`,
-    `drop:flow`): its pass/drop applies to the flow whatever its type, as Suricata's
-    ACTION_SCOPE_FLOW (detect/engine.py `_flow_scope`)."""
+    """A threat-detection rule whose pass/drop/reject applies to the flow whatever its
+    type here (detect/engine.py `_flow_scope`): its action field names the flow scope
+    (`pass:flow`, `drop:flow`: Suricata's ACTION_SCOPE_FLOW), or it is a protocol
+    detection only rule (SIG_TYPE_PDONLY, whose flow_action is the flow's)."""
+    if sig.action not in ("pass", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth"):
+        return False
+    if getattr(sig, "pd_only", False):
+        return True         # SIG_TYPE_PDONLY: its action is the flow's (signature_properties)
     fw = getattr(sig, "firewall", None)
-    return fw is not None and not fw.is_fw and fw.scope == "flow" and sig.action in ("pass", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth")
+    return fw is not None and not fw.is_fw and fw.scope == "flow"
 
