@@ -653,10 +653,11 @@ class Firewall:
                 continue        # nothing new, or the side was complete already
             if not upd:
                 # not moved by this side's bytes (a DNS request's transaction on the answer),
-                # unless the other side's moved this side's state on (SSH: the client's
-                # NEWKEYS finishes both): Suricata inspects a side's transactions on each
-                # update of that side, from the state it was last inspected in
-                if prog <= done:
+                # unless the other side's moved on a state of this side inspected before
+                # (SSH: the client's NEWKEYS finishes both): Suricata inspects a side's
+                # transactions on each update of that side, from the state it was last
+                # inspected in
+                if done < 0 or prog <= done:
                     continue
             else:
                 moved.append(tx)
