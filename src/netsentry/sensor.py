@@ -55,9 +55,11 @@ class RunResult:
 
 
 def rule_paths(config: Mapping[str, Any]) -> list[str]:
-    """``rule-files`` resolved against ``default-rule-path`` (absolute paths stay as given)."""
+    """``rule-files`` resolved against ``default-rule-path`` (absolute paths stay as given),
+    after, in firewall mode, the firewall rule files (detect/firewall.py rule_paths)."""
+    from netsentry.detect.firewall import rule_paths as firewall_paths
     base = str(config.get("default-rule-path") or ".")
-    return [os.path.join(base, str(name)) for name in config.get("rule-files") or []]
+    return firewall_paths(config) + [os.path.join(base, str(name)) for name in config.get("rule-files") or []]
 
 
 # The capture loop lives in capture_loop.py (compiled with the other per-packet
@@ -579,7 +581,11 @@ class Sensor:
         if self.stream is None or self.signatures is None or not flow.stream:
             return
         inspect = self._packet_inspect()
-        for p in self.stream.flush(flow):
+        pkts = self.stream.flush(flow)
+        fw = getattr(self.signatures, "firewall", None)
+        if fw is not None:
+            pkts = fw.detect_log_packets(flow, pkts, pkt, self.inline, self.applayer.settings)   # detect/firewall.py
+        for p in pkts:
             p.pkt_src = "stream (detect/log)"
             if pkt is not None:
                 p.ts = pkt.ts

@@ -251,7 +251,7 @@ def _stream(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
         return
     stream: Config = {}
     for k, v in value.items():
-        if k in ("midstream", "async-oneside") and isinstance(v, bool):
+        if k in ("midstream", "async-oneside", "drop-invalid") and isinstance(v, bool):
             stream[k] = v
         elif k == "inline" and isinstance(v, bool):
             stream[k] = v
@@ -461,7 +461,8 @@ def _vlan(out: Config, value: Any, ignored: list[str], base: Path, types: Any, s
 
 
 def _firewall(out: Config, value: Any, ignored: list[str], base: Path, types: Any, src: str) -> None:
-    """``firewall.policies`` (Suricata 8's firewall mode defaults, detect/firewall.py) kept as is."""
+    """``firewall.policies`` (Suricata 8's firewall mode defaults, detect/firewall.py),
+    ``enabled``, ``rule-path`` and ``rule-files`` kept as is."""
     if not isinstance(value, dict):
         return              # `firewall: true` and the like: the rule set itself turns the mode on
     for k, v in value.items():
@@ -469,6 +470,10 @@ def _firewall(out: Config, value: Any, ignored: list[str], base: Path, types: An
             out.setdefault("firewall", {})["policies"] = v
         elif k == "enabled" and isinstance(v, bool):
             out.setdefault("firewall", {})["enabled"] = v
+        elif k == "rule-path" and isinstance(v, str):
+            out.setdefault("firewall", {})["rule-path"] = v
+        elif k == "rule-files" and (v is None or isinstance(v, list)):
+            out.setdefault("firewall", {})["rule-files"] = [str(f) for f in v or [] if f]
         else:
             ignored.append(f"firewall.{k}")
 

@@ -45,7 +45,9 @@ def test_pd_only_inline_marks_the_packet_itself(tmp_path: Path):
     pcap = tcp_session(tmp_path / "h.pcap", [(True, REQ), (False, RESP)])
     recs = replay(tmp_path, pcap, "alert tcp any any -> any any (app-layer-protocol:http; sid:1;)",
                   "stream.inline=true")
-    assert hits(recs, 1) == [4, 6]
+    # the packet itself and, as FlagPacketFlow also sets the flow's flag that flow.c hands
+    # on, the direction's next packet (suricata-verify app-layer-protocol-negated-list)
+    assert hits(recs, 1) == [4, 6, 7, 9]
 
 
 def test_pd_only_udp_query_and_answer(tmp_path: Path):
@@ -53,7 +55,8 @@ def test_pd_only_udp_query_and_answer(tmp_path: Path):
     r = bytes(DNS(id=7, qr=1, qd=DNSQR(qname="a.example"), an=DNSRR(rrname="a.example", rdata="192.0.2.9")))
     pcap = udp_exchange(tmp_path / "d.pcap", [(True, q), (False, r), (True, q)])
     recs = replay(tmp_path, pcap, "alert udp any any -> any any (app-layer-protocol:dns; sid:1;)")
-    assert hits(recs, 1) == [1, 2]
+    # UDP marks the packet and the flow (FlagPacketFlow): the second query takes the flow's
+    assert hits(recs, 1) == [1, 2, 3]
 
 
 def test_pd_only_failed_detection(tmp_path: Path):

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from netsentry.applayer.registry import Encrypted
+from netsentry.applayer.registry import Encrypted, Incomplete
 from netsentry.applayer.tls import TlsParser
 from tests.applayer.tls_builders import client_hello, handshake_record, server_hello
 
@@ -58,7 +58,10 @@ def test_same_state_as_whole(cuts: list[int]) -> None:
     cut = handshaken()
     pos = 0
     for c in cuts + [len(data)]:
-        cut.parse(data[pos:c], False)
+        try:
+            cut.parse(data[pos:c], False)
+        except Incomplete:
+            pass        # bytes kept for a record whose body is not all in: no app-layer update
         pos = c
     assert state(cut) == state(whole)
     assert bytes(cut.rec[0]) == bytes(whole.rec[0])

@@ -135,6 +135,14 @@ class ProtocolChange(Exception):
         self.parser = parser
 
 
+class Incomplete(Exception):
+    """Raised by a parser given bytes that only add to a message whose header said how
+    long it is, before the message is all in (Suricata's parsers return "incomplete, N
+    bytes needed", and the parser is not called again until they are there): the bytes
+    are kept, but the packet is no app-layer update of the flow (firewall hooks and
+    transaction rules do not look at it). Raised only then: no cost per parse call."""
+
+
 class Encrypted(Exception):
     """Raised by a parser at the end of the bytes in which its session turned encrypted
     (TLS: the first application-data record; SSH: both sides' NEWKEYS), when its

@@ -232,7 +232,7 @@ def _side(get_):
 
 
 register_buffer("snmp.community", "snmp", BOTH, _side(lambda tx: tx.community or None))
-register_buffer("snmp.usm", "snmp", BOTH, _side(lambda tx: tx.usm or None))
+register_buffer("snmp.usm", "snmp", BOTH, _side(lambda tx: tx.usm))    # present and empty: bsize:0 matches (v3 without a user)
 register_buffer("snmp.trap_oid", "snmp", BOTH,
                 _side(lambda tx: tx.pdu.trap[1].encode() if tx.pdu is not None and tx.pdu.trap else None))
 register_buffer("snmp.trap_address", "snmp", BOTH,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from netsentry.applayer.registry import (ALIASES, CHANGERS, EXPECTATIONS, FEEDS, PROTOCOLS, Encrypted, ParserError, Protocol, ProtocolChange,
+from netsentry.applayer.registry import (ALIASES, CHANGERS, EXPECTATIONS, FEEDS, PROTOCOLS, Encrypted, Incomplete, ParserError, Protocol, ProtocolChange,
                                          load_protocols,
                                          take_expectation)
 from netsentry.config import ConfigError, get
@@ -265,7 +265,10 @@ class AppLayer:
         if flow.proto == 6 and not self.inline and self.tcp_from_stream:
             self._pd_wait[flow] = self._pd_wait.get(flow, 0) | (bit << 2)      # wait for the ACK
         elif pkt is not None and bool(pkt.to_server) == to_server:
+            # the packet and the flow: the flow's mark goes on to the direction's next
+            # packet too (FlagPacketFlow sets both; flow.c hands the flow's on)
             pkt.pd_done = getattr(pkt, "pd_done", 0) | bit
+            self._pd_wait[flow] = self._pd_wait.get(flow, 0) | bit
         else:
             self._pd_wait[flow] = self._pd_wait.get(flow, 0) | bit
 
@@ -278,8 +281,12 @@ class AppLayer:
         else:
             own, other = _PD_TC, _PD_TS
         if wait & own:
-            pkt.pd_done = getattr(pkt, "pd_done", 0) | own
-            wait &= ~own
+            done = getattr(pkt, "pd_done", 0)
+            if not done & own:
+                pkt.pd_done = done | own
+                wait &= ~own
+            # else: the mark of this packet's own detection (inline TCP: the stream stage
+            # fed it first), whose flow mark is for the direction's next packet
         if wait & (other << 2):
             wait = (wait & ~(other << 2)) | other
         if wait:
@@ -333,6 +340,8 @@ class AppLayer:
                 self._error(flow, pkt)
             except Encrypted as enc:
                 self._encrypted(flow, enc, pkt)
+            except Incomplete:
+                return          # no app-layer update (registry.Incomplete)
             st.dirty = True
             return
         if not data:
@@ -395,6 +404,8 @@ class AppLayer:
                 self._error(flow, pkt)
             except Encrypted as enc:
                 self._encrypted(flow, enc, pkt)
+            except Incomplete:
+                pass
         st.dirty = True
 
     # --- IDS: parse what the receiver acknowledged -------------------------------------------
@@ -444,6 +455,8 @@ class AppLayer:
             self._error(flow, pkt)
         except Encrypted as enc:
             self._encrypted(flow, enc, pkt)
+        except Incomplete:
+            return
         st.dirty = True
 
     # --- protocol change (Suricata's AppLayerRequestProtocolChange) ----------------------------

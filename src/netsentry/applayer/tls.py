@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from netsentry.applayer.frames import frames_for, register_stream_frames
-from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Encrypted, ParserError, Protocol, encryption_handling,
+from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Encrypted, Incomplete, ParserError, Protocol, encryption_handling,
                                          register_buffer,
                                          register_states,
                                          register_protocol)
@@ -147,6 +147,9 @@ class TlsParser:
         # not buffered, since no one reads an application-data record's body
         self.skip = [0, 0]
         self.skip_version = [0, 0]
+        # by direction: the bytes a record other than application data still needs once its
+        # header was read (parse: the packets before it completes are no update)
+        self.need = [0, 0]
         self.hs = [bytearray(), bytearray()]
         self.encrypted = [False, False]
         self.lost = [False, False]
@@ -159,6 +162,7 @@ class TlsParser:
         self.tx.add_event(event)
         self.tx.touch(bool(d), NO_BUFFERS)
         self.rec[d].clear()
+        self.need[d] = 0
         self.hs[d].clear()
         self.lost[d] = True
         raise ParserError(f"tls: {event}")
@@ -179,6 +183,7 @@ class TlsParser:
         """A stream gap: the message being assembled is lost; the next one starts afresh
         only where the data says so, so this direction stops here."""
         self.rec[int(to_server)].clear()
+        self.need[int(to_server)] = 0
         self.lost[int(to_server)] = True
 
     def parse(self, data: bytes, to_server: bool, pkt: Any = None) -> None:
@@ -186,6 +191,17 @@ class TlsParser:
             return
         d = int(to_server)
         tx = self.tx
+        need = self.need[d]
+        if need:
+            # a handshake/alert record whose header was read and whose body is not all in:
+            # Suricata's parser returned "incomplete, N bytes needed", so it is not called
+            # (no app-layer update of the transaction) until they are
+            n = len(data)
+            if n < need:
+                self.need[d] = need - n
+                self.rec[d] += data
+                raise Incomplete()
+            self.need[d] = 0
         if data and not tx.updated & (1 if to_server else 2):
             # bytes of the side arrived: its transaction is inspected on this packet even
             # when no record completed (Suricata marks the tx updated on every parse), so
@@ -271,6 +287,13 @@ class TlsParser:
                     self.skip[d] = 5 + ln - (size - off)
                     self.skip_version[d] = version
                     off = size
+                else:
+                    # the header is read (Suricata's connp.version is the record's from
+                    # here, until the hello's), the body waits (`need`)
+                    self.need[d] = 5 + ln - (size - off)
+                    self.version[d] = version
+                    if not tx.hello_version & (1 << d):
+                        tx.conn_version[d] = version
                 break
             start = off + 5
             if self.stream_frames is not None:

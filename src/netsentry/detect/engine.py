@@ -37,7 +37,7 @@ from netsentry.detect.firewall import split_firewall
 from netsentry.detect.grouping import NON_IP, Group, GroupIndex
 from netsentry.detect.homeclass import ALL_CLASSES, NEEDS_HEADER, HomeClasses
 from netsentry.detect.prefilter import BACKENDS
-from netsentry.detect.ruletype import APP_LAYER, IP_ONLY, LIKE_IP_ONLY, STREAM, rule_type
+from netsentry.detect.ruletype import APP_LAYER, IP_ONLY, LIKE_IP_ONLY, STREAM, flow_scoped, rule_type
 from netsentry.detect.stream import SUFFIX, StreamRule, StreamView, stream_capable, stream_rule, window_lookback
 from netsentry.detect.threshold import ALERT, NO_MATCH, ThresholdState, read_threshold_file
 from netsentry.detect.txdetect import TxDetect, TxGuess
@@ -255,6 +255,9 @@ class SignatureEngine:
             entries += read_threshold_file(threshold_file)
         self.thresholds = ThresholdState(self.sigs, entries, address_vars)
         self._type = [rule_type(s, address_vars) for s in self.sigs]   # ruletype.py
+        # rules written with an explicit flow scope (`pass:flow`, `drop:flow`): their action
+        # takes the flow whatever their type (Suricata's ACTION_SCOPE_FLOW; detect/firewall.py)
+        self._flow_scoped = frozenset(n for n, s in enumerate(self.sigs) if flow_scoped(s))
         self.index = GroupIndex(self.sigs, backend,
                                 once_per_direction={n for n, t in enumerate(self._type) if t == IP_ONLY})
         self.index.warm()
@@ -767,7 +770,8 @@ class SignatureEngine:
         if flow is None:
             return False
         t = self._type[num]
-        return t == IP_ONLY or t == LIKE_IP_ONLY or t == APP_LAYER or (t == STREAM and _in_stream(pkt, flow))
+        return (t == IP_ONLY or t == LIKE_IP_ONLY or t == APP_LAYER or (t == STREAM and _in_stream(pkt, flow))
+                or num in self._flow_scoped)
 
     def _block(self, num: int, s: Signature, pkt: Packet, flow: Flow | None, action: str) -> None:
         self._dropped = pkt             # a later pass of this packet is not applied (_apply)
@@ -781,6 +785,10 @@ class SignatureEngine:
             return
         if pkt.verdict is None or verdict == "reject":
             pkt.verdict = verdict
+        if verdict == "reject" and pkt.reject_action is None:
+            # who gets the reset / unreachable (respond/verdict.py) and EVE's verdict
+            # reject_target: the first reject rule's own kind (rejectdst: to the server)
+            pkt.reject_action = action
         if self.ips:
             self.stats_dropped += 1
             # The drop record of this packet names the rule that dropped it, even a

@@ -159,6 +159,22 @@ def _mode_on(config: Mapping[str, Any] | None, files: Sequence[str]) -> bool:
         os.path.basename(str(f)) == "firewall.rules" for f in files)
 
 
+def rule_paths(config: Mapping[str, Any] | None) -> list[str]:
+    """Suricata 8's firewall rule files: ``firewall.rule-files`` (a list, or the items
+    ``--set firewall.rule-files.N=FILE`` gives) resolved against ``firewall.rule-path``,
+    loaded before the threat-detection rules, only with ``firewall.enabled``."""
+    fw = (config or {}).get("firewall")
+    if not isinstance(fw, Mapping) or fw.get("enabled") is not True:
+        return []
+    files = fw.get("rule-files") or []
+    if isinstance(files, Mapping):
+        files = [files[k] for k in sorted(files, key=lambda k: int(k) if str(k).isdigit() else 0)]
+    elif isinstance(files, str):
+        files = [files]
+    base = str(fw.get("rule-path") or (config or {}).get("default-rule-path") or ".")
+    return [os.path.join(base, str(name)) for name in files if name]
+
+
 def firewall_mode(config: Mapping[str, Any] | None, ruleset: Any) -> bool:
     """Firewall mode without any rule (the sensor builds a detection engine for it)."""
     return _mode_on(config, [f.path for f in getattr(ruleset, "files", ())])
@@ -219,14 +235,22 @@ class Firewall:
         self.ips = ips
         self.sigs = list(sigs)
         self._order = {id(sig): i for i, sig in enumerate(self.sigs)}
+        # the rules' own detection_filter counts (by their place in self.sigs)
+        self._thresholds: Any = None
+        if any(sig.detection_filter is not None for sig in self.sigs):
+            from netsentry.detect.threshold import ThresholdState
+            self._thresholds = ThresholdState(self.sigs)
         # the app filter's rule alerts of the packet being inspected: (rule order, tx id,
         # whether it ends the packet's firewall verdict, event)
-        self._app_alerts: list[tuple[int, int, bool, Event]] | None = None
+        self._app_alerts: list[tuple[tuple[int, int], int, bool, Event]] | None = None
         self.pkt_tables: dict[str, list[Any]] = {t: [] for t in _PKT_TABLES}
         # (app proto, to_server, sub-state) -> hook index -> [(sig, full)] in file order; full
         # False: an LTE rule at a state before its own (a match there is an accept:hook)
         self.app_rules: dict[tuple[str, bool, str | None], dict[int, list[tuple[Any, bool]]]] = {}
         self.app_protos: set[str] = set()
+        # an app filter rule's place in the alert queue: by the state of its hook, then file
+        # order (Suricata's SCSigOrderByAppFirewall)
+        self._app_rank: dict[int, tuple[int, int]] = {}
         for s in self.sigs:
             hook = s.firewall.hook
             if hook.kind == "pkt":
@@ -237,6 +261,7 @@ class Firewall:
             last = self.hook_count(proto, hook.to_server, hook.sub) - 1
             at = last if hook.progress < 0 else hook.progress
             table = self.app_rules.setdefault((proto, hook.to_server, hook.sub), {})
+            self._app_rank[id(s)] = (at, self._order[id(s)])
             for h in range(0 if hook.lte else at, at + 1):
                 table.setdefault(h, []).append((s, h == at))
         # default policies
@@ -274,6 +299,14 @@ class Firewall:
         self._pre: tuple[Any, int, list[Event]] | None = None
         self._bodies: dict[tuple[Any, ...], dict[str, Any]] = {}    # alert objects with `engine`
         self._reason = REASON_RULES
+        # the transactions the app filter found moved on this packet, and the side's bit
+        self._moved: list[Any] = []
+        self._moved_bit = 0
+        # no transaction rules run after the firewall (FirewallInspect): the firewall
+        # consumes the transactions' update bits itself
+        self.clear_updates = False
+        # ids of the detect/log flush pseudo packets the packet filter sees (detect_log_packets)
+        self._pseudo: set[int] = set()
         self.has_pre_stream = bool(self.pkt_tables["pre_stream"]) or (
             self.pkt_policy["pre_stream"][:2] != _DEFAULT_PKT_POLICY["pre_stream"])
 
@@ -365,18 +398,49 @@ class Firewall:
         if decided == _ACCEPT_HOOK:
             mark = len(events)
             self._app_alerts = []
+            self._moved.clear()
             decided = self._app_filter(pkt, flow, st, events)
             if len(self._app_alerts) > 1:
                 self._settle_app_alerts(events, mark)
             self._app_alerts = None
             if decided == _NONE:
                 decided = self._packet_policy("filter", pkt, flow, st, events, final=True)
+            if self._moved and (decided == _DROP or self.clear_updates):
+                # the transaction rules will not look at this packet (dropped, or there are
+                # none): its updates are consumed here, so a later packet that moves nothing
+                # does not find them (TxDetect.inspect clears them otherwise)
+                clear = ~self._moved_bit
+                for tx in self._moved:
+                    tx.updated &= clear
+                self._moved.clear()
         if decided == _DROP:
             self.stats_blocked += 1
             pkt.no_inspect = True
             return True, events or None
         self.stats_accepted += 1
         return False, events or None
+
+    def pseudo_packet(self, pkt: Any, flow: Any) -> tuple[bool, list[Event] | None]:
+        """A detect/log flush pseudo packet (detect_log_packets) through the packet filter
+        rules: their alerts, and whether a drop stops the threat-detection rules. Not a
+        wire packet: no default policy ends it, no counter counts it, no verdict is taken."""
+        if flow is not None and flow.action == "drop":
+            return True, None
+        st = self._flows.get(flow.flow_id) if flow is not None else None
+        if st is not None and st.accepted:
+            return False, None
+        events: list[Event] = []
+        ips, self.ips = self.ips, False        # no verdict on a packet nobody forwards
+        try:
+            d = _NONE
+            for s in self.pkt_tables["filter"]:
+                if self._pkt_match(s, pkt, flow):
+                    d = self._decide(s, pkt, flow, None, events, None, None, True)
+                    if d != _NONE:
+                        break
+        finally:
+            self.ips = ips
+        return d == _DROP, events or None
 
     def stream_stage(self, update: Any, on_first: Any = None) -> Any:
         """The stream stage behind the `pre_stream` table (Suricata's PreStreamHook, run
@@ -426,8 +490,14 @@ class Firewall:
             return _ACCEPT_HOOK
         return self._packet_policy(table, pkt, flow, st, events, final=False)
 
-    @staticmethod
-    def _pkt_match(s: Any, pkt: Any, flow: Any) -> bool:
+    def _filtered(self, s: Any, pkt: Any, flow: Any) -> bool:
+        """A matching rule with `detection_filter` decides only once its count is passed in
+        its window (a SYN flood drop after N SYNs): until then it is no match, and the
+        next rule or the default policy decides."""
+        from netsentry.detect.threshold import NO_MATCH
+        return self._thresholds.check(self._order[id(s)], pkt, flow) == NO_MATCH
+
+    def _pkt_match(self, s: Any, pkt: Any, flow: Any) -> bool:
         protos = s.ip_protos
         if protos is not None and pkt.proto not in protos:
             return False
@@ -437,6 +507,8 @@ class Firewall:
             if (flow.pkts_toserver if pkt.to_server else flow.pkts_toclient) != 1:
                 return False
         if not s.header_match(pkt, flow) or not s.match(pkt, flow):
+            return False
+        if s.detection_filter is not None and self._filtered(s, pkt, flow):
             return False
         if s.post_actions:
             s.post_match(pkt, flow)
@@ -493,7 +565,7 @@ class Firewall:
                 ev = Event("alert", pkt.ts, pkt, flow, a, extra=self._fw_extra(a, tx, _rule_hook(s), _rule_policy(s)))
                 events.append(ev)
                 if tx is not None and self._app_alerts is not None:
-                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id,
+                    self._app_alerts.append((self._app_rank.get(id(s), (0, 0)), tx.tx_id,
                                              scope != "hook" or self._at_last(flow, tx, s), ev))
             if fa.pass_flow and flow is not None and flow.action is None:
                 flow.action = "pass"    # the threat-detection rules skip the flow
@@ -513,7 +585,7 @@ class Firewall:
                            extra=self._fw_extra(alert, tx, _rule_hook(s), _rule_policy(s)))
                 events.append(ev)
                 if tx is not None and self._app_alerts is not None:
-                    self._app_alerts.append((self._order.get(id(s), 0), tx.tx_id, True, ev))
+                    self._app_alerts.append((self._app_rank.get(id(s), (0, 0)), tx.tx_id, True, ev))
             return _DROP
         return _NONE
 
@@ -557,10 +629,11 @@ class Firewall:
         per_side = proto in _TX_PER_DIRECTION
         bit = 1 if to_server else 2
         sub = None
+        moved = self._moved        # (emptied by `packet` before each app filter run)
+        self._moved_bit = bit
         for i in range(n):
             tx = txs[i]
-            if not tx.updated & bit:
-                continue        # not moved on this side (a DNS request's transaction on the answer)
+            upd = tx.updated & bit
             if has_subs:
                 sub = tx_sub(proto, tx)
                 if sub == "global" and tx.glob != int(to_server):
@@ -578,7 +651,19 @@ class Firewall:
             prog = min(self.progress(proto, tx, to_server, sub), nhooks - 1)
             if prog < done or prog == done == nhooks - 1:
                 continue        # nothing new, or the side was complete already
-            for h in range(done + 1 if prog > done else prog, prog + 1):
+            if not upd:
+                # not moved by this side's bytes (a DNS request's transaction on the answer),
+                # unless the other side's moved on a state of this side inspected before
+                # (SSH: the client's NEWKEYS finishes both): Suricata inspects a side's
+                # transactions on each update of that side, from the state it was last
+                # inspected in
+                if done < 0 or prog <= done:
+                    continue
+            else:
+                moved.append(tx)
+            # (from the state the side was in when last inspected: Suricata's
+            # detect_progress_orig, whose rules are inspected again)
+            for h in range(done if done >= 0 else 0, prog + 1):
                 d = _NONE
                 accepted_before = False
                 for s, full in table.get(h, ()):
@@ -601,10 +686,11 @@ class Firewall:
                     d = _ACCEPT_HOOK
                 if d == _NONE:
                     d = self._app_policy(proto, to_server, sub, h, pkt, flow, st, events, tx, key)
-                if d == _DROP:
-                    return _DROP
-                if d == _ACCEPT:
-                    return _ACCEPT
+                if d == _DROP or d == _ACCEPT:
+                    # the state was inspected: a packet that moves nothing here does not
+                    # inspect it again (a dropped trap's rule does not match the next one's)
+                    st.next_hook[key] = h
+                    return d
                 if (key if per_side else (tx.tx_id, None)) in st.tx_accepted:
                     break
                 st.next_hook[key] = h
@@ -622,12 +708,13 @@ class Firewall:
         at = nhooks - 1 if hook.progress < 0 else hook.progress
         return at == min(self.progress(hook.proto, tx, to_server, hook.sub), nhooks - 1)
 
-    @staticmethod
-    def _app_match(s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, full: bool) -> bool:
+    def _app_match(self, s: Any, pkt: Any, flow: Any, tx: Any, to_server: bool, full: bool) -> bool:
         from netsentry.detect.txdetect import HEADER_FULL, TxDetect
         if not full:
             return s.header_match(pkt, flow)
         if not TxDetect._match(s, pkt, flow, tx, to_server, HEADER_FULL):
+            return False
+        if s.detection_filter is not None and self._filtered(s, pkt, flow):
             return False
         if s.post_actions:
             s.post_match(pkt, flow)
@@ -673,6 +760,31 @@ class Firewall:
             fw["policy"] = policy
         extra["firewall"] = fw
         return extra
+
+    def detect_log_packets(self, flow: Any, pkts: list[Any], parent: Any, inline: bool,
+                           settings: Mapping[str, Any] | None = None) -> list[Any]:
+        """The pseudo packets of a detect/log flush (the session went encrypted: Suricata's
+        StreamTcpDetectLogFlush) in firewall mode: one per direction whether or not stream
+        data waits in it, IDS the parent packet's direction first and inline the other,
+        each direction's first going through the packet filter (`FirewallInspect`), as
+        Suricata's run the whole detection, `tcp:all` rules with them (a flow-end pseudo
+        packet skips packet rules, and so the firewall's). Only where Suricata's parser turns
+        all inspection off (APP_LAYER_PARSER_NO_INSPECTION: SSH's track-only and bypass, TLS's
+        bypass; TLS's track-only turns off payload inspection only, and flushes nothing)."""
+        from netsentry.stream.tcp import StreamEndPacket
+        if flow.app_proto == "tls" and ((settings or {}).get("tls") or {}).get("encryption-handling") != "bypass":
+            return pkts
+        first = bool(parent.to_server) if parent is not None else True
+        if inline:
+            first = not first
+        out: list[Any] = []
+        for to_server in (first, not first):
+            mine = [p for p in pkts if bool(p.to_server) == to_server]
+            if not mine:
+                mine = [StreamEndPacket.make(flow, to_server, 0, b"", b"")]
+            self._pseudo.add(id(mine[0]))
+            out.extend(mine)
+        return out
 
     def flow_ended(self, flow: Any) -> None:
         """The flow ended (Sensor's flow-end hook): its firewall state goes with it, so a
@@ -743,6 +855,7 @@ class FirewallInspect:
     def __init__(self, fw: Firewall, engine: Any) -> None:
         self.fw = fw
         self.engine = engine
+        fw.clear_updates = getattr(engine, "tx", None) is None
         # threat-detection rules written `drop:flow`: their drop takes the flow whatever
         # their rule type (a `tcp-pkt` rule's drop is otherwise the packet's alone)
         self.td_flow_drops = frozenset((s.gid, s.sid) for s in engine.sigs
@@ -752,6 +865,18 @@ class FirewallInspect:
     def __call__(self, pkt: Any, flow: Any) -> list[Event] | None:
         from netsentry.stream.tcp import StreamEndPacket
         if pkt.__class__ is StreamEndPacket:
+            fw = self.fw
+            if fw._pseudo and id(pkt) in fw._pseudo:
+                fw._pseudo.discard(id(pkt))
+                stop, events = fw.pseudo_packet(pkt, flow)
+                if stop:
+                    return events
+                td = type(self.engine).inspect(self.engine, pkt, flow)
+                if events is None:
+                    return td
+                if td:
+                    events.extend(td)
+                return events
             return type(self.engine).inspect(self.engine, pkt, flow)
         stop, events = self.fw.packet(pkt, flow)
         if stop:

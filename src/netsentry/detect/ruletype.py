@@ -56,3 +56,17 @@ def rule_type(sig: Signature, address_vars: Mapping[str, str] | None = None) -> 
         # protocol check rules/parser.py's finish_app_layer added
         return APP_LAYER
     return PACKET
+
+
+def flow_scoped(sig: Signature) -> bool:
+    """A threat-detection rule whose pass/drop/reject applies to the flow whatever its
+    type here (detect/engine.py `_flow_scope`): its action field names the flow scope
+    (`pass:flow`, `drop:flow`: Suricata's ACTION_SCOPE_FLOW), or it is a protocol
+    detection only rule (SIG_TYPE_PDONLY, whose flow_action is the flow's)."""
+    if sig.action not in ("pass", "drop", "reject", "rejectsrc", "rejectdst", "rejectboth"):
+        return False
+    if getattr(sig, "pd_only", False):
+        return True         # SIG_TYPE_PDONLY: its action is the flow's (signature_properties)
+    fw = getattr(sig, "firewall", None)
+    return fw is not None and not fw.is_fw and fw.scope == "flow"
+

@@ -968,7 +968,8 @@ class EveLog(Output):
             rec.pop("flow", None)
             if event.extra:
                 for key in event.extra:
-                    if key != "tx_id" and key != "tx_guessed":
+                    # (a firewall alert's extra carries its `alert` object: detect/firewall.py)
+                    if key != "tx_id" and key != "tx_guessed" and key != "alert":
                         rec.pop(key, None)
             alert = rec.get("alert")
             if isinstance(alert, dict):

@@ -103,6 +103,9 @@ class StreamSettings:
     # rules: "acked" (Suricata's raw reassembly: once the receiver acknowledged them; default)
     # or "arrival" (on the packet that brings them, as inline mode always does)
     raw_inspection: str = "acked"
+    # stream.drop-invalid (Suricata's default: yes): inline, a packet the TCP state machine
+    # refuses (stream/tcp.py `_synrecv_ack`) is dropped, drop reason "stream error"
+    drop_invalid: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StreamSettings:
@@ -121,6 +124,7 @@ class StreamSettings:
             toserver_chunk_size=_chunk(config, "stream.reassembly.toserver-chunk-size"),
             toclient_chunk_size=_chunk(config, "stream.reassembly.toclient-chunk-size"),
             raw_inspection=_choice(config, "stream.reassembly.raw-inspection", ("acked", "arrival"), "acked"),
+            drop_invalid=_flag(config, "stream.drop-invalid", True),
         )
 
 

@@ -387,6 +387,12 @@ class StreamEngine:
         self.syn_q: dict[Any, list] = {}
         # the memcap's exception policy (exception_policy.py): on_memcap(pkt, flow)
         self.on_memcap: Callable[[Packet, Flow], None] | None = None
+        # inline with stream.drop-invalid: a packet the TCP state machine refuses is dropped
+        # ("stream error"); the handshake's last ACK is checked against the SYN/ACK
+        # (`_synrecv_ack`): SYN_RECV sessions -> the right edge of the client's window the
+        # SYN/ACK opened (few at a time: emptied by the ACK or the flow's end)
+        self.drop_invalid = bool(settings.inline and settings.drop_invalid)
+        self.synrecv: dict[Any, tuple[int, int]] = {}
 
     def set_detection(self, engine: Any) -> None:
         """The signature engine the windows are for (None: no windows). Each direction
@@ -440,6 +446,10 @@ class StreamEngine:
         depth: cython.longlong
         off: cython.longlong
         skip: cython.longlong
+        if not flow.established and flags & _C_SYNRSTACK == _C_ACK:
+            syn = self.synrecv
+            if syn and ss in syn and self._synrecv_ack(ss, pkt, flow, syn[ss]):
+                return                  # refused: not stream data, the session stays in SYN_RECV
         if flags & _C_ACK and self.raw_ids:
             # the receiver's acknowledgement of the other direction: raw inspection's right edge
             rcv: Half = ss.server if to_server else ss
@@ -498,6 +508,8 @@ class StreamEngine:
                     h.next_seq = (pseq + 1) & _C_MASK
                     if not flags & _C_ACK:
                         h.syn_ts = pkt.tcp_tsval
+                    elif not pkt.to_server and self.drop_invalid and ss.started and not self.one_side:
+                        self.synrecv[ss] = (pkt.ack, (pkt.ack + pkt.win) & MASK)
             return
         if flags & _C_RST:
             return
@@ -1081,6 +1093,43 @@ class StreamEngine:
         client.next_seq = (pkt.seq + 1) & MASK
         client.syn_ts = pkt.tcp_tsval
 
+    def _synrecv_ack(self, ss: Session, pkt: Packet, flow: Flow, synack: tuple[int, int]) -> bool:
+        """An ACK while the handshake waits for the client's (Suricata's SYN_RECV state,
+        inline only here: `synrecv`, the SYN/ACK's acknowledgement and the right edge of the
+        window it opened). The client's: right sequence number and right acknowledgement,
+        or a sequence number ahead within the window (packets lost) with the right
+        acknowledgement, completes it. Anything else is refused (True) with its event
+        (`stream.3whs_right_seq_wrong_ack_evasion`, `stream.3whs_wrong_seq_wrong_ack`;
+        from the server, which inline has to wait for the client's ACK,
+        `stream.3whs_ack_data_inject` or `stream.3whs_ack_in_wrong_dir`), and with
+        stream.drop-invalid dropped (drop reason "stream error")."""
+        seq = pkt.seq
+        if not pkt.to_server:
+            if pkt.payload_len and pkt.ack == synack[0] and seq == ss.server.next_seq:
+                event = "stream.3whs_ack_data_inject"
+            else:
+                event = "stream.3whs_ack_in_wrong_dir"
+            return self._refuse(pkt, flow, event)
+        c_next = ss.next_seq
+        ack_ok = pkt.ack == ss.server.next_seq
+        ahead = (seq - c_next) & MASK
+        if ack_ok and (ahead == 0 or (ahead < HALF and (synack[1] - seq) & MASK < HALF)):
+            del self.synrecv[ss]
+            return False
+        return self._refuse(pkt, flow, "stream.3whs_right_seq_wrong_ack_evasion" if ahead == 0
+                            else "stream.3whs_wrong_seq_wrong_ack")
+
+    def _refuse(self, pkt: Packet, flow: Flow, event: str) -> bool:
+        """A packet the TCP state machine refuses in SYN_RECV (Suricata: StreamTcpPacket returns an error)."""
+        self.counters[event] += 1
+        pkt.add_event(event)
+        set_state(flow, SYN_RECV)       # the flow table moved it on: Suricata's session stays
+        if self.drop_invalid:
+            pkt.verdict = "drop"
+            if pkt.drop_reason is None:
+                pkt.drop_reason = "stream error"
+        return True
+
     def _bad_echo(self, client: Half, pkt: Packet) -> bool:
         """A reply to a SYN that echoes a timestamp the SYN never sent: an evasion (a
         forged RST or FIN that the client's TCP stack would refuse, bug 3286). As
@@ -1259,6 +1308,8 @@ class StreamEngine:
                     self.rst_sent.pop(h, None)
             if self.syn_q:
                 self.syn_q.pop(ss, None)
+            if self.synrecv:
+                self.synrecv.pop(ss, None)
             for h in halves:
                 if h.ooo is not None:
                     self.memuse -= h.ooo.nbytes

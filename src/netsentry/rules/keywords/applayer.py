@@ -401,6 +401,8 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
     also_h2 = not exact and "http" in want and "http1" not in names.split("|")
 
     side = {"to_server": 1, "to_client": 0}.get(mode or "")
+    if mode == "direction":
+        mode = None
 
     def check(pkt: Any, flow: Any) -> bool:
         if flow is None:
@@ -413,13 +415,20 @@ def app_layer_protocol(b: RuleBuilder, arg: str | None) -> None:
             else:
                 # detection still running: only `unknown` matches, a negation never
                 return "unknown" in want and not negated
-        if side is not None:
-            # one direction's own protocol (Suricata's alproto_ts / alproto_tc): another
-            # protocol than the flow's when that side's first bytes were another's
+        if mode is None or side is not None:
+            # one direction's own protocol (Suricata's alproto_ts / alproto_tc; without a
+            # mode, the packet's direction's): another protocol than the flow's when that
+            # side's first bytes were another's, and, on TCP, unknown until that side sent
+            # its first bytes (an ACK from the server before its banner)
             st = flow.app
-            dir_protos = st.dir_protos if st is not None else None
-            if dir_protos is not None:
-                proto = dir_protos[side]
+            if st is not None:
+                ts = (pkt.to_server != st.reversed) if side is None else bool(side)
+                if (flow.proto == 6 and not (st.seen & (1 << (ts != st.reversed)))
+                        and not (st.done and st.dir_protos is None)):
+                    return "unknown" in want and not negated
+                dir_protos = st.dir_protos
+                if dir_protos is not None:
+                    proto = dir_protos[ts]
         hit = proto in want or (fuzzy and proto == "doh2") or (also_h2 and proto in ("http2", "doh2"))
         if mode in ("original", "either"):
             # the protocol the flow was detected as before a change (h2c: http), else its own
@@ -444,6 +453,9 @@ def _pd_only(b: RuleBuilder) -> None:
     """Settle whether the rule is protocol-detection-only (SignatureIsPDOnly) and, if so,
     make its app-layer-protocol checks need a packet on which detection completed."""
     sig = b.sig
+    fw = getattr(sig, "firewall", None)
+    if fw is not None and fw.hook is not None:
+        return      # an explicit hook (tcp:all) means no PD-only, as in Suricata
     if (sig.app_proto is not None or b.app_protos or b.tx_checks or b.contents
             or any(items for items in b.buffer_items.values()) or b.items
             or b.flowbits_checked or b.flowints_set or b.flowints_checked
@@ -553,7 +565,14 @@ def tls_version(b: RuleBuilder, arg: str | None) -> None:
             v = int(text, 16) if text.startswith("0x") else int(text)
         except ValueError:
             raise RuleError(f"tls.version: invalid version '{text}'") from None
-    tx_check(b, "tls", None, lambda tx, ts: tx.version == v)
+    # each side's own version, as Suricata's detect-tls-version.c (the client's on the way
+    # to the server: its record header's until its hello's), TLS 1.3 drafts as 1.3
+    def version_of(tx: Any, ts: Any) -> bool:
+        have = tx.conn_version[1 if ts else 0]
+        if have >> 8 == 0x7F and v >> 8 != 0x7F:
+            have = 0x0304
+        return have == v
+    tx_check(b, "tls", None, version_of)
 
 
 @keyword("ssl_version", "ssl.version", help="ssl_version:[!]sslv3,tls1.0,...; any of the versions")

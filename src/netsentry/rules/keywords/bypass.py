@@ -18,5 +18,9 @@ from netsentry.rules.registry import RuleBuilder, keyword
 def bypass(b: RuleBuilder, arg: str | None) -> None:
     if "filestore" in b.seen:
         raise RuleError("bypass can't work with the filestore keyword")
+    fw = getattr(b.sig, "firewall", None)
+    if fw is not None and fw.is_fw:
+        # Suricata 8: a firewall rule decides accept/drop, it never bypasses
+        raise RuleError("keyword 'bypass' is not allowed in firewall mode")
     if bypass_flow not in b.post_actions:
         b.post_actions.append(bypass_flow)
