@@ -200,6 +200,8 @@ class TlsParser:
             if n < need:
                 self.need[d] = need - n
                 self.rec[d] += data
+                if self.stream_frames is not None:
+                    self.stream_frames.stream(to_server, data)
                 raise Incomplete()
             self.need[d] = 0
         if data and not tx.updated & (1 if to_server else 2):
