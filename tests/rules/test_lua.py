@@ -522,3 +522,22 @@ def test_ntp_library_reads_the_message_header(tmp_path: Path) -> None:
     assert len(alerts(recs, 1)) == 1
     assert len(alerts(recs, 2)) == 1
     assert alerts(recs, 3) == []
+
+
+def test_pcre_capture_before_its_first_slash_feeds_a_flowvar_lua_reads(tmp_path: Path) -> None:
+    # Suricata's pcre parser searches for the first unescaped '/': "^/GET (.*)$/G" is the
+    # regex "GET (.*)$" with flag G, and its capture goes to the flowvar named after it
+    _script(tmp_path, "get.lua", """
+        local flowvar = require("suricata.flowvar")
+        function init() return {} end
+        function thread_init() v = flowvar.get("TestVar") end
+        function match() if v:value() == "/index.html HTTP/1.1" then return 1 end return 0 end
+    """)
+    recs = replay(tmp_path, _pcap(tmp_path),
+                  'alert http any any -> any any (http.request_line; pcre:"^/GET (.*)$/G, flow:TestVar"; '
+                  'flowbits:set,seen; noalert; sid:1;)\n'
+                  'alert http any any -> any any (flow:to_server; lua:get.lua; flowbits:isset,seen; sid:2;)\n',
+                  f"default-rule-path={tmp_path}", "outputs.eve-log.metadata=true")
+    got = alerts(recs, 2)
+    assert len(got) == 1
+    assert got[0]["metadata"]["flowvars"] == [{"TestVar": "/index.html HTTP/1.1"}]
