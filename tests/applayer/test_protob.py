@@ -370,3 +370,37 @@ def test_ikev2_weak_dh_event():
     assert p.txs[0].events == {"weak_crypto_dh"} and p.txs[0].dh_group == 2
     with pytest.raises(ParserError):
         p.parse(msg[:30] + b"\xff\xff", True)
+
+
+@pytest.mark.parametrize("midstream", [True, False])
+def test_ldap_tcp_midstream_response_first_reverses_the_flow(tmp_path: Path, midstream: bool):
+    """Suricata's TCPProtoDetect: picked up midstream, a flow whose first bytes are an LDAP
+    response runs the other way round (the probe's rdir), so the response is a response to
+    rules and records (suricata-verify bug-7552-02, ldap-unsolicited). With the handshake
+    seen, the side that sent the SYN stays the client whatever it sends."""
+    from scapy.all import IP, TCP, Ether, Raw, wrpcap
+    notice = _ldap(0, _ber(0x78, _result(52, b"going down") + _ber(0x8A, b"1.3.6.1.4.1.1466.20036")))
+    eth = Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb")
+    srv, cli = eth / IP(src="10.0.0.2", dst="10.0.0.1"), eth / IP(src="10.0.0.1", dst="10.0.0.2")
+    frames = []
+    if not midstream:   # the server opened it (an odd capture): its SYN makes it the client
+        frames += [srv / TCP(sport=389, dport=5555, flags="S", seq=99),
+                   cli / TCP(sport=5555, dport=389, flags="SA", seq=499, ack=100),
+                   srv / TCP(sport=389, dport=5555, flags="A", seq=100, ack=500)]
+    frames += [srv / TCP(sport=389, dport=5555, flags="PA", seq=100, ack=500) / Raw(notice),
+               cli / TCP(sport=5555, dport=389, flags="A", seq=500, ack=100 + len(notice))]
+    for i, f in enumerate(frames):
+        f.time = 1700000000 + i * 0.01
+    pcap = tmp_path / "m.pcap"
+    wrpcap(str(pcap), frames)
+    recs = replay(tmp_path, pcap,
+                  'alert tcp any any -> any any (ldap.responses.operation:extended_response; sid:1;)\n'
+                  'alert tcp any any -> any any (ldap.request.operation:extended_response; sid:2;)\n',
+                  "outputs.eve-log.types=[alert, ldap]", "stream.midstream=true")
+    rec = [r["ldap"] for r in recs if r["event_type"] == "ldap"][0]
+    if midstream:
+        assert len(alerts(recs, 1)) == 1 and alerts(recs, 2) == []
+        assert rec["responses"][0]["operation"] == "extended_response" and "request" not in rec
+    else:
+        assert alerts(recs, 1) == [] and len(alerts(recs, 2)) == 1
+        assert rec["request"]["operation"] == "extended_response"

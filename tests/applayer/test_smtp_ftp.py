@@ -426,3 +426,17 @@ def test_ftp_max_tx_gives_up_the_oldest_unanswered_command_and_stops(tmp_path: P
     # the default (1024) leaves the same exchange alone
     recs = replay(tmp_path, pcap, rules, TYPES)
     assert alerts(recs, 1) == [] and len(alerts(recs, 2)) == 1
+
+
+def test_body_md5_is_of_the_body_as_sent_dot_stuffing_kept(tmp_path: Path):
+    """Suricata's SMTP parser does not undo dot-stuffing: email.body_md5 is the md5 of the
+    body's lines as they crossed the wire, the doubled dot included (suricata-verify
+    smtp-md5, detect-email-body_md5)."""
+    body = MESSAGE[MESSAGE.index(b"\r\n\r\n") + 4:-len(b".\r\n")]
+    assert b"\r\n..a line" in body
+    sent = hashlib.md5(body).hexdigest()
+    unstuffed = hashlib.md5(body.replace(b"\r\n..", b"\r\n.")).hexdigest()
+    rules = (f'alert smtp any any -> any any (email.body_md5; content:"{sent}"; sid:1;)\n'
+             f'alert smtp any any -> any any (email.body_md5; content:"{unstuffed}"; sid:2;)\n')
+    recs = _smtp(tmp_path, rules)
+    assert len(alerts(recs, 1)) == 1 and alerts(recs, 2) == []

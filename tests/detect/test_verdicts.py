@@ -98,6 +98,31 @@ def test_app_layer_rule_matches_every_packet_once_the_protocol_is_known(tmp_path
     assert [r["pcap_cnt"] for r in alerts(recs)] == list(range(4, 11))
 
 
+def test_client_packets_after_the_servers_ack_see_the_protocol(tmp_path: Path) -> None:
+    """A request in two segments (a POST's headers, then its body), the server answering
+    only after both: the body's packet comes after the server acknowledged the headers,
+    so the protocol is known to it (Suricata's app layer took the headers on that ACK;
+    suricata-verify lua-transform-09), also when nobody parses HTTP (the replay's
+    default outputs, a rule without HTTP buffers: detection only)."""
+    import json
+
+    from scapy.all import Ether, wrpcap
+
+    from netsentry.cli import main
+    c = lambda **kw: IP(src=C, dst=S) / TCP(sport=40000, dport=80, **kw)      # noqa: E731
+    frames = [IP(f) for f in http_flow()]
+    frames.insert(5, c(flags="PA", seq=1000 + len(REQ), ack=5000) / b"id=1")  # after the server's ACK (5)
+    pkts = [Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb") / f for f in frames]
+    for i, p in enumerate(pkts):
+        p.time = 1700000000 + i * 0.01
+    wrpcap(str(tmp_path / "post.pcap"), pkts)
+    (tmp_path / "t.rules").write_text("alert http any any -> any any (flow:to_server; sid:1;)\n")
+    assert main(["replay", str(tmp_path / "post.pcap"), "-S", str(tmp_path / "t.rules"),
+                 "-l", str(tmp_path / "out"), "-k", "none"]) == 0
+    recs = [json.loads(line) for line in (tmp_path / "out" / "eve.json").read_text().splitlines()]
+    assert [r["pcap_cnt"] for r in recs if r["event_type"] == "alert"][:1] == [6]
+
+
 def test_header_protocol_is_checked_for_content_rules(tmp_path: Path) -> None:
     """`alert http ... content:` needs the flow to be HTTP: the same bytes on a flow
     that is not HTTP do not match (the check used to be lost)."""

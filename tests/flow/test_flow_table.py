@@ -82,6 +82,44 @@ def test_icmp_flows_keyed_by_addresses_like_suricata() -> None:
     assert req.established and t.stats()["flow.icmpv4"] == 1
 
 
+@pytest.mark.parametrize("vlan", [None, 7])
+def test_icmp_unreachable_joins_the_flow_it_quotes_and_errors_make_no_flow(vlan: int | None) -> None:
+    """Suricata (flow-hash.c): a destination unreachable quoting a TCP/UDP header is a
+    packet of that flow, to the client when the client's segment bounced; ICMP error
+    messages never make a flow of their own (a router's, an unknown flow's)."""
+    from flow_helpers import packet
+    from scapy.all import ICMP, IP, TCP, UDP  # type: ignore[import-untyped]
+    t, _ = table()
+    t.update(tcp(C, S, 40000, 25, "S", 1.0, seq=1000, vlan=vlan))
+    f = t.update(tcp(S, C, 25, 40000, "SA", 1.1, seq=5000, ack=1001, vlan=vlan))
+    router = "192.0.2.1"
+    quoted = IP(src=C, dst=S) / TCP(sport=40000, dport=25, flags="PA", seq=1001) / (b"x" * 40)
+    err = packet(IP(src=router, dst=C) / ICMP(type=3, code=4) / quoted, 1.2, vlan)
+    assert t.update(err) is f and err.flow is f and err.to_server is False
+    assert (f.pkts_toserver, f.pkts_toclient) == (1, 2)
+    assert f.tcp_state == "syn_recv"            # an ICMP packet is no step of the TCP session
+    # the direction is the sender's (FlowGetPacketDirection): the client's own unreachable
+    # about a server's segment goes to the server, a router's to the server to the client
+    back = IP(src=S, dst=C) / TCP(sport=25, dport=40000, flags="A") / b"y"
+    err2 = packet(IP(src=C, dst=S) / ICMP(type=3, code=3) / back, 1.3, vlan)
+    assert t.update(err2) is f and err2.to_server is True and f.pkts_toserver == 2
+    err3 = packet(IP(src=router, dst=S) / ICMP(type=3, code=1) / back, 1.35, vlan)
+    assert t.update(err3) is f and err3.to_server is False and f.pkts_toclient == 3
+    # no flow: the quoted flow is unknown, another error type, a UDP header cut short
+    unknown = IP(src=C, dst=S) / UDP(sport=1, dport=2) / b"z"
+    assert t.update(packet(IP(src=router, dst=C) / ICMP(type=3) / unknown, 1.4, vlan)) is None
+    assert t.update(packet(IP(src=router, dst=C) / ICMP(type=11) / quoted, 1.5, vlan)) is None
+    short = bytes(IP(src=C, dst=S, proto=17))[:20] + b"\x00\x01"
+    assert t.update(packet(IP(src=router, dst=C) / ICMP(type=3) / short, 1.6, vlan)) is None
+    s = t.stats()
+    assert s["flow.total"] == s["flow.tcp"] == 1 and s["flow.icmpv4"] == 0
+    # a UDP flow answered only by an unreachable is established, as two directions seen
+    u = t.update(udp(C, S, 5000, 53, 2.0))
+    gone = IP(src=C, dst=S) / UDP(sport=5000, dport=53) / b"x"
+    assert t.update(packet(IP(src=S, dst=C) / ICMP(type=3, code=3) / gone, 2.1)) is u
+    assert u.pkts_toclient == 1 and u.established
+
+
 def test_ipv6_flows() -> None:
     t, _ = table()
     f = t.update(udp6("2001:db8::1", "2001:db8::2", 7, 9, 1.0))

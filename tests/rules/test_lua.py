@@ -491,3 +491,53 @@ def test_rule_library_reads_the_running_rule(tmp_path: Path) -> None:
                   f"default-rule-path={tmp_path}")
     assert len(alerts(recs, 7)) == 1
     assert alerts(recs, 8) == []
+
+
+def test_ntp_library_reads_the_message_header(tmp_path: Path) -> None:
+    from applayer_helpers import udp_exchange
+    # client (v4, mode 3, stratum 0) then server (v3, mode 4, stratum 2, refid LOCL)
+    req = bytes([(4 << 3) | 3, 0, 6, 0xEC]) + b"\0" * 8 + b"\0\0\0\0" + b"\0" * 32
+    resp = bytes([(3 << 3) | 4, 2, 6, 0xEC]) + b"\0" * 8 + b"LOCL" + b"\0" * 32
+    pcap = udp_exchange(tmp_path / "n.pcap", [(True, req), (False, resp)], sport=49152, dport=123)
+    for name, cond in (("v4", 'tx:version() == 4 and tx:mode() == 3 and tx:stratum() == 0 '
+                              'and tx:reference_id() == "\\0\\0\\0\\0"'),
+                       ("v3", 'tx:version() == 3 and tx:mode() == 4 and tx:stratum() == 2 '
+                              'and tx:reference_id() == "LOCL"'),
+                       ("none", 'tx:version() == 4 and tx:mode() == 4')):
+        _script(tmp_path, f"{name}.lua", f"""
+            local ntp = require("suricata.ntp")
+            function init() return {{}} end
+            function match()
+                local tx, err = ntp.get_tx()
+                if tx == nil then return 0 end
+                if {cond} then return 1 end
+                return 0
+            end
+        """)
+    recs = replay(tmp_path, pcap,
+                  'alert ntp any any -> any any (lua:v4.lua; sid:1;)\n'
+                  'alert ntp any any -> any any (lua:v3.lua; sid:2;)\n'
+                  'alert ntp any any -> any any (lua:none.lua; sid:3;)\n',
+                  f"default-rule-path={tmp_path}")
+    assert len(alerts(recs, 1)) == 1
+    assert len(alerts(recs, 2)) == 1
+    assert alerts(recs, 3) == []
+
+
+def test_pcre_capture_before_its_first_slash_feeds_a_flowvar_lua_reads(tmp_path: Path) -> None:
+    # Suricata's pcre parser searches for the first unescaped '/': "^/GET (.*)$/G" is the
+    # regex "GET (.*)$" with flag G, and its capture goes to the flowvar named after it
+    _script(tmp_path, "get.lua", """
+        local flowvar = require("suricata.flowvar")
+        function init() return {} end
+        function thread_init() v = flowvar.get("TestVar") end
+        function match() if v:value() == "/index.html HTTP/1.1" then return 1 end return 0 end
+    """)
+    recs = replay(tmp_path, _pcap(tmp_path),
+                  'alert http any any -> any any (http.request_line; pcre:"^/GET (.*)$/G, flow:TestVar"; '
+                  'flowbits:set,seen; noalert; sid:1;)\n'
+                  'alert http any any -> any any (flow:to_server; lua:get.lua; flowbits:isset,seen; sid:2;)\n',
+                  f"default-rule-path={tmp_path}", "outputs.eve-log.metadata=true")
+    got = alerts(recs, 2)
+    assert got                                  # each to-server packet after the capture
+    assert all(a["metadata"]["flowvars"] == [{"TestVar": "/index.html HTTP/1.1"}] for a in got)

@@ -463,8 +463,8 @@ class SmtpParser:
             self._queue(_DATA_END, tx)
             self._end_message(tx)
             return
-        if line[:1] == b".":
-            line = line[1:]                      # dot-stuffing (RFC 5321 4.5.2)
+        # a dot-stuffed line (RFC 5321 4.5.2) goes on as sent: Suricata's SMTP parser does not
+        # undo the stuffing, so its body md5, files and buffers keep the doubled dot
         if tx.raw is not None:
             self._raw_append(tx.raw, line + eol)
         elif tx.mime is not None:

@@ -676,9 +676,12 @@ class AppLayer:
             probe = proto.tcp_probe if ipproto == 6 and proto.tcp_probe is not None else proto.probe
             r = probe(data, to_server)
             if r:
-                if ipproto == 17 and proto.answer_first is not None and to_server and proto.answer_first(data):
+                if proto.answer_first is not None and to_server and (ipproto == 17 or not st.syn) \
+                        and proto.answer_first(data):
                     # the probe's reversed direction (Suricata's rdir): the flow's first
-                    # datagram is an answer, so its sender is the server
+                    # datagram is an answer, so its sender is the server; over TCP only on
+                    # a midstream pickup, as Suricata's TCPProtoDetect (bug-7552: an LDAP
+                    # response first)
                     st.reversed = True
                 return proto
             if r is False and ipproto == 6 and not st.syn and probe(data, not to_server):

@@ -159,6 +159,9 @@ def _seed() -> int:
 
 # Sequence arithmetic modulo 2**32 as C globals: a literal above 2**31 in an expression
 # makes Cython box the whole expression into Python ints.
+# ICMPv4 error messages (Suricata's ICMPV4_IS_ERROR_MSG): destination unreachable, source
+# quench, redirect, time exceeded, parameter problem; never a flow of their own
+_ICMP4_ERRORS = frozenset((3, 4, 5, 11, 12))
 _M32 = cython.declare(cython.longlong, 0xFFFFFFFF)
 _HALF32 = cython.declare(cython.longlong, 0x80000000)
 
@@ -626,6 +629,66 @@ class FlowTable:
                 return pkt.data[off + 12:off + 20], tab
             return pkt.data[off + 8:off + 40], tab
 
+        def quoted_flow(pkt: Packet, ts: cython.double) -> Flow | None:
+            """An ICMPv4 error message (Suricata's flow-hash.c, FlowCompareICMPv4): a
+            destination unreachable quoting a TCP or UDP header (its ports) belongs to the
+            flow of the packet it quotes, in the direction its own sender makes it (to
+            the client when a client's segment bounced: the flow's counters, and alerts
+            on it, count it there). Any other error message, or one whose flow is not
+            known, has no flow: Suricata makes none for ICMP errors (FlowCreateCheck)."""
+            index: FlowIndex
+            i: cython.Py_ssize_t
+            kaddrs: cython.ulonglong
+            kports: cython.uint
+            if pkt.icmp_type != 3 or pkt.l4_off < 0 or pkt.ip_version != 4:
+                return None
+            data = pkt.data
+            q = pkt.l4_off + 8
+            if len(data) < q + 20 or data[q] >> 4 != 4:
+                return None
+            iproto = data[q + 9]
+            ihl = (data[q] & 15) * 4
+            # Suricata's DecodePartialIPV4: the TCP ports from 4 bytes on, UDP's from a whole header
+            if (iproto != 6 and iproto != 17) or ihl < 20 or len(data) < q + ihl + (4 if iproto == 6 else 8):
+                return None
+            key = bytes(data[q + 12:q + 20]) + bytes(data[q + ihl:q + ihl + 4])
+            vlan = pkt.vlan
+            flow: Any = None
+            if cython.compiled and (not vlan or not track_vlan):
+                a = (int.from_bytes(key[0:4], "big") << 16) | int.from_bytes(key[8:10], "big")
+                b = (int.from_bytes(key[4:8], "big") << 16) | int.from_bytes(key[10:12], "big")
+                if a > b:
+                    a, b = b, a
+                kaddrs = ((a >> 16) << 32) | (b >> 16)
+                kports = ((a & 0xFFFF) << 16) | (b & 0xFFFF)
+                index = tcp_index if iproto == 6 else udp_index
+                i = index.find(kaddrs, kports)
+                if i >= 0:
+                    flow = cython.cast(Flow, cython.cast(object, index.slots[i].flow))
+            else:
+                tab = tcp_tab if iproto == 6 else udp_tab
+                k: Any = (vlan, key) if vlan and track_vlan else key
+                flow = tab.get(k)
+                if flow is None:
+                    flow = tab.get(reverse_key(k))
+            if flow is None:
+                return None
+            found: Flow = flow
+            n = len(data)
+            pkt.flow = found
+            found.last_seen = ts
+            if pkt.src == found.client:
+                found.pkts_toserver += 1
+                found.bytes_toserver += n
+            else:
+                pkt.to_server = False
+                found.pkts_toclient += 1
+                found.bytes_toclient += n
+                if found.proto != 6 and not found.established:
+                    found.established = True        # both directions seen (not TCP's own state)
+                    found._st = EST_FLOW
+            return found
+
         def update(pkt: Packet) -> Flow | None:
             nonlocal active, last_key, last_bucket
             flow: Flow
@@ -708,6 +771,8 @@ class FlowTable:
                     key = data[off + 8:off + 44] if l4 == off + 40 else data[off + 8:off + 40] + data[l4:l4 + 4]
                 tab = tcp_tab if proto == 6 else udp_tab
             else:
+                if proto == 1 and pkt.icmp_type in _ICMP4_ERRORS:
+                    return quoted_flow(pkt, ts)
                 key, tab = other_key(pkt, proto)
                 if tab is None:
                     return None

@@ -335,7 +335,8 @@ def engine_proto(want: str, inline: bool = False) -> Any:
     no longer all held back for the acknowledgement (applayer/state.py `_hold`), and,
     for a protocol nobody parses (nothing held: detection only), that the other side
     has answered (its first bytes; before them the flow's state waits for them:
-    `AWAIT_OTHER`), the nearest sign of an acknowledgement such a flow keeps, unless
+    `AWAIT_OTHER`; for the client's bytes, the server's first packet after its SYN-ACK,
+    which acknowledges them), the nearest sign of an acknowledgement such a flow keeps, unless
     the other side sent nothing at all (a one-sided capture, where the app layer parses
     at once too: `_hold`). Inline the app layer takes bytes on arrival: known at once."""
     from netsentry.applayer.state import AWAIT_OTHER
@@ -355,7 +356,14 @@ def engine_proto(want: str, inline: bool = False) -> Any:
         held = st.held
         if held is None:
             # AWAIT_OTHER's `seen`: the bit (1 << to_server) of the side whose bytes told
-            return st not in waiting or not (flow.pkts_toclient if st.seen == 2 else flow.pkts_toserver)
+            if st not in waiting:
+                return True
+            if st.seen == 2:
+                # the client's bytes told: known once the server acknowledged them, with
+                # its first packet after its SYN-ACK (lua-transform-09), or never answering
+                n = flow.pkts_toclient
+                return n == 0 or n > (1 if flow.tcp_flags_tc & 0x02 else 0)
+            return not flow.pkts_toserver
         return bool(st.parser.txs) or not (held[0] or held[1])
     return check
 

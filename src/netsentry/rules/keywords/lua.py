@@ -31,7 +31,7 @@ default in Suricata 8). A script failing at run time (error, limit) counts in
 ``detect.lua.*`` stats and is logged once per kind, never stops the sensor.
 
 Libraries (rules/keywords/lua_libs.lua): suricata.packet, flow, flowvar, flowint,
-log, base64, hashlib, dataset, config, util, http, dns, tls, ssh (transaction
+log, base64, hashlib, dataset, config, util, http, dns, tls, ssh, ntp (transaction
 accessors read our buffers), bytevar is not provided.
 """
 

@@ -270,6 +270,9 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
                            server_hassh_string = {"ssh.hassh.server.string", false}})
   ssh.enable_hassh = function() end      -- ours computes HASSH whenever it is asked for
   libs["suricata.ssh"] = ssh
+  -- suricata.ntp (util-lua-ntp.c): the message's header fields, reference_id as its 4 raw bytes
+  libs["suricata.ntp"] = txlib("ntp", {}, {version = "version", mode = "mode", stratum = "stratum",
+                                           reference_id = "reference_id"})
 
   -- Suricata 7's logging globals, for scripts written for it
   local legacy = {SCLogInfo = logger("info"), SCLogNotice = logger("notice"), SCLogWarning = logger("warning"),

@@ -618,6 +618,12 @@ def pcre(b: RuleBuilder, arg: str | None) -> None:
     text, capture_list = _split_captures(text)
     m = _PCRE_RE.match(text)
     if not m:
+        # Suricata's parse regex is a search from the first unescaped '/': what stands
+        # before it is dropped (pcre:"^/GET (.*)$/G" is /GET (.*)$/G; lua-scflowvarget)
+        first = re.search(r"(?<!\\)/", text)
+        if first is not None and first.start() > 0:
+            m = _PCRE_RE.match(text[first.start():])
+    if not m:
         raise RuleError(f"pcre: expected \"/regex/flags\", got '{text}'")
     pattern, flags = m.group(1), m.group(2)
     ungreedy = False
