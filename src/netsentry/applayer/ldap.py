@@ -27,7 +27,7 @@ from netsentry.applayer import der
 from netsentry.applayer.frames import frames_for, register_stream_frames
 from netsentry.applayer.registry import (BOTH, CHANGERS, TO_CLIENT, TO_SERVER, ParserError, Protocol, ProtocolChange,
                                          register_buffer, register_protocol)
-from netsentry.applayer.tx import Tx
+from netsentry.applayer.tx import Tx, event_on_newest
 
 EVENTS: dict[str, int | None] = {"too_many_transactions": BOTH, "invalid_data": BOTH, "request_not_found": BOTH,
                                  "incomplete_data": BOTH, "too_many_responses": BOTH}
@@ -594,11 +594,7 @@ class LdapParser:
         return change
 
     def _event(self, name: str) -> None:
-        if self.txs:
-            tx = self.txs[-1]
-            tx.add_event(name)
-            tx.touch(True)
-            tx.touch(False)
+        event_on_newest(self.txs, name)
 
     def _fail(self, d: int, event: str | None) -> None:
         if event is not None:

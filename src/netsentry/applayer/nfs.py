@@ -36,7 +36,7 @@ from netsentry.applayer.files import FILES, File, files_eve
 from netsentry.applayer.registry import BOTH, ParserError, Protocol, register_buffer, register_protocol, \
     register_states
 from netsentry.applayer.rpc import Truncated, opaque, u32, u64
-from netsentry.applayer.tx import Tx
+from netsentry.applayer.tx import Tx, event_on_newest
 
 PROGRAM = 100003
 _PROGS = frozenset((PROGRAM,))
@@ -303,11 +303,7 @@ class NfsParser:
             self._event("malformed_data")
 
     def _event(self, name: str) -> None:
-        if self.txs:
-            tx = self.txs[-1]
-            tx.add_event(name)
-            tx.touch(True)
-            tx.touch(False)
+        event_on_newest(self.txs, name)
 
     def _new(self) -> NfsTx:
         """A new transaction; past MAX_TX live ones (those from the oldest still open on:

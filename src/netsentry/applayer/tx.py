@@ -101,6 +101,17 @@ class Tx:
         raise NotImplementedError
 
 
+def event_on_newest(txs: list[Any], name: str) -> None:
+    """A parser-level event (not of one message) goes on the newest transaction, if any,
+    and both its sides are inspected again: Suricata's `set_event` on a protocol state
+    (LDAP, NFS)."""
+    if txs:
+        tx = txs[-1]
+        tx.add_event(name)
+        tx.touch(True)
+        tx.touch(False)
+
+
 class MessageTx(Tx):
     """A transaction of one message, seen from its sender's side only (Suricata's
     unidirectional transactions of the datagram protocols: NTP, SNMP, krb5, DHCP...):
