@@ -49,9 +49,10 @@ def _session() -> list[Ether]:
 def test_ids_the_protocol_is_known_from_the_acknowledgement_of_its_bytes(tmp_path: Path) -> None:
     recs = replay_eve(tmp_path, _session(), RULES)
     assert _where(recs, 1) == [7]               # not the request's own packet 4
-    # (nobody parses HTTP here, detection only: the server's first bytes, packet 6, are
-    # the sign of the acknowledgement such a flow keeps; Suricata knows it from 5 on)
-    assert _where(recs, 2) == [6, 7]
+    # (nobody parses HTTP here, detection only: the server's first packet after its
+    # SYN-ACK, packet 5, acknowledges the request; Suricata knows it from 5 on, as when a
+    # parser holds the bytes below)
+    assert _where(recs, 2) == [5, 6, 7]
     assert _where(recs, 3) == [1, 3, 4, 7]      # the tcp rule: every client packet
 
 
