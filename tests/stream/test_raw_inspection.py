@@ -272,3 +272,32 @@ def test_a_packet_rule_beside_the_stream_rules_still_sees_the_bare_ack(tmp_path:
     recs = _replay(tmp_path, pkts, rules)
     assert _where(recs, 1) == [6]
     assert 6 in _where(recs, 2) and 4 not in _where(recs, 2)
+
+
+def test_an_alert_logs_only_the_stream_bytes_not_yet_inspected(tmp_path: Path) -> None:
+    # Suricata prunes what raw inspection and the app layer are done with after each packet,
+    # and logs what its stream still holds: "HELLO" went on packet 6, so the alert on
+    # packet 8 logs "GOOD" alone, though "HELLO" is still in the window detection scans
+    pkts = HANDSHAKE + [c2s("PA", 2, 1001, b"HELLO"), s2c("A", 1001, 7), c2s("A", 7, 1001),
+                        c2s("PA", 7, 1001, b"GOOD"), s2c("A", 1001, 11), c2s("A", 11, 1001)]
+    rules = STREAM_GOOD + 'alert tcp any any -> any any (content:"HELLOGOOD"; sid:2;)\n'
+    recs = _replay(tmp_path, pkts, rules)
+    assert _where(recs, 1) == [9] and _where(recs, 2) == [9]
+    for sid in (1, 2):
+        (rec,) = _alerts(recs, sid)
+        assert rec["payload_printable"] == "GOOD" and rec["stream"] == 1
+
+
+def test_http_keeps_inspected_bytes_in_what_an_alert_logs(tmp_path: Path) -> None:
+    # HTTP asks the stream to keep a minimal inspect depth (Suricata's
+    # StreamTcpReassemblySetMinInspectDepth): the first request is still logged
+    one, two = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+    n1, n2 = len(one), len(two)
+    pkts = [c2s("S", 1, dport=80), s2c("SA", 1000, 2, sport=80), c2s("A", 2, 1001, dport=80),
+            c2s("PA", 2, 1001, one, dport=80), s2c("A", 1001, 2 + n1, sport=80),
+            c2s("A", 2 + n1, 1001, dport=80),
+            c2s("PA", 2 + n1, 1001, two, dport=80), s2c("A", 1001, 2 + n1 + n2, sport=80),
+            c2s("A", 2 + n1 + n2, 1001, dport=80)]
+    recs = _replay(tmp_path, pkts, 'alert tcp any any -> any any (content:"GET /b"; sid:1;)\n')
+    (rec,) = _alerts(recs, 1)
+    assert rec["payload_printable"] == (one + two).decode() and rec["stream"] == 1

@@ -671,6 +671,11 @@ def _payload_printable(rec: dict[str, Any], data: bytes) -> None:
 
 DEFAULT_PAYLOAD_BUFFER = 4096       # Suricata's JSON_STREAM_BUFFER_SIZE
 
+# Protocols whose parsers keep already inspected stream data for raw inspection (Suricata's
+# StreamTcpReassemblySetMinInspectDepth: HTTP's body inspect windows, SMTP's): an alert on
+# their stream logs that data too, not only the bytes new to this packet's window
+KEEPS_INSPECTED = frozenset(("http", "http1", "smtp"))
+
 
 def logged_payload(pkt: Any, alert: Alert | None, limit: int) -> tuple[bytes, int]:
     """What an alert's payload/payload_printable show, and its `stream` field (Suricata's
@@ -689,6 +694,15 @@ def logged_payload(pkt: Any, alert: Alert | None, limit: int) -> tuple[bytes, in
     window = pkt.stream_data
     if not window or pkt.stream_to_server != pkt.to_server:
         return pkt.payload, 1
+    old = pkt.stream_old
+    if old and old < len(window):
+        flow = pkt.flow
+        if flow is None or flow.app_proto not in KEEPS_INSPECTED:
+            # Suricata logs the segments its stream still holds, and after each packet it
+            # prunes those both the app layer and raw inspection are done with (the left edge
+            # of StreamTcpPruneSession): the bytes inspected before this window are gone,
+            # unless the protocol asked to keep a minimal inspect depth of them
+            window = window[old:]
     gap = getattr(pkt, "log_gap", 0)
     if gap:
         window = b"[%d bytes missing]" % gap + window
