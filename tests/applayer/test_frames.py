@@ -95,6 +95,29 @@ def test_tls_records_alert_once_each_with_their_place_in_the_stream(tmp_path: Pa
     assert base64.b64decode(data["frame"]["payload"]) == b"\x01" * 40 and data["frame"]["direction"] == "toserver"
 
 
+def test_frame_rules_alert_the_same_after_a_rule_cache_hit(tmp_path: Path):
+    """A ruleset from the rule cache is unpickled, not built: the frame types its rules read
+    must be switched on again for the parsers (it was every frame alert lost on a hit)."""
+    import subprocess
+    import sys
+    hello = _tls_record(0x16, b"\x01\x00\x00\x04\x03\x03\x00\x00")
+    pcap = tcp_session(tmp_path / "t.pcap", [(True, hello), (False, _tls_record(0x16, b"\x02\x00\x00\x02\x03\x03")),
+                                             (True, _tls_record(0x17, b"\x01" * 40))], dport=443)
+    rules = tmp_path / "f.rules"
+    rules.write_text('alert tls any any -> any any (frame:tls.pdu; content:"|17 03 03|"; startswith; sid:1;)\n')
+    counts = []
+    for run in ("miss", "hit"):
+        out = tmp_path / run
+        out.mkdir()
+        p = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(pcap), "-S", str(rules), "-l", str(out),
+                            "-k", "none", "--set", f"detect.rule-cache={tmp_path / 'cache'}"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert f"detect.rule_cache: {run}" in p.stderr
+        counts.append((out / "eve.json").read_text().count('"event_type":"alert"'))
+    assert counts == [1, 1]
+
+
 def _smb2(cmd: int, body: bytes, response: bool = False) -> bytes:
     hdr = b"\xfeSMB" + struct.pack("<HHIHHIIQIIQ", 64, 0, 0, cmd, 1, 1 if response else 0, 0, 7, 0, 0, 1) + b"\x00" * 16
     msg = hdr + body

@@ -42,7 +42,7 @@ def is_frame_rule(s: Signature) -> bool:
 class FrameDetect:
     """The stream-frame rules of one ruleset, by (protocol, frame type)."""
 
-    __slots__ = ("txd", "rules", "stats_frames", "early")
+    __slots__ = ("txd", "rules", "stats_frames", "early", "types")
 
     def __init__(self, txd: Any, nums: list[int], config: Any = None) -> None:
         self.txd = txd
@@ -60,14 +60,29 @@ class FrameDetect:
             # frame ids an alert carries count them all
             for proto, types in _frames.STREAM_FRAMES.items():
                 enabled.setdefault(proto, set()).update((*types, "stream"))
-        # the parsers made from now on mark these types (Suricata's FrameConfigEnable)
-        _frames.ENABLED.clear()
-        _frames.ENABLED.update({p: frozenset(t) for p, t in enabled.items()})
+        self.types = {p: frozenset(t) for p, t in enabled.items()}
+        self._activate()
         self.stats_frames = 0
         # IPS: the rules an open frame is inspected by as its bytes come (Suricata inspects
         # a frame still growing; suricata-verify http-gap-simple-frames-ips): those whose
         # match more bytes cannot undo, a chain of positive contents not anchored at the end
         self.early = frozenset(num for num in nums if txd.ips and _prefix_safe(txd.sigs[num]))
+
+    def _activate(self) -> None:
+        """The parsers made from now on mark these types (Suricata's FrameConfigEnable)."""
+        _frames.ENABLED.clear()
+        _frames.ENABLED.update(self.types)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a ruleset loaded from the rule cache (or handed to a worker on reload) is
+        # unpickled, not built: the frame types its rules read must be switched on again,
+        # or the parsers mark no frames and every frame rule is silent
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._activate()
 
     def inspect(self, pkt: Packet, flow: Flow, parser: Any, to_server: bool) -> list[Event] | None:
         """The frames of the packet's direction ready to inspect, each once."""

@@ -187,7 +187,10 @@ def _file_digest(h: Any, path: str | Path | None) -> None:
 def config_digest(config: Mapping[str, Any] | None) -> str:
     """The part of the key that comes from the configuration alone (cheap: no file reads)."""
     cfg = config or {}
-    part = {k: cfg.get(k) for k in KEY_SECTIONS}
+    part: dict[str, Any] = {k: cfg.get(k) for k in KEY_SECTIONS}
+    # frame logging numbers every frame type, so it changes what the engine build enables
+    # (detect/framedetect.py)
+    part["frame-logging"] = get(cfg, "outputs.eve-log.frame-logging", False)
     return hashlib.sha256(json.dumps(part, sort_keys=True, default=str).encode()).hexdigest()
 
 
