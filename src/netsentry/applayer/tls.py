@@ -168,8 +168,8 @@ class TlsParser:
         # -1 once said (the session is encrypted for good)
         self.on_encrypted = _HANDLING[settings["encryption-handling"]] if settings else 0
         # JA4: keep the ClientHello (ja4-fingerprints yes, or auto with a rule on ja4.hash)
-        self.ja4_on = bool(settings and settings["ja4"])
-        self.log_ja4 = not settings or settings["log-ja4"]
+        self.ja4_on = bool(settings and settings.get("ja4"))
+        self.log_ja4 = not settings or settings.get("log-ja4", True)
         self.app_data = False           # an application-data record was read (the session is encrypted)
         self.tx = TlsTx()
         self.txs = [self.tx]
