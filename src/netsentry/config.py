@@ -50,6 +50,7 @@ MIXED_KEYS: dict[str, tuple[type, ...]] = {
     **{f"app-layer.protocols.{p}.enabled": (bool, str)
        for p in ("mqtt", "ntp", "tftp", "snmp", "krb5", "rfb", "dhcp", "telnet", "websocket", "nfs", "quic")},
     "app-layer.protocols.mqtt.max-msg-length": (int, str),
+    "app-layer.protocols.tls.ja4-fingerprints": (bool, str),   # yes, no or auto
     "app-layer.protocols.websocket.max-payload-size": (int, str),
     "outputs.eve-log.mqtt.string-log-limit": (int, str),
 }

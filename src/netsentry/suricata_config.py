@@ -240,6 +240,11 @@ def _eve_log(body: Mapping[str, Any], ignored: list[str], known: Any, src: str) 
             if "ja4" in opts:
                 eve["quic"] = {"ja4": opts["ja4"]}
             ignored.extend(f"outputs.eve-log.types.quic.{k}" for k in opts if k not in ("ja4", "enabled"))
+        elif name == "tls" and isinstance(opts, Mapping):
+            # ja4: read by applayer/tls.py configure
+            if "ja4" in opts:
+                eve["tls"] = {"ja4": opts["ja4"]}
+            ignored.extend(f"outputs.eve-log.types.tls.{k}" for k in opts if k not in ("ja4", "enabled"))
         elif isinstance(opts, Mapping):
             ignored.extend(f"outputs.eve-log.types.{name}.{k}" for k in opts)
     eve["types"] = names
@@ -346,7 +351,8 @@ def _detect(out: Config, value: Any, ignored: list[str], base: Path, types: Any,
 # app-layer keys taken over as they are (dotted, under app-layer); the rest is reported ignored
 _APP_LAYER_KEYS = ("protocols.http.libhtp.default-config.double-decode-path",
                    "protocols.http.libhtp.default-config.double-decode-query",
-                   "protocols.tls.encryption-handling", "protocols.ssh.encryption-handling",
+                   "protocols.tls.encryption-handling", "protocols.tls.ja4-fingerprints",
+                   "protocols.ssh.encryption-handling",
                    "protocols.dnp3.request-flood", "protocols.dnp3.max-points", "protocols.dnp3.max-objects")
 
 
@@ -415,7 +421,7 @@ def _app_layer(out: Config, value: Any, ignored: list[str], base: Path, types: A
                 out.setdefault("app-layer", {}).setdefault("protocols", {}).setdefault(name, {}).update(mine)
                 taken = True
     ignored.append("app-layer (all but libhtp double-decode-path/-query, body limits, smtp, http2 limits, "
-                   "tls/ssh encryption-handling and error-policy)"
+                   "tls/ssh encryption-handling, tls ja4-fingerprints and error-policy)"
                    if taken else "app-layer")
 
 

@@ -541,3 +541,30 @@ def test_pcre_capture_before_its_first_slash_feeds_a_flowvar_lua_reads(tmp_path:
     got = alerts(recs, 2)
     assert got                                  # each to-server packet after the capture
     assert all(a["metadata"]["flowvars"] == [{"TestVar": "/index.html HTTP/1.1"}] for a in got)
+
+
+def test_ja3_library_on_a_tls_rule_hook(tmp_path: Path) -> None:
+    """suricata.ja3 with `needs["ja3s"]` (suricata-verify tls/tls-ja3s): the ServerHello's
+    ja3s on a tls:server_hello hook; the same needs on a plain tls rule are refused."""
+    from tls_builders import client_hello, handshake_record, server_hello
+    pcap = tcp_session(tmp_path / "t.pcap", [(True, handshake_record(client_hello("a.example"))),
+                                             (False, handshake_record(server_hello()))], dport=443)
+    _script(tmp_path, "ja3s.lua", """
+        local ja3 = require("suricata.ja3")
+        function init() ja3.enable_ja3(); return {ja3s = true} end
+        function match()
+            local tx = ja3.get_tx()
+            if tx:ja3s_get_string() == "771,49199,65281" and tx:ja3s_get_hash() == "%s" then
+                return 1
+            end
+            return 0
+        end
+    """ % hashlib.md5(b"771,49199,65281").hexdigest())  # noqa: S324
+    recs = replay(tmp_path, pcap,
+                  'alert tls:server_hello any any -> any any (lua:ja3s.lua; sid:1;)\n',
+                  f"default-rule-path={tmp_path}")
+    assert len(alerts(recs, 1)) == 1
+    rf = tmp_path / "plain.rules"
+    rf.write_text('alert tls any any -> any any (lua:ja3s.lua; sid:3;)\n')
+    errs = load_rules([rf], load_config(None, [f"default-rule-path={tmp_path}"])).errors
+    assert len(errs) == 1 and "rule hook" in str(errs[0])

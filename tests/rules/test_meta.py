@@ -61,8 +61,8 @@ def test_alert_and_tag_keywords() -> None:
 
 @pytest.mark.parametrize("req, loads", [
     ("version >= 8", True), ("version >= 7 < 10", True), ("version >= 10", False), ("version >= 9.0.1", False),
-    ("feature ja3", True), ("feature ja4", False), ("keyword content", True), ("keyword no.such", False),
-    ("version >= 8, feature ja4", False)])
+    ("feature ja3", True), ("feature ja4", True), ("feature ja5", False), ("keyword content", True), ("keyword no.such", False),
+    ("version >= 8, feature ja4", True), ("version >= 8, feature ja5", False)])
 def test_requires_skips_a_rule_whose_requirements_are_not_met(req: str, loads: bool) -> None:
     from netsentry.rules import UnsupportedError
     if loads:

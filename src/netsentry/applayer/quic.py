@@ -34,6 +34,7 @@ import importlib.util
 from typing import Any
 
 from netsentry.applayer import enabled
+from netsentry.applayer.ja4 import _grease, _u16s, ja4
 from netsentry.config import get
 from netsentry.applayer.registry import BOTH, TO_CLIENT, TO_SERVER, ParserError, Protocol, register_buffer, \
     register_protocol, register_states
@@ -411,14 +412,6 @@ _SIG_NAMES = {0x0401: "rsa_pkcs1_sha256", 0x0501: "rsa_pkcs1_sha384", 0x0601: "r
 _TLS_NAMES = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 
 
-def _grease(v: int) -> bool:
-    return (v & 0x0F0F) == 0x0A0A and (v >> 8) == (v & 0xFF)
-
-
-def _u16s(b: bytes, start: int, end: int) -> list[int]:
-    return [(b[i] << 8) | b[i + 1] for i in range(start, min(end, len(b)) - 1, 2)]
-
-
 def _version_text(v: int) -> str:
     if _grease(v):
         return f"0x{v:04x}"
@@ -467,52 +460,6 @@ def hello_extensions(exts: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
     return out
 
 
-def ja4(msg: bytes, exts: list[tuple[int, bytes]], proto: str = "q") -> str | None:
-    """JA4 (FoxIO's client fingerprint) of a ClientHello body: `q` (QUIC) or `t`, the
-    version, SNI or not, the counts of ciphers and extensions, the first ALPN's ends, then
-    truncated sha256s of the sorted ciphers and of the sorted extensions (without SNI and
-    ALPN) with the signature algorithms. GREASE values are left out."""
-    try:
-        off = 34
-        off += 1 + msg[off]
-        cl = (msg[off] << 8) | msg[off + 1]
-        ciphers = [c for c in _u16s(msg, off + 2, off + 2 + cl) if not _grease(c)]
-    except IndexError:
-        return None
-    version = (msg[0] << 8) | msg[1]
-    types = [et for et, _ in exts if not _grease(et)]
-    alpn = ""
-    sigs: list[int] = []
-    for et, ev in exts:
-        if et == 43 and ev:
-            vs = [v for v in _u16s(ev, 1, 1 + ev[0]) if not _grease(v)]
-            if vs:
-                version = max(vs)
-        elif et == 16 and len(ev) >= 3 and ev[2]:
-            first = ev[3:3 + ev[2]]
-            alpn = first.decode("latin-1")
-        elif et == 13 and len(ev) >= 2:
-            sigs = [s for s in _u16s(ev, 2, 2 + ((ev[0] << 8) | ev[1])) if not _grease(s)]
-    ver = {0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3", 0x0002: "s2"}.get(version, "00")
-    if alpn:
-        a = alpn[0] + alpn[-1]
-        if not (a[0].isascii() and a[0].isalnum() and a[1].isascii() and a[1].isalnum()):
-            h = first.hex()
-            a = h[0] + h[-1]
-    else:
-        a = "00"
-    head = f"{proto}{ver}{'d' if 0 in types else 'i'}{min(len(ciphers), 99):02d}{min(len(types), 99):02d}{a}"
-
-    def h12(s: str) -> str:
-        return hashlib.sha256(s.encode()).hexdigest()[:12] if s else "000000000000"
-    part_b = h12(",".join(f"{c:04x}" for c in sorted(ciphers)))
-    ext_list = ",".join(f"{e:04x}" for e in sorted(t for t in types if t not in (0, 16)))
-    if sigs:
-        ext_list += "_" + ",".join(f"{s:04x}" for s in sigs)
-    part_c = h12(ext_list) if types else "000000000000"
-    return f"{head}_{part_b}_{part_c}"
-
-
 # --- transactions and the parser --------------------------------------------------------------
 
 class QuicTx(MessageTx):
@@ -551,7 +498,7 @@ class QuicTx(MessageTx):
         h = self.hello
         if self._ja4 is None and h is not None and h[0] == 1:
             try:
-                self._ja4 = ja4(h[1], h[2])
+                self._ja4 = ja4(h[1], h[2], "q")
             except (IndexError, ValueError):
                 self.hello = None                   # a damaged hello: no JA4
         return self._ja4
@@ -735,7 +682,6 @@ register_buffer("ja3.hash@quic", "quic", TO_SERVER, _ja3_hash("ja3", True))
 register_buffer("ja3.string@quic", "quic", TO_SERVER, _attr("ja3", True))
 register_buffer("ja3s.hash@quic", "quic", TO_CLIENT, _ja3_hash("ja3s", False))
 register_buffer("ja3s.string@quic", "quic", TO_CLIENT, _attr("ja3s", False))
-register_buffer("ja4.hash", "quic", TO_SERVER, _attr("ja4", True))
 register_buffer("ja4.hash@quic", "quic", TO_SERVER, _attr("ja4", True))
 register_states("quic", ("request_started", "request_complete"), ("response_started", "response_complete"),
                 lambda tx, ts: 1)

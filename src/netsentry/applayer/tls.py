@@ -6,6 +6,11 @@ SNI, JA3 string), ServerHello (version, including TLS 1.3's supported_versions),
 Certificate (the chain, each parsed by x509.py). One transaction per flow, as
 Suricata's TLS parser; it is complete once the server finished its handshake
 part (ServerHelloDone, ChangeCipherSpec or application data).
+
+JA4 (applayer/ja4.py, `t...`): with `app-layer.protocols.tls.ja4-fingerprints` yes, or auto
+(the default) and a loaded rule reading `ja4.hash`, the ClientHello's body is kept and its
+JA4 worked out when first read (the `ja4.hash` buffer, the EVE `tls.ja4` field; eve-log
+`tls: {ja4: off}` leaves it out of records, not alerts); otherwise nothing is kept.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from netsentry.applayer.frames import frames_for, register_stream_frames
+from netsentry.applayer.ja4 import ja4
 from netsentry.applayer.registry import (BOTH, TO_CLIENT, TO_SERVER, Encrypted, Incomplete, ParserError, Protocol, encryption_handling,
                                          register_buffer,
                                          register_states,
                                          register_protocol)
 from netsentry.applayer.tx import Tx
+from netsentry.config import get
 from netsentry.applayer.x509 import Certificate, certificate_error, parse_certificate
 
 VERSIONS = {0x0200: "SSLv2", 0x0300: "SSLv3", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1", 0x0303: "TLS 1.2",
@@ -63,7 +70,7 @@ def probe(data: bytes, to_server: bool) -> bool | None:
 class TlsTx(Tx):
     __slots__ = ("sni", "client_version", "server_version", "record_version", "certs", "state",
                  "ja3", "ja3s", "client_alpns", "server_alpns", "handshake_done", "randoms",
-                 "client_certs", "conn_version", "hello_version", "progress")
+                 "client_certs", "conn_version", "hello_version", "progress", "hello", "_ja4", "log_ja4")
     proto = "tls"
 
     def __init__(self) -> None:
@@ -88,6 +95,24 @@ class TlsTx(Tx):
         # each side's handshake state by to_server, an index into CLIENT_STATES (to server)
         # or SERVER_STATES (to client): Suricata's TlsStateClient / TlsStateServer
         self.progress = [0, 0]
+        # the ClientHello's body and extensions, kept for JA4 only when it is on (TlsParser.ja4_on)
+        self.hello: tuple[bytes, list[tuple[int, bytes]]] | None = None
+        self._ja4: str | None = None
+        self.log_ja4 = True             # outputs.eve-log.tls.ja4 (records; alerts always)
+
+    @property
+    def ja4(self) -> str | None:
+        h = self.hello
+        if self._ja4 is None and h is not None:
+            try:
+                self._ja4 = ja4(h[0], h[1], "t")
+            except (IndexError, ValueError):
+                pass
+            self.hello = None
+        return self._ja4
+
+    def alert_eve(self) -> dict[str, Any]:
+        return self.eve(True)
 
     def advance(self, to_server: int, state: int) -> None:
         if state > self.progress[to_server]:
@@ -100,7 +125,7 @@ class TlsTx(Tx):
     def version(self) -> int:
         return self.server_version or self.client_version or self.record_version
 
-    def eve(self) -> dict[str, Any]:
+    def eve(self, with_ja4: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {}
         if self.certs:
             c = self.certs[0]
@@ -124,6 +149,10 @@ class TlsTx(Tx):
             d["ja3"] = {"hash": hashlib.md5(self.ja3.encode()).hexdigest(), "string": self.ja3}  # noqa: S324
         if self.ja3s is not None:
             d["ja3s"] = {"hash": hashlib.md5(self.ja3s.encode()).hexdigest(), "string": self.ja3s}  # noqa: S324
+        if with_ja4 or self.log_ja4:
+            j = self.ja4
+            if j is not None:
+                d["ja4"] = j
         return d
 
 
@@ -138,6 +167,9 @@ class TlsParser:
         # parser made without settings, outside the app layer), 1 track-only, 2 bypass;
         # -1 once said (the session is encrypted for good)
         self.on_encrypted = _HANDLING[settings["encryption-handling"]] if settings else 0
+        # JA4: keep the ClientHello (ja4-fingerprints yes, or auto with a rule on ja4.hash)
+        self.ja4_on = bool(settings and settings.get("ja4"))
+        self.log_ja4 = not settings or settings.get("log-ja4", True)
         self.app_data = False           # an application-data record was read (the session is encrypted)
         self.tx = TlsTx()
         self.txs = [self.tx]
@@ -478,6 +510,10 @@ class TlsParser:
         # resumable frame per list (ndpi-mix: 1% of the packet phase in TLS client hellos)
         g = lambda xs: "-".join([str(x) for x in xs if x not in _GREASE])  # noqa: E731
         tx.ja3 = ",".join((str(tx.client_version), g(ciphers), g([e for e, _ in exts]), g(curves), g(fmts)))
+        if self.ja4_on:
+            tx.hello = (msg, exts)
+            tx._ja4 = None
+            tx.log_ja4 = self.log_ja4
 
     def _server_hello(self, msg: bytes) -> None:
         tx = self.tx
@@ -572,6 +608,7 @@ register_buffer("ja3.hash", "tls", TO_SERVER, _ja3("ja3", True), "ja3_hash")
 register_buffer("ja3.string", "tls", TO_SERVER, _ja3("ja3", False), "ja3_string")
 register_buffer("ja3s.hash", "tls", TO_CLIENT, _ja3("ja3s", True))
 register_buffer("ja3s.string", "tls", TO_CLIENT, _ja3("ja3s", False))
+register_buffer("ja4.hash", "tls", TO_SERVER, lambda tx, ts: tx.ja4.encode() if tx.ja4 is not None else None)
 
 def _random(start: int, stop: int) -> Callable[[TlsTx, bool], bytes | None]:
     """tls.random (32 bytes), tls.random_time (its first 4), tls.random_bytes (the other 28):
@@ -599,12 +636,28 @@ def read_hello(mtype: int, msg: bytes) -> TlsTx:
     return p.tx
 
 
+def _on(v: Any) -> bool:
+    return v is True or str(v).strip().lower() in ("yes", "true", "on", "1")
+
+
 def configure(config: Any) -> dict[str, Any]:
-    """`app-layer.protocols.tls.encryption-handling` (registry.encryption_handling)."""
-    return {"encryption-handling": encryption_handling(config, "tls")}
+    """`app-layer.protocols.tls.encryption-handling` (registry.encryption_handling),
+    `app-layer.protocols.tls.ja4-fingerprints` (yes, no, auto: on once a rule reads
+    `ja4.hash`, rules_known) and the eve-log `tls` option `ja4`."""
+    fp = get(config, "app-layer.protocols.tls.ja4-fingerprints", "auto")
+    mode = "auto" if fp is None or str(fp).strip().lower() == "auto" else ("yes" if _on(fp) else "no")
+    return {"encryption-handling": encryption_handling(config, "tls"), "ja4-fingerprints": mode,
+            "ja4": mode == "yes", "log-ja4": _on(get(config, "outputs.eve-log.tls.ja4", True))}
 
 
-register_protocol(Protocol("tls", (6,), probe, TlsParser, (443,), configure=configure))
+def rules_known(settings: dict[str, Any], names: frozenset[str]) -> None:
+    """ja4-fingerprints auto: JA4 is worked out once a loaded rule reads `ja4.hash` (of TLS
+    or QUIC, as Suricata's keyword setup turns JA4 on for both)."""
+    if settings["ja4-fingerprints"] == "auto":
+        settings["ja4"] = any(n.partition("@")[0] == "ja4.hash" for n in names)
+
+
+register_protocol(Protocol("tls", (6,), probe, TlsParser, (443,), configure=configure, rules_known=rules_known))
 register_states("tls", ("client_in_progress", "client_hello_done", "client_cert_done", "client_handshake_done",
                         "client_finished"),
                 ("server_in_progress", "server_hello", "server_cert_done", "server_hello_done",

@@ -141,7 +141,8 @@ def parse_rule(text: str, env: Any, file: str = "", line: int = 0) -> Signature:
         header, body = split_rule(text)
         sid = _prescan_sid(body)
         options = split_options(body)
-        prescan_requires(options)       # Suricata: a rule for another version is skipped first
+        # Suricata: a rule for another version is skipped first
+        prescan_requires(options, env.state.get("config") if env is not None else None)
         if env is not None:
             env.state["rule_file"] = file     # keywords reading a file next to the rule (filemd5)
         sig = _parse(header, options, env, text)

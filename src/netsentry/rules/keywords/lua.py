@@ -798,11 +798,15 @@ def lua_keyword(b: RuleBuilder, arg: str | None) -> None:
         flags, buffer_name = prime(path, settings)
     except LuaScriptError as e:
         raise RuleError(f"lua: {e}") from None
+    hook = getattr(getattr(b.sig, "firewall", None), "hook", None)
     if "ja3" in flags or "ja3s" in flags:
-        raise RuleError("lua: the ja3/ja3s buffers are not supported")
+        # needs ja3/ja3s (suricata.ja3): run on a TLS rule hook's transaction only
+        if hook is None or hook.kind == "pkt" or (b.sig.app_proto or hook.proto) != "tls":
+            raise RuleError("lua: the ja3/ja3s needs are supported on a tls rule hook only "
+                            "(alert tls:client_hello_done ...)")
+        flags = flags - {"ja3", "ja3s"}
     script = LuaScript(path, negated, settings.key(), flags, buffer_name, b.sig)
     _mark(b)
-    hook = getattr(getattr(b.sig, "firewall", None), "hook", None)
     if b.buffer == "pkt_data" and hook is not None and hook.kind != "pkt" and not flags:
         # Suricata appends the script to the hook's list: it runs on the transaction
         from netsentry.applayer.registry import ALIASES

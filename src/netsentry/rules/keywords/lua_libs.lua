@@ -260,6 +260,14 @@ return function(B, max_instructions, step, restricted, base_allowed, allowed)
     return tx
   end
   libs["suricata.tls"] = tls
+  -- suricata.ja3 (util-lua-ja3.c): a TLS transaction's ja3 / ja3s; enable_ja3 is a no-op
+  -- (ja3 is always worked out here)
+  local ja3 = txlib("tls", {
+    ja3_get_hash = {"ja3.hash", true}, ja3_get_string = {"ja3.string", true},
+    ja3s_get_hash = {"ja3s.hash", false}, ja3s_get_string = {"ja3s.string", false},
+  })
+  ja3.enable_ja3 = function() end
+  libs["suricata.ja3"] = ja3
   local ssh = txlib("ssh", {server_proto = {"ssh.proto", false},
                            client_proto = {"ssh.proto", true},
                            server_software = {"ssh.software", false},

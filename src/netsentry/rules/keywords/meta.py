@@ -8,6 +8,7 @@ the rule is finished (`priority:` wins over the classtype's priority, default
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from netsentry.rules.errors import RuleError, UnsupportedError
 from netsentry.rules.registry import RuleBuilder, keyword, parse_int, unquote
@@ -145,7 +146,7 @@ def alert(b: RuleBuilder, arg: str | None) -> None:
 # The Suricata version whose rule language netsentry follows, for `requires: version`, and
 # the optional features it has (Suricata's `requires: feature`).
 COMPAT_VERSION = (9, 0, 0)
-FEATURES = frozenset({"ja3"})
+FEATURES = frozenset({"ja3", "ja4"})
 
 
 def _version(text: str) -> tuple[int, int, int]:
@@ -190,7 +191,17 @@ def _version_ok(op: str, want: tuple[int, int, int], parts: int) -> bool:
             "=": have[:parts] == want[:parts], "": have >= want}[op]
 
 
-def check_requires(text: str) -> None:
+def _feature_off(name: str, config: Any) -> bool:
+    """A feature the configuration turns off: `ja4` with `app-layer.protocols.tls.ja4-fingerprints:
+    no` (Suricata provides the feature only when JA4 is not disabled)."""
+    if name != "ja4" or config is None:
+        return False
+    from netsentry.config import get
+    v = get(config, "app-layer.protocols.tls.ja4-fingerprints", "auto")
+    return v is False or str(v).strip().lower() in ("no", "false", "off", "0")
+
+
+def check_requires(text: str, config: Any = None) -> None:
     """Evaluate a `requires` value (Suricata's rust detect/requires.rs): UnsupportedError when
     this engine does not meet it (the rule is skipped: an unknown requirement too, as
     Suricata 8 skips those for forward compatibility), RuleError when it is malformed
@@ -206,7 +217,7 @@ def check_requires(text: str) -> None:
         if not kind or not value:
             raise RuleError(f"requires: expected 'feature X', 'keyword X' or 'version OP N', got '{part.strip()}'")
         if kind == "feature":
-            if value.lower() not in FEATURES:
+            if value.lower() not in FEATURES or _feature_off(value.lower(), config):
                 unmet.append(f"feature {value}")
         elif kind == "keyword":
             kw = lookup(value)
@@ -226,12 +237,12 @@ def check_requires(text: str) -> None:
                                category="requires: not met")
 
 
-def prescan_requires(options: list[tuple[str, str | None]]) -> None:
+def prescan_requires(options: list[tuple[str, str | None]], config: Any = None) -> None:
     """Suricata reads `requires` before anything else of a rule, so a rule for another
     version (an unknown protocol, keyword or action) is skipped, not an error."""
     for name, value in options:
         if name.lower() == "requires" and value:
-            check_requires(unquote(value, "requires"))
+            check_requires(unquote(value, "requires"), config)
 
 
 _TAG_DEFAULT_COUNT = 256
