@@ -222,3 +222,22 @@ def test_reject_verdict_is_drop_inline_and_alert_in_ids_mode(tmp_path: Path) -> 
         got[ips] = [r["verdict"] for r in recs if r["event_type"] == "alert"]
     assert got[False] == [{"action": "alert", "reject_target": "to_client", "reject": ["tcp-reset"]}]
     assert got[True] == [{"action": "drop", "reject_target": "to_client", "reject": ["tcp-reset"]}]
+
+
+def test_firewall_accepted_packet_verdict_is_accept(tmp_path: Path) -> None:
+    import json
+
+    from netsentry.output import OutputContext
+    from netsentry.output.eve import EveLog
+    rf = tmp_path / "t.rules"
+    rf.write_text("accept:flow,alert tcp:all any any -> any 80 (flags:S; sid:1;)\n"
+                  "alert tcp any any -> any 80 (flags:S; sid:2;)\n")
+    cfg = load_config(None, ["stream.inline=true", "firewall.enabled=true"])
+    eve = EveLog({"filename": "eve.json", "types": ["alert"], "alert": {"verdict": True}},
+                 OutputContext(logdir=tmp_path, ips=True))
+    sensor = Sensor(cfg, [eve], load_rules([str(rf)], cfg))
+    sensor.run([(1_700_000_000.0, f, len(f), 101) for f in handshake()[:1]])
+    sensor.finish()
+    recs = [json.loads(line) for line in (tmp_path / "eve.json").read_text().splitlines()]
+    # the firewall fails closed: a packet it did not drop was accepted (EveAddVerdict)
+    assert [(r["alert"]["signature_id"], r["verdict"]["action"]) for r in recs] == [(1, "accept"), (2, "accept")]
