@@ -282,7 +282,7 @@ def _replay(args: argparse.Namespace, lifecycle: Any) -> int:
     profiler = rule_profiler(args, sensor)
     lifecycle.running()                        # from here a signal is a clean stop: outputs get flushed
     try:
-        outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir))
+        outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=logdir, ips=bool(get(config, "stream.inline", False))))
     except OSError as exc:
         raise InputError(str(exc)) from None
     sensor.attach_outputs(outputs)

@@ -154,7 +154,8 @@ def _start(args: argparse.Namespace, lc: Any) -> int:
     ops = Operations(sensor, config, lambda: _reload_config(args, bool(queues)))
     lc.running()                # outputs open next: from here a stop signal drains instead
     try:
-        outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=Path(args.logdir)))
+        outputs = open_outputs(config.get("outputs") or {}, OutputContext(
+            logdir=Path(args.logdir), ips=bool(get(config, "stream.inline", False))))
     except OSError as exc:
         raise InputError(str(exc)) from None
     sensor.attach_outputs(outputs)

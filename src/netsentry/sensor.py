@@ -111,6 +111,7 @@ class Sensor:
         self.flows = self._build_flow_table(config)
         self.ruleset = ruleset
         self.signatures = self._build_signature_engine(config, ruleset)
+        self._tell_firewall_mode()
         # stream/: defragmentation before the flow lookup, TCP reassembly after it
         self.defrag, self.stream = self._build_stream_stage(config, self.decoder, self.signatures is not None)
         self._fit_stream_windows()
@@ -152,6 +153,7 @@ class Sensor:
         """Set the outputs (before `run`). The CLI builds the stages first, so a
         configuration error stops start-up before eve.json is opened and truncated."""
         self.outputs = outputs
+        self._tell_firewall_mode()
         # one emitter list per event type; an empty list means nobody wants that type
         for event_type in EVENT_TYPES:
             self._emitters[event_type] = [o.emit for o in outputs if o.wants(event_type)]
@@ -159,6 +161,15 @@ class Sensor:
         self._app_records = any(self._emitters[t] for t in RECORD_TYPES)
         self._set_app_consumers()
         self._fit_stream_windows()
+
+    def _tell_firewall_mode(self) -> None:
+        """Firewall mode is the rule set's (detect/firewall.py firewall_mode): an output that
+        asks (EVE's verdict: "accept" for a packet the firewall accepted) is told on attach,
+        on build and on each rule swap."""
+        fw = getattr(getattr(self, "signatures", None), "firewall", None) is not None
+        for out in getattr(self, "outputs", None) or ():
+            if hasattr(out, "firewall_mode"):
+                out.firewall_mode = fw
 
     def _fit_stream_windows(self) -> None:
         """Tell the stream stage how much inspected data its windows keep: what the rules
@@ -394,6 +405,7 @@ class Sensor:
             return
         self.ruleset, self.signatures = self._pending_swap
         self._pending_swap = None
+        self._tell_firewall_mode()
         # Flows keep the engine that inspected them (flow.detect) until their next
         # packet; forget it now so the old ruleset is freed at once, not at their timeout.
         for flow in self.flows.live_flows():

@@ -39,7 +39,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from netsentry.config import ConfigError
+from netsentry.config import ConfigError, get
 # who owns a packet (the IP-pair hash per link type) and a worker's share of a capture:
 # share.py, compiled when built (every replay worker runs it over every record)
 from netsentry.share import PAIR_KEYS, ShareSource, worker_of  # noqa: F401
@@ -151,7 +151,8 @@ def _worker_main(spec: WorkerSpec, conn: Any) -> None:
         try:
             config = worker_config(spec.config, spec.index, spec.workers, spec.host)
             sensor = Sensor(config, [], spec.ruleset)
-            outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
+            outputs = open_outputs(config.get("outputs") or {}, OutputContext(
+                logdir=spec.logdir, ips=bool(get(config, "stream.inline", False))))
             sensor.attach_outputs(outputs)
             reader = read_captures(spec.paths)
             built_cpu = _cpu_self()
@@ -582,7 +583,8 @@ def _start_judge(config: Mapping[str, Any], ruleset: Any, logdir: Path, workers:
     anomaly = cfg.get("anomaly")
     if isinstance(anomaly, dict):
         anomaly["state-file"] = (config.get("anomaly") or {}).get("state-file", "")   # the one file
-    outputs = open_outputs(cfg.get("outputs") or {}, OutputContext(logdir=logdir))
+    outputs = open_outputs(cfg.get("outputs") or {}, OutputContext(
+        logdir=logdir, ips=bool(get(cfg, "stream.inline", False))))
     sink = hoststate.EventSink(cfg, outputs)
     if filename:
         write, close_lines = hoststate.raw_lines(logdir / part_path(filename, workers + 1))

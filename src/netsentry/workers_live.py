@@ -425,7 +425,8 @@ def _worker_run(ctx: WorkerContext, flag: Any) -> int:
     ctx.sensor = sensor
     if get(config, "respond.blocklist.enabled", True):
         share_blocks(ctx, build_responder(sensor, config).blocklist)
-    outputs = open_outputs(config.get("outputs") or {}, OutputContext(logdir=spec.logdir))
+    outputs = open_outputs(config.get("outputs") or {}, OutputContext(
+        logdir=spec.logdir, ips=bool(get(config, "stream.inline", False))))
     ctx.outputs = outputs
     sensor.attach_outputs(outputs)
     try:
@@ -801,7 +802,8 @@ class Supervisor:
         for section in (cfg.get("outputs") or {}).values():
             if isinstance(section, dict):
                 section["append"] = True        # files the workers write too
-        outputs = open_outputs(cfg.get("outputs") or {}, OutputContext(logdir=self.logdir))
+        outputs = open_outputs(cfg.get("outputs") or {}, OutputContext(
+            logdir=self.logdir, ips=bool(get(cfg, "stream.inline", False))))
         eve = (cfg.get("outputs") or {}).get("eve-log")
         lines = None
         try:

@@ -170,3 +170,74 @@ def test_a_protocol_detection_only_drop_takes_the_flow(tmp_path: Path) -> None:
     recs = run(tmp_path, "drop tcp any any -> any 80 (app-layer-protocol:!tls; sid:3;)\n", pkts)
     # dropped on detection (3), and every later packet of the flow with it
     assert [c for c, _r in drops(recs)] == [3, 4, 5]
+
+
+# --- default app policy accept and the threat-detection rules --------------------------------
+
+GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+def two_requests() -> list[bytes]:
+    return handshake(data=GET) + [
+        bytes(IP(src=C, dst=S) / TCP(sport=40000, dport=80, flags="PA", seq=1001 + len(GET), ack=5001) / GET)]
+
+
+def test_default_app_policy_accept_flow_skips_the_transactions_td_rules(tmp_path: Path) -> None:
+    # no firewall rule at the HTTP states: the default policy (accept:flow at request_started)
+    # decides the first request's transaction, and its threat-detection rules are skipped on
+    # that packet (Suricata's DetectTxFirewallNoRulesApplyPolicies); the flow is accepted, so
+    # the next request is inspected as usual
+    td = 'alert http any any -> any 80 (flow:to_server,established; http.method; content:"GET"; sid:100;)\n'
+    fw = "accept:hook tcp:all any any <> any 80 (sid:1;)\n"
+    sets = ("firewall.enabled=true", "firewall.policies.app.http1.request-started=[accept:flow]")
+    recs = run(tmp_path, fw + td, two_requests(), *sets)
+    assert drops(recs) == []
+    assert alerts(recs) == [(4, 100)]
+    # a firewall rule at that state: it decides, and the transaction's rules run on the packet
+    fw_app = "accept:flow http1:request_started any any -> any 80 (sid:2;)\n"
+    recs = run(tmp_path, fw + fw_app + td, two_requests(), *sets)
+    assert alerts(recs) == [(3, 100), (4, 100)]
+
+
+# --- EVE verdict of a reject by engine mode --------------------------------------------------
+
+def test_reject_verdict_is_drop_inline_and_alert_in_ids_mode(tmp_path: Path) -> None:
+    import json
+
+    from netsentry.output import OutputContext
+    from netsentry.output.eve import EveLog
+    rf = tmp_path / "t.rules"
+    rf.write_text("reject tcp any any -> any 80 (flags:S; sid:2;)\n")
+    got = {}
+    for ips in (False, True):
+        cfg = load_config(None, [f"stream.inline={'true' if ips else 'false'}"])
+        logdir = tmp_path / str(ips)
+        logdir.mkdir()
+        eve = EveLog({"filename": "eve.json", "types": ["alert"], "alert": {"verdict": True}},
+                     OutputContext(logdir=logdir, ips=ips))
+        sensor = Sensor(cfg, [eve], load_rules([str(rf)], cfg))
+        sensor.run([(1_700_000_000.0, f, len(f), 101) for f in handshake()[:1]])
+        sensor.finish()
+        recs = [json.loads(line) for line in (logdir / "eve.json").read_text().splitlines()]
+        got[ips] = [r["verdict"] for r in recs if r["event_type"] == "alert"]
+    assert got[False] == [{"action": "alert", "reject_target": "to_client", "reject": ["tcp-reset"]}]
+    assert got[True] == [{"action": "drop", "reject_target": "to_client", "reject": ["tcp-reset"]}]
+
+
+def test_firewall_accepted_packet_verdict_is_accept(tmp_path: Path) -> None:
+    import json
+
+    from netsentry.output import OutputContext
+    from netsentry.output.eve import EveLog
+    rf = tmp_path / "t.rules"
+    rf.write_text("accept:flow,alert tcp:all any any -> any 80 (flags:S; sid:1;)\n"
+                  "alert tcp any any -> any 80 (flags:S; sid:2;)\n")
+    cfg = load_config(None, ["stream.inline=true", "firewall.enabled=true"])
+    eve = EveLog({"filename": "eve.json", "types": ["alert"], "alert": {"verdict": True}},
+                 OutputContext(logdir=tmp_path, ips=True))
+    sensor = Sensor(cfg, [eve], load_rules([str(rf)], cfg))
+    sensor.run([(1_700_000_000.0, f, len(f), 101) for f in handshake()[:1]])
+    sensor.finish()
+    recs = [json.loads(line) for line in (tmp_path / "eve.json").read_text().splitlines()]
+    # the firewall fails closed: a packet it did not drop was accepted (EveAddVerdict)
+    assert [(r["alert"]["signature_id"], r["verdict"]["action"]) for r in recs] == [(1, "accept"), (2, "accept")]

@@ -209,11 +209,11 @@ def test_verdict_names_the_packets_final_verdict(tmp_path: Path):
     from netsentry.output.eve import _verdict
 
     pkt = Decoder().decode(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1, dport=80)), 1)
-    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action=None))) == {"action": "alert"}
-    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action="pass"))) == {"action": "pass"}
+    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action=None)), False) == {"action": "alert"}
+    assert _verdict(Event("alert", 1.0, pkt, SimpleNamespace(action="pass")), False) == {"action": "pass"}
     cfg = {"eve-log": {"enabled": True, "types": ["alert", "drop"], "alert": {"verdict": True},
                        "drop": {"verdict": True}}}
-    (out,) = open_outputs(cfg, OutputContext(logdir=tmp_path))
+    (out,) = open_outputs(cfg, OutputContext(logdir=tmp_path, ips=True))     # inline: drops happen
     out.emit(Event("alert", 1.0, pkt, None, Alert(1, "x")))
     pkt.verdict = "drop"
     out.emit(Event("drop", 1.0, pkt, None, Alert(3, "x")))

@@ -302,6 +302,10 @@ class Firewall:
         # the transactions the app filter found moved on this packet, and the side's bit
         self._moved: list[Any] = []
         self._moved_bit = 0
+        # transactions whose threat-detection rules this packet skips: a default app
+        # policy accepted them (accept:flow, accept:tx, accept:hook at the state the last
+        # transaction is in) where no firewall rule was there to evaluate (`_app_filter`)
+        self._td_skip: list[Any] = []
         # no transaction rules run after the firewall (FirewallInspect): the firewall
         # consumes the transactions' update bits itself
         self.clear_updates = False
@@ -399,6 +403,9 @@ class Firewall:
             mark = len(events)
             self._app_alerts = []
             self._moved.clear()
+            skip = self._td_skip
+            if skip:
+                skip.clear()
             decided = self._app_filter(pkt, flow, st, events)
             if len(self._app_alerts) > 1:
                 self._settle_app_alerts(events, mark)
@@ -413,6 +420,17 @@ class Firewall:
                 for tx in self._moved:
                     tx.updated &= clear
                 self._moved.clear()
+            if skip and decided != _DROP:
+                # Suricata (detect.c, DetectTxFirewallNoRulesApplyPolicies): with no firewall
+                # rule among a transaction's candidates, the default policies of the states it
+                # reached are applied first; an accept that skips the rest of the firewall
+                # (flow or tx scope, or hook scope applying to the packet) skips that
+                # transaction's rules on this packet too, without storing its progress: its
+                # next update is inspected as usual
+                clear = ~self._moved_bit
+                for tx in skip:
+                    tx.updated &= clear
+                skip.clear()
         if decided == _DROP:
             self.stats_blocked += 1
             pkt.no_inspect = True
@@ -663,7 +681,14 @@ class Firewall:
                 moved.append(tx)
             # (from the state the side was in when last inspected: Suricata's
             # detect_progress_orig, whose rules are inspected again)
-            for h in range(done if done >= 0 else 0, prog + 1):
+            first = done if done >= 0 else 0
+            # no firewall rule at the states reached: the default policies decide alone
+            no_rules = True
+            for h in range(first, prog + 1):
+                if table.get(h):
+                    no_rules = False
+                    break
+            for h in range(first, prog + 1):
                 d = _NONE
                 accepted_before = False
                 for s, full in table.get(h, ()):
@@ -686,6 +711,9 @@ class Firewall:
                     d = _ACCEPT_HOOK
                 if d == _NONE:
                     d = self._app_policy(proto, to_server, sub, h, pkt, flow, st, events, tx, key)
+                    if no_rules and d != _DROP and self._policy_skips_td(proto, to_server, sub, h, prog,
+                                                                         flow, tx):
+                        self._td_skip.append(tx)
                 if d == _DROP or d == _ACCEPT:
                     # the state was inspected: a packet that moves nothing here does not
                     # inspect it again (a dropped trap's rule does not match the next one's)
@@ -695,6 +723,17 @@ class Firewall:
                     break
                 st.next_hook[key] = h
         return _ACCEPT
+
+    def _policy_skips_td(self, proto: str, to_server: bool, sub: str | None, hook: int, prog: int,
+                         flow: Any, tx: Any) -> bool:
+        """The default app policy accepted at `hook` and that accept ends the firewall's
+        part for the transaction on this packet (DetectFirewallApplyDefaultPolicies' SKIP):
+        flow or tx scope, or hook scope at the state the flow's last transaction is in."""
+        scope = self.app_policy.get((proto, to_server, sub, hook), ("drop", "flow", False))[1]
+        if scope == "flow" or scope == "tx":
+            return True
+        txs = flow.app.parser.txs
+        return scope == "hook" and hook == prog and bool(txs) and txs[-1] is tx
 
     def _at_last(self, flow: Any, tx: Any, s: Any) -> bool:
         """accept:hook applies to the packet: `tx` is the flow's last transaction and the

@@ -38,6 +38,9 @@ class OutputContext:
 
     logdir: Path = Path(".")
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    # the engine runs inline (IPS: stream.inline, `replay --simulate-ips`): EVE's verdict
+    # of a rejected packet is "drop" there and "alert" in IDS mode (Suricata's EveAddVerdict)
+    ips: bool = False
 
 
 class Output:

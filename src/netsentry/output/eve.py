@@ -750,17 +750,21 @@ def _payload_buffer_size(alert_cfg: Mapping[str, Any]) -> int:
 _REJECT_TARGETS = {"rejectdst": "to_server", "rejectboth": "both"}
 
 
-def _verdict(event: Event) -> dict[str, Any]:
-    """Suricata's EveAddVerdict: drop (with the reject's target and kind) when the packet is
-    dropped or rejected, pass when its flow is passed, else alert."""
+def _verdict(event: Event, ips: bool, firewall: bool = False) -> dict[str, Any]:
+    """Suricata's EveAddVerdict: a rejected packet gives its reject's target and kind, with
+    action drop in IPS mode and alert in IDS mode (the reject is sent, nothing is held back);
+    a dropped packet gives drop; in firewall mode every other packet was accepted (the
+    firewall fails closed): accept; a passed flow pass, else alert."""
     pkt, flow = event.pkt, event.flow
     verdict = getattr(pkt, "verdict", None)
     if verdict == "reject":
         target = _REJECT_TARGETS.get(getattr(pkt, "reject_action", None) or "", "to_client")
         kind = "tcp-reset" if getattr(pkt, "proto", 0) == 6 else "icmp-prohib"
-        return {"action": "drop", "reject_target": target, "reject": [kind]}
+        return {"action": "drop" if ips else "alert", "reject_target": target, "reject": [kind]}
     if verdict == "drop":
         return {"action": "drop"}
+    if firewall:
+        return {"action": "accept"}
     if flow is not None and getattr(flow, "action", None) == "pass":
         return {"action": "pass"}
     alert = event.alert
@@ -809,6 +813,9 @@ class EveLog(Output):
         # Suricata's `verdict: yes` of the alert and drop types: the packet's final verdict
         self._verdict = tuple(t for t, sec in (("alert", cfg.get("alert") or {}), ("drop", drop_cfg))
                               if _switch(sec, "verdict", t))
+        self._ips = bool(ctx.ips)
+        # firewall mode: told by the sensor, whose rule set decides it (Sensor.attach_outputs)
+        self.firewall_mode = False
         flows = drop_cfg.get("flows", "start")
         if flows not in ("start", "all"):       # read by the sensor, which logs the drops
             raise ConfigError(f"expected 'start' or 'all', got {flows!r}", "outputs.eve-log.drop.flows")
@@ -1003,7 +1010,7 @@ class EveLog(Output):
         if self._xff is not None and etype == "alert":
             rec = self._xff.apply(rec, event, alert_object)
         if self._verdict and etype in self._verdict:
-            rec["verdict"] = _verdict(event)
+            rec["verdict"] = _verdict(event, self._ips, self.firewall_mode)
         if self._ethernet and (etype == "alert" or etype == "drop" or etype == "anomaly"):
             _ether(rec, event.pkt)
         if self._host:
