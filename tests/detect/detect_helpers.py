@@ -87,3 +87,30 @@ class Detect:
                 out.alerts.append((n, e.alert.signature_id, e.alert.action))
             out.packets.append(pkt)
         return out
+
+
+def inline_run(tmp_path: Path, rules: str, frames: list[bytes], *sets: str, name: str = "t.rules",
+               config: dict | None = None, suricata: str | None = None) -> list[dict]:
+    """EVE records of a whole sensor in IPS mode (drop records of every flow) over raw IP
+    frames (link type 101): the firewall and IPS tests' run."""
+    from netsentry.config import load_config
+    from netsentry.output.eve import render
+    from netsentry.output.memory import MemoryOutput
+    from netsentry.sensor import Sensor
+    rf = tmp_path / name
+    rf.write_text(rules)
+    cfg = load_config(None, ["stream.inline=true", "outputs.eve-log.drop.flows=all", *sets], suricata=suricata)
+    if config:
+        cfg.update(config)
+    rs = load_rules([str(rf)], cfg)
+    assert not rs.errors, rs.errors
+    out = MemoryOutput()
+    sensor = Sensor(cfg, [out], rs)
+    sensor.run([(1_700_000_000.0 + i * 0.01, f, len(f), 101) for i, f in enumerate(frames)])
+    sensor.finish()
+    return [render(e) for e in out.events]
+
+
+def drops(recs: list[dict]) -> list[tuple[int, str]]:
+    """(pcap_cnt, drop reason) of each drop record."""
+    return [(r["pcap_cnt"], r["drop"]["reason"]) for r in recs if r["event_type"] == "drop"]

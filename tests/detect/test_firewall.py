@@ -20,13 +20,14 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP
 
 from netsentry.config import load_config
-from netsentry.output.eve import render
 from netsentry.output.memory import MemoryOutput
 from netsentry.rules import load_rules
 from netsentry.rules.errors import RuleError
 from netsentry.rules.loader import make_env
 from netsentry.rules.parser import parse_rule as _parse_rule
 from netsentry.sensor import Sensor
+
+from detect_helpers import drops, inline_run
 
 C, S = "192.168.1.5", "10.0.0.1"
 
@@ -35,21 +36,8 @@ def parse_rule(text: str):
     return _parse_rule(text, make_env({"classification-file": "/nonexistent", "reference-config-file": "/nonexistent"})[0], "t.rules", 1)
 
 
-def run(tmp_path: Path, rules: str, frames: list[bytes], *sets: str) -> list[dict]:
-    rf = tmp_path / "t.rules"
-    rf.write_text(rules)
-    cfg = load_config(None, ["stream.inline=true", "outputs.eve-log.drop.flows=all", *sets])
-    rs = load_rules([str(rf)], cfg)
-    assert not rs.errors, rs.errors
-    out = MemoryOutput()
-    sensor = Sensor(cfg, [out], rs)
-    sensor.run([(1_700_000_000.0 + i * 0.01, f, len(f), 101) for i, f in enumerate(frames)])
-    sensor.finish()
-    return [render(e) for e in out.events]
+run = inline_run
 
-
-def drops(recs: list[dict]) -> list[tuple[int, str]]:
-    return [(r["pcap_cnt"], r["drop"]["reason"]) for r in recs if r["event_type"] == "drop"]
 
 
 def alerts(recs: list[dict]) -> list[tuple[int, int, str]]:

@@ -15,32 +15,17 @@ from pathlib import Path
 from scapy.layers.inet import IP, TCP
 
 from netsentry.config import load_config
-from netsentry.output.eve import render
 from netsentry.output.memory import MemoryOutput
 from netsentry.rules import load_rules
 from netsentry.sensor import Sensor
 
+from detect_helpers import drops, inline_run
+
 C, S = "192.168.1.5", "10.0.0.1"
 
 
-def run(tmp_path: Path, rules: str, frames: list[bytes], *sets: str, name: str = "t.rules",
-        config: dict | None = None) -> list[dict]:
-    rf = tmp_path / name
-    rf.write_text(rules)
-    cfg = load_config(None, ["stream.inline=true", "outputs.eve-log.drop.flows=all", *sets])
-    if config:
-        cfg.update(config)
-    rs = load_rules([str(rf)], cfg)
-    assert not rs.errors, rs.errors
-    out = MemoryOutput()
-    sensor = Sensor(cfg, [out], rs)
-    sensor.run([(1_700_000_000.0 + i * 0.01, f, len(f), 101) for i, f in enumerate(frames)])
-    sensor.finish()
-    return [render(e) for e in out.events]
+run = inline_run
 
-
-def drops(recs: list[dict]) -> list[tuple[int, str]]:
-    return [(r["pcap_cnt"], r["drop"]["reason"]) for r in recs if r["event_type"] == "drop"]
 
 
 def alerts(recs: list[dict]) -> list[tuple[int | None, int]]:
