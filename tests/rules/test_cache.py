@@ -667,3 +667,26 @@ def test_authenticated_entry_with_an_unusable_database_is_rebuilt(tmp_path: Path
     assert len(rs.signatures) == 4 and engine.stats()["detect.rule_cache.rebuilt"] == 1
     assert any("not loadable here" in e["event"] for e in logs)
     assert load_ruleset([rules], _cfg(d)).cache.status == "hit"     # written again, and usable
+
+
+def test_pass_rules_that_alert_keep_their_pass_verdict_after_a_hit(tmp_path: Path) -> None:
+    """A stored engine is unpickled, not built: what the build registers outside itself
+    (here the pass rules with `alert`, whose EVE verdict is "pass") is registered again
+    (`_revive`); on a hit their alerts said "alert"."""
+    rules = tmp_path / "p.rules"
+    rules.write_text('pass tcp any any -> any any (msg:"p"; flags:S; alert; sid:1;)\n')
+    verdicts = []
+    for run in ("miss", "hit"):
+        out = tmp_path / run
+        out.mkdir()
+        p = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(REPO / "pcaps" / "anomaly-portscan.pcap"),
+                            "-S", str(rules), "-l", str(out), "-k", "none",
+                            "--set", f"detect.rule-cache={tmp_path / 'cache'}",
+                            "--set", "outputs.eve-log.alert.verdict=true"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert f"detect.rule_cache: {run}" in p.stderr
+        recs = [json.loads(line) for line in (out / "eve.json").read_text().splitlines()]
+        verdicts.append({r["verdict"]["action"] for r in recs
+                         if r["event_type"] == "alert" and r["alert"]["signature_id"] == 1})
+    assert verdicts == [{"pass"}, {"pass"}]

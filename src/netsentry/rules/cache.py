@@ -716,7 +716,7 @@ def engine_for(ruleset: Any, config: Mapping[str, Any]) -> Any:
     if engine is not None:
         ruleset.engine = None               # an engine has run-time state: hand it out once
         if ruleset.engine_config == config_digest(config):
-            _revive(engine, config)
+            _revive(engine, config, getattr(ruleset, "signatures", ()))
             engine.cache_stats = outcome.counters() if outcome is not None else {}
             return engine
     # the build makes ~10^5 long-lived objects on top of the ruleset's 10^6: the collector's
@@ -786,11 +786,16 @@ def _write_in_background(store: RuleCache, key: str, ruleset: Any, engine: Any) 
     _log().info(f"detect.rule_cache: {saved}", path=str(store.path_of(key)), write="background")
 
 
-def _revive(engine: Any, config: Mapping[str, Any]) -> None:
+def _revive(engine: Any, config: Mapping[str, Any], sigs: Any = ()) -> None:
     """What SignatureEngine.__init__ does to the process, not to itself: the pcre time limit
-    is a process-wide signal handler, installed again for a stored engine."""
+    is a process-wide signal handler, installed again for a stored engine, and the pass
+    rules that alert are registered again for the EVE verdict (on a hit their alerts said
+    "alert" where a build says "pass")."""
+    from netsentry.detect.actions import register_pass_alerts
     from netsentry.detect.engine import detect_settings
+    from netsentry.detect.firewall import is_firewall_rule
     from netsentry.rules.pcre_limit import LIMIT
+    register_pass_alerts([s for s in sigs if not is_firewall_rule(s)])
     _backend, _order, seconds = detect_settings(config)
     engine.pcre_limited = LIMIT.install(seconds)
     engine._pcre_timeouts_before = LIMIT.timeouts
