@@ -690,3 +690,25 @@ def test_pass_rules_that_alert_keep_their_pass_verdict_after_a_hit(tmp_path: Pat
         verdicts.append({r["verdict"]["action"] for r in recs
                          if r["event_type"] == "alert" and r["alert"]["signature_id"] == 1})
     assert verdicts == [{"pass"}, {"pass"}]
+
+
+@pytest.mark.skipif(not any(os.path.isfile(p) for p in ("/usr/share/publicsuffix/public_suffix_list.dat",
+                                                       "/usr/share/publicsuffix/effective_tld_names.dat")),
+                    reason="no public suffix list (Debian package 'publicsuffix', installed by setup.sh)")
+def test_domain_transform_after_a_hit(tmp_path: Path) -> None:
+    """The public suffix list is read when a `domain` rule is parsed; a ruleset from the
+    cache parsed none, so the list is read on first use (the hit crashed the replay)."""
+    rules = tmp_path / "d.rules"
+    rules.write_text('alert dns any any -> any any (msg:"d"; dns.query; domain; content:"com"; sid:1;)\n')
+    counts = []
+    for run in ("miss", "hit"):
+        out = tmp_path / run
+        out.mkdir()
+        p = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(REPO / "pcaps" / "benign-dns.pcap"),
+                            "-S", str(rules), "-l", str(out), "-k", "none",
+                            "--set", f"detect.rule-cache={tmp_path / 'cache'}"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert f"detect.rule_cache: {run}" in p.stderr
+        counts.append((out / "eve.json").read_text().count('"event_type":"alert"'))
+    assert counts[0] > 0 and counts[0] == counts[1]

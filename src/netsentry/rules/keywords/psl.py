@@ -47,6 +47,10 @@ def load(what: str) -> None:
 
 def suffix_labels(labels: list[bytes]) -> int:
     """How many trailing labels of `labels` (lowercase) are the public suffix."""
+    if _rules is None:
+        # a ruleset from the rule cache parsed no `domain`/`tld` rule in this process: the
+        # list is read on first use (it was there when the rule was first loaded)
+        load("domain")
     assert _rules is not None
     normal, wild, exc = _rules
     best = 1
