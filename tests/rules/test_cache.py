@@ -669,26 +669,33 @@ def test_authenticated_entry_with_an_unusable_database_is_rebuilt(tmp_path: Path
     assert load_ruleset([rules], _cfg(d)).cache.status == "hit"     # written again, and usable
 
 
+def _miss_then_hit(tmp_path: Path, pcap: str, rules: str, *sets: str) -> list[list[dict]]:
+    """The EVE records of two replays sharing one rule cache: a miss, then a hit."""
+    rf = tmp_path / "r.rules"
+    rf.write_text(rules)
+    runs = []
+    for run in ("miss", "hit"):
+        out = tmp_path / run
+        out.mkdir()
+        extra = [a for s in sets for a in ("--set", s)]
+        p = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(REPO / "pcaps" / pcap), "-S", str(rf),
+                            "-l", str(out), "-k", "none", "--set", f"detect.rule-cache={tmp_path / 'cache'}", *extra],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert f"detect.rule_cache: {run}" in p.stderr
+        runs.append([json.loads(line) for line in (out / "eve.json").read_text().splitlines()])
+    return runs
+
+
 def test_pass_rules_that_alert_keep_their_pass_verdict_after_a_hit(tmp_path: Path) -> None:
     """A stored engine is unpickled, not built: what the build registers outside itself
     (here the pass rules with `alert`, whose EVE verdict is "pass") is registered again
     (`_revive`); on a hit their alerts said "alert"."""
-    rules = tmp_path / "p.rules"
-    rules.write_text('pass tcp any any -> any any (msg:"p"; flags:S; alert; sid:1;)\n')
-    verdicts = []
-    for run in ("miss", "hit"):
-        out = tmp_path / run
-        out.mkdir()
-        p = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(REPO / "pcaps" / "anomaly-portscan.pcap"),
-                            "-S", str(rules), "-l", str(out), "-k", "none",
-                            "--set", f"detect.rule-cache={tmp_path / 'cache'}",
-                            "--set", "outputs.eve-log.alert.verdict=true"],
-                           capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, p.stderr[-2000:]
-        assert f"detect.rule_cache: {run}" in p.stderr
-        recs = [json.loads(line) for line in (out / "eve.json").read_text().splitlines()]
-        verdicts.append({r["verdict"]["action"] for r in recs
-                         if r["event_type"] == "alert" and r["alert"]["signature_id"] == 1})
+    runs = _miss_then_hit(tmp_path, "anomaly-portscan.pcap",
+                          'pass tcp any any -> any any (msg:"p"; flags:S; alert; sid:1;)\n',
+                          "outputs.eve-log.alert.verdict=true")
+    verdicts = [{r["verdict"]["action"] for r in recs if r["event_type"] == "alert" and r["alert"]["signature_id"] == 1}
+                for recs in runs]
     assert verdicts == [{"pass"}, {"pass"}]
 
 
@@ -698,17 +705,7 @@ def test_pass_rules_that_alert_keep_their_pass_verdict_after_a_hit(tmp_path: Pat
 def test_domain_transform_after_a_hit(tmp_path: Path) -> None:
     """The public suffix list is read when a `domain` rule is parsed; a ruleset from the
     cache parsed none, so the list is read on first use (the hit crashed the replay)."""
-    rules = tmp_path / "d.rules"
-    rules.write_text('alert dns any any -> any any (msg:"d"; dns.query; domain; content:"com"; sid:1;)\n')
-    counts = []
-    for run in ("miss", "hit"):
-        out = tmp_path / run
-        out.mkdir()
-        p = subprocess.run([sys.executable, "-m", "netsentry", "replay", str(REPO / "pcaps" / "benign-dns.pcap"),
-                            "-S", str(rules), "-l", str(out), "-k", "none",
-                            "--set", f"detect.rule-cache={tmp_path / 'cache'}"],
-                           capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, p.stderr[-2000:]
-        assert f"detect.rule_cache: {run}" in p.stderr
-        counts.append((out / "eve.json").read_text().count('"event_type":"alert"'))
+    runs = _miss_then_hit(tmp_path, "benign-dns.pcap",
+                          'alert dns any any -> any any (msg:"d"; dns.query; domain; content:"com"; sid:1;)\n')
+    counts = [sum(r["event_type"] == "alert" for r in recs) for recs in runs]
     assert counts[0] > 0 and counts[0] == counts[1]
